@@ -1,0 +1,16 @@
+/* headrank command: a progress bar on a terminal, and Ctrl-C as cancellation */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct _HrProgress HrProgress;
+
+HrProgress *hr_progress_new (const char *label, GCancellable *cancellable);
+void hr_progress_update (HrProgress *progress, double fraction);
+void hr_progress_free (HrProgress *progress);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrProgress, hr_progress_free)
+
+G_END_DECLS

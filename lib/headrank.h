@@ -1,0 +1,16 @@
+/* headrank: see what a projection head does to the rank of embeddings */
+#pragma once
+
+#define __HEADRANK_H_INSIDE__
+
+#include "hr-version.h"
+#include "hr-version-macros.h"
+#include "hr-types.h"
+#include "hr-enum-types.h"
+#include "hr-error.h"
+#include "hr-stack-info.h"
+#include "hr-feature-stack.h"
+#include "hr-stack-reader.h"
+#include "hr-stack-writer.h"
+
+#undef __HEADRANK_H_INSIDE__

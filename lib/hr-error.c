@@ -1,0 +1,11 @@
+/* headrank: error domains */
+#include "hr-private.h"
+
+/**
+ * hr_stack_error_quark:
+ *
+ * The error domain of feature-stack reading and writing.
+ *
+ * Returns: the #GQuark of %HR_STACK_ERROR
+ */
+G_DEFINE_QUARK (hr-stack-error-quark, hr_stack_error)

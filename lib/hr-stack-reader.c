@@ -1,0 +1,474 @@
+/* headrank: read a feature stack from TIFF a chunk of samples at a time */
+#include "hr-private.h"
+
+/**
+ * HrStackReader:
+ *
+ * Reads a feature stack from a TIFF file a chunk of samples at a time, so that stacks
+ * larger than memory can be processed: memory stays bounded by the chunk (plus one
+ * decoded strip or row of tiles), whatever the size of the file.
+ *
+ * ```c
+ * g_autoptr (HrStackReader) reader = hr_stack_reader_new (path, HR_STACK_LAYOUT_AUTO, NULL, &error);
+ * gsize chunk = hr_stack_reader_get_preferred_chunk (reader), n;
+ * g_autofree float *rows = g_new (float, chunk * hr_stack_reader_get_n_features (reader));
+ *
+ * while (hr_stack_reader_read_into (reader, rows, chunk, &n, NULL, &error) && n > 0)
+ *   process (rows, n);
+ * ```
+ */
+
+struct _HrStackReader
+{
+  GObject parent_instance;
+
+  char *path;
+  HrStackLayout layout;
+  HrTiffSource *source;
+  gsize position;
+  HrNonfinite nonfinite;
+  gboolean floats;
+};
+
+enum
+{
+  PROP_0,
+  PROP_PATH,
+  PROP_LAYOUT,
+  PROP_N_SAMPLES,
+  PROP_N_FEATURES,
+  PROP_INFO,
+  PROP_POSITION,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void hr_stack_reader_initable_iface_init (GInitableIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (HrStackReader, hr_stack_reader, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
+                                                      hr_stack_reader_initable_iface_init))
+
+static void
+hr_stack_reader_finalize (GObject *object)
+{
+  HrStackReader *self = HR_STACK_READER (object);
+
+  g_clear_pointer (&self->source, hr_tiff_source_free);
+  g_free (self->path);
+
+  G_OBJECT_CLASS (hr_stack_reader_parent_class)->finalize (object);
+}
+
+static void
+hr_stack_reader_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  HrStackReader *self = HR_STACK_READER (object);
+
+  switch (prop_id)
+    {
+    case PROP_PATH:
+      g_value_set_string (value, self->path);
+      break;
+    case PROP_LAYOUT:
+      g_value_set_enum (value, self->source != NULL
+                                 ? hr_tiff_source_get_info (self->source)->layout
+                                 : self->layout);
+      break;
+    case PROP_N_SAMPLES:
+      g_value_set_uint64 (value, hr_stack_reader_get_n_samples (self));
+      break;
+    case PROP_N_FEATURES:
+      g_value_set_uint64 (value, hr_stack_reader_get_n_features (self));
+      break;
+    case PROP_INFO:
+      g_value_set_boxed (value, hr_stack_reader_get_info (self));
+      break;
+    case PROP_POSITION:
+      g_value_set_uint64 (value, self->position);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+hr_stack_reader_set_property (GObject *object, guint prop_id, const GValue *value,
+                              GParamSpec *pspec)
+{
+  HrStackReader *self = HR_STACK_READER (object);
+
+  switch (prop_id)
+    {
+    case PROP_PATH:
+      self->path = g_value_dup_string (value);
+      break;
+    case PROP_LAYOUT:
+      self->layout = g_value_get_enum (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+hr_stack_reader_class_init (HrStackReaderClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = hr_stack_reader_finalize;
+  object_class->get_property = hr_stack_reader_get_property;
+  object_class->set_property = hr_stack_reader_set_property;
+
+  /**
+   * HrStackReader:path: (type filename)
+   *
+   * The TIFF file being read.
+   */
+  properties[PROP_PATH] =
+    g_param_spec_string ("path", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * HrStackReader:layout:
+   *
+   * The layout asked for; once open, the layout the file is read with.
+   */
+  properties[PROP_LAYOUT] =
+    g_param_spec_enum ("layout", NULL, NULL, HR_TYPE_STACK_LAYOUT, HR_STACK_LAYOUT_AUTO,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * HrStackReader:n-samples:
+   *
+   * The number of samples N in the file.
+   */
+  properties[PROP_N_SAMPLES] =
+    g_param_spec_uint64 ("n-samples", NULL, NULL, 0, G_MAXUINT64, 0,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * HrStackReader:n-features:
+   *
+   * The number of features D of each sample.
+   */
+  properties[PROP_N_FEATURES] =
+    g_param_spec_uint64 ("n-features", NULL, NULL, 0, G_MAXUINT64, 0,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * HrStackReader:info:
+   *
+   * Where the samples come from.
+   */
+  properties[PROP_INFO] = g_param_spec_boxed ("info", NULL, NULL, HR_TYPE_STACK_INFO,
+                                              G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * HrStackReader:position:
+   *
+   * The index of the next sample to read.
+   */
+  properties[PROP_POSITION] =
+    g_param_spec_uint64 ("position", NULL, NULL, 0, G_MAXUINT64, 0,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+hr_stack_reader_init (HrStackReader *self)
+{
+}
+
+static gboolean
+hr_stack_reader_initable_init (GInitable *initable, GCancellable *cancellable, GError **error)
+{
+  HrStackReader *self = HR_STACK_READER (initable);
+
+  if (self->source != NULL)
+    return TRUE;
+  if (self->path == NULL)
+    {
+      g_set_error_literal (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
+                           _("a stack reader needs a file to read"));
+      return FALSE;
+    }
+  self->source = hr_tiff_source_open (self->path, self->layout, cancellable, error);
+  if (self->source == NULL)
+    return FALSE;
+  self->floats = hr_tiff_source_get_info (self->source)->sample_format >= HR_SAMPLE_FORMAT_FLOAT16;
+  return TRUE;
+}
+
+static void
+hr_stack_reader_initable_iface_init (GInitableIface *iface)
+{
+  iface->init = hr_stack_reader_initable_init;
+}
+
+/**
+ * hr_stack_reader_new:
+ * @path: (type filename): a TIFF file
+ * @layout: how the file holds its features, or %HR_STACK_LAYOUT_AUTO
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Opens a feature stack for reading in chunks. Opening reads every page's description
+ * and checks it (shapes, formats, strips and tiles inside the file), but no pixel data.
+ *
+ * Returns: (transfer full): a new #HrStackReader, or %NULL with @error set (in the
+ *   %HR_STACK_ERROR domain, naming the file)
+ */
+HrStackReader *
+hr_stack_reader_new (const char *path, HrStackLayout layout, GCancellable *cancellable,
+                     GError **error)
+{
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return g_initable_new (HR_TYPE_STACK_READER, cancellable, error, "path", path, "layout", layout,
+                         NULL);
+}
+
+/**
+ * hr_stack_reader_get_path:
+ * @reader: a #HrStackReader
+ *
+ * Returns: (type filename): the file being read
+ */
+const char *
+hr_stack_reader_get_path (HrStackReader *reader)
+{
+  g_return_val_if_fail (HR_IS_STACK_READER (reader), NULL);
+  return reader->path;
+}
+
+/**
+ * hr_stack_reader_get_n_samples:
+ * @reader: a #HrStackReader
+ *
+ * Returns: the number of samples N in the file
+ */
+gsize
+hr_stack_reader_get_n_samples (HrStackReader *reader)
+{
+  g_return_val_if_fail (HR_IS_STACK_READER (reader), 0);
+  return reader->source != NULL ? hr_tiff_source_get_n_samples (reader->source) : 0;
+}
+
+/**
+ * hr_stack_reader_get_n_features:
+ * @reader: a #HrStackReader
+ *
+ * Returns: the number of features D of each sample
+ */
+gsize
+hr_stack_reader_get_n_features (HrStackReader *reader)
+{
+  g_return_val_if_fail (HR_IS_STACK_READER (reader), 0);
+  return reader->source != NULL ? hr_tiff_source_get_n_features (reader->source) : 0;
+}
+
+/**
+ * hr_stack_reader_get_info:
+ * @reader: a #HrStackReader
+ *
+ * Returns: (transfer none) (nullable): where the samples come from (%NULL only on a reader
+ *   that failed to open)
+ */
+HrStackInfo *
+hr_stack_reader_get_info (HrStackReader *reader)
+{
+  g_return_val_if_fail (HR_IS_STACK_READER (reader), NULL);
+  return reader->source != NULL ? hr_tiff_source_get_info (reader->source) : NULL;
+}
+
+/**
+ * hr_stack_reader_get_position:
+ * @reader: a #HrStackReader
+ *
+ * Returns: the index of the next sample to be read
+ */
+gsize
+hr_stack_reader_get_position (HrStackReader *reader)
+{
+  g_return_val_if_fail (HR_IS_STACK_READER (reader), 0);
+  return reader->position;
+}
+
+/**
+ * hr_stack_reader_get_preferred_chunk:
+ * @reader: a #HrStackReader
+ *
+ * A number of samples to read at a time: about 16 MiB of float32 rows, rounded to whole
+ * strips or rows of tiles of the file where possible, so that nothing is decoded twice.
+ *
+ * Returns: the preferred chunk size, in samples (at least 1, at most N)
+ */
+gsize
+hr_stack_reader_get_preferred_chunk (HrStackReader *reader)
+{
+  g_return_val_if_fail (HR_IS_STACK_READER (reader), 1);
+  g_return_val_if_fail (reader->source != NULL, 1);
+  return hr_tiff_source_get_preferred_chunk (reader->source);
+}
+
+/**
+ * hr_stack_reader_seek:
+ * @reader: a #HrStackReader
+ * @sample: the index of the next sample to read, at most the number of samples
+ * @error: return location for a #GError
+ *
+ * Moves to another sample. Non-finite counts keep covering what was read, so after a
+ * backward seek a sample read twice is counted twice.
+ *
+ * Returns: %TRUE, or %FALSE with %HR_STACK_ERROR_INVALID if @sample is past the end
+ */
+gboolean
+hr_stack_reader_seek (HrStackReader *reader, gsize sample, GError **error)
+{
+  g_return_val_if_fail (HR_IS_STACK_READER (reader), FALSE);
+  g_return_val_if_fail (reader->source != NULL, FALSE);
+
+  if (sample > hr_tiff_source_get_n_samples (reader->source))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
+                   _("%s: cannot seek to sample %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT),
+                   reader->path, sample, hr_tiff_source_get_n_samples (reader->source));
+      return FALSE;
+    }
+  reader->position = sample;
+  g_object_notify_by_pspec (G_OBJECT (reader), properties[PROP_POSITION]);
+  return TRUE;
+}
+
+/**
+ * hr_stack_reader_read_into: (skip)
+ * @reader: a #HrStackReader
+ * @buffer: room for @max_samples × n_features float32 values
+ * @max_samples: how many samples to read at most
+ * @n_read: (out): return location for the number of samples read (0 at the end)
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Reads the next samples into @buffer, row-major, and advances.
+ *
+ * Returns: %TRUE on success (also at the end, with *@n_read = 0)
+ */
+gboolean
+hr_stack_reader_read_into (HrStackReader *reader, float *buffer, gsize max_samples, gsize *n_read,
+                           GCancellable *cancellable, GError **error)
+{
+  gsize n, d, count;
+
+  g_return_val_if_fail (HR_IS_STACK_READER (reader), FALSE);
+  g_return_val_if_fail (reader->source != NULL, FALSE);
+  g_return_val_if_fail (buffer != NULL || max_samples == 0, FALSE);
+  g_return_val_if_fail (n_read != NULL, FALSE);
+
+  n = hr_tiff_source_get_n_samples (reader->source);
+  d = hr_tiff_source_get_n_features (reader->source);
+  count = MIN (max_samples, n - reader->position);
+  *n_read = 0;
+  if (count == 0)
+    return TRUE;
+  if (!hr_tiff_source_read (reader->source, reader->position, count, buffer, cancellable, error))
+    return FALSE;
+  if (reader->floats)
+    hr_nonfinite_scan (&reader->nonfinite, buffer, count * d, (guint64) reader->position * d);
+  reader->position += count;
+  *n_read = count;
+  g_object_notify_by_pspec (G_OBJECT (reader), properties[PROP_POSITION]);
+  return TRUE;
+}
+
+/**
+ * hr_stack_reader_read_chunk:
+ * @reader: a #HrStackReader
+ * @max_samples: how many samples to read at most (0: the preferred chunk)
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Reads the next samples as a new stack (whose info is the file's) and advances.
+ *
+ * Returns: (transfer full) (nullable): the samples, or %NULL at the end (without an
+ *   error) or on failure (with @error set)
+ */
+HrFeatureStack *
+hr_stack_reader_read_chunk (HrStackReader *reader, gsize max_samples, GCancellable *cancellable,
+                            GError **error)
+{
+  gsize n, d, count, got;
+  float *rows;
+  HrNonfinite nonfinite = { 0 };
+  HrNonfinite before;
+
+  g_return_val_if_fail (HR_IS_STACK_READER (reader), NULL);
+  g_return_val_if_fail (reader->source != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  n = hr_tiff_source_get_n_samples (reader->source);
+  d = hr_tiff_source_get_n_features (reader->source);
+  if (max_samples == 0)
+    max_samples = hr_tiff_source_get_preferred_chunk (reader->source);
+  count = MIN (max_samples, n - reader->position);
+  if (count == 0)
+    return NULL;
+
+  rows = g_try_malloc (count * d * sizeof (float));
+  if (rows == NULL)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                   _("%s: not enough memory for %" G_GSIZE_FORMAT " samples"), reader->path,
+                   count);
+      return NULL;
+    }
+  before = reader->nonfinite;
+  if (!hr_stack_reader_read_into (reader, rows, count, &got, cancellable, error))
+    {
+      g_free (rows);
+      return NULL;
+    }
+  /* The chunk's own non-finite positions, relative to the chunk. */
+  if (reader->nonfinite.count != before.count)
+    hr_nonfinite_scan (&nonfinite, rows, got * d, 0);
+  return hr_feature_stack_new_take (rows, got, d,
+                                    hr_stack_info_ref (hr_tiff_source_get_info (reader->source)),
+                                    &nonfinite);
+}
+
+/**
+ * hr_stack_reader_get_n_nonfinite:
+ * @reader: a #HrStackReader
+ *
+ * Returns: how many non-finite values the samples read so far hold
+ */
+guint64
+hr_stack_reader_get_n_nonfinite (HrStackReader *reader)
+{
+  g_return_val_if_fail (HR_IS_STACK_READER (reader), 0);
+  return reader->nonfinite.count;
+}
+
+/**
+ * hr_stack_reader_get_nonfinite_positions:
+ * @reader: a #HrStackReader
+ * @n_positions: (out): return location for the number of positions
+ *
+ * Where the first non-finite values read so far are (at most
+ * %HR_NONFINITE_MAX_POSITIONS), as flat indices `sample × n_features + feature`.
+ *
+ * Returns: (array length=n_positions) (transfer none): the positions
+ */
+const guint64 *
+hr_stack_reader_get_nonfinite_positions (HrStackReader *reader, gsize *n_positions)
+{
+  g_return_val_if_fail (HR_IS_STACK_READER (reader), NULL);
+  g_return_val_if_fail (n_positions != NULL, NULL);
+
+  *n_positions = hr_nonfinite_n_positions (&reader->nonfinite);
+  return reader->nonfinite.positions;
+}

@@ -1,0 +1,40 @@
+/* headrank: write a float32 feature stack to TIFF, atomically */
+#pragma once
+
+#if !defined(__HEADRANK_H_INSIDE__) && !defined(HEADRANK_COMPILATION)
+#error "Only <headrank.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+#include "hr-stack-info.h"
+#include "hr-types.h"
+#include "hr-version-macros.h"
+
+G_BEGIN_DECLS
+
+#define HR_TYPE_STACK_WRITER (hr_stack_writer_get_type ())
+
+HR_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (HrStackWriter, hr_stack_writer, HR, STACK_WRITER, GObject)
+
+HR_AVAILABLE_IN_ALL
+HrStackWriter *hr_stack_writer_new (const char *path,
+                                    HrStackLayout layout,
+                                    gsize n_samples,
+                                    gsize n_features,
+                                    HrStackInfo *geometry,
+                                    GError **error);
+
+HR_AVAILABLE_IN_ALL
+gboolean hr_stack_writer_append (HrStackWriter *writer,
+                                 const float *rows,
+                                 gsize n_rows,
+                                 GError **error);
+HR_AVAILABLE_IN_ALL
+gboolean hr_stack_writer_append_bytes (HrStackWriter *writer, GBytes *rows, GError **error);
+HR_AVAILABLE_IN_ALL
+gboolean hr_stack_writer_finish (HrStackWriter *writer, GError **error);
+HR_AVAILABLE_IN_ALL
+void hr_stack_writer_abort (HrStackWriter *writer);
+
+G_END_DECLS

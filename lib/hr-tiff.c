@@ -1,0 +1,1314 @@
+/* headrank: feature stacks read from TIFF through libtiff
+ *
+ * One HrTiffSource is one open file with its layout decided: it knows every page it will
+ * read, has checked their strips or tiles against the file size, and reads any range of
+ * samples into float32 rows. libtiff's messages about the file go into that file's GError
+ * through per-handle handlers; nothing reaches libtiff's process-wide handlers.
+ */
+#include "hr-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <tiffio.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+/* A strip or a row of tiles decoded larger than this is read row by row instead, so that
+ * memory stays bounded by the chunk, not by how the file was cut. */
+#define HR_BAND_LIMIT (64u << 20)
+/* What libtiff may allocate in one piece for this file. */
+#define HR_LIBTIFF_MAX_ALLOC ((tmsize_t) 256 << 20)
+/* Decoded data of compressed pages may be larger than the compressed bytes by at most this
+ * factor (Deflate's limit is 1032:1, LZW's about 1365:1), unless the whole is small. */
+#define HR_MAX_COMPRESSION_RATIO 2048u
+#define HR_SMALL_DECODED_SIZE ((guint64) 256 << 20)
+
+typedef struct
+{
+  guint32 width;
+  guint32 height;
+  guint16 spp;
+  guint16 bits;
+  guint16 sample_format_tag;
+  guint16 planar;
+  guint16 compression;
+  guint16 photometric;
+  gboolean tiled;
+  guint32 tile_width;
+  guint32 tile_height;
+  guint32 rows_per_strip;
+  guint64 compressed_bytes;
+  HrSampleFormat format;
+} HrPage;
+
+struct _HrTiffSource
+{
+  char *path;
+  int fd;
+  TIFF *tif;
+  guint64 file_size;
+  GString *messages; /* libtiff's errors for this file since the last take */
+  TIFFOpenOptions *options;
+
+  HrStackInfo *info;
+  HrStackLayout layout;
+  gsize n_samples;
+  gsize n_features;
+
+  guint n_pages;
+  HrPage *pages;
+  tdir_t current_dir;
+
+  /* per-pixel geometry (layout channels) */
+  guint channels, depth, frames;
+  gboolean channels_in_samples; /* C values per pixel (spp = C) rather than C pages */
+  guint stride_c, stride_z, stride_t; /* page index of (c, z, t) */
+
+  /* One decoded band: a strip, or a row of tiles, of one page and plane. */
+  guint8 *band;
+  gsize band_capacity;
+  gboolean band_valid;
+  tdir_t band_dir;
+  int band_plane;
+  guint32 band_index;
+  guint8 *tile_buffer;
+  gsize tile_capacity;
+  guint8 *row_buffer;
+  gsize row_capacity;
+};
+
+/* -- libtiff messages -------------------------------------------------------------------- */
+
+static int
+hr_tiff_error_handler (TIFF *tif, void *user_data, const char *module, const char *fmt, va_list ap)
+{
+  HrTiffSource *src = user_data;
+
+  if (src->messages->len > 0)
+    g_string_append (src->messages, "; ");
+  if (src->messages->len < 1024)
+    g_string_append_vprintf (src->messages, fmt, ap);
+  return 1; /* handled: libtiff must not call its process-wide handler */
+}
+
+static int
+hr_tiff_warning_handler (TIFF *tif, void *user_data, const char *module, const char *fmt, va_list ap)
+{
+  HrTiffSource *src = user_data;
+  g_autofree char *text = g_strdup_vprintf (fmt, ap);
+
+  g_debug ("%s: libtiff warning: %s", src->path, text);
+  return 1;
+}
+
+/* Sets @error in our domain, naming the file and adding what libtiff said. */
+G_GNUC_PRINTF (4, 5)
+static void
+hr_tiff_set_error (HrTiffSource *src, GError **error, HrStackError code, const char *format, ...)
+{
+  va_list ap;
+  g_autofree char *what = NULL;
+
+  va_start (ap, format);
+  what = g_strdup_vprintf (format, ap);
+  va_end (ap);
+
+  if (src->messages->len > 0)
+    {
+      /* TRANSLATORS: "%s: %s (libtiff: %s)": file name, problem, libtiff's own message */
+      g_set_error (error, HR_STACK_ERROR, code, _("%s: %s (libtiff: %s)"), src->path, what,
+                   src->messages->str);
+      g_string_truncate (src->messages, 0);
+    }
+  else
+    g_set_error (error, HR_STACK_ERROR, code, "%s: %s", src->path, what);
+}
+
+/* -- opening ----------------------------------------------------------------------------- */
+
+void
+hr_tiff_source_free (HrTiffSource *src)
+{
+  if (src == NULL)
+    return;
+  if (src->tif != NULL)
+    TIFFClose (src->tif); /* closes fd */
+  else if (src->fd >= 0)
+    close (src->fd);
+  if (src->options != NULL)
+    TIFFOpenOptionsFree (src->options);
+  g_clear_pointer (&src->info, hr_stack_info_unref);
+  g_string_free (src->messages, TRUE);
+  g_free (src->pages);
+  g_free (src->band);
+  g_free (src->tile_buffer);
+  g_free (src->row_buffer);
+  g_free (src->path);
+  g_free (src);
+}
+
+static gboolean
+hr_tiff_select_page (HrTiffSource *src, tdir_t dir, GError **error)
+{
+  if (src->current_dir == dir)
+    return TRUE;
+  if (!TIFFSetDirectory (src->tif, dir))
+    {
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _("cannot read page %u"),
+                         (guint) dir + 1);
+      src->current_dir = (tdir_t) -1;
+      return FALSE;
+    }
+  src->current_dir = dir;
+  return TRUE;
+}
+
+static const char *
+hr_compression_name (guint16 compression)
+{
+  switch (compression)
+    {
+    case COMPRESSION_NONE:
+      return "none";
+    case COMPRESSION_LZW:
+      return "lzw";
+    case COMPRESSION_ADOBE_DEFLATE:
+    case COMPRESSION_DEFLATE:
+      return "deflate";
+    case COMPRESSION_PACKBITS:
+      return "packbits";
+    case COMPRESSION_ZSTD:
+      return "zstd";
+    case COMPRESSION_LZMA:
+      return "lzma";
+    case COMPRESSION_JPEG:
+      return "jpeg";
+    case COMPRESSION_WEBP:
+      return "webp";
+    default:
+      {
+        const TIFFCodec *codec = TIFFFindCODEC (compression);
+        return codec != NULL ? codec->name : "unknown";
+      }
+    }
+}
+
+static gsize
+hr_sample_format_size (HrSampleFormat format)
+{
+  switch (format)
+    {
+    case HR_SAMPLE_FORMAT_UINT8:
+    case HR_SAMPLE_FORMAT_INT8:
+      return 1;
+    case HR_SAMPLE_FORMAT_UINT16:
+    case HR_SAMPLE_FORMAT_INT16:
+    case HR_SAMPLE_FORMAT_FLOAT16:
+      return 2;
+    case HR_SAMPLE_FORMAT_UINT32:
+    case HR_SAMPLE_FORMAT_INT32:
+    case HR_SAMPLE_FORMAT_FLOAT32:
+      return 4;
+    case HR_SAMPLE_FORMAT_FLOAT64:
+      return 8;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* Reads the current directory's description into @page and checks that headrank can read
+ * it and that every strip or tile lies inside the file. */
+static gboolean
+hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **error)
+{
+  TIFF *tif = src->tif;
+  guint16 extra = 0;
+  guint64 *offsets = NULL, *counts = NULL;
+  guint32 n_striles;
+  guint64 strile_bytes;
+
+  memset (page, 0, sizeof *page);
+  if (!TIFFGetField (tif, TIFFTAG_IMAGEWIDTH, &page->width) ||
+      !TIFFGetField (tif, TIFFTAG_IMAGELENGTH, &page->height) || page->width == 0 ||
+      page->height == 0)
+    {
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _("page %u has no image size"),
+                         index + 1);
+      return FALSE;
+    }
+  TIFFGetFieldDefaulted (tif, TIFFTAG_SAMPLESPERPIXEL, &page->spp);
+  TIFFGetFieldDefaulted (tif, TIFFTAG_BITSPERSAMPLE, &page->bits);
+  TIFFGetFieldDefaulted (tif, TIFFTAG_SAMPLEFORMAT, &page->sample_format_tag);
+  TIFFGetFieldDefaulted (tif, TIFFTAG_PLANARCONFIG, &page->planar);
+  TIFFGetFieldDefaulted (tif, TIFFTAG_COMPRESSION, &page->compression);
+  if (!TIFFGetField (tif, TIFFTAG_PHOTOMETRIC, &page->photometric))
+    page->photometric = PHOTOMETRIC_MINISBLACK;
+  (void) extra;
+
+  if (page->spp == 0)
+    {
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
+                         _("page %u has zero samples per pixel"), index + 1);
+      return FALSE;
+    }
+
+  switch (page->sample_format_tag)
+    {
+    case SAMPLEFORMAT_UINT:
+      page->format = page->bits == 8    ? HR_SAMPLE_FORMAT_UINT8
+                     : page->bits == 16 ? HR_SAMPLE_FORMAT_UINT16
+                     : page->bits == 32 ? HR_SAMPLE_FORMAT_UINT32
+                                        : (HrSampleFormat) -1;
+      break;
+    case SAMPLEFORMAT_INT:
+      page->format = page->bits == 8    ? HR_SAMPLE_FORMAT_INT8
+                     : page->bits == 16 ? HR_SAMPLE_FORMAT_INT16
+                     : page->bits == 32 ? HR_SAMPLE_FORMAT_INT32
+                                        : (HrSampleFormat) -1;
+      break;
+    case SAMPLEFORMAT_IEEEFP:
+      page->format = page->bits == 16   ? HR_SAMPLE_FORMAT_FLOAT16
+                     : page->bits == 32 ? HR_SAMPLE_FORMAT_FLOAT32
+                     : page->bits == 64 ? HR_SAMPLE_FORMAT_FLOAT64
+                                        : (HrSampleFormat) -1;
+      break;
+    case SAMPLEFORMAT_COMPLEXINT:
+    case SAMPLEFORMAT_COMPLEXIEEEFP:
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_UNSUPPORTED,
+                         _("page %u holds complex numbers, which are not features"), index + 1);
+      return FALSE;
+    default:
+      page->format = (HrSampleFormat) -1;
+      break;
+    }
+  if ((int) page->format < 0)
+    {
+      const char *kind = page->sample_format_tag == SAMPLEFORMAT_INT      ? "int"
+                         : page->sample_format_tag == SAMPLEFORMAT_IEEEFP ? "float"
+                         : page->sample_format_tag == SAMPLEFORMAT_UINT   ? "uint"
+                                                                          : "void";
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_UNSUPPORTED,
+                         _("page %u has %u-bit %s samples; headrank reads 8-, 16- and 32-bit "
+                           "integers and 16-, 32- and 64-bit floats"),
+                         index + 1, (guint) page->bits, kind);
+      return FALSE;
+    }
+
+  if (page->photometric == PHOTOMETRIC_YCBCR || page->photometric == PHOTOMETRIC_LOGL ||
+      page->photometric == PHOTOMETRIC_LOGLUV || page->photometric == PHOTOMETRIC_CIELAB ||
+      page->photometric == PHOTOMETRIC_ICCLAB || page->photometric == PHOTOMETRIC_ITULAB)
+    {
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_UNSUPPORTED,
+                         _("page %u has a colour encoding (photometric %u) that is not raw "
+                           "feature values"),
+                         index + 1, (guint) page->photometric);
+      return FALSE;
+    }
+  if (!TIFFIsCODECConfigured (page->compression))
+    {
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_UNSUPPORTED,
+                         _("page %u uses compression %u, which this libtiff cannot decode"),
+                         index + 1, (guint) page->compression);
+      return FALSE;
+    }
+
+  page->tiled = TIFFIsTiled (tif);
+  if (page->tiled)
+    {
+      if (!TIFFGetField (tif, TIFFTAG_TILEWIDTH, &page->tile_width) ||
+          !TIFFGetField (tif, TIFFTAG_TILELENGTH, &page->tile_height) || page->tile_width == 0 ||
+          page->tile_height == 0)
+        {
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
+                             _("page %u is tiled but has no tile size"), index + 1);
+          return FALSE;
+        }
+      n_striles = TIFFNumberOfTiles (tif);
+      strile_bytes = (guint64) TIFFTileSize64 (tif);
+    }
+  else
+    {
+      TIFFGetFieldDefaulted (tif, TIFFTAG_ROWSPERSTRIP, &page->rows_per_strip);
+      if (page->rows_per_strip == 0 || page->rows_per_strip > page->height)
+        page->rows_per_strip = page->height;
+      n_striles = TIFFNumberOfStrips (tif);
+      strile_bytes = (guint64) TIFFStripSize64 (tif);
+    }
+  if (n_striles == 0 || strile_bytes == 0)
+    {
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
+                         _("page %u has no strips or tiles"), index + 1);
+      return FALSE;
+    }
+
+  /* Every strip or tile must lie inside the file, and an uncompressed one must hold all
+   * its bytes: a lying header is caught here, before anything is allocated for it. */
+  if (!TIFFGetField (tif, page->tiled ? TIFFTAG_TILEOFFSETS : TIFFTAG_STRIPOFFSETS, &offsets) ||
+      !TIFFGetField (tif, page->tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS,
+                     &counts) ||
+      offsets == NULL || counts == NULL)
+    {
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
+                         _("page %u has no strip or tile offsets"), index + 1);
+      return FALSE;
+    }
+  for (guint32 i = 0; i < n_striles; i++)
+    {
+      if (offsets[i] > src->file_size || counts[i] > src->file_size - offsets[i])
+        {
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_TRUNCATED,
+                             _("page %u: %s %u lies past the end of the file (offset %" G_GUINT64_FORMAT
+                               ", %" G_GUINT64_FORMAT " bytes, file size %" G_GUINT64_FORMAT ")"),
+                             index + 1, page->tiled ? _("tile") : _("strip"), i, offsets[i],
+                             counts[i], src->file_size);
+          return FALSE;
+        }
+      if (counts[i] == 0)
+        {
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_TRUNCATED,
+                             _("page %u: %s %u has no data"), index + 1,
+                             page->tiled ? _("tile") : _("strip"), i);
+          return FALSE;
+        }
+      page->compressed_bytes += counts[i];
+    }
+  if (page->compression == COMPRESSION_NONE)
+    {
+      /* An uncompressed strip holds rows × scanline bytes, the last strip may be shorter. */
+      guint64 row_bytes = (guint64) TIFFScanlineSize64 (tif);
+      guint64 expected_total;
+
+      if (page->tiled)
+        expected_total = strile_bytes * n_striles;
+      else
+        {
+          guint64 planes = page->planar == PLANARCONFIG_SEPARATE ? page->spp : 1;
+          expected_total = row_bytes * page->height * planes;
+        }
+      if (page->compressed_bytes < expected_total)
+        {
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_TRUNCATED,
+                             _("page %u: the file holds %" G_GUINT64_FORMAT " of its %" G_GUINT64_FORMAT
+                               " bytes of uncompressed data"),
+                             index + 1, page->compressed_bytes, expected_total);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+hr_page_same_shape (const HrPage *a, const HrPage *b)
+{
+  return a->width == b->width && a->height == b->height && a->spp == b->spp;
+}
+
+/* -- metadata ---------------------------------------------------------------------------- */
+
+typedef struct
+{
+  const char *kind; /* "imagej", "ome", "tifffile", "none" */
+  guint channels, depth, frames;
+  guint stride_c, stride_z, stride_t;
+  gboolean known; /* axes were given */
+  gboolean has_other_axes;
+} HrAxes;
+
+static guint
+hr_parse_imagej_value (const char *description, const char *key)
+{
+  g_autofree char *needle = g_strconcat ("\n", key, "=", NULL);
+  const char *p = strstr (description, needle);
+  guint64 value;
+
+  if (p == NULL)
+    return 0;
+  value = g_ascii_strtoull (p + strlen (needle), NULL, 10);
+  return value > G_MAXUINT32 ? 0 : (guint) value;
+}
+
+static guint
+hr_parse_xml_attribute (const char *element, const char *name)
+{
+  g_autofree char *needle = g_strconcat (" ", name, "=\"", NULL);
+  const char *p = strstr (element, needle);
+  guint64 value;
+
+  if (p == NULL)
+    return 0;
+  value = g_ascii_strtoull (p + strlen (needle), NULL, 10);
+  return value > G_MAXUINT32 ? 0 : (guint) value;
+}
+
+/* Page strides for the C, Z and T axes in the order the pages are stored, fastest first. */
+static void
+hr_axes_set_order (HrAxes *axes, const char *fastest_first)
+{
+  guint stride = 1;
+
+  for (const char *p = fastest_first; *p != '\0'; p++)
+    {
+      switch (*p)
+        {
+        case 'C':
+          axes->stride_c = stride;
+          stride *= axes->channels;
+          break;
+        case 'Z':
+          axes->stride_z = stride;
+          stride *= axes->depth;
+          break;
+        case 'T':
+          axes->stride_t = stride;
+          stride *= axes->frames;
+          break;
+        default:
+          break;
+        }
+    }
+}
+
+static void
+hr_parse_tifffile_json (const char *description, HrAxes *axes)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+  JsonObject *object;
+  JsonArray *shape;
+  const char *axes_string;
+  gsize n_axes;
+  g_autofree char *leading_fastest_first = NULL;
+  GString *order;
+
+  if (!json_parser_load_from_data (parser, description, -1, NULL))
+    return;
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return;
+  object = json_node_get_object (root);
+  if (!json_object_has_member (object, "shape"))
+    return;
+  axes->kind = "tifffile";
+  if (!json_object_has_member (object, "axes"))
+    return;
+  shape = json_object_get_array_member (object, "shape");
+  axes_string = json_object_get_string_member (object, "axes");
+  if (shape == NULL || axes_string == NULL)
+    return;
+  n_axes = strlen (axes_string);
+  if (n_axes != json_array_get_length (shape))
+    return;
+
+  /* Axes before Y and X number the pages, the last of them fastest. 'S' (samples) lives
+   * inside a page. */
+  order = g_string_new (NULL);
+  for (gsize i = 0; i < n_axes; i++)
+    {
+      char axis = axes_string[i];
+      gint64 size = json_array_get_int_element (shape, i);
+
+      if (size <= 0 || size > G_MAXUINT32)
+        {
+          g_string_free (order, TRUE);
+          return;
+        }
+      switch (axis)
+        {
+        case 'C':
+          axes->channels = (guint) size;
+          g_string_prepend_c (order, 'C');
+          break;
+        case 'Z':
+          axes->depth = (guint) size;
+          g_string_prepend_c (order, 'Z');
+          break;
+        case 'T':
+          axes->frames = (guint) size;
+          g_string_prepend_c (order, 'T');
+          break;
+        case 'Y':
+        case 'X':
+        case 'S':
+          break;
+        default:
+          if (size > 1)
+            axes->has_other_axes = TRUE;
+          break;
+        }
+    }
+  leading_fastest_first = g_string_free (order, FALSE);
+  hr_axes_set_order (axes, leading_fastest_first);
+  axes->known = TRUE;
+}
+
+static void
+hr_parse_axes (const char *description, HrAxes *axes)
+{
+  memset (axes, 0, sizeof *axes);
+  axes->kind = "none";
+  axes->channels = axes->depth = axes->frames = 1;
+  axes->stride_c = 1;
+
+  if (description == NULL)
+    return;
+
+  if (g_str_has_prefix (description, "ImageJ="))
+    {
+      axes->kind = "imagej";
+      axes->channels = MAX (1u, hr_parse_imagej_value (description, "channels"));
+      axes->depth = MAX (1u, hr_parse_imagej_value (description, "slices"));
+      axes->frames = MAX (1u, hr_parse_imagej_value (description, "frames"));
+      /* ImageJ without channels/slices/frames but with images=N: a plain stack, which
+       * ImageJ treats as slices. */
+      if (axes->channels == 1 && axes->depth == 1 && axes->frames == 1)
+        axes->depth = MAX (1u, hr_parse_imagej_value (description, "images"));
+      hr_axes_set_order (axes, "CZT");
+      axes->known = TRUE;
+    }
+  else if (strstr (description, "<OME") != NULL)
+    {
+      const char *pixels = strstr (description, "<Pixels ");
+      const char *order_attr;
+      char order[4] = "CZT";
+
+      axes->kind = "ome";
+      if (pixels == NULL)
+        return;
+      axes->channels = MAX (1u, hr_parse_xml_attribute (pixels, "SizeC"));
+      axes->depth = MAX (1u, hr_parse_xml_attribute (pixels, "SizeZ"));
+      axes->frames = MAX (1u, hr_parse_xml_attribute (pixels, "SizeT"));
+      order_attr = strstr (pixels, " DimensionOrder=\"XY");
+      if (order_attr != NULL)
+        {
+          memcpy (order, order_attr + strlen (" DimensionOrder=\"XY"), 3);
+          order[3] = '\0';
+        }
+      hr_axes_set_order (axes, order);
+      axes->known = TRUE;
+    }
+  else if (description[0] == '{')
+    hr_parse_tifffile_json (description, axes);
+}
+
+/* -- layout ------------------------------------------------------------------------------ */
+
+static void
+hr_tiff_set_layout_error (HrTiffSource *src, GError **error, const char *why)
+{
+  /* TRANSLATORS: the first %s is a file name, the second the reason; the layout names
+   * and the option --layout stay in English. */
+  g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
+               _("%s: cannot tell how the file holds its features (%s); choose a layout: "
+                 "matrix, channels or pages (--layout)"),
+               src->path, why);
+}
+
+static gboolean
+hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes *axes, GError **error)
+{
+  const HrPage *first = &src->pages[0];
+  HrStackLayout layout = requested;
+
+  if (layout == HR_STACK_LAYOUT_AUTO)
+    {
+      if (src->n_pages == 1)
+        layout = first->spp == 1 ? HR_STACK_LAYOUT_MATRIX : HR_STACK_LAYOUT_CHANNELS;
+      else if (axes->known && !axes->has_other_axes &&
+               (axes->channels > 1 || first->spp > 1))
+        layout = HR_STACK_LAYOUT_CHANNELS;
+      else if (first->height == 1 && first->spp == 1)
+        layout = HR_STACK_LAYOUT_PAGES;
+      else
+        {
+          g_autofree char *why =
+            g_strdup_printf (_("%u pages of %u × %u, and no metadata names a channel axis"),
+                             src->n_pages, first->width, first->height);
+          hr_tiff_set_layout_error (src, error, why);
+          return FALSE;
+        }
+    }
+
+  src->layout = layout;
+  switch (layout)
+    {
+    case HR_STACK_LAYOUT_MATRIX:
+      if (src->n_pages != 1)
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
+                       _("%s: the matrix layout reads one page, the file has %u"), src->path,
+                       src->n_pages);
+          return FALSE;
+        }
+      if (first->spp != 1)
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
+                       _("%s: the matrix layout needs one value per pixel, the file has %u "
+                         "(try the channels layout)"),
+                       src->path, (guint) first->spp);
+          return FALSE;
+        }
+      src->n_samples = first->height;
+      src->n_features = first->width;
+      break;
+
+    case HR_STACK_LAYOUT_PAGES:
+      src->n_samples = src->n_pages;
+      if (!g_size_checked_mul (&src->n_features, (gsize) first->width * first->height,
+                               first->spp))
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                       _("%s: pages are too large"), src->path);
+          return FALSE;
+        }
+      break;
+
+    case HR_STACK_LAYOUT_CHANNELS:
+      {
+        guint planes;
+        gsize plane_pixels = (gsize) first->width * first->height;
+
+        if (first->spp > 1)
+          {
+            /* C values per pixel; pages are Z slices and T frames. */
+            src->channels_in_samples = TRUE;
+            src->channels = first->spp;
+            /* Pages are the Z slices (fastest) and T frames. */
+            if (axes->known && (guint64) axes->depth * axes->frames == src->n_pages)
+              {
+                src->depth = axes->depth;
+                src->frames = axes->frames;
+              }
+            else
+              {
+                src->depth = src->n_pages;
+                src->frames = 1;
+              }
+            src->stride_z = 1;
+            src->stride_t = src->depth;
+            src->stride_c = 0;
+          }
+        else
+          {
+            if (axes->known && !axes->has_other_axes &&
+                (guint64) axes->channels * axes->depth * axes->frames == src->n_pages)
+              {
+                src->channels = axes->channels;
+                src->depth = axes->depth;
+                src->frames = axes->frames;
+                src->stride_c = axes->stride_c;
+                src->stride_z = axes->stride_z;
+                src->stride_t = axes->stride_t;
+              }
+            else if (axes->known && axes->channels > 1)
+              {
+                g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
+                             _("%s: the metadata describe %u channels × %u slices × %u frames, "
+                               "but the file has %u pages"),
+                             src->path, axes->channels, axes->depth, axes->frames, src->n_pages);
+                return FALSE;
+              }
+            else
+              {
+                /* No usable axes: every page is one feature channel. */
+                src->channels = src->n_pages;
+                src->depth = src->frames = 1;
+                src->stride_c = 1;
+                src->stride_z = src->stride_t = src->n_pages;
+              }
+          }
+        planes = src->depth * src->frames;
+        if (!g_size_checked_mul (&src->n_samples, plane_pixels, planes))
+          {
+            g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                         _("%s: the image is too large"), src->path);
+            return FALSE;
+          }
+        src->n_features = src->channels;
+      }
+      break;
+
+    case HR_STACK_LAYOUT_AUTO:
+    default:
+      g_assert_not_reached ();
+    }
+
+  /* Every page that is read must agree with the first. */
+  if (layout != HR_STACK_LAYOUT_MATRIX)
+    {
+      for (guint i = 1; i < src->n_pages; i++)
+        {
+          const HrPage *page = &src->pages[i];
+
+          if (!hr_page_same_shape (page, first))
+            {
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
+                           _("%s: page %u is %u × %u × %u but page 1 is %u × %u × %u"),
+                           src->path, i + 1, page->width, page->height, (guint) page->spp,
+                           first->width, first->height, (guint) first->spp);
+              return FALSE;
+            }
+          if (page->format != first->format)
+            {
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
+                           _("%s: page %u holds %s values but page 1 holds %s"), src->path,
+                           i + 1, hr_sample_format_to_string (page->format),
+                           hr_sample_format_to_string (first->format));
+              return FALSE;
+            }
+        }
+    }
+  if (src->n_samples == 0 || src->n_features == 0)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT, _("%s: the stack is empty"),
+                   src->path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+hr_tiff_check_magic (const char *path, int fd, GError **error)
+{
+  guint8 head[4];
+  ssize_t got;
+
+  do
+    got = pread (fd, head, sizeof head, 0);
+  while (got < 0 && errno == EINTR);
+  if (got < 0)
+    {
+      int saved = errno;
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", path, g_strerror (saved));
+      return FALSE;
+    }
+  if (got < (ssize_t) sizeof head ||
+      !((head[0] == 'I' && head[1] == 'I' && (head[2] == 42 || head[2] == 43) && head[3] == 0) ||
+        (head[0] == 'M' && head[1] == 'M' && head[2] == 0 && (head[3] == 42 || head[3] == 43))))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NOT_TIFF,
+                   got == 0 ? _("%s: the file is empty") : _("%s: not a TIFF file"), path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+HrTiffSource *
+hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (HrTiffSource) src = g_new0 (HrTiffSource, 1);
+  g_autofree char *description = NULL;
+  GStatBuf st;
+  HrAxes axes;
+  GArray *pages;
+  char *desc_tag = NULL;
+
+  src->path = g_strdup (path);
+  src->fd = -1;
+  src->messages = g_string_new (NULL);
+  src->current_dir = (tdir_t) -1;
+
+  src->fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+  if (src->fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", path, g_strerror (saved));
+      return NULL;
+    }
+  if (fstat (src->fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, _("%s: not a regular file"), path);
+      return NULL;
+    }
+  src->file_size = (guint64) st.st_size;
+  if (!hr_tiff_check_magic (path, src->fd, error))
+    return NULL;
+
+  src->options = TIFFOpenOptionsAlloc ();
+  TIFFOpenOptionsSetErrorHandlerExtR (src->options, hr_tiff_error_handler, src);
+  TIFFOpenOptionsSetWarningHandlerExtR (src->options, hr_tiff_warning_handler, src);
+  TIFFOpenOptionsSetMaxSingleMemAlloc (src->options, HR_LIBTIFF_MAX_ALLOC);
+
+  src->tif = TIFFFdOpenExt (src->fd, path, "r", src->options);
+  if (src->tif == NULL)
+    {
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _("cannot read the TIFF header"));
+      return NULL;
+    }
+  src->current_dir = 0;
+
+  /* Describe every page; the chain of directories is walked once. */
+  pages = g_array_new (FALSE, TRUE, sizeof (HrPage));
+  do
+    {
+      HrPage page;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error) ||
+          !hr_tiff_describe_page (src, pages->len, &page, error))
+        {
+          g_array_free (pages, TRUE);
+          return NULL;
+        }
+      g_array_append_val (pages, page);
+      if (pages->len == 1 && TIFFGetField (src->tif, TIFFTAG_IMAGEDESCRIPTION, &desc_tag) &&
+          desc_tag != NULL)
+        description = g_strdup (desc_tag);
+    }
+  while (TIFFReadDirectory (src->tif));
+  if (src->messages->len > 0)
+    {
+      /* TIFFReadDirectory also returns 0 on a broken chain: that is an error, not the end. */
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _("cannot read page %u"),
+                         pages->len + 1);
+      g_array_free (pages, TRUE);
+      return NULL;
+    }
+  src->n_pages = pages->len;
+  src->pages = (HrPage *) (void *) g_array_free (pages, FALSE);
+  src->current_dir = (tdir_t) (src->n_pages - 1);
+
+  hr_parse_axes (description, &axes);
+  if (!hr_tiff_decide_layout (src, layout, &axes, error))
+    return NULL;
+
+  src->info = hr_stack_info_new_internal ();
+  src->info->path = g_strdup (path);
+  src->info->layout = src->layout;
+  src->info->sample_format = src->pages[0].format;
+  src->info->compression = g_strdup (hr_compression_name (src->pages[0].compression));
+  src->info->metadata_kind = g_strdup (axes.kind);
+  src->info->n_pages = src->n_pages;
+  src->info->tiled = src->pages[0].tiled;
+  src->info->big_endian = TIFFIsBigEndian (src->tif);
+  src->info->bigtiff = TIFFIsBigTIFF (src->tif);
+  switch (src->layout)
+    {
+    case HR_STACK_LAYOUT_CHANNELS:
+      src->info->per_pixel = TRUE;
+      src->info->width = src->pages[0].width;
+      src->info->height = src->pages[0].height;
+      src->info->depth = src->depth;
+      src->info->frames = src->frames;
+      src->info->channels = src->channels;
+      break;
+    default:
+      src->info->width = src->pages[0].width;
+      src->info->height = src->pages[0].height;
+      break;
+    }
+  return g_steal_pointer (&src);
+}
+
+HrStackInfo *
+hr_tiff_source_get_info (HrTiffSource *src)
+{
+  return src->info;
+}
+
+gsize
+hr_tiff_source_get_n_samples (HrTiffSource *src)
+{
+  return src->n_samples;
+}
+
+gsize
+hr_tiff_source_get_n_features (HrTiffSource *src)
+{
+  return src->n_features;
+}
+
+/* A chunk of samples that covers whole strips or rows of tiles where the layout allows it,
+ * of about 16 MiB of float32 output. */
+gsize
+hr_tiff_source_get_preferred_chunk (HrTiffSource *src)
+{
+  const HrPage *page = &src->pages[0];
+  gsize row_bytes = MAX ((gsize) 1, src->n_features * sizeof (float));
+  gsize chunk = MAX ((gsize) 1, ((gsize) 16 << 20) / row_bytes);
+
+  if (src->layout == HR_STACK_LAYOUT_MATRIX)
+    {
+      gsize band = page->tiled ? page->tile_height : page->rows_per_strip;
+      if (band > 0 && chunk > band)
+        chunk -= chunk % band;
+    }
+  else if (src->layout == HR_STACK_LAYOUT_CHANNELS)
+    {
+      gsize band_pixels = (gsize) page->width * (page->tiled ? page->tile_height : page->rows_per_strip);
+      if (band_pixels > 0 && chunk > band_pixels)
+        chunk -= chunk % band_pixels;
+    }
+  return MIN (chunk, src->n_samples);
+}
+
+/* Reading all samples at once allocates n_samples × n_features floats: allowed when the
+ * file could hold that much data. */
+gboolean
+hr_tiff_source_check_whole_read (HrTiffSource *src, GError **error)
+{
+  guint64 decoded = 0, compressed = 0;
+  gboolean any_compressed = FALSE;
+  gsize out_bytes;
+
+  for (guint i = 0; i < src->n_pages; i++)
+    {
+      const HrPage *page = &src->pages[i];
+
+      if (src->layout == HR_STACK_LAYOUT_MATRIX && i > 0)
+        break;
+      decoded += (guint64) page->width * page->height * page->spp *
+                 hr_sample_format_size (page->format);
+      compressed += page->compressed_bytes;
+      any_compressed |= page->compression != COMPRESSION_NONE;
+    }
+  if (!g_size_checked_mul (&out_bytes, src->n_samples, src->n_features) ||
+      !g_size_checked_mul (&out_bytes, out_bytes, sizeof (float)) ||
+      (any_compressed && decoded > HR_SMALL_DECODED_SIZE &&
+       decoded / HR_MAX_COMPRESSION_RATIO > compressed))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                   _("%s: %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT
+                     " values cannot come from a file of %" G_GUINT64_FORMAT " bytes"),
+                   src->path, src->n_samples, src->n_features, src->file_size);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* -- decoding ---------------------------------------------------------------------------- */
+
+static inline float
+hr_half_to_float (guint16 h)
+{
+  guint32 sign = (guint32) (h & 0x8000u) << 16;
+  guint32 exponent = (h >> 10) & 0x1fu;
+  guint32 mantissa = h & 0x3ffu;
+  guint32 bits;
+  float f;
+
+  if (exponent == 0)
+    {
+      if (mantissa == 0)
+        bits = sign;
+      else
+        {
+          /* subnormal half: normalise into a float */
+          exponent = 127 - 14;
+          while (!(mantissa & 0x400u))
+            {
+              mantissa <<= 1;
+              exponent--;
+            }
+          bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
+        }
+    }
+  else if (exponent == 31)
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  else
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  memcpy (&f, &bits, sizeof f);
+  return f;
+}
+
+#define HR_CONVERT_LOOP(type, expr)                                                                \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    const type *s = (const type *) (const void *) src;                                             \
+    if (pixel_stride == n_values)                                                                  \
+      for (gsize i = 0; i < n_pixels * n_values; i++)                                              \
+        dst[i] = (expr);                                                                           \
+    else                                                                                           \
+      for (gsize p = 0; p < n_pixels; p++)                                                         \
+        for (guint v = 0; v < n_values; v++)                                                       \
+          {                                                                                        \
+            gsize i = p * n_values + v;                                                            \
+            dst[p * pixel_stride + v] = (expr);                                                    \
+          }                                                                                        \
+  }                                                                                                \
+  G_STMT_END
+
+/* Converts @n_pixels pixels of @n_values values each (native byte order, as libtiff
+ * delivers them) to float32, pixel p's values at dst[p × pixel_stride …]. */
+static void
+hr_convert (const guint8 *src, HrSampleFormat format, gsize n_pixels, guint n_values, float *dst,
+            gsize pixel_stride)
+{
+  switch (format)
+    {
+    case HR_SAMPLE_FORMAT_UINT8:
+      HR_CONVERT_LOOP (guint8, (float) s[i]);
+      break;
+    case HR_SAMPLE_FORMAT_UINT16:
+      HR_CONVERT_LOOP (guint16, (float) s[i]);
+      break;
+    case HR_SAMPLE_FORMAT_UINT32:
+      HR_CONVERT_LOOP (guint32, (float) s[i]);
+      break;
+    case HR_SAMPLE_FORMAT_INT8:
+      HR_CONVERT_LOOP (gint8, (float) s[i]);
+      break;
+    case HR_SAMPLE_FORMAT_INT16:
+      HR_CONVERT_LOOP (gint16, (float) s[i]);
+      break;
+    case HR_SAMPLE_FORMAT_INT32:
+      HR_CONVERT_LOOP (gint32, (float) s[i]);
+      break;
+    case HR_SAMPLE_FORMAT_FLOAT16:
+      HR_CONVERT_LOOP (guint16, hr_half_to_float (s[i]));
+      break;
+    case HR_SAMPLE_FORMAT_FLOAT32:
+      if (pixel_stride == n_values)
+        memcpy (dst, src, n_pixels * n_values * sizeof (float));
+      else
+        HR_CONVERT_LOOP (float, s[i]);
+      break;
+    case HR_SAMPLE_FORMAT_FLOAT64:
+      HR_CONVERT_LOOP (double, (float) s[i]);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static gboolean
+hr_grow (guint8 **buffer, gsize *capacity, gsize size)
+{
+  if (*capacity >= size)
+    return TRUE;
+  g_free (*buffer);
+  *buffer = g_try_malloc (size);
+  *capacity = *buffer != NULL ? size : 0;
+  return *buffer != NULL;
+}
+
+/* Decodes band @band (a strip, or a row of tiles) of the current page into src->band. */
+static gboolean
+hr_tiff_load_band (HrTiffSource *src, const HrPage *page, int plane, guint32 band, gsize band_rows,
+                   gsize pixel_bytes, GError **error)
+{
+  gsize band_bytes = band_rows * page->width * pixel_bytes;
+  guint32 sample = plane < 0 ? 0 : (guint32) plane;
+
+  if (src->band_valid && src->band_dir == src->current_dir && src->band_plane == plane &&
+      src->band_index == band)
+    return TRUE;
+  src->band_valid = FALSE;
+  if (!hr_grow (&src->band, &src->band_capacity, band_bytes))
+    {
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE, _("out of memory for %" G_GSIZE_FORMAT
+                                                                 " bytes"),
+                         band_bytes);
+      return FALSE;
+    }
+
+  if (!page->tiled)
+    {
+      guint32 strip = TIFFComputeStrip (src->tif, band * page->rows_per_strip, (guint16) sample);
+      tmsize_t got = TIFFReadEncodedStrip (src->tif, strip, src->band, (tmsize_t) band_bytes);
+
+      if (got < 0 || (gsize) got < band_bytes)
+        {
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
+                             _("cannot decode strip %u of page %u"), strip,
+                             (guint) src->current_dir + 1);
+          return FALSE;
+        }
+    }
+  else
+    {
+      gsize tile_bytes = (gsize) TIFFTileSize64 (src->tif);
+      gsize tile_row_bytes = (gsize) page->tile_width * pixel_bytes;
+
+      if (!hr_grow (&src->tile_buffer, &src->tile_capacity, tile_bytes))
+        {
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE,
+                             _("out of memory for %" G_GSIZE_FORMAT " bytes"), tile_bytes);
+          return FALSE;
+        }
+      for (guint32 x0 = 0; x0 < page->width; x0 += page->tile_width)
+        {
+          guint32 tile = TIFFComputeTile (src->tif, x0, band * page->tile_height, 0,
+                                          (guint16) sample);
+          gsize copy_bytes = (gsize) MIN (page->tile_width, page->width - x0) * pixel_bytes;
+          tmsize_t got = TIFFReadEncodedTile (src->tif, tile, src->tile_buffer, (tmsize_t) tile_bytes);
+
+          if (got < 0 || (gsize) got < band_rows * tile_row_bytes - (tile_row_bytes - copy_bytes))
+            {
+              hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
+                                 _("cannot decode tile %u of page %u"), tile,
+                                 (guint) src->current_dir + 1);
+              return FALSE;
+            }
+          for (gsize r = 0; r < band_rows; r++)
+            memcpy (src->band + (r * page->width + x0) * pixel_bytes,
+                    src->tile_buffer + r * tile_row_bytes, copy_bytes);
+        }
+    }
+  src->band_valid = TRUE;
+  src->band_dir = src->current_dir;
+  src->band_plane = plane;
+  src->band_index = band;
+  return TRUE;
+}
+
+/* Reads pixels [first, first + n) (row-major) of page @dir, plane @plane (-1: all samples of
+ * a contiguous page), converting each pixel's values to float32 at out[i × pixel_stride]. */
+static gboolean
+hr_tiff_read_pixels (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsize n, float *out,
+                     gsize pixel_stride, GError **error)
+{
+  const HrPage *page = &src->pages[dir];
+  guint n_values = plane < 0 ? page->spp : 1;
+  gsize value_bytes = hr_sample_format_size (page->format);
+  gsize pixel_bytes = n_values * value_bytes;
+  gsize width = page->width;
+  gsize y_first, y_last, band_height;
+  gboolean row_by_row;
+
+  if (n == 0)
+    return TRUE;
+  if (!hr_tiff_select_page (src, dir, error))
+    return FALSE;
+
+  y_first = first / width;
+  y_last = (first + n - 1) / width;
+  band_height = page->tiled ? page->tile_height : page->rows_per_strip;
+  row_by_row = !page->tiled && band_height * width * pixel_bytes > HR_BAND_LIMIT;
+
+  if (row_by_row)
+    {
+      /* A huge strip: libtiff decodes it one scanline at a time. */
+      if (!hr_grow (&src->row_buffer, &src->row_capacity, (gsize) TIFFScanlineSize64 (src->tif)))
+        {
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE, _("out of memory"));
+          return FALSE;
+        }
+      for (gsize y = y_first; y <= y_last; y++)
+        {
+          gsize p0 = MAX (first, y * width), p1 = MIN (first + n, (y + 1) * width);
+
+          if (TIFFReadScanline (src->tif, src->row_buffer, (guint32) y,
+                                (guint16) (plane < 0 ? 0 : plane)) < 0)
+            {
+              hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
+                                 _("cannot decode row %" G_GSIZE_FORMAT " of page %u"), y,
+                                 (guint) dir + 1);
+              return FALSE;
+            }
+          hr_convert (src->row_buffer + (p0 - y * width) * pixel_bytes, page->format, p1 - p0,
+                      n_values, out + (p0 - first) * pixel_stride, pixel_stride);
+        }
+      return TRUE;
+    }
+
+  for (gsize band = y_first / band_height; band <= y_last / band_height; band++)
+    {
+      gsize band_y0 = band * band_height;
+      gsize band_rows = MIN (band_height, page->height - band_y0);
+      gsize p0 = MAX (first, band_y0 * width);
+      gsize p1 = MIN (first + n, (band_y0 + band_rows) * width);
+
+      if (!hr_tiff_load_band (src, page, plane, (guint32) band, band_rows, pixel_bytes, error))
+        return FALSE;
+      hr_convert (src->band + (p0 - band_y0 * width) * pixel_bytes, page->format, p1 - p0,
+                  n_values, out + (p0 - first) * pixel_stride, pixel_stride);
+    }
+  return TRUE;
+}
+
+/* Reads all values of page @dir as one flattened row of n_features values: (Y, X, S) for a
+ * contiguous page, (S, Y, X) for a planar one, as tifffile shapes a page. */
+static gboolean
+hr_tiff_read_page_row (HrTiffSource *src, tdir_t dir, float *out, GError **error)
+{
+  const HrPage *page = &src->pages[dir];
+  gsize pixels = (gsize) page->width * page->height;
+
+  if (page->planar == PLANARCONFIG_SEPARATE && page->spp > 1)
+    {
+      for (guint s = 0; s < page->spp; s++)
+        if (!hr_tiff_read_pixels (src, dir, (int) s, 0, pixels, out + s * pixels, 1, error))
+          return FALSE;
+      return TRUE;
+    }
+  return hr_tiff_read_pixels (src, dir, -1, 0, pixels, out, page->spp, error);
+}
+
+gboolean
+hr_tiff_source_read (HrTiffSource *src, gsize first_sample, gsize n_samples, float *out,
+                     GCancellable *cancellable, GError **error)
+{
+  const HrPage *first_page = &src->pages[0];
+  gsize D = src->n_features;
+
+  g_return_val_if_fail (first_sample + n_samples <= src->n_samples, FALSE);
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+
+  switch (src->layout)
+    {
+    case HR_STACK_LAYOUT_MATRIX:
+      return hr_tiff_read_pixels (src, 0, -1, first_sample * D, n_samples * D, out, 1, error);
+
+    case HR_STACK_LAYOUT_PAGES:
+      for (gsize s = 0; s < n_samples; s++)
+        {
+          if ((s & 63) == 63 && g_cancellable_set_error_if_cancelled (cancellable, error))
+            return FALSE;
+          if (!hr_tiff_read_page_row (src, (tdir_t) (first_sample + s), out + s * D, error))
+            return FALSE;
+        }
+      return TRUE;
+
+    case HR_STACK_LAYOUT_CHANNELS:
+      {
+        gsize plane_pixels = (gsize) first_page->width * first_page->height;
+        gsize done = 0;
+
+        while (done < n_samples)
+          {
+            gsize sample = first_sample + done;
+            gsize plane = sample / plane_pixels; /* z + t × depth */
+            gsize pixel = sample % plane_pixels;
+            gsize count = MIN (n_samples - done, plane_pixels - pixel);
+            guint z = (guint) (plane % src->depth), t = (guint) (plane / src->depth);
+            float *dst = out + done * D;
+
+            if (src->channels_in_samples)
+              {
+                tdir_t dir = (tdir_t) (z * src->stride_z + t * src->stride_t);
+
+                if (first_page->planar == PLANARCONFIG_SEPARATE)
+                  {
+                    for (guint c = 0; c < src->channels; c++)
+                      if (!hr_tiff_read_pixels (src, dir, (int) c, pixel, count, dst + c, D, error))
+                        return FALSE;
+                  }
+                else if (!hr_tiff_read_pixels (src, dir, -1, pixel, count, dst, D, error))
+                  return FALSE;
+              }
+            else
+              {
+                for (guint c = 0; c < src->channels; c++)
+                  {
+                    tdir_t dir = (tdir_t) (c * src->stride_c + z * src->stride_z + t * src->stride_t);
+
+                    if (!hr_tiff_read_pixels (src, dir, -1, pixel, count, dst + c, D, error))
+                      return FALSE;
+                  }
+              }
+            done += count;
+          }
+        return TRUE;
+      }
+
+    case HR_STACK_LAYOUT_AUTO:
+    default:
+      g_assert_not_reached ();
+    }
+  return FALSE;
+}
