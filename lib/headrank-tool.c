@@ -138,8 +138,8 @@ hr_info_print_text (const HrInfoResult *r)
   g_print (_("Storage:        %s, %s, %s\n"), storage, order, kind);
   g_print (_("Metadata:       %s\n"), hr_stack_info_get_metadata_kind (info));
   if (hr_stack_info_is_per_pixel (info))
-    /* TRANSLATORS: per-pixel geometry: width × height, Z slices, T frames, C channels */
-    g_print (_("Geometry:       %u × %u pixels, %u slices, %u frames, %u channels\n"),
+    /* TRANSLATORS: per-pixel geometry: width X, height Y, Z slices, T frames, C channels */
+    g_print (_("Geometry:       X %u, Y %u, Z %u, T %u, C %u (per pixel)\n"),
              hr_stack_info_get_width (info), hr_stack_info_get_height (info),
              hr_stack_info_get_depth (info), hr_stack_info_get_frames (info),
              hr_stack_info_get_channels (info));
