@@ -62,16 +62,16 @@ hr_progress_update (HrProgress *progress, double fraction)
 
   if (interrupted && progress->cancellable != NULL)
     g_cancellable_cancel (progress->cancellable);
-  if (!progress->tty || now - progress->start < HR_PROGRESS_DELAY_US ||
-      (progress->drawn && now - progress->last_draw < 100 * 1000 && fraction < 1.0))
+  if (!progress->tty || now - progress->start < HR_PROGRESS_DELAY_US
+      || (progress->drawn && now - progress->last_draw < 100 * 1000 && fraction < 1.0))
     return;
 
   fraction = CLAMP (fraction, 0.0, 1.0);
-  filled = (int) (fraction * HR_PROGRESS_WIDTH + 0.5);
+  filled = (int)(fraction * HR_PROGRESS_WIDTH + 0.5);
   fprintf (stderr, "\r%s [", progress->label);
   for (int i = 0; i < HR_PROGRESS_WIDTH; i++)
     fputc (i < filled ? '#' : ' ', stderr);
-  fprintf (stderr, "] %3d%%", (int) (fraction * 100.0 + 0.5));
+  fprintf (stderr, "] %3d%%", (int)(fraction * 100.0 + 0.5));
   fflush (stderr);
   progress->drawn = TRUE;
   progress->last_draw = now;

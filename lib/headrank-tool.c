@@ -35,8 +35,8 @@ static int hr_command_info (int argc, char **argv);
 
 static const HrCommand commands[] = {
   /* TRANSLATORS: summary of "headrank info" in the list of commands */
-  { "info", N_("[FILE]"), N_("Describe a feature stack: layout, shape, format, non-finite values"),
-    hr_command_info },
+  { "info", N_ ("[FILE]"),
+    N_ ("Describe a feature stack: layout, shape, format, non-finite values"), hr_command_info },
 };
 
 /* -- helpers ----------------------------------------------------------------------------- */
@@ -48,7 +48,7 @@ hr_usage_error (GOptionContext *context, const char *message)
   if (context != NULL)
     {
       /* TRANSLATORS: %s is a command line such as "headrank info --help" */
-      g_printerr (_("Try “%s” for more information.\n"), g_get_prgname ());
+      g_printerr (_ ("Try “%s” for more information.\n"), g_get_prgname ());
     }
   return EXIT_USAGE;
 }
@@ -58,7 +58,7 @@ hr_user_error (const GError *error)
 {
   g_printerr ("headrank: %s\n", error->message);
   return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? EXIT_INTERRUPTED
-                                                                    : EXIT_USER_ERROR;
+                                                                   : EXIT_USER_ERROR;
 }
 
 static gboolean
@@ -121,33 +121,33 @@ static void
 hr_info_print_text (const HrInfoResult *r)
 {
   HrStackInfo *info = r->info;
-  const char *storage = hr_stack_info_get_tiled (info) ? _("tiles") : _("strips");
-  const char *order = hr_stack_info_get_big_endian (info) ? _("big-endian") : _("little-endian");
-  const char *kind = hr_stack_info_get_bigtiff (info) ? _("BigTIFF") : _("classic TIFF");
+  const char *storage = hr_stack_info_get_tiled (info) ? _ ("tiles") : _ ("strips");
+  const char *order = hr_stack_info_get_big_endian (info) ? _ ("big-endian") : _ ("little-endian");
+  const char *kind = hr_stack_info_get_bigtiff (info) ? _ ("BigTIFF") : _ ("classic TIFF");
 
   /* TRANSLATORS: labels of "headrank info"; keep the values aligned (pad to 16 columns) */
-  g_print (_("File:           %s\n"), r->path);
-  g_print (_("Layout:         %s\n"),
+  g_print (_ ("File:           %s\n"), r->path);
+  g_print (_ ("Layout:         %s\n"),
            hr_enum_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (info)));
-  g_print (_("Samples:        %" G_GSIZE_FORMAT "\n"), r->n_samples);
-  g_print (_("Features:       %" G_GSIZE_FORMAT "\n"), r->n_features);
-  g_print (_("Sample format:  %s\n"),
+  g_print (_ ("Samples:        %" G_GSIZE_FORMAT "\n"), r->n_samples);
+  g_print (_ ("Features:       %" G_GSIZE_FORMAT "\n"), r->n_features);
+  g_print (_ ("Sample format:  %s\n"),
            hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, hr_stack_info_get_sample_format (info)));
-  g_print (_("Compression:    %s\n"), hr_stack_info_get_compression (info));
-  g_print (_("Pages:          %u\n"), hr_stack_info_get_n_pages (info));
-  g_print (_("Storage:        %s, %s, %s\n"), storage, order, kind);
-  g_print (_("Metadata:       %s\n"), hr_stack_info_get_metadata_kind (info));
+  g_print (_ ("Compression:    %s\n"), hr_stack_info_get_compression (info));
+  g_print (_ ("Pages:          %u\n"), hr_stack_info_get_n_pages (info));
+  g_print (_ ("Storage:        %s, %s, %s\n"), storage, order, kind);
+  g_print (_ ("Metadata:       %s\n"), hr_stack_info_get_metadata_kind (info));
   if (hr_stack_info_is_per_pixel (info))
     /* TRANSLATORS: per-pixel geometry: width X, height Y, Z slices, T frames, C channels */
-    g_print (_("Geometry:       X %u, Y %u, Z %u, T %u, C %u (per pixel)\n"),
+    g_print (_ ("Geometry:       X %u, Y %u, Z %u, T %u, C %u (per pixel)\n"),
              hr_stack_info_get_width (info), hr_stack_info_get_height (info),
              hr_stack_info_get_depth (info), hr_stack_info_get_frames (info),
              hr_stack_info_get_channels (info));
   else
     /* TRANSLATORS: size of one TIFF page, width × height */
-    g_print (_("Geometry:       pages of %u × %u\n"), hr_stack_info_get_width (info),
+    g_print (_ ("Geometry:       pages of %u × %u\n"), hr_stack_info_get_width (info),
              hr_stack_info_get_height (info));
-  g_print (_("Non-finite:     %" G_GUINT64_FORMAT "\n"), r->n_nonfinite);
+  g_print (_ ("Non-finite:     %" G_GUINT64_FORMAT "\n"), r->n_nonfinite);
   if (r->n_positions > 0)
     {
       GString *where = g_string_new (NULL);
@@ -159,7 +159,7 @@ hr_info_print_text (const HrInfoResult *r)
       if (r->n_nonfinite > r->n_positions)
         g_string_append (where, " …");
       /* TRANSLATORS: (sample, feature) positions of the first NaN or Inf values */
-      g_print (_("  first at (sample, feature): %s\n"), where->str);
+      g_print (_ ("  first at (sample, feature): %s\n"), where->str);
       g_string_free (where, TRUE);
     }
 }
@@ -177,15 +177,15 @@ hr_info_print_json (const HrInfoResult *r)
   json_builder_set_member_name (b, "file");
   json_builder_add_string_value (b, r->path);
   json_builder_set_member_name (b, "layout");
-  json_builder_add_string_value (b, hr_enum_nick (HR_TYPE_STACK_LAYOUT,
-                                                  hr_stack_info_get_layout (info)));
+  json_builder_add_string_value (
+      b, hr_enum_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (info)));
   json_builder_set_member_name (b, "samples");
-  json_builder_add_int_value (b, (gint64) r->n_samples);
+  json_builder_add_int_value (b, (gint64)r->n_samples);
   json_builder_set_member_name (b, "features");
-  json_builder_add_int_value (b, (gint64) r->n_features);
+  json_builder_add_int_value (b, (gint64)r->n_features);
   json_builder_set_member_name (b, "sample_format");
-  json_builder_add_string_value (b, hr_enum_nick (HR_TYPE_SAMPLE_FORMAT,
-                                                  hr_stack_info_get_sample_format (info)));
+  json_builder_add_string_value (
+      b, hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, hr_stack_info_get_sample_format (info)));
   json_builder_set_member_name (b, "compression");
   json_builder_add_string_value (b, hr_stack_info_get_compression (info));
   json_builder_set_member_name (b, "pages");
@@ -216,14 +216,14 @@ hr_info_print_json (const HrInfoResult *r)
   json_builder_set_member_name (b, "nonfinite");
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "count");
-  json_builder_add_int_value (b, (gint64) r->n_nonfinite);
+  json_builder_add_int_value (b, (gint64)r->n_nonfinite);
   json_builder_set_member_name (b, "positions");
   json_builder_begin_array (b);
   for (gsize i = 0; i < r->n_positions; i++)
     {
       json_builder_begin_array (b);
-      json_builder_add_int_value (b, (gint64) (r->positions[i] / r->n_features));
-      json_builder_add_int_value (b, (gint64) (r->positions[i] % r->n_features));
+      json_builder_add_int_value (b, (gint64)(r->positions[i] / r->n_features));
+      json_builder_add_int_value (b, (gint64)(r->positions[i] % r->n_features));
       json_builder_end_array (b);
     }
   json_builder_end_array (b);
@@ -253,32 +253,32 @@ hr_command_info (int argc, char **argv)
   const char *path;
   gsize chunk, n_read, n_samples;
   HrInfoResult result = { 0 };
-  GOptionEntry entries[] = {
-    /* TRANSLATORS: description of --layout; the layout names stay in English */
-    { "layout", 'l', 0, G_OPTION_ARG_STRING, &layout_name,
-      N_("How the file holds its features: auto, matrix, channels or pages (default: auto)"),
-      N_("LAYOUT") },
-    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON object"), NULL },
-    G_OPTION_ENTRY_NULL
-  };
+  GOptionEntry entries[]
+      = { /* TRANSLATORS: description of --layout; the layout names stay in English */
+          { "layout", 'l', 0, G_OPTION_ARG_STRING, &layout_name,
+            N_ ("How the file holds its features: auto, matrix, channels or pages (default: auto)"),
+            N_ ("LAYOUT") },
+          { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_ ("Print one JSON object"), NULL },
+          G_OPTION_ENTRY_NULL
+        };
 
-  context = g_option_context_new (_("[FILE] — describe a feature stack"));
+  context = g_option_context_new (_ ("[FILE] — describe a feature stack"));
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_description (
-    context, _("Without FILE, describes the sample stack that comes with headrank.\n"
-               "Reads the whole file (a chunk at a time) to count NaN and infinite values."));
+      context, _ ("Without FILE, describes the sample stack that comes with headrank.\n"
+                  "Reads the whole file (a chunk at a time) to count NaN and infinite values."));
   g_set_prgname ("headrank info");
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
   if (layout_name != NULL && !hr_parse_layout (layout_name, &layout))
     {
-      g_autofree char *message =
-        g_strdup_printf (_("unknown layout “%s” (auto, matrix, channels or pages)"), layout_name);
+      g_autofree char *message = g_strdup_printf (
+          _ ("unknown layout “%s” (auto, matrix, channels or pages)"), layout_name);
       return hr_usage_error (context, message);
     }
   if (argc > 2)
-    return hr_usage_error (context, _("info takes one FILE"));
+    return hr_usage_error (context, _ ("info takes one FILE"));
   if (argc == 2)
     path = argv[1];
   else
@@ -286,7 +286,8 @@ hr_command_info (int argc, char **argv)
       sample = hr_find_sample ();
       if (sample == NULL)
         {
-          g_printerr ("headrank: %s\n", _("the bundled sample stack is not installed; give a FILE"));
+          g_printerr ("headrank: %s\n",
+                      _ ("the bundled sample stack is not installed; give a FILE"));
           return EXIT_USER_ERROR;
         }
       path = sample;
@@ -298,18 +299,18 @@ hr_command_info (int argc, char **argv)
 
   n_samples = hr_stack_reader_get_n_samples (reader);
   chunk = hr_stack_reader_get_preferred_chunk (reader);
-  rows = g_try_new (float, chunk * hr_stack_reader_get_n_features (reader));
+  rows = g_try_new (float, chunk *hr_stack_reader_get_n_features (reader));
   if (rows == NULL)
     {
-      g_printerr ("headrank: %s: %s\n", path, _("out of memory"));
+      g_printerr ("headrank: %s: %s\n", path, _ ("out of memory"));
       return EXIT_USER_ERROR;
     }
-  progress = hr_progress_new (_("Reading"), cancellable);
+  progress = hr_progress_new (_ ("Reading"), cancellable);
   do
     {
       if (!hr_stack_reader_read_into (reader, rows, chunk, &n_read, cancellable, &error))
         return hr_user_error (error);
-      hr_progress_update (progress, (double) hr_stack_reader_get_position (reader) / n_samples);
+      hr_progress_update (progress, (double)hr_stack_reader_get_position (reader) / n_samples);
     }
   while (n_read > 0);
   g_clear_pointer (&progress, hr_progress_free);
@@ -332,15 +333,16 @@ hr_command_info (int argc, char **argv)
 static char *
 hr_commands_summary (void)
 {
-  GString *s = g_string_new (_("Commands:"));
+  GString *s = g_string_new (_ ("Commands:"));
 
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
     {
-      g_autofree char *call = g_strdup_printf ("%s %s", commands[i].name, _(commands[i].parameter));
-      g_string_append_printf (s, "\n  %-14s %s", call, _(commands[i].summary));
+      g_autofree char *call
+          = g_strdup_printf ("%s %s", commands[i].name, _ (commands[i].parameter));
+      g_string_append_printf (s, "\n  %-14s %s", call, _ (commands[i].summary));
     }
   g_string_append_c (s, '\n');
-  g_string_append (s, _("Run “headrank COMMAND --help” for the options of a command."));
+  g_string_append (s, _ ("Run “headrank COMMAND --help” for the options of a command."));
   return g_string_free (s, FALSE);
 }
 
@@ -352,10 +354,9 @@ main (int argc, char **argv)
   g_autofree char *summary = NULL;
   const char *localedir = g_getenv ("HEADRANK_LOCALEDIR");
   gboolean version = FALSE;
-  GOptionEntry entries[] = {
-    { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
-    G_OPTION_ENTRY_NULL
-  };
+  GOptionEntry entries[]
+      = { { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_ ("Print the version and exit"), NULL },
+          G_OPTION_ENTRY_NULL };
 
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE,
@@ -371,12 +372,12 @@ main (int argc, char **argv)
         if (strcmp (argv[1], commands[i].name) == 0)
           return commands[i].run (argc - 1, argv + 1);
       {
-        g_autofree char *message = g_strdup_printf (_("unknown command “%s”"), argv[1]);
+        g_autofree char *message = g_strdup_printf (_ ("unknown command “%s”"), argv[1]);
         return hr_usage_error (NULL, message);
       }
     }
 
-  context = g_option_context_new (_("COMMAND [ARGS…] — projection-head rank diagnostics"));
+  context = g_option_context_new (_ ("COMMAND [ARGS…] — projection-head rank diagnostics"));
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   summary = hr_commands_summary ();
@@ -394,5 +395,5 @@ main (int argc, char **argv)
       g_printerr ("%s", help);
       return EXIT_USAGE;
     }
-  return hr_usage_error (context, _("a command comes before its options"));
+  return hr_usage_error (context, _ ("a command comes before its options"));
 }

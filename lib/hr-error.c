@@ -8,4 +8,4 @@
  *
  * Returns: the #GQuark of %HR_STACK_ERROR
  */
-G_DEFINE_QUARK (hr-stack-error-quark, hr_stack_error)
+G_DEFINE_QUARK (hr - stack - error - quark, hr_stack_error)

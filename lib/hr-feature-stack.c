@@ -78,23 +78,23 @@ hr_feature_stack_get_property (GObject *object, guint prop_id, GValue *value, GP
 
   switch (prop_id)
     {
-    case PROP_PATH:
-      g_value_set_string (value, self->path);
-      break;
-    case PROP_LAYOUT:
-      g_value_set_enum (value, self->info != NULL ? self->info->layout : self->layout);
-      break;
-    case PROP_N_SAMPLES:
-      g_value_set_uint64 (value, self->n_samples);
-      break;
-    case PROP_N_FEATURES:
-      g_value_set_uint64 (value, self->n_features);
-      break;
-    case PROP_INFO:
-      g_value_set_boxed (value, self->info);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      case PROP_PATH:
+        g_value_set_string (value, self->path);
+        break;
+      case PROP_LAYOUT:
+        g_value_set_enum (value, self->info != NULL ? self->info->layout : self->layout);
+        break;
+      case PROP_N_SAMPLES:
+        g_value_set_uint64 (value, self->n_samples);
+        break;
+      case PROP_N_FEATURES:
+        g_value_set_uint64 (value, self->n_features);
+        break;
+      case PROP_INFO:
+        g_value_set_boxed (value, self->info);
+        break;
+      default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
 
@@ -106,14 +106,14 @@ hr_feature_stack_set_property (GObject *object, guint prop_id, const GValue *val
 
   switch (prop_id)
     {
-    case PROP_PATH:
-      self->path = g_value_dup_string (value);
-      break;
-    case PROP_LAYOUT:
-      self->layout = g_value_get_enum (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      case PROP_PATH:
+        self->path = g_value_dup_string (value);
+        break;
+      case PROP_LAYOUT:
+        self->layout = g_value_get_enum (value);
+        break;
+      default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
 
@@ -131,36 +131,34 @@ hr_feature_stack_class_init (HrFeatureStackClass *klass)
    *
    * The TIFF file to read, for stacks made with hr_feature_stack_new_from_file().
    */
-  properties[PROP_PATH] =
-    g_param_spec_string ("path", NULL, NULL, NULL,
-                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_PATH]
+      = g_param_spec_string ("path", NULL, NULL, NULL,
+                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /**
    * HrFeatureStack:layout:
    *
    * The layout asked for when reading; once read, the layout the file was read with.
    */
-  properties[PROP_LAYOUT] =
-    g_param_spec_enum ("layout", NULL, NULL, HR_TYPE_STACK_LAYOUT, HR_STACK_LAYOUT_AUTO,
-                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_LAYOUT]
+      = g_param_spec_enum ("layout", NULL, NULL, HR_TYPE_STACK_LAYOUT, HR_STACK_LAYOUT_AUTO,
+                           G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /**
    * HrFeatureStack:n-samples:
    *
    * The number of samples N (rows).
    */
-  properties[PROP_N_SAMPLES] =
-    g_param_spec_uint64 ("n-samples", NULL, NULL, 0, G_MAXUINT64, 0,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_N_SAMPLES] = g_param_spec_uint64 ("n-samples", NULL, NULL, 0, G_MAXUINT64, 0,
+                                                    G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * HrFeatureStack:n-features:
    *
    * The number of features D (columns).
    */
-  properties[PROP_N_FEATURES] =
-    g_param_spec_uint64 ("n-features", NULL, NULL, 0, G_MAXUINT64, 0,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_N_FEATURES] = g_param_spec_uint64 ("n-features", NULL, NULL, 0, G_MAXUINT64, 0,
+                                                     G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * HrFeatureStack:info:
@@ -192,7 +190,7 @@ hr_feature_stack_initable_init (GInitable *initable, GCancellable *cancellable, 
   if (self->path == NULL)
     {
       g_set_error_literal (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                           _("a feature stack needs a file to read"));
+                           _ ("a feature stack needs a file to read"));
       return FALSE;
     }
 
@@ -206,8 +204,8 @@ hr_feature_stack_initable_init (GInitable *initable, GCancellable *cancellable, 
   if (data == NULL)
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
-                   _("%s: not enough memory for %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT
-                     " values; read it in chunks with HrStackReader"),
+                   _ ("%s: not enough memory for %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT
+                      " values; read it in chunks with HrStackReader"),
                    self->path, n, d);
       return FALSE;
     }
@@ -263,15 +261,15 @@ hr_feature_stack_new_from_file (const char *path, HrStackLayout layout, GCancell
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  return g_initable_new (HR_TYPE_FEATURE_STACK, cancellable, error, "path", path, "layout",
-                         layout, NULL);
+  return g_initable_new (HR_TYPE_FEATURE_STACK, cancellable, error, "path", path, "layout", layout,
+                         NULL);
 }
 
 static HrFeatureStack *
 hr_feature_stack_new_with_bytes (GBytes *bytes, gsize n_samples, gsize n_features)
 {
-  HrFeatureStack *self = g_object_new (HR_TYPE_FEATURE_STACK, "layout", HR_STACK_LAYOUT_MATRIX,
-                                       NULL);
+  HrFeatureStack *self
+      = g_object_new (HR_TYPE_FEATURE_STACK, "layout", HR_STACK_LAYOUT_MATRIX, NULL);
 
   self->bytes = bytes;
   self->data = g_bytes_get_data (bytes, NULL);
@@ -307,16 +305,16 @@ hr_feature_stack_new_from_bytes (GBytes *data, gsize n_samples, gsize n_features
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   bytes = g_bytes_get_data (data, &size);
-  if (n_samples == 0 || n_features == 0 || !g_size_checked_mul (&expected, n_samples, n_features) ||
-      !g_size_checked_mul (&expected, expected, sizeof (float)) || expected != size)
+  if (n_samples == 0 || n_features == 0 || !g_size_checked_mul (&expected, n_samples, n_features)
+      || !g_size_checked_mul (&expected, expected, sizeof (float)) || expected != size)
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                   _("%" G_GSIZE_FORMAT " bytes are not %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT
-                     " float32 values"),
+                   _ ("%" G_GSIZE_FORMAT " bytes are not %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT
+                      " float32 values"),
                    size, n_samples, n_features);
       return NULL;
     }
-  if (((guintptr) bytes) % G_ALIGNOF (float) != 0)
+  if (((guintptr)bytes) % G_ALIGNOF (float) != 0)
     return hr_feature_stack_new_with_bytes (g_bytes_new (bytes, size), n_samples, n_features);
   return hr_feature_stack_new_with_bytes (g_bytes_ref (data), n_samples, n_features);
 }
@@ -348,7 +346,7 @@ hr_feature_stack_new_borrowed (const float *data, gsize n_samples, gsize n_featu
   g_return_val_if_fail (g_size_checked_mul (&size, n_samples, n_features * sizeof (float)), NULL);
 
   return hr_feature_stack_new_with_bytes (
-    g_bytes_new_with_free_func (data, size, destroy, user_data), n_samples, n_features);
+      g_bytes_new_with_free_func (data, size, destroy, user_data), n_samples, n_features);
 }
 
 /**
@@ -493,9 +491,9 @@ hr_feature_stack_set_info (HrFeatureStack *stack, HrStackInfo *info)
 {
   g_return_if_fail (HR_IS_FEATURE_STACK (stack));
   g_return_if_fail (info != NULL);
-  g_return_if_fail (!info->per_pixel || (guint64) info->width * info->height * info->depth *
-                                              info->frames ==
-                                          stack->n_samples);
+  g_return_if_fail (!info->per_pixel
+                    || (guint64)info->width * info->height * info->depth * info->frames
+                           == stack->n_samples);
 
   hr_stack_info_ref (info);
   g_clear_pointer (&stack->info, hr_stack_info_unref);
@@ -571,13 +569,13 @@ hr_feature_stack_write (HrFeatureStack *stack, const char *path, HrStackLayout l
   if (sink == NULL)
     return FALSE;
 
-  chunk = MAX ((gsize) 1, ((gsize) 16 << 20) / (stack->n_features * sizeof (float)));
+  chunk = MAX ((gsize)1, ((gsize)16 << 20) / (stack->n_features * sizeof (float)));
   for (gsize first = 0; first < stack->n_samples; first += chunk)
     {
       gsize count = MIN (chunk, stack->n_samples - first);
 
-      if (g_cancellable_set_error_if_cancelled (cancellable, error) ||
-          !hr_tiff_sink_append (sink, stack->data + first * stack->n_features, count, error))
+      if (g_cancellable_set_error_if_cancelled (cancellable, error)
+          || !hr_tiff_sink_append (sink, stack->data + first * stack->n_features, count, error))
         return FALSE;
     }
   return hr_tiff_sink_commit (sink, error);

@@ -26,21 +26,14 @@ HR_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (HrFeatureStack, hr_feature_stack, HR, FEATURE_STACK, GObject)
 
 HR_AVAILABLE_IN_ALL
-HrFeatureStack *hr_feature_stack_new_from_file (const char *path,
-                                                HrStackLayout layout,
-                                                GCancellable *cancellable,
-                                                GError **error);
+HrFeatureStack *hr_feature_stack_new_from_file (const char *path, HrStackLayout layout,
+                                                GCancellable *cancellable, GError **error);
 HR_AVAILABLE_IN_ALL
-HrFeatureStack *hr_feature_stack_new_from_bytes (GBytes *data,
-                                                 gsize n_samples,
-                                                 gsize n_features,
+HrFeatureStack *hr_feature_stack_new_from_bytes (GBytes *data, gsize n_samples, gsize n_features,
                                                  GError **error);
 HR_AVAILABLE_IN_ALL
-HrFeatureStack *hr_feature_stack_new_borrowed (const float *data,
-                                               gsize n_samples,
-                                               gsize n_features,
-                                               GDestroyNotify destroy,
-                                               gpointer user_data);
+HrFeatureStack *hr_feature_stack_new_borrowed (const float *data, gsize n_samples, gsize n_features,
+                                               GDestroyNotify destroy, gpointer user_data);
 HR_AVAILABLE_IN_ALL
 HrFeatureStack *hr_feature_stack_new_copy (const float *data, gsize n_samples, gsize n_features);
 
@@ -64,10 +57,7 @@ HR_AVAILABLE_IN_ALL
 const guint64 *hr_feature_stack_get_nonfinite_positions (HrFeatureStack *stack, gsize *n_positions);
 
 HR_AVAILABLE_IN_ALL
-gboolean hr_feature_stack_write (HrFeatureStack *stack,
-                                 const char *path,
-                                 HrStackLayout layout,
-                                 GCancellable *cancellable,
-                                 GError **error);
+gboolean hr_feature_stack_write (HrFeatureStack *stack, const char *path, HrStackLayout layout,
+                                 GCancellable *cancellable, GError **error);
 
 G_END_DECLS

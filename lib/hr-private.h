@@ -51,31 +51,22 @@ gsize hr_nonfinite_n_positions (const HrNonfinite *acc);
 
 /* Internal constructor: takes ownership of @data (g_free'd, or aligned storage freed by
  * @free_func) and of a reference to @info. */
-HrFeatureStack *hr_feature_stack_new_take (float *data,
-                                           gsize n_samples,
-                                           gsize n_features,
-                                           HrStackInfo *info,
-                                           const HrNonfinite *nonfinite);
+HrFeatureStack *hr_feature_stack_new_take (float *data, gsize n_samples, gsize n_features,
+                                           HrStackInfo *info, const HrNonfinite *nonfinite);
 
 /* The TIFF side (hr-tiff.c). */
 typedef struct _HrTiffSource HrTiffSource;
 
-HrTiffSource *hr_tiff_source_open (const char *path,
-                                   HrStackLayout layout,
-                                   GCancellable *cancellable,
-                                   GError **error);
+HrTiffSource *hr_tiff_source_open (const char *path, HrStackLayout layout,
+                                   GCancellable *cancellable, GError **error);
 void hr_tiff_source_free (HrTiffSource *src);
 HrStackInfo *hr_tiff_source_get_info (HrTiffSource *src);
 gsize hr_tiff_source_get_n_samples (HrTiffSource *src);
 gsize hr_tiff_source_get_n_features (HrTiffSource *src);
 gsize hr_tiff_source_get_preferred_chunk (HrTiffSource *src);
 gboolean hr_tiff_source_check_whole_read (HrTiffSource *src, GError **error);
-gboolean hr_tiff_source_read (HrTiffSource *src,
-                              gsize first_sample,
-                              gsize n_samples,
-                              float *out,
-                              GCancellable *cancellable,
-                              GError **error);
+gboolean hr_tiff_source_read (HrTiffSource *src, gsize first_sample, gsize n_samples, float *out,
+                              GCancellable *cancellable, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrTiffSource, hr_tiff_source_free)
 
@@ -83,12 +74,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrTiffSource, hr_tiff_source_free)
  * renamed into place by hr_tiff_sink_commit(). */
 typedef struct _HrTiffSink HrTiffSink;
 
-HrTiffSink *hr_tiff_sink_new (const char *path,
-                              HrStackLayout layout,
-                              gsize n_samples,
-                              gsize n_features,
-                              HrStackInfo *geometry,
-                              GError **error);
+HrTiffSink *hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples,
+                              gsize n_features, HrStackInfo *geometry, GError **error);
 gboolean hr_tiff_sink_append (HrTiffSink *sink, const float *rows, gsize n_rows, GError **error);
 gboolean hr_tiff_sink_commit (HrTiffSink *sink, GError **error);
 gsize hr_tiff_sink_get_n_features (HrTiffSink *sink);

@@ -300,7 +300,7 @@ hr_sample_format_to_string (HrSampleFormat format)
     "uint8", "uint16", "uint32", "int8", "int16", "int32", "float16", "float32", "float64",
   };
 
-  g_return_val_if_fail ((guint) format < G_N_ELEMENTS (names), "?");
+  g_return_val_if_fail ((guint)format < G_N_ELEMENTS (names), "?");
   return names[format];
 }
 
@@ -309,7 +309,7 @@ hr_stack_layout_to_string (HrStackLayout layout)
 {
   static const char *const names[] = { "auto", "matrix", "channels", "pages" };
 
-  g_return_val_if_fail ((guint) layout < G_N_ELEMENTS (names), "?");
+  g_return_val_if_fail ((guint)layout < G_N_ELEMENTS (names), "?");
   return names[layout];
 }
 
@@ -345,5 +345,5 @@ hr_nonfinite_scan (HrNonfinite *acc, const float *data, gsize n_values, guint64 
 gsize
 hr_nonfinite_n_positions (const HrNonfinite *acc)
 {
-  return (gsize) MIN (acc->count, (guint64) HR_NONFINITE_MAX_POSITIONS);
+  return (gsize)MIN (acc->count, (guint64)HR_NONFINITE_MAX_POSITIONS);
 }

@@ -9,9 +9,9 @@
  * decoded strip or row of tiles), whatever the size of the file.
  *
  * ```c
- * g_autoptr (HrStackReader) reader = hr_stack_reader_new (path, HR_STACK_LAYOUT_AUTO, NULL, &error);
- * gsize chunk = hr_stack_reader_get_preferred_chunk (reader), n;
- * g_autofree float *rows = g_new (float, chunk * hr_stack_reader_get_n_features (reader));
+ * g_autoptr (HrStackReader) reader = hr_stack_reader_new (path, HR_STACK_LAYOUT_AUTO, NULL,
+ * &error); gsize chunk = hr_stack_reader_get_preferred_chunk (reader), n; g_autofree float *rows =
+ * g_new (float, chunk * hr_stack_reader_get_n_features (reader));
  *
  * while (hr_stack_reader_read_into (reader, rows, chunk, &n, NULL, &error) && n > 0)
  *   process (rows, n);
@@ -68,28 +68,28 @@ hr_stack_reader_get_property (GObject *object, guint prop_id, GValue *value, GPa
 
   switch (prop_id)
     {
-    case PROP_PATH:
-      g_value_set_string (value, self->path);
-      break;
-    case PROP_LAYOUT:
-      g_value_set_enum (value, self->source != NULL
-                                 ? hr_tiff_source_get_info (self->source)->layout
-                                 : self->layout);
-      break;
-    case PROP_N_SAMPLES:
-      g_value_set_uint64 (value, hr_stack_reader_get_n_samples (self));
-      break;
-    case PROP_N_FEATURES:
-      g_value_set_uint64 (value, hr_stack_reader_get_n_features (self));
-      break;
-    case PROP_INFO:
-      g_value_set_boxed (value, hr_stack_reader_get_info (self));
-      break;
-    case PROP_POSITION:
-      g_value_set_uint64 (value, self->position);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      case PROP_PATH:
+        g_value_set_string (value, self->path);
+        break;
+      case PROP_LAYOUT:
+        g_value_set_enum (value, self->source != NULL
+                                     ? hr_tiff_source_get_info (self->source)->layout
+                                     : self->layout);
+        break;
+      case PROP_N_SAMPLES:
+        g_value_set_uint64 (value, hr_stack_reader_get_n_samples (self));
+        break;
+      case PROP_N_FEATURES:
+        g_value_set_uint64 (value, hr_stack_reader_get_n_features (self));
+        break;
+      case PROP_INFO:
+        g_value_set_boxed (value, hr_stack_reader_get_info (self));
+        break;
+      case PROP_POSITION:
+        g_value_set_uint64 (value, self->position);
+        break;
+      default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
 
@@ -101,14 +101,14 @@ hr_stack_reader_set_property (GObject *object, guint prop_id, const GValue *valu
 
   switch (prop_id)
     {
-    case PROP_PATH:
-      self->path = g_value_dup_string (value);
-      break;
-    case PROP_LAYOUT:
-      self->layout = g_value_get_enum (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      case PROP_PATH:
+        self->path = g_value_dup_string (value);
+        break;
+      case PROP_LAYOUT:
+        self->layout = g_value_get_enum (value);
+        break;
+      default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
 
@@ -126,36 +126,34 @@ hr_stack_reader_class_init (HrStackReaderClass *klass)
    *
    * The TIFF file being read.
    */
-  properties[PROP_PATH] =
-    g_param_spec_string ("path", NULL, NULL, NULL,
-                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_PATH]
+      = g_param_spec_string ("path", NULL, NULL, NULL,
+                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /**
    * HrStackReader:layout:
    *
    * The layout asked for; once open, the layout the file is read with.
    */
-  properties[PROP_LAYOUT] =
-    g_param_spec_enum ("layout", NULL, NULL, HR_TYPE_STACK_LAYOUT, HR_STACK_LAYOUT_AUTO,
-                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_LAYOUT]
+      = g_param_spec_enum ("layout", NULL, NULL, HR_TYPE_STACK_LAYOUT, HR_STACK_LAYOUT_AUTO,
+                           G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /**
    * HrStackReader:n-samples:
    *
    * The number of samples N in the file.
    */
-  properties[PROP_N_SAMPLES] =
-    g_param_spec_uint64 ("n-samples", NULL, NULL, 0, G_MAXUINT64, 0,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_N_SAMPLES] = g_param_spec_uint64 ("n-samples", NULL, NULL, 0, G_MAXUINT64, 0,
+                                                    G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * HrStackReader:n-features:
    *
    * The number of features D of each sample.
    */
-  properties[PROP_N_FEATURES] =
-    g_param_spec_uint64 ("n-features", NULL, NULL, 0, G_MAXUINT64, 0,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_N_FEATURES] = g_param_spec_uint64 ("n-features", NULL, NULL, 0, G_MAXUINT64, 0,
+                                                     G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * HrStackReader:info:
@@ -170,9 +168,9 @@ hr_stack_reader_class_init (HrStackReaderClass *klass)
    *
    * The index of the next sample to read.
    */
-  properties[PROP_POSITION] =
-    g_param_spec_uint64 ("position", NULL, NULL, 0, G_MAXUINT64, 0,
-                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_POSITION]
+      = g_param_spec_uint64 ("position", NULL, NULL, 0, G_MAXUINT64, 0,
+                             G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -192,7 +190,7 @@ hr_stack_reader_initable_init (GInitable *initable, GCancellable *cancellable, G
   if (self->path == NULL)
     {
       g_set_error_literal (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                           _("a stack reader needs a file to read"));
+                           _ ("a stack reader needs a file to read"));
       return FALSE;
     }
   self->source = hr_tiff_source_open (self->path, self->layout, cancellable, error);
@@ -336,7 +334,7 @@ hr_stack_reader_seek (HrStackReader *reader, gsize sample, GError **error)
   if (sample > hr_tiff_source_get_n_samples (reader->source))
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                   _("%s: cannot seek to sample %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT),
+                   _ ("%s: cannot seek to sample %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT),
                    reader->path, sample, hr_tiff_source_get_n_samples (reader->source));
       return FALSE;
     }
@@ -378,7 +376,7 @@ hr_stack_reader_read_into (HrStackReader *reader, float *buffer, gsize max_sampl
   if (!hr_tiff_source_read (reader->source, reader->position, count, buffer, cancellable, error))
     return FALSE;
   if (reader->floats)
-    hr_nonfinite_scan (&reader->nonfinite, buffer, count * d, (guint64) reader->position * d);
+    hr_nonfinite_scan (&reader->nonfinite, buffer, count * d, (guint64)reader->position * d);
   reader->position += count;
   *n_read = count;
   g_object_notify_by_pspec (G_OBJECT (reader), properties[PROP_POSITION]);
@@ -422,7 +420,7 @@ hr_stack_reader_read_chunk (HrStackReader *reader, gsize max_samples, GCancellab
   if (rows == NULL)
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
-                   _("%s: not enough memory for %" G_GSIZE_FORMAT " samples"), reader->path,
+                   _ ("%s: not enough memory for %" G_GSIZE_FORMAT " samples"), reader->path,
                    count);
       return NULL;
     }
@@ -435,9 +433,8 @@ hr_stack_reader_read_chunk (HrStackReader *reader, gsize max_samples, GCancellab
   /* The chunk's own non-finite positions, relative to the chunk. */
   if (reader->nonfinite.count != before.count)
     hr_nonfinite_scan (&nonfinite, rows, got * d, 0);
-  return hr_feature_stack_new_take (rows, got, d,
-                                    hr_stack_info_ref (hr_tiff_source_get_info (reader->source)),
-                                    &nonfinite);
+  return hr_feature_stack_new_take (
+      rows, got, d, hr_stack_info_ref (hr_tiff_source_get_info (reader->source)), &nonfinite);
 }
 
 /**

@@ -19,10 +19,8 @@ HR_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (HrStackReader, hr_stack_reader, HR, STACK_READER, GObject)
 
 HR_AVAILABLE_IN_ALL
-HrStackReader *hr_stack_reader_new (const char *path,
-                                    HrStackLayout layout,
-                                    GCancellable *cancellable,
-                                    GError **error);
+HrStackReader *hr_stack_reader_new (const char *path, HrStackLayout layout,
+                                    GCancellable *cancellable, GError **error);
 
 HR_AVAILABLE_IN_ALL
 const char *hr_stack_reader_get_path (HrStackReader *reader);
@@ -40,22 +38,15 @@ HR_AVAILABLE_IN_ALL
 gboolean hr_stack_reader_seek (HrStackReader *reader, gsize sample, GError **error);
 
 HR_AVAILABLE_IN_ALL
-gboolean hr_stack_reader_read_into (HrStackReader *reader,
-                                    float *buffer,
-                                    gsize max_samples,
-                                    gsize *n_read,
-                                    GCancellable *cancellable,
-                                    GError **error);
+gboolean hr_stack_reader_read_into (HrStackReader *reader, float *buffer, gsize max_samples,
+                                    gsize *n_read, GCancellable *cancellable, GError **error);
 HR_AVAILABLE_IN_ALL
-HrFeatureStack *hr_stack_reader_read_chunk (HrStackReader *reader,
-                                            gsize max_samples,
-                                            GCancellable *cancellable,
-                                            GError **error);
+HrFeatureStack *hr_stack_reader_read_chunk (HrStackReader *reader, gsize max_samples,
+                                            GCancellable *cancellable, GError **error);
 
 HR_AVAILABLE_IN_ALL
 guint64 hr_stack_reader_get_n_nonfinite (HrStackReader *reader);
 HR_AVAILABLE_IN_ALL
-const guint64 *hr_stack_reader_get_nonfinite_positions (HrStackReader *reader,
-                                                        gsize *n_positions);
+const guint64 *hr_stack_reader_get_nonfinite_positions (HrStackReader *reader, gsize *n_positions);
 
 G_END_DECLS

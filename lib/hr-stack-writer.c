@@ -102,7 +102,7 @@ hr_stack_writer_append (HrStackWriter *writer, const float *rows, gsize n_rows, 
   if (writer->sink == NULL)
     {
       g_set_error_literal (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                           _("the writer is finished or was aborted"));
+                           _ ("the writer is finished or was aborted"));
       return FALSE;
     }
   if (!hr_tiff_sink_append (writer->sink, rows, n_rows, error))
@@ -140,13 +140,13 @@ hr_stack_writer_append_bytes (HrStackWriter *writer, GBytes *rows, GError **erro
   row_bytes = hr_tiff_sink_get_n_features (writer->sink) * sizeof (float);
   if (size % row_bytes != 0)
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                   _("%" G_GSIZE_FORMAT " bytes are not whole rows of %" G_GSIZE_FORMAT
-                     " float32 values"),
-                   size, row_bytes / sizeof (float));
+      g_set_error (
+          error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
+          _ ("%" G_GSIZE_FORMAT " bytes are not whole rows of %" G_GSIZE_FORMAT " float32 values"),
+          size, row_bytes / sizeof (float));
       return FALSE;
     }
-  if (((guintptr) data) % G_ALIGNOF (float) != 0)
+  if (((guintptr)data) % G_ALIGNOF (float) != 0)
     data = aligned = g_memdup2 (data, size);
   return hr_stack_writer_append (writer, data, size / row_bytes, error);
 }
@@ -172,7 +172,7 @@ hr_stack_writer_finish (HrStackWriter *writer, GError **error)
   if (writer->sink == NULL)
     {
       g_set_error_literal (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                           _("the writer is finished or was aborted"));
+                           _ ("the writer is finished or was aborted"));
       return FALSE;
     }
   ok = hr_tiff_sink_commit (writer->sink, error);

@@ -18,17 +18,11 @@ HR_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (HrStackWriter, hr_stack_writer, HR, STACK_WRITER, GObject)
 
 HR_AVAILABLE_IN_ALL
-HrStackWriter *hr_stack_writer_new (const char *path,
-                                    HrStackLayout layout,
-                                    gsize n_samples,
-                                    gsize n_features,
-                                    HrStackInfo *geometry,
-                                    GError **error);
+HrStackWriter *hr_stack_writer_new (const char *path, HrStackLayout layout, gsize n_samples,
+                                    gsize n_features, HrStackInfo *geometry, GError **error);
 
 HR_AVAILABLE_IN_ALL
-gboolean hr_stack_writer_append (HrStackWriter *writer,
-                                 const float *rows,
-                                 gsize n_rows,
+gboolean hr_stack_writer_append (HrStackWriter *writer, const float *rows, gsize n_rows,
                                  GError **error);
 HR_AVAILABLE_IN_ALL
 gboolean hr_stack_writer_append_bytes (HrStackWriter *writer, GBytes *rows, GError **error);

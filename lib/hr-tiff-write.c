@@ -18,7 +18,7 @@
 /* Strips of about this many bytes. */
 #define HR_WRITE_STRIP_BYTES (256u << 10)
 /* Past this size a classic TIFF's 32-bit offsets do not reach: write BigTIFF. */
-#define HR_CLASSIC_TIFF_LIMIT (((guint64) 1 << 32) - ((guint64) 64 << 20))
+#define HR_CLASSIC_TIFF_LIMIT (((guint64)1 << 32) - ((guint64)64 << 20))
 
 struct _HrTiffSink
 {
@@ -69,7 +69,7 @@ static void
 hr_sink_set_error (HrTiffSink *sink, GError **error, const char *what)
 {
   if (sink->messages->len > 0)
-    g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, _("%s: %s (libtiff: %s)"), sink->path,
+    g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, _ ("%s: %s (libtiff: %s)"), sink->path,
                  what, sink->messages->str);
   else
     g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", sink->path, what);
@@ -101,24 +101,24 @@ hr_sink_set_page_tags (HrTiffSink *sink, guint32 width, guint32 height, guint32 
 {
   TIFF *tif = sink->tif;
 
-  return TIFFSetField (tif, TIFFTAG_IMAGEWIDTH, width) &&
-         TIFFSetField (tif, TIFFTAG_IMAGELENGTH, height) &&
-         TIFFSetField (tif, TIFFTAG_SAMPLESPERPIXEL, (guint16) 1) &&
-         TIFFSetField (tif, TIFFTAG_BITSPERSAMPLE, (guint16) 32) &&
-         TIFFSetField (tif, TIFFTAG_SAMPLEFORMAT, (guint16) SAMPLEFORMAT_IEEEFP) &&
-         TIFFSetField (tif, TIFFTAG_PHOTOMETRIC, (guint16) PHOTOMETRIC_MINISBLACK) &&
-         TIFFSetField (tif, TIFFTAG_PLANARCONFIG, (guint16) PLANARCONFIG_CONTIG) &&
-         TIFFSetField (tif, TIFFTAG_COMPRESSION, (guint16) COMPRESSION_NONE) &&
-         TIFFSetField (tif, TIFFTAG_ROWSPERSTRIP, rows_per_strip) &&
-         TIFFSetField (tif, TIFFTAG_SOFTWARE, "headrank " PACKAGE_VERSION) &&
-         (description == NULL || TIFFSetField (tif, TIFFTAG_IMAGEDESCRIPTION, description));
+  return TIFFSetField (tif, TIFFTAG_IMAGEWIDTH, width)
+         && TIFFSetField (tif, TIFFTAG_IMAGELENGTH, height)
+         && TIFFSetField (tif, TIFFTAG_SAMPLESPERPIXEL, (guint16)1)
+         && TIFFSetField (tif, TIFFTAG_BITSPERSAMPLE, (guint16)32)
+         && TIFFSetField (tif, TIFFTAG_SAMPLEFORMAT, (guint16)SAMPLEFORMAT_IEEEFP)
+         && TIFFSetField (tif, TIFFTAG_PHOTOMETRIC, (guint16)PHOTOMETRIC_MINISBLACK)
+         && TIFFSetField (tif, TIFFTAG_PLANARCONFIG, (guint16)PLANARCONFIG_CONTIG)
+         && TIFFSetField (tif, TIFFTAG_COMPRESSION, (guint16)COMPRESSION_NONE)
+         && TIFFSetField (tif, TIFFTAG_ROWSPERSTRIP, rows_per_strip)
+         && TIFFSetField (tif, TIFFTAG_SOFTWARE, "headrank " PACKAGE_VERSION)
+         && (description == NULL || TIFFSetField (tif, TIFFTAG_IMAGEDESCRIPTION, description));
 }
 
 static guint32
 hr_rows_per_strip (gsize row_values, gsize rows)
 {
-  gsize rps = MAX ((gsize) 1, HR_WRITE_STRIP_BYTES / (row_values * sizeof (float)));
-  return (guint32) MIN (rps, rows);
+  gsize rps = MAX ((gsize)1, HR_WRITE_STRIP_BYTES / (row_values * sizeof (float)));
+  return (guint32)MIN (rps, rows);
 }
 
 HrTiffSink *
@@ -136,41 +136,41 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
   sink->n_samples = n_samples;
   sink->n_features = n_features;
 
-  if (n_samples == 0 || n_features == 0 || n_features > G_MAXUINT32 ||
-      (layout == HR_STACK_LAYOUT_MATRIX && n_samples > G_MAXUINT32))
+  if (n_samples == 0 || n_features == 0 || n_features > G_MAXUINT32
+      || (layout == HR_STACK_LAYOUT_MATRIX && n_samples > G_MAXUINT32))
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                   _("%s: cannot write %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT " values as TIFF"),
+                   _ ("%s: cannot write %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT " values as TIFF"),
                    path, n_samples, n_features);
       return NULL;
     }
 
   switch (layout)
     {
-    case HR_STACK_LAYOUT_MATRIX:
-      break;
-    case HR_STACK_LAYOUT_CHANNELS:
-      if (geometry == NULL || !geometry->per_pixel ||
-          (guint64) geometry->width * geometry->height * geometry->depth * geometry->frames !=
-            n_samples)
-        {
-          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
-                       _("%s: a per-pixel stack needs an image geometry whose pixels are its "
-                         "%" G_GSIZE_FORMAT " samples"),
-                       path, n_samples);
-          return NULL;
-        }
-      sink->width = geometry->width;
-      sink->height = geometry->height;
-      sink->depth = geometry->depth;
-      sink->frames = geometry->frames;
-      break;
-    case HR_STACK_LAYOUT_PAGES:
-    case HR_STACK_LAYOUT_AUTO:
-    default:
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
-                   _("%s: headrank writes the matrix and channels layouts"), path);
-      return NULL;
+      case HR_STACK_LAYOUT_MATRIX:
+        break;
+      case HR_STACK_LAYOUT_CHANNELS:
+        if (geometry == NULL || !geometry->per_pixel
+            || (guint64)geometry->width * geometry->height * geometry->depth * geometry->frames
+                   != n_samples)
+          {
+            g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
+                         _ ("%s: a per-pixel stack needs an image geometry whose pixels are its "
+                            "%" G_GSIZE_FORMAT " samples"),
+                         path, n_samples);
+            return NULL;
+          }
+        sink->width = geometry->width;
+        sink->height = geometry->height;
+        sink->depth = geometry->depth;
+        sink->frames = geometry->frames;
+        break;
+      case HR_STACK_LAYOUT_PAGES:
+      case HR_STACK_LAYOUT_AUTO:
+      default:
+        g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
+                     _ ("%s: headrank writes the matrix and channels layouts"), path);
+        return NULL;
     }
 
   dir = g_path_get_dirname (path);
@@ -181,12 +181,12 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
     {
       int saved = errno;
       g_clear_pointer (&sink->tmp_path, g_free);
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, _("%s: cannot create a file in %s: %s"),
-                   path, dir, g_strerror (saved));
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO,
+                   _ ("%s: cannot create a file in %s: %s"), path, dir, g_strerror (saved));
       return NULL;
     }
 
-  total_bytes = (guint64) n_samples * n_features * sizeof (float);
+  total_bytes = (guint64)n_samples * n_features * sizeof (float);
   sink->options = TIFFOpenOptionsAlloc ();
   TIFFOpenOptionsSetErrorHandlerExtR (sink->options, hr_sink_error_handler, sink);
   TIFFOpenOptionsSetWarningHandlerExtR (sink->options, hr_sink_warning_handler, sink);
@@ -195,7 +195,7 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
   if (sink->tif == NULL)
     {
       close (fd);
-      hr_sink_set_error (sink, error, _("cannot start a TIFF file"));
+      hr_sink_set_error (sink, error, _ ("cannot start a TIFF file"));
       return NULL;
     }
 
@@ -203,29 +203,29 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
     {
       sink->rows_per_strip = hr_rows_per_strip (n_features, n_samples);
       sink->buffer_samples = sink->rows_per_strip;
-      if (!hr_sink_set_page_tags (sink, (guint32) n_features, (guint32) n_samples,
+      if (!hr_sink_set_page_tags (sink, (guint32)n_features, (guint32)n_samples,
                                   sink->rows_per_strip, NULL))
         {
-          hr_sink_set_error (sink, error, _("cannot describe the page"));
+          hr_sink_set_error (sink, error, _ ("cannot describe the page"));
           return NULL;
         }
     }
   else
     {
       sink->rows_per_strip = hr_rows_per_strip (sink->width, sink->height);
-      sink->buffer_samples = (gsize) sink->width * sink->height;
-      sink->strip = g_try_new (float, (gsize) sink->rows_per_strip * sink->width);
+      sink->buffer_samples = (gsize)sink->width * sink->height;
+      sink->strip = g_try_new (float, (gsize)sink->rows_per_strip * sink->width);
       if (sink->strip == NULL)
         {
-          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE, _("%s: out of memory"),
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE, _ ("%s: out of memory"),
                        path);
           return NULL;
         }
     }
-  if (!g_size_checked_mul (&total_bytes, sink->buffer_samples, n_features * sizeof (float)) ||
-      (sink->buffer = g_try_malloc (total_bytes)) == NULL)
+  if (!g_size_checked_mul (&total_bytes, sink->buffer_samples, n_features * sizeof (float))
+      || (sink->buffer = g_try_malloc (total_bytes)) == NULL)
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE, _("%s: out of memory"), path);
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE, _ ("%s: out of memory"), path);
       return NULL;
     }
   return g_steal_pointer (&sink);
@@ -236,9 +236,9 @@ hr_sink_flush_strip (HrTiffSink *sink, GError **error)
 {
   gsize bytes = sink->buffer_fill * sink->n_features * sizeof (float);
 
-  if (TIFFWriteEncodedStrip (sink->tif, sink->next_strip, sink->buffer, (tmsize_t) bytes) < 0)
+  if (TIFFWriteEncodedStrip (sink->tif, sink->next_strip, sink->buffer, (tmsize_t)bytes) < 0)
     {
-      hr_sink_set_error (sink, error, _("cannot write the data"));
+      hr_sink_set_error (sink, error, _ ("cannot write the data"));
       return FALSE;
     }
   sink->next_strip++;
@@ -260,34 +260,34 @@ hr_sink_flush_plane (HrTiffSink *sink, GError **error)
       guint32 strip = 0;
 
       if (sink->pages_written == 0)
-        description = g_strdup_printf ("ImageJ=1.11a\nimages=%" G_GSIZE_FORMAT "\nchannels=%"
-                                       G_GSIZE_FORMAT "\nslices=%u\nframes=%u\nhyperstack=true\n"
-                                       "mode=grayscale\nloop=false\n",
-                                       C * sink->depth * sink->frames, C, sink->depth,
-                                       sink->frames);
-      if (!hr_sink_set_page_tags (sink, (guint32) W, (guint32) H, sink->rows_per_strip,
-                                  description))
+        description
+            = g_strdup_printf ("ImageJ=1.11a\nimages=%" G_GSIZE_FORMAT "\nchannels=%" G_GSIZE_FORMAT
+                               "\nslices=%u\nframes=%u\nhyperstack=true\n"
+                               "mode=grayscale\nloop=false\n",
+                               C * sink->depth * sink->frames, C, sink->depth, sink->frames);
+      if (!hr_sink_set_page_tags (sink, (guint32)W, (guint32)H, sink->rows_per_strip, description))
         {
-          hr_sink_set_error (sink, error, _("cannot describe the page"));
+          hr_sink_set_error (sink, error, _ ("cannot describe the page"));
           return FALSE;
         }
       for (gsize y0 = 0; y0 < H; y0 += sink->rows_per_strip, strip++)
         {
-          gsize rows = MIN ((gsize) sink->rows_per_strip, H - y0);
+          gsize rows = MIN ((gsize)sink->rows_per_strip, H - y0);
           const float *src = sink->buffer + y0 * W * C + c;
 
           for (gsize i = 0; i < rows * W; i++)
             sink->strip[i] = src[i * C];
           if (TIFFWriteEncodedStrip (sink->tif, strip, sink->strip,
-                                     (tmsize_t) (rows * W * sizeof (float))) < 0)
+                                     (tmsize_t)(rows * W * sizeof (float)))
+              < 0)
             {
-              hr_sink_set_error (sink, error, _("cannot write the data"));
+              hr_sink_set_error (sink, error, _ ("cannot write the data"));
               return FALSE;
             }
         }
       if (!TIFFWriteDirectory (sink->tif))
         {
-          hr_sink_set_error (sink, error, _("cannot write the data"));
+          hr_sink_set_error (sink, error, _ ("cannot write the data"));
           return FALSE;
         }
       sink->pages_written++;
@@ -304,7 +304,7 @@ hr_tiff_sink_append (HrTiffSink *sink, const float *rows, gsize n_rows, GError *
   if (n_rows > sink->n_samples - sink->written)
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                   _("%s: more than the %" G_GSIZE_FORMAT " samples announced"), sink->path,
+                   _ ("%s: more than the %" G_GSIZE_FORMAT " samples announced"), sink->path,
                    sink->n_samples);
       return FALSE;
     }
@@ -337,19 +337,19 @@ hr_tiff_sink_commit (HrTiffSink *sink, GError **error)
   if (sink->written != sink->n_samples)
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                   _("%s: only %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " samples were written"),
+                   _ ("%s: only %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " samples were written"),
                    sink->path, sink->written, sink->n_samples);
       return FALSE;
     }
   if (sink->layout == HR_STACK_LAYOUT_MATRIX && !TIFFWriteDirectory (tif))
     {
-      hr_sink_set_error (sink, error, _("cannot write the data"));
+      hr_sink_set_error (sink, error, _ ("cannot write the data"));
       return FALSE;
     }
   fd = TIFFFileno (tif);
   if (!TIFFFlush (tif) || fsync (fd) != 0)
     {
-      hr_sink_set_error (sink, error, _("cannot write the data"));
+      hr_sink_set_error (sink, error, _ ("cannot write the data"));
       return FALSE;
     }
   sink->tif = NULL;

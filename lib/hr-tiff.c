@@ -21,11 +21,11 @@
  * memory stays bounded by the chunk, not by how the file was cut. */
 #define HR_BAND_LIMIT (64u << 20)
 /* What libtiff may allocate in one piece for this file. */
-#define HR_LIBTIFF_MAX_ALLOC ((tmsize_t) 256 << 20)
+#define HR_LIBTIFF_MAX_ALLOC ((tmsize_t)256 << 20)
 /* Decoded data of compressed pages may be larger than the compressed bytes by at most this
  * factor (Deflate's limit is 1032:1, LZW's about 1365:1), unless the whole is small. */
 #define HR_MAX_COMPRESSION_RATIO 2048u
-#define HR_SMALL_DECODED_SIZE ((guint64) 256 << 20)
+#define HR_SMALL_DECODED_SIZE ((guint64)256 << 20)
 
 typedef struct
 {
@@ -65,7 +65,7 @@ struct _HrTiffSource
 
   /* per-pixel geometry (layout channels) */
   guint channels, depth, frames;
-  gboolean channels_in_samples; /* C values per pixel (spp = C) rather than C pages */
+  gboolean channels_in_samples;       /* C values per pixel (spp = C) rather than C pages */
   guint stride_c, stride_z, stride_t; /* page index of (c, z, t) */
 
   /* One decoded band: a strip, or a row of tiles, of one page and plane. */
@@ -96,7 +96,8 @@ hr_tiff_error_handler (TIFF *tif, void *user_data, const char *module, const cha
 }
 
 static int
-hr_tiff_warning_handler (TIFF *tif, void *user_data, const char *module, const char *fmt, va_list ap)
+hr_tiff_warning_handler (TIFF *tif, void *user_data, const char *module, const char *fmt,
+                         va_list ap)
 {
   HrTiffSource *src = user_data;
   g_autofree char *text = g_strdup_vprintf (fmt, ap);
@@ -120,7 +121,7 @@ hr_tiff_set_error (HrTiffSource *src, GError **error, HrStackError code, const c
   if (src->messages->len > 0)
     {
       /* TRANSLATORS: "%s: %s (libtiff: %s)": file name, problem, libtiff's own message */
-      g_set_error (error, HR_STACK_ERROR, code, _("%s: %s (libtiff: %s)"), src->path, what,
+      g_set_error (error, HR_STACK_ERROR, code, _ ("%s: %s (libtiff: %s)"), src->path, what,
                    src->messages->str);
       g_string_truncate (src->messages, 0);
     }
@@ -158,9 +159,9 @@ hr_tiff_select_page (HrTiffSource *src, tdir_t dir, GError **error)
     return TRUE;
   if (!TIFFSetDirectory (src->tif, dir))
     {
-      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _("cannot read page %u"),
-                         (guint) dir + 1);
-      src->current_dir = (tdir_t) -1;
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _ ("cannot read page %u"),
+                         (guint)dir + 1);
+      src->current_dir = (tdir_t)-1;
       return FALSE;
     }
   src->current_dir = dir;
@@ -172,28 +173,28 @@ hr_compression_name (guint16 compression)
 {
   switch (compression)
     {
-    case COMPRESSION_NONE:
-      return "none";
-    case COMPRESSION_LZW:
-      return "lzw";
-    case COMPRESSION_ADOBE_DEFLATE:
-    case COMPRESSION_DEFLATE:
-      return "deflate";
-    case COMPRESSION_PACKBITS:
-      return "packbits";
-    case COMPRESSION_ZSTD:
-      return "zstd";
-    case COMPRESSION_LZMA:
-      return "lzma";
-    case COMPRESSION_JPEG:
-      return "jpeg";
-    case COMPRESSION_WEBP:
-      return "webp";
-    default:
-      {
-        const TIFFCodec *codec = TIFFFindCODEC (compression);
-        return codec != NULL ? codec->name : "unknown";
-      }
+      case COMPRESSION_NONE:
+        return "none";
+      case COMPRESSION_LZW:
+        return "lzw";
+      case COMPRESSION_ADOBE_DEFLATE:
+      case COMPRESSION_DEFLATE:
+        return "deflate";
+      case COMPRESSION_PACKBITS:
+        return "packbits";
+      case COMPRESSION_ZSTD:
+        return "zstd";
+      case COMPRESSION_LZMA:
+        return "lzma";
+      case COMPRESSION_JPEG:
+        return "jpeg";
+      case COMPRESSION_WEBP:
+        return "webp";
+      default:
+        {
+          const TIFFCodec *codec = TIFFFindCODEC (compression);
+          return codec != NULL ? codec->name : "unknown";
+        }
     }
 }
 
@@ -202,21 +203,21 @@ hr_sample_format_size (HrSampleFormat format)
 {
   switch (format)
     {
-    case HR_SAMPLE_FORMAT_UINT8:
-    case HR_SAMPLE_FORMAT_INT8:
-      return 1;
-    case HR_SAMPLE_FORMAT_UINT16:
-    case HR_SAMPLE_FORMAT_INT16:
-    case HR_SAMPLE_FORMAT_FLOAT16:
-      return 2;
-    case HR_SAMPLE_FORMAT_UINT32:
-    case HR_SAMPLE_FORMAT_INT32:
-    case HR_SAMPLE_FORMAT_FLOAT32:
-      return 4;
-    case HR_SAMPLE_FORMAT_FLOAT64:
-      return 8;
-    default:
-      g_assert_not_reached ();
+      case HR_SAMPLE_FORMAT_UINT8:
+      case HR_SAMPLE_FORMAT_INT8:
+        return 1;
+      case HR_SAMPLE_FORMAT_UINT16:
+      case HR_SAMPLE_FORMAT_INT16:
+      case HR_SAMPLE_FORMAT_FLOAT16:
+        return 2;
+      case HR_SAMPLE_FORMAT_UINT32:
+      case HR_SAMPLE_FORMAT_INT32:
+      case HR_SAMPLE_FORMAT_FLOAT32:
+        return 4;
+      case HR_SAMPLE_FORMAT_FLOAT64:
+        return 8;
+      default:
+        g_assert_not_reached ();
     }
 }
 
@@ -232,11 +233,11 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
   guint64 strile_bytes;
 
   memset (page, 0, sizeof *page);
-  if (!TIFFGetField (tif, TIFFTAG_IMAGEWIDTH, &page->width) ||
-      !TIFFGetField (tif, TIFFTAG_IMAGELENGTH, &page->height) || page->width == 0 ||
-      page->height == 0)
+  if (!TIFFGetField (tif, TIFFTAG_IMAGEWIDTH, &page->width)
+      || !TIFFGetField (tif, TIFFTAG_IMAGELENGTH, &page->height) || page->width == 0
+      || page->height == 0)
     {
-      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _("page %u has no image size"),
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _ ("page %u has no image size"),
                          index + 1);
       return FALSE;
     }
@@ -247,88 +248,88 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
   TIFFGetFieldDefaulted (tif, TIFFTAG_COMPRESSION, &page->compression);
   if (!TIFFGetField (tif, TIFFTAG_PHOTOMETRIC, &page->photometric))
     page->photometric = PHOTOMETRIC_MINISBLACK;
-  (void) extra;
+  (void)extra;
 
   if (page->spp == 0)
     {
       hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
-                         _("page %u has zero samples per pixel"), index + 1);
+                         _ ("page %u has zero samples per pixel"), index + 1);
       return FALSE;
     }
 
   switch (page->sample_format_tag)
     {
-    case SAMPLEFORMAT_UINT:
-      page->format = page->bits == 8    ? HR_SAMPLE_FORMAT_UINT8
-                     : page->bits == 16 ? HR_SAMPLE_FORMAT_UINT16
-                     : page->bits == 32 ? HR_SAMPLE_FORMAT_UINT32
-                                        : (HrSampleFormat) -1;
-      break;
-    case SAMPLEFORMAT_INT:
-      page->format = page->bits == 8    ? HR_SAMPLE_FORMAT_INT8
-                     : page->bits == 16 ? HR_SAMPLE_FORMAT_INT16
-                     : page->bits == 32 ? HR_SAMPLE_FORMAT_INT32
-                                        : (HrSampleFormat) -1;
-      break;
-    case SAMPLEFORMAT_IEEEFP:
-      page->format = page->bits == 16   ? HR_SAMPLE_FORMAT_FLOAT16
-                     : page->bits == 32 ? HR_SAMPLE_FORMAT_FLOAT32
-                     : page->bits == 64 ? HR_SAMPLE_FORMAT_FLOAT64
-                                        : (HrSampleFormat) -1;
-      break;
-    case SAMPLEFORMAT_COMPLEXINT:
-    case SAMPLEFORMAT_COMPLEXIEEEFP:
-      hr_tiff_set_error (src, error, HR_STACK_ERROR_UNSUPPORTED,
-                         _("page %u holds complex numbers, which are not features"), index + 1);
-      return FALSE;
-    default:
-      page->format = (HrSampleFormat) -1;
-      break;
+      case SAMPLEFORMAT_UINT:
+        page->format = page->bits == 8    ? HR_SAMPLE_FORMAT_UINT8
+                       : page->bits == 16 ? HR_SAMPLE_FORMAT_UINT16
+                       : page->bits == 32 ? HR_SAMPLE_FORMAT_UINT32
+                                          : (HrSampleFormat)-1;
+        break;
+      case SAMPLEFORMAT_INT:
+        page->format = page->bits == 8    ? HR_SAMPLE_FORMAT_INT8
+                       : page->bits == 16 ? HR_SAMPLE_FORMAT_INT16
+                       : page->bits == 32 ? HR_SAMPLE_FORMAT_INT32
+                                          : (HrSampleFormat)-1;
+        break;
+      case SAMPLEFORMAT_IEEEFP:
+        page->format = page->bits == 16   ? HR_SAMPLE_FORMAT_FLOAT16
+                       : page->bits == 32 ? HR_SAMPLE_FORMAT_FLOAT32
+                       : page->bits == 64 ? HR_SAMPLE_FORMAT_FLOAT64
+                                          : (HrSampleFormat)-1;
+        break;
+      case SAMPLEFORMAT_COMPLEXINT:
+      case SAMPLEFORMAT_COMPLEXIEEEFP:
+        hr_tiff_set_error (src, error, HR_STACK_ERROR_UNSUPPORTED,
+                           _ ("page %u holds complex numbers, which are not features"), index + 1);
+        return FALSE;
+      default:
+        page->format = (HrSampleFormat)-1;
+        break;
     }
-  if ((int) page->format < 0)
+  if ((int)page->format < 0)
     {
       const char *kind = page->sample_format_tag == SAMPLEFORMAT_INT      ? "int"
                          : page->sample_format_tag == SAMPLEFORMAT_IEEEFP ? "float"
                          : page->sample_format_tag == SAMPLEFORMAT_UINT   ? "uint"
                                                                           : "void";
       hr_tiff_set_error (src, error, HR_STACK_ERROR_UNSUPPORTED,
-                         _("page %u has %u-bit %s samples; headrank reads 8-, 16- and 32-bit "
-                           "integers and 16-, 32- and 64-bit floats"),
-                         index + 1, (guint) page->bits, kind);
+                         _ ("page %u has %u-bit %s samples; headrank reads 8-, 16- and 32-bit "
+                            "integers and 16-, 32- and 64-bit floats"),
+                         index + 1, (guint)page->bits, kind);
       return FALSE;
     }
 
-  if (page->photometric == PHOTOMETRIC_YCBCR || page->photometric == PHOTOMETRIC_LOGL ||
-      page->photometric == PHOTOMETRIC_LOGLUV || page->photometric == PHOTOMETRIC_CIELAB ||
-      page->photometric == PHOTOMETRIC_ICCLAB || page->photometric == PHOTOMETRIC_ITULAB)
+  if (page->photometric == PHOTOMETRIC_YCBCR || page->photometric == PHOTOMETRIC_LOGL
+      || page->photometric == PHOTOMETRIC_LOGLUV || page->photometric == PHOTOMETRIC_CIELAB
+      || page->photometric == PHOTOMETRIC_ICCLAB || page->photometric == PHOTOMETRIC_ITULAB)
     {
       hr_tiff_set_error (src, error, HR_STACK_ERROR_UNSUPPORTED,
-                         _("page %u has a colour encoding (photometric %u) that is not raw "
-                           "feature values"),
-                         index + 1, (guint) page->photometric);
+                         _ ("page %u has a colour encoding (photometric %u) that is not raw "
+                            "feature values"),
+                         index + 1, (guint)page->photometric);
       return FALSE;
     }
   if (!TIFFIsCODECConfigured (page->compression))
     {
       hr_tiff_set_error (src, error, HR_STACK_ERROR_UNSUPPORTED,
-                         _("page %u uses compression %u, which this libtiff cannot decode"),
-                         index + 1, (guint) page->compression);
+                         _ ("page %u uses compression %u, which this libtiff cannot decode"),
+                         index + 1, (guint)page->compression);
       return FALSE;
     }
 
   page->tiled = TIFFIsTiled (tif);
   if (page->tiled)
     {
-      if (!TIFFGetField (tif, TIFFTAG_TILEWIDTH, &page->tile_width) ||
-          !TIFFGetField (tif, TIFFTAG_TILELENGTH, &page->tile_height) || page->tile_width == 0 ||
-          page->tile_height == 0)
+      if (!TIFFGetField (tif, TIFFTAG_TILEWIDTH, &page->tile_width)
+          || !TIFFGetField (tif, TIFFTAG_TILELENGTH, &page->tile_height) || page->tile_width == 0
+          || page->tile_height == 0)
         {
           hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
-                             _("page %u is tiled but has no tile size"), index + 1);
+                             _ ("page %u is tiled but has no tile size"), index + 1);
           return FALSE;
         }
       n_striles = TIFFNumberOfTiles (tif);
-      strile_bytes = (guint64) TIFFTileSize64 (tif);
+      strile_bytes = (guint64)TIFFTileSize64 (tif);
     }
   else
     {
@@ -336,42 +337,42 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
       if (page->rows_per_strip == 0 || page->rows_per_strip > page->height)
         page->rows_per_strip = page->height;
       n_striles = TIFFNumberOfStrips (tif);
-      strile_bytes = (guint64) TIFFStripSize64 (tif);
+      strile_bytes = (guint64)TIFFStripSize64 (tif);
     }
   if (n_striles == 0 || strile_bytes == 0)
     {
-      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
-                         _("page %u has no strips or tiles"), index + 1);
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _ ("page %u has no strips or tiles"),
+                         index + 1);
       return FALSE;
     }
 
   /* Every strip or tile must lie inside the file, and an uncompressed one must hold all
    * its bytes: a lying header is caught here, before anything is allocated for it. */
-  if (!TIFFGetField (tif, page->tiled ? TIFFTAG_TILEOFFSETS : TIFFTAG_STRIPOFFSETS, &offsets) ||
-      !TIFFGetField (tif, page->tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS,
-                     &counts) ||
-      offsets == NULL || counts == NULL)
+  if (!TIFFGetField (tif, page->tiled ? TIFFTAG_TILEOFFSETS : TIFFTAG_STRIPOFFSETS, &offsets)
+      || !TIFFGetField (tif, page->tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS,
+                        &counts)
+      || offsets == NULL || counts == NULL)
     {
       hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
-                         _("page %u has no strip or tile offsets"), index + 1);
+                         _ ("page %u has no strip or tile offsets"), index + 1);
       return FALSE;
     }
   for (guint32 i = 0; i < n_striles; i++)
     {
       if (offsets[i] > src->file_size || counts[i] > src->file_size - offsets[i])
         {
-          hr_tiff_set_error (src, error, HR_STACK_ERROR_TRUNCATED,
-                             _("page %u: %s %u lies past the end of the file (offset %" G_GUINT64_FORMAT
-                               ", %" G_GUINT64_FORMAT " bytes, file size %" G_GUINT64_FORMAT ")"),
-                             index + 1, page->tiled ? _("tile") : _("strip"), i, offsets[i],
-                             counts[i], src->file_size);
+          hr_tiff_set_error (
+              src, error, HR_STACK_ERROR_TRUNCATED,
+              _ ("page %u: %s %u lies past the end of the file (offset %" G_GUINT64_FORMAT
+                 ", %" G_GUINT64_FORMAT " bytes, file size %" G_GUINT64_FORMAT ")"),
+              index + 1, page->tiled ? _ ("tile") : _ ("strip"), i, offsets[i], counts[i],
+              src->file_size);
           return FALSE;
         }
       if (counts[i] == 0)
         {
-          hr_tiff_set_error (src, error, HR_STACK_ERROR_TRUNCATED,
-                             _("page %u: %s %u has no data"), index + 1,
-                             page->tiled ? _("tile") : _("strip"), i);
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_TRUNCATED, _ ("page %u: %s %u has no data"),
+                             index + 1, page->tiled ? _ ("tile") : _ ("strip"), i);
           return FALSE;
         }
       page->compressed_bytes += counts[i];
@@ -379,7 +380,7 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
   if (page->compression == COMPRESSION_NONE)
     {
       /* An uncompressed strip holds rows × scanline bytes, the last strip may be shorter. */
-      guint64 row_bytes = (guint64) TIFFScanlineSize64 (tif);
+      guint64 row_bytes = (guint64)TIFFScanlineSize64 (tif);
       guint64 expected_total;
 
       if (page->tiled)
@@ -392,8 +393,8 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
       if (page->compressed_bytes < expected_total)
         {
           hr_tiff_set_error (src, error, HR_STACK_ERROR_TRUNCATED,
-                             _("page %u: the file holds %" G_GUINT64_FORMAT " of its %" G_GUINT64_FORMAT
-                               " bytes of uncompressed data"),
+                             _ ("page %u: the file holds %" G_GUINT64_FORMAT
+                                " of its %" G_GUINT64_FORMAT " bytes of uncompressed data"),
                              index + 1, page->compressed_bytes, expected_total);
           return FALSE;
         }
@@ -428,7 +429,7 @@ hr_parse_imagej_value (const char *description, const char *key)
   if (p == NULL)
     return 0;
   value = g_ascii_strtoull (p + strlen (needle), NULL, 10);
-  return value > G_MAXUINT32 ? 0 : (guint) value;
+  return value > G_MAXUINT32 ? 0 : (guint)value;
 }
 
 static guint
@@ -441,7 +442,7 @@ hr_parse_xml_attribute (const char *element, const char *name)
   if (p == NULL)
     return 0;
   value = g_ascii_strtoull (p + strlen (needle), NULL, 10);
-  return value > G_MAXUINT32 ? 0 : (guint) value;
+  return value > G_MAXUINT32 ? 0 : (guint)value;
 }
 
 /* Page strides for the C, Z and T axes in the order the pages are stored, fastest first. */
@@ -454,20 +455,20 @@ hr_axes_set_order (HrAxes *axes, const char *fastest_first)
     {
       switch (*p)
         {
-        case 'C':
-          axes->stride_c = stride;
-          stride *= axes->channels;
-          break;
-        case 'Z':
-          axes->stride_z = stride;
-          stride *= axes->depth;
-          break;
-        case 'T':
-          axes->stride_t = stride;
-          stride *= axes->frames;
-          break;
-        default:
-          break;
+          case 'C':
+            axes->stride_c = stride;
+            stride *= axes->channels;
+            break;
+          case 'Z':
+            axes->stride_z = stride;
+            stride *= axes->depth;
+            break;
+          case 'T':
+            axes->stride_t = stride;
+            stride *= axes->frames;
+            break;
+          default:
+            break;
         }
     }
 }
@@ -518,26 +519,26 @@ hr_parse_tifffile_json (const char *description, HrAxes *axes)
         }
       switch (axis)
         {
-        case 'C':
-          axes->channels = (guint) size;
-          g_string_prepend_c (order, 'C');
-          break;
-        case 'Z':
-          axes->depth = (guint) size;
-          g_string_prepend_c (order, 'Z');
-          break;
-        case 'T':
-          axes->frames = (guint) size;
-          g_string_prepend_c (order, 'T');
-          break;
-        case 'Y':
-        case 'X':
-        case 'S':
-          break;
-        default:
-          if (size > 1)
-            axes->has_other_axes = TRUE;
-          break;
+          case 'C':
+            axes->channels = (guint)size;
+            g_string_prepend_c (order, 'C');
+            break;
+          case 'Z':
+            axes->depth = (guint)size;
+            g_string_prepend_c (order, 'Z');
+            break;
+          case 'T':
+            axes->frames = (guint)size;
+            g_string_prepend_c (order, 'T');
+            break;
+          case 'Y':
+          case 'X':
+          case 'S':
+            break;
+          default:
+            if (size > 1)
+              axes->has_other_axes = TRUE;
+            break;
         }
     }
   leading_fastest_first = g_string_free (order, FALSE);
@@ -602,13 +603,14 @@ hr_tiff_set_layout_error (HrTiffSource *src, GError **error, const char *why)
   /* TRANSLATORS: the first %s is a file name, the second the reason; the layout names
    * and the option --layout stay in English. */
   g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
-               _("%s: cannot tell how the file holds its features (%s); choose a layout: "
-                 "matrix, channels or pages (--layout)"),
+               _ ("%s: cannot tell how the file holds its features (%s); choose a layout: "
+                  "matrix, channels or pages (--layout)"),
                src->path, why);
 }
 
 static gboolean
-hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes *axes, GError **error)
+hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes *axes,
+                       GError **error)
 {
   const HrPage *first = &src->pages[0];
   HrStackLayout layout = requested;
@@ -617,16 +619,15 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
     {
       if (src->n_pages == 1)
         layout = first->spp == 1 ? HR_STACK_LAYOUT_MATRIX : HR_STACK_LAYOUT_CHANNELS;
-      else if (axes->known && !axes->has_other_axes &&
-               (axes->channels > 1 || first->spp > 1))
+      else if (axes->known && !axes->has_other_axes && (axes->channels > 1 || first->spp > 1))
         layout = HR_STACK_LAYOUT_CHANNELS;
       else if (first->height == 1 && first->spp == 1)
         layout = HR_STACK_LAYOUT_PAGES;
       else
         {
-          g_autofree char *why =
-            g_strdup_printf (_("%u pages of %u × %u, and no metadata names a channel axis"),
-                             src->n_pages, first->width, first->height);
+          g_autofree char *why
+              = g_strdup_printf (_ ("%u pages of %u × %u, and no metadata names a channel axis"),
+                                 src->n_pages, first->width, first->height);
           hr_tiff_set_layout_error (src, error, why);
           return FALSE;
         }
@@ -635,105 +636,104 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
   src->layout = layout;
   switch (layout)
     {
-    case HR_STACK_LAYOUT_MATRIX:
-      if (src->n_pages != 1)
-        {
-          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
-                       _("%s: the matrix layout reads one page, the file has %u"), src->path,
-                       src->n_pages);
-          return FALSE;
-        }
-      if (first->spp != 1)
-        {
-          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
-                       _("%s: the matrix layout needs one value per pixel, the file has %u "
-                         "(try the channels layout)"),
-                       src->path, (guint) first->spp);
-          return FALSE;
-        }
-      src->n_samples = first->height;
-      src->n_features = first->width;
-      break;
-
-    case HR_STACK_LAYOUT_PAGES:
-      src->n_samples = src->n_pages;
-      if (!g_size_checked_mul (&src->n_features, (gsize) first->width * first->height,
-                               first->spp))
-        {
-          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
-                       _("%s: pages are too large"), src->path);
-          return FALSE;
-        }
-      break;
-
-    case HR_STACK_LAYOUT_CHANNELS:
-      {
-        guint planes;
-        gsize plane_pixels = (gsize) first->width * first->height;
-
-        if (first->spp > 1)
+      case HR_STACK_LAYOUT_MATRIX:
+        if (src->n_pages != 1)
           {
-            /* C values per pixel; pages are Z slices and T frames. */
-            src->channels_in_samples = TRUE;
-            src->channels = first->spp;
-            /* Pages are the Z slices (fastest) and T frames. */
-            if (axes->known && (guint64) axes->depth * axes->frames == src->n_pages)
-              {
-                src->depth = axes->depth;
-                src->frames = axes->frames;
-              }
-            else
-              {
-                src->depth = src->n_pages;
-                src->frames = 1;
-              }
-            src->stride_z = 1;
-            src->stride_t = src->depth;
-            src->stride_c = 0;
-          }
-        else
-          {
-            if (axes->known && !axes->has_other_axes &&
-                (guint64) axes->channels * axes->depth * axes->frames == src->n_pages)
-              {
-                src->channels = axes->channels;
-                src->depth = axes->depth;
-                src->frames = axes->frames;
-                src->stride_c = axes->stride_c;
-                src->stride_z = axes->stride_z;
-                src->stride_t = axes->stride_t;
-              }
-            else if (axes->known && axes->channels > 1)
-              {
-                g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
-                             _("%s: the metadata describe %u channels × %u slices × %u frames, "
-                               "but the file has %u pages"),
-                             src->path, axes->channels, axes->depth, axes->frames, src->n_pages);
-                return FALSE;
-              }
-            else
-              {
-                /* No usable axes: every page is one feature channel. */
-                src->channels = src->n_pages;
-                src->depth = src->frames = 1;
-                src->stride_c = 1;
-                src->stride_z = src->stride_t = src->n_pages;
-              }
-          }
-        planes = src->depth * src->frames;
-        if (!g_size_checked_mul (&src->n_samples, plane_pixels, planes))
-          {
-            g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
-                         _("%s: the image is too large"), src->path);
+            g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
+                         _ ("%s: the matrix layout reads one page, the file has %u"), src->path,
+                         src->n_pages);
             return FALSE;
           }
-        src->n_features = src->channels;
-      }
-      break;
+        if (first->spp != 1)
+          {
+            g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
+                         _ ("%s: the matrix layout needs one value per pixel, the file has %u "
+                            "(try the channels layout)"),
+                         src->path, (guint)first->spp);
+            return FALSE;
+          }
+        src->n_samples = first->height;
+        src->n_features = first->width;
+        break;
 
-    case HR_STACK_LAYOUT_AUTO:
-    default:
-      g_assert_not_reached ();
+      case HR_STACK_LAYOUT_PAGES:
+        src->n_samples = src->n_pages;
+        if (!g_size_checked_mul (&src->n_features, (gsize)first->width * first->height, first->spp))
+          {
+            g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                         _ ("%s: pages are too large"), src->path);
+            return FALSE;
+          }
+        break;
+
+      case HR_STACK_LAYOUT_CHANNELS:
+        {
+          guint planes;
+          gsize plane_pixels = (gsize)first->width * first->height;
+
+          if (first->spp > 1)
+            {
+              /* C values per pixel; pages are Z slices and T frames. */
+              src->channels_in_samples = TRUE;
+              src->channels = first->spp;
+              /* Pages are the Z slices (fastest) and T frames. */
+              if (axes->known && (guint64)axes->depth * axes->frames == src->n_pages)
+                {
+                  src->depth = axes->depth;
+                  src->frames = axes->frames;
+                }
+              else
+                {
+                  src->depth = src->n_pages;
+                  src->frames = 1;
+                }
+              src->stride_z = 1;
+              src->stride_t = src->depth;
+              src->stride_c = 0;
+            }
+          else
+            {
+              if (axes->known && !axes->has_other_axes
+                  && (guint64)axes->channels * axes->depth * axes->frames == src->n_pages)
+                {
+                  src->channels = axes->channels;
+                  src->depth = axes->depth;
+                  src->frames = axes->frames;
+                  src->stride_c = axes->stride_c;
+                  src->stride_z = axes->stride_z;
+                  src->stride_t = axes->stride_t;
+                }
+              else if (axes->known && axes->channels > 1)
+                {
+                  g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
+                               _ ("%s: the metadata describe %u channels × %u slices × %u frames, "
+                                  "but the file has %u pages"),
+                               src->path, axes->channels, axes->depth, axes->frames, src->n_pages);
+                  return FALSE;
+                }
+              else
+                {
+                  /* No usable axes: every page is one feature channel. */
+                  src->channels = src->n_pages;
+                  src->depth = src->frames = 1;
+                  src->stride_c = 1;
+                  src->stride_z = src->stride_t = src->n_pages;
+                }
+            }
+          planes = src->depth * src->frames;
+          if (!g_size_checked_mul (&src->n_samples, plane_pixels, planes))
+            {
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                           _ ("%s: the image is too large"), src->path);
+              return FALSE;
+            }
+          src->n_features = src->channels;
+        }
+        break;
+
+      case HR_STACK_LAYOUT_AUTO:
+      default:
+        g_assert_not_reached ();
     }
 
   /* Every page that is read must agree with the first. */
@@ -746,16 +746,16 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
           if (!hr_page_same_shape (page, first))
             {
               g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
-                           _("%s: page %u is %u × %u × %u but page 1 is %u × %u × %u"),
-                           src->path, i + 1, page->width, page->height, (guint) page->spp,
-                           first->width, first->height, (guint) first->spp);
+                           _ ("%s: page %u is %u × %u × %u but page 1 is %u × %u × %u"), src->path,
+                           i + 1, page->width, page->height, (guint)page->spp, first->width,
+                           first->height, (guint)first->spp);
               return FALSE;
             }
           if (page->format != first->format)
             {
               g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
-                           _("%s: page %u holds %s values but page 1 holds %s"), src->path,
-                           i + 1, hr_sample_format_to_string (page->format),
+                           _ ("%s: page %u holds %s values but page 1 holds %s"), src->path, i + 1,
+                           hr_sample_format_to_string (page->format),
                            hr_sample_format_to_string (first->format));
               return FALSE;
             }
@@ -763,7 +763,7 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
     }
   if (src->n_samples == 0 || src->n_features == 0)
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT, _("%s: the stack is empty"),
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT, _ ("%s: the stack is empty"),
                    src->path);
       return FALSE;
     }
@@ -785,19 +785,21 @@ hr_tiff_check_magic (const char *path, int fd, GError **error)
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", path, g_strerror (saved));
       return FALSE;
     }
-  if (got < (ssize_t) sizeof head ||
-      !((head[0] == 'I' && head[1] == 'I' && (head[2] == 42 || head[2] == 43) && head[3] == 0) ||
-        (head[0] == 'M' && head[1] == 'M' && head[2] == 0 && (head[3] == 42 || head[3] == 43))))
+  if (got < (ssize_t)sizeof head
+      || !((head[0] == 'I' && head[1] == 'I' && (head[2] == 42 || head[2] == 43) && head[3] == 0)
+           || (head[0] == 'M' && head[1] == 'M' && head[2] == 0
+               && (head[3] == 42 || head[3] == 43))))
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NOT_TIFF,
-                   got == 0 ? _("%s: the file is empty") : _("%s: not a TIFF file"), path);
+                   got == 0 ? _ ("%s: the file is empty") : _ ("%s: not a TIFF file"), path);
       return FALSE;
     }
   return TRUE;
 }
 
 HrTiffSource *
-hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cancellable, GError **error)
+hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cancellable,
+                     GError **error)
 {
   g_autoptr (HrTiffSource) src = g_new0 (HrTiffSource, 1);
   g_autofree char *description = NULL;
@@ -809,7 +811,7 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
   src->path = g_strdup (path);
   src->fd = -1;
   src->messages = g_string_new (NULL);
-  src->current_dir = (tdir_t) -1;
+  src->current_dir = (tdir_t)-1;
 
   src->fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
   if (src->fd < 0)
@@ -820,10 +822,10 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
     }
   if (fstat (src->fd, &st) != 0 || !S_ISREG (st.st_mode))
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, _("%s: not a regular file"), path);
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, _ ("%s: not a regular file"), path);
       return NULL;
     }
-  src->file_size = (guint64) st.st_size;
+  src->file_size = (guint64)st.st_size;
   if (!hr_tiff_check_magic (path, src->fd, error))
     return NULL;
 
@@ -835,7 +837,7 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
   src->tif = TIFFFdOpenExt (src->fd, path, "r", src->options);
   if (src->tif == NULL)
     {
-      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _("cannot read the TIFF header"));
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _ ("cannot read the TIFF header"));
       return NULL;
     }
   src->current_dir = 0;
@@ -846,29 +848,29 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
     {
       HrPage page;
 
-      if (g_cancellable_set_error_if_cancelled (cancellable, error) ||
-          !hr_tiff_describe_page (src, pages->len, &page, error))
+      if (g_cancellable_set_error_if_cancelled (cancellable, error)
+          || !hr_tiff_describe_page (src, pages->len, &page, error))
         {
           g_array_free (pages, TRUE);
           return NULL;
         }
       g_array_append_val (pages, page);
-      if (pages->len == 1 && TIFFGetField (src->tif, TIFFTAG_IMAGEDESCRIPTION, &desc_tag) &&
-          desc_tag != NULL)
+      if (pages->len == 1 && TIFFGetField (src->tif, TIFFTAG_IMAGEDESCRIPTION, &desc_tag)
+          && desc_tag != NULL)
         description = g_strdup (desc_tag);
     }
   while (TIFFReadDirectory (src->tif));
   if (src->messages->len > 0)
     {
       /* TIFFReadDirectory also returns 0 on a broken chain: that is an error, not the end. */
-      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _("cannot read page %u"),
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _ ("cannot read page %u"),
                          pages->len + 1);
       g_array_free (pages, TRUE);
       return NULL;
     }
   src->n_pages = pages->len;
-  src->pages = (HrPage *) (void *) g_array_free (pages, FALSE);
-  src->current_dir = (tdir_t) (src->n_pages - 1);
+  src->pages = (HrPage *)(void *)g_array_free (pages, FALSE);
+  src->current_dir = (tdir_t)(src->n_pages - 1);
 
   hr_parse_axes (description, &axes);
   if (!hr_tiff_decide_layout (src, layout, &axes, error))
@@ -886,18 +888,18 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
   src->info->bigtiff = TIFFIsBigTIFF (src->tif);
   switch (src->layout)
     {
-    case HR_STACK_LAYOUT_CHANNELS:
-      src->info->per_pixel = TRUE;
-      src->info->width = src->pages[0].width;
-      src->info->height = src->pages[0].height;
-      src->info->depth = src->depth;
-      src->info->frames = src->frames;
-      src->info->channels = src->channels;
-      break;
-    default:
-      src->info->width = src->pages[0].width;
-      src->info->height = src->pages[0].height;
-      break;
+      case HR_STACK_LAYOUT_CHANNELS:
+        src->info->per_pixel = TRUE;
+        src->info->width = src->pages[0].width;
+        src->info->height = src->pages[0].height;
+        src->info->depth = src->depth;
+        src->info->frames = src->frames;
+        src->info->channels = src->channels;
+        break;
+      default:
+        src->info->width = src->pages[0].width;
+        src->info->height = src->pages[0].height;
+        break;
     }
   return g_steal_pointer (&src);
 }
@@ -926,8 +928,8 @@ gsize
 hr_tiff_source_get_preferred_chunk (HrTiffSource *src)
 {
   const HrPage *page = &src->pages[0];
-  gsize row_bytes = MAX ((gsize) 1, src->n_features * sizeof (float));
-  gsize chunk = MAX ((gsize) 1, ((gsize) 16 << 20) / row_bytes);
+  gsize row_bytes = MAX ((gsize)1, src->n_features * sizeof (float));
+  gsize chunk = MAX ((gsize)1, ((gsize)16 << 20) / row_bytes);
 
   if (src->layout == HR_STACK_LAYOUT_MATRIX)
     {
@@ -937,7 +939,8 @@ hr_tiff_source_get_preferred_chunk (HrTiffSource *src)
     }
   else if (src->layout == HR_STACK_LAYOUT_CHANNELS)
     {
-      gsize band_pixels = (gsize) page->width * (page->tiled ? page->tile_height : page->rows_per_strip);
+      gsize band_pixels
+          = (gsize)page->width * (page->tiled ? page->tile_height : page->rows_per_strip);
       if (band_pixels > 0 && chunk > band_pixels)
         chunk -= chunk % band_pixels;
     }
@@ -959,19 +962,19 @@ hr_tiff_source_check_whole_read (HrTiffSource *src, GError **error)
 
       if (src->layout == HR_STACK_LAYOUT_MATRIX && i > 0)
         break;
-      decoded += (guint64) page->width * page->height * page->spp *
-                 hr_sample_format_size (page->format);
+      decoded
+          += (guint64)page->width * page->height * page->spp * hr_sample_format_size (page->format);
       compressed += page->compressed_bytes;
       any_compressed |= page->compression != COMPRESSION_NONE;
     }
-  if (!g_size_checked_mul (&out_bytes, src->n_samples, src->n_features) ||
-      !g_size_checked_mul (&out_bytes, out_bytes, sizeof (float)) ||
-      (any_compressed && decoded > HR_SMALL_DECODED_SIZE &&
-       decoded / HR_MAX_COMPRESSION_RATIO > compressed))
+  if (!g_size_checked_mul (&out_bytes, src->n_samples, src->n_features)
+      || !g_size_checked_mul (&out_bytes, out_bytes, sizeof (float))
+      || (any_compressed && decoded > HR_SMALL_DECODED_SIZE
+          && decoded / HR_MAX_COMPRESSION_RATIO > compressed))
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
-                   _("%s: %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT
-                     " values cannot come from a file of %" G_GUINT64_FORMAT " bytes"),
+                   _ ("%s: %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT
+                      " values cannot come from a file of %" G_GUINT64_FORMAT " bytes"),
                    src->path, src->n_samples, src->n_features, src->file_size);
       return FALSE;
     }
@@ -983,7 +986,7 @@ hr_tiff_source_check_whole_read (HrTiffSource *src, GError **error)
 static inline float
 hr_half_to_float (guint16 h)
 {
-  guint32 sign = (guint32) (h & 0x8000u) << 16;
+  guint32 sign = (guint32)(h & 0x8000u) << 16;
   guint32 exponent = (h >> 10) & 0x1fu;
   guint32 mantissa = h & 0x3ffu;
   guint32 bits;
@@ -1016,7 +1019,7 @@ hr_half_to_float (guint16 h)
 #define HR_CONVERT_LOOP(type, expr)                                                                \
   G_STMT_START                                                                                     \
   {                                                                                                \
-    const type *s = (const type *) (const void *) src;                                             \
+    const type *s = (const type *)(const void *)src;                                               \
     if (pixel_stride == n_values)                                                                  \
       for (gsize i = 0; i < n_pixels * n_values; i++)                                              \
         dst[i] = (expr);                                                                           \
@@ -1038,38 +1041,38 @@ hr_convert (const guint8 *src, HrSampleFormat format, gsize n_pixels, guint n_va
 {
   switch (format)
     {
-    case HR_SAMPLE_FORMAT_UINT8:
-      HR_CONVERT_LOOP (guint8, (float) s[i]);
-      break;
-    case HR_SAMPLE_FORMAT_UINT16:
-      HR_CONVERT_LOOP (guint16, (float) s[i]);
-      break;
-    case HR_SAMPLE_FORMAT_UINT32:
-      HR_CONVERT_LOOP (guint32, (float) s[i]);
-      break;
-    case HR_SAMPLE_FORMAT_INT8:
-      HR_CONVERT_LOOP (gint8, (float) s[i]);
-      break;
-    case HR_SAMPLE_FORMAT_INT16:
-      HR_CONVERT_LOOP (gint16, (float) s[i]);
-      break;
-    case HR_SAMPLE_FORMAT_INT32:
-      HR_CONVERT_LOOP (gint32, (float) s[i]);
-      break;
-    case HR_SAMPLE_FORMAT_FLOAT16:
-      HR_CONVERT_LOOP (guint16, hr_half_to_float (s[i]));
-      break;
-    case HR_SAMPLE_FORMAT_FLOAT32:
-      if (pixel_stride == n_values)
-        memcpy (dst, src, n_pixels * n_values * sizeof (float));
-      else
-        HR_CONVERT_LOOP (float, s[i]);
-      break;
-    case HR_SAMPLE_FORMAT_FLOAT64:
-      HR_CONVERT_LOOP (double, (float) s[i]);
-      break;
-    default:
-      g_assert_not_reached ();
+      case HR_SAMPLE_FORMAT_UINT8:
+        HR_CONVERT_LOOP (guint8, (float)s[i]);
+        break;
+      case HR_SAMPLE_FORMAT_UINT16:
+        HR_CONVERT_LOOP (guint16, (float)s[i]);
+        break;
+      case HR_SAMPLE_FORMAT_UINT32:
+        HR_CONVERT_LOOP (guint32, (float)s[i]);
+        break;
+      case HR_SAMPLE_FORMAT_INT8:
+        HR_CONVERT_LOOP (gint8, (float)s[i]);
+        break;
+      case HR_SAMPLE_FORMAT_INT16:
+        HR_CONVERT_LOOP (gint16, (float)s[i]);
+        break;
+      case HR_SAMPLE_FORMAT_INT32:
+        HR_CONVERT_LOOP (gint32, (float)s[i]);
+        break;
+      case HR_SAMPLE_FORMAT_FLOAT16:
+        HR_CONVERT_LOOP (guint16, hr_half_to_float (s[i]));
+        break;
+      case HR_SAMPLE_FORMAT_FLOAT32:
+        if (pixel_stride == n_values)
+          memcpy (dst, src, n_pixels * n_values * sizeof (float));
+        else
+          HR_CONVERT_LOOP (float, s[i]);
+        break;
+      case HR_SAMPLE_FORMAT_FLOAT64:
+        HR_CONVERT_LOOP (double, (float)s[i]);
+        break;
+      default:
+        g_assert_not_reached ();
     }
 }
 
@@ -1090,56 +1093,56 @@ hr_tiff_load_band (HrTiffSource *src, const HrPage *page, int plane, guint32 ban
                    gsize pixel_bytes, GError **error)
 {
   gsize band_bytes = band_rows * page->width * pixel_bytes;
-  guint32 sample = plane < 0 ? 0 : (guint32) plane;
+  guint32 sample = plane < 0 ? 0 : (guint32)plane;
 
-  if (src->band_valid && src->band_dir == src->current_dir && src->band_plane == plane &&
-      src->band_index == band)
+  if (src->band_valid && src->band_dir == src->current_dir && src->band_plane == plane
+      && src->band_index == band)
     return TRUE;
   src->band_valid = FALSE;
   if (!hr_grow (&src->band, &src->band_capacity, band_bytes))
     {
-      hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE, _("out of memory for %" G_GSIZE_FORMAT
-                                                                 " bytes"),
-                         band_bytes);
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE,
+                         _ ("out of memory for %" G_GSIZE_FORMAT " bytes"), band_bytes);
       return FALSE;
     }
 
   if (!page->tiled)
     {
-      guint32 strip = TIFFComputeStrip (src->tif, band * page->rows_per_strip, (guint16) sample);
-      tmsize_t got = TIFFReadEncodedStrip (src->tif, strip, src->band, (tmsize_t) band_bytes);
+      guint32 strip = TIFFComputeStrip (src->tif, band * page->rows_per_strip, (guint16)sample);
+      tmsize_t got = TIFFReadEncodedStrip (src->tif, strip, src->band, (tmsize_t)band_bytes);
 
-      if (got < 0 || (gsize) got < band_bytes)
+      if (got < 0 || (gsize)got < band_bytes)
         {
           hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
-                             _("cannot decode strip %u of page %u"), strip,
-                             (guint) src->current_dir + 1);
+                             _ ("cannot decode strip %u of page %u"), strip,
+                             (guint)src->current_dir + 1);
           return FALSE;
         }
     }
   else
     {
-      gsize tile_bytes = (gsize) TIFFTileSize64 (src->tif);
-      gsize tile_row_bytes = (gsize) page->tile_width * pixel_bytes;
+      gsize tile_bytes = (gsize)TIFFTileSize64 (src->tif);
+      gsize tile_row_bytes = (gsize)page->tile_width * pixel_bytes;
 
       if (!hr_grow (&src->tile_buffer, &src->tile_capacity, tile_bytes))
         {
           hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE,
-                             _("out of memory for %" G_GSIZE_FORMAT " bytes"), tile_bytes);
+                             _ ("out of memory for %" G_GSIZE_FORMAT " bytes"), tile_bytes);
           return FALSE;
         }
       for (guint32 x0 = 0; x0 < page->width; x0 += page->tile_width)
         {
-          guint32 tile = TIFFComputeTile (src->tif, x0, band * page->tile_height, 0,
-                                          (guint16) sample);
-          gsize copy_bytes = (gsize) MIN (page->tile_width, page->width - x0) * pixel_bytes;
-          tmsize_t got = TIFFReadEncodedTile (src->tif, tile, src->tile_buffer, (tmsize_t) tile_bytes);
+          guint32 tile
+              = TIFFComputeTile (src->tif, x0, band * page->tile_height, 0, (guint16)sample);
+          gsize copy_bytes = (gsize)MIN (page->tile_width, page->width - x0) * pixel_bytes;
+          tmsize_t got
+              = TIFFReadEncodedTile (src->tif, tile, src->tile_buffer, (tmsize_t)tile_bytes);
 
-          if (got < 0 || (gsize) got < band_rows * tile_row_bytes - (tile_row_bytes - copy_bytes))
+          if (got < 0 || (gsize)got < band_rows * tile_row_bytes - (tile_row_bytes - copy_bytes))
             {
               hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
-                                 _("cannot decode tile %u of page %u"), tile,
-                                 (guint) src->current_dir + 1);
+                                 _ ("cannot decode tile %u of page %u"), tile,
+                                 (guint)src->current_dir + 1);
               return FALSE;
             }
           for (gsize r = 0; r < band_rows; r++)
@@ -1181,21 +1184,22 @@ hr_tiff_read_pixels (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsiz
   if (row_by_row)
     {
       /* A huge strip: libtiff decodes it one scanline at a time. */
-      if (!hr_grow (&src->row_buffer, &src->row_capacity, (gsize) TIFFScanlineSize64 (src->tif)))
+      if (!hr_grow (&src->row_buffer, &src->row_capacity, (gsize)TIFFScanlineSize64 (src->tif)))
         {
-          hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE, _("out of memory"));
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE, _ ("out of memory"));
           return FALSE;
         }
       for (gsize y = y_first; y <= y_last; y++)
         {
           gsize p0 = MAX (first, y * width), p1 = MIN (first + n, (y + 1) * width);
 
-          if (TIFFReadScanline (src->tif, src->row_buffer, (guint32) y,
-                                (guint16) (plane < 0 ? 0 : plane)) < 0)
+          if (TIFFReadScanline (src->tif, src->row_buffer, (guint32)y,
+                                (guint16)(plane < 0 ? 0 : plane))
+              < 0)
             {
               hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
-                                 _("cannot decode row %" G_GSIZE_FORMAT " of page %u"), y,
-                                 (guint) dir + 1);
+                                 _ ("cannot decode row %" G_GSIZE_FORMAT " of page %u"), y,
+                                 (guint)dir + 1);
               return FALSE;
             }
           hr_convert (src->row_buffer + (p0 - y * width) * pixel_bytes, page->format, p1 - p0,
@@ -1211,10 +1215,10 @@ hr_tiff_read_pixels (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsiz
       gsize p0 = MAX (first, band_y0 * width);
       gsize p1 = MIN (first + n, (band_y0 + band_rows) * width);
 
-      if (!hr_tiff_load_band (src, page, plane, (guint32) band, band_rows, pixel_bytes, error))
+      if (!hr_tiff_load_band (src, page, plane, (guint32)band, band_rows, pixel_bytes, error))
         return FALSE;
-      hr_convert (src->band + (p0 - band_y0 * width) * pixel_bytes, page->format, p1 - p0,
-                  n_values, out + (p0 - first) * pixel_stride, pixel_stride);
+      hr_convert (src->band + (p0 - band_y0 * width) * pixel_bytes, page->format, p1 - p0, n_values,
+                  out + (p0 - first) * pixel_stride, pixel_stride);
     }
   return TRUE;
 }
@@ -1225,12 +1229,12 @@ static gboolean
 hr_tiff_read_page_row (HrTiffSource *src, tdir_t dir, float *out, GError **error)
 {
   const HrPage *page = &src->pages[dir];
-  gsize pixels = (gsize) page->width * page->height;
+  gsize pixels = (gsize)page->width * page->height;
 
   if (page->planar == PLANARCONFIG_SEPARATE && page->spp > 1)
     {
       for (guint s = 0; s < page->spp; s++)
-        if (!hr_tiff_read_pixels (src, dir, (int) s, 0, pixels, out + s * pixels, 1, error))
+        if (!hr_tiff_read_pixels (src, dir, (int)s, 0, pixels, out + s * pixels, 1, error))
           return FALSE;
       return TRUE;
     }
@@ -1251,64 +1255,66 @@ hr_tiff_source_read (HrTiffSource *src, gsize first_sample, gsize n_samples, flo
 
   switch (src->layout)
     {
-    case HR_STACK_LAYOUT_MATRIX:
-      return hr_tiff_read_pixels (src, 0, -1, first_sample * D, n_samples * D, out, 1, error);
+      case HR_STACK_LAYOUT_MATRIX:
+        return hr_tiff_read_pixels (src, 0, -1, first_sample * D, n_samples * D, out, 1, error);
 
-    case HR_STACK_LAYOUT_PAGES:
-      for (gsize s = 0; s < n_samples; s++)
-        {
-          if ((s & 63) == 63 && g_cancellable_set_error_if_cancelled (cancellable, error))
-            return FALSE;
-          if (!hr_tiff_read_page_row (src, (tdir_t) (first_sample + s), out + s * D, error))
-            return FALSE;
-        }
-      return TRUE;
-
-    case HR_STACK_LAYOUT_CHANNELS:
-      {
-        gsize plane_pixels = (gsize) first_page->width * first_page->height;
-        gsize done = 0;
-
-        while (done < n_samples)
+      case HR_STACK_LAYOUT_PAGES:
+        for (gsize s = 0; s < n_samples; s++)
           {
-            gsize sample = first_sample + done;
-            gsize plane = sample / plane_pixels; /* z + t × depth */
-            gsize pixel = sample % plane_pixels;
-            gsize count = MIN (n_samples - done, plane_pixels - pixel);
-            guint z = (guint) (plane % src->depth), t = (guint) (plane / src->depth);
-            float *dst = out + done * D;
-
-            if (src->channels_in_samples)
-              {
-                tdir_t dir = (tdir_t) (z * src->stride_z + t * src->stride_t);
-
-                if (first_page->planar == PLANARCONFIG_SEPARATE)
-                  {
-                    for (guint c = 0; c < src->channels; c++)
-                      if (!hr_tiff_read_pixels (src, dir, (int) c, pixel, count, dst + c, D, error))
-                        return FALSE;
-                  }
-                else if (!hr_tiff_read_pixels (src, dir, -1, pixel, count, dst, D, error))
-                  return FALSE;
-              }
-            else
-              {
-                for (guint c = 0; c < src->channels; c++)
-                  {
-                    tdir_t dir = (tdir_t) (c * src->stride_c + z * src->stride_z + t * src->stride_t);
-
-                    if (!hr_tiff_read_pixels (src, dir, -1, pixel, count, dst + c, D, error))
-                      return FALSE;
-                  }
-              }
-            done += count;
+            if ((s & 63) == 63 && g_cancellable_set_error_if_cancelled (cancellable, error))
+              return FALSE;
+            if (!hr_tiff_read_page_row (src, (tdir_t)(first_sample + s), out + s * D, error))
+              return FALSE;
           }
         return TRUE;
-      }
 
-    case HR_STACK_LAYOUT_AUTO:
-    default:
-      g_assert_not_reached ();
+      case HR_STACK_LAYOUT_CHANNELS:
+        {
+          gsize plane_pixels = (gsize)first_page->width * first_page->height;
+          gsize done = 0;
+
+          while (done < n_samples)
+            {
+              gsize sample = first_sample + done;
+              gsize plane = sample / plane_pixels; /* z + t × depth */
+              gsize pixel = sample % plane_pixels;
+              gsize count = MIN (n_samples - done, plane_pixels - pixel);
+              guint z = (guint)(plane % src->depth), t = (guint)(plane / src->depth);
+              float *dst = out + done * D;
+
+              if (src->channels_in_samples)
+                {
+                  tdir_t dir = (tdir_t)(z * src->stride_z + t * src->stride_t);
+
+                  if (first_page->planar == PLANARCONFIG_SEPARATE)
+                    {
+                      for (guint c = 0; c < src->channels; c++)
+                        if (!hr_tiff_read_pixels (src, dir, (int)c, pixel, count, dst + c, D,
+                                                  error))
+                          return FALSE;
+                    }
+                  else if (!hr_tiff_read_pixels (src, dir, -1, pixel, count, dst, D, error))
+                    return FALSE;
+                }
+              else
+                {
+                  for (guint c = 0; c < src->channels; c++)
+                    {
+                      tdir_t dir
+                          = (tdir_t)(c * src->stride_c + z * src->stride_z + t * src->stride_t);
+
+                      if (!hr_tiff_read_pixels (src, dir, -1, pixel, count, dst + c, D, error))
+                        return FALSE;
+                    }
+                }
+              done += count;
+            }
+          return TRUE;
+        }
+
+      case HR_STACK_LAYOUT_AUTO:
+      default:
+        g_assert_not_reached ();
     }
   return FALSE;
 }
