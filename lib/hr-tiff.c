@@ -317,6 +317,24 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
       return FALSE;
     }
 
+  /* A page can hold at most what its file could decode to: a lying header stops here,
+   * before libtiff or headrank allocates anything for it. */
+  {
+    double decoded
+        = (double)page->width * page->height * page->spp * hr_sample_format_size (page->format);
+
+    if (decoded > (double)HR_SMALL_DECODED_SIZE
+        && decoded > (double)src->file_size * HR_MAX_COMPRESSION_RATIO)
+      {
+        hr_tiff_set_error (
+            src, error, HR_STACK_ERROR_TOO_LARGE,
+            _ ("page %u claims %u × %u × %u values, more than a file of %" G_GUINT64_FORMAT
+               " bytes can hold"),
+            index + 1, page->width, page->height, (guint)page->spp, src->file_size);
+        return FALSE;
+      }
+  }
+
   page->tiled = TIFFIsTiled (tif);
   if (page->tiled)
     {
@@ -376,6 +394,21 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
           return FALSE;
         }
       page->compressed_bytes += counts[i];
+    }
+  if (page->compression != COMPRESSION_NONE)
+    {
+      guint64 decoded
+          = (guint64)page->width * page->height * page->spp * hr_sample_format_size (page->format);
+
+      if (decoded > HR_SMALL_DECODED_SIZE
+          && decoded / HR_MAX_COMPRESSION_RATIO > page->compressed_bytes)
+        {
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE,
+                             _ ("page %u claims %" G_GUINT64_FORMAT
+                                " bytes of data from %" G_GUINT64_FORMAT " compressed bytes"),
+                             index + 1, decoded, page->compressed_bytes);
+          return FALSE;
+        }
     }
   if (page->compression == COMPRESSION_NONE)
     {
@@ -770,10 +803,24 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
   return TRUE;
 }
 
-static gboolean
-hr_tiff_check_magic (const char *path, int fd, GError **error)
+static guint64
+hr_read_uint (const guint8 *p, guint size, gboolean big_endian)
 {
-  guint8 head[4];
+  guint64 v = 0;
+
+  for (guint i = 0; i < size; i++)
+    v |= (guint64)p[big_endian ? size - 1 - i : i] << (8 * i);
+  return v;
+}
+
+/* Checks the header and the first directory's extent ourselves, so that a file that is
+ * not TIFF, or is cut inside its first directory, gets the right error code. */
+static gboolean
+hr_tiff_check_header (const char *path, int fd, guint64 file_size, GError **error)
+{
+  guint8 head[16], count[8];
+  gboolean big_endian, bigtiff;
+  guint64 offset, entries, ifd_bytes;
   ssize_t got;
 
   do
@@ -785,13 +832,49 @@ hr_tiff_check_magic (const char *path, int fd, GError **error)
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", path, g_strerror (saved));
       return FALSE;
     }
-  if (got < (ssize_t)sizeof head
+  if (got < 4
       || !((head[0] == 'I' && head[1] == 'I' && (head[2] == 42 || head[2] == 43) && head[3] == 0)
            || (head[0] == 'M' && head[1] == 'M' && head[2] == 0
                && (head[3] == 42 || head[3] == 43))))
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NOT_TIFF,
                    got == 0 ? _ ("%s: the file is empty") : _ ("%s: not a TIFF file"), path);
+      return FALSE;
+    }
+  big_endian = head[0] == 'M';
+  bigtiff = hr_read_uint (head + 2, 2, big_endian) == 43;
+  if (got < (bigtiff ? 16 : 8))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TRUNCATED,
+                   _ ("%s: the file ends inside its header"), path);
+      return FALSE;
+    }
+  offset
+      = bigtiff ? hr_read_uint (head + 8, 8, big_endian) : hr_read_uint (head + 4, 4, big_endian);
+  if (offset < (bigtiff ? 16u : 8u) || offset > file_size - (bigtiff ? 8 : 2))
+    {
+      g_set_error (error, HR_STACK_ERROR,
+                   offset < file_size ? HR_STACK_ERROR_CORRUPT : HR_STACK_ERROR_TRUNCATED,
+                   _ ("%s: the first directory lies outside the file (offset %" G_GUINT64_FORMAT
+                      ", file size %" G_GUINT64_FORMAT ")"),
+                   path, offset, file_size);
+      return FALSE;
+    }
+  do
+    got = pread (fd, count, bigtiff ? 8 : 2, (off_t)offset);
+  while (got < 0 && errno == EINTR);
+  if (got != (bigtiff ? 8 : 2))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TRUNCATED,
+                   _ ("%s: the file ends inside its first directory"), path);
+      return FALSE;
+    }
+  entries = hr_read_uint (count, bigtiff ? 8 : 2, big_endian);
+  ifd_bytes = bigtiff ? 8 + entries * 20 + 8 : 2 + entries * 12 + 4;
+  if (entries > 65535 || ifd_bytes > file_size - offset)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TRUNCATED,
+                   _ ("%s: the file ends inside its first directory"), path);
       return FALSE;
     }
   return TRUE;
@@ -826,7 +909,7 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
       return NULL;
     }
   src->file_size = (guint64)st.st_size;
-  if (!hr_tiff_check_magic (path, src->fd, error))
+  if (!hr_tiff_check_header (path, src->fd, src->file_size, error))
     return NULL;
 
   src->options = TIFFOpenOptionsAlloc ();
@@ -947,35 +1030,20 @@ hr_tiff_source_get_preferred_chunk (HrTiffSource *src)
   return MIN (chunk, src->n_samples);
 }
 
-/* Reading all samples at once allocates n_samples × n_features floats: allowed when the
- * file could hold that much data. */
+/* Reading all samples at once allocates n_samples × n_features floats. */
 gboolean
 hr_tiff_source_check_whole_read (HrTiffSource *src, GError **error)
 {
-  guint64 decoded = 0, compressed = 0;
-  gboolean any_compressed = FALSE;
   gsize out_bytes;
 
-  for (guint i = 0; i < src->n_pages; i++)
-    {
-      const HrPage *page = &src->pages[i];
-
-      if (src->layout == HR_STACK_LAYOUT_MATRIX && i > 0)
-        break;
-      decoded
-          += (guint64)page->width * page->height * page->spp * hr_sample_format_size (page->format);
-      compressed += page->compressed_bytes;
-      any_compressed |= page->compression != COMPRESSION_NONE;
-    }
+  /* Each page was checked against the file when it was described; what is left is whether
+   * the whole matrix can be addressed at all. */
   if (!g_size_checked_mul (&out_bytes, src->n_samples, src->n_features)
-      || !g_size_checked_mul (&out_bytes, out_bytes, sizeof (float))
-      || (any_compressed && decoded > HR_SMALL_DECODED_SIZE
-          && decoded / HR_MAX_COMPRESSION_RATIO > compressed))
+      || !g_size_checked_mul (&out_bytes, out_bytes, sizeof (float)))
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
-                   _ ("%s: %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT
-                      " values cannot come from a file of %" G_GUINT64_FORMAT " bytes"),
-                   src->path, src->n_samples, src->n_features, src->file_size);
+                   _ ("%s: %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT " values are too many to hold"),
+                   src->path, src->n_samples, src->n_features);
       return FALSE;
     }
   return TRUE;
