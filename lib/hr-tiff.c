@@ -917,7 +917,11 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
   TIFFOpenOptionsSetWarningHandlerExtR (src->options, hr_tiff_warning_handler, src);
   TIFFOpenOptionsSetMaxSingleMemAlloc (src->options, HR_LIBTIFF_MAX_ALLOC);
 
-  src->tif = TIFFFdOpenExt (src->fd, path, "r", src->options);
+  /* "m": no memory mapping. Mapped pages of the file would count in the resident memory of
+   * the process as they are read, so that reading a large stack in chunks would look (and,
+   * under memory pressure, behave) like holding all of it; read() into one strip buffer
+   * keeps memory bounded by the chunk. */
+  src->tif = TIFFFdOpenExt (src->fd, path, "rm", src->options);
   if (src->tif == NULL)
     {
       hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _ ("cannot read the TIFF header"));
