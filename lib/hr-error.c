@@ -8,4 +8,6 @@
  *
  * Returns: the #GQuark of %HR_STACK_ERROR
  */
-G_DEFINE_QUARK (hr - stack - error - quark, hr_stack_error)
+/* clang-format off */
+G_DEFINE_QUARK (hr-stack-error-quark, hr_stack_error)
+/* clang-format on */
