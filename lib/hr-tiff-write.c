@@ -1,9 +1,15 @@
-/* headrank: float32 feature stacks written to TIFF through libtiff
+/* headrank: float32 feature stacks written to TIFF
  *
  * The file is written under a temporary name in the target folder and renamed into place
- * once complete, so a reader never sees a half-written file under the real name. A matrix
- * streams a strip at a time; a per-pixel stack one Z slice of one T frame at a time (all
- * its channels), since its pages are channel planes.
+ * once complete, so a reader never sees a half-written file under the real name.
+ *
+ * A matrix is one page, written through libtiff a strip at a time. A per-pixel stack is an
+ * ImageJ hyperstack: C × Z × T pages of Y × X, channel fastest. ImageJ (and tifffile, for
+ * ImageJ files) expect a hyperstack's pixel data to be one contiguous block with the page
+ * directories after it, a placement libtiff cannot produce (it writes each directory right
+ * after its page's data), so headrank writes that simple, uncompressed layout itself: the
+ * header, the data of every page in order (streamed one Z slice of one T frame at a time,
+ * all its channels), then the description and the directories.
  */
 #include "hr-private.h"
 
@@ -40,10 +46,13 @@ struct _HrTiffSink
   guint32 rows_per_strip;
   guint32 next_strip;
 
-  /* channels */
+  /* channels: the hyperstack written directly to fd */
+  int fd;
+  gboolean bigtiff;
   guint width, height, depth, frames;
-  float *strip; /* one strip of one channel page */
-  guint pages_written;
+  float *strip; /* a few rows of one channel page */
+  guint64 data_offset;
+  guint64 offset; /* where the next byte goes */
 };
 
 static int
@@ -82,6 +91,8 @@ hr_tiff_sink_free (HrTiffSink *sink)
     return;
   if (sink->tif != NULL)
     TIFFClose (sink->tif);
+  else if (sink->fd >= 0)
+    close (sink->fd);
   if (sink->tmp_path != NULL)
     g_unlink (sink->tmp_path); /* not committed: leave nothing behind */
   if (sink->options != NULL)
@@ -131,6 +142,7 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
   int fd;
 
   sink->path = g_strdup (path);
+  sink->fd = -1;
   sink->messages = g_string_new (NULL);
   sink->layout = layout;
   sink->n_samples = n_samples;
@@ -187,16 +199,25 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
     }
 
   total_bytes = (guint64)n_samples * n_features * sizeof (float);
-  sink->options = TIFFOpenOptionsAlloc ();
-  TIFFOpenOptionsSetErrorHandlerExtR (sink->options, hr_sink_error_handler, sink);
-  TIFFOpenOptionsSetWarningHandlerExtR (sink->options, hr_sink_warning_handler, sink);
-  sink->tif = TIFFFdOpenExt (fd, sink->tmp_path, total_bytes > HR_CLASSIC_TIFF_LIMIT ? "w8" : "w",
-                             sink->options);
-  if (sink->tif == NULL)
+  if (layout == HR_STACK_LAYOUT_CHANNELS)
     {
-      close (fd);
-      hr_sink_set_error (sink, error, _ ("cannot start a TIFF file"));
-      return NULL;
+      sink->fd = fd;
+      sink->bigtiff = total_bytes > HR_CLASSIC_TIFF_LIMIT;
+      sink->data_offset = sink->offset = sink->bigtiff ? 16 : 8;
+    }
+  else
+    {
+      sink->options = TIFFOpenOptionsAlloc ();
+      TIFFOpenOptionsSetErrorHandlerExtR (sink->options, hr_sink_error_handler, sink);
+      TIFFOpenOptionsSetWarningHandlerExtR (sink->options, hr_sink_warning_handler, sink);
+      sink->tif = TIFFFdOpenExt (fd, sink->tmp_path,
+                                 total_bytes > HR_CLASSIC_TIFF_LIMIT ? "w8" : "w", sink->options);
+      if (sink->tif == NULL)
+        {
+          close (fd);
+          hr_sink_set_error (sink, error, _ ("cannot start a TIFF file"));
+          return NULL;
+        }
     }
 
   if (layout == HR_STACK_LAYOUT_MATRIX)
@@ -246,7 +267,32 @@ hr_sink_flush_strip (HrTiffSink *sink, GError **error)
   return TRUE;
 }
 
-/* Writes the buffered plane (one Z slice of one T frame) as C pages, channel c fastest,
+static gboolean
+hr_sink_pwrite (HrTiffSink *sink, const void *data, gsize size, guint64 offset, GError **error)
+{
+  const guint8 *p = data;
+
+  while (size > 0)
+    {
+      ssize_t done = pwrite (sink->fd, p, size, (off_t)offset);
+
+      if (done < 0 && errno == EINTR)
+        continue;
+      if (done <= 0)
+        {
+          int saved = done < 0 ? errno : ENOSPC;
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", sink->path,
+                       g_strerror (saved));
+          return FALSE;
+        }
+      p += done;
+      size -= (gsize)done;
+      offset += (guint64)done;
+    }
+  return TRUE;
+}
+
+/* Appends the buffered plane (one Z slice of one T frame) as C pages, channel c fastest,
  * as ImageJ orders a hyperstack. */
 static gboolean
 hr_sink_flush_plane (HrTiffSink *sink, GError **error)
@@ -256,44 +302,131 @@ hr_sink_flush_plane (HrTiffSink *sink, GError **error)
 
   for (gsize c = 0; c < C; c++)
     {
-      g_autofree char *description = NULL;
-      guint32 strip = 0;
-
-      if (sink->pages_written == 0)
-        description
-            = g_strdup_printf ("ImageJ=1.11a\nimages=%" G_GSIZE_FORMAT "\nchannels=%" G_GSIZE_FORMAT
-                               "\nslices=%u\nframes=%u\nhyperstack=true\n"
-                               "mode=grayscale\nloop=false\n",
-                               C * sink->depth * sink->frames, C, sink->depth, sink->frames);
-      if (!hr_sink_set_page_tags (sink, (guint32)W, (guint32)H, sink->rows_per_strip, description))
-        {
-          hr_sink_set_error (sink, error, _ ("cannot describe the page"));
-          return FALSE;
-        }
-      for (gsize y0 = 0; y0 < H; y0 += sink->rows_per_strip, strip++)
+      for (gsize y0 = 0; y0 < H; y0 += sink->rows_per_strip)
         {
           gsize rows = MIN ((gsize)sink->rows_per_strip, H - y0);
           const float *src = sink->buffer + y0 * W * C + c;
 
           for (gsize i = 0; i < rows * W; i++)
             sink->strip[i] = src[i * C];
-          if (TIFFWriteEncodedStrip (sink->tif, strip, sink->strip,
-                                     (tmsize_t)(rows * W * sizeof (float)))
-              < 0)
-            {
-              hr_sink_set_error (sink, error, _ ("cannot write the data"));
-              return FALSE;
-            }
+          if (!hr_sink_pwrite (sink, sink->strip, rows * W * sizeof (float), sink->offset, error))
+            return FALSE;
+          sink->offset += rows * W * sizeof (float);
         }
-      if (!TIFFWriteDirectory (sink->tif))
-        {
-          hr_sink_set_error (sink, error, _ ("cannot write the data"));
-          return FALSE;
-        }
-      sink->pages_written++;
     }
   sink->buffer_fill = 0;
   return TRUE;
+}
+
+/* One directory entry, in native byte order: a single value stored in the entry, or the
+ * offset of the values elsewhere. */
+static void
+hr_ifd_entry (GByteArray *ifd, gboolean bigtiff, guint16 tag, guint16 type, guint64 count,
+              guint64 value)
+{
+  guint8 field[8] = { 0 };
+  guint32 count32 = (guint32)count;
+  guint16 v16 = (guint16)value;
+  guint32 v32 = (guint32)value;
+
+  g_byte_array_append (ifd, (const guint8 *)&tag, 2);
+  g_byte_array_append (ifd, (const guint8 *)&type, 2);
+  if (bigtiff)
+    g_byte_array_append (ifd, (const guint8 *)&count, 8);
+  else
+    g_byte_array_append (ifd, (const guint8 *)&count32, 4);
+  if (type == TIFF_SHORT)
+    memcpy (field, &v16, 2);
+  else if (type == TIFF_LONG8 || (bigtiff && type == TIFF_ASCII))
+    memcpy (field, &value, 8);
+  else
+    memcpy (field, &v32, 4);
+  g_byte_array_append (ifd, field, bigtiff ? 8 : 4);
+}
+
+/* Writes the ImageJ description and the C × Z × T directories after the data, and points
+ * the header at the first. */
+static gboolean
+hr_sink_finish_hyperstack (HrTiffSink *sink, GError **error)
+{
+  gboolean big = sink->bigtiff;
+  guint64 n_pages = (guint64)sink->n_features * sink->depth * sink->frames;
+  guint64 page_bytes = (guint64)sink->width * sink->height * sizeof (float);
+  guint64 description_offset = sink->offset, ifd_offset;
+  g_autofree char *description
+      = g_strdup_printf ("ImageJ=1.11a\nimages=%" G_GUINT64_FORMAT "\nchannels=%" G_GSIZE_FORMAT
+                         "\nslices=%u\nframes=%u\nhyperstack=true\nmode=grayscale\nloop=false\n",
+                         n_pages, sink->n_features, sink->depth, sink->frames);
+  gsize description_size = strlen (description) + 1;
+  guint16 offset_type = big ? TIFF_LONG8 : TIFF_LONG;
+  g_autoptr (GByteArray) ifd = g_byte_array_new ();
+  guint8 header[16] = { 0 };
+  guint16 magic = big ? 43 : 42;
+
+  if (!hr_sink_pwrite (sink, description, description_size, description_offset, error))
+    return FALSE;
+  ifd_offset = (description_offset + description_size + 7) & ~(guint64)7;
+
+  for (guint64 page = 0; page < n_pages; page++)
+    {
+      guint64 entries = page == 0 ? 13 : 12;
+      guint64 next;
+      guint32 next32;
+
+      g_byte_array_set_size (ifd, 0);
+      if (big)
+        g_byte_array_append (ifd, (const guint8 *)&entries, 8);
+      else
+        {
+          guint16 entries16 = (guint16)entries;
+          g_byte_array_append (ifd, (const guint8 *)&entries16, 2);
+        }
+      hr_ifd_entry (ifd, big, TIFFTAG_SUBFILETYPE, TIFF_LONG, 1, 0);
+      hr_ifd_entry (ifd, big, TIFFTAG_IMAGEWIDTH, TIFF_LONG, 1, sink->width);
+      hr_ifd_entry (ifd, big, TIFFTAG_IMAGELENGTH, TIFF_LONG, 1, sink->height);
+      hr_ifd_entry (ifd, big, TIFFTAG_BITSPERSAMPLE, TIFF_SHORT, 1, 32);
+      hr_ifd_entry (ifd, big, TIFFTAG_COMPRESSION, TIFF_SHORT, 1, COMPRESSION_NONE);
+      hr_ifd_entry (ifd, big, TIFFTAG_PHOTOMETRIC, TIFF_SHORT, 1, PHOTOMETRIC_MINISBLACK);
+      if (page == 0)
+        hr_ifd_entry (ifd, big, TIFFTAG_IMAGEDESCRIPTION, TIFF_ASCII, description_size,
+                      description_offset);
+      hr_ifd_entry (ifd, big, TIFFTAG_STRIPOFFSETS, offset_type, 1,
+                    sink->data_offset + page * page_bytes);
+      hr_ifd_entry (ifd, big, TIFFTAG_SAMPLESPERPIXEL, TIFF_SHORT, 1, 1);
+      hr_ifd_entry (ifd, big, TIFFTAG_ROWSPERSTRIP, TIFF_LONG, 1, sink->height);
+      hr_ifd_entry (ifd, big, TIFFTAG_STRIPBYTECOUNTS, offset_type, 1, page_bytes);
+      hr_ifd_entry (ifd, big, TIFFTAG_PLANARCONFIG, TIFF_SHORT, 1, PLANARCONFIG_CONTIG);
+      hr_ifd_entry (ifd, big, TIFFTAG_SAMPLEFORMAT, TIFF_SHORT, 1, SAMPLEFORMAT_IEEEFP);
+      next = page + 1 < n_pages ? ifd_offset + ifd->len + (big ? 8 : 4) : 0;
+      next = (next + 7) & ~(guint64)7;
+      next32 = (guint32)next;
+      if (big)
+        g_byte_array_append (ifd, (const guint8 *)&next, 8);
+      else
+        g_byte_array_append (ifd, (const guint8 *)&next32, 4);
+      if (!hr_sink_pwrite (sink, ifd->data, ifd->len, ifd_offset, error))
+        return FALSE;
+      ifd_offset = next;
+    }
+
+  /* The header last: until here the file is not a valid TIFF. */
+  memcpy (header, G_BYTE_ORDER == G_LITTLE_ENDIAN ? "II" : "MM", 2);
+  memcpy (header + 2, &magic, 2);
+  if (big)
+    {
+      guint16 offset_size = 8, zero = 0;
+      guint64 first = (description_offset + description_size + 7) & ~(guint64)7;
+
+      memcpy (header + 4, &offset_size, 2);
+      memcpy (header + 6, &zero, 2);
+      memcpy (header + 8, &first, 8);
+    }
+  else
+    {
+      guint32 first = (guint32)((description_offset + description_size + 7) & ~(guint64)7);
+      memcpy (header + 4, &first, 4);
+    }
+  return hr_sink_pwrite (sink, header, big ? 16 : 8, 0, error);
 }
 
 gboolean
@@ -341,19 +474,36 @@ hr_tiff_sink_commit (HrTiffSink *sink, GError **error)
                    sink->path, sink->written, sink->n_samples);
       return FALSE;
     }
-  if (sink->layout == HR_STACK_LAYOUT_MATRIX && !TIFFWriteDirectory (tif))
+  if (sink->layout == HR_STACK_LAYOUT_CHANNELS)
     {
-      hr_sink_set_error (sink, error, _ ("cannot write the data"));
-      return FALSE;
+      if (!hr_sink_finish_hyperstack (sink, error))
+        return FALSE;
+      if (fsync (sink->fd) != 0 || close (sink->fd) != 0)
+        {
+          int saved = errno;
+          sink->fd = -1;
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", sink->path,
+                       g_strerror (saved));
+          return FALSE;
+        }
+      sink->fd = -1;
     }
-  fd = TIFFFileno (tif);
-  if (!TIFFFlush (tif) || fsync (fd) != 0)
+  else
     {
-      hr_sink_set_error (sink, error, _ ("cannot write the data"));
-      return FALSE;
+      if (!TIFFWriteDirectory (tif))
+        {
+          hr_sink_set_error (sink, error, _ ("cannot write the data"));
+          return FALSE;
+        }
+      fd = TIFFFileno (tif);
+      if (!TIFFFlush (tif) || fsync (fd) != 0)
+        {
+          hr_sink_set_error (sink, error, _ ("cannot write the data"));
+          return FALSE;
+        }
+      sink->tif = NULL;
+      TIFFClose (tif);
     }
-  sink->tif = NULL;
-  TIFFClose (tif);
   if (g_rename (sink->tmp_path, sink->path) != 0)
     {
       int saved = errno;
