@@ -348,6 +348,15 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
         }
       n_striles = TIFFNumberOfTiles (tif);
       strile_bytes = (guint64)TIFFTileSize64 (tif);
+      /* Tiles may be larger than the image, but a tile is decoded whole: refuse tiles
+       * beyond any real writer's, before a buffer is allocated for one. */
+      if (strile_bytes > HR_BAND_LIMIT)
+        {
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE,
+                             _ ("page %u has tiles of %u × %u pixels, too large to decode"),
+                             index + 1, page->tile_width, page->tile_height);
+          return FALSE;
+        }
     }
   else
     {
