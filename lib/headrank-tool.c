@@ -129,8 +129,8 @@ hr_info_print_text (const HrInfoResult *r)
   g_print (_ ("File:           %s\n"), r->path);
   g_print (_ ("Layout:         %s\n"),
            hr_enum_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (info)));
-  g_print (_ ("Samples:        %" G_GSIZE_FORMAT "\n"), r->n_samples);
-  g_print (_ ("Features:       %" G_GSIZE_FORMAT "\n"), r->n_features);
+  g_print (_ ("Samples:        %zu\n"), r->n_samples);
+  g_print (_ ("Features:       %zu\n"), r->n_features);
   g_print (_ ("Sample format:  %s\n"),
            hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, hr_stack_info_get_sample_format (info)));
   g_print (_ ("Compression:    %s\n"), hr_stack_info_get_compression (info));
@@ -147,7 +147,7 @@ hr_info_print_text (const HrInfoResult *r)
     /* TRANSLATORS: size of one TIFF page, width × height */
     g_print (_ ("Geometry:       pages of %u × %u\n"), hr_stack_info_get_width (info),
              hr_stack_info_get_height (info));
-  g_print (_ ("Non-finite:     %" G_GUINT64_FORMAT "\n"), r->n_nonfinite);
+  g_print (_ ("Non-finite:     %llu\n"), (unsigned long long)r->n_nonfinite);
   if (r->n_positions > 0)
     {
       GString *where = g_string_new (NULL);

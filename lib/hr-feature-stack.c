@@ -203,10 +203,10 @@ hr_feature_stack_initable_init (GInitable *initable, GCancellable *cancellable, 
   data = g_try_malloc (n * d * sizeof (float));
   if (data == NULL)
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
-                   _ ("%s: not enough memory for %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT
-                      " values; read it in chunks with HrStackReader"),
-                   self->path, n, d);
+      g_set_error (
+          error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+          _ ("%s: not enough memory for %zu × %zu values; read it in chunks with HrStackReader"),
+          self->path, n, d);
       return FALSE;
     }
 
@@ -309,9 +309,7 @@ hr_feature_stack_new_from_bytes (GBytes *data, gsize n_samples, gsize n_features
       || !g_size_checked_mul (&expected, expected, sizeof (float)) || expected != size)
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                   _ ("%" G_GSIZE_FORMAT " bytes are not %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT
-                      " float32 values"),
-                   size, n_samples, n_features);
+                   _ ("%zu bytes are not %zu × %zu float32 values"), size, n_samples, n_features);
       return NULL;
     }
   if (((guintptr)bytes) % G_ALIGNOF (float) != 0)

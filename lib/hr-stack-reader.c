@@ -334,8 +334,8 @@ hr_stack_reader_seek (HrStackReader *reader, gsize sample, GError **error)
   if (sample > hr_tiff_source_get_n_samples (reader->source))
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                   _ ("%s: cannot seek to sample %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT),
-                   reader->path, sample, hr_tiff_source_get_n_samples (reader->source));
+                   _ ("%s: cannot seek to sample %zu of %zu"), reader->path, sample,
+                   hr_tiff_source_get_n_samples (reader->source));
       return FALSE;
     }
   reader->position = sample;
@@ -420,8 +420,7 @@ hr_stack_reader_read_chunk (HrStackReader *reader, gsize max_samples, GCancellab
   if (rows == NULL)
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
-                   _ ("%s: not enough memory for %" G_GSIZE_FORMAT " samples"), reader->path,
-                   count);
+                   _ ("%s: not enough memory for %zu samples"), reader->path, count);
       return NULL;
     }
   before = reader->nonfinite;

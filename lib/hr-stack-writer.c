@@ -140,10 +140,9 @@ hr_stack_writer_append_bytes (HrStackWriter *writer, GBytes *rows, GError **erro
   row_bytes = hr_tiff_sink_get_n_features (writer->sink) * sizeof (float);
   if (size % row_bytes != 0)
     {
-      g_set_error (
-          error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-          _ ("%" G_GSIZE_FORMAT " bytes are not whole rows of %" G_GSIZE_FORMAT " float32 values"),
-          size, row_bytes / sizeof (float));
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
+                   _ ("%zu bytes are not whole rows of %zu float32 values"), size,
+                   row_bytes / sizeof (float));
       return FALSE;
     }
   if (((guintptr)data) % G_ALIGNOF (float) != 0)

@@ -152,8 +152,7 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
       || (layout == HR_STACK_LAYOUT_MATRIX && n_samples > G_MAXUINT32))
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                   _ ("%s: cannot write %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT " values as TIFF"),
-                   path, n_samples, n_features);
+                   _ ("%s: cannot write %zu × %zu values as TIFF"), path, n_samples, n_features);
       return NULL;
     }
 
@@ -168,7 +167,7 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
           {
             g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
                          _ ("%s: a per-pixel stack needs an image geometry whose pixels are its "
-                            "%" G_GSIZE_FORMAT " samples"),
+                            "%zu samples"),
                          path, n_samples);
             return NULL;
           }
@@ -353,10 +352,10 @@ hr_sink_finish_hyperstack (HrTiffSink *sink, GError **error)
   guint64 n_pages = (guint64)sink->n_features * sink->depth * sink->frames;
   guint64 page_bytes = (guint64)sink->width * sink->height * sizeof (float);
   guint64 description_offset = sink->offset, ifd_offset;
-  g_autofree char *description
-      = g_strdup_printf ("ImageJ=1.11a\nimages=%" G_GUINT64_FORMAT "\nchannels=%" G_GSIZE_FORMAT
-                         "\nslices=%u\nframes=%u\nhyperstack=true\nmode=grayscale\nloop=false\n",
-                         n_pages, sink->n_features, sink->depth, sink->frames);
+  g_autofree char *description = g_strdup_printf (
+      "ImageJ=1.11a\nimages=%" G_GUINT64_FORMAT
+      "\nchannels=%zu\nslices=%u\nframes=%u\nhyperstack=true\nmode=grayscale\nloop=false\n",
+      n_pages, sink->n_features, sink->depth, sink->frames);
   gsize description_size = strlen (description) + 1;
   guint16 offset_type = big ? TIFF_LONG8 : TIFF_LONG;
   g_autoptr (GByteArray) ifd = g_byte_array_new ();
@@ -437,8 +436,7 @@ hr_tiff_sink_append (HrTiffSink *sink, const float *rows, gsize n_rows, GError *
   if (n_rows > sink->n_samples - sink->written)
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                   _ ("%s: more than the %" G_GSIZE_FORMAT " samples announced"), sink->path,
-                   sink->n_samples);
+                   _ ("%s: more than the %zu samples announced"), sink->path, sink->n_samples);
       return FALSE;
     }
   while (n_rows > 0)
@@ -470,8 +468,8 @@ hr_tiff_sink_commit (HrTiffSink *sink, GError **error)
   if (sink->written != sink->n_samples)
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                   _ ("%s: only %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " samples were written"),
-                   sink->path, sink->written, sink->n_samples);
+                   _ ("%s: only %zu of %zu samples were written"), sink->path, sink->written,
+                   sink->n_samples);
       return FALSE;
     }
   if (sink->layout == HR_STACK_LAYOUT_CHANNELS)
