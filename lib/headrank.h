@@ -12,5 +12,6 @@
 #include "hr-feature-stack.h"
 #include "hr-stack-reader.h"
 #include "hr-stack-writer.h"
+#include "hr-tensor-file.h"
 
 #undef __HEADRANK_H_INSIDE__
