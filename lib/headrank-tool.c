@@ -34,8 +34,10 @@ typedef struct
 static int hr_command_info (int argc, char **argv);
 
 static const HrCommand commands[] = {
-  /* TRANSLATORS: summary of "headrank info" in the list of commands */
-  { "info", N_ ("[FILE]"),
+  { "info",
+    /* TRANSLATORS: the argument of "headrank info" in the list of commands (FILE: a file name) */
+    N_ ("[FILE]"),
+    /* TRANSLATORS: summary of "headrank info" in the list of commands */
     N_ ("Describe a feature stack: layout, shape, format, non-finite values"), hr_command_info },
 };
 
@@ -47,8 +49,8 @@ hr_usage_error (GOptionContext *context, const char *message)
   g_printerr ("headrank: %s\n", message);
   if (context != NULL)
     {
-      /* TRANSLATORS: %s is a command line such as "headrank info --help" */
-      g_printerr (_ ("Try “%s” for more information.\n"), g_get_prgname ());
+      /* TRANSLATORS: %s is the command, "headrank" or "headrank info" */
+      g_printerr (_ ("Try “%s --help” for more information.\n"), g_get_prgname ());
     }
   return EXIT_USAGE;
 }
@@ -121,6 +123,7 @@ static void
 hr_info_print_text (const HrInfoResult *r)
 {
   HrStackInfo *info = r->info;
+  /* TRANSLATORS: how the pixels are stored, the first value after "Storage:" */
   const char *storage = hr_stack_info_get_tiled (info) ? _ ("tiles") : _ ("strips");
   const char *order = hr_stack_info_get_big_endian (info) ? _ ("big-endian") : _ ("little-endian");
   const char *kind = hr_stack_info_get_bigtiff (info) ? _ ("BigTIFF") : _ ("classic TIFF");
@@ -254,13 +257,13 @@ hr_command_info (int argc, char **argv)
   gsize chunk, n_read, n_samples;
   HrInfoResult result = { 0 };
   GOptionEntry entries[]
-      = { /* TRANSLATORS: description of --layout; the layout names stay in English */
-          { "layout", 'l', 0, G_OPTION_ARG_STRING, &layout_name,
+      = { { "layout", 'l', 0, G_OPTION_ARG_STRING, &layout_name,
+            /* TRANSLATORS: description of --layout; the layout names stay in English */
             N_ ("How the file holds its features: auto, matrix, channels or pages (default: auto)"),
+            /* TRANSLATORS: placeholder for the value of --layout */
             N_ ("LAYOUT") },
           { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_ ("Print one JSON object"), NULL },
-          G_OPTION_ENTRY_NULL
-        };
+          G_OPTION_ENTRY_NULL };
 
   context = g_option_context_new (_ ("[FILE] — describe a feature stack"));
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
@@ -305,6 +308,7 @@ hr_command_info (int argc, char **argv)
       g_printerr ("headrank: %s: %s\n", path, _ ("out of memory"));
       return EXIT_USER_ERROR;
     }
+  /* TRANSLATORS: label of the progress bar while the file is read */
   progress = hr_progress_new (_ ("Reading"), cancellable);
   do
     {
