@@ -6,7 +6,9 @@
  *
  * Reads a feature stack from a TIFF file a chunk of samples at a time, so that stacks
  * larger than memory can be processed: memory stays bounded by the chunk (plus one
- * decoded strip or row of tiles), whatever the size of the file.
+ * decoded strip or row of tiles, at most 64 MiB), whatever the size of the file. One
+ * exception: a file stored as a single large compressed strip costs that compressed strip
+ * too, since libtiff reads compressed data a whole strip at a time.
  *
  * ```c
  * g_autoptr (HrStackReader) reader = hr_stack_reader_new (path, HR_STACK_LAYOUT_AUTO, NULL,

@@ -457,7 +457,8 @@ typedef struct
   const char *kind; /* "imagej", "ome", "tifffile", "none" */
   guint channels, depth, frames;
   guint stride_c, stride_z, stride_t;
-  gboolean known; /* axes were given */
+  gboolean known;          /* axes were given */
+  gboolean channels_named; /* the metadata state the channel count (ImageJ "channels=") */
   gboolean has_other_axes;
 } HrAxes;
 
@@ -602,6 +603,7 @@ hr_parse_axes (const char *description, HrAxes *axes)
   if (g_str_has_prefix (description, "ImageJ="))
     {
       axes->kind = "imagej";
+      axes->channels_named = strstr (description, "\nchannels=") != NULL;
       axes->channels = MAX (1u, hr_parse_imagej_value (description, "channels"));
       axes->depth = MAX (1u, hr_parse_imagej_value (description, "slices"));
       axes->frames = MAX (1u, hr_parse_imagej_value (description, "frames"));
@@ -659,7 +661,12 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
 
   if (layout == HR_STACK_LAYOUT_AUTO)
     {
-      if (src->n_pages == 1)
+      /* An ImageJ hyperstack that names its channels is per-pixel even with one channel
+       * (as headrank writes one); a plain ImageJ image has no "channels=". */
+      if (axes->channels_named && !axes->has_other_axes && first->spp == 1
+          && (guint64)axes->channels * axes->depth * axes->frames == src->n_pages)
+        layout = HR_STACK_LAYOUT_CHANNELS;
+      else if (src->n_pages == 1)
         layout = first->spp == 1 ? HR_STACK_LAYOUT_MATRIX : HR_STACK_LAYOUT_CHANNELS;
       else if (axes->known && !axes->has_other_axes && (axes->channels > 1 || first->spp > 1))
         layout = HR_STACK_LAYOUT_CHANNELS;
