@@ -13,5 +13,6 @@
 #include "hr-stack-reader.h"
 #include "hr-stack-writer.h"
 #include "hr-tensor-file.h"
+#include "hr-head.h"
 
 #undef __HEADRANK_H_INSIDE__

@@ -1,0 +1,1913 @@
+/* headrank: a projection head, run on feature stacks as PyTorch runs it */
+#include "hr-private.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/**
+ * HrHead:
+ *
+ * An ordered stack of layers — Linear, BatchNorm1d, LayerNorm, ReLU, GELU, SiLU and L2
+ * normalisation — that computes what the projection head of a contrastive model computes,
+ * in float32 as PyTorch does, on the rows of a feature stack.
+ *
+ * A head comes from a safetensors file of a PyTorch state dict
+ * (hr_head_new_from_file()), with its architecture given as a preset (see
+ * hr_head_list_presets()), as a spec such as `linear:2048,bn,relu,linear:128,bn,l2`, or
+ * inferred from the tensors; or it is built layer by layer with the `append` functions.
+ *
+ * In %HR_NORM_MODE_RUNNING (eval) each BatchNorm is folded into the Linear before it, and
+ * bias, normalisation and activation are applied in one pass over the output of each
+ * matrix product (OpenBLAS `sgemm`). Every intermediate stage — the output of each layer —
+ * is available from hr_head_forward_stages() and, for a file, hr_head_project().
+ */
+
+/**
+ * hr_head_error_quark:
+ *
+ * The error domain of projection heads.
+ *
+ * Returns: the #GQuark of %HR_HEAD_ERROR
+ */
+/* clang-format off */
+G_DEFINE_QUARK (hr-head-error-quark, hr_head_error)
+/* clang-format on */
+
+typedef struct
+{
+  HrLayerKind kind;
+  char *name;
+  gsize in;
+  gsize out;
+  float *weight;       /* linear: out × in, row-major; norms: n (NULL: 1) */
+  float *bias;         /* NULL: 0 */
+  float *running_mean; /* batch norm */
+  float *running_var;
+  double eps;
+} HrLayer;
+
+struct _HrHead
+{
+  GObject parent_instance;
+
+  GPtrArray *layers;
+  char *source;
+};
+
+G_DEFINE_FINAL_TYPE (HrHead, hr_head, G_TYPE_OBJECT)
+
+static void
+hr_layer_free (gpointer data)
+{
+  HrLayer *layer = data;
+
+  g_free (layer->name);
+  g_free (layer->weight);
+  g_free (layer->bias);
+  g_free (layer->running_mean);
+  g_free (layer->running_var);
+  g_free (layer);
+}
+
+static void
+hr_head_finalize (GObject *object)
+{
+  HrHead *self = HR_HEAD (object);
+
+  g_ptr_array_unref (self->layers);
+  g_free (self->source);
+
+  G_OBJECT_CLASS (hr_head_parent_class)->finalize (object);
+}
+
+static void
+hr_head_class_init (HrHeadClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = hr_head_finalize;
+}
+
+static void
+hr_head_init (HrHead *self)
+{
+  self->layers = g_ptr_array_new_with_free_func (hr_layer_free);
+}
+
+static const char *
+hr_layer_kind_name (HrLayerKind kind)
+{
+  switch (kind)
+    {
+      case HR_LAYER_LINEAR:
+        return "linear";
+      case HR_LAYER_BATCH_NORM:
+        return "bn";
+      case HR_LAYER_LAYER_NORM:
+        return "ln";
+      case HR_LAYER_RELU:
+        return "relu";
+      case HR_LAYER_GELU:
+        return "gelu";
+      case HR_LAYER_SILU:
+        return "silu";
+      case HR_LAYER_L2_NORMALIZE:
+        return "l2";
+      default:
+        return "?";
+    }
+}
+
+static gboolean
+hr_layer_has_parameters (HrLayerKind kind)
+{
+  return kind == HR_LAYER_LINEAR || kind == HR_LAYER_BATCH_NORM || kind == HR_LAYER_LAYER_NORM;
+}
+
+/**
+ * hr_head_new:
+ *
+ * Makes an empty head, to be built with hr_head_append_linear() and the other `append`
+ * functions.
+ *
+ * Returns: (transfer full): a new #HrHead without layers
+ */
+HrHead *
+hr_head_new (void)
+{
+  return g_object_new (HR_TYPE_HEAD, NULL);
+}
+
+/* -- building ---------------------------------------------------------------------------- */
+
+static float *
+hr_copy_parameter (GBytes *bytes, gsize n, const char *layer, const char *what, gboolean required,
+                   GError **error)
+{
+  gsize size;
+  const float *data;
+  float *copy;
+
+  if (bytes == NULL)
+    {
+      if (required)
+        g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS, _ ("layer %s has no %s"), layer,
+                     what);
+      return NULL;
+    }
+  data = g_bytes_get_data (bytes, &size);
+  if (size != n * sizeof (float))
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                   _ ("the %s of layer %s has %zu values, not %zu"), what, layer,
+                   size / sizeof (float), n);
+      return NULL;
+    }
+  copy = g_memdup2 (data, size);
+  for (gsize i = 0; i < n; i++)
+    if (!isfinite (copy[i]))
+      {
+        g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
+                     _ ("the %s of layer %s holds a non-finite value at index %zu"), what, layer,
+                     i);
+        g_free (copy);
+        return NULL;
+      }
+  return copy;
+}
+
+static gboolean
+hr_head_check_input (HrHead *head, const char *name, gsize in_features, GError **error)
+{
+  gsize previous = hr_head_get_out_features (head);
+
+  if (head->layers->len > 0 && previous != in_features)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("layer %s takes %zu features, but the layer before it gives %zu"), name,
+                   in_features, previous);
+      return FALSE;
+    }
+  if (in_features == 0)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE, _ ("layer %s has no features"), name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static HrLayer *
+hr_head_add (HrHead *head, HrLayerKind kind, const char *name, gsize in, gsize out)
+{
+  HrLayer *layer = g_new0 (HrLayer, 1);
+
+  layer->kind = kind;
+  layer->name = name != NULL ? g_strdup (name) : g_strdup_printf ("%u", head->layers->len);
+  layer->in = in;
+  layer->out = out;
+  g_ptr_array_add (head->layers, layer);
+  return layer;
+}
+
+/**
+ * hr_head_append_linear:
+ * @head: a #HrHead
+ * @name: (nullable): the layer's name (its module name in the state dict), or %NULL for its
+ *   index
+ * @in_features: the input width
+ * @out_features: the output width
+ * @weight: @out_features × @in_features float32 values, row-major (PyTorch's [out, in])
+ * @bias: (nullable): @out_features float32 values, or %NULL for a Linear without bias
+ * @error: return location for a #GError
+ *
+ * Appends a `torch.nn.Linear`: y = x Wᵀ + b.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (%HR_HEAD_ERROR_SHAPE when @in_features is not
+ *   the width of the layer before; %HR_HEAD_ERROR_WEIGHTS for a wrong size;
+ *   %HR_HEAD_ERROR_NON_FINITE)
+ */
+gboolean
+hr_head_append_linear (HrHead *head, const char *name, gsize in_features, gsize out_features,
+                       GBytes *weight, GBytes *bias, GError **error)
+{
+  g_autofree float *w = NULL, *b = NULL;
+  g_autofree char *label = NULL;
+  HrLayer *layer;
+  gsize n;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), FALSE);
+  g_return_val_if_fail (weight != NULL, FALSE);
+
+  label = name != NULL ? g_strdup (name) : g_strdup_printf ("%u", head->layers->len);
+  if (!hr_head_check_input (head, label, in_features, error))
+    return FALSE;
+  if (out_features == 0 || !g_size_checked_mul (&n, in_features, out_features))
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE, _ ("layer %s has no features"),
+                   label);
+      return FALSE;
+    }
+  w = hr_copy_parameter (weight, n, label, "weight", TRUE, error);
+  if (w == NULL)
+    return FALSE;
+  if (bias != NULL
+      && (b = hr_copy_parameter (bias, out_features, label, "bias", FALSE, error)) == NULL)
+    return FALSE;
+  layer = hr_head_add (head, HR_LAYER_LINEAR, label, in_features, out_features);
+  layer->weight = g_steal_pointer (&w);
+  layer->bias = g_steal_pointer (&b);
+  return TRUE;
+}
+
+/**
+ * hr_head_append_batch_norm:
+ * @head: a #HrHead
+ * @name: (nullable): the layer's name, or %NULL for its index
+ * @n_features: the width
+ * @weight: (nullable): the scale γ (%NULL: 1, as `affine=False`)
+ * @bias: (nullable): the shift β (%NULL: 0, as a bias that is absent or frozen at zero)
+ * @running_mean: the running mean
+ * @running_var: the running variance (PyTorch keeps the unbiased estimate)
+ * @eps: the epsilon added to the variance (PyTorch's default is 1e-5)
+ * @error: return location for a #GError
+ *
+ * Appends a `torch.nn.BatchNorm1d`.
+ *
+ * Returns: %TRUE, or %FALSE with @error set
+ */
+gboolean
+hr_head_append_batch_norm (HrHead *head, const char *name, gsize n_features, GBytes *weight,
+                           GBytes *bias, GBytes *running_mean, GBytes *running_var, double eps,
+                           GError **error)
+{
+  g_autofree float *w = NULL, *b = NULL, *m = NULL, *v = NULL;
+  g_autofree char *label = NULL;
+  HrLayer *layer;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), FALSE);
+
+  label = name != NULL ? g_strdup (name) : g_strdup_printf ("%u", head->layers->len);
+  if (!hr_head_check_input (head, label, n_features, error))
+    return FALSE;
+  if ((weight != NULL
+       && (w = hr_copy_parameter (weight, n_features, label, "weight", FALSE, error)) == NULL)
+      || (bias != NULL
+          && (b = hr_copy_parameter (bias, n_features, label, "bias", FALSE, error)) == NULL)
+      || (m = hr_copy_parameter (running_mean, n_features, label, "running_mean", TRUE, error))
+             == NULL
+      || (v = hr_copy_parameter (running_var, n_features, label, "running_var", TRUE, error))
+             == NULL)
+    return FALSE;
+  for (gsize i = 0; i < n_features; i++)
+    if (v[i] < 0)
+      {
+        g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                     _ ("the running_var of layer %s is negative at index %zu"), label, i);
+        return FALSE;
+      }
+  if (!(eps >= 0) || !isfinite (eps))
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS, _ ("layer %s has an invalid eps"),
+                   label);
+      return FALSE;
+    }
+  layer = hr_head_add (head, HR_LAYER_BATCH_NORM, label, n_features, n_features);
+  layer->weight = g_steal_pointer (&w);
+  layer->bias = g_steal_pointer (&b);
+  layer->running_mean = g_steal_pointer (&m);
+  layer->running_var = g_steal_pointer (&v);
+  layer->eps = eps;
+  return TRUE;
+}
+
+/**
+ * hr_head_append_layer_norm:
+ * @head: a #HrHead
+ * @name: (nullable): the layer's name, or %NULL for its index
+ * @n_features: the width
+ * @weight: (nullable): the scale (%NULL: 1)
+ * @bias: (nullable): the shift (%NULL: 0)
+ * @eps: the epsilon added to the variance (PyTorch's default is 1e-5)
+ * @error: return location for a #GError
+ *
+ * Appends a `torch.nn.LayerNorm` over the features of each sample (biased variance).
+ *
+ * Returns: %TRUE, or %FALSE with @error set
+ */
+gboolean
+hr_head_append_layer_norm (HrHead *head, const char *name, gsize n_features, GBytes *weight,
+                           GBytes *bias, double eps, GError **error)
+{
+  g_autofree float *w = NULL, *b = NULL;
+  g_autofree char *label = NULL;
+  HrLayer *layer;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), FALSE);
+
+  label = name != NULL ? g_strdup (name) : g_strdup_printf ("%u", head->layers->len);
+  if (!hr_head_check_input (head, label, n_features, error))
+    return FALSE;
+  if ((weight != NULL
+       && (w = hr_copy_parameter (weight, n_features, label, "weight", FALSE, error)) == NULL)
+      || (bias != NULL
+          && (b = hr_copy_parameter (bias, n_features, label, "bias", FALSE, error)) == NULL))
+    return FALSE;
+  if (!(eps >= 0) || !isfinite (eps))
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS, _ ("layer %s has an invalid eps"),
+                   label);
+      return FALSE;
+    }
+  layer = hr_head_add (head, HR_LAYER_LAYER_NORM, label, n_features, n_features);
+  layer->weight = g_steal_pointer (&w);
+  layer->bias = g_steal_pointer (&b);
+  layer->eps = eps;
+  return TRUE;
+}
+
+/**
+ * hr_head_append_activation:
+ * @head: a #HrHead with at least one layer
+ * @name: (nullable): the layer's name, or %NULL for its index
+ * @kind: %HR_LAYER_RELU, %HR_LAYER_GELU, %HR_LAYER_SILU or %HR_LAYER_L2_NORMALIZE
+ * @error: return location for a #GError
+ *
+ * Appends a layer without parameters.
+ *
+ * Returns: %TRUE, or %FALSE with %HR_HEAD_ERROR_SPEC when @kind has parameters or the
+ *   head is empty
+ */
+gboolean
+hr_head_append_activation (HrHead *head, const char *name, HrLayerKind kind, GError **error)
+{
+  gsize width;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), FALSE);
+
+  if (hr_layer_has_parameters (kind) || (guint)kind > HR_LAYER_L2_NORMALIZE)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC,
+                   _ ("a %s layer has parameters: append it with its own function"),
+                   hr_layer_kind_name (kind));
+      return FALSE;
+    }
+  if (head->layers->len == 0)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC,
+                   _ ("a head cannot start with a %s layer: its width is not known"),
+                   hr_layer_kind_name (kind));
+      return FALSE;
+    }
+  width = hr_head_get_out_features (head);
+  hr_head_add (head, kind, name, width, width);
+  return TRUE;
+}
+
+/* -- accessors --------------------------------------------------------------------------- */
+
+static HrLayer *
+hr_head_layer (HrHead *head, guint index)
+{
+  return g_ptr_array_index (head->layers, index);
+}
+
+/**
+ * hr_head_get_n_layers:
+ * @head: a #HrHead
+ *
+ * Returns: the number of layers (and of stages)
+ */
+guint
+hr_head_get_n_layers (HrHead *head)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), 0);
+  return head->layers->len;
+}
+
+/**
+ * hr_head_get_layer_kind:
+ * @head: a #HrHead
+ * @index: a layer index
+ *
+ * Returns: what layer @index is
+ */
+HrLayerKind
+hr_head_get_layer_kind (HrHead *head, guint index)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), HR_LAYER_LINEAR);
+  g_return_val_if_fail (index < head->layers->len, HR_LAYER_LINEAR);
+  return hr_head_layer (head, index)->kind;
+}
+
+/**
+ * hr_head_get_layer_name:
+ * @head: a #HrHead
+ * @index: a layer index
+ *
+ * Returns: the name of layer @index: its module name in the state dict ("0", "fc1", …),
+ *   which is also the name of its stage
+ */
+const char *
+hr_head_get_layer_name (HrHead *head, guint index)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+  g_return_val_if_fail (index < head->layers->len, NULL);
+  return hr_head_layer (head, index)->name;
+}
+
+/**
+ * hr_head_get_layer_in_features:
+ * @head: a #HrHead
+ * @index: a layer index
+ *
+ * Returns: the input width of layer @index
+ */
+gsize
+hr_head_get_layer_in_features (HrHead *head, guint index)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), 0);
+  g_return_val_if_fail (index < head->layers->len, 0);
+  return hr_head_layer (head, index)->in;
+}
+
+/**
+ * hr_head_get_layer_out_features:
+ * @head: a #HrHead
+ * @index: a layer index
+ *
+ * Returns: the output width of layer @index
+ */
+gsize
+hr_head_get_layer_out_features (HrHead *head, guint index)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), 0);
+  g_return_val_if_fail (index < head->layers->len, 0);
+  return hr_head_layer (head, index)->out;
+}
+
+/**
+ * hr_head_get_layer_has_bias:
+ * @head: a #HrHead
+ * @index: a layer index
+ *
+ * Returns: whether layer @index (a Linear or a norm) has a bias
+ */
+gboolean
+hr_head_get_layer_has_bias (HrHead *head, guint index)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), FALSE);
+  g_return_val_if_fail (index < head->layers->len, FALSE);
+  return hr_head_layer (head, index)->bias != NULL;
+}
+
+/**
+ * hr_head_find_stage:
+ * @head: a #HrHead
+ * @name: a layer name, or "projections" for the last layer
+ *
+ * Returns: the index of the layer whose output is the stage @name, or -1
+ */
+int
+hr_head_find_stage (HrHead *head, const char *name)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), -1);
+  g_return_val_if_fail (name != NULL, -1);
+
+  if (strcmp (name, "projections") == 0)
+    return (int)head->layers->len - 1;
+  for (guint i = 0; i < head->layers->len; i++)
+    if (strcmp (hr_head_layer (head, i)->name, name) == 0)
+      return (int)i;
+  return -1;
+}
+
+/**
+ * hr_head_get_in_features:
+ * @head: a #HrHead
+ *
+ * Returns: the width of the features the head takes (0 for an empty head)
+ */
+gsize
+hr_head_get_in_features (HrHead *head)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), 0);
+  return head->layers->len > 0 ? hr_head_layer (head, 0)->in : 0;
+}
+
+/**
+ * hr_head_get_out_features:
+ * @head: a #HrHead
+ *
+ * Returns: the width of the projections (0 for an empty head)
+ */
+gsize
+hr_head_get_out_features (HrHead *head)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), 0);
+  return head->layers->len > 0 ? hr_head_layer (head, head->layers->len - 1)->out : 0;
+}
+
+/**
+ * hr_head_get_source:
+ * @head: a #HrHead
+ *
+ * Returns: (nullable): where the head came from (file, prefix and architecture), or %NULL
+ *   for a head built by hand
+ */
+const char *
+hr_head_get_source (HrHead *head)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+  return head->source;
+}
+
+/**
+ * hr_head_describe:
+ * @head: a #HrHead
+ *
+ * A text listing the layers that will run, one a line, with their shapes.
+ *
+ * Returns: (transfer full): the description
+ */
+char *
+hr_head_describe (HrHead *head)
+{
+  GString *s;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+
+  s = g_string_new (NULL);
+  if (head->source != NULL)
+    g_string_append_printf (s, "%s\n", head->source);
+  for (guint i = 0; i < head->layers->len; i++)
+    {
+      HrLayer *l = hr_head_layer (head, i);
+
+      g_string_append_printf (s, "  %-10s %-8s", l->name, hr_layer_kind_name (l->kind));
+      switch (l->kind)
+        {
+          case HR_LAYER_LINEAR:
+            g_string_append_printf (s, " %zu → %zu%s", l->in, l->out,
+                                    l->bias != NULL ? _ (", bias") : _ (", no bias"));
+            break;
+          case HR_LAYER_BATCH_NORM:
+          case HR_LAYER_LAYER_NORM:
+            g_string_append_printf (s, " %zu, eps %g%s%s", l->out, l->eps,
+                                    l->weight != NULL ? "" : _ (", no weight"),
+                                    l->bias != NULL ? "" : _ (", no bias"));
+            break;
+          default:
+            g_string_append_printf (s, " %zu", l->out);
+            break;
+        }
+      g_string_append_c (s, '\n');
+    }
+  return g_string_free (s, FALSE);
+}
+
+/* -- presets and specs ------------------------------------------------------------------- */
+
+typedef struct
+{
+  const char *name;
+  const char *spec;
+  const char *names; /* the module names, one per layer */
+} HrPreset;
+
+static const HrPreset presets[] = {
+  { "viscy-v0", "linear,relu,linear,l2", "0,1,2,normalize" },
+  { "issue139", "linear,bn,relu,linear,bn", "fc1,bn1,relu1,fc2,bn2" },
+  { "viscy-v2", "linear,bn,relu,linear,bn", "0,1,2,3,4" },
+  { "viscy-mlp-ln", "linear,ln,relu,linear,ln", "0,1,2,3,4" },
+};
+
+/**
+ * hr_head_list_presets:
+ *
+ * The named heads: `viscy-v0` (VisCy before its issue 139: Linear → ReLU → Linear, then L2
+ * normalisation), `issue139` (Linear without bias → BatchNorm → ReLU → Linear without bias
+ * → BatchNorm, modules fc1, bn1, relu1, fc2, bn2), `viscy-v2` (VisCy's head today: Linear →
+ * BatchNorm → ReLU → Linear → BatchNorm) and `viscy-mlp-ln` (VisCy's MLP with LayerNorm).
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the preset names
+ */
+const char *const *
+hr_head_list_presets (void)
+{
+  static const char *const names[] = { "viscy-v0", "issue139", "viscy-v2", "viscy-mlp-ln", NULL };
+  return names;
+}
+
+/**
+ * hr_head_get_preset_spec:
+ * @preset: a preset name
+ *
+ * Returns: (nullable): the architecture spec of @preset, or %NULL if there is no such preset
+ */
+const char *
+hr_head_get_preset_spec (const char *preset)
+{
+  g_return_val_if_fail (preset != NULL, NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS (presets); i++)
+    if (strcmp (presets[i].name, preset) == 0)
+      return presets[i].spec;
+  return NULL;
+}
+
+typedef struct
+{
+  HrLayerKind kind;
+  gsize out; /* linear:OUT, 0 when not given */
+  double eps;
+  char *name; /* from a preset, or NULL */
+} HrSpecLayer;
+
+static void
+hr_spec_layer_clear (gpointer data)
+{
+  g_free (((HrSpecLayer *)data)->name);
+}
+
+/* Parses a spec such as "linear:2048,bn,relu,linear:128,bn,l2". */
+static GArray *
+hr_parse_spec (const char *spec, const char *names, GError **error)
+{
+  g_autoptr (GArray) layers = g_array_new (FALSE, TRUE, sizeof (HrSpecLayer));
+  g_auto (GStrv) tokens = g_strsplit (spec, ",", -1);
+  g_auto (GStrv) name_list = names != NULL ? g_strsplit (names, ",", -1) : NULL;
+
+  g_array_set_clear_func (layers, hr_spec_layer_clear);
+  for (guint i = 0; tokens[i] != NULL; i++)
+    {
+      char *token = g_strstrip (tokens[i]);
+      char *arg = strchr (token, ':');
+      HrSpecLayer layer = { 0 };
+
+      if (arg != NULL)
+        *arg++ = '\0';
+      if (g_ascii_strcasecmp (token, "linear") == 0)
+        layer.kind = HR_LAYER_LINEAR;
+      else if (g_ascii_strcasecmp (token, "bn") == 0
+               || g_ascii_strcasecmp (token, "batchnorm") == 0)
+        layer.kind = HR_LAYER_BATCH_NORM;
+      else if (g_ascii_strcasecmp (token, "ln") == 0
+               || g_ascii_strcasecmp (token, "layernorm") == 0)
+        layer.kind = HR_LAYER_LAYER_NORM;
+      else if (g_ascii_strcasecmp (token, "relu") == 0)
+        layer.kind = HR_LAYER_RELU;
+      else if (g_ascii_strcasecmp (token, "gelu") == 0)
+        layer.kind = HR_LAYER_GELU;
+      else if (g_ascii_strcasecmp (token, "silu") == 0)
+        layer.kind = HR_LAYER_SILU;
+      else if (g_ascii_strcasecmp (token, "l2") == 0
+               || g_ascii_strcasecmp (token, "normalize") == 0)
+        layer.kind = HR_LAYER_L2_NORMALIZE;
+      else
+        {
+          /* TRANSLATORS: %u is the position of the token (1 = first), %s the token */
+          g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC,
+                       _ ("token %u “%s” of the architecture is not a layer (linear:OUT, bn, ln, "
+                          "relu, gelu, silu, l2)"),
+                       i + 1, token);
+          return NULL;
+        }
+      layer.eps = 1e-5;
+      if (arg != NULL)
+        {
+          char *end = NULL;
+          guint64 value;
+
+          if (layer.kind == HR_LAYER_LINEAR && g_ascii_isdigit (*arg)
+              && (value = g_ascii_strtoull (arg, &end, 10)) > 0 && *end == '\0'
+              && value < G_MAXUINT32)
+            layer.out = (gsize)value;
+          else if ((layer.kind == HR_LAYER_BATCH_NORM || layer.kind == HR_LAYER_LAYER_NORM)
+                   && g_str_has_prefix (arg, "eps=")
+                   && ((layer.eps = g_ascii_strtod (arg + 4, &end)), *end == '\0')
+                   && layer.eps >= 0)
+            ;
+          else
+            {
+              g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC,
+                           _ ("token %u “%s:%s” of the architecture has a bad argument"), i + 1,
+                           token, arg);
+              return NULL;
+            }
+        }
+      if (name_list != NULL && i < g_strv_length (name_list))
+        layer.name = g_strdup (name_list[i]);
+      g_array_append_val (layers, layer);
+    }
+  if (layers->len == 0)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC, _ ("the architecture is empty"));
+      return NULL;
+    }
+  return g_steal_pointer (&layers);
+}
+
+/* -- loading from a state dict ----------------------------------------------------------- */
+
+typedef struct
+{
+  char *name; /* module name under the prefix */
+  HrLayerKind kind;
+  char *weight, *bias, *running_mean, *running_var; /* tensor names, NULL when absent */
+} HrModule;
+
+static void
+hr_module_free (gpointer data)
+{
+  HrModule *m = data;
+
+  g_free (m->name);
+  g_free (m->weight);
+  g_free (m->bias);
+  g_free (m->running_mean);
+  g_free (m->running_var);
+  g_free (m);
+}
+
+static gboolean
+hr_is_integer (const char *s)
+{
+  if (*s == '\0')
+    return FALSE;
+  for (; *s != '\0'; s++)
+    if (!g_ascii_isdigit (*s))
+      return FALSE;
+  return TRUE;
+}
+
+/* The trailing number of a module name ("fc12" → 12), or -1. */
+static gint64
+hr_trailing_number (const char *s)
+{
+  const char *end = s + strlen (s), *p = end;
+
+  while (p > s && g_ascii_isdigit (p[-1]))
+    p--;
+  return p < end ? g_ascii_strtoll (p, NULL, 10) : -1;
+}
+
+static int
+hr_module_compare (gconstpointer a, gconstpointer b)
+{
+  const HrModule *ma = *(HrModule *const *)a, *mb = *(HrModule *const *)b;
+  gint64 na = hr_trailing_number (ma->name), nb = hr_trailing_number (mb->name);
+  gboolean ia = hr_is_integer (ma->name), ib = hr_is_integer (mb->name);
+
+  if (ia && ib)
+    return na < nb ? -1 : na > nb;
+  if (na != nb)
+    return na < nb ? -1 : 1;
+  /* fc1 before bn1: the Linear comes first in a block */
+  if ((ma->kind == HR_LAYER_LINEAR) != (mb->kind == HR_LAYER_LINEAR))
+    return ma->kind == HR_LAYER_LINEAR ? -1 : 1;
+  return strcmp (ma->name, mb->name);
+}
+
+/* The modules of the tensors under @prefix, classified and in order; NULL (and no error)
+ * when the prefix holds no tensor, NULL with @error when it holds something else. */
+static GPtrArray *
+hr_collect_modules (HrTensorFile *tf, const char *prefix, GError **error)
+{
+  g_auto (GStrv) names = hr_tensor_file_get_names (tf);
+  g_autoptr (GHashTable) by_name = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GPtrArray) modules = g_ptr_array_new_with_free_func (hr_module_free);
+  gsize prefix_len = strlen (prefix);
+  const char *path = hr_tensor_file_get_path (tf);
+
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      const char *rest, *dot, *param;
+      g_autofree char *module_name = NULL;
+      HrModule *m;
+
+      if (!g_str_has_prefix (names[i], prefix))
+        continue;
+      rest = names[i] + prefix_len;
+      dot = strrchr (rest, '.');
+      if (dot == NULL || dot == rest)
+        {
+          g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                       _ ("%s: tensor %s is not a parameter of a module under “%s”"), path,
+                       names[i], prefix);
+          return NULL;
+        }
+      module_name = g_strndup (rest, dot - rest);
+      if (strchr (module_name, '.') != NULL)
+        {
+          g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                       _ ("%s: tensor %s lies deeper than the modules of a head under “%s”"), path,
+                       names[i], prefix);
+          return NULL;
+        }
+      param = dot + 1;
+      m = g_hash_table_lookup (by_name, module_name);
+      if (m == NULL)
+        {
+          m = g_new0 (HrModule, 1);
+          m->name = g_steal_pointer (&module_name);
+          g_ptr_array_add (modules, m);
+          g_hash_table_insert (by_name, m->name, m);
+        }
+      if (strcmp (param, "weight") == 0)
+        m->weight = g_strdup (names[i]);
+      else if (strcmp (param, "bias") == 0)
+        m->bias = g_strdup (names[i]);
+      else if (strcmp (param, "running_mean") == 0)
+        m->running_mean = g_strdup (names[i]);
+      else if (strcmp (param, "running_var") == 0)
+        m->running_var = g_strdup (names[i]);
+      else if (strcmp (param, "num_batches_tracked") == 0)
+        ;
+      else
+        {
+          g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                       _ ("%s: tensor %s is not a parameter of a Linear or a norm layer"), path,
+                       names[i]);
+          return NULL;
+        }
+    }
+  if (modules->len == 0)
+    return NULL;
+
+  for (guint i = 0; i < modules->len; i++)
+    {
+      HrModule *m = g_ptr_array_index (modules, i);
+      gsize n_dims = 0;
+
+      if (m->weight != NULL)
+        hr_tensor_file_get_shape (tf, m->weight, &n_dims);
+      if (m->running_mean != NULL || m->running_var != NULL)
+        m->kind = HR_LAYER_BATCH_NORM;
+      else if (m->weight != NULL && n_dims == 2)
+        m->kind = HR_LAYER_LINEAR;
+      else if (m->weight != NULL && n_dims == 1)
+        m->kind = HR_LAYER_LAYER_NORM;
+      else
+        {
+          g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                       _ ("%s: module %s%s is neither a Linear (2-D weight) nor a norm layer"),
+                       path, prefix, m->name);
+          return NULL;
+        }
+    }
+  g_ptr_array_sort (modules, hr_module_compare);
+  return g_steal_pointer (&modules);
+}
+
+static const char *const known_prefixes[] = {
+  "model.projection.backbone.",
+  "projection.backbone.",
+  "model.projection.",
+  "projection.",
+  "backbone.",
+  "",
+};
+
+/* Finds the prefix of the head's tensors when the caller gave none. */
+static GPtrArray *
+hr_find_modules (HrTensorFile *tf, const char *prefix, char **found_prefix, GError **error)
+{
+  g_autofree char *given = NULL;
+
+  if (prefix != NULL)
+    {
+      GPtrArray *modules;
+
+      given = *prefix == '\0' || g_str_has_suffix (prefix, ".") ? g_strdup (prefix)
+                                                                : g_strconcat (prefix, ".", NULL);
+      modules = hr_collect_modules (tf, given, error);
+      if (modules == NULL && (error == NULL || *error == NULL))
+        g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                     _ ("%s: no tensor starts with “%s”"), hr_tensor_file_get_path (tf), given);
+      if (modules != NULL)
+        *found_prefix = g_steal_pointer (&given);
+      return modules;
+    }
+
+  for (gsize i = 0; i < G_N_ELEMENTS (known_prefixes); i++)
+    {
+      g_autoptr (GError) local = NULL;
+      GPtrArray *modules = hr_collect_modules (tf, known_prefixes[i], &local);
+
+      if (modules != NULL)
+        {
+          gboolean has_linear = FALSE;
+
+          for (guint j = 0; j < modules->len; j++)
+            has_linear |= ((HrModule *)g_ptr_array_index (modules, j))->kind == HR_LAYER_LINEAR;
+          if (has_linear)
+            {
+              *found_prefix = g_strdup (known_prefixes[i]);
+              return modules;
+            }
+          g_ptr_array_unref (modules);
+        }
+    }
+  g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+               _ ("%s: no projection head among the tensors (looked under projection., "
+                  "model.projection., projection.backbone., backbone. and at the top); give "
+                  "the prefix (--prefix)"),
+               hr_tensor_file_get_path (tf));
+  return NULL;
+}
+
+static GBytes *
+hr_read_tensor (HrTensorFile *tf, const char *name, gsize expected, GError **error)
+{
+  gsize n_dims;
+  const gint64 *shape;
+  gsize n;
+
+  if (name == NULL)
+    return NULL;
+  shape = hr_tensor_file_get_shape (tf, name, &n_dims);
+  n = hr_tensor_file_get_n_elements (tf, name);
+  if (n != expected || (n_dims > 2))
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                   _ ("%s: tensor %s has %zu values (shape of %zu dimensions, first %lld), the "
+                      "layer needs %zu"),
+                   hr_tensor_file_get_path (tf), name, n, n_dims,
+                   n_dims > 0 ? (long long)shape[0] : 0LL, expected);
+      return NULL;
+    }
+  return hr_tensor_file_read_float (tf, name, error);
+}
+
+/* Prefixes an error from building a layer with the file and tensor it came from. */
+static void
+hr_prefix_error (GError **error, const char *path, const char *prefix, const char *module)
+{
+  if (error != NULL && *error != NULL && (*error)->domain == HR_HEAD_ERROR
+      && !g_str_has_prefix ((*error)->message, path))
+    g_prefix_error (error, "%s: %s%s: ", path, prefix, module);
+}
+
+static gboolean
+hr_head_load_module (HrHead *head, HrTensorFile *tf, const char *prefix, const HrModule *m,
+                     const HrSpecLayer *spec, GError **error)
+{
+  const char *path = hr_tensor_file_get_path (tf);
+  g_autoptr (GBytes) weight = NULL, bias = NULL, mean = NULL, var = NULL;
+  gboolean ok;
+  gsize n;
+
+  if (spec != NULL && spec->kind != m->kind)
+    {
+      if (spec->kind == HR_LAYER_BATCH_NORM && m->kind == HR_LAYER_LAYER_NORM)
+        g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                     _ ("%s: BatchNorm %s%s has no running statistics (running_mean, running_var)"),
+                     path, prefix, m->name);
+      else
+        g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                     _ ("%s: the architecture wants a %s layer where module %s%s is a %s"), path,
+                     hr_layer_kind_name (spec->kind), prefix, m->name,
+                     hr_layer_kind_name (m->kind));
+      return FALSE;
+    }
+
+  switch (m->kind)
+    {
+      case HR_LAYER_LINEAR:
+        {
+          gsize n_dims;
+          const gint64 *shape = hr_tensor_file_get_shape (tf, m->weight, &n_dims);
+          gsize out = (gsize)shape[0], in = (gsize)shape[1];
+
+          if (spec != NULL && spec->out != 0 && spec->out != out)
+            {
+              g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                           _ ("%s: Linear %s%s has %zu outputs, the architecture says %zu"), path,
+                           prefix, m->name, out, spec->out);
+              return FALSE;
+            }
+          if ((weight = hr_read_tensor (tf, m->weight, out * in, error)) == NULL)
+            return FALSE;
+          if (m->bias != NULL && (bias = hr_read_tensor (tf, m->bias, out, error)) == NULL)
+            return FALSE;
+          ok = hr_head_append_linear (head, m->name, in, out, weight, bias, error);
+          break;
+        }
+      case HR_LAYER_BATCH_NORM:
+        if (m->running_mean == NULL || m->running_var == NULL)
+          {
+            g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                         _ ("%s: BatchNorm %s%s lacks its %s"), path, prefix, m->name,
+                         m->running_mean == NULL ? "running_mean" : "running_var");
+            return FALSE;
+          }
+        n = hr_tensor_file_get_n_elements (tf, m->running_mean);
+        if ((mean = hr_read_tensor (tf, m->running_mean, n, error)) == NULL
+            || (var = hr_read_tensor (tf, m->running_var, n, error)) == NULL
+            || (m->weight != NULL && (weight = hr_read_tensor (tf, m->weight, n, error)) == NULL)
+            || (m->bias != NULL && (bias = hr_read_tensor (tf, m->bias, n, error)) == NULL))
+          return FALSE;
+        ok = hr_head_append_batch_norm (head, m->name, n, weight, bias, mean, var,
+                                        spec != NULL ? spec->eps : 1e-5, error);
+        break;
+      case HR_LAYER_LAYER_NORM:
+        n = hr_tensor_file_get_n_elements (tf, m->weight);
+        if ((weight = hr_read_tensor (tf, m->weight, n, error)) == NULL
+            || (m->bias != NULL && (bias = hr_read_tensor (tf, m->bias, n, error)) == NULL))
+          return FALSE;
+        ok = hr_head_append_layer_norm (head, m->name, n, weight, bias,
+                                        spec != NULL ? spec->eps : 1e-5, error);
+        break;
+      default:
+        g_assert_not_reached ();
+    }
+  if (!ok)
+    hr_prefix_error (error, path, prefix, m->name);
+  return ok;
+}
+
+/* The name of a layer without parameters at position @position: the free index between
+ * its neighbours' numeric names ("2" between "1" and "3"), else the kind and the number of
+ * the module before it ("relu1" after "bn1"), else the kind and the position. */
+static char *
+hr_parameterless_name (HrHead *head, HrLayerKind kind, const char *next_module)
+{
+  const char *kind_name = kind == HR_LAYER_L2_NORMALIZE ? "normalize" : hr_layer_kind_name (kind);
+
+  if (head->layers->len > 0)
+    {
+      const char *previous = hr_head_layer (head, head->layers->len - 1)->name;
+
+      if (hr_is_integer (previous))
+        {
+          gint64 p = g_ascii_strtoll (previous, NULL, 10);
+
+          if (next_module == NULL || !hr_is_integer (next_module)
+              || g_ascii_strtoll (next_module, NULL, 10) > p + 1)
+            {
+              /* the free index, unless a layer already has it */
+              g_autofree char *candidate = g_strdup_printf ("%" G_GINT64_FORMAT, p + 1);
+              if (next_module == NULL || strcmp (candidate, next_module) != 0)
+                return g_steal_pointer (&candidate);
+            }
+        }
+      else if (hr_trailing_number (previous) >= 0)
+        return g_strdup_printf ("%s%" G_GINT64_FORMAT, kind_name, hr_trailing_number (previous));
+    }
+  return g_strdup_printf ("%s%u", kind_name, head->layers->len);
+}
+
+/**
+ * hr_head_new_from_tensors:
+ * @weights: the tensors of a state dict
+ * @arch: (nullable): a preset name (hr_head_list_presets()), an architecture spec such as
+ *   `linear:2048,bn,relu,linear:128,bn,l2`, or %NULL to infer the architecture
+ * @prefix: (nullable): the prefix of the head's tensors ("projection.",
+ *   "model.projection.", …), or %NULL to find it
+ * @error: return location for a #GError
+ *
+ * Builds a head from the tensors of a state dict as PyTorch writes it: module names are
+ * sequential indices ("0.weight", "1.running_mean", …; a ReLU has no tensors) or names
+ * ("fc1.weight", "bn1.running_var", …). A 2-D weight is a Linear, a module with running
+ * statistics a BatchNorm, a 1-D weight without them a LayerNorm. Without @arch a ReLU is
+ * assumed between a norm and the next Linear, and where sequential indices skip one
+ * between two Linears; hr_head_describe() shows what was inferred.
+ *
+ * Returns: (transfer full): a new #HrHead, or %NULL with @error set (in %HR_HEAD_ERROR,
+ *   naming the file and the tensor, or in %HR_TENSOR_ERROR)
+ */
+HrHead *
+hr_head_new_from_tensors (HrTensorFile *weights, const char *arch, const char *prefix,
+                          GError **error)
+{
+  g_autoptr (HrHead) head = hr_head_new ();
+  g_autoptr (GPtrArray) modules = NULL;
+  g_autoptr (GArray) spec = NULL;
+  g_autofree char *found_prefix = NULL;
+  const char *path;
+  const HrPreset *preset = NULL;
+  guint next_module = 0;
+
+  g_return_val_if_fail (HR_IS_TENSOR_FILE (weights), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  path = hr_tensor_file_get_path (weights);
+  if (arch != NULL)
+    {
+      for (gsize i = 0; i < G_N_ELEMENTS (presets); i++)
+        if (strcmp (presets[i].name, arch) == 0)
+          preset = &presets[i];
+      spec = hr_parse_spec (preset != NULL ? preset->spec : arch,
+                            preset != NULL ? preset->names : NULL, error);
+      if (spec == NULL)
+        return NULL;
+    }
+
+  modules = hr_find_modules (weights, prefix, &found_prefix, error);
+  if (modules == NULL)
+    return NULL;
+
+  if (spec != NULL)
+    {
+      guint n_parameterised = 0;
+
+      for (guint i = 0; i < spec->len; i++)
+        n_parameterised += hr_layer_has_parameters (g_array_index (spec, HrSpecLayer, i).kind);
+      if (n_parameterised != modules->len)
+        {
+          g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                       _ ("%s: the architecture has %u layers with weights, the file has %u "
+                          "modules under “%s”"),
+                       path, n_parameterised, modules->len, found_prefix);
+          return NULL;
+        }
+      for (guint i = 0; i < spec->len; i++)
+        {
+          const HrSpecLayer *s = &g_array_index (spec, HrSpecLayer, i);
+
+          if (hr_layer_has_parameters (s->kind))
+            {
+              const HrModule *m = g_ptr_array_index (modules, next_module++);
+
+              if (s->name != NULL && strcmp (s->name, m->name) != 0)
+                {
+                  g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                               _ ("%s: %s expects module %s%s where the file has %s%s"), path, arch,
+                               found_prefix, s->name, found_prefix, m->name);
+                  return NULL;
+                }
+              if (!hr_head_load_module (head, weights, found_prefix, m, s, error))
+                return NULL;
+            }
+          else
+            {
+              const HrModule *next
+                  = next_module < modules->len ? g_ptr_array_index (modules, next_module) : NULL;
+              g_autofree char *name
+                  = s->name != NULL
+                        ? g_strdup (s->name)
+                        : hr_parameterless_name (head, s->kind, next != NULL ? next->name : NULL);
+
+              if (!hr_head_append_activation (head, name, s->kind, error))
+                {
+                  g_prefix_error (error, "%s: ", path);
+                  return NULL;
+                }
+            }
+        }
+    }
+  else
+    {
+      for (guint i = 0; i < modules->len; i++)
+        {
+          const HrModule *m = g_ptr_array_index (modules, i);
+
+          if (i > 0 && m->kind == HR_LAYER_LINEAR)
+            {
+              const HrModule *previous = g_ptr_array_index (modules, i - 1);
+              gboolean gap = hr_is_integer (previous->name) && hr_is_integer (m->name)
+                             && g_ascii_strtoll (m->name, NULL, 10)
+                                    > g_ascii_strtoll (previous->name, NULL, 10) + 1;
+
+              if (previous->kind != HR_LAYER_LINEAR || gap)
+                {
+                  g_autofree char *name = hr_parameterless_name (head, HR_LAYER_RELU, m->name);
+                  hr_head_append_activation (head, name, HR_LAYER_RELU, NULL);
+                }
+            }
+          if (!hr_head_load_module (head, weights, found_prefix, m, NULL, error))
+            return NULL;
+        }
+    }
+
+  head->source = g_strdup_printf (_ ("%s, prefix “%s”, architecture %s"), path, found_prefix,
+                                  arch != NULL ? arch : _ ("inferred"));
+  return g_steal_pointer (&head);
+}
+
+/**
+ * hr_head_new_from_file:
+ * @path: (type filename): a safetensors file
+ * @arch: (nullable): a preset name, an architecture spec, or %NULL to infer it
+ * @prefix: (nullable): the prefix of the head's tensors, or %NULL to find it
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Reads a head from a safetensors file; see hr_head_new_from_tensors().
+ *
+ * Returns: (transfer full): a new #HrHead, or %NULL with @error set
+ */
+HrHead *
+hr_head_new_from_file (const char *path, const char *arch, const char *prefix,
+                       GCancellable *cancellable, GError **error)
+{
+  g_autoptr (HrTensorFile) tf = NULL;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  tf = hr_tensor_file_new (path, cancellable, error);
+  if (tf == NULL)
+    return NULL;
+  return hr_head_new_from_tensors (tf, arch, prefix, error);
+}
+
+/* -- running ----------------------------------------------------------------------------- */
+
+/* What one run of the head needs besides the layers: the statistics each BatchNorm
+ * normalises with, and the folded Linear+BatchNorm weights. */
+typedef struct
+{
+  HrHead *head;
+  HrNormMode mode;
+  guint last;            /* the last layer to run */
+  gboolean keep_stages;  /* every layer's output is wanted: no folding */
+  double **stats_mean;   /* per layer: fixed BatchNorm statistics, or NULL: from the batch */
+  double **stats_var;    /* the (biased, for batch statistics) variance */
+  float **folded_weight; /* per Linear followed by a folded BatchNorm */
+  float **folded_bias;
+  gsize max_width;
+} HrRun;
+
+static void
+hr_run_clear_folds (HrRun *run)
+{
+  for (guint i = 0; i < run->head->layers->len; i++)
+    {
+      g_clear_pointer (&run->folded_weight[i], g_free);
+      g_clear_pointer (&run->folded_bias[i], g_free);
+    }
+}
+
+static void
+hr_run_free (HrRun *run)
+{
+  for (guint i = 0; i < run->head->layers->len; i++)
+    {
+      g_free (run->stats_mean[i]);
+      g_free (run->stats_var[i]);
+    }
+  hr_run_clear_folds (run);
+  g_free (run->stats_mean);
+  g_free (run->stats_var);
+  g_free (run->folded_weight);
+  g_free (run->folded_bias);
+  g_free (run);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrRun, hr_run_free)
+
+static HrRun *
+hr_run_new (HrHead *head, HrNormMode mode, guint last, gboolean keep_stages)
+{
+  HrRun *run = g_new0 (HrRun, 1);
+  guint n = head->layers->len;
+
+  run->head = head;
+  run->mode = mode;
+  run->last = last;
+  run->keep_stages = keep_stages;
+  run->stats_mean = g_new0 (double *, n);
+  run->stats_var = g_new0 (double *, n);
+  run->folded_weight = g_new0 (float *, n);
+  run->folded_bias = g_new0 (float *, n);
+  run->max_width = hr_head_get_in_features (head);
+  for (guint i = 0; i < n; i++)
+    {
+      HrLayer *l = hr_head_layer (head, i);
+
+      run->max_width = MAX (run->max_width, l->out);
+      if (l->kind == HR_LAYER_BATCH_NORM && mode == HR_NORM_MODE_RUNNING)
+        {
+          run->stats_mean[i] = g_new (double, l->out);
+          run->stats_var[i] = g_new (double, l->out);
+          for (gsize j = 0; j < l->out; j++)
+            {
+              run->stats_mean[i][j] = l->running_mean[j];
+              run->stats_var[i][j] = l->running_var[j];
+            }
+        }
+    }
+  return run;
+}
+
+/* Whether Linear @i and the BatchNorm after it run as one folded Linear. */
+static gboolean
+hr_run_folds (HrRun *run, guint i)
+{
+  HrHead *head = run->head;
+
+  return !run->keep_stages && i + 1 <= run->last && i + 1 < head->layers->len
+         && hr_head_layer (head, i)->kind == HR_LAYER_LINEAR
+         && hr_head_layer (head, i + 1)->kind == HR_LAYER_BATCH_NORM
+         && run->stats_mean[i + 1] != NULL;
+}
+
+/* W' = diag(s) W, b' = s (b − mean) + β with s = γ / √(var + eps), in float64 once. */
+static void
+hr_run_fold (HrRun *run, guint i)
+{
+  HrLayer *lin = hr_head_layer (run->head, i), *bn = hr_head_layer (run->head, i + 1);
+  float *w, *b;
+
+  if (run->folded_weight[i] != NULL)
+    return;
+  w = g_new (float, lin->out * lin->in);
+  b = g_new (float, lin->out);
+  for (gsize o = 0; o < lin->out; o++)
+    {
+      double gamma = bn->weight != NULL ? bn->weight[o] : 1.0;
+      double beta = bn->bias != NULL ? bn->bias[o] : 0.0;
+      double s = gamma / sqrt (run->stats_var[i + 1][o] + bn->eps);
+      double bias = lin->bias != NULL ? lin->bias[o] : 0.0;
+
+      for (gsize j = 0; j < lin->in; j++)
+        w[o * lin->in + j] = (float)(s * lin->weight[o * lin->in + j]);
+      b[o] = (float)(s * (bias - run->stats_mean[i + 1][o]) + beta);
+    }
+  run->folded_weight[i] = w;
+  run->folded_bias[i] = b;
+}
+
+static inline float
+hr_activate (HrLayerKind kind, float x)
+{
+  switch (kind)
+    {
+      case HR_LAYER_RELU:
+        return x < 0.0f ? 0.0f : x;
+      case HR_LAYER_GELU:
+        return (float)(0.5 * x * (1.0 + erf (x * G_SQRT2 / 2.0)));
+      case HR_LAYER_SILU:
+        return (float)(x / (1.0 + exp (-(double)x)));
+      default:
+        return x;
+    }
+}
+
+static gboolean
+hr_is_activation (HrLayerKind kind)
+{
+  return kind == HR_LAYER_RELU || kind == HR_LAYER_GELU || kind == HR_LAYER_SILU;
+}
+
+/* Batch statistics of the columns of x (n × d): mean and biased variance, in float64,
+ * shifted by the first row against cancellation. */
+static void
+hr_column_stats (const float *x, gsize n, gsize d, double *mean, double *var)
+{
+  g_autofree double *sum = g_new0 (double, d), *sum2 = g_new0 (double, d);
+
+  for (gsize r = 0; r < n; r++)
+    {
+      const float *row = x + r * d;
+      for (gsize j = 0; j < d; j++)
+        {
+          double v = (double)row[j] - x[j];
+          sum[j] += v;
+          sum2[j] += v * v;
+        }
+    }
+  for (gsize j = 0; j < d; j++)
+    {
+      double m = sum[j] / n;
+      mean[j] = m + x[j];
+      var[j] = MAX (0.0, sum2[j] / n - m * m);
+    }
+}
+
+/* Runs layer @i (and, when folded or fused, the ones after it) on @n rows of @x into @y;
+ * returns the index of the last layer it ran. */
+static guint
+hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
+{
+  HrHead *head = run->head;
+  HrLayer *l = hr_head_layer (head, i);
+  guint last = i;
+
+  switch (l->kind)
+    {
+      case HR_LAYER_LINEAR:
+        {
+          const float *w = l->weight, *b = l->bias;
+          HrLayerKind act = HR_LAYER_LINEAR; /* none */
+
+          if (hr_run_folds (run, i))
+            {
+              hr_run_fold (run, i);
+              w = run->folded_weight[i];
+              b = run->folded_bias[i];
+              last = i + 1;
+            }
+          if (!run->keep_stages && last + 1 <= run->last
+              && hr_is_activation (hr_head_layer (head, last + 1)->kind))
+            act = hr_head_layer (head, ++last)->kind;
+
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)l->out,
+                       (blasint)l->in, 1.0f, x, (blasint)l->in, w, (blasint)l->in, 0.0f, y,
+                       (blasint)l->out);
+          for (gsize r = 0; r < n; r++)
+            {
+              float *row = y + r * l->out;
+
+              if (b != NULL)
+                for (gsize j = 0; j < l->out; j++)
+                  row[j] += b[j];
+              if (act == HR_LAYER_RELU)
+                for (gsize j = 0; j < l->out; j++)
+                  row[j] = row[j] < 0.0f ? 0.0f : row[j];
+              else if (act != HR_LAYER_LINEAR)
+                for (gsize j = 0; j < l->out; j++)
+                  row[j] = hr_activate (act, row[j]);
+            }
+          break;
+        }
+
+      case HR_LAYER_BATCH_NORM:
+        {
+          g_autofree double *mean = NULL, *var = NULL;
+          g_autofree float *scale = g_new (float, l->out), *shift = g_new (float, l->out);
+          const double *m = run->stats_mean[i], *v = run->stats_var[i];
+
+          if (m == NULL)
+            {
+              mean = g_new (double, l->out);
+              var = g_new (double, l->out);
+              hr_column_stats (x, n, l->out, mean, var);
+              m = mean;
+              v = var;
+            }
+          for (gsize j = 0; j < l->out; j++)
+            {
+              double s = (l->weight != NULL ? l->weight[j] : 1.0) / sqrt (v[j] + l->eps);
+              scale[j] = (float)s;
+              shift[j] = (float)((l->bias != NULL ? l->bias[j] : 0.0) - m[j] * s);
+            }
+          for (gsize r = 0; r < n; r++)
+            for (gsize j = 0; j < l->out; j++)
+              y[r * l->out + j] = x[r * l->out + j] * scale[j] + shift[j];
+          break;
+        }
+
+      case HR_LAYER_LAYER_NORM:
+        for (gsize r = 0; r < n; r++)
+          {
+            const float *row = x + r * l->out;
+            double sum = 0, sum2 = 0, mean, inv;
+
+            for (gsize j = 0; j < l->out; j++)
+              sum += row[j];
+            mean = sum / l->out;
+            for (gsize j = 0; j < l->out; j++)
+              sum2 += (row[j] - mean) * (row[j] - mean);
+            inv = 1.0 / sqrt (sum2 / l->out + l->eps);
+            for (gsize j = 0; j < l->out; j++)
+              y[r * l->out + j] = (float)((row[j] - mean) * inv * (l->weight ? l->weight[j] : 1.0)
+                                          + (l->bias ? l->bias[j] : 0.0));
+          }
+        break;
+
+      case HR_LAYER_RELU:
+      case HR_LAYER_GELU:
+      case HR_LAYER_SILU:
+        for (gsize k = 0; k < n * l->out; k++)
+          y[k] = hr_activate (l->kind, x[k]);
+        break;
+
+      case HR_LAYER_L2_NORMALIZE:
+        for (gsize r = 0; r < n; r++)
+          {
+            const float *row = x + r * l->out;
+            double sum2 = 0;
+            float denominator;
+
+            for (gsize j = 0; j < l->out; j++)
+              sum2 += (double)row[j] * row[j];
+            denominator = (float)MAX (sqrt (sum2), 1e-12);
+            for (gsize j = 0; j < l->out; j++)
+              y[r * l->out + j] = row[j] / denominator;
+          }
+        break;
+
+      default:
+        g_assert_not_reached ();
+    }
+  return last;
+}
+
+/* Runs layers 0 … run->last on @n rows of @x. With @stages, stages[i] receives a copy of
+ * layer i's output (every layer runs alone). Returns the output of the last layer in one of
+ * the two work buffers. */
+static float *
+hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages)
+{
+  const float *in = x;
+  float *out = NULL;
+  int which = 0;
+
+  for (guint i = 0; i <= run->last;)
+    {
+      guint done;
+
+      out = work[which];
+      done = hr_run_layer (run, i, in, n, out);
+      if (stages != NULL)
+        memcpy (stages[i], out, n * hr_head_layer (run->head, i)->out * sizeof (float));
+      in = out;
+      which ^= 1;
+      i = done + 1;
+    }
+  return out;
+}
+
+static gboolean
+hr_head_check_stack (HrHead *head, HrFeatureStack *input, GError **error)
+{
+  const char *path = hr_stack_info_get_path (hr_feature_stack_get_info (input));
+  gsize n_positions;
+  const guint64 *positions;
+
+  if (head->layers->len == 0)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE, _ ("the head has no layers"));
+      return FALSE;
+    }
+  if (hr_feature_stack_get_n_features (input) != hr_head_get_in_features (head))
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("%s: the head takes %zu features, the stack has %zu"),
+                   path != NULL ? path : _ ("stack"), hr_head_get_in_features (head),
+                   hr_feature_stack_get_n_features (input));
+      return FALSE;
+    }
+  positions = hr_feature_stack_get_nonfinite_positions (input, &n_positions);
+  if (n_positions > 0)
+    {
+      gsize d = hr_feature_stack_get_n_features (input);
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
+                   _ ("%s: %llu non-finite values, the first at sample %llu, feature %llu"),
+                   path != NULL ? path : _ ("stack"),
+                   (unsigned long long)hr_feature_stack_get_n_nonfinite (input),
+                   (unsigned long long)(positions[0] / d), (unsigned long long)(positions[0] % d));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Output stacks keep the input's per-pixel geometry, so that they can be shown as images. */
+static HrFeatureStack *
+hr_stack_like (float *data, gsize n, gsize d, HrFeatureStack *input)
+{
+  HrStackInfo *from = hr_feature_stack_get_info (input);
+  HrStackInfo *info = from->per_pixel ? hr_stack_info_new_pixels (from->width, from->height,
+                                                                  from->depth, from->frames)
+                                      : hr_stack_info_new_internal ();
+
+  return hr_feature_stack_new_take (data, n, d, info, NULL);
+}
+
+/**
+ * hr_head_forward_stages:
+ * @head: a #HrHead
+ * @input: the features, N × the head's input width
+ * @mode: how BatchNorm layers normalise (with %HR_NORM_MODE_BATCH the whole stack is the
+ *   batch)
+ * @n_stages: (out): return location for the number of stages (the number of layers)
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs the head layer by layer and keeps the output of every layer.
+ *
+ * Returns: (transfer full) (array length=n_stages) (nullable): one stack per layer, the
+ *   last being the projections; %NULL with @error set on failure
+ */
+HrFeatureStack **
+hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, guint *n_stages,
+                        GCancellable *cancellable, GError **error)
+{
+  g_autoptr (HrRun) run = NULL;
+  HrFeatureStack **result;
+  float **stages;
+  float *work[2];
+  gsize n;
+  guint L;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+  g_return_val_if_fail (HR_IS_FEATURE_STACK (input), NULL);
+  g_return_val_if_fail (n_stages != NULL, NULL);
+
+  *n_stages = 0;
+  if (!hr_head_check_stack (head, input, error)
+      || g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+
+  L = head->layers->len;
+  n = hr_feature_stack_get_n_samples (input);
+  run = hr_run_new (head, mode, L - 1, TRUE);
+  stages = g_new (float *, L);
+  for (guint i = 0; i < L; i++)
+    stages[i] = g_new (float, n *hr_head_layer (head, i)->out);
+  work[0] = g_new (float, n * run->max_width);
+  work[1] = g_new (float, n * run->max_width);
+  hr_run_rows (run, hr_feature_stack_peek_data (input), n, work, stages);
+  g_free (work[0]);
+  g_free (work[1]);
+
+  result = g_new (HrFeatureStack *, L);
+  for (guint i = 0; i < L; i++)
+    result[i] = hr_stack_like (stages[i], n, hr_head_layer (head, i)->out, input);
+  g_free (stages);
+  *n_stages = L;
+  return result;
+}
+
+/**
+ * hr_head_forward:
+ * @head: a #HrHead
+ * @input: the features, N × the head's input width
+ * @mode: how BatchNorm layers normalise (with %HR_NORM_MODE_BATCH the whole stack is the
+ *   batch)
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs the head on every sample of @input.
+ *
+ * Returns: (transfer full): the projections, N × the head's output width, or %NULL with
+ *   @error set (%HR_HEAD_ERROR_SHAPE when the widths differ, %HR_HEAD_ERROR_NON_FINITE when
+ *   the input holds NaN or Inf)
+ */
+HrFeatureStack *
+hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancellable *cancellable,
+                 GError **error)
+{
+  g_autoptr (HrRun) run = NULL;
+  float *work[2], *out;
+  gsize n, chunk;
+  float *result;
+  const float *x;
+  gsize d_in, d_out;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+  g_return_val_if_fail (HR_IS_FEATURE_STACK (input), NULL);
+
+  if (!hr_head_check_stack (head, input, error))
+    return NULL;
+
+  n = hr_feature_stack_get_n_samples (input);
+  d_in = hr_head_get_in_features (head);
+  d_out = hr_head_get_out_features (head);
+  x = hr_feature_stack_peek_data (input);
+  run = hr_run_new (head, mode, head->layers->len - 1, FALSE);
+  result = g_try_new (float, n *d_out);
+  /* running statistics: chunks that stay in cache; batch statistics: the whole stack */
+  chunk = mode == HR_NORM_MODE_RUNNING ? MAX ((gsize)256, ((gsize)4 << 20) / (run->max_width * 4))
+                                       : n;
+  chunk = MIN (chunk, n);
+  work[0] = g_try_new (float, chunk * run->max_width);
+  work[1] = g_try_new (float, chunk * run->max_width);
+  if (result == NULL || work[0] == NULL || work[1] == NULL)
+    {
+      g_free (result);
+      g_free (work[0]);
+      g_free (work[1]);
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("not enough memory to run the head on %zu samples"), n);
+      return NULL;
+    }
+  for (gsize first = 0; first < n; first += chunk)
+    {
+      gsize count = MIN (chunk, n - first);
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        {
+          g_free (result);
+          g_free (work[0]);
+          g_free (work[1]);
+          return NULL;
+        }
+      out = hr_run_rows (run, x + first * d_in, count, work, NULL);
+      memcpy (result + first * d_out, out, count * d_out * sizeof (float));
+    }
+  g_free (work[0]);
+  g_free (work[1]);
+  return hr_stack_like (result, n, d_out, input);
+}
+
+/* -- streaming --------------------------------------------------------------------------- */
+
+/* Reads the next @count rows, refusing non-finite values. */
+static gboolean
+hr_project_read (HrStackReader *reader, float *rows, gsize count, gsize *got,
+                 GCancellable *cancellable, GError **error)
+{
+  guint64 before = hr_stack_reader_get_n_nonfinite (reader);
+
+  if (!hr_stack_reader_read_into (reader, rows, count, got, cancellable, error))
+    return FALSE;
+  if (hr_stack_reader_get_n_nonfinite (reader) != before)
+    {
+      gsize n_positions;
+      const guint64 *positions = hr_stack_reader_get_nonfinite_positions (reader, &n_positions);
+      gsize d = hr_stack_reader_get_n_features (reader);
+
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
+                   _ ("%s: non-finite values, the first at sample %llu, feature %llu"),
+                   hr_stack_reader_get_path (reader), (unsigned long long)(positions[0] / d),
+                   (unsigned long long)(positions[0] % d));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * hr_head_project:
+ * @head: a #HrHead
+ * @reader: the features, read a chunk at a time
+ * @writer: where the output goes: a writer for the reader's number of samples and the
+ *   stage's width
+ * @mode: how BatchNorm layers normalise
+ * @batch_size: with %HR_NORM_MODE_BATCH, the number of samples whose statistics each batch is
+ *   normalised by (0: the whole stack, which takes one pass over the file per BatchNorm
+ *   layer plus one); with %HR_NORM_MODE_RUNNING, the chunk size (0: the reader's preferred
+ *   chunk)
+ * @stage: the layer whose output to write, or -1 for the projections
+ * @progress: (nullable) (scope call) (closure progress_data): called with the fraction done
+ * @progress_data: data for @progress
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs the head over a stack too large for memory, from @reader (from its first sample) to
+ * @writer, and finishes @writer. Memory is bounded by the chunk.
+ *
+ * Returns: %TRUE on success; on failure @writer is aborted, so no output file is left
+ */
+gboolean
+hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrNormMode mode,
+                 gsize batch_size, int stage, HrProgressFunc progress, gpointer progress_data,
+                 GCancellable *cancellable, GError **error)
+{
+  g_autoptr (HrRun) run = NULL;
+  g_autofree float *rows = NULL, *work0 = NULL, *work1 = NULL;
+  float *work[2];
+  gsize n, d_in, chunk, got;
+  guint last, n_passes = 1, pass = 0;
+  gboolean whole_batch;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), FALSE);
+  g_return_val_if_fail (HR_IS_STACK_READER (reader), FALSE);
+  g_return_val_if_fail (HR_IS_STACK_WRITER (writer), FALSE);
+  g_return_val_if_fail (stage >= -1 && stage < (int)head->layers->len, FALSE);
+
+  if (head->layers->len == 0
+      || hr_stack_reader_get_n_features (reader) != hr_head_get_in_features (head))
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("%s: the head takes %zu features, the stack has %zu"),
+                   hr_stack_reader_get_path (reader), hr_head_get_in_features (head),
+                   hr_stack_reader_get_n_features (reader));
+      hr_stack_writer_abort (writer);
+      return FALSE;
+    }
+
+  last = stage < 0 ? head->layers->len - 1 : (guint)stage;
+  n = hr_stack_reader_get_n_samples (reader);
+  d_in = hr_stack_reader_get_n_features (reader);
+  run = hr_run_new (head, mode, last, FALSE);
+  whole_batch = mode == HR_NORM_MODE_BATCH && batch_size == 0;
+  if (mode == HR_NORM_MODE_RUNNING || whole_batch)
+    chunk = batch_size > 0 ? batch_size : hr_stack_reader_get_preferred_chunk (reader);
+  else
+    chunk = batch_size;
+  chunk = MAX ((gsize)1, MIN (chunk, n));
+  if (whole_batch)
+    for (guint i = 0; i <= last; i++)
+      n_passes += hr_head_layer (head, i)->kind == HR_LAYER_BATCH_NORM;
+
+  rows = g_try_new (float, chunk *d_in);
+  work0 = g_try_new (float, chunk * run->max_width);
+  work1 = g_try_new (float, chunk * run->max_width);
+  if (rows == NULL || work0 == NULL || work1 == NULL)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("not enough memory for chunks of %zu samples"), chunk);
+      hr_stack_writer_abort (writer);
+      return FALSE;
+    }
+  work[0] = work0;
+  work[1] = work1;
+
+  /* With the whole stack as the batch: one pass for each BatchNorm's statistics, computed
+   * with those of the BatchNorms before it, then the pass that writes. */
+  for (guint i = 0; whole_batch && i <= last; i++)
+    {
+      HrLayer *bn = hr_head_layer (head, i);
+      g_autofree double *sum = NULL, *sum2 = NULL, *shift = NULL;
+      guint saved_last = run->last;
+
+      if (bn->kind != HR_LAYER_BATCH_NORM)
+        continue;
+      sum = g_new0 (double, bn->out);
+      sum2 = g_new0 (double, bn->out);
+      shift = g_new0 (double, bn->out);
+      if (!hr_stack_reader_seek (reader, 0, error))
+        goto fail;
+      hr_run_clear_folds (run);
+      for (gsize done = 0; done < n; done += got)
+        {
+          const float *out = rows;
+
+          if (!hr_project_read (reader, rows, chunk, &got, cancellable, error))
+            goto fail;
+          if (got == 0)
+            break;
+          if (i > 0)
+            {
+              run->last = i - 1;
+              out = hr_run_rows (run, rows, got, work, NULL);
+            }
+          if (done == 0)
+            for (gsize j = 0; j < bn->out; j++)
+              shift[j] = out[j];
+          for (gsize r = 0; r < got; r++)
+            for (gsize j = 0; j < bn->out; j++)
+              {
+                double v = (double)out[r * bn->out + j] - shift[j];
+                sum[j] += v;
+                sum2[j] += v * v;
+              }
+          if (progress != NULL)
+            progress ((pass + (double)(done + got) / n) / n_passes, progress_data);
+        }
+      run->stats_mean[i] = g_new (double, bn->out);
+      run->stats_var[i] = g_new (double, bn->out);
+      for (gsize j = 0; j < bn->out; j++)
+        {
+          double m = sum[j] / n;
+          run->stats_mean[i][j] = m + shift[j];
+          run->stats_var[i][j] = MAX (0.0, sum2[j] / n - m * m);
+        }
+      run->last = saved_last;
+      hr_run_clear_folds (run);
+      pass++;
+    }
+
+  if (!hr_stack_reader_seek (reader, 0, error))
+    goto fail;
+  for (gsize done = 0; done < n; done += got)
+    {
+      const float *out;
+
+      if (!hr_project_read (reader, rows, chunk, &got, cancellable, error))
+        goto fail;
+      if (got == 0)
+        break;
+      out = hr_run_rows (run, rows, got, work, NULL);
+      if (!hr_stack_writer_append (writer, out, got, error))
+        goto fail;
+      if (progress != NULL)
+        progress ((pass + (double)(done + got) / n) / n_passes, progress_data);
+    }
+  return hr_stack_writer_finish (writer, error);
+
+fail:
+  hr_stack_writer_abort (writer);
+  return FALSE;
+}

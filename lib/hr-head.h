@@ -1,0 +1,167 @@
+/* headrank: a projection head, run on feature stacks as PyTorch runs it */
+#pragma once
+
+#if !defined(__HEADRANK_H_INSIDE__) && !defined(HEADRANK_COMPILATION)
+#error "Only <headrank.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+#include "hr-feature-stack.h"
+#include "hr-stack-reader.h"
+#include "hr-stack-writer.h"
+#include "hr-tensor-file.h"
+#include "hr-version-macros.h"
+
+G_BEGIN_DECLS
+
+/**
+ * HR_HEAD_ERROR:
+ *
+ * Error domain for building and running projection heads. Errors in this domain come from
+ * the #HrHeadError enumeration.
+ */
+#define HR_HEAD_ERROR (hr_head_error_quark ())
+
+/**
+ * HrHeadError:
+ * @HR_HEAD_ERROR_SPEC: an architecture spec or preset name cannot be parsed
+ * @HR_HEAD_ERROR_WEIGHTS: the weights do not fit the architecture: a tensor is missing or
+ *   has the wrong shape, BatchNorm statistics are missing, the prefix cannot be found
+ * @HR_HEAD_ERROR_SHAPE: consecutive layers disagree, or the head's input width differs from
+ *   the features'
+ * @HR_HEAD_ERROR_NON_FINITE: a weight, or an input value, is NaN or infinite
+ * @HR_HEAD_ERROR_STAGE: a stage asked for does not exist
+ *
+ * Error codes in the %HR_HEAD_ERROR domain.
+ */
+typedef enum
+{
+  HR_HEAD_ERROR_SPEC,
+  HR_HEAD_ERROR_WEIGHTS,
+  HR_HEAD_ERROR_SHAPE,
+  HR_HEAD_ERROR_NON_FINITE,
+  HR_HEAD_ERROR_STAGE,
+} HrHeadError;
+
+HR_AVAILABLE_IN_ALL
+GQuark hr_head_error_quark (void);
+
+/**
+ * HrLayerKind:
+ * @HR_LAYER_LINEAR: `torch.nn.Linear`: y = x Wᵀ + b, W stored [out, in], bias optional
+ * @HR_LAYER_BATCH_NORM: `torch.nn.BatchNorm1d`: (x − mean) / √(var + eps) · weight + bias,
+ *   with the running statistics (eval mode) or the batch's (training mode, biased variance)
+ * @HR_LAYER_LAYER_NORM: `torch.nn.LayerNorm` over the features, with weight and bias
+ * @HR_LAYER_RELU: `torch.nn.ReLU`
+ * @HR_LAYER_GELU: `torch.nn.GELU`, the exact erf form (PyTorch's default)
+ * @HR_LAYER_SILU: `torch.nn.SiLU`: x · sigmoid(x)
+ * @HR_LAYER_L2_NORMALIZE: `torch.nn.functional.normalize (x, p=2, dim=1)`:
+ *   x / max(‖x‖₂, 1e-12)
+ *
+ * The layers a projection head is made of.
+ */
+typedef enum
+{
+  HR_LAYER_LINEAR,
+  HR_LAYER_BATCH_NORM,
+  HR_LAYER_LAYER_NORM,
+  HR_LAYER_RELU,
+  HR_LAYER_GELU,
+  HR_LAYER_SILU,
+  HR_LAYER_L2_NORMALIZE,
+} HrLayerKind;
+
+/**
+ * HrNormMode:
+ * @HR_NORM_MODE_RUNNING: BatchNorm uses its running statistics, as a trained model
+ *   predicts (`model.eval()`); each BatchNorm is folded into the Linear before it
+ * @HR_NORM_MODE_BATCH: BatchNorm normalises by the statistics of the batch, with the biased
+ *   variance, as PyTorch's training mode does (where ReLU clipping shows)
+ *
+ * How BatchNorm layers normalise.
+ */
+typedef enum
+{
+  HR_NORM_MODE_RUNNING,
+  HR_NORM_MODE_BATCH,
+} HrNormMode;
+
+#define HR_TYPE_HEAD (hr_head_get_type ())
+
+HR_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (HrHead, hr_head, HR, HEAD, GObject)
+
+HR_AVAILABLE_IN_ALL
+HrHead *hr_head_new (void);
+HR_AVAILABLE_IN_ALL
+HrHead *hr_head_new_from_file (const char *path, const char *arch, const char *prefix,
+                               GCancellable *cancellable, GError **error);
+HR_AVAILABLE_IN_ALL
+HrHead *hr_head_new_from_tensors (HrTensorFile *weights, const char *arch, const char *prefix,
+                                  GError **error);
+
+HR_AVAILABLE_IN_ALL
+const char *const *hr_head_list_presets (void);
+HR_AVAILABLE_IN_ALL
+const char *hr_head_get_preset_spec (const char *preset);
+
+HR_AVAILABLE_IN_ALL
+gboolean hr_head_append_linear (HrHead *head, const char *name, gsize in_features,
+                                gsize out_features, GBytes *weight, GBytes *bias, GError **error);
+HR_AVAILABLE_IN_ALL
+gboolean hr_head_append_batch_norm (HrHead *head, const char *name, gsize n_features,
+                                    GBytes *weight, GBytes *bias, GBytes *running_mean,
+                                    GBytes *running_var, double eps, GError **error);
+HR_AVAILABLE_IN_ALL
+gboolean hr_head_append_layer_norm (HrHead *head, const char *name, gsize n_features,
+                                    GBytes *weight, GBytes *bias, double eps, GError **error);
+HR_AVAILABLE_IN_ALL
+gboolean hr_head_append_activation (HrHead *head, const char *name, HrLayerKind kind,
+                                    GError **error);
+
+HR_AVAILABLE_IN_ALL
+guint hr_head_get_n_layers (HrHead *head);
+HR_AVAILABLE_IN_ALL
+HrLayerKind hr_head_get_layer_kind (HrHead *head, guint index);
+HR_AVAILABLE_IN_ALL
+const char *hr_head_get_layer_name (HrHead *head, guint index);
+HR_AVAILABLE_IN_ALL
+gsize hr_head_get_layer_in_features (HrHead *head, guint index);
+HR_AVAILABLE_IN_ALL
+gsize hr_head_get_layer_out_features (HrHead *head, guint index);
+HR_AVAILABLE_IN_ALL
+gboolean hr_head_get_layer_has_bias (HrHead *head, guint index);
+HR_AVAILABLE_IN_ALL
+int hr_head_find_stage (HrHead *head, const char *name);
+HR_AVAILABLE_IN_ALL
+gsize hr_head_get_in_features (HrHead *head);
+HR_AVAILABLE_IN_ALL
+gsize hr_head_get_out_features (HrHead *head);
+HR_AVAILABLE_IN_ALL
+const char *hr_head_get_source (HrHead *head);
+HR_AVAILABLE_IN_ALL
+char *hr_head_describe (HrHead *head);
+
+HR_AVAILABLE_IN_ALL
+HrFeatureStack *hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode,
+                                 GCancellable *cancellable, GError **error);
+HR_AVAILABLE_IN_ALL
+HrFeatureStack **hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode,
+                                         guint *n_stages, GCancellable *cancellable,
+                                         GError **error);
+
+/**
+ * HrProgressFunc:
+ * @fraction: the fraction of the work done, from 0 to 1
+ * @user_data: (closure): the data given with the function
+ *
+ * Called as long work progresses.
+ */
+typedef void (*HrProgressFunc) (double fraction, gpointer user_data);
+
+HR_AVAILABLE_IN_ALL
+gboolean hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer,
+                          HrNormMode mode, gsize batch_size, int stage, HrProgressFunc progress,
+                          gpointer progress_data, GCancellable *cancellable, GError **error);
+
+G_END_DECLS
