@@ -974,7 +974,21 @@ hr_read_tensor (HrTensorFile *tf, const char *name, gsize expected, GError **err
                    n_dims > 0 ? (long long)shape[0] : 0LL, expected);
       return NULL;
     }
-  return hr_tensor_file_read_float (tf, name, error);
+  {
+    GError *local = NULL;
+    GBytes *bytes = hr_tensor_file_read_float (tf, name, &local);
+
+    /* NaN or Inf in a weight is the head's problem to report: HR_HEAD_ERROR_NON_FINITE,
+     * with the tensor file's message (which names the file and the tensor). */
+    if (local != NULL && g_error_matches (local, HR_TENSOR_ERROR, HR_TENSOR_ERROR_NON_FINITE))
+      {
+        g_set_error_literal (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE, local->message);
+        g_error_free (local);
+      }
+    else if (local != NULL)
+      g_propagate_error (error, local);
+    return bytes;
+  }
 }
 
 /* Prefixes an error from building a layer with the file and tensor it came from. */
@@ -1604,6 +1618,31 @@ hr_stack_like (float *data, gsize n, gsize d, HrFeatureStack *input)
   return hr_feature_stack_new_take (data, n, d, info, NULL);
 }
 
+/* PyTorch refuses batch statistics of a single sample ("Expected more than 1 value per
+ * channel when training"): the output would be β for every sample. */
+static gboolean
+hr_head_check_batches (HrHead *head, HrNormMode mode, guint last, gsize n, gsize batch,
+                       GError **error)
+{
+  gboolean has_batch_norm = FALSE;
+
+  for (guint i = 0; i <= last && i < head->layers->len; i++)
+    has_batch_norm |= hr_head_layer (head, i)->kind == HR_LAYER_BATCH_NORM;
+  if (mode != HR_NORM_MODE_BATCH || !has_batch_norm)
+    return TRUE;
+  if (batch == 0 || batch > n)
+    batch = n;
+  if (batch < 2 || n % batch == 1)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("batch statistics need at least two samples in every batch (%zu samples "
+                      "in batches of %zu)"),
+                   n, batch);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /**
  * hr_head_forward_stages:
  * @head: a #HrHead
@@ -1636,6 +1675,8 @@ hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, gu
 
   *n_stages = 0;
   if (!hr_head_check_stack (head, input, error)
+      || !hr_head_check_batches (head, mode, head->layers->len - 1,
+                                 hr_feature_stack_get_n_samples (input), 0, error)
       || g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
 
@@ -1688,7 +1729,9 @@ hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancella
   g_return_val_if_fail (HR_IS_HEAD (head), NULL);
   g_return_val_if_fail (HR_IS_FEATURE_STACK (input), NULL);
 
-  if (!hr_head_check_stack (head, input, error))
+  if (!hr_head_check_stack (head, input, error)
+      || !hr_head_check_batches (head, mode, head->layers->len - 1,
+                                 hr_feature_stack_get_n_samples (input), 0, error))
     return NULL;
 
   n = hr_feature_stack_get_n_samples (input);
@@ -1794,8 +1837,13 @@ hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrN
   g_return_val_if_fail (HR_IS_HEAD (head), FALSE);
   g_return_val_if_fail (HR_IS_STACK_READER (reader), FALSE);
   g_return_val_if_fail (HR_IS_STACK_WRITER (writer), FALSE);
-  g_return_val_if_fail (stage >= -1 && stage < (int)head->layers->len, FALSE);
-
+  if (stage < -1 || stage >= (int)head->layers->len)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_STAGE,
+                   _ ("the head has no stage %d (it has %u layers)"), stage, head->layers->len);
+      hr_stack_writer_abort (writer);
+      return FALSE;
+    }
   if (head->layers->len == 0
       || hr_stack_reader_get_n_features (reader) != hr_head_get_in_features (head))
     {
@@ -1809,7 +1857,22 @@ hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrN
 
   last = stage < 0 ? head->layers->len - 1 : (guint)stage;
   n = hr_stack_reader_get_n_samples (reader);
+  if (hr_stack_writer_get_n_features (writer) != hr_head_layer (head, last)->out
+      || hr_stack_writer_get_n_samples (writer) != n)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("stage %s gives %zu × %zu values, the writer takes %zu × %zu"),
+                   hr_head_layer (head, last)->name, n, hr_head_layer (head, last)->out,
+                   hr_stack_writer_get_n_samples (writer), hr_stack_writer_get_n_features (writer));
+      hr_stack_writer_abort (writer);
+      return FALSE;
+    }
   d_in = hr_stack_reader_get_n_features (reader);
+  if (!hr_head_check_batches (head, mode, last, n, batch_size, error))
+    {
+      hr_stack_writer_abort (writer);
+      return FALSE;
+    }
   run = hr_run_new (head, mode, last, FALSE);
   whole_batch = mode == HR_NORM_MODE_BATCH && batch_size == 0;
   if (mode == HR_NORM_MODE_RUNNING || whole_batch)

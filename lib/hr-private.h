@@ -78,7 +78,6 @@ HrTiffSink *hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_sa
                               gsize n_features, HrStackInfo *geometry, GError **error);
 gboolean hr_tiff_sink_append (HrTiffSink *sink, const float *rows, gsize n_rows, GError **error);
 gboolean hr_tiff_sink_commit (HrTiffSink *sink, GError **error);
-gsize hr_tiff_sink_get_n_features (HrTiffSink *sink);
 void hr_tiff_sink_free (HrTiffSink *sink);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrTiffSink, hr_tiff_sink_free)

@@ -23,6 +23,8 @@ struct _HrStackWriter
   GObject parent_instance;
 
   HrTiffSink *sink;
+  gsize n_samples;
+  gsize n_features;
 };
 
 G_DEFINE_FINAL_TYPE (HrStackWriter, hr_stack_writer, G_TYPE_OBJECT)
@@ -78,6 +80,8 @@ hr_stack_writer_new (const char *path, HrStackLayout layout, gsize n_samples, gs
     return NULL;
   self = g_object_new (HR_TYPE_STACK_WRITER, NULL);
   self->sink = sink;
+  self->n_samples = n_samples;
+  self->n_features = n_features;
   return self;
 }
 
@@ -137,7 +141,7 @@ hr_stack_writer_append_bytes (HrStackWriter *writer, GBytes *rows, GError **erro
   if (writer->sink == NULL)
     return hr_stack_writer_append (writer, NULL, 0, error);
   data = g_bytes_get_data (rows, &size);
-  row_bytes = hr_tiff_sink_get_n_features (writer->sink) * sizeof (float);
+  row_bytes = writer->n_features * sizeof (float);
   if (size % row_bytes != 0)
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
@@ -190,4 +194,30 @@ hr_stack_writer_abort (HrStackWriter *writer)
 {
   g_return_if_fail (HR_IS_STACK_WRITER (writer));
   g_clear_pointer (&writer->sink, hr_tiff_sink_free);
+}
+
+/**
+ * hr_stack_writer_get_n_samples:
+ * @writer: a #HrStackWriter
+ *
+ * Returns: the number of samples the file will hold
+ */
+gsize
+hr_stack_writer_get_n_samples (HrStackWriter *writer)
+{
+  g_return_val_if_fail (HR_IS_STACK_WRITER (writer), 0);
+  return writer->n_samples;
+}
+
+/**
+ * hr_stack_writer_get_n_features:
+ * @writer: a #HrStackWriter
+ *
+ * Returns: the number of features of each sample
+ */
+gsize
+hr_stack_writer_get_n_features (HrStackWriter *writer)
+{
+  g_return_val_if_fail (HR_IS_STACK_WRITER (writer), 0);
+  return writer->n_features;
 }

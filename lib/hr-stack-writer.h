@@ -30,5 +30,9 @@ HR_AVAILABLE_IN_ALL
 gboolean hr_stack_writer_finish (HrStackWriter *writer, GError **error);
 HR_AVAILABLE_IN_ALL
 void hr_stack_writer_abort (HrStackWriter *writer);
+HR_AVAILABLE_IN_ALL
+gsize hr_stack_writer_get_n_samples (HrStackWriter *writer);
+HR_AVAILABLE_IN_ALL
+gsize hr_stack_writer_get_n_features (HrStackWriter *writer);
 
 G_END_DECLS

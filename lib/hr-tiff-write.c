@@ -512,9 +512,3 @@ hr_tiff_sink_commit (HrTiffSink *sink, GError **error)
   g_clear_pointer (&sink->tmp_path, g_free);
   return TRUE;
 }
-
-gsize
-hr_tiff_sink_get_n_features (HrTiffSink *sink)
-{
-  return sink->n_features;
-}
