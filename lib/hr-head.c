@@ -767,13 +767,17 @@ hr_module_free (gpointer data)
   g_free (m);
 }
 
+/* Whether a module name is a sequential index ("0", "12"); at most 9 digits, so that
+ * index + 1 cannot overflow. */
 static gboolean
 hr_is_integer (const char *s)
 {
+  gsize n = 0;
+
   if (*s == '\0')
     return FALSE;
-  for (; *s != '\0'; s++)
-    if (!g_ascii_isdigit (*s))
+  for (; *s != '\0'; s++, n++)
+    if (!g_ascii_isdigit (*s) || n >= 9)
       return FALSE;
   return TRUE;
 }

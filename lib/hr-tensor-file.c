@@ -226,13 +226,22 @@ static gssize
 hr_json_prescan (const char *text, gsize length, gboolean *too_deep)
 {
   guint depth = 0;
-  gboolean in_string = FALSE;
+  gboolean in_string = FALSE, started = FALSE;
 
   *too_deep = FALSE;
   for (gsize i = 0; i < length; i++)
     {
       char c = text[i];
+      gboolean space = c == ' ' || c == '\t' || c == '\r' || c == '\n';
 
+      /* exactly one object: json-glib would stop after the first value of "{…}{…}" and
+       * take it (leaking the rest) */
+      if (!in_string && depth == 0 && !space)
+        {
+          if (started || (c != '{' && c != '['))
+            return i;
+          started = TRUE;
+        }
       if (in_string)
         {
           if (c == '\\')

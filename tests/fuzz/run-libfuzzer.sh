@@ -1,25 +1,33 @@
 #!/bin/sh
-# Run headrank's libFuzzer target for a while.
+# Run headrank's libFuzzer targets for a while.
 #
-# Usage: tests/fuzz/run-libfuzzer.sh SOURCE_ROOT BUILD_DIR SECONDS [LIBFUZZER-OPTION…]
+# Usage: tests/fuzz/run-libfuzzer.sh SOURCE_ROOT BUILD_DIR SECONDS [TARGET] [LIBFUZZER-OPTION…]
+#
+# TARGET is stack-reader (the TIFF reader, the default), safetensors (HrTensorFile and
+# HrHead), either with its fuzz- prefix, or all (each target in turn, SECONDS seconds each).
+# A fourth argument that starts with "-" is a libFuzzer option, not a target.
 #
 # Configures BUILD_DIR (if it has not been configured yet) as a clang build with the fuzz
 # targets and ASan+UBSan:
 #   CC=clang meson setup BUILD_DIR SOURCE_ROOT -Dfuzzing=true -Db_sanitize=address,undefined
 #     -Db_lundef=false -Dintrospection=disabled -Dtests=true
-# builds the target, copies the seed corpus (tests/fuzz/corpus/stack-reader) into
-# BUILD_DIR/fuzz/corpus-stack-reader (which keeps what earlier runs found) and fuzzes for
-# SECONDS seconds. Nothing is written into the source tree.
+# builds the target, copies its seed corpus (tests/fuzz/corpus/NAME) into
+# BUILD_DIR/fuzz/corpus-NAME (which keeps what earlier runs found) and fuzzes for SECONDS
+# seconds, with the target's dictionary (tests/fuzz/tiff.dict, tests/fuzz/safetensors.dict).
+# Nothing is written into the source tree.
 #
 # Exit status: 0 when the run ended without a finding; libFuzzer's status (non-zero) on a
 # crash, sanitizer report, leak, timeout or out-of-memory, whose reproducer is kept in
-# BUILD_DIR/fuzz/artifacts/; 2 on bad usage or a failed build.
+# BUILD_DIR/fuzz/artifacts/ (with all, the status of the first target with a finding; the
+# later targets still run); 2 on bad usage or a failed build.
 #
-# Environment: FUZZ_TARGET (default fuzz-stack-reader), CC (default clang).
+# Environment: FUZZ_TARGET (the target when no TARGET is given; default stack-reader),
+# CC (default clang).
 set -u
 
+usage="usage: $0 SOURCE_ROOT BUILD_DIR SECONDS [stack-reader|safetensors|all] [LIBFUZZER-OPTION…]"
 if [ $# -lt 3 ]; then
-  echo "usage: $0 SOURCE_ROOT BUILD_DIR SECONDS [LIBFUZZER-OPTION…]" >&2
+  echo "$usage" >&2
   exit 2
 fi
 source_root=$(cd "$1" && pwd) || exit 2
@@ -40,10 +48,26 @@ case $build_dir in
     ;;
 esac
 
-target=${FUZZ_TARGET:-fuzz-stack-reader}
-corpus_name=${target#fuzz-}
-seed_dir=$source_root/tests/fuzz/corpus/$corpus_name
-dict=$source_root/tests/fuzz/tiff.dict
+requested=${FUZZ_TARGET:-stack-reader}
+if [ $# -gt 0 ]; then
+  case $1 in
+    -*) ;;
+    *)
+      requested=$1
+      shift
+      ;;
+  esac
+fi
+case $requested in
+  all) targets="fuzz-stack-reader fuzz-safetensors" ;;
+  stack-reader | fuzz-stack-reader) targets=fuzz-stack-reader ;;
+  safetensors | fuzz-safetensors) targets=fuzz-safetensors ;;
+  *)
+    echo "$0: unknown target '$requested' (stack-reader, safetensors or all)" >&2
+    echo "$usage" >&2
+    exit 2
+    ;;
+esac
 
 if [ -x "$source_root/.venv/bin/meson" ]; then
   meson=$source_root/.venv/bin/meson
@@ -51,7 +75,7 @@ else
   meson=meson
 fi
 
-# -- configure and build --------------------------------------------------------------------
+# -- configure ------------------------------------------------------------------------------
 
 if [ ! -f "$build_dir/build.ninja" ]; then
   echo "== configuring $build_dir (clang, libFuzzer, ASan+UBSan)"
@@ -71,27 +95,6 @@ elif ! grep -A 1 '"name": "fuzzing"' "$build_dir/meson-info/intro-buildoptions.j
   exit 2
 fi
 
-echo "== building $target"
-if ! ninja -C "$build_dir" "tests/fuzz/$target" >"$build_dir/fuzz-build.log" 2>&1; then
-  tail -n 40 "$build_dir/fuzz-build.log" >&2
-  echo "$0: build failed" >&2
-  exit 2
-fi
-binary=$build_dir/tests/fuzz/$target
-
-# -- corpus ---------------------------------------------------------------------------------
-
-work=$build_dir/fuzz
-corpus=$work/corpus-$corpus_name
-artifacts=$work/artifacts
-mkdir -p "$corpus" "$artifacts" || exit 2
-cp "$seed_dir"/* "$corpus"/ || exit 2
-log=$work/$target.log
-marker=$work/.run-start
-: >"$marker"
-
-# -- run ------------------------------------------------------------------------------------
-
 # GSlice would hide allocations from ASan; UBSan reports must stop the fuzzer.
 G_SLICE=always-malloc
 G_DEBUG=gc-friendly
@@ -100,36 +103,81 @@ ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:strict_s
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export G_SLICE G_DEBUG HEADRANK_NO_PROGRESS ASAN_OPTIONS UBSAN_OPTIONS
 
-echo "== fuzzing $target for $seconds s (corpus $corpus, log $log)"
-"$binary" \
-  -max_total_time="$seconds" \
-  -dict="$dict" \
-  -rss_limit_mb=2048 \
-  -max_len=65536 \
-  -timeout=10 \
-  -print_final_stats=1 \
-  -artifact_prefix="$artifacts/" \
-  "$@" \
-  "$corpus" >"$log" 2>&1
-status=$?
+# run_target TARGET [LIBFUZZER-OPTION…]: builds and fuzzes one target; returns 0, 2 (build)
+# or libFuzzer's status.
+run_target() {
+  target=$1
+  shift
+  corpus_name=${target#fuzz-}
+  seed_dir=$source_root/tests/fuzz/corpus/$corpus_name
+  case $corpus_name in
+    stack-reader) dict=$source_root/tests/fuzz/tiff.dict ;;
+    *) dict=$source_root/tests/fuzz/$corpus_name.dict ;;
+  esac
 
-# -- report ---------------------------------------------------------------------------------
+  # -- build --------------------------------------------------------------------------------
 
-grep -E '^#[0-9]+[[:space:]]+INITED' "$log" | tail -n 1
-grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1
-grep -E '^(stat::|Done [0-9]+ runs)' "$log"
-echo "corpus: $(ls "$corpus" | wc -l) files in $corpus"
+  echo "== building $target"
+  if ! ninja -C "$build_dir" "tests/fuzz/$target" >"$build_dir/fuzz-build.log" 2>&1; then
+    tail -n 40 "$build_dir/fuzz-build.log" >&2
+    echo "$0: build failed" >&2
+    return 2
+  fi
+  binary=$build_dir/tests/fuzz/$target
 
-findings=$(find "$artifacts" -type f -newer "$marker" 2>/dev/null)
-if [ $status -ne 0 ] || [ -n "$findings" ]; then
-  echo "== FINDING (libFuzzer exit status $status)"
-  grep -E -A 30 '^==[0-9]+==ERROR|runtime error:|^fuzz-stack-reader:|ALARM: working on the last Unit|out-of-memory|deadly signal|LeakSanitizer' "$log" | head -n 60
-  for f in $findings; do
-    echo "reproducer: $f"
-    echo "  replay:   $binary $f"
-    echo "  minimise: $binary -minimize_crash=1 -runs=100000 -artifact_prefix=$artifacts/min- $f"
-  done
-  [ $status -ne 0 ] || status=1
-  exit $status
-fi
-exit 0
+  # -- corpus -------------------------------------------------------------------------------
+
+  work=$build_dir/fuzz
+  corpus=$work/corpus-$corpus_name
+  artifacts=$work/artifacts
+  mkdir -p "$corpus" "$artifacts" || return 2
+  cp "$seed_dir"/* "$corpus"/ || return 2
+  log=$work/$target.log
+  marker=$work/.run-start-$corpus_name
+  : >"$marker"
+
+  # -- run ----------------------------------------------------------------------------------
+
+  echo "== fuzzing $target for $seconds s (corpus $corpus, log $log)"
+  "$binary" \
+    -max_total_time="$seconds" \
+    -dict="$dict" \
+    -rss_limit_mb=2048 \
+    -max_len=65536 \
+    -timeout=10 \
+    -print_final_stats=1 \
+    -artifact_prefix="$artifacts/" \
+    "$@" \
+    "$corpus" >"$log" 2>&1
+  status=$?
+
+  # -- report -------------------------------------------------------------------------------
+
+  grep -E '^#[0-9]+[[:space:]]+INITED' "$log" | tail -n 1
+  grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1
+  grep -E '^(stat::|Done [0-9]+ runs)' "$log"
+  echo "corpus: $(ls "$corpus" | wc -l) files in $corpus"
+
+  findings=$(find "$artifacts" -type f -newer "$marker" 2>/dev/null)
+  if [ $status -ne 0 ] || [ -n "$findings" ]; then
+    echo "== FINDING in $target (libFuzzer exit status $status)"
+    grep -E -A 30 "^==[0-9]+==ERROR|runtime error:|^$target:|ALARM: working on the last Unit|out-of-memory|deadly signal|LeakSanitizer" "$log" | head -n 60
+    for f in $findings; do
+      echo "reproducer: $f"
+      echo "  replay:   $binary $f"
+      echo "  minimise: $binary -minimize_crash=1 -runs=100000 -artifact_prefix=$artifacts/min- $f"
+    done
+    [ $status -ne 0 ] || status=1
+    return $status
+  fi
+  return 0
+}
+
+result=0
+for t in $targets; do
+  run_target "$t" "$@"
+  s=$?
+  [ $result -ne 0 ] || result=$s
+  [ $s -ne 2 ] || break
+done
+exit $result
