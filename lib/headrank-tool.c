@@ -1,6 +1,11 @@
 /* headrank: the command
  *
  *   headrank info [FILE] [--layout auto|matrix|channels|pages] [--json]
+ *   headrank project FILE --weights W.safetensors --output OUT.tif [--arch PRESET|SPEC]
+ *                    [--prefix P] [--batch-stats [--batch-size N]] [--stage NAME]
+ *                    [--per-pixel] [--layout LAYOUT]
+ *   headrank head describe W.safetensors [--arch PRESET|SPEC] [--prefix P] [--json]
+ *   headrank head presets
  *
  * Exit status: 0 on success, 1 when the input is bad (one line on standard error naming
  * the file and the problem), 2 on bad usage, 130 when interrupted.
@@ -10,6 +15,7 @@
 #include <headrank.h>
 
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <locale.h>
 #include <stdio.h>
@@ -32,13 +38,33 @@ typedef struct
 } HrCommand;
 
 static int hr_command_info (int argc, char **argv);
+static int hr_command_project (int argc, char **argv);
+static int hr_command_head_describe (int argc, char **argv);
+static int hr_command_head_presets (int argc, char **argv);
 
+/* A name with a space is a command of a group ("head describe"): "headrank head" alone
+ * lists the group's commands. */
 static const HrCommand commands[] = {
   { "info",
     /* TRANSLATORS: the argument of "headrank info" in the list of commands (FILE: a file name) */
     N_ ("[FILE]"),
     /* TRANSLATORS: summary of "headrank info" in the list of commands */
     N_ ("Describe a feature stack: layout, shape, format, non-finite values"), hr_command_info },
+  { "project",
+    /* TRANSLATORS: the argument of "headrank project" in the list of commands (a file name) */
+    N_ ("FILE"),
+    /* TRANSLATORS: summary of "headrank project" in the list of commands; the option names
+       stay in English */
+    N_ ("Run the head of --weights over a feature stack, write the projections to --output"),
+    hr_command_project },
+  { "head describe",
+    /* TRANSLATORS: the argument of "headrank head describe" (WEIGHTS: a safetensors file) */
+    N_ ("WEIGHTS"),
+    /* TRANSLATORS: summary of "headrank head describe" in the list of commands */
+    N_ ("List the layers of a projection head, with their shapes"), hr_command_head_describe },
+  { "head presets", NULL,
+    /* TRANSLATORS: summary of "headrank head presets" in the list of commands */
+    N_ ("List the named architectures and their specs"), hr_command_head_presets },
 };
 
 /* -- helpers ----------------------------------------------------------------------------- */
@@ -332,22 +358,450 @@ hr_command_info (int argc, char **argv)
   return EXIT_SUCCESS;
 }
 
+/* -- head options, shared by project and head describe ------------------------------------ */
+
+/* Whether two paths name the same existing file. */
+static gboolean
+hr_same_file (const char *a, const char *b)
+{
+  GStatBuf sa, sb;
+
+  return g_stat (a, &sa) == 0 && g_stat (b, &sb) == 0 && sa.st_dev == sb.st_dev
+         && sa.st_ino == sb.st_ino;
+}
+
+/* An error of the head or of its run: the message names a file, @path when the library's
+ * names none of @path, @other and @more (an architecture spec that cannot be parsed, batches
+ * too small for batch statistics). */
+static int
+hr_head_error (const GError *error, const char *path, const char *other, const char *more)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+      || strstr (error->message, path) != NULL
+      || (other != NULL && strstr (error->message, other) != NULL)
+      || (more != NULL && strstr (error->message, more) != NULL))
+    return hr_user_error (error);
+  g_printerr ("headrank: %s: %s\n", path, error->message);
+  return EXIT_USER_ERROR;
+}
+
+/* "0, 1, 2, 3, 4, projections": the names --stage takes. */
+static char *
+hr_stage_names (HrHead *head)
+{
+  GString *s = g_string_new (NULL);
+
+  for (guint i = 0; i < hr_head_get_n_layers (head); i++)
+    g_string_append_printf (s, "%s, ", hr_head_get_layer_name (head, i));
+  g_string_append (s, "projections");
+  return g_string_free (s, FALSE);
+}
+
+/* -- project ----------------------------------------------------------------------------- */
+
+#define HR_BATCH_SIZE_UNSET G_MININT64
+
+/* Prints a user error (one line) and frees it. */
+static int
+hr_fail (char *message)
+{
+  g_printerr ("headrank: %s\n", message);
+  g_free (message);
+  return EXIT_USER_ERROR;
+}
+
+static void
+hr_project_progress (double fraction, gpointer user_data)
+{
+  hr_progress_update (user_data, fraction);
+}
+
+static int
+hr_command_project (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (HrHead) head = NULL;
+  g_autoptr (HrStackReader) reader = NULL;
+  g_autoptr (HrStackWriter) writer = NULL;
+  g_autoptr (HrProgress) progress = NULL;
+  g_autofree char *layout_name = NULL, *weights = NULL, *output = NULL, *arch = NULL;
+  g_autofree char *prefix = NULL, *stage_name = NULL;
+  HrStackLayout layout = HR_STACK_LAYOUT_AUTO;
+  HrStackInfo *info;
+  gboolean batch_stats = FALSE, per_pixel = FALSE;
+  gint64 batch_size = HR_BATCH_SIZE_UNSET;
+  const char *path;
+  int stage = -1;
+  gsize width;
+  gboolean ok;
+  GOptionEntry entries[]
+      = { { "weights", 'w', 0, G_OPTION_ARG_FILENAME, &weights,
+            /* TRANSLATORS: description of --weights */
+            N_ ("The head's weights: a safetensors file of a PyTorch state dict (required)"),
+            /* TRANSLATORS: placeholder for the value of --weights */
+            N_ ("WEIGHTS") },
+          { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
+            /* TRANSLATORS: description of --output */
+            N_ ("The TIFF file to write, float32 (required)"),
+            /* TRANSLATORS: placeholder for the value of --output */
+            N_ ("OUT") },
+          { "arch", 'a', 0, G_OPTION_ARG_STRING, &arch,
+            /* TRANSLATORS: description of --arch; keep the example spec as it is */
+            N_ ("The architecture: a preset (see “headrank head presets”) or a spec such as "
+                "linear:2048,bn,relu,linear:128,bn (default: inferred from the tensors)"),
+            /* TRANSLATORS: placeholder for the value of --arch */
+            N_ ("ARCH") },
+          { "prefix", 'p', 0, G_OPTION_ARG_STRING, &prefix,
+            /* TRANSLATORS: description of --prefix */
+            N_ ("The prefix of the head's tensors, such as model.projection. (default: found)"),
+            /* TRANSLATORS: placeholder for the value of --prefix */
+            N_ ("PREFIX") },
+          { "stage", 's', 0, G_OPTION_ARG_STRING, &stage_name,
+            /* TRANSLATORS: description of --stage; "projections" stays in English */
+            N_ ("Write the output of this layer (a name from “headrank head describe”) instead of "
+                "the projections"),
+            /* TRANSLATORS: placeholder for the value of --stage */
+            N_ ("NAME") },
+          { "batch-stats", 0, 0, G_OPTION_ARG_NONE, &batch_stats,
+            /* TRANSLATORS: description of --batch-stats */
+            N_ ("Normalise BatchNorm layers by the statistics of the batch (training mode) instead "
+                "of their running statistics"),
+            NULL },
+          { "batch-size", 'b', 0, G_OPTION_ARG_INT64, &batch_size,
+            /* TRANSLATORS: description of --batch-size */
+            N_ ("With --batch-stats, the number of samples per batch (default: the whole stack)"),
+            /* TRANSLATORS: placeholder for the value of --batch-size */
+            N_ ("N") },
+          { "per-pixel", 0, 0, G_OPTION_ARG_NONE, &per_pixel,
+            /* TRANSLATORS: description of --per-pixel */
+            N_ ("Write a per-pixel ImageJ stack with the input's geometry (the input must be "
+                "per pixel)"),
+            NULL },
+          { "layout", 'l', 0, G_OPTION_ARG_STRING, &layout_name,
+            N_ ("How the file holds its features: auto, matrix, channels or pages (default: auto)"),
+            N_ ("LAYOUT") },
+          G_OPTION_ENTRY_NULL };
+
+  /* TRANSLATORS: the usage line of "headrank project" */
+  context = g_option_context_new (_ ("FILE — run a projection head over a feature stack"));
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_set_description (
+      context,
+      /* TRANSLATORS: the description at the end of "headrank project --help" */
+      _ ("Writes the projections (or, with --stage, the output of one layer) of every sample "
+         "of FILE as a float32 TIFF: one page of N rows × P columns, or with --per-pixel a "
+         "per-pixel ImageJ stack. The file is read a chunk at a time; Ctrl-C stops the run "
+         "and leaves no output file."));
+  g_set_prgname ("headrank project");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return hr_usage_error (context, error->message);
+  if (layout_name != NULL && !hr_parse_layout (layout_name, &layout))
+    {
+      g_autofree char *message = g_strdup_printf (
+          _ ("unknown layout “%s” (auto, matrix, channels or pages)"), layout_name);
+      return hr_usage_error (context, message);
+    }
+  if (argc != 2)
+    return hr_usage_error (context, _ ("project takes one FILE"));
+  if (weights == NULL)
+    return hr_usage_error (context, _ ("project needs the head's weights (--weights)"));
+  if (output == NULL)
+    return hr_usage_error (context, _ ("project needs an output file (--output)"));
+  if (batch_size != HR_BATCH_SIZE_UNSET && batch_size <= 0)
+    return hr_usage_error (context, _ ("--batch-size takes a positive number"));
+  if (batch_size != HR_BATCH_SIZE_UNSET && !batch_stats)
+    return hr_usage_error (context, _ ("--batch-size needs --batch-stats"));
+  path = argv[1];
+
+  head = hr_head_new_from_file (weights, arch, prefix, cancellable, &error);
+  if (head == NULL)
+    return hr_head_error (error, weights, NULL, NULL);
+  if (stage_name != NULL && (stage = hr_head_find_stage (head, stage_name)) < 0)
+    {
+      g_autofree char *names = hr_stage_names (head);
+
+      return hr_fail (g_strdup_printf (
+          /* TRANSLATORS: %s: the weights file, the stage asked for, the list of stage names */
+          _ ("%s: the head has no stage “%s” (stages: %s)"), weights, stage_name, names));
+    }
+  width = hr_head_get_layer_out_features (head, stage >= 0 ? (guint)stage
+                                                           : hr_head_get_n_layers (head) - 1);
+
+  reader = hr_stack_reader_new (path, layout, cancellable, &error);
+  if (reader == NULL)
+    return hr_user_error (error);
+  info = hr_stack_reader_get_info (reader);
+  if (per_pixel && !hr_stack_info_is_per_pixel (info))
+    {
+      return hr_fail (g_strdup_printf (
+          /* TRANSLATORS: %s: the input file, then its layout (matrix, pages, …) */
+          _ ("%s: --per-pixel needs a per-pixel stack (layout channels), this one has layout %s"),
+          path, hr_enum_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (info))));
+    }
+  if (hr_stack_reader_get_n_features (reader) != hr_head_get_in_features (head))
+    {
+      return hr_fail (g_strdup_printf (
+          /* TRANSLATORS: %s: the input file, the weights file; %zu: numbers of features */
+          _ ("%s: the stack has %zu features, the head in %s takes %zu"), path,
+          hr_stack_reader_get_n_features (reader), weights, hr_head_get_in_features (head)));
+    }
+  if (hr_same_file (output, path) || hr_same_file (output, weights))
+    {
+      return hr_fail (g_strdup_printf (
+          /* TRANSLATORS: %s is the output file */
+          _ ("%s: the output would replace an input file"), output));
+    }
+
+  /* TRANSLATORS: label of the progress bar while the head runs */
+  progress = hr_progress_new (_ ("Projecting"), cancellable);
+  /* From here on Ctrl-C cancels (and the writer removes its temporary file) instead of
+   * killing the process: the progress bar catches SIGINT. */
+  writer = hr_stack_writer_new (
+      output, per_pixel ? HR_STACK_LAYOUT_CHANNELS : HR_STACK_LAYOUT_MATRIX,
+      hr_stack_reader_get_n_samples (reader), width, per_pixel ? info : NULL, &error);
+  if (writer == NULL)
+    return hr_head_error (error, output, NULL, NULL);
+
+  ok = hr_head_project (head, reader, writer,
+                        batch_stats ? HR_NORM_MODE_BATCH : HR_NORM_MODE_RUNNING,
+                        batch_size > 0 ? (gsize)batch_size : 0, stage, hr_project_progress,
+                        progress, cancellable, &error);
+  g_clear_pointer (&progress, hr_progress_free);
+  if (!ok)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_autofree char *message = g_strdup_printf (
+              /* TRANSLATORS: after Ctrl-C; %s is the output file, which was not written */
+              _ ("interrupted, %s was not written"), output);
+
+          g_printerr ("headrank: %s\n", message);
+          return EXIT_INTERRUPTED;
+        }
+      return hr_head_error (error, path, weights, output);
+    }
+  return EXIT_SUCCESS;
+}
+
+/* -- head describe, head presets --------------------------------------------------------- */
+
+static void
+hr_head_print_json (HrHead *head, const char *path)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "file");
+  json_builder_add_string_value (b, path);
+  json_builder_set_member_name (b, "source");
+  json_builder_add_string_value (b, hr_head_get_source (head));
+  json_builder_set_member_name (b, "in");
+  json_builder_add_int_value (b, (gint64)hr_head_get_in_features (head));
+  json_builder_set_member_name (b, "out");
+  json_builder_add_int_value (b, (gint64)hr_head_get_out_features (head));
+  json_builder_set_member_name (b, "layers");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < hr_head_get_n_layers (head); i++)
+    {
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "name");
+      json_builder_add_string_value (b, hr_head_get_layer_name (head, i));
+      json_builder_set_member_name (b, "kind");
+      json_builder_add_string_value (
+          b, hr_enum_nick (HR_TYPE_LAYER_KIND, hr_head_get_layer_kind (head, i)));
+      json_builder_set_member_name (b, "in");
+      json_builder_add_int_value (b, (gint64)hr_head_get_layer_in_features (head, i));
+      json_builder_set_member_name (b, "out");
+      json_builder_add_int_value (b, (gint64)hr_head_get_layer_out_features (head, i));
+      json_builder_set_member_name (b, "bias");
+      json_builder_add_boolean_value (b, hr_head_get_layer_has_bias (head, i));
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+
+  root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  text = json_generator_to_data (gen, NULL);
+  g_print ("%s\n", text);
+}
+
+static int
+hr_command_head_describe (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrHead) head = NULL;
+  g_autofree char *arch = NULL, *prefix = NULL, *text = NULL;
+  gboolean json = FALSE;
+  GOptionEntry entries[]
+      = { { "arch", 'a', 0, G_OPTION_ARG_STRING, &arch,
+            N_ ("The architecture: a preset (see “headrank head presets”) or a spec such as "
+                "linear:2048,bn,relu,linear:128,bn (default: inferred from the tensors)"),
+            N_ ("ARCH") },
+          { "prefix", 'p', 0, G_OPTION_ARG_STRING, &prefix,
+            N_ ("The prefix of the head's tensors, such as model.projection. (default: found)"),
+            N_ ("PREFIX") },
+          { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_ ("Print one JSON object"), NULL },
+          G_OPTION_ENTRY_NULL };
+
+  /* TRANSLATORS: the usage line of "headrank head describe" */
+  context = g_option_context_new (_ ("WEIGHTS — list the layers of a projection head"));
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_set_description (
+      context,
+      /* TRANSLATORS: the description at the end of "headrank head describe --help" */
+      _ ("Prints the layers that “headrank project” runs, in order, with their names (the "
+         "names --stage takes) and shapes. Without --arch the architecture is inferred from "
+         "the tensors: a ReLU is assumed between a norm and the next Linear."));
+  g_set_prgname ("headrank head describe");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return hr_usage_error (context, error->message);
+  if (argc != 2)
+    return hr_usage_error (context, _ ("head describe takes one WEIGHTS file"));
+
+  head = hr_head_new_from_file (argv[1], arch, prefix, NULL, &error);
+  if (head == NULL)
+    return hr_head_error (error, argv[1], NULL, NULL);
+  if (json)
+    hr_head_print_json (head, argv[1]);
+  else
+    {
+      text = hr_head_describe (head);
+      g_print ("%s", text);
+    }
+  return EXIT_SUCCESS;
+}
+
+static int
+hr_command_head_presets (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *const *presets = hr_head_list_presets ();
+  int width = 0;
+
+  /* TRANSLATORS: the usage line of "headrank head presets" */
+  context = g_option_context_new (_ ("— list the named architectures"));
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  g_option_context_set_description (
+      context,
+      /* TRANSLATORS: the description at the end of "headrank head presets --help" */
+      _ ("Prints each preset and its spec, the value --arch takes either way."));
+  g_set_prgname ("headrank head presets");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return hr_usage_error (context, error->message);
+  if (argc != 1)
+    return hr_usage_error (context, _ ("head presets takes no arguments"));
+
+  for (gsize i = 0; presets[i] != NULL; i++)
+    width = MAX (width, (int)strlen (presets[i]));
+  for (gsize i = 0; presets[i] != NULL; i++)
+    g_print ("%-*s  %s\n", width, presets[i], hr_head_get_preset_spec (presets[i]));
+  return EXIT_SUCCESS;
+}
+
 /* -- main -------------------------------------------------------------------------------- */
 
+/* The list of commands whose name starts with @group (NULL: all), one a line, aligned. */
 static char *
-hr_commands_summary (void)
+hr_commands_summary (const char *group)
 {
   GString *s = g_string_new (_ ("Commands:"));
+  g_autoptr (GPtrArray) calls = g_ptr_array_new_with_free_func (g_free);
+  glong width = 0;
 
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
     {
-      g_autofree char *call
-          = g_strdup_printf ("%s %s", commands[i].name, _ (commands[i].parameter));
-      g_string_append_printf (s, "\n  %-14s %s", call, _ (commands[i].summary));
+      const char *parameter = commands[i].parameter != NULL ? _ (commands[i].parameter) : "";
+      char *call
+          = g_strdup_printf ("%s%s%s", commands[i].name, *parameter != '\0' ? " " : "", parameter);
+
+      g_ptr_array_add (calls, call);
+      width = MAX (width, g_utf8_strlen (call, -1));
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      const char *call = g_ptr_array_index (calls, i);
+
+      if (group != NULL
+          && !(g_str_has_prefix (commands[i].name, group)
+               && commands[i].name[strlen (group)] == ' '))
+        continue;
+      g_string_append_printf (s, "\n  %s%*s %s", call, (int)(width - g_utf8_strlen (call, -1)), "",
+                              _ (commands[i].summary));
     }
   g_string_append_c (s, '\n');
   g_string_append (s, _ ("Run “headrank COMMAND --help” for the options of a command."));
   return g_string_free (s, FALSE);
+}
+
+/* "headrank head" without one of its commands: the list of them. */
+static int
+hr_command_group (const char *group, int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *summary = hr_commands_summary (group);
+  g_autofree char *prgname = g_strconcat ("headrank ", group, NULL);
+  g_autofree char *parameter = NULL;
+
+  g_set_prgname (prgname);
+  /* TRANSLATORS: the usage line of "headrank head"; COMMAND is one of its commands */
+  parameter = g_strdup (_ ("COMMAND [ARGS…]"));
+  context = g_option_context_new (parameter);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  g_option_context_set_summary (context, summary);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return hr_usage_error (context, error->message);
+  if (argc < 2)
+    {
+      g_autofree char *help = g_option_context_get_help (context, TRUE, NULL);
+      g_printerr ("%s", help);
+      return EXIT_USAGE;
+    }
+  return hr_usage_error (context, _ ("a command comes before its options"));
+}
+
+static int
+hr_dispatch (int argc, char **argv)
+{
+  const char *name = argv[1];
+  gsize len = strlen (name);
+  gboolean is_group = FALSE;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      if (strcmp (name, commands[i].name) == 0)
+        return commands[i].run (argc - 1, argv + 1);
+      if (strncmp (name, commands[i].name, len) == 0 && commands[i].name[len] == ' ')
+        is_group = TRUE;
+    }
+  if (!is_group)
+    {
+      g_autofree char *message = g_strdup_printf (_ ("unknown command “%s”"), name);
+      return hr_usage_error (NULL, message);
+    }
+  if (argc >= 3 && argv[2][0] != '-')
+    {
+      g_autofree char *full = g_strconcat (name, " ", argv[2], NULL);
+      g_autofree char *message = NULL;
+
+      for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+        if (strcmp (full, commands[i].name) == 0)
+          return commands[i].run (argc - 2, argv + 2);
+      message = g_strdup_printf (_ ("unknown command “%s”"), full);
+      return hr_usage_error (NULL, message);
+    }
+  return hr_command_group (name, argc - 1, argv + 1);
 }
 
 int
@@ -371,20 +825,12 @@ main (int argc, char **argv)
 
   /* Options before the command belong to headrank itself; the rest to the command. */
   if (argc >= 2 && argv[1][0] != '-')
-    {
-      for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
-        if (strcmp (argv[1], commands[i].name) == 0)
-          return commands[i].run (argc - 1, argv + 1);
-      {
-        g_autofree char *message = g_strdup_printf (_ ("unknown command “%s”"), argv[1]);
-        return hr_usage_error (NULL, message);
-      }
-    }
+    return hr_dispatch (argc, argv);
 
   context = g_option_context_new (_ ("COMMAND [ARGS…] — projection-head rank diagnostics"));
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  summary = hr_commands_summary ();
+  summary = hr_commands_summary (NULL);
   g_option_context_set_summary (context, summary);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);

@@ -1,0 +1,913 @@
+"""Tests of `headrank project`, `headrank head describe` and `headrank head presets`, and of
+tools/extract-head.py, run by `meson test --suite cli`.
+
+The environment comes from tests/meson.build (HEADRANK_TOOL, HEADRANK_LOCALEDIR,
+HEADRANK_DATADIR, HEADRANK_SOURCE_ROOT, GI_TYPELIB_PATH when introspection is built).
+
+Fixtures: tests/data/heads (safetensors heads and their torch references, see its
+manifest.json and make_heads.py) when present; the tests that do not need them make tiny
+heads on the fly from numpy, writing the safetensors format by hand (8-byte little-endian
+header length, JSON header, raw data), so nothing here needs torch. The tests of
+tools/extract-head.py run only where torch can be imported.
+
+Exit statuses checked: 0 success, 1 bad input (exactly one line on standard error, naming
+the file, and no output file left), 2 bad usage, 130 interrupted (Ctrl-C).
+"""
+
+import importlib.util
+import json
+import os
+import re
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+TOOL = os.environ.get("HEADRANK_TOOL")
+SOURCE_ROOT = Path(os.environ.get("HEADRANK_SOURCE_ROOT") or Path(__file__).resolve().parents[2])
+DATA = SOURCE_ROOT / "tests" / "data"
+HEADS = DATA / "heads"
+BAD_DIR = DATA / "bad"
+LOCALEDIR = os.environ.get("HEADRANK_LOCALEDIR")
+SAMPLE = Path(os.environ.get("HEADRANK_DATADIR") or SOURCE_ROOT / "data") / "sample-features.tif"
+EXTRACT = SOURCE_ROOT / "tools" / "extract-head.py"
+
+pytestmark = pytest.mark.skipif(
+    not TOOL, reason="HEADRANK_TOOL is not set: run these tests through `meson test --suite cli`"
+)
+
+
+def _load_manifest():
+    path = HEADS / "manifest.json"
+    if not path.exists():
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+MANIFEST = _load_manifest()
+HEAD_ENTRIES = MANIFEST.get("heads", [])
+BAD_HEADS = MANIFEST.get("bad", [])
+MODES = MANIFEST.get("modes", [])
+TOL = MANIFEST.get("tolerance", {"abs": 1e-5, "rel": 1e-4})
+
+
+def base_env(**extra):
+    """The environment of an English run: C.UTF-8 so that “”, × and … pass unchanged."""
+    env = dict(os.environ)
+    for name in ("LANGUAGE", "LANG", "LOCPATH") + tuple(k for k in env if k.startswith("LC_")):
+        env.pop(name, None)
+    env["LC_ALL"] = "C.UTF-8"
+    env["HEADRANK_NO_PROGRESS"] = "1"
+    env.update(extra)
+    return env
+
+
+def run(*args, env=None, timeout=120):
+    return subprocess.run(
+        [TOOL, *[str(a) for a in args]],
+        env=env if env is not None else base_env(),
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def assert_user_error(p, *paths):
+    """Exit 1, nothing on standard output, exactly one line on standard error naming the
+    file(s)."""
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert p.stdout == ""
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {p.stderr!r}"
+    assert p.stderr.endswith("\n")
+    assert lines[0].startswith("headrank: "), lines[0]
+    for path in paths:
+        assert str(path) in lines[0], lines[0]
+    return lines[0]
+
+
+def assert_usage_error(p):
+    assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
+    assert p.stdout == ""
+    assert p.stderr.startswith("headrank: "), p.stderr
+    return p.stderr.splitlines()[0]
+
+
+def assert_nothing_written(directory):
+    """No output and no temporary file (the writer's .NAME.XXXXXX) in @directory."""
+    assert sorted(os.listdir(directory)) == [], os.listdir(directory)
+
+
+def needs_heads():
+    if not HEAD_ENTRIES:
+        pytest.skip(f"no head fixtures: {HEADS / 'manifest.json'} is missing")
+
+
+def head_entry(head_id):
+    needs_heads()
+    for e in HEAD_ENTRIES:
+        if e["id"] == head_id:
+            return e
+    pytest.skip(f"no head fixture {head_id}")
+
+
+# -- tiny heads and stacks made on the fly ------------------------------------------------
+
+
+def write_safetensors(path, tensors):
+    """A safetensors file written by hand: u64 LE header length, JSON header, raw data."""
+    header, blobs, offset = {}, [], 0
+    for name, array in tensors.items():
+        a = np.ascontiguousarray(array, dtype="<f4")
+        data = a.tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+    return path
+
+
+def mlp_tensors(sizes, prefix="projection.", seed=0, bn=False):
+    """Linear(sizes[0], sizes[1]) [→ BatchNorm1d] → ReLU → Linear → … with PyTorch's
+    sequential module indices (a ReLU takes an index and has no tensors)."""
+    rng = np.random.default_rng(seed)
+    tensors, index = {}, 0
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        tensors[f"{prefix}{index}.weight"] = rng.normal(0, 1 / np.sqrt(n_in), (n_out, n_in))
+        tensors[f"{prefix}{index}.bias"] = rng.normal(0, 0.1, n_out)
+        index += 1
+        if bn:
+            tensors[f"{prefix}{index}.weight"] = rng.uniform(0.5, 1.5, n_out)
+            tensors[f"{prefix}{index}.bias"] = rng.normal(0, 0.1, n_out)
+            tensors[f"{prefix}{index}.running_mean"] = rng.normal(0, 0.1, n_out)
+            tensors[f"{prefix}{index}.running_var"] = rng.uniform(0.5, 2.0, n_out)
+            index += 1
+        if i < len(sizes) - 2:
+            index += 1  # the ReLU
+    return tensors
+
+
+def mlp_forward(tensors, x, prefix="projection."):
+    """The eval-mode forward pass of mlp_tensors() in float64."""
+    y = x.astype(np.float64)
+    names = sorted({int(k[len(prefix):].split(".")[0]) for k in tensors})
+    for i, index in enumerate(names):
+        p = f"{prefix}{index}."
+        if p + "running_mean" in tensors:
+            y = ((y - tensors[p + "running_mean"]) / np.sqrt(tensors[p + "running_var"] + 1e-5)
+                 * tensors[p + "weight"] + tensors[p + "bias"])
+        else:
+            if i > 0:
+                y = np.maximum(y, 0)
+            y = y @ np.asarray(tensors[p + "weight"], np.float64).T + tensors[p + "bias"]
+    return y
+
+
+def assert_close(got, ref, what="", scale=1.0):
+    """Within the manifest's tolerance, 1e-5 + 1e-4·|ref| (the absolute part times @scale,
+    for float64 references of outputs that float32 computes from large values)."""
+    got = np.asarray(got, np.float64)
+    ref = np.asarray(ref, np.float64)
+    assert got.shape == ref.shape, (what, got.shape, ref.shape)
+    bound = TOL["abs"] * scale + TOL["rel"] * np.abs(ref)
+    err = np.abs(got - ref)
+    assert np.all(err <= bound), (what, float(err.max()), np.unravel_index(err.argmax(), err.shape))
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """A 6 → 5 → 3 head (Linear, ReLU, Linear) under projection., a 7 × 6 matrix stack, and
+    an output folder that holds nothing else."""
+    tensors = mlp_tensors([6, 5, 3])
+    weights = write_safetensors(tmp_path / "tiny.safetensors", tensors)
+    x = np.random.default_rng(1).normal(size=(7, 6)).astype(np.float32)
+    stack = tmp_path / "x.tif"
+    tifffile.imwrite(stack, x)
+    out = tmp_path / "out"
+    out.mkdir()
+    return {"weights": weights, "tensors": tensors, "x": x, "stack": stack, "out": out,
+            "dir": tmp_path}
+
+
+# -- help and the list of commands ---------------------------------------------------------
+
+
+def test_help_lists_the_new_commands():
+    p = run("--help")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    calls = [r"info \[FILE\]", r"project FILE", r"head describe WEIGHTS", r"head presets"]
+    columns = set()
+    for call in calls:
+        m = [re.match(rf"^  ({call} +)\S", line) for line in lines]
+        m = [x for x in m if x]
+        assert len(m) == 1, (call, p.stdout)
+        columns.add(len(m[0].group(1)))
+    assert len(columns) == 1, p.stdout  # the summaries line up
+    assert "--weights" in p.stdout and "--output" in p.stdout
+
+
+def test_head_alone_lists_its_commands():
+    p = run("head")
+    assert p.returncode == 2
+    assert p.stdout == ""
+    assert re.search(r"^  head describe WEIGHTS +List the layers", p.stderr, re.M), p.stderr
+    assert re.search(r"^  head presets +List the named", p.stderr, re.M), p.stderr
+    assert "  info" not in p.stderr and "  project" not in p.stderr
+    p = run("head", "--help")
+    assert p.returncode == 0, p.stderr
+    assert "head describe WEIGHTS" in p.stdout
+
+
+@pytest.mark.parametrize(
+    "command, options",
+    [("project", ["--weights=WEIGHTS", "--output=OUT", "--arch=ARCH", "--prefix=PREFIX",
+                  "--stage=NAME", "--batch-stats", "--batch-size=N", "--per-pixel",
+                  "--layout=LAYOUT"]),
+     ("head describe", ["--arch=ARCH", "--prefix=PREFIX", "--json"]),
+     ("head presets", [])],
+)
+def test_command_help(command, options):
+    p = run(*command.split(), "--help")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(f"Usage:\n  headrank {command} "), p.stdout
+    for option in options:
+        assert option in p.stdout, (option, p.stdout)
+
+
+# -- head presets ---------------------------------------------------------------------------
+
+
+EXPECTED_PRESETS = {
+    "viscy-v0": "linear,relu,linear,l2",
+    "issue139": "linear,bn,relu,linear,bn",
+    "viscy-v2": "linear,bn,relu,linear,bn",
+    "viscy-mlp-ln": "linear,ln,relu,linear,ln",
+}
+
+
+def test_head_presets():
+    p = run("head", "presets")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+    got = dict(line.split() for line in p.stdout.splitlines())
+    assert got == EXPECTED_PRESETS
+    # one column for the specs
+    assert len({line.index(spec) for line, spec in zip(p.stdout.splitlines(), got.values())}) == 1
+
+
+def test_head_presets_takes_no_argument():
+    line = assert_usage_error(run("head", "presets", "viscy-v2"))
+    assert line == "headrank: head presets takes no arguments"
+
+
+# -- head describe ----------------------------------------------------------------------------
+
+
+def describe_json(weights, *args):
+    p = run("head", "describe", "--json", weights, *args)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+    return json.loads(p.stdout)
+
+
+def layers_of(manifest_entry):
+    return [(l["name"], l["kind"], l["in"], l["out"], l["bias"]) for l in manifest_entry["layers"]]
+
+
+def same_layers(got, expected):
+    """Layers from --json against the manifest's (whose name is null for layers torch does
+    not name, such as the L2 normalisation outside the Sequential)."""
+    g = [(l["name"], l["kind"], l["in"], l["out"], l["bias"]) for l in got]
+    assert len(g) == len(expected), (g, expected)
+    for a, b in zip(g, expected):
+        assert a[1:] == b[1:], (a, b)
+        if b[0] is not None:
+            assert a[0] == b[0], (a, b)
+
+
+@pytest.mark.parametrize("head_id", [e["id"] for e in HEAD_ENTRIES] or ["(no fixtures)"])
+def test_describe_fixture_heads(head_id):
+    e = head_entry(head_id)
+    weights = HEADS / e["weights"]
+    args = ["--arch", e["arch"], "--prefix", e["prefix"]]
+    j = describe_json(weights, *args)
+    assert j["file"] == str(weights)
+    assert (j["in"], j["out"]) == (e["layers"][0]["in"], e["layers"][-1]["out"])
+    same_layers(j["layers"], layers_of(e))
+    if e["inferable"]:
+        # architecture and prefix found from the tensors alone: the same layers, ReLU included
+        j = describe_json(weights)
+        same_layers(j["layers"], layers_of(e))
+        assert f"prefix “{e['prefix']}”" in j["source"]
+        assert "inferred" in j["source"]
+
+    # the text form: the source line, then one line per layer with its shape
+    p = run("head", "describe", weights, *args)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == f"{weights}, prefix “{e['prefix']}”, architecture {e['arch']}"
+    assert len(lines) == 1 + len(e["layers"])
+    kinds = {"linear": "linear", "batch-norm": "bn", "layer-norm": "ln", "relu": "relu",
+             "gelu": "gelu", "silu": "silu", "l2-normalize": "l2"}
+    for line, layer in zip(lines[1:], e["layers"]):
+        fields = line.split()
+        if layer["name"] is not None:
+            assert fields[0] == layer["name"], line
+        assert fields[1] == kinds[layer["kind"]], line
+        if layer["kind"] == "linear":
+            assert f"{layer['in']} → {layer['out']}" in line, line
+            assert ("no bias" in line) is (not layer["bias"]), line
+        else:
+            assert fields[2].rstrip(",") == str(layer["out"]), line
+
+
+def test_describe_shows_the_inferred_relu(tmp_path):
+    """Sequential indices 0 and 2 with nothing at 1: the ReLU between them is inferred."""
+    weights = write_safetensors(tmp_path / "w.safetensors", mlp_tensors([12, 8, 4], "model.projection."))
+    p = run("head", "describe", weights)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [
+        f"{weights}, prefix “model.projection.”, architecture inferred",
+        "  0          linear   12 → 8, bias",
+        "  1          relu     8",
+        "  2          linear   8 → 4, bias",
+    ]
+    j = describe_json(weights)
+    assert [(l["name"], l["kind"], l["in"], l["out"], l["bias"]) for l in j["layers"]] == [
+        ("0", "linear", 12, 8, True), ("1", "relu", 8, 8, False), ("2", "linear", 8, 4, True)]
+    assert (j["in"], j["out"]) == (12, 4)
+
+
+def test_describe_with_a_spec(tiny):
+    j = describe_json(tiny["weights"], "--arch", "linear:5,gelu,linear:3,l2")
+    assert [l["kind"] for l in j["layers"]] == ["linear", "gelu", "linear", "l2-normalize"]
+    assert j["source"].endswith("architecture linear:5,gelu,linear:3,l2")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["head", "describe"], "head describe takes one WEIGHTS file"),
+     (["head", "describe", "a", "b"], "head describe takes one WEIGHTS file"),
+     (["head", "describe", "--frobnicate", "a"], "Unknown option --frobnicate"),
+     (["head", "describe", "a", "--arch"], "Missing argument for --arch"),
+     (["head", "frobnicate"], "unknown command “head frobnicate”")],
+    ids=["no-file", "two-files", "unknown-option", "arch-without-value", "unknown-subcommand"],
+)
+def test_describe_usage_errors(args, message):
+    assert assert_usage_error(run(*args)) == f"headrank: {message}"
+
+
+@pytest.mark.parametrize(
+    "entry", BAD_HEADS or [None],
+    ids=[f"{e['file']}-{e['arch']}-{e['prefix']}" for e in BAD_HEADS] or ["(no fixtures)"],
+)
+def test_bad_heads(entry, tmp_path):
+    """Every bad head of the manifest: describe and project fail with one line naming the
+    weights file (also for an architecture spec that cannot be parsed), and leave nothing."""
+    if entry is None:
+        pytest.skip(f"no head fixtures: {HEADS / 'manifest.json'} is missing")
+    weights = HEADS / entry["file"]
+    args = []
+    if entry["arch"] is not None:
+        args += ["--arch", entry["arch"]]
+    if entry["prefix"] is not None:
+        args += ["--prefix", entry["prefix"]]
+    line = assert_user_error(run("head", "describe", weights, *args), weights)
+    for text in entry.get("message_contains", []):
+        assert text in line, line
+    stack = HEADS / "input" / "in48.tif"
+    out = tmp_path / "out"
+    out.mkdir()
+    p = run("project", stack, "--weights", weights, "--output", out / "p.tif", *args)
+    assert assert_user_error(p, weights) == line
+    assert_nothing_written(out)
+
+
+def test_bad_head_messages_name_the_tensor():
+    e = [b for b in BAD_HEADS if b["file"] == "bad/nan-weight.safetensors"]
+    if not e:
+        pytest.skip("no bad/nan-weight.safetensors fixture")
+    weights = HEADS / e[0]["file"]
+    line = assert_user_error(run("head", "describe", weights, "--arch", "viscy-v2"), weights)
+    assert "model.projection.0.weight" in line
+
+
+# -- project: values ---------------------------------------------------------------------------
+
+
+def read_ref(entry, stage, mode_id):
+    files = stage["files"][mode_id]
+    return np.fromfile(HEADS / files, "<f4").reshape(stage["shape"])
+
+
+def mode_args(mode, entry):
+    if mode["mode"] == "running":
+        return []
+    args = ["--batch-stats"]
+    if mode["batch_size"]:
+        # the manifest's batch64 mode uses the head's small batch size
+        args += ["--batch-size", entry.get("batch_size_small", mode["batch_size"])]
+    return args
+
+
+def stage_names(weights, args):
+    return [l["name"] for l in describe_json(weights, *args)["layers"]]
+
+
+@pytest.mark.parametrize("mode_id", [m["id"] for m in MODES] or ["(no fixtures)"])
+@pytest.mark.parametrize("head_id", [e["id"] for e in HEAD_ENTRIES] or ["(no fixtures)"])
+def test_project_matches_torch(head_id, mode_id, tmp_path):
+    """The projections, read back with tifffile: one float32 page of N × P, equal to
+    PyTorch's within the manifest's tolerance, in eval mode and with batch statistics."""
+    e = head_entry(head_id)
+    mode = next(m for m in MODES if m["id"] == mode_id)
+    weights = HEADS / e["weights"]
+    out = tmp_path / "p.tif"
+    args = ["--arch", e["arch"], "--prefix", e["prefix"]]
+    p = run("project", HEADS / e["input_tif"], "--weights", weights, "--output", out, *args,
+            *mode_args(mode, e))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "" and p.stderr == ""
+    with tifffile.TiffFile(out) as t:
+        assert len(t.pages) == 1
+        got = t.asarray()
+    assert got.dtype == np.float32
+    assert_close(got, read_ref(e, e["stages"][-1], mode_id), f"{head_id} {mode_id}")
+
+
+@pytest.mark.parametrize("head_id", ["issue139", "viscy-v2-lightning", "spec-gelu-silu"])
+def test_project_every_stage(head_id, tmp_path):
+    """--stage NAME for every name `head describe` prints, in eval and batch modes, and
+    --stage projections."""
+    e = head_entry(head_id)
+    weights = HEADS / e["weights"]
+    args = ["--arch", e["arch"], "--prefix", e["prefix"]]
+    names = stage_names(weights, args)
+    assert len(names) == len(e["stages"])
+    for mode in MODES:
+        for name, stage in zip(names, e["stages"]):
+            out = tmp_path / f"{mode['id']}-{name}.tif"
+            p = run("project", HEADS / e["input_tif"], "-w", weights, "-o", out, *args,
+                    "--stage", name, *mode_args(mode, e))
+            assert p.returncode == 0, p.stderr
+            assert_close(tifffile.imread(out), read_ref(e, stage, mode["id"]),
+                         f"{head_id} {mode['id']} {name}")
+    last = tmp_path / "last.tif"
+    explicit = tmp_path / "explicit.tif"
+    assert run("project", HEADS / e["input_tif"], "-w", weights, "-o", last, *args).returncode == 0
+    assert run("project", HEADS / e["input_tif"], "-w", weights, "-o", explicit, *args,
+               "--stage", "projections").returncode == 0
+    assert np.array_equal(tifffile.imread(last), tifffile.imread(explicit))
+
+
+def test_batch_size_changes_the_statistics(tmp_path):
+    """--batch-size N normalises each batch of N by its own statistics: the first batch's
+    rows equal the head run on those rows alone with --batch-stats."""
+    e = head_entry("viscy-v2-lightning")
+    weights = HEADS / e["weights"]
+    x = tifffile.imread(HEADS / e["input_tif"])
+    first = tmp_path / "first.tif"
+    tifffile.imwrite(first, x[:32])
+    outs = {}
+    for name, stack, extra in [("whole", HEADS / e["input_tif"], []),
+                               ("b32", HEADS / e["input_tif"], ["--batch-size", "32"]),
+                               ("first", first, [])]:
+        outs[name] = tmp_path / f"out-{name}.tif"
+        p = run("project", stack, "-w", weights, "-o", outs[name], "--batch-stats", *extra)
+        assert p.returncode == 0, p.stderr
+    whole, b32, alone = (tifffile.imread(outs[k]) for k in ("whole", "b32", "first"))
+    assert_close(b32[:32], alone)
+    assert not np.allclose(b32, whole, atol=1e-3)
+
+
+def test_project_tiny_head_without_fixtures(tiny):
+    """A head made on the fly against numpy's float64 forward pass."""
+    out = tiny["out"] / "p.tif"
+    p = run("project", tiny["stack"], "--weights", tiny["weights"], "--output", out)
+    assert p.returncode == 0, p.stderr
+    got = tifffile.imread(out)
+    assert got.shape == (7, 3) and got.dtype == np.float32
+    assert_close(got, mlp_forward(tiny["tensors"], tiny["x"]))
+    assert sorted(os.listdir(tiny["out"])) == ["p.tif"]  # no temporary file left over
+
+
+def test_project_matches_the_typelib(tmp_path):
+    """The command and Headrank.Head.forward through the typelib agree: exactly with the
+    running statistics, up to rounding with batch statistics."""
+    try:
+        import gi
+
+        gi.require_version("Headrank", "1.0")
+        from gi.repository import Headrank
+    except (ImportError, ValueError) as err:
+        pytest.skip(f"the Headrank typelib cannot be loaded: {err}")
+    tensors = mlp_tensors([12, 10, 6], "model.projection.", seed=3, bn=True)
+    weights = write_safetensors(tmp_path / "w.safetensors", tensors)
+    x = np.random.default_rng(4).normal(size=(50, 12)).astype(np.float32)
+    stack = tmp_path / "x.tif"
+    tifffile.imwrite(stack, x)
+    head = Headrank.Head.new_from_file(str(weights), None, None, None)
+    features = Headrank.FeatureStack.new_from_file(str(stack), Headrank.StackLayout.AUTO, None)
+    for norm_mode, extra in [(Headrank.NormMode.RUNNING, []),
+                             (Headrank.NormMode.BATCH, ["--batch-stats"])]:
+        out = tmp_path / f"p{len(extra)}.tif"
+        p = run("project", stack, "-w", weights, "-o", out, *extra)
+        assert p.returncode == 0, p.stderr
+        y = head.forward(features, norm_mode, None)
+        ref = np.frombuffer(y.get_data().get_data(), np.float32).reshape(
+            y.get_n_samples(), y.get_n_features())
+        if norm_mode == Headrank.NormMode.RUNNING:
+            assert np.array_equal(tifffile.imread(out), ref)
+        else:
+            # the command streams (batch statistics summed a chunk at a time), forward()
+            # holds the whole stack: the same values up to rounding
+            assert_close(tifffile.imread(out), ref, str(norm_mode))
+    assert_close(tifffile.imread(tmp_path / "p0.tif"), mlp_forward(tensors, x, "model.projection."))
+
+
+# -- project: per-pixel stacks -----------------------------------------------------------------
+
+
+@pytest.fixture
+def pixel_head(tmp_path):
+    if not SAMPLE.exists():
+        pytest.skip(f"the bundled sample {SAMPLE} does not exist")
+    tensors = mlp_tensors([12, 8, 4], "model.projection.", seed=7)
+    return write_safetensors(tmp_path / "pixel-head.safetensors", tensors), tensors
+
+
+def test_per_pixel_output_is_an_imagej_stack(pixel_head, tmp_path):
+    """The sample (12 features per pixel, 128 × 128) through a 12 → 8 → 4 head: --per-pixel
+    writes 4 channels of 128 × 128 that tifffile reads as an ImageJ hyperstack (CYX), equal
+    to the matrix output."""
+    weights, tensors = pixel_head
+    pixels = tmp_path / "pixels.tif"
+    matrix = tmp_path / "matrix.tif"
+    p = run("project", SAMPLE, "-w", weights, "-o", pixels, "--per-pixel")
+    assert p.returncode == 0, p.stderr
+    assert run("project", SAMPLE, "-w", weights, "-o", matrix).returncode == 0
+
+    with tifffile.TiffFile(SAMPLE) as t:
+        features = t.asarray()
+    c, y, x = features.shape
+    with tifffile.TiffFile(pixels) as t:
+        assert t.is_imagej
+        assert t.imagej_metadata["channels"] == 4
+        assert t.imagej_metadata.get("hyperstack") is True
+        series = t.series[0]
+        assert series.axes == "CYX"
+        assert series.shape == (4, y, x)
+        got = series.asarray()
+    assert got.dtype == np.float32
+    m = tifffile.imread(matrix)
+    assert m.shape == (y * x, 4)
+    assert np.array_equal(got, m.T.reshape(4, y, x))
+    ref = mlp_forward(tensors, features.reshape(c, -1).T, "model.projection.")
+    assert_close(m, ref, scale=np.abs(ref).max())
+
+    # the output is itself a per-pixel stack headrank reads back as such
+    info = run("info", "--json", pixels)
+    assert info.returncode == 0, info.stderr
+    j = json.loads(info.stdout)
+    assert (j["layout"], j["samples"], j["features"]) == ("channels", y * x, 4)
+    assert j["per_pixel"] is True
+
+
+def test_per_pixel_stage(pixel_head, tmp_path):
+    weights, _ = pixel_head
+    out = tmp_path / "hidden.tif"
+    p = run("project", SAMPLE, "-w", weights, "-o", out, "--per-pixel", "--stage", "1")
+    assert p.returncode == 0, p.stderr
+    with tifffile.TiffFile(out) as t:
+        assert t.series[0].axes == "CYX"
+        assert t.series[0].shape[0] == 8
+        assert float(t.asarray().min()) >= 0.0  # the ReLU's output
+
+
+def test_per_pixel_needs_a_per_pixel_input(tiny):
+    out = tiny["out"] / "p.tif"
+    p = run("project", tiny["stack"], "-w", tiny["weights"], "-o", out, "--per-pixel")
+    line = assert_user_error(p, tiny["stack"])
+    assert "--per-pixel" in line and "matrix" in line
+    assert_nothing_written(tiny["out"])
+
+
+def test_layout_option_reads_the_input_as_asked(pixel_head, tmp_path):
+    """--layout as in info: the sample is 12 pages; read as pages, each sample has
+    128 · 128 features and the 12-wide head does not fit."""
+    weights, _ = pixel_head
+    out = tmp_path / "out"
+    out.mkdir()
+    ok = run("project", SAMPLE, "-w", weights, "-o", out / "a.tif", "--layout", "channels")
+    assert ok.returncode == 0, ok.stderr
+    (out / "a.tif").unlink()
+    line = assert_user_error(
+        run("project", SAMPLE, "-w", weights, "-o", out / "b.tif", "--layout", "pages"),
+        SAMPLE, weights)
+    assert "16384" in line and "12" in line
+    assert_nothing_written(out)
+
+
+# -- project: errors ---------------------------------------------------------------------------
+
+
+def test_unknown_stage_lists_the_stages(tiny):
+    out = tiny["out"] / "p.tif"
+    p = run("project", tiny["stack"], "-w", tiny["weights"], "-o", out, "--stage", "fc9")
+    line = assert_user_error(p, tiny["weights"])
+    assert line == (f"headrank: {tiny['weights']}: the head has no stage “fc9” "
+                    "(stages: 0, 1, 2, projections)")
+    assert_nothing_written(tiny["out"])
+
+
+def test_width_mismatch(tiny, tmp_path):
+    wide = tmp_path / "wide.tif"
+    tifffile.imwrite(wide, np.zeros((4, 9), np.float32))
+    line = assert_user_error(
+        run("project", wide, "-w", tiny["weights"], "-o", tiny["out"] / "p.tif"),
+        wide, tiny["weights"])
+    assert "9" in line and "6" in line
+    assert_nothing_written(tiny["out"])
+
+
+def test_nonfinite_input_leaves_the_old_output_alone(tmp_path):
+    """A NaN in the input stops the run; an existing output file keeps its contents."""
+    x = np.ones((40, 6), np.float32)
+    x[25, 4] = np.nan
+    stack = tmp_path / "nan.tif"
+    tifffile.imwrite(stack, x)
+    weights = write_safetensors(tmp_path / "w.safetensors", mlp_tensors([6, 5, 3]))
+    out = tmp_path / "out"
+    out.mkdir()
+    old = out / "p.tif"
+    old.write_bytes(b"an older file")
+    line = assert_user_error(run("project", stack, "-w", weights, "-o", old), stack)
+    assert "sample 25, feature 4" in line
+    assert old.read_bytes() == b"an older file"
+    assert sorted(os.listdir(out)) == ["p.tif"]
+
+
+def test_batches_too_small_for_batch_statistics(tmp_path):
+    """A last batch of one sample has no batch statistics (PyTorch refuses it too): exit 1,
+    naming the input file."""
+    x = np.random.default_rng(2).normal(size=(9, 6)).astype(np.float32)
+    stack = tmp_path / "x.tif"
+    tifffile.imwrite(stack, x)
+    weights = write_safetensors(tmp_path / "w.safetensors", mlp_tensors([6, 5, 3], bn=True))
+    out = tmp_path / "out"
+    out.mkdir()
+    line = assert_user_error(run("project", stack, "-w", weights, "-o", out / "p.tif",
+                                 "--batch-stats", "--batch-size", "4"), stack)
+    assert "9" in line and "4" in line
+    assert_nothing_written(out)
+    assert run("project", stack, "-w", weights, "-o", out / "p.tif", "--batch-stats",
+               "--batch-size", "3").returncode == 0
+
+
+def test_input_errors(tiny, tmp_path):
+    out = tiny["out"]
+    missing = tmp_path / "no-such.tif"
+    assert_user_error(run("project", missing, "-w", tiny["weights"], "-o", out / "p.tif"), missing)
+    text = tmp_path / "text.tif"
+    text.write_text("not a TIFF\n")
+    assert_user_error(run("project", text, "-w", tiny["weights"], "-o", out / "p.tif"), text)
+    no_weights = tmp_path / "no-such.safetensors"
+    assert_user_error(run("project", tiny["stack"], "-w", no_weights, "-o", out / "p.tif"),
+                      no_weights)
+    not_weights = tmp_path / "x.safetensors"
+    not_weights.write_bytes(b"\xff" * 20)
+    assert_user_error(run("project", tiny["stack"], "-w", not_weights, "-o", out / "p.tif"),
+                      not_weights)
+    assert_nothing_written(out)
+
+
+def test_output_errors(tiny):
+    nowhere = tiny["dir"] / "no-such-dir" / "p.tif"
+    assert_user_error(run("project", tiny["stack"], "-w", tiny["weights"], "-o", nowhere), nowhere)
+    # the output may not replace the input or the weights
+    before = tiny["stack"].read_bytes()
+    line = assert_user_error(
+        run("project", tiny["stack"], "-w", tiny["weights"], "-o", tiny["stack"]), tiny["stack"])
+    assert "replace" in line
+    assert tiny["stack"].read_bytes() == before
+    assert_user_error(
+        run("project", tiny["stack"], "-w", tiny["weights"], "-o", tiny["weights"]),
+        tiny["weights"])
+
+
+def test_unwritable_output_folder(tiny):
+    if os.geteuid() == 0:
+        pytest.skip("root writes whatever the mode")
+    tiny["out"].chmod(0o500)
+    try:
+        out = tiny["out"] / "p.tif"
+        assert_user_error(run("project", tiny["stack"], "-w", tiny["weights"], "-o", out), out)
+    finally:
+        tiny["out"].chmod(0o700)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["FILE", "-o", "OUT"], "project needs the head's weights (--weights)"),
+     (["FILE", "-w", "W"], "project needs an output file (--output)"),
+     (["-w", "W", "-o", "OUT"], "project takes one FILE"),
+     (["FILE", "FILE", "-w", "W", "-o", "OUT"], "project takes one FILE"),
+     (["FILE", "-w", "W", "-o", "OUT", "--batch-size", "8"], "--batch-size needs --batch-stats"),
+     (["FILE", "-w", "W", "-o", "OUT", "--batch-stats", "--batch-size", "0"],
+      "--batch-size takes a positive number"),
+     (["FILE", "-w", "W", "-o", "OUT", "--batch-stats", "--batch-size", "-3"],
+      "--batch-size takes a positive number"),
+     (["FILE", "-w", "W", "-o", "OUT", "--layout", "diagonal"],
+      "unknown layout “diagonal” (auto, matrix, channels or pages)"),
+     (["FILE", "-w", "W", "-o", "OUT", "--frobnicate"], "Unknown option --frobnicate"),
+     (["FILE", "-w", "W", "-o"], "Missing argument for -o")],
+    ids=["no-weights", "no-output", "no-file", "two-files", "batch-size-alone", "batch-size-0",
+         "batch-size-negative", "bad-layout", "unknown-option", "output-without-value"],
+)
+def test_project_usage_errors(tiny, args, message):
+    names = {"FILE": tiny["stack"], "W": tiny["weights"], "OUT": tiny["out"] / "p.tif"}
+    p = run("project", *[names.get(a, a) for a in args])
+    line = assert_usage_error(p)
+    assert line == f"headrank: {message}"
+    assert "“headrank project --help”" in p.stderr
+    assert_nothing_written(tiny["out"])
+
+
+# -- project: Ctrl-C ---------------------------------------------------------------------------
+
+
+def test_ctrl_c_leaves_no_output(tmp_path):
+    """SIGINT while the head runs: exit 130, one line, and neither the output nor the
+    writer's temporary file is left."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(100_000, 64)).astype(np.float32)
+    stack = tmp_path / "big.tif"
+    tifffile.imwrite(stack, x)
+    weights = write_safetensors(tmp_path / "w.safetensors", mlp_tensors([64, 512, 64], bn=True))
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen(
+        [TOOL, "project", stack, "-w", weights, "-o", out / "p.tif", "--batch-stats",
+         "--batch-size", "500"],
+        env=base_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, encoding="utf-8")
+    try:
+        # the temporary file appears once the SIGINT handler is in place
+        deadline = time.monotonic() + 60
+        while not os.listdir(out) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert stdout == ""
+    assert stderr == f"headrank: interrupted, {out / 'p.tif'} was not written\n"
+    assert_nothing_written(out)
+
+
+# -- German --------------------------------------------------------------------------------------
+
+
+def german_env():
+    if not LOCALEDIR:
+        pytest.skip("HEADRANK_LOCALEDIR is not set")
+    mo = Path(LOCALEDIR) / "de" / "LC_MESSAGES" / "headrank.mo"
+    if not mo.exists():
+        pytest.skip(f"{mo} was not built")
+    out = subprocess.run(["locale", "-a"], capture_output=True, text=True).stdout
+    if "c.utf8" not in {n.lower().replace("-", "") for n in out.split()}:
+        pytest.skip("no C.UTF-8 locale")
+    return base_env(LANGUAGE="de", LC_ALL="C.UTF-8")
+
+
+def test_german_messages(tiny):
+    env = german_env()
+    out = tiny["out"] / "p.tif"
+    p = run("project", tiny["stack"], "-w", tiny["weights"], "-o", out, "--stage", "fc9", env=env)
+    line = assert_user_error(p, tiny["weights"])
+    assert line == (f"headrank: {tiny['weights']}: Der Kopf hat keine Stufe „fc9“ "
+                    "(Stufen: 0, 1, 2, projections)")
+    line = assert_usage_error(run("project", tiny["stack"], "-o", out, env=env))
+    assert line == "headrank: project braucht die Gewichte des Kopfes (--weights)"
+    p = run("--help", env=env)
+    assert re.search(r"^  head describe GEWICHTE +", p.stdout, re.M), p.stdout
+
+
+# -- tools/extract-head.py ---------------------------------------------------------------------
+
+
+def needs_torch():
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed (tools/extract-head.py needs it, headrank does not)")
+    import torch
+
+    return torch
+
+
+def extract(*args):
+    return subprocess.run([sys.executable, EXTRACT, *[str(a) for a in args]],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A VisCy-like Lightning checkpoint: an encoder and a V2 head (Linear, BN, ReLU, Linear,
+    BN) under model., with num_batches_tracked and hyper-parameters."""
+    torch = needs_torch()
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("ckpt")
+    head = torch.nn.Sequential(torch.nn.Linear(12, 10), torch.nn.BatchNorm1d(10),
+                               torch.nn.ReLU(), torch.nn.Linear(10, 4), torch.nn.BatchNorm1d(4))
+    head.train()
+    with torch.no_grad():
+        for _ in range(3):  # running statistics away from 0 and 1
+            head(torch.randn(64, 12) * 2 + 1)
+    head.eval()
+    state = {"model.stem.0.weight": torch.randn(8, 1, 3, 3),
+             "model.encoder.head.norm.weight": torch.ones(12),
+             "model.encoder.head.norm.bias": torch.zeros(12)}
+    state.update({f"model.projection.{k}": v for k, v in head.state_dict().items()})
+    path = d / "epoch=1-step=10.ckpt"
+    torch.save({"epoch": 1, "global_step": 10, "state_dict": state,
+                "hyper_parameters": {"lr": 1e-3, "embedding_dim": 12}}, path)
+    plain = d / "model.pt"
+    torch.save({k[len("model."):]: v for k, v in state.items()}, plain)
+    x = torch.randn(30, 12)
+    stack = d / "x.tif"
+    tifffile.imwrite(stack, x.numpy())
+    with torch.no_grad():
+        ref = head(x).numpy()
+    return {"ckpt": path, "plain": plain, "stack": stack, "ref": ref, "dir": d}
+
+
+def test_extract_list(checkpoint):
+    p = extract(checkpoint["ckpt"], "--list")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert any(re.match(r"^model\.projection\.0\.weight +float32 +\[10, 12\]$", l) for l in lines)
+    assert any(re.match(r"^model\.projection\.1\.num_batches_tracked +int64 +\[\]$", l)
+               for l in lines)
+    assert any(l.startswith("model.stem.0.weight") for l in lines)
+    assert lines[-1] == "# projection head: prefix 'model.projection.', 14 tensors"
+
+
+@pytest.mark.parametrize("source, strip", [("ckpt", False), ("ckpt", True), ("plain", False)])
+def test_extract_then_project(checkpoint, tmp_path, source, strip):
+    out = tmp_path / "head.safetensors"
+    p = extract(checkpoint[source], out, *(["--strip"] if strip else []))
+    assert p.returncode == 0, p.stderr
+    j = describe_json(out, "--arch", "viscy-v2")
+    prefix = "" if strip else ("model.projection." if source == "ckpt" else "projection.")
+    assert f"prefix “{prefix}”" in j["source"]
+    assert [l["kind"] for l in j["layers"]] == ["linear", "batch-norm", "relu", "linear",
+                                                "batch-norm"]
+    header_len = struct.unpack("<Q", out.read_bytes()[:8])[0]
+    header = json.loads(out.read_bytes()[8:8 + header_len])
+    names = {k for k in header if k != "__metadata__"}
+    assert len(names) == 14 and all(n.startswith(prefix) for n in names)
+    assert not any("stem" in n or "encoder" in n for n in names)
+    projections = tmp_path / "p.tif"
+    p = run("project", checkpoint["stack"], "-w", out, "-o", projections)
+    assert p.returncode == 0, p.stderr
+    assert_close(tifffile.imread(projections), checkpoint["ref"])
+
+
+def test_extract_with_a_prefix(checkpoint, tmp_path):
+    out = tmp_path / "h.safetensors"
+    p = extract(checkpoint["ckpt"], out, "--prefix", "model.projection", "--strip")
+    assert p.returncode == 0, p.stderr
+    assert describe_json(out)["out"] == 4
+    p = extract(checkpoint["ckpt"], tmp_path / "n.safetensors", "--prefix", "model.nothing.")
+    assert p.returncode == 1
+    assert p.stderr.startswith("extract-head.py: ") and "model.nothing." in p.stderr
+    assert not (tmp_path / "n.safetensors").exists()
+
+
+def test_extract_errors(checkpoint, tmp_path):
+    missing = tmp_path / "missing.ckpt"
+    p = extract(missing, tmp_path / "o.safetensors")
+    assert p.returncode == 1 and str(missing) in p.stderr and len(p.stderr.splitlines()) == 1
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint at all")
+    p = extract(junk, tmp_path / "o.safetensors")
+    assert p.returncode == 1 and str(junk) in p.stderr and len(p.stderr.splitlines()) == 1
+    p = extract(checkpoint["ckpt"])
+    assert p.returncode == 2
