@@ -20,6 +20,9 @@
 /* A strip or a row of tiles decoded larger than this is read row by row instead, so that
  * memory stays bounded by the chunk, not by how the file was cut. */
 #define HR_BAND_LIMIT (64u << 20)
+/* Uncompressed strips whose values must be converted (or byte-swapped) on the way are read
+ * through a buffer of at most this size. */
+#define HR_IO_BUFFER_LIMIT ((gsize)4 << 20)
 /* What libtiff may allocate in one piece for this file. */
 #define HR_LIBTIFF_MAX_ALLOC ((tmsize_t)256 << 20)
 /* Decoded data of compressed pages may be larger than the compressed bytes by at most this
@@ -37,6 +40,7 @@ typedef struct
   guint16 planar;
   guint16 compression;
   guint16 photometric;
+  guint16 fill_order;
   gboolean tiled;
   guint32 tile_width;
   guint32 tile_height;
@@ -79,6 +83,9 @@ struct _HrTiffSource
   gsize tile_capacity;
   guint8 *row_buffer;
   gsize row_capacity;
+  /* Raw values of uncompressed strips on their way to conversion. */
+  guint8 *io_buffer;
+  gsize io_capacity;
 };
 
 /* -- libtiff messages -------------------------------------------------------------------- */
@@ -148,6 +155,7 @@ hr_tiff_source_free (HrTiffSource *src)
   g_free (src->band);
   g_free (src->tile_buffer);
   g_free (src->row_buffer);
+  g_free (src->io_buffer);
   g_free (src->path);
   g_free (src);
 }
@@ -246,6 +254,7 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
   TIFFGetFieldDefaulted (tif, TIFFTAG_SAMPLEFORMAT, &page->sample_format_tag);
   TIFFGetFieldDefaulted (tif, TIFFTAG_PLANARCONFIG, &page->planar);
   TIFFGetFieldDefaulted (tif, TIFFTAG_COMPRESSION, &page->compression);
+  TIFFGetFieldDefaulted (tif, TIFFTAG_FILLORDER, &page->fill_order);
   if (!TIFFGetField (tif, TIFFTAG_PHOTOMETRIC, &page->photometric))
     page->photometric = PHOTOMETRIC_MINISBLACK;
   (void)extra;
@@ -328,9 +337,9 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
       {
         hr_tiff_set_error (
             src, error, HR_STACK_ERROR_TOO_LARGE,
-            _ ("page %u claims %u × %u × %u values, more than a file of %" G_GUINT64_FORMAT
-               " bytes can hold"),
-            index + 1, page->width, page->height, (guint)page->spp, src->file_size);
+            _ ("page %u claims %u × %u × %u values, more than a file of %llu bytes can hold"),
+            index + 1, page->width, page->height, (guint)page->spp,
+            (unsigned long long)src->file_size);
         return FALSE;
       }
   }
@@ -390,10 +399,11 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
         {
           hr_tiff_set_error (
               src, error, HR_STACK_ERROR_TRUNCATED,
-              _ ("page %u: %s %u lies past the end of the file (offset %" G_GUINT64_FORMAT
-                 ", %" G_GUINT64_FORMAT " bytes, file size %" G_GUINT64_FORMAT ")"),
-              index + 1, page->tiled ? _ ("tile") : _ ("strip"), i, offsets[i], counts[i],
-              src->file_size);
+              _ ("page %u: %s %u lies past the end of the file (offset %llu, %llu bytes, file size "
+                 "%llu)"),
+              /* TRANSLATORS: "tile" or "strip" fill the %s of "page %u: %s %u lies past …" */
+              index + 1, page->tiled ? _ ("tile") : _ ("strip"), i, (unsigned long long)offsets[i],
+              (unsigned long long)counts[i], (unsigned long long)src->file_size);
           return FALSE;
         }
       if (counts[i] == 0)
@@ -413,9 +423,9 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
           && decoded / HR_MAX_COMPRESSION_RATIO > page->compressed_bytes)
         {
           hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE,
-                             _ ("page %u claims %" G_GUINT64_FORMAT
-                                " bytes of data from %" G_GUINT64_FORMAT " compressed bytes"),
-                             index + 1, decoded, page->compressed_bytes);
+                             _ ("page %u claims %llu bytes of data from %llu compressed bytes"),
+                             index + 1, (unsigned long long)decoded,
+                             (unsigned long long)page->compressed_bytes);
           return FALSE;
         }
     }
@@ -434,10 +444,10 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
         }
       if (page->compressed_bytes < expected_total)
         {
-          hr_tiff_set_error (src, error, HR_STACK_ERROR_TRUNCATED,
-                             _ ("page %u: the file holds %" G_GUINT64_FORMAT
-                                " of its %" G_GUINT64_FORMAT " bytes of uncompressed data"),
-                             index + 1, page->compressed_bytes, expected_total);
+          hr_tiff_set_error (
+              src, error, HR_STACK_ERROR_TRUNCATED,
+              _ ("page %u: the file holds %llu of its %llu bytes of uncompressed data"), index + 1,
+              (unsigned long long)page->compressed_bytes, (unsigned long long)expected_total);
           return FALSE;
         }
     }
@@ -869,11 +879,11 @@ hr_tiff_check_header (const char *path, int fd, guint64 file_size, GError **erro
       = bigtiff ? hr_read_uint (head + 8, 8, big_endian) : hr_read_uint (head + 4, 4, big_endian);
   if (offset < (bigtiff ? 16u : 8u) || offset > file_size - (bigtiff ? 8 : 2))
     {
-      g_set_error (error, HR_STACK_ERROR,
-                   offset < file_size ? HR_STACK_ERROR_CORRUPT : HR_STACK_ERROR_TRUNCATED,
-                   _ ("%s: the first directory lies outside the file (offset %" G_GUINT64_FORMAT
-                      ", file size %" G_GUINT64_FORMAT ")"),
-                   path, offset, file_size);
+      g_set_error (
+          error, HR_STACK_ERROR,
+          offset < file_size ? HR_STACK_ERROR_CORRUPT : HR_STACK_ERROR_TRUNCATED,
+          _ ("%s: the first directory lies outside the file (offset %llu, file size %llu)"), path,
+          (unsigned long long)offset, (unsigned long long)file_size);
       return FALSE;
     }
   do
@@ -1062,8 +1072,8 @@ hr_tiff_source_check_whole_read (HrTiffSource *src, GError **error)
       || !g_size_checked_mul (&out_bytes, out_bytes, sizeof (float)))
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
-                   _ ("%s: %" G_GSIZE_FORMAT " × %" G_GSIZE_FORMAT " values are too many to hold"),
-                   src->path, src->n_samples, src->n_features);
+                   _ ("%s: %zu × %zu values are too many to hold"), src->path, src->n_samples,
+                   src->n_features);
       return FALSE;
     }
   return TRUE;
@@ -1122,7 +1132,8 @@ hr_half_to_float (guint16 h)
   G_STMT_END
 
 /* Converts @n_pixels pixels of @n_values values each (native byte order, as libtiff
- * delivers them) to float32, pixel p's values at dst[p × pixel_stride …]. */
+ * delivers them and hr_tiff_read_raw_strips() swaps them) to float32, pixel p's values at
+ * dst[p × pixel_stride …]. */
 static void
 hr_convert (const guint8 *src, HrSampleFormat format, gsize n_pixels, guint n_values, float *dst,
             gsize pixel_stride)
@@ -1189,8 +1200,8 @@ hr_tiff_load_band (HrTiffSource *src, const HrPage *page, int plane, guint32 ban
   src->band_valid = FALSE;
   if (!hr_grow (&src->band, &src->band_capacity, band_bytes))
     {
-      hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE,
-                         _ ("out of memory for %" G_GSIZE_FORMAT " bytes"), band_bytes);
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE, _ ("out of memory for %zu bytes"),
+                         band_bytes);
       return FALSE;
     }
 
@@ -1215,7 +1226,7 @@ hr_tiff_load_band (HrTiffSource *src, const HrPage *page, int plane, guint32 ban
       if (!hr_grow (&src->tile_buffer, &src->tile_capacity, tile_bytes))
         {
           hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE,
-                             _ ("out of memory for %" G_GSIZE_FORMAT " bytes"), tile_bytes);
+                             _ ("out of memory for %zu bytes"), tile_bytes);
           return FALSE;
         }
       for (guint32 x0 = 0; x0 < page->width; x0 += page->tile_width)
@@ -1245,11 +1256,11 @@ hr_tiff_load_band (HrTiffSource *src, const HrPage *page, int plane, guint32 ban
   return TRUE;
 }
 
-/* Reads pixels [first, first + n) (row-major) of page @dir, plane @plane (-1: all samples of
- * a contiguous page), converting each pixel's values to float32 at out[i × pixel_stride]. */
+/* Like hr_tiff_read_pixels(), through libtiff's decoding, page @dir being the current
+ * one: a strip or a row of tiles at a time, or a row at a time for huge strips. */
 static gboolean
-hr_tiff_read_pixels (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsize n, float *out,
-                     gsize pixel_stride, GError **error)
+hr_tiff_read_decoded (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsize n, float *out,
+                      gsize pixel_stride, GError **error)
 {
   const HrPage *page = &src->pages[dir];
   guint n_values = plane < 0 ? page->spp : 1;
@@ -1258,11 +1269,6 @@ hr_tiff_read_pixels (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsiz
   gsize width = page->width;
   gsize y_first, y_last, band_height;
   gboolean row_by_row;
-
-  if (n == 0)
-    return TRUE;
-  if (!hr_tiff_select_page (src, dir, error))
-    return FALSE;
 
   y_first = first / width;
   y_last = (first + n - 1) / width;
@@ -1286,8 +1292,7 @@ hr_tiff_read_pixels (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsiz
               < 0)
             {
               hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT,
-                                 _ ("cannot decode row %" G_GSIZE_FORMAT " of page %u"), y,
-                                 (guint)dir + 1);
+                                 _ ("cannot decode row %zu of page %u"), y, (guint)dir + 1);
               return FALSE;
             }
           hr_convert (src->row_buffer + (p0 - y * width) * pixel_bytes, page->format, p1 - p0,
@@ -1309,6 +1314,203 @@ hr_tiff_read_pixels (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsiz
                   out + (p0 - first) * pixel_stride, pixel_stride);
     }
   return TRUE;
+}
+
+/* Whether the strips of @page hold their values as they are to be read, so that headrank
+ * reads them from the file itself: uncompressed, in strips (not tiles), in the bit order
+ * that libtiff leaves as it is. */
+static gboolean
+hr_page_has_raw_strips (const HrPage *page)
+{
+  return !page->tiled && page->compression == COMPRESSION_NONE
+         && page->fill_order == FILLORDER_MSB2LSB;
+}
+
+/* Whether strip @strip (band @band of its plane) of the current page holds all the bytes of
+ * its rows. One that does not is left to libtiff, which decides what can be read of it. */
+static gboolean
+hr_strip_holds_rows (HrTiffSource *src, const HrPage *page, guint32 strip, gsize band,
+                     gsize pixel_bytes)
+{
+  gsize rows = MIN ((gsize)page->rows_per_strip, page->height - band * page->rows_per_strip);
+
+  return TIFFGetStrileByteCount (src->tif, strip) >= (guint64)rows * page->width * pixel_bytes;
+}
+
+/* Reads @size bytes at @offset of the file (of page @dir) into @buffer. */
+static gboolean
+hr_tiff_pread (HrTiffSource *src, tdir_t dir, guint8 *buffer, gsize size, guint64 offset,
+               GError **error)
+{
+  gsize done = 0;
+
+  while (done < size)
+    {
+      ssize_t got = pread (src->fd, buffer + done, MIN (size - done, (gsize)G_MAXSSIZE),
+                           (off_t)(offset + done));
+
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got < 0)
+        {
+          int saved = errno;
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_IO, "%s", g_strerror (saved));
+          return FALSE;
+        }
+      if (got == 0)
+        {
+          /* Every strip was checked against the file when it was opened: it has been cut
+           * since. */
+          hr_tiff_set_error (
+              src, error, HR_STACK_ERROR_TRUNCATED,
+              _ ("page %u: the file ends at byte %llu, inside the data (was it changed while "
+                 "being read?)"),
+              (guint)dir + 1, (unsigned long long)(offset + done));
+          return FALSE;
+        }
+      done += (gsize)got;
+    }
+  return TRUE;
+}
+
+/* Reverses the bytes of each of @n_values values of @value_bytes bytes (1, 2, 4 or 8). */
+static void
+hr_swap_values (guint8 *data, gsize n_values, gsize value_bytes)
+{
+  switch (value_bytes)
+    {
+      case 2:
+        for (gsize i = 0; i < n_values; i++)
+          {
+            guint16 v;
+            memcpy (&v, data + i * 2, 2);
+            v = GUINT16_SWAP_LE_BE (v);
+            memcpy (data + i * 2, &v, 2);
+          }
+        break;
+      case 4:
+        for (gsize i = 0; i < n_values; i++)
+          {
+            guint32 v;
+            memcpy (&v, data + i * 4, 4);
+            v = GUINT32_SWAP_LE_BE (v);
+            memcpy (data + i * 4, &v, 4);
+          }
+        break;
+      case 8:
+        for (gsize i = 0; i < n_values; i++)
+          {
+            guint64 v;
+            memcpy (&v, data + i * 8, 8);
+            v = GUINT64_SWAP_LE_BE (v);
+            memcpy (data + i * 8, &v, 8);
+          }
+        break;
+      default:
+        break;
+    }
+}
+
+/* Like hr_tiff_read_pixels() for a page of uncompressed strips, page @dir being the current
+ * one: reads the bytes of the pixels asked for from the file with pread(), strips that
+ * follow each other in the file in one piece. float32 values in the machine's byte order
+ * that land packed in @out go there directly; anything else goes through a bounded buffer,
+ * byte-swapped and converted. What libtiff would read is exactly these bytes (its
+ * uncompressed strips are not decoded, and bytes are swapped as here); a strip shorter than
+ * its rows is left to libtiff as before. */
+static gboolean
+hr_tiff_read_raw_strips (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsize n, float *out,
+                         gsize pixel_stride, GError **error)
+{
+  const HrPage *page = &src->pages[dir];
+  guint n_values = plane < 0 ? page->spp : 1;
+  gsize value_bytes = hr_sample_format_size (page->format);
+  gsize pixel_bytes = n_values * value_bytes;
+  gsize page_pixels = (gsize)page->width * page->height;
+  gsize strip_pixels = (gsize)page->width * page->rows_per_strip;
+  guint16 sample = (guint16)(plane < 0 ? 0 : plane);
+  gboolean swap = value_bytes > 1 && TIFFIsByteSwapped (src->tif);
+  gboolean direct = page->format == HR_SAMPLE_FORMAT_FLOAT32 && !swap && pixel_stride == n_values;
+  gsize last = first + n;
+  gsize pos = first;
+
+  while (pos < last)
+    {
+      gsize band = pos / strip_pixels;
+      guint32 strip = TIFFComputeStrip (src->tif, (guint32)(band * page->rows_per_strip), sample);
+      gsize end = MIN (last, MIN ((band + 1) * strip_pixels, page_pixels));
+      guint64 offset;
+
+      if (!hr_strip_holds_rows (src, page, strip, band, pixel_bytes))
+        {
+          if (!hr_tiff_read_decoded (src, dir, plane, pos, end - pos,
+                                     out + (pos - first) * pixel_stride, pixel_stride, error))
+            return FALSE;
+          pos = end;
+          continue;
+        }
+
+      /* The strips of a plane are numbered in order; take the following ones while each
+       * starts where the last ended. */
+      offset = TIFFGetStrileOffset (src->tif, strip)
+               + (guint64)(pos - band * strip_pixels) * pixel_bytes;
+      while (end < last
+             && TIFFGetStrileOffset (src->tif, strip + 1)
+                    == offset + (guint64)(end - pos) * pixel_bytes
+             && hr_strip_holds_rows (src, page, strip + 1, band + 1, pixel_bytes))
+        {
+          strip++;
+          band++;
+          end = MIN (last, MIN ((band + 1) * strip_pixels, page_pixels));
+        }
+
+      if (direct)
+        {
+          if (!hr_tiff_pread (src, dir, (guint8 *)(out + (pos - first) * pixel_stride),
+                              (end - pos) * pixel_bytes, offset, error))
+            return FALSE;
+        }
+      else
+        {
+          gsize buffer_pixels = MIN (end - pos, MAX ((gsize)1, HR_IO_BUFFER_LIMIT / pixel_bytes));
+
+          if (!hr_grow (&src->io_buffer, &src->io_capacity, buffer_pixels * pixel_bytes))
+            {
+              hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE,
+                                 _ ("out of memory for %zu bytes"), buffer_pixels * pixel_bytes);
+              return FALSE;
+            }
+          for (gsize p = pos; p < end; p += buffer_pixels)
+            {
+              gsize count = MIN (buffer_pixels, end - p);
+
+              if (!hr_tiff_pread (src, dir, src->io_buffer, count * pixel_bytes,
+                                  offset + (guint64)(p - pos) * pixel_bytes, error))
+                return FALSE;
+              if (swap)
+                hr_swap_values (src->io_buffer, count * n_values, value_bytes);
+              hr_convert (src->io_buffer, page->format, count, n_values,
+                          out + (p - first) * pixel_stride, pixel_stride);
+            }
+        }
+      pos = end;
+    }
+  return TRUE;
+}
+
+/* Reads pixels [first, first + n) (row-major) of page @dir, plane @plane (-1: all samples of
+ * a contiguous page), converting each pixel's values to float32 at out[i × pixel_stride]. */
+static gboolean
+hr_tiff_read_pixels (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsize n, float *out,
+                     gsize pixel_stride, GError **error)
+{
+  if (n == 0)
+    return TRUE;
+  if (!hr_tiff_select_page (src, dir, error))
+    return FALSE;
+  if (hr_page_has_raw_strips (&src->pages[dir]))
+    return hr_tiff_read_raw_strips (src, dir, plane, first, n, out, pixel_stride, error);
+  return hr_tiff_read_decoded (src, dir, plane, first, n, out, pixel_stride, error);
 }
 
 /* Reads all values of page @dir as one flattened row of n_features values: (Y, X, S) for a
