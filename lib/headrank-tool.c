@@ -193,14 +193,25 @@ hr_info_print_text (const HrInfoResult *r)
     }
 }
 
+/* Prints the object built in @b, pretty, with a newline. */
+static void
+hr_print_json (JsonBuilder *b)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  g_autofree char *text = NULL;
+
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  text = json_generator_to_data (gen, NULL);
+  g_print ("%s\n", text);
+}
+
 static void
 hr_info_print_json (const HrInfoResult *r)
 {
   HrStackInfo *info = r->info;
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
-  g_autofree char *text = NULL;
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "file");
@@ -259,11 +270,7 @@ hr_info_print_json (const HrInfoResult *r)
   json_builder_end_object (b);
   json_builder_end_object (b);
 
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  json_generator_set_pretty (gen, TRUE);
-  text = json_generator_to_data (gen, NULL);
-  g_print ("%s\n", text);
+  hr_print_json (b);
 }
 
 static int
@@ -592,9 +599,6 @@ static void
 hr_head_print_json (HrHead *head, const char *path)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
-  g_autofree char *text = NULL;
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "file");
@@ -626,11 +630,7 @@ hr_head_print_json (HrHead *head, const char *path)
   json_builder_end_array (b);
   json_builder_end_object (b);
 
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  json_generator_set_pretty (gen, TRUE);
-  text = json_generator_to_data (gen, NULL);
-  g_print ("%s\n", text);
+  hr_print_json (b);
 }
 
 static int
