@@ -235,7 +235,6 @@ static gboolean
 hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **error)
 {
   TIFF *tif = src->tif;
-  guint16 extra = 0;
   guint64 *offsets = NULL, *counts = NULL;
   guint32 n_striles;
   guint64 strile_bytes;
@@ -257,7 +256,6 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
   TIFFGetFieldDefaulted (tif, TIFFTAG_FILLORDER, &page->fill_order);
   if (!TIFFGetField (tif, TIFFTAG_PHOTOMETRIC, &page->photometric))
     page->photometric = PHOTOMETRIC_MINISBLACK;
-  (void)extra;
 
   if (page->spp == 0)
     {
