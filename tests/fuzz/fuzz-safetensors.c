@@ -27,6 +27,8 @@
  */
 #include <headrank.h>
 
+#include "fuzz-input.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
@@ -42,10 +44,10 @@
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 /* Heads with more weight values than this are built but not run. */
-#define FUZZ_MAX_WEIGHT_VALUES ((gsize) 16 << 20)
+#define FUZZ_MAX_WEIGHT_VALUES ((gsize)16 << 20)
 /* Heads wider than this at the input are not run. */
-#define FUZZ_MAX_IN_FEATURES ((gsize) 4096)
-#define FUZZ_MAX_SAMPLES ((gsize) 8)
+#define FUZZ_MAX_IN_FEATURES ((gsize)4096)
+#define FUZZ_MAX_SAMPLES ((gsize)8)
 /* With every value of the file at most this large, no float32 overflow is possible in a
  * head of a few layers (the bound is computed per head, below). */
 #define FUZZ_SAFE_WEIGHT 1e4
@@ -53,9 +55,7 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
  * gives one, so they all have PyTorch's default. */
 #define FUZZ_EPS 1e-5
 
-static int fuzz_fd = -1;
-static char *fuzz_path;      /* what the library opens */
-static char *fuzz_real_path; /* the file itself, unlinked at exit, NULL if already unlinked */
+static const char *fuzz_path; /* what the library opens */
 static gboolean fuzz_strict_finite;
 static gboolean fuzz_verbose; /* FUZZ_VERBOSE set: say what each head did */
 static volatile float fuzz_sink;
@@ -84,68 +84,14 @@ static volatile float fuzz_sink;
 /* -- set-up ------------------------------------------------------------------------------ */
 
 static void
-fuzz_unlink_file (void)
-{
-  if (fuzz_real_path != NULL)
-    g_unlink (fuzz_real_path);
-}
-
-static void
 fuzz_init (void)
 {
-  const char *dirs[] = { "/dev/shm", g_get_tmp_dir () };
-  g_autofree char *proc_path = NULL;
-
   /* Warnings and criticals (a failed precondition inside the library) are bugs. */
   g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
   fuzz_strict_finite = g_strcmp0 (g_getenv ("HR_FUZZ_STRICT_FINITE"), "1") == 0;
   fuzz_verbose = g_getenv ("FUZZ_VERBOSE") != NULL;
 
-  for (gsize i = 0; i < G_N_ELEMENTS (dirs) && fuzz_fd < 0; i++)
-    {
-      char *path = g_build_filename (dirs[i], "headrank-fuzz-XXXXXX.safetensors", NULL);
-
-      fuzz_fd = g_mkstemp_full (path, O_RDWR | O_CLOEXEC, 0600);
-      if (fuzz_fd >= 0)
-        fuzz_real_path = path;
-      else
-        g_free (path);
-    }
-  if (fuzz_fd < 0)
-    FUZZ_FAIL ("cannot create a temporary file: %s", g_strerror (errno));
-
-  /* On Linux the file is reachable as /proc/self/fd/N once unlinked: nothing is left
-   * behind when the fuzzer stops on a crash. */
-  proc_path = g_strdup_printf ("/proc/self/fd/%d", fuzz_fd);
-  if (g_file_test (proc_path, G_FILE_TEST_IS_REGULAR) && g_unlink (fuzz_real_path) == 0)
-    {
-      g_clear_pointer (&fuzz_real_path, g_free);
-      fuzz_path = g_steal_pointer (&proc_path);
-    }
-  else
-    {
-      fuzz_path = g_strdup (fuzz_real_path);
-      atexit (fuzz_unlink_file);
-    }
-}
-
-static void
-fuzz_write_input (const uint8_t *data, size_t size)
-{
-  size_t done = 0;
-
-  if (ftruncate (fuzz_fd, 0) != 0)
-    FUZZ_FAIL ("ftruncate: %s", g_strerror (errno));
-  while (done < size)
-    {
-      ssize_t n = pwrite (fuzz_fd, data + done, size - done, (off_t) done);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        FUZZ_FAIL ("pwrite: %s", g_strerror (errno));
-      done += (size_t) n;
-    }
+  fuzz_path = fuzz_input_open (".safetensors");
 }
 
 /* -- checks ------------------------------------------------------------------------------ */
@@ -183,11 +129,12 @@ check_head_error (const GError *error, const char *arch)
     }
   if (error->domain != HR_HEAD_ERROR)
     FUZZ_FAIL ("hr_head_new_from_tensors (%s): error outside HR_HEAD_ERROR and "
-               "HR_TENSOR_ERROR: %s %d: %s", arch, g_quark_to_string (error->domain),
-               error->code, error->message ? error->message : "(null)");
+               "HR_TENSOR_ERROR: %s %d: %s",
+               arch, g_quark_to_string (error->domain), error->code,
+               error->message ? error->message : "(null)");
   if (error->code < HR_HEAD_ERROR_SPEC || error->code > HR_HEAD_ERROR_STAGE)
-    FUZZ_FAIL ("hr_head_new_from_tensors (%s): unknown HrHeadError code %d: %s", arch,
-               error->code, error->message ? error->message : "(null)");
+    FUZZ_FAIL ("hr_head_new_from_tensors (%s): unknown HrHeadError code %d: %s", arch, error->code,
+               error->message ? error->message : "(null)");
   if (error->message == NULL || error->message[0] == '\0')
     FUZZ_FAIL ("hr_head_new_from_tensors (%s): error %d without a message", arch, error->code);
 }
@@ -197,8 +144,8 @@ check_head_error (const GError *error, const char *arch)
 static gboolean
 is_float_dtype (const char *dtype)
 {
-  return strcmp (dtype, "F32") == 0 || strcmp (dtype, "F16") == 0 || strcmp (dtype, "BF16") == 0 ||
-         strcmp (dtype, "F64") == 0;
+  return strcmp (dtype, "F32") == 0 || strcmp (dtype, "F16") == 0 || strcmp (dtype, "BF16") == 0
+         || strcmp (dtype, "F64") == 0;
 }
 
 /* Describes and reads every tensor; returns the largest magnitude of the values read (0
@@ -233,8 +180,10 @@ fuzz_tensors (HrTensorFile *file)
       g_autoptr (GError) error = NULL;
       g_autoptr (GBytes) bytes = NULL;
 
-      FUZZ_CHECK (i == 0 || strcmp (names[i - 1], name) < 0, "names not sorted or repeated: "
-                  "“%s” after “%s”", name, names[i - 1]);
+      FUZZ_CHECK (i == 0 || strcmp (names[i - 1], name) < 0,
+                  "names not sorted or repeated: "
+                  "“%s” after “%s”",
+                  name, names[i - 1]);
       FUZZ_CHECK (hr_tensor_file_has_tensor (file, name), "listed tensor “%s” not found", name);
       dtype = hr_tensor_file_get_dtype (file, name);
       FUZZ_CHECK (dtype != NULL && dtype[0] != '\0', "tensor “%s” has no dtype", name);
@@ -245,7 +194,7 @@ fuzz_tensors (HrTensorFile *file)
         {
           FUZZ_CHECK (shape[k] >= 0, "tensor “%s”: dimension %zu is %" G_GINT64_FORMAT, name, k,
                       shape[k]);
-          overflow |= !g_uint64_checked_mul (&product, product, (guint64) shape[k]);
+          overflow |= !g_uint64_checked_mul (&product, product, (guint64)shape[k]);
         }
       FUZZ_CHECK (!overflow && product == n_elements,
                   "tensor “%s”: shape product %" G_GUINT64_FORMAT " (overflow %d), %zu elements",
@@ -256,10 +205,9 @@ fuzz_tensors (HrTensorFile *file)
         {
           check_tensor_error (error, "hr_tensor_file_read_float");
           if (is_float_dtype (dtype))
-            FUZZ_CHECK (error->code == HR_TENSOR_ERROR_NON_FINITE ||
-                          error->code == HR_TENSOR_ERROR_IO,
-                        "float tensor “%s” (%s) refused: %d %s", name, dtype, error->code,
-                        error->message);
+            FUZZ_CHECK (
+                error->code == HR_TENSOR_ERROR_NON_FINITE || error->code == HR_TENSOR_ERROR_IO,
+                "float tensor “%s” (%s) refused: %d %s", name, dtype, error->code, error->message);
           else
             FUZZ_CHECK (error->code == HR_TENSOR_ERROR_DTYPE, "%s tensor “%s” refused with %d: %s",
                         dtype, name, error->code, error->message);
@@ -282,8 +230,8 @@ fuzz_tensors (HrTensorFile *file)
         for (gsize k = 0; k < n_elements; k++)
           {
             FUZZ_CHECK (isfinite (values[k]), "tensor “%s”: value %zu is %g", name, k,
-                        (double) values[k]);
-            max_abs = MAX (max_abs, fabs ((double) values[k]));
+                        (double)values[k]);
+            max_abs = MAX (max_abs, fabs ((double)values[k]));
             sum += values[k];
           }
         fuzz_sink = sum;
@@ -310,11 +258,10 @@ fuzz_tensors (HrTensorFile *file)
 
         FUZZ_CHECK (hr_tensor_file_read_float (file, absent, &error) == NULL, "absent tensor");
         check_tensor_error (error, "hr_tensor_file_read_float (absent)");
-        FUZZ_CHECK (error->code == HR_TENSOR_ERROR_MISSING, "absent tensor: error %d",
-                    error->code);
-        FUZZ_CHECK (hr_tensor_file_get_dtype (file, absent) == NULL &&
-                      hr_tensor_file_get_shape (file, absent, &n_dims) == NULL && n_dims == 0 &&
-                      hr_tensor_file_get_n_elements (file, absent) == 0,
+        FUZZ_CHECK (error->code == HR_TENSOR_ERROR_MISSING, "absent tensor: error %d", error->code);
+        FUZZ_CHECK (hr_tensor_file_get_dtype (file, absent) == NULL
+                        && hr_tensor_file_get_shape (file, absent, &n_dims) == NULL && n_dims == 0
+                        && hr_tensor_file_get_n_elements (file, absent) == 0,
                     "absent tensor described");
       }
   }
@@ -335,29 +282,29 @@ fuzz_output_bound (HrHead *head, double w)
 
   for (guint i = 0; i < hr_head_get_n_layers (head); i++)
     {
-      double in = (double) hr_head_get_layer_in_features (head, i);
+      double in = (double)hr_head_get_layer_in_features (head, i);
 
       switch (hr_head_get_layer_kind (head, i))
         {
-        case HR_LAYER_LINEAR:
-          b = in * w * b + w;
-          break;
-        case HR_LAYER_BATCH_NORM:
-          /* |x − mean| ≤ 2b (batch) or b + w (running); s ≤ w / √eps; the folded weight
-           * s·W ≤ w² / √eps */
-          if (w * w * inv_sqrt_eps > limit)
-            return INFINITY;
-          b = (2 * b + w) * w * inv_sqrt_eps + w;
-          break;
-        case HR_LAYER_LAYER_NORM:
-          /* |x − mean| / √(var + eps) ≤ √d */
-          b = (sqrt (in) + 1) * w + w;
-          break;
-        case HR_LAYER_L2_NORMALIZE:
-          b = 1;
-          break;
-        default: /* ReLU, GELU, SiLU: |f(x)| ≤ |x| */
-          break;
+          case HR_LAYER_LINEAR:
+            b = in * w * b + w;
+            break;
+          case HR_LAYER_BATCH_NORM:
+            /* |x − mean| ≤ 2b (batch) or b + w (running); s ≤ w / √eps; the folded weight
+             * s·W ≤ w² / √eps */
+            if (w * w * inv_sqrt_eps > limit)
+              return INFINITY;
+            b = (2 * b + w) * w * inv_sqrt_eps + w;
+            break;
+          case HR_LAYER_LAYER_NORM:
+            /* |x − mean| / √(var + eps) ≤ √d */
+            b = (sqrt (in) + 1) * w + w;
+            break;
+          case HR_LAYER_L2_NORMALIZE:
+            b = 1;
+            break;
+          default: /* ReLU, GELU, SiLU: |f(x)| ≤ |x| */
+            break;
         }
       if (!(b * 4 < limit))
         return INFINITY;
@@ -372,11 +319,10 @@ fuzz_check_output (HrFeatureStack *out, gsize n, gsize d_out, gboolean must_be_f
   const float *values;
   float sum = 0;
 
-  FUZZ_CHECK (hr_feature_stack_get_n_samples (out) == n &&
-                hr_feature_stack_get_n_features (out) == d_out,
-              "%s: output %zu x %zu, expected %zu x %zu", arch,
-              hr_feature_stack_get_n_samples (out), hr_feature_stack_get_n_features (out), n,
-              d_out);
+  FUZZ_CHECK (
+      hr_feature_stack_get_n_samples (out) == n && hr_feature_stack_get_n_features (out) == d_out,
+      "%s: output %zu x %zu, expected %zu x %zu", arch, hr_feature_stack_get_n_samples (out),
+      hr_feature_stack_get_n_features (out), n, d_out);
   values = hr_feature_stack_peek_data (out);
   FUZZ_CHECK (values != NULL, "no output data");
   for (gsize k = 0; k < n * d_out; k++)
@@ -384,7 +330,7 @@ fuzz_check_output (HrFeatureStack *out, gsize n, gsize d_out, gboolean must_be_f
       if (must_be_finite && !isfinite (values[k]))
         FUZZ_FAIL ("head (%s, %s mode) gives %g at sample %zu, feature %zu from finite input "
                    "and finite weights",
-                   arch, mode == HR_NORM_MODE_RUNNING ? "running" : "batch", (double) values[k],
+                   arch, mode == HR_NORM_MODE_RUNNING ? "running" : "batch", (double)values[k],
                    k / d_out, k % d_out);
       sum += values[k];
     }
@@ -396,9 +342,9 @@ fuzz_check_output (HrFeatureStack *out, gsize n, gsize d_out, gboolean must_be_f
 static gboolean
 refused_batch (const GError *error, HrNormMode mode, gsize n, gboolean has_batch_norm)
 {
-  return error != NULL && mode == HR_NORM_MODE_BATCH && n < 2 && has_batch_norm &&
-         g_error_matches (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE) && error->message != NULL &&
-         error->message[0] != '\0';
+  return error != NULL && mode == HR_NORM_MODE_BATCH && n < 2 && has_batch_norm
+         && g_error_matches (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE) && error->message != NULL
+         && error->message[0] != '\0';
 }
 
 static void
@@ -442,25 +388,25 @@ fuzz_head (HrTensorFile *file, const char *arch, double max_abs, guint salt)
       HrLayerKind kind = hr_head_get_layer_kind (head, i);
       gsize product;
 
-      FUZZ_CHECK ((guint) kind <= HR_LAYER_L2_NORMALIZE, "%s: layer %u kind %d", label, i,
-                  (int) kind);
+      FUZZ_CHECK ((guint)kind <= HR_LAYER_L2_NORMALIZE, "%s: layer %u kind %d", label, i,
+                  (int)kind);
       FUZZ_CHECK (name != NULL && name[0] != '\0', "%s: layer %u has no name", label, i);
       FUZZ_CHECK (in > 0 && out > 0, "%s: layer %u is %zu → %zu", label, i, in, out);
       FUZZ_CHECK (i == 0 || in == hr_head_get_layer_out_features (head, i - 1),
                   "%s: layer %u takes %zu, the one before gives %zu", label, i, in,
                   hr_head_get_layer_out_features (head, i - 1));
       FUZZ_CHECK (kind == HR_LAYER_LINEAR || in == out, "%s: layer %u (kind %d) is %zu → %zu",
-                  label, i, (int) kind, in, out);
+                  label, i, (int)kind, in, out);
       FUZZ_CHECK (hr_head_find_stage (head, name) >= 0, "%s: stage %s not found", label, name);
       has_batch_norm |= kind == HR_LAYER_BATCH_NORM;
       if (kind == HR_LAYER_LINEAR)
         weights = g_size_checked_mul (&product, in, out) && weights + product >= weights
-                    ? weights + product
-                    : G_MAXSIZE;
+                      ? weights + product
+                      : G_MAXSIZE;
       else
         weights = weights + in >= weights ? weights + in : G_MAXSIZE;
     }
-  FUZZ_CHECK (hr_head_find_stage (head, "projections") == (int) n_layers - 1, "projections stage");
+  FUZZ_CHECK (hr_head_find_stage (head, "projections") == (int)n_layers - 1, "projections stage");
   FUZZ_CHECK (hr_head_get_source (head) != NULL, "%s: no source", label);
   description = hr_head_describe (head);
   FUZZ_CHECK (description != NULL && description[0] != '\0', "%s: no description", label);
@@ -473,12 +419,12 @@ fuzz_head (HrTensorFile *file, const char *arch, double max_abs, guint salt)
 
   /* 1 … 8 samples of deterministic noise in [-1, 1] (one sample: batch mode is refused). */
   n = 1 + salt % FUZZ_MAX_SAMPLES;
-  input = g_new (float, n * d_in);
+  input = g_new (float, n *d_in);
   state = 2166136261u ^ salt;
   for (gsize k = 0; k < n * d_in; k++)
     {
       state = state * 1664525u + 1013904223u;
-      input[k] = (float) ((double) (state >> 8) / (double) (1u << 23) - 1.0);
+      input[k] = (float)((double)(state >> 8) / (double)(1u << 23) - 1.0);
     }
   stack = hr_feature_stack_new_copy (input, n, d_in);
 
@@ -494,7 +440,7 @@ fuzz_head (HrTensorFile *file, const char *arch, double max_abs, guint salt)
       if (out == NULL && refused_batch (run_error, mode, n, has_batch_norm))
         continue;
       if (out == NULL)
-        FUZZ_FAIL ("%s: forward (mode %d) on %zu x %zu failed: %s", label, (int) mode, n, d_in,
+        FUZZ_FAIL ("%s: forward (mode %d) on %zu x %zu failed: %s", label, (int)mode, n, d_in,
                    run_error != NULL ? run_error->message : "(no error)");
       FUZZ_CHECK (!(mode == HR_NORM_MODE_BATCH && n < 2 && has_batch_norm),
                   "%s: batch statistics of one sample accepted", label);
@@ -507,8 +453,8 @@ fuzz_head (HrTensorFile *file, const char *arch, double max_abs, guint salt)
     HrNormMode mode = (salt >> 3) & 1 ? HR_NORM_MODE_BATCH : HR_NORM_MODE_RUNNING;
     g_autoptr (GError) stage_error = NULL;
     guint n_stages = 0;
-    HrFeatureStack **stages =
-      hr_head_forward_stages (head, stack, mode, &n_stages, NULL, &stage_error);
+    HrFeatureStack **stages
+        = hr_head_forward_stages (head, stack, mode, &n_stages, NULL, &stage_error);
 
     if (stages == NULL && refused_batch (stage_error, mode, n, has_batch_norm))
       return;
@@ -518,8 +464,8 @@ fuzz_head (HrTensorFile *file, const char *arch, double max_abs, guint salt)
     FUZZ_CHECK (n_stages == n_layers, "%u stages for %u layers", n_stages, n_layers);
     for (guint i = 0; i < n_stages; i++)
       {
-        fuzz_check_output (stages[i], n, hr_head_get_layer_out_features (head, i),
-                           must_be_finite, label, mode);
+        fuzz_check_output (stages[i], n, hr_head_get_layer_out_features (head, i), must_be_finite,
+                           label, mode);
         g_object_unref (stages[i]);
       }
     g_free (stages);
@@ -535,13 +481,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   guint salt = 0;
   double max_abs;
 
-  if (fuzz_fd < 0)
+  if (fuzz_path == NULL)
     fuzz_init ();
-  fuzz_write_input (data, size);
+  fuzz_input_write (data, size);
 
   for (size_t i = 0; i < size; i += 61)
     salt = salt * 31 + data[i];
-  salt += (guint) size;
+  salt += (guint)size;
 
   file = hr_tensor_file_new (fuzz_path, NULL, &error);
   if (file == NULL)
@@ -553,6 +499,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   max_abs = fuzz_tensors (file);
   for (gsize i = 0; i < G_N_ELEMENTS (archs); i++)
-    fuzz_head (file, archs[i], max_abs, salt + (guint) i);
+    fuzz_head (file, archs[i], max_abs, salt + (guint)i);
   return 0;
 }

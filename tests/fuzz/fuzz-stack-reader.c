@@ -19,6 +19,8 @@
  */
 #include <headrank.h>
 
+#include "fuzz-input.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -35,14 +37,12 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 /* Reading a whole stack allocates n × d floats; above this the input is only read through
  * the reader, a few chunks of it, so that a valid but huge file does not exhaust memory. */
-#define FUZZ_MAX_WHOLE_VALUES ((gsize) 64 << 20)
+#define FUZZ_MAX_WHOLE_VALUES ((gsize)64 << 20)
 /* The most values one read_into may produce, and the most read_into calls per layout. */
-#define FUZZ_MAX_CHUNK_VALUES ((gsize) 16 << 20)
-#define FUZZ_MAX_CHUNKS ((gsize) 4096)
+#define FUZZ_MAX_CHUNK_VALUES ((gsize)16 << 20)
+#define FUZZ_MAX_CHUNKS ((gsize)4096)
 
-static int fuzz_fd = -1;
-static char *fuzz_path;      /* what the library opens */
-static char *fuzz_real_path; /* the file itself, unlinked at exit, NULL if already unlinked */
+static const char *fuzz_path; /* what the library opens */
 static gboolean fuzz_strict_libtiff;
 static guint fuzz_global_libtiff_messages;
 
@@ -72,27 +72,20 @@ layout_name (HrStackLayout layout)
 {
   switch (layout)
     {
-    case HR_STACK_LAYOUT_AUTO:
-      return "auto";
-    case HR_STACK_LAYOUT_MATRIX:
-      return "matrix";
-    case HR_STACK_LAYOUT_CHANNELS:
-      return "channels";
-    case HR_STACK_LAYOUT_PAGES:
-      return "pages";
-    default:
-      return "?";
+      case HR_STACK_LAYOUT_AUTO:
+        return "auto";
+      case HR_STACK_LAYOUT_MATRIX:
+        return "matrix";
+      case HR_STACK_LAYOUT_CHANNELS:
+        return "channels";
+      case HR_STACK_LAYOUT_PAGES:
+        return "pages";
+      default:
+        return "?";
     }
 }
 
 /* -- set-up ------------------------------------------------------------------------------ */
-
-static void
-fuzz_unlink_file (void)
-{
-  if (fuzz_real_path != NULL)
-    g_unlink (fuzz_real_path);
-}
 
 G_GNUC_PRINTF (2, 0)
 static void
@@ -111,60 +104,13 @@ fuzz_libtiff_global_handler (const char *module, const char *fmt, va_list ap)
 static void
 fuzz_init (void)
 {
-  const char *dirs[] = { "/dev/shm", g_get_tmp_dir () };
-  g_autofree char *proc_path = NULL;
-
   /* Warnings and criticals (a failed precondition inside the library) are bugs. */
   g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
   fuzz_strict_libtiff = g_strcmp0 (g_getenv ("HR_FUZZ_STRICT_LIBTIFF"), "1") == 0;
   TIFFSetErrorHandler (fuzz_libtiff_global_handler);
   TIFFSetWarningHandler (fuzz_libtiff_global_handler);
 
-  for (gsize i = 0; i < G_N_ELEMENTS (dirs) && fuzz_fd < 0; i++)
-    {
-      char *path = g_build_filename (dirs[i], "headrank-fuzz-XXXXXX.tif", NULL);
-
-      fuzz_fd = g_mkstemp_full (path, O_RDWR | O_CLOEXEC, 0600);
-      if (fuzz_fd >= 0)
-        fuzz_real_path = path;
-      else
-        g_free (path);
-    }
-  if (fuzz_fd < 0)
-    FUZZ_FAIL ("cannot create a temporary file: %s", g_strerror (errno));
-
-  /* On Linux the file is reachable as /proc/self/fd/N once unlinked: nothing is left
-   * behind when the fuzzer stops on a crash. */
-  proc_path = g_strdup_printf ("/proc/self/fd/%d", fuzz_fd);
-  if (g_file_test (proc_path, G_FILE_TEST_IS_REGULAR) && g_unlink (fuzz_real_path) == 0)
-    {
-      g_clear_pointer (&fuzz_real_path, g_free);
-      fuzz_path = g_steal_pointer (&proc_path);
-    }
-  else
-    {
-      fuzz_path = g_strdup (fuzz_real_path);
-      atexit (fuzz_unlink_file);
-    }
-}
-
-static void
-fuzz_write_input (const uint8_t *data, size_t size)
-{
-  size_t done = 0;
-
-  if (ftruncate (fuzz_fd, 0) != 0)
-    FUZZ_FAIL ("ftruncate: %s", g_strerror (errno));
-  while (done < size)
-    {
-      ssize_t n = pwrite (fuzz_fd, data + done, size - done, (off_t) done);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        FUZZ_FAIL ("pwrite: %s", g_strerror (errno));
-      done += (size_t) n;
-    }
+  fuzz_path = fuzz_input_open (".tif");
 }
 
 /* -- checks ------------------------------------------------------------------------------ */
@@ -204,10 +150,10 @@ check_info (HrStackInfo *info, HrStackLayout requested, gsize n, gsize d)
   FUZZ_CHECK (info != NULL, "no info");
   layout = hr_stack_info_get_layout (info);
   FUZZ_CHECK (layout != HR_STACK_LAYOUT_AUTO, "info says layout auto");
-  FUZZ_CHECK (requested == HR_STACK_LAYOUT_AUTO || layout == requested,
-              "asked for %s, got %s", layout_name (requested), layout_name (layout));
-  FUZZ_CHECK ((guint) hr_stack_info_get_sample_format (info) <= HR_SAMPLE_FORMAT_FLOAT64, "%d",
-              (int) hr_stack_info_get_sample_format (info));
+  FUZZ_CHECK (requested == HR_STACK_LAYOUT_AUTO || layout == requested, "asked for %s, got %s",
+              layout_name (requested), layout_name (layout));
+  FUZZ_CHECK ((guint)hr_stack_info_get_sample_format (info) <= HR_SAMPLE_FORMAT_FLOAT64, "%d",
+              (int)hr_stack_info_get_sample_format (info));
   s = hr_stack_info_get_compression (info);
   FUZZ_CHECK (s != NULL && s[0] != '\0', "no compression name");
   s = hr_stack_info_get_metadata_kind (info);
@@ -223,32 +169,34 @@ check_info (HrStackInfo *info, HrStackLayout requested, gsize n, gsize d)
   channels = hr_stack_info_get_channels (info);
   FUZZ_CHECK (n_pages >= 1 && width >= 1 && height >= 1, "%u pages of %u x %u", n_pages, width,
               height);
-  (void) hr_stack_info_get_tiled (info);
-  (void) hr_stack_info_get_big_endian (info);
-  (void) hr_stack_info_get_bigtiff (info);
+  (void)hr_stack_info_get_tiled (info);
+  (void)hr_stack_info_get_big_endian (info);
+  (void)hr_stack_info_get_bigtiff (info);
 
   switch (layout)
     {
-    case HR_STACK_LAYOUT_MATRIX:
-      FUZZ_CHECK (n_pages == 1, "matrix with %u pages", n_pages);
-      FUZZ_CHECK (n == height && d == width, "matrix %zu x %zu from %u x %u", n, d, height, width);
-      FUZZ_CHECK (!hr_stack_info_is_per_pixel (info), "matrix per pixel");
-      break;
-    case HR_STACK_LAYOUT_PAGES:
-      FUZZ_CHECK (n == n_pages, "pages: %zu samples from %u pages", n, n_pages);
-      FUZZ_CHECK (d % ((gsize) width * height) == 0, "pages: %zu features from %u x %u", d,
-                  width, height);
-      FUZZ_CHECK (!hr_stack_info_is_per_pixel (info), "pages per pixel");
-      break;
-    case HR_STACK_LAYOUT_CHANNELS:
-      FUZZ_CHECK (hr_stack_info_is_per_pixel (info), "channels not per pixel");
-      FUZZ_CHECK (d == channels, "channels: %zu features, %u channels", d, channels);
-      FUZZ_CHECK (depth >= 1 && frames >= 1, "depth %u frames %u", depth, frames);
-      FUZZ_CHECK (n == (gsize) width * height * depth * frames,
-                  "channels: %zu samples from %u x %u x %u x %u", n, width, height, depth, frames);
-      break;
-    default:
-      FUZZ_FAIL ("layout %d", (int) layout);
+      case HR_STACK_LAYOUT_MATRIX:
+        FUZZ_CHECK (n_pages == 1, "matrix with %u pages", n_pages);
+        FUZZ_CHECK (n == height && d == width, "matrix %zu x %zu from %u x %u", n, d, height,
+                    width);
+        FUZZ_CHECK (!hr_stack_info_is_per_pixel (info), "matrix per pixel");
+        break;
+      case HR_STACK_LAYOUT_PAGES:
+        FUZZ_CHECK (n == n_pages, "pages: %zu samples from %u pages", n, n_pages);
+        FUZZ_CHECK (d % ((gsize)width * height) == 0, "pages: %zu features from %u x %u", d, width,
+                    height);
+        FUZZ_CHECK (!hr_stack_info_is_per_pixel (info), "pages per pixel");
+        break;
+      case HR_STACK_LAYOUT_CHANNELS:
+        FUZZ_CHECK (hr_stack_info_is_per_pixel (info), "channels not per pixel");
+        FUZZ_CHECK (d == channels, "channels: %zu features, %u channels", d, channels);
+        FUZZ_CHECK (depth >= 1 && frames >= 1, "depth %u frames %u", depth, frames);
+        FUZZ_CHECK (n == (gsize)width * height * depth * frames,
+                    "channels: %zu samples from %u x %u x %u x %u", n, width, height, depth,
+                    frames);
+        break;
+      default:
+        FUZZ_FAIL ("layout %d", (int)layout);
     }
 }
 
@@ -256,17 +204,17 @@ check_info (HrStackInfo *info, HrStackLayout requested, gsize n, gsize d)
  * lie in [first, first + n_values) of @values (values[0] is position @first). */
 static void
 check_nonfinite_positions (const guint64 *positions, gsize n_positions, guint64 count,
-                           guint64 total_values, const float *values, guint64 first,
-                           gsize n_values)
+                           guint64 total_values, const float *values, guint64 first, gsize n_values)
 {
   FUZZ_CHECK (n_positions <= HR_NONFINITE_MAX_POSITIONS, "%zu positions", n_positions);
-  FUZZ_CHECK (n_positions == MIN (count, (guint64) HR_NONFINITE_MAX_POSITIONS),
+  FUZZ_CHECK (n_positions == MIN (count, (guint64)HR_NONFINITE_MAX_POSITIONS),
               "%zu positions for %" G_GUINT64_FORMAT " non-finite values", n_positions, count);
   FUZZ_CHECK (n_positions == 0 || positions != NULL, "positions NULL");
   for (gsize i = 0; i < n_positions; i++)
     {
-      FUZZ_CHECK (positions[i] < total_values, "position %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT,
-                  positions[i], total_values);
+      FUZZ_CHECK (positions[i] < total_values,
+                  "position %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT, positions[i],
+                  total_values);
       FUZZ_CHECK (i == 0 || positions[i] > positions[i - 1], "positions not increasing");
       if (values != NULL && positions[i] >= first && positions[i] - first < n_values)
         FUZZ_CHECK (!isfinite (values[positions[i] - first]),
@@ -328,7 +276,7 @@ fuzz_whole (HrStackLayout layout, int *refused_code)
               "stack counts %" G_GUINT64_FORMAT " non-finite values",
               hr_feature_stack_get_n_nonfinite (stack));
   check_nonfinite_positions (positions, n_positions, hr_feature_stack_get_n_nonfinite (stack),
-                             (guint64) n * d, values, 0, n * d);
+                             (guint64)n * d, values, 0, n * d);
   check_info (hr_feature_stack_get_info (stack), layout, n, d);
   return stack;
 }
@@ -339,7 +287,7 @@ fuzz_chunk_size (gsize n, gsize d, guint salt)
   gsize chunk = 1 + salt % 13; /* 1 … 13 samples: chunks straddle strips and tiles */
 
   chunk = MAX (chunk, (n + FUZZ_MAX_CHUNKS - 1) / FUZZ_MAX_CHUNKS);
-  chunk = MIN (chunk, MAX ((gsize) 1, FUZZ_MAX_CHUNK_VALUES / d));
+  chunk = MIN (chunk, MAX ((gsize)1, FUZZ_MAX_CHUNK_VALUES / d));
   return MIN (chunk, n);
 }
 
@@ -426,12 +374,12 @@ fuzz_layout (HrStackLayout layout, guint salt)
       stack = fuzz_whole (layout, &whole_refused);
       if (stack != NULL)
         {
-          FUZZ_CHECK (hr_feature_stack_get_n_samples (stack) == n &&
-                        hr_feature_stack_get_n_features (stack) == d,
+          FUZZ_CHECK (hr_feature_stack_get_n_samples (stack) == n
+                          && hr_feature_stack_get_n_features (stack) == d,
                       "whole %zu x %zu, reader %zu x %zu", hr_feature_stack_get_n_samples (stack),
                       hr_feature_stack_get_n_features (stack), n, d);
-          FUZZ_CHECK (hr_stack_info_get_layout (hr_feature_stack_get_info (stack)) ==
-                        hr_stack_info_get_layout (hr_stack_reader_get_info (reader)),
+          FUZZ_CHECK (hr_stack_info_get_layout (hr_feature_stack_get_info (stack))
+                          == hr_stack_info_get_layout (hr_stack_reader_get_info (reader)),
                       "whole and reader decided different layouts");
         }
     }
@@ -439,7 +387,7 @@ fuzz_layout (HrStackLayout layout, guint salt)
   if (d > FUZZ_MAX_CHUNK_VALUES)
     return; /* one sample is too large to read for fun */
   chunk = fuzz_chunk_size (n, d, salt);
-  buffer = g_new (float, chunk * d);
+  buffer = g_new (float, chunk *d);
 
   if (read_all)
     {
@@ -455,29 +403,29 @@ fuzz_layout (HrStackLayout layout, guint salt)
           return;
         }
       /* At the end: nothing more, no error. */
-      FUZZ_CHECK (hr_stack_reader_read_into (reader, buffer, chunk, &got, NULL, &end_error) &&
-                    got == 0,
+      FUZZ_CHECK (hr_stack_reader_read_into (reader, buffer, chunk, &got, NULL, &end_error)
+                      && got == 0,
                   "read at the end");
       positions = hr_stack_reader_get_nonfinite_positions (reader, &n_positions);
       check_nonfinite_positions (positions, n_positions, hr_stack_reader_get_n_nonfinite (reader),
-                                 (guint64) n * d, whole, 0, whole != NULL ? n * d : 0);
+                                 (guint64)n * d, whole, 0, whole != NULL ? n * d : 0);
       if (stack != NULL)
         {
           gsize whole_positions;
           const guint64 *wp = hr_feature_stack_get_nonfinite_positions (stack, &whole_positions);
 
-          FUZZ_CHECK (hr_stack_reader_get_n_nonfinite (reader) ==
-                        hr_feature_stack_get_n_nonfinite (stack),
-                      "non-finite: reader %" G_GUINT64_FORMAT ", whole %" G_GUINT64_FORMAT,
-                      hr_stack_reader_get_n_nonfinite (reader),
-                      hr_feature_stack_get_n_nonfinite (stack));
-          FUZZ_CHECK (whole_positions == n_positions &&
-                        memcmp (wp, positions, n_positions * sizeof *wp) == 0,
+          FUZZ_CHECK (
+              hr_stack_reader_get_n_nonfinite (reader) == hr_feature_stack_get_n_nonfinite (stack),
+              "non-finite: reader %" G_GUINT64_FORMAT ", whole %" G_GUINT64_FORMAT,
+              hr_stack_reader_get_n_nonfinite (reader), hr_feature_stack_get_n_nonfinite (stack));
+          FUZZ_CHECK (whole_positions == n_positions
+                          && memcmp (wp, positions, n_positions * sizeof *wp) == 0,
                       "non-finite positions differ");
         }
       else if (whole_refused != HR_STACK_ERROR_TOO_LARGE)
         FUZZ_FAIL ("layout %s: reading in chunks succeeded but the whole read failed with "
-                   "error %d", layout_name (layout), whole_refused);
+                   "error %d",
+                   layout_name (layout), whole_refused);
     }
   else
     {
@@ -507,17 +455,17 @@ fuzz_layout (HrStackLayout layout, guint salt)
       {
         const float *whole = stack != NULL ? hr_feature_stack_peek_data (stack) : NULL;
 
-        FUZZ_CHECK (hr_feature_stack_get_n_samples (part) == chunk &&
-                      hr_feature_stack_get_n_features (part) == d,
+        FUZZ_CHECK (hr_feature_stack_get_n_samples (part) == chunk
+                        && hr_feature_stack_get_n_features (part) == d,
                     "chunk of %zu x %zu", hr_feature_stack_get_n_samples (part),
                     hr_feature_stack_get_n_features (part));
         if (whole != NULL)
-          FUZZ_CHECK (memcmp (hr_feature_stack_peek_data (part), whole,
-                              chunk * d * sizeof (float)) == 0,
+          FUZZ_CHECK (memcmp (hr_feature_stack_peek_data (part), whole, chunk * d * sizeof (float))
+                          == 0,
                       "read_chunk differs from the whole read");
         positions = hr_feature_stack_get_nonfinite_positions (part, &n_positions);
         check_nonfinite_positions (positions, n_positions, hr_feature_stack_get_n_nonfinite (part),
-                                   (guint64) chunk * d, hr_feature_stack_peek_data (part), 0,
+                                   (guint64)chunk * d, hr_feature_stack_peek_data (part), 0,
                                    chunk * d);
       }
   }
@@ -549,17 +497,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   };
   guint salt = 0;
 
-  if (fuzz_fd < 0)
+  if (fuzz_path == NULL)
     fuzz_init ();
-  fuzz_write_input (data, size);
+  fuzz_input_write (data, size);
 
   /* A deterministic chunk size per input. */
   for (size_t i = 0; i < size; i += 61)
     salt = salt * 31 + data[i];
-  salt += (guint) size;
+  salt += (guint)size;
 
   for (gsize i = 0; i < G_N_ELEMENTS (layouts); i++)
-    fuzz_layout (layouts[i], salt + (guint) i);
+    fuzz_layout (layouts[i], salt + (guint)i);
   fuzz_cancelled ();
   return 0;
 }
