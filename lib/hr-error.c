@@ -11,3 +11,14 @@
 /* clang-format off */
 G_DEFINE_QUARK (hr-stack-error-quark, hr_stack_error)
 /* clang-format on */
+
+/**
+ * hr_analysis_error_quark:
+ *
+ * The error domain of the rank diagnostics and the analysis.
+ *
+ * Returns: the #GQuark of %HR_ANALYSIS_ERROR
+ */
+/* clang-format off */
+G_DEFINE_QUARK (hr-analysis-error-quark, hr_analysis_error)
+/* clang-format on */

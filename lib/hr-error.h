@@ -55,4 +55,40 @@ typedef enum
 HR_AVAILABLE_IN_ALL
 GQuark hr_stack_error_quark (void);
 
+/**
+ * HR_ANALYSIS_ERROR:
+ *
+ * Error domain of the rank diagnostics: moments, spectra, contrastive measures and the
+ * analysis. Errors in this domain come from the #HrAnalysisError enumeration.
+ */
+#define HR_ANALYSIS_ERROR (hr_analysis_error_quark ())
+
+/**
+ * HrAnalysisError:
+ * @HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES: fewer samples than a measure needs (a covariance
+ *   needs two finite samples, a contrastive batch two pairs)
+ * @HR_ANALYSIS_ERROR_SHAPE: matrices whose sizes do not agree: a buffer that is not a whole
+ *   number of rows, stacks of different lengths or widths, a head whose input width is not
+ *   the number of features
+ * @HR_ANALYSIS_ERROR_NUMERIC: the computation failed: LAPACK did not converge, or the
+ *   accumulated sums overflowed to infinity
+ * @HR_ANALYSIS_ERROR_PAIRS: the positive pairs are unusable: a pair file that cannot be
+ *   parsed, or an index outside the stack
+ * @HR_ANALYSIS_ERROR_INVALID: a parameter given by the user is out of range (a temperature
+ *   that is not positive, a negative margin, an unknown stage name)
+ *
+ * Error codes in the %HR_ANALYSIS_ERROR domain.
+ */
+typedef enum
+{
+  HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
+  HR_ANALYSIS_ERROR_SHAPE,
+  HR_ANALYSIS_ERROR_NUMERIC,
+  HR_ANALYSIS_ERROR_PAIRS,
+  HR_ANALYSIS_ERROR_INVALID,
+} HrAnalysisError;
+
+HR_AVAILABLE_IN_ALL
+GQuark hr_analysis_error_quark (void);
+
 G_END_DECLS
