@@ -1589,9 +1589,10 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
   return last;
 }
 
-/* Runs layers 0 … run->last on @n rows of @x. With @stages, stages[i] receives a copy of
- * layer i's output (every layer runs alone). Returns the output of the last layer in one of
- * the two work buffers. */
+/* Runs layers 0 … run->last on @n rows of @x. With @stages, stages[i] (when not NULL)
+ * receives a copy of layer i's output; a layer that runs folded or fused into the one before
+ * it has none, so whoever wants every layer sets keep_stages. Returns the output of the last layer
+ * in one of the two work buffers. */
 static float *
 hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages)
 {
@@ -1605,8 +1606,8 @@ hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages
 
       out = work[which];
       done = hr_run_layer (run, i, in, n, out);
-      if (stages != NULL)
-        memcpy (stages[i], out, n * hr_head_layer (run->head, i)->out * sizeof (float));
+      if (stages != NULL && stages[done] != NULL)
+        memcpy (stages[done], out, n * hr_head_layer (run->head, done)->out * sizeof (float));
       in = out;
       which ^= 1;
       i = done + 1;
@@ -1819,25 +1820,214 @@ hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancella
 
 /* -- streaming --------------------------------------------------------------------------- */
 
-/* Reads the next @count rows, refusing non-finite values. */
+/* Reads the next @count rows. With @samples (the analysis), rows holding NaN or infinite
+ * values are dropped and counted in @dropped, and samples[k] receives the stack index of the
+ * k-th row kept; without, non-finite values are an error (projecting). */
 static gboolean
-hr_project_read (HrStackReader *reader, float *rows, gsize count, gsize *got,
-                 GCancellable *cancellable, GError **error)
+hr_stream_read (HrStackReader *reader, float *rows, gsize count, gsize *got, guint64 *samples,
+                guint64 *dropped, GCancellable *cancellable, GError **error)
 {
   guint64 before = hr_stack_reader_get_n_nonfinite (reader);
+  gsize first = hr_stack_reader_get_position (reader), d = hr_stack_reader_get_n_features (reader);
+  gsize kept = 0;
 
   if (!hr_stack_reader_read_into (reader, rows, count, got, cancellable, error))
     return FALSE;
-  if (hr_stack_reader_get_n_nonfinite (reader) != before)
+  if (samples == NULL && hr_stack_reader_get_n_nonfinite (reader) != before)
     {
       gsize n_positions;
       const guint64 *positions = hr_stack_reader_get_nonfinite_positions (reader, &n_positions);
-      gsize d = hr_stack_reader_get_n_features (reader);
 
       g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
                    _ ("%s: non-finite values, the first at sample %llu, feature %llu"),
                    hr_stack_reader_get_path (reader), (unsigned long long)(positions[0] / d),
                    (unsigned long long)(positions[0] % d));
+      return FALSE;
+    }
+  if (samples == NULL)
+    return TRUE;
+  if (hr_stack_reader_get_n_nonfinite (reader) == before)
+    {
+      for (gsize r = 0; r < *got; r++)
+        samples[r] = first + r;
+      return TRUE;
+    }
+  for (gsize r = 0; r < *got; r++)
+    {
+      const float *row = rows + r * d;
+      gboolean finite = TRUE;
+
+      for (gsize j = 0; j < d; j++)
+        finite &= isfinite (row[j]) != 0;
+      if (!finite)
+        {
+          (*dropped)++;
+          continue;
+        }
+      if (kept != r)
+        memmove (rows + kept * d, row, d * sizeof (float));
+      samples[kept++] = first + r;
+    }
+  *got = kept;
+  return TRUE;
+}
+
+typedef struct
+{
+  HrStackReader *reader;
+  gsize n;          /* samples in the stack */
+  gsize chunk;      /* rows per read */
+  float *rows;      /* chunk × input width */
+  float *work[2];   /* chunk × the widest layer */
+  guint64 *samples; /* NULL: refuse non-finite rows; else the stack index of each kept row */
+  guint64 dropped;  /* rows dropped in the last pass */
+  guint pass, n_passes;
+  HrProgressFunc progress;
+  gpointer progress_data;
+  GCancellable *cancellable;
+} HrStream;
+
+static void
+hr_stream_progress (HrStream *st, gsize done)
+{
+  if (st->progress != NULL)
+    st->progress ((st->pass + (double)done / MAX (st->n, 1)) / st->n_passes, st->progress_data);
+}
+
+/* With the whole stack as the batch, the statistics of each BatchNorm up to run->last: one
+ * pass over the stack for each, computed with those of the BatchNorms before it. */
+static gboolean
+hr_stream_batch_statistics (HrStream *st, HrRun *run, GError **error)
+{
+  HrHead *head = run->head;
+  guint last = run->last;
+
+  for (guint i = 0; i <= last; i++)
+    {
+      HrLayer *bn = hr_head_layer (head, i);
+      g_autofree double *sum = NULL, *sum2 = NULL, *shift = NULL;
+      gsize got, count = 0;
+
+      if (bn->kind != HR_LAYER_BATCH_NORM)
+        continue;
+      sum = g_new0 (double, bn->out);
+      sum2 = g_new0 (double, bn->out);
+      shift = g_new0 (double, bn->out);
+      if (!hr_stack_reader_seek (st->reader, 0, error))
+        return FALSE;
+      hr_run_clear_folds (run);
+      if (i > 0)
+        run->last = i - 1;
+      for (gsize done = 0; done < st->n; done += got)
+        {
+          const float *out = st->rows;
+          gsize read_rows;
+
+          if (!hr_stream_read (st->reader, st->rows, st->chunk, &got, st->samples, &st->dropped,
+                               st->cancellable, error))
+            goto fail;
+          read_rows = hr_stack_reader_get_position (st->reader) - done;
+          if (read_rows == 0)
+            break;
+          if (got > 0 && i > 0)
+            out = hr_run_rows (run, st->rows, got, st->work, NULL);
+          if (count == 0 && got > 0)
+            for (gsize j = 0; j < bn->out; j++)
+              shift[j] = out[j];
+          for (gsize r = 0; r < got; r++)
+            for (gsize j = 0; j < bn->out; j++)
+              {
+                double v = (double)out[r * bn->out + j] - shift[j];
+                sum[j] += v;
+                sum2[j] += v * v;
+              }
+          count += got;
+          got = read_rows;
+          hr_stream_progress (st, done + got);
+        }
+      run->last = last;
+      if (count < 2)
+        {
+          g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                       _ ("batch statistics need at least two samples in every batch (%zu "
+                          "samples in batches of %zu)"),
+                       (gsize)count, (gsize)count);
+          return FALSE;
+        }
+      run->stats_mean[i] = g_new (double, bn->out);
+      run->stats_var[i] = g_new (double, bn->out);
+      for (gsize j = 0; j < bn->out; j++)
+        {
+          double m = sum[j] / count;
+          run->stats_mean[i][j] = m + shift[j];
+          run->stats_var[i][j] = MAX (0.0, sum2[j] / count - m * m);
+        }
+      hr_run_clear_folds (run);
+      st->pass++;
+      st->dropped = 0;
+    }
+  return TRUE;
+
+fail:
+  run->last = last;
+  return FALSE;
+}
+
+/* Sets up @st for running @run over @reader; the chunk is the batch with per-batch
+ * statistics, else @batch_size or the reader's preferred chunk (@min_chunk at least). */
+static gboolean
+hr_stream_init (HrStream *st, HrRun *run, HrStackReader *reader, gsize batch_size, gsize min_chunk,
+                gboolean drop_nonfinite, GError **error)
+{
+  gboolean whole_batch = run->mode == HR_NORM_MODE_BATCH && batch_size == 0;
+  gsize d_in = hr_stack_reader_get_n_features (reader);
+
+  memset (st, 0, sizeof *st);
+  st->reader = reader;
+  st->n = hr_stack_reader_get_n_samples (reader);
+  if (run->mode == HR_NORM_MODE_RUNNING || whole_batch)
+    st->chunk = batch_size > 0 ? batch_size
+                               : MAX (hr_stack_reader_get_preferred_chunk (reader), min_chunk);
+  else
+    st->chunk = batch_size;
+  st->chunk = MAX ((gsize)1, MIN (st->chunk, st->n));
+  st->n_passes = 1;
+  for (guint i = 0; whole_batch && i <= run->last; i++)
+    st->n_passes += hr_head_layer (run->head, i)->kind == HR_LAYER_BATCH_NORM;
+  st->rows = g_try_new (float, st->chunk *d_in);
+  st->work[0] = g_try_new (float, st->chunk * run->max_width);
+  st->work[1] = g_try_new (float, st->chunk * run->max_width);
+  if (drop_nonfinite)
+    st->samples = g_try_new (guint64, st->chunk);
+  if (st->rows == NULL || st->work[0] == NULL || st->work[1] == NULL
+      || (drop_nonfinite && st->samples == NULL))
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("not enough memory for chunks of %zu samples"), st->chunk);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+hr_stream_clear (HrStream *st)
+{
+  g_clear_pointer (&st->rows, g_free);
+  g_clear_pointer (&st->work[0], g_free);
+  g_clear_pointer (&st->work[1], g_free);
+  g_clear_pointer (&st->samples, g_free);
+}
+
+static gboolean
+hr_head_check_reader (HrHead *head, HrStackReader *reader, GError **error)
+{
+  if (head->layers->len == 0
+      || hr_stack_reader_get_n_features (reader) != hr_head_get_in_features (head))
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("%s: the head takes %zu features, the stack has %zu"),
+                   hr_stack_reader_get_path (reader), hr_head_get_in_features (head),
+                   hr_stack_reader_get_n_features (reader));
       return FALSE;
     }
   return TRUE;
@@ -1871,11 +2061,9 @@ hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrN
                  GCancellable *cancellable, GError **error)
 {
   g_autoptr (HrRun) run = NULL;
-  g_autofree float *rows = NULL, *work0 = NULL, *work1 = NULL;
-  float *work[2];
-  gsize n, d_in, chunk, got;
-  guint last, n_passes = 1, pass = 0;
-  gboolean whole_batch;
+  HrStream st = { 0 };
+  gsize n, got;
+  guint last;
 
   g_return_val_if_fail (HR_IS_HEAD (head), FALSE);
   g_return_val_if_fail (HR_IS_STACK_READER (reader), FALSE);
@@ -1887,13 +2075,8 @@ hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrN
       hr_stack_writer_abort (writer);
       return FALSE;
     }
-  if (head->layers->len == 0
-      || hr_stack_reader_get_n_features (reader) != hr_head_get_in_features (head))
+  if (!hr_head_check_reader (head, reader, error))
     {
-      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
-                   _ ("%s: the head takes %zu features, the stack has %zu"),
-                   hr_stack_reader_get_path (reader), hr_head_get_in_features (head),
-                   hr_stack_reader_get_n_features (reader));
       hr_stack_writer_abort (writer);
       return FALSE;
     }
@@ -1910,90 +2093,21 @@ hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrN
       hr_stack_writer_abort (writer);
       return FALSE;
     }
-  d_in = hr_stack_reader_get_n_features (reader);
   if (!hr_head_check_batches (head, mode, last, n, batch_size, error))
     {
       hr_stack_writer_abort (writer);
       return FALSE;
     }
   run = hr_run_new (head, mode, last, FALSE);
-  whole_batch = mode == HR_NORM_MODE_BATCH && batch_size == 0;
-  if (mode == HR_NORM_MODE_RUNNING || whole_batch)
-    chunk = batch_size > 0 ? batch_size : hr_stack_reader_get_preferred_chunk (reader);
-  else
-    chunk = batch_size;
-  chunk = MAX ((gsize)1, MIN (chunk, n));
-  if (whole_batch)
-    for (guint i = 0; i <= last; i++)
-      n_passes += hr_head_layer (head, i)->kind == HR_LAYER_BATCH_NORM;
+  if (!hr_stream_init (&st, run, reader, batch_size, 1, FALSE, error))
+    goto fail;
+  st.progress = progress;
+  st.progress_data = progress_data;
+  st.cancellable = cancellable;
 
-  rows = g_try_new (float, chunk *d_in);
-  work0 = g_try_new (float, chunk * run->max_width);
-  work1 = g_try_new (float, chunk * run->max_width);
-  if (rows == NULL || work0 == NULL || work1 == NULL)
-    {
-      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
-                   _ ("not enough memory for chunks of %zu samples"), chunk);
-      hr_stack_writer_abort (writer);
-      return FALSE;
-    }
-  work[0] = work0;
-  work[1] = work1;
-
-  /* With the whole stack as the batch: one pass for each BatchNorm's statistics, computed
-   * with those of the BatchNorms before it, then the pass that writes. */
-  for (guint i = 0; whole_batch && i <= last; i++)
-    {
-      HrLayer *bn = hr_head_layer (head, i);
-      g_autofree double *sum = NULL, *sum2 = NULL, *shift = NULL;
-      guint saved_last = run->last;
-
-      if (bn->kind != HR_LAYER_BATCH_NORM)
-        continue;
-      sum = g_new0 (double, bn->out);
-      sum2 = g_new0 (double, bn->out);
-      shift = g_new0 (double, bn->out);
-      if (!hr_stack_reader_seek (reader, 0, error))
-        goto fail;
-      hr_run_clear_folds (run);
-      for (gsize done = 0; done < n; done += got)
-        {
-          const float *out = rows;
-
-          if (!hr_project_read (reader, rows, chunk, &got, cancellable, error))
-            goto fail;
-          if (got == 0)
-            break;
-          if (i > 0)
-            {
-              run->last = i - 1;
-              out = hr_run_rows (run, rows, got, work, NULL);
-            }
-          if (done == 0)
-            for (gsize j = 0; j < bn->out; j++)
-              shift[j] = out[j];
-          for (gsize r = 0; r < got; r++)
-            for (gsize j = 0; j < bn->out; j++)
-              {
-                double v = (double)out[r * bn->out + j] - shift[j];
-                sum[j] += v;
-                sum2[j] += v * v;
-              }
-          if (progress != NULL)
-            progress ((pass + (double)(done + got) / n) / n_passes, progress_data);
-        }
-      run->stats_mean[i] = g_new (double, bn->out);
-      run->stats_var[i] = g_new (double, bn->out);
-      for (gsize j = 0; j < bn->out; j++)
-        {
-          double m = sum[j] / n;
-          run->stats_mean[i][j] = m + shift[j];
-          run->stats_var[i][j] = MAX (0.0, sum2[j] / n - m * m);
-        }
-      run->last = saved_last;
-      hr_run_clear_folds (run);
-      pass++;
-    }
+  if (mode == HR_NORM_MODE_BATCH && batch_size == 0
+      && !hr_stream_batch_statistics (&st, run, error))
+    goto fail;
 
   if (!hr_stack_reader_seek (reader, 0, error))
     goto fail;
@@ -2001,19 +2115,107 @@ hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrN
     {
       const float *out;
 
-      if (!hr_project_read (reader, rows, chunk, &got, cancellable, error))
+      if (!hr_stream_read (reader, st.rows, st.chunk, &got, NULL, NULL, cancellable, error))
         goto fail;
       if (got == 0)
         break;
-      out = hr_run_rows (run, rows, got, work, NULL);
+      out = hr_run_rows (run, st.rows, got, st.work, NULL);
       if (!hr_stack_writer_append (writer, out, got, error))
         goto fail;
-      if (progress != NULL)
-        progress ((pass + (double)(done + got) / n) / n_passes, progress_data);
+      hr_stream_progress (&st, done + got);
     }
+  hr_stream_clear (&st);
   return hr_stack_writer_finish (writer, error);
 
 fail:
+  hr_stream_clear (&st);
   hr_stack_writer_abort (writer);
   return FALSE;
+}
+
+/* The analysis' pass (hr-analysis.c): runs the head over @reader, dropping rows with NaN or
+ * infinite values, and hands every chunk to @func with the stack index of each row and the
+ * output of every layer i for which keep[i] is set (stages[i], else NULL). */
+gboolean
+hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batch_size,
+                const gboolean *keep, HrChunkFunc func, gpointer user_data, guint64 *n_dropped,
+                HrProgressFunc progress, gpointer progress_data, GCancellable *cancellable,
+                GError **error)
+{
+  g_autoptr (HrRun) run = NULL;
+  HrStream st = { 0 };
+  guint n_layers = head->layers->len;
+  g_autofree float **stages = NULL;
+  gboolean keep_all = FALSE, ok = FALSE;
+  gsize n, got;
+
+  *n_dropped = 0;
+  if (!hr_head_check_reader (head, reader, error))
+    return FALSE;
+  n = hr_stack_reader_get_n_samples (reader);
+  if (!hr_head_check_batches (head, mode, n_layers - 1, n, batch_size, error))
+    return FALSE;
+
+  /* Activations and the last layer end a fused group; any other stage needs every layer
+   * to run alone. */
+  for (guint i = 0; i + 1 < n_layers; i++)
+    keep_all |= keep[i] && !hr_is_activation (hr_head_layer (head, i)->kind);
+  run = hr_run_new (head, mode, n_layers - 1, keep_all);
+  if (!hr_stream_init (&st, run, reader, batch_size,
+                       CLAMP ((16u << 20) / (sizeof (float) * run->max_width), 256, 2048), TRUE,
+                       error))
+    goto out;
+  st.progress = progress;
+  st.progress_data = progress_data;
+  st.cancellable = cancellable;
+  stages = g_new0 (float *, n_layers);
+  for (guint i = 0; i < n_layers; i++)
+    if (keep[i] && (stages[i] = g_try_new (float, st.chunk *hr_head_layer (head, i)->out)) == NULL)
+      {
+        g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                     _ ("not enough memory for chunks of %zu samples"), st.chunk);
+        goto out;
+      }
+
+  if (mode == HR_NORM_MODE_BATCH && batch_size == 0
+      && !hr_stream_batch_statistics (&st, run, error))
+    goto out;
+
+  if (!hr_stack_reader_seek (reader, 0, error))
+    goto out;
+  for (gsize done = 0; done < n; done += got)
+    {
+      gsize read_rows;
+
+      if (!hr_stream_read (reader, st.rows, st.chunk, &got, st.samples, &st.dropped, cancellable,
+                           error))
+        goto out;
+      read_rows = hr_stack_reader_get_position (reader) - done;
+      if (read_rows == 0)
+        break;
+      if (got > 0)
+        {
+          if (mode == HR_NORM_MODE_BATCH && batch_size > 0 && got < 2)
+            {
+              g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                           _ ("batch statistics need at least two samples in every batch (%zu "
+                              "samples in batches of %zu)"),
+                           got, batch_size);
+              goto out;
+            }
+          hr_run_rows (run, st.rows, got, st.work, stages);
+          if (!func (st.rows, got, st.samples, (const float *const *)stages, user_data, error))
+            goto out;
+        }
+      got = read_rows;
+      hr_stream_progress (&st, done + got);
+    }
+  *n_dropped = st.dropped;
+  ok = TRUE;
+
+out:
+  for (guint i = 0; stages != NULL && i < n_layers; i++)
+    g_free (stages[i]);
+  hr_stream_clear (&st);
+  return ok;
 }

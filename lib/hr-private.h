@@ -82,4 +82,13 @@ void hr_tiff_sink_free (HrTiffSink *sink);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrTiffSink, hr_tiff_sink_free)
 
+/* The analysis' pass over a stack through a head (hr-head.c). */
+typedef gboolean (*HrChunkFunc) (const float *features, gsize n_rows, const guint64 *samples,
+                                 const float *const *stages, gpointer user_data, GError **error);
+
+gboolean hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batch_size,
+                         const gboolean *keep, HrChunkFunc func, gpointer user_data,
+                         guint64 *n_dropped, HrProgressFunc progress, gpointer progress_data,
+                         GCancellable *cancellable, GError **error);
+
 G_END_DECLS
