@@ -1822,10 +1822,11 @@ hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancella
 
 /* Reads the next @count rows. With @samples (the analysis), rows holding NaN or infinite
  * values are dropped and counted in @dropped, and samples[k] receives the stack index of the
- * k-th row kept; without, non-finite values are an error (projecting). */
+ * k-th row kept, and the non-finite values are counted in @nonfinite; without, non-finite
+ * values are an error (projecting). */
 static gboolean
 hr_stream_read (HrStackReader *reader, float *rows, gsize count, gsize *got, guint64 *samples,
-                guint64 *dropped, GCancellable *cancellable, GError **error)
+                guint64 *dropped, guint64 *nonfinite, GCancellable *cancellable, GError **error)
 {
   guint64 before = hr_stack_reader_get_n_nonfinite (reader);
   gsize first = hr_stack_reader_get_position (reader), d = hr_stack_reader_get_n_features (reader);
@@ -1855,13 +1856,14 @@ hr_stream_read (HrStackReader *reader, float *rows, gsize count, gsize *got, gui
   for (gsize r = 0; r < *got; r++)
     {
       const float *row = rows + r * d;
-      gboolean finite = TRUE;
+      gsize bad = 0;
 
       for (gsize j = 0; j < d; j++)
-        finite &= isfinite (row[j]) != 0;
-      if (!finite)
+        bad += isfinite (row[j]) == 0;
+      if (bad > 0)
         {
           (*dropped)++;
+          *nonfinite += bad;
           continue;
         }
       if (kept != r)
@@ -1875,12 +1877,13 @@ hr_stream_read (HrStackReader *reader, float *rows, gsize count, gsize *got, gui
 typedef struct
 {
   HrStackReader *reader;
-  gsize n;          /* samples in the stack */
-  gsize chunk;      /* rows per read */
-  float *rows;      /* chunk × input width */
-  float *work[2];   /* chunk × the widest layer */
-  guint64 *samples; /* NULL: refuse non-finite rows; else the stack index of each kept row */
-  guint64 dropped;  /* rows dropped in the last pass */
+  gsize n;           /* samples in the stack */
+  gsize chunk;       /* rows per read */
+  float *rows;       /* chunk × input width */
+  float *work[2];    /* chunk × the widest layer */
+  guint64 *samples;  /* NULL: refuse non-finite rows; else the stack index of each kept row */
+  guint64 dropped;   /* rows dropped in the last pass */
+  guint64 nonfinite; /* and the non-finite values they held */
   guint pass, n_passes;
   HrProgressFunc progress;
   gpointer progress_data;
@@ -1924,7 +1927,7 @@ hr_stream_batch_statistics (HrStream *st, HrRun *run, GError **error)
           gsize read_rows;
 
           if (!hr_stream_read (st->reader, st->rows, st->chunk, &got, st->samples, &st->dropped,
-                               st->cancellable, error))
+                               &st->nonfinite, st->cancellable, error))
             goto fail;
           read_rows = hr_stack_reader_get_position (st->reader) - done;
           if (read_rows == 0)
@@ -1964,7 +1967,7 @@ hr_stream_batch_statistics (HrStream *st, HrRun *run, GError **error)
         }
       hr_run_clear_folds (run);
       st->pass++;
-      st->dropped = 0;
+      st->dropped = st->nonfinite = 0;
     }
   return TRUE;
 
@@ -2115,7 +2118,7 @@ hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrN
     {
       const float *out;
 
-      if (!hr_stream_read (reader, st.rows, st.chunk, &got, NULL, NULL, cancellable, error))
+      if (!hr_stream_read (reader, st.rows, st.chunk, &got, NULL, NULL, NULL, cancellable, error))
         goto fail;
       if (got == 0)
         break;
@@ -2135,12 +2138,13 @@ fail:
 
 /* The analysis' pass (hr-analysis.c): runs the head over @reader, dropping rows with NaN or
  * infinite values, and hands every chunk to @func with the stack index of each row and the
- * output of every layer i for which keep[i] is set (stages[i], else NULL). */
+ * output of every layer i for which keep[i] is set (stages[i], else NULL). @n_dropped and
+ * @n_nonfinite receive the rows dropped and the non-finite values they held. */
 gboolean
 hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batch_size,
                 const gboolean *keep, HrChunkFunc func, gpointer user_data, guint64 *n_dropped,
-                HrProgressFunc progress, gpointer progress_data, GCancellable *cancellable,
-                GError **error)
+                guint64 *n_nonfinite, HrProgressFunc progress, gpointer progress_data,
+                GCancellable *cancellable, GError **error)
 {
   g_autoptr (HrRun) run = NULL;
   HrStream st = { 0 };
@@ -2149,7 +2153,7 @@ hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batc
   gboolean keep_all = FALSE, ok = FALSE;
   gsize n, got;
 
-  *n_dropped = 0;
+  *n_dropped = *n_nonfinite = 0;
   if (!hr_head_check_reader (head, reader, error))
     return FALSE;
   n = hr_stack_reader_get_n_samples (reader);
@@ -2187,8 +2191,8 @@ hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batc
     {
       gsize read_rows;
 
-      if (!hr_stream_read (reader, st.rows, st.chunk, &got, st.samples, &st.dropped, cancellable,
-                           error))
+      if (!hr_stream_read (reader, st.rows, st.chunk, &got, st.samples, &st.dropped, &st.nonfinite,
+                           cancellable, error))
         goto out;
       read_rows = hr_stack_reader_get_position (reader) - done;
       if (read_rows == 0)
@@ -2211,6 +2215,7 @@ hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batc
       hr_stream_progress (&st, done + got);
     }
   *n_dropped = st.dropped;
+  *n_nonfinite = st.nonfinite;
   ok = TRUE;
 
 out:

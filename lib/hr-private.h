@@ -88,7 +88,7 @@ typedef gboolean (*HrChunkFunc) (const float *features, gsize n_rows, const guin
 
 gboolean hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batch_size,
                          const gboolean *keep, HrChunkFunc func, gpointer user_data,
-                         guint64 *n_dropped, HrProgressFunc progress, gpointer progress_data,
-                         GCancellable *cancellable, GError **error);
+                         guint64 *n_dropped, guint64 *n_nonfinite, HrProgressFunc progress,
+                         gpointer progress_data, GCancellable *cancellable, GError **error);
 
 G_END_DECLS
