@@ -18,6 +18,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <locale.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,6 +40,7 @@ typedef struct
 
 static int hr_command_info (int argc, char **argv);
 static int hr_command_project (int argc, char **argv);
+static int hr_command_analyze (int argc, char **argv);
 static int hr_command_head_describe (int argc, char **argv);
 static int hr_command_head_presets (int argc, char **argv);
 
@@ -57,6 +59,13 @@ static const HrCommand commands[] = {
        stay in English */
     N_ ("Run the head of --weights over a feature stack, write the projections to --output"),
     hr_command_project },
+  { "analyze",
+    /* TRANSLATORS: the argument of "headrank analyze" in the list of commands (a file name) */
+    N_ ("[FILE]"),
+    /* TRANSLATORS: summary of "headrank analyze" in the list of commands */
+    N_ ("Rank diagnostics of every stage of a projection head: spectra, ranks, statistics, "
+        "verdict, report and plots"),
+    hr_command_analyze },
   { "head describe",
     /* TRANSLATORS: the argument of "headrank head describe" (WEIGHTS: a safetensors file) */
     N_ ("WEIGHTS"),
@@ -112,9 +121,9 @@ hr_enum_nick (GType type, int value)
   return nick;
 }
 
-/* The bundled sample: installed data first, then the source tree (for a build tree). */
+/* A bundled data file: installed data first, then the source tree (for a build tree). */
 static char *
-hr_find_sample (void)
+hr_find_data (const char *name)
 {
   const char *env = g_getenv ("HEADRANK_DATADIR");
   const char *dirs[] = { env, HR_DATADIR, HR_SOURCE_DATADIR };
@@ -125,7 +134,7 @@ hr_find_sample (void)
 
       if (dirs[i] == NULL || *dirs[i] == '\0')
         continue;
-      path = g_build_filename (dirs[i], "sample-features.tif", NULL);
+      path = g_build_filename (dirs[i], name, NULL);
       if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
         return g_steal_pointer (&path);
     }
@@ -319,7 +328,7 @@ hr_command_info (int argc, char **argv)
     path = argv[1];
   else
     {
-      sample = hr_find_sample ();
+      sample = hr_find_data ("sample-features.tif");
       if (sample == NULL)
         {
           g_printerr ("headrank: %s\n",
@@ -590,6 +599,328 @@ hr_command_project (int argc, char **argv)
         }
       return hr_head_error (error, path, weights, output);
     }
+  return EXIT_SUCCESS;
+}
+
+/* -- analyze ----------------------------------------------------------------------------- */
+
+/* The bundled sample of "headrank analyze" without FILE: embeddings of cells and the head
+ * VisCy had before its issue 139, whose ReLU inflates rank. */
+#define HR_SAMPLE_FEATURES "sample-embeddings.tif"
+#define HR_SAMPLE_HEAD "head-viscy-v0.safetensors"
+#define HR_SAMPLE_ARCH "viscy-v0"
+#define HR_SAMPLE_PAIRS "sample-pairs.csv"
+
+static void
+hr_analysis_print_text (HrAnalysis *analysis, const char *output)
+{
+  g_auto (GStrv) verdict = hr_analysis_describe_verdict (analysis);
+
+  /* TRANSLATORS: column headings of the table of "headrank analyze"; keep each within the
+     width of its column (stage 14, the others 8 or 9 characters) */
+  g_print ("%-14s %8s %5s %5s %7s %8s %6s %14s %6s %6s %5s\n", _ ("stage"), _ ("samples"),
+           _ ("dim"), _ ("rank"), _ ("m.rank"), _ ("eff.rank"), _ ("PR"), _ ("PCs 90/95/99%"),
+           _ ("alpha"), _ ("zeros"), _ ("dead"));
+  for (guint i = 0; i < hr_analysis_get_n_stages (analysis); i++)
+    {
+      HrStage *stage = hr_analysis_get_stage (analysis, i);
+      HrMoments *m = hr_stage_get_moments (stage);
+      HrSpectrum *sp = hr_stage_get_spectrum (stage);
+      g_autoptr (GBytes) zero = hr_moments_get_zero_fraction (m);
+      gsize size, d = hr_stage_get_dimension (stage);
+      const double *z = g_bytes_get_data (zero, &size);
+      double zmean = 0;
+
+      for (gsize j = 0; j < d; j++)
+        zmean += z[j] / d;
+      g_autofree char *label
+          = hr_stage_get_role (stage) == HR_STAGE_ROLE_HIDDEN
+                ? g_strdup_printf (
+                    "%s (%s)", hr_stage_get_name (stage),
+                    hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)))
+                : g_strdup (hr_stage_get_name (stage));
+
+      g_print ("%-14s %8llu %5zu ", label, (unsigned long long)hr_moments_get_n_samples (m), d);
+      if (sp != NULL)
+        {
+          g_autofree char *pcs = g_strdup_printf ("%u/%u/%u", hr_spectrum_get_components (sp, 0.90),
+                                                  hr_spectrum_get_components (sp, 0.95),
+                                                  hr_spectrum_get_components (sp, 0.99));
+
+          g_print ("%5u %7u %8.2f %6.2f %14s %6.2f ", hr_spectrum_get_rank (sp),
+                   hr_spectrum_get_matrix_rank (sp), hr_spectrum_get_effective_rank (sp),
+                   hr_spectrum_get_participation_ratio (sp), pcs,
+                   hr_spectrum_get_alpha (sp, NULL, NULL, NULL));
+        }
+      else
+        g_print ("%5s %7s %8s %6s %14s %6s ", "-", "-", "-", "-", "-", "-");
+      g_print ("%6.3f %5u\n", zmean, hr_moments_get_n_dead (m));
+    }
+  if (hr_analysis_get_contrastive (analysis) != NULL)
+    {
+      HrContrastive *c = hr_analysis_get_contrastive (analysis);
+
+      g_print ("\n");
+      /* TRANSLATORS: the contrastive measures of "headrank analyze"; %zu pairs, then the
+         alignment, uniformity, NT-Xent loss with its temperature, triplet loss with its
+         margin */
+      g_print (_ ("Pairs: %zu; alignment %.4f, uniformity %.4f, NT-Xent (τ = %g) %.4f, triplet "
+                  "(margin %g) %.4f\n"),
+               hr_contrastive_get_n_pairs (c), hr_contrastive_get_alignment (c),
+               hr_contrastive_get_uniformity (c), hr_contrastive_get_temperature (c),
+               hr_contrastive_get_ntxent (c), hr_contrastive_get_margin (c),
+               hr_contrastive_get_triplet (c));
+    }
+  g_print ("\n");
+  for (guint i = 0; verdict[i] != NULL; i++)
+    g_print ("%s\n", verdict[i]);
+  if (output != NULL)
+    /* TRANSLATORS: %s is the output folder */
+    g_print (_ ("\nReport, tables and plots written to %s\n"), output);
+}
+
+static void
+hr_analyze_progress (double fraction, gpointer user_data)
+{
+  hr_progress_update (user_data, fraction);
+}
+
+static gboolean
+hr_parse_precision (const char *name, HrPrecision *precision)
+{
+  GEnumClass *klass = g_type_class_ref (HR_TYPE_PRECISION);
+  GEnumValue *value = g_enum_get_value_by_nick (klass, name);
+
+  if (value != NULL)
+    *precision = value->value;
+  g_type_class_unref (klass);
+  return value != NULL;
+}
+
+static HrStackReader *
+hr_open_stack (const char *path, HrStackLayout layout, GCancellable *cancellable, GError **error)
+{
+  return path != NULL ? hr_stack_reader_new (path, layout, cancellable, error) : NULL;
+}
+
+static int
+hr_command_analyze (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (HrHead) head = NULL;
+  g_autoptr (HrStackReader) reader = NULL, projections = NULL, positives = NULL;
+  g_autoptr (HrAnalysis) analysis = NULL;
+  g_autoptr (HrProgress) progress = NULL;
+  g_autofree char *layout_name = NULL, *weights = NULL, *output = NULL, *arch = NULL;
+  g_autofree char *prefix = NULL, *projections_path = NULL, *pairs = NULL, *positives_path = NULL;
+  g_autofree char *precision_name = NULL, *sample = NULL, *sample_head = NULL;
+  g_autofree char *sample_pairs = NULL;
+  g_auto (GStrv) stages = NULL;
+  HrStackLayout layout = HR_STACK_LAYOUT_AUTO;
+  HrPrecision precision = HR_PRECISION_AUTO;
+  gboolean batch_stats = FALSE, json = FALSE;
+  gint64 batch_size = HR_BATCH_SIZE_UNSET, pair_batch = 256;
+  double temperature = 0.2, margin = 0.5;
+  const char *path;
+  gboolean ok;
+  GOptionEntry entries[]
+      = { { "weights", 'w', 0, G_OPTION_ARG_FILENAME, &weights,
+            N_ ("The head's weights: a safetensors file of a PyTorch state dict"), N_ ("WEIGHTS") },
+          { "arch", 'a', 0, G_OPTION_ARG_STRING, &arch,
+            N_ ("The architecture: a preset (see “headrank head presets”) or a spec such as "
+                "linear:2048,bn,relu,linear:128,bn (default: inferred from the tensors)"),
+            N_ ("ARCH") },
+          { "prefix", 'p', 0, G_OPTION_ARG_STRING, &prefix,
+            N_ ("The prefix of the head's tensors, such as model.projection. (default: found)"),
+            N_ ("PREFIX") },
+          { "projections", 'P', 0, G_OPTION_ARG_FILENAME, &projections_path,
+            /* TRANSLATORS: description of --projections */
+            N_ ("Projections computed elsewhere, sample by sample with FILE, analysed instead "
+                "of running a head"),
+            N_ ("FILE") },
+          { "pairs", 0, 0, G_OPTION_ARG_FILENAME, &pairs,
+            /* TRANSLATORS: description of --pairs */
+            N_ ("Positive pairs: a CSV file of 0-based sample indices anchor,positive[,negative] "
+                "for the contrastive measures"),
+            N_ ("PAIRS") },
+          { "positives", 0, 0, G_OPTION_ARG_FILENAME, &positives_path,
+            /* TRANSLATORS: description of --positives */
+            N_ ("Positive pairs as a second stack: sample i is the positive of sample i of "
+                "FILE (the same kind of stack as FILE)"),
+            N_ ("FILE") },
+          { "stage", 's', 0, G_OPTION_ARG_STRING_ARRAY, &stages,
+            /* TRANSLATORS: description of --stage; "all" stays in English */
+            N_ ("Also compute the spectrum of this layer's output (repeatable; “all” for "
+                "every layer)"),
+            N_ ("NAME") },
+          { "batch-stats", 0, 0, G_OPTION_ARG_NONE, &batch_stats,
+            N_ ("Normalise BatchNorm layers by the statistics of the batch (training mode) instead "
+                "of their running statistics"),
+            NULL },
+          { "batch-size", 'b', 0, G_OPTION_ARG_INT64, &batch_size,
+            N_ ("With --batch-stats, the number of samples per batch (default: the whole stack)"),
+            N_ ("N") },
+          { "temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature,
+            /* TRANSLATORS: description of --temperature */
+            N_ ("NT-Xent temperature (default 0.2)"), N_ ("TAU") },
+          { "margin", 0, 0, G_OPTION_ARG_DOUBLE, &margin,
+            /* TRANSLATORS: description of --margin */
+            N_ ("Triplet margin (default 0.5)"), N_ ("M") },
+          { "pair-batch", 0, 0, G_OPTION_ARG_INT64, &pair_batch,
+            /* TRANSLATORS: description of --pair-batch */
+            N_ ("Pairs per batch for the in-batch contrastive measures (default 256)"), N_ ("N") },
+          { "precision", 0, 0, G_OPTION_ARG_STRING, &precision_name,
+            /* TRANSLATORS: description of --precision; the values stay in English */
+            N_ ("How covariances are accumulated: auto, float64 or float32-products (default: "
+                "auto, float64 unless float32 products are provably accurate enough)"),
+            N_ ("PRECISION") },
+          { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
+            /* TRANSLATORS: description of --output of "headrank analyze" */
+            N_ ("The folder for the report, tables and plots (default: headrank-report, or "
+                "none with --json)"),
+            N_ ("DIR") },
+          { "json", 0, 0, G_OPTION_ARG_NONE, &json,
+            /* TRANSLATORS: description of --json of "headrank analyze" */
+            N_ ("Print the report as JSON on standard output"), NULL },
+          { "layout", 'l', 0, G_OPTION_ARG_STRING, &layout_name,
+            N_ ("How the file holds its features: auto, matrix, channels or pages (default: auto)"),
+            N_ ("LAYOUT") },
+          G_OPTION_ENTRY_NULL };
+
+  /* TRANSLATORS: the usage line of "headrank analyze" */
+  context = g_option_context_new (_ ("[FILE] — rank diagnostics of a projection head"));
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_set_description (
+      context,
+      /* TRANSLATORS: the description at the end of "headrank analyze --help" */
+      _ ("Runs FILE through the head of --weights in one pass and reports, for the features, "
+         "the outputs of the head's activation layers and the projections: the PCA spectrum, "
+         "rank (singular values of the centred matrix above σ_max·max(N, D)·ε), matrix_rank "
+         "(the same, uncentred, as numpy.linalg.matrix_rank), effective rank (RankMe), "
+         "participation ratio, components for 90/95/99 % of the variance, α (power-law decay), "
+         "per-sample and per-dimension statistics; with pairs, alignment, uniformity, NT-Xent "
+         "and triplet loss; and a verdict: does the head reduce rank, does its ReLU clip, did "
+         "it collapse. Without a head, FILE is analysed with the projections of --projections, "
+         "or alone. Without FILE, analyses the bundled sample with the bundled head. Writes "
+         "report.json, per_sample.csv, per_dimension.csv and plots (PNG and SVG) into the "
+         "output folder, each file complete or not at all; Ctrl-C stops the run."));
+  g_set_prgname ("headrank analyze");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return hr_usage_error (context, error->message);
+  if (layout_name != NULL && !hr_parse_layout (layout_name, &layout))
+    {
+      g_autofree char *message = g_strdup_printf (
+          _ ("unknown layout “%s” (auto, matrix, channels or pages)"), layout_name);
+      return hr_usage_error (context, message);
+    }
+  if (precision_name != NULL && !hr_parse_precision (precision_name, &precision))
+    {
+      g_autofree char *message = g_strdup_printf (
+          /* TRANSLATORS: %s is the value given to --precision; the values stay in English */
+          _ ("unknown precision “%s” (auto, float64 or float32-products)"), precision_name);
+      return hr_usage_error (context, message);
+    }
+  if (argc > 2)
+    return hr_usage_error (context, _ ("analyze takes at most one FILE"));
+  if (weights != NULL && projections_path != NULL)
+    return hr_usage_error (context, _ ("give either --weights or --projections, not both"));
+  if (pairs != NULL && positives_path != NULL)
+    return hr_usage_error (context, _ ("give either --pairs or --positives, not both"));
+  if (batch_size != HR_BATCH_SIZE_UNSET && batch_size <= 0)
+    return hr_usage_error (context, _ ("--batch-size takes a positive number"));
+  if (batch_size != HR_BATCH_SIZE_UNSET && !batch_stats)
+    return hr_usage_error (context, _ ("--batch-size needs --batch-stats"));
+  if (pair_batch < 2)
+    return hr_usage_error (context, _ ("--pair-batch takes a number of at least 2"));
+  if (!(temperature > 0) || !isfinite (temperature))
+    return hr_usage_error (context, _ ("--temperature takes a positive number"));
+  if (!(margin >= 0) || !isfinite (margin))
+    return hr_usage_error (context, _ ("--margin takes a number of at least 0"));
+  if (output == NULL && !json)
+    output = g_strdup ("headrank-report");
+
+  if (argc == 2)
+    path = argv[1];
+  else
+    {
+      sample = hr_find_data (HR_SAMPLE_FEATURES);
+      sample_head = hr_find_data (HR_SAMPLE_HEAD);
+      sample_pairs = hr_find_data (HR_SAMPLE_PAIRS);
+      if (sample == NULL || sample_head == NULL)
+        return hr_fail (g_strdup (_ ("the bundled sample is not installed; give a FILE")));
+      path = sample;
+      if (weights == NULL && projections_path == NULL)
+        {
+          weights = g_strdup (sample_head);
+          if (arch == NULL)
+            arch = g_strdup (HR_SAMPLE_ARCH);
+        }
+      if (pairs == NULL && positives_path == NULL && sample_pairs != NULL)
+        pairs = g_strdup (sample_pairs);
+    }
+
+  if (weights != NULL)
+    {
+      head = hr_head_new_from_file (weights, arch, prefix, cancellable, &error);
+      if (head == NULL)
+        return hr_head_error (error, weights, NULL, NULL);
+    }
+  reader = hr_stack_reader_new (path, layout, cancellable, &error);
+  if (reader == NULL)
+    return hr_user_error (error);
+  projections = hr_open_stack (projections_path, layout, cancellable, &error);
+  if (projections_path != NULL && projections == NULL)
+    return hr_user_error (error);
+  positives = hr_open_stack (positives_path, layout, cancellable, &error);
+  if (positives_path != NULL && positives == NULL)
+    return hr_user_error (error);
+  if (head != NULL && hr_stack_reader_get_n_features (reader) != hr_head_get_in_features (head))
+    {
+      return hr_fail (g_strdup_printf (
+          _ ("%s: the stack has %zu features, the head in %s takes %zu"), path,
+          hr_stack_reader_get_n_features (reader), weights, hr_head_get_in_features (head)));
+    }
+
+  analysis = hr_analysis_new (reader);
+  hr_analysis_set_head (analysis, head);
+  hr_analysis_set_projections (analysis, projections);
+  hr_analysis_set_positives (analysis, positives);
+  hr_analysis_set_pairs_file (analysis, pairs);
+  hr_analysis_set_norm_mode (analysis, batch_stats ? HR_NORM_MODE_BATCH : HR_NORM_MODE_RUNNING);
+  hr_analysis_set_batch_size (analysis, batch_size > 0 ? (gsize)batch_size : 0);
+  hr_analysis_set_precision (analysis, precision);
+  hr_analysis_set_spectral_stages (analysis, (const char *const *)stages);
+  hr_analysis_set_contrastive_parameters (analysis, (gsize)pair_batch, temperature, margin);
+
+  /* TRANSLATORS: label of the progress bar while the analysis runs */
+  progress = hr_progress_new (_ ("Analysing"), cancellable);
+  ok = hr_analysis_run (analysis, hr_analyze_progress, progress, cancellable, &error);
+  if (ok && output != NULL)
+    {
+      hr_progress_update (progress, 1.0);
+      ok = hr_analysis_write_report (analysis, output, cancellable, &error);
+    }
+  hr_progress_update (progress, 1.0);
+  g_clear_pointer (&progress, hr_progress_free);
+  if (!ok)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_printerr ("headrank: %s\n", _ ("interrupted"));
+          return EXIT_INTERRUPTED;
+        }
+      return hr_head_error (error, path, weights, pairs != NULL ? pairs : output);
+    }
+  if (json)
+    {
+      g_autofree char *text = hr_analysis_to_json (analysis, TRUE);
+      g_print ("%s\n", text);
+    }
+  else
+    hr_analysis_print_text (analysis, output);
   return EXIT_SUCCESS;
 }
 

@@ -1,0 +1,1825 @@
+/* headrank: the analysis of a stack through a projection head */
+#include "hr-private.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+/**
+ * HrAnalysis:
+ *
+ * One pass over a stack of features through a projection head, with the rank diagnostics of
+ * every stage.
+ *
+ * The features are read a chunk at a time and run through the head; each chunk of every
+ * analysed stage is added to that stage's #HrMoments (count, float64 sums, the D × D scatter
+ * matrix, per-dimension and per-sample statistics). When the pass is over, the spectrum and
+ * the rank measures of the stages that have one (#HrSpectrum) come from those accumulators
+ * alone, so memory is bounded by the chunk and D², not by the number of samples: the
+ * per-sample statistics go to a temporary file, not to memory.
+ *
+ * The stages are `features`, the outputs of the head's activation layers (statistics only:
+ * zero fractions and dead units say whether a ReLU clips; name them with
+ * hr_analysis_set_spectral_stages() to get their spectrum too), and `projections`, the output
+ * of the head. Without a head the analysis takes the features and, optionally, the
+ * projections that were computed elsewhere (what VisCy's EmbeddingWriter stores), sample by
+ * sample alongside.
+ *
+ * With positive pairs (a pair file, or a second stack of positives aligned with the first),
+ * it also computes the contrastive measures of #HrContrastive on the projections (or on the
+ * last stage there is).
+ *
+ * Rows that hold NaN or infinite values are dropped from every measure and counted; their
+ * per-sample statistics are NaN.
+ *
+ * hr_analysis_run() runs in the calling thread; hr_analysis_run_async() in a worker thread,
+ * with #HrAnalysis:progress notified in the main context of the caller.
+ */
+
+/* -- per-sample statistics, kept in an unlinked temporary file -------------------------- */
+
+#define HR_TABLE_BUFFER 4096 /* rows buffered before a write */
+
+typedef struct
+{
+  int fd;
+  guint64 n_rows; /* rows written, buffered ones included */
+  guint64 n_flushed;
+  float *buffer; /* HR_TABLE_BUFFER × HR_PER_SAMPLE_COLUMNS */
+  gsize n_buffered;
+} HrSampleTable;
+
+static void
+hr_sample_table_free (HrSampleTable *t)
+{
+  if (t->fd >= 0)
+    close (t->fd);
+  g_free (t->buffer);
+  g_free (t);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrSampleTable, hr_sample_table_free)
+
+static HrSampleTable *
+hr_sample_table_new (GError **error)
+{
+  g_autofree char *path = NULL;
+  HrSampleTable *t = g_new0 (HrSampleTable, 1);
+  GError *local = NULL;
+
+  t->fd = g_file_open_tmp ("headrank-samples-XXXXXX", &path, &local);
+  if (t->fd < 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                   _ ("cannot create a temporary file for the per-sample statistics: %s"),
+                   local->message);
+      g_error_free (local);
+      g_free (t);
+      return NULL;
+    }
+  g_unlink (path);
+  t->buffer = g_new (float, HR_TABLE_BUFFER *HR_PER_SAMPLE_COLUMNS);
+  return t;
+}
+
+static gboolean
+hr_sample_table_flush (HrSampleTable *t, GError **error)
+{
+  const char *data = (const char *)t->buffer;
+  gsize left = t->n_buffered * HR_PER_SAMPLE_COLUMNS * sizeof (float);
+  off_t offset = (off_t)(t->n_flushed * HR_PER_SAMPLE_COLUMNS * sizeof (float));
+
+  while (left > 0)
+    {
+      ssize_t w = pwrite (t->fd, data, left, offset);
+
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        {
+          int saved = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                       _ ("cannot write the per-sample statistics to a temporary file: %s"),
+                       g_strerror (saved));
+          return FALSE;
+        }
+      data += w;
+      left -= (gsize)w;
+      offset += w;
+    }
+  t->n_flushed += t->n_buffered;
+  t->n_buffered = 0;
+  return TRUE;
+}
+
+/* Appends the statistics of sample @sample, NaN for the samples skipped since the last. */
+static gboolean
+hr_sample_table_put (HrSampleTable *t, guint64 sample, const float *values, GError **error)
+{
+  while (t->n_rows <= sample)
+    {
+      float *row;
+
+      if (t->n_buffered == HR_TABLE_BUFFER && !hr_sample_table_flush (t, error))
+        return FALSE;
+      row = t->buffer + t->n_buffered * HR_PER_SAMPLE_COLUMNS;
+      if (t->n_rows == sample)
+        memcpy (row, values, HR_PER_SAMPLE_COLUMNS * sizeof (float));
+      else
+        for (int c = 0; c < HR_PER_SAMPLE_COLUMNS; c++)
+          row[c] = NAN;
+      t->n_buffered++;
+      t->n_rows++;
+    }
+  return TRUE;
+}
+
+static gboolean
+hr_sample_table_finish (HrSampleTable *t, guint64 n_rows, GError **error)
+{
+  static const float missing[HR_PER_SAMPLE_COLUMNS] = { NAN, NAN, NAN, NAN };
+
+  if (n_rows > 0 && t->n_rows < n_rows && !hr_sample_table_put (t, n_rows - 1, missing, error))
+    return FALSE;
+  return hr_sample_table_flush (t, error);
+}
+
+static gboolean
+hr_sample_table_read (HrSampleTable *t, guint64 first, gsize n, float *out, GError **error)
+{
+  char *data = (char *)out;
+  gsize left = n * HR_PER_SAMPLE_COLUMNS * sizeof (float);
+  off_t offset = (off_t)(first * HR_PER_SAMPLE_COLUMNS * sizeof (float));
+
+  while (left > 0)
+    {
+      ssize_t r = pread (t->fd, data, left, offset);
+
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        {
+          int saved = errno;
+          g_set_error (error, G_IO_ERROR,
+                       r == 0 ? G_IO_ERROR_FAILED : g_io_error_from_errno (saved),
+                       _ ("cannot read the per-sample statistics back: %s"),
+                       r == 0 ? _ ("the temporary file is too short") : g_strerror (saved));
+          return FALSE;
+        }
+      data += r;
+      left -= (gsize)r;
+      offset += r;
+    }
+  return TRUE;
+}
+
+/* -- HrStage ---------------------------------------------------------------------------- */
+
+/**
+ * HrStage:
+ *
+ * One stage of an analysed head: the features, the output of a layer, or the projections,
+ * with its accumulated moments, its spectrum if it has one, and its per-sample statistics.
+ * Stages are made by #HrAnalysis and do not change once it has run.
+ */
+struct _HrStage
+{
+  GObject parent_instance;
+
+  char *name;
+  HrStageRole role;
+  int layer; /* -1 for the features */
+  HrLayerKind layer_kind;
+  gsize dimension;
+  guint64 n_samples; /* rows of the stack, dropped ones included */
+  gboolean wants_spectrum;
+  HrMoments *moments;
+  HrSpectrum *spectrum;
+  HrSampleTable *table;
+};
+
+G_DEFINE_FINAL_TYPE (HrStage, hr_stage, G_TYPE_OBJECT)
+
+static void
+hr_stage_finalize (GObject *object)
+{
+  HrStage *self = HR_STAGE (object);
+
+  g_free (self->name);
+  g_clear_object (&self->moments);
+  g_clear_pointer (&self->spectrum, hr_spectrum_unref);
+  g_clear_pointer (&self->table, hr_sample_table_free);
+  G_OBJECT_CLASS (hr_stage_parent_class)->finalize (object);
+}
+
+static void
+hr_stage_class_init (HrStageClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = hr_stage_finalize;
+}
+
+static void
+hr_stage_init (HrStage *self)
+{
+  self->layer = -1;
+}
+
+/**
+ * hr_stage_get_name:
+ * @stage: a #HrStage
+ *
+ * Returns: the stage's name: `features`, `projections`, or the name of the head's layer
+ */
+const char *
+hr_stage_get_name (HrStage *stage)
+{
+  g_return_val_if_fail (HR_IS_STAGE (stage), NULL);
+  return stage->name;
+}
+
+/**
+ * hr_stage_get_role:
+ * @stage: a #HrStage
+ *
+ * Returns: where the stage sits in the head
+ */
+HrStageRole
+hr_stage_get_role (HrStage *stage)
+{
+  g_return_val_if_fail (HR_IS_STAGE (stage), HR_STAGE_ROLE_FEATURES);
+  return stage->role;
+}
+
+/**
+ * hr_stage_get_layer:
+ * @stage: a #HrStage
+ *
+ * Returns: the index of the head's layer whose output the stage is, or -1 for the features
+ *   and for projections given as a stack
+ */
+int
+hr_stage_get_layer (HrStage *stage)
+{
+  g_return_val_if_fail (HR_IS_STAGE (stage), -1);
+  return stage->layer;
+}
+
+/**
+ * hr_stage_get_layer_kind:
+ * @stage: a #HrStage
+ *
+ * Returns: the kind of the layer whose output the stage is; for stages that are not a
+ *   layer's output, %HR_LAYER_LINEAR is returned and hr_stage_get_layer() is -1
+ */
+HrLayerKind
+hr_stage_get_layer_kind (HrStage *stage)
+{
+  g_return_val_if_fail (HR_IS_STAGE (stage), HR_LAYER_LINEAR);
+  return stage->layer_kind;
+}
+
+/**
+ * hr_stage_get_dimension:
+ * @stage: a #HrStage
+ *
+ * Returns: the number of dimensions of the stage
+ */
+gsize
+hr_stage_get_dimension (HrStage *stage)
+{
+  g_return_val_if_fail (HR_IS_STAGE (stage), 0);
+  return stage->dimension;
+}
+
+/**
+ * hr_stage_get_n_samples:
+ * @stage: a #HrStage
+ *
+ * Returns: the number of samples of the stack, those dropped for non-finite values included
+ *   (hr_moments_get_n_samples() counts those that were accumulated)
+ */
+guint64
+hr_stage_get_n_samples (HrStage *stage)
+{
+  g_return_val_if_fail (HR_IS_STAGE (stage), 0);
+  return stage->n_samples;
+}
+
+/**
+ * hr_stage_get_moments:
+ * @stage: a #HrStage
+ *
+ * Returns: (transfer none): the stage's accumulated moments and statistics
+ */
+HrMoments *
+hr_stage_get_moments (HrStage *stage)
+{
+  g_return_val_if_fail (HR_IS_STAGE (stage), NULL);
+  return stage->moments;
+}
+
+/**
+ * hr_stage_get_spectrum:
+ * @stage: a #HrStage
+ *
+ * Returns: (transfer none) (nullable): the stage's spectrum and rank measures, or %NULL for
+ *   the stages analysed for their statistics only
+ */
+HrSpectrum *
+hr_stage_get_spectrum (HrStage *stage)
+{
+  g_return_val_if_fail (HR_IS_STAGE (stage), NULL);
+  return stage->spectrum;
+}
+
+/**
+ * hr_stage_get_per_sample_into: (skip)
+ * @stage: a #HrStage
+ * @first: the first sample
+ * @n_samples: how many samples
+ * @values: where the statistics go: @n_samples × %HR_PER_SAMPLE_COLUMNS floats
+ * @error: return location for a #GError
+ *
+ * Reads the per-sample statistics of samples @first … @first + @n_samples − 1: for each, its
+ * mean and standard deviation (ddof 0) across dimensions, its L2 norm and the fraction of
+ * its values that are exactly zero; NaN for samples dropped for non-finite values.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+hr_stage_get_per_sample_into (HrStage *stage, guint64 first, gsize n_samples, float *values,
+                              GError **error)
+{
+  g_return_val_if_fail (HR_IS_STAGE (stage), FALSE);
+  g_return_val_if_fail (first + n_samples <= stage->n_samples, FALSE);
+  g_return_val_if_fail (values != NULL || n_samples == 0, FALSE);
+  if (stage->table == NULL || stage->table->n_rows < first + n_samples)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("the analysis has not run to the end"));
+      return FALSE;
+    }
+  return hr_sample_table_read (stage->table, first, n_samples, values, error);
+}
+
+/**
+ * hr_stage_get_per_sample:
+ * @stage: a #HrStage
+ * @error: return location for a #GError
+ *
+ * The per-sample statistics of every sample, as hr_stage_get_per_sample_into() gives them:
+ * N × %HR_PER_SAMPLE_COLUMNS native-endian float32 values (read them with
+ * `numpy.frombuffer(b, numpy.float32).reshape(-1, 4)`).
+ *
+ * Returns: (transfer full) (nullable): the statistics, or %NULL with @error set
+ */
+GBytes *
+hr_stage_get_per_sample (HrStage *stage, GError **error)
+{
+  gsize n;
+  float *values;
+
+  g_return_val_if_fail (HR_IS_STAGE (stage), NULL);
+  n = (gsize)stage->n_samples;
+  values = g_try_new (float, MAX (n, 1) * HR_PER_SAMPLE_COLUMNS);
+  if (values == NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("not enough memory for the statistics of %zu samples"), n);
+      return NULL;
+    }
+  if (!hr_stage_get_per_sample_into (stage, 0, n, values, error))
+    {
+      g_free (values);
+      return NULL;
+    }
+  return g_bytes_new_take (values, n * HR_PER_SAMPLE_COLUMNS * sizeof (float));
+}
+
+static HrStage *
+hr_stage_new (const char *name, HrStageRole role, int layer, HrLayerKind kind, gsize dimension,
+              guint64 n_samples, gboolean wants_spectrum)
+{
+  HrStage *stage = g_object_new (HR_TYPE_STAGE, NULL);
+
+  stage->name = g_strdup (name);
+  stage->role = role;
+  stage->layer = layer;
+  stage->layer_kind = kind;
+  stage->dimension = dimension;
+  stage->n_samples = n_samples;
+  stage->wants_spectrum = wants_spectrum;
+  return stage;
+}
+
+/* -- HrAnalysis ------------------------------------------------------------------------- */
+
+struct _HrAnalysis
+{
+  GObject parent_instance;
+
+  HrStackReader *features;
+  HrHead *head;
+  HrStackReader *projections;
+  HrStackReader *positives;
+  char *pairs_file;
+  HrNormMode mode;
+  gsize batch_size;
+  HrPrecision precision;
+  char **spectral_stages;
+  gsize pair_batch;
+  double temperature;
+  double margin;
+
+  /* results */
+  GPtrArray *stages;
+  HrContrastive *contrastive;
+  guint64 n_pairs_skipped;
+  guint64 n_dropped;
+  guint64 n_nonfinite;
+  HrVerdictFlags verdict;
+  gboolean done;
+  gboolean running;
+
+  /* progress, delivered in the caller's main context */
+  double progress;
+  GMainContext *context;
+  gint progress_pending;
+  double progress_latest; /* guarded by progress_lock */
+  GMutex progress_lock;
+};
+
+enum
+{
+  PROP_0,
+  PROP_FEATURES,
+  PROP_HEAD,
+  PROP_PROJECTIONS,
+  PROP_NORM_MODE,
+  PROP_BATCH_SIZE,
+  PROP_PROGRESS,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (HrAnalysis, hr_analysis, G_TYPE_OBJECT)
+
+#define HR_DEFAULT_PAIR_BATCH 256
+#define HR_DEFAULT_TEMPERATURE 0.2
+#define HR_DEFAULT_MARGIN 0.5
+
+static void
+hr_analysis_clear_results (HrAnalysis *self)
+{
+  g_ptr_array_set_size (self->stages, 0);
+  g_clear_pointer (&self->contrastive, hr_contrastive_unref);
+  self->n_pairs_skipped = self->n_dropped = self->n_nonfinite = 0;
+  self->verdict = HR_VERDICT_NONE;
+  self->done = FALSE;
+}
+
+static void
+hr_analysis_dispose (GObject *object)
+{
+  HrAnalysis *self = HR_ANALYSIS (object);
+
+  g_clear_object (&self->features);
+  g_clear_object (&self->head);
+  g_clear_object (&self->projections);
+  g_clear_object (&self->positives);
+  if (self->stages != NULL)
+    g_ptr_array_set_size (self->stages, 0);
+  g_clear_pointer (&self->contrastive, hr_contrastive_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  G_OBJECT_CLASS (hr_analysis_parent_class)->dispose (object);
+}
+
+static void
+hr_analysis_finalize (GObject *object)
+{
+  HrAnalysis *self = HR_ANALYSIS (object);
+
+  g_free (self->pairs_file);
+  g_strfreev (self->spectral_stages);
+  g_ptr_array_unref (self->stages);
+  g_mutex_clear (&self->progress_lock);
+  G_OBJECT_CLASS (hr_analysis_parent_class)->finalize (object);
+}
+
+static void
+hr_analysis_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  HrAnalysis *self = HR_ANALYSIS (object);
+
+  switch (prop_id)
+    {
+      case PROP_FEATURES:
+        g_value_set_object (value, self->features);
+        break;
+      case PROP_HEAD:
+        g_value_set_object (value, self->head);
+        break;
+      case PROP_PROJECTIONS:
+        g_value_set_object (value, self->projections);
+        break;
+      case PROP_NORM_MODE:
+        g_value_set_enum (value, self->mode);
+        break;
+      case PROP_BATCH_SIZE:
+        g_value_set_uint64 (value, self->batch_size);
+        break;
+      case PROP_PROGRESS:
+        g_value_set_double (value, self->progress);
+        break;
+      default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+hr_analysis_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  HrAnalysis *self = HR_ANALYSIS (object);
+
+  switch (prop_id)
+    {
+      case PROP_FEATURES:
+        self->features = g_value_dup_object (value);
+        break;
+      case PROP_HEAD:
+        hr_analysis_set_head (self, g_value_get_object (value));
+        break;
+      case PROP_PROJECTIONS:
+        hr_analysis_set_projections (self, g_value_get_object (value));
+        break;
+      case PROP_NORM_MODE:
+        hr_analysis_set_norm_mode (self, g_value_get_enum (value));
+        break;
+      case PROP_BATCH_SIZE:
+        hr_analysis_set_batch_size (self, g_value_get_uint64 (value));
+        break;
+      default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+hr_analysis_class_init (HrAnalysisClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = hr_analysis_dispose;
+  object_class->finalize = hr_analysis_finalize;
+  object_class->get_property = hr_analysis_get_property;
+  object_class->set_property = hr_analysis_set_property;
+
+  /**
+   * HrAnalysis:features:
+   *
+   * The stack of features to analyse.
+   */
+  properties[PROP_FEATURES]
+      = g_param_spec_object ("features", NULL, NULL, HR_TYPE_STACK_READER,
+                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  /**
+   * HrAnalysis:head:
+   *
+   * The projection head the features run through, or %NULL.
+   */
+  properties[PROP_HEAD]
+      = g_param_spec_object ("head", NULL, NULL, HR_TYPE_HEAD,
+                             G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * HrAnalysis:projections:
+   *
+   * Projections computed elsewhere, sample by sample alongside the features, analysed
+   * instead of running a head; or %NULL.
+   */
+  properties[PROP_PROJECTIONS]
+      = g_param_spec_object ("projections", NULL, NULL, HR_TYPE_STACK_READER,
+                             G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * HrAnalysis:norm-mode:
+   *
+   * How the head's BatchNorm layers normalise: with their running statistics (evaluation
+   * mode, the default) or with those of the batch.
+   */
+  properties[PROP_NORM_MODE]
+      = g_param_spec_enum ("norm-mode", NULL, NULL, HR_TYPE_NORM_MODE, HR_NORM_MODE_RUNNING,
+                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * HrAnalysis:batch-size:
+   *
+   * With batch statistics, the number of samples in each batch (0: the whole stack).
+   */
+  properties[PROP_BATCH_SIZE]
+      = g_param_spec_uint64 ("batch-size", NULL, NULL, 0, G_MAXUINT64, 0,
+                             G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * HrAnalysis:progress:
+   *
+   * The fraction of the analysis done, from 0 to 1. While hr_analysis_run_async() runs, it
+   * is notified in the thread-default main context of the thread that started it.
+   */
+  properties[PROP_PROGRESS]
+      = g_param_spec_double ("progress", NULL, NULL, 0.0, 1.0, 0.0,
+                             G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+hr_analysis_init (HrAnalysis *self)
+{
+  self->mode = HR_NORM_MODE_RUNNING;
+  self->precision = HR_PRECISION_AUTO;
+  self->pair_batch = HR_DEFAULT_PAIR_BATCH;
+  self->temperature = HR_DEFAULT_TEMPERATURE;
+  self->margin = HR_DEFAULT_MARGIN;
+  self->stages = g_ptr_array_new_with_free_func (g_object_unref);
+  g_mutex_init (&self->progress_lock);
+}
+
+/**
+ * hr_analysis_new:
+ * @features: the stack of features to analyse
+ *
+ * Makes an analysis of @features. Give it a head with hr_analysis_set_head(), or the
+ * projections with hr_analysis_set_projections(), then run it.
+ *
+ * Returns: (transfer full): a new #HrAnalysis
+ */
+HrAnalysis *
+hr_analysis_new (HrStackReader *features)
+{
+  g_return_val_if_fail (HR_IS_STACK_READER (features), NULL);
+  return g_object_new (HR_TYPE_ANALYSIS, "features", features, NULL);
+}
+
+/**
+ * hr_analysis_get_features:
+ * @self: a #HrAnalysis
+ *
+ * Returns: (transfer none): the stack of features
+ */
+HrStackReader *
+hr_analysis_get_features (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
+  return self->features;
+}
+
+/**
+ * hr_analysis_set_head:
+ * @self: a #HrAnalysis
+ * @head: (nullable): the projection head, or %NULL
+ *
+ * Sets the head the features run through.
+ */
+void
+hr_analysis_set_head (HrAnalysis *self, HrHead *head)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (head == NULL || HR_IS_HEAD (head));
+  g_return_if_fail (!self->running);
+  if (g_set_object (&self->head, head))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_HEAD]);
+}
+
+/**
+ * hr_analysis_get_head:
+ * @self: a #HrAnalysis
+ *
+ * Returns: (transfer none) (nullable): the projection head
+ */
+HrHead *
+hr_analysis_get_head (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
+  return self->head;
+}
+
+/**
+ * hr_analysis_set_projections:
+ * @self: a #HrAnalysis
+ * @projections: (nullable): the projections of the features, or %NULL
+ *
+ * Sets projections computed elsewhere, one sample per sample of the features, to analyse
+ * alongside the features when there is no head to run.
+ */
+void
+hr_analysis_set_projections (HrAnalysis *self, HrStackReader *projections)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (projections == NULL || HR_IS_STACK_READER (projections));
+  g_return_if_fail (!self->running);
+  if (g_set_object (&self->projections, projections))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROJECTIONS]);
+}
+
+/**
+ * hr_analysis_get_projections:
+ * @self: a #HrAnalysis
+ *
+ * Returns: (transfer none) (nullable): the projections given with
+ *   hr_analysis_set_projections()
+ */
+HrStackReader *
+hr_analysis_get_projections (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
+  return self->projections;
+}
+
+/**
+ * hr_analysis_set_norm_mode:
+ * @self: a #HrAnalysis
+ * @mode: how the head's BatchNorm layers normalise
+ *
+ * Sets #HrAnalysis:norm-mode.
+ */
+void
+hr_analysis_set_norm_mode (HrAnalysis *self, HrNormMode mode)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (!self->running);
+  if (self->mode != mode)
+    {
+      self->mode = mode;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NORM_MODE]);
+    }
+}
+
+/**
+ * hr_analysis_get_norm_mode:
+ * @self: a #HrAnalysis
+ *
+ * Returns: how the head's BatchNorm layers normalise
+ */
+HrNormMode
+hr_analysis_get_norm_mode (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), HR_NORM_MODE_RUNNING);
+  return self->mode;
+}
+
+/**
+ * hr_analysis_set_batch_size:
+ * @self: a #HrAnalysis
+ * @batch_size: with batch statistics, the samples in each batch (0: the whole stack)
+ *
+ * Sets #HrAnalysis:batch-size.
+ */
+void
+hr_analysis_set_batch_size (HrAnalysis *self, gsize batch_size)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (!self->running);
+  if (self->batch_size != batch_size)
+    {
+      self->batch_size = batch_size;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BATCH_SIZE]);
+    }
+}
+
+/**
+ * hr_analysis_get_batch_size:
+ * @self: a #HrAnalysis
+ *
+ * Returns: #HrAnalysis:batch-size
+ */
+gsize
+hr_analysis_get_batch_size (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), 0);
+  return self->batch_size;
+}
+
+/**
+ * hr_analysis_set_precision:
+ * @self: a #HrAnalysis
+ * @precision: how the scatter matrices are accumulated
+ *
+ * Sets the precision of the accumulation (see #HrPrecision; %HR_PRECISION_AUTO, the
+ * default, chooses per stage from its number of samples and dimensions).
+ */
+void
+hr_analysis_set_precision (HrAnalysis *self, HrPrecision precision)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (!self->running);
+  self->precision = precision;
+}
+
+/**
+ * hr_analysis_set_spectral_stages:
+ * @self: a #HrAnalysis
+ * @names: (nullable) (array zero-terminated=1): names of the head's layers whose output
+ *   gets a spectrum too, `all` for every layer; %NULL or empty for none
+ *
+ * The features and the projections always get a spectrum; the outputs of activation layers
+ * get statistics (zero fractions, dead units) without one, unless named here.
+ */
+void
+hr_analysis_set_spectral_stages (HrAnalysis *self, const char *const *names)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (!self->running);
+  g_strfreev (self->spectral_stages);
+  self->spectral_stages = g_strdupv ((char **)names);
+}
+
+/**
+ * hr_analysis_set_pairs_file:
+ * @self: a #HrAnalysis
+ * @path: (nullable) (type filename): a file of positive pairs, or %NULL
+ *
+ * Sets positive pairs as a file of 0-based sample indices `anchor,positive[,negative]`, one
+ * pair per line (see hr_pairs_read()). The contrastive measures are computed on them.
+ */
+void
+hr_analysis_set_pairs_file (HrAnalysis *self, const char *path)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (!self->running);
+  g_free (self->pairs_file);
+  self->pairs_file = g_strdup (path);
+}
+
+/**
+ * hr_analysis_set_positives:
+ * @self: a #HrAnalysis
+ * @positives: (nullable): the positives, aligned sample by sample with the features
+ *
+ * Sets positive pairs as a second stack: sample i of @positives is the positive of sample i
+ * of the features. It is of the same kind as the analysed stacks: features when a head runs
+ * (it runs through the same head), projections when projections are given, features
+ * otherwise.
+ */
+void
+hr_analysis_set_positives (HrAnalysis *self, HrStackReader *positives)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (positives == NULL || HR_IS_STACK_READER (positives));
+  g_return_if_fail (!self->running);
+  g_set_object (&self->positives, positives);
+}
+
+/**
+ * hr_analysis_set_contrastive_parameters:
+ * @self: a #HrAnalysis
+ * @batch_size: pairs per batch for the in-batch measures (default 256)
+ * @temperature: the NT-Xent temperature τ (default 0.2)
+ * @margin: the triplet margin (default 0.5, VisCy's)
+ *
+ * Sets the parameters of the contrastive measures (see #HrContrastive).
+ */
+void
+hr_analysis_set_contrastive_parameters (HrAnalysis *self, gsize batch_size, double temperature,
+                                        double margin)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (!self->running);
+  self->pair_batch = batch_size;
+  self->temperature = temperature;
+  self->margin = margin;
+}
+
+/* -- progress --------------------------------------------------------------------------- */
+
+static gboolean
+hr_analysis_deliver_progress (gpointer data)
+{
+  HrAnalysis *self = data;
+  double latest;
+
+  g_mutex_lock (&self->progress_lock);
+  latest = self->progress_latest;
+  g_atomic_int_set (&self->progress_pending, 0);
+  g_mutex_unlock (&self->progress_lock);
+  if (latest != self->progress)
+    {
+      self->progress = latest;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct
+{
+  HrAnalysis *self;
+  HrAnalysisProgressFunc func; /* synchronous runs */
+  gpointer func_data;
+  double from, to; /* the part of the whole that the current step covers */
+} HrProgress;
+
+static void
+hr_progress_report (double fraction, gpointer data)
+{
+  HrProgress *p = data;
+  HrAnalysis *self = p->self;
+  double value = CLAMP (p->from + (p->to - p->from) * fraction, 0.0, 1.0);
+
+  if (p->func != NULL)
+    {
+      p->func (value, p->func_data);
+      return;
+    }
+  if (self->context == NULL)
+    return;
+  g_mutex_lock (&self->progress_lock);
+  self->progress_latest = value;
+  g_mutex_unlock (&self->progress_lock);
+  /* one delivery in flight at a time: it takes the latest value */
+  if (g_atomic_int_compare_and_exchange (&self->progress_pending, 0, 1))
+    g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, hr_analysis_deliver_progress,
+                                g_object_ref (self), g_object_unref);
+}
+
+/* -- the pass --------------------------------------------------------------------------- */
+
+typedef struct
+{
+  HrAnalysis *self;
+  GPtrArray *stages;  /* HrStage, in the order of the report */
+  HrStage **by_layer; /* per layer of the head, or NULL */
+  HrStage *features;  /* the features stage */
+  HrStage *last;      /* the stage the contrastive measures use */
+  float *scratch;     /* chunk × HR_PER_SAMPLE_COLUMNS */
+  float *row_stats;   /* chunk × 3, from hr_moments_add() */
+  gsize scratch_rows;
+
+  /* pairs: the rows of the last stage kept for them */
+  guint64 *pairs; /* n_pairs × 3, HR_NO_NEGATIVE for none */
+  gsize n_pairs;
+  gboolean has_negatives;
+  guint8 *wanted;    /* bitmap over samples, or NULL */
+  guint64 *slots_of; /* sorted stack indices of the wanted samples */
+  gsize n_slots;
+  float *kept;      /* n_slots × d of the last stage, NaN rows until seen */
+  float *positives; /* aligned positives: N × d */
+} HrPass;
+
+#define HR_NO_NEGATIVE G_MAXUINT64
+
+static void
+hr_pass_clear (HrPass *pass)
+{
+  g_clear_pointer (&pass->stages, g_ptr_array_unref);
+  g_free (pass->by_layer);
+  g_free (pass->scratch);
+  g_free (pass->row_stats);
+  g_free (pass->pairs);
+  g_free (pass->wanted);
+  g_free (pass->slots_of);
+  g_free (pass->kept);
+  g_free (pass->positives);
+}
+
+static gboolean
+hr_pass_reserve (HrPass *pass, gsize n_rows)
+{
+  if (n_rows <= pass->scratch_rows)
+    return TRUE;
+  g_free (pass->scratch);
+  g_free (pass->row_stats);
+  pass->scratch = g_try_new (float, n_rows *HR_PER_SAMPLE_COLUMNS);
+  pass->row_stats = g_try_new (float, n_rows * 3);
+  pass->scratch_rows = pass->scratch != NULL && pass->row_stats != NULL ? n_rows : 0;
+  return pass->scratch_rows > 0;
+}
+
+/* The position of stack index @sample among the wanted ones, or -1. */
+static gssize
+hr_pass_slot (HrPass *pass, guint64 sample)
+{
+  gsize lo = 0, hi = pass->n_slots;
+
+  if (pass->wanted == NULL || !(pass->wanted[sample >> 3] & (1u << (sample & 7))))
+    return -1;
+  while (lo < hi)
+    {
+      gsize mid = lo + (hi - lo) / 2;
+      if (pass->slots_of[mid] < sample)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  return (gssize)lo;
+}
+
+/* Adds @n rows of one stage; samples[r] is the stack index of row r (NULL: @first + r). */
+static gboolean
+hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint64 *samples,
+             guint64 first, GError **error)
+{
+  gsize d = stage->dimension;
+
+  if (!hr_pass_reserve (pass, n))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("not enough memory for chunks of %zu samples"), n);
+      return FALSE;
+    }
+  hr_moments_add (stage->moments, x, n, pass->row_stats);
+  for (gsize r = 0; r < n; r++)
+    {
+      const float *row = x + r * d;
+      float *out = pass->scratch + r * HR_PER_SAMPLE_COLUMNS;
+      gsize zeros = 0;
+      guint64 sample = samples != NULL ? samples[r] : first + r;
+
+      for (gsize j = 0; j < d; j++)
+        zeros += row[j] == 0.0f;
+      memcpy (out, pass->row_stats + r * 3, 3 * sizeof (float));
+      out[3] = isnan (out[0]) ? NAN : (float)((double)zeros / (double)d);
+      if (!hr_sample_table_put (stage->table, sample, out, error))
+        return FALSE;
+      if (stage == pass->last)
+        {
+          gssize slot = hr_pass_slot (pass, sample);
+
+          if (slot >= 0)
+            memcpy (pass->kept + (gsize)slot * d, row, d * sizeof (float));
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+hr_pass_chunk (const float *features, gsize n, const guint64 *samples, const float *const *stages,
+               gpointer data, GError **error)
+{
+  HrPass *pass = data;
+
+  for (guint i = 0; i < pass->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass->stages, i);
+      const float *x = stage->layer < 0 ? features : stages[stage->layer];
+
+      if (!hr_pass_add (pass, stage, x, n, samples, 0, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+hr_analysis_wants_spectrum (HrAnalysis *self, const char *name)
+{
+  for (guint i = 0; self->spectral_stages != NULL && self->spectral_stages[i] != NULL; i++)
+    if (strcmp (self->spectral_stages[i], name) == 0
+        || strcmp (self->spectral_stages[i], "all") == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static HrStage *
+hr_pass_add_stage (HrPass *pass, HrStage *stage, GError **error)
+{
+  HrAnalysis *self = pass->self;
+
+  stage->moments = hr_moments_new (stage->dimension, stage->n_samples, self->precision);
+  stage->table = hr_sample_table_new (error);
+  if (stage->table == NULL)
+    {
+      g_object_unref (stage);
+      return NULL;
+    }
+  g_ptr_array_add (pass->stages, stage);
+  return stage;
+}
+
+/* Decides the stages; checks the names and the shapes. */
+static gboolean
+hr_pass_plan (HrPass *pass, GError **error)
+{
+  HrAnalysis *self = pass->self;
+  guint64 n = hr_stack_reader_get_n_samples (self->features);
+  gsize d = hr_stack_reader_get_n_features (self->features);
+  HrStage *stage;
+
+  pass->stages = g_ptr_array_new_with_free_func (g_object_unref);
+  stage = hr_stage_new ("features", HR_STAGE_ROLE_FEATURES, -1, HR_LAYER_LINEAR, d, n, TRUE);
+  if ((pass->features = hr_pass_add_stage (pass, stage, error)) == NULL)
+    return FALSE;
+  pass->last = pass->features;
+
+  for (guint i = 0; self->spectral_stages != NULL && self->spectral_stages[i] != NULL; i++)
+    {
+      const char *name = self->spectral_stages[i];
+
+      if (strcmp (name, "all") == 0)
+        continue;
+      if (self->head == NULL || hr_head_find_stage (self->head, name) < 0)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                       self->head == NULL ? _ ("there is no head, so no stage %s")
+                                          : _ ("the head has no stage %s"),
+                       name);
+          return FALSE;
+        }
+    }
+
+  if (self->head != NULL)
+    {
+      guint L = hr_head_get_n_layers (self->head);
+
+      if (hr_head_get_in_features (self->head) != d)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                       _ ("%s: the head takes %zu features, the stack has %zu"),
+                       hr_stack_reader_get_path (self->features),
+                       hr_head_get_in_features (self->head), d);
+          return FALSE;
+        }
+      pass->by_layer = g_new0 (HrStage *, L);
+      for (guint i = 0; i < L; i++)
+        {
+          HrLayerKind kind = hr_head_get_layer_kind (self->head, i);
+          const char *name = hr_head_get_layer_name (self->head, i);
+          gboolean last = i + 1 == L;
+          gboolean activation
+              = kind == HR_LAYER_RELU || kind == HR_LAYER_GELU || kind == HR_LAYER_SILU;
+          gboolean spectrum = last || hr_analysis_wants_spectrum (self, name);
+
+          if (!last && !activation && !spectrum)
+            continue;
+          stage = hr_stage_new (last ? "projections" : name,
+                                last ? HR_STAGE_ROLE_PROJECTIONS : HR_STAGE_ROLE_HIDDEN, (int)i,
+                                kind, hr_head_get_layer_out_features (self->head, i), n, spectrum);
+          if ((pass->by_layer[i] = hr_pass_add_stage (pass, stage, error)) == NULL)
+            return FALSE;
+          pass->last = pass->by_layer[i];
+        }
+    }
+  else if (self->projections != NULL)
+    {
+      if (hr_stack_reader_get_n_samples (self->projections) != n)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                       _ ("%s has %zu samples, the features %zu"),
+                       hr_stack_reader_get_path (self->projections),
+                       hr_stack_reader_get_n_samples (self->projections), (gsize)n);
+          return FALSE;
+        }
+      stage = hr_stage_new ("projections", HR_STAGE_ROLE_PROJECTIONS, -1, HR_LAYER_LINEAR,
+                            hr_stack_reader_get_n_features (self->projections), n, TRUE);
+      if ((pass->last = hr_pass_add_stage (pass, stage, error)) == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Reads the pairs and marks the samples whose last-stage rows the pass keeps. */
+static gboolean
+hr_pass_plan_pairs (HrPass *pass, GError **error)
+{
+  HrAnalysis *self = pass->self;
+  guint64 n = hr_stack_reader_get_n_samples (self->features);
+  gsize d = pass->last->dimension, k = 0;
+
+  if (self->positives != NULL)
+    {
+      HrStackReader *ref
+          = self->head == NULL && self->projections != NULL ? self->projections : self->features;
+
+      if (hr_stack_reader_get_n_samples (self->positives) != n
+          || hr_stack_reader_get_n_features (self->positives)
+                 != hr_stack_reader_get_n_features (ref))
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                       _ ("%s holds %zu × %zu values; positives aligned with %s need %zu × %zu"),
+                       hr_stack_reader_get_path (self->positives),
+                       hr_stack_reader_get_n_samples (self->positives),
+                       hr_stack_reader_get_n_features (self->positives),
+                       hr_stack_reader_get_path (ref), (gsize)n,
+                       hr_stack_reader_get_n_features (ref));
+          return FALSE;
+        }
+      /* every sample is an anchor */
+      pass->n_pairs = (gsize)n;
+      pass->pairs = g_try_new (guint64, MAX (pass->n_pairs, 1) * 3);
+      if (pass->pairs == NULL)
+        goto oom;
+      for (gsize i = 0; i < pass->n_pairs; i++)
+        {
+          pass->pairs[3 * i] = pass->pairs[3 * i + 1] = i;
+          pass->pairs[3 * i + 2] = HR_NO_NEGATIVE;
+        }
+    }
+  else if (self->pairs_file != NULL)
+    {
+      if (!hr_pairs_read (self->pairs_file, n, &pass->pairs, &pass->n_pairs, &pass->has_negatives,
+                          error))
+        return FALSE;
+    }
+  else
+    return TRUE;
+
+  pass->wanted = g_try_malloc0 ((gsize)(n / 8 + 1));
+  if (pass->wanted == NULL)
+    goto oom;
+  for (gsize i = 0; i < pass->n_pairs; i++)
+    for (int c = 0; c < 3; c++)
+      {
+        guint64 s = pass->pairs[3 * i + c];
+
+        /* with aligned positives, only the anchors come from this pass */
+        if (s == HR_NO_NEGATIVE || (self->positives != NULL && c > 0))
+          continue;
+        if (!(pass->wanted[s >> 3] & (1u << (s & 7))))
+          {
+            pass->wanted[s >> 3] |= (guint8)(1u << (s & 7));
+            pass->n_slots++;
+          }
+      }
+  pass->slots_of = g_try_new (guint64, MAX (pass->n_slots, 1));
+  pass->kept = g_try_new (float, MAX (pass->n_slots, 1) * d);
+  if (pass->slots_of == NULL || pass->kept == NULL)
+    goto oom;
+  for (guint64 s = 0; s < n; s++)
+    if (pass->wanted[s >> 3] & (1u << (s & 7)))
+      pass->slots_of[k++] = s;
+  for (gsize i = 0; i < pass->n_slots * d; i++)
+    pass->kept[i] = NAN;
+  return TRUE;
+
+oom:
+  g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+               _ ("not enough memory for the rows of %zu pairs"), pass->n_pairs);
+  return FALSE;
+}
+
+/* The pass without a head: the features and, alongside, the given projections. */
+static gboolean
+hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellable, GError **error)
+{
+  HrAnalysis *self = pass->self;
+  HrStackReader *readers[2] = { self->features, self->projections };
+  HrStage *stages[2] = { pass->features, self->projections != NULL ? pass->last : NULL };
+  gsize n = hr_stack_reader_get_n_samples (self->features);
+  gsize chunk = CLAMP (hr_stack_reader_get_preferred_chunk (self->features), 256, 2048);
+  g_autofree float *rows[2] = { NULL, NULL };
+  gsize got[2];
+
+  chunk = MAX ((gsize)1, MIN (chunk, n));
+  for (int k = 0; k < 2 && stages[k] != NULL; k++)
+    {
+      if (!hr_stack_reader_seek (readers[k], 0, error))
+        return FALSE;
+      rows[k] = g_try_new (float, chunk *stages[k]->dimension);
+      if (rows[k] == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                       _ ("not enough memory for chunks of %zu samples"), chunk);
+          return FALSE;
+        }
+    }
+  for (gsize done = 0; done < n; done += got[0])
+    {
+      for (int k = 0; k < 2 && stages[k] != NULL; k++)
+        {
+          if (!hr_stack_reader_read_into (readers[k], rows[k], chunk, &got[k], cancellable, error))
+            return FALSE;
+          if (!hr_pass_add (pass, stages[k], rows[k], got[k], NULL, done, error))
+            return FALSE;
+        }
+      if (got[0] == 0 || (stages[1] != NULL && got[1] != got[0]))
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                       _ ("%s ended after %zu of its %zu samples"),
+                       hr_stack_reader_get_path (self->features), done, n);
+          return FALSE;
+        }
+      hr_progress_report ((double)(done + got[0]) / n, progress);
+    }
+  for (int k = 0; k < 2 && stages[k] != NULL; k++)
+    {
+      self->n_dropped += hr_moments_get_n_dropped (stages[k]->moments) * (k == 0);
+      self->n_nonfinite += hr_moments_get_n_nonfinite (stages[k]->moments);
+    }
+  return TRUE;
+}
+
+typedef struct
+{
+  float *out;
+  gsize d;
+  guint last;
+} HrPositivesPass;
+
+static gboolean
+hr_positives_chunk (const float *features, gsize n, const guint64 *samples,
+                    const float *const *stages, gpointer data, GError **error)
+{
+  HrPositivesPass *pp = data;
+  const float *x = stages != NULL ? stages[pp->last] : features;
+
+  for (gsize r = 0; r < n; r++)
+    memcpy (pp->out + samples[r] * pp->d, x + r * pp->d, pp->d * sizeof (float));
+  return TRUE;
+}
+
+/* The positives' rows of the last stage: through the head, or read as they are. */
+static gboolean
+hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancellable,
+                       GError **error)
+{
+  HrAnalysis *self = pass->self;
+  gsize n = hr_stack_reader_get_n_samples (self->positives), d = pass->last->dimension;
+  HrPositivesPass pp = { NULL, d, 0 };
+  guint64 dropped, nonfinite;
+
+  pass->positives = g_try_new (float, MAX (n, 1) * d);
+  if (pass->positives == NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("not enough memory for the rows of %zu pairs"), n);
+      return FALSE;
+    }
+  for (gsize i = 0; i < n * d; i++)
+    pass->positives[i] = NAN;
+  pp.out = pass->positives;
+  if (self->head != NULL)
+    {
+      guint L = hr_head_get_n_layers (self->head);
+      g_autofree gboolean *keep = g_new0 (gboolean, L);
+
+      keep[L - 1] = TRUE;
+      pp.last = L - 1;
+      return hr_head_stream (self->head, self->positives, self->mode, self->batch_size, keep,
+                             hr_positives_chunk, &pp, &dropped, &nonfinite, hr_progress_report,
+                             progress, cancellable, error);
+    }
+  else
+    {
+      gsize chunk = CLAMP (hr_stack_reader_get_preferred_chunk (self->positives), 256, 2048);
+      g_autofree float *rows = g_new (float, chunk *d);
+      g_autofree guint64 *samples = g_new (guint64, chunk);
+      gsize got;
+
+      if (!hr_stack_reader_seek (self->positives, 0, error))
+        return FALSE;
+      for (gsize done = 0; done < n; done += got)
+        {
+          if (!hr_stack_reader_read_into (self->positives, rows, chunk, &got, cancellable, error))
+            return FALSE;
+          if (got == 0)
+            break;
+          for (gsize r = 0; r < got; r++)
+            samples[r] = done + r;
+          hr_positives_chunk (rows, got, samples, NULL, &pp, error);
+          hr_progress_report ((double)(done + got) / n, progress);
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+hr_row_is_finite (const float *row, gsize d)
+{
+  gboolean finite = TRUE;
+
+  for (gsize j = 0; j < d; j++)
+    finite &= isfinite (row[j]) != 0;
+  return finite;
+}
+
+/* The contrastive measures over the pairs whose rows are all finite. */
+static gboolean
+hr_pass_contrastive (HrPass *pass, GError **error)
+{
+  HrAnalysis *self = pass->self;
+  gsize d = pass->last->dimension, used = 0;
+  g_autofree float *a = NULL, *p = NULL, *ng = NULL;
+
+  a = g_try_new (float, MAX (pass->n_pairs, 1) * d);
+  p = g_try_new (float, MAX (pass->n_pairs, 1) * d);
+  if (pass->has_negatives)
+    ng = g_try_new (float, MAX (pass->n_pairs, 1) * d);
+  if (a == NULL || p == NULL || (pass->has_negatives && ng == NULL))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("not enough memory for the rows of %zu pairs"), pass->n_pairs);
+      return FALSE;
+    }
+  for (gsize i = 0; i < pass->n_pairs; i++)
+    {
+      const guint64 *t = pass->pairs + 3 * i;
+      const float *ra = pass->kept + (gsize)hr_pass_slot (pass, t[0]) * d;
+      const float *rp = self->positives != NULL ? pass->positives + t[1] * d
+                                                : pass->kept + (gsize)hr_pass_slot (pass, t[1]) * d;
+      const float *rn
+          = pass->has_negatives ? pass->kept + (gsize)hr_pass_slot (pass, t[2]) * d : NULL;
+
+      if (!hr_row_is_finite (ra, d) || !hr_row_is_finite (rp, d)
+          || (rn != NULL && !hr_row_is_finite (rn, d)))
+        {
+          self->n_pairs_skipped++;
+          continue;
+        }
+      memcpy (a + used * d, ra, d * sizeof (float));
+      memcpy (p + used * d, rp, d * sizeof (float));
+      if (rn != NULL)
+        memcpy (ng + used * d, rn, d * sizeof (float));
+      used++;
+    }
+  self->contrastive = hr_contrastive_new (a, p, ng, used, d, self->pair_batch, self->temperature,
+                                          self->margin, error);
+  return self->contrastive != NULL;
+}
+
+static void
+hr_analysis_judge (HrAnalysis *self)
+{
+  HrStage *features = NULL, *projections = NULL;
+  HrVerdictFlags v = HR_VERDICT_NONE;
+
+  for (guint i = 0; i < self->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (self->stages, i);
+      HrMoments *m = stage->moments;
+      gboolean activation
+          = stage->layer >= 0
+            && (stage->layer_kind == HR_LAYER_RELU || stage->layer_kind == HR_LAYER_GELU
+                || stage->layer_kind == HR_LAYER_SILU);
+
+      if (stage->role == HR_STAGE_ROLE_FEATURES)
+        features = stage;
+      else if (stage->role == HR_STAGE_ROLE_PROJECTIONS)
+        projections = stage;
+      if (hr_moments_get_n_samples (m) == 0)
+        continue;
+      if (activation && stage->layer_kind == HR_LAYER_RELU)
+        {
+          g_autoptr (GBytes) zf = hr_moments_get_zero_fraction (m);
+          gsize size;
+          const double *z = g_bytes_get_data (zf, &size);
+          double mean = 0;
+
+          for (gsize j = 0; j < stage->dimension; j++)
+            mean += z[j];
+          if (mean / stage->dimension > 0.5)
+            v |= HR_VERDICT_CLIPPING;
+        }
+      if ((activation || stage->role == HR_STAGE_ROLE_PROJECTIONS) && hr_moments_get_n_dead (m) > 0)
+        v |= HR_VERDICT_DEAD_UNITS;
+    }
+  if (projections != NULL && projections->spectrum != NULL)
+    {
+      double healthy = 1.0 / sqrt ((double)projections->dimension);
+
+      if (hr_moments_get_simsiam_std (projections->moments) < 0.1 * healthy
+          || hr_spectrum_get_rank (projections->spectrum) <= 1)
+        v |= HR_VERDICT_COLLAPSED;
+    }
+  if (features != NULL && projections != NULL && features->spectrum != NULL
+      && projections->spectrum != NULL)
+    {
+      guint rf = hr_spectrum_get_rank (features->spectrum);
+      guint rp = hr_spectrum_get_rank (projections->spectrum);
+      double ef = hr_spectrum_get_effective_rank (features->spectrum);
+      double ep = hr_spectrum_get_effective_rank (projections->spectrum);
+
+      if (rp > rf)
+        v |= HR_VERDICT_INFLATES_RANK;
+      if (ep > ef)
+        v |= HR_VERDICT_INFLATES_EFFECTIVE_RANK;
+      if (ep < ef && rp <= rf)
+        v |= HR_VERDICT_REDUCES_RANK;
+    }
+  self->verdict = v;
+}
+
+static gboolean
+hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *cancellable,
+                          GError **error)
+{
+  HrPass pass = { 0 };
+  gboolean ok = FALSE;
+  double pass_share;
+
+  pass.self = self;
+  hr_analysis_clear_results (self);
+  if (self->head != NULL && self->projections != NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("give either a head or projections, not both"));
+      return FALSE;
+    }
+  if (!hr_pass_plan (&pass, error) || !hr_pass_plan_pairs (&pass, error))
+    goto out;
+
+  pass_share = self->positives != NULL ? 0.47 : 0.95;
+  progress->from = 0.0;
+  progress->to = pass_share;
+  if (self->head != NULL)
+    {
+      guint L = hr_head_get_n_layers (self->head);
+      g_autofree gboolean *keep = g_new0 (gboolean, L);
+
+      for (guint i = 0; i < L; i++)
+        keep[i] = pass.by_layer[i] != NULL;
+      if (!hr_head_stream (self->head, self->features, self->mode, self->batch_size, keep,
+                           hr_pass_chunk, &pass, &self->n_dropped, &self->n_nonfinite,
+                           hr_progress_report, progress, cancellable, error))
+        goto out;
+    }
+  else if (!hr_pass_run_stacks (&pass, progress, cancellable, error))
+    goto out;
+
+  if (self->positives != NULL)
+    {
+      progress->from = pass_share;
+      progress->to = 0.95;
+      if (!hr_pass_run_positives (&pass, progress, cancellable, error))
+        goto out;
+    }
+
+  for (guint i = 0; i < pass.stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass.stages, i);
+
+      if (!hr_sample_table_finish (stage->table, stage->n_samples, error))
+        goto out;
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        goto out;
+      if (stage->wants_spectrum)
+        {
+          HrMoments *m = stage->moments;
+
+          stage->spectrum
+              = hr_spectrum_new (hr_moments_get_n_samples (m), stage->dimension,
+                                 hr_moments_peek_mean (m), hr_moments_peek_scatter (m), error);
+          if (stage->spectrum == NULL)
+            {
+              g_prefix_error (error, _ ("stage %s: "), stage->name);
+              goto out;
+            }
+        }
+      progress->from = 0.95;
+      progress->to = 1.0;
+      hr_progress_report ((i + 1.0) / pass.stages->len, progress);
+    }
+  if (pass.pairs != NULL && !hr_pass_contrastive (&pass, error))
+    goto out;
+
+  g_ptr_array_extend_and_steal (self->stages, g_steal_pointer (&pass.stages));
+  hr_analysis_judge (self);
+  self->done = TRUE;
+  ok = TRUE;
+
+out:
+  hr_pass_clear (&pass);
+  return ok;
+}
+
+/**
+ * hr_analysis_run:
+ * @self: a #HrAnalysis
+ * @progress: (nullable) (scope call) (closure progress_data): called with the fraction done
+ * @progress_data: data for @progress
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs the analysis in the calling thread. Errors come from the stacks (%HR_STACK_ERROR),
+ * the head (%HR_HEAD_ERROR) and the measures (%HR_ANALYSIS_ERROR); on cancellation
+ * %G_IO_ERROR_CANCELLED. Running again replaces the results.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+hr_analysis_run (HrAnalysis *self, HrAnalysisProgressFunc progress, gpointer progress_data,
+                 GCancellable *cancellable, GError **error)
+{
+  HrProgress p = { self, progress, progress_data, 0.0, 1.0 };
+  gboolean ok;
+
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
+  g_return_val_if_fail (!self->running, FALSE);
+  self->running = TRUE;
+  ok = hr_analysis_run_internal (self, &p, cancellable, error);
+  self->running = FALSE;
+  return ok;
+}
+
+static void
+hr_analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  HrAnalysis *self = source;
+  HrProgress p = { self, NULL, NULL, 0.0, 1.0 };
+  GError *error = NULL;
+
+  if (hr_analysis_run_internal (self, &p, cancellable, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+/**
+ * hr_analysis_run_async:
+ * @self: a #HrAnalysis
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the analysis is over
+ * @user_data: data for @callback
+ *
+ * Runs the analysis in a worker thread. #HrAnalysis:progress is notified in the
+ * thread-default main context of the calling thread as it goes; cancelling @cancellable
+ * stops it within one chunk of samples. Do not change the analysis while it runs.
+ */
+void
+hr_analysis_run_async (HrAnalysis *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                       gpointer user_data)
+{
+  GTask *task;
+
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (!self->running);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, hr_analysis_run_async);
+  self->running = TRUE;
+  self->context = g_main_context_ref_thread_default ();
+  self->progress = 0.0;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
+  g_task_run_in_thread (task, hr_analysis_thread);
+  g_object_unref (task);
+}
+
+/**
+ * hr_analysis_run_finish:
+ * @self: a #HrAnalysis
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes hr_analysis_run_async().
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+hr_analysis_run_finish (HrAnalysis *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  /* the worker has finished with the analysis once its task has returned */
+  self->running = FALSE;
+  g_clear_pointer (&self->context, g_main_context_unref);
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return FALSE;
+  if (self->progress != 1.0)
+    {
+      self->progress = 1.0;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
+    }
+  return TRUE;
+}
+
+/**
+ * hr_analysis_get_progress:
+ * @self: a #HrAnalysis
+ *
+ * Returns: #HrAnalysis:progress
+ */
+double
+hr_analysis_get_progress (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), 0.0);
+  return self->progress;
+}
+
+/**
+ * hr_analysis_is_done:
+ * @self: a #HrAnalysis
+ *
+ * Returns: whether the analysis has run to the end, so that its results can be read
+ */
+gboolean
+hr_analysis_is_done (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
+  return self->done && !self->running;
+}
+
+/**
+ * hr_analysis_get_n_stages:
+ * @self: a #HrAnalysis
+ *
+ * Returns: the number of analysed stages (0 before the analysis has run)
+ */
+guint
+hr_analysis_get_n_stages (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), 0);
+  return hr_analysis_is_done (self) ? self->stages->len : 0;
+}
+
+/**
+ * hr_analysis_get_stage:
+ * @self: a #HrAnalysis
+ * @index: the index of a stage, below hr_analysis_get_n_stages()
+ *
+ * Returns: (transfer none): the stage: the features first, the projections last
+ */
+HrStage *
+hr_analysis_get_stage (HrAnalysis *self, guint index)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
+  g_return_val_if_fail (index < hr_analysis_get_n_stages (self), NULL);
+  return g_ptr_array_index (self->stages, index);
+}
+
+/**
+ * hr_analysis_find_stage:
+ * @self: a #HrAnalysis
+ * @name: a stage name: `features`, `projections` or a layer's name
+ *
+ * Returns: (transfer none) (nullable): the stage of that name, or %NULL
+ */
+HrStage *
+hr_analysis_find_stage (HrAnalysis *self, const char *name)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+  for (guint i = 0; i < hr_analysis_get_n_stages (self); i++)
+    {
+      HrStage *stage = g_ptr_array_index (self->stages, i);
+      if (strcmp (stage->name, name) == 0)
+        return stage;
+    }
+  return NULL;
+}
+
+/**
+ * hr_analysis_get_contrastive:
+ * @self: a #HrAnalysis
+ *
+ * Returns: (transfer none) (nullable): the contrastive measures, when pairs were given
+ */
+HrContrastive *
+hr_analysis_get_contrastive (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
+  return hr_analysis_is_done (self) ? self->contrastive : NULL;
+}
+
+/**
+ * hr_analysis_get_n_pairs_skipped:
+ * @self: a #HrAnalysis
+ *
+ * Returns: the pairs left out of the contrastive measures because a sample of theirs holds
+ *   non-finite values
+ */
+guint64
+hr_analysis_get_n_pairs_skipped (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), 0);
+  return self->n_pairs_skipped;
+}
+
+/**
+ * hr_analysis_get_verdict:
+ * @self: a #HrAnalysis
+ *
+ * What the analysis concludes about the head, from the features and projections stages:
+ * whether it reduces rank (the question of VisCy issue 139), whether it inflates it, whether
+ * its ReLU clips most activations or has dead units, whether the projections collapsed.
+ *
+ * Returns: the verdict, %HR_VERDICT_NONE before the analysis has run
+ */
+HrVerdictFlags
+hr_analysis_get_verdict (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), HR_VERDICT_NONE);
+  return hr_analysis_is_done (self) ? self->verdict : HR_VERDICT_NONE;
+}
+
+/**
+ * hr_analysis_get_n_dropped:
+ * @self: a #HrAnalysis
+ *
+ * Returns: the samples of the features left out of every measure because they hold NaN or
+ *   infinite values (with projections given, those of the features; the projections' own
+ *   are counted by their stage's #HrMoments)
+ */
+guint64
+hr_analysis_get_n_dropped (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), 0);
+  return self->n_dropped;
+}
+
+/**
+ * hr_analysis_get_n_nonfinite:
+ * @self: a #HrAnalysis
+ *
+ * Returns: the NaN and infinite values met in the analysed stacks
+ */
+guint64
+hr_analysis_get_n_nonfinite (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), 0);
+  return self->n_nonfinite;
+}

@@ -1,0 +1,182 @@
+/* headrank: the analysis of a stack through a projection head */
+#pragma once
+
+#if !defined(__HEADRANK_H_INSIDE__) && !defined(HEADRANK_COMPILATION)
+#error "Only <headrank.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+#include "hr-contrastive.h"
+#include "hr-head.h"
+#include "hr-moments.h"
+#include "hr-spectrum.h"
+#include "hr-stack-reader.h"
+#include "hr-version-macros.h"
+
+G_BEGIN_DECLS
+
+/**
+ * HrStageRole:
+ * @HR_STAGE_ROLE_FEATURES: the input of the head: the features
+ * @HR_STAGE_ROLE_HIDDEN: the output of a layer inside the head
+ * @HR_STAGE_ROLE_PROJECTIONS: the output of the head: the projections
+ *
+ * Where a stage sits in the head.
+ */
+typedef enum
+{
+  HR_STAGE_ROLE_FEATURES,
+  HR_STAGE_ROLE_HIDDEN,
+  HR_STAGE_ROLE_PROJECTIONS,
+} HrStageRole;
+
+/**
+ * HrVerdictFlags:
+ * @HR_VERDICT_NONE: nothing to report, or nothing could be compared
+ * @HR_VERDICT_REDUCES_RANK: the projections have a lower effective rank than the features and
+ *   no higher numerical rank: what a healthy head does
+ * @HR_VERDICT_INFLATES_RANK: the projections have a higher numerical rank than the features
+ * @HR_VERDICT_INFLATES_EFFECTIVE_RANK: the projections have a higher effective rank (RankMe)
+ *   than the features
+ * @HR_VERDICT_CLIPPING: an activation layer outputs exactly zero for more than half of its
+ *   values (its ReLU clips most activations)
+ * @HR_VERDICT_DEAD_UNITS: an activation layer or the projections have units that are zero for
+ *   every sample
+ * @HR_VERDICT_COLLAPSED: the projections have collapsed: the standard deviation of the
+ *   L2-normalised projections, averaged over dimensions, is below a tenth of the 1/√d of
+ *   a healthy head, or their numerical rank is at most 1
+ *
+ * What the analysis concludes about the head (see hr_analysis_get_verdict()).
+ */
+typedef enum /*< flags >*/
+{
+  HR_VERDICT_NONE = 0,
+  HR_VERDICT_REDUCES_RANK = 1 << 0,
+  HR_VERDICT_INFLATES_RANK = 1 << 1,
+  HR_VERDICT_INFLATES_EFFECTIVE_RANK = 1 << 2,
+  HR_VERDICT_CLIPPING = 1 << 3,
+  HR_VERDICT_DEAD_UNITS = 1 << 4,
+  HR_VERDICT_COLLAPSED = 1 << 5,
+} HrVerdictFlags;
+
+/**
+ * HR_PER_SAMPLE_COLUMNS:
+ *
+ * The number of float32 values per sample in hr_stage_get_per_sample(): the sample's mean
+ * across dimensions, its standard deviation across dimensions (ddof 0), its L2 norm and the
+ * fraction of its values that are exactly zero.
+ */
+#define HR_PER_SAMPLE_COLUMNS 4
+
+#define HR_TYPE_STAGE (hr_stage_get_type ())
+
+HR_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (HrStage, hr_stage, HR, STAGE, GObject)
+
+HR_AVAILABLE_IN_ALL
+const char *hr_stage_get_name (HrStage *stage);
+HR_AVAILABLE_IN_ALL
+HrStageRole hr_stage_get_role (HrStage *stage);
+HR_AVAILABLE_IN_ALL
+int hr_stage_get_layer (HrStage *stage);
+HR_AVAILABLE_IN_ALL
+HrLayerKind hr_stage_get_layer_kind (HrStage *stage);
+HR_AVAILABLE_IN_ALL
+gsize hr_stage_get_dimension (HrStage *stage);
+HR_AVAILABLE_IN_ALL
+HrMoments *hr_stage_get_moments (HrStage *stage);
+HR_AVAILABLE_IN_ALL
+HrSpectrum *hr_stage_get_spectrum (HrStage *stage);
+HR_AVAILABLE_IN_ALL
+gboolean hr_stage_get_per_sample_into (HrStage *stage, guint64 first, gsize n_samples,
+                                       float *values, GError **error);
+HR_AVAILABLE_IN_ALL
+GBytes *hr_stage_get_per_sample (HrStage *stage, GError **error);
+HR_AVAILABLE_IN_ALL
+guint64 hr_stage_get_n_samples (HrStage *stage);
+
+#define HR_TYPE_ANALYSIS (hr_analysis_get_type ())
+
+HR_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (HrAnalysis, hr_analysis, HR, ANALYSIS, GObject)
+
+HR_AVAILABLE_IN_ALL
+HrAnalysis *hr_analysis_new (HrStackReader *features);
+
+HR_AVAILABLE_IN_ALL
+HrStackReader *hr_analysis_get_features (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_head (HrAnalysis *self, HrHead *head);
+HR_AVAILABLE_IN_ALL
+HrHead *hr_analysis_get_head (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_projections (HrAnalysis *self, HrStackReader *projections);
+HR_AVAILABLE_IN_ALL
+HrStackReader *hr_analysis_get_projections (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_norm_mode (HrAnalysis *self, HrNormMode mode);
+HR_AVAILABLE_IN_ALL
+HrNormMode hr_analysis_get_norm_mode (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_batch_size (HrAnalysis *self, gsize batch_size);
+HR_AVAILABLE_IN_ALL
+gsize hr_analysis_get_batch_size (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_precision (HrAnalysis *self, HrPrecision precision);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_spectral_stages (HrAnalysis *self, const char *const *names);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_pairs_file (HrAnalysis *self, const char *path);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_positives (HrAnalysis *self, HrStackReader *positives);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_contrastive_parameters (HrAnalysis *self, gsize batch_size, double temperature,
+                                             double margin);
+
+/**
+ * HrAnalysisProgressFunc:
+ * @fraction: the fraction of the work done, from 0 to 1
+ * @user_data: (closure): the data given with the function
+ *
+ * Called as the analysis progresses.
+ */
+typedef void (*HrAnalysisProgressFunc) (double fraction, gpointer user_data);
+
+HR_AVAILABLE_IN_ALL
+gboolean hr_analysis_run (HrAnalysis *self, HrAnalysisProgressFunc progress, gpointer progress_data,
+                          GCancellable *cancellable, GError **error);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_run_async (HrAnalysis *self, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data);
+HR_AVAILABLE_IN_ALL
+gboolean hr_analysis_run_finish (HrAnalysis *self, GAsyncResult *result, GError **error);
+HR_AVAILABLE_IN_ALL
+double hr_analysis_get_progress (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+gboolean hr_analysis_is_done (HrAnalysis *self);
+
+HR_AVAILABLE_IN_ALL
+guint hr_analysis_get_n_stages (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+HrStage *hr_analysis_get_stage (HrAnalysis *self, guint index);
+HR_AVAILABLE_IN_ALL
+HrStage *hr_analysis_find_stage (HrAnalysis *self, const char *name);
+HR_AVAILABLE_IN_ALL
+HrContrastive *hr_analysis_get_contrastive (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+guint64 hr_analysis_get_n_pairs_skipped (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+guint64 hr_analysis_get_n_dropped (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+guint64 hr_analysis_get_n_nonfinite (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+HrVerdictFlags hr_analysis_get_verdict (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+char **hr_analysis_describe_verdict (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+char *hr_analysis_to_json (HrAnalysis *self, gboolean pretty);
+HR_AVAILABLE_IN_ALL
+gboolean hr_analysis_write_report (HrAnalysis *self, const char *directory,
+                                   GCancellable *cancellable, GError **error);
+
+G_END_DECLS

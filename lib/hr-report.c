@@ -1,0 +1,1130 @@
+/* headrank: the analysis' report: JSON, CSV tables, figures and per-pixel maps */
+#include "hr-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cairo.h>
+#include <cblas.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <tiffio.h>
+
+#include "hr-plot.h"
+
+#define HR_REPORT_FORMAT 1
+#define HR_READ_ROWS 8192 /* per-sample rows read back at a time */
+
+static const char *
+hr_nick (GType type, int value)
+{
+  g_autoptr (GEnumClass) klass = g_type_class_ref (type);
+  GEnumValue *v = g_enum_get_value (klass, value);
+
+  return v != NULL ? v->value_nick : "";
+}
+
+static gboolean
+hr_is_activation_kind (HrLayerKind kind)
+{
+  return kind == HR_LAYER_RELU || kind == HR_LAYER_GELU || kind == HR_LAYER_SILU;
+}
+
+/* "features", "projections", or a layer's name with its kind: "1 (relu)". */
+static char *
+hr_stage_label (HrStage *stage)
+{
+  if (hr_stage_get_role (stage) != HR_STAGE_ROLE_HIDDEN)
+    return g_strdup (hr_stage_get_name (stage));
+  return g_strdup_printf ("%s (%s)", hr_stage_get_name (stage),
+                          hr_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
+}
+
+/* -- summaries of the per-sample statistics ---------------------------------------------- */
+
+typedef struct
+{
+  guint64 n;
+  double mean, m2, min, max; /* Welford */
+} HrSummary;
+
+static void
+hr_summary_add (HrSummary *s, double x)
+{
+  double delta;
+
+  if (!isfinite (x))
+    return;
+  if (s->n == 0)
+    s->min = s->max = x;
+  s->min = MIN (s->min, x);
+  s->max = MAX (s->max, x);
+  s->n++;
+  delta = x - s->mean;
+  s->mean += delta / s->n;
+  s->m2 += delta * (x - s->mean);
+}
+
+/* Streams the per-sample statistics of @stage, @func per block of rows. */
+typedef gboolean (*HrBlockFunc) (const float *values, guint64 first, gsize n, gpointer data,
+                                 GError **error);
+
+static gboolean
+hr_stage_foreach_block (HrStage *stage, HrBlockFunc func, gpointer data, GError **error)
+{
+  guint64 n = hr_stage_get_n_samples (stage);
+  g_autofree float *block = g_new (float, HR_READ_ROWS *HR_PER_SAMPLE_COLUMNS);
+
+  for (guint64 first = 0; first < n; first += HR_READ_ROWS)
+    {
+      gsize count = (gsize)MIN ((guint64)HR_READ_ROWS, n - first);
+
+      if (!hr_stage_get_per_sample_into (stage, first, count, block, error)
+          || !func (block, first, count, data, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+hr_summarise_block (const float *values, guint64 first, gsize n, gpointer data, GError **error)
+{
+  HrSummary *s = data;
+
+  for (gsize r = 0; r < n; r++)
+    for (int c = 0; c < HR_PER_SAMPLE_COLUMNS; c++)
+      hr_summary_add (&s[c], values[r * HR_PER_SAMPLE_COLUMNS + c]);
+  return TRUE;
+}
+
+/* -- JSON ------------------------------------------------------------------------------- */
+
+static void
+hr_json_double (JsonBuilder *b, const char *name, double v)
+{
+  if (name != NULL)
+    json_builder_set_member_name (b, name);
+  if (isfinite (v))
+    json_builder_add_double_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+hr_json_int (JsonBuilder *b, const char *name, gint64 v)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, v);
+}
+
+static void
+hr_json_string (JsonBuilder *b, const char *name, const char *v)
+{
+  json_builder_set_member_name (b, name);
+  if (v != NULL)
+    json_builder_add_string_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+hr_json_array (JsonBuilder *b, const char *name, const double *v, gsize n)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_begin_array (b);
+  for (gsize i = 0; i < n; i++)
+    hr_json_double (b, NULL, v[i]);
+  json_builder_end_array (b);
+}
+
+static void
+hr_json_summary (JsonBuilder *b, const char *name, const HrSummary *s)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_begin_object (b);
+  hr_json_double (b, "mean", s->n > 0 ? s->mean : NAN);
+  hr_json_double (b, "std", s->n > 0 ? sqrt (s->m2 / s->n) : NAN);
+  hr_json_double (b, "min", s->n > 0 ? s->min : NAN);
+  hr_json_double (b, "max", s->n > 0 ? s->max : NAN);
+  json_builder_end_object (b);
+}
+
+static void
+hr_json_spectrum (JsonBuilder *b, HrSpectrum *sp)
+{
+  gsize n;
+  const double *v;
+  guint first = 0, last = 0;
+  double r2 = NAN, alpha;
+
+  hr_json_string (b, "centring", "centred on the sample mean");
+  v = hr_spectrum_get_eigenvalues (sp, &n);
+  hr_json_array (b, "eigenvalues", v, n);
+  v = hr_spectrum_get_explained_variance_ratio (sp, &n);
+  hr_json_array (b, "explained_variance_ratio", v, n);
+  v = hr_spectrum_get_cumulative_explained_variance (sp, &n);
+  hr_json_array (b, "cumulative_explained_variance", v, n);
+  v = hr_spectrum_get_singular_values (sp, &n);
+  hr_json_array (b, "singular_values", v, n);
+  v = hr_spectrum_get_uncentred_singular_values (sp, &n);
+  hr_json_array (b, "uncentred_singular_values", v, n);
+  hr_json_int (b, "rank", hr_spectrum_get_rank (sp));
+  hr_json_double (b, "rank_tolerance", hr_spectrum_get_tolerance (sp));
+  hr_json_int (b, "matrix_rank", hr_spectrum_get_matrix_rank (sp));
+  hr_json_double (b, "matrix_rank_tolerance", hr_spectrum_get_uncentred_tolerance (sp));
+  hr_json_double (b, "effective_rank", hr_spectrum_get_effective_rank (sp));
+  hr_json_double (b, "participation_ratio", hr_spectrum_get_participation_ratio (sp));
+  json_builder_set_member_name (b, "components");
+  json_builder_begin_object (b);
+  hr_json_int (b, "90", hr_spectrum_get_components (sp, 0.90));
+  hr_json_int (b, "95", hr_spectrum_get_components (sp, 0.95));
+  hr_json_int (b, "99", hr_spectrum_get_components (sp, 0.99));
+  json_builder_end_object (b);
+  alpha = hr_spectrum_get_alpha (sp, &first, &last, &r2);
+  hr_json_double (b, "alpha", alpha);
+  json_builder_set_member_name (b, "alpha_fit");
+  json_builder_begin_object (b);
+  hr_json_int (b, "first", first);
+  hr_json_int (b, "last", last);
+  hr_json_double (b, "r_squared", r2);
+  json_builder_end_object (b);
+}
+
+static gboolean
+hr_json_stage (JsonBuilder *b, HrStage *stage, GError **error)
+{
+  HrMoments *m = hr_stage_get_moments (stage);
+  HrSpectrum *sp = hr_stage_get_spectrum (stage);
+  gsize d = hr_stage_get_dimension (stage), size;
+  HrSummary summary[HR_PER_SAMPLE_COLUMNS] = { { 0 } };
+  g_autoptr (GBytes) zero = hr_moments_get_zero_fraction (m);
+  g_autoptr (GBytes) std = hr_moments_get_std (m);
+  const double *z = g_bytes_get_data (zero, &size), *s = g_bytes_get_data (std, &size);
+  double zmean = 0, zmax = 0, smean = 0;
+
+  if (!hr_stage_foreach_block (stage, hr_summarise_block, summary, error))
+    return FALSE;
+  for (gsize j = 0; j < d; j++)
+    {
+      zmean += z[j] / d;
+      zmax = MAX (zmax, z[j]);
+      smean += s[j] / d;
+    }
+
+  json_builder_begin_object (b);
+  hr_json_string (b, "name", hr_stage_get_name (stage));
+  hr_json_string (b, "role", hr_nick (HR_TYPE_STAGE_ROLE, hr_stage_get_role (stage)));
+  json_builder_set_member_name (b, "layer");
+  if (hr_stage_get_layer (stage) >= 0)
+    json_builder_add_int_value (b, hr_stage_get_layer (stage));
+  else
+    json_builder_add_null_value (b);
+  hr_json_string (b, "layer_kind",
+                  hr_stage_get_layer (stage) >= 0
+                      ? hr_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage))
+                      : NULL);
+  hr_json_int (b, "samples", (gint64)hr_moments_get_n_samples (m));
+  hr_json_int (b, "dimension", (gint64)d);
+  hr_json_int (b, "dropped_samples", (gint64)hr_moments_get_n_dropped (m));
+  hr_json_int (b, "nonfinite_values", (gint64)hr_moments_get_n_nonfinite (m));
+  hr_json_string (b, "precision", hr_nick (HR_TYPE_PRECISION, hr_moments_get_precision (m)));
+  hr_json_double (b, "scatter_error_bound", hr_moments_get_error_bound (m));
+  json_builder_set_member_name (b, "has_spectrum");
+  json_builder_add_boolean_value (b, sp != NULL);
+  if (sp != NULL)
+    hr_json_spectrum (b, sp);
+
+  json_builder_set_member_name (b, "statistics");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "per_sample");
+  json_builder_begin_object (b);
+  hr_json_string (b, "convention", "across dimensions, std with ddof 0");
+  hr_json_summary (b, "mean", &summary[0]);
+  hr_json_summary (b, "std", &summary[1]);
+  hr_json_summary (b, "norm", &summary[2]);
+  hr_json_summary (b, "zero_fraction", &summary[3]);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "per_dimension");
+  json_builder_begin_object (b);
+  hr_json_double (b, "std_mean", smean);
+  hr_json_double (b, "zero_fraction_mean", zmean);
+  hr_json_double (b, "zero_fraction_max", zmax);
+  hr_json_int (b, "dead_units", hr_moments_get_n_dead (m));
+  json_builder_end_object (b);
+  hr_json_double (b, "simsiam_std", hr_moments_get_simsiam_std (m));
+  hr_json_double (b, "simsiam_std_healthy", 1.0 / sqrt ((double)d));
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  return TRUE;
+}
+
+static const struct
+{
+  HrVerdictFlags flag;
+  const char *key;
+} verdict_keys[] = {
+  { HR_VERDICT_REDUCES_RANK, "reduces_rank" },
+  { HR_VERDICT_INFLATES_RANK, "inflates_rank" },
+  { HR_VERDICT_INFLATES_EFFECTIVE_RANK, "inflates_effective_rank" },
+  { HR_VERDICT_CLIPPING, "relu_clipping" },
+  { HR_VERDICT_DEAD_UNITS, "dead_units" },
+  { HR_VERDICT_COLLAPSED, "collapsed" },
+};
+
+static void
+hr_json_software (JsonBuilder *b)
+{
+  g_autofree char *glib
+      = g_strdup_printf ("%u.%u.%u", glib_major_version, glib_minor_version, glib_micro_version);
+  g_autofree char *tiff = g_strdup (TIFFGetVersion ());
+  char *eol = strchr (tiff, '\n');
+
+  if (eol != NULL)
+    *eol = '\0';
+  json_builder_set_member_name (b, "software");
+  json_builder_begin_object (b);
+  hr_json_string (b, "headrank", HR_VERSION_S);
+  hr_json_string (b, "glib", glib);
+  hr_json_string (b, "json_glib", JSON_VERSION_S);
+  hr_json_string (b, "libtiff", tiff);
+  hr_json_string (b, "openblas", openblas_get_config ());
+  hr_json_string (b, "cairo", cairo_version_string ());
+  json_builder_end_object (b);
+}
+
+static void
+hr_json_head (JsonBuilder *b, HrAnalysis *self)
+{
+  HrHead *head = hr_analysis_get_head (self);
+
+  json_builder_set_member_name (b, "head");
+  if (head == NULL)
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  json_builder_begin_object (b);
+  hr_json_string (b, "weights", hr_head_get_source (head));
+  hr_json_string (b, "norm_mode", hr_nick (HR_TYPE_NORM_MODE, hr_analysis_get_norm_mode (self)));
+  hr_json_int (b, "batch_size", (gint64)hr_analysis_get_batch_size (self));
+  json_builder_set_member_name (b, "layers");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < hr_head_get_n_layers (head); i++)
+    {
+      json_builder_begin_object (b);
+      hr_json_string (b, "name", hr_head_get_layer_name (head, i));
+      hr_json_string (b, "kind", hr_nick (HR_TYPE_LAYER_KIND, hr_head_get_layer_kind (head, i)));
+      hr_json_int (b, "in_features", (gint64)hr_head_get_layer_in_features (head, i));
+      hr_json_int (b, "out_features", (gint64)hr_head_get_layer_out_features (head, i));
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+}
+
+static void
+hr_json_contrastive (JsonBuilder *b, HrAnalysis *self)
+{
+  HrContrastive *c = hr_analysis_get_contrastive (self);
+
+  json_builder_set_member_name (b, "contrastive");
+  if (c == NULL)
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  json_builder_begin_object (b);
+  hr_json_int (b, "pairs", (gint64)hr_contrastive_get_n_pairs (c));
+  hr_json_int (b, "pairs_skipped", (gint64)hr_analysis_get_n_pairs_skipped (self));
+  hr_json_int (b, "batch_size", (gint64)hr_contrastive_get_batch_size (c));
+  hr_json_double (b, "temperature", hr_contrastive_get_temperature (c));
+  hr_json_double (b, "margin", hr_contrastive_get_margin (c));
+  json_builder_set_member_name (b, "explicit_negatives");
+  json_builder_add_boolean_value (b, hr_contrastive_has_negatives (c));
+  hr_json_double (b, "alignment", hr_contrastive_get_alignment (c));
+  hr_json_double (b, "uniformity", hr_contrastive_get_uniformity (c));
+  hr_json_double (b, "ntxent", hr_contrastive_get_ntxent (c));
+  hr_json_double (b, "triplet", hr_contrastive_get_triplet (c));
+  hr_json_double (b, "positive_cosine", hr_contrastive_get_positive_cosine (c));
+  hr_json_double (b, "negative_cosine", hr_contrastive_get_negative_cosine (c));
+  json_builder_end_object (b);
+}
+
+static JsonNode *
+hr_analysis_build_json (HrAnalysis *self, GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  HrStackReader *features = hr_analysis_get_features (self);
+  HrStackReader *projections = hr_analysis_get_projections (self);
+  HrVerdictFlags verdict = hr_analysis_get_verdict (self);
+  g_auto (GStrv) lines = NULL;
+
+  json_builder_begin_object (b);
+  hr_json_int (b, "report_format", HR_REPORT_FORMAT);
+  hr_json_software (b);
+  json_builder_set_member_name (b, "input");
+  json_builder_begin_object (b);
+  hr_json_string (b, "features", hr_stack_reader_get_path (features));
+  hr_json_int (b, "samples", (gint64)hr_stack_reader_get_n_samples (features));
+  hr_json_int (b, "features_dimension", (gint64)hr_stack_reader_get_n_features (features));
+  hr_json_string (b, "layout",
+                  hr_nick (HR_TYPE_STACK_LAYOUT,
+                           hr_stack_info_get_layout (hr_stack_reader_get_info (features))));
+  hr_json_string (b, "projections",
+                  projections != NULL ? hr_stack_reader_get_path (projections) : NULL);
+  hr_json_int (b, "dropped_samples", (gint64)hr_analysis_get_n_dropped (self));
+  hr_json_int (b, "nonfinite_values", (gint64)hr_analysis_get_n_nonfinite (self));
+  json_builder_end_object (b);
+  hr_json_head (b, self);
+
+  json_builder_set_member_name (b, "stages");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < hr_analysis_get_n_stages (self); i++)
+    if (!hr_json_stage (b, hr_analysis_get_stage (self, i), error))
+      return NULL;
+  json_builder_end_array (b);
+  hr_json_contrastive (b, self);
+
+  json_builder_set_member_name (b, "verdict");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "flags");
+  json_builder_begin_array (b);
+  for (gsize i = 0; i < G_N_ELEMENTS (verdict_keys); i++)
+    if (verdict & verdict_keys[i].flag)
+      json_builder_add_string_value (b, verdict_keys[i].key);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "summary");
+  json_builder_begin_array (b);
+  lines = hr_analysis_describe_verdict (self);
+  for (guint i = 0; lines[i] != NULL; i++)
+    json_builder_add_string_value (b, lines[i]);
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+/**
+ * hr_analysis_to_json:
+ * @self: a #HrAnalysis that has run
+ * @pretty: whether to indent the output
+ *
+ * The report as `report.json` holds it: what was run (files, head, mode, software versions),
+ * then for every stage its size, its spectrum and rank measures (for stages that have one),
+ * its statistics, then the contrastive measures and the verdict. Non-finite numbers are
+ * written as `null`.
+ *
+ * Returns: (transfer full) (nullable): the JSON text, or %NULL if the analysis has not run
+ */
+char *
+hr_analysis_to_json (HrAnalysis *self, gboolean pretty)
+{
+  g_autoptr (JsonGenerator) gen = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
+  if (!hr_analysis_is_done (self))
+    return NULL;
+  root = hr_analysis_build_json (self, &error);
+  if (root == NULL)
+    {
+      g_warning ("%s", error->message);
+      return NULL;
+    }
+  gen = json_generator_new ();
+  json_generator_set_pretty (gen, pretty);
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, NULL);
+}
+
+/* -- the verdict in words ---------------------------------------------------------------- */
+
+/**
+ * hr_analysis_describe_verdict:
+ * @self: a #HrAnalysis that has run
+ *
+ * The verdict in plain words, one sentence per line, translated: does the head reduce rank,
+ * does a ReLU clip, are there dead units, did the projections collapse.
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the sentences
+ */
+char **
+hr_analysis_describe_verdict (HrAnalysis *self)
+{
+  g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  HrStage *features, *projections;
+  HrVerdictFlags v;
+
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
+  if (!hr_analysis_is_done (self))
+    {
+      g_ptr_array_add (lines, g_strdup (_ ("The analysis has not run.")));
+      g_ptr_array_add (lines, NULL);
+      return (char **)g_ptr_array_steal (lines, NULL);
+    }
+  v = hr_analysis_get_verdict (self);
+  features = hr_analysis_find_stage (self, "features");
+  projections = hr_analysis_find_stage (self, "projections");
+
+  if (projections == NULL || hr_stage_get_spectrum (projections) == NULL)
+    g_ptr_array_add (lines, g_strdup (_ ("No head and no projections were given: only the "
+                                         "features were analysed.")));
+  else
+    {
+      HrSpectrum *f = hr_stage_get_spectrum (features), *p = hr_stage_get_spectrum (projections);
+      guint rf = hr_spectrum_get_rank (f), rp = hr_spectrum_get_rank (p);
+      double ef = hr_spectrum_get_effective_rank (f), ep = hr_spectrum_get_effective_rank (p);
+
+      if (v & HR_VERDICT_REDUCES_RANK)
+        g_ptr_array_add (
+            lines,
+            g_strdup_printf (
+                /* TRANSLATORS: the verdict; %u are ranks, %.1f effective ranks */
+                _ ("The head reduces rank, as a healthy projection head does: the projections "
+                   "have rank %u and effective rank %.1f, the features rank %u and effective "
+                   "rank %.1f."),
+                rp, ep, rf, ef));
+      else if (v & (HR_VERDICT_INFLATES_RANK | HR_VERDICT_INFLATES_EFFECTIVE_RANK))
+        g_ptr_array_add (
+            lines,
+            g_strdup_printf (
+                /* TRANSLATORS: the verdict; %u are ranks, %.1f effective ranks */
+                _ ("The head inflates rank: the projections have rank %u and effective rank "
+                   "%.1f, the features rank %u and effective rank %.1f. A head whose ReLU clips "
+                   "without normalisation does this (VisCy issue 139)."),
+                rp, ep, rf, ef));
+      else
+        g_ptr_array_add (
+            lines,
+            g_strdup_printf (
+                /* TRANSLATORS: the verdict; %u are ranks, %.1f effective ranks */
+                _ ("The head keeps rank: the projections have rank %u and effective rank %.1f, "
+                   "the features rank %u and effective rank %.1f."),
+                rp, ep, rf, ef));
+    }
+
+  for (guint i = 0; i < hr_analysis_get_n_stages (self); i++)
+    {
+      HrStage *stage = hr_analysis_get_stage (self, i);
+      HrMoments *m = hr_stage_get_moments (stage);
+      gsize d = hr_stage_get_dimension (stage), size;
+      guint dead = hr_moments_get_n_dead (m);
+      g_autoptr (GBytes) zero = NULL;
+      const double *z;
+      double zmean = 0;
+
+      if (hr_stage_get_layer (stage) < 0 || hr_moments_get_n_samples (m) == 0)
+        continue;
+      zero = hr_moments_get_zero_fraction (m);
+      z = g_bytes_get_data (zero, &size);
+      for (gsize j = 0; j < d; j++)
+        zmean += z[j] / d;
+      if (hr_stage_get_layer_kind (stage) == HR_LAYER_RELU && zmean > 0.5)
+        g_ptr_array_add (lines,
+                         g_strdup_printf (
+                             /* TRANSLATORS: %s is a layer name, %.0f%% a percentage, %zu a
+                                number of units */
+                             _ ("Layer %s (ReLU) clips most activations: %.0f%% of its outputs "
+                                "are zero (mean over its %zu units)."),
+                             hr_stage_get_name (stage), 100.0 * zmean, d));
+      if (dead > 0
+          && (hr_is_activation_kind (hr_stage_get_layer_kind (stage))
+              || hr_stage_get_role (stage) == HR_STAGE_ROLE_PROJECTIONS))
+        g_ptr_array_add (
+            lines,
+            g_strdup_printf (
+                /* TRANSLATORS: %s is a stage name */
+                g_dngettext (GETTEXT_PACKAGE, "Stage %s has %u dead unit: zero for every sample.",
+                             "Stage %s has %u dead units: zero for every sample.", dead),
+                hr_stage_get_name (stage), dead));
+    }
+  if (v & HR_VERDICT_COLLAPSED)
+    {
+      gsize d = hr_stage_get_dimension (projections);
+
+      g_ptr_array_add (
+          lines,
+          g_strdup_printf (
+              /* TRANSLATORS: %.3g are standard deviations, %zu the dimension */
+              _ ("The projections look collapsed: the standard deviation of the L2-normalised "
+                 "projections is %.3g, where a healthy head gives about %.3g (1/√%zu)."),
+              hr_moments_get_simsiam_std (hr_stage_get_moments (projections)), 1.0 / sqrt (d), d));
+    }
+  if (hr_analysis_get_n_dropped (self) > 0)
+    g_ptr_array_add (
+        lines,
+        g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                      "%llu sample with NaN or infinite values was left out.",
+                                      "%llu samples with NaN or infinite values were left out.",
+                                      hr_analysis_get_n_dropped (self)),
+                         (unsigned long long)hr_analysis_get_n_dropped (self)));
+  g_ptr_array_add (lines, NULL);
+  return (char **)g_ptr_array_steal (lines, NULL);
+}
+
+/* -- files written atomically ------------------------------------------------------------ */
+
+typedef struct
+{
+  char *path;
+  char *tmp;
+  FILE *fp;
+} HrAtomicFile;
+
+static gboolean
+hr_atomic_open (HrAtomicFile *f, const char *path, GError **error)
+{
+  int fd, saved;
+
+  f->path = g_strdup (path);
+  f->tmp = g_strdup_printf ("%s.XXXXXX", path);
+  fd = g_mkstemp_full (f->tmp, O_RDWR, 0666);
+  if (fd < 0 || (f->fp = fdopen (fd, "w")) == NULL)
+    {
+      saved = errno;
+      if (fd >= 0)
+        {
+          close (fd);
+          g_unlink (f->tmp);
+        }
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _ ("cannot write %s: %s"),
+                   path, g_strerror (saved));
+      g_clear_pointer (&f->path, g_free);
+      g_clear_pointer (&f->tmp, g_free);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+hr_atomic_abort (HrAtomicFile *f)
+{
+  if (f->fp != NULL)
+    fclose (f->fp);
+  if (f->tmp != NULL)
+    g_unlink (f->tmp);
+  g_clear_pointer (&f->path, g_free);
+  g_clear_pointer (&f->tmp, g_free);
+  f->fp = NULL;
+}
+
+static gboolean
+hr_atomic_commit (HrAtomicFile *f, GError **error)
+{
+  gboolean ok = fflush (f->fp) == 0 && !ferror (f->fp) && fsync (fileno (f->fp)) == 0;
+  int saved = errno;
+
+  ok = fclose (f->fp) == 0 && ok;
+  f->fp = NULL;
+  if (ok && g_rename (f->tmp, f->path) != 0)
+    {
+      saved = errno;
+      ok = FALSE;
+    }
+  if (!ok)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _ ("cannot write %s: %s"),
+                   f->path, g_strerror (saved));
+      hr_atomic_abort (f);
+      return FALSE;
+    }
+  g_clear_pointer (&f->path, g_free);
+  g_clear_pointer (&f->tmp, g_free);
+  return TRUE;
+}
+
+/* A number for a CSV file, independent of the locale; empty for NaN. */
+static void
+hr_csv_number (FILE *fp, double v, const char *format)
+{
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+  fputc (',', fp);
+  if (isfinite (v))
+    fputs (g_ascii_formatd (buf, sizeof buf, format, v), fp);
+  else if (!isnan (v))
+    fputs (v > 0 ? "inf" : "-inf", fp);
+}
+
+static gboolean
+hr_write_text (const char *path, const char *text, GError **error)
+{
+  HrAtomicFile f = { 0 };
+
+  if (!hr_atomic_open (&f, path, error))
+    return FALSE;
+  fputs (text, f.fp);
+  return hr_atomic_commit (&f, error);
+}
+
+/* per_sample.csv: sample, then mean, std, norm (and zero fraction for activations) of each
+ * stage. */
+static gboolean
+hr_write_per_sample (HrAnalysis *self, const char *path, GCancellable *cancellable, GError **error)
+{
+  HrAtomicFile f = { 0 };
+  guint n_stages = hr_analysis_get_n_stages (self);
+  guint64 n = hr_stage_get_n_samples (hr_analysis_get_stage (self, 0));
+  g_autofree float *block = g_new (float, (gsize)n_stages *HR_READ_ROWS *HR_PER_SAMPLE_COLUMNS);
+
+  if (!hr_atomic_open (&f, path, error))
+    return FALSE;
+  fputs ("sample", f.fp);
+  for (guint s = 0; s < n_stages; s++)
+    {
+      HrStage *stage = hr_analysis_get_stage (self, s);
+      const char *name = hr_stage_get_name (stage);
+
+      fprintf (f.fp, ",%s_mean,%s_std,%s_norm", name, name, name);
+      if (hr_is_activation_kind (hr_stage_get_layer_kind (stage))
+          && hr_stage_get_layer (stage) >= 0)
+        fprintf (f.fp, ",%s_zero_fraction", name);
+    }
+  fputc ('\n', f.fp);
+  for (guint64 first = 0; first < n; first += HR_READ_ROWS)
+    {
+      gsize count = (gsize)MIN ((guint64)HR_READ_ROWS, n - first);
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        goto fail;
+      for (guint s = 0; s < n_stages; s++)
+        if (!hr_stage_get_per_sample_into (hr_analysis_get_stage (self, s), first, count,
+                                           block + (gsize)s * HR_READ_ROWS * HR_PER_SAMPLE_COLUMNS,
+                                           error))
+          goto fail;
+      for (gsize r = 0; r < count; r++)
+        {
+          fprintf (f.fp, "%" G_GUINT64_FORMAT, first + r);
+          for (guint s = 0; s < n_stages; s++)
+            {
+              HrStage *stage = hr_analysis_get_stage (self, s);
+              const float *v = block + ((gsize)s * HR_READ_ROWS + r) * HR_PER_SAMPLE_COLUMNS;
+              int columns = hr_is_activation_kind (hr_stage_get_layer_kind (stage))
+                                    && hr_stage_get_layer (stage) >= 0
+                                ? 4
+                                : 3;
+
+              for (int c = 0; c < columns; c++)
+                hr_csv_number (f.fp, v[c], "%.9g");
+            }
+          fputc ('\n', f.fp);
+        }
+    }
+  return hr_atomic_commit (&f, error);
+
+fail:
+  hr_atomic_abort (&f);
+  return FALSE;
+}
+
+/* per_dimension.csv: one row per stage and dimension. */
+static gboolean
+hr_write_per_dimension (HrAnalysis *self, const char *path, GError **error)
+{
+  HrAtomicFile f = { 0 };
+
+  if (!hr_atomic_open (&f, path, error))
+    return FALSE;
+  fputs ("stage,dimension,mean,std,zero_fraction,dead\n", f.fp);
+  for (guint s = 0; s < hr_analysis_get_n_stages (self); s++)
+    {
+      HrStage *stage = hr_analysis_get_stage (self, s);
+      HrMoments *m = hr_stage_get_moments (stage);
+      g_autoptr (GBytes) mean = hr_moments_get_mean (m);
+      g_autoptr (GBytes) std = hr_moments_get_std (m);
+      g_autoptr (GBytes) zero = hr_moments_get_zero_fraction (m);
+      gsize size;
+      const double *mu = g_bytes_get_data (mean, &size), *sd = g_bytes_get_data (std, &size),
+                   *z = g_bytes_get_data (zero, &size);
+      gboolean any = hr_moments_get_n_samples (m) > 0;
+
+      for (gsize j = 0; j < hr_stage_get_dimension (stage); j++)
+        {
+          fprintf (f.fp, "%s,%zu", hr_stage_get_name (stage), j);
+          hr_csv_number (f.fp, any ? mu[j] : NAN, "%.17g");
+          hr_csv_number (f.fp, any ? sd[j] : NAN, "%.17g");
+          hr_csv_number (f.fp, any ? z[j] : NAN, "%.17g");
+          fprintf (f.fp, ",%d\n", any && z[j] == 1.0);
+        }
+    }
+  return hr_atomic_commit (&f, error);
+}
+
+/* -- figures ----------------------------------------------------------------------------- */
+
+static gboolean
+hr_write_figure (HrFigure *fig, const char *directory, const char *name, GError **error)
+{
+  static const char *const extensions[] = { "png", "svg" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (extensions); i++)
+    {
+      g_autofree char *file = g_strdup_printf ("%s.%s", name, extensions[i]);
+      g_autofree char *path = g_build_filename (directory, file, NULL);
+
+      if (!hr_figure_write (fig, path, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+hr_plot_explained_variance (HrAnalysis *self, const char *directory, GError **error)
+{
+  g_autoptr (HrFigure) fig = hr_figure_new (_ ("PCA explained variance of each stage"), 1, 2);
+  HrAxes *per = hr_figure_get_axes (fig, 0, 0), *cum = hr_figure_get_axes (fig, 0, 1);
+  double lowest = INFINITY;
+  int color = 0;
+
+  hr_figure_set_size (fig, 1200, 520);
+  hr_axes_set_title (per, _ ("Per component"));
+  hr_axes_set_labels (per, _ ("principal component"), _ ("explained variance ratio"));
+  hr_axes_set_log_y (per, TRUE);
+  hr_axes_set_log_x (per, TRUE);
+  hr_axes_set_title (cum, _ ("Cumulative"));
+  hr_axes_set_labels (cum, _ ("principal component"), _ ("cumulative explained variance"));
+  hr_axes_set_log_x (cum, TRUE);
+  hr_axes_set_y_range (cum, 0.0, 1.0);
+  for (guint s = 0; s < hr_analysis_get_n_stages (self); s++)
+    {
+      HrStage *stage = hr_analysis_get_stage (self, s);
+      HrSpectrum *sp = hr_stage_get_spectrum (stage);
+      g_autofree char *label = NULL, *name = NULL;
+      const double *v;
+      gsize n;
+      guint rank;
+
+      if (sp == NULL)
+        continue;
+      name = hr_stage_label (stage);
+      rank = hr_spectrum_get_rank (sp);
+      /* TRANSLATORS: legend entry: stage name, its rank and effective rank */
+      label = g_strdup_printf (_ ("%s (rank %u, eff. rank %.1f)"), name, rank,
+                               hr_spectrum_get_effective_rank (sp));
+      v = hr_spectrum_get_explained_variance_ratio (sp, &n);
+      /* below the rank tolerance there is only rounding: keep it out of the way */
+      if (rank > 0 && rank <= n && v[rank - 1] > 0)
+        lowest = MIN (lowest, v[rank - 1]);
+      hr_axes_add_line (per, label, NULL, v, n, color, FALSE, n <= 40);
+      v = hr_spectrum_get_cumulative_explained_variance (sp, &n);
+      hr_axes_add_line (cum, name, NULL, v, n, color, FALSE, n <= 40);
+      color++;
+    }
+  if (isfinite (lowest))
+    hr_axes_set_y_range (per, pow (10.0, floor (log10 (lowest)) - 1.0), NAN);
+  hr_axes_add_hline (cum, 0.95, _ ("95 %"), 6, TRUE);
+  return hr_write_figure (fig, directory, "explained_variance", error);
+}
+
+static gboolean
+hr_plot_singular_values (HrAnalysis *self, const char *directory, GError **error)
+{
+  guint n_spectra = 0, k = 0;
+  g_autoptr (HrFigure) fig = NULL;
+
+  for (guint s = 0; s < hr_analysis_get_n_stages (self); s++)
+    n_spectra += hr_stage_get_spectrum (hr_analysis_get_stage (self, s)) != NULL;
+  fig = hr_figure_new (_ ("Singular values of each stage"), n_spectra, 1);
+  hr_figure_set_size (fig, 800, 60 + 320 * n_spectra);
+  for (guint s = 0; s < hr_analysis_get_n_stages (self); s++)
+    {
+      HrStage *stage = hr_analysis_get_stage (self, s);
+      HrSpectrum *sp = hr_stage_get_spectrum (stage);
+      HrAxes *ax;
+      g_autofree char *title = NULL;
+      const double *v;
+      gsize n;
+
+      if (sp == NULL)
+        continue;
+      ax = hr_figure_get_axes (fig, k++, 0);
+      g_autofree char *name = hr_stage_label (stage);
+
+      /* TRANSLATORS: panel title: stage name and its dimension */
+      title = g_strdup_printf (_ ("%s: %zu dimensions"), name, hr_stage_get_dimension (stage));
+      hr_axes_set_title (ax, title);
+      hr_axes_set_labels (ax, _ ("index"), _ ("singular value"));
+      hr_axes_set_log_y (ax, TRUE);
+      v = hr_spectrum_get_singular_values (sp, &n);
+      hr_axes_add_line (ax, _ ("centred"), NULL, v, n, 0, FALSE, n <= 40);
+      v = hr_spectrum_get_uncentred_singular_values (sp, &n);
+      hr_axes_add_line (ax, _ ("uncentred"), NULL, v, n, 1, TRUE, FALSE);
+      hr_axes_add_hline (ax, hr_spectrum_get_tolerance (sp), _ ("rank tolerance"), 6, TRUE);
+      hr_axes_add_vline (ax, hr_spectrum_get_rank (sp), _ ("rank"), 3, TRUE);
+    }
+  return hr_write_figure (fig, directory, "singular_values", error);
+}
+
+/* Per-sample values, thinned to at most HR_PLOT_POINTS points by keeping the minimum and
+ * maximum of each block, so that the envelope survives. */
+#define HR_PLOT_POINTS 1000000
+
+typedef struct
+{
+  double *x, *y[2];
+  gsize n;
+  guint64 block;
+} HrThinned;
+
+static gboolean
+hr_thin_block (const float *values, guint64 first, gsize n, gpointer data, GError **error)
+{
+  HrThinned *t = data;
+
+  for (gsize r = 0; r < n; r++)
+    {
+      guint64 sample = first + r;
+
+      if (t->block <= 1)
+        {
+          t->x[t->n] = (double)sample;
+          t->y[0][t->n] = values[r * HR_PER_SAMPLE_COLUMNS];
+          t->y[1][t->n] = values[r * HR_PER_SAMPLE_COLUMNS + 1];
+          t->n++;
+        }
+      else
+        {
+          /* two points per block: its first sample holds the minimum, its middle the
+           * maximum of the block */
+          gsize slot = (gsize)(sample / t->block) * 2;
+          for (int c = 0; c < 2; c++)
+            {
+              double v = values[r * HR_PER_SAMPLE_COLUMNS + c];
+
+              if (sample % t->block == 0)
+                {
+                  t->y[c][slot] = t->y[c][slot + 1] = v;
+                  t->x[slot] = (double)sample;
+                  t->x[slot + 1] = (double)sample + t->block / 2.0;
+                  t->n = slot + 2;
+                }
+              else if (isfinite (v))
+                {
+                  if (!(v >= t->y[c][slot]))
+                    t->y[c][slot] = v;
+                  if (!(v <= t->y[c][slot + 1]))
+                    t->y[c][slot + 1] = v;
+                }
+            }
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+hr_plot_per_sample (HrAnalysis *self, const char *directory, GError **error)
+{
+  HrStage *stage = hr_analysis_find_stage (self, "projections");
+  g_autoptr (HrFigure) fig = NULL;
+  HrThinned t = { 0 };
+  guint64 n;
+  g_autofree char *title = NULL;
+  gboolean ok;
+
+  if (stage == NULL)
+    stage = hr_analysis_get_stage (self, 0);
+  n = hr_stage_get_n_samples (stage);
+  t.block = n > HR_PLOT_POINTS ? (n + HR_PLOT_POINTS / 2 - 1) / (HR_PLOT_POINTS / 2) : 1;
+  t.x = g_new (double, MIN (n, HR_PLOT_POINTS) + 2);
+  t.y[0] = g_new (double, MIN (n, HR_PLOT_POINTS) + 2);
+  t.y[1] = g_new (double, MIN (n, HR_PLOT_POINTS) + 2);
+  ok = hr_stage_foreach_block (stage, hr_thin_block, &t, error);
+  if (ok)
+    {
+      HrAxes *top, *bottom;
+
+      /* TRANSLATORS: figure title; %s is a stage name, "projections" or "features" */
+      title = g_strdup_printf (_ ("Per-sample mean and standard deviation of the %s"),
+                               hr_stage_get_name (stage));
+      fig = hr_figure_new (title, 2, 1);
+      hr_figure_set_size (fig, 1000, 700);
+      top = hr_figure_get_axes (fig, 0, 0);
+      bottom = hr_figure_get_axes (fig, 1, 0);
+      hr_axes_set_labels (top, _ ("sample"), _ ("mean across dimensions"));
+      hr_axes_set_labels (bottom, _ ("sample"), _ ("std across dimensions"));
+      hr_axes_add_line (top, _ ("mean"), t.x, t.y[0], t.n, 0, FALSE, FALSE);
+      hr_axes_add_line (bottom, _ ("std"), t.x, t.y[1], t.n, 1, FALSE, FALSE);
+      ok = hr_write_figure (fig, directory, "per_sample", error);
+    }
+  g_free (t.x);
+  g_free (t.y[0]);
+  g_free (t.y[1]);
+  return ok;
+}
+
+static gboolean
+hr_plot_zero_fraction (HrAnalysis *self, const char *directory, GError **error)
+{
+  g_autoptr (HrFigure) fig = hr_figure_new (_ ("Fraction of exact zeros per unit"), 1, 1);
+  HrAxes *ax = hr_figure_get_axes (fig, 0, 0);
+  int color = 1, shown = 0;
+
+  hr_axes_set_labels (ax, _ ("fraction of samples for which the unit is zero"), _ ("units"));
+  for (guint s = 0; s < hr_analysis_get_n_stages (self); s++)
+    {
+      HrStage *stage = hr_analysis_get_stage (self, s);
+      g_autoptr (GBytes) zero = NULL;
+      g_autofree char *name = NULL;
+      gsize size;
+
+      /* clipping happens at the activations */
+      if (hr_stage_get_layer (stage) < 0
+          || !hr_is_activation_kind (hr_stage_get_layer_kind (stage)))
+        continue;
+      name = hr_stage_label (stage);
+      zero = hr_moments_get_zero_fraction (hr_stage_get_moments (stage));
+      hr_axes_add_histogram (ax, name, g_bytes_get_data (zero, &size),
+                             hr_stage_get_dimension (stage), 0.0, 1.0, 20, color++);
+      shown++;
+    }
+  if (shown == 0)
+    hr_axes_add_note (ax, _ ("no activation layer"));
+  else
+    hr_axes_add_vline (ax, 0.5, _ ("half of the samples"), 6, TRUE);
+  return hr_write_figure (fig, directory, "zero_fraction", error);
+}
+
+/* -- per-pixel maps ---------------------------------------------------------------------- */
+
+typedef struct
+{
+  HrStackWriter *writer;
+  int column;
+  float *values;
+} HrMapWrite;
+
+static gboolean
+hr_map_block (const float *values, guint64 first, gsize n, gpointer data, GError **error)
+{
+  HrMapWrite *w = data;
+
+  for (gsize r = 0; r < n; r++)
+    w->values[r] = values[r * HR_PER_SAMPLE_COLUMNS + w->column];
+  return hr_stack_writer_append (w->writer, w->values, n, error);
+}
+
+static gboolean
+hr_write_map (HrStage *stage, int column, HrStackInfo *geometry, const char *path, GError **error)
+{
+  g_autoptr (HrStackWriter) writer = NULL;
+  g_autofree float *values = g_new (float, HR_READ_ROWS);
+  HrMapWrite w = { NULL, column, values };
+
+  writer = hr_stack_writer_new (path, HR_STACK_LAYOUT_CHANNELS, hr_stage_get_n_samples (stage), 1,
+                                geometry, error);
+  if (writer == NULL)
+    return FALSE;
+  w.writer = writer;
+  if (!hr_stage_foreach_block (stage, hr_map_block, &w, error))
+    {
+      hr_stack_writer_abort (writer);
+      return FALSE;
+    }
+  return hr_stack_writer_finish (writer, error);
+}
+
+static gboolean
+hr_write_maps (HrAnalysis *self, const char *directory, GError **error)
+{
+  HrStackInfo *geometry = hr_stack_reader_get_info (hr_analysis_get_features (self));
+  static const char *const names[] = { "mean", "std", "norm", "zero-fraction" };
+
+  for (guint s = 0; s < hr_analysis_get_n_stages (self); s++)
+    {
+      HrStage *stage = hr_analysis_get_stage (self, s);
+      gboolean activation = hr_stage_get_layer (stage) >= 0
+                            && hr_is_activation_kind (hr_stage_get_layer_kind (stage));
+
+      if (hr_stage_get_role (stage) != HR_STAGE_ROLE_PROJECTIONS && !activation)
+        continue;
+      for (int c = 0; c < HR_PER_SAMPLE_COLUMNS; c++)
+        {
+          g_autofree char *file = NULL, *path = NULL;
+
+          /* projections: norm, mean, std; activations: zero fraction */
+          if ((activation && c != 3) || (!activation && c == 3))
+            continue;
+          file = g_strdup_printf ("map-%s-%s.tif", hr_stage_get_name (stage), names[c]);
+          path = g_build_filename (directory, file, NULL);
+          if (!hr_write_map (stage, c, geometry, path, error))
+            return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/**
+ * hr_analysis_write_report:
+ * @self: a #HrAnalysis that has run
+ * @directory: (type filename): the output folder, made if it does not exist
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Writes the report into @directory, each file atomically (a temporary file renamed into
+ * place): `report.json` (see hr_analysis_to_json()), `per_sample.csv` (one row per sample:
+ * its index, then the mean, standard deviation and L2 norm of each stage, and the fraction of
+ * zeros for activation stages; empty fields for samples with non-finite values),
+ * `per_dimension.csv` (stage, dimension, mean, std, zero fraction, dead), and the figures as
+ * PNG and SVG: `explained_variance` (per component and cumulative, all stages),
+ * `singular_values` (each stage, log scale, with its rank tolerance), `per_sample` (mean and
+ * std of each projection), `zero_fraction` (histogram of the per-dimension zero fractions).
+ * For per-pixel stacks it adds maps with the source geometry: `map-projections-norm.tif`,
+ * `-mean.tif`, `-std.tif`, and `map-LAYER-zero-fraction.tif` for activation layers.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+hr_analysis_write_report (HrAnalysis *self, const char *directory, GCancellable *cancellable,
+                          GError **error)
+{
+  g_autofree char *json = NULL, *path = NULL;
+
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
+  g_return_val_if_fail (directory != NULL, FALSE);
+  if (!hr_analysis_is_done (self))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("the analysis has not run to the end"));
+      return FALSE;
+    }
+  if (g_mkdir_with_parents (directory, 0755) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   _ ("cannot make the folder %s: %s"), directory, g_strerror (saved));
+      return FALSE;
+    }
+  path = g_build_filename (directory, "per_sample.csv", NULL);
+  if (!hr_write_per_sample (self, path, cancellable, error))
+    return FALSE;
+  g_free (path);
+  path = g_build_filename (directory, "per_dimension.csv", NULL);
+  if (!hr_write_per_dimension (self, path, error)
+      || g_cancellable_set_error_if_cancelled (cancellable, error)
+      || !hr_plot_explained_variance (self, directory, error)
+      || !hr_plot_singular_values (self, directory, error)
+      || !hr_plot_per_sample (self, directory, error)
+      || !hr_plot_zero_fraction (self, directory, error)
+      || g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  if (hr_stack_info_is_per_pixel (hr_stack_reader_get_info (hr_analysis_get_features (self)))
+      && !hr_write_maps (self, directory, error))
+    return FALSE;
+
+  /* the report last: a folder with report.json holds everything it describes */
+  json = hr_analysis_to_json (self, TRUE);
+  if (json == NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("the per-sample statistics cannot be read back"));
+      return FALSE;
+    }
+  g_free (path);
+  path = g_build_filename (directory, "report.json", NULL);
+  return hr_write_text (path, json, error);
+}
