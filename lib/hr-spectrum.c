@@ -1,0 +1,786 @@
+/* headrank: the eigenvalue spectrum of a stage and the rank measures read from it */
+#include "hr-private.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/**
+ * HrSpectrum:
+ *
+ * The eigenvalue spectrum of N samples of dimension D, and the rank measures read from it.
+ *
+ * An #HrSpectrum is made from the float64 accumulators of one pass over the samples: the
+ * number of samples N, the mean m (D values) and the centred scatter matrix
+ * S = Σₙ (xₙ − m)(xₙ − m)ᵀ (D × D, full and symmetric, row-major). Everything is computed
+ * once, in the constructor; the object is immutable, reference-counted and may be read
+ * from any thread.
+ *
+ * Two spectra are computed with LAPACK's `dsyevd` (eigenvalues only, in float64):
+ *
+ * - the centred one, of the covariance C = S / (N − 1): its eigenvalues λ₁ ≥ … ≥ λ_D are the
+ *   variances along the principal axes, scikit-learn's `PCA().explained_variance_`; the
+ *   singular values of the centred N × D matrix are σₖ = √((N − 1) λₖ);
+ * - the uncentred one, of the Gram matrix G = XᵀX = S + N m mᵀ of the raw N × D matrix X:
+ *   its singular values are √μₖ, with μₖ the eigenvalues of G.
+ *
+ * Eigenvalues that come out slightly negative through rounding (a covariance cannot have
+ * negative ones) are clamped to 0, and the clamped values are what every accessor returns
+ * and every measure uses, as scikit-learn's PCA does (its explained variances are squares,
+ * or eigenvalues clipped at 0). Only the K = min(N, D) largest values of each spectrum are
+ * returned: the rank of an N × D matrix is at most K, and scikit-learn's PCA with its
+ * defaults returns K components. (The centred matrix has rank at most N − 1, so when N ≤ D
+ * its last value is 0 up to rounding.)
+ *
+ * The rank measures, each documented with its accessor: the numerical rank of the centred
+ * and of the raw matrix (hr_spectrum_get_rank(), hr_spectrum_get_matrix_rank()), RankMe's
+ * effective rank (hr_spectrum_get_effective_rank()), the participation ratio
+ * (hr_spectrum_get_participation_ratio()), the number of components that explain a
+ * fraction of the variance (hr_spectrum_get_components()) and the decay exponent α of
+ * α-ReQ (hr_spectrum_get_alpha()).
+ */
+
+/* LAPACK's symmetric eigensolver (divide and conquer), Fortran calling convention as
+ * exported by libopenblas: every argument by reference, column-major matrices, 32-bit
+ * integers (LP64), and the hidden lengths of the character arguments at the end. */
+extern void dsyevd_ (const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
+                     double *w, double *work, const int *lwork, int *iwork, const int *liwork,
+                     int *info, size_t jobz_len, size_t uplo_len);
+
+/* RankMe's ε, added to every normalised singular value (Garrido et al. 2023, eq. 1). */
+#define HR_RANKME_EPSILON 1e-7
+
+/* How close a cumulative explained variance may come below a fraction and still count as
+ * reaching it, so that a fraction met exactly (up to rounding) is met. */
+#define HR_COMPONENTS_SLACK 1e-12
+
+struct _HrSpectrum
+{
+  gatomicrefcount ref_count;
+  guint64 n_samples;
+  gsize dimension;
+  gsize n_components;
+
+  /* One block of 5 × K doubles, cut into the five arrays below. */
+  double *values;
+  double *eigenvalues;
+  double *explained_variance_ratio;
+  double *cumulative_explained_variance;
+  double *singular_values;
+  double *uncentred_singular_values;
+
+  double tolerance;
+  double uncentred_tolerance;
+  guint rank;
+  guint matrix_rank;
+  double effective_rank;
+  double participation_ratio;
+  double alpha;
+  double alpha_r_squared;
+  guint alpha_first;
+  guint alpha_last;
+};
+
+G_DEFINE_BOXED_TYPE (HrSpectrum, hr_spectrum, hr_spectrum_ref, hr_spectrum_unref)
+
+/* The one place where LAPACK's info becomes an error of our domain. */
+static gboolean
+hr_lapack_check (const char *routine, int info, GError **error)
+{
+  if (info == 0)
+    return TRUE;
+  if (info < 0)
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
+                 /* TRANSLATORS: %s is a LAPACK routine such as dsyevd; "info" is its
+                  * status code, left untranslated */
+                 _ ("LAPACK %s refused its argument %d (info = %d)"), routine, -info, info);
+  else
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
+                 /* TRANSLATORS: %s is a LAPACK routine such as dsyevd; "info" is its
+                  * status code, left untranslated */
+                 _ ("LAPACK %s did not converge (info = %d)"), routine, info);
+  return FALSE;
+}
+
+/* The eigenvalues of the symmetric n × n matrix @a (destroyed), descending, clamped at 0,
+ * into @w (n values). @a is row-major; LAPACK reads it as column-major, which for a
+ * symmetric matrix is the same matrix, and reads its lower triangle in that view: the
+ * upper triangle of the row-major matrix. */
+static gboolean
+symmetric_eigenvalues (double *a, gsize n, double *w, GError **error)
+{
+  const int n_int = (int)n;
+  int lwork = -1, liwork = -1, info = 0, iwork_size = 0;
+  double work_size = 0;
+  g_autofree double *work = NULL;
+  g_autofree int *iwork = NULL;
+
+  /* Workspace query. */
+  dsyevd_ ("N", "L", &n_int, a, &n_int, w, &work_size, &lwork, &iwork_size, &liwork, &info, 1, 1);
+  if (!hr_lapack_check ("dsyevd", info, error))
+    return FALSE;
+  lwork = MAX ((int)ceil (work_size), 1);
+  liwork = MAX (iwork_size, 1);
+  work = g_new (double, lwork);
+  iwork = g_new (int, liwork);
+
+  dsyevd_ ("N", "L", &n_int, a, &n_int, w, work, &lwork, iwork, &liwork, &info, 1, 1);
+  if (!hr_lapack_check ("dsyevd", info, error))
+    return FALSE;
+
+  /* Ascending → descending; negative rounding residue → 0. */
+  for (gsize i = 0; i < n / 2; i++)
+    {
+      double t = w[i];
+      w[i] = w[n - 1 - i];
+      w[n - 1 - i] = t;
+    }
+  for (gsize i = 0; i < n; i++)
+    {
+      if (!isfinite (w[i]))
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
+                       /* TRANSLATORS: %s is a LAPACK routine */
+                       _ ("LAPACK %s returned a non-finite eigenvalue"), "dsyevd");
+          return FALSE;
+        }
+      if (w[i] < 0)
+        w[i] = 0;
+    }
+  return TRUE;
+}
+
+static gboolean
+all_finite (const double *values, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    if (!isfinite (values[i]))
+      return FALSE;
+  return TRUE;
+}
+
+/* α-ReQ's least-squares fit of log λᵢ = c − α log i over i = 1 … last (1-based). */
+static void
+fit_alpha (HrSpectrum *self, gsize last)
+{
+  double mean_x = 0, mean_y = 0, sxx = 0, sxy = 0, syy = 0, slope, ss_res = 0;
+
+  self->alpha = NAN;
+  self->alpha_r_squared = NAN;
+  self->alpha_first = 0;
+  self->alpha_last = 0;
+  if (last < 3)
+    return;
+
+  for (gsize i = 0; i < last; i++)
+    {
+      mean_x += log ((double)(i + 1));
+      mean_y += log (self->eigenvalues[i]);
+    }
+  mean_x /= (double)last;
+  mean_y /= (double)last;
+  for (gsize i = 0; i < last; i++)
+    {
+      double dx = log ((double)(i + 1)) - mean_x;
+      double dy = log (self->eigenvalues[i]) - mean_y;
+
+      sxx += dx * dx;
+      sxy += dx * dy;
+      syy += dy * dy;
+    }
+  slope = sxy / sxx;
+  for (gsize i = 0; i < last; i++)
+    {
+      double fitted = mean_y + slope * (log ((double)(i + 1)) - mean_x);
+      double residual = log (self->eigenvalues[i]) - fitted;
+
+      ss_res += residual * residual;
+    }
+
+  self->alpha = -slope;
+  self->alpha_r_squared = syy > 0 ? 1.0 - ss_res / syy : 1.0;
+  self->alpha_first = 1;
+  self->alpha_last = (guint)last;
+}
+
+static gboolean
+hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter, GError **error)
+{
+  const gsize d = self->dimension, k = self->n_components;
+  const double n = (double)self->n_samples;
+  const double max_n_d = MAX (n, (double)d);
+  g_autofree double *matrix = g_new (double, d *d);
+  g_autofree double *w = g_new (double, d);
+  double total = 0, sum_squares = 0, running = 0, singular_sum = 0, entropy = 0;
+  double eigen_floor;
+  gsize alpha_last = 0;
+
+  /* Centred: the covariance C = S / (N − 1). */
+  for (gsize i = 0; i < d * d; i++)
+    matrix[i] = scatter[i] / (n - 1);
+  if (!symmetric_eigenvalues (matrix, d, w, error))
+    return FALSE;
+
+  for (gsize i = 0; i < d; i++)
+    {
+      total += w[i];
+      sum_squares += w[i] * w[i];
+    }
+  for (gsize i = 0; i < k; i++)
+    {
+      self->eigenvalues[i] = w[i];
+      running += w[i];
+      self->explained_variance_ratio[i] = w[i] / total; /* NaN when there is no variance */
+      self->cumulative_explained_variance[i] = running / total;
+      self->singular_values[i] = sqrt ((n - 1) * w[i]);
+    }
+  self->participation_ratio = total * total / sum_squares;
+
+  self->tolerance = self->singular_values[0] * max_n_d * FLT_EPSILON;
+  self->rank = 0;
+  for (gsize i = 0; i < k; i++)
+    if (self->singular_values[i] > self->tolerance)
+      self->rank++;
+
+  /* α-ReQ over the eigenvalues above the rank tolerance, in eigenvalue terms. */
+  eigen_floor = self->eigenvalues[0] * (max_n_d * FLT_EPSILON) * (max_n_d * FLT_EPSILON);
+  while (alpha_last < k && self->eigenvalues[alpha_last] > eigen_floor)
+    alpha_last++;
+  fit_alpha (self, alpha_last);
+
+  /* Uncentred: the Gram matrix G = XᵀX = S + N m mᵀ. */
+  for (gsize i = 0; i < d; i++)
+    for (gsize j = 0; j < d; j++)
+      matrix[i * d + j] = scatter[i * d + j] + n * mean[i] * mean[j];
+  if (!all_finite (matrix, d * d))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
+                   _ ("The uncentred Gram matrix overflows: the mean is too large"));
+      return FALSE;
+    }
+  if (!symmetric_eigenvalues (matrix, d, w, error))
+    return FALSE;
+
+  for (gsize i = 0; i < k; i++)
+    {
+      self->uncentred_singular_values[i] = sqrt (w[i]);
+      singular_sum += self->uncentred_singular_values[i];
+    }
+  self->uncentred_tolerance = self->uncentred_singular_values[0] * max_n_d * FLT_EPSILON;
+  self->matrix_rank = 0;
+  for (gsize i = 0; i < k; i++)
+    if (self->uncentred_singular_values[i] > self->uncentred_tolerance)
+      self->matrix_rank++;
+
+  /* RankMe: p = σ / ‖σ‖₁ + ε, exp of the entropy of p; NaN for an all-zero matrix. */
+  for (gsize i = 0; i < k; i++)
+    {
+      double p = self->uncentred_singular_values[i] / singular_sum + HR_RANKME_EPSILON;
+
+      entropy -= p * log (p);
+    }
+  self->effective_rank = exp (entropy);
+
+  return TRUE;
+}
+
+static HrSpectrum *
+hr_spectrum_new_internal (guint64 n_samples, gsize dimension, const double *mean,
+                          const double *scatter, GError **error)
+{
+  g_autoptr (HrSpectrum) self = NULL;
+  gsize k;
+
+  if (n_samples < 2)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
+                   _ ("A spectrum needs at least 2 samples, not %llu"),
+                   (unsigned long long)n_samples);
+      return NULL;
+    }
+  if (!all_finite (mean, dimension) || !all_finite (scatter, dimension * dimension))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
+                   _ ("The mean or the scatter matrix holds NaN or infinite values"));
+      return NULL;
+    }
+
+  k = n_samples < (guint64)dimension ? (gsize)n_samples : dimension;
+  self = g_new0 (HrSpectrum, 1);
+  g_atomic_ref_count_init (&self->ref_count);
+  self->n_samples = n_samples;
+  self->dimension = dimension;
+  self->n_components = k;
+  self->values = g_new0 (double, 5 * k);
+  self->eigenvalues = self->values;
+  self->explained_variance_ratio = self->values + k;
+  self->cumulative_explained_variance = self->values + 2 * k;
+  self->singular_values = self->values + 3 * k;
+  self->uncentred_singular_values = self->values + 4 * k;
+
+  if (!hr_spectrum_compute (self, mean, scatter, error))
+    return NULL;
+  return g_steal_pointer (&self);
+}
+
+/* The dimension must fit LAPACK's 32-bit integers and D × D doubles must fit memory's
+ * address space. */
+static gboolean
+check_dimension (gsize dimension, GError **error)
+{
+  gsize n_bytes;
+
+  if (dimension == 0)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                   _ ("A spectrum needs a dimension of at least 1"));
+      return FALSE;
+    }
+  if (dimension > G_MAXINT || !g_size_checked_mul (&n_bytes, dimension, dimension)
+      || !g_size_checked_mul (&n_bytes, n_bytes, sizeof (double)))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                   _ ("A dimension of %zu is too large for a scatter matrix"), dimension);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * hr_spectrum_new: (skip)
+ * @n_samples: the number of samples N, at least 2
+ * @dimension: the dimension D, at least 1
+ * @mean: (array): the float64 mean of the samples, D values
+ * @scatter: (array): the float64 centred scatter matrix S = Σₙ (xₙ − m)(xₙ − m)ᵀ, D × D,
+ *   row-major; only its upper triangle is read (it must be symmetric)
+ * @error: return location for a #GError, or %NULL
+ *
+ * Computes the spectrum of N samples from their mean and scatter matrix, as accumulated by
+ * one pass over the samples. Both arrays are only read during the call.
+ *
+ * Errors, in the %HR_ANALYSIS_ERROR domain: %HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES when N < 2,
+ * %HR_ANALYSIS_ERROR_SHAPE when D is 0 (or too large), %HR_ANALYSIS_ERROR_NUMERIC when the
+ * input holds NaN or infinite values or LAPACK fails.
+ *
+ * Returns: (transfer full) (nullable): the spectrum, or %NULL with @error set
+ */
+HrSpectrum *
+hr_spectrum_new (guint64 n_samples, gsize dimension, const double *mean, const double *scatter,
+                 GError **error)
+{
+  g_return_val_if_fail (mean != NULL || dimension == 0, NULL);
+  g_return_val_if_fail (scatter != NULL || dimension == 0, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!check_dimension (dimension, error))
+    return NULL;
+  return hr_spectrum_new_internal (n_samples, dimension, mean, scatter, error);
+}
+
+/* The float64 values of @bytes, suitably aligned: its own data, or a copy in @copy. */
+static const double *
+aligned_doubles (GBytes *bytes, double **copy)
+{
+  gsize size;
+  const void *data = g_bytes_get_data (bytes, &size);
+
+  if (((guintptr)data % G_ALIGNOF (double)) == 0)
+    return data;
+  *copy = g_malloc (size);
+  memcpy (*copy, data, size);
+  return *copy;
+}
+
+/**
+ * hr_spectrum_new_from_bytes: (constructor)
+ * @n_samples: the number of samples N, at least 2
+ * @dimension: the dimension D, at least 1
+ * @mean: the float64 mean of the samples, D values in native byte order (8 D bytes)
+ * @scatter: the float64 centred scatter matrix S = Σₙ (xₙ − m)(xₙ − m)ᵀ, D × D, row-major,
+ *   in native byte order (8 D² bytes); only its upper triangle is read
+ * @error: return location for a #GError, or %NULL
+ *
+ * Computes the spectrum of N samples from their mean and scatter matrix, given as bytes
+ * (from Python: `GLib.Bytes.new (array.astype (numpy.float64).tobytes ())`).
+ *
+ * Errors, in the %HR_ANALYSIS_ERROR domain: as hr_spectrum_new(), and
+ * %HR_ANALYSIS_ERROR_SHAPE when the sizes of @mean or @scatter are not 8 D and 8 D² bytes.
+ *
+ * Returns: (transfer full) (nullable): the spectrum, or %NULL with @error set
+ */
+HrSpectrum *
+hr_spectrum_new_from_bytes (guint64 n_samples, gsize dimension, GBytes *mean, GBytes *scatter,
+                            GError **error)
+{
+  g_autofree double *mean_copy = NULL, *scatter_copy = NULL;
+  const double *mean_values, *scatter_values;
+
+  g_return_val_if_fail (mean != NULL, NULL);
+  g_return_val_if_fail (scatter != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!check_dimension (dimension, error))
+    return NULL;
+  if (g_bytes_get_size (mean) != dimension * sizeof (double)
+      || g_bytes_get_size (scatter) != dimension * dimension * sizeof (double))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                   /* TRANSLATORS: the sizes are in bytes; D is the dimension */
+                   _ ("A mean of %zu bytes and a scatter matrix of %zu bytes do not fit "
+                      "dimension %zu (8·D and 8·D² bytes of float64)"),
+                   g_bytes_get_size (mean), g_bytes_get_size (scatter), dimension);
+      return NULL;
+    }
+
+  mean_values = aligned_doubles (mean, &mean_copy);
+  scatter_values = aligned_doubles (scatter, &scatter_copy);
+  return hr_spectrum_new_internal (n_samples, dimension, mean_values, scatter_values, error);
+}
+
+/**
+ * hr_spectrum_ref:
+ * @self: a #HrSpectrum
+ *
+ * Returns: (transfer full): @self, with one more reference
+ */
+HrSpectrum *
+hr_spectrum_ref (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  g_atomic_ref_count_inc (&self->ref_count);
+  return self;
+}
+
+/**
+ * hr_spectrum_unref:
+ * @self: (transfer full): a #HrSpectrum
+ *
+ * Drops a reference; frees @self when it was the last.
+ */
+void
+hr_spectrum_unref (HrSpectrum *self)
+{
+  g_return_if_fail (self != NULL);
+  if (g_atomic_ref_count_dec (&self->ref_count))
+    {
+      g_free (self->values);
+      g_free (self);
+    }
+}
+
+/**
+ * hr_spectrum_get_n_samples:
+ * @self: a #HrSpectrum
+ *
+ * Returns: the number of samples N
+ */
+guint64
+hr_spectrum_get_n_samples (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return self->n_samples;
+}
+
+/**
+ * hr_spectrum_get_dimension:
+ * @self: a #HrSpectrum
+ *
+ * Returns: the dimension D
+ */
+gsize
+hr_spectrum_get_dimension (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return self->dimension;
+}
+
+/**
+ * hr_spectrum_get_n_components:
+ * @self: a #HrSpectrum
+ *
+ * Returns: K = min(N, D), the length of every array of the spectrum
+ */
+gsize
+hr_spectrum_get_n_components (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return self->n_components;
+}
+
+static const double *
+get_array (const double *values, gsize n_components, gsize *n_values)
+{
+  if (n_values != NULL)
+    *n_values = n_components;
+  return values;
+}
+
+/**
+ * hr_spectrum_get_eigenvalues:
+ * @self: a #HrSpectrum
+ * @n_values: (out) (optional): the number of values, K = min(N, D)
+ *
+ * The K largest eigenvalues λ₁ ≥ … ≥ λ_K of the covariance C = S / (N − 1) (unbiased,
+ * ddof = 1), clamped at 0: the variances along the principal axes, scikit-learn's
+ * `PCA().fit(x).explained_variance_`.
+ *
+ * Returns: (array length=n_values) (transfer none): the eigenvalues, descending
+ */
+const double *
+hr_spectrum_get_eigenvalues (HrSpectrum *self, gsize *n_values)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return get_array (self->eigenvalues, self->n_components, n_values);
+}
+
+/**
+ * hr_spectrum_get_explained_variance_ratio:
+ * @self: a #HrSpectrum
+ * @n_values: (out) (optional): the number of values, K = min(N, D)
+ *
+ * The fraction of the total variance along each principal axis, λₖ / Σᵢ λᵢ, the sum over
+ * all D (clamped) eigenvalues: scikit-learn's `PCA().explained_variance_ratio_`. NaN when
+ * the samples have no variance at all (all equal).
+ *
+ * Returns: (array length=n_values) (transfer none): the ratios, descending
+ */
+const double *
+hr_spectrum_get_explained_variance_ratio (HrSpectrum *self, gsize *n_values)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return get_array (self->explained_variance_ratio, self->n_components, n_values);
+}
+
+/**
+ * hr_spectrum_get_cumulative_explained_variance:
+ * @self: a #HrSpectrum
+ * @n_values: (out) (optional): the number of values, K = min(N, D)
+ *
+ * The running sums of hr_spectrum_get_explained_variance_ratio(): the fraction of the
+ * variance explained by the first 1, 2, … K principal axes. NaN when the samples have no
+ * variance.
+ *
+ * Returns: (array length=n_values) (transfer none): the cumulative ratios, ascending
+ */
+const double *
+hr_spectrum_get_cumulative_explained_variance (HrSpectrum *self, gsize *n_values)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return get_array (self->cumulative_explained_variance, self->n_components, n_values);
+}
+
+/**
+ * hr_spectrum_get_singular_values:
+ * @self: a #HrSpectrum
+ * @n_values: (out) (optional): the number of values, K = min(N, D)
+ *
+ * The singular values of the centred N × D matrix X − 1mᵀ, σₖ = √((N − 1) λₖ):
+ * scikit-learn's `PCA().singular_values_`, `numpy.linalg.svd (x - x.mean (0),
+ * compute_uv=False)`.
+ *
+ * Returns: (array length=n_values) (transfer none): the singular values, descending
+ */
+const double *
+hr_spectrum_get_singular_values (HrSpectrum *self, gsize *n_values)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return get_array (self->singular_values, self->n_components, n_values);
+}
+
+/**
+ * hr_spectrum_get_uncentred_singular_values:
+ * @self: a #HrSpectrum
+ * @n_values: (out) (optional): the number of values, K = min(N, D)
+ *
+ * The singular values of the raw, uncentred N × D matrix X, √μₖ with μₖ the eigenvalues of
+ * the Gram matrix XᵀX = S + N m mᵀ (clamped at 0): `numpy.linalg.svd (x,
+ * compute_uv=False)`. Computed from the Gram matrix, a value below about 10⁻⁸ of the
+ * largest is not resolved (it carries an absolute error of that order).
+ *
+ * Returns: (array length=n_values) (transfer none): the singular values, descending
+ */
+const double *
+hr_spectrum_get_uncentred_singular_values (HrSpectrum *self, gsize *n_values)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return get_array (self->uncentred_singular_values, self->n_components, n_values);
+}
+
+/**
+ * hr_spectrum_get_tolerance:
+ * @self: a #HrSpectrum
+ *
+ * The tolerance of hr_spectrum_get_rank(): σ₁ · max(N, D) · ε on the centred singular
+ * values, with ε = `FLT_EPSILON` = 2⁻²³, the machine epsilon of float32 (the default of
+ * `torch.linalg.matrix_rank` and `numpy.linalg.matrix_rank` for float32 input).
+ *
+ * Returns: the tolerance, in units of singular values
+ */
+double
+hr_spectrum_get_tolerance (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, NAN);
+  return self->tolerance;
+}
+
+/**
+ * hr_spectrum_get_uncentred_tolerance:
+ * @self: a #HrSpectrum
+ *
+ * The tolerance of hr_spectrum_get_matrix_rank(): σ₁ · max(N, D) · `FLT_EPSILON` on the
+ * uncentred singular values.
+ *
+ * Returns: the tolerance, in units of singular values
+ */
+double
+hr_spectrum_get_uncentred_tolerance (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, NAN);
+  return self->uncentred_tolerance;
+}
+
+/**
+ * hr_spectrum_get_rank:
+ * @self: a #HrSpectrum
+ *
+ * The numerical rank of the centred matrix: the number of centred singular values
+ * σₖ > hr_spectrum_get_tolerance(). This is `torch.linalg.matrix_rank (x - x.mean (0))` with
+ * its default tolerance for a float32 `x`. The singular values themselves are computed in
+ * float64, so where a singular value lies within float32 rounding of the tolerance the
+ * count may differ from torch's.
+ *
+ * Returns: the rank, at most min(N − 1, D)
+ */
+guint
+hr_spectrum_get_rank (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return self->rank;
+}
+
+/**
+ * hr_spectrum_get_matrix_rank:
+ * @self: a #HrSpectrum
+ *
+ * The numerical rank of the raw, uncentred matrix: the number of uncentred singular values
+ * above hr_spectrum_get_uncentred_tolerance(), the rule of `numpy.linalg.matrix_rank (x)`
+ * for a float32 array `x` (what VisCy's scripts print). A large common offset of the
+ * samples makes this differ from hr_spectrum_get_rank(): the offset adds a direction, and
+ * raises σ₁ and with it the tolerance.
+ *
+ * Returns: the rank, at most min(N, D)
+ */
+guint
+hr_spectrum_get_matrix_rank (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return self->matrix_rank;
+}
+
+/**
+ * hr_spectrum_get_effective_rank:
+ * @self: a #HrSpectrum
+ *
+ * RankMe, the smooth effective rank of Garrido, Balestriero, Najman and LeCun ("RankMe:
+ * Assessing the downstream performance of pretrained self-supervised representations by
+ * their rank", ICML 2023), over the K uncentred singular values σₖ (of the raw embeddings,
+ * as the paper computes it):
+ *
+ *     pₖ = σₖ / Σᵢ σᵢ + ε,   ε = 10⁻⁷,   RankMe = exp (−Σₖ pₖ log pₖ)
+ *
+ * It builds on the effective rank of Roy and Vetterli ("The effective rank: a measure of
+ * effective dimensionality", EUSIPCO 2007), which has no ε. NaN when every value is 0.
+ *
+ * Returns: the effective rank, between about 1 and K
+ */
+double
+hr_spectrum_get_effective_rank (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, NAN);
+  return self->effective_rank;
+}
+
+/**
+ * hr_spectrum_get_participation_ratio:
+ * @self: a #HrSpectrum
+ *
+ * The participation ratio of the covariance eigenvalues (all D, clamped at 0),
+ *
+ *     PR = (Σᵢ λᵢ)² / Σᵢ λᵢ²  = (tr C)² / tr C²,
+ *
+ * the linear dimensionality measure used by Gao, Trautmann, Yu, Santhanam, Ryu, Shenoy and
+ * Ganguli ("A theory of multineuronal dimensionality, dynamics and measurement", bioRxiv
+ * 2017) and by Recanatesi, Farrell, Lajoie, Deneve, Rigotti and Shea-Brown ("Predictive
+ * learning as a network mechanism for extracting low-dimensional latent space
+ * representations", Nature Communications 2021). NaN when the samples have no variance.
+ *
+ * Returns: the participation ratio, between 1 and the rank
+ */
+double
+hr_spectrum_get_participation_ratio (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, NAN);
+  return self->participation_ratio;
+}
+
+/**
+ * hr_spectrum_get_components:
+ * @self: a #HrSpectrum
+ * @fraction: the fraction of the variance to explain, 0 < @fraction ≤ 1 (reports use 0.9,
+ *   0.95 and 0.99)
+ *
+ * The smallest number k of principal axes whose cumulative explained variance reaches the
+ * fraction asked for, cumulativeₖ ≥ @fraction − 10⁻¹², so that a fraction reached exactly
+ * (up to rounding) counts. scikit-learn's `PCA (n_components=fraction).n_components_` asks for
+ * strictly more than the fraction, and so differs only where a fraction is met exactly.
+ *
+ * Returns: k, between 1 and K; 0 when the samples have no variance
+ */
+guint
+hr_spectrum_get_components (HrSpectrum *self, double fraction)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  g_return_val_if_fail (fraction > 0 && fraction <= 1, 0);
+
+  if (isnan (self->cumulative_explained_variance[0]))
+    return 0;
+  for (gsize i = 0; i < self->n_components; i++)
+    if (self->cumulative_explained_variance[i] >= fraction - HR_COMPONENTS_SLACK)
+      return (guint)(i + 1);
+  /* Only rounding (the last D − K eigenvalues of a short stack) keeps the sum below 1. */
+  return (guint)self->n_components;
+}
+
+/**
+ * hr_spectrum_get_alpha:
+ * @self: a #HrSpectrum
+ * @first: (out) (optional): the first index of the fit (1-based), 0 when there is no fit
+ * @last: (out) (optional): the last index of the fit (1-based), 0 when there is no fit
+ * @r_squared: (out) (optional): the coefficient of determination R² of the fit in log-log
+ *   space (1 when every eigenvalue in the range is equal), NaN when there is no fit
+ *
+ * The decay exponent α of the covariance eigenspectrum, λᵢ ∝ i^−α, from α-ReQ (Agrawal,
+ * Mondal, Ghosh and Richards, "α-ReQ: Assessing representation quality in self-supervised
+ * learning by measuring eigenspectrum decay", NeurIPS 2022): α = −slope of the ordinary
+ * least-squares line of log λᵢ on log i.
+ *
+ * The range fitted is ours to choose: i runs from 1 to the last eigenvalue above the rank
+ * tolerance, in eigenvalue terms λᵢ > λ₁ · (max(N, D) · `FLT_EPSILON`)², the same
+ * eigenvalues that hr_spectrum_get_rank() counts; eigenvalues below it are rounding, whose
+ * logarithms would decide the slope. At least 3 eigenvalues are needed.
+ *
+ * Returns: α, or NaN when fewer than 3 eigenvalues are above the tolerance
+ */
+double
+hr_spectrum_get_alpha (HrSpectrum *self, guint *first, guint *last, double *r_squared)
+{
+  g_return_val_if_fail (self != NULL, NAN);
+
+  if (first != NULL)
+    *first = self->alpha_first;
+  if (last != NULL)
+    *last = self->alpha_last;
+  if (r_squared != NULL)
+    *r_squared = self->alpha_r_squared;
+  return self->alpha;
+}

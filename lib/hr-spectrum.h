@@ -1,0 +1,68 @@
+/* headrank: the eigenvalue spectrum of a stage and the rank measures read from it */
+#pragma once
+
+#if !defined(__HEADRANK_H_INSIDE__) && !defined(HEADRANK_COMPILATION)
+#error "Only <headrank.h> can be included directly."
+#endif
+
+#include <glib-object.h>
+#include "hr-version-macros.h"
+
+G_BEGIN_DECLS
+
+#define HR_TYPE_SPECTRUM (hr_spectrum_get_type ())
+
+typedef struct _HrSpectrum HrSpectrum;
+
+HR_AVAILABLE_IN_ALL
+GType hr_spectrum_get_type (void) G_GNUC_CONST;
+
+HR_AVAILABLE_IN_ALL
+HrSpectrum *hr_spectrum_new (guint64 n_samples, gsize dimension, const double *mean,
+                             const double *scatter, GError **error);
+HR_AVAILABLE_IN_ALL
+HrSpectrum *hr_spectrum_new_from_bytes (guint64 n_samples, gsize dimension, GBytes *mean,
+                                        GBytes *scatter, GError **error);
+HR_AVAILABLE_IN_ALL
+HrSpectrum *hr_spectrum_ref (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+void hr_spectrum_unref (HrSpectrum *self);
+
+HR_AVAILABLE_IN_ALL
+guint64 hr_spectrum_get_n_samples (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+gsize hr_spectrum_get_dimension (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+gsize hr_spectrum_get_n_components (HrSpectrum *self);
+
+HR_AVAILABLE_IN_ALL
+const double *hr_spectrum_get_eigenvalues (HrSpectrum *self, gsize *n_values);
+HR_AVAILABLE_IN_ALL
+const double *hr_spectrum_get_explained_variance_ratio (HrSpectrum *self, gsize *n_values);
+HR_AVAILABLE_IN_ALL
+const double *hr_spectrum_get_cumulative_explained_variance (HrSpectrum *self, gsize *n_values);
+HR_AVAILABLE_IN_ALL
+const double *hr_spectrum_get_singular_values (HrSpectrum *self, gsize *n_values);
+HR_AVAILABLE_IN_ALL
+const double *hr_spectrum_get_uncentred_singular_values (HrSpectrum *self, gsize *n_values);
+
+HR_AVAILABLE_IN_ALL
+double hr_spectrum_get_tolerance (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+double hr_spectrum_get_uncentred_tolerance (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+guint hr_spectrum_get_rank (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+guint hr_spectrum_get_matrix_rank (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+double hr_spectrum_get_effective_rank (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+double hr_spectrum_get_participation_ratio (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+guint hr_spectrum_get_components (HrSpectrum *self, double fraction);
+HR_AVAILABLE_IN_ALL
+double hr_spectrum_get_alpha (HrSpectrum *self, guint *first, guint *last, double *r_squared);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrSpectrum, hr_spectrum_unref)
+
+G_END_DECLS
