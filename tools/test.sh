@@ -40,6 +40,7 @@ if [ ! -f build-asan/build.ninja ]; then
 fi
 "$meson" compile -C build-asan || exit 1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+LSAN_OPTIONS=suppressions="$top/tests/lsan.supp":print_suppressions=0 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_lane "AddressSanitizer + UndefinedBehaviorSanitizer: C suites" build-asan --suite unit --suite fuzz
 
