@@ -1262,8 +1262,9 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
   HrStage *stages[2] = { pass->features, self->projections != NULL ? pass->last : NULL };
   gsize n = hr_stack_reader_get_n_samples (self->features);
   gsize chunk = CLAMP (hr_stack_reader_get_preferred_chunk (self->features), 256, 2048);
-  g_autofree float *rows[2] = { NULL, NULL };
+  float *rows[2] = { NULL, NULL };
   gsize got[2];
+  gboolean ok = FALSE;
 
   chunk = MAX ((gsize)1, MIN (chunk, n));
   for (int k = 0; k < 2 && stages[k] != NULL; k++)
@@ -1282,17 +1283,16 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
     {
       for (int k = 0; k < 2 && stages[k] != NULL; k++)
         {
-          if (!hr_stack_reader_read_into (readers[k], rows[k], chunk, &got[k], cancellable, error))
-            return FALSE;
-          if (!hr_pass_add (pass, stages[k], rows[k], got[k], NULL, done, error))
-            return FALSE;
+          if (!hr_stack_reader_read_into (readers[k], rows[k], chunk, &got[k], cancellable, error)
+              || !hr_pass_add (pass, stages[k], rows[k], got[k], NULL, done, error))
+            goto out;
         }
       if (got[0] == 0 || (stages[1] != NULL && got[1] != got[0]))
         {
           g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
                        _ ("%s ended after %zu of its %zu samples"),
                        hr_stack_reader_get_path (self->features), done, n);
-          return FALSE;
+          goto out;
         }
       hr_progress_report ((double)(done + got[0]) / n, progress);
     }
@@ -1301,7 +1301,12 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
       self->n_dropped += hr_moments_get_n_dropped (stages[k]->moments) * (k == 0);
       self->n_nonfinite += hr_moments_get_n_nonfinite (stages[k]->moments);
     }
-  return TRUE;
+  ok = TRUE;
+
+out:
+  g_free (rows[0]);
+  g_free (rows[1]);
+  return ok;
 }
 
 typedef struct

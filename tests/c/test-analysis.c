@@ -1,0 +1,579 @@
+/* headrank tests: the analysis (lib/hr-analysis.c, lib/hr-report.c)
+ *
+ * The numbers of each piece are checked against numpy and PyTorch in their own tests
+ * (test-moments, test-spectrum, test-contrastive, test-head) and the whole against numpy in
+ * tests/python/test_analysis.py; here the analysis must give exactly what its pieces give
+ * when they are fed by hand (the head's forward pass into HrMoments and HrSpectrum), drop
+ * non-finite rows, run asynchronously with progress in the caller's context, stop when
+ * cancelled, refuse bad input with the right error, and write its report completely.
+ */
+#include <headrank.h>
+
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#define N 777
+#define D 20
+#define H 48
+#define P 12
+
+typedef struct
+{
+  char *dir;
+  char *features; /* N × D matrix TIFF, rows 5 and 300 hold NaN / Inf */
+  float *x;
+  HrHead *head; /* D → H → P: linear, bn, relu, linear, bn */
+} Fixture;
+
+static float
+rnd (GRand *r)
+{
+  /* a rough normal: sum of uniforms */
+  double s = 0;
+  for (int i = 0; i < 6; i++)
+    s += g_rand_double (r);
+  return (float)(s - 3.0);
+}
+
+static GBytes *
+random_bytes (GRand *r, gsize n, double scale, double offset)
+{
+  float *v = g_new (float, n);
+
+  for (gsize i = 0; i < n; i++)
+    v[i] = (float)(offset + scale * rnd (r));
+  return g_bytes_new_take (v, n * sizeof (float));
+}
+
+static HrHead *
+make_head (GRand *r, gsize in)
+{
+  g_autoptr (HrHead) head = hr_head_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) w1 = random_bytes (r, H * in, 0.3, 0), b1 = random_bytes (r, H, 0.1, 0);
+  g_autoptr (GBytes) g1 = random_bytes (r, H, 0.1, 1), be1 = random_bytes (r, H, 0.1, 0);
+  g_autoptr (GBytes) m1 = random_bytes (r, H, 0.1, 0), v1 = random_bytes (r, H, 0.1, 2);
+  g_autoptr (GBytes) w2 = random_bytes (r, P * H, 0.3, 0), b2 = random_bytes (r, P, 0.1, 0);
+  g_autoptr (GBytes) g2 = random_bytes (r, P, 0.1, 1), be2 = random_bytes (r, P, 0.1, 0);
+  g_autoptr (GBytes) m2 = random_bytes (r, P, 0.1, 0), v2 = random_bytes (r, P, 0.1, 2);
+
+  g_assert_true (hr_head_append_linear (head, "0", in, H, w1, b1, &error));
+  g_assert_true (hr_head_append_batch_norm (head, "1", H, g1, be1, m1, v1, 1e-5, &error));
+  g_assert_true (hr_head_append_activation (head, "2", HR_LAYER_RELU, &error));
+  g_assert_true (hr_head_append_linear (head, "3", H, P, w2, b2, &error));
+  g_assert_true (hr_head_append_batch_norm (head, "4", P, g2, be2, m2, v2, 1e-5, &error));
+  g_assert_no_error (error);
+  return g_steal_pointer (&head);
+}
+
+static void
+write_matrix (const char *path, const float *x, gsize n, gsize d)
+{
+  g_autoptr (HrFeatureStack) stack = hr_feature_stack_new_copy (x, n, d);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (hr_feature_stack_write (stack, path, HR_STACK_LAYOUT_MATRIX, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  GRand *r = g_rand_new_with_seed (1234);
+
+  f->dir = g_dir_make_tmp ("headrank-analysis-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->features = g_build_filename (f->dir, "features.tif", NULL);
+  f->x = g_new (float, N *D);
+  for (gsize i = 0; i < N; i++)
+    for (gsize j = 0; j < D; j++)
+      /* rank-8 structure plus a little noise and an offset */
+      f->x[i * D + j] = (float)(10.0 + (j < 8 ? rnd (r) * (8.0 - j) : 0.01 * rnd (r)));
+  f->x[5 * D + 3] = NAN;
+  f->x[300 * D + 7] = INFINITY;
+  write_matrix (f->features, f->x, N, D);
+  f->head = make_head (r, D);
+  g_rand_free (r);
+}
+
+static void
+remove_tree (const char *dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+
+      if (g_file_test (path, G_FILE_TEST_IS_DIR))
+        remove_tree (path);
+      else
+        g_unlink (path);
+    }
+  if (d != NULL)
+    g_dir_close (d);
+  g_rmdir (dir);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  remove_tree (f->dir);
+  g_free (f->dir);
+  g_free (f->features);
+  g_free (f->x);
+  g_object_unref (f->head);
+}
+
+static HrAnalysis *
+new_analysis (Fixture *f, HrHead *head)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrStackReader) reader
+      = hr_stack_reader_new (f->features, HR_STACK_LAYOUT_AUTO, NULL, &error);
+  HrAnalysis *analysis;
+
+  g_assert_no_error (error);
+  analysis = hr_analysis_new (reader);
+  hr_analysis_set_head (analysis, head);
+  return analysis;
+}
+
+/* The finite rows of the fixture. */
+static HrFeatureStack *
+finite_rows (Fixture *f, gsize *n_finite)
+{
+  g_autofree float *rows = g_new (float, N *D);
+  gsize k = 0;
+
+  for (gsize i = 0; i < N; i++)
+    {
+      gboolean finite = TRUE;
+
+      for (gsize j = 0; j < D; j++)
+        finite &= isfinite (f->x[i * D + j]) != 0;
+      if (finite)
+        memcpy (rows + D * k++, f->x + i * D, D * sizeof (float));
+    }
+  *n_finite = k;
+  return hr_feature_stack_new_copy (rows, k, D);
+}
+
+static void
+assert_close (double got, double want, double rel)
+{
+  g_assert_cmpfloat_with_epsilon (got, want, rel * MAX (1e-12, fabs (want)));
+}
+
+static void
+compare_stage (HrStage *stage, HrFeatureStack *rows)
+{
+  gsize n = hr_feature_stack_get_n_samples (rows), d = hr_feature_stack_get_n_features (rows);
+  g_autoptr (HrMoments) m = hr_moments_new (d, n, HR_PRECISION_FLOAT64);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrSpectrum) ref = NULL;
+  HrSpectrum *got = hr_stage_get_spectrum (stage);
+  gsize n_got, n_ref;
+  const double *a, *b;
+
+  hr_moments_add (m, hr_feature_stack_peek_data (rows), n, NULL);
+  g_assert_cmpuint (hr_moments_get_n_samples (hr_stage_get_moments (stage)), ==, n);
+  ref = hr_spectrum_new (n, d, hr_moments_peek_mean (m), hr_moments_peek_scatter (m), &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (got);
+  a = hr_spectrum_get_eigenvalues (got, &n_got);
+  b = hr_spectrum_get_eigenvalues (ref, &n_ref);
+  g_assert_cmpuint (n_got, ==, n_ref);
+  for (gsize k = 0; k < n_got; k++)
+    g_assert_cmpfloat_with_epsilon (a[k], b[k], 1e-6 * b[0]);
+  g_assert_cmpuint (hr_spectrum_get_rank (got), ==, hr_spectrum_get_rank (ref));
+  g_assert_cmpuint (hr_spectrum_get_matrix_rank (got), ==, hr_spectrum_get_matrix_rank (ref));
+  assert_close (hr_spectrum_get_effective_rank (got), hr_spectrum_get_effective_rank (ref), 1e-6);
+  assert_close (hr_spectrum_get_participation_ratio (got),
+                hr_spectrum_get_participation_ratio (ref), 1e-6);
+}
+
+/* The analysis gives what its pieces give by hand, stage by stage. */
+static void
+test_consistent (Fixture *f, gconstpointer data)
+{
+  g_autoptr (HrAnalysis) analysis = new_analysis (f, f->head);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrFeatureStack) rows = NULL, projections = NULL;
+  g_autoptr (GBytes) per_sample = NULL;
+  const float *ps;
+  gsize n_finite, size;
+  HrStage *stage;
+
+  g_assert_true (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (hr_analysis_is_done (analysis));
+  /* features, the ReLU (statistics only), projections */
+  g_assert_cmpuint (hr_analysis_get_n_stages (analysis), ==, 3);
+  g_assert_cmpstr (hr_stage_get_name (hr_analysis_get_stage (analysis, 1)), ==, "2");
+  g_assert_null (hr_stage_get_spectrum (hr_analysis_get_stage (analysis, 1)));
+  g_assert_cmpuint (hr_analysis_get_n_dropped (analysis), ==, 2);
+  g_assert_cmpuint (hr_analysis_get_n_nonfinite (analysis), ==, 2);
+
+  rows = finite_rows (f, &n_finite);
+  g_assert_cmpuint (n_finite, ==, N - 2);
+  compare_stage (hr_analysis_find_stage (analysis, "features"), rows);
+  projections = hr_head_forward (f->head, rows, HR_NORM_MODE_RUNNING, NULL, &error);
+  g_assert_no_error (error);
+  compare_stage (hr_analysis_find_stage (analysis, "projections"), projections);
+
+  /* per-sample statistics: NaN for the dropped rows, the row's own numbers otherwise */
+  stage = hr_analysis_find_stage (analysis, "features");
+  per_sample = hr_stage_get_per_sample (stage, &error);
+  g_assert_no_error (error);
+  ps = g_bytes_get_data (per_sample, &size);
+  g_assert_cmpuint (size, ==, N * HR_PER_SAMPLE_COLUMNS * sizeof (float));
+  g_assert_true (isnan (ps[5 * HR_PER_SAMPLE_COLUMNS]));
+  g_assert_true (isnan (ps[300 * HR_PER_SAMPLE_COLUMNS + 2]));
+  for (gsize i = 0; i < N; i += 97)
+    {
+      double sum = 0, sum2 = 0, mean;
+
+      if (i == 5 || i == 300)
+        continue;
+      for (gsize j = 0; j < D; j++)
+        sum += f->x[i * D + j];
+      mean = sum / D;
+      for (gsize j = 0; j < D; j++)
+        sum2 += (f->x[i * D + j] - mean) * (f->x[i * D + j] - mean);
+      assert_close (ps[i * HR_PER_SAMPLE_COLUMNS], mean, 1e-6);
+      assert_close (ps[i * HR_PER_SAMPLE_COLUMNS + 1], sqrt (sum2 / D), 1e-5);
+    }
+  g_assert_cmpuint (hr_analysis_get_verdict (analysis) & HR_VERDICT_COLLAPSED, ==, 0);
+}
+
+/* --stage all: every layer gets a spectrum; unknown names are refused. */
+static void
+test_stages (Fixture *f, gconstpointer data)
+{
+  g_autoptr (HrAnalysis) analysis = new_analysis (f, f->head);
+  g_autoptr (GError) error = NULL;
+  const char *all[] = { "all", NULL }, *bad[] = { "nope", NULL };
+
+  hr_analysis_set_spectral_stages (analysis, all);
+  g_assert_true (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (hr_analysis_get_n_stages (analysis), ==, 6);
+  for (guint i = 0; i < 6; i++)
+    g_assert_nonnull (hr_stage_get_spectrum (hr_analysis_get_stage (analysis, i)));
+
+  hr_analysis_set_spectral_stages (analysis, bad);
+  g_assert_false (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID);
+  g_assert_cmpuint (hr_analysis_get_n_stages (analysis), ==, 0);
+}
+
+/* Without a head: the projections of a file, sample by sample. */
+static void
+test_projections (Fixture *f, gconstpointer data)
+{
+  g_autoptr (HrAnalysis) analysis = new_analysis (f, NULL);
+  g_autoptr (HrAnalysis) headless = new_analysis (f, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrFeatureStack) rows = NULL, projections = NULL;
+  g_autoptr (HrStackReader) reader = NULL;
+  g_autofree char *path = g_build_filename (f->dir, "projections.tif", NULL);
+  g_auto (GStrv) verdict = NULL;
+  gsize n_finite;
+
+  rows = finite_rows (f, &n_finite);
+  projections = hr_head_forward (f->head, rows, HR_NORM_MODE_RUNNING, NULL, &error);
+  g_assert_no_error (error);
+  /* the projections file has as many samples as the features: pad with the first rows */
+  {
+    g_autofree float *all = g_new (float, N *P);
+    memcpy (all, hr_feature_stack_peek_data (projections), n_finite * P * sizeof (float));
+    memcpy (all + n_finite * P, all, (N - n_finite) * P * sizeof (float));
+    write_matrix (path, all, N, P);
+    g_clear_object (&projections);
+    projections = hr_feature_stack_new_copy (all, N, P);
+  }
+  reader = hr_stack_reader_new (path, HR_STACK_LAYOUT_AUTO, NULL, &error);
+  g_assert_no_error (error);
+  hr_analysis_set_projections (analysis, reader);
+  g_assert_true (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (hr_analysis_get_n_stages (analysis), ==, 2);
+  compare_stage (hr_analysis_find_stage (analysis, "projections"), projections);
+
+  /* a head and projections together are refused */
+  hr_analysis_set_head (analysis, f->head);
+  g_assert_false (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID);
+  g_clear_error (&error);
+
+  /* the features alone */
+  g_assert_true (hr_analysis_run (headless, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (hr_analysis_get_n_stages (headless), ==, 1);
+  g_assert_cmpuint (hr_analysis_get_verdict (headless), ==, HR_VERDICT_NONE);
+  verdict = hr_analysis_describe_verdict (headless);
+  g_assert_nonnull (verdict[0]);
+}
+
+/* Pairs from a file and from an aligned stack of positives. */
+static void
+test_pairs (Fixture *f, gconstpointer data)
+{
+  g_autoptr (HrAnalysis) analysis = new_analysis (f, f->head);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *pairs = g_build_filename (f->dir, "pairs.csv", NULL);
+  g_autofree char *bad = g_build_filename (f->dir, "bad.csv", NULL);
+  GString *text = g_string_new ("anchor,positive\n");
+  HrContrastive *c;
+
+  for (guint i = 0; i + 1 < N; i += 2)
+    g_string_append_printf (text, "%u,%u\n", i, i + 1);
+  g_assert_true (g_file_set_contents (pairs, text->str, -1, NULL));
+  g_string_free (text, TRUE);
+  hr_analysis_set_pairs_file (analysis, pairs);
+  g_assert_true (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  c = hr_analysis_get_contrastive (analysis);
+  g_assert_nonnull (c);
+  /* pairs (4, 5) and (300, 301) hold a dropped row */
+  g_assert_cmpuint (hr_analysis_get_n_pairs_skipped (analysis), ==, 2);
+  g_assert_cmpuint (hr_contrastive_get_n_pairs (c), ==, N / 2 - 2);
+  g_assert_true (isfinite (hr_contrastive_get_ntxent (c)));
+
+  g_assert_true (g_file_set_contents (bad, "0,1\n2,77777\n", -1, NULL));
+  hr_analysis_set_pairs_file (analysis, bad);
+  g_assert_false (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS);
+  g_clear_error (&error);
+
+  /* the features as their own positives: alignment 0 */
+  {
+    g_autoptr (HrStackReader) positives
+        = hr_stack_reader_new (f->features, HR_STACK_LAYOUT_AUTO, NULL, &error);
+    g_assert_no_error (error);
+    hr_analysis_set_pairs_file (analysis, NULL);
+    hr_analysis_set_positives (analysis, positives);
+    g_assert_true (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+    g_assert_no_error (error);
+    c = hr_analysis_get_contrastive (analysis);
+    g_assert_cmpuint (hr_contrastive_get_n_pairs (c), ==, N - 2);
+    g_assert_cmpfloat_with_epsilon (hr_contrastive_get_alignment (c), 0.0, 1e-12);
+  }
+}
+
+static void
+test_errors (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GRand) r = g_rand_new_with_seed (7);
+  g_autoptr (HrHead) narrow = make_head (r, D - 1);
+  g_autoptr (HrAnalysis) analysis = new_analysis (f, narrow);
+  g_autofree char *one = g_build_filename (f->dir, "one.tif", NULL);
+  g_autoptr (HrStackReader) reader = NULL;
+  g_autoptr (HrAnalysis) single = NULL;
+
+  g_assert_false (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE);
+  g_clear_error (&error);
+
+  write_matrix (one, f->x, 1, D);
+  reader = hr_stack_reader_new (one, HR_STACK_LAYOUT_MATRIX, NULL, &error);
+  g_assert_no_error (error);
+  single = hr_analysis_new (reader);
+  g_assert_false (hr_analysis_run (single, NULL, NULL, NULL, &error));
+  g_assert_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES);
+  g_assert_false (hr_analysis_is_done (single));
+}
+
+typedef struct
+{
+  GMainLoop *loop;
+  GAsyncResult *result;
+  GThread *thread;
+  double last;
+  guint n_notifies;
+  gboolean wrong_thread, backwards;
+  GCancellable *cancel_at_half;
+} AsyncState;
+
+static void
+on_progress (GObject *object, GParamSpec *pspec, gpointer data)
+{
+  AsyncState *s = data;
+  double p = hr_analysis_get_progress (HR_ANALYSIS (object));
+
+  s->wrong_thread |= g_thread_self () != s->thread;
+  s->backwards |= p < s->last;
+  s->last = p;
+  s->n_notifies++;
+  if (s->cancel_at_half != NULL && p >= 0.3)
+    g_cancellable_cancel (s->cancel_at_half);
+}
+
+static void
+on_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  AsyncState *s = data;
+
+  s->result = g_object_ref (result);
+  g_main_loop_quit (s->loop);
+}
+
+/* Runs @analysis asynchronously in a fresh main context; the result for the caller. */
+static gboolean
+run_async (HrAnalysis *analysis, GCancellable *cancellable, AsyncState *s, GError **error)
+{
+  GMainContext *context = g_main_context_new ();
+  gulong id;
+  gboolean ok;
+
+  g_main_context_push_thread_default (context);
+  s->loop = g_main_loop_new (context, FALSE);
+  s->thread = g_thread_self ();
+  id = g_signal_connect (analysis, "notify::progress", G_CALLBACK (on_progress), s);
+  hr_analysis_run_async (analysis, cancellable, on_done, s);
+  g_main_loop_run (s->loop);
+  ok = hr_analysis_run_finish (analysis, s->result, error);
+  g_signal_handler_disconnect (analysis, id);
+  g_clear_object (&s->result);
+  g_main_loop_unref (s->loop);
+  g_main_context_pop_thread_default (context);
+  g_main_context_unref (context);
+  return ok;
+}
+
+static void
+test_async (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autofree char *big = g_build_filename (f->dir, "big.tif", NULL);
+  g_autoptr (HrStackReader) reader = NULL;
+  g_autoptr (HrAnalysis) analysis = NULL;
+  AsyncState s = { 0 };
+  gsize n = 40000;
+  g_autofree float *x = g_new (float, n *D);
+  GRand *r = g_rand_new_with_seed (99);
+
+  for (gsize i = 0; i < n * D; i++)
+    x[i] = rnd (r);
+  g_rand_free (r);
+  write_matrix (big, x, n, D);
+  reader = hr_stack_reader_new (big, HR_STACK_LAYOUT_AUTO, NULL, &error);
+  g_assert_no_error (error);
+  analysis = hr_analysis_new (reader);
+  hr_analysis_set_head (analysis, f->head);
+
+  g_assert_true (run_async (analysis, NULL, &s, &error));
+  g_assert_no_error (error);
+  g_assert_false (s.wrong_thread);
+  g_assert_false (s.backwards);
+  g_assert_cmpuint (s.n_notifies, >=, 2);
+  g_assert_cmpfloat (hr_analysis_get_progress (analysis), ==, 1.0);
+  g_assert_cmpuint (hr_analysis_get_n_stages (analysis), ==, 3);
+
+  /* cancelled from a progress notification: stops with G_IO_ERROR_CANCELLED */
+  memset (&s, 0, sizeof s);
+  s.cancel_at_half = cancellable;
+  g_assert_false (run_async (analysis, cancellable, &s, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpfloat (s.last, <, 1.0);
+  g_assert_false (hr_analysis_is_done (analysis));
+}
+
+static gboolean
+file_exists (const char *dir, const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  return g_file_test (path, G_FILE_TEST_IS_REGULAR);
+}
+
+static void
+test_report (Fixture *f, gconstpointer data)
+{
+  g_autoptr (HrAnalysis) analysis = new_analysis (f, f->head);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autofree char *out = g_build_filename (f->dir, "report", NULL);
+  g_autofree char *json_path = g_build_filename (out, "report.json", NULL);
+  g_autofree char *csv = NULL;
+  static const char *const files[] = { "report.json",
+                                       "per_sample.csv",
+                                       "per_dimension.csv",
+                                       "explained_variance.png",
+                                       "explained_variance.svg",
+                                       "singular_values.png",
+                                       "singular_values.svg",
+                                       "per_sample.png",
+                                       "per_sample.svg",
+                                       "zero_fraction.png",
+                                       "zero_fraction.svg" };
+  JsonArray *stages;
+  gchar **lines;
+  gsize n_lines = 0;
+
+  /* not before it has run */
+  g_assert_false (hr_analysis_write_report (analysis, out, NULL, &error));
+  g_assert_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+
+  g_assert_true (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_true (hr_analysis_write_report (analysis, out, NULL, &error));
+  g_assert_no_error (error);
+  for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
+    g_assert_true (file_exists (out, files[i]));
+
+  g_assert_true (json_parser_load_from_file (parser, json_path, &error));
+  g_assert_no_error (error);
+  stages = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)),
+                                         "stages");
+  g_assert_cmpuint (json_array_get_length (stages), ==, 3);
+  g_assert_cmpstr (
+      json_object_get_string_member (json_array_get_object_element (stages, 2), "name"), ==,
+      "projections");
+  g_assert_cmpint (
+      json_object_get_int_member (json_array_get_object_element (stages, 0), "rank"), ==,
+      hr_spectrum_get_rank (hr_stage_get_spectrum (hr_analysis_get_stage (analysis, 0))));
+
+  /* one line per sample and a header; empty fields for the dropped rows */
+  {
+    g_autofree char *path = g_build_filename (out, "per_sample.csv", NULL);
+    g_assert_true (g_file_get_contents (path, &csv, NULL, NULL));
+  }
+  lines = g_strsplit (csv, "\n", -1);
+  n_lines = g_strv_length (lines);
+  g_assert_cmpuint (n_lines, ==, N + 2); /* header, N rows, the empty string after the last \n */
+  g_assert_true (g_str_has_prefix (lines[6], "5,,,"));
+  g_strfreev (lines);
+
+  /* a file where the folder should be */
+  {
+    g_autofree char *blocked = g_build_filename (f->dir, "blocked", NULL);
+    g_assert_true (g_file_set_contents (blocked, "", 0, NULL));
+    g_assert_false (hr_analysis_write_report (analysis, blocked, NULL, &error));
+    g_assert_nonnull (error);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add ("/analysis/consistent", Fixture, NULL, fixture_setup, test_consistent,
+              fixture_teardown);
+  g_test_add ("/analysis/stages", Fixture, NULL, fixture_setup, test_stages, fixture_teardown);
+  g_test_add ("/analysis/projections", Fixture, NULL, fixture_setup, test_projections,
+              fixture_teardown);
+  g_test_add ("/analysis/pairs", Fixture, NULL, fixture_setup, test_pairs, fixture_teardown);
+  g_test_add ("/analysis/errors", Fixture, NULL, fixture_setup, test_errors, fixture_teardown);
+  g_test_add ("/analysis/async", Fixture, NULL, fixture_setup, test_async, fixture_teardown);
+  g_test_add ("/analysis/report", Fixture, NULL, fixture_setup, test_report, fixture_teardown);
+  return g_test_run ();
+}
