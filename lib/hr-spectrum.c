@@ -47,7 +47,7 @@ extern void dsyevd_ (const char *jobz, const char *uplo, const int *n, double *a
                      double *w, double *work, const int *lwork, int *iwork, const int *liwork,
                      int *info, size_t jobz_len, size_t uplo_len);
 
-/* RankMe's ε, added to every normalised singular value (Garrido et al. 2023, eq. 1). */
+/* RankMe's ε, added to every normalised singular value (Garrido et al., ICML 2023). */
 #define HR_RANKME_EPSILON 1e-7
 
 /* How close a cumulative explained variance may come below a fraction and still count as
