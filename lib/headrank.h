@@ -14,6 +14,7 @@
 #include "hr-stack-writer.h"
 #include "hr-tensor-file.h"
 #include "hr-head.h"
+#include "hr-moments.h"
 #include "hr-spectrum.h"
 
 #undef __HEADRANK_H_INSIDE__
