@@ -1081,7 +1081,10 @@ hr_pass_add_stage (HrPass *pass, HrStage *stage, GError **error)
 {
   HrAnalysis *self = pass->self;
 
-  stage->moments = hr_moments_new (stage->dimension, stage->n_samples, self->precision);
+  /* the stages without a spectrum need no D × D scatter matrix */
+  stage->moments = stage->wants_spectrum
+                       ? hr_moments_new (stage->dimension, stage->n_samples, self->precision)
+                       : hr_moments_new_diagonal (stage->dimension);
   stage->table = hr_sample_table_new (error);
   if (stage->table == NULL)
     {

@@ -89,6 +89,7 @@ enum
   PROP_DIMENSION,
   PROP_EXPECTED_SAMPLES,
   PROP_PRECISION,
+  PROP_SCATTER,
   N_PROPS
 };
 
@@ -106,8 +107,9 @@ struct _HrMoments
   guint64 n_dropped;
   guint64 n_nonfinite;
 
+  gboolean full;   /* the D × D scatter matrix, or only its diagonal */
   double *mean;    /* D */
-  double *scatter; /* D × D row-major; the upper triangle (j ≥ i) is accumulated */
+  double *scatter; /* D × D row-major; the upper triangle (j ≥ i) is accumulated; or D */
   gboolean lower_valid;
   double scatter_trace;
   double error_bound;
@@ -178,12 +180,14 @@ hr_moments_constructed (GObject *object)
 
   G_OBJECT_CLASS (hr_moments_parent_class)->constructed (object);
 
+  if (!self->full)
+    self->precision = HR_PRECISION_FLOAT64;
   if (self->precision == HR_PRECISION_AUTO)
     self->precision = hr_moments_float32_is_safe (self->expected_samples, d)
                           ? HR_PRECISION_FLOAT32_PRODUCTS
                           : HR_PRECISION_FLOAT64;
   self->mean = g_new0 (double, d);
-  self->scatter = g_new0 (double, d *d);
+  self->scatter = g_new0 (double, self->full ? d *d : d);
   self->lower_valid = TRUE;
   self->zero_count = g_new0 (guint64, d);
   self->z_shift = g_new0 (double, d);
@@ -211,6 +215,9 @@ hr_moments_get_property (GObject *object, guint prop_id, GValue *value, GParamSp
       case PROP_PRECISION:
         g_value_set_enum (value, self->precision);
         break;
+      case PROP_SCATTER:
+        g_value_set_boolean (value, self->full);
+        break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -231,6 +238,9 @@ hr_moments_set_property (GObject *object, guint prop_id, const GValue *value, GP
         break;
       case PROP_PRECISION:
         self->precision = g_value_get_enum (value);
+        break;
+      case PROP_SCATTER:
+        self->full = g_value_get_boolean (value);
         break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -276,6 +286,17 @@ hr_moments_class_init (HrMomentsClass *klass)
       = g_param_spec_enum ("precision", NULL, NULL, HR_TYPE_PRECISION, HR_PRECISION_AUTO,
                            G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * HrMoments:scatter:
+   *
+   * Whether the D × D scatter matrix is accumulated. Without it (hr_moments_new_diagonal())
+   * only its diagonal is, the per-dimension variances: everything but the spectrum, at
+   * O(D) memory and O(N·D) time.
+   */
+  properties[PROP_SCATTER]
+      = g_param_spec_boolean ("scatter", NULL, NULL, TRUE,
+                              G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -283,6 +304,7 @@ static void
 hr_moments_init (HrMoments *self)
 {
   self->dimension = 1;
+  self->full = TRUE;
 }
 
 /**
@@ -308,6 +330,25 @@ hr_moments_new (gsize dimension, guint64 expected_samples, HrPrecision precision
 
   return g_object_new (HR_TYPE_MOMENTS, "dimension", (guint64)dimension, "expected-samples",
                        expected_samples, "precision", precision, NULL);
+}
+
+/**
+ * hr_moments_new_diagonal:
+ * @dimension: the number of values D of every row, at least 1
+ *
+ * Makes an accumulator without the D × D scatter matrix (#HrMoments:scatter is %FALSE): the
+ * mean, the per-dimension standard deviations and zero fractions, the dead dimensions, the
+ * SimSiam measure and the per-row statistics, at O(D) memory. hr_moments_peek_scatter(),
+ * hr_moments_get_scatter() and hr_moments_get_gram() return %NULL.
+ *
+ * Returns: (transfer full): a new #HrMoments
+ */
+HrMoments *
+hr_moments_new_diagonal (gsize dimension)
+{
+  g_return_val_if_fail (dimension > 0 && dimension <= G_MAXINT, NULL);
+
+  return g_object_new (HR_TYPE_MOMENTS, "dimension", (guint64)dimension, "scatter", FALSE, NULL);
 }
 
 /**
@@ -579,6 +620,42 @@ hr_moments_chunk_float64 (HrMoments *self, const float *rows, gsize n_b)
   hr_moments_merge (self, n_b, NULL, tt, trace_before);
 }
 
+/* Without the scatter matrix: its diagonal, Σ (x_j − c_j)², merged the same way. */
+static void
+hr_moments_chunk_diagonal (HrMoments *self, const float *rows, gsize n_b)
+{
+  gsize d = self->dimension;
+  const double *restrict c = self->center;
+  double *restrict diag = self->scatter;
+  double n_a = (double)self->n_samples, n = n_a + (double)n_b;
+  double w = n_a * (double)n_b / n, step = (double)n_b / n, tt = 0;
+
+  for (gsize k = 0; k < n_b; k++)
+    {
+      const float *restrict x = rows + self->finite_rows[k] * d;
+      gsize j = 0;
+
+      for (; j + 2 <= d; j += 2)
+        {
+          hr_v2d v = hr_load2 (x + j) - hr_get2 (c + j);
+
+          hr_put2 (diag + j, hr_get2 (diag + j) + v * v);
+        }
+      for (; j < d; j++)
+        diag[j] += (x[j] - c[j]) * (x[j] - c[j]);
+    }
+  for (gsize j = 0; j < d; j++)
+    {
+      double delta = c[j] - self->mean[j];
+
+      diag[j] += w * delta * delta;
+      self->mean[j] += delta * step;
+      tt += diag[j];
+    }
+  self->n_samples += n_b;
+  self->scatter_trace = tt;
+}
+
 /* Σ over the rows of a block of (x − c)², in float64. */
 static double
 hr_block_frobenius_sq (HrMoments *self, const float *rows, const gsize *idx, gsize n)
@@ -735,7 +812,9 @@ hr_moments_add_chunk (HrMoments *self, const float *rows, gsize n_rows, float *p
 
   for (gsize j = 0; j < d; j++)
     self->center[j] = self->chunk_sum[j] / (double)n_b;
-  if (self->precision == HR_PRECISION_FLOAT64)
+  if (!self->full)
+    hr_moments_chunk_diagonal (self, rows, n_b);
+  else if (self->precision == HR_PRECISION_FLOAT64)
     hr_moments_chunk_float64 (self, rows, n_b);
   else
     hr_moments_chunk_float32 (self, rows, n_b);
@@ -923,7 +1002,8 @@ hr_moments_peek_mean (HrMoments *self)
  * row-major; zeros before any sample. Divide by N for the biased covariance, by N − 1 for
  * the unbiased one.
  *
- * Returns: (transfer none) (array): the scatter matrix, valid until the next addition
+ * Returns: (transfer none) (array) (nullable): the scatter matrix, valid until the next
+ *   addition; %NULL without it (hr_moments_new_diagonal())
  */
 const double *
 hr_moments_peek_scatter (HrMoments *self)
@@ -932,6 +1012,8 @@ hr_moments_peek_scatter (HrMoments *self)
 
   g_return_val_if_fail (HR_IS_MOMENTS (self), NULL);
 
+  if (!self->full)
+    return NULL;
   d = self->dimension;
   if (!self->lower_valid)
     {
@@ -960,13 +1042,15 @@ hr_moments_get_mean (HrMoments *self)
  * hr_moments_get_scatter:
  * @self: a #HrMoments
  *
- * Returns: (transfer full): the centred scatter matrix Σ (x − mean)(x − mean)ᵀ, D × D
- *   float64, full and symmetric (see hr_moments_peek_scatter())
+ * Returns: (transfer full) (nullable): the centred scatter matrix Σ (x − mean)(x − mean)ᵀ,
+ *   D × D float64, full and symmetric (see hr_moments_peek_scatter()); %NULL without it
  */
 GBytes *
 hr_moments_get_scatter (HrMoments *self)
 {
   g_return_val_if_fail (HR_IS_MOMENTS (self), NULL);
+  if (!self->full)
+    return NULL;
   return g_bytes_new (hr_moments_peek_scatter (self),
                       self->dimension * self->dimension * sizeof (double));
 }
@@ -975,7 +1059,8 @@ hr_moments_get_scatter (HrMoments *self)
  * hr_moments_get_gram:
  * @self: a #HrMoments
  *
- * Returns: (transfer full): the uncentred Gram matrix XᵀX = S + N·mean·meanᵀ, D × D float64
+ * Returns: (transfer full) (nullable): the uncentred Gram matrix XᵀX = S + N·mean·meanᵀ,
+ *   D × D float64; %NULL without the scatter matrix
  */
 GBytes *
 hr_moments_get_gram (HrMoments *self)
@@ -985,6 +1070,8 @@ hr_moments_get_gram (HrMoments *self)
   double *gram, n;
 
   g_return_val_if_fail (HR_IS_MOMENTS (self), NULL);
+  if (!self->full)
+    return NULL;
 
   d = self->dimension;
   s = hr_moments_peek_scatter (self);
@@ -1014,9 +1101,9 @@ hr_moments_get_std (HrMoments *self)
   d = self->dimension;
   std = g_new (double, d);
   for (gsize j = 0; j < d; j++)
-    std[j] = self->n_samples > 0
-                 ? sqrt (MAX (self->scatter[j * d + j], 0.0) / (double)self->n_samples)
-                 : NAN;
+    std[j] = self->n_samples > 0 ? sqrt (MAX (self->scatter[self->full ? j * d + j : j], 0.0)
+                                         / (double)self->n_samples)
+                                 : NAN;
   return g_bytes_new_take (std, d * sizeof (double));
 }
 

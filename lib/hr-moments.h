@@ -58,6 +58,8 @@ HR_AVAILABLE_IN_ALL
 HrMoments *hr_moments_new (gsize dimension, guint64 expected_samples, HrPrecision precision);
 
 HR_AVAILABLE_IN_ALL
+HrMoments *hr_moments_new_diagonal (gsize dimension);
+HR_AVAILABLE_IN_ALL
 gboolean hr_moments_float32_is_safe (guint64 n_samples, gsize dimension);
 
 HR_AVAILABLE_IN_ALL

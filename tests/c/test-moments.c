@@ -248,6 +248,40 @@ test_case (gconstpointer data)
     g_assert_cmpfloat_with_epsilon (
         gram[i], xtx[i],
         allowed + 1e-12 * gram_trace + 2.0 * (double)n * (mean_max + mean_tol) * mean_tol + 1e-300);
+
+  /* Without the scatter matrix: the same statistics, no matrix. */
+  if (!f32)
+    {
+      g_autoptr (HrMoments) diagonal = hr_moments_new_diagonal (d);
+      g_autoptr (GBytes) dstd_bytes = NULL, dzero_bytes = NULL;
+      g_autofree float *dper = g_new (float, n_rows * 3);
+      const double *dstd, *dzero, *dmean;
+
+      for (gsize first = 0; first < n_rows; first += step)
+        hr_moments_add (diagonal, x + first * d, MIN (step, n_rows - first), dper + 3 * first);
+      g_assert_null (hr_moments_peek_scatter (diagonal));
+      g_assert_null (hr_moments_get_gram (diagonal));
+      g_assert_cmpuint (hr_moments_get_n_samples (diagonal), ==, n);
+      g_assert_cmpuint (hr_moments_get_n_dead (diagonal), ==, hr_moments_get_n_dead (moments));
+      dmean = hr_moments_peek_mean (diagonal);
+      dstd_bytes = hr_moments_get_std (diagonal);
+      dstd = bytes_doubles (dstd_bytes, d);
+      dzero_bytes = hr_moments_get_zero_fraction (diagonal);
+      dzero = bytes_doubles (dzero_bytes, d);
+      for (gsize j = 0; j < d; j++)
+        {
+          double sref = array_double (ref_std, j);
+
+          g_assert_cmpfloat_with_epsilon (dmean[j], array_double (ref_mean, j), mean_tol + 1e-300);
+          g_assert_cmpfloat_with_epsilon ((double)n * dstd[j] * dstd[j], (double)n * sref * sref,
+                                          allowed + 1e-300);
+          g_assert_cmpfloat (dzero[j], ==, zero[j]);
+        }
+      g_assert_cmpfloat (hr_moments_get_simsiam_std (diagonal), ==,
+                         hr_moments_get_simsiam_std (moments));
+      for (gsize r = 0; r < n_rows * 3; r++)
+        g_assert_true ((isnan (dper[r]) && isnan (per[r])) || dper[r] == per[r]);
+    }
 }
 
 /* The precision AUTO chooses, and hr_moments_float32_is_safe(), against the table the
