@@ -720,7 +720,7 @@ hr_command_analyze (int argc, char **argv)
   g_auto (GStrv) stages = NULL;
   HrStackLayout layout = HR_STACK_LAYOUT_AUTO;
   HrPrecision precision = HR_PRECISION_AUTO;
-  gboolean batch_stats = FALSE, json = FALSE;
+  gboolean batch_stats = FALSE, json = FALSE, linear = FALSE;
   gint64 batch_size = HR_BATCH_SIZE_UNSET, pair_batch = 256;
   double temperature = 0.2, margin = 0.5;
   const char *path;
@@ -781,6 +781,9 @@ hr_command_analyze (int argc, char **argv)
             N_ ("The folder for the report, tables and plots (default: headrank-report, or "
                 "none with --json)"),
             N_ ("DIR") },
+          { "linear", 0, 0, G_OPTION_ARG_NONE, &linear,
+            /* TRANSLATORS: description of --linear of "headrank analyze" */
+            N_ ("Draw the explained-variance curves on linear axes (default: logarithmic)"), NULL },
           { "json", 0, 0, G_OPTION_ARG_NONE, &json,
             /* TRANSLATORS: description of --json of "headrank analyze" */
             N_ ("Print the report as JSON on standard output"), NULL },
@@ -894,6 +897,7 @@ hr_command_analyze (int argc, char **argv)
   hr_analysis_set_precision (analysis, precision);
   hr_analysis_set_spectral_stages (analysis, (const char *const *)stages);
   hr_analysis_set_contrastive_parameters (analysis, (gsize)pair_batch, temperature, margin);
+  hr_analysis_set_log_plots (analysis, !linear);
 
   /* TRANSLATORS: label of the progress bar while the analysis runs */
   progress = hr_progress_new (_ ("Analysing"), cancellable);

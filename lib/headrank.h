@@ -14,6 +14,7 @@
 #include "hr-stack-writer.h"
 #include "hr-tensor-file.h"
 #include "hr-head.h"
+#include "hr-contrastive.h"
 #include "hr-moments.h"
 #include "hr-spectrum.h"
 

@@ -433,6 +433,7 @@ struct _HrAnalysis
   gsize pair_batch;
   double temperature;
   double margin;
+  gboolean log_plots;
 
   /* results */
   GPtrArray *stages;
@@ -461,6 +462,7 @@ enum
   PROP_NORM_MODE,
   PROP_BATCH_SIZE,
   PROP_PROGRESS,
+  PROP_LOG_PLOTS,
   N_PROPS
 };
 
@@ -535,6 +537,9 @@ hr_analysis_get_property (GObject *object, guint prop_id, GValue *value, GParamS
       case PROP_PROGRESS:
         g_value_set_double (value, self->progress);
         break;
+      case PROP_LOG_PLOTS:
+        g_value_set_boolean (value, self->log_plots);
+        break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -561,6 +566,9 @@ hr_analysis_set_property (GObject *object, guint prop_id, const GValue *value, G
         break;
       case PROP_BATCH_SIZE:
         hr_analysis_set_batch_size (self, g_value_get_uint64 (value));
+        break;
+      case PROP_LOG_PLOTS:
+        hr_analysis_set_log_plots (self, g_value_get_boolean (value));
         break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -628,6 +636,16 @@ hr_analysis_class_init (HrAnalysisClass *klass)
   properties[PROP_PROGRESS]
       = g_param_spec_double ("progress", NULL, NULL, 0.0, 1.0, 0.0,
                              G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * HrAnalysis:log-plots:
+   *
+   * Whether the report's explained-variance curves use logarithmic axes (the default:
+   * component index and, per component, explained variance ratio on log scales) or linear
+   * ones.
+   */
+  properties[PROP_LOG_PLOTS]
+      = g_param_spec_boolean ("log-plots", NULL, NULL, TRUE,
+                              G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -639,6 +657,7 @@ hr_analysis_init (HrAnalysis *self)
   self->pair_batch = HR_DEFAULT_PAIR_BATCH;
   self->temperature = HR_DEFAULT_TEMPERATURE;
   self->margin = HR_DEFAULT_MARGIN;
+  self->log_plots = TRUE;
   self->stages = g_ptr_array_new_with_free_func (g_object_unref);
   g_mutex_init (&self->progress_lock);
 }
@@ -886,6 +905,38 @@ hr_analysis_set_contrastive_parameters (HrAnalysis *self, gsize batch_size, doub
   self->pair_batch = batch_size;
   self->temperature = temperature;
   self->margin = margin;
+}
+
+/**
+ * hr_analysis_set_log_plots:
+ * @self: a #HrAnalysis
+ * @log: whether the explained-variance curves use logarithmic axes
+ *
+ * Sets #HrAnalysis:log-plots.
+ */
+void
+hr_analysis_set_log_plots (HrAnalysis *self, gboolean log)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  log = !!log;
+  if (self->log_plots != log)
+    {
+      self->log_plots = log;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LOG_PLOTS]);
+    }
+}
+
+/**
+ * hr_analysis_get_log_plots:
+ * @self: a #HrAnalysis
+ *
+ * Returns: #HrAnalysis:log-plots
+ */
+gboolean
+hr_analysis_get_log_plots (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), TRUE);
+  return self->log_plots;
 }
 
 /* -- progress --------------------------------------------------------------------------- */

@@ -130,6 +130,10 @@ void hr_analysis_set_pairs_file (HrAnalysis *self, const char *path);
 HR_AVAILABLE_IN_ALL
 void hr_analysis_set_positives (HrAnalysis *self, HrStackReader *positives);
 HR_AVAILABLE_IN_ALL
+void hr_analysis_set_log_plots (HrAnalysis *self, gboolean log);
+HR_AVAILABLE_IN_ALL
+gboolean hr_analysis_get_log_plots (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
 void hr_analysis_set_contrastive_parameters (HrAnalysis *self, gsize batch_size, double temperature,
                                              double margin);
 

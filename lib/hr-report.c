@@ -779,16 +779,17 @@ hr_plot_explained_variance (HrAnalysis *self, const char *directory, GError **er
   g_autoptr (HrFigure) fig = hr_figure_new (_ ("PCA explained variance of each stage"), 1, 2);
   HrAxes *per = hr_figure_get_axes (fig, 0, 0), *cum = hr_figure_get_axes (fig, 0, 1);
   double lowest = INFINITY;
+  gboolean log = hr_analysis_get_log_plots (self);
   int color = 0;
 
   hr_figure_set_size (fig, 1200, 520);
   hr_axes_set_title (per, _ ("Per component"));
   hr_axes_set_labels (per, _ ("principal component"), _ ("explained variance ratio"));
-  hr_axes_set_log_y (per, TRUE);
-  hr_axes_set_log_x (per, TRUE);
+  hr_axes_set_log_y (per, log);
+  hr_axes_set_log_x (per, log);
   hr_axes_set_title (cum, _ ("Cumulative"));
   hr_axes_set_labels (cum, _ ("principal component"), _ ("cumulative explained variance"));
-  hr_axes_set_log_x (cum, TRUE);
+  hr_axes_set_log_x (cum, log);
   hr_axes_set_y_range (cum, 0.0, 1.0);
   for (guint s = 0; s < hr_analysis_get_n_stages (self); s++)
     {
@@ -815,7 +816,7 @@ hr_plot_explained_variance (HrAnalysis *self, const char *directory, GError **er
       hr_axes_add_line (cum, name, NULL, v, n, color, FALSE, n <= 40);
       color++;
     }
-  if (isfinite (lowest))
+  if (log && isfinite (lowest))
     hr_axes_set_y_range (per, pow (10.0, floor (log10 (lowest)) - 1.0), NAN);
   hr_axes_add_hline (cum, 0.95, _ ("95 %"), 6, TRUE);
   return hr_write_figure (fig, directory, "explained_variance", error);
