@@ -46,11 +46,14 @@
  *   d(x, y) = ‖x − y + 10⁻⁶‖₂ (`pairwise_distance` adds eps to the difference). The negative
  *   n of pair i is the explicit negative row i when negatives are given; otherwise, within
  *   each batch of m pairs, the positive of pair (i + 1) mod m of that batch.
- * - positive cosine: the mean over the P pairs of the cosine similarity ŝ(aᵢ, pᵢ).
+ * - positive cosine: the mean over the P pairs of the cosine similarity â · p̂, VisCy's
+ *   `metrics/cosine_similarity_positive` (VisCy uses `F.cosine_similarity`, whose eps differs
+ *   from F.normalize's only for rows of norm below 10⁻⁴).
  * - negative cosine: the mean cosine similarity over all in-batch negatives of NT-Xent, the
  *   2m(2m − 2) ordered pairs of distinct samples of a batch with different labels, over
  *   all batches (each batch weighted by its number of negatives). Explicit negatives do not
- *   enter it.
+ *   enter it; VisCy's `metrics/cosine_similarity_negative`, logged with triplet losses only,
+ *   is instead the mean of â · n̂ over the explicit negatives.
  */
 
 struct _HrContrastive
