@@ -39,8 +39,9 @@
  *   (i, i + m) and (i + m, i), ℓ = −log (e^(s₊/τ − c) / (e^(s₊/τ − c) + Σ e^(s₋/τ − c)) +
  *   FLT_MIN), the sum over the 2m − 2 samples of the batch with another label, c the largest
  *   of s₊/τ and those s₋/τ, FLT_MIN = 1.175494e−38 (pytorch-metric-learning's
- *   `small_val (float32)`); the value is the mean of ℓ over all 2P positive pairs, that is
- *   the batch losses weighted by their 2m positive pairs.
+ *   `small_val` for float32 projections, which caps ℓ at −log FLT_MIN ≈ 87.34 as PyTorch
+ *   does at small temperatures); the value is the mean of ℓ over all 2P positive pairs, that
+ *   is the batch losses weighted by their 2m positive pairs.
  * - triplet loss: `torch.nn.TripletMarginLoss (margin, p=2, eps=1e-6)` on the raw rows,
  *   the mean over the P triplets of max (d(a, p) − d(a, n) + margin, 0) with
  *   d(x, y) = ‖x − y + 10⁻⁶‖₂ (`pairwise_distance` adds eps to the difference). The negative

@@ -23,7 +23,8 @@ exactly as lib/hr-contrastive.c documents it:
   distinct-sample pairs m(m - 1)/2 of each batch.
 - NT-Xent: ``pytorch_metric_learning.losses.NTXentLoss(temperature)`` on
   ``torch.cat([a, p])`` with labels ``torch.cat([arange(m), arange(m)])`` for each batch,
-  averaged weighted by the batch's 2m positive pairs.
+  averaged weighted by the batch's 2m positive pairs; pml's ``small_val`` is float32's tiny
+  in float64 too (see below), as for float32 projections.
 - triplet: ``torch.nn.TripletMarginLoss(margin, p=2, eps=1e-6, reduction='none')`` on the
   raw rows of each batch, the mean over all triplets; the negative of pair i is the explicit
   negative row, or the positive of pair (i + 1) mod m of its batch.
@@ -50,6 +51,13 @@ import torch.nn.functional as F
 import pytorch_metric_learning
 from pytorch_metric_learning.distances import CosineSimilarity
 from pytorch_metric_learning.losses import NTXentLoss
+from pytorch_metric_learning.utils import common_functions as pml_common
+
+# pml adds small_val(dtype) = torch.finfo(dtype).tiny to each ratio before the log, which caps
+# a pair's loss at -log(tiny). The projections are float32, so HrContrastive uses float32's
+# tiny (FLT_MIN, cap 87.34) while accumulating in float64; the float64 reference does the same.
+_pml_small_val = pml_common.small_val
+pml_common.small_val = lambda dtype: _pml_small_val(torch.float32)
 
 OUT = Path(__file__).resolve().parent
 
@@ -68,6 +76,8 @@ CASES = [
     ('p257-d32-b64-merged', 257, 32, 64, 0.07, 1.0, False, 'normal'),
     ('p257-d8-b256-merged-neg', 257, 8, 256, 0.2, 0.5, True, 'normal'),
     ('p257-d32-b4-neg', 257, 32, 4, 0.5, 1.0, True, 'normal'),
+    # logits up to 1000: overflows in exp without pml's max-subtraction
+    ('p10-d8-b4-tau0.001', 10, 8, 4, 0.001, 0.5, False, 'normal'),
 ]
 
 
