@@ -836,6 +836,9 @@ hr_command_analyze (int argc, char **argv)
     return hr_usage_error (context, _ ("--batch-size takes a positive number"));
   if (batch_size != HR_BATCH_SIZE_UNSET && !batch_stats)
     return hr_usage_error (context, _ ("--batch-size needs --batch-stats"));
+  if (batch_stats && projections_path != NULL)
+    return hr_usage_error (context,
+                           _ ("--batch-stats needs a head (--weights), not --projections"));
   if (pair_batch < 2)
     return hr_usage_error (context, _ ("--pair-batch takes a number of at least 2"));
   if (!(temperature > 0) || !isfinite (temperature))
@@ -845,6 +848,8 @@ hr_command_analyze (int argc, char **argv)
   if (output == NULL && !json)
     output = g_strdup ("headrank-report");
 
+  if (argc == 2 && batch_stats && weights == NULL)
+    return hr_usage_error (context, _ ("--batch-stats needs a head (--weights)"));
   if (argc == 2)
     path = argv[1];
   else
@@ -865,6 +870,8 @@ hr_command_analyze (int argc, char **argv)
         pairs = g_strdup (sample_pairs);
     }
 
+  if (batch_stats && weights == NULL)
+    return hr_usage_error (context, _ ("--batch-stats needs a head (--weights)"));
   if (weights != NULL)
     {
       head = hr_head_new_from_file (weights, arch, prefix, cancellable, &error);

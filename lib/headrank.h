@@ -14,8 +14,9 @@
 #include "hr-stack-writer.h"
 #include "hr-tensor-file.h"
 #include "hr-head.h"
-#include "hr-contrastive.h"
 #include "hr-moments.h"
+#include "hr-contrastive.h"
 #include "hr-spectrum.h"
+#include "hr-analysis.h"
 
 #undef __HEADRANK_H_INSIDE__

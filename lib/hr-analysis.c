@@ -1165,7 +1165,9 @@ hr_pass_plan (HrPass *pass, GError **error)
     {
       const char *name = self->spectral_stages[i];
 
-      if (strcmp (name, "all") == 0)
+      /* the features and the projections always have a spectrum */
+      if (strcmp (name, "all") == 0 || strcmp (name, "features") == 0
+          || strcmp (name, "projections") == 0)
         continue;
       if (self->head == NULL || hr_head_find_stage (self->head, name) < 0)
         {
@@ -1409,9 +1411,12 @@ hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancell
 
       keep[L - 1] = TRUE;
       pp.last = L - 1;
-      return hr_head_stream (self->head, self->positives, self->mode, self->batch_size, keep,
-                             hr_positives_chunk, &pp, &dropped, &nonfinite, hr_progress_report,
-                             progress, cancellable, error);
+      if (!hr_head_stream (self->head, self->positives, self->mode, self->batch_size, keep,
+                           hr_positives_chunk, &pp, &dropped, &nonfinite, hr_progress_report,
+                           progress, cancellable, error))
+        return FALSE;
+      self->n_nonfinite += nonfinite;
+      return TRUE;
     }
   else
     {

@@ -1977,10 +1977,11 @@ fail:
 }
 
 /* Sets up @st for running @run over @reader; the chunk is the batch with per-batch
- * statistics, else @batch_size or the reader's preferred chunk (@min_chunk at least). */
+ * statistics, else @batch_size or the reader's preferred chunk, clamped to [@min_chunk,
+ * @max_chunk]. */
 static gboolean
 hr_stream_init (HrStream *st, HrRun *run, HrStackReader *reader, gsize batch_size, gsize min_chunk,
-                gboolean drop_nonfinite, GError **error)
+                gsize max_chunk, gboolean drop_nonfinite, GError **error)
 {
   gboolean whole_batch = run->mode == HR_NORM_MODE_BATCH && batch_size == 0;
   gsize d_in = hr_stack_reader_get_n_features (reader);
@@ -1989,8 +1990,9 @@ hr_stream_init (HrStream *st, HrRun *run, HrStackReader *reader, gsize batch_siz
   st->reader = reader;
   st->n = hr_stack_reader_get_n_samples (reader);
   if (run->mode == HR_NORM_MODE_RUNNING || whole_batch)
-    st->chunk = batch_size > 0 ? batch_size
-                               : MAX (hr_stack_reader_get_preferred_chunk (reader), min_chunk);
+    st->chunk = batch_size > 0
+                    ? batch_size
+                    : CLAMP (hr_stack_reader_get_preferred_chunk (reader), min_chunk, max_chunk);
   else
     st->chunk = batch_size;
   st->chunk = MAX ((gsize)1, MIN (st->chunk, st->n));
@@ -2102,7 +2104,7 @@ hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrN
       return FALSE;
     }
   run = hr_run_new (head, mode, last, FALSE);
-  if (!hr_stream_init (&st, run, reader, batch_size, 1, FALSE, error))
+  if (!hr_stream_init (&st, run, reader, batch_size, 1, G_MAXSIZE, FALSE, error))
     goto fail;
   st.progress = progress;
   st.progress_data = progress_data;
@@ -2165,9 +2167,9 @@ hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batc
   for (guint i = 0; i + 1 < n_layers; i++)
     keep_all |= keep[i] && !hr_is_activation (hr_head_layer (head, i)->kind);
   run = hr_run_new (head, mode, n_layers - 1, keep_all);
-  if (!hr_stream_init (&st, run, reader, batch_size,
-                       CLAMP ((16u << 20) / (sizeof (float) * run->max_width), 256, 2048), TRUE,
-                       error))
+  /* chunks of at most 2,048 rows: progress and cancellation every few milliseconds, and
+   * scratch of the moments bounded */
+  if (!hr_stream_init (&st, run, reader, batch_size, 256, 2048, TRUE, error))
     goto out;
   st.progress = progress;
   st.progress_data = progress_data;

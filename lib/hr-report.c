@@ -195,7 +195,7 @@ hr_json_spectrum (JsonBuilder *b, HrSpectrum *sp)
 }
 
 static gboolean
-hr_json_stage (JsonBuilder *b, HrStage *stage, GError **error)
+hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **error)
 {
   HrMoments *m = hr_stage_get_moments (stage);
   HrSpectrum *sp = hr_stage_get_spectrum (stage);
@@ -229,8 +229,15 @@ hr_json_stage (JsonBuilder *b, HrStage *stage, GError **error)
                       : NULL);
   hr_json_int (b, "samples", (gint64)hr_moments_get_n_samples (m));
   hr_json_int (b, "dimension", (gint64)d);
-  hr_json_int (b, "dropped_samples", (gint64)hr_moments_get_n_dropped (m));
-  hr_json_int (b, "nonfinite_values", (gint64)hr_moments_get_n_nonfinite (m));
+  /* behind a head the rows are dropped before any stage sees them */
+  hr_json_int (b, "dropped_samples",
+               (gint64)(hr_stage_get_n_samples (stage) - hr_moments_get_n_samples (m)));
+  hr_json_int (b, "nonfinite_values",
+               (gint64)(hr_moments_get_n_nonfinite (m)
+                        + (hr_stage_get_role (stage) == HR_STAGE_ROLE_FEATURES
+                                   && hr_analysis_get_head (analysis) != NULL
+                               ? hr_analysis_get_n_nonfinite (analysis)
+                               : 0)));
   hr_json_string (b, "precision", hr_nick (HR_TYPE_PRECISION, hr_moments_get_precision (m)));
   hr_json_double (b, "scatter_error_bound", hr_moments_get_error_bound (m));
   json_builder_set_member_name (b, "has_spectrum");
@@ -384,7 +391,7 @@ hr_analysis_build_json (HrAnalysis *self, GError **error)
   json_builder_set_member_name (b, "stages");
   json_builder_begin_array (b);
   for (guint i = 0; i < hr_analysis_get_n_stages (self); i++)
-    if (!hr_json_stage (b, hr_analysis_get_stage (self, i), error))
+    if (!hr_json_stage (b, self, hr_analysis_get_stage (self, i), error))
       return NULL;
   json_builder_end_array (b);
   hr_json_contrastive (b, self);
@@ -489,14 +496,24 @@ hr_analysis_describe_verdict (HrAnalysis *self)
                    "have rank %u and effective rank %.1f, the features rank %u and effective "
                    "rank %.1f."),
                 rp, ep, rf, ef));
+      else if ((v & HR_VERDICT_INFLATES_EFFECTIVE_RANK) && !(v & HR_VERDICT_INFLATES_RANK))
+        g_ptr_array_add (
+            lines,
+            g_strdup_printf (
+                /* TRANSLATORS: the verdict; %.1f are effective ranks, %u ranks */
+                _ ("The head raises the effective rank (RankMe, on the uncentred values) from "
+                   "%.1f in the features to %.1f in the projections, though not the rank (%u in "
+                   "the features, %u in the projections). A large common offset of the "
+                   "features lowers their effective rank; see their spectrum."),
+                ef, ep, rf, rp));
       else if (v & (HR_VERDICT_INFLATES_RANK | HR_VERDICT_INFLATES_EFFECTIVE_RANK))
         g_ptr_array_add (
             lines,
             g_strdup_printf (
                 /* TRANSLATORS: the verdict; %u are ranks, %.1f effective ranks */
                 _ ("The head inflates rank: the projections have rank %u and effective rank "
-                   "%.1f, the features rank %u and effective rank %.1f. A head whose ReLU clips "
-                   "without normalisation does this (VisCy issue 139)."),
+                   "%.1f, the features rank %u and effective rank %.1f. VisCy issue 139 found "
+                   "this in a head without normalisation, whose ReLU clipped."),
                 rp, ep, rf, ef));
       else
         g_ptr_array_add (

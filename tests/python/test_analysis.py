@@ -401,10 +401,6 @@ def test_nonfinite_rows_are_dropped_and_counted(headed, tmp_path):
         assert all(v == '' for v in rows[1 + i][1:]), rows[1 + i]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'lib/hr-report.c hr_json_stage: a stage\'s "dropped_samples" and "nonfinite_values" '
-    'are its HrMoments\' counts, which are 0 behind a head (hr_head_stream drops the rows '
-    'before any stage sees them), while the same stage without a head reports 4 and 7'))
 def test_json_stage_counts_its_dropped_samples_behind_a_head(headed):
     j = json.loads(headed.to_json(False))
     for s in j['stages']:
