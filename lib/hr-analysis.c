@@ -231,6 +231,8 @@ hr_stage_init (HrStage *self)
  * hr_stage_get_name:
  * @stage: a #HrStage
  *
+ * Gets the stage's name: `features`, `projections`, or the name of the head's layer.
+ *
  * Returns: the stage's name: `features`, `projections`, or the name of the head's layer
  */
 const char *
@@ -244,6 +246,8 @@ hr_stage_get_name (HrStage *stage)
  * hr_stage_get_role:
  * @stage: a #HrStage
  *
+ * Gets where the stage sits in the head.
+ *
  * Returns: where the stage sits in the head
  */
 HrStageRole
@@ -256,6 +260,8 @@ hr_stage_get_role (HrStage *stage)
 /**
  * hr_stage_get_layer:
  * @stage: a #HrStage
+ *
+ * Gets the index of the head's layer whose output the stage is.
  *
  * Returns: the index of the head's layer whose output the stage is, or -1 for the features
  *   and for projections given as a stack
@@ -271,6 +277,8 @@ hr_stage_get_layer (HrStage *stage)
  * hr_stage_get_layer_kind:
  * @stage: a #HrStage
  *
+ * Gets the kind of the layer whose output the stage is.
+ *
  * Returns: the kind of the layer whose output the stage is; for stages that are not a
  *   layer's output, %HR_LAYER_LINEAR is returned and hr_stage_get_layer() is -1
  */
@@ -285,6 +293,8 @@ hr_stage_get_layer_kind (HrStage *stage)
  * hr_stage_get_dimension:
  * @stage: a #HrStage
  *
+ * Gets the number of dimensions of the stage.
+ *
  * Returns: the number of dimensions of the stage
  */
 gsize
@@ -297,6 +307,8 @@ hr_stage_get_dimension (HrStage *stage)
 /**
  * hr_stage_get_n_samples:
  * @stage: a #HrStage
+ *
+ * Gets the number of samples of the stack, those dropped for non-finite values included.
  *
  * Returns: the number of samples of the stack, those dropped for non-finite values included
  *   (hr_moments_get_n_samples() counts those that were accumulated)
@@ -312,6 +324,8 @@ hr_stage_get_n_samples (HrStage *stage)
  * hr_stage_get_moments:
  * @stage: a #HrStage
  *
+ * Gets the stage's accumulated moments and statistics.
+ *
  * Returns: (transfer none): the stage's accumulated moments and statistics
  */
 HrMoments *
@@ -324,6 +338,8 @@ hr_stage_get_moments (HrStage *stage)
 /**
  * hr_stage_get_spectrum:
  * @stage: a #HrStage
+ *
+ * Gets the stage's spectrum and rank measures.
  *
  * Returns: (transfer none) (nullable): the stage's spectrum and rank measures, or %NULL for
  *   the stages analysed for their statistics only
@@ -682,6 +698,8 @@ hr_analysis_new (HrStackReader *features)
  * hr_analysis_get_features:
  * @self: a #HrAnalysis
  *
+ * Gets the stack of features.
+ *
  * Returns: (transfer none): the stack of features
  */
 HrStackReader *
@@ -711,6 +729,8 @@ hr_analysis_set_head (HrAnalysis *self, HrHead *head)
 /**
  * hr_analysis_get_head:
  * @self: a #HrAnalysis
+ *
+ * Gets the projection head.
  *
  * Returns: (transfer none) (nullable): the projection head
  */
@@ -742,6 +762,8 @@ hr_analysis_set_projections (HrAnalysis *self, HrStackReader *projections)
 /**
  * hr_analysis_get_projections:
  * @self: a #HrAnalysis
+ *
+ * Gets the projections given with hr_analysis_set_projections().
  *
  * Returns: (transfer none) (nullable): the projections given with
  *   hr_analysis_set_projections()
@@ -776,6 +798,8 @@ hr_analysis_set_norm_mode (HrAnalysis *self, HrNormMode mode)
  * hr_analysis_get_norm_mode:
  * @self: a #HrAnalysis
  *
+ * Gets how the head's BatchNorm layers normalise.
+ *
  * Returns: how the head's BatchNorm layers normalise
  */
 HrNormMode
@@ -807,6 +831,8 @@ hr_analysis_set_batch_size (HrAnalysis *self, gsize batch_size)
 /**
  * hr_analysis_get_batch_size:
  * @self: a #HrAnalysis
+ *
+ * Gets the value of the #HrAnalysis:batch-size property.
  *
  * Returns: #HrAnalysis:batch-size
  */
@@ -929,6 +955,8 @@ hr_analysis_set_log_plots (HrAnalysis *self, gboolean log)
 /**
  * hr_analysis_get_log_plots:
  * @self: a #HrAnalysis
+ *
+ * Gets the value of the #HrAnalysis:log-plots property.
  *
  * Returns: #HrAnalysis:log-plots
  */
@@ -1745,6 +1773,8 @@ hr_analysis_run_finish (HrAnalysis *self, GAsyncResult *result, GError **error)
  * hr_analysis_get_progress:
  * @self: a #HrAnalysis
  *
+ * Gets the value of the #HrAnalysis:progress property.
+ *
  * Returns: #HrAnalysis:progress
  */
 double
@@ -1758,6 +1788,8 @@ hr_analysis_get_progress (HrAnalysis *self)
  * hr_analysis_is_done:
  * @self: a #HrAnalysis
  *
+ * Tells whether the analysis has run to the end, so that its results can be read.
+ *
  * Returns: whether the analysis has run to the end, so that its results can be read
  */
 gboolean
@@ -1770,6 +1802,8 @@ hr_analysis_is_done (HrAnalysis *self)
 /**
  * hr_analysis_get_n_stages:
  * @self: a #HrAnalysis
+ *
+ * Gets the number of analysed stages.
  *
  * Returns: the number of analysed stages (0 before the analysis has run)
  */
@@ -1785,6 +1819,8 @@ hr_analysis_get_n_stages (HrAnalysis *self)
  * @self: a #HrAnalysis
  * @index: the index of a stage, below hr_analysis_get_n_stages()
  *
+ * Gets an analysed stage by index.
+ *
  * Returns: (transfer none): the stage: the features first, the projections last
  */
 HrStage *
@@ -1799,6 +1835,8 @@ hr_analysis_get_stage (HrAnalysis *self, guint index)
  * hr_analysis_find_stage:
  * @self: a #HrAnalysis
  * @name: a stage name: `features`, `projections` or a layer's name
+ *
+ * Finds an analysed stage by name.
  *
  * Returns: (transfer none) (nullable): the stage of that name, or %NULL
  */
@@ -1820,6 +1858,8 @@ hr_analysis_find_stage (HrAnalysis *self, const char *name)
  * hr_analysis_get_contrastive:
  * @self: a #HrAnalysis
  *
+ * Gets the contrastive measures on the pairs.
+ *
  * Returns: (transfer none) (nullable): the contrastive measures, when pairs were given
  */
 HrContrastive *
@@ -1832,6 +1872,8 @@ hr_analysis_get_contrastive (HrAnalysis *self)
 /**
  * hr_analysis_get_n_pairs_skipped:
  * @self: a #HrAnalysis
+ *
+ * Counts the pairs left out of the contrastive measures for holding non-finite values.
  *
  * Returns: the pairs left out of the contrastive measures because a sample of theirs holds
  *   non-finite values
@@ -1864,6 +1906,9 @@ hr_analysis_get_verdict (HrAnalysis *self)
  * hr_analysis_get_n_dropped:
  * @self: a #HrAnalysis
  *
+ * Counts the samples of the features left out of every measure for holding NaN or infinite
+ * values.
+ *
  * Returns: the samples of the features left out of every measure because they hold NaN or
  *   infinite values (with projections given, those of the features; the projections' own
  *   are counted by their stage's #HrMoments)
@@ -1878,6 +1923,8 @@ hr_analysis_get_n_dropped (HrAnalysis *self)
 /**
  * hr_analysis_get_n_nonfinite:
  * @self: a #HrAnalysis
+ *
+ * Counts the NaN and infinite values met in the analysed stacks.
  *
  * Returns: the NaN and infinite values met in the analysed stacks
  */

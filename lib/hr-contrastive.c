@@ -480,6 +480,8 @@ hr_contrastive_new_from_bytes (GBytes *anchors, GBytes *positives, GBytes *negat
  * hr_contrastive_ref:
  * @self: a #HrContrastive
  *
+ * Acquires a reference on @self.
+ *
  * Returns: (transfer full): @self, with one more reference
  */
 HrContrastive *
@@ -508,6 +510,8 @@ hr_contrastive_unref (HrContrastive *self)
  * hr_contrastive_get_n_pairs:
  * @self: a #HrContrastive
  *
+ * Gets the number of pairs P.
+ *
  * Returns: the number of pairs P
  */
 gsize
@@ -520,6 +524,8 @@ hr_contrastive_get_n_pairs (HrContrastive *self)
 /**
  * hr_contrastive_get_batch_size:
  * @self: a #HrContrastive
+ *
+ * Gets the batch size B asked for.
  *
  * Returns: the batch size B asked for (a last batch may be smaller, or hold B + 1 pairs;
  *   see #HrContrastive)
@@ -535,6 +541,8 @@ hr_contrastive_get_batch_size (HrContrastive *self)
  * hr_contrastive_get_temperature:
  * @self: a #HrContrastive
  *
+ * Gets the NT-Xent temperature τ.
+ *
  * Returns: the NT-Xent temperature τ
  */
 double
@@ -548,6 +556,8 @@ hr_contrastive_get_temperature (HrContrastive *self)
  * hr_contrastive_get_margin:
  * @self: a #HrContrastive
  *
+ * Gets the triplet margin.
+ *
  * Returns: the triplet margin
  */
 double
@@ -560,6 +570,8 @@ hr_contrastive_get_margin (HrContrastive *self)
 /**
  * hr_contrastive_has_negatives:
  * @self: a #HrContrastive
+ *
+ * Tells whether explicit negatives were given for the triplet loss.
  *
  * Returns: %TRUE when explicit negatives were given for the triplet loss, %FALSE when it
  *   took in-batch negatives
@@ -640,6 +652,8 @@ hr_contrastive_get_triplet (HrContrastive *self)
  * hr_contrastive_get_positive_cosine:
  * @self: a #HrContrastive
  *
+ * Gets the mean cosine similarity of anchor and positive over the pairs.
+ *
  * Returns: the mean cosine similarity of anchor and positive over the pairs
  */
 double
@@ -652,6 +666,8 @@ hr_contrastive_get_positive_cosine (HrContrastive *self)
 /**
  * hr_contrastive_get_negative_cosine:
  * @self: a #HrContrastive
+ *
+ * Gets the mean cosine similarity over all in-batch negatives of NT-Xent.
  *
  * Returns: the mean cosine similarity over all in-batch negatives of NT-Xent (pairs of
  *   distinct samples of a batch that are not a positive pair; see #HrContrastive)

@@ -390,6 +390,8 @@ hr_feature_stack_new_take (float *data, gsize n_samples, gsize n_features, HrSta
  * hr_feature_stack_get_n_samples:
  * @stack: a #HrFeatureStack
  *
+ * Gets the number of samples N.
+ *
  * Returns: the number of samples N (rows)
  */
 gsize
@@ -402,6 +404,8 @@ hr_feature_stack_get_n_samples (HrFeatureStack *stack)
 /**
  * hr_feature_stack_get_n_features:
  * @stack: a #HrFeatureStack
+ *
+ * Gets the number of features D.
  *
  * Returns: the number of features D (columns)
  */
@@ -432,6 +436,9 @@ hr_feature_stack_get_data (HrFeatureStack *stack)
  * hr_feature_stack_peek_data: (skip)
  * @stack: a #HrFeatureStack
  *
+ * Borrows the stack's values without a copy, for C callers (bindings use
+ * hr_feature_stack_get_data()).
+ *
  * Returns: (transfer none): the N × D float32 values, row-major, valid while @stack lives
  */
 const float *
@@ -446,6 +453,8 @@ hr_feature_stack_peek_data (HrFeatureStack *stack)
  * @stack: a #HrFeatureStack
  * @index: a sample index, less than the number of samples
  * @n_features: (out) (optional): return location for the row's length
+ *
+ * Gets the features of sample @index.
  *
  * Returns: (array length=n_features) (transfer none): the features of sample @index
  */
@@ -463,6 +472,8 @@ hr_feature_stack_get_row (HrFeatureStack *stack, gsize index, gsize *n_features)
 /**
  * hr_feature_stack_get_info:
  * @stack: a #HrFeatureStack
+ *
+ * Gets where the stack came from.
  *
  * Returns: (transfer none): where the stack came from
  */
@@ -502,6 +513,8 @@ hr_feature_stack_set_info (HrFeatureStack *stack, HrStackInfo *info)
 /**
  * hr_feature_stack_get_n_nonfinite:
  * @stack: a #HrFeatureStack
+ *
+ * Counts the NaN and infinite values of the stack.
  *
  * Returns: how many values are NaN or infinite (including float64 values that overflow
  *   float32)

@@ -414,6 +414,8 @@ hr_head_layer (HrHead *head, guint index)
  * hr_head_get_n_layers:
  * @head: a #HrHead
  *
+ * Gets the number of layers.
+ *
  * Returns: the number of layers (and of stages)
  */
 guint
@@ -427,6 +429,8 @@ hr_head_get_n_layers (HrHead *head)
  * hr_head_get_layer_kind:
  * @head: a #HrHead
  * @index: a layer index
+ *
+ * Gets the kind of layer @index.
  *
  * Returns: what layer @index is
  */
@@ -442,6 +446,8 @@ hr_head_get_layer_kind (HrHead *head, guint index)
  * hr_head_get_layer_name:
  * @head: a #HrHead
  * @index: a layer index
+ *
+ * Gets the name of layer @index, which is also the name of its stage.
  *
  * Returns: the name of layer @index: its module name in the state dict ("0", "fc1", …),
  *   which is also the name of its stage
@@ -459,6 +465,8 @@ hr_head_get_layer_name (HrHead *head, guint index)
  * @head: a #HrHead
  * @index: a layer index
  *
+ * Gets the input width of layer @index.
+ *
  * Returns: the input width of layer @index
  */
 gsize
@@ -473,6 +481,8 @@ hr_head_get_layer_in_features (HrHead *head, guint index)
  * hr_head_get_layer_out_features:
  * @head: a #HrHead
  * @index: a layer index
+ *
+ * Gets the output width of layer @index.
  *
  * Returns: the output width of layer @index
  */
@@ -489,6 +499,8 @@ hr_head_get_layer_out_features (HrHead *head, guint index)
  * @head: a #HrHead
  * @index: a layer index
  *
+ * Tells whether layer @index (a Linear or a norm) has a bias.
+ *
  * Returns: whether layer @index (a Linear or a norm) has a bias
  */
 gboolean
@@ -503,6 +515,8 @@ hr_head_get_layer_has_bias (HrHead *head, guint index)
  * hr_head_find_stage:
  * @head: a #HrHead
  * @name: a layer name, or "projections" for the last layer
+ *
+ * Finds the layer whose output is the stage @name.
  *
  * Returns: the index of the layer whose output is the stage @name, or -1
  */
@@ -524,6 +538,8 @@ hr_head_find_stage (HrHead *head, const char *name)
  * hr_head_get_in_features:
  * @head: a #HrHead
  *
+ * Gets the width of the features the head takes.
+ *
  * Returns: the width of the features the head takes (0 for an empty head)
  */
 gsize
@@ -537,6 +553,8 @@ hr_head_get_in_features (HrHead *head)
  * hr_head_get_out_features:
  * @head: a #HrHead
  *
+ * Gets the width of the projections.
+ *
  * Returns: the width of the projections (0 for an empty head)
  */
 gsize
@@ -549,6 +567,8 @@ hr_head_get_out_features (HrHead *head)
 /**
  * hr_head_get_source:
  * @head: a #HrHead
+ *
+ * Gets where the head came from (file, prefix and architecture).
  *
  * Returns: (nullable): where the head came from (file, prefix and architecture), or %NULL
  *   for a head built by hand
@@ -640,6 +660,8 @@ hr_head_list_presets (void)
 /**
  * hr_head_get_preset_spec:
  * @preset: a preset name
+ *
+ * Looks up the architecture spec of a preset.
  *
  * Returns: (nullable): the architecture spec of @preset, or %NULL if there is no such preset
  */

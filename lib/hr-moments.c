@@ -900,6 +900,8 @@ hr_moments_add_bytes (HrMoments *self, GBytes *rows, GBytes **per_sample, GError
  * hr_moments_get_dimension:
  * @self: a #HrMoments
  *
+ * Gets the number of values D of every row.
+ *
  * Returns: the number of values D of every row
  */
 gsize
@@ -912,6 +914,8 @@ hr_moments_get_dimension (HrMoments *self)
 /**
  * hr_moments_get_n_samples:
  * @self: a #HrMoments
+ *
+ * Gets the number of finite rows accumulated, N.
  *
  * Returns: the number of finite rows accumulated, N
  */
@@ -926,6 +930,8 @@ hr_moments_get_n_samples (HrMoments *self)
  * hr_moments_get_n_dropped:
  * @self: a #HrMoments
  *
+ * Counts the rows skipped because they hold a NaN or an infinity.
+ *
  * Returns: the number of rows skipped because they hold a NaN or an infinity
  */
 guint64
@@ -939,6 +945,8 @@ hr_moments_get_n_dropped (HrMoments *self)
  * hr_moments_get_n_nonfinite:
  * @self: a #HrMoments
  *
+ * Counts the NaN and infinite values seen.
+ *
  * Returns: the number of NaN and infinite values seen (all in dropped rows)
  */
 guint64
@@ -951,6 +959,8 @@ hr_moments_get_n_nonfinite (HrMoments *self)
 /**
  * hr_moments_get_precision:
  * @self: a #HrMoments
+ *
+ * Gets the precision of the products as resolved.
  *
  * Returns: the precision of the products as resolved: never %HR_PRECISION_AUTO
  */
@@ -982,6 +992,8 @@ hr_moments_get_error_bound (HrMoments *self)
 /**
  * hr_moments_peek_mean: (skip)
  * @self: a #HrMoments
+ *
+ * Borrows the means without a copy, for C callers (bindings use hr_moments_get_mean()).
  *
  * Returns: (transfer none) (array): the D float64 means of the accumulated samples (zeros
  *   before any), valid until the next addition
@@ -1029,6 +1041,8 @@ hr_moments_peek_scatter (HrMoments *self)
  * hr_moments_get_mean:
  * @self: a #HrMoments
  *
+ * Gets the D per-dimension means, float64, as bytes.
+ *
  * Returns: (transfer full): the D float64 means (zeros before any sample)
  */
 GBytes *
@@ -1041,6 +1055,8 @@ hr_moments_get_mean (HrMoments *self)
 /**
  * hr_moments_get_scatter:
  * @self: a #HrMoments
+ *
+ * Gets the centred scatter matrix, D × D float64, as bytes.
  *
  * Returns: (transfer full) (nullable): the centred scatter matrix Σ (x − mean)(x − mean)ᵀ,
  *   D × D float64, full and symmetric (see hr_moments_peek_scatter()); %NULL without it
@@ -1058,6 +1074,8 @@ hr_moments_get_scatter (HrMoments *self)
 /**
  * hr_moments_get_gram:
  * @self: a #HrMoments
+ *
+ * Gets the uncentred Gram matrix XᵀX, D × D float64, as bytes.
  *
  * Returns: (transfer full) (nullable): the uncentred Gram matrix XᵀX = S + N·mean·meanᵀ,
  *   D × D float64; %NULL without the scatter matrix
@@ -1087,6 +1105,8 @@ hr_moments_get_gram (HrMoments *self)
  * hr_moments_get_std:
  * @self: a #HrMoments
  *
+ * Gets the D per-dimension standard deviations (ddof 0), float64, as bytes.
+ *
  * Returns: (transfer full): the D float64 per-dimension standard deviations, ddof 0
  *   (√(S_jj / N)); NaN before any sample
  */
@@ -1111,6 +1131,9 @@ hr_moments_get_std (HrMoments *self)
  * hr_moments_get_zero_fraction:
  * @self: a #HrMoments
  *
+ * Gets, per dimension, the fraction of the accumulated samples whose value is exactly 0, as D
+ * float64 values in bytes.
+ *
  * Returns: (transfer full): per dimension, the D float64 fractions of the accumulated
  *   samples whose value is exactly 0 (+0.0 or −0.0; ReLU clipping); NaN before any sample
  */
@@ -1132,6 +1155,8 @@ hr_moments_get_zero_fraction (HrMoments *self)
 /**
  * hr_moments_get_n_dead:
  * @self: a #HrMoments
+ *
+ * Counts the dimensions that are exactly 0 in every accumulated sample.
  *
  * Returns: the number of dimensions that are exactly 0 in every accumulated sample; 0
  *   before any sample

@@ -441,6 +441,8 @@ hr_spectrum_new_from_bytes (guint64 n_samples, gsize dimension, GBytes *mean, GB
  * hr_spectrum_ref:
  * @self: a #HrSpectrum
  *
+ * Acquires a reference on @self.
+ *
  * Returns: (transfer full): @self, with one more reference
  */
 HrSpectrum *
@@ -472,6 +474,8 @@ hr_spectrum_unref (HrSpectrum *self)
  * hr_spectrum_get_n_samples:
  * @self: a #HrSpectrum
  *
+ * Gets the number of samples N.
+ *
  * Returns: the number of samples N
  */
 guint64
@@ -485,6 +489,8 @@ hr_spectrum_get_n_samples (HrSpectrum *self)
  * hr_spectrum_get_dimension:
  * @self: a #HrSpectrum
  *
+ * Gets the dimension D.
+ *
  * Returns: the dimension D
  */
 gsize
@@ -497,6 +503,8 @@ hr_spectrum_get_dimension (HrSpectrum *self)
 /**
  * hr_spectrum_get_n_components:
  * @self: a #HrSpectrum
+ *
+ * Gets the number of components K = min(N, D), the length of every array of the spectrum.
  *
  * Returns: K = min(N, D), the length of every array of the spectrum
  */

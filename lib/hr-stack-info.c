@@ -64,6 +64,8 @@ hr_stack_info_new_pixels (guint width, guint height, guint depth, guint frames)
  * hr_stack_info_ref:
  * @info: a #HrStackInfo
  *
+ * Acquires a reference on @info.
+ *
  * Returns: (transfer full): @info, with one more reference
  */
 HrStackInfo *
@@ -97,6 +99,8 @@ hr_stack_info_unref (HrStackInfo *info)
  * hr_stack_info_get_path:
  * @info: a #HrStackInfo
  *
+ * Gets the file the stack was read from.
+ *
  * Returns: (nullable) (type filename): the file the stack was read from, or %NULL
  */
 const char *
@@ -109,6 +113,8 @@ hr_stack_info_get_path (const HrStackInfo *info)
 /**
  * hr_stack_info_get_layout:
  * @info: a #HrStackInfo
+ *
+ * Gets the layout the stack was read with.
  *
  * Returns: the layout the stack was read with (never %HR_STACK_LAYOUT_AUTO)
  */
@@ -123,6 +129,8 @@ hr_stack_info_get_layout (const HrStackInfo *info)
  * hr_stack_info_get_sample_format:
  * @info: a #HrStackInfo
  *
+ * Gets the element format of the source.
+ *
  * Returns: the element format of the source (float32 for stacks made in memory)
  */
 HrSampleFormat
@@ -135,6 +143,8 @@ hr_stack_info_get_sample_format (const HrStackInfo *info)
 /**
  * hr_stack_info_get_compression:
  * @info: a #HrStackInfo
+ *
+ * Gets the TIFF compression of the source.
  *
  * Returns: (nullable): the TIFF compression of the source ("none", "lzw", "deflate",
  *   "packbits", "zstd", "lzma", …), or %NULL for a stack made in memory
@@ -149,6 +159,8 @@ hr_stack_info_get_compression (const HrStackInfo *info)
 /**
  * hr_stack_info_get_metadata_kind:
  * @info: a #HrStackInfo
+ *
+ * Gets the kind of metadata the layout and axes were taken from.
  *
  * Returns: (nullable): the metadata the layout and axes were taken from: "imagej" (ImageJ
  *   hyperstack), "ome" (OME-XML), "tifffile" (tifffile's JSON shape description), "none",
@@ -165,6 +177,8 @@ hr_stack_info_get_metadata_kind (const HrStackInfo *info)
  * hr_stack_info_get_n_pages:
  * @info: a #HrStackInfo
  *
+ * Gets the number of TIFF pages (directories) of the source, 0 for a stack made in memory.
+ *
  * Returns: the number of TIFF pages (directories) of the source, 0 for a stack made in memory
  */
 guint
@@ -177,6 +191,8 @@ hr_stack_info_get_n_pages (const HrStackInfo *info)
 /**
  * hr_stack_info_get_width:
  * @info: a #HrStackInfo
+ *
+ * Gets the image width X of a per-pixel stack, the page width otherwise.
  *
  * Returns: the image width X of a per-pixel stack, the page width otherwise (0 for a stack
  *   made in memory)
@@ -192,6 +208,8 @@ hr_stack_info_get_width (const HrStackInfo *info)
  * hr_stack_info_get_height:
  * @info: a #HrStackInfo
  *
+ * Gets the image height Y of a per-pixel stack, the page height otherwise.
+ *
  * Returns: the image height Y of a per-pixel stack, the page height otherwise (0 for a stack
  *   made in memory)
  */
@@ -206,6 +224,8 @@ hr_stack_info_get_height (const HrStackInfo *info)
  * hr_stack_info_get_depth:
  * @info: a #HrStackInfo
  *
+ * Gets the number of Z slices of a per-pixel stack.
+ *
  * Returns: the number of Z slices of a per-pixel stack (1 otherwise)
  */
 guint
@@ -218,6 +238,8 @@ hr_stack_info_get_depth (const HrStackInfo *info)
 /**
  * hr_stack_info_get_frames:
  * @info: a #HrStackInfo
+ *
+ * Gets the number of T frames of a per-pixel stack.
  *
  * Returns: the number of T frames of a per-pixel stack (1 otherwise)
  */
@@ -232,6 +254,8 @@ hr_stack_info_get_frames (const HrStackInfo *info)
  * hr_stack_info_get_channels:
  * @info: a #HrStackInfo
  *
+ * Gets the number of feature channels C of a per-pixel stack.
+ *
  * Returns: the number of feature channels C of a per-pixel stack (1 otherwise)
  */
 guint
@@ -244,6 +268,8 @@ hr_stack_info_get_channels (const HrStackInfo *info)
 /**
  * hr_stack_info_is_per_pixel:
  * @info: a #HrStackInfo
+ *
+ * Tells whether the samples are the pixels of an image (layout %HR_STACK_LAYOUT_CHANNELS).
  *
  * Returns: whether the samples are the pixels of an image (layout
  *   %HR_STACK_LAYOUT_CHANNELS), so that per-sample values can be shown as an image of
@@ -260,6 +286,8 @@ hr_stack_info_is_per_pixel (const HrStackInfo *info)
  * hr_stack_info_get_tiled:
  * @info: a #HrStackInfo
  *
+ * Tells whether the source stores its data in tiles.
+ *
  * Returns: whether the source stores its data in tiles (rather than strips)
  */
 gboolean
@@ -273,6 +301,8 @@ hr_stack_info_get_tiled (const HrStackInfo *info)
  * hr_stack_info_get_big_endian:
  * @info: a #HrStackInfo
  *
+ * Tells whether the source file is big-endian.
+ *
  * Returns: whether the source file is big-endian ("MM")
  */
 gboolean
@@ -285,6 +315,8 @@ hr_stack_info_get_big_endian (const HrStackInfo *info)
 /**
  * hr_stack_info_get_bigtiff:
  * @info: a #HrStackInfo
+ *
+ * Tells whether the source file is a BigTIFF.
  *
  * Returns: whether the source file is a BigTIFF (64-bit offsets)
  */

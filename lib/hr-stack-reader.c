@@ -237,6 +237,8 @@ hr_stack_reader_new (const char *path, HrStackLayout layout, GCancellable *cance
  * hr_stack_reader_get_path:
  * @reader: a #HrStackReader
  *
+ * Gets the file being read.
+ *
  * Returns: (type filename): the file being read
  */
 const char *
@@ -249,6 +251,8 @@ hr_stack_reader_get_path (HrStackReader *reader)
 /**
  * hr_stack_reader_get_n_samples:
  * @reader: a #HrStackReader
+ *
+ * Gets the number of samples N in the file.
  *
  * Returns: the number of samples N in the file
  */
@@ -263,6 +267,8 @@ hr_stack_reader_get_n_samples (HrStackReader *reader)
  * hr_stack_reader_get_n_features:
  * @reader: a #HrStackReader
  *
+ * Gets the number of features D of each sample.
+ *
  * Returns: the number of features D of each sample
  */
 gsize
@@ -275,6 +281,8 @@ hr_stack_reader_get_n_features (HrStackReader *reader)
 /**
  * hr_stack_reader_get_info:
  * @reader: a #HrStackReader
+ *
+ * Gets where the samples come from.
  *
  * Returns: (transfer none) (nullable): where the samples come from (%NULL only on a reader
  *   that failed to open)
@@ -289,6 +297,8 @@ hr_stack_reader_get_info (HrStackReader *reader)
 /**
  * hr_stack_reader_get_position:
  * @reader: a #HrStackReader
+ *
+ * Gets the index of the next sample to be read.
  *
  * Returns: the index of the next sample to be read
  */
@@ -441,6 +451,8 @@ hr_stack_reader_read_chunk (HrStackReader *reader, gsize max_samples, GCancellab
 /**
  * hr_stack_reader_get_n_nonfinite:
  * @reader: a #HrStackReader
+ *
+ * Counts the non-finite values of the samples read so far.
  *
  * Returns: how many non-finite values the samples read so far hold
  */

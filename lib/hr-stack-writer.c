@@ -200,6 +200,8 @@ hr_stack_writer_abort (HrStackWriter *writer)
  * hr_stack_writer_get_n_samples:
  * @writer: a #HrStackWriter
  *
+ * Gets the number of samples the file will hold.
+ *
  * Returns: the number of samples the file will hold
  */
 gsize
@@ -212,6 +214,8 @@ hr_stack_writer_get_n_samples (HrStackWriter *writer)
 /**
  * hr_stack_writer_get_n_features:
  * @writer: a #HrStackWriter
+ *
+ * Gets the number of features of each sample.
  *
  * Returns: the number of features of each sample
  */
