@@ -1,0 +1,155 @@
+# Scripting headrank from Python: what the issue asks of the binding beyond the numbers.
+# Long calls release the GIL and take a Gio.Cancellable that another thread may cancel;
+# errors arrive as GLib.Error with our domains and codes; enums read well.
+# (Asynchronous runs with progress from a GLib main loop: test_analysis.py and
+# examples/analyse_stack.py, run by test_examples.py.)
+#
+# Run: meson test -C build python-stack, or from the source root
+#   GI_TYPELIB_PATH=build/lib LD_LIBRARY_PATH=build/lib \
+#     .venv/bin/python -m pytest -q tests/python/test_scripting.py
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+import gi
+
+gi.require_version('Headrank', '1.0')
+from gi.repository import Gio, GLib, Headrank  # noqa: E402
+
+ROOT = Path(os.environ.get('HEADRANK_SOURCE_ROOT') or Path(__file__).resolve().parents[2])
+SAMPLE_DIR = Path(os.environ.get('HEADRANK_DATADIR') or ROOT / 'data')
+V0 = SAMPLE_DIR / 'head-viscy-v0.safetensors'
+
+
+@pytest.fixture(scope='module')
+def long_stack(tmp_path_factory):
+    """60,000 × 64 float32 (15 MB): some 0.3–1 s through the 64 → 192 → 64 head on the
+    2-core test machine."""
+    path = tmp_path_factory.mktemp('long') / 'long.tif'
+    tifffile.imwrite(path, np.random.default_rng(7).standard_normal((60_000, 64),
+                                                                    dtype=np.float32))
+    return path
+
+
+def analysis_of(path):
+    a = Headrank.Analysis.new(Headrank.StackReader.new(str(path), Headrank.StackLayout.AUTO,
+                                                       None))
+    a.set_head(Headrank.Head.new_from_file(str(V0), 'viscy-v0', None, None))
+    return a
+
+
+def test_run_releases_the_gil(long_stack):
+    """A Python thread keeps counting while Analysis.run() runs, without a progress
+    callback (which would hand the GIL back on each call), in the main thread: had the
+    call kept the GIL, the counter would stop for the whole run."""
+    a = analysis_of(long_stack)
+    stamps = []
+    running = threading.Event()
+    stop = threading.Event()
+
+    def count():
+        running.set()
+        while not stop.is_set():
+            stamps.append(time.perf_counter())
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    running.wait()
+    t0 = time.perf_counter()
+    assert a.run(None, None, None)
+    t1 = time.perf_counter()
+    stop.set()
+    counter.join()
+    during = np.array([t for t in stamps if t0 <= t <= t1])
+    longest_pause = np.diff(np.concatenate([[t0], during, [t1]])).max()
+    print(f'run {t1 - t0:.3f} s; counter ticks during the run {len(during)}, '
+          f'longest pause {longest_pause * 1000:.1f} ms')
+    assert t1 - t0 > 0.2, 'the run is too short to show anything'
+    assert len(during) > 1000
+    assert longest_pause < (t1 - t0) / 3
+
+
+def test_cancel_from_another_thread(long_stack):
+    a = analysis_of(long_stack)
+    cancellable = Gio.Cancellable()
+    timer = threading.Timer(0.1, cancellable.cancel)
+    t0 = time.perf_counter()
+    timer.start()
+    with pytest.raises(GLib.Error) as e:
+        a.run(None, None, cancellable)
+    elapsed = time.perf_counter() - t0
+    timer.join()
+    assert e.value.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED), e.value
+    assert elapsed < 1.0, f'cancelled after {elapsed:.3f} s'
+    assert not a.is_done()
+
+
+def test_reader_open_takes_a_cancellable(long_stack):
+    c = Gio.Cancellable()
+    c.cancel()
+    with pytest.raises(GLib.Error) as e:
+        Headrank.FeatureStack.new_from_file(str(long_stack), Headrank.StackLayout.AUTO, c)
+    assert e.value.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED), e.value
+
+
+# -- errors: GLib.Error with our domains and codes --------------------------------------
+
+
+def test_stack_error(tmp_path):
+    path = tmp_path / 'short.tif'
+    path.write_bytes(b'II*\x00\x08\x00')
+    with pytest.raises(GLib.Error) as e:
+        Headrank.StackReader.new(str(path), Headrank.StackLayout.AUTO, None)
+    assert e.value.domain == 'hr-stack-error-quark'
+    assert e.value.matches(Headrank.stack_error_quark(), Headrank.StackError(e.value.code))
+    assert str(path) in e.value.message
+
+
+def test_head_error(tmp_path):
+    with pytest.raises(GLib.Error) as e:
+        Headrank.Head.new_from_file(str(V0), 'linear:7,bogus', None, None)
+    assert e.value.domain == GLib.quark_to_string(Headrank.head_error_quark())
+    assert e.value.matches(Headrank.head_error_quark(), Headrank.HeadError(e.value.code))
+
+
+def test_analysis_error_shape(tmp_path):
+    path = tmp_path / 'narrow.tif'
+    tifffile.imwrite(path, np.ones((40, 16), np.float32))
+    with pytest.raises(GLib.Error) as e:
+        analysis_of(path).run(None, None, None)
+    assert e.value.matches(Headrank.analysis_error_quark(), Headrank.AnalysisError.SHAPE)
+    assert not e.value.matches(Headrank.stack_error_quark(), Headrank.AnalysisError.SHAPE)
+
+
+def test_tensor_error(tmp_path):
+    path = tmp_path / 'bad.safetensors'
+    path.write_bytes(b'\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ')
+    with pytest.raises(GLib.Error) as e:
+        Headrank.TensorFile.new(str(path), None)
+    assert e.value.matches(Headrank.tensor_error_quark(), Headrank.TensorError(e.value.code))
+
+
+# -- enums and properties read well ------------------------------------------------------
+
+
+def test_enum_names_and_nicks():
+    assert Headrank.StackLayout.CHANNELS.value_nick == 'channels'
+    assert Headrank.StackLayout(int(Headrank.StackLayout.MATRIX)) == Headrank.StackLayout.MATRIX
+    assert Headrank.NormMode.RUNNING.value_nick == 'running'
+    assert Headrank.AnalysisError.SHAPE.value_nick == 'shape'
+    assert Headrank.StageRole.PROJECTIONS.value_nick == 'projections'
+    flags = Headrank.VerdictFlags.INFLATES_RANK | Headrank.VerdictFlags.CLIPPING
+    assert 'inflates-rank' in flags.value_nicks
+
+
+def test_properties_by_name():
+    a = analysis_of(SAMPLE_DIR / 'sample-embeddings.tif')
+    assert a.props.progress == 0.0
+    a.props.log_plots = False
+    assert a.get_log_plots() is False
+    assert isinstance(a.props.head, Headrank.Head)
