@@ -617,7 +617,7 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
   g_auto (GStrv) verdict = hr_analysis_describe_verdict (analysis);
 
   /* TRANSLATORS: column headings of the table of "headrank analyze"; keep each within the
-     width of its column (stage 14, the others 8 or 9 characters) */
+     width of its column: 14, 8, 5, 5, 7, 8, 6, 14, 6, 6 and 5 bytes (ASCII keeps them aligned) */
   g_print ("%-14s %8s %5s %5s %7s %8s %6s %14s %6s %6s %5s\n", _ ("stage"), _ ("samples"),
            _ ("dim"), _ ("rank"), _ ("m.rank"), _ ("eff.rank"), _ ("PR"), _ ("PCs 90/95/99%"),
            _ ("alpha"), _ ("zeros"), _ ("dead"));

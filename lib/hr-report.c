@@ -315,7 +315,8 @@ hr_json_head (JsonBuilder *b, HrAnalysis *self)
       return;
     }
   json_builder_begin_object (b);
-  hr_json_string (b, "weights", hr_head_get_source (head));
+  /* where the head came from, in words (translated) */
+  hr_json_string (b, "source", hr_head_get_source (head));
   hr_json_string (b, "norm_mode", hr_nick (HR_TYPE_NORM_MODE, hr_analysis_get_norm_mode (self)));
   hr_json_int (b, "batch_size", (gint64)hr_analysis_get_batch_size (self));
   json_builder_set_member_name (b, "layers");

@@ -173,7 +173,7 @@ def test_no_file_analyses_the_bundled_sample(tmp_path):
     assert sorted(os.listdir(out)) == REPORT_FILES
     report = json.loads((out / "report.json").read_text())
     assert report["input"]["features"].endswith("sample-embeddings.tif")
-    assert str(SAMPLE_DIR / "head-viscy-v0.safetensors") in report["head"]["weights"]
+    assert str(SAMPLE_DIR / "head-viscy-v0.safetensors") in report["head"]["source"]
     assert "inflates_rank" in report["verdict"]["flags"]
     assert report["contrastive"]["pairs"] == 2048
     x = tifffile.imread(SAMPLE_DIR / "sample-embeddings.tif")
