@@ -14,6 +14,9 @@ DEBIAN_PACKAGES=(
   libglib2.0-dev libgirepository1.0-dev gobject-introspection
   libtiff-dev libtiff-tools libopenblas-dev libjson-glib-dev libcairo2-dev
   gettext clang libclang-rt-14-dev gi-docgen gjs
+  # the napari plugin's tests and screenshot: Qt's offscreen platform, napari's OpenGL
+  # canvas through GLX on Xvfb with Mesa's software renderer
+  xvfb libgl1 libgl1-mesa-dri libfontconfig1 libdbus-1-3 libxkbcommon0
 )
 
 missing=()
@@ -43,4 +46,9 @@ if [ ! -f "$stamp" ] || ! cmp -s tools/requirements.txt "$stamp"; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r tools/requirements.txt
   cp tools/requirements.txt "$stamp"
+fi
+# the napari plugin, editable, so that napari finds it (entry point napari.manifest)
+if ! .venv/bin/python -c 'import importlib.metadata as m; m.distribution("napari-headrank")' 2>/dev/null; then
+  echo "headrank setup: installing the napari plugin (pip install -e plugin/)"
+  .venv/bin/python -m pip install -q --no-deps -e plugin/
 fi

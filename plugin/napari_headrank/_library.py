@@ -1,0 +1,164 @@
+"""Finding the headrank library (typelib Headrank-1.0 and libheadrank-1.0.so) and its
+translations.
+
+The plugin calls the library only through GObject Introspection. Where it looks, in order:
+
+1. ``HEADRANK_BUILD_DIR``: a meson build tree; its ``lib/`` holds the typelib and the
+   shared library, its ``po/`` the compiled catalogues;
+2. ``HEADRANK_PREFIX``: an installation prefix (``meson setup --prefix``); the typelib in
+   ``LIBDIR/girepository-1.0``, the library in ``LIBDIR`` (LIBDIR is ``lib/<multiarch>``,
+   ``lib64`` or ``lib``), the catalogues in ``share/locale``;
+3. what GObject Introspection finds by itself: ``GI_TYPELIB_PATH`` and ``LD_LIBRARY_PATH``
+   (set before the process starts), or the system's directories (``/usr/local``, ``/usr``);
+4. when the plugin runs from a clone of the repository, that clone's ``build/``.
+
+``LD_LIBRARY_PATH`` is read once, when the process starts; the directories of 1, 2 and 4
+are therefore handed to GIRepository (``prepend_search_path``,
+``prepend_library_path``), which loads the shared library of a typelib from them.
+"""
+
+import gettext
+import os
+import sysconfig
+from pathlib import Path
+
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+_headrank = None
+_localedir = None
+
+
+class LibraryNotFound(ImportError):
+    """The headrank typelib or shared library cannot be loaded."""
+
+
+def _libdirs(prefix):
+    prefix = Path(prefix)
+    multiarch = sysconfig.get_config_var('MULTIARCH')
+    dirs = [prefix / 'lib' / multiarch] if multiarch else []
+    return dirs + [prefix / 'lib64', prefix / 'lib']
+
+
+def _locations():
+    """(typelib dir, library dir, locale dir) triples from the environment, in order."""
+    out = []
+    build = os.environ.get('HEADRANK_BUILD_DIR')
+    if build:
+        out.append((Path(build) / 'lib', Path(build) / 'lib', Path(build) / 'po'))
+    prefix = os.environ.get('HEADRANK_PREFIX')
+    if prefix:
+        for d in _libdirs(prefix):
+            out.append((d / 'girepository-1.0', d, Path(prefix) / 'share' / 'locale'))
+    return out
+
+
+def _prepend(locations):
+    import gi
+
+    gi.require_version('GIRepository', '2.0')
+    from gi.repository import GIRepository
+
+    # prepend in reverse, so that the first location ends up first
+    for typelib_dir, lib_dir, _ in reversed(locations):
+        if typelib_dir.is_dir():
+            GIRepository.Repository.prepend_search_path(str(typelib_dir))
+        if lib_dir.is_dir():
+            GIRepository.Repository.prepend_library_path(str(lib_dir))
+
+
+def _try_load():
+    import gi
+
+    try:
+        gi.require_version('Headrank', '1.0')
+        from gi.repository import Headrank
+    except (ValueError, ImportError) as e:
+        return None, str(e)
+    try:
+        # the first call loads the shared library
+        Headrank.Head.list_presets()
+    except Exception as e:  # noqa: BLE001 - any failure here means "not usable"
+        return None, str(e)
+    return Headrank, None
+
+
+def _choose_localedir(locations):
+    env = os.environ.get('HEADRANK_LOCALEDIR')
+    if env:
+        return env
+    for _, _, locale_dir in locations:
+        if locale_dir.is_dir():
+            return str(locale_dir)
+    return None
+
+
+def headrank():
+    """The ``gi.repository.Headrank`` module, loaded once; raises LibraryNotFound with a
+    message that says where it looked."""
+    global _headrank, _localedir
+    if _headrank is not None:
+        return _headrank
+    try:
+        import gi  # noqa: F401
+    except ImportError as e:
+        raise LibraryNotFound(
+            'napari-headrank needs PyGObject (pip install "PyGObject>=3.44,<3.51"): ' + str(e)
+        ) from e
+    locations = _locations()
+    if locations:
+        _prepend(locations)
+    localedir()
+    # The library translates its own messages from HEADRANK_LOCALEDIR when it is set:
+    # the plugin and the library then use the same catalogue.
+    if _localedir and not os.environ.get('HEADRANK_LOCALEDIR'):
+        os.environ['HEADRANK_LOCALEDIR'] = _localedir
+    module, why = _try_load()
+    if module is None:
+        tree = _SOURCE_ROOT / 'build'
+        if (tree / 'lib' / 'Headrank-1.0.typelib').is_file():
+            _prepend([(tree / 'lib', tree / 'lib', tree / 'po')])
+            module, why = _try_load()
+            if module is not None and _localedir is None and (tree / 'po').is_dir():
+                _localedir = str(tree / 'po')
+                os.environ.setdefault('HEADRANK_LOCALEDIR', _localedir)
+    if module is None:
+        where = [str(t) for t, _, _ in locations] or ['(HEADRANK_BUILD_DIR, HEADRANK_PREFIX unset)']
+        raise LibraryNotFound(
+            'napari-headrank cannot load the headrank library (typelib Headrank-1.0, '
+            'libheadrank-1.0.so): {why}. Looked in: {where}, GI_TYPELIB_PATH={gi_path}, '
+            'the system directories and {tree}. Set HEADRANK_BUILD_DIR to a meson build '
+            'directory of headrank, or HEADRANK_PREFIX to the prefix it is installed in.'.format(
+                why=why,
+                where=', '.join(where),
+                gi_path=os.environ.get('GI_TYPELIB_PATH', ''),
+                tree=_SOURCE_ROOT / 'build',
+            )
+        )
+    _headrank = module
+    return module
+
+
+def localedir():
+    """The directory of the ``headrank`` gettext catalogues the plugin uses, or None for
+    Python's default (``sys.base_prefix/share/locale``)."""
+    if _localedir is None:
+        _localedir_from_env()
+    return _localedir
+
+
+def _localedir_from_env():
+    global _localedir
+    _localedir = _choose_localedir(_locations())
+    if _localedir is None:
+        tree = _SOURCE_ROOT / 'build' / 'po'
+        for d in (Path('/usr/local/share/locale'), Path('/usr/share/locale')):
+            if any(d.glob('*/LC_MESSAGES/headrank.mo')):
+                _localedir = str(d)
+                return
+        if tree.is_dir():
+            _localedir = str(tree)
+
+
+def translation():
+    """The gettext translation of the ``headrank`` domain (a null one when there is no
+    catalogue for the user's language)."""
+    return gettext.translation('headrank', localedir=localedir(), fallback=True)

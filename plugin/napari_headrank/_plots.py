@@ -1,0 +1,160 @@
+"""Matplotlib figures of an analysis, drawn in Qt and coloured after napari's theme.
+
+Every number drawn comes from the library (Headrank.Spectrum, Headrank.Stage); this module
+only places it on axes.
+"""
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+
+from ._i18n import _
+
+# distinguishable on napari's dark and light canvases
+PALETTE = ('#4c9be8', '#f28e2b', '#59c36a', '#e15759', '#b07aa1', '#edc948', '#76b7b2', '#ff9da7')
+
+
+def theme_colors(viewer):
+    """{'background', 'canvas', 'text', 'grid'} hex colours of the viewer's napari theme."""
+    from napari.utils.theme import get_theme
+
+    theme = get_theme(viewer.theme)
+
+    def hexof(c):
+        return c.as_hex() if hasattr(c, 'as_hex') else str(c)
+
+    return {
+        'background': hexof(theme.background),
+        'canvas': hexof(theme.foreground),
+        'text': hexof(theme.text),
+        'grid': hexof(theme.primary),
+    }
+
+
+class PlotCanvas(FigureCanvasQTAgg):
+    """A figure with @nrows × 1 axes."""
+
+    def __init__(self, nrows=1, parent=None):
+        self.figure = Figure(figsize=(5, 2.4 * nrows), layout='constrained')
+        super().__init__(self.figure)
+        self.setParent(parent)
+        self.axes = [self.figure.add_subplot(nrows, 1, i + 1) for i in range(nrows)]
+        self.colors = None
+
+    def clear(self):
+        for ax in self.axes:
+            ax.clear()
+
+    def apply_theme(self, colors):
+        self.colors = colors
+        fig = self.figure
+        fig.set_facecolor(colors['background'])
+        for ax in self.axes:
+            ax.set_facecolor(colors['canvas'])
+            for spine in ax.spines.values():
+                spine.set_color(colors['text'])
+            ax.tick_params(colors=colors['text'], which='both')
+            ax.xaxis.label.set_color(colors['text'])
+            ax.yaxis.label.set_color(colors['text'])
+            ax.title.set_color(colors['text'])
+            ax.grid(True, color=colors['grid'], linewidth=0.5, alpha=0.6)
+            legend = ax.get_legend()
+            if legend is not None:
+                legend.get_frame().set_facecolor(colors['background'])
+                legend.get_frame().set_edgecolor(colors['grid'])
+                for t in legend.get_texts():
+                    t.set_color(colors['text'])
+        self.draw_idle()
+
+    def finish(self):
+        if self.colors is not None:
+            self.apply_theme(self.colors)
+        else:
+            self.draw_idle()
+
+
+def _spectral_stages(analysis):
+    for i in range(analysis.get_n_stages()):
+        stage = analysis.get_stage(i)
+        spectrum = stage.get_spectrum()
+        if spectrum is not None:
+            yield stage, spectrum
+
+
+def draw_explained_variance(canvas, analysis):
+    """Per component (top) and cumulative (bottom) explained-variance ratio of every stage
+    with a spectrum. Lines are labelled with the stage name."""
+    canvas.clear()
+    per, cum = canvas.axes
+    log = analysis.get_log_plots()
+    for k, (stage, spectrum) in enumerate(_spectral_stages(analysis)):
+        color = PALETTE[k % len(PALETTE)]
+        ratio = np.asarray(spectrum.get_explained_variance_ratio(), np.float64)
+        cumulative = np.asarray(spectrum.get_cumulative_explained_variance(), np.float64)
+        x = np.arange(1, ratio.size + 1)
+        per.plot(x, ratio, color=color, label=stage.get_name(), marker='.', markersize=3)
+        cum.plot(x, cumulative, color=color, label=stage.get_name())
+    if log:
+        per.set_xscale('log')
+        per.set_yscale('log')
+        cum.set_xscale('log')
+    per.set_title(_('PCA: explained variance per component'))
+    per.set_ylabel(_('explained variance ratio'))
+    cum.set_title(_('Cumulative explained variance'))
+    cum.set_xlabel(_('principal component'))
+    cum.set_ylabel(_('cumulative ratio'))
+    for ax in (per, cum):
+        if ax.lines:
+            ax.legend(fontsize='small')
+    canvas.finish()
+
+
+def draw_singular_values(canvas, analysis):
+    """Centred (solid) and uncentred (dashed) singular values of every stage with a spectrum,
+    with the rank tolerance (dotted)."""
+    canvas.clear()
+    (ax,) = canvas.axes
+    for k, (stage, spectrum) in enumerate(_spectral_stages(analysis)):
+        color = PALETTE[k % len(PALETTE)]
+        name = stage.get_name()
+        sv = np.asarray(spectrum.get_singular_values(), np.float64)
+        usv = np.asarray(spectrum.get_uncentred_singular_values(), np.float64)
+        x = np.arange(1, sv.size + 1)
+        ax.plot(x, sv, color=color, label=name, gid='centred:' + name)
+        ax.plot(x, usv, color=color, linestyle='--', gid='uncentred:' + name,
+                label=_('{stage} (uncentred)').format(stage=name))
+        ax.axhline(spectrum.get_tolerance(), color=color, linestyle=':', linewidth=0.8,
+                   gid='tolerance:' + name)
+    ax.set_yscale('log')
+    ax.set_title(_('Singular values (dotted: rank tolerance)'))
+    ax.set_xlabel(_('index'))
+    ax.set_ylabel(_('singular value'))
+    if ax.lines:
+        ax.legend(fontsize='small')
+    canvas.finish()
+
+
+def per_sample(stage):
+    """The N × 4 per-sample statistics of @stage (mean, std, norm, zero fraction)."""
+    data = stage.get_per_sample().get_data()
+    return np.frombuffer(data, np.float32).reshape(-1, 4)
+
+
+def draw_per_sample(canvas, analysis):
+    """Per-sample mean (top) and std (bottom) of the projections, across dimensions."""
+    canvas.clear()
+    mean_ax, std_ax = canvas.axes
+    stage = analysis.find_stage('projections')
+    if stage is not None:
+        values = per_sample(stage)
+        x = np.arange(values.shape[0])
+        mean_ax.plot(x, values[:, 0], linestyle='none', marker='.', markersize=1.5,
+                     color=PALETTE[0], gid='mean')
+        std_ax.plot(x, values[:, 1], linestyle='none', marker='.', markersize=1.5,
+                    color=PALETTE[1], gid='std')
+    mean_ax.set_title(_('Projections: mean of each sample (across dimensions)'))
+    mean_ax.set_ylabel(_('mean'))
+    std_ax.set_title(_('Projections: standard deviation of each sample'))
+    std_ax.set_ylabel(_('std'))
+    std_ax.set_xlabel(_('sample'))
+    canvas.finish()
