@@ -5,7 +5,8 @@
                               [--pairs PAIRS.csv] [--output DIR]
 
 Without FEATURES: the bundled sample (data/sample-embeddings.tif, the VisCy-v0 head and
-the pairs), found in $HEADRANK_DATADIR or in the data/ folder of the source tree.
+the pairs), found in $HEADRANK_DATADIR, in the data/ folder of the source tree or in the
+installed PREFIX/share/headrank.
 
 It runs Headrank.Analysis asynchronously from a GLib main loop, printing the progress
 that the analysis notifies in this (the main) thread, then reads the numbers back from
@@ -42,8 +43,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def sample_dir():
+    """$HEADRANK_DATADIR, else data/ of the source tree, else the installed sample
+    (PREFIX/share/headrank, beside PREFIX/share/doc/headrank/examples)."""
     env = os.environ.get('HEADRANK_DATADIR')
-    return Path(env) if env else Path(__file__).resolve().parent.parent / 'data'
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    for d in (here.parent / 'data', here.parents[2] / 'headrank'):
+        if (d / 'sample-embeddings.tif').exists():
+            return d
+    return here.parent / 'data'
 
 
 def run_in_main_loop(analysis, cancellable):

@@ -77,9 +77,9 @@ export PYTHONPATH=$site
 export MPLBACKEND=Agg
 export MPLCONFIGDIR=$tmp/mpl
 data=$prefix/share/headrank
+# without arguments: the installed sample (found beside the installed example)
 (cd "$tmp" && "$python" "$prefix/share/doc/headrank/examples/analyse_stack.py" \
-    "$data/sample-embeddings.tif" --weights "$data/head-viscy-v0.safetensors" --arch viscy-v0 \
-    --pairs "$data/sample-pairs.csv" --output "$tmp/plots" >"$tmp/example.txt" 2>"$tmp/example.err") ||
+    --output "$tmp/plots" >"$tmp/example.txt" 2>"$tmp/example.err") ||
   { cat "$tmp/example.err"; fail "the installed example failed"; }
 cat "$tmp/example.txt"
 grep -q '^projections: samples 4096, dimension 64, rank 64' "$tmp/example.txt" || fail "unexpected output"
