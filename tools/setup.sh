@@ -14,9 +14,12 @@ DEBIAN_PACKAGES=(
   libglib2.0-dev libgirepository1.0-dev gobject-introspection
   libtiff-dev libtiff-tools libopenblas-dev libjson-glib-dev libcairo2-dev
   gettext clang libclang-rt-14-dev gi-docgen gjs
-  # the napari plugin's tests and screenshot: Qt's offscreen platform, napari's OpenGL
-  # canvas through GLX on Xvfb with Mesa's software renderer
-  xvfb libgl1 libgl1-mesa-dri libfontconfig1 libdbus-1-3 libxkbcommon0
+  # the napari plugin (Qt 6 from the PyQt6 wheels): its tests run Qt's offscreen platform,
+  # napari's OpenGL canvas through GLX on Xvfb with Mesa's software renderer; its screenshot
+  # script opens a real X window (Qt's xcb platform) on Xvfb
+  xvfb libgl1 libgl1-mesa-dri libegl1 libfontconfig1 libdbus-1-3 libxkbcommon0
+  libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
+  libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1
 )
 
 missing=()

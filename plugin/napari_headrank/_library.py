@@ -78,7 +78,19 @@ def _try_load():
         Headrank.Head.list_presets()
     except Exception as e:  # noqa: BLE001 - any failure here means "not usable"
         return None, str(e)
+    if not hasattr(Headrank, 'Analysis'):
+        return None, 'the typelib found ({}) is too old: it has no Headrank.Analysis; rebuild it'.format(
+            _typelib_path())
     return Headrank, None
+
+
+def _typelib_path():
+    try:
+        from gi.repository import GIRepository
+
+        return GIRepository.Repository.get_default().get_typelib_path('Headrank')
+    except Exception:  # noqa: BLE001
+        return '?'
 
 
 def _choose_localedir(locations):

@@ -98,8 +98,12 @@ def draw_explained_variance(canvas, analysis):
         per.set_xscale('log')
         per.set_yscale('log')
         cum.set_xscale('log')
+        # ratios far below the largest are numerical zeros (beyond the rank): the curve
+        # falls off the bottom of the axes there instead of stretching them to 1e-17
+        top = max((max(line.get_ydata()) for line in per.get_lines()), default=1.0)
+        per.set_ylim(top * 1e-6, top * 2)
     per.set_title(_('PCA: explained variance per component'))
-    per.set_ylabel(_('explained variance ratio'))
+    per.set_ylabel(_('ratio'))
     cum.set_title(_('Cumulative explained variance'))
     cum.set_xlabel(_('principal component'))
     cum.set_ylabel(_('cumulative ratio'))

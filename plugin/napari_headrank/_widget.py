@@ -202,12 +202,13 @@ class HeadrankWidget(QWidget):
         self.table = QTableWidget(0, 0)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         v.addWidget(self.table)
+        self.tabs.addTab(page, _('Rank measures'))
+        layout.addWidget(self.tabs, 1)
+        # the verdict in words, below whichever tab is shown
         self.verdict_label = QLabel()
         self.verdict_label.setWordWrap(True)
         self.verdict_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        v.addWidget(self.verdict_label)
-        self.tabs.addTab(page, _('Rank measures'))
-        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.verdict_label)
 
         self.export_button = QPushButton(_('Export report…'))
         self.export_button.setEnabled(False)
@@ -512,14 +513,16 @@ class HeadrankWidget(QWidget):
             if stage.get_role() == Headrank.StageRole.HIDDEN and stage.get_layer_kind() in activations:
                 maps.append(
                     (
-                        _('zero fraction ({stage})').format(stage=stage.get_name()),
+                        _('zero fraction, layer {stage}').format(stage=stage.get_name()),
                         per_sample(stage)[:, 3],
                         'inferno',
                     )
                 )
-        for name, values, cmap in maps:
+        # the maps cover each other and the source: only the first (the norm) is shown
+        for index, (name, values, cmap) in enumerate(maps):
             img = samples_to_image(values, geometry)
-            kwargs = {'name': name, 'colormap': cmap, 'metadata': {'headrank': {'kind': 'map'}}}
+            kwargs = {'name': name, 'colormap': cmap, 'visible': index == 0,
+                      'metadata': {'headrank': {'kind': 'map'}}}
             if scale is not None and len(scale) == img.ndim:
                 kwargs['scale'] = scale
                 kwargs['translate'] = translate

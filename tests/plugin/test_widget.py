@@ -165,7 +165,8 @@ def test_per_pixel_maps_are_aligned_with_the_source(make_napari_viewer, qtbot, d
     name = analysis.get_stage(relu[0]).get_name()
     zf = np.frombuffer(analysis.get_stage(relu[0]).get_per_sample().get_data(),
                        np.float32).reshape(192, 192, 4)[:, :, 3]
-    np.testing.assert_array_equal(viewer.layers[f'zero fraction ({name})'].data, zf)
+    np.testing.assert_array_equal(viewer.layers[f'zero fraction, layer {name}'].data, zf)
+    assert norm.visible and not viewer.layers[f'zero fraction, layer {name}'].visible
     np.testing.assert_array_equal(norm.scale, (0.5, 0.25))
     # a second run updates the maps instead of adding more
     n_layers = len(viewer.layers)
