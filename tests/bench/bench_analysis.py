@@ -1,0 +1,612 @@
+#!/usr/bin/env python3
+"""Benchmark: `headrank analyze` against the Python pipelines users write today.
+
+Input: N x D float32 features (default 100,000 x 2,048; HEADRANK_BENCH_N and
+HEADRANK_BENCH_D for a quicker run), low-rank-ish plus noise: R = min(384, D/4)
+latent directions with standard deviations 2 k^-0.6 (k = 1..R) mixed by a
+Gaussian R x D matrix with unit-norm rows, plus i.i.d. noise of standard
+deviation 0.005 (less for small N: noise_std()) and a per-feature offset
+uniform in [0, 0.6]; written by tifffile.imwrite with default settings.  The
+head is VisCy v2, D -> D -> 128 (Linear -> BatchNorm1d -> ReLU -> Linear ->
+BatchNorm1d), PyTorch's default random init, BatchNorm affine parameters
+perturbed, and running statistics set to the actual mean and (unbiased)
+variance of their inputs over all N samples, so that the outputs are sane;
+written by safetensors.torch.save_file.  Both are cached (in
+$HEADRANK_BENCH_CACHE, else $G_TEST_BUILDDIR/bench-cache, else the temp dir)
+and the input is read warm from the page cache.
+
+Pipelines, each a fresh process started by /usr/bin/time (its wall time, user
++ system CPU time and peak RSS are the whole process's: interpreter start,
+imports and reading included, as a user runs it), with
+OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = MKL_NUM_THREADS = --threads (2):
+
+  headrank      headrank analyze FILE -w W --arch viscy-v2 --json: features,
+                the ReLU output (statistics only) and projections; centred
+                covariance eigenvalues (float64), uncentred singular values,
+                rank, matrix_rank, effective rank, participation ratio,
+                components, alpha, per-sample and per-dimension statistics,
+                SimSiam std; JSON on standard output, no files
+  headrank-f32  only with --pipelines: the same with --precision
+                float32-products (for information: the automatic choice for
+                this N is float64; not in the goals)
+  sklearn       tifffile.imread; the head in torch (eval, no_grad, float32,
+                torch.set_num_threads), its first three layers and then the
+                last two run by hand to keep the ReLU output; for features and
+                projections sklearn.decomposition.PCA().fit(x)
+                (explained_variance_, _ratio_, singular_values_),
+                numpy.linalg.matrix_rank(x) and RankMe from
+                numpy.linalg.svd(x, compute_uv=False) of the raw matrix (what
+                VisCy's scripts do); for every stage x.mean(1), x.std(1),
+                numpy.linalg.norm(x, axis=1), per-dimension mean, std and zero
+                fraction, dead units, SimSiam std
+  numpy         the same reading, head and statistics; spectra from
+                numpy.cov(x, rowvar=False) + numpy.linalg.eigvalsh and the
+                uncentred Gram x64.T @ x64 + eigvalsh (no SVD)
+
+The measures read from the spectra (rank with tolerance
+sigma_max max(N, D) eps32, RankMe with eps 1e-7, participation ratio,
+components for 90/95/99 %, alpha) are computed the same way in both Python
+pipelines (measures() below).  The Python pipelines time their phases with
+time.perf_counter and report their peak RSS after the imports (VmHWM).
+
+Goals (issue 4, section 12): headrank >= 4x faster than sklearn, >= 2x faster
+than numpy, headrank peak RSS <= 300 MB.  The three must agree on rank,
+matrix_rank, effective rank and the top eigenvalues; the agreement is printed.
+
+  python3 tests/bench/bench_analysis.py [--rounds 1] [--pipelines ...]
+  meson test -C build --benchmark analysis
+  HEADRANK_BENCH_N=20000 HEADRANK_BENCH_D=512 meson test -C build --benchmark analysis
+
+Needs torch, safetensors and scikit-learn (not in tools/requirements.txt: torch
+for instance with .venv/bin/pip install torch==2.13.0 safetensors
+scikit-learn); without them it prints why and exits 77 (skipped).
+"""
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_read import cache_dir, warm  # noqa: E402
+
+N_DEFAULT, D_DEFAULT = 100_000, 2048
+OUT = 128
+NOISE_STD = 0.005                        # at most: see noise_std()
+DATA_FORMAT = 'bench-analysis-data-2'    # bump to rewrite the cached input
+HEAD_FORMAT = 'bench-analysis-head-1'    # bump to rewrite the cached weights
+EPS32 = 2.0 ** -23                       # numpy.finfo(numpy.float32).eps
+RANKME_EPS = 1e-7
+FRACTIONS = (0.90, 0.95, 0.99)
+GOALS = {'sklearn': 4.0, 'numpy': 2.0}
+RSS_GOAL_MB = 300.0
+TIME = '/usr/bin/time'
+TIME_MARK = 'HRBENCH-TIME'
+
+
+def status_mb(key):
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(key + ':'):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float('nan')
+
+
+def latent_rank(d):
+    return max(1, min(384, d // 4))
+
+
+def noise_std(n):
+    """The noise's singular values (about std (sqrt(N) + sqrt(D))) stay some 4 times below
+    the rank tolerance sigma_max max(N, D) eps32 (sigma_max about 2 sqrt(N)), so that the
+    rank is the latent rank, not a count inside the noise, whatever N."""
+    return min(NOISE_STD, n * EPS32 / 2)
+
+
+# --------------------------------------------------------------------------
+# input and head, written once
+# --------------------------------------------------------------------------
+
+def write_data(path, n, d):
+    import numpy
+    import tifffile
+    rng = numpy.random.default_rng(20261129)
+    r = latent_rank(d)
+    scale = (2.0 * numpy.arange(1, r + 1) ** -0.6).astype(numpy.float32)
+    mix = rng.standard_normal((r, d), dtype=numpy.float32)
+    mix /= numpy.linalg.norm(mix, axis=1, keepdims=True)
+    offset = rng.uniform(0.0, 0.6, d).astype(numpy.float32)
+    x = numpy.empty((n, d), numpy.float32)
+    for i in range(0, n, 8192):
+        rows = min(8192, n - i)
+        z = rng.standard_normal((rows, r), dtype=numpy.float32) * scale
+        x[i:i + rows] = z @ mix
+        x[i:i + rows] += noise_std(n) * rng.standard_normal((rows, d), dtype=numpy.float32)
+        x[i:i + rows] += offset
+    tmp = path + '.part'
+    tifffile.imwrite(tmp, x, description=json.dumps({'shape': [n, d],
+                                                     'format': DATA_FORMAT}))
+    os.replace(tmp, path)
+
+
+def data_ok(path, n, d):
+    import numpy
+    import tifffile
+    try:
+        with tifffile.TiffFile(path) as tf:
+            p = tf.pages[0]
+            return (p.shape == (n, d) and p.dtype == numpy.float32 and
+                    json.loads(p.description).get('format') == DATA_FORMAT)
+    except Exception:  # noqa: BLE001 - rewrite anything unreadable
+        return False
+
+
+def build_model(torch, d_in, hidden, out):
+    nn = torch.nn
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+                         nn.Linear(hidden, out), nn.BatchNorm1d(out))
+
+
+def write_head(path, data, n, d, threads):
+    """Random weights; BatchNorm running statistics = the actual ones over all N samples."""
+    import tifffile
+    import torch
+    from safetensors.torch import save_file
+    torch.set_num_threads(threads)
+    torch.manual_seed(4012)
+    model = build_model(torch, d, d, OUT)
+    model.eval()
+    with torch.no_grad():
+        for bn in (model[1], model[4]):
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.normal_(0.0, 0.2)
+    x = torch.from_numpy(tifffile.imread(data))
+    with torch.no_grad():
+        for before, bn in ((model[:1], model[1]), (model[:4], model[4])):
+            s = torch.zeros(bn.num_features, dtype=torch.float64)
+            s2 = torch.zeros_like(s)
+            for i in range(0, n, 8192):
+                y = before(x[i:i + 8192]).double()
+                s += y.sum(0)
+                s2 += (y * y).sum(0)
+            mean = s / n
+            var = (s2 - n * mean * mean) / (n - 1)
+            bn.running_mean.copy_(mean.float())
+            bn.running_var.copy_(var.clamp_min(0).float())
+            bn.num_batches_tracked.fill_(1)
+    tmp = path + '.part'
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp,
+              metadata={'format': HEAD_FORMAT, 'data': os.path.basename(data)})
+    os.replace(tmp, path)
+
+
+def head_ok(path, data, d):
+    try:
+        with open(path, 'rb') as f:
+            size = int.from_bytes(f.read(8), 'little')
+            header = json.loads(f.read(size))
+        meta = header.get('__metadata__', {})
+        return (meta.get('format') == HEAD_FORMAT and
+                meta.get('data') == os.path.basename(data) and
+                os.path.getmtime(path) >= os.path.getmtime(data) and
+                header['0.weight']['shape'] == [d, d] and
+                header['3.weight']['shape'] == [OUT, d])
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+# --------------------------------------------------------------------------
+# the Python pipelines (children)
+# --------------------------------------------------------------------------
+
+def measures(eigenvalues, centred_sv, uncentred_sv, matrix_rank, n, d):
+    """The measures headrank reads from a spectrum, computed as a user would."""
+    import numpy
+    ev = numpy.clip(numpy.asarray(eigenvalues, numpy.float64), 0, None)
+    sc = numpy.asarray(centred_sv, numpy.float64)
+    su = numpy.asarray(uncentred_sv, numpy.float64)
+    m = max(n, d)
+    rank = int((sc > sc.max() * m * EPS32).sum())
+    p = su / su.sum() + RANKME_EPS
+    effective_rank = float(numpy.exp(-(p * numpy.log(p)).sum()))
+    pr = float(ev.sum() ** 2 / (ev ** 2).sum())
+    cumulative = numpy.cumsum(ev) / ev.sum()
+    components = {str(int(round(100 * f))): int(numpy.searchsorted(cumulative, f - 1e-12) + 1)
+                  for f in FRACTIONS}
+    above = ev > ev[0] * (m * EPS32) ** 2
+    last = int(numpy.nonzero(above)[0].max()) + 1 if above.any() else 0
+    alpha = float('nan')
+    if last >= 3:
+        i = numpy.arange(1, last + 1)
+        alpha = float(-numpy.polyfit(numpy.log(i), numpy.log(ev[:last]), 1)[0])
+    return dict(eigenvalues=ev[:8].tolist(), uncentred_singular_values=su[:8].tolist(),
+                rank=rank, matrix_rank=int(matrix_rank), effective_rank=effective_rank,
+                participation_ratio=pr, components=components, alpha=alpha)
+
+
+def statistics(x):
+    """Per-sample and per-dimension statistics, SimSiam std: numpy one-liners."""
+    import numpy
+    row_mean = x.mean(1)
+    row_std = x.std(1)
+    row_norm = numpy.linalg.norm(x, axis=1)
+    zero = x == 0
+    row_zero = zero.mean(1)
+    dim_mean = x.mean(0)
+    dim_std = x.std(0)
+    dim_zero = zero.mean(0)
+    del zero
+    dead = int((dim_zero == 1).sum())
+    simsiam = float((x / numpy.maximum(row_norm, 1e-12)[:, None]).std(0).mean())
+    return dict(row_mean_mean=float(row_mean.mean()), row_std_mean=float(row_std.mean()),
+                row_norm_mean=float(row_norm.mean()), row_zero_mean=float(row_zero.mean()),
+                dim_mean_mean=float(dim_mean.mean()), dim_std_mean=float(dim_std.mean()),
+                zero_fraction_mean=float(dim_zero.mean()),
+                zero_fraction_max=float(dim_zero.max()), dead_units=dead,
+                simsiam_std=simsiam)
+
+
+class Phases:
+    def __init__(self):
+        self.times = {}
+        self.t = time.perf_counter()
+
+    def lap(self, name):
+        t = time.perf_counter()
+        self.times[name] = self.times.get(name, 0.0) + t - self.t
+        self.t = t
+
+
+def spectra_sklearn(x, phases, stage):
+    import numpy
+    from sklearn.decomposition import PCA
+    n, d = x.shape
+    pca = PCA().fit(x)
+    phases.lap(stage + ' PCA.fit')
+    mr = numpy.linalg.matrix_rank(x)
+    phases.lap(stage + ' matrix_rank')
+    su = numpy.linalg.svd(x, compute_uv=False)
+    phases.lap(stage + ' svd')
+    res = measures(pca.explained_variance_, pca.singular_values_, su, mr, n, d)
+    res['explained_variance_ratio_top'] = float(pca.explained_variance_ratio_[0])
+    res['svd_solver'] = getattr(pca, '_fit_svd_solver', '?')
+    return res
+
+
+def spectra_numpy(x, phases, stage):
+    import numpy
+    n, d = x.shape
+    cov = numpy.cov(x, rowvar=False)
+    phases.lap(stage + ' cov')
+    ev = numpy.clip(numpy.linalg.eigvalsh(cov)[::-1], 0, None)
+    del cov
+    phases.lap(stage + ' eigvalsh')
+    x64 = x.astype(numpy.float64)
+    gram = x64.T @ x64
+    del x64
+    phases.lap(stage + ' gram')
+    mu = numpy.clip(numpy.linalg.eigvalsh(gram)[::-1], 0, None)
+    del gram
+    phases.lap(stage + ' eigvalsh')
+    k = min(n, d)
+    su = numpy.sqrt(mu[:k])
+    mr = int((su > su.max() * max(n, d) * numpy.finfo(x.dtype).eps).sum())
+    return measures(ev[:k], numpy.sqrt((n - 1) * ev[:k]), su, mr, n, d)
+
+
+def child_python(a):
+    import numpy
+    import tifffile
+    import torch
+    from safetensors.torch import load_file
+    if a.child == 'sklearn':
+        import sklearn.decomposition  # noqa: F401 - imported before the clock starts
+    spectra = spectra_sklearn if a.child == 'sklearn' else spectra_numpy
+    torch.set_num_threads(a.threads)
+    rss_imports = status_mb('VmRSS')
+    phases = Phases()
+    t0 = phases.t
+    model = build_model(torch, a.d, a.d, OUT)
+    model.load_state_dict(load_file(a.weights))
+    model.eval()
+    x = tifffile.imread(a.input)
+    assert x.shape == (a.n, a.d) and x.dtype == numpy.float32, x.shape
+    phases.lap('read')
+    with torch.no_grad():
+        hidden = model[:3](torch.from_numpy(x))
+        projections = model[3:](hidden).numpy()
+        hidden = hidden.numpy()
+    phases.lap('head (torch)')
+    stages = {}
+    stages['features'] = spectra(x, phases, 'features')
+    stages['features'].update(statistics(x))
+    phases.lap('statistics')
+    del x
+    stages['hidden'] = statistics(hidden)
+    phases.lap('statistics')
+    del hidden
+    stages['projections'] = spectra(projections, phases, 'projections')
+    stages['projections'].update(statistics(projections))
+    phases.lap('statistics')
+    return dict(stages=stages, phases=phases.times, compute_s=time.perf_counter() - t0,
+                rss_imports_mb=rss_imports, hwm_mb=status_mb('VmHWM'),
+                threads=torch.get_num_threads(), torch=torch.__version__,
+                numpy=numpy.__version__,
+                sklearn=__import__('sklearn').__version__ if a.child == 'sklearn' else None)
+
+
+def from_headrank(report):
+    """The same numbers from headrank's JSON report."""
+    out = {}
+    for s in report['stages']:
+        role = s['role'] if s['role'] in ('features', 'projections') else 'hidden'
+        st = s['statistics']
+        r = dict(row_mean_mean=st['per_sample']['mean']['mean'],
+                 row_std_mean=st['per_sample']['std']['mean'],
+                 row_norm_mean=st['per_sample']['norm']['mean'],
+                 row_zero_mean=st['per_sample']['zero_fraction']['mean'],
+                 dim_std_mean=st['per_dimension']['std_mean'],
+                 zero_fraction_mean=st['per_dimension']['zero_fraction_mean'],
+                 zero_fraction_max=st['per_dimension']['zero_fraction_max'],
+                 dead_units=st['per_dimension']['dead_units'],
+                 simsiam_std=st['simsiam_std'], precision=s.get('precision'))
+        if s['has_spectrum']:
+            r.update(eigenvalues=s['eigenvalues'][:8],
+                     uncentred_singular_values=s['uncentred_singular_values'][:8],
+                     rank=s['rank'], matrix_rank=s['matrix_rank'],
+                     effective_rank=s['effective_rank'],
+                     participation_ratio=s['participation_ratio'],
+                     components=s['components'], alpha=s['alpha'])
+        out[role] = r
+    return out
+
+
+# --------------------------------------------------------------------------
+# parent
+# --------------------------------------------------------------------------
+
+def child_env(threads):
+    env = dict(os.environ)
+    for k in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        env[k] = str(threads)
+    env['HEADRANK_NO_PROGRESS'] = '1'
+    return env
+
+
+def timed(cmd, env, cwd):
+    """Runs cmd under /usr/bin/time: (stdout, wall s, user + sys s, peak RSS MB)."""
+    full = [TIME, '-f', TIME_MARK + ' %e %U %S %M'] + cmd
+    r = subprocess.run(full, capture_output=True, text=True, env=env, cwd=cwd)
+    lines = r.stderr.strip().splitlines()
+    mark = [ln for ln in lines if ln.startswith(TIME_MARK)]
+    if r.returncode != 0 or not mark:
+        raise RuntimeError(f'{" ".join(cmd)} failed (rc {r.returncode}):\n{r.stderr.strip()}')
+    wall, user, system, kb = mark[-1].split()[1:]
+    return r.stdout, float(wall), float(user) + float(system), int(kb) / 1024.0
+
+
+def headrank_tool():
+    tool = os.environ.get('HEADRANK_TOOL') or shutil.which('headrank')
+    return tool if tool and os.access(tool, os.X_OK) else None
+
+
+def run(kind, a, tool, data, weights, tmp):
+    env = child_env(a.threads)
+    if kind.startswith('headrank'):
+        cmd = [tool, 'analyze', data, '-w', weights, '--arch', 'viscy-v2', '--json']
+        if kind == 'headrank-f32':
+            cmd += ['--precision', 'float32-products']
+        out, wall, cpu, rss = timed(cmd, env, tmp)
+        report = json.loads(out)
+        return dict(wall_s=wall, cpu_s=cpu, rss_mb=rss, stages=from_headrank(report),
+                    report_precision=[s['precision'] for s in report['stages']])
+    cmd = [sys.executable, os.path.abspath(__file__), '--child', kind, '--threads',
+           str(a.threads), '--n', str(a.n), '--d', str(a.d), '--input', data,
+           '--weights', weights]
+    out, wall, cpu, rss = timed(cmd, env, tmp)
+    res = json.loads(out.strip().splitlines()[-1])
+    res.update(wall_s=wall, cpu_s=cpu, rss_mb=rss)
+    return res
+
+
+def missing_modules():
+    return [m for m in ('torch', 'safetensors', 'sklearn', 'numpy', 'tifffile')
+            if importlib.util.find_spec(m) is None]
+
+
+def rel(a, b):
+    return abs(a - b) / max(abs(b), 1e-300)
+
+
+def agreement(results):
+    """Lines comparing every pipeline with headrank; and whether they agree."""
+    ref = results['headrank']['stages']
+    lines, ok = [], True
+    for kind, res in results.items():
+        if kind == 'headrank':
+            continue
+        st = res['stages']
+        parts = []
+        for stage in ('features', 'projections'):
+            h, p = ref[stage], st[stage]
+            top = max(rel(x, y) for x, y in zip(p['eigenvalues'][:5], h['eigenvalues'][:5]))
+            utop = max(rel(x, y) for x, y in zip(p['uncentred_singular_values'][:5],
+                                                 h['uncentred_singular_values'][:5]))
+            er = rel(p['effective_rank'], h['effective_rank'])
+            same = (p['rank'] == h['rank'] and p['matrix_rank'] == h['matrix_rank'] and
+                    p['components'] == h['components'] and top < 1e-3 and utop < 1e-3 and
+                    er < 1e-3)
+            ok &= same
+            parts.append(f'{stage}: rank {p["rank"]}/{h["rank"]}, matrix_rank '
+                         f'{p["matrix_rank"]}/{h["matrix_rank"]}, effective rank '
+                         f'{p["effective_rank"]:.3f}/{h["effective_rank"]:.3f}, top-5 '
+                         f'eigenvalues rel err {top:.1e}, uncentred sv {utop:.1e}, '
+                         f'components {"=" if p["components"] == h["components"] else "!="}, '
+                         f'alpha {p["alpha"]:.4f}/{h["alpha"]:.4f}')
+        h, p = ref['hidden'], st['hidden']
+        zf = abs(p['zero_fraction_mean'] - h['zero_fraction_mean'])
+        stats = max(rel(st[s][k], ref[s][k]) for s in ('features', 'hidden', 'projections')
+                    for k in ('row_norm_mean', 'row_std_mean', 'dim_std_mean', 'simsiam_std'))
+        same = zf < 1e-6 and p['dead_units'] == h['dead_units'] and stats < 1e-4
+        ok &= same
+        parts.append(f'ReLU output: zero fraction {p["zero_fraction_mean"]:.6f}/'
+                     f'{h["zero_fraction_mean"]:.6f}, dead units {p["dead_units"]}/'
+                     f'{h["dead_units"]}; statistics (mean row norm, row std, dimension std, '
+                     f'SimSiam std, every stage) max rel err {stats:.1e}')
+        lines.append(f'  {kind} vs headrank ({kind} value / headrank value): '
+                     + ('agree' if same else 'DISAGREE'))
+        lines += ['    ' + x for x in parts]
+    return lines, ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--rounds', type=int, default=1,
+                    help='runs per pipeline (best time kept)')
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--pipelines', default='headrank,numpy,sklearn',
+                    help='comma-separated, of headrank, headrank-f32, numpy, sklearn')
+    ap.add_argument('--cache-dir')
+    ap.add_argument('--child', choices=['sklearn', 'numpy'], help=argparse.SUPPRESS)
+    ap.add_argument('--write-data', help=argparse.SUPPRESS)
+    ap.add_argument('--write-head', nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument('--n', type=int, default=int(os.environ.get('HEADRANK_BENCH_N',
+                                                                N_DEFAULT)))
+    ap.add_argument('--d', type=int, default=int(os.environ.get('HEADRANK_BENCH_D',
+                                                                D_DEFAULT)))
+    ap.add_argument('--input', help=argparse.SUPPRESS)
+    ap.add_argument('--weights', help=argparse.SUPPRESS)
+    a = ap.parse_args()
+
+    if a.write_data:
+        write_data(a.write_data, a.n, a.d)
+        return 0
+    if a.write_head:
+        write_head(a.write_head[0], a.write_head[1], a.n, a.d, a.threads)
+        return 0
+    if a.child:
+        print(json.dumps(child_python(a)))
+        return 0
+
+    missing = missing_modules()
+    if missing:
+        print(f'SKIP: {", ".join(missing)} not installed for {sys.executable} '
+              f'(torch is not in tools/requirements.txt: {sys.executable} -m pip install '
+              f'torch==2.13.0 safetensors scikit-learn)')
+        return 77
+    tool = headrank_tool()
+    if tool is None:
+        print('SKIP: the headrank command was not found (set HEADRANK_TOOL, as meson test does)')
+        return 77
+    if not os.access(TIME, os.X_OK):
+        print(f'SKIP: {TIME} (GNU time) not found: it measures each process\'s peak RSS')
+        return 77
+
+    n, d = a.n, a.d
+    cache = cache_dir(a.cache_dir)
+    data = os.path.join(cache, f'analysis-{n}x{d}-float32-lowrank.tif')
+    weights = os.path.join(cache, f'analysis-head-viscy-v2-{d}x{d}x{OUT}-{n}.safetensors')
+    env = child_env(a.threads)
+    me = os.path.abspath(__file__)
+    t = time.perf_counter()
+    if not data_ok(data, n, d):
+        subprocess.run([sys.executable, me, '--write-data', data, '--n', str(n), '--d', str(d)],
+                       check=True, env=env)
+    if not head_ok(weights, data, d):
+        subprocess.run([sys.executable, me, '--write-head', weights, data, '--n', str(n),
+                        '--d', str(d), '--threads', str(a.threads)], check=True, env=env)
+    prepared = time.perf_counter() - t
+    warm(data)
+
+    import numpy
+    import sklearn
+    import torch
+    print(f'machine: {platform.processor() or platform.machine()}, nproc {os.cpu_count()} '
+          f'({len(os.sched_getaffinity(0))} usable), load average '
+          + ' '.join(f'{v:.2f}' for v in os.getloadavg()))
+    print(f'versions: python {platform.python_version()}, numpy {numpy.__version__}, '
+          f'scikit-learn {sklearn.__version__}, torch {torch.__version__}; headrank {tool}')
+    print(f'input: {data}: {n} x {d} float32 ({n * d * 4 / 1e6:.0f} MB), latent rank '
+          f'{latent_rank(d)} + noise {noise_std(n):.2g} + offset; head {d} -> {d} -> {OUT} '
+          f'viscy-v2 '
+          f'({weights}); ' + (f'prepared in {prepared:.0f} s' if prepared > 1 else 'cached') +
+          '; read warm from the page cache')
+    print(f'each pipeline: a fresh process under {TIME}, OPENBLAS_NUM_THREADS='
+          f'OMP_NUM_THREADS=MKL_NUM_THREADS={a.threads}, torch.set_num_threads({a.threads}); '
+          f'{a.rounds} round(s), best wall time kept; order alternates per round')
+
+    kinds = [k for k in a.pipelines.split(',') if k]
+    runs = {k: [] for k in kinds}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(a.rounds):
+            for kind in (kinds if r % 2 == 0 else kinds[::-1]):
+                runs[kind].append(run(kind, a, tool, data, weights, tmp))
+    best = {k: min(v, key=lambda x: x['wall_s']) for k, v in runs.items()}
+
+    print()
+    print(f'{"pipeline":13s} {"wall s":>7s} {"CPU s":>7s} {"peak RSS MB":>11s} '
+          f'{"compute s":>9s} {"RSS after imports":>17s}  runs (wall s)')
+    for kind, b in best.items():
+        compute = f'{b["compute_s"]:9.1f}' if 'compute_s' in b else f'{"-":>9s}'
+        imports = f'{b["rss_imports_mb"]:17.0f}' if 'rss_imports_mb' in b else f'{"-":>17s}'
+        print(f'{kind:13s} {b["wall_s"]:7.1f} {b["cpu_s"]:7.1f} {b["rss_mb"]:11.0f} {compute} '
+              f'{imports}  ' + ' '.join(f'{x["wall_s"]:.1f}' for x in runs[kind]))
+    print('(wall, CPU = user + system, peak RSS: the whole process, from /usr/bin/time; compute: '
+          'the Python pipeline from loading the head to its last statistic, imports excluded)')
+    for kind in ('sklearn', 'numpy'):
+        if kind in best:
+            print(f'  {kind} phases (s): ' + ', '.join(
+                f'{k} {v:.1f}' for k, v in best[kind]['phases'].items()))
+    if 'sklearn' in best:
+        print(f'  sklearn PCA solver chosen: features '
+              f'{best["sklearn"]["stages"]["features"]["svd_solver"]}, projections '
+              f'{best["sklearn"]["stages"]["projections"]["svd_solver"]}')
+    if 'headrank' in best:
+        print(f'  headrank scatter precision per stage: '
+              + ', '.join(best['headrank']['report_precision']))
+
+    ok = True
+    if 'headrank' in best:
+        h = best['headrank']
+        print()
+        print(f'{"peer":13s} {"time ratio":>10s} {"goal":>5s} {"CPU ratio":>9s} '
+              f'{"compute ratio":>13s} {"peer peak MB":>12s} {"headrank peak MB":>16s}')
+        for kind in ('sklearn', 'numpy', 'headrank-f32'):
+            if kind not in best:
+                continue
+            b = best[kind]
+            ratio = b['wall_s'] / h['wall_s']
+            goal = GOALS.get(kind)
+            mark = '' if goal is None or ratio >= goal else '!'
+            compute = (f'{b["compute_s"] / h["wall_s"]:12.2f}x' if 'compute_s' in b
+                       else f'{"-":>13s}')
+            print(f'{kind:13s} {ratio:9.2f}x {f"{goal:.0f}x" if goal else "-":>5s}{mark:1s}'
+                  f'{b["cpu_s"] / h["cpu_s"]:8.2f}x {compute} {b["rss_mb"]:12.0f} '
+                  f'{h["rss_mb"]:16.0f}')
+        print(f'headrank peak RSS {h["rss_mb"]:.0f} MB, goal <= {RSS_GOAL_MB:.0f} MB'
+              + ('' if h['rss_mb'] <= RSS_GOAL_MB else ' (missed)'))
+        print('(ratios: peer / headrank; "!": goal missed; compute ratio: the peer\'s '
+              'compute time, imports and interpreter start excluded, over headrank\'s whole '
+              'run)')
+        print()
+        lines, ok = agreement(best)
+        print('agreement with headrank:')
+        for line in lines:
+            print(line)
+    print(f'load average now ' + ' '.join(f'{v:.2f}' for v in os.getloadavg()) +
+          ' (other processes on the machine compete with the benchmark above 0)')
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
