@@ -115,3 +115,19 @@ def test_a_zarr_without_embeddings_is_refused(tmp_path):
     root = zarr.open_group(str(tmp_path / 'other.zarr'), mode='w')
     root.create_array('labels', data=np.zeros((4, 4), np.uint8))
     assert get_reader(str(tmp_path / 'other.zarr')) is None
+
+
+def test_napari_asks_which_reader_and_keeps_its_own(make_napari_viewer, tmp_path):
+    # registered for *.tif beside napari's builtin reader: viewer.open() keeps napari's
+    # reader, and napari asks (File > Open: plugin=None) instead of choosing silently
+    from napari.errors import MultipleReaderError
+
+    path = tmp_path / 'photo.tif'
+    tifffile.imwrite(path, np.full((16, 16, 3), 200, np.uint8), photometric='rgb')
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(path)
+    assert layer.source.reader_plugin == 'napari'
+    assert layer.data.shape == (16, 16, 3)
+    with pytest.raises(MultipleReaderError) as e:
+        viewer.open(path, plugin=None)
+    assert {'napari', PLUGIN} <= set(e.value.available_plugins)
