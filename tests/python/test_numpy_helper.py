@@ -109,8 +109,9 @@ def test_view_makes_no_copy(copies):
 
 
 def test_pure_gi_path_makes_two_copies(copies):
-    # what from_numpy avoids: array.tobytes() and g_bytes_new() both copy
-    assert 1.8 <= copies['from_numpy_gi_only']['peak'] <= 2.25, copies
+    # what from_numpy avoids: array.tobytes() and g_bytes_new() both copy (at least two
+    # arrays; PyGObject may add more, which is not ours to bound)
+    assert copies['from_numpy_gi_only']['peak'] >= 1.8, copies
 
 
 # -- round trips and shapes -------------------------------------------------------------
