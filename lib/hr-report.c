@@ -44,6 +44,20 @@ hr_stage_label (HrStage *stage)
                           hr_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
 }
 
+/* Whether a BatchNorm or LayerNorm precedes the head's activations or output. */
+static gboolean
+hr_head_has_normalisation (HrHead *head)
+{
+  for (guint i = 0; i < hr_head_get_n_layers (head); i++)
+    {
+      HrLayerKind kind = hr_head_get_layer_kind (head, i);
+
+      if (kind == HR_LAYER_BATCH_NORM || kind == HR_LAYER_LAYER_NORM)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* -- summaries of the per-sample statistics ---------------------------------------------- */
 
 typedef struct
@@ -509,13 +523,16 @@ hr_analysis_describe_verdict (HrAnalysis *self)
                 ef, ep, rf, rp));
       else if (v & (HR_VERDICT_INFLATES_RANK | HR_VERDICT_INFLATES_EFFECTIVE_RANK))
         g_ptr_array_add (
-            lines,
-            g_strdup_printf (
-                /* TRANSLATORS: the verdict; %u are ranks, %.1f effective ranks */
-                _ ("The head inflates rank: the projections have rank %u and effective rank "
-                   "%.1f, the features rank %u and effective rank %.1f. VisCy issue 139 found "
-                   "this in a head without normalisation, whose ReLU clipped."),
-                rp, ep, rf, ef));
+            lines, g_strdup_printf (
+                       /* TRANSLATORS: the verdict; %u are ranks, %.1f effective ranks */
+                       _ ("The head inflates rank: the projections have rank %u and effective rank "
+                          "%.1f, the features rank %u and effective rank %.1f."),
+                       rp, ep, rf, ef));
+      if ((v & HR_VERDICT_INFLATES_RANK) && hr_analysis_get_head (self) != NULL
+          && !hr_head_has_normalisation (hr_analysis_get_head (self)))
+        g_ptr_array_add (lines, g_strdup (_ ("The head has no normalisation layer: VisCy issue 139 "
+                                             "found rank inflated by such a head, whose ReLU "
+                                             "clipped its activations.")));
       else
         g_ptr_array_add (
             lines,
