@@ -413,9 +413,106 @@ hr_stage_names (HrHead *head)
   return g_string_free (s, FALSE);
 }
 
-/* -- project ----------------------------------------------------------------------------- */
+/* -- the options of a head (project, analyze) -------------------------------------------- */
+
+typedef struct
+{
+  char *weights;
+  char *arch;
+  char *prefix;
+  gboolean batch_stats;
+  gint64 batch_size;
+  char *layout_name;
+  HrStackLayout layout;
+} HrHeadOptions;
 
 #define HR_BATCH_SIZE_UNSET G_MININT64
+#define HR_HEAD_OPTIONS_INIT                                                                       \
+  {                                                                                                \
+    NULL, NULL, NULL, FALSE, HR_BATCH_SIZE_UNSET, NULL, HR_STACK_LAYOUT_AUTO                       \
+  }
+
+static void
+hr_head_options_clear (HrHeadOptions *o)
+{
+  g_clear_pointer (&o->weights, g_free);
+  g_clear_pointer (&o->arch, g_free);
+  g_clear_pointer (&o->prefix, g_free);
+  g_clear_pointer (&o->layout_name, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HrHeadOptions, hr_head_options_clear)
+
+/* Adds --weights, --arch, --prefix, --batch-stats, --batch-size and --layout. */
+static void
+hr_head_options_add (GOptionContext *context, HrHeadOptions *o)
+{
+  GOptionEntry entries[]
+      = { { "weights", 'w', 0, G_OPTION_ARG_FILENAME, &o->weights,
+            /* TRANSLATORS: description of --weights */
+            N_ ("The head's weights: a safetensors file of a PyTorch state dict"),
+            /* TRANSLATORS: placeholder for the value of --weights */
+            N_ ("WEIGHTS") },
+          { "arch", 'a', 0, G_OPTION_ARG_STRING, &o->arch,
+            /* TRANSLATORS: description of --arch; keep the example spec as it is */
+            N_ ("The architecture: a preset (see “headrank head presets”) or a spec such as "
+                "linear:2048,bn,relu,linear:128,bn (default: inferred from the tensors)"),
+            /* TRANSLATORS: placeholder for the value of --arch */
+            N_ ("ARCH") },
+          { "prefix", 'p', 0, G_OPTION_ARG_STRING, &o->prefix,
+            /* TRANSLATORS: description of --prefix */
+            N_ ("The prefix of the head's tensors, such as model.projection. (default: found)"),
+            /* TRANSLATORS: placeholder for the value of --prefix */
+            N_ ("PREFIX") },
+          { "batch-stats", 0, 0, G_OPTION_ARG_NONE, &o->batch_stats,
+            /* TRANSLATORS: description of --batch-stats */
+            N_ ("Normalise BatchNorm layers by the statistics of the batch (training mode) instead "
+                "of their running statistics"),
+            NULL },
+          { "batch-size", 'b', 0, G_OPTION_ARG_INT64, &o->batch_size,
+            /* TRANSLATORS: description of --batch-size */
+            N_ ("With --batch-stats, the number of samples per batch (default: the whole stack)"),
+            /* TRANSLATORS: placeholder for the value of --batch-size */
+            N_ ("N") },
+          { "layout", 'l', 0, G_OPTION_ARG_STRING, &o->layout_name,
+            N_ ("How the file holds its features: auto, matrix, channels or pages (default: auto)"),
+            N_ ("LAYOUT") },
+          G_OPTION_ENTRY_NULL };
+
+  /* the context keeps a copy of the entries */
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+}
+
+/* Checks them once parsed; a usage error's exit status, or 0. */
+static int
+hr_head_options_check (GOptionContext *context, HrHeadOptions *o)
+{
+  if (o->layout_name != NULL && !hr_parse_layout (o->layout_name, &o->layout))
+    {
+      g_autofree char *message = g_strdup_printf (
+          _ ("unknown layout “%s” (auto, matrix, channels or pages)"), o->layout_name);
+      return hr_usage_error (context, message);
+    }
+  if (o->batch_size != HR_BATCH_SIZE_UNSET && o->batch_size <= 0)
+    return hr_usage_error (context, _ ("--batch-size takes a positive number"));
+  if (o->batch_size != HR_BATCH_SIZE_UNSET && !o->batch_stats)
+    return hr_usage_error (context, _ ("--batch-size needs --batch-stats"));
+  return 0;
+}
+
+static HrNormMode
+hr_head_options_mode (const HrHeadOptions *o)
+{
+  return o->batch_stats ? HR_NORM_MODE_BATCH : HR_NORM_MODE_RUNNING;
+}
+
+static gsize
+hr_head_options_batch_size (const HrHeadOptions *o)
+{
+  return o->batch_size > 0 ? (gsize)o->batch_size : 0;
+}
+
+/* -- project ----------------------------------------------------------------------------- */
 
 /* Prints a user error (one line) and frees it. */
 static int
@@ -442,68 +539,39 @@ hr_command_project (int argc, char **argv)
   g_autoptr (HrStackReader) reader = NULL;
   g_autoptr (HrStackWriter) writer = NULL;
   g_autoptr (HrProgress) progress = NULL;
-  g_autofree char *layout_name = NULL, *weights = NULL, *output = NULL, *arch = NULL;
-  g_autofree char *prefix = NULL, *stage_name = NULL;
-  HrStackLayout layout = HR_STACK_LAYOUT_AUTO;
+  g_auto (HrHeadOptions) o = HR_HEAD_OPTIONS_INIT;
+  g_autofree char *output = NULL, *stage_name = NULL;
   HrStackInfo *info;
-  gboolean batch_stats = FALSE, per_pixel = FALSE;
-  gint64 batch_size = HR_BATCH_SIZE_UNSET;
+  gboolean per_pixel = FALSE;
+  int status;
   const char *path;
   int stage = -1;
   gsize width;
   gboolean ok;
   GOptionEntry entries[]
-      = { { "weights", 'w', 0, G_OPTION_ARG_FILENAME, &weights,
-            /* TRANSLATORS: description of --weights */
-            N_ ("The head's weights: a safetensors file of a PyTorch state dict (required)"),
-            /* TRANSLATORS: placeholder for the value of --weights */
-            N_ ("WEIGHTS") },
-          { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
+      = { { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
             /* TRANSLATORS: description of --output */
             N_ ("The TIFF file to write, float32 (required)"),
             /* TRANSLATORS: placeholder for the value of --output */
             N_ ("OUT") },
-          { "arch", 'a', 0, G_OPTION_ARG_STRING, &arch,
-            /* TRANSLATORS: description of --arch; keep the example spec as it is */
-            N_ ("The architecture: a preset (see “headrank head presets”) or a spec such as "
-                "linear:2048,bn,relu,linear:128,bn (default: inferred from the tensors)"),
-            /* TRANSLATORS: placeholder for the value of --arch */
-            N_ ("ARCH") },
-          { "prefix", 'p', 0, G_OPTION_ARG_STRING, &prefix,
-            /* TRANSLATORS: description of --prefix */
-            N_ ("The prefix of the head's tensors, such as model.projection. (default: found)"),
-            /* TRANSLATORS: placeholder for the value of --prefix */
-            N_ ("PREFIX") },
           { "stage", 's', 0, G_OPTION_ARG_STRING, &stage_name,
             /* TRANSLATORS: description of --stage; "projections" stays in English */
             N_ ("Write the output of this layer (a name from “headrank head describe”) instead of "
                 "the projections"),
             /* TRANSLATORS: placeholder for the value of --stage */
             N_ ("NAME") },
-          { "batch-stats", 0, 0, G_OPTION_ARG_NONE, &batch_stats,
-            /* TRANSLATORS: description of --batch-stats */
-            N_ ("Normalise BatchNorm layers by the statistics of the batch (training mode) instead "
-                "of their running statistics"),
-            NULL },
-          { "batch-size", 'b', 0, G_OPTION_ARG_INT64, &batch_size,
-            /* TRANSLATORS: description of --batch-size */
-            N_ ("With --batch-stats, the number of samples per batch (default: the whole stack)"),
-            /* TRANSLATORS: placeholder for the value of --batch-size */
-            N_ ("N") },
           { "per-pixel", 0, 0, G_OPTION_ARG_NONE, &per_pixel,
             /* TRANSLATORS: description of --per-pixel */
             N_ ("Write a per-pixel ImageJ stack with the input's geometry (the input must be "
                 "per pixel)"),
             NULL },
-          { "layout", 'l', 0, G_OPTION_ARG_STRING, &layout_name,
-            N_ ("How the file holds its features: auto, matrix, channels or pages (default: auto)"),
-            N_ ("LAYOUT") },
           G_OPTION_ENTRY_NULL };
 
   /* TRANSLATORS: the usage line of "headrank project" */
   context = g_option_context_new (_ ("FILE — run a projection head over a feature stack"));
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  hr_head_options_add (context, &o);
   g_option_context_set_description (
       context,
       /* TRANSLATORS: the description at the end of "headrank project --help" */
@@ -514,39 +582,31 @@ hr_command_project (int argc, char **argv)
   g_set_prgname ("headrank project");
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
-  if (layout_name != NULL && !hr_parse_layout (layout_name, &layout))
-    {
-      g_autofree char *message = g_strdup_printf (
-          _ ("unknown layout “%s” (auto, matrix, channels or pages)"), layout_name);
-      return hr_usage_error (context, message);
-    }
+  if ((status = hr_head_options_check (context, &o)) != 0)
+    return status;
   if (argc != 2)
     return hr_usage_error (context, _ ("project takes one FILE"));
-  if (weights == NULL)
+  if (o.weights == NULL)
     return hr_usage_error (context, _ ("project needs the head's weights (--weights)"));
   if (output == NULL)
     return hr_usage_error (context, _ ("project needs an output file (--output)"));
-  if (batch_size != HR_BATCH_SIZE_UNSET && batch_size <= 0)
-    return hr_usage_error (context, _ ("--batch-size takes a positive number"));
-  if (batch_size != HR_BATCH_SIZE_UNSET && !batch_stats)
-    return hr_usage_error (context, _ ("--batch-size needs --batch-stats"));
   path = argv[1];
 
-  head = hr_head_new_from_file (weights, arch, prefix, cancellable, &error);
+  head = hr_head_new_from_file (o.weights, o.arch, o.prefix, cancellable, &error);
   if (head == NULL)
-    return hr_head_error (error, weights, NULL, NULL);
+    return hr_head_error (error, o.weights, NULL, NULL);
   if (stage_name != NULL && (stage = hr_head_find_stage (head, stage_name)) < 0)
     {
       g_autofree char *names = hr_stage_names (head);
 
       return hr_fail (g_strdup_printf (
           /* TRANSLATORS: %s: the weights file, the stage asked for, the list of stage names */
-          _ ("%s: the head has no stage “%s” (stages: %s)"), weights, stage_name, names));
+          _ ("%s: the head has no stage “%s” (stages: %s)"), o.weights, stage_name, names));
     }
   width = hr_head_get_layer_out_features (head, stage >= 0 ? (guint)stage
                                                            : hr_head_get_n_layers (head) - 1);
 
-  reader = hr_stack_reader_new (path, layout, cancellable, &error);
+  reader = hr_stack_reader_new (path, o.layout, cancellable, &error);
   if (reader == NULL)
     return hr_user_error (error);
   info = hr_stack_reader_get_info (reader);
@@ -562,9 +622,9 @@ hr_command_project (int argc, char **argv)
       return hr_fail (g_strdup_printf (
           /* TRANSLATORS: %s: the input file, the weights file; %zu: numbers of features */
           _ ("%s: the stack has %zu features, the head in %s takes %zu"), path,
-          hr_stack_reader_get_n_features (reader), weights, hr_head_get_in_features (head)));
+          hr_stack_reader_get_n_features (reader), o.weights, hr_head_get_in_features (head)));
     }
-  if (hr_same_file (output, path) || hr_same_file (output, weights))
+  if (hr_same_file (output, path) || hr_same_file (output, o.weights))
     {
       return hr_fail (g_strdup_printf (
           /* TRANSLATORS: %s is the output file */
@@ -581,10 +641,9 @@ hr_command_project (int argc, char **argv)
   if (writer == NULL)
     return hr_head_error (error, output, NULL, NULL);
 
-  ok = hr_head_project (head, reader, writer,
-                        batch_stats ? HR_NORM_MODE_BATCH : HR_NORM_MODE_RUNNING,
-                        batch_size > 0 ? (gsize)batch_size : 0, stage, hr_project_progress,
-                        progress, cancellable, &error);
+  ok = hr_head_project (head, reader, writer, hr_head_options_mode (&o),
+                        hr_head_options_batch_size (&o), stage, hr_project_progress, progress,
+                        cancellable, &error);
   g_clear_pointer (&progress, hr_progress_free);
   if (!ok)
     {
@@ -597,7 +656,7 @@ hr_command_project (int argc, char **argv)
           g_printerr ("headrank: %s\n", message);
           return EXIT_INTERRUPTED;
         }
-      return hr_head_error (error, path, weights, output);
+      return hr_head_error (error, path, o.weights, output);
     }
   return EXIT_SUCCESS;
 }
@@ -713,29 +772,21 @@ hr_command_analyze (int argc, char **argv)
   g_autoptr (HrStackReader) reader = NULL, projections = NULL, positives = NULL;
   g_autoptr (HrAnalysis) analysis = NULL;
   g_autoptr (HrProgress) progress = NULL;
-  g_autofree char *layout_name = NULL, *weights = NULL, *output = NULL, *arch = NULL;
-  g_autofree char *prefix = NULL, *projections_path = NULL, *pairs = NULL, *positives_path = NULL;
+  g_auto (HrHeadOptions) o = HR_HEAD_OPTIONS_INIT;
+  g_autofree char *output = NULL;
+  g_autofree char *projections_path = NULL, *pairs = NULL, *positives_path = NULL;
   g_autofree char *precision_name = NULL, *sample = NULL, *sample_head = NULL;
   g_autofree char *sample_pairs = NULL;
   g_auto (GStrv) stages = NULL;
-  HrStackLayout layout = HR_STACK_LAYOUT_AUTO;
   HrPrecision precision = HR_PRECISION_AUTO;
-  gboolean batch_stats = FALSE, json = FALSE, linear = FALSE;
-  gint64 batch_size = HR_BATCH_SIZE_UNSET, pair_batch = 256;
+  gboolean json = FALSE, linear = FALSE;
+  gint64 pair_batch = 256;
+  int status;
   double temperature = 0.2, margin = 0.5;
   const char *path;
   gboolean ok;
   GOptionEntry entries[]
-      = { { "weights", 'w', 0, G_OPTION_ARG_FILENAME, &weights,
-            N_ ("The head's weights: a safetensors file of a PyTorch state dict"), N_ ("WEIGHTS") },
-          { "arch", 'a', 0, G_OPTION_ARG_STRING, &arch,
-            N_ ("The architecture: a preset (see “headrank head presets”) or a spec such as "
-                "linear:2048,bn,relu,linear:128,bn (default: inferred from the tensors)"),
-            N_ ("ARCH") },
-          { "prefix", 'p', 0, G_OPTION_ARG_STRING, &prefix,
-            N_ ("The prefix of the head's tensors, such as model.projection. (default: found)"),
-            N_ ("PREFIX") },
-          { "projections", 'P', 0, G_OPTION_ARG_FILENAME, &projections_path,
+      = { { "projections", 'P', 0, G_OPTION_ARG_FILENAME, &projections_path,
             /* TRANSLATORS: description of --projections */
             N_ ("Projections computed elsewhere, sample by sample with FILE, analysed instead "
                 "of running a head"),
@@ -755,13 +806,6 @@ hr_command_analyze (int argc, char **argv)
             N_ ("Also compute the spectrum of this layer's output (repeatable; “all” for "
                 "every layer)"),
             N_ ("NAME") },
-          { "batch-stats", 0, 0, G_OPTION_ARG_NONE, &batch_stats,
-            N_ ("Normalise BatchNorm layers by the statistics of the batch (training mode) instead "
-                "of their running statistics"),
-            NULL },
-          { "batch-size", 'b', 0, G_OPTION_ARG_INT64, &batch_size,
-            N_ ("With --batch-stats, the number of samples per batch (default: the whole stack)"),
-            N_ ("N") },
           { "temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature,
             /* TRANSLATORS: description of --temperature */
             N_ ("NT-Xent temperature (default 0.2)"), N_ ("TAU") },
@@ -787,15 +831,13 @@ hr_command_analyze (int argc, char **argv)
           { "json", 0, 0, G_OPTION_ARG_NONE, &json,
             /* TRANSLATORS: description of --json of "headrank analyze" */
             N_ ("Print the report as JSON on standard output"), NULL },
-          { "layout", 'l', 0, G_OPTION_ARG_STRING, &layout_name,
-            N_ ("How the file holds its features: auto, matrix, channels or pages (default: auto)"),
-            N_ ("LAYOUT") },
           G_OPTION_ENTRY_NULL };
 
   /* TRANSLATORS: the usage line of "headrank analyze" */
   context = g_option_context_new (_ ("[FILE] — rank diagnostics of a projection head"));
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  hr_head_options_add (context, &o);
   g_option_context_set_description (
       context,
       /* TRANSLATORS: the description at the end of "headrank analyze --help" */
@@ -813,12 +855,8 @@ hr_command_analyze (int argc, char **argv)
   g_set_prgname ("headrank analyze");
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
-  if (layout_name != NULL && !hr_parse_layout (layout_name, &layout))
-    {
-      g_autofree char *message = g_strdup_printf (
-          _ ("unknown layout “%s” (auto, matrix, channels or pages)"), layout_name);
-      return hr_usage_error (context, message);
-    }
+  if ((status = hr_head_options_check (context, &o)) != 0)
+    return status;
   if (precision_name != NULL && !hr_parse_precision (precision_name, &precision))
     {
       g_autofree char *message = g_strdup_printf (
@@ -828,15 +866,11 @@ hr_command_analyze (int argc, char **argv)
     }
   if (argc > 2)
     return hr_usage_error (context, _ ("analyze takes at most one FILE"));
-  if (weights != NULL && projections_path != NULL)
+  if (o.weights != NULL && projections_path != NULL)
     return hr_usage_error (context, _ ("give either --weights or --projections, not both"));
   if (pairs != NULL && positives_path != NULL)
     return hr_usage_error (context, _ ("give either --pairs or --positives, not both"));
-  if (batch_size != HR_BATCH_SIZE_UNSET && batch_size <= 0)
-    return hr_usage_error (context, _ ("--batch-size takes a positive number"));
-  if (batch_size != HR_BATCH_SIZE_UNSET && !batch_stats)
-    return hr_usage_error (context, _ ("--batch-size needs --batch-stats"));
-  if (batch_stats && projections_path != NULL)
+  if (o.batch_stats && projections_path != NULL)
     return hr_usage_error (context,
                            _ ("--batch-stats needs a head (--weights), not --projections"));
   if (pair_batch < 2)
@@ -848,8 +882,6 @@ hr_command_analyze (int argc, char **argv)
   if (output == NULL && !json)
     output = g_strdup ("headrank-report");
 
-  if (argc == 2 && batch_stats && weights == NULL)
-    return hr_usage_error (context, _ ("--batch-stats needs a head (--weights)"));
   if (argc == 2)
     path = argv[1];
   else
@@ -860,38 +892,38 @@ hr_command_analyze (int argc, char **argv)
       if (sample == NULL || sample_head == NULL)
         return hr_fail (g_strdup (_ ("the bundled sample is not installed; give a FILE")));
       path = sample;
-      if (weights == NULL && projections_path == NULL)
+      if (o.weights == NULL && projections_path == NULL)
         {
-          weights = g_strdup (sample_head);
-          if (arch == NULL)
-            arch = g_strdup (HR_SAMPLE_ARCH);
+          o.weights = g_strdup (sample_head);
+          if (o.arch == NULL)
+            o.arch = g_strdup (HR_SAMPLE_ARCH);
         }
       if (pairs == NULL && positives_path == NULL && sample_pairs != NULL)
         pairs = g_strdup (sample_pairs);
     }
 
-  if (batch_stats && weights == NULL)
+  if (o.batch_stats && o.weights == NULL)
     return hr_usage_error (context, _ ("--batch-stats needs a head (--weights)"));
-  if (weights != NULL)
+  if (o.weights != NULL)
     {
-      head = hr_head_new_from_file (weights, arch, prefix, cancellable, &error);
+      head = hr_head_new_from_file (o.weights, o.arch, o.prefix, cancellable, &error);
       if (head == NULL)
-        return hr_head_error (error, weights, NULL, NULL);
+        return hr_head_error (error, o.weights, NULL, NULL);
     }
-  reader = hr_stack_reader_new (path, layout, cancellable, &error);
+  reader = hr_stack_reader_new (path, o.layout, cancellable, &error);
   if (reader == NULL)
     return hr_user_error (error);
-  projections = hr_open_stack (projections_path, layout, cancellable, &error);
+  projections = hr_open_stack (projections_path, o.layout, cancellable, &error);
   if (projections_path != NULL && projections == NULL)
     return hr_user_error (error);
-  positives = hr_open_stack (positives_path, layout, cancellable, &error);
+  positives = hr_open_stack (positives_path, o.layout, cancellable, &error);
   if (positives_path != NULL && positives == NULL)
     return hr_user_error (error);
   if (head != NULL && hr_stack_reader_get_n_features (reader) != hr_head_get_in_features (head))
     {
       return hr_fail (g_strdup_printf (
           _ ("%s: the stack has %zu features, the head in %s takes %zu"), path,
-          hr_stack_reader_get_n_features (reader), weights, hr_head_get_in_features (head)));
+          hr_stack_reader_get_n_features (reader), o.weights, hr_head_get_in_features (head)));
     }
 
   analysis = hr_analysis_new (reader);
@@ -899,8 +931,8 @@ hr_command_analyze (int argc, char **argv)
   hr_analysis_set_projections (analysis, projections);
   hr_analysis_set_positives (analysis, positives);
   hr_analysis_set_pairs_file (analysis, pairs);
-  hr_analysis_set_norm_mode (analysis, batch_stats ? HR_NORM_MODE_BATCH : HR_NORM_MODE_RUNNING);
-  hr_analysis_set_batch_size (analysis, batch_size > 0 ? (gsize)batch_size : 0);
+  hr_analysis_set_norm_mode (analysis, hr_head_options_mode (&o));
+  hr_analysis_set_batch_size (analysis, hr_head_options_batch_size (&o));
   hr_analysis_set_precision (analysis, precision);
   hr_analysis_set_spectral_stages (analysis, (const char *const *)stages);
   hr_analysis_set_contrastive_parameters (analysis, (gsize)pair_batch, temperature, margin);
@@ -923,7 +955,7 @@ hr_command_analyze (int argc, char **argv)
           g_printerr ("headrank: %s\n", _ ("interrupted"));
           return EXIT_INTERRUPTED;
         }
-      return hr_head_error (error, path, weights, pairs != NULL ? pairs : output);
+      return hr_head_error (error, path, o.weights, pairs != NULL ? pairs : output);
     }
   if (json)
     {
