@@ -45,7 +45,7 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_lane "AddressSanitizer + UndefinedBehaviorSanitizer: C suites" build-asan --suite unit --suite fuzz
 
 # 3. a short libFuzzer run
-echo "== libFuzzer: TIFF reader and safetensors reader, ${HEADRANK_FUZZ_SECONDS:-60} s each"
+echo "== libFuzzer: TIFF reader, safetensors reader and pair files, ${HEADRANK_FUZZ_SECONDS:-60} s each"
 if tests/fuzz/run-libfuzzer.sh "$top" build-fuzz "${HEADRANK_FUZZ_SECONDS:-60}" all; then
   fuzz_ok=1
 else

@@ -4,7 +4,8 @@
 # Usage: tests/fuzz/run-libfuzzer.sh SOURCE_ROOT BUILD_DIR SECONDS [TARGET] [LIBFUZZER-OPTION…]
 #
 # TARGET is stack-reader (the TIFF reader, the default), safetensors (HrTensorFile and
-# HrHead), either with its fuzz- prefix, or all (each target in turn, SECONDS seconds each).
+# HrHead), pairs (pair files and HrContrastive), either with its fuzz- prefix, or all (each
+# target in turn, SECONDS seconds each).
 # A fourth argument that starts with "-" is a libFuzzer option, not a target.
 #
 # Configures BUILD_DIR (if it has not been configured yet) as a clang build with the fuzz
@@ -13,7 +14,8 @@
 #     -Db_lundef=false -Dintrospection=disabled -Dtests=true
 # builds the target, copies its seed corpus (tests/fuzz/corpus/NAME) into
 # BUILD_DIR/fuzz/corpus-NAME (which keeps what earlier runs found) and fuzzes for SECONDS
-# seconds, with the target's dictionary (tests/fuzz/tiff.dict, tests/fuzz/safetensors.dict).
+# seconds, with the target's dictionary (tests/fuzz/tiff.dict, tests/fuzz/safetensors.dict,
+# tests/fuzz/pairs.dict).
 # Nothing is written into the source tree.
 #
 # Exit status: 0 when the run ended without a finding; libFuzzer's status (non-zero) on a
@@ -25,7 +27,7 @@
 # CC (default clang).
 set -u
 
-usage="usage: $0 SOURCE_ROOT BUILD_DIR SECONDS [stack-reader|safetensors|all] [LIBFUZZER-OPTION…]"
+usage="usage: $0 SOURCE_ROOT BUILD_DIR SECONDS [stack-reader|safetensors|pairs|all] [LIBFUZZER-OPTION…]"
 if [ $# -lt 3 ]; then
   echo "$usage" >&2
   exit 2
@@ -59,11 +61,12 @@ if [ $# -gt 0 ]; then
   esac
 fi
 case $requested in
-  all) targets="fuzz-stack-reader fuzz-safetensors" ;;
+  all) targets="fuzz-stack-reader fuzz-safetensors fuzz-pairs" ;;
   stack-reader | fuzz-stack-reader) targets=fuzz-stack-reader ;;
   safetensors | fuzz-safetensors) targets=fuzz-safetensors ;;
+  pairs | fuzz-pairs) targets=fuzz-pairs ;;
   *)
-    echo "$0: unknown target '$requested' (stack-reader, safetensors or all)" >&2
+    echo "$0: unknown target '$requested' (stack-reader, safetensors, pairs or all)" >&2
     echo "$usage" >&2
     exit 2
     ;;
