@@ -528,11 +528,6 @@ hr_analysis_describe_verdict (HrAnalysis *self)
                        _ ("The head inflates rank: the projections have rank %u and effective rank "
                           "%.1f, the features rank %u and effective rank %.1f."),
                        rp, ep, rf, ef));
-      if ((v & HR_VERDICT_INFLATES_RANK) && hr_analysis_get_head (self) != NULL
-          && !hr_head_has_normalisation (hr_analysis_get_head (self)))
-        g_ptr_array_add (lines, g_strdup (_ ("The head has no normalisation layer: VisCy issue 139 "
-                                             "found rank inflated by such a head, whose ReLU "
-                                             "clipped its activations.")));
       else
         g_ptr_array_add (
             lines,
@@ -541,6 +536,11 @@ hr_analysis_describe_verdict (HrAnalysis *self)
                 _ ("The head keeps rank: the projections have rank %u and effective rank %.1f, "
                    "the features rank %u and effective rank %.1f."),
                 rp, ep, rf, ef));
+      if ((v & HR_VERDICT_INFLATES_RANK) && hr_analysis_get_head (self) != NULL
+          && !hr_head_has_normalisation (hr_analysis_get_head (self)))
+        g_ptr_array_add (lines, g_strdup (_ ("The head has no normalisation layer: VisCy issue 139 "
+                                             "found rank inflated by such a head, whose ReLU "
+                                             "clipped its activations.")));
     }
 
   for (guint i = 0; i < hr_analysis_get_n_stages (self); i++)

@@ -250,6 +250,19 @@ test_consistent (Fixture *f, gconstpointer data)
       assert_close (ps[i * HR_PER_SAMPLE_COLUMNS + 1], sqrt (sum2 / D), 1e-5);
     }
   g_assert_cmpuint (hr_analysis_get_verdict (analysis) & HR_VERDICT_COLLAPSED, ==, 0);
+
+  /* exactly one sentence says what the head does to rank */
+  {
+    g_auto (GStrv) lines = hr_analysis_describe_verdict (analysis);
+    static const char *const openings[]
+        = { "The head reduces", "The head inflates", "The head keeps", "The head raises" };
+    guint n_rank_lines = 0;
+
+    for (guint i = 0; lines[i] != NULL; i++)
+      for (gsize k = 0; k < G_N_ELEMENTS (openings); k++)
+        n_rank_lines += g_str_has_prefix (lines[i], openings[k]);
+    g_assert_cmpuint (n_rank_lines, ==, 1);
+  }
 }
 
 /* --stage all: every layer gets a spectrum; unknown names are refused. */
