@@ -575,6 +575,49 @@ test_report (Fixture *f, gconstpointer data)
   }
 }
 
+/* More samples than the per-sample figure draws points: it thins them by blocks, keeping
+ * each block's minimum and maximum. */
+static void
+test_report_long (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_build_filename (f->dir, "long.tif", NULL);
+  g_autofree char *out = g_build_filename (f->dir, "long-report", NULL);
+  g_autofree char *png = g_build_filename (out, "per_sample.png", NULL);
+  g_autoptr (HrStackReader) reader = NULL;
+  g_autoptr (HrAnalysis) analysis = NULL;
+  gsize n = 1100003;
+  g_autofree float *x = g_new (float, n * 2);
+  g_autofree float *ps = g_new (float, 4 * HR_PER_SAMPLE_COLUMNS);
+
+  for (gsize i = 0; i < n; i++)
+    {
+      x[2 * i] = (float)(i % 1000);
+      x[2 * i + 1] = (float)(i % 7) - 3.0f;
+    }
+  write_matrix (path, x, n, 2);
+  reader = hr_stack_reader_new (path, HR_STACK_LAYOUT_AUTO, NULL, &error);
+  g_assert_no_error (error);
+  analysis = hr_analysis_new (reader);
+  g_assert_true (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (hr_analysis_write_report (analysis, out, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_test (png, G_FILE_TEST_IS_REGULAR));
+  /* the last samples read back from the temporary file */
+  g_assert_true (
+      hr_stage_get_per_sample_into (hr_analysis_get_stage (analysis, 0), n - 4, 4, ps, &error));
+  g_assert_no_error (error);
+  for (gsize k = 0; k < 4; k++)
+    {
+      gsize i = n - 4 + k;
+      double mean = ((double)(i % 1000) + (double)(i % 7) - 3.0) / 2.0;
+
+      g_assert_cmpfloat_with_epsilon (ps[k * HR_PER_SAMPLE_COLUMNS], mean,
+                                      1e-6 * (1 + fabs (mean)));
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -588,5 +631,7 @@ main (int argc, char **argv)
   g_test_add ("/analysis/errors", Fixture, NULL, fixture_setup, test_errors, fixture_teardown);
   g_test_add ("/analysis/async", Fixture, NULL, fixture_setup, test_async, fixture_teardown);
   g_test_add ("/analysis/report", Fixture, NULL, fixture_setup, test_report, fixture_teardown);
+  g_test_add ("/analysis/report/long", Fixture, NULL, fixture_setup, test_report_long,
+              fixture_teardown);
   return g_test_run ();
 }
