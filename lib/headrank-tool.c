@@ -570,8 +570,8 @@ hr_command_project (int argc, char **argv)
   /* TRANSLATORS: the usage line of "headrank project" */
   context = g_option_context_new (_ ("FILE — run a projection head over a feature stack"));
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   hr_head_options_add (context, &o);
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_description (
       context,
       /* TRANSLATORS: the description at the end of "headrank project --help" */
@@ -836,8 +836,8 @@ hr_command_analyze (int argc, char **argv)
   /* TRANSLATORS: the usage line of "headrank analyze" */
   context = g_option_context_new (_ ("[FILE] — rank diagnostics of a projection head"));
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   hr_head_options_add (context, &o);
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_description (
       context,
       /* TRANSLATORS: the description at the end of "headrank analyze --help" */
