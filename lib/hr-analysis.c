@@ -415,6 +415,12 @@ hr_stage_get_per_sample (HrStage *stage, GError **error)
   return g_bytes_new_take (values, n * HR_PER_SAMPLE_COLUMNS * sizeof (float));
 }
 
+gboolean
+hr_stage_is_activation (HrStage *stage)
+{
+  return stage->layer >= 0 && hr_layer_kind_is_activation (stage->layer_kind);
+}
+
 static HrStage *
 hr_stage_new (const char *name, HrStageRole role, int layer, HrLayerKind kind, gsize dimension,
               guint64 n_samples, gboolean wants_spectrum)
@@ -1225,8 +1231,7 @@ hr_pass_plan (HrPass *pass, GError **error)
           HrLayerKind kind = hr_head_get_layer_kind (self->head, i);
           const char *name = hr_head_get_layer_name (self->head, i);
           gboolean last = i + 1 == L;
-          gboolean activation
-              = kind == HR_LAYER_RELU || kind == HR_LAYER_GELU || kind == HR_LAYER_SILU;
+          gboolean activation = hr_layer_kind_is_activation (kind);
           gboolean spectrum = last || hr_analysis_wants_spectrum (self, name);
 
           if (!last && !activation && !spectrum)
@@ -1534,10 +1539,7 @@ hr_analysis_judge (HrAnalysis *self)
     {
       HrStage *stage = g_ptr_array_index (self->stages, i);
       HrMoments *m = stage->moments;
-      gboolean activation
-          = stage->layer >= 0
-            && (stage->layer_kind == HR_LAYER_RELU || stage->layer_kind == HR_LAYER_GELU
-                || stage->layer_kind == HR_LAYER_SILU);
+      gboolean activation = hr_stage_is_activation (stage);
 
       if (stage->role == HR_STAGE_ROLE_FEATURES)
         features = stage;
@@ -1545,18 +1547,9 @@ hr_analysis_judge (HrAnalysis *self)
         projections = stage;
       if (hr_moments_get_n_samples (m) == 0)
         continue;
-      if (activation && stage->layer_kind == HR_LAYER_RELU)
-        {
-          g_autoptr (GBytes) zf = hr_moments_get_zero_fraction (m);
-          gsize size;
-          const double *z = g_bytes_get_data (zf, &size);
-          double mean = 0;
-
-          for (gsize j = 0; j < stage->dimension; j++)
-            mean += z[j];
-          if (mean / stage->dimension > 0.5)
-            v |= HR_VERDICT_CLIPPING;
-        }
+      if (activation && stage->layer_kind == HR_LAYER_RELU
+          && hr_moments_get_mean_zero_fraction (m) > 0.5)
+        v |= HR_VERDICT_CLIPPING;
       if ((activation || stage->role == HR_STAGE_ROLE_PROJECTIONS) && hr_moments_get_n_dead (m) > 0)
         v |= HR_VERDICT_DEAD_UNITS;
     }

@@ -1423,8 +1423,8 @@ hr_activate (HrLayerKind kind, float x)
     }
 }
 
-static gboolean
-hr_is_activation (HrLayerKind kind)
+gboolean
+hr_layer_kind_is_activation (HrLayerKind kind)
 {
   return kind == HR_LAYER_RELU || kind == HR_LAYER_GELU || kind == HR_LAYER_SILU;
 }
@@ -1520,7 +1520,7 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
               last = i + 1;
             }
           if (!run->keep_stages && last + 1 <= run->last
-              && hr_is_activation (hr_head_layer (head, last + 1)->kind))
+              && hr_layer_kind_is_activation (hr_head_layer (head, last + 1)->kind))
             act = hr_head_layer (head, ++last)->kind;
 
           cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)l->out,
@@ -2187,7 +2187,7 @@ hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batc
   /* Activations and the last layer end a fused group; any other stage needs every layer
    * to run alone. */
   for (guint i = 0; i + 1 < n_layers; i++)
-    keep_all |= keep[i] && !hr_is_activation (hr_head_layer (head, i)->kind);
+    keep_all |= keep[i] && !hr_layer_kind_is_activation (hr_head_layer (head, i)->kind);
   run = hr_run_new (head, mode, n_layers - 1, keep_all);
   /* chunks of at most 2,048 rows: progress and cancellation every few milliseconds, and
    * scratch of the moments bounded */

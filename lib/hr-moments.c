@@ -1152,6 +1152,19 @@ hr_moments_get_zero_fraction (HrMoments *self)
   return g_bytes_new_take (fraction, d * sizeof (double));
 }
 
+double
+hr_moments_get_mean_zero_fraction (HrMoments *self)
+{
+  double sum = 0;
+
+  g_return_val_if_fail (HR_IS_MOMENTS (self), NAN);
+  if (self->n_samples == 0)
+    return NAN;
+  for (gsize j = 0; j < self->dimension; j++)
+    sum += (double)self->zero_count[j] / (double)self->n_samples;
+  return sum / (double)self->dimension;
+}
+
 /**
  * hr_moments_get_n_dead:
  * @self: a #HrMoments

@@ -82,6 +82,16 @@ void hr_tiff_sink_free (HrTiffSink *sink);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrTiffSink, hr_tiff_sink_free)
 
+/* ReLU, GELU or SiLU (hr-head.c). */
+gboolean hr_layer_kind_is_activation (HrLayerKind kind);
+
+/* The mean over the dimensions of the fraction of samples that are exactly zero; NaN
+ * before any sample (hr-moments.c). */
+double hr_moments_get_mean_zero_fraction (HrMoments *moments);
+
+/* Whether @stage is the output of one of the head's activation layers (hr-analysis.c). */
+gboolean hr_stage_is_activation (HrStage *stage);
+
 /* The analysis' pass over a stack through a head (hr-head.c). */
 typedef gboolean (*HrChunkFunc) (const float *features, gsize n_rows, const guint64 *samples,
                                  const float *const *stages, gpointer user_data, GError **error);

@@ -28,12 +28,6 @@ hr_nick (GType type, int value)
   return v != NULL ? v->value_nick : "";
 }
 
-static gboolean
-hr_is_activation_kind (HrLayerKind kind)
-{
-  return kind == HR_LAYER_RELU || kind == HR_LAYER_GELU || kind == HR_LAYER_SILU;
-}
-
 /* "features", "projections", or a layer's name with its kind: "1 (relu)". */
 static char *
 hr_stage_label (HrStage *stage)
@@ -218,13 +212,12 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
   g_autoptr (GBytes) zero = hr_moments_get_zero_fraction (m);
   g_autoptr (GBytes) std = hr_moments_get_std (m);
   const double *z = g_bytes_get_data (zero, &size), *s = g_bytes_get_data (std, &size);
-  double zmean = 0, zmax = 0, smean = 0;
+  double zmax = 0, smean = 0;
 
   if (!hr_stage_foreach_block (stage, hr_summarise_block, summary, error))
     return FALSE;
   for (gsize j = 0; j < d; j++)
     {
-      zmean += z[j] / d;
       zmax = MAX (zmax, z[j]);
       smean += s[j] / d;
     }
@@ -272,7 +265,7 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
   json_builder_set_member_name (b, "per_dimension");
   json_builder_begin_object (b);
   hr_json_double (b, "std_mean", smean);
-  hr_json_double (b, "zero_fraction_mean", zmean);
+  hr_json_double (b, "zero_fraction_mean", hr_moments_get_mean_zero_fraction (m));
   hr_json_double (b, "zero_fraction_max", zmax);
   hr_json_int (b, "dead_units", hr_moments_get_n_dead (m));
   json_builder_end_object (b);
@@ -547,18 +540,13 @@ hr_analysis_describe_verdict (HrAnalysis *self)
     {
       HrStage *stage = hr_analysis_get_stage (self, i);
       HrMoments *m = hr_stage_get_moments (stage);
-      gsize d = hr_stage_get_dimension (stage), size;
+      gsize d = hr_stage_get_dimension (stage);
       guint dead = hr_moments_get_n_dead (m);
-      g_autoptr (GBytes) zero = NULL;
-      const double *z;
-      double zmean = 0;
+      double zmean;
 
       if (hr_stage_get_layer (stage) < 0 || hr_moments_get_n_samples (m) == 0)
         continue;
-      zero = hr_moments_get_zero_fraction (m);
-      z = g_bytes_get_data (zero, &size);
-      for (gsize j = 0; j < d; j++)
-        zmean += z[j] / d;
+      zmean = hr_moments_get_mean_zero_fraction (m);
       if (hr_stage_get_layer_kind (stage) == HR_LAYER_RELU && zmean > 0.5)
         g_ptr_array_add (lines,
                          g_strdup_printf (
@@ -568,7 +556,7 @@ hr_analysis_describe_verdict (HrAnalysis *self)
                                 "are zero (mean over its %zu units)."),
                              hr_stage_get_name (stage), 100.0 * zmean, d));
       if (dead > 0
-          && (hr_is_activation_kind (hr_stage_get_layer_kind (stage))
+          && (hr_stage_is_activation (stage)
               || hr_stage_get_role (stage) == HR_STAGE_ROLE_PROJECTIONS))
         g_ptr_array_add (
             lines,
@@ -716,8 +704,7 @@ hr_write_per_sample (HrAnalysis *self, const char *path, GCancellable *cancellab
       const char *name = hr_stage_get_name (stage);
 
       fprintf (f.fp, ",%s_mean,%s_std,%s_norm", name, name, name);
-      if (hr_is_activation_kind (hr_stage_get_layer_kind (stage))
-          && hr_stage_get_layer (stage) >= 0)
+      if (hr_stage_is_activation (stage))
         fprintf (f.fp, ",%s_zero_fraction", name);
     }
   fputc ('\n', f.fp);
@@ -739,10 +726,7 @@ hr_write_per_sample (HrAnalysis *self, const char *path, GCancellable *cancellab
             {
               HrStage *stage = hr_analysis_get_stage (self, s);
               const float *v = block + ((gsize)s * HR_READ_ROWS + r) * HR_PER_SAMPLE_COLUMNS;
-              int columns = hr_is_activation_kind (hr_stage_get_layer_kind (stage))
-                                    && hr_stage_get_layer (stage) >= 0
-                                ? 4
-                                : 3;
+              int columns = hr_stage_is_activation (stage) ? 4 : 3;
 
               for (int c = 0; c < columns; c++)
                 hr_csv_number (f.fp, v[c], "%.9g");
@@ -1009,8 +993,7 @@ hr_plot_zero_fraction (HrAnalysis *self, const char *directory, GError **error)
       gsize size;
 
       /* clipping happens at the activations */
-      if (hr_stage_get_layer (stage) < 0
-          || !hr_is_activation_kind (hr_stage_get_layer_kind (stage)))
+      if (!hr_stage_is_activation (stage))
         continue;
       name = hr_stage_label (stage);
       zero = hr_moments_get_zero_fraction (hr_stage_get_moments (stage));
@@ -1073,8 +1056,7 @@ hr_write_maps (HrAnalysis *self, const char *directory, GError **error)
   for (guint s = 0; s < hr_analysis_get_n_stages (self); s++)
     {
       HrStage *stage = hr_analysis_get_stage (self, s);
-      gboolean activation = hr_stage_get_layer (stage) >= 0
-                            && hr_is_activation_kind (hr_stage_get_layer_kind (stage));
+      gboolean activation = hr_stage_is_activation (stage);
 
       if (hr_stage_get_role (stage) != HR_STAGE_ROLE_PROJECTIONS && !activation)
         continue;
