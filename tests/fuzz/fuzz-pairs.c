@@ -21,6 +21,7 @@
  */
 #include <headrank.h>
 
+#define FUZZ_TARGET "fuzz-pairs"
 #include "fuzz-input.h"
 
 #include <math.h>
@@ -34,16 +35,6 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 #define FUZZ_DIMENSION 3
 
 static const char *fuzz_path;
-
-#define FUZZ_FAIL(...)                                                                             \
-  G_STMT_START                                                                                     \
-  {                                                                                                \
-    fprintf (stderr, "fuzz-pairs: %s:%d: ", __FILE__, __LINE__);                                   \
-    fprintf (stderr, __VA_ARGS__);                                                                 \
-    fputc ('\n', stderr);                                                                          \
-    abort ();                                                                                      \
-  }                                                                                                \
-  G_STMT_END
 
 static void
 check_error (const GError *error, const char *what)
@@ -91,8 +82,8 @@ fuzz_contrastive (const guint64 *pairs, gsize n_pairs, gboolean has_negatives)
     {
       if (error == NULL)
         FUZZ_FAIL ("hr_contrastive_new failed without an error");
-      if (!(n_pairs < 2 && g_error_matches (error, HR_ANALYSIS_ERROR,
-                                            HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES)))
+      if (!(n_pairs < 2
+            && g_error_matches (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES)))
         FUZZ_FAIL ("hr_contrastive_new refused %zu finite pairs: %s", n_pairs, error->message);
       return;
     }

@@ -27,6 +27,7 @@
  */
 #include <headrank.h>
 
+#define FUZZ_TARGET "fuzz-safetensors"
 #include "fuzz-input.h"
 
 #include <errno.h>
@@ -59,27 +60,6 @@ static const char *fuzz_path; /* what the library opens */
 static gboolean fuzz_strict_finite;
 static gboolean fuzz_verbose; /* FUZZ_VERBOSE set: say what each head did */
 static volatile float fuzz_sink;
-
-#define FUZZ_FAIL(...)                                                                             \
-  G_STMT_START                                                                                     \
-  {                                                                                                \
-    fprintf (stderr, "fuzz-safetensors: %s:%d: ", __FILE__, __LINE__);                             \
-    fprintf (stderr, __VA_ARGS__);                                                                 \
-    fputc ('\n', stderr);                                                                          \
-    abort ();                                                                                      \
-  }                                                                                                \
-  G_STMT_END
-
-#define FUZZ_CHECK(cond, ...)                                                                      \
-  G_STMT_START                                                                                     \
-  {                                                                                                \
-    if (G_UNLIKELY (!(cond)))                                                                      \
-      {                                                                                            \
-        fprintf (stderr, "fuzz-safetensors: check failed: %s\n", #cond);                           \
-        FUZZ_FAIL (__VA_ARGS__);                                                                   \
-      }                                                                                            \
-  }                                                                                                \
-  G_STMT_END
 
 /* -- set-up ------------------------------------------------------------------------------ */
 

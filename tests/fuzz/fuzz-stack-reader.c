@@ -19,6 +19,7 @@
  */
 #include <headrank.h>
 
+#define FUZZ_TARGET "fuzz-stack-reader"
 #include "fuzz-input.h"
 
 #include <errno.h>
@@ -45,27 +46,6 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 static const char *fuzz_path; /* what the library opens */
 static gboolean fuzz_strict_libtiff;
 static guint fuzz_global_libtiff_messages;
-
-#define FUZZ_FAIL(...)                                                                             \
-  G_STMT_START                                                                                     \
-  {                                                                                                \
-    fprintf (stderr, "fuzz-stack-reader: %s:%d: ", __FILE__, __LINE__);                            \
-    fprintf (stderr, __VA_ARGS__);                                                                 \
-    fputc ('\n', stderr);                                                                          \
-    abort ();                                                                                      \
-  }                                                                                                \
-  G_STMT_END
-
-#define FUZZ_CHECK(cond, ...)                                                                      \
-  G_STMT_START                                                                                     \
-  {                                                                                                \
-    if (G_UNLIKELY (!(cond)))                                                                      \
-      {                                                                                            \
-        fprintf (stderr, "fuzz-stack-reader: check failed: %s\n", #cond);                          \
-        FUZZ_FAIL (__VA_ARGS__);                                                                   \
-      }                                                                                            \
-  }                                                                                                \
-  G_STMT_END
 
 static const char *
 layout_name (HrStackLayout layout)
