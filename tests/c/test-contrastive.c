@@ -11,6 +11,8 @@
  */
 #include <headrank.h>
 
+#include "test-util.h"
+
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
@@ -31,23 +33,10 @@ data_path (const char *relative)
   return g_test_build_filename (G_TEST_DIST, "data", "contrastive", relative, NULL);
 }
 
-/* A raw little-endian float32 file of exactly @n_values values. */
 static GBytes *
 load_f32 (const char *relative, gsize n_values)
 {
-  g_autofree char *path = data_path (relative);
-  g_autoptr (GError) error = NULL;
-  char *contents;
-  gsize length;
-
-  g_file_get_contents (path, &contents, &length, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (length, ==, n_values * sizeof (float));
-#if G_BYTE_ORDER == G_BIG_ENDIAN
-  for (gsize i = 0; i < n_values; i++)
-    ((guint32 *)contents)[i] = GUINT32_SWAP_LE_BE (((guint32 *)contents)[i]);
-#endif
-  return g_bytes_new_take (contents, length);
+  return hr_test_load_raw ("contrastive", relative, sizeof (float), n_values);
 }
 
 static double

@@ -13,6 +13,8 @@
  */
 #include <headrank.h>
 
+#include "test-util.h"
+
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
@@ -26,16 +28,6 @@ static char *
 heads_path (const char *relative)
 {
   return g_test_build_filename (G_TEST_DIST, "data", "heads", relative, NULL);
-}
-
-static const char *
-object_string (JsonObject *object, const char *member)
-{
-  JsonNode *node = json_object_get_member (object, member);
-
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return NULL;
-  return json_node_get_string (node);
 }
 
 static int
@@ -61,23 +53,10 @@ enum_nick (GType type, int value)
   return nick;
 }
 
-/* A raw little-endian float32 file of exactly @n_values values. */
 static GBytes *
 load_f32 (const char *relative, gsize n_values)
 {
-  g_autofree char *path = heads_path (relative);
-  g_autoptr (GError) error = NULL;
-  char *contents;
-  gsize length;
-
-  g_file_get_contents (path, &contents, &length, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (length, ==, n_values * sizeof (float));
-#if G_BYTE_ORDER == G_BIG_ENDIAN
-  for (gsize i = 0; i < n_values; i++)
-    ((guint32 *)contents)[i] = GUINT32_SWAP_LE_BE (((guint32 *)contents)[i]);
-#endif
-  return g_bytes_new_take (contents, length);
+  return hr_test_load_raw ("heads", relative, sizeof (float), n_values);
 }
 
 static gsize
@@ -153,15 +132,15 @@ head_case_free (gpointer data)
 static HrNormMode
 mode_of (JsonObject *mode)
 {
-  return strcmp (object_string (mode, "mode"), "running") == 0 ? HR_NORM_MODE_RUNNING
-                                                               : HR_NORM_MODE_BATCH;
+  return strcmp (hr_test_object_string (mode, "mode"), "running") == 0 ? HR_NORM_MODE_RUNNING
+                                                                       : HR_NORM_MODE_BATCH;
 }
 
 /* The batch size a mode uses for @head (0: the whole input). */
 static gsize
 batch_size_of (JsonObject *head, JsonObject *mode)
 {
-  if (strcmp (object_string (mode, "id"), "batch64") == 0)
+  if (strcmp (hr_test_object_string (mode, "id"), "batch64") == 0)
     return json_object_get_int_member (head, "batch_size_small");
   return json_object_get_int_member (mode, "batch_size");
 }
@@ -170,7 +149,7 @@ static HrFeatureStack *
 load_input (JsonObject *head)
 {
   gsize n = json_object_get_int_member (head, "n"), d = json_object_get_int_member (head, "d");
-  g_autoptr (GBytes) bytes = load_f32 (object_string (head, "input"), n * d);
+  g_autoptr (GBytes) bytes = load_f32 (hr_test_object_string (head, "input"), n * d);
   g_autoptr (GError) error = NULL;
   HrFeatureStack *stack = hr_feature_stack_new_from_bytes (bytes, n, d, &error);
 
@@ -194,7 +173,7 @@ load_stage_ref (JsonObject *head, guint stage, const char *mode_id, gsize *n, gs
 static HrHead *
 load_head (JsonObject *head, const char *arch, const char *prefix)
 {
-  g_autofree char *path = heads_path (object_string (head, "weights"));
+  g_autofree char *path = heads_path (hr_test_object_string (head, "weights"));
   g_autoptr (GError) error = NULL;
   HrHead *h = hr_head_new_from_file (path, arch, prefix, NULL, &error);
 
@@ -214,13 +193,13 @@ check_layers (const char *what, HrHead *h, JsonObject *head)
   for (guint i = 0; i < n; i++)
     {
       JsonObject *l = json_array_get_object_element (layers, i);
-      const char *name = object_string (l, "name");
-      int kind = enum_from_nick (HR_TYPE_LAYER_KIND, object_string (l, "kind"));
+      const char *name = hr_test_object_string (l, "name");
+      int kind = enum_from_nick (HR_TYPE_LAYER_KIND, hr_test_object_string (l, "kind"));
 
       if ((int)hr_head_get_layer_kind (h, i) != kind)
         g_test_fail_printf ("%s: layer %u is %s, expected %s", what, i,
                             enum_nick (HR_TYPE_LAYER_KIND, hr_head_get_layer_kind (h, i)),
-                            object_string (l, "kind"));
+                            hr_test_object_string (l, "kind"));
       g_assert_nonnull (hr_head_get_layer_name (h, i));
       if (name != NULL && g_strcmp0 (hr_head_get_layer_name (h, i), name) != 0)
         g_test_fail_printf ("%s: layer %u is named “%s”, expected “%s”", what, i,
@@ -249,9 +228,9 @@ test_load (gconstpointer data)
 {
   const HeadCase *c = data;
   JsonObject *head = c->head;
-  const char *arch = object_string (head, "arch");
-  const char *prefix = object_string (head, "prefix");
-  g_autofree char *path = heads_path (object_string (head, "weights"));
+  const char *arch = hr_test_object_string (head, "arch");
+  const char *prefix = hr_test_object_string (head, "prefix");
+  g_autofree char *path = heads_path (hr_test_object_string (head, "weights"));
   g_autofree char *base = g_path_get_basename (path);
   g_autoptr (HrHead) h = load_head (head, arch, prefix);
   g_autoptr (HrHead) found = load_head (head, arch, NULL);
@@ -350,8 +329,8 @@ test_forward (gconstpointer data)
   HrNormMode mode = mode_of (c->mode);
   gsize batch_size = batch_size_of (head, c->mode);
   gsize n_in = json_object_get_int_member (head, "n");
-  g_autoptr (HrHead) h
-      = load_head (head, object_string (head, "arch"), object_string (head, "prefix"));
+  g_autoptr (HrHead) h = load_head (head, hr_test_object_string (head, "arch"),
+                                    hr_test_object_string (head, "prefix"));
   g_autoptr (HrFeatureStack) input = load_input (head);
   g_autoptr (GError) error = NULL;
   float **got;
@@ -364,10 +343,10 @@ test_forward (gconstpointer data)
   for (guint s = 0; s < n_stages; s++)
     {
       g_autoptr (GBytes) ref = load_stage_ref (head, s, c->mode_id, &n, &d);
-      g_autofree char *what
-          = g_strdup_printf ("%s, %s, stage %u (%s “%s”)", object_string (head, "id"), c->mode_id,
-                             s, enum_nick (HR_TYPE_LAYER_KIND, hr_head_get_layer_kind (h, s)),
-                             hr_head_get_layer_name (h, s));
+      g_autofree char *what = g_strdup_printf (
+          "%s, %s, stage %u (%s “%s”)", hr_test_object_string (head, "id"), c->mode_id, s,
+          enum_nick (HR_TYPE_LAYER_KIND, hr_head_get_layer_kind (h, s)),
+          hr_head_get_layer_name (h, s));
 
       g_assert_cmpuint (n, ==, n_in);
       compare (what, got[s], g_bytes_get_data (ref, NULL), n, d);
@@ -379,20 +358,20 @@ test_forward (gconstpointer data)
     {
       g_autoptr (GBytes) ref = load_stage_ref (head, last, c->mode_id, &n, &d);
       g_autoptr (HrFeatureStack) out = hr_head_forward (h, input, mode, NULL, &error);
-      g_autofree char *what
-          = g_strdup_printf ("%s, %s, hr_head_forward", object_string (head, "id"), c->mode_id);
+      g_autofree char *what = g_strdup_printf ("%s, %s, hr_head_forward",
+                                               hr_test_object_string (head, "id"), c->mode_id);
 
       g_assert_no_error (error);
       compare_stack (what, out, ref, n, d);
 
       /* the same from the matrix TIFF */
       {
-        g_autofree char *tif = heads_path (object_string (head, "input_tif"));
+        g_autofree char *tif = heads_path (hr_test_object_string (head, "input_tif"));
         g_autoptr (HrFeatureStack) from_tif
             = hr_feature_stack_new_from_file (tif, HR_STACK_LAYOUT_MATRIX, NULL, &error);
         g_autoptr (HrFeatureStack) out2 = NULL;
         g_autofree char *what2 = g_strdup_printf ("%s, %s, hr_head_forward on the TIFF",
-                                                  object_string (head, "id"), c->mode_id);
+                                                  hr_test_object_string (head, "id"), c->mode_id);
 
         g_assert_no_error (error);
         out2 = hr_head_forward (h, from_tif, mode, NULL, &error);
@@ -404,8 +383,8 @@ test_forward (gconstpointer data)
         {
           g_autoptr (HrHead) inferred = load_head (head, NULL, NULL);
           g_autoptr (HrFeatureStack) out3 = hr_head_forward (inferred, input, mode, NULL, &error);
-          g_autofree char *what3
-              = g_strdup_printf ("%s, %s, inferred head", object_string (head, "id"), c->mode_id);
+          g_autofree char *what3 = g_strdup_printf ("%s, %s, inferred head",
+                                                    hr_test_object_string (head, "id"), c->mode_id);
 
           g_assert_no_error (error);
           compare_stack (what3, out3, ref, n, d);
@@ -437,15 +416,16 @@ static void
 project_and_compare (JsonObject *head, const char *mode_id, HrNormMode mode, gsize batch_size,
                      int stage, const char *dir)
 {
-  g_autoptr (HrHead) h
-      = load_head (head, object_string (head, "arch"), object_string (head, "prefix"));
-  g_autofree char *tif = heads_path (object_string (head, "input_tif"));
+  g_autoptr (HrHead) h = load_head (head, hr_test_object_string (head, "arch"),
+                                    hr_test_object_string (head, "prefix"));
+  g_autofree char *tif = heads_path (hr_test_object_string (head, "input_tif"));
   guint index = stage < 0 ? hr_head_get_n_layers (h) - 1 : (guint)stage;
-  g_autofree char *out_name = g_strdup_printf ("%s-%s-%d-%zu.tif", object_string (head, "id"),
-                                               mode_id, stage, batch_size);
+  g_autofree char *out_name = g_strdup_printf (
+      "%s-%s-%d-%zu.tif", hr_test_object_string (head, "id"), mode_id, stage, batch_size);
   g_autofree char *out_path = g_build_filename (dir, out_name, NULL);
-  g_autofree char *what = g_strdup_printf ("%s, %s, hr_head_project stage %d, batch_size %zu",
-                                           object_string (head, "id"), mode_id, stage, batch_size);
+  g_autofree char *what
+      = g_strdup_printf ("%s, %s, hr_head_project stage %d, batch_size %zu",
+                         hr_test_object_string (head, "id"), mode_id, stage, batch_size);
   g_autoptr (HrStackReader) reader = NULL;
   g_autoptr (HrStackWriter) writer = NULL;
   g_autoptr (HrFeatureStack) back = NULL;
@@ -511,7 +491,7 @@ raw_param (JsonObject *head, const char *layer, const char *param)
   if (!json_object_has_member (raw, key))
     return NULL;
   entry = json_object_get_object_member (raw, key);
-  return load_f32 (object_string (entry, "file"),
+  return load_f32 (hr_test_object_string (entry, "file"),
                    shape_product (json_object_get_array_member (entry, "shape")));
 }
 
@@ -525,8 +505,8 @@ build_by_hand (JsonObject *head)
   for (guint i = 0; i < json_array_get_length (layers); i++)
     {
       JsonObject *l = json_array_get_object_element (layers, i);
-      const char *name = object_string (l, "name");
-      HrLayerKind kind = enum_from_nick (HR_TYPE_LAYER_KIND, object_string (l, "kind"));
+      const char *name = hr_test_object_string (l, "name");
+      HrLayerKind kind = enum_from_nick (HR_TYPE_LAYER_KIND, hr_test_object_string (l, "kind"));
       gsize in = json_object_get_int_member (l, "in"), out = json_object_get_int_member (l, "out");
       g_autoptr (GError) error = NULL;
       g_autoptr (GBytes) weight = NULL, bias = NULL, mean = NULL, var = NULL;
@@ -576,7 +556,7 @@ test_append (gconstpointer data)
   for (guint m = 0; m < json_array_get_length (modes); m++)
     {
       JsonObject *mode = json_array_get_object_element (modes, m);
-      const char *mode_id = object_string (mode, "id");
+      const char *mode_id = hr_test_object_string (mode, "id");
       guint n_stages;
       float **got
           = forward_in_batches (h, input, mode_of (mode), batch_size_of (head, mode), &n_stages);
@@ -586,7 +566,7 @@ test_append (gconstpointer data)
           gsize n, d;
           g_autoptr (GBytes) ref = load_stage_ref (head, s, mode_id, &n, &d);
           g_autofree char *what = g_strdup_printf ("%s built by hand, %s, stage %u",
-                                                   object_string (head, "id"), mode_id, s);
+                                                   hr_test_object_string (head, "id"), mode_id, s);
 
           compare (what, got[s], g_bytes_get_data (ref, NULL), n, d);
         }
@@ -672,30 +652,30 @@ static void
 test_bad (gconstpointer data)
 {
   JsonObject *entry = (JsonObject *)data;
-  const char *file = object_string (entry, "file");
-  const char *domain = object_string (entry, "domain");
+  const char *file = hr_test_object_string (entry, "file");
+  const char *domain = hr_test_object_string (entry, "domain");
   GQuark quark = strcmp (domain, "head") == 0 ? HR_HEAD_ERROR : HR_TENSOR_ERROR;
   GType type = strcmp (domain, "head") == 0 ? HR_TYPE_HEAD_ERROR : HR_TYPE_TENSOR_ERROR;
-  int code = enum_from_nick (type, object_string (entry, "code"));
+  int code = enum_from_nick (type, hr_test_object_string (entry, "code"));
   g_autofree char *path = heads_path (file);
   g_autofree char *base = g_path_get_basename (path);
   g_autoptr (GError) error = NULL;
   g_autoptr (HrHead) h = NULL;
 
-  g_test_message ("%s", object_string (entry, "why"));
-  h = hr_head_new_from_file (path, object_string (entry, "arch"), object_string (entry, "prefix"),
-                             NULL, &error);
+  g_test_message ("%s", hr_test_object_string (entry, "why"));
+  h = hr_head_new_from_file (path, hr_test_object_string (entry, "arch"),
+                             hr_test_object_string (entry, "prefix"), NULL, &error);
   g_assert_null (h);
   g_assert_nonnull (error);
   if (error->domain != quark || error->code != code)
-    g_test_fail_printf ("%s (arch %s, prefix %s): got %s %s (“%s”), expected %s %s", file,
-                        object_string (entry, "arch"), object_string (entry, "prefix"),
-                        g_quark_to_string (error->domain),
-                        error->domain == HR_HEAD_ERROR ? enum_nick (HR_TYPE_HEAD_ERROR, error->code)
-                        : error->domain == HR_TENSOR_ERROR
-                            ? enum_nick (HR_TYPE_TENSOR_ERROR, error->code)
-                            : "?",
-                        error->message, g_quark_to_string (quark), object_string (entry, "code"));
+    g_test_fail_printf (
+        "%s (arch %s, prefix %s): got %s %s (“%s”), expected %s %s", file,
+        hr_test_object_string (entry, "arch"), hr_test_object_string (entry, "prefix"),
+        g_quark_to_string (error->domain),
+        error->domain == HR_HEAD_ERROR     ? enum_nick (HR_TYPE_HEAD_ERROR, error->code)
+        : error->domain == HR_TENSOR_ERROR ? enum_nick (HR_TYPE_TENSOR_ERROR, error->code)
+                                           : "?",
+        error->message, g_quark_to_string (quark), hr_test_object_string (entry, "code"));
   else if (json_object_get_boolean_member (entry, "names_file")
            && strstr (error->message, base) == NULL)
     g_test_fail_printf ("message “%s” does not name the file %s", error->message, base);
@@ -744,7 +724,7 @@ find_head (const char *id)
     {
       JsonObject *h = json_array_get_object_element (heads, i);
 
-      if (strcmp (object_string (h, "id"), id) == 0)
+      if (strcmp (hr_test_object_string (h, "id"), id) == 0)
         return h;
     }
   g_assert_not_reached ();
@@ -812,7 +792,7 @@ test_project_errors (void)
   JsonObject *v2 = find_head ("viscy-v2-lightning");
   JsonObject *big = find_head ("viscy-v2-768-f16");
   g_autoptr (HrHead) h = load_head (v2, "viscy-v2", NULL);
-  g_autofree char *tif = heads_path (object_string (big, "input_tif"));
+  g_autofree char *tif = heads_path (hr_test_object_string (big, "input_tif"));
   g_autoptr (GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp ("headrank-head-XXXXXX", &error);
   g_autofree char *out_path = g_build_filename (dir, "out.tif", NULL);
@@ -835,7 +815,7 @@ test_project_errors (void)
   /* a writer whose width is not the stage's: 15 or 100 features for 16 projections, 16 for
    * the 40 of stage 2 */
   {
-    g_autofree char *tif48 = heads_path (object_string (v2, "input_tif"));
+    g_autofree char *tif48 = heads_path (hr_test_object_string (v2, "input_tif"));
     const struct
     {
       int stage;
@@ -972,7 +952,7 @@ main (int argc, char **argv)
   for (guint i = 0; i < json_array_get_length (heads); i++)
     {
       JsonObject *head = json_array_get_object_element (heads, i);
-      const char *id = object_string (head, "id");
+      const char *id = hr_test_object_string (head, "id");
       HeadCase *c = g_new0 (HeadCase, 1);
       g_autofree char *path = g_strdup_printf ("/head/load/%s", id);
 
@@ -990,19 +970,19 @@ main (int argc, char **argv)
         {
           JsonObject *mode = json_array_get_object_element (modes, m);
           g_autofree char *pf
-              = g_strdup_printf ("/head/forward/%s/%s", id, object_string (mode, "id"));
+              = g_strdup_printf ("/head/forward/%s/%s", id, hr_test_object_string (mode, "id"));
           g_autofree char *pp
-              = g_strdup_printf ("/head/project/%s/%s", id, object_string (mode, "id"));
+              = g_strdup_printf ("/head/project/%s/%s", id, hr_test_object_string (mode, "id"));
 
           c = g_new0 (HeadCase, 1);
           c->head = head;
           c->mode = mode;
-          c->mode_id = g_strdup (object_string (mode, "id"));
+          c->mode_id = g_strdup (hr_test_object_string (mode, "id"));
           g_test_add_data_func_full (pf, c, test_forward, head_case_free);
           c = g_new0 (HeadCase, 1);
           c->head = head;
           c->mode = mode;
-          c->mode_id = g_strdup (object_string (mode, "id"));
+          c->mode_id = g_strdup (hr_test_object_string (mode, "id"));
           g_test_add_data_func_full (pp, c, test_project, head_case_free);
         }
     }
@@ -1010,9 +990,10 @@ main (int argc, char **argv)
   for (guint i = 0; i < json_array_get_length (bad); i++)
     {
       JsonObject *entry = json_array_get_object_element (bad, i);
-      g_autofree char *base = g_path_get_basename (object_string (entry, "file"));
+      g_autofree char *base = g_path_get_basename (hr_test_object_string (entry, "file"));
       g_autofree char *arch
-          = test_name (object_string (entry, "arch") ? object_string (entry, "arch") : "inferred");
+          = test_name (hr_test_object_string (entry, "arch") ? hr_test_object_string (entry, "arch")
+                                                             : "inferred");
       g_autofree char *path = g_strdup_printf ("/head/bad/%02u-%s-%s", i, base, arch);
 
       g_test_add_data_func (path, entry, test_bad);

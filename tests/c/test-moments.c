@@ -15,6 +15,8 @@
  */
 #include <headrank.h>
 
+#include "test-util.h"
+
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
@@ -41,23 +43,10 @@ static void *
 load_file (const char *name, const char *suffix, gsize expected_size)
 {
   g_autofree char *file = g_strconcat (name, suffix, NULL);
-  g_autofree char *path = moments_path (file);
-  g_autoptr (GError) error = NULL;
-  char *contents;
-  gsize length;
+  gsize size = g_str_has_suffix (suffix, "f32") ? 4 : 8;
 
-  g_file_get_contents (path, &contents, &length, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (length, ==, expected_size);
-#if G_BYTE_ORDER == G_BIG_ENDIAN
-  if (g_str_has_suffix (suffix, "f32"))
-    for (gsize i = 0; i < length / 4; i++)
-      ((guint32 *)contents)[i] = GUINT32_SWAP_LE_BE (((guint32 *)contents)[i]);
-  else
-    for (gsize i = 0; i < length / 8; i++)
-      ((guint64 *)contents)[i] = GUINT64_SWAP_LE_BE (((guint64 *)contents)[i]);
-#endif
-  return contents;
+  return g_bytes_unref_to_data (hr_test_load_raw ("moments", file, size, expected_size / size),
+                                &expected_size);
 }
 
 /* √v by Newton's iteration from a guess within a factor of two (the tests do not link

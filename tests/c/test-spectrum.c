@@ -16,6 +16,8 @@
  */
 #include <headrank.h>
 
+#include "test-util.h"
+
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
@@ -28,23 +30,10 @@ spectrum_path (const char *relative)
   return g_test_build_filename (G_TEST_DIST, "data", "spectrum", relative, NULL);
 }
 
-/* A raw little-endian float64 file of exactly @n_values values. */
 static GBytes *
 load_f64 (const char *relative, gsize n_values)
 {
-  g_autofree char *path = spectrum_path (relative);
-  g_autoptr (GError) error = NULL;
-  char *contents;
-  gsize length;
-
-  g_file_get_contents (path, &contents, &length, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (length, ==, n_values * sizeof (double));
-#if G_BYTE_ORDER == G_BIG_ENDIAN
-  for (gsize i = 0; i < n_values; i++)
-    ((guint64 *)contents)[i] = GUINT64_SWAP_LE_BE (((guint64 *)contents)[i]);
-#endif
-  return g_bytes_new_take (contents, length);
+  return hr_test_load_raw ("spectrum", relative, sizeof (double), n_values);
 }
 
 /* A JSON number, or NaN for null. */

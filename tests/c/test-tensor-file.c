@@ -10,6 +10,8 @@
  */
 #include <headrank.h>
 
+#include "test-util.h"
+
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
@@ -22,16 +24,6 @@ static char *
 weights_path (const char *file)
 {
   return g_test_build_filename (G_TEST_DIST, "data", "weights", file, NULL);
-}
-
-static const char *
-object_string (JsonObject *object, const char *member)
-{
-  JsonNode *node = json_object_get_member (object, member);
-
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return NULL;
-  return json_node_get_string (node);
 }
 
 static int
@@ -95,8 +87,8 @@ load_reference (const char *relative)
 static void
 check_tensor (HrTensorFile *file, JsonObject *t)
 {
-  const char *name = object_string (t, "name");
-  const char *reference = object_string (t, "reference");
+  const char *name = hr_test_object_string (t, "name");
+  const char *reference = hr_test_object_string (t, "reference");
   JsonArray *shape = json_object_get_array_member (t, "shape");
   g_autoptr (GError) error = NULL;
   g_autoptr (GBytes) values = NULL;
@@ -104,7 +96,7 @@ check_tensor (HrTensorFile *file, JsonObject *t)
   gsize n_dims, n_elements = (gsize)json_object_get_int_member (t, "n_elements");
 
   g_assert_true (hr_tensor_file_has_tensor (file, name));
-  g_assert_cmpstr (hr_tensor_file_get_dtype (file, name), ==, object_string (t, "dtype"));
+  g_assert_cmpstr (hr_tensor_file_get_dtype (file, name), ==, hr_test_object_string (t, "dtype"));
   dims = hr_tensor_file_get_shape (file, name, &n_dims);
   g_assert_nonnull (dims);
   g_assert_cmpuint (n_dims, ==, json_array_get_length (shape));
@@ -148,7 +140,7 @@ static void
 test_good (gconstpointer data)
 {
   JsonObject *entry = (JsonObject *)data;
-  g_autofree char *path = weights_path (object_string (entry, "file"));
+  g_autofree char *path = weights_path (hr_test_object_string (entry, "file"));
   g_autoptr (GError) error = NULL;
   g_autoptr (HrTensorFile) file = NULL;
   g_auto (GStrv) names = NULL;
@@ -159,7 +151,7 @@ test_good (gconstpointer data)
   g_autoptr (GList) metadata_keys = NULL;
   guint n_tensors = 0;
 
-  g_test_message ("%s", object_string (entry, "why"));
+  g_test_message ("%s", hr_test_object_string (entry, "why"));
   file = hr_tensor_file_new (path, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (file);
@@ -202,15 +194,15 @@ static void
 test_bad (gconstpointer data)
 {
   JsonObject *entry = (JsonObject *)data;
-  g_autofree char *path = weights_path (object_string (entry, "file"));
-  const char *stage = object_string (entry, "stage");
-  const char *tensor = object_string (entry, "tensor");
-  int code = tensor_error_from_nick (object_string (entry, "code"));
+  g_autofree char *path = weights_path (hr_test_object_string (entry, "file"));
+  const char *stage = hr_test_object_string (entry, "stage");
+  const char *tensor = hr_test_object_string (entry, "tensor");
+  int code = tensor_error_from_nick (hr_test_object_string (entry, "code"));
   JsonArray *contains = json_object_get_array_member (entry, "message_contains");
   g_autoptr (GError) error = NULL;
   g_autoptr (HrTensorFile) file = NULL;
 
-  g_test_message ("%s", object_string (entry, "why"));
+  g_test_message ("%s", hr_test_object_string (entry, "why"));
   g_assert_cmpint (code, >=, 0);
 
   file = hr_tensor_file_new (path, NULL, &error);
@@ -623,7 +615,7 @@ main (int argc, char **argv)
     {
       JsonObject *entry = json_array_get_object_element (files, i);
       g_autofree char *test_path
-          = g_strconcat ("/tensor-file/good/", object_string (entry, "file"), NULL);
+          = g_strconcat ("/tensor-file/good/", hr_test_object_string (entry, "file"), NULL);
 
       g_test_add_data_func (test_path, entry, test_good);
     }
@@ -631,7 +623,7 @@ main (int argc, char **argv)
     {
       JsonObject *entry = json_array_get_object_element (bad, i);
       g_autofree char *test_path = g_strconcat (
-          "/tensor-file/bad/", object_string (entry, "file") + strlen ("bad/"), NULL);
+          "/tensor-file/bad/", hr_test_object_string (entry, "file") + strlen ("bad/"), NULL);
 
       g_test_add_data_func (test_path, entry, test_bad);
     }

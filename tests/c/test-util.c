@@ -1,0 +1,34 @@
+/* headrank tests: helpers shared by the C tests */
+#include "test-util.h"
+
+GBytes *
+hr_test_load_raw (const char *dir, const char *relative, gsize element_size, gsize n_values)
+{
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data", dir, relative, NULL);
+  g_autoptr (GError) error = NULL;
+  char *contents;
+  gsize length;
+
+  g_assert_true (element_size == 4 || element_size == 8);
+  g_file_get_contents (path, &contents, &length, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (length, ==, n_values * element_size);
+#if G_BYTE_ORDER == G_BIG_ENDIAN
+  for (gsize i = 0; i < n_values; i++)
+    if (element_size == 4)
+      ((guint32 *)contents)[i] = GUINT32_SWAP_LE_BE (((guint32 *)contents)[i]);
+    else
+      ((guint64 *)contents)[i] = GUINT64_SWAP_LE_BE (((guint64 *)contents)[i]);
+#endif
+  return g_bytes_new_take (contents, length);
+}
+
+const char *
+hr_test_object_string (JsonObject *object, const char *member)
+{
+  JsonNode *node = json_object_get_member (object, member);
+
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return NULL;
+  return json_node_get_string (node);
+}
