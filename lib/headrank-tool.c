@@ -90,6 +90,28 @@ hr_usage_error (GOptionContext *context, const char *message)
   return EXIT_USAGE;
 }
 
+typedef struct _HrHeadOptions HrHeadOptions;
+static void hr_head_options_add (GOptionContext *context, HrHeadOptions *o);
+
+/* The options of "headrank @name": the head's first when @head is given, then @entries;
+ * @usage and @description already translated. */
+static GOptionContext *
+hr_command_context (const char *name, const char *usage, const char *description,
+                    const GOptionEntry *entries, HrHeadOptions *head)
+{
+  GOptionContext *context = g_option_context_new (usage);
+  g_autofree char *prgname = g_strconcat ("headrank ", name, NULL);
+
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  if (head != NULL)
+    hr_head_options_add (context, head);
+  if (entries != NULL)
+    g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_set_description (context, description);
+  g_set_prgname (prgname);
+  return context;
+}
+
 static int
 hr_user_error (const GError *error)
 {
@@ -307,13 +329,11 @@ hr_command_info (int argc, char **argv)
           { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_ ("Print one JSON object"), NULL },
           G_OPTION_ENTRY_NULL };
 
-  context = g_option_context_new (_ ("[FILE] — describe a feature stack"));
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  g_option_context_set_description (
-      context, _ ("Without FILE, describes the sample stack that comes with headrank.\n"
-                  "Reads the whole file (a chunk at a time) to count NaN and infinite values."));
-  g_set_prgname ("headrank info");
+  context = hr_command_context (
+      "info", _ ("[FILE] — describe a feature stack"),
+      _ ("Without FILE, describes the sample stack that comes with headrank.\n"
+         "Reads the whole file (a chunk at a time) to count NaN and infinite values."),
+      entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
   if (layout_name != NULL && !hr_parse_layout (layout_name, &layout))
@@ -415,7 +435,7 @@ hr_stage_names (HrHead *head)
 
 /* -- the options of a head (project, analyze) -------------------------------------------- */
 
-typedef struct
+struct _HrHeadOptions
 {
   char *weights;
   char *arch;
@@ -424,7 +444,7 @@ typedef struct
   gint64 batch_size;
   char *layout_name;
   HrStackLayout layout;
-} HrHeadOptions;
+};
 
 #define HR_BATCH_SIZE_UNSET G_MININT64
 #define HR_HEAD_OPTIONS_INIT                                                                       \
@@ -567,19 +587,16 @@ hr_command_project (int argc, char **argv)
             NULL },
           G_OPTION_ENTRY_NULL };
 
-  /* TRANSLATORS: the usage line of "headrank project" */
-  context = g_option_context_new (_ ("FILE — run a projection head over a feature stack"));
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  hr_head_options_add (context, &o);
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  g_option_context_set_description (
-      context,
+  context = hr_command_context (
+      "project",
+      /* TRANSLATORS: the usage line of "headrank project" */
+      _ ("FILE — run a projection head over a feature stack"),
       /* TRANSLATORS: the description at the end of "headrank project --help" */
       _ ("Writes the projections (or, with --stage, the output of one layer) of every sample "
          "of FILE as a float32 TIFF: one page of N rows × P columns, or with --per-pixel a "
          "per-pixel ImageJ stack. The file is read a chunk at a time; Ctrl-C stops the run "
-         "and leaves no output file."));
-  g_set_prgname ("headrank project");
+         "and leaves no output file."),
+      entries, &o);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
   if ((status = hr_head_options_check (context, &o)) != 0)
@@ -833,13 +850,10 @@ hr_command_analyze (int argc, char **argv)
             N_ ("Print the report as JSON on standard output"), NULL },
           G_OPTION_ENTRY_NULL };
 
-  /* TRANSLATORS: the usage line of "headrank analyze" */
-  context = g_option_context_new (_ ("[FILE] — rank diagnostics of a projection head"));
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  hr_head_options_add (context, &o);
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  g_option_context_set_description (
-      context,
+  context = hr_command_context (
+      "analyze",
+      /* TRANSLATORS: the usage line of "headrank analyze" */
+      _ ("[FILE] — rank diagnostics of a projection head"),
       /* TRANSLATORS: the description at the end of "headrank analyze --help" */
       _ ("Runs FILE through the head of --weights in one pass and reports, for the features, "
          "the outputs of the head's activation layers and the projections: the PCA spectrum, "
@@ -851,8 +865,8 @@ hr_command_analyze (int argc, char **argv)
          "it collapse. Without a head, FILE is analysed with the projections of --projections, "
          "or alone. Without FILE, analyses the bundled sample with the bundled head. Writes "
          "report.json, per_sample.csv, per_dimension.csv and plots (PNG and SVG) into the "
-         "output folder, each file complete or not at all; Ctrl-C stops the run."));
-  g_set_prgname ("headrank analyze");
+         "output folder, each file complete or not at all; Ctrl-C stops the run."),
+      entries, &o);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
   if ((status = hr_head_options_check (context, &o)) != 0)
@@ -1026,17 +1040,15 @@ hr_command_head_describe (int argc, char **argv)
           { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_ ("Print one JSON object"), NULL },
           G_OPTION_ENTRY_NULL };
 
-  /* TRANSLATORS: the usage line of "headrank head describe" */
-  context = g_option_context_new (_ ("WEIGHTS — list the layers of a projection head"));
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  g_option_context_set_description (
-      context,
+  context = hr_command_context (
+      "head describe",
+      /* TRANSLATORS: the usage line of "headrank head describe" */
+      _ ("WEIGHTS — list the layers of a projection head"),
       /* TRANSLATORS: the description at the end of "headrank head describe --help" */
       _ ("Prints the layers that “headrank project” runs, in order, with their names (the "
          "names --stage takes) and shapes. Without --arch the architecture is inferred from "
-         "the tensors: a ReLU is assumed between a norm and the next Linear."));
-  g_set_prgname ("headrank head describe");
+         "the tensors: a ReLU is assumed between a norm and the next Linear."),
+      entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
   if (argc != 2)
@@ -1063,14 +1075,12 @@ hr_command_head_presets (int argc, char **argv)
   const char *const *presets = hr_head_list_presets ();
   int width = 0;
 
-  /* TRANSLATORS: the usage line of "headrank head presets" */
-  context = g_option_context_new (_ ("— list the named architectures"));
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  g_option_context_set_description (
-      context,
+  context = hr_command_context (
+      "head presets",
+      /* TRANSLATORS: the usage line of "headrank head presets" */
+      _ ("— list the named architectures"),
       /* TRANSLATORS: the description at the end of "headrank head presets --help" */
-      _ ("Prints each preset and its spec, the value --arch takes either way."));
-  g_set_prgname ("headrank head presets");
+      _ ("Prints each preset and its spec, the value --arch takes either way."), NULL, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
   if (argc != 1)
