@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 import tifffile
 
-TOOL = os.environ.get("HEADRANK_TOOL")
-SOURCE_ROOT = Path(os.environ.get("HEADRANK_SOURCE_ROOT") or Path(__file__).resolve().parents[2])
+import cli_common
+from cli_common import SOURCE_ROOT, TOOL, base_env
 DATA = SOURCE_ROOT / "tests" / "data" / "analysis"
 SAMPLE_DIR = Path(os.environ.get("HEADRANK_DATADIR") or SOURCE_ROOT / "data")
 FEATURES = DATA / "features.tif"
@@ -43,27 +43,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def base_env(**extra):
-    env = dict(os.environ)
-    for name in ("LANGUAGE", "LANG", "LOCPATH") + tuple(k for k in env if k.startswith("LC_")):
-        env.pop(name, None)
-    env["LC_ALL"] = "C.UTF-8"
-    env["HEADRANK_NO_PROGRESS"] = "1"
-    env.update(extra)
-    return env
-
-
 def run(*args, cwd=None, timeout=120):
-    return subprocess.run(
-        [TOOL, "analyze", *[str(a) for a in args]],
-        env=base_env(),
-        cwd=cwd,
-        capture_output=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    return cli_common.run("analyze", *args, cwd=cwd, timeout=timeout)
 
 
 def ok(p):

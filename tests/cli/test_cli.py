@@ -24,8 +24,7 @@ from pathlib import Path
 
 import pytest
 
-TOOL = os.environ.get("HEADRANK_TOOL")
-SOURCE_ROOT = Path(os.environ.get("HEADRANK_SOURCE_ROOT") or Path(__file__).resolve().parents[2])
+from cli_common import SOURCE_ROOT, TOOL, base_env, run
 DATA = SOURCE_ROOT / "tests" / "data"
 TIFF_DIR = DATA / "tiff"
 BAD_DIR = DATA / "bad"
@@ -52,29 +51,6 @@ VARIANTS = sorted({e["variant"] for e in MANIFEST})
 # auto cannot tell a stack of 2-D pages (one feature map per sample, no metadata) from
 # a stack of channels: those files need --layout pages.
 AUTO_UNDECIDABLE = {"pages-map"}
-
-
-def base_env(**extra):
-    """The environment of an English run: C.UTF-8 so that “”, × and … pass unchanged."""
-    env = dict(os.environ)
-    for name in ("LANGUAGE", "LANG", "LOCPATH") + tuple(k for k in env if k.startswith("LC_")):
-        env.pop(name, None)
-    env["LC_ALL"] = "C.UTF-8"
-    env["HEADRANK_NO_PROGRESS"] = "1"
-    env.update(extra)
-    return env
-
-
-def run(*args, env=None, timeout=120):
-    return subprocess.run(
-        [TOOL, *[str(a) for a in args]],
-        env=env if env is not None else base_env(),
-        capture_output=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def project_version():

@@ -29,8 +29,7 @@ import numpy as np
 import pytest
 import tifffile
 
-TOOL = os.environ.get("HEADRANK_TOOL")
-SOURCE_ROOT = Path(os.environ.get("HEADRANK_SOURCE_ROOT") or Path(__file__).resolve().parents[2])
+from cli_common import SOURCE_ROOT, TOOL, base_env, run
 DATA = SOURCE_ROOT / "tests" / "data"
 HEADS = DATA / "heads"
 BAD_DIR = DATA / "bad"
@@ -56,29 +55,6 @@ HEAD_ENTRIES = MANIFEST.get("heads", [])
 BAD_HEADS = MANIFEST.get("bad", [])
 MODES = MANIFEST.get("modes", [])
 TOL = MANIFEST.get("tolerance", {"abs": 1e-5, "rel": 1e-4})
-
-
-def base_env(**extra):
-    """The environment of an English run: C.UTF-8 so that “”, × and … pass unchanged."""
-    env = dict(os.environ)
-    for name in ("LANGUAGE", "LANG", "LOCPATH") + tuple(k for k in env if k.startswith("LC_")):
-        env.pop(name, None)
-    env["LC_ALL"] = "C.UTF-8"
-    env["HEADRANK_NO_PROGRESS"] = "1"
-    env.update(extra)
-    return env
-
-
-def run(*args, env=None, timeout=120):
-    return subprocess.run(
-        [TOOL, *[str(a) for a in args]],
-        env=env if env is not None else base_env(),
-        capture_output=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def assert_user_error(p, *paths):
