@@ -1033,8 +1033,7 @@ typedef struct
   HrStage **by_layer; /* per layer of the head, or NULL */
   HrStage *features;  /* the features stage */
   HrStage *last;      /* the stage the contrastive measures use */
-  float *scratch;     /* chunk × HR_PER_SAMPLE_COLUMNS */
-  float *row_stats;   /* chunk × 3, from hr_moments_add() */
+  float *scratch;     /* chunk × HR_PER_SAMPLE_COLUMNS, from the moments */
   gsize scratch_rows;
 
   /* pairs: the rows of the last stage kept for them */
@@ -1056,7 +1055,6 @@ hr_pass_clear (HrPass *pass)
   g_clear_pointer (&pass->stages, g_ptr_array_unref);
   g_free (pass->by_layer);
   g_free (pass->scratch);
-  g_free (pass->row_stats);
   g_free (pass->pairs);
   g_free (pass->wanted);
   g_free (pass->slots_of);
@@ -1070,10 +1068,8 @@ hr_pass_reserve (HrPass *pass, gsize n_rows)
   if (n_rows <= pass->scratch_rows)
     return TRUE;
   g_free (pass->scratch);
-  g_free (pass->row_stats);
   pass->scratch = g_try_new (float, n_rows *HR_PER_SAMPLE_COLUMNS);
-  pass->row_stats = g_try_new (float, n_rows * 3);
-  pass->scratch_rows = pass->scratch != NULL && pass->row_stats != NULL ? n_rows : 0;
+  pass->scratch_rows = pass->scratch != NULL ? n_rows : 0;
   return pass->scratch_rows > 0;
 }
 
@@ -1109,19 +1105,14 @@ hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint6
                    _ ("not enough memory for chunks of %zu samples"), n);
       return FALSE;
     }
-  hr_moments_add (stage->moments, x, n, pass->row_stats);
+  hr_moments_add_with_zeros (stage->moments, x, n, pass->scratch);
   for (gsize r = 0; r < n; r++)
     {
       const float *row = x + r * d;
-      float *out = pass->scratch + r * HR_PER_SAMPLE_COLUMNS;
-      gsize zeros = 0;
       guint64 sample = samples != NULL ? samples[r] : first + r;
 
-      for (gsize j = 0; j < d; j++)
-        zeros += row[j] == 0.0f;
-      memcpy (out, pass->row_stats + r * 3, 3 * sizeof (float));
-      out[3] = isnan (out[0]) ? NAN : (float)((double)zeros / (double)d);
-      if (!hr_sample_table_put (stage->table, sample, out, error))
+      if (!hr_sample_table_put (stage->table, sample, pass->scratch + r * HR_PER_SAMPLE_COLUMNS,
+                                error))
         return FALSE;
       if (stage == pass->last)
         {

@@ -441,7 +441,8 @@ hr_row_sums (const float *restrict x, gsize d, double *sum, double *sum_sq)
 /* Accumulates one finite row into the chunk's column sums and zero counts and into the
  * SimSiam sums; returns Σ (x − row_mean)², the second pass of the row's own variance. */
 static double
-hr_row_accumulate (HrMoments *self, const float *restrict x, double row_mean, double inv_norm)
+hr_row_accumulate (HrMoments *self, const float *restrict x, double row_mean, double inv_norm,
+                   gsize *row_zeros)
 {
   gsize d = self->dimension, j = 0;
   double *restrict colsum = self->chunk_sum;
@@ -450,8 +451,10 @@ hr_row_accumulate (HrMoments *self, const float *restrict x, double row_mean, do
   const double *restrict z0 = self->z_shift;
   gint32 *restrict zc = self->chunk_zeros;
   const hr_v4f zero = { 0 };
+  hr_v4i rz = { 0 };
   hr_v2d cs = { 0 };
   double ct = 0;
+  gsize zt = 0;
 
   /* exact zeros (+0.0 == −0.0), four at a time: the mask is −1 where equal */
   for (; j + 4 <= d; j += 4)
@@ -462,10 +465,15 @@ hr_row_accumulate (HrMoments *self, const float *restrict x, double row_mean, do
       memcpy (&v, x + j, sizeof v);
       memcpy (&n, zc + j, sizeof n);
       n -= (hr_v4i)(v == zero);
+      rz -= (hr_v4i)(v == zero);
       memcpy (zc + j, &n, sizeof n);
     }
   for (; j < d; j++)
-    zc[j] += x[j] == 0.0f;
+    {
+      zc[j] += x[j] == 0.0f;
+      zt += x[j] == 0.0f;
+    }
+  *row_zeros = zt + (gsize)rz[0] + (gsize)rz[1] + (gsize)rz[2] + (gsize)rz[3];
 
   for (j = 0; j + 2 <= d; j += 2)
     {
@@ -765,7 +773,8 @@ hr_moments_chunk_float32 (HrMoments *self, const float *rows, gsize n_b)
 
 /* Up to HR_MOMENTS_CHUNK_ROWS rows. */
 static void
-hr_moments_add_chunk (HrMoments *self, const float *rows, gsize n_rows, float *per_sample)
+hr_moments_add_chunk (HrMoments *self, const float *rows, gsize n_rows, float *per_sample,
+                      guint columns)
 {
   gsize d = self->dimension, n_b = 0;
 
@@ -777,6 +786,7 @@ hr_moments_add_chunk (HrMoments *self, const float *rows, gsize n_rows, float *p
     {
       const float *x = rows + r * d;
       double sum, sum_sq, norm, row_mean, inv_norm, centred_sq;
+      gsize zeros;
 
       hr_row_sums (x, d, &sum, &sum_sq);
       if (!isfinite (sum_sq))
@@ -784,7 +794,8 @@ hr_moments_add_chunk (HrMoments *self, const float *rows, gsize n_rows, float *p
           self->n_dropped++;
           self->n_nonfinite += hr_count_nonfinite (x, d);
           if (per_sample != NULL)
-            per_sample[3 * r] = per_sample[3 * r + 1] = per_sample[3 * r + 2] = NAN;
+            for (guint c = 0; c < columns; c++)
+              per_sample[columns * r + c] = NAN;
           continue;
         }
       norm = sqrt (sum_sq);
@@ -796,12 +807,14 @@ hr_moments_add_chunk (HrMoments *self, const float *rows, gsize n_rows, float *p
             self->z_shift[j] = x[j] * inv_norm;
           self->has_z_shift = TRUE;
         }
-      centred_sq = hr_row_accumulate (self, x, row_mean, inv_norm);
+      centred_sq = hr_row_accumulate (self, x, row_mean, inv_norm, &zeros);
       if (per_sample != NULL)
         {
-          per_sample[3 * r] = (float)row_mean;
-          per_sample[3 * r + 1] = (float)sqrt (centred_sq / (double)d);
-          per_sample[3 * r + 2] = (float)norm;
+          per_sample[columns * r] = (float)row_mean;
+          per_sample[columns * r + 1] = (float)sqrt (centred_sq / (double)d);
+          per_sample[columns * r + 2] = (float)norm;
+          if (columns > 3)
+            per_sample[columns * r + 3] = (float)((double)zeros / (double)d);
         }
       self->finite_rows[n_b++] = r;
     }
@@ -833,8 +846,9 @@ hr_moments_add_chunk (HrMoments *self, const float *rows, gsize n_rows, float *p
  * Accumulates the finite rows of @rows; rows holding a NaN or an infinity are counted
  * instead. The C fast path: the data are read in place.
  */
-void
-hr_moments_add (HrMoments *self, const float *rows, gsize n_rows, float *per_sample)
+static void
+hr_moments_add_columns (HrMoments *self, const float *rows, gsize n_rows, float *per_sample,
+                        guint columns)
 {
   gsize d;
 
@@ -844,7 +858,21 @@ hr_moments_add (HrMoments *self, const float *rows, gsize n_rows, float *per_sam
   d = self->dimension;
   for (gsize first = 0; first < n_rows; first += HR_MOMENTS_CHUNK_ROWS)
     hr_moments_add_chunk (self, rows + first * d, MIN (n_rows - first, HR_MOMENTS_CHUNK_ROWS),
-                          per_sample != NULL ? per_sample + 3 * first : NULL);
+                          per_sample != NULL ? per_sample + columns * first : NULL, columns);
+}
+
+void
+hr_moments_add (HrMoments *self, const float *rows, gsize n_rows, float *per_sample)
+{
+  hr_moments_add_columns (self, rows, n_rows, per_sample, 3);
+}
+
+/* hr_moments_add() with a fourth statistic per row, its fraction of exact zeros, counted in
+ * the same pass (for the analysis' per-sample table). */
+void
+hr_moments_add_with_zeros (HrMoments *self, const float *rows, gsize n_rows, float *per_sample)
+{
+  hr_moments_add_columns (self, rows, n_rows, per_sample, 4);
 }
 
 /**

@@ -85,6 +85,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrTiffSink, hr_tiff_sink_free)
 /* ReLU, GELU or SiLU (hr-head.c). */
 gboolean hr_layer_kind_is_activation (HrLayerKind kind);
 
+/* hr_moments_add() with four floats per row: mean, std, norm and fraction of exact zeros
+ * (hr-moments.c). */
+void hr_moments_add_with_zeros (HrMoments *moments, const float *rows, gsize n_rows,
+                                float *per_sample);
+
 /* The mean over the dimensions of the fraction of samples that are exactly zero; NaN
  * before any sample (hr-moments.c). */
 double hr_moments_get_mean_zero_fraction (HrMoments *moments);
