@@ -175,9 +175,11 @@ def test_per_pixel_maps_are_aligned_with_the_source(make_napari_viewer, qtbot, d
 
 
 def test_cancel(make_napari_viewer, qtbot, tmp_path, data_dir, notes):
+    # 600,000 samples: about a second through the head on an idle machine, long enough for
+    # the click to land before the end (200,000 took 0.3 s)
     rng = np.random.default_rng(7)
     big = tmp_path / 'big.tif'
-    tifffile.imwrite(big, rng.standard_normal((200_000, 64), dtype=np.float32))
+    tifffile.imwrite(big, rng.standard_normal((600_000, 64), dtype=np.float32))
     viewer, widget = make_widget(make_napari_viewer, qtbot)
     widget.features_combo.setCurrentIndex(widget.features_combo.findData(None))
     widget.features_file.setText(big)
