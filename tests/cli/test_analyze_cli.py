@@ -261,7 +261,9 @@ def test_pairs_option():
     r2 = analyze_json(FEATURES, "-w", HEAD, "--arch", "viscy-v2", "--positives",
                       DATA / "positives.tif", "--temperature", "0.3", "--margin", "0.4",
                       "--pair-batch", "128")
-    assert r2["contrastive"] == pytest.approx(c, rel=1e-9)
+    # the positives go through the head in other batches: float32 rounding of the
+    # projections, ~1e-7 on the cosine scale
+    assert r2["contrastive"] == pytest.approx(c, rel=1e-6, abs=1e-6)
 
 
 def test_stage_all_gives_every_layer_a_spectrum():

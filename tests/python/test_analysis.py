@@ -789,13 +789,16 @@ def test_pairs_file_and_positives_agree_with_numpy(pair_runs):
             (PAIR_BATCH, TAU, MARGIN)
         assert not c.has_negatives()
         got = contrastive_values(c)
-        assert got == pytest.approx(contrastive_values(direct), rel=1e-6, abs=1e-9), route
-        assert got == pytest.approx(ref, rel=1e-6, abs=1e-9), route
+        # The mean cosines are differences of O(1) terms (0.007 here): the float32 rounding
+        # of projections computed in other batches (another sgemm blocking) moves them by
+        # ~1e-7 absolute, so they are compared with an absolute tolerance on the cosine scale.
+        assert got == pytest.approx(contrastive_values(direct), rel=1e-6, abs=1e-6), route
+        assert got == pytest.approx(ref, rel=1e-6, abs=1e-6), route
         j = json.loads(a.to_json(False))['contrastive']
         assert j['pairs'] == int(keep.sum()) and j['pairs_skipped'] == int((~keep).sum())
         assert j['ntxent'] == c.get_ntxent()
     assert contrastive_values(pair_runs['file'].get_contrastive()) == pytest.approx(
-        contrastive_values(pair_runs['positives'].get_contrastive()), rel=1e-9, abs=1e-12)
+        contrastive_values(pair_runs['positives'].get_contrastive()), rel=1e-6, abs=1e-6)
 
 
 def test_triplet_file_uses_its_negatives():
