@@ -687,14 +687,26 @@ hr_command_project (int argc, char **argv)
 #define HR_SAMPLE_ARCH "viscy-v0"
 #define HR_SAMPLE_PAIRS "sample-pairs.csv"
 
+/* "64", or "61-64" when the rank is uncertain (ASCII, so that the column stays aligned). */
+static char *
+hr_rank_cell (HrSpectrum *sp)
+{
+  guint low, high;
+
+  hr_spectrum_get_rank_range (sp, &low, &high);
+  if (low == high)
+    return g_strdup_printf ("%u", hr_spectrum_get_rank (sp));
+  return g_strdup_printf ("%u-%u", low, high);
+}
+
 static void
 hr_analysis_print_text (HrAnalysis *analysis, const char *output)
 {
   g_auto (GStrv) verdict = hr_analysis_describe_verdict (analysis);
 
   /* TRANSLATORS: column headings of the table of "headrank analyze"; keep each within the
-     width of its column: 14, 8, 5, 5, 7, 8, 6, 14, 6, 6 and 5 bytes (ASCII keeps them aligned) */
-  g_print ("%-14s %8s %5s %5s %7s %8s %6s %14s %6s %6s %5s\n", _ ("stage"), _ ("samples"),
+     width of its column: 14, 8, 5, 9, 7, 8, 6, 14, 6, 6 and 5 bytes (ASCII keeps them aligned) */
+  g_print ("%-14s %8s %5s %9s %7s %8s %6s %14s %6s %6s %5s\n", _ ("stage"), _ ("samples"),
            _ ("dim"), _ ("rank"), _ ("m.rank"), _ ("eff.rank"), _ ("PR"), _ ("PCs 90/95/99%"),
            _ ("alpha"), _ ("zeros"), _ ("dead"));
   for (guint i = 0; i < hr_analysis_get_n_stages (analysis); i++)
@@ -723,21 +735,24 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
                                                   hr_spectrum_get_components (sp, 0.95),
                                                   hr_spectrum_get_components (sp, 0.99));
 
-          g_print ("%5u %7u %8.2f %6.2f %14s %6.2f ", hr_spectrum_get_rank (sp),
-                   hr_spectrum_get_matrix_rank (sp), hr_spectrum_get_effective_rank (sp),
-                   hr_spectrum_get_participation_ratio (sp), pcs,
-                   hr_spectrum_get_alpha (sp, NULL, NULL, NULL));
+          g_autofree char *rank = hr_rank_cell (sp);
+
+          g_print ("%9s %7u %8.2f %6.2f %14s %6.2f ", rank, hr_spectrum_get_matrix_rank (sp),
+                   hr_spectrum_get_effective_rank (sp), hr_spectrum_get_participation_ratio (sp),
+                   pcs, hr_spectrum_get_alpha (sp, NULL, NULL, NULL));
         }
       else
-        g_print ("%5s %7s %8s %6s %14s %6s ", "-", "-", "-", "-", "-", "-");
+        g_print ("%9s %7s %8s %6s %14s %6s ", "-", "-", "-", "-", "-", "-");
       g_print ("%6.3f %5u\n", zmean, hr_moments_get_n_dead (m));
     }
   g_print ("%s\n",
            /* TRANSLATORS: the legend under the table of "headrank analyze"; keep the column
               names as they are translated above */
            /* xgettext:no-c-format */
-           _ ("(rank: number of singular values of the centred matrix above the tolerance; "
-              "m.rank: the same uncentred, as numpy.linalg.matrix_rank; eff.rank: RankMe; PR: "
+           _ ("(rank: number of singular values of the centred matrix above the tolerance of "
+              "what the numbers resolve, a range low-high where singular values lie within "
+              "their error of it; m.rank: numpy.linalg.matrix_rank's rule on the uncentred "
+              "matrix, for comparison with numpy; eff.rank: RankMe; PR: "
               "participation "
               "ratio; PCs: principal components for 90/95/99 % of the variance; alpha: "
               "eigenspectrum decay; zeros: mean fraction of exact zeros per unit; dead: units "

@@ -1520,6 +1520,52 @@ hr_pass_contrastive (HrPass *pass, GError **error)
   return self->contrastive != NULL;
 }
 
+/* -- the verdict's rules (doc/analysis.md, "The verdict") ------------------------------------ */
+
+/* Effective ranks that differ by at most this fraction of the larger count as equal. */
+#define HR_EFFECTIVE_RANK_MARGIN 0.01
+
+static HrVerdictFlags
+hr_verdict_of_projections (HrStage *projections)
+{
+  double healthy = 1.0 / sqrt ((double)projections->dimension);
+  guint high;
+
+  hr_spectrum_get_rank_range (projections->spectrum, NULL, &high);
+  if (hr_moments_get_simsiam_std (projections->moments) < 0.1 * healthy || high <= 1)
+    return HR_VERDICT_COLLAPSED;
+  return HR_VERDICT_NONE;
+}
+
+/* The rank rules: only differences larger than the ranks' ranges and the effective ranks'
+ * margin count. */
+static HrVerdictFlags
+hr_verdict_compare (HrSpectrum *f, HrSpectrum *p, gsize projection_dimension)
+{
+  HrVerdictFlags v = HR_VERDICT_NONE;
+  guint fl, fh, pl, ph;
+  double ef = hr_spectrum_get_effective_rank (f), ep = hr_spectrum_get_effective_rank (p);
+  double margin = HR_EFFECTIVE_RANK_MARGIN * MAX (ef, ep);
+  guint64 n = hr_spectrum_get_n_samples (p);
+  gsize full = (gsize)MIN ((guint64)projection_dimension, n - 1);
+
+  hr_spectrum_get_rank_range (f, &fl, &fh);
+  hr_spectrum_get_rank_range (p, &pl, &ph);
+  if (pl > fh)
+    v |= HR_VERDICT_INFLATES_RANK;
+  else if (ph < fl)
+    v |= HR_VERDICT_REDUCES_RANK;
+  else
+    v |= HR_VERDICT_KEEPS_RANK;
+  if (ep > ef + margin)
+    v |= HR_VERDICT_INFLATES_EFFECTIVE_RANK;
+  else if (ep < ef - margin)
+    v |= HR_VERDICT_REDUCES_EFFECTIVE_RANK;
+  if (projection_dimension < fl && pl == full)
+    v |= HR_VERDICT_USES_ALL_DIMENSIONS;
+  return v;
+}
+
 static void
 hr_analysis_judge (HrAnalysis *self)
 {
@@ -1545,29 +1591,86 @@ hr_analysis_judge (HrAnalysis *self)
         v |= HR_VERDICT_DEAD_UNITS;
     }
   if (projections != NULL && projections->spectrum != NULL)
-    {
-      double healthy = 1.0 / sqrt ((double)projections->dimension);
-
-      if (hr_moments_get_simsiam_std (projections->moments) < 0.1 * healthy
-          || hr_spectrum_get_rank (projections->spectrum) <= 1)
-        v |= HR_VERDICT_COLLAPSED;
-    }
+    v |= hr_verdict_of_projections (projections);
   if (features != NULL && projections != NULL && features->spectrum != NULL
       && projections->spectrum != NULL)
-    {
-      guint rf = hr_spectrum_get_rank (features->spectrum);
-      guint rp = hr_spectrum_get_rank (projections->spectrum);
-      double ef = hr_spectrum_get_effective_rank (features->spectrum);
-      double ep = hr_spectrum_get_effective_rank (projections->spectrum);
-
-      if (rp > rf)
-        v |= HR_VERDICT_INFLATES_RANK;
-      if (ep > ef)
-        v |= HR_VERDICT_INFLATES_EFFECTIVE_RANK;
-      if (ep < ef && rp <= rf)
-        v |= HR_VERDICT_REDUCES_RANK;
-    }
+    v |= hr_verdict_compare (features->spectrum, projections->spectrum, projections->dimension);
   self->verdict = v;
+}
+
+/* -- the error of a stage's values (doc/analysis.md, "The rank tolerance") --------------- */
+
+#define HR_U32 (1.0 / 16777216.0) /* 2⁻²⁴, float32 unit roundoff */
+
+/* The unit roundoff of values stored as @format and read as float32: 0 for integers that
+ * float32 holds exactly, 2⁻¹¹ for float16, 2⁻²⁴ for float32 (and for float64 and 32-bit
+ * integers, which are rounded to float32 when read). */
+double
+hr_sample_format_unit_roundoff (HrSampleFormat format)
+{
+  switch (format)
+    {
+      case HR_SAMPLE_FORMAT_UINT8:
+      case HR_SAMPLE_FORMAT_UINT16:
+      case HR_SAMPLE_FORMAT_INT8:
+      case HR_SAMPLE_FORMAT_INT16:
+        return 0.0;
+      case HR_SAMPLE_FORMAT_FLOAT16:
+        return 1.0 / 2048.0;
+      default:
+        return HR_U32;
+    }
+}
+
+static double
+hr_reader_unit_roundoff (HrStackReader *reader)
+{
+  return hr_sample_format_unit_roundoff (
+      hr_stack_info_get_sample_format (hr_stack_reader_get_info (reader)));
+}
+
+/* The relative error r of the values of layer @layer of @head (−1: its input), with @r0 that
+ * of the input: a Linear layer of k inputs adds γ_{k+1} (Higham, Accuracy and Stability of
+ * Numerical Algorithms, 2002, §3.5: |fl(Wx + b) − (Wx + b)| ≤ γ_{k+1}(|W||x| + |b|)), a
+ * ReLU is exact, and every other layer (BatchNorm, LayerNorm, GELU, SiLU, L2
+ * normalisation, and the folding of a BatchNorm into its Linear) adds 4u. The error is
+ * taken relative to the stage's own values: a first-order model that assumes the products
+ * do not cancel (|W||x| ≈ |Wx|). */
+double
+hr_head_relative_error (HrHead *head, int layer, double r0)
+{
+  double r = r0;
+
+  for (int i = 0; i <= layer; i++)
+    {
+      HrLayerKind kind = hr_head_get_layer_kind (head, (guint)i);
+
+      if (kind == HR_LAYER_LINEAR)
+        {
+          double k1 = (double)hr_head_get_layer_in_features (head, (guint)i) + 1;
+
+          r += k1 * HR_U32 / (1.0 - k1 * HR_U32);
+        }
+      else if (kind != HR_LAYER_RELU)
+        r += 4 * HR_U32;
+    }
+  return MAX (r, layer >= 0 ? HR_U32 : 0.0);
+}
+
+/* e = r·‖Y‖_F, a bound on ‖E‖₂ ≤ ‖E‖_F of the error of the stage's N × D values. */
+static double
+hr_stage_value_error (HrAnalysis *self, HrStage *stage)
+{
+  HrMoments *m = stage->moments;
+  double norm = hr_moments_frobenius_norm (hr_moments_get_n_samples (m), stage->dimension,
+                                           hr_moments_peek_mean (m), hr_moments_peek_scatter (m));
+  double r0 = hr_reader_unit_roundoff (self->features);
+
+  if (stage->role == HR_STAGE_ROLE_PROJECTIONS && self->head == NULL && self->projections != NULL)
+    return hr_reader_unit_roundoff (self->projections) * norm;
+  if (self->head == NULL || stage->layer < 0)
+    return r0 * norm;
+  return hr_head_relative_error (self->head, stage->layer, r0) * norm;
 }
 
 static gboolean
@@ -1627,9 +1730,10 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
         {
           HrMoments *m = stage->moments;
 
-          stage->spectrum
-              = hr_spectrum_new (hr_moments_get_n_samples (m), stage->dimension,
-                                 hr_moments_peek_mean (m), hr_moments_peek_scatter (m), error);
+          stage->spectrum = hr_spectrum_new_with_errors (
+              hr_moments_get_n_samples (m), stage->dimension, hr_moments_peek_mean (m),
+              hr_moments_peek_scatter (m), hr_stage_value_error (self, stage),
+              hr_moments_get_error_bound (m), error);
           if (stage->spectrum == NULL)
             {
               g_prefix_error (error, _ ("stage %s: "), stage->name);
