@@ -456,6 +456,7 @@ struct _HrAnalysis
   double temperature;
   double margin;
   gboolean log_plots;
+  HrNonfinitePolicy nonfinite_policy;
 
   /* results */
   GPtrArray *stages;
@@ -485,6 +486,7 @@ enum
   PROP_BATCH_SIZE,
   PROP_PROGRESS,
   PROP_LOG_PLOTS,
+  PROP_NONFINITE_POLICY,
   N_PROPS
 };
 
@@ -559,6 +561,9 @@ hr_analysis_get_property (GObject *object, guint prop_id, GValue *value, GParamS
       case PROP_PROGRESS:
         g_value_set_double (value, self->progress);
         break;
+      case PROP_NONFINITE_POLICY:
+        g_value_set_enum (value, self->nonfinite_policy);
+        break;
       case PROP_LOG_PLOTS:
         g_value_set_boolean (value, self->log_plots);
         break;
@@ -588,6 +593,9 @@ hr_analysis_set_property (GObject *object, guint prop_id, const GValue *value, G
         break;
       case PROP_BATCH_SIZE:
         hr_analysis_set_batch_size (self, g_value_get_uint64 (value));
+        break;
+      case PROP_NONFINITE_POLICY:
+        hr_analysis_set_nonfinite_policy (self, g_value_get_enum (value));
         break;
       case PROP_LOG_PLOTS:
         hr_analysis_set_log_plots (self, g_value_get_boolean (value));
@@ -668,6 +676,17 @@ hr_analysis_class_init (HrAnalysisClass *klass)
   properties[PROP_LOG_PLOTS]
       = g_param_spec_boolean ("log-plots", NULL, NULL, TRUE,
                               G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * HrAnalysis:nonfinite-policy:
+   *
+   * What the analysis does with samples that hold NaN or infinite values: leave them out
+   * (%HR_NONFINITE_POLICY_DROP, the default) or fail (%HR_NONFINITE_POLICY_ERROR).
+   *
+   * Since: 0.2
+   */
+  properties[PROP_NONFINITE_POLICY] = g_param_spec_enum (
+      "nonfinite-policy", NULL, NULL, HR_TYPE_NONFINITE_POLICY, HR_NONFINITE_POLICY_DROP,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -863,6 +882,45 @@ hr_analysis_set_precision (HrAnalysis *self, HrPrecision precision)
   g_return_if_fail (HR_IS_ANALYSIS (self));
   g_return_if_fail (!self->running);
   self->precision = precision;
+}
+
+/**
+ * hr_analysis_set_nonfinite_policy:
+ * @self: a #HrAnalysis
+ * @policy: what to do with samples that hold NaN or infinite values
+ *
+ * Sets #HrAnalysis:nonfinite-policy.
+ *
+ * Since: 0.2
+ */
+void
+hr_analysis_set_nonfinite_policy (HrAnalysis *self, HrNonfinitePolicy policy)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (policy == HR_NONFINITE_POLICY_DROP || policy == HR_NONFINITE_POLICY_ERROR);
+
+  if (self->nonfinite_policy != policy)
+    {
+      self->nonfinite_policy = policy;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NONFINITE_POLICY]);
+    }
+}
+
+/**
+ * hr_analysis_get_nonfinite_policy:
+ * @self: a #HrAnalysis
+ *
+ * Gets #HrAnalysis:nonfinite-policy.
+ *
+ * Returns: what the analysis does with samples that hold NaN or infinite values
+ *
+ * Since: 0.2
+ */
+HrNonfinitePolicy
+hr_analysis_get_nonfinite_policy (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), HR_NONFINITE_POLICY_DROP);
+  return self->nonfinite_policy;
 }
 
 /**
@@ -1125,11 +1183,111 @@ hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint6
   return TRUE;
 }
 
+/* -- non-finite values (doc/analysis.md, "Non-finite values") ------------------------------- */
+
+/* With %HR_NONFINITE_POLICY_ERROR, an error at the first non-finite value @reader has read. */
+static gboolean
+hr_check_nonfinite_policy (HrAnalysis *self, HrStackReader *reader, GError **error)
+{
+  gsize n_positions;
+  const guint64 *positions;
+  gsize d = hr_stack_reader_get_n_features (reader);
+
+  if (self->nonfinite_policy != HR_NONFINITE_POLICY_ERROR
+      || hr_stack_reader_get_n_nonfinite (reader) == 0)
+    return TRUE;
+  positions = hr_stack_reader_get_nonfinite_positions (reader, &n_positions);
+  g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NON_FINITE,
+               /* TRANSLATORS: %s is a file, %llu a sample and a feature index; “error” and
+                  “drop” are the values of --nonfinite, left untranslated */
+               _ ("%s: sample %llu, feature %llu is NaN or infinite (non-finite policy “error”; "
+                  "“drop” leaves such samples out)"),
+               hr_stack_reader_get_path (reader),
+               (unsigned long long)(n_positions > 0 ? positions[0] / d : 0),
+               (unsigned long long)(n_positions > 0 ? positions[0] % d : 0));
+  return FALSE;
+}
+
+/* Fewer than 2 samples of @stage were left after dropping the non-finite ones: an error that
+ * says why, naming the columns of @reader that are non-finite in every sample (a second
+ * read of the stack, only in this case). */
+static gboolean
+hr_check_enough_finite (HrAnalysis *self, HrStackReader *reader, HrStage *stage, GError **error)
+{
+  guint64 kept = hr_moments_get_n_samples (stage->moments);
+  gsize n = hr_stack_reader_get_n_samples (reader), d = hr_stack_reader_get_n_features (reader);
+  gsize chunk = 2048, got;
+  g_autofree guint64 *count = NULL;
+  g_autofree float *rows = NULL;
+  g_autoptr (GString) columns = g_string_new (NULL);
+  guint64 total = 0;
+  guint n_columns = 0;
+
+  if (kept >= 2 || kept == n)
+    return TRUE;
+  count = g_new0 (guint64, d);
+  rows = g_try_new (float, chunk *d);
+  if (rows == NULL || !hr_stack_reader_seek (reader, 0, error))
+    {
+      if (rows == NULL)
+        g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                     _ ("not enough memory for chunks of %zu samples"), chunk);
+      return FALSE;
+    }
+  for (gsize done = 0; done < n; done += got)
+    {
+      if (!hr_stack_reader_read_into (reader, rows, chunk, &got, NULL, error))
+        return FALSE;
+      if (got == 0)
+        break;
+      for (gsize k = 0; k < got * d; k++)
+        if (!isfinite (rows[k]))
+          count[k % d]++;
+    }
+  for (gsize j = 0; j < d; j++)
+    {
+      total += count[j];
+      if (count[j] == n && n > 0)
+        {
+          if (n_columns < 8)
+            g_string_append_printf (columns, "%s%zu", n_columns > 0 ? ", " : "", j);
+          else if (n_columns == 8)
+            g_string_append (columns, ", …");
+          n_columns++;
+        }
+    }
+  if (n_columns > 0)
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NON_FINITE,
+                 /* TRANSLATORS: %s is a file, %u a number of columns, %s their 0-based
+                    indices, %zu the number of samples, %llu values */
+                 g_dngettext (GETTEXT_PACKAGE,
+                              "%s: %u feature column (%s) is NaN or infinite in all %zu samples "
+                              "(%llu non-finite values in all), so every sample was left out; "
+                              "remove the column from the stack",
+                              "%s: %u feature columns (%s) are NaN or infinite in all %zu samples "
+                              "(%llu non-finite values in all), so every sample was left out; "
+                              "remove the columns from the stack",
+                              n_columns),
+                 hr_stack_reader_get_path (reader), n_columns, columns->str, n,
+                 (unsigned long long)total);
+  else
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NON_FINITE,
+                 /* TRANSLATORS: %s is a file, %llu and %zu numbers of samples, %llu of values */
+                 _ ("%s: only %llu of %zu samples are free of NaN and infinite values (%llu "
+                    "non-finite values in all); a spectrum needs at least 2"),
+                 hr_stack_reader_get_path (reader), (unsigned long long)kept, n,
+                 (unsigned long long)total);
+  return FALSE;
+}
+
 static gboolean
 hr_pass_chunk (const float *features, gsize n, const guint64 *samples, const float *const *stages,
                gpointer data, GError **error)
 {
   HrPass *pass = data;
+
+  if (!hr_check_nonfinite_policy (pass->self, pass->self->features, error))
+    return FALSE;
 
   for (guint i = 0; i < pass->stages->len; i++)
     {
@@ -1364,6 +1522,7 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
       for (int k = 0; k < 2 && stages[k] != NULL; k++)
         {
           if (!hr_stack_reader_read_into (readers[k], rows[k], chunk, &got[k], cancellable, error)
+              || !hr_check_nonfinite_policy (self, readers[k], error)
               || !hr_pass_add (pass, stages[k], rows[k], got[k], NULL, done, error))
             goto out;
         }
@@ -1718,6 +1877,11 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
         goto out;
     }
 
+  if (!hr_check_nonfinite_policy (self, self->features, error)
+      || !hr_check_enough_finite (self, self->features, pass.features, error)
+      || (self->head == NULL && self->projections != NULL
+          && !hr_check_enough_finite (self, self->projections, pass.last, error)))
+    goto out;
   for (guint i = 0; i < pass.stages->len; i++)
     {
       HrStage *stage = g_ptr_array_index (pass.stages, i);

@@ -74,6 +74,24 @@ typedef enum /*< flags >*/
 } HrVerdictFlags;
 
 /**
+ * HrNonfinitePolicy:
+ * @HR_NONFINITE_POLICY_DROP: leave out every sample (row) that holds a NaN or an infinity,
+ *   count them, and say so in the verdict (the default)
+ * @HR_NONFINITE_POLICY_ERROR: fail with %HR_ANALYSIS_ERROR_NON_FINITE at the first such
+ *   value, naming where it is
+ *
+ * What an analysis does with samples that hold NaN or infinite values. Either way a
+ * feature column that is non-finite in every sample is an error that names it.
+ *
+ * Since: 0.2
+ */
+typedef enum
+{
+  HR_NONFINITE_POLICY_DROP,
+  HR_NONFINITE_POLICY_ERROR,
+} HrNonfinitePolicy;
+
+/**
  * HR_PER_SAMPLE_COLUMNS:
  *
  * The number of float32 values per sample in hr_stage_get_per_sample(): the sample's mean
@@ -137,6 +155,10 @@ HR_AVAILABLE_IN_ALL
 gsize hr_analysis_get_batch_size (HrAnalysis *self);
 HR_AVAILABLE_IN_ALL
 void hr_analysis_set_precision (HrAnalysis *self, HrPrecision precision);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_nonfinite_policy (HrAnalysis *self, HrNonfinitePolicy policy);
+HR_AVAILABLE_IN_ALL
+HrNonfinitePolicy hr_analysis_get_nonfinite_policy (HrAnalysis *self);
 HR_AVAILABLE_IN_ALL
 void hr_analysis_set_spectral_stages (HrAnalysis *self, const char *const *names);
 HR_AVAILABLE_IN_ALL

@@ -76,6 +76,9 @@ GQuark hr_stack_error_quark (void);
  *   parsed, or an index outside the stack
  * @HR_ANALYSIS_ERROR_INVALID: a parameter given by the user is out of range (a temperature
  *   that is not positive, a negative margin, an unknown stage name)
+ * @HR_ANALYSIS_ERROR_NON_FINITE: the input holds NaN or infinite values that the
+ *   non-finite policy does not allow (#HrNonfinitePolicy), or that leave too few samples: a
+ *   column that is non-finite in every sample is named. Since: 0.2
  *
  * Error codes in the %HR_ANALYSIS_ERROR domain.
  */
@@ -86,6 +89,7 @@ typedef enum
   HR_ANALYSIS_ERROR_NUMERIC,
   HR_ANALYSIS_ERROR_PAIRS,
   HR_ANALYSIS_ERROR_INVALID,
+  HR_ANALYSIS_ERROR_NON_FINITE,
 } HrAnalysisError;
 
 HR_AVAILABLE_IN_ALL

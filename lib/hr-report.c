@@ -598,12 +598,16 @@ hr_analysis_describe_verdict (HrAnalysis *self)
       HrStage *stage = hr_analysis_get_stage (self, i);
       HrSpectrum *sp = hr_stage_get_spectrum (stage);
 
-      if (sp != NULL && hr_spectrum_is_tolerance_raised (sp))
+      /* the float64 bound (γ_b of b = 2,048 rows) may also exceed the values' rounding, by a
+       * small factor: only float32 products are worth a word */
+      if (sp != NULL && hr_spectrum_is_tolerance_raised (sp)
+          && hr_moments_get_precision (hr_stage_get_moments (stage))
+                 == HR_PRECISION_FLOAT32_PRODUCTS)
         g_ptr_array_add (
             lines,
             g_strdup_printf (
-                /* TRANSLATORS: %s is a stage name, %s a precision such as float32-products,
-                   %.3g singular values */
+                /* TRANSLATORS: %s is a stage name, %.3g are singular values; "--precision
+                   float64" is an option, left untranslated */
                 _ ("Stage %s: the error bound of the %s accumulation raised the rank tolerance "
                    "to %.3g, above the %.3g that the values resolve; its rank counts only what "
                    "this accumulation can see (use --precision float64)."),
@@ -659,11 +663,18 @@ hr_analysis_describe_verdict (HrAnalysis *self)
   if (hr_analysis_get_n_dropped (self) > 0)
     g_ptr_array_add (
         lines,
-        g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
-                                      "%llu sample with NaN or infinite values was left out.",
-                                      "%llu samples with NaN or infinite values were left out.",
-                                      hr_analysis_get_n_dropped (self)),
-                         (unsigned long long)hr_analysis_get_n_dropped (self)));
+        g_strdup_printf (
+            /* TRANSLATORS: %llu samples, of %llu, and a number of values; “drop” is the
+               value of --nonfinite, left untranslated */
+            g_dngettext (GETTEXT_PACKAGE,
+                         "%llu sample of %llu held NaN or infinite values (%llu values) and was "
+                         "left out (non-finite policy “drop”, the default).",
+                         "%llu samples of %llu held NaN or infinite values (%llu values) and "
+                         "were left out (non-finite policy “drop”, the default).",
+                         hr_analysis_get_n_dropped (self)),
+            (unsigned long long)hr_analysis_get_n_dropped (self),
+            (unsigned long long)hr_stack_reader_get_n_samples (hr_analysis_get_features (self)),
+            (unsigned long long)hr_analysis_get_n_nonfinite (self)));
   g_ptr_array_add (lines, NULL);
   return (char **)g_ptr_array_steal (lines, NULL);
 }
