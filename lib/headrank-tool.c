@@ -745,18 +745,19 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
         g_print ("%9s %7s %8s %6s %14s %6s ", "-", "-", "-", "-", "-", "-");
       g_print ("%6.3f %5u\n", zmean, hr_moments_get_n_dead (m));
     }
-  g_print ("%s\n",
-           /* TRANSLATORS: the legend under the table of "headrank analyze"; keep the column
-              names as they are translated above */
-           /* xgettext:no-c-format */
-           _ ("(rank: number of singular values of the centred matrix above the tolerance of "
-              "what the numbers resolve, a range low-high where singular values lie within "
-              "their error of it; m.rank: numpy.linalg.matrix_rank's rule on the uncentred "
-              "matrix, for comparison with numpy; eff.rank: RankMe; PR: "
-              "participation "
-              "ratio; PCs: principal components for 90/95/99 % of the variance; alpha: "
-              "eigenspectrum decay; zeros: mean fraction of exact zeros per unit; dead: units "
-              "zero for every sample)"));
+  g_print (
+      "%s\n",
+      /* TRANSLATORS: the legend under the table of "headrank analyze"; keep the column
+         names as they are translated above */
+      /* xgettext:no-c-format */
+      _ ("(rank: number of singular values of the centred matrix above the tolerance of "
+         "what the numbers resolve, a range low-high when singular values lie between the "
+         "noise floor and the tolerance; m.rank: numpy.linalg.matrix_rank's rule on the uncentred "
+         "matrix, for comparison with numpy; eff.rank: RankMe; PR: "
+         "participation "
+         "ratio; PCs: principal components for 90/95/99 % of the variance; alpha: "
+         "eigenspectrum decay; zeros: mean fraction of exact zeros per unit; dead: units "
+         "zero for every sample)"));
   if (hr_analysis_get_contrastive (analysis) != NULL)
     {
       HrContrastive *c = hr_analysis_get_contrastive (analysis);

@@ -1257,7 +1257,7 @@ hr_check_enough_finite (HrAnalysis *self, HrStackReader *reader, HrStage *stage,
         }
     }
   if (n_columns > 0)
-    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NON_FINITE,
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
                  /* TRANSLATORS: %s is a file, %u a number of columns, %s their 0-based
                     indices, %zu the number of samples, %llu values */
                  g_dngettext (GETTEXT_PACKAGE,
@@ -1271,7 +1271,7 @@ hr_check_enough_finite (HrAnalysis *self, HrStackReader *reader, HrStage *stage,
                  hr_stack_reader_get_path (reader), n_columns, columns->str, n,
                  (unsigned long long)total);
   else
-    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NON_FINITE,
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
                  /* TRANSLATORS: %s is a file, %llu and %zu numbers of samples, %llu of values */
                  _ ("%s: only %llu of %zu samples are free of NaN and infinite values (%llu "
                     "non-finite values in all); a spectrum needs at least 2"),

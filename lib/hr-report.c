@@ -179,7 +179,7 @@ hr_json_rank_uncertainty (JsonBuilder *b, HrSpectrum *sp)
   hr_json_double (b, "scatter_error", hr_spectrum_get_scatter_error (sp));
   hr_json_double (b, "eigensolver_error", hr_spectrum_get_eigensolver_error (sp));
   hr_json_double (b, "noise_floor", hr_spectrum_get_noise_floor (sp));
-  json_builder_set_member_name (b, "raised_by_accumulation");
+  json_builder_set_member_name (b, "accumulation_dominates");
   json_builder_add_boolean_value (b, hr_spectrum_is_tolerance_raised (sp));
   json_builder_end_object (b);
   hr_json_string (b, "matrix_rank_rule", "numpy.linalg.matrix_rank, for comparison with numpy");
@@ -608,13 +608,10 @@ hr_analysis_describe_verdict (HrAnalysis *self)
             g_strdup_printf (
                 /* TRANSLATORS: %s is a stage name, %.3g are singular values; "--precision
                    float64" is an option, left untranslated */
-                _ ("Stage %s: the error bound of the %s accumulation raised the rank tolerance "
+                _ ("Stage %s: the error bound of the float32 products raised the rank tolerance "
                    "to %.3g, above the %.3g that the values resolve; its rank counts only what "
-                   "this accumulation can see (use --precision float64)."),
-                hr_stage_get_name (stage),
-                hr_nick (HR_TYPE_PRECISION,
-                         hr_moments_get_precision (hr_stage_get_moments (stage))),
-                hr_spectrum_get_tolerance (sp),
+                   "float32 products can see (--precision float64 sees more)."),
+                hr_stage_get_name (stage), hr_spectrum_get_tolerance (sp),
                 sqrt (pow (hr_spectrum_get_value_error (sp), 2)
                       + hr_spectrum_get_eigensolver_error (sp))));
     }

@@ -240,8 +240,10 @@ hr_spectrum_eigenvalue_error (HrSpectrum *self)
 /* The noise floor ν: the size that rounding noise typically reaches. Rounding errors of
  * relative size ≤ u are spread about uniformly, with an rms of about e/√(3ND) per value when
  * e = u·‖X‖_F; the largest singular value of an N × D matrix of such independent errors is
- * about rms·(√N + √D) (the edge of the Marchenko–Pastur law). Twice that, with the
- * accumulation's and the eigensolver's δ in full. */
+ * about rms·(√N + √D) (the edge of the Marchenko–Pastur law): twice that. A sum of b
+ * rounded terms typically errs by √b·u, not the b·u of the bound (Higham and Mary, SIAM J.
+ * Sci. Comput. 2019): the accumulation's δ_S over √b for the largest b, 2,048; the
+ * eigensolver's D·u₆₄·‖S‖ over D. */
 static double
 hr_spectrum_typical_floor (HrSpectrum *self)
 {
@@ -249,7 +251,8 @@ hr_spectrum_typical_floor (HrSpectrum *self)
   double typical = 2.0 * self->value_error * (1.0 / sqrt (d) + 1.0 / sqrt (n)) / sqrt (3.0);
 
   return sqrt (MIN (typical * typical, self->value_error * self->value_error)
-               + hr_spectrum_eigenvalue_error (self));
+               + self->scatter_error / sqrt ((double)HR_MOMENTS_CHUNK_ROWS)
+               + self->eigensolver_error / d);
 }
 
 /* τ = √(e² + δ): the largest value that a singular value which is exactly 0 can be computed
@@ -1067,12 +1070,13 @@ hr_spectrum_get_eigensolver_error (HrSpectrum *self)
  * hr_spectrum_get_noise_floor:
  * @self: a #HrSpectrum
  *
- * The size that rounding noise typically reaches in the singular values:
- * √(min(ẽ, e)² + δ_S + δ_eig), with ẽ = 2·e·(1/√D + 1/√N)/√3 the largest singular value of
- * an N × D matrix of independent rounding errors (Marchenko–Pastur edge, twice), e the
- * value error and δ the accumulation's and the eigensolver's bounds in full. At most the
- * tolerance; singular values between the two make the rank a range
- * (hr_spectrum_get_rank_range()).
+ * The size that rounding noise typically reaches in the singular values, where the
+ * tolerance is its worst case: √(min(ẽ, e)² + δ_S/√2048 + δ_eig/D), with
+ * ẽ = 2·e·(1/√D + 1/√N)/√3 twice the largest singular value of an N × D matrix of
+ * independent rounding errors (the edge of the Marchenko–Pastur law), e the value error,
+ * and the accumulation's and the eigensolver's bounds taken at their typical √b·u instead
+ * of b·u (Higham and Mary, SIAM J. Sci. Comput. 2019). At most the tolerance; singular
+ * values between the two make the rank a range (hr_spectrum_get_rank_range()).
  *
  * Returns: the noise floor, in units of singular values
  *
