@@ -362,3 +362,31 @@ def test_head_that_overflows(tmp_path):
         head.project(reader(path), writer, Headrank.NormMode.RUNNING, 0, -1, None, None)
     assert e.value.code == int(Headrank.HeadError.NON_FINITE)
     assert not out.exists()
+
+
+def test_head_stage_value_error(tmp_path):
+    """A stage the head computes: r·‖Y‖_F, r = u_in + γ_{k+1} per Linear of k inputs (+ 4u
+    per other layer, a ReLU exact), at least 2⁻²⁴ (doc/analysis.md)."""
+    rng = np.random.default_rng(33)
+    x = rng.standard_normal((500, 24)).astype(np.float16)
+    w1 = rng.standard_normal((40, 24)).astype(np.float32) / 5
+    w2 = rng.standard_normal((8, 40)).astype(np.float32) / 6
+    head = Headrank.Head.new()
+    assert head.append_linear('0', 24, 40, bytes_of(w1), bytes_of(np.zeros(40)))
+    assert head.append_activation('1', Headrank.LayerKind.RELU)
+    assert head.append_linear('2', 40, 8, bytes_of(w2), bytes_of(np.zeros(8)))
+    a = Headrank.Analysis.new(reader(write(tmp_path, 'h.tif', x)))
+    a.set_head(head)
+    a.set_spectral_stages(['all'])
+    assert a.run(None, None, None)
+
+    def gamma(k):
+        return k * U32 / (1 - k * U32)
+
+    y1 = np.maximum(x.astype(np.float32) @ w1.T, 0)
+    y2 = y1 @ w2.T
+    for stage, y, r in (('1', y1, U16 + gamma(25)),
+                        ('projections', y2, U16 + gamma(25) + gamma(41))):
+        sp = spectrum(a, stage)
+        norm = np.sqrt((y.astype(np.float64) ** 2).sum())
+        assert sp.get_value_error() == pytest.approx(r * norm, rel=1e-5), stage
