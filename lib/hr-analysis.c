@@ -2142,8 +2142,11 @@ hr_analysis_get_n_pairs_skipped (HrAnalysis *self)
  * @self: a #HrAnalysis
  *
  * What the analysis concludes about the head, from the features and projections stages:
- * whether it reduces rank (the question of VisCy issue 139), whether it inflates it, whether
- * its ReLU clips most activations or has dead units, whether the projections collapsed.
+ * whether it reduces rank (the question of VisCy issue 139), inflates it or keeps it, and
+ * its effective rank (differences smaller than the ranks' ranges, or than 1 % of the
+ * effective ranks, count as none); whether it maps into fewer dimensions and uses all of
+ * them; whether its ReLU clips most activations or has dead units; whether the projections
+ * collapsed. The rules are a table in the *Rank diagnostics* page (doc/analysis.md).
  *
  * Returns: the verdict, %HR_VERDICT_NONE before the analysis has run
  */
