@@ -964,7 +964,7 @@ hr_plot_singular_values (HrAnalysis *self, const char *directory, GError **error
       /* between the noise floor and the tolerance a value may be signal or rounding */
       if (hr_spectrum_get_noise_floor (sp) > 0
           && hr_spectrum_get_noise_floor (sp) < hr_spectrum_get_tolerance (sp))
-        hr_axes_add_hline (ax, hr_spectrum_get_noise_floor (sp), _ ("noise floor"), 7, TRUE);
+        hr_axes_add_hline (ax, hr_spectrum_get_noise_floor (sp), _ ("noise floor"), 2, TRUE);
       hr_axes_add_vline (ax, hr_spectrum_get_rank (sp), _ ("rank"), 3, TRUE);
     }
   return hr_write_figure (fig, directory, "singular_values", error);
