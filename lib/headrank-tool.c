@@ -687,14 +687,26 @@ hr_command_project (int argc, char **argv)
 #define HR_SAMPLE_ARCH "viscy-v0"
 #define HR_SAMPLE_PAIRS "sample-pairs.csv"
 
+/* "64", or "61-64" when the rank is uncertain (ASCII, so that the column stays aligned). */
+static char *
+hr_rank_cell (HrSpectrum *sp)
+{
+  guint low, high;
+
+  hr_spectrum_get_rank_range (sp, &low, &high);
+  if (low == high)
+    return g_strdup_printf ("%u", hr_spectrum_get_rank (sp));
+  return g_strdup_printf ("%u-%u", low, high);
+}
+
 static void
 hr_analysis_print_text (HrAnalysis *analysis, const char *output)
 {
   g_auto (GStrv) verdict = hr_analysis_describe_verdict (analysis);
 
   /* TRANSLATORS: column headings of the table of "headrank analyze"; keep each within the
-     width of its column: 14, 8, 5, 5, 7, 8, 6, 14, 6, 6 and 5 bytes (ASCII keeps them aligned) */
-  g_print ("%-14s %8s %5s %5s %7s %8s %6s %14s %6s %6s %5s\n", _ ("stage"), _ ("samples"),
+     width of its column: 14, 8, 5, 9, 7, 8, 6, 14, 6, 6 and 5 bytes (ASCII keeps them aligned) */
+  g_print ("%-14s %8s %5s %9s %7s %8s %6s %14s %6s %6s %5s\n", _ ("stage"), _ ("samples"),
            _ ("dim"), _ ("rank"), _ ("m.rank"), _ ("eff.rank"), _ ("PR"), _ ("PCs 90/95/99%"),
            _ ("alpha"), _ ("zeros"), _ ("dead"));
   for (guint i = 0; i < hr_analysis_get_n_stages (analysis); i++)
@@ -723,25 +735,29 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
                                                   hr_spectrum_get_components (sp, 0.95),
                                                   hr_spectrum_get_components (sp, 0.99));
 
-          g_print ("%5u %7u %8.2f %6.2f %14s %6.2f ", hr_spectrum_get_rank (sp),
-                   hr_spectrum_get_matrix_rank (sp), hr_spectrum_get_effective_rank (sp),
-                   hr_spectrum_get_participation_ratio (sp), pcs,
-                   hr_spectrum_get_alpha (sp, NULL, NULL, NULL));
+          g_autofree char *rank = hr_rank_cell (sp);
+
+          g_print ("%9s %7u %8.2f %6.2f %14s %6.2f ", rank, hr_spectrum_get_matrix_rank (sp),
+                   hr_spectrum_get_effective_rank (sp), hr_spectrum_get_participation_ratio (sp),
+                   pcs, hr_spectrum_get_alpha (sp, NULL, NULL, NULL));
         }
       else
-        g_print ("%5s %7s %8s %6s %14s %6s ", "-", "-", "-", "-", "-", "-");
+        g_print ("%9s %7s %8s %6s %14s %6s ", "-", "-", "-", "-", "-", "-");
       g_print ("%6.3f %5u\n", zmean, hr_moments_get_n_dead (m));
     }
-  g_print ("%s\n",
-           /* TRANSLATORS: the legend under the table of "headrank analyze"; keep the column
-              names as they are translated above */
-           /* xgettext:no-c-format */
-           _ ("(rank: number of singular values of the centred matrix above the tolerance; "
-              "m.rank: the same uncentred, as numpy.linalg.matrix_rank; eff.rank: RankMe; PR: "
-              "participation "
-              "ratio; PCs: principal components for 90/95/99 % of the variance; alpha: "
-              "eigenspectrum decay; zeros: mean fraction of exact zeros per unit; dead: units "
-              "zero for every sample)"));
+  g_print (
+      "%s\n",
+      /* TRANSLATORS: the legend under the table of "headrank analyze"; keep the column
+         names as they are translated above */
+      /* xgettext:no-c-format */
+      _ ("(rank: number of singular values of the centred matrix above the tolerance of "
+         "what the numbers resolve, a range low-high when singular values lie between the "
+         "noise floor and the tolerance; m.rank: numpy.linalg.matrix_rank's rule on the uncentred "
+         "matrix, for comparison with numpy; eff.rank: RankMe; PR: "
+         "participation "
+         "ratio; PCs: principal components for 90/95/99 % of the variance; alpha: "
+         "eigenspectrum decay; zeros: mean fraction of exact zeros per unit; dead: units "
+         "zero for every sample)"));
   if (hr_analysis_get_contrastive (analysis) != NULL)
     {
       HrContrastive *c = hr_analysis_get_contrastive (analysis);
@@ -803,7 +819,8 @@ hr_command_analyze (int argc, char **argv)
   g_autofree char *output = NULL;
   g_autofree char *projections_path = NULL, *pairs = NULL, *positives_path = NULL;
   g_autofree char *precision_name = NULL, *sample = NULL, *sample_head = NULL;
-  g_autofree char *sample_pairs = NULL;
+  g_autofree char *sample_pairs = NULL, *nonfinite_name = NULL;
+  HrNonfinitePolicy nonfinite = HR_NONFINITE_POLICY_DROP;
   g_auto (GStrv) stages = NULL;
   HrPrecision precision = HR_PRECISION_AUTO;
   gboolean json = FALSE, linear = FALSE;
@@ -845,8 +862,14 @@ hr_command_analyze (int argc, char **argv)
           { "precision", 0, 0, G_OPTION_ARG_STRING, &precision_name,
             /* TRANSLATORS: description of --precision; the values stay in English */
             N_ ("How covariances are accumulated: auto, float64 or float32-products (default: "
-                "auto, float64 unless float32 products are provably accurate enough)"),
+                "auto, which is float64; float32 products raise the rank tolerance to their "
+                "error bound, and the verdict says so)"),
             N_ ("PRECISION") },
+          { "nonfinite", 0, 0, G_OPTION_ARG_STRING, &nonfinite_name,
+            /* TRANSLATORS: description of --nonfinite; the values stay in English */
+            N_ ("What to do with samples that hold NaN or infinite values: drop (leave them "
+                "out and say how many; the default) or error (stop at the first)"),
+            N_ ("POLICY") },
           { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
             /* TRANSLATORS: description of --output of "headrank analyze" */
             N_ ("The folder for the report, tables and plots (default: headrank-report, or "
@@ -867,8 +890,11 @@ hr_command_analyze (int argc, char **argv)
       /* TRANSLATORS: the description at the end of "headrank analyze --help" */
       _ ("Runs FILE through the head of --weights in one pass and reports, for the features, "
          "the outputs of the head's activation layers and the projections: the PCA spectrum, "
-         "rank (singular values of the centred matrix above σ_max·max(N, D)·ε), matrix_rank "
-         "(the same, uncentred, as numpy.linalg.matrix_rank), effective rank (RankMe), "
+         "rank (singular values of the centred matrix above the tolerance of what the numbers "
+         "resolve: their rounding, the head's and the accumulation's, independent of the "
+         "number of samples; a range where singular values lie near it), matrix_rank "
+         "(numpy.linalg.matrix_rank's rule on the uncentred matrix, for comparison with "
+         "numpy), effective rank (RankMe), "
          "participation ratio, components for 90/95/99 % of the variance, α (power-law decay), "
          "per-sample and per-dimension statistics; with pairs, alignment, uniformity, NT-Xent "
          "and triplet loss; and a verdict: does the head reduce rank, does its ReLU clip, did "
@@ -881,6 +907,23 @@ hr_command_analyze (int argc, char **argv)
     return hr_usage_error (context, error->message);
   if ((status = hr_head_options_check (context, &o)) != 0)
     return status;
+  if (nonfinite_name != NULL)
+    {
+      GEnumClass *klass = g_type_class_ref (HR_TYPE_NONFINITE_POLICY);
+      GEnumValue *value = g_enum_get_value_by_nick (klass, nonfinite_name);
+
+      if (value != NULL)
+        nonfinite = value->value;
+      g_type_class_unref (klass);
+      if (value == NULL)
+        {
+          g_autofree char *message = g_strdup_printf (
+              /* TRANSLATORS: %s is the value given to --nonfinite; the values stay in English */
+              _ ("unknown non-finite policy “%s” (drop or error)"), nonfinite_name);
+
+          return hr_usage_error (context, message);
+        }
+    }
   if (precision_name != NULL && !hr_parse_precision (precision_name, &precision))
     {
       g_autofree char *message = g_strdup_printf (
@@ -958,6 +1001,7 @@ hr_command_analyze (int argc, char **argv)
   hr_analysis_set_norm_mode (analysis, hr_head_options_mode (&o));
   hr_analysis_set_batch_size (analysis, hr_head_options_batch_size (&o));
   hr_analysis_set_precision (analysis, precision);
+  hr_analysis_set_nonfinite_policy (analysis, nonfinite);
   hr_analysis_set_spectral_stages (analysis, (const char *const *)stages);
   hr_analysis_set_contrastive_parameters (analysis, (gsize)pair_batch, temperature, margin);
   hr_analysis_set_log_plots (analysis, !linear);

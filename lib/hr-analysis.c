@@ -456,6 +456,7 @@ struct _HrAnalysis
   double temperature;
   double margin;
   gboolean log_plots;
+  HrNonfinitePolicy nonfinite_policy;
 
   /* results */
   GPtrArray *stages;
@@ -485,6 +486,7 @@ enum
   PROP_BATCH_SIZE,
   PROP_PROGRESS,
   PROP_LOG_PLOTS,
+  PROP_NONFINITE_POLICY,
   N_PROPS
 };
 
@@ -559,6 +561,9 @@ hr_analysis_get_property (GObject *object, guint prop_id, GValue *value, GParamS
       case PROP_PROGRESS:
         g_value_set_double (value, self->progress);
         break;
+      case PROP_NONFINITE_POLICY:
+        g_value_set_enum (value, self->nonfinite_policy);
+        break;
       case PROP_LOG_PLOTS:
         g_value_set_boolean (value, self->log_plots);
         break;
@@ -588,6 +593,9 @@ hr_analysis_set_property (GObject *object, guint prop_id, const GValue *value, G
         break;
       case PROP_BATCH_SIZE:
         hr_analysis_set_batch_size (self, g_value_get_uint64 (value));
+        break;
+      case PROP_NONFINITE_POLICY:
+        hr_analysis_set_nonfinite_policy (self, g_value_get_enum (value));
         break;
       case PROP_LOG_PLOTS:
         hr_analysis_set_log_plots (self, g_value_get_boolean (value));
@@ -668,6 +676,17 @@ hr_analysis_class_init (HrAnalysisClass *klass)
   properties[PROP_LOG_PLOTS]
       = g_param_spec_boolean ("log-plots", NULL, NULL, TRUE,
                               G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * HrAnalysis:nonfinite-policy:
+   *
+   * What the analysis does with samples that hold NaN or infinite values: leave them out
+   * (%HR_NONFINITE_POLICY_DROP, the default) or fail (%HR_NONFINITE_POLICY_ERROR).
+   *
+   * Since: 0.2
+   */
+  properties[PROP_NONFINITE_POLICY] = g_param_spec_enum (
+      "nonfinite-policy", NULL, NULL, HR_TYPE_NONFINITE_POLICY, HR_NONFINITE_POLICY_DROP,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -863,6 +882,45 @@ hr_analysis_set_precision (HrAnalysis *self, HrPrecision precision)
   g_return_if_fail (HR_IS_ANALYSIS (self));
   g_return_if_fail (!self->running);
   self->precision = precision;
+}
+
+/**
+ * hr_analysis_set_nonfinite_policy:
+ * @self: a #HrAnalysis
+ * @policy: what to do with samples that hold NaN or infinite values
+ *
+ * Sets #HrAnalysis:nonfinite-policy.
+ *
+ * Since: 0.2
+ */
+void
+hr_analysis_set_nonfinite_policy (HrAnalysis *self, HrNonfinitePolicy policy)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (policy == HR_NONFINITE_POLICY_DROP || policy == HR_NONFINITE_POLICY_ERROR);
+
+  if (self->nonfinite_policy != policy)
+    {
+      self->nonfinite_policy = policy;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NONFINITE_POLICY]);
+    }
+}
+
+/**
+ * hr_analysis_get_nonfinite_policy:
+ * @self: a #HrAnalysis
+ *
+ * Gets #HrAnalysis:nonfinite-policy.
+ *
+ * Returns: what the analysis does with samples that hold NaN or infinite values
+ *
+ * Since: 0.2
+ */
+HrNonfinitePolicy
+hr_analysis_get_nonfinite_policy (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), HR_NONFINITE_POLICY_DROP);
+  return self->nonfinite_policy;
 }
 
 /**
@@ -1125,11 +1183,111 @@ hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint6
   return TRUE;
 }
 
+/* -- non-finite values (doc/analysis.md, "Non-finite values") ------------------------------- */
+
+/* With %HR_NONFINITE_POLICY_ERROR, an error at the first non-finite value @reader has read. */
+static gboolean
+hr_check_nonfinite_policy (HrAnalysis *self, HrStackReader *reader, GError **error)
+{
+  gsize n_positions;
+  const guint64 *positions;
+  gsize d = hr_stack_reader_get_n_features (reader);
+
+  if (self->nonfinite_policy != HR_NONFINITE_POLICY_ERROR
+      || hr_stack_reader_get_n_nonfinite (reader) == 0)
+    return TRUE;
+  positions = hr_stack_reader_get_nonfinite_positions (reader, &n_positions);
+  g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NON_FINITE,
+               /* TRANSLATORS: %s is a file, %llu a sample and a feature index; “error” and
+                  “drop” are the values of --nonfinite, left untranslated */
+               _ ("%s: sample %llu, feature %llu is NaN or infinite (non-finite policy “error”; "
+                  "“drop” leaves such samples out)"),
+               hr_stack_reader_get_path (reader),
+               (unsigned long long)(n_positions > 0 ? positions[0] / d : 0),
+               (unsigned long long)(n_positions > 0 ? positions[0] % d : 0));
+  return FALSE;
+}
+
+/* Fewer than 2 samples of @stage were left after dropping the non-finite ones: an error that
+ * says why, naming the columns of @reader that are non-finite in every sample (a second
+ * read of the stack, only in this case). */
+static gboolean
+hr_check_enough_finite (HrAnalysis *self, HrStackReader *reader, HrStage *stage, GError **error)
+{
+  guint64 kept = hr_moments_get_n_samples (stage->moments);
+  gsize n = hr_stack_reader_get_n_samples (reader), d = hr_stack_reader_get_n_features (reader);
+  gsize chunk = 2048, got;
+  g_autofree guint64 *count = NULL;
+  g_autofree float *rows = NULL;
+  g_autoptr (GString) columns = g_string_new (NULL);
+  guint64 total = 0;
+  guint n_columns = 0;
+
+  if (kept >= 2 || kept == n)
+    return TRUE;
+  count = g_new0 (guint64, d);
+  rows = g_try_new (float, chunk *d);
+  if (rows == NULL || !hr_stack_reader_seek (reader, 0, error))
+    {
+      if (rows == NULL)
+        g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                     _ ("not enough memory for chunks of %zu samples"), chunk);
+      return FALSE;
+    }
+  for (gsize done = 0; done < n; done += got)
+    {
+      if (!hr_stack_reader_read_into (reader, rows, chunk, &got, NULL, error))
+        return FALSE;
+      if (got == 0)
+        break;
+      for (gsize k = 0; k < got * d; k++)
+        if (!isfinite (rows[k]))
+          count[k % d]++;
+    }
+  for (gsize j = 0; j < d; j++)
+    {
+      total += count[j];
+      if (count[j] == n && n > 0)
+        {
+          if (n_columns < 8)
+            g_string_append_printf (columns, "%s%zu", n_columns > 0 ? ", " : "", j);
+          else if (n_columns == 8)
+            g_string_append (columns, ", …");
+          n_columns++;
+        }
+    }
+  if (n_columns > 0)
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
+                 /* TRANSLATORS: %s is a file, %u a number of columns, %s their 0-based
+                    indices, %zu the number of samples, %llu values */
+                 g_dngettext (GETTEXT_PACKAGE,
+                              "%s: %u feature column (%s) is NaN or infinite in all %zu samples "
+                              "(%llu non-finite values in all), so every sample was left out; "
+                              "remove the column from the stack",
+                              "%s: %u feature columns (%s) are NaN or infinite in all %zu samples "
+                              "(%llu non-finite values in all), so every sample was left out; "
+                              "remove the columns from the stack",
+                              n_columns),
+                 hr_stack_reader_get_path (reader), n_columns, columns->str, n,
+                 (unsigned long long)total);
+  else
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
+                 /* TRANSLATORS: %s is a file, %llu and %zu numbers of samples, %llu of values */
+                 _ ("%s: only %llu of %zu samples are free of NaN and infinite values (%llu "
+                    "non-finite values in all); a spectrum needs at least 2"),
+                 hr_stack_reader_get_path (reader), (unsigned long long)kept, n,
+                 (unsigned long long)total);
+  return FALSE;
+}
+
 static gboolean
 hr_pass_chunk (const float *features, gsize n, const guint64 *samples, const float *const *stages,
                gpointer data, GError **error)
 {
   HrPass *pass = data;
+
+  if (!hr_check_nonfinite_policy (pass->self, pass->self->features, error))
+    return FALSE;
 
   for (guint i = 0; i < pass->stages->len; i++)
     {
@@ -1364,6 +1522,7 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
       for (int k = 0; k < 2 && stages[k] != NULL; k++)
         {
           if (!hr_stack_reader_read_into (readers[k], rows[k], chunk, &got[k], cancellable, error)
+              || !hr_check_nonfinite_policy (self, readers[k], error)
               || !hr_pass_add (pass, stages[k], rows[k], got[k], NULL, done, error))
             goto out;
         }
@@ -1520,6 +1679,52 @@ hr_pass_contrastive (HrPass *pass, GError **error)
   return self->contrastive != NULL;
 }
 
+/* -- the verdict's rules (doc/analysis.md, "The verdict") ------------------------------------ */
+
+/* Effective ranks that differ by at most this fraction of the larger count as equal. */
+#define HR_EFFECTIVE_RANK_MARGIN 0.01
+
+static HrVerdictFlags
+hr_verdict_of_projections (HrStage *projections)
+{
+  double healthy = 1.0 / sqrt ((double)projections->dimension);
+  guint high;
+
+  hr_spectrum_get_rank_range (projections->spectrum, NULL, &high);
+  if (hr_moments_get_simsiam_std (projections->moments) < 0.1 * healthy || high <= 1)
+    return HR_VERDICT_COLLAPSED;
+  return HR_VERDICT_NONE;
+}
+
+/* The rank rules: only differences larger than the ranks' ranges and the effective ranks'
+ * margin count. */
+static HrVerdictFlags
+hr_verdict_compare (HrSpectrum *f, HrSpectrum *p, gsize projection_dimension)
+{
+  HrVerdictFlags v = HR_VERDICT_NONE;
+  guint fl, fh, pl, ph;
+  double ef = hr_spectrum_get_effective_rank (f), ep = hr_spectrum_get_effective_rank (p);
+  double margin = HR_EFFECTIVE_RANK_MARGIN * MAX (ef, ep);
+  guint64 n = hr_spectrum_get_n_samples (p);
+  gsize full = (gsize)MIN ((guint64)projection_dimension, n - 1);
+
+  hr_spectrum_get_rank_range (f, &fl, &fh);
+  hr_spectrum_get_rank_range (p, &pl, &ph);
+  if (pl > fh)
+    v |= HR_VERDICT_INFLATES_RANK;
+  else if (ph < fl)
+    v |= HR_VERDICT_REDUCES_RANK;
+  else
+    v |= HR_VERDICT_KEEPS_RANK;
+  if (ep > ef + margin)
+    v |= HR_VERDICT_INFLATES_EFFECTIVE_RANK;
+  else if (ep < ef - margin)
+    v |= HR_VERDICT_REDUCES_EFFECTIVE_RANK;
+  if (projection_dimension < fl && pl == full)
+    v |= HR_VERDICT_USES_ALL_DIMENSIONS;
+  return v;
+}
+
 static void
 hr_analysis_judge (HrAnalysis *self)
 {
@@ -1545,29 +1750,86 @@ hr_analysis_judge (HrAnalysis *self)
         v |= HR_VERDICT_DEAD_UNITS;
     }
   if (projections != NULL && projections->spectrum != NULL)
-    {
-      double healthy = 1.0 / sqrt ((double)projections->dimension);
-
-      if (hr_moments_get_simsiam_std (projections->moments) < 0.1 * healthy
-          || hr_spectrum_get_rank (projections->spectrum) <= 1)
-        v |= HR_VERDICT_COLLAPSED;
-    }
+    v |= hr_verdict_of_projections (projections);
   if (features != NULL && projections != NULL && features->spectrum != NULL
       && projections->spectrum != NULL)
-    {
-      guint rf = hr_spectrum_get_rank (features->spectrum);
-      guint rp = hr_spectrum_get_rank (projections->spectrum);
-      double ef = hr_spectrum_get_effective_rank (features->spectrum);
-      double ep = hr_spectrum_get_effective_rank (projections->spectrum);
-
-      if (rp > rf)
-        v |= HR_VERDICT_INFLATES_RANK;
-      if (ep > ef)
-        v |= HR_VERDICT_INFLATES_EFFECTIVE_RANK;
-      if (ep < ef && rp <= rf)
-        v |= HR_VERDICT_REDUCES_RANK;
-    }
+    v |= hr_verdict_compare (features->spectrum, projections->spectrum, projections->dimension);
   self->verdict = v;
+}
+
+/* -- the error of a stage's values (doc/analysis.md, "The rank tolerance") --------------- */
+
+#define HR_U32 (1.0 / 16777216.0) /* 2⁻²⁴, float32 unit roundoff */
+
+/* The unit roundoff of values stored as @format and read as float32: 0 for integers that
+ * float32 holds exactly, 2⁻¹¹ for float16, 2⁻²⁴ for float32 (and for float64 and 32-bit
+ * integers, which are rounded to float32 when read). */
+double
+hr_sample_format_unit_roundoff (HrSampleFormat format)
+{
+  switch (format)
+    {
+      case HR_SAMPLE_FORMAT_UINT8:
+      case HR_SAMPLE_FORMAT_UINT16:
+      case HR_SAMPLE_FORMAT_INT8:
+      case HR_SAMPLE_FORMAT_INT16:
+        return 0.0;
+      case HR_SAMPLE_FORMAT_FLOAT16:
+        return 1.0 / 2048.0;
+      default:
+        return HR_U32;
+    }
+}
+
+static double
+hr_reader_unit_roundoff (HrStackReader *reader)
+{
+  return hr_sample_format_unit_roundoff (
+      hr_stack_info_get_sample_format (hr_stack_reader_get_info (reader)));
+}
+
+/* The relative error r of the values of layer @layer of @head (−1: its input), with @r0 that
+ * of the input: a Linear layer of k inputs adds γ_{k+1} (Higham, Accuracy and Stability of
+ * Numerical Algorithms, 2002, §3.5: |fl(Wx + b) − (Wx + b)| ≤ γ_{k+1}(|W||x| + |b|)), a
+ * ReLU is exact, and every other layer (BatchNorm, LayerNorm, GELU, SiLU, L2
+ * normalisation, and the folding of a BatchNorm into its Linear) adds 4u. The error is
+ * taken relative to the stage's own values: a first-order model that assumes the products
+ * do not cancel (|W||x| ≈ |Wx|). */
+double
+hr_head_relative_error (HrHead *head, int layer, double r0)
+{
+  double r = r0;
+
+  for (int i = 0; i <= layer; i++)
+    {
+      HrLayerKind kind = hr_head_get_layer_kind (head, (guint)i);
+
+      if (kind == HR_LAYER_LINEAR)
+        {
+          double k1 = (double)hr_head_get_layer_in_features (head, (guint)i) + 1;
+
+          r += k1 * HR_U32 / (1.0 - k1 * HR_U32);
+        }
+      else if (kind != HR_LAYER_RELU)
+        r += 4 * HR_U32;
+    }
+  return MAX (r, layer >= 0 ? HR_U32 : 0.0);
+}
+
+/* e = r·‖Y‖_F, a bound on ‖E‖₂ ≤ ‖E‖_F of the error of the stage's N × D values. */
+static double
+hr_stage_value_error (HrAnalysis *self, HrStage *stage)
+{
+  HrMoments *m = stage->moments;
+  double norm = hr_moments_frobenius_norm (hr_moments_get_n_samples (m), stage->dimension,
+                                           hr_moments_peek_mean (m), hr_moments_peek_scatter (m));
+  double r0 = hr_reader_unit_roundoff (self->features);
+
+  if (stage->role == HR_STAGE_ROLE_PROJECTIONS && self->head == NULL && self->projections != NULL)
+    return hr_reader_unit_roundoff (self->projections) * norm;
+  if (self->head == NULL || stage->layer < 0)
+    return r0 * norm;
+  return hr_head_relative_error (self->head, stage->layer, r0) * norm;
 }
 
 static gboolean
@@ -1615,6 +1877,11 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
         goto out;
     }
 
+  if (!hr_check_nonfinite_policy (self, self->features, error)
+      || !hr_check_enough_finite (self, self->features, pass.features, error)
+      || (self->head == NULL && self->projections != NULL
+          && !hr_check_enough_finite (self, self->projections, pass.last, error)))
+    goto out;
   for (guint i = 0; i < pass.stages->len; i++)
     {
       HrStage *stage = g_ptr_array_index (pass.stages, i);
@@ -1627,9 +1894,10 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
         {
           HrMoments *m = stage->moments;
 
-          stage->spectrum
-              = hr_spectrum_new (hr_moments_get_n_samples (m), stage->dimension,
-                                 hr_moments_peek_mean (m), hr_moments_peek_scatter (m), error);
+          stage->spectrum = hr_spectrum_new_with_errors (
+              hr_moments_get_n_samples (m), stage->dimension, hr_moments_peek_mean (m),
+              hr_moments_peek_scatter (m), hr_stage_value_error (self, stage),
+              hr_moments_get_error_bound (m), error);
           if (stage->spectrum == NULL)
             {
               g_prefix_error (error, _ ("stage %s: "), stage->name);
@@ -1874,8 +2142,11 @@ hr_analysis_get_n_pairs_skipped (HrAnalysis *self)
  * @self: a #HrAnalysis
  *
  * What the analysis concludes about the head, from the features and projections stages:
- * whether it reduces rank (the question of VisCy issue 139), whether it inflates it, whether
- * its ReLU clips most activations or has dead units, whether the projections collapsed.
+ * whether it reduces rank (the question of VisCy issue 139), inflates it or keeps it, and
+ * its effective rank (differences smaller than the ranks' ranges, or than 1 % of the
+ * effective ranks, count as none); whether it maps into fewer dimensions and uses all of
+ * them; whether its ReLU clips most activations or has dead units; whether the projections
+ * collapsed. The rules are a table in the *Rank diagnostics* page (doc/analysis.md).
  *
  * Returns: the verdict, %HR_VERDICT_NONE before the analysis has run
  */

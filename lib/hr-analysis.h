@@ -33,18 +33,29 @@ typedef enum
 /**
  * HrVerdictFlags:
  * @HR_VERDICT_NONE: nothing to report, or nothing could be compared
- * @HR_VERDICT_REDUCES_RANK: the projections have a lower effective rank than the features and
- *   no higher numerical rank: what a healthy head does
- * @HR_VERDICT_INFLATES_RANK: the projections have a higher numerical rank than the features
+ * @HR_VERDICT_REDUCES_RANK: the projections have a lower numerical rank than the features,
+ *   by more than the ranks' uncertainty (the highest rank the projections can have is below
+ *   the lowest of the features): what a healthy head does. Before 0.2 also set when only
+ *   the effective rank went down (that is now %HR_VERDICT_KEEPS_RANK with
+ *   %HR_VERDICT_REDUCES_EFFECTIVE_RANK)
+ * @HR_VERDICT_INFLATES_RANK: the projections have a higher numerical rank than the features,
+ *   by more than the ranks' uncertainty
  * @HR_VERDICT_INFLATES_EFFECTIVE_RANK: the projections have a higher effective rank (RankMe)
- *   than the features
+ *   than the features, by more than 1 %
  * @HR_VERDICT_CLIPPING: an activation layer outputs exactly zero for more than half of its
  *   values (its ReLU clips most activations)
  * @HR_VERDICT_DEAD_UNITS: an activation layer or the projections have units that are zero for
  *   every sample
  * @HR_VERDICT_COLLAPSED: the projections have collapsed: the standard deviation of the
  *   L2-normalised projections, averaged over dimensions, is below a tenth of the 1/√d of
- *   a healthy head, or their numerical rank is at most 1
+ *   a healthy head, or their numerical rank is at most 1 (the top of its range)
+ * @HR_VERDICT_KEEPS_RANK: the ranks of the features and the projections are equal within
+ *   their uncertainty (their ranges overlap). Since: 0.2
+ * @HR_VERDICT_REDUCES_EFFECTIVE_RANK: the projections have a lower effective rank (RankMe)
+ *   than the features, by more than 1 %. Since: 0.2
+ * @HR_VERDICT_USES_ALL_DIMENSIONS: the head maps into fewer dimensions than the features'
+ *   rank and the projections use all of them: their rank is the largest possible,
+ *   min(d, N − 1), beyond its uncertainty. Since: 0.2
  *
  * What the analysis concludes about the head (see hr_analysis_get_verdict()).
  */
@@ -57,7 +68,28 @@ typedef enum /*< flags >*/
   HR_VERDICT_CLIPPING = 1 << 3,
   HR_VERDICT_DEAD_UNITS = 1 << 4,
   HR_VERDICT_COLLAPSED = 1 << 5,
+  HR_VERDICT_KEEPS_RANK = 1 << 6,
+  HR_VERDICT_REDUCES_EFFECTIVE_RANK = 1 << 7,
+  HR_VERDICT_USES_ALL_DIMENSIONS = 1 << 8,
 } HrVerdictFlags;
+
+/**
+ * HrNonfinitePolicy:
+ * @HR_NONFINITE_POLICY_DROP: leave out every sample (row) that holds a NaN or an infinity,
+ *   count them, and say so in the verdict (the default)
+ * @HR_NONFINITE_POLICY_ERROR: fail with %HR_ANALYSIS_ERROR_NON_FINITE at the first such
+ *   value, naming where it is
+ *
+ * What an analysis does with samples that hold NaN or infinite values. Either way a
+ * feature column that is non-finite in every sample is an error that names it.
+ *
+ * Since: 0.2
+ */
+typedef enum
+{
+  HR_NONFINITE_POLICY_DROP,
+  HR_NONFINITE_POLICY_ERROR,
+} HrNonfinitePolicy;
 
 /**
  * HR_PER_SAMPLE_COLUMNS:
@@ -123,6 +155,10 @@ HR_AVAILABLE_IN_ALL
 gsize hr_analysis_get_batch_size (HrAnalysis *self);
 HR_AVAILABLE_IN_ALL
 void hr_analysis_set_precision (HrAnalysis *self, HrPrecision precision);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_nonfinite_policy (HrAnalysis *self, HrNonfinitePolicy policy);
+HR_AVAILABLE_IN_ALL
+HrNonfinitePolicy hr_analysis_get_nonfinite_policy (HrAnalysis *self);
 HR_AVAILABLE_IN_ALL
 void hr_analysis_set_spectral_stages (HrAnalysis *self, const char *const *names);
 HR_AVAILABLE_IN_ALL

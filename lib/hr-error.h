@@ -76,6 +76,10 @@ GQuark hr_stack_error_quark (void);
  *   parsed, or an index outside the stack
  * @HR_ANALYSIS_ERROR_INVALID: a parameter given by the user is out of range (a temperature
  *   that is not positive, a negative margin, an unknown stage name)
+ * @HR_ANALYSIS_ERROR_NON_FINITE: the input holds NaN or infinite values and the
+ *   non-finite policy is %HR_NONFINITE_POLICY_ERROR. (Samples left out until fewer than 2
+ *   remain are %HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES, whose message names the columns that
+ *   are non-finite in every sample.) Since: 0.2
  *
  * Error codes in the %HR_ANALYSIS_ERROR domain.
  */
@@ -86,6 +90,7 @@ typedef enum
   HR_ANALYSIS_ERROR_NUMERIC,
   HR_ANALYSIS_ERROR_PAIRS,
   HR_ANALYSIS_ERROR_INVALID,
+  HR_ANALYSIS_ERROR_NON_FINITE,
 } HrAnalysisError;
 
 HR_AVAILABLE_IN_ALL

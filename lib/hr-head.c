@@ -1614,9 +1614,31 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
 /* Runs layers 0 … run->last on @n rows of @x. With @stages, stages[i] (when not NULL)
  * receives a copy of layer i's output; a layer that runs folded or fused into the one before
  * it has none, so whoever wants every layer sets keep_stages. Returns the output of the last layer
- * in one of the two work buffers. */
+ * in one of the two work buffers, or NULL with @error set when a layer's outputs are not
+ * finite. */
+/* The outputs of a layer that are NaN or infinite, from finite inputs: an error that names
+ * the layer and counts them. */
+static gboolean
+hr_run_check_finite (HrRun *run, guint layer, const float *out, gsize n, GError **error)
+{
+  HrLayer *l = hr_head_layer (run->head, layer);
+  guint64 bad = 0;
+
+  for (gsize k = 0; k < n * l->out; k++)
+    bad += isfinite (out[k]) == 0;
+  if (bad == 0)
+    return TRUE;
+  g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
+               /* TRANSLATORS: %s is a layer name, %s its kind (linear, bn, …), %llu a count of
+                  values, %zu of samples */
+               _ ("layer %s (%s) computes %llu NaN or infinite values from finite inputs, in a "
+                  "batch of %zu samples: its weights or its inputs are too large for float32"),
+               l->name, hr_layer_kind_name (l->kind), (unsigned long long)bad, n);
+  return FALSE;
+}
+
 static float *
-hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages)
+hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages, GError **error)
 {
   const float *in = x;
   float *out = NULL;
@@ -1628,6 +1650,8 @@ hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages
 
       out = work[which];
       done = hr_run_layer (run, i, in, n, out);
+      if (!hr_run_check_finite (run, done, out, n, error))
+        return NULL;
       if (stages != NULL && stages[done] != NULL)
         memcpy (stages[done], out, n * hr_head_layer (run->head, done)->out * sizeof (float));
       in = out;
@@ -1730,6 +1754,7 @@ hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, gu
   g_autoptr (HrRun) run = NULL;
   HrFeatureStack **result;
   float **stages;
+  gboolean finite;
   float *work[2];
   gsize n;
   guint L;
@@ -1753,9 +1778,16 @@ hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, gu
     stages[i] = g_new (float, n *hr_head_layer (head, i)->out);
   work[0] = g_new (float, n * run->max_width);
   work[1] = g_new (float, n * run->max_width);
-  hr_run_rows (run, hr_feature_stack_peek_data (input), n, work, stages);
+  finite = hr_run_rows (run, hr_feature_stack_peek_data (input), n, work, stages, error) != NULL;
   g_free (work[0]);
   g_free (work[1]);
+  if (!finite)
+    {
+      for (guint i = 0; i < L; i++)
+        g_free (stages[i]);
+      g_free (stages);
+      return NULL;
+    }
 
   result = g_new (HrFeatureStack *, L);
   for (guint i = 0; i < L; i++)
@@ -1832,7 +1864,14 @@ hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancella
           g_free (work[1]);
           return NULL;
         }
-      out = hr_run_rows (run, x + first * d_in, count, work, NULL);
+      out = hr_run_rows (run, x + first * d_in, count, work, NULL, error);
+      if (out == NULL)
+        {
+          g_free (result);
+          g_free (work[0]);
+          g_free (work[1]);
+          return NULL;
+        }
       memcpy (result + first * d_out, out, count * d_out * sizeof (float));
     }
   g_free (work[0]);
@@ -1954,8 +1993,9 @@ hr_stream_batch_statistics (HrStream *st, HrRun *run, GError **error)
           read_rows = hr_stack_reader_get_position (st->reader) - done;
           if (read_rows == 0)
             break;
-          if (got > 0 && i > 0)
-            out = hr_run_rows (run, st->rows, got, st->work, NULL);
+          if (got > 0 && i > 0
+              && (out = hr_run_rows (run, st->rows, got, st->work, NULL, error)) == NULL)
+            goto fail;
           if (count == 0 && got > 0)
             for (gsize j = 0; j < bn->out; j++)
               shift[j] = out[j];
@@ -2146,8 +2186,8 @@ hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrN
         goto fail;
       if (got == 0)
         break;
-      out = hr_run_rows (run, st.rows, got, st.work, NULL);
-      if (!hr_stack_writer_append (writer, out, got, error))
+      out = hr_run_rows (run, st.rows, got, st.work, NULL, error);
+      if (out == NULL || !hr_stack_writer_append (writer, out, got, error))
         goto fail;
       hr_stream_progress (&st, done + got);
     }
@@ -2231,8 +2271,8 @@ hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batc
                            got, batch_size);
               goto out;
             }
-          hr_run_rows (run, st.rows, got, st.work, stages);
-          if (!func (st.rows, got, st.samples, (const float *const *)stages, user_data, error))
+          if (hr_run_rows (run, st.rows, got, st.work, stages, error) == NULL
+              || !func (st.rows, got, st.samples, (const float *const *)stages, user_data, error))
             goto out;
         }
       got = read_rows;

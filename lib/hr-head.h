@@ -29,7 +29,8 @@ G_BEGIN_DECLS
  *   has the wrong shape, BatchNorm statistics are missing, the prefix cannot be found
  * @HR_HEAD_ERROR_SHAPE: consecutive layers disagree, or the head's input width differs from
  *   the features'
- * @HR_HEAD_ERROR_NON_FINITE: a weight, or an input value, is NaN or infinite
+ * @HR_HEAD_ERROR_NON_FINITE: a weight, or an input value, is NaN or infinite, or a layer
+ *   computes NaN or infinite values from finite inputs
  * @HR_HEAD_ERROR_STAGE: a stage asked for does not exist
  *
  * Error codes in the %HR_HEAD_ERROR domain.

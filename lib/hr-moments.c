@@ -71,16 +71,14 @@
  *
  * ## When float32 products are safe
  *
- * Rank is counted from the singular values of the centred matrix above
- * τ = σ_max·max(N, D)·ε with ε = 2⁻²³ (float32 machine epsilon), that is eigenvalues of S
- * above τ² = λ_max(S)·(max(N, D)·ε)². Since trace(S) ≤ D·λ_max(S), the float32 error is at
- * least a hundred times below that threshold when γ·D ≤ (max(N, D)·ε)²/100 with
- * γ = 66·u/(1 − 66·u) = 3.93·10⁻⁶ (b = 64, u = 2⁻²⁴): hr_moments_float32_is_safe(), which
- * %HR_PRECISION_AUTO follows with N the expected number of samples. The smallest N from
- * which float32 is chosen is 166,381 for D = 1; 1,331,046 for D = 64; 1,882,382 for
- * D = 128; 3,764,764 for D = 512; 7,529,528 for D = 2048. So N = 100,000 samples of
- * D = 2048 (or of any D) are accumulated in float64, and float32 is reserved for very
- * long stacks of narrow stages.
+ * The rank is counted above a tolerance that does not grow with N (see
+ * hr_spectrum_get_tolerance()): for float32 values it is about 2⁻²⁴·‖X‖_F, while the bound of
+ * float32 products is γ·trace(S) with γ = 66·u/(1 − 66·u) = 3.93·10⁻⁶ (b = 64, u = 2⁻²⁴),
+ * a noise floor of √γ·‖X − 1mᵀ‖_F ≈ 2·10⁻³·‖X − 1mᵀ‖_F on the singular values, four orders
+ * of magnitude above what the values resolve. So hr_moments_float32_is_safe() is %FALSE for
+ * every N and D, %HR_PRECISION_AUTO always resolves to %HR_PRECISION_FLOAT64, and a run
+ * that asks for float32 products gets a tolerance raised to their bound
+ * (hr_spectrum_is_tolerance_raised()), which the report and the command state.
  */
 
 enum
@@ -139,7 +137,6 @@ G_DEFINE_FINAL_TYPE (HrMoments, hr_moments, G_TYPE_OBJECT)
 
 #define HR_U32 (1.0 / 16777216.0)         /* 2⁻²⁴, float32 unit roundoff */
 #define HR_U64 (1.0 / 9007199254740992.0) /* 2⁻⁵³, float64 unit roundoff */
-#define HR_EPS32 (1.0 / 8388608.0)        /* 2⁻²³, float32 machine epsilon */
 #define HR_NORMALIZE_EPS 1e-12            /* torch.nn.functional.normalize */
 
 /* γ_n = n·u / (1 − n·u) */
@@ -356,24 +353,25 @@ hr_moments_new_diagonal (gsize dimension)
  * @n_samples: the number of samples N
  * @dimension: the dimension D
  *
- * Whether the rounding error of %HR_PRECISION_FLOAT32_PRODUCTS is, a priori, at least a
- * hundred times below the tolerance with which a rank is counted for N samples of D
- * values: γ·D ≤ (max(N, D)·ε)²/100, with γ = (b+2)·u/(1 − (b+2)·u) for
- * b = %HR_MOMENTS_F32_BLOCK and u = 2⁻²⁴, and ε = 2⁻²³. See #HrMoments for the derivation
- * and for where it switches: it is %FALSE for N = 100,000 whatever D, and %TRUE only from
- * N = 1,882,382 for D = 128.
+ * Whether the rounding error of %HR_PRECISION_FLOAT32_PRODUCTS is, a priori, below the
+ * rounding of float32 values, so that the rank would not change: the worst-case noise floor
+ * √(γ·trace(S)), γ = (b+2)·u/(1 − (b+2)·u) for b = %HR_MOMENTS_F32_BLOCK and u = 2⁻²⁴,
+ * against u·‖X‖_F ≥ u·√trace(S). Since 0.2, with a tolerance that no longer grows with N
+ * (see #HrMoments), this holds for no N and D (√γ ≈ 2·10⁻³ ≫ u), so it returns %FALSE;
+ * the arguments are kept for compatibility.
  *
  * Returns: %TRUE if %HR_PRECISION_AUTO chooses float32 products for @n_samples and
- *   @dimension
+ *   @dimension (since 0.2: never)
  */
 gboolean
 hr_moments_float32_is_safe (guint64 n_samples, gsize dimension)
 {
   double gamma = hr_gamma (HR_MOMENTS_F32_BLOCK + 2, HR_U32);
-  double m = (double)MAX (n_samples, (guint64)dimension);
-  double tolerance = m * HR_EPS32;
 
-  return gamma * (double)dimension <= tolerance * tolerance / 100.0;
+  (void)n_samples;
+  (void)dimension;
+  /* the squared noise floor per unit of trace(S) against the squared value rounding */
+  return gamma <= HR_U32 * HR_U32;
 }
 
 /* -- the per-row pass --------------------------------------------------------------------- */

@@ -12,14 +12,15 @@ G_BEGIN_DECLS
 
 /**
  * HrPrecision:
- * @HR_PRECISION_AUTO: choose per run from the expected number of samples and the
- *   dimension: %HR_PRECISION_FLOAT32_PRODUCTS only where hr_moments_float32_is_safe()
- *   says so, else %HR_PRECISION_FLOAT64
+ * @HR_PRECISION_AUTO: %HR_PRECISION_FLOAT32_PRODUCTS only where
+ *   hr_moments_float32_is_safe() says so, else %HR_PRECISION_FLOAT64; since 0.2 always
+ *   float64 (float32 products cannot resolve what the rank tolerance needs)
  * @HR_PRECISION_FLOAT64: rows converted to float64, centred on their chunk's mean and
  *   multiplied in float64 (`dsyrk`)
  * @HR_PRECISION_FLOAT32_PRODUCTS: rows centred and rounded to float32, multiplied in
  *   float32 (`ssyrk`) in blocks of at most %HR_MOMENTS_F32_BLOCK rows, each block's product
- *   added into the float64 scatter matrix
+ *   added into the float64 scatter matrix; its error bound raises the rank tolerance
+ *   (hr_spectrum_is_tolerance_raised())
  *
  * How #HrMoments forms the products of the scatter matrix. Means, merges and all other
  * sums are float64 in every precision.

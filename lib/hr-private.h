@@ -106,4 +106,15 @@ gboolean hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, g
                          guint64 *n_dropped, guint64 *n_nonfinite, HrProgressFunc progress,
                          gpointer progress_data, GCancellable *cancellable, GError **error);
 
+/* ‖X‖_F of the raw N × D matrix from its mean and scatter matrix (hr-spectrum.c). */
+double hr_moments_frobenius_norm (guint64 n_samples, gsize dimension, const double *mean,
+                                  const double *scatter);
+
+/* The unit roundoff of values stored as @format (hr-analysis.c). */
+double hr_sample_format_unit_roundoff (HrSampleFormat format);
+
+/* The relative error of the output of layer @layer of @head, @r0 that of its input
+ * (hr-analysis.c). */
+double hr_head_relative_error (HrHead *head, int layer, double r0);
+
 G_END_DECLS

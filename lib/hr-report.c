@@ -161,6 +161,30 @@ hr_json_summary (JsonBuilder *b, const char *name, const HrSummary *s)
   json_builder_end_object (b);
 }
 
+/* The rank's range and the parts of its tolerance (doc/analysis.md, "The rank tolerance"). */
+static void
+hr_json_rank_uncertainty (JsonBuilder *b, HrSpectrum *sp)
+{
+  guint low, high;
+
+  hr_spectrum_get_rank_range (sp, &low, &high);
+  json_builder_set_member_name (b, "rank_range");
+  json_builder_begin_array (b);
+  json_builder_add_int_value (b, low);
+  json_builder_add_int_value (b, high);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "rank_tolerance_parts");
+  json_builder_begin_object (b);
+  hr_json_double (b, "value_error", hr_spectrum_get_value_error (sp));
+  hr_json_double (b, "scatter_error", hr_spectrum_get_scatter_error (sp));
+  hr_json_double (b, "eigensolver_error", hr_spectrum_get_eigensolver_error (sp));
+  hr_json_double (b, "noise_floor", hr_spectrum_get_noise_floor (sp));
+  json_builder_set_member_name (b, "accumulation_dominates");
+  json_builder_add_boolean_value (b, hr_spectrum_is_tolerance_raised (sp));
+  json_builder_end_object (b);
+  hr_json_string (b, "matrix_rank_rule", "numpy.linalg.matrix_rank, for comparison with numpy");
+}
+
 static void
 hr_json_spectrum (JsonBuilder *b, HrSpectrum *sp)
 {
@@ -182,6 +206,7 @@ hr_json_spectrum (JsonBuilder *b, HrSpectrum *sp)
   hr_json_array (b, "uncentred_singular_values", v, n);
   hr_json_int (b, "rank", hr_spectrum_get_rank (sp));
   hr_json_double (b, "rank_tolerance", hr_spectrum_get_tolerance (sp));
+  hr_json_rank_uncertainty (b, sp);
   hr_json_int (b, "matrix_rank", hr_spectrum_get_matrix_rank (sp));
   hr_json_double (b, "matrix_rank_tolerance", hr_spectrum_get_uncentred_tolerance (sp));
   hr_json_double (b, "effective_rank", hr_spectrum_get_effective_rank (sp));
@@ -287,6 +312,9 @@ static const struct
   { HR_VERDICT_CLIPPING, "relu_clipping" },
   { HR_VERDICT_DEAD_UNITS, "dead_units" },
   { HR_VERDICT_COLLAPSED, "collapsed" },
+  { HR_VERDICT_KEEPS_RANK, "keeps_rank" },
+  { HR_VERDICT_REDUCES_EFFECTIVE_RANK, "reduces_effective_rank" },
+  { HR_VERDICT_USES_ALL_DIMENSIONS, "uses_all_dimensions" },
 };
 
 static void
@@ -459,6 +487,18 @@ hr_analysis_to_json (HrAnalysis *self, gboolean pretty)
 
 /* -- the verdict in words ---------------------------------------------------------------- */
 
+/* A rank in words: "32", or its range "30–32" when it is uncertain. */
+static char *
+hr_rank_text (HrSpectrum *sp)
+{
+  guint low, high;
+
+  hr_spectrum_get_rank_range (sp, &low, &high);
+  if (low == high)
+    return g_strdup_printf ("%u", hr_spectrum_get_rank (sp));
+  return g_strdup_printf ("%u–%u", low, high);
+}
+
 /**
  * hr_analysis_describe_verdict:
  * @self: a #HrAnalysis that has run
@@ -492,43 +532,60 @@ hr_analysis_describe_verdict (HrAnalysis *self)
   else
     {
       HrSpectrum *f = hr_stage_get_spectrum (features), *p = hr_stage_get_spectrum (projections);
-      guint rf = hr_spectrum_get_rank (f), rp = hr_spectrum_get_rank (p);
+      g_autofree char *rf = hr_rank_text (f), *rp = hr_rank_text (p);
       double ef = hr_spectrum_get_effective_rank (f), ep = hr_spectrum_get_effective_rank (p);
 
       if (v & HR_VERDICT_REDUCES_RANK)
         g_ptr_array_add (
             lines,
             g_strdup_printf (
-                /* TRANSLATORS: the verdict; %u are ranks, %.1f effective ranks */
+                /* TRANSLATORS: the verdict; %s are ranks ("32" or a range "30–32"), %.1f
+                   effective ranks */
                 _ ("The head reduces rank, as a healthy projection head does: the projections "
-                   "have rank %u and effective rank %.1f, the features rank %u and effective "
+                   "have rank %s and effective rank %.1f, the features rank %s and effective "
                    "rank %.1f."),
                 rp, ep, rf, ef));
-      else if ((v & HR_VERDICT_INFLATES_EFFECTIVE_RANK) && !(v & HR_VERDICT_INFLATES_RANK))
+      else if (v & HR_VERDICT_INFLATES_RANK)
+        g_ptr_array_add (
+            lines, g_strdup_printf (
+                       /* TRANSLATORS: the verdict; %s are ranks, %.1f effective ranks */
+                       _ ("The head inflates rank: the projections have rank %s and effective rank "
+                          "%.1f, the features rank %s and effective rank %.1f."),
+                       rp, ep, rf, ef));
+      else if (v & HR_VERDICT_INFLATES_EFFECTIVE_RANK)
         g_ptr_array_add (
             lines,
             g_strdup_printf (
-                /* TRANSLATORS: the verdict; %.1f are effective ranks, %u ranks */
-                _ ("The head raises the effective rank (RankMe, on the uncentred values) from "
-                   "%.1f in the features to %.1f in the projections, though not the rank (%u in "
-                   "the features, %u in the projections). A large common offset of the "
-                   "features lowers their effective rank; see their spectrum."),
-                ef, ep, rf, rp));
-      else if (v & (HR_VERDICT_INFLATES_RANK | HR_VERDICT_INFLATES_EFFECTIVE_RANK))
+                /* TRANSLATORS: the verdict; %.1f are effective ranks, %s ranks */
+                _ ("The head keeps rank (%s in the features, %s in the projections) and raises "
+                   "the effective rank (RankMe, on the uncentred values) from %.1f to %.1f. A "
+                   "large common offset of the features lowers their effective rank; see their "
+                   "spectrum."),
+                rf, rp, ef, ep));
+      else if (v & HR_VERDICT_REDUCES_EFFECTIVE_RANK)
         g_ptr_array_add (
-            lines, g_strdup_printf (
-                       /* TRANSLATORS: the verdict; %u are ranks, %.1f effective ranks */
-                       _ ("The head inflates rank: the projections have rank %u and effective rank "
-                          "%.1f, the features rank %u and effective rank %.1f."),
-                       rp, ep, rf, ef));
+            lines,
+            g_strdup_printf (
+                /* TRANSLATORS: the verdict; %s are ranks, %.1f effective ranks */
+                _ ("The head keeps rank (%s in the features, %s in the projections) and lowers "
+                   "the effective rank from %.1f to %.1f."),
+                rf, rp, ef, ep));
       else
         g_ptr_array_add (
             lines,
             g_strdup_printf (
-                /* TRANSLATORS: the verdict; %u are ranks, %.1f effective ranks */
-                _ ("The head keeps rank: the projections have rank %u and effective rank %.1f, "
-                   "the features rank %u and effective rank %.1f."),
+                /* TRANSLATORS: the verdict; %s are ranks, %.1f effective ranks */
+                _ ("The head keeps rank: the projections have rank %s and effective rank %.1f, "
+                   "the features rank %s and effective rank %.1f."),
                 rp, ep, rf, ef));
+      if (v & HR_VERDICT_USES_ALL_DIMENSIONS)
+        g_ptr_array_add (
+            lines,
+            g_strdup_printf (
+                /* TRANSLATORS: %zu is the projections' dimension, %s the features' rank */
+                _ ("The head maps the features (rank %s) into %zu dimensions and uses all of "
+                   "them."),
+                rf, hr_stage_get_dimension (projections)));
       if ((v & HR_VERDICT_INFLATES_RANK) && hr_analysis_get_head (self) != NULL
           && !hr_head_has_normalisation (hr_analysis_get_head (self)))
         g_ptr_array_add (lines, g_strdup (_ ("The head has no normalisation layer: VisCy issue 139 "
@@ -536,6 +593,28 @@ hr_analysis_describe_verdict (HrAnalysis *self)
                                              "clipped its activations.")));
     }
 
+  for (guint i = 0; i < hr_analysis_get_n_stages (self); i++)
+    {
+      HrStage *stage = hr_analysis_get_stage (self, i);
+      HrSpectrum *sp = hr_stage_get_spectrum (stage);
+
+      /* the float64 bound (γ_b of b = 2,048 rows) may also exceed the values' rounding, by a
+       * small factor: only float32 products are worth a word */
+      if (sp != NULL && hr_spectrum_is_tolerance_raised (sp)
+          && hr_moments_get_precision (hr_stage_get_moments (stage))
+                 == HR_PRECISION_FLOAT32_PRODUCTS)
+        g_ptr_array_add (
+            lines,
+            g_strdup_printf (
+                /* TRANSLATORS: %s is a stage name, %.3g are singular values; "--precision
+                   float64" is an option, left untranslated */
+                _ ("Stage %s: the error bound of the float32 products raised the rank tolerance "
+                   "to %.3g, above the %.3g that the values resolve; its rank counts only what "
+                   "float32 products can see (--precision float64 sees more)."),
+                hr_stage_get_name (stage), hr_spectrum_get_tolerance (sp),
+                sqrt (pow (hr_spectrum_get_value_error (sp), 2)
+                      + hr_spectrum_get_eigensolver_error (sp))));
+    }
   for (guint i = 0; i < hr_analysis_get_n_stages (self); i++)
     {
       HrStage *stage = hr_analysis_get_stage (self, i);
@@ -581,11 +660,18 @@ hr_analysis_describe_verdict (HrAnalysis *self)
   if (hr_analysis_get_n_dropped (self) > 0)
     g_ptr_array_add (
         lines,
-        g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
-                                      "%llu sample with NaN or infinite values was left out.",
-                                      "%llu samples with NaN or infinite values were left out.",
-                                      hr_analysis_get_n_dropped (self)),
-                         (unsigned long long)hr_analysis_get_n_dropped (self)));
+        g_strdup_printf (
+            /* TRANSLATORS: %llu samples, of %llu, and a number of values; “drop” is the
+               value of --nonfinite, left untranslated */
+            g_dngettext (GETTEXT_PACKAGE,
+                         "%llu sample of %llu held NaN or infinite values (%llu values) and was "
+                         "left out (non-finite policy “drop”, the default).",
+                         "%llu samples of %llu held NaN or infinite values (%llu values) and "
+                         "were left out (non-finite policy “drop”, the default).",
+                         hr_analysis_get_n_dropped (self)),
+            (unsigned long long)hr_analysis_get_n_dropped (self),
+            (unsigned long long)hr_stack_reader_get_n_samples (hr_analysis_get_features (self)),
+            (unsigned long long)hr_analysis_get_n_nonfinite (self)));
   g_ptr_array_add (lines, NULL);
   return (char **)g_ptr_array_steal (lines, NULL);
 }
@@ -875,6 +961,10 @@ hr_plot_singular_values (HrAnalysis *self, const char *directory, GError **error
       v = hr_spectrum_get_uncentred_singular_values (sp, &n);
       hr_axes_add_line (ax, _ ("uncentred"), NULL, v, n, 1, TRUE, FALSE);
       hr_axes_add_hline (ax, hr_spectrum_get_tolerance (sp), _ ("rank tolerance"), 6, TRUE);
+      /* between the noise floor and the tolerance a value may be signal or rounding */
+      if (hr_spectrum_get_noise_floor (sp) > 0
+          && hr_spectrum_get_noise_floor (sp) < hr_spectrum_get_tolerance (sp))
+        hr_axes_add_hline (ax, hr_spectrum_get_noise_floor (sp), _ ("noise floor"), 2, TRUE);
       hr_axes_add_vline (ax, hr_spectrum_get_rank (sp), _ ("rank"), 3, TRUE);
     }
   return hr_write_figure (fig, directory, "singular_values", error);

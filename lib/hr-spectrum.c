@@ -71,7 +71,13 @@ struct _HrSpectrum
 
   double tolerance;
   double uncentred_tolerance;
+  double value_error;       /* given: a bound on ‖E‖₂ of the rounding of the values */
+  double scatter_error;     /* given: a bound on ‖ΔS‖₂ of the accumulation */
+  double eigensolver_error; /* a bound on the eigensolver's backward error, units of S */
+  double noise_floor;
   guint rank;
+  guint rank_low;
+  guint rank_high;
   guint matrix_rank;
   double effective_rank;
   double participation_ratio;
@@ -203,6 +209,74 @@ fit_alpha (HrSpectrum *self, gsize last)
   self->alpha_last = (guint)last;
 }
 
+/* -- the rank tolerance and the rank's range (doc/analysis.md, "The rank tolerance") ------ */
+
+#define HR_U64 (1.0 / 9007199254740992.0) /* 2⁻⁵³, float64 unit roundoff */
+#define HR_U32 (1.0 / 16777216.0)         /* 2⁻²⁴, float32 unit roundoff */
+
+/* ‖X‖_F of the raw N × D matrix from its moments: ‖X‖_F² = trace(S) + N·‖m‖². */
+double
+hr_moments_frobenius_norm (guint64 n_samples, gsize dimension, const double *mean,
+                           const double *scatter)
+{
+  double trace = 0, mean_sq = 0;
+
+  for (gsize i = 0; i < dimension; i++)
+    {
+      trace += MAX (scatter[i * dimension + i], 0.0);
+      mean_sq += mean[i] * mean[i];
+    }
+  return sqrt (trace + (double)n_samples * mean_sq);
+}
+
+/* The squared error bound δ on the eigenvalues of S (Weyl: |λ̂ₖ − λₖ| ≤ ‖ΔS‖₂): the
+ * accumulation's and the eigensolver's. */
+static double
+hr_spectrum_eigenvalue_error (HrSpectrum *self)
+{
+  return self->scatter_error + self->eigensolver_error;
+}
+
+/* The noise floor ν: the size that rounding noise typically reaches. Rounding errors of
+ * relative size ≤ u are spread about uniformly, with an rms of about e/√(3ND) per value when
+ * e = u·‖X‖_F; the largest singular value of an N × D matrix of such independent errors is
+ * about rms·(√N + √D) (the edge of the Marchenko–Pastur law): twice that. A sum of b
+ * rounded terms typically errs by √b·u, not the b·u of the bound (Higham and Mary, SIAM J.
+ * Sci. Comput. 2019): the accumulation's δ_S over √b for the largest b, 2,048; the
+ * eigensolver's D·u₆₄·‖S‖ over D. */
+static double
+hr_spectrum_typical_floor (HrSpectrum *self)
+{
+  double n = (double)self->n_samples, d = (double)self->dimension;
+  double typical = 2.0 * self->value_error * (1.0 / sqrt (d) + 1.0 / sqrt (n)) / sqrt (3.0);
+
+  return sqrt (MIN (typical * typical, self->value_error * self->value_error)
+               + self->scatter_error / sqrt ((double)HR_MOMENTS_CHUNK_ROWS)
+               + self->eigensolver_error / d);
+}
+
+/* τ = √(e² + δ): the largest value that a singular value which is exactly 0 can be computed
+ * as (worst case). The rank counts the centred singular values above τ, among the first
+ * min(K, N − 1) (a centred matrix has rank at most N − 1). Its range reaches from the rank
+ * to the count above the noise floor ν ≤ τ: values between ν and τ may be signal or
+ * rounding. */
+static void
+hr_spectrum_count_rank (HrSpectrum *self)
+{
+  gsize limit = MIN (self->n_components, (gsize)MIN (self->n_samples - 1, (guint64)G_MAXSIZE));
+
+  self->tolerance
+      = sqrt (self->value_error * self->value_error + hr_spectrum_eigenvalue_error (self));
+  self->noise_floor = hr_spectrum_typical_floor (self);
+  self->rank = self->rank_high = 0;
+  for (gsize i = 0; i < limit; i++)
+    {
+      self->rank += self->singular_values[i] > self->tolerance;
+      self->rank_high += self->singular_values[i] > self->noise_floor;
+    }
+  self->rank_low = self->rank;
+}
+
 static gboolean
 hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter, GError **error)
 {
@@ -212,8 +286,6 @@ hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter
   g_autofree double *matrix = g_new (double, d *d);
   g_autofree double *w = g_new (double, d);
   double total = 0, sum_squares = 0, running = 0, singular_sum = 0, entropy = 0;
-  double eigen_floor;
-  gsize alpha_last = 0;
 
   /* Centred: the covariance C = S / (N − 1). */
   for (gsize i = 0; i < d * d; i++)
@@ -235,18 +307,12 @@ hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter
       self->singular_values[i] = sqrt ((n - 1) * w[i]);
     }
   self->participation_ratio = total * total / sum_squares;
+  /* dsyevd is backward stable: its eigenvalues are those of S + E with
+   * ‖E‖₂ ≤ p(D)·u₆₄·‖S‖₂; we take p(D) = D (see doc/analysis.md). */
+  self->eigensolver_error = (double)d * HR_U64 * (n - 1) * w[0];
 
-  self->tolerance = self->singular_values[0] * max_n_d * FLT_EPSILON;
-  self->rank = 0;
-  for (gsize i = 0; i < k; i++)
-    if (self->singular_values[i] > self->tolerance)
-      self->rank++;
-
-  /* α-ReQ over the eigenvalues above the rank tolerance, in eigenvalue terms. */
-  eigen_floor = self->eigenvalues[0] * (max_n_d * FLT_EPSILON) * (max_n_d * FLT_EPSILON);
-  while (alpha_last < k && self->eigenvalues[alpha_last] > eigen_floor)
-    alpha_last++;
-  fit_alpha (self, alpha_last);
+  hr_spectrum_count_rank (self);
+  fit_alpha (self, self->rank);
 
   /* Uncentred: the Gram matrix G = XᵀX = S + N m mᵀ. */
   for (gsize i = 0; i < d; i++)
@@ -266,7 +332,11 @@ hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter
       self->uncentred_singular_values[i] = sqrt (w[i]);
       singular_sum += self->uncentred_singular_values[i];
     }
+  /* numpy's rule, kept for comparison with numpy (see hr_spectrum_get_matrix_rank()) */
   self->uncentred_tolerance = self->uncentred_singular_values[0] * max_n_d * FLT_EPSILON;
+  /* … raised to the accumulation's noise floor where that is larger (float32 products) */
+  self->uncentred_tolerance
+      = MAX (self->uncentred_tolerance, sqrt (self->scatter_error + (double)d * HR_U64 * w[0]));
   self->matrix_rank = 0;
   for (gsize i = 0; i < k; i++)
     if (self->uncentred_singular_values[i] > self->uncentred_tolerance)
@@ -284,9 +354,24 @@ hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter
   return TRUE;
 }
 
+/* NaN value error: the default (float32 values), for hr_spectrum_new(). */
+static gboolean
+check_errors (double value_error, double scatter_error, GError **error)
+{
+  if ((isnan (value_error) || (value_error >= 0 && isfinite (value_error))) && scatter_error >= 0
+      && isfinite (scatter_error))
+    return TRUE;
+  g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
+               /* TRANSLATORS: the two error bounds given to a spectrum */
+               _ ("The error bounds of a spectrum must be finite and not negative, not %g and %g"),
+               value_error, scatter_error);
+  return FALSE;
+}
+
 static HrSpectrum *
 hr_spectrum_new_internal (guint64 n_samples, gsize dimension, const double *mean,
-                          const double *scatter, GError **error)
+                          const double *scatter, double value_error, double scatter_error,
+                          GError **error)
 {
   g_autoptr (HrSpectrum) self = NULL;
   gsize k;
@@ -305,6 +390,11 @@ hr_spectrum_new_internal (guint64 n_samples, gsize dimension, const double *mean
       return NULL;
     }
 
+  if (!check_errors (value_error, scatter_error, error))
+    return NULL;
+  if (isnan (value_error)) /* float32 values: their rounding */
+    value_error = HR_U32 * hr_moments_frobenius_norm (n_samples, dimension, mean, scatter);
+
   k = n_samples < (guint64)dimension ? (gsize)n_samples : dimension;
   self = g_new0 (HrSpectrum, 1);
   g_atomic_ref_count_init (&self->ref_count);
@@ -317,6 +407,8 @@ hr_spectrum_new_internal (guint64 n_samples, gsize dimension, const double *mean
   self->cumulative_explained_variance = self->values + 2 * k;
   self->singular_values = self->values + 3 * k;
   self->uncentred_singular_values = self->values + 4 * k;
+  self->value_error = value_error;
+  self->scatter_error = scatter_error;
 
   if (!hr_spectrum_compute (self, mean, scatter, error))
     return NULL;
@@ -374,7 +466,7 @@ hr_spectrum_new (guint64 n_samples, gsize dimension, const double *mean, const d
 
   if (!check_dimension (dimension, error))
     return NULL;
-  return hr_spectrum_new_internal (n_samples, dimension, mean, scatter, error);
+  return hr_spectrum_new_internal (n_samples, dimension, mean, scatter, NAN, 0.0, error);
 }
 
 /* The float64 values of @bytes, suitably aligned: its own data, or a copy in @copy. */
@@ -389,6 +481,20 @@ aligned_doubles (GBytes *bytes, double **copy)
   *copy = g_malloc (size);
   memcpy (*copy, data, size);
   return *copy;
+}
+
+static gboolean
+check_sizes (gsize dimension, GBytes *mean, GBytes *scatter, GError **error)
+{
+  if (g_bytes_get_size (mean) == dimension * sizeof (double)
+      && g_bytes_get_size (scatter) == dimension * dimension * sizeof (double))
+    return TRUE;
+  g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+               /* TRANSLATORS: the sizes are in bytes; D is the dimension */
+               _ ("A mean of %zu bytes and a scatter matrix of %zu bytes do not fit "
+                  "dimension %zu (8·D and 8·D² bytes of float64)"),
+               g_bytes_get_size (mean), g_bytes_get_size (scatter), dimension);
+  return FALSE;
 }
 
 /**
@@ -421,20 +527,91 @@ hr_spectrum_new_from_bytes (guint64 n_samples, gsize dimension, GBytes *mean, GB
 
   if (!check_dimension (dimension, error))
     return NULL;
-  if (g_bytes_get_size (mean) != dimension * sizeof (double)
-      || g_bytes_get_size (scatter) != dimension * dimension * sizeof (double))
-    {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
-                   /* TRANSLATORS: the sizes are in bytes; D is the dimension */
-                   _ ("A mean of %zu bytes and a scatter matrix of %zu bytes do not fit "
-                      "dimension %zu (8·D and 8·D² bytes of float64)"),
-                   g_bytes_get_size (mean), g_bytes_get_size (scatter), dimension);
-      return NULL;
-    }
+  if (!check_sizes (dimension, mean, scatter, error))
+    return NULL;
 
   mean_values = aligned_doubles (mean, &mean_copy);
   scatter_values = aligned_doubles (scatter, &scatter_copy);
-  return hr_spectrum_new_internal (n_samples, dimension, mean_values, scatter_values, error);
+  return hr_spectrum_new_internal (n_samples, dimension, mean_values, scatter_values, NAN, 0.0,
+                                   error);
+}
+
+/**
+ * hr_spectrum_new_with_errors: (skip)
+ * @n_samples: the number of samples N, at least 2
+ * @dimension: the dimension D, at least 1
+ * @mean: (array): the float64 mean of the samples, D values
+ * @scatter: (array): the float64 centred scatter matrix, D × D, row-major (as
+ *   hr_spectrum_new())
+ * @value_error: a bound e on the spectral norm ‖E‖₂ of the error of the N × D values
+ *   themselves (their rounding when stored, and the rounding of the layers that computed
+ *   them), in units of singular values; 0 for exact values
+ * @scatter_error: a bound δ on ‖ΔS‖₂, the error of the accumulated scatter matrix, in
+ *   units of S (hr_moments_get_error_bound()); 0 for an exact one
+ * @error: return location for a #GError, or %NULL
+ *
+ * Computes the spectrum as hr_spectrum_new() does, with the rank tolerance derived from
+ * the given error bounds (see hr_spectrum_get_tolerance()). hr_spectrum_new() is this with
+ * e = 2⁻²⁴·‖X‖_F (float32 values, rounded once) and δ = 0.
+ *
+ * Errors: as hr_spectrum_new(), and %HR_ANALYSIS_ERROR_NUMERIC when a bound is negative or
+ * not finite.
+ *
+ * Returns: (transfer full) (nullable): the spectrum, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+HrSpectrum *
+hr_spectrum_new_with_errors (guint64 n_samples, gsize dimension, const double *mean,
+                             const double *scatter, double value_error, double scatter_error,
+                             GError **error)
+{
+  g_return_val_if_fail (mean != NULL || dimension == 0, NULL);
+  g_return_val_if_fail (scatter != NULL || dimension == 0, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!check_dimension (dimension, error)
+      || !check_errors (isnan (value_error) ? -1.0 : value_error, scatter_error, error))
+    return NULL;
+  return hr_spectrum_new_internal (n_samples, dimension, mean, scatter, value_error, scatter_error,
+                                   error);
+}
+
+/**
+ * hr_spectrum_new_from_bytes_with_errors: (constructor)
+ * @n_samples: the number of samples N, at least 2
+ * @dimension: the dimension D, at least 1
+ * @mean: the float64 mean, 8 D bytes in native byte order
+ * @scatter: the float64 centred scatter matrix, 8 D² bytes in native byte order
+ * @value_error: a bound on ‖E‖₂ of the error of the values (see
+ *   hr_spectrum_new_with_errors())
+ * @scatter_error: a bound on ‖ΔS‖₂ of the accumulated scatter matrix
+ * @error: return location for a #GError, or %NULL
+ *
+ * hr_spectrum_new_with_errors() with the arrays given as bytes, as
+ * hr_spectrum_new_from_bytes().
+ *
+ * Returns: (transfer full) (nullable): the spectrum, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+HrSpectrum *
+hr_spectrum_new_from_bytes_with_errors (guint64 n_samples, gsize dimension, GBytes *mean,
+                                        GBytes *scatter, double value_error, double scatter_error,
+                                        GError **error)
+{
+  g_autofree double *mean_copy = NULL, *scatter_copy = NULL;
+
+  g_return_val_if_fail (mean != NULL, NULL);
+  g_return_val_if_fail (scatter != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!check_dimension (dimension, error) || !check_sizes (dimension, mean, scatter, error)
+      || !check_errors (isnan (value_error) ? -1.0 : value_error, scatter_error, error))
+    return NULL;
+  return hr_spectrum_new_internal (n_samples, dimension, aligned_doubles (mean, &mean_copy),
+                                   aligned_doubles (scatter, &scatter_copy), value_error,
+                                   scatter_error, error);
 }
 
 /**
@@ -618,9 +795,20 @@ hr_spectrum_get_uncentred_singular_values (HrSpectrum *self, gsize *n_values)
  * hr_spectrum_get_tolerance:
  * @self: a #HrSpectrum
  *
- * The tolerance of hr_spectrum_get_rank(): σ₁ · max(N, D) · ε on the centred singular
- * values, with ε = `FLT_EPSILON` = 2⁻²³, the machine epsilon of float32 (the default of
- * `torch.linalg.matrix_rank` and `numpy.linalg.matrix_rank` for float32 input).
+ * The tolerance of hr_spectrum_get_rank(), from what the numbers can resolve:
+ *
+ *     τ = √(e² + δ_S + δ_eig)
+ *
+ * the largest value that a singular value which is exactly 0 can be computed as. e is
+ * the bound on the error of the values (hr_spectrum_get_value_error(): their rounding
+ * when stored and the head's rounding), δ_S the bound on the error of the accumulated
+ * scatter matrix (hr_spectrum_get_scatter_error()) and δ_eig that of the eigensolver
+ * (hr_spectrum_get_eigensolver_error()); an eigenvalue error δ leaves a singular value
+ * unresolved below √δ (Weyl). For samples of one distribution every part grows as √N, as
+ * the singular values do, so the rank does not change with N. See doc/analysis.md.
+ *
+ * Before 0.2 this was numpy's σ₁·max(N, D)·ε₃₂, which grows with N (at N = 10⁶ it is 12 %
+ * of σ₁); that rule is kept for hr_spectrum_get_matrix_rank() only.
  *
  * Returns: the tolerance, in units of singular values
  */
@@ -636,7 +824,11 @@ hr_spectrum_get_tolerance (HrSpectrum *self)
  * @self: a #HrSpectrum
  *
  * The tolerance of hr_spectrum_get_matrix_rank(): σ₁ · max(N, D) · `FLT_EPSILON` on the
- * uncentred singular values.
+ * uncentred singular values, numpy's rule, for comparison with numpy only: it grows with N
+ * and is not what the rank is judged by (hr_spectrum_get_tolerance()). Where the
+ * accumulation's noise floor √(δ_S + D·2⁻⁵³·μ₁) (μ₁ the largest eigenvalue of the Gram
+ * matrix) is larger, as with float32 products on a short stack, the tolerance is raised to
+ * it, since numpy would not see that noise.
  *
  * Returns: the tolerance, in units of singular values
  */
@@ -652,10 +844,9 @@ hr_spectrum_get_uncentred_tolerance (HrSpectrum *self)
  * @self: a #HrSpectrum
  *
  * The numerical rank of the centred matrix: the number of centred singular values
- * σₖ > hr_spectrum_get_tolerance(). This is `torch.linalg.matrix_rank (x - x.mean (0))` with
- * its default tolerance for a float32 `x`. The singular values themselves are computed in
- * float64, so where a singular value lies within float32 rounding of the tolerance the
- * count may differ from torch's.
+ * σₖ > hr_spectrum_get_tolerance(), among the first min(N − 1, D) (a centred matrix of N
+ * rows has rank at most N − 1). The rank that headrank judges by; how sure it is, is
+ * hr_spectrum_get_rank_range().
  *
  * Returns: the rank, at most min(N − 1, D)
  */
@@ -670,9 +861,12 @@ hr_spectrum_get_rank (HrSpectrum *self)
  * hr_spectrum_get_matrix_rank:
  * @self: a #HrSpectrum
  *
- * The numerical rank of the raw, uncentred matrix: the number of uncentred singular values
- * above hr_spectrum_get_uncentred_tolerance(), the rule of `numpy.linalg.matrix_rank (x)`
- * for a float32 array `x` (what VisCy's scripts print). A large common offset of the
+ * The numerical rank of the raw, uncentred matrix by numpy's rule, for comparison with
+ * numpy: the number of uncentred singular values above
+ * hr_spectrum_get_uncentred_tolerance(), as `numpy.linalg.matrix_rank (x)` for a float32
+ * array `x` (what VisCy's scripts print). Its tolerance grows with N, so for tall stacks
+ * it undercounts (1,000,000 samples of 64 well-resolved dimensions give 39); judge by
+ * hr_spectrum_get_rank(). A large common offset of the
  * samples makes this differ from hr_spectrum_get_rank(): the offset adds a direction, and
  * raises σ₁ and with it the tolerance.
  *
@@ -772,10 +966,10 @@ hr_spectrum_get_components (HrSpectrum *self, double fraction)
  * learning by measuring eigenspectrum decay", NeurIPS 2022): α = −slope of the ordinary
  * least-squares line of log λᵢ on log i.
  *
- * The range fitted is ours to choose: i runs from 1 to the last eigenvalue above the rank
- * tolerance, in eigenvalue terms λᵢ > λ₁ · (max(N, D) · `FLT_EPSILON`)², the same
- * eigenvalues that hr_spectrum_get_rank() counts; eigenvalues below it are rounding, whose
- * logarithms would decide the slope. At least 3 eigenvalues are needed.
+ * The range fitted is ours to choose: i runs from 1 to hr_spectrum_get_rank(), the
+ * eigenvalues whose singular values are above hr_spectrum_get_tolerance(); eigenvalues
+ * below it are rounding, whose logarithms would decide the slope. At least 3 eigenvalues
+ * are needed.
  *
  * Returns: α, or NaN when fewer than 3 eigenvalues are above the tolerance
  */
@@ -791,4 +985,126 @@ hr_spectrum_get_alpha (HrSpectrum *self, guint *first, guint *last, double *r_sq
   if (r_squared != NULL)
     *r_squared = self->alpha_r_squared;
   return self->alpha;
+}
+
+/**
+ * hr_spectrum_get_rank_range:
+ * @self: a #HrSpectrum
+ * @low: (out) (optional): the fewest singular values that can be above the tolerance
+ * @high: (out) (optional): the most singular values that can be above the tolerance
+ *
+ * How sure hr_spectrum_get_rank() is. A singular value above the tolerance (the worst case
+ * of the errors) is certainly not rounding; one below the noise floor
+ * (hr_spectrum_get_noise_floor(), what rounding typically reaches) is rounding; one between
+ * the two may be either. @low is the rank, @high counts the singular values above the noise
+ * floor; they differ when singular values lie between the two ("rank 61–64").
+ *
+ * Since: 0.2
+ */
+void
+hr_spectrum_get_rank_range (HrSpectrum *self, guint *low, guint *high)
+{
+  g_return_if_fail (self != NULL);
+  if (low != NULL)
+    *low = self->rank_low;
+  if (high != NULL)
+    *high = self->rank_high;
+}
+
+/**
+ * hr_spectrum_get_value_error:
+ * @self: a #HrSpectrum
+ *
+ * The part of hr_spectrum_get_tolerance() from the values themselves: a bound e on ‖E‖₂,
+ * E the error of the N × D values (their rounding when stored, the head's rounding).
+ *
+ * Returns: e, in units of singular values
+ *
+ * Since: 0.2
+ */
+double
+hr_spectrum_get_value_error (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, NAN);
+  return self->value_error;
+}
+
+/**
+ * hr_spectrum_get_scatter_error:
+ * @self: a #HrSpectrum
+ *
+ * The part of hr_spectrum_get_tolerance() from the accumulation: the bound δ_S on ‖ΔS‖₂
+ * the spectrum was made with (hr_moments_get_error_bound()).
+ *
+ * Returns: δ_S, in units of the scatter matrix (squared singular values)
+ *
+ * Since: 0.2
+ */
+double
+hr_spectrum_get_scatter_error (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, NAN);
+  return self->scatter_error;
+}
+
+/**
+ * hr_spectrum_get_eigensolver_error:
+ * @self: a #HrSpectrum
+ *
+ * The part of hr_spectrum_get_tolerance() from the eigensolver: LAPACK's `dsyevd` is
+ * backward stable, its eigenvalues are those of S + E with ‖E‖₂ ≤ p(D)·u₆₄·‖S‖₂; headrank
+ * takes p(D) = D, so δ_eig = D·2⁻⁵³·σ₁².
+ *
+ * Returns: δ_eig, in units of the scatter matrix (squared singular values)
+ *
+ * Since: 0.2
+ */
+double
+hr_spectrum_get_eigensolver_error (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, NAN);
+  return self->eigensolver_error;
+}
+
+/**
+ * hr_spectrum_get_noise_floor:
+ * @self: a #HrSpectrum
+ *
+ * The size that rounding noise typically reaches in the singular values, where the
+ * tolerance is its worst case: √(min(ẽ, e)² + δ_S/√2048 + δ_eig/D), with
+ * ẽ = 2·e·(1/√D + 1/√N)/√3 twice the largest singular value of an N × D matrix of
+ * independent rounding errors (the edge of the Marchenko–Pastur law), e the value error,
+ * and the accumulation's and the eigensolver's bounds taken at their typical √b·u instead
+ * of b·u (Higham and Mary, SIAM J. Sci. Comput. 2019). At most the tolerance; singular
+ * values between the two make the rank a range (hr_spectrum_get_rank_range()).
+ *
+ * Returns: the noise floor, in units of singular values
+ *
+ * Since: 0.2
+ */
+double
+hr_spectrum_get_noise_floor (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, NAN);
+  return self->noise_floor;
+}
+
+/**
+ * hr_spectrum_is_tolerance_raised:
+ * @self: a #HrSpectrum
+ *
+ * Whether the accumulation's error bound (hr_spectrum_get_scatter_error()) is the largest
+ * part of the tolerance, that is larger than e² + δ_eig: then the accumulation (for
+ * instance %HR_PRECISION_FLOAT32_PRODUCTS) has raised the tolerance above what the values
+ * resolve, and the rank is the rank that this accumulation can see.
+ *
+ * Returns: %TRUE when the accumulation raised the tolerance
+ *
+ * Since: 0.2
+ */
+gboolean
+hr_spectrum_is_tolerance_raised (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  return self->scatter_error > self->value_error * self->value_error + self->eigensolver_error;
 }

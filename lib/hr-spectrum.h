@@ -24,6 +24,15 @@ HR_AVAILABLE_IN_ALL
 HrSpectrum *hr_spectrum_new_from_bytes (guint64 n_samples, gsize dimension, GBytes *mean,
                                         GBytes *scatter, GError **error);
 HR_AVAILABLE_IN_ALL
+HrSpectrum *hr_spectrum_new_with_errors (guint64 n_samples, gsize dimension, const double *mean,
+                                         const double *scatter, double value_error,
+                                         double scatter_error, GError **error);
+HR_AVAILABLE_IN_ALL
+HrSpectrum *hr_spectrum_new_from_bytes_with_errors (guint64 n_samples, gsize dimension,
+                                                    GBytes *mean, GBytes *scatter,
+                                                    double value_error, double scatter_error,
+                                                    GError **error);
+HR_AVAILABLE_IN_ALL
 HrSpectrum *hr_spectrum_ref (HrSpectrum *self);
 HR_AVAILABLE_IN_ALL
 void hr_spectrum_unref (HrSpectrum *self);
@@ -51,7 +60,19 @@ double hr_spectrum_get_tolerance (HrSpectrum *self);
 HR_AVAILABLE_IN_ALL
 double hr_spectrum_get_uncentred_tolerance (HrSpectrum *self);
 HR_AVAILABLE_IN_ALL
+double hr_spectrum_get_value_error (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+double hr_spectrum_get_scatter_error (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+double hr_spectrum_get_eigensolver_error (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+double hr_spectrum_get_noise_floor (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+gboolean hr_spectrum_is_tolerance_raised (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
 guint hr_spectrum_get_rank (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+void hr_spectrum_get_rank_range (HrSpectrum *self, guint *low, guint *high);
 HR_AVAILABLE_IN_ALL
 guint hr_spectrum_get_matrix_rank (HrSpectrum *self);
 HR_AVAILABLE_IN_ALL

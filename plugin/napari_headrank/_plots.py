@@ -129,8 +129,12 @@ def draw_singular_values(canvas, analysis):
                 label=_('{stage} (uncentred)').format(stage=name))
         ax.axhline(spectrum.get_tolerance(), color=color, linestyle=':', linewidth=0.8,
                    gid='tolerance:' + name)
+        floor = spectrum.get_noise_floor()
+        if 0 < floor < spectrum.get_tolerance():
+            ax.axhline(floor, color=color, linestyle='-.', linewidth=0.6,
+                       gid='noise-floor:' + name)
     ax.set_yscale('log')
-    ax.set_title(_('Singular values (dotted: rank tolerance)'))
+    ax.set_title(_('Singular values (dotted: rank tolerance; dash-dotted: noise floor)'))
     ax.set_xlabel(_('index'))
     ax.set_ylabel(_('singular value'))
     if ax.lines:

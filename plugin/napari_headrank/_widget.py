@@ -90,6 +90,13 @@ class _PathEdit(QWidget):
         self.edit.setText(os.fspath(text))
 
 
+def _rank_cell(stage):
+    """The rank, or its range ("61–64") when singular values lie between the noise floor
+    and the tolerance (report.json's rank_range)."""
+    low, high = stage.get('rank_range', [stage['rank'], stage['rank']])
+    return str(stage['rank']) if low == high else f'{low}–{high}'
+
+
 class HeadrankWidget(QWidget):
     """Projection head diagnostics."""
 
@@ -452,7 +459,7 @@ class HeadrankWidget(QWidget):
                 s['name'],
                 str(s['samples']),
                 str(s['dimension']),
-                str(s['rank']) if spectral else '-',
+                _rank_cell(s) if spectral else '-',
                 str(s['matrix_rank']) if spectral else '-',
                 fmt(s.get('effective_rank'), '.2f') if spectral else '-',
                 fmt(s.get('participation_ratio'), '.2f') if spectral else '-',

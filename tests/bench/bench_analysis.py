@@ -107,9 +107,9 @@ def latent_rank(d):
 
 
 def noise_std(n):
-    """The noise's singular values (about std (sqrt(N) + sqrt(D))) stay some 4 times below
-    the rank tolerance sigma_max max(N, D) eps32 (sigma_max about 2 sqrt(N)), so that the
-    rank is the latent rank, not a count inside the noise, whatever N."""
+    """The noise's singular values, about std (sqrt(N) + sqrt(D)). (Before 0.2 they stayed
+    below numpy's tolerance sigma_max max(N, D) eps32, so that the rank was the latent rank;
+    the tolerance of doc/analysis.md resolves the noise, and the rank is full.)"""
     return min(NOISE_STD, n * EPS32 / 2)
 
 
@@ -215,16 +215,19 @@ def measures(eigenvalues, centred_sv, uncentred_sv, matrix_rank, n, d):
     ev = numpy.clip(numpy.asarray(eigenvalues, numpy.float64), 0, None)
     sc = numpy.asarray(centred_sv, numpy.float64)
     su = numpy.asarray(uncentred_sv, numpy.float64)
-    m = max(n, d)
-    rank = int((sc > sc.max() * m * EPS32).sum())
+    # the rank tolerance of doc/analysis.md for float32 values (2^-24 ||X||_F, ||X||_F from
+    # the uncentred singular values) and the eigensolver (D 2^-53 sigma_1^2); headrank adds
+    # its accumulation's bound, which only its pass knows, well below the noise here
+    frobenius = float(numpy.sqrt((su ** 2).sum()))
+    tolerance = numpy.sqrt((2.0 ** -24 * frobenius) ** 2 + d * 2.0 ** -53 * sc.max() ** 2)
+    rank = int((sc[:n - 1] > tolerance).sum())
     p = su / su.sum() + RANKME_EPS
     effective_rank = float(numpy.exp(-(p * numpy.log(p)).sum()))
     pr = float(ev.sum() ** 2 / (ev ** 2).sum())
     cumulative = numpy.cumsum(ev) / ev.sum()
     components = {str(int(round(100 * f))): int(numpy.searchsorted(cumulative, f - 1e-12) + 1)
                   for f in FRACTIONS}
-    above = ev > ev[0] * (m * EPS32) ** 2
-    last = int(numpy.nonzero(above)[0].max()) + 1 if above.any() else 0
+    last = rank
     alpha = float('nan')
     if last >= 3:
         i = numpy.arange(1, last + 1)

@@ -453,6 +453,128 @@ test_error_bytes_nan (void)
   g_assert_null (spectrum);
 }
 
+/* -- issue 10: a rank that does not depend on N --------------------------------------------- */
+
+/* The moments of N samples of one distribution, as a pass would accumulate them: mean m,
+ * scatter S = (N − 1)·C with C = diag(s²) rotated by a fixed orthogonal matrix (a Householder
+ * reflection), singular values spread over a factor of 33. */
+static void
+synthetic_moments (guint64 n, gsize d, double *mean, double *scatter)
+{
+  g_autofree double *v = g_new (double, d);
+  double vv = 0;
+
+  for (gsize i = 0; i < d; i++)
+    {
+      v[i] = 1.0 + (double)i / d;
+      vv += v[i] * v[i];
+      mean[i] = 0.5 - (double)i / d;
+    }
+  /* H = I − 2vvᵀ/vᵀv; S = (N − 1)·H diag(s²) H */
+  for (gsize i = 0; i < d; i++)
+    for (gsize j = 0; j < d; j++)
+      {
+        double sum = 0;
+
+        for (gsize k = 0; k < d; k++)
+          {
+            double s = pow (33.0, -(double)k / (d - 1));
+            double hik = (i == k) - 2 * v[i] * v[k] / vv;
+            double hjk = (j == k) - 2 * v[j] * v[k] / vv;
+
+            sum += hik * s * s * hjk;
+          }
+        scatter[i * d + j] = ((double)n - 1) * sum;
+      }
+}
+
+static void
+test_rank_independent_of_n (void)
+{
+  const gsize d = 64;
+  g_autofree double *mean = g_new (double, d), *scatter = g_new (double, d *d);
+  guint64 n;
+
+  for (n = 10000; n <= 1000000000; n *= 10)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (HrSpectrum) sp = NULL;
+      guint low, high;
+
+      synthetic_moments (n, d, mean, scatter);
+      sp = hr_spectrum_new (n, d, mean, scatter, &error);
+      g_assert_no_error (error);
+      hr_spectrum_get_rank_range (sp, &low, &high);
+      g_test_message ("N = %" G_GUINT64_FORMAT ": rank %u (%u–%u), tolerance/σ₁ %.3g, numpy's "
+                      "m.rank %u",
+                      n, hr_spectrum_get_rank (sp), low, high,
+                      hr_spectrum_get_tolerance (sp)
+                          / hr_spectrum_get_singular_values (sp, NULL)[0],
+                      hr_spectrum_get_matrix_rank (sp));
+      g_assert_cmpuint (hr_spectrum_get_rank (sp), ==, d);
+      g_assert_cmpuint (low, ==, d);
+      g_assert_cmpuint (high, ==, d);
+      g_assert_cmpuint (hr_spectrum_get_alpha (sp, NULL, NULL, NULL) > 0, ==, TRUE);
+    }
+  /* numpy's rule, kept as matrix_rank, does change with N: the reason for the issue */
+  {
+    g_autoptr (HrSpectrum) sp = NULL;
+
+    synthetic_moments (1000000, d, mean, scatter);
+    sp = hr_spectrum_new (1000000, d, mean, scatter, NULL);
+    g_assert_cmpuint (hr_spectrum_get_matrix_rank (sp), <, d);
+  }
+}
+
+/* N = 2: a centred matrix of two rows has rank at most 1. */
+static void
+test_rank_two_samples (void)
+{
+  const double mean[3] = { 0.5, 1.0, -0.5 };
+  double scatter[9];
+  const double diff[3] = { 1.0, -2.0, 0.25 };
+  g_autoptr (HrSpectrum) sp = NULL;
+  guint low, high;
+
+  /* two samples m ± diff/2: S = diff diffᵀ / 2, plus a rounding-sized perturbation that a
+   * careless count would take for a second direction */
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++)
+      scatter[i * 3 + j] = diff[i] * diff[j] / 2 + (i == j) * 1e-3;
+  sp = hr_spectrum_new (2, 3, mean, scatter, NULL);
+  hr_spectrum_get_rank_range (sp, &low, &high);
+  g_assert_cmpuint (hr_spectrum_get_rank (sp), ==, 1);
+  g_assert_cmpuint (high, ==, 1);
+}
+
+/* The error bounds raise the tolerance: τ = √(e² + δ_S + δ_eig), and the parts are kept. */
+static void
+test_tolerance_parts (void)
+{
+  const gsize d = 8;
+  g_autofree double *mean = g_new (double, d), *scatter = g_new (double, d *d);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrSpectrum) sp = NULL, bad = NULL;
+  double tau;
+
+  synthetic_moments (1000, d, mean, scatter);
+  sp = hr_spectrum_new_with_errors (1000, d, mean, scatter, 0.5, 4.0, &error);
+  g_assert_no_error (error);
+  tau = sqrt (0.25 + 4.0 + hr_spectrum_get_eigensolver_error (sp));
+  g_assert_cmpfloat_with_epsilon (hr_spectrum_get_tolerance (sp), tau, 1e-12 * tau);
+  g_assert_cmpfloat (hr_spectrum_get_value_error (sp), ==, 0.5);
+  g_assert_cmpfloat (hr_spectrum_get_scatter_error (sp), ==, 4.0);
+  g_assert_true (hr_spectrum_is_tolerance_raised (sp));
+  g_assert_cmpfloat (hr_spectrum_get_noise_floor (sp), <=, hr_spectrum_get_tolerance (sp));
+  /* a scatter error as large as the smallest eigenvalue of S makes those uncounted */
+  g_clear_pointer (&sp, hr_spectrum_unref);
+  sp = hr_spectrum_new_with_errors (1000, d, mean, scatter, 0.0, 999.0 * 2, &error);
+  g_assert_cmpuint (hr_spectrum_get_rank (sp), <, d);
+  bad = hr_spectrum_new_with_errors (1000, d, mean, scatter, -1.0, 0.0, &error);
+  g_assert_null (bad);
+  g_assert_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -496,6 +618,9 @@ main (int argc, char **argv)
 
   g_test_add_func ("/spectrum/components/exact-fraction", test_components_exact);
   g_test_add_func ("/spectrum/boxed", test_ref_counting);
+  g_test_add_func ("/spectrum/tolerance/independent-of-n", test_rank_independent_of_n);
+  g_test_add_func ("/spectrum/tolerance/two-samples", test_rank_two_samples);
+  g_test_add_func ("/spectrum/tolerance/parts", test_tolerance_parts);
   g_test_add_func ("/spectrum/error/too-few-samples", test_error_too_few_samples);
   g_test_add_func ("/spectrum/error/non-finite", test_error_non_finite);
   g_test_add_func ("/spectrum/error/overflow", test_error_overflow);

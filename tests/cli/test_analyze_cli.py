@@ -294,11 +294,12 @@ def test_batch_stats(fixture_report):
 
 @pytest.mark.parametrize("precision", ["auto", "float64", "float32-products"])
 def test_precision(precision):
-    """auto is float64 for 600 samples (float32 products are not provably safe there); the
+    """auto is float64 (float32 products never resolve what the tolerance needs); the
     eigenvalues are within the reported scatter_error_bound (a bound on the spectral norm
     of the scatter matrix's error, so by Weyl on each eigenvalue of S / (N - 1)). Forced
-    float32 products are allowed to miscount the weak directions: the rank is pinned only
-    for float64."""
+    float32 products raise the rank tolerance to their bound: the three weak directions
+    (singular values 0.12 to 0.25) fall below it, and the rank's range still reaches the
+    true 10."""
     r = analyze_json(FEATURES, "--precision", precision)
     f = stage(r, "features")
     assert f["precision"] == ("float64" if precision == "auto" else precision)
@@ -308,8 +309,14 @@ def test_precision(precision):
     err = np.abs(np.array(f["eigenvalues"]) - ref)
     assert (err <= bound + 1e-12 * ref[0]).all(), (err.max(), bound)
     if precision != "float32-products":
-        assert f["rank"] == 10
+        assert f["rank"] == 10 and f["rank_range"] == [10, 10]
         assert bound < 1e-9 * ref[0]
+    else:
+        assert f["rank_tolerance_parts"]["accumulation_dominates"]
+        assert f["rank_tolerance"] >= np.sqrt(f["scatter_error_bound"])
+        assert f["rank"] < 10 <= f["rank_range"][1]
+        assert any("float32 products raised the rank tolerance" in line
+                   for line in r["verdict"]["summary"])
 
 
 # -- per-pixel input --------------------------------------------------------------------
@@ -347,8 +354,27 @@ def test_per_pixel_maps(tmp_path):
 # -- bad input --------------------------------------------------------------------------
 
 
+def write_safetensors(path, tensors):
+    """A float32 safetensors file, written by hand: {name: array}."""
+    header, body = {}, b""
+    for name, a in tensors.items():
+        raw = np.ascontiguousarray(a, "<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape),
+                        "data_offsets": [len(body), len(body) + len(raw)]}
+        body += raw
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + body)
+
+
 def bad_cases(tmp):
     not_tiff = tmp / "not.tif"
+    nan_column = tmp / "nan-column.tif"
+    x = np.ones((40, 24), np.float32)
+    x[:, 5] = np.nan
+    tifffile.imwrite(nan_column, x)
+    overflow = tmp / "overflow.safetensors"
+    write_safetensors(overflow, {"0.weight": np.full((24, 24), 1e38, np.float32)})
     not_tiff.write_text("hello\n")
     narrow = tmp / "narrow.tif"
     tifffile.imwrite(narrow, np.ones((40, 16), np.float32))
@@ -367,6 +393,10 @@ def bad_cases(tmp):
         "pairs and positives": (2, [FEATURES, "--pairs", DATA / "pairs.csv", "--positives",
                                     DATA / "positives.tif"]),
         "precision": (2, [FEATURES, "--precision", "float16"]),
+        "nonfinite policy": (2, [FEATURES, "--nonfinite", "skip"]),
+        "nonfinite error": (1, [FEATURES, "--nonfinite", "error"]),
+        "non-finite column": (1, [nan_column]),
+        "head overflows": (1, [FEATURES, "-w", overflow, "--arch", "linear"]),
         "temperature": (2, [FEATURES, "--temperature", "0"]),
         "margin": (2, [FEATURES, "--margin", "-1"]),
         "pair batch": (2, [FEATURES, "--pair-batch", "1"]),
@@ -378,7 +408,8 @@ def bad_cases(tmp):
 
 BAD_CASES = ["missing file", "not a tiff", "missing weights", "width mismatch", "unknown stage",
              "pair index", "positives shape", "weights and projections", "pairs and positives",
-             "precision", "temperature", "margin", "pair batch",
+             "precision", "nonfinite policy", "nonfinite error", "non-finite column",
+             "head overflows", "temperature", "margin", "pair batch",
              "batch size without batch stats", "two files", "layout"]
 
 
@@ -465,3 +496,36 @@ def test_sigint_stops_the_run_and_writes_nothing(tmp_path):
     assert not (out / "report.json").exists()
     assert not out.exists() or os.listdir(out) == []
     assert leftovers(tmp_path) == []
+
+
+def test_nonfinite_messages(tmp_path):
+    """The messages of issue 10 §5, as a user reads them."""
+    x = np.random.default_rng(3).standard_normal((300, 64)).astype(np.float32)
+    x[:, 7] = np.nan
+    tifffile.imwrite(tmp_path / "nan.tif", x)
+    p = run(tmp_path / "nan.tif", "-o", tmp_path / "out")
+    assert p.returncode == 1
+    assert "1 feature column (7) is NaN or infinite in all 300 samples (300 non-finite values " \
+        "in all)" in p.stderr
+    p = run(FEATURES, "--nonfinite", "error", "-o", tmp_path / "out2")
+    assert p.returncode == 1
+    assert "non-finite policy “error”" in p.stderr
+    r = analyze_json(FEATURES)
+    assert "4 samples of 600 held NaN or infinite values (7 values) and were left out " \
+        "(non-finite policy “drop”, the default)." in r["verdict"]["summary"]
+
+
+def test_project_refuses_overflow(tmp_path):
+    """A head whose outputs overflow: project fails naming the layer and the count, and
+    writes nothing (it wrote 19,200 inf values and exited 0)."""
+    x = np.random.default_rng(4).standard_normal((300, 64)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "in.tif", x)
+    write_safetensors(tmp_path / "w.safetensors",
+                      {"0.weight": np.full((64, 64), 1e38, np.float32)})
+    out = tmp_path / "out.tif"
+    p = cli_common.run("project", tmp_path / "in.tif", "-w", tmp_path / "w.safetensors",
+                       "--arch", "linear", "-o", out)
+    assert p.returncode == 1, p.stderr
+    assert "layer 0 (linear) computes" in p.stderr
+    assert "NaN or infinite values from finite inputs" in p.stderr
+    assert not out.exists()

@@ -111,8 +111,9 @@ def test_live_against_sklearn(seed, n, d, offset):
     # Random Gaussian samples: a wide gap at the tolerance, so the ranks are exact.
     assert spectrum.get_matrix_rank() == np.linalg.matrix_rank(x32)
     s_centred = np.linalg.svd(x - x.mean(axis=0), compute_uv=False)
-    tol = s_centred.max() * max(n, d) * EPS32
-    assert spectrum.get_rank() == int((s_centred > tol).sum())
+    # doc/analysis.md: float32 values (2⁻²⁴·‖X‖_F), exact moments, dsyevd's D·2⁻⁵³·σ₁²
+    tol = np.sqrt((2.0 ** -24 * np.linalg.norm(x)) ** 2 + d * 2.0 ** -53 * s_centred.max() ** 2)
+    assert spectrum.get_rank() == int((s_centred[:n - 1] > tol).sum())
     np.testing.assert_allclose(spectrum.get_tolerance(), tol, rtol=1e-6)
     np.testing.assert_allclose(spectrum.get_uncentred_tolerance(),
                                s_raw.max() * max(n, d) * EPS32, rtol=1e-6)
