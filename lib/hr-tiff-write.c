@@ -21,6 +21,8 @@
 
 #include <glib/gstdio.h>
 
+#include "hr-output.h"
+
 /* Strips of about this many bytes. */
 #define HR_WRITE_STRIP_BYTES (256u << 10)
 /* Past this size a classic TIFF's 32-bit offsets do not reach: write BigTIFF. */
@@ -28,8 +30,10 @@
 
 struct _HrTiffSink
 {
-  char *path;
-  char *tmp_path;
+  char *path;     /* as given, for messages */
+  char *target;   /* where it goes: a symbolic link followed */
+  char *tmp_path; /* .NAME.headrank-XXXXXX beside it */
+  HrOutputLock *lock;
   TIFF *tif;
   TIFFOpenOptions *options;
   GString *messages;
@@ -95,12 +99,14 @@ hr_tiff_sink_free (HrTiffSink *sink)
     close (sink->fd);
   if (sink->tmp_path != NULL)
     g_unlink (sink->tmp_path); /* not committed: leave nothing behind */
+  g_clear_pointer (&sink->lock, hr_output_lock_release);
   if (sink->options != NULL)
     TIFFOpenOptionsFree (sink->options);
   g_string_free (sink->messages, TRUE);
   g_free (sink->buffer);
   g_free (sink->strip);
   g_free (sink->tmp_path);
+  g_free (sink->target);
   g_free (sink->path);
   g_free (sink);
 }
@@ -137,7 +143,7 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
                   HrStackInfo *geometry, GError **error)
 {
   g_autoptr (HrTiffSink) sink = g_new0 (HrTiffSink, 1);
-  g_autofree char *dir = NULL, *base = NULL;
+  g_autofree char *dir = NULL;
   guint64 total_bytes;
   int fd;
 
@@ -184,9 +190,15 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
         return NULL;
     }
 
-  dir = g_path_get_dirname (path);
-  base = g_path_get_basename (path);
-  sink->tmp_path = g_strdup_printf ("%s%c.%s.XXXXXX", dir, G_DIR_SEPARATOR, base);
+  /* never a device or a FIFO; one writer at a time */
+  sink->target = hr_output_resolve (path, FALSE, error);
+  if (sink->target == NULL)
+    return NULL;
+  sink->lock = hr_output_lock_acquire (sink->target, FALSE, NULL, error);
+  if (sink->lock == NULL)
+    return NULL;
+  dir = g_path_get_dirname (sink->target);
+  sink->tmp_path = hr_output_temp_template (sink->target);
   fd = g_mkstemp_full (sink->tmp_path, O_RDWR | O_CLOEXEC, 0666);
   if (fd < 0)
     {
@@ -263,6 +275,7 @@ hr_sink_flush_strip (HrTiffSink *sink, GError **error)
     }
   sink->next_strip++;
   sink->buffer_fill = 0;
+  hr_output_checkpoint ("strip written");
   return TRUE;
 }
 
@@ -314,6 +327,7 @@ hr_sink_flush_plane (HrTiffSink *sink, GError **error)
         }
     }
   sink->buffer_fill = 0;
+  hr_output_checkpoint ("plane written");
   return TRUE;
 }
 
@@ -502,7 +516,8 @@ hr_tiff_sink_commit (HrTiffSink *sink, GError **error)
       sink->tif = NULL;
       TIFFClose (tif);
     }
-  if (g_rename (sink->tmp_path, sink->path) != 0)
+  hr_output_checkpoint ("about to rename the file");
+  if (g_rename (sink->tmp_path, sink->target) != 0)
     {
       int saved = errno;
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", sink->path,
@@ -510,5 +525,6 @@ hr_tiff_sink_commit (HrTiffSink *sink, GError **error)
       return FALSE;
     }
   g_clear_pointer (&sink->tmp_path, g_free);
+  hr_output_checkpoint ("file in place");
   return TRUE;
 }
