@@ -143,6 +143,7 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
                   HrStackInfo *geometry, GError **error)
 {
   g_autoptr (HrTiffSink) sink = g_new0 (HrTiffSink, 1);
+  g_autoptr (GError) local = NULL;
   g_autofree char *dir = NULL;
   guint64 total_bytes;
   int fd;
@@ -191,12 +192,15 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
     }
 
   /* never a device or a FIFO; one writer at a time */
-  sink->target = hr_output_resolve (path, FALSE, error);
-  if (sink->target == NULL)
-    return NULL;
-  sink->lock = hr_output_lock_acquire (sink->target, FALSE, NULL, error);
+  sink->target = hr_output_resolve (path, FALSE, &local);
+  if (sink->target != NULL)
+    sink->lock = hr_output_lock_acquire (sink->target, FALSE, NULL, &local);
   if (sink->lock == NULL)
-    return NULL;
+    {
+      /* the writer's errors are in its own domain */
+      g_set_error_literal (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, local->message);
+      return NULL;
+    }
   dir = g_path_get_dirname (sink->target);
   sink->tmp_path = hr_output_temp_template (sink->target);
   fd = g_mkstemp_full (sink->tmp_path, O_RDWR | O_CLOEXEC, 0666);
