@@ -24,9 +24,10 @@
 /* -- checkpoints, for the tests of interruption -------------------------------------------- */
 
 /* HEADRANK_DEBUG_STOP=N stops the process (SIGSTOP) when it passes the N-th checkpoint;
- * HEADRANK_DEBUG_STOP=list prints each checkpoint on standard error as it passes. A test
- * then sends a signal to the stopped process and continues it, and so hits each point of
- * the writing of an output in turn. Neither is meant for anything but testing. */
+ * once continued (SIGCONT) it waits 0.1 s before it goes on. HEADRANK_DEBUG_STOP=list
+ * prints each checkpoint on standard error as it passes. A test sends a signal to the
+ * stopped process and continues it, and so hits each point of the writing of an output in
+ * turn (tests/faults). Neither is meant for anything but testing. */
 void
 hr_output_checkpoint (const char *what)
 {
@@ -52,7 +53,22 @@ hr_output_checkpoint (const char *what)
   if (list)
     g_printerr ("headrank: checkpoint %d: %s\n", n, what); /* debugging aid, not translated */
   if (n == stop_at)
-    raise (SIGSTOP);
+    {
+      sigset_t pending;
+
+      raise (SIGSTOP);
+      /* continued: let a signal sent meanwhile be handled before going on, so that a test
+       * knows at which point it arrived (the command cancels from a thread of its own) */
+      for (int i = 0; i < 500; i++)
+        {
+          sigpending (&pending);
+          if (!sigismember (&pending, SIGINT) && !sigismember (&pending, SIGTERM)
+              && !sigismember (&pending, SIGHUP))
+            break;
+          g_usleep (10 * 1000);
+        }
+      g_usleep (100 * 1000);
+    }
 }
 
 /* -- what an output may replace ------------------------------------------------------------ */

@@ -78,9 +78,18 @@ hr_sink_warning_handler (TIFF *tif, void *user_data, const char *module, const c
   return 1;
 }
 
+/* libtiff's messages about a failed write do not say why; errno does, right after it. */
 static void
 hr_sink_set_error (HrTiffSink *sink, GError **error, const char *what)
 {
+  int saved = errno;
+
+  if (saved == ENOSPC || saved == EDQUOT || saved == EFBIG || saved == EIO || saved == EROFS)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s: %s", sink->path, what,
+                   g_strerror (saved));
+      return;
+    }
   if (sink->messages->len > 0)
     g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, _ ("%s: %s (libtiff: %s)"), sink->path,
                  what, sink->messages->str);
