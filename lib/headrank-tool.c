@@ -617,8 +617,8 @@ hr_command_project (int argc, char **argv)
       /* TRANSLATORS: the description at the end of "headrank project --help" */
       _ ("Writes the projections (or, with --stage, the output of one layer) of every sample "
          "of FILE as a float32 TIFF: one page of N rows × P columns, or with --per-pixel a "
-         "per-pixel ImageJ stack. The file is read a chunk at a time; Ctrl-C stops the run "
-         "and leaves no output file."),
+         "per-pixel ImageJ stack. The file is read a chunk at a time. Ctrl-C, SIGTERM or "
+         "SIGHUP stop the run and leave no output file (an older OUT stays as it was)."),
       entries, &o);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
@@ -689,7 +689,8 @@ hr_command_project (int argc, char **argv)
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
           g_autofree char *message = g_strdup_printf (
-              /* TRANSLATORS: after Ctrl-C; %s is the output file, which was not written */
+              /* TRANSLATORS: after Ctrl-C (or SIGTERM, SIGHUP); %s is the output file, which
+                 was not written */
               _ ("interrupted, %s was not written"), output);
 
           g_printerr ("headrank: %s\n", message);
@@ -897,7 +898,9 @@ hr_command_analyze (int argc, char **argv)
          "it collapse. Without a head, FILE is analysed with the projections of --projections, "
          "or alone. Without FILE, analyses the bundled sample with the bundled head. Writes "
          "report.json, per_sample.csv, per_dimension.csv and plots (PNG and SVG) into the "
-         "output folder, each file complete or not at all; Ctrl-C stops the run."),
+         "output folder, which is replaced as a whole: it must be new, empty or hold an "
+         "older report. Ctrl-C, SIGTERM or SIGHUP stop the run and leave the older report "
+         "as it was."),
       entries, &o);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
