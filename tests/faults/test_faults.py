@@ -123,9 +123,9 @@ def check_projection(path, n):
     assert y.shape == (n, 64) and y.dtype == np.float32 and np.isfinite(y).all()
 
 
-def checkpoints(args, cwd):
+def checkpoints(args, cwd, **env):
     """The names of the checkpoints a run passes (HEADRANK_DEBUG_STOP=list)."""
-    p = run(*args, cwd=cwd, env=base_env(HEADRANK_DEBUG_STOP="list"))
+    p = run(*args, cwd=cwd, env=base_env(HEADRANK_DEBUG_STOP="list", **env))
     assert p.returncode == 0, p.stderr
     names = []
     for line in p.stderr.splitlines():
@@ -136,13 +136,13 @@ def checkpoints(args, cwd):
     return names
 
 
-def run_stopped(args, cwd, k, sig):
+def run_stopped(args, cwd, k, sig, **env):
     """Runs the command, stopped at checkpoint @k, sends @sig and continues it. Returns the
     exit status (negative for a signal that killed it) and standard error."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen([TOOL, *[str(a) for a in args]], cwd=cwd, stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL,
-                                env=base_env(HEADRANK_DEBUG_STOP=str(k)))
+                                env=base_env(HEADRANK_DEBUG_STOP=str(k), **env))
         _, status = os.waitpid(proc.pid, os.WUNTRACED)
         assert os.WIFSTOPPED(status), f"ended before checkpoint {k}: {status}"
         os.kill(proc.pid, sig)
@@ -175,34 +175,57 @@ def check_outcome(code, stderr, sig, before, check_new, out, root):
 # -- signals at every checkpoint ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("previous", ["report", "none"])
+@pytest.mark.parametrize("previous", ["report", "report-two-renames", "none"])
 def test_analyze_signal_at_every_checkpoint(inputs, tmp_path, previous):
     """analyze with the report of A in DIR (or no DIR) writes the report of B; at each
     checkpoint of the writing one of INT, TERM and HUP (in turn), and KILL (with a previous
-    report)."""
+    report). "report-two-renames": the swap of file systems without RENAME_EXCHANGE
+    (HEADRANK_DEBUG_NO_EXCHANGE), where SIGKILL between its two renames leaves the
+    previous report set aside, and the next run puts it back before it writes."""
     (a, na), (b, nb) = inputs["a"], inputs["b"]
     work = tmp_path / "work"
     work.mkdir()
     out = work / "out"
     args = ["analyze", b, *HEAD_ARGS, "-o", out]
-    if previous == "report":
+    env = {"HEADRANK_DEBUG_NO_EXCHANGE": "1"} if previous == "report-two-renames" else {}
+    if previous != "none":
         assert run("analyze", a, *HEAD_ARGS, "-o", out, cwd=work).returncode == 0
         check_report(out, a, na)
         template = tmp_path / "template"
         shutil.copytree(out, template)
-    names = checkpoints(args, work)
+    names = checkpoints(args, work, **env)
     shutil.rmtree(out)
-    commit = names.index("about to swap the folders" if previous == "report"
-                         else "about to rename the folder")
+    commit = names.index("about to rename the folder" if previous == "none"
+                         else "about to swap the folders")
     assert names[:2] == ["folder locked", "temporary folder made"]
     assert set(REPORT_FILES) <= set(names[2:commit])
+    assert names[commit + 1:] == {
+        "report": ["folder in place", "previous folder removed"],
+        "report-two-renames": ["previous folder set aside", "folder in place",
+                               "previous folder removed"],
+        "none": ["folder in place"]}[previous]
     for k in range(1, len(names) + 1):
         catchable = CATCHABLE[k % len(CATCHABLE)]
-        for sig in [catchable, signal.SIGKILL] if previous == "report" else [catchable]:
-            if previous == "report":
+        for sig in [catchable] if previous == "none" else [catchable, signal.SIGKILL]:
+            if previous != "none":
                 shutil.copytree(template, out)
             before = snapshot(out)
-            code, stderr = run_stopped(args, work, k, sig)
+            code, stderr = run_stopped(args, work, k, sig, **env)
+            if names[k - 1] == "previous folder set aside" and sig == signal.SIGKILL:
+                # killed between the two renames: the folder is missing, the previous
+                # report whole beside it, and the next run puts it back
+                assert code == -signal.SIGKILL and not out.exists()
+                (aside,) = [f for f in work.iterdir() if f.name.startswith(".out.headrank-old-")]
+                assert snapshot(aside) == before
+                # the next run puts it back as soon as it holds the lock (killed right there)
+                code, _ = run_stopped(args, work, 1, signal.SIGKILL, **env)
+                assert code == -signal.SIGKILL and snapshot(out) == before
+                assert run(*args, cwd=work, env=base_env(**env)).returncode == 0
+                check_report(out, b, nb)
+                assert leftovers(work) == []
+                shutil.rmtree(out)
+                continue
+
             got = check_outcome(code, stderr, sig, before, lambda: check_report(out, b, nb), out,
                                 work)
             # a check for cancellation follows every checkpoint before the rename; none after
@@ -315,7 +338,7 @@ def test_project_signals_spread_over_a_run(inputs, tmp_path):
 def test_second_report_waits_for_the_first(inputs, tmp_path):
     """A run stopped while it holds the folder's lock: a second run on the same folder cannot
     get past the lock until the first has finished; then it replaces the first's report
-    with its own, whole."""
+    with its own, whole. A third one, waiting too, stops at SIGTERM."""
     (a, na), (b, nb) = inputs["a"], inputs["b"]
     out = tmp_path / "out"
     first = subprocess.Popen([TOOL, "analyze", str(a), *HEAD_ARGS, "-o", str(out)], cwd=tmp_path,
@@ -327,11 +350,20 @@ def test_second_report_waits_for_the_first(inputs, tmp_path):
                               cwd=tmp_path, env=base_env(HEADRANK_DEBUG_STOP="list"),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               stdin=subprocess.DEVNULL, encoding="utf-8")
+    third = subprocess.Popen([TOOL, "analyze", str(b), *HEAD_ARGS, "-o", str(out)],
+                             cwd=tmp_path, env=base_env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, encoding="utf-8")
     try:
         # far longer than the whole of an undisturbed run (0.2 s here)
         with pytest.raises(subprocess.TimeoutExpired):
             second.wait(timeout=3)
         assert not out.exists()
+        # waiting can be interrupted like anything else
+        assert third.poll() is None
+        third.send_signal(signal.SIGTERM)
+        _, stderr = third.communicate(timeout=30)
+        assert third.returncode == 128 + signal.SIGTERM, stderr
+        assert stderr == "headrank: interrupted\n"
     finally:
         os.kill(first.pid, signal.SIGCONT)
     assert first.wait(timeout=60) == 0
