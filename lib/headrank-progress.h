@@ -1,4 +1,4 @@
-/* headrank command: a progress bar on a terminal, and Ctrl-C as cancellation */
+/* headrank command: a progress bar on a terminal */
 #pragma once
 
 #include <gio/gio.h>
@@ -7,7 +7,7 @@ G_BEGIN_DECLS
 
 typedef struct _HrProgress HrProgress;
 
-HrProgress *hr_progress_new (const char *label, GCancellable *cancellable);
+HrProgress *hr_progress_new (const char *label);
 void hr_progress_update (HrProgress *progress, double fraction);
 void hr_progress_free (HrProgress *progress);
 

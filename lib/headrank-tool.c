@@ -8,7 +8,9 @@
  *   headrank head presets
  *
  * Exit status: 0 on success, 1 when the input is bad (one line on standard error naming
- * the file and the problem), 2 on bad usage, 130 when interrupted.
+ * the file and the problem), 2 on bad usage, 128 + the signal's number when stopped by
+ * SIGINT, SIGTERM or SIGHUP (130, 143, 129): then the previous output is kept and nothing
+ * temporary is left. Exit status 0 means the new output is complete and in place.
  */
 #include "config.h"
 
@@ -19,14 +21,17 @@
 #include <json-glib/json-glib.h>
 #include <locale.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "headrank-progress.h"
+#include "headrank-signals.h"
+#include "hr-json-valid.h"
 
 #define EXIT_USER_ERROR 1
 #define EXIT_USAGE 2
-#define EXIT_INTERRUPTED 130
+#define EXIT_SIGNAL_BASE 128
 
 typedef int (*HrCommandFunc) (int argc, char **argv);
 
@@ -112,11 +117,28 @@ hr_command_context (const char *name, const char *usage, const char *description
   return context;
 }
 
+/* A cancellable that SIGINT, SIGTERM and SIGHUP cancel (one per process). */
+static GCancellable *
+hr_cancellable_new (void)
+{
+  GCancellable *cancellable = g_cancellable_new ();
+
+  hr_signals_watch (cancellable);
+  return cancellable;
+}
+
+/* The exit status of a run stopped by a signal: 128 + its number. */
+static int
+hr_exit_interrupted (void)
+{
+  return EXIT_SIGNAL_BASE + (hr_signals_caught () != 0 ? hr_signals_caught () : SIGINT);
+}
+
 static int
 hr_user_error (const GError *error)
 {
   g_printerr ("headrank: %s\n", error->message);
-  return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? EXIT_INTERRUPTED
+  return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? hr_exit_interrupted ()
                                                                    : EXIT_USER_ERROR;
 }
 
@@ -232,6 +254,7 @@ hr_print_json (JsonBuilder *b)
   g_autoptr (JsonNode) root = json_builder_get_root (b);
   g_autofree char *text = NULL;
 
+  hr_json_make_valid (root);
   json_generator_set_root (gen, root);
   json_generator_set_pretty (gen, TRUE);
   text = json_generator_to_data (gen, NULL);
@@ -309,7 +332,7 @@ hr_command_info (int argc, char **argv)
 {
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GCancellable) cancellable = hr_cancellable_new ();
   g_autoptr (HrStackReader) reader = NULL;
   g_autoptr (HrProgress) progress = NULL;
   g_autofree char *layout_name = NULL;
@@ -371,7 +394,7 @@ hr_command_info (int argc, char **argv)
       return EXIT_USER_ERROR;
     }
   /* TRANSLATORS: label of the progress bar while the file is read */
-  progress = hr_progress_new (_ ("Reading"), cancellable);
+  progress = hr_progress_new (_ ("Reading"));
   do
     {
       if (!hr_stack_reader_read_into (reader, rows, chunk, &n_read, cancellable, &error))
@@ -554,7 +577,7 @@ hr_command_project (int argc, char **argv)
 {
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GCancellable) cancellable = hr_cancellable_new ();
   g_autoptr (HrHead) head = NULL;
   g_autoptr (HrStackReader) reader = NULL;
   g_autoptr (HrStackWriter) writer = NULL;
@@ -594,8 +617,8 @@ hr_command_project (int argc, char **argv)
       /* TRANSLATORS: the description at the end of "headrank project --help" */
       _ ("Writes the projections (or, with --stage, the output of one layer) of every sample "
          "of FILE as a float32 TIFF: one page of N rows × P columns, or with --per-pixel a "
-         "per-pixel ImageJ stack. The file is read a chunk at a time; Ctrl-C stops the run "
-         "and leaves no output file."),
+         "per-pixel ImageJ stack. The file is read a chunk at a time. Ctrl-C, SIGTERM or "
+         "SIGHUP stop the run and leave no output file (an older OUT stays as it was)."),
       entries, &o);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
@@ -649,9 +672,8 @@ hr_command_project (int argc, char **argv)
     }
 
   /* TRANSLATORS: label of the progress bar while the head runs */
-  progress = hr_progress_new (_ ("Projecting"), cancellable);
-  /* From here on Ctrl-C cancels (and the writer removes its temporary file) instead of
-   * killing the process: the progress bar catches SIGINT. */
+  progress = hr_progress_new (_ ("Projecting"));
+  /* A signal from here on cancels, and the writer removes its temporary file. */
   writer = hr_stack_writer_new (
       output, per_pixel ? HR_STACK_LAYOUT_CHANNELS : HR_STACK_LAYOUT_MATRIX,
       hr_stack_reader_get_n_samples (reader), width, per_pixel ? info : NULL, &error);
@@ -667,11 +689,12 @@ hr_command_project (int argc, char **argv)
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
           g_autofree char *message = g_strdup_printf (
-              /* TRANSLATORS: after Ctrl-C; %s is the output file, which was not written */
+              /* TRANSLATORS: after Ctrl-C (or SIGTERM, SIGHUP); %s is the output file, which
+                 was not written */
               _ ("interrupted, %s was not written"), output);
 
           g_printerr ("headrank: %s\n", message);
-          return EXIT_INTERRUPTED;
+          return hr_exit_interrupted ();
         }
       return hr_head_error (error, path, o.weights, output);
     }
@@ -810,7 +833,7 @@ hr_command_analyze (int argc, char **argv)
 {
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GCancellable) cancellable = hr_cancellable_new ();
   g_autoptr (HrHead) head = NULL;
   g_autoptr (HrStackReader) reader = NULL, projections = NULL, positives = NULL;
   g_autoptr (HrAnalysis) analysis = NULL;
@@ -901,7 +924,9 @@ hr_command_analyze (int argc, char **argv)
          "it collapse. Without a head, FILE is analysed with the projections of --projections, "
          "or alone. Without FILE, analyses the bundled sample with the bundled head. Writes "
          "report.json, per_sample.csv, per_dimension.csv and plots (PNG and SVG) into the "
-         "output folder, each file complete or not at all; Ctrl-C stops the run."),
+         "output folder, which is replaced as a whole: it must be new, empty or hold an "
+         "older report. Ctrl-C, SIGTERM or SIGHUP stop the run and leave the older report "
+         "as it was."),
       entries, &o);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
@@ -948,6 +973,10 @@ hr_command_analyze (int argc, char **argv)
     return hr_usage_error (context, _ ("--margin takes a number of at least 0"));
   if (output == NULL && !json)
     output = g_strdup ("headrank-report");
+  if (output != NULL && g_file_test (output, G_FILE_TEST_EXISTS)
+      && !g_file_test (output, G_FILE_TEST_IS_DIR))
+    /* TRANSLATORS: %s is the output folder given with --output */
+    return hr_fail (g_strdup_printf (_ ("%s exists and is not a folder"), output));
 
   if (argc == 2)
     path = argv[1];
@@ -1007,13 +1036,17 @@ hr_command_analyze (int argc, char **argv)
   hr_analysis_set_log_plots (analysis, !linear);
 
   /* TRANSLATORS: label of the progress bar while the analysis runs */
-  progress = hr_progress_new (_ ("Analysing"), cancellable);
+  progress = hr_progress_new (_ ("Analysing"));
   ok = hr_analysis_run (analysis, hr_analyze_progress, progress, cancellable, &error);
   if (ok && output != NULL)
     {
       hr_progress_update (progress, 1.0);
+      /* the report is the output: once it is in place, the run is done */
       ok = hr_analysis_write_report (analysis, output, cancellable, &error);
     }
+  else if (ok)
+    /* standard output is the output: a signal before it is printed stops the run */
+    ok = !g_cancellable_set_error_if_cancelled (cancellable, &error);
   hr_progress_update (progress, 1.0);
   g_clear_pointer (&progress, hr_progress_free);
   if (!ok)
@@ -1021,7 +1054,7 @@ hr_command_analyze (int argc, char **argv)
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
           g_printerr ("headrank: %s\n", _ ("interrupted"));
-          return EXIT_INTERRUPTED;
+          return hr_exit_interrupted ();
         }
       return hr_head_error (error, path, o.weights, pairs != NULL ? pairs : output);
     }

@@ -2122,6 +2122,9 @@ hr_head_check_reader (HrHead *head, HrStackReader *reader, GError **error)
  *
  * Returns: %TRUE on success; on failure @writer is aborted, so no output file is left
  */
+/* Rows handed to the writer at a time by hr_head_project(), a cancellation check between. */
+#define HR_PROJECT_WRITE_ROWS 1024
+
 gboolean
 hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrNormMode mode,
                  gsize batch_size, int stage, HrProgressFunc progress, gpointer progress_data,
@@ -2187,11 +2190,23 @@ hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrN
       if (got == 0)
         break;
       out = hr_run_rows (run, st.rows, got, st.work, NULL, error);
-      if (out == NULL || !hr_stack_writer_append (writer, out, got, error))
+      if (out == NULL)
         goto fail;
+      /* in pieces, so that a cancellation stops a large chunk's writing too */
+      for (gsize first = 0; first < got; first += HR_PROJECT_WRITE_ROWS)
+        if (g_cancellable_set_error_if_cancelled (cancellable, error)
+            || !hr_stack_writer_append (writer, out + first * hr_head_layer (head, last)->out,
+                                        MIN (HR_PROJECT_WRITE_ROWS, got - first), error))
+          goto fail;
       hr_stream_progress (&st, done + got);
     }
   hr_stream_clear (&st);
+  /* the last chance to stop: once finished, the file is in place */
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    {
+      hr_stack_writer_abort (writer);
+      return FALSE;
+    }
   return hr_stack_writer_finish (writer, error);
 
 fail:

@@ -8,6 +8,7 @@
  */
 #include "hr-private.h"
 #include "hr-plot.h"
+#include "hr-output.h"
 
 #include <cairo-svg.h>
 #include <cairo.h>
@@ -1891,7 +1892,7 @@ gboolean
 hr_figure_write (HrFigure *fig, const char *path, GError **error)
 {
   g_autofree char *lower = NULL;
-  g_autofree char *tmp_path = NULL;
+  g_autofree char *tmp_path = NULL, *target = NULL;
   HrPlotSink sink = { -1, 0 };
   cairo_status_t status;
   gboolean svg;
@@ -1909,7 +1910,11 @@ hr_figure_write (HrFigure *fig, const char *path, GError **error)
       return FALSE;
     }
 
-  tmp_path = g_strconcat (path, ".XXXXXX", NULL);
+  /* never a device or a FIFO: a symbolic link is followed to the file it replaces */
+  target = hr_output_resolve (path, FALSE, error);
+  if (target == NULL)
+    return FALSE;
+  tmp_path = hr_output_temp_template (target);
   sink.fd = g_mkstemp_full (tmp_path, O_RDWR | O_CLOEXEC, 0666);
   if (sink.fd < 0)
     {
@@ -1953,7 +1958,7 @@ hr_figure_write (HrFigure *fig, const char *path, GError **error)
       g_unlink (tmp_path);
       return FALSE;
     }
-  if (g_rename (tmp_path, path) != 0)
+  if (g_rename (tmp_path, target) != 0)
     {
       int saved = errno;
 

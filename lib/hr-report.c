@@ -14,6 +14,8 @@
 #include <json-glib/json-glib.h>
 #include <tiffio.h>
 
+#include "hr-json-valid.h"
+#include "hr-output.h"
 #include "hr-plot.h"
 
 #define HR_REPORT_FORMAT 1
@@ -479,6 +481,7 @@ hr_analysis_to_json (HrAnalysis *self, gboolean pretty)
       g_warning ("%s", error->message);
       return NULL;
     }
+  hr_json_make_valid (root);
   gen = json_generator_new ();
   json_generator_set_pretty (gen, pretty);
   json_generator_set_root (gen, root);
@@ -742,6 +745,10 @@ hr_atomic_commit (HrAtomicFile *f, GError **error)
       hr_atomic_abort (f);
       return FALSE;
     }
+  {
+    g_autofree char *name = g_path_get_basename (f->path);
+    hr_output_checkpoint (name);
+  }
   g_clear_pointer (&f->path, g_free);
   g_clear_pointer (&f->tmp, g_free);
   return TRUE;
@@ -758,6 +765,38 @@ hr_csv_number (FILE *fp, double v, const char *format)
     fputs (g_ascii_formatd (buf, sizeof buf, format, v), fp);
   else if (!isnan (v))
     fputs (v > 0 ? "inf" : "-inf", fp);
+}
+
+/* A text field for a CSV file, as RFC 4180 says: in double quotes (doubled inside) when it
+ * holds a comma, a quote or a line break; valid UTF-8 (U+FFFD for invalid bytes). */
+static void
+hr_csv_text (FILE *fp, const char *text)
+{
+  g_autofree char *valid = g_utf8_make_valid (text, -1);
+
+  if (strpbrk (valid, ",\"\r\n") == NULL)
+    {
+      fputs (valid, fp);
+      return;
+    }
+  fputc ('"', fp);
+  for (const char *p = valid; *p != '\0'; p++)
+    {
+      if (*p == '"')
+        fputc ('"', fp);
+      fputc (*p, fp);
+    }
+  fputc ('"', fp);
+}
+
+/* A column name of per_sample.csv: the stage's name and @what. */
+static void
+hr_csv_column (FILE *fp, const char *stage, const char *what)
+{
+  g_autofree char *name = g_strconcat (stage, what, NULL);
+
+  fputc (',', fp);
+  hr_csv_text (fp, name);
 }
 
 static gboolean
@@ -789,9 +828,11 @@ hr_write_per_sample (HrAnalysis *self, const char *path, GCancellable *cancellab
       HrStage *stage = hr_analysis_get_stage (self, s);
       const char *name = hr_stage_get_name (stage);
 
-      fprintf (f.fp, ",%s_mean,%s_std,%s_norm", name, name, name);
+      hr_csv_column (f.fp, name, "_mean");
+      hr_csv_column (f.fp, name, "_std");
+      hr_csv_column (f.fp, name, "_norm");
       if (hr_stage_is_activation (stage))
-        fprintf (f.fp, ",%s_zero_fraction", name);
+        hr_csv_column (f.fp, name, "_zero_fraction");
     }
   fputc ('\n', f.fp);
   for (guint64 first = 0; first < n; first += HR_READ_ROWS)
@@ -850,7 +891,8 @@ hr_write_per_dimension (HrAnalysis *self, const char *path, GError **error)
 
       for (gsize j = 0; j < hr_stage_get_dimension (stage); j++)
         {
-          fprintf (f.fp, "%s,%zu", hr_stage_get_name (stage), j);
+          hr_csv_text (f.fp, hr_stage_get_name (stage));
+          fprintf (f.fp, ",%zu", j);
           hr_csv_number (f.fp, any ? mu[j] : NAN, "%.17g");
           hr_csv_number (f.fp, any ? sd[j] : NAN, "%.17g");
           hr_csv_number (f.fp, any ? z[j] : NAN, "%.17g");
@@ -874,6 +916,7 @@ hr_write_figure (HrFigure *fig, const char *directory, const char *name, GError 
 
       if (!hr_figure_write (fig, path, error))
         return FALSE;
+      hr_output_checkpoint (file);
     }
   return TRUE;
 }
@@ -1138,7 +1181,7 @@ hr_write_map (HrStage *stage, int column, HrStackInfo *geometry, const char *pat
 }
 
 static gboolean
-hr_write_maps (HrAnalysis *self, const char *directory, GError **error)
+hr_write_maps (HrAnalysis *self, const char *directory, GCancellable *cancellable, GError **error)
 {
   HrStackInfo *geometry = hr_stack_reader_get_info (hr_analysis_get_features (self));
   static const char *const names[] = { "mean", "std", "norm", "zero-fraction" };
@@ -1159,54 +1202,22 @@ hr_write_maps (HrAnalysis *self, const char *directory, GError **error)
             continue;
           file = g_strdup_printf ("map-%s-%s.tif", hr_stage_get_name (stage), names[c]);
           path = g_build_filename (directory, file, NULL);
-          if (!hr_write_map (stage, c, geometry, path, error))
+          if (g_cancellable_set_error_if_cancelled (cancellable, error)
+              || !hr_write_map (stage, c, geometry, path, error))
             return FALSE;
+          hr_output_checkpoint (file);
         }
     }
   return TRUE;
 }
 
-/**
- * hr_analysis_write_report:
- * @self: a #HrAnalysis that has run
- * @directory: (type filename): the output folder, made if it does not exist
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
- *
- * Writes the report into @directory, each file atomically (a temporary file renamed into
- * place): `report.json` (see hr_analysis_to_json()), `per_sample.csv` (one row per sample:
- * its index, then the mean, standard deviation and L2 norm of each stage, and the fraction of
- * zeros for activation stages; empty fields for samples with non-finite values),
- * `per_dimension.csv` (stage, dimension, mean, std, zero fraction, dead), and the figures as
- * PNG and SVG: `explained_variance` (per component and cumulative, all stages),
- * `singular_values` (each stage, log scale, with its rank tolerance), `per_sample` (mean and
- * std of each projection), `zero_fraction` (histogram of the per-dimension zero fractions).
- * For per-pixel stacks it adds maps with the source geometry: `map-projections-norm.tif`,
- * `-mean.tif`, `-std.tif`, and `map-LAYER-zero-fraction.tif` for activation layers.
- *
- * Returns: %TRUE on success
- */
-gboolean
-hr_analysis_write_report (HrAnalysis *self, const char *directory, GCancellable *cancellable,
-                          GError **error)
+/* Writes every file of the report into @directory (a new, empty folder). */
+static gboolean
+hr_write_report_files (HrAnalysis *self, const char *directory, GCancellable *cancellable,
+                       GError **error)
 {
   g_autofree char *json = NULL, *path = NULL;
 
-  g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
-  g_return_val_if_fail (directory != NULL, FALSE);
-  if (!hr_analysis_is_done (self))
-    {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
-                   _ ("the analysis has not run to the end"));
-      return FALSE;
-    }
-  if (g_mkdir_with_parents (directory, 0755) != 0)
-    {
-      int saved = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                   _ ("cannot make the folder %s: %s"), directory, g_strerror (saved));
-      return FALSE;
-    }
   path = g_build_filename (directory, "per_sample.csv", NULL);
   if (!hr_write_per_sample (self, path, cancellable, error))
     return FALSE;
@@ -1215,16 +1226,18 @@ hr_analysis_write_report (HrAnalysis *self, const char *directory, GCancellable 
   if (!hr_write_per_dimension (self, path, error)
       || g_cancellable_set_error_if_cancelled (cancellable, error)
       || !hr_plot_explained_variance (self, directory, error)
+      || g_cancellable_set_error_if_cancelled (cancellable, error)
       || !hr_plot_singular_values (self, directory, error)
+      || g_cancellable_set_error_if_cancelled (cancellable, error)
       || !hr_plot_per_sample (self, directory, error)
+      || g_cancellable_set_error_if_cancelled (cancellable, error)
       || !hr_plot_zero_fraction (self, directory, error)
       || g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
   if (hr_stack_info_is_per_pixel (hr_stack_reader_get_info (hr_analysis_get_features (self)))
-      && !hr_write_maps (self, directory, error))
+      && !hr_write_maps (self, directory, cancellable, error))
     return FALSE;
 
-  /* the report last: a folder with report.json holds everything it describes */
   json = hr_analysis_to_json (self, TRUE);
   if (json == NULL)
     {
@@ -1235,4 +1248,61 @@ hr_analysis_write_report (HrAnalysis *self, const char *directory, GCancellable 
   g_free (path);
   path = g_build_filename (directory, "report.json", NULL);
   return hr_write_text (path, json, error);
+}
+
+/**
+ * hr_analysis_write_report:
+ * @self: a #HrAnalysis that has run
+ * @directory: (type filename): the output folder, made if it does not exist
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Writes the report into @directory: `report.json` (see hr_analysis_to_json()),
+ * `per_sample.csv` (one row per sample: its index, then the mean, standard deviation and L2
+ * norm of each stage, and the fraction of zeros for activation stages; empty fields for
+ * samples with non-finite values), `per_dimension.csv` (stage, dimension, mean, std, zero
+ * fraction, dead), and the figures as PNG and SVG: `explained_variance` (per component and
+ * cumulative, all stages), `singular_values` (each stage, log scale, with its rank
+ * tolerance), `per_sample` (mean and std of each projection), `zero_fraction` (histogram of
+ * the per-dimension zero fractions). For per-pixel stacks it adds maps with the source
+ * geometry: `map-projections-norm.tif`, `-mean.tif`, `-std.tif`, and
+ * `map-LAYER-zero-fraction.tif` for activation layers. The CSV files are UTF-8, with fields
+ * quoted as RFC 4180 says; names that are not valid UTF-8 are written with U+FFFD in place
+ * of their invalid bytes, in the CSV files and in `report.json`.
+ *
+ * The folder is written as a whole: the report is built in a temporary folder beside
+ * @directory (`.NAME.headrank-XXXXXX`), synced, and put in its place with one rename, which
+ * swaps it with an existing folder (renameat2() with `RENAME_EXCHANGE`; two renames on file
+ * systems without it). So @directory holds either the previous report or the new one,
+ * never a mix, and on failure or cancellation the previous report is intact and nothing
+ * temporary is left. An existing @directory must be empty or hold a report (a
+ * `report.json` that headrank wrote): it is replaced with everything in it. A symbolic link
+ * is followed (the folder it points to is replaced). While it writes, the function holds a
+ * lock (`.NAME.headrank-lock` beside @directory); a second writer of the same folder waits
+ * for it, cancellably, and then replaces the first one's report with its own.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+hr_analysis_write_report (HrAnalysis *self, const char *directory, GCancellable *cancellable,
+                          GError **error)
+{
+  g_autoptr (HrOutputDir) dir = NULL;
+
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
+  g_return_val_if_fail (directory != NULL, FALSE);
+  if (!hr_analysis_is_done (self))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("the analysis has not run to the end"));
+      return FALSE;
+    }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  dir = hr_output_dir_begin (directory, cancellable, error);
+  if (dir == NULL)
+    return FALSE;
+  if (!hr_write_report_files (self, hr_output_dir_get_staging (dir), cancellable, error))
+    return FALSE;
+  return hr_output_dir_commit (dir, cancellable, error);
 }

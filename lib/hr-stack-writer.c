@@ -8,9 +8,17 @@
  * than memory (the projections of a large stack, say) can be written a chunk at a time.
  *
  * The number of samples is given up front. The data go to a temporary file in the target
- * folder; hr_stack_writer_finish() renames it into place once every sample has been
- * written. A writer dropped before that (or after any error) removes the temporary file:
- * no half-written file is ever left under the target name.
+ * folder (`.NAME.headrank-XXXXXX`); hr_stack_writer_finish() syncs it and renames it into
+ * place once every sample has been written. A writer dropped before that (or after any
+ * error) removes the temporary file: no half-written file is ever left under the target
+ * name, and an older file there stays as it was.
+ *
+ * A target that exists must be a regular file: devices (`/dev/null`), FIFOs, sockets and
+ * links to them are refused. A symbolic link is followed: the file it points to is
+ * replaced and the link stays. While it writes, the writer holds a lock on the target
+ * (`.NAME.headrank-lock` beside it, removed when the writer is done), so a second writer
+ * of the same file fails at once; the first writer after a process that was killed
+ * removes the temporary file it left.
  *
  * Layouts: %HR_STACK_LAYOUT_MATRIX writes one N × D page; %HR_STACK_LAYOUT_CHANNELS writes
  * a per-pixel stack as D pages of Y × X per Z slice and T frame, with ImageJ hyperstack
@@ -64,6 +72,8 @@ hr_stack_writer_init (HrStackWriter *self)
  * Starts writing a stack.
  *
  * Returns: (transfer full): a new #HrStackWriter, or %NULL with @error set
+ *   (%HR_STACK_ERROR_IO when @path exists and is not a regular file, is being written by
+ *   another writer, or its folder cannot be written)
  */
 HrStackWriter *
 hr_stack_writer_new (const char *path, HrStackLayout layout, gsize n_samples, gsize n_features,

@@ -21,6 +21,8 @@
 
 #include <glib/gstdio.h>
 
+#include "hr-output.h"
+
 /* Strips of about this many bytes. */
 #define HR_WRITE_STRIP_BYTES (256u << 10)
 /* Past this size a classic TIFF's 32-bit offsets do not reach: write BigTIFF. */
@@ -28,8 +30,10 @@
 
 struct _HrTiffSink
 {
-  char *path;
-  char *tmp_path;
+  char *path;     /* as given, for messages */
+  char *target;   /* where it goes: a symbolic link followed */
+  char *tmp_path; /* .NAME.headrank-XXXXXX beside it */
+  HrOutputLock *lock;
   TIFF *tif;
   TIFFOpenOptions *options;
   GString *messages;
@@ -74,9 +78,18 @@ hr_sink_warning_handler (TIFF *tif, void *user_data, const char *module, const c
   return 1;
 }
 
+/* libtiff's messages about a failed write do not say why; errno does, right after it. */
 static void
 hr_sink_set_error (HrTiffSink *sink, GError **error, const char *what)
 {
+  int saved = errno;
+
+  if (saved == ENOSPC || saved == EDQUOT || saved == EFBIG || saved == EIO || saved == EROFS)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s: %s", sink->path, what,
+                   g_strerror (saved));
+      return;
+    }
   if (sink->messages->len > 0)
     g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, _ ("%s: %s (libtiff: %s)"), sink->path,
                  what, sink->messages->str);
@@ -95,12 +108,14 @@ hr_tiff_sink_free (HrTiffSink *sink)
     close (sink->fd);
   if (sink->tmp_path != NULL)
     g_unlink (sink->tmp_path); /* not committed: leave nothing behind */
+  g_clear_pointer (&sink->lock, hr_output_lock_release);
   if (sink->options != NULL)
     TIFFOpenOptionsFree (sink->options);
   g_string_free (sink->messages, TRUE);
   g_free (sink->buffer);
   g_free (sink->strip);
   g_free (sink->tmp_path);
+  g_free (sink->target);
   g_free (sink->path);
   g_free (sink);
 }
@@ -137,7 +152,8 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
                   HrStackInfo *geometry, GError **error)
 {
   g_autoptr (HrTiffSink) sink = g_new0 (HrTiffSink, 1);
-  g_autofree char *dir = NULL, *base = NULL;
+  g_autoptr (GError) local = NULL;
+  g_autofree char *dir = NULL;
   guint64 total_bytes;
   int fd;
 
@@ -184,9 +200,18 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
         return NULL;
     }
 
-  dir = g_path_get_dirname (path);
-  base = g_path_get_basename (path);
-  sink->tmp_path = g_strdup_printf ("%s%c.%s.XXXXXX", dir, G_DIR_SEPARATOR, base);
+  /* never a device or a FIFO; one writer at a time */
+  sink->target = hr_output_resolve (path, FALSE, &local);
+  if (sink->target != NULL)
+    sink->lock = hr_output_lock_acquire (sink->target, FALSE, NULL, &local);
+  if (sink->lock == NULL)
+    {
+      /* the writer's errors are in its own domain */
+      g_set_error_literal (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, local->message);
+      return NULL;
+    }
+  dir = g_path_get_dirname (sink->target);
+  sink->tmp_path = hr_output_temp_template (sink->target);
   fd = g_mkstemp_full (sink->tmp_path, O_RDWR | O_CLOEXEC, 0666);
   if (fd < 0)
     {
@@ -263,6 +288,7 @@ hr_sink_flush_strip (HrTiffSink *sink, GError **error)
     }
   sink->next_strip++;
   sink->buffer_fill = 0;
+  hr_output_checkpoint ("strip written");
   return TRUE;
 }
 
@@ -314,6 +340,7 @@ hr_sink_flush_plane (HrTiffSink *sink, GError **error)
         }
     }
   sink->buffer_fill = 0;
+  hr_output_checkpoint ("plane written");
   return TRUE;
 }
 
@@ -502,7 +529,8 @@ hr_tiff_sink_commit (HrTiffSink *sink, GError **error)
       sink->tif = NULL;
       TIFFClose (tif);
     }
-  if (g_rename (sink->tmp_path, sink->path) != 0)
+  hr_output_checkpoint ("about to rename the file");
+  if (g_rename (sink->tmp_path, sink->target) != 0)
     {
       int saved = errno;
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", sink->path,
@@ -510,5 +538,6 @@ hr_tiff_sink_commit (HrTiffSink *sink, GError **error)
       return FALSE;
     }
   g_clear_pointer (&sink->tmp_path, g_free);
+  hr_output_checkpoint ("file in place");
   return TRUE;
 }

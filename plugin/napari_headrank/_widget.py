@@ -573,7 +573,7 @@ class HeadrankWidget(QWidget):
     def _export_dialog(self):
         directory = QFileDialog.getExistingDirectory(self, _('Export report to a directory'))
         if directory:
-            self.export_report(directory)
+            self.export_report(report_folder(directory))
 
     def closeEvent(self, event):  # noqa: N802 - Qt's name
         self.cancel()
@@ -581,6 +581,17 @@ class HeadrankWidget(QWidget):
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
         super().closeEvent(event)
+
+
+def report_folder(directory):
+    """Where the report goes for a folder picked in the export dialog. A report replaces its
+    folder as a whole, so the folder itself only when it is empty or holds an older report;
+    otherwise a folder `headrank-report` in it (itself replaced if it holds a report, refused
+    by the library if it holds other files)."""
+    directory = Path(directory)
+    if not any(directory.iterdir()) or (directory / 'report.json').is_file():
+        return directory
+    return directory / 'headrank-report'
 
 
 def _num(value):

@@ -63,10 +63,10 @@ def stage(report, name):
 
 
 def leftovers(directory):
-    """Temporary files of the atomic writers (NAME.XXXXXX, .NAME.XXXXXX) under @directory:
+    """Temporary files of the writers (.NAME.headrank-XXXXXX, NAME.XXXXXX) under @directory:
     no file the report writes has a six-character extension."""
     return [f for _, _, files in os.walk(directory) for f in files
-            if "." in f and len(f.rsplit(".", 1)[1]) == 6]
+            if ".headrank-" in f or ("." in f and len(f.rsplit(".", 1)[1]) == 6)]
 
 
 def write_safetensors(path, tensors):

@@ -239,3 +239,19 @@ def test_follows_the_theme(make_napari_viewer, qtbot):
         fig = widget.canvases['singular_values'].figure
         bg = get_theme(theme).background.as_rgb_tuple()
         assert tuple(round(c * 255) for c in fig.get_facecolor()[:3]) == tuple(bg[:3])
+
+
+def test_report_folder_of_the_export_dialog(tmp_path):
+    """A report replaces its folder as a whole: the dialog's folder is used only when empty
+    or holding a report, otherwise a subfolder, so that the user's files stay."""
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    assert _widget.report_folder(empty) == empty
+    mine = tmp_path / 'mine'
+    mine.mkdir()
+    (mine / 'notes.txt').write_text('keep me')
+    assert _widget.report_folder(mine) == mine / 'headrank-report'
+    old = tmp_path / 'old'
+    old.mkdir()
+    (old / 'report.json').write_text('{"report_format": 1}')
+    assert _widget.report_folder(old) == old
