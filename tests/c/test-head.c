@@ -695,7 +695,10 @@ test_bad (gconstpointer data)
 static void
 test_presets (void)
 {
-  const char *const expected[] = { "viscy-v0", "issue139", "viscy-v2", "viscy-mlp-ln" };
+  const char *const expected[] = { "viscy-v0",          "issue139",          "viscy-v2",
+                                   "viscy-resnet3d",    "viscy-mlp-ln",      "viscy-mlp-bn-relu",
+                                   "viscy-mlp-bn-gelu", "viscy-mlp-bn-silu", "viscy-mlp-ln-relu",
+                                   "viscy-mlp-ln-gelu", "viscy-mlp-ln-silu", "viscy-cross-modal" };
   const char *const *presets = hr_head_list_presets ();
 
   g_assert_nonnull (presets);
@@ -707,7 +710,12 @@ test_presets (void)
       g_assert_true (g_strv_contains (presets, expected[i]));
       g_assert_nonnull (spec);
       g_assert_cmpuint (strlen (spec), >, 0);
+      g_assert_nonnull (hr_head_get_preset_description (expected[i]));
     }
+  g_assert_nonnull (strstr (hr_head_get_preset_spec ("viscy-mlp-bn-gelu"), "gelu"));
+  g_assert_nonnull (strstr (hr_head_get_preset_spec ("viscy-cross-modal"), "ln"));
+  g_assert_true (g_str_has_suffix (hr_head_get_preset_spec ("viscy-cross-modal"), ",l2"));
+  g_assert_null (hr_head_get_preset_description ("no-such-preset"));
   g_assert_nonnull (strstr (hr_head_get_preset_spec ("viscy-v0"), "l2"));
   g_assert_null (strstr (hr_head_get_preset_spec ("viscy-v2"), "l2"));
   g_assert_nonnull (strstr (hr_head_get_preset_spec ("viscy-mlp-ln"), "ln"));

@@ -189,10 +189,10 @@ def test_append(head_id):
         name, k = l['name'], l['kind']
         if k == 'linear':
             h.append_linear(name, l['in'], l['out'], param(name, 'weight'), param(name, 'bias'))
-        elif k == 'batch-norm':
+        elif k == 'bn':
             h.append_batch_norm(name, l['in'], param(name, 'weight'), param(name, 'bias'),
                                 param(name, 'running_mean'), param(name, 'running_var'), 1e-5)
-        elif k == 'layer-norm':
+        elif k == 'ln':
             h.append_layer_norm(name, l['in'], param(name, 'weight'), param(name, 'bias'), 1e-5)
         else:
             h.append_activation(name, kind(k))

@@ -1,0 +1,206 @@
+# The heads of the VisCy family, made with VisCy's own classes, through
+# GObject-Introspection: Headrank.Head against PyTorch.
+#
+# Table-driven over tests/data/viscy/manifest.json (made by make_viscy_heads.py there, with
+# viscy-models, viscy 0.4.1 and Lightning: trained a few steps, saved with
+# Trainer.save_checkpoint, converted with tools/extract-head.py). For every head:
+# - the architecture headrank uses is the one the module classes have (the manifest's
+#   "spec"): read from the file's metadata where the checkpoint told it, else inferred with
+#   the activation given; inferred without it, the head says the activation was assumed;
+# - the projections of Head.forward() (eval and batch statistics) and Head.project()
+#   (eval, whole-stack batch statistics, batches of 16) match PyTorch's within
+#   1e-5 + 1e-4·|ref|;
+# - the presets it matches are the manifest's.
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gi
+
+gi.require_version('Headrank', '1.0')
+from gi.repository import GLib, Headrank  # noqa: E402
+
+
+def viscy_dir():
+    srcdir = os.environ.get('G_TEST_SRCDIR')
+    if srcdir and (Path(srcdir) / 'data' / 'viscy').is_dir():
+        return Path(srcdir) / 'data' / 'viscy'
+    return Path(__file__).resolve().parent.parent / 'data' / 'viscy'
+
+
+DIR = viscy_dir()
+MANIFEST = json.loads((DIR / 'manifest.json').read_text())
+TOL = MANIFEST['tolerance']
+HEADS = MANIFEST['heads']
+IDS = [h['id'] for h in HEADS]
+BY_ID = {h['id']: h for h in HEADS}
+N, D = MANIFEST['n'], MANIFEST['d']
+X = np.fromfile(DIR / MANIFEST['input'], dtype='<f4').reshape(N, D)
+
+
+def ref(head, mode):
+    return np.fromfile(DIR / head['refs'][mode], dtype='<f4').reshape(N, head['out'])
+
+
+def as_array(stack):
+    data = stack.get_data().get_data()
+    return np.frombuffer(data, np.float32).reshape(stack.get_n_samples(),
+                                                  stack.get_n_features())
+
+
+def stack_of(x):
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    return Headrank.FeatureStack.new_from_bytes(GLib.Bytes.new(x.tobytes()), *x.shape)
+
+
+def assert_close(what, got, expected):
+    assert got.shape == expected.shape, what
+    excess = np.abs(got.astype(np.float64) - expected) - (TOL['abs']
+                                                          + TOL['rel'] * np.abs(expected))
+    excess[np.isnan(excess)] = np.inf
+    if (excess > 0).any():
+        i, j = np.unravel_index(np.argmax(excess), excess.shape)
+        pytest.fail(f'{what}: {(excess > 0).sum()} of {excess.size} values beyond '
+                    f'{TOL["abs"]} + {TOL["rel"]}|ref|; worst at sample {i}, feature {j}: '
+                    f'got {got[i, j]!r}, expected {expected[i, j]!r}')
+
+
+def load(head, activation=None, arch=None, prefix=None):
+    return Headrank.Head.new_from_file_full(str(DIR / head['weights']), arch, prefix,
+                                            activation, None)
+
+
+def right(head):
+    """The head as headrank reads it when told what the checkpoint could not tell."""
+    return load(head, activation=head['activation'])
+
+
+@pytest.mark.parametrize('head_id', IDS)
+def test_architecture(head_id):
+    head = BY_ID[head_id]
+    h = right(head)
+    assert h.get_spec() == head['spec']
+    assert h.get_prefix() == head['prefix']
+    assert sorted(h.match_presets()) == sorted(head['presets'])
+    if head['source'] == 'metadata':
+        assert h.get_arch_source() == Headrank.ArchSource.METADATA
+        assert h.get_metadata('arch') == head['spec']
+        assert h.get_metadata('arch_from') in ('hyper_parameters', 'module classes')
+        assert h.get_metadata('source') == head['checkpoint']
+        assert h.get_assumption() is None
+        assert not h.get_activation_assumed()
+        text = h.describe()
+        assert "read from the file's metadata" in text and head['checkpoint'] in text
+    else:
+        assert h.get_arch_source() == Headrank.ArchSource.INFERRED
+        assert not h.get_activation_assumed()
+        # inferred: the L2 question is still said to be open
+        assert 'L2' in h.get_assumption()
+
+
+@pytest.mark.parametrize('head_id', IDS)
+def test_inferred_is_never_silent(head_id):
+    """Inferred without an activation, a head says it assumed one (unless the indices show
+    none), and `describe` shows it."""
+    head = BY_ID[head_id]
+    h = load(head, arch=None) if head['source'] == 'inferred' else None
+    if h is None:
+        return
+    assert h.get_arch_source() == Headrank.ArchSource.INFERRED
+    assert h.get_activation_assumed()
+    assumption = h.get_assumption()
+    assert assumption and '--activation' in assumption and '--arch' in assumption
+    assert 'Assumed: ' + assumption in h.describe()
+    assert 'activation assumed' in h.get_source()
+
+
+@pytest.mark.parametrize('head_id', IDS)
+@pytest.mark.parametrize('mode', ['running', 'batch'])
+def test_forward(head_id, mode):
+    head = BY_ID[head_id]
+    h = right(head)
+    m = Headrank.NormMode.RUNNING if mode == 'running' else Headrank.NormMode.BATCH
+    assert_close(f'{head_id}, {mode}', as_array(h.forward(stack_of(X), m, None)),
+                 ref(head, mode))
+
+
+@pytest.mark.parametrize('head_id', IDS)
+@pytest.mark.parametrize('mode, size', [('running', 7), ('batch', 0), ('batch16', 16)])
+def test_project(head_id, mode, size, tmp_path):
+    head = BY_ID[head_id]
+    h = right(head)
+    import tifffile
+
+    tif = tmp_path / 'x.tif'
+    tifffile.imwrite(tif, X)
+    reader = Headrank.StackReader.new(str(tif), Headrank.StackLayout.MATRIX, None)
+    out = tmp_path / 'p.tif'
+    writer = Headrank.StackWriter.new(str(out), Headrank.StackLayout.MATRIX, N, head['out'],
+                                      None)
+    m = Headrank.NormMode.RUNNING if mode == 'running' else Headrank.NormMode.BATCH
+    assert h.project(reader, writer, m, size, -1, None, None, None)
+    back = Headrank.FeatureStack.new_from_file(str(out), Headrank.StackLayout.MATRIX, None)
+    assert_close(f'{head_id}, {mode}, project', as_array(back), ref(head, mode))
+
+
+@pytest.mark.parametrize('head_id', [h['id'] for h in HEADS if h['presets']])
+def test_preset_with_dropout_gaps(head_id):
+    """Every preset the head matches loads it, dropout gaps and all, and runs it right."""
+    head = BY_ID[head_id]
+    for preset in head['presets']:
+        h = load(head, arch=preset)
+        assert h.get_arch_source() == Headrank.ArchSource.GIVEN
+        assert_close(f'{head_id} as {preset}', as_array(h.forward(stack_of(X),
+                                                                  Headrank.NormMode.RUNNING,
+                                                                  None)), ref(head, 'running'))
+
+
+def test_wrong_activation_is_wrong():
+    """The assumed ReLU on a GELU head is not the head: why the assumption must be said."""
+    head = BY_ID['mlp-ln-gelu']
+    assumed = as_array(load(head).forward(stack_of(X), Headrank.NormMode.RUNNING, None))
+    assert np.abs(assumed - ref(head, 'running')).max() > 1e-3
+
+
+def test_several_heads_need_a_prefix():
+    entry = MANIFEST['all_heads']
+    path = str(DIR / entry['weights'])
+    tf = Headrank.TensorFile.new(path, None)
+    assert sorted(Headrank.Head.find_prefixes(tf)) == sorted(entry['prefixes'])
+    with pytest.raises(GLib.Error) as e:
+        Headrank.Head.new_from_file(path, None, None, None)
+    assert e.value.matches(Headrank.head_error_quark(), Headrank.HeadError.WEIGHTS)
+    for p in entry['prefixes']:
+        assert p in e.value.message
+    assert '--prefix' in e.value.message
+    h = Headrank.Head.new_from_file(path, 'viscy-cross-modal',
+                                    'auxiliary_heads.pairs.image_proj.backbone.', None)
+    assert_close('cross-modal from the whole checkpoint',
+                 as_array(h.forward(stack_of(X), Headrank.NormMode.RUNNING, None)),
+                 ref(BY_ID['cross-modal'], 'running'))
+
+
+def test_activation_errors():
+    head = BY_ID['mlp-bn-silu']
+    for bad in ('mish', 'linear:4', 'relu,gelu', 'bn', ''):
+        with pytest.raises(GLib.Error) as e:
+            load(head, activation=bad)
+        assert e.value.matches(Headrank.head_error_quark(), Headrank.HeadError.SPEC)
+    with pytest.raises(GLib.Error) as e:
+        load(head, activation='gelu', arch='viscy-v2')
+    assert e.value.matches(Headrank.head_error_quark(), Headrank.HeadError.SPEC)
+    stated = BY_ID['mlp-bn-gelu']
+    with pytest.raises(GLib.Error) as e:
+        load(stated, activation='relu')
+    assert e.value.matches(Headrank.head_error_quark(), Headrank.HeadError.SPEC)
+    assert 'states its architecture' in e.value.message
+
+
+def test_known_prefixes_are_the_data_file():
+    lines = (DIR.parent.parent.parent / 'data' / 'head-prefixes.txt').read_text().splitlines()
+    listed = [l.strip() for l in lines if l.strip() and not l.startswith('#')]
+    assert list(Headrank.Head.list_known_prefixes()) == listed
+    assert 'backbone.' in listed and 'model.projection.backbone.' in listed
