@@ -340,6 +340,37 @@ hr_json_software (JsonBuilder *b)
   json_builder_end_object (b);
 }
 
+/* "architecture": the spec, where it came from (given, metadata, inferred), the
+ * activation and, beside it, whether it was assumed, with the sentence that says so. */
+static void
+hr_json_architecture (JsonBuilder *b, HrHead *head)
+{
+  g_autofree char *spec = hr_head_get_spec (head), *assumption = hr_head_get_assumption (head);
+  g_auto (GStrv) presets = hr_head_match_presets (head);
+  const char *activation = NULL;
+
+  for (guint i = 0; i < hr_head_get_n_layers (head); i++)
+    if (hr_layer_kind_is_activation (hr_head_get_layer_kind (head, i)))
+      activation = hr_layer_kind_to_string (hr_head_get_layer_kind (head, i));
+  json_builder_set_member_name (b, "architecture");
+  json_builder_begin_object (b);
+  hr_json_string (b, "spec", spec);
+  hr_json_string (b, "from", hr_nick (HR_TYPE_ARCH_SOURCE, hr_head_get_arch_source (head)));
+  hr_json_string (b, "checkpoint", hr_head_get_metadata (head, "source"));
+  hr_json_string (b, "viscy_version", hr_head_get_metadata (head, "viscy_version"));
+  json_builder_set_member_name (b, "presets");
+  json_builder_begin_array (b);
+  for (guint i = 0; presets[i] != NULL; i++)
+    json_builder_add_string_value (b, presets[i]);
+  json_builder_end_array (b);
+  hr_json_string (b, "activation", activation);
+  json_builder_set_member_name (b, "assumed");
+  json_builder_add_boolean_value (b, hr_head_get_activation_assumed (head));
+  /* in words (translated), null when nothing was assumed */
+  hr_json_string (b, "assumption", assumption);
+  json_builder_end_object (b);
+}
+
 static void
 hr_json_head (JsonBuilder *b, HrAnalysis *self)
 {
@@ -356,6 +387,7 @@ hr_json_head (JsonBuilder *b, HrAnalysis *self)
   hr_json_string (b, "source", hr_head_get_source (head));
   hr_json_string (b, "norm_mode", hr_nick (HR_TYPE_NORM_MODE, hr_analysis_get_norm_mode (self)));
   hr_json_int (b, "batch_size", (gint64)hr_analysis_get_batch_size (self));
+  hr_json_architecture (b, head);
   json_builder_set_member_name (b, "layers");
   json_builder_begin_array (b);
   for (guint i = 0; i < hr_head_get_n_layers (head); i++)
@@ -594,6 +626,14 @@ hr_analysis_describe_verdict (HrAnalysis *self)
         g_ptr_array_add (lines, g_strdup (_ ("The head has no normalisation layer: VisCy issue 139 "
                                              "found rank inflated by such a head, whose ReLU "
                                              "clipped its activations.")));
+    }
+
+  if (hr_analysis_get_head (self) != NULL)
+    {
+      char *assumption = hr_head_get_assumption (hr_analysis_get_head (self));
+
+      if (assumption != NULL)
+        g_ptr_array_add (lines, assumption);
     }
 
   for (guint i = 0; i < hr_analysis_get_n_stages (self); i++)

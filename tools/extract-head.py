@@ -189,7 +189,14 @@ def _kind(params):
     w = params.get("weight")
     if w is None:
         return None
-    return {2: "linear", 1: "ln"}.get(w.dim())
+    return {2: "linear", 1: "ln"}.get(len(w.shape))
+
+
+def _numel(t):
+    n = 1
+    for s in t.shape:
+        n *= int(s)
+    return n
 
 
 def _chains(modules, min_linear):
@@ -204,17 +211,17 @@ def _chains(modules, min_linear):
             width, n_linear = w.shape[0], n_linear + 1
         elif kind in ("bn", "ln"):
             t = params.get("running_mean", params.get("weight"))
-            if i == 0 or t is None or t.numel() != width:
+            if i == 0 or t is None or _numel(t) != width:
                 return False
         else:
             return False
     return n_linear >= min_linear
 
 
-def find_prefixes(names_or_tensors, known=None):
+def find_prefixes(tensors, known=None):
     """The prefixes of the projection heads, as headrank finds them (hr_head_find_prefixes):
-    the known prefixes first, then any parent of Linear/norm modules whose widths chain."""
-    tensors = names_or_tensors
+    the known prefixes first, then any parent of Linear/norm modules whose widths chain.
+    tensors maps names to anything with a shape (torch tensors, numpy arrays)."""
     known = known if known is not None else load_known_prefixes()
     found = []
     for p in known:

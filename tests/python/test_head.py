@@ -245,7 +245,11 @@ def test_input_errors():
 
 def test_presets():
     presets = Headrank.Head.list_presets()
-    assert sorted(presets) == sorted(['viscy-v0', 'issue139', 'viscy-v2', 'viscy-mlp-ln'])
+    assert sorted(presets) == sorted(['viscy-v0', 'issue139', 'viscy-v2', 'viscy-resnet3d',
+                                      'viscy-mlp-ln', 'viscy-mlp-bn-relu', 'viscy-mlp-bn-gelu',
+                                      'viscy-mlp-bn-silu', 'viscy-mlp-ln-relu',
+                                      'viscy-mlp-ln-gelu', 'viscy-mlp-ln-silu',
+                                      'viscy-cross-modal'])
     for p in presets:
         assert Headrank.Head.get_preset_spec(p)
     assert Headrank.Head.get_preset_spec('no-such-preset') is None
