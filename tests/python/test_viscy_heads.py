@@ -204,3 +204,50 @@ def test_known_prefixes_are_the_data_file():
     listed = [l.strip() for l in lines if l.strip() and not l.startswith('#')]
     assert list(Headrank.Head.list_known_prefixes()) == listed
     assert 'backbone.' in listed and 'model.projection.backbone.' in listed
+
+
+SATURATION = np.tanh(np.float32(2.0))
+
+
+@pytest.mark.parametrize('head_id', ['mlp-bn-relu', 'mlp-bn-gelu', 'mlp-ln-silu-dropout',
+                                     'leaky-tanh', 'gelu-tanh-identity'])
+def test_clipping_fits_the_activation(head_id, tmp_path):
+    """The analysis counts, per activation, what that activation clips: exact zeros after a
+    ReLU, outputs below zero after GELU, SiLU or LeakyReLU, |y| > tanh 2 after Tanh; other
+    stages have no clipping measure."""
+    import tifffile
+
+    head = BY_ID[head_id]
+    h = right(head)
+    tif = tmp_path / 'x.tif'
+    tifffile.imwrite(tif, X)
+    a = Headrank.Analysis.new(Headrank.StackReader.new(str(tif), Headrank.StackLayout.MATRIX,
+                                                       None))
+    a.set_head(h)
+    a.set_spectral_stages(['all'])
+    assert a.run(None, None, None)
+    stages = h.forward_stages(stack_of(X), Headrank.NormMode.RUNNING, None)
+    seen = set()
+    for i in range(h.get_n_layers()):
+        stage = a.find_stage(h.get_layer_name(i))
+        kind = h.get_layer_kind(i)
+        measure = stage.get_clipping_measure() if stage is not None else None
+        if stage is None:
+            continue
+        y = as_array(stages[i])
+        expected = {Headrank.LayerKind.RELU: ('zero', y == 0),
+                    Headrank.LayerKind.GELU: ('negative', y < 0),
+                    Headrank.LayerKind.GELU_TANH: ('negative', y < 0),
+                    Headrank.LayerKind.SILU: ('negative', y < 0),
+                    Headrank.LayerKind.LEAKY_RELU: ('negative', y < 0),
+                    Headrank.LayerKind.TANH: ('saturated', np.abs(y) > SATURATION)}.get(kind)
+        if expected is None:
+            assert measure is None and stage.get_clipped_fraction() is None
+            continue
+        seen.add(expected[0])
+        assert measure == expected[0]
+        got = np.frombuffer(stage.get_clipped_fraction().get_data(), np.float64)
+        np.testing.assert_allclose(got, expected[1].mean(0), atol=1.5 / N)
+        assert stage.get_mean_clipped_fraction() == pytest.approx(got.mean())
+        assert stage.get_n_always_clipped() == int((expected[1].mean(0) == 1).sum())
+    assert seen
