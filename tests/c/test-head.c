@@ -264,6 +264,24 @@ test_load (gconstpointer data)
 
       check_layers ("inferred", inferred, head);
       check_layers ("inferred with the prefix given", inferred_prefix, head);
+      /* never inferred in silence: what was assumed is said, and how to state it */
+      for (guint k = 0; k < 2; k++)
+        {
+          HrHead *x = k == 0 ? inferred : inferred_prefix;
+          g_autofree char *assumption = hr_head_get_assumption (x);
+          g_autofree char *text = hr_head_describe (x);
+
+          g_assert_cmpint (hr_head_get_arch_source (x), ==, HR_ARCH_SOURCE_INFERRED);
+          g_assert_nonnull (assumption);
+          g_assert_nonnull (strstr (assumption, "--arch"));
+          g_assert_nonnull (strstr (text, assumption));
+          g_assert_nonnull (strstr (hr_head_get_source (x), "inferred"));
+        }
+      g_assert_cmpint (hr_head_get_arch_source (h), ==, HR_ARCH_SOURCE_GIVEN);
+      {
+        g_autofree char *none = hr_head_get_assumption (h);
+        g_assert_null (none);
+      }
     }
 }
 

@@ -99,9 +99,11 @@ def head_entry(head_id):
 # -- tiny heads and stacks made on the fly ------------------------------------------------
 
 
-def write_safetensors(path, tensors):
+def write_safetensors(path, tensors, metadata=None):
     """A safetensors file written by hand: u64 LE header length, JSON header, raw data."""
     header, blobs, offset = {}, [], 0
+    if metadata is not None:
+        header["__metadata__"] = metadata
     for name, array in tensors.items():
         a = np.ascontiguousarray(array, dtype="<f4")
         data = a.tobytes()
@@ -1058,3 +1060,29 @@ def test_extract_head_finds_heads_as_the_library_does():
     lines = (SOURCE_ROOT / "data" / "head-prefixes.txt").read_text().splitlines()
     assert module.load_known_prefixes() == tuple(
         l.strip() for l in lines if l.strip() and not l.startswith("#"))
+
+
+@pytest.mark.parametrize("arch, message", [("linear:8,mish,linear:4", "mish"),
+                                           ("linear:8,relu,linear:4,bn", "architecture")])
+def test_bad_architecture_in_metadata(tmp_path, arch, message):
+    """An architecture in the file's metadata that cannot be parsed, or does not fit the
+    tensors: one line naming the file, exit 1."""
+    weights = write_safetensors(tmp_path / "m.safetensors",
+                                mlp_tensors([12, 8, 4], "model.projection."),
+                                {"arch": arch, "prefix": "model.projection."})
+    line = assert_user_error(run("head", "describe", weights), weights)
+    assert message in line
+
+
+def test_metadata_for_another_prefix_is_not_used(tmp_path):
+    """The metadata describes the head under its prefix; a head found elsewhere is inferred."""
+    weights = write_safetensors(tmp_path / "m.safetensors",
+                                mlp_tensors([12, 8, 4], "model.projection."),
+                                {"arch": "linear:8,gelu,linear:4", "prefix": "other."})
+    a = describe_json(weights)["architecture"]
+    assert (a["from"], a["assumed"]) == ("inferred", True)
+    weights = write_safetensors(tmp_path / "n.safetensors",
+                                mlp_tensors([12, 8, 4], "model.projection."),
+                                {"arch": "linear:8,gelu,linear:4", "prefix": "model.projection."})
+    a = describe_json(weights)["architecture"]
+    assert (a["from"], a["activation"], a["assumed"]) == ("metadata", "gelu", False)
