@@ -1051,9 +1051,9 @@ def test_extract_head_finds_heads_as_the_library_does():
     spec = importlib.util.spec_from_file_location("extract_head", EXTRACT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    entry = VISCY_MANIFEST["all_heads"]
-    tensors = read_safetensors(VISCY / entry["weights"])
-    assert sorted(module.find_prefixes(tensors)) == sorted(entry["prefixes"])
+    for entry in (VISCY_MANIFEST["all_heads"], VISCY_MANIFEST["encoder_heads"]):
+        tensors = read_safetensors(VISCY / entry["weights"])
+        assert sorted(module.find_prefixes(tensors)) == sorted(entry["prefixes"])
     for h in VISCY_HEADS.values():
         t = read_safetensors(VISCY / h["weights"])
         assert module.find_prefixes(t) == [h["prefix"]]
@@ -1086,3 +1086,15 @@ def test_metadata_for_another_prefix_is_not_used(tmp_path):
                                 {"arch": "linear:8,gelu,linear:4", "prefix": "model.projection."})
     a = describe_json(weights)["architecture"]
     assert (a["from"], a["activation"], a["assumed"]) == ("metadata", "gelu", False)
+
+
+def test_viscy_head_beside_a_vit_encoder():
+    """CELL-DINO's ViT blocks hold Linear chains (blocks.N.N.mlp.fc1, fc2) too: only the
+    projection is a head, inferred and said to be assumed."""
+    entry = VISCY_MANIFEST["encoder_heads"]
+    weights = VISCY / entry["weights"]
+    j = describe_json(weights)
+    assert f"prefix “{entry['prefixes'][0]}”" in j["source"]
+    a = j["architecture"]
+    assert (a["from"], a["assumed"]) == ("inferred", True)
+    assert describe_json(weights, "--activation", "gelu")["architecture"]["spec"] == entry["spec"]

@@ -183,6 +183,14 @@ def test_several_heads_need_a_prefix():
                  ref(BY_ID['cross-modal'], 'running'))
 
 
+def test_heads_beside_a_vit_encoder():
+    entry = MANIFEST['encoder_heads']
+    tf = Headrank.TensorFile.new(str(DIR / entry['weights']), None)
+    assert list(Headrank.Head.find_prefixes(tf)) == entry['prefixes']
+    h = Headrank.Head.new_from_tensors_full(tf, None, None, 'gelu')
+    assert h.get_spec() == entry['spec'] and h.get_prefix() == entry['prefixes'][0]
+
+
 def test_activation_errors():
     head = BY_ID['mlp-bn-silu']
     for bad in ('mish', 'linear:4', 'relu,gelu', 'bn', ''):

@@ -24,6 +24,13 @@ PyTorch on one input and stores the reference outputs:
     ref/<id>-batch16.f32       the same in batches of 16 samples (--batch-size 16)
     cross-modal-all.safetensors every tensor of the cross-modal checkpoint (a stem and three
                                heads), for finding heads and asking for --prefix
+    cell-dino-all.safetensors  every tensor of a CELL-DINO checkpoint: viscy_models'
+                               CellDinoModel with its own (channel-adaptive, chunked-block)
+                               DINOv2 ViT, shrunk to depth 2 and width 16 with random
+                               weights (no hub), and an MLP(norm="ln", activation="gelu")
+                               projection, in ContrastiveModule: the ViT's blocks hold
+                               Linear chains too (blocks.N.N.mlp.fc1/fc2), the head is only
+                               model.projection.backbone.
     manifest.json              what each file is: the head's spec as the module classes
                                give it (the truth the tests check against), how headrank
                                should know it, the presets it matches, ...
@@ -317,6 +324,28 @@ def main():
                          checkpoint=ckpt.name)
             manifest["heads"].append(entry)
             print(f"{case['id']}: {p.stderr.strip()}")
+    # CELL-DINO + MLP head: the encoder's blocks must not be taken for heads
+    from viscy_models.components.heads import MLP
+    from viscy_models.foundation._dinov2_vit import DinoVisionTransformer
+    from viscy_models.foundation.cell_dino import CellDinoModel
+
+    torch.manual_seed(30)
+    dino = CellDinoModel.__new__(CellDinoModel)  # __init__ wants the real ViT-L weights
+    nn.Module.__init__(dino)
+    dino.projection = MLP(16, HIDDEN, OUT, norm="ln", activation="gelu")
+    dino.model = DinoVisionTransformer(patch_size=8, embed_dim=16, depth=2, num_heads=2,
+                                       in_chans=1, channel_adaptive=True, img_size=32,
+                                       init_values=1.0, block_chunks=2, num_register_tokens=0)
+    dino.target_size, dino.freeze = (32, 32), True
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = Path(tmp) / "cell-dino-epoch=0-step=0.ckpt"
+        save_checkpoint(contrastive_module(dino), ckpt, None)
+        tensors, _ = extract_head.load_checkpoint(str(ckpt))
+        extract_head.write_safetensors(HERE / "cell-dino-all.safetensors", tensors,
+                                       {"source": ckpt.name})
+    manifest["encoder_heads"] = {"weights": "cell-dino-all.safetensors",
+                                 "prefixes": ["model.projection.backbone."],
+                                 "spec": true_spec(dino.projection.backbone)}
     manifest["all_heads"] = {"weights": "cross-modal-all.safetensors",
                              "prefixes": ["model.projection.backbone.",
                                           "auxiliary_heads.pairs.image_proj.backbone.",
