@@ -897,6 +897,8 @@ test_presets (void)
       g_assert_cmpuint (strlen (spec), >, 0);
       g_assert_nonnull (hr_head_get_preset_description (expected[i]));
     }
+  for (gsize i = 0; i < G_N_ELEMENTS (expected); i++)
+    g_assert_cmpstr (presets[i], ==, expected[i]);
   g_assert_nonnull (strstr (hr_head_get_preset_spec ("viscy-mlp-bn-gelu"), "gelu"));
   g_assert_nonnull (strstr (hr_head_get_preset_spec ("viscy-cross-modal"), "ln"));
   g_assert_true (g_str_has_suffix (hr_head_get_preset_spec ("viscy-cross-modal"), ",l2"));
