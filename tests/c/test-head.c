@@ -722,25 +722,31 @@ test_viscy (gconstpointer data)
 {
   JsonObject *root = json_node_get_object (json_parser_get_root (viscy_parser));
   JsonObject *head = (JsonObject *)data;
-  gsize n = json_object_get_int_member (root, "n"), d = json_object_get_int_member (root, "d");
+  JsonObject *in = json_object_has_member (head, "input") ? head : root;
+  gsize n = json_object_get_int_member (in, "n"), d = json_object_get_int_member (in, "d");
   gsize out = json_object_get_int_member (head, "out");
   g_autofree char *weights = g_test_build_filename (G_TEST_DIST, "data", "viscy",
                                                     hr_test_object_string (head, "weights"), NULL);
   const char *activation = hr_test_object_string (head, "activation");
   gboolean inferred = strcmp (hr_test_object_string (head, "source"), "inferred") == 0;
   g_autoptr (GBytes) x
-      = hr_test_load_raw ("viscy", hr_test_object_string (root, "input"), sizeof (float), n * d);
+      = hr_test_load_raw ("viscy", hr_test_object_string (in, "input"), sizeof (float), n * d);
+  const char *arch = hr_test_object_string (head, "arch");
   g_autoptr (GError) error = NULL;
   g_autoptr (HrHead) h = NULL, assumed = NULL;
   g_autoptr (HrFeatureStack) input = NULL;
   g_autofree char *spec = NULL;
 
-  h = hr_head_new_from_file_full (weights, NULL, NULL, inferred ? activation : NULL, NULL, &error);
+  /* what the checkpoint could not tell: the activation, or the architecture (V0's L2) */
+  h = hr_head_new_from_file_full (weights, arch, NULL, inferred && arch == NULL ? activation : NULL,
+                                  NULL, &error);
   g_assert_no_error (error);
   spec = hr_head_get_spec (h);
   g_assert_cmpstr (spec, ==, hr_test_object_string (head, "spec"));
   g_assert_cmpint (hr_head_get_arch_source (h), ==,
-                   inferred ? HR_ARCH_SOURCE_INFERRED : HR_ARCH_SOURCE_METADATA);
+                   arch != NULL ? HR_ARCH_SOURCE_GIVEN
+                   : inferred   ? HR_ARCH_SOURCE_INFERRED
+                                : HR_ARCH_SOURCE_METADATA);
   g_assert_false (hr_head_get_activation_assumed (h));
   if (inferred)
     {

@@ -937,30 +937,42 @@ def read_safetensors(path):
     return out
 
 
+def viscy_x(head):
+    if "input" in head:
+        return np.fromfile(VISCY / head["input"], dtype="<f4").reshape(head["n"], head["d"])
+    return VISCY_X
+
+
 def viscy_ref(head, mode):
-    return np.fromfile(VISCY / head["refs"][mode], dtype="<f4").reshape(VISCY_MANIFEST["n"],
+    return np.fromfile(VISCY / head["refs"][mode], dtype="<f4").reshape(len(viscy_x(head)),
                                                                         head["out"])
 
 
 @pytest.fixture(scope="module")
-def viscy_stack(tmp_path_factory):
-    path = tmp_path_factory.mktemp("viscy") / "x.tif"
-    tifffile.imwrite(path, VISCY_X)
-    return path
+def viscy_stacks(tmp_path_factory):
+    d = tmp_path_factory.mktemp("viscy")
+    paths = {}
+    for head_id, head in VISCY_HEADS.items():
+        paths[head_id] = d / f"{head_id}.tif"
+        tifffile.imwrite(paths[head_id], viscy_x(head))
+    return paths
 
 
 @pytest.mark.parametrize("head_id", list(VISCY_HEADS))
 @pytest.mark.parametrize("mode, args", [("running", []), ("batch", ["--batch-stats"]),
                                         ("batch16", ["--batch-stats", "--batch-size", "16"])])
-def test_viscy_project(head_id, mode, args, viscy_stack, tmp_path):
+def test_viscy_project(head_id, mode, args, viscy_stacks, tmp_path):
     """project on every head of the family, as a user runs it: the file's metadata, or the
-    activation given, in eval mode, with batch statistics and with batches of 16."""
+    activation (or the architecture) given, in eval mode, with batch statistics and with
+    batches of 16."""
     head = VISCY_HEADS[head_id]
     out = tmp_path / "p.tif"
-    extra = ["--activation", head["activation"]] if head["source"] == "inferred" else []
-    p = run("project", viscy_stack, "-w", VISCY / head["weights"], "-o", out, *args, *extra)
+    extra = (["--arch", head["arch"]] if head.get("arch")
+             else ["--activation", head["activation"]] if head["source"] == "inferred" else [])
+    p = run("project", viscy_stacks[head_id], "-w", VISCY / head["weights"], "-o", out, *args,
+            *extra)
     assert p.returncode == 0, p.stderr
-    if head["source"] == "metadata":
+    if head["source"] == "metadata" or head.get("arch"):
         assert p.stderr == ""
     else:
         # the activation was given; what the tensors cannot show (L2) is still said
@@ -970,11 +982,12 @@ def test_viscy_project(head_id, mode, args, viscy_stack, tmp_path):
 
 
 @pytest.mark.parametrize("head_id", [h for h, e in VISCY_HEADS.items() if e["source"] == "inferred"])
-def test_viscy_assumed_activation_is_said(head_id, viscy_stack, tmp_path):
+def test_viscy_assumed_activation_is_said(head_id, viscy_stacks, tmp_path):
     """Nothing tells the activation: project, describe and the report all say it was assumed
     and how to state it."""
     head = VISCY_HEADS[head_id]
     weights = VISCY / head["weights"]
+    viscy_stack = viscy_stacks[head_id]
     p = run("project", viscy_stack, "-w", weights, "-o", tmp_path / "p.tif")
     assert p.returncode == 0, p.stderr
     assert p.stderr.startswith(f"headrank: note: {weights}: ")
@@ -993,7 +1006,13 @@ def test_viscy_assumed_activation_is_said(head_id, viscy_stack, tmp_path):
     assert any("--activation" in line for line in json.loads(r.stdout)["verdict"]["summary"])
     # stated, nothing is assumed
     j = describe_json(weights, "--activation", head["activation"])["architecture"]
-    assert (j["activation"], j["assumed"], j["spec"]) == (head["activation"], False, head["spec"])
+    assert (j["activation"], j["assumed"]) == (head["activation"], False)
+    if not head.get("arch"):
+        assert j["spec"] == head["spec"]
+    else:  # V0: the L2 normalisation takes the architecture
+        assert j["spec"] + ",l2" == head["spec"] and "L2" in j["assumption"]
+        j = describe_json(weights, "--arch", head["arch"])["architecture"]
+        assert (j["spec"], j["from"], j["assumption"]) == (head["spec"], "given", None)
 
 
 @pytest.mark.parametrize("head_id", [h for h, e in VISCY_HEADS.items() if e["source"] == "metadata"])

@@ -41,8 +41,16 @@ N, D = MANIFEST['n'], MANIFEST['d']
 X = np.fromfile(DIR / MANIFEST['input'], dtype='<f4').reshape(N, D)
 
 
+def x_of(head):
+    """The head's input: the shared one, or its own (VisCy 0.2.1's V0 takes 320 features)."""
+    if 'input' in head:
+        return np.fromfile(DIR / head['input'], dtype='<f4').reshape(head['n'], head['d'])
+    return X
+
+
 def ref(head, mode):
-    return np.fromfile(DIR / head['refs'][mode], dtype='<f4').reshape(N, head['out'])
+    return np.fromfile(DIR / head['refs'][mode], dtype='<f4').reshape(len(x_of(head)),
+                                                                      head['out'])
 
 
 def as_array(stack):
@@ -74,7 +82,10 @@ def load(head, activation=None, arch=None, prefix=None):
 
 
 def right(head):
-    """The head as headrank reads it when told what the checkpoint could not tell."""
+    """The head as headrank reads it when told what the checkpoint could not tell: the
+    activation, or the architecture where the tensors miss a layer (V0's L2)."""
+    if head.get('arch'):
+        return load(head, arch=head['arch'])
     return load(head, activation=head['activation'])
 
 
@@ -85,7 +96,10 @@ def test_architecture(head_id):
     assert h.get_spec() == head['spec']
     assert h.get_prefix() == head['prefix']
     assert sorted(h.match_presets()) == sorted(head['presets'])
-    if head['source'] == 'metadata':
+    if head.get('arch'):
+        assert h.get_arch_source() == Headrank.ArchSource.GIVEN
+        assert h.get_assumption() is None and not h.get_activation_assumed()
+    elif head['source'] == 'metadata':
         assert h.get_arch_source() == Headrank.ArchSource.METADATA
         assert h.get_metadata('arch') == head['spec']
         assert h.get_metadata('arch_from') in ('hyper_parameters', 'module classes')
@@ -123,7 +137,7 @@ def test_forward(head_id, mode):
     head = BY_ID[head_id]
     h = right(head)
     m = Headrank.NormMode.RUNNING if mode == 'running' else Headrank.NormMode.BATCH
-    assert_close(f'{head_id}, {mode}', as_array(h.forward(stack_of(X), m, None)),
+    assert_close(f'{head_id}, {mode}', as_array(h.forward(stack_of(x_of(head)), m, None)),
                  ref(head, mode))
 
 
@@ -135,11 +149,11 @@ def test_project(head_id, mode, size, tmp_path):
     import tifffile
 
     tif = tmp_path / 'x.tif'
-    tifffile.imwrite(tif, X)
+    tifffile.imwrite(tif, x_of(head))
     reader = Headrank.StackReader.new(str(tif), Headrank.StackLayout.MATRIX, None)
     out = tmp_path / 'p.tif'
-    writer = Headrank.StackWriter.new(str(out), Headrank.StackLayout.MATRIX, N, head['out'],
-                                      None)
+    writer = Headrank.StackWriter.new(str(out), Headrank.StackLayout.MATRIX, len(x_of(head)),
+                                      head['out'], None)
     m = Headrank.NormMode.RUNNING if mode == 'running' else Headrank.NormMode.BATCH
     assert h.project(reader, writer, m, size, -1, None, None, None)
     back = Headrank.FeatureStack.new_from_file(str(out), Headrank.StackLayout.MATRIX, None)
@@ -153,7 +167,7 @@ def test_preset_with_dropout_gaps(head_id):
     for preset in head['presets']:
         h = load(head, arch=preset)
         assert h.get_arch_source() == Headrank.ArchSource.GIVEN
-        assert_close(f'{head_id} as {preset}', as_array(h.forward(stack_of(X),
+        assert_close(f'{head_id} as {preset}', as_array(h.forward(stack_of(x_of(head)),
                                                                   Headrank.NormMode.RUNNING,
                                                                   None)), ref(head, 'running'))
 
@@ -259,3 +273,15 @@ def test_clipping_fits_the_activation(head_id, tmp_path):
         assert stage.get_mean_clipped_fraction() == pytest.approx(got.mean())
         assert stage.get_n_always_clipped() == int((expected[1].mean(0) == 1).sum())
     assert seen
+
+
+def test_v0_inferred_loses_its_normalisation_and_says_so():
+    """VisCy 0.2.1's V0 normalises in forward; no tensor shows it: inferred, the output is
+    not unit-norm, and the head says the normalisation was not assumed."""
+    head = BY_ID['v0-viscy021']
+    h = load(head)
+    assert 'L2' in h.get_assumption()
+    y = as_array(h.forward(stack_of(x_of(head)), Headrank.NormMode.RUNNING, None))
+    assert np.abs(np.linalg.norm(y, axis=1) - 1).max() > 1e-2
+    assert_close('v0 with --arch viscy-v0', as_array(right(head).forward(
+        stack_of(x_of(head)), Headrank.NormMode.RUNNING, None)), ref(head, 'running'))

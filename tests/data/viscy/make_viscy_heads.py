@@ -31,12 +31,20 @@ PyTorch on one input and stores the reference outputs:
                                projection, in ContrastiveModule: the ViT's blocks hold
                                Linear chains too (blocks.N.N.mlp.fc1/fc2), the head is only
                                model.projection.backbone.
+    v0-viscy021.safetensors    VisCy 0.2.1's V0 head (Linear, ReLU, Linear; forward
+                               L2-normalises), made by make_viscy021_head.py in a process of
+                               its own (another `viscy`), with its own input
+                               input320.f32 (16 x 320) and references; nothing in its
+                               checkpoint tells the L2 normalisation, so the tests state it
+                               with --arch viscy-v0 (the manifest's "arch")
     manifest.json              what each file is: the head's spec as the module classes
                                give it (the truth the tests check against), how headrank
                                should know it, the presets it matches, ...
 
-Deterministic (fixed seeds); about 30 s on a CPU. Tested with torch 2.14.1 (CPU),
-lightning 2.6.6, viscy-models 0.1.0, viscy-utils 0.1.0, viscy 0.4.1, Python 3.12.1.
+Deterministic (fixed seeds: two runs give the same bytes); 78 s here (2 shared cores,
+`time tests/data/viscy/make.sh` with the venv made). Tested with torch 2.14.1, lightning
+2.6.6, timm 1.0.31, monai 1.6.1, viscy-models 0.1.0, viscy-utils 0.1.0, viscy 0.4.1 and
+0.2.1, Python 3.12.1.
 """
 
 import copy
@@ -324,6 +332,42 @@ def main():
                          checkpoint=ckpt.name)
             manifest["heads"].append(entry)
             print(f"{case['id']}: {p.stderr.strip()}")
+    # VisCy 0.2.1's V0, in a process with viscy 0.2.1 on the path
+    import numpy as np
+
+    v021 = os.environ.get("HEADRANK_VISCY021")
+    if not v021:
+        raise SystemExit("HEADRANK_VISCY021 is not set: run make.sh")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, PYTHONPATH=v021)
+        p = subprocess.run([sys.executable, str(HERE / "make_viscy021_head.py"), tmp], env=env,
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise SystemExit(f"make_viscy021_head.py failed: {p.stderr}")
+        ckpt = Path(tmp) / "v0-viscy021-epoch=0-step=6.ckpt"
+        (Path(tmp) / "v0.ckpt").rename(ckpt)
+        out = HERE / "v0-viscy021.safetensors"
+        p = subprocess.run([sys.executable, str(EXTRACT), str(ckpt), str(out)],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise SystemExit(f"v0-viscy021: extract-head.py failed: {p.stderr}")
+        x = torch.from_numpy(np.load(Path(tmp) / "input.npy"))
+        y = torch.from_numpy(np.load(Path(tmp) / "running.npy"))
+        write_f32(HERE / "input320.f32", x)
+        files = {}
+        for mode in ("running", "batch", "batch16"):  # no BatchNorm: the same in every mode
+            files[mode] = f"ref/v0-viscy021-{mode}.f32"
+            write_f32(HERE / files[mode], y)
+        manifest["heads"].append(dict(
+            id="v0-viscy021", spec=(Path(tmp) / "spec.txt").read_text(), prefix="model.projection.",
+            source="inferred", activation="relu", arch="viscy-v0", presets=["viscy-v0"],
+            why="viscy 0.2.1 ContrastiveModule(backbone='convnext_atto', embedding_len=8): "
+                "V0, Linear 320->24, ReLU, Linear 24->8, then forward's F.normalize; nothing in "
+                "the checkpoint says so",
+            weights=out.name, out=int(y.shape[1]), refs=files, checkpoint=ckpt.name,
+            input="input320.f32", n=int(x.shape[0]), d=int(x.shape[1])))
+        print(f"v0-viscy021: {p.stderr.strip()}")
+
     # CELL-DINO + MLP head: the encoder's blocks must not be taken for heads
     from viscy_models.components.heads import MLP
     from viscy_models.foundation._dinov2_vit import DinoVisionTransformer
