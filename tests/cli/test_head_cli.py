@@ -1117,3 +1117,21 @@ def test_viscy_head_beside_a_vit_encoder():
     a = j["architecture"]
     assert (a["from"], a["assumed"]) == ("inferred", True)
     assert describe_json(weights, "--activation", "gelu")["architecture"]["spec"] == entry["spec"]
+
+
+def test_an_mlp_state_dict_under_backbone(tmp_path):
+    """viscy_models' MLP saved alone (keys backbone.N.*): the library and the script both
+    find it under backbone., and a LayerNorm MLP with dropout is read with its gap."""
+    rng = np.random.default_rng(3)
+    t = {"backbone.0.weight": rng.normal(size=(6, 5)), "backbone.0.bias": rng.normal(size=6),
+         "backbone.1.weight": rng.normal(size=6), "backbone.1.bias": rng.normal(size=6),
+         "backbone.4.weight": rng.normal(size=(3, 6)), "backbone.4.bias": rng.normal(size=3),
+         "backbone.5.weight": rng.normal(size=3), "backbone.5.bias": rng.normal(size=3)}
+    weights = write_safetensors(tmp_path / "mlp.safetensors", t)
+    spec = importlib.util.spec_from_file_location("extract_head", EXTRACT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.find_prefixes(t) == ["backbone."]
+    j = describe_json(weights, "--arch", "viscy-mlp-ln-silu")
+    assert "prefix “backbone.”" in j["source"]
+    assert [l["kind"] for l in j["layers"]] == ["linear", "ln", "silu", "dropout", "linear", "ln"]
