@@ -346,7 +346,7 @@ static const struct
   { HR_VERDICT_REDUCES_RANK, "reduces_rank" },
   { HR_VERDICT_INFLATES_RANK, "inflates_rank" },
   { HR_VERDICT_INFLATES_EFFECTIVE_RANK, "inflates_effective_rank" },
-  { HR_VERDICT_CLIPPING, "relu_clipping" },
+  { HR_VERDICT_CLIPPING, "clipping" },
   { HR_VERDICT_DEAD_UNITS, "dead_units" },
   { HR_VERDICT_COLLAPSED, "collapsed" },
   { HR_VERDICT_KEEPS_RANK, "keeps_rank" },

@@ -464,7 +464,7 @@ def test_to_json_holds_the_documented_keys(headed):
     flags = j['verdict']['flags']
     v = headed.get_verdict()
     assert ('reduces_rank' in flags) == bool(v & Headrank.VerdictFlags.REDUCES_RANK)
-    assert ('relu_clipping' in flags) == bool(v & Headrank.VerdictFlags.CLIPPING)
+    assert ('clipping' in flags) == bool(v & Headrank.VerdictFlags.CLIPPING)
     assert j['verdict']['summary'] == headed.describe_verdict()
 
 
