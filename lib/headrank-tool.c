@@ -463,6 +463,7 @@ struct _HrHeadOptions
   char *weights;
   char *arch;
   char *prefix;
+  char *activation;
   gboolean batch_stats;
   gint64 batch_size;
   char *layout_name;
@@ -472,7 +473,7 @@ struct _HrHeadOptions
 #define HR_BATCH_SIZE_UNSET G_MININT64
 #define HR_HEAD_OPTIONS_INIT                                                                       \
   {                                                                                                \
-    NULL, NULL, NULL, FALSE, HR_BATCH_SIZE_UNSET, NULL, HR_STACK_LAYOUT_AUTO                       \
+    NULL, NULL, NULL, NULL, FALSE, HR_BATCH_SIZE_UNSET, NULL, HR_STACK_LAYOUT_AUTO                 \
   }
 
 static void
@@ -481,12 +482,13 @@ hr_head_options_clear (HrHeadOptions *o)
   g_clear_pointer (&o->weights, g_free);
   g_clear_pointer (&o->arch, g_free);
   g_clear_pointer (&o->prefix, g_free);
+  g_clear_pointer (&o->activation, g_free);
   g_clear_pointer (&o->layout_name, g_free);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HrHeadOptions, hr_head_options_clear)
 
-/* Adds --weights, --arch, --prefix, --batch-stats, --batch-size and --layout. */
+/* Adds --weights, --arch, --activation, --prefix, --batch-stats, --batch-size and --layout. */
 static void
 hr_head_options_add (GOptionContext *context, HrHeadOptions *o)
 {
@@ -502,6 +504,13 @@ hr_head_options_add (GOptionContext *context, HrHeadOptions *o)
                 "linear:2048,bn,relu,linear:128,bn (default: inferred from the tensors)"),
             /* TRANSLATORS: placeholder for the value of --arch */
             N_ ("ARCH") },
+          { "activation", 0, 0, G_OPTION_ARG_STRING, &o->activation,
+            /* TRANSLATORS: description of --activation; keep the names */
+            N_ ("For an inferred architecture, the activation: relu, gelu, gelu-tanh, silu, "
+                "leaky-relu[:SLOPE], tanh or identity (default: the file's metadata, else relu, "
+                "said to be assumed)"),
+            /* TRANSLATORS: placeholder for the value of --activation */
+            N_ ("NAME") },
           { "prefix", 'p', 0, G_OPTION_ARG_STRING, &o->prefix,
             /* TRANSLATORS: description of --prefix */
             N_ ("The prefix of the head's tensors, such as model.projection. (default: found)"),
@@ -540,7 +549,30 @@ hr_head_options_check (GOptionContext *context, HrHeadOptions *o)
     return hr_usage_error (context, _ ("--batch-size takes a positive number"));
   if (o->batch_size != HR_BATCH_SIZE_UNSET && !o->batch_stats)
     return hr_usage_error (context, _ ("--batch-size needs --batch-stats"));
+  if (o->activation != NULL && o->arch != NULL)
+    return hr_usage_error (context, _ ("--activation is for an inferred architecture: give "
+                                       "the activation in --arch instead"));
   return 0;
+}
+
+/* Reads the head of @o. */
+static HrHead *
+hr_head_options_load (const HrHeadOptions *o, GCancellable *cancellable, GError **error)
+{
+  return hr_head_new_from_file_full (o->weights, o->arch, o->prefix, o->activation, cancellable,
+                                     error);
+}
+
+/* Says on standard error what was assumed about @head (after a success: an error stays one
+ * line). */
+static void
+hr_head_note (HrHead *head, const char *weights)
+{
+  g_autofree char *assumption = hr_head_get_assumption (head);
+
+  if (assumption != NULL)
+    /* TRANSLATORS: %s is the file, then sentences saying what was assumed about its head */
+    g_printerr (_ ("headrank: note: %s: %s\n"), weights, assumption);
 }
 
 static HrNormMode
@@ -632,7 +664,7 @@ hr_command_project (int argc, char **argv)
     return hr_usage_error (context, _ ("project needs an output file (--output)"));
   path = argv[1];
 
-  head = hr_head_new_from_file (o.weights, o.arch, o.prefix, cancellable, &error);
+  head = hr_head_options_load (&o, cancellable, &error);
   if (head == NULL)
     return hr_head_error (error, o.weights, NULL, NULL);
   if (stage_name != NULL && (stage = hr_head_find_stage (head, stage_name)) < 0)
@@ -698,6 +730,7 @@ hr_command_project (int argc, char **argv)
         }
       return hr_head_error (error, path, o.weights, output);
     }
+  hr_head_note (head, o.weights);
   return EXIT_SUCCESS;
 }
 
@@ -1002,7 +1035,7 @@ hr_command_analyze (int argc, char **argv)
     return hr_usage_error (context, _ ("--batch-stats needs a head (--weights)"));
   if (o.weights != NULL)
     {
-      head = hr_head_new_from_file (o.weights, o.arch, o.prefix, cancellable, &error);
+      head = hr_head_options_load (&o, cancellable, &error);
       if (head == NULL)
         return hr_head_error (error, o.weights, NULL, NULL);
     }
@@ -1070,6 +1103,62 @@ hr_command_analyze (int argc, char **argv)
 
 /* -- head describe, head presets --------------------------------------------------------- */
 
+/* The architecture of @head as an object: spec, where it came from, the presets it
+ * matches, the activation and whether it was assumed. */
+static void
+hr_json_add_architecture (JsonBuilder *b, HrHead *head)
+{
+  g_autofree char *spec = hr_head_get_spec (head), *assumption = hr_head_get_assumption (head);
+  g_auto (GStrv) presets = hr_head_match_presets (head);
+  const char *activation = NULL;
+  static const char *const keys[][2] = { { "arch_from", "arch_from" },
+                                         { "checkpoint", "source" },
+                                         { "viscy_version", "viscy_version" } };
+
+  for (guint i = 0; i < hr_head_get_n_layers (head); i++)
+    {
+      HrLayerKind kind = hr_head_get_layer_kind (head, i);
+
+      if (kind == HR_LAYER_RELU || kind == HR_LAYER_GELU || kind == HR_LAYER_GELU_TANH
+          || kind == HR_LAYER_SILU || kind == HR_LAYER_LEAKY_RELU || kind == HR_LAYER_TANH)
+        activation = hr_layer_kind_to_string (kind);
+    }
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "spec");
+  json_builder_add_string_value (b, spec);
+  json_builder_set_member_name (b, "from");
+  json_builder_add_string_value (
+      b, hr_enum_nick (HR_TYPE_ARCH_SOURCE, hr_head_get_arch_source (head)));
+  for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      json_builder_set_member_name (b, keys[i][0]);
+      if (hr_head_get_metadata (head, keys[i][1]) != NULL
+          && (i > 0 || hr_head_get_arch_source (head) == HR_ARCH_SOURCE_METADATA))
+        json_builder_add_string_value (b, hr_head_get_metadata (head, keys[i][1]));
+      else
+        json_builder_add_null_value (b);
+    }
+  json_builder_set_member_name (b, "presets");
+  json_builder_begin_array (b);
+  for (guint i = 0; presets[i] != NULL; i++)
+    json_builder_add_string_value (b, presets[i]);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "activation");
+  if (activation != NULL)
+    json_builder_add_string_value (b, activation);
+  else
+    json_builder_add_null_value (b);
+  json_builder_set_member_name (b, "assumed");
+  json_builder_add_boolean_value (b, hr_head_get_activation_assumed (head));
+  /* in words, translated; null when nothing was assumed */
+  json_builder_set_member_name (b, "assumption");
+  if (assumption != NULL)
+    json_builder_add_string_value (b, assumption);
+  else
+    json_builder_add_null_value (b);
+  json_builder_end_object (b);
+}
+
 static void
 hr_head_print_json (HrHead *head, const char *path)
 {
@@ -1084,6 +1173,8 @@ hr_head_print_json (HrHead *head, const char *path)
   json_builder_add_int_value (b, (gint64)hr_head_get_in_features (head));
   json_builder_set_member_name (b, "out");
   json_builder_add_int_value (b, (gint64)hr_head_get_out_features (head));
+  json_builder_set_member_name (b, "architecture");
+  hr_json_add_architecture (b, head);
   json_builder_set_member_name (b, "layers");
   json_builder_begin_array (b);
   for (guint i = 0; i < hr_head_get_n_layers (head); i++)
@@ -1094,6 +1185,11 @@ hr_head_print_json (HrHead *head, const char *path)
       json_builder_set_member_name (b, "kind");
       json_builder_add_string_value (
           b, hr_enum_nick (HR_TYPE_LAYER_KIND, hr_head_get_layer_kind (head, i)));
+      if (hr_head_get_layer_kind (head, i) == HR_LAYER_LEAKY_RELU)
+        {
+          json_builder_set_member_name (b, "negative_slope");
+          json_builder_add_double_value (b, hr_head_get_layer_negative_slope (head, i));
+        }
       json_builder_set_member_name (b, "in");
       json_builder_add_int_value (b, (gint64)hr_head_get_layer_in_features (head, i));
       json_builder_set_member_name (b, "out");
@@ -1114,13 +1210,18 @@ hr_command_head_describe (int argc, char **argv)
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (HrHead) head = NULL;
-  g_autofree char *arch = NULL, *prefix = NULL, *text = NULL;
+  g_autofree char *arch = NULL, *prefix = NULL, *text = NULL, *activation = NULL;
   gboolean json = FALSE;
   GOptionEntry entries[]
       = { { "arch", 'a', 0, G_OPTION_ARG_STRING, &arch,
             N_ ("The architecture: a preset (see “headrank head presets”) or a spec such as "
                 "linear:2048,bn,relu,linear:128,bn (default: inferred from the tensors)"),
             N_ ("ARCH") },
+          { "activation", 0, 0, G_OPTION_ARG_STRING, &activation,
+            N_ ("For an inferred architecture, the activation: relu, gelu, gelu-tanh, silu, "
+                "leaky-relu[:SLOPE], tanh or identity (default: the file's metadata, else relu, "
+                "said to be assumed)"),
+            N_ ("NAME") },
           { "prefix", 'p', 0, G_OPTION_ARG_STRING, &prefix,
             N_ ("The prefix of the head's tensors, such as model.projection. (default: found)"),
             N_ ("PREFIX") },
@@ -1133,15 +1234,21 @@ hr_command_head_describe (int argc, char **argv)
       _ ("WEIGHTS — list the layers of a projection head"),
       /* TRANSLATORS: the description at the end of "headrank head describe --help" */
       _ ("Prints the layers that “headrank project” runs, in order, with their names (the "
-         "names --stage takes) and shapes. Without --arch the architecture is inferred from "
-         "the tensors: a ReLU is assumed between a norm and the next Linear."),
+         "names --stage takes) and shapes, where the architecture came from and which presets "
+         "it matches. Without --arch the architecture is the one the file's metadata states "
+         "(tools/extract-head.py writes it from the checkpoint), else inferred from the "
+         "tensors: an activation where the module indices leave room for one (ReLU, said to "
+         "be assumed, unless --activation names it), Dropout in the rest of the room."),
       entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
   if (argc != 2)
     return hr_usage_error (context, _ ("head describe takes one WEIGHTS file"));
+  if (activation != NULL && arch != NULL)
+    return hr_usage_error (context, _ ("--activation is for an inferred architecture: give "
+                                       "the activation in --arch instead"));
 
-  head = hr_head_new_from_file (argv[1], arch, prefix, NULL, &error);
+  head = hr_head_new_from_file_full (argv[1], arch, prefix, activation, NULL, &error);
   if (head == NULL)
     return hr_head_error (error, argv[1], NULL, NULL);
   if (json)
@@ -1167,7 +1274,10 @@ hr_command_head_presets (int argc, char **argv)
       /* TRANSLATORS: the usage line of "headrank head presets" */
       _ ("— list the named architectures"),
       /* TRANSLATORS: the description at the end of "headrank head presets --help" */
-      _ ("Prints each preset and its spec, the value --arch takes either way."), NULL, NULL);
+      _ ("Prints each preset and its spec, the value --arch takes either way, and what it "
+         "is. Presets whose modules are numbered 0, 1, … take Dropout layers in the gaps of "
+         "the numbers after an activation."),
+      NULL, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
   if (argc != 1)
@@ -1176,7 +1286,8 @@ hr_command_head_presets (int argc, char **argv)
   for (gsize i = 0; presets[i] != NULL; i++)
     width = MAX (width, (int)strlen (presets[i]));
   for (gsize i = 0; presets[i] != NULL; i++)
-    g_print ("%-*s  %s\n", width, presets[i], hr_head_get_preset_spec (presets[i]));
+    g_print ("%-*s  %s\n%-*s  %s\n", width, presets[i], hr_head_get_preset_spec (presets[i]), width,
+             "", hr_head_get_preset_description (presets[i]));
   return EXIT_SUCCESS;
 }
 

@@ -199,6 +199,8 @@ struct _HrStage
   HrMoments *moments;
   HrSpectrum *spectrum;
   HrSampleTable *table;
+  guint64 *clipped;  /* activations: per unit, the samples in the clipping region */
+  guint64 clip_rows; /* the samples counted there */
 };
 
 G_DEFINE_FINAL_TYPE (HrStage, hr_stage, G_TYPE_OBJECT)
@@ -212,6 +214,7 @@ hr_stage_finalize (GObject *object)
   g_clear_object (&self->moments);
   g_clear_pointer (&self->spectrum, hr_spectrum_unref);
   g_clear_pointer (&self->table, hr_sample_table_free);
+  g_free (self->clipped);
   G_OBJECT_CLASS (hr_stage_parent_class)->finalize (object);
 }
 
@@ -318,6 +321,148 @@ hr_stage_get_n_samples (HrStage *stage)
 {
   g_return_val_if_fail (HR_IS_STAGE (stage), 0);
   return stage->n_samples;
+}
+
+/**
+ * hr_stage_get_clipping_measure:
+ * @stage: a #HrStage
+ *
+ * Names what the clipping statistics of an activation stage count, which depends on the
+ * activation: `zero` for ReLU (outputs exactly zero: the unit is off), `negative` for GELU
+ * (both forms), SiLU and LeakyReLU (outputs below zero: inputs below zero, where GELU and
+ * SiLU are nearly flat, at most 0.17 and 0.28 below zero, and LeakyReLU scales by its
+ * negative slope), `saturated` for Tanh (|output| > tanh 2 ≈ 0.964: inputs beyond ±2,
+ * where its slope is below 0.071).
+ *
+ * Returns: (nullable): the measure, or %NULL for a stage that is not an activation
+ *
+ * Since: 0.2
+ */
+const char *
+hr_stage_get_clipping_measure (HrStage *stage)
+{
+  g_return_val_if_fail (HR_IS_STAGE (stage), NULL);
+  if (stage->layer < 0)
+    return NULL;
+  switch (stage->layer_kind)
+    {
+      case HR_LAYER_RELU:
+        return "zero";
+      case HR_LAYER_GELU:
+      case HR_LAYER_GELU_TANH:
+      case HR_LAYER_SILU:
+      case HR_LAYER_LEAKY_RELU:
+        return "negative";
+      case HR_LAYER_TANH:
+        return "saturated";
+      default:
+        return NULL;
+    }
+}
+
+#define HR_TANH_SATURATION 0.96402758007581690 /* tanh 2 */
+
+/* Counts, per unit, the rows of an activation stage in its clipping region. */
+static void
+hr_stage_count_clipping (HrStage *stage, const float *x, gsize n)
+{
+  const char *measure = hr_stage_get_clipping_measure (stage);
+  gsize d = stage->dimension;
+
+  if (measure == NULL)
+    return;
+  if (stage->clipped == NULL)
+    stage->clipped = g_new0 (guint64, d);
+  for (gsize r = 0; r < n; r++)
+    {
+      const float *row = x + r * d;
+
+      if (measure[0] == 'z')
+        for (gsize j = 0; j < d; j++)
+          stage->clipped[j] += row[j] == 0.0f;
+      else if (measure[0] == 'n')
+        for (gsize j = 0; j < d; j++)
+          stage->clipped[j] += row[j] < 0.0f;
+      else
+        for (gsize j = 0; j < d; j++)
+          stage->clipped[j] += fabsf (row[j]) > (float)HR_TANH_SATURATION;
+    }
+  stage->clip_rows += n;
+}
+
+/**
+ * hr_stage_get_clipped_fraction:
+ * @stage: a #HrStage
+ *
+ * Gets, per unit of an activation stage, the fraction of samples in the clipping region of
+ * its activation (see hr_stage_get_clipping_measure()).
+ *
+ * Returns: (transfer full) (nullable): the D float64 fractions, or %NULL for a stage that is
+ *   not an activation or before the analysis ran
+ *
+ * Since: 0.2
+ */
+GBytes *
+hr_stage_get_clipped_fraction (HrStage *stage)
+{
+  double *f;
+
+  g_return_val_if_fail (HR_IS_STAGE (stage), NULL);
+  if (stage->clipped == NULL || stage->clip_rows == 0)
+    return NULL;
+  f = g_new (double, stage->dimension);
+  for (gsize j = 0; j < stage->dimension; j++)
+    f[j] = (double)stage->clipped[j] / (double)stage->clip_rows;
+  return g_bytes_new_take (f, stage->dimension * sizeof (double));
+}
+
+/**
+ * hr_stage_get_mean_clipped_fraction:
+ * @stage: a #HrStage
+ *
+ * Gets the mean over the units of hr_stage_get_clipped_fraction().
+ *
+ * Returns: the mean fraction, or NaN for a stage that is not an activation or before the
+ *   analysis ran
+ *
+ * Since: 0.2
+ */
+double
+hr_stage_get_mean_clipped_fraction (HrStage *stage)
+{
+  double sum = 0;
+
+  g_return_val_if_fail (HR_IS_STAGE (stage), NAN);
+  if (stage->clipped == NULL || stage->clip_rows == 0)
+    return NAN;
+  for (gsize j = 0; j < stage->dimension; j++)
+    sum += (double)stage->clipped[j] / (double)stage->clip_rows;
+  return sum / (double)stage->dimension;
+}
+
+/**
+ * hr_stage_get_n_always_clipped:
+ * @stage: a #HrStage
+ *
+ * Counts the units of an activation stage that are in the clipping region for every sample:
+ * dead units of a ReLU, units always below zero after GELU, SiLU or LeakyReLU, always
+ * saturated after Tanh.
+ *
+ * Returns: the number of such units (0 for a stage that is not an activation)
+ *
+ * Since: 0.2
+ */
+guint
+hr_stage_get_n_always_clipped (HrStage *stage)
+{
+  guint n = 0;
+
+  g_return_val_if_fail (HR_IS_STAGE (stage), 0);
+  if (stage->clipped == NULL || stage->clip_rows == 0)
+    return 0;
+  for (gsize j = 0; j < stage->dimension; j++)
+    n += stage->clipped[j] == stage->clip_rows;
+  return n;
 }
 
 /**
@@ -1164,6 +1309,7 @@ hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint6
       return FALSE;
     }
   hr_moments_add_with_zeros (stage->moments, x, n, pass->scratch);
+  hr_stage_count_clipping (stage, x, n);
   for (gsize r = 0; r < n; r++)
     {
       const float *row = x + r * d;
@@ -1743,8 +1889,7 @@ hr_analysis_judge (HrAnalysis *self)
         projections = stage;
       if (hr_moments_get_n_samples (m) == 0)
         continue;
-      if (activation && stage->layer_kind == HR_LAYER_RELU
-          && hr_moments_get_mean_zero_fraction (m) > 0.5)
+      if (activation && hr_stage_get_mean_clipped_fraction (stage) > 0.5)
         v |= HR_VERDICT_CLIPPING;
       if ((activation || stage->role == HR_STAGE_ROLE_PROJECTIONS) && hr_moments_get_n_dead (m) > 0)
         v |= HR_VERDICT_DEAD_UNITS;

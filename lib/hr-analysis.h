@@ -42,8 +42,9 @@ typedef enum
  *   by more than the ranks' uncertainty
  * @HR_VERDICT_INFLATES_EFFECTIVE_RANK: the projections have a higher effective rank (RankMe)
  *   than the features, by more than 1 %
- * @HR_VERDICT_CLIPPING: an activation layer outputs exactly zero for more than half of its
- *   values (its ReLU clips most activations)
+ * @HR_VERDICT_CLIPPING: more than half of an activation layer's outputs lie in its clipping
+ *   region (hr_stage_get_clipping_measure(): exactly zero after a ReLU, below zero after
+ *   GELU, SiLU or LeakyReLU, saturated after Tanh)
  * @HR_VERDICT_DEAD_UNITS: an activation layer or the projections have units that are zero for
  *   every sample
  * @HR_VERDICT_COLLAPSED: the projections have collapsed: the standard deviation of the
@@ -126,6 +127,14 @@ HR_AVAILABLE_IN_ALL
 GBytes *hr_stage_get_per_sample (HrStage *stage, GError **error);
 HR_AVAILABLE_IN_ALL
 guint64 hr_stage_get_n_samples (HrStage *stage);
+HR_AVAILABLE_IN_ALL
+const char *hr_stage_get_clipping_measure (HrStage *stage);
+HR_AVAILABLE_IN_ALL
+GBytes *hr_stage_get_clipped_fraction (HrStage *stage);
+HR_AVAILABLE_IN_ALL
+double hr_stage_get_mean_clipped_fraction (HrStage *stage);
+HR_AVAILABLE_IN_ALL
+guint hr_stage_get_n_always_clipped (HrStage *stage);
 
 #define HR_TYPE_ANALYSIS (hr_analysis_get_type ())
 

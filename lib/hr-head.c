@@ -1,6 +1,9 @@
 /* headrank: a projection head, run on feature stacks as PyTorch runs it */
 #include "hr-private.h"
 
+#include "hr-enum-types.h"
+#include "hr-head-prefixes.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -8,14 +11,19 @@
 /**
  * HrHead:
  *
- * An ordered stack of layers — Linear, BatchNorm1d, LayerNorm, ReLU, GELU, SiLU and L2
- * normalisation — that computes what the projection head of a contrastive model computes,
- * in float32 as PyTorch does, on the rows of a feature stack.
+ * An ordered stack of layers — Linear, BatchNorm1d, LayerNorm, ReLU, GELU (exact and tanh),
+ * SiLU, LeakyReLU, Tanh, Identity, Dropout and L2 normalisation — that computes what the
+ * projection head of a contrastive model computes, in float32 as PyTorch does, on the rows
+ * of a feature stack.
  *
  * A head comes from a safetensors file of a PyTorch state dict
  * (hr_head_new_from_file()), with its architecture given as a preset (see
- * hr_head_list_presets()), as a spec such as `linear:2048,bn,relu,linear:128,bn,l2`, or
- * inferred from the tensors; or it is built layer by layer with the `append` functions.
+ * hr_head_list_presets()), as a spec such as `linear:2048,bn,relu,linear:128,bn,l2`, read
+ * from the file's `__metadata__` (key `arch`, written by tools/extract-head.py), or
+ * inferred from the tensors — in which case what tensors cannot tell (the activation, an
+ * L2 normalisation at the end) is either given (hr_head_new_from_file_full()) or assumed,
+ * and the head says so (hr_head_get_activation_assumed(), hr_head_get_assumption()). A head
+ * can also be built layer by layer with the `append` functions.
  *
  * In %HR_NORM_MODE_RUNNING (eval) each BatchNorm is folded into the Linear before it, and
  * bias, normalisation and activation are applied in one pass over the output of each
@@ -45,6 +53,7 @@ typedef struct
   float *running_mean; /* batch norm */
   float *running_var;
   double eps;
+  double slope; /* leaky relu: the negative slope */
 } HrLayer;
 
 struct _HrHead
@@ -53,6 +62,11 @@ struct _HrHead
 
   GPtrArray *layers;
   char *source;
+  char *prefix;
+  HrArchSource arch_source;
+  gboolean activation_assumed; /* inferred, and an activation was put where none is known */
+  gboolean activation_given;   /* inferred with the activation given */
+  GHashTable *metadata;        /* the weights file's __metadata__, or NULL */
 };
 
 G_DEFINE_FINAL_TYPE (HrHead, hr_head, G_TYPE_OBJECT)
@@ -77,6 +91,8 @@ hr_head_finalize (GObject *object)
 
   g_ptr_array_unref (self->layers);
   g_free (self->source);
+  g_free (self->prefix);
+  g_clear_pointer (&self->metadata, g_hash_table_unref);
 
   G_OBJECT_CLASS (hr_head_parent_class)->finalize (object);
 }
@@ -93,8 +109,20 @@ hr_head_init (HrHead *self)
   self->layers = g_ptr_array_new_with_free_func (hr_layer_free);
 }
 
-static const char *
-hr_layer_kind_name (HrLayerKind kind)
+/**
+ * hr_layer_kind_to_string:
+ * @kind: a #HrLayerKind
+ *
+ * The name of a kind of layer, as architecture specs, `headrank head describe` (text and
+ * JSON) and report.json write it: `linear`, `bn`, `ln`, `relu`, `gelu`, `gelu-tanh`,
+ * `silu`, `leaky-relu`, `tanh`, `identity`, `dropout`, `l2`. It is the enum value's nick.
+ *
+ * Returns: (transfer none): the name, or "?" for a value that is not a #HrLayerKind
+ *
+ * Since: 0.2
+ */
+const char *
+hr_layer_kind_to_string (HrLayerKind kind)
 {
   switch (kind)
     {
@@ -112,10 +140,22 @@ hr_layer_kind_name (HrLayerKind kind)
         return "silu";
       case HR_LAYER_L2_NORMALIZE:
         return "l2";
+      case HR_LAYER_GELU_TANH:
+        return "gelu-tanh";
+      case HR_LAYER_LEAKY_RELU:
+        return "leaky-relu";
+      case HR_LAYER_TANH:
+        return "tanh";
+      case HR_LAYER_IDENTITY:
+        return "identity";
+      case HR_LAYER_DROPOUT:
+        return "dropout";
       default:
         return "?";
     }
 }
+
+#define hr_layer_kind_name hr_layer_kind_to_string
 
 static gboolean
 hr_layer_has_parameters (HrLayerKind kind)
@@ -138,6 +178,9 @@ hr_head_new (void)
 }
 
 /* -- building ---------------------------------------------------------------------------- */
+
+static HrLayer *hr_head_layer (HrHead *head, guint index);
+static gboolean hr_is_integer (const char *s);
 
 static float *
 hr_copy_parameter (GBytes *bytes, gsize n, const char *layer, const char *what, gboolean required,
@@ -368,7 +411,10 @@ hr_head_append_layer_norm (HrHead *head, const char *name, gsize n_features, GBy
  * hr_head_append_activation:
  * @head: a #HrHead with at least one layer
  * @name: (nullable): the layer's name, or %NULL for its index
- * @kind: %HR_LAYER_RELU, %HR_LAYER_GELU, %HR_LAYER_SILU or %HR_LAYER_L2_NORMALIZE
+ * @kind: a layer without parameters: %HR_LAYER_RELU, %HR_LAYER_GELU,
+ *   %HR_LAYER_GELU_TANH, %HR_LAYER_SILU, %HR_LAYER_LEAKY_RELU (slope 0.01, PyTorch's default;
+ *   see hr_head_append_leaky_relu()), %HR_LAYER_TANH, %HR_LAYER_IDENTITY,
+ *   %HR_LAYER_DROPOUT (the identity at inference) or %HR_LAYER_L2_NORMALIZE
  * @error: return location for a #GError
  *
  * Appends a layer without parameters.
@@ -383,7 +429,7 @@ hr_head_append_activation (HrHead *head, const char *name, HrLayerKind kind, GEr
 
   g_return_val_if_fail (HR_IS_HEAD (head), FALSE);
 
-  if (hr_layer_has_parameters (kind) || (guint)kind > HR_LAYER_L2_NORMALIZE)
+  if (hr_layer_has_parameters (kind) || (guint)kind > HR_LAYER_DROPOUT)
     {
       g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC,
                    _ ("a %s layer has parameters: append it with its own function"),
@@ -398,7 +444,39 @@ hr_head_append_activation (HrHead *head, const char *name, HrLayerKind kind, GEr
       return FALSE;
     }
   width = hr_head_get_out_features (head);
-  hr_head_add (head, kind, name, width, width);
+  hr_head_add (head, kind, name, width, width)->slope = 0.01;
+  return TRUE;
+}
+
+/**
+ * hr_head_append_leaky_relu:
+ * @head: a #HrHead with at least one layer
+ * @name: (nullable): the layer's name, or %NULL for its index
+ * @negative_slope: the slope below zero (`torch.nn.LeakyReLU (negative_slope)`; PyTorch's
+ *   default is 0.01), finite
+ * @error: return location for a #GError
+ *
+ * Appends a `torch.nn.LeakyReLU`: x for x > 0, @negative_slope · x otherwise.
+ *
+ * Returns: %TRUE, or %FALSE with %HR_HEAD_ERROR_SPEC when the head is empty or the slope
+ *   is not finite
+ *
+ * Since: 0.2
+ */
+gboolean
+hr_head_append_leaky_relu (HrHead *head, const char *name, double negative_slope, GError **error)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), FALSE);
+
+  if (!isfinite (negative_slope))
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC,
+                   _ ("the negative slope of a leaky-relu layer must be a finite number"));
+      return FALSE;
+    }
+  if (!hr_head_append_activation (head, name, HR_LAYER_LEAKY_RELU, error))
+    return FALSE;
+  hr_head_layer (head, head->layers->len - 1)->slope = negative_slope;
   return TRUE;
 }
 
@@ -581,16 +659,231 @@ hr_head_get_source (HrHead *head)
 }
 
 /**
+ * hr_head_get_layer_negative_slope:
+ * @head: a #HrHead
+ * @index: a layer index
+ *
+ * Gets the negative slope of a %HR_LAYER_LEAKY_RELU layer.
+ *
+ * Returns: the negative slope of layer @index, or 0 for a layer that is not a LeakyReLU
+ *
+ * Since: 0.2
+ */
+double
+hr_head_get_layer_negative_slope (HrHead *head, guint index)
+{
+  HrLayer *l;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), 0.0);
+  g_return_val_if_fail (index < head->layers->len, 0.0);
+  l = hr_head_layer (head, index);
+  return l->kind == HR_LAYER_LEAKY_RELU ? l->slope : 0.0;
+}
+
+/**
+ * hr_head_get_arch_source:
+ * @head: a #HrHead
+ *
+ * Tells where the head's architecture came from: given, read from the weights file's
+ * metadata, inferred from the tensors, or built by hand.
+ *
+ * Returns: where the architecture came from
+ *
+ * Since: 0.2
+ */
+HrArchSource
+hr_head_get_arch_source (HrHead *head)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), HR_ARCH_SOURCE_BUILT);
+  return head->arch_source;
+}
+
+/**
+ * hr_head_get_prefix:
+ * @head: a #HrHead
+ *
+ * Gets the prefix of the head's tensors in its weights file.
+ *
+ * Returns: (nullable): the prefix of the head's tensors ("" for a bare state dict), or
+ *   %NULL for a head built by hand
+ *
+ * Since: 0.2
+ */
+const char *
+hr_head_get_prefix (HrHead *head)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+  return head->prefix;
+}
+
+/**
+ * hr_head_get_metadata:
+ * @head: a #HrHead
+ * @key: a key of the weights file's `__metadata__`: `arch`, `arch_from`, `source` (the
+ *   checkpoint the head was extracted from), `viscy_version`, …
+ *
+ * Looks up a value of the weights file's `__metadata__` map, where tools/extract-head.py
+ * records what the checkpoint told about the head.
+ *
+ * Returns: (nullable): the value, or %NULL
+ *
+ * Since: 0.2
+ */
+const char *
+hr_head_get_metadata (HrHead *head, const char *key)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+  g_return_val_if_fail (key != NULL, NULL);
+  return head->metadata != NULL ? g_hash_table_lookup (head->metadata, key) : NULL;
+}
+
+/**
+ * hr_head_get_activation_assumed:
+ * @head: a #HrHead
+ *
+ * Tells whether the head's activation was assumed: the architecture was inferred from the
+ * tensors, which cannot tell ReLU from GELU or SiLU, no activation was given, and an
+ * activation (ReLU) was put where the tensors leave room for one.
+ *
+ * Returns: %TRUE when the activation was assumed
+ *
+ * Since: 0.2
+ */
+gboolean
+hr_head_get_activation_assumed (HrHead *head)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), FALSE);
+  return head->activation_assumed;
+}
+
+/**
+ * hr_head_get_assumption:
+ * @head: a #HrHead
+ *
+ * For a head whose architecture was inferred from its tensors, says in words what was
+ * assumed (the activation, and that the output is not L2-normalised, which no tensor shows)
+ * and how to state it instead.
+ *
+ * Returns: (transfer full) (nullable): the sentences, or %NULL when nothing was assumed (the
+ *   architecture was given, read from the file, or the head built by hand)
+ *
+ * Since: 0.2
+ */
+char *
+hr_head_get_assumption (HrHead *head)
+{
+  const char *activation = NULL;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+
+  if (head->arch_source != HR_ARCH_SOURCE_INFERRED)
+    return NULL;
+  for (guint i = 0; i < head->layers->len; i++)
+    if (hr_layer_kind_is_activation (hr_head_layer (head, i)->kind))
+      activation = hr_layer_kind_name (hr_head_layer (head, i)->kind);
+  if (head->activation_assumed)
+    return g_strdup_printf (
+        /* TRANSLATORS: %s is an activation name (relu); keep --arch and --activation */
+        _ ("The architecture was inferred from the tensors, and its activation assumed to be "
+           "%s: no tensor and nothing in the file tells ReLU from GELU or SiLU (VisCy's MLP "
+           "takes all three). Nor do the tensors show whether the head L2-normalises its "
+           "output; no normalisation was assumed. State the architecture with --arch (a "
+           "preset or a spec) or the activation with --activation."),
+        activation != NULL ? activation : "relu");
+  return g_strdup (_ ("The architecture was inferred from the tensors, which do not show "
+                      "whether the head L2-normalises its output; no normalisation was "
+                      "assumed. State the architecture with --arch (a preset or a spec) if it "
+                      "does."));
+}
+
+/* The shortest of %.15g and %.17g that reads back as @v. */
+static const char *
+hr_format_double (char *buffer, gsize size, double v)
+{
+  g_ascii_formatd (buffer, size, "%.15g", v);
+  if (g_ascii_strtod (buffer, NULL) != v)
+    g_ascii_formatd (buffer, size, "%.17g", v);
+  return buffer;
+}
+
+/* The spec of one layer ("linear:128", "bn:eps=0.001", "leaky-relu:0.2"). */
+static void
+hr_append_layer_spec (GString *s, HrLayer *l)
+{
+  char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+
+  g_string_append (s, hr_layer_kind_name (l->kind));
+  if (l->kind == HR_LAYER_LINEAR)
+    g_string_append_printf (s, ":%zu", l->out);
+  else if ((l->kind == HR_LAYER_BATCH_NORM || l->kind == HR_LAYER_LAYER_NORM) && l->eps != 1e-5)
+    g_string_append_printf (s, ":eps=%s", hr_format_double (buffer, sizeof buffer, l->eps));
+  else if (l->kind == HR_LAYER_LEAKY_RELU && l->slope != 0.01)
+    g_string_append_printf (s, ":%s", hr_format_double (buffer, sizeof buffer, l->slope));
+}
+
+/**
+ * hr_head_get_spec:
+ * @head: a #HrHead
+ *
+ * The head's architecture as a spec that `--arch` and hr_head_new_from_file() take, such as
+ * `linear:768,bn,relu,dropout,linear:32,bn`.
+ *
+ * Returns: (transfer full): the spec ("" for an empty head)
+ *
+ * Since: 0.2
+ */
+char *
+hr_head_get_spec (HrHead *head)
+{
+  GString *s;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+
+  s = g_string_new (NULL);
+  for (guint i = 0; i < head->layers->len; i++)
+    {
+      if (i > 0)
+        g_string_append_c (s, ',');
+      hr_append_layer_spec (s, hr_head_layer (head, i));
+    }
+  return g_string_free (s, FALSE);
+}
+
+/* What the text and JSON of `head describe` say about the architecture's origin. */
+static const char *
+hr_arch_source_phrase (HrHead *head)
+{
+  switch (head->arch_source)
+    {
+      case HR_ARCH_SOURCE_GIVEN:
+        return _ ("given");
+      case HR_ARCH_SOURCE_METADATA:
+        return _ ("read from the file's metadata");
+      case HR_ARCH_SOURCE_INFERRED:
+        return head->activation_assumed ? _ ("inferred from the tensors, activation assumed")
+               : head->activation_given ? _ ("inferred from the tensors, activation given")
+                                        : _ ("inferred from the tensors");
+      case HR_ARCH_SOURCE_BUILT:
+      default:
+        return _ ("built layer by layer");
+    }
+}
+
+/**
  * hr_head_describe:
  * @head: a #HrHead
  *
- * A text listing the layers that will run, one a line, with their shapes.
+ * A text listing the layers that will run, one a line, with their shapes, after lines that
+ * say where the head and its architecture came from, which presets it matches, and what
+ * was assumed.
  *
  * Returns: (transfer full): the description
  */
 char *
 hr_head_describe (HrHead *head)
 {
+  g_auto (GStrv) matches = NULL;
+  g_autofree char *spec = NULL, *assumption = NULL;
   GString *s;
 
   g_return_val_if_fail (HR_IS_HEAD (head), NULL);
@@ -598,11 +891,39 @@ hr_head_describe (HrHead *head)
   s = g_string_new (NULL);
   if (head->source != NULL)
     g_string_append_printf (s, "%s\n", head->source);
+  spec = hr_head_get_spec (head);
+  /* TRANSLATORS: %s is an architecture spec, the second how it was known ("given", ...) */
+  g_string_append_printf (s, _ ("Architecture: %s (%s)\n"), spec, hr_arch_source_phrase (head));
+  if (head->arch_source == HR_ARCH_SOURCE_METADATA)
+    {
+      const char *from = hr_head_get_metadata (head, "arch_from");
+      const char *checkpoint = hr_head_get_metadata (head, "source");
+      const char *viscy = hr_head_get_metadata (head, "viscy_version");
+
+      /* TRANSLATORS: how tools/extract-head.py knew the architecture; then the checkpoint and
+       * the VisCy version ("unknown" where the file does not say) */
+      g_string_append_printf (
+          s, _ ("  known from %s, checkpoint %s, VisCy %s\n"), from != NULL ? from : _ ("unknown"),
+          checkpoint != NULL ? checkpoint : _ ("unknown"), viscy != NULL ? viscy : _ ("unknown"));
+    }
+  matches = hr_head_match_presets (head);
+  if (matches[0] != NULL)
+    {
+      g_autofree char *list = g_strjoinv (", ", matches);
+      /* TRANSLATORS: %s is a list of preset names */
+      g_string_append_printf (s, _ ("Preset: %s\n"), list);
+    }
+  else
+    g_string_append (s, _ ("Preset: none matches\n"));
+  assumption = hr_head_get_assumption (head);
+  if (assumption != NULL)
+    /* TRANSLATORS: %s is the sentence of hr_head_get_assumption() */
+    g_string_append_printf (s, _ ("Assumed: %s\n"), assumption);
   for (guint i = 0; i < head->layers->len; i++)
     {
       HrLayer *l = hr_head_layer (head, i);
 
-      g_string_append_printf (s, "  %-10s %-8s", l->name, hr_layer_kind_name (l->kind));
+      g_string_append_printf (s, "  %-10s %-10s", l->name, hr_layer_kind_name (l->kind));
       switch (l->kind)
         {
           case HR_LAYER_LINEAR:
@@ -614,6 +935,14 @@ hr_head_describe (HrHead *head)
             g_string_append_printf (s, " %zu, eps %g%s%s", l->out, l->eps,
                                     l->weight != NULL ? "" : _ (", no weight"),
                                     l->bias != NULL ? "" : _ (", no bias"));
+            break;
+          case HR_LAYER_LEAKY_RELU:
+            /* TRANSLATORS: %g is the negative slope of a LeakyReLU */
+            g_string_append_printf (s, _ (" %zu, negative slope %g"), l->out, l->slope);
+            break;
+          case HR_LAYER_DROPOUT:
+            /* TRANSLATORS: after the width of a dropout layer */
+            g_string_append_printf (s, _ (" %zu, the identity at inference"), l->out);
             break;
           default:
             g_string_append_printf (s, " %zu", l->out);
@@ -630,14 +959,40 @@ typedef struct
 {
   const char *name;
   const char *spec;
-  const char *names; /* the module names, one per layer */
+  const char *names; /* the module names, one per layer; NULL: sequential indices, with
+                      * dropout accepted in gaps after an activation */
+  const char *description;
 } HrPreset;
 
 static const HrPreset presets[] = {
-  { "viscy-v0", "linear,relu,linear,l2", "0,1,2,normalize" },
-  { "issue139", "linear,bn,relu,linear,bn", "fc1,bn1,relu1,fc2,bn2" },
-  { "viscy-v2", "linear,bn,relu,linear,bn", "0,1,2,3,4" },
-  { "viscy-mlp-ln", "linear,ln,relu,linear,ln", "0,1,2,3,4" },
+  { "viscy-v0", "linear,relu,linear,l2", "0,1,2,normalize",
+    N_ ("VisCy before its issue 139 (2024): Linear → ReLU → Linear, then forward's "
+        "F.normalize") },
+  { "issue139", "linear,bn,relu,linear,bn", "fc1,bn1,relu1,fc2,bn2",
+    N_ ("dynacontrast's EncodeProject, proposed in VisCy's issue 139: fc1 (no bias) → bn1 → "
+        "relu1 → fc2 (no bias) → bn2") },
+  { "viscy-v2", "linear,bn,relu,linear,bn", NULL,
+    N_ ("VisCy's ContrastiveEncoder head and projection_mlp() (since 2024-08): Linear → "
+        "BatchNorm → ReLU → Linear → BatchNorm") },
+  { "viscy-resnet3d", "linear,bn,relu,linear,bn", NULL,
+    N_ ("VisCy's ResNet3dEncoder head (projection_mlp()): the same layers as viscy-v2") },
+  { "viscy-mlp-ln", "linear,ln,relu,linear,ln", NULL,
+    N_ ("VisCy's MLP(norm=\"ln\"): the same as viscy-mlp-ln-relu") },
+  { "viscy-mlp-bn-relu", "linear,bn,relu,linear,bn", NULL,
+    N_ ("VisCy's MLP(norm=\"bn\", activation=\"relu\"), dropout accepted") },
+  { "viscy-mlp-bn-gelu", "linear,bn,gelu,linear,bn", NULL,
+    N_ ("VisCy's MLP(norm=\"bn\", activation=\"gelu\"), dropout accepted") },
+  { "viscy-mlp-bn-silu", "linear,bn,silu,linear,bn", NULL,
+    N_ ("VisCy's MLP(norm=\"bn\", activation=\"silu\"), dropout accepted") },
+  { "viscy-mlp-ln-relu", "linear,ln,relu,linear,ln", NULL,
+    N_ ("VisCy's MLP(norm=\"ln\", activation=\"relu\"), dropout accepted") },
+  { "viscy-mlp-ln-gelu", "linear,ln,gelu,linear,ln", NULL,
+    N_ ("VisCy's MLP(norm=\"ln\", activation=\"gelu\"), dropout accepted") },
+  { "viscy-mlp-ln-silu", "linear,ln,silu,linear,ln", NULL,
+    N_ ("VisCy's MLP(norm=\"ln\", activation=\"silu\"), dropout accepted") },
+  { "viscy-cross-modal", "linear,ln,relu,linear,ln,l2", NULL,
+    N_ ("VisCy's CrossModalContrastiveHead: image_proj (an MLP with LayerNorm and ReLU), "
+        "then F.normalize") },
 };
 
 /**
@@ -646,15 +1001,44 @@ static const HrPreset presets[] = {
  * The named heads: `viscy-v0` (VisCy before its issue 139: Linear → ReLU → Linear, then L2
  * normalisation), `issue139` (Linear without bias → BatchNorm → ReLU → Linear without bias
  * → BatchNorm, modules fc1, bn1, relu1, fc2, bn2), `viscy-v2` (VisCy's head today: Linear →
- * BatchNorm → ReLU → Linear → BatchNorm) and `viscy-mlp-ln` (VisCy's MLP with LayerNorm).
+ * BatchNorm → ReLU → Linear → BatchNorm), `viscy-resnet3d` (the same, for the ResNet3d
+ * encoder), `viscy-mlp-ln` (VisCy's MLP with LayerNorm), `viscy-mlp-NORM-ACT` for VisCy's
+ * MLP with each norm (bn, ln) and activation (relu, gelu, silu), and `viscy-cross-modal`
+ * (the cross-modal head: MLP with LayerNorm, then L2 normalisation). Presets whose modules
+ * are sequential indices accept Dropout layers in gaps of the indices after an activation;
+ * see hr_head_get_preset_description().
  *
  * Returns: (transfer none) (array zero-terminated=1): the preset names
  */
 const char *const *
 hr_head_list_presets (void)
 {
-  static const char *const names[] = { "viscy-v0", "issue139", "viscy-v2", "viscy-mlp-ln", NULL };
+  /* in the order of presets[] (checked by hr_find_preset's callers' tests) */
+  static const char *const names[] = { "viscy-v0",
+                                       "issue139",
+                                       "viscy-v2",
+                                       "viscy-resnet3d",
+                                       "viscy-mlp-ln",
+                                       "viscy-mlp-bn-relu",
+                                       "viscy-mlp-bn-gelu",
+                                       "viscy-mlp-bn-silu",
+                                       "viscy-mlp-ln-relu",
+                                       "viscy-mlp-ln-gelu",
+                                       "viscy-mlp-ln-silu",
+                                       "viscy-cross-modal",
+                                       NULL };
+
+  G_STATIC_ASSERT (G_N_ELEMENTS (names) == G_N_ELEMENTS (presets) + 1);
   return names;
+}
+
+static const HrPreset *
+hr_find_preset (const char *name)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (presets); i++)
+    if (strcmp (presets[i].name, name) == 0)
+      return &presets[i];
+  return NULL;
 }
 
 /**
@@ -668,11 +1052,31 @@ hr_head_list_presets (void)
 const char *
 hr_head_get_preset_spec (const char *preset)
 {
+  const HrPreset *p;
+
   g_return_val_if_fail (preset != NULL, NULL);
-  for (gsize i = 0; i < G_N_ELEMENTS (presets); i++)
-    if (strcmp (presets[i].name, preset) == 0)
-      return presets[i].spec;
-  return NULL;
+  p = hr_find_preset (preset);
+  return p != NULL ? p->spec : NULL;
+}
+
+/**
+ * hr_head_get_preset_description:
+ * @preset: a preset name
+ *
+ * Looks up what a preset is, in words (translated).
+ *
+ * Returns: (nullable): the description of @preset, or %NULL if there is no such preset
+ *
+ * Since: 0.2
+ */
+const char *
+hr_head_get_preset_description (const char *preset)
+{
+  const HrPreset *p;
+
+  g_return_val_if_fail (preset != NULL, NULL);
+  p = hr_find_preset (preset);
+  return p != NULL ? _ (p->description) : NULL;
 }
 
 typedef struct
@@ -680,6 +1084,7 @@ typedef struct
   HrLayerKind kind;
   gsize out; /* linear:OUT, 0 when not given */
   double eps;
+  double slope;
   char *name; /* from a preset, or NULL */
 } HrSpecLayer;
 
@@ -687,6 +1092,39 @@ static void
 hr_spec_layer_clear (gpointer data)
 {
   g_free (((HrSpecLayer *)data)->name);
+}
+
+/* The kind a spec token names: the nicks of HrLayerKind, and a few aliases. */
+static gboolean
+hr_kind_from_token (const char *token, HrLayerKind *kind)
+{
+  static const struct
+  {
+    const char *alias;
+    HrLayerKind kind;
+  } aliases[] = {
+    { "batchnorm", HR_LAYER_BATCH_NORM },
+    { "layernorm", HR_LAYER_LAYER_NORM },
+    { "normalize", HR_LAYER_L2_NORMALIZE },
+    { "leakyrelu", HR_LAYER_LEAKY_RELU },
+  };
+  GEnumClass *klass = g_type_class_ref (HR_TYPE_LAYER_KIND);
+  g_autofree char *lower = g_ascii_strdown (token, -1);
+  GEnumValue *value = g_enum_get_value_by_nick (klass, lower);
+
+  g_type_class_unref (klass);
+  if (value != NULL)
+    {
+      *kind = value->value;
+      return TRUE;
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (aliases); i++)
+    if (strcmp (lower, aliases[i].alias) == 0)
+      {
+        *kind = aliases[i].kind;
+        return TRUE;
+      }
+  return FALSE;
 }
 
 /* Parses a spec such as "linear:2048,bn,relu,linear:128,bn,l2". */
@@ -706,37 +1144,29 @@ hr_parse_spec (const char *spec, const char *names, GError **error)
 
       if (arg != NULL)
         *arg++ = '\0';
-      if (g_ascii_strcasecmp (token, "linear") == 0)
-        layer.kind = HR_LAYER_LINEAR;
-      else if (g_ascii_strcasecmp (token, "bn") == 0
-               || g_ascii_strcasecmp (token, "batchnorm") == 0)
-        layer.kind = HR_LAYER_BATCH_NORM;
-      else if (g_ascii_strcasecmp (token, "ln") == 0
-               || g_ascii_strcasecmp (token, "layernorm") == 0)
-        layer.kind = HR_LAYER_LAYER_NORM;
-      else if (g_ascii_strcasecmp (token, "relu") == 0)
-        layer.kind = HR_LAYER_RELU;
-      else if (g_ascii_strcasecmp (token, "gelu") == 0)
-        layer.kind = HR_LAYER_GELU;
-      else if (g_ascii_strcasecmp (token, "silu") == 0)
-        layer.kind = HR_LAYER_SILU;
-      else if (g_ascii_strcasecmp (token, "l2") == 0
-               || g_ascii_strcasecmp (token, "normalize") == 0)
-        layer.kind = HR_LAYER_L2_NORMALIZE;
-      else
+      if (g_ascii_strcasecmp (token, "gelu") == 0 && arg != NULL
+          && g_ascii_strcasecmp (arg, "tanh") == 0)
+        {
+          token = (char *)"gelu-tanh";
+          arg = NULL;
+        }
+      if (!hr_kind_from_token (token, &layer.kind))
         {
           /* TRANSLATORS: %u is the position of the token (1 = first), %s the token */
           g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC,
                        _ ("token %u “%s” of the architecture is not a layer (linear:OUT, bn, ln, "
-                          "relu, gelu, silu, l2)"),
+                          "relu, gelu, gelu-tanh, silu, leaky-relu[:SLOPE], tanh, identity, "
+                          "dropout, l2)"),
                        i + 1, token);
           return NULL;
         }
       layer.eps = 1e-5;
+      layer.slope = 0.01;
       if (arg != NULL)
         {
           char *end = NULL;
           guint64 value;
+          double number;
 
           if (layer.kind == HR_LAYER_LINEAR && g_ascii_isdigit (*arg)
               && (value = g_ascii_strtoull (arg, &end, 10)) > 0 && *end == '\0'
@@ -744,9 +1174,21 @@ hr_parse_spec (const char *spec, const char *names, GError **error)
             layer.out = (gsize)value;
           else if ((layer.kind == HR_LAYER_BATCH_NORM || layer.kind == HR_LAYER_LAYER_NORM)
                    && g_str_has_prefix (arg, "eps=")
-                   && ((layer.eps = g_ascii_strtod (arg + 4, &end)), *end == '\0')
-                   && layer.eps >= 0)
+                   && ((layer.eps = g_ascii_strtod (arg + 4, &end)), *end == '\0') && layer.eps >= 0
+                   && isfinite (layer.eps))
             ;
+          else if (layer.kind == HR_LAYER_LEAKY_RELU && *arg != '\0'
+                   && ((number
+                        = g_ascii_strtod (g_str_has_prefix (arg, "slope=") ? arg + 6 : arg, &end)),
+                       *end == '\0')
+                   && isfinite (number))
+            layer.slope = number;
+          else if (layer.kind == HR_LAYER_DROPOUT && *arg != '\0'
+                   && ((number
+                        = g_ascii_strtod (g_str_has_prefix (arg, "p=") ? arg + 2 : arg, &end)),
+                       *end == '\0')
+                   && number >= 0 && number < 1)
+            ; /* the rate does not matter at inference */
           else
             {
               g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC,
@@ -759,12 +1201,66 @@ hr_parse_spec (const char *spec, const char *names, GError **error)
         layer.name = g_strdup (name_list[i]);
       g_array_append_val (layers, layer);
     }
-  if (layers->len == 0)
+  if (layers->len == 0 || (layers->len == 1 && *tokens[0] == '\0'))
     {
       g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC, _ ("the architecture is empty"));
       return NULL;
     }
   return g_steal_pointer (&layers);
+}
+
+/* Whether the layers of @head (dropout left out) are those of @preset. */
+static gboolean
+hr_head_matches_preset (HrHead *head, const HrPreset *preset)
+{
+  g_autoptr (GArray) spec = hr_parse_spec (preset->spec, preset->names, NULL);
+  guint k = 0;
+
+  g_assert (spec != NULL);
+  for (guint i = 0; i < head->layers->len; i++)
+    {
+      HrLayer *l = hr_head_layer (head, i);
+      const HrSpecLayer *s;
+
+      if (l->kind == HR_LAYER_DROPOUT && preset->names == NULL)
+        continue;
+      if (k >= spec->len)
+        return FALSE;
+      s = &g_array_index (spec, HrSpecLayer, k++);
+      if (s->kind != l->kind)
+        return FALSE;
+      if (hr_layer_has_parameters (l->kind)
+          && (s->name != NULL ? strcmp (s->name, l->name) != 0 : !hr_is_integer (l->name)))
+        return FALSE;
+    }
+  return k == spec->len;
+}
+
+/**
+ * hr_head_match_presets:
+ * @head: a #HrHead
+ *
+ * Finds the presets whose layers the head has (Dropout layers aside, for the presets that
+ * accept them; module names where a preset fixes them). Widths and epsilons are not compared.
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the names of the matching presets, in
+ *   the order of hr_head_list_presets(); empty when none matches
+ *
+ * Since: 0.2
+ */
+char **
+hr_head_match_presets (HrHead *head)
+{
+  GPtrArray *names;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+
+  names = g_ptr_array_new ();
+  for (gsize i = 0; i < G_N_ELEMENTS (presets); i++)
+    if (hr_head_matches_preset (head, &presets[i]))
+      g_ptr_array_add (names, g_strdup (presets[i].name));
+  g_ptr_array_add (names, NULL);
+  return (char **)g_ptr_array_free (names, FALSE);
 }
 
 /* -- loading from a state dict ----------------------------------------------------------- */
@@ -923,20 +1419,164 @@ hr_collect_modules (HrTensorFile *tf, const char *prefix, GError **error)
   return g_steal_pointer (&modules);
 }
 
-static const char *const known_prefixes[] = {
-  "model.projection.backbone.",
-  "projection.backbone.",
-  "model.projection.",
-  "projection.",
-  "backbone.",
-  "",
-};
+/**
+ * hr_head_list_known_prefixes:
+ *
+ * The prefixes under which a head's tensors are looked for first, in order
+ * (`model.projection.backbone.`, `projection.backbone.`, `model.projection.`, `projection.`,
+ * `backbone.`). The list is data/head-prefixes.txt of the source tree, compiled in; that
+ * file, which tools/extract-head.py reads too, says how heads elsewhere are found (see
+ * hr_head_find_prefixes()).
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the known prefixes
+ *
+ * Since: 0.2
+ */
+const char *const *
+hr_head_list_known_prefixes (void)
+{
+  return hr_known_prefixes;
+}
 
-/* Finds the prefix of the head's tensors when the caller gave none. */
+/* Whether the modules of a candidate prefix form a head: Linear and norm layers, starting
+ * with a Linear, whose widths chain, with at least @min_linear Linear layers. */
+static gboolean
+hr_modules_chain (HrTensorFile *tf, GPtrArray *modules, guint min_linear)
+{
+  guint n_linear = 0;
+  gint64 width = -1;
+
+  for (guint i = 0; i < modules->len; i++)
+    {
+      const HrModule *m = g_ptr_array_index (modules, i);
+      gsize n_dims = 0;
+      const gint64 *shape;
+
+      if (m->kind == HR_LAYER_LINEAR)
+        {
+          shape = hr_tensor_file_get_shape (tf, m->weight, &n_dims);
+          if (n_dims != 2 || (width >= 0 && shape[1] != width))
+            return FALSE;
+          width = shape[0];
+          n_linear++;
+        }
+      else
+        {
+          const char *t = m->running_mean != NULL ? m->running_mean : m->weight;
+
+          if (i == 0 || t == NULL)
+            return FALSE;
+          if ((gint64)hr_tensor_file_get_n_elements (tf, t) != width)
+            return FALSE;
+        }
+    }
+  return n_linear >= min_linear;
+}
+
+static int
+hr_compare_prefixes (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether a path has a component that is a number ("blocks.3.mlp."). */
+static gboolean
+hr_prefix_has_index (const char *prefix)
+{
+  g_auto (GStrv) parts = g_strsplit (prefix, ".", -1);
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    if (hr_is_integer (parts[i]))
+      return TRUE;
+  return FALSE;
+}
+
+/**
+ * hr_head_find_prefixes:
+ * @weights: the tensors of a state dict
+ *
+ * Finds the projection heads in a state dict: the known prefixes
+ * (hr_head_list_known_prefixes()) under which Linear and norm modules lie, at least one of
+ * them a Linear; then any other parent of modules that are all Linear or norm layers, at
+ * least two of them Linear layers whose widths chain, with no deeper tensors under it and
+ * no number in its path (which marks one block of an encoder's repeated stack) —
+ * `image_proj.backbone.`, `auxiliary_heads.NAME.` —; and "" (the top level) when the file
+ * holds such modules there.
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the prefixes of the heads found,
+ *   known ones first, then the others sorted; empty when there is none
+ *
+ * Since: 0.2
+ */
+char **
+hr_head_find_prefixes (HrTensorFile *weights)
+{
+  g_auto (GStrv) names = NULL;
+  g_autoptr (GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) others = NULL;
+  g_autoptr (GHashTable) parents = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  g_return_val_if_fail (HR_IS_TENSOR_FILE (weights), NULL);
+
+  for (guint i = 0; hr_known_prefixes[i] != NULL; i++)
+    {
+      g_autoptr (GError) local = NULL;
+      g_autoptr (GPtrArray) modules = hr_collect_modules (weights, hr_known_prefixes[i], &local);
+
+      if (modules != NULL && hr_modules_chain (weights, modules, 1))
+        g_ptr_array_add (found, g_strdup (hr_known_prefixes[i]));
+    }
+
+  /* every parent of a MODULE.PARAMETER */
+  names = hr_tensor_file_get_names (weights);
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      const char *end = strrchr (names[i], '.'), *start;
+
+      if (end == NULL)
+        continue;
+      start = end;
+      while (start > names[i] && start[-1] != '.')
+        start--;
+      g_hash_table_add (parents, g_strndup (names[i], start - names[i]));
+    }
+  {
+    GHashTableIter iter;
+    gpointer key;
+
+    others = g_ptr_array_new ();
+    g_hash_table_iter_init (&iter, parents);
+    while (g_hash_table_iter_next (&iter, &key, NULL))
+      g_ptr_array_add (others, key);
+    g_ptr_array_sort (others, hr_compare_prefixes);
+  }
+  for (guint i = 0; i < others->len; i++)
+    {
+      const char *parent = g_ptr_array_index (others, i);
+      g_autoptr (GError) local = NULL;
+      g_autoptr (GPtrArray) modules = NULL;
+      gboolean known = FALSE;
+
+      for (guint j = 0; j < found->len; j++)
+        known |= strcmp (g_ptr_array_index (found, j), parent) == 0;
+      if (known || hr_prefix_has_index (parent))
+        continue;
+      modules = hr_collect_modules (weights, parent, &local);
+      if (modules != NULL && hr_modules_chain (weights, modules, *parent == '\0' ? 1 : 2))
+        g_ptr_array_add (found, g_strdup (parent));
+    }
+  g_ptr_array_add (found, NULL);
+  return (char **)g_ptr_array_steal (found, NULL);
+}
+
+/* Finds the modules of the head's tensors under @prefix, or, when the caller gave none,
+ * under the one prefix hr_head_find_prefixes() finds. */
 static GPtrArray *
 hr_find_modules (HrTensorFile *tf, const char *prefix, char **found_prefix, GError **error)
 {
   g_autofree char *given = NULL;
+  g_auto (GStrv) candidates = NULL;
+  guint n;
 
   if (prefix != NULL)
     {
@@ -953,29 +1593,31 @@ hr_find_modules (HrTensorFile *tf, const char *prefix, char **found_prefix, GErr
       return modules;
     }
 
-  for (gsize i = 0; i < G_N_ELEMENTS (known_prefixes); i++)
+  candidates = hr_head_find_prefixes (tf);
+  n = g_strv_length (candidates);
+  if (n == 1)
     {
-      g_autoptr (GError) local = NULL;
-      GPtrArray *modules = hr_collect_modules (tf, known_prefixes[i], &local);
+      *found_prefix = g_strdup (candidates[0]);
+      return hr_collect_modules (tf, candidates[0], error);
+    }
+  if (n > 1)
+    {
+      GString *list = g_string_new (NULL);
 
-      if (modules != NULL)
-        {
-          gboolean has_linear = FALSE;
-
-          for (guint j = 0; j < modules->len; j++)
-            has_linear |= ((HrModule *)g_ptr_array_index (modules, j))->kind == HR_LAYER_LINEAR;
-          if (has_linear)
-            {
-              *found_prefix = g_strdup (known_prefixes[i]);
-              return modules;
-            }
-          g_ptr_array_unref (modules);
-        }
+      for (guint i = 0; i < n; i++)
+        g_string_append_printf (list, "%s“%s”", i > 0 ? ", " : "", candidates[i]);
+      /* TRANSLATORS: %u is a number (at least 2), %s a list of prefixes */
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                   _ ("%s holds %u projection heads, under %s: choose one with the prefix "
+                      "(--prefix)"),
+                   hr_tensor_file_get_path (tf), n, list->str);
+      g_string_free (list, TRUE);
+      return NULL;
     }
   g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
                _ ("%s: no projection head among the tensors (looked under projection., "
-                  "model.projection., projection.backbone., backbone. and at the top); give "
-                  "the prefix (--prefix)"),
+                  "model.projection., projection.backbone., backbone., at the top, and for "
+                  "Linear layers whose widths chain anywhere); give the prefix (--prefix)"),
                hr_tensor_file_get_path (tf));
   return NULL;
 }
@@ -1104,14 +1746,18 @@ hr_head_load_module (HrHead *head, HrTensorFile *tf, const char *prefix, const H
   return ok;
 }
 
-/* The name of a layer without parameters at position @position: the free index between
- * its neighbours' numeric names ("2" between "1" and "3"), else the kind and the number of
- * the module before it ("relu1" after "bn1"), else the kind and the position. */
+/* The name of a layer without parameters at position @position: "normalize" for an L2
+ * normalisation after the last module (F.normalize in forward), else the free index
+ * between its neighbours' numeric names ("2" between "1" and "3"), else the kind and the
+ * number of the module before it ("relu1" after "bn1"), else the kind and the position. */
 static char *
 hr_parameterless_name (HrHead *head, HrLayerKind kind, const char *next_module)
 {
   const char *kind_name = kind == HR_LAYER_L2_NORMALIZE ? "normalize" : hr_layer_kind_name (kind);
 
+  if (kind == HR_LAYER_L2_NORMALIZE && next_module == NULL
+      && hr_head_find_stage (head, "normalize") < 0)
+    return g_strdup ("normalize");
   if (head->layers->len > 0)
     {
       const char *previous = hr_head_layer (head, head->layers->len - 1)->name;
@@ -1135,21 +1781,332 @@ hr_parameterless_name (HrHead *head, HrLayerKind kind, const char *next_module)
   return g_strdup_printf ("%s%u", kind_name, head->layers->len);
 }
 
+/* Appends a layer without parameters as a spec describes it. */
+static gboolean
+hr_head_append_spec_layer (HrHead *head, const char *name, const HrSpecLayer *s, GError **error)
+{
+  if (s->kind == HR_LAYER_LEAKY_RELU)
+    return hr_head_append_leaky_relu (head, name, s->slope, error);
+  return hr_head_append_activation (head, name, s->kind, error);
+}
+
+/* The index of the last layer's name, or -1 when it is not a sequential index. */
+static gint64
+hr_head_last_index (HrHead *head)
+{
+  const char *name;
+
+  if (head->layers->len == 0)
+    return -1;
+  name = hr_head_layer (head, head->layers->len - 1)->name;
+  return hr_is_integer (name) ? g_ascii_strtoll (name, NULL, 10) : -1;
+}
+
+/* Before module @m, with sequential indices: modules missing between the last layer and @m
+ * (nn.Dropout has no tensors) become Dropout layers, where an activation or a dropout
+ * precedes them, as in VisCy's MLP; anywhere else a gap means a layer the architecture does
+ * not name. */
+static gboolean
+hr_head_fill_gap (HrHead *head, const char *path, const char *prefix, const char *arch,
+                  const HrModule *m, GError **error)
+{
+  gint64 last = hr_head_last_index (head), next;
+  HrLayerKind previous;
+
+  if (last < 0 || !hr_is_integer (m->name))
+    return TRUE;
+  next = g_ascii_strtoll (m->name, NULL, 10);
+  if (next <= last + 1)
+    return TRUE;
+  previous = hr_head_layer (head, head->layers->len - 1)->kind;
+  if (!hr_layer_kind_is_activation (previous) && previous != HR_LAYER_DROPOUT)
+    {
+      /* TRANSLATORS: %s are the file, the architecture, the prefix; %lld a module index */
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                   _ ("%s: %s has no layer for module %s%lld (between %s%lld and %s%s), which "
+                      "has no tensors: give the architecture with the layer there"),
+                   path, arch, prefix, (long long)(last + 1), prefix, (long long)last, prefix,
+                   m->name);
+      return FALSE;
+    }
+  for (gint64 k = last + 1; k < next; k++)
+    {
+      g_autofree char *name = g_strdup_printf ("%" G_GINT64_FORMAT, k);
+
+      if (!hr_head_append_activation (head, name, HR_LAYER_DROPOUT, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Builds @head from @modules as @spec says. */
+static gboolean
+hr_head_load_spec (HrHead *head, HrTensorFile *weights, GPtrArray *modules, GArray *spec,
+                   const char *arch, gboolean sequential, const char *prefix, GError **error)
+{
+  const char *path = hr_tensor_file_get_path (weights);
+  guint n_parameterised = 0, next_module = 0;
+
+  for (guint i = 0; i < spec->len; i++)
+    n_parameterised += hr_layer_has_parameters (g_array_index (spec, HrSpecLayer, i).kind);
+  if (n_parameterised != modules->len)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                   _ ("%s: the architecture has %u layers with weights, the file has %u "
+                      "modules under “%s”"),
+                   path, n_parameterised, modules->len, prefix);
+      return FALSE;
+    }
+  for (guint i = 0; i < spec->len; i++)
+    {
+      const HrSpecLayer *s = &g_array_index (spec, HrSpecLayer, i);
+
+      if (hr_layer_has_parameters (s->kind))
+        {
+          const HrModule *m = g_ptr_array_index (modules, next_module++);
+
+          if (s->name != NULL && strcmp (s->name, m->name) != 0)
+            {
+              g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                           _ ("%s: %s expects module %s%s where the file has %s%s"), path, arch,
+                           prefix, s->name, prefix, m->name);
+              return FALSE;
+            }
+          if (sequential && !hr_is_integer (m->name))
+            {
+              /* TRANSLATORS: %s are the file, a preset name, the prefix and a module name */
+              g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                           _ ("%s: %s expects modules numbered 0, 1, … where the file has %s%s"),
+                           path, arch, prefix, m->name);
+              return FALSE;
+            }
+          if (!hr_head_fill_gap (head, path, prefix, arch, m, error)
+              || !hr_head_load_module (head, weights, prefix, m, s, error))
+            return FALSE;
+        }
+      else
+        {
+          const HrModule *next
+              = next_module < modules->len ? g_ptr_array_index (modules, next_module) : NULL;
+          g_autofree char *name
+              = s->name != NULL
+                    ? g_strdup (s->name)
+                    : hr_parameterless_name (head, s->kind, next != NULL ? next->name : NULL);
+
+          if (!hr_head_append_spec_layer (head, name, s, error))
+            {
+              g_prefix_error (error, "%s: ", path);
+              return FALSE;
+            }
+        }
+    }
+  return TRUE;
+}
+
+/* Builds @head from @modules alone: an activation (@activation, else an assumed ReLU)
+ * where the indices leave room for a layer without tensors, Dropout in the rest of the
+ * room; with names, an activation between a norm and the next Linear. */
+static gboolean
+hr_head_load_inferred (HrHead *head, HrTensorFile *weights, GPtrArray *modules,
+                       const HrSpecLayer *activation, const char *prefix, GError **error)
+{
+  HrSpecLayer relu = { HR_LAYER_RELU, 0, 1e-5, 0.01, NULL };
+  const HrSpecLayer *act = activation != NULL ? activation : &relu;
+
+  for (guint i = 0; i < modules->len; i++)
+    {
+      const HrModule *m = g_ptr_array_index (modules, i);
+
+      if (i > 0)
+        {
+          const HrModule *previous = g_ptr_array_index (modules, i - 1);
+          gboolean indexed = hr_is_integer (previous->name) && hr_is_integer (m->name);
+          gint64 gap = indexed ? g_ascii_strtoll (m->name, NULL, 10)
+                                     - g_ascii_strtoll (previous->name, NULL, 10) - 1
+                               : 0;
+
+          if ((indexed && gap > 0)
+              || (!indexed && m->kind == HR_LAYER_LINEAR && previous->kind != HR_LAYER_LINEAR))
+            {
+              g_autofree char *name = hr_parameterless_name (head, act->kind, m->name);
+
+              if (!hr_head_append_spec_layer (head, name, act, error))
+                return FALSE;
+              if (activation == NULL)
+                head->activation_assumed = TRUE;
+              for (gint64 k = 1; k < gap; k++)
+                {
+                  g_autofree char *dropout
+                      = hr_parameterless_name (head, HR_LAYER_DROPOUT, m->name);
+                  hr_head_append_activation (head, dropout, HR_LAYER_DROPOUT, NULL);
+                }
+            }
+        }
+      if (!hr_head_load_module (head, weights, prefix, m, NULL, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* The activation a caller gave: one spec token of an activation (or identity). */
+static GArray *
+hr_parse_activation (const char *activation, GError **error)
+{
+  g_autoptr (GArray) spec = NULL;
+  HrLayerKind kind;
+
+  if (strchr (activation, ',') == NULL && (spec = hr_parse_spec (activation, NULL, NULL)) != NULL
+      && ((kind = g_array_index (spec, HrSpecLayer, 0).kind),
+          hr_layer_kind_is_activation (kind) || kind == HR_LAYER_IDENTITY))
+    return g_steal_pointer (&spec);
+  /* TRANSLATORS: %s is what was given; keep the names of the activations */
+  g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC,
+               _ ("“%s” is not an activation (relu, gelu, gelu-tanh, silu, leaky-relu[:SLOPE], "
+                  "tanh, identity)"),
+               activation);
+  return NULL;
+}
+
+/**
+ * hr_head_new_from_tensors_full:
+ * @weights: the tensors of a state dict
+ * @arch: (nullable): a preset name (hr_head_list_presets()), an architecture spec such as
+ *   `linear:2048,bn,relu,linear:128,bn,l2`, or %NULL for the architecture the file's
+ *   `__metadata__` states (key `arch`), else inferred from the tensors
+ * @prefix: (nullable): the prefix of the head's tensors ("projection.",
+ *   "model.projection.", …), or %NULL to find it (hr_head_find_prefixes(); a file with
+ *   several heads needs it)
+ * @activation: (nullable): for an inferred architecture, the activation: `relu`, `gelu`,
+ *   `gelu-tanh`, `silu`, `leaky-relu[:SLOPE]`, `tanh` or `identity`; %NULL to assume ReLU
+ *   (hr_head_get_activation_assumed() then says so). It is an error with @arch, or with a
+ *   file that states its architecture.
+ * @error: return location for a #GError
+ *
+ * Builds a head from the tensors of a state dict as PyTorch writes it: module names are
+ * sequential indices ("0.weight", "1.running_mean", …; activations and Dropout have no
+ * tensors) or names ("fc1.weight", "bn1.running_var", …). A 2-D weight is a Linear, a
+ * module with running statistics a BatchNorm, a 1-D weight without them a LayerNorm.
+ *
+ * With @arch, or the file's `arch` metadata, the layers without tensors are the
+ * architecture's; a gap in sequential indices after an activation holds Dropout layers
+ * (VisCy's MLP with `dropout` > 0).
+ *
+ * Inferred, the activation goes where the indices leave room for a layer without tensors
+ * (more room holds Dropout), or, with names, between a norm and the next Linear. Tensors do
+ * not show the activation nor an L2 normalisation at the end: hr_head_get_assumption() says
+ * what was assumed, and hr_head_describe() shows it.
+ *
+ * Returns: (transfer full): a new #HrHead, or %NULL with @error set (in %HR_HEAD_ERROR,
+ *   naming the file and the tensor, or in %HR_TENSOR_ERROR)
+ *
+ * Since: 0.2
+ */
+HrHead *
+hr_head_new_from_tensors_full (HrTensorFile *weights, const char *arch, const char *prefix,
+                               const char *activation, GError **error)
+{
+  g_autoptr (HrHead) head = hr_head_new ();
+  g_autoptr (GPtrArray) modules = NULL;
+  g_autoptr (GArray) spec = NULL, act = NULL;
+  g_autofree char *found_prefix = NULL;
+  g_auto (GStrv) keys = NULL;
+  const char *path, *stated = NULL, *stated_prefix;
+  const HrPreset *preset = NULL;
+
+  g_return_val_if_fail (HR_IS_TENSOR_FILE (weights), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  path = hr_tensor_file_get_path (weights);
+  if (arch != NULL && activation != NULL)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC,
+                   _ ("the activation is for an inferred architecture: give it in the "
+                      "architecture instead"));
+      return NULL;
+    }
+  if (activation != NULL && (act = hr_parse_activation (activation, error)) == NULL)
+    return NULL;
+
+  modules = hr_find_modules (weights, prefix, &found_prefix, error);
+  if (modules == NULL)
+    return NULL;
+
+  keys = hr_tensor_file_get_metadata_keys (weights);
+  if (keys[0] != NULL)
+    {
+      head->metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      for (guint i = 0; keys[i] != NULL; i++)
+        g_hash_table_insert (head->metadata, g_strdup (keys[i]),
+                             g_strdup (hr_tensor_file_get_metadata (weights, keys[i])));
+    }
+  /* the architecture the file states, for the head under the prefix it names */
+  stated_prefix = hr_tensor_file_get_metadata (weights, "prefix");
+  if (arch == NULL && (stated = hr_tensor_file_get_metadata (weights, "arch")) != NULL
+      && stated_prefix != NULL && strcmp (stated_prefix, found_prefix) != 0)
+    stated = NULL;
+  if (stated != NULL && activation != NULL)
+    {
+      /* TRANSLATORS: %s are the file and the architecture it states */
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC,
+                   _ ("%s states its architecture (%s): the activation is only for heads whose "
+                      "file does not; give the architecture to override it"),
+                   path, stated);
+      return NULL;
+    }
+
+  if (arch != NULL || stated != NULL)
+    {
+      const char *a = arch != NULL ? arch : stated;
+
+      preset = hr_find_preset (a);
+      spec = hr_parse_spec (preset != NULL ? preset->spec : a,
+                            preset != NULL ? preset->names : NULL, error);
+      if (spec == NULL)
+        {
+          if (stated != NULL)
+            g_prefix_error (error, _ ("%s: the architecture in the file's metadata: "), path);
+          return NULL;
+        }
+      if (!hr_head_load_spec (head, weights, modules, spec, a,
+                              preset != NULL && preset->names == NULL, found_prefix, error))
+        return NULL;
+      head->arch_source = arch != NULL ? HR_ARCH_SOURCE_GIVEN : HR_ARCH_SOURCE_METADATA;
+    }
+  else
+    {
+      if (!hr_head_load_inferred (head, weights, modules,
+                                  act != NULL ? &g_array_index (act, HrSpecLayer, 0) : NULL,
+                                  found_prefix, error))
+        return NULL;
+      head->arch_source = HR_ARCH_SOURCE_INFERRED;
+      head->activation_given = act != NULL;
+    }
+
+  head->prefix = g_strdup (found_prefix);
+  head->source = g_strdup_printf (
+      /* TRANSLATORS: the file, the prefix, then the architecture: a preset name, a spec, or
+         how it was known */
+      _ ("%s, prefix “%s”, architecture %s"), path, found_prefix,
+      arch != NULL               ? arch
+      : stated != NULL           ? _ ("from the file's metadata")
+      : head->activation_assumed ? _ ("inferred, activation assumed")
+      : act != NULL              ? _ ("inferred, activation given")
+                                 : _ ("inferred"));
+  return g_steal_pointer (&head);
+}
+
 /**
  * hr_head_new_from_tensors:
  * @weights: the tensors of a state dict
  * @arch: (nullable): a preset name (hr_head_list_presets()), an architecture spec such as
- *   `linear:2048,bn,relu,linear:128,bn,l2`, or %NULL to infer the architecture
+ *   `linear:2048,bn,relu,linear:128,bn,l2`, or %NULL for the one the file states, else
+ *   inferred
  * @prefix: (nullable): the prefix of the head's tensors ("projection.",
  *   "model.projection.", …), or %NULL to find it
  * @error: return location for a #GError
  *
- * Builds a head from the tensors of a state dict as PyTorch writes it: module names are
- * sequential indices ("0.weight", "1.running_mean", …; a ReLU has no tensors) or names
- * ("fc1.weight", "bn1.running_var", …). A 2-D weight is a Linear, a module with running
- * statistics a BatchNorm, a 1-D weight without them a LayerNorm. Without @arch a ReLU is
- * assumed between a norm and the next Linear, and where sequential indices skip one
- * between two Linears; hr_head_describe() shows what was inferred.
+ * Builds a head from the tensors of a state dict; see hr_head_new_from_tensors_full(), of
+ * which this is the form without a given activation.
  *
  * Returns: (transfer full): a new #HrHead, or %NULL with @error set (in %HR_HEAD_ERROR,
  *   naming the file and the tensor, or in %HR_TENSOR_ERROR)
@@ -1158,126 +2115,29 @@ HrHead *
 hr_head_new_from_tensors (HrTensorFile *weights, const char *arch, const char *prefix,
                           GError **error)
 {
-  g_autoptr (HrHead) head = hr_head_new ();
-  g_autoptr (GPtrArray) modules = NULL;
-  g_autoptr (GArray) spec = NULL;
-  g_autofree char *found_prefix = NULL;
-  const char *path;
-  const HrPreset *preset = NULL;
-  guint next_module = 0;
-
-  g_return_val_if_fail (HR_IS_TENSOR_FILE (weights), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  path = hr_tensor_file_get_path (weights);
-  if (arch != NULL)
-    {
-      for (gsize i = 0; i < G_N_ELEMENTS (presets); i++)
-        if (strcmp (presets[i].name, arch) == 0)
-          preset = &presets[i];
-      spec = hr_parse_spec (preset != NULL ? preset->spec : arch,
-                            preset != NULL ? preset->names : NULL, error);
-      if (spec == NULL)
-        return NULL;
-    }
-
-  modules = hr_find_modules (weights, prefix, &found_prefix, error);
-  if (modules == NULL)
-    return NULL;
-
-  if (spec != NULL)
-    {
-      guint n_parameterised = 0;
-
-      for (guint i = 0; i < spec->len; i++)
-        n_parameterised += hr_layer_has_parameters (g_array_index (spec, HrSpecLayer, i).kind);
-      if (n_parameterised != modules->len)
-        {
-          g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
-                       _ ("%s: the architecture has %u layers with weights, the file has %u "
-                          "modules under “%s”"),
-                       path, n_parameterised, modules->len, found_prefix);
-          return NULL;
-        }
-      for (guint i = 0; i < spec->len; i++)
-        {
-          const HrSpecLayer *s = &g_array_index (spec, HrSpecLayer, i);
-
-          if (hr_layer_has_parameters (s->kind))
-            {
-              const HrModule *m = g_ptr_array_index (modules, next_module++);
-
-              if (s->name != NULL && strcmp (s->name, m->name) != 0)
-                {
-                  g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
-                               _ ("%s: %s expects module %s%s where the file has %s%s"), path, arch,
-                               found_prefix, s->name, found_prefix, m->name);
-                  return NULL;
-                }
-              if (!hr_head_load_module (head, weights, found_prefix, m, s, error))
-                return NULL;
-            }
-          else
-            {
-              const HrModule *next
-                  = next_module < modules->len ? g_ptr_array_index (modules, next_module) : NULL;
-              g_autofree char *name
-                  = s->name != NULL
-                        ? g_strdup (s->name)
-                        : hr_parameterless_name (head, s->kind, next != NULL ? next->name : NULL);
-
-              if (!hr_head_append_activation (head, name, s->kind, error))
-                {
-                  g_prefix_error (error, "%s: ", path);
-                  return NULL;
-                }
-            }
-        }
-    }
-  else
-    {
-      for (guint i = 0; i < modules->len; i++)
-        {
-          const HrModule *m = g_ptr_array_index (modules, i);
-
-          if (i > 0 && m->kind == HR_LAYER_LINEAR)
-            {
-              const HrModule *previous = g_ptr_array_index (modules, i - 1);
-              gboolean gap = hr_is_integer (previous->name) && hr_is_integer (m->name)
-                             && g_ascii_strtoll (m->name, NULL, 10)
-                                    > g_ascii_strtoll (previous->name, NULL, 10) + 1;
-
-              if (previous->kind != HR_LAYER_LINEAR || gap)
-                {
-                  g_autofree char *name = hr_parameterless_name (head, HR_LAYER_RELU, m->name);
-                  hr_head_append_activation (head, name, HR_LAYER_RELU, NULL);
-                }
-            }
-          if (!hr_head_load_module (head, weights, found_prefix, m, NULL, error))
-            return NULL;
-        }
-    }
-
-  head->source = g_strdup_printf (_ ("%s, prefix “%s”, architecture %s"), path, found_prefix,
-                                  arch != NULL ? arch : _ ("inferred"));
-  return g_steal_pointer (&head);
+  return hr_head_new_from_tensors_full (weights, arch, prefix, NULL, error);
 }
 
 /**
- * hr_head_new_from_file:
+ * hr_head_new_from_file_full:
  * @path: (type filename): a safetensors file
- * @arch: (nullable): a preset name, an architecture spec, or %NULL to infer it
+ * @arch: (nullable): a preset name, an architecture spec, or %NULL for the one the file
+ *   states, else inferred
  * @prefix: (nullable): the prefix of the head's tensors, or %NULL to find it
+ * @activation: (nullable): for an inferred architecture, the activation (see
+ *   hr_head_new_from_tensors_full()), or %NULL to assume ReLU
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Reads a head from a safetensors file; see hr_head_new_from_tensors().
+ * Reads a head from a safetensors file; see hr_head_new_from_tensors_full().
  *
  * Returns: (transfer full): a new #HrHead, or %NULL with @error set
+ *
+ * Since: 0.2
  */
 HrHead *
-hr_head_new_from_file (const char *path, const char *arch, const char *prefix,
-                       GCancellable *cancellable, GError **error)
+hr_head_new_from_file_full (const char *path, const char *arch, const char *prefix,
+                            const char *activation, GCancellable *cancellable, GError **error)
 {
   g_autoptr (HrTensorFile) tf = NULL;
 
@@ -1287,7 +2147,27 @@ hr_head_new_from_file (const char *path, const char *arch, const char *prefix,
   tf = hr_tensor_file_new (path, cancellable, error);
   if (tf == NULL)
     return NULL;
-  return hr_head_new_from_tensors (tf, arch, prefix, error);
+  return hr_head_new_from_tensors_full (tf, arch, prefix, activation, error);
+}
+
+/**
+ * hr_head_new_from_file:
+ * @path: (type filename): a safetensors file
+ * @arch: (nullable): a preset name, an architecture spec, or %NULL for the one the file
+ *   states, else inferred
+ * @prefix: (nullable): the prefix of the head's tensors, or %NULL to find it
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Reads a head from a safetensors file; see hr_head_new_from_tensors_full().
+ *
+ * Returns: (transfer full): a new #HrHead, or %NULL with @error set
+ */
+HrHead *
+hr_head_new_from_file (const char *path, const char *arch, const char *prefix,
+                       GCancellable *cancellable, GError **error)
+{
+  return hr_head_new_from_file_full (path, arch, prefix, NULL, cancellable, error);
 }
 
 /* -- running ----------------------------------------------------------------------------- */
@@ -1407,8 +2287,11 @@ hr_run_fold (HrRun *run, guint i)
   run->folded_bias[i] = b;
 }
 
+/* The activations, in float64 and rounded once, as close to PyTorch's float32 kernels as
+ * float32 allows: GELU 0.5 x (1 + erf(x/√2)) or with tanh(√(2/π)(x + 0.044715 x³)), SiLU
+ * x / (1 + e^−x), LeakyReLU x > 0 ? x : slope · x (in float, as PyTorch), Tanh. */
 static inline float
-hr_activate (HrLayerKind kind, float x)
+hr_activate (HrLayerKind kind, double slope, float x)
 {
   switch (kind)
     {
@@ -1416,8 +2299,19 @@ hr_activate (HrLayerKind kind, float x)
         return x < 0.0f ? 0.0f : x;
       case HR_LAYER_GELU:
         return (float)(0.5 * x * (1.0 + erf (x * G_SQRT2 / 2.0)));
+      case HR_LAYER_GELU_TANH:
+        {
+          const double beta = 0.79788456080286535588 /* √(2/π) */, kappa = 0.044715;
+          double v = x;
+
+          return (float)(0.5 * v * (1.0 + tanh (beta * (v + kappa * v * v * v))));
+        }
       case HR_LAYER_SILU:
         return (float)(x / (1.0 + exp (-(double)x)));
+      case HR_LAYER_LEAKY_RELU:
+        return x > 0.0f ? x : x * (float)slope;
+      case HR_LAYER_TANH:
+        return (float)tanh ((double)x);
       default:
         return x;
     }
@@ -1426,7 +2320,8 @@ hr_activate (HrLayerKind kind, float x)
 gboolean
 hr_layer_kind_is_activation (HrLayerKind kind)
 {
-  return kind == HR_LAYER_RELU || kind == HR_LAYER_GELU || kind == HR_LAYER_SILU;
+  return kind == HR_LAYER_RELU || kind == HR_LAYER_GELU || kind == HR_LAYER_SILU
+         || kind == HR_LAYER_GELU_TANH || kind == HR_LAYER_LEAKY_RELU || kind == HR_LAYER_TANH;
 }
 
 /* Batch statistics of the columns of x (n × d): mean and biased variance, in float64,
@@ -1511,6 +2406,7 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
         {
           const float *w = l->weight, *b = l->bias;
           HrLayerKind act = HR_LAYER_LINEAR; /* none */
+          double slope = 0.0;
 
           if (hr_run_folds (run, i))
             {
@@ -1521,7 +2417,10 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
             }
           if (!run->keep_stages && last + 1 <= run->last
               && hr_layer_kind_is_activation (hr_head_layer (head, last + 1)->kind))
-            act = hr_head_layer (head, ++last)->kind;
+            {
+              act = hr_head_layer (head, ++last)->kind;
+              slope = hr_head_layer (head, last)->slope;
+            }
 
           cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)l->out,
                        (blasint)l->in, 1.0f, x, (blasint)l->in, w, (blasint)l->in, 0.0f, y,
@@ -1534,7 +2433,7 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
                 float *row = y + r * l->out;
 
                 for (gsize j = 0; j < l->out; j++)
-                  row[j] = hr_activate (act, b != NULL ? row[j] + b[j] : row[j]);
+                  row[j] = hr_activate (act, slope, b != NULL ? row[j] + b[j] : row[j]);
               }
           break;
         }
@@ -1585,9 +2484,17 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
 
       case HR_LAYER_RELU:
       case HR_LAYER_GELU:
+      case HR_LAYER_GELU_TANH:
       case HR_LAYER_SILU:
+      case HR_LAYER_LEAKY_RELU:
+      case HR_LAYER_TANH:
         for (gsize k = 0; k < n * l->out; k++)
-          y[k] = hr_activate (l->kind, x[k]);
+          y[k] = hr_activate (l->kind, l->slope, x[k]);
+        break;
+
+      case HR_LAYER_IDENTITY:
+      case HR_LAYER_DROPOUT:
+        memcpy (y, x, n * l->out * sizeof (float));
         break;
 
       case HR_LAYER_L2_NORMALIZE:

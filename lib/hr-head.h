@@ -50,27 +50,68 @@ GQuark hr_head_error_quark (void);
 /**
  * HrLayerKind:
  * @HR_LAYER_LINEAR: `torch.nn.Linear`: y = x Wᵀ + b, W stored [out, in], bias optional
+ *   (name `linear`)
  * @HR_LAYER_BATCH_NORM: `torch.nn.BatchNorm1d`: (x − mean) / √(var + eps) · weight + bias,
  *   with the running statistics (eval mode) or the batch's (training mode, biased variance)
+ *   (name `bn`)
  * @HR_LAYER_LAYER_NORM: `torch.nn.LayerNorm` over the features, with weight and bias
- * @HR_LAYER_RELU: `torch.nn.ReLU`
- * @HR_LAYER_GELU: `torch.nn.GELU`, the exact erf form (PyTorch's default)
- * @HR_LAYER_SILU: `torch.nn.SiLU`: x · sigmoid(x)
+ *   (name `ln`)
+ * @HR_LAYER_RELU: `torch.nn.ReLU` (name `relu`)
+ * @HR_LAYER_GELU: `torch.nn.GELU`, the exact erf form (PyTorch's default) (name `gelu`)
+ * @HR_LAYER_SILU: `torch.nn.SiLU`: x · sigmoid(x) (name `silu`)
  * @HR_LAYER_L2_NORMALIZE: `torch.nn.functional.normalize (x, p=2, dim=1)`:
- *   x / max(‖x‖₂, 1e-12)
+ *   x / max(‖x‖₂, 1e-12) (name `l2`)
+ * @HR_LAYER_GELU_TANH: `torch.nn.GELU (approximate="tanh")`:
+ *   0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))) (name `gelu-tanh`). Since: 0.2
+ * @HR_LAYER_LEAKY_RELU: `torch.nn.LeakyReLU (negative_slope)`: x for x ≥ 0, slope · x
+ *   below (name `leaky-relu`, default slope 0.01). Since: 0.2
+ * @HR_LAYER_TANH: `torch.nn.Tanh` (name `tanh`). Since: 0.2
+ * @HR_LAYER_IDENTITY: `torch.nn.Identity` (name `identity`). Since: 0.2
+ * @HR_LAYER_DROPOUT: `torch.nn.Dropout`, the identity at inference, which is how headrank
+ *   runs it in both norm modes (name `dropout`). Since: 0.2
  *
- * The layers a projection head is made of.
+ * The layers a projection head is made of. The name of each (its nick, also given by
+ * hr_layer_kind_to_string()) is the word architecture specs, `headrank head describe`
+ * and report.json use for it.
  */
 typedef enum
 {
   HR_LAYER_LINEAR,
-  HR_LAYER_BATCH_NORM,
-  HR_LAYER_LAYER_NORM,
+  HR_LAYER_BATCH_NORM, /*< nick=bn >*/
+  HR_LAYER_LAYER_NORM, /*< nick=ln >*/
   HR_LAYER_RELU,
   HR_LAYER_GELU,
   HR_LAYER_SILU,
-  HR_LAYER_L2_NORMALIZE,
+  HR_LAYER_L2_NORMALIZE, /*< nick=l2 >*/
+  HR_LAYER_GELU_TANH,
+  HR_LAYER_LEAKY_RELU,
+  HR_LAYER_TANH,
+  HR_LAYER_IDENTITY,
+  HR_LAYER_DROPOUT,
 } HrLayerKind;
+
+/**
+ * HrArchSource:
+ * @HR_ARCH_SOURCE_BUILT: the head was built layer by layer with the `append` functions
+ * @HR_ARCH_SOURCE_GIVEN: the architecture was given (a preset or a spec)
+ * @HR_ARCH_SOURCE_METADATA: the architecture was read from the safetensors file's
+ *   `__metadata__` (key `arch`, as tools/extract-head.py writes it from what the
+ *   checkpoint knows)
+ * @HR_ARCH_SOURCE_INFERRED: the architecture was inferred from the tensors' names and shapes;
+ *   what tensors cannot tell (the activation, an L2 normalisation at the end) was given as
+ *   the activation, or assumed (see hr_head_get_activation_assumed())
+ *
+ * Where a head's architecture came from.
+ *
+ * Since: 0.2
+ */
+typedef enum
+{
+  HR_ARCH_SOURCE_BUILT,
+  HR_ARCH_SOURCE_GIVEN,
+  HR_ARCH_SOURCE_METADATA,
+  HR_ARCH_SOURCE_INFERRED,
+} HrArchSource;
 
 /**
  * HrNormMode:
@@ -102,7 +143,24 @@ HrHead *hr_head_new_from_tensors (HrTensorFile *weights, const char *arch, const
                                   GError **error);
 
 HR_AVAILABLE_IN_ALL
+HrHead *hr_head_new_from_file_full (const char *path, const char *arch, const char *prefix,
+                                    const char *activation, GCancellable *cancellable,
+                                    GError **error);
+HR_AVAILABLE_IN_ALL
+HrHead *hr_head_new_from_tensors_full (HrTensorFile *weights, const char *arch, const char *prefix,
+                                       const char *activation, GError **error);
+HR_AVAILABLE_IN_ALL
+char **hr_head_find_prefixes (HrTensorFile *weights);
+HR_AVAILABLE_IN_ALL
+const char *const *hr_head_list_known_prefixes (void);
+
+HR_AVAILABLE_IN_ALL
+const char *hr_layer_kind_to_string (HrLayerKind kind);
+
+HR_AVAILABLE_IN_ALL
 const char *const *hr_head_list_presets (void);
+HR_AVAILABLE_IN_ALL
+const char *hr_head_get_preset_description (const char *preset);
 HR_AVAILABLE_IN_ALL
 const char *hr_head_get_preset_spec (const char *preset);
 
@@ -118,6 +176,9 @@ gboolean hr_head_append_layer_norm (HrHead *head, const char *name, gsize n_feat
                                     GBytes *weight, GBytes *bias, double eps, GError **error);
 HR_AVAILABLE_IN_ALL
 gboolean hr_head_append_activation (HrHead *head, const char *name, HrLayerKind kind,
+                                    GError **error);
+HR_AVAILABLE_IN_ALL
+gboolean hr_head_append_leaky_relu (HrHead *head, const char *name, double negative_slope,
                                     GError **error);
 
 HR_AVAILABLE_IN_ALL
@@ -140,6 +201,22 @@ HR_AVAILABLE_IN_ALL
 gsize hr_head_get_out_features (HrHead *head);
 HR_AVAILABLE_IN_ALL
 const char *hr_head_get_source (HrHead *head);
+HR_AVAILABLE_IN_ALL
+double hr_head_get_layer_negative_slope (HrHead *head, guint index);
+HR_AVAILABLE_IN_ALL
+HrArchSource hr_head_get_arch_source (HrHead *head);
+HR_AVAILABLE_IN_ALL
+char *hr_head_get_spec (HrHead *head);
+HR_AVAILABLE_IN_ALL
+const char *hr_head_get_prefix (HrHead *head);
+HR_AVAILABLE_IN_ALL
+const char *hr_head_get_metadata (HrHead *head, const char *key);
+HR_AVAILABLE_IN_ALL
+gboolean hr_head_get_activation_assumed (HrHead *head);
+HR_AVAILABLE_IN_ALL
+char *hr_head_get_assumption (HrHead *head);
+HR_AVAILABLE_IN_ALL
+char **hr_head_match_presets (HrHead *head);
 HR_AVAILABLE_IN_ALL
 char *hr_head_describe (HrHead *head);
 

@@ -82,7 +82,7 @@ void hr_tiff_sink_free (HrTiffSink *sink);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrTiffSink, hr_tiff_sink_free)
 
-/* ReLU, GELU or SiLU (hr-head.c). */
+/* ReLU, GELU (both forms), SiLU, LeakyReLU or Tanh (hr-head.c). */
 gboolean hr_layer_kind_is_activation (HrLayerKind kind);
 
 /* hr_moments_add() with four floats per row: mean, std, norm and fraction of exact zeros

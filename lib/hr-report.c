@@ -229,6 +229,40 @@ hr_json_spectrum (JsonBuilder *b, HrSpectrum *sp)
   json_builder_end_object (b);
 }
 
+/* "clipping": for an activation stage, what its activation clips or saturates (see
+ * hr_stage_get_clipping_measure()): the measure, its definition, the per-unit fractions'
+ * mean and maximum, and the units clipped for every sample; null for other stages. */
+static void
+hr_json_clipping (JsonBuilder *b, HrStage *stage)
+{
+  const char *measure = hr_stage_get_clipping_measure (stage);
+  g_autoptr (GBytes) fraction = hr_stage_get_clipped_fraction (stage);
+  const double *f;
+  double fmax = 0;
+  gsize size;
+
+  json_builder_set_member_name (b, "clipping");
+  if (measure == NULL || fraction == NULL)
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  f = g_bytes_get_data (fraction, &size);
+  for (gsize j = 0; j < size / sizeof (double); j++)
+    fmax = MAX (fmax, f[j]);
+  json_builder_begin_object (b);
+  hr_json_string (b, "measure", measure);
+  hr_json_string (b, "definition",
+                  measure[0] == 'z'   ? "output == 0 (ReLU: the unit is off)"
+                  : measure[0] == 'n' ? "output < 0 (input < 0: GELU and SiLU nearly flat, "
+                                        "LeakyReLU scaled by its negative slope)"
+                                      : "|output| > tanh(2) = 0.964 (|input| > 2: slope < 0.071)");
+  hr_json_double (b, "fraction_mean", hr_stage_get_mean_clipped_fraction (stage));
+  hr_json_double (b, "fraction_max", fmax);
+  hr_json_int (b, "units_always", hr_stage_get_n_always_clipped (stage));
+  json_builder_end_object (b);
+}
+
 static gboolean
 hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **error)
 {
@@ -296,6 +330,7 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
   hr_json_double (b, "zero_fraction_max", zmax);
   hr_json_int (b, "dead_units", hr_moments_get_n_dead (m));
   json_builder_end_object (b);
+  hr_json_clipping (b, stage);
   hr_json_double (b, "simsiam_std", hr_moments_get_simsiam_std (m));
   hr_json_double (b, "simsiam_std_healthy", 1.0 / sqrt ((double)d));
   json_builder_end_object (b);
@@ -311,7 +346,7 @@ static const struct
   { HR_VERDICT_REDUCES_RANK, "reduces_rank" },
   { HR_VERDICT_INFLATES_RANK, "inflates_rank" },
   { HR_VERDICT_INFLATES_EFFECTIVE_RANK, "inflates_effective_rank" },
-  { HR_VERDICT_CLIPPING, "relu_clipping" },
+  { HR_VERDICT_CLIPPING, "clipping" },
   { HR_VERDICT_DEAD_UNITS, "dead_units" },
   { HR_VERDICT_COLLAPSED, "collapsed" },
   { HR_VERDICT_KEEPS_RANK, "keeps_rank" },
@@ -340,6 +375,37 @@ hr_json_software (JsonBuilder *b)
   json_builder_end_object (b);
 }
 
+/* "architecture": the spec, where it came from (given, metadata, inferred), the
+ * activation and, beside it, whether it was assumed, with the sentence that says so. */
+static void
+hr_json_architecture (JsonBuilder *b, HrHead *head)
+{
+  g_autofree char *spec = hr_head_get_spec (head), *assumption = hr_head_get_assumption (head);
+  g_auto (GStrv) presets = hr_head_match_presets (head);
+  const char *activation = NULL;
+
+  for (guint i = 0; i < hr_head_get_n_layers (head); i++)
+    if (hr_layer_kind_is_activation (hr_head_get_layer_kind (head, i)))
+      activation = hr_layer_kind_to_string (hr_head_get_layer_kind (head, i));
+  json_builder_set_member_name (b, "architecture");
+  json_builder_begin_object (b);
+  hr_json_string (b, "spec", spec);
+  hr_json_string (b, "from", hr_nick (HR_TYPE_ARCH_SOURCE, hr_head_get_arch_source (head)));
+  hr_json_string (b, "checkpoint", hr_head_get_metadata (head, "source"));
+  hr_json_string (b, "viscy_version", hr_head_get_metadata (head, "viscy_version"));
+  json_builder_set_member_name (b, "presets");
+  json_builder_begin_array (b);
+  for (guint i = 0; presets[i] != NULL; i++)
+    json_builder_add_string_value (b, presets[i]);
+  json_builder_end_array (b);
+  hr_json_string (b, "activation", activation);
+  json_builder_set_member_name (b, "assumed");
+  json_builder_add_boolean_value (b, hr_head_get_activation_assumed (head));
+  /* in words (translated), null when nothing was assumed */
+  hr_json_string (b, "assumption", assumption);
+  json_builder_end_object (b);
+}
+
 static void
 hr_json_head (JsonBuilder *b, HrAnalysis *self)
 {
@@ -356,6 +422,7 @@ hr_json_head (JsonBuilder *b, HrAnalysis *self)
   hr_json_string (b, "source", hr_head_get_source (head));
   hr_json_string (b, "norm_mode", hr_nick (HR_TYPE_NORM_MODE, hr_analysis_get_norm_mode (self)));
   hr_json_int (b, "batch_size", (gint64)hr_analysis_get_batch_size (self));
+  hr_json_architecture (b, head);
   json_builder_set_member_name (b, "layers");
   json_builder_begin_array (b);
   for (guint i = 0; i < hr_head_get_n_layers (head); i++)
@@ -596,6 +663,14 @@ hr_analysis_describe_verdict (HrAnalysis *self)
                                              "clipped its activations.")));
     }
 
+  if (hr_analysis_get_head (self) != NULL)
+    {
+      char *assumption = hr_head_get_assumption (hr_analysis_get_head (self));
+
+      if (assumption != NULL)
+        g_ptr_array_add (lines, assumption);
+    }
+
   for (guint i = 0; i < hr_analysis_get_n_stages (self); i++)
     {
       HrStage *stage = hr_analysis_get_stage (self, i);
@@ -623,13 +698,17 @@ hr_analysis_describe_verdict (HrAnalysis *self)
       HrStage *stage = hr_analysis_get_stage (self, i);
       HrMoments *m = hr_stage_get_moments (stage);
       gsize d = hr_stage_get_dimension (stage);
-      guint dead = hr_moments_get_n_dead (m);
+      guint dead = hr_moments_get_n_dead (m), always;
+      const char *measure, *kind;
       double zmean;
 
       if (hr_stage_get_layer (stage) < 0 || hr_moments_get_n_samples (m) == 0)
         continue;
-      zmean = hr_moments_get_mean_zero_fraction (m);
-      if (hr_stage_get_layer_kind (stage) == HR_LAYER_RELU && zmean > 0.5)
+      zmean = hr_stage_get_mean_clipped_fraction (stage);
+      measure = hr_stage_get_clipping_measure (stage);
+      always = hr_stage_get_n_always_clipped (stage);
+      kind = hr_layer_kind_to_string (hr_stage_get_layer_kind (stage));
+      if (measure != NULL && measure[0] == 'z' && zmean > 0.5)
         g_ptr_array_add (lines,
                          g_strdup_printf (
                              /* TRANSLATORS: %s is a layer name, %.0f%% a percentage, %zu a
@@ -637,8 +716,37 @@ hr_analysis_describe_verdict (HrAnalysis *self)
                              _ ("Layer %s (ReLU) clips most activations: %.0f%% of its outputs "
                                 "are zero (mean over its %zu units)."),
                              hr_stage_get_name (stage), 100.0 * zmean, d));
+      else if (measure != NULL && measure[0] == 'n' && zmean > 0.5)
+        g_ptr_array_add (lines,
+                         g_strdup_printf (
+                             /* TRANSLATORS: %s are a layer name and its activation (gelu, silu,
+                                leaky-relu), %.0f%% a percentage, %zu a number of units */
+                             _ ("Layer %s (%s) damps most activations: %.0f%% of its outputs are "
+                                "below zero, where its inputs were (mean over its %zu units)."),
+                             hr_stage_get_name (stage), kind, 100.0 * zmean, d));
+      else if (measure != NULL && zmean > 0.5)
+        g_ptr_array_add (lines,
+                         g_strdup_printf (
+                             /* TRANSLATORS: %s is a layer name, %.0f%% a percentage, %zu a number
+                                of units */
+                             _ ("Layer %s (tanh) saturates most activations: %.0f%% of its outputs "
+                                "are beyond ±0.964 (inputs beyond ±2; mean over its %zu units)."),
+                             hr_stage_get_name (stage), 100.0 * zmean, d));
+      if (measure != NULL && measure[0] != 'z' && always > 0)
+        g_ptr_array_add (
+            lines,
+            g_strdup_printf (
+                /* TRANSLATORS: %s are a layer name and its activation; the measure is
+                   "negative" or "saturated" */
+                g_dngettext (GETTEXT_PACKAGE,
+                             "Layer %s (%s) has %u unit in its clipping region (%s) for every "
+                             "sample.",
+                             "Layer %s (%s) has %u units in their clipping region (%s) for every "
+                             "sample.",
+                             always),
+                hr_stage_get_name (stage), kind, always, measure));
       if (dead > 0
-          && (hr_stage_is_activation (stage)
+          && ((hr_stage_is_activation (stage) && measure != NULL && measure[0] == 'z')
               || hr_stage_get_role (stage) == HR_STAGE_ROLE_PROJECTIONS))
         g_ptr_array_add (
             lines,

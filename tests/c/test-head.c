@@ -264,6 +264,24 @@ test_load (gconstpointer data)
 
       check_layers ("inferred", inferred, head);
       check_layers ("inferred with the prefix given", inferred_prefix, head);
+      /* never inferred in silence: what was assumed is said, and how to state it */
+      for (guint k = 0; k < 2; k++)
+        {
+          HrHead *x = k == 0 ? inferred : inferred_prefix;
+          g_autofree char *assumption = hr_head_get_assumption (x);
+          g_autofree char *text = hr_head_describe (x);
+
+          g_assert_cmpint (hr_head_get_arch_source (x), ==, HR_ARCH_SOURCE_INFERRED);
+          g_assert_nonnull (assumption);
+          g_assert_nonnull (strstr (assumption, "--arch"));
+          g_assert_nonnull (strstr (text, assumption));
+          g_assert_nonnull (strstr (hr_head_get_source (x), "inferred"));
+        }
+      g_assert_cmpint (hr_head_get_arch_source (h), ==, HR_ARCH_SOURCE_GIVEN);
+      {
+        g_autofree char *none = hr_head_get_assumption (h);
+        g_assert_null (none);
+      }
     }
 }
 
@@ -690,12 +708,188 @@ test_bad (gconstpointer data)
     }
 }
 
+/* -- the VisCy family (tests/data/viscy, made by make_viscy_heads.py with VisCy's classes) -- */
+
+static JsonParser *viscy_parser;
+
+/* One head of tests/data/viscy: read as a user reads it (the file's metadata, else inferred
+ * with the manifest's activation), its spec is the module classes', and its projections
+ * match PyTorch's with hr_head_forward() in eval mode, with batch statistics, and in batches
+ * of 16. Inferred without the activation, the head says it was assumed. (The project and
+ * CLI paths are in tests/python/test_viscy_heads.py and tests/cli/test_head_cli.py.) */
+static void
+test_viscy (gconstpointer data)
+{
+  JsonObject *root = json_node_get_object (json_parser_get_root (viscy_parser));
+  JsonObject *head = (JsonObject *)data;
+  JsonObject *in = json_object_has_member (head, "input") ? head : root;
+  gsize n = json_object_get_int_member (in, "n"), d = json_object_get_int_member (in, "d");
+  gsize out = json_object_get_int_member (head, "out");
+  g_autofree char *weights = g_test_build_filename (G_TEST_DIST, "data", "viscy",
+                                                    hr_test_object_string (head, "weights"), NULL);
+  const char *activation = hr_test_object_string (head, "activation");
+  gboolean inferred = strcmp (hr_test_object_string (head, "source"), "inferred") == 0;
+  g_autoptr (GBytes) x
+      = hr_test_load_raw ("viscy", hr_test_object_string (in, "input"), sizeof (float), n * d);
+  const char *arch = hr_test_object_string (head, "arch");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrHead) h = NULL, assumed = NULL;
+  g_autoptr (HrFeatureStack) input = NULL;
+  g_autofree char *spec = NULL;
+
+  /* what the checkpoint could not tell: the activation, or the architecture (V0's L2) */
+  h = hr_head_new_from_file_full (weights, arch, NULL, inferred && arch == NULL ? activation : NULL,
+                                  NULL, &error);
+  g_assert_no_error (error);
+  spec = hr_head_get_spec (h);
+  g_assert_cmpstr (spec, ==, hr_test_object_string (head, "spec"));
+  g_assert_cmpint (hr_head_get_arch_source (h), ==,
+                   arch != NULL ? HR_ARCH_SOURCE_GIVEN
+                   : inferred   ? HR_ARCH_SOURCE_INFERRED
+                                : HR_ARCH_SOURCE_METADATA);
+  g_assert_false (hr_head_get_activation_assumed (h));
+  if (inferred)
+    {
+      g_autofree char *assumption = NULL;
+
+      assumed = hr_head_new_from_file (weights, NULL, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_true (hr_head_get_activation_assumed (assumed));
+      assumption = hr_head_get_assumption (assumed);
+      g_assert_nonnull (strstr (assumption, "--activation"));
+    }
+
+  input = hr_feature_stack_new_from_bytes (x, n, d, &error);
+  g_assert_no_error (error);
+  for (guint m = 0; m < 3; m++)
+    {
+      static const char *const modes[] = { "running", "batch", "batch16" };
+      JsonObject *refs = json_object_get_object_member (head, "refs");
+      g_autoptr (GBytes) ref = hr_test_load_raw (
+          "viscy", json_object_get_string_member (refs, modes[m]), sizeof (float), n * out);
+      HrNormMode mode = m == 0 ? HR_NORM_MODE_RUNNING : HR_NORM_MODE_BATCH;
+      gsize batch = m == 2 ? 16 : 0;
+      g_autofree char *what
+          = g_strdup_printf ("%s, %s", hr_test_object_string (head, "id"), modes[m]);
+      g_autofree float *got = g_new (float, n *out);
+
+      for (gsize first = 0; first<n; first += batch> 0 ? batch : n)
+        {
+          gsize rows = batch > 0 ? MIN (batch, n - first) : n;
+          g_autoptr (HrFeatureStack) part = hr_feature_stack_new_copy (
+              (const float *)g_bytes_get_data (x, NULL) + first * d, rows, d);
+          g_autoptr (HrFeatureStack) y = hr_head_forward (h, part, mode, NULL, &error);
+
+          g_assert_no_error (error);
+          memcpy (got + first * out, hr_feature_stack_peek_data (y), rows * out * sizeof (float));
+        }
+      compare (what, got, g_bytes_get_data (ref, NULL), n, out);
+    }
+}
+
+static void
+add_viscy_tests (void)
+{
+  g_autofree char *path
+      = g_test_build_filename (G_TEST_DIST, "data", "viscy", "manifest.json", NULL);
+  g_autoptr (GError) error = NULL;
+  JsonArray *heads;
+
+  viscy_parser = json_parser_new ();
+  json_parser_load_from_file (viscy_parser, path, &error);
+  g_assert_no_error (error);
+  heads = json_object_get_array_member (json_node_get_object (json_parser_get_root (viscy_parser)),
+                                        "heads");
+  for (guint i = 0; i < json_array_get_length (heads); i++)
+    {
+      JsonObject *head = json_array_get_object_element (heads, i);
+      g_autofree char *name
+          = g_strdup_printf ("/head/viscy/%s", hr_test_object_string (head, "id"));
+
+      g_test_add_data_func (name, head, test_viscy);
+    }
+}
+
+static void
+test_new_layers (void)
+{
+  /* the layers without parameters, on known values, against their formulas in float64 */
+  static const float x[] = { -3.0f, -1.0f, -0.25f, 0.0f, 0.5f, 2.5f };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrFeatureStack) input = hr_feature_stack_new_copy (x, 1, G_N_ELEMENTS (x));
+  const HrLayerKind kinds[] = { HR_LAYER_GELU_TANH, HR_LAYER_LEAKY_RELU, HR_LAYER_TANH,
+                                HR_LAYER_IDENTITY, HR_LAYER_DROPOUT };
+
+  for (gsize k = 0; k < G_N_ELEMENTS (kinds); k++)
+    {
+      g_autoptr (HrHead) h = hr_head_new ();
+      float eye[G_N_ELEMENTS (x) * G_N_ELEMENTS (x)] = { 0 };
+      g_autoptr (GBytes) w = NULL;
+      g_autoptr (HrFeatureStack) y = NULL;
+      const float *out;
+
+      for (gsize i = 0; i < G_N_ELEMENTS (x); i++)
+        eye[i * G_N_ELEMENTS (x) + i] = 1.0f;
+      w = g_bytes_new (eye, sizeof eye);
+      g_assert_true (
+          hr_head_append_linear (h, NULL, G_N_ELEMENTS (x), G_N_ELEMENTS (x), w, NULL, &error));
+      if (kinds[k] == HR_LAYER_LEAKY_RELU)
+        g_assert_true (hr_head_append_leaky_relu (h, NULL, 0.2, &error));
+      else
+        g_assert_true (hr_head_append_activation (h, NULL, kinds[k], &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (hr_head_get_layer_kind (h, 1), ==, kinds[k]);
+      y = hr_head_forward (h, input, HR_NORM_MODE_RUNNING, NULL, &error);
+      g_assert_no_error (error);
+      out = hr_feature_stack_peek_data (y);
+      for (gsize i = 0; i < G_N_ELEMENTS (x); i++)
+        {
+          double v = x[i], e;
+
+          switch (kinds[k])
+            {
+              case HR_LAYER_GELU_TANH:
+                e = 0.5 * v * (1 + tanh (sqrt (2 / G_PI) * (v + 0.044715 * v * v * v)));
+                break;
+              case HR_LAYER_LEAKY_RELU:
+                e = v > 0 ? v : 0.2 * v;
+                break;
+              case HR_LAYER_TANH:
+                e = tanh (v);
+                break;
+              default:
+                e = v;
+                break;
+            }
+          g_assert_cmpfloat_with_epsilon (out[i], e, 1e-6);
+        }
+    }
+  /* a bad slope; a name from the vocabulary */
+  {
+    g_autoptr (HrHead) h = hr_head_new ();
+    float one = 1.0f;
+    g_autoptr (GBytes) w = g_bytes_new (&one, sizeof one);
+
+    g_assert_true (hr_head_append_linear (h, NULL, 1, 1, w, NULL, &error));
+    g_assert_false (hr_head_append_leaky_relu (h, NULL, NAN, &error));
+    g_assert_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC);
+  }
+  g_assert_cmpstr (hr_layer_kind_to_string (HR_LAYER_BATCH_NORM), ==, "bn");
+  g_assert_cmpstr (hr_layer_kind_to_string (HR_LAYER_LAYER_NORM), ==, "ln");
+  g_assert_cmpstr (hr_layer_kind_to_string (HR_LAYER_L2_NORMALIZE), ==, "l2");
+  for (int k = HR_LAYER_LINEAR; k <= HR_LAYER_DROPOUT; k++)
+    g_assert_cmpstr (hr_layer_kind_to_string (k), ==, enum_nick (HR_TYPE_LAYER_KIND, k));
+}
+
 /* -- presets and other errors ------------------------------------------------------------- */
 
 static void
 test_presets (void)
 {
-  const char *const expected[] = { "viscy-v0", "issue139", "viscy-v2", "viscy-mlp-ln" };
+  const char *const expected[]
+      = { "viscy-v0",          "issue139",          "viscy-v2",          "viscy-resnet3d",
+          "viscy-mlp-ln",      "viscy-mlp-bn-relu", "viscy-mlp-bn-gelu", "viscy-mlp-bn-silu",
+          "viscy-mlp-ln-relu", "viscy-mlp-ln-gelu", "viscy-mlp-ln-silu", "viscy-cross-modal" };
   const char *const *presets = hr_head_list_presets ();
 
   g_assert_nonnull (presets);
@@ -707,7 +901,14 @@ test_presets (void)
       g_assert_true (g_strv_contains (presets, expected[i]));
       g_assert_nonnull (spec);
       g_assert_cmpuint (strlen (spec), >, 0);
+      g_assert_nonnull (hr_head_get_preset_description (expected[i]));
     }
+  for (gsize i = 0; i < G_N_ELEMENTS (expected); i++)
+    g_assert_cmpstr (presets[i], ==, expected[i]);
+  g_assert_nonnull (strstr (hr_head_get_preset_spec ("viscy-mlp-bn-gelu"), "gelu"));
+  g_assert_nonnull (strstr (hr_head_get_preset_spec ("viscy-cross-modal"), "ln"));
+  g_assert_true (g_str_has_suffix (hr_head_get_preset_spec ("viscy-cross-modal"), ",l2"));
+  g_assert_null (hr_head_get_preset_description ("no-such-preset"));
   g_assert_nonnull (strstr (hr_head_get_preset_spec ("viscy-v0"), "l2"));
   g_assert_null (strstr (hr_head_get_preset_spec ("viscy-v2"), "l2"));
   g_assert_nonnull (strstr (hr_head_get_preset_spec ("viscy-mlp-ln"), "ln"));
@@ -944,6 +1145,8 @@ main (int argc, char **argv)
   bad = json_object_get_array_member (root, "bad");
 
   g_test_add_func ("/head/presets", test_presets);
+  g_test_add_func ("/head/layers/activations", test_new_layers);
+  add_viscy_tests ();
   g_test_add_func ("/head/append/errors", test_append_errors);
   g_test_add_func ("/head/errors/input", test_input_errors);
   g_test_add_func ("/head/errors/project", test_project_errors);
@@ -1003,6 +1206,7 @@ main (int argc, char **argv)
     int status = g_test_run ();
 
     g_object_unref (manifest_parser);
+    g_clear_object (&viscy_parser);
     return status;
   }
 }

@@ -99,9 +99,11 @@ def head_entry(head_id):
 # -- tiny heads and stacks made on the fly ------------------------------------------------
 
 
-def write_safetensors(path, tensors):
+def write_safetensors(path, tensors, metadata=None):
     """A safetensors file written by hand: u64 LE header length, JSON header, raw data."""
     header, blobs, offset = {}, [], 0
+    if metadata is not None:
+        header["__metadata__"] = metadata
     for name, array in tensors.items():
         a = np.ascontiguousarray(array, dtype="<f4")
         data = a.tobytes()
@@ -231,7 +233,15 @@ EXPECTED_PRESETS = {
     "viscy-v0": "linear,relu,linear,l2",
     "issue139": "linear,bn,relu,linear,bn",
     "viscy-v2": "linear,bn,relu,linear,bn",
+    "viscy-resnet3d": "linear,bn,relu,linear,bn",
     "viscy-mlp-ln": "linear,ln,relu,linear,ln",
+    "viscy-mlp-bn-relu": "linear,bn,relu,linear,bn",
+    "viscy-mlp-bn-gelu": "linear,bn,gelu,linear,bn",
+    "viscy-mlp-bn-silu": "linear,bn,silu,linear,bn",
+    "viscy-mlp-ln-relu": "linear,ln,relu,linear,ln",
+    "viscy-mlp-ln-gelu": "linear,ln,gelu,linear,ln",
+    "viscy-mlp-ln-silu": "linear,ln,silu,linear,ln",
+    "viscy-cross-modal": "linear,ln,relu,linear,ln,l2",
 }
 
 
@@ -239,10 +249,15 @@ def test_head_presets():
     p = run("head", "presets")
     assert p.returncode == 0, p.stderr
     assert p.stderr == ""
-    got = dict(line.split() for line in p.stdout.splitlines())
+    lines = p.stdout.splitlines()
+    # a line with the name and the spec, then one with what it is, indented
+    names = lines[0::2]
+    got = dict(line.split() for line in names)
     assert got == EXPECTED_PRESETS
+    assert all(line.startswith(" ") and "VisCy" in line or "dynacontrast" in line
+               for line in lines[1::2])
     # one column for the specs
-    assert len({line.index(spec) for line, spec in zip(p.stdout.splitlines(), got.values())}) == 1
+    assert len({line.index(spec) for line, spec in zip(names, got.values())}) == 1
 
 
 def test_head_presets_takes_no_argument():
@@ -296,9 +311,12 @@ def test_describe_fixture_heads(head_id):
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines[0] == f"{weights}, prefix “{e['prefix']}”, architecture {e['arch']}"
+    assert lines[1].startswith("Architecture: ") and lines[1].endswith(" (given)")
+    assert lines[2].startswith("Preset: ")
+    lines = [lines[0]] + lines[3:]
     assert len(lines) == 1 + len(e["layers"])
-    kinds = {"linear": "linear", "batch-norm": "bn", "layer-norm": "ln", "relu": "relu",
-             "gelu": "gelu", "silu": "silu", "l2-normalize": "l2"}
+    kinds = {"linear": "linear", "bn": "bn", "ln": "ln", "relu": "relu",
+             "gelu": "gelu", "silu": "silu", "l2": "l2"}
     for line, layer in zip(lines[1:], e["layers"]):
         fields = line.split()
         if layer["name"] is not None:
@@ -316,11 +334,17 @@ def test_describe_shows_the_inferred_relu(tmp_path):
     weights = write_safetensors(tmp_path / "w.safetensors", mlp_tensors([12, 8, 4], "model.projection."))
     p = run("head", "describe", weights)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.splitlines() == [
-        f"{weights}, prefix “model.projection.”, architecture inferred",
-        "  0          linear   12 → 8, bias",
-        "  1          relu     8",
-        "  2          linear   8 → 4, bias",
+    lines = p.stdout.splitlines()
+    assert lines[:3] == [
+        f"{weights}, prefix “model.projection.”, architecture inferred, activation assumed",
+        "Architecture: linear:8,relu,linear:4 (inferred from the tensors, activation assumed)",
+        "Preset: none matches",
+    ]
+    assert lines[3].startswith("Assumed: ") and "--activation" in lines[3]
+    assert lines[4:] == [
+        "  0          linear     12 → 8, bias",
+        "  1          relu       8",
+        "  2          linear     8 → 4, bias",
     ]
     j = describe_json(weights)
     assert [(l["name"], l["kind"], l["in"], l["out"], l["bias"]) for l in j["layers"]] == [
@@ -330,7 +354,7 @@ def test_describe_shows_the_inferred_relu(tmp_path):
 
 def test_describe_with_a_spec(tiny):
     j = describe_json(tiny["weights"], "--arch", "linear:5,gelu,linear:3,l2")
-    assert [l["kind"] for l in j["layers"]] == ["linear", "gelu", "linear", "l2-normalize"]
+    assert [l["kind"] for l in j["layers"]] == ["linear", "gelu", "linear", "l2"]
     assert j["source"].endswith("architecture linear:5,gelu,linear:3,l2")
 
 
@@ -853,8 +877,8 @@ def test_extract_then_project(checkpoint, tmp_path, source, strip):
     j = describe_json(out, "--arch", "viscy-v2")
     prefix = "" if strip else ("model.projection." if source == "ckpt" else "projection.")
     assert f"prefix “{prefix}”" in j["source"]
-    assert [l["kind"] for l in j["layers"]] == ["linear", "batch-norm", "relu", "linear",
-                                                "batch-norm"]
+    assert [l["kind"] for l in j["layers"]] == ["linear", "bn", "relu", "linear",
+                                                "bn"]
     header_len = struct.unpack("<Q", out.read_bytes()[:8])[0]
     header = json.loads(out.read_bytes()[8:8 + header_len])
     names = {k for k in header if k != "__metadata__"}
@@ -887,3 +911,227 @@ def test_extract_errors(checkpoint, tmp_path):
     assert p.returncode == 1 and str(junk) in p.stderr and len(p.stderr.splitlines()) == 1
     p = extract(checkpoint["ckpt"])
     assert p.returncode == 2
+
+
+# -- the VisCy family (tests/data/viscy, made with VisCy's classes by make_viscy_heads.py) ---
+
+VISCY = DATA / "viscy"
+VISCY_MANIFEST = json.loads((VISCY / "manifest.json").read_text())
+VISCY_HEADS = {h["id"]: h for h in VISCY_MANIFEST["heads"]}
+VISCY_X = np.fromfile(VISCY / VISCY_MANIFEST["input"], dtype="<f4").reshape(
+    VISCY_MANIFEST["n"], VISCY_MANIFEST["d"])
+
+
+def read_safetensors(path):
+    """Every tensor of a safetensors file as a numpy array (F32, and I64 for counters)."""
+    raw = Path(path).read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = {"F32": "<f4", "I64": "<i8"}[e["dtype"]]
+        a, b = e["data_offsets"]
+        out[name] = np.frombuffer(raw[8 + n + a:8 + n + b], dtype).reshape(e["shape"])
+    return out
+
+
+def viscy_x(head):
+    if "input" in head:
+        return np.fromfile(VISCY / head["input"], dtype="<f4").reshape(head["n"], head["d"])
+    return VISCY_X
+
+
+def viscy_ref(head, mode):
+    return np.fromfile(VISCY / head["refs"][mode], dtype="<f4").reshape(len(viscy_x(head)),
+                                                                        head["out"])
+
+
+@pytest.fixture(scope="module")
+def viscy_stacks(tmp_path_factory):
+    d = tmp_path_factory.mktemp("viscy")
+    paths = {}
+    for head_id, head in VISCY_HEADS.items():
+        paths[head_id] = d / f"{head_id}.tif"
+        tifffile.imwrite(paths[head_id], viscy_x(head))
+    return paths
+
+
+@pytest.mark.parametrize("head_id", list(VISCY_HEADS))
+@pytest.mark.parametrize("mode, args", [("running", []), ("batch", ["--batch-stats"]),
+                                        ("batch16", ["--batch-stats", "--batch-size", "16"])])
+def test_viscy_project(head_id, mode, args, viscy_stacks, tmp_path):
+    """project on every head of the family, as a user runs it: the file's metadata, or the
+    activation (or the architecture) given, in eval mode, with batch statistics and with
+    batches of 16."""
+    head = VISCY_HEADS[head_id]
+    out = tmp_path / "p.tif"
+    extra = (["--arch", head["arch"]] if head.get("arch")
+             else ["--activation", head["activation"]] if head["source"] == "inferred" else [])
+    p = run("project", viscy_stacks[head_id], "-w", VISCY / head["weights"], "-o", out, *args,
+            *extra)
+    assert p.returncode == 0, p.stderr
+    if head["source"] == "metadata" or head.get("arch"):
+        assert p.stderr == ""
+    else:
+        # the activation was given; what the tensors cannot show (L2) is still said
+        assert p.stderr.startswith("headrank: note: ") and "L2" in p.stderr
+        assert "assumed to be" not in p.stderr
+    assert_close(tifffile.imread(out), viscy_ref(head, mode))
+
+
+@pytest.mark.parametrize("head_id", [h for h, e in VISCY_HEADS.items() if e["source"] == "inferred"])
+def test_viscy_assumed_activation_is_said(head_id, viscy_stacks, tmp_path):
+    """Nothing tells the activation: project, describe and the report all say it was assumed
+    and how to state it."""
+    head = VISCY_HEADS[head_id]
+    weights = VISCY / head["weights"]
+    viscy_stack = viscy_stacks[head_id]
+    p = run("project", viscy_stack, "-w", weights, "-o", tmp_path / "p.tif")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.startswith(f"headrank: note: {weights}: ")
+    assert "assumed to be relu" in p.stderr and "--activation" in p.stderr and "--arch" in p.stderr
+    p = run("head", "describe", weights)
+    assert p.returncode == 0, p.stderr
+    assert "activation assumed" in p.stdout.splitlines()[0]
+    assert any(l.startswith("Assumed: ") and "--activation" in l for l in p.stdout.splitlines())
+    j = describe_json(weights)["architecture"]
+    assert (j["from"], j["activation"], j["assumed"]) == ("inferred", "relu", True)
+    assert "--activation" in j["assumption"]
+    r = run("analyze", viscy_stack, "-w", weights, "--json")
+    assert r.returncode == 0, r.stderr
+    a = json.loads(r.stdout)["head"]["architecture"]
+    assert (a["from"], a["activation"], a["assumed"]) == ("inferred", "relu", True)
+    assert any("--activation" in line for line in json.loads(r.stdout)["verdict"]["summary"])
+    # stated, nothing is assumed
+    j = describe_json(weights, "--activation", head["activation"])["architecture"]
+    assert (j["activation"], j["assumed"]) == (head["activation"], False)
+    if not head.get("arch"):
+        assert j["spec"] == head["spec"]
+    else:  # V0: the L2 normalisation takes the architecture
+        assert j["spec"] + ",l2" == head["spec"] and "L2" in j["assumption"]
+        j = describe_json(weights, "--arch", head["arch"])["architecture"]
+        assert (j["spec"], j["from"], j["assumption"]) == (head["spec"], "given", None)
+
+
+@pytest.mark.parametrize("head_id", [h for h, e in VISCY_HEADS.items() if e["source"] == "metadata"])
+def test_viscy_describe_says_where_the_architecture_came_from(head_id):
+    head = VISCY_HEADS[head_id]
+    weights = VISCY / head["weights"]
+    j = describe_json(weights)
+    a = j["architecture"]
+    assert (a["spec"], a["from"], a["assumed"], a["assumption"]) == (head["spec"], "metadata",
+                                                                     False, None)
+    assert a["arch_from"] in ("hyper_parameters", "module classes")
+    assert a["checkpoint"] == head["checkpoint"]
+    assert sorted(a["presets"]) == sorted(head["presets"])
+    text = run("head", "describe", weights).stdout.splitlines()
+    assert text[1] == f"Architecture: {head['spec']} (read from the file's metadata)"
+    assert head["checkpoint"] in text[2]
+    assert text[3] == ("Preset: " + ", ".join(head["presets"]) if head["presets"]
+                       else "Preset: none matches")
+
+
+def test_viscy_arch_v2_takes_dropout_gaps():
+    """--arch viscy-v2 on an MLP with dropout: Dropout in the gap, not an error."""
+    weights = VISCY / VISCY_HEADS["mlp-bn-gelu-dropout"]["weights"]
+    j = describe_json(weights, "--arch", "viscy-mlp-bn-gelu")
+    assert [l["kind"] for l in j["layers"]] == ["linear", "bn", "gelu", "dropout", "linear", "bn"]
+    assert [l["name"] for l in j["layers"]] == ["0", "1", "2", "3", "4", "5"]
+    j = describe_json(weights, "--arch", "viscy-v2")
+    assert [l["kind"] for l in j["layers"]] == ["linear", "bn", "relu", "dropout", "linear", "bn"]
+    # a gap where the architecture has no activation is an error, not a silent dropout
+    line = assert_user_error(run("head", "describe", weights, "--arch", "linear,bn,linear,bn"),
+                             weights)
+    assert "model.projection.backbone.2" in line
+
+
+def test_viscy_several_heads_ask_for_a_prefix():
+    entry = VISCY_MANIFEST["all_heads"]
+    weights = VISCY / entry["weights"]
+    line = assert_user_error(run("head", "describe", weights), weights)
+    assert "--prefix" in line and all(p in line for p in entry["prefixes"])
+    j = describe_json(weights, "--prefix", "auxiliary_heads.pairs.target_proj.backbone.")
+    assert j["in"] == 10
+
+
+def test_activation_option_errors(tiny):
+    line = assert_usage_error(run("head", "describe", tiny["weights"], "--arch", "viscy-v2",
+                                  "--activation", "gelu"))
+    assert "--activation" in line
+    p = run("head", "describe", tiny["weights"], "--activation", "mish")
+    assert p.returncode == 1 and "mish" in p.stderr and len(p.stderr.splitlines()) == 1
+
+
+def test_extract_head_finds_heads_as_the_library_does():
+    """tools/extract-head.py and the library read one list of prefixes and find the same
+    heads (numpy arrays stand in for tensors: no torch needed)."""
+    spec = importlib.util.spec_from_file_location("extract_head", EXTRACT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for entry in (VISCY_MANIFEST["all_heads"], VISCY_MANIFEST["encoder_heads"]):
+        tensors = read_safetensors(VISCY / entry["weights"])
+        assert sorted(module.find_prefixes(tensors)) == sorted(entry["prefixes"])
+    for h in VISCY_HEADS.values():
+        t = read_safetensors(VISCY / h["weights"])
+        assert module.find_prefixes(t) == [h["prefix"]]
+    lines = (SOURCE_ROOT / "data" / "head-prefixes.txt").read_text().splitlines()
+    assert module.load_known_prefixes() == tuple(
+        l.strip() for l in lines if l.strip() and not l.startswith("#"))
+
+
+@pytest.mark.parametrize("arch, message", [("linear:8,mish,linear:4", "mish"),
+                                           ("linear:8,relu,linear:4,bn", "architecture")])
+def test_bad_architecture_in_metadata(tmp_path, arch, message):
+    """An architecture in the file's metadata that cannot be parsed, or does not fit the
+    tensors: one line naming the file, exit 1."""
+    weights = write_safetensors(tmp_path / "m.safetensors",
+                                mlp_tensors([12, 8, 4], "model.projection."),
+                                {"arch": arch, "prefix": "model.projection."})
+    line = assert_user_error(run("head", "describe", weights), weights)
+    assert message in line
+
+
+def test_metadata_for_another_prefix_is_not_used(tmp_path):
+    """The metadata describes the head under its prefix; a head found elsewhere is inferred."""
+    weights = write_safetensors(tmp_path / "m.safetensors",
+                                mlp_tensors([12, 8, 4], "model.projection."),
+                                {"arch": "linear:8,gelu,linear:4", "prefix": "other."})
+    a = describe_json(weights)["architecture"]
+    assert (a["from"], a["assumed"]) == ("inferred", True)
+    weights = write_safetensors(tmp_path / "n.safetensors",
+                                mlp_tensors([12, 8, 4], "model.projection."),
+                                {"arch": "linear:8,gelu,linear:4", "prefix": "model.projection."})
+    a = describe_json(weights)["architecture"]
+    assert (a["from"], a["activation"], a["assumed"]) == ("metadata", "gelu", False)
+
+
+def test_viscy_head_beside_a_vit_encoder():
+    """CELL-DINO's ViT blocks hold Linear chains (blocks.N.N.mlp.fc1, fc2) too: only the
+    projection is a head, inferred and said to be assumed."""
+    entry = VISCY_MANIFEST["encoder_heads"]
+    weights = VISCY / entry["weights"]
+    j = describe_json(weights)
+    assert f"prefix “{entry['prefixes'][0]}”" in j["source"]
+    a = j["architecture"]
+    assert (a["from"], a["assumed"]) == ("inferred", True)
+    assert describe_json(weights, "--activation", "gelu")["architecture"]["spec"] == entry["spec"]
+
+
+def test_an_mlp_state_dict_under_backbone(tmp_path):
+    """viscy_models' MLP saved alone (keys backbone.N.*): the library and the script both
+    find it under backbone., and a LayerNorm MLP with dropout is read with its gap."""
+    rng = np.random.default_rng(3)
+    t = {"backbone.0.weight": rng.normal(size=(6, 5)), "backbone.0.bias": rng.normal(size=6),
+         "backbone.1.weight": rng.normal(size=6), "backbone.1.bias": rng.normal(size=6),
+         "backbone.4.weight": rng.normal(size=(3, 6)), "backbone.4.bias": rng.normal(size=3),
+         "backbone.5.weight": rng.normal(size=3), "backbone.5.bias": rng.normal(size=3)}
+    weights = write_safetensors(tmp_path / "mlp.safetensors", t)
+    spec = importlib.util.spec_from_file_location("extract_head", EXTRACT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.find_prefixes(t) == ["backbone."]
+    j = describe_json(weights, "--arch", "viscy-mlp-ln-silu")
+    assert "prefix “backbone.”" in j["source"]
+    assert [l["kind"] for l in j["layers"]] == ["linear", "ln", "silu", "dropout", "linear", "ln"]

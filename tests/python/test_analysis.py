@@ -427,8 +427,8 @@ def test_to_json_holds_the_documented_keys(headed):
     assert j['input']['layout'] == 'matrix'
     assert j['head']['norm_mode'] == 'running'
     assert [(l['kind'], l['in_features'], l['out_features']) for l in j['head']['layers']] == [
-        ('linear', 24, 32), ('batch-norm', 32, 32), ('relu', 32, 32), ('linear', 32, 8),
-        ('batch-norm', 8, 8)]
+        ('linear', 24, 32), ('bn', 32, 32), ('relu', 32, 32), ('linear', 32, 8),
+        ('bn', 8, 8)]
     assert j['contrastive'] is None
     for s, stage in zip(j['stages'], (headed.get_stage(i) for i in range(6))):
         sp = stage.get_spectrum()
@@ -464,7 +464,7 @@ def test_to_json_holds_the_documented_keys(headed):
     flags = j['verdict']['flags']
     v = headed.get_verdict()
     assert ('reduces_rank' in flags) == bool(v & Headrank.VerdictFlags.REDUCES_RANK)
-    assert ('relu_clipping' in flags) == bool(v & Headrank.VerdictFlags.CLIPPING)
+    assert ('clipping' in flags) == bool(v & Headrank.VerdictFlags.CLIPPING)
     assert j['verdict']['summary'] == headed.describe_verdict()
 
 

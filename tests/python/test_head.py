@@ -189,10 +189,10 @@ def test_append(head_id):
         name, k = l['name'], l['kind']
         if k == 'linear':
             h.append_linear(name, l['in'], l['out'], param(name, 'weight'), param(name, 'bias'))
-        elif k == 'batch-norm':
+        elif k == 'bn':
             h.append_batch_norm(name, l['in'], param(name, 'weight'), param(name, 'bias'),
                                 param(name, 'running_mean'), param(name, 'running_var'), 1e-5)
-        elif k == 'layer-norm':
+        elif k == 'ln':
             h.append_layer_norm(name, l['in'], param(name, 'weight'), param(name, 'bias'), 1e-5)
         else:
             h.append_activation(name, kind(k))
@@ -245,7 +245,11 @@ def test_input_errors():
 
 def test_presets():
     presets = Headrank.Head.list_presets()
-    assert sorted(presets) == sorted(['viscy-v0', 'issue139', 'viscy-v2', 'viscy-mlp-ln'])
+    assert sorted(presets) == sorted(['viscy-v0', 'issue139', 'viscy-v2', 'viscy-resnet3d',
+                                      'viscy-mlp-ln', 'viscy-mlp-bn-relu', 'viscy-mlp-bn-gelu',
+                                      'viscy-mlp-bn-silu', 'viscy-mlp-ln-relu',
+                                      'viscy-mlp-ln-gelu', 'viscy-mlp-ln-silu',
+                                      'viscy-cross-modal'])
     for p in presets:
         assert Headrank.Head.get_preset_spec(p)
     assert Headrank.Head.get_preset_spec('no-such-preset') is None

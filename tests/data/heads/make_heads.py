@@ -136,8 +136,8 @@ MODES = [
 
 KIND = {
     nn.Linear: "linear",
-    nn.BatchNorm1d: "batch-norm",
-    nn.LayerNorm: "layer-norm",
+    nn.BatchNorm1d: "bn",
+    nn.LayerNorm: "ln",
     nn.ReLU: "relu",
     nn.GELU: "gelu",
     nn.SiLU: "silu",
@@ -307,7 +307,7 @@ def layers_of(model):
                            "bias": False})
     if has_l2(model):
         # F.normalize is no module: its name is headrank's choice, not the state dict's
-        layers.append({"name": None, "kind": "l2-normalize", "in": width, "out": width,
+        layers.append({"name": None, "kind": "l2", "in": width, "out": width,
                        "bias": False})
     return layers
 
@@ -340,7 +340,7 @@ def write_refs(ref_id, model, x, batch_small):
             s["files"][mode["id"]] = str(f.relative_to(HERE))
             s["shape"] = list(out.shape)
     # The modes must differ where the head has a BatchNorm (else the test proves nothing).
-    if any(l["kind"] == "batch-norm" for l in layers):
+    if any(l["kind"] == "bn" for l in layers):
         r = run_mode(model, x, "running", 0)[-1]
         b = run_mode(model, x, "batch", 0)[-1]
         assert (r - b).abs().max() > 1e-2
@@ -560,7 +560,7 @@ def make_bad(v2_sd):
                     "arch": "linear:32,bn,relu,linear:16,bn", "prefix": P,
                     "domain": "head", "code": "weights",
                     "why": "the spec's hidden width 32 differs from the weights' 40"})
-    for spec in ("linear:abc,bn", "linear:40,bn,relu,linear:16,bn,dropout",
+    for spec in ("linear:abc,bn", "linear:40,bn,relu,linear:16,bn,mish",
                  "no-such-preset", "linear:40,,bn", "linear:-3,bn"):
         bad_token = [t for t in spec.split(",") if not KNOWN_TOKEN(t)][0]
         entries.append({"file": "viscy-v2-lightning.safetensors", "arch": spec,
@@ -586,10 +586,12 @@ def make_bad(v2_sd):
 
 
 def KNOWN_TOKEN(token):
-    """A token of the spec grammar (linear:OUT with OUT > 0, bn, ln, relu, gelu, silu, l2)."""
+    """A token of the spec grammar (linear:OUT with OUT > 0, bn, ln, relu, gelu, gelu-tanh,
+    silu, leaky-relu, tanh, identity, dropout, l2)."""
     if token.startswith("linear:"):
         return token[7:].isdigit() and int(token[7:]) > 0
-    return token in ("bn", "ln", "relu", "gelu", "silu", "l2")
+    return token in ("bn", "ln", "relu", "gelu", "gelu-tanh", "silu", "leaky-relu", "tanh",
+                     "identity", "dropout", "l2")
 
 
 if __name__ == "__main__":
