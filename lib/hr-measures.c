@@ -14,6 +14,10 @@ extern void dsyevd_ (const char *jobz, const char *uplo, const int *n, double *a
 
 #define HR_NORMALIZE_EPS 1e-12f /* torch.nn.functional.normalize */
 
+/* Rows centred and multiplied at a time by the cross-moments: enough for `dgemm` to run
+ * near its peak, small enough that the float64 scratch stays a few MB for wide stages. */
+#define HR_CROSS_BLOCK 256
+
 /* -- cross-moments ------------------------------------------------------------------------ */
 
 struct _HrCrossMoments
@@ -23,7 +27,7 @@ struct _HrCrossMoments
   double *mx, *mz; /* running means */
   double *c;       /* dx × dz, row-major */
   double *bx, *bz; /* the chunk's means */
-  double *yx, *yz; /* the chunk's centred rows, HR_MOMENTS_CHUNK_ROWS × dx and × dz */
+  double *yx, *yz; /* the block's centred rows, HR_CROSS_BLOCK × dx and × dz */
   gsize *rows;     /* the chunk's rows finite in both */
 };
 
@@ -31,8 +35,8 @@ struct _HrCrossMoments
 guint64
 hr_cross_moments_bytes (gsize dx, gsize dz)
 {
-  return 8 * ((guint64)dx * dz + 2 * (dx + dz) + (guint64)HR_MOMENTS_CHUNK_ROWS * (dx + dz))
-         + sizeof (gsize) * HR_MOMENTS_CHUNK_ROWS;
+  return 8 * ((guint64)dx * dz + 4 * (dx + dz) + (guint64)HR_CROSS_BLOCK * (dx + dz))
+         + sizeof (gsize) * HR_CROSS_BLOCK;
 }
 
 void
@@ -64,9 +68,9 @@ hr_cross_moments_new (gsize dx, gsize dz)
   cm->c = g_try_new0 (double, dx *dz);
   cm->bx = g_try_new0 (double, dx);
   cm->bz = g_try_new0 (double, dz);
-  cm->yx = g_try_new (double, (gsize)HR_MOMENTS_CHUNK_ROWS *dx);
-  cm->yz = g_try_new (double, (gsize)HR_MOMENTS_CHUNK_ROWS *dz);
-  cm->rows = g_try_new (gsize, HR_MOMENTS_CHUNK_ROWS);
+  cm->yx = g_try_new (double, (gsize)HR_CROSS_BLOCK *dx);
+  cm->yz = g_try_new (double, (gsize)HR_CROSS_BLOCK *dz);
+  cm->rows = g_try_new (gsize, HR_CROSS_BLOCK);
   if (cm->mx == NULL || cm->mz == NULL || cm->c == NULL || cm->bx == NULL || cm->bz == NULL
       || cm->yx == NULL || cm->yz == NULL || cm->rows == NULL)
     return NULL;
@@ -147,9 +151,9 @@ hr_cross_moments_chunk (HrCrossMoments *cm, const float *x, const float *z, gsiz
 void
 hr_cross_moments_add (HrCrossMoments *cm, const float *x, const float *z, gsize n_rows)
 {
-  for (gsize first = 0; first < n_rows; first += HR_MOMENTS_CHUNK_ROWS)
+  for (gsize first = 0; first < n_rows; first += HR_CROSS_BLOCK)
     hr_cross_moments_chunk (cm, x + first * cm->dx, z + first * cm->dz,
-                            MIN (n_rows - first, (gsize)HR_MOMENTS_CHUNK_ROWS));
+                            MIN (n_rows - first, (gsize)HR_CROSS_BLOCK));
 }
 
 guint64
