@@ -2752,7 +2752,8 @@ hr_analysis_get_standardize (HrAnalysis *self)
 /**
  * hr_analysis_set_memory_limit:
  * @self: a #HrAnalysis
- * @bytes: the bound, in bytes; 0 for the default, half the physical memory
+ * @bytes: the bound, in bytes; 0 for the default, half the physical memory (4 GiB where
+ *   the system does not say how much there is)
  *
  * Bounds the memory that the spectra of all stages may take together. Before the pass,
  * each stage with a spectrum is planned from its dimension D and the number of samples N
