@@ -2694,9 +2694,9 @@ hr_stage_get_normalized_spectrum (HrStage *stage)
  * and scaling, near 0 for unrelated representations. Computed for the projections and
  * for the hidden stages that have a spectrum; 1 for the features themselves.
  *
- * Returns: CKA between 0 and 1; NaN when it was not computed (another stage, a wide
- *   stage whose rows are kept instead of its scatter matrix, rows dropped on one side
- *   only) or when a stage has no variance
+ * Returns: CKA between 0 and 1; NaN when it was not computed (a stage without a spectrum;
+ *   a wide stage, or wide features, whose rows are kept instead of the scatter matrix;
+ *   rows dropped on one side only) or when a stage has no variance
  *
  * Since: 0.2
  */
