@@ -755,6 +755,39 @@ hr_rank_cell (HrSpectrum *sp)
   return g_strdup_printf ("%u-%u", low, high);
 }
 
+/* The second table: the measures the field compares heads with (doc/analysis.md). */
+static void
+hr_analysis_print_field_measures (HrAnalysis *analysis)
+{
+  g_print ("\n");
+  /* TRANSLATORS: column headings of the second table of "headrank analyze"; keep each
+     within the width of its column: 14, 8, 7, 7, 7, 6, 9 and 8 bytes */
+  g_print ("%-14s %8s %7s %7s %7s %6s %9s %8s\n", _ ("stage"), _ ("viscy.er"), _ ("RV.er"),
+           _ ("s.rank"), _ ("NESum"), _ ("CKA"), _ ("norm.rank"), _ ("lightly"));
+  for (guint i = 0; i < hr_analysis_get_n_stages (analysis); i++)
+    {
+      HrStage *stage = hr_analysis_get_stage (analysis, i);
+      HrSpectrum *sp = hr_stage_get_spectrum (stage);
+      HrSpectrum *nsp = hr_stage_get_normalized_spectrum (stage);
+      g_autofree char *nrank = nsp != NULL ? hr_rank_cell (nsp) : g_strdup ("-");
+
+      if (sp == NULL)
+        continue;
+      g_print ("%-14s %8.2f %7.2f %7.2f %7.2f %6.3f %9s %8.4f\n", hr_stage_get_name (stage),
+               hr_spectrum_get_viscy_effective_rank (sp),
+               hr_spectrum_get_roy_vetterli_effective_rank (sp), hr_spectrum_get_stable_rank (sp),
+               hr_spectrum_get_nesum (sp), hr_stage_get_cka (stage), nrank,
+               hr_moments_get_lightly_std (hr_stage_get_moments (stage)));
+    }
+  g_print ("%s\n",
+           /* TRANSLATORS: the legend under the second table of "headrank analyze"; keep the
+              column names as they are translated above */
+           _ ("(viscy.er: VisCy's effective rank, uncentred, no ε; RV.er: Roy–Vetterli "
+              "effective rank of the centred matrix; s.rank: stable rank; NESum: Σλ/λ₁; CKA: "
+              "linear CKA with the features; norm.rank: rank of the L2-normalised rows, what "
+              "the loss sees; lightly: std of the L2-normalised rows, ≈ 1/√d if healthy)"));
+}
+
 static void
 hr_analysis_print_text (HrAnalysis *analysis, const char *output)
 {
@@ -814,6 +847,7 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
          "ratio; PCs: principal components for 90/95/99 % of the variance; alpha: "
          "eigenspectrum decay; zeros: mean fraction of exact zeros per unit; dead: units "
          "zero for every sample)"));
+  hr_analysis_print_field_measures (analysis);
   if (hr_analysis_get_contrastive (analysis) != NULL)
     {
       HrContrastive *c = hr_analysis_get_contrastive (analysis);
@@ -828,6 +862,9 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
                hr_contrastive_get_uniformity (c), hr_contrastive_get_temperature (c),
                hr_contrastive_get_ntxent (c), hr_contrastive_get_margin (c),
                hr_contrastive_get_triplet (c));
+      if (!isnan (hr_analysis_get_lidar (analysis)))
+        /* TRANSLATORS: LiDAR, a measure of the pairs (Thilak et al.), stays in English */
+        g_print (_ ("LiDAR of the pairs: %.2f\n"), hr_analysis_get_lidar (analysis));
     }
   g_print ("\n");
   for (guint i = 0; verdict[i] != NULL; i++)
@@ -879,7 +916,8 @@ hr_command_analyze (int argc, char **argv)
   HrNonfinitePolicy nonfinite = HR_NONFINITE_POLICY_DROP;
   g_auto (GStrv) stages = NULL;
   HrPrecision precision = HR_PRECISION_AUTO;
-  gboolean json = FALSE, linear = FALSE;
+  gboolean json = FALSE, linear = FALSE, standardize = FALSE;
+  double memory_limit = 0;
   gint64 pair_batch = 256;
   int status;
   double temperature = 0.2, margin = 0.5;
@@ -931,6 +969,16 @@ hr_command_analyze (int argc, char **argv)
             N_ ("The folder for the report, tables and plots (default: headrank-report, or "
                 "none with --json)"),
             N_ ("DIR") },
+          { "standardize", 0, 0, G_OPTION_ARG_NONE, &standardize,
+            /* TRANSLATORS: description of --standardize of "headrank analyze" */
+            N_ ("Spectra of the standardised samples (the correlation matrix), as "
+                "StandardScaler before PCA: for dimensions in different units"),
+            NULL },
+          { "memory-limit", 0, 0, G_OPTION_ARG_DOUBLE, &memory_limit,
+            /* TRANSLATORS: description of --memory-limit of "headrank analyze" */
+            N_ ("The memory the spectra may take, in GiB (default: half the physical memory); "
+                "a larger need stops the run before it starts"),
+            N_ ("GIB") },
           { "linear", 0, 0, G_OPTION_ARG_NONE, &linear,
             /* TRANSLATORS: description of --linear of "headrank analyze" */
             N_ ("Draw the explained-variance curves on linear axes (default: logarithmic)"), NULL },
@@ -952,8 +1000,11 @@ hr_command_analyze (int argc, char **argv)
          "(numpy.linalg.matrix_rank's rule on the uncentred matrix, for comparison with "
          "numpy), effective rank (RankMe), "
          "participation ratio, components for 90/95/99 % of the variance, α (power-law decay), "
-         "per-sample and per-dimension statistics; with pairs, alignment, uniformity, NT-Xent "
-         "and triplet loss; and a verdict: does the head reduce rank, does its ReLU clip, did "
+         "per-sample and per-dimension statistics; a second table of VisCy's effective rank, "
+         "Roy–Vetterli's, stable rank, NESum, linear CKA with the features, the rank of the "
+         "L2-normalised projections and lightly's std; with pairs, alignment, uniformity, "
+         "NT-Xent, triplet loss and LiDAR; and a verdict: does the head reduce rank, does its ReLU "
+         "clip, did "
          "it collapse. Without a head, FILE is analysed with the projections of --projections, "
          "or alone. Without FILE, analyses the bundled sample with the bundled head. Writes "
          "report.json, per_sample.csv, per_dimension.csv and plots (PNG and SVG) into the "
@@ -1004,6 +1055,8 @@ hr_command_analyze (int argc, char **argv)
     return hr_usage_error (context, _ ("--temperature takes a positive number"));
   if (!(margin >= 0) || !isfinite (margin))
     return hr_usage_error (context, _ ("--margin takes a number of at least 0"));
+  if (!(memory_limit >= 0) || !isfinite (memory_limit) || memory_limit > 1e9)
+    return hr_usage_error (context, _ ("--memory-limit takes a number of GiB, at least 0"));
   if (output == NULL && !json)
     output = g_strdup ("headrank-report");
   if (output != NULL && g_file_test (output, G_FILE_TEST_EXISTS)
@@ -1067,6 +1120,8 @@ hr_command_analyze (int argc, char **argv)
   hr_analysis_set_spectral_stages (analysis, (const char *const *)stages);
   hr_analysis_set_contrastive_parameters (analysis, (gsize)pair_batch, temperature, margin);
   hr_analysis_set_log_plots (analysis, !linear);
+  hr_analysis_set_standardize (analysis, standardize);
+  hr_analysis_set_memory_limit (analysis, (guint64)(memory_limit * 1073741824.0));
 
   /* TRANSLATORS: label of the progress bar while the analysis runs */
   progress = hr_progress_new (_ ("Analysing"));

@@ -1,10 +1,12 @@
 /* headrank: the analysis of a stack through a projection head */
 #include "hr-private.h"
+#include "hr-measures-private.h"
 
 #include <errno.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/types.h>
 
 #include <glib/gstdio.h>
 
@@ -201,6 +203,17 @@ struct _HrStage
   HrSampleTable *table;
   guint64 *clipped;  /* activations: per unit, the samples in the clipping region */
   guint64 clip_rows; /* the samples counted there */
+
+  /* wide stages (N < D): the finite rows kept, for the N × N Gram matrices */
+  float *rows;
+  guint64 n_rows_kept;
+  /* the projections: the moments of their L2-normalised rows (what the loss sees) */
+  HrMoments *normalized;
+  HrSpectrum *normalized_spectrum;
+  float *normalized_scratch;
+  /* linear CKA with the features, from cross-moments */
+  HrCrossMoments *cross;
+  double cka;
 };
 
 G_DEFINE_FINAL_TYPE (HrStage, hr_stage, G_TYPE_OBJECT)
@@ -215,6 +228,11 @@ hr_stage_finalize (GObject *object)
   g_clear_pointer (&self->spectrum, hr_spectrum_unref);
   g_clear_pointer (&self->table, hr_sample_table_free);
   g_free (self->clipped);
+  g_free (self->rows);
+  g_clear_object (&self->normalized);
+  g_clear_pointer (&self->normalized_spectrum, hr_spectrum_unref);
+  g_free (self->normalized_scratch);
+  g_clear_pointer (&self->cross, hr_cross_moments_free);
   G_OBJECT_CLASS (hr_stage_parent_class)->finalize (object);
 }
 
@@ -228,6 +246,7 @@ static void
 hr_stage_init (HrStage *self)
 {
   self->layer = -1;
+  self->cka = NAN;
 }
 
 /**
@@ -602,8 +621,11 @@ struct _HrAnalysis
   double margin;
   gboolean log_plots;
   HrNonfinitePolicy nonfinite_policy;
+  gboolean standardize;
+  guint64 memory_limit; /* 0: half the physical memory */
 
   /* results */
+  double lidar;
   GPtrArray *stages;
   HrContrastive *contrastive;
   guint64 n_pairs_skipped;
@@ -650,6 +672,7 @@ hr_analysis_clear_results (HrAnalysis *self)
   g_clear_pointer (&self->contrastive, hr_contrastive_unref);
   self->n_pairs_skipped = self->n_dropped = self->n_nonfinite = 0;
   self->verdict = HR_VERDICT_NONE;
+  self->lidar = NAN;
   self->done = FALSE;
 }
 
@@ -844,6 +867,7 @@ hr_analysis_init (HrAnalysis *self)
   self->temperature = HR_DEFAULT_TEMPERATURE;
   self->margin = HR_DEFAULT_MARGIN;
   self->log_plots = TRUE;
+  self->lidar = NAN;
   self->stages = g_ptr_array_new_with_free_func (g_object_unref);
   g_mutex_init (&self->progress_lock);
 }
@@ -1248,6 +1272,9 @@ typedef struct
   gsize n_slots;
   float *kept;      /* n_slots × d of the last stage, NaN rows until seen */
   float *positives; /* aligned positives: N × d */
+
+  guint64 memory_limit;  /* bytes the spectra may take */
+  guint64 memory_needed; /* what the stages planned so far take */
 } HrPass;
 
 #define HR_NO_NEGATIVE G_MAXUINT64
@@ -1310,10 +1337,23 @@ hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint6
     }
   hr_moments_add_with_zeros (stage->moments, x, n, pass->scratch);
   hr_stage_count_clipping (stage, x, n);
+  if (stage->normalized != NULL)
+    for (gsize r0 = 0; r0 < n; r0 += HR_MOMENTS_CHUNK_ROWS)
+      {
+        gsize nb = MIN (n - r0, (gsize)HR_MOMENTS_CHUNK_ROWS);
+
+        hr_normalize_rows (x + r0 * d, nb, d, stage->normalized_scratch);
+        hr_moments_add (stage->normalized, stage->normalized_scratch, nb, NULL);
+      }
   for (gsize r = 0; r < n; r++)
     {
       const float *row = x + r * d;
       guint64 sample = samples != NULL ? samples[r] : first + r;
+
+      /* a wide stage keeps its finite rows (the mean is NaN for the others) */
+      if (stage->rows != NULL && !isnan (pass->scratch[r * HR_PER_SAMPLE_COLUMNS])
+          && stage->n_rows_kept < stage->n_samples)
+        memcpy (stage->rows + (stage->n_rows_kept++) * d, row, d * sizeof (float));
 
       if (!hr_sample_table_put (stage->table, sample, pass->scratch + r * HR_PER_SAMPLE_COLUMNS,
                                 error))
@@ -1442,6 +1482,8 @@ hr_pass_chunk (const float *features, gsize n, const guint64 *samples, const flo
 
       if (!hr_pass_add (pass, stage, x, n, samples, 0, error))
         return FALSE;
+      if (stage->cross != NULL)
+        hr_cross_moments_add (stage->cross, features, x, n);
     }
   return TRUE;
 }
@@ -1456,13 +1498,200 @@ hr_analysis_wants_spectrum (HrAnalysis *self, const char *name)
   return FALSE;
 }
 
+/* The memory bound of the spectra: the one set, or half the physical memory. */
+static guint64
+hr_analysis_memory_limit (HrAnalysis *self)
+{
+  long pages = sysconf (_SC_PHYS_PAGES), page_size = sysconf (_SC_PAGESIZE);
+
+  if (self->memory_limit > 0)
+    return self->memory_limit;
+  if (pages <= 0 || page_size <= 0)
+    return G_GUINT64_CONSTANT (4) << 30;
+  return (guint64)pages * (guint64)page_size / 2;
+}
+
+/* Saturating arithmetic for the memory plan. */
+static guint64
+hr_bytes_mul (guint64 a, guint64 b)
+{
+  guint64 r;
+
+  return g_uint64_checked_mul (&r, a, b) ? r : G_MAXUINT64;
+}
+
+static guint64
+hr_bytes_add (guint64 a, guint64 b)
+{
+  guint64 r;
+
+  return g_uint64_checked_add (&r, a, b) ? r : G_MAXUINT64;
+}
+
+/* What a spectrum from the D × D scatter matrix takes: the scatter matrix (8·D²), the
+ * eigensolver's copy (8·D²), the float32-products scratch (4·D²) and the standardised copy
+ * (8·D²) when they are used, and a chunk of float64 rows. */
+static guint64
+hr_scatter_bytes (HrAnalysis *self, guint64 n, gsize d)
+{
+  guint64 d2 = hr_bytes_mul (d, d);
+  guint64 per = 16;
+
+  if (self->standardize)
+    per += 8;
+  if (self->precision == HR_PRECISION_FLOAT32_PRODUCTS
+      || (self->precision == HR_PRECISION_AUTO && hr_moments_float32_is_safe (n, d)))
+    per += 4;
+  return hr_bytes_add (hr_bytes_mul (d2, per), hr_bytes_mul (8 * HR_MOMENTS_CHUNK_ROWS, d));
+}
+
+/* What a spectrum from the kept rows takes: the rows (4·N·D), the two N × N Gram matrices
+ * (16·N²) and two blocks of 1,024 float64 columns (16·1024·N). */
+static guint64
+hr_rows_bytes (guint64 n, gsize d)
+{
+  return hr_bytes_add (hr_bytes_add (hr_bytes_mul (4 * n, d), hr_bytes_mul (16 * n, n)),
+                       hr_bytes_mul (16 * 1024, n));
+}
+
+/* Adds @bytes to the plan, or fails when they pass the bound. */
+static gboolean
+hr_pass_budget (HrPass *pass, HrStage *stage, guint64 bytes, const char *what, GError **error)
+{
+  g_autofree char *need = NULL, *limit = NULL, *total = NULL;
+  guint64 sum = hr_bytes_add (pass->memory_needed, bytes);
+
+  if (sum <= pass->memory_limit)
+    {
+      pass->memory_needed = sum;
+      return TRUE;
+    }
+  need = g_format_size_full (bytes, G_FORMAT_SIZE_IEC_UNITS);
+  total = g_format_size_full (sum, G_FORMAT_SIZE_IEC_UNITS);
+  limit = g_format_size_full (pass->memory_limit, G_FORMAT_SIZE_IEC_UNITS);
+  if (pass->memory_needed == 0)
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                 /* TRANSLATORS: %s: a stage name; then what needs the memory (e.g. "the
+                  * 100000 × 100000 scatter matrix"), then sizes such as "74.5 GiB" */
+                 _ ("stage %s: %s needs %s, more than the memory limit of %s"), stage->name, what,
+                 need, limit);
+  else
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                 /* TRANSLATORS: %s: a stage name; then what needs the memory (e.g. "the
+                  * 100000 × 100000 scatter matrix"), then sizes such as "74.5 GiB" */
+                 _ ("stage %s: %s needs %s (%s with the stages before), more than the memory "
+                    "limit of %s"),
+                 stage->name, what, need, total, limit);
+  return FALSE;
+}
+
+/* Plans a stage's spectrum before anything is allocated: from the D × D scatter matrix,
+ * or, for a wide stage (N < D, N known from the stack's header), from its rows kept in
+ * memory and the N × N Gram matrices; refuses when the memory bound would be passed. */
+static gboolean
+hr_pass_plan_spectrum (HrPass *pass, HrStage *stage, GError **error)
+{
+  HrAnalysis *self = pass->self;
+  guint64 n = stage->n_samples;
+  gsize d = stage->dimension;
+  g_autofree char *what = NULL;
+
+  if (!stage->wants_spectrum)
+    return TRUE;
+  /* N = 0 is an empty stack or an unknown length: the scatter matrix, which does not
+   * depend on N */
+  if (n > 0 && n < (guint64)d)
+    {
+      what = g_strdup_printf (
+          /* TRANSLATORS: the subject of "… needs 2.0 GiB" in the memory-limit error */
+          _ ("keeping the %llu × %zu samples for their Gram matrix"), (unsigned long long)n, d);
+      if (!hr_pass_budget (pass, stage, hr_rows_bytes (n, d), what, error))
+        return FALSE;
+      stage->rows = g_try_new (float, (gsize)n *d);
+      if (stage->rows == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                       _ ("not enough memory for the samples of stage %s"), stage->name);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  what = g_strdup_printf (
+      /* TRANSLATORS: the subject of "… needs 2.0 GiB" in the memory-limit error */
+      _ ("the %zu × %zu scatter matrix"), d, d);
+  if (!hr_pass_budget (pass, stage, hr_scatter_bytes (self, n, d), what, error))
+    return FALSE;
+  if (d > G_MAXINT)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                   _ ("A dimension of %zu is too large for a scatter matrix"), d);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The accumulators of the projections' normalised rows, and the cross-moments with the
+ * features of the projections and of every hidden stage with a spectrum. */
+static gboolean
+hr_pass_plan_measures (HrPass *pass, HrStage *stage, GError **error)
+{
+  HrAnalysis *self = pass->self;
+  HrStage *features = pass->features;
+  gsize d = stage->dimension;
+
+  if (stage->role == HR_STAGE_ROLE_PROJECTIONS && stage->rows == NULL)
+    {
+      g_autofree char *what = g_strdup_printf (
+          /* TRANSLATORS: the subject of "… needs 2.0 GiB" in the memory-limit error */
+          _ ("the %zu × %zu scatter matrix of the normalised projections"), d, d);
+
+      if (!hr_pass_budget (pass, stage,
+                           hr_bytes_add (hr_scatter_bytes (self, stage->n_samples, d),
+                                         hr_bytes_mul (4 * HR_MOMENTS_CHUNK_ROWS, d)),
+                           what, error))
+        return FALSE;
+      stage->normalized = hr_moments_new (d, stage->n_samples, self->precision);
+      stage->normalized_scratch = g_try_new (float, (gsize)HR_MOMENTS_CHUNK_ROWS *d);
+      if (stage->normalized_scratch == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                       _ ("not enough memory for chunks of %zu samples"),
+                       (gsize)HR_MOMENTS_CHUNK_ROWS);
+          return FALSE;
+        }
+    }
+  if (stage != features && stage->wants_spectrum && stage->rows == NULL && features->rows == NULL)
+    {
+      g_autofree char *what = g_strdup_printf (
+          /* TRANSLATORS: the subject of "… needs 2.0 GiB" in the memory-limit error */
+          _ ("the %zu × %zu cross-moments with the features"), features->dimension, d);
+
+      if (!hr_pass_budget (pass, stage, hr_cross_moments_bytes (features->dimension, d), what,
+                           error))
+        return FALSE;
+      stage->cross = hr_cross_moments_new (features->dimension, d);
+      if (stage->cross == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                       _ ("not enough memory for the cross-moments of stage %s"), stage->name);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 static HrStage *
 hr_pass_add_stage (HrPass *pass, HrStage *stage, GError **error)
 {
   HrAnalysis *self = pass->self;
 
-  /* the stages without a spectrum need no D × D scatter matrix */
-  stage->moments = stage->wants_spectrum
+  if (!hr_pass_plan_spectrum (pass, stage, error) || !hr_pass_plan_measures (pass, stage, error))
+    {
+      g_object_unref (stage);
+      return NULL;
+    }
+  /* the stages without a spectrum, and the wide ones, need no D × D scatter matrix */
+  stage->moments = stage->wants_spectrum && stage->rows == NULL
                        ? hr_moments_new (stage->dimension, stage->n_samples, self->precision)
                        : hr_moments_new_diagonal (stage->dimension);
   stage->table = hr_sample_table_new (error);
@@ -1485,9 +1714,14 @@ hr_pass_plan (HrPass *pass, GError **error)
   HrStage *stage;
 
   pass->stages = g_ptr_array_new_with_free_func (g_object_unref);
+  pass->memory_limit = hr_analysis_memory_limit (self);
   stage = hr_stage_new ("features", HR_STAGE_ROLE_FEATURES, -1, HR_LAYER_LINEAR, d, n, TRUE);
-  if ((pass->features = hr_pass_add_stage (pass, stage, error)) == NULL)
-    return FALSE;
+  pass->features = stage;
+  if (hr_pass_add_stage (pass, stage, error) == NULL)
+    {
+      pass->features = NULL;
+      return FALSE;
+    }
   pass->last = pass->features;
 
   for (guint i = 0; self->spectral_stages != NULL && self->spectral_stages[i] != NULL; i++)
@@ -1672,6 +1906,8 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
               || !hr_pass_add (pass, stages[k], rows[k], got[k], NULL, done, error))
             goto out;
         }
+      if (stages[1] != NULL && stages[1]->cross != NULL && got[1] == got[0])
+        hr_cross_moments_add (stages[1]->cross, rows[0], rows[1], got[0]);
       if (got[0] == 0 || (stages[1] != NULL && got[1] != got[0]))
         {
           g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
@@ -1822,7 +2058,16 @@ hr_pass_contrastive (HrPass *pass, GError **error)
     }
   self->contrastive = hr_contrastive_new (a, p, ng, used, d, self->pair_batch, self->temperature,
                                           self->margin, error);
-  return self->contrastive != NULL;
+  if (self->contrastive == NULL)
+    return FALSE;
+  /* LiDAR needs five D × D float64 matrices */
+  if (hr_bytes_mul (40 * (guint64)d, d) <= hr_analysis_memory_limit (self))
+    {
+      self->lidar = hr_lidar_of_pairs (a, p, used, d, error);
+      if (isnan (self->lidar) && error != NULL && *error != NULL)
+        return FALSE;
+    }
+  return TRUE;
 }
 
 /* -- the verdict's rules (doc/analysis.md, "The verdict") ------------------------------------ */
@@ -1961,6 +2206,19 @@ hr_head_relative_error (HrHead *head, int layer, double r0)
   return MAX (r, layer >= 0 ? HR_U32 : 0.0);
 }
 
+/* The relative error r of the stage's values. */
+static double
+hr_stage_relative_error (HrAnalysis *self, HrStage *stage)
+{
+  double r0 = hr_reader_unit_roundoff (self->features);
+
+  if (stage->role == HR_STAGE_ROLE_PROJECTIONS && self->head == NULL && self->projections != NULL)
+    return hr_reader_unit_roundoff (self->projections);
+  if (self->head == NULL || stage->layer < 0)
+    return r0;
+  return hr_head_relative_error (self->head, stage->layer, r0);
+}
+
 /* e = r·‖Y‖_F, a bound on ‖E‖₂ ≤ ‖E‖_F of the error of the stage's N × D values. */
 static double
 hr_stage_value_error (HrAnalysis *self, HrStage *stage)
@@ -1968,13 +2226,82 @@ hr_stage_value_error (HrAnalysis *self, HrStage *stage)
   HrMoments *m = stage->moments;
   double norm = hr_moments_frobenius_norm (hr_moments_get_n_samples (m), stage->dimension,
                                            hr_moments_peek_mean (m), hr_moments_peek_scatter (m));
-  double r0 = hr_reader_unit_roundoff (self->features);
 
-  if (stage->role == HR_STAGE_ROLE_PROJECTIONS && self->head == NULL && self->projections != NULL)
-    return hr_reader_unit_roundoff (self->projections) * norm;
-  if (self->head == NULL || stage->layer < 0)
-    return r0 * norm;
-  return hr_head_relative_error (self->head, stage->layer, r0) * norm;
+  return hr_stage_relative_error (self, stage) * norm;
+}
+
+/* The relative error that L2-normalising a row in float32 adds: the norm's rounding and
+ * the division's. */
+#define HR_NORMALIZE_ERROR (2 * HR_U32)
+
+/* A stage's spectrum (from the scatter matrix, or from the kept rows of a wide stage;
+ * standardised if asked), the spectrum of its normalised rows and its CKA with the
+ * features. */
+static gboolean
+hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, GError **error)
+{
+  HrMoments *m = stage->moments;
+  gsize d = stage->dimension;
+
+  if (stage->rows != NULL)
+    {
+      stage->spectrum = hr_spectrum_new_from_rows_with_error (
+          stage->n_rows_kept, d, stage->rows, self->standardize,
+          hr_stage_relative_error (self, stage), error);
+      if (stage->spectrum == NULL)
+        return FALSE;
+      if (stage->role == HR_STAGE_ROLE_PROJECTIONS)
+        {
+          /* what the loss sees: the same rows, L2-normalised in place */
+          hr_normalize_rows (stage->rows, (gsize)stage->n_rows_kept, d, stage->rows);
+          stage->normalized_spectrum = hr_spectrum_new_from_rows_with_error (
+              stage->n_rows_kept, d, stage->rows, FALSE,
+              hr_stage_relative_error (self, stage) + HR_NORMALIZE_ERROR, error);
+          if (stage->normalized_spectrum == NULL)
+            return FALSE;
+        }
+      g_clear_pointer (&stage->rows, g_free);
+      return TRUE;
+    }
+
+  stage->spectrum
+      = self->standardize
+            ? hr_spectrum_new_standardized (hr_moments_get_n_samples (m), d,
+                                            hr_moments_peek_mean (m), hr_moments_peek_scatter (m),
+                                            hr_stage_relative_error (self, stage),
+                                            hr_moments_get_error_bound (m), error)
+            : hr_spectrum_new_with_errors (hr_moments_get_n_samples (m), d,
+                                           hr_moments_peek_mean (m), hr_moments_peek_scatter (m),
+                                           hr_stage_value_error (self, stage),
+                                           hr_moments_get_error_bound (m), error);
+  if (stage->spectrum == NULL)
+    return FALSE;
+  if (stage->normalized != NULL)
+    {
+      HrMoments *z = stage->normalized;
+
+      stage->normalized_spectrum = hr_spectrum_new_with_errors (
+          hr_moments_get_n_samples (z), d, hr_moments_peek_mean (z), hr_moments_peek_scatter (z),
+          (hr_stage_relative_error (self, stage) + HR_NORMALIZE_ERROR)
+              * hr_moments_frobenius_norm (hr_moments_get_n_samples (z), d,
+                                           hr_moments_peek_mean (z), hr_moments_peek_scatter (z)),
+          hr_moments_get_error_bound (z), error);
+      if (stage->normalized_spectrum == NULL)
+        return FALSE;
+      g_clear_pointer (&stage->normalized_scratch, g_free);
+    }
+  /* CKA over the same rows only: both stages' scatter matrices and the cross-moments */
+  if (stage->cross != NULL && features->moments != NULL
+      && hr_moments_peek_scatter (features->moments) != NULL
+      && hr_cross_moments_get_n_samples (stage->cross) == hr_moments_get_n_samples (m)
+      && hr_cross_moments_get_n_samples (stage->cross)
+             == hr_moments_get_n_samples (features->moments))
+    stage->cka = hr_cross_moments_linear_cka (
+        stage->cross, hr_moments_peek_scatter (features->moments), hr_moments_peek_scatter (m));
+  else if (stage == features)
+    stage->cka = 1.0;
+  g_clear_pointer (&stage->cross, hr_cross_moments_free);
+  return TRUE;
 }
 
 static gboolean
@@ -2035,19 +2362,10 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
         goto out;
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         goto out;
-      if (stage->wants_spectrum)
+      if (stage->wants_spectrum && !hr_stage_compute_spectra (self, stage, pass.features, error))
         {
-          HrMoments *m = stage->moments;
-
-          stage->spectrum = hr_spectrum_new_with_errors (
-              hr_moments_get_n_samples (m), stage->dimension, hr_moments_peek_mean (m),
-              hr_moments_peek_scatter (m), hr_stage_value_error (self, stage),
-              hr_moments_get_error_bound (m), error);
-          if (stage->spectrum == NULL)
-            {
-              g_prefix_error (error, _ ("stage %s: "), stage->name);
-              goto out;
-            }
+          g_prefix_error (error, _ ("stage %s: "), stage->name);
+          goto out;
         }
       progress->from = 0.95;
       progress->to = 1.0;
@@ -2333,4 +2651,179 @@ hr_analysis_get_n_nonfinite (HrAnalysis *self)
 {
   g_return_val_if_fail (HR_IS_ANALYSIS (self), 0);
   return self->n_nonfinite;
+}
+
+/* -- the measures the field compares heads with ------------------------------------------- */
+
+/**
+ * hr_stage_get_normalized_spectrum:
+ * @stage: a #HrStage
+ *
+ * The spectrum of the stage's rows L2-normalised as `torch.nn.functional.normalize (z,
+ * dim=1)` does (z / max(‖z‖₂, 10⁻¹²), in float32): the unit vectors that NT-Xent and
+ * cosine losses compare, so "what the loss sees". Its eigenvalues are those of the
+ * covariance of the normalised rows, the spectrum of dimensional collapse of Jing, Vincent,
+ * LeCun and Tian ("Understanding dimensional collapse in contrastive self-supervised
+ * learning", ICLR 2022; DirectCLR's `spectrum.py`); its rank is counted as for
+ * hr_stage_get_spectrum(). Accumulated in the same pass, for the projections only.
+ *
+ * Returns: (transfer none) (nullable): the spectrum of the normalised rows, or %NULL for
+ *   the stages other than the projections
+ *
+ * Since: 0.2
+ */
+HrSpectrum *
+hr_stage_get_normalized_spectrum (HrStage *stage)
+{
+  g_return_val_if_fail (HR_IS_STAGE (stage), NULL);
+  return stage->normalized_spectrum;
+}
+
+/**
+ * hr_stage_get_cka:
+ * @stage: a #HrStage
+ *
+ * Linear CKA between the features and this stage (Kornblith, Norouzi, Lee and Hinton,
+ * "Similarity of neural network representations revisited", ICML 2019), over the same
+ * samples: with X and Z the centred N × D_x and N × D_z matrices,
+ *
+ *     CKA = ‖XᵀZ‖²_F / (‖XᵀX‖_F ‖ZᵀZ‖_F),
+ *
+ * from the cross-moments XᵀZ accumulated in the same pass (O(N·D_x·D_z) time, 8·D_x·D_z
+ * bytes). How much of the features' geometry the head keeps: 1 for any orthogonal map
+ * and scaling, near 0 for unrelated representations. Computed for the projections and
+ * for the hidden stages that have a spectrum; 1 for the features themselves.
+ *
+ * Returns: CKA between 0 and 1; NaN when it was not computed (a stage without a spectrum;
+ *   a wide stage, or wide features, whose rows are kept instead of the scatter matrix;
+ *   rows dropped on one side only) or when a stage has no variance
+ *
+ * Since: 0.2
+ */
+double
+hr_stage_get_cka (HrStage *stage)
+{
+  g_return_val_if_fail (HR_IS_STAGE (stage), NAN);
+  return stage->cka;
+}
+
+/**
+ * hr_analysis_set_standardize:
+ * @self: a #HrAnalysis
+ * @standardize: whether every spectrum is that of the correlation matrix
+ *
+ * With @standardize, each stage's spectrum (hr_stage_get_spectrum()) and every measure read
+ * from it are those of the standardised samples, each dimension centred and divided by its
+ * standard deviation (ddof 0; a dimension without variance stays 0), as scikit-learn's
+ * `StandardScaler` before `PCA`: the eigenvalues of the correlation matrix, computed from
+ * the same moments. For stacks whose dimensions have different units (filter banks),
+ * where one dimension's variance would dominate. The uncentred values are those of the
+ * standardised (mean 0) samples. The spectrum of the normalised projections
+ * (hr_stage_get_normalized_spectrum()) is not standardised. Off by default.
+ *
+ * Since: 0.2
+ */
+void
+hr_analysis_set_standardize (HrAnalysis *self, gboolean standardize)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (!self->running);
+  self->standardize = standardize;
+}
+
+/**
+ * hr_analysis_get_standardize:
+ * @self: a #HrAnalysis
+ *
+ * Whether the spectra are those of the standardised samples (see
+ * hr_analysis_set_standardize()).
+ *
+ * Returns: %TRUE if the spectra are those of the correlation matrix
+ *
+ * Since: 0.2
+ */
+gboolean
+hr_analysis_get_standardize (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
+  return self->standardize;
+}
+
+/**
+ * hr_analysis_set_memory_limit:
+ * @self: a #HrAnalysis
+ * @bytes: the bound, in bytes; 0 for the default, half the physical memory (4 GiB where
+ *   the system does not say how much there is)
+ *
+ * Bounds the memory that the spectra of all stages may take together. Before the pass,
+ * each stage with a spectrum is planned from its dimension D and the number of samples N
+ * of the stack's header: from the D × D scatter matrix (16·D² bytes, plus 4·D² with
+ * float32 products, 8·D² standardised, and a chunk of 2,048 float64 rows), or, for a wide
+ * stage with N < D, from its rows kept in memory and the N × N Gram matrices
+ * (4·N·D + 16·N² + 16,384·N bytes). The projections add the same for their normalised rows,
+ * and each stage with a CKA 8·D_features·D bytes. When the sum passes the bound, the run
+ * fails before it allocates with %HR_ANALYSIS_ERROR_SHAPE, naming the stage and the sizes.
+ *
+ * Since: 0.2
+ */
+void
+hr_analysis_set_memory_limit (HrAnalysis *self, guint64 bytes)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (!self->running);
+  self->memory_limit = bytes;
+}
+
+/**
+ * hr_analysis_get_memory_limit:
+ * @self: a #HrAnalysis
+ *
+ * Gets the bound on the memory of the spectra (see hr_analysis_set_memory_limit()).
+ *
+ * Returns: the bound in bytes: the one set, else half the physical memory
+ *
+ * Since: 0.2
+ */
+guint64
+hr_analysis_get_memory_limit (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), 0);
+  return hr_analysis_memory_limit (self);
+}
+
+/**
+ * hr_analysis_get_lidar:
+ * @self: a #HrAnalysis
+ *
+ * LiDAR (Thilak, Littwin, Zhai, Saremi, Paiss, Susskind, "LiDAR: Sensing linear probing
+ * performance in joint embedding SSL architectures", ICLR 2024) of the stage the
+ * contrastive measures use, each positive pair (a, p) a surrogate class of q = 2 views:
+ * with μ_i = (a_i + p_i)/2 and μ their mean over the n pairs,
+ *
+ *     Σ_b = Σ_i (μ_i − μ)(μ_i − μ)ᵀ / (n − 1)
+ *     Σ_w = Σ_i Σ_v (v − μ_i)(v − μ_i)ᵀ / (n (q − 1)) + δI
+ *     Σ_L = Σ_w^−½ Σ_b Σ_w^−½,   p_k = (λ_k + ε) / Σ_j (λ_j + ε),   LiDAR = exp (−Σ p_k log p_k)
+ *
+ * with δ = 10⁻⁴ and ε = 10⁻⁸ (the eigenvalues of Σ_w clamped at ε, those of Σ_L at 0), in
+ * float64: the paper's formula, as stable-pretraining's `LiDAR` callback computes it.
+ *
+ * Returns: LiDAR, between 1 and D; NaN without pairs, with fewer than 2 pairs, or when the
+ *   5 D × D matrices it needs exceed the memory limit
+ *
+ * Since: 0.2
+ */
+double
+hr_analysis_get_lidar (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NAN);
+  return self->lidar;
+}
+
+/* Whether the stage's spectrum was computed from its rows and the N × N Gram matrices
+ * (hr-private.h). */
+gboolean
+hr_stage_spectrum_is_from_rows (HrStage *stage)
+{
+  return stage->wants_spectrum && stage->moments != NULL
+         && hr_moments_peek_scatter (stage->moments) == NULL;
 }

@@ -135,6 +135,10 @@ HR_AVAILABLE_IN_ALL
 double hr_stage_get_mean_clipped_fraction (HrStage *stage);
 HR_AVAILABLE_IN_ALL
 guint hr_stage_get_n_always_clipped (HrStage *stage);
+HR_AVAILABLE_IN_ALL
+HrSpectrum *hr_stage_get_normalized_spectrum (HrStage *stage);
+HR_AVAILABLE_IN_ALL
+double hr_stage_get_cka (HrStage *stage);
 
 #define HR_TYPE_ANALYSIS (hr_analysis_get_type ())
 
@@ -222,6 +226,16 @@ HR_AVAILABLE_IN_ALL
 HrVerdictFlags hr_analysis_get_verdict (HrAnalysis *self);
 HR_AVAILABLE_IN_ALL
 char **hr_analysis_describe_verdict (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_standardize (HrAnalysis *self, gboolean standardize);
+HR_AVAILABLE_IN_ALL
+gboolean hr_analysis_get_standardize (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_memory_limit (HrAnalysis *self, guint64 bytes);
+HR_AVAILABLE_IN_ALL
+guint64 hr_analysis_get_memory_limit (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+double hr_analysis_get_lidar (HrAnalysis *self);
 HR_AVAILABLE_IN_ALL
 char *hr_analysis_to_json (HrAnalysis *self, gboolean pretty);
 HR_AVAILABLE_IN_ALL

@@ -1244,3 +1244,36 @@ hr_moments_get_simsiam_std (HrMoments *self)
     }
   return total / (double)self->dimension;
 }
+
+/**
+ * hr_moments_get_lightly_std:
+ * @self: a #HrMoments
+ *
+ * lightly's collapse measure, `lightly.utils.debug.std_of_l2_normalized (z)`:
+ * `torch.std (torch.nn.functional.normalize (z, dim=1), dim=0).mean ()`, the mean over the
+ * dimensions of the unbiased (ddof 1) standard deviation of the L2-normalised rows. It is
+ * hr_moments_get_simsiam_std() with Bessel's correction per dimension; about 1/√D for an
+ * isotropic Gaussian, 0 at full collapse.
+ *
+ * Returns: the measure; NaN with fewer than 2 samples
+ *
+ * Since: 0.2
+ */
+double
+hr_moments_get_lightly_std (HrMoments *self)
+{
+  double n, total = 0;
+
+  g_return_val_if_fail (HR_IS_MOMENTS (self), NAN);
+
+  if (self->n_samples < 2)
+    return NAN;
+  n = (double)self->n_samples;
+  for (gsize j = 0; j < self->dimension; j++)
+    {
+      double m = self->z_sum[j] / n;
+
+      total += sqrt (MAX (self->z_sq_sum[j] - n * m * m, 0.0) / (n - 1));
+    }
+  return total / (double)self->dimension;
+}

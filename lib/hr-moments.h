@@ -99,5 +99,7 @@ HR_AVAILABLE_IN_ALL
 guint hr_moments_get_n_dead (HrMoments *self);
 HR_AVAILABLE_IN_ALL
 double hr_moments_get_simsiam_std (HrMoments *self);
+HR_AVAILABLE_IN_ALL
+double hr_moments_get_lightly_std (HrMoments *self);
 
 G_END_DECLS

@@ -117,4 +117,20 @@ double hr_sample_format_unit_roundoff (HrSampleFormat format);
  * (hr-analysis.c). */
 double hr_head_relative_error (HrHead *head, int layer, double r0);
 
+/* Whether a stage's spectrum came from its rows and the N × N Gram matrices (hr-analysis.c). */
+gboolean hr_stage_spectrum_is_from_rows (HrStage *stage);
+
+/* hr_spectrum_new_from_rows() for values with a relative error of @relative_error each
+ * (hr-spectrum.c). */
+HrSpectrum *hr_spectrum_new_from_rows_with_error (guint64 n_samples, gsize dimension,
+                                                  const float *rows, gboolean standardize,
+                                                  double relative_error, GError **error);
+
+/* The spectrum of the correlation matrix, from the mean and the scatter matrix, for values
+ * with a relative error of @relative_error and a scatter matrix off by @scatter_error
+ * (hr-spectrum.c). */
+HrSpectrum *hr_spectrum_new_standardized (guint64 n_samples, gsize dimension, const double *mean,
+                                          const double *scatter, double relative_error,
+                                          double scatter_error, GError **error);
+
 G_END_DECLS

@@ -187,15 +187,26 @@ hr_json_rank_uncertainty (JsonBuilder *b, HrSpectrum *sp)
   hr_json_string (b, "matrix_rank_rule", "numpy.linalg.matrix_rank, for comparison with numpy");
 }
 
+/* The measures the field compares heads with (doc/analysis.md). */
 static void
-hr_json_spectrum (JsonBuilder *b, HrSpectrum *sp)
+hr_json_field_measures (JsonBuilder *b, HrSpectrum *sp)
+{
+  hr_json_double (b, "viscy_effective_rank", hr_spectrum_get_viscy_effective_rank (sp));
+  hr_json_double (b, "roy_vetterli_effective_rank",
+                  hr_spectrum_get_roy_vetterli_effective_rank (sp));
+  hr_json_double (b, "stable_rank", hr_spectrum_get_stable_rank (sp));
+  hr_json_double (b, "nesum", hr_spectrum_get_nesum (sp));
+}
+
+static void
+hr_json_spectrum (JsonBuilder *b, HrSpectrum *sp, const char *centring)
 {
   gsize n;
   const double *v;
   guint first = 0, last = 0;
   double r2 = NAN, alpha;
 
-  hr_json_string (b, "centring", "centred on the sample mean");
+  hr_json_string (b, "centring", centring);
   v = hr_spectrum_get_eigenvalues (sp, &n);
   hr_json_array (b, "eigenvalues", v, n);
   v = hr_spectrum_get_explained_variance_ratio (sp, &n);
@@ -226,6 +237,30 @@ hr_json_spectrum (JsonBuilder *b, HrSpectrum *sp)
   hr_json_int (b, "first", first);
   hr_json_int (b, "last", last);
   hr_json_double (b, "r_squared", r2);
+  json_builder_end_object (b);
+  hr_json_field_measures (b, sp);
+}
+
+/* How the stage's spectrum was computed, its CKA with the features, and the spectrum of
+ * its normalised rows (doc/analysis.md). */
+static void
+hr_json_stage_measures (JsonBuilder *b, HrStage *stage)
+{
+  HrSpectrum *nsp = hr_stage_get_normalized_spectrum (stage);
+
+  if (hr_stage_get_spectrum (stage) != NULL)
+    hr_json_string (b, "spectrum_from",
+                    hr_stage_spectrum_is_from_rows (stage) ? "gram" : "scatter");
+  hr_json_double (b, "cka_with_features", hr_stage_get_cka (stage));
+  hr_json_double (b, "lightly_std", hr_moments_get_lightly_std (hr_stage_get_moments (stage)));
+  json_builder_set_member_name (b, "normalized");
+  if (nsp == NULL)
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  json_builder_begin_object (b);
+  hr_json_spectrum (b, nsp, "rows L2-normalised (torch.nn.functional.normalize), then centred");
   json_builder_end_object (b);
 }
 
@@ -311,7 +346,11 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
   json_builder_set_member_name (b, "has_spectrum");
   json_builder_add_boolean_value (b, sp != NULL);
   if (sp != NULL)
-    hr_json_spectrum (b, sp);
+    hr_json_spectrum (b, sp,
+                      hr_analysis_get_standardize (analysis)
+                          ? "standardized: centred, each dimension divided by its std (ddof 0)"
+                          : "centred on the sample mean");
+  hr_json_stage_measures (b, stage);
 
   json_builder_set_member_name (b, "statistics");
   json_builder_begin_object (b);
@@ -463,6 +502,7 @@ hr_json_contrastive (JsonBuilder *b, HrAnalysis *self)
   hr_json_double (b, "triplet", hr_contrastive_get_triplet (c));
   hr_json_double (b, "positive_cosine", hr_contrastive_get_positive_cosine (c));
   hr_json_double (b, "negative_cosine", hr_contrastive_get_negative_cosine (c));
+  hr_json_double (b, "lidar", hr_analysis_get_lidar (self));
   json_builder_end_object (b);
 }
 
@@ -490,6 +530,8 @@ hr_analysis_build_json (HrAnalysis *self, GError **error)
                   projections != NULL ? hr_stack_reader_get_path (projections) : NULL);
   hr_json_int (b, "dropped_samples", (gint64)hr_analysis_get_n_dropped (self));
   hr_json_int (b, "nonfinite_values", (gint64)hr_analysis_get_n_nonfinite (self));
+  json_builder_set_member_name (b, "standardized");
+  json_builder_add_boolean_value (b, hr_analysis_get_standardize (self));
   json_builder_end_object (b);
   hr_json_head (b, self);
 

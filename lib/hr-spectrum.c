@@ -1,6 +1,7 @@
 /* headrank: the eigenvalue spectrum of a stage and the rank measures read from it */
 #include "hr-private.h"
 
+#include <cblas.h>
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -277,23 +278,20 @@ hr_spectrum_count_rank (HrSpectrum *self)
   self->rank_low = self->rank;
 }
 
-static gboolean
-hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter, GError **error)
+/* The measures, from the eigenvalues @w of the covariance S / (N − 1) and @wu of the
+ * uncentred Gram matrix XᵀX, both descending and clamped at 0, @n_w ≥ K values each (the
+ * values beyond are 0): from the D × D matrices (@n_w = D), or from the N × N Gram matrices
+ * of a wide stack (hr_spectrum_new_from_rows(), @n_w = N), whose nonzero eigenvalues are the
+ * same. @n_w is also the order of the matrices the eigensolver saw. */
+static void
+hr_spectrum_measure (HrSpectrum *self, const double *w, const double *wu, gsize n_w)
 {
   const gsize d = self->dimension, k = self->n_components;
   const double n = (double)self->n_samples;
   const double max_n_d = MAX (n, (double)d);
-  g_autofree double *matrix = g_new (double, d *d);
-  g_autofree double *w = g_new (double, d);
   double total = 0, sum_squares = 0, running = 0, singular_sum = 0, entropy = 0;
 
-  /* Centred: the covariance C = S / (N − 1). */
-  for (gsize i = 0; i < d * d; i++)
-    matrix[i] = scatter[i] / (n - 1);
-  if (!symmetric_eigenvalues (matrix, d, w, error))
-    return FALSE;
-
-  for (gsize i = 0; i < d; i++)
+  for (gsize i = 0; i < n_w; i++)
     {
       total += w[i];
       sum_squares += w[i] * w[i];
@@ -308,35 +306,23 @@ hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter
     }
   self->participation_ratio = total * total / sum_squares;
   /* dsyevd is backward stable: its eigenvalues are those of S + E with
-   * ‖E‖₂ ≤ p(D)·u₆₄·‖S‖₂; we take p(D) = D (see doc/analysis.md). */
-  self->eigensolver_error = (double)d * HR_U64 * (n - 1) * w[0];
+   * ‖E‖₂ ≤ p(D)·u₆₄·‖S‖₂; we take p(D) = D (see doc/analysis.md), D the order of the
+   * matrix it was given. */
+  self->eigensolver_error = (double)n_w * HR_U64 * (n - 1) * w[0];
 
   hr_spectrum_count_rank (self);
   fit_alpha (self, self->rank);
 
-  /* Uncentred: the Gram matrix G = XᵀX = S + N m mᵀ. */
-  for (gsize i = 0; i < d; i++)
-    for (gsize j = 0; j < d; j++)
-      matrix[i * d + j] = scatter[i * d + j] + n * mean[i] * mean[j];
-  if (!all_finite (matrix, d * d))
-    {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
-                   _ ("The uncentred Gram matrix overflows: the mean is too large"));
-      return FALSE;
-    }
-  if (!symmetric_eigenvalues (matrix, d, w, error))
-    return FALSE;
-
   for (gsize i = 0; i < k; i++)
     {
-      self->uncentred_singular_values[i] = sqrt (w[i]);
+      self->uncentred_singular_values[i] = sqrt (wu[i]);
       singular_sum += self->uncentred_singular_values[i];
     }
   /* numpy's rule, kept for comparison with numpy (see hr_spectrum_get_matrix_rank()) */
   self->uncentred_tolerance = self->uncentred_singular_values[0] * max_n_d * FLT_EPSILON;
   /* … raised to the accumulation's noise floor where that is larger (float32 products) */
   self->uncentred_tolerance
-      = MAX (self->uncentred_tolerance, sqrt (self->scatter_error + (double)d * HR_U64 * w[0]));
+      = MAX (self->uncentred_tolerance, sqrt (self->scatter_error + (double)n_w * HR_U64 * wu[0]));
   self->matrix_rank = 0;
   for (gsize i = 0; i < k; i++)
     if (self->uncentred_singular_values[i] > self->uncentred_tolerance)
@@ -350,8 +336,60 @@ hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter
       entropy -= p * log (p);
     }
   self->effective_rank = exp (entropy);
+}
 
+static gboolean
+hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter, GError **error)
+{
+  const gsize d = self->dimension;
+  const double n = (double)self->n_samples;
+  g_autofree double *matrix = g_new (double, d *d);
+  g_autofree double *w = g_new (double, d);
+  g_autofree double *wu = g_new (double, d);
+
+  /* Centred: the covariance C = S / (N − 1). */
+  for (gsize i = 0; i < d * d; i++)
+    matrix[i] = scatter[i] / (n - 1);
+  if (!symmetric_eigenvalues (matrix, d, w, error))
+    return FALSE;
+
+  /* Uncentred: the Gram matrix G = XᵀX = S + N m mᵀ. */
+  for (gsize i = 0; i < d; i++)
+    for (gsize j = 0; j < d; j++)
+      matrix[i * d + j] = scatter[i * d + j] + n * mean[i] * mean[j];
+  if (!all_finite (matrix, d * d))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
+                   _ ("The uncentred Gram matrix overflows: the mean is too large"));
+      return FALSE;
+    }
+  if (!symmetric_eigenvalues (matrix, d, wu, error))
+    return FALSE;
+
+  hr_spectrum_measure (self, w, wu, d);
   return TRUE;
+}
+
+/* An empty spectrum of N samples of dimension D, its K = min(N, D) values zeroed. */
+static HrSpectrum *
+hr_spectrum_alloc (guint64 n_samples, gsize dimension, double value_error, double scatter_error)
+{
+  HrSpectrum *self = g_new0 (HrSpectrum, 1);
+  gsize k = n_samples < (guint64)dimension ? (gsize)n_samples : dimension;
+
+  g_atomic_ref_count_init (&self->ref_count);
+  self->n_samples = n_samples;
+  self->dimension = dimension;
+  self->n_components = k;
+  self->values = g_new0 (double, 5 * k);
+  self->eigenvalues = self->values;
+  self->explained_variance_ratio = self->values + k;
+  self->cumulative_explained_variance = self->values + 2 * k;
+  self->singular_values = self->values + 3 * k;
+  self->uncentred_singular_values = self->values + 4 * k;
+  self->value_error = value_error;
+  self->scatter_error = scatter_error;
+  return self;
 }
 
 /* NaN value error: the default (float32 values), for hr_spectrum_new(). */
@@ -374,7 +412,6 @@ hr_spectrum_new_internal (guint64 n_samples, gsize dimension, const double *mean
                           GError **error)
 {
   g_autoptr (HrSpectrum) self = NULL;
-  gsize k;
 
   if (n_samples < 2)
     {
@@ -395,21 +432,7 @@ hr_spectrum_new_internal (guint64 n_samples, gsize dimension, const double *mean
   if (isnan (value_error)) /* float32 values: their rounding */
     value_error = HR_U32 * hr_moments_frobenius_norm (n_samples, dimension, mean, scatter);
 
-  k = n_samples < (guint64)dimension ? (gsize)n_samples : dimension;
-  self = g_new0 (HrSpectrum, 1);
-  g_atomic_ref_count_init (&self->ref_count);
-  self->n_samples = n_samples;
-  self->dimension = dimension;
-  self->n_components = k;
-  self->values = g_new0 (double, 5 * k);
-  self->eigenvalues = self->values;
-  self->explained_variance_ratio = self->values + k;
-  self->cumulative_explained_variance = self->values + 2 * k;
-  self->singular_values = self->values + 3 * k;
-  self->uncentred_singular_values = self->values + 4 * k;
-  self->value_error = value_error;
-  self->scatter_error = scatter_error;
-
+  self = hr_spectrum_alloc (n_samples, dimension, value_error, scatter_error);
   if (!hr_spectrum_compute (self, mean, scatter, error))
     return NULL;
   return g_steal_pointer (&self);
@@ -1107,4 +1130,416 @@ hr_spectrum_is_tolerance_raised (HrSpectrum *self)
 {
   g_return_val_if_fail (self != NULL, FALSE);
   return self->scatter_error > self->value_error * self->value_error + self->eigensolver_error;
+}
+
+/* -- wide stacks: the spectrum from the rows ---------------------------------------------- */
+
+/* Columns converted to float64 at a time when the Gram matrices are formed. */
+#define HR_GRAM_BLOCK 1024
+
+/* The per-column divisors of StandardScaler: the standard deviation (ddof 0), or 1 for a
+ * column without variance (which stays all 0 once centred). */
+static double
+hr_standard_scale (double scatter_jj, double n)
+{
+  double s = sqrt (MAX (scatter_jj, 0.0) / n);
+
+  return s > 0 && isfinite (s) ? s : 1.0;
+}
+
+/* The spectrum of @n finite rows: when N < D from the eigenvalues of the N × N Gram
+ * matrices Y Yᵀ (Y the centred rows) and X Xᵀ, whose nonzero eigenvalues are those of the
+ * D × D matrices S = YᵀY and XᵀX; otherwise from S and XᵀX, formed here. With
+ * @standardize, each column of Y is divided by its standard deviation (ddof 0) first and
+ * the uncentred spectrum is that of the standardised (mean 0) rows. */
+static HrSpectrum *
+hr_spectrum_from_rows_internal (guint64 n_samples, gsize dimension, const float *rows,
+                                gboolean standardize, double relative_error, GError **error)
+{
+  g_autoptr (HrSpectrum) self = NULL;
+  const gsize n = (gsize)n_samples, d = dimension;
+  const gsize side = MIN (n, d);
+  const gsize block = n < d ? MIN (d, (gsize)HR_GRAM_BLOCK) : MIN (n, (gsize)HR_GRAM_BLOCK);
+  g_autofree double *mean = NULL, *scale = NULL, *y = NULL, *u = NULL;
+  g_autofree double *gc = NULL, *gu = NULL, *w = NULL, *wu = NULL;
+  double values_sq = 0, centred_sq = 0;
+
+  if (n_samples < 2)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
+                   _ ("A spectrum needs at least 2 samples, not %llu"),
+                   (unsigned long long)n_samples);
+      return NULL;
+    }
+  mean = g_try_new0 (double, d);
+  scale = g_try_new (double, d);
+  gc = g_try_new0 (double, side *side);
+  gu = g_try_new0 (double, side *side);
+  /* N < D: column blocks of all N rows; N ≥ D: row blocks of all D columns */
+  y = g_try_new (double, n < d ? n * block : block * d);
+  u = g_try_new (double, n < d ? n * block : block * d);
+  w = g_try_new (double, side);
+  wu = g_try_new (double, side);
+  if (mean == NULL || scale == NULL || gc == NULL || gu == NULL || y == NULL || u == NULL
+      || w == NULL || wu == NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                   /* TRANSLATORS: N × N and D: the sizes of the matrices */
+                   _ ("not enough memory for the Gram matrices of %zu samples of dimension %zu"), n,
+                   d);
+      return NULL;
+    }
+
+  for (gsize r = 0; r < n; r++)
+    for (gsize j = 0; j < d; j++)
+      mean[j] += rows[r * d + j];
+  for (gsize j = 0; j < d; j++)
+    {
+      mean[j] /= (double)n;
+      scale[j] = 0;
+    }
+  for (gsize r = 0; r < n; r++)
+    for (gsize j = 0; j < d; j++)
+      {
+        double c = rows[r * d + j] - mean[j];
+
+        scale[j] += c * c;
+      }
+  for (gsize j = 0; j < d; j++)
+    scale[j] = standardize ? hr_standard_scale (scale[j], (double)n) : 1.0;
+
+  if (n < d)
+    for (gsize c0 = 0; c0 < d; c0 += block)
+      {
+        gsize nb = MIN (block, d - c0);
+
+        for (gsize r = 0; r < n; r++)
+          for (gsize j = 0; j < nb; j++)
+            {
+              double x = rows[r * d + c0 + j];
+
+              y[r * nb + j] = (x - mean[c0 + j]) / scale[c0 + j];
+              u[r * nb + j] = x;
+              values_sq += (x / scale[c0 + j]) * (x / scale[c0 + j]);
+              centred_sq += y[r * nb + j] * y[r * nb + j];
+            }
+        cblas_dsyrk (CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)nb, 1.0, y, (int)nb, 1.0,
+                     gc, (int)n);
+        if (!standardize)
+          cblas_dsyrk (CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)nb, 1.0, u, (int)nb,
+                       1.0, gu, (int)n);
+      }
+  else
+    for (gsize r0 = 0; r0 < n; r0 += block)
+      {
+        gsize nb = MIN (block, n - r0);
+
+        for (gsize r = 0; r < nb; r++)
+          for (gsize j = 0; j < d; j++)
+            {
+              double x = rows[(r0 + r) * d + j];
+
+              y[r * d + j] = (x - mean[j]) / scale[j];
+              u[r * d + j] = x;
+              values_sq += (x / scale[j]) * (x / scale[j]);
+              centred_sq += y[r * d + j] * y[r * d + j];
+            }
+        cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)nb, 1.0, y, (int)d, 1.0,
+                     gc, (int)d);
+        if (!standardize)
+          cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)nb, 1.0, u, (int)d, 1.0,
+                       gu, (int)d);
+      }
+  if (standardize)
+    memcpy (gu, gc, side * side * sizeof (double));
+  for (gsize i = 0; i < side * side; i++)
+    gc[i] /= (double)(n - 1);
+  if (!all_finite (gu, side * side))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
+                   _ ("The uncentred Gram matrix overflows: the mean is too large"));
+      return NULL;
+    }
+  /* dsyrk filled the upper triangle of the row-major matrices: what symmetric_eigenvalues()
+   * reads */
+  if (!symmetric_eigenvalues (gc, side, w, error) || !symmetric_eigenvalues (gu, side, wu, error))
+    return NULL;
+
+  /* the values' error: @relative_error of each (standardised) value, ‖E‖_F ≤ r·‖X‖_F; the
+   * float64 products: each entry sums D (or N) products, |ΔG| ≤ γ·|Y||Y|ᵀ, so
+   * ‖ΔG‖₂ ≤ γ·trace (YYᵀ), in the units of the scatter matrix */
+  self = hr_spectrum_alloc (n_samples, dimension, relative_error * sqrt (values_sq),
+                            (double)(MAX (n, d) + 2) * HR_U64 * centred_sq);
+  hr_spectrum_measure (self, w, wu, side);
+  return g_steal_pointer (&self);
+}
+
+/**
+ * hr_spectrum_new_from_rows: (skip)
+ * @n_samples: the number of samples N, at least 2
+ * @dimension: the dimension D, at least 1
+ * @rows: (array): N × D float32 values, row-major, all finite
+ * @standardize: whether to standardise each column first (centred and divided by its
+ *   standard deviation, ddof 0, as scikit-learn's `StandardScaler`; a column without
+ *   variance is left at 0)
+ * @error: return location for a #GError, or %NULL
+ *
+ * Computes the spectrum of N samples from the samples themselves, for wide stacks: when
+ * N < D the eigenvalues come from the N × N Gram matrices (X − 1mᵀ)(X − 1mᵀ)ᵀ and XXᵀ,
+ * whose nonzero eigenvalues are those of the scatter matrix S and of XᵀX, in O(N²·D) time
+ * and 8·N·(2·N + 2·1024) bytes beyond the rows, instead of the O(D³) eigendecomposition of a
+ * D × D matrix of rank at most N. When N ≥ D it forms the D × D matrices. Every accessor
+ * and measure is the same as from hr_spectrum_new() (up to rounding).
+ *
+ * Errors, in the %HR_ANALYSIS_ERROR domain: %HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES when N < 2,
+ * %HR_ANALYSIS_ERROR_SHAPE when the matrices do not fit memory, %HR_ANALYSIS_ERROR_NUMERIC
+ * for non-finite values or when LAPACK fails.
+ *
+ * Returns: (transfer full) (nullable): the spectrum, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+HrSpectrum *
+hr_spectrum_new_from_rows (guint64 n_samples, gsize dimension, const float *rows,
+                           gboolean standardize, GError **error)
+{
+  gsize n_values;
+
+  g_return_val_if_fail (rows != NULL || n_samples == 0, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (dimension == 0 || dimension > G_MAXINT || n_samples > G_MAXINT
+      || !g_size_checked_mul (&n_values, (gsize)n_samples, dimension))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                   _ ("%llu samples of dimension %zu cannot make a spectrum"),
+                   (unsigned long long)n_samples, dimension);
+      return NULL;
+    }
+  for (gsize i = 0; i < n_values; i++)
+    if (!isfinite (rows[i]))
+      {
+        g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
+                     _ ("The samples hold NaN or infinite values"));
+        return NULL;
+      }
+  return hr_spectrum_from_rows_internal (n_samples, dimension, rows, standardize, HR_U32, error);
+}
+
+/* hr_spectrum_new_from_rows() for finite values with a relative error of @relative_error
+ * each (hr-private.h). */
+HrSpectrum *
+hr_spectrum_new_from_rows_with_error (guint64 n_samples, gsize dimension, const float *rows,
+                                      gboolean standardize, double relative_error, GError **error)
+{
+  return hr_spectrum_from_rows_internal (n_samples, dimension, rows, standardize, relative_error,
+                                         error);
+}
+
+/**
+ * hr_spectrum_new_from_row_bytes: (constructor)
+ * @dimension: the dimension D, at least 1
+ * @rows: N × D float32 values, row-major, in native byte order (4·N·D bytes), all finite
+ * @standardize: whether to standardise each column first (see hr_spectrum_new_from_rows())
+ * @error: return location for a #GError, or %NULL
+ *
+ * hr_spectrum_new_from_rows() for bindings: from Python,
+ * `Headrank.Spectrum.new_from_row_bytes (d, GLib.Bytes (x.astype (numpy.float32).tobytes ()),
+ * False)`.
+ *
+ * Errors: as hr_spectrum_new_from_rows(), and %HR_ANALYSIS_ERROR_SHAPE when @rows is not a
+ * whole number of rows.
+ *
+ * Returns: (transfer full) (nullable): the spectrum, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+HrSpectrum *
+hr_spectrum_new_from_row_bytes (gsize dimension, GBytes *rows, gboolean standardize, GError **error)
+{
+  g_autofree float *copy = NULL;
+  gsize size;
+  const float *data;
+
+  g_return_val_if_fail (rows != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  data = g_bytes_get_data (rows, &size);
+  if (dimension == 0 || size % (dimension * sizeof (float)) != 0)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                   _ ("%zu bytes are not a whole number of rows of %zu float32 values"), size,
+                   dimension);
+      return NULL;
+    }
+  if (size > 0 && (guintptr)data % G_ALIGNOF (float) != 0)
+    data = copy = g_memdup2 (data, size);
+  return hr_spectrum_new_from_rows (size / (dimension * sizeof (float)), dimension, data,
+                                    standardize, error);
+}
+
+/* The spectrum of the correlation matrix: the scatter matrix of the standardised samples,
+ * S_ij / (s_i s_j) with s the standard deviations (ddof 0, 1 for a column without variance),
+ * and a mean of 0, as StandardScaler then PCA (hr-private.h). The values' error: each
+ * stored value x_ij off by r·|x_ij|, so the standardised one by r·|x_ij|/s_j, whose
+ * Frobenius norm is r·√(Σ_j (S_jj + N m_j²)/s_j²); the scatter matrix's error is scaled by
+ * at most 1/min s². */
+HrSpectrum *
+hr_spectrum_new_standardized (guint64 n_samples, gsize dimension, const double *mean,
+                              const double *scatter, double relative_error, double scatter_error,
+                              GError **error)
+{
+  g_autofree double *scaled = NULL, *scale = NULL, *zero = NULL;
+  const gsize d = dimension;
+  const double n = (double)n_samples;
+  double values_sq = 0, smallest = G_MAXDOUBLE;
+
+  if (!check_dimension (dimension, error))
+    return NULL;
+  scaled = g_try_new (double, d *d);
+  scale = g_try_new (double, d);
+  zero = g_try_new0 (double, d);
+  if (scaled == NULL || scale == NULL || zero == NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                   _ ("A dimension of %zu is too large for a scatter matrix"), dimension);
+      return NULL;
+    }
+  for (gsize j = 0; j < d; j++)
+    {
+      scale[j] = hr_standard_scale (scatter[j * d + j], n);
+      smallest = MIN (smallest, scale[j]);
+      values_sq += (MAX (scatter[j * d + j], 0.0) + n * mean[j] * mean[j]) / (scale[j] * scale[j]);
+    }
+  for (gsize i = 0; i < d; i++)
+    for (gsize j = 0; j < d; j++)
+      scaled[i * d + j] = scatter[i * d + j] / (scale[i] * scale[j]);
+  return hr_spectrum_new_internal (n_samples, dimension, zero, scaled,
+                                   relative_error * sqrt (values_sq),
+                                   scatter_error / (smallest * smallest), error);
+}
+
+/* -- the measures the field compares with ------------------------------------------------- */
+
+/* exp of the entropy of p = v / Σv over the values v > @floor (0 log 0 = 0); NaN when no
+ * value is above it. */
+static double
+hr_entropy_rank (const double *values, gsize n, double floor)
+{
+  double sum = 0, entropy = 0;
+
+  for (gsize i = 0; i < n; i++)
+    if (values[i] > floor)
+      sum += values[i];
+  if (!(sum > 0))
+    return NAN;
+  for (gsize i = 0; i < n; i++)
+    if (values[i] > floor)
+      {
+        double p = values[i] / sum;
+
+        entropy -= p * log (p);
+      }
+  return exp (entropy);
+}
+
+/**
+ * hr_spectrum_get_viscy_effective_rank:
+ * @self: a #HrSpectrum
+ *
+ * The effective rank that VisCy logs (viscy-utils, `callbacks/online_eval.py`,
+ * `effective_rank`), so that a VisCy user's number and headrank's agree: over the uncentred
+ * singular values σₖ of the raw matrix, those with σₖ ≤ 10⁻¹⁰ dropped,
+ *
+ *     pₖ = σₖ / Σᵢ σᵢ,   exp (−Σₖ pₖ log pₖ)
+ *
+ * with no ε (unlike RankMe, hr_spectrum_get_effective_rank()). VisCy computes the SVD in
+ * float32 and headrank its singular values in float64 from XᵀX, so the two differ in the
+ * last digits (singular values below about 10⁻⁸ σ₁ are rounding in both).
+ *
+ * Returns: the effective rank, NaN when no singular value exceeds 10⁻¹⁰
+ *
+ * Since: 0.2
+ */
+double
+hr_spectrum_get_viscy_effective_rank (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, NAN);
+  return hr_entropy_rank (self->uncentred_singular_values, self->n_components, 1e-10);
+}
+
+/**
+ * hr_spectrum_get_roy_vetterli_effective_rank:
+ * @self: a #HrSpectrum
+ *
+ * The effective rank of Roy and Vetterli ("The effective rank: a measure of effective
+ * dimensionality", EUSIPCO 2007) of the centred matrix X − 1mᵀ, over its singular values
+ * σₖ (hr_spectrum_get_singular_values(), the PCA spectrum):
+ *
+ *     pₖ = σₖ / Σᵢ σᵢ,   exp (−Σₖ pₖ log pₖ),   0 log 0 = 0
+ *
+ * No ε and no threshold. RankMe (hr_spectrum_get_effective_rank()) and VisCy's
+ * (hr_spectrum_get_viscy_effective_rank()) apply the same entropy to the uncentred
+ * singular values, where a common offset of the samples adds a direction.
+ *
+ * Returns: the effective rank, between 1 and the rank; NaN when the samples have no
+ *   variance
+ *
+ * Since: 0.2
+ */
+double
+hr_spectrum_get_roy_vetterli_effective_rank (HrSpectrum *self)
+{
+  g_return_val_if_fail (self != NULL, NAN);
+  return hr_entropy_rank (self->singular_values, self->n_components, 0.0);
+}
+
+/**
+ * hr_spectrum_get_stable_rank:
+ * @self: a #HrSpectrum
+ *
+ * The stable rank of the raw, uncentred N × D matrix X, ‖X‖²_F / ‖X‖²₂ = Σₖ σₖ² / σ₁² over
+ * its singular values (Rudelson and Vershynin, "Sampling from large matrices: an approach
+ * through geometric functional analysis", J. ACM 2007), as `torch.linalg.matrix_norm (x,
+ * "fro")**2 / torch.linalg.matrix_norm (x, 2)**2`. The same ratio of the centred matrix is
+ * hr_spectrum_get_nesum().
+ *
+ * Returns: the stable rank, between 1 and the matrix rank; NaN for an all-zero matrix
+ *
+ * Since: 0.2
+ */
+double
+hr_spectrum_get_stable_rank (HrSpectrum *self)
+{
+  double sum = 0, first;
+
+  g_return_val_if_fail (self != NULL, NAN);
+  first = self->uncentred_singular_values[0];
+  for (gsize i = 0; i < self->n_components; i++)
+    sum += self->uncentred_singular_values[i] * self->uncentred_singular_values[i];
+  return first > 0 ? sum / (first * first) : NAN;
+}
+
+/**
+ * hr_spectrum_get_nesum:
+ * @self: a #HrSpectrum
+ *
+ * NESum, the normalised eigenvalue sum of He and Ozay ("Exploring the gap between collapsed
+ * and whitened features in self-supervised learning", ICML 2022): Σᵢ λᵢ / λ₁ over the
+ * eigenvalues of the covariance (hr_spectrum_get_eigenvalues()), the stable rank of the
+ * centred matrix.
+ *
+ * Returns: NESum, between 1 and the rank; NaN when the samples have no variance
+ *
+ * Since: 0.2
+ */
+double
+hr_spectrum_get_nesum (HrSpectrum *self)
+{
+  double sum = 0;
+
+  g_return_val_if_fail (self != NULL, NAN);
+  for (gsize i = 0; i < self->n_components; i++)
+    sum += self->eigenvalues[i];
+  return self->eigenvalues[0] > 0 ? sum / self->eigenvalues[0] : NAN;
 }

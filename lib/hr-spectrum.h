@@ -84,6 +84,21 @@ guint hr_spectrum_get_components (HrSpectrum *self, double fraction);
 HR_AVAILABLE_IN_ALL
 double hr_spectrum_get_alpha (HrSpectrum *self, guint *first, guint *last, double *r_squared);
 
+HR_AVAILABLE_IN_ALL
+HrSpectrum *hr_spectrum_new_from_rows (guint64 n_samples, gsize dimension, const float *rows,
+                                       gboolean standardize, GError **error);
+HR_AVAILABLE_IN_ALL
+HrSpectrum *hr_spectrum_new_from_row_bytes (gsize dimension, GBytes *rows, gboolean standardize,
+                                            GError **error);
+HR_AVAILABLE_IN_ALL
+double hr_spectrum_get_viscy_effective_rank (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+double hr_spectrum_get_roy_vetterli_effective_rank (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+double hr_spectrum_get_stable_rank (HrSpectrum *self);
+HR_AVAILABLE_IN_ALL
+double hr_spectrum_get_nesum (HrSpectrum *self);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrSpectrum, hr_spectrum_unref)
 
 G_END_DECLS

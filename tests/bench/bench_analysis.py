@@ -25,7 +25,10 @@ OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = MKL_NUM_THREADS = --threads (2):
                 covariance eigenvalues (float64), uncentred singular values,
                 rank, matrix_rank, effective rank, participation ratio,
                 components, alpha, per-sample and per-dimension statistics,
-                SimSiam std; JSON on standard output, no files
+                SimSiam std; since issue 10 also the spectrum of the
+                L2-normalised projections and linear CKA between features and
+                projections (cross-moments), which the Python pipelines do not
+                compute; JSON on standard output, no files
   headrank-f32  only with --pipelines: the same with --precision
                 float32-products (for information: the automatic choice for
                 this N is float64; not in the goals)

@@ -1,0 +1,88 @@
+"""headrank analyze: wide stacks, the memory bound, --standardize and the second table of
+measures (issue 10, sections 4 and 6)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tifffile
+
+from cli_common import SOURCE_ROOT, run
+
+CELL_FEATURES = SOURCE_ROOT / "data" / "sample-qpi-cell-features.tif"
+
+
+def test_two_by_100000_runs_on_the_small_side(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 100_000)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "x.tif", x)
+    r = run("analyze", tmp_path / "x.tif", "--json")
+    assert r.returncode == 0, r.stderr
+    stage = json.loads(r.stdout)["stages"][0]
+    assert stage["spectrum_from"] == "gram"
+    assert stage["rank"] == 1 and stage["matrix_rank"] == 2
+    s = np.linalg.svd(x.astype(np.float64), compute_uv=False)
+    assert np.allclose(stage["uncentred_singular_values"], s, rtol=1e-9)
+
+
+def test_both_huge_is_refused_before_allocating(tmp_path):
+    """100,000 × 100,000 float32 (a sparse file of 40 GB): neither the scatter matrix nor the
+    rows fit the bound; the run stops at once, naming the sizes, with exit 1."""
+    path = tmp_path / "huge.tif"
+    m = tifffile.memmap(path, shape=(100_000, 100_000), dtype=np.float32)
+    del m
+    if os.stat(path).st_blocks * 512 > 1 << 26:
+        pytest.skip("the file system does not keep the file sparse")
+    r = run("analyze", path, "--json", "--memory-limit", "16")
+    assert r.returncode == 1
+    assert r.stdout == ""
+    line = r.stderr.strip()
+    assert "\n" not in line
+    # 16·D² + 8·2048·D bytes; GLib's sizes have a no-break space before the unit
+    assert "the 100000 × 100000 scatter matrix needs 150.5\u00a0GiB" in line, line
+    assert "memory limit of 16.0\u00a0GiB" in line
+
+
+def test_memory_limit_names_the_rows_of_a_wide_stack(tmp_path):
+    x = np.ones((300, 5000), np.float32)
+    tifffile.imwrite(tmp_path / "x.tif", x)
+    r = run("analyze", tmp_path / "x.tif", "--json", "--memory-limit", "0.001")
+    assert r.returncode == 1
+    assert "keeping the 300 × 5000 samples for their Gram matrix needs" in r.stderr
+
+
+def test_memory_limit_is_checked():
+    r = run("analyze", CELL_FEATURES, "--json", "--memory-limit", "-1")
+    assert r.returncode == 2
+    assert "--memory-limit" in r.stderr
+
+
+def test_standardize_on_the_bundled_cell_features():
+    plain = json.loads(run("analyze", CELL_FEATURES, "--json").stdout)["stages"][0]
+    r = run("analyze", CELL_FEATURES, "--json", "--standardize")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    std = j["stages"][0]
+    assert j["input"]["standardized"] is True
+    # one channel's variance dominates the raw spectrum, not the standardised one
+    assert plain["effective_rank"] < 2
+    assert std["effective_rank"] > 3 * plain["effective_rank"]
+    assert std["centring"].startswith("standardized")
+    x = tifffile.imread(CELL_FEATURES).reshape(16, -1).T.astype(np.float64)
+    xs = (x - x.mean(0)) / x.std(0)
+    ref = np.linalg.eigvalsh(np.cov(xs, rowvar=False))[::-1]
+    assert np.allclose(std["eigenvalues"], ref, rtol=1e-6, atol=1e-9 * ref[0])
+
+
+def test_second_table_and_lidar_fit_80_columns(tmp_path):
+    text = run("analyze", "--output", tmp_path / "report")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    head = next(i for i, l in enumerate(lines) if l.startswith("stage") and "viscy.er" in l)
+    assert lines[head].split() == ["stage", "viscy.er", "RV.er", "s.rank", "NESum", "CKA",
+                                   "norm.rank", "lightly"]
+    rows = lines[head + 1:head + 3]
+    assert [r.split()[0] for r in rows] == ["features", "projections"]
+    assert all(len(l) <= 80 for l in lines[head:head + 3])
+    assert any(l.startswith("LiDAR of the pairs: ") for l in lines)
