@@ -611,6 +611,28 @@ hr_rank_text (HrSpectrum *sp)
   return g_strdup_printf ("%u–%u", low, high);
 }
 
+/* RankMe of the centred singular values: the effective rank the features would have
+ * without their common offset (the same formula as hr_spectrum_get_effective_rank(), on the
+ * other values). NaN when every value is 0. */
+static double
+hr_centred_effective_rank (HrSpectrum *sp)
+{
+  gsize n = 0;
+  const double *sigma = hr_spectrum_get_singular_values (sp, &n);
+  double sum = 0.0, entropy = 0.0;
+
+  for (gsize k = 0; k < n; k++)
+    sum += sigma[k];
+  if (!(sum > 0.0))
+    return NAN;
+  for (gsize k = 0; k < n; k++)
+    {
+      double p = sigma[k] / sum + 1e-7;
+      entropy -= p * log (p);
+    }
+  return exp (entropy);
+}
+
 /**
  * hr_analysis_describe_verdict:
  * @self: a #HrAnalysis that has run
@@ -665,15 +687,25 @@ hr_analysis_describe_verdict (HrAnalysis *self)
                           "%.1f, the features rank %s and effective rank %.1f."),
                        rp, ep, rf, ef));
       else if (v & HR_VERDICT_INFLATES_EFFECTIVE_RANK)
-        g_ptr_array_add (
-            lines,
-            g_strdup_printf (
-                /* TRANSLATORS: the verdict; %.1f are effective ranks, %s ranks */
-                _ ("The head keeps rank (%s in the features, %s in the projections) and raises "
-                   "the effective rank (RankMe, on the uncentred values) from %.1f to %.1f. A "
-                   "large common offset of the features lowers their effective rank; see their "
-                   "spectrum."),
-                rf, rp, ef, ep));
+        {
+          g_ptr_array_add (
+              lines,
+              g_strdup_printf (
+                  /* TRANSLATORS: the verdict; %.1f are effective ranks, %s ranks */
+                  _ ("The head keeps rank (%s in the features, %s in the projections) and raises "
+                     "the effective rank (RankMe, on the uncentred values) from %.1f to %.1f."),
+                  rf, rp, ef, ep));
+          /* The offset note only where it is true: the features' centred values have an
+             effective rank higher than their uncentred ones by more than the verdict's margin. */
+          if (hr_centred_effective_rank (f) > ef * 1.01)
+            g_ptr_array_add (
+                lines,
+                g_strdup_printf (
+                    /* TRANSLATORS: %.1f are effective ranks */
+                    _ ("A large common offset of the features lowers their effective rank: without "
+                       "it (centred), it is %.1f, not %.1f; see their spectrum."),
+                    hr_centred_effective_rank (f), ef));
+        }
       else if (v & HR_VERDICT_REDUCES_EFFECTIVE_RANK)
         g_ptr_array_add (
             lines,

@@ -252,6 +252,30 @@ def test_rule_keeps_rank_higher_effective_rank(tmp_path):
     assert 'raises the effective rank' in a.describe_verdict()[0]
 
 
+def test_rule_higher_effective_rank_offset_note_only_when_true(tmp_path):
+    """The note that a common offset lowers the features' effective rank is said only when
+    it does: zero-mean features (the issue's 1,000,000 x 64 case through a head said it
+    with no offset at all) get no note; features with an offset of 10,000 get it, with their
+    centred RankMe."""
+    rng = np.random.default_rng(25)
+    f = spread_samples(rng, 2000, 32, 1000.0)
+    p = spread_samples(rng, 2000, 32, 2.0)
+    a, v = verdict(tmp_path, f, p)
+    assert v & V.KEEPS_RANK and v & V.INFLATES_EFFECTIVE_RANK
+    assert not any('offset' in line for line in a.describe_verdict())
+
+    g = f + np.float32(1e4)
+    a, v = verdict(tmp_path, g, p)
+    assert v & V.KEEPS_RANK and v & V.INFLATES_EFFECTIVE_RANK
+    lines = a.describe_verdict()
+    assert lines[1].startswith('A large common offset of the features lowers their effective '
+                               'rank: without it (centred), it is ')
+    x = g.astype(np.float64)
+    sigma = np.linalg.svd(x - x.mean(0), compute_uv=False)
+    q = sigma / sigma.sum() + 1e-7
+    assert f'it is {np.exp(-(q * np.log(q)).sum()):.1f}, not ' in lines[1]
+
+
 def test_rule_keeps_rank_within_margin(tmp_path):
     """A rescaled copy: the same rank and effective rank (RankMe is scale-free), so no
     effective-rank flag either way; no exact float comparison decides it."""
