@@ -435,12 +435,15 @@ hr_same_file (const char *a, const char *b)
 static int
 hr_head_error (const GError *error, const char *path, const char *other, const char *more)
 {
+  /* the library names files as g_filename_display_name() shows them (valid UTF-8) */
+  g_autofree char *shown = g_filename_display_name (path);
+
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
-      || strstr (error->message, path) != NULL
+      || strstr (error->message, path) != NULL || strstr (error->message, shown) != NULL
       || (other != NULL && strstr (error->message, other) != NULL)
       || (more != NULL && strstr (error->message, more) != NULL))
     return hr_user_error (error);
-  g_printerr ("headrank: %s: %s\n", path, error->message);
+  g_printerr ("headrank: %s: %s\n", shown, error->message);
   return EXIT_USER_ERROR;
 }
 
