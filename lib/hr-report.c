@@ -1170,6 +1170,7 @@ hr_plot_singular_values (HrAnalysis *self, const char *directory, GError **error
       g_autofree char *title = NULL;
       const double *v;
       gsize n;
+      guint low, high;
 
       if (sp == NULL)
         continue;
@@ -1191,6 +1192,11 @@ hr_plot_singular_values (HrAnalysis *self, const char *directory, GError **error
           && hr_spectrum_get_noise_floor (sp) < hr_spectrum_get_tolerance (sp))
         hr_axes_add_hline (ax, hr_spectrum_get_noise_floor (sp), _ ("noise floor"), 2, TRUE);
       hr_axes_add_vline (ax, hr_spectrum_get_rank (sp), _ ("rank"), 3, TRUE);
+      /* a rank that is a range (values between the noise floor and the tolerance): its
+         upper end too, so that the plot shows the range the table and report.json give */
+      hr_spectrum_get_rank_range (sp, &low, &high);
+      if (high > low)
+        hr_axes_add_vline (ax, high, _ ("rank: upper end of its range"), 4, TRUE);
     }
   return hr_write_figure (fig, directory, "singular_values", error);
 }

@@ -333,6 +333,31 @@ def test_rule_ranges_overlap_is_keeps_rank(tmp_path):
     assert 'the features rank 10–11' in a.describe_verdict()[0]
 
 
+def orange_pixels(png):
+    """Pixels of palette colour 4 (Okabe–Ito orange, #e69f00), which only the upper end of
+    a rank range is drawn in on the singular-value plot."""
+    from PIL import Image
+    rgb = np.asarray(Image.open(png).convert('RGB')).astype(int)
+    return int((np.abs(rgb - [0xe6, 0x9f, 0x00]).sum(axis=2) < 24).sum())
+
+
+def test_plot_shows_the_rank_range(tmp_path):
+    """A rank that is a range (5–64) is drawn as one on the singular-value plot: a line at
+    each end; a rank without a range has one line."""
+    rng = np.random.default_rng(28)
+    a5 = rng.standard_normal((300, 5)) @ rng.standard_normal((5, 64))
+    noisy = (a5 + 1e-6 * rng.standard_normal((300, 64))).astype(np.float32)
+    a = analyse(write(tmp_path, 'noisy.tif', noisy))
+    assert tuple(spectrum(a).get_rank_range()) == (5, 64)
+    assert a.write_report(str(tmp_path / 'range'), None)
+    assert orange_pixels(tmp_path / 'range' / 'singular_values.png') > 500
+
+    a = analyse(write(tmp_path, 'exact.tif', a5.astype(np.float32)))
+    assert tuple(spectrum(a).get_rank_range()) == (5, 5)
+    assert a.write_report(str(tmp_path / 'exact'), None)
+    assert orange_pixels(tmp_path / 'exact' / 'singular_values.png') == 0
+
+
 # -- §5 non-finite values ---------------------------------------------------------------------
 
 
