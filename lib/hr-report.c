@@ -611,6 +611,16 @@ hr_rank_text (HrSpectrum *sp)
   return g_strdup_printf ("%u–%u", low, high);
 }
 
+/* An effective rank in words: "21.9", or "undefined" when it is NaN (every value 0). */
+static char *
+hr_effective_rank_text (double e)
+{
+  if (isnan (e))
+    /* TRANSLATORS: an effective rank that has no value: every singular value is 0 */
+    return g_strdup (_ ("undefined"));
+  return g_strdup_printf ("%.1f", e);
+}
+
 /* RankMe of the centred singular values: the effective rank the features would have
  * without their common offset (the same formula as hr_spectrum_get_effective_rank(), on the
  * other values). NaN when every value is 0. */
@@ -668,8 +678,18 @@ hr_analysis_describe_verdict (HrAnalysis *self)
       HrSpectrum *f = hr_stage_get_spectrum (features), *p = hr_stage_get_spectrum (projections);
       g_autofree char *rf = hr_rank_text (f), *rp = hr_rank_text (p);
       double ef = hr_spectrum_get_effective_rank (f), ep = hr_spectrum_get_effective_rank (p);
+      g_autofree char *sef = hr_effective_rank_text (ef), *sep = hr_effective_rank_text (ep);
 
-      if (v & HR_VERDICT_REDUCES_RANK)
+      if ((v & HR_VERDICT_REDUCES_RANK) && (v & HR_VERDICT_COLLAPSED))
+        /* not "as a healthy head does": the collapse sentence follows */
+        g_ptr_array_add (
+            lines, g_strdup_printf (
+                       /* TRANSLATORS: the verdict; %s are ranks and effective ranks ("21.9",
+                          or "undefined") */
+                       _ ("The head reduces rank: the projections have rank %s and effective rank "
+                          "%s, the features rank %s and effective rank %s."),
+                       rp, sep, rf, sef));
+      else if (v & HR_VERDICT_REDUCES_RANK)
         g_ptr_array_add (
             lines,
             g_strdup_printf (
@@ -682,10 +702,11 @@ hr_analysis_describe_verdict (HrAnalysis *self)
       else if (v & HR_VERDICT_INFLATES_RANK)
         g_ptr_array_add (
             lines, g_strdup_printf (
-                       /* TRANSLATORS: the verdict; %s are ranks, %.1f effective ranks */
+                       /* TRANSLATORS: the verdict; %s are ranks and effective ranks ("21.9",
+                          or "undefined") */
                        _ ("The head inflates rank: the projections have rank %s and effective rank "
-                          "%.1f, the features rank %s and effective rank %.1f."),
-                       rp, ep, rf, ef));
+                          "%s, the features rank %s and effective rank %s."),
+                       rp, sep, rf, sef));
       else if (v & HR_VERDICT_INFLATES_EFFECTIVE_RANK)
         {
           g_ptr_array_add (
@@ -718,10 +739,11 @@ hr_analysis_describe_verdict (HrAnalysis *self)
         g_ptr_array_add (
             lines,
             g_strdup_printf (
-                /* TRANSLATORS: the verdict; %s are ranks, %.1f effective ranks */
-                _ ("The head keeps rank: the projections have rank %s and effective rank %.1f, "
-                   "the features rank %s and effective rank %.1f."),
-                rp, ep, rf, ef));
+                /* TRANSLATORS: the verdict; %s are ranks and effective ranks ("21.9", or
+                   "undefined") */
+                _ ("The head keeps rank: the projections have rank %s and effective rank %s, "
+                   "the features rank %s and effective rank %s."),
+                rp, sep, rf, sef));
       if (v & HR_VERDICT_USES_ALL_DIMENSIONS)
         g_ptr_array_add (
             lines,
@@ -833,14 +855,29 @@ hr_analysis_describe_verdict (HrAnalysis *self)
   if (v & HR_VERDICT_COLLAPSED)
     {
       gsize d = hr_stage_get_dimension (projections);
+      double std = hr_moments_get_simsiam_std (hr_stage_get_moments (projections));
 
-      g_ptr_array_add (
-          lines,
-          g_strdup_printf (
-              /* TRANSLATORS: %.3g are standard deviations, %zu the dimension */
-              _ ("The projections look collapsed: the standard deviation of the L2-normalised "
-                 "projections is %.3g, where a healthy head gives about %.3g (1/√%zu)."),
-              hr_moments_get_simsiam_std (hr_stage_get_moments (projections)), 1.0 / sqrt (d), d));
+      /* say the reason that holds: the SimSiam measure below a tenth of 1/√d, else the rank */
+      if (std < 0.1 / sqrt (d))
+        g_ptr_array_add (
+            lines,
+            g_strdup_printf (
+                /* TRANSLATORS: %.3g are standard deviations, %zu the dimension */
+                _ ("The projections look collapsed: the standard deviation of the L2-normalised "
+                   "projections is %.3g, where a healthy head gives about %.3g (1/√%zu)."),
+                std, 1.0 / sqrt (d), d));
+      else
+        {
+          g_autofree char *rank = hr_rank_text (hr_stage_get_spectrum (projections));
+
+          g_ptr_array_add (lines,
+                           g_strdup_printf (
+                               /* TRANSLATORS: %s is a rank ("1" or a range "0–1"), %zu the
+                                  dimension */
+                               _ ("The projections look collapsed: they have rank %s of %zu "
+                                  "dimensions, the samples lie on one line or at one point."),
+                               rank, d));
+        }
     }
   if (hr_analysis_get_n_dropped (self) > 0)
     g_ptr_array_add (

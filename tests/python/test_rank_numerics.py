@@ -306,6 +306,35 @@ def test_rule_collapsed(tmp_path):
     assert v & V.COLLAPSED
 
 
+def test_rule_collapsed_words_true_to_the_numbers(tmp_path):
+    """A collapsed head reduces rank, but not 'as a healthy projection head does'; the
+    collapse sentence gives the reason that fired (rank 1 of 16, not a SimSiam measure of
+    0.17 'where a healthy head gives about 0.25'); an effective rank of all-zero
+    projections is 'undefined', never '-nan'."""
+    rng = np.random.default_rng(29)
+    f = rng.standard_normal((300, 16)).astype(np.float32)
+    r1 = (rng.standard_normal((300, 1)) @ rng.standard_normal((1, 16))).astype(np.float32)
+    a, v = verdict(tmp_path, f, r1)
+    assert v & V.COLLAPSED and v & V.REDUCES_RANK
+    lines = a.describe_verdict()
+    assert lines[0].startswith('The head reduces rank: the projections have rank 1 and ')
+    assert not any('healthy projection head' in line for line in lines)
+    assert 'The projections look collapsed: they have rank 1 of 16 dimensions, the samples lie ' \
+        'on one line or at one point.' in lines
+
+    a, v = verdict(tmp_path, f, np.zeros((300, 16), np.float32))
+    lines = a.describe_verdict()
+    assert v & V.COLLAPSED
+    assert lines[0].startswith('The head reduces rank: the projections have rank 0 and '
+                               'effective rank undefined, the features rank 16')
+    assert lines[1].startswith('The projections look collapsed: the standard deviation of the '
+                               'L2-normalised projections is 0, ')
+    a, v = verdict(tmp_path, np.zeros((300, 16), np.float32), f)
+    assert v & V.INFLATES_RANK
+    assert a.describe_verdict()[0].endswith('the features rank 0 and effective rank undefined.')
+    assert not any('nan' in line for line in a.describe_verdict())
+
+
 def test_rule_ranges_overlap_is_keeps_rank(tmp_path):
     """The features' 11th singular value lies between the noise floor and the tolerance
     (rank 10, range 10–11); projections of rank 11 are within that range: 'keeps rank',
