@@ -417,6 +417,13 @@ hr_command_info (int argc, char **argv)
   return EXIT_SUCCESS;
 }
 
+/* NaN without its sign bit, so that printf writes "nan" for every undefined value. */
+static double
+hr_unsigned_nan (double x)
+{
+  return isnan (x) ? fabs (x) : x;
+}
+
 /* -- head options, shared by project and head describe ------------------------------------ */
 
 /* Whether two paths name the same existing file. */
@@ -829,9 +836,11 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
 
           g_autofree char *rank = hr_rank_cell (sp);
 
+          /* fabs: an undefined measure (values all 0) prints as "nan", never "-nan" */
           g_print ("%9s %7u %8.2f %6.2f %14s %6.2f ", rank, hr_spectrum_get_matrix_rank (sp),
-                   hr_spectrum_get_effective_rank (sp), hr_spectrum_get_participation_ratio (sp),
-                   pcs, hr_spectrum_get_alpha (sp, NULL, NULL, NULL));
+                   hr_unsigned_nan (hr_spectrum_get_effective_rank (sp)),
+                   hr_unsigned_nan (hr_spectrum_get_participation_ratio (sp)), pcs,
+                   hr_unsigned_nan (hr_spectrum_get_alpha (sp, NULL, NULL, NULL)));
         }
       else
         g_print ("%9s %7s %8s %6s %14s %6s ", "-", "-", "-", "-", "-", "-");
