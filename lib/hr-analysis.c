@@ -2082,7 +2082,11 @@ hr_verdict_of_projections (HrStage *projections)
   guint high;
 
   hr_spectrum_get_rank_range (projections->spectrum, NULL, &high);
-  if (hr_moments_get_simsiam_std (projections->moments) < 0.1 * healthy || high <= 1)
+  /* rank ≤ 1 is a collapse only where more was possible: two samples always lie on a line */
+  if (hr_moments_get_simsiam_std (projections->moments) < 0.1 * healthy
+      || (high <= 1
+          && MIN (projections->dimension, hr_moments_get_n_samples (projections->moments) - 1)
+                 >= 2))
     return HR_VERDICT_COLLAPSED;
   return HR_VERDICT_NONE;
 }

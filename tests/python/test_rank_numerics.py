@@ -335,6 +335,23 @@ def test_rule_collapsed_words_true_to_the_numbers(tmp_path):
     assert not any('nan' in line for line in a.describe_verdict())
 
 
+def test_rule_two_samples_are_not_collapsed(tmp_path):
+    """Two samples always lie on a line: projections of rank 1 (the most two samples can
+    have) are not 'collapsed'; three samples on one line in 16 dimensions are."""
+    rng = np.random.default_rng(32)
+    f = rng.standard_normal((2, 16)).astype(np.float32)
+    p = rng.standard_normal((2, 16)).astype(np.float32)
+    a, v = verdict(tmp_path, f, p)
+    assert spectrum(a, 'projections').get_rank() == 1
+    assert v & V.KEEPS_RANK and not v & V.COLLAPSED
+    assert not any('collapsed' in line for line in a.describe_verdict())
+
+    f3 = rng.standard_normal((3, 16)).astype(np.float32)
+    p3 = (rng.standard_normal((3, 1)) @ rng.standard_normal((1, 16))).astype(np.float32)
+    _, v = verdict(tmp_path, f3, p3)
+    assert v & V.COLLAPSED
+
+
 def test_rule_ranges_overlap_is_keeps_rank(tmp_path):
     """The features' 11th singular value lies between the noise floor and the tolerance
     (rank 10, range 10–11); projections of rank 11 are within that range: 'keeps rank',
