@@ -336,7 +336,7 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
   hr_json_int (b, "dropped_samples",
                (gint64)(hr_stage_get_n_samples (stage) - hr_moments_get_n_samples (m)));
   hr_json_int (b, "nonfinite_values",
-               (gint64)(hr_moments_get_n_nonfinite (m)
+               (gint64)(hr_stage_get_n_nonfinite_of_input (stage)
                         + (hr_stage_get_role (stage) == HR_STAGE_ROLE_FEATURES
                                    && hr_analysis_get_head (analysis) != NULL
                                ? hr_analysis_get_n_nonfinite (analysis)

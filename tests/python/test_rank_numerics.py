@@ -419,6 +419,35 @@ def test_nonfinite_column(tmp_path):
         'values in all)' in e.value.message
 
 
+def test_nonfinite_rows_of_projections_dropped_from_every_stage(tmp_path):
+    """With --projections, a sample whose projection (or feature) row holds NaN or inf is
+    left out of both stages, so that they are compared on the same samples, and the verdict
+    says so; the counts are the input's. Before, the features kept all 300 samples, the
+    projections 297, and the verdict said nothing."""
+    rng = np.random.default_rng(33)
+    f = rng.standard_normal((300, 16)).astype(np.float32)
+    p = rng.standard_normal((300, 8)).astype(np.float32)
+    p[3, 1] = np.nan
+    p[50, [2, 5]] = np.inf
+    f[7, 0] = np.nan
+    a = analyse(write(tmp_path, 'f.tif', f), write(tmp_path, 'p.tif', p))
+    assert a.find_stage('features').get_moments().get_n_samples() == 297
+    assert a.find_stage('projections').get_moments().get_n_samples() == 297
+    assert (a.get_n_dropped(), a.get_n_nonfinite()) == (3, 4)
+    assert '3 samples of 300 held NaN or infinite values (4 values) and were left out' in \
+        ' '.join(a.describe_verdict())
+    keep = np.ones(300, bool)
+    keep[[3, 7, 50]] = False
+    sf = spectrum(a).get_singular_values()
+    x = f[keep].astype(np.float64)
+    assert np.allclose(sf, np.linalg.svd(x - x.mean(0), compute_uv=False), rtol=1e-9)
+    assert a.write_report(str(tmp_path / 'r'), None)
+    report = json.loads((tmp_path / 'r' / 'report.json').read_text())
+    counts = {s['name']: (s['samples'], s['dropped_samples'], s['nonfinite_values'])
+              for s in report['stages']}
+    assert counts == {'features': (297, 3, 1), 'projections': (297, 3, 3)}
+
+
 def test_nonfinite_policies(tmp_path):
     rng = np.random.default_rng(31)
     x = rng.standard_normal((300, 16)).astype(np.float32)
