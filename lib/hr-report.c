@@ -880,20 +880,28 @@ hr_analysis_describe_verdict (HrAnalysis *self)
         }
     }
   if (hr_analysis_get_n_dropped (self) > 0)
-    g_ptr_array_add (
-        lines,
-        g_strdup_printf (
-            /* TRANSLATORS: %llu samples, of %llu, and a number of values; “drop” is the
-               value of --nonfinite, left untranslated */
-            g_dngettext (GETTEXT_PACKAGE,
-                         "%llu sample of %llu held NaN or infinite values (%llu values) and was "
-                         "left out (non-finite policy “drop”, the default).",
-                         "%llu samples of %llu held NaN or infinite values (%llu values) and "
-                         "were left out (non-finite policy “drop”, the default).",
-                         hr_analysis_get_n_dropped (self)),
-            (unsigned long long)hr_analysis_get_n_dropped (self),
-            (unsigned long long)hr_stack_reader_get_n_samples (hr_analysis_get_features (self)),
-            (unsigned long long)hr_analysis_get_n_nonfinite (self)));
+    {
+      guint64 n_values = hr_analysis_get_n_nonfinite (self);
+      g_autofree char *values = g_strdup_printf (
+          /* TRANSLATORS: a number of NaN or infinite values, in the sentence below */
+          g_dngettext (GETTEXT_PACKAGE, "%llu value", "%llu values", n_values),
+          (unsigned long long)n_values);
+
+      g_ptr_array_add (
+          lines,
+          g_strdup_printf (
+              /* TRANSLATORS: %llu samples, of %llu, and %s a number of values ("4 values");
+                 “drop” is the value of --nonfinite, left untranslated */
+              g_dngettext (GETTEXT_PACKAGE,
+                           "%llu sample of %llu held NaN or infinite values (%s) and was "
+                           "left out (non-finite policy “drop”, the default).",
+                           "%llu samples of %llu held NaN or infinite values (%s) and "
+                           "were left out (non-finite policy “drop”, the default).",
+                           hr_analysis_get_n_dropped (self)),
+              (unsigned long long)hr_analysis_get_n_dropped (self),
+              (unsigned long long)hr_stack_reader_get_n_samples (hr_analysis_get_features (self)),
+              values));
+    }
   g_ptr_array_add (lines, NULL);
   return (char **)g_ptr_array_steal (lines, NULL);
 }

@@ -448,6 +448,15 @@ def test_nonfinite_rows_of_projections_dropped_from_every_stage(tmp_path):
     assert counts == {'features': (297, 3, 1), 'projections': (297, 3, 3)}
 
 
+def test_nonfinite_one_value_is_singular(tmp_path):
+    """'1 sample of 100 held NaN or infinite values (1 value)', not '(1 values)'."""
+    x = np.random.default_rng(34).standard_normal((100, 8)).astype(np.float32)
+    x[5, 2] = np.inf
+    a = analyse(write(tmp_path, 'one.tif', x))
+    assert '1 sample of 100 held NaN or infinite values (1 value) and was left out' in \
+        ' '.join(a.describe_verdict())
+
+
 def test_nonfinite_policies(tmp_path):
     rng = np.random.default_rng(31)
     x = rng.standard_normal((300, 16)).astype(np.float32)
