@@ -417,6 +417,13 @@ hr_command_info (int argc, char **argv)
   return EXIT_SUCCESS;
 }
 
+/* NaN without its sign bit, so that printf writes "nan" for every undefined value. */
+static double
+hr_unsigned_nan (double x)
+{
+  return isnan (x) ? fabs (x) : x;
+}
+
 /* -- head options, shared by project and head describe ------------------------------------ */
 
 /* Whether two paths name the same existing file. */
@@ -435,12 +442,15 @@ hr_same_file (const char *a, const char *b)
 static int
 hr_head_error (const GError *error, const char *path, const char *other, const char *more)
 {
+  /* the library names files as g_filename_display_name() shows them (valid UTF-8) */
+  g_autofree char *shown = g_filename_display_name (path);
+
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
-      || strstr (error->message, path) != NULL
+      || strstr (error->message, path) != NULL || strstr (error->message, shown) != NULL
       || (other != NULL && strstr (error->message, other) != NULL)
       || (more != NULL && strstr (error->message, more) != NULL))
     return hr_user_error (error);
-  g_printerr ("headrank: %s: %s\n", path, error->message);
+  g_printerr ("headrank: %s: %s\n", shown, error->message);
   return EXIT_USER_ERROR;
 }
 
@@ -826,9 +836,11 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
 
           g_autofree char *rank = hr_rank_cell (sp);
 
+          /* fabs: an undefined measure (values all 0) prints as "nan", never "-nan" */
           g_print ("%9s %7u %8.2f %6.2f %14s %6.2f ", rank, hr_spectrum_get_matrix_rank (sp),
-                   hr_spectrum_get_effective_rank (sp), hr_spectrum_get_participation_ratio (sp),
-                   pcs, hr_spectrum_get_alpha (sp, NULL, NULL, NULL));
+                   hr_unsigned_nan (hr_spectrum_get_effective_rank (sp)),
+                   hr_unsigned_nan (hr_spectrum_get_participation_ratio (sp)), pcs,
+                   hr_unsigned_nan (hr_spectrum_get_alpha (sp, NULL, NULL, NULL)));
         }
       else
         g_print ("%9s %7s %8s %6s %14s %6s ", "-", "-", "-", "-", "-", "-");

@@ -214,6 +214,7 @@ struct _HrStage
   /* linear CKA with the features, from cross-moments */
   HrCrossMoments *cross;
   double cka;
+  guint64 n_marked; /* NaN values set by hr_drop_together(), not the input's */
 };
 
 G_DEFINE_FINAL_TYPE (HrStage, hr_stage, G_TYPE_OBJECT)
@@ -583,6 +584,12 @@ gboolean
 hr_stage_is_activation (HrStage *stage)
 {
   return stage->layer >= 0 && hr_layer_kind_is_activation (stage->layer_kind);
+}
+
+guint64
+hr_stage_get_n_nonfinite_of_input (HrStage *stage)
+{
+  return hr_moments_get_n_nonfinite (stage->moments) - stage->n_marked;
 }
 
 static HrStage *
@@ -1871,6 +1878,42 @@ oom:
   return FALSE;
 }
 
+/* Whether every value of a row is finite. */
+static gboolean
+hr_row_is_finite (const float *row, gsize d)
+{
+  gboolean finite = TRUE;
+
+  for (gsize j = 0; j < d; j++)
+    finite &= isfinite (row[j]) != 0;
+  return finite;
+}
+
+/* A sample is dropped from every stage or from none: where only one of the two rows of a
+ * sample holds a non-finite value, the other is marked (its first value set to NaN) so
+ * that its moments leave it out too. Returns the number of values so marked, which are not
+ * the input's and are taken off the count of non-finite values. */
+static guint64
+hr_drop_together (float *rows[2], HrStage *stages[2], gsize n)
+{
+  guint64 marked = 0;
+
+  for (gsize r = 0; r < n; r++)
+    {
+      float *a = rows[0] + r * stages[0]->dimension, *b = rows[1] + r * stages[1]->dimension;
+      gboolean fa = hr_row_is_finite (a, stages[0]->dimension);
+      gboolean fb = hr_row_is_finite (b, stages[1]->dimension);
+
+      if (fa != fb)
+        {
+          (fa ? a : b)[0] = NAN;
+          stages[fa ? 0 : 1]->n_marked++;
+          marked++;
+        }
+    }
+  return marked;
+}
+
 /* The pass without a head: the features and, alongside, the given projections. */
 static gboolean
 hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellable, GError **error)
@@ -1882,6 +1925,7 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
   gsize chunk = CLAMP (hr_stack_reader_get_preferred_chunk (self->features), 256, 2048);
   float *rows[2] = { NULL, NULL };
   gsize got[2];
+  guint64 marked = 0;
   gboolean ok = FALSE;
 
   chunk = MAX ((gsize)1, MIN (chunk, n));
@@ -1902,8 +1946,7 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
       for (int k = 0; k < 2 && stages[k] != NULL; k++)
         {
           if (!hr_stack_reader_read_into (readers[k], rows[k], chunk, &got[k], cancellable, error)
-              || !hr_check_nonfinite_policy (self, readers[k], error)
-              || !hr_pass_add (pass, stages[k], rows[k], got[k], NULL, done, error))
+              || !hr_check_nonfinite_policy (self, readers[k], error))
             goto out;
         }
       if (stages[1] != NULL && stages[1]->cross != NULL && got[1] == got[0])
@@ -1915,6 +1958,11 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
                        hr_stack_reader_get_path (self->features), done, n);
           goto out;
         }
+      if (stages[1] != NULL)
+        marked += hr_drop_together (rows, stages, got[0]);
+      for (int k = 0; k < 2 && stages[k] != NULL; k++)
+        if (!hr_pass_add (pass, stages[k], rows[k], got[k], NULL, done, error))
+          goto out;
       hr_progress_report ((double)(done + got[0]) / n, progress);
     }
   for (int k = 0; k < 2 && stages[k] != NULL; k++)
@@ -1922,6 +1970,7 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
       self->n_dropped += hr_moments_get_n_dropped (stages[k]->moments) * (k == 0);
       self->n_nonfinite += hr_moments_get_n_nonfinite (stages[k]->moments);
     }
+  self->n_nonfinite -= marked;
   ok = TRUE;
 
 out:
@@ -2007,16 +2056,6 @@ hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancell
   return TRUE;
 }
 
-static gboolean
-hr_row_is_finite (const float *row, gsize d)
-{
-  gboolean finite = TRUE;
-
-  for (gsize j = 0; j < d; j++)
-    finite &= isfinite (row[j]) != 0;
-  return finite;
-}
-
 /* The contrastive measures over the pairs whose rows are all finite. */
 static gboolean
 hr_pass_contrastive (HrPass *pass, GError **error)
@@ -2082,7 +2121,11 @@ hr_verdict_of_projections (HrStage *projections)
   guint high;
 
   hr_spectrum_get_rank_range (projections->spectrum, NULL, &high);
-  if (hr_moments_get_simsiam_std (projections->moments) < 0.1 * healthy || high <= 1)
+  /* rank ≤ 1 is a collapse only where more was possible: two samples always lie on a line */
+  if (hr_moments_get_simsiam_std (projections->moments) < 0.1 * healthy
+      || (high <= 1
+          && MIN (projections->dimension, hr_moments_get_n_samples (projections->moments) - 1)
+                 >= 2))
     return HR_VERDICT_COLLAPSED;
   return HR_VERDICT_NONE;
 }

@@ -49,7 +49,8 @@ typedef enum
  *   every sample
  * @HR_VERDICT_COLLAPSED: the projections have collapsed: the standard deviation of the
  *   L2-normalised projections, averaged over dimensions, is below a tenth of the 1/√d of
- *   a healthy head, or their numerical rank is at most 1 (the top of its range)
+ *   a healthy head, or their numerical rank is at most 1 (the top of its range) where
+ *   they have at least 3 samples and 2 dimensions
  * @HR_VERDICT_KEEPS_RANK: the ranks of the features and the projections are equal within
  *   their uncertainty (their ranges overlap). Since: 0.2
  * @HR_VERDICT_REDUCES_EFFECTIVE_RANK: the projections have a lower effective rank (RankMe)

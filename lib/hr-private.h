@@ -96,6 +96,9 @@ double hr_moments_get_mean_zero_fraction (HrMoments *moments);
 
 /* Whether @stage is the output of one of the head's activation layers (hr-analysis.c). */
 gboolean hr_stage_is_activation (HrStage *stage);
+/* The NaN and infinite values of @stage's input, without those that mark a sample dropped
+ * because the other stack's row of it holds one (hr-analysis.c). */
+guint64 hr_stage_get_n_nonfinite_of_input (HrStage *stage);
 
 /* The analysis' pass over a stack through a head (hr-head.c). */
 typedef gboolean (*HrChunkFunc) (const float *features, gsize n_rows, const guint64 *samples,

@@ -336,7 +336,7 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
   hr_json_int (b, "dropped_samples",
                (gint64)(hr_stage_get_n_samples (stage) - hr_moments_get_n_samples (m)));
   hr_json_int (b, "nonfinite_values",
-               (gint64)(hr_moments_get_n_nonfinite (m)
+               (gint64)(hr_stage_get_n_nonfinite_of_input (stage)
                         + (hr_stage_get_role (stage) == HR_STAGE_ROLE_FEATURES
                                    && hr_analysis_get_head (analysis) != NULL
                                ? hr_analysis_get_n_nonfinite (analysis)
@@ -611,6 +611,38 @@ hr_rank_text (HrSpectrum *sp)
   return g_strdup_printf ("%u–%u", low, high);
 }
 
+/* An effective rank in words: "21.9", or "undefined" when it is NaN (every value 0). */
+static char *
+hr_effective_rank_text (double e)
+{
+  if (isnan (e))
+    /* TRANSLATORS: an effective rank that has no value: every singular value is 0 */
+    return g_strdup (_ ("undefined"));
+  return g_strdup_printf ("%.1f", e);
+}
+
+/* RankMe of the centred singular values: the effective rank the features would have
+ * without their common offset (the same formula as hr_spectrum_get_effective_rank(), on the
+ * other values). NaN when every value is 0. */
+static double
+hr_centred_effective_rank (HrSpectrum *sp)
+{
+  gsize n = 0;
+  const double *sigma = hr_spectrum_get_singular_values (sp, &n);
+  double sum = 0.0, entropy = 0.0;
+
+  for (gsize k = 0; k < n; k++)
+    sum += sigma[k];
+  if (!(sum > 0.0))
+    return NAN;
+  for (gsize k = 0; k < n; k++)
+    {
+      double p = sigma[k] / sum + 1e-7;
+      entropy -= p * log (p);
+    }
+  return exp (entropy);
+}
+
 /**
  * hr_analysis_describe_verdict:
  * @self: a #HrAnalysis that has run
@@ -646,8 +678,18 @@ hr_analysis_describe_verdict (HrAnalysis *self)
       HrSpectrum *f = hr_stage_get_spectrum (features), *p = hr_stage_get_spectrum (projections);
       g_autofree char *rf = hr_rank_text (f), *rp = hr_rank_text (p);
       double ef = hr_spectrum_get_effective_rank (f), ep = hr_spectrum_get_effective_rank (p);
+      g_autofree char *sef = hr_effective_rank_text (ef), *sep = hr_effective_rank_text (ep);
 
-      if (v & HR_VERDICT_REDUCES_RANK)
+      if ((v & HR_VERDICT_REDUCES_RANK) && (v & HR_VERDICT_COLLAPSED))
+        /* not "as a healthy head does": the collapse sentence follows */
+        g_ptr_array_add (
+            lines, g_strdup_printf (
+                       /* TRANSLATORS: the verdict; %s are ranks and effective ranks ("21.9",
+                          or "undefined") */
+                       _ ("The head reduces rank: the projections have rank %s and effective rank "
+                          "%s, the features rank %s and effective rank %s."),
+                       rp, sep, rf, sef));
+      else if (v & HR_VERDICT_REDUCES_RANK)
         g_ptr_array_add (
             lines,
             g_strdup_printf (
@@ -660,20 +702,31 @@ hr_analysis_describe_verdict (HrAnalysis *self)
       else if (v & HR_VERDICT_INFLATES_RANK)
         g_ptr_array_add (
             lines, g_strdup_printf (
-                       /* TRANSLATORS: the verdict; %s are ranks, %.1f effective ranks */
+                       /* TRANSLATORS: the verdict; %s are ranks and effective ranks ("21.9",
+                          or "undefined") */
                        _ ("The head inflates rank: the projections have rank %s and effective rank "
-                          "%.1f, the features rank %s and effective rank %.1f."),
-                       rp, ep, rf, ef));
+                          "%s, the features rank %s and effective rank %s."),
+                       rp, sep, rf, sef));
       else if (v & HR_VERDICT_INFLATES_EFFECTIVE_RANK)
-        g_ptr_array_add (
-            lines,
-            g_strdup_printf (
-                /* TRANSLATORS: the verdict; %.1f are effective ranks, %s ranks */
-                _ ("The head keeps rank (%s in the features, %s in the projections) and raises "
-                   "the effective rank (RankMe, on the uncentred values) from %.1f to %.1f. A "
-                   "large common offset of the features lowers their effective rank; see their "
-                   "spectrum."),
-                rf, rp, ef, ep));
+        {
+          g_ptr_array_add (
+              lines,
+              g_strdup_printf (
+                  /* TRANSLATORS: the verdict; %.1f are effective ranks, %s ranks */
+                  _ ("The head keeps rank (%s in the features, %s in the projections) and raises "
+                     "the effective rank (RankMe, on the uncentred values) from %.1f to %.1f."),
+                  rf, rp, ef, ep));
+          /* The offset note only where it is true: the features' centred values have an
+             effective rank higher than their uncentred ones by more than the verdict's margin. */
+          if (hr_centred_effective_rank (f) > ef * 1.01)
+            g_ptr_array_add (
+                lines,
+                g_strdup_printf (
+                    /* TRANSLATORS: %.1f are effective ranks */
+                    _ ("A large common offset of the features lowers their effective rank: without "
+                       "it (centred), it is %.1f, not %.1f; see their spectrum."),
+                    hr_centred_effective_rank (f), ef));
+        }
       else if (v & HR_VERDICT_REDUCES_EFFECTIVE_RANK)
         g_ptr_array_add (
             lines,
@@ -686,10 +739,11 @@ hr_analysis_describe_verdict (HrAnalysis *self)
         g_ptr_array_add (
             lines,
             g_strdup_printf (
-                /* TRANSLATORS: the verdict; %s are ranks, %.1f effective ranks */
-                _ ("The head keeps rank: the projections have rank %s and effective rank %.1f, "
-                   "the features rank %s and effective rank %.1f."),
-                rp, ep, rf, ef));
+                /* TRANSLATORS: the verdict; %s are ranks and effective ranks ("21.9", or
+                   "undefined") */
+                _ ("The head keeps rank: the projections have rank %s and effective rank %s, "
+                   "the features rank %s and effective rank %s."),
+                rp, sep, rf, sef));
       if (v & HR_VERDICT_USES_ALL_DIMENSIONS)
         g_ptr_array_add (
             lines,
@@ -801,30 +855,53 @@ hr_analysis_describe_verdict (HrAnalysis *self)
   if (v & HR_VERDICT_COLLAPSED)
     {
       gsize d = hr_stage_get_dimension (projections);
+      double std = hr_moments_get_simsiam_std (hr_stage_get_moments (projections));
+
+      /* say the reason that holds: the SimSiam measure below a tenth of 1/√d, else the rank */
+      if (std < 0.1 / sqrt (d))
+        g_ptr_array_add (
+            lines,
+            g_strdup_printf (
+                /* TRANSLATORS: %.3g are standard deviations, %zu the dimension */
+                _ ("The projections look collapsed: the standard deviation of the L2-normalised "
+                   "projections is %.3g, where a healthy head gives about %.3g (1/√%zu)."),
+                std, 1.0 / sqrt (d), d));
+      else
+        {
+          g_autofree char *rank = hr_rank_text (hr_stage_get_spectrum (projections));
+
+          g_ptr_array_add (lines,
+                           g_strdup_printf (
+                               /* TRANSLATORS: %s is a rank ("1" or a range "0–1"), %zu the
+                                  dimension */
+                               _ ("The projections look collapsed: they have rank %s of %zu "
+                                  "dimensions, the samples lie on one line or at one point."),
+                               rank, d));
+        }
+    }
+  if (hr_analysis_get_n_dropped (self) > 0)
+    {
+      guint64 n_values = hr_analysis_get_n_nonfinite (self);
+      g_autofree char *values = g_strdup_printf (
+          /* TRANSLATORS: a number of NaN or infinite values, in the sentence below */
+          g_dngettext (GETTEXT_PACKAGE, "%llu value", "%llu values", n_values),
+          (unsigned long long)n_values);
 
       g_ptr_array_add (
           lines,
           g_strdup_printf (
-              /* TRANSLATORS: %.3g are standard deviations, %zu the dimension */
-              _ ("The projections look collapsed: the standard deviation of the L2-normalised "
-                 "projections is %.3g, where a healthy head gives about %.3g (1/√%zu)."),
-              hr_moments_get_simsiam_std (hr_stage_get_moments (projections)), 1.0 / sqrt (d), d));
+              /* TRANSLATORS: %llu samples, of %llu, and %s a number of values ("4 values");
+                 “drop” is the value of --nonfinite, left untranslated */
+              g_dngettext (GETTEXT_PACKAGE,
+                           "%llu sample of %llu held NaN or infinite values (%s) and was "
+                           "left out (non-finite policy “drop”, the default).",
+                           "%llu samples of %llu held NaN or infinite values (%s) and "
+                           "were left out (non-finite policy “drop”, the default).",
+                           hr_analysis_get_n_dropped (self)),
+              (unsigned long long)hr_analysis_get_n_dropped (self),
+              (unsigned long long)hr_stack_reader_get_n_samples (hr_analysis_get_features (self)),
+              values));
     }
-  if (hr_analysis_get_n_dropped (self) > 0)
-    g_ptr_array_add (
-        lines,
-        g_strdup_printf (
-            /* TRANSLATORS: %llu samples, of %llu, and a number of values; “drop” is the
-               value of --nonfinite, left untranslated */
-            g_dngettext (GETTEXT_PACKAGE,
-                         "%llu sample of %llu held NaN or infinite values (%llu values) and was "
-                         "left out (non-finite policy “drop”, the default).",
-                         "%llu samples of %llu held NaN or infinite values (%llu values) and "
-                         "were left out (non-finite policy “drop”, the default).",
-                         hr_analysis_get_n_dropped (self)),
-            (unsigned long long)hr_analysis_get_n_dropped (self),
-            (unsigned long long)hr_stack_reader_get_n_samples (hr_analysis_get_features (self)),
-            (unsigned long long)hr_analysis_get_n_nonfinite (self)));
   g_ptr_array_add (lines, NULL);
   return (char **)g_ptr_array_steal (lines, NULL);
 }
@@ -1138,6 +1215,7 @@ hr_plot_singular_values (HrAnalysis *self, const char *directory, GError **error
       g_autofree char *title = NULL;
       const double *v;
       gsize n;
+      guint low, high;
 
       if (sp == NULL)
         continue;
@@ -1159,6 +1237,11 @@ hr_plot_singular_values (HrAnalysis *self, const char *directory, GError **error
           && hr_spectrum_get_noise_floor (sp) < hr_spectrum_get_tolerance (sp))
         hr_axes_add_hline (ax, hr_spectrum_get_noise_floor (sp), _ ("noise floor"), 2, TRUE);
       hr_axes_add_vline (ax, hr_spectrum_get_rank (sp), _ ("rank"), 3, TRUE);
+      /* a rank that is a range (values between the noise floor and the tolerance): its
+         upper end too, so that the plot shows the range the table and report.json give */
+      hr_spectrum_get_rank_range (sp, &low, &high);
+      if (high > low)
+        hr_axes_add_vline (ax, high, _ ("rank: upper end of its range"), 4, TRUE);
     }
   return hr_write_figure (fig, directory, "singular_values", error);
 }

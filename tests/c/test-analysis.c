@@ -302,14 +302,28 @@ test_projections (Fixture *f, gconstpointer data)
   rows = finite_rows (f, &n_finite);
   projections = hr_head_forward (f->head, rows, HR_NORM_MODE_RUNNING, NULL, &error);
   g_assert_no_error (error);
-  /* the projections file has as many samples as the features: pad with the first rows */
+  /* the projections file has as many samples as the features: pad with the first rows; a
+     sample whose features are not finite is left out of the projections too */
   {
     g_autofree float *all = g_new (float, N *P);
+    g_autofree float *kept = g_new (float, N *P);
+    gsize k = 0;
+
     memcpy (all, hr_feature_stack_peek_data (projections), n_finite * P * sizeof (float));
     memcpy (all + n_finite * P, all, (N - n_finite) * P * sizeof (float));
     write_matrix (path, all, N, P);
+    for (gsize i = 0; i < N; i++)
+      {
+        gboolean finite = TRUE;
+
+        for (gsize j = 0; j < D; j++)
+          finite &= isfinite (f->x[i * D + j]) != 0;
+        if (finite)
+          memcpy (kept + P * k++, all + P * i, P * sizeof (float));
+      }
+    g_assert_cmpuint (k, ==, n_finite);
     g_clear_object (&projections);
-    projections = hr_feature_stack_new_copy (all, N, P);
+    projections = hr_feature_stack_new_copy (kept, k, P);
   }
   reader = hr_stack_reader_new (path, HR_STACK_LAYOUT_AUTO, NULL, &error);
   g_assert_no_error (error);
@@ -318,6 +332,7 @@ test_projections (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpuint (hr_analysis_get_n_stages (analysis), ==, 2);
   compare_stage (hr_analysis_find_stage (analysis, "projections"), projections);
+  g_assert_cmpuint (hr_analysis_get_n_dropped (analysis), ==, N - n_finite);
 
   /* a head and projections together are refused */
   hr_analysis_set_head (analysis, f->head);

@@ -239,6 +239,21 @@ def test_projections_option(tmp_path):
                        atol=1e-6 * ref["eigenvalues"][0])
 
 
+def test_table_and_verdict_of_all_zero_projections(tmp_path):
+    """Projections that are all 0 have no effective rank, participation ratio or alpha: the
+    table prints "nan" (never "-nan") and the verdict "undefined"."""
+    x = np.random.default_rng(31).standard_normal((300, 16)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "f.tif", x)
+    tifffile.imwrite(tmp_path / "zero.tif", np.zeros_like(x))
+    p = cli_common.run("analyze", tmp_path / "f.tif", "-P", tmp_path / "zero.tif",
+                       "-o", tmp_path / "r")
+    assert p.returncode == 0, p.stderr
+    row = next(line for line in p.stdout.splitlines() if line.startswith("projections"))
+    assert row.split()[5:8] == ["nan", "nan", "0/0/0"], row
+    assert "-nan" not in p.stdout
+    assert "effective rank undefined" in p.stdout
+
+
 def test_pairs_option():
     r = analyze_json(FEATURES, "-w", HEAD, "--arch", "viscy-v2", "--pairs", DATA / "pairs.csv",
                      "--temperature", "0.3", "--margin", "0.4", "--pair-batch", "128")

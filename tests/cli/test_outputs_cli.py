@@ -226,6 +226,16 @@ def test_json_is_valid_utf8_for_names_that_are_not(stack, tmp_path):
     assert load_json(p.stdout)["file"].endswith("head\ufffd.safetensors")
 
 
+def test_error_names_a_weights_file_that_is_not_utf8_once(stack, tmp_path):
+    """A weights file whose name is not UTF-8: the error names it once, as shown (U+FFFD),
+    not the raw bytes followed by the shown name ("head\xff.safetensors: head\ufffd…")."""
+    weights = os.fsencode(tmp_path) + b"/missing\xff.safetensors"
+    for args in (("head", "describe", weights), ("project", stack, "-w", weights, "-o", "p.tif")):
+        line = one_line_error(run(*args, cwd=tmp_path))
+        assert line.count("missing") == 1, line
+        assert "missing\ufffd.safetensors" in line, line
+
+
 def write_safetensors(path, tensors):
     header, blobs, offset = {}, [], 0
     for name, array in tensors.items():

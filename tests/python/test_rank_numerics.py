@@ -252,6 +252,30 @@ def test_rule_keeps_rank_higher_effective_rank(tmp_path):
     assert 'raises the effective rank' in a.describe_verdict()[0]
 
 
+def test_rule_higher_effective_rank_offset_note_only_when_true(tmp_path):
+    """The note that a common offset lowers the features' effective rank is said only when
+    it does: zero-mean features (the issue's 1,000,000 x 64 case through a head said it
+    with no offset at all) get no note; features with an offset of 10,000 get it, with their
+    centred RankMe."""
+    rng = np.random.default_rng(25)
+    f = spread_samples(rng, 2000, 32, 1000.0)
+    p = spread_samples(rng, 2000, 32, 2.0)
+    a, v = verdict(tmp_path, f, p)
+    assert v & V.KEEPS_RANK and v & V.INFLATES_EFFECTIVE_RANK
+    assert not any('offset' in line for line in a.describe_verdict())
+
+    g = f + np.float32(1e4)
+    a, v = verdict(tmp_path, g, p)
+    assert v & V.KEEPS_RANK and v & V.INFLATES_EFFECTIVE_RANK
+    lines = a.describe_verdict()
+    assert lines[1].startswith('A large common offset of the features lowers their effective '
+                               'rank: without it (centred), it is ')
+    x = g.astype(np.float64)
+    sigma = np.linalg.svd(x - x.mean(0), compute_uv=False)
+    q = sigma / sigma.sum() + 1e-7
+    assert f'it is {np.exp(-(q * np.log(q)).sum()):.1f}, not ' in lines[1]
+
+
 def test_rule_keeps_rank_within_margin(tmp_path):
     """A rescaled copy: the same rank and effective rank (RankMe is scale-free), so no
     effective-rank flag either way; no exact float comparison decides it."""
@@ -282,6 +306,52 @@ def test_rule_collapsed(tmp_path):
     assert v & V.COLLAPSED
 
 
+def test_rule_collapsed_words_true_to_the_numbers(tmp_path):
+    """A collapsed head reduces rank, but not 'as a healthy projection head does'; the
+    collapse sentence gives the reason that fired (rank 1 of 16, not a SimSiam measure of
+    0.17 'where a healthy head gives about 0.25'); an effective rank of all-zero
+    projections is 'undefined', never '-nan'."""
+    rng = np.random.default_rng(29)
+    f = rng.standard_normal((300, 16)).astype(np.float32)
+    r1 = (rng.standard_normal((300, 1)) @ rng.standard_normal((1, 16))).astype(np.float32)
+    a, v = verdict(tmp_path, f, r1)
+    assert v & V.COLLAPSED and v & V.REDUCES_RANK
+    lines = a.describe_verdict()
+    assert lines[0].startswith('The head reduces rank: the projections have rank 1 and ')
+    assert not any('healthy projection head' in line for line in lines)
+    assert 'The projections look collapsed: they have rank 1 of 16 dimensions, the samples lie ' \
+        'on one line or at one point.' in lines
+
+    a, v = verdict(tmp_path, f, np.zeros((300, 16), np.float32))
+    lines = a.describe_verdict()
+    assert v & V.COLLAPSED
+    assert lines[0].startswith('The head reduces rank: the projections have rank 0 and '
+                               'effective rank undefined, the features rank 16')
+    assert lines[1].startswith('The projections look collapsed: the standard deviation of the '
+                               'L2-normalised projections is 0, ')
+    a, v = verdict(tmp_path, np.zeros((300, 16), np.float32), f)
+    assert v & V.INFLATES_RANK
+    assert a.describe_verdict()[0].endswith('the features rank 0 and effective rank undefined.')
+    assert not any('nan' in line for line in a.describe_verdict())
+
+
+def test_rule_two_samples_are_not_collapsed(tmp_path):
+    """Two samples always lie on a line: projections of rank 1 (the most two samples can
+    have) are not 'collapsed'; three samples on one line in 16 dimensions are."""
+    rng = np.random.default_rng(32)
+    f = rng.standard_normal((2, 16)).astype(np.float32)
+    p = rng.standard_normal((2, 16)).astype(np.float32)
+    a, v = verdict(tmp_path, f, p)
+    assert spectrum(a, 'projections').get_rank() == 1
+    assert v & V.KEEPS_RANK and not v & V.COLLAPSED
+    assert not any('collapsed' in line for line in a.describe_verdict())
+
+    f3 = rng.standard_normal((3, 16)).astype(np.float32)
+    p3 = (rng.standard_normal((3, 1)) @ rng.standard_normal((1, 16))).astype(np.float32)
+    _, v = verdict(tmp_path, f3, p3)
+    assert v & V.COLLAPSED
+
+
 def test_rule_ranges_overlap_is_keeps_rank(tmp_path):
     """The features' 11th singular value lies between the noise floor and the tolerance
     (rank 10, range 10–11); projections of rank 11 are within that range: 'keeps rank',
@@ -309,6 +379,31 @@ def test_rule_ranges_overlap_is_keeps_rank(tmp_path):
     assert 'the features rank 10–11' in a.describe_verdict()[0]
 
 
+def orange_pixels(png):
+    """Pixels of palette colour 4 (Okabe–Ito orange, #e69f00), which only the upper end of
+    a rank range is drawn in on the singular-value plot."""
+    from PIL import Image
+    rgb = np.asarray(Image.open(png).convert('RGB')).astype(int)
+    return int((np.abs(rgb - [0xe6, 0x9f, 0x00]).sum(axis=2) < 24).sum())
+
+
+def test_plot_shows_the_rank_range(tmp_path):
+    """A rank that is a range (5–64) is drawn as one on the singular-value plot: a line at
+    each end; a rank without a range has one line."""
+    rng = np.random.default_rng(28)
+    a5 = rng.standard_normal((300, 5)) @ rng.standard_normal((5, 64))
+    noisy = (a5 + 1e-6 * rng.standard_normal((300, 64))).astype(np.float32)
+    a = analyse(write(tmp_path, 'noisy.tif', noisy))
+    assert tuple(spectrum(a).get_rank_range()) == (5, 64)
+    assert a.write_report(str(tmp_path / 'range'), None)
+    assert orange_pixels(tmp_path / 'range' / 'singular_values.png') > 500
+
+    a = analyse(write(tmp_path, 'exact.tif', a5.astype(np.float32)))
+    assert tuple(spectrum(a).get_rank_range()) == (5, 5)
+    assert a.write_report(str(tmp_path / 'exact'), None)
+    assert orange_pixels(tmp_path / 'exact' / 'singular_values.png') == 0
+
+
 # -- §5 non-finite values ---------------------------------------------------------------------
 
 
@@ -322,6 +417,44 @@ def test_nonfinite_column(tmp_path):
     assert e.value.code == int(Headrank.AnalysisError.TOO_FEW_SAMPLES)
     assert '1 feature column (7) is NaN or infinite in all 300 samples (300 non-finite ' \
         'values in all)' in e.value.message
+
+
+def test_nonfinite_rows_of_projections_dropped_from_every_stage(tmp_path):
+    """With --projections, a sample whose projection (or feature) row holds NaN or inf is
+    left out of both stages, so that they are compared on the same samples, and the verdict
+    says so; the counts are the input's. Before, the features kept all 300 samples, the
+    projections 297, and the verdict said nothing."""
+    rng = np.random.default_rng(33)
+    f = rng.standard_normal((300, 16)).astype(np.float32)
+    p = rng.standard_normal((300, 8)).astype(np.float32)
+    p[3, 1] = np.nan
+    p[50, [2, 5]] = np.inf
+    f[7, 0] = np.nan
+    a = analyse(write(tmp_path, 'f.tif', f), write(tmp_path, 'p.tif', p))
+    assert a.find_stage('features').get_moments().get_n_samples() == 297
+    assert a.find_stage('projections').get_moments().get_n_samples() == 297
+    assert (a.get_n_dropped(), a.get_n_nonfinite()) == (3, 4)
+    assert '3 samples of 300 held NaN or infinite values (4 values) and were left out' in \
+        ' '.join(a.describe_verdict())
+    keep = np.ones(300, bool)
+    keep[[3, 7, 50]] = False
+    sf = spectrum(a).get_singular_values()
+    x = f[keep].astype(np.float64)
+    assert np.allclose(sf, np.linalg.svd(x - x.mean(0), compute_uv=False), rtol=1e-9)
+    assert a.write_report(str(tmp_path / 'r'), None)
+    report = json.loads((tmp_path / 'r' / 'report.json').read_text())
+    counts = {s['name']: (s['samples'], s['dropped_samples'], s['nonfinite_values'])
+              for s in report['stages']}
+    assert counts == {'features': (297, 3, 1), 'projections': (297, 3, 3)}
+
+
+def test_nonfinite_one_value_is_singular(tmp_path):
+    """'1 sample of 100 held NaN or infinite values (1 value)', not '(1 values)'."""
+    x = np.random.default_rng(34).standard_normal((100, 8)).astype(np.float32)
+    x[5, 2] = np.inf
+    a = analyse(write(tmp_path, 'one.tif', x))
+    assert '1 sample of 100 held NaN or infinite values (1 value) and was left out' in \
+        ' '.join(a.describe_verdict())
 
 
 def test_nonfinite_policies(tmp_path):
