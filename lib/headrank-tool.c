@@ -924,12 +924,12 @@ hr_command_analyze (int argc, char **argv)
   g_autofree char *output = NULL;
   g_autofree char *projections_path = NULL, *pairs = NULL, *positives_path = NULL;
   g_autofree char *precision_name = NULL, *sample = NULL, *sample_head = NULL;
-  g_autofree char *sample_pairs = NULL, *nonfinite_name = NULL;
+  g_autofree char *sample_pairs = NULL, *nonfinite_name = NULL, *memory_limit_text = NULL;
   HrNonfinitePolicy nonfinite = HR_NONFINITE_POLICY_DROP;
   g_auto (GStrv) stages = NULL;
   HrPrecision precision = HR_PRECISION_AUTO;
   gboolean json = FALSE, linear = FALSE, standardize = FALSE;
-  double memory_limit = 0;
+  double memory_limit = 0; /* GiB; 0: not given, the default */
   gint64 pair_batch = 256;
   int status;
   double temperature = 0.2, margin = 0.5;
@@ -986,7 +986,7 @@ hr_command_analyze (int argc, char **argv)
             N_ ("Spectra of the standardised samples (the correlation matrix), as "
                 "StandardScaler before PCA: for dimensions in different units"),
             NULL },
-          { "memory-limit", 0, 0, G_OPTION_ARG_DOUBLE, &memory_limit,
+          { "memory-limit", 0, 0, G_OPTION_ARG_STRING, &memory_limit_text,
             /* TRANSLATORS: description of --memory-limit of "headrank analyze" */
             N_ ("The memory the spectra may take, in GiB (default: half the physical memory); "
                 "a larger need stops the run before it starts"),
@@ -1067,8 +1067,18 @@ hr_command_analyze (int argc, char **argv)
     return hr_usage_error (context, _ ("--temperature takes a positive number"));
   if (!(margin >= 0) || !isfinite (margin))
     return hr_usage_error (context, _ ("--margin takes a number of at least 0"));
-  if (!(memory_limit >= 0) || !isfinite (memory_limit) || memory_limit > 1e9)
-    return hr_usage_error (context, _ ("--memory-limit takes a number of GiB, at least 0"));
+  /* 0 bytes stand for the default in hr_analysis_set_memory_limit(): a given value that
+   * rounds to less than a byte is refused, not taken as half the physical memory. */
+  if (memory_limit_text != NULL)
+    {
+      char *end = NULL;
+
+      memory_limit = g_strtod (memory_limit_text, &end);
+      if (end == memory_limit_text || *end != '\0' || !isfinite (memory_limit)
+          || !(memory_limit * 1073741824.0 >= 1) || memory_limit > 1e9)
+        return hr_usage_error (
+            context, _ ("--memory-limit takes a number of GiB, more than 0 and at most 1e9"));
+    }
   if (output == NULL && !json)
     output = g_strdup ("headrank-report");
   if (output != NULL && g_file_test (output, G_FILE_TEST_EXISTS)
@@ -1133,7 +1143,8 @@ hr_command_analyze (int argc, char **argv)
   hr_analysis_set_contrastive_parameters (analysis, (gsize)pair_batch, temperature, margin);
   hr_analysis_set_log_plots (analysis, !linear);
   hr_analysis_set_standardize (analysis, standardize);
-  hr_analysis_set_memory_limit (analysis, (guint64)(memory_limit * 1073741824.0));
+  if (memory_limit_text != NULL)
+    hr_analysis_set_memory_limit (analysis, (guint64)(memory_limit * 1073741824.0));
 
   /* TRANSLATORS: label of the progress bar while the analysis runs */
   progress = hr_progress_new (_ ("Analysing"));

@@ -58,6 +58,23 @@ def test_memory_limit_is_checked():
     assert "--memory-limit" in r.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "1e-12", "abc", "nan", "inf", "1e300", "2GiB", ""])
+def test_memory_limit_of_nothing_is_refused(value):
+    """0 bytes stand for the default in the library: a limit given as 0 (or that rounds to
+    less than a byte) must be refused, not run with half the physical memory."""
+    r = run("analyze", CELL_FEATURES, "--json", "--memory-limit", value)
+    assert r.returncode == 2, (value, r.returncode, r.stderr)
+    assert r.stdout == ""
+    assert "--memory-limit takes a number of GiB, more than 0" in r.stderr
+
+
+def test_memory_limit_of_a_byte_is_a_limit():
+    """The smallest limit taken (a byte) stops the run: it is not the default."""
+    r = run("analyze", CELL_FEATURES, "--json", "--memory-limit", "1e-9")
+    assert r.returncode == 1, r.stderr
+    assert "more than the memory limit of 1 byte" in r.stderr, r.stderr
+
+
 def test_standardize_on_the_bundled_cell_features():
     plain = json.loads(run("analyze", CELL_FEATURES, "--json").stdout)["stages"][0]
     r = run("analyze", CELL_FEATURES, "--json", "--standardize")
