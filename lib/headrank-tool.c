@@ -877,6 +877,26 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
       if (!isnan (hr_analysis_get_lidar (analysis)))
         /* TRANSLATORS: LiDAR, a measure of the pairs (Thilak et al.), stays in English */
         g_print (_ ("LiDAR of the pairs: %.2f\n"), hr_analysis_get_lidar (analysis));
+      else if (hr_contrastive_get_n_pairs (c) >= 2)
+        {
+          /* The library leaves LiDAR out when its five D × D float64 matrices pass the
+           * memory limit (hr_analysis_get_lidar()): say so rather than print nothing. */
+          HrStage *last = hr_analysis_get_stage (analysis, hr_analysis_get_n_stages (analysis) - 1);
+          guint64 d = hr_stage_get_dimension (last);
+          guint64 limit = hr_analysis_get_memory_limit (analysis);
+
+          if (d > 0 && d <= G_MAXUINT64 / 40 / d && 40 * d * d > limit)
+            {
+              g_autofree char *need = g_format_size_full (40 * d * d, G_FORMAT_SIZE_IEC_UNITS);
+              g_autofree char *have = g_format_size_full (limit, G_FORMAT_SIZE_IEC_UNITS);
+
+              /* TRANSLATORS: LiDAR stays in English; the sizes are the memory needed by five
+                 D × D matrices and the memory limit (--memory-limit) */
+              g_print (_ ("LiDAR of the pairs: left out: its five %llu × %llu matrices need %s, "
+                          "more than the memory limit of %s (--memory-limit)\n"),
+                       (unsigned long long)d, (unsigned long long)d, need, have);
+            }
+        }
     }
   g_print ("\n");
   for (guint i = 0; verdict[i] != NULL; i++)

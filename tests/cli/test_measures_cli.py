@@ -103,3 +103,29 @@ def test_second_table_and_lidar_fit_80_columns(tmp_path):
     assert [r.split()[0] for r in rows] == ["features", "projections"]
     assert all(len(l) <= 80 for l in lines[head:head + 3])
     assert any(l.startswith("LiDAR of the pairs: ") for l in lines)
+
+
+def test_lidar_left_out_by_the_memory_limit_is_said(tmp_path):
+    """LiDAR needs five D × D float64 matrices (40·D² bytes); when they pass the memory limit
+    the library leaves it out (NaN), and the table says so instead of printing nothing."""
+    rng = np.random.default_rng(0)
+
+    def analyze(d, *extra):
+        x = rng.standard_normal((30, d)).astype(np.float32)
+        tifffile.imwrite(tmp_path / f"x{d}.tif", x)
+        p = x + 0.1 * rng.standard_normal(x.shape).astype(np.float32)
+        tifffile.imwrite(tmp_path / f"p{d}.tif", p)
+        return run("analyze", tmp_path / f"x{d}.tif", "--layout", "matrix", "--positives",
+                   tmp_path / f"p{d}.tif", "--memory-limit", "0.01", *extra)
+
+    # 40 · 600² bytes = 13.7 MiB > 0.01 GiB; GLib's sizes have a no-break space before the unit
+    r = analyze(600, "--output", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert ("LiDAR of the pairs: left out: its five 600 × 600 matrices need 13.7\u00a0MiB, "
+            "more than the memory limit of 10.2\u00a0MiB (--memory-limit)") in r.stdout, r.stdout
+    assert json.loads(analyze(600, "--json").stdout)["contrastive"]["lidar"] is None
+    # 40 · 400² bytes = 6.1 MiB: the number
+    r = analyze(400, "--output", tmp_path / "out2")
+    assert r.returncode == 0, r.stderr
+    assert "left out" not in r.stdout
+    assert "LiDAR of the pairs: " in r.stdout
