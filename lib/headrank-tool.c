@@ -765,6 +765,16 @@ hr_rank_cell (HrSpectrum *sp)
   return g_strdup_printf ("%u-%u", low, high);
 }
 
+/* A stage's name in the tables: a hidden stage with its layer's kind, "2 (gelu)". */
+static char *
+hr_stage_label (HrStage *stage)
+{
+  if (hr_stage_get_role (stage) != HR_STAGE_ROLE_HIDDEN)
+    return g_strdup (hr_stage_get_name (stage));
+  return g_strdup_printf ("%s (%s)", hr_stage_get_name (stage),
+                          hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
+}
+
 /* The second table: the measures the field compares heads with (doc/analysis.md). */
 static void
 hr_analysis_print_field_measures (HrAnalysis *analysis)
@@ -780,20 +790,25 @@ hr_analysis_print_field_measures (HrAnalysis *analysis)
       HrSpectrum *sp = hr_stage_get_spectrum (stage);
       HrSpectrum *nsp = hr_stage_get_normalized_spectrum (stage);
       g_autofree char *nrank = nsp != NULL ? hr_rank_cell (nsp) : g_strdup ("-");
+      g_autofree char *label = hr_stage_label (stage);
 
       if (sp == NULL)
         continue;
-      g_print ("%-14s %8.2f %7.2f %7.2f %7.2f %6.3f %9s %8.4f\n", hr_stage_get_name (stage),
-               hr_spectrum_get_viscy_effective_rank (sp),
-               hr_spectrum_get_roy_vetterli_effective_rank (sp), hr_spectrum_get_stable_rank (sp),
-               hr_spectrum_get_nesum (sp), hr_stage_get_cka (stage), nrank,
-               hr_moments_get_lightly_std (hr_stage_get_moments (stage)));
+      /* fabs: an undefined measure prints as "nan", never "-nan" */
+      g_print ("%-14s %8.2f %7.2f %7.2f %7.2f %6.3f %9s %8.4f\n", label,
+               hr_unsigned_nan (hr_spectrum_get_viscy_effective_rank (sp)),
+               hr_unsigned_nan (hr_spectrum_get_roy_vetterli_effective_rank (sp)),
+               hr_unsigned_nan (hr_spectrum_get_stable_rank (sp)),
+               hr_unsigned_nan (hr_spectrum_get_nesum (sp)),
+               hr_unsigned_nan (hr_stage_get_cka (stage)), nrank,
+               hr_unsigned_nan (hr_moments_get_lightly_std (hr_stage_get_moments (stage))));
     }
   g_print ("%s\n",
            /* TRANSLATORS: the legend under the second table of "headrank analyze"; keep the
               column names as they are translated above */
            _ ("(viscy.er: VisCy's effective rank, uncentred, no ε; RV.er: Roy–Vetterli "
-              "effective rank of the centred matrix; s.rank: stable rank; NESum: Σλ/λ₁; CKA: "
+              "effective rank of the centred matrix; s.rank: stable rank of the uncentred matrix; "
+              "NESum: Σλ/λ₁; CKA: "
               "linear CKA with the features; norm.rank: rank of the L2-normalised rows, what "
               "the loss sees; lightly: std of the L2-normalised rows, ≈ 1/√d if healthy)"));
 }
@@ -820,12 +835,7 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
 
       for (gsize j = 0; j < d; j++)
         zmean += z[j] / d;
-      g_autofree char *label
-          = hr_stage_get_role (stage) == HR_STAGE_ROLE_HIDDEN
-                ? g_strdup_printf (
-                    "%s (%s)", hr_stage_get_name (stage),
-                    hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)))
-                : g_strdup (hr_stage_get_name (stage));
+      g_autofree char *label = hr_stage_label (stage);
 
       g_print ("%-14s %8llu %5zu ", label, (unsigned long long)hr_moments_get_n_samples (m), d);
       if (sp != NULL)

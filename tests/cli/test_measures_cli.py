@@ -129,3 +129,25 @@ def test_lidar_left_out_by_the_memory_limit_is_said(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "left out" not in r.stdout
     assert "LiDAR of the pairs: " in r.stdout
+
+
+def test_second_table_names_stages_as_the_first(tmp_path):
+    """Hidden stages carry their layer's kind in both tables ("2 (relu)"), within 80 columns."""
+    r = run("analyze", "--stage", "all", "--output", tmp_path / "report")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    first = [i for i, l in enumerate(lines) if l.startswith("stage")]
+    assert len(first) == 2
+
+    def labels(start):
+        out = []
+        for l in lines[start + 1:]:
+            if not l.strip() or l.startswith("("):
+                break
+            out.append(l[:14].rstrip())
+        return out
+
+    one, two = labels(first[0]), labels(first[1])
+    assert one == two, (one, two)
+    assert any(" (relu)" in l for l in two), two
+    assert all(len(l) <= 80 for l in lines[first[1]:first[1] + 1 + len(two)])
