@@ -765,6 +765,16 @@ hr_rank_cell (HrSpectrum *sp)
   return g_strdup_printf ("%u-%u", low, high);
 }
 
+/* A stage's name in the tables: a hidden stage with its layer's kind, "2 (gelu)". */
+static char *
+hr_stage_label (HrStage *stage)
+{
+  if (hr_stage_get_role (stage) != HR_STAGE_ROLE_HIDDEN)
+    return g_strdup (hr_stage_get_name (stage));
+  return g_strdup_printf ("%s (%s)", hr_stage_get_name (stage),
+                          hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
+}
+
 /* The second table: the measures the field compares heads with (doc/analysis.md). */
 static void
 hr_analysis_print_field_measures (HrAnalysis *analysis)
@@ -780,20 +790,25 @@ hr_analysis_print_field_measures (HrAnalysis *analysis)
       HrSpectrum *sp = hr_stage_get_spectrum (stage);
       HrSpectrum *nsp = hr_stage_get_normalized_spectrum (stage);
       g_autofree char *nrank = nsp != NULL ? hr_rank_cell (nsp) : g_strdup ("-");
+      g_autofree char *label = hr_stage_label (stage);
 
       if (sp == NULL)
         continue;
-      g_print ("%-14s %8.2f %7.2f %7.2f %7.2f %6.3f %9s %8.4f\n", hr_stage_get_name (stage),
-               hr_spectrum_get_viscy_effective_rank (sp),
-               hr_spectrum_get_roy_vetterli_effective_rank (sp), hr_spectrum_get_stable_rank (sp),
-               hr_spectrum_get_nesum (sp), hr_stage_get_cka (stage), nrank,
-               hr_moments_get_lightly_std (hr_stage_get_moments (stage)));
+      /* fabs: an undefined measure prints as "nan", never "-nan" */
+      g_print ("%-14s %8.2f %7.2f %7.2f %7.2f %6.3f %9s %8.4f\n", label,
+               hr_unsigned_nan (hr_spectrum_get_viscy_effective_rank (sp)),
+               hr_unsigned_nan (hr_spectrum_get_roy_vetterli_effective_rank (sp)),
+               hr_unsigned_nan (hr_spectrum_get_stable_rank (sp)),
+               hr_unsigned_nan (hr_spectrum_get_nesum (sp)),
+               hr_unsigned_nan (hr_stage_get_cka (stage)), nrank,
+               hr_unsigned_nan (hr_moments_get_lightly_std (hr_stage_get_moments (stage))));
     }
   g_print ("%s\n",
            /* TRANSLATORS: the legend under the second table of "headrank analyze"; keep the
               column names as they are translated above */
            _ ("(viscy.er: VisCy's effective rank, uncentred, no ε; RV.er: Roy–Vetterli "
-              "effective rank of the centred matrix; s.rank: stable rank; NESum: Σλ/λ₁; CKA: "
+              "effective rank of the centred matrix; s.rank: stable rank of the uncentred matrix; "
+              "NESum: Σλ/λ₁; CKA: "
               "linear CKA with the features; norm.rank: rank of the L2-normalised rows, what "
               "the loss sees; lightly: std of the L2-normalised rows, ≈ 1/√d if healthy)"));
 }
@@ -820,12 +835,7 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
 
       for (gsize j = 0; j < d; j++)
         zmean += z[j] / d;
-      g_autofree char *label
-          = hr_stage_get_role (stage) == HR_STAGE_ROLE_HIDDEN
-                ? g_strdup_printf (
-                    "%s (%s)", hr_stage_get_name (stage),
-                    hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)))
-                : g_strdup (hr_stage_get_name (stage));
+      g_autofree char *label = hr_stage_label (stage);
 
       g_print ("%-14s %8llu %5zu ", label, (unsigned long long)hr_moments_get_n_samples (m), d);
       if (sp != NULL)
@@ -877,6 +887,26 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
       if (!isnan (hr_analysis_get_lidar (analysis)))
         /* TRANSLATORS: LiDAR, a measure of the pairs (Thilak et al.), stays in English */
         g_print (_ ("LiDAR of the pairs: %.2f\n"), hr_analysis_get_lidar (analysis));
+      else if (hr_contrastive_get_n_pairs (c) >= 2)
+        {
+          /* The library leaves LiDAR out when its five D × D float64 matrices pass the
+           * memory limit (hr_analysis_get_lidar()): say so rather than print nothing. */
+          HrStage *last = hr_analysis_get_stage (analysis, hr_analysis_get_n_stages (analysis) - 1);
+          guint64 d = hr_stage_get_dimension (last);
+          guint64 limit = hr_analysis_get_memory_limit (analysis);
+
+          if (d > 0 && d <= G_MAXUINT64 / 40 / d && 40 * d * d > limit)
+            {
+              g_autofree char *need = g_format_size_full (40 * d * d, G_FORMAT_SIZE_IEC_UNITS);
+              g_autofree char *have = g_format_size_full (limit, G_FORMAT_SIZE_IEC_UNITS);
+
+              /* TRANSLATORS: LiDAR stays in English; the sizes are the memory needed by five
+                 D × D matrices and the memory limit (--memory-limit) */
+              g_print (_ ("LiDAR of the pairs: left out: its five %llu × %llu matrices need %s, "
+                          "more than the memory limit of %s (--memory-limit)\n"),
+                       (unsigned long long)d, (unsigned long long)d, need, have);
+            }
+        }
     }
   g_print ("\n");
   for (guint i = 0; verdict[i] != NULL; i++)
@@ -924,12 +954,12 @@ hr_command_analyze (int argc, char **argv)
   g_autofree char *output = NULL;
   g_autofree char *projections_path = NULL, *pairs = NULL, *positives_path = NULL;
   g_autofree char *precision_name = NULL, *sample = NULL, *sample_head = NULL;
-  g_autofree char *sample_pairs = NULL, *nonfinite_name = NULL;
+  g_autofree char *sample_pairs = NULL, *nonfinite_name = NULL, *memory_limit_text = NULL;
   HrNonfinitePolicy nonfinite = HR_NONFINITE_POLICY_DROP;
   g_auto (GStrv) stages = NULL;
   HrPrecision precision = HR_PRECISION_AUTO;
   gboolean json = FALSE, linear = FALSE, standardize = FALSE;
-  double memory_limit = 0;
+  double memory_limit = 0; /* GiB; 0: not given, the default */
   gint64 pair_batch = 256;
   int status;
   double temperature = 0.2, margin = 0.5;
@@ -986,7 +1016,7 @@ hr_command_analyze (int argc, char **argv)
             N_ ("Spectra of the standardised samples (the correlation matrix), as "
                 "StandardScaler before PCA: for dimensions in different units"),
             NULL },
-          { "memory-limit", 0, 0, G_OPTION_ARG_DOUBLE, &memory_limit,
+          { "memory-limit", 0, 0, G_OPTION_ARG_STRING, &memory_limit_text,
             /* TRANSLATORS: description of --memory-limit of "headrank analyze" */
             N_ ("The memory the spectra may take, in GiB (default: half the physical memory); "
                 "a larger need stops the run before it starts"),
@@ -1067,8 +1097,18 @@ hr_command_analyze (int argc, char **argv)
     return hr_usage_error (context, _ ("--temperature takes a positive number"));
   if (!(margin >= 0) || !isfinite (margin))
     return hr_usage_error (context, _ ("--margin takes a number of at least 0"));
-  if (!(memory_limit >= 0) || !isfinite (memory_limit) || memory_limit > 1e9)
-    return hr_usage_error (context, _ ("--memory-limit takes a number of GiB, at least 0"));
+  /* 0 bytes stand for the default in hr_analysis_set_memory_limit(): a given value that
+   * rounds to less than a byte is refused, not taken as half the physical memory. */
+  if (memory_limit_text != NULL)
+    {
+      char *end = NULL;
+
+      memory_limit = g_strtod (memory_limit_text, &end);
+      if (end == memory_limit_text || *end != '\0' || !isfinite (memory_limit)
+          || !(memory_limit * 1073741824.0 >= 1) || memory_limit > 1e9)
+        return hr_usage_error (
+            context, _ ("--memory-limit takes a number of GiB, more than 0 and at most 1e9"));
+    }
   if (output == NULL && !json)
     output = g_strdup ("headrank-report");
   if (output != NULL && g_file_test (output, G_FILE_TEST_EXISTS)
@@ -1133,7 +1173,8 @@ hr_command_analyze (int argc, char **argv)
   hr_analysis_set_contrastive_parameters (analysis, (gsize)pair_batch, temperature, margin);
   hr_analysis_set_log_plots (analysis, !linear);
   hr_analysis_set_standardize (analysis, standardize);
-  hr_analysis_set_memory_limit (analysis, (guint64)(memory_limit * 1073741824.0));
+  if (memory_limit_text != NULL)
+    hr_analysis_set_memory_limit (analysis, (guint64)(memory_limit * 1073741824.0));
 
   /* TRANSLATORS: label of the progress bar while the analysis runs */
   progress = hr_progress_new (_ ("Analysing"));

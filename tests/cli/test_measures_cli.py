@@ -58,6 +58,23 @@ def test_memory_limit_is_checked():
     assert "--memory-limit" in r.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "1e-12", "abc", "nan", "inf", "1e300", "2GiB", ""])
+def test_memory_limit_of_nothing_is_refused(value):
+    """0 bytes stand for the default in the library: a limit given as 0 (or that rounds to
+    less than a byte) must be refused, not run with half the physical memory."""
+    r = run("analyze", CELL_FEATURES, "--json", "--memory-limit", value)
+    assert r.returncode == 2, (value, r.returncode, r.stderr)
+    assert r.stdout == ""
+    assert "--memory-limit takes a number of GiB, more than 0" in r.stderr
+
+
+def test_memory_limit_of_a_byte_is_a_limit():
+    """The smallest limit taken (a byte) stops the run: it is not the default."""
+    r = run("analyze", CELL_FEATURES, "--json", "--memory-limit", "1e-9")
+    assert r.returncode == 1, r.stderr
+    assert "more than the memory limit of 1 byte" in r.stderr, r.stderr
+
+
 def test_standardize_on_the_bundled_cell_features():
     plain = json.loads(run("analyze", CELL_FEATURES, "--json").stdout)["stages"][0]
     r = run("analyze", CELL_FEATURES, "--json", "--standardize")
@@ -86,3 +103,51 @@ def test_second_table_and_lidar_fit_80_columns(tmp_path):
     assert [r.split()[0] for r in rows] == ["features", "projections"]
     assert all(len(l) <= 80 for l in lines[head:head + 3])
     assert any(l.startswith("LiDAR of the pairs: ") for l in lines)
+
+
+def test_lidar_left_out_by_the_memory_limit_is_said(tmp_path):
+    """LiDAR needs five D × D float64 matrices (40·D² bytes); when they pass the memory limit
+    the library leaves it out (NaN), and the table says so instead of printing nothing."""
+    rng = np.random.default_rng(0)
+
+    def analyze(d, *extra):
+        x = rng.standard_normal((30, d)).astype(np.float32)
+        tifffile.imwrite(tmp_path / f"x{d}.tif", x)
+        p = x + 0.1 * rng.standard_normal(x.shape).astype(np.float32)
+        tifffile.imwrite(tmp_path / f"p{d}.tif", p)
+        return run("analyze", tmp_path / f"x{d}.tif", "--layout", "matrix", "--positives",
+                   tmp_path / f"p{d}.tif", "--memory-limit", "0.01", *extra)
+
+    # 40 · 600² bytes = 13.7 MiB > 0.01 GiB; GLib's sizes have a no-break space before the unit
+    r = analyze(600, "--output", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert ("LiDAR of the pairs: left out: its five 600 × 600 matrices need 13.7\u00a0MiB, "
+            "more than the memory limit of 10.2\u00a0MiB (--memory-limit)") in r.stdout, r.stdout
+    assert json.loads(analyze(600, "--json").stdout)["contrastive"]["lidar"] is None
+    # 40 · 400² bytes = 6.1 MiB: the number
+    r = analyze(400, "--output", tmp_path / "out2")
+    assert r.returncode == 0, r.stderr
+    assert "left out" not in r.stdout
+    assert "LiDAR of the pairs: " in r.stdout
+
+
+def test_second_table_names_stages_as_the_first(tmp_path):
+    """Hidden stages carry their layer's kind in both tables ("2 (relu)"), within 80 columns."""
+    r = run("analyze", "--stage", "all", "--output", tmp_path / "report")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    first = [i for i, l in enumerate(lines) if l.startswith("stage")]
+    assert len(first) == 2
+
+    def labels(start):
+        out = []
+        for l in lines[start + 1:]:
+            if not l.strip() or l.startswith("("):
+                break
+            out.append(l[:14].rstrip())
+        return out
+
+    one, two = labels(first[0]), labels(first[1])
+    assert one == two, (one, two)
+    assert any(" (relu)" in l for l in two), two
+    assert all(len(l) <= 80 for l in lines[first[1]:first[1] + 1 + len(two)])
