@@ -607,3 +607,19 @@ def test_project_counts_nonfinite_inputs(tmp_path):
     assert f"{tmp_path / 'nanrows.tif'}: 5 non-finite values, the first at sample 3, " \
         "feature 2" in p.stderr, p.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("dtype, spacing", [(np.float32, 2.0 ** -149), (np.float16, 2.0 ** -24)])
+def test_value_error_has_the_subnormal_floor(tmp_path, dtype, spacing):
+    """Values near the format's smallest numbers are rounded absolutely, by up to half the
+    subnormal spacing each: e ≥ √(N·D)·spacing/2 (it was u·‖X‖_F alone, 3.5e-48 for float32
+    values around 1e-42)."""
+    n, d = 400, 6
+    k = np.random.default_rng(13).integers(-500, 501, (n, d))
+    x = (k * spacing).astype(dtype)
+    tifffile.imwrite(tmp_path / "tiny.tif", x)
+    s = stage(analyze_json(tmp_path / "tiny.tif"), "features")
+    e = s["rank_tolerance_parts"]["value_error"]
+    floor = np.sqrt(n * d) * spacing / 2
+    assert floor <= e <= 1.01 * floor + 1e-3 * np.linalg.norm(x.astype(np.float64)), (e, floor)
+    assert s["rank"] == d
