@@ -2193,6 +2193,7 @@ hr_analysis_judge (HrAnalysis *self)
 /* -- the error of a stage's values (doc/analysis.md, "The rank tolerance") --------------- */
 
 #define HR_U32 (1.0 / 16777216.0) /* 2⁻²⁴, float32 unit roundoff */
+#define HR_A32 0x1p-150           /* half of float32's subnormal spacing 2⁻¹⁴⁹ */
 
 /* The unit roundoff of values stored as @format and read as float32: 0 for integers that
  * float32 holds exactly, 2⁻¹¹ for float16, 2⁻²⁴ for float32 (and for float64 and 32-bit
@@ -2212,6 +2213,35 @@ hr_sample_format_unit_roundoff (HrSampleFormat format)
       default:
         return HR_U32;
     }
+}
+
+/* The absolute rounding error of a value stored as @format and read as float32: half the
+ * spacing of its subnormal numbers, 2⁻¹⁴⁹ for float32 (also for float64 and 32-bit
+ * integers, rounded to float32 when read) and 2⁻²⁴ for float16, which bounds the error
+ * where the relative bound u·|x| does not (values near or below the smallest normal
+ * number); 0 for the integers that float32 holds exactly. */
+double
+hr_sample_format_absolute_error (HrSampleFormat format)
+{
+  switch (format)
+    {
+      case HR_SAMPLE_FORMAT_UINT8:
+      case HR_SAMPLE_FORMAT_UINT16:
+      case HR_SAMPLE_FORMAT_INT8:
+      case HR_SAMPLE_FORMAT_INT16:
+        return 0.0;
+      case HR_SAMPLE_FORMAT_FLOAT16:
+        return 0x1p-25;
+      default:
+        return HR_A32;
+    }
+}
+
+static double
+hr_reader_absolute_error (HrStackReader *reader)
+{
+  return hr_sample_format_absolute_error (
+      hr_stack_info_get_sample_format (hr_stack_reader_get_info (reader)));
 }
 
 static double
@@ -2249,6 +2279,41 @@ hr_head_relative_error (HrHead *head, int layer, double r0)
   return MAX (r, layer >= 0 ? HR_U32 : 0.0);
 }
 
+/* The absolute error a of a value of layer @layer of @head (−1: its input), @a0 that of the
+ * input, from float32 underflow: each product that underflows is off by at most 2⁻¹⁵⁰
+ * (sums of subnormal numbers are exact), so a Linear layer of k inputs adds k·2⁻¹⁵⁰ to
+ * each output, a ReLU nothing and every other layer 2·2⁻¹⁵⁰. The input's error is carried
+ * as it is, a first-order model like that of hr_head_relative_error(). */
+double
+hr_head_absolute_error (HrHead *head, int layer, double a0)
+{
+  double a = a0;
+
+  for (int i = 0; i <= layer; i++)
+    {
+      HrLayerKind kind = hr_head_get_layer_kind (head, (guint)i);
+
+      if (kind == HR_LAYER_LINEAR)
+        a += (double)hr_head_get_layer_in_features (head, (guint)i) * HR_A32;
+      else if (kind != HR_LAYER_RELU)
+        a += 2 * HR_A32;
+    }
+  return a;
+}
+
+/* The absolute error a of each of the stage's values. */
+static double
+hr_stage_absolute_error (HrAnalysis *self, HrStage *stage)
+{
+  double a0 = hr_reader_absolute_error (self->features);
+
+  if (stage->role == HR_STAGE_ROLE_PROJECTIONS && self->head == NULL && self->projections != NULL)
+    return hr_reader_absolute_error (self->projections);
+  if (self->head == NULL || stage->layer < 0)
+    return a0;
+  return hr_head_absolute_error (self->head, stage->layer, a0);
+}
+
 /* The relative error r of the stage's values. */
 static double
 hr_stage_relative_error (HrAnalysis *self, HrStage *stage)
@@ -2262,15 +2327,18 @@ hr_stage_relative_error (HrAnalysis *self, HrStage *stage)
   return hr_head_relative_error (self->head, stage->layer, r0);
 }
 
-/* e = r·‖Y‖_F, a bound on ‖E‖₂ ≤ ‖E‖_F of the error of the stage's N × D values. */
+/* e = r·‖Y‖_F + a·√(N·D), a bound on ‖E‖₂ ≤ ‖E‖_F of the error of the stage's N × D values,
+ * each off by at most r·|y| + a. */
 static double
 hr_stage_value_error (HrAnalysis *self, HrStage *stage)
 {
   HrMoments *m = stage->moments;
-  double norm = hr_moments_frobenius_norm (hr_moments_get_n_samples (m), stage->dimension,
-                                           hr_moments_peek_mean (m), hr_moments_peek_scatter (m));
+  guint64 n = hr_moments_get_n_samples (m);
+  double norm = hr_moments_frobenius_norm (n, stage->dimension, hr_moments_peek_mean (m),
+                                           hr_moments_peek_scatter (m));
 
-  return hr_stage_relative_error (self, stage) * norm;
+  return hr_stage_relative_error (self, stage) * norm
+         + hr_stage_absolute_error (self, stage) * sqrt ((double)n * (double)stage->dimension);
 }
 
 /* The relative error that L2-normalising a row in float32 adds: the norm's rounding and
@@ -2290,7 +2358,7 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, G
     {
       stage->spectrum = hr_spectrum_new_from_rows_with_error (
           stage->n_rows_kept, d, stage->rows, self->standardize,
-          hr_stage_relative_error (self, stage), error);
+          hr_stage_relative_error (self, stage), hr_stage_absolute_error (self, stage), error);
       if (stage->spectrum == NULL)
         return FALSE;
       if (stage->role == HR_STAGE_ROLE_PROJECTIONS)
@@ -2299,7 +2367,7 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, G
           hr_normalize_rows (stage->rows, (gsize)stage->n_rows_kept, d, stage->rows);
           stage->normalized_spectrum = hr_spectrum_new_from_rows_with_error (
               stage->n_rows_kept, d, stage->rows, FALSE,
-              hr_stage_relative_error (self, stage) + HR_NORMALIZE_ERROR, error);
+              hr_stage_relative_error (self, stage) + HR_NORMALIZE_ERROR, HR_A32, error);
           if (stage->normalized_spectrum == NULL)
             return FALSE;
         }
@@ -2309,10 +2377,10 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, G
 
   stage->spectrum
       = self->standardize
-            ? hr_spectrum_new_standardized (hr_moments_get_n_samples (m), d,
-                                            hr_moments_peek_mean (m), hr_moments_peek_scatter (m),
-                                            hr_stage_relative_error (self, stage),
-                                            hr_moments_get_error_bound (m), error)
+            ? hr_spectrum_new_standardized (
+                hr_moments_get_n_samples (m), d, hr_moments_peek_mean (m),
+                hr_moments_peek_scatter (m), hr_stage_relative_error (self, stage),
+                hr_stage_absolute_error (self, stage), hr_moments_get_error_bound (m), error)
             : hr_spectrum_new_with_errors (hr_moments_get_n_samples (m), d,
                                            hr_moments_peek_mean (m), hr_moments_peek_scatter (m),
                                            hr_stage_value_error (self, stage),
@@ -2326,8 +2394,10 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, G
       stage->normalized_spectrum = hr_spectrum_new_with_errors (
           hr_moments_get_n_samples (z), d, hr_moments_peek_mean (z), hr_moments_peek_scatter (z),
           (hr_stage_relative_error (self, stage) + HR_NORMALIZE_ERROR)
-              * hr_moments_frobenius_norm (hr_moments_get_n_samples (z), d,
-                                           hr_moments_peek_mean (z), hr_moments_peek_scatter (z)),
+                  * hr_moments_frobenius_norm (hr_moments_get_n_samples (z), d,
+                                               hr_moments_peek_mean (z),
+                                               hr_moments_peek_scatter (z))
+              + HR_A32 * sqrt ((double)hr_moments_get_n_samples (z) * (double)d),
           hr_moments_get_error_bound (z), error);
       if (stage->normalized_spectrum == NULL)
         return FALSE;

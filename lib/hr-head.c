@@ -2518,32 +2518,95 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
   return last;
 }
 
+/* The NaN or infinite values among the @n rows of layer @layer's outputs @out. */
+static guint64
+hr_run_count_nonfinite (HrRun *run, guint layer, const float *out, gsize n)
+{
+  gsize width = hr_head_layer (run->head, layer)->out;
+  guint64 bad = 0;
+
+  for (gsize k = 0; k < n * width; k++)
+    bad += isfinite (out[k]) == 0;
+  return bad;
+}
+
+/* The error for layers @first … @last, run as one group, whose @bad outputs are NaN or
+ * infinite although its inputs @in were finite. A group (a Linear with the BatchNorm folded
+ * into it and the activation fused after it) is run again one layer at a time, so that the
+ * error names the layer that first computes non-finite values, with its own count: the
+ * activation at the end of the group is not the culprit. When every layer alone stays finite
+ * (the folded weights overflow where the separate layers do not), the error names the
+ * group. */
+static void
+hr_run_set_nonfinite_error (HrRun *run, guint first, guint last, const float *in, gsize n,
+                            guint64 bad, GError **error)
+{
+  HrHead *head = run->head;
+  guint culprit = last;
+
+  if (last > first)
+    {
+      gboolean keep = run->keep_stages;
+      g_autofree float *a = g_new (float, n * run->max_width);
+      g_autofree float *b = g_new (float, n * run->max_width);
+      const float *x = in;
+      float *y = a;
+
+      run->keep_stages = TRUE; /* no folding, no fused activation */
+      culprit = G_MAXUINT;
+      for (guint i = first; i <= last && culprit == G_MAXUINT; i++)
+        {
+          guint64 count;
+
+          hr_run_layer (run, i, x, n, y);
+          count = hr_run_count_nonfinite (run, i, y, n);
+          if (count > 0)
+            {
+              culprit = i;
+              bad = count;
+            }
+          x = y;
+          y = y == a ? b : a;
+        }
+      run->keep_stages = keep;
+    }
+  if (culprit != G_MAXUINT)
+    {
+      HrLayer *l = hr_head_layer (head, culprit);
+
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
+                   /* TRANSLATORS: %s is a layer name, %s its kind (linear, bn, …), %llu a count
+                      of values, %zu of samples */
+                   _ ("layer %s (%s) computes %llu NaN or infinite values from finite inputs, "
+                      "in a batch of %zu samples: its weights or its inputs are too large for "
+                      "float32"),
+                   l->name, hr_layer_kind_name (l->kind), (unsigned long long)bad, n);
+      return;
+    }
+  {
+    g_autoptr (GString) kinds = g_string_new (NULL);
+
+    for (guint i = first; i <= last; i++)
+      g_string_append_printf (kinds, "%s%s", i > first ? ", " : "",
+                              hr_layer_kind_name (hr_head_layer (head, i)->kind));
+    g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
+                 /* TRANSLATORS: %s and %s are the first and the last layer's names, %s their
+                    kinds (“linear, bn, relu”), %llu a count of values, %zu of samples; the
+                    layers run as one, with the BatchNorm folded into the Linear's weights */
+                 _ ("layers %s–%s (%s), run as one, compute %llu NaN or infinite values from "
+                    "finite inputs, in a batch of %zu samples: their folded weights or their "
+                    "inputs are too large for float32"),
+                 hr_head_layer (head, first)->name, hr_head_layer (head, last)->name, kinds->str,
+                 (unsigned long long)bad, n);
+  }
+}
+
 /* Runs layers 0 … run->last on @n rows of @x. With @stages, stages[i] (when not NULL)
  * receives a copy of layer i's output; a layer that runs folded or fused into the one before
  * it has none, so whoever wants every layer sets keep_stages. Returns the output of the last layer
  * in one of the two work buffers, or NULL with @error set when a layer's outputs are not
- * finite. */
-/* The outputs of a layer that are NaN or infinite, from finite inputs: an error that names
- * the layer and counts them. */
-static gboolean
-hr_run_check_finite (HrRun *run, guint layer, const float *out, gsize n, GError **error)
-{
-  HrLayer *l = hr_head_layer (run->head, layer);
-  guint64 bad = 0;
-
-  for (gsize k = 0; k < n * l->out; k++)
-    bad += isfinite (out[k]) == 0;
-  if (bad == 0)
-    return TRUE;
-  g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
-               /* TRANSLATORS: %s is a layer name, %s its kind (linear, bn, …), %llu a count of
-                  values, %zu of samples */
-               _ ("layer %s (%s) computes %llu NaN or infinite values from finite inputs, in a "
-                  "batch of %zu samples: its weights or its inputs are too large for float32"),
-               l->name, hr_layer_kind_name (l->kind), (unsigned long long)bad, n);
-  return FALSE;
-}
-
+ * finite: the error names the layer that first computes them (see
+ * hr_run_set_nonfinite_error()). */
 static float *
 hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages, GError **error)
 {
@@ -2554,11 +2617,16 @@ hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages
   for (guint i = 0; i <= run->last;)
     {
       guint done;
+      guint64 bad;
 
       out = work[which];
       done = hr_run_layer (run, i, in, n, out);
-      if (!hr_run_check_finite (run, done, out, n, error))
-        return NULL;
+      bad = hr_run_count_nonfinite (run, done, out, n);
+      if (bad > 0)
+        {
+          hr_run_set_nonfinite_error (run, i, done, in, n, bad, error);
+          return NULL;
+        }
       if (stages != NULL && stages[done] != NULL)
         memcpy (stages[done], out, n * hr_head_layer (run->head, done)->out * sizeof (float));
       in = out;
@@ -2804,13 +2872,24 @@ hr_stream_read (HrStackReader *reader, float *rows, gsize count, gsize *got, gui
     return FALSE;
   if (samples == NULL && hr_stack_reader_get_n_nonfinite (reader) != before)
     {
-      gsize n_positions;
-      const guint64 *positions = hr_stack_reader_get_nonfinite_positions (reader, &n_positions);
+      gsize n_positions, more;
+      const guint64 *positions;
 
+      /* Read on to the end, so that the count is the stack's, like that of an in-memory
+       * stack (hr_head_check_stack()) and of the analysis. */
+      while (hr_stack_reader_get_position (reader) < hr_stack_reader_get_n_samples (reader))
+        {
+          if (!hr_stack_reader_read_into (reader, rows, count, &more, cancellable, error))
+            return FALSE;
+          if (more == 0)
+            break;
+        }
+      positions = hr_stack_reader_get_nonfinite_positions (reader, &n_positions);
       g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
-                   _ ("%s: non-finite values, the first at sample %llu, feature %llu"),
-                   hr_stack_reader_get_path (reader), (unsigned long long)(positions[0] / d),
-                   (unsigned long long)(positions[0] % d));
+                   _ ("%s: %llu non-finite values, the first at sample %llu, feature %llu"),
+                   hr_stack_reader_get_path (reader),
+                   (unsigned long long)hr_stack_reader_get_n_nonfinite (reader),
+                   (unsigned long long)(positions[0] / d), (unsigned long long)(positions[0] % d));
       return FALSE;
     }
   if (samples == NULL)

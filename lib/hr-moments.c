@@ -68,6 +68,10 @@
  * dominates a float64 run fed a few rows at a time with a large common offset (then the
  * bound is loose, though below 10⁻⁹·trace(S) in the tests); otherwise γ·Σ‖Y_b‖_F² does.
  * On the test data the bound was 80 to 480 times the measured error for float32 products.
+ * The merges are a sequential sum: each adds 3·u₆₄·trace(S so far), so after M = N/b merges
+ * their part is about 1.5·u₆₄·M·trace(S) and grows as N², against N for the products';
+ * doc/analysis.md ("How each part scales") gives the measured growth and where it would
+ * matter.
  *
  * ## When float32 products are safe
  *

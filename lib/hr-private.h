@@ -116,6 +116,14 @@ double hr_moments_frobenius_norm (guint64 n_samples, gsize dimension, const doub
 /* The unit roundoff of values stored as @format (hr-analysis.c). */
 double hr_sample_format_unit_roundoff (HrSampleFormat format);
 
+/* The absolute rounding error of a value stored as @format: half its subnormal spacing
+ * (hr-analysis.c). */
+double hr_sample_format_absolute_error (HrSampleFormat format);
+
+/* The absolute error of a value of layer @layer of @head (−1: its input), @a0 that of its
+ * input (hr-analysis.c). */
+double hr_head_absolute_error (HrHead *head, int layer, double a0);
+
 /* The relative error of the output of layer @layer of @head, @r0 that of its input
  * (hr-analysis.c). */
 double hr_head_relative_error (HrHead *head, int layer, double r0);
@@ -127,13 +135,15 @@ gboolean hr_stage_spectrum_is_from_rows (HrStage *stage);
  * (hr-spectrum.c). */
 HrSpectrum *hr_spectrum_new_from_rows_with_error (guint64 n_samples, gsize dimension,
                                                   const float *rows, gboolean standardize,
-                                                  double relative_error, GError **error);
+                                                  double relative_error, double absolute_error,
+                                                  GError **error);
 
 /* The spectrum of the correlation matrix, from the mean and the scatter matrix, for values
  * with a relative error of @relative_error and a scatter matrix off by @scatter_error
  * (hr-spectrum.c). */
 HrSpectrum *hr_spectrum_new_standardized (guint64 n_samples, gsize dimension, const double *mean,
                                           const double *scatter, double relative_error,
-                                          double scatter_error, GError **error);
+                                          double absolute_error, double scatter_error,
+                                          GError **error);
 
 G_END_DECLS

@@ -214,6 +214,7 @@ fit_alpha (HrSpectrum *self, gsize last)
 
 #define HR_U64 (1.0 / 9007199254740992.0) /* 2⁻⁵³, float64 unit roundoff */
 #define HR_U32 (1.0 / 16777216.0)         /* 2⁻²⁴, float32 unit roundoff */
+#define HR_A32 0x1p-150                   /* half of float32's subnormal spacing 2⁻¹⁴⁹ */
 
 /* ‖X‖_F of the raw N × D matrix from its moments: ‖X‖_F² = trace(S) + N·‖m‖². */
 double
@@ -429,8 +430,9 @@ hr_spectrum_new_internal (guint64 n_samples, gsize dimension, const double *mean
 
   if (!check_errors (value_error, scatter_error, error))
     return NULL;
-  if (isnan (value_error)) /* float32 values: their rounding */
-    value_error = HR_U32 * hr_moments_frobenius_norm (n_samples, dimension, mean, scatter);
+  if (isnan (value_error)) /* float32 values: their rounding, relative and absolute */
+    value_error = HR_U32 * hr_moments_frobenius_norm (n_samples, dimension, mean, scatter)
+                  + sqrt ((double)n_samples * (double)dimension) * HR_A32;
 
   self = hr_spectrum_alloc (n_samples, dimension, value_error, scatter_error);
   if (!hr_spectrum_compute (self, mean, scatter, error))
@@ -575,7 +577,8 @@ hr_spectrum_new_from_bytes (guint64 n_samples, gsize dimension, GBytes *mean, GB
  *
  * Computes the spectrum as hr_spectrum_new() does, with the rank tolerance derived from
  * the given error bounds (see hr_spectrum_get_tolerance()). hr_spectrum_new() is this with
- * e = 2⁻²⁴·‖X‖_F (float32 values, rounded once) and δ = 0.
+ * e = 2⁻²⁴·‖X‖_F + √(N·D)·2⁻¹⁵⁰ (float32 values, rounded once: relatively, and absolutely by
+ * at most half the subnormal spacing 2⁻¹⁴⁹) and δ = 0.
  *
  * Errors: as hr_spectrum_new(), and %HR_ANALYSIS_ERROR_NUMERIC when a bound is negative or
  * not finite.
@@ -827,8 +830,10 @@ hr_spectrum_get_uncentred_singular_values (HrSpectrum *self, gsize *n_values)
  * when stored and the head's rounding), δ_S the bound on the error of the accumulated
  * scatter matrix (hr_spectrum_get_scatter_error()) and δ_eig that of the eigensolver
  * (hr_spectrum_get_eigensolver_error()); an eigenvalue error δ leaves a singular value
- * unresolved below √δ (Weyl). For samples of one distribution every part grows as √N, as
- * the singular values do, so the rank does not change with N. See doc/analysis.md.
+ * unresolved below √δ (Weyl). For samples of one distribution e and √δ_eig grow as √N, as
+ * the singular values do; √δ_S of #HrMoments grows faster (its sequential merges), by a
+ * factor of 2.8 relative to σ₁ from N = 10³ to 2²³ in doc/analysis.md's measurement, too
+ * little to change the rank. See doc/analysis.md.
  *
  * Before 0.2 this was numpy's σ₁·max(N, D)·ε₃₂, which grows with N (at N = 10⁶ it is 12 %
  * of σ₁); that rule is kept for hr_spectrum_get_matrix_rank() only.
@@ -1154,7 +1159,8 @@ hr_standard_scale (double scatter_jj, double n)
  * the uncentred spectrum is that of the standardised (mean 0) rows. */
 static HrSpectrum *
 hr_spectrum_from_rows_internal (guint64 n_samples, gsize dimension, const float *rows,
-                                gboolean standardize, double relative_error, GError **error)
+                                gboolean standardize, double relative_error, double absolute_error,
+                                GError **error)
 {
   g_autoptr (HrSpectrum) self = NULL;
   const gsize n = (gsize)n_samples, d = dimension;
@@ -1162,7 +1168,7 @@ hr_spectrum_from_rows_internal (guint64 n_samples, gsize dimension, const float 
   const gsize block = n < d ? MIN (d, (gsize)HR_GRAM_BLOCK) : MIN (n, (gsize)HR_GRAM_BLOCK);
   g_autofree double *mean = NULL, *scale = NULL, *y = NULL, *u = NULL;
   g_autofree double *gc = NULL, *gu = NULL, *w = NULL, *wu = NULL;
-  double values_sq = 0, centred_sq = 0;
+  double values_sq = 0, centred_sq = 0, inverse_scale_sq = 0;
 
   if (n_samples < 2)
     {
@@ -1206,7 +1212,10 @@ hr_spectrum_from_rows_internal (guint64 n_samples, gsize dimension, const float 
         scale[j] += c * c;
       }
   for (gsize j = 0; j < d; j++)
-    scale[j] = standardize ? hr_standard_scale (scale[j], (double)n) : 1.0;
+    {
+      scale[j] = standardize ? hr_standard_scale (scale[j], (double)n) : 1.0;
+      inverse_scale_sq += 1.0 / (scale[j] * scale[j]);
+    }
 
   if (n < d)
     for (gsize c0 = 0; c0 < d; c0 += block)
@@ -1265,10 +1274,13 @@ hr_spectrum_from_rows_internal (guint64 n_samples, gsize dimension, const float 
   if (!symmetric_eigenvalues (gc, side, w, error) || !symmetric_eigenvalues (gu, side, wu, error))
     return NULL;
 
-  /* the values' error: @relative_error of each (standardised) value, ‖E‖_F ≤ r·‖X‖_F; the
+  /* the values' error: @relative_error of each (standardised) value and @absolute_error a
+   * value (divided by its column's scale), ‖E‖_F ≤ r·‖X‖_F + a·√(N·Σ_j 1/s_j²); the
    * float64 products: each entry sums D (or N) products, |ΔG| ≤ γ·|Y||Y|ᵀ, so
    * ‖ΔG‖₂ ≤ γ·trace (YYᵀ), in the units of the scatter matrix */
-  self = hr_spectrum_alloc (n_samples, dimension, relative_error * sqrt (values_sq),
+  self = hr_spectrum_alloc (n_samples, dimension,
+                            relative_error * sqrt (values_sq)
+                                + absolute_error * sqrt ((double)n * inverse_scale_sq),
                             (double)(MAX (n, d) + 2) * HR_U64 * centred_sq);
   hr_spectrum_measure (self, w, wu, side);
   return g_steal_pointer (&self);
@@ -1323,17 +1335,19 @@ hr_spectrum_new_from_rows (guint64 n_samples, gsize dimension, const float *rows
                      _ ("The samples hold NaN or infinite values"));
         return NULL;
       }
-  return hr_spectrum_from_rows_internal (n_samples, dimension, rows, standardize, HR_U32, error);
+  return hr_spectrum_from_rows_internal (n_samples, dimension, rows, standardize, HR_U32, HR_A32,
+                                         error);
 }
 
 /* hr_spectrum_new_from_rows() for finite values with a relative error of @relative_error
- * each (hr-private.h). */
+ * and an absolute one of @absolute_error each (hr-private.h). */
 HrSpectrum *
 hr_spectrum_new_from_rows_with_error (guint64 n_samples, gsize dimension, const float *rows,
-                                      gboolean standardize, double relative_error, GError **error)
+                                      gboolean standardize, double relative_error,
+                                      double absolute_error, GError **error)
 {
   return hr_spectrum_from_rows_internal (n_samples, dimension, rows, standardize, relative_error,
-                                         error);
+                                         absolute_error, error);
 }
 
 /**
@@ -1381,18 +1395,18 @@ hr_spectrum_new_from_row_bytes (gsize dimension, GBytes *rows, gboolean standard
 /* The spectrum of the correlation matrix: the scatter matrix of the standardised samples,
  * S_ij / (s_i s_j) with s the standard deviations (ddof 0, 1 for a column without variance),
  * and a mean of 0, as StandardScaler then PCA (hr-private.h). The values' error: each
- * stored value x_ij off by r·|x_ij|, so the standardised one by r·|x_ij|/s_j, whose
- * Frobenius norm is r·√(Σ_j (S_jj + N m_j²)/s_j²); the scatter matrix's error is scaled by
- * at most 1/min s². */
+ * stored value x_ij off by r·|x_ij| + a, so the standardised one by (r·|x_ij| + a)/s_j, whose
+ * Frobenius norm is at most r·√(Σ_j (S_jj + N m_j²)/s_j²) + a·√(N·Σ_j 1/s_j²); the scatter
+ * matrix's error is scaled by at most 1/min s². */
 HrSpectrum *
 hr_spectrum_new_standardized (guint64 n_samples, gsize dimension, const double *mean,
-                              const double *scatter, double relative_error, double scatter_error,
-                              GError **error)
+                              const double *scatter, double relative_error, double absolute_error,
+                              double scatter_error, GError **error)
 {
   g_autofree double *scaled = NULL, *scale = NULL, *zero = NULL;
   const gsize d = dimension;
   const double n = (double)n_samples;
-  double values_sq = 0, smallest = G_MAXDOUBLE;
+  double values_sq = 0, inverse_scale_sq = 0, smallest = G_MAXDOUBLE;
 
   if (!check_dimension (dimension, error))
     return NULL;
@@ -1410,12 +1424,14 @@ hr_spectrum_new_standardized (guint64 n_samples, gsize dimension, const double *
       scale[j] = hr_standard_scale (scatter[j * d + j], n);
       smallest = MIN (smallest, scale[j]);
       values_sq += (MAX (scatter[j * d + j], 0.0) + n * mean[j] * mean[j]) / (scale[j] * scale[j]);
+      inverse_scale_sq += 1.0 / (scale[j] * scale[j]);
     }
   for (gsize i = 0; i < d; i++)
     for (gsize j = 0; j < d; j++)
       scaled[i * d + j] = scatter[i * d + j] / (scale[i] * scale[j]);
   return hr_spectrum_new_internal (n_samples, dimension, zero, scaled,
-                                   relative_error * sqrt (values_sq),
+                                   relative_error * sqrt (values_sq)
+                                       + absolute_error * sqrt (n * inverse_scale_sq),
                                    scatter_error / (smallest * smallest), error);
 }
 

@@ -575,6 +575,49 @@ test_tolerance_parts (void)
   g_assert_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC);
 }
 
+/* Subnormal float32 values (about 1e-42): their rounding is absolute, half the spacing
+ * 2⁻¹⁴⁹ each, not u·|x|; e ≥ √(N·D)·2⁻¹⁵⁰. Four directions of values up to 1000·2⁻¹⁴⁹ and
+ * four of ±1 spacing, which the format cannot tell from rounding: rank 4, where
+ * e = u·‖X‖_F alone (3.8e-48 here) counted all 8. */
+static void
+test_tolerance_subnormal (void)
+{
+  const gsize n = 500, d = 8;
+  g_autofree float *rows = g_new (float, n *d);
+  g_autofree double *mean = g_new0 (double, d), *scatter = g_new0 (double, d *d);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrSpectrum) from_moments = NULL, from_rows = NULL;
+  const double floor = sqrt ((double)(n * d)) * 0x1p-150;
+
+  for (gsize r = 0; r < n; r++)
+    for (gsize j = 0; j < d; j++)
+      rows[r * d + j] = (float)((j < 4 ? g_rand_int_range (rand, -1000, 1001)
+                                       : (g_rand_boolean (rand) ? 1 : -1))
+                                * 0x1p-149);
+  for (gsize r = 0; r < n; r++)
+    for (gsize j = 0; j < d; j++)
+      mean[j] += rows[r * d + j] / (double)n;
+  for (gsize r = 0; r < n; r++)
+    for (gsize i = 0; i < d; i++)
+      for (gsize j = 0; j < d; j++)
+        scatter[i * d + j] += (rows[r * d + i] - mean[i]) * (rows[r * d + j] - mean[j]);
+
+  from_moments = hr_spectrum_new (n, d, mean, scatter, &error);
+  g_assert_no_error (error);
+  from_rows = hr_spectrum_new_from_rows (n, d, rows, FALSE, &error);
+  g_assert_no_error (error);
+  g_test_message ("value error %.3g (floor %.3g), tolerance %.3g, σ₄ %.3g, σ₅ %.3g",
+                  hr_spectrum_get_value_error (from_moments), floor,
+                  hr_spectrum_get_tolerance (from_moments),
+                  hr_spectrum_get_singular_values (from_moments, NULL)[3],
+                  hr_spectrum_get_singular_values (from_moments, NULL)[4]);
+  g_assert_cmpfloat (hr_spectrum_get_value_error (from_moments), >=, floor);
+  g_assert_cmpfloat (hr_spectrum_get_value_error (from_rows), >=, floor);
+  g_assert_cmpuint (hr_spectrum_get_rank (from_moments), ==, 4);
+  g_assert_cmpuint (hr_spectrum_get_rank (from_rows), ==, 4);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -621,6 +664,7 @@ main (int argc, char **argv)
   g_test_add_func ("/spectrum/tolerance/independent-of-n", test_rank_independent_of_n);
   g_test_add_func ("/spectrum/tolerance/two-samples", test_rank_two_samples);
   g_test_add_func ("/spectrum/tolerance/parts", test_tolerance_parts);
+  g_test_add_func ("/spectrum/tolerance/subnormal", test_tolerance_subnormal);
   g_test_add_func ("/spectrum/error/too-few-samples", test_error_too_few_samples);
   g_test_add_func ("/spectrum/error/non-finite", test_error_non_finite);
   g_test_add_func ("/spectrum/error/overflow", test_error_overflow);

@@ -544,3 +544,82 @@ def test_project_refuses_overflow(tmp_path):
     assert "layer 0 (linear) computes" in p.stderr
     assert "NaN or infinite values from finite inputs" in p.stderr
     assert not out.exists()
+
+
+def overflowing_v2_head(path, rng, d=64, hidden=64, out=16):
+    """A VisCy v2 head (Linear → BN → ReLU → Linear → BN) whose first Linear overflows in
+    output 0 for inputs in [2, 3): every product 3e38 · x does, so layer 0 computes exactly
+    one infinite value per sample in any order of summation. Channel 0 of the BatchNorm has
+    scale 1, so the BatchNorm folded into the Linear overflows there too."""
+    w0 = rng.standard_normal((hidden, d)).astype(np.float32) / np.sqrt(d)
+    w0[0] = 3e38
+    var1 = rng.uniform(0.5, 2.0, hidden).astype(np.float32)
+    var1[0] = 1.0
+    gamma1 = rng.uniform(0.5, 2.0, hidden).astype(np.float32)
+    gamma1[0] = 1.0
+    write_safetensors(path, {
+        "0.weight": w0, "0.bias": np.zeros(hidden, np.float32),
+        "1.weight": gamma1, "1.bias": np.zeros(hidden, np.float32),
+        "1.running_mean": np.zeros(hidden, np.float32), "1.running_var": var1,
+        "3.weight": rng.standard_normal((out, hidden)).astype(np.float32) / np.sqrt(hidden),
+        "3.bias": np.zeros(out, np.float32),
+        "4.weight": np.ones(out, np.float32), "4.bias": np.zeros(out, np.float32),
+        "4.running_mean": np.zeros(out, np.float32), "4.running_var": np.ones(out, np.float32)})
+    return path
+
+
+def test_overflow_names_the_layer_in_a_fused_group(tmp_path):
+    """The Linear, its folded BatchNorm and the ReLU run as one group: the error names the
+    layer that first computes non-finite values, with its own count — layer 0 (linear), one
+    per sample — not the ReLU that ends the group (it said 'layer 2 (relu) computes 55694
+    …' for the VisCy v2 head with weights × 3e38)."""
+    rng = np.random.default_rng(11)
+    x = rng.uniform(2.0, 3.0, (300, 64)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "in.tif", x)
+    head = overflowing_v2_head(tmp_path / "w.safetensors", rng)
+    out = tmp_path / "out.tif"
+    p = cli_common.run("project", tmp_path / "in.tif", "-w", head, "--arch", "viscy-v2",
+                       "-o", out)
+    assert p.returncode == 1, p.stderr
+    assert "layer 0 (linear) computes 300 NaN or infinite values from finite inputs, in a " \
+        "batch of 300 samples" in p.stderr, p.stderr
+    assert not out.exists()
+    p = cli_common.run("analyze", tmp_path / "in.tif", "-w", head, "--arch", "viscy-v2",
+                       "-o", tmp_path / "report")
+    assert p.returncode == 1, p.stderr
+    assert "layer 0 (linear) computes 300 NaN or infinite values" in p.stderr, p.stderr
+    assert not (tmp_path / "report").exists()
+
+
+def test_project_counts_nonfinite_inputs(tmp_path):
+    """project on a stack with NaN in some rows gives the count of non-finite values, like
+    the analysis and an in-memory stack, over the whole stack (here 3 chunks of rows), not
+    only 'non-finite values, the first at …'."""
+    x = np.random.default_rng(12).standard_normal((5000, 64)).astype(np.float32)
+    x[[3, 10, 11], 2] = np.nan
+    x[10, 5] = np.inf
+    x[4900, 0] = -np.inf
+    tifffile.imwrite(tmp_path / "nanrows.tif", x)
+    out = tmp_path / "out.tif"
+    p = cli_common.run("project", tmp_path / "nanrows.tif", "-w", SAMPLE_DIR /
+                       "head-viscy-v2.safetensors", "--arch", "viscy-v2", "-o", out)
+    assert p.returncode == 1, p.stderr
+    assert f"{tmp_path / 'nanrows.tif'}: 5 non-finite values, the first at sample 3, " \
+        "feature 2" in p.stderr, p.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("dtype, spacing", [(np.float32, 2.0 ** -149), (np.float16, 2.0 ** -24)])
+def test_value_error_has_the_subnormal_floor(tmp_path, dtype, spacing):
+    """Values near the format's smallest numbers are rounded absolutely, by up to half the
+    subnormal spacing each: e ≥ √(N·D)·spacing/2 (it was u·‖X‖_F alone, 3.5e-48 for float32
+    values around 1e-42)."""
+    n, d = 400, 6
+    k = np.random.default_rng(13).integers(-500, 501, (n, d))
+    x = (k * spacing).astype(dtype)
+    tifffile.imwrite(tmp_path / "tiny.tif", x)
+    s = stage(analyze_json(tmp_path / "tiny.tif"), "features")
+    e = s["rank_tolerance_parts"]["value_error"]
+    floor = np.sqrt(n * d) * spacing / 2
+    assert floor <= e <= 1.01 * floor + 1e-3 * np.linalg.norm(x.astype(np.float64)), (e, floor)
+    assert s["rank"] == d

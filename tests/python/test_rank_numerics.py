@@ -130,15 +130,17 @@ def test_same_distribution_same_rank(tmp_path):
 
 
 def test_float16_and_integer_inputs(tmp_path):
-    """The stored format sets the value error: float16 rounds at 2⁻¹¹ (an exact rank 5
-    stored as float16 is full rank at float32's tolerance; here it is 5), 8- and 16-bit
-    integers are exact, 32-bit integers are rounded to float32 when read."""
+    """The stored format sets the value error: float16 rounds at 2⁻¹¹, and absolutely at
+    half its subnormal spacing 2⁻²⁴ (an exact rank 5 stored as float16 is full rank at
+    float32's tolerance; here it is 5), 8- and 16-bit integers are exact, 32-bit integers
+    are rounded to float32 when read."""
     rng = np.random.default_rng(13)
     x = exact_rank(rng, 400, 32, 5, np.float64)
     half = x.astype(np.float16)
     sp = spectrum(analyse(write(tmp_path, 'half.tif', half)))
     h64 = half.astype(np.float64)
-    assert sp.get_value_error() == pytest.approx(U16 * np.sqrt((h64 ** 2).sum()), rel=1e-9)
+    assert sp.get_value_error() == pytest.approx(
+        U16 * np.sqrt((h64 ** 2).sum()) + np.sqrt(half.size) * 2.0 ** -25, rel=1e-9)
     assert sp.get_rank() == 5
     # the same values as float32: rounding at 2⁻¹¹ is far above float32's tolerance
     s = np.linalg.svd(h64 - h64.mean(0), compute_uv=False)
@@ -498,8 +500,9 @@ def test_head_that_overflows(tmp_path):
 
 
 def test_head_stage_value_error(tmp_path):
-    """A stage the head computes: r·‖Y‖_F, r = u_in + γ_{k+1} per Linear of k inputs (+ 4u
-    per other layer, a ReLU exact), at least 2⁻²⁴ (doc/analysis.md)."""
+    """A stage the head computes: r·‖Y‖_F + √(N·D)·a, r = u_in + γ_{k+1} per Linear of k
+    inputs (+ 4u per other layer, a ReLU exact), at least 2⁻²⁴, and a = η_in/2 + k·2⁻¹⁵⁰ per
+    Linear (underflowing products; the float16 input's η = 2⁻²⁴) (doc/analysis.md)."""
     rng = np.random.default_rng(33)
     x = rng.standard_normal((500, 24)).astype(np.float16)
     w1 = rng.standard_normal((40, 24)).astype(np.float32) / 5
@@ -518,8 +521,10 @@ def test_head_stage_value_error(tmp_path):
 
     y1 = np.maximum(x.astype(np.float32) @ w1.T, 0)
     y2 = y1 @ w2.T
-    for stage, y, r in (('1', y1, U16 + gamma(25)),
-                        ('projections', y2, U16 + gamma(25) + gamma(41))):
+    for stage, y, r, floor in (('1', y1, U16 + gamma(25), 2.0 ** -25 + 24 * 2.0 ** -150),
+                               ('projections', y2, U16 + gamma(25) + gamma(41),
+                                2.0 ** -25 + 64 * 2.0 ** -150)):
         sp = spectrum(a, stage)
         norm = np.sqrt((y.astype(np.float64) ** 2).sum())
-        assert sp.get_value_error() == pytest.approx(r * norm, rel=1e-5), stage
+        assert sp.get_value_error() == pytest.approx(r * norm + np.sqrt(y.size) * floor,
+                                                     rel=1e-5), stage
