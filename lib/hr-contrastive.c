@@ -362,12 +362,20 @@ hr_contrastive_new (const float *anchors, const float *positives, const float *n
 
   /* A batch holds at most batch_size + 1 pairs (a last single pair merged into it). */
   max_batch = MIN (batch_size + 1, n_pairs);
-  z = g_new (double, 2 * max_batch * dimension);
-  squared_norms = g_new (double, 2 * max_batch);
+  /* sizes from the batch option and the projections' width: allocated fallibly */
+  z = g_try_new (double, 2 * max_batch * dimension);
+  squared_norms = g_try_new (double, 2 * max_batch);
   sim_capacity = max_batch >= HR_SIMILARITY_BLOCK
                      ? 2 * max_batch
                      : MAX (2 * max_batch, MIN (HR_SIMILARITY_BLOCK, 4 * max_batch * max_batch));
-  sim = g_new (double, sim_capacity);
+  sim = g_try_new (double, sim_capacity);
+  if (z == NULL || squared_norms == NULL || sim == NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                   _ ("not enough memory for contrastive batches of %zu pairs of dimension %zu"),
+                   max_batch, dimension);
+      return NULL;
+    }
 
   for (first = 0; first < n_pairs;)
     {

@@ -271,7 +271,13 @@ hr_tensor_entry_parse (HrTensorFile *self, const char *name, JsonNode *node, GEr
     }
   array = json_node_get_array (member);
   entry->n_dims = json_array_get_length (array);
-  entry->shape = g_new0 (gint64, MAX (entry->n_dims, 1));
+  entry->shape = g_try_new0 (gint64, MAX (entry->n_dims, 1));
+  if (entry->shape == NULL)
+    {
+      hr_tensor_set_error (self->display_name, name, &local, HR_TENSOR_ERROR_SHAPE,
+                           _ ("not enough memory for a shape of %zu dimensions"), entry->n_dims);
+      goto fail;
+    }
   for (gsize i = 0; i < entry->n_dims; i++)
     {
       guint64 dim;
@@ -599,7 +605,14 @@ hr_tensor_file_parse_header (HrTensorFile *self, const char *header, gsize lengt
 
   /* In name order, so that the first error reported does not depend on hashing. */
   members = g_list_sort (json_object_get_members (object), (GCompareFunc)strcmp);
-  names = g_new0 (char *, g_list_length (members) + 1);
+  names = g_try_new0 (char *, g_list_length (members) + 1);
+  if (names == NULL)
+    {
+      hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_HEADER,
+                           _ ("not enough memory for the names of %u tensors"),
+                           g_list_length (members));
+      return FALSE;
+    }
   for (GList *l = members; l != NULL; l = l->next)
     {
       const char *name = l->data;

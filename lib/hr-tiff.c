@@ -1192,7 +1192,21 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
                                  : compressed_decoded + page->decoded_bytes;
       if (n_pages == 1 && TIFFGetField (src->tif, TIFFTAG_IMAGEDESCRIPTION, &desc_tag)
           && desc_tag != NULL)
-        description = g_strdup (desc_tag);
+        {
+          /* as long as the tag is: a copy allocated fallibly */
+          gsize length = strlen (desc_tag);
+
+          description = g_try_malloc (length + 1);
+          if (description == NULL)
+            {
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                           _ ("%s: not enough memory for the image description (%zu bytes)"), path,
+                           length + 1);
+              g_free (pages);
+              return NULL;
+            }
+          memcpy (description, desc_tag, length + 1);
+        }
     }
   while (TIFFReadDirectory (src->tif));
   if (src->messages->len > 0)
