@@ -9,10 +9,10 @@
  *
  * The description, byte by byte (an input that ends early reads as zeros):
  *   flags        bit 0 big-endian, 1 pages share the first page's strips, 2 tiled,
- *                3 many pages (up to 4,096), 4 huge sizes (32-bit width/height),
+ *                3 many pages (up to 1,024), 4 huge sizes (32-bit width/height),
  *                5 strip data verbatim from the input (else well-formed for the codec),
  *                6 perturb one strip offset, 7 drop StripByteCounts
- *   pages        the number of pages (1–8, or 1–4,096 with bit 3)
+ *   pages        the number of pages (1–8, or 1–1,024 with bit 3)
  *   description  kind: none, ImageJ, OME-XML, tifffile JSON, deeply nested JSON, raw bytes;
  *                then the sizes and strings that kind needs (channels, slices, frames as
  *                small numbers or any 64-bit value; the OME DimensionOrder and where the
@@ -412,7 +412,7 @@ build_tiff (Desc *d)
   gsize pool_size;
 
   w.big = flags & 1;
-  n_pages = flags & 8 ? 1 + d_u16 (d) % 4096 : 1 + d_u8 (d) % 8;
+  n_pages = flags & 8 ? 1 + d_u16 (d) % 1024 : 1 + d_u8 (d) % 8;
   description = make_description (d, n_pages);
 
   width = flags & 16 ? d_u32 (d) : 1u + d_u8 (d) % 40u;
