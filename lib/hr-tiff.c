@@ -30,9 +30,10 @@
 #define HR_MAX_COMPRESSION_RATIO 2048u
 #define HR_SMALL_DECODED_SIZE ((guint64)256 << 20)
 /* The same limit holds for the file as a whole: pages that share one strip, or one strip
- * each of a few bytes, decode to at most this factor times the file's size (or the small
- * size above), whatever each page claims alone; and so does what is decoded in one pass
- * over the samples, however often a strip is decoded again. */
+ * each of a few bytes, decode to at most HR_MAX_COMPRESSION_RATIO times the file's size (or
+ * the small size above), whatever each page claims alone; and so does what is decoded in
+ * one pass over the samples, however often a strip is decoded again. */
+
 /* Compressed channel pages are read in chunks of whole strips while the rows of one strip
  * of every channel take at most this many bytes, so that no strip is decoded twice. */
 #define HR_BAND_CHUNK_LIMIT ((gsize)256 << 20)
@@ -1102,7 +1103,7 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
   HrAxes axes;
   HrPage *pages = NULL;
   guint n_pages = 0, capacity = 0;
-  guint64 total_decoded = 0, compressed_decoded = 0;
+  guint64 compressed_decoded = 0;
   char *desc_tag = NULL;
 
   src->path = g_strdup (path);
@@ -1183,9 +1184,6 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
           return NULL;
         }
       n_pages++;
-      total_decoded = page->decoded_bytes > G_MAXUINT64 - total_decoded
-                          ? G_MAXUINT64
-                          : total_decoded + page->decoded_bytes;
       if (page->compression != COMPRESSION_NONE)
         compressed_decoded = page->decoded_bytes > G_MAXUINT64 - compressed_decoded
                                  ? G_MAXUINT64
@@ -1230,7 +1228,7 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
                    _ ("%s: the %u pages claim %llu bytes of decoded data, more than a file of "
                       "%llu bytes can hold"),
-                   path, src->n_pages, (unsigned long long)total_decoded,
+                   path, src->n_pages, (unsigned long long)compressed_decoded,
                    (unsigned long long)src->file_size);
       return NULL;
     }
