@@ -123,3 +123,40 @@ def test_weights_rewritten_while_project_runs(tmp_path):
         assert p.returncode in (0, 1), (p.returncode, p.stderr)
         if p.returncode == 1:
             assert len(p.stderr.splitlines()) == 1, p.stderr
+
+
+def test_tiff_strip_larger_than_memory_is_an_error_naming_the_file(tmp_path):
+    """A deflate strip that decodes to 48 MiB needs a 48 MiB buffer: under an address-space
+    limit that leaves less, reading it is an error naming the file and the size, not an
+    abort. The limit is found first: the smallest (in steps of 16 MiB) under which the same
+    command reads a small file."""
+    import numpy as np
+    import tifffile
+
+    small = tmp_path / "small.tif"
+    tifffile.imwrite(small, np.ones((4, 4), np.float32))
+    big = tmp_path / "big-strip.tif"
+    tifffile.imwrite(big, np.zeros((1536, 8192), np.float32), compression="zlib",
+                     rowsperstrip=1536)
+
+    def info(path, megabytes):
+        # One OpenBLAS thread: under a tight limit OpenBLAS's thread start-up and shutdown
+        # fail or wait for ever (seen at 64 and 128 MiB), which is not what is tested here.
+        try:
+            return subprocess.run([TOOL, "info", str(path)],
+                                  env=base_env(OPENBLAS_NUM_THREADS="1"), capture_output=True,
+                                  encoding="utf-8", errors="replace", timeout=30,
+                                  stdin=subprocess.DEVNULL,
+                                  preexec_fn=_limit_address_space(megabytes))
+        except subprocess.TimeoutExpired:
+            return None
+
+    limit = next((mb for mb in range(64, 4096, 16)
+                  if (r := info(small, mb)) is not None and r.returncode == 0), None)
+    if limit is None:
+        pytest.skip("the command does not run under any address-space limit up to 4 GiB")
+    p = info(big, limit + 16)
+    assert p is not None and p.returncode == 1, (limit, p.returncode, p.stdout, p.stderr)
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and str(big) in lines[0], p.stderr
+    assert "memory" in lines[0] and str(1536 * 8192 * 4) in lines[0], lines[0]
