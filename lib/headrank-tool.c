@@ -454,6 +454,22 @@ hr_head_error (const GError *error, const char *path, const char *other, const c
   return EXIT_USER_ERROR;
 }
 
+/* An error of hr_head_new_from_file(): an --arch that cannot be parsed is a usage error
+ * (exit 2), anything else as hr_head_error(). */
+static int
+hr_head_open_error (GOptionContext *context, const GError *error, const char *arch,
+                    const char *path)
+{
+  if (arch != NULL && g_error_matches (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC))
+    {
+      /* TRANSLATORS: "--arch “linear:x”: what is wrong with it"; --arch stays in English */
+      g_autofree char *message = g_strdup_printf (_ ("--arch “%s”: %s"), arch, error->message);
+
+      return hr_usage_error (context, message);
+    }
+  return hr_head_error (error, path, NULL, NULL);
+}
+
 /* "0, 1, 2, 3, 4, projections": the names --stage takes. */
 static char *
 hr_stage_names (HrHead *head)
@@ -676,7 +692,7 @@ hr_command_project (int argc, char **argv)
 
   head = hr_head_options_load (&o, cancellable, &error);
   if (head == NULL)
-    return hr_head_error (error, o.weights, NULL, NULL);
+    return hr_head_open_error (context, error, o.arch, o.weights);
   if (stage_name != NULL && (stage = hr_head_find_stage (head, stage_name)) < 0)
     {
       g_autofree char *names = hr_stage_names (head);
@@ -1142,7 +1158,7 @@ hr_command_analyze (int argc, char **argv)
     {
       head = hr_head_options_load (&o, cancellable, &error);
       if (head == NULL)
-        return hr_head_error (error, o.weights, NULL, NULL);
+        return hr_head_open_error (context, error, o.arch, o.weights);
     }
   reader = hr_stack_reader_new (path, o.layout, cancellable, &error);
   if (reader == NULL)
@@ -1358,7 +1374,7 @@ hr_command_head_describe (int argc, char **argv)
 
   head = hr_head_new_from_file_full (argv[1], arch, prefix, activation, NULL, &error);
   if (head == NULL)
-    return hr_head_error (error, argv[1], NULL, NULL);
+    return hr_head_open_error (context, error, arch, argv[1]);
   if (json)
     hr_head_print_json (head, argv[1]);
   else

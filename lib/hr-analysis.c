@@ -1798,6 +1798,16 @@ hr_pass_plan (HrPass *pass, GError **error)
   return TRUE;
 }
 
+/* Where the pairs come from, for messages about them: the pair file, or the positives
+ * stack. */
+static const char *
+hr_analysis_pairs_source (HrAnalysis *self)
+{
+  if (self->positives != NULL)
+    return hr_stack_reader_get_path (self->positives);
+  return self->pairs_file != NULL ? self->pairs_file : hr_stack_reader_get_path (self->features);
+}
+
 /* Reads the pairs and marks the samples whose last-stage rows the pass keeps. */
 static gboolean
 hr_pass_plan_pairs (HrPass *pass, GError **error)
@@ -1873,8 +1883,10 @@ hr_pass_plan_pairs (HrPass *pass, GError **error)
   return TRUE;
 
 oom:
+  /* TRANSLATORS: %s is the pair file (or the positives stack) */
   g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
-               _ ("not enough memory for the rows of %zu pairs"), pass->n_pairs);
+               _ ("%s: not enough memory for the rows of %zu pairs"),
+               hr_analysis_pairs_source (self), pass->n_pairs);
   return FALSE;
 }
 
@@ -2012,7 +2024,8 @@ hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancell
   if (pass->positives == NULL)
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
-                   _ ("not enough memory for the rows of %zu pairs"), n);
+                   _ ("%s: not enough memory for the rows of %zu pairs"),
+                   hr_analysis_pairs_source (self), n);
       return FALSE;
     }
   for (gsize i = 0; i < n * d; i++)
@@ -2035,9 +2048,17 @@ hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancell
   else
     {
       gsize chunk = CLAMP (hr_stack_reader_get_preferred_chunk (self->positives), 256, 2048);
-      g_autofree float *rows = g_new (float, chunk *d);
-      g_autofree guint64 *samples = g_new (guint64, chunk);
+      g_autofree float *rows = g_try_new (float, chunk *d);
+      g_autofree guint64 *samples = g_try_new (guint64, chunk);
       gsize got;
+
+      if (rows == NULL || samples == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                       _ ("%s: not enough memory for the rows of %zu pairs"),
+                       hr_analysis_pairs_source (self), chunk);
+          return FALSE;
+        }
 
       if (!hr_stack_reader_seek (self->positives, 0, error))
         return FALSE;
@@ -2071,7 +2092,8 @@ hr_pass_contrastive (HrPass *pass, GError **error)
   if (a == NULL || p == NULL || (pass->has_negatives && ng == NULL))
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
-                   _ ("not enough memory for the rows of %zu pairs"), pass->n_pairs);
+                   _ ("%s: not enough memory for the rows of %zu pairs"),
+                   hr_analysis_pairs_source (self), pass->n_pairs);
       return FALSE;
     }
   for (gsize i = 0; i < pass->n_pairs; i++)
@@ -2098,7 +2120,11 @@ hr_pass_contrastive (HrPass *pass, GError **error)
   self->contrastive = hr_contrastive_new (a, p, ng, used, d, self->pair_batch, self->temperature,
                                           self->margin, error);
   if (self->contrastive == NULL)
-    return FALSE;
+    {
+      /* "contrastive measures need at least two pairs": about the pairs, so their file */
+      g_prefix_error (error, "%s: ", hr_analysis_pairs_source (self));
+      return FALSE;
+    }
   /* LiDAR needs five D × D float64 matrices */
   if (hr_bytes_mul (40 * (guint64)d, d) <= hr_analysis_memory_limit (self))
     {

@@ -362,12 +362,20 @@ hr_contrastive_new (const float *anchors, const float *positives, const float *n
 
   /* A batch holds at most batch_size + 1 pairs (a last single pair merged into it). */
   max_batch = MIN (batch_size + 1, n_pairs);
-  z = g_new (double, 2 * max_batch * dimension);
-  squared_norms = g_new (double, 2 * max_batch);
+  /* sizes from the batch option and the projections' width: allocated fallibly */
+  z = g_try_new (double, 2 * max_batch * dimension);
+  squared_norms = g_try_new (double, 2 * max_batch);
   sim_capacity = max_batch >= HR_SIMILARITY_BLOCK
                      ? 2 * max_batch
                      : MAX (2 * max_batch, MIN (HR_SIMILARITY_BLOCK, 4 * max_batch * max_batch));
-  sim = g_new (double, sim_capacity);
+  sim = g_try_new (double, sim_capacity);
+  if (z == NULL || squared_norms == NULL || sim == NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                   _ ("not enough memory for contrastive batches of %zu pairs of dimension %zu"),
+                   max_batch, dimension);
+      return NULL;
+    }
 
   for (first = 0; first < n_pairs;)
     {
@@ -747,6 +755,9 @@ hr_pairs_quote (const char *field)
   return g_steal_pointer (&valid);
 }
 
+/* The longest line of a pair file: three indices of 20 digits need 62 bytes. */
+#define HR_PAIRS_MAX_LINE 65536
+
 static gboolean
 hr_pairs_parse_line (const char *path, gsize line_number, guint n_fields, char **fields,
                      guint64 n_samples, guint64 out[3], GError **error)
@@ -774,7 +785,9 @@ hr_pairs_parse_line (const char *path, gsize line_number, guint n_fields, char *
                        _ (names[f]), quoted);
           return FALSE;
         }
-      if (!g_ascii_string_to_unsigned (fields[f], 10, 0, G_MAXUINT64 - 1, &value, NULL)
+      /* "+0" is 0, as Python's int() and numpy read it */
+      if (!g_ascii_string_to_unsigned (fields[f] + (fields[f][0] == '+'), 10, 0, G_MAXUINT64 - 1,
+                                       &value, NULL)
           || value >= n_samples)
         {
           g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
@@ -806,7 +819,8 @@ hr_pairs_parse_line (const char *path, gsize line_number, guint n_fields, char *
  * blanks around fields allowed) or by blanks (spaces or tabs). Empty lines are skipped,
  * `#` starts a comment that runs to the end of its line, and the first line with fields may
  * be a header when none of its fields is an integer. Every line must have as many
- * columns as the first line (the header, if there is one). Line ends may be `\n`, `\r\n` or `\r`.
+ * columns as the first line (the header, if there is one). Line ends may be `\n`, `\r\n` or `\r`;
+ * a line is at most 65,536 bytes long. An index may carry a `+` sign (`+0` is 0).
  *
  * Returns: %TRUE, or %FALSE with @error set: %HR_ANALYSIS_ERROR_PAIRS, with the file and
  *   line, for a file that cannot be read, a field that is not a non-negative integer, a
@@ -821,7 +835,8 @@ hr_pairs_read (const char *path, guint64 n_samples, guint64 **indices, gsize *n_
   g_autoptr (GFileInputStream) file_stream = NULL;
   g_autoptr (GDataInputStream) data = NULL;
   g_autoptr (GError) local_error = NULL;
-  g_autoptr (GArray) array = NULL;
+  g_autofree guint64 *array = NULL; /* n_values indices, room for capacity */
+  gsize n_values = 0, capacity = 0;
   guint n_columns = 0;
   gsize line_number = 0;
   gboolean seen_fields = FALSE;
@@ -841,7 +856,7 @@ hr_pairs_read (const char *path, guint64 n_samples, guint64 **indices, gsize *n_
     }
   data = g_data_input_stream_new (G_INPUT_STREAM (file_stream));
   g_data_input_stream_set_newline_type (data, G_DATA_STREAM_NEWLINE_TYPE_ANY);
-  array = g_array_new (FALSE, FALSE, sizeof (guint64));
+  g_buffered_input_stream_set_buffer_size (G_BUFFERED_INPUT_STREAM (data), HR_PAIRS_MAX_LINE);
 
   for (;;)
     {
@@ -849,7 +864,25 @@ hr_pairs_read (const char *path, guint64 n_samples, guint64 **indices, gsize *n_
       char *content, *hash, *fields[4];
       guint n_fields;
       guint64 triple[3];
+      gssize filled;
+      gsize available;
+      const char *buffered;
 
+      /* GDataInputStream grows its buffer (and aborts when it cannot) until a line ends: a
+       * pair line is short, so a full buffer without a line end is an error. */
+      filled
+          = g_buffered_input_stream_fill (G_BUFFERED_INPUT_STREAM (data), -1, NULL, &local_error);
+      buffered = g_buffered_input_stream_peek_buffer (G_BUFFERED_INPUT_STREAM (data), &available);
+      if (filled >= 0 && available >= HR_PAIRS_MAX_LINE
+          && memchr (buffered, '\n', available) == NULL
+          && memchr (buffered, '\r', available) == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
+                       _ ("%s, line %zu: the line is longer than %d bytes"), path, line_number + 1,
+                       HR_PAIRS_MAX_LINE);
+          return FALSE;
+        }
+      g_clear_error (&local_error); /* read_line() reports it again */
       line = g_data_input_stream_read_line (data, NULL, NULL, &local_error);
       if (line == NULL)
         {
@@ -912,19 +945,35 @@ hr_pairs_read (const char *path, guint64 n_samples, guint64 **indices, gsize *n_
         }
       if (!hr_pairs_parse_line (path, line_number, n_fields, fields, n_samples, triple, error))
         return FALSE;
-      g_array_append_vals (array, triple, 3);
+      if (n_values + 3 > capacity)
+        {
+          gsize new_capacity = MAX (capacity * 2, (gsize)3 * 1024);
+          guint64 *grown = g_try_realloc_n (array, new_capacity, sizeof (guint64));
+
+          if (grown == NULL)
+            {
+              g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
+                           _ ("%s, line %zu: not enough memory for %zu pairs (%zu bytes)"), path,
+                           line_number, new_capacity / 3, new_capacity * sizeof (guint64));
+              return FALSE;
+            }
+          array = grown;
+          capacity = new_capacity;
+        }
+      memcpy (array + n_values, triple, sizeof triple);
+      n_values += 3;
     }
 
-  if (array->len == 0)
+  if (n_values == 0)
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
                    _ ("%s, line %zu: the pair file holds no pairs"), path, line_number);
       return FALSE;
     }
-  *n_pairs = array->len / 3;
+  *n_pairs = n_values / 3;
   if (has_negatives != NULL)
     *has_negatives = n_columns == 3;
-  *indices = (guint64 *)(void *)g_array_free (g_steal_pointer (&array), FALSE);
+  *indices = g_steal_pointer (&array);
   return TRUE;
 }
 

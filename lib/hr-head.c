@@ -2732,6 +2732,7 @@ hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, gu
   gboolean finite;
   float *work[2];
   gsize n;
+  gboolean ok;
   guint L;
 
   g_return_val_if_fail (HR_IS_HEAD (head), NULL);
@@ -2748,11 +2749,24 @@ hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, gu
   L = head->layers->len;
   n = hr_feature_stack_get_n_samples (input);
   run = hr_run_new (head, mode, L - 1, TRUE);
-  stages = g_new (float *, L);
+  /* N rows of every layer: sizes that come from the input, allocated fallibly */
+  stages = g_new0 (float *, L);
+  ok = TRUE;
   for (guint i = 0; i < L; i++)
-    stages[i] = g_new (float, n *hr_head_layer (head, i)->out);
-  work[0] = g_new (float, n * run->max_width);
-  work[1] = g_new (float, n * run->max_width);
+    ok &= (stages[i] = g_try_new (float, n *hr_head_layer (head, i)->out)) != NULL;
+  work[0] = g_try_new (float, n * run->max_width);
+  work[1] = g_try_new (float, n * run->max_width);
+  if (!ok || work[0] == NULL || work[1] == NULL)
+    {
+      for (guint i = 0; i < L; i++)
+        g_free (stages[i]);
+      g_free (stages);
+      g_free (work[0]);
+      g_free (work[1]);
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("not enough memory for the %u stages of %zu samples"), L, n);
+      return NULL;
+    }
   finite = hr_run_rows (run, hr_feature_stack_peek_data (input), n, work, stages, error) != NULL;
   g_free (work[0]);
   g_free (work[1]);

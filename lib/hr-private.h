@@ -54,6 +54,12 @@ gsize hr_nonfinite_n_positions (const HrNonfinite *acc);
 HrFeatureStack *hr_feature_stack_new_take (float *data, gsize n_samples, gsize n_features,
                                            HrStackInfo *info, const HrNonfinite *nonfinite);
 
+/* Checks that @text (@length bytes) is one JSON object or array in strict JSON (no
+ * comments, no single quotes, nothing after it) nested at most @max_depth levels deep,
+ * before json-glib's recursive parser sees it (hr-json.c). Returns -1, or the offset of the
+ * first offending byte with *@too_deep telling whether the depth was the problem. */
+gssize hr_json_prescan (const char *text, gsize length, guint max_depth, gboolean *too_deep);
+
 /* The TIFF side (hr-tiff.c). */
 typedef struct _HrTiffSource HrTiffSource;
 

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -17,15 +18,18 @@
  * PyTorch users write them with
  * `safetensors.torch.save_file(model.projection.state_dict(), path)`.
  *
- * The file is checked when it is opened: its 8-byte header length, its JSON header (parsed
- * with json-glib from the mapped bytes, at most 100 MB and 64 levels deep), every tensor's
- * dtype, shape and data offsets (inside the file, consistent with the byte count of the
- * shape, and not overlapping another tensor's bytes). Gaps between tensors are tolerated.
- * Every error is in the %HR_TENSOR_ERROR domain and names the file, and the tensor where
- * there is one.
+ * The file is checked when it is opened, as strictly as the reference safetensors
+ * implementation checks it: its 8-byte header length, its JSON header (at most 100 MB and
+ * 64 levels deep, no key twice in one object), every tensor's dtype, shape and data offsets
+ * (inside the file and consistent with the byte count of the shape). Sorted by offset, the
+ * tensors must fill the data area exactly: no two overlap, none leaves a hole before the
+ * next, and no bytes follow the last. Every error is in the %HR_TENSOR_ERROR domain and
+ * names the file, and the tensor where there is one.
  *
- * The data are memory-mapped read-only and stay mapped as long as the object lives; values
- * are converted only when a tensor is read. hr_tensor_file_read_float() converts F32, F16,
+ * The whole file is read into memory when it is opened (weight files are megabytes); it
+ * is not memory-mapped, so that a file rewritten or truncated by another program while it
+ * is open cannot affect (or kill) the process. Values are converted only when a tensor is
+ * read. hr_tensor_file_read_float() converts F32, F16,
  * BF16 (exactly) and F64 (rounded to nearest) to float32 and refuses tensors holding NaN or
  * infinite values. Tensors of other dtypes (the `I64` `num_batches_tracked` counters of
  * BatchNorm layers, an encoder's integer or 8-bit float tensors) are listed and described
@@ -38,8 +42,7 @@
  * ```
  *
  * A tensor file is immutable once opened; its methods may be called from several threads
- * at once. As with any memory-mapped file, the file must not be truncated by another
- * program while it is open.
+ * at once.
  */
 
 /* The limits of a header: the size the safetensors library itself accepts, and a nesting
@@ -109,7 +112,7 @@ struct _HrTensorFile
   char *display_name; /* the path as UTF-8, for messages */
   gboolean opened;
 
-  GMappedFile *mapped;
+  guint8 *contents;   /* the whole file, read when it was opened */
   const guint8 *data; /* the data area */
   guint64 data_size;
 
@@ -217,76 +220,6 @@ hr_json_get_count (JsonNode *node, guint64 *value)
   return TRUE;
 }
 
-/* The header must be strict JSON before json-glib sees it: json-glib also accepts comments
- * and single-quoted strings, and it parses nested arrays recursively, so that a header of
- * a million "[" would overflow the stack. Outside strings, only JSON's own characters are
- * allowed, and the nesting depth is bounded. Returns the offset of the first offending
- * byte, or -1. */
-static gssize
-hr_json_prescan (const char *text, gsize length, gboolean *too_deep)
-{
-  guint depth = 0;
-  gboolean in_string = FALSE, started = FALSE;
-
-  *too_deep = FALSE;
-  for (gsize i = 0; i < length; i++)
-    {
-      char c = text[i];
-      gboolean space = c == ' ' || c == '\t' || c == '\r' || c == '\n';
-
-      /* exactly one object: json-glib would stop after the first value of "{…}{…}" and
-       * take it (leaking the rest) */
-      if (!in_string && depth == 0 && !space)
-        {
-          if (started || (c != '{' && c != '['))
-            return i;
-          started = TRUE;
-        }
-      if (in_string)
-        {
-          if (c == '\\')
-            i++;
-          else if (c == '"')
-            in_string = FALSE;
-          continue;
-        }
-      switch (c)
-        {
-          case '"':
-            in_string = TRUE;
-            break;
-          case '[':
-          case '{':
-            if (++depth > HR_TENSOR_MAX_HEADER_DEPTH)
-              {
-                *too_deep = TRUE;
-                return i;
-              }
-            break;
-          case ']':
-          case '}':
-            if (depth > 0)
-              depth--;
-            break;
-          case ' ':
-          case '\t':
-          case '\r':
-          case '\n':
-          case ':':
-          case ',':
-          case '-':
-          case '+':
-          case '.':
-            break;
-          default:
-            /* digits, exponents, and the letters of true, false and null */
-            if (!g_ascii_isdigit (c) && strchr ("eEtrufalsn", c) == NULL)
-              return i;
-        }
-    }
-  return -1;
-}
-
 /* Reads one header entry into a new HrTensorEntry. */
 static HrTensorEntry *
 hr_tensor_entry_parse (HrTensorFile *self, const char *name, JsonNode *node, GError **error)
@@ -338,7 +271,13 @@ hr_tensor_entry_parse (HrTensorFile *self, const char *name, JsonNode *node, GEr
     }
   array = json_node_get_array (member);
   entry->n_dims = json_array_get_length (array);
-  entry->shape = g_new0 (gint64, MAX (entry->n_dims, 1));
+  entry->shape = g_try_new0 (gint64, MAX (entry->n_dims, 1));
+  if (entry->shape == NULL)
+    {
+      hr_tensor_set_error (self->display_name, name, &local, HR_TENSOR_ERROR_SHAPE,
+                           _ ("not enough memory for a shape of %zu dimensions"), entry->n_dims);
+      goto fail;
+    }
   for (gsize i = 0; i < entry->n_dims; i++)
     {
       guint64 dim;
@@ -477,15 +416,20 @@ hr_entry_compare_by_offset (gconstpointer a, gconstpointer b)
   return strcmp (x->name, y->name);
 }
 
-/* No two tensors may share a byte; tensors without bytes overlap nothing. Gaps are
- * allowed, although the safetensors format says the data area has none. */
+/* Sorted by offset, the tensors must fill the data area exactly, as the reference
+ * implementation requires: each begins where the one before ended (tensors without bytes
+ * included), and the last ends where the file does. A tensor that begins before the last
+ * one ended overlaps it; one that begins after leaves a hole. */
 static gboolean
-hr_check_overlap (HrTensorFile *self, GPtrArray *entries, GError **error)
+hr_check_placement (HrTensorFile *self, GPtrArray *entries, GError **error)
 {
   g_autoptr (GPtrArray) sorted = g_ptr_array_copy (entries, NULL, NULL);
   const HrTensorEntry *last = NULL; /* the tensor reaching furthest so far */
+  guint64 end = 0;
 
   g_ptr_array_sort (sorted, hr_entry_compare_by_offset);
+  /* Overlaps first, wherever they are: an alias of one tensor's bytes also leaves the hole
+   * where the bytes of the other would have been, and the overlap is the cause. */
   for (guint i = 0; i < sorted->len; i++)
     {
       const HrTensorEntry *entry = g_ptr_array_index (sorted, i);
@@ -505,6 +449,49 @@ hr_check_overlap (HrTensorFile *self, GPtrArray *entries, GError **error)
       if (last == NULL || entry->end > last->end)
         last = entry;
     }
+  last = NULL;
+  for (guint i = 0; i < sorted->len; i++)
+    {
+      const HrTensorEntry *entry = g_ptr_array_index (sorted, i);
+
+      if (entry->begin < end)
+        {
+          hr_tensor_set_error (
+              self->display_name, entry->name, error, HR_TENSOR_ERROR_OVERLAP,
+              /* TRANSLATORS: "data offsets [8, 40] overlap those of tensor “x”, [0, 16]" */
+              _ ("data offsets [%llu, %llu] overlap those of tensor “%s”, [%llu, %llu]"),
+              (unsigned long long)entry->begin, (unsigned long long)entry->end, last->name,
+              (unsigned long long)last->begin, (unsigned long long)last->end);
+          return FALSE;
+        }
+      if (entry->begin > end)
+        {
+          hr_tensor_set_error (
+              self->display_name, entry->name, error, HR_TENSOR_ERROR_HEADER,
+              /* TRANSLATORS: "data offsets [48, 60] leave bytes 40 to 48 of the data area
+               * unused (a hole), which safetensors does not allow" */
+              _ ("data offsets [%llu, %llu] leave bytes %llu to %llu of the data area unused "
+                 "(a hole), which safetensors does not allow"),
+              (unsigned long long)entry->begin, (unsigned long long)entry->end,
+              (unsigned long long)end, (unsigned long long)entry->begin);
+          return FALSE;
+        }
+      if (entry->end > end || last == NULL)
+        {
+          last = entry;
+          end = entry->end;
+        }
+    }
+  if (end != self->data_size)
+    {
+      hr_tensor_set_error (
+          self->display_name, NULL, error, HR_TENSOR_ERROR_HEADER,
+          _ ("%llu bytes follow the last tensor's data (the data area has %llu bytes, the "
+             "tensors %llu); safetensors does not allow trailing data"),
+          (unsigned long long)(self->data_size - end), (unsigned long long)self->data_size,
+          (unsigned long long)end);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -513,6 +500,36 @@ hr_compare_strings (gconstpointer a, gconstpointer b)
 {
   return strcmp (*(const char *const *)a, *(const char *const *)b);
 }
+
+/* Counts the members json-glib has parsed into each object, to find a key given twice
+ * (json-glib keeps the last value; safetensors refuses the header). */
+typedef struct
+{
+  GHashTable *counts; /* JsonObject * → number of members parsed */
+  char *duplicate;    /* the first key seen twice */
+} HrDuplicateScan;
+
+static void
+hr_on_object_member (JsonParser *parser, JsonObject *object, const char *name, gpointer user_data)
+{
+  HrDuplicateScan *scan = user_data;
+  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (scan->counts, object)) + 1;
+
+  g_hash_table_insert (scan->counts, object, GUINT_TO_POINTER (count));
+  /* The member was just set: an object holds fewer members than were parsed into it only
+   * when one replaced an earlier one of the same name. */
+  if (count > json_object_get_size (object) && scan->duplicate == NULL)
+    scan->duplicate = g_strdup (name);
+}
+
+static void
+hr_duplicate_scan_clear (HrDuplicateScan *scan)
+{
+  g_clear_pointer (&scan->counts, g_hash_table_unref);
+  g_clear_pointer (&scan->duplicate, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HrDuplicateScan, hr_duplicate_scan_clear)
 
 /* Parses and checks the header at @header (@length bytes, not NUL-terminated). */
 static gboolean
@@ -524,6 +541,7 @@ hr_tensor_file_parse_header (HrTensorFile *self, const char *header, gsize lengt
   g_autoptr (GHashTable) metadata = NULL;
   g_autoptr (GPtrArray) entries = NULL;
   g_autoptr (GList) members = NULL;
+  g_auto (HrDuplicateScan) scan = { NULL, NULL };
   const char *invalid;
   gboolean too_deep;
   gssize bad;
@@ -539,7 +557,7 @@ hr_tensor_file_parse_header (HrTensorFile *self, const char *header, gsize lengt
                            (gsize)(invalid - header));
       return FALSE;
     }
-  bad = hr_json_prescan (header, length, &too_deep);
+  bad = hr_json_prescan (header, length, HR_TENSOR_MAX_HEADER_DEPTH, &too_deep);
   if (bad >= 0)
     {
       if (too_deep)
@@ -555,10 +573,20 @@ hr_tensor_file_parse_header (HrTensorFile *self, const char *header, gsize lengt
     }
 
   parser = json_parser_new_immutable ();
+  scan.counts = g_hash_table_new (NULL, NULL);
+  g_signal_connect (parser, "object-member", G_CALLBACK (hr_on_object_member), &scan);
   if (!json_parser_load_from_data (parser, header, (gssize)length, &local))
     {
       hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_HEADER,
                            _ ("the header is not valid JSON: %s"), local->message);
+      return FALSE;
+    }
+  if (scan.duplicate != NULL)
+    {
+      g_autofree char *shown = g_utf8_make_valid (scan.duplicate, -1);
+
+      hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_HEADER,
+                           _ ("the header gives the key “%s” twice in one object"), shown);
       return FALSE;
     }
   root = json_parser_get_root (parser);
@@ -577,7 +605,14 @@ hr_tensor_file_parse_header (HrTensorFile *self, const char *header, gsize lengt
 
   /* In name order, so that the first error reported does not depend on hashing. */
   members = g_list_sort (json_object_get_members (object), (GCompareFunc)strcmp);
-  names = g_new0 (char *, g_list_length (members) + 1);
+  names = g_try_new0 (char *, g_list_length (members) + 1);
+  if (names == NULL)
+    {
+      hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_HEADER,
+                           _ ("not enough memory for the names of %u tensors"),
+                           g_list_length (members));
+      return FALSE;
+    }
   for (GList *l = members; l != NULL; l = l->next)
     {
       const char *name = l->data;
@@ -598,7 +633,7 @@ hr_tensor_file_parse_header (HrTensorFile *self, const char *header, gsize lengt
       names[n++] = entry->name; /* in order, as the members are */
     }
 
-  if (!hr_check_overlap (self, entries, error))
+  if (!hr_check_placement (self, entries, error))
     goto fail;
 
   self->tensors = g_steal_pointer (&tensors);
@@ -622,7 +657,7 @@ hr_tensor_file_finalize (GObject *object)
   g_clear_pointer (&self->tensors, g_hash_table_unref);
   g_clear_pointer (&self->metadata, g_hash_table_unref);
   g_clear_pointer (&self->names, g_free);
-  g_clear_pointer (&self->mapped, g_mapped_file_unref);
+  g_clear_pointer (&self->contents, g_free);
   g_free (self->display_name);
   g_free (self->path);
 
@@ -700,9 +735,7 @@ static gboolean
 hr_tensor_file_initable_init (GInitable *initable, GCancellable *cancellable, GError **error)
 {
   HrTensorFile *self = HR_TENSOR_FILE (initable);
-  g_autoptr (GMappedFile) mapped = NULL;
-  g_autoptr (GError) local = NULL;
-  const guint8 *contents;
+  g_autofree guint8 *contents = NULL;
   guint64 header_length, size;
   struct stat st;
   int fd, saved_errno;
@@ -744,16 +777,39 @@ hr_tensor_file_initable_init (GInitable *initable, GCancellable *cancellable, GE
       g_close (fd, NULL);
       return FALSE;
     }
-  mapped = g_mapped_file_new_from_fd (fd, FALSE, &local);
-  g_close (fd, NULL);
-  if (mapped == NULL)
+  /* Read, not mapped: a mapped file that another program truncates or rewrites while it
+   * is in use kills the process with SIGBUS. The size comes from the file, so the buffer
+   * is allocated fallibly. */
+  if ((guint64)st.st_size > G_MAXSIZE - 1
+      || (contents = g_try_malloc (MAX ((gsize)st.st_size, 1))) == NULL)
     {
       hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_IO,
-                           _ ("cannot map the file into memory: %s"), local->message);
+                           _ ("not enough memory to read the file (%llu bytes)"),
+                           (unsigned long long)st.st_size);
+      g_close (fd, NULL);
       return FALSE;
     }
-  contents = (const guint8 *)g_mapped_file_get_contents (mapped);
-  size = g_mapped_file_get_length (mapped);
+  size = 0;
+  while (size < (guint64)st.st_size)
+    {
+      ssize_t got = pread (fd, contents + size, MIN ((gsize)(st.st_size - size), (gsize)1 << 30),
+                           (off_t)size);
+
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got < 0)
+        {
+          saved_errno = errno;
+          hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_IO,
+                               _ ("cannot read the file: %s"), g_strerror (saved_errno));
+          g_close (fd, NULL);
+          return FALSE;
+        }
+      if (got == 0)
+        break; /* shortened since fstat(): what was read is the file */
+      size += (guint64)got;
+    }
+  g_close (fd, NULL);
 
   if (size < 8)
     {
@@ -790,7 +846,7 @@ hr_tensor_file_initable_init (GInitable *initable, GCancellable *cancellable, GE
       self->data_size = 0;
       return FALSE;
     }
-  self->mapped = g_steal_pointer (&mapped);
+  self->contents = g_steal_pointer (&contents);
   self->opened = TRUE;
   return TRUE;
 }
@@ -807,7 +863,7 @@ hr_tensor_file_initable_iface_init (GInitableIface *iface)
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Opens a safetensors file: maps it into memory and checks its header and the placement
+ * Opens a safetensors file: reads it into memory and checks its header and the placement
  * of every tensor (see #HrTensorFile). No tensor values are read yet.
  *
  * Errors are in the %HR_TENSOR_ERROR domain (or %G_IO_ERROR_CANCELLED) and name the file,

@@ -20,14 +20,16 @@ G_BEGIN_DECLS
 
 /**
  * HrTensorError:
- * @HR_TENSOR_ERROR_IO: the file could not be opened, examined or memory-mapped
+ * @HR_TENSOR_ERROR_IO: the file could not be opened, examined or read, or there is not
+ *   enough memory to hold it
  * @HR_TENSOR_ERROR_TRUNCATED: the file ends before the data it describes: it is shorter
  *   than the 8-byte header length, its header length runs past its end, or a tensor's data
  *   offsets do
  * @HR_TENSOR_ERROR_HEADER: the JSON header is invalid: not UTF-8, not JSON, not an object,
  *   nested too deeply, larger than 100 MB, or an entry lacks `dtype`, `shape` or
  *   `data_offsets` or has members of the wrong JSON type, negative or non-integer numbers,
- *   or offsets that run backwards
+ *   or offsets that run backwards, an object gives a key twice, or the tensors do not fill
+ *   the data area exactly (a hole between two tensors, bytes after the last)
  * @HR_TENSOR_ERROR_OVERLAP: the byte ranges of two tensors overlap
  * @HR_TENSOR_ERROR_DTYPE: a tensor's dtype is not one safetensors defines, or a tensor
  *   that is not floating point (integers, booleans, 8-bit floats) was read as float32

@@ -29,6 +29,16 @@
  * factor (Deflate's limit is 1032:1, LZW's about 1365:1), unless the whole is small. */
 #define HR_MAX_COMPRESSION_RATIO 2048u
 #define HR_SMALL_DECODED_SIZE ((guint64)256 << 20)
+/* The same limit holds for the file as a whole: pages that share one strip, or one strip
+ * each of a few bytes, decode to at most HR_MAX_COMPRESSION_RATIO times the file's size (or
+ * the small size above), whatever each page claims alone; and so does what is decoded in
+ * one pass over the samples, however often a strip is decoded again. */
+
+/* Compressed channel pages are read in chunks of whole strips while the rows of one strip
+ * of every channel take at most this many bytes, so that no strip is decoded twice. */
+#define HR_BAND_CHUNK_LIMIT ((gsize)256 << 20)
+/* How deep JSON in an ImageDescription may nest (tifffile writes 2 levels). */
+#define HR_DESCRIPTION_MAX_DEPTH 64
 
 typedef struct
 {
@@ -46,8 +56,20 @@ typedef struct
   guint32 tile_height;
   guint32 rows_per_strip;
   guint64 compressed_bytes;
+  guint64 decoded_bytes; /* width × height × spp × value size */
+  guint64 dir_offset;    /* where the page's directory is, for TIFFSetSubDirectory() */
   HrSampleFormat format;
 } HrPage;
+
+typedef struct
+{
+  guint8 *data;
+  gsize capacity;
+  gboolean valid;
+  tdir_t dir;
+  int plane;
+  guint32 index;
+} HrBandSlot;
 
 struct _HrTiffSource
 {
@@ -55,7 +77,7 @@ struct _HrTiffSource
   int fd;
   TIFF *tif;
   guint64 file_size;
-  GString *messages; /* libtiff's errors for this file since the last take */
+  GString *messages; /* libtiff's errors (and warnings about the data) since the last take */
   TIFFOpenOptions *options;
 
   HrStackInfo *info;
@@ -72,13 +94,11 @@ struct _HrTiffSource
   gboolean channels_in_samples;       /* C values per pixel (spp = C) rather than C pages */
   guint stride_c, stride_z, stride_t; /* page index of (c, z, t) */
 
-  /* One decoded band: a strip, or a row of tiles, of one page and plane. */
-  guint8 *band;
-  gsize band_capacity;
-  gboolean band_valid;
-  tdir_t band_dir;
-  int band_plane;
-  guint32 band_index;
+  /* Decoded bands (a strip, or a row of tiles, of one page and plane): one for the whole
+   * file, or one for each page where channel pages are read side by side
+   * (hr_tiff_plan_band_cache()). */
+  HrBandSlot *slots;
+  guint n_slots;
   guint8 *tile_buffer;
   gsize tile_capacity;
   guint8 *row_buffer;
@@ -86,7 +106,14 @@ struct _HrTiffSource
   /* Raw values of uncompressed strips on their way to conversion. */
   guint8 *io_buffer;
   gsize io_capacity;
+
+  /* Bytes libtiff decoded since the last read from sample 0, and how many it may. */
+  guint64 decoded_this_pass;
+  guint64 decode_budget;
 };
+
+static gboolean hr_page_has_raw_strips (const HrPage *page);
+static gboolean hr_tiff_plan_band_cache (HrTiffSource *src);
 
 /* -- libtiff messages -------------------------------------------------------------------- */
 
@@ -102,6 +129,46 @@ hr_tiff_error_handler (TIFF *tif, void *user_data, const char *module, const cha
   return 1; /* handled: libtiff must not call its process-wide handler */
 }
 
+/* Whether a libtiff warning is about something the values read depend on: the tags that
+ * place, size and encode the data, or a strip or tile that a decoder had to trim or pad.
+ * libtiff goes on after such a warning with a guess (a strip read from offset 0, a
+ * StripByteCounts computed from the image size, bytes discarded from a run), and what it
+ * reads then is not what the file holds. */
+static gboolean
+hr_tiff_warning_concerns_data (const char *module, const char *text)
+{
+  static const char *const data_tags[] = {
+    "StripOffsets",        "StripByteCounts", "TileOffsets",     "TileByteCounts",
+    "ImageWidth",          "ImageLength",     "RowsPerStrip",    "TileWidth",
+    "TileLength",          "BitsPerSample",   "SamplesPerPixel", "SampleFormat",
+    "PlanarConfiguration", "Compression",     "FillOrder",       "Predictor",
+  };
+
+  if (module != NULL
+      && (strstr (module, "Decode") != NULL || strstr (module, "Strip") != NULL
+          || strstr (module, "Tile") != NULL || strstr (module, "Scanline") != NULL))
+    return TRUE;
+  if (strstr (text, "Bogus") != NULL || strstr (text, "strip") != NULL
+      || strstr (text, "Strip") != NULL || strstr (text, "tile") != NULL)
+    return TRUE;
+  /* libtiff names a tag it ignores, or whose type, count or value it corrects, as
+   * "tag X", "\"X\"", "X field" or "X tag"; a passing mention ("… doesn't match
+   * SamplesPerPixel") is about something else. */
+  for (gsize i = 0; i < G_N_ELEMENTS (data_tags); i++)
+    {
+      const char *name = data_tags[i];
+      g_autofree char *as_tag = g_strconcat ("tag ", name, NULL);
+      g_autofree char *quoted = g_strconcat ("\"", name, "\"", NULL);
+      g_autofree char *field = g_strconcat (name, " field", NULL);
+      g_autofree char *tag_after = g_strconcat (name, " tag", NULL);
+
+      if (strstr (text, as_tag) != NULL || strstr (text, quoted) != NULL
+          || strstr (text, field) != NULL || strstr (text, tag_after) != NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 static int
 hr_tiff_warning_handler (TIFF *tif, void *user_data, const char *module, const char *fmt,
                          va_list ap)
@@ -109,6 +176,16 @@ hr_tiff_warning_handler (TIFF *tif, void *user_data, const char *module, const c
   HrTiffSource *src = user_data;
   g_autofree char *text = g_strdup_vprintf (fmt, ap);
 
+  if (hr_tiff_warning_concerns_data (module, text))
+    {
+      /* An error for this file: it is reported with the next failure, and every read checks
+       * for it (hr_tiff_check_messages()). */
+      if (src->messages->len > 0)
+        g_string_append (src->messages, "; ");
+      if (src->messages->len < 1024)
+        g_string_append (src->messages, text);
+      return 1;
+    }
   g_debug ("%s: libtiff warning: %s", src->path, text);
   return 1;
 }
@@ -136,6 +213,22 @@ hr_tiff_set_error (HrTiffSource *src, GError **error, HrStackError code, const c
     g_set_error (error, HR_STACK_ERROR, code, "%s: %s", src->path, what);
 }
 
+/* After a libtiff call that succeeded: whether libtiff said anything about the data on the
+ * way (a warning about a strip it trimmed, a tag it ignored), which makes the call's result
+ * unreliable. */
+static gboolean
+hr_tiff_check_messages (HrTiffSource *src, GError **error, const char *what, guint number,
+                        guint page)
+{
+  if (src->messages->len == 0)
+    return TRUE;
+  /* TRANSLATORS: "%s %u of page %u": "strip", "tile" or "row" (translated separately), its
+   * number and the page; libtiff's words follow in parentheses */
+  hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _ ("%s %u of page %u is damaged"), what,
+                     number, page);
+  return FALSE;
+}
+
 /* -- opening ----------------------------------------------------------------------------- */
 
 void
@@ -152,7 +245,9 @@ hr_tiff_source_free (HrTiffSource *src)
   g_clear_pointer (&src->info, hr_stack_info_unref);
   g_string_free (src->messages, TRUE);
   g_free (src->pages);
-  g_free (src->band);
+  for (guint i = 0; i < src->n_slots; i++)
+    g_free (src->slots[i].data);
+  g_free (src->slots);
   g_free (src->tile_buffer);
   g_free (src->row_buffer);
   g_free (src->io_buffer);
@@ -165,7 +260,9 @@ hr_tiff_select_page (HrTiffSource *src, tdir_t dir, GError **error)
 {
   if (src->current_dir == dir)
     return TRUE;
-  if (!TIFFSetDirectory (src->tif, dir))
+  /* By the directory's offset, recorded when the file was opened: TIFFSetDirectory() walks
+   * the chain from the first page, which makes reading N pages take N² steps. */
+  if (!TIFFSetSubDirectory (src->tif, src->pages[dir].dir_offset) || src->messages->len > 0)
     {
       hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _ ("cannot read page %u"),
                          (guint)dir + 1);
@@ -240,6 +337,7 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
   guint64 strile_bytes;
 
   memset (page, 0, sizeof *page);
+  page->dir_offset = TIFFCurrentDirOffset (tif);
   if (!TIFFGetField (tif, TIFFTAG_IMAGEWIDTH, &page->width)
       || !TIFFGetField (tif, TIFFTAG_IMAGELENGTH, &page->height) || page->width == 0
       || page->height == 0)
@@ -329,6 +427,8 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
   {
     double decoded
         = (double)page->width * page->height * page->spp * hr_sample_format_size (page->format);
+
+    page->decoded_bytes = decoded < 0x1p63 ? (guint64)decoded : G_MAXUINT64;
 
     if (decoded > (double)HR_SMALL_DECODED_SIZE
         && decoded > (double)src->file_size * HR_MAX_COMPRESSION_RATIO)
@@ -463,94 +563,137 @@ hr_page_same_shape (const HrPage *a, const HrPage *b)
 typedef struct
 {
   const char *kind; /* "imagej", "ome", "tifffile", "none" */
-  guint channels, depth, frames;
-  guint stride_c, stride_z, stride_t;
+  /* Sizes as the metadata give them, up to G_MAXUINT64 (a number too large to read is
+   * G_MAXUINT64): they are held against the pages present before anything uses them. */
+  guint64 channels, depth, frames;
+  guint64 stride_c, stride_z, stride_t;
   gboolean known;          /* axes were given */
   gboolean channels_named; /* the metadata state the channel count (ImageJ "channels=") */
   gboolean has_other_axes;
 } HrAxes;
 
-static guint
+/* A decimal count after @p: G_MAXUINT64 if it does not fit, 0 if there is none. */
+static guint64
+hr_parse_count (const char *p)
+{
+  guint64 value;
+  char *end;
+
+  if (!g_ascii_isdigit (*p))
+    return 0;
+  errno = 0;
+  value = g_ascii_strtoull (p, &end, 10);
+  return errno == ERANGE ? G_MAXUINT64 : value;
+}
+
+static guint64
 hr_parse_imagej_value (const char *description, const char *key)
 {
   g_autofree char *needle = g_strconcat ("\n", key, "=", NULL);
   const char *p = strstr (description, needle);
-  guint64 value;
 
-  if (p == NULL)
-    return 0;
-  value = g_ascii_strtoull (p + strlen (needle), NULL, 10);
-  return value > G_MAXUINT32 ? 0 : (guint)value;
+  return p == NULL ? 0 : hr_parse_count (p + strlen (needle));
 }
 
-static guint
+static guint64
 hr_parse_xml_attribute (const char *element, const char *name)
 {
   g_autofree char *needle = g_strconcat (" ", name, "=\"", NULL);
   const char *p = strstr (element, needle);
-  guint64 value;
 
-  if (p == NULL)
-    return 0;
-  value = g_ascii_strtoull (p + strlen (needle), NULL, 10);
-  return value > G_MAXUINT32 ? 0 : (guint)value;
+  return p == NULL ? 0 : hr_parse_count (p + strlen (needle));
 }
 
-/* Page strides for the C, Z and T axes in the order the pages are stored, fastest first. */
+/* channels × depth × frames, or FALSE if it overflows. */
+static gboolean
+hr_axes_product (const HrAxes *axes, guint64 *product)
+{
+  return g_uint64_checked_mul (product, axes->channels, axes->depth)
+         && g_uint64_checked_mul (product, *product, axes->frames);
+}
+
+/* Page strides for the C, Z and T axes in the order the pages are stored, fastest first.
+ * They are used only once the product of the sizes has been found equal to the number of
+ * pages; until then they saturate instead of wrapping. */
 static void
 hr_axes_set_order (HrAxes *axes, const char *fastest_first)
 {
-  guint stride = 1;
+  guint64 stride = 1;
 
   for (const char *p = fastest_first; *p != '\0'; p++)
     {
+      guint64 size = 1;
+
       switch (*p)
         {
           case 'C':
             axes->stride_c = stride;
-            stride *= axes->channels;
+            size = axes->channels;
             break;
           case 'Z':
             axes->stride_z = stride;
-            stride *= axes->depth;
+            size = axes->depth;
             break;
           case 'T':
             axes->stride_t = stride;
-            stride *= axes->frames;
+            size = axes->frames;
             break;
           default:
             break;
         }
+      if (!g_uint64_checked_mul (&stride, stride, size))
+        stride = G_MAXUINT64;
     }
 }
 
+/* A JSON member that is a positive integer. */
+static gboolean
+hr_json_get_size (JsonNode *node, guint64 *value)
+{
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_INT64 || json_node_get_int (node) <= 0)
+    return FALSE;
+  *value = (guint64)json_node_get_int (node);
+  return TRUE;
+}
+
+/* tifffile's JSON description, {"shape": [...], "axes": "..."}. Text that is not such JSON
+ * (not JSON, nested too deep, or members of other types) is no metadata, as for tifffile;
+ * nothing of it reaches json-glib's accessors with the wrong type. */
 static void
 hr_parse_tifffile_json (const char *description, HrAxes *axes)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonNode *root;
+  g_autoptr (JsonParser) parser = NULL;
+  JsonNode *root, *member;
   JsonObject *object;
   JsonArray *shape;
   const char *axes_string;
   gsize n_axes;
+  gboolean too_deep;
   g_autofree char *leading_fastest_first = NULL;
   GString *order;
 
+  if (hr_json_prescan (description, strlen (description), HR_DESCRIPTION_MAX_DEPTH, &too_deep) >= 0)
+    return;
+  parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, description, -1, NULL))
     return;
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return;
   object = json_node_get_object (root);
-  if (!json_object_has_member (object, "shape"))
+  member = json_object_get_member (object, "shape");
+  if (member == NULL)
     return;
   axes->kind = "tifffile";
-  if (!json_object_has_member (object, "axes"))
+  if (!JSON_NODE_HOLDS_ARRAY (member))
     return;
-  shape = json_object_get_array_member (object, "shape");
-  axes_string = json_object_get_string_member (object, "axes");
-  if (shape == NULL || axes_string == NULL)
+  shape = json_node_get_array (member);
+  member = json_object_get_member (object, "axes");
+  if (member == NULL || !JSON_NODE_HOLDS_VALUE (member)
+      || json_node_get_value_type (member) != G_TYPE_STRING)
     return;
+  axes_string = json_node_get_string (member);
   n_axes = strlen (axes_string);
   if (n_axes != json_array_get_length (shape))
     return;
@@ -561,9 +704,9 @@ hr_parse_tifffile_json (const char *description, HrAxes *axes)
   for (gsize i = 0; i < n_axes; i++)
     {
       char axis = axes_string[i];
-      gint64 size = json_array_get_int_element (shape, i);
+      guint64 size;
 
-      if (size <= 0 || size > G_MAXUINT32)
+      if (!hr_json_get_size (json_array_get_element (shape, (guint)i), &size))
         {
           g_string_free (order, TRUE);
           return;
@@ -571,16 +714,21 @@ hr_parse_tifffile_json (const char *description, HrAxes *axes)
       switch (axis)
         {
           case 'C':
-            axes->channels = (guint)size;
-            g_string_prepend_c (order, 'C');
-            break;
           case 'Z':
-            axes->depth = (guint)size;
-            g_string_prepend_c (order, 'Z');
-            break;
           case 'T':
-            axes->frames = (guint)size;
-            g_string_prepend_c (order, 'T');
+            if (strchr (order->str, axis) != NULL)
+              {
+                /* an axis twice: not a shape headrank can map onto pages */
+                axes->has_other_axes = TRUE;
+                break;
+              }
+            if (axis == 'C')
+              axes->channels = size;
+            else if (axis == 'Z')
+              axes->depth = size;
+            else
+              axes->frames = size;
+            g_string_prepend_c (order, axis);
             break;
           case 'Y':
           case 'X':
@@ -597,8 +745,10 @@ hr_parse_tifffile_json (const char *description, HrAxes *axes)
   axes->known = TRUE;
 }
 
-static void
-hr_parse_axes (const char *description, HrAxes *axes)
+/* Reads the axes that the first page's description gives. Fails only on metadata that say
+ * something headrank would otherwise have to guess about. */
+static gboolean
+hr_parse_axes (HrTiffSource *src, const char *description, HrAxes *axes, GError **error)
 {
   memset (axes, 0, sizeof *axes);
   axes->kind = "none";
@@ -606,7 +756,7 @@ hr_parse_axes (const char *description, HrAxes *axes)
   axes->stride_c = 1;
 
   if (description == NULL)
-    return;
+    return TRUE;
 
   if (g_str_has_prefix (description, "ImageJ="))
     {
@@ -630,21 +780,39 @@ hr_parse_axes (const char *description, HrAxes *axes)
 
       axes->kind = "ome";
       if (pixels == NULL)
-        return;
+        return TRUE;
       axes->channels = MAX (1u, hr_parse_xml_attribute (pixels, "SizeC"));
       axes->depth = MAX (1u, hr_parse_xml_attribute (pixels, "SizeZ"));
       axes->frames = MAX (1u, hr_parse_xml_attribute (pixels, "SizeT"));
-      order_attr = strstr (pixels, " DimensionOrder=\"XY");
+      order_attr = strstr (pixels, " DimensionOrder=\"");
       if (order_attr != NULL)
         {
-          memcpy (order, order_attr + strlen (" DimensionOrder=\"XY"), 3);
-          order[3] = '\0';
+          const char *value = order_attr + strlen (" DimensionOrder=\"");
+          gsize length = strcspn (value, "\"");
+
+          /* XY and then C, Z and T, each once, and the closing quote: all of it is read
+           * only after its length is known (the text may end anywhere). */
+          g_autofree char *shown = g_utf8_make_valid (value, (gssize)MIN (length, 16));
+
+          if (length != 5 || value[5] != '"' || strncmp (value, "XY", 2) != 0
+              || strchr ("CZT", value[2]) == NULL || strchr ("CZT", value[3]) == NULL
+              || strchr ("CZT", value[4]) == NULL || value[2] == value[3] || value[2] == value[4]
+              || value[3] == value[4])
+            {
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
+                           _ ("%s: the OME metadata give the dimension order “%s”, which is "
+                              "not XY followed by C, Z and T"),
+                           src->path, shown);
+              return FALSE;
+            }
+          memcpy (order, value + 2, 3);
         }
       hr_axes_set_order (axes, order);
       axes->known = TRUE;
     }
   else if (description[0] == '{')
     hr_parse_tifffile_json (description, axes);
+  return TRUE;
 }
 
 /* -- layout ------------------------------------------------------------------------------ */
@@ -666,13 +834,19 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
 {
   const HrPage *first = &src->pages[0];
   HrStackLayout layout = requested;
+  guint64 axes_pages = 0, axes_planes = 0;
+  /* Whether the metadata's C × Z × T (or Z × T) pages are the pages present; products
+   * that overflow are not. */
+  gboolean axes_overflow = !hr_axes_product (axes, &axes_pages);
+  gboolean axes_fit = !axes_overflow && axes_pages == src->n_pages;
+  gboolean planes_fit = g_uint64_checked_mul (&axes_planes, axes->depth, axes->frames)
+                        && axes_planes == src->n_pages;
 
   if (layout == HR_STACK_LAYOUT_AUTO)
     {
       /* An ImageJ hyperstack that names its channels is per-pixel even with one channel
        * (as headrank writes one); a plain ImageJ image has no "channels=". */
-      if (axes->channels_named && !axes->has_other_axes && first->spp == 1
-          && (guint64)axes->channels * axes->depth * axes->frames == src->n_pages)
+      if (axes->channels_named && !axes->has_other_axes && first->spp == 1 && axes_fit)
         layout = HR_STACK_LAYOUT_CHANNELS;
       else if (src->n_pages == 1)
         layout = first->spp == 1 ? HR_STACK_LAYOUT_MATRIX : HR_STACK_LAYOUT_CHANNELS;
@@ -734,10 +908,10 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
               src->channels_in_samples = TRUE;
               src->channels = first->spp;
               /* Pages are the Z slices (fastest) and T frames. */
-              if (axes->known && (guint64)axes->depth * axes->frames == src->n_pages)
+              if (axes->known && planes_fit)
                 {
-                  src->depth = axes->depth;
-                  src->frames = axes->frames;
+                  src->depth = (guint)axes->depth;
+                  src->frames = (guint)axes->frames;
                 }
               else
                 {
@@ -750,22 +924,24 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
             }
           else
             {
-              if (axes->known && !axes->has_other_axes
-                  && (guint64)axes->channels * axes->depth * axes->frames == src->n_pages)
+              if (axes->known && !axes->has_other_axes && axes_fit)
                 {
-                  src->channels = axes->channels;
-                  src->depth = axes->depth;
-                  src->frames = axes->frames;
-                  src->stride_c = axes->stride_c;
-                  src->stride_z = axes->stride_z;
-                  src->stride_t = axes->stride_t;
+                  /* all at most the number of pages, which is a tdir_t */
+                  src->channels = (guint)axes->channels;
+                  src->depth = (guint)axes->depth;
+                  src->frames = (guint)axes->frames;
+                  src->stride_c = (guint)axes->stride_c;
+                  src->stride_z = (guint)axes->stride_z;
+                  src->stride_t = (guint)axes->stride_t;
                 }
-              else if (axes->known && axes->channels > 1)
+              else if (axes->known && (axes->channels > 1 || axes_overflow || axes_pages != 1))
                 {
                   g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
-                               _ ("%s: the metadata describe %u channels × %u slices × %u frames, "
-                                  "but the file has %u pages"),
-                               src->path, axes->channels, axes->depth, axes->frames, src->n_pages);
+                               _ ("%s: the metadata describe %llu channels × %llu slices × %llu "
+                                  "frames, but the file has %u pages"),
+                               src->path, (unsigned long long)axes->channels,
+                               (unsigned long long)axes->depth, (unsigned long long)axes->frames,
+                               src->n_pages);
                   return FALSE;
                 }
               else
@@ -814,6 +990,19 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
                            _ ("%s: page %u holds %s values but page 1 holds %s"), src->path, i + 1,
                            hr_sample_format_to_string (page->format),
                            hr_sample_format_to_string (first->format));
+              return FALSE;
+            }
+          if (page->spp > 1
+              && (page->planar == PLANARCONFIG_SEPARATE)
+                     != (first->planar == PLANARCONFIG_SEPARATE))
+            {
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
+                           page->planar == PLANARCONFIG_SEPARATE
+                               ? _ ("%s: page %u stores its samples in separate planes but page 1 "
+                                    "stores them interleaved (PlanarConfiguration)")
+                               : _ ("%s: page %u stores its samples interleaved but page 1 stores "
+                                    "them in separate planes (PlanarConfiguration)"),
+                           src->path, i + 1);
               return FALSE;
             }
         }
@@ -912,7 +1101,9 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
   g_autofree char *description = NULL;
   GStatBuf st;
   HrAxes axes;
-  GArray *pages;
+  HrPage *pages = NULL;
+  guint n_pages = 0, capacity = 0;
+  guint64 compressed_decoded = 0;
   char *desc_tag = NULL;
 
   src->path = g_strdup (path);
@@ -953,39 +1144,110 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
     }
   src->current_dir = 0;
 
-  /* Describe every page; the chain of directories is walked once. */
-  pages = g_array_new (FALSE, TRUE, sizeof (HrPage));
+  /* Describe every page; the chain of directories is walked once. The array grows with
+   * the file, so it is allocated fallibly. */
   do
     {
-      HrPage page;
+      HrPage *page;
 
-      if (g_cancellable_set_error_if_cancelled (cancellable, error)
-          || !hr_tiff_describe_page (src, pages->len, &page, error))
+      if (n_pages == capacity)
         {
-          g_array_free (pages, TRUE);
+          guint new_capacity = capacity == 0 ? 16 : capacity * 2;
+          HrPage *grown = new_capacity > capacity
+                              ? g_try_realloc_n (pages, new_capacity, sizeof (HrPage))
+                              : NULL;
+
+          if (grown == NULL)
+            {
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                           _ ("%s: not enough memory for the directories of %u pages (%zu bytes)"),
+                           path, n_pages + 1, (gsize)new_capacity * sizeof (HrPage));
+              g_free (pages);
+              return NULL;
+            }
+          pages = grown;
+          capacity = new_capacity;
+        }
+      page = &pages[n_pages];
+      if (g_cancellable_set_error_if_cancelled (cancellable, error)
+          || !hr_tiff_describe_page (src, n_pages, page, error))
+        {
+          g_free (pages);
           return NULL;
         }
-      g_array_append_val (pages, page);
-      if (pages->len == 1 && TIFFGetField (src->tif, TIFFTAG_IMAGEDESCRIPTION, &desc_tag)
+      if (src->messages->len > 0)
+        {
+          /* warnings about the data of this page (hr_tiff_warning_concerns_data()) */
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _ ("page %u is damaged"),
+                             n_pages + 1);
+          g_free (pages);
+          return NULL;
+        }
+      n_pages++;
+      if (page->compression != COMPRESSION_NONE)
+        compressed_decoded = page->decoded_bytes > G_MAXUINT64 - compressed_decoded
+                                 ? G_MAXUINT64
+                                 : compressed_decoded + page->decoded_bytes;
+      if (n_pages == 1 && TIFFGetField (src->tif, TIFFTAG_IMAGEDESCRIPTION, &desc_tag)
           && desc_tag != NULL)
-        description = g_strdup (desc_tag);
+        {
+          /* as long as the tag is: a copy allocated fallibly */
+          gsize length = strlen (desc_tag);
+
+          description = g_try_malloc (length + 1);
+          if (description == NULL)
+            {
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                           _ ("%s: not enough memory for the image description (%zu bytes)"), path,
+                           length + 1);
+              g_free (pages);
+              return NULL;
+            }
+          memcpy (description, desc_tag, length + 1);
+        }
     }
   while (TIFFReadDirectory (src->tif));
   if (src->messages->len > 0)
     {
       /* TIFFReadDirectory also returns 0 on a broken chain: that is an error, not the end. */
       hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _ ("cannot read page %u"),
-                         pages->len + 1);
-      g_array_free (pages, TRUE);
+                         n_pages + 1);
+      g_free (pages);
       return NULL;
     }
-  src->n_pages = pages->len;
-  src->pages = (HrPage *)(void *)g_array_free (pages, FALSE);
+  src->n_pages = n_pages;
+  src->pages = pages;
   src->current_dir = (tdir_t)(src->n_pages - 1);
 
-  hr_parse_axes (description, &axes);
-  if (!hr_tiff_decide_layout (src, layout, &axes, error))
+  /* What the compressed pages decode to, all together, against the file: pages that share
+   * one strip each claim it whole, and the limit of each page alone lets a few hundred of
+   * them decode gigabytes out of kilobytes. */
+  if (compressed_decoded > HR_SMALL_DECODED_SIZE
+      && compressed_decoded / HR_MAX_COMPRESSION_RATIO > src->file_size)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                   _ ("%s: the %u pages claim %llu bytes of decoded data, more than a file of "
+                      "%llu bytes can hold"),
+                   path, src->n_pages, (unsigned long long)compressed_decoded,
+                   (unsigned long long)src->file_size);
+      return NULL;
+    }
+
+  src->decode_budget
+      = MAX (HR_SMALL_DECODED_SIZE, src->file_size > G_MAXUINT64 / HR_MAX_COMPRESSION_RATIO
+                                        ? G_MAXUINT64
+                                        : src->file_size * HR_MAX_COMPRESSION_RATIO);
+
+  if (!hr_parse_axes (src, description, &axes, error)
+      || !hr_tiff_decide_layout (src, layout, &axes, error))
     return NULL;
+
+  if (!hr_tiff_plan_band_cache (src))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                   _ ("%s: not enough memory for the strips of %u pages"), path, src->n_pages);
+      return NULL;
+    }
 
   src->info = hr_stack_info_new_internal ();
   src->info->path = g_strdup (path);
@@ -1054,6 +1316,14 @@ hr_tiff_source_get_preferred_chunk (HrTiffSource *src)
           = (gsize)page->width * (page->tiled ? page->tile_height : page->rows_per_strip);
       if (band_pixels > 0 && chunk > band_pixels)
         chunk -= chunk % band_pixels;
+      else if (band_pixels > chunk && !hr_page_has_raw_strips (page)
+               && band_pixels <= HR_BAND_CHUNK_LIMIT / row_bytes)
+        {
+          /* Strips (or rows of tiles) larger than the chunk would be decoded once for each
+           * chunk they reach into, for every channel page: a chunk of one whole band
+           * decodes each once. */
+          chunk = band_pixels;
+        }
     }
   return MIN (chunk, src->n_samples);
 }
@@ -1184,29 +1454,85 @@ hr_grow (guint8 **buffer, gsize *capacity, gsize size)
   return *buffer != NULL;
 }
 
-/* Decodes band @band (a strip, or a row of tiles) of the current page into src->band. */
+/* The slot that holds the decoded band of page @dir. */
+static HrBandSlot *
+hr_tiff_band_slot (HrTiffSource *src, tdir_t dir)
+{
+  return &src->slots[src->n_slots > 1 ? dir : 0];
+}
+
+/* Channel pages are read side by side, a few samples of each page in turn: with one slot
+ * for the file, each page's strip would be decoded again for every chunk it reaches into.
+ * Where the bands of all pages fit in HR_BAND_CHUNK_LIMIT, each page keeps its own, and a
+ * strip is decoded once per pass however small the chunks. Returns FALSE when the slot
+ * array cannot be allocated. */
 static gboolean
-hr_tiff_load_band (HrTiffSource *src, const HrPage *page, int plane, guint32 band, gsize band_rows,
-                   gsize pixel_bytes, GError **error)
+hr_tiff_plan_band_cache (HrTiffSource *src)
+{
+  guint64 total = 0;
+  gboolean decoded = FALSE;
+
+  src->n_slots = 1;
+  if (src->layout == HR_STACK_LAYOUT_CHANNELS && !src->channels_in_samples && src->n_pages > 1)
+    {
+      for (guint i = 0; i < src->n_pages && total <= HR_BAND_CHUNK_LIMIT; i++)
+        {
+          const HrPage *page = &src->pages[i];
+          guint64 rows = page->tiled ? page->tile_height : page->rows_per_strip;
+
+          decoded |= !hr_page_has_raw_strips (page);
+          total += rows * page->width * page->spp * hr_sample_format_size (page->format);
+        }
+      if (decoded && total <= HR_BAND_CHUNK_LIMIT)
+        src->n_slots = src->n_pages;
+    }
+  src->slots = g_try_new0 (HrBandSlot, src->n_slots);
+  return src->slots != NULL;
+}
+
+/* Counts @bytes decoded by libtiff against the budget of one pass over the samples. */
+static gboolean
+hr_tiff_charge_decoding (HrTiffSource *src, gsize bytes, GError **error)
+{
+  src->decoded_this_pass += bytes;
+  if (src->decoded_this_pass <= src->decode_budget)
+    return TRUE;
+  g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+               _ ("%s: one pass over the samples decodes more than %llu bytes from a file of "
+                  "%llu bytes (its compressed strips decode to too much, or are shared)"),
+               src->path, (unsigned long long)src->decode_budget,
+               (unsigned long long)src->file_size);
+  return FALSE;
+}
+
+/* Decodes band @band (a strip, or a row of tiles) of page @dir into the page's slot, selecting the
+ * page only when the band is not decoded already. */
+static gboolean
+hr_tiff_load_band (HrTiffSource *src, tdir_t dir, const HrPage *page, int plane, guint32 band,
+                   gsize band_rows, gsize pixel_bytes, GError **error)
 {
   gsize band_bytes = band_rows * page->width * pixel_bytes;
   guint32 sample = plane < 0 ? 0 : (guint32)plane;
+  HrBandSlot *slot = hr_tiff_band_slot (src, dir);
 
-  if (src->band_valid && src->band_dir == src->current_dir && src->band_plane == plane
-      && src->band_index == band)
+  if (slot->valid && slot->dir == dir && slot->plane == plane && slot->index == band)
     return TRUE;
-  src->band_valid = FALSE;
-  if (!hr_grow (&src->band, &src->band_capacity, band_bytes))
+  slot->valid = FALSE;
+  if (!hr_tiff_select_page (src, dir, error))
+    return FALSE;
+  if (!hr_grow (&slot->data, &slot->capacity, band_bytes))
     {
       hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE, _ ("out of memory for %zu bytes"),
                          band_bytes);
       return FALSE;
     }
 
+  if (!hr_tiff_charge_decoding (src, band_bytes, error))
+    return FALSE;
   if (!page->tiled)
     {
       guint32 strip = TIFFComputeStrip (src->tif, band * page->rows_per_strip, (guint16)sample);
-      tmsize_t got = TIFFReadEncodedStrip (src->tif, strip, src->band, (tmsize_t)band_bytes);
+      tmsize_t got = TIFFReadEncodedStrip (src->tif, strip, slot->data, (tmsize_t)band_bytes);
 
       if (got < 0 || (gsize)got < band_bytes)
         {
@@ -1215,6 +1541,8 @@ hr_tiff_load_band (HrTiffSource *src, const HrPage *page, int plane, guint32 ban
                              (guint)src->current_dir + 1);
           return FALSE;
         }
+      if (!hr_tiff_check_messages (src, error, _ ("strip"), strip, (guint)src->current_dir + 1))
+        return FALSE;
     }
   else
     {
@@ -1242,15 +1570,17 @@ hr_tiff_load_band (HrTiffSource *src, const HrPage *page, int plane, guint32 ban
                                  (guint)src->current_dir + 1);
               return FALSE;
             }
+          if (!hr_tiff_check_messages (src, error, _ ("tile"), tile, (guint)src->current_dir + 1))
+            return FALSE;
           for (gsize r = 0; r < band_rows; r++)
-            memcpy (src->band + (r * page->width + x0) * pixel_bytes,
+            memcpy (slot->data + (r * page->width + x0) * pixel_bytes,
                     src->tile_buffer + r * tile_row_bytes, copy_bytes);
         }
     }
-  src->band_valid = TRUE;
-  src->band_dir = src->current_dir;
-  src->band_plane = plane;
-  src->band_index = band;
+  slot->valid = TRUE;
+  slot->dir = src->current_dir;
+  slot->plane = plane;
+  slot->index = band;
   return TRUE;
 }
 
@@ -1276,6 +1606,8 @@ hr_tiff_read_decoded (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsi
   if (row_by_row)
     {
       /* A huge strip: libtiff decodes it one scanline at a time. */
+      if (!hr_tiff_select_page (src, dir, error))
+        return FALSE;
       if (!hr_grow (&src->row_buffer, &src->row_capacity, (gsize)TIFFScanlineSize64 (src->tif)))
         {
           hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE, _ ("out of memory"));
@@ -1285,6 +1617,8 @@ hr_tiff_read_decoded (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsi
         {
           gsize p0 = MAX (first, y * width), p1 = MIN (first + n, (y + 1) * width);
 
+          if (!hr_tiff_charge_decoding (src, src->row_capacity, error))
+            return FALSE;
           if (TIFFReadScanline (src->tif, src->row_buffer, (guint32)y,
                                 (guint16)(plane < 0 ? 0 : plane))
               < 0)
@@ -1293,6 +1627,9 @@ hr_tiff_read_decoded (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsi
                                  _ ("cannot decode row %zu of page %u"), y, (guint)dir + 1);
               return FALSE;
             }
+          /* TRANSLATORS: fills the %s of "%s %u of page %u is damaged" */
+          if (!hr_tiff_check_messages (src, error, _ ("row"), (guint)y, (guint)dir + 1))
+            return FALSE;
           hr_convert (src->row_buffer + (p0 - y * width) * pixel_bytes, page->format, p1 - p0,
                       n_values, out + (p0 - first) * pixel_stride, pixel_stride);
         }
@@ -1306,10 +1643,10 @@ hr_tiff_read_decoded (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsi
       gsize p0 = MAX (first, band_y0 * width);
       gsize p1 = MIN (first + n, (band_y0 + band_rows) * width);
 
-      if (!hr_tiff_load_band (src, page, plane, (guint32)band, band_rows, pixel_bytes, error))
+      if (!hr_tiff_load_band (src, dir, page, plane, (guint32)band, band_rows, pixel_bytes, error))
         return FALSE;
-      hr_convert (src->band + (p0 - band_y0 * width) * pixel_bytes, page->format, p1 - p0, n_values,
-                  out + (p0 - first) * pixel_stride, pixel_stride);
+      hr_convert (hr_tiff_band_slot (src, dir)->data + (p0 - band_y0 * width) * pixel_bytes,
+                  page->format, p1 - p0, n_values, out + (p0 - first) * pixel_stride, pixel_stride);
     }
   return TRUE;
 }
@@ -1504,10 +1841,10 @@ hr_tiff_read_pixels (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsiz
 {
   if (n == 0)
     return TRUE;
-  if (!hr_tiff_select_page (src, dir, error))
-    return FALSE;
   if (hr_page_has_raw_strips (&src->pages[dir]))
-    return hr_tiff_read_raw_strips (src, dir, plane, first, n, out, pixel_stride, error);
+    return hr_tiff_select_page (src, dir, error)
+           && hr_tiff_read_raw_strips (src, dir, plane, first, n, out, pixel_stride, error);
+  /* selects the page when a band is not decoded already */
   return hr_tiff_read_decoded (src, dir, plane, first, n, out, pixel_stride, error);
 }
 
@@ -1540,6 +1877,8 @@ hr_tiff_source_read (HrTiffSource *src, gsize first_sample, gsize n_samples, flo
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
+  if (first_sample == 0)
+    src->decoded_this_pass = 0; /* a new pass */
 
   switch (src->layout)
     {

@@ -6,9 +6,10 @@
 #   2. build-asan/  the library and the C suites under AddressSanitizer and
 #                   UndefinedBehaviorSanitizer (introspection off, as json-glib and libvips
 #                   keep ASan and GI in separate lanes);
-#   3. build-fuzz/  a short libFuzzer run of each fuzz target (the TIFF reader, the
-#                   safetensors reader with heads built on it), seconds each set by
-#                   HEADRANK_FUZZ_SECONDS (default 60).
+#   3. build-fuzz/  a short libFuzzer run of each fuzz target (the TIFF reader on bytes and
+#                   on files built from descriptions, the safetensors reader with heads
+#                   built on it, pair files), seconds each set by HEADRANK_FUZZ_SECONDS
+#                   (default 60).
 # Ends with one line "headrank: N passed, M failed, K skipped" (meson tests of both lanes
 # and the fuzz run).
 set -uo pipefail
@@ -45,7 +46,7 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_lane "AddressSanitizer + UndefinedBehaviorSanitizer: C suites" build-asan --suite unit --suite fuzz
 
 # 3. a short libFuzzer run
-echo "== libFuzzer: TIFF reader, safetensors reader and pair files, ${HEADRANK_FUZZ_SECONDS:-60} s each"
+echo "== libFuzzer: TIFF reader (bytes and structured), safetensors reader and pair files, ${HEADRANK_FUZZ_SECONDS:-60} s each"
 if tests/fuzz/run-libfuzzer.sh "$top" build-fuzz "${HEADRANK_FUZZ_SECONDS:-60}" all; then
   fuzz_ok=1
 else

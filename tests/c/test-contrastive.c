@@ -405,6 +405,8 @@ static const PairsGood pairs_good[] = {
     1,
     FALSE,
     { { G_GUINT64_CONSTANT (18446744073709551613), 0, NO } } },
+  /* issue 12: "+0" was reported as outside the samples */
+  { "plus-sign", "+0,+2\n", 3, 1, FALSE, { { 0, 2, NO } } },
 };
 
 typedef struct
@@ -433,6 +435,8 @@ static const PairsBad pairs_bad[] = {
   { "no-samples", "0,0\n", 0, "line 1" },
   { "overflow", "0,18446744073709551616\n", G_MAXUINT64, "line 1" },
   { "binary", "0,1\n\xff\xfe,2\n", 10, "line 2" },
+  { "plus-out-of-range", "0,1\n+10,2\n", 10, "outside the 10 samples" },
+  { "two-signs", "+-1,2\n", 10, "not an integer" },
 };
 
 static char *
@@ -475,6 +479,29 @@ test_pairs_good (gconstpointer data)
   g_assert_cmpint (bytes_negatives, ==, g->has_negatives);
   g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), indices,
                    n_pairs * 3 * sizeof (guint64));
+}
+
+/* A line without an end would make GDataInputStream grow its buffer until it aborts: a
+ * line longer than 65,536 bytes is an error naming the file and the line. */
+static void
+test_pairs_line_too_long (void)
+{
+  g_autoptr (GString) contents = g_string_new ("0,1\n2,");
+  g_autofree char *path = NULL;
+  g_autoptr (GError) error = NULL;
+  guint64 *indices = NULL;
+  gsize n_pairs = 0;
+
+  for (guint i = 0; i < 100000; i++)
+    g_string_append_c (contents, '3');
+  path = write_pairs ("line-too-long", contents->str);
+  g_assert_false (hr_pairs_read (path, 10, &indices, &n_pairs, NULL, &error));
+  g_assert_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS);
+  g_assert_nonnull (strstr (error->message, path));
+  g_assert_nonnull (strstr (error->message, "line 2"));
+  g_assert_nonnull (strstr (error->message, "longer than 65536 bytes"));
+  g_assert_null (indices);
+  g_remove (path);
 }
 
 static void
@@ -591,6 +618,7 @@ main (int argc, char *argv[])
       g_test_add_data_func (test_path, &pairs_bad[i], test_pairs_bad);
     }
   g_test_add_func ("/pairs/gather", test_pairs_gather);
+  g_test_add_func ("/pairs/bad/line-too-long", test_pairs_line_too_long);
 
   status = g_test_run ();
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <glib/gstdio.h>
+#include <unistd.h>
 
 static JsonParser *manifest_parser;
 
@@ -393,6 +394,44 @@ test_cancelled (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 }
 
+/* The file is read when it is opened, not mapped: truncating or rewriting it afterwards
+ * (another program saving weights) changes nothing for the open file. With a mapping,
+ * reading the tensor after the truncation died of SIGBUS. */
+static void
+test_file_rewritten_while_open (void)
+{
+  g_autofree char *fixture = weights_path ("viscy-v2-f32.safetensors");
+  g_autofree char *contents = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("hr-tensor-XXXXXX", NULL);
+  g_autofree char *copy = g_build_filename (dir, "w.safetensors", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrTensorFile) file = NULL;
+  g_autoptr (GBytes) before = NULL, after = NULL;
+  gsize length;
+
+  g_assert_true (g_file_get_contents (fixture, &contents, &length, NULL));
+  g_assert_true (g_file_set_contents (copy, contents, (gssize)length, NULL));
+  file = hr_tensor_file_new (copy, NULL, &error);
+  g_assert_no_error (error);
+  before = hr_tensor_file_read_float (file, "projection.3.weight", &error);
+  g_assert_no_error (error);
+
+  /* cut in place (the same inode, as a truncating writer does), then other bytes */
+  g_assert_cmpint (truncate (copy, 16), ==, 0);
+  after = hr_tensor_file_read_float (file, "projection.3.weight", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (before, after));
+  g_clear_pointer (&after, g_bytes_unref);
+  memset (contents, 0x7f, length);
+  g_assert_true (g_file_set_contents (copy, contents, (gssize)length, NULL));
+  after = hr_tensor_file_read_float (file, "projection.3.weight", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (before, after));
+
+  g_assert_cmpint (g_remove (copy), ==, 0);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+}
+
 static void
 test_outlives_file (void)
 {
@@ -636,6 +675,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tensor-file/error/cancelled", test_cancelled);
   g_test_add_func ("/tensor-file/error/quark", test_error_quark);
   g_test_add_func ("/tensor-file/bytes-outlive-file", test_outlives_file);
+  g_test_add_func ("/tensor-file/file-rewritten-while-open", test_file_rewritten_while_open);
   g_test_add_func ("/tensor-file/convert/all-halves", test_all_halves);
   g_test_add_func ("/tensor-file/mutations", test_mutations);
 

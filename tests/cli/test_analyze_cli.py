@@ -477,6 +477,16 @@ def test_error_messages_name_the_problem(tmp_path):
     bad.write_text("0,1\n2,600\n")
     p = run(FEATURES, "-w", HEAD, "--arch", "viscy-v2", "--pairs", bad, "--json")
     assert str(bad) in p.stderr and "600" in p.stderr
+    # issue 12: a message about the pairs names the pair file, not the stack
+    one = tmp_path / "one-pair.csv"
+    one.write_text("0,1\n")
+    p = run(FEATURES, "-w", HEAD, "--arch", "viscy-v2", "--pairs", one, "--json")
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.startswith(f"headrank: {one}: ") and "at least two pairs" in p.stderr, p.stderr
+    # "+0" is 0, not "outside the samples"
+    plus = tmp_path / "plus.csv"
+    plus.write_text("+0,+1\n2,3\n")
+    assert run(FEATURES, "-w", HEAD, "--arch", "viscy-v2", "--pairs", plus, "--json").returncode == 0
 
 
 # -- interruption -----------------------------------------------------------------------

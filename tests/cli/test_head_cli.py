@@ -377,7 +377,8 @@ def test_describe_usage_errors(args, message):
 )
 def test_bad_heads(entry, tmp_path):
     """Every bad head of the manifest: describe and project fail with one line naming the
-    weights file (also for an architecture spec that cannot be parsed), and leave nothing."""
+    weights file and leave nothing; an --arch that cannot be parsed is a usage error
+    (exit 2) that names the --arch value."""
     if entry is None:
         pytest.skip(f"no head fixtures: {HEADS / 'manifest.json'} is missing")
     weights = HEADS / entry["file"]
@@ -386,12 +387,22 @@ def test_bad_heads(entry, tmp_path):
         args += ["--arch", entry["arch"]]
     if entry["prefix"] is not None:
         args += ["--prefix", entry["prefix"]]
-    line = assert_user_error(run("head", "describe", weights, *args), weights)
-    for text in entry.get("message_contains", []):
-        assert text in line, line
     stack = HEADS / "input" / "in48.tif"
     out = tmp_path / "out"
     out.mkdir()
+    if entry["code"] == "spec":
+        text = assert_usage_error(run("head", "describe", weights, *args))
+        line = text.splitlines()[0]
+        assert line.startswith(f"headrank: --arch “{entry['arch']}”: "), text
+        for want in entry.get("message_contains", []):
+            assert want in line, line
+        p = run("project", stack, "--weights", weights, "--output", out / "p.tif", *args)
+        assert assert_usage_error(p).splitlines()[0] == line
+        assert_nothing_written(out)
+        return
+    line = assert_user_error(run("head", "describe", weights, *args), weights)
+    for text in entry.get("message_contains", []):
+        assert text in line, line
     p = run("project", stack, "--weights", weights, "--output", out / "p.tif", *args)
     assert assert_user_error(p, weights) == line
     assert_nothing_written(out)

@@ -5,8 +5,9 @@
  *
  * Each input is written to one private temporary file (reused for the whole process) and
  * opened with hr_tensor_file_new(). When it opens, every tensor is described and read as
- * float32, and a head is built from it three ways (architecture inferred, the viscy-v2
- * preset, and the spec "linear,bn,relu,linear,bn"); every head that builds is run on a
+ * float32, its `__metadata__` map is listed (sorted, UTF-8, each key found), and a head is
+ * built from it three ways (architecture from the metadata's `arch` or inferred, the
+ * viscy-v2 preset, and the spec "linear,bn,relu,linear,bn"); every head that builds is run on a
  * small deterministic stack in both norm modes. Besides crashes and sanitizer reports, the
  * target aborts when the library breaks its contract:
  *  - a failure without an error, a success with one, an error outside HR_TENSOR_ERROR
@@ -145,8 +146,13 @@ fuzz_tensors (HrTensorFile *file)
   FUZZ_CHECK (keys != NULL, "no metadata keys");
   for (guint i = 0; keys[i] != NULL; i++)
     {
+      const char *value = hr_tensor_file_get_metadata (file, keys[i]);
+
       FUZZ_CHECK (i == 0 || strcmp (keys[i - 1], keys[i]) < 0, "metadata keys not sorted");
-      FUZZ_CHECK (hr_tensor_file_get_metadata (file, keys[i]) != NULL, "metadata %s", keys[i]);
+      FUZZ_CHECK (value != NULL, "metadata %s", keys[i]);
+      /* JSON strings: valid UTF-8 on the way out (they go into messages and reports) */
+      FUZZ_CHECK (g_utf8_validate (keys[i], -1, NULL) && g_utf8_validate (value, -1, NULL),
+                  "metadata %s is not UTF-8", keys[i]);
     }
 
   for (guint i = 0; i < n_tensors; i++)
@@ -380,8 +386,12 @@ fuzz_head (HrTensorFile *file, const char *arch, double max_abs, guint salt)
       HrLayerKind kind = hr_head_get_layer_kind (head, i);
       gsize product;
 
-      FUZZ_CHECK ((guint)kind <= HR_LAYER_L2_NORMALIZE, "%s: layer %u kind %d", label, i,
-                  (int)kind);
+      GEnumClass *kinds = g_type_class_ref (HR_TYPE_LAYER_KIND);
+      gboolean known_kind = g_enum_get_value (kinds, (gint)kind) != NULL;
+
+      g_type_class_unref (kinds);
+      /* any kind the enum defines (the heads gained kinds after L2_NORMALIZE) */
+      FUZZ_CHECK (known_kind, "%s: layer %u kind %d", label, i, (int)kind);
       FUZZ_CHECK (name != NULL && name[0] != '\0', "%s: layer %u has no name", label, i);
       FUZZ_CHECK (in > 0 && out > 0, "%s: layer %u is %zu → %zu", label, i, in, out);
       FUZZ_CHECK (i == 0 || in == hr_head_get_layer_out_features (head, i - 1),

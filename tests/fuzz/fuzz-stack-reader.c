@@ -19,7 +19,13 @@
  */
 #include <headrank.h>
 
+/* fuzz-tiff-structured.c includes this file with its own name and entry point. */
+#ifndef FUZZ_TARGET
 #define FUZZ_TARGET "fuzz-stack-reader"
+#endif
+#ifndef FUZZ_STACK_READER_ENTRY
+#define FUZZ_STACK_READER_ENTRY LLVMFuzzerTestOneInput
+#endif
 #include "fuzz-input.h"
 
 #include <errno.h>
@@ -34,7 +40,7 @@
 
 #include <glib/gstdio.h>
 
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+int FUZZ_STACK_READER_ENTRY (const uint8_t *data, size_t size);
 
 /* Reading a whole stack allocates n × d floats; above this the input is only read through
  * the reader, a few chunks of it, so that a valid but huge file does not exhaust memory. */
@@ -74,7 +80,7 @@ fuzz_libtiff_global_handler (const char *module, const char *fmt, va_list ap)
   fuzz_global_libtiff_messages++;
   if (fuzz_strict_libtiff)
     {
-      fprintf (stderr, "fuzz-stack-reader: a libtiff message reached the process-wide handler: ");
+      fprintf (stderr, FUZZ_TARGET ": a libtiff message reached the process-wide handler: ");
       vfprintf (stderr, fmt, ap);
       fputc ('\n', stderr);
       abort ();
@@ -467,7 +473,7 @@ fuzz_cancelled (void)
 }
 
 int
-LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+FUZZ_STACK_READER_ENTRY (const uint8_t *data, size_t size)
 {
   static const HrStackLayout layouts[] = {
     HR_STACK_LAYOUT_AUTO,

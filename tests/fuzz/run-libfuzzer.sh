@@ -3,9 +3,10 @@
 #
 # Usage: tests/fuzz/run-libfuzzer.sh SOURCE_ROOT BUILD_DIR SECONDS [TARGET] [LIBFUZZER-OPTION…]
 #
-# TARGET is stack-reader (the TIFF reader, the default), safetensors (HrTensorFile and
-# HrHead), pairs (pair files and HrContrastive), either with its fuzz- prefix, or all (each
-# target in turn, SECONDS seconds each).
+# TARGET is stack-reader (the TIFF reader, the default), tiff-structured (TIFF files built
+# from a compact description: IFDs, tag types and counts, metadata, shared strips, many
+# pages), safetensors (HrTensorFile and HrHead), pairs (pair files and HrContrastive),
+# either with its fuzz- prefix, or all (each target in turn, SECONDS seconds each).
 # A fourth argument that starts with "-" is a libFuzzer option, not a target.
 #
 # Configures BUILD_DIR (if it has not been configured yet) as a clang build with the fuzz
@@ -15,7 +16,7 @@
 # builds the target, copies its seed corpus (tests/fuzz/corpus/NAME) into
 # BUILD_DIR/fuzz/corpus-NAME (which keeps what earlier runs found) and fuzzes for SECONDS
 # seconds, with the target's dictionary (tests/fuzz/tiff.dict, tests/fuzz/safetensors.dict,
-# tests/fuzz/pairs.dict).
+# tests/fuzz/pairs.dict; tiff-structured has none: its input is a description, not text).
 # Nothing is written into the source tree.
 #
 # Exit status: 0 when the run ended without a finding; libFuzzer's status (non-zero) on a
@@ -27,7 +28,7 @@
 # CC (default clang).
 set -u
 
-usage="usage: $0 SOURCE_ROOT BUILD_DIR SECONDS [stack-reader|safetensors|pairs|all] [LIBFUZZER-OPTION…]"
+usage="usage: $0 SOURCE_ROOT BUILD_DIR SECONDS [stack-reader|tiff-structured|safetensors|pairs|all] [LIBFUZZER-OPTION…]"
 if [ $# -lt 3 ]; then
   echo "$usage" >&2
   exit 2
@@ -61,12 +62,13 @@ if [ $# -gt 0 ]; then
   esac
 fi
 case $requested in
-  all) targets="fuzz-stack-reader fuzz-safetensors fuzz-pairs" ;;
+  all) targets="fuzz-stack-reader fuzz-tiff-structured fuzz-safetensors fuzz-pairs" ;;
   stack-reader | fuzz-stack-reader) targets=fuzz-stack-reader ;;
+  tiff-structured | fuzz-tiff-structured) targets=fuzz-tiff-structured ;;
   safetensors | fuzz-safetensors) targets=fuzz-safetensors ;;
   pairs | fuzz-pairs) targets=fuzz-pairs ;;
   *)
-    echo "$0: unknown target '$requested' (stack-reader, safetensors, pairs or all)" >&2
+    echo "$0: unknown target '$requested' (stack-reader, tiff-structured, safetensors, pairs or all)" >&2
     echo "$usage" >&2
     exit 2
     ;;
@@ -114,8 +116,9 @@ run_target() {
   corpus_name=${target#fuzz-}
   seed_dir=$source_root/tests/fuzz/corpus/$corpus_name
   case $corpus_name in
-    stack-reader) dict=$source_root/tests/fuzz/tiff.dict ;;
-    *) dict=$source_root/tests/fuzz/$corpus_name.dict ;;
+    stack-reader) dict_option=-dict=$source_root/tests/fuzz/tiff.dict ;;
+    tiff-structured) dict_option= ;;
+    *) dict_option=-dict=$source_root/tests/fuzz/$corpus_name.dict ;;
   esac
 
   # -- build --------------------------------------------------------------------------------
@@ -144,7 +147,7 @@ run_target() {
   echo "== fuzzing $target for $seconds s (corpus $corpus, log $log)"
   "$binary" \
     -max_total_time="$seconds" \
-    -dict="$dict" \
+    ${dict_option:+"$dict_option"} \
     -rss_limit_mb=2048 \
     -max_len=65536 \
     -timeout=10 \

@@ -458,3 +458,66 @@ def test_feature_stack_write(tmp_path):
     path = tmp_path / 'stack.tif'
     assert s.write(str(path), Headrank.StackLayout.MATRIX, None)
     assert same_bits(tifffile.imread(path), a)
+
+
+# -- hostile files (tests/data/hostile, issue 12) --------------------------------------------
+
+HOSTILE = load_manifest('hostile') or []
+
+
+@pytest.mark.parametrize('entry', HOSTILE, ids=lambda e: e['file'])
+@pytest.mark.parametrize('api', ['stack', 'reader'])
+def test_hostile_file(entry, api):
+    """Each hostile file fails with the code its manifest gives (or reads, for "ok"),
+    through the whole read and through the reader."""
+    path = str(data_dir() / 'hostile' / entry['file'])
+    layout = layout_enum(entry.get('layout_arg', 'auto'))
+    if entry['expect'] == 'ok':
+        if api == 'stack':
+            s = Headrank.FeatureStack.new_from_file(path, layout, None)
+            assert (s.get_n_samples(), s.get_n_features()) == (entry['n'], entry['d'])
+            assert s.get_info().get_metadata_kind() == entry['metadata']
+        else:
+            r = Headrank.StackReader.new(path, layout, None)
+            assert (r.get_n_samples(), r.get_n_features()) == (entry['n'], entry['d'])
+        return
+    code = error_enum(entry['expect'])
+    with pytest.raises(GLib.Error) as info:
+        if api == 'stack':
+            Headrank.FeatureStack.new_from_file(path, layout, None)
+        else:
+            r = Headrank.StackReader.new(path, layout, None)
+            while r.read_chunk(0, None) is not None:
+                pass
+    assert info.value.matches(Headrank.stack_error_quark(), code), info.value.message
+    assert entry['file'] in info.value.message
+
+
+def test_many_pages_read_like_tifffile(tmp_path):
+    """Pages are reached by their directory's offset (linear, not quadratic): 3,000 pages
+    read in the pages layout equal tifffile's, in every order of access."""
+    rng = numpy.random.default_rng(12)
+    a = rng.standard_normal((3000, 1, 6)).astype(numpy.float32)
+    path = tmp_path / 'pages.tif'
+    tifffile.imwrite(path, a, photometric='minisblack', metadata=None)
+    s = Headrank.FeatureStack.new_from_file(str(path), Headrank.StackLayout.PAGES, None)
+    assert same_bits(matrix_of(s), a.reshape(3000, 6))
+    r = Headrank.StackReader.new(str(path), Headrank.StackLayout.PAGES, None)
+    for first in (2999, 0, 1500, 7):
+        r.seek(first)
+        assert same_bits(matrix_of(r.read_chunk(1, None)), a[first, 0].reshape(1, 6))
+
+
+def test_channel_pages_with_shared_compressed_strip(tmp_path):
+    """Channel pages whose strips are decoded once per pass however small the chunks."""
+    rng = numpy.random.default_rng(5)
+    a = rng.integers(0, 200, size=(6, 40, 30), dtype=numpy.uint8)
+    path = tmp_path / 'c.tif'
+    tifffile.imwrite(path, a, imagej=True, metadata={'axes': 'CYX'},
+                     compression='zlib', rowsperstrip=40)
+    ref = numpy.moveaxis(a, 0, -1).reshape(-1, 6).astype(numpy.float32)
+    r = Headrank.StackReader.new(str(path), Headrank.StackLayout.AUTO, None)
+    rows = []
+    while (chunk := r.read_chunk(7, None)) is not None:
+        rows.append(matrix_of(chunk))
+    assert same_bits(numpy.concatenate(rows), ref)

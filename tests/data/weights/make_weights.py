@@ -6,8 +6,8 @@ What it makes
 tests/data/weights/*.safetensors   good files: small VisCy-style projection heads
                                    saved as PyTorch users save them, in F32,
                                    F16, BF16 and F64, plus files with every
-                                   other dtype, scalars, empty tensors, gaps
-                                   and an unaligned data area.
+                                   other dtype, scalars, empty tensors and an
+                                   unaligned data area.
 tests/data/weights/ref/<file>/<tensor>.f32
                                    for every floating-point tensor of every
                                    good file: what ``tensor.float()`` gives,
@@ -24,6 +24,11 @@ How to rerun (from the repository root)
 ---------------------------------------
     .venv/bin/pip install torch==2.13.0 safetensors   # not in tools/requirements.txt
     .venv/bin/python tests/data/weights/make_weights.py
+
+or, without torch, only the hand-written files and bad/ (which patches the committed
+torch-made files):
+
+    .venv/bin/python tests/data/weights/make_weights.py --without-torch
 
 The script deletes and rewrites the .safetensors files, ref/, bad/ and the
 manifest. It is deterministic (fixed seeds; safetensors writes its header
@@ -83,10 +88,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import safetensors
-import torch
-from safetensors.torch import save_file
-from torch import nn
+
+try:
+    import safetensors
+    import torch
+    from safetensors.torch import save_file
+    from torch import nn
+except ImportError:  # enough for --without-torch
+    torch = None
 
 HERE = Path(__file__).resolve().parent
 REF = HERE / "ref"
@@ -106,7 +115,7 @@ SPECIAL_VALUES = [2.0**-24, 1.0e-6, 65504.0, -0.0, 1.0 / 3.0, -1.0e-30]
 F64_NEAR_FLT_MAX = 3.4028235e38
 
 
-class Head(nn.Module):
+class Head(nn.Module if torch is not None else object):
     """The V2 head, kept under ``projection`` as in VisCy's ContrastiveEncoder."""
 
     def __init__(self):
@@ -267,6 +276,93 @@ def describe(path, tensors, why, metadata=None):
     }
 
 
+def describe_numpy(path, arrays, why, metadata=None):
+    """describe() for a file written from numpy arrays (float32 references by numpy's
+    conversion, which is torch's .float() for F64, F32 and F16: round to nearest)."""
+    stem = path.name.removesuffix(".safetensors")
+    entries = []
+    _, header = header_of(path.read_bytes())
+    for name in sorted(arrays):
+        a = arrays[name]
+        ref = REF / stem / (name + ".f32")
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        ref.write_bytes(a.astype("<f4").tobytes())
+        entries.append(
+            {
+                "name": name,
+                "dtype": header[name]["dtype"],
+                "shape": list(header[name]["shape"]),
+                "n_elements": int(np.prod(header[name]["shape"], dtype=np.int64)),
+                "reference": str(ref.relative_to(HERE)),
+            }
+        )
+    return {
+        "file": path.name,
+        "why": why,
+        "n_tensors": len(arrays),
+        "names": sorted(arrays),
+        "metadata": metadata or {},
+        "tensors": entries,
+    }
+
+
+def unaligned_payload(gap=0, trailing=0):
+    """Three tensors written in another order than the header names them, with @gap bytes
+    between the second and the third and @trailing bytes after the last."""
+    rng = np.random.default_rng(3)
+    a64 = rng.standard_normal((3, 5))
+    b16 = rng.standard_normal(7).astype(np.float16)
+    c32 = rng.standard_normal((2, 2)).astype(np.float32)
+    payload = bytearray()
+    offsets = {}
+    for name, arr in (("c", c32), ("a", a64), ("b", b16)):
+        start = len(payload)
+        payload += arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+        offsets[name] = [start, len(payload)]
+        if name == "a":
+            payload += b"\xaa" * gap
+    payload += b"\x55" * trailing
+    header = {
+        "a": {"dtype": "F64", "shape": [3, 5], "data_offsets": offsets["a"]},
+        "b": {"dtype": "F16", "shape": [7], "data_offsets": offsets["b"]},
+        "c": {"dtype": "F32", "shape": [2, 2], "data_offsets": offsets["c"]},
+        "__metadata__": {"note": "unaligned data"},
+    }
+    return header, bytes(payload), {"a": a64, "b": b16, "c": c32}
+
+
+def make_hand_written():
+    """The good files written by hand, with numpy only (no torch needed)."""
+    files = []
+    # A 13-byte header with no padding (so every tensor is unaligned in memory) and the
+    # data area in another order than the header.
+    header, payload, arrays = unaligned_payload()
+    path = HERE / "unaligned.safetensors"
+    write_raw(path, header, payload, pad=False)
+    assert (len(json.dumps(header, separators=(",", ":"))) + 8) % 4 != 0
+    files.append(
+        describe_numpy(
+            path,
+            arrays,
+            "hand-written: unpadded header (data unaligned), data in another order than "
+            "the header",
+            {"note": "unaligned data"},
+        )
+    )
+
+    # No tensors at all, only metadata; and a header of just {}.
+    path = HERE / "no-tensors.safetensors"
+    write_raw(path, {"__metadata__": {"format": "pt"}}, b"")
+    files.append(describe_numpy(path, {}, "a header with metadata and no tensors", {"format": "pt"}))
+    path = HERE / "empty-header.safetensors"
+    write_raw(path, {}, b"", pad=False)
+    files.append(describe_numpy(path, {}, "the smallest valid file: header {}"))
+    return files
+
+
+HAND_WRITTEN = ("unaligned.safetensors", "no-tensors.safetensors", "empty-header.safetensors")
+
+
 def make_good():
     files = []
     for suffix, dtype in (
@@ -311,50 +407,6 @@ def make_good():
         )
     )
 
-    # Written by hand: a 13-byte header with no padding (so every tensor is unaligned in
-    # memory), the data area in another order than the header, a 5-byte gap between two
-    # tensors and 3 unused bytes at the end. All legal for headrank (the safetensors spec
-    # forbids the gaps; the library tolerates them).
-    rng = np.random.default_rng(3)
-    a64 = rng.standard_normal((3, 5))
-    b16 = rng.standard_normal(7).astype(np.float16)
-    c32 = rng.standard_normal((2, 2)).astype(np.float32)
-    payload = bytearray()
-    offsets = {}
-    for name, arr in (("c", c32), ("a", a64), ("b", b16)):
-        start = len(payload)
-        payload += arr.astype(arr.dtype.newbyteorder("<")).tobytes()
-        offsets[name] = [start, len(payload)]
-        if name == "a":
-            payload += b"\xaa" * 5  # the gap
-    payload += b"\x55" * 3
-    header = {
-        "a": {"dtype": "F64", "shape": [3, 5], "data_offsets": offsets["a"]},
-        "b": {"dtype": "F16", "shape": [7], "data_offsets": offsets["b"]},
-        "c": {"dtype": "F32", "shape": [2, 2], "data_offsets": offsets["c"]},
-        "__metadata__": {"note": "unaligned, gaps"},
-    }
-    path = HERE / "unaligned-gaps.safetensors"
-    write_raw(path, header, bytes(payload), pad=False)
-    assert (len(json.dumps(header, separators=(",", ":"))) + 8) % 4 != 0
-    tensors = {"a": torch.from_numpy(a64), "b": torch.from_numpy(b16), "c": torch.from_numpy(c32)}
-    files.append(
-        describe(
-            path,
-            tensors,
-            "hand-written: unpadded header (data unaligned), data in another order than "
-            "the header, a gap between tensors and trailing bytes",
-            {"note": "unaligned, gaps"},
-        )
-    )
-
-    # No tensors at all, only metadata; and a header of just {}.
-    path = HERE / "no-tensors.safetensors"
-    write_raw(path, {"__metadata__": {"format": "pt"}}, b"")
-    files.append(describe(path, {}, "a header with metadata and no tensors", {"format": "pt"}))
-    path = HERE / "empty-header.safetensors"
-    write_raw(path, {}, b"", pad=False)
-    files.append(describe(path, {}, "the smallest valid file: header {}"))
     return files
 
 
@@ -726,24 +778,125 @@ def make_bad():
         "float64, infinite in float32",
         ["flat index 2", "1e+300"],
     )
+
+    # What the reference implementation refuses (safetensors' Metadata::validate: sorted by
+    # offset, each tensor begins where the last ended and the last ends with the file;
+    # serde refuses a key twice).
+    header, payload, _ = unaligned_payload(gap=5)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    add(
+        "hole.safetensors",
+        struct.pack("<Q", len(text)) + text + payload,
+        "open",
+        "HEADER",
+        "b",
+        "the hand-written unaligned file with 5 unused bytes between tensors a and b",
+        ["hole", "bytes 136 to 141"],
+    )
+    header, payload, _ = unaligned_payload(trailing=3)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    add(
+        "trailing.safetensors",
+        struct.pack("<Q", len(text)) + text + payload,
+        "open",
+        "HEADER",
+        None,
+        "the hand-written unaligned file with 3 bytes after the last tensor",
+        ["3 bytes follow the last tensor", "trailing"],
+    )
+    add(
+        "trailing-empty.safetensors",
+        struct.pack("<Q", 2) + b"{}" + b"\0" * 8,
+        "open",
+        "HEADER",
+        None,
+        "a header {} followed by 8 bytes that no tensor holds",
+        ["8 bytes follow"],
+    )
+    text = (
+        b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},'
+        b'"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}'
+    )
+    add(
+        "duplicate-key.safetensors",
+        struct.pack("<Q", len(text)) + text + struct.pack("<2f", 1.0, 2.0),
+        "open",
+        "HEADER",
+        None,
+        "tensor w given twice in the header (json-glib would keep the second)",
+        ["“w” twice"],
+    )
+    text = b'{"w":{"dtype":"F64","dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+    add(
+        "duplicate-member.safetensors",
+        struct.pack("<Q", len(text)) + text + struct.pack("<f", 1.0),
+        "open",
+        "HEADER",
+        None,
+        "tensor w's entry gives dtype twice (F64, then F32)",
+        ["“dtype” twice"],
+    )
+    text = (
+        b'{"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},'
+        b'"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
+    )
+    add(
+        "empty-inside.safetensors",
+        struct.pack("<Q", len(text)) + text + struct.pack("<2f", 1.0, 2.0),
+        "open",
+        "OVERLAP",
+        "e",
+        "an empty tensor e whose offsets [4, 4] lie inside w's [0, 8]",
+        ["“w”"],
+    )
+    text = b'{"__metadata__":{"format":"pt","format":"np"}}'
+    add(
+        "metadata-duplicate.safetensors",
+        struct.pack("<Q", len(text)) + text,
+        "open",
+        "HEADER",
+        None,
+        "__metadata__ gives format twice",
+        ["“format” twice"],
+    )
     return bad
 
 
 def main():
+    # --without-torch: rewrite the hand-written files and bad/ only (bad/ patches the
+    # committed torch-made files), keeping the manifest's entries for the torch-made files.
+    without_torch = "--without-torch" in sys.argv[1:]
+    if torch is None and not without_torch:
+        sys.exit("make_weights.py needs torch and safetensors (or --without-torch)")
+    old = json.loads((HERE / "manifest.json").read_text()) if without_torch else None
     for p in HERE.glob("*.safetensors"):
-        p.unlink()
-    for d in (REF, BAD):
-        shutil.rmtree(d, ignore_errors=True)
-    REF.mkdir()
+        if not without_torch or p.name in HAND_WRITTEN or p.name == "unaligned-gaps.safetensors":
+            p.unlink()
+    if without_torch:
+        for name in HAND_WRITTEN + ("unaligned-gaps.safetensors",):
+            shutil.rmtree(REF / name.removesuffix(".safetensors"), ignore_errors=True)
+        shutil.rmtree(BAD, ignore_errors=True)
+    else:
+        for d in (REF, BAD):
+            shutil.rmtree(d, ignore_errors=True)
+    REF.mkdir(exist_ok=True)
     BAD.mkdir()
 
-    files = make_good()
+    if without_torch:
+        files = [
+            f
+            for f in old["files"]
+            if f["file"] not in HAND_WRITTEN and f["file"] != "unaligned-gaps.safetensors"
+        ]
+    else:
+        files = make_good()
+    files += make_hand_written()
     bad = make_bad()
     for p in HERE.glob("*.safetensors"):
         p.chmod(0o644)  # save_file creates its files 0600
     manifest = {
-        "torch": torch.__version__,
-        "safetensors": safetensors.__version__,
+        "torch": old["torch"] if without_torch else torch.__version__,
+        "safetensors": old["safetensors"] if without_torch else safetensors.__version__,
         "files": files,
         "bad": bad,
     }
