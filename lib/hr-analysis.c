@@ -1536,8 +1536,8 @@ hr_bytes_add (guint64 a, guint64 b)
 }
 
 /* What a spectrum from the D × D scatter matrix takes: the scatter matrix (8·D²), the
- * eigensolver's copy (8·D²), the float32-products scratch (4·D²) and the standardised copy
- * (8·D²) when they are used, and a chunk of float64 rows. */
+ * eigensolver's copy (8·D²), the scratch for a chunk's products (8·D², or 4·D² for float32
+ * products), the standardised copy (8·D²) when it is used, and a chunk of float64 rows. */
 static guint64
 hr_scatter_bytes (HrAnalysis *self, guint64 n, gsize d)
 {
@@ -1549,6 +1549,8 @@ hr_scatter_bytes (HrAnalysis *self, guint64 n, gsize d)
   if (self->precision == HR_PRECISION_FLOAT32_PRODUCTS
       || (self->precision == HR_PRECISION_AUTO && hr_moments_float32_is_safe (n, d)))
     per += 4;
+  else
+    per += 8;
   return hr_bytes_add (hr_bytes_mul (d2, per), hr_bytes_mul (8 * HR_MOMENTS_CHUNK_ROWS, d));
 }
 
@@ -2896,8 +2898,8 @@ hr_analysis_get_standardize (HrAnalysis *self)
  *
  * Bounds the memory that the spectra of all stages may take together. Before the pass,
  * each stage with a spectrum is planned from its dimension D and the number of samples N
- * of the stack's header: from the D × D scatter matrix (16·D² bytes, plus 4·D² with
- * float32 products, 8·D² standardised, and a chunk of 2,048 float64 rows), or, for a wide
+ * of the stack's header: from the D × D scatter matrix (24·D² bytes, 20·D² with float32
+ * products, plus 8·D² standardised and a chunk of 2,048 float64 rows), or, for a wide
  * stage with N < D, from its rows kept in memory and the N × N Gram matrices
  * (4·N·D + 16·N² + 16,384·N bytes). The projections add the same for their normalised rows,
  * and each stage with a CKA 8·D_features·D bytes. When the sum passes the bound, the run

@@ -31,7 +31,10 @@
  * when asked.
  *
  * - %HR_PRECISION_FLOAT64: Y = x − m_b in float64 (a reused n_b × D scratch), then `dsyrk`
- *   adds YᵀY straight into S.
+ *   forms P = YᵀY with β = 0 in a reused float64 D × D scratch, which one pass adds into S.
+ *   (Not `dsyrk` with β = 1 into S: BLAS splits the n_b rows into panels of a few hundred
+ *   and adds each panel's partial product into its output, so the running S would be
+ *   rounded once per panel, not once per chunk as the bound below assumes.)
  * - %HR_PRECISION_FLOAT32_PRODUCTS: the chunk is centred on c = fl32(m_b). Blocks of at
  *   most %HR_MOMENTS_F32_BLOCK rows are rounded once to float32 as
  *   Y = fl32(2^k·(x − c)), the subtraction done in float64 and 2^k a power of two per
@@ -58,20 +61,26 @@
  * at most %HR_MOMENTS_CHUNK_ROWS, for float64), the error E_b of a block's product
  * satisfies, elementwise, |E_b| ≤ γ_b·|Y|ᵀ|Y| with γ_b = (b+2)·u/(1 − (b+2)·u) (b products
  * summed, plus the centring and the conversion), and so ‖E_b‖₂ ≤ γ_b·‖Y‖_F² =
- * γ_b·trace(YᵀY). hr_moments_get_error_bound() returns Σ_blocks γ_b·‖Y_b‖_F², which is at
- * most γ·trace(S), plus the float64 rounding of the merges: of the terms added (each
- * bounded by 3·u₆₄/(1 − 3·u₆₄) times their trace; for float32 blocks u₆₄ times the trace of
- * S so far per block added), and of the means: a bound e on the 2-norm of the rounding error
- * of the chunk's and of the running mean, carried along, adds w·(2‖δ‖·e + e²) per merge
- * (w = n_a·n_b/n). The result is an absolute bound on ‖S_computed − S‖₂ in the units of S,
- * S being the exact scatter matrix of the float32 rows. The mean term is the one that
- * dominates a float64 run fed a few rows at a time with a large common offset (then the
- * bound is loose, though below 10⁻⁹·trace(S) in the tests); otherwise γ·Σ‖Y_b‖_F² does.
- * On the test data the bound was 80 to 480 times the measured error for float32 products.
- * The merges are a sequential sum: each adds 3·u₆₄·trace(S so far), so after M = N/b merges
- * their part is about 1.5·u₆₄·M·trace(S) and grows as N², against N for the products';
- * doc/analysis.md ("How each part scales") gives the measured growth and where it would
- * matter.
+ * γ_b·trace(YᵀY). This holds for any order and blocking of the sums inside `dsyrk` or
+ * `ssyrk` (a sum of b terms in any order is off by at most γ_b times the sum of their
+ * magnitudes, Higham 2002, §3.1), because the product goes to a scratch matrix of its own
+ * (β = 0). It is then added into S in one float64 pass, element by element: the running
+ * S is rounded once per chunk (float32: once per block), whatever BLAS does inside. (With
+ * β = 1 into S the only order-free bound would be γ_{b+1}·(|S| + |Y|ᵀ|Y|), the whole of S
+ * so far charged γ_b per chunk.) hr_moments_get_error_bound() returns
+ * Σ_blocks γ_b·‖Y_b‖_F², which is at most γ·trace(S), plus the float64 rounding of the
+ * merges: of the terms added, each element once (each term bounded by 3·u₆₄/(1 − 3·u₆₄)
+ * times its trace, as ‖|A|‖₂ ≤ trace(A) for a positive semidefinite A; for float32 blocks
+ * u₆₄ times the trace of S so far per block added), and of the means: a bound e on the 2-norm of
+ * the rounding error of the chunk's and of the running mean, carried along, adds w·(2‖δ‖·e + e²)
+ * per merge (w = n_a·n_b/n). The result is an absolute bound on ‖S_computed − S‖₂ in the units of
+ * S, S being the exact scatter matrix of the float32 rows. The mean term is the one that dominates
+ * a float64 run fed a few rows at a time with a large common offset (then the bound is loose,
+ * though below 10⁻⁹·trace(S) in the tests); otherwise γ·Σ‖Y_b‖_F² does. On the test data the bound
+ * was 80 to 480 times the measured error for float32 products. The merges are a sequential sum:
+ * each adds 3·u₆₄·trace(S so far), so after M = N/b merges their part is about 1.5·u₆₄·M·trace(S)
+ * and grows as N², against N for the products'; doc/analysis.md ("How each part scales") gives the
+ * measured growth and where it would matter.
  *
  * ## When float32 products are safe
  *
@@ -133,6 +142,7 @@ struct _HrMoments
   double *center;      /* D: the chunk's centre */
   double *delta;       /* D */
   double *y64;         /* float64: scratch_rows × D */
+  double *s64;         /* float64: D × D, a chunk's products */
   float *y32;          /* float32: HR_MOMENTS_F32_BLOCK × D */
   float *s32;          /* float32: D × D */
 };
@@ -167,6 +177,7 @@ hr_moments_finalize (GObject *object)
   g_free (self->center);
   g_free (self->delta);
   g_free (self->y64);
+  g_free (self->s64);
   g_free (self->y32);
   g_free (self->s32);
 
@@ -318,7 +329,8 @@ hr_moments_init (HrMoments *self)
  * Makes an empty accumulator of rows of @dimension float32 values. It holds the float64
  * scatter matrix (8·D² bytes), a few vectors of D values, and scratch memory: for
  * %HR_PRECISION_FLOAT32_PRODUCTS a float32 D × D matrix and %HR_MOMENTS_F32_BLOCK float32
- * rows, for %HR_PRECISION_FLOAT64 up to %HR_MOMENTS_CHUNK_ROWS float64 rows.
+ * rows, for %HR_PRECISION_FLOAT64 a float64 D × D matrix and up to %HR_MOMENTS_CHUNK_ROWS
+ * float64 rows.
  *
  * Returns: (transfer full): a new #HrMoments
  */
@@ -522,6 +534,8 @@ hr_moments_ensure_scratch (HrMoments *self, gsize n_rows)
     {
       g_free (self->y64);
       self->y64 = g_new (double, n_rows *d);
+      if (self->full && self->s64 == NULL)
+        self->s64 = g_new (double, d *d);
     }
   else if (self->y32 == NULL)
     {
@@ -593,7 +607,7 @@ hr_moments_merge (HrMoments *self, gsize n_b, const double *d_offset, double pro
   self->scatter_trace = hr_diagonal_sum (self->scatter, d);
 }
 
-/* Float64: Y = x − m_b, S += YᵀY (dsyrk). */
+/* Float64: Y = x − m_b, P = YᵀY (dsyrk into a scratch, β = 0), S += P in one pass. */
 static void
 hr_moments_chunk_float64 (HrMoments *self, const float *rows, gsize n_b)
 {
@@ -624,8 +638,21 @@ hr_moments_chunk_float64 (HrMoments *self, const float *rows, gsize n_b)
     }
   tt += t[0] + t[1];
 
-  cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n_b, 1.0, y, (int)d, 1.0,
-               self->scatter, (int)d);
+  /* Not β = 1 into S: BLAS splits the n_b rows into panels and adds each panel's partial
+   * product into its output, which would round S several times per chunk. */
+  cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n_b, 1.0, y, (int)d, 0.0,
+               self->s64, (int)d);
+  for (gsize i = 0; i < d; i++)
+    {
+      double *restrict srow = self->scatter + i * d;
+      const double *restrict prow = self->s64 + i * d;
+      gsize j = i;
+
+      for (; j + 2 <= d; j += 2)
+        hr_put2 (srow + j, hr_get2 (srow + j) + hr_get2 (prow + j));
+      for (; j < d; j++)
+        srow[j] += prow[j];
+    }
   self->error_bound += hr_gamma ((double)n_b + 2, HR_U64) * tt;
   hr_moments_merge (self, n_b, NULL, tt, trace_before);
 }

@@ -11,12 +11,17 @@
  * - the mean, std (ddof 0), zero fraction, dead dimensions, SimSiam std, counts and the
  *   per-sample mean, std and norm; the Gram matrix against XᵀX summed here in float64;
  * - the precision HR_PRECISION_AUTO chooses, for the manifest's table of (N, D) pairs;
- * - the state before any sample, and buffers that are not a whole number of rows.
+ * - the state before any sample, and buffers that are not a whole number of rows;
+ * - the error bound against the error measured with a long double reference, on data made
+ *   to defeat it: a large offset and a wide dynamic range, and chunks whose products are
+ *   each below half an ulp of the running scatter matrix in every panel BLAS would add
+ *   separately (S would lose them if it were rounded once per panel, not once per chunk).
  */
 #include <headrank.h>
 
 #include "test-util.h"
 
+#include <float.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
@@ -433,6 +438,163 @@ precision_nick (HrPrecision precision)
   return precision == HR_PRECISION_FLOAT64 ? "float64" : "float32";
 }
 
+/* ‖S − S_ref‖_F, S_ref the scatter matrix of the n × d rows summed in long double (two
+ * passes: the mean, then the centred products, off by at most about (256 + n/256)·u_ld
+ * times the trace); sets *trace to trace(S_ref). */
+static double
+scatter_error_long_double (HrMoments *moments, const float *x, gsize n, gsize d, double *trace)
+{
+  const double *s = hr_moments_peek_scatter (moments);
+  g_autofree long double *mean = g_new0 (long double, d);
+  g_autofree long double *ref = g_new0 (long double, d *d);
+  g_autofree long double *block = g_new (long double, d *d);
+  g_autofree long double *y = g_new (long double, d);
+  long double error_sq = 0, t = 0;
+
+  for (gsize r = 0; r < n; r++)
+    for (gsize j = 0; j < d; j++)
+      mean[j] += x[r * d + j];
+  for (gsize j = 0; j < d; j++)
+    mean[j] /= (long double)n;
+  /* in blocks of 256 rows, each summed on its own, so that small products are not lost
+   * against a large running sum */
+  for (gsize first = 0; first < n; first += 256)
+    {
+      memset (block, 0, d * d * sizeof (long double));
+      for (gsize r = first; r < MIN (first + 256, n); r++)
+        {
+          for (gsize j = 0; j < d; j++)
+            y[j] = x[r * d + j] - mean[j];
+          for (gsize i = 0; i < d; i++)
+            for (gsize j = i; j < d; j++)
+              block[i * d + j] += y[i] * y[j];
+        }
+      for (gsize k = 0; k < d * d; k++)
+        ref[k] += block[k];
+    }
+  for (gsize i = 0; i < d; i++)
+    {
+      t += ref[i * d + i];
+      for (gsize j = 0; j < d; j++)
+        {
+          long double e = s[i * d + j] - ref[MIN (i, j) * d + MAX (i, j)];
+
+          error_sq += e * e;
+        }
+    }
+  *trace = (double)t;
+  return square_root ((double)error_sq);
+}
+
+/* The reference's own error, generously: (256 + n/256 + 2)·u_ld·trace, times 4. */
+static double
+long_double_slack (gsize n, double trace)
+{
+  return 2.0 * (256.0 + (double)n / 256 + 2) * (double)LDBL_EPSILON * trace;
+}
+
+/* Approximately standard normal: the sum of 12 uniforms, minus 6. */
+static double
+rand_normal (GRand *rand)
+{
+  double t = -6;
+
+  for (int i = 0; i < 12; i++)
+    t += g_rand_double (rand);
+  return t;
+}
+
+/* A large common offset and a dynamic range of 2²⁴ across the columns, correlated columns,
+ * at a few sizes and chunkings, in both precisions: the measured error stays within the
+ * bound. */
+static void
+test_bound_offset (void)
+{
+  const gsize sizes[] = { 2048, 6161, 60000 };
+  const gsize steps[] = { 0, 1000 };
+  const HrPrecision precisions[] = { HR_PRECISION_FLOAT64, HR_PRECISION_FLOAT32_PRODUCTS };
+  const gsize d = 24;
+
+  if (LDBL_MANT_DIG < 64)
+    {
+      g_test_skip ("long double is not wider than double here");
+      return;
+    }
+  for (guint a = 0; a < G_N_ELEMENTS (sizes); a++)
+    {
+      gsize n = sizes[a];
+      g_autofree float *x = g_new (float, n *d);
+      g_autoptr (GRand) rand = g_rand_new_with_seed (42 + a);
+
+      for (gsize r = 0; r < n; r++)
+        {
+          double common = rand_normal (rand);
+
+          for (gsize j = 0; j < d; j++)
+            {
+              double scale = (double)(1 << (j % 24)) / 4096.0;
+
+              x[r * d + j] = (float)(3.0e4 + scale * (rand_normal (rand) + 0.9 * common));
+            }
+        }
+      for (guint p = 0; p < G_N_ELEMENTS (precisions); p++)
+        for (guint c = 0; c < G_N_ELEMENTS (steps); c++)
+          {
+            g_autoptr (HrMoments) moments = hr_moments_new (d, n, precisions[p]);
+            gsize step = steps[c] == 0 ? n : steps[c];
+            double error, trace, bound;
+
+            for (gsize first = 0; first < n; first += step)
+              hr_moments_add (moments, x + first * d, MIN (step, n - first), NULL);
+            error = scatter_error_long_double (moments, x, n, d, &trace);
+            bound = hr_moments_get_error_bound (moments);
+            g_test_message ("N = %" G_GSIZE_FORMAT ", %s, step %" G_GSIZE_FORMAT
+                            ": ‖ΔS‖_F = %.3g, bound = %.3g (bound / error %.3g)",
+                            n, precision_nick (precisions[p]), step, error, bound, bound / error);
+            g_assert_cmpfloat (error, <=, bound + long_double_slack (n, trace));
+          }
+    }
+}
+
+/* A first chunk of two rows ±32 makes S = 2048·11ᵀ (with a small products bound); every
+ * later chunk of 2,048 rows ±a along the same direction adds 2048·a² = 3.6·2⁻⁴² to each
+ * element: 1.8 ulps of 2048, so S moves by 2 ulps per chunk when the chunk is added at once,
+ * but by nothing if it were added in panels of up to 512 rows (0.9·2⁻⁴² or less each,
+ * under half an ulp). The bound charges a merge 3·u₆₄·trace(S) = 12·2⁻⁴² against an error
+ * matrix of 2-norm 4·0.4·2⁻⁴² (S rounded once per chunk) or 4·3.6·2⁻⁴² (once per panel,
+ * as `dsyrk` with β = 1 into S does): only a bound that matches the implementation holds. */
+static void
+test_bound_lost_panels (void)
+{
+  const HrPrecision precisions[] = { HR_PRECISION_FLOAT64, HR_PRECISION_FLOAT32_PRODUCTS };
+  const gsize d = 4, n_chunks = 300, n = 2 + HR_MOMENTS_CHUNK_ROWS * n_chunks;
+  float a = (float)(1.3416407864998738 / 67108864.0); /* √1.8·2⁻²⁶ */
+  g_autofree float *x = g_new (float, n *d);
+
+  g_assert_cmpuint (HR_MOMENTS_CHUNK_ROWS, ==, 2048);
+  if (LDBL_MANT_DIG < 64)
+    {
+      g_test_skip ("long double is not wider than double here");
+      return;
+    }
+  for (gsize r = 0; r < n; r++)
+    for (gsize j = 0; j < d; j++)
+      x[r * d + j] = (r % 2 == 0 ? 1.0f : -1.0f) * (r < 2 ? 32.0f : a);
+  for (guint p = 0; p < G_N_ELEMENTS (precisions); p++)
+    {
+      g_autoptr (HrMoments) moments = hr_moments_new (d, n, precisions[p]);
+      double error, trace, bound;
+
+      hr_moments_add (moments, x, 2, NULL);
+      hr_moments_add (moments, x + 2 * d, n - 2, NULL);
+      error = scatter_error_long_double (moments, x, n, d, &trace);
+      bound = hr_moments_get_error_bound (moments);
+      g_test_message ("%s: ‖ΔS‖_F = %.3g, bound = %.3g (bound / error %.3g)",
+                      precision_nick (precisions[p]), error, bound, bound / error);
+      g_assert_cmpfloat (error, <=, bound + long_double_slack (n, trace));
+    }
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -474,6 +636,8 @@ main (int argc, char *argv[])
   g_test_add_func ("/moments/empty", test_empty);
   g_test_add_func ("/moments/bytes/shape", test_bytes);
   g_test_add_func ("/moments/float32/scale", test_scale);
+  g_test_add_func ("/moments/bound/offset", test_bound_offset);
+  g_test_add_func ("/moments/bound/lost-panels", test_bound_lost_panels);
 
   status = g_test_run ();
   g_object_unref (manifest_parser);

@@ -39,8 +39,8 @@ def test_both_huge_is_refused_before_allocating(tmp_path):
     assert r.stdout == ""
     line = r.stderr.strip()
     assert "\n" not in line
-    # 16·D² + 8·2048·D bytes; GLib's sizes have a no-break space before the unit
-    assert "the 100000 × 100000 scatter matrix needs 150.5\u00a0GiB" in line, line
+    # 24·D² + 8·2048·D bytes; GLib's sizes have a no-break space before the unit
+    assert "the 100000 × 100000 scatter matrix needs 225.0\u00a0GiB" in line, line
     assert "memory limit of 16.0\u00a0GiB" in line
 
 
