@@ -2530,75 +2530,51 @@ hr_run_count_nonfinite (HrRun *run, guint layer, const float *out, gsize n)
   return bad;
 }
 
-/* The error for layers @first … @last, run as one group, whose @bad outputs are NaN or
- * infinite although its inputs @in were finite. A group (a Linear with the BatchNorm folded
- * into it and the activation fused after it) is run again one layer at a time, so that the
- * error names the layer that first computes non-finite values, with its own count: the
- * activation at the end of the group is not the culprit. When every layer alone stays finite
- * (the folded weights overflow where the separate layers do not), the error names the
- * group. */
-static void
-hr_run_set_nonfinite_error (HrRun *run, guint first, guint last, const float *in, gsize n,
-                            guint64 bad, GError **error)
+/* Layers @first … @last ran as one group (a Linear with the BatchNorm folded into it and
+ * the activation fused after it) and computed non-finite values from the finite inputs @in.
+ * Folding can overflow where the separate layers do not (huge folded weights and bias that
+ * cancel), so the group is run again one layer at a time, as PyTorch runs it. When every
+ * layer stays finite, their output goes to @out and the run goes on; otherwise the error names
+ * the layer that first computes non-finite values, with its own count (the activation at the
+ * end of the group is not the culprit). */
+static gboolean
+hr_run_group_unfolded (HrRun *run, guint first, guint last, const float *in, gsize n, float *out,
+                       GError **error)
 {
   HrHead *head = run->head;
-  guint culprit = last;
+  gboolean keep = run->keep_stages;
+  g_autofree float *a = g_new (float, n * run->max_width);
+  g_autofree float *b = g_new (float, n * run->max_width);
+  const float *x = in;
+  float *y = a;
+  HrLayer *l;
 
-  if (last > first)
+  run->keep_stages = TRUE; /* no folding, no fused activation */
+  for (guint i = first; i <= last; i++)
     {
-      gboolean keep = run->keep_stages;
-      g_autofree float *a = g_new (float, n * run->max_width);
-      g_autofree float *b = g_new (float, n * run->max_width);
-      const float *x = in;
-      float *y = a;
+      guint64 bad;
 
-      run->keep_stages = TRUE; /* no folding, no fused activation */
-      culprit = G_MAXUINT;
-      for (guint i = first; i <= last && culprit == G_MAXUINT; i++)
+      hr_run_layer (run, i, x, n, y);
+      bad = hr_run_count_nonfinite (run, i, y, n);
+      if (bad > 0)
         {
-          guint64 count;
-
-          hr_run_layer (run, i, x, n, y);
-          count = hr_run_count_nonfinite (run, i, y, n);
-          if (count > 0)
-            {
-              culprit = i;
-              bad = count;
-            }
-          x = y;
-          y = y == a ? b : a;
+          run->keep_stages = keep;
+          l = hr_head_layer (head, i);
+          g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
+                       /* TRANSLATORS: %s is a layer name, %s its kind (linear, bn, …), %llu a
+                          count of values, %zu of samples */
+                       _ ("layer %s (%s) computes %llu NaN or infinite values from finite "
+                          "inputs, in a batch of %zu samples: its weights or its inputs are too "
+                          "large for float32"),
+                       l->name, hr_layer_kind_name (l->kind), (unsigned long long)bad, n);
+          return FALSE;
         }
-      run->keep_stages = keep;
+      x = y;
+      y = y == a ? b : a;
     }
-  if (culprit != G_MAXUINT)
-    {
-      HrLayer *l = hr_head_layer (head, culprit);
-
-      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
-                   /* TRANSLATORS: %s is a layer name, %s its kind (linear, bn, …), %llu a count
-                      of values, %zu of samples */
-                   _ ("layer %s (%s) computes %llu NaN or infinite values from finite inputs, "
-                      "in a batch of %zu samples: its weights or its inputs are too large for "
-                      "float32"),
-                   l->name, hr_layer_kind_name (l->kind), (unsigned long long)bad, n);
-      return;
-    }
-  {
-    g_autoptr (GString) kinds = g_string_new (NULL);
-
-    for (guint i = first; i <= last; i++)
-      g_string_append_printf (kinds, "%s%s", i > first ? ", " : "",
-                              hr_layer_kind_name (hr_head_layer (head, i)->kind));
-    g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
-                 /* TRANSLATORS: %s and %s are the first and the last layer's names, %s their
-                    kinds (“linear, bn, relu”), %llu a count of values, %zu of samples; the
-                    layers run as one, with the BatchNorm folded into the Linear's weights */
-                 _ ("layers %s–%s (%s), run as one, compute %llu NaN or infinite values from "
-                    "finite inputs, in a batch of %zu samples: their folded weights or their "
-                    "inputs are too large for float32"),
-                 hr_head_layer (head, first)->name, hr_head_layer (head, last)->name, kinds->str,
-                 (unsigned long long)bad, n);
-  }
+  run->keep_stages = keep;
+  memcpy (out, x, n * hr_head_layer (head, last)->out * sizeof (float));
+  return TRUE;
 }
 
 /* Runs layers 0 … run->last on @n rows of @x. With @stages, stages[i] (when not NULL)
@@ -2606,7 +2582,7 @@ hr_run_set_nonfinite_error (HrRun *run, guint first, guint last, const float *in
  * it has none, so whoever wants every layer sets keep_stages. Returns the output of the last layer
  * in one of the two work buffers, or NULL with @error set when a layer's outputs are not
  * finite: the error names the layer that first computes them (see
- * hr_run_set_nonfinite_error()). */
+ * hr_run_group_unfolded()). */
 static float *
 hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages, GError **error)
 {
@@ -2622,11 +2598,8 @@ hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages
       out = work[which];
       done = hr_run_layer (run, i, in, n, out);
       bad = hr_run_count_nonfinite (run, done, out, n);
-      if (bad > 0)
-        {
-          hr_run_set_nonfinite_error (run, i, done, in, n, bad, error);
-          return NULL;
-        }
+      if (bad > 0 && !hr_run_group_unfolded (run, i, done, in, n, out, error))
+        return NULL;
       if (stages != NULL && stages[done] != NULL)
         memcpy (stages[done], out, n * hr_head_layer (run->head, done)->out * sizeof (float));
       in = out;

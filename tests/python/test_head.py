@@ -270,3 +270,30 @@ def test_bad(entry):
         assert Path(entry['file']).name in err.message
     for s in entry['message_contains']:
         assert s in err.message
+
+
+def test_folded_batch_norm_that_overflows_runs_unfolded():
+    """A Linear whose BatchNorm folded into it overflows float32 (W·γ/σ = 1e39) while the
+    layers run one at a time, as PyTorch runs them, stay finite (Wx = 1e29, times 1e9): the
+    head computes what PyTorch computes, y = (Wx + b)·α + (β − mean·α) with α = γ/√(var + ε),
+    instead of refusing (the fuzz-safetensors corpus holds such a head)."""
+    f = lambda *v: GLib.Bytes.new(np.array(v, np.float32).tobytes())  # noqa: E731
+    h = Headrank.Head.new()
+    h.append_linear('0', 1, 1, f(1e30), f(0.0))
+    h.append_batch_norm('1', 1, f(1e9), f(0.5), f(0.0), f(1.0), 0.0)
+    h.append_activation('2', Headrank.LayerKind.RELU)
+    x = np.array([[0.1], [0.2], [-0.3], [0.05]], np.float32)
+    out = as_array(h.forward(stack_of(x), Headrank.NormMode.RUNNING))
+    alpha = np.float32(1e9) / np.sqrt(np.float32(1.0))
+    ref = np.maximum((x * np.float32(1e30)) * alpha + np.float32(0.5), 0)
+    assert np.all(np.isfinite(ref)) and np.all(np.isfinite(out)), out
+    np.testing.assert_allclose(out, ref, rtol=1e-6)
+    # a layer that overflows alone is still refused, naming it
+    h = Headrank.Head.new()
+    h.append_linear('0', 1, 1, f(3e38), f(0.0))
+    h.append_batch_norm('1', 1, f(1.0), f(0.0), f(0.0), f(1.0), 1e-5)
+    h.append_activation('2', Headrank.LayerKind.RELU)
+    with pytest.raises(GLib.Error) as e:
+        h.forward(stack_of(np.full((4, 1), 2.0, np.float32)), Headrank.NormMode.RUNNING)
+    assert e.value.matches(Headrank.head_error_quark(), Headrank.HeadError.NON_FINITE)
+    assert 'layer 0 (linear) computes 4 NaN or infinite values' in e.value.message
