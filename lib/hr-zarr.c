@@ -468,8 +468,6 @@ hr_zarr_describe_codec (GString *s, const char *name, JsonObject *config)
   const char *cname = hr_json_string_member (config, "cname");
   JsonNode *shuffle = config != NULL ? json_object_get_member (config, "shuffle") : NULL;
 
-  if (s->len > 0)
-    g_string_append (s, " + ");
   g_string_append (s, name);
   if (cname != NULL)
     {
@@ -535,6 +533,8 @@ hr_zarr_parse_v2 (HrZarrArray *a, JsonObject *meta)
 
       if (id == NULL)
         return FALSE;
+      if (codecs->len > 0)
+        g_string_append (codecs, " + ");
       hr_zarr_describe_codec (codecs, id, c);
       if (!hr_zarr_codec_from_name (id, &a->codec))
         /* TRANSLATORS: %s: the name of a zarr compressor or codec, such as "lzma" */
@@ -612,7 +612,7 @@ hr_zarr_parse_codecs (HrZarrArray *a, JsonArray *list, GString *codecs, gboolean
       config = hr_json_object_member (codec, "configuration");
       if (cname == NULL)
         return FALSE;
-      if (codecs->len > 0)
+      if (codecs->len > 0 && codecs->str[codecs->len - 1] != '(')
         g_string_append (codecs, " + ");
       if (strcmp (cname, "sharding_indexed") == 0 && outer && n_list == 1)
         {
@@ -674,7 +674,6 @@ hr_zarr_parse_codecs (HrZarrArray *a, JsonArray *list, GString *codecs, gboolean
                && hr_zarr_codec_from_name (cname, &a->codec))
         {
           have_compressor = TRUE;
-          g_string_truncate (codecs, codecs->len >= 3 ? codecs->len - 3 : 0);
           hr_zarr_describe_codec (codecs, cname, config);
         }
       else if (have_bytes && !a->crc32c && strcmp (cname, "crc32c") == 0)
