@@ -131,13 +131,14 @@ hr_zarr_try_alloc (const char *store, const char *what, gsize size, GError **err
   return p;
 }
 
-/* The JSON must be one object, strict, nested at most HR_ZARR_MAX_JSON_DEPTH deep before
- * json-glib (which recurses) sees it. */
+/* The JSON must be one object nested at most HR_ZARR_MAX_JSON_DEPTH deep before json-glib
+ * (which recurses) sees it; and only one: json-glib stops after the first value of
+ * "{…}{…}" or "2{}" and leaks what it built of the rest. */
 static gboolean
 hr_zarr_json_prescan (const char *text, gsize length, gboolean *too_deep)
 {
   guint depth = 0;
-  gboolean in_string = FALSE;
+  gboolean in_string = FALSE, started = FALSE;
 
   *too_deep = FALSE;
   for (gsize i = 0; i < length; i++)
@@ -154,6 +155,12 @@ hr_zarr_json_prescan (const char *text, gsize length, gboolean *too_deep)
             in_string = FALSE;
           continue;
         }
+      if (depth == 0 && c != ' ' && c != '\t' && c != '\r' && c != '\n')
+        {
+          if (started || c != '{')
+            return FALSE;
+          started = TRUE;
+        }
       if (c == '"')
         in_string = TRUE;
       else if (c == '[' || c == '{')
@@ -167,7 +174,7 @@ hr_zarr_json_prescan (const char *text, gsize length, gboolean *too_deep)
       else if ((c == ']' || c == '}') && depth > 0)
         depth--;
     }
-  return TRUE;
+  return started;
 }
 
 /* Reads and parses a metadata file: NULL without error when it does not exist. */

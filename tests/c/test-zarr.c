@@ -219,19 +219,21 @@ remove_store (const char *dir)
   g_rmdir (dir);
 }
 
-/* 100,000 nested arrays: a clean error, not json-glib's recursion. */
+/* 100,000 nested arrays in an object: a clean error, not json-glib's recursion. */
 static void
 test_deep_json (void)
 {
   gsize depth = 100000;
-  g_autofree char *text = g_malloc (2 * depth + 1);
+  g_autofree char *text = g_malloc (2 * depth + 8);
   g_autofree char *dir = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (HrZarrStore) store = NULL;
 
-  memset (text, '[', depth);
-  memset (text + depth, ']', depth);
-  text[2 * depth] = '\0';
+  /* {"a": [[[…]]]} */
+  memcpy (text, "{\"a\":", 5);
+  memset (text + 5, '[', depth);
+  memset (text + 5 + depth, ']', depth);
+  memcpy (text + 5 + 2 * depth, "}", 2);
   dir = make_store ("zarr.json", text, -1);
   store = hr_zarr_store_open (dir, &error);
   g_assert_null (store);
@@ -276,6 +278,9 @@ static const BadCase bad_cases[] = {
     HR_STACK_ERROR_CORRUPT },
   { "bad-gzip", ZARRAY ("[4, 2]", "[4, 2]", "<f4", "{\"id\": \"gzip\"}"), "\x1f\x8b\x08\x00zz", 6,
     -1, HR_STACK_ERROR_CORRUPT },
+  { "two-objects", ZARRAY ("[4, 2]", "[4, 2]", "<f4", "null") "{}", NULL, 0, HR_STACK_ERROR_CORRUPT,
+    -1 },
+  { "scalar-first", "2{}", NULL, 0, HR_STACK_ERROR_CORRUPT, -1 },
   { "lz4-alone", ZARRAY ("[4, 2]", "[4, 2]", "<f4", "{\"id\": \"lz4\"}"), NULL, 0, -1,
     HR_STACK_ERROR_UNSUPPORTED },
 };

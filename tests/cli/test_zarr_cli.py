@@ -104,7 +104,7 @@ def test_info_on_a_folder_that_is_no_store(tmp_path):
 
 
 def test_info_on_deeply_nested_metadata(tmp_path):
-    (tmp_path / "zarr.json").write_text("[" * 100000 + "]" * 100000)
+    (tmp_path / "zarr.json").write_text('{"a": ' + "[" * 100000 + "]" * 100000 + "}")
     r = run("info", tmp_path)
     assert r.returncode == 1
     assert "nested more than 256 levels deep" in r.stderr and str(tmp_path) in r.stderr
