@@ -28,6 +28,7 @@
 #include "headrank-progress.h"
 #include "headrank-signals.h"
 #include "hr-json-valid.h"
+#include "hr-zarr.h"
 
 #define EXIT_USER_ERROR 1
 #define EXIT_USAGE 2
@@ -327,6 +328,213 @@ hr_info_print_json (const HrInfoResult *r)
   hr_print_json (b);
 }
 
+/* -- info on a zarr store ---------------------------------------------------------------- */
+
+/* What `headrank info` says of the array that takes a role. */
+typedef struct
+{
+  const char *array; /* NULL: no array takes the role */
+  guint64 n_rows;
+  gsize n_columns;
+  guint64 n_nonfinite;
+} HrZarrRoleScan;
+
+/* Reads the array of @role whole, a row of chunks at a time, counting non-finite values. */
+static gboolean
+hr_info_zarr_scan (HrZarrStore *store, HrZarrRole role, HrZarrRoleScan *scan,
+                   GCancellable *cancellable, GError **error)
+{
+  g_autoptr (HrZarrReader) reader = NULL;
+  g_autoptr (HrProgress) progress = NULL;
+  g_autofree float *rows = NULL;
+  gsize chunk;
+
+  memset (scan, 0, sizeof *scan);
+  scan->array = hr_zarr_store_get_role_path (store, role, error);
+  if (scan->array == NULL)
+    return error == NULL || *error == NULL;
+  reader = hr_zarr_reader_new (store, scan->array, error);
+  if (reader == NULL)
+    return FALSE;
+  scan->n_rows = hr_zarr_reader_get_n_rows (reader);
+  scan->n_columns = hr_zarr_reader_get_n_columns (reader);
+  chunk = hr_zarr_reader_get_chunk_rows (reader);
+  /* the reader holds a row of chunks of this size already */
+  rows = g_try_new (float, MAX (chunk * scan->n_columns, 1));
+  if (rows == NULL)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE, "%s: %s",
+                   hr_zarr_store_get_path (store), _ ("out of memory"));
+      return FALSE;
+    }
+  progress = hr_progress_new (_ ("Reading"));
+  for (guint64 row = 0; row < scan->n_rows; row += chunk)
+    {
+      gsize take = (gsize)MIN ((guint64)chunk, scan->n_rows - row);
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error)
+          || !hr_zarr_reader_read_rows (reader, row, take, rows, error))
+        return FALSE;
+      for (gsize k = 0; k < take * scan->n_columns; k++)
+        scan->n_nonfinite += !isfinite (rows[k]);
+      hr_progress_update (progress, (double)(row + take) / (double)scan->n_rows);
+    }
+  return TRUE;
+}
+
+static void
+hr_info_zarr_text (HrZarrStore *store, const HrZarrRoleScan *features,
+                   const HrZarrRoleScan *projections)
+{
+  guint n = hr_zarr_store_get_n_arrays (store);
+  int width = 1;
+  const HrZarrRoleScan *scans[] = { features, projections };
+
+  for (guint i = 0; i < n; i++)
+    width = MAX (width, (int)strlen (hr_zarr_store_get_array_path (store, i)));
+  g_print (_ ("Store:          %s\n"), hr_zarr_store_get_path (store));
+  /* TRANSLATORS: %s: the store's layout: anndata, xarray, array or group (not translated) */
+  g_print (_ ("Layout:         %s\n"), hr_zarr_layout_to_string (hr_zarr_store_get_layout (store)));
+  g_print (_ ("Arrays:         %u\n"), n);
+  for (guint i = 0; i < n; i++)
+    {
+      const char *path = hr_zarr_store_get_array_path (store, i);
+      const guint64 *shape = hr_zarr_array_get_shape (store, i);
+      const char *why = hr_zarr_array_get_unsupported (store, i);
+      g_autoptr (GString) dims = g_string_new (NULL);
+
+      for (guint d = 0; d < hr_zarr_array_get_n_dims (store, i); d++)
+        g_string_append_printf (dims, "%s%" G_GUINT64_FORMAT, d > 0 ? " × " : "", shape[d]);
+      /* pad by characters: "×" is two bytes */
+      for (glong pad = 12 - g_utf8_strlen (dims->str, -1); pad > 0; pad--)
+        g_string_append_c (dims, ' ');
+      g_print ("  %-*s  v%u  %s %-8s %s  %s  %s\n", width, path[0] != '\0' ? path : "/",
+               hr_zarr_array_get_format (store, i), dims->str, hr_zarr_array_get_dtype (store, i),
+               hr_zarr_array_get_fortran_order (store, i) ? "F" : "C",
+               hr_zarr_array_get_codecs (store, i),
+               hr_zarr_role_to_string (hr_zarr_array_get_role (store, i)));
+      if (why != NULL)
+        /* TRANSLATORS: %s: why an array of a zarr store cannot be read as features */
+        g_print (_ ("  %*s  not readable: %s\n"), width, "", why);
+    }
+  for (gsize k = 0; k < G_N_ELEMENTS (scans); k++)
+    {
+      const HrZarrRoleScan *s = scans[k];
+      /* TRANSLATORS: labels of "headrank info" on a zarr store; pad to 16 columns */
+      const char *label = k == 0 ? _ ("Features:       ") : _ ("Projections:    ");
+
+      if (s->array == NULL)
+        /* TRANSLATORS: no array of the store takes the role */
+        g_print ("%s%s\n", label, _ ("none"));
+      else
+        /* TRANSLATORS: an array of a zarr store, its shape and its count of NaN and Inf */
+        g_print (_ ("%s%s, %" G_GUINT64_FORMAT " × %zu, %" G_GUINT64_FORMAT " non-finite\n"), label,
+                 s->array[0] != '\0' ? s->array : "/", s->n_rows, s->n_columns, s->n_nonfinite);
+    }
+}
+
+static void
+hr_info_zarr_json (HrZarrStore *store, const HrZarrRoleScan *features,
+                   const HrZarrRoleScan *projections)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  const HrZarrRoleScan *scans[] = { features, projections };
+  const char *names[] = { "features", "projections" };
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "store");
+  json_builder_add_string_value (b, hr_zarr_store_get_path (store));
+  json_builder_set_member_name (b, "layout");
+  json_builder_add_string_value (b, hr_zarr_layout_to_string (hr_zarr_store_get_layout (store)));
+  json_builder_set_member_name (b, "arrays");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < hr_zarr_store_get_n_arrays (store); i++)
+    {
+      HrZarrRole role = hr_zarr_array_get_role (store, i);
+      const char *why = hr_zarr_array_get_unsupported (store, i);
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "path");
+      json_builder_add_string_value (b, hr_zarr_store_get_array_path (store, i));
+      json_builder_set_member_name (b, "zarr_format");
+      json_builder_add_int_value (b, hr_zarr_array_get_format (store, i));
+      for (int m = 0; m < 2; m++)
+        {
+          const guint64 *v
+              = m == 0 ? hr_zarr_array_get_shape (store, i) : hr_zarr_array_get_chunks (store, i);
+
+          json_builder_set_member_name (b, m == 0 ? "shape" : "chunks");
+          json_builder_begin_array (b);
+          for (guint d = 0; d < hr_zarr_array_get_n_dims (store, i); d++)
+            json_builder_add_int_value (b, (gint64)v[d]);
+          json_builder_end_array (b);
+        }
+      json_builder_set_member_name (b, "dtype");
+      json_builder_add_string_value (b, hr_zarr_array_get_dtype (store, i));
+      json_builder_set_member_name (b, "order");
+      json_builder_add_string_value (b, hr_zarr_array_get_fortran_order (store, i) ? "F" : "C");
+      json_builder_set_member_name (b, "codecs");
+      json_builder_add_string_value (b, hr_zarr_array_get_codecs (store, i));
+      json_builder_set_member_name (b, "role");
+      if (role == HR_ZARR_ROLE_NONE)
+        json_builder_add_null_value (b);
+      else
+        json_builder_add_string_value (b, hr_zarr_role_to_string (role));
+      json_builder_set_member_name (b, "readable");
+      json_builder_add_boolean_value (b, why == NULL);
+      /* prose for people, translated: programs read "readable" */
+      json_builder_set_member_name (b, "unreadable_reason");
+      if (why == NULL)
+        json_builder_add_null_value (b);
+      else
+        json_builder_add_string_value (b, why);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  for (gsize k = 0; k < G_N_ELEMENTS (scans); k++)
+    {
+      json_builder_set_member_name (b, names[k]);
+      if (scans[k]->array == NULL)
+        {
+          json_builder_add_null_value (b);
+          continue;
+        }
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "array");
+      json_builder_add_string_value (b, scans[k]->array);
+      json_builder_set_member_name (b, "samples");
+      json_builder_add_int_value (b, (gint64)scans[k]->n_rows);
+      json_builder_set_member_name (b, "features");
+      json_builder_add_int_value (b, (gint64)scans[k]->n_columns);
+      json_builder_set_member_name (b, "nonfinite");
+      json_builder_add_int_value (b, (gint64)scans[k]->n_nonfinite);
+      json_builder_end_object (b);
+    }
+  json_builder_end_object (b);
+  hr_print_json (b);
+}
+
+/* `headrank info STORE`: the arrays, the role each takes, and the features and projections
+ * read whole. */
+static int
+hr_info_zarr (const char *path, gboolean json, GCancellable *cancellable)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrZarrStore) store = hr_zarr_store_open (path, &error);
+  HrZarrRoleScan features, projections;
+
+  if (store == NULL)
+    return hr_user_error (error);
+  if (!hr_info_zarr_scan (store, HR_ZARR_ROLE_FEATURES, &features, cancellable, &error)
+      || !hr_info_zarr_scan (store, HR_ZARR_ROLE_PROJECTIONS, &projections, cancellable, &error))
+    return hr_user_error (error);
+  if (json)
+    hr_info_zarr_json (store, &features, &projections);
+  else
+    hr_info_zarr_text (store, &features, &projections);
+  return EXIT_SUCCESS;
+}
+
 static int
 hr_command_info (int argc, char **argv)
 {
@@ -355,7 +563,10 @@ hr_command_info (int argc, char **argv)
   context = hr_command_context (
       "info", _ ("[FILE] — describe a feature stack"),
       _ ("Without FILE, describes the sample stack that comes with headrank.\n"
-         "Reads the whole file (a chunk at a time) to count NaN and infinite values."),
+         "Reads the whole file (a chunk at a time) to count NaN and infinite values.\n"
+         "FILE may be a zarr store (a folder, zarr v2 or v3: AnnData, xarray or one array):\n"
+         "then lists its arrays and the role each takes, and reads the features and\n"
+         "projections."),
       entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
@@ -379,6 +590,13 @@ hr_command_info (int argc, char **argv)
           return EXIT_USER_ERROR;
         }
       path = sample;
+    }
+
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      if (layout_name != NULL)
+        return hr_usage_error (context, _ ("--layout applies to TIFF files, not to zarr stores"));
+      return hr_info_zarr (path, json, cancellable);
     }
 
   reader = hr_stack_reader_new (path, layout, cancellable, &error);

@@ -8,8 +8,8 @@
 #                   keep ASan and GI in separate lanes);
 #   3. build-fuzz/  a short libFuzzer run of each fuzz target (the TIFF reader on bytes and
 #                   on files built from descriptions, the safetensors reader with heads
-#                   built on it, pair files), seconds each set by HEADRANK_FUZZ_SECONDS
-#                   (default 60).
+#                   built on it, pair files, zarr stores), seconds each set by
+#                   HEADRANK_FUZZ_SECONDS (default 60).
 # Ends with one line "headrank: N passed, M failed, K skipped" (meson tests of both lanes
 # and the fuzz run).
 set -uo pipefail

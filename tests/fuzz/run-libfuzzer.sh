@@ -5,8 +5,9 @@
 #
 # TARGET is stack-reader (the TIFF reader, the default), tiff-structured (TIFF files built
 # from a compact description: IFDs, tag types and counts, metadata, shared strips, many
-# pages), safetensors (HrTensorFile and HrHead), pairs (pair files and HrContrastive),
-# either with its fuzz- prefix, or all (each target in turn, SECONDS seconds each).
+# pages), safetensors (HrTensorFile and HrHead), pairs (pair files and HrContrastive), zarr
+# (zarr stores packed as files, through lib/hr-zarr.c), either with its fuzz- prefix, or
+# all (each target in turn, SECONDS seconds each).
 # A fourth argument that starts with "-" is a libFuzzer option, not a target.
 #
 # Configures BUILD_DIR (if it has not been configured yet) as a clang build with the fuzz
@@ -16,7 +17,8 @@
 # builds the target, copies its seed corpus (tests/fuzz/corpus/NAME) into
 # BUILD_DIR/fuzz/corpus-NAME (which keeps what earlier runs found) and fuzzes for SECONDS
 # seconds, with the target's dictionary (tests/fuzz/tiff.dict, tests/fuzz/safetensors.dict,
-# tests/fuzz/pairs.dict; tiff-structured has none: its input is a description, not text).
+# tests/fuzz/pairs.dict, tests/fuzz/zarr.dict; tiff-structured has none: its input is a
+# description, not text).
 # Nothing is written into the source tree.
 #
 # Exit status: 0 when the run ended without a finding; libFuzzer's status (non-zero) on a
@@ -28,7 +30,7 @@
 # CC (default clang).
 set -u
 
-usage="usage: $0 SOURCE_ROOT BUILD_DIR SECONDS [stack-reader|tiff-structured|safetensors|pairs|all] [LIBFUZZER-OPTION…]"
+usage="usage: $0 SOURCE_ROOT BUILD_DIR SECONDS [stack-reader|tiff-structured|safetensors|pairs|zarr|all] [LIBFUZZER-OPTION…]"
 if [ $# -lt 3 ]; then
   echo "$usage" >&2
   exit 2
@@ -62,13 +64,14 @@ if [ $# -gt 0 ]; then
   esac
 fi
 case $requested in
-  all) targets="fuzz-stack-reader fuzz-tiff-structured fuzz-safetensors fuzz-pairs" ;;
+  all) targets="fuzz-stack-reader fuzz-tiff-structured fuzz-safetensors fuzz-pairs fuzz-zarr" ;;
   stack-reader | fuzz-stack-reader) targets=fuzz-stack-reader ;;
   tiff-structured | fuzz-tiff-structured) targets=fuzz-tiff-structured ;;
   safetensors | fuzz-safetensors) targets=fuzz-safetensors ;;
   pairs | fuzz-pairs) targets=fuzz-pairs ;;
+  zarr | fuzz-zarr) targets=fuzz-zarr ;;
   *)
-    echo "$0: unknown target '$requested' (stack-reader, tiff-structured, safetensors, pairs or all)" >&2
+    echo "$0: unknown target '$requested' (stack-reader, tiff-structured, safetensors, pairs, zarr or all)" >&2
     echo "$usage" >&2
     exit 2
     ;;

@@ -1,0 +1,116 @@
+"""`headrank info STORE` on zarr stores (tests/data/zarr, written by zarr-python, anndata and
+xarray: make_stores.py there). Run by `meson test --suite cli`."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from cli_common import SOURCE_ROOT, TOOL, run
+
+ZARR = SOURCE_ROOT / "tests" / "data" / "zarr"
+STORES = ZARR / "stores"
+MANIFEST = json.loads((ZARR / "manifest.json").read_text(encoding="utf-8"))
+
+pytestmark = pytest.mark.skipif(
+    not TOOL, reason="HEADRANK_TOOL is not set: run these tests through `meson test --suite cli`"
+)
+
+
+def expected(store, array):
+    entry = next(e for e in MANIFEST["arrays"] if e["store"] == store and e["array"] == array)
+    data = np.fromfile(ZARR / "expected" / f"{entry['name']}.f32", dtype="<f4")
+    return data.reshape(entry["shape"] if len(entry["shape"]) > 1 else (-1, 1))
+
+
+def info_json(store):
+    r = run("info", "--json", STORES / store)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    return json.loads(r.stdout)
+
+
+@pytest.mark.parametrize(
+    "store, features, projections",
+    [
+        ("anndata-v2.zarr", "X", "obsm/X_projections"),
+        ("anndata-v3.zarr", "X", "obsm/X_projections"),
+        ("anndata-v2-projections.zarr", "obsm/X_backbone", "X"),
+        ("anndata-v3-projections.zarr", "obsm/X_backbone", "X"),
+        ("xarray.zarr", "features", "projections"),
+    ],
+)
+def test_info_names_the_roles_of_vis_cy_layouts(store, features, projections):
+    info = info_json(store)
+    for role, array in (("features", features), ("projections", projections)):
+        want = expected(store, array)
+        assert info[role] == {
+            "array": array,
+            "samples": want.shape[0],
+            "features": want.shape[1],
+            "nonfinite": int((~np.isfinite(want)).sum()),
+        }
+        listed = next(a for a in info["arrays"] if a["path"] == array)
+        assert listed["role"] == role and listed["readable"] and listed["shape"] == list(want.shape)
+    layout = "xarray" if store.startswith("xarray") else "anndata"
+    assert info["layout"] == layout
+    assert (layout == "anndata") == any(a["role"] == "obs" for a in info["arrays"])
+    assert all(a["unreadable_reason"] is None for a in info["arrays"] if a["readable"])
+
+
+def test_info_counts_the_fill_value_of_missing_chunks():
+    info = info_json("v2-fill-nan-missing.zarr")
+    want = expected("v2-fill-nan-missing.zarr", "")
+    assert info["layout"] == "array"
+    assert info["features"]["nonfinite"] == int(np.isnan(want).sum()) == 8 * 6
+    assert info["projections"] is None
+
+
+def test_info_text_lists_arrays_and_roles():
+    r = run("info", STORES / "anndata-v3-projections.zarr")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"Store:          {STORES / 'anndata-v3-projections.zarr'}"
+    assert "Layout:         anndata" in lines
+    assert any(line.split()[:1] == ["obsm/X_backbone"] and line.endswith("features") for line in lines)
+    assert any(line.split()[:1] == ["X"] and "sharding(" in line and line.endswith("projections")
+               for line in lines)
+    assert "Features:       obsm/X_backbone, 30 × 16, 0 non-finite" in lines
+    assert "Projections:    X, 30 × 6, 0 non-finite" in lines
+
+
+@pytest.mark.parametrize(
+    "store, words",
+    [
+        ("anndata-sparse.zarr", ["X is a sparse matrix", "csr_matrix"]),
+        ("v2-lzma.zarr", ["lzma"]),
+        ("v3-lz4.zarr", ["numcodecs.lz4"]),
+    ],
+)
+def test_info_refuses_in_one_line(store, words):
+    r = run("info", STORES / store)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert r.stderr.count("\n") == 1 and str(STORES / store) in r.stderr
+    for w in words:
+        assert w in r.stderr
+
+
+def test_info_on_a_folder_that_is_no_store(tmp_path):
+    r = run("info", tmp_path)
+    assert r.returncode == 1
+    assert r.stderr == f"headrank: {tmp_path}: not a zarr store (no zarr.json, .zgroup, .zarray or .zmetadata)\n"
+
+
+def test_info_on_deeply_nested_metadata(tmp_path):
+    (tmp_path / "zarr.json").write_text('{"a": ' + "[" * 100000 + "]" * 100000 + "}")
+    r = run("info", tmp_path)
+    assert r.returncode == 1
+    assert "nested more than 256 levels deep" in r.stderr and str(tmp_path) in r.stderr
+
+
+def test_layout_does_not_apply_to_a_store():
+    r = run("info", "--layout", "matrix", STORES / "xarray.zarr")
+    assert r.returncode == 2
+    assert "--layout applies to TIFF files, not to zarr stores" in r.stderr
