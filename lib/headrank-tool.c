@@ -454,11 +454,13 @@ hr_head_error (const GError *error, const char *path, const char *other, const c
   return EXIT_USER_ERROR;
 }
 
-/* An error of hr_head_new_from_file(): an --arch that cannot be parsed is a usage error
- * (exit 2), anything else as hr_head_error(). */
+/* An error of hr_head_new_from_file_full(): an --arch that cannot be parsed, or an
+ * --activation it refuses (not an activation, or for a file that states its architecture),
+ * is a usage error (exit 2), anything else as hr_head_error(). Without --arch, the
+ * library's only spec errors are the activation's. */
 static int
 hr_head_open_error (GOptionContext *context, const GError *error, const char *arch,
-                    const char *path)
+                    const char *activation, const char *path)
 {
   if (arch != NULL && g_error_matches (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC))
     {
@@ -467,7 +469,45 @@ hr_head_open_error (GOptionContext *context, const GError *error, const char *ar
 
       return hr_usage_error (context, message);
     }
+  if (activation != NULL && g_error_matches (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC))
+    {
+      /* TRANSLATORS: "--activation “foo”: what is wrong with it"; --activation stays in
+         English */
+      g_autofree char *message
+          = g_strdup_printf (_ ("--activation “%s”: %s"), activation, error->message);
+
+      return hr_usage_error (context, message);
+    }
   return hr_head_error (error, path, NULL, NULL);
+}
+
+/* --arch wins over the architecture the file's metadata states (for the same prefix); when
+ * the two differ, says so on standard error, naming both, rather than override in silence. */
+static void
+hr_head_note_override (HrHead *head, const char *arch, const char *path)
+{
+  const char *stated = hr_head_get_metadata (head, "arch");
+  const char *stated_prefix = hr_head_get_metadata (head, "prefix");
+  g_autoptr (HrHead) as_stated = NULL;
+  g_autofree char *given_spec = NULL, *stated_spec = NULL, *shown = NULL;
+
+  if (arch == NULL || stated == NULL
+      || (stated_prefix != NULL && g_strcmp0 (stated_prefix, hr_head_get_prefix (head)) != 0))
+    return;
+  given_spec = hr_head_get_spec (head);
+  /* the head as the file states it; one the tensors do not fit differs too */
+  as_stated = hr_head_new_from_file_full (path, NULL, hr_head_get_prefix (head), NULL, NULL, NULL);
+  if (as_stated != NULL)
+    {
+      stated_spec = hr_head_get_spec (as_stated);
+      if (strcmp (stated_spec, given_spec) == 0)
+        return;
+    }
+  shown = g_filename_display_name (path);
+  /* TRANSLATORS: a note on standard error: the --arch given and its spec, the file, and the
+     architecture its metadata states; --arch stays in English */
+  g_printerr (_ ("headrank: note: --arch %s (%s) overrides the architecture %s states (%s)\n"),
+              arch, given_spec, shown, stated_spec != NULL ? stated_spec : stated);
 }
 
 /* "0, 1, 2, 3, 4, projections": the names --stage takes. */
@@ -692,7 +732,8 @@ hr_command_project (int argc, char **argv)
 
   head = hr_head_options_load (&o, cancellable, &error);
   if (head == NULL)
-    return hr_head_open_error (context, error, o.arch, o.weights);
+    return hr_head_open_error (context, error, o.arch, o.activation, o.weights);
+  hr_head_note_override (head, o.arch, o.weights);
   if (stage_name != NULL && (stage = hr_head_find_stage (head, stage_name)) < 0)
     {
       g_autofree char *names = hr_stage_names (head);
@@ -1158,7 +1199,8 @@ hr_command_analyze (int argc, char **argv)
     {
       head = hr_head_options_load (&o, cancellable, &error);
       if (head == NULL)
-        return hr_head_open_error (context, error, o.arch, o.weights);
+        return hr_head_open_error (context, error, o.arch, o.activation, o.weights);
+      hr_head_note_override (head, o.arch, o.weights);
     }
   reader = hr_stack_reader_new (path, o.layout, cancellable, &error);
   if (reader == NULL)
@@ -1267,6 +1309,9 @@ hr_json_add_architecture (JsonBuilder *b, HrHead *head)
   for (guint i = 0; presets[i] != NULL; i++)
     json_builder_add_string_value (b, presets[i]);
   json_builder_end_array (b);
+  /* the presets match through the assumed activation: they hold only if it does */
+  json_builder_set_member_name (b, "presets_assumed");
+  json_builder_add_boolean_value (b, presets[0] != NULL && hr_head_get_activation_assumed (head));
   json_builder_set_member_name (b, "activation");
   if (activation != NULL)
     json_builder_add_string_value (b, activation);
@@ -1374,7 +1419,8 @@ hr_command_head_describe (int argc, char **argv)
 
   head = hr_head_new_from_file_full (argv[1], arch, prefix, activation, NULL, &error);
   if (head == NULL)
-    return hr_head_open_error (context, error, arch, argv[1]);
+    return hr_head_open_error (context, error, arch, activation, argv[1]);
+  hr_head_note_override (head, arch, argv[1]);
   if (json)
     hr_head_print_json (head, argv[1]);
   else

@@ -437,6 +437,9 @@ hr_json_architecture (JsonBuilder *b, HrHead *head)
   for (guint i = 0; presets[i] != NULL; i++)
     json_builder_add_string_value (b, presets[i]);
   json_builder_end_array (b);
+  /* the presets match through the assumed activation: they hold only if it does */
+  json_builder_set_member_name (b, "presets_assumed");
+  json_builder_add_boolean_value (b, presets[0] != NULL && hr_head_get_activation_assumed (head));
   hr_json_string (b, "activation", activation);
   json_builder_set_member_name (b, "assumed");
   json_builder_add_boolean_value (b, hr_head_get_activation_assumed (head));

@@ -1071,8 +1071,64 @@ def test_activation_option_errors(tiny):
     line = assert_usage_error(run("head", "describe", tiny["weights"], "--arch", "viscy-v2",
                                   "--activation", "gelu"))
     assert "--activation" in line
-    p = run("head", "describe", tiny["weights"], "--activation", "mish")
-    assert p.returncode == 1 and "mish" in p.stderr and len(p.stderr.splitlines()) == 1
+    # an --activation that is not one is bad usage (exit 2), as an unparseable --arch is,
+    # for every command that takes it
+    for args in (["head", "describe", tiny["weights"]],
+                 ["project", SAMPLE, "--weights", tiny["weights"], "--output", "unused.tif"],
+                 ["analyze", SAMPLE, "--weights", tiny["weights"]]):
+        line = assert_usage_error(run(*args, "--activation", "mish"))
+        assert "--activation" in line and "mish" in line and "gelu" in line
+    # so is one for a file that states its architecture
+    weights = VISCY / VISCY_HEADS["mlp-bn-gelu"]["weights"]
+    line = assert_usage_error(run("head", "describe", weights, "--activation", "silu"))
+    assert "--activation" in line
+
+
+def test_arch_overriding_the_metadata_is_said(tmp_path):
+    """--arch that differs from the architecture the file's metadata states: a note on
+    standard error naming both, never a silent override; the same architecture: no note."""
+    weights = VISCY / VISCY_HEADS["mlp-bn-gelu"]["weights"]
+    p = run("head", "describe", weights, "--arch", "viscy-mlp-bn-silu")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == (f"headrank: note: --arch viscy-mlp-bn-silu (linear:20,bn,silu,linear:12,bn) "
+                        f"overrides the architecture {weights} states "
+                        "(linear:20,bn,gelu,linear:12,bn)\n")
+    assert "Architecture: linear:20,bn,silu,linear:12,bn (given)" in p.stdout
+    out = tmp_path / "p.tif"
+    x = tmp_path / "x.tif"
+    tifffile.imwrite(x, VISCY_X[:50])
+    p = run("project", x, "--weights", weights, "--arch", "viscy-mlp-bn-silu", "--output", out)
+    assert p.returncode == 0 and "overrides" in p.stderr and "gelu" in p.stderr, p.stderr
+    # the same architecture, as a preset or as a spec: nothing to say
+    for arch in ("viscy-mlp-bn-gelu", "linear:20,bn,gelu,linear:12,bn"):
+        p = run("head", "describe", weights, "--arch", arch)
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+
+
+def test_presets_matched_through_an_assumed_activation_say_so(tmp_path):
+    """An inferred head with an assumed ReLU matches the ReLU presets only if the assumption
+    holds: the text and the JSON say so; with the activation given they do not."""
+    weights = write_safetensors(tmp_path / "w.safetensors",
+                                mlp_tensors([12, 8, 4], "model.projection.", bn=True))
+    p = run("head", "describe", weights)
+    assert p.returncode == 0, p.stderr
+    preset = [l for l in p.stdout.splitlines() if l.startswith("Preset: ")]
+    assert preset == ["Preset: viscy-v2, viscy-resnet3d, viscy-mlp-bn-relu "
+                      "(if the activation is relu, as assumed)"]
+    a = describe_json(weights)["architecture"]
+    assert a["presets"] == ["viscy-v2", "viscy-resnet3d", "viscy-mlp-bn-relu"]
+    assert a["presets_assumed"] is True and a["assumed"] is True
+    p = run("head", "describe", weights, "--activation", "gelu")
+    assert "Preset: viscy-mlp-bn-gelu\n" in p.stdout, p.stdout
+    a = describe_json(weights, "--activation", "relu")["architecture"]
+    assert (a["presets"][0], a["presets_assumed"], a["assumed"]) == ("viscy-v2", False, False)
+    # report.json says the same
+    x = tmp_path / "x.tif"
+    tifffile.imwrite(x, np.random.default_rng(0).normal(size=(40, 12)).astype("f4"))
+    p = run("analyze", x, "--weights", weights, "--json")
+    assert p.returncode == 0, p.stderr
+    a = json.loads(p.stdout)["head"]["architecture"]
+    assert a["presets_assumed"] is True and "viscy-v2" in a["presets"]
 
 
 def test_extract_head_finds_heads_as_the_library_does():
