@@ -876,10 +876,11 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
   g_auto (GStrv) verdict = hr_analysis_describe_verdict (analysis);
 
   /* TRANSLATORS: column headings of the table of "headrank analyze"; keep each within the
-     width of its column: 14, 8, 5, 9, 7, 8, 6, 14, 6, 6 and 5 bytes (ASCII keeps them aligned) */
+     width of its column: 14, 8, 5, 9, 7, 8, 6, 14, 6, 6 and 5 bytes (ASCII keeps them aligned);
+     "clip" and "all" are what the stage's activation clips (the legend below) */
   g_print ("%-14s %8s %5s %9s %7s %8s %6s %14s %6s %6s %5s\n", _ ("stage"), _ ("samples"),
            _ ("dim"), _ ("rank"), _ ("m.rank"), _ ("eff.rank"), _ ("PR"), _ ("PCs 90/95/99%"),
-           _ ("alpha"), _ ("zeros"), _ ("dead"));
+           _ ("alpha"), _ ("clip"), _ ("all"));
   for (guint i = 0; i < hr_analysis_get_n_stages (analysis); i++)
     {
       HrStage *stage = hr_analysis_get_stage (analysis, i);
@@ -889,9 +890,18 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
       gsize size, d = hr_stage_get_dimension (stage);
       const double *z = g_bytes_get_data (zero, &size);
       double zmean = 0;
+      guint all = hr_moments_get_n_dead (m);
 
       for (gsize j = 0; j < d; j++)
         zmean += z[j] / d;
+      /* an activation's own clipping measure (exact zeros for a ReLU, as for the stages
+       * that are not activations); report.json's "clipping" */
+      if (hr_stage_get_clipping_measure (stage) != NULL
+          && !isnan (hr_stage_get_mean_clipped_fraction (stage)))
+        {
+          zmean = hr_stage_get_mean_clipped_fraction (stage);
+          all = hr_stage_get_n_always_clipped (stage);
+        }
       g_autofree char *label = hr_stage_label (stage);
 
       g_print ("%-14s %8llu %5zu ", label, (unsigned long long)hr_moments_get_n_samples (m), d);
@@ -911,7 +921,7 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
         }
       else
         g_print ("%9s %7s %8s %6s %14s %6s ", "-", "-", "-", "-", "-", "-");
-      g_print ("%6.3f %5u\n", zmean, hr_moments_get_n_dead (m));
+      g_print ("%6.3f %5u\n", zmean, all);
     }
   g_print (
       "%s\n",
@@ -924,8 +934,11 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
          "matrix, for comparison with numpy; eff.rank: RankMe; PR: "
          "participation "
          "ratio; PCs: principal components for 90/95/99 % of the variance; alpha: "
-         "eigenspectrum decay; zeros: mean fraction of exact zeros per unit; dead: units "
-         "zero for every sample)"));
+         "eigenspectrum decay; clip: mean fraction per unit of the samples in the region "
+         "where the stage's activation clips: exactly 0 after ReLU (zeros) and for stages "
+         "that are not activations, below 0 after GELU, SiLU and LeakyReLU, |y| > tanh 2 "
+         "≈ 0.964 after Tanh; all: units in that region for every sample, after ReLU the "
+         "dead units)"));
   hr_analysis_print_field_measures (analysis);
   if (hr_analysis_get_contrastive (analysis) != NULL)
     {

@@ -1202,3 +1202,50 @@ def test_an_mlp_state_dict_under_backbone(tmp_path):
     j = describe_json(weights, "--arch", "viscy-mlp-ln-silu")
     assert "prefix “backbone.”" in j["source"]
     assert [l["kind"] for l in j["layers"]] == ["linear", "ln", "silu", "dropout", "linear", "ln"]
+
+
+def test_analyze_table_shows_the_activations_own_clipping(tmp_path):
+    """The table's clip/all columns count what the stage's activation clips: outputs below 0
+    after a GELU (not its exact zeros, which there are none of), |y| > tanh 2 after a Tanh,
+    as report.json's "clipping" does; computed here from the weights in float64."""
+    weights = VISCY / VISCY_HEADS["mlp-bn-gelu"]["weights"]
+    t = read_safetensors(weights)
+    p = "model.projection.backbone."
+    rng = np.random.default_rng(11)
+    x = rng.normal(0, 1, (2000, 24)).astype("f4")
+    x[:, 3] += 4.0  # some units mostly on one side
+    h = x.astype(np.float64) @ t[p + "0.weight"].T.astype(np.float64) + t[p + "0.bias"]
+    h = ((h - t[p + "1.running_mean"]) / np.sqrt(t[p + "1.running_var"] + 1e-5)
+         * t[p + "1.weight"] + t[p + "1.bias"])
+    below = (h < 0).mean(axis=0)  # GELU(h) < 0 exactly where h < 0
+    tifffile.imwrite(tmp_path / "x.tif", x)
+    r = run("analyze", tmp_path / "x.tif", "--weights", weights, "--output", tmp_path / "rep")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[-2:] == ["clip", "all"]
+    row = next(l for l in lines if l.startswith("2 (gelu)")).split()
+    assert abs(float(row[-2]) - below.mean()) <= 0.0015, (row, below.mean())
+    assert 0.2 < below.mean() < 0.8  # a ReLU count (exact zeros) would print 0.000
+    assert int(row[-1]) == int((below == 1).sum())
+    assert "below 0 after GELU, SiLU and LeakyReLU" in r.stdout
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    clip = report["stages"][1]["statistics"]["clipping"]
+    assert clip["measure"] == "negative"
+    assert row[-2] == f"{clip['fraction_mean']:.3f}" and int(row[-1]) == clip["units_always"]
+    # a ReLU keeps its zeros and dead units; Tanh its saturation
+    for head_id, kind in (("mlp-bn-relu", "relu"), ("leaky-tanh", "tanh")):
+        r = run("analyze", tmp_path / "x.tif", "--weights", VISCY / VISCY_HEADS[head_id]["weights"],
+                "--output", tmp_path / head_id)
+        assert r.returncode == 0, r.stderr
+        report = json.loads((tmp_path / head_id / "report.json").read_text())
+        for stage in report["stages"]:
+            row = next(l for l in r.stdout.splitlines()
+                       if l.startswith(f"{stage['name']} (") or l.split()[0] == stage["name"])
+            clip = stage["statistics"].get("clipping")
+            stats = stage["statistics"]["per_dimension"]
+            want = ((clip["fraction_mean"], clip["units_always"]) if clip
+                    else (stats["zero_fraction_mean"], stats["dead_units"]))
+            assert row.split()[-2:] == [f"{want[0]:.3f}", str(want[1])], row
+        if kind == "relu":
+            st = report["stages"][1]["statistics"]
+            assert st["clipping"]["fraction_mean"] == st["per_dimension"]["zero_fraction_mean"]
