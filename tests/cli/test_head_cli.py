@@ -1249,3 +1249,61 @@ def test_analyze_table_shows_the_activations_own_clipping(tmp_path):
         if kind == "relu":
             st = report["stages"][1]["statistics"]
             assert st["clipping"]["fraction_mean"] == st["per_dimension"]["zero_fraction_mean"]
+
+
+def test_extract_head_reads_flat_hyper_parameters():
+    """A LightningModule's own save_hyperparameters() (flat: activation, norm and the head's
+    sizes side by side) determines the head: tools/extract-head.py reads it where it is
+    unambiguous, says so in arch_from, and leaves it where it is not (numpy arrays stand in
+    for tensors: no torch needed)."""
+    spec = importlib.util.spec_from_file_location("extract_head", EXTRACT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bn = mlp_tensors([12, 8, 4], "head.", bn=True)  # 0 linear, 1 bn, (2), 3 linear, 4 bn
+    flat = {"activation": "gelu", "norm": "bn", "in_dims": 12, "hidden_dims": 8,
+            "out_dims": 4, "dropout": 0.0, "lr": 1e-3}
+    assert module.architecture(bn, "head.", flat) == (
+        "linear:8,bn,gelu,linear:4,bn", "flat hyper_parameters", None)
+    # VisCy's names, no norm (the tensors tell it), nested in a plain dict, dropout
+    viscy = {"model": {"embedding_dim": 8, "projection_dim": 4, "activation": "SiLU",
+                       "dropout": 0.1}, "loss": "ntxent"}
+    assert module.architecture(bn, "head.", viscy) == (
+        "linear:8,bn,silu,dropout,linear:4,bn", "flat hyper_parameters", None)
+    # a LayerNorm head with its norm stated
+    ln = {k.replace("running_", "x"): v for k, v in bn.items()}
+    ln = {k: v for k, v in ln.items() if ".x" not in k}
+    assert module.architecture(ln, "head.", dict(flat, norm="ln"))[0] == (
+        "linear:8,ln,gelu,linear:4,ln")
+    # nothing determined: no activation, sizes or an input width not the head's, a norm
+    # the tensors contradict, sizes that disagree, an activation headrank's MLP lacks
+    for hp in ({k: v for k, v in flat.items() if k != "activation"},
+               dict(flat, hidden_dims=16), dict(flat, in_dims=10), dict(flat, norm="ln"),
+               dict(flat, embedding_dim=6), dict(flat, activation="mish"),
+               dict(flat, hidden_dims="8"), {"activation": "gelu", "out_dims": 4}):
+        assert module.architecture(bn, "head.", hp) is None, hp
+    # a LightningCLI class_path config comes first
+    cli = dict(flat, activation="relu", model={"class_path": "viscy_models.MLP", "init_args": {
+        "in_dims": 12, "hidden_dims": 8, "out_dims": 4, "norm": "bn", "activation": "silu"}})
+    bb = mlp_tensors([12, 8, 4], "head.backbone.", bn=True)
+    assert module.architecture(bb, "head.backbone.", cli)[:2] == (
+        "linear:8,bn,silu,linear:4,bn", "hyper_parameters")
+
+
+def test_extract_head_flat_hyper_parameters_end_to_end(tmp_path):
+    """A Lightning checkpoint whose hyper_parameters are flat (save_hyperparameters() of a
+    module with activation="gelu", norm="ln" and the head's sizes): the architecture reaches
+    the file's metadata and headrank says where it came from."""
+    torch = needs_torch()
+    torch.manual_seed(0)
+    head = torch.nn.Sequential(torch.nn.Linear(24, 20), torch.nn.LayerNorm(20), torch.nn.GELU(),
+                               torch.nn.Linear(20, 12), torch.nn.LayerNorm(12))
+    ckpt = tmp_path / "flat.ckpt"
+    torch.save({"state_dict": {"model.projection." + k: v for k, v in head.state_dict().items()},
+                "hyper_parameters": {"activation": "gelu", "norm": "ln", "in_dims": 24,
+                                     "hidden_dims": 20, "out_dims": 12, "dropout": 0.0}}, ckpt)
+    out = tmp_path / "head.safetensors"
+    p = extract(ckpt, out)
+    assert p.returncode == 0, p.stderr
+    a = describe_json(out)["architecture"]
+    assert (a["spec"], a["from"], a["arch_from"], a["assumed"]) == (
+        "linear:20,ln,gelu,linear:12,ln", "metadata", "flat hyper_parameters", False)
