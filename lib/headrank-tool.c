@@ -672,11 +672,13 @@ hr_head_error (const GError *error, const char *path, const char *other, const c
   return EXIT_USER_ERROR;
 }
 
-/* An error of hr_head_new_from_file(): an --arch that cannot be parsed is a usage error
- * (exit 2), anything else as hr_head_error(). */
+/* An error of hr_head_new_from_file_full(): an --arch that cannot be parsed, or an
+ * --activation it refuses (not an activation, or for a file that states its architecture),
+ * is a usage error (exit 2), anything else as hr_head_error(). Without --arch, the
+ * library's only spec errors are the activation's. */
 static int
 hr_head_open_error (GOptionContext *context, const GError *error, const char *arch,
-                    const char *path)
+                    const char *activation, const char *path)
 {
   if (arch != NULL && g_error_matches (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC))
     {
@@ -685,7 +687,45 @@ hr_head_open_error (GOptionContext *context, const GError *error, const char *ar
 
       return hr_usage_error (context, message);
     }
+  if (activation != NULL && g_error_matches (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SPEC))
+    {
+      /* TRANSLATORS: "--activation “foo”: what is wrong with it"; --activation stays in
+         English */
+      g_autofree char *message
+          = g_strdup_printf (_ ("--activation “%s”: %s"), activation, error->message);
+
+      return hr_usage_error (context, message);
+    }
   return hr_head_error (error, path, NULL, NULL);
+}
+
+/* --arch wins over the architecture the file's metadata states (for the same prefix); when
+ * the two differ, says so on standard error, naming both, rather than override in silence. */
+static void
+hr_head_note_override (HrHead *head, const char *arch, const char *path)
+{
+  const char *stated = hr_head_get_metadata (head, "arch");
+  const char *stated_prefix = hr_head_get_metadata (head, "prefix");
+  g_autoptr (HrHead) as_stated = NULL;
+  g_autofree char *given_spec = NULL, *stated_spec = NULL, *shown = NULL;
+
+  if (arch == NULL || stated == NULL
+      || (stated_prefix != NULL && g_strcmp0 (stated_prefix, hr_head_get_prefix (head)) != 0))
+    return;
+  given_spec = hr_head_get_spec (head);
+  /* the head as the file states it; one the tensors do not fit differs too */
+  as_stated = hr_head_new_from_file_full (path, NULL, hr_head_get_prefix (head), NULL, NULL, NULL);
+  if (as_stated != NULL)
+    {
+      stated_spec = hr_head_get_spec (as_stated);
+      if (strcmp (stated_spec, given_spec) == 0)
+        return;
+    }
+  shown = g_filename_display_name (path);
+  /* TRANSLATORS: a note on standard error: the --arch given and its spec, the file, and the
+     architecture its metadata states; --arch stays in English */
+  g_printerr (_ ("headrank: note: --arch %s (%s) overrides the architecture %s states (%s)\n"),
+              arch, given_spec, shown, stated_spec != NULL ? stated_spec : stated);
 }
 
 /* "0, 1, 2, 3, 4, projections": the names --stage takes. */
@@ -910,7 +950,8 @@ hr_command_project (int argc, char **argv)
 
   head = hr_head_options_load (&o, cancellable, &error);
   if (head == NULL)
-    return hr_head_open_error (context, error, o.arch, o.weights);
+    return hr_head_open_error (context, error, o.arch, o.activation, o.weights);
+  hr_head_note_override (head, o.arch, o.weights);
   if (stage_name != NULL && (stage = hr_head_find_stage (head, stage_name)) < 0)
     {
       g_autofree char *names = hr_stage_names (head);
@@ -1053,10 +1094,11 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
   g_auto (GStrv) verdict = hr_analysis_describe_verdict (analysis);
 
   /* TRANSLATORS: column headings of the table of "headrank analyze"; keep each within the
-     width of its column: 14, 8, 5, 9, 7, 8, 6, 14, 6, 6 and 5 bytes (ASCII keeps them aligned) */
+     width of its column: 14, 8, 5, 9, 7, 8, 6, 14, 6, 6 and 5 bytes (ASCII keeps them aligned);
+     "clip" and "all" are what the stage's activation clips (the legend below) */
   g_print ("%-14s %8s %5s %9s %7s %8s %6s %14s %6s %6s %5s\n", _ ("stage"), _ ("samples"),
            _ ("dim"), _ ("rank"), _ ("m.rank"), _ ("eff.rank"), _ ("PR"), _ ("PCs 90/95/99%"),
-           _ ("alpha"), _ ("zeros"), _ ("dead"));
+           _ ("alpha"), _ ("clip"), _ ("all"));
   for (guint i = 0; i < hr_analysis_get_n_stages (analysis); i++)
     {
       HrStage *stage = hr_analysis_get_stage (analysis, i);
@@ -1066,9 +1108,18 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
       gsize size, d = hr_stage_get_dimension (stage);
       const double *z = g_bytes_get_data (zero, &size);
       double zmean = 0;
+      guint all = hr_moments_get_n_dead (m);
 
       for (gsize j = 0; j < d; j++)
         zmean += z[j] / d;
+      /* an activation's own clipping measure (exact zeros for a ReLU, as for the stages
+       * that are not activations); report.json's "clipping" */
+      if (hr_stage_get_clipping_measure (stage) != NULL
+          && !isnan (hr_stage_get_mean_clipped_fraction (stage)))
+        {
+          zmean = hr_stage_get_mean_clipped_fraction (stage);
+          all = hr_stage_get_n_always_clipped (stage);
+        }
       g_autofree char *label = hr_stage_label (stage);
 
       g_print ("%-14s %8llu %5zu ", label, (unsigned long long)hr_moments_get_n_samples (m), d);
@@ -1088,7 +1139,7 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
         }
       else
         g_print ("%9s %7s %8s %6s %14s %6s ", "-", "-", "-", "-", "-", "-");
-      g_print ("%6.3f %5u\n", zmean, hr_moments_get_n_dead (m));
+      g_print ("%6.3f %5u\n", zmean, all);
     }
   g_print (
       "%s\n",
@@ -1101,8 +1152,11 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
          "matrix, for comparison with numpy; eff.rank: RankMe; PR: "
          "participation "
          "ratio; PCs: principal components for 90/95/99 % of the variance; alpha: "
-         "eigenspectrum decay; zeros: mean fraction of exact zeros per unit; dead: units "
-         "zero for every sample)"));
+         "eigenspectrum decay; clip: mean fraction per unit of the samples in the region "
+         "where the stage's activation clips: exactly 0 after ReLU (zeros) and for stages "
+         "that are not activations, below 0 after GELU, SiLU and LeakyReLU, |y| > tanh 2 "
+         "≈ 0.964 after Tanh; all: units in that region for every sample, after ReLU the "
+         "dead units)"));
   hr_analysis_print_field_measures (analysis);
   if (hr_analysis_get_contrastive (analysis) != NULL)
     {
@@ -1376,7 +1430,8 @@ hr_command_analyze (int argc, char **argv)
     {
       head = hr_head_options_load (&o, cancellable, &error);
       if (head == NULL)
-        return hr_head_open_error (context, error, o.arch, o.weights);
+        return hr_head_open_error (context, error, o.arch, o.activation, o.weights);
+      hr_head_note_override (head, o.arch, o.weights);
     }
   reader = hr_stack_reader_new (path, o.layout, cancellable, &error);
   if (reader == NULL)
@@ -1485,6 +1540,9 @@ hr_json_add_architecture (JsonBuilder *b, HrHead *head)
   for (guint i = 0; presets[i] != NULL; i++)
     json_builder_add_string_value (b, presets[i]);
   json_builder_end_array (b);
+  /* the presets match through the assumed activation: they hold only if it does */
+  json_builder_set_member_name (b, "presets_assumed");
+  json_builder_add_boolean_value (b, presets[0] != NULL && hr_head_get_activation_assumed (head));
   json_builder_set_member_name (b, "activation");
   if (activation != NULL)
     json_builder_add_string_value (b, activation);
@@ -1592,7 +1650,8 @@ hr_command_head_describe (int argc, char **argv)
 
   head = hr_head_new_from_file_full (argv[1], arch, prefix, activation, NULL, &error);
   if (head == NULL)
-    return hr_head_open_error (context, error, arch, argv[1]);
+    return hr_head_open_error (context, error, arch, activation, argv[1]);
+  hr_head_note_override (head, arch, argv[1]);
   if (json)
     hr_head_print_json (head, argv[1]);
   else

@@ -910,8 +910,19 @@ hr_head_describe (HrHead *head)
   if (matches[0] != NULL)
     {
       g_autofree char *list = g_strjoinv (", ", matches);
-      /* TRANSLATORS: %s is a list of preset names */
-      g_string_append_printf (s, _ ("Preset: %s\n"), list);
+      const char *assumed = NULL;
+
+      /* a match through an assumed activation holds only if the assumption does */
+      for (guint i = 0; head->activation_assumed && i < head->layers->len; i++)
+        if (hr_layer_kind_is_activation (hr_head_layer (head, i)->kind))
+          assumed = hr_layer_kind_to_string (hr_head_layer (head, i)->kind);
+      if (assumed != NULL)
+        /* TRANSLATORS: %s are a list of preset names and the assumed activation ("relu") */
+        g_string_append_printf (s, _ ("Preset: %s (if the activation is %s, as assumed)\n"), list,
+                                assumed);
+      else
+        /* TRANSLATORS: %s is a list of preset names */
+        g_string_append_printf (s, _ ("Preset: %s\n"), list);
     }
   else
     g_string_append (s, _ ("Preset: none matches\n"));

@@ -437,6 +437,9 @@ hr_json_architecture (JsonBuilder *b, HrHead *head)
   for (guint i = 0; presets[i] != NULL; i++)
     json_builder_add_string_value (b, presets[i]);
   json_builder_end_array (b);
+  /* the presets match through the assumed activation: they hold only if it does */
+  json_builder_set_member_name (b, "presets_assumed");
+  json_builder_add_boolean_value (b, presets[0] != NULL && hr_head_get_activation_assumed (head));
   hr_json_string (b, "activation", activation);
   json_builder_set_member_name (b, "assumed");
   json_builder_add_boolean_value (b, hr_head_get_activation_assumed (head));
@@ -1346,11 +1349,19 @@ hr_plot_per_sample (HrAnalysis *self, const char *directory, GError **error)
 static gboolean
 hr_plot_zero_fraction (HrAnalysis *self, const char *directory, GError **error)
 {
-  g_autoptr (HrFigure) fig = hr_figure_new (_ ("Fraction of exact zeros per unit"), 1, 1);
+  /* TRANSLATORS: the title of the zero_fraction plot: per unit, the fraction of samples
+     where the activation clips (exact zeros after ReLU, below 0 after GELU, SiLU and
+     LeakyReLU, saturated after Tanh) */
+  g_autoptr (HrFigure) fig = hr_figure_new (_ ("Fraction clipped per unit"), 1, 1);
   HrAxes *ax = hr_figure_get_axes (fig, 0, 0);
   int color = 1, shown = 0;
 
-  hr_axes_set_labels (ax, _ ("fraction of samples for which the unit is zero"), _ ("units"));
+  hr_axes_set_labels (
+      ax,
+      /* TRANSLATORS: the x label of the zero_fraction plot; keep the measures' names */
+      _ ("fraction of samples clipped (relu: y = 0; gelu, silu, leaky-relu: y < 0; tanh: "
+         "|y| > tanh 2)"),
+      _ ("units"));
   for (guint s = 0; s < hr_analysis_get_n_stages (self); s++)
     {
       HrStage *stage = hr_analysis_get_stage (self, s);
@@ -1362,7 +1373,10 @@ hr_plot_zero_fraction (HrAnalysis *self, const char *directory, GError **error)
       if (!hr_stage_is_activation (stage))
         continue;
       name = hr_stage_label (stage);
-      zero = hr_moments_get_zero_fraction (hr_stage_get_moments (stage));
+      /* the activation's own measure (hr_stage_get_clipping_measure()), as the table */
+      zero = hr_stage_get_clipped_fraction (stage);
+      if (zero == NULL)
+        zero = hr_moments_get_zero_fraction (hr_stage_get_moments (stage));
       hr_axes_add_histogram (ax, name, g_bytes_get_data (zero, &size),
                              hr_stage_get_dimension (stage), 0.0, 1.0, 20, color++);
       shown++;
@@ -1497,7 +1511,8 @@ hr_write_report_files (HrAnalysis *self, const char *directory, GCancellable *ca
  * fraction, dead), and the figures as PNG and SVG: `explained_variance` (per component and
  * cumulative, all stages), `singular_values` (each stage, log scale, with its rank
  * tolerance), `per_sample` (mean and std of each projection), `zero_fraction` (histogram of
- * the per-dimension zero fractions). For per-pixel stacks it adds maps with the source
+ * the per-dimension clipped fractions of each activation layer, by its own measure:
+ * hr_stage_get_clipped_fraction()). For per-pixel stacks it adds maps with the source
  * geometry: `map-projections-norm.tif`, `-mean.tif`, `-std.tif`, and
  * `map-LAYER-zero-fraction.tif` for activation layers. The CSV files are UTF-8, with fields
  * quoted as RFC 4180 says; names that are not valid UTF-8 are written with U+FFFD in place

@@ -21,9 +21,15 @@ architecture came from):
     arch_from       how it was known: "hyper_parameters" (a LightningCLI-style
                     {"class_path": ..., "init_args": ...} of VisCy's MLP,
                     CrossModalContrastiveHead, ContrastiveEncoder or ResNet3dEncoder
-                    among the checkpoint's hyper_parameters), or "module classes" (with
+                    among the checkpoint's hyper_parameters), "module classes" (with
                     --trust: nn.Module objects among the hyper_parameters, read layer by
-                    layer)
+                    layer), or "flat hyper_parameters" (a LightningModule's own
+                    save_hyperparameters(): an `activation` of relu, gelu, silu or swish
+                    beside the head's sizes, hidden_dims / hidden_dim / embedding_dim and
+                    out_dims / out_dim / output_dim / projection_dim, with in_dims /
+                    in_dim / input_dim, `norm` (bn or ln) and `dropout` where given; the
+                    sizes must be the head's, and the norm, when not given, is the one
+                    the tensors show)
     source          the checkpoint's file name
     prefix          the prefix of the head's tensors in the file written
     viscy_version   the version of the package that defines the head's class, where the
@@ -319,6 +325,64 @@ def _configs(obj, found):
     return found
 
 
+# the names a flat hyper-parameter dict (a LightningModule's self.save_hyperparameters())
+# gives the head's sizes, its activation and its norm
+_FLAT_IN = ("in_dims", "in_dim", "input_dim")
+_FLAT_HIDDEN = ("hidden_dims", "hidden_dim", "embedding_dim")
+_FLAT_OUT = ("out_dims", "out_dim", "output_dim", "projection_dim")
+_FLAT_ACTIVATION_NAMES = {"relu": "relu", "gelu": "gelu", "silu": "silu", "swish": "silu"}
+
+
+def _flat_value(args, names):
+    """The one value @args gives under any of @names; None for none, or for several that
+    differ (then nothing is determined)."""
+    values = {repr(args[n]): args[n] for n in names if n in args}
+    return next(iter(values.values())) if len(values) == 1 else None
+
+
+def _specs_from_flat(args):
+    """The specs a flat hyper-parameter dict determines: an activation (and, where given,
+    a norm) stated beside the head's own sizes (hidden and output widths). The norm,
+    when not stated, is either kind: the tensors tell BatchNorm from LayerNorm."""
+    activation = args.get("activation")
+    if not isinstance(activation, str) or activation.lower() not in _FLAT_ACTIVATION_NAMES:
+        return []
+    hidden, out = _flat_value(args, _FLAT_HIDDEN), _flat_value(args, _FLAT_OUT)
+    sizes = hidden if isinstance(hidden, (list, tuple)) else [hidden]
+    if not sizes or not all(type(v) is int and v > 0 for v in [*sizes, out]):
+        return []
+    norm = args.get("norm")
+    if norm is not None and norm not in ("bn", "ln"):
+        return []
+    try:
+        return [s for s in (_mlp_spec(None, hidden, out, n, _FLAT_ACTIVATION_NAMES[
+            activation.lower()], args.get("dropout") or 0.0)
+            for n in ((norm,) if norm is not None else ("bn", "ln"))) if s]
+    except (TypeError, ValueError):
+        return []
+
+
+def _flat_dicts(obj, found):
+    """Every plain dict among the hyper_parameters (not the LightningCLI class_path ones)."""
+    if isinstance(obj, dict):
+        if not isinstance(obj.get("class_path"), str):
+            found.append(obj)
+        for v in obj.values():
+            _flat_dicts(v, found)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _flat_dicts(v, found)
+    return found
+
+
+def _in_fits(args, modules):
+    """Whether the input width a flat dict states (if it does) is the first Linear's."""
+    first = next(iter(modules.values())).get("weight")
+    value = _flat_value(args, _FLAT_IN)
+    return value is None or (first is not None and len(first.shape) == 2
+                             and isinstance(value, int) and first.shape[1] == value)
+
+
 def _spec_fits(spec, modules):
     """Whether a spec has the head's Linear widths and as many layers with tensors."""
     tokens = spec.split(",")
@@ -369,7 +433,10 @@ def _layer_token(module):
 
 def _specs_from_modules(obj, found, seen=None):
     """(path, spec, class_path) of every nn.Sequential among live modules (with --trust)."""
-    import torch.nn as nn
+    try:
+        import torch.nn as nn
+    except ImportError:  # without torch, nothing read from a file holds modules
+        return found
 
     seen = seen if seen is not None else set()
     if isinstance(obj, nn.Module):
@@ -416,6 +483,11 @@ def architecture(tensors, prefix, hparams):
             for suffix, spec in _specs_from_config(class_path, args).items():
                 if spec and prefix.endswith(suffix) and _spec_fits(spec, modules):
                     hits.add((spec, "hyper_parameters", _package_version(class_path)))
+    if not hits:
+        for args in _flat_dicts(hparams, []):
+            for spec in _specs_from_flat(args):
+                if _in_fits(args, modules) and _spec_fits(spec, modules):
+                    hits.add((spec, "flat hyper_parameters", None))
     if len({h[0] for h in hits}) == 1:
         return sorted(hits, key=lambda h: h[2] or "")[-1]
     return None

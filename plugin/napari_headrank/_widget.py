@@ -440,7 +440,7 @@ class HeadrankWidget(QWidget):
     def _fill_table(self):
         headers = [
             _('stage'), _('samples'), _('dim'), _('rank'), _('m.rank'), _('eff.rank'), _('PR'),
-            _('PCs 90/95/99%'), _('alpha'), _('zeros'), _('dead'),
+            _('PCs 90/95/99%'), _('alpha'), _('clip'), _('all'),
         ]
         stages = self.report['stages']
         self.table.clear()
@@ -453,6 +453,11 @@ class HeadrankWidget(QWidget):
 
         for row, s in enumerate(stages):
             stats = s.get('statistics', {}).get('per_dimension', {})
+            # what the stage's activation clips (report.json's "clipping", as the command's
+            # table): exact zeros and dead units for ReLU and stages that are not activations
+            clip = s.get('statistics', {}).get('clipping')
+            clipped = (clip['fraction_mean'], clip['units_always']) if clip else (
+                stats.get('zero_fraction_mean'), stats.get('dead_units', '-'))
             spectral = s.get('has_spectrum')
             comps = s.get('components') or {}
             cells = [
@@ -465,8 +470,8 @@ class HeadrankWidget(QWidget):
                 fmt(s.get('participation_ratio'), '.2f') if spectral else '-',
                 '/'.join(str(comps.get(k, '-')) for k in ('90', '95', '99')) if spectral else '-',
                 fmt(s.get('alpha'), '.2f') if spectral else '-',
-                fmt(stats.get('zero_fraction_mean'), '.3f'),
-                str(stats.get('dead_units', '-')),
+                fmt(clipped[0], '.3f'),
+                str(clipped[1]),
             ]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)

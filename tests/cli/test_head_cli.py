@@ -1071,8 +1071,64 @@ def test_activation_option_errors(tiny):
     line = assert_usage_error(run("head", "describe", tiny["weights"], "--arch", "viscy-v2",
                                   "--activation", "gelu"))
     assert "--activation" in line
-    p = run("head", "describe", tiny["weights"], "--activation", "mish")
-    assert p.returncode == 1 and "mish" in p.stderr and len(p.stderr.splitlines()) == 1
+    # an --activation that is not one is bad usage (exit 2), as an unparseable --arch is,
+    # for every command that takes it
+    for args in (["head", "describe", tiny["weights"]],
+                 ["project", SAMPLE, "--weights", tiny["weights"], "--output", "unused.tif"],
+                 ["analyze", SAMPLE, "--weights", tiny["weights"]]):
+        line = assert_usage_error(run(*args, "--activation", "mish"))
+        assert "--activation" in line and "mish" in line and "gelu" in line
+    # so is one for a file that states its architecture
+    weights = VISCY / VISCY_HEADS["mlp-bn-gelu"]["weights"]
+    line = assert_usage_error(run("head", "describe", weights, "--activation", "silu"))
+    assert "--activation" in line
+
+
+def test_arch_overriding_the_metadata_is_said(tmp_path):
+    """--arch that differs from the architecture the file's metadata states: a note on
+    standard error naming both, never a silent override; the same architecture: no note."""
+    weights = VISCY / VISCY_HEADS["mlp-bn-gelu"]["weights"]
+    p = run("head", "describe", weights, "--arch", "viscy-mlp-bn-silu")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == (f"headrank: note: --arch viscy-mlp-bn-silu (linear:20,bn,silu,linear:12,bn) "
+                        f"overrides the architecture {weights} states "
+                        "(linear:20,bn,gelu,linear:12,bn)\n")
+    assert "Architecture: linear:20,bn,silu,linear:12,bn (given)" in p.stdout
+    out = tmp_path / "p.tif"
+    x = tmp_path / "x.tif"
+    tifffile.imwrite(x, VISCY_X[:50])
+    p = run("project", x, "--weights", weights, "--arch", "viscy-mlp-bn-silu", "--output", out)
+    assert p.returncode == 0 and "overrides" in p.stderr and "gelu" in p.stderr, p.stderr
+    # the same architecture, as a preset or as a spec: nothing to say
+    for arch in ("viscy-mlp-bn-gelu", "linear:20,bn,gelu,linear:12,bn"):
+        p = run("head", "describe", weights, "--arch", arch)
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+
+
+def test_presets_matched_through_an_assumed_activation_say_so(tmp_path):
+    """An inferred head with an assumed ReLU matches the ReLU presets only if the assumption
+    holds: the text and the JSON say so; with the activation given they do not."""
+    weights = write_safetensors(tmp_path / "w.safetensors",
+                                mlp_tensors([12, 8, 4], "model.projection.", bn=True))
+    p = run("head", "describe", weights)
+    assert p.returncode == 0, p.stderr
+    preset = [l for l in p.stdout.splitlines() if l.startswith("Preset: ")]
+    assert preset == ["Preset: viscy-v2, viscy-resnet3d, viscy-mlp-bn-relu "
+                      "(if the activation is relu, as assumed)"]
+    a = describe_json(weights)["architecture"]
+    assert a["presets"] == ["viscy-v2", "viscy-resnet3d", "viscy-mlp-bn-relu"]
+    assert a["presets_assumed"] is True and a["assumed"] is True
+    p = run("head", "describe", weights, "--activation", "gelu")
+    assert "Preset: viscy-mlp-bn-gelu\n" in p.stdout, p.stdout
+    a = describe_json(weights, "--activation", "relu")["architecture"]
+    assert (a["presets"][0], a["presets_assumed"], a["assumed"]) == ("viscy-v2", False, False)
+    # report.json says the same
+    x = tmp_path / "x.tif"
+    tifffile.imwrite(x, np.random.default_rng(0).normal(size=(40, 12)).astype("f4"))
+    p = run("analyze", x, "--weights", weights, "--json")
+    assert p.returncode == 0, p.stderr
+    a = json.loads(p.stdout)["head"]["architecture"]
+    assert a["presets_assumed"] is True and "viscy-v2" in a["presets"]
 
 
 def test_extract_head_finds_heads_as_the_library_does():
@@ -1146,3 +1202,108 @@ def test_an_mlp_state_dict_under_backbone(tmp_path):
     j = describe_json(weights, "--arch", "viscy-mlp-ln-silu")
     assert "prefix “backbone.”" in j["source"]
     assert [l["kind"] for l in j["layers"]] == ["linear", "ln", "silu", "dropout", "linear", "ln"]
+
+
+def test_analyze_table_shows_the_activations_own_clipping(tmp_path):
+    """The table's clip/all columns count what the stage's activation clips: outputs below 0
+    after a GELU (not its exact zeros, which there are none of), |y| > tanh 2 after a Tanh,
+    as report.json's "clipping" does; computed here from the weights in float64."""
+    weights = VISCY / VISCY_HEADS["mlp-bn-gelu"]["weights"]
+    t = read_safetensors(weights)
+    p = "model.projection.backbone."
+    rng = np.random.default_rng(11)
+    x = rng.normal(0, 1, (2000, 24)).astype("f4")
+    x[:, 3] += 4.0  # some units mostly on one side
+    h = x.astype(np.float64) @ t[p + "0.weight"].T.astype(np.float64) + t[p + "0.bias"]
+    h = ((h - t[p + "1.running_mean"]) / np.sqrt(t[p + "1.running_var"] + 1e-5)
+         * t[p + "1.weight"] + t[p + "1.bias"])
+    below = (h < 0).mean(axis=0)  # GELU(h) < 0 exactly where h < 0
+    tifffile.imwrite(tmp_path / "x.tif", x)
+    r = run("analyze", tmp_path / "x.tif", "--weights", weights, "--output", tmp_path / "rep")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[-2:] == ["clip", "all"]
+    row = next(l for l in lines if l.startswith("2 (gelu)")).split()
+    assert abs(float(row[-2]) - below.mean()) <= 0.0015, (row, below.mean())
+    assert 0.2 < below.mean() < 0.8  # a ReLU count (exact zeros) would print 0.000
+    assert int(row[-1]) == int((below == 1).sum())
+    assert "below 0 after GELU, SiLU and LeakyReLU" in r.stdout
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    clip = report["stages"][1]["statistics"]["clipping"]
+    assert clip["measure"] == "negative"
+    assert row[-2] == f"{clip['fraction_mean']:.3f}" and int(row[-1]) == clip["units_always"]
+    # a ReLU keeps its zeros and dead units; Tanh its saturation
+    for head_id, kind in (("mlp-bn-relu", "relu"), ("leaky-tanh", "tanh")):
+        r = run("analyze", tmp_path / "x.tif", "--weights", VISCY / VISCY_HEADS[head_id]["weights"],
+                "--output", tmp_path / head_id)
+        assert r.returncode == 0, r.stderr
+        report = json.loads((tmp_path / head_id / "report.json").read_text())
+        for stage in report["stages"]:
+            row = next(l for l in r.stdout.splitlines()
+                       if l.startswith(f"{stage['name']} (") or l.split()[0] == stage["name"])
+            clip = stage["statistics"].get("clipping")
+            stats = stage["statistics"]["per_dimension"]
+            want = ((clip["fraction_mean"], clip["units_always"]) if clip
+                    else (stats["zero_fraction_mean"], stats["dead_units"]))
+            assert row.split()[-2:] == [f"{want[0]:.3f}", str(want[1])], row
+        if kind == "relu":
+            st = report["stages"][1]["statistics"]
+            assert st["clipping"]["fraction_mean"] == st["per_dimension"]["zero_fraction_mean"]
+
+
+def test_extract_head_reads_flat_hyper_parameters():
+    """A LightningModule's own save_hyperparameters() (flat: activation, norm and the head's
+    sizes side by side) determines the head: tools/extract-head.py reads it where it is
+    unambiguous, says so in arch_from, and leaves it where it is not (numpy arrays stand in
+    for tensors: no torch needed)."""
+    spec = importlib.util.spec_from_file_location("extract_head", EXTRACT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bn = mlp_tensors([12, 8, 4], "head.", bn=True)  # 0 linear, 1 bn, (2), 3 linear, 4 bn
+    flat = {"activation": "gelu", "norm": "bn", "in_dims": 12, "hidden_dims": 8,
+            "out_dims": 4, "dropout": 0.0, "lr": 1e-3}
+    assert module.architecture(bn, "head.", flat) == (
+        "linear:8,bn,gelu,linear:4,bn", "flat hyper_parameters", None)
+    # VisCy's names, no norm (the tensors tell it), nested in a plain dict, dropout
+    viscy = {"model": {"embedding_dim": 8, "projection_dim": 4, "activation": "SiLU",
+                       "dropout": 0.1}, "loss": "ntxent"}
+    assert module.architecture(bn, "head.", viscy) == (
+        "linear:8,bn,silu,dropout,linear:4,bn", "flat hyper_parameters", None)
+    # a LayerNorm head with its norm stated
+    ln = {k.replace("running_", "x"): v for k, v in bn.items()}
+    ln = {k: v for k, v in ln.items() if ".x" not in k}
+    assert module.architecture(ln, "head.", dict(flat, norm="ln"))[0] == (
+        "linear:8,ln,gelu,linear:4,ln")
+    # nothing determined: no activation, sizes or an input width not the head's, a norm
+    # the tensors contradict, sizes that disagree, an activation headrank's MLP lacks
+    for hp in ({k: v for k, v in flat.items() if k != "activation"},
+               dict(flat, hidden_dims=16), dict(flat, in_dims=10), dict(flat, norm="ln"),
+               dict(flat, embedding_dim=6), dict(flat, activation="mish"),
+               dict(flat, hidden_dims="8"), {"activation": "gelu", "out_dims": 4}):
+        assert module.architecture(bn, "head.", hp) is None, hp
+    # a LightningCLI class_path config comes first
+    cli = dict(flat, activation="relu", model={"class_path": "viscy_models.MLP", "init_args": {
+        "in_dims": 12, "hidden_dims": 8, "out_dims": 4, "norm": "bn", "activation": "silu"}})
+    bb = mlp_tensors([12, 8, 4], "head.backbone.", bn=True)
+    assert module.architecture(bb, "head.backbone.", cli)[:2] == (
+        "linear:8,bn,silu,linear:4,bn", "hyper_parameters")
+
+
+def test_extract_head_flat_hyper_parameters_end_to_end(tmp_path):
+    """A Lightning checkpoint whose hyper_parameters are flat (save_hyperparameters() of a
+    module with activation="gelu", norm="ln" and the head's sizes): the architecture reaches
+    the file's metadata and headrank says where it came from."""
+    torch = needs_torch()
+    torch.manual_seed(0)
+    head = torch.nn.Sequential(torch.nn.Linear(24, 20), torch.nn.LayerNorm(20), torch.nn.GELU(),
+                               torch.nn.Linear(20, 12), torch.nn.LayerNorm(12))
+    ckpt = tmp_path / "flat.ckpt"
+    torch.save({"state_dict": {"model.projection." + k: v for k, v in head.state_dict().items()},
+                "hyper_parameters": {"activation": "gelu", "norm": "ln", "in_dims": 24,
+                                     "hidden_dims": 20, "out_dims": 12, "dropout": 0.0}}, ckpt)
+    out = tmp_path / "head.safetensors"
+    p = extract(ckpt, out)
+    assert p.returncode == 0, p.stderr
+    a = describe_json(out)["architecture"]
+    assert (a["spec"], a["from"], a["arch_from"], a["assumed"]) == (
+        "linear:20,ln,gelu,linear:12,ln", "metadata", "flat hyper_parameters", False)

@@ -120,8 +120,14 @@ def test_analysis_end_to_end_on_the_sample(make_napari_viewer, qtbot, data_dir, 
             assert t.item(row, col['rank']).text() == str(s['rank'])
             assert t.item(row, col['m.rank']).text() == str(s['matrix_rank'])
             assert t.item(row, col['eff.rank']).text() == f"{s['effective_rank']:.2f}"
-        assert t.item(row, col['dead']).text() == str(
-            s['statistics']['per_dimension']['dead_units'])
+        # what the activation clips, as report.json's "clipping" (exact zeros for ReLU and
+        # the stages that are not activations)
+        clip = s['statistics'].get('clipping')
+        want = ((clip['fraction_mean'], clip['units_always']) if clip else
+                (s['statistics']['per_dimension']['zero_fraction_mean'],
+                 s['statistics']['per_dimension']['dead_units']))
+        assert t.item(row, col['clip']).text() == f"{want[0]:.3f}"
+        assert t.item(row, col['all']).text() == str(want[1])
     for sentence in analysis.describe_verdict():
         assert sentence in widget.verdict_label.text()
     assert 'inflates' in ' '.join(report['verdict']['flags'])
