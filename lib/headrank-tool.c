@@ -18,6 +18,7 @@
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <inttypes.h>
 #include <json-glib/json-glib.h>
 #include <locale.h>
 #include <math.h>
@@ -428,7 +429,7 @@ hr_info_zarr_text (HrZarrStore *store, const HrZarrRoleScan *features,
         g_print ("%s%s\n", label, _ ("none"));
       else
         /* TRANSLATORS: an array of a zarr store, its shape and its count of NaN and Inf */
-        g_print (_ ("%s%s, %" G_GUINT64_FORMAT " × %zu, %" G_GUINT64_FORMAT " non-finite\n"), label,
+        g_print (_ ("%s%s, %" PRIu64 " × %zu, %" PRIu64 " non-finite\n"), label,
                  s->array[0] != '\0' ? s->array : "/", s->n_rows, s->n_columns, s->n_nonfinite);
     }
 }

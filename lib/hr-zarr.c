@@ -12,6 +12,7 @@
 #include <blosc.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
@@ -125,9 +126,8 @@ hr_zarr_try_alloc (const char *store, const char *what, gsize size, GError **err
     g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
                  /* TRANSLATORS: %s: the store; %s: what (a chunk, a row of chunks); then its
                     size in bytes and the limit */
-                 _ ("%s: %s of %" G_GSIZE_FORMAT
-                    " bytes cannot be allocated (limit %" G_GSIZE_FORMAT " bytes)"),
-                 store, what, size, HR_ZARR_MAX_BUFFER);
+                 _ ("%s: %s of %zu bytes cannot be allocated (limit %zu bytes)"), store, what, size,
+                 HR_ZARR_MAX_BUFFER);
   return p;
 }
 
@@ -1615,8 +1615,8 @@ hr_zarr_decode (HrZarrReader *reader, const guint8 *src, gsize src_size, const c
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
                    /* TRANSLATORS: %s: the store; %s: the chunk's file; %s: the codec; then the
                       number of bytes it should decode to */
-                   _ ("%s: chunk %s: %s data do not decode to %" G_GSIZE_FORMAT " bytes"),
-                   reader->store->path, file, what, want);
+                   _ ("%s: chunk %s: %s data do not decode to %zu bytes"), reader->store->path,
+                   file, what, want);
       return FALSE;
     }
   return TRUE;
@@ -1687,8 +1687,7 @@ hr_zarr_pread (HrZarrReader *reader, int fd, guint64 offset, gsize length, const
       if (bigger == NULL)
         {
           g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
-                       _ ("%s: %s of %" G_GSIZE_FORMAT
-                          " bytes cannot be allocated (limit %" G_GSIZE_FORMAT " bytes)"),
+                       _ ("%s: %s of %zu bytes cannot be allocated (limit %zu bytes)"),
                        reader->store->path, file, length, HR_ZARR_MAX_BUFFER);
           return FALSE;
         }
@@ -1873,7 +1872,7 @@ hr_zarr_fill_cache (HrZarrReader *reader, guint64 row, GError **error)
         {
           g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
                        /* TRANSLATORS: %s: the store; %s: the chunk's file; then its size */
-                       _ ("%s: chunk %s is too large for its chunk (%" G_GUINT64_FORMAT " bytes)"),
+                       _ ("%s: chunk %s is too large for its chunk (%" PRIu64 " bytes)"),
                        reader->store->path, file, size);
           close (fd);
           return FALSE;
@@ -1899,8 +1898,7 @@ hr_zarr_reader_read_rows (HrZarrReader *reader, guint64 first, gsize n_rows, flo
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
                    /* TRANSLATORS: %s: the store; then a row range and the number of rows */
-                   _ ("%s: rows %" G_GUINT64_FORMAT "–%" G_GUINT64_FORMAT
-                      " are beyond the array's %" G_GUINT64_FORMAT " rows"),
+                   _ ("%s: rows %" PRIu64 "–%" PRIu64 " are beyond the array's %" PRIu64 " rows"),
                    reader->store->path, first, first + n_rows, reader->n_rows);
       return FALSE;
     }
