@@ -10,6 +10,7 @@
 #include "hr-error.h"
 #include "hr-stack-info.h"
 #include "hr-feature-stack.h"
+#include "hr-source.h"
 #include "hr-stack-reader.h"
 #include "hr-stack-writer.h"
 #include "hr-tensor-file.h"
