@@ -12,6 +12,8 @@
 #include "hr-feature-stack.h"
 #include "hr-source.h"
 #include "hr-stack-reader.h"
+#include "hr-memory-source.h"
+#include "hr-concat-source.h"
 #include "hr-stack-writer.h"
 #include "hr-tensor-file.h"
 #include "hr-head.h"

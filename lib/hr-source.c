@@ -715,3 +715,16 @@ hr_source_set_info (HrSource *source, HrStackInfo *info)
   priv->info = info;
   g_object_notify_by_pspec (G_OBJECT (source), properties[PROP_INFO]);
 }
+
+/* For consumers that need N before the first read (the analysis, the head's passes). */
+gboolean
+hr_source_check_known_length (HrSource *source, GError **error)
+{
+  if (hr_source_get_n_samples (source) != HR_SOURCE_N_SAMPLES_UNKNOWN)
+    return TRUE;
+  g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED,
+               _ ("%s: the number of samples must be known before reading (this source "
+                  "learns it only at its end)"),
+               hr_source_get_name (source));
+  return FALSE;
+}
