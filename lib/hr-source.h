@@ -21,7 +21,7 @@ G_BEGIN_DECLS
  *
  * Since: 0.2
  */
-#define HR_SOURCE_N_SAMPLES_UNKNOWN 0xffffffffffffffffULL
+#define HR_SOURCE_N_SAMPLES_UNKNOWN ((guint64)0xffffffffffffffffULL)
 
 #define HR_TYPE_SOURCE (hr_source_get_type ())
 

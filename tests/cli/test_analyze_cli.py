@@ -633,3 +633,50 @@ def test_value_error_has_the_subnormal_floor(tmp_path, dtype, spacing):
     floor = np.sqrt(n * d) * spacing / 2
     assert floor <= e <= 1.01 * floor + 1e-3 * np.linalg.norm(x.astype(np.float64)), (e, floor)
     assert s["rank"] == d
+
+# -- several files as one stack -------------------------------------------------------------
+
+
+def _split_features(tmp_path):
+    x = tifffile.imread(FEATURES).astype(np.float32)
+    cut = [0, x.shape[0] // 3, x.shape[0] // 2, x.shape[0]]
+    folder = tmp_path / "fovs"
+    folder.mkdir()
+    for i in range(3):
+        tifffile.imwrite(folder / f"fov{i}.tif", x[cut[i]:cut[i + 1]])
+    return x, cut, folder
+
+
+def test_analyze_several_files_folder_and_pattern(tmp_path):
+    x, cut, folder = _split_features(tmp_path)
+    whole = json.loads(cli_common.run("analyze", FEATURES, "--json").stdout)
+    files = [folder / f"fov{i}.tif" for i in range(3)]
+    for args in (files, [folder], [str(folder / "fov*.tif")]):
+        r = cli_common.run("analyze", *args, "--json")
+        assert r.returncode == 0, r.stderr
+        report = json.loads(r.stdout)
+        parts = report["input"]["parts"]
+        assert [Path(p["features"]).name for p in parts] == ["fov0.tif", "fov1.tif", "fov2.tif"]
+        assert [p["first_sample"] for p in parts] == cut[:3]
+        assert [p["samples"] for p in parts] == [cut[i + 1] - cut[i] for i in range(3)]
+        assert report["input"]["samples"] == x.shape[0]
+        # the same numbers as the one file, up to the rounding of the accumulation (the
+        # chunks differ): relative to the largest eigenvalue for the ones at noise level
+        top = whole["stages"][0]["eigenvalues"][0]
+        np.testing.assert_allclose(report["stages"][0]["eigenvalues"],
+                                   whole["stages"][0]["eigenvalues"], rtol=1e-10,
+                                   atol=1e-12 * top)
+
+
+def test_analyze_files_must_agree_in_features(tmp_path):
+    _, _, folder = _split_features(tmp_path)
+    tifffile.imwrite(folder / "odd.tif", np.ones((5, 3), np.float32))
+    out = tmp_path / "report"
+    r = cli_common.run("analyze", folder, "-o", out)
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "odd.tif" in r.stderr and "same number" in r.stderr
+    assert not out.exists()
+    r = cli_common.run("analyze", str(tmp_path / "nothing*.tif"), "-o", out)
+    assert r.returncode == 1 and "no file matches" in r.stderr
+    assert not out.exists()
