@@ -416,7 +416,8 @@ def bad_cases(tmp):
         "margin": (2, [FEATURES, "--margin", "-1"]),
         "pair batch": (2, [FEATURES, "--pair-batch", "1"]),
         "batch size without batch stats": (2, [FEATURES, *w, "--batch-size", "10"]),
-        "two files": (2, [FEATURES, FEATURES]),
+        # several files are one stack (issue 13); files that disagree in D are bad input
+        "two files of different widths": (1, [FEATURES, DATA / "projections.tif"]),
         "layout": (2, [FEATURES, "--layout", "rows"]),
     }
 
@@ -425,7 +426,7 @@ BAD_CASES = ["missing file", "not a tiff", "missing weights", "width mismatch", 
              "pair index", "positives shape", "weights and projections", "pairs and positives",
              "precision", "nonfinite policy", "nonfinite error", "non-finite column",
              "head overflows", "temperature", "margin", "pair batch",
-             "batch size without batch stats", "two files", "layout"]
+             "batch size without batch stats", "two files of different widths", "layout"]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
