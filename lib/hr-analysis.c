@@ -1473,18 +1473,21 @@ hr_check_nonfinite_policy (HrAnalysis *self, HrSource *reader, GError **error)
   gsize n_positions;
   const guint64 *positions;
   gsize d = hr_source_get_n_features (reader);
+  guint64 sample;
+  const char *name;
 
   if (self->nonfinite_policy != HR_NONFINITE_POLICY_ERROR
       || hr_source_get_n_nonfinite (reader) == 0)
     return TRUE;
   positions = hr_source_get_nonfinite_positions (reader, &n_positions);
+  sample = n_positions > 0 ? positions[0] / d : 0;
+  name = hr_source_locate_sample (reader, &sample);
   g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NON_FINITE,
                /* TRANSLATORS: %s is a file, %llu a sample and a feature index; “error” and
                   “drop” are the values of --nonfinite, left untranslated */
                _ ("%s: sample %llu, feature %llu is NaN or infinite (non-finite policy “error”; "
                   "“drop” leaves such samples out)"),
-               hr_source_get_name (reader),
-               (unsigned long long)(n_positions > 0 ? positions[0] / d : 0),
+               name, (unsigned long long)sample,
                (unsigned long long)(n_positions > 0 ? positions[0] % d : 0));
   return FALSE;
 }

@@ -387,3 +387,21 @@ hr_concat_source_find_part (HrConcatSource *source, guint64 sample)
     }
   return lo;
 }
+
+/* For messages: the name of the source that holds @sample, and *@sample made relative
+ * to it (the part of a concatenation, recursively; any other source is its own). */
+const char *
+hr_source_locate_sample (HrSource *source, guint64 *sample)
+{
+  while (HR_IS_CONCAT_SOURCE (source))
+    {
+      HrConcatSource *concat = HR_CONCAT_SOURCE (source);
+      guint i = hr_concat_source_find_part (concat, *sample);
+
+      if (i >= concat->parts->len)
+        break;
+      *sample -= concat->starts[i];
+      source = g_ptr_array_index (concat->parts, i);
+    }
+  return hr_source_get_name (source);
+}

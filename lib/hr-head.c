@@ -2872,6 +2872,8 @@ hr_stream_read (HrSource *reader, float *rows, gsize count, gsize *got, guint64 
     {
       gsize n_positions, more;
       const guint64 *positions;
+      guint64 sample;
+      const char *name;
 
       /* Read on to the end, so that the count is the stack's, like that of an in-memory
        * stack (hr_head_check_stack()) and of the analysis. */
@@ -2883,11 +2885,12 @@ hr_stream_read (HrSource *reader, float *rows, gsize count, gsize *got, guint64 
             break;
         }
       positions = hr_source_get_nonfinite_positions (reader, &n_positions);
+      sample = positions[0] / d;
+      name = hr_source_locate_sample (reader, &sample);
       g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
-                   _ ("%s: %llu non-finite values, the first at sample %llu, feature %llu"),
-                   hr_source_get_name (reader),
+                   _ ("%s: %llu non-finite values, the first at sample %llu, feature %llu"), name,
                    (unsigned long long)hr_source_get_n_nonfinite (reader),
-                   (unsigned long long)(positions[0] / d), (unsigned long long)(positions[0] % d));
+                   (unsigned long long)sample, (unsigned long long)(positions[0] % d));
       return FALSE;
     }
   if (samples == NULL)

@@ -62,6 +62,10 @@ gssize hr_json_prescan (const char *text, gsize length, guint max_depth, gboolea
 /* FALSE with an error naming @source when its number of samples is unknown (hr-source.c). */
 gboolean hr_source_check_known_length (HrSource *source, GError **error);
 
+/* The name of the source that holds @sample, *@sample made relative to it: the file of a
+ * concatenation's sample, for messages (hr-concat-source.c). */
+const char *hr_source_locate_sample (HrSource *source, guint64 *sample);
+
 /* The TIFF side (hr-tiff.c). */
 typedef struct _HrTiffSource HrTiffSource;
 

@@ -681,3 +681,19 @@ def test_analyze_files_must_agree_in_features(tmp_path):
     r = cli_common.run("analyze", str(tmp_path / "nothing*.tif"), "-o", out)
     assert r.returncode == 1 and "no file matches" in r.stderr
     assert not out.exists()
+
+
+def test_analyze_files_nonfinite_named_by_file(tmp_path):
+    a = np.random.default_rng(1).standard_normal((40, 6)).astype(np.float32)
+    b = np.random.default_rng(2).standard_normal((30, 6)).astype(np.float32)
+    b[12, 4] = np.nan
+    tifffile.imwrite(tmp_path / "a.tif", a)
+    tifffile.imwrite(tmp_path / "b.tif", b)
+    r = cli_common.run("analyze", tmp_path / "a.tif", tmp_path / "b.tif", "--nonfinite", "error",
+                       "--json")
+    assert r.returncode == 1
+    # the file that holds it and the sample within that file
+    assert "b.tif: sample 12, feature 4" in r.stderr, r.stderr
+    r = cli_common.run("analyze", tmp_path / "a.tif", tmp_path / "b.tif", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["input"]["dropped_samples"] == 1
