@@ -921,6 +921,8 @@ hr_analysis_new_for_source (HrSource *features)
  *
  * Returns: (transfer none) (nullable): the stack of features, or %NULL when they come from
  *   another kind of source
+ *
+ * Deprecated: 0.2: Use hr_analysis_get_source(), which returns any kind of source.
  */
 HrStackReader *
 hr_analysis_get_features (HrAnalysis *self)
@@ -1022,6 +1024,8 @@ hr_analysis_set_projections_source (HrAnalysis *self, HrSource *projections)
  * Returns: (transfer none) (nullable): the projections given with
  *   hr_analysis_set_projections(), or %NULL (also when they come from a source other than
  *   a TIFF file: see hr_analysis_get_projections_source())
+ *
+ * Deprecated: 0.2: Use hr_analysis_get_projections_source(), which returns any kind of source.
  */
 HrStackReader *
 hr_analysis_get_projections (HrAnalysis *self)

@@ -235,6 +235,8 @@ hr_stack_reader_get_path (HrStackReader *reader)
  * Gets the number of samples N in the file.
  *
  * Returns: the number of samples N in the file
+ *
+ * The same as hr_source_get_n_samples(), which every [class@Source] has.
  */
 gsize
 hr_stack_reader_get_n_samples (HrStackReader *reader)
@@ -250,6 +252,8 @@ hr_stack_reader_get_n_samples (HrStackReader *reader)
  * Gets the number of features D of each sample.
  *
  * Returns: the number of features D of each sample
+ *
+ * The same as hr_source_get_n_features(), which every [class@Source] has.
  */
 gsize
 hr_stack_reader_get_n_features (HrStackReader *reader)
@@ -266,6 +270,8 @@ hr_stack_reader_get_n_features (HrStackReader *reader)
  *
  * Returns: (transfer none) (nullable): where the samples come from (%NULL only on a reader
  *   that failed to open)
+ *
+ * The same as hr_source_get_info(), which every [class@Source] has.
  */
 HrStackInfo *
 hr_stack_reader_get_info (HrStackReader *reader)
@@ -281,6 +287,8 @@ hr_stack_reader_get_info (HrStackReader *reader)
  * Gets the index of the next sample to be read.
  *
  * Returns: the index of the next sample to be read
+ *
+ * The same as hr_source_get_position(), which every [class@Source] has.
  */
 gsize
 hr_stack_reader_get_position (HrStackReader *reader)
@@ -297,6 +305,8 @@ hr_stack_reader_get_position (HrStackReader *reader)
  * strips or rows of tiles of the file where possible, so that nothing is decoded twice.
  *
  * Returns: the preferred chunk size, in samples (at least 1, at most N)
+ *
+ * The same as hr_source_get_preferred_chunk(), which every [class@Source] has.
  */
 gsize
 hr_stack_reader_get_preferred_chunk (HrStackReader *reader)
@@ -316,6 +326,8 @@ hr_stack_reader_get_preferred_chunk (HrStackReader *reader)
  * backward seek a sample read twice is counted twice.
  *
  * Returns: %TRUE, or %FALSE with %HR_STACK_ERROR_INVALID if @sample is past the end
+ *
+ * The same as hr_source_seek(), which every [class@Source] has.
  */
 gboolean
 hr_stack_reader_seek (HrStackReader *reader, gsize sample, GError **error)
@@ -337,6 +349,8 @@ hr_stack_reader_seek (HrStackReader *reader, gsize sample, GError **error)
  * Reads the next samples into @buffer, row-major, and advances.
  *
  * Returns: %TRUE on success (also at the end, with *@n_read = 0)
+ *
+ * The same as hr_source_read_into(), which every [class@Source] has.
  */
 gboolean
 hr_stack_reader_read_into (HrStackReader *reader, float *buffer, gsize max_samples, gsize *n_read,
@@ -358,6 +372,8 @@ hr_stack_reader_read_into (HrStackReader *reader, float *buffer, gsize max_sampl
  *
  * Returns: (transfer full) (nullable): the samples, or %NULL at the end (without an
  *   error) or on failure (with @error set)
+ *
+ * The same as hr_source_read_chunk(), which every [class@Source] has.
  */
 HrFeatureStack *
 hr_stack_reader_read_chunk (HrStackReader *reader, gsize max_samples, GCancellable *cancellable,
@@ -375,6 +391,8 @@ hr_stack_reader_read_chunk (HrStackReader *reader, gsize max_samples, GCancellab
  * Counts the non-finite values of the samples read so far.
  *
  * Returns: how many non-finite values the samples read so far hold
+ *
+ * The same as hr_source_get_n_nonfinite(), which every [class@Source] has.
  */
 guint64
 hr_stack_reader_get_n_nonfinite (HrStackReader *reader)
@@ -392,6 +410,8 @@ hr_stack_reader_get_n_nonfinite (HrStackReader *reader)
  * %HR_NONFINITE_MAX_POSITIONS), as flat indices `sample × n_features + feature`.
  *
  * Returns: (array length=n_positions) (transfer none): the positions
+ *
+ * The same as hr_source_get_nonfinite_positions(), which every [class@Source] has.
  */
 const guint64 *
 hr_stack_reader_get_nonfinite_positions (HrStackReader *reader, gsize *n_positions)
