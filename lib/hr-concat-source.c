@@ -58,7 +58,15 @@ hr_concat_source_read (HrSource *source, guint64 first, float *buffer, gsize max
 {
   HrConcatSource *self = HR_CONCAT_SOURCE (source);
   gsize d = hr_source_get_n_features (source), done = 0;
-  guint i = hr_concat_source_find_part (self, first);
+  guint i;
+
+  if (self->parts == NULL)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
+                   _ ("%s: a concatenation made without parts"), hr_source_get_name (source));
+      return FALSE;
+    }
+  i = hr_concat_source_find_part (self, first);
 
   /* The base class has clipped max_samples to the samples left; the parts' own
    * non-finite counts are not looked at (the concatenation counts once). */
@@ -90,7 +98,7 @@ hr_concat_source_get_preferred_chunk (HrSource *source)
   HrConcatSource *self = HR_CONCAT_SOURCE (source);
   gsize chunk = 1;
 
-  for (guint i = 0; i < self->parts->len; i++)
+  for (guint i = 0; self->parts != NULL && i < self->parts->len; i++)
     chunk = MAX (chunk, hr_source_get_preferred_chunk (g_ptr_array_index (self->parts, i)));
   return chunk;
 }
@@ -315,6 +323,7 @@ guint
 hr_concat_source_get_n_parts (HrConcatSource *source)
 {
   g_return_val_if_fail (HR_IS_CONCAT_SOURCE (source), 0);
+  g_return_val_if_fail (source->parts != NULL, 0);
   return source->parts->len;
 }
 
@@ -333,6 +342,7 @@ HrSource *
 hr_concat_source_get_part (HrConcatSource *source, guint index)
 {
   g_return_val_if_fail (HR_IS_CONCAT_SOURCE (source), NULL);
+  g_return_val_if_fail (source->parts != NULL, NULL);
   g_return_val_if_fail (index < source->parts->len, NULL);
   return g_ptr_array_index (source->parts, index);
 }
@@ -353,6 +363,7 @@ guint64
 hr_concat_source_get_part_start (HrConcatSource *source, guint index)
 {
   g_return_val_if_fail (HR_IS_CONCAT_SOURCE (source), 0);
+  g_return_val_if_fail (source->parts != NULL, 0);
   g_return_val_if_fail (index <= source->parts->len, 0);
   return source->starts[index];
 }
@@ -374,6 +385,7 @@ hr_concat_source_find_part (HrConcatSource *source, guint64 sample)
   guint lo = 0, hi;
 
   g_return_val_if_fail (HR_IS_CONCAT_SOURCE (source), 0);
+  g_return_val_if_fail (source->parts != NULL, 0);
   hi = source->parts->len;
   /* The last part whose start is ≤ sample, skipping empty parts. */
   while (lo < hi)
@@ -393,7 +405,7 @@ hr_concat_source_find_part (HrConcatSource *source, guint64 sample)
 const char *
 hr_source_locate_sample (HrSource *source, guint64 *sample)
 {
-  while (HR_IS_CONCAT_SOURCE (source))
+  while (HR_IS_CONCAT_SOURCE (source) && HR_CONCAT_SOURCE (source)->parts != NULL)
     {
       HrConcatSource *concat = HR_CONCAT_SOURCE (source);
       guint i = hr_concat_source_find_part (concat, *sample);

@@ -45,7 +45,16 @@ hr_memory_source_read (HrSource *source, guint64 first, float *buffer, gsize max
   HrMemorySource *self = HR_MEMORY_SOURCE (source);
   gsize d = hr_source_get_n_features (source);
 
-  /* The base class has clipped max_samples to the samples left. */
+  /* The base class has clipped max_samples to the samples left; a source made with
+   * g_object_new() and no data, or a shape that the data do not hold, reads nothing. */
+  if (self->bytes == NULL || d == 0
+      || first + max_samples > g_bytes_get_size (self->bytes) / sizeof (float) / d)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
+                   _ ("%s: the memory holds fewer samples than the source announces"),
+                   hr_source_get_name (source));
+      return FALSE;
+    }
   memcpy (buffer, self->data + (gsize)first * d, max_samples * d * sizeof (float));
   *n_read = max_samples;
   return TRUE;

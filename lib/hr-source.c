@@ -208,13 +208,14 @@ hr_source_class_init (HrSourceClass *klass)
   /**
    * HrSource:n-samples:
    *
-   * The number of samples N, or [const@SOURCE_N_SAMPLES_UNKNOWN].
+   * The number of samples N, or [const@SOURCE_N_SAMPLES_UNKNOWN]; set at construction
+   * (or by the implementation with hr_source_set_shape()).
    *
    * Since: 0.2
    */
   properties[PROP_N_SAMPLES]
       = g_param_spec_uint64 ("n-samples", NULL, NULL, 0, G_MAXUINT64, 0,
-                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /**
    * HrSource:n-features:
@@ -225,7 +226,7 @@ hr_source_class_init (HrSourceClass *klass)
    */
   properties[PROP_N_FEATURES]
       = g_param_spec_uint64 ("n-features", NULL, NULL, 0, G_MAXSIZE / sizeof (float), 0,
-                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /**
    * HrSource:info:
@@ -235,8 +236,9 @@ hr_source_class_init (HrSourceClass *klass)
    *
    * Since: 0.2
    */
-  properties[PROP_INFO] = g_param_spec_boxed ("info", NULL, NULL, HR_TYPE_STACK_INFO,
-                                              G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_INFO]
+      = g_param_spec_boxed ("info", NULL, NULL, HR_TYPE_STACK_INFO,
+                            G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /**
    * HrSource:name:

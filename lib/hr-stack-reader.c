@@ -106,6 +106,12 @@ hr_stack_reader_read (HrSource *source, guint64 first, float *buffer, gsize max_
 
   /* The base class has clipped max_samples to the samples left. */
   *n_read = 0;
+  if (self->source == NULL)
+    {
+      g_set_error_literal (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
+                           _ ("a stack reader needs a file to read"));
+      return FALSE;
+    }
   if (!hr_tiff_source_read (self->source, (gsize)first, max_samples, buffer, cancellable, error))
     return FALSE;
   *n_read = max_samples;

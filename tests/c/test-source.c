@@ -102,6 +102,26 @@ test_memory_shape_errors (void)
   g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID);
 }
 
+/* Objects made with g_object_new() and a shape but nothing to read: errors, not crashes. */
+static void
+test_bare_objects (void)
+{
+  GType types[] = { HR_TYPE_MEMORY_SOURCE, HR_TYPE_CONCAT_SOURCE, HR_TYPE_STACK_READER };
+
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++)
+    {
+      g_autoptr (HrSource) source
+          = g_object_new (types[i], "n-samples", (guint64)10, "n-features", (guint64)3, NULL);
+      g_autoptr (GError) error = NULL;
+      float rows[30];
+      gsize got;
+
+      g_assert_false (hr_source_read_into (source, rows, 10, &got, NULL, &error));
+      g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID);
+      g_assert_cmpuint (got, ==, 0);
+    }
+}
+
 static gboolean borrowed_released;
 
 static void
@@ -390,6 +410,7 @@ main (int argc, char **argv)
   g_test_add_func ("/source/memory/read", test_memory_read);
   g_test_add_func ("/source/memory/shape-errors", test_memory_shape_errors);
   g_test_add_func ("/source/memory/borrowed", test_memory_borrowed);
+  g_test_add_func ("/source/bare-objects", test_bare_objects);
   g_test_add_func ("/source/nonfinite", test_nonfinite);
   g_test_add_func ("/source/cancelled", test_cancelled);
   g_test_add_func ("/source/concat/read", test_concat);

@@ -182,3 +182,10 @@ def test_head_projects_a_memory_source(tmp_path):
                                None, None)
     expected = np.maximum(x.astype(np.float64) @ w.T.astype(np.float64) + b, 0)
     np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_shape_is_fixed_after_construction():
+    source = hn.source_from_numpy(rows(10, 3))
+    with pytest.warns(Warning, match="can't be set after construction"):
+        source.props.n_samples = 1000  # would read past the array: GObject refuses
+    assert source.get_n_samples() == 10
