@@ -1223,12 +1223,6 @@ hr_parse_precision (const char *name, HrPrecision *precision)
   return value != NULL;
 }
 
-static HrStackReader *
-hr_open_stack (const char *path, HrStackLayout layout, GCancellable *cancellable, GError **error)
-{
-  return path != NULL ? hr_stack_reader_new (path, layout, cancellable, error) : NULL;
-}
-
 /* The files of "analyze FILE…": the arguments in order, a pattern that names no file
  * (quoted, so the shell left it) replaced by the files it matches, in name order. */
 static GStrv
@@ -1272,6 +1266,21 @@ hr_open_inputs (const char *const *paths, HrStackLayout layout, GCancellable *ca
   return hr_concat_source_new_for_paths (paths, layout, cancellable, error);
 }
 
+/* --projections and --positives: a file, or a folder or a quoted pattern read as one
+ * stack, as the features are. */
+static HrSource *
+hr_open_stack (const char *path, HrStackLayout layout, GCancellable *cancellable, GError **error)
+{
+  char *args[] = { NULL, (char *)path, NULL };
+  g_auto (GStrv) paths = NULL;
+
+  if (path == NULL)
+    return NULL;
+  paths = hr_expand_inputs (2, args, error);
+  return paths != NULL ? hr_open_inputs ((const char *const *)paths, layout, cancellable, error)
+                       : NULL;
+}
+
 static int
 hr_command_analyze (int argc, char **argv)
 {
@@ -1279,8 +1288,7 @@ hr_command_analyze (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (GCancellable) cancellable = hr_cancellable_new ();
   g_autoptr (HrHead) head = NULL;
-  g_autoptr (HrStackReader) projections = NULL, positives = NULL;
-  g_autoptr (HrSource) reader = NULL;
+  g_autoptr (HrSource) reader = NULL, projections = NULL, positives = NULL;
   g_auto (GStrv) inputs = NULL;
   g_autoptr (HrAnalysis) analysis = NULL;
   g_autoptr (HrProgress) progress = NULL;
@@ -1385,7 +1393,8 @@ hr_command_analyze (int argc, char **argv)
          "or alone. Several FILEs, a folder (its .tif and .tiff files in name order) or a quoted "
          "pattern such as 'fov*.tif' are analysed as one stack, samples numbered across the "
          "files, which must have the same number of features; report.json names each file's "
-         "range. Without FILE, analyses the bundled sample with the bundled head. Writes "
+         "range. --projections and --positives take a folder or a pattern too. Without FILE, "
+         "analyses the bundled sample with the bundled head. Writes "
          "report.json, per_sample.csv, per_dimension.csv and plots (PNG and SVG) into the "
          "output folder, which is replaced as a whole: it must be new, empty or hold an "
          "older report. Ctrl-C, SIGTERM or SIGHUP stop the run and leave the older report "
@@ -1505,8 +1514,8 @@ hr_command_analyze (int argc, char **argv)
 
   analysis = hr_analysis_new_for_source (reader);
   hr_analysis_set_head (analysis, head);
-  hr_analysis_set_projections (analysis, projections);
-  hr_analysis_set_positives (analysis, positives);
+  hr_analysis_set_projections_source (analysis, projections);
+  hr_analysis_set_positives_source (analysis, positives);
   hr_analysis_set_pairs_file (analysis, pairs);
   hr_analysis_set_norm_mode (analysis, hr_head_options_mode (&o));
   hr_analysis_set_batch_size (analysis, hr_head_options_batch_size (&o));

@@ -697,3 +697,25 @@ def test_analyze_files_nonfinite_named_by_file(tmp_path):
     r = cli_common.run("analyze", tmp_path / "a.tif", tmp_path / "b.tif", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["input"]["dropped_samples"] == 1
+
+
+def test_analyze_projections_from_a_folder(tmp_path):
+    x = tifffile.imread(FEATURES).astype(np.float32)
+    p = tifffile.imread(DATA / "projections.tif").astype(np.float32)
+    cut = x.shape[0] // 2
+    for name, a in (("features", x), ("projections", p)):
+        (tmp_path / name).mkdir()
+        tifffile.imwrite(tmp_path / name / "1.tif", a[:cut])
+        tifffile.imwrite(tmp_path / name / "2.tif", a[cut:])
+    whole = json.loads(cli_common.run("analyze", FEATURES, "--projections",
+                                      DATA / "projections.tif", "--json").stdout)
+    r = cli_common.run("analyze", tmp_path / "features", "--projections",
+                       str(tmp_path / "projections" / "*.tif"), "--json")
+    assert r.returncode == 0, r.stderr
+    split = json.loads(r.stdout)
+    assert len(split["stages"]) == len(whole["stages"]) == 2
+    for a, b in zip(split["stages"], whole["stages"]):
+        assert a["name"] == b["name"]
+        top = b["eigenvalues"][0]
+        np.testing.assert_allclose(a["eigenvalues"], b["eigenvalues"], rtol=1e-10,
+                                   atol=1e-12 * top)
