@@ -18,6 +18,7 @@
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <json-glib/json-glib.h>
 #include <locale.h>
@@ -1223,10 +1224,62 @@ hr_parse_precision (const char *name, HrPrecision *precision)
   return value != NULL;
 }
 
-static HrStackReader *
+/* The files of "analyze FILE…": the arguments in order, a pattern that names no file
+ * (quoted, so the shell left it) replaced by the files it matches, in name order. */
+static GStrv
+hr_expand_inputs (int argc, char **argv, GError **error)
+{
+  g_autoptr (GStrvBuilder) files = g_strv_builder_new ();
+
+  for (int i = 1; i < argc; i++)
+    {
+      glob_t matches = { 0 };
+      int status;
+
+      if (g_file_test (argv[i], G_FILE_TEST_EXISTS) || strpbrk (argv[i], "*?[") == NULL)
+        {
+          g_strv_builder_add (files, argv[i]);
+          continue;
+        }
+      status = glob (argv[i], 0, NULL, &matches);
+      if (status != 0)
+        {
+          globfree (&matches);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                       /* TRANSLATORS: %s is a file name pattern such as fov*.tif */
+                       _ ("no file matches %s"), argv[i]);
+          return NULL;
+        }
+      for (size_t k = 0; k < matches.gl_pathc; k++)
+        g_strv_builder_add (files, matches.gl_pathv[k]);
+      globfree (&matches);
+    }
+  return g_strv_builder_end (files);
+}
+
+/* One file as a TIFF source; several files, a folder or a pattern as one stack. */
+static HrSource *
+hr_open_inputs (const char *const *paths, HrStackLayout layout, GCancellable *cancellable,
+                GError **error)
+{
+  if (paths[0] != NULL && paths[1] == NULL && !g_file_test (paths[0], G_FILE_TEST_IS_DIR))
+    return HR_SOURCE (hr_stack_reader_new (paths[0], layout, cancellable, error));
+  return hr_concat_source_new_for_paths (paths, layout, cancellable, error);
+}
+
+/* --projections and --positives: a file, or a folder or a quoted pattern read as one
+ * stack, as the features are. */
+static HrSource *
 hr_open_stack (const char *path, HrStackLayout layout, GCancellable *cancellable, GError **error)
 {
-  return path != NULL ? hr_stack_reader_new (path, layout, cancellable, error) : NULL;
+  char *args[] = { NULL, (char *)path, NULL };
+  g_auto (GStrv) paths = NULL;
+
+  if (path == NULL)
+    return NULL;
+  paths = hr_expand_inputs (2, args, error);
+  return paths != NULL ? hr_open_inputs ((const char *const *)paths, layout, cancellable, error)
+                       : NULL;
 }
 
 static int
@@ -1236,7 +1289,8 @@ hr_command_analyze (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (GCancellable) cancellable = hr_cancellable_new ();
   g_autoptr (HrHead) head = NULL;
-  g_autoptr (HrStackReader) reader = NULL, projections = NULL, positives = NULL;
+  g_autoptr (HrSource) reader = NULL, projections = NULL, positives = NULL;
+  g_auto (GStrv) inputs = NULL;
   g_autoptr (HrAnalysis) analysis = NULL;
   g_autoptr (HrProgress) progress = NULL;
   g_auto (HrHeadOptions) o = HR_HEAD_OPTIONS_INIT;
@@ -1321,7 +1375,7 @@ hr_command_analyze (int argc, char **argv)
   context = hr_command_context (
       "analyze",
       /* TRANSLATORS: the usage line of "headrank analyze" */
-      _ ("[FILE] — rank diagnostics of a projection head"),
+      _ ("[FILE…] — rank diagnostics of a projection head"),
       /* TRANSLATORS: the description at the end of "headrank analyze --help" */
       _ ("Runs FILE through the head of --weights in one pass and reports, for the features, "
          "the outputs of the head's activation layers and the projections: the PCA spectrum, "
@@ -1337,7 +1391,11 @@ hr_command_analyze (int argc, char **argv)
          "NT-Xent, triplet loss and LiDAR; and a verdict: does the head reduce rank, does its ReLU "
          "clip, did "
          "it collapse. Without a head, FILE is analysed with the projections of --projections, "
-         "or alone. Without FILE, analyses the bundled sample with the bundled head. Writes "
+         "or alone. Several FILEs, a folder (its .tif and .tiff files in name order) or a quoted "
+         "pattern such as 'fov*.tif' are analysed as one stack, samples numbered across the "
+         "files, which must have the same number of features; report.json names each file's "
+         "range. --projections and --positives take a folder or a pattern too. Without FILE, "
+         "analyses the bundled sample with the bundled head. Writes "
          "report.json, per_sample.csv, per_dimension.csv and plots (PNG and SVG) into the "
          "output folder, which is replaced as a whole: it must be new, empty or hold an "
          "older report. Ctrl-C, SIGTERM or SIGHUP stop the run and leave the older report "
@@ -1371,8 +1429,6 @@ hr_command_analyze (int argc, char **argv)
           _ ("unknown precision “%s” (auto, float64 or float32-products)"), precision_name);
       return hr_usage_error (context, message);
     }
-  if (argc > 2)
-    return hr_usage_error (context, _ ("analyze takes at most one FILE"));
   if (o.weights != NULL && projections_path != NULL)
     return hr_usage_error (context, _ ("give either --weights or --projections, not both"));
   if (pairs != NULL && positives_path != NULL)
@@ -1405,8 +1461,13 @@ hr_command_analyze (int argc, char **argv)
     /* TRANSLATORS: %s is the output folder given with --output */
     return hr_fail (g_strdup_printf (_ ("%s exists and is not a folder"), output));
 
-  if (argc == 2)
-    path = argv[1];
+  if (argc >= 2)
+    {
+      inputs = hr_expand_inputs (argc, argv, &error);
+      if (inputs == NULL)
+        return hr_user_error (error);
+      path = inputs[0];
+    }
   else
     {
       sample = hr_find_data (HR_SAMPLE_FEATURES);
@@ -1434,7 +1495,9 @@ hr_command_analyze (int argc, char **argv)
         return hr_head_open_error (context, error, o.arch, o.activation, o.weights);
       hr_head_note_override (head, o.arch, o.weights);
     }
-  reader = hr_stack_reader_new (path, o.layout, cancellable, &error);
+  if (inputs == NULL)
+    inputs = g_strdupv ((char *[]){ (char *)path, NULL });
+  reader = hr_open_inputs ((const char *const *)inputs, o.layout, cancellable, &error);
   if (reader == NULL)
     return hr_user_error (error);
   projections = hr_open_stack (projections_path, o.layout, cancellable, &error);
@@ -1443,17 +1506,17 @@ hr_command_analyze (int argc, char **argv)
   positives = hr_open_stack (positives_path, o.layout, cancellable, &error);
   if (positives_path != NULL && positives == NULL)
     return hr_user_error (error);
-  if (head != NULL && hr_stack_reader_get_n_features (reader) != hr_head_get_in_features (head))
+  if (head != NULL && hr_source_get_n_features (reader) != hr_head_get_in_features (head))
     {
       return hr_fail (g_strdup_printf (
           _ ("%s: the stack has %zu features, the head in %s takes %zu"), path,
-          hr_stack_reader_get_n_features (reader), o.weights, hr_head_get_in_features (head)));
+          hr_source_get_n_features (reader), o.weights, hr_head_get_in_features (head)));
     }
 
-  analysis = hr_analysis_new (reader);
+  analysis = hr_analysis_new_for_source (reader);
   hr_analysis_set_head (analysis, head);
-  hr_analysis_set_projections (analysis, projections);
-  hr_analysis_set_positives (analysis, positives);
+  hr_analysis_set_projections_source (analysis, projections);
+  hr_analysis_set_positives_source (analysis, positives);
   hr_analysis_set_pairs_file (analysis, pairs);
   hr_analysis_set_norm_mode (analysis, hr_head_options_mode (&o));
   hr_analysis_set_batch_size (analysis, hr_head_options_batch_size (&o));

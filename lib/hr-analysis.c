@@ -614,10 +614,10 @@ struct _HrAnalysis
 {
   GObject parent_instance;
 
-  HrStackReader *features;
+  HrSource *features;
   HrHead *head;
-  HrStackReader *projections;
-  HrStackReader *positives;
+  HrSource *projections;
+  HrSource *positives;
   char *pairs_file;
   HrNormMode mode;
   gsize batch_size;
@@ -761,7 +761,7 @@ hr_analysis_set_property (GObject *object, guint prop_id, const GValue *value, G
         hr_analysis_set_head (self, g_value_get_object (value));
         break;
       case PROP_PROJECTIONS:
-        hr_analysis_set_projections (self, g_value_get_object (value));
+        hr_analysis_set_projections_source (self, g_value_get_object (value));
         break;
       case PROP_NORM_MODE:
         hr_analysis_set_norm_mode (self, g_value_get_enum (value));
@@ -793,10 +793,10 @@ hr_analysis_class_init (HrAnalysisClass *klass)
   /**
    * HrAnalysis:features:
    *
-   * The stack of features to analyse.
+   * The stack of features to analyse: any [class@Source] (a [class@StackReader] before 0.2).
    */
   properties[PROP_FEATURES]
-      = g_param_spec_object ("features", NULL, NULL, HR_TYPE_STACK_READER,
+      = g_param_spec_object ("features", NULL, NULL, HR_TYPE_SOURCE,
                              G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
   /**
    * HrAnalysis:head:
@@ -813,7 +813,7 @@ hr_analysis_class_init (HrAnalysisClass *klass)
    * instead of running a head; or %NULL.
    */
   properties[PROP_PROJECTIONS]
-      = g_param_spec_object ("projections", NULL, NULL, HR_TYPE_STACK_READER,
+      = g_param_spec_object ("projections", NULL, NULL, HR_TYPE_SOURCE,
                              G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
   /**
    * HrAnalysis:norm-mode:
@@ -892,6 +892,24 @@ HrAnalysis *
 hr_analysis_new (HrStackReader *features)
 {
   g_return_val_if_fail (HR_IS_STACK_READER (features), NULL);
+  return hr_analysis_new_for_source (HR_SOURCE (features));
+}
+
+/**
+ * hr_analysis_new_for_source:
+ * @features: the features to analyse: a file, memory, several files, any source whose
+ *   number of samples is known
+ *
+ * Makes an analysis of @features, as hr_analysis_new() does for a TIFF file.
+ *
+ * Returns: (transfer full): a new #HrAnalysis
+ *
+ * Since: 0.2
+ */
+HrAnalysis *
+hr_analysis_new_for_source (HrSource *features)
+{
+  g_return_val_if_fail (HR_IS_SOURCE (features), NULL);
   return g_object_new (HR_TYPE_ANALYSIS, "features", features, NULL);
 }
 
@@ -899,12 +917,32 @@ hr_analysis_new (HrStackReader *features)
  * hr_analysis_get_features:
  * @self: a #HrAnalysis
  *
- * Gets the stack of features.
+ * Gets the stack of features when it is a TIFF file (hr_analysis_get_source() gets any).
  *
- * Returns: (transfer none): the stack of features
+ * Returns: (transfer none) (nullable): the stack of features, or %NULL when they come from
+ *   another kind of source
+ *
+ * Deprecated: 0.2: Use hr_analysis_get_source(), which returns any kind of source.
  */
 HrStackReader *
 hr_analysis_get_features (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
+  return HR_IS_STACK_READER (self->features) ? HR_STACK_READER (self->features) : NULL;
+}
+
+/**
+ * hr_analysis_get_source:
+ * @self: a #HrAnalysis
+ *
+ * Gets the features, whatever their source.
+ *
+ * Returns: (transfer none): the features
+ *
+ * Since: 0.2
+ */
+HrSource *
+hr_analysis_get_source (HrAnalysis *self)
 {
   g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
   return self->features;
@@ -953,8 +991,25 @@ hr_analysis_get_head (HrAnalysis *self)
 void
 hr_analysis_set_projections (HrAnalysis *self, HrStackReader *projections)
 {
-  g_return_if_fail (HR_IS_ANALYSIS (self));
   g_return_if_fail (projections == NULL || HR_IS_STACK_READER (projections));
+  hr_analysis_set_projections_source (self, (HrSource *)projections);
+}
+
+/**
+ * hr_analysis_set_projections_source:
+ * @self: a #HrAnalysis
+ * @projections: (nullable): the projections of the features, or %NULL
+ *
+ * Sets projections from any source whose number of samples is known, as
+ * hr_analysis_set_projections() does from a TIFF file.
+ *
+ * Since: 0.2
+ */
+void
+hr_analysis_set_projections_source (HrAnalysis *self, HrSource *projections)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (projections == NULL || HR_IS_SOURCE (projections));
   g_return_if_fail (!self->running);
   if (g_set_object (&self->projections, projections))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROJECTIONS]);
@@ -967,10 +1022,30 @@ hr_analysis_set_projections (HrAnalysis *self, HrStackReader *projections)
  * Gets the projections given with hr_analysis_set_projections().
  *
  * Returns: (transfer none) (nullable): the projections given with
- *   hr_analysis_set_projections()
+ *   hr_analysis_set_projections(), or %NULL (also when they come from a source other than
+ *   a TIFF file: see hr_analysis_get_projections_source())
+ *
+ * Deprecated: 0.2: Use hr_analysis_get_projections_source(), which returns any kind of source.
  */
 HrStackReader *
 hr_analysis_get_projections (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
+  return HR_IS_STACK_READER (self->projections) ? HR_STACK_READER (self->projections) : NULL;
+}
+
+/**
+ * hr_analysis_get_projections_source:
+ * @self: a #HrAnalysis
+ *
+ * Gets the projections, whatever their source.
+ *
+ * Returns: (transfer none) (nullable): the projections, or %NULL
+ *
+ * Since: 0.2
+ */
+HrSource *
+hr_analysis_get_projections_source (HrAnalysis *self)
 {
   g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
   return self->projections;
@@ -1147,8 +1222,25 @@ hr_analysis_set_pairs_file (HrAnalysis *self, const char *path)
 void
 hr_analysis_set_positives (HrAnalysis *self, HrStackReader *positives)
 {
-  g_return_if_fail (HR_IS_ANALYSIS (self));
   g_return_if_fail (positives == NULL || HR_IS_STACK_READER (positives));
+  hr_analysis_set_positives_source (self, (HrSource *)positives);
+}
+
+/**
+ * hr_analysis_set_positives_source:
+ * @self: a #HrAnalysis
+ * @positives: (nullable): the positives, aligned sample by sample with the features
+ *
+ * Sets the positives from any source whose number of samples is known, as
+ * hr_analysis_set_positives() does from a TIFF file.
+ *
+ * Since: 0.2
+ */
+void
+hr_analysis_set_positives_source (HrAnalysis *self, HrSource *positives)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (positives == NULL || HR_IS_SOURCE (positives));
   g_return_if_fail (!self->running);
   g_set_object (&self->positives, positives);
 }
@@ -1380,23 +1472,26 @@ hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint6
 
 /* With %HR_NONFINITE_POLICY_ERROR, an error at the first non-finite value @reader has read. */
 static gboolean
-hr_check_nonfinite_policy (HrAnalysis *self, HrStackReader *reader, GError **error)
+hr_check_nonfinite_policy (HrAnalysis *self, HrSource *reader, GError **error)
 {
   gsize n_positions;
   const guint64 *positions;
-  gsize d = hr_stack_reader_get_n_features (reader);
+  gsize d = hr_source_get_n_features (reader);
+  guint64 sample;
+  const char *name;
 
   if (self->nonfinite_policy != HR_NONFINITE_POLICY_ERROR
-      || hr_stack_reader_get_n_nonfinite (reader) == 0)
+      || hr_source_get_n_nonfinite (reader) == 0)
     return TRUE;
-  positions = hr_stack_reader_get_nonfinite_positions (reader, &n_positions);
+  positions = hr_source_get_nonfinite_positions (reader, &n_positions);
+  sample = n_positions > 0 ? positions[0] / d : 0;
+  name = hr_source_locate_sample (reader, &sample);
   g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NON_FINITE,
                /* TRANSLATORS: %s is a file, %llu a sample and a feature index; “error” and
                   “drop” are the values of --nonfinite, left untranslated */
                _ ("%s: sample %llu, feature %llu is NaN or infinite (non-finite policy “error”; "
                   "“drop” leaves such samples out)"),
-               hr_stack_reader_get_path (reader),
-               (unsigned long long)(n_positions > 0 ? positions[0] / d : 0),
+               name, (unsigned long long)sample,
                (unsigned long long)(n_positions > 0 ? positions[0] % d : 0));
   return FALSE;
 }
@@ -1405,10 +1500,10 @@ hr_check_nonfinite_policy (HrAnalysis *self, HrStackReader *reader, GError **err
  * says why, naming the columns of @reader that are non-finite in every sample (a second
  * read of the stack, only in this case). */
 static gboolean
-hr_check_enough_finite (HrAnalysis *self, HrStackReader *reader, HrStage *stage, GError **error)
+hr_check_enough_finite (HrAnalysis *self, HrSource *reader, HrStage *stage, GError **error)
 {
   guint64 kept = hr_moments_get_n_samples (stage->moments);
-  gsize n = hr_stack_reader_get_n_samples (reader), d = hr_stack_reader_get_n_features (reader);
+  gsize n = hr_source_get_n_samples (reader), d = hr_source_get_n_features (reader);
   gsize chunk = 2048, got;
   g_autofree guint64 *count = NULL;
   g_autofree float *rows = NULL;
@@ -1420,7 +1515,7 @@ hr_check_enough_finite (HrAnalysis *self, HrStackReader *reader, HrStage *stage,
     return TRUE;
   count = g_new0 (guint64, d);
   rows = g_try_new (float, chunk *d);
-  if (rows == NULL || !hr_stack_reader_seek (reader, 0, error))
+  if (rows == NULL || !hr_source_seek (reader, 0, error))
     {
       if (rows == NULL)
         g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
@@ -1429,7 +1524,7 @@ hr_check_enough_finite (HrAnalysis *self, HrStackReader *reader, HrStage *stage,
     }
   for (gsize done = 0; done < n; done += got)
     {
-      if (!hr_stack_reader_read_into (reader, rows, chunk, &got, NULL, error))
+      if (!hr_source_read_into (reader, rows, chunk, &got, NULL, error))
         return FALSE;
       if (got == 0)
         break;
@@ -1461,14 +1556,14 @@ hr_check_enough_finite (HrAnalysis *self, HrStackReader *reader, HrStage *stage,
                               "(%llu non-finite values in all), so every sample was left out; "
                               "remove the columns from the stack",
                               n_columns),
-                 hr_stack_reader_get_path (reader), n_columns, columns->str, n,
+                 hr_source_get_name (reader), n_columns, columns->str, n,
                  (unsigned long long)total);
   else
     g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
                  /* TRANSLATORS: %s is a file, %llu and %zu numbers of samples, %llu of values */
                  _ ("%s: only %llu of %zu samples are free of NaN and infinite values (%llu "
                     "non-finite values in all); a spectrum needs at least 2"),
-                 hr_stack_reader_get_path (reader), (unsigned long long)kept, n,
+                 hr_source_get_name (reader), (unsigned long long)kept, n,
                  (unsigned long long)total);
   return FALSE;
 }
@@ -1718,10 +1813,14 @@ static gboolean
 hr_pass_plan (HrPass *pass, GError **error)
 {
   HrAnalysis *self = pass->self;
-  guint64 n = hr_stack_reader_get_n_samples (self->features);
-  gsize d = hr_stack_reader_get_n_features (self->features);
+  guint64 n = hr_source_get_n_samples (self->features);
+  gsize d = hr_source_get_n_features (self->features);
   HrStage *stage;
 
+  if (!hr_source_check_known_length (self->features, error)
+      || (self->projections != NULL && !hr_source_check_known_length (self->projections, error))
+      || (self->positives != NULL && !hr_source_check_known_length (self->positives, error)))
+    return FALSE;
   pass->stages = g_ptr_array_new_with_free_func (g_object_unref);
   pass->memory_limit = hr_analysis_memory_limit (self);
   stage = hr_stage_new ("features", HR_STAGE_ROLE_FEATURES, -1, HR_LAYER_LINEAR, d, n, TRUE);
@@ -1759,8 +1858,8 @@ hr_pass_plan (HrPass *pass, GError **error)
         {
           g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
                        _ ("%s: the head takes %zu features, the stack has %zu"),
-                       hr_stack_reader_get_path (self->features),
-                       hr_head_get_in_features (self->head), d);
+                       hr_source_get_name (self->features), hr_head_get_in_features (self->head),
+                       d);
           return FALSE;
         }
       pass->by_layer = g_new0 (HrStage *, L);
@@ -1784,16 +1883,16 @@ hr_pass_plan (HrPass *pass, GError **error)
     }
   else if (self->projections != NULL)
     {
-      if (hr_stack_reader_get_n_samples (self->projections) != n)
+      if (hr_source_get_n_samples (self->projections) != n)
         {
           g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
                        _ ("%s has %zu samples, the features %zu"),
-                       hr_stack_reader_get_path (self->projections),
-                       hr_stack_reader_get_n_samples (self->projections), (gsize)n);
+                       hr_source_get_name (self->projections),
+                       hr_source_get_n_samples (self->projections), (gsize)n);
           return FALSE;
         }
       stage = hr_stage_new ("projections", HR_STAGE_ROLE_PROJECTIONS, -1, HR_LAYER_LINEAR,
-                            hr_stack_reader_get_n_features (self->projections), n, TRUE);
+                            hr_source_get_n_features (self->projections), n, TRUE);
       if ((pass->last = hr_pass_add_stage (pass, stage, error)) == NULL)
         return FALSE;
     }
@@ -1806,8 +1905,8 @@ static const char *
 hr_analysis_pairs_source (HrAnalysis *self)
 {
   if (self->positives != NULL)
-    return hr_stack_reader_get_path (self->positives);
-  return self->pairs_file != NULL ? self->pairs_file : hr_stack_reader_get_path (self->features);
+    return hr_source_get_name (self->positives);
+  return self->pairs_file != NULL ? self->pairs_file : hr_source_get_name (self->features);
 }
 
 /* Reads the pairs and marks the samples whose last-stage rows the pass keeps. */
@@ -1815,25 +1914,23 @@ static gboolean
 hr_pass_plan_pairs (HrPass *pass, GError **error)
 {
   HrAnalysis *self = pass->self;
-  guint64 n = hr_stack_reader_get_n_samples (self->features);
+  guint64 n = hr_source_get_n_samples (self->features);
   gsize d = pass->last->dimension, k = 0;
 
   if (self->positives != NULL)
     {
-      HrStackReader *ref
+      HrSource *ref
           = self->head == NULL && self->projections != NULL ? self->projections : self->features;
 
-      if (hr_stack_reader_get_n_samples (self->positives) != n
-          || hr_stack_reader_get_n_features (self->positives)
-                 != hr_stack_reader_get_n_features (ref))
+      if (hr_source_get_n_samples (self->positives) != n
+          || hr_source_get_n_features (self->positives) != hr_source_get_n_features (ref))
         {
           g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
                        _ ("%s holds %zu × %zu values; positives aligned with %s need %zu × %zu"),
-                       hr_stack_reader_get_path (self->positives),
-                       hr_stack_reader_get_n_samples (self->positives),
-                       hr_stack_reader_get_n_features (self->positives),
-                       hr_stack_reader_get_path (ref), (gsize)n,
-                       hr_stack_reader_get_n_features (ref));
+                       hr_source_get_name (self->positives),
+                       hr_source_get_n_samples (self->positives),
+                       hr_source_get_n_features (self->positives), hr_source_get_name (ref),
+                       (gsize)n, hr_source_get_n_features (ref));
           return FALSE;
         }
       /* every sample is an anchor */
@@ -1933,10 +2030,10 @@ static gboolean
 hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellable, GError **error)
 {
   HrAnalysis *self = pass->self;
-  HrStackReader *readers[2] = { self->features, self->projections };
+  HrSource *readers[2] = { self->features, self->projections };
   HrStage *stages[2] = { pass->features, self->projections != NULL ? pass->last : NULL };
-  gsize n = hr_stack_reader_get_n_samples (self->features);
-  gsize chunk = CLAMP (hr_stack_reader_get_preferred_chunk (self->features), 256, 2048);
+  gsize n = hr_source_get_n_samples (self->features);
+  gsize chunk = CLAMP (hr_source_get_preferred_chunk (self->features), 256, 2048);
   float *rows[2] = { NULL, NULL };
   gsize got[2];
   guint64 marked = 0;
@@ -1945,7 +2042,7 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
   chunk = MAX ((gsize)1, MIN (chunk, n));
   for (int k = 0; k < 2 && stages[k] != NULL; k++)
     {
-      if (!hr_stack_reader_seek (readers[k], 0, error))
+      if (!hr_source_seek (readers[k], 0, error))
         return FALSE;
       rows[k] = g_try_new (float, chunk *stages[k]->dimension);
       if (rows[k] == NULL)
@@ -1959,7 +2056,7 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
     {
       for (int k = 0; k < 2 && stages[k] != NULL; k++)
         {
-          if (!hr_stack_reader_read_into (readers[k], rows[k], chunk, &got[k], cancellable, error)
+          if (!hr_source_read_into (readers[k], rows[k], chunk, &got[k], cancellable, error)
               || !hr_check_nonfinite_policy (self, readers[k], error))
             goto out;
         }
@@ -1969,7 +2066,7 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
         {
           g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
                        _ ("%s ended after %zu of its %zu samples"),
-                       hr_stack_reader_get_path (self->features), done, n);
+                       hr_source_get_name (self->features), done, n);
           goto out;
         }
       if (stages[1] != NULL)
@@ -2018,7 +2115,7 @@ hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancell
                        GError **error)
 {
   HrAnalysis *self = pass->self;
-  gsize n = hr_stack_reader_get_n_samples (self->positives), d = pass->last->dimension;
+  gsize n = hr_source_get_n_samples (self->positives), d = pass->last->dimension;
   HrPositivesPass pp = { NULL, d, 0 };
   guint64 dropped, nonfinite;
 
@@ -2049,7 +2146,7 @@ hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancell
     }
   else
     {
-      gsize chunk = CLAMP (hr_stack_reader_get_preferred_chunk (self->positives), 256, 2048);
+      gsize chunk = CLAMP (hr_source_get_preferred_chunk (self->positives), 256, 2048);
       g_autofree float *rows = g_try_new (float, chunk *d);
       g_autofree guint64 *samples = g_try_new (guint64, chunk);
       gsize got;
@@ -2062,11 +2159,11 @@ hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancell
           return FALSE;
         }
 
-      if (!hr_stack_reader_seek (self->positives, 0, error))
+      if (!hr_source_seek (self->positives, 0, error))
         return FALSE;
       for (gsize done = 0; done < n; done += got)
         {
-          if (!hr_stack_reader_read_into (self->positives, rows, chunk, &got, cancellable, error))
+          if (!hr_source_read_into (self->positives, rows, chunk, &got, cancellable, error))
             return FALSE;
           if (got == 0)
             break;
@@ -2266,17 +2363,17 @@ hr_sample_format_absolute_error (HrSampleFormat format)
 }
 
 static double
-hr_reader_absolute_error (HrStackReader *reader)
+hr_reader_absolute_error (HrSource *reader)
 {
   return hr_sample_format_absolute_error (
-      hr_stack_info_get_sample_format (hr_stack_reader_get_info (reader)));
+      hr_stack_info_get_sample_format (hr_source_get_info (reader)));
 }
 
 static double
-hr_reader_unit_roundoff (HrStackReader *reader)
+hr_reader_unit_roundoff (HrSource *reader)
 {
   return hr_sample_format_unit_roundoff (
-      hr_stack_info_get_sample_format (hr_stack_reader_get_info (reader)));
+      hr_stack_info_get_sample_format (hr_source_get_info (reader)));
 }
 
 /* The relative error r of the values of layer @layer of @head (−1: its input), with @r0 that

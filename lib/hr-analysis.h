@@ -148,6 +148,16 @@ G_DECLARE_FINAL_TYPE (HrAnalysis, hr_analysis, HR, ANALYSIS, GObject)
 
 HR_AVAILABLE_IN_ALL
 HrAnalysis *hr_analysis_new (HrStackReader *features);
+HR_AVAILABLE_IN_ALL
+HrAnalysis *hr_analysis_new_for_source (HrSource *features);
+HR_AVAILABLE_IN_ALL
+HrSource *hr_analysis_get_source (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_projections_source (HrAnalysis *self, HrSource *projections);
+HR_AVAILABLE_IN_ALL
+HrSource *hr_analysis_get_projections_source (HrAnalysis *self);
+HR_AVAILABLE_IN_ALL
+void hr_analysis_set_positives_source (HrAnalysis *self, HrSource *positives);
 
 HR_AVAILABLE_IN_ALL
 HrStackReader *hr_analysis_get_features (HrAnalysis *self);

@@ -567,27 +567,13 @@ gboolean
 hr_feature_stack_write (HrFeatureStack *stack, const char *path, HrStackLayout layout,
                         GCancellable *cancellable, GError **error)
 {
-  g_autoptr (HrTiffSink) sink = NULL;
-  gsize chunk;
+  g_autoptr (HrSource) source = NULL;
 
   g_return_val_if_fail (HR_IS_FEATURE_STACK (stack), FALSE);
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (layout == HR_STACK_LAYOUT_AUTO)
-    layout = stack->info->per_pixel ? HR_STACK_LAYOUT_CHANNELS : HR_STACK_LAYOUT_MATRIX;
-  sink = hr_tiff_sink_new (path, layout, stack->n_samples, stack->n_features, stack->info, error);
-  if (sink == NULL)
-    return FALSE;
-
-  chunk = MAX ((gsize)1, ((gsize)16 << 20) / (stack->n_features * sizeof (float)));
-  for (gsize first = 0; first < stack->n_samples; first += chunk)
-    {
-      gsize count = MIN (chunk, stack->n_samples - first);
-
-      if (g_cancellable_set_error_if_cancelled (cancellable, error)
-          || !hr_tiff_sink_append (sink, stack->data + first * stack->n_features, count, error))
-        return FALSE;
-    }
-  return hr_tiff_sink_commit (sink, error);
+  /* One chunk loop for every source: the writer's. */
+  source = hr_memory_source_new_for_stack (stack);
+  return hr_stack_writer_write_source (source, path, layout, cancellable, error);
 }

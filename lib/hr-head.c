@@ -2859,40 +2859,43 @@ hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancella
  * k-th row kept, and the non-finite values are counted in @nonfinite; without, non-finite
  * values are an error (projecting). */
 static gboolean
-hr_stream_read (HrStackReader *reader, float *rows, gsize count, gsize *got, guint64 *samples,
+hr_stream_read (HrSource *reader, float *rows, gsize count, gsize *got, guint64 *samples,
                 guint64 *dropped, guint64 *nonfinite, GCancellable *cancellable, GError **error)
 {
-  guint64 before = hr_stack_reader_get_n_nonfinite (reader);
-  gsize first = hr_stack_reader_get_position (reader), d = hr_stack_reader_get_n_features (reader);
+  guint64 before = hr_source_get_n_nonfinite (reader);
+  gsize first = hr_source_get_position (reader), d = hr_source_get_n_features (reader);
   gsize kept = 0;
 
-  if (!hr_stack_reader_read_into (reader, rows, count, got, cancellable, error))
+  if (!hr_source_read_into (reader, rows, count, got, cancellable, error))
     return FALSE;
-  if (samples == NULL && hr_stack_reader_get_n_nonfinite (reader) != before)
+  if (samples == NULL && hr_source_get_n_nonfinite (reader) != before)
     {
       gsize n_positions, more;
       const guint64 *positions;
+      guint64 sample;
+      const char *name;
 
       /* Read on to the end, so that the count is the stack's, like that of an in-memory
        * stack (hr_head_check_stack()) and of the analysis. */
-      while (hr_stack_reader_get_position (reader) < hr_stack_reader_get_n_samples (reader))
+      while (hr_source_get_position (reader) < hr_source_get_n_samples (reader))
         {
-          if (!hr_stack_reader_read_into (reader, rows, count, &more, cancellable, error))
+          if (!hr_source_read_into (reader, rows, count, &more, cancellable, error))
             return FALSE;
           if (more == 0)
             break;
         }
-      positions = hr_stack_reader_get_nonfinite_positions (reader, &n_positions);
+      positions = hr_source_get_nonfinite_positions (reader, &n_positions);
+      sample = positions[0] / d;
+      name = hr_source_locate_sample (reader, &sample);
       g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
-                   _ ("%s: %llu non-finite values, the first at sample %llu, feature %llu"),
-                   hr_stack_reader_get_path (reader),
-                   (unsigned long long)hr_stack_reader_get_n_nonfinite (reader),
-                   (unsigned long long)(positions[0] / d), (unsigned long long)(positions[0] % d));
+                   _ ("%s: %llu non-finite values, the first at sample %llu, feature %llu"), name,
+                   (unsigned long long)hr_source_get_n_nonfinite (reader),
+                   (unsigned long long)sample, (unsigned long long)(positions[0] % d));
       return FALSE;
     }
   if (samples == NULL)
     return TRUE;
-  if (hr_stack_reader_get_n_nonfinite (reader) == before)
+  if (hr_source_get_n_nonfinite (reader) == before)
     {
       for (gsize r = 0; r < *got; r++)
         samples[r] = first + r;
@@ -2921,7 +2924,7 @@ hr_stream_read (HrStackReader *reader, float *rows, gsize count, gsize *got, gui
 
 typedef struct
 {
-  HrStackReader *reader;
+  HrSource *reader;
   gsize n;           /* samples in the stack */
   gsize chunk;       /* rows per read */
   float *rows;       /* chunk × input width */
@@ -2961,7 +2964,7 @@ hr_stream_batch_statistics (HrStream *st, HrRun *run, GError **error)
       sum = g_new0 (double, bn->out);
       sum2 = g_new0 (double, bn->out);
       shift = g_new0 (double, bn->out);
-      if (!hr_stack_reader_seek (st->reader, 0, error))
+      if (!hr_source_seek (st->reader, 0, error))
         return FALSE;
       hr_run_clear_folds (run);
       if (i > 0)
@@ -2974,7 +2977,7 @@ hr_stream_batch_statistics (HrStream *st, HrRun *run, GError **error)
           if (!hr_stream_read (st->reader, st->rows, st->chunk, &got, st->samples, &st->dropped,
                                &st->nonfinite, st->cancellable, error))
             goto fail;
-          read_rows = hr_stack_reader_get_position (st->reader) - done;
+          read_rows = hr_source_get_position (st->reader) - done;
           if (read_rows == 0)
             break;
           if (got > 0 && i > 0
@@ -3026,19 +3029,19 @@ fail:
  * statistics, else @batch_size or the reader's preferred chunk, clamped to [@min_chunk,
  * @max_chunk]. */
 static gboolean
-hr_stream_init (HrStream *st, HrRun *run, HrStackReader *reader, gsize batch_size, gsize min_chunk,
+hr_stream_init (HrStream *st, HrRun *run, HrSource *reader, gsize batch_size, gsize min_chunk,
                 gsize max_chunk, gboolean drop_nonfinite, GError **error)
 {
   gboolean whole_batch = run->mode == HR_NORM_MODE_BATCH && batch_size == 0;
-  gsize d_in = hr_stack_reader_get_n_features (reader);
+  gsize d_in = hr_source_get_n_features (reader);
 
   memset (st, 0, sizeof *st);
   st->reader = reader;
-  st->n = hr_stack_reader_get_n_samples (reader);
+  st->n = hr_source_get_n_samples (reader);
   if (run->mode == HR_NORM_MODE_RUNNING || whole_batch)
     st->chunk = batch_size > 0
                     ? batch_size
-                    : CLAMP (hr_stack_reader_get_preferred_chunk (reader), min_chunk, max_chunk);
+                    : CLAMP (hr_source_get_preferred_chunk (reader), min_chunk, max_chunk);
   else
     st->chunk = batch_size;
   st->chunk = MAX ((gsize)1, MIN (st->chunk, st->n));
@@ -3070,15 +3073,16 @@ hr_stream_clear (HrStream *st)
 }
 
 static gboolean
-hr_head_check_reader (HrHead *head, HrStackReader *reader, GError **error)
+hr_head_check_reader (HrHead *head, HrSource *reader, GError **error)
 {
-  if (head->layers->len == 0
-      || hr_stack_reader_get_n_features (reader) != hr_head_get_in_features (head))
+  if (!hr_source_check_known_length (reader, error))
+    return FALSE;
+  if (head->layers->len == 0 || hr_source_get_n_features (reader) != hr_head_get_in_features (head))
     {
       g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
                    _ ("%s: the head takes %zu features, the stack has %zu"),
-                   hr_stack_reader_get_path (reader), hr_head_get_in_features (head),
-                   hr_stack_reader_get_n_features (reader));
+                   hr_source_get_name (reader), hr_head_get_in_features (head),
+                   hr_source_get_n_features (reader));
       return FALSE;
     }
   return TRUE;
@@ -3114,13 +3118,43 @@ hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrN
                  gsize batch_size, int stage, HrProgressFunc progress, gpointer progress_data,
                  GCancellable *cancellable, GError **error)
 {
+  g_return_val_if_fail (HR_IS_STACK_READER (reader), FALSE);
+  return hr_head_project_source (head, HR_SOURCE (reader), writer, mode, batch_size, stage,
+                                 progress, progress_data, cancellable, error);
+}
+
+/**
+ * hr_head_project_source:
+ * @head: a #HrHead
+ * @source: the features, from any source whose number of samples is known
+ * @writer: where the output goes: a writer for the source's number of samples and the
+ *   stage's width
+ * @mode: how BatchNorm layers normalise
+ * @batch_size: as for hr_head_project()
+ * @stage: the layer whose output to write, or -1 for the projections
+ * @progress: (nullable) (scope call) (closure progress_data): called with the fraction done
+ * @progress_data: data for @progress
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs the head over @source to @writer, as hr_head_project() does over a TIFF file.
+ *
+ * Returns: %TRUE on success; on failure @writer is aborted, so no output file is left
+ *
+ * Since: 0.2
+ */
+gboolean
+hr_head_project_source (HrHead *head, HrSource *reader, HrStackWriter *writer, HrNormMode mode,
+                        gsize batch_size, int stage, HrProgressFunc progress,
+                        gpointer progress_data, GCancellable *cancellable, GError **error)
+{
   g_autoptr (HrRun) run = NULL;
   HrStream st = { 0 };
   gsize n, got;
   guint last;
 
   g_return_val_if_fail (HR_IS_HEAD (head), FALSE);
-  g_return_val_if_fail (HR_IS_STACK_READER (reader), FALSE);
+  g_return_val_if_fail (HR_IS_SOURCE (reader), FALSE);
   g_return_val_if_fail (HR_IS_STACK_WRITER (writer), FALSE);
   if (stage < -1 || stage >= (int)head->layers->len)
     {
@@ -3136,7 +3170,7 @@ hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrN
     }
 
   last = stage < 0 ? head->layers->len - 1 : (guint)stage;
-  n = hr_stack_reader_get_n_samples (reader);
+  n = hr_source_get_n_samples (reader);
   if (hr_stack_writer_get_n_features (writer) != hr_head_layer (head, last)->out
       || hr_stack_writer_get_n_samples (writer) != n)
     {
@@ -3163,7 +3197,7 @@ hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer, HrN
       && !hr_stream_batch_statistics (&st, run, error))
     goto fail;
 
-  if (!hr_stack_reader_seek (reader, 0, error))
+  if (!hr_source_seek (reader, 0, error))
     goto fail;
   for (gsize done = 0; done < n; done += got)
     {
@@ -3204,7 +3238,7 @@ fail:
  * output of every layer i for which keep[i] is set (stages[i], else NULL). @n_dropped and
  * @n_nonfinite receive the rows dropped and the non-finite values they held. */
 gboolean
-hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batch_size,
+hr_head_stream (HrHead *head, HrSource *reader, HrNormMode mode, gsize batch_size,
                 const gboolean *keep, HrChunkFunc func, gpointer user_data, guint64 *n_dropped,
                 guint64 *n_nonfinite, HrProgressFunc progress, gpointer progress_data,
                 GCancellable *cancellable, GError **error)
@@ -3219,7 +3253,7 @@ hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batc
   *n_dropped = *n_nonfinite = 0;
   if (!hr_head_check_reader (head, reader, error))
     return FALSE;
-  n = hr_stack_reader_get_n_samples (reader);
+  n = hr_source_get_n_samples (reader);
   if (!hr_head_check_batches (head, mode, n_layers - 1, n, batch_size, error))
     return FALSE;
 
@@ -3248,7 +3282,7 @@ hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batc
       && !hr_stream_batch_statistics (&st, run, error))
     goto out;
 
-  if (!hr_stack_reader_seek (reader, 0, error))
+  if (!hr_source_seek (reader, 0, error))
     goto out;
   for (gsize done = 0; done < n; done += got)
     {
@@ -3257,7 +3291,7 @@ hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batc
       if (!hr_stream_read (reader, st.rows, st.chunk, &got, st.samples, &st.dropped, &st.nonfinite,
                            cancellable, error))
         goto out;
-      read_rows = hr_stack_reader_get_position (reader) - done;
+      read_rows = hr_source_get_position (reader) - done;
       if (read_rows == 0)
         break;
       if (got > 0)

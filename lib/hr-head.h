@@ -241,5 +241,10 @@ HR_AVAILABLE_IN_ALL
 gboolean hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer,
                           HrNormMode mode, gsize batch_size, int stage, HrProgressFunc progress,
                           gpointer progress_data, GCancellable *cancellable, GError **error);
+HR_AVAILABLE_IN_ALL
+gboolean hr_head_project_source (HrHead *head, HrSource *source, HrStackWriter *writer,
+                                 HrNormMode mode, gsize batch_size, int stage,
+                                 HrProgressFunc progress, gpointer progress_data,
+                                 GCancellable *cancellable, GError **error);
 
 G_END_DECLS

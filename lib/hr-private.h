@@ -59,6 +59,12 @@ HrFeatureStack *hr_feature_stack_new_take (float *data, gsize n_samples, gsize n
  * before json-glib's recursive parser sees it (hr-json.c). Returns -1, or the offset of the
  * first offending byte with *@too_deep telling whether the depth was the problem. */
 gssize hr_json_prescan (const char *text, gsize length, guint max_depth, gboolean *too_deep);
+/* FALSE with an error naming @source when its number of samples is unknown (hr-source.c). */
+gboolean hr_source_check_known_length (HrSource *source, GError **error);
+
+/* The name of the source that holds @sample, *@sample made relative to it: the file of a
+ * concatenation's sample, for messages (hr-concat-source.c). */
+const char *hr_source_locate_sample (HrSource *source, guint64 *sample);
 
 /* The TIFF side (hr-tiff.c). */
 typedef struct _HrTiffSource HrTiffSource;
@@ -110,7 +116,7 @@ guint64 hr_stage_get_n_nonfinite_of_input (HrStage *stage);
 typedef gboolean (*HrChunkFunc) (const float *features, gsize n_rows, const guint64 *samples,
                                  const float *const *stages, gpointer user_data, GError **error);
 
-gboolean hr_head_stream (HrHead *head, HrStackReader *reader, HrNormMode mode, gsize batch_size,
+gboolean hr_head_stream (HrHead *head, HrSource *reader, HrNormMode mode, gsize batch_size,
                          const gboolean *keep, HrChunkFunc func, gpointer user_data,
                          guint64 *n_dropped, guint64 *n_nonfinite, HrProgressFunc progress,
                          gpointer progress_data, GCancellable *cancellable, GError **error);

@@ -509,12 +509,37 @@ hr_json_contrastive (JsonBuilder *b, HrAnalysis *self)
   json_builder_end_object (b);
 }
 
+/* For features read from several files: each part's name and the range of samples it
+ * holds, numbered across the parts ([first_sample, first_sample + samples)). */
+static void
+hr_json_parts (JsonBuilder *b, HrSource *features)
+{
+  HrConcatSource *concat;
+
+  if (!HR_IS_CONCAT_SOURCE (features))
+    return;
+  concat = HR_CONCAT_SOURCE (features);
+  json_builder_set_member_name (b, "parts");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < hr_concat_source_get_n_parts (concat); i++)
+    {
+      guint64 first = hr_concat_source_get_part_start (concat, i);
+
+      json_builder_begin_object (b);
+      hr_json_string (b, "features", hr_source_get_name (hr_concat_source_get_part (concat, i)));
+      hr_json_int (b, "first_sample", (gint64)first);
+      hr_json_int (b, "samples", (gint64)(hr_concat_source_get_part_start (concat, i + 1) - first));
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+}
+
 static JsonNode *
 hr_analysis_build_json (HrAnalysis *self, GError **error)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  HrStackReader *features = hr_analysis_get_features (self);
-  HrStackReader *projections = hr_analysis_get_projections (self);
+  HrSource *features = hr_analysis_get_source (self);
+  HrSource *projections = hr_analysis_get_projections_source (self);
   HrVerdictFlags verdict = hr_analysis_get_verdict (self);
   g_auto (GStrv) lines = NULL;
 
@@ -523,14 +548,14 @@ hr_analysis_build_json (HrAnalysis *self, GError **error)
   hr_json_software (b);
   json_builder_set_member_name (b, "input");
   json_builder_begin_object (b);
-  hr_json_string (b, "features", hr_stack_reader_get_path (features));
-  hr_json_int (b, "samples", (gint64)hr_stack_reader_get_n_samples (features));
-  hr_json_int (b, "features_dimension", (gint64)hr_stack_reader_get_n_features (features));
-  hr_json_string (b, "layout",
-                  hr_nick (HR_TYPE_STACK_LAYOUT,
-                           hr_stack_info_get_layout (hr_stack_reader_get_info (features))));
-  hr_json_string (b, "projections",
-                  projections != NULL ? hr_stack_reader_get_path (projections) : NULL);
+  hr_json_string (b, "features", hr_source_get_name (features));
+  hr_json_parts (b, features);
+  hr_json_int (b, "samples", (gint64)hr_source_get_n_samples (features));
+  hr_json_int (b, "features_dimension", (gint64)hr_source_get_n_features (features));
+  hr_json_string (
+      b, "layout",
+      hr_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (hr_source_get_info (features))));
+  hr_json_string (b, "projections", projections != NULL ? hr_source_get_name (projections) : NULL);
   hr_json_int (b, "dropped_samples", (gint64)hr_analysis_get_n_dropped (self));
   hr_json_int (b, "nonfinite_values", (gint64)hr_analysis_get_n_nonfinite (self));
   json_builder_set_member_name (b, "standardized");
@@ -902,8 +927,7 @@ hr_analysis_describe_verdict (HrAnalysis *self)
                            "were left out (non-finite policy “drop”, the default).",
                            hr_analysis_get_n_dropped (self)),
               (unsigned long long)hr_analysis_get_n_dropped (self),
-              (unsigned long long)hr_stack_reader_get_n_samples (hr_analysis_get_features (self)),
-              values));
+              (unsigned long long)hr_source_get_n_samples (hr_analysis_get_source (self)), values));
     }
   g_ptr_array_add (lines, NULL);
   return (char **)g_ptr_array_steal (lines, NULL);
@@ -1430,7 +1454,7 @@ hr_write_map (HrStage *stage, int column, HrStackInfo *geometry, const char *pat
 static gboolean
 hr_write_maps (HrAnalysis *self, const char *directory, GCancellable *cancellable, GError **error)
 {
-  HrStackInfo *geometry = hr_stack_reader_get_info (hr_analysis_get_features (self));
+  HrStackInfo *geometry = hr_source_get_info (hr_analysis_get_source (self));
   static const char *const names[] = { "mean", "std", "norm", "zero-fraction" };
 
   for (guint s = 0; s < hr_analysis_get_n_stages (self); s++)
@@ -1481,7 +1505,7 @@ hr_write_report_files (HrAnalysis *self, const char *directory, GCancellable *ca
       || !hr_plot_zero_fraction (self, directory, error)
       || g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
-  if (hr_stack_info_is_per_pixel (hr_stack_reader_get_info (hr_analysis_get_features (self)))
+  if (hr_stack_info_is_per_pixel (hr_source_get_info (hr_analysis_get_source (self)))
       && !hr_write_maps (self, directory, cancellable, error))
     return FALSE;
 

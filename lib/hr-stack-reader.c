@@ -4,7 +4,10 @@
 /**
  * HrStackReader:
  *
- * Reads a feature stack from a TIFF file a chunk of samples at a time, so that stacks
+ * The TIFF [class@Source]: reads a feature stack from a TIFF file (every layout, sample
+ * format and codec [ctor@FeatureStack.new_from_file] reads) a chunk of samples at a time;
+ * position, non-finite counts and reads are those of [class@Source], and the
+ * `hr_stack_reader_*` functions below are kept as synonyms of the `hr_source_*` ones. Stacks
  * larger than memory can be processed: memory stays bounded by the chunk (plus one
  * decoded strip or row of tiles, at most 64 MiB), whatever the size of the file. One
  * exception: a file stored as a single large compressed strip costs that compressed strip
@@ -22,14 +25,11 @@
 
 struct _HrStackReader
 {
-  GObject parent_instance;
+  HrSource parent_instance;
 
   char *path;
   HrStackLayout layout;
   HrTiffSource *source;
-  gsize position;
-  HrNonfinite nonfinite;
-  gboolean floats;
 };
 
 enum
@@ -37,10 +37,6 @@ enum
   PROP_0,
   PROP_PATH,
   PROP_LAYOUT,
-  PROP_N_SAMPLES,
-  PROP_N_FEATURES,
-  PROP_INFO,
-  PROP_POSITION,
   N_PROPS
 };
 
@@ -48,7 +44,7 @@ static GParamSpec *properties[N_PROPS];
 
 static void hr_stack_reader_initable_iface_init (GInitableIface *iface);
 
-G_DEFINE_FINAL_TYPE_WITH_CODE (HrStackReader, hr_stack_reader, G_TYPE_OBJECT,
+G_DEFINE_FINAL_TYPE_WITH_CODE (HrStackReader, hr_stack_reader, HR_TYPE_SOURCE,
                                G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
                                                       hr_stack_reader_initable_iface_init))
 
@@ -78,18 +74,6 @@ hr_stack_reader_get_property (GObject *object, guint prop_id, GValue *value, GPa
                                      ? hr_tiff_source_get_info (self->source)->layout
                                      : self->layout);
         break;
-      case PROP_N_SAMPLES:
-        g_value_set_uint64 (value, hr_stack_reader_get_n_samples (self));
-        break;
-      case PROP_N_FEATURES:
-        g_value_set_uint64 (value, hr_stack_reader_get_n_features (self));
-        break;
-      case PROP_INFO:
-        g_value_set_boxed (value, hr_stack_reader_get_info (self));
-        break;
-      case PROP_POSITION:
-        g_value_set_uint64 (value, self->position);
-        break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -114,14 +98,46 @@ hr_stack_reader_set_property (GObject *object, guint prop_id, const GValue *valu
     }
 }
 
+static gboolean
+hr_stack_reader_read (HrSource *source, guint64 first, float *buffer, gsize max_samples,
+                      gsize *n_read, GCancellable *cancellable, GError **error)
+{
+  HrStackReader *self = HR_STACK_READER (source);
+
+  /* The base class has clipped max_samples to the samples left. */
+  *n_read = 0;
+  if (self->source == NULL)
+    {
+      g_set_error_literal (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
+                           _ ("a stack reader needs a file to read"));
+      return FALSE;
+    }
+  if (!hr_tiff_source_read (self->source, (gsize)first, max_samples, buffer, cancellable, error))
+    return FALSE;
+  *n_read = max_samples;
+  return TRUE;
+}
+
+static gsize
+hr_stack_reader_get_preferred_chunk_vfunc (HrSource *source)
+{
+  HrStackReader *self = HR_STACK_READER (source);
+
+  return self->source != NULL ? hr_tiff_source_get_preferred_chunk (self->source) : 1;
+}
+
 static void
 hr_stack_reader_class_init (HrStackReaderClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  HrSourceClass *source_class = HR_SOURCE_CLASS (klass);
 
   object_class->finalize = hr_stack_reader_finalize;
   object_class->get_property = hr_stack_reader_get_property;
   object_class->set_property = hr_stack_reader_set_property;
+
+  source_class->read = hr_stack_reader_read;
+  source_class->get_preferred_chunk = hr_stack_reader_get_preferred_chunk_vfunc;
 
   /**
    * HrStackReader:path: (type filename)
@@ -140,39 +156,6 @@ hr_stack_reader_class_init (HrStackReaderClass *klass)
   properties[PROP_LAYOUT]
       = g_param_spec_enum ("layout", NULL, NULL, HR_TYPE_STACK_LAYOUT, HR_STACK_LAYOUT_AUTO,
                            G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
-
-  /**
-   * HrStackReader:n-samples:
-   *
-   * The number of samples N in the file.
-   */
-  properties[PROP_N_SAMPLES] = g_param_spec_uint64 ("n-samples", NULL, NULL, 0, G_MAXUINT64, 0,
-                                                    G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
-
-  /**
-   * HrStackReader:n-features:
-   *
-   * The number of features D of each sample.
-   */
-  properties[PROP_N_FEATURES] = g_param_spec_uint64 ("n-features", NULL, NULL, 0, G_MAXUINT64, 0,
-                                                     G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
-
-  /**
-   * HrStackReader:info:
-   *
-   * Where the samples come from.
-   */
-  properties[PROP_INFO] = g_param_spec_boxed ("info", NULL, NULL, HR_TYPE_STACK_INFO,
-                                              G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
-
-  /**
-   * HrStackReader:position:
-   *
-   * The index of the next sample to read.
-   */
-  properties[PROP_POSITION]
-      = g_param_spec_uint64 ("position", NULL, NULL, 0, G_MAXUINT64, 0,
-                             G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -198,7 +181,10 @@ hr_stack_reader_initable_init (GInitable *initable, GCancellable *cancellable, G
   self->source = hr_tiff_source_open (self->path, self->layout, cancellable, error);
   if (self->source == NULL)
     return FALSE;
-  self->floats = hr_tiff_source_get_info (self->source)->sample_format >= HR_SAMPLE_FORMAT_FLOAT16;
+  hr_source_set_shape (HR_SOURCE (self), hr_tiff_source_get_n_samples (self->source),
+                       hr_tiff_source_get_n_features (self->source));
+  hr_source_set_info (HR_SOURCE (self), hr_tiff_source_get_info (self->source));
+  g_object_set (self, "name", self->path, NULL);
   return TRUE;
 }
 
@@ -255,12 +241,14 @@ hr_stack_reader_get_path (HrStackReader *reader)
  * Gets the number of samples N in the file.
  *
  * Returns: the number of samples N in the file
+ *
+ * The same as hr_source_get_n_samples(), which every [class@Source] has.
  */
 gsize
 hr_stack_reader_get_n_samples (HrStackReader *reader)
 {
   g_return_val_if_fail (HR_IS_STACK_READER (reader), 0);
-  return reader->source != NULL ? hr_tiff_source_get_n_samples (reader->source) : 0;
+  return (gsize)hr_source_get_n_samples (HR_SOURCE (reader));
 }
 
 /**
@@ -270,12 +258,14 @@ hr_stack_reader_get_n_samples (HrStackReader *reader)
  * Gets the number of features D of each sample.
  *
  * Returns: the number of features D of each sample
+ *
+ * The same as hr_source_get_n_features(), which every [class@Source] has.
  */
 gsize
 hr_stack_reader_get_n_features (HrStackReader *reader)
 {
   g_return_val_if_fail (HR_IS_STACK_READER (reader), 0);
-  return reader->source != NULL ? hr_tiff_source_get_n_features (reader->source) : 0;
+  return hr_source_get_n_features (HR_SOURCE (reader));
 }
 
 /**
@@ -286,12 +276,14 @@ hr_stack_reader_get_n_features (HrStackReader *reader)
  *
  * Returns: (transfer none) (nullable): where the samples come from (%NULL only on a reader
  *   that failed to open)
+ *
+ * The same as hr_source_get_info(), which every [class@Source] has.
  */
 HrStackInfo *
 hr_stack_reader_get_info (HrStackReader *reader)
 {
   g_return_val_if_fail (HR_IS_STACK_READER (reader), NULL);
-  return reader->source != NULL ? hr_tiff_source_get_info (reader->source) : NULL;
+  return reader->source != NULL ? hr_source_get_info (HR_SOURCE (reader)) : NULL;
 }
 
 /**
@@ -301,12 +293,14 @@ hr_stack_reader_get_info (HrStackReader *reader)
  * Gets the index of the next sample to be read.
  *
  * Returns: the index of the next sample to be read
+ *
+ * The same as hr_source_get_position(), which every [class@Source] has.
  */
 gsize
 hr_stack_reader_get_position (HrStackReader *reader)
 {
   g_return_val_if_fail (HR_IS_STACK_READER (reader), 0);
-  return reader->position;
+  return (gsize)hr_source_get_position (HR_SOURCE (reader));
 }
 
 /**
@@ -317,13 +311,15 @@ hr_stack_reader_get_position (HrStackReader *reader)
  * strips or rows of tiles of the file where possible, so that nothing is decoded twice.
  *
  * Returns: the preferred chunk size, in samples (at least 1, at most N)
+ *
+ * The same as hr_source_get_preferred_chunk(), which every [class@Source] has.
  */
 gsize
 hr_stack_reader_get_preferred_chunk (HrStackReader *reader)
 {
   g_return_val_if_fail (HR_IS_STACK_READER (reader), 1);
   g_return_val_if_fail (reader->source != NULL, 1);
-  return hr_tiff_source_get_preferred_chunk (reader->source);
+  return hr_source_get_preferred_chunk (HR_SOURCE (reader));
 }
 
 /**
@@ -336,23 +332,15 @@ hr_stack_reader_get_preferred_chunk (HrStackReader *reader)
  * backward seek a sample read twice is counted twice.
  *
  * Returns: %TRUE, or %FALSE with %HR_STACK_ERROR_INVALID if @sample is past the end
+ *
+ * The same as hr_source_seek(), which every [class@Source] has.
  */
 gboolean
 hr_stack_reader_seek (HrStackReader *reader, gsize sample, GError **error)
 {
   g_return_val_if_fail (HR_IS_STACK_READER (reader), FALSE);
   g_return_val_if_fail (reader->source != NULL, FALSE);
-
-  if (sample > hr_tiff_source_get_n_samples (reader->source))
-    {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
-                   _ ("%s: cannot seek to sample %zu of %zu"), reader->path, sample,
-                   hr_tiff_source_get_n_samples (reader->source));
-      return FALSE;
-    }
-  reader->position = sample;
-  g_object_notify_by_pspec (G_OBJECT (reader), properties[PROP_POSITION]);
-  return TRUE;
+  return hr_source_seek (HR_SOURCE (reader), sample, error);
 }
 
 /**
@@ -367,32 +355,16 @@ hr_stack_reader_seek (HrStackReader *reader, gsize sample, GError **error)
  * Reads the next samples into @buffer, row-major, and advances.
  *
  * Returns: %TRUE on success (also at the end, with *@n_read = 0)
+ *
+ * The same as hr_source_read_into(), which every [class@Source] has.
  */
 gboolean
 hr_stack_reader_read_into (HrStackReader *reader, float *buffer, gsize max_samples, gsize *n_read,
                            GCancellable *cancellable, GError **error)
 {
-  gsize n, d, count;
-
   g_return_val_if_fail (HR_IS_STACK_READER (reader), FALSE);
   g_return_val_if_fail (reader->source != NULL, FALSE);
-  g_return_val_if_fail (buffer != NULL || max_samples == 0, FALSE);
-  g_return_val_if_fail (n_read != NULL, FALSE);
-
-  n = hr_tiff_source_get_n_samples (reader->source);
-  d = hr_tiff_source_get_n_features (reader->source);
-  count = MIN (max_samples, n - reader->position);
-  *n_read = 0;
-  if (count == 0)
-    return TRUE;
-  if (!hr_tiff_source_read (reader->source, reader->position, count, buffer, cancellable, error))
-    return FALSE;
-  if (reader->floats)
-    hr_nonfinite_scan (&reader->nonfinite, buffer, count * d, (guint64)reader->position * d);
-  reader->position += count;
-  *n_read = count;
-  g_object_notify_by_pspec (G_OBJECT (reader), properties[PROP_POSITION]);
-  return TRUE;
+  return hr_source_read_into (HR_SOURCE (reader), buffer, max_samples, n_read, cancellable, error);
 }
 
 /**
@@ -406,46 +378,16 @@ hr_stack_reader_read_into (HrStackReader *reader, float *buffer, gsize max_sampl
  *
  * Returns: (transfer full) (nullable): the samples, or %NULL at the end (without an
  *   error) or on failure (with @error set)
+ *
+ * The same as hr_source_read_chunk(), which every [class@Source] has.
  */
 HrFeatureStack *
 hr_stack_reader_read_chunk (HrStackReader *reader, gsize max_samples, GCancellable *cancellable,
                             GError **error)
 {
-  gsize n, d, count, got;
-  float *rows;
-  HrNonfinite nonfinite = { 0 };
-  HrNonfinite before;
-
   g_return_val_if_fail (HR_IS_STACK_READER (reader), NULL);
   g_return_val_if_fail (reader->source != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  n = hr_tiff_source_get_n_samples (reader->source);
-  d = hr_tiff_source_get_n_features (reader->source);
-  if (max_samples == 0)
-    max_samples = hr_tiff_source_get_preferred_chunk (reader->source);
-  count = MIN (max_samples, n - reader->position);
-  if (count == 0)
-    return NULL;
-
-  rows = g_try_malloc (count * d * sizeof (float));
-  if (rows == NULL)
-    {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
-                   _ ("%s: not enough memory for %zu samples"), reader->path, count);
-      return NULL;
-    }
-  before = reader->nonfinite;
-  if (!hr_stack_reader_read_into (reader, rows, count, &got, cancellable, error))
-    {
-      g_free (rows);
-      return NULL;
-    }
-  /* The chunk's own non-finite positions, relative to the chunk. */
-  if (reader->nonfinite.count != before.count)
-    hr_nonfinite_scan (&nonfinite, rows, got * d, 0);
-  return hr_feature_stack_new_take (
-      rows, got, d, hr_stack_info_ref (hr_tiff_source_get_info (reader->source)), &nonfinite);
+  return hr_source_read_chunk (HR_SOURCE (reader), max_samples, cancellable, error);
 }
 
 /**
@@ -455,12 +397,14 @@ hr_stack_reader_read_chunk (HrStackReader *reader, gsize max_samples, GCancellab
  * Counts the non-finite values of the samples read so far.
  *
  * Returns: how many non-finite values the samples read so far hold
+ *
+ * The same as hr_source_get_n_nonfinite(), which every [class@Source] has.
  */
 guint64
 hr_stack_reader_get_n_nonfinite (HrStackReader *reader)
 {
   g_return_val_if_fail (HR_IS_STACK_READER (reader), 0);
-  return reader->nonfinite.count;
+  return hr_source_get_n_nonfinite (HR_SOURCE (reader));
 }
 
 /**
@@ -472,13 +416,12 @@ hr_stack_reader_get_n_nonfinite (HrStackReader *reader)
  * %HR_NONFINITE_MAX_POSITIONS), as flat indices `sample × n_features + feature`.
  *
  * Returns: (array length=n_positions) (transfer none): the positions
+ *
+ * The same as hr_source_get_nonfinite_positions(), which every [class@Source] has.
  */
 const guint64 *
 hr_stack_reader_get_nonfinite_positions (HrStackReader *reader, gsize *n_positions)
 {
   g_return_val_if_fail (HR_IS_STACK_READER (reader), NULL);
-  g_return_val_if_fail (n_positions != NULL, NULL);
-
-  *n_positions = hr_nonfinite_n_positions (&reader->nonfinite);
-  return reader->nonfinite.positions;
+  return hr_source_get_nonfinite_positions (HR_SOURCE (reader), n_positions);
 }

@@ -7,6 +7,7 @@
 
 #include <gio/gio.h>
 #include "hr-feature-stack.h"
+#include "hr-source.h"
 #include "hr-stack-info.h"
 #include "hr-types.h"
 #include "hr-version-macros.h"
@@ -16,7 +17,7 @@ G_BEGIN_DECLS
 #define HR_TYPE_STACK_READER (hr_stack_reader_get_type ())
 
 HR_AVAILABLE_IN_ALL
-G_DECLARE_FINAL_TYPE (HrStackReader, hr_stack_reader, HR, STACK_READER, GObject)
+G_DECLARE_FINAL_TYPE (HrStackReader, hr_stack_reader, HR, STACK_READER, HrSource)
 
 HR_AVAILABLE_IN_ALL
 HrStackReader *hr_stack_reader_new (const char *path, HrStackLayout layout,

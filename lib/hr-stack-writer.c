@@ -235,3 +235,101 @@ hr_stack_writer_get_n_features (HrStackWriter *writer)
   g_return_val_if_fail (HR_IS_STACK_WRITER (writer), 0);
   return writer->n_features;
 }
+
+/**
+ * hr_stack_writer_append_source:
+ * @writer: a #HrStackWriter
+ * @source: rows to append: the samples of @source from its position to its end
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Appends what is left of @source, a chunk at a time (memory is bounded by the source's
+ * preferred chunk). On failure the writer is aborted, so no output file is left.
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.2
+ */
+gboolean
+hr_stack_writer_append_source (HrStackWriter *writer, HrSource *source, GCancellable *cancellable,
+                               GError **error)
+{
+  g_autofree float *rows = NULL;
+  gsize chunk, got;
+
+  g_return_val_if_fail (HR_IS_STACK_WRITER (writer), FALSE);
+  g_return_val_if_fail (HR_IS_SOURCE (source), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (hr_source_get_n_features (source) != writer->n_features)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
+                   _ ("%s: %zu features per sample, but the file being written takes %zu"),
+                   hr_source_get_name (source), hr_source_get_n_features (source),
+                   writer->n_features);
+      hr_stack_writer_abort (writer);
+      return FALSE;
+    }
+  chunk = hr_source_get_preferred_chunk (source);
+  rows = g_try_new (float, chunk * writer->n_features);
+  if (rows == NULL)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                   _ ("%s: not enough memory for %zu samples"), hr_source_get_name (source), chunk);
+      hr_stack_writer_abort (writer);
+      return FALSE;
+    }
+  do
+    {
+      if (!hr_source_read_into (source, rows, chunk, &got, cancellable, error)
+          || (got > 0 && !hr_stack_writer_append (writer, rows, got, error)))
+        {
+          hr_stack_writer_abort (writer);
+          return FALSE;
+        }
+    }
+  while (got > 0);
+  return TRUE;
+}
+
+/**
+ * hr_stack_writer_write_source:
+ * @source: a source whose number of samples is known
+ * @path: (type filename): the TIFF file to write
+ * @layout: %HR_STACK_LAYOUT_MATRIX, %HR_STACK_LAYOUT_CHANNELS (for a source whose info
+ *   has a per-pixel geometry) or %HR_STACK_LAYOUT_AUTO (channels for such a source, a
+ *   matrix otherwise)
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Writes the whole of @source (from its first sample) as a float32 TIFF file,
+ * atomically: from a zarr store, memory or several files to one file.
+ *
+ * Returns: %TRUE on success; on failure no file is left
+ *
+ * Since: 0.2
+ */
+gboolean
+hr_stack_writer_write_source (HrSource *source, const char *path, HrStackLayout layout,
+                              GCancellable *cancellable, GError **error)
+{
+  g_autoptr (HrStackWriter) writer = NULL;
+  HrStackInfo *info;
+
+  g_return_val_if_fail (HR_IS_SOURCE (source), FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!hr_source_check_known_length (source, error) || !hr_source_rewind (source, error))
+    return FALSE;
+  info = hr_source_get_info (source);
+  if (layout == HR_STACK_LAYOUT_AUTO)
+    layout = info->per_pixel ? HR_STACK_LAYOUT_CHANNELS : HR_STACK_LAYOUT_MATRIX;
+  writer = hr_stack_writer_new (path, layout, (gsize)hr_source_get_n_samples (source),
+                                hr_source_get_n_features (source), info->per_pixel ? info : NULL,
+                                error);
+  if (writer == NULL)
+    return FALSE;
+  return hr_stack_writer_append_source (writer, source, cancellable, error)
+         && hr_stack_writer_finish (writer, error);
+}

@@ -6,6 +6,7 @@
 #endif
 
 #include <gio/gio.h>
+#include "hr-source.h"
 #include "hr-stack-info.h"
 #include "hr-types.h"
 #include "hr-version-macros.h"
@@ -26,6 +27,12 @@ gboolean hr_stack_writer_append (HrStackWriter *writer, const float *rows, gsize
                                  GError **error);
 HR_AVAILABLE_IN_ALL
 gboolean hr_stack_writer_append_bytes (HrStackWriter *writer, GBytes *rows, GError **error);
+HR_AVAILABLE_IN_ALL
+gboolean hr_stack_writer_append_source (HrStackWriter *writer, HrSource *source,
+                                        GCancellable *cancellable, GError **error);
+HR_AVAILABLE_IN_ALL
+gboolean hr_stack_writer_write_source (HrSource *source, const char *path, HrStackLayout layout,
+                                       GCancellable *cancellable, GError **error);
 HR_AVAILABLE_IN_ALL
 gboolean hr_stack_writer_finish (HrStackWriter *writer, GError **error);
 HR_AVAILABLE_IN_ALL

@@ -17,6 +17,13 @@ function                    copies  how
 ``from_numpy(array)``       1       ``hr_feature_stack_new_copy`` through ctypes on the
                                     array's buffer (0 more when the array is already
                                     C-contiguous float32), wrapped for PyGObject.
+``source_from_numpy(array)``  0     ``hr_memory_source_new_borrowed`` through ctypes on the
+                                    array's buffer (a C-contiguous float32 array; others are
+                                    converted once), which keeps the array alive; reads copy
+                                    one chunk at a time into the reader's buffer, as reading
+                                    a file does.
+``source_from_numpy(array,  2       ``array.tobytes()``, ``GLib.Bytes.new()``, then
+gi_only=True)``                     ``MemorySource.new()`` (which keeps the GBytes).
 ``from_numpy(array,         2       the pure-GI path: ``array.tobytes()`` then
 gi_only=True)``                     ``GLib.Bytes.new()`` (``g_bytes_new`` copies);
                                     ``FeatureStack.new_from_bytes()`` itself keeps the
@@ -49,7 +56,8 @@ import gi
 gi.require_version('Headrank', '1.0')
 from gi.repository import GLib, Headrank  # noqa: E402
 
-__all__ = ['to_numpy', 'view', 'from_numpy', 'chunks', 'stage_per_sample', 'PER_SAMPLE_COLUMNS',
+__all__ = ['to_numpy', 'view', 'from_numpy', 'source_from_numpy', 'ArraySource', 'analyze',
+           'chunks', 'stage_per_sample', 'PER_SAMPLE_COLUMNS',
            'moments_mean', 'moments_std', 'moments_zero_fraction', 'moments_scatter',
            'spectrum_arrays']
 
@@ -58,6 +66,20 @@ PER_SAMPLE_COLUMNS = ('mean', 'std', 'norm', 'zero_fraction')
 
 _LIBRARY = 'libheadrank-1.0.so.0'
 _c = None
+
+# The arrays memory sources borrow, by key, until the library lets go of them (the
+# GDestroyNotify of hr_memory_source_new_borrowed; it may run on any thread, ctypes takes
+# the GIL).
+_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_borrowed = {}
+_next_key = [1]
+
+
+def _release(key):
+    _borrowed.pop(key, None)
+
+
+_release_callback = _DESTROY(_release)
 
 
 def _capi():
@@ -74,10 +96,14 @@ def _capi():
             peek = lib.hr_feature_stack_peek_data
             peek.restype = ctypes.c_void_p
             peek.argtypes = [ctypes.c_void_p]
+            borrowed = lib.hr_memory_source_new_borrowed
+            borrowed.restype = ctypes.c_void_p
+            borrowed.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t,
+                                 _DESTROY, ctypes.c_void_p]
             get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
             get_pointer.restype = ctypes.c_void_p
             get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-            _c = (new_copy, peek, get_pointer, _gi.pygobject_new_full)
+            _c = (new_copy, peek, get_pointer, _gi.pygobject_new_full, borrowed)
         except (OSError, AttributeError, ImportError):
             _c = False
     return _c or None
@@ -100,7 +126,7 @@ def view(stack):
     c = _capi()
     if c is None:
         return to_numpy(stack)
-    _, peek, get_pointer, _ = c
+    _, peek, get_pointer, _, _ = c
     n, d = _shape(stack)
     address = peek(get_pointer(stack.__gpointer__, None))
     buffer = (ctypes.c_float * (n * d)).from_address(address)
@@ -123,13 +149,77 @@ def from_numpy(array, gi_only=False):
     if c is None or n == 0 or d == 0:
         # FeatureStack.new_from_bytes reports the error for empty arrays
         return Headrank.FeatureStack.new_from_bytes(GLib.Bytes.new(a.tobytes()), n, d)
-    new_copy, _, _, wrap = c
+    new_copy, _, _, wrap, _ = c
     pointer = new_copy(a.ctypes.data, n, d)
     return wrap(pointer, True)  # steals the reference hr_feature_stack_new_copy returned
 
 
+def _float32_matrix(array):
+    a = numpy.asarray(array)
+    if a.ndim != 2:
+        raise ValueError(f'a feature stack is N × D: got an array of shape {a.shape}')
+    return numpy.ascontiguousarray(a, numpy.float32)
+
+
+def source_from_numpy(array, gi_only=False, name=None):
+    """A Headrank.MemorySource over @array (N × D): without a copy when the array is
+    C-contiguous float32 (the source keeps it alive; do not change it while the source is
+    read), else over one float32 copy. gi_only=True takes the pure-GI path (two copies)."""
+    a = _float32_matrix(array)
+    n, d = a.shape
+    c = None if gi_only else _capi()
+    if c is None or n == 0 or d == 0:
+        # MemorySource.new reports the error for empty arrays
+        source = Headrank.MemorySource.new(GLib.Bytes.new(a.tobytes()), n, d)
+    else:
+        *_, wrap, borrowed = c
+        key = _next_key[0]
+        _next_key[0] += 1
+        _borrowed[key] = a
+        pointer = borrowed(a.ctypes.data, n, d, _release_callback, key)
+        source = wrap(pointer, True)  # steals the reference the constructor returned
+    if name is not None:
+        source.props.name = name
+    return source
+
+
+class ArraySource(Headrank.Source):
+    """A Headrank.Source over anything that slices like an N × D numpy array and is not in
+    memory as one: a numpy.memmap, an h5py or zarr-python dataset, a Dask array (each
+    chunk is computed when it is read). The source for a custom loader is written the same
+    way: subclass Headrank.Source and implement do_read_bytes (and do_seek to refuse or
+    restart when the loader can only go forward)."""
+
+    def __init__(self, array, name='array'):
+        n, d = array.shape
+        super().__init__(n_samples=n, n_features=d, name=name)
+        self._array = array
+
+    def do_read_bytes(self, first, max_samples, cancellable):
+        rows = numpy.ascontiguousarray(numpy.asarray(self._array[first:first + max_samples]),
+                                       numpy.float32)
+        return GLib.Bytes.new(rows.tobytes())
+
+
+def analyze(features, head=None, projections=None, cancellable=None):
+    """Runs a Headrank.Analysis of @features (a numpy array, through source_from_numpy(),
+    or any Headrank.Source) with @head (a Headrank.Head) or @projections (an array or a
+    source), and returns it, run: the same analysis `headrank analyze` makes."""
+    if not isinstance(features, Headrank.Source):
+        features = source_from_numpy(features, name='features')
+    analysis = Headrank.Analysis.new_for_source(features)
+    if head is not None:
+        analysis.set_head(head)
+    if projections is not None:
+        if not isinstance(projections, Headrank.Source):
+            projections = source_from_numpy(projections, name='projections')
+        analysis.set_projections_source(projections)
+    analysis.run(None, None, cancellable)
+    return analysis
+
+
 def chunks(reader, max_samples=0, cancellable=None):
-    """Yields the samples of a Headrank.StackReader as numpy arrays of at most
+    """Yields the samples of a Headrank.Source (a StackReader, ...) as numpy arrays of at most
     @max_samples rows (0: the reader's preferred chunk), one copy each."""
     while True:
         stack = reader.read_chunk(max_samples, cancellable)

@@ -498,7 +498,7 @@ class HeadrankWidget(QWidget):
     def _add_maps(self, spec):
         """For a per-pixel stack: projection norm, mean and std and the zero fraction of each
         activation stage, as image layers with the source's geometry and scale."""
-        info = self.analysis.get_features().get_info()
+        info = self.analysis.get_source().get_info()
         if not info.is_per_pixel():
             return
         geometry = (info.get_frames(), info.get_depth(), info.get_height(), info.get_width())

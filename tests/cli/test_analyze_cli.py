@@ -416,7 +416,8 @@ def bad_cases(tmp):
         "margin": (2, [FEATURES, "--margin", "-1"]),
         "pair batch": (2, [FEATURES, "--pair-batch", "1"]),
         "batch size without batch stats": (2, [FEATURES, *w, "--batch-size", "10"]),
-        "two files": (2, [FEATURES, FEATURES]),
+        # several files are one stack (issue 13); files that disagree in D are bad input
+        "two files of different widths": (1, [FEATURES, DATA / "projections.tif"]),
         "layout": (2, [FEATURES, "--layout", "rows"]),
     }
 
@@ -425,7 +426,7 @@ BAD_CASES = ["missing file", "not a tiff", "missing weights", "width mismatch", 
              "pair index", "positives shape", "weights and projections", "pairs and positives",
              "precision", "nonfinite policy", "nonfinite error", "non-finite column",
              "head overflows", "temperature", "margin", "pair batch",
-             "batch size without batch stats", "two files", "layout"]
+             "batch size without batch stats", "two files of different widths", "layout"]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -633,3 +634,88 @@ def test_value_error_has_the_subnormal_floor(tmp_path, dtype, spacing):
     floor = np.sqrt(n * d) * spacing / 2
     assert floor <= e <= 1.01 * floor + 1e-3 * np.linalg.norm(x.astype(np.float64)), (e, floor)
     assert s["rank"] == d
+
+# -- several files as one stack -------------------------------------------------------------
+
+
+def _split_features(tmp_path):
+    x = tifffile.imread(FEATURES).astype(np.float32)
+    cut = [0, x.shape[0] // 3, x.shape[0] // 2, x.shape[0]]
+    folder = tmp_path / "fovs"
+    folder.mkdir()
+    for i in range(3):
+        tifffile.imwrite(folder / f"fov{i}.tif", x[cut[i]:cut[i + 1]])
+    return x, cut, folder
+
+
+def test_analyze_several_files_folder_and_pattern(tmp_path):
+    x, cut, folder = _split_features(tmp_path)
+    whole = json.loads(cli_common.run("analyze", FEATURES, "--json").stdout)
+    files = [folder / f"fov{i}.tif" for i in range(3)]
+    for args in (files, [folder], [str(folder / "fov*.tif")]):
+        r = cli_common.run("analyze", *args, "--json")
+        assert r.returncode == 0, r.stderr
+        report = json.loads(r.stdout)
+        parts = report["input"]["parts"]
+        assert [Path(p["features"]).name for p in parts] == ["fov0.tif", "fov1.tif", "fov2.tif"]
+        assert [p["first_sample"] for p in parts] == cut[:3]
+        assert [p["samples"] for p in parts] == [cut[i + 1] - cut[i] for i in range(3)]
+        assert report["input"]["samples"] == x.shape[0]
+        # the same numbers as the one file, up to the rounding of the accumulation (the
+        # chunks differ): relative to the largest eigenvalue for the ones at noise level
+        top = whole["stages"][0]["eigenvalues"][0]
+        np.testing.assert_allclose(report["stages"][0]["eigenvalues"],
+                                   whole["stages"][0]["eigenvalues"], rtol=1e-10,
+                                   atol=1e-12 * top)
+
+
+def test_analyze_files_must_agree_in_features(tmp_path):
+    _, _, folder = _split_features(tmp_path)
+    tifffile.imwrite(folder / "odd.tif", np.ones((5, 3), np.float32))
+    out = tmp_path / "report"
+    r = cli_common.run("analyze", folder, "-o", out)
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "odd.tif" in r.stderr and "same number" in r.stderr
+    assert not out.exists()
+    r = cli_common.run("analyze", str(tmp_path / "nothing*.tif"), "-o", out)
+    assert r.returncode == 1 and "no file matches" in r.stderr
+    assert not out.exists()
+
+
+def test_analyze_files_nonfinite_named_by_file(tmp_path):
+    a = np.random.default_rng(1).standard_normal((40, 6)).astype(np.float32)
+    b = np.random.default_rng(2).standard_normal((30, 6)).astype(np.float32)
+    b[12, 4] = np.nan
+    tifffile.imwrite(tmp_path / "a.tif", a)
+    tifffile.imwrite(tmp_path / "b.tif", b)
+    r = cli_common.run("analyze", tmp_path / "a.tif", tmp_path / "b.tif", "--nonfinite", "error",
+                       "--json")
+    assert r.returncode == 1
+    # the file that holds it and the sample within that file
+    assert "b.tif: sample 12, feature 4" in r.stderr, r.stderr
+    r = cli_common.run("analyze", tmp_path / "a.tif", tmp_path / "b.tif", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["input"]["dropped_samples"] == 1
+
+
+def test_analyze_projections_from_a_folder(tmp_path):
+    x = tifffile.imread(FEATURES).astype(np.float32)
+    p = tifffile.imread(DATA / "projections.tif").astype(np.float32)
+    cut = x.shape[0] // 2
+    for name, a in (("features", x), ("projections", p)):
+        (tmp_path / name).mkdir()
+        tifffile.imwrite(tmp_path / name / "1.tif", a[:cut])
+        tifffile.imwrite(tmp_path / name / "2.tif", a[cut:])
+    whole = json.loads(cli_common.run("analyze", FEATURES, "--projections",
+                                      DATA / "projections.tif", "--json").stdout)
+    r = cli_common.run("analyze", tmp_path / "features", "--projections",
+                       str(tmp_path / "projections" / "*.tif"), "--json")
+    assert r.returncode == 0, r.stderr
+    split = json.loads(r.stdout)
+    assert len(split["stages"]) == len(whole["stages"]) == 2
+    for a, b in zip(split["stages"], whole["stages"]):
+        assert a["name"] == b["name"]
+        top = b["eigenvalues"][0]
+        np.testing.assert_allclose(a["eigenvalues"], b["eigenvalues"], rtol=1e-10,
+                                   atol=1e-12 * top)
