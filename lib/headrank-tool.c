@@ -1282,6 +1282,37 @@ hr_open_stack (const char *path, HrStackLayout layout, GCancellable *cancellable
                        : NULL;
 }
 
+/* The sources of "analyze STORE": the features (@features_array, else by the store's
+ * layout), and the projections (@projections_array, else by the layout unless a head
+ * computes them; none when the layout has none). */
+static gboolean
+hr_analyze_open_zarr (const char *path, const char *features_array, const char *projections_array,
+                      gboolean have_head, HrSource **features, HrSource **projections,
+                      GError **error)
+{
+  g_autoptr (HrZarrStore) store = NULL;
+
+  *features = hr_zarr_source_new (path, features_array, error);
+  if (*features == NULL)
+    return FALSE;
+  if (projections_array == NULL && !have_head)
+    {
+      store = hr_zarr_store_open (path, error);
+      if (store == NULL)
+        return FALSE;
+      projections_array = hr_zarr_store_get_role_path (store, HR_ZARR_ROLE_PROJECTIONS, error);
+      if (projections_array == NULL)
+        return error == NULL || *error == NULL;
+    }
+  if (projections_array != NULL)
+    {
+      *projections = hr_zarr_source_new (path, projections_array, error);
+      if (*projections == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
 static int
 hr_command_analyze (int argc, char **argv)
 {
@@ -1290,6 +1321,7 @@ hr_command_analyze (int argc, char **argv)
   g_autoptr (GCancellable) cancellable = hr_cancellable_new ();
   g_autoptr (HrHead) head = NULL;
   g_autoptr (HrSource) reader = NULL, projections = NULL, positives = NULL;
+  g_autofree char *features_array = NULL;
   g_auto (GStrv) inputs = NULL;
   g_autoptr (HrAnalysis) analysis = NULL;
   g_autoptr (HrProgress) progress = NULL;
@@ -1312,8 +1344,15 @@ hr_command_analyze (int argc, char **argv)
       = { { "projections", 'P', 0, G_OPTION_ARG_FILENAME, &projections_path,
             /* TRANSLATORS: description of --projections */
             N_ ("Projections computed elsewhere, sample by sample with FILE, analysed instead "
-                "of running a head"),
+                "of running a head (with a zarr store FILE: an array of the store; default: "
+                "by its layout)"),
             N_ ("FILE") },
+          { "features", 0, 0, G_OPTION_ARG_STRING, &features_array,
+            /* TRANSLATORS: description of --features; the array names stay in English */
+            N_ ("The array of a zarr store FILE that holds the features (default: by the "
+                "store's layout: X or obsm/X_backbone of AnnData, features of xarray)"),
+            /* TRANSLATORS: placeholder for an array's path inside a zarr store */
+            N_ ("ARRAY") },
           { "pairs", 0, 0, G_OPTION_ARG_FILENAME, &pairs,
             /* TRANSLATORS: description of --pairs */
             N_ ("Positive pairs: a CSV file of 0-based sample indices anchor,positive[,negative] "
@@ -1497,12 +1536,27 @@ hr_command_analyze (int argc, char **argv)
     }
   if (inputs == NULL)
     inputs = g_strdupv ((char *[]){ (char *)path, NULL });
-  reader = hr_open_inputs ((const char *const *)inputs, o.layout, cancellable, &error);
-  if (reader == NULL)
-    return hr_user_error (error);
-  projections = hr_open_stack (projections_path, o.layout, cancellable, &error);
-  if (projections_path != NULL && projections == NULL)
-    return hr_user_error (error);
+  if (inputs[1] == NULL && hr_zarr_is_store (inputs[0]))
+    {
+      /* a zarr store: features and projections are arrays in it */
+      if (!hr_analyze_open_zarr (inputs[0], features_array, projections_path, o.weights != NULL,
+                                 &reader, &projections, &error))
+        return hr_user_error (error);
+    }
+  else
+    {
+      if (features_array != NULL)
+        return hr_usage_error (context, _ ("--features names an array of a zarr store"));
+      reader = hr_open_inputs ((const char *const *)inputs, o.layout, cancellable, &error);
+      if (reader == NULL)
+        return hr_user_error (error);
+      if (projections_path != NULL)
+        {
+          projections = hr_open_stack (projections_path, o.layout, cancellable, &error);
+          if (projections == NULL)
+            return hr_user_error (error);
+        }
+    }
   positives = hr_open_stack (positives_path, o.layout, cancellable, &error);
   if (positives_path != NULL && positives == NULL)
     return hr_user_error (error);

@@ -14,6 +14,7 @@
 #include "hr-stack-reader.h"
 #include "hr-memory-source.h"
 #include "hr-concat-source.h"
+#include "hr-zarr-source.h"
 #include "hr-stack-writer.h"
 #include "hr-tensor-file.h"
 #include "hr-head.h"

@@ -1274,6 +1274,18 @@ hr_zarr_array_get_role (HrZarrStore *store, guint i)
   return HR_ZARR_ARRAY (store, i)->role;
 }
 
+guint
+hr_zarr_array_get_item_size (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->item_size;
+}
+
+gboolean
+hr_zarr_array_is_float (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->kind == HR_ZARR_KIND_FLOAT;
+}
+
 const char *
 hr_zarr_array_get_unsupported (HrZarrStore *store, guint i)
 {

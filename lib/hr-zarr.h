@@ -58,6 +58,8 @@ const char *hr_zarr_array_get_dtype (HrZarrStore *store, guint i);
 gboolean hr_zarr_array_get_fortran_order (HrZarrStore *store, guint i);
 const char *hr_zarr_array_get_codecs (HrZarrStore *store, guint i);
 HrZarrRole hr_zarr_array_get_role (HrZarrStore *store, guint i);
+guint hr_zarr_array_get_item_size (HrZarrStore *store, guint i);
+gboolean hr_zarr_array_is_float (HrZarrStore *store, guint i);
 /* NULL when the array can be read as float32 rows, else why not (a sentence). */
 const char *hr_zarr_array_get_unsupported (HrZarrStore *store, guint i);
 

@@ -364,6 +364,85 @@ test_not_a_store (void)
   g_rmdir (dir);
 }
 
+/* -- HrZarrSource ---------------------------------------------------------------------------- */
+
+typedef struct
+{
+  const char *store;
+  const char *array;    /* given to the source, NULL: by layout */
+  const char *expected; /* the manifest's name of what it reads */
+  guint64 nonfinite;
+} SourceCase;
+
+static const SourceCase source_cases[] = {
+  { "anndata-v3-projections.zarr", NULL, "anndata-v3-projections-backbone", 0 },
+  { "anndata-v2.zarr", NULL, "anndata-v2-X", 0 },
+  { "anndata-v2.zarr", "obsm/X_projections", "anndata-v2-proj", 0 },
+  { "xarray.zarr", NULL, "xarray-features", 0 },
+  { "v2-fill-nan-missing.zarr", NULL, "v2-fill-nan-missing", 8 * 6 },
+  { "v3-sharding-inner.zarr", NULL, "v3-sharding-inner", 0 },
+  { "v2-raw-i1-u2-1d.zarr", NULL, "v2-raw-i1-u2-1d", 0 },
+};
+
+static void
+test_source (gconstpointer data)
+{
+  const SourceCase *c = data;
+  g_autofree char *path = store_path (c->store);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrSource) source = hr_zarr_source_new (path, c->array, &error);
+  g_autoptr (GBytes) expected = NULL;
+  g_autofree char *relative = g_strdup_printf ("%s.f32", c->expected);
+  g_autofree float *out = NULL;
+  gsize n, d, got = 0, n_read;
+
+  g_assert_no_error (error);
+  n = (gsize)hr_source_get_n_samples (source);
+  d = hr_source_get_n_features (source);
+  expected = hr_test_load_raw ("zarr/expected", relative, 4, n * d);
+  g_assert_true (g_str_has_prefix (hr_source_get_name (source), path));
+  g_assert_cmpstr (hr_zarr_source_get_store (HR_ZARR_SOURCE (source)), ==, path);
+  if (c->array != NULL)
+    g_assert_cmpstr (hr_zarr_source_get_array (HR_ZARR_SOURCE (source)), ==, c->array);
+  g_assert_cmpuint (hr_source_get_preferred_chunk (source), >, 0);
+  out = g_new (float, n *d);
+  /* reads of 5 rows: they start and end inside chunks */
+  do
+    {
+      g_assert_true (
+          hr_source_read_into (source, out + got * d, MIN (5, n - got), &n_read, NULL, &error));
+      g_assert_no_error (error);
+      got += n_read;
+    }
+  while (n_read > 0 && got < n);
+  g_assert_cmpuint (got, ==, n);
+  assert_same_floats (out, g_bytes_get_data (expected, NULL), n * d, c->expected);
+  g_assert_cmpuint (hr_source_get_n_nonfinite (source), ==, c->nonfinite);
+}
+
+static void
+test_source_errors (void)
+{
+  g_autofree char *sparse = store_path ("anndata-sparse.zarr");
+  g_autofree char *group = store_path ("v3-consolidated.zarr");
+  g_autofree char *lzma = store_path ("v2-lzma.zarr");
+  g_autoptr (GError) error = NULL;
+
+  g_assert_null (hr_zarr_source_new (sparse, NULL, &error));
+  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED);
+  g_clear_error (&error);
+  g_assert_null (hr_zarr_source_new (group, NULL, &error));
+  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT);
+  g_assert_nonnull (strstr (error->message, group));
+  g_clear_error (&error);
+  g_assert_null (hr_zarr_source_new (group, "inner/missing", &error));
+  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT);
+  g_clear_error (&error);
+  g_assert_null (hr_zarr_source_new (lzma, NULL, &error));
+  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED);
+  g_assert_nonnull (strstr (error->message, "lzma"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -405,5 +484,14 @@ main (int argc, char **argv)
   g_test_add_func ("/zarr/bad/deep-json", test_deep_json);
   g_test_add_func ("/zarr/missing-chunks-many-rows", test_missing_chunks_many_rows);
   g_test_add_func ("/zarr/not-a-store", test_not_a_store);
+  for (gsize i = 0; i < G_N_ELEMENTS (source_cases); i++)
+    {
+      g_autofree char *name
+          = g_strdup_printf ("/zarr/source/%s/%s", source_cases[i].store,
+                             source_cases[i].array != NULL ? source_cases[i].array : "layout");
+
+      g_test_add_data_func (name, &source_cases[i], test_source);
+    }
+  g_test_add_func ("/zarr/source/errors", test_source_errors);
   return g_test_run ();
 }

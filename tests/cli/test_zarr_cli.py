@@ -114,3 +114,88 @@ def test_layout_does_not_apply_to_a_store():
     r = run("info", "--layout", "matrix", STORES / "xarray.zarr")
     assert r.returncode == 2
     assert "--layout applies to TIFF files, not to zarr stores" in r.stderr
+
+
+# -- analyze STORE ------------------------------------------------------------------------
+
+
+def analyze_json(*args):
+    r = run("analyze", *args, "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def write_tiff(path, data):
+    import tifffile
+
+    tifffile.imwrite(path, np.ascontiguousarray(data, dtype="<f4"))
+    return path
+
+
+@pytest.mark.parametrize(
+    "store, features, projections",
+    [
+        ("anndata-v2.zarr", "X", "obsm/X_projections"),
+        ("anndata-v3-projections.zarr", "obsm/X_backbone", "X"),
+        ("xarray.zarr", "features", "projections"),
+    ],
+)
+def test_analyze_store_by_layout_equals_the_same_arrays_as_tiff(tmp_path, store, features, projections):
+    report = analyze_json(STORES / store)
+    assert report["input"]["features"] == str(STORES / store / features)
+    assert report["input"]["projections"] == str(STORES / store / projections)
+    f = write_tiff(tmp_path / "f.tif", expected(store, features))
+    p = write_tiff(tmp_path / "p.tif", expected(store, projections))
+    tiff = analyze_json(f, "--projections", p)
+    assert report["stages"] == tiff["stages"]
+    assert report["verdict"] == tiff["verdict"]
+
+
+def test_analyze_store_with_chosen_arrays(tmp_path):
+    # the projections analysed as features and the other way round
+    report = analyze_json(STORES / "xarray.zarr", "--features", "projections", "--projections",
+                          "features")
+    f = write_tiff(tmp_path / "f.tif", expected("xarray.zarr", "projections"))
+    p = write_tiff(tmp_path / "p.tif", expected("xarray.zarr", "features"))
+    assert report["stages"] == analyze_json(f, "--projections", p)["stages"]
+
+
+def test_analyze_store_with_a_head(tmp_path):
+    import zarr
+
+    rng = np.random.default_rng(7)
+    data = rng.standard_normal((40, 48)).astype(np.float32)
+    z = zarr.create_array(tmp_path / "emb.zarr", shape=data.shape, chunks=(6, 16), shards=(12, 48),
+                          dtype="float32", zarr_format=3)
+    z[...] = data
+    weights = SOURCE_ROOT / "tests" / "data" / "heads" / "viscy-v2-lightning.safetensors"
+    report = analyze_json(tmp_path / "emb.zarr", "-w", weights)
+    tiff = analyze_json(write_tiff(tmp_path / "emb.tif", data), "-w", weights)
+    assert report["head"] == tiff["head"]
+    assert report["stages"] == tiff["stages"]
+    assert len(report["stages"]) > 2
+
+
+@pytest.mark.parametrize(
+    "args, status, words",
+    [
+        (["anndata-sparse.zarr"], 1, ["csr_matrix"]),
+        (["v2-consolidated.zarr"], 1, ["no array of the store holds features", "--features"]),
+        (["v2-consolidated.zarr", "--features", "nope"], 1, ["no array “nope” in the store"]),
+        (["xarray.zarr", "--projections", "fov_name"], 1, ["fov_name", "is not a number"]),
+    ],
+)
+def test_analyze_store_refusals(tmp_path, args, status, words):
+    r = run("analyze", STORES / args[0], *args[1:], "-o", tmp_path / "out")
+    assert r.returncode == status
+    assert r.stderr.count("\n") == 1
+    for w in words:
+        assert w in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_features_option_needs_a_store(tmp_path):
+    r = run("analyze", SOURCE_ROOT / "data" / "sample-features.tif", "--features", "X", "-o",
+            tmp_path / "out")
+    assert r.returncode == 2
+    assert "--features names an array of a zarr store" in r.stderr
