@@ -255,6 +255,21 @@ hr_tiff_source_free (HrTiffSource *src)
   g_free (src);
 }
 
+/* Deflate strips and tiles are inflated by zlib, not by libdeflate: libtiff hands a whole
+ * strip or tile to libdeflate, accepts LIBDEFLATE_INSUFFICIENT_SPACE (data that inflate to
+ * more than the strip's rows, which libtiff lets pass for short last strips) as success, and
+ * then leaves the end of the output buffer unwritten, so that what was in it before (another
+ * plane's or page's strip) came out as values. zlib stops at the strip's size with every byte
+ * of it written, the strip's first rows as every reader takes them. Set again for each page,
+ * whose codec state libtiff makes anew. */
+static gboolean
+hr_tiff_use_zlib (HrTiffSource *src, const HrPage *page)
+{
+  if (page->compression != COMPRESSION_ADOBE_DEFLATE && page->compression != COMPRESSION_DEFLATE)
+    return TRUE;
+  return TIFFSetField (src->tif, TIFFTAG_DEFLATE_SUBCODEC, DEFLATE_SUBCODEC_ZLIB) == 1;
+}
+
 static gboolean
 hr_tiff_select_page (HrTiffSource *src, tdir_t dir, GError **error)
 {
@@ -262,7 +277,8 @@ hr_tiff_select_page (HrTiffSource *src, tdir_t dir, GError **error)
     return TRUE;
   /* By the directory's offset, recorded when the file was opened: TIFFSetDirectory() walks
    * the chain from the first page, which makes reading N pages take N² steps. */
-  if (!TIFFSetSubDirectory (src->tif, src->pages[dir].dir_offset) || src->messages->len > 0)
+  if (!TIFFSetSubDirectory (src->tif, src->pages[dir].dir_offset) || src->messages->len > 0
+      || !hr_tiff_use_zlib (src, &src->pages[dir]))
     {
       hr_tiff_set_error (src, error, HR_STACK_ERROR_CORRUPT, _ ("cannot read page %u"),
                          (guint)dir + 1);
@@ -1217,7 +1233,9 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
     }
   src->n_pages = n_pages;
   src->pages = pages;
-  src->current_dir = (tdir_t)(src->n_pages - 1);
+  /* The last page is libtiff's current directory, but selected anew before it is read,
+   * for hr_tiff_use_zlib(). */
+  src->current_dir = (tdir_t)-1;
 
   /* What the compressed pages decode to, all together, against the file: pages that share
    * one strip each claim it whole, and the limit of each page alone lets a few hundred of

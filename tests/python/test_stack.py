@@ -521,3 +521,78 @@ def test_channel_pages_with_shared_compressed_strip(tmp_path):
     while (chunk := r.read_chunk(7, None)) is not None:
         rows.append(matrix_of(chunk))
     assert same_bits(numpy.concatenate(rows), ref)
+
+
+def write_overlong_deflate_tiff(path, planes, rows_per_strip):
+    """A one-page planar TIFF of float32 (C, H, W) whose every deflate strip,
+    the short last one of each plane too, holds rows_per_strip full rows (the
+    'odd files in the wild' that libtiff lets pass). Returns what the strips
+    hold: each strip's inflated bytes cut to its rows, as (H × W, C)."""
+    import struct
+    import zlib
+    c, h, w = planes.shape
+    per_plane = -(-h // rows_per_strip)
+    streams, kept = [], []
+    for p in range(c):
+        for s in range(per_plane):
+            rows = planes[p, s * rows_per_strip:(s + 1) * rows_per_strip]
+            full = numpy.zeros((rows_per_strip, w), '<f4')
+            full[:len(rows)] = rows
+            full[len(rows):] = -rows[-1]  # the extra rows: never to be read
+            streams.append(zlib.compress(full.tobytes(), 0))  # stored blocks
+            kept.append(rows)
+    data = b''.join(streams)
+    offsets, at = [], 8
+    for s in streams:
+        offsets.append(at)
+        at += len(s)
+    n = len(streams)
+    extra_at = 8 + len(data)
+    extra = (struct.pack('<%dI' % n, *offsets)
+             + struct.pack('<%dI' % n, *[len(s) for s in streams])
+             + struct.pack('<%dH' % c, *[32] * c)
+             + struct.pack('<%dH' % c, *[3] * c))
+    ifd_at = extra_at + len(extra)
+    ifd_at += ifd_at % 2
+    at_offsets, at_counts = extra_at, extra_at + 4 * n
+    at_bps, at_format = at_counts + 4 * n, at_counts + 4 * n + 2 * c
+    tags = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, c, at_bps),
+            (259, 3, 1, 8), (262, 3, 1, 1), (273, 4, n, at_offsets),
+            (277, 3, 1, c), (278, 4, 1, rows_per_strip),
+            (279, 4, n, at_counts), (284, 3, 1, 2),
+            (339, 3, c, at_format)]
+    ifd = struct.pack('<H', len(tags))
+    for tag, kind, count, value in tags:
+        inline = kind == 3 and count == 1
+        ifd += struct.pack('<HHI', tag, kind, count)
+        ifd += struct.pack('<HH', value, 0) if inline else struct.pack(
+            '<I', value)
+    ifd += struct.pack('<I', 0)
+    with open(path, 'wb') as f:
+        f.write(b'II*\0' + struct.pack('<I', ifd_at) + data + extra)
+        f.write(b'\0' * (ifd_at - extra_at - len(extra)) + ifd)
+    return planes.reshape(c, h * w).T.copy()
+
+
+def test_overlong_deflate_strips_read_the_same_in_chunks(tmp_path):
+    # The libFuzzer finding 9dc23f5d (in the tiff-structured corpus): libtiff
+    # gave such strips to libdeflate, took its "insufficient space" for
+    # success and left the output buffer's end unwritten, so that the last
+    # rows of a plane came out as whatever strip was decoded before: other
+    # values in chunks than in a whole read, and wrong in both.
+    rng = numpy.random.default_rng(7)
+    planes = rng.standard_normal((3, 8, 27)).astype(numpy.float32)
+    path = str(tmp_path / 'overlong.tif')
+    expected = write_overlong_deflate_tiff(path, planes, 6)
+    layout = layout_enum('channels')
+    whole = matrix_of(Headrank.FeatureStack.new_from_file(path, layout, None))
+    assert same_bits(whole, expected)
+    for chunk in (1, 2, 7):
+        r = Headrank.StackReader.new(path, layout, None)
+        parts = []
+        while True:
+            s = r.read_chunk(chunk, None)
+            if s is None:
+                break
+            parts.append(matrix_of(s))
+        assert same_bits(numpy.concatenate(parts), expected), chunk
