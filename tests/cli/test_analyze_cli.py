@@ -26,7 +26,7 @@ import pytest
 import tifffile
 
 import cli_common
-from cli_common import SOURCE_ROOT, TOOL, base_env
+from cli_common import SOURCE_ROOT, TOOL, base_env, write_safetensors
 DATA = SOURCE_ROOT / "tests" / "data" / "analysis"
 SAMPLE_DIR = Path(os.environ.get("HEADRANK_DATADIR") or SOURCE_ROOT / "data")
 FEATURES = DATA / "features.tif"
@@ -68,20 +68,6 @@ def leftovers(directory):
     return [f for _, _, files in os.walk(directory) for f in files
             if ".headrank-" in f or ("." in f and len(f.rsplit(".", 1)[1]) == 6)]
 
-
-def write_safetensors(path, tensors):
-    """u64 LE header length, JSON header, raw float32 data."""
-    header, blobs, offset = {}, [], 0
-    for name, array in tensors.items():
-        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(np.shape(array)),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    Path(path).write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-    return path
 
 
 def read_safetensors(path, prefix="projection."):

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from cli_common import SOURCE_ROOT, TOOL, base_env, run
+from cli_common import SOURCE_ROOT, TOOL, base_env, run, write_safetensors
 DATA = SOURCE_ROOT / "tests" / "data"
 HEADS = DATA / "heads"
 BAD_DIR = DATA / "bad"
@@ -98,24 +98,6 @@ def head_entry(head_id):
 
 # -- tiny heads and stacks made on the fly ------------------------------------------------
 
-
-def write_safetensors(path, tensors, metadata=None):
-    """A safetensors file written by hand: u64 LE header length, JSON header, raw data."""
-    header, blobs, offset = {}, [], 0
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    for name, array in tensors.items():
-        a = np.ascontiguousarray(array, dtype="<f4")
-        data = a.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-    return path
 
 
 def mlp_tensors(sizes, prefix="projection.", seed=0, bn=False):

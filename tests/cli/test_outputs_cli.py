@@ -19,7 +19,6 @@ import csv
 import json
 import os
 import stat
-import struct
 import subprocess
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from cli_common import SOURCE_ROOT, TOOL, base_env
+from cli_common import SOURCE_ROOT, TOOL, base_env, write_safetensors
 
 DATA = Path(os.environ.get("HEADRANK_DATADIR") or SOURCE_ROOT / "data")
 HEAD = DATA / "head-viscy-v0.safetensors"
@@ -235,18 +234,6 @@ def test_error_names_a_weights_file_that_is_not_utf8_once(stack, tmp_path):
         assert line.count("missing") == 1, line
         assert "missing\ufffd.safetensors" in line, line
 
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, array in tensors.items():
-        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(np.shape(array)),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    Path(path).write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def test_csv_quotes_module_names(stack, tmp_path):
