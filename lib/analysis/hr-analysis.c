@@ -1,8 +1,24 @@
 /* headrank: the analysis of a stack through a projection head */
 #include "hr-private.h"
+#include "hr-analysis.h"
+
+#include "hr-analysis-private.h"
+#include "hr-contrastive.h"
+#include "hr-enum-types.h"
+#include "hr-error.h"
+#include "hr-head-private.h"
+#include "hr-head.h"
 #include "hr-measures-private.h"
+#include "hr-moments.h"
+#include "hr-source.h"
+#include "hr-sources-private.h"
+#include "hr-spectrum.h"
+#include "hr-stack-info.h"
+#include "hr-stack-reader.h"
+#include "hr-types.h"
 
 #include <errno.h>
+#include <gio/gio.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>

@@ -1,5 +1,6 @@
 /* headrank: error domains */
 #include "hr-private.h"
+#include "hr-error.h"
 
 /**
  * hr_stack_error_quark:

@@ -2,11 +2,11 @@
 #define _GNU_SOURCE /* renameat2 */
 
 #include "hr-private.h"
-
 #include "hr-output.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gio/gio.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,10 +1,20 @@
 /* headrank: a projection head, run on feature stacks as PyTorch runs it */
 #include "hr-private.h"
+#include "hr-head.h"
 
 #include "hr-enum-types.h"
+#include "hr-feature-stack.h"
 #include "hr-head-prefixes.h"
+#include "hr-head-private.h"
+#include "hr-source.h"
+#include "hr-sources-private.h"
+#include "hr-stack-info.h"
+#include "hr-stack-reader.h"
+#include "hr-stack-writer.h"
+#include "hr-tensor-file.h"
 
 #include <cblas.h>
+#include <gio/gio.h>
 #include <math.h>
 #include <string.h>
 

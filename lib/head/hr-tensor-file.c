@@ -1,8 +1,10 @@
 /* headrank: named tensors from a safetensors file */
 #include "hr-private.h"
+#include "hr-tensor-file.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gio/gio.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>

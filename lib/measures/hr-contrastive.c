@@ -1,8 +1,12 @@
 /* headrank: contrastive measures on positive pairs */
 #include "hr-private.h"
+#include "hr-contrastive.h"
+
+#include "hr-error.h"
 
 #include <cblas.h>
 #include <float.h>
+#include <gio/gio.h>
 #include <math.h>
 #include <string.h>
 

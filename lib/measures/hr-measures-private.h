@@ -1,5 +1,10 @@
-/* headrank: accumulators and measures beyond one stage's moments (hr-measures.c) */
+/* headrank: internal declarations of the measures layer (lib/measures/): accumulators and
+ * measures beyond one stage's moments (hr-measures.c), and what the moments and spectra
+ * offer the analysis (hr-moments.c, hr-spectrum.c) */
 #pragma once
+
+#include "hr-moments.h"
+#include "hr-spectrum.h"
 
 #include <glib.h>
 
@@ -24,5 +29,33 @@ void hr_normalize_rows (const float *x, gsize n_rows, gsize d, float *out);
 
 /* LiDAR of @n pairs of rows (q = 2 views per sample); NaN when n < 2. */
 double hr_lidar_of_pairs (const float *a, const float *p, gsize n, gsize d, GError **error);
+
+/* hr_moments_add() with four floats per row: mean, std, norm and fraction of exact zeros
+ * (hr-moments.c). */
+void hr_moments_add_with_zeros (HrMoments *moments, const float *rows, gsize n_rows,
+                                float *per_sample);
+
+/* The mean over the dimensions of the fraction of samples that are exactly zero; NaN
+ * before any sample (hr-moments.c). */
+double hr_moments_get_mean_zero_fraction (HrMoments *moments);
+
+/* ‖X‖_F of the raw N × D matrix from its mean and scatter matrix (hr-spectrum.c). */
+double hr_moments_frobenius_norm (guint64 n_samples, gsize dimension, const double *mean,
+                                  const double *scatter);
+
+/* hr_spectrum_new_from_rows() for values with a relative error of @relative_error each
+ * (hr-spectrum.c). */
+HrSpectrum *hr_spectrum_new_from_rows_with_error (guint64 n_samples, gsize dimension,
+                                                  const float *rows, gboolean standardize,
+                                                  double relative_error, double absolute_error,
+                                                  GError **error);
+
+/* The spectrum of the correlation matrix, from the mean and the scatter matrix, for values
+ * with a relative error of @relative_error and a scatter matrix off by @scatter_error
+ * (hr-spectrum.c). */
+HrSpectrum *hr_spectrum_new_standardized (guint64 n_samples, gsize dimension, const double *mean,
+                                          const double *scatter, double relative_error,
+                                          double absolute_error, double scatter_error,
+                                          GError **error);
 
 G_END_DECLS

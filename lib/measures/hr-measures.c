@@ -1,6 +1,8 @@
 /* headrank: accumulators and measures beyond one stage's moments: the cross-moments of two
  * stages (linear CKA), L2-normalised rows, and LiDAR */
 #include "hr-private.h"
+
+#include "hr-error.h"
 #include "hr-measures-private.h"
 
 #include <cblas.h>

@@ -1,5 +1,10 @@
 /* headrank: one-pass, bounded-memory moments of a stream of samples */
 #include "hr-private.h"
+#include "hr-moments.h"
+
+#include "hr-enum-types.h"
+#include "hr-error.h"
+#include "hr-measures-private.h"
 
 #include <cblas.h>
 #include <math.h>

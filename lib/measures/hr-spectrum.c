@@ -1,5 +1,10 @@
 /* headrank: the eigenvalue spectrum of a stage and the rank measures read from it */
 #include "hr-private.h"
+#include "hr-spectrum.h"
+
+#include "hr-error.h"
+#include "hr-measures-private.h"
+#include "hr-moments.h"
 
 #include <cblas.h>
 #include <float.h>

@@ -8,12 +8,14 @@
  */
 #include "hr-private.h"
 #include "hr-plot.h"
+
 #include "hr-output.h"
 
 #include <cairo-svg.h>
 #include <cairo.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gio/gio.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>

@@ -1,22 +1,38 @@
 /* headrank: the analysis' report: JSON, CSV tables, figures and per-pixel maps */
 #include "hr-private.h"
 
+#include "hr-analysis-private.h"
+#include "hr-analysis.h"
+#include "hr-concat-source.h"
+#include "hr-contrastive.h"
+#include "hr-enum-types.h"
+#include "hr-error.h"
+#include "hr-head-private.h"
+#include "hr-head.h"
+#include "hr-json-valid.h"
+#include "hr-measures-private.h"
+#include "hr-moments.h"
+#include "hr-output.h"
+#include "hr-plot.h"
+#include "hr-source.h"
+#include "hr-spectrum.h"
+#include "hr-stack-info.h"
+#include "hr-stack-writer.h"
+#include "hr-types.h"
+#include "hr-version.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
 #include <cairo.h>
 #include <cblas.h>
+#include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <tiffio.h>
-
-#include "hr-json-valid.h"
-#include "hr-output.h"
-#include "hr-plot.h"
 
 #define HR_REPORT_FORMAT 1
 #define HR_READ_ROWS 8192 /* per-sample rows read back at a time */

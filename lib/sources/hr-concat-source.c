@@ -1,6 +1,15 @@
 /* headrank: several sources read as one stack */
 #include "hr-private.h"
+#include "hr-concat-source.h"
 
+#include "hr-error.h"
+#include "hr-source.h"
+#include "hr-sources-private.h"
+#include "hr-stack-info.h"
+#include "hr-stack-reader.h"
+#include "hr-types.h"
+
+#include <gio/gio.h>
 #include <string.h>
 
 /**

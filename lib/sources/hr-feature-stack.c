@@ -1,6 +1,18 @@
 /* headrank: an N×D float32 feature matrix and where it came from */
 #include "hr-private.h"
+#include "hr-feature-stack.h"
 
+#include "hr-enum-types.h"
+#include "hr-error.h"
+#include "hr-memory-source.h"
+#include "hr-source.h"
+#include "hr-sources-private.h"
+#include "hr-stack-info.h"
+#include "hr-stack-reader.h"
+#include "hr-stack-writer.h"
+#include "hr-types.h"
+
+#include <gio/gio.h>
 #include <string.h>
 
 /**

@@ -1,6 +1,13 @@
 /* headrank: a source over float32 rows in memory */
 #include "hr-private.h"
+#include "hr-memory-source.h"
 
+#include "hr-error.h"
+#include "hr-feature-stack.h"
+#include "hr-source.h"
+#include "hr-stack-info.h"
+
+#include <gio/gio.h>
 #include <string.h>
 
 /**

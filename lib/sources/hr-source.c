@@ -1,6 +1,14 @@
 /* headrank: rows of float32 features, read a chunk at a time from anywhere */
 #include "hr-private.h"
+#include "hr-source.h"
 
+#include "hr-error.h"
+#include "hr-feature-stack.h"
+#include "hr-sources-private.h"
+#include "hr-stack-info.h"
+#include "hr-types.h"
+
+#include <gio/gio.h>
 #include <string.h>
 
 /**

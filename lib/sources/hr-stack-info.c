@@ -1,5 +1,10 @@
 /* headrank: where a feature stack came from */
 #include "hr-private.h"
+#include "hr-stack-info.h"
+
+#include "hr-feature-stack.h"
+#include "hr-sources-private.h"
+#include "hr-types.h"
 
 #include <string.h>
 

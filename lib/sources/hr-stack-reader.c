@@ -1,5 +1,16 @@
 /* headrank: read a feature stack from TIFF a chunk of samples at a time */
 #include "hr-private.h"
+#include "hr-stack-reader.h"
+
+#include "hr-enum-types.h"
+#include "hr-error.h"
+#include "hr-feature-stack.h"
+#include "hr-source.h"
+#include "hr-sources-private.h"
+#include "hr-stack-info.h"
+#include "hr-types.h"
+
+#include <gio/gio.h>
 
 /**
  * HrStackReader:

@@ -1,5 +1,14 @@
 /* headrank: write a float32 feature stack to TIFF, atomically */
 #include "hr-private.h"
+#include "hr-stack-writer.h"
+
+#include "hr-error.h"
+#include "hr-source.h"
+#include "hr-sources-private.h"
+#include "hr-stack-info.h"
+#include "hr-types.h"
+
+#include <gio/gio.h>
 
 /**
  * HrStackWriter:

@@ -13,15 +13,18 @@
  */
 #include "hr-private.h"
 
+#include "hr-error.h"
+#include "hr-output.h"
+#include "hr-sources-private.h"
+#include "hr-stack-info.h"
+#include "hr-types.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <tiffio.h>
 #include <unistd.h>
-
 #include <glib/gstdio.h>
-
-#include "hr-output.h"
 
 /* Strips of about this many bytes. */
 #define HR_WRITE_STRIP_BYTES (256u << 10)

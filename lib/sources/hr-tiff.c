@@ -7,8 +7,14 @@
  */
 #include "hr-private.h"
 
+#include "hr-error.h"
+#include "hr-sources-private.h"
+#include "hr-stack-info.h"
+#include "hr-types.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/stat.h>

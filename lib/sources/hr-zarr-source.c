@@ -1,8 +1,15 @@
 /* headrank: a source over an array of a zarr store */
 #include "hr-private.h"
+#include "hr-zarr-source.h"
 
+#include "hr-error.h"
+#include "hr-source.h"
+#include "hr-sources-private.h"
+#include "hr-stack-info.h"
+#include "hr-types.h"
 #include "hr-zarr.h"
 
+#include <gio/gio.h>
 #include <string.h>
 
 /**

@@ -6,8 +6,9 @@
  * Sharding and every other codec are refused by name.
  */
 #include "hr-private.h"
-
 #include "hr-zarr.h"
+
+#include "hr-error.h"
 
 #include <blosc.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <glib/gstdio.h>
 #include <sys/stat.h>
 #include <float.h>
+#include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
