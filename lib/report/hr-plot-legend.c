@@ -7,7 +7,6 @@
 
 #include <cairo.h>
 #include <math.h>
-#include <string.h>
 
 /* -- occupancy and placement -------------------------------------------------------------- */
 

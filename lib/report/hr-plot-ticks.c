@@ -5,7 +5,6 @@
 #include "hr-plot-private.h"
 
 #include <math.h>
-#include <string.h>
 
 /* -- scales and ticks --------------------------------------------------------------------- */
 
