@@ -186,7 +186,7 @@ ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
 
 def hr_chunk(n, widths):
-    """hr_head_forward's chunk in RUNNING mode (lib/hr-head.c): kept in step by hand."""
+    """hr_head_forward's chunk in RUNNING mode (lib/head/hr-head-run.c): kept in step by hand."""
     max_width = max(widths)
     return min(n, max(256, (4 << 20) // (max_width * 4)))
 

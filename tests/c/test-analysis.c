@@ -1,4 +1,4 @@
-/* headrank tests: the analysis (lib/hr-analysis.c, lib/hr-report.c)
+/* headrank tests: the analysis (lib/analysis/, lib/report/hr-report.c)
  *
  * The numbers of each piece are checked against numpy and PyTorch in their own tests
  * (test-moments, test-spectrum, test-contrastive, test-head) and the whole against numpy in

@@ -1,4 +1,4 @@
-/* headrank tests: cairo figures (lib/hr-plot.c)
+/* headrank tests: cairo figures (lib/report/hr-plot*.c)
  *
  * Every kind of figure is written as PNG and SVG into a temporary folder; the PNG is read
  * back with cairo and checked for its size, for ink, and for the palette colour of its data

@@ -1,4 +1,4 @@
-/* headrank tests: the zarr reader (lib/hr-zarr.c), against stores written by zarr-python,
+/* headrank tests: the zarr reader (lib/sources/hr-zarr.c), against stores written by zarr-python,
  * anndata and xarray (tests/data/zarr, make_stores.py there).
  *
  * Every array of tests/data/zarr/manifest.json is read whole, in reads of several sizes

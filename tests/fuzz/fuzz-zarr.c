@@ -1,4 +1,4 @@
-/* headrank fuzz target: zarr stores (metadata JSON and chunks) through lib/hr-zarr.c
+/* headrank fuzz target: zarr stores (metadata JSON and chunks) through lib/sources/hr-zarr.c
  *
  * Built as a libFuzzer target (-Dfuzzing=true, clang) or, with fuzz-main.c, as a plain
  * program that replays a corpus (the fuzz test suite).

@@ -6,7 +6,7 @@
 # TARGET is stack-reader (the TIFF reader, the default), tiff-structured (TIFF files built
 # from a compact description: IFDs, tag types and counts, metadata, shared strips, many
 # pages), safetensors (HrTensorFile and HrHead), pairs (pair files and HrContrastive), zarr
-# (zarr stores packed as files, through lib/hr-zarr.c), either with its fuzz- prefix, or
+# (zarr stores packed as files, through lib/sources/hr-zarr.c), either with its fuzz- prefix, or
 # all (each target in turn, SECONDS seconds each).
 # A fourth argument that starts with "-" is a libFuzzer option, not a target.
 #

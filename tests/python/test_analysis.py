@@ -3,7 +3,7 @@
 # Every number is checked against an independent numpy computation made here, live, in
 # float64 (eigvalsh of np.cov, np.linalg.svd, np.linalg.matrix_rank, RankMe, participation
 # ratio, α, per-sample and per-dimension statistics, the contrastive measures as
-# lib/hr-contrastive.h documents them), on the fixtures of tests/data/analysis (made by
+# lib/measures/hr-contrastive.h documents them), on the fixtures of tests/data/analysis (made by
 # make_analysis.py there: a 600 × 24 stack with a large offset, a clear rank gap and four
 # non-finite rows, a viscy-v2 head, projections, pairs) and on the bundled sample of data/.
 #
@@ -708,7 +708,7 @@ def batches(n, b):
 
 
 def reference_contrastive(a, p, neg, b, tau, margin):
-    """lib/hr-contrastive.h, in float64 from the float32 rows."""
+    """lib/measures/hr-contrastive.h, in float64 from the float32 rows."""
     a, p = a.astype(np.float64), p.astype(np.float64)
     na, npp = normalize(a), normalize(p)
     align = ((na - npp) ** 2).sum(1).mean()

@@ -12,7 +12,7 @@ tests/data/contrastive/manifest.json         the cases, their parameters and the
 
 The references are computed by the libraries themselves, in float64 on the float32
 inputs (what HrContrastive claims: float64 accumulation over float32 inputs), per batch
-exactly as lib/hr-contrastive.c documents it:
+exactly as lib/measures/hr-contrastive.c documents it:
 
 - batches: consecutive runs of B pairs, the last one shorter; a last batch of a single
   pair is merged into the batch before it.
@@ -82,7 +82,7 @@ CASES = [
 
 
 def batches(n_pairs, batch_size):
-    """(first, m) of each batch, as lib/hr-contrastive.c cuts them."""
+    """(first, m) of each batch, as lib/measures/hr-contrastive.c cuts them."""
     out, first = [], 0
     while first < n_pairs:
         m = min(batch_size, n_pairs - first)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference fixtures for HrMoments (lib/hr-moments.c), made with numpy in float64.
+"""Reference fixtures for HrMoments (lib/measures/hr-moments.c), made with numpy in float64.
 
     cd tests/data/moments && ../../../.venv/bin/python make_moments.py
 

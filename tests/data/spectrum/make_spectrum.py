@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the reference fixtures of headrank's HrSpectrum (lib/hr-spectrum.c).
+"""Generate the reference fixtures of headrank's HrSpectrum (lib/measures/hr-spectrum.c).
 
 What it makes (tests/data/spectrum/)
 ------------------------------------

@@ -1,0 +1,134 @@
+/* headrank: what the files of the analysis (hr-analysis*.c, hr-stage.c, hr-sample-table.c)
+ * share and nothing else includes: the fields of HrAnalysis and HrStage, the sample table,
+ * the pass. The report uses hr-analysis-private.h. */
+#pragma once
+
+#include "hr-analysis.h"
+#include "hr-contrastive.h"
+#include "hr-head.h"
+#include "hr-measures-private.h"
+#include "hr-moments.h"
+#include "hr-source.h"
+#include "hr-spectrum.h"
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  int fd;
+  guint64 n_rows; /* rows written, buffered ones included */
+  guint64 n_flushed;
+  float *buffer; /* HR_TABLE_BUFFER × HR_PER_SAMPLE_COLUMNS */
+  gsize n_buffered;
+} HrSampleTable;
+
+struct _HrStage
+{
+  GObject parent_instance;
+
+  char *name;
+  HrStageRole role;
+  int layer; /* -1 for the features */
+  HrLayerKind layer_kind;
+  gsize dimension;
+  guint64 n_samples; /* rows of the stack, dropped ones included */
+  gboolean wants_spectrum;
+  HrMoments *moments;
+  HrSpectrum *spectrum;
+  HrSampleTable *table;
+  guint64 *clipped;  /* activations: per unit, the samples in the clipping region */
+  guint64 clip_rows; /* the samples counted there */
+
+  /* wide stages (N < D): the finite rows kept, for the N × N Gram matrices */
+  float *rows;
+  guint64 n_rows_kept;
+  /* the projections: the moments of their L2-normalised rows (what the loss sees) */
+  HrMoments *normalized;
+  HrSpectrum *normalized_spectrum;
+  float *normalized_scratch;
+  /* linear CKA with the features, from cross-moments */
+  HrCrossMoments *cross;
+  double cka;
+  guint64 n_marked; /* NaN values set by hr_drop_together(), not the input's */
+};
+
+struct _HrAnalysis
+{
+  GObject parent_instance;
+
+  HrSource *features;
+  HrHead *head;
+  HrSource *projections;
+  HrSource *positives;
+  char *pairs_file;
+  HrNormMode mode;
+  gsize batch_size;
+  HrPrecision precision;
+  char **spectral_stages;
+  gsize pair_batch;
+  double temperature;
+  double margin;
+  gboolean log_plots;
+  HrNonfinitePolicy nonfinite_policy;
+  gboolean standardize;
+  guint64 memory_limit; /* 0: half the physical memory */
+
+  /* results */
+  double lidar;
+  GPtrArray *stages;
+  HrContrastive *contrastive;
+  guint64 n_pairs_skipped;
+  guint64 n_dropped;
+  guint64 n_nonfinite;
+  HrVerdictFlags verdict;
+  gboolean done;
+  gboolean running;
+
+  /* progress, delivered in the caller's main context */
+  double progress;
+  GMainContext *context;
+  gint progress_pending;
+  double progress_latest; /* guarded by progress_lock */
+  GMutex progress_lock;
+};
+
+typedef struct
+{
+  HrAnalysis *self;
+  HrAnalysisProgressFunc func; /* synchronous runs */
+  gpointer func_data;
+  double from, to; /* the part of the whole that the current step covers */
+} HrProgress;
+
+/* hr-analysis.c */
+void hr_analysis_clear_results (HrAnalysis *self);
+void hr_progress_report (double fraction, gpointer data);
+
+/* hr-sample-table.c */
+void hr_sample_table_free (HrSampleTable *t);
+HrSampleTable *hr_sample_table_new (GError **error);
+/* Appends the statistics of sample @sample, NaN for the samples skipped since the last. */
+gboolean hr_sample_table_put (HrSampleTable *t, guint64 sample, const float *values,
+                              GError **error);
+
+gboolean hr_sample_table_finish (HrSampleTable *t, guint64 n_rows, GError **error);
+gboolean hr_sample_table_read (HrSampleTable *t, guint64 first, gsize n, float *out,
+                               GError **error);
+
+/* hr-stage.c */
+/* Counts, per unit, the rows of an activation stage in its clipping region. */
+void hr_stage_count_clipping (HrStage *stage, const float *x, gsize n);
+
+HrStage *hr_stage_new (const char *name, HrStageRole role, int layer, HrLayerKind kind,
+                       gsize dimension, guint64 n_samples, gboolean wants_spectrum);
+
+/* hr-analysis-pass.c */
+/* The memory bound of the spectra: the one set, or half the physical memory. */
+guint64 hr_analysis_memory_limit (HrAnalysis *self);
+
+gboolean hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress,
+                                   GCancellable *cancellable, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,1324 @@
+/* headrank: the analysis: the pass over the stacks through the head, its plan and memory
+ * budget, the contrastive pass, the verdict and the error of a stage's values */
+#include "hr-private.h"
+#include "hr-analysis.h"
+
+#include "hr-analysis-internal.h"
+#include "hr-analysis-private.h"
+#include "hr-contrastive.h"
+#include "hr-error.h"
+#include "hr-head-private.h"
+#include "hr-head.h"
+#include "hr-measures-private.h"
+#include "hr-moments.h"
+#include "hr-source.h"
+#include "hr-sources-private.h"
+#include "hr-spectrum.h"
+#include "hr-stack-info.h"
+#include "hr-types.h"
+
+#include <gio/gio.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+/* -- the pass --------------------------------------------------------------------------- */
+
+typedef struct
+{
+  HrAnalysis *self;
+  GPtrArray *stages;  /* HrStage, in the order of the report */
+  HrStage **by_layer; /* per layer of the head, or NULL */
+  HrStage *features;  /* the features stage */
+  HrStage *last;      /* the stage the contrastive measures use */
+  float *scratch;     /* chunk × HR_PER_SAMPLE_COLUMNS, from the moments */
+  gsize scratch_rows;
+
+  /* pairs: the rows of the last stage kept for them */
+  guint64 *pairs; /* n_pairs × 3, HR_NO_NEGATIVE for none */
+  gsize n_pairs;
+  gboolean has_negatives;
+  guint8 *wanted;    /* bitmap over samples, or NULL */
+  guint64 *slots_of; /* sorted stack indices of the wanted samples */
+  gsize n_slots;
+  float *kept;      /* n_slots × d of the last stage, NaN rows until seen */
+  float *positives; /* aligned positives: N × d */
+
+  guint64 memory_limit;  /* bytes the spectra may take */
+  guint64 memory_needed; /* what the stages planned so far take */
+} HrPass;
+
+#define HR_NO_NEGATIVE G_MAXUINT64
+
+static void
+hr_pass_clear (HrPass *pass)
+{
+  g_clear_pointer (&pass->stages, g_ptr_array_unref);
+  g_free (pass->by_layer);
+  g_free (pass->scratch);
+  g_free (pass->pairs);
+  g_free (pass->wanted);
+  g_free (pass->slots_of);
+  g_free (pass->kept);
+  g_free (pass->positives);
+}
+
+static gboolean
+hr_pass_reserve (HrPass *pass, gsize n_rows)
+{
+  if (n_rows <= pass->scratch_rows)
+    return TRUE;
+  g_free (pass->scratch);
+  pass->scratch = g_try_new (float, n_rows *HR_PER_SAMPLE_COLUMNS);
+  pass->scratch_rows = pass->scratch != NULL ? n_rows : 0;
+  return pass->scratch_rows > 0;
+}
+
+/* The position of stack index @sample among the wanted ones, or -1. */
+static gssize
+hr_pass_slot (HrPass *pass, guint64 sample)
+{
+  gsize lo = 0, hi = pass->n_slots;
+
+  if (pass->wanted == NULL || !(pass->wanted[sample >> 3] & (1u << (sample & 7))))
+    return -1;
+  while (lo < hi)
+    {
+      gsize mid = lo + (hi - lo) / 2;
+      if (pass->slots_of[mid] < sample)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  return (gssize)lo;
+}
+
+/* Adds @n rows of one stage; samples[r] is the stack index of row r (NULL: @first + r). */
+static gboolean
+hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint64 *samples,
+             guint64 first, GError **error)
+{
+  gsize d = stage->dimension;
+
+  if (!hr_pass_reserve (pass, n))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("not enough memory for chunks of %zu samples"), n);
+      return FALSE;
+    }
+  hr_moments_add_with_zeros (stage->moments, x, n, pass->scratch);
+  hr_stage_count_clipping (stage, x, n);
+  if (stage->normalized != NULL)
+    for (gsize r0 = 0; r0 < n; r0 += HR_MOMENTS_CHUNK_ROWS)
+      {
+        gsize nb = MIN (n - r0, (gsize)HR_MOMENTS_CHUNK_ROWS);
+
+        hr_normalize_rows (x + r0 * d, nb, d, stage->normalized_scratch);
+        hr_moments_add (stage->normalized, stage->normalized_scratch, nb, NULL);
+      }
+  for (gsize r = 0; r < n; r++)
+    {
+      const float *row = x + r * d;
+      guint64 sample = samples != NULL ? samples[r] : first + r;
+
+      /* a wide stage keeps its finite rows (the mean is NaN for the others) */
+      if (stage->rows != NULL && !isnan (pass->scratch[r * HR_PER_SAMPLE_COLUMNS])
+          && stage->n_rows_kept < stage->n_samples)
+        memcpy (stage->rows + (stage->n_rows_kept++) * d, row, d * sizeof (float));
+
+      if (!hr_sample_table_put (stage->table, sample, pass->scratch + r * HR_PER_SAMPLE_COLUMNS,
+                                error))
+        return FALSE;
+      if (stage == pass->last)
+        {
+          gssize slot = hr_pass_slot (pass, sample);
+
+          if (slot >= 0)
+            memcpy (pass->kept + (gsize)slot * d, row, d * sizeof (float));
+        }
+    }
+  return TRUE;
+}
+
+/* -- non-finite values (doc/analysis.md, "Non-finite values") ------------------------------- */
+
+/* With %HR_NONFINITE_POLICY_ERROR, an error at the first non-finite value @reader has read. */
+static gboolean
+hr_check_nonfinite_policy (HrAnalysis *self, HrSource *reader, GError **error)
+{
+  gsize n_positions;
+  const guint64 *positions;
+  gsize d = hr_source_get_n_features (reader);
+  guint64 sample;
+  const char *name;
+
+  if (self->nonfinite_policy != HR_NONFINITE_POLICY_ERROR
+      || hr_source_get_n_nonfinite (reader) == 0)
+    return TRUE;
+  positions = hr_source_get_nonfinite_positions (reader, &n_positions);
+  sample = n_positions > 0 ? positions[0] / d : 0;
+  name = hr_source_locate_sample (reader, &sample);
+  g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NON_FINITE,
+               /* TRANSLATORS: %s is a file, %llu a sample and a feature index; “error” and
+                  “drop” are the values of --nonfinite, left untranslated */
+               _ ("%s: sample %llu, feature %llu is NaN or infinite (non-finite policy “error”; "
+                  "“drop” leaves such samples out)"),
+               name, (unsigned long long)sample,
+               (unsigned long long)(n_positions > 0 ? positions[0] % d : 0));
+  return FALSE;
+}
+
+/* Fewer than 2 samples of @stage were left after dropping the non-finite ones: an error that
+ * says why, naming the columns of @reader that are non-finite in every sample (a second
+ * read of the stack, only in this case). */
+static gboolean
+hr_check_enough_finite (HrAnalysis *self, HrSource *reader, HrStage *stage, GError **error)
+{
+  guint64 kept = hr_moments_get_n_samples (stage->moments);
+  gsize n = hr_source_get_n_samples (reader), d = hr_source_get_n_features (reader);
+  gsize chunk = 2048, got;
+  g_autofree guint64 *count = NULL;
+  g_autofree float *rows = NULL;
+  g_autoptr (GString) columns = g_string_new (NULL);
+  guint64 total = 0;
+  guint n_columns = 0;
+
+  if (kept >= 2 || kept == n)
+    return TRUE;
+  count = g_new0 (guint64, d);
+  rows = g_try_new (float, chunk *d);
+  if (rows == NULL || !hr_source_seek (reader, 0, error))
+    {
+      if (rows == NULL)
+        g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                     _ ("not enough memory for chunks of %zu samples"), chunk);
+      return FALSE;
+    }
+  for (gsize done = 0; done < n; done += got)
+    {
+      if (!hr_source_read_into (reader, rows, chunk, &got, NULL, error))
+        return FALSE;
+      if (got == 0)
+        break;
+      for (gsize k = 0; k < got * d; k++)
+        if (!isfinite (rows[k]))
+          count[k % d]++;
+    }
+  for (gsize j = 0; j < d; j++)
+    {
+      total += count[j];
+      if (count[j] == n && n > 0)
+        {
+          if (n_columns < 8)
+            g_string_append_printf (columns, "%s%zu", n_columns > 0 ? ", " : "", j);
+          else if (n_columns == 8)
+            g_string_append (columns, ", …");
+          n_columns++;
+        }
+    }
+  if (n_columns > 0)
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
+                 /* TRANSLATORS: %s is a file, %u a number of columns, %s their 0-based
+                    indices, %zu the number of samples, %llu values */
+                 g_dngettext (GETTEXT_PACKAGE,
+                              "%s: %u feature column (%s) is NaN or infinite in all %zu samples "
+                              "(%llu non-finite values in all), so every sample was left out; "
+                              "remove the column from the stack",
+                              "%s: %u feature columns (%s) are NaN or infinite in all %zu samples "
+                              "(%llu non-finite values in all), so every sample was left out; "
+                              "remove the columns from the stack",
+                              n_columns),
+                 hr_source_get_name (reader), n_columns, columns->str, n,
+                 (unsigned long long)total);
+  else
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
+                 /* TRANSLATORS: %s is a file, %llu and %zu numbers of samples, %llu of values */
+                 _ ("%s: only %llu of %zu samples are free of NaN and infinite values (%llu "
+                    "non-finite values in all); a spectrum needs at least 2"),
+                 hr_source_get_name (reader), (unsigned long long)kept, n,
+                 (unsigned long long)total);
+  return FALSE;
+}
+
+static gboolean
+hr_pass_chunk (const float *features, gsize n, const guint64 *samples, const float *const *stages,
+               gpointer data, GError **error)
+{
+  HrPass *pass = data;
+
+  if (!hr_check_nonfinite_policy (pass->self, pass->self->features, error))
+    return FALSE;
+
+  for (guint i = 0; i < pass->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass->stages, i);
+      const float *x = stage->layer < 0 ? features : stages[stage->layer];
+
+      if (!hr_pass_add (pass, stage, x, n, samples, 0, error))
+        return FALSE;
+      if (stage->cross != NULL)
+        hr_cross_moments_add (stage->cross, features, x, n);
+    }
+  return TRUE;
+}
+
+static gboolean
+hr_analysis_wants_spectrum (HrAnalysis *self, const char *name)
+{
+  for (guint i = 0; self->spectral_stages != NULL && self->spectral_stages[i] != NULL; i++)
+    if (strcmp (self->spectral_stages[i], name) == 0
+        || strcmp (self->spectral_stages[i], "all") == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The memory bound of the spectra: the one set, or half the physical memory. */
+guint64
+hr_analysis_memory_limit (HrAnalysis *self)
+{
+  long pages = sysconf (_SC_PHYS_PAGES), page_size = sysconf (_SC_PAGESIZE);
+
+  if (self->memory_limit > 0)
+    return self->memory_limit;
+  if (pages <= 0 || page_size <= 0)
+    return G_GUINT64_CONSTANT (4) << 30;
+  return (guint64)pages * (guint64)page_size / 2;
+}
+
+/* Saturating arithmetic for the memory plan. */
+static guint64
+hr_bytes_mul (guint64 a, guint64 b)
+{
+  guint64 r;
+
+  return g_uint64_checked_mul (&r, a, b) ? r : G_MAXUINT64;
+}
+
+static guint64
+hr_bytes_add (guint64 a, guint64 b)
+{
+  guint64 r;
+
+  return g_uint64_checked_add (&r, a, b) ? r : G_MAXUINT64;
+}
+
+/* What a spectrum from the D × D scatter matrix takes: the scatter matrix (8·D²), the
+ * eigensolver's copy (8·D²), the scratch for a chunk's products (8·D², or 4·D² for float32
+ * products), the standardised copy (8·D²) when it is used, and a chunk of float64 rows. */
+static guint64
+hr_scatter_bytes (HrAnalysis *self, guint64 n, gsize d)
+{
+  guint64 d2 = hr_bytes_mul (d, d);
+  guint64 per = 16;
+
+  if (self->standardize)
+    per += 8;
+  if (self->precision == HR_PRECISION_FLOAT32_PRODUCTS
+      || (self->precision == HR_PRECISION_AUTO && hr_moments_float32_is_safe (n, d)))
+    per += 4;
+  else
+    per += 8;
+  return hr_bytes_add (hr_bytes_mul (d2, per), hr_bytes_mul (8 * HR_MOMENTS_CHUNK_ROWS, d));
+}
+
+/* What a spectrum from the kept rows takes: the rows (4·N·D), the two N × N Gram matrices
+ * (16·N²) and two blocks of 1,024 float64 columns (16·1024·N). */
+static guint64
+hr_rows_bytes (guint64 n, gsize d)
+{
+  return hr_bytes_add (hr_bytes_add (hr_bytes_mul (4 * n, d), hr_bytes_mul (16 * n, n)),
+                       hr_bytes_mul (16 * 1024, n));
+}
+
+/* Adds @bytes to the plan, or fails when they pass the bound. */
+static gboolean
+hr_pass_budget (HrPass *pass, HrStage *stage, guint64 bytes, const char *what, GError **error)
+{
+  g_autofree char *need = NULL, *limit = NULL, *total = NULL;
+  guint64 sum = hr_bytes_add (pass->memory_needed, bytes);
+
+  if (sum <= pass->memory_limit)
+    {
+      pass->memory_needed = sum;
+      return TRUE;
+    }
+  need = g_format_size_full (bytes, G_FORMAT_SIZE_IEC_UNITS);
+  total = g_format_size_full (sum, G_FORMAT_SIZE_IEC_UNITS);
+  limit = g_format_size_full (pass->memory_limit, G_FORMAT_SIZE_IEC_UNITS);
+  if (pass->memory_needed == 0)
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                 /* TRANSLATORS: %s: a stage name; then what needs the memory (e.g. "the
+                  * 100000 × 100000 scatter matrix"), then sizes such as "74.5 GiB" */
+                 _ ("stage %s: %s needs %s, more than the memory limit of %s"), stage->name, what,
+                 need, limit);
+  else
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                 /* TRANSLATORS: %s: a stage name; then what needs the memory (e.g. "the
+                  * 100000 × 100000 scatter matrix"), then sizes such as "74.5 GiB" */
+                 _ ("stage %s: %s needs %s (%s with the stages before), more than the memory "
+                    "limit of %s"),
+                 stage->name, what, need, total, limit);
+  return FALSE;
+}
+
+/* Plans a stage's spectrum before anything is allocated: from the D × D scatter matrix,
+ * or, for a wide stage (N < D, N known from the stack's header), from its rows kept in
+ * memory and the N × N Gram matrices; refuses when the memory bound would be passed. */
+static gboolean
+hr_pass_plan_spectrum (HrPass *pass, HrStage *stage, GError **error)
+{
+  HrAnalysis *self = pass->self;
+  guint64 n = stage->n_samples;
+  gsize d = stage->dimension;
+  g_autofree char *what = NULL;
+
+  if (!stage->wants_spectrum)
+    return TRUE;
+  /* N = 0 is an empty stack or an unknown length: the scatter matrix, which does not
+   * depend on N */
+  if (n > 0 && n < (guint64)d)
+    {
+      what = g_strdup_printf (
+          /* TRANSLATORS: the subject of "… needs 2.0 GiB" in the memory-limit error */
+          _ ("keeping the %llu × %zu samples for their Gram matrix"), (unsigned long long)n, d);
+      if (!hr_pass_budget (pass, stage, hr_rows_bytes (n, d), what, error))
+        return FALSE;
+      stage->rows = g_try_new (float, (gsize)n *d);
+      if (stage->rows == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                       _ ("not enough memory for the samples of stage %s"), stage->name);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  what = g_strdup_printf (
+      /* TRANSLATORS: the subject of "… needs 2.0 GiB" in the memory-limit error */
+      _ ("the %zu × %zu scatter matrix"), d, d);
+  if (!hr_pass_budget (pass, stage, hr_scatter_bytes (self, n, d), what, error))
+    return FALSE;
+  if (d > G_MAXINT)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                   _ ("A dimension of %zu is too large for a scatter matrix"), d);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The accumulators of the projections' normalised rows, and the cross-moments with the
+ * features of the projections and of every hidden stage with a spectrum. */
+static gboolean
+hr_pass_plan_measures (HrPass *pass, HrStage *stage, GError **error)
+{
+  HrAnalysis *self = pass->self;
+  HrStage *features = pass->features;
+  gsize d = stage->dimension;
+
+  if (stage->role == HR_STAGE_ROLE_PROJECTIONS && stage->rows == NULL)
+    {
+      g_autofree char *what = g_strdup_printf (
+          /* TRANSLATORS: the subject of "… needs 2.0 GiB" in the memory-limit error */
+          _ ("the %zu × %zu scatter matrix of the normalised projections"), d, d);
+
+      if (!hr_pass_budget (pass, stage,
+                           hr_bytes_add (hr_scatter_bytes (self, stage->n_samples, d),
+                                         hr_bytes_mul (4 * HR_MOMENTS_CHUNK_ROWS, d)),
+                           what, error))
+        return FALSE;
+      stage->normalized = hr_moments_new (d, stage->n_samples, self->precision);
+      stage->normalized_scratch = g_try_new (float, (gsize)HR_MOMENTS_CHUNK_ROWS *d);
+      if (stage->normalized_scratch == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                       _ ("not enough memory for chunks of %zu samples"),
+                       (gsize)HR_MOMENTS_CHUNK_ROWS);
+          return FALSE;
+        }
+    }
+  if (stage != features && stage->wants_spectrum && stage->rows == NULL && features->rows == NULL)
+    {
+      g_autofree char *what = g_strdup_printf (
+          /* TRANSLATORS: the subject of "… needs 2.0 GiB" in the memory-limit error */
+          _ ("the %zu × %zu cross-moments with the features"), features->dimension, d);
+
+      if (!hr_pass_budget (pass, stage, hr_cross_moments_bytes (features->dimension, d), what,
+                           error))
+        return FALSE;
+      stage->cross = hr_cross_moments_new (features->dimension, d);
+      if (stage->cross == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                       _ ("not enough memory for the cross-moments of stage %s"), stage->name);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static HrStage *
+hr_pass_add_stage (HrPass *pass, HrStage *stage, GError **error)
+{
+  HrAnalysis *self = pass->self;
+
+  if (!hr_pass_plan_spectrum (pass, stage, error) || !hr_pass_plan_measures (pass, stage, error))
+    {
+      g_object_unref (stage);
+      return NULL;
+    }
+  /* the stages without a spectrum, and the wide ones, need no D × D scatter matrix */
+  stage->moments = stage->wants_spectrum && stage->rows == NULL
+                       ? hr_moments_new (stage->dimension, stage->n_samples, self->precision)
+                       : hr_moments_new_diagonal (stage->dimension);
+  stage->table = hr_sample_table_new (error);
+  if (stage->table == NULL)
+    {
+      g_object_unref (stage);
+      return NULL;
+    }
+  g_ptr_array_add (pass->stages, stage);
+  return stage;
+}
+
+/* Decides the stages; checks the names and the shapes. */
+static gboolean
+hr_pass_plan (HrPass *pass, GError **error)
+{
+  HrAnalysis *self = pass->self;
+  guint64 n = hr_source_get_n_samples (self->features);
+  gsize d = hr_source_get_n_features (self->features);
+  HrStage *stage;
+
+  if (!hr_source_check_known_length (self->features, error)
+      || (self->projections != NULL && !hr_source_check_known_length (self->projections, error))
+      || (self->positives != NULL && !hr_source_check_known_length (self->positives, error)))
+    return FALSE;
+  pass->stages = g_ptr_array_new_with_free_func (g_object_unref);
+  pass->memory_limit = hr_analysis_memory_limit (self);
+  stage = hr_stage_new ("features", HR_STAGE_ROLE_FEATURES, -1, HR_LAYER_LINEAR, d, n, TRUE);
+  pass->features = stage;
+  if (hr_pass_add_stage (pass, stage, error) == NULL)
+    {
+      pass->features = NULL;
+      return FALSE;
+    }
+  pass->last = pass->features;
+
+  for (guint i = 0; self->spectral_stages != NULL && self->spectral_stages[i] != NULL; i++)
+    {
+      const char *name = self->spectral_stages[i];
+
+      /* the features and the projections always have a spectrum */
+      if (strcmp (name, "all") == 0 || strcmp (name, "features") == 0
+          || strcmp (name, "projections") == 0)
+        continue;
+      if (self->head == NULL || hr_head_find_stage (self->head, name) < 0)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                       self->head == NULL ? _ ("there is no head, so no stage %s")
+                                          : _ ("the head has no stage %s"),
+                       name);
+          return FALSE;
+        }
+    }
+
+  if (self->head != NULL)
+    {
+      guint L = hr_head_get_n_layers (self->head);
+
+      if (hr_head_get_in_features (self->head) != d)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                       _ ("%s: the head takes %zu features, the stack has %zu"),
+                       hr_source_get_name (self->features), hr_head_get_in_features (self->head),
+                       d);
+          return FALSE;
+        }
+      pass->by_layer = g_new0 (HrStage *, L);
+      for (guint i = 0; i < L; i++)
+        {
+          HrLayerKind kind = hr_head_get_layer_kind (self->head, i);
+          const char *name = hr_head_get_layer_name (self->head, i);
+          gboolean last = i + 1 == L;
+          gboolean activation = hr_layer_kind_is_activation (kind);
+          gboolean spectrum = last || hr_analysis_wants_spectrum (self, name);
+
+          if (!last && !activation && !spectrum)
+            continue;
+          stage = hr_stage_new (last ? "projections" : name,
+                                last ? HR_STAGE_ROLE_PROJECTIONS : HR_STAGE_ROLE_HIDDEN, (int)i,
+                                kind, hr_head_get_layer_out_features (self->head, i), n, spectrum);
+          if ((pass->by_layer[i] = hr_pass_add_stage (pass, stage, error)) == NULL)
+            return FALSE;
+          pass->last = pass->by_layer[i];
+        }
+    }
+  else if (self->projections != NULL)
+    {
+      if (hr_source_get_n_samples (self->projections) != n)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                       _ ("%s has %zu samples, the features %zu"),
+                       hr_source_get_name (self->projections),
+                       hr_source_get_n_samples (self->projections), (gsize)n);
+          return FALSE;
+        }
+      stage = hr_stage_new ("projections", HR_STAGE_ROLE_PROJECTIONS, -1, HR_LAYER_LINEAR,
+                            hr_source_get_n_features (self->projections), n, TRUE);
+      if ((pass->last = hr_pass_add_stage (pass, stage, error)) == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Where the pairs come from, for messages about them: the pair file, or the positives
+ * stack. */
+static const char *
+hr_analysis_pairs_source (HrAnalysis *self)
+{
+  if (self->positives != NULL)
+    return hr_source_get_name (self->positives);
+  return self->pairs_file != NULL ? self->pairs_file : hr_source_get_name (self->features);
+}
+
+/* Reads the pairs and marks the samples whose last-stage rows the pass keeps. */
+static gboolean
+hr_pass_plan_pairs (HrPass *pass, GError **error)
+{
+  HrAnalysis *self = pass->self;
+  guint64 n = hr_source_get_n_samples (self->features);
+  gsize d = pass->last->dimension, k = 0;
+
+  if (self->positives != NULL)
+    {
+      HrSource *ref
+          = self->head == NULL && self->projections != NULL ? self->projections : self->features;
+
+      if (hr_source_get_n_samples (self->positives) != n
+          || hr_source_get_n_features (self->positives) != hr_source_get_n_features (ref))
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                       _ ("%s holds %zu × %zu values; positives aligned with %s need %zu × %zu"),
+                       hr_source_get_name (self->positives),
+                       hr_source_get_n_samples (self->positives),
+                       hr_source_get_n_features (self->positives), hr_source_get_name (ref),
+                       (gsize)n, hr_source_get_n_features (ref));
+          return FALSE;
+        }
+      /* every sample is an anchor */
+      pass->n_pairs = (gsize)n;
+      pass->pairs = g_try_new (guint64, MAX (pass->n_pairs, 1) * 3);
+      if (pass->pairs == NULL)
+        goto oom;
+      for (gsize i = 0; i < pass->n_pairs; i++)
+        {
+          pass->pairs[3 * i] = pass->pairs[3 * i + 1] = i;
+          pass->pairs[3 * i + 2] = HR_NO_NEGATIVE;
+        }
+    }
+  else if (self->pairs_file != NULL)
+    {
+      if (!hr_pairs_read (self->pairs_file, n, &pass->pairs, &pass->n_pairs, &pass->has_negatives,
+                          error))
+        return FALSE;
+    }
+  else
+    return TRUE;
+
+  pass->wanted = g_try_malloc0 ((gsize)(n / 8 + 1));
+  if (pass->wanted == NULL)
+    goto oom;
+  for (gsize i = 0; i < pass->n_pairs; i++)
+    for (int c = 0; c < 3; c++)
+      {
+        guint64 s = pass->pairs[3 * i + c];
+
+        /* with aligned positives, only the anchors come from this pass */
+        if (s == HR_NO_NEGATIVE || (self->positives != NULL && c > 0))
+          continue;
+        if (!(pass->wanted[s >> 3] & (1u << (s & 7))))
+          {
+            pass->wanted[s >> 3] |= (guint8)(1u << (s & 7));
+            pass->n_slots++;
+          }
+      }
+  pass->slots_of = g_try_new (guint64, MAX (pass->n_slots, 1));
+  pass->kept = g_try_new (float, MAX (pass->n_slots, 1) * d);
+  if (pass->slots_of == NULL || pass->kept == NULL)
+    goto oom;
+  for (guint64 s = 0; s < n; s++)
+    if (pass->wanted[s >> 3] & (1u << (s & 7)))
+      pass->slots_of[k++] = s;
+  for (gsize i = 0; i < pass->n_slots * d; i++)
+    pass->kept[i] = NAN;
+  return TRUE;
+
+oom:
+  /* TRANSLATORS: %s is the pair file (or the positives stack) */
+  g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+               _ ("%s: not enough memory for the rows of %zu pairs"),
+               hr_analysis_pairs_source (self), pass->n_pairs);
+  return FALSE;
+}
+
+/* Whether every value of a row is finite. */
+static gboolean
+hr_row_is_finite (const float *row, gsize d)
+{
+  gboolean finite = TRUE;
+
+  for (gsize j = 0; j < d; j++)
+    finite &= isfinite (row[j]) != 0;
+  return finite;
+}
+
+/* A sample is dropped from every stage or from none: where only one of the two rows of a
+ * sample holds a non-finite value, the other is marked (its first value set to NaN) so
+ * that its moments leave it out too. Returns the number of values so marked, which are not
+ * the input's and are taken off the count of non-finite values. */
+static guint64
+hr_drop_together (float *rows[2], HrStage *stages[2], gsize n)
+{
+  guint64 marked = 0;
+
+  for (gsize r = 0; r < n; r++)
+    {
+      float *a = rows[0] + r * stages[0]->dimension, *b = rows[1] + r * stages[1]->dimension;
+      gboolean fa = hr_row_is_finite (a, stages[0]->dimension);
+      gboolean fb = hr_row_is_finite (b, stages[1]->dimension);
+
+      if (fa != fb)
+        {
+          (fa ? a : b)[0] = NAN;
+          stages[fa ? 0 : 1]->n_marked++;
+          marked++;
+        }
+    }
+  return marked;
+}
+
+/* The pass without a head: the features and, alongside, the given projections. */
+static gboolean
+hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellable, GError **error)
+{
+  HrAnalysis *self = pass->self;
+  HrSource *readers[2] = { self->features, self->projections };
+  HrStage *stages[2] = { pass->features, self->projections != NULL ? pass->last : NULL };
+  gsize n = hr_source_get_n_samples (self->features);
+  gsize chunk = CLAMP (hr_source_get_preferred_chunk (self->features), 256, 2048);
+  float *rows[2] = { NULL, NULL };
+  gsize got[2];
+  guint64 marked = 0;
+  gboolean ok = FALSE;
+
+  chunk = MAX ((gsize)1, MIN (chunk, n));
+  for (int k = 0; k < 2 && stages[k] != NULL; k++)
+    {
+      if (!hr_source_seek (readers[k], 0, error))
+        return FALSE;
+      rows[k] = g_try_new (float, chunk *stages[k]->dimension);
+      if (rows[k] == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                       _ ("not enough memory for chunks of %zu samples"), chunk);
+          return FALSE;
+        }
+    }
+  for (gsize done = 0; done < n; done += got[0])
+    {
+      for (int k = 0; k < 2 && stages[k] != NULL; k++)
+        {
+          if (!hr_source_read_into (readers[k], rows[k], chunk, &got[k], cancellable, error)
+              || !hr_check_nonfinite_policy (self, readers[k], error))
+            goto out;
+        }
+      if (stages[1] != NULL && stages[1]->cross != NULL && got[1] == got[0])
+        hr_cross_moments_add (stages[1]->cross, rows[0], rows[1], got[0]);
+      if (got[0] == 0 || (stages[1] != NULL && got[1] != got[0]))
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+                       _ ("%s ended after %zu of its %zu samples"),
+                       hr_source_get_name (self->features), done, n);
+          goto out;
+        }
+      if (stages[1] != NULL)
+        marked += hr_drop_together (rows, stages, got[0]);
+      for (int k = 0; k < 2 && stages[k] != NULL; k++)
+        if (!hr_pass_add (pass, stages[k], rows[k], got[k], NULL, done, error))
+          goto out;
+      hr_progress_report ((double)(done + got[0]) / n, progress);
+    }
+  for (int k = 0; k < 2 && stages[k] != NULL; k++)
+    {
+      self->n_dropped += hr_moments_get_n_dropped (stages[k]->moments) * (k == 0);
+      self->n_nonfinite += hr_moments_get_n_nonfinite (stages[k]->moments);
+    }
+  self->n_nonfinite -= marked;
+  ok = TRUE;
+
+out:
+  g_free (rows[0]);
+  g_free (rows[1]);
+  return ok;
+}
+
+typedef struct
+{
+  float *out;
+  gsize d;
+  guint last;
+} HrPositivesPass;
+
+static gboolean
+hr_positives_chunk (const float *features, gsize n, const guint64 *samples,
+                    const float *const *stages, gpointer data, GError **error)
+{
+  HrPositivesPass *pp = data;
+  const float *x = stages != NULL ? stages[pp->last] : features;
+
+  for (gsize r = 0; r < n; r++)
+    memcpy (pp->out + samples[r] * pp->d, x + r * pp->d, pp->d * sizeof (float));
+  return TRUE;
+}
+
+/* The positives' rows of the last stage: through the head, or read as they are. */
+static gboolean
+hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancellable,
+                       GError **error)
+{
+  HrAnalysis *self = pass->self;
+  gsize n = hr_source_get_n_samples (self->positives), d = pass->last->dimension;
+  HrPositivesPass pp = { NULL, d, 0 };
+  guint64 dropped, nonfinite;
+
+  pass->positives = g_try_new (float, MAX (n, 1) * d);
+  if (pass->positives == NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("%s: not enough memory for the rows of %zu pairs"),
+                   hr_analysis_pairs_source (self), n);
+      return FALSE;
+    }
+  for (gsize i = 0; i < n * d; i++)
+    pass->positives[i] = NAN;
+  pp.out = pass->positives;
+  if (self->head != NULL)
+    {
+      guint L = hr_head_get_n_layers (self->head);
+      g_autofree gboolean *keep = g_new0 (gboolean, L);
+
+      keep[L - 1] = TRUE;
+      pp.last = L - 1;
+      if (!hr_head_stream (self->head, self->positives, self->mode, self->batch_size, keep,
+                           hr_positives_chunk, &pp, &dropped, &nonfinite, hr_progress_report,
+                           progress, cancellable, error))
+        return FALSE;
+      self->n_nonfinite += nonfinite;
+      return TRUE;
+    }
+  else
+    {
+      gsize chunk = CLAMP (hr_source_get_preferred_chunk (self->positives), 256, 2048);
+      g_autofree float *rows = g_try_new (float, chunk *d);
+      g_autofree guint64 *samples = g_try_new (guint64, chunk);
+      gsize got;
+
+      if (rows == NULL || samples == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                       _ ("%s: not enough memory for the rows of %zu pairs"),
+                       hr_analysis_pairs_source (self), chunk);
+          return FALSE;
+        }
+
+      if (!hr_source_seek (self->positives, 0, error))
+        return FALSE;
+      for (gsize done = 0; done < n; done += got)
+        {
+          if (!hr_source_read_into (self->positives, rows, chunk, &got, cancellable, error))
+            return FALSE;
+          if (got == 0)
+            break;
+          for (gsize r = 0; r < got; r++)
+            samples[r] = done + r;
+          hr_positives_chunk (rows, got, samples, NULL, &pp, error);
+          hr_progress_report ((double)(done + got) / n, progress);
+        }
+    }
+  return TRUE;
+}
+
+/* The contrastive measures over the pairs whose rows are all finite. */
+static gboolean
+hr_pass_contrastive (HrPass *pass, GError **error)
+{
+  HrAnalysis *self = pass->self;
+  gsize d = pass->last->dimension, used = 0;
+  g_autofree float *a = NULL, *p = NULL, *ng = NULL;
+
+  a = g_try_new (float, MAX (pass->n_pairs, 1) * d);
+  p = g_try_new (float, MAX (pass->n_pairs, 1) * d);
+  if (pass->has_negatives)
+    ng = g_try_new (float, MAX (pass->n_pairs, 1) * d);
+  if (a == NULL || p == NULL || (pass->has_negatives && ng == NULL))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("%s: not enough memory for the rows of %zu pairs"),
+                   hr_analysis_pairs_source (self), pass->n_pairs);
+      return FALSE;
+    }
+  for (gsize i = 0; i < pass->n_pairs; i++)
+    {
+      const guint64 *t = pass->pairs + 3 * i;
+      const float *ra = pass->kept + (gsize)hr_pass_slot (pass, t[0]) * d;
+      const float *rp = self->positives != NULL ? pass->positives + t[1] * d
+                                                : pass->kept + (gsize)hr_pass_slot (pass, t[1]) * d;
+      const float *rn
+          = pass->has_negatives ? pass->kept + (gsize)hr_pass_slot (pass, t[2]) * d : NULL;
+
+      if (!hr_row_is_finite (ra, d) || !hr_row_is_finite (rp, d)
+          || (rn != NULL && !hr_row_is_finite (rn, d)))
+        {
+          self->n_pairs_skipped++;
+          continue;
+        }
+      memcpy (a + used * d, ra, d * sizeof (float));
+      memcpy (p + used * d, rp, d * sizeof (float));
+      if (rn != NULL)
+        memcpy (ng + used * d, rn, d * sizeof (float));
+      used++;
+    }
+  self->contrastive = hr_contrastive_new (a, p, ng, used, d, self->pair_batch, self->temperature,
+                                          self->margin, error);
+  if (self->contrastive == NULL)
+    {
+      /* "contrastive measures need at least two pairs": about the pairs, so their file */
+      g_prefix_error (error, "%s: ", hr_analysis_pairs_source (self));
+      return FALSE;
+    }
+  /* LiDAR needs five D × D float64 matrices */
+  if (hr_bytes_mul (40 * (guint64)d, d) <= hr_analysis_memory_limit (self))
+    {
+      self->lidar = hr_lidar_of_pairs (a, p, used, d, error);
+      if (isnan (self->lidar) && error != NULL && *error != NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* -- the verdict's rules (doc/analysis.md, "The verdict") ------------------------------------ */
+
+/* Effective ranks that differ by at most this fraction of the larger count as equal. */
+#define HR_EFFECTIVE_RANK_MARGIN 0.01
+
+static HrVerdictFlags
+hr_verdict_of_projections (HrStage *projections)
+{
+  double healthy = 1.0 / sqrt ((double)projections->dimension);
+  guint high;
+
+  hr_spectrum_get_rank_range (projections->spectrum, NULL, &high);
+  /* rank ≤ 1 is a collapse only where more was possible: two samples always lie on a line */
+  if (hr_moments_get_simsiam_std (projections->moments) < 0.1 * healthy
+      || (high <= 1
+          && MIN (projections->dimension, hr_moments_get_n_samples (projections->moments) - 1)
+                 >= 2))
+    return HR_VERDICT_COLLAPSED;
+  return HR_VERDICT_NONE;
+}
+
+/* The rank rules: only differences larger than the ranks' ranges and the effective ranks'
+ * margin count. */
+static HrVerdictFlags
+hr_verdict_compare (HrSpectrum *f, HrSpectrum *p, gsize projection_dimension)
+{
+  HrVerdictFlags v = HR_VERDICT_NONE;
+  guint fl, fh, pl, ph;
+  double ef = hr_spectrum_get_effective_rank (f), ep = hr_spectrum_get_effective_rank (p);
+  double margin = HR_EFFECTIVE_RANK_MARGIN * MAX (ef, ep);
+  guint64 n = hr_spectrum_get_n_samples (p);
+  gsize full = (gsize)MIN ((guint64)projection_dimension, n - 1);
+
+  hr_spectrum_get_rank_range (f, &fl, &fh);
+  hr_spectrum_get_rank_range (p, &pl, &ph);
+  if (pl > fh)
+    v |= HR_VERDICT_INFLATES_RANK;
+  else if (ph < fl)
+    v |= HR_VERDICT_REDUCES_RANK;
+  else
+    v |= HR_VERDICT_KEEPS_RANK;
+  if (ep > ef + margin)
+    v |= HR_VERDICT_INFLATES_EFFECTIVE_RANK;
+  else if (ep < ef - margin)
+    v |= HR_VERDICT_REDUCES_EFFECTIVE_RANK;
+  if (projection_dimension < fl && pl == full)
+    v |= HR_VERDICT_USES_ALL_DIMENSIONS;
+  return v;
+}
+
+static void
+hr_analysis_judge (HrAnalysis *self)
+{
+  HrStage *features = NULL, *projections = NULL;
+  HrVerdictFlags v = HR_VERDICT_NONE;
+
+  for (guint i = 0; i < self->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (self->stages, i);
+      HrMoments *m = stage->moments;
+      gboolean activation = hr_stage_is_activation (stage);
+
+      if (stage->role == HR_STAGE_ROLE_FEATURES)
+        features = stage;
+      else if (stage->role == HR_STAGE_ROLE_PROJECTIONS)
+        projections = stage;
+      if (hr_moments_get_n_samples (m) == 0)
+        continue;
+      if (activation && hr_stage_get_mean_clipped_fraction (stage) > 0.5)
+        v |= HR_VERDICT_CLIPPING;
+      if ((activation || stage->role == HR_STAGE_ROLE_PROJECTIONS) && hr_moments_get_n_dead (m) > 0)
+        v |= HR_VERDICT_DEAD_UNITS;
+    }
+  if (projections != NULL && projections->spectrum != NULL)
+    v |= hr_verdict_of_projections (projections);
+  if (features != NULL && projections != NULL && features->spectrum != NULL
+      && projections->spectrum != NULL)
+    v |= hr_verdict_compare (features->spectrum, projections->spectrum, projections->dimension);
+  self->verdict = v;
+}
+
+/* -- the error of a stage's values (doc/analysis.md, "The rank tolerance") --------------- */
+
+#define HR_U32 (1.0 / 16777216.0) /* 2⁻²⁴, float32 unit roundoff */
+#define HR_A32 0x1p-150           /* half of float32's subnormal spacing 2⁻¹⁴⁹ */
+
+/* The unit roundoff of values stored as @format and read as float32: 0 for integers that
+ * float32 holds exactly, 2⁻¹¹ for float16, 2⁻²⁴ for float32 (and for float64 and 32-bit
+ * integers, which are rounded to float32 when read). */
+double
+hr_sample_format_unit_roundoff (HrSampleFormat format)
+{
+  switch (format)
+    {
+      case HR_SAMPLE_FORMAT_UINT8:
+      case HR_SAMPLE_FORMAT_UINT16:
+      case HR_SAMPLE_FORMAT_INT8:
+      case HR_SAMPLE_FORMAT_INT16:
+        return 0.0;
+      case HR_SAMPLE_FORMAT_FLOAT16:
+        return 1.0 / 2048.0;
+      default:
+        return HR_U32;
+    }
+}
+
+/* The absolute rounding error of a value stored as @format and read as float32: half the
+ * spacing of its subnormal numbers, 2⁻¹⁴⁹ for float32 (also for float64 and 32-bit
+ * integers, rounded to float32 when read) and 2⁻²⁴ for float16, which bounds the error
+ * where the relative bound u·|x| does not (values near or below the smallest normal
+ * number); 0 for the integers that float32 holds exactly. */
+double
+hr_sample_format_absolute_error (HrSampleFormat format)
+{
+  switch (format)
+    {
+      case HR_SAMPLE_FORMAT_UINT8:
+      case HR_SAMPLE_FORMAT_UINT16:
+      case HR_SAMPLE_FORMAT_INT8:
+      case HR_SAMPLE_FORMAT_INT16:
+        return 0.0;
+      case HR_SAMPLE_FORMAT_FLOAT16:
+        return 0x1p-25;
+      default:
+        return HR_A32;
+    }
+}
+
+static double
+hr_reader_absolute_error (HrSource *reader)
+{
+  return hr_sample_format_absolute_error (
+      hr_stack_info_get_sample_format (hr_source_get_info (reader)));
+}
+
+static double
+hr_reader_unit_roundoff (HrSource *reader)
+{
+  return hr_sample_format_unit_roundoff (
+      hr_stack_info_get_sample_format (hr_source_get_info (reader)));
+}
+
+/* The relative error r of the values of layer @layer of @head (−1: its input), with @r0 that
+ * of the input: a Linear layer of k inputs adds γ_{k+1} (Higham, Accuracy and Stability of
+ * Numerical Algorithms, 2002, §3.5: |fl(Wx + b) − (Wx + b)| ≤ γ_{k+1}(|W||x| + |b|)), a
+ * ReLU is exact, and every other layer (BatchNorm, LayerNorm, GELU, SiLU, L2
+ * normalisation, and the folding of a BatchNorm into its Linear) adds 4u. The error is
+ * taken relative to the stage's own values: a first-order model that assumes the products
+ * do not cancel (|W||x| ≈ |Wx|). */
+double
+hr_head_relative_error (HrHead *head, int layer, double r0)
+{
+  double r = r0;
+
+  for (int i = 0; i <= layer; i++)
+    {
+      HrLayerKind kind = hr_head_get_layer_kind (head, (guint)i);
+
+      if (kind == HR_LAYER_LINEAR)
+        {
+          double k1 = (double)hr_head_get_layer_in_features (head, (guint)i) + 1;
+
+          r += k1 * HR_U32 / (1.0 - k1 * HR_U32);
+        }
+      else if (kind != HR_LAYER_RELU)
+        r += 4 * HR_U32;
+    }
+  return MAX (r, layer >= 0 ? HR_U32 : 0.0);
+}
+
+/* The absolute error a of a value of layer @layer of @head (−1: its input), @a0 that of the
+ * input, from float32 underflow: each product that underflows is off by at most 2⁻¹⁵⁰
+ * (sums of subnormal numbers are exact), so a Linear layer of k inputs adds k·2⁻¹⁵⁰ to
+ * each output, a ReLU nothing and every other layer 2·2⁻¹⁵⁰. The input's error is carried
+ * as it is, a first-order model like that of hr_head_relative_error(). */
+double
+hr_head_absolute_error (HrHead *head, int layer, double a0)
+{
+  double a = a0;
+
+  for (int i = 0; i <= layer; i++)
+    {
+      HrLayerKind kind = hr_head_get_layer_kind (head, (guint)i);
+
+      if (kind == HR_LAYER_LINEAR)
+        a += (double)hr_head_get_layer_in_features (head, (guint)i) * HR_A32;
+      else if (kind != HR_LAYER_RELU)
+        a += 2 * HR_A32;
+    }
+  return a;
+}
+
+/* The absolute error a of each of the stage's values. */
+static double
+hr_stage_absolute_error (HrAnalysis *self, HrStage *stage)
+{
+  double a0 = hr_reader_absolute_error (self->features);
+
+  if (stage->role == HR_STAGE_ROLE_PROJECTIONS && self->head == NULL && self->projections != NULL)
+    return hr_reader_absolute_error (self->projections);
+  if (self->head == NULL || stage->layer < 0)
+    return a0;
+  return hr_head_absolute_error (self->head, stage->layer, a0);
+}
+
+/* The relative error r of the stage's values. */
+static double
+hr_stage_relative_error (HrAnalysis *self, HrStage *stage)
+{
+  double r0 = hr_reader_unit_roundoff (self->features);
+
+  if (stage->role == HR_STAGE_ROLE_PROJECTIONS && self->head == NULL && self->projections != NULL)
+    return hr_reader_unit_roundoff (self->projections);
+  if (self->head == NULL || stage->layer < 0)
+    return r0;
+  return hr_head_relative_error (self->head, stage->layer, r0);
+}
+
+/* e = r·‖Y‖_F + a·√(N·D), a bound on ‖E‖₂ ≤ ‖E‖_F of the error of the stage's N × D values,
+ * each off by at most r·|y| + a. */
+static double
+hr_stage_value_error (HrAnalysis *self, HrStage *stage)
+{
+  HrMoments *m = stage->moments;
+  guint64 n = hr_moments_get_n_samples (m);
+  double norm = hr_moments_frobenius_norm (n, stage->dimension, hr_moments_peek_mean (m),
+                                           hr_moments_peek_scatter (m));
+
+  return hr_stage_relative_error (self, stage) * norm
+         + hr_stage_absolute_error (self, stage) * sqrt ((double)n * (double)stage->dimension);
+}
+
+/* The relative error that L2-normalising a row in float32 adds: the norm's rounding and
+ * the division's. */
+#define HR_NORMALIZE_ERROR (2 * HR_U32)
+
+/* A stage's spectrum (from the scatter matrix, or from the kept rows of a wide stage;
+ * standardised if asked), the spectrum of its normalised rows and its CKA with the
+ * features. */
+static gboolean
+hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, GError **error)
+{
+  HrMoments *m = stage->moments;
+  gsize d = stage->dimension;
+
+  if (stage->rows != NULL)
+    {
+      stage->spectrum = hr_spectrum_new_from_rows_with_error (
+          stage->n_rows_kept, d, stage->rows, self->standardize,
+          hr_stage_relative_error (self, stage), hr_stage_absolute_error (self, stage), error);
+      if (stage->spectrum == NULL)
+        return FALSE;
+      if (stage->role == HR_STAGE_ROLE_PROJECTIONS)
+        {
+          /* what the loss sees: the same rows, L2-normalised in place */
+          hr_normalize_rows (stage->rows, (gsize)stage->n_rows_kept, d, stage->rows);
+          stage->normalized_spectrum = hr_spectrum_new_from_rows_with_error (
+              stage->n_rows_kept, d, stage->rows, FALSE,
+              hr_stage_relative_error (self, stage) + HR_NORMALIZE_ERROR, HR_A32, error);
+          if (stage->normalized_spectrum == NULL)
+            return FALSE;
+        }
+      g_clear_pointer (&stage->rows, g_free);
+      return TRUE;
+    }
+
+  stage->spectrum
+      = self->standardize
+            ? hr_spectrum_new_standardized (
+                hr_moments_get_n_samples (m), d, hr_moments_peek_mean (m),
+                hr_moments_peek_scatter (m), hr_stage_relative_error (self, stage),
+                hr_stage_absolute_error (self, stage), hr_moments_get_error_bound (m), error)
+            : hr_spectrum_new_with_errors (hr_moments_get_n_samples (m), d,
+                                           hr_moments_peek_mean (m), hr_moments_peek_scatter (m),
+                                           hr_stage_value_error (self, stage),
+                                           hr_moments_get_error_bound (m), error);
+  if (stage->spectrum == NULL)
+    return FALSE;
+  if (stage->normalized != NULL)
+    {
+      HrMoments *z = stage->normalized;
+
+      stage->normalized_spectrum = hr_spectrum_new_with_errors (
+          hr_moments_get_n_samples (z), d, hr_moments_peek_mean (z), hr_moments_peek_scatter (z),
+          (hr_stage_relative_error (self, stage) + HR_NORMALIZE_ERROR)
+                  * hr_moments_frobenius_norm (hr_moments_get_n_samples (z), d,
+                                               hr_moments_peek_mean (z),
+                                               hr_moments_peek_scatter (z))
+              + HR_A32 * sqrt ((double)hr_moments_get_n_samples (z) * (double)d),
+          hr_moments_get_error_bound (z), error);
+      if (stage->normalized_spectrum == NULL)
+        return FALSE;
+      g_clear_pointer (&stage->normalized_scratch, g_free);
+    }
+  /* CKA over the same rows only: both stages' scatter matrices and the cross-moments */
+  if (stage->cross != NULL && features->moments != NULL
+      && hr_moments_peek_scatter (features->moments) != NULL
+      && hr_cross_moments_get_n_samples (stage->cross) == hr_moments_get_n_samples (m)
+      && hr_cross_moments_get_n_samples (stage->cross)
+             == hr_moments_get_n_samples (features->moments))
+    stage->cka = hr_cross_moments_linear_cka (
+        stage->cross, hr_moments_peek_scatter (features->moments), hr_moments_peek_scatter (m));
+  else if (stage == features)
+    stage->cka = 1.0;
+  g_clear_pointer (&stage->cross, hr_cross_moments_free);
+  return TRUE;
+}
+
+gboolean
+hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *cancellable,
+                          GError **error)
+{
+  HrPass pass = { 0 };
+  gboolean ok = FALSE;
+  double pass_share;
+
+  pass.self = self;
+  hr_analysis_clear_results (self);
+  if (self->head != NULL && self->projections != NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("give either a head or projections, not both"));
+      return FALSE;
+    }
+  if (!hr_pass_plan (&pass, error) || !hr_pass_plan_pairs (&pass, error))
+    goto out;
+
+  pass_share = self->positives != NULL ? 0.47 : 0.95;
+  progress->from = 0.0;
+  progress->to = pass_share;
+  if (self->head != NULL)
+    {
+      guint L = hr_head_get_n_layers (self->head);
+      g_autofree gboolean *keep = g_new0 (gboolean, L);
+
+      for (guint i = 0; i < L; i++)
+        keep[i] = pass.by_layer[i] != NULL;
+      if (!hr_head_stream (self->head, self->features, self->mode, self->batch_size, keep,
+                           hr_pass_chunk, &pass, &self->n_dropped, &self->n_nonfinite,
+                           hr_progress_report, progress, cancellable, error))
+        goto out;
+    }
+  else if (!hr_pass_run_stacks (&pass, progress, cancellable, error))
+    goto out;
+
+  if (self->positives != NULL)
+    {
+      progress->from = pass_share;
+      progress->to = 0.95;
+      if (!hr_pass_run_positives (&pass, progress, cancellable, error))
+        goto out;
+    }
+
+  if (!hr_check_nonfinite_policy (self, self->features, error)
+      || !hr_check_enough_finite (self, self->features, pass.features, error)
+      || (self->head == NULL && self->projections != NULL
+          && !hr_check_enough_finite (self, self->projections, pass.last, error)))
+    goto out;
+  for (guint i = 0; i < pass.stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass.stages, i);
+
+      if (!hr_sample_table_finish (stage->table, stage->n_samples, error))
+        goto out;
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        goto out;
+      if (stage->wants_spectrum && !hr_stage_compute_spectra (self, stage, pass.features, error))
+        {
+          g_prefix_error (error, _ ("stage %s: "), stage->name);
+          goto out;
+        }
+      progress->from = 0.95;
+      progress->to = 1.0;
+      hr_progress_report ((i + 1.0) / pass.stages->len, progress);
+    }
+  if (pass.pairs != NULL && !hr_pass_contrastive (&pass, error))
+    goto out;
+
+  g_ptr_array_extend_and_steal (self->stages, g_steal_pointer (&pass.stages));
+  hr_analysis_judge (self);
+  self->done = TRUE;
+  ok = TRUE;
+
+out:
+  hr_pass_clear (&pass);
+  return ok;
+}
+
+/**
+ * hr_analysis_run:
+ * @self: a #HrAnalysis
+ * @progress: (nullable) (scope call) (closure progress_data): called with the fraction done
+ * @progress_data: data for @progress
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs the analysis in the calling thread. Errors come from the stacks (%HR_STACK_ERROR),
+ * the head (%HR_HEAD_ERROR) and the measures (%HR_ANALYSIS_ERROR); on cancellation
+ * %G_IO_ERROR_CANCELLED. Running again replaces the results.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+hr_analysis_run (HrAnalysis *self, HrAnalysisProgressFunc progress, gpointer progress_data,
+                 GCancellable *cancellable, GError **error)
+{
+  HrProgress p = { self, progress, progress_data, 0.0, 1.0 };
+  gboolean ok;
+
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
+  g_return_val_if_fail (!self->running, FALSE);
+  self->running = TRUE;
+  ok = hr_analysis_run_internal (self, &p, cancellable, error);
+  self->running = FALSE;
+  return ok;
+}

@@ -1,0 +1,24 @@
+/* headrank: internal declarations of every layer of the library: config.h, translations
+ * and the strict JSON check. It names no public header: each file includes those it uses. */
+#pragma once
+
+#include "config.h"
+
+#include <glib.h>
+#include <glib/gi18n-lib.h>
+
+G_BEGIN_DECLS
+
+/* The library's translations are bound on first use (as GLib's ggettext.c does), so that
+ * a program that links headrank need not call bindtextdomain for us. */
+const char *hr_gettext (const char *msgid) G_GNUC_FORMAT (1);
+#undef _
+#define _(String) hr_gettext (String)
+
+/* Checks that @text (@length bytes) is one JSON object or array in strict JSON (no
+ * comments, no single quotes, nothing after it) nested at most @max_depth levels deep,
+ * before json-glib's recursive parser sees it (hr-json.c). Returns -1, or the offset of the
+ * first offending byte with *@too_deep telling whether the depth was the problem. */
+gssize hr_json_prescan (const char *text, gsize length, guint max_depth, gboolean *too_deep);
+
+G_END_DECLS

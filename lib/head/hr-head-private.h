@@ -1,0 +1,21 @@
+/* headrank: internal declarations of the head layer (lib/head/) for the layers above it */
+#pragma once
+
+#include "hr-head.h"
+#include "hr-source.h"
+
+G_BEGIN_DECLS
+
+/* ReLU, GELU (both forms), SiLU, LeakyReLU or Tanh (hr-head.c). */
+gboolean hr_layer_kind_is_activation (HrLayerKind kind);
+
+/* The analysis' pass over a stack through a head (hr-head.c). */
+typedef gboolean (*HrChunkFunc) (const float *features, gsize n_rows, const guint64 *samples,
+                                 const float *const *stages, gpointer user_data, GError **error);
+
+gboolean hr_head_stream (HrHead *head, HrSource *reader, HrNormMode mode, gsize batch_size,
+                         const gboolean *keep, HrChunkFunc func, gpointer user_data,
+                         guint64 *n_dropped, guint64 *n_nonfinite, HrProgressFunc progress,
+                         gpointer progress_data, GCancellable *cancellable, GError **error);
+
+G_END_DECLS

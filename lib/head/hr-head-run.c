@@ -1,0 +1,669 @@
+/* headrank: projection heads: the kernels and the forward pass on a feature stack, in float32
+ * as PyTorch runs them */
+#include "hr-private.h"
+#include "hr-head.h"
+
+#include "hr-feature-stack.h"
+#include "hr-head-internal.h"
+#include "hr-head-private.h"
+#include "hr-sources-private.h"
+#include "hr-stack-info.h"
+
+#include <cblas.h>
+#include <gio/gio.h>
+#include <math.h>
+#include <string.h>
+
+/* -- running ----------------------------------------------------------------------------- */
+
+void
+hr_run_clear_folds (HrRun *run)
+{
+  for (guint i = 0; i < run->head->layers->len; i++)
+    {
+      g_clear_pointer (&run->folded_weight[i], g_free);
+      g_clear_pointer (&run->folded_bias[i], g_free);
+    }
+}
+
+void
+hr_run_free (HrRun *run)
+{
+  for (guint i = 0; i < run->head->layers->len; i++)
+    {
+      g_free (run->stats_mean[i]);
+      g_free (run->stats_var[i]);
+    }
+  hr_run_clear_folds (run);
+  g_free (run->stats_mean);
+  g_free (run->stats_var);
+  g_free (run->folded_weight);
+  g_free (run->folded_bias);
+  g_free (run);
+}
+
+HrRun *
+hr_run_new (HrHead *head, HrNormMode mode, guint last, gboolean keep_stages)
+{
+  HrRun *run = g_new0 (HrRun, 1);
+  guint n = head->layers->len;
+
+  run->head = head;
+  run->mode = mode;
+  run->last = last;
+  run->keep_stages = keep_stages;
+  run->stats_mean = g_new0 (double *, n);
+  run->stats_var = g_new0 (double *, n);
+  run->folded_weight = g_new0 (float *, n);
+  run->folded_bias = g_new0 (float *, n);
+  run->max_width = hr_head_get_in_features (head);
+  for (guint i = 0; i < n; i++)
+    {
+      HrLayer *l = hr_head_layer (head, i);
+
+      run->max_width = MAX (run->max_width, l->out);
+      if (l->kind == HR_LAYER_BATCH_NORM && mode == HR_NORM_MODE_RUNNING)
+        {
+          run->stats_mean[i] = g_new (double, l->out);
+          run->stats_var[i] = g_new (double, l->out);
+          for (gsize j = 0; j < l->out; j++)
+            {
+              run->stats_mean[i][j] = l->running_mean[j];
+              run->stats_var[i][j] = l->running_var[j];
+            }
+        }
+    }
+  return run;
+}
+
+/* Whether Linear @i and the BatchNorm after it run as one folded Linear. */
+static gboolean
+hr_run_folds (HrRun *run, guint i)
+{
+  HrHead *head = run->head;
+
+  return !run->keep_stages && i + 1 <= run->last && i + 1 < head->layers->len
+         && hr_head_layer (head, i)->kind == HR_LAYER_LINEAR
+         && hr_head_layer (head, i + 1)->kind == HR_LAYER_BATCH_NORM
+         && run->stats_mean[i + 1] != NULL;
+}
+
+/* W' = diag(s) W, b' = s (b − mean) + β with s = γ / √(var + eps), in float64 once. */
+static void
+hr_run_fold (HrRun *run, guint i)
+{
+  HrLayer *lin = hr_head_layer (run->head, i), *bn = hr_head_layer (run->head, i + 1);
+  float *w, *b;
+
+  if (run->folded_weight[i] != NULL)
+    return;
+  w = g_new (float, lin->out * lin->in);
+  b = g_new (float, lin->out);
+  for (gsize o = 0; o < lin->out; o++)
+    {
+      double gamma = bn->weight != NULL ? bn->weight[o] : 1.0;
+      double beta = bn->bias != NULL ? bn->bias[o] : 0.0;
+      double s = gamma / sqrt (run->stats_var[i + 1][o] + bn->eps);
+      double bias = lin->bias != NULL ? lin->bias[o] : 0.0;
+
+      for (gsize j = 0; j < lin->in; j++)
+        w[o * lin->in + j] = (float)(s * lin->weight[o * lin->in + j]);
+      b[o] = (float)(s * (bias - run->stats_mean[i + 1][o]) + beta);
+    }
+  run->folded_weight[i] = w;
+  run->folded_bias[i] = b;
+}
+
+/* The activations, in float64 and rounded once, as close to PyTorch's float32 kernels as
+ * float32 allows: GELU 0.5 x (1 + erf(x/√2)) or with tanh(√(2/π)(x + 0.044715 x³)), SiLU
+ * x / (1 + e^−x), LeakyReLU x > 0 ? x : slope · x (in float, as PyTorch), Tanh. */
+static inline float
+hr_activate (HrLayerKind kind, double slope, float x)
+{
+  switch (kind)
+    {
+      case HR_LAYER_RELU:
+        return x < 0.0f ? 0.0f : x;
+      case HR_LAYER_GELU:
+        return (float)(0.5 * x * (1.0 + erf (x * G_SQRT2 / 2.0)));
+      case HR_LAYER_GELU_TANH:
+        {
+          const double beta = 0.79788456080286535588 /* √(2/π) */, kappa = 0.044715;
+          double v = x;
+
+          return (float)(0.5 * v * (1.0 + tanh (beta * (v + kappa * v * v * v))));
+        }
+      case HR_LAYER_SILU:
+        return (float)(x / (1.0 + exp (-(double)x)));
+      case HR_LAYER_LEAKY_RELU:
+        return x > 0.0f ? x : x * (float)slope;
+      case HR_LAYER_TANH:
+        return (float)tanh ((double)x);
+      default:
+        return x;
+    }
+}
+
+gboolean
+hr_layer_kind_is_activation (HrLayerKind kind)
+{
+  return kind == HR_LAYER_RELU || kind == HR_LAYER_GELU || kind == HR_LAYER_SILU
+         || kind == HR_LAYER_GELU_TANH || kind == HR_LAYER_LEAKY_RELU || kind == HR_LAYER_TANH;
+}
+
+/* Batch statistics of the columns of x (n × d): mean and biased variance, in float64,
+ * shifted by the first row against cancellation. */
+static void
+hr_column_stats (const float *x, gsize n, gsize d, double *mean, double *var)
+{
+  g_autofree double *sum = g_new0 (double, d), *sum2 = g_new0 (double, d);
+
+  for (gsize r = 0; r < n; r++)
+    {
+      const float *row = x + r * d;
+      for (gsize j = 0; j < d; j++)
+        {
+          double v = (double)row[j] - x[j];
+          sum[j] += v;
+          sum2[j] += v * v;
+        }
+    }
+  for (gsize j = 0; j < d; j++)
+    {
+      double m = sum[j] / n;
+      mean[j] = m + x[j];
+      var[j] = MAX (0.0, sum2[j] / n - m * m);
+    }
+}
+
+typedef float hr_v4f __attribute__ ((vector_size (16)));
+typedef gint32 hr_v4i __attribute__ ((vector_size (16)));
+
+/* y = relu (y + b) (or y + b), row by row, in one pass over y, four columns at a time and
+ * without branches: a scalar `x < 0 ? 0 : x` compiles (at -O2) to a compare and a jump
+ * that is mispredicted about every other value on the signs of a fresh sgemm output.
+ * NaN stays NaN, as in PyTorch. */
+static void
+hr_bias_relu (float *restrict y, const float *restrict b, gsize n, gsize d, gboolean relu)
+{
+  const hr_v4f zero = { 0 };
+
+  if (b == NULL && !relu)
+    return;
+  for (gsize r = 0; r < n; r++)
+    {
+      float *restrict row = y + r * d;
+      gsize j = 0;
+
+      for (; j + 4 <= d; j += 4)
+        {
+          hr_v4f v, bias;
+
+          memcpy (&v, row + j, sizeof v);
+          if (b != NULL)
+            {
+              memcpy (&bias, b + j, sizeof bias);
+              v += bias;
+            }
+          if (relu)
+            v = (hr_v4f)((hr_v4i)v & ~(v < zero));
+          memcpy (row + j, &v, sizeof v);
+        }
+      for (; j < d; j++)
+        {
+          float v = b != NULL ? row[j] + b[j] : row[j];
+
+          row[j] = relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+}
+
+/* Runs layer @i (and, when folded or fused, the ones after it) on @n rows of @x into @y;
+ * returns the index of the last layer it ran. */
+static guint
+hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
+{
+  HrHead *head = run->head;
+  HrLayer *l = hr_head_layer (head, i);
+  guint last = i;
+
+  switch (l->kind)
+    {
+      case HR_LAYER_LINEAR:
+        {
+          const float *w = l->weight, *b = l->bias;
+          HrLayerKind act = HR_LAYER_LINEAR; /* none */
+          double slope = 0.0;
+
+          if (hr_run_folds (run, i))
+            {
+              hr_run_fold (run, i);
+              w = run->folded_weight[i];
+              b = run->folded_bias[i];
+              last = i + 1;
+            }
+          if (!run->keep_stages && last + 1 <= run->last
+              && hr_layer_kind_is_activation (hr_head_layer (head, last + 1)->kind))
+            {
+              act = hr_head_layer (head, ++last)->kind;
+              slope = hr_head_layer (head, last)->slope;
+            }
+
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)l->out,
+                       (blasint)l->in, 1.0f, x, (blasint)l->in, w, (blasint)l->in, 0.0f, y,
+                       (blasint)l->out);
+          if (act == HR_LAYER_RELU || act == HR_LAYER_LINEAR)
+            hr_bias_relu (y, b, n, l->out, act == HR_LAYER_RELU);
+          else
+            for (gsize r = 0; r < n; r++)
+              {
+                float *row = y + r * l->out;
+
+                for (gsize j = 0; j < l->out; j++)
+                  row[j] = hr_activate (act, slope, b != NULL ? row[j] + b[j] : row[j]);
+              }
+          break;
+        }
+
+      case HR_LAYER_BATCH_NORM:
+        {
+          g_autofree double *mean = NULL, *var = NULL;
+          g_autofree float *scale = g_new (float, l->out), *shift = g_new (float, l->out);
+          const double *m = run->stats_mean[i], *v = run->stats_var[i];
+
+          if (m == NULL)
+            {
+              mean = g_new (double, l->out);
+              var = g_new (double, l->out);
+              hr_column_stats (x, n, l->out, mean, var);
+              m = mean;
+              v = var;
+            }
+          for (gsize j = 0; j < l->out; j++)
+            {
+              double s = (l->weight != NULL ? l->weight[j] : 1.0) / sqrt (v[j] + l->eps);
+              scale[j] = (float)s;
+              shift[j] = (float)((l->bias != NULL ? l->bias[j] : 0.0) - m[j] * s);
+            }
+          for (gsize r = 0; r < n; r++)
+            for (gsize j = 0; j < l->out; j++)
+              y[r * l->out + j] = x[r * l->out + j] * scale[j] + shift[j];
+          break;
+        }
+
+      case HR_LAYER_LAYER_NORM:
+        for (gsize r = 0; r < n; r++)
+          {
+            const float *row = x + r * l->out;
+            double sum = 0, sum2 = 0, mean, inv;
+
+            for (gsize j = 0; j < l->out; j++)
+              sum += row[j];
+            mean = sum / l->out;
+            for (gsize j = 0; j < l->out; j++)
+              sum2 += (row[j] - mean) * (row[j] - mean);
+            inv = 1.0 / sqrt (sum2 / l->out + l->eps);
+            for (gsize j = 0; j < l->out; j++)
+              y[r * l->out + j] = (float)((row[j] - mean) * inv * (l->weight ? l->weight[j] : 1.0)
+                                          + (l->bias ? l->bias[j] : 0.0));
+          }
+        break;
+
+      case HR_LAYER_RELU:
+      case HR_LAYER_GELU:
+      case HR_LAYER_GELU_TANH:
+      case HR_LAYER_SILU:
+      case HR_LAYER_LEAKY_RELU:
+      case HR_LAYER_TANH:
+        for (gsize k = 0; k < n * l->out; k++)
+          y[k] = hr_activate (l->kind, l->slope, x[k]);
+        break;
+
+      case HR_LAYER_IDENTITY:
+      case HR_LAYER_DROPOUT:
+        memcpy (y, x, n * l->out * sizeof (float));
+        break;
+
+      case HR_LAYER_L2_NORMALIZE:
+        for (gsize r = 0; r < n; r++)
+          {
+            const float *row = x + r * l->out;
+            double sum2 = 0;
+            float denominator;
+
+            for (gsize j = 0; j < l->out; j++)
+              sum2 += (double)row[j] * row[j];
+            denominator = (float)MAX (sqrt (sum2), 1e-12);
+            for (gsize j = 0; j < l->out; j++)
+              y[r * l->out + j] = row[j] / denominator;
+          }
+        break;
+
+      default:
+        g_assert_not_reached ();
+    }
+  return last;
+}
+
+/* The NaN or infinite values among the @n rows of layer @layer's outputs @out. */
+static guint64
+hr_run_count_nonfinite (HrRun *run, guint layer, const float *out, gsize n)
+{
+  gsize width = hr_head_layer (run->head, layer)->out;
+  guint64 bad = 0;
+
+  for (gsize k = 0; k < n * width; k++)
+    bad += isfinite (out[k]) == 0;
+  return bad;
+}
+
+/* Layers @first … @last ran as one group (a Linear with the BatchNorm folded into it and
+ * the activation fused after it) and computed non-finite values from the finite inputs @in.
+ * Folding can overflow where the separate layers do not (huge folded weights and bias that
+ * cancel), so the group is run again one layer at a time, as PyTorch runs it. When every
+ * layer stays finite, their output goes to @out and the run goes on; otherwise the error names
+ * the layer that first computes non-finite values, with its own count (the activation at the
+ * end of the group is not the culprit). */
+static gboolean
+hr_run_group_unfolded (HrRun *run, guint first, guint last, const float *in, gsize n, float *out,
+                       GError **error)
+{
+  HrHead *head = run->head;
+  gboolean keep = run->keep_stages;
+  g_autofree float *a = g_new (float, n * run->max_width);
+  g_autofree float *b = g_new (float, n * run->max_width);
+  const float *x = in;
+  float *y = a;
+  HrLayer *l;
+
+  run->keep_stages = TRUE; /* no folding, no fused activation */
+  for (guint i = first; i <= last; i++)
+    {
+      guint64 bad;
+
+      hr_run_layer (run, i, x, n, y);
+      bad = hr_run_count_nonfinite (run, i, y, n);
+      if (bad > 0)
+        {
+          run->keep_stages = keep;
+          l = hr_head_layer (head, i);
+          g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
+                       /* TRANSLATORS: %s is a layer name, %s its kind (linear, bn, …), %llu a
+                          count of values, %zu of samples */
+                       _ ("layer %s (%s) computes %llu NaN or infinite values from finite "
+                          "inputs, in a batch of %zu samples: its weights or its inputs are too "
+                          "large for float32"),
+                       l->name, hr_layer_kind_name (l->kind), (unsigned long long)bad, n);
+          return FALSE;
+        }
+      x = y;
+      y = y == a ? b : a;
+    }
+  run->keep_stages = keep;
+  memcpy (out, x, n * hr_head_layer (head, last)->out * sizeof (float));
+  return TRUE;
+}
+
+/* Runs layers 0 … run->last on @n rows of @x. With @stages, stages[i] (when not NULL)
+ * receives a copy of layer i's output; a layer that runs folded or fused into the one before
+ * it has none, so whoever wants every layer sets keep_stages. Returns the output of the last layer
+ * in one of the two work buffers, or NULL with @error set when a layer's outputs are not
+ * finite: the error names the layer that first computes them (see
+ * hr_run_group_unfolded()). */
+float *
+hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages, GError **error)
+{
+  const float *in = x;
+  float *out = NULL;
+  int which = 0;
+
+  for (guint i = 0; i <= run->last;)
+    {
+      guint done;
+      guint64 bad;
+
+      out = work[which];
+      done = hr_run_layer (run, i, in, n, out);
+      bad = hr_run_count_nonfinite (run, done, out, n);
+      if (bad > 0 && !hr_run_group_unfolded (run, i, done, in, n, out, error))
+        return NULL;
+      if (stages != NULL && stages[done] != NULL)
+        memcpy (stages[done], out, n * hr_head_layer (run->head, done)->out * sizeof (float));
+      in = out;
+      which ^= 1;
+      i = done + 1;
+    }
+  return out;
+}
+
+static gboolean
+hr_head_check_stack (HrHead *head, HrFeatureStack *input, GError **error)
+{
+  const char *path = hr_stack_info_get_path (hr_feature_stack_get_info (input));
+  gsize n_positions;
+  const guint64 *positions;
+
+  if (head->layers->len == 0)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE, _ ("the head has no layers"));
+      return FALSE;
+    }
+  if (hr_feature_stack_get_n_features (input) != hr_head_get_in_features (head))
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("%s: the head takes %zu features, the stack has %zu"),
+                   path != NULL ? path : _ ("stack"), hr_head_get_in_features (head),
+                   hr_feature_stack_get_n_features (input));
+      return FALSE;
+    }
+  positions = hr_feature_stack_get_nonfinite_positions (input, &n_positions);
+  if (n_positions > 0)
+    {
+      gsize d = hr_feature_stack_get_n_features (input);
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NON_FINITE,
+                   _ ("%s: %llu non-finite values, the first at sample %llu, feature %llu"),
+                   path != NULL ? path : _ ("stack"),
+                   (unsigned long long)hr_feature_stack_get_n_nonfinite (input),
+                   (unsigned long long)(positions[0] / d), (unsigned long long)(positions[0] % d));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Output stacks keep the input's per-pixel geometry, so that they can be shown as images. */
+static HrFeatureStack *
+hr_stack_like (float *data, gsize n, gsize d, HrFeatureStack *input)
+{
+  HrStackInfo *from = hr_feature_stack_get_info (input);
+  HrStackInfo *info = from->per_pixel ? hr_stack_info_new_pixels (from->width, from->height,
+                                                                  from->depth, from->frames)
+                                      : hr_stack_info_new_internal ();
+
+  return hr_feature_stack_new_take (data, n, d, info, NULL);
+}
+
+/* PyTorch refuses batch statistics of a single sample ("Expected more than 1 value per
+ * channel when training"): the output would be β for every sample. */
+gboolean
+hr_head_check_batches (HrHead *head, HrNormMode mode, guint last, gsize n, gsize batch,
+                       GError **error)
+{
+  gboolean has_batch_norm = FALSE;
+
+  for (guint i = 0; i <= last && i < head->layers->len; i++)
+    has_batch_norm |= hr_head_layer (head, i)->kind == HR_LAYER_BATCH_NORM;
+  if (mode != HR_NORM_MODE_BATCH || !has_batch_norm)
+    return TRUE;
+  if (batch == 0 || batch > n)
+    batch = n;
+  if (batch < 2 || n % batch == 1)
+    {
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("batch statistics need at least two samples in every batch (%zu samples "
+                      "in batches of %zu)"),
+                   n, batch);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * hr_head_forward_stages:
+ * @head: a #HrHead
+ * @input: the features, N × the head's input width
+ * @mode: how BatchNorm layers normalise (with %HR_NORM_MODE_BATCH the whole stack is the
+ *   batch)
+ * @n_stages: (out): return location for the number of stages (the number of layers)
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs the head layer by layer and keeps the output of every layer.
+ *
+ * Returns: (transfer full) (array length=n_stages) (nullable): one stack per layer, the
+ *   last being the projections; %NULL with @error set on failure
+ */
+HrFeatureStack **
+hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, guint *n_stages,
+                        GCancellable *cancellable, GError **error)
+{
+  g_autoptr (HrRun) run = NULL;
+  HrFeatureStack **result;
+  float **stages;
+  gboolean finite;
+  float *work[2];
+  gsize n;
+  gboolean ok;
+  guint L;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+  g_return_val_if_fail (HR_IS_FEATURE_STACK (input), NULL);
+  g_return_val_if_fail (n_stages != NULL, NULL);
+
+  *n_stages = 0;
+  if (!hr_head_check_stack (head, input, error)
+      || !hr_head_check_batches (head, mode, head->layers->len - 1,
+                                 hr_feature_stack_get_n_samples (input), 0, error)
+      || g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+
+  L = head->layers->len;
+  n = hr_feature_stack_get_n_samples (input);
+  run = hr_run_new (head, mode, L - 1, TRUE);
+  /* N rows of every layer: sizes that come from the input, allocated fallibly */
+  stages = g_new0 (float *, L);
+  ok = TRUE;
+  for (guint i = 0; i < L; i++)
+    ok &= (stages[i] = g_try_new (float, n *hr_head_layer (head, i)->out)) != NULL;
+  work[0] = g_try_new (float, n * run->max_width);
+  work[1] = g_try_new (float, n * run->max_width);
+  if (!ok || work[0] == NULL || work[1] == NULL)
+    {
+      for (guint i = 0; i < L; i++)
+        g_free (stages[i]);
+      g_free (stages);
+      g_free (work[0]);
+      g_free (work[1]);
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("not enough memory for the %u stages of %zu samples"), L, n);
+      return NULL;
+    }
+  finite = hr_run_rows (run, hr_feature_stack_peek_data (input), n, work, stages, error) != NULL;
+  g_free (work[0]);
+  g_free (work[1]);
+  if (!finite)
+    {
+      for (guint i = 0; i < L; i++)
+        g_free (stages[i]);
+      g_free (stages);
+      return NULL;
+    }
+
+  result = g_new (HrFeatureStack *, L);
+  for (guint i = 0; i < L; i++)
+    result[i] = hr_stack_like (stages[i], n, hr_head_layer (head, i)->out, input);
+  g_free (stages);
+  *n_stages = L;
+  return result;
+}
+
+/**
+ * hr_head_forward:
+ * @head: a #HrHead
+ * @input: the features, N × the head's input width
+ * @mode: how BatchNorm layers normalise (with %HR_NORM_MODE_BATCH the whole stack is the
+ *   batch)
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs the head on every sample of @input.
+ *
+ * Returns: (transfer full): the projections, N × the head's output width, or %NULL with
+ *   @error set (%HR_HEAD_ERROR_SHAPE when the widths differ, %HR_HEAD_ERROR_NON_FINITE when
+ *   the input holds NaN or Inf)
+ */
+HrFeatureStack *
+hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancellable *cancellable,
+                 GError **error)
+{
+  g_autoptr (HrRun) run = NULL;
+  float *work[2], *out;
+  gsize n, chunk;
+  float *result;
+  const float *x;
+  gsize d_in, d_out;
+
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+  g_return_val_if_fail (HR_IS_FEATURE_STACK (input), NULL);
+
+  if (!hr_head_check_stack (head, input, error)
+      || !hr_head_check_batches (head, mode, head->layers->len - 1,
+                                 hr_feature_stack_get_n_samples (input), 0, error))
+    return NULL;
+
+  n = hr_feature_stack_get_n_samples (input);
+  d_in = hr_head_get_in_features (head);
+  d_out = hr_head_get_out_features (head);
+  x = hr_feature_stack_peek_data (input);
+  run = hr_run_new (head, mode, head->layers->len - 1, FALSE);
+  result = g_try_new (float, n *d_out);
+  /* running statistics: chunks that stay in cache; batch statistics: the whole stack */
+  chunk = mode == HR_NORM_MODE_RUNNING
+              ? CLAMP (((gsize)16 << 20) / (run->max_width * 4), (gsize)256, (gsize)2048)
+              : n;
+  chunk = MIN (chunk, n);
+  work[0] = g_try_new (float, chunk * run->max_width);
+  work[1] = g_try_new (float, chunk * run->max_width);
+  if (result == NULL || work[0] == NULL || work[1] == NULL)
+    {
+      g_free (result);
+      g_free (work[0]);
+      g_free (work[1]);
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+                   _ ("not enough memory to run the head on %zu samples"), n);
+      return NULL;
+    }
+  for (gsize first = 0; first < n; first += chunk)
+    {
+      gsize count = MIN (chunk, n - first);
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        {
+          g_free (result);
+          g_free (work[0]);
+          g_free (work[1]);
+          return NULL;
+        }
+      out = hr_run_rows (run, x + first * d_in, count, work, NULL, error);
+      if (out == NULL)
+        {
+          g_free (result);
+          g_free (work[0]);
+          g_free (work[1]);
+          return NULL;
+        }
+      memcpy (result + first * d_out, out, count * d_out * sizeof (float));
+    }
+  g_free (work[0]);
+  g_free (work[1]);
+  return hr_stack_like (result, n, d_out, input);
+}

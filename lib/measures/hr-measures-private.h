@@ -1,0 +1,61 @@
+/* headrank: internal declarations of the measures layer (lib/measures/): accumulators and
+ * measures beyond one stage's moments (hr-measures.c), and what the moments and spectra
+ * offer the analysis (hr-moments.c, hr-spectrum.c) */
+#pragma once
+
+#include "hr-moments.h"
+#include "hr-spectrum.h"
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* The cross-moments of two stages over the same rows: the means of each and
+ * C = Σ (x − m_x)(z − m_z)ᵀ, D_x × D_z float64, merged chunk by chunk (Chan et al.). */
+typedef struct _HrCrossMoments HrCrossMoments;
+
+guint64 hr_cross_moments_bytes (gsize dx, gsize dz);
+HrCrossMoments *hr_cross_moments_new (gsize dx, gsize dz);
+void hr_cross_moments_free (HrCrossMoments *cm);
+void hr_cross_moments_add (HrCrossMoments *cm, const float *x, const float *z, gsize n_rows);
+guint64 hr_cross_moments_get_n_samples (HrCrossMoments *cm);
+double hr_cross_moments_linear_cka (HrCrossMoments *cm, const double *scatter_x,
+                                    const double *scatter_z);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrCrossMoments, hr_cross_moments_free)
+
+/* Rows L2-normalised as torch.nn.functional.normalize (dim 1, ε = 10⁻¹²), in float32. */
+void hr_normalize_rows (const float *x, gsize n_rows, gsize d, float *out);
+
+/* LiDAR of @n pairs of rows (q = 2 views per sample); NaN when n < 2. */
+double hr_lidar_of_pairs (const float *a, const float *p, gsize n, gsize d, GError **error);
+
+/* hr_moments_add() with four floats per row: mean, std, norm and fraction of exact zeros
+ * (hr-moments.c). */
+void hr_moments_add_with_zeros (HrMoments *moments, const float *rows, gsize n_rows,
+                                float *per_sample);
+
+/* The mean over the dimensions of the fraction of samples that are exactly zero; NaN
+ * before any sample (hr-moments.c). */
+double hr_moments_get_mean_zero_fraction (HrMoments *moments);
+
+/* ‖X‖_F of the raw N × D matrix from its mean and scatter matrix (hr-spectrum.c). */
+double hr_moments_frobenius_norm (guint64 n_samples, gsize dimension, const double *mean,
+                                  const double *scatter);
+
+/* hr_spectrum_new_from_rows() for values with a relative error of @relative_error each
+ * (hr-spectrum.c). */
+HrSpectrum *hr_spectrum_new_from_rows_with_error (guint64 n_samples, gsize dimension,
+                                                  const float *rows, gboolean standardize,
+                                                  double relative_error, double absolute_error,
+                                                  GError **error);
+
+/* The spectrum of the correlation matrix, from the mean and the scatter matrix, for values
+ * with a relative error of @relative_error and a scatter matrix off by @scatter_error
+ * (hr-spectrum.c). */
+HrSpectrum *hr_spectrum_new_standardized (guint64 n_samples, gsize dimension, const double *mean,
+                                          const double *scatter, double relative_error,
+                                          double absolute_error, double scatter_error,
+                                          GError **error);
+
+G_END_DECLS

@@ -1,0 +1,348 @@
+/* headrank: accumulators and measures beyond one stage's moments: the cross-moments of two
+ * stages (linear CKA), L2-normalised rows, and LiDAR */
+#include "hr-private.h"
+
+#include "hr-error.h"
+#include "hr-measures-private.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* LAPACK's symmetric eigensolver, as in hr-spectrum.c. */
+extern void dsyevd_ (const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
+                     double *w, double *work, const int *lwork, int *iwork, const int *liwork,
+                     int *info, size_t jobz_len, size_t uplo_len);
+
+#define HR_NORMALIZE_EPS 1e-12f /* torch.nn.functional.normalize */
+
+/* Rows centred and multiplied at a time by the cross-moments: enough for `dgemm` to run
+ * near its peak, small enough that the float64 scratch stays a few MB for wide stages. */
+#define HR_CROSS_BLOCK 256
+
+/* -- cross-moments ------------------------------------------------------------------------ */
+
+struct _HrCrossMoments
+{
+  gsize dx, dz;
+  guint64 n;
+  double *mx, *mz; /* running means */
+  double *c;       /* dx × dz, row-major */
+  double *bx, *bz; /* the chunk's means */
+  double *yx, *yz; /* the block's centred rows, HR_CROSS_BLOCK × dx and × dz */
+  gsize *rows;     /* the chunk's rows finite in both */
+};
+
+/* The memory an accumulator takes. */
+guint64
+hr_cross_moments_bytes (gsize dx, gsize dz)
+{
+  return 8 * ((guint64)dx * dz + 4 * (dx + dz) + (guint64)HR_CROSS_BLOCK * (dx + dz))
+         + sizeof (gsize) * HR_CROSS_BLOCK;
+}
+
+void
+hr_cross_moments_free (HrCrossMoments *cm)
+{
+  if (cm == NULL)
+    return;
+  g_free (cm->mx);
+  g_free (cm->mz);
+  g_free (cm->c);
+  g_free (cm->bx);
+  g_free (cm->bz);
+  g_free (cm->yx);
+  g_free (cm->yz);
+  g_free (cm->rows);
+  g_free (cm);
+}
+
+/* An empty accumulator, or NULL when memory runs out. */
+HrCrossMoments *
+hr_cross_moments_new (gsize dx, gsize dz)
+{
+  g_autoptr (HrCrossMoments) cm = g_new0 (HrCrossMoments, 1);
+
+  cm->dx = dx;
+  cm->dz = dz;
+  cm->mx = g_try_new0 (double, dx);
+  cm->mz = g_try_new0 (double, dz);
+  cm->c = g_try_new0 (double, dx *dz);
+  cm->bx = g_try_new0 (double, dx);
+  cm->bz = g_try_new0 (double, dz);
+  cm->yx = g_try_new (double, (gsize)HR_CROSS_BLOCK *dx);
+  cm->yz = g_try_new (double, (gsize)HR_CROSS_BLOCK *dz);
+  cm->rows = g_try_new (gsize, HR_CROSS_BLOCK);
+  if (cm->mx == NULL || cm->mz == NULL || cm->c == NULL || cm->bx == NULL || cm->bz == NULL
+      || cm->yx == NULL || cm->yz == NULL || cm->rows == NULL)
+    return NULL;
+  return g_steal_pointer (&cm);
+}
+
+static gboolean
+hr_row_finite (const float *x, gsize d)
+{
+  float s = 0;
+
+  for (gsize j = 0; j < d; j++)
+    s += x[j] * 0.0f; /* NaN for a NaN or an infinity, else 0 */
+  return s == 0.0f;
+}
+
+static void
+hr_cross_moments_chunk (HrCrossMoments *cm, const float *x, const float *z, gsize n_rows)
+{
+  const gsize dx = cm->dx, dz = cm->dz;
+  gsize nb = 0;
+  double n_a, n, w, step;
+
+  for (gsize r = 0; r < n_rows; r++)
+    if (hr_row_finite (x + r * dx, dx) && hr_row_finite (z + r * dz, dz))
+      cm->rows[nb++] = r;
+  if (nb == 0)
+    return;
+
+  memset (cm->bx, 0, dx * sizeof (double));
+  memset (cm->bz, 0, dz * sizeof (double));
+  for (gsize k = 0; k < nb; k++)
+    {
+      const float *xr = x + cm->rows[k] * dx, *zr = z + cm->rows[k] * dz;
+
+      for (gsize j = 0; j < dx; j++)
+        cm->bx[j] += xr[j];
+      for (gsize j = 0; j < dz; j++)
+        cm->bz[j] += zr[j];
+    }
+  for (gsize j = 0; j < dx; j++)
+    cm->bx[j] /= (double)nb;
+  for (gsize j = 0; j < dz; j++)
+    cm->bz[j] /= (double)nb;
+  for (gsize k = 0; k < nb; k++)
+    {
+      const float *xr = x + cm->rows[k] * dx, *zr = z + cm->rows[k] * dz;
+      double *yx = cm->yx + k * dx, *yz = cm->yz + k * dz;
+
+      for (gsize j = 0; j < dx; j++)
+        yx[j] = xr[j] - cm->bx[j];
+      for (gsize j = 0; j < dz; j++)
+        yz[j] = zr[j] - cm->bz[j];
+    }
+  cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int)dx, (int)dz, (int)nb, 1.0, cm->yx,
+               (int)dx, cm->yz, (int)dz, 1.0, cm->c, (int)dz);
+
+  /* Chan, Golub and LeVeque: C ← C + C_b + (n_a·n_b/n)·δ_x δ_zᵀ, the means move by δ·n_b/n */
+  n_a = (double)cm->n;
+  n = n_a + (double)nb;
+  w = n_a * (double)nb / n;
+  step = (double)nb / n;
+  for (gsize j = 0; j < dx; j++)
+    cm->bx[j] -= cm->mx[j];
+  for (gsize j = 0; j < dz; j++)
+    cm->bz[j] -= cm->mz[j];
+  if (cm->n > 0)
+    cblas_dger (CblasRowMajor, (int)dx, (int)dz, w, cm->bx, 1, cm->bz, 1, cm->c, (int)dz);
+  for (gsize j = 0; j < dx; j++)
+    cm->mx[j] += cm->bx[j] * step;
+  for (gsize j = 0; j < dz; j++)
+    cm->mz[j] += cm->bz[j] * step;
+  cm->n += nb;
+}
+
+/* Adds @n_rows rows of both stages (row r of @x and of @z are the same sample); rows that
+ * are not finite in both are left out. */
+void
+hr_cross_moments_add (HrCrossMoments *cm, const float *x, const float *z, gsize n_rows)
+{
+  for (gsize first = 0; first < n_rows; first += HR_CROSS_BLOCK)
+    hr_cross_moments_chunk (cm, x + first * cm->dx, z + first * cm->dz,
+                            MIN (n_rows - first, (gsize)HR_CROSS_BLOCK));
+}
+
+guint64
+hr_cross_moments_get_n_samples (HrCrossMoments *cm)
+{
+  return cm->n;
+}
+
+static double
+hr_frobenius (const double *a, gsize n)
+{
+  double s = 0;
+
+  for (gsize i = 0; i < n; i++)
+    s += a[i] * a[i];
+  return sqrt (s);
+}
+
+/* Linear CKA (Kornblith, Norouzi, Lee and Hinton, ICML 2019) from the cross-moments and the
+ * two full scatter matrices over the same rows: ‖C‖²_F / (‖S_x‖_F ‖S_z‖_F). NaN when either
+ * stage has no variance. */
+double
+hr_cross_moments_linear_cka (HrCrossMoments *cm, const double *scatter_x, const double *scatter_z)
+{
+  double c = hr_frobenius (cm->c, cm->dx * cm->dz);
+  double nx = hr_frobenius (scatter_x, cm->dx * cm->dx);
+  double nz = hr_frobenius (scatter_z, cm->dz * cm->dz);
+
+  if (!(nx > 0) || !(nz > 0))
+    return NAN;
+  return c * c / (nx * nz);
+}
+
+/* -- L2-normalised rows ------------------------------------------------------------------- */
+
+void
+hr_normalize_rows (const float *x, gsize n_rows, gsize d, float *out)
+{
+  for (gsize r = 0; r < n_rows; r++)
+    {
+      const float *xr = x + r * d;
+      float *o = out + r * d;
+      double sq = 0;
+      float norm;
+
+      for (gsize j = 0; j < d; j++)
+        sq += (double)xr[j] * xr[j];
+      norm = MAX ((float)sqrt (sq), HR_NORMALIZE_EPS);
+      for (gsize j = 0; j < d; j++)
+        o[j] = xr[j] / norm;
+    }
+}
+
+/* -- LiDAR -------------------------------------------------------------------------------- */
+
+#define HR_LIDAR_DELTA 1e-4
+#define HR_LIDAR_EPSILON 1e-8
+#define HR_LIDAR_BLOCK 1024
+
+static gboolean
+hr_eigh (double *a, gsize n, double *w, gboolean vectors, GError **error)
+{
+  const int n_int = (int)n;
+  const char *jobz = vectors ? "V" : "N";
+  int lwork = -1, liwork = -1, info = 0, iwork_size = 0;
+  double work_size = 0;
+  g_autofree double *work = NULL;
+  g_autofree int *iwork = NULL;
+
+  dsyevd_ (jobz, "L", &n_int, a, &n_int, w, &work_size, &lwork, &iwork_size, &liwork, &info, 1, 1);
+  if (info == 0)
+    {
+      lwork = MAX ((int)ceil (work_size), 1);
+      liwork = MAX (iwork_size, 1);
+      work = g_try_new (double, lwork);
+      iwork = g_try_new (int, liwork);
+      if (work == NULL || iwork == NULL)
+        info = -1;
+      else
+        dsyevd_ (jobz, "L", &n_int, a, &n_int, w, work, &lwork, iwork, &liwork, &info, 1, 1);
+    }
+  if (info != 0)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
+                   /* TRANSLATORS: %s is a LAPACK routine such as dsyevd; "info" is its
+                    * status code, left untranslated */
+                   _ ("LAPACK %s did not converge (info = %d)"), "dsyevd", info);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* LiDAR (Thilak et al., "LiDAR: Sensing linear probing performance in joint embedding SSL
+ * architectures", ICLR 2024) with each pair (a_i, p_i) a surrogate class of q = 2 views:
+ * μ_i = (a_i + p_i)/2, μ their mean, Σ_b = Σ_i (μ_i − μ)(μ_i − μ)ᵀ / (n − 1),
+ * Σ_w = Σ_i Σ_v (v − μ_i)(v − μ_i)ᵀ / (n (q − 1)) + δI = Σ_i (a_i − p_i)(a_i − p_i)ᵀ / (2n) + δI,
+ * Σ_L = Σ_w^{-1/2} Σ_b Σ_w^{-1/2} (the eigenvalues of Σ_w clamped at ε), its eigenvalues λ
+ * (clamped at 0), p = (λ + ε) / Σ (λ + ε), LiDAR = exp (−Σ p log p); δ = 10⁻⁴, ε = 10⁻⁸.
+ * Float64 throughout. */
+double
+hr_lidar_of_pairs (const float *a, const float *p, gsize n, gsize d, GError **error)
+{
+  g_autofree double *mu = NULL, *sb = NULL, *sw = NULL, *ym = NULL, *yd = NULL;
+  g_autofree double *w = NULL, *t = NULL, *v = NULL;
+  double total = 0, entropy = 0;
+
+  if (n < 2)
+    return NAN;
+  mu = g_try_new0 (double, d);
+  sb = g_try_new0 (double, d *d);
+  sw = g_try_new0 (double, d *d);
+  ym = g_try_new (double, (gsize)HR_LIDAR_BLOCK *d);
+  yd = g_try_new (double, (gsize)HR_LIDAR_BLOCK *d);
+  w = g_try_new (double, d);
+  t = g_try_new (double, d *d);
+  v = g_try_new (double, d *d);
+  if (mu == NULL || sb == NULL || sw == NULL || ym == NULL || yd == NULL || w == NULL || t == NULL
+      || v == NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("not enough memory for the rows of %zu pairs"), n);
+      return NAN;
+    }
+
+  for (gsize i = 0; i < n; i++)
+    for (gsize j = 0; j < d; j++)
+      mu[j] += 0.5 * ((double)a[i * d + j] + (double)p[i * d + j]);
+  for (gsize j = 0; j < d; j++)
+    mu[j] /= (double)n;
+  for (gsize i0 = 0; i0 < n; i0 += HR_LIDAR_BLOCK)
+    {
+      gsize nb = MIN ((gsize)HR_LIDAR_BLOCK, n - i0);
+
+      for (gsize r = 0; r < nb; r++)
+        for (gsize j = 0; j < d; j++)
+          {
+            double x = a[(i0 + r) * d + j], y = p[(i0 + r) * d + j];
+
+            ym[r * d + j] = 0.5 * (x + y) - mu[j];
+            yd[r * d + j] = x - y;
+          }
+      cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)nb, 1.0, ym, (int)d, 1.0, sb,
+                   (int)d);
+      cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)nb, 1.0, yd, (int)d, 1.0, sw,
+                   (int)d);
+    }
+  /* full symmetric matrices from the upper triangles */
+  for (gsize i = 0; i < d; i++)
+    for (gsize j = i; j < d; j++)
+      {
+        sb[j * d + i] = sb[i * d + j] /= (double)(n - 1);
+        sw[j * d + i] = sw[i * d + j] /= 2.0 * (double)n;
+      }
+  for (gsize i = 0; i < d; i++)
+    sw[i * d + i] += HR_LIDAR_DELTA;
+
+  /* Σ_w^{-1/2} = V diag (1/√max (w, ε)) Vᵀ; dsyevd's vectors are the columns of the
+   * column-major V, that is the rows of @sw read row-major */
+  if (!hr_eigh (sw, d, w, TRUE, error))
+    return NAN;
+  for (gsize k = 0; k < d; k++)
+    {
+      double s = 1.0 / sqrt (MAX (w[k], HR_LIDAR_EPSILON));
+
+      for (gsize j = 0; j < d; j++)
+        t[k * d + j] = sw[k * d + j] * s;
+    }
+  /* v = Σ_w^{-1/2} = Σ_k s_k v_k v_kᵀ = (rows of sw)ᵀ · (rows of t) */
+  cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)d, 1.0, sw, (int)d, t,
+               (int)d, 0.0, v, (int)d);
+  cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)d, (int)d, 1.0, v, (int)d,
+               sb, (int)d, 0.0, t, (int)d);
+  cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)d, (int)d, 1.0, t, (int)d, v,
+               (int)d, 0.0, sb, (int)d);
+  for (gsize i = 0; i < d; i++)
+    for (gsize j = i + 1; j < d; j++)
+      sb[i * d + j] = sb[j * d + i] = 0.5 * (sb[i * d + j] + sb[j * d + i]);
+  if (!hr_eigh (sb, d, w, FALSE, error))
+    return NAN;
+
+  for (gsize k = 0; k < d; k++)
+    total += MAX (w[k], 0.0) + HR_LIDAR_EPSILON;
+  for (gsize k = 0; k < d; k++)
+    {
+      double q = (MAX (w[k], 0.0) + HR_LIDAR_EPSILON) / total;
+
+      entropy -= q * log (q);
+    }
+  return exp (entropy);
+}

@@ -1,0 +1,1933 @@
+/* headrank: zarr stores (v2 and v3), read in C
+ *
+ * Metadata through json-glib, after a pre-scan that bounds the nesting (json-glib parses
+ * recursively); chunks through the codecs' own libraries: c-blosc (every compressor and
+ * shuffle it has: the blosc header says which), libzstd, zlib (gzip and zlib streams).
+ * Sharding and every other codec are refused by name.
+ */
+#include "hr-private.h"
+#include "hr-zarr.h"
+
+#include "hr-error.h"
+
+#include <blosc.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+#include <float.h>
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+/* Metadata files larger than this are refused (a consolidated .zmetadata of thousands of
+ * arrays is a few MiB). */
+#define HR_ZARR_MAX_METADATA ((gsize)64 << 20)
+/* Nesting of metadata JSON: AnnData's consolidated v3 metadata nests three levels per group. */
+#define HR_ZARR_MAX_JSON_DEPTH 256
+/* Group nesting followed when walking a store without consolidated metadata. */
+#define HR_ZARR_MAX_GROUP_DEPTH 32
+#define HR_ZARR_MAX_DIMS 32
+
+typedef enum
+{
+  HR_ZARR_KIND_OTHER,
+  HR_ZARR_KIND_FLOAT,
+  HR_ZARR_KIND_INT,
+  HR_ZARR_KIND_UINT,
+  HR_ZARR_KIND_BOOL,
+} HrZarrKind;
+
+typedef enum
+{
+  HR_ZARR_CODEC_NONE,
+  HR_ZARR_CODEC_BLOSC,
+  HR_ZARR_CODEC_ZSTD,
+  HR_ZARR_CODEC_GZIP,
+  HR_ZARR_CODEC_ZLIB,
+} HrZarrCodec;
+
+typedef struct
+{
+  char *path; /* inside the store, "" at the root */
+  guint format;
+  guint n_dims;
+  guint64 shape[HR_ZARR_MAX_DIMS];
+  guint64 chunks[HR_ZARR_MAX_DIMS];
+  char *dtype;
+  HrZarrKind kind;
+  guint item_size;
+  gboolean big_endian;
+  gboolean fortran;
+  double fill;
+  HrZarrCodec codec;
+  char separator;
+  gboolean v3_default_keys; /* "c/0/1" rather than "0.1" */
+  char *codecs;
+  gboolean crc32c;  /* the chunk (inner chunk of a shard) ends in its CRC-32C */
+  gboolean sharded; /* chunks holds the shard's shape, inner the chunks' */
+  guint64 inner[HR_ZARR_MAX_DIMS];
+  gboolean index_at_start;
+  gboolean index_crc32c;
+  char *unsupported;
+  HrZarrRole role;
+} HrZarrArray;
+
+struct _HrZarrStore
+{
+  gatomicrefcount ref_count;
+  char *path;
+  HrZarrLayout layout;
+  GPtrArray *arrays;       /* HrZarrArray, sorted by path */
+  GHashTable *group_attrs; /* group path → JsonObject of its attributes */
+  GHashTable *array_attrs; /* array path → JsonObject */
+  char *sparse_x;          /* encoding-type of a sparse X, or NULL */
+};
+
+struct _HrZarrReader
+{
+  HrZarrStore *store;
+  const HrZarrArray *array;
+  char *dir;
+  guint64 n_rows;
+  gsize n_columns;
+  gsize chunk_rows, chunk_columns, n_chunk_columns;
+  gsize chunk_elements, chunk_bytes;
+  gsize chunk_dim0;        /* rows of a chunk as stored (chunk_rows may be fewer) */
+  gsize per_shard_columns; /* inner chunks across a shard (1 when not sharded) */
+  float *cache;            /* one row of chunks: chunk_rows × n_columns */
+  guint8 *encoded;         /* a chunk as stored, or a shard's index */
+  gsize encoded_size;
+  guint64 cached;  /* the chunk row in the cache, or G_MAXUINT64 */
+  guint8 *decoded; /* one decoded chunk */
+};
+
+/* -- small helpers --------------------------------------------------------------------------- */
+
+static void
+hr_zarr_array_free (HrZarrArray *a)
+{
+  g_free (a->path);
+  g_free (a->dtype);
+  g_free (a->codecs);
+  g_free (a->unsupported);
+  g_free (a);
+}
+
+static gpointer
+hr_zarr_try_alloc (const char *store, const char *what, gsize size, GError **error)
+{
+  gpointer p = size <= HR_ZARR_MAX_BUFFER ? g_try_malloc (MAX (size, 1)) : NULL;
+
+  if (p == NULL)
+    g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                 /* TRANSLATORS: %s: the store; %s: what (a chunk, a row of chunks); then its
+                    size in bytes and the limit */
+                 _ ("%s: %s of %zu bytes cannot be allocated (limit %zu bytes)"), store, what, size,
+                 HR_ZARR_MAX_BUFFER);
+  return p;
+}
+
+/* The JSON must be one object nested at most HR_ZARR_MAX_JSON_DEPTH deep before json-glib
+ * (which recurses) sees it; and only one: json-glib stops after the first value of
+ * "{…}{…}" or "2{}" and leaks what it built of the rest. */
+static gboolean
+hr_zarr_json_prescan (const char *text, gsize length, gboolean *too_deep)
+{
+  guint depth = 0;
+  gboolean in_string = FALSE, started = FALSE;
+
+  *too_deep = FALSE;
+  for (gsize i = 0; i < length; i++)
+    {
+      char c = text[i];
+
+      if (c == '\0')
+        return FALSE;
+      if (in_string)
+        {
+          if (c == '\\')
+            i++;
+          else if (c == '"')
+            in_string = FALSE;
+          continue;
+        }
+      if (depth == 0 && c != ' ' && c != '\t' && c != '\r' && c != '\n')
+        {
+          if (started || c != '{')
+            return FALSE;
+          started = TRUE;
+        }
+      if (c == '"')
+        in_string = TRUE;
+      else if (c == '[' || c == '{')
+        {
+          if (++depth > HR_ZARR_MAX_JSON_DEPTH)
+            {
+              *too_deep = TRUE;
+              return FALSE;
+            }
+        }
+      else if ((c == ']' || c == '}') && depth > 0)
+        depth--;
+    }
+  return started;
+}
+
+/* Reads and parses a metadata file: NULL without error when it does not exist. */
+static JsonNode *
+hr_zarr_load_json (const char *store, const char *file, gboolean *exists, GError **error)
+{
+  g_autofree char *text = NULL;
+  g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (GError) local = NULL;
+  GStatBuf st;
+  gsize length;
+  gboolean too_deep;
+  JsonNode *root;
+
+  *exists = FALSE;
+  if (g_stat (file, &st) != 0)
+    return NULL;
+  *exists = TRUE;
+  if (!S_ISREG (st.st_mode) || (guint64)st.st_size > HR_ZARR_MAX_METADATA)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                   /* TRANSLATORS: %s: the store; %s: a metadata file in it */
+                   _ ("%s: metadata %s is not a regular file of at most 64 MiB"), store, file);
+      return NULL;
+    }
+  if (!g_file_get_contents (file, &text, &length, &local))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", store, local->message);
+      return NULL;
+    }
+  if (!hr_zarr_json_prescan (text, length, &too_deep))
+    {
+      if (too_deep)
+        g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                     _ ("%s: metadata %s is nested more than %d levels deep"), store, file,
+                     HR_ZARR_MAX_JSON_DEPTH);
+      else
+        g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                     _ ("%s: metadata %s is not JSON"), store, file);
+      return NULL;
+    }
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, text, (gssize)length, &local))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT, _ ("%s: metadata %s: %s"), store,
+                   file, local->message);
+      return NULL;
+    }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                   _ ("%s: metadata %s is not a JSON object"), store, file);
+      return NULL;
+    }
+  return json_node_copy (root);
+}
+
+static JsonObject *
+hr_json_object_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = o != NULL ? json_object_get_member (o, name) : NULL;
+
+  return n != NULL && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+}
+
+static JsonArray *
+hr_json_array_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = o != NULL ? json_object_get_member (o, name) : NULL;
+
+  return n != NULL && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
+}
+
+static const char *
+hr_json_string_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = o != NULL ? json_object_get_member (o, name) : NULL;
+
+  return n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING
+             ? json_node_get_string (n)
+             : NULL;
+}
+
+static gboolean
+hr_json_node_int (JsonNode *n, gint64 *value)
+{
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64)
+    return FALSE;
+  *value = json_node_get_int (n);
+  return TRUE;
+}
+
+/* A list of non-negative integers (shape, chunks) of at most HR_ZARR_MAX_DIMS. */
+static gboolean
+hr_json_dims (JsonArray *list, guint64 *out, guint *n_out)
+{
+  guint n;
+
+  if (list == NULL || (n = json_array_get_length (list)) > HR_ZARR_MAX_DIMS)
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    {
+      gint64 v;
+
+      if (!hr_json_node_int (json_array_get_element (list, i), &v) || v < 0
+          || v > ((gint64)1 << 53))
+        return FALSE;
+      out[i] = (guint64)v;
+    }
+  *n_out = n;
+  return TRUE;
+}
+
+/* Whether a path inside the store stays inside it: no empty, "." or ".." component. */
+static gboolean
+hr_zarr_path_ok (const char *path)
+{
+  g_auto (GStrv) parts = NULL;
+
+  if (path[0] == '\0')
+    return TRUE;
+  if (strchr (path, '\\') != NULL)
+    return FALSE;
+  parts = g_strsplit (path, "/", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    if (parts[i][0] == '\0' || strcmp (parts[i], ".") == 0 || strcmp (parts[i], "..") == 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* -- array metadata ----------------------------------------------------------------------- */
+
+static void
+hr_zarr_set_unsupported (HrZarrArray *a, char *reason)
+{
+  if (a->unsupported == NULL)
+    a->unsupported = reason;
+  else
+    g_free (reason);
+}
+
+/* A v2 dtype such as "<f4", ">i2", "|u1", "|b1". */
+static void
+hr_zarr_parse_v2_dtype (HrZarrArray *a, const char *dtype)
+{
+  char kind;
+  int size;
+
+  a->dtype = g_strdup (dtype);
+  if (strlen (dtype) != 3 || strchr ("<>|", dtype[0]) == NULL || !g_ascii_isdigit (dtype[2]))
+    goto unsupported;
+  kind = dtype[1];
+  size = dtype[2] - '0';
+  a->big_endian = dtype[0] == '>';
+  a->item_size = (guint)size;
+  if (kind == 'f' && (size == 2 || size == 4 || size == 8))
+    a->kind = HR_ZARR_KIND_FLOAT;
+  else if (kind == 'i' && (size == 1 || size == 2 || size == 4 || size == 8))
+    a->kind = HR_ZARR_KIND_INT;
+  else if (kind == 'u' && (size == 1 || size == 2 || size == 4 || size == 8))
+    a->kind = HR_ZARR_KIND_UINT;
+  else if (kind == 'b' && size == 1)
+    a->kind = HR_ZARR_KIND_BOOL;
+  else
+    goto unsupported;
+  return;
+unsupported:
+  a->kind = HR_ZARR_KIND_OTHER;
+  /* TRANSLATORS: %s: a zarr data type such as "|O" or "<c8" */
+  hr_zarr_set_unsupported (a, g_strdup_printf (_ ("data type “%s” is not a number"), dtype));
+}
+
+static void
+hr_zarr_parse_v3_dtype (HrZarrArray *a, const char *dtype)
+{
+  static const struct
+  {
+    const char *name;
+    HrZarrKind kind;
+    guint size;
+  } types[] = {
+    { "bool", HR_ZARR_KIND_BOOL, 1 },     { "int8", HR_ZARR_KIND_INT, 1 },
+    { "int16", HR_ZARR_KIND_INT, 2 },     { "int32", HR_ZARR_KIND_INT, 4 },
+    { "int64", HR_ZARR_KIND_INT, 8 },     { "uint8", HR_ZARR_KIND_UINT, 1 },
+    { "uint16", HR_ZARR_KIND_UINT, 2 },   { "uint32", HR_ZARR_KIND_UINT, 4 },
+    { "uint64", HR_ZARR_KIND_UINT, 8 },   { "float16", HR_ZARR_KIND_FLOAT, 2 },
+    { "float32", HR_ZARR_KIND_FLOAT, 4 }, { "float64", HR_ZARR_KIND_FLOAT, 8 },
+  };
+
+  a->dtype = g_strdup (dtype);
+  for (gsize i = 0; i < G_N_ELEMENTS (types); i++)
+    if (strcmp (dtype, types[i].name) == 0)
+      {
+        a->kind = types[i].kind;
+        a->item_size = types[i].size;
+        return;
+      }
+  a->kind = HR_ZARR_KIND_OTHER;
+  hr_zarr_set_unsupported (a, g_strdup_printf (_ ("data type “%s” is not a number"), dtype));
+}
+
+/* Reinterprets the low @size bytes of @bits as a value of the array's type. */
+static double
+hr_zarr_bits_value (const HrZarrArray *a, guint64 bits)
+{
+  if (a->kind == HR_ZARR_KIND_FLOAT && a->item_size == 4)
+    {
+      guint32 b = (guint32)bits;
+      float f;
+
+      memcpy (&f, &b, sizeof f);
+      return f;
+    }
+  if (a->kind == HR_ZARR_KIND_FLOAT && a->item_size == 8)
+    {
+      double d;
+
+      memcpy (&d, &bits, sizeof d);
+      return d;
+    }
+  return (double)bits;
+}
+
+static double hr_zarr_half (guint16 h);
+
+/* The fill value: a number, "NaN", "Infinity", "-Infinity", "0x…" (v3: the value's bits),
+ * true/false, or null (v2: zero). */
+static gboolean
+hr_zarr_parse_fill (HrZarrArray *a, JsonNode *n)
+{
+  const char *s;
+
+  a->fill = 0;
+  if (n == NULL || JSON_NODE_HOLDS_NULL (n))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (n))
+    return a->kind == HR_ZARR_KIND_OTHER;
+  switch (json_node_get_value_type (n))
+    {
+      case G_TYPE_INT64:
+        a->fill = (double)json_node_get_int (n);
+        return TRUE;
+      case G_TYPE_DOUBLE:
+        a->fill = json_node_get_double (n);
+        return TRUE;
+      case G_TYPE_BOOLEAN:
+        a->fill = json_node_get_boolean (n) ? 1 : 0;
+        return TRUE;
+      case G_TYPE_STRING:
+        s = json_node_get_string (n);
+        if (strcmp (s, "NaN") == 0)
+          a->fill = NAN;
+        else if (strcmp (s, "Infinity") == 0)
+          a->fill = INFINITY;
+        else if (strcmp (s, "-Infinity") == 0)
+          a->fill = -INFINITY;
+        else if (g_str_has_prefix (s, "0x") && strlen (s) > 2 && strlen (s) <= 18)
+          {
+            guint64 bits;
+            char *end;
+
+            bits = g_ascii_strtoull (s + 2, &end, 16);
+            if (*end != '\0')
+              return FALSE;
+            a->fill = a->kind == HR_ZARR_KIND_FLOAT && a->item_size == 2
+                          ? hr_zarr_half ((guint16)bits)
+                          : hr_zarr_bits_value (a, bits);
+          }
+        else
+          return a->kind == HR_ZARR_KIND_OTHER; /* strings of string arrays */
+        return TRUE;
+      default:
+        return FALSE;
+    }
+}
+
+static gboolean
+hr_zarr_codec_from_name (const char *name, HrZarrCodec *codec)
+{
+  if (strcmp (name, "blosc") == 0)
+    *codec = HR_ZARR_CODEC_BLOSC;
+  else if (strcmp (name, "zstd") == 0)
+    *codec = HR_ZARR_CODEC_ZSTD;
+  else if (strcmp (name, "gzip") == 0)
+    *codec = HR_ZARR_CODEC_GZIP;
+  else if (strcmp (name, "zlib") == 0)
+    *codec = HR_ZARR_CODEC_ZLIB;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+/* A compressor's description for `headrank info`: "blosc(lz4, shuffle)", "zstd", … */
+static void
+hr_zarr_describe_codec (GString *s, const char *name, JsonObject *config)
+{
+  const char *cname = hr_json_string_member (config, "cname");
+  JsonNode *shuffle = config != NULL ? json_object_get_member (config, "shuffle") : NULL;
+
+  g_string_append (s, name);
+  if (cname != NULL)
+    {
+      const char *sh = NULL;
+      gint64 v;
+
+      if (hr_json_node_int (shuffle, &v))
+        sh = v == 0 ? "noshuffle" : v == 1 ? "shuffle" : v == 2 ? "bitshuffle" : "?";
+      else if (shuffle != NULL)
+        sh = hr_json_string_member (config, "shuffle");
+      g_string_append_printf (s, "(%s%s%s)", cname, sh != NULL ? ", " : "", sh != NULL ? sh : "");
+    }
+}
+
+static gboolean
+hr_zarr_parse_v2 (HrZarrArray *a, JsonObject *meta)
+{
+  const char *dtype = hr_json_string_member (meta, "dtype");
+  const char *order = hr_json_string_member (meta, "order");
+  const char *sep = hr_json_string_member (meta, "dimension_separator");
+  JsonNode *compressor = json_object_get_member (meta, "compressor");
+  JsonNode *filters = json_object_get_member (meta, "filters");
+  g_autoptr (GString) codecs = g_string_new (NULL);
+  guint n_chunks;
+
+  a->format = 2;
+  if (dtype == NULL || !hr_json_dims (hr_json_array_member (meta, "shape"), a->shape, &a->n_dims)
+      || !hr_json_dims (hr_json_array_member (meta, "chunks"), a->chunks, &n_chunks)
+      || n_chunks != a->n_dims)
+    return FALSE;
+  if (order != NULL && strcmp (order, "C") != 0 && strcmp (order, "F") != 0)
+    return FALSE;
+  a->fortran = order != NULL && strcmp (order, "F") == 0;
+  if (sep != NULL && strcmp (sep, ".") != 0 && strcmp (sep, "/") != 0)
+    return FALSE;
+  a->separator = sep != NULL ? sep[0] : '.';
+  hr_zarr_parse_v2_dtype (a, dtype);
+  if (!hr_zarr_parse_fill (a, json_object_get_member (meta, "fill_value")))
+    return FALSE;
+
+  if (filters != NULL && JSON_NODE_HOLDS_ARRAY (filters)
+      && json_array_get_length (json_node_get_array (filters)) > 0)
+    {
+      JsonNode *first = json_array_get_element (json_node_get_array (filters), 0);
+      const char *id = JSON_NODE_HOLDS_OBJECT (first)
+                           ? hr_json_string_member (json_node_get_object (first), "id")
+                           : NULL;
+
+      g_string_append_printf (codecs, "filter %s", id != NULL ? id : "?");
+      /* TRANSLATORS: %s: the name of a zarr filter, such as "delta" or "vlen-utf8" */
+      hr_zarr_set_unsupported (
+          a, g_strdup_printf (_ ("filter “%s” is not supported"), id != NULL ? id : "?"));
+    }
+  else if (filters != NULL && !JSON_NODE_HOLDS_NULL (filters) && !JSON_NODE_HOLDS_ARRAY (filters))
+    return FALSE;
+
+  if (compressor == NULL || JSON_NODE_HOLDS_NULL (compressor))
+    a->codec = HR_ZARR_CODEC_NONE;
+  else if (JSON_NODE_HOLDS_OBJECT (compressor))
+    {
+      JsonObject *c = json_node_get_object (compressor);
+      const char *id = hr_json_string_member (c, "id");
+
+      if (id == NULL)
+        return FALSE;
+      if (codecs->len > 0)
+        g_string_append (codecs, " + ");
+      hr_zarr_describe_codec (codecs, id, c);
+      if (!hr_zarr_codec_from_name (id, &a->codec))
+        /* TRANSLATORS: %s: the name of a zarr compressor or codec, such as "lzma" */
+        hr_zarr_set_unsupported (a, g_strdup_printf (_ ("compressor “%s” is not supported"), id));
+    }
+  else
+    return FALSE;
+  a->codecs = g_string_free (g_steal_pointer (&codecs), FALSE);
+  if (a->codecs[0] == '\0')
+    {
+      g_free (a->codecs);
+      a->codecs = g_strdup ("none");
+    }
+  return TRUE;
+}
+
+/* The index of a shard: bytes (little-endian) and an optional crc32c. */
+static gboolean
+hr_zarr_parse_index_codecs (HrZarrArray *a, JsonArray *list)
+{
+  guint n = list != NULL ? json_array_get_length (list) : 0;
+
+  if (n == 0 || n > 2)
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    {
+      JsonNode *node = json_array_get_element (list, i);
+      JsonObject *codec = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+      const char *name = hr_json_string_member (codec, "name");
+      const char *endian
+          = hr_json_string_member (hr_json_object_member (codec, "configuration"), "endian");
+
+      if (name == NULL)
+        return FALSE;
+      if (i == 0 && strcmp (name, "bytes") == 0)
+        {
+          if (endian != NULL && strcmp (endian, "little") != 0)
+            {
+              hr_zarr_set_unsupported (a,
+                                       g_strdup (_ ("a big-endian shard index is not supported")));
+              return TRUE;
+            }
+        }
+      else if (i == 1 && strcmp (name, "crc32c") == 0)
+        a->index_crc32c = TRUE;
+      else
+        {
+          /* TRANSLATORS: %s: the name of a zarr codec, such as "sharding_indexed" or "crc32c" */
+          hr_zarr_set_unsupported (a, g_strdup_printf (_ ("codec “%s” is not supported"), name));
+          return TRUE;
+        }
+    }
+  return TRUE;
+}
+
+/* A v3 codec list: [transpose] bytes [blosc|zstd|gzip] [crc32c], or (when @outer) one
+ * sharding_indexed codec whose inner codecs are such a list. FALSE when the list is
+ * invalid; a codec headrank does not have makes the array unsupported. */
+static gboolean
+hr_zarr_parse_codecs (HrZarrArray *a, JsonArray *list, GString *codecs, gboolean outer)
+{
+  guint n_list = json_array_get_length (list);
+  gboolean have_bytes = FALSE, have_compressor = FALSE;
+
+  for (guint i = 0; i < n_list; i++)
+    {
+      JsonNode *node = json_array_get_element (list, i);
+      JsonObject *codec, *config;
+      const char *cname;
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        return FALSE;
+      codec = json_node_get_object (node);
+      cname = hr_json_string_member (codec, "name");
+      config = hr_json_object_member (codec, "configuration");
+      if (cname == NULL)
+        return FALSE;
+      if (codecs->len > 0 && codecs->str[codecs->len - 1] != '(')
+        g_string_append (codecs, " + ");
+      if (strcmp (cname, "sharding_indexed") == 0 && outer && n_list == 1)
+        {
+          JsonArray *inner = hr_json_array_member (config, "codecs");
+          const char *location = hr_json_string_member (config, "index_location");
+          guint n_inner;
+
+          if (inner == NULL
+              || !hr_json_dims (hr_json_array_member (config, "chunk_shape"), a->inner, &n_inner)
+              || n_inner != a->n_dims)
+            return FALSE;
+          for (guint d = 0; d < a->n_dims; d++)
+            if (a->inner[d] == 0 || a->chunks[d] % a->inner[d] != 0)
+              return FALSE;
+          if (location != NULL && strcmp (location, "end") != 0 && strcmp (location, "start") != 0)
+            return FALSE;
+          a->sharded = TRUE;
+          a->index_at_start = location != NULL && strcmp (location, "start") == 0;
+          if (!hr_zarr_parse_index_codecs (a, hr_json_array_member (config, "index_codecs")))
+            return FALSE;
+          g_string_append (codecs, "sharding(");
+          if (!hr_zarr_parse_codecs (a, inner, codecs, FALSE))
+            return FALSE;
+          g_string_append (codecs, ")");
+          return TRUE;
+        }
+      if (strcmp (cname, "transpose") == 0 && !have_bytes)
+        {
+          JsonArray *order = hr_json_array_member (config, "order");
+          guint64 perm[HR_ZARR_MAX_DIMS];
+          guint n_perm = 0;
+
+          if (!hr_json_dims (order, perm, &n_perm) || n_perm != a->n_dims)
+            return FALSE;
+          if (a->n_dims == 2 && perm[0] == 1 && perm[1] == 0)
+            a->fortran = !a->fortran;
+          else
+            for (guint k = 0; k < n_perm; k++)
+              if (perm[k] != k)
+                {
+                  hr_zarr_set_unsupported (
+                      a, g_strdup (_ ("a transpose other than of the two axes of a matrix is not "
+                                      "supported")));
+                  break;
+                }
+          g_string_append_printf (codecs, "transpose(%s)", a->fortran ? "F" : "C");
+        }
+      else if (strcmp (cname, "bytes") == 0 && !have_bytes)
+        {
+          const char *endian = hr_json_string_member (config, "endian");
+
+          have_bytes = TRUE;
+          if (endian != NULL && strcmp (endian, "big") != 0 && strcmp (endian, "little") != 0)
+            return FALSE;
+          a->big_endian = endian != NULL && strcmp (endian, "big") == 0;
+          g_string_append_printf (codecs, "bytes(%s)", a->big_endian ? "big" : "little");
+        }
+      else if (have_bytes && !have_compressor && !a->crc32c
+               && hr_zarr_codec_from_name (cname, &a->codec))
+        {
+          have_compressor = TRUE;
+          hr_zarr_describe_codec (codecs, cname, config);
+        }
+      else if (have_bytes && !a->crc32c && strcmp (cname, "crc32c") == 0)
+        {
+          a->crc32c = TRUE;
+          g_string_append (codecs, "crc32c");
+        }
+      else
+        {
+          g_string_append (codecs, cname);
+          /* TRANSLATORS: %s: the name of a zarr codec, such as "sharding_indexed" or "crc32c" */
+          hr_zarr_set_unsupported (a, g_strdup_printf (_ ("codec “%s” is not supported"), cname));
+        }
+    }
+  if (!have_bytes)
+    hr_zarr_set_unsupported (a, g_strdup (_ ("no “bytes” codec")));
+  return TRUE;
+}
+
+static gboolean
+hr_zarr_parse_v3 (HrZarrArray *a, JsonObject *meta)
+{
+  const char *dtype = hr_json_string_member (meta, "data_type");
+  JsonObject *grid = hr_json_object_member (meta, "chunk_grid");
+  JsonObject *keys = hr_json_object_member (meta, "chunk_key_encoding");
+  JsonArray *list = hr_json_array_member (meta, "codecs");
+  g_autoptr (GString) codecs = g_string_new (NULL);
+  const char *name, *sep;
+  guint n_chunks;
+
+  a->format = 3;
+  if (dtype == NULL || grid == NULL || keys == NULL || list == NULL
+      || !hr_json_dims (hr_json_array_member (meta, "shape"), a->shape, &a->n_dims))
+    return FALSE;
+  name = hr_json_string_member (grid, "name");
+  if (name == NULL)
+    return FALSE;
+  if (strcmp (name, "regular") != 0)
+    /* TRANSLATORS: %s: the name of a zarr chunk grid */
+    hr_zarr_set_unsupported (a, g_strdup_printf (_ ("chunk grid “%s” is not supported"), name));
+  else if (!hr_json_dims (
+               hr_json_array_member (hr_json_object_member (grid, "configuration"), "chunk_shape"),
+               a->chunks, &n_chunks)
+           || n_chunks != a->n_dims)
+    return FALSE;
+
+  name = hr_json_string_member (keys, "name");
+  sep = hr_json_string_member (hr_json_object_member (keys, "configuration"), "separator");
+  if (name == NULL || (sep != NULL && strcmp (sep, ".") != 0 && strcmp (sep, "/") != 0))
+    return FALSE;
+  if (strcmp (name, "default") == 0)
+    {
+      a->v3_default_keys = TRUE;
+      a->separator = sep != NULL ? sep[0] : '/';
+    }
+  else if (strcmp (name, "v2") == 0)
+    a->separator = sep != NULL ? sep[0] : '.';
+  else
+    /* TRANSLATORS: %s: the name of a zarr chunk key encoding */
+    hr_zarr_set_unsupported (
+        a, g_strdup_printf (_ ("chunk key encoding “%s” is not supported"), name));
+
+  hr_zarr_parse_v3_dtype (a, dtype);
+  if (!hr_zarr_parse_fill (a, json_object_get_member (meta, "fill_value")))
+    return FALSE;
+
+  if (!hr_zarr_parse_codecs (a, list, codecs, TRUE))
+    return FALSE;
+  a->codecs = g_string_free (g_steal_pointer (&codecs), FALSE);
+  return TRUE;
+}
+
+/* Parses one array's metadata (v2 .zarray object or v3 zarr.json object). */
+static HrZarrArray *
+hr_zarr_array_parse (const char *store, const char *path, JsonObject *meta, guint format,
+                     GError **error)
+{
+  g_autoptr (GPtrArray) keep = NULL;
+  HrZarrArray *a = g_new0 (HrZarrArray, 1);
+  gboolean ok;
+
+  a->path = g_strdup (path);
+  ok = format == 2 ? hr_zarr_parse_v2 (a, meta) : hr_zarr_parse_v3 (a, meta);
+  if (ok && a->unsupported == NULL)
+    for (guint d = 0; d < a->n_dims; d++)
+      if (a->chunks[d] == 0)
+        ok = FALSE;
+  if (ok && a->unsupported == NULL && (a->n_dims == 0 || a->n_dims > 2))
+    /* TRANSLATORS: %u: a number of dimensions */
+    a->unsupported = g_strdup_printf (_ ("%u dimensions (headrank reads 1 or 2)"), a->n_dims);
+  if (!ok)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                   /* TRANSLATORS: %s: the store; %s: an array in it ("/" for the root) */
+                   _ ("%s: the metadata of array “%s” are invalid"), store,
+                   path[0] != '\0' ? path : "/");
+      hr_zarr_array_free (a);
+      return NULL;
+    }
+  if (a->codecs == NULL)
+    a->codecs = g_strdup ("none");
+  return a;
+}
+
+/* -- the store ------------------------------------------------------------------------------ */
+
+static void
+hr_zarr_store_free (HrZarrStore *store)
+{
+  g_free (store->path);
+  g_clear_pointer (&store->arrays, g_ptr_array_unref);
+  g_clear_pointer (&store->group_attrs, g_hash_table_unref);
+  g_clear_pointer (&store->array_attrs, g_hash_table_unref);
+  g_free (store->sparse_x);
+  g_free (store);
+}
+
+HrZarrStore *
+hr_zarr_store_ref (HrZarrStore *store)
+{
+  g_atomic_ref_count_inc (&store->ref_count);
+  return store;
+}
+
+void
+hr_zarr_store_unref (HrZarrStore *store)
+{
+  if (store != NULL && g_atomic_ref_count_dec (&store->ref_count))
+    hr_zarr_store_free (store);
+}
+
+static gboolean
+hr_zarr_add_array (HrZarrStore *store, const char *path, JsonObject *meta, guint format,
+                   GError **error)
+{
+  HrZarrArray *a;
+  JsonObject *attrs;
+
+  for (guint i = 0; i < store->arrays->len; i++)
+    if (strcmp (((HrZarrArray *)store->arrays->pdata[i])->path, path) == 0)
+      return TRUE;
+  a = hr_zarr_array_parse (store->path, path, meta, format, error);
+  if (a == NULL)
+    return FALSE;
+  g_ptr_array_add (store->arrays, a);
+  attrs = format == 3 ? hr_json_object_member (meta, "attributes") : NULL;
+  if (attrs != NULL)
+    g_hash_table_replace (store->array_attrs, g_strdup (path), json_object_ref (attrs));
+  return TRUE;
+}
+
+static void
+hr_zarr_add_group_attrs (HrZarrStore *store, const char *path, JsonObject *attrs)
+{
+  if (attrs != NULL)
+    g_hash_table_replace (store->group_attrs, g_strdup (path), json_object_ref (attrs));
+}
+
+static char *
+hr_zarr_join (const char *prefix, const char *name)
+{
+  return prefix[0] != '\0' ? g_strconcat (prefix, "/", name, NULL) : g_strdup (name);
+}
+
+/* v3 consolidated metadata: a "metadata" object of path → node metadata; zarr-python nests a
+ * group's own consolidated metadata inside it too. */
+static gboolean
+hr_zarr_read_v3_consolidated (HrZarrStore *store, const char *prefix, JsonObject *metadata,
+                              guint depth, GError **error)
+{
+  g_autoptr (GList) names = json_object_get_members (metadata);
+
+  if (depth > HR_ZARR_MAX_GROUP_DEPTH)
+    return TRUE;
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      const char *name = l->data;
+      JsonObject *node = hr_json_object_member (metadata, name);
+      const char *type = hr_json_string_member (node, "node_type");
+      g_autofree char *path = hr_zarr_join (prefix, name);
+
+      if (node == NULL || type == NULL || !hr_zarr_path_ok (name))
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                       /* TRANSLATORS: %s: the store; %s: a path inside it */
+                       _ ("%s: consolidated metadata of “%s” are invalid"), store->path, name);
+          return FALSE;
+        }
+      if (strcmp (type, "array") == 0)
+        {
+          if (!hr_zarr_add_array (store, path, node, 3, error))
+            return FALSE;
+        }
+      else
+        {
+          JsonObject *inner = hr_json_object_member (
+              hr_json_object_member (node, "consolidated_metadata"), "metadata");
+
+          hr_zarr_add_group_attrs (store, path, hr_json_object_member (node, "attributes"));
+          if (inner != NULL && !hr_zarr_read_v3_consolidated (store, path, inner, depth + 1, error))
+            return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* v2 .zmetadata: {"metadata": {"a/.zarray": {…}, "a/.zattrs": {…}, ".zgroup": {…}}} */
+static gboolean
+hr_zarr_read_v2_consolidated (HrZarrStore *store, JsonObject *root, GError **error)
+{
+  JsonObject *metadata = hr_json_object_member (root, "metadata");
+  g_autoptr (GList) names = NULL;
+
+  if (metadata == NULL)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                   _ ("%s: .zmetadata has no “metadata” object"), store->path);
+      return FALSE;
+    }
+  names = json_object_get_members (metadata);
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      const char *key = l->data;
+      const char *slash = strrchr (key, '/');
+      const char *file = slash != NULL ? slash + 1 : key;
+      g_autofree char *path = g_strndup (key, slash != NULL ? (gsize)(slash - key) : 0);
+      JsonObject *node = hr_json_object_member (metadata, key);
+
+      if (node == NULL || !hr_zarr_path_ok (path))
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                       _ ("%s: consolidated metadata of “%s” are invalid"), store->path, key);
+          return FALSE;
+        }
+      if (strcmp (file, ".zarray") == 0)
+        {
+          if (!hr_zarr_add_array (store, path, node, 2, error))
+            return FALSE;
+        }
+      else if (strcmp (file, ".zattrs") == 0)
+        {
+          /* attributes of a group or of an array: kept for both lookups */
+          hr_zarr_add_group_attrs (store, path, node);
+          g_hash_table_replace (store->array_attrs, g_strdup (path), json_object_ref (node));
+        }
+    }
+  return TRUE;
+}
+
+/* Walks the folders of a store without consolidated metadata. */
+static gboolean
+hr_zarr_walk (HrZarrStore *store, const char *prefix, guint depth, GError **error)
+{
+  g_autofree char *dir = hr_zarr_join (store->path, prefix);
+  g_autofree char *v3 = g_build_filename (dir, "zarr.json", NULL);
+  g_autofree char *zarray = g_build_filename (dir, ".zarray", NULL);
+  g_autofree char *zgroup = g_build_filename (dir, ".zgroup", NULL);
+  g_autofree char *zattrs = g_build_filename (dir, ".zattrs", NULL);
+  g_autoptr (JsonNode) node = NULL;
+  g_autoptr (JsonNode) attrs = NULL;
+  g_autoptr (GDir) d = NULL;
+  gboolean exists;
+  const char *name;
+
+  if (depth > HR_ZARR_MAX_GROUP_DEPTH)
+    return TRUE;
+  node = hr_zarr_load_json (store->path, v3, &exists, error);
+  if (exists && node == NULL)
+    return FALSE;
+  if (node != NULL)
+    {
+      JsonObject *o = json_node_get_object (node);
+      const char *type = hr_json_string_member (o, "node_type");
+      gint64 format = 0;
+
+      if (!hr_json_node_int (json_object_get_member (o, "zarr_format"), &format) || format != 3
+          || type == NULL || (strcmp (type, "array") != 0 && strcmp (type, "group") != 0))
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                       _ ("%s: metadata %s is not zarr v3 metadata"), store->path, v3);
+          return FALSE;
+        }
+      if (strcmp (type, "array") == 0)
+        return hr_zarr_add_array (store, prefix, o, 3, error);
+      hr_zarr_add_group_attrs (store, prefix, hr_json_object_member (o, "attributes"));
+    }
+  else
+    {
+      attrs = hr_zarr_load_json (store->path, zattrs, &exists, error);
+      if (exists && attrs == NULL)
+        return FALSE;
+      node = hr_zarr_load_json (store->path, zarray, &exists, error);
+      if (exists && node == NULL)
+        return FALSE;
+      if (node != NULL)
+        {
+          if (attrs != NULL)
+            g_hash_table_replace (store->array_attrs, g_strdup (prefix),
+                                  json_object_ref (json_node_get_object (attrs)));
+          return hr_zarr_add_array (store, prefix, json_node_get_object (node), 2, error);
+        }
+      if (!g_file_test (zgroup, G_FILE_TEST_IS_REGULAR))
+        return TRUE; /* not a zarr node: skipped */
+      if (attrs != NULL)
+        hr_zarr_add_group_attrs (store, prefix, json_node_get_object (attrs));
+    }
+
+  d = g_dir_open (dir, 0, NULL);
+  if (d == NULL)
+    return TRUE;
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (dir, name, NULL);
+      g_autofree char *path = NULL;
+
+      if (name[0] == '.' || !g_file_test (child, G_FILE_TEST_IS_DIR))
+        continue;
+      path = hr_zarr_join (prefix, name);
+      if (!hr_zarr_walk (store, path, depth + 1, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+hr_zarr_is_store (const char *path)
+{
+  static const char *const markers[] = { "zarr.json", ".zgroup", ".zarray", ".zmetadata" };
+
+  if (!g_file_test (path, G_FILE_TEST_IS_DIR))
+    return FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (markers); i++)
+    {
+      g_autofree char *file = g_build_filename (path, markers[i], NULL);
+
+      if (g_file_test (file, G_FILE_TEST_EXISTS))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gint
+hr_zarr_array_compare (gconstpointer a, gconstpointer b)
+{
+  return strcmp ((*(HrZarrArray *const *)a)->path, (*(HrZarrArray *const *)b)->path);
+}
+
+static const char *
+hr_zarr_encoding_type (GHashTable *table, const char *path)
+{
+  JsonObject *attrs = g_hash_table_lookup (table, path);
+
+  return hr_json_string_member (attrs, "encoding-type");
+}
+
+/* Gives each array its role in the store's layout. */
+static void
+hr_zarr_assign_roles (HrZarrStore *store)
+{
+  const char *root_type = hr_zarr_encoding_type (store->group_attrs, "");
+  const char *x_type = hr_zarr_encoding_type (store->group_attrs, "X");
+  int features = -1, projections = -1, x;
+
+  if (root_type != NULL && strcmp (root_type, "anndata") == 0)
+    {
+      int backbone = hr_zarr_store_find_array (store, "obsm/X_backbone");
+
+      store->layout = HR_ZARR_LAYOUT_ANNDATA;
+      if (x_type != NULL && strcmp (x_type, "array") != 0)
+        store->sparse_x = g_strdup (x_type);
+      x = hr_zarr_store_find_array (store, "X");
+      if (backbone >= 0)
+        {
+          features = backbone;
+          projections = x;
+        }
+      else
+        {
+          features = x;
+          projections = hr_zarr_store_find_array (store, "obsm/X_projections");
+        }
+      for (guint i = 0; i < store->arrays->len; i++)
+        {
+          HrZarrArray *a = store->arrays->pdata[i];
+
+          if (g_str_has_prefix (a->path, "obs/"))
+            a->role = HR_ZARR_ROLE_OBS;
+        }
+    }
+  else if (store->arrays->len == 1 && ((HrZarrArray *)store->arrays->pdata[0])->path[0] == '\0')
+    {
+      store->layout = HR_ZARR_LAYOUT_ARRAY;
+      features = 0;
+    }
+  else
+    {
+      features = hr_zarr_store_find_array (store, "features");
+      projections = hr_zarr_store_find_array (store, "projections");
+      store->layout
+          = features >= 0 || projections >= 0 ? HR_ZARR_LAYOUT_XARRAY : HR_ZARR_LAYOUT_GROUP;
+    }
+  if (features >= 0)
+    ((HrZarrArray *)store->arrays->pdata[features])->role = HR_ZARR_ROLE_FEATURES;
+  if (projections >= 0)
+    ((HrZarrArray *)store->arrays->pdata[projections])->role = HR_ZARR_ROLE_PROJECTIONS;
+}
+
+/* hr_zarr_store_open:
+ * Opens the zarr store (v2 or v3) in the folder @path and reads its metadata: consolidated
+ * metadata when the store has them (.zmetadata, or zarr.json's consolidated_metadata), else
+ * each group's and array's own.
+ */
+HrZarrStore *
+hr_zarr_store_open (const char *path, GError **error)
+{
+  g_autoptr (HrZarrStore) store = g_new0 (HrZarrStore, 1);
+  g_autofree char *zmetadata = g_build_filename (path, ".zmetadata", NULL);
+  g_autofree char *v3 = g_build_filename (path, "zarr.json", NULL);
+  g_autoptr (JsonNode) node = NULL;
+  JsonObject *consolidated = NULL;
+  gboolean exists;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  g_atomic_ref_count_init (&store->ref_count);
+  store->path = g_strdup (path);
+  store->arrays = g_ptr_array_new_with_free_func ((GDestroyNotify)hr_zarr_array_free);
+  store->group_attrs
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)json_object_unref);
+  store->array_attrs
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)json_object_unref);
+
+  if (!hr_zarr_is_store (path))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED,
+                   _ ("%s: not a zarr store (no zarr.json, .zgroup, .zarray or .zmetadata)"), path);
+      return NULL;
+    }
+
+  node = hr_zarr_load_json (path, v3, &exists, error);
+  if (exists && node == NULL)
+    return NULL;
+  if (node != NULL)
+    consolidated = hr_json_object_member (
+        hr_json_object_member (json_node_get_object (node), "consolidated_metadata"), "metadata");
+  if (consolidated != NULL && json_object_get_size (consolidated) > 0
+      && g_strcmp0 (hr_json_string_member (json_node_get_object (node), "node_type"), "group") == 0)
+    {
+      hr_zarr_add_group_attrs (store, "",
+                               hr_json_object_member (json_node_get_object (node), "attributes"));
+      if (!hr_zarr_read_v3_consolidated (store, "", consolidated, 0, error))
+        return NULL;
+    }
+  else
+    {
+      g_autoptr (JsonNode) zmeta = NULL;
+
+      if (node == NULL)
+        {
+          zmeta = hr_zarr_load_json (path, zmetadata, &exists, error);
+          if (exists && zmeta == NULL)
+            return NULL;
+        }
+      if (zmeta != NULL)
+        {
+          if (!hr_zarr_read_v2_consolidated (store, json_node_get_object (zmeta), error))
+            return NULL;
+        }
+      else if (!hr_zarr_walk (store, "", 0, error))
+        return NULL;
+    }
+
+  g_ptr_array_sort (store->arrays, hr_zarr_array_compare);
+  hr_zarr_assign_roles (store);
+  return g_steal_pointer (&store);
+}
+
+const char *
+hr_zarr_store_get_path (HrZarrStore *store)
+{
+  return store->path;
+}
+
+HrZarrLayout
+hr_zarr_store_get_layout (HrZarrStore *store)
+{
+  return store->layout;
+}
+
+const char *
+hr_zarr_layout_to_string (HrZarrLayout layout)
+{
+  switch (layout)
+    {
+      case HR_ZARR_LAYOUT_ARRAY:
+        return "array";
+      case HR_ZARR_LAYOUT_ANNDATA:
+        return "anndata";
+      case HR_ZARR_LAYOUT_XARRAY:
+        return "xarray";
+      case HR_ZARR_LAYOUT_GROUP:
+      default:
+        return "group";
+    }
+}
+
+const char *
+hr_zarr_role_to_string (HrZarrRole role)
+{
+  switch (role)
+    {
+      case HR_ZARR_ROLE_FEATURES:
+        return "features";
+      case HR_ZARR_ROLE_PROJECTIONS:
+        return "projections";
+      case HR_ZARR_ROLE_OBS:
+        return "obs";
+      case HR_ZARR_ROLE_NONE:
+      default:
+        return "-";
+    }
+}
+
+guint
+hr_zarr_store_get_n_arrays (HrZarrStore *store)
+{
+  return store->arrays->len;
+}
+
+#define HR_ZARR_ARRAY(store, i) ((const HrZarrArray *)(store)->arrays->pdata[i])
+
+const char *
+hr_zarr_store_get_array_path (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->path;
+}
+
+int
+hr_zarr_store_find_array (HrZarrStore *store, const char *path)
+{
+  for (guint i = 0; i < store->arrays->len; i++)
+    if (strcmp (HR_ZARR_ARRAY (store, i)->path, path) == 0)
+      return (int)i;
+  return -1;
+}
+
+guint
+hr_zarr_array_get_format (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->format;
+}
+
+guint
+hr_zarr_array_get_n_dims (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->n_dims;
+}
+
+const guint64 *
+hr_zarr_array_get_shape (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->shape;
+}
+
+const guint64 *
+hr_zarr_array_get_chunks (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->chunks;
+}
+
+const char *
+hr_zarr_array_get_dtype (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->dtype;
+}
+
+gboolean
+hr_zarr_array_get_fortran_order (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->fortran;
+}
+
+const char *
+hr_zarr_array_get_codecs (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->codecs;
+}
+
+HrZarrRole
+hr_zarr_array_get_role (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->role;
+}
+
+guint
+hr_zarr_array_get_item_size (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->item_size;
+}
+
+gboolean
+hr_zarr_array_is_float (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->kind == HR_ZARR_KIND_FLOAT;
+}
+
+const char *
+hr_zarr_array_get_unsupported (HrZarrStore *store, guint i)
+{
+  return HR_ZARR_ARRAY (store, i)->unsupported;
+}
+
+const char *
+hr_zarr_store_get_role_path (HrZarrStore *store, HrZarrRole role, GError **error)
+{
+  if (role == HR_ZARR_ROLE_FEATURES && store->sparse_x != NULL)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED,
+                   /* TRANSLATORS: %s: the store; %s: AnnData's encoding, such as "csr_matrix" */
+                   _ ("%s: X is a sparse matrix (%s); headrank reads dense arrays only"),
+                   store->path, store->sparse_x);
+      return NULL;
+    }
+  for (guint i = 0; i < store->arrays->len; i++)
+    if (HR_ZARR_ARRAY (store, i)->role == role)
+      return HR_ZARR_ARRAY (store, i)->path;
+  return NULL;
+}
+
+/* -- reading -------------------------------------------------------------------------------- */
+
+static double
+hr_zarr_half (guint16 h)
+{
+  guint32 exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+  double sign = (h & 0x8000) != 0 ? -1.0 : 1.0;
+
+  if (exponent == 0x1f)
+    return mantissa != 0 ? NAN : sign * INFINITY;
+  if (exponent == 0)
+    return sign * ldexp ((double)mantissa, -24);
+  return sign * ldexp ((double)(mantissa | 0x400), (int)exponent - 25);
+}
+
+/* A double as float32 as numpy's astype(float32) makes it: beyond float32's range, ±inf. */
+static inline float
+hr_zarr_to_float (double v)
+{
+  if (v > FLT_MAX)
+    return INFINITY;
+  if (v < -FLT_MAX)
+    return -INFINITY;
+  return (float)v;
+}
+
+static inline guint64
+hr_zarr_load_bits (const guint8 *p, guint size, gboolean big_endian)
+{
+  guint64 bits = 0;
+
+  if (big_endian)
+    for (guint k = 0; k < size; k++)
+      bits = (bits << 8) | p[k];
+  else
+    for (guint k = size; k-- > 0;)
+      bits = (bits << 8) | p[k];
+  return bits;
+}
+
+static inline float
+hr_zarr_element (const HrZarrArray *a, const guint8 *p)
+{
+  guint64 bits = hr_zarr_load_bits (p, a->item_size, a->big_endian);
+
+  switch (a->kind)
+    {
+      case HR_ZARR_KIND_FLOAT:
+        if (a->item_size == 2)
+          return (float)hr_zarr_half ((guint16)bits);
+        return hr_zarr_to_float (hr_zarr_bits_value (a, bits));
+      case HR_ZARR_KIND_INT:
+        {
+          guint shift = 64 - 8 * a->item_size;
+          gint64 v = (gint64)(bits << shift) >> shift;
+
+          return (float)v;
+        }
+      case HR_ZARR_KIND_BOOL:
+        return bits != 0 ? 1.0f : 0.0f;
+      case HR_ZARR_KIND_UINT:
+      case HR_ZARR_KIND_OTHER:
+      default:
+        return (float)bits;
+    }
+}
+
+/* hr_zarr_reader_new:
+ * A reader of the array @array_path: it must be 1- or 2-dimensional, of a number type, with
+ * codecs headrank has. A 1-dimensional array reads as one column.
+ */
+HrZarrReader *
+hr_zarr_reader_new (HrZarrStore *store, const char *array_path, GError **error)
+{
+  g_autoptr (HrZarrReader) reader = NULL;
+  const HrZarrArray *a;
+  int index = hr_zarr_store_find_array (store, array_path);
+  gsize cache_size;
+
+  if (index < 0)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
+                   /* TRANSLATORS: %s: the store; %s: an array path inside it */
+                   _ ("%s: no array “%s” in the store"), store->path, array_path);
+      return NULL;
+    }
+  a = HR_ZARR_ARRAY (store, index);
+  if (a->unsupported != NULL)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED,
+                   /* TRANSLATORS: %s: the store; %s: the array; %s: why it cannot be read */
+                   _ ("%s: array “%s”: %s"), store->path, a->path[0] != '\0' ? a->path : "/",
+                   a->unsupported);
+      return NULL;
+    }
+  reader = g_new0 (HrZarrReader, 1);
+  reader->store = hr_zarr_store_ref (store);
+  reader->array = a;
+  reader->dir
+      = a->path[0] != '\0' ? g_build_filename (store->path, a->path, NULL) : g_strdup (store->path);
+  reader->n_rows = a->shape[0];
+  reader->n_columns = a->n_dims == 2 ? (gsize)a->shape[1] : 1;
+  if (a->sharded)
+    {
+      /* the cache holds a row of inner chunks; a shard is read an inner chunk at a time */
+      const guint64 *inner = a->inner;
+
+      reader->chunk_dim0 = (gsize)inner[0];
+      reader->chunk_columns = a->n_dims == 2 ? (gsize)inner[1] : 1;
+      reader->per_shard_columns = a->n_dims == 2 ? (gsize)(a->chunks[1] / inner[1]) : 1;
+      if (a->chunks[0] / inner[0] > G_MAXUINT32 || reader->per_shard_columns > G_MAXUINT32)
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                       _ ("%s: array “%s”: its chunks are too large to address"), store->path,
+                       a->path[0] != '\0' ? a->path : "/");
+          return NULL;
+        }
+    }
+  else
+    {
+      reader->chunk_dim0 = (gsize)a->chunks[0];
+      reader->chunk_columns = a->n_dims == 2 ? (gsize)a->chunks[1] : 1;
+      reader->per_shard_columns = 1;
+    }
+  reader->chunk_rows = (gsize)MIN ((guint64)reader->chunk_dim0, MAX (a->shape[0], 1));
+  reader->n_chunk_columns
+      = reader->n_columns == 0 ? 0 : (reader->n_columns - 1) / reader->chunk_columns + 1;
+  reader->cached = G_MAXUINT64;
+  if (a->shape[0] > G_MAXSIZE / 2 || (a->n_dims == 2 && a->shape[1] > G_MAXSIZE / 2)
+      || !g_size_checked_mul (&reader->chunk_elements, reader->chunk_dim0, reader->chunk_columns)
+      || !g_size_checked_mul (&reader->chunk_bytes, reader->chunk_elements, a->item_size)
+      || !g_size_checked_mul (&cache_size, reader->chunk_rows, reader->n_columns)
+      || !g_size_checked_mul (&cache_size, cache_size, sizeof (float)))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                   _ ("%s: array “%s”: its chunks are too large to address"), store->path,
+                   a->path[0] != '\0' ? a->path : "/");
+      return NULL;
+    }
+  /* TRANSLATORS: what is allocated, in "%s: %s of N bytes cannot be allocated" */
+  reader->cache = hr_zarr_try_alloc (store->path, _ ("a row of chunks"), cache_size, error);
+  if (reader->cache == NULL)
+    return NULL;
+  /* TRANSLATORS: what is allocated, in "%s: %s of N bytes cannot be allocated" */
+  reader->decoded = hr_zarr_try_alloc (store->path, _ ("a chunk"), reader->chunk_bytes, error);
+  if (reader->decoded == NULL)
+    return NULL;
+  return g_steal_pointer (&reader);
+}
+
+void
+hr_zarr_reader_free (HrZarrReader *reader)
+{
+  if (reader == NULL)
+    return;
+  hr_zarr_store_unref (reader->store);
+  g_free (reader->dir);
+  g_free (reader->cache);
+  g_free (reader->decoded);
+  g_free (reader->encoded);
+  g_free (reader);
+}
+
+guint64
+hr_zarr_reader_get_n_rows (HrZarrReader *reader)
+{
+  return reader->n_rows;
+}
+
+gsize
+hr_zarr_reader_get_n_columns (HrZarrReader *reader)
+{
+  return reader->n_columns;
+}
+
+gsize
+hr_zarr_reader_get_chunk_rows (HrZarrReader *reader)
+{
+  return reader->chunk_rows;
+}
+
+/* The file of chunk (@row, @column). */
+static char *
+hr_zarr_chunk_file (HrZarrReader *reader, guint64 row, guint64 column)
+{
+  const HrZarrArray *a = reader->array;
+  char sep[2] = { a->separator, '\0' };
+  g_autofree char *key = NULL;
+
+  if (a->n_dims == 2)
+    key = g_strdup_printf ("%" G_GUINT64_FORMAT "%s%" G_GUINT64_FORMAT, row, sep, column);
+  else
+    key = g_strdup_printf ("%" G_GUINT64_FORMAT, row);
+  if (a->v3_default_keys)
+    {
+      char *with_prefix = g_strconcat ("c", sep, key, NULL);
+
+      g_free (key);
+      key = with_prefix;
+    }
+  if (a->separator == '/')
+    return g_strconcat (reader->dir, "/", key, NULL);
+  return g_build_filename (reader->dir, key, NULL);
+}
+
+/* CRC-32C (Castagnoli), as zarr's crc32c codec stores it (little-endian, after the data). */
+static guint32
+hr_zarr_crc32c (const guint8 *data, gsize length)
+{
+  static guint32 table[256];
+  static gsize initialised;
+  guint32 crc = 0xffffffffu;
+
+  if (g_once_init_enter (&initialised))
+    {
+      for (guint32 i = 0; i < 256; i++)
+        {
+          guint32 c = i;
+
+          for (int k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+          table[i] = c;
+        }
+      g_once_init_leave (&initialised, TRUE);
+    }
+  for (gsize i = 0; i < length; i++)
+    crc = table[(crc ^ data[i]) & 0xff] ^ (crc >> 8);
+  return crc ^ 0xffffffffu;
+}
+
+static gboolean
+hr_zarr_crc_ok (const guint8 *data, gsize length)
+{
+  return length >= 4
+         && hr_zarr_crc32c (data, length - 4)
+                == (guint32)hr_zarr_load_bits (data + length - 4, 4, FALSE);
+}
+
+/* Decodes one chunk's bytes into reader->decoded, which they must fill exactly. */
+static gboolean
+hr_zarr_decode (HrZarrReader *reader, const guint8 *src, gsize src_size, const char *file,
+                GError **error)
+{
+  const HrZarrArray *a = reader->array;
+  gsize want = reader->chunk_bytes;
+  const char *what = NULL;
+
+  if (a->crc32c)
+    {
+      if (!hr_zarr_crc_ok (src, src_size))
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                       /* TRANSLATORS: %s: the store; %s: the chunk's file */
+                       _ ("%s: chunk %s: the CRC-32C checksum does not match"), reader->store->path,
+                       file);
+          return FALSE;
+        }
+      src_size -= 4;
+    }
+  switch (a->codec)
+    {
+      case HR_ZARR_CODEC_NONE:
+        if (src_size != want)
+          what = "raw";
+        else
+          memcpy (reader->decoded, src, want);
+        break;
+      case HR_ZARR_CODEC_BLOSC:
+        {
+          size_t nbytes = 0;
+          int n;
+
+          /* the header's sizes must fit the data before c-blosc reads it */
+          if (src_size < BLOSC_MIN_HEADER_LENGTH
+              || blosc_cbuffer_validate (src, src_size, &nbytes) != 0 || nbytes != want)
+            what = "blosc";
+          else
+            {
+              n = blosc_decompress_ctx (src, reader->decoded, want, 1);
+              if (n < 0 || (gsize)n != want)
+                what = "blosc";
+            }
+          break;
+        }
+      case HR_ZARR_CODEC_ZSTD:
+        {
+          size_t n = ZSTD_decompress (reader->decoded, want, src, src_size);
+
+          if (ZSTD_isError (n) || n != want)
+            what = "zstd";
+          break;
+        }
+      case HR_ZARR_CODEC_GZIP:
+      case HR_ZARR_CODEC_ZLIB:
+        {
+          z_stream zs = { 0 };
+
+          /* chunks are at most HR_ZARR_MAX_BUFFER and their data a quarter more: both fit
+           * zlib's 32-bit counts, so that one call inflates the whole stream */
+          what = a->codec == HR_ZARR_CODEC_GZIP ? "gzip" : "zlib";
+          if (inflateInit2 (&zs, a->codec == HR_ZARR_CODEC_GZIP ? 16 + MAX_WBITS : MAX_WBITS)
+              != Z_OK)
+            break;
+          zs.next_in = (Bytef *)src;
+          zs.avail_in = (uInt)src_size;
+          zs.next_out = reader->decoded;
+          zs.avail_out = (uInt)want;
+          if (inflate (&zs, Z_FINISH) == Z_STREAM_END && zs.total_out == want && zs.avail_in == 0)
+            what = NULL;
+          inflateEnd (&zs);
+          break;
+        }
+    }
+  if (what != NULL)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                   /* TRANSLATORS: %s: the store; %s: the chunk's file; %s: the codec; then the
+                      number of bytes it should decode to */
+                   _ ("%s: chunk %s: %s data do not decode to %zu bytes"), reader->store->path,
+                   file, what, want);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The largest encoded chunk accepted: a quarter more than its decoded size, and a little. */
+static gsize
+hr_zarr_max_encoded (HrZarrReader *reader)
+{
+  return reader->chunk_bytes + reader->chunk_bytes / 4 + 65536;
+}
+
+/* Copies the decoded chunk into the cache: @rows × @cols values at column @col0. */
+static void
+hr_zarr_store_decoded (HrZarrReader *reader, gsize rows, gsize col0, gsize cols)
+{
+  const HrZarrArray *a = reader->array;
+  gsize c0 = reader->chunk_dim0;
+
+  if (a->kind == HR_ZARR_KIND_FLOAT && a->item_size == 4 && !a->big_endian && !a->fortran
+      && G_BYTE_ORDER == G_LITTLE_ENDIAN)
+    for (gsize i = 0; i < rows; i++)
+      memcpy (reader->cache + i * reader->n_columns + col0,
+              reader->decoded + i * reader->chunk_columns * 4, cols * 4);
+  else
+    for (gsize i = 0; i < rows; i++)
+      for (gsize j = 0; j < cols; j++)
+        {
+          gsize e = a->fortran ? j * c0 + i : i * reader->chunk_columns + j;
+
+          reader->cache[i * reader->n_columns + col0 + j]
+              = hr_zarr_element (a, reader->decoded + e * a->item_size);
+        }
+}
+
+static void
+hr_zarr_store_fill (HrZarrReader *reader, gsize rows, gsize col0, gsize cols)
+{
+  float fill = hr_zarr_to_float (reader->array->fill);
+
+  for (gsize i = 0; i < rows; i++)
+    for (gsize j = 0; j < cols; j++)
+      reader->cache[i * reader->n_columns + col0 + j] = fill;
+}
+
+static gboolean
+hr_zarr_read_error (HrZarrReader *reader, const char *file, int saved_errno, GError **error)
+{
+  g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO,
+               /* TRANSLATORS: %s: the store; %s: the chunk's file; %s: the system's reason */
+               _ ("%s: chunk %s cannot be read: %s"), reader->store->path, file,
+               g_strerror (saved_errno));
+  return FALSE;
+}
+
+/* Reads @length bytes at @offset of @fd into reader->encoded. */
+static gboolean
+hr_zarr_pread (HrZarrReader *reader, int fd, guint64 offset, gsize length, const char *file,
+               GError **error)
+{
+  gsize done = 0;
+
+  if (length > reader->encoded_size)
+    {
+      guint8 *bigger
+          = length <= HR_ZARR_MAX_BUFFER ? g_try_realloc (reader->encoded, length) : NULL;
+
+      if (bigger == NULL)
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                       _ ("%s: %s of %zu bytes cannot be allocated (limit %zu bytes)"),
+                       reader->store->path, file, length, HR_ZARR_MAX_BUFFER);
+          return FALSE;
+        }
+      reader->encoded = bigger;
+      reader->encoded_size = length;
+    }
+  while (done < length)
+    {
+      gssize n = pread (fd, reader->encoded + done, length - done, (off_t)(offset + done));
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return hr_zarr_read_error (reader, file, errno, error);
+      if (n == 0)
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TRUNCATED,
+                       /* TRANSLATORS: %s: the store; %s: the chunk's file */
+                       _ ("%s: chunk %s ends early"), reader->store->path, file);
+          return FALSE;
+        }
+      done += (gsize)n;
+    }
+  return TRUE;
+}
+
+/* Opens a chunk's (or shard's) file: -1 with no error when it does not exist (the fill value),
+ * -1 with an error when it cannot be read. */
+static int
+hr_zarr_open_chunk (HrZarrReader *reader, const char *file, guint64 *size, GError **error)
+{
+  struct stat st;
+  int fd = g_open (file, O_RDONLY | O_CLOEXEC, 0);
+
+  if (fd < 0)
+    {
+      if (errno != ENOENT && errno != ENOTDIR)
+        hr_zarr_read_error (reader, file, errno, error);
+      return -1;
+    }
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                   /* TRANSLATORS: %s: the store; %s: the chunk's file */
+                   _ ("%s: chunk %s is not a regular file"), reader->store->path, file);
+      close (fd);
+      return -1;
+    }
+  *size = (guint64)st.st_size;
+  return fd;
+}
+
+/* One row of a sharded array's inner chunks, @row, from shard column @sj. */
+static gboolean
+hr_zarr_fill_from_shard (HrZarrReader *reader, guint64 row, gsize rows, gsize sj, GError **error)
+{
+  const HrZarrArray *a = reader->array;
+  guint64 per_row = a->chunks[0] / a->inner[0];
+  guint64 sr = row / per_row, ir = row % per_row;
+  gsize first_column = sj * reader->per_shard_columns;
+  gsize n_inner = MIN (reader->per_shard_columns, reader->n_chunk_columns - first_column);
+  g_autofree char *file = hr_zarr_chunk_file (reader, sr, sj);
+  guint64 size = 0, index_bytes, index_offset, n_entries;
+  g_autofree guint64 *entries = NULL;
+  int fd;
+
+  fd = hr_zarr_open_chunk (reader, file, &size, error);
+  if (fd < 0)
+    {
+      if (error != NULL && *error != NULL)
+        return FALSE;
+      for (gsize k = 0; k < n_inner; k++)
+        {
+          gsize col0 = (first_column + k) * reader->chunk_columns;
+
+          hr_zarr_store_fill (reader, rows, col0,
+                              MIN (reader->chunk_columns, reader->n_columns - col0));
+        }
+      return TRUE;
+    }
+
+  /* the index: (offset, size) per inner chunk of the shard, in C order, then its CRC-32C */
+  n_entries = per_row * reader->per_shard_columns;
+  if (n_entries > G_MAXUINT64 / 16 - 1
+      || (index_bytes = n_entries * 16 + (a->index_crc32c ? 4 : 0)) > size)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                   /* TRANSLATORS: %s: the store; %s: the shard's file */
+                   _ ("%s: shard %s is too short for its index"), reader->store->path, file);
+      close (fd);
+      return FALSE;
+    }
+  index_offset = a->index_at_start ? 0 : size - index_bytes;
+  if (!hr_zarr_pread (reader, fd, index_offset, (gsize)index_bytes, file, error))
+    {
+      close (fd);
+      return FALSE;
+    }
+  if (a->index_crc32c && !hr_zarr_crc_ok (reader->encoded, (gsize)index_bytes))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                   /* TRANSLATORS: %s: the store; %s: the shard's file */
+                   _ ("%s: shard %s: the CRC-32C checksum of its index does not match"),
+                   reader->store->path, file);
+      close (fd);
+      return FALSE;
+    }
+  /* only this row's entries are kept */
+  entries = g_new (guint64, 2 * n_inner);
+  for (gsize k = 0; k < n_inner; k++)
+    for (int m = 0; m < 2; m++)
+      entries[2 * k + m] = hr_zarr_load_bits (
+          reader->encoded + ((ir * reader->per_shard_columns + k) * 2 + m) * 8, 8, FALSE);
+
+  for (gsize k = 0; k < n_inner; k++)
+    {
+      gsize col0 = (first_column + k) * reader->chunk_columns;
+      gsize cols = MIN (reader->chunk_columns, reader->n_columns - col0);
+      guint64 offset = entries[2 * k], length = entries[2 * k + 1];
+
+      if (offset == G_MAXUINT64 && length == G_MAXUINT64)
+        {
+          hr_zarr_store_fill (reader, rows, col0, cols);
+          continue;
+        }
+      if (offset > size || length > size - offset || length > hr_zarr_max_encoded (reader))
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                       /* TRANSLATORS: %s: the store; %s: the shard's file */
+                       _ ("%s: shard %s: its index points outside the file"), reader->store->path,
+                       file);
+          close (fd);
+          return FALSE;
+        }
+      if (!hr_zarr_pread (reader, fd, offset, (gsize)length, file, error)
+          || !hr_zarr_decode (reader, reader->encoded, (gsize)length, file, error))
+        {
+          close (fd);
+          return FALSE;
+        }
+      hr_zarr_store_decoded (reader, rows, col0, cols);
+    }
+  close (fd);
+  return TRUE;
+}
+
+/* Decodes chunk row @row into the cache. */
+static gboolean
+hr_zarr_fill_cache (HrZarrReader *reader, guint64 row, GError **error)
+{
+  const HrZarrArray *a = reader->array;
+  guint64 first = row * reader->chunk_rows;
+  gsize rows = (gsize)MIN ((guint64)reader->chunk_rows, reader->n_rows - first);
+
+  reader->cached = G_MAXUINT64;
+  if (a->sharded)
+    {
+      for (gsize sj = 0; sj * reader->per_shard_columns < reader->n_chunk_columns; sj++)
+        if (!hr_zarr_fill_from_shard (reader, row, rows, sj, error))
+          return FALSE;
+      reader->cached = row;
+      return TRUE;
+    }
+  for (gsize cj = 0; cj < reader->n_chunk_columns; cj++)
+    {
+      g_autofree char *file = hr_zarr_chunk_file (reader, row, cj);
+      gsize col0 = cj * reader->chunk_columns;
+      gsize cols = MIN (reader->chunk_columns, reader->n_columns - col0);
+      guint64 size = 0;
+      int fd = hr_zarr_open_chunk (reader, file, &size, error);
+      gboolean ok;
+
+      if (fd < 0)
+        {
+          if (error != NULL && *error != NULL)
+            return FALSE;
+          /* a chunk never written holds the fill value */
+          hr_zarr_store_fill (reader, rows, col0, cols);
+          continue;
+        }
+      if (size > hr_zarr_max_encoded (reader))
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                       /* TRANSLATORS: %s: the store; %s: the chunk's file; then its size */
+                       _ ("%s: chunk %s is too large for its chunk (%" PRIu64 " bytes)"),
+                       reader->store->path, file, size);
+          close (fd);
+          return FALSE;
+        }
+      ok = hr_zarr_pread (reader, fd, 0, (gsize)size, file, error)
+           && hr_zarr_decode (reader, reader->encoded, (gsize)size, file, error);
+      close (fd);
+      if (!ok)
+        return FALSE;
+      hr_zarr_store_decoded (reader, rows, col0, cols);
+    }
+  reader->cached = row;
+  return TRUE;
+}
+
+gboolean
+hr_zarr_reader_read_rows (HrZarrReader *reader, guint64 first, gsize n_rows, float *out,
+                          GError **error)
+{
+  gsize done = 0;
+
+  if (first > reader->n_rows || n_rows > reader->n_rows - first)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
+                   /* TRANSLATORS: %s: the store; then a row range and the number of rows */
+                   _ ("%s: rows %" PRIu64 "–%" PRIu64 " are beyond the array's %" PRIu64 " rows"),
+                   reader->store->path, first, first + n_rows, reader->n_rows);
+      return FALSE;
+    }
+  while (done < n_rows)
+    {
+      guint64 row = first + done;
+      guint64 chunk_row = row / reader->chunk_rows;
+      gsize offset = (gsize)(row - chunk_row * reader->chunk_rows);
+      gsize take = MIN (reader->chunk_rows - offset, n_rows - done);
+
+      if (chunk_row != reader->cached && !hr_zarr_fill_cache (reader, chunk_row, error))
+        return FALSE;
+      memcpy (out + done * reader->n_columns, reader->cache + offset * reader->n_columns,
+              take * reader->n_columns * sizeof (float));
+      done += take;
+    }
+  return TRUE;
+}

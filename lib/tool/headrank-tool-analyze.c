@@ -1,0 +1,613 @@
+/* headrank analyze: rank diagnostics of every stage of a projection head */
+#include "config.h"
+
+#include "headrank-tool.h"
+
+#include <glob.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "headrank-progress.h"
+#include "hr-zarr.h"
+
+/* NaN without its sign bit, so that printf writes "nan" for every undefined value. */
+static double
+hr_unsigned_nan (double x)
+{
+  return isnan (x) ? fabs (x) : x;
+}
+
+/* The bundled sample of "headrank analyze" without FILE: embeddings of cells and the head
+ * VisCy had before its issue 139, whose ReLU inflates rank. */
+#define HR_SAMPLE_FEATURES "sample-embeddings.tif"
+#define HR_SAMPLE_HEAD "head-viscy-v0.safetensors"
+#define HR_SAMPLE_ARCH "viscy-v0"
+#define HR_SAMPLE_PAIRS "sample-pairs.csv"
+
+/* "64", or "61-64" when the rank is uncertain (ASCII, so that the column stays aligned). */
+static char *
+hr_rank_cell (HrSpectrum *sp)
+{
+  guint low, high;
+
+  hr_spectrum_get_rank_range (sp, &low, &high);
+  if (low == high)
+    return g_strdup_printf ("%u", hr_spectrum_get_rank (sp));
+  return g_strdup_printf ("%u-%u", low, high);
+}
+
+/* A stage's name in the tables: a hidden stage with its layer's kind, "2 (gelu)". */
+static char *
+hr_stage_label (HrStage *stage)
+{
+  if (hr_stage_get_role (stage) != HR_STAGE_ROLE_HIDDEN)
+    return g_strdup (hr_stage_get_name (stage));
+  return g_strdup_printf ("%s (%s)", hr_stage_get_name (stage),
+                          hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
+}
+
+/* The second table: the measures the field compares heads with (doc/analysis.md). */
+static void
+hr_analysis_print_field_measures (HrAnalysis *analysis)
+{
+  g_print ("\n");
+  /* TRANSLATORS: column headings of the second table of "headrank analyze"; keep each
+     within the width of its column: 14, 8, 7, 7, 7, 6, 9 and 8 bytes */
+  g_print ("%-14s %8s %7s %7s %7s %6s %9s %8s\n", _ ("stage"), _ ("viscy.er"), _ ("RV.er"),
+           _ ("s.rank"), _ ("NESum"), _ ("CKA"), _ ("norm.rank"), _ ("lightly"));
+  for (guint i = 0; i < hr_analysis_get_n_stages (analysis); i++)
+    {
+      HrStage *stage = hr_analysis_get_stage (analysis, i);
+      HrSpectrum *sp = hr_stage_get_spectrum (stage);
+      HrSpectrum *nsp = hr_stage_get_normalized_spectrum (stage);
+      g_autofree char *nrank = nsp != NULL ? hr_rank_cell (nsp) : g_strdup ("-");
+      g_autofree char *label = hr_stage_label (stage);
+
+      if (sp == NULL)
+        continue;
+      /* fabs: an undefined measure prints as "nan", never "-nan" */
+      g_print ("%-14s %8.2f %7.2f %7.2f %7.2f %6.3f %9s %8.4f\n", label,
+               hr_unsigned_nan (hr_spectrum_get_viscy_effective_rank (sp)),
+               hr_unsigned_nan (hr_spectrum_get_roy_vetterli_effective_rank (sp)),
+               hr_unsigned_nan (hr_spectrum_get_stable_rank (sp)),
+               hr_unsigned_nan (hr_spectrum_get_nesum (sp)),
+               hr_unsigned_nan (hr_stage_get_cka (stage)), nrank,
+               hr_unsigned_nan (hr_moments_get_lightly_std (hr_stage_get_moments (stage))));
+    }
+  g_print ("%s\n",
+           /* TRANSLATORS: the legend under the second table of "headrank analyze"; keep the
+              column names as they are translated above */
+           _ ("(viscy.er: VisCy's effective rank, uncentred, no ε; RV.er: Roy–Vetterli "
+              "effective rank of the centred matrix; s.rank: stable rank of the uncentred matrix; "
+              "NESum: Σλ/λ₁; CKA: "
+              "linear CKA with the features; norm.rank: rank of the L2-normalised rows, what "
+              "the loss sees; lightly: std of the L2-normalised rows, ≈ 1/√d if healthy)"));
+}
+
+static void
+hr_analysis_print_text (HrAnalysis *analysis, const char *output)
+{
+  g_auto (GStrv) verdict = hr_analysis_describe_verdict (analysis);
+
+  /* TRANSLATORS: column headings of the table of "headrank analyze"; keep each within the
+     width of its column: 14, 8, 5, 9, 7, 8, 6, 14, 6, 6 and 5 bytes (ASCII keeps them aligned);
+     "clip" and "all" are what the stage's activation clips (the legend below) */
+  g_print ("%-14s %8s %5s %9s %7s %8s %6s %14s %6s %6s %5s\n", _ ("stage"), _ ("samples"),
+           _ ("dim"), _ ("rank"), _ ("m.rank"), _ ("eff.rank"), _ ("PR"), _ ("PCs 90/95/99%"),
+           _ ("alpha"), _ ("clip"), _ ("all"));
+  for (guint i = 0; i < hr_analysis_get_n_stages (analysis); i++)
+    {
+      HrStage *stage = hr_analysis_get_stage (analysis, i);
+      HrMoments *m = hr_stage_get_moments (stage);
+      HrSpectrum *sp = hr_stage_get_spectrum (stage);
+      g_autoptr (GBytes) zero = hr_moments_get_zero_fraction (m);
+      gsize size, d = hr_stage_get_dimension (stage);
+      const double *z = g_bytes_get_data (zero, &size);
+      double zmean = 0;
+      guint all = hr_moments_get_n_dead (m);
+
+      for (gsize j = 0; j < d; j++)
+        zmean += z[j] / d;
+      /* an activation's own clipping measure (exact zeros for a ReLU, as for the stages
+       * that are not activations); report.json's "clipping" */
+      if (hr_stage_get_clipping_measure (stage) != NULL
+          && !isnan (hr_stage_get_mean_clipped_fraction (stage)))
+        {
+          zmean = hr_stage_get_mean_clipped_fraction (stage);
+          all = hr_stage_get_n_always_clipped (stage);
+        }
+      g_autofree char *label = hr_stage_label (stage);
+
+      g_print ("%-14s %8llu %5zu ", label, (unsigned long long)hr_moments_get_n_samples (m), d);
+      if (sp != NULL)
+        {
+          g_autofree char *pcs = g_strdup_printf ("%u/%u/%u", hr_spectrum_get_components (sp, 0.90),
+                                                  hr_spectrum_get_components (sp, 0.95),
+                                                  hr_spectrum_get_components (sp, 0.99));
+
+          g_autofree char *rank = hr_rank_cell (sp);
+
+          /* fabs: an undefined measure (values all 0) prints as "nan", never "-nan" */
+          g_print ("%9s %7u %8.2f %6.2f %14s %6.2f ", rank, hr_spectrum_get_matrix_rank (sp),
+                   hr_unsigned_nan (hr_spectrum_get_effective_rank (sp)),
+                   hr_unsigned_nan (hr_spectrum_get_participation_ratio (sp)), pcs,
+                   hr_unsigned_nan (hr_spectrum_get_alpha (sp, NULL, NULL, NULL)));
+        }
+      else
+        g_print ("%9s %7s %8s %6s %14s %6s ", "-", "-", "-", "-", "-", "-");
+      g_print ("%6.3f %5u\n", zmean, all);
+    }
+  g_print (
+      "%s\n",
+      /* TRANSLATORS: the legend under the table of "headrank analyze"; keep the column
+         names as they are translated above */
+      /* xgettext:no-c-format */
+      _ ("(rank: number of singular values of the centred matrix above the tolerance of "
+         "what the numbers resolve, a range low-high when singular values lie between the "
+         "noise floor and the tolerance; m.rank: numpy.linalg.matrix_rank's rule on the uncentred "
+         "matrix, for comparison with numpy; eff.rank: RankMe; PR: "
+         "participation "
+         "ratio; PCs: principal components for 90/95/99 % of the variance; alpha: "
+         "eigenspectrum decay; clip: mean fraction per unit of the samples in the region "
+         "where the stage's activation clips: exactly 0 after ReLU (zeros) and for stages "
+         "that are not activations, below 0 after GELU, SiLU and LeakyReLU, |y| > tanh 2 "
+         "≈ 0.964 after Tanh; all: units in that region for every sample, after ReLU the "
+         "dead units)"));
+  hr_analysis_print_field_measures (analysis);
+  if (hr_analysis_get_contrastive (analysis) != NULL)
+    {
+      HrContrastive *c = hr_analysis_get_contrastive (analysis);
+
+      g_print ("\n");
+      /* TRANSLATORS: the contrastive measures of "headrank analyze"; %zu pairs, then the
+         alignment, uniformity, NT-Xent loss with its temperature, triplet loss with its
+         margin */
+      g_print (_ ("Pairs: %zu; alignment %.4f, uniformity %.4f, NT-Xent (τ = %g) %.4f, triplet "
+                  "(margin %g) %.4f\n"),
+               hr_contrastive_get_n_pairs (c), hr_contrastive_get_alignment (c),
+               hr_contrastive_get_uniformity (c), hr_contrastive_get_temperature (c),
+               hr_contrastive_get_ntxent (c), hr_contrastive_get_margin (c),
+               hr_contrastive_get_triplet (c));
+      if (!isnan (hr_analysis_get_lidar (analysis)))
+        /* TRANSLATORS: LiDAR, a measure of the pairs (Thilak et al.), stays in English */
+        g_print (_ ("LiDAR of the pairs: %.2f\n"), hr_analysis_get_lidar (analysis));
+      else if (hr_contrastive_get_n_pairs (c) >= 2)
+        {
+          /* The library leaves LiDAR out when its five D × D float64 matrices pass the
+           * memory limit (hr_analysis_get_lidar()): say so rather than print nothing. */
+          HrStage *last = hr_analysis_get_stage (analysis, hr_analysis_get_n_stages (analysis) - 1);
+          guint64 d = hr_stage_get_dimension (last);
+          guint64 limit = hr_analysis_get_memory_limit (analysis);
+
+          if (d > 0 && d <= G_MAXUINT64 / 40 / d && 40 * d * d > limit)
+            {
+              g_autofree char *need = g_format_size_full (40 * d * d, G_FORMAT_SIZE_IEC_UNITS);
+              g_autofree char *have = g_format_size_full (limit, G_FORMAT_SIZE_IEC_UNITS);
+
+              /* TRANSLATORS: LiDAR stays in English; the sizes are the memory needed by five
+                 D × D matrices and the memory limit (--memory-limit) */
+              g_print (_ ("LiDAR of the pairs: left out: its five %llu × %llu matrices need %s, "
+                          "more than the memory limit of %s (--memory-limit)\n"),
+                       (unsigned long long)d, (unsigned long long)d, need, have);
+            }
+        }
+    }
+  g_print ("\n");
+  for (guint i = 0; verdict[i] != NULL; i++)
+    g_print ("%s\n", verdict[i]);
+  if (output != NULL)
+    /* TRANSLATORS: %s is the output folder */
+    g_print (_ ("\nReport, tables and plots written to %s\n"), output);
+}
+
+static void
+hr_analyze_progress (double fraction, gpointer user_data)
+{
+  hr_progress_update (user_data, fraction);
+}
+
+static gboolean
+hr_parse_precision (const char *name, HrPrecision *precision)
+{
+  GEnumClass *klass = g_type_class_ref (HR_TYPE_PRECISION);
+  GEnumValue *value = g_enum_get_value_by_nick (klass, name);
+
+  if (value != NULL)
+    *precision = value->value;
+  g_type_class_unref (klass);
+  return value != NULL;
+}
+
+/* The files of "analyze FILE…": the arguments in order, a pattern that names no file
+ * (quoted, so the shell left it) replaced by the files it matches, in name order. */
+static GStrv
+hr_expand_inputs (int argc, char **argv, GError **error)
+{
+  g_autoptr (GStrvBuilder) files = g_strv_builder_new ();
+
+  for (int i = 1; i < argc; i++)
+    {
+      glob_t matches = { 0 };
+      int status;
+
+      if (g_file_test (argv[i], G_FILE_TEST_EXISTS) || strpbrk (argv[i], "*?[") == NULL)
+        {
+          g_strv_builder_add (files, argv[i]);
+          continue;
+        }
+      status = glob (argv[i], 0, NULL, &matches);
+      if (status != 0)
+        {
+          globfree (&matches);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                       /* TRANSLATORS: %s is a file name pattern such as fov*.tif */
+                       _ ("no file matches %s"), argv[i]);
+          return NULL;
+        }
+      for (size_t k = 0; k < matches.gl_pathc; k++)
+        g_strv_builder_add (files, matches.gl_pathv[k]);
+      globfree (&matches);
+    }
+  return g_strv_builder_end (files);
+}
+
+/* One file as a TIFF source; several files, a folder or a pattern as one stack. */
+static HrSource *
+hr_open_inputs (const char *const *paths, HrStackLayout layout, GCancellable *cancellable,
+                GError **error)
+{
+  if (paths[0] != NULL && paths[1] == NULL && !g_file_test (paths[0], G_FILE_TEST_IS_DIR))
+    return HR_SOURCE (hr_stack_reader_new (paths[0], layout, cancellable, error));
+  return hr_concat_source_new_for_paths (paths, layout, cancellable, error);
+}
+
+/* --projections and --positives: a file, or a folder or a quoted pattern read as one
+ * stack, as the features are. */
+static HrSource *
+hr_open_stack (const char *path, HrStackLayout layout, GCancellable *cancellable, GError **error)
+{
+  char *args[] = { NULL, (char *)path, NULL };
+  g_auto (GStrv) paths = NULL;
+
+  if (path == NULL)
+    return NULL;
+  paths = hr_expand_inputs (2, args, error);
+  return paths != NULL ? hr_open_inputs ((const char *const *)paths, layout, cancellable, error)
+                       : NULL;
+}
+
+/* The sources of "analyze STORE": the features (@features_array, else by the store's
+ * layout), and the projections (@projections_array, else by the layout unless a head
+ * computes them; none when the layout has none). */
+static gboolean
+hr_analyze_open_zarr (const char *path, const char *features_array, const char *projections_array,
+                      gboolean have_head, HrSource **features, HrSource **projections,
+                      GError **error)
+{
+  g_autoptr (HrZarrStore) store = NULL;
+
+  *features = hr_zarr_source_new (path, features_array, error);
+  if (*features == NULL)
+    return FALSE;
+  if (projections_array == NULL && !have_head)
+    {
+      store = hr_zarr_store_open (path, error);
+      if (store == NULL)
+        return FALSE;
+      projections_array = hr_zarr_store_get_role_path (store, HR_ZARR_ROLE_PROJECTIONS, error);
+      if (projections_array == NULL)
+        return error == NULL || *error == NULL;
+    }
+  if (projections_array != NULL)
+    {
+      *projections = hr_zarr_source_new (path, projections_array, error);
+      if (*projections == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+int
+hr_command_analyze (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) cancellable = hr_cancellable_new ();
+  g_autoptr (HrHead) head = NULL;
+  g_autoptr (HrSource) reader = NULL, projections = NULL, positives = NULL;
+  g_autofree char *features_array = NULL;
+  g_auto (GStrv) inputs = NULL;
+  g_autoptr (HrAnalysis) analysis = NULL;
+  g_autoptr (HrProgress) progress = NULL;
+  g_auto (HrHeadOptions) o = HR_HEAD_OPTIONS_INIT;
+  g_autofree char *output = NULL;
+  g_autofree char *projections_path = NULL, *pairs = NULL, *positives_path = NULL;
+  g_autofree char *precision_name = NULL, *sample = NULL, *sample_head = NULL;
+  g_autofree char *sample_pairs = NULL, *nonfinite_name = NULL, *memory_limit_text = NULL;
+  HrNonfinitePolicy nonfinite = HR_NONFINITE_POLICY_DROP;
+  g_auto (GStrv) stages = NULL;
+  HrPrecision precision = HR_PRECISION_AUTO;
+  gboolean json = FALSE, linear = FALSE, standardize = FALSE;
+  double memory_limit = 0; /* GiB; 0: not given, the default */
+  gint64 pair_batch = 256;
+  int status;
+  double temperature = 0.2, margin = 0.5;
+  const char *path;
+  gboolean ok;
+  GOptionEntry entries[]
+      = { { "projections", 'P', 0, G_OPTION_ARG_FILENAME, &projections_path,
+            /* TRANSLATORS: description of --projections */
+            N_ ("Projections computed elsewhere, sample by sample with FILE, analysed instead "
+                "of running a head (with a zarr store FILE: an array of the store; default: "
+                "by its layout)"),
+            N_ ("FILE") },
+          { "features", 0, 0, G_OPTION_ARG_STRING, &features_array,
+            /* TRANSLATORS: description of --features; the array names stay in English */
+            N_ ("The array of a zarr store FILE that holds the features (default: by the "
+                "store's layout: X or obsm/X_backbone of AnnData, features of xarray)"),
+            /* TRANSLATORS: placeholder for an array's path inside a zarr store */
+            N_ ("ARRAY") },
+          { "pairs", 0, 0, G_OPTION_ARG_FILENAME, &pairs,
+            /* TRANSLATORS: description of --pairs */
+            N_ ("Positive pairs: a CSV file of 0-based sample indices anchor,positive[,negative] "
+                "for the contrastive measures"),
+            N_ ("PAIRS") },
+          { "positives", 0, 0, G_OPTION_ARG_FILENAME, &positives_path,
+            /* TRANSLATORS: description of --positives */
+            N_ ("Positive pairs as a second stack: sample i is the positive of sample i of "
+                "FILE (the same kind of stack as FILE)"),
+            N_ ("FILE") },
+          { "stage", 's', 0, G_OPTION_ARG_STRING_ARRAY, &stages,
+            /* TRANSLATORS: description of --stage; "all" stays in English */
+            N_ ("Also compute the spectrum of this layer's output (repeatable; “all” for "
+                "every layer)"),
+            N_ ("NAME") },
+          { "temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature,
+            /* TRANSLATORS: description of --temperature */
+            N_ ("NT-Xent temperature (default 0.2)"), N_ ("TAU") },
+          { "margin", 0, 0, G_OPTION_ARG_DOUBLE, &margin,
+            /* TRANSLATORS: description of --margin */
+            N_ ("Triplet margin (default 0.5)"), N_ ("M") },
+          { "pair-batch", 0, 0, G_OPTION_ARG_INT64, &pair_batch,
+            /* TRANSLATORS: description of --pair-batch */
+            N_ ("Pairs per batch for the in-batch contrastive measures (default 256)"), N_ ("N") },
+          { "precision", 0, 0, G_OPTION_ARG_STRING, &precision_name,
+            /* TRANSLATORS: description of --precision; the values stay in English */
+            N_ ("How covariances are accumulated: auto, float64 or float32-products (default: "
+                "auto, which is float64; float32 products raise the rank tolerance to their "
+                "error bound, and the verdict says so)"),
+            N_ ("PRECISION") },
+          { "nonfinite", 0, 0, G_OPTION_ARG_STRING, &nonfinite_name,
+            /* TRANSLATORS: description of --nonfinite; the values stay in English */
+            N_ ("What to do with samples that hold NaN or infinite values: drop (leave them "
+                "out and say how many; the default) or error (stop at the first)"),
+            N_ ("POLICY") },
+          { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
+            /* TRANSLATORS: description of --output of "headrank analyze" */
+            N_ ("The folder for the report, tables and plots (default: headrank-report, or "
+                "none with --json)"),
+            N_ ("DIR") },
+          { "standardize", 0, 0, G_OPTION_ARG_NONE, &standardize,
+            /* TRANSLATORS: description of --standardize of "headrank analyze" */
+            N_ ("Spectra of the standardised samples (the correlation matrix), as "
+                "StandardScaler before PCA: for dimensions in different units"),
+            NULL },
+          { "memory-limit", 0, 0, G_OPTION_ARG_STRING, &memory_limit_text,
+            /* TRANSLATORS: description of --memory-limit of "headrank analyze" */
+            N_ ("The memory the spectra may take, in GiB (default: half the physical memory); "
+                "a larger need stops the run before it starts"),
+            N_ ("GIB") },
+          { "linear", 0, 0, G_OPTION_ARG_NONE, &linear,
+            /* TRANSLATORS: description of --linear of "headrank analyze" */
+            N_ ("Draw the explained-variance curves on linear axes (default: logarithmic)"), NULL },
+          { "json", 0, 0, G_OPTION_ARG_NONE, &json,
+            /* TRANSLATORS: description of --json of "headrank analyze" */
+            N_ ("Print the report as JSON on standard output"), NULL },
+          G_OPTION_ENTRY_NULL };
+
+  context = hr_command_context (
+      "analyze",
+      /* TRANSLATORS: the usage line of "headrank analyze" */
+      _ ("[FILE…] — rank diagnostics of a projection head"),
+      /* TRANSLATORS: the description at the end of "headrank analyze --help" */
+      _ ("Runs FILE through the head of --weights in one pass and reports, for the features, "
+         "the outputs of the head's activation layers and the projections: the PCA spectrum, "
+         "rank (singular values of the centred matrix above the tolerance of what the numbers "
+         "resolve: their rounding, the head's and the accumulation's, independent of the "
+         "number of samples; a range where singular values lie near it), matrix_rank "
+         "(numpy.linalg.matrix_rank's rule on the uncentred matrix, for comparison with "
+         "numpy), effective rank (RankMe), "
+         "participation ratio, components for 90/95/99 % of the variance, α (power-law decay), "
+         "per-sample and per-dimension statistics; a second table of VisCy's effective rank, "
+         "Roy–Vetterli's, stable rank, NESum, linear CKA with the features, the rank of the "
+         "L2-normalised projections and lightly's std; with pairs, alignment, uniformity, "
+         "NT-Xent, triplet loss and LiDAR; and a verdict: does the head reduce rank, does its ReLU "
+         "clip, did "
+         "it collapse. Without a head, FILE is analysed with the projections of --projections, "
+         "or alone. Several FILEs, a folder (its .tif and .tiff files in name order) or a quoted "
+         "pattern such as 'fov*.tif' are analysed as one stack, samples numbered across the "
+         "files, which must have the same number of features; report.json names each file's "
+         "range. --projections and --positives take a folder or a pattern too. Without FILE, "
+         "analyses the bundled sample with the bundled head. Writes "
+         "report.json, per_sample.csv, per_dimension.csv and plots (PNG and SVG) into the "
+         "output folder, which is replaced as a whole: it must be new, empty or hold an "
+         "older report. Ctrl-C, SIGTERM or SIGHUP stop the run and leave the older report "
+         "as it was."),
+      entries, &o);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return hr_usage_error (context, error->message);
+  if ((status = hr_head_options_check (context, &o)) != 0)
+    return status;
+  if (nonfinite_name != NULL)
+    {
+      GEnumClass *klass = g_type_class_ref (HR_TYPE_NONFINITE_POLICY);
+      GEnumValue *value = g_enum_get_value_by_nick (klass, nonfinite_name);
+
+      if (value != NULL)
+        nonfinite = value->value;
+      g_type_class_unref (klass);
+      if (value == NULL)
+        {
+          g_autofree char *message = g_strdup_printf (
+              /* TRANSLATORS: %s is the value given to --nonfinite; the values stay in English */
+              _ ("unknown non-finite policy “%s” (drop or error)"), nonfinite_name);
+
+          return hr_usage_error (context, message);
+        }
+    }
+  if (precision_name != NULL && !hr_parse_precision (precision_name, &precision))
+    {
+      g_autofree char *message = g_strdup_printf (
+          /* TRANSLATORS: %s is the value given to --precision; the values stay in English */
+          _ ("unknown precision “%s” (auto, float64 or float32-products)"), precision_name);
+      return hr_usage_error (context, message);
+    }
+  if (o.weights != NULL && projections_path != NULL)
+    return hr_usage_error (context, _ ("give either --weights or --projections, not both"));
+  if (pairs != NULL && positives_path != NULL)
+    return hr_usage_error (context, _ ("give either --pairs or --positives, not both"));
+  if (o.batch_stats && projections_path != NULL)
+    return hr_usage_error (context,
+                           _ ("--batch-stats needs a head (--weights), not --projections"));
+  if (pair_batch < 2)
+    return hr_usage_error (context, _ ("--pair-batch takes a number of at least 2"));
+  if (!(temperature > 0) || !isfinite (temperature))
+    return hr_usage_error (context, _ ("--temperature takes a positive number"));
+  if (!(margin >= 0) || !isfinite (margin))
+    return hr_usage_error (context, _ ("--margin takes a number of at least 0"));
+  /* 0 bytes stand for the default in hr_analysis_set_memory_limit(): a given value that
+   * rounds to less than a byte is refused, not taken as half the physical memory. */
+  if (memory_limit_text != NULL)
+    {
+      char *end = NULL;
+
+      memory_limit = g_strtod (memory_limit_text, &end);
+      if (end == memory_limit_text || *end != '\0' || !isfinite (memory_limit)
+          || !(memory_limit * 1073741824.0 >= 1) || memory_limit > 1e9)
+        return hr_usage_error (
+            context, _ ("--memory-limit takes a number of GiB, more than 0 and at most 1e9"));
+    }
+  if (output == NULL && !json)
+    output = g_strdup ("headrank-report");
+  if (output != NULL && g_file_test (output, G_FILE_TEST_EXISTS)
+      && !g_file_test (output, G_FILE_TEST_IS_DIR))
+    /* TRANSLATORS: %s is the output folder given with --output */
+    return hr_fail (g_strdup_printf (_ ("%s exists and is not a folder"), output));
+
+  if (argc >= 2)
+    {
+      inputs = hr_expand_inputs (argc, argv, &error);
+      if (inputs == NULL)
+        return hr_user_error (error);
+      path = inputs[0];
+    }
+  else
+    {
+      sample = hr_find_data (HR_SAMPLE_FEATURES);
+      sample_head = hr_find_data (HR_SAMPLE_HEAD);
+      sample_pairs = hr_find_data (HR_SAMPLE_PAIRS);
+      if (sample == NULL || sample_head == NULL)
+        return hr_fail (g_strdup (_ ("the bundled sample is not installed; give a FILE")));
+      path = sample;
+      if (o.weights == NULL && projections_path == NULL)
+        {
+          o.weights = g_strdup (sample_head);
+          if (o.arch == NULL)
+            o.arch = g_strdup (HR_SAMPLE_ARCH);
+        }
+      if (pairs == NULL && positives_path == NULL && sample_pairs != NULL)
+        pairs = g_strdup (sample_pairs);
+    }
+
+  if (o.batch_stats && o.weights == NULL)
+    return hr_usage_error (context, _ ("--batch-stats needs a head (--weights)"));
+  if (o.weights != NULL)
+    {
+      head = hr_head_options_load (&o, cancellable, &error);
+      if (head == NULL)
+        return hr_head_open_error (context, error, o.arch, o.activation, o.weights);
+      hr_head_note_override (head, o.arch, o.weights);
+    }
+  if (inputs == NULL)
+    inputs = g_strdupv ((char *[]){ (char *)path, NULL });
+  if (inputs[1] == NULL && hr_zarr_is_store (inputs[0]))
+    {
+      /* a zarr store: features and projections are arrays in it */
+      if (!hr_analyze_open_zarr (inputs[0], features_array, projections_path, o.weights != NULL,
+                                 &reader, &projections, &error))
+        return hr_user_error (error);
+    }
+  else
+    {
+      if (features_array != NULL)
+        return hr_usage_error (context, _ ("--features names an array of a zarr store"));
+      reader = hr_open_inputs ((const char *const *)inputs, o.layout, cancellable, &error);
+      if (reader == NULL)
+        return hr_user_error (error);
+      if (projections_path != NULL)
+        {
+          projections = hr_open_stack (projections_path, o.layout, cancellable, &error);
+          if (projections == NULL)
+            return hr_user_error (error);
+        }
+    }
+  positives = hr_open_stack (positives_path, o.layout, cancellable, &error);
+  if (positives_path != NULL && positives == NULL)
+    return hr_user_error (error);
+  if (head != NULL && hr_source_get_n_features (reader) != hr_head_get_in_features (head))
+    {
+      return hr_fail (g_strdup_printf (
+          _ ("%s: the stack has %zu features, the head in %s takes %zu"), path,
+          hr_source_get_n_features (reader), o.weights, hr_head_get_in_features (head)));
+    }
+
+  analysis = hr_analysis_new_for_source (reader);
+  hr_analysis_set_head (analysis, head);
+  hr_analysis_set_projections_source (analysis, projections);
+  hr_analysis_set_positives_source (analysis, positives);
+  hr_analysis_set_pairs_file (analysis, pairs);
+  hr_analysis_set_norm_mode (analysis, hr_head_options_mode (&o));
+  hr_analysis_set_batch_size (analysis, hr_head_options_batch_size (&o));
+  hr_analysis_set_precision (analysis, precision);
+  hr_analysis_set_nonfinite_policy (analysis, nonfinite);
+  hr_analysis_set_spectral_stages (analysis, (const char *const *)stages);
+  hr_analysis_set_contrastive_parameters (analysis, (gsize)pair_batch, temperature, margin);
+  hr_analysis_set_log_plots (analysis, !linear);
+  hr_analysis_set_standardize (analysis, standardize);
+  if (memory_limit_text != NULL)
+    hr_analysis_set_memory_limit (analysis, (guint64)(memory_limit * 1073741824.0));
+
+  /* TRANSLATORS: label of the progress bar while the analysis runs */
+  progress = hr_progress_new (_ ("Analysing"));
+  ok = hr_analysis_run (analysis, hr_analyze_progress, progress, cancellable, &error);
+  if (ok && output != NULL)
+    {
+      hr_progress_update (progress, 1.0);
+      /* the report is the output: once it is in place, the run is done */
+      ok = hr_analysis_write_report (analysis, output, cancellable, &error);
+    }
+  else if (ok)
+    /* standard output is the output: a signal before it is printed stops the run */
+    ok = !g_cancellable_set_error_if_cancelled (cancellable, &error);
+  hr_progress_update (progress, 1.0);
+  g_clear_pointer (&progress, hr_progress_free);
+  if (!ok)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_printerr ("headrank: %s\n", _ ("interrupted"));
+          return hr_exit_interrupted ();
+        }
+      return hr_head_error (error, path, o.weights, pairs != NULL ? pairs : output);
+    }
+  if (json)
+    {
+      g_autofree char *text = hr_analysis_to_json (analysis, TRUE);
+      g_print ("%s\n", text);
+    }
+  else
+    hr_analysis_print_text (analysis, output);
+  return EXIT_SUCCESS;
+}
