@@ -949,79 +949,47 @@ hr_analysis_describe_verdict (HrAnalysis *self)
   return (char **)g_ptr_array_steal (lines, NULL);
 }
 
-/* -- files written atomically ------------------------------------------------------------ */
+/* -- files of the report ----------------------------------------------------------------- */
 
+/* A file of the report's folder, written whole (HrOutputFile); its name is a checkpoint
+ * once it is in place. */
 typedef struct
 {
-  char *path;
-  char *tmp;
+  HrOutputFile *file;
   FILE *fp;
-} HrAtomicFile;
+} HrReportFile;
 
 static gboolean
-hr_atomic_open (HrAtomicFile *f, const char *path, GError **error)
+hr_report_file_open (HrReportFile *f, const char *path, GError **error)
 {
-  int fd, saved;
-
-  f->path = g_strdup (path);
-  f->tmp = g_strdup_printf ("%s.XXXXXX", path);
-  fd = g_mkstemp_full (f->tmp, O_RDWR, 0666);
-  if (fd < 0 || (f->fp = fdopen (fd, "w")) == NULL)
-    {
-      saved = errno;
-      if (fd >= 0)
-        {
-          close (fd);
-          g_unlink (f->tmp);
-        }
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _ ("cannot write %s: %s"),
-                   path, g_strerror (saved));
-      g_clear_pointer (&f->path, g_free);
-      g_clear_pointer (&f->tmp, g_free);
-      return FALSE;
-    }
-  return TRUE;
+  f->file = hr_output_file_begin (path, HR_OUTPUT_FILE_NONE, error);
+  if (f->file != NULL)
+    f->fp = hr_output_file_get_stream (f->file, error);
+  if (f->fp == NULL)
+    g_clear_pointer (&f->file, hr_output_file_free);
+  return f->fp != NULL;
 }
 
+/* Not committed: removes the temporary file. */
 static void
-hr_atomic_abort (HrAtomicFile *f)
+hr_report_file_abort (HrReportFile *f)
 {
-  if (f->fp != NULL)
-    fclose (f->fp);
-  if (f->tmp != NULL)
-    g_unlink (f->tmp);
-  g_clear_pointer (&f->path, g_free);
-  g_clear_pointer (&f->tmp, g_free);
+  g_clear_pointer (&f->file, hr_output_file_free);
   f->fp = NULL;
 }
 
 static gboolean
-hr_atomic_commit (HrAtomicFile *f, GError **error)
+hr_report_file_commit (HrReportFile *f, const char *path, GError **error)
 {
-  gboolean ok = fflush (f->fp) == 0 && !ferror (f->fp) && fsync (fileno (f->fp)) == 0;
-  int saved = errno;
+  gboolean ok = hr_output_file_commit (f->file, NULL, error);
 
-  ok = fclose (f->fp) == 0 && ok;
-  f->fp = NULL;
-  if (ok && g_rename (f->tmp, f->path) != 0)
+  hr_report_file_abort (f);
+  if (ok)
     {
-      saved = errno;
-      ok = FALSE;
+      g_autofree char *name = g_path_get_basename (path);
+      hr_output_checkpoint (name);
     }
-  if (!ok)
-    {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _ ("cannot write %s: %s"),
-                   f->path, g_strerror (saved));
-      hr_atomic_abort (f);
-      return FALSE;
-    }
-  {
-    g_autofree char *name = g_path_get_basename (f->path);
-    hr_output_checkpoint (name);
-  }
-  g_clear_pointer (&f->path, g_free);
-  g_clear_pointer (&f->tmp, g_free);
-  return TRUE;
+  return ok;
 }
 
 /* A number for a CSV file, independent of the locale; empty for NaN. */
@@ -1072,12 +1040,12 @@ hr_csv_column (FILE *fp, const char *stage, const char *what)
 static gboolean
 hr_write_text (const char *path, const char *text, GError **error)
 {
-  HrAtomicFile f = { 0 };
+  HrReportFile f = { 0 };
 
-  if (!hr_atomic_open (&f, path, error))
+  if (!hr_report_file_open (&f, path, error))
     return FALSE;
   fputs (text, f.fp);
-  return hr_atomic_commit (&f, error);
+  return hr_report_file_commit (&f, path, error);
 }
 
 /* per_sample.csv: sample, then mean, std, norm (and zero fraction for activations) of each
@@ -1085,12 +1053,12 @@ hr_write_text (const char *path, const char *text, GError **error)
 static gboolean
 hr_write_per_sample (HrAnalysis *self, const char *path, GCancellable *cancellable, GError **error)
 {
-  HrAtomicFile f = { 0 };
+  HrReportFile f = { 0 };
   guint n_stages = hr_analysis_get_n_stages (self);
   guint64 n = hr_stage_get_n_samples (hr_analysis_get_stage (self, 0));
   g_autofree float *block = g_new (float, (gsize)n_stages *HR_READ_ROWS *HR_PER_SAMPLE_COLUMNS);
 
-  if (!hr_atomic_open (&f, path, error))
+  if (!hr_report_file_open (&f, path, error))
     return FALSE;
   fputs ("sample", f.fp);
   for (guint s = 0; s < n_stages; s++)
@@ -1131,10 +1099,10 @@ hr_write_per_sample (HrAnalysis *self, const char *path, GCancellable *cancellab
           fputc ('\n', f.fp);
         }
     }
-  return hr_atomic_commit (&f, error);
+  return hr_report_file_commit (&f, path, error);
 
 fail:
-  hr_atomic_abort (&f);
+  hr_report_file_abort (&f);
   return FALSE;
 }
 
@@ -1142,9 +1110,9 @@ fail:
 static gboolean
 hr_write_per_dimension (HrAnalysis *self, const char *path, GError **error)
 {
-  HrAtomicFile f = { 0 };
+  HrReportFile f = { 0 };
 
-  if (!hr_atomic_open (&f, path, error))
+  if (!hr_report_file_open (&f, path, error))
     return FALSE;
   fputs ("stage,dimension,mean,std,zero_fraction,dead\n", f.fp);
   for (guint s = 0; s < hr_analysis_get_n_stages (self); s++)
@@ -1169,7 +1137,7 @@ hr_write_per_dimension (HrAnalysis *self, const char *path, GError **error)
           fprintf (f.fp, ",%d\n", any && z[j] == 1.0);
         }
     }
-  return hr_atomic_commit (&f, error);
+  return hr_report_file_commit (&f, path, error);
 }
 
 /* -- figures ----------------------------------------------------------------------------- */
