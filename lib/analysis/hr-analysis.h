@@ -11,6 +11,7 @@
 #include "hr-moments.h"
 #include "hr-spectrum.h"
 #include "hr-stack-reader.h"
+#include "hr-types.h"
 #include "hr-version-macros.h"
 
 G_BEGIN_DECLS
@@ -197,17 +198,8 @@ HR_AVAILABLE_IN_ALL
 void hr_analysis_set_contrastive_parameters (HrAnalysis *self, gsize batch_size, double temperature,
                                              double margin);
 
-/**
- * HrAnalysisProgressFunc:
- * @fraction: the fraction of the work done, from 0 to 1
- * @user_data: (closure): the data given with the function
- *
- * Called as the analysis progresses.
- */
-typedef void (*HrAnalysisProgressFunc) (double fraction, gpointer user_data);
-
 HR_AVAILABLE_IN_ALL
-gboolean hr_analysis_run (HrAnalysis *self, HrAnalysisProgressFunc progress, gpointer progress_data,
+gboolean hr_analysis_run (HrAnalysis *self, HrProgressFunc progress, gpointer progress_data,
                           GCancellable *cancellable, GError **error);
 HR_AVAILABLE_IN_ALL
 void hr_analysis_run_async (HrAnalysis *self, GCancellable *cancellable,
