@@ -60,7 +60,9 @@ typedef enum
  *   rank and the projections use all of them: their rank is the largest possible,
  *   min(d, N − 1), beyond its uncertainty. Since: 0.2
  *
- * What the analysis concludes about the head (see hr_analysis_get_verdict()).
+ * What the analysis concludes about the head (see hr_analysis_get_verdict()). Each flag's
+ * name in report.json's `verdict.flags` is its nick with underscores (`reduces-rank`:
+ * `reduces_rank`), the same in every language.
  */
 typedef enum /*< flags >*/
 {

@@ -7,6 +7,8 @@
 #include "hr-private.h"
 #include "hr-head.h"
 
+#include "hr-enum-names.h"
+#include "hr-enum-types.h"
 #include "hr-head-internal.h"
 #include "hr-head-private.h"
 
@@ -102,35 +104,9 @@ hr_head_init (HrHead *self)
 const char *
 hr_layer_kind_to_string (HrLayerKind kind)
 {
-  switch (kind)
-    {
-      case HR_LAYER_LINEAR:
-        return "linear";
-      case HR_LAYER_BATCH_NORM:
-        return "bn";
-      case HR_LAYER_LAYER_NORM:
-        return "ln";
-      case HR_LAYER_RELU:
-        return "relu";
-      case HR_LAYER_GELU:
-        return "gelu";
-      case HR_LAYER_SILU:
-        return "silu";
-      case HR_LAYER_L2_NORMALIZE:
-        return "l2";
-      case HR_LAYER_GELU_TANH:
-        return "gelu-tanh";
-      case HR_LAYER_LEAKY_RELU:
-        return "leaky-relu";
-      case HR_LAYER_TANH:
-        return "tanh";
-      case HR_LAYER_IDENTITY:
-        return "identity";
-      case HR_LAYER_DROPOUT:
-        return "dropout";
-      default:
-        return "?";
-    }
+  const char *nick = hr_enum_nick (HR_TYPE_LAYER_KIND, kind);
+
+  return nick != NULL ? nick : "?";
 }
 
 gboolean

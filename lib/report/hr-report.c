@@ -5,6 +5,7 @@
 #include "hr-analysis.h"
 #include "hr-concat-source.h"
 #include "hr-contrastive.h"
+#include "hr-enum-names.h"
 #include "hr-enum-types.h"
 #include "hr-error.h"
 #include "hr-head-private.h"
@@ -37,15 +38,6 @@
 #define HR_REPORT_FORMAT 1
 #define HR_READ_ROWS 8192 /* per-sample rows read back at a time */
 
-static const char *
-hr_nick (GType type, int value)
-{
-  g_autoptr (GEnumClass) klass = g_type_class_ref (type);
-  GEnumValue *v = g_enum_get_value (klass, value);
-
-  return v != NULL ? v->value_nick : "";
-}
-
 /* "features", "projections", or a layer's name with its kind: "1 (relu)". */
 static char *
 hr_stage_label (HrStage *stage)
@@ -53,7 +45,7 @@ hr_stage_label (HrStage *stage)
   if (hr_stage_get_role (stage) != HR_STAGE_ROLE_HIDDEN)
     return g_strdup (hr_stage_get_name (stage));
   return g_strdup_printf ("%s (%s)", hr_stage_get_name (stage),
-                          hr_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
+                          hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
 }
 
 /* Whether a BatchNorm or LayerNorm precedes the head's activations or output. */
@@ -336,7 +328,7 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
 
   json_builder_begin_object (b);
   hr_json_string (b, "name", hr_stage_get_name (stage));
-  hr_json_string (b, "role", hr_nick (HR_TYPE_STAGE_ROLE, hr_stage_get_role (stage)));
+  hr_json_string (b, "role", hr_enum_nick (HR_TYPE_STAGE_ROLE, hr_stage_get_role (stage)));
   json_builder_set_member_name (b, "layer");
   if (hr_stage_get_layer (stage) >= 0)
     json_builder_add_int_value (b, hr_stage_get_layer (stage));
@@ -344,7 +336,7 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
     json_builder_add_null_value (b);
   hr_json_string (b, "layer_kind",
                   hr_stage_get_layer (stage) >= 0
-                      ? hr_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage))
+                      ? hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage))
                       : NULL);
   hr_json_int (b, "samples", (gint64)hr_moments_get_n_samples (m));
   hr_json_int (b, "dimension", (gint64)d);
@@ -357,7 +349,7 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
                                    && hr_analysis_get_head (analysis) != NULL
                                ? hr_analysis_get_n_nonfinite (analysis)
                                : 0)));
-  hr_json_string (b, "precision", hr_nick (HR_TYPE_PRECISION, hr_moments_get_precision (m)));
+  hr_json_string (b, "precision", hr_enum_nick (HR_TYPE_PRECISION, hr_moments_get_precision (m)));
   hr_json_double (b, "scatter_error_bound", hr_moments_get_error_bound (m));
   json_builder_set_member_name (b, "has_spectrum");
   json_builder_add_boolean_value (b, sp != NULL);
@@ -392,22 +384,6 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
   json_builder_end_object (b);
   return TRUE;
 }
-
-static const struct
-{
-  HrVerdictFlags flag;
-  const char *key;
-} verdict_keys[] = {
-  { HR_VERDICT_REDUCES_RANK, "reduces_rank" },
-  { HR_VERDICT_INFLATES_RANK, "inflates_rank" },
-  { HR_VERDICT_INFLATES_EFFECTIVE_RANK, "inflates_effective_rank" },
-  { HR_VERDICT_CLIPPING, "clipping" },
-  { HR_VERDICT_DEAD_UNITS, "dead_units" },
-  { HR_VERDICT_COLLAPSED, "collapsed" },
-  { HR_VERDICT_KEEPS_RANK, "keeps_rank" },
-  { HR_VERDICT_REDUCES_EFFECTIVE_RANK, "reduces_effective_rank" },
-  { HR_VERDICT_USES_ALL_DIMENSIONS, "uses_all_dimensions" },
-};
 
 static void
 hr_json_software (JsonBuilder *b)
@@ -445,7 +421,7 @@ hr_json_architecture (JsonBuilder *b, HrHead *head)
   json_builder_set_member_name (b, "architecture");
   json_builder_begin_object (b);
   hr_json_string (b, "spec", spec);
-  hr_json_string (b, "from", hr_nick (HR_TYPE_ARCH_SOURCE, hr_head_get_arch_source (head)));
+  hr_json_string (b, "from", hr_enum_nick (HR_TYPE_ARCH_SOURCE, hr_head_get_arch_source (head)));
   hr_json_string (b, "checkpoint", hr_head_get_metadata (head, "source"));
   hr_json_string (b, "viscy_version", hr_head_get_metadata (head, "viscy_version"));
   json_builder_set_member_name (b, "presets");
@@ -478,7 +454,8 @@ hr_json_head (JsonBuilder *b, HrAnalysis *self)
   json_builder_begin_object (b);
   /* where the head came from, in words (translated) */
   hr_json_string (b, "source", hr_head_get_source (head));
-  hr_json_string (b, "norm_mode", hr_nick (HR_TYPE_NORM_MODE, hr_analysis_get_norm_mode (self)));
+  hr_json_string (b, "norm_mode",
+                  hr_enum_nick (HR_TYPE_NORM_MODE, hr_analysis_get_norm_mode (self)));
   hr_json_int (b, "batch_size", (gint64)hr_analysis_get_batch_size (self));
   hr_json_architecture (b, head);
   json_builder_set_member_name (b, "layers");
@@ -487,7 +464,8 @@ hr_json_head (JsonBuilder *b, HrAnalysis *self)
     {
       json_builder_begin_object (b);
       hr_json_string (b, "name", hr_head_get_layer_name (head, i));
-      hr_json_string (b, "kind", hr_nick (HR_TYPE_LAYER_KIND, hr_head_get_layer_kind (head, i)));
+      hr_json_string (b, "kind",
+                      hr_enum_nick (HR_TYPE_LAYER_KIND, hr_head_get_layer_kind (head, i)));
       hr_json_int (b, "in_features", (gint64)hr_head_get_layer_in_features (head, i));
       hr_json_int (b, "out_features", (gint64)hr_head_get_layer_out_features (head, i));
       json_builder_end_object (b);
@@ -556,7 +534,7 @@ hr_analysis_build_json (HrAnalysis *self, GError **error)
   g_autoptr (JsonBuilder) b = json_builder_new ();
   HrSource *features = hr_analysis_get_source (self);
   HrSource *projections = hr_analysis_get_projections_source (self);
-  HrVerdictFlags verdict = hr_analysis_get_verdict (self);
+  g_auto (GStrv) flags = hr_flags_to_keys (HR_TYPE_VERDICT_FLAGS, hr_analysis_get_verdict (self));
   g_auto (GStrv) lines = NULL;
 
   json_builder_begin_object (b);
@@ -568,9 +546,9 @@ hr_analysis_build_json (HrAnalysis *self, GError **error)
   hr_json_parts (b, features);
   hr_json_int (b, "samples", (gint64)hr_source_get_n_samples (features));
   hr_json_int (b, "features_dimension", (gint64)hr_source_get_n_features (features));
-  hr_json_string (
-      b, "layout",
-      hr_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (hr_source_get_info (features))));
+  hr_json_string (b, "layout",
+                  hr_enum_nick (HR_TYPE_STACK_LAYOUT,
+                                hr_stack_info_get_layout (hr_source_get_info (features))));
   hr_json_string (b, "projections", projections != NULL ? hr_source_get_name (projections) : NULL);
   hr_json_int (b, "dropped_samples", (gint64)hr_analysis_get_n_dropped (self));
   hr_json_int (b, "nonfinite_values", (gint64)hr_analysis_get_n_nonfinite (self));
@@ -591,9 +569,9 @@ hr_analysis_build_json (HrAnalysis *self, GError **error)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "flags");
   json_builder_begin_array (b);
-  for (gsize i = 0; i < G_N_ELEMENTS (verdict_keys); i++)
-    if (verdict & verdict_keys[i].flag)
-      json_builder_add_string_value (b, verdict_keys[i].key);
+  /* stable identifiers, whatever the language */
+  for (gsize i = 0; flags[i] != NULL; i++)
+    json_builder_add_string_value (b, flags[i]);
   json_builder_end_array (b);
   json_builder_set_member_name (b, "summary");
   json_builder_begin_array (b);
