@@ -71,6 +71,7 @@ hr_head_finalize (GObject *object)
 
   g_ptr_array_unref (self->layers);
   g_free (self->source);
+  g_free (self->file);
   g_free (self->prefix);
   g_clear_pointer (&self->metadata, g_hash_table_unref);
 
@@ -645,6 +646,24 @@ hr_head_get_arch_source (HrHead *head)
 {
   g_return_val_if_fail (HR_IS_HEAD (head), HR_ARCH_SOURCE_BUILT);
   return head->arch_source;
+}
+
+/**
+ * hr_head_get_file:
+ * @head: a #HrHead
+ *
+ * Gets the weights file the head was read from, as it was given.
+ *
+ * Returns: (nullable) (type filename): the path of the safetensors file, or %NULL for a
+ *   head built by hand
+ *
+ * Since: 0.2
+ */
+const char *
+hr_head_get_file (HrHead *head)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+  return head->file;
 }
 
 /**

@@ -209,6 +209,8 @@ HrArchSource hr_head_get_arch_source (HrHead *head);
 HR_AVAILABLE_IN_ALL
 char *hr_head_get_spec (HrHead *head);
 HR_AVAILABLE_IN_ALL
+const char *hr_head_get_file (HrHead *head);
+HR_AVAILABLE_IN_ALL
 const char *hr_head_get_prefix (HrHead *head);
 HR_AVAILABLE_IN_ALL
 const char *hr_head_get_metadata (HrHead *head, const char *key);
@@ -220,6 +222,8 @@ HR_AVAILABLE_IN_ALL
 char **hr_head_match_presets (HrHead *head);
 HR_AVAILABLE_IN_ALL
 char *hr_head_describe (HrHead *head);
+HR_AVAILABLE_IN_ALL
+char *hr_head_to_json (HrHead *head, gboolean pretty);
 
 HR_AVAILABLE_IN_ALL
 HrFeatureStack *hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode,

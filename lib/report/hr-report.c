@@ -8,6 +8,7 @@
 #include "hr-enum-names.h"
 #include "hr-enum-types.h"
 #include "hr-error.h"
+#include "hr-head-json.h"
 #include "hr-head-private.h"
 #include "hr-head.h"
 #include "hr-json-valid.h"
@@ -35,7 +36,9 @@
 #include <json-glib/json-glib.h>
 #include <tiffio.h>
 
-#define HR_REPORT_FORMAT 1
+/* 2 (0.2): the head schema of doc/json.md (head.source became file, prefix and the prose of
+ * description; in_features and out_features on the head; bias on its layers) */
+#define HR_REPORT_FORMAT 2
 #define HR_READ_ROWS 8192 /* per-sample rows read back at a time */
 
 /* "features", "projections", or a layer's name with its kind: "1 (relu)". */
@@ -406,40 +409,7 @@ hr_json_software (JsonBuilder *b)
   json_builder_end_object (b);
 }
 
-/* "architecture": the spec, where it came from (given, metadata, inferred), the
- * activation and, beside it, whether it was assumed, with the sentence that says so. */
-static void
-hr_json_architecture (JsonBuilder *b, HrHead *head)
-{
-  g_autofree char *spec = hr_head_get_spec (head), *assumption = hr_head_get_assumption (head);
-  g_auto (GStrv) presets = hr_head_match_presets (head);
-  const char *activation = NULL;
-
-  for (guint i = 0; i < hr_head_get_n_layers (head); i++)
-    if (hr_layer_kind_is_activation (hr_head_get_layer_kind (head, i)))
-      activation = hr_layer_kind_to_string (hr_head_get_layer_kind (head, i));
-  json_builder_set_member_name (b, "architecture");
-  json_builder_begin_object (b);
-  hr_json_string (b, "spec", spec);
-  hr_json_string (b, "from", hr_enum_nick (HR_TYPE_ARCH_SOURCE, hr_head_get_arch_source (head)));
-  hr_json_string (b, "checkpoint", hr_head_get_metadata (head, "source"));
-  hr_json_string (b, "viscy_version", hr_head_get_metadata (head, "viscy_version"));
-  json_builder_set_member_name (b, "presets");
-  json_builder_begin_array (b);
-  for (guint i = 0; presets[i] != NULL; i++)
-    json_builder_add_string_value (b, presets[i]);
-  json_builder_end_array (b);
-  /* the presets match through the assumed activation: they hold only if it does */
-  json_builder_set_member_name (b, "presets_assumed");
-  json_builder_add_boolean_value (b, presets[0] != NULL && hr_head_get_activation_assumed (head));
-  hr_json_string (b, "activation", activation);
-  json_builder_set_member_name (b, "assumed");
-  json_builder_add_boolean_value (b, hr_head_get_activation_assumed (head));
-  /* in words (translated), null when nothing was assumed */
-  hr_json_string (b, "assumption", assumption);
-  json_builder_end_object (b);
-}
-
+/* "head": the head schema (hr-head-json.c, doc/json.md), then how the analysis ran it */
 static void
 hr_json_head (JsonBuilder *b, HrAnalysis *self)
 {
@@ -452,25 +422,10 @@ hr_json_head (JsonBuilder *b, HrAnalysis *self)
       return;
     }
   json_builder_begin_object (b);
-  /* where the head came from, in words (translated) */
-  hr_json_string (b, "source", hr_head_get_source (head));
+  hr_head_json_add_members (b, head);
   hr_json_string (b, "norm_mode",
                   hr_enum_nick (HR_TYPE_NORM_MODE, hr_analysis_get_norm_mode (self)));
   hr_json_int (b, "batch_size", (gint64)hr_analysis_get_batch_size (self));
-  hr_json_architecture (b, head);
-  json_builder_set_member_name (b, "layers");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < hr_head_get_n_layers (head); i++)
-    {
-      json_builder_begin_object (b);
-      hr_json_string (b, "name", hr_head_get_layer_name (head, i));
-      hr_json_string (b, "kind",
-                      hr_enum_nick (HR_TYPE_LAYER_KIND, hr_head_get_layer_kind (head, i)));
-      hr_json_int (b, "in_features", (gint64)hr_head_get_layer_in_features (head, i));
-      hr_json_int (b, "out_features", (gint64)hr_head_get_layer_out_features (head, i));
-      json_builder_end_object (b);
-    }
-  json_builder_end_array (b);
   json_builder_end_object (b);
 }
 
