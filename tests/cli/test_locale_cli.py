@@ -119,6 +119,12 @@ def test_analyze_json_is_the_same_in_every_locale(envs):
     assert flags and all(re.fullmatch(r"[a-z_]+", f) for f in flags), flags
 
 
+def test_analyze_store_json_is_the_same_in_every_locale(envs):
+    """A zarr store (AnnData, features and projections picked by the layout)."""
+    runs = assert_same_machine_fields(envs, "analyze", STORE, "--json")
+    assert runs["C"]["input"]["projections"] is not None
+
+
 def test_analyze_report_is_the_same_in_every_locale(envs, tmp_path):
     """report.json's machine fields and the CSV tables, byte for byte."""
     tables = {}
