@@ -97,7 +97,7 @@ struct _HrAnalysis
 typedef struct
 {
   HrAnalysis *self;
-  HrAnalysisProgressFunc func; /* synchronous runs */
+  HrProgressFunc func; /* synchronous runs */
   gpointer func_data;
   double from, to; /* the part of the whole that the current step covers */
 } HrProgress;

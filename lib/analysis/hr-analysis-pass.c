@@ -1309,7 +1309,7 @@ out:
  * Returns: %TRUE on success
  */
 gboolean
-hr_analysis_run (HrAnalysis *self, HrAnalysisProgressFunc progress, gpointer progress_data,
+hr_analysis_run (HrAnalysis *self, HrProgressFunc progress, gpointer progress_data,
                  GCancellable *cancellable, GError **error)
 {
   HrProgress p = { self, progress, progress_data, 0.0, 1.0 };

@@ -11,6 +11,7 @@
 #include "hr-moments.h"
 #include "hr-spectrum.h"
 #include "hr-stack-reader.h"
+#include "hr-types.h"
 #include "hr-version-macros.h"
 
 G_BEGIN_DECLS
@@ -59,7 +60,9 @@ typedef enum
  *   rank and the projections use all of them: their rank is the largest possible,
  *   min(d, N − 1), beyond its uncertainty. Since: 0.2
  *
- * What the analysis concludes about the head (see hr_analysis_get_verdict()).
+ * What the analysis concludes about the head (see hr_analysis_get_verdict()). Each flag's
+ * name in report.json's `verdict.flags` is its nick with underscores (`reduces-rank`:
+ * `reduces_rank`), the same in every language.
  */
 typedef enum /*< flags >*/
 {
@@ -197,17 +200,8 @@ HR_AVAILABLE_IN_ALL
 void hr_analysis_set_contrastive_parameters (HrAnalysis *self, gsize batch_size, double temperature,
                                              double margin);
 
-/**
- * HrAnalysisProgressFunc:
- * @fraction: the fraction of the work done, from 0 to 1
- * @user_data: (closure): the data given with the function
- *
- * Called as the analysis progresses.
- */
-typedef void (*HrAnalysisProgressFunc) (double fraction, gpointer user_data);
-
 HR_AVAILABLE_IN_ALL
-gboolean hr_analysis_run (HrAnalysis *self, HrAnalysisProgressFunc progress, gpointer progress_data,
+gboolean hr_analysis_run (HrAnalysis *self, HrProgressFunc progress, gpointer progress_data,
                           GCancellable *cancellable, GError **error);
 HR_AVAILABLE_IN_ALL
 void hr_analysis_run_async (HrAnalysis *self, GCancellable *cancellable,

@@ -388,6 +388,180 @@ hr_output_lock_release (HrOutputLock *lock)
   g_free (lock);
 }
 
+/* -- a file written whole ------------------------------------------------------------------ */
+
+struct _HrOutputFile
+{
+  char *path;   /* as given, for messages */
+  char *target; /* where it goes: a symbolic link followed */
+  char *temp;   /* .NAME.headrank-XXXXXX beside it; NULL once renamed */
+  HrOutputLock *lock;
+  int fd;   /* owned by @fp once there is one */
+  FILE *fp; /* hr_output_file_get_stream() */
+  gboolean checkpoints;
+};
+
+/*
+ * hr_output_file_begin:
+ * @path: the output file
+ * @flags: whether it is an output of its own (%HR_OUTPUT_FILE_LOCK) or a file of a folder
+ *   being written
+ *
+ * Starts writing the file @path whole: checks that it may be replaced (hr_output_resolve():
+ * a regular file, or a link to one, which stays a link), takes its lock with
+ * %HR_OUTPUT_FILE_LOCK, and creates the temporary file `.NAME.headrank-XXXXXX` in the
+ * target's folder (so that the rename cannot cross file systems). Write it through
+ * hr_output_file_get_fd() or hr_output_file_get_stream(), then hr_output_file_commit();
+ * hr_output_file_free() without a commit removes it.
+ *
+ * Returns: (transfer full): the file being written, or %NULL with @error set (%G_IO_ERROR)
+ */
+HrOutputFile *
+hr_output_file_begin (const char *path, HrOutputFileFlags flags, GError **error)
+{
+  g_autoptr (HrOutputFile) file = g_new0 (HrOutputFile, 1);
+
+  file->fd = -1;
+  file->path = g_strdup (path);
+  file->checkpoints = (flags & HR_OUTPUT_FILE_LOCK) != 0;
+  file->target = hr_output_resolve (path, FALSE, error);
+  if (file->target == NULL)
+    return NULL;
+  if (flags & HR_OUTPUT_FILE_LOCK)
+    {
+      file->lock = hr_output_lock_acquire (file->target, FALSE, NULL, error);
+      if (file->lock == NULL)
+        return NULL;
+    }
+  file->temp = hr_output_temp_template (file->target);
+  file->fd = g_mkstemp_full (file->temp, O_RDWR | O_CLOEXEC, 0666);
+  if (file->fd < 0)
+    {
+      int saved = errno;
+      g_autofree char *dir = g_path_get_dirname (path);
+
+      g_clear_pointer (&file->temp, g_free);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   _ ("%s: cannot create a file in %s: %s"), path, dir, g_strerror (saved));
+      return NULL;
+    }
+  return g_steal_pointer (&file);
+}
+
+/* The descriptor of the temporary file, which stays @file's: a library that closes what it
+ * is given (libtiff) takes a dup() of it. */
+int
+hr_output_file_get_fd (HrOutputFile *file)
+{
+  return file->fd;
+}
+
+/* The temporary file as a stdio stream (made at the first call), which stays @file's. */
+FILE *
+hr_output_file_get_stream (HrOutputFile *file, GError **error)
+{
+  if (file->fp == NULL)
+    {
+      file->fp = fdopen (file->fd, "w");
+      if (file->fp == NULL)
+        {
+          hr_set_errno_error (error, errno, _ ("cannot write %s"), file->path);
+          return NULL;
+        }
+    }
+  return file->fp;
+}
+
+/* The temporary file's name (for messages of libraries that want one). */
+const char *
+hr_output_file_get_temp_path (HrOutputFile *file)
+{
+  return file->temp;
+}
+
+/* Closes the temporary file: flushes and syncs it first when @sync. Returns 0 or an errno. */
+static int
+hr_output_file_close (HrOutputFile *file, gboolean sync)
+{
+  int saved = 0;
+
+  if (file->fp != NULL)
+    {
+      if (sync && (fflush (file->fp) != 0 || ferror (file->fp)))
+        saved = errno != 0 ? errno : EIO;
+      if (sync && saved == 0 && fsync (file->fd) != 0)
+        saved = errno;
+      if (fclose (file->fp) != 0 && saved == 0 && sync)
+        saved = errno;
+    }
+  else if (file->fd >= 0)
+    {
+      if (sync && fsync (file->fd) != 0)
+        saved = errno;
+      if (close (file->fd) != 0 && saved == 0 && sync)
+        saved = errno;
+    }
+  file->fp = NULL;
+  file->fd = -1;
+  return saved;
+}
+
+/*
+ * hr_output_file_commit:
+ * @file: a file being written, complete
+ *
+ * Syncs the temporary file (fsync) and renames it over the target, unless @cancellable is
+ * cancelled first. An output of its own passes the checkpoints "about to rename the file"
+ * (after the last check for cancellation) and "file in place". On failure the target is as
+ * it was and hr_output_file_free() removes the temporary file.
+ *
+ * Returns: %TRUE once the file is in place
+ */
+gboolean
+hr_output_file_commit (HrOutputFile *file, GCancellable *cancellable, GError **error)
+{
+  int saved = hr_output_file_close (file, TRUE);
+
+  if (saved != 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", file->path,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  if (file->checkpoints)
+    hr_output_checkpoint ("about to rename the file");
+  if (g_rename (file->temp, file->target) != 0)
+    {
+      saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", file->path,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  g_clear_pointer (&file->temp, g_free);
+  if (file->checkpoints)
+    hr_output_checkpoint ("file in place");
+  g_clear_pointer (&file->lock, hr_output_lock_release);
+  return TRUE;
+}
+
+/* Lets go of @file: unless committed, closes and removes the temporary file. */
+void
+hr_output_file_free (HrOutputFile *file)
+{
+  if (file == NULL)
+    return;
+  hr_output_file_close (file, FALSE);
+  if (file->temp != NULL)
+    g_unlink (file->temp);
+  g_clear_pointer (&file->lock, hr_output_lock_release);
+  g_free (file->temp);
+  g_free (file->target);
+  g_free (file->path);
+  g_free (file);
+}
+
 /* -- a folder written as a whole ------------------------------------------------------------ */
 
 struct _HrOutputDir

@@ -8,6 +8,9 @@
  * - HrOutputLock: a lock file `.NAME.headrank-lock` beside the output NAME, held while it
  *   is written, so that two writers of one output never mix; whoever holds it removes the
  *   temporaries (`.NAME.headrank-XXXXXX`) a killed writer left behind.
+ * - HrOutputFile: a file written whole: under a temporary name beside the target, synced,
+ *   and renamed into place; removed, never left half-written, on error or cancellation. The
+ *   one way a file output is written (TIFF stacks, report files, plots).
  * - HrOutputDir: a folder written as a whole: built in a temporary folder beside the target,
  *   synced, and swapped in with one rename (renameat2 RENAME_EXCHANGE, or two renames where
  *   the file system has no exchange).
@@ -15,6 +18,8 @@
  *   the process, for the tests of interruption.
  */
 #pragma once
+
+#include <stdio.h>
 
 #include <gio/gio.h>
 
@@ -36,6 +41,31 @@ HrOutputLock *hr_output_lock_acquire (const char *path, gboolean wait, GCancella
 void hr_output_lock_release (HrOutputLock *lock);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrOutputLock, hr_output_lock_release)
+
+/*
+ * HrOutputFileFlags:
+ * @HR_OUTPUT_FILE_NONE: a file of a folder being written (HrOutputDir), whose lock and
+ *   checkpoints are the folder's
+ * @HR_OUTPUT_FILE_LOCK: an output of its own: take its lock (failing at once with
+ *   %G_IO_ERROR_BUSY when another writer holds it), and pass the checkpoints "about to
+ *   rename the file" and "file in place" at the commit
+ */
+typedef enum
+{
+  HR_OUTPUT_FILE_NONE = 0,
+  HR_OUTPUT_FILE_LOCK = 1 << 0,
+} HrOutputFileFlags;
+
+typedef struct _HrOutputFile HrOutputFile;
+
+HrOutputFile *hr_output_file_begin (const char *path, HrOutputFileFlags flags, GError **error);
+int hr_output_file_get_fd (HrOutputFile *file);
+FILE *hr_output_file_get_stream (HrOutputFile *file, GError **error);
+const char *hr_output_file_get_temp_path (HrOutputFile *file);
+gboolean hr_output_file_commit (HrOutputFile *file, GCancellable *cancellable, GError **error);
+void hr_output_file_free (HrOutputFile *file);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrOutputFile, hr_output_file_free)
 
 typedef struct _HrOutputDir HrOutputDir;
 

@@ -60,4 +60,19 @@ typedef enum
   HR_SAMPLE_FORMAT_FLOAT64,
 } HrSampleFormat;
 
+/**
+ * HrProgressFunc:
+ * @fraction: the fraction of the work done, from 0 to 1
+ * @user_data: (closure): the data given with the function
+ *
+ * Called as long work progresses, in the thread that does the work: the one type of
+ * progress callback of the library, taken by hr_analysis_run(), hr_head_project() and
+ * hr_head_project_source() (always called synchronously: `(scope call)`). The
+ * asynchronous analysis reports its progress through #HrAnalysis:progress instead,
+ * notified in the caller's main context.
+ *
+ * Since 0.2 it also replaces `HrAnalysisProgressFunc`, which had the same signature.
+ */
+typedef void (*HrProgressFunc) (double fraction, gpointer user_data);
+
 G_END_DECLS

@@ -30,6 +30,7 @@ struct _HrHead
 
   GPtrArray *layers;
   char *source;
+  char *file; /* the weights file, as given */
   char *prefix;
   HrArchSource arch_source;
   gboolean activation_assumed; /* inferred, and an activation was put where none is known */

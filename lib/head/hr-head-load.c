@@ -831,6 +831,7 @@ hr_head_new_from_tensors_full (HrTensorFile *weights, const char *arch, const ch
     }
 
   head->prefix = g_strdup (found_prefix);
+  head->file = g_strdup (path);
   head->source = g_strdup_printf (
       /* TRANSLATORS: the file, the prefix, then the architecture: a preset name, a spec, or
          how it was known */

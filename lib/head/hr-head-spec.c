@@ -2,6 +2,7 @@
 #include "hr-private.h"
 #include "hr-head.h"
 
+#include "hr-enum-names.h"
 #include "hr-enum-types.h"
 #include "hr-head-internal.h"
 
@@ -145,14 +146,12 @@ hr_kind_from_token (const char *token, HrLayerKind *kind)
     { "normalize", HR_LAYER_L2_NORMALIZE },
     { "leakyrelu", HR_LAYER_LEAKY_RELU },
   };
-  GEnumClass *klass = g_type_class_ref (HR_TYPE_LAYER_KIND);
   g_autofree char *lower = g_ascii_strdown (token, -1);
-  GEnumValue *value = g_enum_get_value_by_nick (klass, lower);
+  int value;
 
-  g_type_class_unref (klass);
-  if (value != NULL)
+  if (hr_enum_from_nick (HR_TYPE_LAYER_KIND, lower, &value))
     {
-      *kind = value->value;
+      *kind = value;
       return TRUE;
     }
   for (gsize i = 0; i < G_N_ELEMENTS (aliases); i++)

@@ -7,6 +7,8 @@
 #include "hr-private.h"
 #include "hr-head.h"
 
+#include "hr-enum-names.h"
+#include "hr-enum-types.h"
 #include "hr-head-internal.h"
 #include "hr-head-private.h"
 
@@ -69,6 +71,7 @@ hr_head_finalize (GObject *object)
 
   g_ptr_array_unref (self->layers);
   g_free (self->source);
+  g_free (self->file);
   g_free (self->prefix);
   g_clear_pointer (&self->metadata, g_hash_table_unref);
 
@@ -102,35 +105,9 @@ hr_head_init (HrHead *self)
 const char *
 hr_layer_kind_to_string (HrLayerKind kind)
 {
-  switch (kind)
-    {
-      case HR_LAYER_LINEAR:
-        return "linear";
-      case HR_LAYER_BATCH_NORM:
-        return "bn";
-      case HR_LAYER_LAYER_NORM:
-        return "ln";
-      case HR_LAYER_RELU:
-        return "relu";
-      case HR_LAYER_GELU:
-        return "gelu";
-      case HR_LAYER_SILU:
-        return "silu";
-      case HR_LAYER_L2_NORMALIZE:
-        return "l2";
-      case HR_LAYER_GELU_TANH:
-        return "gelu-tanh";
-      case HR_LAYER_LEAKY_RELU:
-        return "leaky-relu";
-      case HR_LAYER_TANH:
-        return "tanh";
-      case HR_LAYER_IDENTITY:
-        return "identity";
-      case HR_LAYER_DROPOUT:
-        return "dropout";
-      default:
-        return "?";
-    }
+  const char *nick = hr_enum_nick (HR_TYPE_LAYER_KIND, kind);
+
+  return nick != NULL ? nick : "?";
 }
 
 gboolean
@@ -669,6 +646,24 @@ hr_head_get_arch_source (HrHead *head)
 {
   g_return_val_if_fail (HR_IS_HEAD (head), HR_ARCH_SOURCE_BUILT);
   return head->arch_source;
+}
+
+/**
+ * hr_head_get_file:
+ * @head: a #HrHead
+ *
+ * Gets the weights file the head was read from, as it was given.
+ *
+ * Returns: (nullable) (type filename): the path of the safetensors file, or %NULL for a
+ *   head built by hand
+ *
+ * Since: 0.2
+ */
+const char *
+hr_head_get_file (HrHead *head)
+{
+  g_return_val_if_fail (HR_IS_HEAD (head), NULL);
+  return head->file;
 }
 
 /**

@@ -10,6 +10,7 @@
 #include "hr-stack-reader.h"
 #include "hr-stack-writer.h"
 #include "hr-tensor-file.h"
+#include "hr-types.h"
 #include "hr-version-macros.h"
 
 G_BEGIN_DECLS
@@ -208,6 +209,8 @@ HrArchSource hr_head_get_arch_source (HrHead *head);
 HR_AVAILABLE_IN_ALL
 char *hr_head_get_spec (HrHead *head);
 HR_AVAILABLE_IN_ALL
+const char *hr_head_get_file (HrHead *head);
+HR_AVAILABLE_IN_ALL
 const char *hr_head_get_prefix (HrHead *head);
 HR_AVAILABLE_IN_ALL
 const char *hr_head_get_metadata (HrHead *head, const char *key);
@@ -219,6 +222,8 @@ HR_AVAILABLE_IN_ALL
 char **hr_head_match_presets (HrHead *head);
 HR_AVAILABLE_IN_ALL
 char *hr_head_describe (HrHead *head);
+HR_AVAILABLE_IN_ALL
+char *hr_head_to_json (HrHead *head, gboolean pretty);
 
 HR_AVAILABLE_IN_ALL
 HrFeatureStack *hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode,
@@ -227,15 +232,6 @@ HR_AVAILABLE_IN_ALL
 HrFeatureStack **hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode,
                                          guint *n_stages, GCancellable *cancellable,
                                          GError **error);
-
-/**
- * HrProgressFunc:
- * @fraction: the fraction of the work done, from 0 to 1
- * @user_data: (closure): the data given with the function
- *
- * Called as long work progresses.
- */
-typedef void (*HrProgressFunc) (double fraction, gpointer user_data);
 
 HR_AVAILABLE_IN_ALL
 gboolean hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer,

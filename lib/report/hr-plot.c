@@ -19,13 +19,10 @@
 #include <cairo-svg.h>
 #include <cairo.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <gio/gio.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <glib/gstdio.h>
 
 /* Okabe & Ito, "Color Universal Design" (2008): blue, vermillion, bluish green, reddish
  * purple, orange, sky blue, black, yellow (last: faint on white). */
@@ -359,7 +356,7 @@ gboolean
 hr_figure_write (HrFigure *fig, const char *path, GError **error)
 {
   g_autofree char *lower = NULL;
-  g_autofree char *tmp_path = NULL, *target = NULL;
+  g_autoptr (HrOutputFile) file = NULL;
   HrPlotSink sink = { -1, 0 };
   cairo_status_t status;
   gboolean svg;
@@ -378,21 +375,10 @@ hr_figure_write (HrFigure *fig, const char *path, GError **error)
     }
 
   /* never a device or a FIFO: a symbolic link is followed to the file it replaces */
-  target = hr_output_resolve (path, FALSE, error);
-  if (target == NULL)
+  file = hr_output_file_begin (path, HR_OUTPUT_FILE_NONE, error);
+  if (file == NULL)
     return FALSE;
-  tmp_path = hr_output_temp_template (target);
-  sink.fd = g_mkstemp_full (tmp_path, O_RDWR | O_CLOEXEC, 0666);
-  if (sink.fd < 0)
-    {
-      int saved = errno;
-      g_autofree char *dir = g_path_get_dirname (path);
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                   _ ("%s: cannot create a file in %s: %s"), path, dir, g_strerror (saved));
-      return FALSE;
-    }
-
+  sink.fd = hr_output_file_get_fd (file);
   if (!hr_plot_render (fig, svg, &sink, &status))
     {
       if (sink.saved_errno != 0)
@@ -402,37 +388,7 @@ hr_figure_write (HrFigure *fig, const char *path, GError **error)
         g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
                      /* TRANSLATORS: the second %s is cairo's message, in English */
                      _ ("%s: cannot draw the figure: %s"), path, cairo_status_to_string (status));
-      close (sink.fd);
-      g_unlink (tmp_path);
       return FALSE;
     }
-  if (fsync (sink.fd) != 0)
-    {
-      int saved = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", path,
-                   g_strerror (saved));
-      close (sink.fd);
-      g_unlink (tmp_path);
-      return FALSE;
-    }
-  if (close (sink.fd) != 0)
-    {
-      int saved = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", path,
-                   g_strerror (saved));
-      g_unlink (tmp_path);
-      return FALSE;
-    }
-  if (g_rename (tmp_path, target) != 0)
-    {
-      int saved = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", path,
-                   g_strerror (saved));
-      g_unlink (tmp_path);
-      return FALSE;
-    }
-  return TRUE;
+  return hr_output_file_commit (file, NULL, error);
 }

@@ -5,8 +5,10 @@
 #include "hr-analysis.h"
 #include "hr-concat-source.h"
 #include "hr-contrastive.h"
+#include "hr-enum-names.h"
 #include "hr-enum-types.h"
 #include "hr-error.h"
+#include "hr-head-json.h"
 #include "hr-head-private.h"
 #include "hr-head.h"
 #include "hr-json-valid.h"
@@ -34,17 +36,10 @@
 #include <json-glib/json-glib.h>
 #include <tiffio.h>
 
-#define HR_REPORT_FORMAT 1
+/* 2 (0.2): the head schema of doc/json.md (head.source became file, prefix and the prose of
+ * description; in_features and out_features on the head; bias on its layers) */
+#define HR_REPORT_FORMAT 2
 #define HR_READ_ROWS 8192 /* per-sample rows read back at a time */
-
-static const char *
-hr_nick (GType type, int value)
-{
-  g_autoptr (GEnumClass) klass = g_type_class_ref (type);
-  GEnumValue *v = g_enum_get_value (klass, value);
-
-  return v != NULL ? v->value_nick : "";
-}
 
 /* "features", "projections", or a layer's name with its kind: "1 (relu)". */
 static char *
@@ -53,7 +48,7 @@ hr_stage_label (HrStage *stage)
   if (hr_stage_get_role (stage) != HR_STAGE_ROLE_HIDDEN)
     return g_strdup (hr_stage_get_name (stage));
   return g_strdup_printf ("%s (%s)", hr_stage_get_name (stage),
-                          hr_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
+                          hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
 }
 
 /* Whether a BatchNorm or LayerNorm precedes the head's activations or output. */
@@ -336,7 +331,7 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
 
   json_builder_begin_object (b);
   hr_json_string (b, "name", hr_stage_get_name (stage));
-  hr_json_string (b, "role", hr_nick (HR_TYPE_STAGE_ROLE, hr_stage_get_role (stage)));
+  hr_json_string (b, "role", hr_enum_nick (HR_TYPE_STAGE_ROLE, hr_stage_get_role (stage)));
   json_builder_set_member_name (b, "layer");
   if (hr_stage_get_layer (stage) >= 0)
     json_builder_add_int_value (b, hr_stage_get_layer (stage));
@@ -344,7 +339,7 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
     json_builder_add_null_value (b);
   hr_json_string (b, "layer_kind",
                   hr_stage_get_layer (stage) >= 0
-                      ? hr_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage))
+                      ? hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage))
                       : NULL);
   hr_json_int (b, "samples", (gint64)hr_moments_get_n_samples (m));
   hr_json_int (b, "dimension", (gint64)d);
@@ -357,7 +352,7 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
                                    && hr_analysis_get_head (analysis) != NULL
                                ? hr_analysis_get_n_nonfinite (analysis)
                                : 0)));
-  hr_json_string (b, "precision", hr_nick (HR_TYPE_PRECISION, hr_moments_get_precision (m)));
+  hr_json_string (b, "precision", hr_enum_nick (HR_TYPE_PRECISION, hr_moments_get_precision (m)));
   hr_json_double (b, "scatter_error_bound", hr_moments_get_error_bound (m));
   json_builder_set_member_name (b, "has_spectrum");
   json_builder_add_boolean_value (b, sp != NULL);
@@ -393,22 +388,6 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
   return TRUE;
 }
 
-static const struct
-{
-  HrVerdictFlags flag;
-  const char *key;
-} verdict_keys[] = {
-  { HR_VERDICT_REDUCES_RANK, "reduces_rank" },
-  { HR_VERDICT_INFLATES_RANK, "inflates_rank" },
-  { HR_VERDICT_INFLATES_EFFECTIVE_RANK, "inflates_effective_rank" },
-  { HR_VERDICT_CLIPPING, "clipping" },
-  { HR_VERDICT_DEAD_UNITS, "dead_units" },
-  { HR_VERDICT_COLLAPSED, "collapsed" },
-  { HR_VERDICT_KEEPS_RANK, "keeps_rank" },
-  { HR_VERDICT_REDUCES_EFFECTIVE_RANK, "reduces_effective_rank" },
-  { HR_VERDICT_USES_ALL_DIMENSIONS, "uses_all_dimensions" },
-};
-
 static void
 hr_json_software (JsonBuilder *b)
 {
@@ -430,40 +409,7 @@ hr_json_software (JsonBuilder *b)
   json_builder_end_object (b);
 }
 
-/* "architecture": the spec, where it came from (given, metadata, inferred), the
- * activation and, beside it, whether it was assumed, with the sentence that says so. */
-static void
-hr_json_architecture (JsonBuilder *b, HrHead *head)
-{
-  g_autofree char *spec = hr_head_get_spec (head), *assumption = hr_head_get_assumption (head);
-  g_auto (GStrv) presets = hr_head_match_presets (head);
-  const char *activation = NULL;
-
-  for (guint i = 0; i < hr_head_get_n_layers (head); i++)
-    if (hr_layer_kind_is_activation (hr_head_get_layer_kind (head, i)))
-      activation = hr_layer_kind_to_string (hr_head_get_layer_kind (head, i));
-  json_builder_set_member_name (b, "architecture");
-  json_builder_begin_object (b);
-  hr_json_string (b, "spec", spec);
-  hr_json_string (b, "from", hr_nick (HR_TYPE_ARCH_SOURCE, hr_head_get_arch_source (head)));
-  hr_json_string (b, "checkpoint", hr_head_get_metadata (head, "source"));
-  hr_json_string (b, "viscy_version", hr_head_get_metadata (head, "viscy_version"));
-  json_builder_set_member_name (b, "presets");
-  json_builder_begin_array (b);
-  for (guint i = 0; presets[i] != NULL; i++)
-    json_builder_add_string_value (b, presets[i]);
-  json_builder_end_array (b);
-  /* the presets match through the assumed activation: they hold only if it does */
-  json_builder_set_member_name (b, "presets_assumed");
-  json_builder_add_boolean_value (b, presets[0] != NULL && hr_head_get_activation_assumed (head));
-  hr_json_string (b, "activation", activation);
-  json_builder_set_member_name (b, "assumed");
-  json_builder_add_boolean_value (b, hr_head_get_activation_assumed (head));
-  /* in words (translated), null when nothing was assumed */
-  hr_json_string (b, "assumption", assumption);
-  json_builder_end_object (b);
-}
-
+/* "head": the head schema (hr-head-json.c, doc/json.md), then how the analysis ran it */
 static void
 hr_json_head (JsonBuilder *b, HrAnalysis *self)
 {
@@ -476,23 +422,10 @@ hr_json_head (JsonBuilder *b, HrAnalysis *self)
       return;
     }
   json_builder_begin_object (b);
-  /* where the head came from, in words (translated) */
-  hr_json_string (b, "source", hr_head_get_source (head));
-  hr_json_string (b, "norm_mode", hr_nick (HR_TYPE_NORM_MODE, hr_analysis_get_norm_mode (self)));
+  hr_head_json_add_members (b, head);
+  hr_json_string (b, "norm_mode",
+                  hr_enum_nick (HR_TYPE_NORM_MODE, hr_analysis_get_norm_mode (self)));
   hr_json_int (b, "batch_size", (gint64)hr_analysis_get_batch_size (self));
-  hr_json_architecture (b, head);
-  json_builder_set_member_name (b, "layers");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < hr_head_get_n_layers (head); i++)
-    {
-      json_builder_begin_object (b);
-      hr_json_string (b, "name", hr_head_get_layer_name (head, i));
-      hr_json_string (b, "kind", hr_nick (HR_TYPE_LAYER_KIND, hr_head_get_layer_kind (head, i)));
-      hr_json_int (b, "in_features", (gint64)hr_head_get_layer_in_features (head, i));
-      hr_json_int (b, "out_features", (gint64)hr_head_get_layer_out_features (head, i));
-      json_builder_end_object (b);
-    }
-  json_builder_end_array (b);
   json_builder_end_object (b);
 }
 
@@ -556,7 +489,7 @@ hr_analysis_build_json (HrAnalysis *self, GError **error)
   g_autoptr (JsonBuilder) b = json_builder_new ();
   HrSource *features = hr_analysis_get_source (self);
   HrSource *projections = hr_analysis_get_projections_source (self);
-  HrVerdictFlags verdict = hr_analysis_get_verdict (self);
+  g_auto (GStrv) flags = hr_flags_to_keys (HR_TYPE_VERDICT_FLAGS, hr_analysis_get_verdict (self));
   g_auto (GStrv) lines = NULL;
 
   json_builder_begin_object (b);
@@ -568,9 +501,9 @@ hr_analysis_build_json (HrAnalysis *self, GError **error)
   hr_json_parts (b, features);
   hr_json_int (b, "samples", (gint64)hr_source_get_n_samples (features));
   hr_json_int (b, "features_dimension", (gint64)hr_source_get_n_features (features));
-  hr_json_string (
-      b, "layout",
-      hr_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (hr_source_get_info (features))));
+  hr_json_string (b, "layout",
+                  hr_enum_nick (HR_TYPE_STACK_LAYOUT,
+                                hr_stack_info_get_layout (hr_source_get_info (features))));
   hr_json_string (b, "projections", projections != NULL ? hr_source_get_name (projections) : NULL);
   hr_json_int (b, "dropped_samples", (gint64)hr_analysis_get_n_dropped (self));
   hr_json_int (b, "nonfinite_values", (gint64)hr_analysis_get_n_nonfinite (self));
@@ -591,9 +524,9 @@ hr_analysis_build_json (HrAnalysis *self, GError **error)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "flags");
   json_builder_begin_array (b);
-  for (gsize i = 0; i < G_N_ELEMENTS (verdict_keys); i++)
-    if (verdict & verdict_keys[i].flag)
-      json_builder_add_string_value (b, verdict_keys[i].key);
+  /* stable identifiers, whatever the language */
+  for (gsize i = 0; flags[i] != NULL; i++)
+    json_builder_add_string_value (b, flags[i]);
   json_builder_end_array (b);
   json_builder_set_member_name (b, "summary");
   json_builder_begin_array (b);
@@ -949,79 +882,47 @@ hr_analysis_describe_verdict (HrAnalysis *self)
   return (char **)g_ptr_array_steal (lines, NULL);
 }
 
-/* -- files written atomically ------------------------------------------------------------ */
+/* -- files of the report ----------------------------------------------------------------- */
 
+/* A file of the report's folder, written whole (HrOutputFile); its name is a checkpoint
+ * once it is in place. */
 typedef struct
 {
-  char *path;
-  char *tmp;
+  HrOutputFile *file;
   FILE *fp;
-} HrAtomicFile;
+} HrReportFile;
 
 static gboolean
-hr_atomic_open (HrAtomicFile *f, const char *path, GError **error)
+hr_report_file_open (HrReportFile *f, const char *path, GError **error)
 {
-  int fd, saved;
-
-  f->path = g_strdup (path);
-  f->tmp = g_strdup_printf ("%s.XXXXXX", path);
-  fd = g_mkstemp_full (f->tmp, O_RDWR, 0666);
-  if (fd < 0 || (f->fp = fdopen (fd, "w")) == NULL)
-    {
-      saved = errno;
-      if (fd >= 0)
-        {
-          close (fd);
-          g_unlink (f->tmp);
-        }
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _ ("cannot write %s: %s"),
-                   path, g_strerror (saved));
-      g_clear_pointer (&f->path, g_free);
-      g_clear_pointer (&f->tmp, g_free);
-      return FALSE;
-    }
-  return TRUE;
+  f->file = hr_output_file_begin (path, HR_OUTPUT_FILE_NONE, error);
+  if (f->file != NULL)
+    f->fp = hr_output_file_get_stream (f->file, error);
+  if (f->fp == NULL)
+    g_clear_pointer (&f->file, hr_output_file_free);
+  return f->fp != NULL;
 }
 
+/* Not committed: removes the temporary file. */
 static void
-hr_atomic_abort (HrAtomicFile *f)
+hr_report_file_abort (HrReportFile *f)
 {
-  if (f->fp != NULL)
-    fclose (f->fp);
-  if (f->tmp != NULL)
-    g_unlink (f->tmp);
-  g_clear_pointer (&f->path, g_free);
-  g_clear_pointer (&f->tmp, g_free);
+  g_clear_pointer (&f->file, hr_output_file_free);
   f->fp = NULL;
 }
 
 static gboolean
-hr_atomic_commit (HrAtomicFile *f, GError **error)
+hr_report_file_commit (HrReportFile *f, const char *path, GError **error)
 {
-  gboolean ok = fflush (f->fp) == 0 && !ferror (f->fp) && fsync (fileno (f->fp)) == 0;
-  int saved = errno;
+  gboolean ok = hr_output_file_commit (f->file, NULL, error);
 
-  ok = fclose (f->fp) == 0 && ok;
-  f->fp = NULL;
-  if (ok && g_rename (f->tmp, f->path) != 0)
+  hr_report_file_abort (f);
+  if (ok)
     {
-      saved = errno;
-      ok = FALSE;
+      g_autofree char *name = g_path_get_basename (path);
+      hr_output_checkpoint (name);
     }
-  if (!ok)
-    {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _ ("cannot write %s: %s"),
-                   f->path, g_strerror (saved));
-      hr_atomic_abort (f);
-      return FALSE;
-    }
-  {
-    g_autofree char *name = g_path_get_basename (f->path);
-    hr_output_checkpoint (name);
-  }
-  g_clear_pointer (&f->path, g_free);
-  g_clear_pointer (&f->tmp, g_free);
-  return TRUE;
+  return ok;
 }
 
 /* A number for a CSV file, independent of the locale; empty for NaN. */
@@ -1072,12 +973,12 @@ hr_csv_column (FILE *fp, const char *stage, const char *what)
 static gboolean
 hr_write_text (const char *path, const char *text, GError **error)
 {
-  HrAtomicFile f = { 0 };
+  HrReportFile f = { 0 };
 
-  if (!hr_atomic_open (&f, path, error))
+  if (!hr_report_file_open (&f, path, error))
     return FALSE;
   fputs (text, f.fp);
-  return hr_atomic_commit (&f, error);
+  return hr_report_file_commit (&f, path, error);
 }
 
 /* per_sample.csv: sample, then mean, std, norm (and zero fraction for activations) of each
@@ -1085,12 +986,12 @@ hr_write_text (const char *path, const char *text, GError **error)
 static gboolean
 hr_write_per_sample (HrAnalysis *self, const char *path, GCancellable *cancellable, GError **error)
 {
-  HrAtomicFile f = { 0 };
+  HrReportFile f = { 0 };
   guint n_stages = hr_analysis_get_n_stages (self);
   guint64 n = hr_stage_get_n_samples (hr_analysis_get_stage (self, 0));
   g_autofree float *block = g_new (float, (gsize)n_stages *HR_READ_ROWS *HR_PER_SAMPLE_COLUMNS);
 
-  if (!hr_atomic_open (&f, path, error))
+  if (!hr_report_file_open (&f, path, error))
     return FALSE;
   fputs ("sample", f.fp);
   for (guint s = 0; s < n_stages; s++)
@@ -1131,10 +1032,10 @@ hr_write_per_sample (HrAnalysis *self, const char *path, GCancellable *cancellab
           fputc ('\n', f.fp);
         }
     }
-  return hr_atomic_commit (&f, error);
+  return hr_report_file_commit (&f, path, error);
 
 fail:
-  hr_atomic_abort (&f);
+  hr_report_file_abort (&f);
   return FALSE;
 }
 
@@ -1142,9 +1043,9 @@ fail:
 static gboolean
 hr_write_per_dimension (HrAnalysis *self, const char *path, GError **error)
 {
-  HrAtomicFile f = { 0 };
+  HrReportFile f = { 0 };
 
-  if (!hr_atomic_open (&f, path, error))
+  if (!hr_report_file_open (&f, path, error))
     return FALSE;
   fputs ("stage,dimension,mean,std,zero_fraction,dead\n", f.fp);
   for (guint s = 0; s < hr_analysis_get_n_stages (self); s++)
@@ -1169,7 +1070,7 @@ hr_write_per_dimension (HrAnalysis *self, const char *path, GError **error)
           fprintf (f.fp, ",%d\n", any && z[j] == 1.0);
         }
     }
-  return hr_atomic_commit (&f, error);
+  return hr_report_file_commit (&f, path, error);
 }
 
 /* -- figures ----------------------------------------------------------------------------- */

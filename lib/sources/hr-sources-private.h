@@ -32,8 +32,6 @@ struct _HrStackInfo
 };
 
 HrStackInfo *hr_stack_info_new_internal (void);
-const char *hr_sample_format_to_string (HrSampleFormat format);
-const char *hr_stack_layout_to_string (HrStackLayout layout);
 
 /* Counts non-finite values and remembers where the first HR_NONFINITE_MAX_POSITIONS are,
  * as flat indices sample × n_features + feature. */

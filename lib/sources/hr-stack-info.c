@@ -332,26 +332,6 @@ hr_stack_info_get_bigtiff (const HrStackInfo *info)
   return info->bigtiff;
 }
 
-const char *
-hr_sample_format_to_string (HrSampleFormat format)
-{
-  static const char *const names[] = {
-    "uint8", "uint16", "uint32", "int8", "int16", "int32", "float16", "float32", "float64",
-  };
-
-  g_return_val_if_fail ((guint)format < G_N_ELEMENTS (names), "?");
-  return names[format];
-}
-
-const char *
-hr_stack_layout_to_string (HrStackLayout layout)
-{
-  static const char *const names[] = { "auto", "matrix", "channels", "pages" };
-
-  g_return_val_if_fail ((guint)layout < G_N_ELEMENTS (names), "?");
-  return names[layout];
-}
-
 /* Values per block of the scan: a multiple of every vector width, so that the block loop
  * needs no remainder and GCC vectorises it at -O2 (its "very cheap" cost model). */
 #define HR_NONFINITE_BLOCK 4096

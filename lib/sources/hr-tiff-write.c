@@ -20,11 +20,9 @@
 #include "hr-types.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <tiffio.h>
 #include <unistd.h>
-#include <glib/gstdio.h>
 
 /* Strips of about this many bytes. */
 #define HR_WRITE_STRIP_BYTES (256u << 10)
@@ -33,10 +31,8 @@
 
 struct _HrTiffSink
 {
-  char *path;     /* as given, for messages */
-  char *target;   /* where it goes: a symbolic link followed */
-  char *tmp_path; /* .NAME.headrank-XXXXXX beside it */
-  HrOutputLock *lock;
+  char *path;         /* as given, for messages */
+  HrOutputFile *file; /* the temporary file, renamed into place at the commit */
   TIFF *tif;
   TIFFOpenOptions *options;
   GString *messages;
@@ -53,7 +49,7 @@ struct _HrTiffSink
   guint32 rows_per_strip;
   guint32 next_strip;
 
-  /* channels: the hyperstack written directly to fd */
+  /* channels: the hyperstack written directly to fd (the file's; libtiff gets a dup) */
   int fd;
   gboolean bigtiff;
   guint width, height, depth, frames;
@@ -107,18 +103,13 @@ hr_tiff_sink_free (HrTiffSink *sink)
     return;
   if (sink->tif != NULL)
     TIFFClose (sink->tif);
-  else if (sink->fd >= 0)
-    close (sink->fd);
-  if (sink->tmp_path != NULL)
-    g_unlink (sink->tmp_path); /* not committed: leave nothing behind */
-  g_clear_pointer (&sink->lock, hr_output_lock_release);
+  /* not committed: leave nothing behind */
+  g_clear_pointer (&sink->file, hr_output_file_free);
   if (sink->options != NULL)
     TIFFOpenOptionsFree (sink->options);
   g_string_free (sink->messages, TRUE);
   g_free (sink->buffer);
   g_free (sink->strip);
-  g_free (sink->tmp_path);
-  g_free (sink->target);
   g_free (sink->path);
   g_free (sink);
 }
@@ -156,7 +147,6 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
 {
   g_autoptr (HrTiffSink) sink = g_new0 (HrTiffSink, 1);
   g_autoptr (GError) local = NULL;
-  g_autofree char *dir = NULL;
   guint64 total_bytes;
   int fd;
 
@@ -204,26 +194,14 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
     }
 
   /* never a device or a FIFO; one writer at a time */
-  sink->target = hr_output_resolve (path, FALSE, &local);
-  if (sink->target != NULL)
-    sink->lock = hr_output_lock_acquire (sink->target, FALSE, NULL, &local);
-  if (sink->lock == NULL)
+  sink->file = hr_output_file_begin (path, HR_OUTPUT_FILE_LOCK, &local);
+  if (sink->file == NULL)
     {
       /* the writer's errors are in its own domain */
       g_set_error_literal (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, local->message);
       return NULL;
     }
-  dir = g_path_get_dirname (sink->target);
-  sink->tmp_path = hr_output_temp_template (sink->target);
-  fd = g_mkstemp_full (sink->tmp_path, O_RDWR | O_CLOEXEC, 0666);
-  if (fd < 0)
-    {
-      int saved = errno;
-      g_clear_pointer (&sink->tmp_path, g_free);
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO,
-                   _ ("%s: cannot create a file in %s: %s"), path, dir, g_strerror (saved));
-      return NULL;
-    }
+  fd = hr_output_file_get_fd (sink->file);
 
   total_bytes = (guint64)n_samples * n_features * sizeof (float);
   if (layout == HR_STACK_LAYOUT_CHANNELS)
@@ -237,11 +215,16 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
       sink->options = TIFFOpenOptionsAlloc ();
       TIFFOpenOptionsSetErrorHandlerExtR (sink->options, hr_sink_error_handler, sink);
       TIFFOpenOptionsSetWarningHandlerExtR (sink->options, hr_sink_warning_handler, sink);
-      sink->tif = TIFFFdOpenExt (fd, sink->tmp_path,
-                                 total_bytes > HR_CLASSIC_TIFF_LIMIT ? "w8" : "w", sink->options);
+      /* libtiff closes the descriptor it is given: a dup, the file keeps its own */
+      int tif_fd = dup (fd);
+
+      if (tif_fd >= 0)
+        sink->tif = TIFFFdOpenExt (tif_fd, hr_output_file_get_temp_path (sink->file),
+                                   total_bytes > HR_CLASSIC_TIFF_LIMIT ? "w8" : "w", sink->options);
       if (sink->tif == NULL)
         {
-          close (fd);
+          if (tif_fd >= 0)
+            close (tif_fd);
           hr_sink_set_error (sink, error, _ ("cannot start a TIFF file"));
           return NULL;
         }
@@ -493,7 +476,7 @@ gboolean
 hr_tiff_sink_commit (HrTiffSink *sink, GError **error)
 {
   TIFF *tif = sink->tif;
-  int fd;
+  g_autoptr (GError) local = NULL;
 
   if (sink->written != sink->n_samples)
     {
@@ -506,25 +489,10 @@ hr_tiff_sink_commit (HrTiffSink *sink, GError **error)
     {
       if (!hr_sink_finish_hyperstack (sink, error))
         return FALSE;
-      if (fsync (sink->fd) != 0 || close (sink->fd) != 0)
-        {
-          int saved = errno;
-          sink->fd = -1;
-          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", sink->path,
-                       g_strerror (saved));
-          return FALSE;
-        }
-      sink->fd = -1;
     }
   else
     {
-      if (!TIFFWriteDirectory (tif))
-        {
-          hr_sink_set_error (sink, error, _ ("cannot write the data"));
-          return FALSE;
-        }
-      fd = TIFFFileno (tif);
-      if (!TIFFFlush (tif) || fsync (fd) != 0)
+      if (!TIFFWriteDirectory (tif) || !TIFFFlush (tif))
         {
           hr_sink_set_error (sink, error, _ ("cannot write the data"));
           return FALSE;
@@ -532,15 +500,11 @@ hr_tiff_sink_commit (HrTiffSink *sink, GError **error)
       sink->tif = NULL;
       TIFFClose (tif);
     }
-  hr_output_checkpoint ("about to rename the file");
-  if (g_rename (sink->tmp_path, sink->target) != 0)
+  /* synced and renamed into place */
+  if (!hr_output_file_commit (sink->file, NULL, &local))
     {
-      int saved = errno;
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", sink->path,
-                   g_strerror (saved));
+      g_set_error_literal (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, local->message);
       return FALSE;
     }
-  g_clear_pointer (&sink->tmp_path, g_free);
-  hr_output_checkpoint ("file in place");
   return TRUE;
 }

@@ -7,6 +7,8 @@
  */
 #include "hr-private.h"
 
+#include "hr-enum-names.h"
+#include "hr-enum-types.h"
 #include "hr-error.h"
 #include "hr-sources-private.h"
 #include "hr-stack-info.h"
@@ -1010,8 +1012,8 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
             {
               g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
                            _ ("%s: page %u holds %s values but page 1 holds %s"), src->path, i + 1,
-                           hr_sample_format_to_string (page->format),
-                           hr_sample_format_to_string (first->format));
+                           hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, page->format),
+                           hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, first->format));
               return FALSE;
             }
           if (page->spp > 1

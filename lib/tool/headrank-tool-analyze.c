@@ -208,18 +208,6 @@ hr_analyze_progress (double fraction, gpointer user_data)
   hr_progress_update (user_data, fraction);
 }
 
-static gboolean
-hr_parse_precision (const char *name, HrPrecision *precision)
-{
-  GEnumClass *klass = g_type_class_ref (HR_TYPE_PRECISION);
-  GEnumValue *value = g_enum_get_value_by_nick (klass, name);
-
-  if (value != NULL)
-    *precision = value->value;
-  g_type_class_unref (klass);
-  return value != NULL;
-}
-
 /* The files of "analyze FILE…": the arguments in order, a pattern that names no file
  * (quoted, so the shell left it) replaced by the files it matches, in name order. */
 static GStrv
@@ -442,13 +430,11 @@ hr_command_analyze (int argc, char **argv)
     return status;
   if (nonfinite_name != NULL)
     {
-      GEnumClass *klass = g_type_class_ref (HR_TYPE_NONFINITE_POLICY);
-      GEnumValue *value = g_enum_get_value_by_nick (klass, nonfinite_name);
+      int value;
 
-      if (value != NULL)
-        nonfinite = value->value;
-      g_type_class_unref (klass);
-      if (value == NULL)
+      if (hr_enum_from_nick (HR_TYPE_NONFINITE_POLICY, nonfinite_name, &value))
+        nonfinite = value;
+      else
         {
           g_autofree char *message = g_strdup_printf (
               /* TRANSLATORS: %s is the value given to --nonfinite; the values stay in English */
@@ -457,12 +443,18 @@ hr_command_analyze (int argc, char **argv)
           return hr_usage_error (context, message);
         }
     }
-  if (precision_name != NULL && !hr_parse_precision (precision_name, &precision))
+  if (precision_name != NULL)
     {
-      g_autofree char *message = g_strdup_printf (
-          /* TRANSLATORS: %s is the value given to --precision; the values stay in English */
-          _ ("unknown precision “%s” (auto, float64 or float32-products)"), precision_name);
-      return hr_usage_error (context, message);
+      int value;
+
+      if (!hr_enum_from_nick (HR_TYPE_PRECISION, precision_name, &value))
+        {
+          g_autofree char *message = g_strdup_printf (
+              /* TRANSLATORS: %s is the value given to --precision; the values stay in English */
+              _ ("unknown precision “%s” (auto, float64 or float32-products)"), precision_name);
+          return hr_usage_error (context, message);
+        }
+      precision = value;
     }
   if (o.weights != NULL && projections_path != NULL)
     return hr_usage_error (context, _ ("give either --weights or --projections, not both"));

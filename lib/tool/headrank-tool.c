@@ -130,24 +130,12 @@ hr_user_error (const GError *error)
 gboolean
 hr_parse_layout (const char *name, HrStackLayout *layout)
 {
-  GEnumClass *klass = g_type_class_ref (HR_TYPE_STACK_LAYOUT);
-  GEnumValue *value = g_enum_get_value_by_nick (klass, name);
+  int value;
 
-  if (value != NULL)
-    *layout = value->value;
-  g_type_class_unref (klass);
-  return value != NULL;
-}
-
-const char *
-hr_enum_nick (GType type, int value)
-{
-  GEnumClass *klass = g_type_class_ref (type);
-  GEnumValue *v = g_enum_get_value (klass, value);
-  const char *nick = v != NULL ? v->value_nick : "?";
-
-  g_type_class_unref (klass);
-  return nick;
+  if (!hr_enum_from_nick (HR_TYPE_STACK_LAYOUT, name, &value))
+    return FALSE;
+  *layout = value;
+  return TRUE;
 }
 
 /* A bundled data file: installed data first, then the source tree (for a build tree). */

@@ -4,6 +4,8 @@
 
 #include <headrank.h>
 
+#include "hr-enum-names.h"
+
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 
@@ -48,7 +50,6 @@ int hr_exit_interrupted (void);
 
 int hr_user_error (const GError *error);
 gboolean hr_parse_layout (const char *name, HrStackLayout *layout);
-const char *hr_enum_nick (GType type, int value);
 /* A bundled data file: installed data first, then the source tree (for a build tree). */
 char *hr_find_data (const char *name);
 

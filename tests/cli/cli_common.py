@@ -3,11 +3,13 @@ English run, and running it."""
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 TOOL = os.environ.get("HEADRANK_TOOL")
 SOURCE_ROOT = Path(os.environ.get("HEADRANK_SOURCE_ROOT") or Path(__file__).resolve().parents[2])
@@ -22,6 +24,34 @@ def base_env(**extra):
     env["HEADRANK_NO_PROGRESS"] = "1"
     env.update(extra)
     return env
+
+
+def installed_locales():
+    """The locales `locale -a` lists, lower case without dashes ("de_de.utf8")."""
+    try:
+        out = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return set()
+    return {name.lower().replace("-", "") for name in out.split()}
+
+
+def german_locpath(tmp_path_factory):
+    """None when de_DE.UTF-8 is installed, else a LOCPATH holding one made by localedef from
+    the locale sources (Debian package `locales`); the test is skipped without them."""
+    if "de_de.utf8" in installed_locales():
+        return None
+    localedef = shutil.which("localedef")
+    sources = Path("/usr/share/i18n/locales/de_DE")
+    if localedef is None or not sources.exists():
+        pytest.skip("de_DE.UTF-8 is not installed and cannot be made: localedef needs the "
+                    "locale sources of the Debian package 'locales'")
+    locpath = tmp_path_factory.mktemp("locales")
+    p = subprocess.run([localedef, "-i", "de_DE", "-f", "UTF-8", locpath / "de_DE.UTF-8"],
+                       capture_output=True, text=True)
+    # localedef exits 1 for mere warnings; what counts is that the locale was written
+    if not (locpath / "de_DE.UTF-8" / "LC_MESSAGES").exists():
+        pytest.skip(f"localedef could not make de_DE.UTF-8: {p.stderr.strip()}")
+    return locpath
 
 
 def run(*args, env=None, cwd=None, timeout=120):

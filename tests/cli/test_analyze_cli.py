@@ -140,7 +140,8 @@ def test_no_file_analyses_the_bundled_sample(tmp_path):
     assert sorted(os.listdir(out)) == REPORT_FILES
     report = json.loads((out / "report.json").read_text())
     assert report["input"]["features"].endswith("sample-embeddings.tif")
-    assert str(SAMPLE_DIR / "head-viscy-v0.safetensors") in report["head"]["source"]
+    assert report["head"]["file"] == str(SAMPLE_DIR / "head-viscy-v0.safetensors")
+    assert report["head"]["file"] in report["head"]["description"]
     assert "inflates_rank" in report["verdict"]["flags"]
     assert report["contrastive"]["pairs"] == 2048
     x = tifffile.imread(SAMPLE_DIR / "sample-embeddings.tif")
@@ -209,7 +210,8 @@ def test_fixture_through_the_head(fixture_report):
     assert p["effective_rank"] == pytest.approx(ref["effective_rank"], rel=1e-4)
     assert stage(r, "2")["has_spectrum"] is False
     assert r["head"]["layers"][0] == {"name": "0", "kind": "linear", "in_features": 24,
-                                      "out_features": 32}
+                                      "out_features": 32, "bias": True}
+    assert (r["head"]["in_features"], r["head"]["out_features"]) == (24, 8)
     assert r["contrastive"] is None
 
 

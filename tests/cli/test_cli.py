@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_common import SOURCE_ROOT, TOOL, base_env, run
+from cli_common import SOURCE_ROOT, TOOL, base_env, german_locpath, installed_locales, run
 DATA = SOURCE_ROOT / "tests" / "data"
 TIFF_DIR = DATA / "tiff"
 BAD_DIR = DATA / "bad"
@@ -349,31 +349,10 @@ def german_catalogue():
     )
 
 
-def installed_locales():
-    try:
-        out = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return set()
-    return {name.lower().replace("-", "") for name in out.split()}
-
-
 @pytest.fixture(scope="module")
 def de_de_locpath(tmp_path_factory):
     """None when de_DE.UTF-8 is installed, else a LOCPATH holding one made by localedef."""
-    if "de_de.utf8" in installed_locales():
-        return None
-    localedef = shutil.which("localedef")
-    sources = Path("/usr/share/i18n/locales/de_DE")
-    if localedef is None or not sources.exists():
-        pytest.skip("de_DE.UTF-8 is not installed and cannot be made: localedef needs the "
-                    "locale sources of the Debian package 'locales'")
-    locpath = tmp_path_factory.mktemp("locales")
-    p = subprocess.run([localedef, "-i", "de_DE", "-f", "UTF-8", locpath / "de_DE.UTF-8"],
-                       capture_output=True, text=True)
-    # localedef exits 1 for mere warnings; what counts is that the locale was written
-    if not (locpath / "de_DE.UTF-8" / "LC_MESSAGES").exists():
-        pytest.skip(f"localedef could not make de_DE.UTF-8: {p.stderr.strip()}")
-    return locpath
+    return german_locpath(tmp_path_factory)
 
 
 @pytest.fixture(params=["C.UTF-8+LANGUAGE", "de_DE.UTF-8"])

@@ -258,13 +258,14 @@ def describe_json(weights, *args):
 
 
 def layers_of(manifest_entry):
+    """The layers of a fixture's manifest entry (its own keys "in" and "out")."""
     return [(l["name"], l["kind"], l["in"], l["out"], l["bias"]) for l in manifest_entry["layers"]]
 
 
 def same_layers(got, expected):
     """Layers from --json against the manifest's (whose name is null for layers torch does
     not name, such as the L2 normalisation outside the Sequential)."""
-    g = [(l["name"], l["kind"], l["in"], l["out"], l["bias"]) for l in got]
+    g = [(l["name"], l["kind"], l["in_features"], l["out_features"], l["bias"]) for l in got]
     assert len(g) == len(expected), (g, expected)
     for a, b in zip(g, expected):
         assert a[1:] == b[1:], (a, b)
@@ -279,14 +280,16 @@ def test_describe_fixture_heads(head_id):
     args = ["--arch", e["arch"], "--prefix", e["prefix"]]
     j = describe_json(weights, *args)
     assert j["file"] == str(weights)
-    assert (j["in"], j["out"]) == (e["layers"][0]["in"], e["layers"][-1]["out"])
+    assert (j["in_features"], j["out_features"]) == (e["layers"][0]["in"], e["layers"][-1]["out"])
+    assert (j["prefix"], j["architecture"]["from"]) == (e["prefix"], "given")
     same_layers(j["layers"], layers_of(e))
     if e["inferable"]:
         # architecture and prefix found from the tensors alone: the same layers, ReLU included
         j = describe_json(weights)
         same_layers(j["layers"], layers_of(e))
-        assert f"prefix “{e['prefix']}”" in j["source"]
-        assert "inferred" in j["source"]
+        assert (j["file"], j["prefix"]) == (str(weights), e["prefix"])
+        assert j["architecture"]["from"] == "inferred"
+        assert f"prefix “{e['prefix']}”" in j["description"]
 
     # the text form: the source line, then one line per layer with its shape
     p = run("head", "describe", weights, *args)
@@ -329,15 +332,19 @@ def test_describe_shows_the_inferred_relu(tmp_path):
         "  2          linear     8 → 4, bias",
     ]
     j = describe_json(weights)
-    assert [(l["name"], l["kind"], l["in"], l["out"], l["bias"]) for l in j["layers"]] == [
+    assert [(l["name"], l["kind"], l["in_features"], l["out_features"], l["bias"])
+            for l in j["layers"]] == [
         ("0", "linear", 12, 8, True), ("1", "relu", 8, 8, False), ("2", "linear", 8, 4, True)]
-    assert (j["in"], j["out"]) == (12, 4)
+    assert (j["in_features"], j["out_features"]) == (12, 4)
+    assert set(j) == {"file", "prefix", "in_features", "out_features", "architecture", "layers",
+                      "description"}
 
 
 def test_describe_with_a_spec(tiny):
     j = describe_json(tiny["weights"], "--arch", "linear:5,gelu,linear:3,l2")
     assert [l["kind"] for l in j["layers"]] == ["linear", "gelu", "linear", "l2"]
-    assert j["source"].endswith("architecture linear:5,gelu,linear:3,l2")
+    assert j["architecture"]["spec"] == "linear:5,gelu,linear:3,l2"
+    assert j["description"].endswith("architecture linear:5,gelu,linear:3,l2")
 
 
 @pytest.mark.parametrize(
@@ -869,7 +876,7 @@ def test_extract_then_project(checkpoint, tmp_path, source, strip):
     assert p.returncode == 0, p.stderr
     j = describe_json(out, "--arch", "viscy-v2")
     prefix = "" if strip else ("model.projection." if source == "ckpt" else "projection.")
-    assert f"prefix “{prefix}”" in j["source"]
+    assert j["prefix"] == prefix
     assert [l["kind"] for l in j["layers"]] == ["linear", "bn", "relu", "linear",
                                                 "bn"]
     header_len = struct.unpack("<Q", out.read_bytes()[:8])[0]
@@ -887,7 +894,7 @@ def test_extract_with_a_prefix(checkpoint, tmp_path):
     out = tmp_path / "h.safetensors"
     p = extract(checkpoint["ckpt"], out, "--prefix", "model.projection", "--strip")
     assert p.returncode == 0, p.stderr
-    assert describe_json(out)["out"] == 4
+    assert describe_json(out)["out_features"] == 4
     p = extract(checkpoint["ckpt"], tmp_path / "n.safetensors", "--prefix", "model.nothing.")
     assert p.returncode == 1
     assert p.stderr.startswith("extract-head.py: ") and "model.nothing." in p.stderr
@@ -1046,7 +1053,7 @@ def test_viscy_several_heads_ask_for_a_prefix():
     line = assert_user_error(run("head", "describe", weights), weights)
     assert "--prefix" in line and all(p in line for p in entry["prefixes"])
     j = describe_json(weights, "--prefix", "auxiliary_heads.pairs.target_proj.backbone.")
-    assert j["in"] == 10
+    assert j["in_features"] == 10
 
 
 def test_activation_option_errors(tiny):
@@ -1162,7 +1169,7 @@ def test_viscy_head_beside_a_vit_encoder():
     entry = VISCY_MANIFEST["encoder_heads"]
     weights = VISCY / entry["weights"]
     j = describe_json(weights)
-    assert f"prefix “{entry['prefixes'][0]}”" in j["source"]
+    assert j["prefix"] == entry["prefixes"][0]
     a = j["architecture"]
     assert (a["from"], a["assumed"]) == ("inferred", True)
     assert describe_json(weights, "--activation", "gelu")["architecture"]["spec"] == entry["spec"]
@@ -1182,7 +1189,7 @@ def test_an_mlp_state_dict_under_backbone(tmp_path):
     spec.loader.exec_module(module)
     assert module.find_prefixes(t) == ["backbone."]
     j = describe_json(weights, "--arch", "viscy-mlp-ln-silu")
-    assert "prefix “backbone.”" in j["source"]
+    assert j["prefix"] == "backbone."
     assert [l["kind"] for l in j["layers"]] == ["linear", "ln", "silu", "dropout", "linear", "ln"]
 
 

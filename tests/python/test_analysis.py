@@ -421,7 +421,7 @@ def test_json_stage_counts_its_dropped_samples_without_a_head():
 
 def test_to_json_holds_the_documented_keys(headed):
     j = json.loads(headed.to_json(True))
-    assert j['report_format'] == 1
+    assert j['report_format'] == 2
     assert j['input']['features'] == str(FEATURES)
     assert (j['input']['samples'], j['input']['features_dimension']) == (600, 24)
     assert j['input']['layout'] == 'matrix'

@@ -136,6 +136,46 @@ def test_load(head_id):
         assert h.find_stage(h.get_layer_name(i)) == i
 
 
+HEAD_KEYS = {'file', 'prefix', 'in_features', 'out_features', 'architecture', 'layers',
+             'description'}
+
+
+@pytest.mark.parametrize('head_id', SUBSET)
+def test_to_json(head_id):
+    """Head.to_json(): the one schema of a head (doc/json.md), the same as `headrank head
+    describe --json` prints and report.json's head holds."""
+    head = BY_ID[head_id]
+    h = load(head)
+    j = json.loads(h.to_json(False))
+    assert set(j) == HEAD_KEYS
+    assert (j['file'], j['prefix']) == (str(HEADS / head['weights']), head['prefix'])
+    assert (j['in_features'], j['out_features']) == (head['d'], head['layers'][-1]['out'])
+    assert [(l['kind'], l['in_features'], l['out_features']) for l in j['layers']] == [
+        (l['kind'], l['in'], l['out']) for l in head['layers']]
+    assert [l['bias'] for l in j['layers']] == [h.get_layer_has_bias(i)
+                                                for i in range(h.get_n_layers())]
+    assert j['architecture']['from'] == h.get_arch_source().value_nick
+    assert j['architecture']['spec'] == h.get_spec()
+    assert j['description'] == h.get_source()
+    assert json.loads(h.to_json(True)) == j
+
+
+def test_to_json_of_a_head_built_by_hand():
+    h = Headrank.Head.new()
+    w = np.arange(12, dtype=np.float32).reshape(3, 4)
+    h.append_linear('fc', 4, 3, GLib.Bytes.new(w.tobytes()), None)
+    h.append_activation('act', Headrank.LayerKind.LEAKY_RELU)
+    j = json.loads(h.to_json(False))
+    assert set(j) == HEAD_KEYS
+    assert (j['file'], j['prefix'], j['description']) == (None, None, None)
+    assert (j['in_features'], j['out_features']) == (4, 3)
+    assert j['architecture']['from'] == 'built'
+    assert j['layers'] == [
+        {'name': 'fc', 'kind': 'linear', 'in_features': 4, 'out_features': 3, 'bias': False},
+        {'name': 'act', 'kind': 'leaky-relu', 'in_features': 3, 'out_features': 3,
+         'bias': False, 'negative_slope': 0.01}]
+
+
 @pytest.mark.parametrize('mode', MODES, ids=lambda m: m['id'])
 @pytest.mark.parametrize('head_id', SUBSET)
 def test_forward(head_id, mode):
