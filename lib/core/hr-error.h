@@ -52,7 +52,7 @@ typedef enum
   HR_STACK_ERROR_NON_FINITE,
 } HrStackError;
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 GQuark hr_stack_error_quark (void);
 
 /**
@@ -93,7 +93,7 @@ typedef enum
   HR_ANALYSIS_ERROR_NON_FINITE,
 } HrAnalysisError;
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 GQuark hr_analysis_error_quark (void);
 
 G_END_DECLS

@@ -54,39 +54,39 @@ typedef enum
   HR_TENSOR_ERROR_MISSING,
 } HrTensorError;
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 GQuark hr_tensor_error_quark (void);
 
 #define HR_TYPE_TENSOR_FILE (hr_tensor_file_get_type ())
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 G_DECLARE_FINAL_TYPE (HrTensorFile, hr_tensor_file, HR, TENSOR_FILE, GObject)
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrTensorFile *hr_tensor_file_new (const char *path, GCancellable *cancellable, GError **error);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 const char *hr_tensor_file_get_path (HrTensorFile *file);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 guint hr_tensor_file_get_n_tensors (HrTensorFile *file);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 char **hr_tensor_file_get_names (HrTensorFile *file);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_tensor_file_has_tensor (HrTensorFile *file, const char *name);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 const char *hr_tensor_file_get_dtype (HrTensorFile *file, const char *name);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 const gint64 *hr_tensor_file_get_shape (HrTensorFile *file, const char *name, gsize *n_dims);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gsize hr_tensor_file_get_n_elements (HrTensorFile *file, const char *name);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 GBytes *hr_tensor_file_read_float (HrTensorFile *file, const char *name, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_tensor_file_read_float_into (HrTensorFile *file, const char *name, float *dest,
                                          gsize n_elements, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 const char *hr_tensor_file_get_metadata (HrTensorFile *file, const char *key);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 char **hr_tensor_file_get_metadata_keys (HrTensorFile *file);
 
 G_END_DECLS
