@@ -1041,7 +1041,8 @@ hr_analysis_get_standardize (HrAnalysis *self)
  * stage with N < D, from its rows kept in memory and the N × N Gram matrices
  * (4·N·D + 16·N² + 16,384·N bytes). The projections add the same for their normalised rows,
  * and each stage with a CKA 8·D_features·D bytes. When the sum passes the bound, the run
- * fails before it allocates with %HR_ANALYSIS_ERROR_SHAPE, naming the stage and the sizes.
+ * fails before it allocates with %HR_ANALYSIS_ERROR_MEMORY_LIMIT, naming the stage and the
+ * sizes.
  *
  * Since: 0.2
  */

@@ -33,6 +33,8 @@ G_BEGIN_DECLS
  * @HR_HEAD_ERROR_NON_FINITE: a weight, or an input value, is NaN or infinite, or a layer
  *   computes NaN or infinite values from finite inputs
  * @HR_HEAD_ERROR_STAGE: a stage asked for does not exist
+ * @HR_HEAD_ERROR_NO_MEMORY: an allocation failed: the system has not enough memory for the
+ *   head's buffers for the samples asked for. Since: 0.2
  *
  * Error codes in the %HR_HEAD_ERROR domain.
  */
@@ -43,6 +45,7 @@ typedef enum
   HR_HEAD_ERROR_SHAPE,
   HR_HEAD_ERROR_NON_FINITE,
   HR_HEAD_ERROR_STAGE,
+  HR_HEAD_ERROR_NO_MEMORY,
 } HrHeadError;
 
 HR_AVAILABLE_IN_0_1

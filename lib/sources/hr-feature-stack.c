@@ -216,7 +216,7 @@ hr_feature_stack_initable_init (GInitable *initable, GCancellable *cancellable, 
   if (data == NULL)
     {
       g_set_error (
-          error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+          error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY,
           _ ("%s: not enough memory for %zu × %zu values; read it in chunks with HrStackReader"),
           self->path, n, d);
       return FALSE;

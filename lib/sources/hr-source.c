@@ -531,7 +531,7 @@ hr_source_alloc_chunk (HrSource *source, gsize *max_samples, GError **error)
              ? g_try_malloc (*max_samples * priv->n_features * sizeof (float))
              : NULL;
   if (rows == NULL)
-    g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+    g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY,
                  _ ("%s: not enough memory for %zu samples"), hr_source_get_name (source),
                  *max_samples);
   return rows;

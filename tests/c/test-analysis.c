@@ -515,6 +515,60 @@ test_async (Fixture *f, gconstpointer data)
   g_assert_false (hr_analysis_is_done (analysis));
 }
 
+/* Issue 13: error codes that mean what they say. A missing file is what the system says
+ * (G_IO_ERROR_NOT_FOUND), whichever file it is; a refusal by the memory limit is not a
+ * shape error; a corrupt file is a stack error. */
+static void
+test_error_codes (Fixture *f, gconstpointer data)
+{
+  g_autofree char *missing = g_build_filename (f->dir, "no-such-file", NULL);
+  g_autofree char *corrupt = g_build_filename (f->dir, "corrupt.tif", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrAnalysis) analysis = NULL;
+  g_autoptr (HrStackReader) reader = NULL;
+  g_autoptr (HrHead) head = NULL;
+  /* a little-endian TIFF header whose first directory has one entry and then ends */
+  static const guint8 cut[] = { 'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0, 1, 3, 0 };
+
+  /* the stack */
+  reader = hr_stack_reader_new (missing, HR_STACK_LAYOUT_AUTO, NULL, &error);
+  g_assert_null (reader);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* the weights */
+  head = hr_head_new_from_file (missing, "viscy-v2", NULL, NULL, &error);
+  g_assert_null (head);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* the pair file, through the analysis */
+  analysis = new_analysis (f, NULL);
+  hr_analysis_set_pairs_file (analysis, missing);
+  g_assert_false (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_clear_object (&analysis);
+
+  /* the memory limit: refused before allocating, with its own code */
+  analysis = new_analysis (f, NULL);
+  hr_analysis_set_memory_limit (analysis, 1);
+  g_assert_false (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_MEMORY_LIMIT);
+  g_assert_nonnull (strstr (error->message, "memory limit"));
+  g_clear_error (&error);
+  /* and with the default limit the same analysis runs */
+  hr_analysis_set_memory_limit (analysis, 0);
+  g_assert_true (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  /* corrupt input: a TIFF cut inside its first directory */
+  g_assert_true (g_file_set_contents (corrupt, (const char *)cut, sizeof cut, &error));
+  reader = hr_stack_reader_new (corrupt, HR_STACK_LAYOUT_AUTO, NULL, &error);
+  g_assert_null (reader);
+  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TRUNCATED);
+}
+
 static gboolean
 file_exists (const char *dir, const char *name)
 {
@@ -644,6 +698,8 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add ("/analysis/pairs", Fixture, NULL, fixture_setup, test_pairs, fixture_teardown);
   g_test_add ("/analysis/errors", Fixture, NULL, fixture_setup, test_errors, fixture_teardown);
+  g_test_add ("/analysis/errors/codes", Fixture, NULL, fixture_setup, test_error_codes,
+              fixture_teardown);
   g_test_add ("/analysis/async", Fixture, NULL, fixture_setup, test_async, fixture_teardown);
   g_test_add ("/analysis/report", Fixture, NULL, fixture_setup, test_report, fixture_teardown);
   g_test_add ("/analysis/report/long", Fixture, NULL, fixture_setup, test_report_long,
