@@ -1312,13 +1312,13 @@ gboolean
 hr_analysis_run (HrAnalysis *self, HrProgressFunc progress, gpointer progress_data,
                  GCancellable *cancellable, GError **error)
 {
-  HrProgress p = { self, progress, progress_data, 0.0, 1.0 };
+  HrProgress p = { self, progress, progress_data, 0.0, 1.0, NULL };
   gboolean ok;
 
   g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
-  g_return_val_if_fail (!self->running, FALSE);
-  self->running = TRUE;
+  g_return_val_if_fail (!hr_analysis_running (self), FALSE);
+  g_atomic_int_set (&self->running, TRUE);
   ok = hr_analysis_run_internal (self, &p, cancellable, error);
-  self->running = FALSE;
+  g_atomic_int_set (&self->running, FALSE);
   return ok;
 }

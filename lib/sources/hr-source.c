@@ -262,7 +262,10 @@ hr_source_class_init (HrSourceClass *klass)
   /**
    * HrSource:position:
    *
-   * The index of the next sample to read.
+   * The index of the next sample to read. It is notified after every read and seek, in
+   * the thread that reads: during hr_analysis_run_async(), a worker thread. A handler
+   * must therefore be safe to run in any thread (no user interface calls); to follow a
+   * run from a main loop, watch #HrAnalysis:progress instead.
    *
    * Since: 0.2
    */
