@@ -84,22 +84,29 @@ struct _HrAnalysis
   guint64 n_nonfinite;
   HrVerdictFlags verdict;
   gboolean done;
-  gboolean running;
+  gint running; /* atomic: an asynchronous run's worker clears it when it is done */
 
   /* progress, delivered in the caller's main context */
   double progress;
-  GMainContext *context;
   gint progress_pending;
   double progress_latest; /* guarded by progress_lock */
   GMutex progress_lock;
 };
+
+/* Whether a run is under way; an asynchronous run's worker clears it from its thread. */
+static inline gboolean
+hr_analysis_running (HrAnalysis *self)
+{
+  return g_atomic_int_get (&self->running);
+}
 
 typedef struct
 {
   HrAnalysis *self;
   HrProgressFunc func; /* synchronous runs */
   gpointer func_data;
-  double from, to; /* the part of the whole that the current step covers */
+  double from, to;       /* the part of the whole that the current step covers */
+  GMainContext *context; /* asynchronous runs: the caller's, where progress is notified */
 } HrProgress;
 
 /* hr-analysis.c */

@@ -102,7 +102,7 @@ hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint6
 
   if (!hr_pass_reserve (pass, n))
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    _ ("not enough memory for chunks of %zu samples"), n);
       return FALSE;
     }
@@ -190,7 +190,7 @@ hr_check_enough_finite (HrAnalysis *self, HrSource *reader, HrStage *stage, GErr
   if (rows == NULL || !hr_source_seek (reader, 0, error))
     {
       if (rows == NULL)
-        g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+        g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                      _ ("not enough memory for chunks of %zu samples"), chunk);
       return FALSE;
     }
@@ -346,13 +346,13 @@ hr_pass_budget (HrPass *pass, HrStage *stage, guint64 bytes, const char *what, G
   total = g_format_size_full (sum, G_FORMAT_SIZE_IEC_UNITS);
   limit = g_format_size_full (pass->memory_limit, G_FORMAT_SIZE_IEC_UNITS);
   if (pass->memory_needed == 0)
-    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_MEMORY_LIMIT,
                  /* TRANSLATORS: %s: a stage name; then what needs the memory (e.g. "the
                   * 100000 × 100000 scatter matrix"), then sizes such as "74.5 GiB" */
                  _ ("stage %s: %s needs %s, more than the memory limit of %s"), stage->name, what,
                  need, limit);
   else
-    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+    g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_MEMORY_LIMIT,
                  /* TRANSLATORS: %s: a stage name; then what needs the memory (e.g. "the
                   * 100000 × 100000 scatter matrix"), then sizes such as "74.5 GiB" */
                  _ ("stage %s: %s needs %s (%s with the stages before), more than the memory "
@@ -386,7 +386,7 @@ hr_pass_plan_spectrum (HrPass *pass, HrStage *stage, GError **error)
       stage->rows = g_try_new (float, (gsize)n *d);
       if (stage->rows == NULL)
         {
-          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                        _ ("not enough memory for the samples of stage %s"), stage->name);
           return FALSE;
         }
@@ -430,7 +430,7 @@ hr_pass_plan_measures (HrPass *pass, HrStage *stage, GError **error)
       stage->normalized_scratch = g_try_new (float, (gsize)HR_MOMENTS_CHUNK_ROWS *d);
       if (stage->normalized_scratch == NULL)
         {
-          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                        _ ("not enough memory for chunks of %zu samples"),
                        (gsize)HR_MOMENTS_CHUNK_ROWS);
           return FALSE;
@@ -448,7 +448,7 @@ hr_pass_plan_measures (HrPass *pass, HrStage *stage, GError **error)
       stage->cross = hr_cross_moments_new (features->dimension, d);
       if (stage->cross == NULL)
         {
-          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                        _ ("not enough memory for the cross-moments of stage %s"), stage->name);
           return FALSE;
         }
@@ -655,7 +655,7 @@ hr_pass_plan_pairs (HrPass *pass, GError **error)
 
 oom:
   /* TRANSLATORS: %s is the pair file (or the positives stack) */
-  g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+  g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                _ ("%s: not enough memory for the rows of %zu pairs"),
                hr_analysis_pairs_source (self), pass->n_pairs);
   return FALSE;
@@ -719,7 +719,7 @@ hr_pass_run_stacks (HrPass *pass, HrProgress *progress, GCancellable *cancellabl
       rows[k] = g_try_new (float, chunk *stages[k]->dimension);
       if (rows[k] == NULL)
         {
-          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                        _ ("not enough memory for chunks of %zu samples"), chunk);
           return FALSE;
         }
@@ -794,7 +794,7 @@ hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancell
   pass->positives = g_try_new (float, MAX (n, 1) * d);
   if (pass->positives == NULL)
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    _ ("%s: not enough memory for the rows of %zu pairs"),
                    hr_analysis_pairs_source (self), n);
       return FALSE;
@@ -825,7 +825,7 @@ hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancell
 
       if (rows == NULL || samples == NULL)
         {
-          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                        _ ("%s: not enough memory for the rows of %zu pairs"),
                        hr_analysis_pairs_source (self), chunk);
           return FALSE;
@@ -862,7 +862,7 @@ hr_pass_contrastive (HrPass *pass, GError **error)
     ng = g_try_new (float, MAX (pass->n_pairs, 1) * d);
   if (a == NULL || p == NULL || (pass->has_negatives && ng == NULL))
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    _ ("%s: not enough memory for the rows of %zu pairs"),
                    hr_analysis_pairs_source (self), pass->n_pairs);
       return FALSE;
@@ -1312,13 +1312,13 @@ gboolean
 hr_analysis_run (HrAnalysis *self, HrProgressFunc progress, gpointer progress_data,
                  GCancellable *cancellable, GError **error)
 {
-  HrProgress p = { self, progress, progress_data, 0.0, 1.0 };
+  HrProgress p = { self, progress, progress_data, 0.0, 1.0, NULL };
   gboolean ok;
 
   g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
-  g_return_val_if_fail (!self->running, FALSE);
-  self->running = TRUE;
+  g_return_val_if_fail (!hr_analysis_running (self), FALSE);
+  g_atomic_int_set (&self->running, TRUE);
   ok = hr_analysis_run_internal (self, &p, cancellable, error);
-  self->running = FALSE;
+  g_atomic_int_set (&self->running, FALSE);
   return ok;
 }

@@ -97,7 +97,6 @@ hr_analysis_dispose (GObject *object)
   if (self->stages != NULL)
     g_ptr_array_set_size (self->stages, 0);
   g_clear_pointer (&self->contrastive, hr_contrastive_unref);
-  g_clear_pointer (&self->context, g_main_context_unref);
   G_OBJECT_CLASS (hr_analysis_parent_class)->dispose (object);
 }
 
@@ -362,7 +361,7 @@ hr_analysis_set_head (HrAnalysis *self, HrHead *head)
 {
   g_return_if_fail (HR_IS_ANALYSIS (self));
   g_return_if_fail (head == NULL || HR_IS_HEAD (head));
-  g_return_if_fail (!self->running);
+  g_return_if_fail (!hr_analysis_running (self));
   if (g_set_object (&self->head, head))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_HEAD]);
 }
@@ -412,7 +411,7 @@ hr_analysis_set_projections_source (HrAnalysis *self, HrSource *projections)
 {
   g_return_if_fail (HR_IS_ANALYSIS (self));
   g_return_if_fail (projections == NULL || HR_IS_SOURCE (projections));
-  g_return_if_fail (!self->running);
+  g_return_if_fail (!hr_analysis_running (self));
   if (g_set_object (&self->projections, projections))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROJECTIONS]);
 }
@@ -464,7 +463,7 @@ void
 hr_analysis_set_norm_mode (HrAnalysis *self, HrNormMode mode)
 {
   g_return_if_fail (HR_IS_ANALYSIS (self));
-  g_return_if_fail (!self->running);
+  g_return_if_fail (!hr_analysis_running (self));
   if (self->mode != mode)
     {
       self->mode = mode;
@@ -498,7 +497,7 @@ void
 hr_analysis_set_batch_size (HrAnalysis *self, gsize batch_size)
 {
   g_return_if_fail (HR_IS_ANALYSIS (self));
-  g_return_if_fail (!self->running);
+  g_return_if_fail (!hr_analysis_running (self));
   if (self->batch_size != batch_size)
     {
       self->batch_size = batch_size;
@@ -533,7 +532,7 @@ void
 hr_analysis_set_precision (HrAnalysis *self, HrPrecision precision)
 {
   g_return_if_fail (HR_IS_ANALYSIS (self));
-  g_return_if_fail (!self->running);
+  g_return_if_fail (!hr_analysis_running (self));
   self->precision = precision;
 }
 
@@ -589,7 +588,7 @@ void
 hr_analysis_set_spectral_stages (HrAnalysis *self, const char *const *names)
 {
   g_return_if_fail (HR_IS_ANALYSIS (self));
-  g_return_if_fail (!self->running);
+  g_return_if_fail (!hr_analysis_running (self));
   g_strfreev (self->spectral_stages);
   self->spectral_stages = g_strdupv ((char **)names);
 }
@@ -606,7 +605,7 @@ void
 hr_analysis_set_pairs_file (HrAnalysis *self, const char *path)
 {
   g_return_if_fail (HR_IS_ANALYSIS (self));
-  g_return_if_fail (!self->running);
+  g_return_if_fail (!hr_analysis_running (self));
   g_free (self->pairs_file);
   self->pairs_file = g_strdup (path);
 }
@@ -643,7 +642,7 @@ hr_analysis_set_positives_source (HrAnalysis *self, HrSource *positives)
 {
   g_return_if_fail (HR_IS_ANALYSIS (self));
   g_return_if_fail (positives == NULL || HR_IS_SOURCE (positives));
-  g_return_if_fail (!self->running);
+  g_return_if_fail (!hr_analysis_running (self));
   g_set_object (&self->positives, positives);
 }
 
@@ -661,7 +660,7 @@ hr_analysis_set_contrastive_parameters (HrAnalysis *self, gsize batch_size, doub
                                         double margin)
 {
   g_return_if_fail (HR_IS_ANALYSIS (self));
-  g_return_if_fail (!self->running);
+  g_return_if_fail (!hr_analysis_running (self));
   self->pair_batch = batch_size;
   self->temperature = temperature;
   self->margin = margin;
@@ -733,14 +732,14 @@ hr_progress_report (double fraction, gpointer data)
       p->func (value, p->func_data);
       return;
     }
-  if (self->context == NULL)
+  if (p->context == NULL)
     return;
   g_mutex_lock (&self->progress_lock);
   self->progress_latest = value;
   g_mutex_unlock (&self->progress_lock);
   /* one delivery in flight at a time: it takes the latest value */
   if (g_atomic_int_compare_and_exchange (&self->progress_pending, 0, 1))
-    g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, hr_analysis_deliver_progress,
+    g_main_context_invoke_full (p->context, G_PRIORITY_DEFAULT, hr_analysis_deliver_progress,
                                 g_object_ref (self), g_object_unref);
 }
 
@@ -748,10 +747,16 @@ static void
 hr_analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   HrAnalysis *self = source;
-  HrProgress p = { self, NULL, NULL, 0.0, 1.0 };
+  /* the context of the caller of hr_analysis_run_async(), which the task keeps */
+  HrProgress p = { self, NULL, NULL, 0.0, 1.0, g_task_get_context (task) };
   GError *error = NULL;
+  gboolean ok;
 
-  if (hr_analysis_run_internal (self, &p, cancellable, &error))
+  ok = hr_analysis_run_internal (self, &p, cancellable, &error);
+  /* Done with the analysis: it is no longer running once its task returns, whether or not
+   * hr_analysis_run_finish() is ever called (the result may be dropped unread). */
+  g_atomic_int_set (&self->running, FALSE);
+  if (ok)
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);
@@ -766,7 +771,10 @@ hr_analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellab
  *
  * Runs the analysis in a worker thread. #HrAnalysis:progress is notified in the
  * thread-default main context of the calling thread as it goes; cancelling @cancellable
- * stops it within one chunk of samples. Do not change the analysis while it runs.
+ * stops it within one chunk of samples. Do not change the analysis while it runs. It is
+ * free again when @callback is called, whether or not the callback calls
+ * hr_analysis_run_finish() (a result dropped unread leaves nothing running). The sources
+ * are read in the worker thread, so their #HrSource:position is notified there.
  */
 void
 hr_analysis_run_async (HrAnalysis *self, GCancellable *cancellable, GAsyncReadyCallback callback,
@@ -775,12 +783,11 @@ hr_analysis_run_async (HrAnalysis *self, GCancellable *cancellable, GAsyncReadyC
   GTask *task;
 
   g_return_if_fail (HR_IS_ANALYSIS (self));
-  g_return_if_fail (!self->running);
+  g_return_if_fail (!hr_analysis_running (self));
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, hr_analysis_run_async);
-  self->running = TRUE;
-  self->context = g_main_context_ref_thread_default ();
+  g_atomic_int_set (&self->running, TRUE);
   self->progress = 0.0;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
   g_task_run_in_thread (task, hr_analysis_thread);
@@ -802,9 +809,7 @@ hr_analysis_run_finish (HrAnalysis *self, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  /* the worker has finished with the analysis once its task has returned */
-  self->running = FALSE;
-  g_clear_pointer (&self->context, g_main_context_unref);
+  /* the worker cleared self->running before its task returned */
   if (!g_task_propagate_boolean (G_TASK (result), error))
     return FALSE;
   if (self->progress != 1.0)
@@ -842,7 +847,7 @@ gboolean
 hr_analysis_is_done (HrAnalysis *self)
 {
   g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
-  return self->done && !self->running;
+  return self->done && !hr_analysis_running (self);
 }
 
 /**
@@ -1006,7 +1011,7 @@ void
 hr_analysis_set_standardize (HrAnalysis *self, gboolean standardize)
 {
   g_return_if_fail (HR_IS_ANALYSIS (self));
-  g_return_if_fail (!self->running);
+  g_return_if_fail (!hr_analysis_running (self));
   self->standardize = standardize;
 }
 
@@ -1041,7 +1046,8 @@ hr_analysis_get_standardize (HrAnalysis *self)
  * stage with N < D, from its rows kept in memory and the N × N Gram matrices
  * (4·N·D + 16·N² + 16,384·N bytes). The projections add the same for their normalised rows,
  * and each stage with a CKA 8·D_features·D bytes. When the sum passes the bound, the run
- * fails before it allocates with %HR_ANALYSIS_ERROR_SHAPE, naming the stage and the sizes.
+ * fails before it allocates with %HR_ANALYSIS_ERROR_MEMORY_LIMIT, naming the stage and the
+ * sizes.
  *
  * Since: 0.2
  */
@@ -1049,7 +1055,7 @@ void
 hr_analysis_set_memory_limit (HrAnalysis *self, guint64 bytes)
 {
   g_return_if_fail (HR_IS_ANALYSIS (self));
-  g_return_if_fail (!self->running);
+  g_return_if_fail (!hr_analysis_running (self));
   self->memory_limit = bytes;
 }
 

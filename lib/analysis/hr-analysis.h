@@ -107,143 +107,143 @@ typedef enum
 
 #define HR_TYPE_STAGE (hr_stage_get_type ())
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 G_DECLARE_FINAL_TYPE (HrStage, hr_stage, HR, STAGE, GObject)
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 const char *hr_stage_get_name (HrStage *stage);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrStageRole hr_stage_get_role (HrStage *stage);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 int hr_stage_get_layer (HrStage *stage);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrLayerKind hr_stage_get_layer_kind (HrStage *stage);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gsize hr_stage_get_dimension (HrStage *stage);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrMoments *hr_stage_get_moments (HrStage *stage);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrSpectrum *hr_stage_get_spectrum (HrStage *stage);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_stage_get_per_sample_into (HrStage *stage, guint64 first, gsize n_samples,
                                        float *values, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 GBytes *hr_stage_get_per_sample (HrStage *stage, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 guint64 hr_stage_get_n_samples (HrStage *stage);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 const char *hr_stage_get_clipping_measure (HrStage *stage);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 GBytes *hr_stage_get_clipped_fraction (HrStage *stage);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 double hr_stage_get_mean_clipped_fraction (HrStage *stage);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 guint hr_stage_get_n_always_clipped (HrStage *stage);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 HrSpectrum *hr_stage_get_normalized_spectrum (HrStage *stage);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 double hr_stage_get_cka (HrStage *stage);
 
 #define HR_TYPE_ANALYSIS (hr_analysis_get_type ())
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 G_DECLARE_FINAL_TYPE (HrAnalysis, hr_analysis, HR, ANALYSIS, GObject)
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrAnalysis *hr_analysis_new (HrStackReader *features);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 HrAnalysis *hr_analysis_new_for_source (HrSource *features);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 HrSource *hr_analysis_get_source (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 void hr_analysis_set_projections_source (HrAnalysis *self, HrSource *projections);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 HrSource *hr_analysis_get_projections_source (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 void hr_analysis_set_positives_source (HrAnalysis *self, HrSource *positives);
 
-HR_AVAILABLE_IN_ALL
+HR_DEPRECATED_IN_0_2_FOR (hr_analysis_get_source)
 HrStackReader *hr_analysis_get_features (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 void hr_analysis_set_head (HrAnalysis *self, HrHead *head);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrHead *hr_analysis_get_head (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 void hr_analysis_set_projections (HrAnalysis *self, HrStackReader *projections);
-HR_AVAILABLE_IN_ALL
+HR_DEPRECATED_IN_0_2_FOR (hr_analysis_get_projections_source)
 HrStackReader *hr_analysis_get_projections (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 void hr_analysis_set_norm_mode (HrAnalysis *self, HrNormMode mode);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrNormMode hr_analysis_get_norm_mode (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 void hr_analysis_set_batch_size (HrAnalysis *self, gsize batch_size);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gsize hr_analysis_get_batch_size (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 void hr_analysis_set_precision (HrAnalysis *self, HrPrecision precision);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 void hr_analysis_set_nonfinite_policy (HrAnalysis *self, HrNonfinitePolicy policy);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 HrNonfinitePolicy hr_analysis_get_nonfinite_policy (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 void hr_analysis_set_spectral_stages (HrAnalysis *self, const char *const *names);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 void hr_analysis_set_pairs_file (HrAnalysis *self, const char *path);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 void hr_analysis_set_positives (HrAnalysis *self, HrStackReader *positives);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 void hr_analysis_set_log_plots (HrAnalysis *self, gboolean log);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_analysis_get_log_plots (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 void hr_analysis_set_contrastive_parameters (HrAnalysis *self, gsize batch_size, double temperature,
                                              double margin);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_analysis_run (HrAnalysis *self, HrProgressFunc progress, gpointer progress_data,
                           GCancellable *cancellable, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 void hr_analysis_run_async (HrAnalysis *self, GCancellable *cancellable,
                             GAsyncReadyCallback callback, gpointer user_data);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_analysis_run_finish (HrAnalysis *self, GAsyncResult *result, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 double hr_analysis_get_progress (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_analysis_is_done (HrAnalysis *self);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 guint hr_analysis_get_n_stages (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrStage *hr_analysis_get_stage (HrAnalysis *self, guint index);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrStage *hr_analysis_find_stage (HrAnalysis *self, const char *name);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrContrastive *hr_analysis_get_contrastive (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 guint64 hr_analysis_get_n_pairs_skipped (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 guint64 hr_analysis_get_n_dropped (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 guint64 hr_analysis_get_n_nonfinite (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrVerdictFlags hr_analysis_get_verdict (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 char **hr_analysis_describe_verdict (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 void hr_analysis_set_standardize (HrAnalysis *self, gboolean standardize);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 gboolean hr_analysis_get_standardize (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 void hr_analysis_set_memory_limit (HrAnalysis *self, guint64 bytes);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 guint64 hr_analysis_get_memory_limit (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 double hr_analysis_get_lidar (HrAnalysis *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 char *hr_analysis_to_json (HrAnalysis *self, gboolean pretty);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_analysis_write_report (HrAnalysis *self, const char *directory,
                                    GCancellable *cancellable, GError **error);
 

@@ -374,7 +374,7 @@ hr_stage_get_per_sample (HrStage *stage, GError **error)
   values = g_try_new (float, MAX (n, 1) * HR_PER_SAMPLE_COLUMNS);
   if (values == NULL)
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    _ ("not enough memory for the statistics of %zu samples"), n);
       return NULL;
     }

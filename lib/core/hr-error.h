@@ -20,7 +20,14 @@ G_BEGIN_DECLS
 
 /**
  * HrStackError:
- * @HR_STACK_ERROR_IO: the file could not be opened, read or written
+ * @HR_STACK_ERROR_IO: the file could not be read or written for a reason the system does
+ *   not give (libtiff reports a failed write, a source's read fails without an error). A
+ *   file that cannot be opened, read or written for a reason the system gives is a
+ *   %G_IO_ERROR instead, from its `errno`: %G_IO_ERROR_NOT_FOUND for a missing file or
+ *   folder (or a folder without stacks), %G_IO_ERROR_PERMISSION_DENIED,
+ *   %G_IO_ERROR_IS_DIRECTORY or %G_IO_ERROR_NOT_REGULAR_FILE for what is not a file,
+ *   %G_IO_ERROR_NO_SPACE for a full disk, %G_IO_ERROR_BUSY for a target another writer
+ *   is writing
  * @HR_STACK_ERROR_NOT_TIFF: the file is empty or is not a TIFF file
  * @HR_STACK_ERROR_TRUNCATED: the file ends before the data it describes (a cut file, or
  *   strip or tile offsets past its end)
@@ -35,6 +42,9 @@ G_BEGIN_DECLS
  * @HR_STACK_ERROR_INVALID: a matrix handed to the library does not match its stated shape
  * @HR_STACK_ERROR_NON_FINITE: the data hold NaN or infinite values where finite values are
  *   required
+ * @HR_STACK_ERROR_NO_MEMORY: an allocation failed: the system has not enough memory for
+ *   what the file's shape needs (a chunk of rows, a whole stack). A shape that is absurd
+ *   or passes a fixed bound is %HR_STACK_ERROR_TOO_LARGE instead. Since: 0.2
  *
  * Error codes in the %HR_STACK_ERROR domain.
  */
@@ -50,9 +60,10 @@ typedef enum
   HR_STACK_ERROR_LAYOUT,
   HR_STACK_ERROR_INVALID,
   HR_STACK_ERROR_NON_FINITE,
+  HR_STACK_ERROR_NO_MEMORY,
 } HrStackError;
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 GQuark hr_stack_error_quark (void);
 
 /**
@@ -73,13 +84,19 @@ GQuark hr_stack_error_quark (void);
  * @HR_ANALYSIS_ERROR_NUMERIC: the computation failed: LAPACK did not converge, or the
  *   accumulated sums overflowed to infinity
  * @HR_ANALYSIS_ERROR_PAIRS: the positive pairs are unusable: a pair file that cannot be
- *   parsed, or an index outside the stack
+ *   parsed, or an index outside the stack. (A pair file that cannot be opened is a
+ *   %G_IO_ERROR from its `errno`, %G_IO_ERROR_NOT_FOUND when it is missing.)
  * @HR_ANALYSIS_ERROR_INVALID: a parameter given by the user is out of range (a temperature
  *   that is not positive, a negative margin, an unknown stage name)
  * @HR_ANALYSIS_ERROR_NON_FINITE: the input holds NaN or infinite values and the
  *   non-finite policy is %HR_NONFINITE_POLICY_ERROR. (Samples left out until fewer than 2
  *   remain are %HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES, whose message names the columns that
  *   are non-finite in every sample.) Since: 0.2
+ * @HR_ANALYSIS_ERROR_NO_MEMORY: an allocation failed: the system has not enough memory for
+ *   the chunks, the kept rows or the matrices of a measure. Since: 0.2
+ * @HR_ANALYSIS_ERROR_MEMORY_LIMIT: the spectra of the analysis would need more memory than
+ *   hr_analysis_set_memory_limit() allows (by default half the physical memory); refused
+ *   before anything is allocated, the message says how much they need. Since: 0.2
  *
  * Error codes in the %HR_ANALYSIS_ERROR domain.
  */
@@ -91,9 +108,11 @@ typedef enum
   HR_ANALYSIS_ERROR_PAIRS,
   HR_ANALYSIS_ERROR_INVALID,
   HR_ANALYSIS_ERROR_NON_FINITE,
+  HR_ANALYSIS_ERROR_NO_MEMORY,
+  HR_ANALYSIS_ERROR_MEMORY_LIMIT,
 } HrAnalysisError;
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 GQuark hr_analysis_error_quark (void);
 
 G_END_DECLS

@@ -563,7 +563,7 @@ hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, gu
       g_free (stages);
       g_free (work[0]);
       g_free (work[1]);
-      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NO_MEMORY,
                    _ ("not enough memory for the %u stages of %zu samples"), L, n);
       return NULL;
     }
@@ -638,7 +638,7 @@ hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancella
       g_free (result);
       g_free (work[0]);
       g_free (work[1]);
-      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NO_MEMORY,
                    _ ("not enough memory to run the head on %zu samples"), n);
       return NULL;
     }

@@ -218,7 +218,7 @@ hr_stream_init (HrStream *st, HrRun *run, HrSource *reader, gsize batch_size, gs
   if (st->rows == NULL || st->work[0] == NULL || st->work[1] == NULL
       || (drop_nonfinite && st->samples == NULL))
     {
-      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NO_MEMORY,
                    _ ("not enough memory for chunks of %zu samples"), st->chunk);
       return FALSE;
     }
@@ -435,7 +435,7 @@ hr_head_stream (HrHead *head, HrSource *reader, HrNormMode mode, gsize batch_siz
   for (guint i = 0; i < n_layers; i++)
     if (keep[i] && (stages[i] = g_try_new (float, st.chunk *hr_head_layer (head, i)->out)) == NULL)
       {
-        g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_SHAPE,
+        g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_NO_MEMORY,
                      _ ("not enough memory for chunks of %zu samples"), st.chunk);
         goto out;
       }

@@ -33,6 +33,8 @@ G_BEGIN_DECLS
  * @HR_HEAD_ERROR_NON_FINITE: a weight, or an input value, is NaN or infinite, or a layer
  *   computes NaN or infinite values from finite inputs
  * @HR_HEAD_ERROR_STAGE: a stage asked for does not exist
+ * @HR_HEAD_ERROR_NO_MEMORY: an allocation failed: the system has not enough memory for the
+ *   head's buffers for the samples asked for. Since: 0.2
  *
  * Error codes in the %HR_HEAD_ERROR domain.
  */
@@ -43,9 +45,10 @@ typedef enum
   HR_HEAD_ERROR_SHAPE,
   HR_HEAD_ERROR_NON_FINITE,
   HR_HEAD_ERROR_STAGE,
+  HR_HEAD_ERROR_NO_MEMORY,
 } HrHeadError;
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 GQuark hr_head_error_quark (void);
 
 /**
@@ -131,113 +134,113 @@ typedef enum
 
 #define HR_TYPE_HEAD (hr_head_get_type ())
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 G_DECLARE_FINAL_TYPE (HrHead, hr_head, HR, HEAD, GObject)
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrHead *hr_head_new (void);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrHead *hr_head_new_from_file (const char *path, const char *arch, const char *prefix,
                                GCancellable *cancellable, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrHead *hr_head_new_from_tensors (HrTensorFile *weights, const char *arch, const char *prefix,
                                   GError **error);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 HrHead *hr_head_new_from_file_full (const char *path, const char *arch, const char *prefix,
                                     const char *activation, GCancellable *cancellable,
                                     GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 HrHead *hr_head_new_from_tensors_full (HrTensorFile *weights, const char *arch, const char *prefix,
                                        const char *activation, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 char **hr_head_find_prefixes (HrTensorFile *weights);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 const char *const *hr_head_list_known_prefixes (void);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 const char *hr_layer_kind_to_string (HrLayerKind kind);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 const char *const *hr_head_list_presets (void);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 const char *hr_head_get_preset_description (const char *preset);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 const char *hr_head_get_preset_spec (const char *preset);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_head_append_linear (HrHead *head, const char *name, gsize in_features,
                                 gsize out_features, GBytes *weight, GBytes *bias, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_head_append_batch_norm (HrHead *head, const char *name, gsize n_features,
                                     GBytes *weight, GBytes *bias, GBytes *running_mean,
                                     GBytes *running_var, double eps, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_head_append_layer_norm (HrHead *head, const char *name, gsize n_features,
                                     GBytes *weight, GBytes *bias, double eps, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_head_append_activation (HrHead *head, const char *name, HrLayerKind kind,
                                     GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 gboolean hr_head_append_leaky_relu (HrHead *head, const char *name, double negative_slope,
                                     GError **error);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 guint hr_head_get_n_layers (HrHead *head);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrLayerKind hr_head_get_layer_kind (HrHead *head, guint index);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 const char *hr_head_get_layer_name (HrHead *head, guint index);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gsize hr_head_get_layer_in_features (HrHead *head, guint index);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gsize hr_head_get_layer_out_features (HrHead *head, guint index);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_head_get_layer_has_bias (HrHead *head, guint index);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 int hr_head_find_stage (HrHead *head, const char *name);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gsize hr_head_get_in_features (HrHead *head);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gsize hr_head_get_out_features (HrHead *head);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 const char *hr_head_get_source (HrHead *head);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 double hr_head_get_layer_negative_slope (HrHead *head, guint index);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 HrArchSource hr_head_get_arch_source (HrHead *head);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 char *hr_head_get_spec (HrHead *head);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 const char *hr_head_get_file (HrHead *head);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 const char *hr_head_get_prefix (HrHead *head);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 const char *hr_head_get_metadata (HrHead *head, const char *key);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 gboolean hr_head_get_activation_assumed (HrHead *head);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 char *hr_head_get_assumption (HrHead *head);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 char **hr_head_match_presets (HrHead *head);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 char *hr_head_describe (HrHead *head);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 char *hr_head_to_json (HrHead *head, gboolean pretty);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrFeatureStack *hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode,
                                  GCancellable *cancellable, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrFeatureStack **hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode,
                                          guint *n_stages, GCancellable *cancellable,
                                          GError **error);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_head_project (HrHead *head, HrStackReader *reader, HrStackWriter *writer,
                           HrNormMode mode, gsize batch_size, int stage, HrProgressFunc progress,
                           gpointer progress_data, GCancellable *cancellable, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 gboolean hr_head_project_source (HrHead *head, HrSource *source, HrStackWriter *writer,
                                  HrNormMode mode, gsize batch_size, int stage,
                                  HrProgressFunc progress, gpointer progress_data,

@@ -174,6 +174,22 @@ hr_tensor_set_error (const char *display_name, const char *tensor, GError **erro
     g_set_error (error, HR_TENSOR_ERROR, code, "%s: %s", display_name, what);
 }
 
+/* Sets @error in GIO's domain, naming the file: for what the system reports (a
+ * #GIOErrorEnum code, from errno with g_io_error_from_errno()). */
+G_GNUC_PRINTF (4, 5)
+static void
+hr_tensor_set_io_error (const char *display_name, GError **error, GIOErrorEnum code,
+                        const char *format, ...)
+{
+  va_list ap;
+  g_autofree char *what = NULL;
+
+  va_start (ap, format);
+  what = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  g_set_error (error, G_IO_ERROR, code, "%s: %s", display_name, what);
+}
+
 /* "[24, 32]" */
 static char *
 hr_shape_to_string (const gint64 *shape, gsize n_dims)
@@ -276,7 +292,7 @@ hr_tensor_entry_parse (HrTensorFile *self, const char *name, JsonNode *node, GEr
   entry->shape = g_try_new0 (gint64, MAX (entry->n_dims, 1));
   if (entry->shape == NULL)
     {
-      hr_tensor_set_error (self->display_name, name, &local, HR_TENSOR_ERROR_SHAPE,
+      hr_tensor_set_error (self->display_name, name, &local, HR_TENSOR_ERROR_NO_MEMORY,
                            _ ("not enough memory for a shape of %zu dimensions"), entry->n_dims);
       goto fail;
     }
@@ -610,7 +626,7 @@ hr_tensor_file_parse_header (HrTensorFile *self, const char *header, gsize lengt
   names = g_try_new0 (char *, g_list_length (members) + 1);
   if (names == NULL)
     {
-      hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_HEADER,
+      hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_NO_MEMORY,
                            _ ("not enough memory for the names of %u tensors"),
                            g_list_length (members));
       return FALSE;
@@ -760,22 +776,24 @@ hr_tensor_file_initable_init (GInitable *initable, GCancellable *cancellable, GE
   if (fd < 0)
     {
       saved_errno = errno;
-      hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_IO,
-                           _ ("cannot open the file: %s"), g_strerror (saved_errno));
+      hr_tensor_set_io_error (self->display_name, error, g_io_error_from_errno (saved_errno),
+                              _ ("cannot open the file: %s"), g_strerror (saved_errno));
       return FALSE;
     }
   if (fstat (fd, &st) != 0)
     {
       saved_errno = errno;
-      hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_IO,
-                           _ ("cannot examine the file: %s"), g_strerror (saved_errno));
+      hr_tensor_set_io_error (self->display_name, error, g_io_error_from_errno (saved_errno),
+                              _ ("cannot examine the file: %s"), g_strerror (saved_errno));
       g_close (fd, NULL);
       return FALSE;
     }
   if (!S_ISREG (st.st_mode))
     {
-      hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_IO,
-                           _ ("not a regular file"));
+      hr_tensor_set_io_error (self->display_name, error,
+                              S_ISDIR (st.st_mode) ? G_IO_ERROR_IS_DIRECTORY
+                                                   : G_IO_ERROR_NOT_REGULAR_FILE,
+                              _ ("not a regular file"));
       g_close (fd, NULL);
       return FALSE;
     }
@@ -785,7 +803,7 @@ hr_tensor_file_initable_init (GInitable *initable, GCancellable *cancellable, GE
   if ((guint64)st.st_size > G_MAXSIZE - 1
       || (contents = g_try_malloc (MAX ((gsize)st.st_size, 1))) == NULL)
     {
-      hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_IO,
+      hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_NO_MEMORY,
                            _ ("not enough memory to read the file (%llu bytes)"),
                            (unsigned long long)st.st_size);
       g_close (fd, NULL);
@@ -802,8 +820,8 @@ hr_tensor_file_initable_init (GInitable *initable, GCancellable *cancellable, GE
       if (got < 0)
         {
           saved_errno = errno;
-          hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_IO,
-                               _ ("cannot read the file: %s"), g_strerror (saved_errno));
+          hr_tensor_set_io_error (self->display_name, error, g_io_error_from_errno (saved_errno),
+                                  _ ("cannot read the file: %s"), g_strerror (saved_errno));
           g_close (fd, NULL);
           return FALSE;
         }
@@ -1235,7 +1253,7 @@ hr_tensor_file_read_float (HrTensorFile *file, const char *name, GError **error)
   data = g_try_malloc (MAX (entry->n_elements, 1) * sizeof (float));
   if (data == NULL)
     {
-      hr_tensor_set_error (file->display_name, name, error, HR_TENSOR_ERROR_IO,
+      hr_tensor_set_error (file->display_name, name, error, HR_TENSOR_ERROR_NO_MEMORY,
                            _ ("not enough memory for %zu float32 values"), entry->n_elements);
       return NULL;
     }

@@ -375,7 +375,7 @@ hr_contrastive_new (const float *anchors, const float *positives, const float *n
   sim = g_try_new (double, sim_capacity);
   if (z == NULL || squared_norms == NULL || sim == NULL)
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    _ ("not enough memory for contrastive batches of %zu pairs of dimension %zu"),
                    max_batch, dimension);
       return NULL;
@@ -827,9 +827,11 @@ hr_pairs_parse_line (const char *path, gsize line_number, guint n_fields, char *
  * a line is at most 65,536 bytes long. An index may carry a `+` sign (`+0` is 0).
  *
  * Returns: %TRUE, or %FALSE with @error set: %HR_ANALYSIS_ERROR_PAIRS, with the file and
- *   line, for a file that cannot be read, a field that is not a non-negative integer, a
- *   line with other than two or three columns or with another number of columns than the
- *   lines before, an index not below @n_samples, or a file without pairs
+ *   line, for a field that is not a non-negative integer, a line with other than two or
+ *   three columns or with another number of columns than the lines before, an index not
+ *   below @n_samples, or a file without pairs; a %G_IO_ERROR for a file that cannot be
+ *   read (%G_IO_ERROR_NOT_FOUND when it is missing); %HR_ANALYSIS_ERROR_NO_MEMORY when
+ *   the pairs do not fit in memory
  */
 gboolean
 hr_pairs_read (const char *path, guint64 n_samples, guint64 **indices, gsize *n_pairs,
@@ -854,7 +856,8 @@ hr_pairs_read (const char *path, guint64 n_samples, guint64 **indices, gsize *n_
   file_stream = g_file_read (file, NULL, &local_error);
   if (file_stream == NULL)
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
+      /* g_file_read()'s own code: G_IO_ERROR_NOT_FOUND for a missing file, … */
+      g_set_error (error, local_error->domain, local_error->code,
                    _ ("cannot read the pair file %s: %s"), path, local_error->message);
       return FALSE;
     }
@@ -892,7 +895,7 @@ hr_pairs_read (const char *path, guint64 n_samples, guint64 **indices, gsize *n_
         {
           if (local_error != NULL)
             {
-              g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
+              g_set_error (error, local_error->domain, local_error->code,
                            _ ("%s, line %zu: cannot read the pair file: %s"), path, line_number + 1,
                            local_error->message);
               return FALSE;
@@ -956,7 +959,7 @@ hr_pairs_read (const char *path, guint64 n_samples, guint64 **indices, gsize *n_
 
           if (grown == NULL)
             {
-              g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
+              g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                            _ ("%s, line %zu: not enough memory for %zu pairs (%zu bytes)"), path,
                            line_number, new_capacity / 3, new_capacity * sizeof (guint64));
               return FALSE;

@@ -233,9 +233,15 @@ hr_eigh (double *a, gsize n, double *w, gboolean vectors, GError **error)
       work = g_try_new (double, lwork);
       iwork = g_try_new (int, liwork);
       if (work == NULL || iwork == NULL)
-        info = -1;
-      else
-        dsyevd_ (jobz, "L", &n_int, a, &n_int, w, work, &lwork, iwork, &liwork, &info, 1, 1);
+        {
+          /* not a convergence failure: the workspace LAPACK asked for is not there */
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
+                       /* TRANSLATORS: %s is a LAPACK routine such as dsyevd */
+                       _ ("not enough memory for the workspace of LAPACK %s (%d values)"), "dsyevd",
+                       lwork);
+          return FALSE;
+        }
+      dsyevd_ (jobz, "L", &n_int, a, &n_int, w, work, &lwork, iwork, &liwork, &info, 1, 1);
     }
   if (info != 0)
     {
@@ -275,7 +281,7 @@ hr_lidar_of_pairs (const float *a, const float *p, gsize n, gsize d, GError **er
   if (mu == NULL || sb == NULL || sw == NULL || ym == NULL || yd == NULL || w == NULL || t == NULL
       || v == NULL)
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    _ ("not enough memory for the rows of %zu pairs"), n);
       return NAN;
     }

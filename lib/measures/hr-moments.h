@@ -52,54 +52,54 @@ typedef enum
 
 #define HR_TYPE_MOMENTS (hr_moments_get_type ())
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 G_DECLARE_FINAL_TYPE (HrMoments, hr_moments, HR, MOMENTS, GObject)
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrMoments *hr_moments_new (gsize dimension, guint64 expected_samples, HrPrecision precision);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrMoments *hr_moments_new_diagonal (gsize dimension);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_moments_float32_is_safe (guint64 n_samples, gsize dimension);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 void hr_moments_add (HrMoments *self, const float *rows, gsize n_rows, float *per_sample);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gboolean hr_moments_add_bytes (HrMoments *self, GBytes *rows, GBytes **per_sample, GError **error);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 gsize hr_moments_get_dimension (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 guint64 hr_moments_get_n_samples (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 guint64 hr_moments_get_n_dropped (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 guint64 hr_moments_get_n_nonfinite (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 HrPrecision hr_moments_get_precision (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 double hr_moments_get_error_bound (HrMoments *self);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 const double *hr_moments_peek_mean (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 const double *hr_moments_peek_scatter (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 GBytes *hr_moments_get_mean (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 GBytes *hr_moments_get_scatter (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 GBytes *hr_moments_get_gram (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 GBytes *hr_moments_get_std (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 GBytes *hr_moments_get_zero_fraction (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 guint hr_moments_get_n_dead (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_1
 double hr_moments_get_simsiam_std (HrMoments *self);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 double hr_moments_get_lightly_std (HrMoments *self);
 
 G_END_DECLS

@@ -481,8 +481,9 @@ check_dimension (gsize dimension, GError **error)
  * one pass over the samples. Both arrays are only read during the call.
  *
  * Errors, in the %HR_ANALYSIS_ERROR domain: %HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES when N < 2,
- * %HR_ANALYSIS_ERROR_SHAPE when D is 0 (or too large), %HR_ANALYSIS_ERROR_NUMERIC when the
- * input holds NaN or infinite values or LAPACK fails.
+ * %HR_ANALYSIS_ERROR_SHAPE when D is 0 (or too large), %HR_ANALYSIS_ERROR_NO_MEMORY when
+ * its matrices do not fit memory, %HR_ANALYSIS_ERROR_NUMERIC when the input holds NaN or
+ * infinite values or LAPACK fails.
  *
  * Returns: (transfer full) (nullable): the spectrum, or %NULL with @error set
  */
@@ -1194,7 +1195,7 @@ hr_spectrum_from_rows_internal (guint64 n_samples, gsize dimension, const float 
   if (mean == NULL || scale == NULL || gc == NULL || gu == NULL || y == NULL || u == NULL
       || w == NULL || wu == NULL)
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    /* TRANSLATORS: N × N and D: the sizes of the matrices */
                    _ ("not enough memory for the Gram matrices of %zu samples of dimension %zu"), n,
                    d);
@@ -1309,8 +1310,8 @@ hr_spectrum_from_rows_internal (guint64 n_samples, gsize dimension, const float 
  * and measure is the same as from hr_spectrum_new() (up to rounding).
  *
  * Errors, in the %HR_ANALYSIS_ERROR domain: %HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES when N < 2,
- * %HR_ANALYSIS_ERROR_SHAPE when the matrices do not fit memory, %HR_ANALYSIS_ERROR_NUMERIC
- * for non-finite values or when LAPACK fails.
+ * %HR_ANALYSIS_ERROR_NO_MEMORY when the matrices do not fit memory,
+ * %HR_ANALYSIS_ERROR_NUMERIC for non-finite values or when LAPACK fails.
  *
  * Returns: (transfer full) (nullable): the spectrum, or %NULL with @error set
  *
@@ -1420,8 +1421,8 @@ hr_spectrum_new_standardized (guint64 n_samples, gsize dimension, const double *
   zero = g_try_new0 (double, d);
   if (scaled == NULL || scale == NULL || zero == NULL)
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
-                   _ ("A dimension of %zu is too large for a scatter matrix"), dimension);
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
+                   _ ("not enough memory for a scatter matrix of dimension %zu"), dimension);
       return NULL;
     }
   for (gsize j = 0; j < d; j++)

@@ -243,7 +243,8 @@ hr_list_directory (const char *dir, GPtrArray *out, GError **error)
   handle = g_dir_open (dir, 0, &local);
   if (handle == NULL)
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", dir, local->message);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_file_error (local->code), "%s: %s", dir,
+                   local->message);
       g_error_free (local);
       return FALSE;
     }
@@ -257,7 +258,7 @@ hr_list_directory (const char *dir, GPtrArray *out, GError **error)
     }
   if (found->len == 0)
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO,
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
                    _ ("%s: the folder holds no .tif or .tiff files"), dir);
       return FALSE;
     }

@@ -216,7 +216,7 @@ hr_feature_stack_initable_init (GInitable *initable, GCancellable *cancellable, 
   if (data == NULL)
     {
       g_set_error (
-          error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+          error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY,
           _ ("%s: not enough memory for %zu × %zu values; read it in chunks with HrStackReader"),
           self->path, n, d);
       return FALSE;
@@ -349,11 +349,15 @@ HrFeatureStack *
 hr_feature_stack_new_borrowed (const float *data, gsize n_samples, gsize n_features,
                                GDestroyNotify destroy, gpointer user_data)
 {
-  gsize size;
+  gsize size = 0;
+  gboolean fits;
 
   g_return_val_if_fail (data != NULL, NULL);
   g_return_val_if_fail (n_samples > 0 && n_features > 0, NULL);
-  g_return_val_if_fail (g_size_checked_mul (&size, n_samples, n_features * sizeof (float)), NULL);
+  /* computed outside the check: under G_DISABLE_CHECKS the check is compiled out */
+  fits = g_size_checked_mul (&size, n_samples, n_features)
+         && g_size_checked_mul (&size, size, sizeof (float));
+  g_return_val_if_fail (fits, NULL);
 
   return hr_feature_stack_new_with_bytes (
       g_bytes_new_with_free_func (data, size, destroy, user_data), n_samples, n_features);
@@ -373,11 +377,15 @@ hr_feature_stack_new_borrowed (const float *data, gsize n_samples, gsize n_featu
 HrFeatureStack *
 hr_feature_stack_new_copy (const float *data, gsize n_samples, gsize n_features)
 {
-  gsize size;
+  gsize size = 0;
+  gboolean fits;
 
   g_return_val_if_fail (data != NULL, NULL);
   g_return_val_if_fail (n_samples > 0 && n_features > 0, NULL);
-  g_return_val_if_fail (g_size_checked_mul (&size, n_samples, n_features * sizeof (float)), NULL);
+  /* computed outside the check: under G_DISABLE_CHECKS the check is compiled out */
+  fits = g_size_checked_mul (&size, n_samples, n_features)
+         && g_size_checked_mul (&size, size, sizeof (float));
+  g_return_val_if_fail (fits, NULL);
 
   return hr_feature_stack_new_with_bytes (g_bytes_new (data, size), n_samples, n_features);
 }

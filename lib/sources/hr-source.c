@@ -262,7 +262,10 @@ hr_source_class_init (HrSourceClass *klass)
   /**
    * HrSource:position:
    *
-   * The index of the next sample to read.
+   * The index of the next sample to read. It is notified after every read and seek, in
+   * the thread that reads: during hr_analysis_run_async(), a worker thread. A handler
+   * must therefore be safe to run in any thread (no user interface calls); to follow a
+   * run from a main loop, watch #HrAnalysis:progress instead.
    *
    * Since: 0.2
    */
@@ -531,7 +534,7 @@ hr_source_alloc_chunk (HrSource *source, gsize *max_samples, GError **error)
              ? g_try_malloc (*max_samples * priv->n_features * sizeof (float))
              : NULL;
   if (rows == NULL)
-    g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+    g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY,
                  _ ("%s: not enough memory for %zu samples"), hr_source_get_name (source),
                  *max_samples);
   return rows;

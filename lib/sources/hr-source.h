@@ -25,7 +25,7 @@ G_BEGIN_DECLS
 
 #define HR_TYPE_SOURCE (hr_source_get_type ())
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 G_DECLARE_DERIVABLE_TYPE (HrSource, hr_source, HR, SOURCE, GObject)
 
 /**
@@ -80,43 +80,43 @@ struct _HrSourceClass
   gpointer padding[8];
 };
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 guint64 hr_source_get_n_samples (HrSource *source);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 gsize hr_source_get_n_features (HrSource *source);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 HrStackInfo *hr_source_get_info (HrSource *source);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 const char *hr_source_get_name (HrSource *source);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 guint64 hr_source_get_position (HrSource *source);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 gsize hr_source_get_preferred_chunk (HrSource *source);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 gboolean hr_source_seek (HrSource *source, guint64 sample, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 gboolean hr_source_rewind (HrSource *source, GError **error);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 gboolean hr_source_read_into (HrSource *source, float *buffer, gsize max_samples, gsize *n_read,
                               GCancellable *cancellable, GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 GBytes *hr_source_read_bytes (HrSource *source, gsize max_samples, GCancellable *cancellable,
                               GError **error);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 HrFeatureStack *hr_source_read_chunk (HrSource *source, gsize max_samples,
                                       GCancellable *cancellable, GError **error);
 
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 guint64 hr_source_get_n_nonfinite (HrSource *source);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 const guint64 *hr_source_get_nonfinite_positions (HrSource *source, gsize *n_positions);
 
 /* For implementations. */
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 void hr_source_set_shape (HrSource *source, guint64 n_samples, gsize n_features);
-HR_AVAILABLE_IN_ALL
+HR_AVAILABLE_IN_0_2
 void hr_source_set_info (HrSource *source, HrStackInfo *info);
 
 G_END_DECLS

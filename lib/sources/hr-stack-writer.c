@@ -81,8 +81,9 @@ hr_stack_writer_init (HrStackWriter *self)
  * Starts writing a stack.
  *
  * Returns: (transfer full): a new #HrStackWriter, or %NULL with @error set
- *   (%HR_STACK_ERROR_IO when @path exists and is not a regular file, is being written by
- *   another writer, or its folder cannot be written)
+ *   (%G_IO_ERROR_NOT_REGULAR_FILE when @path exists and is not a regular file,
+ *   %G_IO_ERROR_BUSY when another writer is writing it, the %G_IO_ERROR code of `errno`
+ *   when its folder is missing or cannot be written)
  */
 HrStackWriter *
 hr_stack_writer_new (const char *path, HrStackLayout layout, gsize n_samples, gsize n_features,
@@ -283,7 +284,7 @@ hr_stack_writer_append_source (HrStackWriter *writer, HrSource *source, GCancell
   rows = g_try_new (float, chunk * writer->n_features);
   if (rows == NULL)
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY,
                    _ ("%s: not enough memory for %zu samples"), hr_source_get_name (source), chunk);
       hr_stack_writer_abort (writer);
       return FALSE;

@@ -85,7 +85,7 @@ hr_sink_set_error (HrTiffSink *sink, GError **error, const char *what)
 
   if (saved == ENOSPC || saved == EDQUOT || saved == EFBIG || saved == EIO || saved == EROFS)
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s: %s", sink->path, what,
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s: %s", sink->path, what,
                    g_strerror (saved));
       return;
     }
@@ -197,8 +197,8 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
   sink->file = hr_output_file_begin (path, HR_OUTPUT_FILE_LOCK, &local);
   if (sink->file == NULL)
     {
-      /* the writer's errors are in its own domain */
-      g_set_error_literal (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, local->message);
+      /* G_IO_ERROR_NOT_REGULAR_FILE, G_IO_ERROR_BUSY (another writer's lock), or errno's */
+      g_propagate_error (error, g_steal_pointer (&local));
       return NULL;
     }
   fd = hr_output_file_get_fd (sink->file);
@@ -248,7 +248,7 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
       sink->strip = g_try_new (float, (gsize)sink->rows_per_strip * sink->width);
       if (sink->strip == NULL)
         {
-          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE, _ ("%s: out of memory"),
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY, _ ("%s: out of memory"),
                        path);
           return NULL;
         }
@@ -256,7 +256,7 @@ hr_tiff_sink_new (const char *path, HrStackLayout layout, gsize n_samples, gsize
   if (!g_size_checked_mul (&total_bytes, sink->buffer_samples, n_features * sizeof (float))
       || (sink->buffer = g_try_malloc (total_bytes)) == NULL)
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE, _ ("%s: out of memory"), path);
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY, _ ("%s: out of memory"), path);
       return NULL;
     }
   return g_steal_pointer (&sink);
@@ -292,7 +292,7 @@ hr_sink_pwrite (HrTiffSink *sink, const void *data, gsize size, guint64 offset, 
       if (done <= 0)
         {
           int saved = done < 0 ? errno : ENOSPC;
-          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", sink->path,
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", sink->path,
                        g_strerror (saved));
           return FALSE;
         }
@@ -503,7 +503,8 @@ hr_tiff_sink_commit (HrTiffSink *sink, GError **error)
   /* synced and renamed into place */
   if (!hr_output_file_commit (sink->file, NULL, &local))
     {
-      g_set_error_literal (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, local->message);
+      /* G_IO_ERROR from errno (the sync or the rename) */
+      g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
   return TRUE;

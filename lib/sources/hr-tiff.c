@@ -1066,7 +1066,8 @@ hr_tiff_check_header (const char *path, int fd, guint64 file_size, GError **erro
   if (got < 0)
     {
       int saved = errno;
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", path, g_strerror (saved));
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", path,
+                   g_strerror (saved));
       return FALSE;
     }
   if (got < 4
@@ -1139,12 +1140,22 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
   if (src->fd < 0)
     {
       int saved = errno;
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", path, g_strerror (saved));
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", path,
+                   g_strerror (saved));
       return NULL;
     }
-  if (fstat (src->fd, &st) != 0 || !S_ISREG (st.st_mode))
+  if (fstat (src->fd, &st) != 0)
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, _ ("%s: not a regular file"), path);
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", path,
+                   g_strerror (saved));
+      return NULL;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      g_set_error (error, G_IO_ERROR,
+                   S_ISDIR (st.st_mode) ? G_IO_ERROR_IS_DIRECTORY : G_IO_ERROR_NOT_REGULAR_FILE,
+                   _ ("%s: not a regular file"), path);
       return NULL;
     }
   src->file_size = (guint64)st.st_size;
@@ -1183,7 +1194,7 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
 
           if (grown == NULL)
             {
-              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY,
                            _ ("%s: not enough memory for the directories of %u pages (%zu bytes)"),
                            path, n_pages + 1, (gsize)new_capacity * sizeof (HrPage));
               g_free (pages);
@@ -1221,7 +1232,7 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
           description = g_try_malloc (length + 1);
           if (description == NULL)
             {
-              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY,
                            _ ("%s: not enough memory for the image description (%zu bytes)"), path,
                            length + 1);
               g_free (pages);
@@ -1270,7 +1281,7 @@ hr_tiff_source_open (const char *path, HrStackLayout layout, GCancellable *cance
 
   if (!hr_tiff_plan_band_cache (src))
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY,
                    _ ("%s: not enough memory for the strips of %u pages"), path, src->n_pages);
       return NULL;
     }
@@ -1548,7 +1559,7 @@ hr_tiff_load_band (HrTiffSource *src, tdir_t dir, const HrPage *page, int plane,
     return FALSE;
   if (!hr_grow (&slot->data, &slot->capacity, band_bytes))
     {
-      hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE, _ ("out of memory for %zu bytes"),
+      hr_tiff_set_error (src, error, HR_STACK_ERROR_NO_MEMORY, _ ("out of memory for %zu bytes"),
                          band_bytes);
       return FALSE;
     }
@@ -1577,7 +1588,7 @@ hr_tiff_load_band (HrTiffSource *src, tdir_t dir, const HrPage *page, int plane,
 
       if (!hr_grow (&src->tile_buffer, &src->tile_capacity, tile_bytes))
         {
-          hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE,
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_NO_MEMORY,
                              _ ("out of memory for %zu bytes"), tile_bytes);
           return FALSE;
         }
@@ -1636,7 +1647,7 @@ hr_tiff_read_decoded (HrTiffSource *src, tdir_t dir, int plane, gsize first, gsi
         return FALSE;
       if (!hr_grow (&src->row_buffer, &src->row_capacity, (gsize)TIFFScanlineSize64 (src->tif)))
         {
-          hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE, _ ("out of memory"));
+          hr_tiff_set_error (src, error, HR_STACK_ERROR_NO_MEMORY, _ ("out of memory"));
           return FALSE;
         }
       for (gsize y = y_first; y <= y_last; y++)
@@ -1715,7 +1726,8 @@ hr_tiff_pread (HrTiffSource *src, tdir_t dir, guint8 *buffer, gsize size, guint6
       if (got < 0)
         {
           int saved = errno;
-          hr_tiff_set_error (src, error, HR_STACK_ERROR_IO, "%s", g_strerror (saved));
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", src->path,
+                       g_strerror (saved));
           return FALSE;
         }
       if (got == 0)
@@ -1837,7 +1849,7 @@ hr_tiff_read_raw_strips (HrTiffSource *src, tdir_t dir, int plane, gsize first, 
 
           if (!hr_grow (&src->io_buffer, &src->io_capacity, buffer_pixels * pixel_bytes))
             {
-              hr_tiff_set_error (src, error, HR_STACK_ERROR_TOO_LARGE,
+              hr_tiff_set_error (src, error, HR_STACK_ERROR_NO_MEMORY,
                                  _ ("out of memory for %zu bytes"), buffer_pixels * pixel_bytes);
               return FALSE;
             }

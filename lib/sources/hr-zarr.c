@@ -124,8 +124,10 @@ hr_zarr_try_alloc (const char *store, const char *what, gsize size, GError **err
 {
   gpointer p = size <= HR_ZARR_MAX_BUFFER ? g_try_malloc (MAX (size, 1)) : NULL;
 
+  /* past the bound: the store's shape is absurd; under it: the system is out of memory */
   if (p == NULL)
-    g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+    g_set_error (error, HR_STACK_ERROR,
+                 size <= HR_ZARR_MAX_BUFFER ? HR_STACK_ERROR_NO_MEMORY : HR_STACK_ERROR_TOO_LARGE,
                  /* TRANSLATORS: %s: the store; %s: what (a chunk, a row of chunks); then its
                     size in bytes and the limit */
                  _ ("%s: %s of %zu bytes cannot be allocated (limit %zu bytes)"), store, what, size,
@@ -204,7 +206,8 @@ hr_zarr_load_json (const char *store, const char *file, gboolean *exists, GError
     }
   if (!g_file_get_contents (file, &text, &length, &local))
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO, "%s: %s", store, local->message);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_file_error (local->code), "%s: %s", store,
+                   local->message);
       return NULL;
     }
   if (!hr_zarr_json_prescan (text, length, &too_deep))
@@ -1104,6 +1107,7 @@ hr_zarr_store_open (const char *path, GError **error)
   g_autoptr (JsonNode) node = NULL;
   JsonObject *consolidated = NULL;
   gboolean exists;
+  GStatBuf st;
 
   g_return_val_if_fail (path != NULL, NULL);
   g_atomic_ref_count_init (&store->ref_count);
@@ -1114,6 +1118,13 @@ hr_zarr_store_open (const char *path, GError **error)
   store->array_attrs
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)json_object_unref);
 
+  if (g_stat (path, &st) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", path,
+                   g_strerror (saved));
+      return NULL;
+    }
   if (!hr_zarr_is_store (path))
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED,
@@ -1679,7 +1690,7 @@ hr_zarr_store_fill (HrZarrReader *reader, gsize rows, gsize col0, gsize cols)
 static gboolean
 hr_zarr_read_error (HrZarrReader *reader, const char *file, int saved_errno, GError **error)
 {
-  g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO,
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
                /* TRANSLATORS: %s: the store; %s: the chunk's file; %s: the system's reason */
                _ ("%s: chunk %s cannot be read: %s"), reader->store->path, file,
                g_strerror (saved_errno));
@@ -1700,7 +1711,9 @@ hr_zarr_pread (HrZarrReader *reader, int fd, guint64 offset, gsize length, const
 
       if (bigger == NULL)
         {
-          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+          g_set_error (error, HR_STACK_ERROR,
+                       length <= HR_ZARR_MAX_BUFFER ? HR_STACK_ERROR_NO_MEMORY
+                                                    : HR_STACK_ERROR_TOO_LARGE,
                        _ ("%s: %s of %zu bytes cannot be allocated (limit %zu bytes)"),
                        reader->store->path, file, length, HR_ZARR_MAX_BUFFER);
           return FALSE;

@@ -169,7 +169,7 @@ hr_info_zarr_scan (HrZarrStore *store, HrZarrRole role, HrZarrRoleScan *scan,
   rows = g_try_new (float, MAX (chunk * scan->n_columns, 1));
   if (rows == NULL)
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE, "%s: %s",
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY, "%s: %s",
                    hr_zarr_store_get_path (store), _ ("out of memory"));
       return FALSE;
     }

@@ -515,6 +515,147 @@ test_async (Fixture *f, gconstpointer data)
   g_assert_false (hr_analysis_is_done (analysis));
 }
 
+/* Issue 13: error codes that mean what they say. A missing file is what the system says
+ * (G_IO_ERROR_NOT_FOUND), whichever file it is; a refusal by the memory limit is not a
+ * shape error; a corrupt file is a stack error. */
+static void
+test_error_codes (Fixture *f, gconstpointer data)
+{
+  g_autofree char *missing = g_build_filename (f->dir, "no-such-file", NULL);
+  g_autofree char *corrupt = g_build_filename (f->dir, "corrupt.tif", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrAnalysis) analysis = NULL;
+  g_autoptr (HrStackReader) reader = NULL;
+  g_autoptr (HrHead) head = NULL;
+  /* a little-endian TIFF header whose first directory has one entry and then ends */
+  static const guint8 cut[] = { 'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0, 1, 3, 0 };
+
+  /* the stack */
+  reader = hr_stack_reader_new (missing, HR_STACK_LAYOUT_AUTO, NULL, &error);
+  g_assert_null (reader);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* the weights */
+  head = hr_head_new_from_file (missing, "viscy-v2", NULL, NULL, &error);
+  g_assert_null (head);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* the pair file, through the analysis */
+  analysis = new_analysis (f, NULL);
+  hr_analysis_set_pairs_file (analysis, missing);
+  g_assert_false (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_clear_object (&analysis);
+
+  /* the memory limit: refused before allocating, with its own code */
+  analysis = new_analysis (f, NULL);
+  hr_analysis_set_memory_limit (analysis, 1);
+  g_assert_false (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_MEMORY_LIMIT);
+  g_assert_nonnull (strstr (error->message, "memory limit"));
+  g_clear_error (&error);
+  /* and with the default limit the same analysis runs */
+  hr_analysis_set_memory_limit (analysis, 0);
+  g_assert_true (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  /* corrupt input: a TIFF cut inside its first directory */
+  g_assert_true (g_file_set_contents (corrupt, (const char *)cut, sizeof cut, &error));
+  reader = hr_stack_reader_new (corrupt, HR_STACK_LAYOUT_AUTO, NULL, &error);
+  g_assert_null (reader);
+  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TRUNCATED);
+}
+
+typedef struct
+{
+  GMainLoop *loop;
+  gboolean called;
+  GThread *main_thread;
+  guint n_position_in_worker, n_position_in_main;
+} DropState;
+
+/* A callback that drops the result without hr_analysis_run_finish(). */
+static void
+on_done_dropped (GObject *source, GAsyncResult *result, gpointer data)
+{
+  DropState *s = data;
+
+  s->called = TRUE;
+  /* already free here, before any finish: done, and not running */
+  g_assert_true (hr_analysis_is_done (HR_ANALYSIS (source)));
+  g_main_loop_quit (s->loop);
+}
+
+static void
+on_position (GObject *object, GParamSpec *pspec, gpointer data)
+{
+  DropState *s = data;
+
+  /* counted atomically: this runs in the worker thread */
+  if (g_thread_self () == s->main_thread)
+    g_atomic_int_inc ((gint *)&s->n_position_in_main);
+  else
+    g_atomic_int_inc ((gint *)&s->n_position_in_worker);
+}
+
+/* Issue 13: an asynchronous run whose result is dropped without hr_analysis_run_finish()
+ * left the analysis "running" for ever: every later run and setter was refused. */
+static void
+test_async_unfinished (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_build_filename (f->dir, "unfinished.tif", NULL);
+  g_autoptr (HrStackReader) reader = NULL;
+  g_autoptr (HrAnalysis) analysis = NULL;
+  GMainContext *context = g_main_context_new ();
+  DropState s = { 0 };
+  AsyncState again = { 0 };
+  gsize n = 3000;
+  g_autofree float *x = g_new (float, n *D);
+  GRand *r = g_rand_new_with_seed (7);
+  gulong id;
+
+  for (gsize i = 0; i < n * D; i++)
+    x[i] = rnd (r);
+  g_rand_free (r);
+  write_matrix (path, x, n, D);
+  reader = hr_stack_reader_new (path, HR_STACK_LAYOUT_AUTO, NULL, &error);
+  g_assert_no_error (error);
+  analysis = hr_analysis_new (reader);
+
+  g_main_context_push_thread_default (context);
+  s.loop = g_main_loop_new (context, FALSE);
+  s.main_thread = g_thread_self ();
+  id = g_signal_connect (reader, "notify::position", G_CALLBACK (on_position), &s);
+  hr_analysis_run_async (analysis, NULL, on_done_dropped, &s);
+  g_main_loop_run (s.loop);
+  g_signal_handler_disconnect (reader, id);
+  /* let the task go: its last references are dropped in this context */
+  while (g_main_context_iteration (context, FALSE))
+    ;
+  g_main_loop_unref (s.loop);
+  g_main_context_pop_thread_default (context);
+  g_main_context_unref (context);
+  g_assert_true (s.called);
+  /* doc/threads.md: the sources are read, and their position notified, in the worker */
+  g_assert_cmpuint (s.n_position_in_worker, >, 0);
+  g_assert_cmpuint (s.n_position_in_main, ==, 0);
+
+  /* the run is over although no one finished it: results readable, setters and runs work */
+  g_assert_true (hr_analysis_is_done (analysis));
+  hr_analysis_set_batch_size (analysis, 64);
+  g_assert_cmpuint (hr_analysis_get_batch_size (analysis), ==, 64);
+  g_assert_true (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (run_async (analysis, NULL, &again, &error));
+  g_assert_no_error (error);
+  g_assert_false (again.wrong_thread);
+  g_assert_true (hr_analysis_is_done (analysis));
+}
+
 static gboolean
 file_exists (const char *dir, const char *name)
 {
@@ -644,7 +785,11 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add ("/analysis/pairs", Fixture, NULL, fixture_setup, test_pairs, fixture_teardown);
   g_test_add ("/analysis/errors", Fixture, NULL, fixture_setup, test_errors, fixture_teardown);
+  g_test_add ("/analysis/errors/codes", Fixture, NULL, fixture_setup, test_error_codes,
+              fixture_teardown);
   g_test_add ("/analysis/async", Fixture, NULL, fixture_setup, test_async, fixture_teardown);
+  g_test_add ("/analysis/async/unfinished", Fixture, NULL, fixture_setup, test_async_unfinished,
+              fixture_teardown);
   g_test_add ("/analysis/report", Fixture, NULL, fixture_setup, test_report, fixture_teardown);
   g_test_add ("/analysis/report/long", Fixture, NULL, fixture_setup, test_report_long,
               fixture_teardown);

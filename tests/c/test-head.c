@@ -672,8 +672,13 @@ test_bad (gconstpointer data)
   JsonObject *entry = (JsonObject *)data;
   const char *file = hr_test_object_string (entry, "file");
   const char *domain = hr_test_object_string (entry, "domain");
-  GQuark quark = strcmp (domain, "head") == 0 ? HR_HEAD_ERROR : HR_TENSOR_ERROR;
-  GType type = strcmp (domain, "head") == 0 ? HR_TYPE_HEAD_ERROR : HR_TYPE_TENSOR_ERROR;
+  /* "head", "tensor", or "gio" for what the system reports (a missing file) */
+  GQuark quark = strcmp (domain, "head") == 0  ? HR_HEAD_ERROR
+                 : strcmp (domain, "gio") == 0 ? G_IO_ERROR
+                                               : HR_TENSOR_ERROR;
+  GType type = strcmp (domain, "head") == 0  ? HR_TYPE_HEAD_ERROR
+               : strcmp (domain, "gio") == 0 ? G_TYPE_IO_ERROR_ENUM
+                                             : HR_TYPE_TENSOR_ERROR;
   int code = enum_from_nick (type, hr_test_object_string (entry, "code"));
   g_autofree char *path = heads_path (file);
   g_autofree char *base = g_path_get_basename (path);
@@ -692,6 +697,7 @@ test_bad (gconstpointer data)
         g_quark_to_string (error->domain),
         error->domain == HR_HEAD_ERROR     ? enum_nick (HR_TYPE_HEAD_ERROR, error->code)
         : error->domain == HR_TENSOR_ERROR ? enum_nick (HR_TYPE_TENSOR_ERROR, error->code)
+        : error->domain == G_IO_ERROR      ? enum_nick (G_TYPE_IO_ERROR_ENUM, error->code)
                                            : "?",
         error->message, g_quark_to_string (quark), hr_test_object_string (entry, "code"));
   else if (json_object_get_boolean_member (entry, "names_file")

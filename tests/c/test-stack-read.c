@@ -763,13 +763,13 @@ test_read_nonexistent (void)
   g_autoptr (HrStackReader) reader = NULL;
 
   g_assert_null (stack);
-  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
   check_message_names_file (error, path);
   g_clear_error (&error);
 
   reader = hr_stack_reader_new (path, HR_STACK_LAYOUT_MATRIX, NULL, &error);
   g_assert_null (reader);
-  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
   check_message_names_file (error, path);
 }
 
@@ -783,13 +783,13 @@ test_read_directory (void)
   g_autoptr (HrStackReader) reader = NULL;
 
   g_assert_null (stack);
-  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY);
   check_message_names_file (error, path);
   g_clear_error (&error);
 
   reader = hr_stack_reader_new (path, HR_STACK_LAYOUT_AUTO, NULL, &error);
   g_assert_null (reader);
-  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_IO);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY);
 }
 
 static const GoodCase *

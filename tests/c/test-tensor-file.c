@@ -364,7 +364,7 @@ test_nonexistent (void)
   g_autoptr (HrTensorFile) file = hr_tensor_file_new (path, NULL, &error);
 
   g_assert_null (file);
-  g_assert_error (error, HR_TENSOR_ERROR, HR_TENSOR_ERROR_IO);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
   assert_message_names (error, path, NULL);
 }
 
@@ -376,7 +376,7 @@ test_directory (void)
   g_autoptr (HrTensorFile) file = hr_tensor_file_new (path, NULL, &error);
 
   g_assert_null (file);
-  g_assert_error (error, HR_TENSOR_ERROR, HR_TENSOR_ERROR_IO);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY);
   assert_message_names (error, path, NULL);
 }
 

@@ -87,7 +87,7 @@ check_tensor_error (const GError *error, const char *what)
     FUZZ_FAIL ("%s: error outside HR_TENSOR_ERROR: %s %d: %s", what,
                g_quark_to_string (error->domain), error->code,
                error->message ? error->message : "(null)");
-  if (error->code < HR_TENSOR_ERROR_IO || error->code > HR_TENSOR_ERROR_MISSING)
+  if (error->code < HR_TENSOR_ERROR_IO || error->code > HR_TENSOR_ERROR_NO_MEMORY)
     FUZZ_FAIL ("%s: unknown HrTensorError code %d: %s", what, error->code,
                error->message ? error->message : "(null)");
   if (error->message == NULL || error->message[0] == '\0')
@@ -113,7 +113,7 @@ check_head_error (const GError *error, const char *arch)
                "HR_TENSOR_ERROR: %s %d: %s",
                arch, g_quark_to_string (error->domain), error->code,
                error->message ? error->message : "(null)");
-  if (error->code < HR_HEAD_ERROR_SPEC || error->code > HR_HEAD_ERROR_STAGE)
+  if (error->code < HR_HEAD_ERROR_SPEC || error->code > HR_HEAD_ERROR_NO_MEMORY)
     FUZZ_FAIL ("hr_head_new_from_tensors (%s): unknown HrHeadError code %d: %s", arch, error->code,
                error->message ? error->message : "(null)");
   if (error->message == NULL || error->message[0] == '\0')

@@ -894,6 +894,29 @@ def test_run_async_notifies_progress_in_the_main_thread():
     assert a.get_contrastive() is not None
 
 
+def test_run_async_without_finish_leaves_nothing_running():
+    """Issue 13: a result dropped without run_finish() left the analysis 'running', so
+    every later run and setter was refused."""
+    a = analysis_with_head()
+    loop = GLib.MainLoop()
+    called = {}
+
+    def done(obj, res, *args):
+        called['done'] = obj.is_done()  # free already, before any finish
+        loop.quit()                      # and the result is dropped
+
+    a.run_async(None, done, None)
+    GLib.timeout_add_seconds(60, lambda: (called.setdefault('timeout', True),
+                                          loop.quit())[1] and False)
+    loop.run()
+    assert called == {'done': True}
+    a.set_batch_size(64)
+    assert a.get_batch_size() == 64
+    run(a)
+    result, _ = run_async(a)
+    assert result.get('ok') is True, result
+
+
 @pytest.fixture(scope='module')
 def big_stack(tmp_path_factory):
     """200 000 × 64 float32 (51 MB): through the bundled 64 → 192 → 64 head it takes

@@ -21,7 +21,7 @@ import pytest
 import gi
 
 gi.require_version('Headrank', '1.0')
-from gi.repository import GLib, Headrank  # noqa: E402
+from gi.repository import Gio, GLib, Headrank  # noqa: E402
 
 
 def heads_dir():
@@ -40,7 +40,8 @@ BY_ID = {h['id']: h for h in MANIFEST['heads']}
 # MLP, the GELU/SiLU spec and the 768-wide head: every layer kind and both weight paths.
 SUBSET = ['viscy-v0-bare', 'issue139', 'viscy-v2-checkpoint', 'viscy-v2-lightning-bf16',
           'viscy-mlp-ln', 'spec-gelu-silu', 'viscy-v2-768-f16']
-DOMAINS = {'head': 'hr-head-error-quark', 'tensor': 'hr-tensor-error-quark'}
+DOMAINS = {'head': 'hr-head-error-quark', 'tensor': 'hr-tensor-error-quark',
+           'gio': 'g-io-error-quark'}
 
 
 def f32(relative, shape):
@@ -302,7 +303,8 @@ def test_bad(entry):
         Headrank.Head.new_from_file(str(HEADS / entry['file']), entry['arch'], entry['prefix'],
                                     None)
     err = e.value
-    enum = Headrank.HeadError if entry['domain'] == 'head' else Headrank.TensorError
+    enum = {'head': Headrank.HeadError, 'tensor': Headrank.TensorError,
+            'gio': Gio.IOErrorEnum}[entry['domain']]
     assert (err.domain, err.code) == (DOMAINS[entry['domain']],
                                       int(getattr(enum, entry['code'].upper()
                                                   .replace('-', '_')))), err.message

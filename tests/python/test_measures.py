@@ -209,7 +209,8 @@ def test_memory_limit_refuses_before_allocating(tmp_path):
     assert a.get_memory_limit() == 1 << 20
     with pytest.raises(GLib.Error) as e:
         a.run(None, None, None)
-    assert e.value.matches(Headrank.AnalysisError.quark(), Headrank.AnalysisError.SHAPE)
+    # a refusal by the limit, not a shape error or a failed allocation
+    assert e.value.matches(Headrank.AnalysisError.quark(), Headrank.AnalysisError.MEMORY_LIMIT)
     assert 'stage features' in e.value.message and '300 × 2000' in e.value.message
     assert 'MiB' in e.value.message
     a.set_memory_limit(0)

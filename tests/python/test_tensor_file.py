@@ -19,7 +19,7 @@ import pytest
 import gi
 
 gi.require_version('Headrank', '1.0')
-from gi.repository import GLib, Headrank  # noqa: E402
+from gi.repository import Gio, GLib, Headrank  # noqa: E402
 
 
 def weights_dir():
@@ -148,8 +148,7 @@ def test_empty_tensor_reads_as_empty_bytes():
 def test_nonexistent_file():
     with pytest.raises(GLib.Error) as info:
         Headrank.TensorFile.new(str(WEIGHTS / 'no-such-file.safetensors'), None)
-    assert info.value.domain == DOMAIN
-    assert info.value.code == Headrank.TensorError.IO
+    assert info.value.matches(Gio.io_error_quark(), Gio.IOErrorEnum.NOT_FOUND)
     assert 'no-such-file.safetensors' in info.value.message
 
 

@@ -577,7 +577,7 @@ def make_bad(v2_sd):
                     "domain": "tensor", "code": "truncated",
                     "why": "viscy-v2-lightning without its last 100 bytes"})
     entries.append({"file": "bad/does-not-exist.safetensors", "arch": "viscy-v2",
-                    "prefix": P, "domain": "tensor", "code": "io",
+                    "prefix": P, "domain": "gio", "code": "not-found",
                     "why": "no such file"})
     for e in entries:
         e.setdefault("names_file", True)
