@@ -217,3 +217,52 @@ hr_zarr_source_get_array (HrZarrSource *source)
   g_return_val_if_fail (HR_IS_ZARR_SOURCE (source), NULL);
   return source->array;
 }
+
+/**
+ * hr_zarr_source_open_projections:
+ * @path: the folder of a zarr store
+ * @error: return location for a #GError
+ *
+ * Opens the projections of the store as its layout names them: in an AnnData store
+ * `obsm/X_projections`, or `X` when the features are in `obsm/X_backbone` (VisCy's
+ * `embedding_key="projections"`); in an xarray store the `projections` variable.
+ *
+ * Returns: (transfer full) (nullable): a new #HrZarrSource; %NULL without an error when the
+ *   layout names no projections; %NULL with an error as hr_zarr_source_new() sets them
+ *
+ * Since: 0.2
+ */
+HrSource *
+hr_zarr_source_open_projections (const char *path, GError **error)
+{
+  g_autoptr (HrZarrStore) store = NULL;
+  const char *array;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  store = hr_zarr_store_open (path, error);
+  if (store == NULL)
+    return NULL;
+  array = hr_zarr_store_get_role_path (store, HR_ZARR_ROLE_PROJECTIONS, NULL);
+  return array != NULL ? hr_zarr_source_new (path, array, error) : NULL;
+}
+
+/**
+ * hr_zarr_source_get_layout:
+ * @source: a #HrZarrSource
+ *
+ * The layout the store was recognised as, which decides the arrays that hold features and
+ * projections: `anndata`, `xarray`, `array` (one array at the store's root) or `group`
+ * (arrays in groups, none of these layouts). The names are not translated.
+ *
+ * Returns: the name of the store's layout
+ *
+ * Since: 0.2
+ */
+const char *
+hr_zarr_source_get_layout (HrZarrSource *source)
+{
+  g_return_val_if_fail (HR_IS_ZARR_SOURCE (source), NULL);
+  return hr_zarr_layout_to_string (hr_zarr_store_get_layout (source->store));
+}
