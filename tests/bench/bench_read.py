@@ -14,6 +14,10 @@ peak RSS = the peak at the end minus the peak after the imports (VmHWM from
   headrank            Headrank.StackReader.read_chunk (preferred chunk), each
                       chunk turned into numpy (GLib.Bytes.get_data copies) and
                       a column summed
+  headrank-numpy      headrank_numpy.read(): the whole stack into one new numpy array
+                      through hr_source_read_rows_into (ctypes), no chunk buffer, no
+                      GLib.Bytes: what a script that wants the stack as numpy calls;
+                      a column summed (the peer of tifffile-imread)
   headrank-read-into  the library alone: hr_stack_reader_read_into (not
                       introspectable) through ctypes into one reused numpy
                       buffer of the preferred chunk: no per-chunk allocation,
@@ -24,7 +28,8 @@ peak RSS = the peak at the end minus the peak after the imports (VmHWM from
   raw-readinto        plain readinto at the strip offset, chunk by chunk: the
                       page-cache copy ceiling, for reference
 
-Each reader runs --repeat times (default 3); the best time is reported.
+Each reader runs --repeat times (default 3), in rounds of one run of each; the best time
+is reported.
 
   python3 tests/bench/bench_read.py [--size full|small] [--repeat 3]
   meson test -C build --benchmark
@@ -41,7 +46,7 @@ import tempfile
 import time
 
 SIZES = {'full': (100_000, 2048), 'small': (10_000, 2048)}
-READERS = ['headrank', 'headrank-read-into', 'tifffile-imread',
+READERS = ['headrank', 'headrank-numpy', 'headrank-read-into', 'tifffile-imread',
            'tifffile-memmap', 'raw-readinto']
 COLUMN = 7
 
@@ -112,6 +117,13 @@ def child(reader, path):
             t_read += b - a
             t_copy += c - b
         detail = dict(read_chunk_s=t_read, get_data_s=t_copy)
+    elif reader == 'headrank-numpy':
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                        '..', '..', 'python'))
+        import headrank_numpy as hn
+        x = hn.read(Headrank.StackReader.new(path, Headrank.StackLayout.AUTO, None))
+        n, d = x.shape
+        total = float(x[:, COLUMN].sum(dtype=numpy.float64))
     elif reader == 'headrank-read-into':
         import ctypes
         lib = ctypes.CDLL('libheadrank-1.0.so.0')
@@ -330,8 +342,14 @@ def main():
     readers = [r for r in args.readers.split(',') if r]
     results = {}
     checks = set()
+    # rounds of one run of each reader, so that a change of the machine's load (other
+    # work on the shared cores) reaches every reader alike
+    all_runs = {reader: [] for reader in readers}
+    for _ in range(args.repeat):
+        for reader in readers:
+            all_runs[reader].append(run_child(reader, path))
     for reader in readers:
-        runs = [run_child(reader, path) for _ in range(args.repeat)]
+        runs = all_runs[reader]
         for r in runs:
             assert (r['n'], r['d']) == (n, d), r
             checks.add(round(r['checksum'], 3))
@@ -354,18 +372,21 @@ def main():
         print(f'WARNING: readers disagree on the column sum: {sorted(checks)}')
     else:
         print(f'column {COLUMN} sum agrees across readers: {checks.pop()}')
-    # headrank-read-into is the library's own chunked read (what the command and the C API
-    # do); headrank adds the Python binding's per-chunk allocation and GLib.Bytes copy.
-    for name in ('headrank-read-into', 'headrank'):
-        if name in results and 'tifffile-imread' in results:
-            h = results[name][0]['seconds']
-            t = results['tifffile-imread'][0]['seconds']
-            print(f'throughput ratio {name} / tifffile-imread: {t / h:.2f}'
-                  f' ({"faster" if h < t else "slower"})')
-    if 'headrank' in results and 'tifffile-memmap' in results:
-        h = results['headrank'][0]['seconds']
-        t = results['tifffile-memmap'][0]['seconds']
-        print(f'throughput ratio headrank / tifffile-memmap: {t / h:.2f}')
+    # Side by side against tifffile.imread (the whole file into one array): time ratio
+    # (> 1: headrank faster) and the peak RSS each adds. headrank-numpy is the same job
+    # (the stack into one numpy array); headrank-read-into is the library's own chunked read
+    # (what the command and the C API do); headrank adds the Python binding's per-chunk
+    # allocation and GLib.Bytes copy.
+    if 'tifffile-imread' in results:
+        t, t_rss = results['tifffile-imread'][0]['seconds'], results['tifffile-imread'][1]
+        print()
+        print(f'{"against tifffile-imread":24s} {"speed ratio":>11s} {"peak RSS MB":>12s}'
+              f' {"tifffile MB":>12s}')
+        for name in ('headrank-numpy', 'headrank-read-into', 'headrank', 'tifffile-memmap',
+                     'raw-readinto'):
+            if name in results:
+                h, h_rss = results[name][0]['seconds'], results[name][1]
+                print(f'{name:24s} {t / h:10.2f}× {h_rss:12.1f} {t_rss:12.1f}')
     return 0
 
 
