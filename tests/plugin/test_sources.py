@@ -250,3 +250,16 @@ def test_a_large_per_pixel_stack_and_store_open_lazily(make_napari_viewer, tmp_p
     np.testing.assert_array_equal(layers[0].data[0][5000:5100].compute(), feats[5000:5100])
     np.testing.assert_array_equal(layers[1].data[0][-3:].compute(), proj[-3:])
     assert layers[0].metadata['headrank']['array'] == 'obsm/X_backbone'
+
+
+def test_a_store_as_the_features_file(make_napari_viewer, qtbot, notes):
+    # the features of the layout: obsm/X_backbone, not X (which holds the projections)
+    viewer, widget = make_widget(make_napari_viewer, qtbot)
+    widget.features_combo.setCurrentIndex(widget.features_combo.findData(None))
+    widget.features_file.setText(ZARR / 'stores' / 'viscy-projections.zarr')
+    widget.head_source.setCurrentIndex(widget.head_source.findData(HEAD_NONE))
+    assert run_and_wait(qtbot, widget) == 'done', notes
+    assert widget.analysis.get_source().get_array() == 'obsm/X_backbone'
+    f = expected('viscy-features', 24).astype(np.float64)
+    np.testing.assert_allclose(widget.report['stages'][0]['eigenvalues'],
+                               np.linalg.eigvalsh(np.cov(f.T))[::-1], rtol=1e-6)
