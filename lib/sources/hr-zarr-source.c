@@ -94,6 +94,9 @@ hr_zarr_source_init (HrZarrSource *self)
 {
 }
 
+static HrSource *hr_zarr_source_new_in_store (HrZarrStore *store, const char *path,
+                                              const char *array, GError **error);
+
 /**
  * hr_zarr_source_new:
  * @path: the folder of a zarr store
@@ -115,11 +118,6 @@ HrSource *
 hr_zarr_source_new (const char *path, const char *array, GError **error)
 {
   g_autoptr (HrZarrStore) store = NULL;
-  g_autoptr (HrZarrReader) reader = NULL;
-  g_autoptr (HrStackInfo) info = NULL;
-  g_autofree char *name = NULL;
-  HrZarrSource *self;
-  int index;
 
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -127,6 +125,20 @@ hr_zarr_source_new (const char *path, const char *array, GError **error)
   store = hr_zarr_store_open (path, error);
   if (store == NULL)
     return NULL;
+  return hr_zarr_source_new_in_store (store, path, array, error);
+}
+
+/* hr_zarr_source_new() on a store already open. */
+static HrSource *
+hr_zarr_source_new_in_store (HrZarrStore *store, const char *path, const char *array,
+                             GError **error)
+{
+  g_autoptr (HrZarrReader) reader = NULL;
+  g_autoptr (HrStackInfo) info = NULL;
+  g_autofree char *name = NULL;
+  HrZarrSource *self;
+  int index;
+
   if (array == NULL)
     {
       g_autoptr (GError) local = NULL;
@@ -180,7 +192,7 @@ hr_zarr_source_new (const char *path, const char *array, GError **error)
   hr_source_set_info (HR_SOURCE (self), info);
   self->array = g_strdup (array);
   self->reader = g_steal_pointer (&reader);
-  self->store = g_steal_pointer (&store);
+  self->store = hr_zarr_store_ref (store);
   return HR_SOURCE (self);
 }
 
@@ -245,7 +257,7 @@ hr_zarr_source_open_projections (const char *path, GError **error)
   if (store == NULL)
     return NULL;
   array = hr_zarr_store_get_role_path (store, HR_ZARR_ROLE_PROJECTIONS, NULL);
-  return array != NULL ? hr_zarr_source_new (path, array, error) : NULL;
+  return array != NULL ? hr_zarr_source_new_in_store (store, path, array, error) : NULL;
 }
 
 /**
