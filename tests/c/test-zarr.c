@@ -491,7 +491,7 @@ test_source_projections (void)
     g_assert_null (none);
   }
   g_assert_null (hr_zarr_source_open_projections ("/nonexistent/store.zarr", &error));
-  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
 }
 
 int
