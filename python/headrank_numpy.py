@@ -22,7 +22,7 @@ function                    copies  how
                                     converted once), which keeps the array alive; reads copy
                                     one chunk at a time into the reader's buffer, as reading
                                     a file does.
-``read(source)``            0       ``hr_source_read_rows_into`` through ctypes straight into
+``read(source)``            1       ``hr_source_read_rows_into`` through ctypes straight into
                                     a new (or the caller's) numpy array: no chunk buffer,
                                     no ``GLib.Bytes``. Falls back to ``read_bytes`` chunks
                                     copied into the array (1 copy of each chunk) without
