@@ -22,6 +22,11 @@ function                    copies  how
                                     converted once), which keeps the array alive; reads copy
                                     one chunk at a time into the reader's buffer, as reading
                                     a file does.
+``read(source)``            1       ``hr_source_read_rows_into`` through ctypes straight into
+                                    a new (or the caller's) numpy array: no chunk buffer,
+                                    no ``GLib.Bytes``. Falls back to ``read_bytes`` chunks
+                                    copied into the array (1 copy of each chunk) without
+                                    ctypes.
 ``source_from_numpy(array,  2       ``array.tobytes()``, ``GLib.Bytes.new()``, then
 gi_only=True)``                     ``MemorySource.new()`` (which keeps the GBytes).
 ``from_numpy(array,         2       the pure-GI path: ``array.tobytes()`` then
@@ -39,12 +44,13 @@ Small results (per-sample statistics, moments, spectra) are copied once; they ar
 
 Use::
 
-    import gi
-    gi.require_version("Headrank", "1.0")
-    from gi.repository import Headrank
     import headrank_numpy as hn
 
-    x = hn.to_numpy(Headrank.FeatureStack.new_from_file("f.tif", Headrank.StackLayout.AUTO, None))
+    analysis = hn.analyze(x, weights="head.safetensors", arch="viscy-v2")  # a numpy array
+    analysis = hn.analyze("embeddings.zarr")          # a file, a store, a folder, a list
+    report = hn.report(analysis)                      # report.json as a dict
+    x = hn.read("features.tif")                       # a whole stack as a numpy array
+    rows = hn.read(source, first=1000, n_samples=500) # some rows of any Headrank.Source
     stack = hn.from_numpy(x * 2)
 """
 import ctypes
@@ -57,7 +63,7 @@ gi.require_version('Headrank', '1.0')
 from gi.repository import GLib, Headrank  # noqa: E402
 
 __all__ = ['to_numpy', 'view', 'from_numpy', 'source_from_numpy', 'ArraySource', 'analyze',
-           'chunks', 'stage_per_sample', 'PER_SAMPLE_COLUMNS',
+           'report', 'open_source', 'read', 'chunks', 'stage_per_sample', 'PER_SAMPLE_COLUMNS',
            'moments_mean', 'moments_std', 'moments_zero_fraction', 'moments_scatter',
            'spectrum_arrays']
 
@@ -104,9 +110,38 @@ def _capi():
             get_pointer.restype = ctypes.c_void_p
             get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
             _c = (new_copy, peek, get_pointer, _gi.pygobject_new_full, borrowed)
+            _read_rows_capi(lib)
         except (OSError, AttributeError, ImportError):
             _c = False
     return _c or None
+
+
+class _GError(ctypes.Structure):
+    _fields_ = [('domain', ctypes.c_uint32), ('code', ctypes.c_int),
+                ('message', ctypes.c_char_p)]
+
+
+_read_rows = None
+
+
+def _read_rows_capi(lib):
+    """hr_source_read_rows_into and g_error_free through ctypes (a ctypes.CDLL call releases
+    the GIL for the read)."""
+    global _read_rows
+    if _read_rows is None:
+        try:
+            fn = lib.hr_source_read_rows_into
+            fn.restype = ctypes.c_int
+            fn.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_size_t, ctypes.c_void_p,
+                           ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t), ctypes.c_void_p,
+                           ctypes.POINTER(ctypes.POINTER(_GError))]
+            glib = ctypes.CDLL('libglib-2.0.so.0')
+            free = glib.g_error_free
+            free.restype = None
+            free.argtypes = [ctypes.POINTER(_GError)]
+            _read_rows = (fn, free)
+        except (OSError, AttributeError):
+            _read_rows = False
 
 
 def _shape(stack):
@@ -201,21 +236,157 @@ class ArraySource(Headrank.Source):
         return GLib.Bytes.new(rows.tobytes())
 
 
-def analyze(features, head=None, projections=None, cancellable=None):
-    """Runs a Headrank.Analysis of @features (a numpy array, through source_from_numpy(),
-    or any Headrank.Source) with @head (a Headrank.Head) or @projections (an array or a
-    source), and returns it, run: the same analysis `headrank analyze` makes."""
-    if not isinstance(features, Headrank.Source):
-        features = source_from_numpy(features, name='features')
+def open_source(path, array=None):
+    """A Headrank.Source over @path: a zarr store (Headrank.ZarrSource: @array inside it, or
+    the features its layout names), a TIFF file (Headrank.StackReader), or several files, a
+    folder or a quoted pattern as one stack (Headrank.ConcatSource; @path a list or a
+    folder). Errors arrive as GLib.Error, as from the constructors."""
+    import os
+    if isinstance(path, (list, tuple)):
+        return Headrank.ConcatSource.new_for_paths([os.fspath(p) for p in path],
+                                                   Headrank.StackLayout.AUTO, None)
+    path = os.fspath(path)
+    if os.path.isdir(path) and any(os.path.exists(os.path.join(path, m)) for m in
+                                   ('.zgroup', '.zarray', '.zmetadata', 'zarr.json')):
+        return Headrank.ZarrSource.new(path, array)
+    if array is not None:
+        raise ValueError(f'{path} is not a zarr store: array={array!r} names nothing in it')
+    if os.path.isdir(path) or any(c in os.path.basename(path) for c in '*?['):
+        return Headrank.ConcatSource.new_for_paths([path], Headrank.StackLayout.AUTO, None)
+    return Headrank.StackReader.new(path, Headrank.StackLayout.AUTO, None)
+
+
+def _as_source(x, name):
+    if isinstance(x, Headrank.Source):
+        return x
+    if isinstance(x, (str, bytes, list, tuple)) or hasattr(x, '__fspath__'):
+        return open_source(x)
+    return source_from_numpy(x, name=name)
+
+
+def analyze(features, head=None, projections=None, weights=None, arch=None, pairs=None,
+            norm_mode=None, batch_size=None, progress=None, cancellable=None):
+    """One call for the analysis `headrank analyze` makes, on numpy arrays or files.
+
+    @features and @projections: a numpy array (N × D; read in place through
+    source_from_numpy(), no copy when C-contiguous float32), a path (a TIFF, a zarr store,
+    a folder or a list of files: open_source()) or any Headrank.Source. The head: a
+    Headrank.Head as @head, or its safetensors file as @weights with @arch (a preset name,
+    or None for the file's metadata). @pairs: a file of positive pairs. @norm_mode (a
+    Headrank.NormMode) and @batch_size as in the command; @progress(fraction) is called
+    from the analysis' thread. A zarr store given as features brings its projections when
+    its layout names some and none are given.
+
+    Returns the Headrank.Analysis, run (report(analysis) is its report.json as a dict);
+    raises GLib.Error as the library does."""
+    store = None
+    if projections is None and head is None and weights is None and not isinstance(
+            features, (Headrank.Source, list, tuple)) and (
+                isinstance(features, (str, bytes)) or hasattr(features, '__fspath__')):
+        store = features
+    features = _as_source(features, 'features')
     analysis = Headrank.Analysis.new_for_source(features)
+    if head is None and weights is not None:
+        import os
+        head = Headrank.Head.new_from_file(os.fspath(weights), arch, None, cancellable)
     if head is not None:
         analysis.set_head(head)
+    if projections is None and store is not None and isinstance(features, Headrank.ZarrSource):
+        projections = zarr_projections(store)
     if projections is not None:
-        if not isinstance(projections, Headrank.Source):
-            projections = source_from_numpy(projections, name='projections')
-        analysis.set_projections_source(projections)
-    analysis.run(None, None, cancellable)
+        analysis.set_projections_source(_as_source(projections, 'projections'))
+    if pairs is not None:
+        import os
+        analysis.set_pairs_file(os.fspath(pairs))
+    if norm_mode is not None:
+        analysis.set_norm_mode(norm_mode)
+    if batch_size is not None:
+        analysis.set_batch_size(batch_size)
+    callback = None if progress is None else (lambda fraction, *unused: progress(fraction))
+    analysis.run(callback, None, cancellable)
     return analysis
+
+
+def zarr_projections(path):
+    """The Headrank.ZarrSource of the projections of the zarr store @path as its layout names
+    them (obsm/X_projections, X when the features are in obsm/X_backbone, the xarray
+    projections variable), or None when it has none."""
+    import os
+    return Headrank.ZarrSource.open_projections(os.fspath(path))
+
+
+def report(analysis):
+    """The report.json of a run Headrank.Analysis as a dict."""
+    import json
+    return json.loads(analysis.to_json(False))
+
+
+def read(source, first=0, n_samples=None, out=None, cancellable=None):
+    """Samples @first to @first + @n_samples − 1 (all from @first when None) of a
+    Headrank.Source, or of a path (open_source()), as an n × D float32 numpy array, read
+    straight into it: hr_source_read_rows_into through ctypes writes into the array's
+    memory (no chunk buffer, no GLib.Bytes; the GIL is released while it reads). @out: a
+    C-contiguous float32 array of at least n × D values to read into instead (returned,
+    reshaped to n × D). The source is left after the last sample read.
+
+    Without ctypes (another soname), the rows come through read_bytes() a chunk at a time,
+    each copied once into the array. A source of unknown length (a generator) is read to
+    its end when @n_samples is None, a chunk at a time, and the chunks joined (one copy)."""
+    if not isinstance(source, Headrank.Source):
+        source = open_source(source)
+    d = source.get_n_features()
+    total = source.get_n_samples()
+    if total == Headrank.SOURCE_N_SAMPLES_UNKNOWN and n_samples is None:
+        source.seek(first)
+        parts = [numpy.empty((0, d), numpy.float32)]
+        while True:
+            chunk = source.read_bytes(0, cancellable)
+            if chunk.get_size() == 0:
+                break
+            parts.append(numpy.frombuffer(chunk.get_data(), numpy.float32).reshape(-1, d))
+        return numpy.concatenate(parts)
+    if n_samples is None:
+        n_samples = max(0, total - first)
+    if out is None:
+        out = numpy.empty((n_samples, d), numpy.float32)
+    elif (not isinstance(out, numpy.ndarray) or out.dtype != numpy.float32
+          or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError('out must be a writable C-contiguous float32 numpy array')
+    elif out.size < n_samples * d:
+        raise ValueError(f'out holds {out.size} values, {n_samples} × {d} are read')
+    c = _capi()
+    if c is not None and _read_rows:
+        fn, free = _read_rows
+        get_pointer = c[2]
+        got = ctypes.c_size_t(0)
+        error = ctypes.POINTER(_GError)()
+        cancel = None if cancellable is None else get_pointer(cancellable.__gpointer__, None)
+        if not fn(get_pointer(source.__gpointer__, None), first, n_samples, out.ctypes.data,
+                  out.size, ctypes.byref(got), cancel, ctypes.byref(error)):
+            e = error.contents
+            raised = GLib.Error.new_literal(e.domain, e.message.decode('utf-8', 'replace'),
+                                            e.code)
+            free(error)
+            raise raised
+        n = got.value
+    else:
+        if total != Headrank.SOURCE_N_SAMPLES_UNKNOWN and first + n_samples > total:
+            raise GLib.Error.new_literal(
+                Headrank.stack_error_quark(),
+                f'{source.get_name()}: samples {first} to {first + n_samples} asked for, '
+                f'the source has {total}', int(Headrank.StackError.INVALID))
+        flat = out.reshape(-1)
+        source.seek(first)
+        n = 0
+        while n < n_samples:
+            chunk = source.read_bytes(min(n_samples - n, source.get_preferred_chunk()),
+                                      cancellable)
+            values = numpy.frombuffer(chunk.get_data(), numpy.float32)
+            if values.size == 0:
+                break
+            flat[n * d:n * d + values.size] = values
+            n += values.size // d
+    return out.reshape(-1)[:n * d].reshape(n, d)
 
 
 def chunks(reader, max_samples=0, cancellable=None):

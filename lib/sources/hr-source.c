@@ -74,6 +74,10 @@ enum
 
 static GParamSpec *properties[N_PROPS];
 
+static gboolean hr_source_read_next (HrSource *source, float *buffer, gsize max_samples,
+                                     gsize *n_read, gboolean scan, GCancellable *cancellable,
+                                     GError **error);
+
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (HrSource, hr_source, G_TYPE_OBJECT)
 
 #define PRIV(s) ((HrSourcePrivate *)hr_source_get_instance_private (s))
@@ -474,14 +478,21 @@ gboolean
 hr_source_read_into (HrSource *source, float *buffer, gsize max_samples, gsize *n_read,
                      GCancellable *cancellable, GError **error)
 {
-  HrSourcePrivate *priv;
-  gsize count, got = 0;
-
   g_return_val_if_fail (HR_IS_SOURCE (source), FALSE);
   g_return_val_if_fail (buffer != NULL || max_samples == 0, FALSE);
   g_return_val_if_fail (n_read != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-  priv = PRIV (source);
+
+  return hr_source_read_next (source, buffer, max_samples, n_read, TRUE, cancellable, error);
+}
+
+/* hr_source_read_into(), counting the non-finite values read when @scan. */
+static gboolean
+hr_source_read_next (HrSource *source, float *buffer, gsize max_samples, gsize *n_read,
+                     gboolean scan, GCancellable *cancellable, GError **error)
+{
+  HrSourcePrivate *priv = PRIV (source);
+  gsize count, got = 0;
 
   *n_read = 0;
   count = max_samples;
@@ -508,7 +519,7 @@ hr_source_read_into (HrSource *source, float *buffer, gsize max_samples, gsize *
                    (unsigned long long)priv->position, (unsigned long long)priv->n_samples);
       return FALSE;
     }
-  if (priv->info == NULL || priv->info->sample_format >= HR_SAMPLE_FORMAT_FLOAT16)
+  if (scan && (priv->info == NULL || priv->info->sample_format >= HR_SAMPLE_FORMAT_FLOAT16))
     hr_nonfinite_scan (&priv->nonfinite, buffer, got * priv->n_features,
                        priv->position * priv->n_features);
   priv->position += got;
@@ -582,6 +593,90 @@ hr_source_read_bytes (HrSource *source, gsize max_samples, GCancellable *cancell
       return NULL;
     }
   return g_bytes_new_take (rows, got * PRIV (source)->n_features * sizeof (float));
+}
+
+/**
+ * hr_source_read_rows_into: (skip)
+ * @source: a #HrSource
+ * @first: the first sample to read
+ * @n_rows: how many samples to read
+ * @dest: room for @dest_len float32 values, at least @n_rows × n_features
+ * @dest_len: the number of float32 values @dest holds
+ * @n_read: (out) (optional): return location for the number of samples read
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Reads samples @first to @first + @n_rows − 1 straight into the caller's memory, row-major,
+ * without a buffer of the library's: a seek to @first, then reads into @dest until the rows
+ * are there; the position ends after the last sample read.
+ *
+ * Unlike hr_source_read_into(), it does not count the non-finite values it reads (the
+ * caller has the values: numpy.isfinite() tells), so that a stack read into an array costs
+ * the read alone, and rows read again and again (the blocks of a lazy view) do not pile up
+ * in hr_source_get_n_nonfinite().
+ *
+ * This is the read for a caller that owns the destination (a numpy array: the Python
+ * helper `headrank_numpy.read()` calls it through ctypes, since PyGObject copies the
+ * arrays it passes in and cannot hand a numpy buffer to C to write into). A source of
+ * unknown length may end early: *@n_read then says how many samples came.
+ *
+ * Returns: %TRUE when the samples were read; %FALSE with %HR_STACK_ERROR_INVALID when
+ *   @dest is too small or the samples run past the end of a source of known length, or
+ *   with the source's error
+ *
+ * Since: 0.2
+ */
+gboolean
+hr_source_read_rows_into (HrSource *source, guint64 first, gsize n_rows, float *dest,
+                          gsize dest_len, gsize *n_read, GCancellable *cancellable, GError **error)
+{
+  HrSourcePrivate *priv;
+  gsize got = 0, piece;
+
+  g_return_val_if_fail (HR_IS_SOURCE (source), FALSE);
+  g_return_val_if_fail (dest != NULL || dest_len == 0, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  priv = PRIV (source);
+
+  if (n_read != NULL)
+    *n_read = 0;
+  if (priv->n_features > 0 && n_rows > dest_len / priv->n_features)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
+                   /* TRANSLATORS: %s: a source; %zu: samples; %zu: their features; %zu: the
+                    * number of values the caller's memory holds */
+                   _ ("%s: %zu samples of %zu features do not fit in %zu values"),
+                   hr_source_get_name (source), n_rows, priv->n_features, dest_len);
+      return FALSE;
+    }
+  if (priv->n_samples != HR_SOURCE_N_SAMPLES_UNKNOWN
+      && (first > priv->n_samples || n_rows > priv->n_samples - first))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID,
+                   /* TRANSLATORS: %s: a source; samples [first, end) of n */
+                   _ ("%s: samples %llu to %llu asked for, the source has %llu"),
+                   hr_source_get_name (source), (unsigned long long)first,
+                   (unsigned long long)(first + n_rows), (unsigned long long)priv->n_samples);
+      return FALSE;
+    }
+  if (!hr_source_seek (source, first, error))
+    return FALSE;
+  /* A chunk at a time: a source written in a binding makes one array of each read. */
+  piece = hr_source_get_preferred_chunk (source);
+  while (got < n_rows)
+    {
+      gsize n = 0;
+
+      if (!hr_source_read_next (source, dest + got * priv->n_features, MIN (piece, n_rows - got),
+                                &n, FALSE, cancellable, error))
+        return FALSE;
+      if (n == 0)
+        break;
+      got += n;
+    }
+  if (n_read != NULL)
+    *n_read = got;
+  return TRUE;
 }
 
 /**

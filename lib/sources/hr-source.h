@@ -105,6 +105,10 @@ HR_AVAILABLE_IN_0_2
 GBytes *hr_source_read_bytes (HrSource *source, gsize max_samples, GCancellable *cancellable,
                               GError **error);
 HR_AVAILABLE_IN_0_2
+gboolean hr_source_read_rows_into (HrSource *source, guint64 first, gsize n_rows, float *dest,
+                                   gsize dest_len, gsize *n_read, GCancellable *cancellable,
+                                   GError **error);
+HR_AVAILABLE_IN_0_2
 HrFeatureStack *hr_source_read_chunk (HrSource *source, gsize max_samples,
                                       GCancellable *cancellable, GError **error);
 

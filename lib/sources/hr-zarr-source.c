@@ -94,6 +94,9 @@ hr_zarr_source_init (HrZarrSource *self)
 {
 }
 
+static HrSource *hr_zarr_source_new_in_store (HrZarrStore *store, const char *path,
+                                              const char *array, GError **error);
+
 /**
  * hr_zarr_source_new:
  * @path: the folder of a zarr store
@@ -115,11 +118,6 @@ HrSource *
 hr_zarr_source_new (const char *path, const char *array, GError **error)
 {
   g_autoptr (HrZarrStore) store = NULL;
-  g_autoptr (HrZarrReader) reader = NULL;
-  g_autoptr (HrStackInfo) info = NULL;
-  g_autofree char *name = NULL;
-  HrZarrSource *self;
-  int index;
 
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -127,6 +125,20 @@ hr_zarr_source_new (const char *path, const char *array, GError **error)
   store = hr_zarr_store_open (path, error);
   if (store == NULL)
     return NULL;
+  return hr_zarr_source_new_in_store (store, path, array, error);
+}
+
+/* hr_zarr_source_new() on a store already open. */
+static HrSource *
+hr_zarr_source_new_in_store (HrZarrStore *store, const char *path, const char *array,
+                             GError **error)
+{
+  g_autoptr (HrZarrReader) reader = NULL;
+  g_autoptr (HrStackInfo) info = NULL;
+  g_autofree char *name = NULL;
+  HrZarrSource *self;
+  int index;
+
   if (array == NULL)
     {
       g_autoptr (GError) local = NULL;
@@ -180,7 +192,7 @@ hr_zarr_source_new (const char *path, const char *array, GError **error)
   hr_source_set_info (HR_SOURCE (self), info);
   self->array = g_strdup (array);
   self->reader = g_steal_pointer (&reader);
-  self->store = g_steal_pointer (&store);
+  self->store = hr_zarr_store_ref (store);
   return HR_SOURCE (self);
 }
 
@@ -216,4 +228,53 @@ hr_zarr_source_get_array (HrZarrSource *source)
 {
   g_return_val_if_fail (HR_IS_ZARR_SOURCE (source), NULL);
   return source->array;
+}
+
+/**
+ * hr_zarr_source_open_projections:
+ * @path: the folder of a zarr store
+ * @error: return location for a #GError
+ *
+ * Opens the projections of the store as its layout names them: in an AnnData store
+ * `obsm/X_projections`, or `X` when the features are in `obsm/X_backbone` (VisCy's
+ * `embedding_key="projections"`); in an xarray store the `projections` variable.
+ *
+ * Returns: (transfer full) (nullable): a new #HrZarrSource; %NULL without an error when the
+ *   layout names no projections; %NULL with an error as hr_zarr_source_new() sets them
+ *
+ * Since: 0.2
+ */
+HrSource *
+hr_zarr_source_open_projections (const char *path, GError **error)
+{
+  g_autoptr (HrZarrStore) store = NULL;
+  const char *array;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  store = hr_zarr_store_open (path, error);
+  if (store == NULL)
+    return NULL;
+  array = hr_zarr_store_get_role_path (store, HR_ZARR_ROLE_PROJECTIONS, NULL);
+  return array != NULL ? hr_zarr_source_new_in_store (store, path, array, error) : NULL;
+}
+
+/**
+ * hr_zarr_source_get_layout:
+ * @source: a #HrZarrSource
+ *
+ * The layout the store was recognised as, which decides the arrays that hold features and
+ * projections: `anndata`, `xarray`, `array` (one array at the store's root) or `group`
+ * (arrays in groups, none of these layouts). The names are not translated.
+ *
+ * Returns: the name of the store's layout
+ *
+ * Since: 0.2
+ */
+const char *
+hr_zarr_source_get_layout (HrZarrSource *source)
+{
+  g_return_val_if_fail (HR_IS_ZARR_SOURCE (source), NULL);
+  return hr_zarr_layout_to_string (hr_zarr_store_get_layout (source->store));
 }

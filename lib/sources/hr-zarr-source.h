@@ -19,6 +19,10 @@ G_DECLARE_FINAL_TYPE (HrZarrSource, hr_zarr_source, HR, ZARR_SOURCE, HrSource)
 HR_AVAILABLE_IN_0_2
 HrSource *hr_zarr_source_new (const char *path, const char *array, GError **error);
 HR_AVAILABLE_IN_0_2
+HrSource *hr_zarr_source_open_projections (const char *path, GError **error);
+HR_AVAILABLE_IN_0_2
+const char *hr_zarr_source_get_layout (HrZarrSource *source);
+HR_AVAILABLE_IN_0_2
 const char *hr_zarr_source_get_store (HrZarrSource *source);
 HR_AVAILABLE_IN_0_2
 const char *hr_zarr_source_get_array (HrZarrSource *source);

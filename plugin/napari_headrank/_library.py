@@ -18,6 +18,7 @@ are therefore handed to GIRepository (``prepend_search_path``,
 """
 
 import gettext
+import importlib.util
 import os
 import sysconfig
 from pathlib import Path
@@ -147,6 +148,47 @@ def headrank():
         )
     _headrank = module
     return module
+
+
+_numpy_helper = None
+
+
+def numpy_helper():
+    """The ``headrank_numpy`` module (numpy arrays as sources without a copy, rows read
+    straight into arrays), or None when it cannot be found: imported as installed (the
+    prefix's Python site directory on ``PYTHONPATH``), else from ``HEADRANK_PREFIX``'s site
+    directory, else from the ``python/`` of the clone the plugin runs from. Loads the library
+    first."""
+    global _numpy_helper
+    if _numpy_helper is not None:
+        return _numpy_helper or None
+    headrank()
+    import importlib
+    import sys
+
+    try:
+        _numpy_helper = importlib.import_module('headrank_numpy')
+        return _numpy_helper
+    except ImportError:
+        pass
+    candidates = []
+    prefix = os.environ.get('HEADRANK_PREFIX')
+    if prefix:
+        version = 'python{}.{}'.format(*sys.version_info[:2])
+        candidates += [d / version / 'site-packages' for d in _libdirs(prefix)]
+        candidates += [d / 'python3' / 'dist-packages' for d in _libdirs(prefix)]
+    candidates.append(_SOURCE_ROOT / 'python')
+    for d in candidates:
+        if (d / 'headrank_numpy.py').is_file():
+            spec = importlib.util.spec_from_file_location('headrank_numpy',
+                                                          d / 'headrank_numpy.py')
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules['headrank_numpy'] = module
+            _numpy_helper = module
+            return module
+    _numpy_helper = False
+    return None
 
 
 def localedir():

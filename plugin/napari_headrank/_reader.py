@@ -1,6 +1,8 @@
-"""The reader contribution: feature-stack TIFFs (through the library) and VisCy embedding
-stores in zarr. It claims only what it reads as a feature stack and returns None for the
-rest, so napari's own TIFF reading stays the default for pictures."""
+"""The reader contribution: feature-stack TIFFs and VisCy embedding stores in zarr, both
+read by the library (Headrank.StackReader, Headrank.ZarrSource). It claims only what it
+reads as a feature stack and returns None for the rest, so napari's own TIFF reading stays
+the default for pictures. Stacks larger than _stacks.LAZY_BYTES open lazily (Dask arrays
+read through the source as napari shows them)."""
 
 import os
 from pathlib import Path
@@ -12,8 +14,9 @@ from ._stacks import (
     NotAFeatureStack,
     is_zarr,
     open_tiff,
-    read_tiff,
-    read_zarr,
+    open_zarr,
+    remember,
+    source_data,
 )
 
 LAYOUT_NICKS = {0: 'auto', 1: 'matrix', 2: 'channels', 3: 'pages'}
@@ -32,21 +35,41 @@ def get_reader(path):
             open_tiff(path)
             return read_feature_tiff
         if is_zarr(path):
-            read_zarr(path)
+            open_zarr(path)
             return read_feature_zarr
     except (NotAFeatureStack, LibraryNotFound):
         return None
     return None
 
 
-def _headrank_meta(path, kind, **extra):
-    return {'headrank': dict(source=os.fspath(path), kind=kind, **extra)}
+def _headrank_meta(path, kind, data, lazy, **extra):
+    """The layer's metadata: where it comes from, and (for the widget, which reads the
+    source again instead of the layer while the layer holds what the reader made) the
+    shape of the data and the key under which _stacks remembers them."""
+    first = data[0] if isinstance(data, list) else data
+    meta = dict(source=os.fspath(path), kind=kind, shape=tuple(first.shape), lazy=lazy,
+                data_key=remember(first), **extra)
+    return {'headrank': meta}
+
+
+def _matrix_kwargs(name, meta, lazy):
+    kwargs = {
+        'name': name,
+        'metadata': meta,
+        'axis_labels': (_('sample'), _('feature')),
+        'colormap': 'twilight_shifted',
+    }
+    if lazy:
+        kwargs['multiscale'] = True
+    return kwargs
 
 
 def read_feature_tiff(path):
     if isinstance(path, list):
         path = path[0]
-    x, info = read_tiff(path)
+    reader = open_tiff(path)
+    info = reader.get_info()
+    x, lazy = source_data(reader)
     stem = Path(path).stem
     layout = LAYOUT_NICKS.get(int(info.get_layout()), 'auto')
     if info.is_per_pixel():
@@ -55,20 +78,16 @@ def read_feature_tiff(path):
         meta = _headrank_meta(
             path,
             'features',
+            x,
+            lazy,
             layout=layout,
             per_pixel=True,
             geometry=(info.get_frames(), info.get_depth(), info.get_height(), info.get_width()),
-            shape=x.shape,
         )
         kwargs = {'name': stem, 'metadata': meta, 'axis_labels': labels}
     else:
-        meta = _headrank_meta(path, 'features', layout=layout, per_pixel=False, shape=x.shape)
-        kwargs = {
-            'name': stem,
-            'metadata': meta,
-            'axis_labels': (_('sample'), _('feature')),
-            'colormap': 'twilight_shifted',
-        }
+        meta = _headrank_meta(path, 'features', x, lazy, layout=layout, per_pixel=False)
+        kwargs = _matrix_kwargs(stem, meta, lazy)
     return [(x, kwargs, 'image')]
 
 
@@ -76,24 +95,15 @@ def read_feature_zarr(path):
     KINDS = {'features': _('features'), 'projections': _('projections')}
     if isinstance(path, list):
         path = path[0]
-    store = read_zarr(path)
+    store = open_zarr(path)
     stem = Path(path).stem
     out = []
     for kind in ('features', 'projections'):
-        x = store[kind]
-        if x is None:
+        source = store[kind]
+        if source is None:
             continue
-        meta = _headrank_meta(path, kind, store=store['format'], per_pixel=False, shape=x.shape)
-        out.append(
-            (
-                x,
-                {
-                    'name': '{} {}'.format(stem, KINDS[kind]),
-                    'metadata': meta,
-                    'axis_labels': (_('sample'), _('feature')),
-                    'colormap': 'twilight_shifted',
-                },
-                'image',
-            )
-        )
+        x, lazy = source_data(source)
+        meta = _headrank_meta(path, kind, x, lazy, store=store['format'],
+                              array=source.get_array(), per_pixel=False)
+        out.append((x, _matrix_kwargs('{} {}'.format(stem, KINDS[kind]), meta, lazy), 'image'))
     return out

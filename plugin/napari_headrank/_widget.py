@@ -4,8 +4,6 @@ per-pixel stacks as image layers aligned with the source."""
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,7 @@ from qtpy.QtWidgets import (
 )
 
 from ._i18n import _
-from ._library import LibraryNotFound, headrank
+from ._library import LibraryNotFound, headrank, numpy_helper
 from ._plots import (
     PlotCanvas,
     draw_explained_variance,
@@ -38,7 +36,15 @@ from ._plots import (
     per_sample,
     theme_colors,
 )
-from ._stacks import image_to_pixels, samples_to_image, write_tiff
+from ._stacks import (
+    TIFF_SUFFIXES,
+    image_to_pixels,
+    is_reader_data,
+    is_zarr,
+    memory_source,
+    open_source,
+    samples_to_image,
+)
 
 HEAD_PRESET, HEAD_PROJECTIONS, HEAD_NONE = range(3)
 
@@ -107,7 +113,6 @@ class HeadrankWidget(QWidget):
         self.report = None
         self.worker = None
         self.cancellable = None
-        self._tmpdir = None
         self._signals = _Signals()
         self._signals.progress.connect(self._on_progress)
         self.status = None
@@ -281,18 +286,20 @@ class HeadrankWidget(QWidget):
     # -- running -------------------------------------------------------------------------
 
     def _layer_input(self, name):
-        """What the worker needs to read the layer @name: its file when the reader made it
-        from a TIFF and it is unchanged, else its data."""
+        """What the worker needs to read the layer @name: its file (or the array of its
+        zarr store) when the reader made it and it is unchanged, else its data."""
         layer = self.viewer.layers[name]
         meta = layer.metadata.get('headrank', {})
-        data = np.asarray(layer.data)
+        data = layer.data[0] if layer.multiscale else layer.data
         source = meta.get('source')
-        if (
+        unchanged = (
             source
-            and Path(source).suffix.lower() in ('.tif', '.tiff')
-            and tuple(meta.get('shape') or ()) == data.shape
-            and Path(source).is_file()
-        ):
+            and tuple(meta.get('shape') or ()) == tuple(data.shape)
+            and is_reader_data(meta.get('data_key'), data)
+        )
+        if unchanged and meta.get('array') is not None and Path(source).is_dir():
+            return {'path': source, 'zarr_array': meta['array'], 'layer': name}
+        if unchanged and Path(source).suffix.lower() in TIFF_SUFFIXES and Path(source).is_file():
             return {'path': source, 'layer': name}
         per_pixel = meta.get('per_pixel', data.ndim >= 3)
         return {'array': data, 'per_pixel': bool(per_pixel and data.ndim >= 3), 'layer': name}
@@ -339,9 +346,6 @@ class HeadrankWidget(QWidget):
         except ValueError as e:
             show_error(str(e))
             return
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-        self._tmpdir = tempfile.mkdtemp(prefix='napari-headrank-')
         from gi.repository import Gio
 
         self.cancellable = Gio.Cancellable()
@@ -357,18 +361,26 @@ class HeadrankWidget(QWidget):
         if self.cancellable is not None:
             self.cancellable.cancel()
 
-    def _reader_of(self, item, stem):
+    def _source_of(self, item):
+        """A Headrank.Source for an input of collect(), and its per-pixel geometry: the file
+        or store again, or the layer's array in memory (a MemorySource over the array, no
+        copy of a C-contiguous float32 matrix; a Dask array a chunk at a time). No files."""
         Headrank = self.Headrank
         if 'path' in item:
-            return Headrank.StackReader.new(item['path'], Headrank.StackLayout.AUTO, None), None
+            path = item['path']
+            if item.get('zarr_array') is None and is_zarr(path):
+                return Headrank.ZarrSource.new(path, None), None
+            return open_source(path, item.get('zarr_array')), None
         data = item['array']
-        path = Path(self._tmpdir) / (stem + '.tif')
         if item['per_pixel']:
             rows, geometry = image_to_pixels(data)
-            return write_tiff(path, rows, geometry), geometry
+            return memory_source(rows, geometry, name=item['layer']), geometry
         if data.ndim != 2:
             raise ValueError(_('A layer of features must be an N × D matrix or a C × Y × X image.'))
-        return write_tiff(path, data), None
+        hn = numpy_helper()
+        if not isinstance(data, np.ndarray) and hn is not None:
+            return hn.ArraySource(data, name=item['layer']), None
+        return memory_source(np.asarray(data), name=item['layer']), None
 
     def _work(self, spec, cancellable):
         """Runs in the worker thread; never raises: returns ('done', analysis),
@@ -377,8 +389,8 @@ class HeadrankWidget(QWidget):
 
         Headrank = self.Headrank
         try:
-            features, _geom = self._reader_of(spec['features'], 'features')
-            analysis = Headrank.Analysis.new(features)
+            features, _geom = self._source_of(spec['features'])
+            analysis = Headrank.Analysis.new_for_source(features)
             if spec['head_source'] == HEAD_PRESET:
                 head = Headrank.Head.new_from_file(spec['weights'], spec['arch'], None, None)
                 analysis.set_head(head)
@@ -386,8 +398,8 @@ class HeadrankWidget(QWidget):
                 if spec['norm_mode'] == Headrank.NormMode.BATCH:
                     analysis.set_batch_size(spec['batch_size'])
             elif spec['head_source'] == HEAD_PROJECTIONS:
-                projections, _geom = self._reader_of(spec['projections'], 'projections')
-                analysis.set_projections(projections)
+                projections, _geom = self._source_of(spec['projections'])
+                analysis.set_projections_source(projections)
             if 'pairs' in spec:
                 analysis.set_pairs_file(spec['pairs'])
 
@@ -582,9 +594,6 @@ class HeadrankWidget(QWidget):
 
     def closeEvent(self, event):  # noqa: N802 - Qt's name
         self.cancel()
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
         super().closeEvent(event)
 
 

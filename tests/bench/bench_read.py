@@ -14,17 +14,27 @@ peak RSS = the peak at the end minus the peak after the imports (VmHWM from
   headrank            Headrank.StackReader.read_chunk (preferred chunk), each
                       chunk turned into numpy (GLib.Bytes.get_data copies) and
                       a column summed
+  headrank-numpy      headrank_numpy.read(): the whole stack into one new numpy array
+                      through hr_source_read_rows_into (ctypes), no chunk buffer, no
+                      GLib.Bytes: what a script that wants the stack as numpy calls;
+                      a column summed (the peer of tifffile-imread)
+  headrank-numpy-out  the same into an array allocated and touched before the clock
+                      starts (read(..., out=x)): the read without the kernel's zeroing of
+                      800 MB of new pages, which dominates the two above and varies with
+                      the machine's other work (the peer of tifffile-imread-out)
   headrank-read-into  the library alone: hr_stack_reader_read_into (not
                       introspectable) through ctypes into one reused numpy
                       buffer of the preferred chunk: no per-chunk allocation,
                       no GLib.Bytes copy
   tifffile-imread     tifffile.imread of the whole file, a column summed
+  tifffile-imread-out tifffile.imread(path, out=x) into the same kind of array
   tifffile-memmap     tifffile.memmap, copied and summed a chunk at a time
                       (RSS counts the mapped file pages that were touched)
   raw-readinto        plain readinto at the strip offset, chunk by chunk: the
                       page-cache copy ceiling, for reference
 
-Each reader runs --repeat times (default 3); the best time is reported.
+Each reader runs --repeat times (default 3), in rounds of one run of each; the best time
+is reported.
 
   python3 tests/bench/bench_read.py [--size full|small] [--repeat 3]
   meson test -C build --benchmark
@@ -41,7 +51,8 @@ import tempfile
 import time
 
 SIZES = {'full': (100_000, 2048), 'small': (10_000, 2048)}
-READERS = ['headrank', 'headrank-read-into', 'tifffile-imread',
+READERS = ['headrank', 'headrank-numpy', 'headrank-numpy-out', 'headrank-read-into',
+           'tifffile-imread', 'tifffile-imread-out',
            'tifffile-memmap', 'raw-readinto']
 COLUMN = 7
 
@@ -86,8 +97,19 @@ def child(reader, path):
         import gi
         gi.require_version('Headrank', '1.0')
         from gi.repository import Headrank
+        if reader.startswith('headrank-numpy'):
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                            '..', '..', 'python'))
+            import headrank_numpy as hn
+            hn._capi()  # ctypes' look-ups, once per process, before the clock starts
     else:
         import tifffile
+    if reader.endswith('-out'):
+        import tifffile
+        with tifffile.TiffFile(path) as tf:
+            shape = tf.pages[0].shape
+        dest = numpy.empty(shape, numpy.float32)
+        dest.fill(0)  # its pages exist before the clock starts
     base = maxrss_mb()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     detail = {}
@@ -112,6 +134,18 @@ def child(reader, path):
             t_read += b - a
             t_copy += c - b
         detail = dict(read_chunk_s=t_read, get_data_s=t_copy)
+    elif reader == 'headrank-numpy':
+        x = hn.read(Headrank.StackReader.new(path, Headrank.StackLayout.AUTO, None))
+        n, d = x.shape
+        total = float(x[:, COLUMN].sum(dtype=numpy.float64))
+    elif reader == 'headrank-numpy-out':
+        x = hn.read(Headrank.StackReader.new(path, Headrank.StackLayout.AUTO, None), out=dest)
+        n, d = x.shape
+        total = float(x[:, COLUMN].sum(dtype=numpy.float64))
+    elif reader == 'tifffile-imread-out':
+        x = tifffile.imread(path, out=dest)
+        n, d = x.shape
+        total = float(x[:, COLUMN].sum(dtype=numpy.float64))
     elif reader == 'headrank-read-into':
         import ctypes
         lib = ctypes.CDLL('libheadrank-1.0.so.0')
@@ -319,7 +353,7 @@ def main():
           f'usable), {platform.machine()}, {platform.platform()}')
     print('versions: ' + ', '.join(f'{k} {v}' for k, v in versions().items()))
     warm(path)
-    print(f'page cache warmed; {args.repeat} runs per reader, best time; '
+    print(f'page cache warmed before each run; {args.repeat} runs per reader, best time; '
           f'peak RSS = peak (VmHWM) - baseline after imports; in brackets the '
           f'file-backed part at the end')
     print()
@@ -330,8 +364,17 @@ def main():
     readers = [r for r in args.readers.split(',') if r]
     results = {}
     checks = set()
+    # rounds of one run of each reader, so that a change of the machine's load (other
+    # work on the shared cores) reaches every reader alike
+    all_runs = {reader: [] for reader in readers}
+    for _ in range(args.repeat):
+        for reader in readers:
+            # the file read once more just before each run: the other work on the machine
+            # evicts pages between runs, which would fall on whoever runs first
+            warm(path)
+            all_runs[reader].append(run_child(reader, path))
     for reader in readers:
-        runs = [run_child(reader, path) for _ in range(args.repeat)]
+        runs = all_runs[reader]
         for r in runs:
             assert (r['n'], r['d']) == (n, d), r
             checks.add(round(r['checksum'], 3))
@@ -354,18 +397,28 @@ def main():
         print(f'WARNING: readers disagree on the column sum: {sorted(checks)}')
     else:
         print(f'column {COLUMN} sum agrees across readers: {checks.pop()}')
-    # headrank-read-into is the library's own chunked read (what the command and the C API
-    # do); headrank adds the Python binding's per-chunk allocation and GLib.Bytes copy.
-    for name in ('headrank-read-into', 'headrank'):
-        if name in results and 'tifffile-imread' in results:
-            h = results[name][0]['seconds']
-            t = results['tifffile-imread'][0]['seconds']
-            print(f'throughput ratio {name} / tifffile-imread: {t / h:.2f}'
-                  f' ({"faster" if h < t else "slower"})')
-    if 'headrank' in results and 'tifffile-memmap' in results:
-        h = results['headrank'][0]['seconds']
-        t = results['tifffile-memmap'][0]['seconds']
-        print(f'throughput ratio headrank / tifffile-memmap: {t / h:.2f}')
+    # Side by side against tifffile (time ratio > 1: headrank faster; CPU time, user +
+    # system, least of the runs, beside it: on a machine shared with other work one run's
+    # wall time moves by several times; peak RSS each adds). headrank-numpy is the same job
+    # as tifffile-imread (the stack into one new numpy array), headrank-numpy-out as
+    # tifffile-imread-out (into an array that exists already); headrank-read-into is the
+    # library's own chunked read (what the command and the C API do); headrank adds the
+    # Python binding's per-chunk allocation and GLib.Bytes copy.
+    cpu = {name: min(r['user_s'] + r['sys_s'] for r in all_runs[name]) for name in results}
+    for peer, names in (('tifffile-imread', ('headrank-numpy', 'headrank-read-into', 'headrank',
+                                             'tifffile-memmap', 'raw-readinto')),
+                        ('tifffile-imread-out', ('headrank-numpy-out',))):
+        if peer not in results or not any(name in results for name in names):
+            continue
+        t, t_rss = results[peer][0]['seconds'], results[peer][1]
+        print()
+        print(f'{"against " + peer:28s} {"speed ratio":>11s} {"CPU ratio":>10s}'
+              f' {"peak RSS MB":>12s} {"tifffile MB":>12s}')
+        for name in names:
+            if name in results:
+                h, h_rss = results[name][0]['seconds'], results[name][1]
+                ratio = f'{cpu[peer] / cpu[name]:9.2f}×' if cpu[name] > 0 else f'{"-":>10s}'
+                print(f'{name:28s} {t / h:10.2f}× {ratio} {h_rss:12.1f} {t_rss:12.1f}')
     return 0
 
 

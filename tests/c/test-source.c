@@ -309,6 +309,93 @@ test_bytes_subclass (void)
   g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED);
 }
 
+/* hr_source_read_rows_into: rows straight into the caller's memory, from a memory source,
+ * across the parts of a concatenation and from a TIFF file; what it refuses; a source of
+ * unknown length that ends early. */
+static void
+test_read_rows_into (void)
+{
+  g_autofree float *rows = make_rows (300, 6, 21);
+  g_autoptr (HrSource) memory = memory_source (rows, 300, 6);
+  g_autoptr (HrSource) a = memory_source (rows, 100, 6), b = memory_source (rows + 600, 200, 6);
+  HrSource *parts[] = { a, b };
+  g_autoptr (HrSource) concat = NULL, reader = NULL;
+  g_autoptr (HrSource) counter
+      = g_object_new (test_counter_get_type (), "n-samples", HR_SOURCE_N_SAMPLES_UNKNOWN,
+                      "n-features", (guint64)3, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("headrank-rows-XXXXXX", &error);
+  g_autofree char *path = g_build_filename (dir, "rows.tif", NULL);
+  float dest[300 * 6 + 1];
+  gsize got = 99;
+
+  g_assert_no_error (error);
+  concat = hr_concat_source_new (parts, 2, &error);
+  g_assert_no_error (error);
+  g_assert_true (hr_stack_writer_write_source (memory, path, HR_STACK_LAYOUT_MATRIX, NULL, &error));
+  g_assert_no_error (error);
+  reader = HR_SOURCE (hr_stack_reader_new (path, HR_STACK_LAYOUT_AUTO, NULL, &error));
+  g_assert_no_error (error);
+
+  HrSource *sources[] = { memory, concat, reader };
+  for (guint s = 0; s < G_N_ELEMENTS (sources); s++)
+    {
+      /* rows 95 to 154 cross the concatenation's parts */
+      dest[60 * 6] = -7.0f;
+      g_assert_true (
+          hr_source_read_rows_into (sources[s], 95, 60, dest, 60 * 6, &got, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (got, ==, 60);
+      g_assert_cmpmem (dest, 60 * 6 * sizeof (float), rows + 95 * 6, 60 * 6 * sizeof (float));
+      g_assert_cmpfloat (dest[60 * 6], ==, -7.0f); /* nothing written past the rows */
+      g_assert_cmpuint (hr_source_get_position (sources[s]), ==, 155);
+      /* backwards, to the end, and the whole source */
+      g_assert_true (
+          hr_source_read_rows_into (sources[s], 0, 300, dest, 300 * 6 + 1, NULL, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpmem (dest, 300 * 6 * sizeof (float), rows, 300 * 6 * sizeof (float));
+      g_assert_true (hr_source_read_rows_into (sources[s], 300, 0, dest, 0, &got, NULL, &error));
+      g_assert_cmpuint (got, ==, 0);
+    }
+
+  /* too little room, past the end */
+  g_assert_false (hr_source_read_rows_into (memory, 0, 10, dest, 59, &got, NULL, &error));
+  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID);
+  g_assert_cmpuint (got, ==, 0);
+  g_clear_error (&error);
+  g_assert_false (hr_source_read_rows_into (memory, 290, 11, dest, 300 * 6, &got, NULL, &error));
+  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "290"));
+  g_clear_error (&error);
+
+  /* the non-finite values it reads are not counted; those read_into reads are */
+  {
+    g_autoptr (HrSource) nan_source = NULL;
+
+    rows[7] = NAN;
+    nan_source = memory_source (rows, 300, 6);
+    g_assert_true (hr_source_read_rows_into (nan_source, 0, 2, dest, 12, NULL, NULL, &error));
+    g_assert_no_error (error);
+    g_assert_true (isnan (dest[7]));
+    g_assert_cmpuint (hr_source_get_n_nonfinite (nan_source), ==, 0);
+    g_assert_true (hr_source_seek (nan_source, 0, &error));
+    g_assert_true (hr_source_read_into (nan_source, dest, 2, &got, NULL, &error));
+    g_assert_cmpuint (hr_source_get_n_nonfinite (nan_source), ==, 1);
+  }
+
+  /* unknown length: 20 samples come of the 32 asked for */
+  ((TestCounter *)counter)->n = 20;
+  ((TestCounter *)counter)->d = 3;
+  g_assert_true (hr_source_read_rows_into (counter, 4, 32, dest, 32 * 3, &got, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (got, ==, 16);
+  g_assert_cmpfloat (dest[0], ==, 12.0f);
+  g_assert_cmpfloat (dest[16 * 3 - 1], ==, 59.0f);
+
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+}
+
 /* The same matrix from memory, from a TIFF file (written through the writer from the
  * memory source) and from two TIFF files analyses to the same spectrum. */
 static void
@@ -419,6 +506,7 @@ main (int argc, char **argv)
   g_test_add_func ("/source/concat/read", test_concat);
   g_test_add_func ("/source/concat/mismatch", test_concat_mismatch);
   g_test_add_func ("/source/subclass/read-bytes", test_bytes_subclass);
+  g_test_add_func ("/source/read-rows-into", test_read_rows_into);
   g_test_add_func ("/source/analysis/same-spectrum", test_analysis_sources);
   g_test_add_func ("/source/tiff/reader-is-source", test_reader_is_source);
 

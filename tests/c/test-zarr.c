@@ -443,6 +443,57 @@ test_source_errors (void)
   g_assert_nonnull (strstr (error->message, "lzma"));
 }
 
+/* The projections each VisCy layout names, and the layout's name; none in a store of one
+ * array (NULL without an error); the store's errors. */
+static void
+test_source_projections (void)
+{
+  static const struct
+  {
+    const char *store, *layout, *features, *projections;
+  } cases[] = {
+    { "anndata-v2.zarr", "anndata", "X", "obsm/X_projections" },
+    { "anndata-v3-projections.zarr", "anndata", "obsm/X_backbone", "X" },
+    { "xarray.zarr", "xarray", "features", "projections" },
+    { "viscy-projections.zarr", "anndata", "obsm/X_backbone", "X" },
+    { "viscy-features.zarr", "anndata", "X", "obsm/X_projections" },
+    { "v3-default-f4.zarr", "array", "", NULL },
+  };
+  g_autofree char *sparse = store_path ("anndata-sparse.zarr");
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *path = store_path (cases[i].store);
+      g_autoptr (HrSource) features = hr_zarr_source_new (path, NULL, &error);
+      g_autoptr (HrSource) projections = NULL;
+
+      g_assert_no_error (error);
+      g_assert_cmpstr (hr_zarr_source_get_layout (HR_ZARR_SOURCE (features)), ==, cases[i].layout);
+      g_assert_cmpstr (hr_zarr_source_get_array (HR_ZARR_SOURCE (features)), ==, cases[i].features);
+      projections = hr_zarr_source_open_projections (path, &error);
+      g_assert_no_error (error);
+      if (cases[i].projections == NULL)
+        {
+          g_assert_null (projections);
+          continue;
+        }
+      g_assert_cmpstr (hr_zarr_source_get_array (HR_ZARR_SOURCE (projections)), ==,
+                       cases[i].projections);
+      g_assert_cmpuint (hr_source_get_n_samples (projections), ==,
+                        hr_source_get_n_samples (features));
+    }
+  /* the projections of a store with a sparse X read (they are dense) */
+  {
+    g_autoptr (HrSource) none = hr_zarr_source_open_projections (sparse, &error);
+
+    g_assert_no_error (error);
+    g_assert_null (none);
+  }
+  g_assert_null (hr_zarr_source_open_projections ("/nonexistent/store.zarr", &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -493,5 +544,6 @@ main (int argc, char **argv)
       g_test_add_data_func (name, &source_cases[i], test_source);
     }
   g_test_add_func ("/zarr/source/errors", test_source_errors);
+  g_test_add_func ("/zarr/source/projections", test_source_projections);
   return g_test_run ();
 }

@@ -147,7 +147,7 @@ def test_per_pixel_maps_are_aligned_with_the_source(make_napari_viewer, qtbot, d
     viewer.open_sample(PLUGIN, 'qpi-cell')
     features = viewer.layers['sample-qpi-cell-features']
     features.scale = (1, 0.5, 0.25)
-    # the layer's data, not its file: changed data go through a temporary TIFF
+    # the layer's data, not its file: changed data go through a memory source
     features.metadata['headrank']['shape'] = None
     widget._refresh_layers()
     assert widget.features_combo.currentData() == 'sample-qpi-cell-features'

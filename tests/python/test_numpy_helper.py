@@ -61,7 +61,9 @@ stack_gi = measure('from_numpy_gi_only', lambda: hn.from_numpy(x, gi_only=True))
 del stack_gi
 y = measure('to_numpy', lambda: hn.to_numpy(stack))
 v = measure('view', lambda: hn.view(stack))
-out['equal'] = bool(np.array_equal(x, y) and np.array_equal(x, v))
+source = hn.source_from_numpy(x)
+r = measure('read', lambda: hn.read(source))
+out['equal'] = bool(np.array_equal(x, y) and np.array_equal(x, v) and np.array_equal(x, r))
 print(json.dumps(out))
 ''' % (N, D)
 
@@ -106,6 +108,11 @@ def test_stack_to_numpy_is_one_copy(copies):
 
 def test_view_makes_no_copy(copies):
     assert copies['view']['peak'] <= 0.1, copies
+
+
+def test_read_is_the_array_alone(copies):
+    # headrank_numpy.read(): the rows straight into the new array, no chunk buffer
+    assert 0.9 <= copies['read']['peak'] <= 1.1, copies
 
 
 def test_pure_gi_path_makes_two_copies(copies):
