@@ -16,6 +16,8 @@
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "test-util.h"
 
@@ -408,6 +410,324 @@ test_arrays_million (void)
     }
 }
 
+/* -- obs made bad on purpose ------------------------------------------------------------------ */
+
+#define ROOT_ATTRS "{\"encoding-type\": \"anndata\", \"encoding-version\": \"0.1.0\"}"
+#define OBS_ATTRS                                                                                  \
+  "{\"encoding-type\": \"dataframe\", \"_index\": \"_index\", \"column-order\": [\"c\"]}"
+#define STRINGS_V2(n, chunks, compressor, fill)                                                    \
+  "{\"zarr_format\": 2, \"shape\": [" n "], \"chunks\": [" chunks "], \"dtype\": \"|O\", "         \
+  "\"compressor\": " compressor ", \"fill_value\": " fill ", \"order\": \"C\", \"filters\": "      \
+  "[{\"id\": \"vlen-utf8\"}]}"
+#define NUMBERS_V2(n, dtype)                                                                       \
+  "{\"zarr_format\": 2, \"shape\": [" n "], \"chunks\": [" n "], \"dtype\": \"" dtype "\", "       \
+  "\"compressor\": null, \"fill_value\": 0, \"order\": \"C\", \"filters\": null}"
+
+typedef struct
+{
+  const char *path;
+  const char *content;
+  gsize length; /* 0: strlen */
+} StoreFile;
+
+/* A v2 AnnData store of @files besides the root's and obs's metadata. */
+static char *
+make_store (const StoreFile *files, gsize n_files)
+{
+  g_autoptr (GError) error = NULL;
+  char *dir = g_dir_make_tmp ("hr-tracks-XXXXXX", &error);
+  const StoreFile base[] = { { ".zgroup", "{\"zarr_format\": 2}", 0 },
+                             { ".zattrs", ROOT_ATTRS, 0 },
+                             { "obs/.zgroup", "{\"zarr_format\": 2}", 0 },
+                             { "obs/.zattrs", OBS_ATTRS, 0 } };
+
+  g_assert_no_error (error);
+  for (gsize k = 0; k < G_N_ELEMENTS (base) + n_files; k++)
+    {
+      const StoreFile *f = k < G_N_ELEMENTS (base) ? &base[k] : &files[k - G_N_ELEMENTS (base)];
+      g_autofree char *path = g_build_filename (dir, f->path, NULL);
+      g_autofree char *parent = g_path_get_dirname (path);
+
+      g_assert_cmpint (g_mkdir_with_parents (parent, 0700), ==, 0);
+      g_file_set_contents (path, f->content, f->length != 0 ? (gssize)f->length : -1, &error);
+      g_assert_no_error (error);
+    }
+  return dir;
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+
+      if (g_file_test (child, G_FILE_TEST_IS_DIR))
+        remove_tree (child);
+      else
+        g_remove (child);
+    }
+  g_rmdir (path);
+}
+
+/* vlen-utf8 bytes of @strings: the count, then each length and its bytes. */
+static GByteArray *
+vlen (const char *const *strings, guint32 count)
+{
+  GByteArray *b = g_byte_array_new ();
+  guint32 le = GUINT32_TO_LE (count);
+
+  g_byte_array_append (b, (const guint8 *)&le, 4);
+  for (guint k = 0; strings[k] != NULL; k++)
+    {
+      le = GUINT32_TO_LE ((guint32)strlen (strings[k]));
+      g_byte_array_append (b, (const guint8 *)&le, 4);
+      g_byte_array_append (b, (const guint8 *)strings[k], (guint)strlen (strings[k]));
+    }
+  return b;
+}
+
+typedef struct
+{
+  const char *name;
+  StoreFile files[6];
+  int code; /* -1: reads */
+  const char *word;
+} ObsCase;
+
+/* "x" (1), then 3 strings counted as 1; a length past the end; a byte that is not UTF-8; a NUL */
+#define V(s) s, sizeof s - 1
+static const ObsCase obs_cases[] = {
+  { "count",
+    { { "obs/c/.zarray", STRINGS_V2 ("3", "3", "null", "\"\"") },
+      { "obs/c/0", V ("\x01\0\0\0\x01\0\0\0a") } },
+    HR_STACK_ERROR_CORRUPT,
+    "vlen-utf8" },
+  { "length-past-end",
+    { { "obs/c/.zarray", STRINGS_V2 ("1", "1", "null", "\"\"") },
+      { "obs/c/0", V ("\x01\0\0\0\xff\0\0\0a") } },
+    HR_STACK_ERROR_CORRUPT,
+    "vlen-utf8" },
+  { "trailing-bytes",
+    { { "obs/c/.zarray", STRINGS_V2 ("1", "1", "null", "\"\"") },
+      { "obs/c/0", V ("\x01\0\0\0\x01\0\0\0ab") } },
+    HR_STACK_ERROR_CORRUPT,
+    "vlen-utf8" },
+  { "not-utf8",
+    { { "obs/c/.zarray", STRINGS_V2 ("1", "1", "null", "\"\"") },
+      { "obs/c/0", V ("\x01\0\0\0\x02\0\0\0\xc3\x28") } },
+    HR_STACK_ERROR_CORRUPT,
+    "UTF-8" },
+  { "nul",
+    { { "obs/c/.zarray", STRINGS_V2 ("1", "1", "null", "\"\"") },
+      { "obs/c/0", V ("\x01\0\0\0\x02\0\0\0a\0") } },
+    HR_STACK_ERROR_CORRUPT,
+    "UTF-8" },
+  { "short-header",
+    { { "obs/c/.zarray", STRINGS_V2 ("1", "1", "null", "\"\"") }, { "obs/c/0", V ("\x01\0") } },
+    HR_STACK_ERROR_CORRUPT,
+    "vlen-utf8" },
+  { "bad-blosc",
+    { { "obs/c/.zarray", STRINGS_V2 ("1", "1", "{\"id\": \"blosc\", \"cname\": \"lz4\"}", "\"\"") },
+      { "obs/c/0", V ("\x02\x01\x33\x01\xff\xff\xff\x7f\x20\0\0\0\x20\0\0\0garbage garbage") } },
+    HR_STACK_ERROR_CORRUPT,
+    "blosc" },
+  { "object-without-vlen",
+    { { "obs/c/.zarray",
+        "{\"zarr_format\": 2, \"shape\": [1], \"chunks\": [1], \"dtype\": \"|O\", "
+        "\"compressor\": null, \"fill_value\": null, \"order\": \"C\", \"filters\": null}" } },
+    HR_STACK_ERROR_UNSUPPORTED,
+    "vlen-utf8" },
+  { "other-filter",
+    { { "obs/c/.zarray",
+        "{\"zarr_format\": 2, \"shape\": [1], \"chunks\": [1], \"dtype\": \"|O\", "
+        "\"compressor\": null, \"fill_value\": null, \"order\": \"C\", \"filters\": [{\"id\": "
+        "\"pickle\"}]}" } },
+    HR_STACK_ERROR_UNSUPPORTED,
+    "pickle" },
+  { "encoding",
+    { { "obs/c/.zgroup", "{\"zarr_format\": 2}" },
+      { "obs/c/.zattrs", "{\"encoding-type\": \"awkward-array\"}" } },
+    HR_STACK_ERROR_UNSUPPORTED,
+    "awkward-array" },
+  { "array-encoding",
+    { { "obs/c/.zarray", NUMBERS_V2 ("2", "<i8") },
+      { "obs/c/.zattrs", "{\"encoding-type\": \"csr_matrix\"}" } },
+    HR_STACK_ERROR_UNSUPPORTED,
+    "csr_matrix" },
+  { "code-out-of-range",
+    { { "obs/c/.zgroup", "{\"zarr_format\": 2}" },
+      { "obs/c/.zattrs", "{\"encoding-type\": \"categorical\"}" },
+      { "obs/c/codes/.zarray", NUMBERS_V2 ("2", "|i1") },
+      { "obs/c/codes/0", V ("\x00\x02") },
+      { "obs/c/categories/.zarray", STRINGS_V2 ("2", "2", "null", "\"\"") },
+      { "obs/c/categories/0", V ("\x02\0\0\0\x01\0\0\0a\x01\0\0\0b") } },
+    HR_STACK_ERROR_CORRUPT,
+    "code 2 of row 1" },
+  { "codes-missing",
+    { { "obs/c/.zgroup", "{\"zarr_format\": 2}" },
+      { "obs/c/.zattrs", "{\"encoding-type\": \"categorical\"}" },
+      { "obs/c/categories/.zarray", STRINGS_V2 ("2", "2", "null", "\"\"") },
+      { "obs/c/categories/0", V ("\x02\0\0\0\x01\0\0\0a\x01\0\0\0b") } },
+    HR_STACK_ERROR_CORRUPT,
+    "codes" },
+  { "mask-missing",
+    { { "obs/c/.zgroup", "{\"zarr_format\": 2}" },
+      { "obs/c/.zattrs", "{\"encoding-type\": \"nullable-string-array\"}" },
+      { "obs/c/values/.zarray", STRINGS_V2 ("1", "1", "null", "\"\"") },
+      { "obs/c/values/0", V ("\x01\0\0\0\x01\0\0\0a") } },
+    HR_STACK_ERROR_CORRUPT,
+    "mask" },
+  { "mask-length",
+    { { "obs/c/.zgroup", "{\"zarr_format\": 2}" },
+      { "obs/c/.zattrs", "{\"encoding-type\": \"nullable-integer\"}" },
+      { "obs/c/values/.zarray", NUMBERS_V2 ("2", "<i8") },
+      { "obs/c/mask/.zarray", NUMBERS_V2 ("3", "|b1") } },
+    HR_STACK_ERROR_CORRUPT,
+    "mask" },
+  { "uint64-beyond",
+    { { "obs/c/.zarray", NUMBERS_V2 ("1", "<u8") },
+      { "obs/c/0", V ("\xff\xff\xff\xff\xff\xff\xff\xff") } },
+    HR_STACK_ERROR_UNSUPPORTED,
+    "18446744073709551615" },
+  { "two-dimensions",
+    { { "obs/c/.zarray",
+        "{\"zarr_format\": 2, \"shape\": [2, 2], \"chunks\": [2, 2], \"dtype\": \"<i8\", "
+        "\"compressor\": null, \"fill_value\": 0, \"order\": \"C\", \"filters\": null}" } },
+    HR_STACK_ERROR_UNSUPPORTED,
+    "2 dimensions" },
+  { "no-column", { { "obs/d/.zarray", NUMBERS_V2 ("1", "<i8") } }, HR_STACK_ERROR_LAYOUT, "“c”" },
+  /* a string chunk never written: the fill value, "" or (null) missing */
+  { "fill-empty", { { "obs/c/.zarray", STRINGS_V2 ("3", "2", "null", "\"\"") } }, -1, "" },
+  { "fill-null", { { "obs/c/.zarray", STRINGS_V2 ("3", "2", "null", "null") } }, -1, NULL },
+};
+
+static void
+test_obs_bad (gconstpointer data)
+{
+  const ObsCase *c = data;
+  gsize n = 0;
+  g_autofree char *dir = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrZarrStore) store = NULL;
+  g_autoptr (HrZarrColumn) column = NULL;
+
+  while (n < G_N_ELEMENTS (c->files) && c->files[n].path != NULL)
+    n++;
+  dir = make_store (c->files, n);
+  store = hr_zarr_store_open (dir, &error);
+  g_assert_no_error (error);
+  column = hr_zarr_obs_read_column (store, "c", &error);
+  if (c->code >= 0)
+    {
+      g_assert_null (column);
+      g_assert_error (error, HR_STACK_ERROR, c->code);
+      if (strstr (error->message, c->word) == NULL || strstr (error->message, dir) == NULL)
+        g_error ("%s: “%s” does not name “%s” and the store", c->name, error->message, c->word);
+    }
+  else
+    {
+      g_assert_no_error (error);
+      g_assert_cmpuint (column->n_rows, ==, 3);
+      for (guint r = 0; r < 3; r++)
+        g_assert_cmpstr (hr_zarr_column_get_string (column, r), ==, c->word);
+      g_assert_true ((column->missing != NULL) == (c->word == NULL));
+    }
+  remove_tree (dir);
+}
+
+/* Strings compressed with gzip, zlib and zstd (a frame without its size, decoded as a
+ * stream), 100,000 of them in two chunks: buffers that grow while they decode. */
+static void
+test_obs_compressed (void)
+{
+  const guint n = 100000, chunk = 60000;
+  const char *names[] = { "gzip", "zlib", "zstd" };
+
+  for (guint k = 0; k < G_N_ELEMENTS (names); k++)
+    {
+      g_autofree char *zarray = g_strdup_printf (
+          "{\"zarr_format\": 2, \"shape\": [%u], \"chunks\": [%u], \"dtype\": \"|O\", "
+          "\"compressor\": {\"id\": \"%s\"}, \"fill_value\": \"\", \"order\": \"C\", "
+          "\"filters\": [{\"id\": \"vlen-utf8\"}]}",
+          n, chunk, names[k]);
+      GByteArray *encoded[2];
+      StoreFile files[3] = { { "obs/c/.zarray", zarray, 0 } };
+      g_autofree char *dir = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autoptr (HrZarrStore) store = NULL;
+      g_autoptr (HrZarrColumn) column = NULL;
+
+      for (guint part = 0; part < 2; part++)
+        {
+          g_autoptr (GPtrArray) strings = g_ptr_array_new_with_free_func (g_free);
+          g_autoptr (GByteArray) raw = NULL;
+
+          /* a whole chunk, past the array's end too, as zarr writes it */
+          for (guint i = part * chunk; i < (part + 1) * chunk; i++)
+            g_ptr_array_add (strings,
+                             i < n ? g_strdup_printf ("FOV/%u/é", i % 977) : g_strdup (""));
+          g_ptr_array_add (strings, NULL);
+          raw = vlen ((const char *const *)strings->pdata, chunk);
+          encoded[part] = g_byte_array_new ();
+          if (k < 2)
+            {
+              z_stream zs = { 0 };
+
+              g_byte_array_set_size (encoded[part], (guint)compressBound (raw->len) + 64);
+              g_assert_cmpint (deflateInit2 (&zs, 6, Z_DEFLATED,
+                                             k == 0 ? 16 + MAX_WBITS : MAX_WBITS, 8,
+                                             Z_DEFAULT_STRATEGY),
+                               ==, Z_OK);
+              zs.next_in = raw->data;
+              zs.avail_in = raw->len;
+              zs.next_out = encoded[part]->data;
+              zs.avail_out = encoded[part]->len;
+              g_assert_cmpint (deflate (&zs, Z_FINISH), ==, Z_STREAM_END);
+              g_byte_array_set_size (encoded[part], (guint)zs.total_out);
+              deflateEnd (&zs);
+            }
+          else
+            {
+              ZSTD_CStream *cs = ZSTD_createCStream ();
+              ZSTD_inBuffer in = { raw->data, raw->len, 0 };
+              ZSTD_outBuffer out;
+
+              g_byte_array_set_size (encoded[part], (guint)ZSTD_compressBound (raw->len));
+              out = (ZSTD_outBuffer){ encoded[part]->data, encoded[part]->len, 0 };
+              ZSTD_initCStream (cs, 3);
+              while (in.pos < in.size)
+                g_assert_false (ZSTD_isError (ZSTD_compressStream (cs, &out, &in)));
+              g_assert_cmpuint (ZSTD_endStream (cs, &out), ==, 0);
+              ZSTD_freeCStream (cs);
+              g_byte_array_set_size (encoded[part], (guint)out.pos);
+            }
+          files[1 + part] = (StoreFile){ part == 0 ? "obs/c/0" : "obs/c/1",
+                                         (const char *)encoded[part]->data, encoded[part]->len };
+        }
+      dir = make_store (files, 3);
+      store = hr_zarr_store_open (dir, &error);
+      g_assert_no_error (error);
+      column = hr_zarr_obs_read_column (store, "c", &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (column->n_rows, ==, n);
+      g_assert_cmpuint (column->categories->len, ==, 977);
+      for (guint i = 0; i < n; i += 997)
+        {
+          g_autofree char *want = g_strdup_printf ("FOV/%u/é", i % 977);
+
+          g_assert_cmpstr (hr_zarr_column_get_string (column, i), ==, want);
+        }
+      g_assert_null (column->missing);
+      remove_tree (dir);
+      g_byte_array_unref (encoded[0]);
+      g_byte_array_unref (encoded[1]);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -430,5 +750,12 @@ main (int argc, char **argv)
   g_test_add_func ("/tracks/arrays/edges", test_arrays_edges);
   g_test_add_func ("/tracks/arrays/bytes", test_arrays_bytes);
   g_test_add_func ("/tracks/arrays/million", test_arrays_million);
+  for (gsize k = 0; k < G_N_ELEMENTS (obs_cases); k++)
+    {
+      g_autofree char *path = g_strdup_printf ("/tracks/obs/bad/%s", obs_cases[k].name);
+
+      g_test_add_data_func (path, &obs_cases[k], test_obs_bad);
+    }
+  g_test_add_func ("/tracks/obs/compressed", test_obs_compressed);
   return g_test_run ();
 }
