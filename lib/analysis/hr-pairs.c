@@ -19,6 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/**
+ * HrPairs:
+ *
+ * Positive pairs of sample indices for the contrastive measures: an anchor, its positive
+ * and optionally a negative per pair, with where they came from (an array, a pair file, or
+ * cell tracks with their time step). An opaque, immutable, reference-counted value; give
+ * it to an analysis with hr_analysis_set_pairs().
+ *
+ * Since: 0.2
+ */
 struct _HrPairs
 {
   gatomicrefcount ref_count;
