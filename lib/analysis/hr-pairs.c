@@ -370,9 +370,10 @@ hr_pairs_new_from_tracks (const gint64 *fov, const gint64 *track, const gint64 *
 HrPairs *
 hr_pairs_new_from_tracks_bytes (GBytes *fov, GBytes *track, GBytes *t, gint64 dt, GError **error)
 {
-  gsize sizes[3];
-  g_autofree gint64 *columns[3] = { NULL, NULL, NULL };
   GBytes *in[3] = { fov, track, t };
+  gint64 *columns[3] = { NULL, NULL, NULL };
+  gsize sizes[3];
+  HrPairs *pairs = NULL;
 
   g_return_val_if_fail (fov != NULL && track != NULL && t != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -396,12 +397,16 @@ hr_pairs_new_from_tracks_bytes (GBytes *fov, GBytes *track, GBytes *t, gint64 dt
           g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
                        _ ("%s: not enough memory for the tracks of %zu cells"), _ ("tracks"),
                        sizes[0] / sizeof (gint64));
-          return NULL;
+          goto out;
         }
       memcpy (columns[c], g_bytes_get_data (in[c], NULL), sizes[c]);
     }
-  return hr_pairs_new_from_tracks (columns[0], columns[1], columns[2], sizes[0] / sizeof (gint64),
-                                   dt, error);
+  pairs = hr_pairs_new_from_tracks (columns[0], columns[1], columns[2], sizes[0] / sizeof (gint64),
+                                    dt, error);
+out:
+  for (int c = 0; c < 3; c++)
+    g_free (columns[c]);
+  return pairs;
 }
 
 /* An integer column's values, from integers or from floats that are whole numbers; missing
