@@ -314,7 +314,7 @@ hr_pairs_build (const gint64 *fov, const gint64 *track, const gint64 *t, gsize n
 }
 
 /**
- * hr_pairs_new_from_tracks:
+ * hr_pairs_new_from_tracks: (skip)
  * @fov: (array length=n_rows): the field of view of every row, as a code (a negative code:
  *   the row takes no part, as pandas' code of a missing category)
  * @track: (array length=n_rows): the track id of every row
@@ -326,7 +326,8 @@ hr_pairs_build (const gint64 *fov, const gint64 *track, const gint64 *t, gsize n
  * Builds temporal positive pairs as VisCy's time-aware sampling does: a cell (fov, track,
  * t) is an anchor when the same fov and track have a cell at t + @dt, and that cell is its
  * positive. The pairs come in the order of their anchors' rows. The FOV is a code: from
- * pandas, `column.factorize ()[0]` or a categorical's codes.
+ * pandas, `column.factorize ()[0]` or a categorical's codes. Bindings use
+ * hr_pairs_new_from_tracks_bytes(), which checks that the three columns have one length.
  *
  * Returns: (transfer full): the pairs, or %NULL with @error set:
  *   %HR_ANALYSIS_ERROR_INVALID for @dt below 1; %HR_ANALYSIS_ERROR_PAIRS for two rows of
