@@ -728,6 +728,48 @@ test_obs_compressed (void)
     }
 }
 
+/* A categorical of numbers (codes into integer categories) and a nullable boolean. */
+static void
+test_obs_numbers (void)
+{
+  const StoreFile files[] = {
+    { "obs/c/.zgroup", "{\"zarr_format\": 2}", 0 },
+    { "obs/c/.zattrs", "{\"encoding-type\": \"categorical\", \"ordered\": false}", 0 },
+    { "obs/c/codes/.zarray", NUMBERS_V2 ("4", "|i1"), 0 },
+    { "obs/c/codes/0", "\x01\xff\x00\x01", 4 },
+    { "obs/c/categories/.zarray", NUMBERS_V2 ("2", ">i2"), 0 },
+    { "obs/c/categories/0", "\x01\x2c\xff\xfe", 4 }, /* 300, -2, big-endian */
+    { "obs/b/.zgroup", "{\"zarr_format\": 2}", 0 },
+    { "obs/b/.zattrs", "{\"encoding-type\": \"nullable-boolean\"}", 0 },
+    { "obs/b/values/.zarray", NUMBERS_V2 ("3", "|b1"), 0 },
+    { "obs/b/values/0", "\x01\x00\x01", 3 },
+    { "obs/b/mask/.zarray", NUMBERS_V2 ("3", "|b1"), 0 },
+    { "obs/b/mask/0", "\x00\x00\x01", 3 },
+  };
+  g_autofree char *dir = make_store (files, G_N_ELEMENTS (files));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrZarrStore) store = hr_zarr_store_open (dir, &error);
+  g_autoptr (HrZarrColumn) c = NULL;
+  g_autoptr (HrZarrColumn) b = NULL;
+
+  g_assert_no_error (error);
+  c = hr_zarr_obs_read_column (store, "c", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (c->type, ==, HR_ZARR_COLUMN_INTEGER);
+  g_assert_cmpstr (c->encoding, ==, "categorical");
+  g_assert_cmpint (c->ints[0], ==, -2);
+  g_assert_true (c->missing != NULL && c->missing[1] && !c->missing[0]);
+  g_assert_cmpint (c->ints[2], ==, 300);
+  g_assert_cmpint (c->ints[3], ==, -2);
+  b = hr_zarr_obs_read_column (store, "b", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (b->type, ==, HR_ZARR_COLUMN_INTEGER);
+  g_assert_cmpint (b->ints[0], ==, 1);
+  g_assert_cmpint (b->ints[1], ==, 0);
+  g_assert_true (b->missing != NULL && !b->missing[0] && !b->missing[1] && b->missing[2]);
+  remove_tree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -757,5 +799,6 @@ main (int argc, char **argv)
       g_test_add_data_func (path, &obs_cases[k], test_obs_bad);
     }
   g_test_add_func ("/tracks/obs/compressed", test_obs_compressed);
+  g_test_add_func ("/tracks/obs/numbers", test_obs_numbers);
   return g_test_run ();
 }
