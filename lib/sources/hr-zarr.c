@@ -2076,19 +2076,22 @@ hr_zarr_column_reader_new (HrZarrStore *store, const char *path, GError **error)
       return NULL;
     }
   a = HR_ZARR_ARRAY (store, index);
-  if (a->unsupported == NULL && a->n_dims != 1)
-    /* TRANSLATORS: %s: the store; %s: an array; %u: its number of dimensions */
-    g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED,
-                 _ ("%s: array “%s” has %u dimensions; a column has 1"), store->path, path,
-                 a->n_dims);
-  else if (a->unsupported == NULL && a->kind == HR_ZARR_KIND_OTHER)
-    g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED, _ ("%s: array “%s”: %s"),
-                 store->path, path, _ ("its data type is not supported"));
-  else if (a->unsupported != NULL)
-    g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED, _ ("%s: array “%s”: %s"),
-                 store->path, path, a->unsupported);
-  if (a->unsupported != NULL || a->n_dims != 1 || a->kind == HR_ZARR_KIND_OTHER)
-    return NULL;
+  if (a->unsupported != NULL || a->kind == HR_ZARR_KIND_OTHER)
+    {
+      /* (a data type headrank does not read makes the array unsupported when parsed) */
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED, _ ("%s: array “%s”: %s"),
+                   store->path, path,
+                   a->unsupported != NULL ? a->unsupported : _ ("its data type is not supported"));
+      return NULL;
+    }
+  if (a->n_dims != 1)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED,
+                   /* TRANSLATORS: %s: the store; %s: an array; %u: its number of dimensions */
+                   _ ("%s: array “%s” has %u dimensions; a column has 1"), store->path, path,
+                   a->n_dims);
+      return NULL;
+    }
 
   reader = g_new0 (HrZarrReader, 1);
   reader->store = hr_zarr_store_ref (store);
