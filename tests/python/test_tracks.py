@@ -103,7 +103,7 @@ def test_duplicates_and_no_pairs_are_errors():
     assert e.value.matches(ANALYSIS_ERROR, Headrank.AnalysisError.INVALID)
 
 
-def test_analysis_with_track_pairs_and_numpy_pairs():
+def test_analysis_with_track_pairs_and_numpy_pairs(tmp_path):
     rng = np.random.default_rng(5)
     name = 'viscy-writer'
     x = rng.standard_normal((EXPECTED[name]['rows'], 12)).astype(np.float32)
@@ -121,6 +121,12 @@ def test_analysis_with_track_pairs_and_numpy_pairs():
     assert b.get_contrastive().get_ntxent() == a.get_contrastive().get_ntxent()
     assert json.loads(b.to_json(False))['contrastive']['pairs_source'] == {
         'origin': 'memory', 'path': None}
+    # the same pairs from a file
+    csv = tmp_path / 'pairs.csv'
+    np.savetxt(csv, want(name, 1), fmt='%d', delimiter=',')
+    c = hn.analyze(x, pairs=csv)
+    assert c.get_pairs().get_origin() == Headrank.PairsOrigin.FILE
+    assert c.get_contrastive().get_ntxent() == a.get_contrastive().get_ntxent()
     # indices beyond the samples
     with pytest.raises(GLib.Error) as e:
         hn.analyze(x[:10], pairs=pairs)
