@@ -135,7 +135,7 @@ hr_pairs_new_from_bytes (GBytes *indices, guint n_columns, GError **error)
   copy = n <= G_MAXSIZE / (3 * sizeof (guint64)) ? g_try_new (guint64, n * 3) : NULL;
   if (copy == NULL)
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    _ ("not enough memory for %zu pairs"), n);
       return NULL;
     }
@@ -232,7 +232,7 @@ hr_pairs_build (const gint64 *fov, const gint64 *track, const gint64 *t, gsize n
     }
   if (cells == NULL || positive == NULL)
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    /* TRANSLATORS: %s: the table of tracks (a store, or "arrays"); then rows */
                    _ ("%s: not enough memory for the tracks of %zu cells"), source, n_rows);
       return NULL;
@@ -293,7 +293,7 @@ hr_pairs_build (const gint64 *fov, const gint64 *track, const gint64 *t, gsize n
   indices = g_try_new (guint64, n_pairs * 3);
   if (indices == NULL)
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    _ ("not enough memory for %zu pairs"), n_pairs);
       return NULL;
     }
@@ -331,7 +331,8 @@ hr_pairs_build (const gint64 *fov, const gint64 *track, const gint64 *t, gsize n
  *
  * Returns: (transfer full): the pairs, or %NULL with @error set:
  *   %HR_ANALYSIS_ERROR_INVALID for @dt below 1; %HR_ANALYSIS_ERROR_PAIRS for two rows of
- *   the same fov, track and t (naming them), or when no pair is found
+ *   the same fov, track and t (naming them), or when no pair is found;
+ *   %HR_ANALYSIS_ERROR_NO_MEMORY when the rows do not fit in memory
  *
  * Since: 0.2
  */
@@ -395,7 +396,7 @@ hr_pairs_new_from_tracks_bytes (GBytes *fov, GBytes *track, GBytes *t, gint64 dt
       columns[c] = g_try_malloc (MAX (sizes[c], 1));
       if (columns[c] == NULL)
         {
-          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                        _ ("%s: not enough memory for the tracks of %zu cells"), _ ("tracks"),
                        sizes[0] / sizeof (gint64));
           goto out;
@@ -435,7 +436,7 @@ hr_pairs_integer_column (HrZarrStore *store, HrZarrColumn *column, guint8 *missi
   values = g_try_new (gint64, MAX (column->n_rows, 1));
   if (values == NULL)
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    _ ("%s: not enough memory for the tracks of %zu cells"),
                    hr_zarr_store_get_path (store), (gsize)column->n_rows);
       return NULL;
@@ -479,7 +480,8 @@ hr_pairs_integer_column (HrZarrStore *store, HrZarrColumn *column, guint8 *missi
  *   path that is not a zarr store, a store without obs, a missing column (named) or a
  *   column that cannot be read; %HR_ANALYSIS_ERROR_PAIRS for columns of other lengths than
  *   the store's samples, a fractional time or track id, a cell that appears twice, or no
- *   pairs; %HR_ANALYSIS_ERROR_INVALID for @dt below 1
+ *   pairs; %HR_ANALYSIS_ERROR_INVALID for @dt below 1; `NO_MEMORY` of either domain when
+ *   the columns do not fit in memory
  *
  * Since: 0.2
  */
@@ -550,7 +552,7 @@ hr_pairs_new_from_store (const char *path, gint64 dt, GError **error)
     }
   if (n > G_MAXSIZE / sizeof (HrTrackCell) || (missing = g_try_malloc0 (MAX ((gsize)n, 1))) == NULL)
     {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    _ ("%s: not enough memory for the tracks of %zu cells"), path, (gsize)n);
       return NULL;
     }

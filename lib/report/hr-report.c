@@ -448,7 +448,7 @@ hr_json_pairs_source (JsonBuilder *b, HrAnalysis *self)
       json_builder_end_object (b);
       return;
     }
-  hr_json_string (b, "origin", hr_nick (HR_TYPE_PAIRS_ORIGIN, hr_pairs_get_origin (pairs)));
+  hr_json_string (b, "origin", hr_enum_nick (HR_TYPE_PAIRS_ORIGIN, hr_pairs_get_origin (pairs)));
   hr_json_string (b, "path", hr_pairs_get_path (pairs));
   if (hr_pairs_get_origin (pairs) == HR_PAIRS_ORIGIN_TRACKS)
     {

@@ -81,7 +81,7 @@ hr_obs_alloc (HrZarrStore *store, const char *column, guint64 n, gsize size, gpo
 {
   *out = n < G_MAXSIZE / size ? g_try_malloc0 (MAX ((gsize)n * size, 1)) : NULL;
   if (*out == NULL)
-    g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+    g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY,
                  /* TRANSLATORS: %s: the store; %s: an obs column; then its number of rows */
                  _ ("%s: obs column “%s”: not enough memory for its %" PRIu64 " rows"),
                  hr_zarr_store_get_path (store), column, n);

@@ -2182,7 +2182,8 @@ hr_zarr_column_load (HrZarrReader *reader, guint64 c, gsize max_size, gsize *siz
 
               if (bigger == NULL)
                 {
-                  g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                  /* (the index was read: it is within HR_ZARR_MAX_BUFFER) */
+                  g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY,
                                _ ("%s: %s of %zu bytes cannot be allocated (limit %zu bytes)"),
                                reader->store->path, file, (gsize)index_bytes, HR_ZARR_MAX_BUFFER);
                   close (fd);
@@ -2378,7 +2379,7 @@ hr_zarr_read_numbers (HrZarrStore *store, const char *path, guint64 *n_rows, gin
     iv = g_try_new (gint64, MAX (n, 1));
   if (dv == NULL && iv == NULL)
     {
-      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY,
                    /* TRANSLATORS: %s: the store; %s: an array; then its number of rows */
                    _ ("%s: array “%s”: not enough memory for its %" PRIu64 " values"), store->path,
                    path, n);
