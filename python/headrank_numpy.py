@@ -63,7 +63,8 @@ gi.require_version('Headrank', '1.0')
 from gi.repository import GLib, Headrank  # noqa: E402
 
 __all__ = ['to_numpy', 'view', 'from_numpy', 'source_from_numpy', 'ArraySource', 'analyze',
-           'report', 'open_source', 'read', 'chunks', 'stage_per_sample', 'PER_SAMPLE_COLUMNS',
+           'report', 'open_source', 'read', 'pairs_from_tracks', 'pairs_from_numpy',
+           'pairs_to_numpy', 'chunks', 'stage_per_sample', 'PER_SAMPLE_COLUMNS',
            'moments_mean', 'moments_std', 'moments_zero_fraction', 'moments_scatter',
            'spectrum_arrays']
 
@@ -272,7 +273,9 @@ def analyze(features, head=None, projections=None, weights=None, arch=None, pair
     source_from_numpy(), no copy when C-contiguous float32), a path (a TIFF, a zarr store,
     a folder or a list of files: open_source()) or any Headrank.Source. The head: a
     Headrank.Head as @head, or its safetensors file as @weights with @arch (a preset name,
-    or None for the file's metadata). @pairs: a file of positive pairs. @norm_mode (a
+    or None for the file's metadata). @pairs: positive pairs, a pair file, a Headrank.Pairs
+    (pairs_from_tracks(), Headrank.Pairs.new_from_store()) or an n × 2 / n × 3 array of
+    sample indices (anchor, positive[, negative]). @norm_mode (a
     Headrank.NormMode) and @batch_size as in the command; @progress(fraction) is called
     from the analysis' thread. A zarr store given as features brings its projections when
     its layout names some and none are given.
@@ -297,7 +300,12 @@ def analyze(features, head=None, projections=None, weights=None, arch=None, pair
         analysis.set_projections_source(_as_source(projections, 'projections'))
     if pairs is not None:
         import os
-        analysis.set_pairs_file(os.fspath(pairs))
+        if isinstance(pairs, (str, bytes)) or hasattr(pairs, '__fspath__'):
+            analysis.set_pairs_file(os.fspath(pairs))
+        else:
+            if not isinstance(pairs, Headrank.Pairs):
+                pairs = pairs_from_numpy(pairs)
+            analysis.set_pairs(pairs)
     if norm_mode is not None:
         analysis.set_norm_mode(norm_mode)
     if batch_size is not None:
@@ -305,6 +313,103 @@ def analyze(features, head=None, projections=None, weights=None, arch=None, pair
     callback = None if progress is None else (lambda fraction, *unused: progress(fraction))
     analysis.run(callback, None, cancellable)
     return analysis
+
+
+def pairs_from_numpy(indices):
+    """A Headrank.Pairs from an n × 2 (anchor, positive) or n × 3 (anchor, positive,
+    negative) array of non-negative sample indices."""
+    a = numpy.asarray(indices)
+    if a.ndim != 2 or a.shape[1] not in (2, 3):
+        raise ValueError(f'pairs must be an n × 2 or n × 3 array, not of shape {a.shape}')
+    if a.dtype.kind not in 'iu':
+        raise TypeError(f'pair indices must be integers, not {a.dtype}')
+    if a.size and a.min() < 0:
+        raise ValueError('pair indices must not be negative')
+    a = numpy.ascontiguousarray(a, numpy.uint64)
+    return Headrank.Pairs.new_from_bytes(GLib.Bytes.new(a.tobytes()), a.shape[1])
+
+
+def pairs_to_numpy(pairs):
+    """The indices of a Headrank.Pairs: an n × 2 array (anchor, positive), n × 3 with the
+    negatives when the pairs have them (uint64)."""
+    a = numpy.frombuffer(pairs.get_bytes().get_data(), numpy.uint64).reshape(-1, 3)
+    return a if pairs.has_negatives() else a[:, :2].copy()
+
+
+def _missing(values):
+    """The missing entries of a column: pandas' isna where there is one, NaN, None."""
+    if hasattr(values, 'isna'):
+        return numpy.asarray(values.isna(), bool)
+    a = numpy.asarray(values)
+    if a.dtype.kind == 'f':
+        return numpy.isnan(a)
+    if a.dtype.kind == 'O':
+        return numpy.fromiter((v is None or (isinstance(v, float) and v != v) for v in a.ravel()),
+                              bool, a.size)
+    return numpy.zeros(a.shape, bool)
+
+
+def _fov_codes(fov, missing):
+    """FOV codes (any values: strings, categories, numbers), -1 where missing."""
+    a = fov.to_numpy(dtype=object) if hasattr(fov, 'to_numpy') else numpy.asarray(fov)
+    if a.ndim != 1:
+        raise ValueError(f'fov must be one-dimensional, not of shape {a.shape}')
+    codes = numpy.full(a.shape[0], -1, numpy.int64)
+    keep = ~missing
+    if keep.any():
+        values = a[keep]
+        if values.dtype.kind == 'O':
+            values = values.astype(str)
+        _, inverse = numpy.unique(values, return_inverse=True)
+        codes[keep] = inverse.reshape(-1)
+    return codes
+
+
+def _integers(values, name, missing):
+    """A column of whole numbers as int64 (0 where missing)."""
+    if hasattr(values, 'to_numpy'):
+        a = values.to_numpy(dtype=object) if missing.any() else values.to_numpy()
+    else:
+        a = numpy.asarray(values)
+    if a.ndim != 1:
+        raise ValueError(f'{name} must be one-dimensional, not of shape {a.shape}')
+    a = numpy.where(missing, 0, a)
+    if a.dtype.kind == 'O':
+        try:
+            a = a.astype(numpy.float64) if any(isinstance(v, float) for v in a) else a.astype(numpy.int64)
+        except (TypeError, ValueError, OverflowError):
+            raise TypeError(f'{name} must hold integers') from None
+    if a.dtype.kind == 'f':
+        bad = numpy.flatnonzero(a != numpy.floor(a))
+        if bad.size:
+            raise ValueError(f'{name}: value {a[bad[0]]} of row {bad[0]} is not an integer')
+        return a.astype(numpy.int64)
+    if a.dtype.kind == 'u' and a.size and a.max() > numpy.iinfo(numpy.int64).max:
+        raise ValueError(f'{name}: values beyond 64-bit signed integers')
+    if a.dtype.kind not in 'iub':
+        raise TypeError(f'{name} must hold integers, not {a.dtype}')
+    return a.astype(numpy.int64)
+
+
+def pairs_from_tracks(fov, track, t, dt=1):
+    """Temporal positive pairs as VisCy's time-aware sampling builds them: cell i (fov,
+    track, t) is an anchor when the same fov and track have a cell j at t + @dt, and j is its
+    positive (Headrank.Pairs.new_from_tracks). @fov, @track and @t are columns of one length
+    (numpy arrays or pandas Series: an AnnData's ``obs["fov_name"]``, ``obs["track_id"]``,
+    ``obs["t"]``); sample i of the analysed stack is row i. FOVs may be strings, categories
+    or numbers; track ids and times whole numbers (integers, or floats without a fraction).
+    A row with a missing value takes no part. Raises GLib.Error (Headrank.AnalysisError) for
+    a cell that appears twice or when no pair is found."""
+    n = len(fov)
+    if len(track) != n or len(t) != n:
+        raise ValueError(f'fov, track and t differ in length ({n}, {len(track)}, {len(t)})')
+    missing = _missing(fov) | _missing(track) | _missing(t)
+    codes = _fov_codes(fov, missing)
+    tracks = _integers(track, 'track', missing)
+    times = _integers(t, 't', missing)
+    return Headrank.Pairs.new_from_tracks_bytes(GLib.Bytes.new(codes.tobytes()),
+                                                GLib.Bytes.new(tracks.tobytes()),
+                                                GLib.Bytes.new(times.tobytes()), int(dt))
 
 
 def zarr_projections(path):

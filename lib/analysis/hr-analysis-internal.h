@@ -8,6 +8,7 @@
 #include "hr-head.h"
 #include "hr-measures-private.h"
 #include "hr-moments.h"
+#include "hr-pairs.h"
 #include "hr-source.h"
 #include "hr-spectrum.h"
 
@@ -63,6 +64,7 @@ struct _HrAnalysis
   HrSource *projections;
   HrSource *positives;
   char *pairs_file;
+  HrPairs *pairs;
   HrNormMode mode;
   gsize batch_size;
   HrPrecision precision;
@@ -79,6 +81,7 @@ struct _HrAnalysis
   double lidar;
   GPtrArray *stages;
   HrContrastive *contrastive;
+  HrPairs *pairs_used; /* the pairs of the last run (read from the file, or self->pairs) */
   guint64 n_pairs_skipped;
   guint64 n_dropped;
   guint64 n_nonfinite;

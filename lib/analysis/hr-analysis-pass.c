@@ -11,6 +11,7 @@
 #include "hr-head.h"
 #include "hr-measures-private.h"
 #include "hr-moments.h"
+#include "hr-pairs.h"
 #include "hr-source.h"
 #include "hr-sources-private.h"
 #include "hr-spectrum.h"
@@ -578,6 +579,8 @@ hr_analysis_pairs_source (HrAnalysis *self)
 {
   if (self->positives != NULL)
     return hr_source_get_name (self->positives);
+  if (self->pairs != NULL && hr_pairs_get_path (self->pairs) != NULL)
+    return hr_pairs_get_path (self->pairs);
   return self->pairs_file != NULL ? self->pairs_file : hr_source_get_name (self->features);
 }
 
@@ -616,11 +619,30 @@ hr_pass_plan_pairs (HrPass *pass, GError **error)
           pass->pairs[3 * i + 2] = HR_NO_NEGATIVE;
         }
     }
-  else if (self->pairs_file != NULL)
+  else if (self->pairs_file != NULL || self->pairs != NULL)
     {
-      if (!hr_pairs_read (self->pairs_file, n, &pass->pairs, &pass->n_pairs, &pass->has_negatives,
-                          error))
+      g_autoptr (HrPairs) pairs = self->pairs != NULL
+                                      ? hr_pairs_ref (self->pairs)
+                                      : hr_pairs_new_from_file (self->pairs_file, n, error);
+      gsize n_pairs = 0;
+      const guint64 *indices;
+
+      if (pairs == NULL)
         return FALSE;
+      if (!hr_pairs_check (pairs, n, error))
+        {
+          g_prefix_error (error, "%s: ", hr_analysis_pairs_source (self));
+          return FALSE;
+        }
+      indices = hr_pairs_peek_indices (pairs, &n_pairs);
+      pass->n_pairs = n_pairs;
+      pass->has_negatives = hr_pairs_has_negatives (pairs);
+      pass->pairs = g_try_new (guint64, MAX (n_pairs, 1) * 3);
+      if (pass->pairs == NULL)
+        goto oom;
+      memcpy (pass->pairs, indices, n_pairs * 3 * sizeof (guint64));
+      g_clear_pointer (&self->pairs_used, hr_pairs_unref);
+      self->pairs_used = g_steal_pointer (&pairs);
     }
   else
     return TRUE;

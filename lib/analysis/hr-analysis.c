@@ -12,6 +12,7 @@
 #include "hr-enum-types.h"
 #include "hr-head.h"
 #include "hr-moments.h"
+#include "hr-pairs.h"
 #include "hr-source.h"
 #include "hr-stack-reader.h"
 
@@ -79,6 +80,7 @@ hr_analysis_clear_results (HrAnalysis *self)
 {
   g_ptr_array_set_size (self->stages, 0);
   g_clear_pointer (&self->contrastive, hr_contrastive_unref);
+  g_clear_pointer (&self->pairs_used, hr_pairs_unref);
   self->n_pairs_skipped = self->n_dropped = self->n_nonfinite = 0;
   self->verdict = HR_VERDICT_NONE;
   self->lidar = NAN;
@@ -97,6 +99,8 @@ hr_analysis_dispose (GObject *object)
   if (self->stages != NULL)
     g_ptr_array_set_size (self->stages, 0);
   g_clear_pointer (&self->contrastive, hr_contrastive_unref);
+  g_clear_pointer (&self->pairs_used, hr_pairs_unref);
+  g_clear_pointer (&self->pairs, hr_pairs_unref);
   G_OBJECT_CLASS (hr_analysis_parent_class)->dispose (object);
 }
 
@@ -599,7 +603,8 @@ hr_analysis_set_spectral_stages (HrAnalysis *self, const char *const *names)
  * @path: (nullable) (type filename): a file of positive pairs, or %NULL
  *
  * Sets positive pairs as a file of 0-based sample indices `anchor,positive[,negative]`, one
- * pair per line (see hr_pairs_read()). The contrastive measures are computed on them.
+ * pair per line (see hr_pairs_read()). The contrastive measures are computed on them. It
+ * replaces pairs given with hr_analysis_set_pairs().
  */
 void
 hr_analysis_set_pairs_file (HrAnalysis *self, const char *path)
@@ -608,6 +613,54 @@ hr_analysis_set_pairs_file (HrAnalysis *self, const char *path)
   g_return_if_fail (!hr_analysis_running (self));
   g_free (self->pairs_file);
   self->pairs_file = g_strdup (path);
+  if (path != NULL)
+    g_clear_pointer (&self->pairs, hr_pairs_unref);
+}
+
+/**
+ * hr_analysis_set_pairs:
+ * @self: a #HrAnalysis
+ * @pairs: (nullable): positive pairs (from memory, a file or tracks), or %NULL
+ *
+ * Sets positive pairs that are not a file: indices from memory
+ * (hr_pairs_new_from_bytes()) or temporal pairs from cell tracks
+ * (hr_pairs_new_from_store(), hr_pairs_new_from_tracks()). Their indices are checked
+ * against the number of samples when the analysis runs (%HR_ANALYSIS_ERROR_PAIRS). It
+ * replaces a pair file given with hr_analysis_set_pairs_file().
+ *
+ * Since: 0.2
+ */
+void
+hr_analysis_set_pairs (HrAnalysis *self, HrPairs *pairs)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (!hr_analysis_running (self));
+  if (pairs != NULL)
+    {
+      hr_pairs_ref (pairs);
+      g_clear_pointer (&self->pairs_file, g_free);
+    }
+  g_clear_pointer (&self->pairs, hr_pairs_unref);
+  self->pairs = pairs;
+}
+
+/**
+ * hr_analysis_get_pairs:
+ * @self: a #HrAnalysis
+ *
+ * The pairs the analysis ran with: those of hr_analysis_set_pairs(), or those read from
+ * the pair file. (Positives aligned with the features, hr_analysis_set_positives(), are
+ * not pairs of indices: %NULL.)
+ *
+ * Returns: (transfer none) (nullable): the pairs, when the analysis has run with pairs
+ *
+ * Since: 0.2
+ */
+HrPairs *
+hr_analysis_get_pairs (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
+  return hr_analysis_is_done (self) ? self->pairs_used : NULL;
 }
 
 /**
@@ -644,6 +697,23 @@ hr_analysis_set_positives_source (HrAnalysis *self, HrSource *positives)
   g_return_if_fail (positives == NULL || HR_IS_SOURCE (positives));
   g_return_if_fail (!hr_analysis_running (self));
   g_set_object (&self->positives, positives);
+}
+
+/**
+ * hr_analysis_get_positives_source:
+ * @self: a #HrAnalysis
+ *
+ * Gets the positives aligned with the features (hr_analysis_set_positives_source()).
+ *
+ * Returns: (transfer none) (nullable): the positives, or %NULL
+ *
+ * Since: 0.2
+ */
+HrSource *
+hr_analysis_get_positives_source (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
+  return self->positives;
 }
 
 /**

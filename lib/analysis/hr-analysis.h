@@ -9,6 +9,7 @@
 #include "hr-contrastive.h"
 #include "hr-head.h"
 #include "hr-moments.h"
+#include "hr-pairs.h"
 #include "hr-spectrum.h"
 #include "hr-stack-reader.h"
 #include "hr-types.h"
@@ -190,6 +191,8 @@ HR_AVAILABLE_IN_0_1
 void hr_analysis_set_spectral_stages (HrAnalysis *self, const char *const *names);
 HR_AVAILABLE_IN_0_1
 void hr_analysis_set_pairs_file (HrAnalysis *self, const char *path);
+HR_AVAILABLE_IN_0_2
+void hr_analysis_set_pairs (HrAnalysis *self, HrPairs *pairs);
 HR_AVAILABLE_IN_0_1
 void hr_analysis_set_positives (HrAnalysis *self, HrStackReader *positives);
 HR_AVAILABLE_IN_0_1
@@ -221,6 +224,10 @@ HR_AVAILABLE_IN_0_1
 HrStage *hr_analysis_find_stage (HrAnalysis *self, const char *name);
 HR_AVAILABLE_IN_0_1
 HrContrastive *hr_analysis_get_contrastive (HrAnalysis *self);
+HR_AVAILABLE_IN_0_2
+HrPairs *hr_analysis_get_pairs (HrAnalysis *self);
+HR_AVAILABLE_IN_0_2
+HrSource *hr_analysis_get_positives_source (HrAnalysis *self);
 HR_AVAILABLE_IN_0_1
 guint64 hr_analysis_get_n_pairs_skipped (HrAnalysis *self);
 HR_AVAILABLE_IN_0_1

@@ -429,6 +429,42 @@ hr_json_head (JsonBuilder *b, HrAnalysis *self)
   json_builder_end_object (b);
 }
 
+/* Where the pairs came from: a pair file, indices from memory, cell tracks (with dt and
+ * the columns), or positives aligned with the features. */
+static void
+hr_json_pairs_source (JsonBuilder *b, HrAnalysis *self)
+{
+  HrPairs *pairs = hr_analysis_get_pairs (self);
+  const char *const *columns;
+
+  json_builder_set_member_name (b, "pairs_source");
+  json_builder_begin_object (b);
+  if (pairs == NULL)
+    {
+      HrSource *positives = hr_analysis_get_positives_source (self);
+
+      hr_json_string (b, "origin", "positives");
+      hr_json_string (b, "path", positives != NULL ? hr_source_get_name (positives) : NULL);
+      json_builder_end_object (b);
+      return;
+    }
+  hr_json_string (b, "origin", hr_enum_nick (HR_TYPE_PAIRS_ORIGIN, hr_pairs_get_origin (pairs)));
+  hr_json_string (b, "path", hr_pairs_get_path (pairs));
+  if (hr_pairs_get_origin (pairs) == HR_PAIRS_ORIGIN_TRACKS)
+    {
+      hr_json_int (b, "dt", hr_pairs_get_dt (pairs));
+      json_builder_set_member_name (b, "columns");
+      json_builder_begin_array (b);
+      columns = hr_pairs_get_columns (pairs);
+      for (guint i = 0; columns != NULL && columns[i] != NULL; i++)
+        json_builder_add_string_value (b, columns[i]);
+      json_builder_end_array (b);
+      hr_json_int (b, "rows", (gint64)hr_pairs_get_n_rows (pairs));
+      hr_json_int (b, "rows_missing", (gint64)hr_pairs_get_n_rows_missing (pairs));
+    }
+  json_builder_end_object (b);
+}
+
 static void
 hr_json_contrastive (JsonBuilder *b, HrAnalysis *self)
 {
@@ -443,6 +479,7 @@ hr_json_contrastive (JsonBuilder *b, HrAnalysis *self)
   json_builder_begin_object (b);
   hr_json_int (b, "pairs", (gint64)hr_contrastive_get_n_pairs (c));
   hr_json_int (b, "pairs_skipped", (gint64)hr_analysis_get_n_pairs_skipped (self));
+  hr_json_pairs_source (b, self);
   hr_json_int (b, "batch_size", (gint64)hr_contrastive_get_batch_size (c));
   hr_json_double (b, "temperature", hr_contrastive_get_temperature (c));
   hr_json_double (b, "margin", hr_contrastive_get_margin (c));

@@ -41,6 +41,7 @@ typedef enum
   HR_ZARR_KIND_INT,
   HR_ZARR_KIND_UINT,
   HR_ZARR_KIND_BOOL,
+  HR_ZARR_KIND_STRING, /* UTF-8 strings through the vlen-utf8 codec (v2: a filter) */
 } HrZarrKind;
 
 typedef enum
@@ -75,6 +76,9 @@ typedef struct
   gboolean index_at_start;
   gboolean index_crc32c;
   char *unsupported;
+  char *not_number;  /* why a string array is not read as numbers, or NULL */
+  char *fill_string; /* the fill value of a string array (NULL: null, a missing value) */
+  gboolean vlen_utf8;
   HrZarrRole role;
 } HrZarrArray;
 
@@ -105,6 +109,10 @@ struct _HrZarrReader
   gsize encoded_size;
   guint64 cached;  /* the chunk row in the cache, or G_MAXUINT64 */
   guint8 *decoded; /* one decoded chunk */
+  gboolean column; /* a reader of a 1-dimensional column (numbers or strings), no cache */
+  guint8 *shard_index;
+  gsize shard_index_size;
+  guint64 shard_cached; /* the shard whose index is in shard_index, or G_MAXUINT64 */
 };
 
 /* -- small helpers --------------------------------------------------------------------------- */
@@ -116,6 +124,8 @@ hr_zarr_array_free (HrZarrArray *a)
   g_free (a->dtype);
   g_free (a->codecs);
   g_free (a->unsupported);
+  g_free (a->not_number);
+  g_free (a->fill_string);
   g_free (a);
 }
 
@@ -330,6 +340,13 @@ hr_zarr_parse_v2_dtype (HrZarrArray *a, const char *dtype)
   int size;
 
   a->dtype = g_strdup (dtype);
+  if (strcmp (dtype, "|O") == 0)
+    {
+      /* objects: strings when the filters say vlen-utf8 (hr_zarr_parse_v2 checks) */
+      a->kind = HR_ZARR_KIND_STRING;
+      a->not_number = g_strdup_printf (_ ("data type “%s” is not a number"), dtype);
+      return;
+    }
   if (strlen (dtype) != 3 || strchr ("<>|", dtype[0]) == NULL || !g_ascii_isdigit (dtype[2]))
     goto unsupported;
   kind = dtype[1];
@@ -371,6 +388,12 @@ hr_zarr_parse_v3_dtype (HrZarrArray *a, const char *dtype)
   };
 
   a->dtype = g_strdup (dtype);
+  if (strcmp (dtype, "string") == 0 || strcmp (dtype, "variable_length_utf8") == 0)
+    {
+      a->kind = HR_ZARR_KIND_STRING;
+      a->not_number = g_strdup_printf (_ ("data type “%s” is not a number"), dtype);
+      return;
+    }
   for (gsize i = 0; i < G_N_ELEMENTS (types); i++)
     if (strcmp (dtype, types[i].name) == 0)
       {
@@ -416,6 +439,18 @@ hr_zarr_parse_fill (HrZarrArray *a, JsonNode *n)
   a->fill = 0;
   if (n == NULL || JSON_NODE_HOLDS_NULL (n))
     return TRUE;
+  if (a->kind == HR_ZARR_KIND_STRING)
+    {
+      /* a string, or (zarr-python v2 object arrays) 0 */
+      if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING)
+        a->fill_string = g_strdup (json_node_get_string (n));
+      else if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64
+               || json_node_get_int (n) != 0)
+        return FALSE;
+      else
+        a->fill_string = g_strdup ("");
+      return TRUE;
+    }
   if (!JSON_NODE_HOLDS_VALUE (n))
     return a->kind == HR_ZARR_KIND_OTHER;
   switch (json_node_get_value_type (n))
@@ -529,12 +564,21 @@ hr_zarr_parse_v2 (HrZarrArray *a, JsonObject *meta)
                            : NULL;
 
       g_string_append_printf (codecs, "filter %s", id != NULL ? id : "?");
-      /* TRANSLATORS: %s: the name of a zarr filter, such as "delta" or "vlen-utf8" */
-      hr_zarr_set_unsupported (
-          a, g_strdup_printf (_ ("filter “%s” is not supported"), id != NULL ? id : "?"));
+      if (a->kind == HR_ZARR_KIND_STRING && g_strcmp0 (id, "vlen-utf8") == 0
+          && json_array_get_length (json_node_get_array (filters)) == 1)
+        a->vlen_utf8 = TRUE;
+      else
+        /* TRANSLATORS: %s: the name of a zarr filter, such as "delta" or "vlen-utf8" */
+        hr_zarr_set_unsupported (
+            a, g_strdup_printf (_ ("filter “%s” is not supported"), id != NULL ? id : "?"));
     }
   else if (filters != NULL && !JSON_NODE_HOLDS_NULL (filters) && !JSON_NODE_HOLDS_ARRAY (filters))
     return FALSE;
+  if (a->kind == HR_ZARR_KIND_STRING && !a->vlen_utf8)
+    /* TRANSLATORS: %s: a zarr data type ("|O": Python objects) */
+    hr_zarr_set_unsupported (
+        a, g_strdup_printf (_ ("data type “%s” without the vlen-utf8 filter is not supported"),
+                            dtype));
 
   if (compressor == NULL || JSON_NODE_HOLDS_NULL (compressor))
     a->codec = HR_ZARR_CODEC_NONE;
@@ -672,7 +716,13 @@ hr_zarr_parse_codecs (HrZarrArray *a, JsonArray *list, GString *codecs, gboolean
                 }
           g_string_append_printf (codecs, "transpose(%s)", a->fortran ? "F" : "C");
         }
-      else if (strcmp (cname, "bytes") == 0 && !have_bytes)
+      else if (strcmp (cname, "vlen-utf8") == 0 && !have_bytes && a->kind == HR_ZARR_KIND_STRING)
+        {
+          have_bytes = TRUE;
+          a->vlen_utf8 = TRUE;
+          g_string_append (codecs, "vlen-utf8");
+        }
+      else if (strcmp (cname, "bytes") == 0 && !have_bytes && a->kind != HR_ZARR_KIND_STRING)
         {
           const char *endian = hr_json_string_member (config, "endian");
 
@@ -700,7 +750,9 @@ hr_zarr_parse_codecs (HrZarrArray *a, JsonArray *list, GString *codecs, gboolean
           hr_zarr_set_unsupported (a, g_strdup_printf (_ ("codec “%s” is not supported"), cname));
         }
     }
-  if (!have_bytes)
+  if (!have_bytes && a->kind == HR_ZARR_KIND_STRING)
+    hr_zarr_set_unsupported (a, g_strdup (_ ("no “vlen-utf8” codec")));
+  else if (!have_bytes)
     hr_zarr_set_unsupported (a, g_strdup (_ ("no “bytes” codec")));
   return TRUE;
 }
@@ -1302,7 +1354,8 @@ hr_zarr_array_is_float (HrZarrStore *store, guint i)
 const char *
 hr_zarr_array_get_unsupported (HrZarrStore *store, guint i)
 {
-  return HR_ZARR_ARRAY (store, i)->unsupported;
+  return HR_ZARR_ARRAY (store, i)->unsupported != NULL ? HR_ZARR_ARRAY (store, i)->unsupported
+                                                       : HR_ZARR_ARRAY (store, i)->not_number;
 }
 
 const char *
@@ -1409,12 +1462,12 @@ hr_zarr_reader_new (HrZarrStore *store, const char *array_path, GError **error)
       return NULL;
     }
   a = HR_ZARR_ARRAY (store, index);
-  if (a->unsupported != NULL)
+  if (a->unsupported != NULL || a->not_number != NULL)
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED,
                    /* TRANSLATORS: %s: the store; %s: the array; %s: why it cannot be read */
                    _ ("%s: array “%s”: %s"), store->path, a->path[0] != '\0' ? a->path : "/",
-                   a->unsupported);
+                   a->unsupported != NULL ? a->unsupported : a->not_number);
       return NULL;
     }
   reader = g_new0 (HrZarrReader, 1);
@@ -1482,6 +1535,7 @@ hr_zarr_reader_free (HrZarrReader *reader)
   g_free (reader->cache);
   g_free (reader->decoded);
   g_free (reader->encoded);
+  g_free (reader->shard_index);
   g_free (reader);
 }
 
@@ -1941,6 +1995,565 @@ hr_zarr_reader_read_rows (HrZarrReader *reader, guint64 first, gsize n_rows, flo
       memcpy (out + done * reader->n_columns, reader->cache + offset * reader->n_columns,
               take * reader->n_columns * sizeof (float));
       done += take;
+    }
+  return TRUE;
+}
+
+/* -- columns: 1-dimensional arrays of numbers (read exactly) and of strings ------------------ */
+
+HrZarrColumnType
+hr_zarr_array_get_column_type (HrZarrStore *store, guint i)
+{
+  switch (HR_ZARR_ARRAY (store, i)->kind)
+    {
+      case HR_ZARR_KIND_FLOAT:
+        return HR_ZARR_COLUMN_FLOAT;
+      case HR_ZARR_KIND_STRING:
+        return HR_ZARR_COLUMN_STRING;
+      case HR_ZARR_KIND_INT:
+      case HR_ZARR_KIND_UINT:
+      case HR_ZARR_KIND_BOOL:
+        return HR_ZARR_COLUMN_INTEGER;
+      case HR_ZARR_KIND_OTHER:
+      default:
+        return HR_ZARR_COLUMN_OTHER;
+    }
+}
+
+static JsonObject *
+hr_zarr_attributes (HrZarrStore *store, const char *path)
+{
+  JsonObject *attrs = g_hash_table_lookup (store->group_attrs, path);
+
+  return attrs != NULL ? attrs : g_hash_table_lookup (store->array_attrs, path);
+}
+
+const char *
+hr_zarr_store_get_string_attribute (HrZarrStore *store, const char *path, const char *name)
+{
+  return hr_json_string_member (hr_zarr_attributes (store, path), name);
+}
+
+gboolean
+hr_zarr_store_has_attributes (HrZarrStore *store, const char *path)
+{
+  return hr_zarr_attributes (store, path) != NULL;
+}
+
+char **
+hr_zarr_store_get_strv_attribute (HrZarrStore *store, const char *path, const char *name)
+{
+  JsonArray *list = hr_json_array_member (hr_zarr_attributes (store, path), name);
+  g_autoptr (GStrvBuilder) builder = NULL;
+
+  if (list == NULL)
+    return NULL;
+  builder = g_strv_builder_new ();
+  for (guint i = 0; i < json_array_get_length (list); i++)
+    {
+      JsonNode *n = json_array_get_element (list, i);
+
+      if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+        return NULL;
+      g_strv_builder_add (builder, json_node_get_string (n));
+    }
+  return g_strv_builder_end (builder);
+}
+
+/* A reader of a 1-dimensional array of numbers or strings: no cache of float32 rows; numbers
+ * decode into reader->decoded, strings into a buffer of their own size. */
+static HrZarrReader *
+hr_zarr_column_reader_new (HrZarrStore *store, const char *path, GError **error)
+{
+  g_autoptr (HrZarrReader) reader = NULL;
+  int index = hr_zarr_store_find_array (store, path);
+  const HrZarrArray *a;
+
+  if (index < 0)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_LAYOUT,
+                   _ ("%s: no array “%s” in the store"), store->path, path);
+      return NULL;
+    }
+  a = HR_ZARR_ARRAY (store, index);
+  if (a->unsupported != NULL || a->kind == HR_ZARR_KIND_OTHER)
+    {
+      /* (a data type headrank does not read makes the array unsupported when parsed) */
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED, _ ("%s: array “%s”: %s"),
+                   store->path, path,
+                   a->unsupported != NULL ? a->unsupported : _ ("its data type is not supported"));
+      return NULL;
+    }
+  if (a->n_dims != 1)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED,
+                   /* TRANSLATORS: %s: the store; %s: an array; %u: its number of dimensions */
+                   _ ("%s: array “%s” has %u dimensions; a column has 1"), store->path, path,
+                   a->n_dims);
+      return NULL;
+    }
+
+  reader = g_new0 (HrZarrReader, 1);
+  reader->store = hr_zarr_store_ref (store);
+  reader->array = a;
+  reader->column = TRUE;
+  reader->dir = g_build_filename (store->path, a->path, NULL);
+  reader->n_rows = a->shape[0];
+  reader->n_columns = 1;
+  reader->chunk_dim0 = (gsize)(a->sharded ? a->inner[0] : a->chunks[0]);
+  reader->chunk_columns = reader->per_shard_columns = reader->n_chunk_columns = 1;
+  reader->chunk_rows = reader->chunk_dim0;
+  reader->cached = reader->shard_cached = G_MAXUINT64;
+  if (a->sharded && a->chunks[0] / a->inner[0] > G_MAXUINT32)
+    reader->chunk_dim0 = 0;
+  if (reader->chunk_dim0 == 0 || a->shape[0] > G_MAXSIZE / 16
+      || !g_size_checked_mul (&reader->chunk_bytes, reader->chunk_dim0, MAX (a->item_size, 1)))
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_TOO_LARGE,
+                   _ ("%s: array “%s”: its chunks are too large to address"), store->path, path);
+      return NULL;
+    }
+  reader->chunk_elements = reader->chunk_dim0;
+  if (a->kind != HR_ZARR_KIND_STRING)
+    {
+      reader->decoded = hr_zarr_try_alloc (store->path, _ ("a chunk"), reader->chunk_bytes, error);
+      if (reader->decoded == NULL)
+        return NULL;
+    }
+  return g_steal_pointer (&reader);
+}
+
+/* Loads the stored bytes of chunk @c (through its shard) into reader->encoded: *@found is
+ * FALSE when the chunk was never written (it holds the fill value). */
+static gboolean
+hr_zarr_column_load (HrZarrReader *reader, guint64 c, gsize max_size, gsize *size, gboolean *found,
+                     char **file_out, GError **error)
+{
+  const HrZarrArray *a = reader->array;
+  guint64 per_shard = a->sharded ? a->chunks[0] / a->inner[0] : 1;
+  guint64 file_size = 0, offset = 0, length;
+  g_autofree char *file = hr_zarr_chunk_file (reader, c / per_shard, 0);
+  g_autoptr (GError) local = NULL;
+  int fd;
+
+  *found = FALSE;
+  fd = hr_zarr_open_chunk (reader, file, &file_size, &local);
+  if (fd < 0)
+    {
+      *file_out = g_steal_pointer (&file);
+      if (local == NULL)
+        return TRUE; /* never written */
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  length = file_size;
+  if (a->sharded)
+    {
+      guint64 k = c % per_shard, index_bytes = per_shard * 16 + (a->index_crc32c ? 4 : 0);
+
+      if (reader->shard_cached != c / per_shard)
+        {
+          reader->shard_cached = G_MAXUINT64;
+          if (index_bytes > file_size)
+            {
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                           _ ("%s: shard %s is too short for its index"), reader->store->path,
+                           file);
+              close (fd);
+              return FALSE;
+            }
+          if (!hr_zarr_pread (reader, fd, a->index_at_start ? 0 : file_size - index_bytes,
+                              (gsize)index_bytes, file, error))
+            {
+              close (fd);
+              return FALSE;
+            }
+          if (a->index_crc32c && !hr_zarr_crc_ok (reader->encoded, (gsize)index_bytes))
+            {
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                           _ ("%s: shard %s: the CRC-32C checksum of its index does not match"),
+                           reader->store->path, file);
+              close (fd);
+              return FALSE;
+            }
+          if (index_bytes > reader->shard_index_size)
+            {
+              guint8 *bigger = g_try_realloc (reader->shard_index, (gsize)index_bytes);
+
+              if (bigger == NULL)
+                {
+                  /* (the index was read: it is within HR_ZARR_MAX_BUFFER) */
+                  g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY,
+                               _ ("%s: %s of %zu bytes cannot be allocated (limit %zu bytes)"),
+                               reader->store->path, file, (gsize)index_bytes, HR_ZARR_MAX_BUFFER);
+                  close (fd);
+                  return FALSE;
+                }
+              reader->shard_index = bigger;
+              reader->shard_index_size = (gsize)index_bytes;
+            }
+          memcpy (reader->shard_index, reader->encoded, (gsize)index_bytes);
+          reader->shard_cached = c / per_shard;
+        }
+      offset = hr_zarr_load_bits (reader->shard_index + k * 16, 8, FALSE);
+      length = hr_zarr_load_bits (reader->shard_index + k * 16 + 8, 8, FALSE);
+      if (offset == G_MAXUINT64 && length == G_MAXUINT64)
+        {
+          close (fd);
+          *file_out = g_steal_pointer (&file);
+          return TRUE;
+        }
+      if (offset > file_size || length > file_size - offset)
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                       _ ("%s: shard %s: its index points outside the file"), reader->store->path,
+                       file);
+          close (fd);
+          return FALSE;
+        }
+    }
+  if (length > max_size)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                   _ ("%s: chunk %s is too large for its chunk (%" PRIu64 " bytes)"),
+                   reader->store->path, file, length);
+      close (fd);
+      return FALSE;
+    }
+  if (!hr_zarr_pread (reader, fd, offset, (gsize)length, file, error))
+    {
+      close (fd);
+      return FALSE;
+    }
+  close (fd);
+  *size = (gsize)length;
+  *found = TRUE;
+  *file_out = g_steal_pointer (&file);
+  return TRUE;
+}
+
+/* Inflates or decompresses @src of unknown decoded size into a new buffer of at most
+ * HR_ZARR_MAX_BUFFER bytes. */
+static guint8 *
+hr_zarr_decode_any (HrZarrReader *reader, const guint8 *src, gsize src_size, gsize *out_size)
+{
+  const HrZarrArray *a = reader->array;
+  g_autofree guint8 *out = NULL;
+  gsize capacity = MAX (src_size * 4, 4096), done = 0;
+
+  switch (a->codec)
+    {
+      case HR_ZARR_CODEC_NONE:
+        out = g_try_malloc (MAX (src_size, 1));
+        if (out != NULL)
+          memcpy (out, src, src_size);
+        *out_size = src_size;
+        return g_steal_pointer (&out);
+      case HR_ZARR_CODEC_BLOSC:
+        {
+          size_t nbytes = 0;
+
+          if (src_size < BLOSC_MIN_HEADER_LENGTH
+              || blosc_cbuffer_validate (src, src_size, &nbytes) != 0 || nbytes > HR_ZARR_MAX_BUFFER
+              || (out = g_try_malloc (MAX (nbytes, 1))) == NULL
+              || blosc_decompress_ctx (src, out, nbytes, 1) != (int)nbytes)
+            return NULL;
+          *out_size = nbytes;
+          return g_steal_pointer (&out);
+        }
+      case HR_ZARR_CODEC_ZSTD:
+        {
+          ZSTD_DCtx *dctx = ZSTD_createDCtx ();
+          ZSTD_inBuffer in = { src, src_size, 0 };
+          gboolean ok = FALSE;
+
+          capacity = MIN (capacity, HR_ZARR_MAX_BUFFER);
+          out = dctx != NULL ? g_try_malloc (capacity) : NULL;
+          while (out != NULL)
+            {
+              ZSTD_outBuffer o = { out, capacity, done };
+              size_t r = ZSTD_decompressStream (dctx, &o, &in);
+              guint8 *bigger;
+
+              done = o.pos;
+              if (ZSTD_isError (r))
+                break;
+              if (r == 0 && in.pos == in.size)
+                {
+                  ok = TRUE;
+                  break;
+                }
+              if (r == 0)
+                continue; /* another frame follows */
+              if (done < capacity)
+                break; /* the input ended inside a frame */
+              if (capacity >= HR_ZARR_MAX_BUFFER)
+                break;
+              capacity = MIN (capacity * 2, HR_ZARR_MAX_BUFFER);
+              bigger = g_try_realloc (out, capacity);
+              if (bigger == NULL)
+                break;
+              out = bigger;
+            }
+          ZSTD_freeDCtx (dctx);
+          if (!ok)
+            return NULL;
+          *out_size = done;
+          return g_steal_pointer (&out);
+        }
+      case HR_ZARR_CODEC_GZIP:
+      case HR_ZARR_CODEC_ZLIB:
+        {
+          z_stream zs = { 0 };
+          int z = Z_OK;
+
+          if (src_size > G_MAXUINT32
+              || inflateInit2 (&zs, a->codec == HR_ZARR_CODEC_GZIP ? 16 + MAX_WBITS : MAX_WBITS)
+                     != Z_OK)
+            return NULL;
+          capacity = MIN (capacity, HR_ZARR_MAX_BUFFER);
+          out = g_try_malloc (capacity);
+          zs.next_in = (Bytef *)src;
+          zs.avail_in = (uInt)src_size;
+          while (out != NULL)
+            {
+              zs.next_out = out + done;
+              zs.avail_out = (uInt)(capacity - done);
+              z = inflate (&zs, Z_NO_FLUSH);
+              done = capacity - zs.avail_out;
+              if (z == Z_STREAM_END || (z != Z_OK && z != Z_BUF_ERROR))
+                break;
+              if (zs.avail_out > 0)
+                {
+                  z = Z_DATA_ERROR; /* input ended inside the stream */
+                  break;
+                }
+              if (capacity >= HR_ZARR_MAX_BUFFER)
+                {
+                  z = Z_MEM_ERROR;
+                  break;
+                }
+              capacity = MIN (capacity * 2, HR_ZARR_MAX_BUFFER);
+              {
+                guint8 *bigger = g_try_realloc (out, capacity);
+
+                if (bigger == NULL)
+                  break;
+                out = bigger;
+              }
+            }
+          inflateEnd (&zs);
+          if (out == NULL || z != Z_STREAM_END || zs.avail_in != 0)
+            return NULL;
+          *out_size = done;
+          return g_steal_pointer (&out);
+        }
+      default:
+        return NULL;
+    }
+}
+
+gboolean
+hr_zarr_read_numbers (HrZarrStore *store, const char *path, guint64 *n_rows, gint64 **ints,
+                      double **doubles, GError **error)
+{
+  g_autoptr (HrZarrReader) reader = hr_zarr_column_reader_new (store, path, error);
+  g_autofree gint64 *iv = NULL;
+  g_autofree double *dv = NULL;
+  const HrZarrArray *a;
+  guint64 n, n_chunks;
+
+  if (reader == NULL)
+    return FALSE;
+  a = reader->array;
+  if (a->kind == HR_ZARR_KIND_STRING)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED, _ ("%s: array “%s”: %s"),
+                   store->path, path, a->not_number);
+      return FALSE;
+    }
+  n = reader->n_rows;
+  if (a->kind == HR_ZARR_KIND_FLOAT)
+    dv = g_try_new (double, MAX (n, 1));
+  else
+    iv = g_try_new (gint64, MAX (n, 1));
+  if (dv == NULL && iv == NULL)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_NO_MEMORY,
+                   /* TRANSLATORS: %s: the store; %s: an array; then its number of rows */
+                   _ ("%s: array “%s”: not enough memory for its %" PRIu64 " values"), store->path,
+                   path, n);
+      return FALSE;
+    }
+  n_chunks = n == 0 ? 0 : (n - 1) / reader->chunk_dim0 + 1;
+  for (guint64 c = 0; c < n_chunks; c++)
+    {
+      guint64 first = c * reader->chunk_dim0;
+      gsize rows = (gsize)MIN ((guint64)reader->chunk_dim0, n - first), size = 0;
+      g_autofree char *file = NULL;
+      gboolean found;
+
+      if (!hr_zarr_column_load (reader, c, hr_zarr_max_encoded (reader), &size, &found, &file,
+                                error))
+        return FALSE;
+      if (found && !hr_zarr_decode (reader, reader->encoded, size, file, error))
+        return FALSE;
+      for (gsize i = 0; i < rows; i++)
+        {
+          const guint8 *p = reader->decoded + i * a->item_size;
+          guint64 bits = found ? hr_zarr_load_bits (p, a->item_size, a->big_endian) : 0;
+
+          if (dv != NULL)
+            dv[first + i] = !found              ? a->fill
+                            : a->item_size == 2 ? hr_zarr_half ((guint16)bits)
+                                                : hr_zarr_bits_value (a, bits);
+          else if (!found)
+            /* the fill value of an integer array was parsed from an integer */
+            iv[first + i] = isfinite (a->fill) && fabs (a->fill) < 0x1p63 ? (gint64)a->fill : 0;
+          else if (a->kind == HR_ZARR_KIND_INT)
+            {
+              guint shift = 64 - 8 * a->item_size;
+
+              iv[first + i] = (gint64)(bits << shift) >> shift;
+            }
+          else if (a->kind == HR_ZARR_KIND_BOOL)
+            iv[first + i] = bits != 0;
+          else if (bits > G_MAXINT64)
+            {
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED,
+                           /* TRANSLATORS: %s: the store; %s: an array; then a row and its value */
+                           _ ("%s: array “%s”: value %" PRIu64 " of row %" PRIu64
+                              " is beyond 64-bit signed integers"),
+                           store->path, path, bits, first + i);
+              return FALSE;
+            }
+          else
+            iv[first + i] = (gint64)bits;
+        }
+    }
+  *n_rows = n;
+  if (ints != NULL)
+    *ints = g_steal_pointer (&iv);
+  if (doubles != NULL)
+    *doubles = g_steal_pointer (&dv);
+  return TRUE;
+}
+
+static guint32
+hr_zarr_le32 (const guint8 *p)
+{
+  return (guint32)hr_zarr_load_bits (p, 4, FALSE);
+}
+
+gboolean
+hr_zarr_read_strings (HrZarrStore *store, const char *path, guint64 *n_rows, HrZarrStringFunc func,
+                      gpointer user_data, GError **error)
+{
+  g_autoptr (HrZarrReader) reader = hr_zarr_column_reader_new (store, path, error);
+  const HrZarrArray *a;
+  guint64 n, n_chunks;
+
+  if (reader == NULL)
+    return FALSE;
+  a = reader->array;
+  if (a->kind != HR_ZARR_KIND_STRING)
+    {
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_UNSUPPORTED,
+                   /* TRANSLATORS: %s: the store; %s: an array; %s: its data type */
+                   _ ("%s: array “%s” holds numbers (%s), not strings"), store->path, path,
+                   a->dtype);
+      return FALSE;
+    }
+  n = reader->n_rows;
+  *n_rows = n;
+  n_chunks = n == 0 ? 0 : (n - 1) / reader->chunk_dim0 + 1;
+  for (guint64 c = 0; c < n_chunks; c++)
+    {
+      guint64 first = c * reader->chunk_dim0;
+      gsize rows = (gsize)MIN ((guint64)reader->chunk_dim0, n - first), size = 0, decoded_size = 0;
+      g_autofree char *file = NULL;
+      g_autofree guint8 *decoded = NULL;
+      gboolean found;
+      guint32 n_items;
+      gsize p = 4;
+
+      if (!hr_zarr_column_load (reader, c, HR_ZARR_MAX_BUFFER, &size, &found, &file, error))
+        return FALSE;
+      if (!found)
+        {
+          for (gsize i = 0; i < rows; i++)
+            if (!func (first + i, a->fill_string,
+                       a->fill_string != NULL ? strlen (a->fill_string) : 0, user_data, error))
+              return FALSE;
+          continue;
+        }
+      if (a->crc32c)
+        {
+          if (!hr_zarr_crc_ok (reader->encoded, size))
+            {
+              g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                           _ ("%s: chunk %s: the CRC-32C checksum does not match"), store->path,
+                           file);
+              return FALSE;
+            }
+          size -= 4;
+        }
+      decoded = hr_zarr_decode_any (reader, reader->encoded, size, &decoded_size);
+      if (decoded == NULL)
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                       /* TRANSLATORS: %s: the store; %s: the chunk's file; %s: the codec */
+                       _ ("%s: chunk %s: the %s data do not decode (or to more than %zu bytes)"),
+                       store->path, file,
+                       a->codec == HR_ZARR_CODEC_BLOSC  ? "blosc"
+                       : a->codec == HR_ZARR_CODEC_ZSTD ? "zstd"
+                       : a->codec == HR_ZARR_CODEC_GZIP ? "gzip"
+                       : a->codec == HR_ZARR_CODEC_ZLIB ? "zlib"
+                                                        : "raw",
+                       HR_ZARR_MAX_BUFFER);
+          return FALSE;
+        }
+      /* vlen-utf8: the number of strings, then each string's length and its bytes (all
+       * lengths little-endian 32-bit); a chunk holds its whole shape, past the array's end
+       * too */
+      n_items = decoded_size >= 4 ? hr_zarr_le32 (decoded) : 0;
+      if (decoded_size < 4 || n_items < rows || n_items > reader->chunk_dim0)
+        goto invalid;
+      for (guint32 i = 0; i < n_items; i++)
+        {
+          guint32 length;
+
+          if (decoded_size - p < 4)
+            goto invalid;
+          length = hr_zarr_le32 (decoded + p);
+          p += 4;
+          if (length > decoded_size - p)
+            goto invalid;
+          if (i < rows)
+            {
+              if (!g_utf8_validate_len ((const char *)decoded + p, length, NULL))
+                {
+                  g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                               /* TRANSLATORS: %s: the store; %s: the chunk's file; then a row */
+                               _ ("%s: chunk %s: the string of row %" PRIu64
+                                  " is not UTF-8 without NUL characters"),
+                               store->path, file, first + i);
+                  return FALSE;
+                }
+              if (!func (first + i, (const char *)decoded + p, length, user_data, error))
+                return FALSE;
+            }
+          p += length;
+        }
+      if (p != decoded_size)
+        goto invalid;
+      continue;
+    invalid:
+      g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                   /* TRANSLATORS: %s: the store; %s: the chunk's file; then the rows it holds */
+                   _ ("%s: chunk %s: its vlen-utf8 strings are invalid (it should hold %zu)"),
+                   store->path, file, reader->chunk_dim0);
+      return FALSE;
     }
   return TRUE;
 }

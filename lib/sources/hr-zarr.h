@@ -78,6 +78,39 @@ gsize hr_zarr_reader_get_chunk_rows (HrZarrReader *reader);
 gboolean hr_zarr_reader_read_rows (HrZarrReader *reader, guint64 first, gsize n_rows, float *out,
                                    GError **error);
 
+/* -- columns: 1-dimensional arrays read exactly (AnnData's obs, hr-zarr-obs.c) -- */
+
+typedef enum
+{
+  HR_ZARR_COLUMN_OTHER,
+  HR_ZARR_COLUMN_INTEGER, /* integers and booleans, read as gint64 */
+  HR_ZARR_COLUMN_FLOAT,   /* read as double */
+  HR_ZARR_COLUMN_STRING,  /* UTF-8 through the vlen-utf8 codec (v3) or filter (v2) */
+} HrZarrColumnType;
+
+HrZarrColumnType hr_zarr_array_get_column_type (HrZarrStore *store, guint i);
+
+/* Attributes of a group or an array (.zattrs; v3: "attributes"): whether it has any, a
+ * string, a list of strings (NULL when absent or not all strings; free with g_strfreev). */
+gboolean hr_zarr_store_has_attributes (HrZarrStore *store, const char *path);
+const char *hr_zarr_store_get_string_attribute (HrZarrStore *store, const char *path,
+                                                const char *name);
+char **hr_zarr_store_get_strv_attribute (HrZarrStore *store, const char *path, const char *name);
+
+/* Reads a 1-dimensional array of numbers whole: integers and booleans into *@ints (an
+ * unsigned value beyond G_MAXINT64 is an error), floats into *@doubles; the other stays
+ * NULL. Free with g_free(). */
+gboolean hr_zarr_read_numbers (HrZarrStore *store, const char *path, guint64 *n_rows, gint64 **ints,
+                               double **doubles, GError **error);
+
+/* Called for every row of a string array in order: @value is @length bytes of valid UTF-8
+ * without NUL (not NUL-terminated), or NULL for a missing value (a chunk never written
+ * whose fill value is null). */
+typedef gboolean (*HrZarrStringFunc) (guint64 row, const char *value, gsize length,
+                                      gpointer user_data, GError **error);
+gboolean hr_zarr_read_strings (HrZarrStore *store, const char *path, guint64 *n_rows,
+                               HrZarrStringFunc func, gpointer user_data, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrZarrStore, hr_zarr_store_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrZarrReader, hr_zarr_reader_free)
 

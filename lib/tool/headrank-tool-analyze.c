@@ -170,6 +170,20 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
                hr_contrastive_get_uniformity (c), hr_contrastive_get_temperature (c),
                hr_contrastive_get_ntxent (c), hr_contrastive_get_margin (c),
                hr_contrastive_get_triplet (c));
+      if (hr_analysis_get_pairs (analysis) != NULL
+          && hr_pairs_get_origin (hr_analysis_get_pairs (analysis)) == HR_PAIRS_ORIGIN_TRACKS)
+        {
+          HrPairs *pairs = hr_analysis_get_pairs (analysis);
+          const char *const *columns = hr_pairs_get_columns (pairs);
+
+          /* TRANSLATORS: where temporal pairs came from: the time step dt (keep "dt"), the
+             three columns (fov_name, track_id, t), then the rows without a value in one */
+          g_print (_ ("Pairs from tracks: dt = %" G_GINT64_FORMAT
+                      "; columns %s, %s, %s; %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                      " rows without a value\n"),
+                   hr_pairs_get_dt (pairs), columns[0], columns[1], columns[2],
+                   hr_pairs_get_n_rows_missing (pairs), hr_pairs_get_n_rows (pairs));
+        }
       if (!isnan (hr_analysis_get_lidar (analysis)))
         /* TRANSLATORS: LiDAR, a measure of the pairs (Thilak et al.), stays in English */
         g_print (_ ("LiDAR of the pairs: %.2f\n"), hr_analysis_get_lidar (analysis));
@@ -305,6 +319,7 @@ hr_command_analyze (int argc, char **argv)
   g_autoptr (GCancellable) cancellable = hr_cancellable_new ();
   g_autoptr (HrHead) head = NULL;
   g_autoptr (HrSource) reader = NULL, projections = NULL, positives = NULL;
+  g_autoptr (HrPairs) track_pairs = NULL;
   g_autofree char *features_array = NULL;
   g_auto (GStrv) inputs = NULL;
   g_autoptr (HrAnalysis) analysis = NULL;
@@ -320,6 +335,8 @@ hr_command_analyze (int argc, char **argv)
   gboolean json = FALSE, linear = FALSE, standardize = FALSE;
   double memory_limit = 0; /* GiB; 0: not given, the default */
   gint64 pair_batch = 256;
+  gboolean pairs_from_tracks = FALSE;
+  gint64 dt = G_MININT64; /* not given: HR_PAIRS_DEFAULT_DT */
   int status;
   double temperature = 0.2, margin = 0.5;
   const char *path;
@@ -342,6 +359,16 @@ hr_command_analyze (int argc, char **argv)
             N_ ("Positive pairs: a CSV file of 0-based sample indices anchor,positive[,negative] "
                 "for the contrastive measures"),
             N_ ("PAIRS") },
+          { "pairs-from-tracks", 0, 0, G_OPTION_ARG_NONE, &pairs_from_tracks,
+            /* TRANSLATORS: description of --pairs-from-tracks; the column names stay in
+               English */
+            N_ ("Positive pairs from the cell tracks of an AnnData store (obs fov_name, "
+                "track_id, t): a cell at t and its track at t + dt, as VisCy's time-aware "
+                "sampling"),
+            NULL },
+          { "dt", 0, 0, G_OPTION_ARG_INT64, &dt,
+            /* TRANSLATORS: description of --dt */
+            N_ ("The time step of --pairs-from-tracks, in frames (default 1)"), N_ ("N") },
           { "positives", 0, 0, G_OPTION_ARG_FILENAME, &positives_path,
             /* TRANSLATORS: description of --positives */
             N_ ("Positive pairs as a second stack: sample i is the positive of sample i of "
@@ -460,6 +487,15 @@ hr_command_analyze (int argc, char **argv)
     return hr_usage_error (context, _ ("give either --weights or --projections, not both"));
   if (pairs != NULL && positives_path != NULL)
     return hr_usage_error (context, _ ("give either --pairs or --positives, not both"));
+  if (pairs_from_tracks && (pairs != NULL || positives_path != NULL))
+    return hr_usage_error (context,
+                           _ ("give one of --pairs, --positives and --pairs-from-tracks, not two"));
+  if (dt != G_MININT64 && !pairs_from_tracks)
+    return hr_usage_error (context, _ ("--dt is the time step of --pairs-from-tracks"));
+  if (dt != G_MININT64 && dt < 1)
+    return hr_usage_error (context, _ ("--dt takes a number of frames of at least 1"));
+  if (dt == G_MININT64)
+    dt = HR_PAIRS_DEFAULT_DT;
   if (o.batch_stats && projections_path != NULL)
     return hr_usage_error (context,
                            _ ("--batch-stats needs a head (--weights), not --projections"));
@@ -509,7 +545,7 @@ hr_command_analyze (int argc, char **argv)
           if (o.arch == NULL)
             o.arch = g_strdup (HR_SAMPLE_ARCH);
         }
-      if (pairs == NULL && positives_path == NULL && sample_pairs != NULL)
+      if (pairs == NULL && positives_path == NULL && !pairs_from_tracks && sample_pairs != NULL)
         pairs = g_strdup (sample_pairs);
     }
 
@@ -545,6 +581,19 @@ hr_command_analyze (int argc, char **argv)
             return hr_user_error (error);
         }
     }
+  if (pairs_from_tracks)
+    {
+      /* the cells' tracks are the obs table of the store */
+      if (inputs[1] != NULL || !hr_zarr_is_store (inputs[0]))
+        return hr_fail (g_strdup_printf (
+            /* TRANSLATORS: %s: the input; keep "obs" */
+            _ ("%s: --pairs-from-tracks needs one zarr store with an obs table (AnnData, as "
+               "VisCy writes)"),
+            inputs[0]));
+      track_pairs = hr_pairs_new_from_store (inputs[0], dt, &error);
+      if (track_pairs == NULL)
+        return hr_user_error (error);
+    }
   positives = hr_open_stack (positives_path, o.layout, cancellable, &error);
   if (positives_path != NULL && positives == NULL)
     return hr_user_error (error);
@@ -560,6 +609,8 @@ hr_command_analyze (int argc, char **argv)
   hr_analysis_set_projections_source (analysis, projections);
   hr_analysis_set_positives_source (analysis, positives);
   hr_analysis_set_pairs_file (analysis, pairs);
+  if (track_pairs != NULL)
+    hr_analysis_set_pairs (analysis, track_pairs);
   hr_analysis_set_norm_mode (analysis, hr_head_options_mode (&o));
   hr_analysis_set_batch_size (analysis, hr_head_options_batch_size (&o));
   hr_analysis_set_precision (analysis, precision);

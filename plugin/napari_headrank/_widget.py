@@ -10,6 +10,7 @@ import numpy as np
 from qtpy.QtCore import QObject, Qt, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -174,6 +175,20 @@ class HeadrankWidget(QWidget):
         form.addRow(_('Batch size:'), self.batch_size)
         self.pairs_file = _PathEdit(_('Positive pairs'), _('Pairs (*.csv *.txt)'))
         form.addRow(_('Positive pairs (optional):'), self.pairs_file)
+        # temporal pairs from the cell tracks (obs) of the store the features layer came from
+        self.track_pairs = QCheckBox(_('Temporal pairs (dt)'))
+        self.track_pairs.setToolTip(
+            _('A cell at t and its track at t + dt, from the obs table of the features’ store '
+              '(fov_name, track_id, t), as VisCy’s time-aware sampling pairs them')
+        )
+        self.track_dt = QSpinBox()
+        self.track_dt.setRange(1, 1 << 30)
+        self.track_dt.setValue(1)
+        track_row = QHBoxLayout()
+        track_row.addWidget(self.track_pairs)
+        track_row.addWidget(self.track_dt)
+        form.addRow(_('Pairs from tracks:'), track_row)
+        self.track_pairs.toggled.connect(self._update_enabled)
 
         buttons = QHBoxLayout()
         self.run_button = QPushButton(_('Run'))
@@ -277,6 +292,19 @@ class HeadrankWidget(QWidget):
             source == HEAD_PRESET and self.norm_combo.currentData() == self.Headrank.NormMode.BATCH
         )
         self.projections_combo.setEnabled(source == HEAD_PROJECTIONS)
+        tracks = self._tracks_store() is not None
+        self.track_pairs.setEnabled(tracks)
+        self.track_dt.setEnabled(tracks and self.track_pairs.isChecked())
+
+    def _tracks_store(self):
+        """The zarr store with an obs table that the features layer was read from, or None."""
+        name = self.features_combo.currentData()
+        if name is None or name not in self.viewer.layers:
+            return None
+        source = self.viewer.layers[name].metadata.get('headrank', {}).get('source')
+        if source and Path(source).is_dir() and (Path(source) / 'obs').is_dir():
+            return source
+        return None
 
     def _apply_theme(self, event=None):
         colors = theme_colors(self.viewer)
@@ -333,6 +361,11 @@ class HeadrankWidget(QWidget):
         pairs = self.pairs_file.text()
         if pairs:
             spec['pairs'] = pairs
+        store = self._tracks_store()
+        if store is not None and self.track_pairs.isChecked():
+            if pairs:
+                raise ValueError(_('Give either a pairs file or temporal pairs, not both.'))
+            spec['track_pairs'] = (store, self.track_dt.value())
         return spec
 
     def run(self):
@@ -402,6 +435,9 @@ class HeadrankWidget(QWidget):
                 analysis.set_projections_source(projections)
             if 'pairs' in spec:
                 analysis.set_pairs_file(spec['pairs'])
+            if 'track_pairs' in spec:
+                store, dt = spec['track_pairs']
+                analysis.set_pairs(Headrank.Pairs.new_from_store(store, dt))
 
             def progress(fraction, *unused):
                 self._signals.progress.emit(fraction)

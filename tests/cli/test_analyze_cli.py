@@ -266,6 +266,10 @@ def test_pairs_option():
                       "--pair-batch", "128")
     # the positives go through the head in other batches: float32 rounding of the
     # projections, ~1e-7 on the cosine scale
+    # where the pairs came from differs: the file, then the positives stack
+    assert c.pop("pairs_source") == {"origin": "file", "path": str(DATA / "pairs.csv")}
+    assert r2["contrastive"].pop("pairs_source") == {
+        "origin": "positives", "path": str(DATA / "positives.tif")}
     assert r2["contrastive"] == pytest.approx(c, rel=1e-6, abs=1e-6)
 
 

@@ -20,6 +20,11 @@
  *    not the array's;
  *  - reads that disagree: the same rows read in pieces of different sizes must be equal
  *    bit for bit (NaN payloads included).
+ * An AnnData store's obs columns (hr-zarr-obs.c) are read too, every 1-dimensional array
+ * as a column of numbers or strings, and temporal pairs built from the store
+ * (hr_pairs_new_from_store); a column must hold together: codes within its categories,
+ * strings valid UTF-8 given in row order, pairs of rows inside the table and in anchor
+ * order.
  */
 #include <headrank.h>
 
@@ -27,6 +32,7 @@
 #include "fuzz-input.h"
 
 #include "hr-zarr.h"
+#include "hr-zarr-obs.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -113,6 +119,22 @@ fuzz_path_ok (const char *path, gsize length)
   return TRUE;
 }
 
+/* The first "\n@@ " in [@p, @end), or NULL: a search that does not stop at NUL bytes, as
+ * g_strstr_len() does (chunks are binary: with it, a store unpacked up to its first NUL). */
+static const char *
+fuzz_next_file (const char *p, const char *end)
+{
+  for (; end - p >= 4; p++)
+    {
+      p = memchr (p, '\n', (size_t)(end - p - 3));
+      if (p == NULL)
+        return NULL;
+      if (memcmp (p, "\n@@ ", 4) == 0)
+        return p;
+    }
+  return NULL;
+}
+
 /* Unpacks the input into fuzz_dir. */
 static void
 fuzz_unpack (const uint8_t *data, size_t size)
@@ -137,7 +159,7 @@ fuzz_unpack (const uint8_t *data, size_t size)
       if (newline == NULL)
         return;
       content = newline + 1;
-      next = g_strstr_len (content, end - content, "\n@@ ");
+      next = fuzz_next_file (content, end);
       if (fuzz_path_ok (name, (gsize)(newline - name)))
         {
           path = g_strndup (name, (gsize)(newline - name));
@@ -238,6 +260,119 @@ fuzz_array (HrZarrStore *store, guint i)
   (void)fuzz_read (reader, n_rows - n, n, 7, b);
 }
 
+typedef struct
+{
+  guint64 next_row;
+} FuzzStrings;
+
+static gboolean
+fuzz_string (guint64 row, const char *value, gsize length, gpointer user_data, GError **error)
+{
+  FuzzStrings *s = user_data;
+
+  FUZZ_CHECK (row == s->next_row, "string of row %" G_GUINT64_FORMAT " after %" G_GUINT64_FORMAT,
+              row, s->next_row);
+  FUZZ_CHECK (value == NULL || g_utf8_validate_len (value, length, NULL), "string not UTF-8");
+  s->next_row++;
+  return TRUE;
+}
+
+/* Every 1-dimensional array read whole as a column (numbers exactly, or strings). */
+static void
+fuzz_column_array (HrZarrStore *store, guint i)
+{
+  const char *path = hr_zarr_store_get_array_path (store, i);
+  g_autoptr (GError) error = NULL;
+  g_autofree gint64 *ints = NULL;
+  g_autofree double *doubles = NULL;
+  guint64 n = 0;
+  gboolean ok;
+
+  if (hr_zarr_array_get_n_dims (store, i) != 1
+      || hr_zarr_array_get_shape (store, i)[0] > FUZZ_MAX_VALUES)
+    return;
+  if (hr_zarr_array_get_column_type (store, i) == HR_ZARR_COLUMN_STRING)
+    {
+      FuzzStrings s = { 0 };
+
+      ok = hr_zarr_read_strings (store, path, &n, fuzz_string, &s, &error);
+      FUZZ_CHECK (!ok || s.next_row == n, "%" G_GUINT64_FORMAT " strings of %" G_GUINT64_FORMAT,
+                  s.next_row, n);
+    }
+  else
+    {
+      ok = hr_zarr_read_numbers (store, path, &n, &ints, &doubles, &error);
+      FUZZ_CHECK (!ok || (ints == NULL) != (doubles == NULL), "numbers as both or neither");
+    }
+  if (!ok)
+    check_error (error, "reading a column");
+  else
+    FUZZ_CHECK (error == NULL && n == hr_zarr_array_get_shape (store, i)[0], "column length");
+}
+
+static void
+fuzz_obs_column (HrZarrStore *store, const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrZarrColumn) column = hr_zarr_obs_read_column (store, name, &error);
+
+  if (column == NULL)
+    {
+      check_error (error, "hr_zarr_obs_read_column");
+      return;
+    }
+  FUZZ_CHECK (error == NULL, "success with an error set");
+  FUZZ_CHECK (column->encoding != NULL && column->type != HR_ZARR_COLUMN_OTHER, "column type");
+  for (guint64 r = 0; r < column->n_rows; r++)
+    if (column->type == HR_ZARR_COLUMN_STRING)
+      {
+        const char *v = hr_zarr_column_get_string (column, r);
+
+        FUZZ_CHECK ((v == NULL) == (column->ints[r] < 0), "code of row %" G_GUINT64_FORMAT, r);
+        FUZZ_CHECK (v == NULL || g_utf8_validate (v, -1, NULL), "category not UTF-8");
+        FUZZ_CHECK (v != NULL || (column->missing != NULL && column->missing[r]), "missing");
+      }
+    else
+      FUZZ_CHECK ((column->type == HR_ZARR_COLUMN_FLOAT) == (column->doubles != NULL)
+                      && (column->type == HR_ZARR_COLUMN_INTEGER) == (column->ints != NULL),
+                  "numbers of a column");
+}
+
+static void
+fuzz_obs (HrZarrStore *store)
+{
+  g_auto (GStrv) names = hr_zarr_obs_get_column_names (store);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrPairs) pairs = NULL;
+
+  /* columns are read whole (memory and time in their rows, as they should be): long ones
+   * are left out, as fuzz_column_array leaves them out */
+  for (guint i = 0; i < hr_zarr_store_get_n_arrays (store); i++)
+    if (g_str_has_prefix (hr_zarr_store_get_array_path (store, i), "obs/")
+        && hr_zarr_array_get_n_dims (store, i) > 0
+        && hr_zarr_array_get_shape (store, i)[0] > FUZZ_MAX_VALUES)
+      return;
+  for (guint k = 0; names[k] != NULL && k < 16; k++)
+    fuzz_obs_column (store, names[k]);
+  fuzz_obs_column (store, NULL);
+  pairs = hr_pairs_new_from_store (fuzz_dir, 1, &error);
+  if (pairs == NULL)
+    {
+      FUZZ_CHECK (error != NULL, "pairs failed without an error");
+      if (error->domain != HR_ANALYSIS_ERROR)
+        check_error (error, "hr_pairs_new_from_store");
+      return;
+    }
+  for (gsize k = 0; k < hr_pairs_get_n_pairs (pairs); k++)
+    {
+      const guint64 *p = hr_pairs_peek_indices (pairs, NULL) + 3 * k;
+
+      FUZZ_CHECK (p[0] < hr_pairs_get_n_rows (pairs) && p[1] < hr_pairs_get_n_rows (pairs)
+                      && p[0] != p[1] && (k == 0 || p[0] > p[-3]),
+                  "pair %zu", k);
+    }
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -275,6 +410,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
                              < 0,
                   "arrays not sorted");
       fuzz_array (store, i);
+      fuzz_column_array (store, i);
     }
+  if (hr_zarr_store_has_obs (store))
+    fuzz_obs (store);
   return 0;
 }
