@@ -6,6 +6,7 @@
  * Sharding and every other codec are refused by name.
  */
 #include "hr-private.h"
+#include "hr-json.h"
 #include "hr-zarr.h"
 
 #include "hr-error.h"
@@ -145,52 +146,6 @@ hr_zarr_try_alloc (const char *store, const char *what, gsize size, GError **err
   return p;
 }
 
-/* The JSON must be one object nested at most HR_ZARR_MAX_JSON_DEPTH deep before json-glib
- * (which recurses) sees it; and only one: json-glib stops after the first value of
- * "{…}{…}" or "2{}" and leaks what it built of the rest. */
-static gboolean
-hr_zarr_json_prescan (const char *text, gsize length, gboolean *too_deep)
-{
-  guint depth = 0;
-  gboolean in_string = FALSE, started = FALSE;
-
-  *too_deep = FALSE;
-  for (gsize i = 0; i < length; i++)
-    {
-      char c = text[i];
-
-      if (c == '\0')
-        return FALSE;
-      if (in_string)
-        {
-          if (c == '\\')
-            i++;
-          else if (c == '"')
-            in_string = FALSE;
-          continue;
-        }
-      if (depth == 0 && c != ' ' && c != '\t' && c != '\r' && c != '\n')
-        {
-          if (started || c != '{')
-            return FALSE;
-          started = TRUE;
-        }
-      if (c == '"')
-        in_string = TRUE;
-      else if (c == '[' || c == '{')
-        {
-          if (++depth > HR_ZARR_MAX_JSON_DEPTH)
-            {
-              *too_deep = TRUE;
-              return FALSE;
-            }
-        }
-      else if ((c == ']' || c == '}') && depth > 0)
-        depth--;
-    }
-  return started;
-}
-
 /* Reads and parses a metadata file: NULL without error when it does not exist. */
 static JsonNode *
 hr_zarr_load_json (const char *store, const char *file, gboolean *exists, GError **error)
@@ -220,7 +175,10 @@ hr_zarr_load_json (const char *store, const char *file, gboolean *exists, GError
                    local->message);
       return NULL;
     }
-  if (!hr_zarr_json_prescan (text, length, &too_deep))
+  /* one object (checked below) nested at most HR_ZARR_MAX_JSON_DEPTH deep before json-glib,
+   * which recurses, sees it; and only one: json-glib stops after the first value of
+   * "{…}{…}" and leaks what it built of the rest */
+  if (hr_json_prescan (text, length, HR_ZARR_MAX_JSON_DEPTH, &too_deep) >= 0)
     {
       if (too_deep)
         g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
@@ -246,41 +204,6 @@ hr_zarr_load_json (const char *store, const char *file, gboolean *exists, GError
       return NULL;
     }
   return json_node_copy (root);
-}
-
-static JsonObject *
-hr_json_object_member (JsonObject *o, const char *name)
-{
-  JsonNode *n = o != NULL ? json_object_get_member (o, name) : NULL;
-
-  return n != NULL && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
-}
-
-static JsonArray *
-hr_json_array_member (JsonObject *o, const char *name)
-{
-  JsonNode *n = o != NULL ? json_object_get_member (o, name) : NULL;
-
-  return n != NULL && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
-}
-
-static const char *
-hr_json_string_member (JsonObject *o, const char *name)
-{
-  JsonNode *n = o != NULL ? json_object_get_member (o, name) : NULL;
-
-  return n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING
-             ? json_node_get_string (n)
-             : NULL;
-}
-
-static gboolean
-hr_json_node_int (JsonNode *n, gint64 *value)
-{
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64)
-    return FALSE;
-  *value = json_node_get_int (n);
-  return TRUE;
 }
 
 /* A list of non-negative integers (shape, chunks) of at most HR_ZARR_MAX_DIMS. */

@@ -243,6 +243,40 @@ test_deep_json (void)
   remove_store (dir);
 }
 
+/* Metadata that is not strict JSON, or not one object: "not JSON", never json-glib's partial
+ * parse (it stops after the first value, and at a NUL byte). */
+static void
+test_not_json (void)
+{
+  static const struct
+  {
+    const char *text;
+    gsize length;
+  } cases[] = {
+    { "{\"zarr_format\": 3}{}", sizeof ("{\"zarr_format\": 3}{}") - 1 },
+    { "{\"zarr_format\": 3, /* a comment */ \"node_type\": \"group\"}",
+      sizeof ("{\"zarr_format\": 3, /* a comment */ \"node_type\": \"group\"}") - 1 },
+    { "{\"zarr_format\": 3, \"node_type\": \"gro\0up\"}",
+      sizeof ("{\"zarr_format\": 3, \"node_type\": \"gro\0up\"}") - 1 },
+    { "{\"zarr_format\": 3}\0{", sizeof ("{\"zarr_format\": 3}\0{") - 1 },
+    { "{'zarr_format': 3}", sizeof ("{'zarr_format': 3}") - 1 },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *dir = make_store ("zarr.json", cases[i].text, (gssize)cases[i].length);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (HrZarrStore) store = hr_zarr_store_open (dir, &error);
+
+      g_test_message ("case %zu", i);
+      g_assert_null (store);
+      g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT);
+      g_assert_nonnull (strstr (error->message, "is not JSON"));
+      g_assert_nonnull (strstr (error->message, dir));
+      remove_store (dir);
+    }
+}
+
 typedef struct
 {
   const char *name;
@@ -533,6 +567,7 @@ main (int argc, char **argv)
       g_test_add_data_func (name, &bad_cases[i], test_bad);
     }
   g_test_add_func ("/zarr/bad/deep-json", test_deep_json);
+  g_test_add_func ("/zarr/bad/not-strict-json", test_not_json);
   g_test_add_func ("/zarr/missing-chunks-many-rows", test_missing_chunks_many_rows);
   g_test_add_func ("/zarr/not-a-store", test_not_a_store);
   for (gsize i = 0; i < G_N_ELEMENTS (source_cases); i++)
