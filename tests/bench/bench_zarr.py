@@ -273,7 +273,8 @@ def main():
     print(f'  X as anndata wrote it with its defaults: {describe_codecs(path)}')
     print('peer: ' + ', '.join(f'{k} {v}' for k, v in facts.items()))
     print(f'machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), '
-          f'{platform.machine()}, {platform.platform()}')
+          f'{platform.machine()}, {platform.platform()}; load average '
+          + ' '.join(f'{v:.2f}' for v in os.getloadavg()))
     warm(path)
     print(f'page cache warmed; the readers alternate, {args.repeat} runs each, median '
           f'reported; peak RSS = VmHWM at the end - RSS after the imports [absolute VmHWM]')
@@ -300,6 +301,7 @@ def main():
         med[reader] = (s, rss)
         print(f'{reader:9s} {s:9.3f} {mb / s:7.0f} {cpu:7.2f} {rss:9.1f} [{peak:7.1f}]  '
               + ' '.join(f'{r["seconds"]:.3f}' for r in rs))
+    print('load average after the runs: ' + ' '.join(f'{v:.2f}' for v in os.getloadavg()))
     sums = [r['checksum'] for rs in runs.values() for r in rs]
     spread = max(sums) - min(sums)
     ok = spread <= 1e-9 * max(1.0, max(abs(v) for v in sums))
