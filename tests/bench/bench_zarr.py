@@ -13,13 +13,15 @@ temp dir; about 2.9 GB) and read warm from the page cache.
 Equal work: every reader decodes every value of X into float32.
   headrank   Headrank.ZarrSource over `X`, all rows streamed with hr_source_read_into
              (through ctypes: the library's own read, no per-chunk Python objects) into
-             one reused buffer of the source's preferred chunk: memory independent of N
+             one reused buffer of the source's preferred chunk: memory independent of N;
+             the library decodes the chunks of a row on as many threads as it may use
+  headrank-one-cpu  the same, the process bound to one CPU (one decoding thread)
   anndata    anndata.read_zarr(path).X: the whole matrix in memory
   zarr       zarr.open(path, mode='r')['X'][:]: the whole matrix in memory
 Each reader checks the sum of one column, so that all of them read the same numbers.
 
-Every run is a fresh process; the readers alternate (headrank, anndata, zarr, headrank,
-…) --repeat times, and the median of each is reported: wall time, throughput (MB of
+Every run is a fresh process; the readers alternate (headrank, headrank-one-cpu, anndata,
+zarr, headrank, …) --repeat times, and the median of each is reported: wall time, throughput (MB of
 float32 values decoded per second), CPU time, and peak RSS (VmHWM at the end minus the
 RSS after the imports; the absolute peak in brackets).
 
@@ -44,7 +46,7 @@ import tempfile
 import time
 
 COLUMN = 7
-READERS = ['headrank', 'anndata', 'zarr']
+READERS = ['headrank', 'headrank-one-cpu', 'anndata', 'zarr']
 
 
 def status_kb(key):
@@ -61,8 +63,11 @@ def status_kb(key):
 
 def child(reader, path):
     import resource
+    if reader == 'headrank-one-cpu':
+        # the library decodes a row of chunks on as many threads as the process may use
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     import numpy
-    if reader == 'headrank':
+    if reader.startswith('headrank'):
         import ctypes
         import gi
         gi.require_version('Headrank', '1.0')
@@ -87,7 +92,7 @@ def child(reader, path):
     detail = {}
 
     t0 = time.perf_counter()
-    if reader == 'headrank':
+    if reader.startswith('headrank'):
         source = Headrank.ZarrSource.new(path, 'X')
         n, d = source.get_n_samples(), source.get_n_features()
         rows = source.get_preferred_chunk()
@@ -284,12 +289,12 @@ def main():
     runs = {r: [] for r in readers}
     for _ in range(args.repeat):
         for reader in readers:
-            python = sys.executable if reader == 'headrank' else peer
+            python = sys.executable if reader.startswith('headrank') else peer
             r = run_child(python, reader, path)
             assert (r['n'], r['d']) == (n, d), r
             runs[reader].append(r)
 
-    print(f'{"reader":9s} {"median s":>9s} {"MB/s":>7s} {"CPU s":>7s} {"peak RSS MB":>18s}'
+    print(f'{"reader":16s} {"median s":>9s} {"MB/s":>7s} {"CPU s":>7s} {"peak RSS MB":>18s}'
           f'  runs (s)')
     med = {}
     for reader in readers:
@@ -299,7 +304,7 @@ def main():
         rss = statistics.median(r['rss_mb'] for r in rs)
         peak = statistics.median(r['peak_mb'] for r in rs)
         med[reader] = (s, rss)
-        print(f'{reader:9s} {s:9.3f} {mb / s:7.0f} {cpu:7.2f} {rss:9.1f} [{peak:7.1f}]  '
+        print(f'{reader:16s} {s:9.3f} {mb / s:7.0f} {cpu:7.2f} {rss:9.1f} [{peak:7.1f}]  '
               + ' '.join(f'{r["seconds"]:.3f}' for r in rs))
     print('load average after the runs: ' + ' '.join(f'{v:.2f}' for v in os.getloadavg()))
     sums = [r['checksum'] for rs in runs.values() for r in rs]
@@ -307,13 +312,13 @@ def main():
     ok = spread <= 1e-9 * max(1.0, max(abs(v) for v in sums))
     print(f'column {COLUMN} sum: {sums[0]:.6f}'
           + (' (all runs agree)' if ok else f' — RUNS DISAGREE by {spread:g}'))
-    if 'headrank' in med:
-        h, hrss = med['headrank']
+    for ours in (r for r in readers if r.startswith('headrank')):
+        h, hrss = med[ours]
         for peer_name in readers:
-            if peer_name == 'headrank':
+            if peer_name.startswith('headrank'):
                 continue
             p, prss = med[peer_name]
-            print(f'headrank / {peer_name}: throughput {p / h:.2f}×, peak RSS '
+            print(f'{ours} / {peer_name}: throughput {p / h:.2f}×, peak RSS '
                   f'{hrss / prss:.3f}× ({hrss:.0f} MB against {prss:.0f} MB)')
     return 0 if ok else 1
 
