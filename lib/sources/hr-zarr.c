@@ -1533,9 +1533,12 @@ hr_zarr_reader_free (HrZarrReader *reader)
     }
   g_free (reader->scratch);
   if (reader->jobs != NULL)
-    g_array_unref (reader->jobs);
-  g_mutex_clear (&reader->lock);
-  g_cond_clear (&reader->done);
+    {
+      /* made with the lock and the condition (hr_zarr_reader_init_threads) */
+      g_array_unref (reader->jobs);
+      g_mutex_clear (&reader->lock);
+      g_cond_clear (&reader->done);
+    }
   g_free (reader);
 }
 
