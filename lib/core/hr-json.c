@@ -1,10 +1,14 @@
-/* headrank: a strictness and depth check on JSON text before json-glib parses it
+/* headrank: a strictness and depth check on JSON text before json-glib parses it, and typed
+ * access to members of parsed JSON
  *
  * json-glib parses nested arrays and objects recursively, so that text of a million "["
- * would overflow the stack; it also accepts comments and single-quoted strings. Both the
- * safetensors header and a TIFF's ImageDescription go through this scan first.
+ * would overflow the stack; it also accepts comments and single-quoted strings. The
+ * safetensors header, a TIFF's ImageDescription and a zarr store's metadata go through this
+ * scan first.
  */
 #include "hr-private.h"
+
+#include "hr-json.h"
 
 #include <string.h>
 
@@ -33,6 +37,9 @@ hr_json_prescan (const char *text, gsize length, guint max_depth, gboolean *too_
             return i;
           started = TRUE;
         }
+      /* a NUL byte is not JSON, in a string or out of one (json-glib would stop at it) */
+      if (c == '\0')
+        return i;
       if (in_string)
         {
           if (c == '\\')
@@ -76,4 +83,44 @@ hr_json_prescan (const char *text, gsize length, guint max_depth, gboolean *too_
         }
     }
   return -1;
+}
+
+/* The member @name of @o when it is an object (NULL when @o is NULL, when there is no such
+ * member, or when it is of another type). */
+JsonObject *
+hr_json_object_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = o != NULL ? json_object_get_member (o, name) : NULL;
+
+  return n != NULL && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+}
+
+/* The member @name of @o when it is an array, else NULL. */
+JsonArray *
+hr_json_array_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = o != NULL ? json_object_get_member (o, name) : NULL;
+
+  return n != NULL && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
+}
+
+/* The member @name of @o when it is a string, else NULL. */
+const char *
+hr_json_string_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = o != NULL ? json_object_get_member (o, name) : NULL;
+
+  return n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING
+             ? json_node_get_string (n)
+             : NULL;
+}
+
+/* Whether @n is an integer (not a float, string or boolean); its value in *@value. */
+gboolean
+hr_json_node_int (JsonNode *n, gint64 *value)
+{
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64)
+    return FALSE;
+  *value = json_node_get_int (n);
+  return TRUE;
 }

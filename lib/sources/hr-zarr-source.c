@@ -18,8 +18,10 @@
  * A [class@Source] over a 1- or 2-dimensional array of a zarr store (zarr v2 or v3): rows
  * are samples, columns features (a 1-dimensional array is one feature). The array is
  * decoded a row of chunks at a time (its memory does not grow with the number of
- * samples); values of every number type are read as float32, as numpy's
- * `astype(float32)` makes them.
+ * samples): a read of whole rows of chunks (the preferred chunk is) straight into the
+ * caller's buffer, the chunks of a row by as many threads as there are processors (at
+ * most 8; the calling thread is one of them). Values of every number type are read as
+ * float32, as numpy's `astype(float32)` makes them.
  *
  * Without an array path, the source reads the features that VisCy's layouts name: in an
  * AnnData store `obsm/X_backbone` when it exists (VisCy's `embedding_key="projections"`

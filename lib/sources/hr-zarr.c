@@ -6,6 +6,7 @@
  * Sharding and every other codec are refused by name.
  */
 #include "hr-private.h"
+#include "hr-json.h"
 #include "hr-zarr.h"
 
 #include "hr-error.h"
@@ -93,6 +94,25 @@ struct _HrZarrStore
   char *sparse_x;          /* encoding-type of a sparse X, or NULL */
 };
 
+/* What one thread decodes with: a chunk as stored (or a shard's index) and decoded. */
+typedef struct
+{
+  guint8 *encoded;
+  gsize encoded_size;
+  guint8 *decoded;
+  ZSTD_DCtx *zstd;
+} HrZarrScratch;
+
+/* One chunk of a row of chunks: its file (the chunk's, or the shard that holds it), where
+ * its bytes are in it (the whole file when not sharded), and the columns it fills. */
+typedef struct
+{
+  guint64 file_row, file_column;
+  guint64 offset, length;
+  gboolean whole_file;
+  gsize col0, cols;
+} HrZarrJob;
+
 struct _HrZarrReader
 {
   HrZarrStore *store;
@@ -104,11 +124,23 @@ struct _HrZarrReader
   gsize chunk_elements, chunk_bytes;
   gsize chunk_dim0;        /* rows of a chunk as stored (chunk_rows may be fewer) */
   gsize per_shard_columns; /* inner chunks across a shard (1 when not sharded) */
-  float *cache;            /* one row of chunks: chunk_rows × n_columns */
-  guint8 *encoded;         /* a chunk as stored, or a shard's index */
-  gsize encoded_size;
-  guint64 cached;  /* the chunk row in the cache, or G_MAXUINT64 */
-  guint8 *decoded; /* one decoded chunk */
+  float *cache;            /* one row of chunks: chunk_rows × n_columns, for partial reads */
+  guint64 cached;          /* the chunk row in the cache, or G_MAXUINT64 */
+  HrZarrScratch *scratch;  /* n_scratch, one per thread; [0] is the caller's */
+  guint n_scratch;
+  guint n_threads;   /* the caller and the pool's workers decode a row of chunks */
+  int blosc_threads; /* c-blosc's own threads, when a row is one chunk */
+  GThreadPool *pool; /* n_threads - 1 workers, or NULL */
+  GArray *jobs;      /* HrZarrJob: the chunks of the row being decoded */
+  /* the row being decoded by several threads */
+  float *dst;
+  gsize dst_rows;
+  GError **job_errors; /* one per job: the first job's error is reported */
+  gint next_job;
+  gint failed;
+  guint running;
+  GMutex lock;
+  GCond done;
   gboolean column; /* a reader of a 1-dimensional column (numbers or strings), no cache */
   guint8 *shard_index;
   gsize shard_index_size;
@@ -145,52 +177,6 @@ hr_zarr_try_alloc (const char *store, const char *what, gsize size, GError **err
   return p;
 }
 
-/* The JSON must be one object nested at most HR_ZARR_MAX_JSON_DEPTH deep before json-glib
- * (which recurses) sees it; and only one: json-glib stops after the first value of
- * "{…}{…}" or "2{}" and leaks what it built of the rest. */
-static gboolean
-hr_zarr_json_prescan (const char *text, gsize length, gboolean *too_deep)
-{
-  guint depth = 0;
-  gboolean in_string = FALSE, started = FALSE;
-
-  *too_deep = FALSE;
-  for (gsize i = 0; i < length; i++)
-    {
-      char c = text[i];
-
-      if (c == '\0')
-        return FALSE;
-      if (in_string)
-        {
-          if (c == '\\')
-            i++;
-          else if (c == '"')
-            in_string = FALSE;
-          continue;
-        }
-      if (depth == 0 && c != ' ' && c != '\t' && c != '\r' && c != '\n')
-        {
-          if (started || c != '{')
-            return FALSE;
-          started = TRUE;
-        }
-      if (c == '"')
-        in_string = TRUE;
-      else if (c == '[' || c == '{')
-        {
-          if (++depth > HR_ZARR_MAX_JSON_DEPTH)
-            {
-              *too_deep = TRUE;
-              return FALSE;
-            }
-        }
-      else if ((c == ']' || c == '}') && depth > 0)
-        depth--;
-    }
-  return started;
-}
-
 /* Reads and parses a metadata file: NULL without error when it does not exist. */
 static JsonNode *
 hr_zarr_load_json (const char *store, const char *file, gboolean *exists, GError **error)
@@ -220,7 +206,10 @@ hr_zarr_load_json (const char *store, const char *file, gboolean *exists, GError
                    local->message);
       return NULL;
     }
-  if (!hr_zarr_json_prescan (text, length, &too_deep))
+  /* one object (checked below) nested at most HR_ZARR_MAX_JSON_DEPTH deep before json-glib,
+   * which recurses, sees it; and only one: json-glib stops after the first value of
+   * "{…}{…}" and leaks what it built of the rest */
+  if (hr_json_prescan (text, length, HR_ZARR_MAX_JSON_DEPTH, &too_deep) >= 0)
     {
       if (too_deep)
         g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
@@ -246,41 +235,6 @@ hr_zarr_load_json (const char *store, const char *file, gboolean *exists, GError
       return NULL;
     }
   return json_node_copy (root);
-}
-
-static JsonObject *
-hr_json_object_member (JsonObject *o, const char *name)
-{
-  JsonNode *n = o != NULL ? json_object_get_member (o, name) : NULL;
-
-  return n != NULL && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
-}
-
-static JsonArray *
-hr_json_array_member (JsonObject *o, const char *name)
-{
-  JsonNode *n = o != NULL ? json_object_get_member (o, name) : NULL;
-
-  return n != NULL && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
-}
-
-static const char *
-hr_json_string_member (JsonObject *o, const char *name)
-{
-  JsonNode *n = o != NULL ? json_object_get_member (o, name) : NULL;
-
-  return n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING
-             ? json_node_get_string (n)
-             : NULL;
-}
-
-static gboolean
-hr_json_node_int (JsonNode *n, gint64 *value)
-{
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64)
-    return FALSE;
-  *value = json_node_get_int (n);
-  return TRUE;
 }
 
 /* A list of non-negative integers (shape, chunks) of at most HR_ZARR_MAX_DIMS. */
@@ -1442,6 +1396,29 @@ hr_zarr_element (const HrZarrArray *a, const guint8 *p)
     }
 }
 
+static void hr_zarr_worker (gpointer data, gpointer user_data);
+
+/* The threads that decode a row of chunks: as many as there are processors (at most 8),
+ * chunks in a row, and chunks of HR_ZARR_MAX_BUFFER bytes together (each thread has one);
+ * a row of one chunk is decoded by c-blosc's own threads when it is blosc and large. */
+static void
+hr_zarr_reader_init_threads (HrZarrReader *reader)
+{
+  guint cpus = MIN (g_get_num_processors (), 8);
+  guint threads = (guint)MIN ((gsize)cpus, MAX (reader->n_chunk_columns, 1));
+
+  while (threads > 1 && reader->chunk_bytes > HR_ZARR_MAX_BUFFER / threads)
+    threads--;
+  reader->n_threads = threads;
+  reader->n_scratch = threads;
+  reader->scratch = g_new0 (HrZarrScratch, threads);
+  reader->blosc_threads
+      = reader->n_chunk_columns == 1 && reader->chunk_bytes >= ((gsize)1 << 20) ? (int)cpus : 1;
+  reader->jobs = g_array_new (FALSE, FALSE, sizeof (HrZarrJob));
+  g_mutex_init (&reader->lock);
+  g_cond_init (&reader->done);
+}
+
 /* hr_zarr_reader_new:
  * A reader of the array @array_path: it must be 1- or 2-dimensional, of a number type, with
  * codecs headrank has. A 1-dimensional array reads as one column.
@@ -1518,10 +1495,21 @@ hr_zarr_reader_new (HrZarrStore *store, const char *array_path, GError **error)
   reader->cache = hr_zarr_try_alloc (store->path, _ ("a row of chunks"), cache_size, error);
   if (reader->cache == NULL)
     return NULL;
+  hr_zarr_reader_init_threads (reader);
   /* TRANSLATORS: what is allocated, in "%s: %s of N bytes cannot be allocated" */
-  reader->decoded = hr_zarr_try_alloc (store->path, _ ("a chunk"), reader->chunk_bytes, error);
-  if (reader->decoded == NULL)
+  reader->scratch[0].decoded
+      = hr_zarr_try_alloc (store->path, _ ("a chunk"), reader->chunk_bytes, error);
+  if (reader->scratch[0].decoded == NULL)
     return NULL;
+  /* the workers' chunks: fewer workers when they cannot be had */
+  for (guint k = 1; k < reader->n_threads; k++)
+    if ((reader->scratch[k].decoded = g_try_malloc (reader->chunk_bytes)) == NULL)
+      reader->n_threads = k;
+  if (reader->n_threads > 1)
+    reader->pool
+        = g_thread_pool_new (hr_zarr_worker, reader, (int)reader->n_threads - 1, FALSE, NULL);
+  if (reader->pool == NULL)
+    reader->n_threads = 1;
   return g_steal_pointer (&reader);
 }
 
@@ -1530,12 +1518,27 @@ hr_zarr_reader_free (HrZarrReader *reader)
 {
   if (reader == NULL)
     return;
+  if (reader->pool != NULL)
+    g_thread_pool_free (reader->pool, FALSE, TRUE);
   hr_zarr_store_unref (reader->store);
   g_free (reader->dir);
   g_free (reader->cache);
-  g_free (reader->decoded);
-  g_free (reader->encoded);
   g_free (reader->shard_index);
+  for (guint k = 0; reader->scratch != NULL && k < reader->n_scratch; k++)
+    {
+      g_free (reader->scratch[k].encoded);
+      g_free (reader->scratch[k].decoded);
+      if (reader->scratch[k].zstd != NULL)
+        ZSTD_freeDCtx (reader->scratch[k].zstd);
+    }
+  g_free (reader->scratch);
+  if (reader->jobs != NULL)
+    {
+      /* made with the lock and the condition (hr_zarr_reader_init_threads) */
+      g_array_unref (reader->jobs);
+      g_mutex_clear (&reader->lock);
+      g_cond_clear (&reader->done);
+    }
   g_free (reader);
 }
 
@@ -1614,10 +1617,10 @@ hr_zarr_crc_ok (const guint8 *data, gsize length)
                 == (guint32)hr_zarr_load_bits (data + length - 4, 4, FALSE);
 }
 
-/* Decodes one chunk's bytes into reader->decoded, which they must fill exactly. */
+/* Decodes one chunk's bytes into scratch->decoded, which they must fill exactly. */
 static gboolean
-hr_zarr_decode (HrZarrReader *reader, const guint8 *src, gsize src_size, const char *file,
-                GError **error)
+hr_zarr_decode (HrZarrReader *reader, HrZarrScratch *scratch, const guint8 *src, gsize src_size,
+                const char *file, GError **error)
 {
   const HrZarrArray *a = reader->array;
   gsize want = reader->chunk_bytes;
@@ -1641,7 +1644,7 @@ hr_zarr_decode (HrZarrReader *reader, const guint8 *src, gsize src_size, const c
         if (src_size != want)
           what = "raw";
         else
-          memcpy (reader->decoded, src, want);
+          memcpy (scratch->decoded, src, want);
         break;
       case HR_ZARR_CODEC_BLOSC:
         {
@@ -1654,7 +1657,7 @@ hr_zarr_decode (HrZarrReader *reader, const guint8 *src, gsize src_size, const c
             what = "blosc";
           else
             {
-              n = blosc_decompress_ctx (src, reader->decoded, want, 1);
+              n = blosc_decompress_ctx (src, scratch->decoded, want, reader->blosc_threads);
               if (n < 0 || (gsize)n != want)
                 what = "blosc";
             }
@@ -1662,7 +1665,14 @@ hr_zarr_decode (HrZarrReader *reader, const guint8 *src, gsize src_size, const c
         }
       case HR_ZARR_CODEC_ZSTD:
         {
-          size_t n = ZSTD_decompress (reader->decoded, want, src, src_size);
+          size_t n;
+
+          /* a context of its own per thread, made once: ZSTD_decompress makes one a call */
+          if (scratch->zstd == NULL)
+            scratch->zstd = ZSTD_createDCtx ();
+          n = scratch->zstd != NULL
+                  ? ZSTD_decompressDCtx (scratch->zstd, scratch->decoded, want, src, src_size)
+                  : ZSTD_decompress (scratch->decoded, want, src, src_size);
 
           if (ZSTD_isError (n) || n != want)
             what = "zstd";
@@ -1681,7 +1691,7 @@ hr_zarr_decode (HrZarrReader *reader, const guint8 *src, gsize src_size, const c
             break;
           zs.next_in = (Bytef *)src;
           zs.avail_in = (uInt)src_size;
-          zs.next_out = reader->decoded;
+          zs.next_out = scratch->decoded;
           zs.avail_out = (uInt)want;
           if (inflate (&zs, Z_FINISH) == Z_STREAM_END && zs.total_out == want && zs.avail_in == 0)
             what = NULL;
@@ -1708,9 +1718,10 @@ hr_zarr_max_encoded (HrZarrReader *reader)
   return reader->chunk_bytes + reader->chunk_bytes / 4 + 65536;
 }
 
-/* Copies the decoded chunk into the cache: @rows × @cols values at column @col0. */
+/* Copies a decoded chunk into @dst (rows of n_columns): @rows × @cols values at column @col0. */
 static void
-hr_zarr_store_decoded (HrZarrReader *reader, gsize rows, gsize col0, gsize cols)
+hr_zarr_store_decoded (HrZarrReader *reader, const guint8 *decoded, float *dst, gsize rows,
+                       gsize col0, gsize cols)
 {
   const HrZarrArray *a = reader->array;
   gsize c0 = reader->chunk_dim0;
@@ -1718,27 +1729,26 @@ hr_zarr_store_decoded (HrZarrReader *reader, gsize rows, gsize col0, gsize cols)
   if (a->kind == HR_ZARR_KIND_FLOAT && a->item_size == 4 && !a->big_endian && !a->fortran
       && G_BYTE_ORDER == G_LITTLE_ENDIAN)
     for (gsize i = 0; i < rows; i++)
-      memcpy (reader->cache + i * reader->n_columns + col0,
-              reader->decoded + i * reader->chunk_columns * 4, cols * 4);
+      memcpy (dst + i * reader->n_columns + col0, decoded + i * reader->chunk_columns * 4,
+              cols * 4);
   else
     for (gsize i = 0; i < rows; i++)
       for (gsize j = 0; j < cols; j++)
         {
           gsize e = a->fortran ? j * c0 + i : i * reader->chunk_columns + j;
 
-          reader->cache[i * reader->n_columns + col0 + j]
-              = hr_zarr_element (a, reader->decoded + e * a->item_size);
+          dst[i * reader->n_columns + col0 + j] = hr_zarr_element (a, decoded + e * a->item_size);
         }
 }
 
 static void
-hr_zarr_store_fill (HrZarrReader *reader, gsize rows, gsize col0, gsize cols)
+hr_zarr_store_fill (HrZarrReader *reader, float *dst, gsize rows, gsize col0, gsize cols)
 {
   float fill = hr_zarr_to_float (reader->array->fill);
 
   for (gsize i = 0; i < rows; i++)
     for (gsize j = 0; j < cols; j++)
-      reader->cache[i * reader->n_columns + col0 + j] = fill;
+      dst[i * reader->n_columns + col0 + j] = fill;
 }
 
 static gboolean
@@ -1751,17 +1761,17 @@ hr_zarr_read_error (HrZarrReader *reader, const char *file, int saved_errno, GEr
   return FALSE;
 }
 
-/* Reads @length bytes at @offset of @fd into reader->encoded. */
+/* Reads @length bytes at @offset of @fd into scratch->encoded. */
 static gboolean
-hr_zarr_pread (HrZarrReader *reader, int fd, guint64 offset, gsize length, const char *file,
-               GError **error)
+hr_zarr_pread (HrZarrReader *reader, HrZarrScratch *scratch, int fd, guint64 offset, gsize length,
+               const char *file, GError **error)
 {
   gsize done = 0;
 
-  if (length > reader->encoded_size)
+  if (length > scratch->encoded_size)
     {
       guint8 *bigger
-          = length <= HR_ZARR_MAX_BUFFER ? g_try_realloc (reader->encoded, length) : NULL;
+          = length <= HR_ZARR_MAX_BUFFER ? g_try_realloc (scratch->encoded, length) : NULL;
 
       if (bigger == NULL)
         {
@@ -1772,12 +1782,12 @@ hr_zarr_pread (HrZarrReader *reader, int fd, guint64 offset, gsize length, const
                        reader->store->path, file, length, HR_ZARR_MAX_BUFFER);
           return FALSE;
         }
-      reader->encoded = bigger;
-      reader->encoded_size = length;
+      scratch->encoded = bigger;
+      scratch->encoded_size = length;
     }
   while (done < length)
     {
-      gssize n = pread (fd, reader->encoded + done, length - done, (off_t)(offset + done));
+      gssize n = pread (fd, scratch->encoded + done, length - done, (off_t)(offset + done));
 
       if (n < 0 && errno == EINTR)
         continue;
@@ -1821,30 +1831,158 @@ hr_zarr_open_chunk (HrZarrReader *reader, const char *file, guint64 *size, GErro
   return fd;
 }
 
-/* One row of a sharded array's inner chunks, @row, from shard column @sj. */
+/* Decodes one chunk of a row into @dst: a chunk whose file is missing holds the fill value. */
 static gboolean
-hr_zarr_fill_from_shard (HrZarrReader *reader, guint64 row, gsize rows, gsize sj, GError **error)
+hr_zarr_run_job (HrZarrReader *reader, HrZarrScratch *scratch, const HrZarrJob *job, float *dst,
+                 gsize rows, GError **error)
+{
+  g_autofree char *file = hr_zarr_chunk_file (reader, job->file_row, job->file_column);
+  g_autoptr (GError) local = NULL;
+  guint64 size = 0, offset = job->offset, length = job->length;
+  int fd = hr_zarr_open_chunk (reader, file, &size, &local);
+  gboolean ok;
+
+  if (fd < 0)
+    {
+      if (local != NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      /* a chunk never written holds the fill value */
+      hr_zarr_store_fill (reader, dst, rows, job->col0, job->cols);
+      return TRUE;
+    }
+  if (job->whole_file)
+    {
+      if (size > hr_zarr_max_encoded (reader))
+        {
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
+                       /* TRANSLATORS: %s: the store; %s: the chunk's file; then its size */
+                       _ ("%s: chunk %s is too large for its chunk (%" PRIu64 " bytes)"),
+                       reader->store->path, file, size);
+          close (fd);
+          return FALSE;
+        }
+      offset = 0;
+      length = size;
+    }
+  ok = hr_zarr_pread (reader, scratch, fd, offset, (gsize)length, file, error)
+       && hr_zarr_decode (reader, scratch, scratch->encoded, (gsize)length, file, error);
+  close (fd);
+  if (ok)
+    hr_zarr_store_decoded (reader, scratch->decoded, dst, rows, job->col0, job->cols);
+  return ok;
+}
+
+/* Takes the row's jobs in order until none is left or one has failed. A job taken is always
+ * run, so that every job before a failed one has run: the first failure is the same
+ * whatever the threads' timing. */
+static void
+hr_zarr_take_jobs (HrZarrReader *reader, HrZarrScratch *scratch)
+{
+  for (;;)
+    {
+      gint i;
+
+      if (g_atomic_int_get (&reader->failed))
+        break;
+      i = g_atomic_int_add (&reader->next_job, 1);
+      if ((guint)i >= reader->jobs->len)
+        break;
+      if (!hr_zarr_run_job (reader, scratch, &g_array_index (reader->jobs, HrZarrJob, i),
+                            reader->dst, reader->dst_rows, &reader->job_errors[i]))
+        g_atomic_int_set (&reader->failed, 1);
+    }
+}
+
+/* A worker of the pool: @data is its scratch's index. */
+static void
+hr_zarr_worker (gpointer data, gpointer user_data)
+{
+  HrZarrReader *reader = user_data;
+
+  hr_zarr_take_jobs (reader, &reader->scratch[GPOINTER_TO_UINT (data)]);
+  g_mutex_lock (&reader->lock);
+  if (--reader->running == 0)
+    g_cond_signal (&reader->done);
+  g_mutex_unlock (&reader->lock);
+}
+
+/* Runs the row's jobs: on the caller's thread alone, or on it and the pool's workers. The
+ * chunks fill disjoint columns of @dst; each thread decodes into a scratch of its own. */
+static gboolean
+hr_zarr_run_jobs (HrZarrReader *reader, float *dst, gsize rows, GError **error)
+{
+  guint n = reader->jobs->len;
+  guint workers = n > 1 ? MIN (reader->n_threads - 1, n - 1) : 0;
+  gboolean ok = TRUE;
+
+  if (workers == 0)
+    {
+      for (guint i = 0; i < n; i++)
+        if (!hr_zarr_run_job (reader, &reader->scratch[0],
+                              &g_array_index (reader->jobs, HrZarrJob, i), dst, rows, error))
+          return FALSE;
+      return TRUE;
+    }
+  reader->dst = dst;
+  reader->dst_rows = rows;
+  reader->job_errors = g_new0 (GError *, n);
+  reader->next_job = 0;
+  reader->failed = 0;
+  reader->running = workers;
+  for (guint k = 1; k <= workers; k++)
+    g_thread_pool_push (reader->pool, GUINT_TO_POINTER (k), NULL);
+  hr_zarr_take_jobs (reader, &reader->scratch[0]);
+  g_mutex_lock (&reader->lock);
+  while (reader->running > 0)
+    g_cond_wait (&reader->done, &reader->lock);
+  g_mutex_unlock (&reader->lock);
+  for (guint i = 0; i < n; i++)
+    if (reader->job_errors[i] != NULL)
+      {
+        if (ok)
+          g_propagate_error (error, reader->job_errors[i]);
+        else
+          g_error_free (reader->job_errors[i]);
+        ok = FALSE;
+      }
+  g_clear_pointer (&reader->job_errors, g_free);
+  reader->dst = NULL;
+  return ok;
+}
+
+/* The jobs of one row of a sharded array's inner chunks, @row, from shard column @sj (its
+ * index is read here); inner chunks the shard does not hold get the fill value in @dst. */
+static gboolean
+hr_zarr_plan_shard (HrZarrReader *reader, guint64 row, float *dst, gsize rows, gsize sj,
+                    GError **error)
 {
   const HrZarrArray *a = reader->array;
+  HrZarrScratch *scratch = &reader->scratch[0];
   guint64 per_row = a->chunks[0] / a->inner[0];
   guint64 sr = row / per_row, ir = row % per_row;
   gsize first_column = sj * reader->per_shard_columns;
   gsize n_inner = MIN (reader->per_shard_columns, reader->n_chunk_columns - first_column);
   g_autofree char *file = hr_zarr_chunk_file (reader, sr, sj);
+  g_autoptr (GError) local = NULL;
   guint64 size = 0, index_bytes, index_offset, n_entries;
-  g_autofree guint64 *entries = NULL;
   int fd;
 
-  fd = hr_zarr_open_chunk (reader, file, &size, error);
+  fd = hr_zarr_open_chunk (reader, file, &size, &local);
   if (fd < 0)
     {
-      if (error != NULL && *error != NULL)
-        return FALSE;
+      if (local != NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
       for (gsize k = 0; k < n_inner; k++)
         {
           gsize col0 = (first_column + k) * reader->chunk_columns;
 
-          hr_zarr_store_fill (reader, rows, col0,
+          hr_zarr_store_fill (reader, dst, rows, col0,
                               MIN (reader->chunk_columns, reader->n_columns - col0));
         }
       return TRUE;
@@ -1862,36 +2000,33 @@ hr_zarr_fill_from_shard (HrZarrReader *reader, guint64 row, gsize rows, gsize sj
       return FALSE;
     }
   index_offset = a->index_at_start ? 0 : size - index_bytes;
-  if (!hr_zarr_pread (reader, fd, index_offset, (gsize)index_bytes, file, error))
+  if (!hr_zarr_pread (reader, scratch, fd, index_offset, (gsize)index_bytes, file, error))
     {
       close (fd);
       return FALSE;
     }
-  if (a->index_crc32c && !hr_zarr_crc_ok (reader->encoded, (gsize)index_bytes))
+  close (fd);
+  if (a->index_crc32c && !hr_zarr_crc_ok (scratch->encoded, (gsize)index_bytes))
     {
       g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
                    /* TRANSLATORS: %s: the store; %s: the shard's file */
                    _ ("%s: shard %s: the CRC-32C checksum of its index does not match"),
                    reader->store->path, file);
-      close (fd);
       return FALSE;
     }
-  /* only this row's entries are kept */
-  entries = g_new (guint64, 2 * n_inner);
-  for (gsize k = 0; k < n_inner; k++)
-    for (int m = 0; m < 2; m++)
-      entries[2 * k + m] = hr_zarr_load_bits (
-          reader->encoded + ((ir * reader->per_shard_columns + k) * 2 + m) * 8, 8, FALSE);
-
+  /* only this row's entries are used */
   for (gsize k = 0; k < n_inner; k++)
     {
-      gsize col0 = (first_column + k) * reader->chunk_columns;
-      gsize cols = MIN (reader->chunk_columns, reader->n_columns - col0);
-      guint64 offset = entries[2 * k], length = entries[2 * k + 1];
+      const guint8 *entry = scratch->encoded + (ir * reader->per_shard_columns + k) * 16;
+      guint64 offset = hr_zarr_load_bits (entry, 8, FALSE);
+      guint64 length = hr_zarr_load_bits (entry + 8, 8, FALSE);
+      HrZarrJob job = { sr, sj, offset, length, FALSE, 0, 0 };
 
+      job.col0 = (first_column + k) * reader->chunk_columns;
+      job.cols = MIN (reader->chunk_columns, reader->n_columns - job.col0);
       if (offset == G_MAXUINT64 && length == G_MAXUINT64)
         {
-          hr_zarr_store_fill (reader, rows, col0, cols);
+          hr_zarr_store_fill (reader, dst, rows, job.col0, job.cols);
           continue;
         }
       if (offset > size || length > size - offset || length > hr_zarr_max_encoded (reader))
@@ -1900,73 +2035,37 @@ hr_zarr_fill_from_shard (HrZarrReader *reader, guint64 row, gsize rows, gsize sj
                        /* TRANSLATORS: %s: the store; %s: the shard's file */
                        _ ("%s: shard %s: its index points outside the file"), reader->store->path,
                        file);
-          close (fd);
           return FALSE;
         }
-      if (!hr_zarr_pread (reader, fd, offset, (gsize)length, file, error)
-          || !hr_zarr_decode (reader, reader->encoded, (gsize)length, file, error))
-        {
-          close (fd);
-          return FALSE;
-        }
-      hr_zarr_store_decoded (reader, rows, col0, cols);
+      g_array_append_val (reader->jobs, job);
     }
-  close (fd);
   return TRUE;
 }
 
-/* Decodes chunk row @row into the cache. */
+/* Decodes chunk row @row into @dst (its rows × n_columns). */
 static gboolean
-hr_zarr_fill_cache (HrZarrReader *reader, guint64 row, GError **error)
+hr_zarr_fill_rows (HrZarrReader *reader, guint64 row, float *dst, GError **error)
 {
   const HrZarrArray *a = reader->array;
   guint64 first = row * reader->chunk_rows;
   gsize rows = (gsize)MIN ((guint64)reader->chunk_rows, reader->n_rows - first);
 
-  reader->cached = G_MAXUINT64;
+  g_array_set_size (reader->jobs, 0);
   if (a->sharded)
     {
       for (gsize sj = 0; sj * reader->per_shard_columns < reader->n_chunk_columns; sj++)
-        if (!hr_zarr_fill_from_shard (reader, row, rows, sj, error))
+        if (!hr_zarr_plan_shard (reader, row, dst, rows, sj, error))
           return FALSE;
-      reader->cached = row;
-      return TRUE;
     }
-  for (gsize cj = 0; cj < reader->n_chunk_columns; cj++)
-    {
-      g_autofree char *file = hr_zarr_chunk_file (reader, row, cj);
-      gsize col0 = cj * reader->chunk_columns;
-      gsize cols = MIN (reader->chunk_columns, reader->n_columns - col0);
-      guint64 size = 0;
-      int fd = hr_zarr_open_chunk (reader, file, &size, error);
-      gboolean ok;
+  else
+    for (gsize cj = 0; cj < reader->n_chunk_columns; cj++)
+      {
+        HrZarrJob job = { row, cj, 0, 0, TRUE, cj * reader->chunk_columns, 0 };
 
-      if (fd < 0)
-        {
-          if (error != NULL && *error != NULL)
-            return FALSE;
-          /* a chunk never written holds the fill value */
-          hr_zarr_store_fill (reader, rows, col0, cols);
-          continue;
-        }
-      if (size > hr_zarr_max_encoded (reader))
-        {
-          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
-                       /* TRANSLATORS: %s: the store; %s: the chunk's file; then its size */
-                       _ ("%s: chunk %s is too large for its chunk (%" PRIu64 " bytes)"),
-                       reader->store->path, file, size);
-          close (fd);
-          return FALSE;
-        }
-      ok = hr_zarr_pread (reader, fd, 0, (gsize)size, file, error)
-           && hr_zarr_decode (reader, reader->encoded, (gsize)size, file, error);
-      close (fd);
-      if (!ok)
-        return FALSE;
-      hr_zarr_store_decoded (reader, rows, col0, cols);
-    }
-  reader->cached = row;
-  return TRUE;
+        job.cols = MIN (reader->chunk_columns, reader->n_columns - job.col0);
+        g_array_append_val (reader->jobs, job);
+      }
+  return hr_zarr_run_jobs (reader, dst, rows, error);
 }
 
 gboolean
@@ -1987,11 +2086,26 @@ hr_zarr_reader_read_rows (HrZarrReader *reader, guint64 first, gsize n_rows, flo
     {
       guint64 row = first + done;
       guint64 chunk_row = row / reader->chunk_rows;
-      gsize offset = (gsize)(row - chunk_row * reader->chunk_rows);
+      guint64 chunk_first = chunk_row * reader->chunk_rows;
+      gsize offset = (gsize)(row - chunk_first);
       gsize take = MIN (reader->chunk_rows - offset, n_rows - done);
+      gsize in_row = (gsize)MIN ((guint64)reader->chunk_rows, reader->n_rows - chunk_first);
 
-      if (chunk_row != reader->cached && !hr_zarr_fill_cache (reader, chunk_row, error))
-        return FALSE;
+      if (offset == 0 && take == in_row && chunk_row != reader->cached)
+        {
+          /* a whole row of chunks: decoded straight into the caller's rows */
+          if (!hr_zarr_fill_rows (reader, chunk_row, out + done * reader->n_columns, error))
+            return FALSE;
+          done += take;
+          continue;
+        }
+      if (chunk_row != reader->cached)
+        {
+          reader->cached = G_MAXUINT64;
+          if (!hr_zarr_fill_rows (reader, chunk_row, reader->cache, error))
+            return FALSE;
+          reader->cached = chunk_row;
+        }
       memcpy (out + done * reader->n_columns, reader->cache + offset * reader->n_columns,
               take * reader->n_columns * sizeof (float));
       done += take;
@@ -2061,7 +2175,7 @@ hr_zarr_store_get_strv_attribute (HrZarrStore *store, const char *path, const ch
 }
 
 /* A reader of a 1-dimensional array of numbers or strings: no cache of float32 rows; numbers
- * decode into reader->decoded, strings into a buffer of their own size. */
+ * decode into reader->scratch[0].decoded, strings into a buffer of their own size. */
 static HrZarrReader *
 hr_zarr_column_reader_new (HrZarrStore *store, const char *path, GError **error)
 {
@@ -2114,17 +2228,19 @@ hr_zarr_column_reader_new (HrZarrStore *store, const char *path, GError **error)
       return NULL;
     }
   reader->chunk_elements = reader->chunk_dim0;
+  hr_zarr_reader_init_threads (reader); /* one thread: the column's chunks one by one */
   if (a->kind != HR_ZARR_KIND_STRING)
     {
-      reader->decoded = hr_zarr_try_alloc (store->path, _ ("a chunk"), reader->chunk_bytes, error);
-      if (reader->decoded == NULL)
+      reader->scratch[0].decoded
+          = hr_zarr_try_alloc (store->path, _ ("a chunk"), reader->chunk_bytes, error);
+      if (reader->scratch[0].decoded == NULL)
         return NULL;
     }
   return g_steal_pointer (&reader);
 }
 
-/* Loads the stored bytes of chunk @c (through its shard) into reader->encoded: *@found is
- * FALSE when the chunk was never written (it holds the fill value). */
+/* Loads the stored bytes of chunk @c (through its shard) into reader->scratch[0].encoded: *@found
+ * is FALSE when the chunk was never written (it holds the fill value). */
 static gboolean
 hr_zarr_column_load (HrZarrReader *reader, guint64 c, gsize max_size, gsize *size, gboolean *found,
                      char **file_out, GError **error)
@@ -2162,13 +2278,14 @@ hr_zarr_column_load (HrZarrReader *reader, guint64 c, gsize max_size, gsize *siz
               close (fd);
               return FALSE;
             }
-          if (!hr_zarr_pread (reader, fd, a->index_at_start ? 0 : file_size - index_bytes,
-                              (gsize)index_bytes, file, error))
+          if (!hr_zarr_pread (reader, &reader->scratch[0], fd,
+                              a->index_at_start ? 0 : file_size - index_bytes, (gsize)index_bytes,
+                              file, error))
             {
               close (fd);
               return FALSE;
             }
-          if (a->index_crc32c && !hr_zarr_crc_ok (reader->encoded, (gsize)index_bytes))
+          if (a->index_crc32c && !hr_zarr_crc_ok (reader->scratch[0].encoded, (gsize)index_bytes))
             {
               g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
                            _ ("%s: shard %s: the CRC-32C checksum of its index does not match"),
@@ -2192,7 +2309,7 @@ hr_zarr_column_load (HrZarrReader *reader, guint64 c, gsize max_size, gsize *siz
               reader->shard_index = bigger;
               reader->shard_index_size = (gsize)index_bytes;
             }
-          memcpy (reader->shard_index, reader->encoded, (gsize)index_bytes);
+          memcpy (reader->shard_index, reader->scratch[0].encoded, (gsize)index_bytes);
           reader->shard_cached = c / per_shard;
         }
       offset = hr_zarr_load_bits (reader->shard_index + k * 16, 8, FALSE);
@@ -2220,7 +2337,7 @@ hr_zarr_column_load (HrZarrReader *reader, guint64 c, gsize max_size, gsize *siz
       close (fd);
       return FALSE;
     }
-  if (!hr_zarr_pread (reader, fd, offset, (gsize)length, file, error))
+  if (!hr_zarr_pread (reader, &reader->scratch[0], fd, offset, (gsize)length, file, error))
     {
       close (fd);
       return FALSE;
@@ -2396,11 +2513,13 @@ hr_zarr_read_numbers (HrZarrStore *store, const char *path, guint64 *n_rows, gin
       if (!hr_zarr_column_load (reader, c, hr_zarr_max_encoded (reader), &size, &found, &file,
                                 error))
         return FALSE;
-      if (found && !hr_zarr_decode (reader, reader->encoded, size, file, error))
+      if (found
+          && !hr_zarr_decode (reader, &reader->scratch[0], reader->scratch[0].encoded, size, file,
+                              error))
         return FALSE;
       for (gsize i = 0; i < rows; i++)
         {
-          const guint8 *p = reader->decoded + i * a->item_size;
+          const guint8 *p = reader->scratch[0].decoded + i * a->item_size;
           guint64 bits = found ? hr_zarr_load_bits (p, a->item_size, a->big_endian) : 0;
 
           if (dv != NULL)
@@ -2489,7 +2608,7 @@ hr_zarr_read_strings (HrZarrStore *store, const char *path, guint64 *n_rows, HrZ
         }
       if (a->crc32c)
         {
-          if (!hr_zarr_crc_ok (reader->encoded, size))
+          if (!hr_zarr_crc_ok (reader->scratch[0].encoded, size))
             {
               g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,
                            _ ("%s: chunk %s: the CRC-32C checksum does not match"), store->path,
@@ -2498,7 +2617,7 @@ hr_zarr_read_strings (HrZarrStore *store, const char *path, guint64 *n_rows, HrZ
             }
           size -= 4;
         }
-      decoded = hr_zarr_decode_any (reader, reader->encoded, size, &decoded_size);
+      decoded = hr_zarr_decode_any (reader, reader->scratch[0].encoded, size, &decoded_size);
       if (decoded == NULL)
         {
           g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT,

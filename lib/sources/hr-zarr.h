@@ -3,8 +3,10 @@
  * A store is a folder: one array at its root, or groups of arrays (AnnData, xarray). Opening
  * it reads the metadata only (consolidated metadata when the store has it, else every
  * group's and array's own); a reader then decodes a 1- or 2-dimensional array a row of
- * chunks at a time into float32, keeping one row of chunks (memory independent of the
- * number of rows). Errors are in HR_STACK_ERROR and name the store.
+ * chunks at a time into float32 (memory independent of the number of rows): whole rows of
+ * chunks straight into the caller's rows, partial ones through a row it keeps; the chunks
+ * of a row on the caller's thread and a pool of (processors - 1, at most 7) workers.
+ * Errors are in HR_STACK_ERROR and name the store.
  */
 #pragma once
 

@@ -22,6 +22,8 @@ typedef struct
   gsize n_positions;
 } HrInfoResult;
 
+static void hr_info_print_nonfinite (const HrInfoResult *r);
+
 static void
 hr_info_print_text (const HrInfoResult *r)
 {
@@ -53,6 +55,13 @@ hr_info_print_text (const HrInfoResult *r)
     /* TRANSLATORS: size of one TIFF page, width × height */
     g_print (_ ("Geometry:       pages of %u × %u\n"), hr_stack_info_get_width (info),
              hr_stack_info_get_height (info));
+  hr_info_print_nonfinite (r);
+}
+
+/* The non-finite line of the text, and where the first are. */
+static void
+hr_info_print_nonfinite (const HrInfoResult *r)
+{
   g_print (_ ("Non-finite:     %llu\n"), (unsigned long long)r->n_nonfinite);
   if (r->n_positions > 0)
     {
@@ -68,6 +77,27 @@ hr_info_print_text (const HrInfoResult *r)
       g_print (_ ("  first at (sample, feature): %s\n"), where->str);
       g_string_free (where, TRUE);
     }
+}
+
+/* "nonfinite": its count and the (sample, feature) of the first. */
+static void
+hr_info_json_nonfinite (JsonBuilder *b, const HrInfoResult *r)
+{
+  json_builder_set_member_name (b, "nonfinite");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "count");
+  json_builder_add_int_value (b, (gint64)r->n_nonfinite);
+  json_builder_set_member_name (b, "positions");
+  json_builder_begin_array (b);
+  for (gsize i = 0; i < r->n_positions; i++)
+    {
+      json_builder_begin_array (b);
+      json_builder_add_int_value (b, (gint64)(r->positions[i] / r->n_features));
+      json_builder_add_int_value (b, (gint64)(r->positions[i] % r->n_features));
+      json_builder_end_array (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
 }
 
 static void
@@ -116,21 +146,90 @@ hr_info_print_json (const HrInfoResult *r)
   json_builder_set_member_name (b, "channels");
   json_builder_add_int_value (b, hr_stack_info_get_channels (info));
   json_builder_end_object (b);
-  json_builder_set_member_name (b, "nonfinite");
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "count");
-  json_builder_add_int_value (b, (gint64)r->n_nonfinite);
-  json_builder_set_member_name (b, "positions");
-  json_builder_begin_array (b);
-  for (gsize i = 0; i < r->n_positions; i++)
+  hr_info_json_nonfinite (b, r);
+  json_builder_end_object (b);
+
+  hr_print_json (b);
+}
+
+/* The stack of several files: each part (its file, samples numbered across the files, how
+ * it is stored, its non-finite values), then the whole. */
+static void
+hr_info_print_parts_text (HrConcatSource *concat, const HrInfoResult *r)
+{
+  guint n = hr_concat_source_get_n_parts (concat);
+
+  /* TRANSLATORS: label of "headrank info" over several files (pad to 16 columns like the
+     others); %u: the number of files */
+  g_print (_ ("Files:          %u, read as one stack\n"), n);
+  for (guint i = 0; i < n; i++)
     {
-      json_builder_begin_array (b);
-      json_builder_add_int_value (b, (gint64)(r->positions[i] / r->n_features));
-      json_builder_add_int_value (b, (gint64)(r->positions[i] % r->n_features));
-      json_builder_end_array (b);
+      HrSource *part = hr_concat_source_get_part (concat, i);
+      HrStackInfo *info = hr_source_get_info (part);
+      guint64 first = hr_concat_source_get_part_start (concat, i);
+      guint64 count = hr_concat_source_get_part_start (concat, i + 1) - first;
+
+      /* TRANSLATORS: one file of several in "headrank info": the range of its samples
+         (numbered across the files), their count, the file, its layout, sample format and
+         compression, and its NaN and infinite values */
+      g_print (_ ("  samples %" PRIu64 "–%" PRIu64 " (%" PRIu64 "): %s; %s, %s, compression %s; "
+                  "%" PRIu64 " non-finite\n"),
+               first, count > 0 ? first + count - 1 : first, count, hr_source_get_name (part),
+               hr_enum_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (info)),
+               hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, hr_stack_info_get_sample_format (info)),
+               hr_stack_info_get_compression (info), hr_source_get_n_nonfinite (part));
+    }
+  g_print (_ ("Samples:        %zu\n"), r->n_samples);
+  g_print (_ ("Features:       %zu\n"), r->n_features);
+  g_print (_ ("Sample format:  %s\n"),
+           hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, hr_stack_info_get_sample_format (r->info)));
+  hr_info_print_nonfinite (r);
+}
+
+static void
+hr_info_print_parts_json (HrConcatSource *concat, const HrInfoResult *r)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  guint n = hr_concat_source_get_n_parts (concat);
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "parts");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n; i++)
+    {
+      HrSource *part = hr_concat_source_get_part (concat, i);
+      HrStackInfo *info = hr_source_get_info (part);
+      guint64 first = hr_concat_source_get_part_start (concat, i);
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "file");
+      json_builder_add_string_value (b, hr_source_get_name (part));
+      json_builder_set_member_name (b, "first_sample");
+      json_builder_add_int_value (b, (gint64)first);
+      json_builder_set_member_name (b, "samples");
+      json_builder_add_int_value (
+          b, (gint64)(hr_concat_source_get_part_start (concat, i + 1) - first));
+      json_builder_set_member_name (b, "layout");
+      json_builder_add_string_value (
+          b, hr_enum_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (info)));
+      json_builder_set_member_name (b, "sample_format");
+      json_builder_add_string_value (
+          b, hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, hr_stack_info_get_sample_format (info)));
+      json_builder_set_member_name (b, "compression");
+      json_builder_add_string_value (b, hr_stack_info_get_compression (info));
+      json_builder_set_member_name (b, "nonfinite");
+      json_builder_add_int_value (b, (gint64)hr_source_get_n_nonfinite (part));
+      json_builder_end_object (b);
     }
   json_builder_end_array (b);
-  json_builder_end_object (b);
+  json_builder_set_member_name (b, "samples");
+  json_builder_add_int_value (b, (gint64)r->n_samples);
+  json_builder_set_member_name (b, "features");
+  json_builder_add_int_value (b, (gint64)r->n_features);
+  json_builder_set_member_name (b, "sample_format");
+  json_builder_add_string_value (
+      b, hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, hr_stack_info_get_sample_format (r->info)));
+  hr_info_json_nonfinite (b, r);
   json_builder_end_object (b);
 
   hr_print_json (b);
@@ -341,13 +440,32 @@ hr_info_zarr (const char *path, gboolean json, GCancellable *cancellable)
   return EXIT_SUCCESS;
 }
 
+/* Whether @dir holds a .tif or .tiff file (that a concatenation would read). */
+static gboolean
+hr_folder_has_tiffs (const char *dir)
+{
+  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
+  const char *entry;
+
+  while (handle != NULL && (entry = g_dir_read_name (handle)) != NULL)
+    {
+      g_autofree char *lower = g_ascii_strdown (entry, -1);
+
+      if (entry[0] != '.'
+          && (g_str_has_suffix (lower, ".tif") || g_str_has_suffix (lower, ".tiff")))
+        return TRUE;
+    }
+  return FALSE;
+}
+
 int
 hr_command_info (int argc, char **argv)
 {
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (GCancellable) cancellable = hr_cancellable_new ();
-  g_autoptr (HrStackReader) reader = NULL;
+  g_autoptr (HrSource) source = NULL;
+  g_auto (GStrv) inputs = NULL;
   g_autoptr (HrProgress) progress = NULL;
   g_autofree char *layout_name = NULL;
   g_autofree char *sample = NULL;
@@ -367,9 +485,13 @@ hr_command_info (int argc, char **argv)
           G_OPTION_ENTRY_NULL };
 
   context = hr_command_context (
-      "info", _ ("[FILE] — describe a feature stack"),
+      "info", _ ("[FILE…] — describe a feature stack"),
       _ ("Without FILE, describes the sample stack that comes with headrank.\n"
          "Reads the whole file (a chunk at a time) to count NaN and infinite values.\n"
+         "Several FILEs, a folder of .tif and .tiff files (in name order) or a quoted\n"
+         "pattern such as 'fov*.tif' are read as one stack, as analyze reads them: lists\n"
+         "each file with the range of its samples (numbered across the files), then the\n"
+         "total; the files must have the same number of features.\n"
          "FILE may be a zarr store (a folder, zarr v2 or v3: AnnData, xarray or one array):\n"
          "then lists its arrays and the role each takes, and reads the features and\n"
          "projections."),
@@ -382,10 +504,12 @@ hr_command_info (int argc, char **argv)
           _ ("unknown layout “%s” (auto, matrix, channels or pages)"), layout_name);
       return hr_usage_error (context, message);
     }
-  if (argc > 2)
-    return hr_usage_error (context, _ ("info takes one FILE"));
-  if (argc == 2)
-    path = argv[1];
+  if (argc >= 2)
+    {
+      inputs = hr_expand_inputs (argc, argv, &error);
+      if (inputs == NULL)
+        return hr_user_error (error);
+    }
   else
     {
       sample = hr_find_data ("sample-features.tif");
@@ -395,23 +519,27 @@ hr_command_info (int argc, char **argv)
                       _ ("the bundled sample stack is not installed; give a FILE"));
           return EXIT_USER_ERROR;
         }
-      path = sample;
+      inputs = g_strdupv ((char *[]){ sample, NULL });
     }
+  path = inputs[0];
 
-  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+  /* One folder: a zarr store; else its TIFF files as one stack (a folder of neither is
+   * refused as not a store). */
+  if (inputs[1] == NULL && g_file_test (path, G_FILE_TEST_IS_DIR)
+      && (hr_zarr_is_store (path) || !hr_folder_has_tiffs (path)))
     {
       if (layout_name != NULL)
         return hr_usage_error (context, _ ("--layout applies to TIFF files, not to zarr stores"));
       return hr_info_zarr (path, json, cancellable);
     }
 
-  reader = hr_stack_reader_new (path, layout, cancellable, &error);
-  if (reader == NULL)
+  source = hr_open_inputs ((const char *const *)inputs, layout, cancellable, &error);
+  if (source == NULL)
     return hr_user_error (error);
 
-  n_samples = hr_stack_reader_get_n_samples (reader);
-  chunk = hr_stack_reader_get_preferred_chunk (reader);
-  rows = g_try_new (float, chunk *hr_stack_reader_get_n_features (reader));
+  n_samples = hr_source_get_n_samples (source);
+  chunk = hr_source_get_preferred_chunk (source);
+  rows = g_try_new (float, chunk *hr_source_get_n_features (source));
   if (rows == NULL)
     {
       g_printerr ("headrank: %s: %s\n", path, _ ("out of memory"));
@@ -421,20 +549,24 @@ hr_command_info (int argc, char **argv)
   progress = hr_progress_new (_ ("Reading"));
   do
     {
-      if (!hr_stack_reader_read_into (reader, rows, chunk, &n_read, cancellable, &error))
+      if (!hr_source_read_into (source, rows, chunk, &n_read, cancellable, &error))
         return hr_user_error (error);
-      hr_progress_update (progress, (double)hr_stack_reader_get_position (reader) / n_samples);
+      hr_progress_update (progress, (double)hr_source_get_position (source) / n_samples);
     }
   while (n_read > 0);
   g_clear_pointer (&progress, hr_progress_free);
 
   result.path = path;
-  result.info = hr_stack_reader_get_info (reader);
+  result.info = hr_source_get_info (source);
   result.n_samples = n_samples;
-  result.n_features = hr_stack_reader_get_n_features (reader);
-  result.n_nonfinite = hr_stack_reader_get_n_nonfinite (reader);
-  result.positions = hr_stack_reader_get_nonfinite_positions (reader, &result.n_positions);
-  if (json)
+  result.n_features = hr_source_get_n_features (source);
+  result.n_nonfinite = hr_source_get_n_nonfinite (source);
+  result.positions = hr_source_get_nonfinite_positions (source, &result.n_positions);
+  if (HR_IS_CONCAT_SOURCE (source) && json)
+    hr_info_print_parts_json (HR_CONCAT_SOURCE (source), &result);
+  else if (HR_IS_CONCAT_SOURCE (source))
+    hr_info_print_parts_text (HR_CONCAT_SOURCE (source), &result);
+  else if (json)
     hr_info_print_json (&result);
   else
     hr_info_print_text (&result);

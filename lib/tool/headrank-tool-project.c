@@ -48,6 +48,22 @@ hr_project_progress (double fraction, gpointer user_data)
   hr_progress_update (user_data, fraction);
 }
 
+/* Whether @source reads the file @path (one of its parts, for several files). */
+static gboolean
+hr_reads_file (HrSource *source, const char *path)
+{
+  if (HR_IS_CONCAT_SOURCE (source))
+    {
+      HrConcatSource *concat = HR_CONCAT_SOURCE (source);
+
+      for (guint i = 0; i < hr_concat_source_get_n_parts (concat); i++)
+        if (hr_same_file (path, hr_source_get_name (hr_concat_source_get_part (concat, i))))
+          return TRUE;
+      return FALSE;
+    }
+  return hr_same_file (path, hr_source_get_name (source));
+}
+
 int
 hr_command_project (int argc, char **argv)
 {
@@ -55,7 +71,8 @@ hr_command_project (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (GCancellable) cancellable = hr_cancellable_new ();
   g_autoptr (HrHead) head = NULL;
-  g_autoptr (HrStackReader) reader = NULL;
+  g_autoptr (HrSource) source = NULL;
+  g_auto (GStrv) inputs = NULL;
   g_autoptr (HrStackWriter) writer = NULL;
   g_autoptr (HrProgress) progress = NULL;
   g_auto (HrHeadOptions) o = HR_HEAD_OPTIONS_INIT;
@@ -63,7 +80,7 @@ hr_command_project (int argc, char **argv)
   HrStackInfo *info;
   gboolean per_pixel = FALSE;
   int status;
-  const char *path;
+  const char *name;
   int stage = -1;
   gsize width;
   gboolean ok;
@@ -89,24 +106,30 @@ hr_command_project (int argc, char **argv)
   context = hr_command_context (
       "project",
       /* TRANSLATORS: the usage line of "headrank project" */
-      _ ("FILE — run a projection head over a feature stack"),
+      _ ("FILE… — run a projection head over a feature stack"),
       /* TRANSLATORS: the description at the end of "headrank project --help" */
       _ ("Writes the projections (or, with --stage, the output of one layer) of every sample "
          "of FILE as a float32 TIFF: one page of N rows × P columns, or with --per-pixel a "
-         "per-pixel ImageJ stack. The file is read a chunk at a time. Ctrl-C, SIGTERM or "
-         "SIGHUP stop the run and leave no output file (an older OUT stays as it was)."),
+         "per-pixel ImageJ stack. The file is read a chunk at a time. Several FILEs, a folder "
+         "(its .tif and .tiff files in name order) or a quoted pattern such as 'fov*.tif' are "
+         "read as one stack, as analyze reads them: OUT holds the projections of all their "
+         "samples, in that order (numbered across the files, as analyze numbers them). "
+         "Ctrl-C, SIGTERM or SIGHUP stop the run and leave no output file (an older OUT stays "
+         "as it was)."),
       entries, &o);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return hr_usage_error (context, error->message);
   if ((status = hr_head_options_check (context, &o)) != 0)
     return status;
-  if (argc != 2)
-    return hr_usage_error (context, _ ("project takes one FILE"));
+  if (argc < 2)
+    return hr_usage_error (context, _ ("project needs a FILE"));
   if (o.weights == NULL)
     return hr_usage_error (context, _ ("project needs the head's weights (--weights)"));
   if (output == NULL)
     return hr_usage_error (context, _ ("project needs an output file (--output)"));
-  path = argv[1];
+  inputs = hr_expand_inputs (argc, argv, &error);
+  if (inputs == NULL)
+    return hr_user_error (error);
 
   head = hr_head_options_load (&o, cancellable, &error);
   if (head == NULL)
@@ -123,25 +146,29 @@ hr_command_project (int argc, char **argv)
   width = hr_head_get_layer_out_features (head, stage >= 0 ? (guint)stage
                                                            : hr_head_get_n_layers (head) - 1);
 
-  reader = hr_stack_reader_new (path, o.layout, cancellable, &error);
-  if (reader == NULL)
+  source = hr_open_inputs ((const char *const *)inputs, o.layout, cancellable, &error);
+  if (source == NULL)
     return hr_user_error (error);
-  info = hr_stack_reader_get_info (reader);
+  if (per_pixel && HR_IS_CONCAT_SOURCE (source))
+    return hr_usage_error (context,
+                           _ ("--per-pixel takes one FILE (the geometry it writes is one file's)"));
+  name = hr_source_get_name (source);
+  info = hr_source_get_info (source);
   if (per_pixel && !hr_stack_info_is_per_pixel (info))
     {
       return hr_fail (g_strdup_printf (
           /* TRANSLATORS: %s: the input file, then its layout (matrix, pages, …) */
           _ ("%s: --per-pixel needs a per-pixel stack (layout channels), this one has layout %s"),
-          path, hr_enum_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (info))));
+          name, hr_enum_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (info))));
     }
-  if (hr_stack_reader_get_n_features (reader) != hr_head_get_in_features (head))
+  if (hr_source_get_n_features (source) != hr_head_get_in_features (head))
     {
       return hr_fail (g_strdup_printf (
           /* TRANSLATORS: %s: the input file, the weights file; %zu: numbers of features */
-          _ ("%s: the stack has %zu features, the head in %s takes %zu"), path,
-          hr_stack_reader_get_n_features (reader), o.weights, hr_head_get_in_features (head)));
+          _ ("%s: the stack has %zu features, the head in %s takes %zu"), name,
+          hr_source_get_n_features (source), o.weights, hr_head_get_in_features (head)));
     }
-  if (hr_same_file (output, path) || hr_same_file (output, o.weights))
+  if (hr_reads_file (source, output) || hr_same_file (output, o.weights))
     {
       return hr_fail (g_strdup_printf (
           /* TRANSLATORS: %s is the output file */
@@ -153,13 +180,13 @@ hr_command_project (int argc, char **argv)
   /* A signal from here on cancels, and the writer removes its temporary file. */
   writer = hr_stack_writer_new (
       output, per_pixel ? HR_STACK_LAYOUT_CHANNELS : HR_STACK_LAYOUT_MATRIX,
-      hr_stack_reader_get_n_samples (reader), width, per_pixel ? info : NULL, &error);
+      hr_source_get_n_samples (source), width, per_pixel ? info : NULL, &error);
   if (writer == NULL)
     return hr_head_error (error, output, NULL, NULL);
 
-  ok = hr_head_project (head, reader, writer, hr_head_options_mode (&o),
-                        hr_head_options_batch_size (&o), stage, hr_project_progress, progress,
-                        cancellable, &error);
+  ok = hr_head_project_source (head, source, writer, hr_head_options_mode (&o),
+                               hr_head_options_batch_size (&o), stage, hr_project_progress,
+                               progress, cancellable, &error);
   g_clear_pointer (&progress, hr_progress_free);
   if (!ok)
     {
@@ -173,7 +200,7 @@ hr_command_project (int argc, char **argv)
           g_printerr ("headrank: %s\n", message);
           return hr_exit_interrupted ();
         }
-      return hr_head_error (error, path, o.weights, output);
+      return hr_head_error (error, name, o.weights, output);
     }
   hr_head_note (head, o.weights);
   return EXIT_SUCCESS;

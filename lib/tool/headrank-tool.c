@@ -1,7 +1,7 @@
 /* headrank: the command
  *
- *   headrank info [FILE] [--layout auto|matrix|channels|pages] [--json]
- *   headrank project FILE --weights W.safetensors --output OUT.tif [--arch PRESET|SPEC]
+ *   headrank info [FILE…] [--layout auto|matrix|channels|pages] [--json]
+ *   headrank project FILE… --weights W.safetensors --output OUT.tif [--arch PRESET|SPEC]
  *                    [--prefix P] [--batch-stats [--batch-size N]] [--stage NAME]
  *                    [--per-pixel] [--layout LAYOUT]
  *   headrank head describe W.safetensors [--arch PRESET|SPEC] [--prefix P] [--json]
@@ -20,6 +20,7 @@
 
 #include "headrank-tool.h"
 
+#include <glob.h>
 #include <locale.h>
 #include <signal.h>
 #include <string.h>
@@ -156,6 +157,50 @@ hr_find_data (const char *name)
         return g_steal_pointer (&path);
     }
   return NULL;
+}
+
+/* The files of "info FILE…", "project FILE…" and "analyze FILE…": the arguments in order, a
+ * pattern that names no file (quoted, so the shell left it) replaced by the files it
+ * matches, in name order. */
+GStrv
+hr_expand_inputs (int argc, char **argv, GError **error)
+{
+  g_autoptr (GStrvBuilder) files = g_strv_builder_new ();
+
+  for (int i = 1; i < argc; i++)
+    {
+      glob_t matches = { 0 };
+      int status;
+
+      if (g_file_test (argv[i], G_FILE_TEST_EXISTS) || strpbrk (argv[i], "*?[") == NULL)
+        {
+          g_strv_builder_add (files, argv[i]);
+          continue;
+        }
+      status = glob (argv[i], 0, NULL, &matches);
+      if (status != 0)
+        {
+          globfree (&matches);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                       /* TRANSLATORS: %s is a file name pattern such as fov*.tif */
+                       _ ("no file matches %s"), argv[i]);
+          return NULL;
+        }
+      for (size_t k = 0; k < matches.gl_pathc; k++)
+        g_strv_builder_add (files, matches.gl_pathv[k]);
+      globfree (&matches);
+    }
+  return g_strv_builder_end (files);
+}
+
+/* One file as a TIFF source; several files, a folder or a pattern as one stack. */
+HrSource *
+hr_open_inputs (const char *const *paths, HrStackLayout layout, GCancellable *cancellable,
+                GError **error)
+{
+  if (paths[0] != NULL && paths[1] == NULL && !g_file_test (paths[0], G_FILE_TEST_IS_DIR))
+    return HR_SOURCE (hr_stack_reader_new (paths[0], layout, cancellable, error));
+  return hr_concat_source_new_for_paths (paths, layout, cancellable, error);
 }
 
 /* Prints the object built in @b, pretty, with a newline. */

@@ -56,6 +56,14 @@ char *hr_find_data (const char *name);
 /* Prints the object built in @b, pretty, with a newline. */
 void hr_print_json (JsonBuilder *b);
 
+/* The files of FILE…: the arguments from argv[1] on, a quoted pattern replaced by the files
+ * it matches (in name order); NULL with G_IO_ERROR_NOT_FOUND when one matches none. */
+GStrv hr_expand_inputs (int argc, char **argv, GError **error);
+/* One file as a TIFF source; several files, a folder or a pattern as one stack
+ * (HrConcatSource), as analyze reads them. */
+HrSource *hr_open_inputs (const char *const *paths, HrStackLayout layout, GCancellable *cancellable,
+                          GError **error);
+
 /* An error of the head or of its run: the message names a file, @path when the library's
  * names none of @path, @other and @more (an architecture spec that cannot be parsed, batches
  * too small for batch statistics). */

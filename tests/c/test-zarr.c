@@ -243,6 +243,40 @@ test_deep_json (void)
   remove_store (dir);
 }
 
+/* Metadata that is not strict JSON, or not one object: "not JSON", never json-glib's partial
+ * parse (it stops after the first value, and at a NUL byte). */
+static void
+test_not_json (void)
+{
+  static const struct
+  {
+    const char *text;
+    gsize length;
+  } cases[] = {
+    { "{\"zarr_format\": 3}{}", sizeof ("{\"zarr_format\": 3}{}") - 1 },
+    { "{\"zarr_format\": 3, /* a comment */ \"node_type\": \"group\"}",
+      sizeof ("{\"zarr_format\": 3, /* a comment */ \"node_type\": \"group\"}") - 1 },
+    { "{\"zarr_format\": 3, \"node_type\": \"gro\0up\"}",
+      sizeof ("{\"zarr_format\": 3, \"node_type\": \"gro\0up\"}") - 1 },
+    { "{\"zarr_format\": 3}\0{", sizeof ("{\"zarr_format\": 3}\0{") - 1 },
+    { "{'zarr_format': 3}", sizeof ("{'zarr_format': 3}") - 1 },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *dir = make_store ("zarr.json", cases[i].text, (gssize)cases[i].length);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (HrZarrStore) store = hr_zarr_store_open (dir, &error);
+
+      g_test_message ("case %zu", i);
+      g_assert_null (store);
+      g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT);
+      g_assert_nonnull (strstr (error->message, "is not JSON"));
+      g_assert_nonnull (strstr (error->message, dir));
+      remove_store (dir);
+    }
+}
+
 typedef struct
 {
   const char *name;
@@ -348,6 +382,66 @@ test_missing_chunks_many_rows (void)
       g_assert_true (hr_zarr_reader_read_rows (reader, row, take, out, &error));
       for (gsize k = 0; k < take * 3; k++)
         g_assert_true (isinf (out[k]) && out[k] < 0);
+    }
+  remove_store (dir);
+}
+
+/* A row of 64 chunks, decoded by as many threads as there are processors: the values land
+ * in their columns, and with two bad chunks the error names the first, every time. */
+static void
+test_row_of_many_chunks (void)
+{
+  g_autofree char *dir = make_store (".zarray",
+                                     "{\"zarr_format\": 2, \"shape\": [4, 64], \"chunks\": "
+                                     "[4, 1], \"dtype\": \"<f4\", \"compressor\": null, "
+                                     "\"fill_value\": 0, \"order\": \"C\", \"filters\": null}",
+                                     -1);
+  g_autoptr (GError) error = NULL;
+  float out[4 * 64];
+
+  for (guint j = 0; j < 64; j++)
+    {
+      g_autofree char *name = g_strdup_printf ("0.%u", j);
+      g_autofree char *file = g_build_filename (dir, name, NULL);
+      float chunk[4];
+
+      for (guint i = 0; i < 4; i++)
+        chunk[i] = (float)(i * 64 + j);
+      g_assert_true (G_BYTE_ORDER == G_LITTLE_ENDIAN);
+      g_file_set_contents (file, (const char *)chunk, sizeof chunk, &error);
+      g_assert_no_error (error);
+    }
+  {
+    g_autoptr (HrZarrStore) store = hr_zarr_store_open (dir, &error);
+    g_autoptr (HrZarrReader) reader = hr_zarr_reader_new (store, "", &error);
+
+    g_assert_no_error (error);
+    g_assert_true (hr_zarr_reader_read_rows (reader, 0, 4, out, &error));
+    g_assert_no_error (error);
+    for (guint k = 0; k < 4 * 64; k++)
+      g_assert_cmpfloat (out[k], ==, (float)k);
+  }
+
+  for (guint j = 17; j <= 40; j += 23)
+    {
+      g_autofree char *name = g_strdup_printf ("0.%u", j);
+      g_autofree char *file = g_build_filename (dir, name, NULL);
+
+      g_file_set_contents (file, "abc", 3, &error);
+      g_assert_no_error (error);
+    }
+  for (guint attempt = 0; attempt < 50; attempt++)
+    {
+      g_autoptr (HrZarrStore) store = hr_zarr_store_open (dir, &error);
+      g_autoptr (HrZarrReader) reader = hr_zarr_reader_new (store, "", &error);
+      g_autofree char *first = g_build_filename (dir, "0.17", NULL);
+
+      g_assert_no_error (error);
+      /* whole rows (straight into out) and one row (through the reader's cache) */
+      g_assert_false (hr_zarr_reader_read_rows (reader, 0, attempt % 2 == 0 ? 4 : 1, out, &error));
+      g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT);
+      g_assert_nonnull (strstr (error->message, first));
+      g_clear_error (&error);
     }
   remove_store (dir);
 }
@@ -533,8 +627,10 @@ main (int argc, char **argv)
       g_test_add_data_func (name, &bad_cases[i], test_bad);
     }
   g_test_add_func ("/zarr/bad/deep-json", test_deep_json);
+  g_test_add_func ("/zarr/bad/not-strict-json", test_not_json);
   g_test_add_func ("/zarr/missing-chunks-many-rows", test_missing_chunks_many_rows);
   g_test_add_func ("/zarr/not-a-store", test_not_a_store);
+  g_test_add_func ("/zarr/row-of-many-chunks", test_row_of_many_chunks);
   for (gsize i = 0; i < G_N_ELEMENTS (source_cases); i++)
     {
       g_autofree char *name

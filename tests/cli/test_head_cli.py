@@ -724,8 +724,7 @@ def test_unwritable_output_folder(tiny):
     "args, message",
     [(["FILE", "-o", "OUT"], "project needs the head's weights (--weights)"),
      (["FILE", "-w", "W"], "project needs an output file (--output)"),
-     (["-w", "W", "-o", "OUT"], "project takes one FILE"),
-     (["FILE", "FILE", "-w", "W", "-o", "OUT"], "project takes one FILE"),
+     (["-w", "W", "-o", "OUT"], "project needs a FILE"),
      (["FILE", "-w", "W", "-o", "OUT", "--batch-size", "8"], "--batch-size needs --batch-stats"),
      (["FILE", "-w", "W", "-o", "OUT", "--batch-stats", "--batch-size", "0"],
       "--batch-size takes a positive number"),
@@ -735,7 +734,7 @@ def test_unwritable_output_folder(tiny):
       "unknown layout “diagonal” (auto, matrix, channels or pages)"),
      (["FILE", "-w", "W", "-o", "OUT", "--frobnicate"], "Unknown option --frobnicate"),
      (["FILE", "-w", "W", "-o"], "Missing argument for -o")],
-    ids=["no-weights", "no-output", "no-file", "two-files", "batch-size-alone", "batch-size-0",
+    ids=["no-weights", "no-output", "no-file", "batch-size-alone", "batch-size-0",
          "batch-size-negative", "bad-layout", "unknown-option", "output-without-value"],
 )
 def test_project_usage_errors(tiny, args, message):
