@@ -27,6 +27,7 @@
 
 #include "headrank-signals.h"
 #include "hr-json-valid.h"
+#include "hr-localedir.h"
 
 typedef int (*HrCommandFunc) (int argc, char **argv);
 
@@ -503,15 +504,14 @@ main (int argc, char **argv)
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *summary = NULL;
-  const char *localedir = g_getenv ("HEADRANK_LOCALEDIR");
   gboolean version = FALSE;
   GOptionEntry entries[]
       = { { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_ ("Print the version and exit"), NULL },
           G_OPTION_ENTRY_NULL };
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE,
-                  localedir != NULL && *localedir != '\0' ? localedir : HR_LOCALEDIR);
+  /* installed, the build tree's when run from it, or HEADRANK_LOCALEDIR (hr-localedir.c) */
+  bindtextdomain (GETTEXT_PACKAGE, hr_localedir ());
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("headrank");
