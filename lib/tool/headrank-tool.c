@@ -6,6 +6,7 @@
  *                    [--per-pixel] [--layout LAYOUT]
  *   headrank head describe W.safetensors [--arch PRESET|SPEC] [--prefix P] [--json]
  *   headrank head presets
+ *   headrank compare REPORT… [--json] [--output DIR]
  *
  * One file per command (headrank-tool-info.c, -project.c, -analyze.c, -head.c), as GIO's
  * gio tool; this one holds the list of commands, the dispatch and the helpers they share
@@ -61,6 +62,14 @@ static const HrCommand commands[] = {
     N_ ("Rank diagnostics of every stage of a projection head: spectra, ranks, statistics, "
         "verdict, report and plots"),
     hr_command_analyze },
+  { "compare",
+    /* TRANSLATORS: the argument of "headrank compare" in the list of commands (REPORT: a
+       report folder) */
+    N_ ("REPORT…"),
+    /* TRANSLATORS: summary of "headrank compare" in the list of commands */
+    N_ ("Compare reports of analyze side by side: ranks of features and projections, table, "
+        "JSON, CSV and figures"),
+    hr_command_compare },
   { "head describe",
     /* TRANSLATORS: the argument of "headrank head describe" (WEIGHTS: a safetensors file) */
     N_ ("WEIGHTS"),
