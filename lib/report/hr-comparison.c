@@ -63,6 +63,18 @@ struct _HrComparison
   GStrv warnings;
 };
 
+/**
+ * HrComparison:
+ *
+ * Runs side by side: the reports of several analyses of the same features (several heads,
+ * or checkpoints of one), read from their `report.json` files
+ * (hr_comparison_new_from_reports()), with the measures the projection-head papers compare
+ * for the features and every stage with a spectrum; written as JSON, CSV and figures. A
+ * comparison does not change once made.
+ *
+ * Since: 0.2
+ */
+
 G_DEFINE_FINAL_TYPE (HrComparison, hr_comparison, G_TYPE_OBJECT)
 
 static void
