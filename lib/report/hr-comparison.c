@@ -35,6 +35,7 @@ typedef struct
 {
   char *name;
   char *role;
+  char *layer_kind; /* of a hidden stage, else NULL */
   gint64 dimension;
   gboolean has_spectrum;
   gint64 rank, rank_low, rank_high, pcs[3];
@@ -82,6 +83,7 @@ hr_cmp_stage_free (HrCmpStage *s)
 {
   g_free (s->name);
   g_free (s->role);
+  g_free (s->layer_kind);
   if (s->cumulative != NULL)
     g_array_unref (s->cumulative);
   g_free (s);
@@ -246,6 +248,7 @@ hr_cmp_read_stage (JsonNode *node, guint index, HrCmpReport *r, GError **error)
   obj = json_node_get_object (node);
   if (!hr_cmp_string (obj, "name", TRUE, &s->name, path, where, error)
       || !hr_cmp_string (obj, "role", TRUE, &s->role, path, where, error)
+      || !hr_cmp_string (obj, "layer_kind", FALSE, &s->layer_kind, path, where, error)
       || !hr_cmp_int (obj, "dimension", TRUE, 1, HR_COMPARE_MAX_DIMENSION, &s->dimension, path,
                       where, error))
     return FALSE;
@@ -672,6 +675,7 @@ hr_cmp_json_stage (JsonBuilder *b, HrCmpStage *s)
   json_builder_begin_object (b);
   hr_cmp_json_string (b, "name", s->name);
   hr_cmp_json_string (b, "role", s->role);
+  hr_cmp_json_string (b, "layer_kind", s->layer_kind);
   hr_cmp_json_int (b, "dimension", s->dimension);
   json_builder_set_member_name (b, "has_spectrum");
   json_builder_add_boolean_value (b, s->has_spectrum);

@@ -20,6 +20,7 @@
 struct _HrTable
 {
   guint n_columns;
+  gboolean *left;  /* per column */
   GPtrArray *rows; /* of GStrv; row 0 is the headings */
 };
 
@@ -29,9 +30,18 @@ hr_table_new (guint n_columns, const char *const *headers)
   HrTable *table = g_new0 (HrTable, 1);
 
   table->n_columns = n_columns;
+  table->left = g_new0 (gboolean, n_columns);
+  table->left[0] = TRUE;
   table->rows = g_ptr_array_new_with_free_func ((GDestroyNotify)g_strfreev);
   hr_table_add_row (table, headers);
   return table;
+}
+
+void
+hr_table_set_left_aligned (HrTable *table, guint column)
+{
+  g_return_if_fail (column < table->n_columns);
+  table->left[column] = TRUE;
 }
 
 void
@@ -50,6 +60,7 @@ hr_table_free (HrTable *table)
   if (table == NULL)
     return;
   g_ptr_array_unref (table->rows);
+  g_free (table->left);
   g_free (table);
 }
 
@@ -97,7 +108,9 @@ hr_table_print (HrTable *table, guint width)
           for (guint c = start; c < end; c++)
             {
               g_print (" ");
-              hr_print_cell (row[c], widths[c], FALSE);
+              /* no padding after a left-aligned last cell */
+              hr_print_cell (row[c], c + 1 < end || !table->left[c] ? widths[c] : 0,
+                             table->left[c]);
             }
           g_print ("\n");
         }

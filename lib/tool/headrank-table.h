@@ -10,6 +10,8 @@ typedef struct _HrTable HrTable;
 /* A table of @n_columns; the first column names the row (left-aligned, repeated in every
  * block when the table is split), the others are right-aligned. @headers: translated. */
 HrTable *hr_table_new (guint n_columns, const char *const *headers);
+/* Aligns @column to the left (a column of names). */
+void hr_table_set_left_aligned (HrTable *table, guint column);
 /* Adds a row of @n_columns cells (copied). */
 void hr_table_add_row (HrTable *table, const char *const *cells);
 /* Prints @table on standard output in lines of at most @width characters where it can:

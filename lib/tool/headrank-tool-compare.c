@@ -91,6 +91,7 @@ hr_compare_print (const char *text)
   gboolean other_stages = FALSE;
   JsonArray *warnings;
 
+  hr_table_set_left_aligned (stages, 1);
   /* our own output: it parses */
   if (!json_parser_load_from_data (parser, text, -1, NULL))
     g_assert_not_reached ();
@@ -120,6 +121,8 @@ hr_compare_print (const char *text)
         {
           JsonObject *s = json_array_get_object_element (all, k);
           g_autofree char *dim = NULL, *rank = NULL, *er = NULL, *pr = NULL, *pcs = NULL;
+          g_autofree char *name = NULL;
+          const char *kind;
 
           if (strcmp (json_object_get_string_member (s, "role"), "hidden") != 0
               || !json_object_get_boolean_member (s, "has_spectrum"))
@@ -130,9 +133,12 @@ hr_compare_print (const char *text)
           er = hr_cell_double (s, "effective_rank", "%.2f");
           pr = hr_cell_double (s, "participation_ratio", "%.2f");
           pcs = hr_cell_pcs (s);
-          hr_table_add_row (stages,
-                            (const char *[]){ label, json_object_get_string_member (s, "name"), dim,
-                                              rank, er, pr, pcs });
+          /* "2 (relu)", as analyze's tables name a hidden stage */
+          kind = json_object_get_string_member_with_default (s, "layer_kind", NULL);
+          name = kind != NULL
+                     ? g_strdup_printf ("%s (%s)", json_object_get_string_member (s, "name"), kind)
+                     : g_strdup (json_object_get_string_member (s, "name"));
+          hr_table_add_row (stages, (const char *[]){ label, name, dim, rank, er, pr, pcs });
         }
     }
   hr_table_print (table, width);
@@ -140,6 +146,7 @@ hr_compare_print (const char *text)
     g_autofree char *legend = hr_wrap_text (
         /* TRANSLATORS: the legend under the table of "headrank compare"; keep the column
            names as they are translated above */
+        /* xgettext:no-c-format */
         _ ("(f.: the features, p.: the projections; rank: of the centred matrix, a range "
            "low-high when it is uncertain; eff.rank: RankMe; PR: participation ratio; PCs: "
            "principal components for 90/95/99 % of the variance; alpha: eigenspectrum decay; "
