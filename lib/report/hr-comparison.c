@@ -360,8 +360,13 @@ hr_cmp_read_report (const char *given, GError **error)
                    _ ("%s: not a report of headrank analyze: larger than 256 MiB"), shown);
       return NULL;
     }
-  if (!g_file_get_contents (path, &text, &length, error))
-    return NULL;
+  /* GIO: a file that cannot be read is a G_IO_ERROR from its errno, naming the file */
+  {
+    g_autoptr (GFile) file = g_file_new_for_path (path);
+
+    if (!g_file_load_contents (file, NULL, &text, &length, NULL, error))
+      return NULL;
+  }
   if (hr_json_prescan (text, length, HR_COMPARE_MAX_DEPTH, &too_deep) >= 0
       || !json_parser_load_from_data (parser, text, (gssize)length, NULL))
     {
@@ -509,7 +514,8 @@ hr_cmp_same_features (HrCmpStage *a, HrCmpStage *b)
  * @error: return location for a #GError
  *
  * Reads the reports to compare them: several heads or checkpoints on the same features.
- * Each `report.json` is read strictly; one that is not valid JSON, not an object, lacks a
+ * A file that cannot be read is a %G_IO_ERROR from its `errno`. Each `report.json` is read
+ * strictly; one that is not valid JSON, not an object, lacks a
  * member the comparison uses or has one of the wrong type or out of range is refused with
  * %HR_ANALYSIS_ERROR_REPORT, naming the file and the member. So are a `report_format` other
  * than the one this version writes (run the analysis again), and reports whose features
