@@ -14,6 +14,7 @@
 
 #include "hr-comparison.h"
 #include "hr-error.h"
+#include "hr-json.h"
 #include "hr-json-valid.h"
 #include "hr-output.h"
 #include "hr-plot.h"
@@ -162,7 +163,9 @@ hr_cmp_is_number (JsonNode *node)
 static gboolean
 hr_cmp_is_int (JsonNode *node)
 {
-  return JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_INT64;
+  gint64 value;
+
+  return hr_json_node_int (node, &value);
 }
 
 /* A number member (absent or null: NaN, unless @required). */
