@@ -24,5 +24,6 @@
 #include "hr-pairs.h"
 #include "hr-spectrum.h"
 #include "hr-analysis.h"
+#include "hr-comparison.h"
 
 #undef __HEADRANK_H_INSIDE__

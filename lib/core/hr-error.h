@@ -97,6 +97,9 @@ GQuark hr_stack_error_quark (void);
  * @HR_ANALYSIS_ERROR_MEMORY_LIMIT: the spectra of the analysis would need more memory than
  *   hr_analysis_set_memory_limit() allows (by default half the physical memory); refused
  *   before anything is allocated, the message says how much they need. Since: 0.2
+ * @HR_ANALYSIS_ERROR_REPORT: a report that cannot be compared (#HrComparison): a
+ *   `report.json` that is not one `headrank analyze` writes, of a `report_format` this
+ *   version does not read, or reports of features of different shapes. Since: 0.2
  *
  * Error codes in the %HR_ANALYSIS_ERROR domain.
  */
@@ -110,6 +113,7 @@ typedef enum
   HR_ANALYSIS_ERROR_NON_FINITE,
   HR_ANALYSIS_ERROR_NO_MEMORY,
   HR_ANALYSIS_ERROR_MEMORY_LIMIT,
+  HR_ANALYSIS_ERROR_REPORT,
 } HrAnalysisError;
 
 HR_AVAILABLE_IN_0_1

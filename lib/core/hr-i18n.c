@@ -3,6 +3,8 @@
 
 #include <locale.h>
 
+#include "hr-localedir.h"
+
 const char *
 hr_gettext (const char *msgid)
 {
@@ -11,10 +13,8 @@ hr_gettext (const char *msgid)
 
   if (g_once_init_enter (&initialised))
     {
-      /* HEADRANK_LOCALEDIR lets the test suite use the catalogues of a build tree. */
-      const char *dir = g_getenv ("HEADRANK_LOCALEDIR");
-
-      bindtextdomain (GETTEXT_PACKAGE, dir != NULL && *dir != '\0' ? dir : HR_LOCALEDIR);
+      /* installed, the build tree's when run from it, or HEADRANK_LOCALEDIR */
+      bindtextdomain (GETTEXT_PACKAGE, hr_localedir ());
       bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
       g_once_init_leave (&initialised, TRUE);
     }

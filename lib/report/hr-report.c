@@ -16,6 +16,7 @@
 #include "hr-moments.h"
 #include "hr-output.h"
 #include "hr-plot.h"
+#include "hr-report-private.h"
 #include "hr-source.h"
 #include "hr-spectrum.h"
 #include "hr-stack-info.h"
@@ -36,9 +37,6 @@
 #include <json-glib/json-glib.h>
 #include <tiffio.h>
 
-/* 2 (0.2): the head schema of doc/json.md (head.source became file, prefix and the prose of
- * description; in_features and out_features on the head; bias on its layers) */
-#define HR_REPORT_FORMAT 2
 #define HR_READ_ROWS 8192 /* per-sample rows read back at a time */
 
 /* "features", "projections", or a layer's name with its kind: "1 (relu)". */

@@ -5,10 +5,12 @@
 
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "headrank-progress.h"
+#include "headrank-table.h"
 #include "hr-zarr.h"
 
 /* NaN without its sign bit, so that printf writes "nan" for every undefined value. */
@@ -47,15 +49,38 @@ hr_stage_label (HrStage *stage)
                           hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
 }
 
+/* Prints @text wrapped to @width, with a newline. */
+static void
+hr_print_wrapped (const char *text, guint width)
+{
+  g_autofree char *wrapped = hr_wrap_text (text, width);
+
+  g_print ("%s\n", wrapped);
+}
+
+/* Prints the formatted text wrapped to @width, with a newline. */
+static void G_GNUC_PRINTF (2, 3) hr_print_wrapped_printf (guint width, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *text = NULL;
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  hr_print_wrapped (text, width);
+}
+
 /* The second table: the measures the field compares heads with (doc/analysis.md). */
 static void
-hr_analysis_print_field_measures (HrAnalysis *analysis)
+hr_analysis_print_field_measures (HrAnalysis *analysis, guint width)
 {
+  /* TRANSLATORS: column headings of the second table of "headrank analyze"; short words
+     keep the table narrow (it is split to fit the terminal, 80 columns for a pipe) */
+  const char *headers[] = { _ ("stage"), _ ("viscy.er"), _ ("RV.er"),     _ ("s.rank"),
+                            _ ("NESum"), _ ("CKA"),      _ ("norm.rank"), _ ("lightly") };
+  g_autoptr (HrTable) table = hr_table_new (G_N_ELEMENTS (headers), headers);
+
   g_print ("\n");
-  /* TRANSLATORS: column headings of the second table of "headrank analyze"; keep each
-     within the width of its column: 14, 8, 7, 7, 7, 6, 9 and 8 bytes */
-  g_print ("%-14s %8s %7s %7s %7s %6s %9s %8s\n", _ ("stage"), _ ("viscy.er"), _ ("RV.er"),
-           _ ("s.rank"), _ ("NESum"), _ ("CKA"), _ ("norm.rank"), _ ("lightly"));
   for (guint i = 0; i < hr_analysis_get_n_stages (analysis); i++)
     {
       HrStage *stage = hr_analysis_get_stage (analysis, i);
@@ -63,39 +88,47 @@ hr_analysis_print_field_measures (HrAnalysis *analysis)
       HrSpectrum *nsp = hr_stage_get_normalized_spectrum (stage);
       g_autofree char *nrank = nsp != NULL ? hr_rank_cell (nsp) : g_strdup ("-");
       g_autofree char *label = hr_stage_label (stage);
+      g_autofree char *ver = NULL, *rv = NULL, *sr = NULL, *nesum = NULL, *cka = NULL;
+      g_autofree char *lightly = NULL;
 
       if (sp == NULL)
         continue;
-      /* fabs: an undefined measure prints as "nan", never "-nan" */
-      g_print ("%-14s %8.2f %7.2f %7.2f %7.2f %6.3f %9s %8.4f\n", label,
-               hr_unsigned_nan (hr_spectrum_get_viscy_effective_rank (sp)),
-               hr_unsigned_nan (hr_spectrum_get_roy_vetterli_effective_rank (sp)),
-               hr_unsigned_nan (hr_spectrum_get_stable_rank (sp)),
-               hr_unsigned_nan (hr_spectrum_get_nesum (sp)),
-               hr_unsigned_nan (hr_stage_get_cka (stage)), nrank,
-               hr_unsigned_nan (hr_moments_get_lightly_std (hr_stage_get_moments (stage))));
+      /* hr_unsigned_nan: an undefined measure prints as "nan", never "-nan" */
+      ver = g_strdup_printf ("%.2f", hr_unsigned_nan (hr_spectrum_get_viscy_effective_rank (sp)));
+      rv = g_strdup_printf ("%.2f",
+                            hr_unsigned_nan (hr_spectrum_get_roy_vetterli_effective_rank (sp)));
+      sr = g_strdup_printf ("%.2f", hr_unsigned_nan (hr_spectrum_get_stable_rank (sp)));
+      nesum = g_strdup_printf ("%.2f", hr_unsigned_nan (hr_spectrum_get_nesum (sp)));
+      cka = g_strdup_printf ("%.3f", hr_unsigned_nan (hr_stage_get_cka (stage)));
+      lightly = g_strdup_printf (
+          "%.4f", hr_unsigned_nan (hr_moments_get_lightly_std (hr_stage_get_moments (stage))));
+      hr_table_add_row (table, (const char *[]){ label, ver, rv, sr, nesum, cka, nrank, lightly });
     }
-  g_print ("%s\n",
-           /* TRANSLATORS: the legend under the second table of "headrank analyze"; keep the
-              column names as they are translated above */
-           _ ("(viscy.er: VisCy's effective rank, uncentred, no ε; RV.er: Roy–Vetterli "
-              "effective rank of the centred matrix; s.rank: stable rank of the uncentred matrix; "
-              "NESum: Σλ/λ₁; CKA: "
-              "linear CKA with the features; norm.rank: rank of the L2-normalised rows, what "
-              "the loss sees; lightly: std of the L2-normalised rows, ≈ 1/√d if healthy)"));
+  hr_table_print (table, width);
+  hr_print_wrapped (
+      /* TRANSLATORS: the legend under the second table of "headrank analyze"; keep the
+         column names as they are translated above */
+      _ ("(viscy.er: VisCy's effective rank, uncentred, no ε; RV.er: Roy–Vetterli "
+         "effective rank of the centred matrix; s.rank: stable rank of the uncentred matrix; "
+         "NESum: Σλ/λ₁; CKA: "
+         "linear CKA with the features; norm.rank: rank of the L2-normalised rows, what "
+         "the loss sees; lightly: std of the L2-normalised rows, ≈ 1/√d if healthy)"),
+      width);
 }
 
 static void
 hr_analysis_print_text (HrAnalysis *analysis, const char *output)
 {
   g_auto (GStrv) verdict = hr_analysis_describe_verdict (analysis);
+  guint width = hr_output_width ();
+  /* TRANSLATORS: column headings of the table of "headrank analyze"; short words keep the
+     table narrow (it is split to fit the terminal, 80 columns for a pipe); "clip" and "all"
+     are what the stage's activation clips (the legend below) */
+  const char *headers[]
+      = { _ ("stage"), _ ("samples"),       _ ("dim"),   _ ("rank"), _ ("m.rank"), _ ("eff.rank"),
+          _ ("PR"),    _ ("PCs 90/95/99%"), _ ("alpha"), _ ("clip"), _ ("all") };
+  g_autoptr (HrTable) table = hr_table_new (G_N_ELEMENTS (headers), headers);
 
-  /* TRANSLATORS: column headings of the table of "headrank analyze"; keep each within the
-     width of its column: 14, 8, 5, 9, 7, 8, 6, 14, 6, 6 and 5 bytes (ASCII keeps them aligned);
-     "clip" and "all" are what the stage's activation clips (the legend below) */
-  g_print ("%-14s %8s %5s %9s %7s %8s %6s %14s %6s %6s %5s\n", _ ("stage"), _ ("samples"),
-           _ ("dim"), _ ("rank"), _ ("m.rank"), _ ("eff.rank"), _ ("PR"), _ ("PCs 90/95/99%"),
-           _ ("alpha"), _ ("clip"), _ ("all"));
   for (guint i = 0; i < hr_analysis_get_n_stages (analysis); i++)
     {
       HrStage *stage = hr_analysis_get_stage (analysis, i);
@@ -106,6 +139,9 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
       const double *z = g_bytes_get_data (zero, &size);
       double zmean = 0;
       guint all = hr_moments_get_n_dead (m);
+      g_autofree char *label = hr_stage_label (stage);
+      g_autofree char *samples = NULL, *dim = NULL, *rank = NULL, *mrank = NULL, *er = NULL;
+      g_autofree char *pr = NULL, *pcs = NULL, *alpha = NULL, *clip = NULL, *n_all = NULL;
 
       for (gsize j = 0; j < d; j++)
         zmean += z[j] / d;
@@ -117,29 +153,30 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
           zmean = hr_stage_get_mean_clipped_fraction (stage);
           all = hr_stage_get_n_always_clipped (stage);
         }
-      g_autofree char *label = hr_stage_label (stage);
-
-      g_print ("%-14s %8llu %5zu ", label, (unsigned long long)hr_moments_get_n_samples (m), d);
+      samples = g_strdup_printf ("%llu", (unsigned long long)hr_moments_get_n_samples (m));
+      dim = g_strdup_printf ("%zu", d);
       if (sp != NULL)
         {
-          g_autofree char *pcs = g_strdup_printf ("%u/%u/%u", hr_spectrum_get_components (sp, 0.90),
-                                                  hr_spectrum_get_components (sp, 0.95),
-                                                  hr_spectrum_get_components (sp, 0.99));
-
-          g_autofree char *rank = hr_rank_cell (sp);
-
-          /* fabs: an undefined measure (values all 0) prints as "nan", never "-nan" */
-          g_print ("%9s %7u %8.2f %6.2f %14s %6.2f ", rank, hr_spectrum_get_matrix_rank (sp),
-                   hr_unsigned_nan (hr_spectrum_get_effective_rank (sp)),
-                   hr_unsigned_nan (hr_spectrum_get_participation_ratio (sp)), pcs,
-                   hr_unsigned_nan (hr_spectrum_get_alpha (sp, NULL, NULL, NULL)));
+          pcs = g_strdup_printf ("%u/%u/%u", hr_spectrum_get_components (sp, 0.90),
+                                 hr_spectrum_get_components (sp, 0.95),
+                                 hr_spectrum_get_components (sp, 0.99));
+          rank = hr_rank_cell (sp);
+          mrank = g_strdup_printf ("%u", hr_spectrum_get_matrix_rank (sp));
+          /* hr_unsigned_nan: an undefined measure (values all 0) prints as "nan" */
+          er = g_strdup_printf ("%.2f", hr_unsigned_nan (hr_spectrum_get_effective_rank (sp)));
+          pr = g_strdup_printf ("%.2f", hr_unsigned_nan (hr_spectrum_get_participation_ratio (sp)));
+          alpha = g_strdup_printf ("%.2f",
+                                   hr_unsigned_nan (hr_spectrum_get_alpha (sp, NULL, NULL, NULL)));
         }
-      else
-        g_print ("%9s %7s %8s %6s %14s %6s ", "-", "-", "-", "-", "-", "-");
-      g_print ("%6.3f %5u\n", zmean, all);
+      clip = g_strdup_printf ("%.3f", zmean);
+      n_all = g_strdup_printf ("%u", all);
+      hr_table_add_row (table,
+                        (const char *[]){ label, samples, dim, rank ? rank : "-",
+                                          mrank ? mrank : "-", er ? er : "-", pr ? pr : "-",
+                                          pcs ? pcs : "-", alpha ? alpha : "-", clip, n_all });
     }
-  g_print (
-      "%s\n",
+  hr_table_print (table, width);
+  hr_print_wrapped (
       /* TRANSLATORS: the legend under the table of "headrank analyze"; keep the column
          names as they are translated above */
       /* xgettext:no-c-format */
@@ -153,8 +190,9 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
          "where the stage's activation clips: exactly 0 after ReLU (zeros) and for stages "
          "that are not activations, below 0 after GELU, SiLU and LeakyReLU, |y| > tanh 2 "
          "≈ 0.964 after Tanh; all: units in that region for every sample, after ReLU the "
-         "dead units)"));
-  hr_analysis_print_field_measures (analysis);
+         "dead units)"),
+      width);
+  hr_analysis_print_field_measures (analysis, width);
   if (hr_analysis_get_contrastive (analysis) != NULL)
     {
       HrContrastive *c = hr_analysis_get_contrastive (analysis);
@@ -163,12 +201,14 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
       /* TRANSLATORS: the contrastive measures of "headrank analyze"; %zu pairs, then the
          alignment, uniformity, NT-Xent loss with its temperature, triplet loss with its
          margin */
-      g_print (_ ("Pairs: %zu; alignment %.4f, uniformity %.4f, NT-Xent (τ = %g) %.4f, triplet "
-                  "(margin %g) %.4f\n"),
-               hr_contrastive_get_n_pairs (c), hr_contrastive_get_alignment (c),
-               hr_contrastive_get_uniformity (c), hr_contrastive_get_temperature (c),
-               hr_contrastive_get_ntxent (c), hr_contrastive_get_margin (c),
-               hr_contrastive_get_triplet (c));
+      hr_print_wrapped_printf (
+          width,
+          _ ("Pairs: %zu; alignment %.4f, uniformity %.4f, NT-Xent (τ = %g) %.4f, triplet "
+             "(margin %g) %.4f\n"),
+          hr_contrastive_get_n_pairs (c), hr_contrastive_get_alignment (c),
+          hr_contrastive_get_uniformity (c), hr_contrastive_get_temperature (c),
+          hr_contrastive_get_ntxent (c), hr_contrastive_get_margin (c),
+          hr_contrastive_get_triplet (c));
       if (hr_analysis_get_pairs (analysis) != NULL
           && hr_pairs_get_origin (hr_analysis_get_pairs (analysis)) == HR_PAIRS_ORIGIN_TRACKS)
         {
@@ -177,15 +217,18 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
 
           /* TRANSLATORS: where temporal pairs came from: the time step dt (keep "dt"), the
              three columns (fov_name, track_id, t), then the rows without a value in one */
-          g_print (_ ("Pairs from tracks: dt = %" G_GINT64_FORMAT
-                      "; columns %s, %s, %s; %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-                      " rows without a value\n"),
-                   hr_pairs_get_dt (pairs), columns[0], columns[1], columns[2],
-                   hr_pairs_get_n_rows_missing (pairs), hr_pairs_get_n_rows (pairs));
+          hr_print_wrapped_printf (width,
+                                   _ ("Pairs from tracks: dt = %" G_GINT64_FORMAT
+                                      "; columns %s, %s, %s; %" G_GUINT64_FORMAT
+                                      " of %" G_GUINT64_FORMAT " rows without a value\n"),
+                                   hr_pairs_get_dt (pairs), columns[0], columns[1], columns[2],
+                                   hr_pairs_get_n_rows_missing (pairs),
+                                   hr_pairs_get_n_rows (pairs));
         }
       if (!isnan (hr_analysis_get_lidar (analysis)))
         /* TRANSLATORS: LiDAR, a measure of the pairs (Thilak et al.), stays in English */
-        g_print (_ ("LiDAR of the pairs: %.2f\n"), hr_analysis_get_lidar (analysis));
+        hr_print_wrapped_printf (width, _ ("LiDAR of the pairs: %.2f\n"),
+                                 hr_analysis_get_lidar (analysis));
       else if (hr_contrastive_get_n_pairs (c) >= 2)
         {
           /* The library leaves LiDAR out when its five D × D float64 matrices pass the
@@ -201,24 +244,72 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
 
               /* TRANSLATORS: LiDAR stays in English; the sizes are the memory needed by five
                  D × D matrices and the memory limit (--memory-limit) */
-              g_print (_ ("LiDAR of the pairs: left out: its five %llu × %llu matrices need %s, "
-                          "more than the memory limit of %s (--memory-limit)\n"),
-                       (unsigned long long)d, (unsigned long long)d, need, have);
+              hr_print_wrapped_printf (
+                  width,
+                  _ ("LiDAR of the pairs: left out: its five %llu × %llu matrices need %s, "
+                     "more than the memory limit of %s (--memory-limit)\n"),
+                  (unsigned long long)d, (unsigned long long)d, need, have);
             }
         }
     }
   g_print ("\n");
   for (guint i = 0; verdict[i] != NULL; i++)
-    g_print ("%s\n", verdict[i]);
+    hr_print_wrapped (verdict[i], width);
   if (output != NULL)
-    /* TRANSLATORS: %s is the output folder */
-    g_print (_ ("\nReport, tables and plots written to %s\n"), output);
+    {
+      g_print ("\n");
+      /* TRANSLATORS: %s is the output folder */
+      hr_print_wrapped_printf (width, _ ("\nReport, tables and plots written to %s\n"), output);
+    }
 }
+
+/* The share of hr_analysis_run()'s progress that its passes over the samples take (the
+ * rest: the spectra); with positives, two passes of 0.47 each (lib/analysis/hr-analysis-pass.c). */
+#define HR_ANALYZE_PASS_SHARE 0.95
+#define HR_ANALYZE_PASSES_SHARE_POSITIVES 0.94
 
 static void
 hr_analyze_progress (double fraction, gpointer user_data)
 {
-  hr_progress_update (user_data, fraction);
+  HrProgress *progress = user_data;
+
+  if (fraction > HR_ANALYZE_PASS_SHARE)
+    /* TRANSLATORS: what "headrank analyze" does after its pass over the samples */
+    hr_progress_set_phase (progress, _ ("computing the spectra…"));
+  else
+    hr_progress_update (progress, fraction);
+}
+
+/* --stage: every name is a stage of @head (a layer's name) or a generic one (features,
+ * projections, all); else a usage error whose one line lists the valid names. */
+static int
+hr_analyze_check_stages (GOptionContext *context, const char *const *stages, HrHead *head)
+{
+  for (guint i = 0; stages != NULL && stages[i] != NULL; i++)
+    {
+      g_autoptr (GString) valid = NULL;
+      g_autofree char *message = NULL;
+
+      if (strcmp (stages[i], "all") == 0 || strcmp (stages[i], "features") == 0
+          || strcmp (stages[i], "projections") == 0
+          || (head != NULL && hr_head_find_stage (head, stages[i]) >= 0))
+        continue;
+      valid = g_string_new ("features");
+      for (guint l = 0; head != NULL && l < hr_head_get_n_layers (head); l++)
+        g_string_append_printf (valid, ", %s", hr_head_get_layer_name (head, l));
+      g_string_append (valid, ", projections, all");
+      message = head != NULL
+                    /* TRANSLATORS: the value of --stage that names no stage, then the valid
+                       names, comma-separated (they stay in English) */
+                    ? g_strdup_printf (_ ("unknown stage “%s”; the head's stages: %s"), stages[i],
+                                       valid->str)
+                    /* TRANSLATORS: the value of --stage when there is no head (--projections):
+                       then the valid names (they stay in English) */
+                    : g_strdup_printf (_ ("unknown stage “%s”; without a head: %s"), stages[i],
+                                       valid->str);
+      return hr_usage_error (context, message);
+    }
+  return 0;
 }
 
 /* --projections and --positives: a file, or a folder or a quoted pattern read as one
@@ -514,6 +605,8 @@ hr_command_analyze (int argc, char **argv)
         return hr_head_open_error (context, error, o.arch, o.activation, o.weights);
       hr_head_note_override (head, o.arch, o.weights);
     }
+  if ((status = hr_analyze_check_stages (context, (const char *const *)stages, head)) != 0)
+    return status;
   if (inputs == NULL)
     inputs = g_strdupv ((char *[]){ (char *)path, NULL });
   if (inputs[1] == NULL && hr_zarr_is_store (inputs[0]))
@@ -580,17 +673,23 @@ hr_command_analyze (int argc, char **argv)
 
   /* TRANSLATORS: label of the progress bar while the analysis runs */
   progress = hr_progress_new (_ ("Analysing"));
+  hr_progress_set_items (progress, hr_source_get_n_samples (reader) * (positives != NULL ? 2 : 1),
+                         positives != NULL ? HR_ANALYZE_PASSES_SHARE_POSITIVES
+                                           : HR_ANALYZE_PASS_SHARE,
+                         /* TRANSLATORS: the unit of the rate in the progress bar,
+                            "12.3 k samples/s" */
+                         _ ("samples"));
   ok = hr_analysis_run (analysis, hr_analyze_progress, progress, cancellable, &error);
   if (ok && output != NULL)
     {
-      hr_progress_update (progress, 1.0);
+      /* TRANSLATORS: what "headrank analyze" does once the analysis is done */
+      hr_progress_set_phase (progress, _ ("writing the report, tables and figures…"));
       /* the report is the output: once it is in place, the run is done */
       ok = hr_analysis_write_report (analysis, output, cancellable, &error);
     }
   else if (ok)
     /* standard output is the output: a signal before it is printed stops the run */
     ok = !g_cancellable_set_error_if_cancelled (cancellable, &error);
-  hr_progress_update (progress, 1.0);
   g_clear_pointer (&progress, hr_progress_free);
   if (!ok)
     {

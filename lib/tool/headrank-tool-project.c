@@ -177,6 +177,7 @@ hr_command_project (int argc, char **argv)
 
   /* TRANSLATORS: label of the progress bar while the head runs */
   progress = hr_progress_new (_ ("Projecting"));
+  hr_progress_set_items (progress, hr_source_get_n_samples (source), 1.0, _ ("samples"));
   /* A signal from here on cancels, and the writer removes its temporary file. */
   writer = hr_stack_writer_new (
       output, per_pixel ? HR_STACK_LAYOUT_CHANNELS : HR_STACK_LAYOUT_MATRIX,

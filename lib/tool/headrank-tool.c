@@ -6,6 +6,7 @@
  *                    [--per-pixel] [--layout LAYOUT]
  *   headrank head describe W.safetensors [--arch PRESET|SPEC] [--prefix P] [--json]
  *   headrank head presets
+ *   headrank compare REPORT… [--json] [--output DIR]
  *
  * One file per command (headrank-tool-info.c, -project.c, -analyze.c, -head.c), as GIO's
  * gio tool; this one holds the list of commands, the dispatch and the helpers they share
@@ -27,6 +28,7 @@
 
 #include "headrank-signals.h"
 #include "hr-json-valid.h"
+#include "hr-localedir.h"
 
 typedef int (*HrCommandFunc) (int argc, char **argv);
 
@@ -60,6 +62,14 @@ static const HrCommand commands[] = {
     N_ ("Rank diagnostics of every stage of a projection head: spectra, ranks, statistics, "
         "verdict, report and plots"),
     hr_command_analyze },
+  { "compare",
+    /* TRANSLATORS: the argument of "headrank compare" in the list of commands (REPORT: a
+       report folder) */
+    N_ ("REPORT…"),
+    /* TRANSLATORS: summary of "headrank compare" in the list of commands */
+    N_ ("Compare reports of analyze side by side: ranks of features and projections, table, "
+        "JSON, CSV and figures"),
+    hr_command_compare },
   { "head describe",
     /* TRANSLATORS: the argument of "headrank head describe" (WEIGHTS: a safetensors file) */
     N_ ("WEIGHTS"),
@@ -503,15 +513,14 @@ main (int argc, char **argv)
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *summary = NULL;
-  const char *localedir = g_getenv ("HEADRANK_LOCALEDIR");
   gboolean version = FALSE;
   GOptionEntry entries[]
       = { { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_ ("Print the version and exit"), NULL },
           G_OPTION_ENTRY_NULL };
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE,
-                  localedir != NULL && *localedir != '\0' ? localedir : HR_LOCALEDIR);
+  /* installed, the build tree's when run from it, or HEADRANK_LOCALEDIR (hr-localedir.c) */
+  bindtextdomain (GETTEXT_PACKAGE, hr_localedir ());
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("headrank");

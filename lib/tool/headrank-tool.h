@@ -104,6 +104,9 @@ int hr_command_project (int argc, char **argv);
 /* headrank-tool-analyze.c */
 int hr_command_analyze (int argc, char **argv);
 
+/* headrank-tool-compare.c */
+int hr_command_compare (int argc, char **argv);
+
 /* headrank-tool-head.c */
 int hr_command_head_describe (int argc, char **argv);
 int hr_command_head_presets (int argc, char **argv);

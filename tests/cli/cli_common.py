@@ -22,6 +22,9 @@ def base_env(**extra):
         env.pop(name, None)
     env["LC_ALL"] = "C.UTF-8"
     env["HEADRANK_NO_PROGRESS"] = "1"
+    # lines unwrapped: the tests of content read whole lines (test_human_output_cli.py sets
+    # its own widths)
+    env["COLUMNS"] = "1000"
     env.update(extra)
     return env
 

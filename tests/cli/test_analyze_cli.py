@@ -393,7 +393,7 @@ def bad_cases(tmp):
         "not a tiff": (1, [not_tiff] + list(w)),
         "missing weights": (1, [FEATURES, "-w", tmp / "no.safetensors"]),
         "width mismatch": (1, [narrow] + list(w)),
-        "unknown stage": (1, [FEATURES, *w, "--stage", "7"]),
+        "unknown stage": (2, [FEATURES, *w, "--stage", "7"]),
         "pair index": (1, [FEATURES, *w, "--pairs", bad_pairs]),
         "positives shape": (1, [FEATURES, *w, "--positives", narrow]),
         "weights and projections": (2, [FEATURES, *w, "--projections", DATA / "projections.tif"]),

@@ -1191,3 +1191,30 @@ def test_given_projections_with_aligned_positives():
                                 MARGIN)
     assert results[0] == pytest.approx(results[1], rel=1e-12, abs=1e-15)
     assert results[0] == pytest.approx(ref, rel=1e-6, abs=1e-9)
+
+
+# -- HrComparison: reports side by side -------------------------------------------------
+
+def test_comparison_of_reports(headed, tmp_path):
+    """Two reports of the same analysis: the comparison's numbers are the reports' own;
+    garbage is a GLib.Error of HR_ANALYSIS_ERROR_REPORT naming the file."""
+    from gi.repository import GLib
+    headed.write_report(str(tmp_path / 'a'), None)
+    headed.write_report(str(tmp_path / 'b'), None)
+    cmp = Headrank.Comparison.new_from_reports([str(tmp_path / 'a'),
+                                                str(tmp_path / 'b' / 'report.json')])
+    assert cmp.get_n_reports() == 2
+    assert list(cmp.get_warnings()) == []
+    j = json.loads(cmp.to_json(False))
+    report = json.loads((tmp_path / 'a' / 'report.json').read_text())
+    for entry in j['reports']:
+        for mine, theirs in zip(entry['stages'], report['stages']):
+            for key in ('rank', 'rank_range', 'effective_rank', 'alpha', 'components'):
+                assert mine[key] == theirs[key]
+    assert cmp.to_csv().count('\r\n') == 1 + 2 * len(report['stages'])
+    (tmp_path / 'c').mkdir()
+    (tmp_path / 'c' / 'report.json').write_text('{"report_format": 2, "input": []}')
+    with pytest.raises(GLib.Error) as e:
+        Headrank.Comparison.new_from_reports([str(tmp_path / 'a'), str(tmp_path / 'c')])
+    assert e.value.matches(Headrank.analysis_error_quark(), Headrank.AnalysisError.REPORT)
+    assert 'report.json' in e.value.message and 'input' in e.value.message
