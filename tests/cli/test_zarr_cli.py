@@ -250,16 +250,26 @@ def test_analyze_several_stores_and_a_folder_of_stores(tmp_path):
 
     shutil.copytree(STORES / "anndata-v2.zarr", folder / "1.zarr")
     shutil.copytree(STORES / "anndata-v3-projections.zarr", folder / "2.zarr")
-    tiff = analyze_json(write_tiff(tmp_path / "ab.tif", np.concatenate([a, b])))
+    # the projections of each store, as one stack too (as "analyze STORE" reads them)
+    pa = expected("anndata-v2.zarr", "obsm/X_projections")
+    pb = expected("anndata-v3-projections.zarr", "X")
+    tiff = analyze_json(write_tiff(tmp_path / "ab.tif", np.concatenate([a, b])), "--projections",
+                        write_tiff(tmp_path / "pab.tif", np.concatenate([pa, pb])))
+    assert [s["role"] for s in tiff["stages"]] == ["features", "projections"]
     for args in ([folder / "1.zarr", folder / "2.zarr"], [folder]):
         report = analyze_json(*args)
         parts = report["input"]["parts"]
         assert [p["features"] for p in parts] == [str(folder / "1.zarr" / "X"),
                                                   str(folder / "2.zarr" / "obsm" / "X_backbone")]
         assert [p["samples"] for p in parts] == [a.shape[0], b.shape[0]]
-        top = tiff["stages"][0]["eigenvalues"][0]
-        np.testing.assert_allclose(report["stages"][0]["eigenvalues"],
-                                   tiff["stages"][0]["eigenvalues"], rtol=1e-10, atol=1e-12 * top)
+        assert [s["role"] for s in report["stages"]] == ["features", "projections"]
+        for mine, want in zip(report["stages"], tiff["stages"]):
+            top = want["eigenvalues"][0]
+            np.testing.assert_allclose(mine["eigenvalues"], want["eigenvalues"], rtol=1e-10,
+                                       atol=1e-12 * top)
+    # a TIFF among the parts: the features alone, as for a store without projections
+    mixed = analyze_json(folder / "1.zarr", tmp_path / "ab.tif")
+    assert [s["role"] for s in mixed["stages"]] == ["features"]
 
 
 def test_info_on_a_folder_of_stores(tmp_path):
