@@ -278,7 +278,8 @@ def analyze(features, head=None, projections=None, weights=None, arch=None, pair
     sample indices (anchor, positive[, negative]). @norm_mode (a
     Headrank.NormMode) and @batch_size as in the command; @progress(fraction) is called
     from the analysis' thread. A zarr store given as features brings its projections when
-    its layout names some and none are given.
+    its layout names some and none are given; so do several stores (a list or a folder of
+    them), as one stack, when every one names projections.
 
     Returns the Headrank.Analysis, run (report(analysis) is its report.json as a dict);
     raises GLib.Error as the library does."""
@@ -296,6 +297,8 @@ def analyze(features, head=None, projections=None, weights=None, arch=None, pair
         analysis.set_head(head)
     if projections is None and store is not None and isinstance(features, Headrank.ZarrSource):
         projections = zarr_projections(store)
+    if projections is None and head is None and isinstance(features, Headrank.ConcatSource):
+        projections = _parts_projections(features)
     if projections is not None:
         analysis.set_projections_source(_as_source(projections, 'projections'))
     if pairs is not None:
@@ -410,6 +413,22 @@ def pairs_from_tracks(fov, track, t, dt=1):
     return Headrank.Pairs.new_from_tracks_bytes(GLib.Bytes.new(codes.tobytes()),
                                                 GLib.Bytes.new(tracks.tobytes()),
                                                 GLib.Bytes.new(times.tobytes()), int(dt))
+
+
+def _parts_projections(concat):
+    """Several zarr stores as one stack: their projections as one stack too, store by store
+    (as `headrank analyze A.zarr B.zarr`), or None when a part is not a store or a store
+    names none."""
+    parts = []
+    for i in range(concat.get_n_parts()):
+        part = concat.get_part(i)
+        if not isinstance(part, Headrank.ZarrSource):
+            return None
+        projections = Headrank.ZarrSource.open_projections(part.get_store())
+        if projections is None:
+            return None
+        parts.append(projections)
+    return Headrank.ConcatSource.new(parts)
 
 
 def zarr_projections(path):

@@ -8,6 +8,8 @@
 #include "hr-stack-info.h"
 #include "hr-stack-reader.h"
 #include "hr-types.h"
+#include "hr-zarr-source.h"
+#include "hr-zarr.h"
 
 #include <gio/gio.h>
 #include <string.h>
@@ -231,7 +233,7 @@ hr_compare_paths (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The TIFF files of @dir, sorted by name. */
+/* The TIFF files and zarr stores of @dir, sorted by name. */
 static gboolean
 hr_list_directory (const char *dir, GPtrArray *out, GError **error)
 {
@@ -252,14 +254,20 @@ hr_list_directory (const char *dir, GPtrArray *out, GError **error)
     {
       g_autofree char *lower = g_ascii_strdown (entry, -1);
 
-      if (entry[0] != '.'
-          && (g_str_has_suffix (lower, ".tif") || g_str_has_suffix (lower, ".tiff")))
-        g_ptr_array_add (found, g_build_filename (dir, entry, NULL));
+      g_autofree char *path = NULL;
+
+      if (entry[0] == '.')
+        continue;
+      path = g_build_filename (dir, entry, NULL);
+      if (g_str_has_suffix (lower, ".tif") || g_str_has_suffix (lower, ".tiff")
+          || hr_zarr_is_store (path))
+        g_ptr_array_add (found, g_steal_pointer (&path));
     }
   if (found->len == 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                   _ ("%s: the folder holds no .tif or .tiff files"), dir);
+                   /* TRANSLATORS: %s is a folder; "zarr" stays in English */
+                   _ ("%s: the folder holds no .tif or .tiff files and no zarr stores"), dir);
       return FALSE;
     }
   g_ptr_array_sort (found, hr_compare_paths);
@@ -270,13 +278,16 @@ hr_list_directory (const char *dir, GPtrArray *out, GError **error)
 
 /**
  * hr_concat_source_new_for_paths:
- * @paths: (array zero-terminated=1) (element-type filename): TIFF files, or folders whose
- *   `.tif` and `.tiff` files are taken in name order
+ * @paths: (array zero-terminated=1) (element-type filename): TIFF files, zarr stores, or
+ *   folders whose `.tif` and `.tiff` files and zarr stores are taken in name order
  * @layout: how the files hold their features, or %HR_STACK_LAYOUT_AUTO
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Opens every file as a [class@StackReader] and concatenates them, in the order given.
+ * Opens every file as a [class@StackReader] and every zarr store as a [class@ZarrSource]
+ * of its features (the array its layout names, as a [class@ZarrSource] opened without an
+ * array path), and concatenates them, in the order given. A folder that is itself a zarr store
+ * is that store, not a folder of parts.
  *
  * Returns: (transfer full): a new #HrConcatSource, or %NULL with @error set (the error of
  *   the file that failed to open, or the one hr_concat_source_new() gives)
@@ -295,7 +306,7 @@ hr_concat_source_new_for_paths (const char *const *paths, HrStackLayout layout,
 
   for (gsize i = 0; paths[i] != NULL; i++)
     {
-      if (g_file_test (paths[i], G_FILE_TEST_IS_DIR))
+      if (g_file_test (paths[i], G_FILE_TEST_IS_DIR) && !hr_zarr_is_store (paths[i]))
         {
           if (!hr_list_directory (paths[i], files, error))
             return NULL;
@@ -310,8 +321,12 @@ hr_concat_source_new_for_paths (const char *const *paths, HrStackLayout layout,
     }
   for (guint i = 0; i < files->len; i++)
     {
-      HrStackReader *reader = hr_stack_reader_new (files->pdata[i], layout, cancellable, error);
+      HrSource *reader;
 
+      if (hr_zarr_is_store (files->pdata[i]))
+        reader = hr_zarr_source_new (files->pdata[i], NULL, error);
+      else
+        reader = HR_SOURCE (hr_stack_reader_new (files->pdata[i], layout, cancellable, error));
       if (reader == NULL)
         return NULL;
       g_ptr_array_add (readers, reader);

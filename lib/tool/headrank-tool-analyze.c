@@ -327,6 +327,36 @@ hr_open_stack (const char *path, HrStackLayout layout, GCancellable *cancellable
                        : NULL;
 }
 
+/* "analyze A.zarr B.zarr" (or a folder of stores) without a head or --projections: the
+ * projections of the stores as one stack too, store by store, as "analyze A.zarr" reads a
+ * store's projections. NULL without an error when a part is not a zarr store or a store
+ * names no projections (then the features are analysed alone, as for such a store). */
+static HrSource *
+hr_analyze_parts_projections (HrSource *features, GError **error)
+{
+  g_autoptr (GPtrArray) parts = NULL;
+  HrConcatSource *concat;
+
+  if (!HR_IS_CONCAT_SOURCE (features))
+    return NULL;
+  concat = HR_CONCAT_SOURCE (features);
+  parts = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < hr_concat_source_get_n_parts (concat); i++)
+    {
+      HrSource *part = hr_concat_source_get_part (concat, i);
+      HrSource *projections;
+
+      if (!HR_IS_ZARR_SOURCE (part))
+        return NULL;
+      projections = hr_zarr_source_open_projections (
+          hr_zarr_source_get_store (HR_ZARR_SOURCE (part)), error);
+      if (projections == NULL)
+        return NULL;
+      g_ptr_array_add (parts, projections);
+    }
+  return hr_concat_source_new ((HrSource **)parts->pdata, parts->len, error);
+}
+
 /* The sources of "analyze STORE": the features (@features_array, else by the store's
  * layout), and the projections (@projections_array, else by the layout unless a head
  * computes them; none when the layout has none). */
@@ -488,7 +518,8 @@ hr_command_analyze (int argc, char **argv)
          "NT-Xent, triplet loss and LiDAR; and a verdict: does the head reduce rank, does its ReLU "
          "clip, did "
          "it collapse. Without a head, FILE is analysed with the projections of --projections, "
-         "or alone. Several FILEs, a folder (its .tif and .tiff files in name order) or a quoted "
+         "or alone. Several FILEs (TIFF files or zarr stores), a folder (its .tif and .tiff files "
+         "and zarr stores in name order) or a quoted "
          "pattern such as 'fov*.tif' are analysed as one stack, samples numbered across the "
          "files, which must have the same number of features; report.json names each file's "
          "range. --projections and --positives take a folder or a pattern too. Without FILE, "
@@ -627,6 +658,12 @@ hr_command_analyze (int argc, char **argv)
         {
           projections = hr_open_stack (projections_path, o.layout, cancellable, &error);
           if (projections == NULL)
+            return hr_user_error (error);
+        }
+      else if (o.weights == NULL)
+        {
+          projections = hr_analyze_parts_projections (reader, &error);
+          if (projections == NULL && error != NULL)
             return hr_user_error (error);
         }
     }

@@ -440,9 +440,10 @@ hr_info_zarr (const char *path, gboolean json, GCancellable *cancellable)
   return EXIT_SUCCESS;
 }
 
-/* Whether @dir holds a .tif or .tiff file (that a concatenation would read). */
+/* Whether @dir holds a .tif or .tiff file or a zarr store (that a concatenation would
+ * read). */
 static gboolean
-hr_folder_has_tiffs (const char *dir)
+hr_folder_has_parts (const char *dir)
 {
   g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
   const char *entry;
@@ -450,9 +451,11 @@ hr_folder_has_tiffs (const char *dir)
   while (handle != NULL && (entry = g_dir_read_name (handle)) != NULL)
     {
       g_autofree char *lower = g_ascii_strdown (entry, -1);
+      g_autofree char *child = g_build_filename (dir, entry, NULL);
 
       if (entry[0] != '.'
-          && (g_str_has_suffix (lower, ".tif") || g_str_has_suffix (lower, ".tiff")))
+          && (g_str_has_suffix (lower, ".tif") || g_str_has_suffix (lower, ".tiff")
+              || hr_zarr_is_store (child)))
         return TRUE;
     }
   return FALSE;
@@ -488,7 +491,8 @@ hr_command_info (int argc, char **argv)
       "info", _ ("[FILE…] — describe a feature stack"),
       _ ("Without FILE, describes the sample stack that comes with headrank.\n"
          "Reads the whole file (a chunk at a time) to count NaN and infinite values.\n"
-         "Several FILEs, a folder of .tif and .tiff files (in name order) or a quoted\n"
+         "Several FILEs (TIFF files or zarr stores), a folder of .tif and .tiff files and\n"
+         "zarr stores (in name order) or a quoted\n"
          "pattern such as 'fov*.tif' are read as one stack, as analyze reads them: lists\n"
          "each file with the range of its samples (numbered across the files), then the\n"
          "total; the files must have the same number of features.\n"
@@ -526,7 +530,7 @@ hr_command_info (int argc, char **argv)
   /* One folder: a zarr store; else its TIFF files as one stack (a folder of neither is
    * refused as not a store). */
   if (inputs[1] == NULL && g_file_test (path, G_FILE_TEST_IS_DIR)
-      && (hr_zarr_is_store (path) || !hr_folder_has_tiffs (path)))
+      && (hr_zarr_is_store (path) || !hr_folder_has_parts (path)))
     {
       if (layout_name != NULL)
         return hr_usage_error (context, _ ("--layout applies to TIFF files, not to zarr stores"));

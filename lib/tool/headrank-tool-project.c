@@ -110,8 +110,9 @@ hr_command_project (int argc, char **argv)
       /* TRANSLATORS: the description at the end of "headrank project --help" */
       _ ("Writes the projections (or, with --stage, the output of one layer) of every sample "
          "of FILE as a float32 TIFF: one page of N rows × P columns, or with --per-pixel a "
-         "per-pixel ImageJ stack. The file is read a chunk at a time. Several FILEs, a folder "
-         "(its .tif and .tiff files in name order) or a quoted pattern such as 'fov*.tif' are "
+         "per-pixel ImageJ stack. The file is read a chunk at a time. FILE may be a zarr store: "
+         "its features, as analyze reads them. Several FILEs, a folder (its .tif and .tiff "
+         "files and zarr stores in name order) or a quoted pattern such as 'fov*.tif' are "
          "read as one stack, as analyze reads them: OUT holds the projections of all their "
          "samples, in that order (numbered across the files, as analyze numbers them). "
          "Ctrl-C, SIGTERM or SIGHUP stop the run and leave no output file (an older OUT stays "

@@ -29,6 +29,7 @@
 #include "headrank-signals.h"
 #include "hr-json-valid.h"
 #include "hr-localedir.h"
+#include "hr-zarr.h"
 
 typedef int (*HrCommandFunc) (int argc, char **argv);
 
@@ -203,11 +204,14 @@ hr_expand_inputs (int argc, char **argv, GError **error)
   return g_strv_builder_end (files);
 }
 
-/* One file as a TIFF source; several files, a folder or a pattern as one stack. */
+/* One file as a TIFF source, one zarr store as the features of its layout; several files
+ * or stores, a folder or a pattern as one stack. */
 HrSource *
 hr_open_inputs (const char *const *paths, HrStackLayout layout, GCancellable *cancellable,
                 GError **error)
 {
+  if (paths[0] != NULL && paths[1] == NULL && hr_zarr_is_store (paths[0]))
+    return hr_zarr_source_new (paths[0], NULL, error);
   if (paths[0] != NULL && paths[1] == NULL && !g_file_test (paths[0], G_FILE_TEST_IS_DIR))
     return HR_SOURCE (hr_stack_reader_new (paths[0], layout, cancellable, error));
   return hr_concat_source_new_for_paths (paths, layout, cancellable, error);

@@ -59,8 +59,8 @@ void hr_print_json (JsonBuilder *b);
 /* The files of FILE…: the arguments from argv[1] on, a quoted pattern replaced by the files
  * it matches (in name order); NULL with G_IO_ERROR_NOT_FOUND when one matches none. */
 GStrv hr_expand_inputs (int argc, char **argv, GError **error);
-/* One file as a TIFF source; several files, a folder or a pattern as one stack
- * (HrConcatSource), as analyze reads them. */
+/* One file as a TIFF source, one zarr store as the features of its layout; several files
+ * or stores, a folder or a pattern as one stack (HrConcatSource), as analyze reads them. */
 HrSource *hr_open_inputs (const char *const *paths, HrStackLayout layout, GCancellable *cancellable,
                           GError **error);
 

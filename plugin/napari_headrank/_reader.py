@@ -12,6 +12,7 @@ from ._library import LibraryNotFound
 from ._stacks import (
     TIFF_SUFFIXES,
     NotAFeatureStack,
+    is_anndata,
     is_zarr,
     open_tiff,
     open_zarr,
@@ -35,11 +36,25 @@ def get_reader(path):
             open_tiff(path)
             return read_feature_tiff
         if is_zarr(path):
-            open_zarr(path)
+            try:
+                open_zarr(path)
+            except NotAFeatureStack as e:
+                if not is_anndata(path):
+                    raise
+                # an embedding store the library refuses (a sparse X, a codec it lacks):
+                # claimed, so that napari shows why instead of "no reader found"
+                return _refuse(e)
             return read_feature_zarr
     except (NotAFeatureStack, LibraryNotFound):
         return None
     return None
+
+
+def _refuse(error):
+    def read_refused(path):
+        raise ValueError(str(error))
+
+    return read_refused
 
 
 def _headrank_meta(path, kind, data, lazy, **extra):

@@ -366,6 +366,23 @@ def open_zarr(path):
     return {'format': layout, 'features': features, 'projections': projections}
 
 
+def is_anndata(path):
+    """Whether @path is a zarr store that anndata wrote (its root's encoding-type): such a
+    store is an embedding store even when the library cannot read it (a sparse X)."""
+    import json
+
+    p = Path(os.fspath(path))
+    for name, key in (('zarr.json', 'attributes'), ('.zattrs', None)):
+        try:
+            meta = json.loads((p / name).read_text(encoding='utf-8'))
+        except (OSError, ValueError):
+            continue
+        attrs = meta.get(key) if key else meta
+        if isinstance(attrs, dict) and attrs.get('encoding-type') == 'anndata':
+            return True
+    return False
+
+
 def is_zarr(path):
     p = Path(os.fspath(path))
     return p.suffix.lower() == ZARR_SUFFIX or (

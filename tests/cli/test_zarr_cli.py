@@ -199,3 +199,89 @@ def test_features_option_needs_a_store(tmp_path):
             tmp_path / "out")
     assert r.returncode == 2
     assert "--features names an array of a zarr store" in r.stderr
+
+
+# -- project STORE, and stores as parts of one stack --------------------------------------
+
+
+def _emb_store(path, data):
+    import zarr
+
+    z = zarr.create_array(path, shape=data.shape, chunks=(6, 16), shards=(12, 48),
+                          dtype="float32", zarr_format=3)
+    z[...] = data
+    return path
+
+
+def test_project_store_equals_project_of_the_same_tiff(tmp_path):
+    import tifffile
+
+    data = np.random.default_rng(8).standard_normal((40, 48)).astype(np.float32)
+    store = _emb_store(tmp_path / "emb.zarr", data)
+    tif = write_tiff(tmp_path / "emb.tif", data)
+    weights = SOURCE_ROOT / "tests" / "data" / "heads" / "viscy-v2-lightning.safetensors"
+    for inputs, out in (([store], "s.tif"), ([tif], "t.tif"), ([tif, store], "ts.tif")):
+        r = run("project", *inputs, "-w", weights, "-o", tmp_path / out)
+        assert r.returncode == 0, r.stderr
+    s, t, ts = (tifffile.imread(tmp_path / n) for n in ("s.tif", "t.tif", "ts.tif"))
+    assert s.shape[0] == 40 and np.array_equal(s, t)
+    # two files as one stack: the rows of each, one after the other (the head's float32
+    # products may round differently in another batch)
+    np.testing.assert_allclose(ts, np.concatenate([t, s]), rtol=0, atol=1e-5)
+    # the output may not replace an input, nor a file of a folder read as one stack
+    import shutil
+
+    (tmp_path / "parts").mkdir()
+    for n in ("1.tif", "2.tif"):
+        shutil.copy(tif, tmp_path / "parts" / n)
+    before = (tmp_path / "parts" / "2.tif").read_bytes()
+    for args in ([tif, store, "-o", tif], [tmp_path / "parts", "-o", tmp_path / "parts" / "2.tif"]):
+        r = run("project", *args, "-w", weights)
+        assert r.returncode == 1 and "would replace an input file" in r.stderr, r.stderr
+    assert (tmp_path / "parts" / "2.tif").read_bytes() == before
+
+
+def test_analyze_several_stores_and_a_folder_of_stores(tmp_path):
+    a = expected("anndata-v2.zarr", "X")
+    b = expected("anndata-v3-projections.zarr", "obsm/X_backbone")
+    folder = tmp_path / "fovs"
+    folder.mkdir()
+    import shutil
+
+    shutil.copytree(STORES / "anndata-v2.zarr", folder / "1.zarr")
+    shutil.copytree(STORES / "anndata-v3-projections.zarr", folder / "2.zarr")
+    # the projections of each store, as one stack too (as "analyze STORE" reads them)
+    pa = expected("anndata-v2.zarr", "obsm/X_projections")
+    pb = expected("anndata-v3-projections.zarr", "X")
+    tiff = analyze_json(write_tiff(tmp_path / "ab.tif", np.concatenate([a, b])), "--projections",
+                        write_tiff(tmp_path / "pab.tif", np.concatenate([pa, pb])))
+    assert [s["role"] for s in tiff["stages"]] == ["features", "projections"]
+    for args in ([folder / "1.zarr", folder / "2.zarr"], [folder]):
+        report = analyze_json(*args)
+        parts = report["input"]["parts"]
+        assert [p["features"] for p in parts] == [str(folder / "1.zarr" / "X"),
+                                                  str(folder / "2.zarr" / "obsm" / "X_backbone")]
+        assert [p["samples"] for p in parts] == [a.shape[0], b.shape[0]]
+        assert [s["role"] for s in report["stages"]] == ["features", "projections"]
+        for mine, want in zip(report["stages"], tiff["stages"]):
+            top = want["eigenvalues"][0]
+            np.testing.assert_allclose(mine["eigenvalues"], want["eigenvalues"], rtol=1e-10,
+                                       atol=1e-12 * top)
+    # a TIFF among the parts: the features alone, as for a store without projections
+    mixed = analyze_json(folder / "1.zarr", tmp_path / "ab.tif")
+    assert [s["role"] for s in mixed["stages"]] == ["features"]
+
+
+def test_info_on_a_folder_of_stores(tmp_path):
+    import shutil
+
+    folder = tmp_path / "fovs"
+    folder.mkdir()
+    shutil.copytree(STORES / "anndata-v2.zarr", folder / "1.zarr")
+    shutil.copytree(STORES / "xarray.zarr", folder / "2.zarr")
+    r = run("info", "--json", folder)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    want = [expected("anndata-v2.zarr", "X"), expected("xarray.zarr", "features")]
+    assert info["samples"] == sum(w.shape[0] for w in want)
+    assert [p["samples"] for p in info["parts"]] == [w.shape[0] for w in want]

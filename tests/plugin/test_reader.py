@@ -131,3 +131,24 @@ def test_napari_asks_which_reader_and_keeps_its_own(make_napari_viewer, tmp_path
     with pytest.raises(MultipleReaderError) as e:
         viewer.open(path, plugin=None)
     assert {'napari', PLUGIN} <= set(e.value.available_plugins)
+
+
+def test_an_anndata_store_with_a_sparse_x_is_claimed_and_refused_clearly(tmp_path):
+    # napari would otherwise say only that no reader can open it
+    import zarr
+
+    root = zarr.open_group(str(tmp_path / 'sparse.zarr'), mode='w', zarr_format=3)
+    root.attrs.update({'encoding-type': 'anndata', 'encoding-version': '0.1.0'})
+    x = root.create_group('X')
+    x.attrs.update({'encoding-type': 'csr_matrix', 'encoding-version': '0.1.0', 'shape': [4, 3]})
+    x.create_array('data', data=np.ones(4, np.float32))
+    x.create_array('indices', data=np.arange(4, dtype=np.int32) % 3)
+    x.create_array('indptr', data=np.arange(5, dtype=np.int32))
+    reader = get_reader(str(tmp_path / 'sparse.zarr'))
+    assert reader is not None
+    with pytest.raises(ValueError, match='sparse matrix.*csr_matrix'):
+        reader(str(tmp_path / 'sparse.zarr'))
+    # a store that is not anndata's stays napari's
+    other = zarr.open_group(str(tmp_path / 'other.zarr'), mode='w', zarr_format=3)
+    other.create_array('labels', data=np.zeros((4, 4), np.uint8))
+    assert get_reader(str(tmp_path / 'other.zarr')) is None

@@ -80,7 +80,10 @@ def test_viscy_stores_open_with_the_right_names(make_napari_viewer, monkeypatch,
 
 
 def test_refused_stores(tmp_path):
-    assert get_reader(str(ZARR / 'stores' / 'anndata-sparse.zarr')) is None  # sparse X
+    # a sparse X: claimed (an AnnData store), and refused with the library's message
+    sparse = str(ZARR / 'stores' / 'anndata-sparse.zarr')
+    with pytest.raises(ValueError, match='sparse matrix'):
+        get_reader(sparse)(sparse)
     assert get_reader(str(ZARR / 'stores' / 'v3-default-f4.zarr')) is None  # one array
 
 

@@ -189,3 +189,25 @@ def test_shape_is_fixed_after_construction():
     with pytest.warns(Warning, match="can't be set after construction"):
         source.props.n_samples = 1000  # would read past the array: GObject refuses
     assert source.get_n_samples() == 10
+
+
+def test_analyze_several_stores_brings_their_projections(tmp_path):
+    # as `headrank analyze A.zarr B.zarr`: features and projections, each store by store
+    import shutil
+
+    stores = ROOT / 'tests' / 'data' / 'zarr' / 'stores'
+    a = shutil.copytree(stores / 'anndata-v2.zarr', tmp_path / 'fovs' / '1.zarr')
+    b = shutil.copytree(stores / 'anndata-v3-projections.zarr', tmp_path / 'fovs' / '2.zarr')
+    f = np.concatenate([hn.read(str(a)), hn.read(str(b))])
+    p = np.concatenate([hn.read(Headrank.ZarrSource.open_projections(str(s))) for s in (a, b)])
+    want = hn.report(hn.analyze(f, projections=p))
+    for inputs in ([str(a), str(b)], str(tmp_path / 'fovs')):
+        got = hn.report(hn.analyze(inputs))
+        assert [s['role'] for s in got['stages']] == ['features', 'projections']
+        for mine, ref in zip(got['stages'], want['stages']):
+            np.testing.assert_allclose(mine['eigenvalues'], ref['eigenvalues'], rtol=1e-10,
+                                       atol=1e-12 * ref['eigenvalues'][0])
+    # a TIFF among the parts: the features alone
+    tifffile.imwrite(tmp_path / 'x.tif', f)
+    got = hn.report(hn.analyze([str(a), str(tmp_path / 'x.tif')]))
+    assert [s['role'] for s in got['stages']] == ['features']
