@@ -15,6 +15,8 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
+#include "test-util.h"
+
 typedef struct
 {
   char *dir;
@@ -23,26 +25,13 @@ typedef struct
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-
-  f->dir = g_dir_make_tmp ("hr-output-XXXXXX", &error);
-  g_assert_no_error (error);
+  f->dir = hr_test_make_tmp_dir ("hr-output-XXXXXX");
 }
 
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
-  GDir *dir = g_dir_open (f->dir, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (f->dir, name, NULL);
-      g_unlink (path);
-    }
-  if (dir != NULL)
-    g_dir_close (dir);
-  g_rmdir (f->dir);
+  hr_test_remove_tree (f->dir);
   g_free (f->dir);
 }
 

@@ -14,6 +14,8 @@
 
 #include <glib/gstdio.h>
 
+#include "test-util.h"
+
 typedef struct
 {
   char *dir;
@@ -22,28 +24,13 @@ typedef struct
 static void
 folder_setup (Folder *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-
-  f->dir = g_dir_make_tmp ("headrank-write-XXXXXX", &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (f->dir);
+  f->dir = hr_test_make_tmp_dir ("headrank-write-XXXXXX");
 }
 
 static void
 folder_teardown (Folder *f, gconstpointer data)
 {
-  g_autoptr (GDir) dir = NULL;
-  const char *name;
-
-  if (f->dir == NULL)
-    return;
-  dir = g_dir_open (f->dir, 0, NULL);
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (f->dir, name, NULL);
-      g_unlink (path);
-    }
-  g_rmdir (f->dir);
+  hr_test_remove_tree (f->dir);
   g_free (f->dir);
 }
 
