@@ -148,15 +148,8 @@ def child(reader, path):
         total = float(x[:, COLUMN].sum(dtype=numpy.float64))
     elif reader == 'headrank-read-into':
         import ctypes
-        lib = ctypes.CDLL('libheadrank-1.0.so.0')
-        read_into = lib.hr_stack_reader_read_into
-        read_into.restype = ctypes.c_int
-        read_into.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
-                              ctypes.POINTER(ctypes.c_size_t), ctypes.c_void_p,
-                              ctypes.c_void_p]
-        get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-        get_pointer.restype = ctypes.c_void_p
-        get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+        import bench_ctypes
+        read_into, c_pointer = bench_ctypes.read_into('hr_stack_reader_read_into')
         r = Headrank.StackReader.new(path, Headrank.StackLayout.AUTO, None)
         n, d = r.get_n_samples(), r.get_n_features()
         chunk_rows = r.get_preferred_chunk()
@@ -166,7 +159,7 @@ def child(reader, path):
         t_read = 0.0
         while True:
             a = time.perf_counter()
-            if not read_into(get_pointer(r.__gpointer__, None), buf.ctypes.data,
+            if not read_into(c_pointer(r), buf.ctypes.data,
                              chunk_rows, ctypes.byref(got), None, None):
                 raise RuntimeError('hr_stack_reader_read_into failed')
             t_read += time.perf_counter() - a

@@ -72,15 +72,8 @@ def child(reader, path):
         import gi
         gi.require_version('Headrank', '1.0')
         from gi.repository import Headrank
-        lib = ctypes.CDLL('libheadrank-1.0.so.0')
-        read_into = lib.hr_source_read_into
-        read_into.restype = ctypes.c_int
-        read_into.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
-                              ctypes.POINTER(ctypes.c_size_t), ctypes.c_void_p,
-                              ctypes.c_void_p]
-        get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-        get_pointer.restype = ctypes.c_void_p
-        get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+        import bench_ctypes
+        read_into, c_pointer = bench_ctypes.read_into('hr_source_read_into')
     elif reader == 'anndata':
         import anndata
     elif reader == 'zarr':
@@ -98,7 +91,7 @@ def child(reader, path):
         rows = source.get_preferred_chunk()
         buf = numpy.empty((rows, d), numpy.float32)
         got = ctypes.c_size_t(0)
-        handle = get_pointer(source.__gpointer__, None)
+        handle = c_pointer(source)
         total = 0.0
         while True:
             if not read_into(handle, buf.ctypes.data, rows, ctypes.byref(got), None, None):
