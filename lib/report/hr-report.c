@@ -10,7 +10,7 @@
 #include "hr-error.h"
 #include "hr-head-json.h"
 #include "hr-head-private.h"
-#include "hr-rank-text.h"
+#include "hr-stage-text.h"
 #include "hr-head.h"
 #include "hr-json-valid.h"
 #include "hr-json.h"
@@ -40,16 +40,6 @@
 #include <tiffio.h>
 
 #define HR_READ_ROWS 8192 /* per-sample rows read back at a time */
-
-/* "features", "projections", or a layer's name with its kind: "1 (relu)". */
-static char *
-hr_stage_label (HrStage *stage)
-{
-  if (hr_stage_get_role (stage) != HR_STAGE_ROLE_HIDDEN)
-    return g_strdup (hr_stage_get_name (stage));
-  return g_strdup_printf ("%s (%s)", hr_stage_get_name (stage),
-                          hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
-}
 
 /* Whether a BatchNorm or LayerNorm precedes the head's activations or output. */
 static gboolean

@@ -11,7 +11,7 @@
 
 #include "headrank-progress.h"
 #include "headrank-table.h"
-#include "hr-rank-text.h"
+#include "hr-stage-text.h"
 #include "hr-zarr.h"
 
 /* NaN without its sign bit, so that printf writes "nan" for every undefined value. */
@@ -27,16 +27,6 @@ hr_unsigned_nan (double x)
 #define HR_SAMPLE_HEAD "head-viscy-v0.safetensors"
 #define HR_SAMPLE_ARCH "viscy-v0"
 #define HR_SAMPLE_PAIRS "sample-pairs.csv"
-
-/* A stage's name in the tables: a hidden stage with its layer's kind, "2 (gelu)". */
-static char *
-hr_stage_label (HrStage *stage)
-{
-  if (hr_stage_get_role (stage) != HR_STAGE_ROLE_HIDDEN)
-    return g_strdup (hr_stage_get_name (stage));
-  return g_strdup_printf ("%s (%s)", hr_stage_get_name (stage),
-                          hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
-}
 
 /* Prints @text wrapped to @width, with a newline. */
 static void

@@ -47,8 +47,9 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
+
+from bench_common import cache_dir
 
 SIZES = {'full': (100_000, 2048), 'small': (10_000, 2048)}
 READERS = ['headrank', 'headrank-numpy', 'headrank-numpy-out', 'headrank-read-into',
@@ -148,8 +149,8 @@ def child(reader, path):
         total = float(x[:, COLUMN].sum(dtype=numpy.float64))
     elif reader == 'headrank-read-into':
         import ctypes
-        import bench_ctypes
-        read_into, c_pointer = bench_ctypes.read_into('hr_stack_reader_read_into')
+        import bench_common
+        read_into, c_pointer = bench_common.read_into('hr_stack_reader_read_into')
         r = Headrank.StackReader.new(path, Headrank.StackLayout.AUTO, None)
         n, d = r.get_n_samples(), r.get_n_features()
         chunk_rows = r.get_preferred_chunk()
@@ -218,16 +219,6 @@ def child(reader, path):
 # --------------------------------------------------------------------------
 # parent
 # --------------------------------------------------------------------------
-
-def cache_dir(arg):
-    d = arg or os.environ.get('HEADRANK_BENCH_CACHE')
-    if not d and os.environ.get('G_TEST_BUILDDIR'):
-        d = os.path.join(os.environ['G_TEST_BUILDDIR'], 'bench-cache')
-    if not d:
-        d = os.path.join(tempfile.gettempdir(), 'headrank-bench-cache')
-    os.makedirs(d, exist_ok=True)
-    return d
-
 
 def ensure_file(path, n, d):
     import numpy

@@ -42,8 +42,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+
+from bench_common import cache_dir
 
 COLUMN = 7
 READERS = ['headrank', 'headrank-one-cpu', 'anndata', 'zarr']
@@ -72,8 +73,8 @@ def child(reader, path):
         import gi
         gi.require_version('Headrank', '1.0')
         from gi.repository import Headrank
-        import bench_ctypes
-        read_into, c_pointer = bench_ctypes.read_into('hr_source_read_into')
+        import bench_common
+        read_into, c_pointer = bench_common.read_into('hr_source_read_into')
     elif reader == 'anndata':
         import anndata
     elif reader == 'zarr':
@@ -178,16 +179,6 @@ def describe_codecs(path):
     return (f'zarr v2, chunks {meta["chunks"]}, compressor '
             f'{json.dumps(meta["compressor"], sort_keys=True)}, filters '
             f'{json.dumps(meta["filters"])}')
-
-
-def cache_dir(arg):
-    d = arg or os.environ.get('HEADRANK_BENCH_CACHE')
-    if not d and os.environ.get('G_TEST_BUILDDIR'):
-        d = os.path.join(os.environ['G_TEST_BUILDDIR'], 'bench-cache')
-    if not d:
-        d = os.path.join(tempfile.gettempdir(), 'headrank-bench-cache')
-    os.makedirs(d, exist_ok=True)
-    return d
 
 
 def store_size(path):

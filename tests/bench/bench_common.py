@@ -1,7 +1,19 @@
-"""The library's read-into functions for the benchmarks, through ctypes (they take a
-caller's buffer, so that they are not introspectable): one set-up for bench_read.py and
-bench_zarr.py."""
+"""What bench_read.py and bench_zarr.py share: the folder of their cached inputs, and the
+library's read-into functions through ctypes (they take a caller's buffer, so that they are
+not introspectable)."""
 import ctypes
+import os
+import tempfile
+
+
+def cache_dir(arg):
+    d = arg or os.environ.get('HEADRANK_BENCH_CACHE')
+    if not d and os.environ.get('G_TEST_BUILDDIR'):
+        d = os.path.join(os.environ['G_TEST_BUILDDIR'], 'bench-cache')
+    if not d:
+        d = os.path.join(tempfile.gettempdir(), 'headrank-bench-cache')
+    os.makedirs(d, exist_ok=True)
+    return d
 
 
 def read_into(symbol):
