@@ -16,23 +16,8 @@
 
 #include "test-util.h"
 
-typedef struct
-{
-  char *dir;
-} Folder;
-
-static void
-folder_setup (Folder *f, gconstpointer data)
-{
-  f->dir = hr_test_make_tmp_dir ("headrank-write-XXXXXX");
-}
-
-static void
-folder_teardown (Folder *f, gconstpointer data)
-{
-  hr_test_remove_tree (f->dir);
-  g_free (f->dir);
-}
+/* Each test in a temporary folder of its own, f->dir. */
+typedef HrTestFolder Folder;
 
 static int
 compare_strings (gconstpointer a, gconstpointer b)
@@ -838,7 +823,7 @@ test_write_auto_layout (Folder *f, gconstpointer data)
 /* -- main -------------------------------------------------------------------------------- */
 
 #define ADD_FOLDER_TEST(path, data, func)                                                          \
-  g_test_add (path, Folder, data, folder_setup, func, folder_teardown)
+  g_test_add (path, Folder, data, hr_test_folder_set_up, func, hr_test_folder_tear_down)
 
 int
 main (int argc, char **argv)

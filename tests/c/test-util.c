@@ -85,3 +85,16 @@ hr_test_remove_tree (const char *path)
     g_dir_close (d);
   g_rmdir (path);
 }
+
+void
+hr_test_folder_set_up (HrTestFolder *f, gconstpointer data)
+{
+  f->dir = hr_test_make_tmp_dir ("hr-test-XXXXXX");
+}
+
+void
+hr_test_folder_tear_down (HrTestFolder *f, gconstpointer data)
+{
+  hr_test_remove_tree (f->dir);
+  g_free (f->dir);
+}
