@@ -10,6 +10,7 @@
 
 #include "hr-json.h"
 
+#include <math.h>
 #include <string.h>
 
 /* The header must be strict JSON before json-glib sees it: json-glib also accepts comments
@@ -123,4 +124,42 @@ hr_json_node_int (JsonNode *n, gint64 *value)
     return FALSE;
   *value = json_node_get_int (n);
   return TRUE;
+}
+
+void
+hr_json_add_string (JsonBuilder *b, const char *name, const char *v)
+{
+  if (name != NULL)
+    json_builder_set_member_name (b, name);
+  if (v != NULL)
+    json_builder_add_string_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}
+
+void
+hr_json_add_int (JsonBuilder *b, const char *name, gint64 v)
+{
+  if (name != NULL)
+    json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, v);
+}
+
+void
+hr_json_add_boolean (JsonBuilder *b, const char *name, gboolean v)
+{
+  if (name != NULL)
+    json_builder_set_member_name (b, name);
+  json_builder_add_boolean_value (b, v);
+}
+
+void
+hr_json_add_double (JsonBuilder *b, const char *name, double v)
+{
+  if (name != NULL)
+    json_builder_set_member_name (b, name);
+  if (isfinite (v))
+    json_builder_add_double_value (b, v);
+  else
+    json_builder_add_null_value (b);
 }

@@ -13,30 +13,7 @@
 #include "hr-head-private.h"
 #include "hr-head.h"
 #include "hr-json-valid.h"
-
-static void
-hr_member_string (JsonBuilder *b, const char *name, const char *v)
-{
-  json_builder_set_member_name (b, name);
-  if (v != NULL)
-    json_builder_add_string_value (b, v);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
-hr_member_int (JsonBuilder *b, const char *name, gint64 v)
-{
-  json_builder_set_member_name (b, name);
-  json_builder_add_int_value (b, v);
-}
-
-static void
-hr_member_boolean (JsonBuilder *b, const char *name, gboolean v)
-{
-  json_builder_set_member_name (b, name);
-  json_builder_add_boolean_value (b, v);
-}
+#include "hr-json.h"
 
 /* "architecture": the spec, where it came from, what the file's metadata says of it, the
  * presets it matches, the activation and whether it was assumed (with the sentence). */
@@ -53,26 +30,26 @@ hr_head_json_architecture (JsonBuilder *b, HrHead *head)
       activation = hr_enum_nick (HR_TYPE_LAYER_KIND, hr_head_get_layer_kind (head, i));
   json_builder_set_member_name (b, "architecture");
   json_builder_begin_object (b);
-  hr_member_string (b, "spec", spec);
-  hr_member_string (b, "from", hr_enum_nick (HR_TYPE_ARCH_SOURCE, from));
+  hr_json_add_string (b, "spec", spec);
+  hr_json_add_string (b, "from", hr_enum_nick (HR_TYPE_ARCH_SOURCE, from));
   /* what the architecture in the metadata was derived from: only where it was used */
-  hr_member_string (b, "arch_from",
-                    from == HR_ARCH_SOURCE_METADATA ? hr_head_get_metadata (head, "arch_from")
-                                                    : NULL);
-  hr_member_string (b, "checkpoint", hr_head_get_metadata (head, "source"));
-  hr_member_string (b, "viscy_version", hr_head_get_metadata (head, "viscy_version"));
+  hr_json_add_string (b, "arch_from",
+                      from == HR_ARCH_SOURCE_METADATA ? hr_head_get_metadata (head, "arch_from")
+                                                      : NULL);
+  hr_json_add_string (b, "checkpoint", hr_head_get_metadata (head, "source"));
+  hr_json_add_string (b, "viscy_version", hr_head_get_metadata (head, "viscy_version"));
   json_builder_set_member_name (b, "presets");
   json_builder_begin_array (b);
   for (guint i = 0; presets[i] != NULL; i++)
     json_builder_add_string_value (b, presets[i]);
   json_builder_end_array (b);
   /* the presets match through the assumed activation: they hold only if it does */
-  hr_member_boolean (b, "presets_assumed",
-                     presets[0] != NULL && hr_head_get_activation_assumed (head));
-  hr_member_string (b, "activation", activation);
-  hr_member_boolean (b, "assumed", hr_head_get_activation_assumed (head));
+  hr_json_add_boolean (b, "presets_assumed",
+                       presets[0] != NULL && hr_head_get_activation_assumed (head));
+  hr_json_add_string (b, "activation", activation);
+  hr_json_add_boolean (b, "assumed", hr_head_get_activation_assumed (head));
   /* prose, translated; null when nothing was assumed */
-  hr_member_string (b, "assumption", assumption);
+  hr_json_add_string (b, "assumption", assumption);
   json_builder_end_object (b);
 }
 
@@ -87,10 +64,10 @@ hr_head_json_architecture (JsonBuilder *b, HrHead *head)
 void
 hr_head_json_add_members (JsonBuilder *b, HrHead *head)
 {
-  hr_member_string (b, "file", hr_head_get_file (head));
-  hr_member_string (b, "prefix", hr_head_get_prefix (head));
-  hr_member_int (b, "in_features", (gint64)hr_head_get_in_features (head));
-  hr_member_int (b, "out_features", (gint64)hr_head_get_out_features (head));
+  hr_json_add_string (b, "file", hr_head_get_file (head));
+  hr_json_add_string (b, "prefix", hr_head_get_prefix (head));
+  hr_json_add_int (b, "in_features", (gint64)hr_head_get_in_features (head));
+  hr_json_add_int (b, "out_features", (gint64)hr_head_get_out_features (head));
   hr_head_json_architecture (b, head);
   json_builder_set_member_name (b, "layers");
   json_builder_begin_array (b);
@@ -99,11 +76,11 @@ hr_head_json_add_members (JsonBuilder *b, HrHead *head)
       HrLayerKind kind = hr_head_get_layer_kind (head, i);
 
       json_builder_begin_object (b);
-      hr_member_string (b, "name", hr_head_get_layer_name (head, i));
-      hr_member_string (b, "kind", hr_enum_nick (HR_TYPE_LAYER_KIND, kind));
-      hr_member_int (b, "in_features", (gint64)hr_head_get_layer_in_features (head, i));
-      hr_member_int (b, "out_features", (gint64)hr_head_get_layer_out_features (head, i));
-      hr_member_boolean (b, "bias", hr_head_get_layer_has_bias (head, i));
+      hr_json_add_string (b, "name", hr_head_get_layer_name (head, i));
+      hr_json_add_string (b, "kind", hr_enum_nick (HR_TYPE_LAYER_KIND, kind));
+      hr_json_add_int (b, "in_features", (gint64)hr_head_get_layer_in_features (head, i));
+      hr_json_add_int (b, "out_features", (gint64)hr_head_get_layer_out_features (head, i));
+      hr_json_add_boolean (b, "bias", hr_head_get_layer_has_bias (head, i));
       if (kind == HR_LAYER_LEAKY_RELU)
         {
           json_builder_set_member_name (b, "negative_slope");
@@ -113,7 +90,7 @@ hr_head_json_add_members (JsonBuilder *b, HrHead *head)
     }
   json_builder_end_array (b);
   /* where the head came from, in words: prose, translated */
-  hr_member_string (b, "description", hr_head_get_source (head));
+  hr_json_add_string (b, "description", hr_head_get_source (head));
 }
 
 /**

@@ -649,16 +649,6 @@ hr_comparison_get_warnings (HrComparison *self)
 /* -- writing ----------------------------------------------------------------------------- */
 
 static void
-hr_cmp_json_double (JsonBuilder *b, const char *name, double v)
-{
-  json_builder_set_member_name (b, name);
-  if (isfinite (v))
-    json_builder_add_double_value (b, v);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
 hr_cmp_json_int (JsonBuilder *b, const char *name, gint64 v)
 {
   json_builder_set_member_name (b, name);
@@ -669,22 +659,12 @@ hr_cmp_json_int (JsonBuilder *b, const char *name, gint64 v)
 }
 
 static void
-hr_cmp_json_string (JsonBuilder *b, const char *name, const char *v)
-{
-  json_builder_set_member_name (b, name);
-  if (v != NULL)
-    json_builder_add_string_value (b, v);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
 hr_cmp_json_stage (JsonBuilder *b, HrCmpStage *s)
 {
   json_builder_begin_object (b);
-  hr_cmp_json_string (b, "name", s->name);
-  hr_cmp_json_string (b, "role", s->role);
-  hr_cmp_json_string (b, "layer_kind", s->layer_kind);
+  hr_json_add_string (b, "name", s->name);
+  hr_json_add_string (b, "role", s->role);
+  hr_json_add_string (b, "layer_kind", s->layer_kind);
   hr_cmp_json_int (b, "dimension", s->dimension);
   json_builder_set_member_name (b, "has_spectrum");
   json_builder_add_boolean_value (b, s->has_spectrum);
@@ -699,8 +679,8 @@ hr_cmp_json_stage (JsonBuilder *b, HrCmpStage *s)
     }
   else
     json_builder_add_null_value (b);
-  hr_cmp_json_double (b, "effective_rank", s->effective_rank);
-  hr_cmp_json_double (b, "participation_ratio", s->participation_ratio);
+  hr_json_add_double (b, "effective_rank", s->effective_rank);
+  hr_json_add_double (b, "participation_ratio", s->participation_ratio);
   json_builder_set_member_name (b, "components");
   if (s->has_spectrum)
     {
@@ -712,13 +692,13 @@ hr_cmp_json_stage (JsonBuilder *b, HrCmpStage *s)
     }
   else
     json_builder_add_null_value (b);
-  hr_cmp_json_double (b, "alpha", s->alpha);
-  hr_cmp_json_double (b, "viscy_effective_rank", s->viscy_effective_rank);
-  hr_cmp_json_double (b, "roy_vetterli_effective_rank", s->roy_vetterli_effective_rank);
-  hr_cmp_json_double (b, "stable_rank", s->stable_rank);
-  hr_cmp_json_double (b, "nesum", s->nesum);
-  hr_cmp_json_double (b, "cka_with_features", s->cka);
-  hr_cmp_json_double (b, "lightly_std", s->lightly_std);
+  hr_json_add_double (b, "alpha", s->alpha);
+  hr_json_add_double (b, "viscy_effective_rank", s->viscy_effective_rank);
+  hr_json_add_double (b, "roy_vetterli_effective_rank", s->roy_vetterli_effective_rank);
+  hr_json_add_double (b, "stable_rank", s->stable_rank);
+  hr_json_add_double (b, "nesum", s->nesum);
+  hr_json_add_double (b, "cka_with_features", s->cka);
+  hr_json_add_double (b, "lightly_std", s->lightly_std);
   json_builder_end_object (b);
 }
 
@@ -760,17 +740,17 @@ hr_comparison_to_json (HrComparison *self, gboolean pretty)
       g_autofree char *shown = g_filename_display_name (r->path);
 
       json_builder_begin_object (b);
-      hr_cmp_json_string (b, "label", r->label);
-      hr_cmp_json_string (b, "report", shown);
-      hr_cmp_json_string (b, "features", r->features);
+      hr_json_add_string (b, "label", r->label);
+      hr_json_add_string (b, "report", shown);
+      hr_json_add_string (b, "features", r->features);
       hr_cmp_json_int (b, "samples", r->samples);
       hr_cmp_json_int (b, "features_dimension", r->features_dimension);
       json_builder_set_member_name (b, "head");
       if (r->head_file != NULL || r->head_spec != NULL)
         {
           json_builder_begin_object (b);
-          hr_cmp_json_string (b, "file", r->head_file);
-          hr_cmp_json_string (b, "spec", r->head_spec);
+          hr_json_add_string (b, "file", r->head_file);
+          hr_json_add_string (b, "spec", r->head_spec);
           json_builder_end_object (b);
         }
       else
@@ -784,9 +764,9 @@ hr_comparison_to_json (HrComparison *self, gboolean pretty)
       if (r->has_contrastive)
         {
           json_builder_begin_object (b);
-          hr_cmp_json_double (b, "alignment", r->alignment);
-          hr_cmp_json_double (b, "uniformity", r->uniformity);
-          hr_cmp_json_double (b, "lidar", r->lidar);
+          hr_json_add_double (b, "alignment", r->alignment);
+          hr_json_add_double (b, "uniformity", r->uniformity);
+          hr_json_add_double (b, "lidar", r->lidar);
           json_builder_end_object (b);
         }
       else

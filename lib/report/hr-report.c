@@ -10,8 +10,10 @@
 #include "hr-error.h"
 #include "hr-head-json.h"
 #include "hr-head-private.h"
+#include "hr-stage-text.h"
 #include "hr-head.h"
 #include "hr-json-valid.h"
+#include "hr-json.h"
 #include "hr-measures-private.h"
 #include "hr-moments.h"
 #include "hr-output.h"
@@ -38,16 +40,6 @@
 #include <tiffio.h>
 
 #define HR_READ_ROWS 8192 /* per-sample rows read back at a time */
-
-/* "features", "projections", or a layer's name with its kind: "1 (relu)". */
-static char *
-hr_stage_label (HrStage *stage)
-{
-  if (hr_stage_get_role (stage) != HR_STAGE_ROLE_HIDDEN)
-    return g_strdup (hr_stage_get_name (stage));
-  return g_strdup_printf ("%s (%s)", hr_stage_get_name (stage),
-                          hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
-}
 
 /* Whether a BatchNorm or LayerNorm precedes the head's activations or output. */
 static gboolean
@@ -123,40 +115,12 @@ hr_summarise_block (const float *values, guint64 first, gsize n, gpointer data, 
 /* -- JSON ------------------------------------------------------------------------------- */
 
 static void
-hr_json_double (JsonBuilder *b, const char *name, double v)
-{
-  if (name != NULL)
-    json_builder_set_member_name (b, name);
-  if (isfinite (v))
-    json_builder_add_double_value (b, v);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
-hr_json_int (JsonBuilder *b, const char *name, gint64 v)
-{
-  json_builder_set_member_name (b, name);
-  json_builder_add_int_value (b, v);
-}
-
-static void
-hr_json_string (JsonBuilder *b, const char *name, const char *v)
-{
-  json_builder_set_member_name (b, name);
-  if (v != NULL)
-    json_builder_add_string_value (b, v);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
 hr_json_array (JsonBuilder *b, const char *name, const double *v, gsize n)
 {
   json_builder_set_member_name (b, name);
   json_builder_begin_array (b);
   for (gsize i = 0; i < n; i++)
-    hr_json_double (b, NULL, v[i]);
+    hr_json_add_double (b, NULL, v[i]);
   json_builder_end_array (b);
 }
 
@@ -165,10 +129,10 @@ hr_json_summary (JsonBuilder *b, const char *name, const HrSummary *s)
 {
   json_builder_set_member_name (b, name);
   json_builder_begin_object (b);
-  hr_json_double (b, "mean", s->n > 0 ? s->mean : NAN);
-  hr_json_double (b, "std", s->n > 0 ? sqrt (s->m2 / s->n) : NAN);
-  hr_json_double (b, "min", s->n > 0 ? s->min : NAN);
-  hr_json_double (b, "max", s->n > 0 ? s->max : NAN);
+  hr_json_add_double (b, "mean", s->n > 0 ? s->mean : NAN);
+  hr_json_add_double (b, "std", s->n > 0 ? sqrt (s->m2 / s->n) : NAN);
+  hr_json_add_double (b, "min", s->n > 0 ? s->min : NAN);
+  hr_json_add_double (b, "max", s->n > 0 ? s->max : NAN);
   json_builder_end_object (b);
 }
 
@@ -186,25 +150,25 @@ hr_json_rank_uncertainty (JsonBuilder *b, HrSpectrum *sp)
   json_builder_end_array (b);
   json_builder_set_member_name (b, "rank_tolerance_parts");
   json_builder_begin_object (b);
-  hr_json_double (b, "value_error", hr_spectrum_get_value_error (sp));
-  hr_json_double (b, "scatter_error", hr_spectrum_get_scatter_error (sp));
-  hr_json_double (b, "eigensolver_error", hr_spectrum_get_eigensolver_error (sp));
-  hr_json_double (b, "noise_floor", hr_spectrum_get_noise_floor (sp));
+  hr_json_add_double (b, "value_error", hr_spectrum_get_value_error (sp));
+  hr_json_add_double (b, "scatter_error", hr_spectrum_get_scatter_error (sp));
+  hr_json_add_double (b, "eigensolver_error", hr_spectrum_get_eigensolver_error (sp));
+  hr_json_add_double (b, "noise_floor", hr_spectrum_get_noise_floor (sp));
   json_builder_set_member_name (b, "accumulation_dominates");
   json_builder_add_boolean_value (b, hr_spectrum_is_tolerance_raised (sp));
   json_builder_end_object (b);
-  hr_json_string (b, "matrix_rank_rule", "numpy.linalg.matrix_rank, for comparison with numpy");
+  hr_json_add_string (b, "matrix_rank_rule", "numpy.linalg.matrix_rank, for comparison with numpy");
 }
 
 /* The measures the field compares heads with (doc/analysis.md). */
 static void
 hr_json_field_measures (JsonBuilder *b, HrSpectrum *sp)
 {
-  hr_json_double (b, "viscy_effective_rank", hr_spectrum_get_viscy_effective_rank (sp));
-  hr_json_double (b, "roy_vetterli_effective_rank",
-                  hr_spectrum_get_roy_vetterli_effective_rank (sp));
-  hr_json_double (b, "stable_rank", hr_spectrum_get_stable_rank (sp));
-  hr_json_double (b, "nesum", hr_spectrum_get_nesum (sp));
+  hr_json_add_double (b, "viscy_effective_rank", hr_spectrum_get_viscy_effective_rank (sp));
+  hr_json_add_double (b, "roy_vetterli_effective_rank",
+                      hr_spectrum_get_roy_vetterli_effective_rank (sp));
+  hr_json_add_double (b, "stable_rank", hr_spectrum_get_stable_rank (sp));
+  hr_json_add_double (b, "nesum", hr_spectrum_get_nesum (sp));
 }
 
 static void
@@ -215,7 +179,7 @@ hr_json_spectrum (JsonBuilder *b, HrSpectrum *sp, const char *centring)
   guint first = 0, last = 0;
   double r2 = NAN, alpha;
 
-  hr_json_string (b, "centring", centring);
+  hr_json_add_string (b, "centring", centring);
   v = hr_spectrum_get_eigenvalues (sp, &n);
   hr_json_array (b, "eigenvalues", v, n);
   v = hr_spectrum_get_explained_variance_ratio (sp, &n);
@@ -226,26 +190,26 @@ hr_json_spectrum (JsonBuilder *b, HrSpectrum *sp, const char *centring)
   hr_json_array (b, "singular_values", v, n);
   v = hr_spectrum_get_uncentred_singular_values (sp, &n);
   hr_json_array (b, "uncentred_singular_values", v, n);
-  hr_json_int (b, "rank", hr_spectrum_get_rank (sp));
-  hr_json_double (b, "rank_tolerance", hr_spectrum_get_tolerance (sp));
+  hr_json_add_int (b, "rank", hr_spectrum_get_rank (sp));
+  hr_json_add_double (b, "rank_tolerance", hr_spectrum_get_tolerance (sp));
   hr_json_rank_uncertainty (b, sp);
-  hr_json_int (b, "matrix_rank", hr_spectrum_get_matrix_rank (sp));
-  hr_json_double (b, "matrix_rank_tolerance", hr_spectrum_get_uncentred_tolerance (sp));
-  hr_json_double (b, "effective_rank", hr_spectrum_get_effective_rank (sp));
-  hr_json_double (b, "participation_ratio", hr_spectrum_get_participation_ratio (sp));
+  hr_json_add_int (b, "matrix_rank", hr_spectrum_get_matrix_rank (sp));
+  hr_json_add_double (b, "matrix_rank_tolerance", hr_spectrum_get_uncentred_tolerance (sp));
+  hr_json_add_double (b, "effective_rank", hr_spectrum_get_effective_rank (sp));
+  hr_json_add_double (b, "participation_ratio", hr_spectrum_get_participation_ratio (sp));
   json_builder_set_member_name (b, "components");
   json_builder_begin_object (b);
-  hr_json_int (b, "90", hr_spectrum_get_components (sp, 0.90));
-  hr_json_int (b, "95", hr_spectrum_get_components (sp, 0.95));
-  hr_json_int (b, "99", hr_spectrum_get_components (sp, 0.99));
+  hr_json_add_int (b, "90", hr_spectrum_get_components (sp, 0.90));
+  hr_json_add_int (b, "95", hr_spectrum_get_components (sp, 0.95));
+  hr_json_add_int (b, "99", hr_spectrum_get_components (sp, 0.99));
   json_builder_end_object (b);
   alpha = hr_spectrum_get_alpha (sp, &first, &last, &r2);
-  hr_json_double (b, "alpha", alpha);
+  hr_json_add_double (b, "alpha", alpha);
   json_builder_set_member_name (b, "alpha_fit");
   json_builder_begin_object (b);
-  hr_json_int (b, "first", first);
-  hr_json_int (b, "last", last);
-  hr_json_double (b, "r_squared", r2);
+  hr_json_add_int (b, "first", first);
+  hr_json_add_int (b, "last", last);
+  hr_json_add_double (b, "r_squared", r2);
   json_builder_end_object (b);
   hr_json_field_measures (b, sp);
 }
@@ -258,10 +222,10 @@ hr_json_stage_measures (JsonBuilder *b, HrStage *stage)
   HrSpectrum *nsp = hr_stage_get_normalized_spectrum (stage);
 
   if (hr_stage_get_spectrum (stage) != NULL)
-    hr_json_string (b, "spectrum_from",
-                    hr_stage_spectrum_is_from_rows (stage) ? "gram" : "scatter");
-  hr_json_double (b, "cka_with_features", hr_stage_get_cka (stage));
-  hr_json_double (b, "lightly_std", hr_moments_get_lightly_std (hr_stage_get_moments (stage)));
+    hr_json_add_string (b, "spectrum_from",
+                        hr_stage_spectrum_is_from_rows (stage) ? "gram" : "scatter");
+  hr_json_add_double (b, "cka_with_features", hr_stage_get_cka (stage));
+  hr_json_add_double (b, "lightly_std", hr_moments_get_lightly_std (hr_stage_get_moments (stage)));
   json_builder_set_member_name (b, "normalized");
   if (nsp == NULL)
     {
@@ -295,15 +259,16 @@ hr_json_clipping (JsonBuilder *b, HrStage *stage)
   for (gsize j = 0; j < size / sizeof (double); j++)
     fmax = MAX (fmax, f[j]);
   json_builder_begin_object (b);
-  hr_json_string (b, "measure", measure);
-  hr_json_string (b, "definition",
-                  measure[0] == 'z'   ? "output == 0 (ReLU: the unit is off)"
-                  : measure[0] == 'n' ? "output < 0 (input < 0: GELU and SiLU nearly flat, "
-                                        "LeakyReLU scaled by its negative slope)"
-                                      : "|output| > tanh(2) = 0.964 (|input| > 2: slope < 0.071)");
-  hr_json_double (b, "fraction_mean", hr_stage_get_mean_clipped_fraction (stage));
-  hr_json_double (b, "fraction_max", fmax);
-  hr_json_int (b, "units_always", hr_stage_get_n_always_clipped (stage));
+  hr_json_add_string (b, "measure", measure);
+  hr_json_add_string (b, "definition",
+                      measure[0] == 'z' ? "output == 0 (ReLU: the unit is off)"
+                      : measure[0] == 'n'
+                          ? "output < 0 (input < 0: GELU and SiLU nearly flat, "
+                            "LeakyReLU scaled by its negative slope)"
+                          : "|output| > tanh(2) = 0.964 (|input| > 2: slope < 0.071)");
+  hr_json_add_double (b, "fraction_mean", hr_stage_get_mean_clipped_fraction (stage));
+  hr_json_add_double (b, "fraction_max", fmax);
+  hr_json_add_int (b, "units_always", hr_stage_get_n_always_clipped (stage));
   json_builder_end_object (b);
 }
 
@@ -328,30 +293,31 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
     }
 
   json_builder_begin_object (b);
-  hr_json_string (b, "name", hr_stage_get_name (stage));
-  hr_json_string (b, "role", hr_enum_nick (HR_TYPE_STAGE_ROLE, hr_stage_get_role (stage)));
+  hr_json_add_string (b, "name", hr_stage_get_name (stage));
+  hr_json_add_string (b, "role", hr_enum_nick (HR_TYPE_STAGE_ROLE, hr_stage_get_role (stage)));
   json_builder_set_member_name (b, "layer");
   if (hr_stage_get_layer (stage) >= 0)
     json_builder_add_int_value (b, hr_stage_get_layer (stage));
   else
     json_builder_add_null_value (b);
-  hr_json_string (b, "layer_kind",
-                  hr_stage_get_layer (stage) >= 0
-                      ? hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage))
-                      : NULL);
-  hr_json_int (b, "samples", (gint64)hr_moments_get_n_samples (m));
-  hr_json_int (b, "dimension", (gint64)d);
+  hr_json_add_string (b, "layer_kind",
+                      hr_stage_get_layer (stage) >= 0
+                          ? hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage))
+                          : NULL);
+  hr_json_add_int (b, "samples", (gint64)hr_moments_get_n_samples (m));
+  hr_json_add_int (b, "dimension", (gint64)d);
   /* behind a head the rows are dropped before any stage sees them */
-  hr_json_int (b, "dropped_samples",
-               (gint64)(hr_stage_get_n_samples (stage) - hr_moments_get_n_samples (m)));
-  hr_json_int (b, "nonfinite_values",
-               (gint64)(hr_stage_get_n_nonfinite_of_input (stage)
-                        + (hr_stage_get_role (stage) == HR_STAGE_ROLE_FEATURES
-                                   && hr_analysis_get_head (analysis) != NULL
-                               ? hr_analysis_get_n_nonfinite (analysis)
-                               : 0)));
-  hr_json_string (b, "precision", hr_enum_nick (HR_TYPE_PRECISION, hr_moments_get_precision (m)));
-  hr_json_double (b, "scatter_error_bound", hr_moments_get_error_bound (m));
+  hr_json_add_int (b, "dropped_samples",
+                   (gint64)(hr_stage_get_n_samples (stage) - hr_moments_get_n_samples (m)));
+  hr_json_add_int (b, "nonfinite_values",
+                   (gint64)(hr_stage_get_n_nonfinite_of_input (stage)
+                            + (hr_stage_get_role (stage) == HR_STAGE_ROLE_FEATURES
+                                       && hr_analysis_get_head (analysis) != NULL
+                                   ? hr_analysis_get_n_nonfinite (analysis)
+                                   : 0)));
+  hr_json_add_string (b, "precision",
+                      hr_enum_nick (HR_TYPE_PRECISION, hr_moments_get_precision (m)));
+  hr_json_add_double (b, "scatter_error_bound", hr_moments_get_error_bound (m));
   json_builder_set_member_name (b, "has_spectrum");
   json_builder_add_boolean_value (b, sp != NULL);
   if (sp != NULL)
@@ -365,7 +331,7 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "per_sample");
   json_builder_begin_object (b);
-  hr_json_string (b, "convention", "across dimensions, std with ddof 0");
+  hr_json_add_string (b, "convention", "across dimensions, std with ddof 0");
   hr_json_summary (b, "mean", &summary[0]);
   hr_json_summary (b, "std", &summary[1]);
   hr_json_summary (b, "norm", &summary[2]);
@@ -373,14 +339,14 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
   json_builder_end_object (b);
   json_builder_set_member_name (b, "per_dimension");
   json_builder_begin_object (b);
-  hr_json_double (b, "std_mean", smean);
-  hr_json_double (b, "zero_fraction_mean", hr_moments_get_mean_zero_fraction (m));
-  hr_json_double (b, "zero_fraction_max", zmax);
-  hr_json_int (b, "dead_units", hr_moments_get_n_dead (m));
+  hr_json_add_double (b, "std_mean", smean);
+  hr_json_add_double (b, "zero_fraction_mean", hr_moments_get_mean_zero_fraction (m));
+  hr_json_add_double (b, "zero_fraction_max", zmax);
+  hr_json_add_int (b, "dead_units", hr_moments_get_n_dead (m));
   json_builder_end_object (b);
   hr_json_clipping (b, stage);
-  hr_json_double (b, "simsiam_std", hr_moments_get_simsiam_std (m));
-  hr_json_double (b, "simsiam_std_healthy", 1.0 / sqrt ((double)d));
+  hr_json_add_double (b, "simsiam_std", hr_moments_get_simsiam_std (m));
+  hr_json_add_double (b, "simsiam_std_healthy", 1.0 / sqrt ((double)d));
   json_builder_end_object (b);
   json_builder_end_object (b);
   return TRUE;
@@ -398,12 +364,12 @@ hr_json_software (JsonBuilder *b)
     *eol = '\0';
   json_builder_set_member_name (b, "software");
   json_builder_begin_object (b);
-  hr_json_string (b, "headrank", HR_VERSION_S);
-  hr_json_string (b, "glib", glib);
-  hr_json_string (b, "json_glib", JSON_VERSION_S);
-  hr_json_string (b, "libtiff", tiff);
-  hr_json_string (b, "openblas", openblas_get_config ());
-  hr_json_string (b, "cairo", cairo_version_string ());
+  hr_json_add_string (b, "headrank", HR_VERSION_S);
+  hr_json_add_string (b, "glib", glib);
+  hr_json_add_string (b, "json_glib", JSON_VERSION_S);
+  hr_json_add_string (b, "libtiff", tiff);
+  hr_json_add_string (b, "openblas", openblas_get_config ());
+  hr_json_add_string (b, "cairo", cairo_version_string ());
   json_builder_end_object (b);
 }
 
@@ -421,9 +387,9 @@ hr_json_head (JsonBuilder *b, HrAnalysis *self)
     }
   json_builder_begin_object (b);
   hr_head_json_add_members (b, head);
-  hr_json_string (b, "norm_mode",
-                  hr_enum_nick (HR_TYPE_NORM_MODE, hr_analysis_get_norm_mode (self)));
-  hr_json_int (b, "batch_size", (gint64)hr_analysis_get_batch_size (self));
+  hr_json_add_string (b, "norm_mode",
+                      hr_enum_nick (HR_TYPE_NORM_MODE, hr_analysis_get_norm_mode (self)));
+  hr_json_add_int (b, "batch_size", (gint64)hr_analysis_get_batch_size (self));
   json_builder_end_object (b);
 }
 
@@ -441,24 +407,25 @@ hr_json_pairs_source (JsonBuilder *b, HrAnalysis *self)
     {
       HrSource *positives = hr_analysis_get_positives_source (self);
 
-      hr_json_string (b, "origin", "positives");
-      hr_json_string (b, "path", positives != NULL ? hr_source_get_name (positives) : NULL);
+      hr_json_add_string (b, "origin", "positives");
+      hr_json_add_string (b, "path", positives != NULL ? hr_source_get_name (positives) : NULL);
       json_builder_end_object (b);
       return;
     }
-  hr_json_string (b, "origin", hr_enum_nick (HR_TYPE_PAIRS_ORIGIN, hr_pairs_get_origin (pairs)));
-  hr_json_string (b, "path", hr_pairs_get_path (pairs));
+  hr_json_add_string (b, "origin",
+                      hr_enum_nick (HR_TYPE_PAIRS_ORIGIN, hr_pairs_get_origin (pairs)));
+  hr_json_add_string (b, "path", hr_pairs_get_path (pairs));
   if (hr_pairs_get_origin (pairs) == HR_PAIRS_ORIGIN_TRACKS)
     {
-      hr_json_int (b, "dt", hr_pairs_get_dt (pairs));
+      hr_json_add_int (b, "dt", hr_pairs_get_dt (pairs));
       json_builder_set_member_name (b, "columns");
       json_builder_begin_array (b);
       columns = hr_pairs_get_columns (pairs);
       for (guint i = 0; columns != NULL && columns[i] != NULL; i++)
         json_builder_add_string_value (b, columns[i]);
       json_builder_end_array (b);
-      hr_json_int (b, "rows", (gint64)hr_pairs_get_n_rows (pairs));
-      hr_json_int (b, "rows_missing", (gint64)hr_pairs_get_n_rows_missing (pairs));
+      hr_json_add_int (b, "rows", (gint64)hr_pairs_get_n_rows (pairs));
+      hr_json_add_int (b, "rows_missing", (gint64)hr_pairs_get_n_rows_missing (pairs));
     }
   json_builder_end_object (b);
 }
@@ -475,21 +442,21 @@ hr_json_contrastive (JsonBuilder *b, HrAnalysis *self)
       return;
     }
   json_builder_begin_object (b);
-  hr_json_int (b, "pairs", (gint64)hr_contrastive_get_n_pairs (c));
-  hr_json_int (b, "pairs_skipped", (gint64)hr_analysis_get_n_pairs_skipped (self));
+  hr_json_add_int (b, "pairs", (gint64)hr_contrastive_get_n_pairs (c));
+  hr_json_add_int (b, "pairs_skipped", (gint64)hr_analysis_get_n_pairs_skipped (self));
   hr_json_pairs_source (b, self);
-  hr_json_int (b, "batch_size", (gint64)hr_contrastive_get_batch_size (c));
-  hr_json_double (b, "temperature", hr_contrastive_get_temperature (c));
-  hr_json_double (b, "margin", hr_contrastive_get_margin (c));
+  hr_json_add_int (b, "batch_size", (gint64)hr_contrastive_get_batch_size (c));
+  hr_json_add_double (b, "temperature", hr_contrastive_get_temperature (c));
+  hr_json_add_double (b, "margin", hr_contrastive_get_margin (c));
   json_builder_set_member_name (b, "explicit_negatives");
   json_builder_add_boolean_value (b, hr_contrastive_has_negatives (c));
-  hr_json_double (b, "alignment", hr_contrastive_get_alignment (c));
-  hr_json_double (b, "uniformity", hr_contrastive_get_uniformity (c));
-  hr_json_double (b, "ntxent", hr_contrastive_get_ntxent (c));
-  hr_json_double (b, "triplet", hr_contrastive_get_triplet (c));
-  hr_json_double (b, "positive_cosine", hr_contrastive_get_positive_cosine (c));
-  hr_json_double (b, "negative_cosine", hr_contrastive_get_negative_cosine (c));
-  hr_json_double (b, "lidar", hr_analysis_get_lidar (self));
+  hr_json_add_double (b, "alignment", hr_contrastive_get_alignment (c));
+  hr_json_add_double (b, "uniformity", hr_contrastive_get_uniformity (c));
+  hr_json_add_double (b, "ntxent", hr_contrastive_get_ntxent (c));
+  hr_json_add_double (b, "triplet", hr_contrastive_get_triplet (c));
+  hr_json_add_double (b, "positive_cosine", hr_contrastive_get_positive_cosine (c));
+  hr_json_add_double (b, "negative_cosine", hr_contrastive_get_negative_cosine (c));
+  hr_json_add_double (b, "lidar", hr_analysis_get_lidar (self));
   json_builder_end_object (b);
 }
 
@@ -510,9 +477,11 @@ hr_json_parts (JsonBuilder *b, HrSource *features)
       guint64 first = hr_concat_source_get_part_start (concat, i);
 
       json_builder_begin_object (b);
-      hr_json_string (b, "features", hr_source_get_name (hr_concat_source_get_part (concat, i)));
-      hr_json_int (b, "first_sample", (gint64)first);
-      hr_json_int (b, "samples", (gint64)(hr_concat_source_get_part_start (concat, i + 1) - first));
+      hr_json_add_string (b, "features",
+                          hr_source_get_name (hr_concat_source_get_part (concat, i)));
+      hr_json_add_int (b, "first_sample", (gint64)first);
+      hr_json_add_int (b, "samples",
+                       (gint64)(hr_concat_source_get_part_start (concat, i + 1) - first));
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -528,20 +497,21 @@ hr_analysis_build_json (HrAnalysis *self, GError **error)
   g_auto (GStrv) lines = NULL;
 
   json_builder_begin_object (b);
-  hr_json_int (b, "report_format", HR_REPORT_FORMAT);
+  hr_json_add_int (b, "report_format", HR_REPORT_FORMAT);
   hr_json_software (b);
   json_builder_set_member_name (b, "input");
   json_builder_begin_object (b);
-  hr_json_string (b, "features", hr_source_get_name (features));
+  hr_json_add_string (b, "features", hr_source_get_name (features));
   hr_json_parts (b, features);
-  hr_json_int (b, "samples", (gint64)hr_source_get_n_samples (features));
-  hr_json_int (b, "features_dimension", (gint64)hr_source_get_n_features (features));
-  hr_json_string (b, "layout",
-                  hr_enum_nick (HR_TYPE_STACK_LAYOUT,
-                                hr_stack_info_get_layout (hr_source_get_info (features))));
-  hr_json_string (b, "projections", projections != NULL ? hr_source_get_name (projections) : NULL);
-  hr_json_int (b, "dropped_samples", (gint64)hr_analysis_get_n_dropped (self));
-  hr_json_int (b, "nonfinite_values", (gint64)hr_analysis_get_n_nonfinite (self));
+  hr_json_add_int (b, "samples", (gint64)hr_source_get_n_samples (features));
+  hr_json_add_int (b, "features_dimension", (gint64)hr_source_get_n_features (features));
+  hr_json_add_string (b, "layout",
+                      hr_enum_nick (HR_TYPE_STACK_LAYOUT,
+                                    hr_stack_info_get_layout (hr_source_get_info (features))));
+  hr_json_add_string (b, "projections",
+                      projections != NULL ? hr_source_get_name (projections) : NULL);
+  hr_json_add_int (b, "dropped_samples", (gint64)hr_analysis_get_n_dropped (self));
+  hr_json_add_int (b, "nonfinite_values", (gint64)hr_analysis_get_n_nonfinite (self));
   json_builder_set_member_name (b, "standardized");
   json_builder_add_boolean_value (b, hr_analysis_get_standardize (self));
   json_builder_end_object (b);
@@ -611,18 +581,6 @@ hr_analysis_to_json (HrAnalysis *self, gboolean pretty)
 
 /* -- the verdict in words ---------------------------------------------------------------- */
 
-/* A rank in words: "32", or its range "30–32" when it is uncertain. */
-static char *
-hr_rank_text (HrSpectrum *sp)
-{
-  guint low, high;
-
-  hr_spectrum_get_rank_range (sp, &low, &high);
-  if (low == high)
-    return g_strdup_printf ("%u", hr_spectrum_get_rank (sp));
-  return g_strdup_printf ("%u–%u", low, high);
-}
-
 /* An effective rank in words: "21.9", or "undefined" when it is NaN (every value 0). */
 static char *
 hr_effective_rank_text (double e)
@@ -688,7 +646,7 @@ hr_analysis_describe_verdict (HrAnalysis *self)
   else
     {
       HrSpectrum *f = hr_stage_get_spectrum (features), *p = hr_stage_get_spectrum (projections);
-      g_autofree char *rf = hr_rank_text (f), *rp = hr_rank_text (p);
+      g_autofree char *rf = hr_rank_range_text (f, "–"), *rp = hr_rank_range_text (p, "–");
       double ef = hr_spectrum_get_effective_rank (f), ep = hr_spectrum_get_effective_rank (p);
       g_autofree char *sef = hr_effective_rank_text (ef), *sep = hr_effective_rank_text (ep);
 
@@ -880,7 +838,7 @@ hr_analysis_describe_verdict (HrAnalysis *self)
                 std, 1.0 / sqrt (d), d));
       else
         {
-          g_autofree char *rank = hr_rank_text (hr_stage_get_spectrum (projections));
+          g_autofree char *rank = hr_rank_range_text (hr_stage_get_spectrum (projections), "–");
 
           g_ptr_array_add (lines,
                            g_strdup_printf (

@@ -11,6 +11,7 @@
 
 #include "headrank-progress.h"
 #include "headrank-table.h"
+#include "hr-stage-text.h"
 #include "hr-zarr.h"
 
 /* NaN without its sign bit, so that printf writes "nan" for every undefined value. */
@@ -26,28 +27,6 @@ hr_unsigned_nan (double x)
 #define HR_SAMPLE_HEAD "head-viscy-v0.safetensors"
 #define HR_SAMPLE_ARCH "viscy-v0"
 #define HR_SAMPLE_PAIRS "sample-pairs.csv"
-
-/* "64", or "61-64" when the rank is uncertain (ASCII, so that the column stays aligned). */
-static char *
-hr_rank_cell (HrSpectrum *sp)
-{
-  guint low, high;
-
-  hr_spectrum_get_rank_range (sp, &low, &high);
-  if (low == high)
-    return g_strdup_printf ("%u", hr_spectrum_get_rank (sp));
-  return g_strdup_printf ("%u-%u", low, high);
-}
-
-/* A stage's name in the tables: a hidden stage with its layer's kind, "2 (gelu)". */
-static char *
-hr_stage_label (HrStage *stage)
-{
-  if (hr_stage_get_role (stage) != HR_STAGE_ROLE_HIDDEN)
-    return g_strdup (hr_stage_get_name (stage));
-  return g_strdup_printf ("%s (%s)", hr_stage_get_name (stage),
-                          hr_enum_nick (HR_TYPE_LAYER_KIND, hr_stage_get_layer_kind (stage)));
-}
 
 /* Prints @text wrapped to @width, with a newline. */
 static void
@@ -86,7 +65,7 @@ hr_analysis_print_field_measures (HrAnalysis *analysis, guint width)
       HrStage *stage = hr_analysis_get_stage (analysis, i);
       HrSpectrum *sp = hr_stage_get_spectrum (stage);
       HrSpectrum *nsp = hr_stage_get_normalized_spectrum (stage);
-      g_autofree char *nrank = nsp != NULL ? hr_rank_cell (nsp) : g_strdup ("-");
+      g_autofree char *nrank = nsp != NULL ? hr_rank_range_text (nsp, "-") : g_strdup ("-");
       g_autofree char *label = hr_stage_label (stage);
       g_autofree char *ver = NULL, *rv = NULL, *sr = NULL, *nesum = NULL, *cka = NULL;
       g_autofree char *lightly = NULL;
@@ -160,7 +139,7 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
           pcs = g_strdup_printf ("%u/%u/%u", hr_spectrum_get_components (sp, 0.90),
                                  hr_spectrum_get_components (sp, 0.95),
                                  hr_spectrum_get_components (sp, 0.99));
-          rank = hr_rank_cell (sp);
+          rank = hr_rank_range_text (sp, "-");
           mrank = g_strdup_printf ("%u", hr_spectrum_get_matrix_rank (sp));
           /* hr_unsigned_nan: an undefined measure (values all 0) prints as "nan" */
           er = g_strdup_printf ("%.2f", hr_unsigned_nan (hr_spectrum_get_effective_rank (sp)));

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "headrank-progress.h"
+#include "hr-json.h"
 #include "hr-zarr.h"
 
 typedef struct
@@ -85,8 +86,7 @@ hr_info_json_nonfinite (JsonBuilder *b, const HrInfoResult *r)
 {
   json_builder_set_member_name (b, "nonfinite");
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "count");
-  json_builder_add_int_value (b, (gint64)r->n_nonfinite);
+  hr_json_add_int (b, "count", (gint64)r->n_nonfinite);
   json_builder_set_member_name (b, "positions");
   json_builder_begin_array (b);
   for (gsize i = 0; i < r->n_positions; i++)
@@ -107,44 +107,27 @@ hr_info_print_json (const HrInfoResult *r)
   g_autoptr (JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "file");
-  json_builder_add_string_value (b, r->path);
-  json_builder_set_member_name (b, "layout");
-  json_builder_add_string_value (
-      b, hr_enum_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (info)));
-  json_builder_set_member_name (b, "samples");
-  json_builder_add_int_value (b, (gint64)r->n_samples);
-  json_builder_set_member_name (b, "features");
-  json_builder_add_int_value (b, (gint64)r->n_features);
-  json_builder_set_member_name (b, "sample_format");
-  json_builder_add_string_value (
-      b, hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, hr_stack_info_get_sample_format (info)));
-  json_builder_set_member_name (b, "compression");
-  json_builder_add_string_value (b, hr_stack_info_get_compression (info));
-  json_builder_set_member_name (b, "pages");
-  json_builder_add_int_value (b, hr_stack_info_get_n_pages (info));
-  json_builder_set_member_name (b, "tiled");
-  json_builder_add_boolean_value (b, hr_stack_info_get_tiled (info));
-  json_builder_set_member_name (b, "byte_order");
-  json_builder_add_string_value (b, hr_stack_info_get_big_endian (info) ? "big" : "little");
-  json_builder_set_member_name (b, "bigtiff");
-  json_builder_add_boolean_value (b, hr_stack_info_get_bigtiff (info));
-  json_builder_set_member_name (b, "metadata");
-  json_builder_add_string_value (b, hr_stack_info_get_metadata_kind (info));
-  json_builder_set_member_name (b, "per_pixel");
-  json_builder_add_boolean_value (b, hr_stack_info_is_per_pixel (info));
+  hr_json_add_string (b, "file", r->path);
+  hr_json_add_string (b, "layout",
+                      hr_enum_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (info)));
+  hr_json_add_int (b, "samples", (gint64)r->n_samples);
+  hr_json_add_int (b, "features", (gint64)r->n_features);
+  hr_json_add_string (b, "sample_format",
+                      hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, hr_stack_info_get_sample_format (info)));
+  hr_json_add_string (b, "compression", hr_stack_info_get_compression (info));
+  hr_json_add_int (b, "pages", hr_stack_info_get_n_pages (info));
+  hr_json_add_boolean (b, "tiled", hr_stack_info_get_tiled (info));
+  hr_json_add_string (b, "byte_order", hr_stack_info_get_big_endian (info) ? "big" : "little");
+  hr_json_add_boolean (b, "bigtiff", hr_stack_info_get_bigtiff (info));
+  hr_json_add_string (b, "metadata", hr_stack_info_get_metadata_kind (info));
+  hr_json_add_boolean (b, "per_pixel", hr_stack_info_is_per_pixel (info));
   json_builder_set_member_name (b, "geometry");
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "width");
-  json_builder_add_int_value (b, hr_stack_info_get_width (info));
-  json_builder_set_member_name (b, "height");
-  json_builder_add_int_value (b, hr_stack_info_get_height (info));
-  json_builder_set_member_name (b, "depth");
-  json_builder_add_int_value (b, hr_stack_info_get_depth (info));
-  json_builder_set_member_name (b, "frames");
-  json_builder_add_int_value (b, hr_stack_info_get_frames (info));
-  json_builder_set_member_name (b, "channels");
-  json_builder_add_int_value (b, hr_stack_info_get_channels (info));
+  hr_json_add_int (b, "width", hr_stack_info_get_width (info));
+  hr_json_add_int (b, "height", hr_stack_info_get_height (info));
+  hr_json_add_int (b, "depth", hr_stack_info_get_depth (info));
+  hr_json_add_int (b, "frames", hr_stack_info_get_frames (info));
+  hr_json_add_int (b, "channels", hr_stack_info_get_channels (info));
   json_builder_end_object (b);
   hr_info_json_nonfinite (b, r);
   json_builder_end_object (b);
@@ -202,33 +185,25 @@ hr_info_print_parts_json (HrConcatSource *concat, const HrInfoResult *r)
       guint64 first = hr_concat_source_get_part_start (concat, i);
 
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "file");
-      json_builder_add_string_value (b, hr_source_get_name (part));
-      json_builder_set_member_name (b, "first_sample");
-      json_builder_add_int_value (b, (gint64)first);
-      json_builder_set_member_name (b, "samples");
-      json_builder_add_int_value (
-          b, (gint64)(hr_concat_source_get_part_start (concat, i + 1) - first));
-      json_builder_set_member_name (b, "layout");
-      json_builder_add_string_value (
-          b, hr_enum_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (info)));
-      json_builder_set_member_name (b, "sample_format");
-      json_builder_add_string_value (
-          b, hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, hr_stack_info_get_sample_format (info)));
-      json_builder_set_member_name (b, "compression");
-      json_builder_add_string_value (b, hr_stack_info_get_compression (info));
-      json_builder_set_member_name (b, "nonfinite");
-      json_builder_add_int_value (b, (gint64)hr_source_get_n_nonfinite (part));
+      hr_json_add_string (b, "file", hr_source_get_name (part));
+      hr_json_add_int (b, "first_sample", (gint64)first);
+      hr_json_add_int (b, "samples",
+                       (gint64)(hr_concat_source_get_part_start (concat, i + 1) - first));
+      hr_json_add_string (b, "layout",
+                          hr_enum_nick (HR_TYPE_STACK_LAYOUT, hr_stack_info_get_layout (info)));
+      hr_json_add_string (
+          b, "sample_format",
+          hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, hr_stack_info_get_sample_format (info)));
+      hr_json_add_string (b, "compression", hr_stack_info_get_compression (info));
+      hr_json_add_int (b, "nonfinite", (gint64)hr_source_get_n_nonfinite (part));
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
-  json_builder_set_member_name (b, "samples");
-  json_builder_add_int_value (b, (gint64)r->n_samples);
-  json_builder_set_member_name (b, "features");
-  json_builder_add_int_value (b, (gint64)r->n_features);
-  json_builder_set_member_name (b, "sample_format");
-  json_builder_add_string_value (
-      b, hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, hr_stack_info_get_sample_format (r->info)));
+  hr_json_add_int (b, "samples", (gint64)r->n_samples);
+  hr_json_add_int (b, "features", (gint64)r->n_features);
+  hr_json_add_string (
+      b, "sample_format",
+      hr_enum_nick (HR_TYPE_SAMPLE_FORMAT, hr_stack_info_get_sample_format (r->info)));
   hr_info_json_nonfinite (b, r);
   json_builder_end_object (b);
 
@@ -347,10 +322,8 @@ hr_info_zarr_json (HrZarrStore *store, const HrZarrRoleScan *features,
   const char *names[] = { "features", "projections" };
 
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "store");
-  json_builder_add_string_value (b, hr_zarr_store_get_path (store));
-  json_builder_set_member_name (b, "layout");
-  json_builder_add_string_value (b, hr_zarr_layout_to_string (hr_zarr_store_get_layout (store)));
+  hr_json_add_string (b, "store", hr_zarr_store_get_path (store));
+  hr_json_add_string (b, "layout", hr_zarr_layout_to_string (hr_zarr_store_get_layout (store)));
   json_builder_set_member_name (b, "arrays");
   json_builder_begin_array (b);
   for (guint i = 0; i < hr_zarr_store_get_n_arrays (store); i++)
@@ -359,10 +332,8 @@ hr_info_zarr_json (HrZarrStore *store, const HrZarrRoleScan *features,
       const char *why = hr_zarr_array_get_unsupported (store, i);
 
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "path");
-      json_builder_add_string_value (b, hr_zarr_store_get_array_path (store, i));
-      json_builder_set_member_name (b, "zarr_format");
-      json_builder_add_int_value (b, hr_zarr_array_get_format (store, i));
+      hr_json_add_string (b, "path", hr_zarr_store_get_array_path (store, i));
+      hr_json_add_int (b, "zarr_format", hr_zarr_array_get_format (store, i));
       for (int m = 0; m < 2; m++)
         {
           const guint64 *v
@@ -374,19 +345,15 @@ hr_info_zarr_json (HrZarrStore *store, const HrZarrRoleScan *features,
             json_builder_add_int_value (b, (gint64)v[d]);
           json_builder_end_array (b);
         }
-      json_builder_set_member_name (b, "dtype");
-      json_builder_add_string_value (b, hr_zarr_array_get_dtype (store, i));
-      json_builder_set_member_name (b, "order");
-      json_builder_add_string_value (b, hr_zarr_array_get_fortran_order (store, i) ? "F" : "C");
-      json_builder_set_member_name (b, "codecs");
-      json_builder_add_string_value (b, hr_zarr_array_get_codecs (store, i));
+      hr_json_add_string (b, "dtype", hr_zarr_array_get_dtype (store, i));
+      hr_json_add_string (b, "order", hr_zarr_array_get_fortran_order (store, i) ? "F" : "C");
+      hr_json_add_string (b, "codecs", hr_zarr_array_get_codecs (store, i));
       json_builder_set_member_name (b, "role");
       if (role == HR_ZARR_ROLE_NONE)
         json_builder_add_null_value (b);
       else
         json_builder_add_string_value (b, hr_zarr_role_to_string (role));
-      json_builder_set_member_name (b, "readable");
-      json_builder_add_boolean_value (b, why == NULL);
+      hr_json_add_boolean (b, "readable", why == NULL);
       /* prose for people, translated: programs read "readable" */
       json_builder_set_member_name (b, "unreadable_reason");
       if (why == NULL)
@@ -405,14 +372,10 @@ hr_info_zarr_json (HrZarrStore *store, const HrZarrRoleScan *features,
           continue;
         }
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "array");
-      json_builder_add_string_value (b, scans[k]->array);
-      json_builder_set_member_name (b, "samples");
-      json_builder_add_int_value (b, (gint64)scans[k]->n_rows);
-      json_builder_set_member_name (b, "features");
-      json_builder_add_int_value (b, (gint64)scans[k]->n_columns);
-      json_builder_set_member_name (b, "nonfinite");
-      json_builder_add_int_value (b, (gint64)scans[k]->n_nonfinite);
+      hr_json_add_string (b, "array", scans[k]->array);
+      hr_json_add_int (b, "samples", (gint64)scans[k]->n_rows);
+      hr_json_add_int (b, "features", (gint64)scans[k]->n_columns);
+      hr_json_add_int (b, "nonfinite", (gint64)scans[k]->n_nonfinite);
       json_builder_end_object (b);
     }
   json_builder_end_object (b);

@@ -47,8 +47,9 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
+
+from bench_common import cache_dir
 
 SIZES = {'full': (100_000, 2048), 'small': (10_000, 2048)}
 READERS = ['headrank', 'headrank-numpy', 'headrank-numpy-out', 'headrank-read-into',
@@ -148,15 +149,8 @@ def child(reader, path):
         total = float(x[:, COLUMN].sum(dtype=numpy.float64))
     elif reader == 'headrank-read-into':
         import ctypes
-        lib = ctypes.CDLL('libheadrank-1.0.so.0')
-        read_into = lib.hr_stack_reader_read_into
-        read_into.restype = ctypes.c_int
-        read_into.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
-                              ctypes.POINTER(ctypes.c_size_t), ctypes.c_void_p,
-                              ctypes.c_void_p]
-        get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-        get_pointer.restype = ctypes.c_void_p
-        get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+        import bench_common
+        read_into, c_pointer = bench_common.read_into('hr_stack_reader_read_into')
         r = Headrank.StackReader.new(path, Headrank.StackLayout.AUTO, None)
         n, d = r.get_n_samples(), r.get_n_features()
         chunk_rows = r.get_preferred_chunk()
@@ -166,7 +160,7 @@ def child(reader, path):
         t_read = 0.0
         while True:
             a = time.perf_counter()
-            if not read_into(get_pointer(r.__gpointer__, None), buf.ctypes.data,
+            if not read_into(c_pointer(r), buf.ctypes.data,
                              chunk_rows, ctypes.byref(got), None, None):
                 raise RuntimeError('hr_stack_reader_read_into failed')
             t_read += time.perf_counter() - a
@@ -225,16 +219,6 @@ def child(reader, path):
 # --------------------------------------------------------------------------
 # parent
 # --------------------------------------------------------------------------
-
-def cache_dir(arg):
-    d = arg or os.environ.get('HEADRANK_BENCH_CACHE')
-    if not d and os.environ.get('G_TEST_BUILDDIR'):
-        d = os.path.join(os.environ['G_TEST_BUILDDIR'], 'bench-cache')
-    if not d:
-        d = os.path.join(tempfile.gettempdir(), 'headrank-bench-cache')
-    os.makedirs(d, exist_ok=True)
-    return d
-
 
 def ensure_file(path, n, d):
     import numpy

@@ -42,8 +42,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+
+from bench_common import cache_dir
 
 COLUMN = 7
 READERS = ['headrank', 'headrank-one-cpu', 'anndata', 'zarr']
@@ -72,15 +73,8 @@ def child(reader, path):
         import gi
         gi.require_version('Headrank', '1.0')
         from gi.repository import Headrank
-        lib = ctypes.CDLL('libheadrank-1.0.so.0')
-        read_into = lib.hr_source_read_into
-        read_into.restype = ctypes.c_int
-        read_into.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
-                              ctypes.POINTER(ctypes.c_size_t), ctypes.c_void_p,
-                              ctypes.c_void_p]
-        get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-        get_pointer.restype = ctypes.c_void_p
-        get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+        import bench_common
+        read_into, c_pointer = bench_common.read_into('hr_source_read_into')
     elif reader == 'anndata':
         import anndata
     elif reader == 'zarr':
@@ -98,7 +92,7 @@ def child(reader, path):
         rows = source.get_preferred_chunk()
         buf = numpy.empty((rows, d), numpy.float32)
         got = ctypes.c_size_t(0)
-        handle = get_pointer(source.__gpointer__, None)
+        handle = c_pointer(source)
         total = 0.0
         while True:
             if not read_into(handle, buf.ctypes.data, rows, ctypes.byref(got), None, None):
@@ -185,16 +179,6 @@ def describe_codecs(path):
     return (f'zarr v2, chunks {meta["chunks"]}, compressor '
             f'{json.dumps(meta["compressor"], sort_keys=True)}, filters '
             f'{json.dumps(meta["filters"])}')
-
-
-def cache_dir(arg):
-    d = arg or os.environ.get('HEADRANK_BENCH_CACHE')
-    if not d and os.environ.get('G_TEST_BUILDDIR'):
-        d = os.path.join(os.environ['G_TEST_BUILDDIR'], 'bench-cache')
-    if not d:
-        d = os.path.join(tempfile.gettempdir(), 'headrank-bench-cache')
-    os.makedirs(d, exist_ok=True)
-    return d
 
 
 def store_size(path):

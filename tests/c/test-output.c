@@ -15,36 +15,10 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
-typedef struct
-{
-  char *dir;
-} Fixture;
+#include "test-util.h"
 
-static void
-fixture_set_up (Fixture *f, gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-
-  f->dir = g_dir_make_tmp ("hr-output-XXXXXX", &error);
-  g_assert_no_error (error);
-}
-
-static void
-fixture_tear_down (Fixture *f, gconstpointer data)
-{
-  GDir *dir = g_dir_open (f->dir, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (f->dir, name, NULL);
-      g_unlink (path);
-    }
-  if (dir != NULL)
-    g_dir_close (dir);
-  g_rmdir (f->dir);
-  g_free (f->dir);
-}
+/* Each test in a temporary folder of its own, f->dir. */
+typedef HrTestFolder Fixture;
 
 static int
 compare_names (gconstpointer a, gconstpointer b)
@@ -263,18 +237,19 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add ("/output/file/commit", Fixture, NULL, fixture_set_up, test_commit, fixture_tear_down);
-  g_test_add ("/output/file/abandon", Fixture, NULL, fixture_set_up, test_abandon,
-              fixture_tear_down);
-  g_test_add ("/output/file/cancelled", Fixture, NULL, fixture_set_up, test_cancelled,
-              fixture_tear_down);
-  g_test_add ("/output/file/refuses-devices", Fixture, NULL, fixture_set_up, test_refuses_devices,
-              fixture_tear_down);
-  g_test_add ("/output/file/follows-links", Fixture, NULL, fixture_set_up, test_follows_links,
-              fixture_tear_down);
-  g_test_add ("/output/file/one-writer", Fixture, NULL, fixture_set_up, test_one_writer,
-              fixture_tear_down);
-  g_test_add ("/output/file/missing-folder", Fixture, NULL, fixture_set_up, test_missing_folder,
-              fixture_tear_down);
+  g_test_add ("/output/file/commit", Fixture, NULL, hr_test_folder_set_up, test_commit,
+              hr_test_folder_tear_down);
+  g_test_add ("/output/file/abandon", Fixture, NULL, hr_test_folder_set_up, test_abandon,
+              hr_test_folder_tear_down);
+  g_test_add ("/output/file/cancelled", Fixture, NULL, hr_test_folder_set_up, test_cancelled,
+              hr_test_folder_tear_down);
+  g_test_add ("/output/file/refuses-devices", Fixture, NULL, hr_test_folder_set_up,
+              test_refuses_devices, hr_test_folder_tear_down);
+  g_test_add ("/output/file/follows-links", Fixture, NULL, hr_test_folder_set_up,
+              test_follows_links, hr_test_folder_tear_down);
+  g_test_add ("/output/file/one-writer", Fixture, NULL, hr_test_folder_set_up, test_one_writer,
+              hr_test_folder_tear_down);
+  g_test_add ("/output/file/missing-folder", Fixture, NULL, hr_test_folder_set_up,
+              test_missing_folder, hr_test_folder_tear_down);
   return g_test_run ();
 }

@@ -19,36 +19,10 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
-typedef struct
-{
-  char *dir;
-} Fixture;
+#include "test-util.h"
 
-static void
-fixture_set_up (Fixture *f, gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-
-  f->dir = g_dir_make_tmp ("hr-plot-XXXXXX", &error);
-  g_assert_no_error (error);
-}
-
-static void
-fixture_tear_down (Fixture *f, gconstpointer data)
-{
-  GDir *dir = g_dir_open (f->dir, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (f->dir, name, NULL);
-      g_unlink (path);
-    }
-  if (dir != NULL)
-    g_dir_close (dir);
-  g_rmdir (f->dir);
-  g_free (f->dir);
-}
+/* Each test in a temporary folder of its own, f->dir. */
+typedef HrTestFolder Fixture;
 
 static guint
 count_files (const char *dir_path)
@@ -557,16 +531,17 @@ main (int argc, char **argv)
     {
       g_autofree char *path = g_strdup_printf ("/plot/figure/%s", examples[i].name);
 
-      g_test_add (path, Fixture, &examples[i], fixture_set_up, test_example, fixture_tear_down);
+      g_test_add (path, Fixture, &examples[i], hr_test_folder_set_up, test_example,
+                  hr_test_folder_tear_down);
     }
-  g_test_add ("/plot/write/missing-dir", Fixture, NULL, fixture_set_up, test_write_missing_dir,
-              fixture_tear_down);
-  g_test_add ("/plot/write/bad-extension", Fixture, NULL, fixture_set_up, test_write_bad_extension,
-              fixture_tear_down);
-  g_test_add ("/plot/write/read-only-dir", Fixture, NULL, fixture_set_up, test_write_read_only_dir,
-              fixture_tear_down);
-  g_test_add ("/plot/write/overwrite", Fixture, NULL, fixture_set_up, test_write_overwrite,
-              fixture_tear_down);
+  g_test_add ("/plot/write/missing-dir", Fixture, NULL, hr_test_folder_set_up,
+              test_write_missing_dir, hr_test_folder_tear_down);
+  g_test_add ("/plot/write/bad-extension", Fixture, NULL, hr_test_folder_set_up,
+              test_write_bad_extension, hr_test_folder_tear_down);
+  g_test_add ("/plot/write/read-only-dir", Fixture, NULL, hr_test_folder_set_up,
+              test_write_read_only_dir, hr_test_folder_tear_down);
+  g_test_add ("/plot/write/overwrite", Fixture, NULL, hr_test_folder_set_up, test_write_overwrite,
+              hr_test_folder_tear_down);
   g_test_add_func ("/plot/palette", test_palette);
   status = g_test_run ();
   /* cairo's and fontconfig's caches, so that LeakSanitizer sees only our own memory. */

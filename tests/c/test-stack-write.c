@@ -14,38 +14,10 @@
 
 #include <glib/gstdio.h>
 
-typedef struct
-{
-  char *dir;
-} Folder;
+#include "test-util.h"
 
-static void
-folder_setup (Folder *f, gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-
-  f->dir = g_dir_make_tmp ("headrank-write-XXXXXX", &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (f->dir);
-}
-
-static void
-folder_teardown (Folder *f, gconstpointer data)
-{
-  g_autoptr (GDir) dir = NULL;
-  const char *name;
-
-  if (f->dir == NULL)
-    return;
-  dir = g_dir_open (f->dir, 0, NULL);
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (f->dir, name, NULL);
-      g_unlink (path);
-    }
-  g_rmdir (f->dir);
-  g_free (f->dir);
-}
+/* Each test in a temporary folder of its own, f->dir. */
+typedef HrTestFolder Folder;
 
 static int
 compare_strings (gconstpointer a, gconstpointer b)
@@ -851,7 +823,7 @@ test_write_auto_layout (Folder *f, gconstpointer data)
 /* -- main -------------------------------------------------------------------------------- */
 
 #define ADD_FOLDER_TEST(path, data, func)                                                          \
-  g_test_add (path, Folder, data, folder_setup, func, folder_teardown)
+  g_test_add (path, Folder, data, hr_test_folder_set_up, func, hr_test_folder_tear_down)
 
 int
 main (int argc, char **argv)

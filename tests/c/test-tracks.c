@@ -35,15 +35,7 @@ load_expected (void)
   static JsonParser *parser;
 
   if (parser == NULL)
-    {
-      g_autofree char *path
-          = g_test_build_filename (G_TEST_DIST, "data", "tracks", "expected.json", NULL);
-      g_autoptr (GError) error = NULL;
-
-      parser = json_parser_new ();
-      json_parser_load_from_file (parser, path, &error);
-      g_assert_no_error (error);
-    }
+    parser = hr_test_parse_json ("tracks", "expected.json");
   return json_node_get_object (json_parser_get_root (parser));
 }
 
@@ -455,24 +447,6 @@ make_store (const StoreFile *files, gsize n_files)
   return dir;
 }
 
-static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        remove_tree (child);
-      else
-        g_remove (child);
-    }
-  g_rmdir (path);
-}
-
 /* vlen-utf8 bytes of @strings: the count, then each length and its bytes. */
 static GByteArray *
 vlen (const char *const *strings, guint32 count)
@@ -636,7 +610,7 @@ test_obs_bad (gconstpointer data)
         g_assert_cmpstr (hr_zarr_column_get_string (column, r), ==, c->word);
       g_assert_true ((column->missing != NULL) == (c->word == NULL));
     }
-  remove_tree (dir);
+  hr_test_remove_tree (dir);
 }
 
 /* Strings compressed with gzip, zlib and zstd (a frame without its size, decoded as a
@@ -722,7 +696,7 @@ test_obs_compressed (void)
           g_assert_cmpstr (hr_zarr_column_get_string (column, i), ==, want);
         }
       g_assert_null (column->missing);
-      remove_tree (dir);
+      hr_test_remove_tree (dir);
       g_byte_array_unref (encoded[0]);
       g_byte_array_unref (encoded[1]);
     }
@@ -767,7 +741,7 @@ test_obs_numbers (void)
   g_assert_cmpint (b->ints[0], ==, 1);
   g_assert_cmpint (b->ints[1], ==, 0);
   g_assert_true (b->missing != NULL && !b->missing[0] && !b->missing[1] && b->missing[2]);
-  remove_tree (dir);
+  hr_test_remove_tree (dir);
 }
 
 int

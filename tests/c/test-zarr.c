@@ -29,15 +29,7 @@ load_manifest (void)
   static JsonParser *parser;
 
   if (parser == NULL)
-    {
-      g_autofree char *path
-          = g_test_build_filename (G_TEST_DIST, "data", "zarr", "manifest.json", NULL);
-      g_autoptr (GError) error = NULL;
-
-      parser = json_parser_new ();
-      json_parser_load_from_file (parser, path, &error);
-      g_assert_no_error (error);
-    }
+    parser = hr_test_parse_json ("zarr", "manifest.json");
   return json_node_get_object (json_parser_get_root (parser));
 }
 
@@ -204,21 +196,6 @@ make_store (const char *file, const char *content, gssize length)
   return dir;
 }
 
-static void
-remove_store (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (dir, name, NULL);
-
-      g_remove (path);
-    }
-  g_rmdir (dir);
-}
-
 /* 100,000 nested arrays in an object: a clean error, not json-glib's recursion. */
 static void
 test_deep_json (void)
@@ -240,7 +217,7 @@ test_deep_json (void)
   g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT);
   g_assert_nonnull (strstr (error->message, "nested"));
   g_assert_nonnull (strstr (error->message, dir));
-  remove_store (dir);
+  hr_test_remove_tree (dir);
 }
 
 /* Metadata that is not strict JSON, or not one object: "not JSON", never json-glib's partial
@@ -273,7 +250,7 @@ test_not_json (void)
       g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_CORRUPT);
       g_assert_nonnull (strstr (error->message, "is not JSON"));
       g_assert_nonnull (strstr (error->message, dir));
-      remove_store (dir);
+      hr_test_remove_tree (dir);
     }
 }
 
@@ -352,7 +329,7 @@ test_bad (gconstpointer data)
       g_assert_error (error, HR_STACK_ERROR, c->read_code);
     }
   g_assert_nonnull (strstr (error->message, dir));
-  remove_store (dir);
+  hr_test_remove_tree (dir);
 }
 
 /* A store of 2,000,000 rows whose chunks were never written reads as its fill value, with a
@@ -383,7 +360,7 @@ test_missing_chunks_many_rows (void)
       for (gsize k = 0; k < take * 3; k++)
         g_assert_true (isinf (out[k]) && out[k] < 0);
     }
-  remove_store (dir);
+  hr_test_remove_tree (dir);
 }
 
 /* A row of 64 chunks, decoded by as many threads as there are processors: the values land
@@ -443,7 +420,7 @@ test_row_of_many_chunks (void)
       g_assert_nonnull (strstr (error->message, first));
       g_clear_error (&error);
     }
-  remove_store (dir);
+  hr_test_remove_tree (dir);
 }
 
 static void

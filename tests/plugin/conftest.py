@@ -80,3 +80,14 @@ def _registered():
 @pytest.fixture
 def data_dir():
     return DATA
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    """What the widget sends to napari's notifications."""
+    from napari_headrank import _widget
+
+    seen = {'error': [], 'info': []}
+    monkeypatch.setattr(_widget, 'show_error', lambda m: seen['error'].append(m))
+    monkeypatch.setattr(_widget, 'show_info', lambda m: seen['info'].append(m))
+    return seen

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_headrank import _stacks, _widget
+from napari_headrank import _stacks
 from napari_headrank._library import headrank
 from napari_headrank._reader import get_reader
-from napari_headrank._widget import HEAD_NONE, HEAD_PROJECTIONS, HeadrankWidget
+from napari_headrank._widget import HEAD_NONE, HEAD_PROJECTIONS
+from widget_helpers import make_widget, run_and_wait
 
 Headrank = headrank()
 PLUGIN = 'napari-headrank'
@@ -25,29 +26,6 @@ ZARR = ROOT / 'tests' / 'data' / 'zarr'
 
 def expected(name, d):
     return np.fromfile(ZARR / 'expected' / f'{name}.f32', dtype='<f4').reshape(-1, d)
-
-
-@pytest.fixture
-def notes(monkeypatch):
-    seen = {'error': [], 'info': []}
-    monkeypatch.setattr(_widget, 'show_error', lambda m: seen['error'].append(m))
-    monkeypatch.setattr(_widget, 'show_info', lambda m: seen['info'].append(m))
-    return seen
-
-
-def make_widget(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    widget = HeadrankWidget(viewer)
-    qtbot.addWidget(widget)
-    return viewer, widget
-
-
-def run_and_wait(qtbot, widget, timeout=60000):
-    widget.status = None
-    widget.run()
-    qtbot.waitUntil(lambda: widget.status is not None and widget.worker is None,
-                    timeout=timeout)
-    return widget.status
 
 
 @pytest.mark.parametrize('store, layout, features, projections, d', [

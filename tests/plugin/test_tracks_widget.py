@@ -4,8 +4,8 @@
 import json
 from pathlib import Path
 
-from napari_headrank import _widget
-from napari_headrank._widget import HEAD_NONE, HeadrankWidget
+from napari_headrank._widget import HEAD_NONE
+from widget_helpers import make_widget, run_and_wait
 
 import pytest
 
@@ -14,26 +14,8 @@ EXPECTED = json.loads((TRACKS / 'expected.json').read_text())
 PLUGIN = 'napari-headrank'
 
 
-@pytest.fixture
-def notes(monkeypatch):
-    seen = {'error': [], 'info': []}
-    monkeypatch.setattr(_widget, 'show_error', lambda m: seen['error'].append(m))
-    monkeypatch.setattr(_widget, 'show_info', lambda m: seen['info'].append(m))
-    return seen
-
-
-def run_and_wait(qtbot, widget, timeout=60000):
-    widget.status = None
-    widget.run()
-    qtbot.waitUntil(lambda: widget.status is not None and widget.worker is None,
-                    timeout=timeout)
-    return widget.status
-
-
 def test_temporal_pairs_from_the_layers_store(make_napari_viewer, qtbot, data_dir, notes):
-    viewer = make_napari_viewer()
-    widget = HeadrankWidget(viewer)
-    qtbot.addWidget(widget)
+    viewer, widget = make_widget(make_napari_viewer, qtbot)
     # a TIFF layer: no tracks to pair
     viewer.open(str(data_dir / 'sample-embeddings.tif'), plugin=PLUGIN)
     assert not widget.track_pairs.isEnabled()

@@ -12,6 +12,7 @@ from gi.repository import GLib
 from napari_headrank import _widget
 from napari_headrank._library import headrank
 from napari_headrank._widget import HEAD_NONE, HEAD_PRESET, HeadrankWidget
+from widget_helpers import make_widget, run_and_wait
 
 Headrank = headrank()  # the library the plugin found (HEADRANK_BUILD_DIR or GI_TYPELIB_PATH)
 
@@ -27,30 +28,6 @@ def direct_report(features, weights=None, arch=None, pairs=None):
         a.set_pairs_file(str(pairs))
     assert a.run(None, None, None)
     return a, json.loads(a.to_json(False))
-
-
-@pytest.fixture
-def notes(monkeypatch):
-    """What the widget sends to napari's notifications."""
-    seen = {'error': [], 'info': []}
-    monkeypatch.setattr(_widget, 'show_error', lambda m: seen['error'].append(m))
-    monkeypatch.setattr(_widget, 'show_info', lambda m: seen['info'].append(m))
-    return seen
-
-
-def make_widget(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    widget = HeadrankWidget(viewer)
-    qtbot.addWidget(widget)
-    return viewer, widget
-
-
-def run_and_wait(qtbot, widget, timeout=60000):
-    widget.status = None
-    widget.run()
-    qtbot.waitUntil(lambda: widget.status is not None and widget.worker is None,
-                    timeout=timeout)
-    return widget.status
 
 
 def lines_by_label(ax):
