@@ -142,6 +142,9 @@ def test_progress_on_a_terminal(tmp_path):
     tifffile.imwrite(tmp_path / "big.tif", x)
     env = base_env()
     env.pop("HEADRANK_NO_PROGRESS")
+    # the bar from the start, however quick the pass is on this machine (a pass shorter
+    # than the default 0.3 s wait drew nothing: the test failed on a fast run)
+    env["HEADRANK_PROGRESS_DELAY"] = "0"
     master, slave = pty.openpty()
     p = subprocess.Popen([TOOL, "analyze", tmp_path / "big.tif", "-w",
                           DATA / "head-viscy-v2.safetensors", "-o", tmp_path / "r"],
