@@ -24,8 +24,10 @@
 #
 # Exit status: 0 when the run ended without a finding; libFuzzer's status (non-zero) on a
 # crash, sanitizer report, leak, timeout or out-of-memory, whose reproducer is kept in
-# BUILD_DIR/fuzz/artifacts/ (with all, the status of the first target with a finding; the
-# later targets still run); 2 on bad usage or a failed build.
+# BUILD_DIR/fuzz/artifacts-NAME/ (one folder per target, so that targets run at the same time
+# in one BUILD_DIR do not take each other's findings for their own); with all, the status of
+# the first target with a finding (the later targets still run); 2 on bad usage or a failed
+# build.
 #
 # Environment: FUZZ_TARGET (the target when no TARGET is given; default stack-reader),
 # CC (default clang).
@@ -140,7 +142,7 @@ run_target() {
 
   work=$build_dir/fuzz
   corpus=$work/corpus-$corpus_name
-  artifacts=$work/artifacts
+  artifacts=$work/artifacts-$corpus_name
   mkdir -p "$corpus" "$artifacts" || return 2
   cp "$seed_dir"/* "$corpus"/ || return 2
   log=$work/$target.log
