@@ -109,7 +109,7 @@ def test_version():
 def test_help_lists_the_info_command():
     p = run("--help")
     assert p.returncode == 0, p.stderr
-    assert re.search(r"^  info \[FILE\] +Describe a feature stack", p.stdout, re.M), p.stdout
+    assert re.search(r"^  info \[FILE…\] +Describe a feature stack", p.stdout, re.M), p.stdout
     assert "headrank COMMAND --help" in p.stdout
     assert "--version" in p.stdout
 
