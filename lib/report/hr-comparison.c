@@ -18,6 +18,8 @@
 #include "hr-json-valid.h"
 #include "hr-output.h"
 #include "hr-plot.h"
+
+#include <inttypes.h>
 #include "hr-report-private.h"
 
 #include <errno.h>
@@ -396,7 +398,7 @@ hr_cmp_read_report (const char *given, GError **error)
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_REPORT,
                    /* TRANSLATORS: a report of another version of headrank: the file, its
                       report_format and the one this version reads */
-                   _ ("%s: report format %" G_GINT64_FORMAT
+                   _ ("%s: report format %" PRId64
                       ", this headrank compares reports of format %d: run headrank analyze "
                       "again"),
                    shown, format, HR_REPORT_FORMAT);
@@ -581,8 +583,8 @@ hr_comparison_new_from_reports (const char *const *paths, GError **error)
           g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_REPORT,
                        /* TRANSLATORS: two reports that cannot be compared: the files and
                           the shapes of their features, samples × dimension */
-                       _ ("%s and %s are reports of different features: %" G_GINT64_FORMAT
-                          " × %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT),
+                       _ ("%s and %s are reports of different features: %" PRId64 " × %" PRId64
+                          " and %" PRId64 " × %" PRId64),
                        a, b, first->samples, first->features_dimension, r->samples,
                        r->features_dimension);
           return NULL;

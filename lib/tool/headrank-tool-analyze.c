@@ -3,6 +3,7 @@
 
 #include "headrank-tool.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -196,13 +197,12 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
 
           /* TRANSLATORS: where temporal pairs came from: the time step dt (keep "dt"), the
              three columns (fov_name, track_id, t), then the rows without a value in one */
-          hr_print_wrapped_printf (width,
-                                   _ ("Pairs from tracks: dt = %" G_GINT64_FORMAT
-                                      "; columns %s, %s, %s; %" G_GUINT64_FORMAT
-                                      " of %" G_GUINT64_FORMAT " rows without a value\n"),
-                                   hr_pairs_get_dt (pairs), columns[0], columns[1], columns[2],
-                                   hr_pairs_get_n_rows_missing (pairs),
-                                   hr_pairs_get_n_rows (pairs));
+          hr_print_wrapped_printf (
+              width,
+              _ ("Pairs from tracks: dt = %" PRId64 "; columns %s, %s, %s; %" PRIu64 " of %" PRIu64
+                 " rows without a value\n"),
+              hr_pairs_get_dt (pairs), columns[0], columns[1], columns[2],
+              hr_pairs_get_n_rows_missing (pairs), hr_pairs_get_n_rows (pairs));
         }
       if (!isnan (hr_analysis_get_lidar (analysis)))
         /* TRANSLATORS: LiDAR, a measure of the pairs (Thilak et al.), stays in English */

@@ -45,20 +45,21 @@ typedef struct
  * lists the group's commands. */
 static const HrCommand commands[] = {
   { "info",
-    /* TRANSLATORS: the argument of "headrank info" in the list of commands (FILE: a file name) */
-    N_ ("[FILE]"),
+    /* TRANSLATORS: the arguments of "headrank info" in the list of commands (FILE: a file name;
+       "…": one or more, a folder or a glob) */
+    N_ ("[FILE…]"),
     /* TRANSLATORS: summary of "headrank info" in the list of commands */
     N_ ("Describe a feature stack: layout, shape, format, non-finite values"), hr_command_info },
   { "project",
-    /* TRANSLATORS: the argument of "headrank project" in the list of commands (a file name) */
-    N_ ("FILE"),
+    /* TRANSLATORS: the arguments of "headrank project" in the list of commands (file names) */
+    N_ ("FILE…"),
     /* TRANSLATORS: summary of "headrank project" in the list of commands; the option names
        stay in English */
     N_ ("Run the head of --weights over a feature stack, write the projections to --output"),
     hr_command_project },
   { "analyze",
-    /* TRANSLATORS: the argument of "headrank analyze" in the list of commands (a file name) */
-    N_ ("[FILE]"),
+    /* TRANSLATORS: the arguments of "headrank analyze" in the list of commands (file names) */
+    N_ ("[FILE…]"),
     /* TRANSLATORS: summary of "headrank analyze" in the list of commands */
     N_ ("Rank diagnostics of every stage of a projection head: spectra, ranks, statistics, "
         "verdict, report and plots"),

@@ -109,7 +109,7 @@ def test_version():
 def test_help_lists_the_info_command():
     p = run("--help")
     assert p.returncode == 0, p.stderr
-    assert re.search(r"^  info \[FILE\] +Describe a feature stack", p.stdout, re.M), p.stdout
+    assert re.search(r"^  info \[FILE…\] +Describe a feature stack", p.stdout, re.M), p.stdout
     assert "headrank COMMAND --help" in p.stdout
     assert "--version" in p.stdout
 
@@ -126,7 +126,7 @@ def test_no_command_prints_help_and_fails():
     p = run()
     assert p.returncode == 2
     assert p.stdout == ""
-    assert "info [FILE]" in p.stderr
+    assert "info [FILE…]" in p.stderr
 
 
 # -- headrank info on the fixtures -------------------------------------------------------
@@ -409,7 +409,7 @@ def test_german_errors(german_env):
 def test_german_help(german_env):
     p = run("--help", env=german_env)
     assert p.returncode == 0
-    assert re.search(r"^  info \[DATEI\] +Einen Merkmalsstapel beschreiben", p.stdout, re.M), p.stdout
+    assert re.search(r"^  info \[DATEI…\] +Einen Merkmalsstapel beschreiben", p.stdout, re.M), p.stdout
     assert "„headrank BEFEHL --help“" in p.stdout
 
 

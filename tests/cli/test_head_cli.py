@@ -169,7 +169,14 @@ def test_help_lists_the_new_commands():
     p = run("--help")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    calls = [r"info \[FILE\]", r"project FILE", r"head describe WEIGHTS", r"head presets"]
+    calls = [
+        r"info \[FILE…\]",
+        r"project FILE…",
+        r"analyze \[FILE…\]",
+        r"compare REPORT…",
+        r"head describe WEIGHTS",
+        r"head presets",
+    ]
     columns = set()
     for call in calls:
         m = [re.match(rf"^  ({call} +)\S", line) for line in lines]
