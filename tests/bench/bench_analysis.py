@@ -111,7 +111,8 @@ import time
 from statistics import median as statistics_median
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_read import cache_dir, warm  # noqa: E402
+from bench_common import cache_dir  # noqa: E402
+from bench_read import warm  # noqa: E402
 
 N_DEFAULT, D_DEFAULT = 100_000, 2048
 OUT = 128
