@@ -905,22 +905,6 @@ hr_cmp_write_text (const char *directory, const char *name, const char *text, GE
   return hr_output_file_commit (file, NULL, error);
 }
 
-static gboolean
-hr_cmp_write_figure (HrFigure *fig, const char *directory, const char *name, GError **error)
-{
-  static const char *const extensions[] = { ".png", ".svg" };
-
-  for (guint e = 0; e < G_N_ELEMENTS (extensions); e++)
-    {
-      g_autofree char *file = g_strconcat (name, extensions[e], NULL);
-      g_autofree char *path = g_build_filename (directory, file, NULL);
-
-      if (!hr_figure_write (fig, path, error))
-        return FALSE;
-    }
-  return TRUE;
-}
-
 /* compare_rank: the rank and effective rank of the features and projections, one point
  * per report (x: the report's number, named in a note). */
 static gboolean
@@ -973,7 +957,7 @@ hr_cmp_plot_rank (HrComparison *self, const char *directory, GError **error)
         hr_axes_add_line (ax, label, x, values, m, (int)(2 * k + effective), effective, TRUE);
       }
   hr_axes_add_note (ax, names->str);
-  return hr_cmp_write_figure (fig, directory, "compare_rank", error);
+  return hr_report_write_figure (fig, directory, "compare_rank", error);
 }
 
 /* compare_explained_variance: the cumulative explained variance of each report's
@@ -1003,7 +987,7 @@ hr_cmp_plot_variance (HrComparison *self, const char *directory, GError **error)
     /* TRANSLATORS: a series of the figure of "headrank compare"; "features" stays */
     hr_axes_add_line (ax, _ ("features"), NULL, (const double *)features->cumulative->data,
                       features->cumulative->len, -1, TRUE, FALSE);
-  return hr_cmp_write_figure (fig, directory, "compare_explained_variance", error);
+  return hr_report_write_figure (fig, directory, "compare_explained_variance", error);
 }
 
 /**

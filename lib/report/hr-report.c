@@ -1068,8 +1068,10 @@ hr_write_per_dimension (HrAnalysis *self, const char *path, GError **error)
 
 /* -- figures ----------------------------------------------------------------------------- */
 
-static gboolean
-hr_write_figure (HrFigure *fig, const char *directory, const char *name, GError **error)
+/* @name.png and @name.svg in @directory, each written whole and then a checkpoint (the
+ * report's and the comparison's figures). */
+gboolean
+hr_report_write_figure (HrFigure *fig, const char *directory, const char *name, GError **error)
 {
   static const char *const extensions[] = { "png", "svg" };
 
@@ -1131,7 +1133,7 @@ hr_plot_explained_variance (HrAnalysis *self, const char *directory, GError **er
   if (log && isfinite (lowest))
     hr_axes_set_y_range (per, pow (10.0, floor (log10 (lowest)) - 1.0), NAN);
   hr_axes_add_hline (cum, 0.95, _ ("95 %"), 6, TRUE);
-  return hr_write_figure (fig, directory, "explained_variance", error);
+  return hr_report_write_figure (fig, directory, "explained_variance", error);
 }
 
 static gboolean
@@ -1180,7 +1182,7 @@ hr_plot_singular_values (HrAnalysis *self, const char *directory, GError **error
       if (high > low)
         hr_axes_add_vline (ax, high, _ ("rank: upper end of its range"), 4, TRUE);
     }
-  return hr_write_figure (fig, directory, "singular_values", error);
+  return hr_report_write_figure (fig, directory, "singular_values", error);
 }
 
 /* Per-sample values, thinned to at most HR_PLOT_POINTS points by keeping the minimum and
@@ -1272,7 +1274,7 @@ hr_plot_per_sample (HrAnalysis *self, const char *directory, GError **error)
       hr_axes_set_labels (bottom, _ ("sample"), _ ("std across dimensions"));
       hr_axes_add_line (top, _ ("mean"), t.x, t.y[0], t.n, 0, FALSE, FALSE);
       hr_axes_add_line (bottom, _ ("std"), t.x, t.y[1], t.n, 1, FALSE, FALSE);
-      ok = hr_write_figure (fig, directory, "per_sample", error);
+      ok = hr_report_write_figure (fig, directory, "per_sample", error);
     }
   g_free (t.x);
   g_free (t.y[0]);
@@ -1319,7 +1321,7 @@ hr_plot_zero_fraction (HrAnalysis *self, const char *directory, GError **error)
     hr_axes_add_note (ax, _ ("no activation layer"));
   else
     hr_axes_add_vline (ax, 0.5, _ ("half of the samples"), 6, TRUE);
-  return hr_write_figure (fig, directory, "zero_fraction", error);
+  return hr_report_write_figure (fig, directory, "zero_fraction", error);
 }
 
 /* -- per-pixel maps ---------------------------------------------------------------------- */
