@@ -161,6 +161,14 @@ hr_axes_set_log_x (HrAxes *ax, gboolean log)
 }
 
 void
+hr_axes_set_integer_x (HrAxes *ax, gboolean integer)
+{
+  g_return_if_fail (ax != NULL);
+
+  ax->integer_x = integer;
+}
+
+void
 hr_axes_set_log_y (HrAxes *ax, gboolean log)
 {
   g_return_if_fail (ax != NULL);

@@ -33,6 +33,8 @@ void hr_figure_get_size (HrFigure *fig, guint *width, guint *height);
 void hr_axes_set_title (HrAxes *ax, const char *title);
 void hr_axes_set_labels (HrAxes *ax, const char *x_label, const char *y_label);
 void hr_axes_set_log_x (HrAxes *ax, gboolean log);
+/* Ticks on x at whole numbers only (numbered items, counts): never 1.5. */
+void hr_axes_set_integer_x (HrAxes *ax, gboolean integer);
 /* Non-positive values are skipped on log axes. */
 void hr_axes_set_log_y (HrAxes *ax, gboolean log);
 /* A fixed range for y; NAN for either end means automatic. */

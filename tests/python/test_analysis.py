@@ -1218,3 +1218,32 @@ def test_comparison_of_reports(headed, tmp_path):
         Headrank.Comparison.new_from_reports([str(tmp_path / 'a'), str(tmp_path / 'c')])
     assert e.value.matches(Headrank.analysis_error_quark(), Headrank.AnalysisError.REPORT)
     assert 'report.json' in e.value.message and 'input' in e.value.message
+
+
+def test_comparison_of_analyses_in_memory(headed, tmp_path):
+    """Analyses compared in memory (as the napari widget compares them) give the same CSV as
+    their reports compared from files, with the labels given and no report path; an
+    analysis that has not run, or one of other features, is refused."""
+    alone = Headrank.Analysis.new(reader(FEATURES))
+    run(alone)
+    headed.write_report(str(tmp_path / 'a'), None)
+    alone.write_report(str(tmp_path / 'b'), None)
+    files = Headrank.Comparison.new_from_reports([str(tmp_path / 'a'), str(tmp_path / 'b')])
+    memory = Headrank.Comparison.new_from_analyses([headed, alone], ['a', 'b'])
+    assert memory.get_n_reports() == 2
+    assert memory.to_csv() == files.to_csv()
+    j = json.loads(memory.to_json(False))
+    assert [r['label'] for r in j['reports']] == ['a', 'b']
+    assert [r['report'] for r in j['reports']] == [None, None]
+    assert list(memory.get_warnings()) == []
+    not_run = Headrank.Analysis.new(reader(FEATURES))
+    with pytest.raises(GLib.Error) as e:
+        Headrank.Comparison.new_from_analyses([headed, not_run], ['a', 'not run'])
+    assert e.value.matches(ANALYSIS_ERROR, Headrank.AnalysisError.INVALID)
+    assert e.value.message == 'not run: the analysis has not run to the end'
+    other = Headrank.Analysis.new(reader(SAMPLE_DIR / 'sample-embeddings.tif'))
+    run(other)
+    with pytest.raises(GLib.Error) as e:
+        Headrank.Comparison.new_from_analyses([headed, other], ['a', 'sample'])
+    assert e.value.matches(ANALYSIS_ERROR, Headrank.AnalysisError.REPORT)
+    assert e.value.message.startswith('a and sample are reports of different features')
