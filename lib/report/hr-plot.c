@@ -273,6 +273,26 @@ hr_axes_add_histogram (HrAxes *ax, const char *label, const double *values, gsiz
 }
 
 void
+hr_axes_add_histogram_counts (HrAxes *ax, const char *label, const guint64 *counts, guint n_bins,
+                              double lo, double hi, int color)
+{
+  HrSeries *s;
+
+  g_return_if_fail (ax != NULL);
+  g_return_if_fail (counts != NULL);
+  g_return_if_fail (isfinite (lo) && isfinite (hi) && lo < hi);
+  g_return_if_fail (n_bins >= 1 && n_bins <= 100000);
+
+  s = hr_axes_append (ax, HR_SERIES_HISTOGRAM, label, color, FALSE);
+  s->lo = lo;
+  s->hi = hi;
+  s->n_bins = n_bins;
+  s->counts = g_memdup2 (counts, n_bins * sizeof (guint64));
+  for (guint i = 0; i < n_bins; i++)
+    s->n += counts[i];
+}
+
+void
 hr_axes_add_hline (HrAxes *ax, double y, const char *label, int color, gboolean dashed)
 {
   g_return_if_fail (ax != NULL);
