@@ -238,10 +238,10 @@ class CompareWidget(QWidget):
             self.features_file.setText(path)
 
     def _browse_weights(self):
-        paths, _unused = QFileDialog.getOpenFileNames(
+        path, _unused = QFileDialog.getOpenFileName(
             self, _('Weights'), '', _('Weights (*.safetensors)'))
-        for path in paths:
-            self.add_head(path, self.arch_combo.currentData())
+        if path:
+            self.weights_file.setText(path)
 
     def _refresh_layers(self, event=None):
         from napari.layers import Image
