@@ -73,6 +73,7 @@ struct _HrAnalysis
   double temperature;
   double margin;
   gboolean log_plots;
+  HrPerSampleFormat per_sample_format;
   HrNonfinitePolicy nonfinite_policy;
   gboolean standardize;
   guint64 memory_limit; /* 0: half the physical memory */

@@ -98,6 +98,27 @@ typedef enum
 } HrNonfinitePolicy;
 
 /**
+ * HrPerSampleFormat:
+ * @HR_PER_SAMPLE_FORMAT_CSV: `per_sample.csv`, plain text (about 115 bytes a sample
+ *   with a head of two layers)
+ * @HR_PER_SAMPLE_FORMAT_CSV_GZIP: `per_sample.csv.gz`, the same CSV compressed with gzip
+ *   (GIO's #GZlibCompressor), which pandas (`read_csv`), R and most CSV readers open directly
+ * @HR_PER_SAMPLE_FORMAT_NONE: no per-sample table (the summaries in `report.json` and the
+ *   figures still cover every sample)
+ *
+ * How the report writes its per-sample table (hr_analysis_set_per_sample_format());
+ * `report.json` says which in `outputs.per_sample`.
+ *
+ * Since: 0.2
+ */
+typedef enum
+{
+  HR_PER_SAMPLE_FORMAT_CSV,
+  HR_PER_SAMPLE_FORMAT_CSV_GZIP,
+  HR_PER_SAMPLE_FORMAT_NONE,
+} HrPerSampleFormat;
+
+/**
  * HR_PER_SAMPLE_COLUMNS:
  *
  * The number of float32 values per sample in hr_stage_get_per_sample(): the sample's mean
@@ -199,6 +220,10 @@ HR_AVAILABLE_IN_0_1
 void hr_analysis_set_log_plots (HrAnalysis *self, gboolean log);
 HR_AVAILABLE_IN_0_1
 gboolean hr_analysis_get_log_plots (HrAnalysis *self);
+HR_AVAILABLE_IN_0_2
+void hr_analysis_set_per_sample_format (HrAnalysis *self, HrPerSampleFormat format);
+HR_AVAILABLE_IN_0_2
+HrPerSampleFormat hr_analysis_get_per_sample_format (HrAnalysis *self);
 HR_AVAILABLE_IN_0_1
 void hr_analysis_set_contrastive_parameters (HrAnalysis *self, gsize batch_size, double temperature,
                                              double margin);

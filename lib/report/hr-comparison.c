@@ -49,7 +49,8 @@ typedef struct
 
 typedef struct
 {
-  char *path;  /* of report.json */
+  char *path; /* of report.json; the label of an analysis compared in memory */
+  gboolean in_memory;
   char *label; /* the report's folder name, or its path when two share a name */
   char *features;
   gint64 samples, features_dimension;
@@ -331,47 +332,20 @@ hr_cmp_read_stage (JsonNode *node, guint index, HrCmpReport *r, GError **error)
   return TRUE;
 }
 
-/* The report.json of @given (a report folder or the file itself). */
+/* The report in @text (report.json of @path, or hr_analysis_to_json() of an analysis
+ * labelled @path), shown as @label. */
 static HrCmpReport *
-hr_cmp_read_report (const char *given, GError **error)
+hr_cmp_parse_report (const char *text, gsize length, const char *path, const char *label,
+                     GError **error)
 {
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-  g_autofree char *text = NULL, *path = NULL, *folder = NULL;
   HrCmpReport *r = NULL;
-  GStatBuf st;
-  gsize length;
   gboolean too_deep;
   JsonNode *root, *stages, *flags;
   JsonObject *obj, *input = NULL, *head = NULL, *arch = NULL, *contrastive = NULL;
   gint64 format;
   HrCmpReport *report;
 
-  if (g_file_test (given, G_FILE_TEST_IS_DIR))
-    {
-      path = g_build_filename (given, "report.json", NULL);
-      folder = g_strdup (given);
-    }
-  else
-    {
-      path = g_strdup (given);
-      folder = g_path_get_dirname (given);
-    }
-  if (g_stat (path, &st) == 0 && st.st_size > HR_COMPARE_MAX_BYTES)
-    {
-      g_autofree char *shown = g_filename_display_name (path);
-
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_REPORT,
-                   /* TRANSLATORS: %s: a report.json larger than a report can be */
-                   _ ("%s: not a report of headrank analyze: larger than 256 MiB"), shown);
-      return NULL;
-    }
-  /* GIO: a file that cannot be read is a G_IO_ERROR from its errno, naming the file */
-  {
-    g_autoptr (GFile) file = g_file_new_for_path (path);
-
-    if (!g_file_load_contents (file, NULL, &text, &length, NULL, error))
-      return NULL;
-  }
   if (hr_json_prescan (text, length, HR_COMPARE_MAX_DEPTH, &too_deep) >= 0
       || !json_parser_load_from_data (parser, text, (gssize)length, NULL))
     {
@@ -407,10 +381,7 @@ hr_cmp_read_report (const char *given, GError **error)
   r = g_new0 (HrCmpReport, 1);
   r->stages = g_ptr_array_new_with_free_func ((GDestroyNotify)hr_cmp_stage_free);
   r->path = g_strdup (path);
-  {
-    g_autofree char *base = g_path_get_basename (folder);
-    r->label = g_filename_display_name (base);
-  }
+  r->label = g_strdup (label);
   report = r;
   if (!hr_cmp_object (obj, "input", TRUE, &input, path, "", error)
       || !hr_cmp_string (input, "features", FALSE, &r->features, path, "input.", error)
@@ -487,6 +458,45 @@ fail:
   return NULL;
 }
 
+/* The report.json of @given (a report folder or the file itself). */
+static HrCmpReport *
+hr_cmp_read_report (const char *given, GError **error)
+{
+  g_autofree char *text = NULL, *path = NULL, *folder = NULL, *base = NULL, *label = NULL;
+  GStatBuf st;
+  gsize length;
+
+  if (g_file_test (given, G_FILE_TEST_IS_DIR))
+    {
+      path = g_build_filename (given, "report.json", NULL);
+      folder = g_strdup (given);
+    }
+  else
+    {
+      path = g_strdup (given);
+      folder = g_path_get_dirname (given);
+    }
+  if (g_stat (path, &st) == 0 && st.st_size > HR_COMPARE_MAX_BYTES)
+    {
+      g_autofree char *shown = g_filename_display_name (path);
+
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_REPORT,
+                   /* TRANSLATORS: %s: a report.json larger than a report can be */
+                   _ ("%s: not a report of headrank analyze: larger than 256 MiB"), shown);
+      return NULL;
+    }
+  /* GIO: a file that cannot be read is a G_IO_ERROR from its errno, naming the file */
+  {
+    g_autoptr (GFile) file = g_file_new_for_path (path);
+
+    if (!g_file_load_contents (file, NULL, &text, &length, NULL, error))
+      return NULL;
+  }
+  base = g_path_get_basename (folder);
+  label = g_filename_display_name (base);
+  return hr_cmp_parse_report (text, length, path, label, error);
+}
+
 static HrCmpStage *
 hr_cmp_stage_by_role (HrCmpReport *r, const char *role)
 {
@@ -512,46 +522,16 @@ hr_cmp_same_features (HrCmpStage *a, HrCmpStage *b)
   return fabs (a->effective_rank - b->effective_rank) <= 1e-9 * MAX (fabs (a->effective_rank), 1.0);
 }
 
-/**
- * hr_comparison_new_from_reports:
- * @paths: (array zero-terminated=1) (element-type filename): report folders written by
- *   hr_analysis_write_report() (`headrank analyze`), or their `report.json` files
- * @error: return location for a #GError
- *
- * Reads the reports to compare them: several heads or checkpoints on the same features.
- * A file that cannot be read is a %G_IO_ERROR from its `errno`. Each `report.json` is read
- * strictly; one that is not valid JSON, not an object, lacks a
- * member the comparison uses or has one of the wrong type or out of range is refused with
- * %HR_ANALYSIS_ERROR_REPORT, naming the file and the member. So are a `report_format` other
- * than the one this version writes (run the analysis again), and reports whose features
- * have a different shape (number of samples or dimension) from the first report's. Reports
- * of different feature files (`input.features`), or whose features' rank or effective rank
- * differ, are compared, with a warning (hr_comparison_get_warnings()).
- *
- * Returns: (transfer full): the comparison, or %NULL with @error set
- *
- * Since: 0.2
- */
-HrComparison *
-hr_comparison_new_from_reports (const char *const *paths, GError **error)
+/* The reports of @self (owned) side by side: labels made distinct, shapes checked,
+ * warnings gathered; %NULL with @error set when they cannot be compared. */
+static HrComparison *
+hr_cmp_check (HrComparison *owned, GError **error)
 {
-  g_autoptr (HrComparison) self = NULL;
+  g_autoptr (HrComparison) self = owned;
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GHashTable) labels = NULL;
   HrCmpReport *first;
 
-  g_return_val_if_fail (paths != NULL && paths[0] != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  self = g_object_new (HR_TYPE_COMPARISON, NULL);
-  for (guint i = 0; paths[i] != NULL; i++)
-    {
-      HrCmpReport *r = hr_cmp_read_report (paths[i], error);
-
-      if (r == NULL)
-        return NULL;
-      g_ptr_array_add (self->reports, r);
-    }
   first = g_ptr_array_index (self->reports, 0);
   labels = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < self->reports->len; i++)
@@ -611,6 +591,109 @@ hr_comparison_new_from_reports (const char *const *paths, GError **error)
   g_ptr_array_add (warnings, NULL);
   self->warnings = (GStrv)g_ptr_array_steal (warnings, NULL);
   return g_steal_pointer (&self);
+}
+
+/**
+ * hr_comparison_new_from_reports:
+ * @paths: (array zero-terminated=1) (element-type filename): report folders written by
+ *   hr_analysis_write_report() (`headrank analyze`), or their `report.json` files
+ * @error: return location for a #GError
+ *
+ * Reads the reports to compare them: several heads or checkpoints on the same features.
+ * A file that cannot be read is a %G_IO_ERROR from its `errno`. Each `report.json` is read
+ * strictly; one that is not valid JSON, not an object, lacks a
+ * member the comparison uses or has one of the wrong type or out of range is refused with
+ * %HR_ANALYSIS_ERROR_REPORT, naming the file and the member. So are a `report_format` other
+ * than the one this version writes (run the analysis again), and reports whose features
+ * have a different shape (number of samples or dimension) from the first report's. Reports
+ * of different feature files (`input.features`), or whose features' rank or effective rank
+ * differ, are compared, with a warning (hr_comparison_get_warnings()).
+ *
+ * Returns: (transfer full): the comparison, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+HrComparison *
+hr_comparison_new_from_reports (const char *const *paths, GError **error)
+{
+  g_autoptr (HrComparison) self = NULL;
+
+  g_return_val_if_fail (paths != NULL && paths[0] != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  self = g_object_new (HR_TYPE_COMPARISON, NULL);
+  for (guint i = 0; paths[i] != NULL; i++)
+    {
+      HrCmpReport *r = hr_cmp_read_report (paths[i], error);
+
+      if (r == NULL)
+        return NULL;
+      g_ptr_array_add (self->reports, r);
+    }
+  return hr_cmp_check (g_steal_pointer (&self), error);
+}
+
+/**
+ * hr_comparison_new_from_analyses:
+ * @analyses: (array length=n_analyses): analyses that have run, of the same features
+ * @n_analyses: the number of @analyses, at least 1
+ * @labels: (array length=n_analyses): a distinct label for each analysis (a head's or a
+ *   checkpoint's name), shown in the tables and figures
+ * @error: return location for a #GError
+ *
+ * Compares analyses held in memory (several heads or checkpoints run on the same features,
+ * as the napari plugin runs them) as hr_comparison_new_from_reports() compares their
+ * reports: each analysis is read through its report (hr_analysis_to_json()), so the
+ * comparison holds the same values as `headrank compare` of their report folders, with
+ * @labels in place of the folders' names and `report` null in the JSON. An analysis that
+ * has not run to the end is refused with %HR_ANALYSIS_ERROR_INVALID; analyses whose
+ * features have a different shape with %HR_ANALYSIS_ERROR_REPORT; different feature
+ * files, or features whose spectra differ, give a warning (hr_comparison_get_warnings()).
+ *
+ * Returns: (transfer full): the comparison, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+HrComparison *
+hr_comparison_new_from_analyses (HrAnalysis **analyses, guint n_analyses, const char **labels,
+                                 GError **error)
+{
+  g_autoptr (HrComparison) self = NULL;
+
+  g_return_val_if_fail (analyses != NULL && n_analyses > 0, NULL);
+  g_return_val_if_fail (labels != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  self = g_object_new (HR_TYPE_COMPARISON, NULL);
+  for (guint i = 0; i < n_analyses; i++)
+    {
+      g_autofree char *json = NULL;
+      HrCmpReport *r;
+
+      g_return_val_if_fail (HR_IS_ANALYSIS (analyses[i]), NULL);
+      g_return_val_if_fail (labels[i] != NULL, NULL);
+      if (!hr_analysis_is_done (analyses[i]))
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                       /* TRANSLATORS: %s: the label of an analysis to compare */
+                       _ ("%s: the analysis has not run to the end"), labels[i]);
+          return NULL;
+        }
+      json = hr_analysis_to_json (analyses[i], FALSE);
+      if (json == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                       /* TRANSLATORS: %s: the label of an analysis to compare */
+                       _ ("%s: the per-sample statistics cannot be read back"), labels[i]);
+          return NULL;
+        }
+      r = hr_cmp_parse_report (json, strlen (json), labels[i], labels[i], error);
+      if (r == NULL)
+        return NULL;
+      r->in_memory = TRUE;
+      g_ptr_array_add (self->reports, r);
+    }
+  return hr_cmp_check (g_steal_pointer (&self), error);
 }
 
 /**
@@ -743,7 +826,7 @@ hr_comparison_to_json (HrComparison *self, gboolean pretty)
 
       json_builder_begin_object (b);
       hr_json_add_string (b, "label", r->label);
-      hr_json_add_string (b, "report", shown);
+      hr_json_add_string (b, "report", r->in_memory ? NULL : shown);
       hr_json_add_string (b, "features", r->features);
       hr_cmp_json_int (b, "samples", r->samples);
       hr_cmp_json_int (b, "features_dimension", r->features_dimension);
@@ -933,6 +1016,8 @@ hr_cmp_plot_rank (HrComparison *self, const char *directory, GError **error)
     x[j] = 1.0 + j / 2.0;
   /* TRANSLATORS: axis labels of the figure of "headrank compare" */
   hr_axes_set_labels (ax, _ ("report"), _ ("rank"));
+  /* reports are numbered 1..n: no tick between two of them */
+  hr_axes_set_integer_x (ax, TRUE);
   for (guint k = 0; k < G_N_ELEMENTS (roles); k++)
     for (guint effective = 0; effective < 2; effective++)
       {

@@ -6,6 +6,7 @@
 #endif
 
 #include <gio/gio.h>
+#include "hr-analysis.h"
 #include "hr-version-macros.h"
 
 G_BEGIN_DECLS
@@ -16,6 +17,9 @@ G_DECLARE_FINAL_TYPE (HrComparison, hr_comparison, HR, COMPARISON, GObject)
 
 HR_AVAILABLE_IN_0_2
 HrComparison *hr_comparison_new_from_reports (const char *const *paths, GError **error);
+HR_AVAILABLE_IN_0_2
+HrComparison *hr_comparison_new_from_analyses (HrAnalysis **analyses, guint n_analyses,
+                                               const char **labels, GError **error);
 HR_AVAILABLE_IN_0_2
 guint hr_comparison_get_n_reports (HrComparison *self);
 HR_AVAILABLE_IN_0_2

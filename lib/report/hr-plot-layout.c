@@ -243,7 +243,7 @@ hr_panel_ticks (HrPanel *p, const HrScale *sc, double pixels, gboolean is_x, cha
     return hr_log_ticks (sc->tlo, sc->thi, pixels, is_x ? (int)(pixels / 60) : (int)(pixels / 28));
   for (;; target--)
     {
-      GArray *ticks = hr_linear_ticks (sc->lo, sc->hi, target, offset);
+      GArray *ticks = hr_linear_ticks (sc->lo, sc->hi, target, is_x && p->ax->integer_x, offset);
       gboolean fits = TRUE;
 
       /* On x, neighbouring labels must not touch: fewer ticks until they do not. */

@@ -75,6 +75,7 @@ struct _HrAxes
   char *y_label;
   gboolean log_x;
   gboolean log_y;
+  gboolean integer_x; /* x ticks at whole numbers only */
   double y_lo;
   double y_hi;
   GPtrArray *series; /* HrSeries */
@@ -184,7 +185,7 @@ void hr_scale_set (HrScale *sc, gboolean log, double lo, double hi);
 /* Linear ticks at the smallest 1-2-5 step that makes at most @target intervals (and at
  * least 3 ticks where a smaller step allows it); labels share one number of decimals,
  * and values of 10⁶ and over (or under 10⁻⁴, as matplotlib) are scaled, with "×10ᵏ" in @offset. */
-GArray *hr_linear_ticks (double lo, double hi, int target, char **offset);
+GArray *hr_linear_ticks (double lo, double hi, int target, gboolean integer, char **offset);
 
 /* Log ticks: decades 10ᵏ (every stride-th labelled when there are many), minor ticks at
  * 2..9 × 10ᵏ when a decade is wide enough to show them, labelled when the axis spans

@@ -100,10 +100,11 @@ hr_ticks_add (GArray *ticks, double value, gboolean major, char *label)
 }
 
 /* Linear ticks at the smallest 1-2-5 step that makes at most @target intervals (and at
- * least 3 ticks where a smaller step allows it); labels share one number of decimals,
+ * least 3 ticks where a smaller step allows it; never a step below 1 when @integer, for
+ * axes of counts or numbered items); labels share one number of decimals,
  * and values of 10⁶ and over (or under 10⁻⁴, as matplotlib) are scaled, with "×10ᵏ" in @offset. */
 GArray *
-hr_linear_ticks (double lo, double hi, int target, char **offset)
+hr_linear_ticks (double lo, double hi, int target, gboolean integer, char **offset)
 {
   GArray *ticks = hr_ticks_new ();
   double raw = (hi - lo) / MAX (target, 1);
@@ -111,6 +112,9 @@ hr_linear_ticks (double lo, double hi, int target, char **offset)
   double f = raw / mag;
   double step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
   double k0, k1, max_abs;
+
+  if (integer && step < 1)
+    step = 1;
   int exponent = 0, decimals;
 
   for (int smaller = 0;; smaller++)
@@ -119,7 +123,7 @@ hr_linear_ticks (double lo, double hi, int target, char **offset)
 
       k0 = ceil (lo / step - 1e-9);
       k1 = floor (hi / step + 1e-9);
-      if (k1 - k0 + 1 >= 3 || smaller == 3)
+      if (k1 - k0 + 1 >= 3 || smaller == 3 || (integer && step <= 1))
         break;
       step = m < 1.5 ? step / 2 : m < 3 ? step / 2 : step * 0.4; /* 1 → 0.5, 2 → 1, 5 → 2 */
     }

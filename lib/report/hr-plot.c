@@ -161,6 +161,14 @@ hr_axes_set_log_x (HrAxes *ax, gboolean log)
 }
 
 void
+hr_axes_set_integer_x (HrAxes *ax, gboolean integer)
+{
+  g_return_if_fail (ax != NULL);
+
+  ax->integer_x = integer;
+}
+
+void
 hr_axes_set_log_y (HrAxes *ax, gboolean log)
 {
   g_return_if_fail (ax != NULL);
@@ -262,6 +270,26 @@ hr_axes_add_histogram (HrAxes *ax, const char *label, const double *values, gsiz
       s->counts[CLAMP (bin, 0, (gint64)n_bins - 1)]++;
       s->n++;
     }
+}
+
+void
+hr_axes_add_histogram_counts (HrAxes *ax, const char *label, const guint64 *counts, guint n_bins,
+                              double lo, double hi, int color)
+{
+  HrSeries *s;
+
+  g_return_if_fail (ax != NULL);
+  g_return_if_fail (counts != NULL);
+  g_return_if_fail (isfinite (lo) && isfinite (hi) && lo < hi);
+  g_return_if_fail (n_bins >= 1 && n_bins <= 100000);
+
+  s = hr_axes_append (ax, HR_SERIES_HISTOGRAM, label, color, FALSE);
+  s->lo = lo;
+  s->hi = hi;
+  s->n_bins = n_bins;
+  s->counts = g_memdup2 (counts, n_bins * sizeof (guint64));
+  for (guint i = 0; i < n_bins; i++)
+    s->n += counts[i];
 }
 
 void

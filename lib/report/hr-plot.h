@@ -33,6 +33,8 @@ void hr_figure_get_size (HrFigure *fig, guint *width, guint *height);
 void hr_axes_set_title (HrAxes *ax, const char *title);
 void hr_axes_set_labels (HrAxes *ax, const char *x_label, const char *y_label);
 void hr_axes_set_log_x (HrAxes *ax, gboolean log);
+/* Ticks on x at whole numbers only (numbered items, counts): never 1.5. */
+void hr_axes_set_integer_x (HrAxes *ax, gboolean integer);
 /* Non-positive values are skipped on log axes. */
 void hr_axes_set_log_y (HrAxes *ax, gboolean log);
 /* A fixed range for y; NAN for either end means automatic. */
@@ -51,6 +53,10 @@ void hr_axes_add_line_float (HrAxes *ax, const char *label, const float *values,
  * values outside the range and non-finite values are not counted. */
 void hr_axes_add_histogram (HrAxes *ax, const char *label, const double *values, gsize n, double lo,
                             double hi, guint n_bins, int color);
+/* The same from counts already binned (@n_bins equal bins over [lo, hi]), for values
+ * streamed a block at a time. Copies the counts. */
+void hr_axes_add_histogram_counts (HrAxes *ax, const char *label, const guint64 *counts,
+                                   guint n_bins, double lo, double hi, int color);
 void hr_axes_add_hline (HrAxes *ax, double y, const char *label, int color, gboolean dashed);
 void hr_axes_add_vline (HrAxes *ax, double x, const char *label, int color, gboolean dashed);
 /* A short text box in a corner of the panel (e.g. "no data"). */

@@ -35,11 +35,33 @@
 #include <cairo.h>
 #include <cblas.h>
 #include <gio/gio.h>
+#include <gio/gunixoutputstream.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <tiffio.h>
 
 #define HR_READ_ROWS 8192 /* per-sample rows read back at a time */
+/* zlib's level for per_sample.csv.gz: 1, the fastest; see doc/analysis.md for its measured
+ * size and time against level 6 */
+#define HR_PER_SAMPLE_GZIP_LEVEL 1
+
+/* The per-sample table's file name in the report (NULL: none) and the word report.json and
+ * the command use for @format. */
+static const char *
+hr_per_sample_file (HrPerSampleFormat format)
+{
+  return format == HR_PER_SAMPLE_FORMAT_CSV        ? "per_sample.csv"
+         : format == HR_PER_SAMPLE_FORMAT_CSV_GZIP ? "per_sample.csv.gz"
+                                                   : NULL;
+}
+
+static const char *
+hr_per_sample_word (HrPerSampleFormat format)
+{
+  return format == HR_PER_SAMPLE_FORMAT_CSV        ? "csv"
+         : format == HR_PER_SAMPLE_FORMAT_CSV_GZIP ? "csv.gz"
+                                                   : "none";
+}
 
 /* Whether a BatchNorm or LayerNorm precedes the head's activations or output. */
 static gboolean
@@ -515,6 +537,16 @@ hr_analysis_build_json (HrAnalysis *self, GError **error)
   json_builder_set_member_name (b, "standardized");
   json_builder_add_boolean_value (b, hr_analysis_get_standardize (self));
   json_builder_end_object (b);
+  /* what the report writes of its per-sample table (HrAnalysis:per-sample-format) */
+  json_builder_set_member_name (b, "outputs");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "per_sample");
+  json_builder_begin_object (b);
+  hr_json_add_string (b, "format", hr_per_sample_word (hr_analysis_get_per_sample_format (self)));
+  hr_json_add_string (b, "file", hr_per_sample_file (hr_analysis_get_per_sample_format (self)));
+  hr_json_add_int (b, "rows", (gint64)hr_source_get_n_samples (features));
+  json_builder_end_object (b);
+  json_builder_end_object (b);
   hr_json_head (b, self);
 
   json_builder_set_member_name (b, "stages");
@@ -550,9 +582,9 @@ hr_analysis_build_json (HrAnalysis *self, GError **error)
  * @pretty: whether to indent the output
  *
  * The report as `report.json` holds it: what was run (files, head, mode, software versions),
- * then for every stage its size, its spectrum and rank measures (for stages that have one),
- * its statistics, then the contrastive measures and the verdict. Non-finite numbers are
- * written as `null`.
+ * which per-sample table the report writes (`outputs`), then for every stage its size, its spectrum
+ * and rank measures (for stages that have one), its statistics, then the contrastive measures and
+ * the verdict. Non-finite numbers are written as `null`.
  *
  * Returns: (transfer full) (nullable): the JSON text, or %NULL if the analysis has not run
  */
@@ -953,16 +985,6 @@ hr_csv_text (FILE *fp, const char *text)
   fputc ('"', fp);
 }
 
-/* A column name of per_sample.csv: the stage's name and @what. */
-static void
-hr_csv_column (FILE *fp, const char *stage, const char *what)
-{
-  g_autofree char *name = g_strconcat (stage, what, NULL);
-
-  fputc (',', fp);
-  hr_csv_text (fp, name);
-}
-
 static gboolean
 hr_write_text (const char *path, const char *text, GError **error)
 {
@@ -974,45 +996,96 @@ hr_write_text (const char *path, const char *text, GError **error)
   return hr_report_file_commit (&f, path, error);
 }
 
-/* per_sample.csv: sample, then mean, std, norm (and zero fraction for activations) of each
- * stage. */
-static gboolean
-hr_write_per_sample (HrAnalysis *self, const char *path, GCancellable *cancellable, GError **error)
+/* A number for a CSV row in @out, independent of the locale; empty for NaN. */
+static void
+hr_csv_append_number (GString *out, double v, const char *format)
 {
-  HrReportFile f = { 0 };
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+  g_string_append_c (out, ',');
+  if (isfinite (v))
+    g_string_append (out, g_ascii_formatd (buf, sizeof buf, format, v));
+}
+
+/* A column name of per_sample.csv: the stage's name and @what, quoted as RFC 4180 says. */
+static void
+hr_csv_append_column (GString *out, const char *stage, const char *what)
+{
+  g_autofree char *name = g_strconcat (stage, what, NULL);
+  g_autofree char *valid = g_utf8_make_valid (name, -1);
+
+  g_string_append_c (out, ',');
+  if (strpbrk (valid, ",\"\r\n") == NULL)
+    {
+      g_string_append (out, valid);
+      return;
+    }
+  g_string_append_c (out, '"');
+  for (const char *p = valid; *p != '\0'; p++)
+    {
+      if (*p == '"')
+        g_string_append_c (out, '"');
+      g_string_append_c (out, *p);
+    }
+  g_string_append_c (out, '"');
+}
+
+/* per_sample.csv (or per_sample.csv.gz through GIO's gzip compressor): sample, then mean,
+ * std, norm (and zero fraction for activations) of each stage. Written whole
+ * (HrOutputFile) through a GOutputStream over its temporary file. */
+static gboolean
+hr_write_per_sample (HrAnalysis *self, const char *path, HrPerSampleFormat format,
+                     GCancellable *cancellable, GError **error)
+{
+  g_autoptr (HrOutputFile) file = NULL;
+  g_autoptr (GOutputStream) base = NULL, out = NULL;
+  g_autoptr (GString) text = g_string_sized_new (1 << 20);
   guint n_stages = hr_analysis_get_n_stages (self);
   guint64 n = hr_stage_get_n_samples (hr_analysis_get_stage (self, 0));
   g_autofree float *block = g_new (float, (gsize)n_stages *HR_READ_ROWS *HR_PER_SAMPLE_COLUMNS);
+  gboolean ok = TRUE;
 
-  if (!hr_report_file_open (&f, path, error))
+  file = hr_output_file_begin (path, HR_OUTPUT_FILE_NONE, error);
+  if (file == NULL)
     return FALSE;
-  fputs ("sample", f.fp);
+  base = g_unix_output_stream_new (hr_output_file_get_fd (file), FALSE);
+  if (format == HR_PER_SAMPLE_FORMAT_CSV_GZIP)
+    {
+      g_autoptr (GZlibCompressor) gzip
+          = g_zlib_compressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP, HR_PER_SAMPLE_GZIP_LEVEL);
+
+      out = g_converter_output_stream_new (base, G_CONVERTER (gzip));
+    }
+  else
+    out = g_object_ref (base);
+
+  g_string_append (text, "sample");
   for (guint s = 0; s < n_stages; s++)
     {
       HrStage *stage = hr_analysis_get_stage (self, s);
       const char *name = hr_stage_get_name (stage);
 
-      hr_csv_column (f.fp, name, "_mean");
-      hr_csv_column (f.fp, name, "_std");
-      hr_csv_column (f.fp, name, "_norm");
+      hr_csv_append_column (text, name, "_mean");
+      hr_csv_append_column (text, name, "_std");
+      hr_csv_append_column (text, name, "_norm");
       if (hr_stage_is_activation (stage))
-        hr_csv_column (f.fp, name, "_zero_fraction");
+        hr_csv_append_column (text, name, "_zero_fraction");
     }
-  fputc ('\n', f.fp);
-  for (guint64 first = 0; first < n; first += HR_READ_ROWS)
+  g_string_append_c (text, '\n');
+  for (guint64 first = 0; ok && first < n; first += HR_READ_ROWS)
     {
       gsize count = (gsize)MIN ((guint64)HR_READ_ROWS, n - first);
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        goto fail;
+        return FALSE;
       for (guint s = 0; s < n_stages; s++)
         if (!hr_stage_get_per_sample_into (hr_analysis_get_stage (self, s), first, count,
                                            block + (gsize)s * HR_READ_ROWS * HR_PER_SAMPLE_COLUMNS,
                                            error))
-          goto fail;
+          return FALSE;
       for (gsize r = 0; r < count; r++)
         {
-          fprintf (f.fp, "%" G_GUINT64_FORMAT, first + r);
+          g_string_append_printf (text, "%" G_GUINT64_FORMAT, first + r);
           for (guint s = 0; s < n_stages; s++)
             {
               HrStage *stage = hr_analysis_get_stage (self, s);
@@ -1020,16 +1093,30 @@ hr_write_per_sample (HrAnalysis *self, const char *path, GCancellable *cancellab
               int columns = hr_stage_is_activation (stage) ? 4 : 3;
 
               for (int c = 0; c < columns; c++)
-                hr_csv_number (f.fp, v[c], "%.9g");
+                hr_csv_append_number (text, v[c], "%.9g");
             }
-          fputc ('\n', f.fp);
+          g_string_append_c (text, '\n');
         }
+      ok = g_output_stream_write_all (out, text->str, text->len, NULL, cancellable, error);
+      g_string_truncate (text, 0);
     }
-  return hr_report_file_commit (&f, path, error);
+  if (ok && n == 0)
+    ok = g_output_stream_write_all (out, text->str, text->len, NULL, cancellable, error);
+  /* closing the converter writes the end of the gzip stream; the file stays open */
+  if (!ok || !g_output_stream_close (out, cancellable, error))
+    {
+      g_autofree char *shown = g_filename_display_name (path);
 
-fail:
-  hr_report_file_abort (&f);
-  return FALSE;
+      g_prefix_error (error, "%s: ", shown);
+      return FALSE;
+    }
+  if (!hr_output_file_commit (file, NULL, error))
+    return FALSE;
+  {
+    g_autofree char *name = g_path_get_basename (path);
+    hr_output_checkpoint (name);
+  }
+  return TRUE;
 }
 
 /* per_dimension.csv: one row per stage and dimension. */
@@ -1189,12 +1276,44 @@ hr_plot_singular_values (HrAnalysis *self, const char *directory, GError **error
  * maximum of each block, so that the envelope survives. */
 #define HR_PLOT_POINTS 1000000
 
+/* From this many samples on, the figure adds the distribution of the per-sample values
+ * (a histogram of every sample): the line over the samples is then drawn as an envelope,
+ * which shows the extremes but not where most samples lie. */
+#define HR_PLOT_DENSITY_FROM 5000
+#define HR_PLOT_DENSITY_BINS 200
+
 typedef struct
 {
   double *x, *y[2];
   gsize n;
   guint64 block;
+  double lo[2], hi[2]; /* of the finite values; lo > hi when there is none */
 } HrThinned;
+
+typedef struct
+{
+  double lo[2], hi[2];
+  guint64 *counts[2]; /* HR_PLOT_DENSITY_BINS each */
+} HrDensity;
+
+static gboolean
+hr_density_block (const float *values, guint64 first, gsize n, gpointer data, GError **error)
+{
+  HrDensity *d = data;
+
+  for (gsize r = 0; r < n; r++)
+    for (int c = 0; c < 2; c++)
+      {
+        double v = values[r * HR_PER_SAMPLE_COLUMNS + c];
+        gint64 bin;
+
+        if (!(v >= d->lo[c] && v <= d->hi[c]))
+          continue;
+        bin = (gint64)((v - d->lo[c]) / (d->hi[c] - d->lo[c]) * HR_PLOT_DENSITY_BINS);
+        d->counts[c][CLAMP (bin, 0, HR_PLOT_DENSITY_BINS - 1)]++;
+      }
+  return TRUE;
+}
 
 static gboolean
 hr_thin_block (const float *values, guint64 first, gsize n, gpointer data, GError **error)
@@ -1204,6 +1323,17 @@ hr_thin_block (const float *values, guint64 first, gsize n, gpointer data, GErro
   for (gsize r = 0; r < n; r++)
     {
       guint64 sample = first + r;
+
+      for (int c = 0; c < 2; c++)
+        {
+          double v = values[r * HR_PER_SAMPLE_COLUMNS + c];
+
+          if (isfinite (v))
+            {
+              t->lo[c] = MIN (t->lo[c], v);
+              t->hi[c] = MAX (t->hi[c], v);
+            }
+        }
 
       if (t->block <= 1)
         {
@@ -1247,35 +1377,77 @@ hr_plot_per_sample (HrAnalysis *self, const char *directory, GError **error)
   HrStage *stage = hr_analysis_find_stage (self, "projections");
   g_autoptr (HrFigure) fig = NULL;
   HrThinned t = { 0 };
+  HrDensity d = { 0 };
   guint64 n;
   g_autofree char *title = NULL;
-  gboolean ok;
+  gboolean ok, density;
 
   if (stage == NULL)
     stage = hr_analysis_get_stage (self, 0);
   n = hr_stage_get_n_samples (stage);
+  density = n >= HR_PLOT_DENSITY_FROM;
+  t.lo[0] = t.lo[1] = INFINITY;
+  t.hi[0] = t.hi[1] = -INFINITY;
   t.block = n > HR_PLOT_POINTS ? (n + HR_PLOT_POINTS / 2 - 1) / (HR_PLOT_POINTS / 2) : 1;
   t.x = g_new (double, MIN (n, HR_PLOT_POINTS) + 2);
   t.y[0] = g_new (double, MIN (n, HR_PLOT_POINTS) + 2);
   t.y[1] = g_new (double, MIN (n, HR_PLOT_POINTS) + 2);
   ok = hr_stage_foreach_block (stage, hr_thin_block, &t, error);
+  if (ok && density)
+    {
+      /* a second pass bins every sample between the extremes of the first */
+      for (int c = 0; c < 2; c++)
+        {
+          d.counts[c] = g_new0 (guint64, HR_PLOT_DENSITY_BINS);
+          d.lo[c] = t.lo[c];
+          d.hi[c] = t.hi[c];
+          if (!(d.lo[c] < d.hi[c]) && d.lo[c] <= d.hi[c])
+            {
+              /* one value: a bin around it */
+              d.lo[c] -= MAX (fabs (d.lo[c]) * 1e-3, 1e-6);
+              d.hi[c] += MAX (fabs (d.hi[c]) * 1e-3, 1e-6);
+            }
+        }
+      ok = hr_stage_foreach_block (stage, hr_density_block, &d, error);
+    }
   if (ok)
     {
       HrAxes *top, *bottom;
+      const char *y_labels[2] = { _ ("mean across dimensions"), _ ("std across dimensions") };
 
       /* TRANSLATORS: figure title; %s is a stage name, "projections" or "features" */
       title = g_strdup_printf (_ ("Per-sample mean and standard deviation of the %s"),
                                hr_stage_get_name (stage));
-      fig = hr_figure_new (title, 2, 1);
-      hr_figure_set_size (fig, 1000, 700);
+      fig = hr_figure_new (title, 2, density ? 2 : 1);
+      hr_figure_set_size (fig, density ? 1400 : 1000, 700);
       top = hr_figure_get_axes (fig, 0, 0);
       bottom = hr_figure_get_axes (fig, 1, 0);
-      hr_axes_set_labels (top, _ ("sample"), _ ("mean across dimensions"));
-      hr_axes_set_labels (bottom, _ ("sample"), _ ("std across dimensions"));
+      hr_axes_set_labels (top, _ ("sample"), y_labels[0]);
+      hr_axes_set_labels (bottom, _ ("sample"), y_labels[1]);
       hr_axes_add_line (top, _ ("mean"), t.x, t.y[0], t.n, 0, FALSE, FALSE);
       hr_axes_add_line (bottom, _ ("std"), t.x, t.y[1], t.n, 1, FALSE, FALSE);
+      for (int c = 0; density && c < 2; c++)
+        {
+          HrAxes *ax = hr_figure_get_axes (fig, c, 1);
+          g_autofree char *panel = g_strdup_printf (
+              /* TRANSLATORS: title of the panel of the per_sample figure that shows how
+                 the per-sample values are distributed; %llu is the number of samples */
+              g_dngettext (GETTEXT_PACKAGE, "distribution over %llu sample",
+                           "distribution over %llu samples", n),
+              (unsigned long long)n);
+
+          hr_axes_set_title (ax, panel);
+          /* TRANSLATORS: the y label of a histogram: how many samples fall in each bin */
+          hr_axes_set_labels (ax, y_labels[c], _ ("samples (log scale)"));
+          hr_axes_set_log_y (ax, TRUE);
+          if (d.lo[c] < d.hi[c])
+            hr_axes_add_histogram_counts (ax, c == 0 ? _ ("mean") : _ ("std"), d.counts[c],
+                                          HR_PLOT_DENSITY_BINS, d.lo[c], d.hi[c], c);
+        }
       ok = hr_report_write_figure (fig, directory, "per_sample", error);
     }
+  g_free (d.counts[0]);
+  g_free (d.counts[1]);
   g_free (t.x);
   g_free (t.y[0]);
   g_free (t.y[1]);
@@ -1400,11 +1572,15 @@ hr_write_report_files (HrAnalysis *self, const char *directory, GCancellable *ca
                        GError **error)
 {
   g_autofree char *json = NULL, *path = NULL;
+  HrPerSampleFormat format = hr_analysis_get_per_sample_format (self);
 
-  path = g_build_filename (directory, "per_sample.csv", NULL);
-  if (!hr_write_per_sample (self, path, cancellable, error))
-    return FALSE;
-  g_free (path);
+  if (hr_per_sample_file (format) != NULL)
+    {
+      path = g_build_filename (directory, hr_per_sample_file (format), NULL);
+      if (!hr_write_per_sample (self, path, format, cancellable, error))
+        return FALSE;
+      g_free (path);
+    }
   path = g_build_filename (directory, "per_dimension.csv", NULL);
   if (!hr_write_per_dimension (self, path, error)
       || g_cancellable_set_error_if_cancelled (cancellable, error)
@@ -1443,10 +1619,12 @@ hr_write_report_files (HrAnalysis *self, const char *directory, GCancellable *ca
  * Writes the report into @directory: `report.json` (see hr_analysis_to_json()),
  * `per_sample.csv` (one row per sample: its index, then the mean, standard deviation and L2
  * norm of each stage, and the fraction of zeros for activation stages; empty fields for
- * samples with non-finite values), `per_dimension.csv` (stage, dimension, mean, std, zero
+ * samples with non-finite values; compressed with gzip as `per_sample.csv.gz`, or left out,
+ * as #HrAnalysis:per-sample-format says), `per_dimension.csv` (stage, dimension, mean, std, zero
  * fraction, dead), and the figures as PNG and SVG: `explained_variance` (per component and
  * cumulative, all stages), `singular_values` (each stage, log scale, with its rank
- * tolerance), `per_sample` (mean and std of each projection), `zero_fraction` (histogram of
+ * tolerance), `per_sample` (mean and std of each projection; from 5,000 samples on with a
+ * histogram of every sample beside each), `zero_fraction` (histogram of
  * the per-dimension clipped fractions of each activation layer, by its own measure:
  * hr_stage_get_clipped_fraction()). For per-pixel stacks it adds maps with the source
  * geometry: `map-projections-norm.tif`, `-mean.tif`, `-std.tif`, and

@@ -385,6 +385,8 @@ hr_command_analyze (int argc, char **argv)
   g_autofree char *projections_path = NULL, *pairs = NULL, *positives_path = NULL;
   g_autofree char *precision_name = NULL, *sample = NULL, *sample_head = NULL;
   g_autofree char *sample_pairs = NULL, *nonfinite_name = NULL, *memory_limit_text = NULL;
+  g_autofree char *per_sample_name = NULL;
+  HrPerSampleFormat per_sample = HR_PER_SAMPLE_FORMAT_CSV;
   HrNonfinitePolicy nonfinite = HR_NONFINITE_POLICY_DROP;
   g_auto (GStrv) stages = NULL;
   HrPrecision precision = HR_PRECISION_AUTO;
@@ -460,6 +462,12 @@ hr_command_analyze (int argc, char **argv)
             N_ ("The folder for the report, tables and plots (default: headrank-report, or "
                 "none with --json)"),
             N_ ("DIR") },
+          { "per-sample", 0, 0, G_OPTION_ARG_STRING, &per_sample_name,
+            /* TRANSLATORS: description of --per-sample of "headrank analyze"; the values
+               and file names stay in English */
+            N_ ("The per-sample table of the report: csv (per_sample.csv, the default), csv.gz "
+                "(per_sample.csv.gz, compressed with gzip; pandas reads it directly) or none"),
+            N_ ("FORMAT") },
           { "standardize", 0, 0, G_OPTION_ARG_NONE, &standardize,
             /* TRANSLATORS: description of --standardize of "headrank analyze" */
             N_ ("Spectra of the standardised samples (the correlation matrix), as "
@@ -503,7 +511,8 @@ hr_command_analyze (int argc, char **argv)
          "files, which must have the same number of features; report.json names each file's "
          "range. --projections and --positives take a folder or a pattern too. Without FILE, "
          "analyses the bundled sample with the bundled head. Writes "
-         "report.json, per_sample.csv, per_dimension.csv and plots (PNG and SVG) into the "
+         "report.json, per_sample.csv (or per_sample.csv.gz, or none: --per-sample), "
+         "per_dimension.csv and plots (PNG and SVG) into the "
          "output folder, which is replaced as a whole: it must be new, empty or hold an "
          "older report. Ctrl-C, SIGTERM or SIGHUP stop the run and leave the older report "
          "as it was."),
@@ -523,6 +532,24 @@ hr_command_analyze (int argc, char **argv)
           g_autofree char *message = g_strdup_printf (
               /* TRANSLATORS: %s is the value given to --nonfinite; the values stay in English */
               _ ("unknown non-finite policy “%s” (drop or error)"), nonfinite_name);
+
+          return hr_usage_error (context, message);
+        }
+    }
+  if (per_sample_name != NULL)
+    {
+      if (strcmp (per_sample_name, "csv") == 0)
+        per_sample = HR_PER_SAMPLE_FORMAT_CSV;
+      else if (strcmp (per_sample_name, "csv.gz") == 0)
+        per_sample = HR_PER_SAMPLE_FORMAT_CSV_GZIP;
+      else if (strcmp (per_sample_name, "none") == 0)
+        per_sample = HR_PER_SAMPLE_FORMAT_NONE;
+      else
+        {
+          g_autofree char *message = g_strdup_printf (
+              /* TRANSLATORS: %s is the value given to --per-sample; the values stay in
+                 English */
+              _ ("unknown per-sample table “%s” (csv, csv.gz or none)"), per_sample_name);
 
           return hr_usage_error (context, message);
         }
@@ -684,6 +711,7 @@ hr_command_analyze (int argc, char **argv)
   hr_analysis_set_contrastive_parameters (analysis, (gsize)pair_batch, temperature, margin);
   hr_analysis_set_log_plots (analysis, !linear);
   hr_analysis_set_standardize (analysis, standardize);
+  hr_analysis_set_per_sample_format (analysis, per_sample);
   if (memory_limit_text != NULL)
     hr_analysis_set_memory_limit (analysis, (guint64)(memory_limit * 1073741824.0));
 

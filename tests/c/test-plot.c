@@ -9,6 +9,7 @@
  * at: HR_PLOT_EXAMPLES_DIR=/tmp/hr/plots meson test -C <build> plot
  */
 #include "hr-plot.h"
+#include "hr-plot-private.h"
 
 #include <cairo.h>
 #include <fontconfig/fontconfig.h>
@@ -520,6 +521,35 @@ test_palette (void)
   g_assert_cmpuint (((guint)r << 16) | ((guint)g << 8) | b, ==, 0xd55e00);
 }
 
+/* An axis of numbered items (reports 1 and 2 of headrank compare, with the axis margins):
+ * whole-number ticks only, labelled without decimals; without the flag, the same range has
+ * ticks between them. */
+static void
+test_integer_ticks (void)
+{
+  g_autofree char *offset = NULL;
+  g_autoptr (GArray) ticks = hr_linear_ticks (0.95, 2.05, 10, TRUE, &offset);
+  g_autoptr (GArray) fractional = NULL;
+  gboolean any_fraction = FALSE;
+
+  g_assert_null (offset);
+  g_assert_cmpuint (ticks->len, ==, 2);
+  g_assert_cmpfloat (g_array_index (ticks, HrTick, 0).value, ==, 1.0);
+  g_assert_cmpfloat (g_array_index (ticks, HrTick, 1).value, ==, 2.0);
+  g_assert_cmpstr (g_array_index (ticks, HrTick, 0).label, ==, "1");
+  g_assert_cmpstr (g_array_index (ticks, HrTick, 1).label, ==, "2");
+  fractional = hr_linear_ticks (0.95, 2.05, 10, FALSE, &offset);
+  for (guint i = 0; i < fractional->len; i++)
+    any_fraction |= floor (g_array_index (fractional, HrTick, i).value)
+                    != g_array_index (fractional, HrTick, i).value;
+  g_assert_true (any_fraction);
+  /* a wide range keeps its 1-2-5 steps */
+  g_clear_pointer (&ticks, g_array_unref);
+  ticks = hr_linear_ticks (0.5, 40.5, 5, TRUE, &offset);
+  g_assert_cmpfloat (
+      g_array_index (ticks, HrTick, 1).value - g_array_index (ticks, HrTick, 0).value, ==, 10.0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -543,6 +573,7 @@ main (int argc, char **argv)
   g_test_add ("/plot/write/overwrite", Fixture, NULL, hr_test_folder_set_up, test_write_overwrite,
               hr_test_folder_tear_down);
   g_test_add_func ("/plot/palette", test_palette);
+  g_test_add_func ("/plot/ticks/integer", test_integer_ticks);
   status = g_test_run ();
   /* cairo's and fontconfig's caches, so that LeakSanitizer sees only our own memory. */
   cairo_debug_reset_static_data ();

@@ -266,3 +266,63 @@ def test_csv_quotes_module_names(stack, tmp_path):
         return
     frame = pandas.read_csv(out / "per_sample.csv")
     assert frame.shape[0] == 200 and f"{first}_std" in frame.columns
+
+
+# -- issue 15, item 5: the per-sample table at scale --------------------------------------
+
+
+def test_per_sample_csv_gz_and_none(stack, tmp_path):
+    """--per-sample=csv|csv.gz|none: the gzip table holds the plain table's bytes (read back
+    with gzip, the csv module and pandas), none writes no table, and report.json says which
+    in outputs.per_sample; anything else is a usage error that writes nothing."""
+    import gzip
+
+    reports = {}
+    for fmt in ("csv", "csv.gz", "none"):
+        out = tmp_path / fmt
+        p = run("analyze", stack, *HEAD_ARGS, "--per-sample", fmt, "-o", out, cwd=tmp_path)
+        assert p.returncode == 0, p.stderr
+        reports[fmt] = load_json((out / "report.json").read_bytes())
+        assert leftovers(out) == []
+    plain = (tmp_path / "csv" / "per_sample.csv").read_bytes()
+    packed = (tmp_path / "csv.gz" / "per_sample.csv.gz").read_bytes()
+    assert packed[:2] == b"\x1f\x8b"  # a gzip stream
+    assert gzip.decompress(packed) == plain
+    assert not (tmp_path / "csv.gz" / "per_sample.csv").exists()
+    assert not (tmp_path / "csv" / "per_sample.csv.gz").exists()
+    assert sorted(f.name for f in (tmp_path / "none").iterdir() if "per_sample." in f.name
+                  and f.suffix not in (".png", ".svg")) == []
+    assert {r["outputs"]["per_sample"]["format"] for r in reports.values()} == \
+        {"csv", "csv.gz", "none"}
+    assert reports["csv"]["outputs"]["per_sample"] == \
+        {"format": "csv", "file": "per_sample.csv", "rows": 200}
+    assert reports["csv.gz"]["outputs"]["per_sample"] == \
+        {"format": "csv.gz", "file": "per_sample.csv.gz", "rows": 200}
+    assert reports["none"]["outputs"]["per_sample"] == \
+        {"format": "none", "file": None, "rows": 200}
+    # the rest of the report does not depend on the table's format
+    for r in reports.values():
+        r.pop("outputs")
+        r.pop("software")
+    assert reports["csv"] == reports["csv.gz"] == reports["none"]
+    with gzip.open(tmp_path / "csv.gz" / "per_sample.csv.gz", "rt", newline="",
+                   encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert len(rows) == 201 and [int(r[0]) for r in rows[1:]] == list(range(200))
+    try:
+        import pandas
+    except ImportError:
+        return
+    frame = pandas.read_csv(tmp_path / "csv.gz" / "per_sample.csv.gz")
+    assert frame.equals(pandas.read_csv(tmp_path / "csv" / "per_sample.csv"))
+    assert frame.shape[0] == 200
+
+
+def test_per_sample_bad_value_is_a_usage_error(stack, tmp_path):
+    out = tmp_path / "out"
+    p = run("analyze", stack, "--per-sample", "zip", "-o", out, cwd=tmp_path)
+    assert p.returncode == 2
+    assert "unknown per-sample table “zip” (csv, csv.gz or none)" in p.stderr.decode()
+    assert not out.exists()
+    helptext = run("analyze", "--help", cwd=tmp_path).stdout.decode()
+    assert "--per-sample=FORMAT" in helptext and "csv.gz" in helptext

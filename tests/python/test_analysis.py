@@ -1218,3 +1218,91 @@ def test_comparison_of_reports(headed, tmp_path):
         Headrank.Comparison.new_from_reports([str(tmp_path / 'a'), str(tmp_path / 'c')])
     assert e.value.matches(Headrank.analysis_error_quark(), Headrank.AnalysisError.REPORT)
     assert 'report.json' in e.value.message and 'input' in e.value.message
+
+
+def test_comparison_of_analyses_in_memory(headed, tmp_path):
+    """Analyses compared in memory (as the napari widget compares them) give the same CSV as
+    their reports compared from files, with the labels given and no report path; an
+    analysis that has not run, or one of other features, is refused."""
+    alone = Headrank.Analysis.new(reader(FEATURES))
+    run(alone)
+    headed.write_report(str(tmp_path / 'a'), None)
+    alone.write_report(str(tmp_path / 'b'), None)
+    files = Headrank.Comparison.new_from_reports([str(tmp_path / 'a'), str(tmp_path / 'b')])
+    memory = Headrank.Comparison.new_from_analyses([headed, alone], ['a', 'b'])
+    assert memory.get_n_reports() == 2
+    assert memory.to_csv() == files.to_csv()
+    j = json.loads(memory.to_json(False))
+    assert [r['label'] for r in j['reports']] == ['a', 'b']
+    assert [r['report'] for r in j['reports']] == [None, None]
+    assert list(memory.get_warnings()) == []
+    not_run = Headrank.Analysis.new(reader(FEATURES))
+    with pytest.raises(GLib.Error) as e:
+        Headrank.Comparison.new_from_analyses([headed, not_run], ['a', 'not run'])
+    assert e.value.matches(ANALYSIS_ERROR, Headrank.AnalysisError.INVALID)
+    assert e.value.message == 'not run: the analysis has not run to the end'
+    other = Headrank.Analysis.new(reader(SAMPLE_DIR / 'sample-embeddings.tif'))
+    run(other)
+    with pytest.raises(GLib.Error) as e:
+        Headrank.Comparison.new_from_analyses([headed, other], ['a', 'sample'])
+    assert e.value.matches(ANALYSIS_ERROR, Headrank.AnalysisError.REPORT)
+    assert e.value.message.startswith('a and sample are reports of different features')
+
+
+# -- the per-sample table at scale (issue 15, item 5) -------------------------------------
+
+def test_per_sample_table_gzip_at_a_million_samples(tmp_path):
+    """10^6 samples generated here: per_sample.csv.gz (HrAnalysis:per-sample-format) reads
+    back with pandas, one row per sample in order, equal to numpy's per-sample mean, std
+    (ddof 0) and L2 norm within float32 rounding; report.json names the file; the per_sample
+    figure adds the distribution of every sample (a histogram) beside the envelope."""
+    pandas = pytest.importorskip('pandas')
+    n, d = 1_000_000, 16
+    rng = np.random.default_rng(15)
+    x = (rng.standard_normal((n, d), dtype=np.float32) * np.float32(3)
+         + np.linspace(-1, 1, d, dtype=np.float32))
+    source = Headrank.MemorySource.new(GLib.Bytes.new(x.tobytes()), n, d)
+    a = Headrank.Analysis.new_for_source(source)
+    assert a.get_per_sample_format() == Headrank.PerSampleFormat.CSV
+    a.set_per_sample_format(Headrank.PerSampleFormat.CSV_GZIP)
+    assert a.props.per_sample_format == Headrank.PerSampleFormat.CSV_GZIP
+    run(a)
+    a.write_report(str(tmp_path / 'r'), None)
+    assert not (tmp_path / 'r' / 'per_sample.csv').exists()
+    report = json.loads((tmp_path / 'r' / 'report.json').read_text())
+    assert report['outputs']['per_sample'] == {'format': 'csv.gz', 'file': 'per_sample.csv.gz',
+                                               'rows': n}
+    frame = pandas.read_csv(tmp_path / 'r' / 'per_sample.csv.gz')
+    assert frame.shape == (n, 4)
+    assert (frame['sample'].to_numpy() == np.arange(n)).all()
+    x64 = x.astype(np.float64)
+    for column, ref in (('features_mean', x64.mean(1)), ('features_std', x64.std(1)),
+                        ('features_norm', np.sqrt((x64 ** 2).sum(1)))):
+        np.testing.assert_allclose(frame[column].to_numpy(), ref, rtol=1e-5, atol=1e-5)
+    # two columns of panels (1400 × 700 at scale 2): the envelope and the histograms
+    assert _png_size(tmp_path / 'r' / 'per_sample.png') == (2800, 1400)
+
+
+def _png_size(path):
+    head = Path(path).read_bytes()[:24]
+    assert head[:8] == b'\x89PNG\r\n\x1a\n'
+    return struct.unpack('>II', head[16:24])
+
+
+def test_per_sample_table_none_writes_nothing(tmp_path):
+    a = Headrank.Analysis.new(reader(FEATURES))
+    a.set_per_sample_format(Headrank.PerSampleFormat.NONE)
+    run(a)
+    a.write_report(str(tmp_path / 'r'), None)
+    assert sorted(p.name for p in (tmp_path / 'r').glob('per_sample*')) == \
+        ['per_sample.png', 'per_sample.svg']
+    # under 5,000 samples, one column: the samples' values themselves
+    assert report_samples(tmp_path / 'r') < 5000
+    assert _png_size(tmp_path / 'r' / 'per_sample.png') == (2000, 1400)
+    report = json.loads((tmp_path / 'r' / 'report.json').read_text())
+    assert report['outputs']['per_sample'] == {'format': 'none', 'file': None,
+                                               'rows': report['input']['samples']}
+
+
+def report_samples(folder):
+    return json.loads((Path(folder) / 'report.json').read_text())['input']['samples']
