@@ -953,6 +953,11 @@ class HeadrankWidget(QWidget):
                     item.setTextAlignment(int(Qt.AlignRight | Qt.AlignVCenter))
                 self.table.setItem(row, col, item)
         self.table.resizeColumnsToContents()
+        # as wide as its columns: the splitter gives the table its width, no sideways scroll
+        header = self.table.horizontalHeader()
+        self.table.setMinimumWidth(
+            header.length() + 2 * self.table.frameWidth()
+            + self.table.verticalScrollBar().sizeHint().width())
         lines = list(self.analysis.describe_verdict())
         c = self.report.get('contrastive')
         if c:
