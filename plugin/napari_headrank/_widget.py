@@ -397,6 +397,11 @@ class HeadrankWidget(QWidget):
         if self.results_dock is None:
             self.results_dock = window.add_dock_widget(
                 self.results, name=_('headrank results'), area='bottom', tabify=False)
+            # room to look: about 40 % of the window's height (the user resizes it)
+            qt_window = getattr(window, '_qt_window', None)
+            if qt_window is not None and qt_window.height() > 0:
+                qt_window.resizeDocks([self.results_dock], [int(qt_window.height() * 0.4)],
+                                      Qt.Vertical)
         self.results_dock.show()
         self.results_dock.raise_()
 
@@ -556,8 +561,10 @@ class HeadrankWidget(QWidget):
         if not self.pairs_file.text() or self._pairs_for is None:
             return
         now = self._features_key()
+        if now is None:  # no features (yet): nothing to compare with
+            return
         was_what, was_n = self._pairs_for
-        now_what, now_n = now if now is not None else (None, None)
+        now_what, now_n = now
         if now_what == was_what or (now_n is not None and now_n == was_n):
             return
         pairs = Path(self.pairs_file.text()).name
@@ -569,7 +576,7 @@ class HeadrankWidget(QWidget):
             _('The pairs file {pairs} was chosen for {was} ({was_n} samples); the features '
               'are now {now} ({now_n} samples): the pairs were cleared. Choose pairs for these '
               'features.').format(pairs=pairs, was=was_what, was_n=_count(was_n),
-                                  now=now_what or _('none'), now_n=_count(now_n)))
+                                  now=now_what, now_n=_count(now_n)))
 
     def _read_head(self):
         """Reads the head of the weights file as the form describes it, to list its layers
@@ -651,7 +658,9 @@ class HeadrankWidget(QWidget):
             return
         if self.open_worker is not None or self.worker is not None:
             return
-        self.progress.setValue(0)
+        # busy until the first fraction read (a lazy stack reads nothing up front; its
+        # first plane is read as its layer is made, in the worker too)
+        self.progress.setRange(0, 0)
         self.open_button.setEnabled(False)
         self.run_button.setEnabled(False)
         self.opened = None
@@ -662,19 +671,20 @@ class HeadrankWidget(QWidget):
     def _open_work(self, path):
         from gi.repository import GLib
 
-        from ._reader import read_feature_stack
+        from ._reader import layers_from_data, read_feature_stack
 
         try:
             data = read_feature_stack(path, self._signals.open_progress.emit)
-            return ('done', data, path)
+            # the layers are made here too: making one slices it (for a lazy per-pixel
+            # stack, a read of the shown plane), which must not hold up the viewer
+            return ('done', layers_from_data(data), path)
         except (GLib.Error, ValueError, OSError) as e:
             return ('error', getattr(e, 'message', str(e)), path)
 
     def _on_opened(self, result):
-        from ._reader import layers_from_data
-
         status, value, path = result
         self.open_worker = None
+        self.progress.setRange(0, 1000)
         self.run_button.setEnabled(True)
         self._update_enabled()
         if status == 'error':
@@ -683,7 +693,7 @@ class HeadrankWidget(QWidget):
             self.opened = []
             return
         self.progress.setValue(1000)
-        layers = layers_from_data(value)
+        layers = value
         for layer in layers:
             self.viewer.add_layer(layer)
         self.opened = layers
@@ -853,6 +863,8 @@ class HeadrankWidget(QWidget):
             return ('error', str(e), spec)
 
     def _on_progress(self, fraction):
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1000)
         self.progress.setValue(int(round(fraction * 1000)))
 
     def _on_returned(self, result):
