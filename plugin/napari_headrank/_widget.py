@@ -99,7 +99,8 @@ def show_warning(message):
 # "PATH: reason" as the library words errors about a file (a path with no spaces, or one
 # ending in a known extension)
 _PATH_FIRST = re.compile(
-    r'^(?P<path>/\S*?|/.*?\.(?:tiff?|zarr|csv|txt|safetensors|json|png|svg|pdf)/?): (?P<reason>.+)$',
+    r'^(?P<path>/\S*?|/.*?\.(?:tiff?|zarr|csv|txt|safetensors|json|png|svg|pdf)/?)'
+    r': (?P<reason>.+)$',
     re.DOTALL | re.IGNORECASE)
 
 

@@ -4,7 +4,6 @@
 # napari's reader without a question; VisCy stores still open by drag and drop; feature-stack
 # TIFFs open from the widget, in a worker thread.
 import numpy as np
-import pytest
 import tifffile
 
 from napari_headrank._reader import get_reader

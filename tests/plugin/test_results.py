@@ -239,3 +239,18 @@ def test_a_spec_and_every_activation_stage(make_napari_viewer, qtbot, data_dir, 
     widget.spec_edit.editingFinished.emit()
     assert widget.stages_list.count() == 0 and widget.head_label.text()
     assert run_and_wait(qtbot, widget) == 'error'
+
+
+def test_errors_put_their_reason_first():
+    from napari_headrank._widget import readable_error
+
+    long = '/very/long/path/' + 'folder/' * 20 + 'features of fov 3.tif'
+    text = readable_error(long + ': not a TIFF file (bad magic number)')
+    first, second = text.split('\n')
+    assert first == 'not a TIFF file (bad magic number) (features of fov 3.tif)'
+    assert second == 'in ' + long.rsplit('/', 1)[0]
+    assert readable_error('/x/pairs.csv: line 3: index 5000 out of range') == \
+        'line 3: index 5000 out of range (pairs.csv)\nin /x'
+    # no path first: as it is
+    assert readable_error('Choose the layer of projections.') == \
+        'Choose the layer of projections.'
