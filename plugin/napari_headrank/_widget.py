@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -209,7 +209,17 @@ class HeadrankWidget(QWidget):
 
     def _build(self):
         Headrank = self.Headrank
-        layout = QVBoxLayout(self)
+        # the form scrolls: its height does not hold up the results dock below the canvas
+        inner = QWidget()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(inner)
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.WrapLongRows)
         layout.addLayout(form)
@@ -400,9 +410,11 @@ class HeadrankWidget(QWidget):
                 self.results, name=_('headrank results'), area='bottom', tabify=False)
             # room to look: about 40 % of the window's height (the user resizes it)
             qt_window = getattr(window, '_qt_window', None)
+            dock = self.results_dock
             if qt_window is not None and qt_window.height() > 0:
-                qt_window.resizeDocks([self.results_dock], [int(qt_window.height() * 0.4)],
-                                      Qt.Vertical)
+                # once the dock is laid out (Qt ignores sizes of a dock not placed yet)
+                QTimer.singleShot(0, lambda: qt_window.resizeDocks(
+                    [dock], [int(qt_window.height() * 0.4)], Qt.Vertical))
         self.results_dock.show()
         self.results_dock.raise_()
 
