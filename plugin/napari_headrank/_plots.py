@@ -1,12 +1,20 @@
-"""Matplotlib figures of an analysis, drawn in Qt and coloured after napari's theme.
+"""Matplotlib figures of an analysis: drawn in Qt docks (with matplotlib's navigation
+toolbar, coloured after napari's theme) and saved as publication figures (a light
+background, a print size, written whole: a temporary file renamed over the target).
 
 Every number drawn comes from the library (Headrank.Spectrum, Headrank.Stage); this module
 only places it on axes.
 """
 
+import os
+import tempfile
+from pathlib import Path
+
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
 from matplotlib.figure import Figure
+from qtpy.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from ._i18n import _
 
@@ -32,13 +40,14 @@ def theme_colors(viewer):
 
 
 class PlotCanvas(FigureCanvasQTAgg):
-    """A figure with @nrows × 1 axes."""
+    """A figure with 1 × @ncols axes, side by side (the plots dock is wide)."""
 
-    def __init__(self, nrows=1, parent=None):
-        self.figure = Figure(figsize=(5, 2.4 * nrows), layout='constrained')
+    def __init__(self, ncols=1, parent=None):
+        self.figure = Figure(figsize=(5 * ncols, 3), layout='constrained')
         super().__init__(self.figure)
         self.setParent(parent)
-        self.axes = [self.figure.add_subplot(nrows, 1, i + 1) for i in range(nrows)]
+        self.ncols = ncols
+        self.axes = [self.figure.add_subplot(1, ncols, i + 1) for i in range(ncols)]
         self.colors = None
 
     def clear(self):
@@ -71,6 +80,103 @@ class PlotCanvas(FigureCanvasQTAgg):
             self.apply_theme(self.colors)
         else:
             self.draw_idle()
+
+
+class PlotPanel(QWidget):
+    """A PlotCanvas with matplotlib's navigation toolbar (zoom, pan, home; its own save
+    button, which writes the on-screen figure in the theme's colours, is replaced by "Save
+    figure…", which writes the publication figure)."""
+
+    def __init__(self, canvas, on_save, parent=None):
+        super().__init__(parent)
+        self.canvas = canvas
+        self.toolbar = NavigationToolbar2QT(canvas, self)
+        for action in self.toolbar.actions():
+            if action.text() in ('Save', 'Customize'):
+                self.toolbar.removeAction(action)
+        self.save_button = QPushButton(_('Save figure…'))
+        self.save_button.setToolTip(
+            _('A publication figure: light background, print size (PNG at 300 dpi, SVG or '
+              'PDF)'))
+        self.save_button.clicked.connect(on_save)
+        self.save_button.setEnabled(False)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.toolbar, 1)
+        row.addWidget(self.save_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(canvas, 1)
+
+
+class PaperFigure:
+    """A figure off screen for a file, 1 × @ncols axes, in matplotlib's default light
+    style: the same interface as PlotCanvas for the draw_* functions."""
+
+    #: inches of one panel
+    PANEL = (4.2, 3.3)
+
+    def __init__(self, ncols=1):
+        import matplotlib.style
+
+        with matplotlib.style.context('default'):
+            self.figure = Figure(figsize=(self.PANEL[0] * ncols, self.PANEL[1]),
+                                 layout='constrained', facecolor='white')
+            FigureCanvasAgg(self.figure)
+            self.axes = [self.figure.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+        self.colors = None
+
+    def clear(self):
+        for ax in self.axes:
+            ax.clear()
+
+    def finish(self):
+        for ax in self.axes:
+            ax.grid(True, color='#d0d0d0', linewidth=0.5)
+
+
+#: what "Save figure…" writes, by extension
+FIGURE_FORMATS = {'.png': 'png', '.svg': 'svg', '.pdf': 'pdf'}
+
+
+def write_figure(draw, ncols, analysis, path):
+    """Draws @analysis with @draw on a PaperFigure of @ncols panels and writes it to @path
+    (PNG at 300 dpi, SVG or PDF, by the extension) whole: into a temporary file beside
+    @path, renamed over it when complete, so that @path is never half written. Raises
+    ValueError for another extension, OSError when the file cannot be written."""
+    import matplotlib.style
+
+    path = Path(os.fspath(path))
+    fmt = FIGURE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            _('{name}: a figure is written as .png, .svg or .pdf').format(name=path.name))
+    with matplotlib.style.context('default'):
+        paper = PaperFigure(ncols)
+        draw(paper, analysis)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.' + path.name + '.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            paper.figure.savefig(f, format=fmt, dpi=300, facecolor='white')
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def clear_canvas(canvas):
+    """Removes what an earlier analysis drew."""
+    canvas.clear()
+    canvas.finish()
 
 
 def _spectral_stages(analysis):

@@ -1,8 +1,21 @@
-"""The reader contribution: feature-stack TIFFs and VisCy embedding stores in zarr, both
-read by the library (Headrank.StackReader, Headrank.ZarrSource). It claims only what it
-reads as a feature stack and returns None for the rest, so napari's own TIFF reading stays
-the default for pictures. Stacks larger than _stacks.LAZY_BYTES open lazily (Dask arrays
-read through the source as napari shows them)."""
+"""The reader contribution: VisCy embedding stores in zarr (Headrank.ZarrSource) and
+feature-stack TIFFs (Headrank.StackReader), both read by the library.
+
+napari chooses readers by file name alone (npe2's filename patterns; folders go to every
+reader that accepts directories) and its "Choose reader" dialog preselects the first plugin
+by display name. So the manifest claims ``*.zarr`` and folders only, and no TIFF pattern:
+File ▸ Open and drag-and-drop of a TIFF (a photo, a microscopy image, any dtype) go to
+napari's own reader without a question. get_reader() claims only what is clearly a feature
+stack: a zarr store the library reads as features (or an AnnData store it refuses, so that
+the reason shows), and, called directly, a TIFF that says it holds features
+(_stacks.says_feature_stack); it returns None for the rest. Feature-stack TIFFs open as
+layers from the widget ("Open as layers", read in a worker thread with progress), from the
+sample menu, and with read_feature_stack() in Python.
+
+Stacks larger than _stacks.LAZY_BYTES open lazily (Dask arrays read through the source as
+napari shows them). A matrix (N × D, samples × features) is no picture: its layer is added
+hidden, with ``metadata['headrank']['matrix']`` set, for a scatter of its samples (the
+embedding explorer) to show it; the widget analyses it all the same."""
 
 import os
 from pathlib import Path
@@ -17,6 +30,7 @@ from ._stacks import (
     open_tiff,
     open_zarr,
     remember,
+    says_feature_stack,
     source_data,
 )
 
@@ -33,8 +47,9 @@ def get_reader(path):
     path = os.fspath(path)
     try:
         if Path(path).suffix.lower() in TIFF_SUFFIXES:
-            open_tiff(path)
-            return read_feature_tiff
+            if says_feature_stack(open_tiff(path).get_info()):
+                return _read_tiff
+            return None
         if is_zarr(path):
             try:
                 open_zarr(path)
@@ -44,10 +59,18 @@ def get_reader(path):
                 # an embedding store the library refuses (a sparse X, a codec it lacks):
                 # claimed, so that napari shows why instead of "no reader found"
                 return _refuse(e)
-            return read_feature_zarr
+            return _read_zarr
     except (NotAFeatureStack, LibraryNotFound):
         return None
     return None
+
+
+def _read_tiff(path):
+    return read_feature_tiff(path)
+
+
+def _read_zarr(path):
+    return read_feature_zarr(path)
 
 
 def _refuse(error):
@@ -68,9 +91,13 @@ def _headrank_meta(path, kind, data, lazy, **extra):
 
 
 def _matrix_kwargs(name, meta, lazy):
+    # an image of a matrix means nothing (a 500,000 × 256 stack is a black canvas): hidden,
+    # and marked for a scatter view
+    meta['headrank']['matrix'] = True
     kwargs = {
         'name': name,
         'metadata': meta,
+        'visible': False,
         'axis_labels': (_('sample'), _('feature')),
         'colormap': 'twilight_shifted',
     }
@@ -79,12 +106,23 @@ def _matrix_kwargs(name, meta, lazy):
     return kwargs
 
 
-def read_feature_tiff(path):
+def read_feature_stack(path, progress=None):
+    """The layer data of the feature stack @path (a TIFF the library reads, whatever its
+    sample format, or a VisCy zarr store), as napari's readers return them; @progress
+    (fraction) as a stack read whole is read. Raises NotAFeatureStack with the library's
+    reason."""
+    path = os.fspath(path)
+    if is_zarr(path):
+        return read_feature_zarr(path, progress)
+    return read_feature_tiff(path, progress)
+
+
+def read_feature_tiff(path, progress=None):
     if isinstance(path, list):
         path = path[0]
     reader = open_tiff(path)
     info = reader.get_info()
-    x, lazy = source_data(reader)
+    x, lazy = source_data(reader, progress)
     stem = Path(path).stem
     layout = LAYOUT_NICKS.get(int(info.get_layout()), 'auto')
     if info.is_per_pixel():
@@ -106,19 +144,40 @@ def read_feature_tiff(path):
     return [(x, kwargs, 'image')]
 
 
-def read_feature_zarr(path):
+def read_feature_zarr(path, progress=None):
     KINDS = {'features': _('features'), 'projections': _('projections')}
     if isinstance(path, list):
         path = path[0]
     store = open_zarr(path)
     stem = Path(path).stem
     out = []
-    for kind in ('features', 'projections'):
+    kinds = [k for k in ('features', 'projections') if store[k] is not None]
+    for i, kind in enumerate(kinds):
         source = store[kind]
-        if source is None:
-            continue
-        x, lazy = source_data(source)
+        step = None
+        if progress is not None:
+            def step(f, i=i):
+                progress((i + f) / len(kinds))
+        x, lazy = source_data(source, step)
         meta = _headrank_meta(path, kind, x, lazy, store=store['format'],
                               array=source.get_array(), per_pixel=False)
         out.append((x, _matrix_kwargs('{} {}'.format(stem, KINDS[kind]), meta, lazy), 'image'))
     return out
+
+
+def layers_from_data(layer_data):
+    """napari layers of the (data, kwargs, type) tuples a reader returned (the tuples' own
+    source path stays in the metadata)."""
+    from napari.layers import Layer
+
+    return [Layer.create(data, kwargs, kind) for data, kwargs, kind in layer_data]
+
+
+def add_feature_stack(viewer, path):
+    """Reads the feature stack @path (read_feature_stack()) and adds its layers to
+    @viewer, in the calling thread; returns the layers. The widget's "Open as layers" does
+    the same in a worker thread."""
+    layers = layers_from_data(read_feature_stack(path))
+    for layer in layers:
+        viewer.add_layer(layer)
+    return layers

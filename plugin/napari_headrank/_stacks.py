@@ -80,6 +80,18 @@ def open_tiff(path):
     return reader
 
 
+def says_feature_stack(info):
+    """Whether a TIFF the library reads (its Headrank.StackInfo @info) says by itself that it
+    holds features: floating-point samples (headrank writes float32: one N × D page, or a
+    per-pixel ImageJ stack of D channels), laid out as a matrix or as channels or pages of
+    features. Integer images (microscopy, photos) say nothing of the kind: they are pictures
+    unless the user picks them as features in the widget."""
+    Headrank = headrank()
+    floats = (Headrank.SampleFormat.FLOAT16, Headrank.SampleFormat.FLOAT32,
+              Headrank.SampleFormat.FLOAT64)
+    return info.get_sample_format() in floats
+
+
 def open_source(path, array=None):
     """A new source over what a layer's metadata names: the TIFF @path, or the array
     @array of the zarr store @path."""
@@ -257,10 +269,26 @@ def is_lazy(source):
     return n * d * 4 > LAZY_BYTES
 
 
-def source_data(source):
+def read_all(source, progress=None):
+    """All samples of @source as an N × D float32 array, read a block of about BLOCK_BYTES
+    at a time; @progress(fraction) after each block when given."""
+    n, d = source.get_n_samples(), source.get_n_features()
+    if progress is None:
+        return read_rows(source, 0, n)
+    block = max(1, BLOCK_BYTES // (4 * d))
+    out = np.empty((n, d), np.float32)
+    for first in range(0, n, block):
+        count = min(block, n - first)
+        out[first:first + count] = read_rows(source, first, count)
+        progress((first + count) / n)
+    return out
+
+
+def source_data(source, progress=None):
     """(data, lazy) of @source as a layer: a numpy array (N × D, or C × [T ×] [Z ×] Y × X
-    for a per-pixel stack) read whole when it is at most LAZY_BYTES, else a lazy Dask
-    array (a list of them, a multiscale pyramid, for a matrix)."""
+    for a per-pixel stack) read whole when it is at most LAZY_BYTES (@progress(fraction)
+    called as it is read, when given), else a lazy Dask array (a list of them, a multiscale
+    pyramid, for a matrix)."""
     info = source.get_info()
     per_pixel = info is not None and info.is_per_pixel()
     if is_lazy(source):
@@ -268,7 +296,7 @@ def source_data(source):
         if per_pixel:
             return lazy_pixels(rows, _geometry(info)), True
         return lazy_matrix(rows), True
-    x = read_rows(source, 0, source.get_n_samples())
+    x = read_all(source, progress)
     if per_pixel:
         return pixels_to_image(x, _geometry(info)), False
     return x, False

@@ -1,13 +1,20 @@
 """The dock widget "Projection head diagnostics": a headrank analysis of a stack through a
-projection head, run in a worker thread, shown as plots, a table and the verdict, and for
-per-pixel stacks as image layers aligned with the source."""
+projection head, run in a worker thread. The results go to a dock of their own ("headrank
+results", below the canvas): the plots with matplotlib's navigation toolbar, the verdict and
+the table of rank measures; for per-pixel stacks, image layers aligned with the source.
+
+Results belong to their inputs: a run clears the results of the one before as it starts (a
+failed or cancelled run leaves none); changing an input afterwards marks the results as
+those of the earlier inputs. A pairs file belongs to the features it was chosen for.
+Errors show their reason first, the file's folder last."""
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -15,11 +22,17 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSpinBox,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -31,11 +44,14 @@ from ._i18n import _
 from ._library import LibraryNotFound, headrank, numpy_helper
 from ._plots import (
     PlotCanvas,
+    PlotPanel,
+    clear_canvas,
     draw_explained_variance,
     draw_per_sample,
     draw_singular_values,
     per_sample,
     theme_colors,
+    write_figure,
 )
 from ._stacks import (
     TIFF_SUFFIXES,
@@ -48,6 +64,16 @@ from ._stacks import (
 )
 
 HEAD_PRESET, HEAD_PROJECTIONS, HEAD_NONE = range(3)
+#: the architecture combo's entries that are no preset
+ARCH_INFERRED, ARCH_SPEC = '', 'spec:'
+#: the activation of an inferred architecture (headrank analyze --activation)
+ACTIVATIONS = ('relu', 'gelu', 'gelu-tanh', 'silu', 'leaky-relu', 'tanh', 'identity')
+#: the plots: key → (columns, draw function)
+PLOTS = {
+    'explained_variance': (2, draw_explained_variance),
+    'singular_values': (1, draw_singular_values),
+    'per_sample': (2, draw_per_sample),
+}
 
 
 def show_error(message):
@@ -64,14 +90,43 @@ def show_info(message):
     notifications.show_info(message)
 
 
+def show_warning(message):
+    from napari.utils import notifications
+
+    notifications.show_warning(message)
+
+
+# "PATH: reason" as the library words errors about a file (a path with no spaces, or one
+# ending in a known extension)
+_PATH_FIRST = re.compile(
+    r'^(?P<path>/\S*?|/.*?\.(?:tiff?|zarr|csv|txt|safetensors|json|png|svg|pdf)/?)'
+    r': (?P<reason>.+)$',
+    re.DOTALL | re.IGNORECASE)
+
+
+def readable_error(message):
+    """@message with its reason first: "PATH: reason" becomes "reason (NAME)\nin FOLDER",
+    so that a notification, which shows one line until it is expanded, shows the reason and
+    not the start of a long path. Other messages are returned as they are."""
+    m = _PATH_FIRST.match(message.strip())
+    if m is None:
+        return message
+    path = Path(m.group('path').rstrip('/'))
+    return _('{reason} ({name})\nin {folder}').format(reason=m.group('reason'),
+                                                      name=path.name, folder=path.parent)
+
+
 class _Signals(QObject):
     """Progress from the worker thread, delivered in the main thread (queued)."""
 
     progress = Signal(float)
+    open_progress = Signal(float)
 
 
 class _PathEdit(QWidget):
     """A line edit with a browse button."""
+
+    changed = Signal()
 
     def __init__(self, caption, file_filter='', parent=None):
         super().__init__(parent)
@@ -83,18 +138,26 @@ class _PathEdit(QWidget):
         layout.addWidget(button)
         self._caption = caption
         self._filter = file_filter
+        self._last = ''
         button.clicked.connect(self._browse)
+        self.edit.editingFinished.connect(self._maybe_changed)
 
     def _browse(self):
         path, _unused = QFileDialog.getOpenFileName(self, self._caption, '', self._filter)
         if path:
-            self.edit.setText(path)
+            self.setText(path)
+
+    def _maybe_changed(self):
+        if self.text() != self._last:
+            self._last = self.text()
+            self.changed.emit()
 
     def text(self):
         return self.edit.text().strip()
 
     def setText(self, text):
         self.edit.setText(os.fspath(text))
+        self._maybe_changed()
 
 
 def _rank_cell(stage):
@@ -113,10 +176,17 @@ class HeadrankWidget(QWidget):
         self.analysis = None
         self.report = None
         self.worker = None
+        self.open_worker = None
         self.cancellable = None
+        self.stale = False
+        self.results_dock = None
         self._signals = _Signals()
         self._signals.progress.connect(self._on_progress)
+        self._signals.open_progress.connect(self._on_progress)
         self.status = None
+        # the features a pairs file was chosen for: (description, number of samples)
+        self._pairs_for = None
+        self._watched = None
         try:
             self.Headrank = headrank()
         except LibraryNotFound as e:
@@ -128,6 +198,7 @@ class HeadrankWidget(QWidget):
             show_error(str(e))
             return
         self._build()
+        self._build_results()
         self._refresh_layers()
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
@@ -138,42 +209,97 @@ class HeadrankWidget(QWidget):
 
     def _build(self):
         Headrank = self.Headrank
-        layout = QVBoxLayout(self)
+        # the form scrolls: its height does not hold up the results dock below the canvas
+        inner = QWidget()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(inner)
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.WrapLongRows)
         layout.addLayout(form)
 
         self.features_combo = QComboBox()
-        self.features_file = _PathEdit(_('Features'), _('Feature stacks (*.tif *.tiff)'))
+        self.features_file = _PathEdit(_('Features'),
+                                       _('Feature stacks (*.tif *.tiff);;All files (*)'))
         form.addRow(_('Features:'), self.features_combo)
         form.addRow(_('Features file:'), self.features_file)
-        self.features_combo.currentIndexChanged.connect(self._update_enabled)
+        self.open_button = QPushButton(_('Open as layers'))
+        self.open_button.setToolTip(
+            _('Read the features file (a TIFF or a VisCy zarr store) into layers, in the '
+              'background'))
+        self.open_button.clicked.connect(self.open_features_file)
+        form.addRow('', self.open_button)
+        self.features_combo.currentIndexChanged.connect(self._features_changed)
+        self.features_file.changed.connect(self._features_changed)
 
         self.head_source = QComboBox()
-        self.head_source.addItem(_('A head: preset and weights file'), HEAD_PRESET)
+        self.head_source.addItem(_('A head: weights file and architecture'), HEAD_PRESET)
         self.head_source.addItem(_('Projections computed elsewhere (a layer)'), HEAD_PROJECTIONS)
         self.head_source.addItem(_('No head: the features alone'), HEAD_NONE)
-        self.head_source.currentIndexChanged.connect(self._update_enabled)
+        self.head_source.currentIndexChanged.connect(self._head_changed)
         form.addRow(_('Head:'), self.head_source)
 
-        self.preset_combo = QComboBox()
-        for preset in Headrank.Head.list_presets():
-            self.preset_combo.addItem(preset, preset)
-        form.addRow(_('Architecture:'), self.preset_combo)
         self.weights_file = _PathEdit(_('Weights'), _('Weights (*.safetensors)'))
         form.addRow(_('Weights file:'), self.weights_file)
+        self.weights_file.changed.connect(self._head_changed)
+        # the architecture as `headrank analyze --arch` takes it: inferred (the default, as
+        # the command), a preset, or a spec
+        self.preset_combo = QComboBox()
+        self.preset_combo.addItem(_('Inferred from the weights'), ARCH_INFERRED)
+        for preset in Headrank.Head.list_presets():
+            self.preset_combo.addItem(_('Preset {name}').format(name=preset), preset)
+        self.preset_combo.addItem(_('Spec (below)'), ARCH_SPEC)
+        self.preset_combo.currentIndexChanged.connect(self._head_changed)
+        form.addRow(_('Architecture:'), self.preset_combo)
+        self.spec_edit = QLineEdit()
+        self.spec_edit.setPlaceholderText('linear:2048,bn,relu,linear:128,bn')
+        self.spec_edit.editingFinished.connect(self._head_changed)
+        form.addRow(_('Spec:'), self.spec_edit)
+        self.activation_combo = QComboBox()
+        self.activation_combo.addItem(_('The file’s, else ReLU (assumed)'), None)
+        for name in ACTIVATIONS:
+            self.activation_combo.addItem(name, name)
+        self.activation_combo.currentIndexChanged.connect(self._head_changed)
+        form.addRow(_('Activation:'), self.activation_combo)
+        # what the head is, once read: its layers, and what was assumed about it
+        self.head_label = QLabel()
+        self.head_label.setWordWrap(True)
+        self.head_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        form.addRow(self.head_label)
+        # the stages that get a spectrum besides features and projections (--stage)
+        self.stages_list = QListWidget()
+        self.stages_list.setMaximumHeight(110)
+        self.stages_list.setToolTip(
+            _('Layers whose output gets a spectrum and rank too (as --stage); the features '
+              'and the projections always get one'))
+        self.stages_list.itemChanged.connect(self._inputs_changed)
+        self.all_stages = QCheckBox(_('Every layer (--stage all)'))
+        self.all_stages.toggled.connect(self._all_stages_toggled)
+        form.addRow(_('Spectra of layers:'), self.all_stages)
+        form.addRow(self.stages_list)
+
         self.projections_combo = QComboBox()
+        self.projections_combo.currentIndexChanged.connect(self._inputs_changed)
         form.addRow(_('Projections layer:'), self.projections_combo)
 
         self.norm_combo = QComboBox()
         self.norm_combo.addItem(_('Running statistics (eval mode)'), Headrank.NormMode.RUNNING)
         self.norm_combo.addItem(_('Batch statistics (training mode)'), Headrank.NormMode.BATCH)
-        self.norm_combo.currentIndexChanged.connect(self._update_enabled)
+        self.norm_combo.currentIndexChanged.connect(self._inputs_changed)
         form.addRow(_('BatchNorm:'), self.norm_combo)
         self.batch_size = QSpinBox()
         self.batch_size.setRange(2, 1 << 20)
         self.batch_size.setValue(256)
+        self.batch_size.valueChanged.connect(self._inputs_changed)
         form.addRow(_('Batch size:'), self.batch_size)
         self.pairs_file = _PathEdit(_('Positive pairs'), _('Pairs (*.csv *.txt)'))
+        self.pairs_file.changed.connect(self._pairs_changed)
         form.addRow(_('Positive pairs (optional):'), self.pairs_file)
         # temporal pairs from the cell tracks (obs) of the store the features layer came from
         self.track_pairs = QCheckBox(_('Temporal pairs (dt)'))
@@ -184,11 +310,12 @@ class HeadrankWidget(QWidget):
         self.track_dt = QSpinBox()
         self.track_dt.setRange(1, 1 << 30)
         self.track_dt.setValue(1)
+        self.track_dt.valueChanged.connect(self._inputs_changed)
         track_row = QHBoxLayout()
         track_row.addWidget(self.track_pairs)
         track_row.addWidget(self.track_dt)
         form.addRow(_('Pairs from tracks:'), track_row)
-        self.track_pairs.toggled.connect(self._update_enabled)
+        self.track_pairs.toggled.connect(self._inputs_changed)
 
         buttons = QHBoxLayout()
         self.run_button = QPushButton(_('Run'))
@@ -202,46 +329,94 @@ class HeadrankWidget(QWidget):
         layout.addWidget(self.progress)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
+        # the last error in full (a notification shows one line until expanded)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.error_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.error_label.setStyleSheet('color: #e15759')
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+        self.stale_label = QLabel(
+            _('The inputs changed since these results were computed: run again.'))
+        self.stale_label.setWordWrap(True)
+        self.stale_label.setStyleSheet('color: #f28e2b')
+        self.stale_label.hide()
+        layout.addWidget(self.stale_label)
+        self.show_results_button = QPushButton(_('Show the results'))
+        self.show_results_button.clicked.connect(self.show_results_dock)
+        self.show_results_button.setEnabled(False)
+        layout.addWidget(self.show_results_button)
+        self.export_button = QPushButton(_('Export report…'))
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self._export_dialog)
+        layout.addWidget(self.export_button)
+        layout.addStretch(1)
+        self._update_enabled()
 
+    def _build_results(self):
+        """The results panel (docked by show_results_dock()): the plots in tabs, each with
+        the navigation toolbar, beside the verdict and the table."""
+        self.results = QSplitter(Qt.Horizontal)
+        self.results.setObjectName('headrank-results')
         self.tabs = QTabWidget()
-        self.canvases = {
-            'explained_variance': PlotCanvas(2),
-            'singular_values': PlotCanvas(1),
-            'per_sample': PlotCanvas(2),
-        }
         titles = {
             'explained_variance': _('Explained variance'),
             'singular_values': _('Singular values'),
             'per_sample': _('Per sample'),
         }
-        for key, canvas in self.canvases.items():
-            page = QWidget()
-            v = QVBoxLayout(page)
-            canvas.setMinimumHeight(260)
-            v.addWidget(canvas)
-            save = QPushButton(_('Save plot…'))
-            save.clicked.connect(lambda _checked=False, k=key: self._save_plot_dialog(k))
-            v.addWidget(save)
-            self.tabs.addTab(page, titles[key])
+        self.canvases = {}
+        self.plot_panels = {}
+        for key, (ncols, _draw) in PLOTS.items():
+            canvas = PlotCanvas(ncols)
+            canvas.setMinimumSize(320, 220)
+            panel = PlotPanel(canvas, lambda _checked=False, k=key: self._save_plot_dialog(k))
+            self.canvases[key] = canvas
+            self.plot_panels[key] = panel
+            self.tabs.addTab(panel, titles[key])
+        self.results.addWidget(self.tabs)
 
-        page = QWidget()
-        v = QVBoxLayout(page)
-        self.table = QTableWidget(0, 0)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        v.addWidget(self.table)
-        self.tabs.addTab(page, _('Rank measures'))
-        layout.addWidget(self.tabs, 1)
-        # the verdict in words, below whichever tab is shown
+        side = QWidget()
+        v = QVBoxLayout(side)
+        v.setContentsMargins(0, 0, 0, 0)
         self.verdict_label = QLabel()
         self.verdict_label.setWordWrap(True)
         self.verdict_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        layout.addWidget(self.verdict_label)
+        self.verdict_label.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.verdict_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        verdict_scroll = QScrollArea()
+        verdict_scroll.setWidgetResizable(True)
+        verdict_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        verdict_scroll.setWidget(self.verdict_label)
+        self.table = QTableWidget(0, 0)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        v.addWidget(verdict_scroll, 2)
+        v.addWidget(self.table, 3)
+        self.results.addWidget(side)
+        self.results.setStretchFactor(0, 3)
+        self.results.setStretchFactor(1, 2)
 
-        self.export_button = QPushButton(_('Export report…'))
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self._export_dialog)
-        layout.addWidget(self.export_button)
-        self._update_enabled()
+    def show_results_dock(self):
+        """Docks the results below the canvas (once; shown again if closed). Without a
+        napari window (a viewer model alone), the results stay an undocked widget."""
+        window = getattr(self.viewer, 'window', None)
+        if window is None:
+            return
+        if self.results_dock is None:
+            self.results_dock = window.add_dock_widget(
+                self.results, name=_('headrank results'), area='bottom', tabify=False)
+            # room to look: about 40 % of the window's height (the user resizes it)
+            qt_window = getattr(window, '_qt_window', None)
+            dock = self.results_dock
+            if qt_window is not None and qt_window.height() > 0:
+                # once the dock is laid out (Qt ignores sizes of a dock not placed yet)
+                QTimer.singleShot(0, lambda: qt_window.resizeDocks(
+                    [dock], [int(qt_window.height() * 0.4)], Qt.Vertical))
+        self.results_dock.show()
+        self.results_dock.raise_()
 
     def _image_layers(self):
         from napari.layers import Image
@@ -268,6 +443,11 @@ class HeadrankWidget(QWidget):
                 index = self._default_index(combo)
             combo.setCurrentIndex(max(index, 0))
             combo.blockSignals(False)
+            if combo.currentData() != current:
+                if combo is self.features_combo:
+                    self._features_changed()
+                else:
+                    self._inputs_changed()
         self._update_enabled()
 
     def _default_index(self, combo):
@@ -284,17 +464,24 @@ class HeadrankWidget(QWidget):
         if self.Headrank is None:
             return
         source = self.head_source.currentData()
+        head = source == HEAD_PRESET
         self.features_file.setEnabled(self.features_combo.currentData() is None)
-        self.preset_combo.setEnabled(source == HEAD_PRESET)
-        self.weights_file.setEnabled(source == HEAD_PRESET)
-        self.norm_combo.setEnabled(source == HEAD_PRESET)
+        self.preset_combo.setEnabled(head)
+        self.spec_edit.setEnabled(head and self.preset_combo.currentData() == ARCH_SPEC)
+        self.activation_combo.setEnabled(
+            head and self.preset_combo.currentData() == ARCH_INFERRED)
+        self.weights_file.setEnabled(head)
+        self.stages_list.setEnabled(head and not self.all_stages.isChecked())
+        self.all_stages.setEnabled(head)
+        self.norm_combo.setEnabled(head)
         self.batch_size.setEnabled(
-            source == HEAD_PRESET and self.norm_combo.currentData() == self.Headrank.NormMode.BATCH
+            head and self.norm_combo.currentData() == self.Headrank.NormMode.BATCH
         )
         self.projections_combo.setEnabled(source == HEAD_PROJECTIONS)
         tracks = self._tracks_store() is not None
         self.track_pairs.setEnabled(tracks)
         self.track_dt.setEnabled(tracks and self.track_pairs.isChecked())
+        self.open_button.setEnabled(self.open_worker is None)
 
     def _tracks_store(self):
         """The zarr store with an obs table that the features layer was read from, or None."""
@@ -310,6 +497,224 @@ class HeadrankWidget(QWidget):
         colors = theme_colors(self.viewer)
         for canvas in self.canvases.values():
             canvas.apply_theme(colors)
+
+    # -- inputs and the results that belong to them ---------------------------------------
+
+    def _inputs_changed(self, *args):
+        """An input changed: results shown are now those of earlier inputs."""
+        self._update_enabled()
+        if self.analysis is not None and not self.stale:
+            self.stale = True
+            self.stale_label.show()
+            self.verdict_label.setEnabled(False)
+            self.table.setEnabled(False)
+
+    def _head_changed(self, *args):
+        self._read_head()
+        self._inputs_changed()
+
+    def _all_stages_toggled(self, checked):
+        self._inputs_changed()
+
+    def _features_changed(self, *args):
+        """Other features: the results are stale, the layer is watched for changes of its
+        data, and a pairs file chosen for other features of another size is dropped."""
+        if self._watched is not None:
+            try:
+                self._watched.events.data.disconnect(self._inputs_changed)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+            self._watched = None
+        name = self.features_combo.currentData()
+        if name is not None and name in self.viewer.layers:
+            self._watched = self.viewer.layers[name]
+            self._watched.events.data.connect(self._inputs_changed)
+        self._check_pairs_belong()
+        self._inputs_changed()
+
+    def _features_key(self):
+        """(what the features are, their number of samples or None when unknown)."""
+        name = self.features_combo.currentData()
+        if name is not None:
+            return (_('layer {name}').format(name=name), self._layer_samples(name))
+        path = self.features_file.text()
+        if not path:
+            return None
+        return (Path(path).name, self._file_samples(path))
+
+    def _layer_samples(self, name):
+        if name not in self.viewer.layers:
+            return None
+        layer = self.viewer.layers[name]
+        shape = tuple((layer.data[0] if layer.multiscale else layer.data).shape)
+        meta = layer.metadata.get('headrank', {})
+        per_pixel = meta.get('per_pixel', len(shape) >= 3)
+        if per_pixel and len(shape) >= 3:
+            return int(np.prod(shape[1:], dtype=np.int64))
+        return shape[0] if len(shape) == 2 else None
+
+    def _file_samples(self, path):
+        from gi.repository import GLib
+
+        try:
+            if is_zarr(path):
+                return self.Headrank.ZarrSource.new(path, None).get_n_samples()
+            return open_source(path).get_n_samples()
+        except (GLib.Error, OSError, ValueError):
+            return None
+
+    def _pairs_changed(self):
+        self._pairs_for = self._features_key() if self.pairs_file.text() else None
+        self._inputs_changed()
+
+    def _check_pairs_belong(self):
+        """A pairs file holds indices of the samples of the features it was chosen for:
+        when the features change to a stack with another number of samples, it is cleared,
+        with a message (with as many samples, it stays: the indices fit)."""
+        if not self.pairs_file.text() or self._pairs_for is None:
+            return
+        now = self._features_key()
+        if now is None:  # no features (yet): nothing to compare with
+            return
+        was_what, was_n = self._pairs_for
+        now_what, now_n = now
+        if now_what == was_what or (now_n is not None and now_n == was_n):
+            return
+        pairs = Path(self.pairs_file.text()).name
+        self.pairs_file.blockSignals(True)
+        self.pairs_file.setText('')
+        self.pairs_file.blockSignals(False)
+        self._pairs_for = None
+        show_warning(
+            _('The pairs file {pairs} was chosen for {was} ({was_n} samples); the features '
+              'are now {now} ({now_n} samples): the pairs were cleared. Choose pairs for these '
+              'features.').format(pairs=pairs, was=was_what, was_n=_count(was_n),
+                                  now=now_what, now_n=_count(now_n)))
+
+    def _read_head(self):
+        """Reads the head of the weights file as the form describes it, to list its layers
+        for the stage selection and to say what was inferred or assumed; errors are shown
+        here and again when running."""
+        from gi.repository import GLib
+
+        self.stages_list.blockSignals(True)
+        checked = {self.stages_list.item(i).data(Qt.UserRole)
+                   for i in range(self.stages_list.count())
+                   if self.stages_list.item(i).checkState() == Qt.Checked}
+        self.stages_list.clear()
+        self.head = None
+        text = ''
+        weights = self.weights_file.text()
+        if self.head_source.currentData() == HEAD_PRESET and weights:
+            try:
+                self.head = self._load_head(self._head_spec(weights))
+            except (GLib.Error, ValueError) as e:
+                text = readable_error(getattr(e, 'message', str(e)))
+        if self.head is not None:
+            h = self.head
+            for i in range(h.get_n_layers()):
+                name = h.get_layer_name(i)
+                kind = self.Headrank.layer_kind_to_string(h.get_layer_kind(i))
+                item = QListWidgetItem(f'{name}  ({kind}, {h.get_layer_out_features(i)})')
+                item.setData(Qt.UserRole, name)
+                item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+                item.setCheckState(Qt.Checked if name in checked else Qt.Unchecked)
+                self.stages_list.addItem(item)
+            text = _('Head: {spec} ({inputs} → {outputs})').format(
+                spec=h.get_spec(), inputs=h.get_in_features(), outputs=h.get_out_features())
+            assumption = h.get_assumption()
+            if assumption:
+                text += '\n⚠ ' + assumption
+        self.head_label.setText(text)
+        self.stages_list.blockSignals(False)
+
+    def _head_spec(self, weights):
+        """What Headrank.Head.new_from_file_full takes, from the form."""
+        arch = self.preset_combo.currentData()
+        if arch == ARCH_SPEC:
+            arch = self.spec_edit.text().strip()
+            if not arch:
+                raise ValueError(_('Write the spec of the architecture, such as '
+                                   'linear:2048,bn,relu,linear:128,bn.'))
+        activation = self.activation_combo.currentData() if arch == ARCH_INFERRED else None
+        return {'weights': weights, 'arch': arch or None, 'activation': activation}
+
+    def _load_head(self, spec):
+        return self.Headrank.Head.new_from_file_full(spec['weights'], spec['arch'], None,
+                                                     spec['activation'], None)
+
+    def selected_stages(self):
+        """The layers chosen for a spectrum (['all'] for every layer)."""
+        if self.all_stages.isChecked():
+            return ['all']
+        return [self.stages_list.item(i).data(Qt.UserRole)
+                for i in range(self.stages_list.count())
+                if self.stages_list.item(i).checkState() == Qt.Checked]
+
+    def set_stages(self, names):
+        """Checks the layers @names (['all'] for every layer) for a spectrum."""
+        self.all_stages.setChecked('all' in names)
+        for i in range(self.stages_list.count()):
+            item = self.stages_list.item(i)
+            item.setCheckState(Qt.Checked if item.data(Qt.UserRole) in names else Qt.Unchecked)
+
+    # -- opening files as layers -----------------------------------------------------------
+
+    def open_features_file(self, path=None):
+        """Reads the feature stack @path (default: the features file) into layers in a
+        worker thread, with progress; the layers are added when it is read."""
+        from napari.qt.threading import create_worker
+
+        path = os.fspath(path) if path else self.features_file.text()
+        if not path:
+            self._error(_('Choose the features file to open.'))
+            return
+        if self.open_worker is not None or self.worker is not None:
+            return
+        # busy until the first fraction read (a lazy stack reads nothing up front; its
+        # first plane is read as its layer is made, in the worker too)
+        self.progress.setRange(0, 0)
+        self.open_button.setEnabled(False)
+        self.run_button.setEnabled(False)
+        self.opened = None
+        self.open_worker = create_worker(self._open_work, path, _start_thread=False)
+        self.open_worker.returned.connect(self._on_opened)
+        self.open_worker.start()
+
+    def _open_work(self, path):
+        from gi.repository import GLib
+
+        from ._reader import layers_from_data, read_feature_stack
+
+        try:
+            data = read_feature_stack(path, self._signals.open_progress.emit)
+            # the layers are made here too: making one slices it (for a lazy per-pixel
+            # stack, a read of the shown plane), which must not hold up the viewer
+            return ('done', layers_from_data(data), path)
+        except (GLib.Error, ValueError, OSError) as e:
+            return ('error', getattr(e, 'message', str(e)), path)
+
+    def _on_opened(self, result):
+        status, value, path = result
+        self.open_worker = None
+        self.progress.setRange(0, 1000)
+        self.run_button.setEnabled(True)
+        self._update_enabled()
+        if status == 'error':
+            self.progress.setValue(0)
+            self._error(value)
+            self.opened = []
+            return
+        self.progress.setValue(1000)
+        layers = value
+        for layer in layers:
+            self.viewer.add_layer(layer)
+        self.opened = layers
+        # the features just opened are the ones to analyse
+        for layer in layers:
+            if layer.metadata.get('headrank', {}).get('kind') == 'features':
+                self.features_combo.setCurrentIndex(self.features_combo.findData(layer.name))
+                break
 
     # -- running -------------------------------------------------------------------------
 
@@ -349,10 +754,10 @@ class HeadrankWidget(QWidget):
             weights = self.weights_file.text()
             if not weights:
                 raise ValueError(_('Choose the weights file of the head (safetensors).'))
-            spec['weights'] = weights
-            spec['arch'] = self.preset_combo.currentData()
+            spec.update(self._head_spec(weights))
             spec['norm_mode'] = self.norm_combo.currentData()
             spec['batch_size'] = self.batch_size.value()
+            spec['stages'] = self.selected_stages()
         elif source == HEAD_PROJECTIONS:
             pname = self.projections_combo.currentData()
             if pname is None:
@@ -360,6 +765,15 @@ class HeadrankWidget(QWidget):
             spec['projections'] = self._layer_input(pname)
         pairs = self.pairs_file.text()
         if pairs:
+            now = self._features_key()
+            if self._pairs_for is not None and now is not None:
+                (was, was_n), (what, n) = self._pairs_for, now
+                if was_n is not None and n is not None and was_n != n:
+                    raise ValueError(
+                        _('The pairs file {pairs} was chosen for {was} ({was_n} samples), not '
+                          'for {now} ({now_n} samples): choose pairs for these features.')
+                        .format(pairs=Path(pairs).name, was=was, was_n=was_n, now=what,
+                                now_n=n))
             spec['pairs'] = pairs
         store = self._tracks_store()
         if store is not None and self.track_pairs.isChecked():
@@ -369,23 +783,24 @@ class HeadrankWidget(QWidget):
         return spec
 
     def run(self):
-        """Starts the analysis in a worker thread."""
+        """Starts the analysis in a worker thread; the results shown so far are cleared."""
         from napari.qt.threading import create_worker
 
-        if self.worker is not None:
+        if self.worker is not None or self.open_worker is not None:
             return
         try:
             spec = self.collect()
         except ValueError as e:
-            show_error(str(e))
+            self._error(str(e))
             return
         from gi.repository import Gio
 
+        self.clear_results()
+        self.error_label.hide()
         self.cancellable = Gio.Cancellable()
         self.progress.setValue(0)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.export_button.setEnabled(False)
         self.worker = create_worker(self._work, spec, self.cancellable, _start_thread=False)
         self.worker.returned.connect(self._on_returned)
         self.worker.start()
@@ -393,6 +808,14 @@ class HeadrankWidget(QWidget):
     def cancel(self):
         if self.cancellable is not None:
             self.cancellable.cancel()
+
+    def _error(self, message):
+        """An error: in a notification (its reason first) and in full in the widget."""
+        text = readable_error(message)
+        self.error_label.setText(text)
+        self.error_label.setToolTip(message)
+        self.error_label.show()
+        show_error(text)
 
     def _source_of(self, item):
         """A Headrank.Source for an input of collect(), and its per-pixel geometry: the file
@@ -425,11 +848,12 @@ class HeadrankWidget(QWidget):
             features, _geom = self._source_of(spec['features'])
             analysis = Headrank.Analysis.new_for_source(features)
             if spec['head_source'] == HEAD_PRESET:
-                head = Headrank.Head.new_from_file(spec['weights'], spec['arch'], None, None)
-                analysis.set_head(head)
+                analysis.set_head(self._load_head(spec))
                 analysis.set_norm_mode(spec['norm_mode'])
                 if spec['norm_mode'] == Headrank.NormMode.BATCH:
                     analysis.set_batch_size(spec['batch_size'])
+                if spec['stages']:
+                    analysis.set_spectral_stages(spec['stages'])
             elif spec['head_source'] == HEAD_PROJECTIONS:
                 projections, _geom = self._source_of(spec['projections'])
                 analysis.set_projections_source(projections)
@@ -452,6 +876,8 @@ class HeadrankWidget(QWidget):
             return ('error', str(e), spec)
 
     def _on_progress(self, fraction):
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1000)
         self.progress.setValue(int(round(fraction * 1000)))
 
     def _on_returned(self, result):
@@ -467,21 +893,46 @@ class HeadrankWidget(QWidget):
             return
         if status == 'error':
             self.progress.setValue(0)
-            show_error(value)
+            self._error(value)
             return
         self.progress.setValue(1000)
         self.analysis = value
         self.report = json.loads(value.to_json(False))
         self._show(spec)
         self.export_button.setEnabled(True)
+        self.show_results_button.setEnabled(True)
+        for panel in self.plot_panels.values():
+            panel.save_button.setEnabled(True)
+        self.show_results_dock()
 
     # -- results -------------------------------------------------------------------------
 
+    def clear_results(self):
+        """Removes the results shown (plots, table, verdict, the maps' layers): they belong
+        to inputs that a new run replaces."""
+        self.analysis = None
+        self.report = None
+        self.stale = False
+        self.stale_label.hide()
+        for canvas in self.canvases.values():
+            clear_canvas(canvas)
+        for panel in self.plot_panels.values():
+            panel.save_button.setEnabled(False)
+        self.table.clear()
+        self.table.setRowCount(0)
+        self.table.setColumnCount(0)
+        self.table.setEnabled(True)
+        self.verdict_label.setText('')
+        self.verdict_label.setEnabled(True)
+        self.export_button.setEnabled(False)
+        for layer in list(self.viewer.layers):
+            if layer.metadata.get('headrank', {}).get('kind') == 'map':
+                self.viewer.layers.remove(layer)
+
     def _show(self, spec):
         a = self.analysis
-        draw_explained_variance(self.canvases['explained_variance'], a)
-        draw_singular_values(self.canvases['singular_values'], a)
-        draw_per_sample(self.canvases['per_sample'], a)
+        for key, (_ncols, draw) in PLOTS.items():
+            draw(self.canvases[key], a)
         self._fill_table()
         self._add_maps(spec)
 
@@ -527,6 +978,11 @@ class HeadrankWidget(QWidget):
                     item.setTextAlignment(int(Qt.AlignRight | Qt.AlignVCenter))
                 self.table.setItem(row, col, item)
         self.table.resizeColumnsToContents()
+        # as wide as its columns: the splitter gives the table its width, no sideways scroll
+        header = self.table.horizontalHeader()
+        self.table.setMinimumWidth(
+            header.length() + 2 * self.table.frameWidth()
+            + self.table.verticalScrollBar().sizeHint().width())
         lines = list(self.analysis.describe_verdict())
         c = self.report.get('contrastive')
         if c:
@@ -541,6 +997,10 @@ class HeadrankWidget(QWidget):
                     ntxent=_num(c['ntxent']), margin=c['margin'], triplet=_num(c['triplet']),
                 )
             )
+        head = self.analysis.get_head()
+        assumption = head.get_assumption() if head is not None else None
+        if assumption:
+            lines.append('⚠ ' + assumption)
         self.verdict_label.setText('\n\n'.join(lines))
 
     def _add_maps(self, spec):
@@ -594,19 +1054,25 @@ class HeadrankWidget(QWidget):
     # -- saving --------------------------------------------------------------------------
 
     def save_plot(self, key, path):
-        """Saves the figure @key ('explained_variance', 'singular_values', 'per_sample')."""
-        self.canvases[key].figure.savefig(os.fspath(path),
-                                          facecolor=self.canvases[key].figure.get_facecolor())
+        """Writes the figure @key ('explained_variance', 'singular_values', 'per_sample') of
+        the results shown as a publication figure (light background, print size; PNG at 300
+        dpi, SVG or PDF by the extension of @path), written whole."""
+        if self.analysis is None:
+            raise ValueError(_('There are no results to save: run the analysis first.'))
+        ncols, draw = PLOTS[key]
+        write_figure(draw, ncols, self.analysis, path)
+
+    save_figure = save_plot
 
     def _save_plot_dialog(self, key):
         path, _unused = QFileDialog.getSaveFileName(
-            self, _('Save plot'), key + '.png', _('Images (*.png *.svg *.pdf)')
+            self, _('Save figure'), key + '.png', _('Images (*.png *.svg *.pdf)')
         )
         if path:
             try:
                 self.save_plot(key, path)
             except (OSError, ValueError) as e:
-                show_error(str(e))
+                self._error(str(e))
 
     def export_report(self, directory):
         """Writes the report as `headrank analyze --output` does; True on success, an error
@@ -618,7 +1084,7 @@ class HeadrankWidget(QWidget):
         try:
             self.analysis.write_report(os.fspath(directory), None)
         except GLib.Error as e:
-            show_error(e.message)
+            self._error(e.message)
             return False
         show_info(_('Report written to {directory}').format(directory=os.fspath(directory)))
         return True
@@ -630,6 +1096,12 @@ class HeadrankWidget(QWidget):
 
     def closeEvent(self, event):  # noqa: N802 - Qt's name
         self.cancel()
+        if self.results_dock is not None:
+            try:
+                self.viewer.window.remove_dock_widget(self.results_dock)
+            except (AttributeError, KeyError, RuntimeError):
+                pass
+            self.results_dock = None
         super().closeEvent(event)
 
 
@@ -642,6 +1114,10 @@ def report_folder(directory):
     if not any(directory.iterdir()) or (directory / 'report.json').is_file():
         return directory
     return directory / 'headrank-report'
+
+
+def _count(n):
+    return '?' if n is None else str(n)
 
 
 def _num(value):

@@ -87,7 +87,8 @@ def notes(monkeypatch):
     """What the widget sends to napari's notifications."""
     from napari_headrank import _widget
 
-    seen = {'error': [], 'info': []}
+    seen = {'error': [], 'info': [], 'warning': []}
     monkeypatch.setattr(_widget, 'show_error', lambda m: seen['error'].append(m))
     monkeypatch.setattr(_widget, 'show_info', lambda m: seen['info'].append(m))
+    monkeypatch.setattr(_widget, 'show_warning', lambda m: seen['warning'].append(m))
     return seen

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_headrank._reader import get_reader
+from napari_headrank._reader import add_feature_stack, get_reader
 
 PLUGIN = 'napari-headrank'
 
@@ -13,7 +13,7 @@ PLUGIN = 'napari-headrank'
 def test_matrix_tiff_is_one_image_of_the_matrix(make_napari_viewer, data_dir):
     viewer = make_napari_viewer()
     path = data_dir / 'sample-embeddings.tif'
-    layers = viewer.open(path, plugin=PLUGIN)
+    layers = add_feature_stack(viewer, path)
     assert len(layers) == 1
     expected = tifffile.imread(path)
     assert expected.shape == (4096, 64)
@@ -24,7 +24,7 @@ def test_matrix_tiff_is_one_image_of_the_matrix(make_napari_viewer, data_dir):
 def test_per_pixel_pages_are_c_y_x(make_napari_viewer, data_dir):
     viewer = make_napari_viewer()
     path = data_dir / 'sample-qpi-cell-features.tif'
-    layers = viewer.open(path, plugin=PLUGIN)
+    layers = add_feature_stack(viewer, path)
     assert len(layers) == 1
     expected = tifffile.imread(path)  # ImageJ hyperstack: C × Y × X
     assert expected.shape == (16, 192, 192)
@@ -40,9 +40,11 @@ def test_per_pixel_samples_per_pixel_and_integers(make_napari_viewer, tmp_path):
     path = tmp_path / 'contig.tif'
     tifffile.imwrite(path, yxc, planarconfig='contig', photometric='minisblack',
                      metadata={'axes': 'YXC'})
-    assert get_reader(str(path)) is not None
+    # integers say nothing of features: napari's (get_reader refuses), but the widget and
+    # add_feature_stack open them as features when asked
+    assert get_reader(str(path)) is None
     viewer = make_napari_viewer()
-    (layer,) = viewer.open(path, plugin=PLUGIN)
+    (layer,) = add_feature_stack(viewer, path)
     np.testing.assert_array_equal(layer.data, np.moveaxis(yxc, -1, 0).astype(np.float32))
 
 
@@ -115,22 +117,6 @@ def test_a_zarr_without_embeddings_is_refused(tmp_path):
     root = zarr.open_group(str(tmp_path / 'other.zarr'), mode='w')
     root.create_array('labels', data=np.zeros((4, 4), np.uint8))
     assert get_reader(str(tmp_path / 'other.zarr')) is None
-
-
-def test_napari_asks_which_reader_and_keeps_its_own(make_napari_viewer, tmp_path):
-    # registered for *.tif beside napari's builtin reader: viewer.open() keeps napari's
-    # reader, and napari asks (File > Open: plugin=None) instead of choosing silently
-    from napari.errors import MultipleReaderError
-
-    path = tmp_path / 'photo.tif'
-    tifffile.imwrite(path, np.full((16, 16, 3), 200, np.uint8), photometric='rgb')
-    viewer = make_napari_viewer()
-    (layer,) = viewer.open(path)
-    assert layer.source.reader_plugin == 'napari'
-    assert layer.data.shape == (16, 16, 3)
-    with pytest.raises(MultipleReaderError) as e:
-        viewer.open(path, plugin=None)
-    assert {'napari', PLUGIN} <= set(e.value.available_plugins)
 
 
 def test_an_anndata_store_with_a_sparse_x_is_claimed_and_refused_clearly(tmp_path):

@@ -14,7 +14,7 @@ import tifffile
 
 from napari_headrank import _stacks
 from napari_headrank._library import headrank
-from napari_headrank._reader import get_reader
+from napari_headrank._reader import add_feature_stack, get_reader
 from napari_headrank._widget import HEAD_NONE, HEAD_PROJECTIONS
 from widget_helpers import make_widget, run_and_wait
 
@@ -174,8 +174,13 @@ def test_a_large_matrix_opens_lazily(make_napari_viewer, qtbot, tmp_path, counte
 
     # in napari: what the screen shows, far from the whole stack
     viewer, widget = make_widget(make_napari_viewer, qtbot)
-    (layer,) = viewer.open(path, plugin=PLUGIN)
+    (layer,) = add_feature_stack(viewer, path)
     assert layer.multiscale
+    # a matrix opens hidden (an image of it means nothing): nothing read to show it
+    assert not layer.visible and layer.metadata['headrank']['matrix']
+    qtbot.wait(200)
+    assert counted_reads['samples'] == 0, counted_reads
+    layer.visible = True
     qtbot.wait(200)
     assert 0 < counted_reads['samples'] < n // 4, counted_reads
 

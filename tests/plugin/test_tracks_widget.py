@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from napari_headrank._widget import HEAD_NONE
+from napari_headrank._reader import add_feature_stack
 from widget_helpers import make_widget, run_and_wait
 
 import pytest
@@ -17,7 +18,7 @@ PLUGIN = 'napari-headrank'
 def test_temporal_pairs_from_the_layers_store(make_napari_viewer, qtbot, data_dir, notes):
     viewer, widget = make_widget(make_napari_viewer, qtbot)
     # a TIFF layer: no tracks to pair
-    viewer.open(str(data_dir / 'sample-embeddings.tif'), plugin=PLUGIN)
+    add_feature_stack(viewer, data_dir / 'sample-embeddings.tif')
     assert not widget.track_pairs.isEnabled()
     # a store written by VisCy's EmbeddingWriter: its features layer offers the pairs
     store = TRACKS / 'stores' / 'viscy-writer.zarr'

@@ -197,7 +197,14 @@ def test_library_errors_are_notifications(make_napari_viewer, qtbot, data_dir, n
         a.set_head(Headrank.Head.new_from_file(str(data_dir / 'head-pixel-v2.safetensors'),
                                                'viscy-v2', None, None))
         a.run(None, None, None)
-    assert notes['error'][0] == e.value.message
+    # the whole reason on the first line (a notification shows one line until expanded),
+    # the file's folder after it; the widget shows it too
+    first = notes['error'][0].split('\n')[0]
+    path = str(data_dir / 'sample-embeddings.tif')
+    assert e.value.message == path + ': the head takes 16 features, the stack has 64'
+    assert first == 'the head takes 16 features, the stack has 64 (sample-embeddings.tif)'
+    assert notes['error'][0] == _widget.readable_error(e.value.message)
+    assert widget.error_label.isVisibleTo(widget) and first in widget.error_label.text()
 
     # a file that is no TIFF
     bad = tmp_path / 'bad.tif'
@@ -205,7 +212,7 @@ def test_library_errors_are_notifications(make_napari_viewer, qtbot, data_dir, n
     widget.features_file.setText(bad)
     widget.head_source.setCurrentIndex(widget.head_source.findData(HEAD_NONE))
     assert run_and_wait(qtbot, widget) == 'error'
-    assert str(bad) in notes['error'][1]
+    assert notes['error'][1].endswith('(bad.tif)\nin ' + str(tmp_path))
     # nothing chosen: a message, no worker
     widget.features_file.setText('')
     widget.run()
