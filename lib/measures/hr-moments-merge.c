@@ -166,7 +166,7 @@ hr_moments_read (HrPartReader *r, GError **error)
  * (versioned, little-endian, with a SHA-256 checksum), which hr_moments_new_from_bytes()
  * reads on any machine. It holds the mean, the upper triangle of the scatter matrix (or
  * its diagonal), the counts of samples, dropped samples, non-finite values and zeros per
- * dimension, the SimSiam sums and the rounding-error bounds: 8·D·(D+1)/2 + 48·D + 88 bytes
+ * dimension, the SimSiam sums and the rounding-error bounds: 4·D·(D+1) + 40·D + 112 bytes
  * with the scatter matrix.
  *
  * Returns: (transfer full): the bytes
