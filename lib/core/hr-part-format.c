@@ -150,10 +150,7 @@ hr_part_reader_init (HrPartReader *r, GBytes *bytes, HrPartKind kind, GError **e
   if (got_kind != kind)
     {
       g_set_error (error, HR_PART_ERROR, HR_PART_ERROR_NOT_PART,
-                   got_kind == HR_PART_KIND_MOMENTS || got_kind == HR_PART_KIND_ANALYSIS
-                       ? _ ("the part holds the moments of one stage, not an analysis, or the "
-                            "other way round")
-                       : _ ("the part is of an unknown kind"));
+                   _ ("the part is of kind %u, not of kind %u"), got_kind, (guint)kind);
       return FALSE;
     }
   length = hr_le64 (data + 16);

@@ -22,7 +22,6 @@ G_BEGIN_DECLS
 typedef enum
 {
   HR_PART_KIND_MOMENTS = 1,
-  HR_PART_KIND_ANALYSIS = 2,
 } HrPartKind;
 
 typedef struct
