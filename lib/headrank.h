@@ -21,6 +21,7 @@
 #include "hr-head.h"
 #include "hr-moments.h"
 #include "hr-moments-merge.h"
+#include "hr-partial.h"
 #include "hr-contrastive.h"
 #include "hr-pairs.h"
 #include "hr-spectrum.h"

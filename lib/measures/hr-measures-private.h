@@ -78,6 +78,22 @@ typedef struct
 
 void hr_moments_get_state (HrMoments *moments, HrMomentsState *state);
 
+/* The fields of an #HrCrossMoments (hr-measures.c). */
+typedef struct
+{
+  gsize dx, dz;
+  guint64 *n;
+  double *mx, *mz, *c;
+} HrCrossMomentsState;
+
+void hr_cross_moments_get_state (HrCrossMoments *cm, HrCrossMomentsState *state);
+
+/* Serialising and merging of cross-moments (hr-moments-merge.c), in the payload of a part
+ * (hr-part-format.h). */
+void hr_cross_moments_write (HrCrossMoments *cm, HrPartWriter *w);
+HrCrossMoments *hr_cross_moments_read (HrPartReader *r, GError **error);
+gboolean hr_cross_moments_merge (HrCrossMoments *cm, HrCrossMoments *other, GError **error);
+
 /* Serialising an #HrMoments into / out of the payload of a larger part. */
 void hr_moments_write (HrMoments *moments, HrPartWriter *w);
 HrMoments *hr_moments_read (HrPartReader *r, GError **error);

@@ -441,3 +441,106 @@ hr_moments_add_moments (HrMoments *self, HrMoments *other, GError **error)
     *a.scatter_trace += a.scatter[a.full ? i * d + i : i];
   return TRUE;
 }
+
+/* -- cross-moments ------------------------------------------------------------------------ */
+
+void
+hr_cross_moments_write (HrCrossMoments *cm, HrPartWriter *w)
+{
+  HrCrossMomentsState s;
+
+  hr_cross_moments_get_state (cm, &s);
+  hr_part_put_u64 (w, s.dx);
+  hr_part_put_u64 (w, s.dz);
+  hr_part_put_u64 (w, *s.n);
+  hr_part_put_f64s (w, s.mx, s.dx);
+  hr_part_put_f64s (w, s.mz, s.dz);
+  hr_part_put_f64s (w, s.c, s.dx * s.dz);
+}
+
+HrCrossMoments *
+hr_cross_moments_read (HrPartReader *r, GError **error)
+{
+  guint64 dx, dz, n;
+  g_autoptr (HrCrossMoments) cm = NULL;
+  HrCrossMomentsState s;
+
+  if (!hr_part_get_u64 (r, &dx, error) || !hr_part_get_u64 (r, &dz, error)
+      || !hr_part_get_u64 (r, &n, error))
+    return NULL;
+  if (dx == 0 || dz == 0 || dx > G_MAXINT || dz > G_MAXINT)
+    {
+      hr_part_corrupt (error, _ ("the part's cross-moments have an impossible shape"));
+      return NULL;
+    }
+  if (!hr_part_reader_has (r, dx * dz + dx + dz, 8, error))
+    return NULL;
+  cm = hr_cross_moments_new ((gsize)dx, (gsize)dz);
+  if (cm == NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
+                   _ ("not enough memory for the cross-moments of a part"));
+      return NULL;
+    }
+  hr_cross_moments_get_state (cm, &s);
+  *s.n = n;
+  hr_part_get_f64s (r, s.mx, s.dx, NULL);
+  hr_part_get_f64s (r, s.mz, s.dz, NULL);
+  hr_part_get_f64s (r, s.c, s.dx * s.dz, NULL);
+  if (!hr_all_finite (s.mx, s.dx) || !hr_all_finite (s.mz, s.dz)
+      || !hr_all_finite (s.c, s.dx * s.dz))
+    {
+      hr_part_corrupt (error, _ ("the part's cross-moments hold values that are not finite"));
+      return NULL;
+    }
+  return g_steal_pointer (&cm);
+}
+
+/* C = C_a + C_b + w·δ_x·δ_zᵀ and the means moved, as for the moments. */
+gboolean
+hr_cross_moments_merge (HrCrossMoments *cm, HrCrossMoments *other, GError **error)
+{
+  HrCrossMomentsState a, b;
+  double n_a, n_b, w, step;
+  g_autofree double *dx = NULL, *dz = NULL;
+
+  hr_cross_moments_get_state (cm, &a);
+  hr_cross_moments_get_state (other, &b);
+  if (a.dx != b.dx || a.dz != b.dz)
+    {
+      g_set_error (error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH,
+                   _ ("cross-moments of %zu × %zu cannot be merged with cross-moments of "
+                      "%zu × %zu"),
+                   a.dx, a.dz, b.dx, b.dz);
+      return FALSE;
+    }
+  if (*b.n == 0)
+    return TRUE;
+  if (*a.n == 0)
+    {
+      memcpy (a.mx, b.mx, a.dx * sizeof (double));
+      memcpy (a.mz, b.mz, a.dz * sizeof (double));
+      memcpy (a.c, b.c, a.dx * a.dz * sizeof (double));
+      *a.n = *b.n;
+      return TRUE;
+    }
+  n_a = (double)*a.n;
+  n_b = (double)*b.n;
+  w = n_a * n_b / (n_a + n_b);
+  step = n_b / (n_a + n_b);
+  dx = g_new (double, a.dx);
+  dz = g_new (double, a.dz);
+  for (gsize j = 0; j < a.dx; j++)
+    dx[j] = b.mx[j] - a.mx[j];
+  for (gsize j = 0; j < a.dz; j++)
+    dz[j] = b.mz[j] - a.mz[j];
+  for (gsize i = 0; i < a.dx * a.dz; i++)
+    a.c[i] += b.c[i];
+  cblas_dger (CblasRowMajor, (int)a.dx, (int)a.dz, w, dx, 1, dz, 1, a.c, (int)a.dz);
+  for (gsize j = 0; j < a.dx; j++)
+    a.mx[j] += dx[j] * step;
+  for (gsize j = 0; j < a.dz; j++)
+    a.mz[j] += dz[j] * step;
+  *a.n += *b.n;
+  return TRUE;
+}
