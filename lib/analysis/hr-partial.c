@@ -211,7 +211,6 @@ hr_analysis_run_part (HrAnalysis *self, HrProgressFunc progress, gpointer progre
       g_clear_pointer (&self->part, g_bytes_unref);
       return NULL;
     }
-  hr_progress_report (1.0, &p);
   return g_steal_pointer (&self->part);
 }
 
@@ -608,12 +607,13 @@ hr_analysis_new_from_parts (GBytes **parts, guint n_parts, HrHead *head, GCancel
   checksum = head != NULL ? hr_head_compute_checksum (head) : NULL;
   if (g_strcmp0 (checksum, first->head_checksum) != 0)
     {
-      g_set_error_literal (error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH,
-                           first->head_checksum == NULL
-                               ? _ ("the parts were made without a head; merge them without one")
-                           : head == NULL ? _ ("the parts were made with a head; give it")
-                                          : _ ("the head given is not the one the parts were "
-                                               "made with (their checksums differ)"));
+      g_set_error_literal (
+          error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH,
+          first->head_checksum == NULL
+              ? _ ("the parts were made without a head; merge them without one")
+          : head == NULL ? _ ("the parts were made with a head; give the same head to merge them")
+                         : _ ("the head given is not the one the parts were "
+                              "made with (their checksums differ)"));
       return NULL;
     }
 
