@@ -328,7 +328,7 @@ hr_enum_valid (GType type, guint32 value)
 static gboolean
 hr_part_invalid (GError **error, const char *what)
 {
-  g_set_error (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT, _ ("the part's %s is invalid"), what);
+  g_set_error (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT, _ ("the part is invalid: %s"), what);
   return FALSE;
 }
 
@@ -350,29 +350,32 @@ hr_part_read_stage (HrPartReader *r, HrPart *part, HrPartStage *s, GError **erro
   s->layer = (gint32)layer;
   if (s->name == NULL || s->name[0] == '\0' || !hr_enum_valid (HR_TYPE_STAGE_ROLE, s->role)
       || !hr_enum_valid (HR_TYPE_LAYER_KIND, s->layer_kind) || s->layer < -1)
-    return hr_part_invalid (error, _ ("stage"));
+    return hr_part_invalid (error, _ ("a stage has no name, or an unknown role or layer"));
   if (s->n_samples != part->n_samples || s->clip_rows > s->n_samples)
-    return hr_part_invalid (error, _ ("count of samples of a stage"));
+    return hr_part_invalid (error, _ ("a stage counts other samples than the part"));
   if (!(s->relative_error >= 0) || !isfinite (s->relative_error) || !(s->absolute_error >= 0)
       || !isfinite (s->absolute_error))
-    return hr_part_invalid (error, _ ("error bound of a stage"));
+    return hr_part_invalid (error,
+                            _ ("a stage's error bound is not a finite number of at least 0"));
   if (has_clipped)
     {
       if (s->dimension == 0 || s->dimension > G_MAXINT
           || !hr_part_reader_has (r, s->dimension, 8, error))
-        return hr_part_invalid (error, _ ("dimension of a stage"));
+        return hr_part_invalid (error, _ ("a stage's dimension is 0 or too large"));
       s->clipped = g_new (guint64, s->dimension);
       hr_part_get_u64s (r, s->clipped, s->dimension, NULL);
       for (gsize j = 0; j < s->dimension; j++)
         if (s->clipped[j] > s->clip_rows)
-          return hr_part_invalid (error, _ ("clipping count"));
+          return hr_part_invalid (error, _ ("a stage counts more clipped samples than samples"));
     }
   if ((s->moments = hr_moments_read (r, error)) == NULL)
     return FALSE;
+  /* a sample the head leaves out (a NaN in its features) reaches no stage after them */
   if (hr_moments_get_dimension (s->moments) != s->dimension
-      || hr_moments_get_n_samples (s->moments) + hr_moments_get_n_dropped (s->moments)
-             != s->n_samples)
-    return hr_part_invalid (error, _ ("moments of a stage"));
+      || hr_moments_get_n_samples (s->moments) > s->n_samples
+      || hr_moments_get_n_dropped (s->moments)
+             > s->n_samples - hr_moments_get_n_samples (s->moments))
+    return hr_part_invalid (error, _ ("a stage's moments do not fit the stage"));
   if (!hr_get_bool (r, &has_normalized, error))
     return FALSE;
   if (has_normalized)
@@ -380,7 +383,7 @@ hr_part_read_stage (HrPartReader *r, HrPart *part, HrPartStage *s, GError **erro
       if ((s->normalized = hr_moments_read (r, error)) == NULL)
         return FALSE;
       if (hr_moments_get_dimension (s->normalized) != s->dimension)
-        return hr_part_invalid (error, _ ("moments of a stage"));
+        return hr_part_invalid (error, _ ("a stage's moments do not fit the stage"));
     }
   if (!hr_get_bool (r, &has_cross, error))
     return FALSE;
@@ -392,7 +395,7 @@ hr_part_read_stage (HrPartReader *r, HrPart *part, HrPartStage *s, GError **erro
         return FALSE;
       hr_cross_moments_get_state (s->cross, &cs);
       if (cs.dx != part->n_features || cs.dz != s->dimension || *cs.n > s->n_samples)
-        return hr_part_invalid (error, _ ("cross-moments of a stage"));
+        return hr_part_invalid (error, _ ("a stage's cross-moments do not fit the stage"));
     }
   if (!hr_part_reader_has (r, s->n_samples, HR_PER_SAMPLE_COLUMNS * sizeof (float), error))
     return FALSE;
@@ -437,7 +440,7 @@ hr_part_read (GBytes *bytes, GError **error)
       || !hr_enum_valid (HR_TYPE_PRECISION, part->precision)
       || !hr_enum_valid (HR_TYPE_NONFINITE_POLICY, part->nonfinite_policy))
     {
-      hr_part_invalid (error, _ ("header"));
+      hr_part_invalid (error, _ ("its header holds an unknown value"));
       return NULL;
     }
   if (n_names != G_MAXUINT32)
@@ -450,7 +453,7 @@ hr_part_read (GBytes *bytes, GError **error)
           return NULL;
         else if (part->spectral_stages[i] == NULL)
           {
-            hr_part_invalid (error, _ ("list of stages"));
+            hr_part_invalid (error, _ ("its list of stages holds no name"));
             return NULL;
           }
     }
@@ -460,7 +463,7 @@ hr_part_read (GBytes *bytes, GError **error)
     return NULL;
   if (n_stages == 0 || n_stages > HR_PART_MAX_STAGES || part->n_dropped > part->n_samples)
     {
-      hr_part_invalid (error, _ ("count of stages"));
+      hr_part_invalid (error, _ ("its count of stages or samples is impossible"));
       return NULL;
     }
   part->stages = g_new0 (HrPartStage, n_stages);
@@ -471,7 +474,7 @@ hr_part_read (GBytes *bytes, GError **error)
   if (part->stages[0].role != HR_STAGE_ROLE_FEATURES
       || part->stages[0].dimension != part->n_features)
     {
-      hr_part_invalid (error, _ ("features stage"));
+      hr_part_invalid (error, _ ("its first stage is not the features"));
       return NULL;
     }
   if (!hr_part_reader_end (&r, error))
