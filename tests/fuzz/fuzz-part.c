@@ -1,5 +1,6 @@
 /* headrank fuzz target: part files (doc/partial.md) through hr_moments_new_from_file(),
- * hr_moments_new_from_bytes() and hr_moments_add_moments()
+ * hr_moments_new_from_bytes() and hr_moments_add_moments(), and as parts of an analysis
+ * through hr_analysis_new_from_part_files() and hr_analysis_new_from_parts()
  *
  * Built as a libFuzzer target (-Dfuzzing=true, clang) or, with fuzz-main.c, as a plain
  * program that replays a corpus (the fuzz test suite).
@@ -15,6 +16,9 @@
  *  - moments read that do not write back to the very same bytes;
  *  - moments that merge with a copy of themselves to other than twice their samples, or
  *    whose mean changes in the merge (it cannot: δ = 0);
+ *  - an analysis merged from the part that fails without an error or with one outside
+ *    HR_PART_ERROR, HR_ANALYSIS_ERROR (TOO_FEW_SAMPLES, NUMERIC, NO_MEMORY) and G_IO_ERROR, or
+ *    that succeeds without being done, or whose file and bytes disagree;
  *  - a GLib warning or critical.
  */
 #include <headrank.h>
@@ -41,6 +45,39 @@ check_error (const GError *error, const char *what)
       && !g_error_matches (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY))
     FUZZ_FAIL ("%s: an error of domain %s: %s", what, g_quark_to_string (error->domain),
                error->message);
+}
+
+/* The part as the part of an analysis (kind 2): merged alone. */
+static void
+fuzz_analysis (GBytes *bytes, const char *path)
+{
+  const char *paths[] = { path, NULL };
+  g_autoptr (GError) file_error = NULL, bytes_error = NULL;
+  g_autoptr (HrAnalysis) from_file
+      = hr_analysis_new_from_part_files (paths, NULL, NULL, &file_error);
+  g_autoptr (HrAnalysis) from_bytes
+      = hr_analysis_new_from_parts (&bytes, 1, NULL, NULL, &bytes_error);
+
+  if ((from_file == NULL) != (file_error != NULL) || (from_bytes == NULL) != (bytes_error != NULL))
+    FUZZ_FAIL ("hr_analysis_new_from_parts: result and error disagree");
+  if ((from_file == NULL) != (from_bytes == NULL))
+    FUZZ_FAIL ("the analysis of the file and of the bytes disagree");
+  if (from_bytes == NULL)
+    {
+      const GError *e = bytes_error;
+
+      if (e->message == NULL || e->message[0] == '\0')
+        FUZZ_FAIL ("an analysis error without a message");
+      if (e->domain != HR_PART_ERROR && e->domain != G_IO_ERROR
+          && !g_error_matches (e, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES)
+          && !g_error_matches (e, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC)
+          && !g_error_matches (e, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY))
+        FUZZ_FAIL ("an analysis error of domain %s code %d: %s", g_quark_to_string (e->domain),
+                   e->code, e->message);
+      return;
+    }
+  FUZZ_CHECK (hr_analysis_is_done (from_bytes), "a merged analysis that is not done");
+  g_free (hr_analysis_to_json (from_bytes, FALSE));
 }
 
 int
@@ -73,6 +110,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   fuzz_input_write (part, n);
   bytes = g_bytes_new (part, n);
 
+  fuzz_analysis (bytes, path);
   from_file = hr_moments_new_from_file (path, &file_error);
   from_bytes = hr_moments_new_from_bytes (bytes, &bytes_error);
   if ((from_file == NULL) != (file_error != NULL))

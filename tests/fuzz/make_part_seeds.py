@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Seeds of the fuzz-part target (tests/fuzz/corpus/part): moments written by
-hr_moments_to_bytes() (empty, one sample, many, diagonal, float32 products, D = 1 and 9),
+hr_moments_to_bytes() (empty, one sample, many, diagonal, float32 products, D = 1 and 9) and
+parts of analyses (hr_analysis_run_part: features alone, 30 and 1 samples; features and
+projections),
 each behind the target's switch byte (1: the checksum is resealed, 0: not), and a few broken
 ones. Each seed is named by the SHA-1 of its content.
 
@@ -39,6 +41,16 @@ def main():
         moments(x, full=False),
         moments(x, precision=Headrank.Precision.FLOAT32_PRODUCTS),
     ]
+    # parts of analyses: features alone, features and projections (small, for speed)
+    for rows in (x[:30], x[:1]):
+        a = Headrank.Analysis.new_for_source(Headrank.MemorySource.new(
+            GLib.Bytes.new(rows.tobytes()), *rows.shape))
+        parts.append(bytes(a.run_part(None, None, None).get_data()))
+    a = Headrank.Analysis.new_for_source(Headrank.MemorySource.new(
+        GLib.Bytes.new(x[:12, :4].copy().tobytes()), 12, 4))
+    a.set_projections_source(Headrank.MemorySource.new(
+        GLib.Bytes.new(np.maximum(x[:12, 4:7], 0).copy().tobytes()), 12, 3))
+    parts.append(bytes(a.run_part(None, None, None).get_data()))
     seeds = [b'', b'\x01HRPART\n\x1a'] + [bytes([s]) + p for p in parts for s in (0, 1)]
     seeds.append(b'\x01' + parts[2][:-40] + parts[2][-32:])  # cut inside the payload
     for seed in seeds:
