@@ -410,6 +410,52 @@ hr_part_read_stage (HrPartReader *r, HrPart *part, HrPartStage *s, GError **erro
   return TRUE;
 }
 
+/* The stages an analysis has: the features; with a head, stages of increasing layers, the
+ * last of them the projections; with projections alone, the projections (layer −1);
+ * otherwise nothing more. */
+static gboolean
+hr_part_stages_valid (HrPart *part)
+{
+  HrPartStage *last = &part->stages[part->n_stages - 1];
+
+  for (guint i = 1; i < part->n_stages; i++)
+    {
+      HrPartStage *s = &part->stages[i];
+      gboolean is_last = i + 1 == part->n_stages;
+
+      if (s->role != (is_last ? HR_STAGE_ROLE_PROJECTIONS : HR_STAGE_ROLE_HIDDEN))
+        return FALSE;
+      if (part->head_checksum != NULL && (s->layer < 0 || s->layer <= part->stages[i - 1].layer))
+        return FALSE;
+    }
+  if (part->head_checksum != NULL)
+    return part->projections == NULL && part->n_stages >= 2;
+  if (part->projections != NULL)
+    return part->n_stages == 2 && last->layer == -1;
+  return part->n_stages == 1;
+}
+
+/* With a head: every stage after the features is the output of one of its layers, of that
+ * layer's kind and width, the projections its last. */
+static gboolean
+hr_part_fits_head (HrPart *part, HrHead *head)
+{
+  guint L = hr_head_get_n_layers (head);
+
+  if (hr_head_get_in_features (head) != part->n_features)
+    return FALSE;
+  for (guint i = 1; i < part->n_stages; i++)
+    {
+      HrPartStage *s = &part->stages[i];
+
+      if ((guint)s->layer >= L || hr_head_get_layer_kind (head, (guint)s->layer) != s->layer_kind
+          || hr_head_get_layer_out_features (head, (guint)s->layer) != s->dimension
+          || (s->role == HR_STAGE_ROLE_PROJECTIONS) != ((guint)s->layer + 1 == L))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 static HrPart *
 hr_part_read (GBytes *bytes, GError **error)
 {
@@ -471,10 +517,15 @@ hr_part_read (GBytes *bytes, GError **error)
   for (guint i = 0; i < n_stages; i++)
     if (!hr_part_read_stage (&r, part, &part->stages[i], error))
       return NULL;
-  if (part->stages[0].role != HR_STAGE_ROLE_FEATURES
+  if (part->stages[0].role != HR_STAGE_ROLE_FEATURES || part->stages[0].layer != -1
       || part->stages[0].dimension != part->n_features)
     {
       hr_part_invalid (error, _ ("its first stage is not the features"));
+      return NULL;
+    }
+  if (!hr_part_stages_valid (part))
+    {
+      hr_part_invalid (error, _ ("its stages are not those of an analysis"));
       return NULL;
     }
   if (!hr_part_reader_end (&r, error))
@@ -617,6 +668,13 @@ hr_analysis_new_from_parts (GBytes **parts, guint n_parts, HrHead *head, GCancel
           : head == NULL ? _ ("the parts were made with a head; give the same head to merge them")
                          : _ ("the head given is not the one the parts were "
                               "made with (their checksums differ)"));
+      return NULL;
+    }
+
+  if (head != NULL && !hr_part_fits_head (first, head))
+    {
+      g_set_error_literal (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT,
+                           _ ("the part is invalid: its stages are not those of the head"));
       return NULL;
     }
 
