@@ -418,12 +418,19 @@ hr_part_stages_valid (HrPart *part)
 {
   HrPartStage *last = &part->stages[part->n_stages - 1];
 
+  /* the features and the projections always have a spectrum */
+  if (strcmp (part->stages[0].name, "features") != 0 || !part->stages[0].wants_spectrum
+      || !last->wants_spectrum)
+    return FALSE;
   for (guint i = 1; i < part->n_stages; i++)
     {
       HrPartStage *s = &part->stages[i];
       gboolean is_last = i + 1 == part->n_stages;
 
-      if (s->role != (is_last ? HR_STAGE_ROLE_PROJECTIONS : HR_STAGE_ROLE_HIDDEN))
+      if (s->role != (is_last ? HR_STAGE_ROLE_PROJECTIONS : HR_STAGE_ROLE_HIDDEN)
+          || (is_last && strcmp (s->name, "projections") != 0)
+          || (!is_last
+              && (strcmp (s->name, "features") == 0 || strcmp (s->name, "projections") == 0)))
         return FALSE;
       if (part->head_checksum != NULL && (s->layer < 0 || s->layer <= part->stages[i - 1].layer))
         return FALSE;
@@ -449,6 +456,8 @@ hr_part_fits_head (HrPart *part, HrHead *head)
       HrPartStage *s = &part->stages[i];
 
       if ((guint)s->layer >= L || hr_head_get_layer_kind (head, (guint)s->layer) != s->layer_kind
+          || (s->role == HR_STAGE_ROLE_HIDDEN
+              && strcmp (hr_head_get_layer_name (head, (guint)s->layer), s->name) != 0)
           || hr_head_get_layer_out_features (head, (guint)s->layer) != s->dimension
           || (s->role == HR_STAGE_ROLE_PROJECTIONS) != ((guint)s->layer + 1 == L))
         return FALSE;
