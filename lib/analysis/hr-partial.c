@@ -359,9 +359,10 @@ hr_part_read_stage (HrPartReader *r, HrPart *part, HrPartStage *s, GError **erro
                             _ ("a stage's error bound is not a finite number of at least 0"));
   if (has_clipped)
     {
-      if (s->dimension == 0 || s->dimension > G_MAXINT
-          || !hr_part_reader_has (r, s->dimension, 8, error))
+      if (s->dimension == 0 || s->dimension > G_MAXINT)
         return hr_part_invalid (error, _ ("a stage's dimension is 0 or too large"));
+      if (!hr_part_reader_has (r, s->dimension, 8, error))
+        return FALSE;
       s->clipped = g_new (guint64, s->dimension);
       hr_part_get_u64s (r, s->clipped, s->dimension, NULL);
       for (gsize j = 0; j < s->dimension; j++)

@@ -2,7 +2,8 @@
 every length, damaged, of another version or kind, or holding what one pass cannot produce
 are refused with the HR_PART_ERROR code that says which, never read as moments; a part
 saved to a full disk fails with G_IO_ERROR_NO_SPACE and leaves the previous part exactly
-as it was, with nothing temporary left."""
+as it was, with nothing temporary left; so does `headrank analyze --partial` (exit 1, one
+line)."""
 import hashlib
 import struct
 
@@ -13,7 +14,7 @@ import gi
 gi.require_version('Headrank', '1.0')
 from gi.repository import Gio, GLib, Headrank  # noqa: E402
 
-from test_faults import fill, leftovers, small_disk  # noqa: E402,F401
+from test_faults import HEAD_ARGS, fill, inputs, leftovers, run, small_disk  # noqa: E402,F401
 
 
 def moments(n=50, d=6, seed=0):
@@ -77,3 +78,19 @@ def test_full_disk_keeps_the_previous_part(small_disk):  # noqa: F811
     assert big.save(str(path), None)
     back = Headrank.Moments.new_from_file(str(path))
     assert back.to_bytes().get_data() == big.to_bytes().get_data()
+
+
+def test_full_disk_keeps_the_previous_analysis_part(inputs, small_disk):  # noqa: F811
+    (a, _), (big, n) = inputs["a"], inputs["p"]
+    part = small_disk / "stack.part"
+    assert run("analyze", a, *HEAD_ARGS, "--partial", part, cwd=small_disk).returncode == 0
+    before = part.read_bytes()
+    needed = 16 * n * 4 + 200_000   # four stages' tables and moments, roughly
+    for free in (0, 100_000, needed // 2):
+        fill(small_disk, free)
+        p = run("analyze", big, *HEAD_ARGS, "--partial", part, cwd=small_disk)
+        assert p.returncode == 1, (free, p.returncode, p.stderr)
+        assert len(p.stderr.splitlines()) == 1 and "No space left on device" in p.stderr, p.stderr
+        assert part.read_bytes() == before
+        assert leftovers(small_disk) == []
+        (small_disk / "filler").unlink()
