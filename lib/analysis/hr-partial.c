@@ -173,9 +173,10 @@ fail:
  * Runs the pass of the analysis over its samples and returns the state of every
  * accumulator of every stage as a part (doc/partial.md) instead of computing the results:
  * hr_analysis_new_from_parts() merges parts of disjoint samples into the analysis of all of
- * them. A part holds O(D²) per stage plus 16 bytes per sample of its per-sample table. The
- * stages are planned as for a stack of any length: a stage narrower than its samples' count
- * is accumulated in its scatter matrix, never kept as rows. Positive pairs are not held by
+ * them. A part holds O(D²) per stage plus 16 bytes per sample and stage of its per-sample
+ * tables, and is built in memory. The stages are planned as for a stack of any length: a
+ * stage with fewer samples than dimensions is accumulated in its scatter matrix, never kept
+ * as rows. Positive pairs are not held by
  * parts: an analysis with pairs or positives is refused (%HR_ANALYSIS_ERROR_INVALID). @self
  * has no results afterwards.
  *
