@@ -47,6 +47,9 @@ hr_command_merge (int argc, char **argv)
     return hr_usage_error (context, error->message);
   if ((status = hr_head_options_check (context, &o)) != 0)
     return status;
+  if (o.batch_stats || o.batch_size != HR_BATCH_SIZE_UNSET || o.layout_name != NULL)
+    return hr_usage_error (context, _ ("--batch-stats, --batch-size and --layout are options of "
+                                       "analyze: the parts keep those they were made with"));
   if (argc < 2)
     return hr_usage_error (context, _ ("give the parts to merge"));
   if (output == NULL && !json)

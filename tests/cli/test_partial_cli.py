@@ -93,7 +93,8 @@ def test_usage_errors(stacks):
                  ["analyze", tmp / "p0.tif", "--partial", tmp / "x.part", "--json"],
                  ["analyze", tmp / "p0.tif", "--partial", tmp / "x.part", "--pairs",
                   tmp / "pairs.csv"],
-                 ["merge"]):
+                 ["merge"],
+                 ["merge", parts[0], "--batch-stats"]):
         p = run(*args)
         assert p.returncode == 2, (args, p.stderr)
         assert not (tmp / "x.part").exists()
