@@ -607,6 +607,9 @@ hr_command_analyze (int argc, char **argv)
         return hr_usage_error (
             context, _ ("--memory-limit takes a number of GiB, more than 0 and at most 1e9"));
     }
+  if (partial != NULL && per_sample_name != NULL)
+    return hr_usage_error (context, _ ("--per-sample is an option of the report: give it to "
+                                       "“headrank merge”"));
   if (partial != NULL && (output != NULL || json))
     return hr_usage_error (context, _ ("--partial writes a part, not a report: leave out "
                                        "--output and --json"));

@@ -14,7 +14,8 @@ hr_command_merge (int argc, char **argv)
   g_autoptr (HrHead) head = NULL;
   g_autoptr (HrAnalysis) analysis = NULL;
   g_auto (HrHeadOptions) o = HR_HEAD_OPTIONS_INIT;
-  g_autofree char *output = NULL;
+  g_autofree char *output = NULL, *per_sample_name = NULL;
+  HrPerSampleFormat per_sample = HR_PER_SAMPLE_FORMAT_CSV;
   gboolean json = FALSE;
   int status;
   GOptionEntry entries[]
@@ -23,6 +24,12 @@ hr_command_merge (int argc, char **argv)
             N_ ("The folder for the report, tables and plots (default: headrank-report, or "
                 "none with --json)"),
             N_ ("DIR") },
+          { "per-sample", 0, 0, G_OPTION_ARG_STRING, &per_sample_name,
+            /* TRANSLATORS: description of --per-sample of "headrank merge"; the values
+               and file names stay in English */
+            N_ ("The per-sample table of the report: csv (per_sample.csv, the default), csv.gz "
+                "(per_sample.csv.gz, compressed with gzip; pandas reads it directly) or none"),
+            N_ ("FORMAT") },
           { "json", 0, 0, G_OPTION_ARG_NONE, &json,
             /* TRANSLATORS: description of --json of "headrank merge" */
             N_ ("Print the report as JSON on standard output"), NULL },
@@ -52,6 +59,24 @@ hr_command_merge (int argc, char **argv)
                                        "analyze: the parts keep those they were made with"));
   if (argc < 2)
     return hr_usage_error (context, _ ("give the parts to merge"));
+  if (per_sample_name != NULL)
+    {
+      if (strcmp (per_sample_name, "csv") == 0)
+        per_sample = HR_PER_SAMPLE_FORMAT_CSV;
+      else if (strcmp (per_sample_name, "csv.gz") == 0)
+        per_sample = HR_PER_SAMPLE_FORMAT_CSV_GZIP;
+      else if (strcmp (per_sample_name, "none") == 0)
+        per_sample = HR_PER_SAMPLE_FORMAT_NONE;
+      else
+        {
+          g_autofree char *message = g_strdup_printf (
+              /* TRANSLATORS: %s is the value given to --per-sample; the values stay in
+                 English */
+              _ ("unknown per-sample table “%s” (csv, csv.gz or none)"), per_sample_name);
+
+          return hr_usage_error (context, message);
+        }
+    }
   if (output == NULL && !json)
     output = g_strdup ("headrank-report");
   if (output != NULL && g_file_test (output, G_FILE_TEST_EXISTS)
@@ -67,6 +92,8 @@ hr_command_merge (int argc, char **argv)
 
   analysis
       = hr_analysis_new_from_part_files ((const char *const *)argv + 1, head, cancellable, &error);
+  if (analysis != NULL)
+    hr_analysis_set_per_sample_format (analysis, per_sample);
   if (analysis != NULL && output != NULL)
     {
       if (!hr_analysis_write_report (analysis, output, cancellable, &error))

@@ -6,6 +6,7 @@ usage errors exit 2, parts that are damaged or made with another head exit 1 wit
 and no report is written."""
 
 import csv
+import gzip
 import json
 
 import numpy as np
@@ -82,6 +83,11 @@ def test_merge_is_one_pass(stacks):
         np.testing.assert_allclose(np.array([c or "nan" for c in v[4:]], float),
                                    np.array([c or "nan" for c in u[4:]], float),
                                    rtol=1e-5, atol=1e-5)
+    gz = tmp / "merged-gz"
+    p = run("merge", *parts, "--weights", HEAD, "--per-sample", "csv.gz", "-o", gz)
+    assert p.returncode == 0, p.stderr
+    with gzip.open(gz / "per_sample.csv.gz", "rt") as f:
+        assert list(csv.reader(f)) == r2
     p = run("merge", *parts, "--weights", HEAD, "--json")
     assert p.returncode == 0, p.stderr
     compare(a, json.loads(p.stdout))
@@ -94,7 +100,9 @@ def test_usage_errors(stacks):
                  ["analyze", tmp / "p0.tif", "--partial", tmp / "x.part", "--pairs",
                   tmp / "pairs.csv"],
                  ["merge"],
-                 ["merge", parts[0], "--batch-stats"]):
+                 ["merge", parts[0], "--batch-stats"],
+                 ["merge", parts[0], "--per-sample", "parquet"],
+                 ["analyze", tmp / "p0.tif", "--partial", tmp / "x.part", "--per-sample", "none"]):
         p = run(*args)
         assert p.returncode == 2, (args, p.stderr)
         assert not (tmp / "x.part").exists()
