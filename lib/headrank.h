@@ -20,6 +20,8 @@
 #include "hr-tensor-file.h"
 #include "hr-head.h"
 #include "hr-moments.h"
+#include "hr-moments-merge.h"
+#include "hr-partial.h"
 #include "hr-contrastive.h"
 #include "hr-pairs.h"
 #include "hr-spectrum.h"

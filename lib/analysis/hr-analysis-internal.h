@@ -53,6 +53,9 @@ struct _HrStage
   HrCrossMoments *cross;
   double cka;
   guint64 n_marked; /* NaN values set by hr_drop_together(), not the input's */
+  /* merged from parts (hr-partial.c): the errors of the values, as the parts computed them */
+  gboolean has_errors;
+  double relative_error, absolute_error;
 };
 
 struct _HrAnalysis
@@ -77,6 +80,8 @@ struct _HrAnalysis
   HrNonfinitePolicy nonfinite_policy;
   gboolean standardize;
   guint64 memory_limit; /* 0: half the physical memory */
+  gboolean partial;     /* the run writes a part (hr-partial.c) into part, not results */
+  GBytes *part;
 
   /* results */
   double lidar;
@@ -141,5 +146,18 @@ guint64 hr_analysis_memory_limit (HrAnalysis *self);
 
 gboolean hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress,
                                    GCancellable *cancellable, GError **error);
+/* The tables, spectra and CKA of the stages, after the pass or the merge of parts. */
+gboolean hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *features,
+                                     HrProgress *progress, GCancellable *cancellable,
+                                     GError **error);
+/* The verdict, once the stages are in self->stages. */
+void hr_analysis_judge (HrAnalysis *self);
+/* The errors r and a of a stage's values, each off by at most r·|y| + a. */
+double hr_stage_relative_error (HrAnalysis *self, HrStage *stage);
+double hr_stage_absolute_error (HrAnalysis *self, HrStage *stage);
+
+/* hr-partial.c */
+/* Writes the accumulators of the stages after the pass into self->part. */
+gboolean hr_analysis_write_part_internal (HrAnalysis *self, GPtrArray *stages, GError **error);
 
 G_END_DECLS

@@ -377,7 +377,7 @@ hr_pass_plan_spectrum (HrPass *pass, HrStage *stage, GError **error)
     return TRUE;
   /* N = 0 is an empty stack or an unknown length: the scatter matrix, which does not
    * depend on N */
-  if (n > 0 && n < (guint64)d)
+  if (n > 0 && n < (guint64)d && !self->partial)
     {
       what = g_strdup_printf (
           /* TRANSLATORS: the subject of "… needs 2.0 GiB" in the memory-limit error */
@@ -978,7 +978,7 @@ hr_verdict_compare (HrSpectrum *f, HrSpectrum *p, gsize projection_dimension)
   return v;
 }
 
-static void
+void
 hr_analysis_judge (HrAnalysis *self)
 {
   HrStage *features = NULL, *projections = NULL;
@@ -1121,11 +1121,13 @@ hr_head_absolute_error (HrHead *head, int layer, double a0)
 }
 
 /* The absolute error a of each of the stage's values. */
-static double
+double
 hr_stage_absolute_error (HrAnalysis *self, HrStage *stage)
 {
   double a0 = hr_reader_absolute_error (self->features);
 
+  if (stage->has_errors)
+    return stage->absolute_error;
   if (stage->role == HR_STAGE_ROLE_PROJECTIONS && self->head == NULL && self->projections != NULL)
     return hr_reader_absolute_error (self->projections);
   if (self->head == NULL || stage->layer < 0)
@@ -1134,11 +1136,13 @@ hr_stage_absolute_error (HrAnalysis *self, HrStage *stage)
 }
 
 /* The relative error r of the stage's values. */
-static double
+double
 hr_stage_relative_error (HrAnalysis *self, HrStage *stage)
 {
   double r0 = hr_reader_unit_roundoff (self->features);
 
+  if (stage->has_errors)
+    return stage->relative_error;
   if (stage->role == HR_STAGE_ROLE_PROJECTIONS && self->head == NULL && self->projections != NULL)
     return hr_reader_unit_roundoff (self->projections);
   if (self->head == NULL || stage->layer < 0)
@@ -1236,6 +1240,32 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, G
   return TRUE;
 }
 
+/* Finishes the stages after the pass (or the merge of parts): their per-sample tables, spectra
+ * and CKA. */
+gboolean
+hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *features,
+                            HrProgress *progress, GCancellable *cancellable, GError **error)
+{
+  for (guint i = 0; i < stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (stages, i);
+
+      if (!hr_sample_table_finish (stage->table, stage->n_samples, error))
+        return FALSE;
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      if (stage->wants_spectrum && !hr_stage_compute_spectra (self, stage, features, error))
+        {
+          g_prefix_error (error, _ ("stage %s: "), stage->name);
+          return FALSE;
+        }
+      progress->from = 0.95;
+      progress->to = 1.0;
+      hr_progress_report ((i + 1.0) / stages->len, progress);
+    }
+  return TRUE;
+}
+
 gboolean
 hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *cancellable,
                           GError **error)
@@ -1281,28 +1311,20 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
         goto out;
     }
 
-  if (!hr_check_nonfinite_policy (self, self->features, error)
-      || !hr_check_enough_finite (self, self->features, pass.features, error)
+  if (!hr_check_nonfinite_policy (self, self->features, error))
+    goto out;
+  if (self->partial)
+    {
+      /* a part: the accumulators as they are, no spectra (hr-partial.c) */
+      ok = hr_analysis_write_part_internal (self, pass.stages, error);
+      goto out;
+    }
+  if (!hr_check_enough_finite (self, self->features, pass.features, error)
       || (self->head == NULL && self->projections != NULL
           && !hr_check_enough_finite (self, self->projections, pass.last, error)))
     goto out;
-  for (guint i = 0; i < pass.stages->len; i++)
-    {
-      HrStage *stage = g_ptr_array_index (pass.stages, i);
-
-      if (!hr_sample_table_finish (stage->table, stage->n_samples, error))
-        goto out;
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        goto out;
-      if (stage->wants_spectrum && !hr_stage_compute_spectra (self, stage, pass.features, error))
-        {
-          g_prefix_error (error, _ ("stage %s: "), stage->name);
-          goto out;
-        }
-      progress->from = 0.95;
-      progress->to = 1.0;
-      hr_progress_report ((i + 1.0) / pass.stages->len, progress);
-    }
+  if (!hr_analysis_compute_stages (self, pass.stages, pass.features, progress, cancellable, error))
+    goto out;
   if (pass.pairs != NULL && !hr_pass_contrastive (&pass, error))
     goto out;
 

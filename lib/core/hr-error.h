@@ -119,4 +119,41 @@ typedef enum
 HR_AVAILABLE_IN_0_1
 GQuark hr_analysis_error_quark (void);
 
+/**
+ * HR_PART_ERROR:
+ *
+ * Error domain of partial states (parts) that are read or merged: a part's bytes that are
+ * not a part, are cut, corrupt, of a format version this library does not read, or parts
+ * that cannot be merged because they disagree. Errors in this domain come from the
+ * #HrPartError enumeration. See doc/partial.md for the format. Since: 0.2
+ */
+#define HR_PART_ERROR (hr_part_error_quark ())
+
+/**
+ * HrPartError:
+ * @HR_PART_ERROR_NOT_PART: the bytes do not begin as a part of headrank (its magic), or hold
+ *   a part of another kind than the one asked for
+ * @HR_PART_ERROR_VERSION: a part of a format version this library does not read
+ * @HR_PART_ERROR_TRUNCATED: the bytes end before the part they describe, or go on after it
+ * @HR_PART_ERROR_CHECKSUM: the SHA-256 checksum does not match the part's bytes
+ * @HR_PART_ERROR_CORRUPT: the checksum matches but the contents are invalid (a size that
+ *   does not agree with the dimension, a count or a value out of range)
+ * @HR_PART_ERROR_MISMATCH: parts that cannot be merged: different dimensions, heads,
+ *   stages, options or precisions
+ *
+ * Error codes in the %HR_PART_ERROR domain. Since: 0.2
+ */
+typedef enum
+{
+  HR_PART_ERROR_NOT_PART,
+  HR_PART_ERROR_VERSION,
+  HR_PART_ERROR_TRUNCATED,
+  HR_PART_ERROR_CHECKSUM,
+  HR_PART_ERROR_CORRUPT,
+  HR_PART_ERROR_MISMATCH,
+} HrPartError;
+
+HR_AVAILABLE_IN_0_2
+GQuark hr_part_error_quark (void);
+
 G_END_DECLS

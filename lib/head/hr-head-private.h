@@ -18,4 +18,8 @@ gboolean hr_head_stream (HrHead *head, HrSource *reader, HrNormMode mode, gsize 
                          guint64 *n_dropped, guint64 *n_nonfinite, HrProgressFunc progress,
                          gpointer progress_data, GCancellable *cancellable, GError **error);
 
+/* The SHA-256 of the head's layers (kinds, names, shapes, parameters), in hexadecimal: what
+ * parts compare to tell whether they were made with the same head (hr-head-checksum.c). */
+char *hr_head_compute_checksum (HrHead *head);
+
 G_END_DECLS

@@ -5,6 +5,7 @@
 
 #include "hr-moments.h"
 #include "hr-spectrum.h"
+#include "hr-part-format.h"
 
 #include <glib.h>
 
@@ -57,5 +58,44 @@ HrSpectrum *hr_spectrum_new_standardized (guint64 n_samples, gsize dimension, co
                                           const double *scatter, double relative_error,
                                           double absolute_error, double scatter_error,
                                           GError **error);
+
+/* Pointers into the fields of an #HrMoments, for hr-moments-merge.c (hr-moments.c). The
+ * scatter matrix is D × D with its upper triangle accumulated (the lower one is valid when
+ * *lower_valid), or D values without the full matrix. */
+typedef struct
+{
+  gsize dimension;
+  gboolean full;
+  HrPrecision precision;
+  guint64 *n_samples, *n_dropped, *n_nonfinite;
+  double *mean, *scatter;
+  gboolean *lower_valid;
+  double *scatter_trace, *error_bound, *mean_error;
+  guint64 *zero_count;
+  gboolean *has_z_shift;
+  double *z_shift, *z_sum, *z_sq_sum;
+} HrMomentsState;
+
+void hr_moments_get_state (HrMoments *moments, HrMomentsState *state);
+
+/* The fields of an #HrCrossMoments (hr-measures.c). */
+typedef struct
+{
+  gsize dx, dz;
+  guint64 *n;
+  double *mx, *mz, *c;
+} HrCrossMomentsState;
+
+void hr_cross_moments_get_state (HrCrossMoments *cm, HrCrossMomentsState *state);
+
+/* Serialising and merging of cross-moments (hr-moments-merge.c), in the payload of a part
+ * (hr-part-format.h). */
+void hr_cross_moments_write (HrCrossMoments *cm, HrPartWriter *w);
+HrCrossMoments *hr_cross_moments_read (HrPartReader *r, GError **error);
+gboolean hr_cross_moments_merge (HrCrossMoments *cm, HrCrossMoments *other, GError **error);
+
+/* Serialising an #HrMoments into / out of the payload of a larger part. */
+void hr_moments_write (HrMoments *moments, HrPartWriter *w);
+HrMoments *hr_moments_read (HrPartReader *r, GError **error);
 
 G_END_DECLS

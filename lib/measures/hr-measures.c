@@ -352,3 +352,16 @@ hr_lidar_of_pairs (const float *a, const float *p, gsize n, gsize d, GError **er
     }
   return exp (entropy);
 }
+
+/* -- the state, for serialising and merging (hr-moments-merge.c) ------------------------- */
+
+void
+hr_cross_moments_get_state (HrCrossMoments *cm, HrCrossMomentsState *state)
+{
+  state->dx = cm->dx;
+  state->dz = cm->dz;
+  state->n = &cm->n;
+  state->mx = cm->mx;
+  state->mz = cm->mz;
+  state->c = cm->c;
+}

@@ -1313,3 +1313,27 @@ hr_moments_get_lightly_std (HrMoments *self)
     }
   return total / (double)self->dimension;
 }
+
+/* -- the state, for serialising and merging (hr-moments-merge.c) ------------------------- */
+
+void
+hr_moments_get_state (HrMoments *self, HrMomentsState *state)
+{
+  state->dimension = self->dimension;
+  state->full = self->full;
+  state->precision = self->precision;
+  state->n_samples = &self->n_samples;
+  state->n_dropped = &self->n_dropped;
+  state->n_nonfinite = &self->n_nonfinite;
+  state->mean = self->mean;
+  state->scatter = self->scatter;
+  state->lower_valid = &self->lower_valid;
+  state->scatter_trace = &self->scatter_trace;
+  state->error_bound = &self->error_bound;
+  state->mean_error = &self->mean_error;
+  state->zero_count = self->zero_count;
+  state->has_z_shift = &self->has_z_shift;
+  state->z_shift = self->z_shift;
+  state->z_sum = self->z_sum;
+  state->z_sq_sum = self->z_sq_sum;
+}

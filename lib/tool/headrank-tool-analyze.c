@@ -96,7 +96,7 @@ hr_analysis_print_field_measures (HrAnalysis *analysis, guint width)
       width);
 }
 
-static void
+void
 hr_analysis_print_text (HrAnalysis *analysis, const char *output)
 {
   g_auto (GStrv) verdict = hr_analysis_describe_verdict (analysis);
@@ -381,7 +381,7 @@ hr_command_analyze (int argc, char **argv)
   g_autoptr (HrAnalysis) analysis = NULL;
   g_autoptr (HrProgress) progress = NULL;
   g_auto (HrHeadOptions) o = HR_HEAD_OPTIONS_INIT;
-  g_autofree char *output = NULL;
+  g_autofree char *output = NULL, *partial = NULL;
   g_autofree char *projections_path = NULL, *pairs = NULL, *positives_path = NULL;
   g_autofree char *precision_name = NULL, *sample = NULL, *sample_head = NULL;
   g_autofree char *sample_pairs = NULL, *nonfinite_name = NULL, *memory_limit_text = NULL;
@@ -484,6 +484,12 @@ hr_command_analyze (int argc, char **argv)
           { "json", 0, 0, G_OPTION_ARG_NONE, &json,
             /* TRANSLATORS: description of --json of "headrank analyze" */
             N_ ("Print the report as JSON on standard output"), NULL },
+          { "partial", 0, 0, G_OPTION_ARG_FILENAME, &partial,
+            /* TRANSLATORS: description of --partial of "headrank analyze"; keep
+               "headrank merge" */
+            N_ ("Write the state of the pass over FILE to the part PART instead of a report; "
+                "“headrank merge” makes the report of several parts"),
+            N_ ("PART") },
           G_OPTION_ENTRY_NULL };
 
   context = hr_command_context (
@@ -601,7 +607,16 @@ hr_command_analyze (int argc, char **argv)
         return hr_usage_error (
             context, _ ("--memory-limit takes a number of GiB, more than 0 and at most 1e9"));
     }
-  if (output == NULL && !json)
+  if (partial != NULL && per_sample_name != NULL)
+    return hr_usage_error (context, _ ("--per-sample is an option of the report: give it to "
+                                       "“headrank merge”"));
+  if (partial != NULL && (output != NULL || json))
+    return hr_usage_error (context, _ ("--partial writes a part, not a report: leave out "
+                                       "--output and --json"));
+  if (partial != NULL && (pairs != NULL || positives_path != NULL || pairs_from_tracks))
+    return hr_usage_error (context, _ ("parts do not hold positive pairs: leave out --pairs, "
+                                       "--positives and --pairs-from-tracks"));
+  if (output == NULL && !json && partial == NULL)
     output = g_strdup ("headrank-report");
   if (output != NULL && g_file_test (output, G_FILE_TEST_EXISTS)
       && !g_file_test (output, G_FILE_TEST_IS_DIR))
@@ -629,7 +644,8 @@ hr_command_analyze (int argc, char **argv)
           if (o.arch == NULL)
             o.arch = g_strdup (HR_SAMPLE_ARCH);
         }
-      if (pairs == NULL && positives_path == NULL && !pairs_from_tracks && sample_pairs != NULL)
+      if (pairs == NULL && positives_path == NULL && !pairs_from_tracks && sample_pairs != NULL
+          && partial == NULL)
         pairs = g_strdup (sample_pairs);
     }
 
@@ -723,8 +739,17 @@ hr_command_analyze (int argc, char **argv)
                          /* TRANSLATORS: the unit of the rate in the progress bar,
                             "12.3 k samples/s" */
                          _ ("samples"));
-  ok = hr_analysis_run (analysis, hr_analyze_progress, progress, cancellable, &error);
-  if (ok && output != NULL)
+  if (partial != NULL)
+    {
+      ok = hr_analysis_write_part (analysis, partial, hr_analyze_progress, progress, cancellable,
+                                   &error);
+      output = g_strdup (partial); /* for the messages */
+    }
+  else
+    ok = hr_analysis_run (analysis, hr_analyze_progress, progress, cancellable, &error);
+  if (ok && partial != NULL)
+    ;
+  else if (ok && output != NULL)
     {
       /* TRANSLATORS: what "headrank analyze" does once the analysis is done */
       hr_progress_set_phase (progress, _ ("writing the report, tables and figures…"));
@@ -743,6 +768,20 @@ hr_command_analyze (int argc, char **argv)
           return hr_exit_interrupted ();
         }
       return hr_head_error (error, path, o.weights, pairs != NULL ? pairs : output);
+    }
+  if (partial != NULL)
+    {
+      guint64 n = hr_source_get_n_samples (reader);
+
+      g_print (g_dngettext (GETTEXT_PACKAGE,
+                            /* TRANSLATORS: %s is the part file, %llu the number of samples */
+                            "Wrote the part %s (%llu sample); merge parts with “headrank merge "
+                            "PART… -o DIR”.\n",
+                            "Wrote the part %s (%llu samples); merge parts with “headrank merge "
+                            "PART… -o DIR”.\n",
+                            (gulong)MIN (n, G_MAXULONG)),
+               partial, (unsigned long long)n);
+      return EXIT_SUCCESS;
     }
   if (json)
     {

@@ -7,6 +7,7 @@
  *   headrank head describe W.safetensors [--arch PRESET|SPEC] [--prefix P] [--json]
  *   headrank head presets
  *   headrank compare REPORT… [--json] [--output DIR]
+ *   headrank merge PART… [--output DIR] [--json] [--weights W [--arch …]]
  *
  * One file per command (headrank-tool-info.c, -project.c, -analyze.c, -head.c), as GIO's
  * gio tool; this one holds the list of commands, the dispatch and the helpers they share
@@ -64,6 +65,13 @@ static const HrCommand commands[] = {
     N_ ("Rank diagnostics of every stage of a projection head: spectra, ranks, statistics, "
         "verdict, report and plots"),
     hr_command_analyze },
+  { "merge",
+    /* TRANSLATORS: the arguments of "headrank merge" in the list of commands (PART: a part
+       file written by "headrank analyze --partial") */
+    N_ ("PART…"),
+    /* TRANSLATORS: summary of "headrank merge" in the list of commands */
+    N_ ("Merge the parts of analyze --partial into the report of all their samples"),
+    hr_command_merge },
   { "compare",
     /* TRANSLATORS: the argument of "headrank compare" in the list of commands (REPORT: a
        report folder) */

@@ -103,6 +103,11 @@ int hr_command_project (int argc, char **argv);
 
 /* headrank-tool-analyze.c */
 int hr_command_analyze (int argc, char **argv);
+/* The table, verdict and notes of a finished analysis, and where its report went. */
+void hr_analysis_print_text (HrAnalysis *analysis, const char *output);
+
+/* headrank-tool-merge.c */
+int hr_command_merge (int argc, char **argv);
 
 /* headrank-tool-compare.c */
 int hr_command_compare (int argc, char **argv);

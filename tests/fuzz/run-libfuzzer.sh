@@ -7,7 +7,7 @@
 # from a compact description: IFDs, tag types and counts, metadata, shared strips, many
 # pages), safetensors (HrTensorFile and HrHead), pairs (pair files and HrContrastive), zarr
 # (zarr stores packed as files, through lib/sources/hr-zarr.c), report (report.json files
-# through HrComparison), either with its fuzz- prefix, or
+# through HrComparison), part (part files of doc/partial.md through HrMoments), either with its fuzz- prefix, or
 # all (each target in turn, SECONDS seconds each).
 # A fourth argument that starts with "-" is a libFuzzer option, not a target.
 #
@@ -18,7 +18,7 @@
 # builds the target, copies its seed corpus (tests/fuzz/corpus/NAME) into
 # BUILD_DIR/fuzz/corpus-NAME (which keeps what earlier runs found) and fuzzes for SECONDS
 # seconds, with the target's dictionary (tests/fuzz/tiff.dict, tests/fuzz/safetensors.dict,
-# tests/fuzz/pairs.dict, tests/fuzz/zarr.dict, tests/fuzz/report.dict; tiff-structured has none: its input is a
+# tests/fuzz/pairs.dict, tests/fuzz/zarr.dict, tests/fuzz/report.dict, tests/fuzz/part.dict; tiff-structured has none: its input is a
 # description, not text).
 # Nothing is written into the source tree.
 #
@@ -33,7 +33,7 @@
 # CC (default clang).
 set -u
 
-usage="usage: $0 SOURCE_ROOT BUILD_DIR SECONDS [stack-reader|tiff-structured|safetensors|pairs|zarr|all] [LIBFUZZER-OPTION…]"
+usage="usage: $0 SOURCE_ROOT BUILD_DIR SECONDS [stack-reader|tiff-structured|safetensors|pairs|zarr|report|part|all] [LIBFUZZER-OPTION…]"
 if [ $# -lt 3 ]; then
   echo "$usage" >&2
   exit 2
@@ -67,15 +67,16 @@ if [ $# -gt 0 ]; then
   esac
 fi
 case $requested in
-  all) targets="fuzz-stack-reader fuzz-tiff-structured fuzz-safetensors fuzz-pairs fuzz-zarr fuzz-report" ;;
+  all) targets="fuzz-stack-reader fuzz-tiff-structured fuzz-safetensors fuzz-pairs fuzz-zarr fuzz-report fuzz-part" ;;
   stack-reader | fuzz-stack-reader) targets=fuzz-stack-reader ;;
   tiff-structured | fuzz-tiff-structured) targets=fuzz-tiff-structured ;;
   safetensors | fuzz-safetensors) targets=fuzz-safetensors ;;
   pairs | fuzz-pairs) targets=fuzz-pairs ;;
   zarr | fuzz-zarr) targets=fuzz-zarr ;;
   report | fuzz-report) targets=fuzz-report ;;
+  part | fuzz-part) targets=fuzz-part ;;
   *)
-    echo "$0: unknown target '$requested' (stack-reader, tiff-structured, safetensors, pairs, zarr or all)" >&2
+    echo "$0: unknown target '$requested' (stack-reader, tiff-structured, safetensors, pairs, zarr, report, part or all)" >&2
     echo "$usage" >&2
     exit 2
     ;;

@@ -1,0 +1,826 @@
+/* headrank: an analysis in parts that merge (doc/partial.md)
+ *
+ * A part of an analysis (kind 2) is the state of every accumulator of every stage after the
+ * pass over some of the samples: the moments (and those of the normalised projections),
+ * the cross-moments with the features, the clipping counts and the per-sample table, with
+ * what the merge must check (the head's checksum, the options, the stages) and what the
+ * report says about the input. Merging parts makes an #HrAnalysis whose stages are those of
+ * one pass over all the samples, the per-sample tables concatenated in the order of the
+ * parts. */
+#include "hr-private.h"
+#include "hr-partial.h"
+
+#include "hr-analysis-internal.h"
+#include "hr-analysis.h"
+#include "hr-enum-types.h"
+#include "hr-error.h"
+#include "hr-head-private.h"
+#include "hr-measures-private.h"
+#include "hr-moments-merge.h"
+#include "hr-part-format.h"
+#include "hr-source.h"
+#include "hr-sources-private.h"
+#include "hr-stack-info.h"
+
+#include <math.h>
+#include <string.h>
+
+#define HR_PART_KIND_ANALYSIS 2
+/* more stages than any head has: a bound on what a part may claim */
+#define HR_PART_MAX_STAGES 4096
+#define HR_PART_TABLE_CHUNK 4096
+
+/* -- a source that stands for the samples of merged parts --------------------------------- */
+
+#define HR_TYPE_PART_SOURCE (hr_part_source_get_type ())
+G_DECLARE_FINAL_TYPE (HrPartSource, hr_part_source, HR, PART_SOURCE, HrSource)
+
+struct _HrPartSource
+{
+  HrSource parent_instance;
+};
+
+G_DEFINE_FINAL_TYPE (HrPartSource, hr_part_source, HR_TYPE_SOURCE)
+
+static gboolean
+hr_part_source_read (HrSource *source, guint64 first, float *buffer, gsize max_samples,
+                     gsize *n_read, GCancellable *cancellable, GError **error)
+{
+  g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+               _ ("%s: an analysis merged from parts holds no samples to read"),
+               hr_source_get_name (source));
+  return FALSE;
+}
+
+static void
+hr_part_source_class_init (HrPartSourceClass *klass)
+{
+  HR_SOURCE_CLASS (klass)->read = hr_part_source_read;
+}
+
+static void
+hr_part_source_init (HrPartSource *self)
+{
+}
+
+static HrSource *
+hr_part_source_new (const char *name, guint64 n_samples, gsize n_features, HrStackLayout layout,
+                    HrSampleFormat format)
+{
+  HrStackInfo *info = hr_stack_info_new_internal ();
+  HrSource *source;
+
+  info->layout = layout;
+  info->sample_format = format;
+  source = g_object_new (HR_TYPE_PART_SOURCE, "name", name, "n-samples", n_samples, "n-features",
+                         (guint64)n_features, "info", info, NULL);
+  hr_stack_info_unref (info);
+  return source;
+}
+
+/* -- writing ------------------------------------------------------------------------------ */
+
+static void
+hr_put_bool (HrPartWriter *w, gboolean v)
+{
+  hr_part_put_u32 (w, v ? 1 : 0);
+}
+
+gboolean
+hr_analysis_write_part_internal (HrAnalysis *self, GPtrArray *stages, GError **error)
+{
+  HrStackInfo *info = hr_source_get_info (self->features);
+  g_autofree char *checksum = self->head != NULL ? hr_head_compute_checksum (self->head) : NULL;
+  g_autofree float *rows = g_new (float, (gsize)HR_PART_TABLE_CHUNK *HR_PER_SAMPLE_COLUMNS);
+  guint n_names = self->spectral_stages != NULL ? g_strv_length (self->spectral_stages) : 0;
+  HrPartWriter w;
+
+  hr_part_writer_init (&w, HR_PART_KIND_ANALYSIS);
+  hr_part_put_string (&w, hr_source_get_name (self->features));
+  hr_part_put_u64 (&w, hr_source_get_n_samples (self->features));
+  hr_part_put_u64 (&w, hr_source_get_n_features (self->features));
+  hr_part_put_u32 (&w, hr_stack_info_get_layout (info));
+  hr_part_put_u32 (&w, hr_stack_info_get_sample_format (info));
+  hr_part_put_string (&w,
+                      self->projections != NULL ? hr_source_get_name (self->projections) : NULL);
+  hr_part_put_string (&w, checksum);
+  hr_part_put_u32 (&w, self->mode);
+  hr_part_put_u64 (&w, self->batch_size);
+  hr_part_put_u32 (&w, self->precision);
+  hr_put_bool (&w, self->standardize);
+  hr_part_put_u32 (&w, self->nonfinite_policy);
+  hr_put_bool (&w, self->log_plots);
+  hr_part_put_u32 (&w, self->spectral_stages != NULL ? n_names : G_MAXUINT32);
+  for (guint i = 0; i < n_names; i++)
+    hr_part_put_string (&w, self->spectral_stages[i]);
+  hr_part_put_u64 (&w, self->n_dropped);
+  hr_part_put_u64 (&w, self->n_nonfinite);
+
+  hr_part_put_u32 (&w, stages->len);
+  for (guint i = 0; i < stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (stages, i);
+
+      hr_part_put_string (&w, stage->name);
+      hr_part_put_u32 (&w, stage->role);
+      hr_part_put_u32 (&w, (guint32)(gint32)stage->layer);
+      hr_part_put_u32 (&w, stage->layer_kind);
+      hr_part_put_u64 (&w, stage->dimension);
+      hr_part_put_u64 (&w, stage->n_samples);
+      hr_put_bool (&w, stage->wants_spectrum);
+      hr_part_put_f64 (&w, hr_stage_relative_error (self, stage));
+      hr_part_put_f64 (&w, hr_stage_absolute_error (self, stage));
+      hr_part_put_u64 (&w, stage->n_marked);
+      hr_part_put_u64 (&w, stage->clip_rows);
+      hr_put_bool (&w, stage->clipped != NULL);
+      if (stage->clipped != NULL)
+        hr_part_put_u64s (&w, stage->clipped, stage->dimension);
+      hr_moments_write (stage->moments, &w);
+      hr_put_bool (&w, stage->normalized != NULL);
+      if (stage->normalized != NULL)
+        hr_moments_write (stage->normalized, &w);
+      hr_put_bool (&w, stage->cross != NULL);
+      if (stage->cross != NULL)
+        hr_cross_moments_write (stage->cross, &w);
+      if (!hr_sample_table_finish (stage->table, stage->n_samples, error))
+        goto fail;
+      for (guint64 first = 0; first < stage->n_samples; first += HR_PART_TABLE_CHUNK)
+        {
+          gsize n = (gsize)MIN (stage->n_samples - first, (guint64)HR_PART_TABLE_CHUNK);
+
+          if (!hr_sample_table_read (stage->table, first, n, rows, error))
+            goto fail;
+          hr_part_put_f32s (&w, rows, n * HR_PER_SAMPLE_COLUMNS);
+        }
+    }
+  g_clear_pointer (&self->part, g_bytes_unref);
+  self->part = hr_part_writer_finish (&w);
+  return TRUE;
+
+fail:
+  g_byte_array_unref (w.data);
+  return FALSE;
+}
+
+/**
+ * hr_analysis_run_part:
+ * @self: a #HrAnalysis, configured as for hr_analysis_run()
+ * @progress: (nullable) (scope call) (closure progress_data): called with the fraction done
+ * @progress_data: data for @progress
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs the pass of the analysis over its samples and returns the state of every
+ * accumulator of every stage as a part (doc/partial.md) instead of computing the results:
+ * hr_analysis_new_from_parts() merges parts of disjoint samples into the analysis of all of
+ * them. A part holds O(D²) per stage plus 16 bytes per sample and stage of its per-sample
+ * tables, and is built in memory. The stages are planned as for a stack of any length: a
+ * stage with fewer samples than dimensions is accumulated in its scatter matrix, never kept
+ * as rows. Positive pairs are not held by
+ * parts: an analysis with pairs or positives is refused (%HR_ANALYSIS_ERROR_INVALID). @self
+ * has no results afterwards.
+ *
+ * Returns: (transfer full): the part, or %NULL with @error set (as hr_analysis_run())
+ *
+ * Since: 0.2
+ */
+GBytes *
+hr_analysis_run_part (HrAnalysis *self, HrProgressFunc progress, gpointer progress_data,
+                      GCancellable *cancellable, GError **error)
+{
+  HrProgress p = { self, progress, progress_data, 0.0, 1.0, NULL };
+  gboolean ok;
+
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), NULL);
+  g_return_val_if_fail (!hr_analysis_running (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (self->pairs_file != NULL || self->pairs != NULL || self->positives != NULL)
+    {
+      g_set_error_literal (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                           _ ("parts do not hold positive pairs: analyse pairs in one pass"));
+      return NULL;
+    }
+  g_atomic_int_set (&self->running, TRUE);
+  self->partial = TRUE;
+  ok = hr_analysis_run_internal (self, &p, cancellable, error);
+  self->partial = FALSE;
+  hr_analysis_clear_results (self);
+  g_atomic_int_set (&self->running, FALSE);
+  if (!ok)
+    {
+      g_clear_pointer (&self->part, g_bytes_unref);
+      return NULL;
+    }
+  return g_steal_pointer (&self->part);
+}
+
+/**
+ * hr_analysis_write_part:
+ * @self: a #HrAnalysis, configured as for hr_analysis_run()
+ * @path: (type filename): the part file to write
+ * @progress: (nullable) (scope call) (closure progress_data): called with the fraction done
+ * @progress_data: data for @progress
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * hr_analysis_run_part(), written to @path whole or not at all (a temporary file renamed
+ * into place).
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.2
+ */
+gboolean
+hr_analysis_write_part (HrAnalysis *self, const char *path, HrProgressFunc progress,
+                        gpointer progress_data, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GBytes) part = NULL;
+
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  part = hr_analysis_run_part (self, progress, progress_data, cancellable, error);
+  return part != NULL && hr_part_write_file (part, path, cancellable, error);
+}
+
+/* -- reading ------------------------------------------------------------------------------ */
+
+typedef struct
+{
+  char *name;
+  guint32 role, layer_kind;
+  gint32 layer;
+  guint64 dimension, n_samples;
+  gboolean wants_spectrum;
+  double relative_error, absolute_error;
+  guint64 n_marked, clip_rows;
+  guint64 *clipped;
+  HrMoments *moments, *normalized;
+  HrCrossMoments *cross;
+  float *table; /* n_samples × HR_PER_SAMPLE_COLUMNS */
+} HrPartStage;
+
+typedef struct
+{
+  char *features, *projections, *head_checksum;
+  guint64 n_samples, n_features;
+  guint32 layout, sample_format;
+  guint32 mode, precision, nonfinite_policy;
+  guint64 batch_size;
+  gboolean standardize, log_plots;
+  char **spectral_stages;
+  guint64 n_dropped, n_nonfinite;
+  guint n_stages;
+  HrPartStage *stages;
+} HrPart;
+
+static void
+hr_part_free (HrPart *part)
+{
+  for (guint i = 0; i < part->n_stages; i++)
+    {
+      HrPartStage *s = &part->stages[i];
+
+      g_free (s->name);
+      g_free (s->clipped);
+      g_clear_object (&s->moments);
+      g_clear_object (&s->normalized);
+      g_clear_pointer (&s->cross, hr_cross_moments_free);
+      g_free (s->table);
+    }
+  g_free (part->stages);
+  g_free (part->features);
+  g_free (part->projections);
+  g_free (part->head_checksum);
+  g_strfreev (part->spectral_stages);
+  g_free (part);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrPart, hr_part_free)
+
+static gboolean
+hr_get_bool (HrPartReader *r, gboolean *v, GError **error)
+{
+  guint32 u;
+
+  if (!hr_part_get_u32 (r, &u, error))
+    return FALSE;
+  if (u > 1)
+    {
+      g_set_error_literal (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT,
+                           _ ("the part holds a flag that is neither 0 nor 1"));
+      return FALSE;
+    }
+  *v = u == 1;
+  return TRUE;
+}
+
+static gboolean
+hr_enum_valid (GType type, guint32 value)
+{
+  GEnumClass *klass = g_type_class_ref (type);
+  gboolean valid = value <= G_MAXINT && g_enum_get_value (klass, (gint)value) != NULL;
+
+  g_type_class_unref (klass);
+  return valid;
+}
+
+static gboolean
+hr_part_invalid (GError **error, const char *what)
+{
+  g_set_error (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT, _ ("the part is invalid: %s"), what);
+  return FALSE;
+}
+
+static gboolean
+hr_part_read_stage (HrPartReader *r, HrPart *part, HrPartStage *s, GError **error)
+{
+  guint32 layer;
+  gboolean has_clipped, has_normalized, has_cross;
+
+  if (!hr_part_get_string (r, &s->name, error) || !hr_part_get_u32 (r, &s->role, error)
+      || !hr_part_get_u32 (r, &layer, error) || !hr_part_get_u32 (r, &s->layer_kind, error)
+      || !hr_part_get_u64 (r, &s->dimension, error) || !hr_part_get_u64 (r, &s->n_samples, error)
+      || !hr_get_bool (r, &s->wants_spectrum, error)
+      || !hr_part_get_f64 (r, &s->relative_error, error)
+      || !hr_part_get_f64 (r, &s->absolute_error, error)
+      || !hr_part_get_u64 (r, &s->n_marked, error) || !hr_part_get_u64 (r, &s->clip_rows, error)
+      || !hr_get_bool (r, &has_clipped, error))
+    return FALSE;
+  s->layer = (gint32)layer;
+  if (s->name == NULL || s->name[0] == '\0' || !hr_enum_valid (HR_TYPE_STAGE_ROLE, s->role)
+      || !hr_enum_valid (HR_TYPE_LAYER_KIND, s->layer_kind) || s->layer < -1)
+    return hr_part_invalid (error, _ ("a stage has no name, or an unknown role or layer"));
+  if (s->n_samples != part->n_samples || s->clip_rows > s->n_samples)
+    return hr_part_invalid (error, _ ("a stage counts other samples than the part"));
+  if (!(s->relative_error >= 0) || !isfinite (s->relative_error) || !(s->absolute_error >= 0)
+      || !isfinite (s->absolute_error))
+    return hr_part_invalid (error,
+                            _ ("a stage's error bound is not a finite number of at least 0"));
+  if (has_clipped)
+    {
+      if (s->dimension == 0 || s->dimension > G_MAXINT)
+        return hr_part_invalid (error, _ ("a stage's dimension is 0 or too large"));
+      if (!hr_part_reader_has (r, s->dimension, 8, error))
+        return FALSE;
+      s->clipped = g_new (guint64, s->dimension);
+      hr_part_get_u64s (r, s->clipped, s->dimension, NULL);
+      for (gsize j = 0; j < s->dimension; j++)
+        if (s->clipped[j] > s->clip_rows)
+          return hr_part_invalid (error, _ ("a stage counts more clipped samples than samples"));
+    }
+  if ((s->moments = hr_moments_read (r, error)) == NULL)
+    return FALSE;
+  /* a sample the head leaves out (a NaN in its features) reaches no stage after them */
+  if (hr_moments_get_dimension (s->moments) != s->dimension
+      || hr_moments_get_n_samples (s->moments) > s->n_samples
+      || hr_moments_get_n_dropped (s->moments)
+             > s->n_samples - hr_moments_get_n_samples (s->moments))
+    return hr_part_invalid (error, _ ("a stage's moments do not fit the stage"));
+  if (!hr_get_bool (r, &has_normalized, error))
+    return FALSE;
+  if (has_normalized)
+    {
+      if ((s->normalized = hr_moments_read (r, error)) == NULL)
+        return FALSE;
+      if (hr_moments_get_dimension (s->normalized) != s->dimension)
+        return hr_part_invalid (error, _ ("a stage's moments do not fit the stage"));
+    }
+  if (!hr_get_bool (r, &has_cross, error))
+    return FALSE;
+  if (has_cross)
+    {
+      HrCrossMomentsState cs;
+
+      if ((s->cross = hr_cross_moments_read (r, error)) == NULL)
+        return FALSE;
+      hr_cross_moments_get_state (s->cross, &cs);
+      if (cs.dx != part->n_features || cs.dz != s->dimension || *cs.n > s->n_samples)
+        return hr_part_invalid (error, _ ("a stage's cross-moments do not fit the stage"));
+    }
+  if (!hr_part_reader_has (r, s->n_samples, HR_PER_SAMPLE_COLUMNS * sizeof (float), error))
+    return FALSE;
+  s->table = g_try_new (float, MAX (s->n_samples, 1) * HR_PER_SAMPLE_COLUMNS);
+  if (s->table == NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
+                   _ ("not enough memory for the per-sample table of a part"));
+      return FALSE;
+    }
+  hr_part_get_f32s (r, s->table, s->n_samples * HR_PER_SAMPLE_COLUMNS, NULL);
+  return TRUE;
+}
+
+/* The stages an analysis has: the features; with a head, stages of increasing layers, the
+ * last of them the projections; with projections alone, the projections (layer −1);
+ * otherwise nothing more. */
+static gboolean
+hr_part_stages_valid (HrPart *part)
+{
+  HrPartStage *last = &part->stages[part->n_stages - 1];
+
+  /* the features and the projections always have a spectrum */
+  if (strcmp (part->stages[0].name, "features") != 0 || !part->stages[0].wants_spectrum
+      || !last->wants_spectrum)
+    return FALSE;
+  for (guint i = 1; i < part->n_stages; i++)
+    {
+      HrPartStage *s = &part->stages[i];
+      gboolean is_last = i + 1 == part->n_stages;
+
+      if (s->role != (is_last ? HR_STAGE_ROLE_PROJECTIONS : HR_STAGE_ROLE_HIDDEN)
+          || (is_last && strcmp (s->name, "projections") != 0)
+          || (!is_last
+              && (strcmp (s->name, "features") == 0 || strcmp (s->name, "projections") == 0)))
+        return FALSE;
+      if (part->head_checksum != NULL && (s->layer < 0 || s->layer <= part->stages[i - 1].layer))
+        return FALSE;
+    }
+  if (part->head_checksum != NULL)
+    return part->projections == NULL && part->n_stages >= 2;
+  if (part->projections != NULL)
+    return part->n_stages == 2 && last->layer == -1;
+  return part->n_stages == 1;
+}
+
+/* With a head: every stage after the features is the output of one of its layers, of that
+ * layer's kind and width, the projections its last. */
+static gboolean
+hr_part_fits_head (HrPart *part, HrHead *head)
+{
+  guint L = hr_head_get_n_layers (head);
+
+  if (hr_head_get_in_features (head) != part->n_features)
+    return FALSE;
+  for (guint i = 1; i < part->n_stages; i++)
+    {
+      HrPartStage *s = &part->stages[i];
+
+      if ((guint)s->layer >= L || hr_head_get_layer_kind (head, (guint)s->layer) != s->layer_kind
+          || (s->role == HR_STAGE_ROLE_HIDDEN
+              && strcmp (hr_head_get_layer_name (head, (guint)s->layer), s->name) != 0)
+          || hr_head_get_layer_out_features (head, (guint)s->layer) != s->dimension
+          || (s->role == HR_STAGE_ROLE_PROJECTIONS) != ((guint)s->layer + 1 == L))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static HrPart *
+hr_part_read (GBytes *bytes, GError **error)
+{
+  g_autoptr (HrPart) part = g_new0 (HrPart, 1);
+  HrPartReader r;
+  guint32 n_names, n_stages;
+
+  if (!hr_part_reader_init (&r, bytes, HR_PART_KIND_ANALYSIS, error))
+    return NULL;
+  if (!hr_part_get_string (&r, &part->features, error)
+      || !hr_part_get_u64 (&r, &part->n_samples, error)
+      || !hr_part_get_u64 (&r, &part->n_features, error)
+      || !hr_part_get_u32 (&r, &part->layout, error)
+      || !hr_part_get_u32 (&r, &part->sample_format, error)
+      || !hr_part_get_string (&r, &part->projections, error)
+      || !hr_part_get_string (&r, &part->head_checksum, error)
+      || !hr_part_get_u32 (&r, &part->mode, error)
+      || !hr_part_get_u64 (&r, &part->batch_size, error)
+      || !hr_part_get_u32 (&r, &part->precision, error)
+      || !hr_get_bool (&r, &part->standardize, error)
+      || !hr_part_get_u32 (&r, &part->nonfinite_policy, error)
+      || !hr_get_bool (&r, &part->log_plots, error) || !hr_part_get_u32 (&r, &n_names, error))
+    return NULL;
+  if (part->features == NULL || part->n_features == 0 || part->n_features > G_MAXINT
+      || !hr_enum_valid (HR_TYPE_STACK_LAYOUT, part->layout)
+      || !hr_enum_valid (HR_TYPE_SAMPLE_FORMAT, part->sample_format)
+      || !hr_enum_valid (HR_TYPE_NORM_MODE, part->mode)
+      || !hr_enum_valid (HR_TYPE_PRECISION, part->precision)
+      || !hr_enum_valid (HR_TYPE_NONFINITE_POLICY, part->nonfinite_policy))
+    {
+      hr_part_invalid (error, _ ("its header holds an unknown value"));
+      return NULL;
+    }
+  if (n_names != G_MAXUINT32)
+    {
+      if (!hr_part_reader_has (&r, n_names, 4, error))
+        return NULL;
+      part->spectral_stages = g_new0 (char *, (gsize)n_names + 1);
+      for (guint i = 0; i < n_names; i++)
+        if (!hr_part_get_string (&r, &part->spectral_stages[i], error))
+          return NULL;
+        else if (part->spectral_stages[i] == NULL)
+          {
+            hr_part_invalid (error, _ ("its list of stages holds no name"));
+            return NULL;
+          }
+    }
+  if (!hr_part_get_u64 (&r, &part->n_dropped, error)
+      || !hr_part_get_u64 (&r, &part->n_nonfinite, error)
+      || !hr_part_get_u32 (&r, &n_stages, error))
+    return NULL;
+  if (n_stages == 0 || n_stages > HR_PART_MAX_STAGES || part->n_dropped > part->n_samples)
+    {
+      hr_part_invalid (error, _ ("its count of stages or samples is impossible"));
+      return NULL;
+    }
+  part->stages = g_new0 (HrPartStage, n_stages);
+  part->n_stages = n_stages;
+  for (guint i = 0; i < n_stages; i++)
+    if (!hr_part_read_stage (&r, part, &part->stages[i], error))
+      return NULL;
+  if (part->stages[0].role != HR_STAGE_ROLE_FEATURES || part->stages[0].layer != -1
+      || part->stages[0].dimension != part->n_features)
+    {
+      hr_part_invalid (error, _ ("its first stage is not the features"));
+      return NULL;
+    }
+  if (!hr_part_stages_valid (part))
+    {
+      hr_part_invalid (error, _ ("its stages are not those of an analysis"));
+      return NULL;
+    }
+  if (!hr_part_reader_end (&r, error))
+    return NULL;
+  return g_steal_pointer (&part);
+}
+
+/* -- merging ------------------------------------------------------------------------------ */
+
+static gboolean
+hr_mismatch (GError **error, guint index, const char *what)
+{
+  g_set_error (error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH,
+               /* TRANSLATORS: %u is the 1-based number of a part, %s what differs, such as
+                  "the head" */
+               _ ("part %u cannot be merged with part 1: %s differs"), index + 1, what);
+  return FALSE;
+}
+
+static gboolean
+hr_strv_equal0 (char **a, char **b)
+{
+  if (a == NULL || b == NULL)
+    return a == b;
+  return g_strv_equal ((const char *const *)a, (const char *const *)b);
+}
+
+/* Whether part @index can be merged with the first. */
+static gboolean
+hr_part_check (HrPart *first, HrPart *part, guint index, GError **error)
+{
+  if (part->n_features != first->n_features)
+    return hr_mismatch (error, index, _ ("the dimension of the features"));
+  if (g_strcmp0 (part->head_checksum, first->head_checksum) != 0)
+    return hr_mismatch (error, index, _ ("the head (its weights' checksum)"));
+  if ((part->projections == NULL) != (first->projections == NULL))
+    return hr_mismatch (error, index, _ ("whether projections were given"));
+  if (part->mode != first->mode || part->batch_size != first->batch_size
+      || part->precision != first->precision || part->standardize != first->standardize
+      || part->nonfinite_policy != first->nonfinite_policy
+      || !hr_strv_equal0 (part->spectral_stages, first->spectral_stages))
+    return hr_mismatch (error, index, _ ("an option of the analysis"));
+  if (part->n_stages != first->n_stages)
+    return hr_mismatch (error, index, _ ("the number of stages"));
+  for (guint s = 0; s < part->n_stages; s++)
+    {
+      HrPartStage *a = &first->stages[s], *b = &part->stages[s];
+
+      if (strcmp (a->name, b->name) != 0 || a->role != b->role || a->layer != b->layer
+          || a->layer_kind != b->layer_kind || a->dimension != b->dimension
+          || a->wants_spectrum != b->wants_spectrum || (a->clipped == NULL) != (b->clipped == NULL)
+          || (a->normalized == NULL) != (b->normalized == NULL)
+          || (a->cross == NULL) != (b->cross == NULL))
+        return hr_mismatch (error, index, _ ("a stage"));
+    }
+  return TRUE;
+}
+
+/**
+ * hr_analysis_new_from_parts:
+ * @parts: (array length=n_parts): parts from hr_analysis_run_part(), of disjoint samples, in
+ *   the order of their samples
+ * @n_parts: the number of parts, at least 1
+ * @head: (nullable): the head the parts were made with, or %NULL if they were made without
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Merges the parts into the analysis of all their samples, as if one pass had gone over
+ * them in this order: the moments merged (hr_moments_add_moments(), within the bound of
+ * doc/partial.md), the counts added, the per-sample tables concatenated with the samples
+ * numbered from 0 across the parts, then the spectra, CKA and verdict computed as
+ * hr_analysis_run() does. The result is done (hr_analysis_is_done()): write its report with
+ * hr_analysis_write_report(). Its source (hr_analysis_get_source()) stands for the samples
+ * of the parts (named after their files, joined by commas) and cannot be read.
+ *
+ * Parts that cannot be read are refused with an error of the %HR_PART_ERROR domain; parts
+ * that disagree (the dimension of the features, the head, the options, the stages) or a
+ * @head whose checksum is not that of the parts' head with %HR_PART_ERROR_MISMATCH. Fewer
+ * than two finite samples in all is %HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES.
+ *
+ * Returns: (transfer full): the merged analysis, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+HrAnalysis *
+hr_analysis_new_from_parts (GBytes **parts, guint n_parts, HrHead *head, GCancellable *cancellable,
+                            GError **error)
+{
+  g_autoptr (GPtrArray) read = g_ptr_array_new_with_free_func ((GDestroyNotify)hr_part_free);
+  g_autoptr (GPtrArray) stages = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (HrAnalysis) analysis = NULL;
+  g_autoptr (HrSource) features = NULL, projections = NULL;
+  g_autoptr (GString) names = g_string_new (NULL), projection_names = g_string_new (NULL);
+  g_autofree char *checksum = NULL;
+  HrPart *first;
+  guint64 n_total = 0, n_dropped = 0, n_nonfinite = 0;
+  HrProgress progress = { NULL, NULL, NULL, 0.0, 1.0, NULL };
+
+  g_return_val_if_fail (parts != NULL || n_parts == 0, NULL);
+  g_return_val_if_fail (head == NULL || HR_IS_HEAD (head), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (n_parts == 0)
+    {
+      g_set_error_literal (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                           _ ("no parts to merge"));
+      return NULL;
+    }
+  for (guint i = 0; i < n_parts; i++)
+    {
+      HrPart *part = hr_part_read (parts[i], error);
+
+      if (part == NULL)
+        {
+          g_prefix_error (error, _ ("part %u: "), i + 1);
+          return NULL;
+        }
+      g_ptr_array_add (read, part);
+      if (i > 0 && !hr_part_check (g_ptr_array_index (read, 0), part, i, error))
+        return NULL;
+      if (part->n_samples > G_MAXUINT64 - n_total)
+        return hr_mismatch (error, i, _ ("the count of samples")), NULL;
+      n_total += part->n_samples;
+      n_dropped += part->n_dropped;
+      n_nonfinite += part->n_nonfinite;
+      g_string_append_printf (names, "%s%s", i > 0 ? ", " : "", part->features);
+      if (part->projections != NULL)
+        g_string_append_printf (projection_names, "%s%s", i > 0 ? ", " : "", part->projections);
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return NULL;
+    }
+  first = g_ptr_array_index (read, 0);
+  checksum = head != NULL ? hr_head_compute_checksum (head) : NULL;
+  if (g_strcmp0 (checksum, first->head_checksum) != 0)
+    {
+      g_set_error_literal (
+          error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH,
+          first->head_checksum == NULL
+              ? _ ("the parts were made without a head; merge them without one")
+          : head == NULL ? _ ("the parts were made with a head; give the same head to merge them")
+                         : _ ("the head given is not the one the parts were "
+                              "made with (their checksums differ)"));
+      return NULL;
+    }
+
+  if (head != NULL && !hr_part_fits_head (first, head))
+    {
+      g_set_error_literal (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT,
+                           _ ("the part is invalid: its stages are not those of the head"));
+      return NULL;
+    }
+
+  features = hr_part_source_new (names->str, n_total, first->n_features, first->layout,
+                                 first->sample_format);
+  analysis = hr_analysis_new_for_source (features);
+  hr_analysis_set_head (analysis, head);
+  if (first->projections != NULL)
+    {
+      HrPartStage *last = &first->stages[first->n_stages - 1];
+
+      projections = hr_part_source_new (projection_names->str, n_total, last->dimension,
+                                        first->layout, first->sample_format);
+      hr_analysis_set_projections_source (analysis, projections);
+    }
+  hr_analysis_set_norm_mode (analysis, first->mode);
+  hr_analysis_set_batch_size (analysis, first->batch_size);
+  hr_analysis_set_precision (analysis, first->precision);
+  hr_analysis_set_standardize (analysis, first->standardize);
+  hr_analysis_set_nonfinite_policy (analysis, first->nonfinite_policy);
+  hr_analysis_set_log_plots (analysis, first->log_plots);
+  hr_analysis_set_spectral_stages (analysis, (const char *const *)first->spectral_stages);
+  progress.self = analysis;
+
+  for (guint s = 0; s < first->n_stages; s++)
+    {
+      HrPartStage *ps = &first->stages[s];
+      HrStage *stage = hr_stage_new (ps->name, ps->role, ps->layer, ps->layer_kind, ps->dimension,
+                                     n_total, ps->wants_spectrum);
+      guint64 sample = 0;
+
+      g_ptr_array_add (stages, stage);
+      stage->has_errors = TRUE;
+      stage->moments = g_object_ref (ps->moments);
+      stage->normalized = ps->normalized != NULL ? g_object_ref (ps->normalized) : NULL;
+      stage->cross = g_steal_pointer (&ps->cross);
+      if (ps->clipped != NULL)
+        stage->clipped = g_new0 (guint64, ps->dimension);
+      stage->table = hr_sample_table_new (error);
+      if (stage->table == NULL)
+        return NULL;
+      for (guint i = 0; i < n_parts; i++)
+        {
+          HrPartStage *b = &((HrPart *)g_ptr_array_index (read, i))->stages[s];
+
+          if (i > 0
+              && (!hr_moments_add_moments (stage->moments, b->moments, error)
+                  || (b->normalized != NULL
+                      && !hr_moments_add_moments (stage->normalized, b->normalized, error))
+                  || (b->cross != NULL && !hr_cross_moments_merge (stage->cross, b->cross, error))))
+            {
+              g_prefix_error (error, _ ("part %u: stage %s: "), i + 1, ps->name);
+              return NULL;
+            }
+          stage->relative_error = MAX (stage->relative_error, b->relative_error);
+          stage->absolute_error = MAX (stage->absolute_error, b->absolute_error);
+          stage->n_marked += b->n_marked;
+          stage->clip_rows += b->clip_rows;
+          for (gsize j = 0; b->clipped != NULL && j < ps->dimension; j++)
+            stage->clipped[j] += b->clipped[j];
+          for (guint64 r = 0; r < b->n_samples; r++, sample++)
+            if (!hr_sample_table_put (stage->table, sample, b->table + r * HR_PER_SAMPLE_COLUMNS,
+                                      error))
+              return NULL;
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            return NULL;
+        }
+    }
+
+  {
+    HrMoments *m = ((HrStage *)g_ptr_array_index (stages, 0))->moments;
+
+    if (hr_moments_get_n_samples (m) < 2 && hr_moments_get_n_samples (m) != n_total)
+      {
+        g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
+                     _ ("the parts hold %llu finite samples of %llu; at least 2 are needed"),
+                     (unsigned long long)hr_moments_get_n_samples (m), (unsigned long long)n_total);
+        return NULL;
+      }
+  }
+  analysis->n_dropped = n_dropped;
+  analysis->n_nonfinite = n_nonfinite;
+  if (!hr_analysis_compute_stages (analysis, stages, g_ptr_array_index (stages, 0), &progress,
+                                   cancellable, error))
+    return NULL;
+  g_ptr_array_extend_and_steal (analysis->stages, g_steal_pointer (&stages));
+  hr_analysis_judge (analysis);
+  analysis->done = TRUE;
+  return g_steal_pointer (&analysis);
+}
+
+/**
+ * hr_analysis_new_from_part_files:
+ * @paths: (array zero-terminated=1) (element-type filename): part files written by
+ *   hr_analysis_write_part(), in the order of their samples
+ * @head: (nullable): the head the parts were made with, or %NULL
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * hr_analysis_new_from_parts() of the files @paths; an error about one part names its file.
+ *
+ * Returns: (transfer full): the merged analysis, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+HrAnalysis *
+hr_analysis_new_from_part_files (const char *const *paths, HrHead *head, GCancellable *cancellable,
+                                 GError **error)
+{
+  g_autoptr (GPtrArray) bytes = g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
+  HrAnalysis *analysis;
+  GError *local = NULL;
+
+  g_return_val_if_fail (paths != NULL, NULL);
+
+  for (guint i = 0; paths[i] != NULL; i++)
+    {
+      GBytes *b = hr_part_read_file (paths[i], error);
+      HrPart *part;
+
+      if (b == NULL)
+        return NULL;
+      g_ptr_array_add (bytes, b);
+      /* read once here, so that an unreadable part is named by its file */
+      part = hr_part_read (b, &local);
+      if (part == NULL)
+        {
+          g_propagate_prefixed_error (error, local, "%s: ", paths[i]);
+          return NULL;
+        }
+      hr_part_free (part);
+    }
+  analysis
+      = hr_analysis_new_from_parts ((GBytes **)bytes->pdata, bytes->len, head, cancellable, &local);
+  if (analysis == NULL)
+    g_propagate_error (error, local);
+  return analysis;
+}

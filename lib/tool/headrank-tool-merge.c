@@ -1,0 +1,121 @@
+/* headrank merge: the report of the parts that "headrank analyze --partial" wrote */
+#include "config.h"
+
+#include "headrank-tool.h"
+
+#include <string.h>
+
+int
+hr_command_merge (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) cancellable = hr_cancellable_new ();
+  g_autoptr (HrHead) head = NULL;
+  g_autoptr (HrAnalysis) analysis = NULL;
+  g_auto (HrHeadOptions) o = HR_HEAD_OPTIONS_INIT;
+  g_autofree char *output = NULL, *per_sample_name = NULL;
+  HrPerSampleFormat per_sample = HR_PER_SAMPLE_FORMAT_CSV;
+  gboolean json = FALSE;
+  int status;
+  GOptionEntry entries[]
+      = { { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
+            /* TRANSLATORS: description of --output of "headrank merge" */
+            N_ ("The folder for the report, tables and plots (default: headrank-report, or "
+                "none with --json)"),
+            N_ ("DIR") },
+          { "per-sample", 0, 0, G_OPTION_ARG_STRING, &per_sample_name,
+            /* TRANSLATORS: description of --per-sample of "headrank merge"; the values
+               and file names stay in English */
+            N_ ("The per-sample table of the report: csv (per_sample.csv, the default), csv.gz "
+                "(per_sample.csv.gz, compressed with gzip; pandas reads it directly) or none"),
+            N_ ("FORMAT") },
+          { "json", 0, 0, G_OPTION_ARG_NONE, &json,
+            /* TRANSLATORS: description of --json of "headrank merge" */
+            N_ ("Print the report as JSON on standard output"), NULL },
+          G_OPTION_ENTRY_NULL };
+
+  context = hr_command_context (
+      "merge",
+      /* TRANSLATORS: the usage line of "headrank merge" */
+      _ ("PART… — the report of the parts of “headrank analyze --partial”"),
+      /* TRANSLATORS: the description at the end of "headrank merge --help" */
+      _ ("Merges the parts that “headrank analyze --partial PART” wrote for disjoint samples "
+         "(files, processes or machines) into the report of all of them, as one “headrank "
+         "analyze” over the samples in the order of the parts would write it: the moments "
+         "merged exactly (within the error bound of doc/partial.md), the per-sample tables "
+         "concatenated with the samples numbered across the parts. Parts made with a head "
+         "need the same head (--weights, and --arch, --prefix or --activation as given to "
+         "analyze): its checksum is compared with the parts'. Parts that disagree (the "
+         "features' dimension, the head, the options, the stages) or are damaged, cut or of "
+         "another format version are refused. The output folder is replaced as a whole."),
+      entries, &o);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return hr_usage_error (context, error->message);
+  if ((status = hr_head_options_check (context, &o)) != 0)
+    return status;
+  if (o.batch_stats || o.batch_size != HR_BATCH_SIZE_UNSET || o.layout_name != NULL)
+    return hr_usage_error (context, _ ("--batch-stats, --batch-size and --layout are options of "
+                                       "analyze: the parts keep those they were made with"));
+  if (argc < 2)
+    return hr_usage_error (context, _ ("give the parts to merge"));
+  if (per_sample_name != NULL)
+    {
+      if (strcmp (per_sample_name, "csv") == 0)
+        per_sample = HR_PER_SAMPLE_FORMAT_CSV;
+      else if (strcmp (per_sample_name, "csv.gz") == 0)
+        per_sample = HR_PER_SAMPLE_FORMAT_CSV_GZIP;
+      else if (strcmp (per_sample_name, "none") == 0)
+        per_sample = HR_PER_SAMPLE_FORMAT_NONE;
+      else
+        {
+          g_autofree char *message = g_strdup_printf (
+              /* TRANSLATORS: %s is the value given to --per-sample; the values stay in
+                 English */
+              _ ("unknown per-sample table “%s” (csv, csv.gz or none)"), per_sample_name);
+
+          return hr_usage_error (context, message);
+        }
+    }
+  if (output == NULL && !json)
+    output = g_strdup ("headrank-report");
+  if (output != NULL && g_file_test (output, G_FILE_TEST_EXISTS)
+      && !g_file_test (output, G_FILE_TEST_IS_DIR))
+    /* TRANSLATORS: %s is the output folder given with --output */
+    return hr_fail (g_strdup_printf (_ ("%s exists and is not a folder"), output));
+  if (o.weights != NULL)
+    {
+      head = hr_head_options_load (&o, cancellable, &error);
+      if (head == NULL)
+        return hr_head_open_error (context, error, o.arch, o.activation, o.weights);
+    }
+
+  analysis
+      = hr_analysis_new_from_part_files ((const char *const *)argv + 1, head, cancellable, &error);
+  if (analysis != NULL)
+    hr_analysis_set_per_sample_format (analysis, per_sample);
+  if (analysis != NULL && output != NULL)
+    {
+      if (!hr_analysis_write_report (analysis, output, cancellable, &error))
+        g_clear_object (&analysis);
+    }
+  else if (analysis != NULL && g_cancellable_set_error_if_cancelled (cancellable, &error))
+    g_clear_object (&analysis);
+  if (analysis == NULL)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_printerr ("headrank: %s\n", _ ("interrupted"));
+          return hr_exit_interrupted ();
+        }
+      return hr_user_error (error);
+    }
+  if (json)
+    {
+      g_autofree char *text = hr_analysis_to_json (analysis, TRUE);
+      g_print ("%s\n", text);
+    }
+  else
+    hr_analysis_print_text (analysis, output);
+  return EXIT_SUCCESS;
+}

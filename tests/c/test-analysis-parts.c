@@ -1,0 +1,170 @@
+/* headrank tests: an analysis in parts (doc/partial.md)
+ *
+ * A stack of features and projections cut into parts (one of one sample), each analysed
+ * with hr_analysis_run_part(), merged with hr_analysis_new_from_parts(): the ranks, the
+ * effective ranks and the counts equal those of one hr_analysis_run(), the eigenvalues
+ * within 1e-9 relative to the largest, and the per-sample tables equal to the bit in the
+ * order of the samples. Parts that disagree, and a part written to a file and cut, are
+ * refused with the HR_PART_ERROR code that says why.
+ */
+#include <headrank.h>
+
+#include "test-util.h"
+
+#include <math.h>
+#include <string.h>
+
+#define N 1500
+#define D 12
+#define P 5
+
+static HrSource *
+memory (const float *x, gsize n, gsize d)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) bytes = g_bytes_new (x, n * d * sizeof (float));
+  HrSource *s = hr_memory_source_new (bytes, n, d, &error);
+
+  g_assert_no_error (error);
+  return s;
+}
+
+static HrAnalysis *
+analysis_of (const float *x, const float *p, gsize first, gsize n, gsize d)
+{
+  g_autoptr (HrSource) features = memory (x + first * d, n, d);
+  g_autoptr (HrSource) projections = p != NULL ? memory (p + first * P, n, P) : NULL;
+  HrAnalysis *a = hr_analysis_new_for_source (features);
+
+  hr_analysis_set_projections_source (a, projections);
+  return a;
+}
+
+static void
+make_data (float *x, float *p)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (15);
+
+  for (gsize i = 0; i < N; i++)
+    {
+      for (gsize j = 0; j < D; j++)
+        x[i * D + j] = (float)(g_rand_double_range (rand, -1, 1) * (j + 1) + 10);
+      for (gsize k = 0; k < P; k++)
+        p[i * P + k] = MAX (0.0f, x[i * D + k] - x[i * D + k + 1] + (float)k);
+    }
+  x[77 * D + 3] = NAN;
+}
+
+static void
+test_merge (void)
+{
+  g_autofree float *x = g_new (float, N *D);
+  g_autofree float *p = g_new (float, N *P);
+  const gsize cuts[] = { 0, 1, 400, 401, 1100, N };
+  GBytes *parts[G_N_ELEMENTS (cuts) - 1];
+  g_autoptr (HrAnalysis) single = NULL, merged = NULL;
+  g_autoptr (GError) error = NULL;
+
+  make_data (x, p);
+  single = analysis_of (x, p, 0, N, D);
+  g_assert_true (hr_analysis_run (single, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i + 1 < G_N_ELEMENTS (cuts); i++)
+    {
+      g_autoptr (HrAnalysis) a = analysis_of (x, p, cuts[i], cuts[i + 1] - cuts[i], D);
+
+      parts[i] = hr_analysis_run_part (a, NULL, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (parts[i]);
+      g_assert_false (hr_analysis_is_done (a));
+    }
+  merged = hr_analysis_new_from_parts (parts, G_N_ELEMENTS (parts), NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (hr_analysis_is_done (merged));
+  g_assert_cmpuint (hr_analysis_get_n_stages (merged), ==, 2);
+  g_assert_cmpuint (hr_analysis_get_n_dropped (merged), ==, hr_analysis_get_n_dropped (single));
+  g_assert_cmpuint (hr_analysis_get_n_dropped (merged), ==, 1);
+  g_assert_cmpuint (hr_analysis_get_verdict (merged), ==, hr_analysis_get_verdict (single));
+  for (guint s = 0; s < 2; s++)
+    {
+      HrStage *a = hr_analysis_get_stage (single, s), *b = hr_analysis_get_stage (merged, s);
+      HrSpectrum *sa = hr_stage_get_spectrum (a), *sb = hr_stage_get_spectrum (b);
+      gsize na = 0, nb = 0;
+      const double *va = hr_spectrum_get_eigenvalues (sa, &na);
+      const double *vb = hr_spectrum_get_eigenvalues (sb, &nb);
+      g_autofree float *ta = g_new (float, N *HR_PER_SAMPLE_COLUMNS);
+      g_autofree float *tb = g_new (float, N *HR_PER_SAMPLE_COLUMNS);
+
+      g_assert_cmpuint (hr_spectrum_get_rank (sa), ==, hr_spectrum_get_rank (sb));
+      g_assert_cmpfloat_with_epsilon (hr_spectrum_get_effective_rank (sa),
+                                      hr_spectrum_get_effective_rank (sb), 1e-9);
+      g_assert_cmpuint (na, ==, nb);
+      for (gsize k = 0; k < na; k++)
+        g_assert_cmpfloat (fabs (va[k] - vb[k]), <=, 1e-9 * va[0]);
+      g_assert_true (hr_stage_get_per_sample_into (a, 0, N, ta, &error));
+      g_assert_true (hr_stage_get_per_sample_into (b, 0, N, tb, &error));
+      g_assert_no_error (error);
+      g_assert_cmpmem (ta, N * HR_PER_SAMPLE_COLUMNS * sizeof (float), tb,
+                       N * HR_PER_SAMPLE_COLUMNS * sizeof (float));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
+    g_bytes_unref (parts[i]);
+}
+
+static void
+test_refuse (HrTestFolder *f, gconstpointer unused)
+{
+  g_autofree float *x = g_new (float, N *D);
+  g_autofree float *p = g_new (float, N *P);
+  g_autoptr (HrAnalysis) a = NULL, b = NULL, c = NULL, none = NULL;
+  g_autoptr (GBytes) pa = NULL, pb = NULL, pc = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_build_filename (f->dir, "a.part", NULL);
+  g_autofree char *cut = g_build_filename (f->dir, "cut.part", NULL);
+  g_autofree char *contents = NULL;
+  gsize length;
+
+  make_data (x, p);
+  a = analysis_of (x, p, 0, 100, D);
+  b = analysis_of (x, NULL, 100, 100, D); /* without projections */
+  c = analysis_of (x, p, 200, 100, D);
+  hr_analysis_set_precision (c, HR_PRECISION_FLOAT32_PRODUCTS);
+  pa = hr_analysis_run_part (a, NULL, NULL, NULL, &error);
+  pb = hr_analysis_run_part (b, NULL, NULL, NULL, &error);
+  pc = hr_analysis_run_part (c, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  {
+    GBytes *ab[] = { pa, pb }, *ac[] = { pa, pc };
+
+    none = hr_analysis_new_from_parts (ab, 2, NULL, NULL, &error);
+    g_assert_null (none);
+    g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH);
+    g_clear_error (&error);
+    none = hr_analysis_new_from_parts (ac, 2, NULL, NULL, &error);
+    g_assert_null (none);
+    g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH);
+    g_clear_error (&error);
+  }
+  g_assert_true (hr_analysis_write_part (a, path, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (path, &contents, &length, NULL));
+  g_assert_true (g_file_set_contents (cut, contents, (gssize)length / 2, NULL));
+  {
+    const char *paths[] = { path, cut, NULL };
+
+    none = hr_analysis_new_from_part_files (paths, NULL, NULL, &error);
+    g_assert_null (none);
+    g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_TRUNCATED);
+    g_assert_nonnull (strstr (error->message, "cut.part"));
+  }
+}
+
+int
+main (int argc, char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/analysis-parts/merge", test_merge);
+  g_test_add ("/analysis-parts/refuse", HrTestFolder, NULL, hr_test_folder_set_up, test_refuse,
+              hr_test_folder_tear_down);
+  return g_test_run ();
+}

@@ -1,0 +1,129 @@
+"""`headrank analyze --partial PART` and `headrank merge PART… -o DIR` (doc/partial.md): a
+stack cut into three files (a one-sample file among them) analysed in parts through a VisCy
+v2 head and merged gives the report of one `analyze` of the whole stack (the same ranks,
+verdict and statistics; the per-sample table with the samples numbered across the parts);
+usage errors exit 2, parts that are damaged or made with another head exit 1 with one line,
+and no report is written."""
+
+import csv
+import gzip
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from cli_common import SOURCE_ROOT, run
+
+HEAD = SOURCE_ROOT / "data" / "head-viscy-v2.safetensors"
+BOUND_KEYS = {"scatter_error_bound", "rank_tolerance", "scatter_error", "noise_floor"}
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("partial")
+    rng = np.random.default_rng(15)
+    x = (rng.standard_normal((3000, 64)) @ rng.standard_normal((64, 64))).astype(np.float32)
+    x[1234, 7] = np.nan
+    cuts = [0, 1, 1200, 3000]
+    files = []
+    for i in range(3):
+        files.append(tmp / f"p{i}.tif")
+        tifffile.imwrite(files[-1], x[cuts[i]:cuts[i + 1]])
+    tifffile.imwrite(tmp / "all.tif", x)
+    parts = []
+    for f in files:
+        parts.append(f.with_suffix(".part"))
+        p = run("analyze", f, "--weights", HEAD, "--partial", parts[-1])
+        assert p.returncode == 0, p.stderr
+        assert "Wrote the part" in p.stdout and str(parts[-1]) in p.stdout
+    single = tmp / "single"
+    assert run("analyze", tmp / "all.tif", "--weights", HEAD, "-o", single).returncode == 0
+    return tmp, parts, single
+
+
+def compare(a, b, path=""):
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            if path == "/input" and k == "features":
+                continue
+            compare(a[k], b[k], f"{path}/{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (u, v) in enumerate(zip(a, b)):
+            compare(u, v, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        if path.rsplit("/", 1)[-1] in BOUND_KEYS:
+            assert 0 <= b <= 2 * a, (path, a, b)
+        else:
+            assert b == pytest.approx(a, rel=1e-6, abs=1e-9), path
+    else:
+        assert a == b, (path, a, b)
+
+
+def test_merge_is_one_pass(stacks):
+    tmp, parts, single = stacks
+    out = tmp / "merged"
+    p = run("merge", *parts, "--weights", HEAD, "-o", out)
+    assert p.returncode == 0, p.stderr
+    assert f"written to {out}" in p.stdout
+    a = json.loads((single / "report.json").read_text())
+    b = json.loads((out / "report.json").read_text())
+    assert b["input"]["features"] == ", ".join(str(f.with_suffix(".tif")) for f in parts)
+    compare(a, b)
+    with open(single / "per_sample.csv") as f1, open(out / "per_sample.csv") as f2:
+        r1, r2 = list(csv.reader(f1)), list(csv.reader(f2))
+    assert len(r1) == len(r2) == 3001 and r1[0] == r2[0]
+    for u, v in zip(r1[1:], r2[1:]):
+        assert u[0] == v[0]  # the global sample numbers
+        # the features' statistics exactly; the head's float32 outputs may round otherwise
+        # in a batch of other rows
+        assert u[1:4] == v[1:4]
+        np.testing.assert_allclose(np.array([c or "nan" for c in v[4:]], float),
+                                   np.array([c or "nan" for c in u[4:]], float),
+                                   rtol=1e-5, atol=1e-5)
+    gz = tmp / "merged-gz"
+    p = run("merge", *parts, "--weights", HEAD, "--per-sample", "csv.gz", "-o", gz)
+    assert p.returncode == 0, p.stderr
+    with gzip.open(gz / "per_sample.csv.gz", "rt") as f:
+        assert list(csv.reader(f)) == r2
+    p = run("merge", *parts, "--weights", HEAD, "--json")
+    assert p.returncode == 0, p.stderr
+    compare(a, json.loads(p.stdout))
+
+
+def test_usage_errors(stacks):
+    tmp, parts, _ = stacks
+    for args in (["analyze", tmp / "p0.tif", "--partial", tmp / "x.part", "-o", tmp / "o"],
+                 ["analyze", tmp / "p0.tif", "--partial", tmp / "x.part", "--json"],
+                 ["analyze", tmp / "p0.tif", "--partial", tmp / "x.part", "--pairs",
+                  tmp / "pairs.csv"],
+                 ["merge"],
+                 ["merge", parts[0], "--batch-stats"],
+                 ["merge", parts[0], "--per-sample", "parquet"],
+                 ["analyze", tmp / "p0.tif", "--partial", tmp / "x.part", "--per-sample", "none"]):
+        p = run(*args)
+        assert p.returncode == 2, (args, p.stderr)
+        assert not (tmp / "x.part").exists()
+
+
+def test_refused_parts(stacks):
+    tmp, parts, _ = stacks
+    out = tmp / "refused"
+    cut = tmp / "cut.part"
+    cut.write_bytes(parts[1].read_bytes()[:1000])
+    other = tmp / "other.safetensors"
+    other.write_bytes((SOURCE_ROOT / "data" / "head-viscy-v0.safetensors").read_bytes())
+    cases = [
+        ([parts[0], cut, "--weights", HEAD], "cut.part: the part says it holds"),
+        ([parts[0], parts[1]], "the parts were made with a head"),
+        ([parts[0], parts[1], "--weights", other], "the head given is not the one"),
+        ([tmp / "missing.part", "--weights", HEAD], "missing.part"),
+        ([tmp / "p0.tif", "--weights", HEAD], "not a part of headrank"),
+    ]
+    for args, message in cases:
+        p = run("merge", *args, "-o", out)
+        assert p.returncode == 1, (args, p.stderr)
+        assert len(p.stderr.splitlines()) == 1 and message in p.stderr, p.stderr
+        assert not out.exists()
