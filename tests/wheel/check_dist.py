@@ -93,6 +93,10 @@ check(plugin_project['dependencies'] == root_project['dependencies'],
       'pyproject.toml and plugin/pyproject.toml name different dependencies')
 check(plugin_project['optional-dependencies'] == root_project['optional-dependencies'],
       'pyproject.toml and plugin/pyproject.toml name different optional dependencies')
+# one version: meson.build's (the wheel's), plugin/pyproject.toml's and the package's
+check(plugin_project['version'] == version, f'plugin/pyproject.toml says {plugin_project["version"]}')
+init = (src / 'plugin' / 'napari_headrank' / '__init__.py').read_text()
+check(f"__version__ = '{version}'" in init, f'napari_headrank.__version__ is not {version}')
 requires = [r.replace(' ', '') for r in metadata.get_all('Requires-Dist')]
 check(any(r.startswith('PyGObject') and '<3.51' in r for r in requires),
       'the wheel does not keep PyGObject below 3.51 (3.51 and later need GLib 2.80)')
