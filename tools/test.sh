@@ -3,7 +3,7 @@
 # then
 #   1. build/       the developer build (warnings fatal, introspection on): every suite
 #                   (unit, python, cli, fuzz corpus replay);
-#      and there, the `wheel` test (in `slow` for its 3 minutes): pip install
+#      and there, the `wheel` test (in `slow`: 3.5 to 8.5 min here): pip install
 #                   napari-headrank from the sdist and wheel meson-python builds, into a
 #                   fresh venv with napari, and the plugin's tests against it (needs PyPI
 #                   or pip's cache);
