@@ -3,6 +3,10 @@
 # then
 #   1. build/       the developer build (warnings fatal, introspection on): every suite
 #                   (unit, python, cli, fuzz corpus replay);
+#      and there, the `wheel` test (in `slow`: 3.5 to 8.5 min here): pip install
+#                   napari-headrank from the sdist and wheel meson-python builds, into a
+#                   fresh venv with napari, and the plugin's tests against it (needs PyPI
+#                   or pip's cache);
 #   2. build-asan/  the library and the C suites under AddressSanitizer and
 #                   UndefinedBehaviorSanitizer (introspection off, as json-glib and libvips
 #                   keep ASan and GI in separate lanes);
@@ -33,6 +37,9 @@ if [ ! -f build/build.ninja ]; then
 fi
 "$meson" compile -C build || exit 1
 run_lane "developer build: all suites" build --no-suite slow
+# its own log (meson-logs/wheellog.json), so that it does not replace the one above
+run_lane "pip install napari-headrank: sdist, wheel, fresh venv, plugin tests" build \
+  --suite wheel --logbase wheellog
 
 # 2. sanitizers
 if [ ! -f build-asan/build.ninja ]; then
@@ -58,9 +65,9 @@ fi
 .venv/bin/python - "$fuzz_ok" <<'PY'
 import json, sys
 passed = failed = skipped = 0
-for lane in ("build", "build-asan"):
+for lane, log in (("build", "testlog"), ("build", "wheellog"), ("build-asan", "testlog")):
     try:
-        with open(f"{lane}/meson-logs/testlog.json") as f:
+        with open(f"{lane}/meson-logs/{log}.json") as f:
             for line in f:
                 r = json.loads(line)
                 if r["result"] in ("OK", "EXPECTEDFAIL"):

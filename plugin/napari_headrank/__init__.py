@@ -4,7 +4,7 @@ The plugin calls the headrank library through GObject Introspection only
 (``gi.repository.Headrank``); see ``_library`` for where it finds it.
 """
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'
 
 __all__ = ['HeadrankWidget', 'get_reader']
 

@@ -8,13 +8,19 @@ The plugin calls the library only through GObject Introspection. Where it looks,
 2. ``HEADRANK_PREFIX``: an installation prefix (``meson setup --prefix``); the typelib in
    ``LIBDIR/girepository-1.0``, the library in ``LIBDIR`` (LIBDIR is ``lib/<multiarch>``,
    ``lib64`` or ``lib``), the catalogues in ``share/locale``;
-3. what GObject Introspection finds by itself: ``GI_TYPELIB_PATH`` and ``LD_LIBRARY_PATH``
+3. the copy installed with the package from its wheel (``pip install napari-headrank``):
+   the typelib in ``napari_headrank/girepository-1.0``, the catalogues in
+   ``napari_headrank/locale``, the library in ``.napari_headrank.mesonpy.libs`` beside the
+   package (where meson-python puts a wheel's shared libraries);
+4. what GObject Introspection finds by itself: ``GI_TYPELIB_PATH`` and ``LD_LIBRARY_PATH``
    (set before the process starts), or the system's directories (``/usr/local``, ``/usr``);
-4. when the plugin runs from a clone of the repository, that clone's ``build/``.
+5. when the plugin runs from a clone of the repository, that clone's ``build/``.
 
-``LD_LIBRARY_PATH`` is read once, when the process starts; the directories of 1, 2 and 4
-are therefore handed to GIRepository (``prepend_search_path``,
-``prepend_library_path``), which loads the shared library of a typelib from them.
+``LD_LIBRARY_PATH`` is read once, when the process starts; the directories of 1, 2, 3 and
+5 are therefore handed to GIRepository (``prepend_search_path``,
+``prepend_library_path``), which loads the shared library of a typelib from them: the
+typelib records only the library's file name (``libheadrank-1.0.so`` in the wheel), not
+its folder.
 """
 
 import gettext
@@ -24,6 +30,9 @@ import sysconfig
 from pathlib import Path
 
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]
+_PACKAGE = Path(__file__).resolve().parent
+# meson-python's folder for a wheel's shared libraries: .<distribution>.mesonpy.libs
+_WHEEL_LIBS = '.napari_headrank.mesonpy.libs'
 _headrank = None
 _localedir = None
 
@@ -49,7 +58,24 @@ def _locations():
     if prefix:
         for d in _libdirs(prefix):
             out.append((d / 'girepository-1.0', d, Path(prefix) / 'share' / 'locale'))
+    bundled = _bundled()
+    if bundled:
+        out.append(bundled)
     return out
+
+
+def _bundled():
+    """(typelib dir, library dir, locale dir) of the copy installed with the package from
+    its wheel, or None (a clone or an editable install has none)."""
+    typelib_dir = _PACKAGE / 'girepository-1.0'
+    if not (typelib_dir / 'Headrank-1.0.typelib').is_file():
+        return None
+    # the wheel's platlib; the same folder as the package's (purelib) in a venv, --user,
+    # --target or Debian's site directories
+    for site in (_PACKAGE.parent, Path(sysconfig.get_path('platlib'))):
+        if (site / _WHEEL_LIBS).is_dir():
+            return (typelib_dir, site / _WHEEL_LIBS, _PACKAGE / 'locale')
+    return (typelib_dir, _PACKAGE.parent / _WHEEL_LIBS, _PACKAGE / 'locale')
 
 
 def _prepend(locations):

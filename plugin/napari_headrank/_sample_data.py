@@ -9,12 +9,14 @@ _SOURCE_DATA = Path(__file__).resolve().parents[2] / 'data'
 
 
 def datadir():
-    """headrank's data directory: HEADRANK_DATADIR, the data/ of the clone the plugin runs
-    from, or the installed $datadir/headrank (under HEADRANK_PREFIX, /usr/local, /usr)."""
+    """headrank's data directory: HEADRANK_DATADIR, the package's own data/ (installed
+    from the wheel), the data/ of the clone the plugin runs from, or the installed
+    $datadir/headrank (under HEADRANK_PREFIX, /usr/local, /usr)."""
     candidates = []
     env = os.environ.get('HEADRANK_DATADIR')
     if env:
         candidates.append(Path(env))
+    candidates.append(Path(__file__).resolve().parent / 'data')
     candidates.append(_SOURCE_DATA)
     prefix = os.environ.get('HEADRANK_PREFIX')
     if prefix:

@@ -10,6 +10,8 @@
 # session; without Xvfb, the tests that need a viewer are skipped.
 # The plugin is used from plugin/ of this tree whether or not it is pip-installed; its npe2
 # manifest is registered with napari's plugin manager when the installed one is missing.
+# HEADRANK_PLUGIN_INSTALLED=1 (tests/wheel): the plugin as pip installed it, with the
+# library it bundles, never this tree's.
 import os
 import sys
 from pathlib import Path
@@ -20,8 +22,15 @@ Path(os.environ['XDG_RUNTIME_DIR']).mkdir(mode=0o700, exist_ok=True)
 
 ROOT = Path(os.environ.get('HEADRANK_SOURCE_ROOT') or Path(__file__).resolve().parents[2])
 PLUGIN = ROOT / 'plugin'
-if str(PLUGIN) not in sys.path:
+INSTALLED = os.environ.get('HEADRANK_PLUGIN_INSTALLED') == '1'
+if not INSTALLED and str(PLUGIN) not in sys.path:
     sys.path.insert(0, str(PLUGIN))
+if INSTALLED:
+    import napari_headrank
+
+    if Path(napari_headrank.__file__).resolve().is_relative_to(PLUGIN.resolve()):
+        raise ImportError('HEADRANK_PLUGIN_INSTALLED=1, but napari_headrank comes from this '
+                          'tree: ' + napari_headrank.__file__)
 
 import atexit  # noqa: E402
 import shutil  # noqa: E402
