@@ -25,7 +25,9 @@
 #include "hr-contrastive.h"
 #include "hr-pairs.h"
 #include "hr-spectrum.h"
+#include "hr-principal-axes.h"
 #include "hr-analysis.h"
+#include "hr-pca-projection.h"
 #include "hr-comparison.h"
 
 #undef __HEADRANK_H_INSIDE__
