@@ -16,6 +16,7 @@
 #include "hr-memory-source.h"
 #include "hr-concat-source.h"
 #include "hr-zarr-source.h"
+#include "hr-obs-column.h"
 #include "hr-stack-writer.h"
 #include "hr-tensor-file.h"
 #include "hr-head.h"
