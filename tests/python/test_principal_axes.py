@@ -311,3 +311,14 @@ def test_async_run_notifies_progress_and_can_be_cancelled():
     loop.run()
     assert result['error'].matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED)
     assert projection.get_coordinates() is None
+
+
+def test_a_million_samples_match_sklearn():
+    """At the sizes of VisCy's stores (10⁶ cells): the streamed pass over a memory source
+    in chunks, against scikit-learn on the whole array."""
+    x = anisotropic(1_000_000, 16, seed=15)
+    projection = Headrank.PcaProjection.new(hn.source_from_numpy(x), 2)
+    assert projection.run(None, None, None)
+    ref = decomposition.PCA(n_components=2, svd_solver='full').fit_transform(
+        x.astype(np.float64))
+    np.testing.assert_allclose(coordinates(projection), ref, atol=1e-5 * np.abs(ref).max())
