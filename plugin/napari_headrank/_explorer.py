@@ -422,7 +422,7 @@ class ExplorerWidget(QWidget):
         for label, key in zip(STATISTICS, STAT_KEYS):
             self.color_combo.addItem(_(label), 'stat:' + key)
         for name in self.result['obs']:
-            self.color_combo.addItem('obs: ' + name, 'obs:' + name)
+            self.color_combo.addItem(_('obs: {column}').format(column=name), 'obs:' + name)
         index = self.color_combo.findData(current)
         self.color_combo.setCurrentIndex(max(index, 0))
         self.color_combo.blockSignals(False)
