@@ -196,6 +196,7 @@ class ExplorerWidget(QWidget):
         self.view_combo.currentIndexChanged.connect(lambda *a: self.draw())
         self.color_combo.currentIndexChanged.connect(lambda *a: self.draw())
         self.stage_combo.currentIndexChanged.connect(self._on_stage_changed)
+        self.features_combo.currentIndexChanged.connect(self._on_features_changed)
 
     def _feature_layers(self):
         """Image layers that hold features: those the reader made as features, and any
@@ -407,6 +408,18 @@ class ExplorerWidget(QWidget):
         self.draw()
         self._fill_table()
         self.status = 'done'
+
+    def _on_features_changed(self, *args):
+        """Other features: the result of the last ones no longer belongs on screen."""
+        if self.result is not None and self.result['item']['layer'] != \
+                self.features_combo.currentData():
+            self.result = None
+            self.selected = None
+            self.progress.setValue(0)
+            self.selection_label.setText(_('Draw around points to select them.'))
+            self.draw()
+            self._fill_table()
+        self._refresh_stages()
 
     def _on_stage_changed(self, *args):
         if self.result is not None and self.worker is None:

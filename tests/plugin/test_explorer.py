@@ -224,6 +224,13 @@ def test_density_for_many_points_and_cancel(make_napari_viewer, qtbot, monkeypat
     assert compute(qtbot, explorer) == 'cancelled'
     assert explorer.result is before and explorer_notes == []
 
+    # other features: the result is gone from the dock
+    viewer.add_image(rng.standard_normal((50, 4)).astype(np.float32), name='other')
+    assert explorer.result is before
+    choose(explorer.features_combo, 'other')
+    assert explorer.result is None and explorer.table.rowCount() == 0
+    assert explorer.canvas.figure.axes == []
+
 
 def test_errors_are_notifications(make_napari_viewer, qtbot, explorer_notes):
     viewer, explorer = make_explorer(make_napari_viewer, qtbot)
