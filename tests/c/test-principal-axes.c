@@ -165,6 +165,107 @@ test_projection_stream (void)
   g_assert_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID);
 }
 
+/* The coordinates of @source's own values on its @k axes (a pass without a head). */
+static GBytes *
+project_plain (HrSource *source, guint k)
+{
+  g_autoptr (HrPcaProjection) p = hr_pca_projection_new (source, k);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (hr_pca_projection_run (p, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  return hr_pca_projection_get_coordinates (p);
+}
+
+/* A stage of a head streamed with a NaN row, and the projections of an analysis: equal to
+ * the plain pass over that stage's outputs (hr_head_forward_stages()) of the finite rows. */
+static void
+test_projection_through_a_head (void)
+{
+  enum
+  {
+    N = 300,
+    D = 3,
+    H = 4,
+    O = 2,
+    BAD = 7
+  };
+  static float x[N * D], finite[(N - 1) * D];
+  const float w1[H * D] = { 0.5f, -1, 0.25f, 1, 0.5f, -0.5f, -0.25f, 0.75f, 1, 0.3f, 0.2f, -0.9f };
+  const float b1[H] = { 0.1f, -0.2f, 0.05f, 0 };
+  const float w2[O * H] = { 1, -0.5f, 0.25f, 0.5f, -0.75f, 0.5f, 1, 0.25f };
+  g_autoptr (GBytes) w1b = g_bytes_new (w1, sizeof w1), b1b = g_bytes_new (b1, sizeof b1);
+  g_autoptr (GBytes) w2b = g_bytes_new (w2, sizeof w2);
+  g_autoptr (HrHead) head = hr_head_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrSource) source = NULL;
+  g_autoptr (HrFeatureStack) input = NULL;
+  g_autoptr (HrPcaProjection) p = NULL;
+  g_autoptr (HrAnalysis) analysis = NULL;
+  HrFeatureStack **stages;
+  guint n_stages;
+  const char *names[] = { "1", "projections" };
+
+  for (int i = 0; i < N * D; i++)
+    x[i] = (float)(sin (0.7 * i) * (1 + i % D) + 0.1 * (i % 7));
+  x[BAD * D + 1] = NAN;
+  for (int i = 0, r = 0; i < N; i++)
+    if (i != BAD)
+      memcpy (finite + (r++) * D, x + i * D, D * sizeof (float));
+  g_assert_true (hr_head_append_linear (head, "0", D, H, w1b, b1b, &error));
+  g_assert_true (hr_head_append_activation (head, "1", HR_LAYER_RELU, &error));
+  g_assert_true (hr_head_append_linear (head, "2", H, O, w2b, NULL, &error));
+  g_assert_no_error (error);
+  source = hr_memory_source_new_borrowed (x, N, D, NULL, NULL);
+  input = hr_feature_stack_new_copy (finite, N - 1, D);
+  stages = hr_head_forward_stages (head, input, HR_NORM_MODE_RUNNING, &n_stages, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_stages, ==, 3);
+
+  analysis = hr_analysis_new_for_source (source);
+  hr_analysis_set_head (analysis, head);
+  g_assert_true (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  for (int s = 0; s < 2; s++)
+    {
+      HrFeatureStack *stage = stages[s == 0 ? 1 : 2];
+      g_autoptr (HrSource) plain = hr_memory_source_new_for_stack (stage);
+      g_autoptr (GBytes) want_bytes = project_plain (plain, 2);
+      g_autoptr (GBytes) got_bytes = NULL;
+      const float *want = g_bytes_get_data (want_bytes, NULL), *got;
+
+      if (s == 0)
+        {
+          p = hr_pca_projection_new (source, 2);
+          g_assert_true (
+              hr_pca_projection_set_head (p, head, names[s], HR_NORM_MODE_RUNNING, 0, &error));
+        }
+      else
+        p = hr_pca_projection_new_for_stage (analysis, names[s], 2, &error);
+      g_assert_no_error (error);
+      g_assert_true (hr_pca_projection_run (p, NULL, NULL, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (hr_pca_projection_get_stage (p), ==, names[s]);
+      g_assert_cmpuint (hr_pca_projection_get_n_dropped (p), ==, 1);
+      got_bytes = hr_pca_projection_get_coordinates (p);
+      got = g_bytes_get_data (got_bytes, NULL);
+      g_assert_true (isnan (got[BAD * 2]) && isnan (got[BAD * 2 + 1]));
+      for (int i = 0, r = 0; i < N; i++)
+        {
+          if (i == BAD)
+            continue;
+          g_assert_cmpfloat_with_epsilon (got[i * 2], want[r * 2], 1e-4);
+          g_assert_cmpfloat_with_epsilon (got[i * 2 + 1], want[r * 2 + 1], 1e-4);
+          r++;
+        }
+      g_clear_object (&p);
+    }
+  for (guint i = 0; i < n_stages; i++)
+    g_object_unref (stages[i]);
+  g_free (stages);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -174,5 +275,6 @@ main (int argc, char *argv[])
                         test_axes_by_hand);
   g_test_add_func ("/principal-axes/hostile", test_axes_hostile);
   g_test_add_func ("/pca-projection/stream", test_projection_stream);
+  g_test_add_func ("/pca-projection/head", test_projection_through_a_head);
   return g_test_run ();
 }
