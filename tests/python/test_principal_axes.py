@@ -322,3 +322,30 @@ def test_a_million_samples_match_sklearn():
     ref = decomposition.PCA(n_components=2, svd_solver='full').fit_transform(
         x.astype(np.float64))
     np.testing.assert_allclose(coordinates(projection), ref, atol=1e-5 * np.abs(ref).max())
+
+
+def test_numpy_helper_pca():
+    """headrank_numpy.pca(): the features' or a stage's coordinates as a numpy array
+    (hr_pca_projection_get_coordinates_into through ctypes, into the caller's array too)."""
+    x = anisotropic(5000, 12, seed=16)
+    ref = decomposition.PCA(n_components=3, svd_solver='full').fit_transform(
+        x.astype(np.float64))
+    y = hn.pca(x, 3)
+    assert y.shape == (5000, 3) and y.dtype == np.float32
+    np.testing.assert_allclose(y, ref, atol=1e-5 * np.abs(ref).max())
+    head, (w1, b1, w2) = make_head(12, 20, 6)
+    z = (np.maximum(x @ w1.T + b1, 0) @ w2.T).astype(np.float64)
+    ref_z = decomposition.PCA(n_components=2, svd_solver='full').fit_transform(z)
+    np.testing.assert_allclose(hn.pca(x, 2, head=head), ref_z,
+                               atol=1e-4 * np.abs(ref_z).max())
+    projection = Headrank.PcaProjection.new(hn.source_from_numpy(x), 3)
+    with pytest.raises(GLib.Error) as e:
+        hn.pca_coordinates(projection)  # before a run
+    assert e.value.code == Headrank.AnalysisError.INVALID
+    projection.run(None, None, None)
+    out = np.full(5000 * 3 + 5, -1, np.float32)
+    got = hn.pca_coordinates(projection, out=out)
+    assert np.shares_memory(got, out) and out[-1] == -1
+    np.testing.assert_array_equal(got, coordinates(projection))
+    with pytest.raises(ValueError):
+        hn.pca_coordinates(projection, out=np.empty(10, np.float32))
