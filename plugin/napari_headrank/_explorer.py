@@ -22,7 +22,9 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
+    QFileDialog,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -35,7 +37,17 @@ from qtpy.QtCore import Qt
 
 from ._i18n import N_, _
 from ._library import LibraryNotFound, headrank
-from ._stacks import image_to_pixels, is_reader_data, is_zarr, memory_source, open_source
+from ._stacks import (
+    NotAFeatureStack,
+    TIFF_SUFFIXES,
+    image_to_pixels,
+    is_reader_data,
+    is_zarr,
+    memory_source,
+    open_source,
+    open_tiff,
+    open_zarr,
+)
 
 #: Above this many samples the 2-D view starts as a density (hexbin).
 DENSITY_POINTS = 50_000
@@ -139,6 +151,17 @@ class ExplorerWidget(QWidget):
         self.features_combo.setToolTip(_('A layer of features: an N × D matrix, a per-pixel '
                                          'C × Y × X stack, or a VisCy store'))
         form.addRow(_('Features:'), self.features_combo)
+        file_row = QWidget()
+        file_layout = QHBoxLayout(file_row)
+        file_layout.setContentsMargins(0, 0, 0, 0)
+        self.file_edit = QLineEdit()
+        self.file_edit.setPlaceholderText(_('a TIFF or zarr store instead of a layer'))
+        browse = QPushButton(_('Browse…'))
+        file_layout.addWidget(self.file_edit)
+        file_layout.addWidget(browse)
+        browse.clicked.connect(self._browse)
+        self.file_edit.editingFinished.connect(self._on_features_changed)
+        form.addRow(_('or a file:'), file_row)
         self.stage_combo = QComboBox()
         self.stage_combo.setToolTip(_('The stages of the last analysis of these features in '
                                       '"Projection head diagnostics"; the features alone '
@@ -205,11 +228,11 @@ class ExplorerWidget(QWidget):
 
         out = []
         for layer in self.viewer.layers:
-            if not isinstance(layer, Image):
-                continue
             meta = layer.metadata.get('headrank', {})
-            if meta.get('kind') == 'features' or (not meta and layer.ndim >= 2
-                                                  and not layer.rgb):
+            if meta.get('kind') == 'features' and meta.get('source') is not None:
+                out.append(layer)
+            elif isinstance(layer, Image) and (meta.get('kind') == 'features' or (
+                    not meta and layer.ndim >= 2 and not layer.rgb)):
                 out.append(layer)
         return out
 
@@ -248,13 +271,17 @@ class ExplorerWidget(QWidget):
         """{'source', 'geometry', 'store', 'layer'} of the features layer @name: its file or
         store again while the layer holds what the reader made, else its array in memory."""
         Headrank = self.Headrank
+        from napari.layers import Image
+
         layer = self.viewer.layers[name]
         meta = layer.metadata.get('headrank', {})
-        data = layer.data[0] if layer.multiscale else layer.data
+        image = isinstance(layer, Image)
+        data = (layer.data[0] if layer.multiscale else layer.data) if image else None
         path = meta.get('source')
         geometry = meta.get('geometry') if meta.get('per_pixel') else None
         store = None
-        if path is not None and (meta.get('lazy') or is_reader_data(meta.get('data_key'), data)):
+        if path is not None and (not image or meta.get('lazy')
+                                 or is_reader_data(meta.get('data_key'), data)):
             if meta.get('array') is not None or is_zarr(path):
                 source = (Headrank.ZarrSource.new(path, meta.get('array'))
                           if meta.get('array') is not None
@@ -275,13 +302,50 @@ class ExplorerWidget(QWidget):
         return {'source': memory_source(data, name=name), 'geometry': None, 'store': None,
                 'layer': name}
 
+    def _browse(self):
+        path, _unused = QFileDialog.getOpenFileName(
+            self, _('Features'), '', _('Feature stacks (*.tif *.tiff *.zarr)'))
+        if path:
+            self.file_edit.setText(path)
+            self._on_features_changed()
+
+    def _file_input(self, path):
+        """The input of the file @path: a VisCy store (its features, and its obs) or a
+        feature-stack TIFF."""
+        from pathlib import Path
+
+        path = os.fspath(path)
+        name = Path(path).stem
+        if is_zarr(path):
+            return {'source': open_zarr(path)['features'], 'geometry': None, 'store': path,
+                    'layer': name, 'path': path}
+        if Path(path).suffix.lower() not in TIFF_SUFFIXES:
+            raise NotAFeatureStack(_('{path}: not a TIFF or a zarr store').format(path=path))
+        reader = open_tiff(path)
+        info = reader.get_info()
+        geometry = ((info.get_frames(), info.get_depth(), info.get_height(), info.get_width())
+                    if info.is_per_pixel() else None)
+        return {'source': reader, 'geometry': geometry, 'store': None, 'layer': name,
+                'path': path}
+
+    def current_input_name(self):
+        """What the features are: the file given, else the layer chosen."""
+        return self.file_edit.text().strip() or self.features_combo.currentData()
+
     def _diagnostics_analysis(self):
         """The analysis of the "Projection head diagnostics" dock of this viewer, when it
         has run on the features chosen here (same source name and shape), else None."""
         from ._widget import HeadrankWidget
 
-        name = self.features_combo.currentData() if hasattr(self, 'features_combo') else None
-        if name is None or name not in self.viewer.layers:
+        if not hasattr(self, 'file_edit'):
+            return None
+        path = self.file_edit.text().strip()
+        name = self.features_combo.currentData()
+        if path:
+            names = {path}
+        elif name is not None and name in self.viewer.layers:
+            names = {name, self.viewer.layers[name].metadata.get('headrank', {}).get('source')}
+        else:
             return None
         window = getattr(self.viewer, 'window', None)
         docks = getattr(window, 'dock_widgets', {}) if window is not None else {}
@@ -292,9 +356,7 @@ class ExplorerWidget(QWidget):
         for widget in candidates:
             if not isinstance(widget, HeadrankWidget) or widget.analysis is None:
                 continue
-            source = widget.analysis.get_source()
-            meta = self.viewer.layers[name].metadata.get('headrank', {})
-            if source.get_name() in (name, meta.get('source')):
+            if widget.analysis.get_source().get_name() in names:
                 return widget.analysis
         return None
 
@@ -314,13 +376,16 @@ class ExplorerWidget(QWidget):
         if self.worker is not None:
             return
         name = self.features_combo.currentData()
-        if name is None:
-            show_error(_('Choose the features: a layer.'))
+        path = self.file_edit.text().strip()
+        if name is None and not path:
+            show_error(_('Choose the features: a layer or a file.'))
+            self.status = 'error'
             return
         try:
-            item = self._layer_input(name)
+            item = self._file_input(path) if path else self._layer_input(name)
         except Exception as e:  # noqa: BLE001 - a notification, not a traceback
-            show_error(str(e))
+            show_error(getattr(e, 'message', None) or str(e))
+            self.status = 'error'
             return
         self._refresh_stages()
         stage = self.stage_combo.currentData() or 'features'
@@ -368,7 +433,7 @@ class ExplorerWidget(QWidget):
             axes = projection.get_axes()
             obs = read_obs(item['store']) if item['store'] else {}
             return ('done', {
-                'item': item, 'stage': stage, 'coords': coords, 'stats': stats,
+                'name': item.get('path') or item['layer'], 'item': item, 'stage': stage, 'coords': coords, 'stats': stats,
                 'ratio': list(axes.get_explained_variance_ratio()), 'obs': obs,
                 'n_dropped': projection.get_n_dropped()})
         except GLib.Error as e:
@@ -411,8 +476,7 @@ class ExplorerWidget(QWidget):
 
     def _on_features_changed(self, *args):
         """Other features: the result of the last ones no longer belongs on screen."""
-        if self.result is not None and self.result['item']['layer'] != \
-                self.features_combo.currentData():
+        if self.result is not None and self.result['name'] != self.current_input_name():
             self.result = None
             self.selected = None
             self.progress.setValue(0)
@@ -580,8 +644,12 @@ class ExplorerWidget(QWidget):
 
     def _image_placement(self):
         """(scale, translate) of the features layer's spatial axes (without C)."""
-        layer = self.viewer.layers[self.result['item']['layer']]
-        return tuple(layer.scale[1:]), tuple(layer.translate[1:])
+        name = self.result['item']['layer']
+        if 'path' not in self.result['item'] and name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            return tuple(layer.scale[1:]), tuple(layer.translate[1:])
+        ndim = len(self._image_shape())
+        return (1.0,) * ndim, (0.0,) * ndim
 
     def _features_table(self):
         import pandas as pd

@@ -235,9 +235,34 @@ def test_density_for_many_points_and_cancel(make_napari_viewer, qtbot, monkeypat
 def test_errors_are_notifications(make_napari_viewer, qtbot, explorer_notes):
     viewer, explorer = make_explorer(make_napari_viewer, qtbot)
     explorer.run()
-    assert explorer_notes == ['Choose the features: a layer.']
+    assert explorer_notes == ['Choose the features: a layer or a file.']
     viewer.add_image(np.zeros((1, 4), np.float32), name='one sample')
     choose(explorer.features_combo, 'one sample')
     assert compute(qtbot, explorer) == 'error'
     assert explorer_notes[-1]  # the library's message, whole
     assert explorer.result is None
+
+
+def test_files_without_layers(make_napari_viewer, qtbot, data_dir, explorer_notes):
+    """A store or a TIFF given as a file (no layer of its features: the scatter is their
+    view): the same coordinates, obs and linking layers."""
+    viewer, explorer = make_explorer(make_napari_viewer, qtbot)
+    store = TRACKS / 'stores' / 'viscy-writer.zarr'
+    explorer.file_edit.setText(str(store))
+    assert compute(qtbot, explorer) == 'done', explorer_notes
+    assert explorer.result['coords'].shape == (26, 3)
+    assert 'fov_name' in explorer.result['obs']
+    assert list(viewer.layers['viscy-writer embedding'].features['track_id']) == \
+        list(explorer.result['obs']['track_id'])
+    tiff = data_dir / 'sample-features.tif'
+    explorer.file_edit.setText(str(tiff))
+    explorer._on_features_changed()
+    assert explorer.result is None
+    assert compute(qtbot, explorer) == 'done', explorer_notes
+    n = len(explorer.result['coords'])
+    explorer.set_selection(np.arange(n) % 2 == 0, 'scatter')
+    selection = viewer.layers['sample-features selection'].data
+    assert selection.size == n and selection.ravel()[0] == 1 and selection.ravel()[1] == 0
+    explorer.file_edit.setText(str(data_dir / 'head-viscy-v0.safetensors'))
+    assert compute(qtbot, explorer) == 'error'
+    assert 'head-viscy-v0.safetensors' in explorer_notes[-1]
