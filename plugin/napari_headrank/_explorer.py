@@ -207,6 +207,9 @@ class ExplorerWidget(QWidget):
         self.table = QTableWidget()
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.itemSelectionChanged.connect(self._on_table_selection)
+        self.focus = np.zeros(0, np.int64)
+        self._table_rows = np.zeros(0, np.int64)
         bottom_layout.addWidget(self.table)
         splitter.addWidget(bottom)
         splitter.setStretchFactor(0, 3)
@@ -558,6 +561,10 @@ class ExplorerWidget(QWidget):
             if sel is not None and sel.any():
                 ax.scatter(coords[sel, 0], coords[sel, 1], coords[sel, 2], s=14,
                            facecolors='none', edgecolors='#e8384f', linewidths=0.8)
+            if len(self.focus):
+                f = self.focus
+                ax.scatter(coords[f, 0], coords[f, 1], coords[f, 2], s=120, marker='*',
+                           color='#ffb000', edgecolors='black', linewidths=0.6)
             ax.set_zlabel(self._axis_label(2))
             if step > 1:
                 title += ' ' + _('(every {step}th drawn)').format(step=step)
@@ -578,6 +585,9 @@ class ExplorerWidget(QWidget):
             if sel is not None and sel.any():
                 ax.scatter(coords[sel, 0], y[sel], s=16, facecolors='none',
                            edgecolors='#e8384f', linewidths=0.8)
+            if len(self.focus):
+                ax.scatter(coords[self.focus, 0], y[self.focus], s=120, marker='*',
+                           color='#ffb000', edgecolors='black', linewidths=0.6, zorder=5)
             if k >= 2:
                 ax.set_ylabel(self._axis_label(1))
             self._make_lasso(ax)
@@ -802,13 +812,29 @@ class ExplorerWidget(QWidget):
 
     # -- the table -----------------------------------------------------------------------
 
+    def _on_table_selection(self):
+        """Rows chosen in the table: their samples stand out in the scatter (stars)."""
+        chosen = sorted({index.row() for index in self.table.selectedIndexes()})
+        self.focus = self._table_rows[chosen] if len(chosen) else np.zeros(0, np.int64)
+        self.draw()
+
     def _fill_table(self):
         """The selected rows (at most TABLE_ROWS): sample, obs columns, statistics."""
+        self.table.blockSignals(True)
+        try:
+            self._fill_table_rows()
+        finally:
+            self.table.blockSignals(False)
+        self.focus = np.zeros(0, np.int64)
+
+    def _fill_table_rows(self):
         self.table.clear()
+        self._table_rows = np.zeros(0, np.int64)
         if self.result is None or self.selected is None:
             self.table.setRowCount(0)
             return
         rows = np.flatnonzero(self.selected)[:TABLE_ROWS]
+        self._table_rows = rows
         obs = self.result['obs']
         headers = [_('sample')] + list(obs) + [_(s) for s in STATISTICS]
         self.table.setColumnCount(len(headers))

@@ -143,6 +143,11 @@ def test_viscy_store_table_and_cells(make_napari_viewer, qtbot, explorer_notes):
     rows = [i for i in range(n) if obs['fov_name'][i] == 'A/1/0']
     np.testing.assert_allclose(marked, np.c_[obs['t'][rows], obs['y'][rows], obs['x'][rows]])
     assert cells.name == 'A/1/0 phase'
+    # rows chosen in the table stand out in the scatter (stars at their coordinates)
+    explorer.table.selectRow(3)
+    np.testing.assert_array_equal(explorer.focus, [3])
+    stars = explorer.canvas.figure.axes[0].collections[-1]
+    np.testing.assert_allclose(stars.get_offsets(), explorer.result['coords'][[3], :2])
     # a smaller selection updates the marks
     one = np.zeros(n, bool)
     one[rows[0]] = True
