@@ -633,6 +633,9 @@ class ExplorerWidget(QWidget):
         self.selection_label.setText(
             _('{n} of {total} samples selected').format(n=count, total=n))
         self._show_selection_on_image(origin)
+        if origin != 'region':
+            self._clear_regions()
+        self._make_cell_regions()
         self._show_selected_cells()
         features = self.layers.get('features')
         if features is not None and features in self.viewer.layers:
@@ -717,6 +720,7 @@ class ExplorerWidget(QWidget):
         the image, aligned with the features layer."""
         geometry = self.result['item']['geometry']
         if geometry is None:
+            self._make_cell_regions()
             return
         names = self._names()
         scale, translate = self._image_placement()
@@ -753,9 +757,13 @@ class ExplorerWidget(QWidget):
             return
         self.viewer.layers[name].data = samples_to_image(self.selected.astype(np.uint8),
                                                          geometry)
-        if origin != 'region':
-            region = self.layers.get('region')
-            if region in self.viewer.layers and len(self.viewer.layers[region].data):
+
+    def _clear_regions(self):
+        """Empties the regions drawn (they no longer say what is selected)."""
+        names = [self.layers.get('region')] + [
+            _('{layer} region').format(layer=layer.name) for layer, _of in self._fov_images()]
+        for region in names:
+            if region is not None and region in self.viewer.layers and len(self.viewer.layers[region].data):
                 self._updating_region = True
                 try:
                     self.viewer.layers[region].data = []
@@ -775,23 +783,33 @@ class ExplorerWidget(QWidget):
         inside = np.any(masks, axis=0)
         self.set_selection(np.tile(inside.ravel(), t * z), 'region')
 
-    def _show_selected_cells(self):
-        """For a VisCy store: the selected cells as points on the open images of their
-        FOV (an image layer whose name or file holds the fov_name), at (t, [z,] y, x)."""
+    def _fov_images(self):
+        """[(image layer, rows of its FOV)] for a VisCy store: the open images whose name or
+        file holds a fov_name of the obs table (``A/1/0``, or ``A_1_0`` in a name)."""
         from napari.layers import Image
 
-        obs = self.result['obs']
+        obs = self.result['obs'] if self.result is not None else {}
         if not obs or 'fov_name' not in obs or 'y' not in obs or 'x' not in obs:
-            return
-        rows = np.flatnonzero(self.selected)
+            return []
         fovs = obs['fov_name']
+        names = sorted({str(f) for f in fovs if f is not None})
+        out = []
         for layer in list(self.viewer.layers):
             if not isinstance(layer, Image) or layer.metadata.get('headrank'):
                 continue
             path = str(getattr(layer.source, 'path', '') or '')
-            where = [r for r in rows if fovs[r] is not None and (
-                str(fovs[r]) in layer.name or str(fovs[r]).replace('/', '_') in layer.name
-                or (path and str(fovs[r]) in path))]
+            mine = {f for f in names if f in layer.name or f.replace('/', '_') in layer.name
+                    or (path and f in path)}
+            if mine:
+                out.append((layer, np.array([f is not None and str(f) in mine for f in fovs])))
+        return out
+
+    def _show_selected_cells(self):
+        """For a VisCy store: the selected cells as points on the open images of their
+        FOV, at (t, [z,] y, x)."""
+        obs = self.result['obs']
+        for layer, of_fov in self._fov_images():
+            where = np.flatnonzero(self.selected & of_fov)
             name = _('{layer} selected cells').format(layer=layer.name)
             ndim = layer.ndim - (1 if layer.rgb else 0)
             points = np.zeros((len(where), ndim))
@@ -809,6 +827,36 @@ class ExplorerWidget(QWidget):
                                        translate=layer.translate[-ndim:], size=12,
                                        face_color='transparent', border_color='#e8384f',
                                        metadata={'headrank': {'kind': 'cells'}})
+
+    def _make_cell_regions(self):
+        """For a VisCy store: a shapes layer over each open image of a FOV; a region drawn
+        there selects the cells of that FOV whose (y, x) lie inside it, at every t."""
+        for layer, of_fov in self._fov_images():
+            name = _('{layer} region').format(layer=layer.name)
+            if name in self.viewer.layers:
+                continue
+            region = self.viewer.add_shapes(name=name, ndim=2, scale=layer.scale[-2:],
+                                            translate=layer.translate[-2:],
+                                            face_color='transparent', edge_color='#e8384f',
+                                            edge_width=1,
+                                            metadata={'headrank': {'kind': 'region'}})
+            region.events.data.connect(
+                lambda event, region=region, image=layer: self._on_cell_region(region, image))
+
+    def _on_cell_region(self, region, image):
+        from matplotlib.path import Path
+
+        if self._updating_region or self.result is None or len(region.data) == 0:
+            return
+        matches = [of_fov for layer, of_fov in self._fov_images() if layer is image]
+        if not matches:
+            return
+        obs = self.result['obs']
+        yx = np.c_[obs['y'], obs['x']]
+        inside = np.zeros(len(yx), bool)
+        for shape in region.data:
+            inside |= Path(np.asarray(shape)[:, -2:]).contains_points(yx)
+        self.set_selection(inside & matches[0], 'region')
 
     # -- the table -----------------------------------------------------------------------
 

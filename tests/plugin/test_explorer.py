@@ -148,6 +148,16 @@ def test_viscy_store_table_and_cells(make_napari_viewer, qtbot, explorer_notes):
     np.testing.assert_array_equal(explorer.focus, [3])
     stars = explorer.canvas.figure.axes[0].collections[-1]
     np.testing.assert_allclose(stars.get_offsets(), explorer.result['coords'][[3], :2])
+    # image → scatter: a rectangle drawn on the FOV's image selects its cells inside it
+    region = viewer.layers['A/1/0 phase region']
+    region.add_rectangles(np.array([[0, 0], [128, 60]]))
+    want = np.array([obs['fov_name'][i] == 'A/1/0' and obs['x'][i] <= 60 for i in range(n)])
+    assert 0 < want.sum() < len(rows)
+    np.testing.assert_array_equal(explorer.selected, want)
+    assert len(viewer.layers['A/1/0 phase selected cells'].data) == want.sum()
+    # a selection in the scatter empties the region
+    explorer.set_selection(np.ones(n, bool), 'scatter')
+    assert len(region.data) == 0
     # a smaller selection updates the marks
     one = np.zeros(n, bool)
     one[rows[0]] = True
