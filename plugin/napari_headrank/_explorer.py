@@ -423,6 +423,9 @@ class ExplorerWidget(QWidget):
                 analysis.run(first, None, cancellable)
                 stage = 'features'
             s = analysis.find_stage(stage)
+            if s is None:
+                # raises the library's error, which names the stage
+                Headrank.PcaProjection.new_for_stage(analysis, stage, 1)
             k = min(N_AXES, s.get_dimension(), s.get_n_samples())
             projection = Headrank.PcaProjection.new_for_stage(analysis, stage, k)
             offset = 0.5 if own else 0.0
@@ -435,8 +438,15 @@ class ExplorerWidget(QWidget):
             stats = _numpy(s.get_per_sample(), np.float32).reshape(-1, len(STATISTICS))
             axes = projection.get_axes()
             obs = read_obs(item['store']) if item['store'] else {}
+            for name, values in obs.items():
+                if len(values) != len(coords):
+                    raise ValueError(
+                        _('{store}: obs column “{column}” has {rows} rows, the store {n} '
+                          'samples').format(store=item['store'], column=name,
+                                            rows=len(values), n=len(coords)))
             return ('done', {
-                'name': item.get('path') or item['layer'], 'item': item, 'stage': stage, 'coords': coords, 'stats': stats,
+                'name': item.get('path') or item['layer'], 'item': item, 'stage': stage,
+                'coords': coords, 'stats': stats,
                 'ratio': list(axes.get_explained_variance_ratio()), 'obs': obs,
                 'n_dropped': projection.get_n_dropped()})
         except GLib.Error as e:
