@@ -605,12 +605,15 @@ class ExplorerWidget(QWidget):
         ax.set_title(title, fontsize=9)
         if values is not None or view == VIEW_DENSITY:
             bar = fig.colorbar(artist, ax=ax, shrink=0.8)
-            if categories is not None:
+            counts = view == VIEW_DENSITY and (values is None or categories is not None)
+            if counts:
+                bar.set_label(_('samples per bin'))
+            elif categories is not None:
                 ticks = list(range(len(categories)))[:20]
                 bar.set_ticks(ticks)
                 bar.set_ticklabels([str(categories[i]) for i in ticks])
-            elif view == VIEW_DENSITY and (values is None or categories is not None):
-                bar.set_label(_('samples per bin'))
+            else:
+                bar.set_label(self.color_combo.currentText())
         self.canvas.draw_idle()
 
     def _make_lasso(self, ax):

@@ -102,6 +102,7 @@ def test_per_pixel_stack_linked_both_ways(make_napari_viewer, qtbot, data_dir, e
         choose(explorer.view_combo, view)
         assert len(explorer.canvas.figure.axes) == 2  # the plot and its colour bar
     assert explorer.canvas.figure.axes[0].get_xlabel().startswith('PC1 (')
+    assert explorer.canvas.figure.axes[1].get_ylabel() == 'norm'  # the colour bar's
 
 
 def test_viscy_store_table_and_cells(make_napari_viewer, qtbot, explorer_notes):
@@ -123,6 +124,11 @@ def test_viscy_store_table_and_cells(make_napari_viewer, qtbot, explorer_notes):
     values, categories = explorer.color_values()
     assert categories == ['A/1/0', 'A/1/1', 'B/2/0']
     assert [categories[v] for v in values] == list(obs['fov_name'])
+    bar = explorer.canvas.figure.axes[1]
+    assert [t.get_text() for t in bar.get_yticklabels()] == categories
+    choose(explorer.view_combo, _explorer.VIEW_DENSITY)  # counts, not categories
+    assert explorer.canvas.figure.axes[1].get_ylabel() == 'samples per bin'
+    choose(explorer.view_combo, _explorer.VIEW_2D)
     choose(explorer.color_combo, 'obs:t')
     assert explorer.color_values()[1] is None
 
