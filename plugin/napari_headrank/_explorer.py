@@ -357,8 +357,9 @@ class ExplorerWidget(QWidget):
             if isinstance(inner, QWidget):
                 candidates += [inner] + list(inner.findChildren(HeadrankWidget))
         for widget in candidates:
-            if not isinstance(widget, HeadrankWidget) or widget.analysis is None:
-                continue
+            if (not isinstance(widget, HeadrankWidget) or widget.analysis is None
+                    or getattr(widget, 'stale', False)):
+                continue  # no analysis, or one of inputs changed since
             if widget.analysis.get_source().get_name() in names:
                 return widget.analysis
         return None

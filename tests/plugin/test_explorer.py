@@ -11,6 +11,7 @@ import pytest
 
 from napari_headrank import _explorer
 from napari_headrank._explorer import ExplorerWidget
+from napari_headrank._reader import add_feature_stack
 
 PLUGIN = 'napari-headrank'
 TRACKS = Path(__file__).resolve().parents[1] / 'data' / 'tracks'
@@ -52,7 +53,7 @@ def pca(x, k):
 
 def test_per_pixel_stack_linked_both_ways(make_napari_viewer, qtbot, data_dir, explorer_notes):
     viewer, explorer = make_explorer(make_napari_viewer, qtbot)
-    viewer.open(str(data_dir / 'sample-features.tif'), plugin=PLUGIN)
+    add_feature_stack(viewer, data_dir / 'sample-features.tif')
     image = viewer.layers['sample-features']
     c, h, w = image.data.shape
     choose(explorer.features_combo, 'sample-features')
@@ -186,7 +187,7 @@ def test_stages_of_the_diagnostics_analysis(make_napari_viewer, qtbot, data_dir,
 
     viewer, explorer = make_explorer(make_napari_viewer, qtbot)
     path = str(data_dir / 'sample-embeddings.tif')
-    viewer.open(path, plugin=PLUGIN)
+    add_feature_stack(viewer, path)
     diagnostics = HeadrankWidget(viewer)
     viewer.window.add_dock_widget(diagnostics, name='diagnostics')
     assert [explorer.stage_combo.itemData(i)
