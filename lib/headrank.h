@@ -16,6 +16,7 @@
 #include "hr-memory-source.h"
 #include "hr-concat-source.h"
 #include "hr-zarr-source.h"
+#include "hr-obs-column.h"
 #include "hr-stack-writer.h"
 #include "hr-tensor-file.h"
 #include "hr-head.h"
@@ -25,7 +26,9 @@
 #include "hr-contrastive.h"
 #include "hr-pairs.h"
 #include "hr-spectrum.h"
+#include "hr-principal-axes.h"
 #include "hr-analysis.h"
+#include "hr-pca-projection.h"
 #include "hr-comparison.h"
 
 #undef __HEADRANK_H_INSIDE__

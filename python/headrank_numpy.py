@@ -22,6 +22,8 @@ function                    copies  how
                                     converted once), which keeps the array alive; reads copy
                                     one chunk at a time into the reader's buffer, as reading
                                     a file does.
+``pca_coordinates(p)``      1       ``hr_pca_projection_get_coordinates_into`` through ctypes
+                                    into a new (or the caller's) numpy array.
 ``read(source)``            1       ``hr_source_read_rows_into`` through ctypes straight into
                                     a new (or the caller's) numpy array: no chunk buffer,
                                     no ``GLib.Bytes``. Falls back to ``read_bytes`` chunks
@@ -511,6 +513,68 @@ def read(source, first=0, n_samples=None, out=None, cancellable=None):
             flat[n * d:n * d + values.size] = values
             n += values.size // d
     return out.reshape(-1)[:n * d].reshape(n, d)
+
+
+def pca_coordinates(projection, out=None):
+    """The N × k float32 coordinates of a Headrank.PcaProjection that has run, copied once
+    into a new (or the caller's, @out: C-contiguous float32, at least N × k values) numpy
+    array by hr_pca_projection_get_coordinates_into through ctypes; without ctypes, from
+    get_coordinates() (GLib.Bytes, one more copy). NaN rows: samples left out."""
+    k = projection.get_n_axes()
+    n = projection.get_n_samples()
+    if out is None:
+        out = numpy.empty((n, k), numpy.float32)
+    elif (not isinstance(out, numpy.ndarray) or out.dtype != numpy.float32
+          or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError('out must be a writable C-contiguous float32 numpy array')
+    elif out.size < n * k:
+        raise ValueError(f'out holds {out.size} values, {n} × {k} are copied')
+    c = _capi()
+    fn = None
+    if c is not None:
+        try:
+            fn = ctypes.CDLL(_LIBRARY).hr_pca_projection_get_coordinates_into
+            fn.restype = ctypes.c_int
+            fn.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_size_t, ctypes.c_void_p,
+                           ctypes.c_size_t, ctypes.POINTER(ctypes.POINTER(_GError))]
+        except (OSError, AttributeError):
+            fn = None
+    if fn is not None and _read_rows:
+        free = _read_rows[1]
+        error = ctypes.POINTER(_GError)()
+        if not fn(c[2](projection.__gpointer__, None), 0, n, out.ctypes.data, out.size,
+                  ctypes.byref(error)):
+            e = error.contents
+            raised = GLib.Error.new_literal(e.domain, e.message.decode('utf-8', 'replace'),
+                                            e.code)
+            free(error)
+            raise raised
+    else:
+        data = projection.get_coordinates()
+        if data is None:
+            raise GLib.Error.new_literal(Headrank.analysis_error_quark(),
+                                         'the projection has not run yet',
+                                         int(Headrank.AnalysisError.INVALID))
+        out.reshape(-1)[:n * k] = numpy.frombuffer(data.get_data(), numpy.float32)
+    return out.reshape(-1)[:n * k].reshape(n, k)
+
+
+def pca(features, n_axes=2, head=None, stage=None, norm_mode=None, batch_size=0,
+        cancellable=None):
+    """The coordinates of every sample of @features (a numpy array, a path or any
+    Headrank.Source) on the @n_axes leading principal axes of a stage, as an N × k float32
+    array: scikit-learn's PCA(n_components=k).fit_transform() (same sign convention),
+    streamed by Headrank.PcaProjection (two passes: the axes, then the coordinates). The
+    stage: the features themselves, or @stage (a layer name or "projections") of the
+    Headrank.Head @head. Samples with NaN or infinite values get NaN rows."""
+    source = _as_source(features, 'features')
+    projection = Headrank.PcaProjection.new(source, n_axes)
+    if head is not None or stage is not None:
+        projection.set_head(head, stage or 'projections',
+                            norm_mode if norm_mode is not None else Headrank.NormMode.RUNNING,
+                            batch_size)
+    projection.run(None, None, cancellable)
+    return pca_coordinates(projection)
 
 
 def chunks(reader, max_samples=0, cancellable=None):

@@ -25,7 +25,7 @@ def test_npe2_validate_the_manifest():
     # napari offers readers by name: no TIFF pattern, so pictures never meet this reader
     assert set(reader.filename_patterns) == {'*.zarr'}
     widgets = {w.display_name for w in manifest.contributions.widgets}
-    assert {'Projection head diagnostics', 'Compare heads'} <= widgets
+    assert {'Projection head diagnostics', 'Compare heads', 'Embedding explorer'} <= widgets
 
 
 def test_npe2_validate_command_on_the_installed_plugin():

