@@ -10,7 +10,7 @@ rank holds O(log B) parts of O(D²) bytes, never its N × D embeddings. At the e
 epoch every rank's part (its bytes) is all-gathered — O(D²) bytes per rank, not
 N × D — and every rank merges them with ``Headrank.Analysis.new_from_parts`` into the
 analysis of the whole validation set, whose report it logs with ``LightningModule.log_dict``
-(identical values on every rank, so ``sync_dist`` is not needed). The numbers are those
+(identical values on every rank; ``sync_dist=True`` averages them, exactly). The numbers are those
 ``headrank analyze`` gives for the same embeddings (the test proves it under DDP); nothing
 is computed here but conversions.
 
@@ -257,8 +257,10 @@ def _make_callback_class():
             self.last_report = hn.report(analysis)
             values = metrics(self.last_report, self.prefix)
             if values:
+                # every rank logs the same values: sync_dist averages identical numbers
+                # (exact), as VisCy's OnlineEvalCallback does, and keeps every rank in step
                 pl_module.log_dict(values, on_step=False, on_epoch=True, logger=True,
-                                   sync_dist=False)
+                                   sync_dist=True)
 
     return HeadrankCallback
 
