@@ -3,10 +3,11 @@
 ``HeadrankCallback`` is a PyTorch Lightning callback. At every validation batch it runs the
 model on the batch as VisCy's ``OnlineEvalCallback`` does (``pl_module(batch["anchor"])``,
 which for VisCy's ``ContrastiveModule`` returns ``(features, projections)``), and hands the
-two float32 arrays to the library: each batch is analysed in a part
-(``Headrank.Analysis.run_part`` on a memory source over the batch, no copy), and the parts
-are merged as they come, in a binary tree (``Headrank.Analysis.merge_parts``), so that a
-rank holds O(log B) parts of O(D²) bytes, never its N × D embeddings. At the end of the
+two float32 arrays to the library: the rows are gathered in a buffer of 4,096 rows, each
+full buffer is analysed in a part (``Headrank.Analysis.run_part`` on a memory source over
+it), and the parts are merged as they come, in a binary tree
+(``Headrank.Analysis.merge_parts``), so that a rank holds the buffer and O(log B) parts of
+O(D²) bytes, never its N × D embeddings. At the end of the
 epoch every rank's part (its bytes) is all-gathered — O(D²) bytes per rank, not
 N × D — and every rank merges them with ``Headrank.Analysis.new_from_parts`` into the
 analysis of the whole validation set, whose report it logs with ``LightningModule.log_dict``
@@ -59,21 +60,29 @@ def _has_merge_parts():
 class PartAccumulator:
     """The part of one rank's samples, built batch by batch.
 
-    add() analyses a batch in a part (Headrank.Analysis.run_part over a memory source that
-    borrows the arrays) and merges it into the parts held as a binary counter: parts of 1,
-    2, 4, … batches, two of one size merged into one of the next
-    (Headrank.Analysis.merge_parts), so that at most ⌈log₂ B⌉ + 1 parts of O(D²) bytes are
-    held after B batches and each sample's table is copied log₂ B times. Without
-    merge_parts (a headrank before it) every batch's part is held until part()."""
+    add() copies a batch's rows into a buffer of @rows_per_part rows (the features' and the
+    projections'; 4,096 rows: 14.7 MB at D = 768, P = 128); a full buffer is analysed in a
+    part (Headrank.Analysis.run_part over a memory source that borrows it) and merged into
+    the parts held as a binary counter: parts of 1, 2, 4, … buffers, two of one size merged
+    into one of the next (Headrank.Analysis.merge_parts), so that at most ⌈log₂ B⌉ + 1 parts
+    of O(D²) bytes are held after B buffers and each sample's table is copied log₂ B times.
+    The buffer amortises what a part costs whatever its rows (writing, checksumming and
+    reading O(D²) bytes: tests/bench/bench_lightning.py). Without merge_parts (a headrank
+    before it) every buffer's part is held until part()."""
 
-    def __init__(self):
+    def __init__(self, rows_per_part=4096):
+        if rows_per_part < 1:
+            raise ValueError('rows_per_part must be at least 1')
+        self.rows_per_part = rows_per_part
         self._levels = []  # [(level, GLib.Bytes)], levels decreasing
+        self._buffers = None  # (features, projections or None), rows_per_part rows each
+        self._filled = 0
         self.n_samples = 0
         self.n_batches = 0
 
     def add(self, features, projections=None):
-        """Adds a batch: @features an n × D array, @projections None or n × P (converted to
-        C-contiguous float32 when they are not; borrowed, not copied, when they are)."""
+        """Adds a batch: @features an n × D array, @projections None or n × P (copied into
+        the buffer as float32)."""
         features = numpy.asarray(features)
         if features.ndim != 2:
             raise ValueError(f'features are n × D: got an array of shape {features.shape}')
@@ -82,15 +91,42 @@ class PartAccumulator:
             if projections.ndim != 2 or projections.shape[0] != features.shape[0]:
                 raise ValueError(f'projections of shape {projections.shape} for features of '
                                  f'shape {features.shape}')
+        if self._buffers is not None:
+            fb, pb = self._buffers
+            if (features.shape[1] != fb.shape[1] or (projections is None) != (pb is None)
+                    or (pb is not None and projections.shape[1] != pb.shape[1])):
+                raise ValueError('a batch of another shape than the batches before it')
         if features.shape[0] == 0:
             return
-        analysis = Headrank.Analysis.new_for_source(
-            hn.source_from_numpy(features, name='features'))
-        if projections is not None:
-            analysis.set_projections_source(hn.source_from_numpy(projections, name='projections'))
-        part = analysis.run_part(None, None, None)
-        self.n_samples += features.shape[0]
+        if self._buffers is None:
+            self._buffers = (numpy.empty((self.rows_per_part, features.shape[1]), numpy.float32),
+                             None if projections is None else
+                             numpy.empty((self.rows_per_part, projections.shape[1]),
+                                         numpy.float32))
+        fb, pb = self._buffers
+        n, done = features.shape[0], 0
+        while done < n:
+            take = min(n - done, self.rows_per_part - self._filled)
+            fb[self._filled:self._filled + take] = features[done:done + take]
+            if pb is not None:
+                pb[self._filled:self._filled + take] = projections[done:done + take]
+            self._filled += take
+            done += take
+            if self._filled == self.rows_per_part:
+                self._flush()
+        self.n_samples += n
         self.n_batches += 1
+
+    def _flush(self):
+        if self._filled == 0:
+            return
+        fb, pb = self._buffers
+        n, self._filled = self._filled, 0
+        analysis = Headrank.Analysis.new_for_source(
+            hn.source_from_numpy(fb[:n], name='features'))
+        if pb is not None:
+            analysis.set_projections_source(hn.source_from_numpy(pb[:n], name='projections'))
+        part = analysis.run_part(None, None, None)
         if not _has_merge_parts():
             self._levels.append((0, part))
             return
@@ -107,7 +143,9 @@ class PartAccumulator:
         return len(self._levels)
 
     def part(self):
-        """The part of every sample added, as bytes (to send anywhere), or None when none was."""
+        """The part of every sample added, as bytes (to send anywhere), or None when none was
+        (a list of bytes, one a buffer, without merge_parts)."""
+        self._flush()
         parts = [p for _, p in self._levels]
         if not parts:
             return None
@@ -209,12 +247,13 @@ def _make_callback_class():
         @input_key: the batch's entry given to the model ("anchor", as VisCy's
         OnlineEvalCallback; a batch that is not a dict is given whole). @embed: instead, a
         callable (pl_module, batch) → (features, projections) or features. @prefix: the
-        logged names' prefix. @gather: the all-gather of the parts (default
+        logged names' prefix. @rows_per_part: the rows analysed in one part
+        (PartAccumulator). @gather: the all-gather of the parts (default
         torch.distributed.all_gather_object when a process group is up). After each
         evaluation, ``last_report`` is the report.json of the merged analysis as a dict."""
 
         def __init__(self, every_n_epochs=1, input_key='anchor', embed=None, prefix='headrank/',
-                     gather=None):
+                     rows_per_part=4096, gather=None):
             super().__init__()
             if every_n_epochs < 1:
                 raise ValueError('every_n_epochs must be at least 1')
@@ -222,6 +261,9 @@ def _make_callback_class():
             self.input_key = input_key
             self.embed = embed
             self.prefix = prefix
+            if rows_per_part < 1:
+                raise ValueError('rows_per_part must be at least 1')
+            self.rows_per_part = rows_per_part
             self.gather = gather or _distributed_gather
             self.last_report = None
             self._accumulator = None
@@ -231,7 +273,7 @@ def _make_callback_class():
                     and trainer.current_epoch % self.every_n_epochs == 0)
 
         def on_validation_epoch_start(self, trainer, pl_module):
-            self._accumulator = PartAccumulator() if self._should_collect(trainer) else None
+            self._accumulator = PartAccumulator(self.rows_per_part) if self._should_collect(trainer) else None
 
         def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
                                     dataloader_idx=0):

@@ -27,12 +27,12 @@ def _data(n, d=40, p=10, seed=0):
     return x, z
 
 
-def _fake_ranks(x, z, sizes, batch_sizes):
+def _fake_ranks(x, z, sizes, batch_sizes, rows_per_part):
     """Each rank's part, accumulated batch by batch over its own rows, and a fake all_gather
     that returns every rank's (in rank order) for whichever rank calls it."""
     parts, first = [], 0
     for size, batch in zip(sizes, batch_sizes):
-        acc = hl.PartAccumulator()
+        acc = hl.PartAccumulator(rows_per_part)
         for i in range(first, first + size, batch):
             end = min(i + batch, first + size)
             acc.add(x[i:end], z[i:end])
@@ -49,13 +49,13 @@ def _assert_close(got, want, rel=1e-7):
         assert got[k] == pytest.approx(want[k], rel=rel, abs=1e-12), k
 
 
-@pytest.mark.parametrize('fallback', [False, True])
-def test_three_fake_ranks_equal_one_pass(monkeypatch, fallback):
+@pytest.mark.parametrize('fallback,rows_per_part', [(False, 50), (False, 4096), (True, 50)])
+def test_three_fake_ranks_equal_one_pass(monkeypatch, fallback, rows_per_part):
     if fallback:  # a headrank without merge_parts: parts kept per batch, merged at the end
         monkeypatch.setattr(hl, '_has_merge_parts', lambda: False)
     x, z = _data(1000)
     sizes, batches = [400, 0, 600], [37, 8, 64]  # rank 1 has no sample
-    parts = _fake_ranks(x, z, sizes, batches)
+    parts = _fake_ranks(x, z, sizes, batches, rows_per_part)  # batches straddle buffers
     assert parts[1] is None
     one_pass = hl.metrics(hn.analyze(x, projections=z))
     for rank in range(3):
@@ -80,14 +80,14 @@ def test_three_fake_ranks_equal_one_pass(monkeypatch, fallback):
 
 def test_binary_counter_holds_few_parts():
     x, z = _data(300, d=8, p=4)
-    acc = hl.PartAccumulator()
+    acc = hl.PartAccumulator(rows_per_part=3)
     held = []
     for i in range(0, 300, 3):  # 100 batches
         acc.add(x[i:i + 3], z[i:i + 3])
         held.append(acc.n_parts)
     assert acc.n_batches == 100 and acc.n_samples == 300
     assert max(held) <= 7  # ⌈log₂ 100⌉ + 1 = 8, popcount ≤ 6
-    assert held[-1] == bin(100).count('1')
+    assert held[-1] == bin(100).count('1')  # a part of 3 rows each batch, merged
     report = hn.report(hl.reduce_parts(acc.part(), lambda b: [b]))
     assert report['stages'][0]['samples'] == 300
 
@@ -110,11 +110,18 @@ def test_ranks_that_disagree_are_refused():
 
 
 def test_bad_shapes():
+    with pytest.raises(ValueError):
+        hl.PartAccumulator(0)
     acc = hl.PartAccumulator()
     with pytest.raises(ValueError):
         acc.add(np.zeros(5, np.float32))
     with pytest.raises(ValueError):
         acc.add(np.zeros((5, 3), np.float32), np.zeros((4, 2), np.float32))
+    acc.add(np.ones((5, 3), np.float32), np.ones((5, 2), np.float32))
+    for features, projections in [(np.ones((5, 4)), np.ones((5, 2))), (np.ones((5, 3)), None),
+                                  (np.ones((5, 3)), np.ones((5, 1)))]:
+        with pytest.raises(ValueError):
+            acc.add(features, projections)
 
 
 def test_module_imports_no_torch():
