@@ -51,6 +51,13 @@ def _reset_peak():
 def run(which, n, d, p, batch):
     x, z = embeddings(n, d, p)
     batches = [(x[i:i + batch], z[i:i + batch]) for i in range(0, n, batch)]
+    sys.path.insert(0, str(ROOT / 'python'))
+    if which == 'viscy':  # the imports before the measured part, as in a training process
+        import torch  # noqa: F401
+        from viscy_utils.callbacks.online_eval import effective_rank  # noqa: F401
+    else:
+        import headrank_lightning  # noqa: F401
+        import headrank_numpy  # noqa: F401
     base_rss = _rss('VmRSS')
     _reset_peak()
     start = time.perf_counter()
