@@ -15,6 +15,7 @@
 #include "hr-stack-reader.h"
 #include "hr-memory-source.h"
 #include "hr-concat-source.h"
+#include "hr-range-source.h"
 #include "hr-zarr-source.h"
 #include "hr-obs-column.h"
 #include "hr-stack-writer.h"

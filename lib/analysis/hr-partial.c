@@ -86,11 +86,12 @@ hr_put_bool (HrPartWriter *w, gboolean v)
   hr_part_put_u32 (w, v ? 1 : 0);
 }
 
-gboolean
-hr_analysis_write_part_internal (HrAnalysis *self, GPtrArray *stages, GError **error)
+/* The part of @stages, with the head's checksum @checksum (%NULL without a head), into
+ * self->part. */
+static gboolean
+hr_part_write_stages (HrAnalysis *self, const char *checksum, GPtrArray *stages, GError **error)
 {
   HrStackInfo *info = hr_source_get_info (self->features);
-  g_autofree char *checksum = self->head != NULL ? hr_head_compute_checksum (self->head) : NULL;
   g_autofree float *rows = g_new (float, (gsize)HR_PART_TABLE_CHUNK *HR_PER_SAMPLE_COLUMNS);
   guint n_names = self->spectral_stages != NULL ? g_strv_length (self->spectral_stages) : 0;
   HrPartWriter w;
@@ -160,6 +161,14 @@ hr_analysis_write_part_internal (HrAnalysis *self, GPtrArray *stages, GError **e
 fail:
   g_byte_array_unref (w.data);
   return FALSE;
+}
+
+gboolean
+hr_analysis_write_part_internal (HrAnalysis *self, GPtrArray *stages, GError **error)
+{
+  g_autofree char *checksum = self->head != NULL ? hr_head_compute_checksum (self->head) : NULL;
+
+  return hr_part_write_stages (self, checksum, stages, error);
 }
 
 /**
@@ -595,6 +604,136 @@ hr_part_check (HrPart *first, HrPart *part, guint index, GError **error)
   return TRUE;
 }
 
+/* Parts read, checked against the first and merged stage by stage: what
+ * hr_analysis_new_from_parts() computes and hr_analysis_merge_parts() writes. */
+typedef struct
+{
+  GPtrArray *read;   /* HrPart */
+  GPtrArray *stages; /* HrStage, merged */
+  HrPart *first;
+  HrAnalysis *analysis; /* over sources that stand for the samples of the parts */
+} HrMerged;
+
+static void
+hr_merged_clear (HrMerged *m)
+{
+  g_clear_pointer (&m->read, g_ptr_array_unref);
+  g_clear_pointer (&m->stages, g_ptr_array_unref);
+  g_clear_object (&m->analysis);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HrMerged, hr_merged_clear)
+
+static gboolean
+hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancellable,
+                GError **error)
+{
+  g_autoptr (HrSource) features = NULL, projections = NULL;
+  g_autoptr (GString) names = g_string_new (NULL), projection_names = g_string_new (NULL);
+  HrPart *first;
+  guint64 n_total = 0, n_dropped = 0, n_nonfinite = 0;
+
+  m->read = g_ptr_array_new_with_free_func ((GDestroyNotify)hr_part_free);
+  m->stages = g_ptr_array_new_with_free_func (g_object_unref);
+  if (n_parts == 0)
+    {
+      g_set_error_literal (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                           _ ("no parts to merge"));
+      return FALSE;
+    }
+  for (guint i = 0; i < n_parts; i++)
+    {
+      HrPart *part = hr_part_read (parts[i], error);
+
+      if (part == NULL)
+        {
+          g_prefix_error (error, _ ("part %u: "), i + 1);
+          return FALSE;
+        }
+      g_ptr_array_add (m->read, part);
+      if (i > 0 && !hr_part_check (g_ptr_array_index (m->read, 0), part, i, error))
+        return FALSE;
+      if (part->n_samples > G_MAXUINT64 - n_total)
+        return hr_mismatch (error, i, _ ("the count of samples"));
+      n_total += part->n_samples;
+      n_dropped += part->n_dropped;
+      n_nonfinite += part->n_nonfinite;
+      g_string_append_printf (names, "%s%s", i > 0 ? ", " : "", part->features);
+      if (part->projections != NULL)
+        g_string_append_printf (projection_names, "%s%s", i > 0 ? ", " : "", part->projections);
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+    }
+  first = m->first = g_ptr_array_index (m->read, 0);
+
+  features = hr_part_source_new (names->str, n_total, first->n_features, first->layout,
+                                 first->sample_format);
+  m->analysis = hr_analysis_new_for_source (features);
+  if (first->projections != NULL)
+    {
+      HrPartStage *last = &first->stages[first->n_stages - 1];
+
+      projections = hr_part_source_new (projection_names->str, n_total, last->dimension,
+                                        first->layout, first->sample_format);
+      hr_analysis_set_projections_source (m->analysis, projections);
+    }
+  hr_analysis_set_norm_mode (m->analysis, first->mode);
+  hr_analysis_set_batch_size (m->analysis, first->batch_size);
+  hr_analysis_set_precision (m->analysis, first->precision);
+  hr_analysis_set_standardize (m->analysis, first->standardize);
+  hr_analysis_set_nonfinite_policy (m->analysis, first->nonfinite_policy);
+  hr_analysis_set_log_plots (m->analysis, first->log_plots);
+  hr_analysis_set_spectral_stages (m->analysis, (const char *const *)first->spectral_stages);
+  m->analysis->n_dropped = n_dropped;
+  m->analysis->n_nonfinite = n_nonfinite;
+
+  for (guint s = 0; s < first->n_stages; s++)
+    {
+      HrPartStage *ps = &first->stages[s];
+      HrStage *stage = hr_stage_new (ps->name, ps->role, ps->layer, ps->layer_kind, ps->dimension,
+                                     n_total, ps->wants_spectrum);
+      guint64 sample = 0;
+
+      g_ptr_array_add (m->stages, stage);
+      stage->has_errors = TRUE;
+      stage->moments = g_object_ref (ps->moments);
+      stage->normalized = ps->normalized != NULL ? g_object_ref (ps->normalized) : NULL;
+      stage->cross = g_steal_pointer (&ps->cross);
+      if (ps->clipped != NULL)
+        stage->clipped = g_new0 (guint64, ps->dimension);
+      stage->table = hr_sample_table_new (error);
+      if (stage->table == NULL)
+        return FALSE;
+      for (guint i = 0; i < n_parts; i++)
+        {
+          HrPartStage *b = &((HrPart *)g_ptr_array_index (m->read, i))->stages[s];
+
+          if (i > 0
+              && (!hr_moments_add_moments (stage->moments, b->moments, error)
+                  || (b->normalized != NULL
+                      && !hr_moments_add_moments (stage->normalized, b->normalized, error))
+                  || (b->cross != NULL && !hr_cross_moments_merge (stage->cross, b->cross, error))))
+            {
+              g_prefix_error (error, _ ("part %u: stage %s: "), i + 1, ps->name);
+              return FALSE;
+            }
+          stage->relative_error = MAX (stage->relative_error, b->relative_error);
+          stage->absolute_error = MAX (stage->absolute_error, b->absolute_error);
+          stage->n_marked += b->n_marked;
+          stage->clip_rows += b->clip_rows;
+          for (gsize j = 0; b->clipped != NULL && j < ps->dimension; j++)
+            stage->clipped[j] += b->clipped[j];
+          for (guint64 r = 0; r < b->n_samples; r++, sample++)
+            if (!hr_sample_table_put (stage->table, sample, b->table + r * HR_PER_SAMPLE_COLUMNS,
+                                      error))
+              return FALSE;
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 /**
  * hr_analysis_new_from_parts:
  * @parts: (array length=n_parts): parts from hr_analysis_run_part(), of disjoint samples, in
@@ -625,56 +764,22 @@ HrAnalysis *
 hr_analysis_new_from_parts (GBytes **parts, guint n_parts, HrHead *head, GCancellable *cancellable,
                             GError **error)
 {
-  g_autoptr (GPtrArray) read = g_ptr_array_new_with_free_func ((GDestroyNotify)hr_part_free);
-  g_autoptr (GPtrArray) stages = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr (HrAnalysis) analysis = NULL;
-  g_autoptr (HrSource) features = NULL, projections = NULL;
-  g_autoptr (GString) names = g_string_new (NULL), projection_names = g_string_new (NULL);
+  g_auto (HrMerged) m = { NULL };
   g_autofree char *checksum = NULL;
-  HrPart *first;
-  guint64 n_total = 0, n_dropped = 0, n_nonfinite = 0;
   HrProgress progress = { NULL, NULL, NULL, 0.0, 1.0, NULL };
 
   g_return_val_if_fail (parts != NULL || n_parts == 0, NULL);
   g_return_val_if_fail (head == NULL || HR_IS_HEAD (head), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (n_parts == 0)
-    {
-      g_set_error_literal (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
-                           _ ("no parts to merge"));
-      return NULL;
-    }
-  for (guint i = 0; i < n_parts; i++)
-    {
-      HrPart *part = hr_part_read (parts[i], error);
-
-      if (part == NULL)
-        {
-          g_prefix_error (error, _ ("part %u: "), i + 1);
-          return NULL;
-        }
-      g_ptr_array_add (read, part);
-      if (i > 0 && !hr_part_check (g_ptr_array_index (read, 0), part, i, error))
-        return NULL;
-      if (part->n_samples > G_MAXUINT64 - n_total)
-        return hr_mismatch (error, i, _ ("the count of samples")), NULL;
-      n_total += part->n_samples;
-      n_dropped += part->n_dropped;
-      n_nonfinite += part->n_nonfinite;
-      g_string_append_printf (names, "%s%s", i > 0 ? ", " : "", part->features);
-      if (part->projections != NULL)
-        g_string_append_printf (projection_names, "%s%s", i > 0 ? ", " : "", part->projections);
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return NULL;
-    }
-  first = g_ptr_array_index (read, 0);
+  if (!hr_parts_merge (parts, n_parts, &m, cancellable, error))
+    return NULL;
   checksum = head != NULL ? hr_head_compute_checksum (head) : NULL;
-  if (g_strcmp0 (checksum, first->head_checksum) != 0)
+  if (g_strcmp0 (checksum, m.first->head_checksum) != 0)
     {
       g_set_error_literal (
           error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH,
-          first->head_checksum == NULL
+          m.first->head_checksum == NULL
               ? _ ("the parts were made without a head; merge them without one")
           : head == NULL ? _ ("the parts were made with a head; give the same head to merge them")
                          : _ ("the head given is not the one the parts were "
@@ -682,99 +787,73 @@ hr_analysis_new_from_parts (GBytes **parts, guint n_parts, HrHead *head, GCancel
       return NULL;
     }
 
-  if (head != NULL && !hr_part_fits_head (first, head))
+  if (head != NULL && !hr_part_fits_head (m.first, head))
     {
       g_set_error_literal (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT,
                            _ ("the part is invalid: its stages are not those of the head"));
       return NULL;
     }
-
-  features = hr_part_source_new (names->str, n_total, first->n_features, first->layout,
-                                 first->sample_format);
-  analysis = hr_analysis_new_for_source (features);
-  hr_analysis_set_head (analysis, head);
-  if (first->projections != NULL)
-    {
-      HrPartStage *last = &first->stages[first->n_stages - 1];
-
-      projections = hr_part_source_new (projection_names->str, n_total, last->dimension,
-                                        first->layout, first->sample_format);
-      hr_analysis_set_projections_source (analysis, projections);
-    }
-  hr_analysis_set_norm_mode (analysis, first->mode);
-  hr_analysis_set_batch_size (analysis, first->batch_size);
-  hr_analysis_set_precision (analysis, first->precision);
-  hr_analysis_set_standardize (analysis, first->standardize);
-  hr_analysis_set_nonfinite_policy (analysis, first->nonfinite_policy);
-  hr_analysis_set_log_plots (analysis, first->log_plots);
-  hr_analysis_set_spectral_stages (analysis, (const char *const *)first->spectral_stages);
-  progress.self = analysis;
-
-  for (guint s = 0; s < first->n_stages; s++)
-    {
-      HrPartStage *ps = &first->stages[s];
-      HrStage *stage = hr_stage_new (ps->name, ps->role, ps->layer, ps->layer_kind, ps->dimension,
-                                     n_total, ps->wants_spectrum);
-      guint64 sample = 0;
-
-      g_ptr_array_add (stages, stage);
-      stage->has_errors = TRUE;
-      stage->moments = g_object_ref (ps->moments);
-      stage->normalized = ps->normalized != NULL ? g_object_ref (ps->normalized) : NULL;
-      stage->cross = g_steal_pointer (&ps->cross);
-      if (ps->clipped != NULL)
-        stage->clipped = g_new0 (guint64, ps->dimension);
-      stage->table = hr_sample_table_new (error);
-      if (stage->table == NULL)
-        return NULL;
-      for (guint i = 0; i < n_parts; i++)
-        {
-          HrPartStage *b = &((HrPart *)g_ptr_array_index (read, i))->stages[s];
-
-          if (i > 0
-              && (!hr_moments_add_moments (stage->moments, b->moments, error)
-                  || (b->normalized != NULL
-                      && !hr_moments_add_moments (stage->normalized, b->normalized, error))
-                  || (b->cross != NULL && !hr_cross_moments_merge (stage->cross, b->cross, error))))
-            {
-              g_prefix_error (error, _ ("part %u: stage %s: "), i + 1, ps->name);
-              return NULL;
-            }
-          stage->relative_error = MAX (stage->relative_error, b->relative_error);
-          stage->absolute_error = MAX (stage->absolute_error, b->absolute_error);
-          stage->n_marked += b->n_marked;
-          stage->clip_rows += b->clip_rows;
-          for (gsize j = 0; b->clipped != NULL && j < ps->dimension; j++)
-            stage->clipped[j] += b->clipped[j];
-          for (guint64 r = 0; r < b->n_samples; r++, sample++)
-            if (!hr_sample_table_put (stage->table, sample, b->table + r * HR_PER_SAMPLE_COLUMNS,
-                                      error))
-              return NULL;
-          if (g_cancellable_set_error_if_cancelled (cancellable, error))
-            return NULL;
-        }
-    }
+  hr_analysis_set_head (m.analysis, head);
+  progress.self = m.analysis;
 
   {
-    HrMoments *m = ((HrStage *)g_ptr_array_index (stages, 0))->moments;
+    HrMoments *mo = ((HrStage *)g_ptr_array_index (m.stages, 0))->moments;
+    guint64 n_total = hr_source_get_n_samples (m.analysis->features);
 
-    if (hr_moments_get_n_samples (m) < 2 && hr_moments_get_n_samples (m) != n_total)
+    if (hr_moments_get_n_samples (mo) < 2 && hr_moments_get_n_samples (mo) != n_total)
       {
         g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
                      _ ("the parts hold %llu finite samples of %llu; at least 2 are needed"),
-                     (unsigned long long)hr_moments_get_n_samples (m), (unsigned long long)n_total);
+                     (unsigned long long)hr_moments_get_n_samples (mo),
+                     (unsigned long long)n_total);
         return NULL;
       }
   }
-  analysis->n_dropped = n_dropped;
-  analysis->n_nonfinite = n_nonfinite;
-  if (!hr_analysis_compute_stages (analysis, stages, g_ptr_array_index (stages, 0), &progress,
+  if (!hr_analysis_compute_stages (m.analysis, m.stages, g_ptr_array_index (m.stages, 0), &progress,
                                    cancellable, error))
     return NULL;
-  g_ptr_array_extend_and_steal (analysis->stages, g_steal_pointer (&stages));
-  hr_analysis_judge (analysis);
-  analysis->done = TRUE;
-  return g_steal_pointer (&analysis);
+  g_ptr_array_extend_and_steal (m.analysis->stages, g_steal_pointer (&m.stages));
+  hr_analysis_judge (m.analysis);
+  m.analysis->done = TRUE;
+  return g_steal_pointer (&m.analysis);
+}
+
+/**
+ * hr_analysis_merge_parts:
+ * @parts: (array length=n_parts): parts from hr_analysis_run_part() or from this function,
+ *   of disjoint samples, in the order of their samples
+ * @n_parts: the number of parts, at least 1
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Merges parts into one part of all their samples, as hr_analysis_new_from_parts() merges
+ * them into an analysis but without computing anything more: the moments merged, the
+ * counts added, the per-sample tables concatenated in the order of the parts. The result
+ * merges with others like any part, so that many parts can be merged as a tree (by pairs,
+ * on the machines that made them), the last merge made by hr_analysis_new_from_parts().
+ * Its features are named after the parts' (joined by commas). The head is not needed: the
+ * parts carry its checksum, which hr_analysis_new_from_parts() checks at the end. A merged
+ * part is built in memory, as a part is.
+ *
+ * Parts that cannot be read, or disagree, are refused as by hr_analysis_new_from_parts().
+ * A part of no samples, or with fewer than two finite samples, is a part like any other.
+ *
+ * Returns: (transfer full): the merged part, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+GBytes *
+hr_analysis_merge_parts (GBytes **parts, guint n_parts, GCancellable *cancellable, GError **error)
+{
+  g_auto (HrMerged) m = { NULL };
+
+  g_return_val_if_fail (parts != NULL || n_parts == 0, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!hr_parts_merge (parts, n_parts, &m, cancellable, error)
+      || !hr_part_write_stages (m.analysis, m.first->head_checksum, m.stages, error))
+    return NULL;
+  return g_steal_pointer (&m.analysis->part);
 }
 
 /**

@@ -22,6 +22,9 @@ HR_AVAILABLE_IN_0_2
 HrAnalysis *hr_analysis_new_from_parts (GBytes **parts, guint n_parts, HrHead *head,
                                         GCancellable *cancellable, GError **error);
 HR_AVAILABLE_IN_0_2
+GBytes *hr_analysis_merge_parts (GBytes **parts, guint n_parts, GCancellable *cancellable,
+                                 GError **error);
+HR_AVAILABLE_IN_0_2
 HrAnalysis *hr_analysis_new_from_part_files (const char *const *paths, HrHead *head,
                                              GCancellable *cancellable, GError **error);
 

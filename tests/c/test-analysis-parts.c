@@ -5,7 +5,9 @@
  * effective ranks and the counts equal those of one hr_analysis_run(), the eigenvalues
  * within 1e-9 relative to the largest, and the per-sample tables equal to the bit in the
  * order of the samples. Parts that disagree, and a part written to a file and cut, are
- * refused with the HR_PART_ERROR code that says why.
+ * refused with the HR_PART_ERROR code that says why. Parts of row ranges of one source
+ * merged by pairs as a tree (hr_analysis_merge_parts(), empty and one-sample parts among
+ * them) give the analysis of merging them all at once.
  */
 #include <headrank.h>
 
@@ -159,11 +161,124 @@ test_refuse (HrTestFolder *f, gconstpointer unused)
   }
 }
 
+static void
+compare_analyses (HrAnalysis *single, HrAnalysis *merged, double rel)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpuint (hr_analysis_get_n_stages (merged), ==, hr_analysis_get_n_stages (single));
+  g_assert_cmpuint (hr_analysis_get_n_dropped (merged), ==, hr_analysis_get_n_dropped (single));
+  g_assert_cmpuint (hr_analysis_get_verdict (merged), ==, hr_analysis_get_verdict (single));
+  for (guint s = 0; s < hr_analysis_get_n_stages (single); s++)
+    {
+      HrStage *a = hr_analysis_get_stage (single, s), *b = hr_analysis_get_stage (merged, s);
+      HrSpectrum *sa = hr_stage_get_spectrum (a), *sb = hr_stage_get_spectrum (b);
+      gsize na = 0, nb = 0;
+      const double *va = hr_spectrum_get_eigenvalues (sa, &na);
+      const double *vb = hr_spectrum_get_eigenvalues (sb, &nb);
+      g_autofree float *ta = g_new (float, N *HR_PER_SAMPLE_COLUMNS);
+      g_autofree float *tb = g_new (float, N *HR_PER_SAMPLE_COLUMNS);
+
+      g_assert_cmpuint (hr_spectrum_get_rank (sa), ==, hr_spectrum_get_rank (sb));
+      g_assert_cmpfloat_with_epsilon (hr_spectrum_get_effective_rank (sa),
+                                      hr_spectrum_get_effective_rank (sb), 1e-9);
+      g_assert_cmpuint (na, ==, nb);
+      for (gsize k = 0; k < na; k++)
+        g_assert_cmpfloat (fabs (va[k] - vb[k]), <=, rel * va[0]);
+      g_assert_true (hr_stage_get_per_sample_into (a, 0, N, ta, &error));
+      g_assert_true (hr_stage_get_per_sample_into (b, 0, N, tb, &error));
+      g_assert_no_error (error);
+      g_assert_cmpmem (ta, N * HR_PER_SAMPLE_COLUMNS * sizeof (float), tb,
+                       N * HR_PER_SAMPLE_COLUMNS * sizeof (float));
+    }
+}
+
+static GBytes *
+merge2 (GBytes *a, GBytes *b)
+{
+  g_autoptr (GError) error = NULL;
+  GBytes *ab[] = { a, b };
+  GBytes *merged = hr_analysis_merge_parts (ab, 2, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (merged);
+  return merged;
+}
+
+static void
+test_merge_tree (void)
+{
+  g_autofree float *x = g_new (float, N *D);
+  g_autofree float *p = g_new (float, N *P);
+  const gsize cuts[] = { 0, 0, 1, 400, 401, 1100, N }; /* an empty part, a one-sample part */
+  GBytes *parts[G_N_ELEMENTS (cuts) - 1];
+  g_autoptr (HrSource) features = NULL, projections = NULL;
+  g_autoptr (HrAnalysis) flat = NULL, tree = NULL, none = NULL;
+  g_autoptr (GBytes) a = NULL, b = NULL, c = NULL, d = NULL, e = NULL, bad = NULL;
+  g_autoptr (GError) error = NULL;
+
+  make_data (x, p);
+  features = memory (x, N, D);
+  projections = memory (p, N, P);
+  for (guint i = 0; i + 1 < G_N_ELEMENTS (cuts); i++)
+    {
+      g_autoptr (HrSource) fr
+          = hr_range_source_new (features, cuts[i], cuts[i + 1] - cuts[i], &error);
+      g_autoptr (HrSource) pr
+          = hr_range_source_new (projections, cuts[i], cuts[i + 1] - cuts[i], &error);
+      g_autoptr (HrAnalysis) an = NULL;
+
+      g_assert_no_error (error);
+      an = hr_analysis_new_for_source (fr);
+      hr_analysis_set_projections_source (an, pr);
+      parts[i] = hr_analysis_run_part (an, NULL, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (parts[i]);
+    }
+  flat = hr_analysis_new_from_parts (parts, G_N_ELEMENTS (parts), NULL, NULL, &error);
+  g_assert_no_error (error);
+  /* ((0 1) (2 3)) ((4 5)): the merged parts merge again */
+  a = merge2 (parts[0], parts[1]);
+  b = merge2 (parts[2], parts[3]);
+  c = merge2 (a, b);
+  d = merge2 (parts[4], parts[5]);
+  e = merge2 (c, d);
+  tree = hr_analysis_new_from_parts (&e, 1, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (hr_source_get_n_samples (hr_analysis_get_source (tree)), ==, N);
+  compare_analyses (flat, tree, 1e-9);
+  /* one part of all: the same bytes as merging the parts at once */
+  {
+    g_autoptr (GBytes) all = hr_analysis_merge_parts (parts, G_N_ELEMENTS (parts), NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_bytes_get_size (all), ==, g_bytes_get_size (e));
+  }
+  /* parts that disagree are refused as by hr_analysis_new_from_parts() */
+  {
+    g_autoptr (HrAnalysis) alone = analysis_of (x, NULL, 0, 100, D);
+    g_autoptr (GBytes) p_alone = hr_analysis_run_part (alone, NULL, NULL, NULL, &error);
+    GBytes *mixed[] = { e, p_alone };
+
+    g_assert_no_error (error);
+    bad = hr_analysis_merge_parts (mixed, 2, NULL, &error);
+    g_assert_null (bad);
+    g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH);
+    g_clear_error (&error);
+  }
+  bad = hr_analysis_merge_parts (parts, 0, NULL, &error);
+  g_assert_null (bad);
+  g_assert_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID);
+  for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
+    g_bytes_unref (parts[i]);
+}
+
 int
 main (int argc, char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/analysis-parts/merge", test_merge);
+  g_test_add_func ("/analysis-parts/merge-tree", test_merge_tree);
   g_test_add ("/analysis-parts/refuse", HrTestFolder, NULL, hr_test_folder_set_up, test_refuse,
               hr_test_folder_tear_down);
   return g_test_run ();

@@ -492,6 +492,59 @@ test_reader_is_source (void)
   g_rmdir (dir);
 }
 
+/* A range of another source reads its rows, numbered from 0, in any chunks and from any
+ * position; ranges past the end, or of a source of unknown length, are refused. */
+static void
+test_range (void)
+{
+  g_autofree float *rows = make_rows (100, 6, 21);
+  g_autoptr (HrSource) all = memory_source (rows, 100, 6);
+  g_autoptr (HrSource) range = NULL, empty = NULL, counter = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree float *got = NULL;
+  float some[5 * 6];
+  gsize n = 0;
+
+  g_object_set (all, "name", "all.tif", NULL);
+  range = hr_range_source_new (all, 30, 45, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (hr_source_get_n_samples (range), ==, 45);
+  g_assert_cmpuint (hr_source_get_n_features (range), ==, 6);
+  g_assert_cmpstr (hr_source_get_name (range), ==, "all.tif[30:75]");
+  g_assert_true (hr_range_source_get_source (HR_RANGE_SOURCE (range)) == all);
+  g_assert_cmpuint (hr_range_source_get_first (HR_RANGE_SOURCE (range)), ==, 30);
+  got = read_all (range, 7, &n);
+  g_assert_cmpuint (n, ==, 45);
+  g_assert_cmpmem (got, 45 * 6 * sizeof (float), rows + 30 * 6, 45 * 6 * sizeof (float));
+  /* the underlying source moved elsewhere in between: the range still reads its rows */
+  g_assert_true (hr_source_seek (all, 3, &error));
+  g_assert_true (
+      hr_source_read_rows_into (range, 40, 5, some, G_N_ELEMENTS (some), &n, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 5);
+  g_assert_cmpmem (some, sizeof some, rows + 70 * 6, sizeof some);
+  g_assert_false (
+      hr_source_read_rows_into (range, 41, 5, some, G_N_ELEMENTS (some), &n, NULL, &error));
+  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID);
+  g_clear_error (&error);
+
+  empty = hr_range_source_new (all, 100, 0, &error);
+  g_assert_no_error (error);
+  g_assert_true (hr_source_read_into (empty, some, 5, &n, NULL, &error));
+  g_assert_cmpuint (n, ==, 0);
+  g_assert_null (hr_range_source_new (all, 90, 11, &error));
+  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "all.tif"));
+  g_clear_error (&error);
+  g_assert_null (hr_range_source_new (all, 101, 0, &error));
+  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID);
+  g_clear_error (&error);
+  counter = g_object_new (test_counter_get_type (), "n-samples", HR_SOURCE_N_SAMPLES_UNKNOWN,
+                          "n-features", (guint64)3, NULL);
+  g_assert_null (hr_range_source_new (counter, 0, 1, &error));
+  g_assert_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INVALID);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -505,6 +558,7 @@ main (int argc, char **argv)
   g_test_add_func ("/source/cancelled", test_cancelled);
   g_test_add_func ("/source/concat/read", test_concat);
   g_test_add_func ("/source/concat/mismatch", test_concat_mismatch);
+  g_test_add_func ("/source/range", test_range);
   g_test_add_func ("/source/subclass/read-bytes", test_bytes_subclass);
   g_test_add_func ("/source/read-rows-into", test_read_rows_into);
   g_test_add_func ("/source/analysis/same-spectrum", test_analysis_sources);

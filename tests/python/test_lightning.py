@@ -1,0 +1,187 @@
+"""headrank_lightning: the reduction of parts across ranks (fake process groups, in CI) and
+a real DDP run on CPU where torch and Lightning are installed."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gi
+gi.require_version('Headrank', '1.0')
+from gi.repository import GLib, Headrank  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'python'))
+import headrank_numpy as hn  # noqa: E402
+import headrank_lightning as hl  # noqa: E402
+
+
+def _data(n, d=40, p=10, seed=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=(n, d)) * np.linspace(0.1, 5, d)).astype(np.float32)
+    x[:, -3:] = x[:, :3] @ rng.normal(size=(3, 3))  # rank d − 3
+    z = np.tanh(x[:, :p] @ rng.normal(size=(p, p))).astype(np.float32)
+    return x, z
+
+
+def _fake_ranks(x, z, sizes, batch_sizes, rows_per_part):
+    """Each rank's part, accumulated batch by batch over its own rows, and a fake all_gather
+    that returns every rank's (in rank order) for whichever rank calls it."""
+    parts, first = [], 0
+    for size, batch in zip(sizes, batch_sizes):
+        acc = hl.PartAccumulator(rows_per_part)
+        for i in range(first, first + size, batch):
+            end = min(i + batch, first + size)
+            acc.add(x[i:end], z[i:end])
+        parts.append(acc.part())
+        first += size
+    return parts
+
+
+def _assert_close(got, want, rel=1e-7):
+    # the rank exactly; the others within 1e-7: the eigenvalues at rounding level of a
+    # rank-deficient stage differ with the order of the sums (doc/partial.md, the bound)
+    assert set(got) == set(want)
+    for k in want:
+        assert got[k] == pytest.approx(want[k], rel=rel, abs=1e-12), k
+
+
+@pytest.mark.parametrize('fallback,rows_per_part', [(False, 50), (False, 4096), (True, 50)])
+def test_three_fake_ranks_equal_one_pass(monkeypatch, fallback, rows_per_part):
+    if fallback:  # a headrank without merge_parts: parts kept per batch, merged at the end
+        monkeypatch.setattr(hl, '_has_merge_parts', lambda: False)
+    x, z = _data(1000)
+    sizes, batches = [400, 0, 600], [37, 8, 64]  # rank 1 has no sample
+    parts = _fake_ranks(x, z, sizes, batches, rows_per_part)  # batches straddle buffers
+    assert parts[1] is None
+    one_pass = hl.metrics(hn.analyze(x, projections=z))
+    for rank in range(3):
+        calls = []
+
+        def gather(local, rank=rank):
+            calls.append(local)
+            assert local is parts[rank]
+            return list(parts)
+        merged = hl.reduce_parts(parts[rank], gather)
+        assert len(calls) == 1
+        got = hl.metrics(merged)
+        _assert_close(got, one_pass)
+        for k in got:
+            if k.endswith("/rank") or k.endswith("/samples"):
+                assert got[k] == one_pass[k], k
+        assert got['headrank/features/rank'] == 37
+        assert got['headrank/features/samples'] == 1000
+        assert 'headrank/projections/cka_with_features' in got
+        assert 'headrank/projections_normalized/effective_rank' in got
+
+
+def test_binary_counter_holds_few_parts():
+    x, z = _data(300, d=8, p=4)
+    acc = hl.PartAccumulator(rows_per_part=3)
+    held = []
+    for i in range(0, 300, 3):  # 100 batches
+        acc.add(x[i:i + 3], z[i:i + 3])
+        held.append(acc.n_parts)
+    assert acc.n_batches == 100 and acc.n_samples == 300
+    assert max(held) <= 7  # ⌈log₂ 100⌉ + 1 = 8, popcount ≤ 6
+    assert held[-1] == bin(100).count('1')  # a part of 3 rows each batch, merged
+    report = hn.report(hl.reduce_parts(acc.part(), lambda b: [b]))
+    assert report['stages'][0]['samples'] == 300
+
+
+def test_no_sample_anywhere_and_empty_batches():
+    acc = hl.PartAccumulator()
+    acc.add(np.zeros((0, 5), np.float32), np.zeros((0, 2), np.float32))
+    assert acc.part() is None
+    assert hl.reduce_parts(None, lambda b: [b, None]) is None
+
+
+def test_ranks_that_disagree_are_refused():
+    a = hl.PartAccumulator()
+    a.add(*_data(50, d=8, p=4))
+    b = hl.PartAccumulator()
+    b.add(*_data(50, d=9, p=4))
+    with pytest.raises(GLib.Error) as e:
+        hl.reduce_parts(a.part(), lambda local: [local, b.part()])
+    assert e.value.matches(Headrank.part_error_quark(), int(Headrank.PartError.MISMATCH))
+
+
+def test_bad_shapes():
+    with pytest.raises(ValueError):
+        hl.PartAccumulator(0)
+    acc = hl.PartAccumulator()
+    with pytest.raises(ValueError):
+        acc.add(np.zeros(5, np.float32))
+    with pytest.raises(ValueError):
+        acc.add(np.zeros((5, 3), np.float32), np.zeros((4, 2), np.float32))
+    acc.add(np.ones((5, 3), np.float32), np.ones((5, 2), np.float32))
+    for features, projections in [(np.ones((5, 4)), np.ones((5, 2))), (np.ones((5, 3)), None),
+                                  (np.ones((5, 3)), np.ones((5, 1)))]:
+        with pytest.raises(ValueError):
+            acc.add(features, projections)
+
+
+def test_module_imports_no_torch():
+    code = ('import sys; sys.path.insert(0, %r); import headrank_lightning; '
+            'assert "torch" not in sys.modules and "lightning" not in sys.modules; print("ok")'
+            % str(ROOT / 'python'))
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == 'ok'
+
+
+def _torch_python():
+    """An interpreter with torch, Lightning and PyGObject: HEADRANK_TORCH_PYTHON, else this
+    one; None when it has not all three."""
+    python = os.environ.get('HEADRANK_TORCH_PYTHON', sys.executable)
+    if not Path(python).exists():
+        return None, f'HEADRANK_TORCH_PYTHON={python} does not exist'
+    probe = subprocess.run([python, '-c', 'import torch, lightning, gi'], capture_output=True,
+                           text=True)
+    if probe.returncode != 0:
+        return None, (f'{python} lacks torch, lightning or PyGObject (set HEADRANK_TORCH_PYTHON '
+                      'to an interpreter that has them): '
+                      + probe.stderr.strip().splitlines()[-1])
+    return python, None
+
+
+def test_real_ddp_logs_what_offline_analyze_gives(tmp_path):
+    python, why = _torch_python()
+    if python is None:
+        pytest.skip(why)
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join([str(ROOT / 'python'), env.get('PYTHONPATH', '')])
+    env.pop('MALLOC_CHECK_', None)
+    run = subprocess.run([python, str(Path(__file__).with_name('lightning_ddp_run.py')),
+                          str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads((tmp_path / 'logged.json').read_text())
+    assert out['world_size'] == 2
+    logged = {}
+    for entry in out['logged']:
+        if 'epoch' in entry and 'headrank/features/rank' in entry:
+            logged[int(entry['epoch'])] = entry
+    assert sorted(logged) == [0, 1]
+    for epoch, values in logged.items():
+        x = np.concatenate([np.load(tmp_path / f'features-{epoch}-{r}.npy') for r in (0, 1)])
+        z = np.concatenate([np.load(tmp_path / f'projections-{epoch}-{r}.npy') for r in (0, 1)])
+        assert x.shape == (96, 24) and z.shape == (96, 6)
+        offline = hl.metrics(hn.analyze(x, projections=z))
+        got = {k: v for k, v in values.items() if k.startswith('headrank/')}
+        _assert_close(got, offline, rel=1e-6)  # Lightning logs float32
+        if epoch == 1:  # the callback's own report (float64) of the last epoch
+            _assert_close(hl.metrics(out['last_report']), offline, rel=1e-7)
+    # and the command on the same embeddings
+    tool = os.environ.get('HEADRANK_TOOL')
+    if tool:
+        import tifffile
+        tifffile.imwrite(tmp_path / 'f.tif', x)
+        tifffile.imwrite(tmp_path / 'p.tif', z)
+        subprocess.run([tool, 'analyze', str(tmp_path / 'f.tif'), '--projections',
+                        str(tmp_path / 'p.tif'), '-o', str(tmp_path / 'report')], check=True,
+                       capture_output=True)
+        report = json.loads((tmp_path / 'report' / 'report.json').read_text())
+        _assert_close(hl.metrics(out['last_report']), hl.metrics(report), rel=1e-7)
