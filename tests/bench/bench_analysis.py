@@ -93,7 +93,8 @@ products, bound by memory.  So the same process also times dsyevd at the spectra
 and a second floor, with each eigenvalue problem at that time, is printed for information
 (the goal is against the first).  headrank's fraction of the floor = floor / headrank's
 median wall time
-(and, less sensitive to a loaded machine, threads x floor / its median CPU time);
+(and, less sensitive to a loaded machine, the CPU floor / its median CPU time, the CPU
+floor from the peaks per CPU second of all threads, measured in the same calls);
 also printed per run, each against the floor from the peaks of its own round (measured
 just before it, under the same load).  headrank-all and headrank-none get the floor of
 their own work.
@@ -570,13 +571,17 @@ def child_peaks(a):
         t = time.perf_counter()
         f(*args)
         calls = max(1, int(0.2 / max(time.perf_counter() - t, 1e-6)))
-        best = float('inf')
+        best = best_cpu = float('inf')
         for _ in range(5):
-            t = time.perf_counter()
+            t, t_cpu = time.perf_counter(), time.process_time()
             for _ in range(calls):
                 f(*args)
             best = min(best, (time.perf_counter() - t) / calls)
+            best_cpu = min(best_cpu, (time.process_time() - t_cpu) / calls)
         out[name] = flops / best / 1e9
+        # per CPU second of all the threads: the peak a loaded machine does not lower
+        # as much (other processes take wall time, not this process's CPU time)
+        out[name + '_cpu'] = flops / best_cpu / 1e9
     # LAPACK's dsyevd (eigenvalues only, lower triangle), what headrank and numpy's
     # eigvalsh call, at the spectra's orders: the eigensolver as it runs (its reduction to
     # tridiagonal form is half matrix-vector products, bound by memory, far from the dgemm
@@ -835,6 +840,8 @@ def main():
         best[k] = b
     peak = dict(sgemm=max(p['sgemm'] for p in peak_runs),
                 dgemm=max(p['dgemm'] for p in peak_runs))
+    peak_cpu = dict(sgemm=max(p['sgemm_cpu'] for p in peak_runs),
+                    dgemm=max(p['dgemm_cpu'] for p in peak_runs))
     for order in sorted({d, OUT}):
         peak[f'dsyevd_{order}'] = min(p[f'dsyevd_{order}'] for p in peak_runs)
     work = floor_work(n, d)
@@ -906,15 +913,17 @@ def main():
         extra = '' if kind in ('headrank', 'headrank-f32') else (
             f' (its floor: scatter {kwork["scatter_dsyrk"] / 1e9:.1f} + CKA '
             f'{kwork["cka_dgemm"] / 1e9:.1f} GFLOP at the dgemm peak)')
-        # the CPU time the floor's work takes on --threads cores at the peaks, over the CPU
-        # time used: less sensitive to other processes than the wall time (not to their
-        # share of the caches and memory bandwidth)
-        cpu_fraction = kfloor * a.threads / best[kind]['cpu_s']
+        # the CPU time the floor's work takes at the peaks per CPU second, over the CPU time
+        # used: less sensitive to other processes than the wall time (not to their share of
+        # the caches and memory bandwidth)
+        cpu_floor = floor_seconds(kwork, peak_cpu)
+        cpu_fraction = cpu_floor / best[kind]['cpu_s']
         print(f'{kind} at {100 * fraction:.0f} % of its floor ({kfloor:.2f} s / '
               f'{best[kind]["wall_s"]:.2f} s), goal >= {100 * FLOOR_GOAL:.0f} %'
               + ('' if fraction >= FLOOR_GOAL else ' (missed)')
-              + f'; CPU: {100 * cpu_fraction:.0f} % ({kfloor * a.threads:.2f} CPU s at the '
-              f'peaks on {a.threads} threads / {best[kind]["cpu_s"]:.2f} CPU s used)' + extra)
+              + f'; CPU: {100 * cpu_fraction:.0f} % ({cpu_floor:.2f} CPU s at the peaks per CPU '
+              f'second, sgemm {peak_cpu["sgemm"]:.1f}, dgemm {peak_cpu["dgemm"]:.1f} GFLOP/s, / '
+              f'{best[kind]["cpu_s"]:.2f} CPU s used)' + extra)
         print(f'  per run, against its own round\'s peaks: '
               + ' '.join(f'{100 * f:.0f} % (load {x["load"]:.1f})'
                          for f, x in zip(per_run, runs[kind])))
