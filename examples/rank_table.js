@@ -38,7 +38,7 @@ function main(args) {
             const stage = analysis.get_stage(i);
             const spectrum = stage.get_spectrum();
             if (spectrum === null)
-                continue; // activation stages are analysed for their statistics only
+                continue; // a stage without a spectrum (analyze --stage none): statistics only
             const pcs = [0.9, 0.95, 0.99].map(f => spectrum.get_components(f)).join('/');
             print(`${stage.get_name().padEnd(14)}${pad(stage.get_n_samples(), 8)}` +
                   `${pad(stage.get_dimension(), 6)}${pad(spectrum.get_rank(), 6)}` +

@@ -34,6 +34,7 @@ typedef struct
   HrStage *last;      /* the stage the contrastive measures use */
   float *scratch;     /* chunk × HR_PER_SAMPLE_COLUMNS, from the moments */
   gsize scratch_rows;
+  double *products; /* the chunks' float64 products, D × D for the widest stage, shared */
 
   /* pairs: the rows of the last stage kept for them */
   guint64 *pairs; /* n_pairs × 3, HR_NO_NEGATIVE for none */
@@ -54,9 +55,20 @@ typedef struct
 static void
 hr_pass_clear (HrPass *pass)
 {
+  /* no accumulator that may outlive the pass keeps its shared products scratch */
+  for (guint i = 0; pass->stages != NULL && i < pass->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass->stages, i);
+
+      if (stage->moments != NULL)
+        hr_moments_release_scratch (stage->moments);
+      if (stage->normalized != NULL)
+        hr_moments_release_scratch (stage->normalized);
+    }
   g_clear_pointer (&pass->stages, g_ptr_array_unref);
   g_free (pass->by_layer);
   g_free (pass->scratch);
+  g_free (pass->products);
   g_free (pass->pairs);
   g_free (pass->wanted);
   g_free (pass->slots_of);
@@ -258,7 +270,19 @@ hr_pass_chunk (const float *features, gsize n, const guint64 *samples, const flo
       if (!hr_pass_add (pass, stage, x, n, samples, 0, error))
         return FALSE;
       if (stage->cross != NULL)
-        hr_cross_moments_add (stage->cross, features, x, n);
+        {
+          const double *cx = NULL, *cz = NULL;
+          const double *yx = pass->features->moments != NULL
+                                 ? hr_moments_peek_centred (pass->features->moments, n, &cx)
+                                 : NULL;
+          const double *yz = hr_moments_peek_centred (stage->moments, n, &cz);
+
+          /* the rows both moments have just centred: no second copy, one `dgemm` */
+          if (yx != NULL && yz != NULL)
+            hr_cross_moments_add_centred (stage->cross, yx, cx, yz, cz, n);
+          else
+            hr_cross_moments_add (stage->cross, features, x, n);
+        }
     }
   return TRUE;
 }
@@ -271,6 +295,16 @@ hr_analysis_wants_spectrum (HrAnalysis *self, const char *name)
         || strcmp (self->spectral_stages[i], "all") == 0)
       return TRUE;
   return FALSE;
+}
+
+/* Whether the activation layers get their spectrum, as they do unless `none` is named. */
+static gboolean
+hr_analysis_activation_spectra (HrAnalysis *self)
+{
+  for (guint i = 0; self->spectral_stages != NULL && self->spectral_stages[i] != NULL; i++)
+    if (strcmp (self->spectral_stages[i], "none") == 0)
+      return FALSE;
+  return TRUE;
 }
 
 /* The memory bound of the spectra: the one set, or half the physical memory. */
@@ -510,7 +544,7 @@ hr_pass_plan (HrPass *pass, GError **error)
       const char *name = self->spectral_stages[i];
 
       /* the features and the projections always have a spectrum */
-      if (strcmp (name, "all") == 0 || strcmp (name, "features") == 0
+      if (strcmp (name, "all") == 0 || strcmp (name, "none") == 0 || strcmp (name, "features") == 0
           || strcmp (name, "projections") == 0)
         continue;
       if (self->head == NULL || hr_head_find_stage (self->head, name) < 0)
@@ -542,7 +576,9 @@ hr_pass_plan (HrPass *pass, GError **error)
           const char *name = hr_head_get_layer_name (self->head, i);
           gboolean last = i + 1 == L;
           gboolean activation = hr_layer_kind_is_activation (kind);
-          gboolean spectrum = last || hr_analysis_wants_spectrum (self, name);
+          /* the activations' spectra by default: where a ReLU inflates rank (issue 16) */
+          gboolean spectrum = last || hr_analysis_wants_spectrum (self, name)
+                              || (activation && hr_analysis_activation_spectra (self));
 
           if (!last && !activation && !spectrum)
             continue;
@@ -1246,6 +1282,16 @@ gboolean
 hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *features,
                             HrProgress *progress, GCancellable *cancellable, GError **error)
 {
+  /* the rows are all in: the chunks' scratch makes room for the eigensolvers' copies */
+  for (guint i = 0; i < stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (stages, i);
+
+      if (stage->moments != NULL)
+        hr_moments_release_scratch (stage->moments);
+      if (stage->normalized != NULL)
+        hr_moments_release_scratch (stage->normalized);
+    }
   for (guint i = 0; i < stages->len; i++)
     {
       HrStage *stage = g_ptr_array_index (stages, i);
@@ -1266,6 +1312,33 @@ hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *featur
   return TRUE;
 }
 
+/* One D × D scratch for the chunks' products of every stage (their accumulators are fed one
+ * after the other), not one each: 8·D² bytes less per wide stage (issue 16). */
+static void
+hr_pass_share_products (HrPass *pass)
+{
+  gsize d_max = 0;
+
+  for (guint i = 0; i < pass->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass->stages, i);
+
+      if (stage->moments != NULL && stage->wants_spectrum && stage->rows == NULL)
+        d_max = MAX (d_max, stage->dimension);
+    }
+  if (d_max == 0 || (pass->products = g_try_new (double, d_max *d_max)) == NULL)
+    return; /* then each allocates its own */
+  for (guint i = 0; i < pass->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass->stages, i);
+
+      if (stage->moments != NULL)
+        hr_moments_share_products_scratch (stage->moments, pass->products);
+      if (stage->normalized != NULL)
+        hr_moments_share_products_scratch (stage->normalized, pass->products);
+    }
+}
+
 gboolean
 hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *cancellable,
                           GError **error)
@@ -1284,6 +1357,7 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
     }
   if (!hr_pass_plan (&pass, error) || !hr_pass_plan_pairs (&pass, error))
     goto out;
+  hr_pass_share_products (&pass);
 
   pass_share = self->positives != NULL ? 0.47 : 0.95;
   progress->from = 0.0;

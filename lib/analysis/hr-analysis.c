@@ -33,12 +33,12 @@
  * alone, so memory is bounded by the chunk and D², not by the number of samples: the
  * per-sample statistics go to a temporary file, not to memory.
  *
- * The stages are `features`, the outputs of the head's activation layers (statistics only:
- * zero fractions and dead units say whether a ReLU clips; name them with
- * hr_analysis_set_spectral_stages() to get their spectrum too), and `projections`, the output
- * of the head. Without a head the analysis takes the features and, optionally, the
- * projections that were computed elsewhere (what VisCy's EmbeddingWriter stores), sample by
- * sample alongside.
+ * The stages are `features`, the outputs of the head's activation layers (their spectrum,
+ * where a ReLU inflates rank, and statistics: zero fractions and dead units say whether it
+ * clips; `none` in hr_analysis_set_spectral_stages() leaves their spectrum out), and
+ * `projections`, the output of the head. Without a head the analysis takes the features and,
+ * optionally, the projections that were computed elsewhere (what VisCy's EmbeddingWriter stores),
+ * sample by sample alongside.
  *
  * With positive pairs (a pair file, or a second stack of positives aligned with the first),
  * it also computes the contrastive measures of #HrContrastive on the projections (or on the
@@ -602,10 +602,13 @@ hr_analysis_get_nonfinite_policy (HrAnalysis *self)
  * hr_analysis_set_spectral_stages:
  * @self: a #HrAnalysis
  * @names: (nullable) (array zero-terminated=1): names of the head's layers whose output
- *   gets a spectrum too, `all` for every layer; %NULL or empty for none
+ *   gets a spectrum too, `all` for every layer, `none` to leave out the activation layers';
+ *   %NULL or empty for the default
  *
- * The features and the projections always get a spectrum; the outputs of activation layers
- * get statistics (zero fractions, dead units) without one, unless named here.
+ * The features and the projections always get a spectrum, and so do, since 0.2, the
+ * outputs of activation layers (with their statistics: zero fractions, dead units), unless
+ * @names holds `none`; other layers get one when named here. Each spectrum costs a D × D
+ * scatter matrix, and with its CKA with the features a D_features × D cross-moments matrix.
  */
 void
 hr_analysis_set_spectral_stages (HrAnalysis *self, const char *const *names)

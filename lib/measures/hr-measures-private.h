@@ -19,6 +19,8 @@ guint64 hr_cross_moments_bytes (gsize dx, gsize dz);
 HrCrossMoments *hr_cross_moments_new (gsize dx, gsize dz);
 void hr_cross_moments_free (HrCrossMoments *cm);
 void hr_cross_moments_add (HrCrossMoments *cm, const float *x, const float *z, gsize n_rows);
+void hr_cross_moments_add_centred (HrCrossMoments *cm, const double *yx, const double *cx,
+                                   const double *yz, const double *cz, gsize n_rows);
 guint64 hr_cross_moments_get_n_samples (HrCrossMoments *cm);
 double hr_cross_moments_linear_cka (HrCrossMoments *cm, const double *scatter_x,
                                     const double *scatter_z);
@@ -35,6 +37,17 @@ double hr_lidar_of_pairs (const float *a, const float *p, gsize n, gsize d, GErr
  * (hr-moments.c). */
 void hr_moments_add_with_zeros (HrMoments *moments, const float *rows, gsize n_rows,
                                 float *per_sample);
+
+/* The last added rows, centred in float64, when they were one finite chunk; else NULL
+ * (hr-moments.c). */
+const double *hr_moments_peek_centred (HrMoments *moments, gsize n_rows, const double **center);
+
+/* The chunks' float64 products into a caller's D × D scratch, shared by accumulators fed
+ * one after the other (hr-moments.c). */
+void hr_moments_share_products_scratch (HrMoments *moments, double *scratch);
+
+/* Frees the moments' scratch memory once the last rows are in (hr-moments.c). */
+void hr_moments_release_scratch (HrMoments *moments);
 
 /* The mean over the dimensions of the fraction of samples that are exactly zero; NaN
  * before any sample (hr-moments.c). */

@@ -89,12 +89,33 @@ hr_row_finite (const float *x, gsize d)
   return s == 0.0f;
 }
 
+/* Chan, Golub and LeVeque, once C holds C_a + C_b and bx, bz the chunk's means:
+ * C ← C + (n_a·n_b/n)·δ_x δ_zᵀ, the means move by δ·n_b/n. */
+static void
+hr_cross_moments_merge_chunk (HrCrossMoments *cm, gsize nb)
+{
+  const gsize dx = cm->dx, dz = cm->dz;
+  double n_a = (double)cm->n, n = n_a + (double)nb;
+  double w = n_a * (double)nb / n, step = (double)nb / n;
+
+  for (gsize j = 0; j < dx; j++)
+    cm->bx[j] -= cm->mx[j];
+  for (gsize j = 0; j < dz; j++)
+    cm->bz[j] -= cm->mz[j];
+  if (cm->n > 0)
+    cblas_dger (CblasRowMajor, (int)dx, (int)dz, w, cm->bx, 1, cm->bz, 1, cm->c, (int)dz);
+  for (gsize j = 0; j < dx; j++)
+    cm->mx[j] += cm->bx[j] * step;
+  for (gsize j = 0; j < dz; j++)
+    cm->mz[j] += cm->bz[j] * step;
+  cm->n += nb;
+}
+
 static void
 hr_cross_moments_chunk (HrCrossMoments *cm, const float *x, const float *z, gsize n_rows)
 {
   const gsize dx = cm->dx, dz = cm->dz;
   gsize nb = 0;
-  double n_a, n, w, step;
 
   for (gsize r = 0; r < n_rows; r++)
     if (hr_row_finite (x + r * dx, dx) && hr_row_finite (z + r * dz, dz))
@@ -129,23 +150,22 @@ hr_cross_moments_chunk (HrCrossMoments *cm, const float *x, const float *z, gsiz
     }
   cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int)dx, (int)dz, (int)nb, 1.0, cm->yx,
                (int)dx, cm->yz, (int)dz, 1.0, cm->c, (int)dz);
+  hr_cross_moments_merge_chunk (cm, nb);
+}
 
-  /* Chan, Golub and LeVeque: C ← C + C_b + (n_a·n_b/n)·δ_x δ_zᵀ, the means move by δ·n_b/n */
-  n_a = (double)cm->n;
-  n = n_a + (double)nb;
-  w = n_a * (double)nb / n;
-  step = (double)nb / n;
-  for (gsize j = 0; j < dx; j++)
-    cm->bx[j] -= cm->mx[j];
-  for (gsize j = 0; j < dz; j++)
-    cm->bz[j] -= cm->mz[j];
-  if (cm->n > 0)
-    cblas_dger (CblasRowMajor, (int)dx, (int)dz, w, cm->bx, 1, cm->bz, 1, cm->c, (int)dz);
-  for (gsize j = 0; j < dx; j++)
-    cm->mx[j] += cm->bx[j] * step;
-  for (gsize j = 0; j < dz; j++)
-    cm->mz[j] += cm->bz[j] * step;
-  cm->n += nb;
+/* Adds a chunk whose rows the two stages' moments have already centred (float64, on the
+ * chunk's means @cx and @cz): one `dgemm` over the whole chunk, no copy of the rows. */
+void
+hr_cross_moments_add_centred (HrCrossMoments *cm, const double *yx, const double *cx,
+                              const double *yz, const double *cz, gsize n_rows)
+{
+  if (n_rows == 0)
+    return;
+  cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int)cm->dx, (int)cm->dz, (int)n_rows, 1.0,
+               yx, (int)cm->dx, yz, (int)cm->dz, 1.0, cm->c, (int)cm->dz);
+  memcpy (cm->bx, cx, cm->dx * sizeof (double));
+  memcpy (cm->bz, cz, cm->dz * sizeof (double));
+  hr_cross_moments_merge_chunk (cm, n_rows);
 }
 
 /* Adds @n_rows rows of both stages (row r of @x and of @z are the same sample); rows that

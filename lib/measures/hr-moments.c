@@ -148,8 +148,10 @@ struct _HrMoments
   double *delta;       /* D */
   double *y64;         /* float64: scratch_rows × D */
   double *s64;         /* float64: D × D, a chunk's products */
+  double *s64_shared;  /* or a caller's, shared by accumulators fed from one thread */
   float *y32;          /* float32: HR_MOMENTS_F32_BLOCK × D */
   float *s32;          /* float32: D × D */
+  gsize centred_rows;  /* rows of y64 centred on center by the last add, all of it finite */
 };
 
 G_DEFINE_FINAL_TYPE (HrMoments, hr_moments, G_TYPE_OBJECT)
@@ -539,7 +541,7 @@ hr_moments_ensure_scratch (HrMoments *self, gsize n_rows)
     {
       g_free (self->y64);
       self->y64 = g_new (double, n_rows *d);
-      if (self->full && self->s64 == NULL)
+      if (self->full && self->s64 == NULL && self->s64_shared == NULL)
         self->s64 = g_new (double, d *d);
     }
   else if (self->y32 == NULL)
@@ -645,12 +647,14 @@ hr_moments_chunk_float64 (HrMoments *self, const float *rows, gsize n_b)
 
   /* Not β = 1 into S: BLAS splits the n_b rows into panels and adds each panel's partial
    * product into its output, which would round S several times per chunk. */
-  cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n_b, 1.0, y, (int)d, 0.0,
-               self->s64, (int)d);
+  double *restrict p = self->s64_shared != NULL ? self->s64_shared : self->s64;
+
+  cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n_b, 1.0, y, (int)d, 0.0, p,
+               (int)d);
   for (gsize i = 0; i < d; i++)
     {
       double *restrict srow = self->scatter + i * d;
-      const double *restrict prow = self->s64 + i * d;
+      const double *restrict prow = p + i * d;
       gsize j = i;
 
       for (; j + 2 <= d; j += 2)
@@ -660,6 +664,7 @@ hr_moments_chunk_float64 (HrMoments *self, const float *rows, gsize n_b)
     }
   self->error_bound += hr_gamma ((double)n_b + 2, HR_U64) * tt;
   hr_moments_merge (self, n_b, NULL, tt, trace_before);
+  self->centred_rows = n_b;
 }
 
 /* Without the scatter matrix: its diagonal, Σ (x_j − c_j)², merged the same way. */
@@ -890,9 +895,55 @@ hr_moments_add_columns (HrMoments *self, const float *rows, gsize n_rows, float 
   g_return_if_fail (rows != NULL || n_rows == 0);
 
   d = self->dimension;
+  self->centred_rows = 0;
   for (gsize first = 0; first < n_rows; first += HR_MOMENTS_CHUNK_ROWS)
     hr_moments_add_chunk (self, rows + first * d, MIN (n_rows - first, HR_MOMENTS_CHUNK_ROWS),
                           per_sample != NULL ? per_sample + columns * first : NULL, columns);
+  /* one chunk, every row finite: y64 holds exactly @rows, centred */
+  if (n_rows > HR_MOMENTS_CHUNK_ROWS || self->centred_rows != n_rows)
+    self->centred_rows = 0;
+}
+
+/* Makes the float64 products of each chunk go to @scratch (at least D × D doubles, owned
+ * by the caller, who keeps it until the last row is added) instead of a D × D matrix of
+ * the accumulator's own: accumulators fed one after the other from one thread can share
+ * one. No effect on float32 products or a diagonal accumulator. */
+void
+hr_moments_share_products_scratch (HrMoments *self, double *scratch)
+{
+  if (!self->full || self->precision != HR_PRECISION_FLOAT64)
+    return;
+  self->s64_shared = scratch;
+  g_clear_pointer (&self->s64, g_free);
+}
+
+/* Frees the scratch memory (the chunk's rows and products, up to 8·D² + 8·%HR_MOMENTS_CHUNK_ROWS·D
+ * bytes) once no more rows will come, before the eigensolver needs its own; adding rows
+ * again allocates it again. */
+void
+hr_moments_release_scratch (HrMoments *self)
+{
+  g_clear_pointer (&self->finite_rows, g_free);
+  g_clear_pointer (&self->y64, g_free);
+  g_clear_pointer (&self->s64, g_free);
+  self->s64_shared = NULL;
+  g_clear_pointer (&self->y32, g_free);
+  g_clear_pointer (&self->s32, g_free);
+  self->scratch_rows = 0;
+  self->centred_rows = 0;
+}
+
+/* The rows of the last hr_moments_add() (or _with_zeros()) call in float64, centred on the
+ * chunk's mean (@center, D values), n_rows × D, row-major; NULL unless that call added
+ * exactly @n_rows rows, all finite, as one chunk with float64 products. Valid until the
+ * next call that adds rows. */
+const double *
+hr_moments_peek_centred (HrMoments *self, gsize n_rows, const double **center)
+{
+  if (n_rows == 0 || self->centred_rows != n_rows)
+    return NULL;
+  *center = self->center;
+  return self->y64;
 }
 
 void

@@ -108,6 +108,7 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
       = { _ ("stage"), _ ("samples"),       _ ("dim"),   _ ("rank"), _ ("m.rank"), _ ("eff.rank"),
           _ ("PR"),    _ ("PCs 90/95/99%"), _ ("alpha"), _ ("clip"), _ ("all") };
   g_autoptr (HrTable) table = hr_table_new (G_N_ELEMENTS (headers), headers);
+  gboolean without_spectrum = FALSE;
 
   for (guint i = 0; i < hr_analysis_get_n_stages (analysis); i++)
     {
@@ -148,6 +149,8 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
           alpha = g_strdup_printf ("%.2f",
                                    hr_unsigned_nan (hr_spectrum_get_alpha (sp, NULL, NULL, NULL)));
         }
+      else
+        without_spectrum = TRUE;
       clip = g_strdup_printf ("%.3f", zmean);
       n_all = g_strdup_printf ("%u", all);
       hr_table_add_row (table,
@@ -172,6 +175,12 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
          "≈ 0.964 after Tanh; all: units in that region for every sample, after ReLU the "
          "dead units)"),
       width);
+  if (without_spectrum)
+    hr_print_wrapped (
+        /* TRANSLATORS: under the legend of "headrank analyze" when a row shows "-";
+           "--stage none" stays in English */
+        _ ("(-: no spectrum: the activation layers' spectra were left out with --stage none)"),
+        width);
   hr_analysis_print_field_measures (analysis, width);
   if (hr_analysis_get_contrastive (analysis) != NULL)
     {
@@ -260,7 +269,7 @@ hr_analyze_progress (double fraction, gpointer user_data)
 }
 
 /* --stage: every name is a stage of @head (a layer's name) or a generic one (features,
- * projections, all); else a usage error whose one line lists the valid names. */
+ * projections, all, none); else a usage error whose one line lists the valid names. */
 static int
 hr_analyze_check_stages (GOptionContext *context, const char *const *stages, HrHead *head)
 {
@@ -269,14 +278,14 @@ hr_analyze_check_stages (GOptionContext *context, const char *const *stages, HrH
       g_autoptr (GString) valid = NULL;
       g_autofree char *message = NULL;
 
-      if (strcmp (stages[i], "all") == 0 || strcmp (stages[i], "features") == 0
-          || strcmp (stages[i], "projections") == 0
+      if (strcmp (stages[i], "all") == 0 || strcmp (stages[i], "none") == 0
+          || strcmp (stages[i], "features") == 0 || strcmp (stages[i], "projections") == 0
           || (head != NULL && hr_head_find_stage (head, stages[i]) >= 0))
         continue;
       valid = g_string_new ("features");
       for (guint l = 0; head != NULL && l < hr_head_get_n_layers (head); l++)
         g_string_append_printf (valid, ", %s", hr_head_get_layer_name (head, l));
-      g_string_append (valid, ", projections, all");
+      g_string_append (valid, ", projections, all, none");
       message = head != NULL
                     /* TRANSLATORS: the value of --stage that names no stage, then the valid
                        names, comma-separated (they stay in English) */
@@ -433,9 +442,9 @@ hr_command_analyze (int argc, char **argv)
                 "FILE (the same kind of stack as FILE)"),
             N_ ("FILE") },
           { "stage", 's', 0, G_OPTION_ARG_STRING_ARRAY, &stages,
-            /* TRANSLATORS: description of --stage; "all" stays in English */
+            /* TRANSLATORS: description of --stage; "all" and "none" stay in English */
             N_ ("Also compute the spectrum of this layer's output (repeatable; “all” for "
-                "every layer)"),
+                "every layer; activation layers have one unless “none”)"),
             N_ ("NAME") },
           { "temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature,
             /* TRANSLATORS: description of --temperature */

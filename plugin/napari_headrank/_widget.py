@@ -64,6 +64,7 @@ from ._stacks import (
 )
 
 HEAD_PRESET, HEAD_PROJECTIONS, HEAD_NONE = range(3)
+ACTIVATION_ROLE = Qt.UserRole + 1  # a stage list item: whether the layer is an activation
 #: the architecture combo's entries that are no preset
 ARCH_INFERRED, ARCH_SPEC = '', 'spec:'
 #: the activation of an inferred architecture (headrank analyze --activation)
@@ -277,7 +278,7 @@ class HeadrankWidget(QWidget):
         self.stages_list.setMaximumHeight(110)
         self.stages_list.setToolTip(
             _('Layers whose output gets a spectrum and rank too (as --stage); the features '
-              'and the projections always get one'))
+              'and the projections always get one, the activation layers unless unchecked'))
         self.stages_list.itemChanged.connect(self._inputs_changed)
         self.all_stages = QCheckBox(_('Every layer (--stage all)'))
         self.all_stages.toggled.connect(self._all_stages_toggled)
@@ -598,6 +599,8 @@ class HeadrankWidget(QWidget):
         from gi.repository import GLib
 
         self.stages_list.blockSignals(True)
+        listed = {self.stages_list.item(i).data(Qt.UserRole)
+                  for i in range(self.stages_list.count())}
         checked = {self.stages_list.item(i).data(Qt.UserRole)
                    for i in range(self.stages_list.count())
                    if self.stages_list.item(i).checkState() == Qt.Checked}
@@ -617,8 +620,11 @@ class HeadrankWidget(QWidget):
                 kind = self.Headrank.layer_kind_to_string(h.get_layer_kind(i))
                 item = QListWidgetItem(f'{name}  ({kind}, {h.get_layer_out_features(i)})')
                 item.setData(Qt.UserRole, name)
+                item.setData(ACTIVATION_ROLE, h.get_layer_kind(i) in self._activation_kinds())
                 item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-                item.setCheckState(Qt.Checked if name in checked else Qt.Unchecked)
+                # an activation layer has its spectrum by default (issue 16), as in the command
+                on = name in checked if name in listed else item.data(ACTIVATION_ROLE)
+                item.setCheckState(Qt.Checked if on else Qt.Unchecked)
                 self.stages_list.addItem(item)
             text = _('Head: {spec} ({inputs} → {outputs})').format(
                 spec=h.get_spec(), inputs=h.get_in_features(), outputs=h.get_out_features())
@@ -643,16 +649,25 @@ class HeadrankWidget(QWidget):
         return self.Headrank.Head.new_from_file_full(spec['weights'], spec['arch'], None,
                                                      spec['activation'], None)
 
+    def _activation_kinds(self):
+        k = self.Headrank.LayerKind
+        return (k.RELU, k.GELU, k.SILU, k.GELU_TANH, k.LEAKY_RELU, k.TANH)
+
     def selected_stages(self):
-        """The layers chosen for a spectrum (['all'] for every layer)."""
+        """The layers chosen for a spectrum (['all'] for every layer), as
+        set_spectral_stages() takes them: the activation layers have one by default, so an
+        unchecked one makes the list start with 'none' and name the checked ones."""
         if self.all_stages.isChecked():
             return ['all']
-        return [self.stages_list.item(i).data(Qt.UserRole)
-                for i in range(self.stages_list.count())
-                if self.stages_list.item(i).checkState() == Qt.Checked]
+        items = [self.stages_list.item(i) for i in range(self.stages_list.count())]
+        names = [it.data(Qt.UserRole) for it in items if it.checkState() == Qt.Checked]
+        if any(it.data(ACTIVATION_ROLE) and it.checkState() != Qt.Checked for it in items):
+            return ['none'] + names
+        return names
 
     def set_stages(self, names):
-        """Checks the layers @names (['all'] for every layer) for a spectrum."""
+        """Checks the layers @names (['all'] for every layer) for a spectrum, and only
+        those."""
         self.all_stages.setChecked('all' in names)
         for i in range(self.stages_list.count()):
             item = self.stages_list.item(i)

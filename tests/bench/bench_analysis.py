@@ -35,16 +35,22 @@ Pipelines, each a fresh process started by /usr/bin/time (its wall time, user
 imports and reading included, as a user runs it), with
 OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = MKL_NUM_THREADS = --threads (2):
 
-  headrank      headrank analyze FILE -w W --arch viscy-v2 --json --stage 2: the
-                features, the projections (always), the ReLU output (--stage 2, its
-                layer name) and the L2-normalised projections (always since issue 10),
-                with CKA of every stage with a spectrum (always since issue 10);
-                float64 scatter matrices; JSON on standard output, no files.  headrank
-                has no option to leave the normalised spectrum or CKA out, so the peers
+  headrank      headrank analyze FILE -w W --arch viscy-v2 --json, the default
+                analysis: the features, the projections (always), the ReLU output
+                (layer 2: every activation layer by default since issue 16, which
+                --stage 2 gave before) and the L2-normalised projections (always since
+                issue 10), with CKA of every stage with a spectrum (always since issue
+                10); float64 scatter matrices; JSON on standard output, no files.  The
+                benchmark checks that these are the spectra it computed.  headrank has
+                no option to leave the normalised spectrum or CKA out, so the peers
                 compute them too.  (--stage all is NOT the same work: with the VisCy v2
                 head it adds the spectra and CKA of layers 0 linear, 1 bn and 3 linear:
-                six spectra and five cross-moments.)
-  headrank-all  only with --pipelines: --stage all, for information (not equal work)
+                seven spectra and five cross-moments.)
+  headrank-all  only with --pipelines: --stage all, for information (not equal work;
+                its fraction of its own floor is printed)
+  headrank-none only with --pipelines: --stage none, the features and the projections
+                only (the default before issue 16), for information, against its own
+                floor
   headrank-f32  only with --pipelines: headrank with --precision float32-products (for
                 information: the automatic choice for this N is float64; not in the goals)
   numpy         tifffile.imread; the head in torch (eval, no_grad, float32,
@@ -81,7 +87,17 @@ the same thread count, at the work's shapes: sgemm (8,192 x D)(D x D), dgemm
                                                       at the dgemm peak (a lower bound)
 
 BatchNorm, ReLU, normalisation and statistics (O(N D)), reading and process start are
-not counted.  headrank's fraction of the floor = floor / headrank's median wall time.
+not counted.  The eigenvalue problems are far from that bound in practice: LAPACK's dsyevd
+(headrank's and numpy's eigvalsh) reduces to tridiagonal form half in matrix-vector
+products, bound by memory.  So the same process also times dsyevd at the spectra's orders,
+and a second floor, with each eigenvalue problem at that time, is printed for information
+(the goal is against the first).  headrank's fraction of the floor = floor / headrank's
+median wall time
+(and, less sensitive to a loaded machine, the CPU floor / its median CPU time, the CPU
+floor from the peaks per CPU second of all threads, measured in the same calls);
+also printed per run, each against the floor from the peaks of its own round (measured
+just before it, under the same load).  headrank-all and headrank-none get the floor of
+their own work.
 
 Goals (issue 16, equal work): headrank >= 4x faster than sklearn, >= 1.8x faster
 than numpy, peak RSS <= 300 MB, >= 85 % of the floor.  The three must agree on
@@ -126,6 +142,8 @@ GOALS = {'sklearn': 4.0, 'numpy': 1.8}  # issue 16, on equal work
 RSS_GOAL_MB = 300.0
 FLOOR_GOAL = 0.85                        # issue 16: headrank at >= 85 % of the floor
 RELU_STAGE = '2'                         # the ReLU layer's name in the viscy-v2 head
+# headrank's default analysis computes the ReLU's spectrum (issue 16): the equal work
+HEADRANK_STAGE_ARGS = {'headrank-all': ['--stage', 'all'], 'headrank-none': ['--stage', 'none']}
 SPECTRA = ('features', 'hidden', 'projections', 'normalized')
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 TIME = '/usr/bin/time'
@@ -475,15 +493,19 @@ def child_env(threads):
 
 
 def timed(cmd, env, cwd):
-    """Runs cmd under /usr/bin/time: (stdout, wall s, user + sys s, peak RSS MB)."""
-    full = [TIME, '-f', TIME_MARK + ' %e %U %S %M'] + cmd
+    """Runs cmd under /usr/bin/time: (stdout, dict of wall_s, cpu_s = user + sys, user_s,
+    sys_s, rss_mb (peak), ctx_inv and ctx_vol (involuntary and voluntary context
+    switches))."""
+    full = [TIME, '-f', TIME_MARK + ' %e %U %S %M %c %w'] + cmd
     r = subprocess.run(full, capture_output=True, text=True, env=env, cwd=cwd)
     lines = r.stderr.strip().splitlines()
     mark = [ln for ln in lines if ln.startswith(TIME_MARK)]
     if r.returncode != 0 or not mark:
         raise RuntimeError(f'{" ".join(cmd)} failed (rc {r.returncode}):\n{r.stderr.strip()}')
-    wall, user, system, kb = mark[-1].split()[1:]
-    return r.stdout, float(wall), float(user) + float(system), int(kb) / 1024.0
+    wall, user, system, kb, inv, vol = mark[-1].split()[1:]
+    return r.stdout, dict(wall_s=float(wall), cpu_s=float(user) + float(system),
+                          user_s=float(user), sys_s=float(system), rss_mb=int(kb) / 1024.0,
+                          ctx_inv=int(inv), ctx_vol=int(vol))
 
 
 def headrank_tool():
@@ -494,20 +516,25 @@ def headrank_tool():
 def run(kind, a, tool, data, weights, tmp):
     env = child_env(a.threads)
     if kind.startswith('headrank'):
-        cmd = [tool, 'analyze', data, '-w', weights, '--arch', 'viscy-v2', '--json',
-               '--stage', 'all' if kind == 'headrank-all' else RELU_STAGE]
+        cmd = [tool, 'analyze', data, '-w', weights, '--arch', 'viscy-v2', '--json']
+        cmd += HEADRANK_STAGE_ARGS.get(kind, [])
         if kind == 'headrank-f32':
             cmd += ['--precision', 'float32-products']
-        out, wall, cpu, rss = timed(cmd, env, tmp)
+        out, times = timed(cmd, env, tmp)
         report = json.loads(out)
-        return dict(wall_s=wall, cpu_s=cpu, rss_mb=rss, stages=from_headrank(report),
+        stages = [s['name'] for s in report['stages'] if s['has_spectrum']]
+        if kind in ('headrank', 'headrank-f32') and stages != ['features', RELU_STAGE,
+                                                                'projections']:
+            raise RuntimeError(f'headrank analyze computed the spectra of {stages}, not '
+                               f'of the features, layer {RELU_STAGE} and the projections')
+        return dict(times, stages=from_headrank(report), spectra=stages,
                     report_precision=[s['precision'] for s in report['stages']])
     cmd = [sys.executable, os.path.abspath(__file__), '--child', kind, '--threads',
            str(a.threads), '--n', str(a.n), '--d', str(a.d), '--input', data,
            '--weights', weights]
-    out, wall, cpu, rss = timed(cmd, env, tmp)
+    out, times = timed(cmd, env, tmp)
     res = json.loads(out.strip().splitlines()[-1])
-    res.update(wall_s=wall, cpu_s=cpu, rss_mb=rss)
+    res.update(times)
     return res
 
 
@@ -544,13 +571,47 @@ def child_peaks(a):
         t = time.perf_counter()
         f(*args)
         calls = max(1, int(0.2 / max(time.perf_counter() - t, 1e-6)))
-        best = float('inf')
+        best = best_cpu = float('inf')
         for _ in range(5):
-            t = time.perf_counter()
+            t, t_cpu = time.perf_counter(), time.process_time()
             for _ in range(calls):
                 f(*args)
             best = min(best, (time.perf_counter() - t) / calls)
+            best_cpu = min(best_cpu, (time.process_time() - t_cpu) / calls)
         out[name] = flops / best / 1e9
+        # per CPU second of all the threads: the peak a loaded machine does not lower
+        # as much (other processes take wall time, not this process's CPU time)
+        out[name + '_cpu'] = flops / best_cpu / 1e9
+    # LAPACK's dsyevd (eigenvalues only, lower triangle), what headrank and numpy's
+    # eigvalsh call, at the spectra's orders: the eigensolver as it runs (its reduction to
+    # tridiagonal form is half matrix-vector products, bound by memory, far from the dgemm
+    # peak); best of 3 on a fresh copy of a covariance-like matrix
+    syevd = lib.dsyevd_
+    syevd.restype = None
+    for order in sorted({a.d, OUT}):
+        x = rng.standard_normal((2 * order, order))
+        s0 = numpy.asfortranarray(x.T @ x)
+        n_c, info = ctypes.c_int(order), ctypes.c_int(0)
+        w = numpy.zeros(order)
+        size, isize = ctypes.c_double(0), ctypes.c_int(0)
+
+        def call(a_, work, lwork, iwork, liwork):
+            syevd(b'N', b'L', ctypes.byref(n_c), a_.ctypes.data_as(ctypes.c_void_p),
+                  ctypes.byref(n_c), w.ctypes.data_as(ctypes.c_void_p), work,
+                  ctypes.byref(lwork), iwork, ctypes.byref(liwork), ctypes.byref(info),
+                  ctypes.c_size_t(1), ctypes.c_size_t(1))
+        call(s0.copy(order='F'), ctypes.byref(size), ctypes.c_int(-1), ctypes.byref(isize),
+             ctypes.c_int(-1))
+        work = numpy.zeros(max(1, int(size.value)))
+        iwork = numpy.zeros(max(1, isize.value), numpy.int32)
+        best = float('inf')
+        for _ in range(3):
+            a_ = s0.copy(order='F')
+            t = time.perf_counter()
+            call(a_, work.ctypes.data_as(ctypes.c_void_p), ctypes.c_int(work.size),
+                 iwork.ctypes.data_as(ctypes.c_void_p), ctypes.c_int(iwork.size))
+            best = min(best, time.perf_counter() - t)
+        out[f'dsyevd_{order}'] = best
     get = getattr(lib, 'openblas_get_num_threads', None)
     if get is not None:
         get.restype = ctypes.c_int
@@ -569,12 +630,34 @@ def peaks(a, tmp):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def floor_work(n, d):
-    """The flops of the equal work, by kernel (see the module's docstring)."""
-    widths = (d, d, OUT, OUT)   # features, ReLU output, projections, L2-normalised projections
+def spectrum_widths(d, kind='headrank'):
+    """The orders of the spectra of a pipeline's work."""
+    if kind == 'headrank-all':
+        return (d, d, d, d, OUT, OUT, OUT)
+    if kind == 'headrank-none':
+        return (d, OUT, OUT)
+    return (d, d, OUT, OUT)
+
+
+def floor_eigensolver_seconds(work, peak, d, kind='headrank'):
+    """The floor with the eigenvalue problems at dsyevd's measured time (two per spectrum,
+    centred and uncentred) instead of their flops at the dgemm peak: what is reachable."""
+    return (work['head_sgemm'] / (peak['sgemm'] * 1e9) +
+            (work['scatter_dsyrk'] + work['cka_dgemm']) / (peak['dgemm'] * 1e9) +
+            sum(2 * peak[f'dsyevd_{w}'] for w in spectrum_widths(d, kind)))
+
+
+def floor_work(n, d, kind='headrank'):
+    """The flops of a pipeline's work, by kernel (see the module's docstring).  The equal
+    work: spectra of the features, the ReLU output, the projections and the L2-normalised
+    projections, CKA of the ReLU output and the projections.  headrank-all adds layers 0
+    (linear) and 1 (bn), D wide, and 3 (linear), 128 wide, each with a spectrum and a CKA;
+    headrank-none leaves out the ReLU's spectrum and CKA."""
+    widths = spectrum_widths(d, kind)
+    cka = {'headrank-all': (d, d, d, OUT, OUT), 'headrank-none': (OUT,)}.get(kind, (d, OUT))
     return dict(head_sgemm=2.0 * n * (d * d + d * OUT),
                 scatter_dsyrk=sum(float(n) * w * (w + 1) for w in widths),
-                cka_dgemm=2.0 * n * d * (d + OUT),
+                cka_dgemm=sum(2.0 * n * d * w for w in cka),
                 eigen=sum(2 * 4.0 / 3.0 * w ** 3 for w in widths))
 
 
@@ -661,7 +744,8 @@ def main():
                     help='runs per pipeline (the median is reported)')
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--pipelines', default='headrank,numpy,sklearn',
-                    help='comma-separated, of headrank, headrank-all, headrank-f32, numpy, sklearn')
+                    help='comma-separated, of headrank, headrank-all, headrank-none, headrank-f32, '
+                    'numpy, sklearn')
     ap.add_argument('--cache-dir')
     ap.add_argument('--child', choices=['sklearn', 'numpy', 'peaks'], help=argparse.SUPPRESS)
     ap.add_argument('--write-data', help=argparse.SUPPRESS)
@@ -742,17 +826,24 @@ def main():
         for r in range(a.rounds):
             peak_runs.append(peaks(a, tmp))
             for kind in (kinds if r % 2 == 0 else kinds[::-1]):
-                runs[kind].append(run(kind, a, tool, data, weights, tmp))
+                res = run(kind, a, tool, data, weights, tmp)
+                res.update(round=r, load=os.getloadavg()[0])
+                runs[kind].append(res)
                 loads.append(os.getloadavg()[0])
     best = {}
     for k, v in runs.items():
         b = dict(sorted(v, key=lambda x: x['wall_s'])[(len(v) - 1) // 2])
-        for key in ('wall_s', 'cpu_s', 'rss_mb', 'compute_s'):
+        for key in ('wall_s', 'cpu_s', 'user_s', 'sys_s', 'rss_mb', 'ctx_inv', 'ctx_vol',
+                    'compute_s'):
             if key in b:
                 b[key] = statistics_median([x[key] for x in v])
         best[k] = b
     peak = dict(sgemm=max(p['sgemm'] for p in peak_runs),
                 dgemm=max(p['dgemm'] for p in peak_runs))
+    peak_cpu = dict(sgemm=max(p['sgemm_cpu'] for p in peak_runs),
+                    dgemm=max(p['dgemm_cpu'] for p in peak_runs))
+    for order in sorted({d, OUT}):
+        peak[f'dsyevd_{order}'] = min(p[f'dsyevd_{order}'] for p in peak_runs)
     work = floor_work(n, d)
     floor = floor_seconds(work, peak)
 
@@ -762,26 +853,35 @@ def main():
           'the projections and the L2-normalised projections; linear CKA of the ReLU output '
           'and of the projections with the features; per-sample and per-dimension statistics '
           'and SimSiam std of the features, the ReLU output and the projections')
-    print(f'  headrank: analyze --stage {RELU_STAGE} (the ReLU layer; --stage all would add the '
-          f'spectra and CKA of the other layers: 0 linear, 1 bn, 3 linear)')
+    print(f'  headrank: analyze (the default: since issue 16 it computes the spectrum and CKA of '
+          f'the activation layer {RELU_STAGE}, the ReLU, as --stage {RELU_STAGE} did; '
+          f'--stage all would add the spectra and CKA of the other layers: 0 linear, 1 bn, '
+          f'3 linear)')
     print('  numpy: numpy.cov + eigvalsh and the float64 Gram + eigvalsh per spectrum; '
           'CKA cross-moments in float64')
     print('  sklearn: PCA().fit + numpy.linalg.svd(compute_uv=False) per spectrum (matrix_rank '
           'from those values); CKA as numpy')
     if 'headrank-all' in best:
-        print('  headrank-all: analyze --stage all, for information (NOT equal work: 6 '
-              'spectra and 5 CKA cross-moments)')
+        print('  headrank-all: analyze --stage all, for information (NOT equal work: 7 '
+              'spectra and 5 CKA cross-moments; its own floor below)')
+    if 'headrank-none' in best:
+        print('  headrank-none: analyze --stage none, for information (NOT equal work: the '
+              'features and the projections only, the default before issue 16; its own floor '
+              'below)')
     print()
-    print(f'{"pipeline":13s} {"wall s":>7s} {"CPU s":>7s} {"peak RSS MB":>11s} '
-          f'{"compute s":>9s} {"RSS after imports":>17s}  runs (wall s)')
+    print(f'{"pipeline":13s} {"wall s":>7s} {"CPU s":>7s} {"user s":>7s} {"sys s":>6s} '
+          f'{"inv.cs":>7s} {"peak RSS MB":>11s} {"compute s":>9s} {"RSS after imports":>17s}'
+          f'  runs (wall s)')
     for kind, b in best.items():
         compute = f'{b["compute_s"]:9.1f}' if 'compute_s' in b else f'{"-":>9s}'
         imports = f'{b["rss_imports_mb"]:17.0f}' if 'rss_imports_mb' in b else f'{"-":>17s}'
-        print(f'{kind:13s} {b["wall_s"]:7.2f} {b["cpu_s"]:7.1f} {b["rss_mb"]:11.0f} {compute} '
+        print(f'{kind:13s} {b["wall_s"]:7.2f} {b["cpu_s"]:7.1f} {b["user_s"]:7.1f} '
+              f'{b["sys_s"]:6.1f} {b["ctx_inv"]:7.0f} {b["rss_mb"]:11.0f} {compute} '
               f'{imports}  ' + ' '.join(f'{x["wall_s"]:.2f}' for x in runs[kind]))
-    print('(medians over the rounds; wall, CPU = user + system, peak RSS: the whole process, from '
-          '/usr/bin/time; compute: the Python pipeline from loading the head to its last '
-          'statistic, imports excluded)')
+    print('(medians over the rounds; wall, CPU = user + system, user, system, involuntary '
+          'context switches (inv.cs: preempted, a sign of a loaded machine or of spinning '
+          'threads) and peak RSS: the whole process, from /usr/bin/time; compute: the Python '
+          'pipeline from loading the head to its last statistic, imports excluded)')
     for kind in ('sklearn', 'numpy'):
         if kind in best:
             print(f'  {kind} phases (s, median run): ' + ', '.join(
@@ -802,16 +902,45 @@ def main():
           f'{work["cka_dgemm"] / 1e9:.1f} + eigenvalues {work["eigen"] / 1e9:.2f}) GFLOP / dgemm '
           f'{peak["dgemm"]:.1f} GFLOP/s = {floor:.2f} s')
     ok = True
+    for kind in best:
+        if not kind.startswith('headrank'):
+            continue
+        kwork = floor_work(n, d, kind)
+        kfloor = floor_seconds(kwork, peak)
+        fraction = kfloor / best[kind]['wall_s']
+        # each run against the floor from the peaks of its own round (the same load)
+        per_run = [floor_seconds(kwork, peak_runs[x['round']]) / x['wall_s'] for x in runs[kind]]
+        extra = '' if kind in ('headrank', 'headrank-f32') else (
+            f' (its floor: scatter {kwork["scatter_dsyrk"] / 1e9:.1f} + CKA '
+            f'{kwork["cka_dgemm"] / 1e9:.1f} GFLOP at the dgemm peak)')
+        # the CPU time the floor's work takes at the peaks per CPU second, over the CPU time
+        # used: less sensitive to other processes than the wall time (not to their share of
+        # the caches and memory bandwidth)
+        cpu_floor = floor_seconds(kwork, peak_cpu)
+        cpu_fraction = cpu_floor / best[kind]['cpu_s']
+        print(f'{kind} at {100 * fraction:.0f} % of its floor ({kfloor:.2f} s / '
+              f'{best[kind]["wall_s"]:.2f} s), goal >= {100 * FLOOR_GOAL:.0f} %'
+              + ('' if fraction >= FLOOR_GOAL else ' (missed)')
+              + f'; CPU: {100 * cpu_fraction:.0f} % ({cpu_floor:.2f} CPU s at the peaks per CPU '
+              f'second, sgemm {peak_cpu["sgemm"]:.1f}, dgemm {peak_cpu["dgemm"]:.1f} GFLOP/s, / '
+              f'{best[kind]["cpu_s"]:.2f} CPU s used)' + extra)
+        print(f'  per run, against its own round\'s peaks: '
+              + ' '.join(f'{100 * f:.0f} % (load {x["load"]:.1f})'
+                         for f, x in zip(per_run, runs[kind])))
+        efloor = floor_eigensolver_seconds(kwork, peak, d, kind)
+        e_run = [floor_eigensolver_seconds(kwork, peak_runs[x['round']], d, kind) / x['wall_s']
+                 for x in runs[kind]]
+        print(f'  with the eigensolver at its measured time (2 dsyevd per spectrum, best: '
+              + ', '.join(f'order {w} {peak[f"dsyevd_{w}"]:.3f} s' for w in sorted({d, OUT}))
+              + f'; not the goal\'s floor): floor {efloor:.2f} s, '
+              f'{100 * efloor / best[kind]["wall_s"]:.0f} %; per run '
+              + ' '.join(f'{100 * f:.0f} %' for f in e_run))
     if 'headrank' in best:
         h = best['headrank']
-        fraction = floor / h['wall_s']
-        print(f'headrank at {100 * fraction:.0f} % of the floor ({floor:.2f} s / '
-              f'{h["wall_s"]:.2f} s), goal >= {100 * FLOOR_GOAL:.0f} %'
-              + ('' if fraction >= FLOOR_GOAL else ' (missed)'))
         print()
         print(f'{"peer":13s} {"time ratio":>10s} {"goal":>5s} {"CPU ratio":>9s} '
               f'{"compute ratio":>13s} {"peer peak MB":>12s} {"headrank peak MB":>16s}')
-        for kind in ('sklearn', 'numpy', 'headrank-f32', 'headrank-all'):
+        for kind in ('sklearn', 'numpy', 'headrank-f32', 'headrank-all', 'headrank-none'):
             if kind not in best:
                 continue
             b = best[kind]
@@ -829,7 +958,8 @@ def main():
               'compute time, imports and interpreter start excluded, over headrank\'s whole '
               'run)')
         print()
-        lines, ok = agreement({k: v for k, v in best.items() if k != 'headrank-all'})
+        lines, ok = agreement({k: v for k, v in best.items()
+                               if k not in ('headrank-all', 'headrank-none')})
         print('agreement with headrank:')
         for line in lines:
             print(line)

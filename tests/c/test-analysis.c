@@ -195,10 +195,10 @@ test_consistent (Fixture *f, gconstpointer data)
   g_assert_true (hr_analysis_run (analysis, NULL, NULL, NULL, &error));
   g_assert_no_error (error);
   g_assert_true (hr_analysis_is_done (analysis));
-  /* features, the ReLU (statistics only), projections */
+  /* features, the ReLU (its spectrum by default since issue 16), projections */
   g_assert_cmpuint (hr_analysis_get_n_stages (analysis), ==, 3);
   g_assert_cmpstr (hr_stage_get_name (hr_analysis_get_stage (analysis, 1)), ==, "2");
-  g_assert_null (hr_stage_get_spectrum (hr_analysis_get_stage (analysis, 1)));
+  g_assert_nonnull (hr_stage_get_spectrum (hr_analysis_get_stage (analysis, 1)));
   g_assert_cmpuint (hr_analysis_get_n_dropped (analysis), ==, 2);
   g_assert_cmpuint (hr_analysis_get_n_nonfinite (analysis), ==, 2);
 

@@ -80,12 +80,17 @@ def read_safetensors(path, prefix="projection."):
             for name, t in header.items() if name != "__metadata__"}
 
 
-def numpy_head(t, x):
-    """viscy-v2 in eval mode, float64."""
+def numpy_relu_output(t, x):
+    """viscy-v2 in eval mode up to its ReLU (layer 2), float64."""
     y = x.astype(np.float64) @ t["0.weight"].T + t["0.bias"]
     y = (y - t["1.running_mean"]) / np.sqrt(t["1.running_var"] + BN_EPS) * t["1.weight"] \
         + t["1.bias"]
-    y = np.maximum(y, 0) @ t["3.weight"].T + t["3.bias"]
+    return np.maximum(y, 0)
+
+
+def numpy_head(t, x):
+    """viscy-v2 in eval mode, float64."""
+    y = numpy_relu_output(t, x) @ t["3.weight"].T + t["3.bias"]
     return (y - t["4.running_mean"]) / np.sqrt(t["4.running_var"] + BN_EPS) * t["4.weight"] \
         + t["4.bias"]
 
@@ -130,7 +135,8 @@ def test_no_file_analyses_the_bundled_sample(tmp_path):
     rows = {line.split()[0]: line.split() for line in lines[1:4]}
     assert set(rows) == {"features", "1", "projections"}
     assert rows["features"][1:5] == ["4096", "64", "32", "33"]
-    assert rows["1"][1] == "(relu)" and rows["1"][5] == "-"  # statistics only
+    # the ReLU's spectrum by default (issue 16): where the v0 head inflates rank
+    assert rows["1"][1:6] == ["(relu)", "4096", "192", "188", "188"]
     assert rows["projections"][3] == "64"  # rank 64 > 32
     assert any(line.startswith("Pairs: 2048;") for line in lines), p.stdout
     assert any(line.startswith("The head inflates rank: the projections have rank 64")
@@ -208,7 +214,30 @@ def test_fixture_through_the_head(fixture_report):
     assert np.allclose(p["eigenvalues"], ref["eigenvalues"], rtol=1e-3,
                        atol=1e-5 * ref["eigenvalues"][0])
     assert p["effective_rank"] == pytest.approx(ref["effective_rank"], rel=1e-4)
-    assert stage(r, "2")["has_spectrum"] is False
+    # the ReLU's spectrum by default, from the same moments as a reference on its rows
+    relu = numpy_relu_output(read_safetensors(HEAD), finite(x))
+    ref = spectrum_reference(relu)
+    s2 = stage(r, "2")
+    assert s2["has_spectrum"] is True
+    assert (s2["samples"], s2["dimension"], s2["rank"]) == (596, 32, ref["rank"])
+    assert np.allclose(s2["eigenvalues"], ref["eigenvalues"], rtol=1e-3,
+                       atol=1e-5 * ref["eigenvalues"][0])
+    # its CKA with the features against numpy's on the same rows (the pass multiplies the
+    # rows the two stages' moments have centred), and against the cross-moments that centre
+    # their own blocks (float32 products take that path)
+    xc = finite(x).astype(np.float64)
+    xc -= xc.mean(0)
+    rc = relu - relu.mean(0)
+    cka = np.linalg.norm(xc.T @ rc) ** 2 / (np.linalg.norm(xc.T @ xc) * np.linalg.norm(rc.T @ rc))
+    assert s2["cka_with_features"] == pytest.approx(cka, rel=1e-5)
+    r32 = analyze_json(FEATURES, "-w", HEAD, "--arch", "viscy-v2", "--precision",
+                       "float32-products")
+    assert stage(r32, "2")["cka_with_features"] == pytest.approx(cka, rel=1e-4)
+    # --stage none: the features and the projections only, the ReLU's statistics
+    r_none = analyze_json(FEATURES, "-w", HEAD, "--arch", "viscy-v2", "--stage", "none")
+    assert [(s["name"], s["has_spectrum"]) for s in r_none["stages"]] == [
+        ("features", True), ("2", False), ("projections", True)]
+    assert stage(r_none, "projections")["rank"] == p["rank"]
     assert r["head"]["layers"][0] == {"name": "0", "kind": "linear", "in_features": 24,
                                       "out_features": 32, "bias": True}
     assert (r["head"]["in_features"], r["head"]["out_features"]) == (24, 8)
@@ -271,6 +300,20 @@ def test_pairs_option():
     assert r2["contrastive"].pop("pairs_source") == {
         "origin": "positives", "path": str(DATA / "positives.tif")}
     assert r2["contrastive"] == pytest.approx(c, rel=1e-6, abs=1e-6)
+
+
+def test_stage_none_table_says_what_its_dash_means(tmp_path):
+    """--stage none: the ReLU's row has "-" for its spectrum, and a line says why; the
+    default has no "-" and no such line."""
+    t = ok(run(FEATURES, "-w", HEAD, "--arch", "viscy-v2", "--stage", "none", cwd=tmp_path))
+    rows = {line.split()[0]: line.split() for line in t.stdout.splitlines()[1:4]}
+    assert rows["2"][1:4] == ["(relu)", "596", "32"] and rows["2"][4] == "-"
+    line = "(-: no spectrum: the activation layers' spectra were left out with --stage none)"
+    assert line in " ".join(t.stdout.split()), t.stdout
+    t = ok(run(FEATURES, "-w", HEAD, "--arch", "viscy-v2", cwd=tmp_path))
+    rows = {line.split()[0]: line.split() for line in t.stdout.splitlines()[1:4]}
+    assert rows["2"][4] != "-"
+    assert "no spectrum" not in t.stdout
 
 
 def test_stage_all_gives_every_layer_a_spectrum():

@@ -122,7 +122,7 @@ def test_unknown_stage_lists_the_stages(tmp_path):
     assert p.returncode == 2
     first = p.stderr.splitlines()[0]
     assert "“bogus”" in first
-    assert first.endswith("features, 0, 1, 2, 3, 4, projections, all"), first
+    assert first.endswith("features, 0, 1, 2, 3, 4, projections, all, none"), first
     assert not (tmp_path / "r").exists()
     # a real stage name is accepted
     p = run("analyze", DATA / "sample-embeddings.tif", "-w", DATA / "head-viscy-v2.safetensors",
@@ -132,7 +132,7 @@ def test_unknown_stage_lists_the_stages(tmp_path):
     p = run("analyze", DATA / "sample-embeddings.tif", "--projections",
             DATA / "sample-embeddings.tif", "--stage", "2", "--json")
     assert p.returncode == 2
-    assert p.stderr.splitlines()[0].endswith("features, projections, all")
+    assert p.stderr.splitlines()[0].endswith("features, projections, all, none")
 
 
 def test_progress_on_a_terminal(tmp_path):

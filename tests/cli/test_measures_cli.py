@@ -99,9 +99,10 @@ def test_second_table_and_lidar_fit_80_columns(tmp_path):
     head = next(i for i, l in enumerate(lines) if l.startswith("stage") and "viscy.er" in l)
     assert lines[head].split() == ["stage", "viscy.er", "RV.er", "s.rank", "NESum", "CKA",
                                    "norm.rank", "lightly"]
-    rows = lines[head + 1:head + 3]
-    assert [r.split()[0] for r in rows] == ["features", "projections"]
-    assert all(len(l) <= 80 for l in lines[head:head + 3])
+    rows = lines[head + 1:head + 4]
+    # every stage with a spectrum: the ReLU's too, by default since issue 16
+    assert [r.split()[0] for r in rows] == ["features", "1", "projections"]
+    assert all(len(l) <= 80 for l in lines[head:head + 4])
     assert any(l.startswith("LiDAR of the pairs: ") for l in lines)
 
 

@@ -166,4 +166,4 @@ def test_the_diagnostics_analysis_as_a_run(make_napari_viewer, qtbot, data_dir, 
     assert w.result['reports'][0]['report'] is None
     assert w.result['warnings'] == []
     ranks = [(s['name'], s['rank']) for s in w.result['reports'][0]['stages'] if s['has_spectrum']]
-    assert ranks == [('features', 32), ('projections', 64)]
+    assert ranks == [('features', 32), ('1', 188), ('projections', 64)]  # the ReLU's too

@@ -208,7 +208,11 @@ def test_a_spec_and_every_activation_stage(make_napari_viewer, qtbot, data_dir, 
     relu = next(widget.stages_list.item(i).data(0x0100)
                 for i in range(widget.stages_list.count())
                 if 'relu' in widget.stages_list.item(i).text())
-    # without a stage: the ReLU row has no rank
+    # the activation is checked by default, as the command computes its spectrum by
+    # default (issue 16); unchecked (--stage none): the ReLU row has no rank
+    assert widget.selected_stages() == [relu]
+    widget.set_stages([])
+    assert widget.selected_stages() == ['none']
     assert run_and_wait(qtbot, widget) == 'done', notes
     col = {widget.table.horizontalHeaderItem(c).text(): c
            for c in range(widget.table.columnCount())}

@@ -56,7 +56,7 @@ def test_analysis_end_to_end_on_the_sample(make_napari_viewer, qtbot, data_dir, 
                                      data_dir / 'head-viscy-v0.safetensors', 'viscy-v0',
                                      data_dir / 'sample-pairs.csv')
     stages = {s['name']: s for s in report['stages'] if s['has_spectrum']}
-    assert set(stages) == {'features', 'projections'}
+    assert set(stages) == {'features', '1', 'projections'}  # the ReLU's too (issue 16)
 
     per, cum = widget.canvases['explained_variance'].axes
     for name, s in stages.items():

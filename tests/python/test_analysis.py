@@ -359,18 +359,27 @@ def test_head_stages_match_numpy_on_the_heads_output(headed):
     assert headed.find_stage('no-such-stage') is None
 
 
-def test_activation_stages_have_statistics_without_spectrum():
-    """By default only the features and the projections get a spectrum; the ReLU's output
-    gets statistics. The head then folds each BatchNorm into the Linear before it, so its
-    rows differ from forward_stages()'s (unfolded) by float32 rounding: float32
-    tolerances, and a zero may flip in a sample or two per unit."""
+def test_activation_stages_have_spectrum_and_statistics():
+    """By default the features, the ReLU's output and the projections get a spectrum (the
+    ReLU's since issue 16), and the ReLU's output its statistics; `none` leaves its spectrum
+    out. The head folds each BatchNorm into the Linear before it, so its rows differ from
+    forward_stages()'s (unfolded) by float32 rounding: float32 tolerances, and a zero may
+    flip in a sample or two per unit."""
     a = run(analysis_with_head())
     names = [a.get_stage(i).get_name() for i in range(a.get_n_stages())]
     assert names == ['features', '2', 'projections']
     relu = a.find_stage('2')
-    assert relu.get_spectrum() is None
+    assert relu.get_spectrum() is not None
     assert a.find_stage('features').get_spectrum() is not None
     assert a.find_stage('projections').get_spectrum() is not None
+    assert 0 < relu.get_cka() <= 1
+    b = analysis_with_head()
+    b.set_spectral_stages(['none'])
+    run(b)
+    assert [b.get_stage(i).get_name() for i in range(b.get_n_stages())] == names
+    assert b.find_stage('2').get_spectrum() is None
+    assert b.find_stage('projections').get_spectrum().get_rank() == \
+        a.find_stage('projections').get_spectrum().get_rank()
     x = features()
     y = head_stages(load_head(), x[finite_rows(x)])[2]
     check_moments(relu.get_moments(), y, 'relu', rel=1e-5, zero_slack=2)

@@ -150,7 +150,10 @@ def test_rank_table_js():
     lines = r.stdout.splitlines()
     assert lines[0].split()[:4] == ['stage', 'samples', 'dim', 'rank']
     a = analysed(FEATURES, V0, 'viscy-v0')
-    for line, name in zip(lines[1:3], ('features', 'projections')):
+    # every stage has a spectrum by default: the ReLU's too (issue 16)
+    names = [a.get_stage(i).get_name() for i in range(a.get_n_stages())]
+    assert names == ['features', '1', 'projections']
+    for line, name in zip(lines[1:4], names):
         stage = a.find_stage(name)
         sp = stage.get_spectrum()
         pcs = '/'.join(str(sp.get_components(f)) for f in (0.9, 0.95, 0.99))
@@ -158,7 +161,7 @@ def test_rank_table_js():
                                 str(sp.get_rank()), str(sp.get_matrix_rank()),
                                 f'{sp.get_effective_rank():.2f}',
                                 f'{sp.get_participation_ratio():.2f}', pcs]
-    assert lines[3:] == list(a.describe_verdict())
+    assert lines[4:] == list(a.describe_verdict())
 
 
 @pytest.mark.skipif(GJS is None, reason='gjs is not installed')

@@ -225,7 +225,8 @@ def test_moments(analysis):
     np.testing.assert_allclose(hn.moments_scatter(m), xc.T @ xc, rtol=1e-9, atol=1e-9)
     relu = [s for s in (a.get_stage(i) for i in range(a.get_n_stages()))
             if s.get_role() == Headrank.StageRole.HIDDEN][0]
-    assert hn.moments_scatter(relu.get_moments()) is None  # statistics only
+    # the ReLU's scatter matrix too: activation layers have a spectrum by default (issue 16)
+    assert hn.moments_scatter(relu.get_moments()).shape == (relu.get_dimension(),) * 2
     assert hn.moments_zero_fraction(relu.get_moments()).shape == (relu.get_dimension(),)
 
 
