@@ -122,7 +122,7 @@ def part_of_rows(rows, projections=None, head=None, options=None, name='array'):
     features = hn.source_from_numpy(rows, name=name)
     if projections is not None:
         projections = hn.source_from_numpy(projections, name=name + ' projections')
-    return compute_part(features, projections, None if head is None else head, options)
+    return compute_part(features, projections, head, options)
 
 
 def merge_parts(*parts):

@@ -14,7 +14,7 @@ Two runs, each a fresh Python process:
   the parts merged as a tree, the report's spectra computed on the client.
 
 Each prints its wall time (the analysis only, the cluster started before) and the peak RSS
-(ru_maxrss) of every process: the client and, for dask, each worker. The ranks of the two
+(VmHWM) of every process: the client and, for dask, each worker. The ranks of the two
 runs are printed side by side (they must agree). Not a test: no assertion on time. The
 shards (N × 768 × 4 bytes) are written once into the cache folder and removed afterwards
 unless --keep.
@@ -73,7 +73,7 @@ def make_inputs(folder, n):
     shards = []
     bounds = [n * i // SHARDS for i in range(SHARDS + 1)]
     for i in range(SHARDS):
-        path = folder / f'shard-{n}-{i:02d}.tif'
+        path = folder / f'shard-{n}-{i:02d}-strips.tif'
         shards.append(str(path))
         if path.exists():
             continue
@@ -83,7 +83,9 @@ def make_inputs(folder, n):
             k = min(100_000, rows - a)
             x[a:a + k] = rng.standard_normal((k, 96), dtype=np.float32) @ mix
             x[a:a + k] += 1e-3 * rng.standard_normal((k, D), dtype=np.float32)
-        tifffile.imwrite(str(path) + '.tmp', x, bigtiff=True)
+        # strips of 4,096 rows (tifffile's default is one strip of the whole shard, which
+        # the reader would decode at once)
+        tifffile.imwrite(str(path) + '.tmp', x, bigtiff=True, rowsperstrip=4096)
         os.replace(str(path) + '.tmp', path)
         del x
     return str(head), shards
@@ -95,6 +97,12 @@ def ranks(analysis):
 
 
 def peak_mb():
+    """The peak RSS of this process (VmHWM, in MB): not ru_maxrss, which Linux keeps
+    across fork and exec (a process started from a large one reports the large one's)."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
