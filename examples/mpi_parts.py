@@ -10,8 +10,9 @@ system every rank sees. Rank r of n analyses rows [r·N/n, (r+1)·N/n) of it
 number of rows, doc/partial.md); ``comm.allreduce`` with a non-commutative MPI.Op whose
 function is Headrank.Analysis.merge_parts merges the parts, in the order of the ranks (so
 the per-sample tables stay in the order of the samples), and every rank receives the merged
-part: never the N × D features. Every rank computes the spectra from it and prints its ranks
-(rank 0 only, unless --all-print); rank 0 writes the report into DIR when --output is given.
+part: never the N × D features. Every rank computes the spectra from it; rank 0 prints its
+ranks (and every rank's, gathered, with --all-print) and writes the report into DIR when
+--output is given.
 
 Needs mpi4py (``pip install mpi4py``, built against the MPI that runs it) and
 GI_TYPELIB_PATH and LD_LIBRARY_PATH to find Headrank-1.0 outside a standard prefix (see
@@ -70,12 +71,16 @@ def main():
     analysis = Headrank.Analysis.new_from_parts(
         [GLib.Bytes.new(merged)], None if head is None else hd._head(head), None)
     analysis.get_source().props.name = args.features
-    if comm.rank == 0 or args.all_print:
-        stages = [{'rank_of_job': comm.rank, 'stage': s['name'], 'rank': s['rank'],
-                   'effective_rank': s['effective_rank'], 'samples': s['samples']}
-                  for s in hn.report(analysis)['stages'] if s['has_spectrum']]
-        print(json.dumps({'part_bytes': len(part), 'merged_bytes': len(merged),
-                          'rows': [first, first + count], 'stages': stages}), flush=True)
+    stages = [{'rank_of_job': comm.rank, 'stage': s['name'], 'rank': s['rank'],
+               'effective_rank': s['effective_rank'], 'samples': s['samples']}
+              for s in hn.report(analysis)['stages'] if s['has_spectrum']]
+    line = {'part_bytes': len(part), 'merged_bytes': len(merged), 'rows': [first, first + count],
+            'stages': stages}
+    # one process prints, so that the ranks' lines do not mix in mpirun's output
+    lines = comm.gather(line, root=0)
+    if comm.rank == 0:
+        for line in lines if args.all_print else lines[:1]:
+            print(json.dumps(line), flush=True)
     if comm.rank == 0 and args.output:
         analysis.write_report(args.output, None)
 
