@@ -50,7 +50,8 @@ for f in "$libdir/libheadrank-1.0.so.0" "$libdir/libheadrank-1.0.so" \
          "$prefix/include/headrank-1.0/hr-version.h" "$typelibdir/Headrank-1.0.typelib" \
          "$prefix/share/gir-1.0/Headrank-1.0.gir" "$prefix/bin/headrank" \
          "$prefix/share/man/man1/headrank.1" "$prefix/share/locale/de/LC_MESSAGES/headrank.mo" \
-         "$prefix/share/headrank/sample-embeddings.tif" "$site/headrank_numpy.py" "$site/headrank_lightning.py" \
+         "$prefix/share/headrank/sample-embeddings.tif" "$site/headrank_numpy.py" \
+         "$site/headrank_lightning.py" "$site/headrank_dask.py" \
          "$prefix/share/doc/headrank/examples/analyse_stack.py"; do
   [ -e "$f" ] || fail "not installed: ${f#"$prefix"/}"
 done

@@ -6,7 +6,7 @@ The sdist holds the whole source tree that meson builds (pyproject.toml, meson.b
 library, translations, data, plugin). The wheel holds the plugin's package (every module and
 the npe2 manifest of the sdist's plugin/napari_headrank), the library in meson-python's
 .napari_headrank.mesonpy.libs, the typelib, the catalogues and the sample data inside the
-package, and headrank_numpy; no headers, command, GIR or pkg-config file. Its tag is
+package, and headrank_numpy, headrank_lightning and headrank_dask; no headers, command, GIR or pkg-config file. Its tag is
 py3-none-linux_x86_64: no extension module, one native library that links the
 distribution's own OpenBLAS, libtiff, json-glib, cairo, c-blosc and zstd (not manylinux).
 Its dependencies are the ones plugin/pyproject.toml gives the developer's editable install.
@@ -53,7 +53,7 @@ with tarfile.open(sdist) as tar:
 for f in ('PKG-INFO', 'pyproject.toml', 'meson.build', 'meson_options.txt', 'lib/headrank.h',
           'lib/meson.build', 'po/de.po', 'data/sample-embeddings.tif', 'plugin/meson.build',
           'plugin/napari_headrank/__init__.py', 'plugin/napari_headrank/napari.yaml',
-          'python/headrank_numpy.py'):
+          'python/headrank_numpy.py', 'python/headrank_lightning.py', 'python/headrank_dask.py'):
     check(f'{top}/{f}' in names, f'sdist lacks {f}')
 check(not any('/.git/' in n or n.endswith('/.git') for n in names), 'sdist holds .git')
 
@@ -73,7 +73,8 @@ check(wheel_meta['Tag'] == tag and wheel_meta['Root-Is-Purelib'] == 'false',
 expected = {'.napari_headrank.mesonpy.libs/libheadrank-1.0.so',
             pkg + 'girepository-1.0/Headrank-1.0.typelib',
             pkg + 'locale/de/LC_MESSAGES/headrank.mo',
-            purelib + 'headrank_numpy.py'}
+            purelib + 'headrank_numpy.py', purelib + 'headrank_lightning.py',
+            purelib + 'headrank_dask.py'}
 expected |= {pkg + f for f in plugin_files}
 expected |= {pkg + 'data/' + f.name for f in (src / 'data').iterdir()
              if f.suffix in ('.tif', '.safetensors', '.csv', '.txt')}
