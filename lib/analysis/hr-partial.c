@@ -624,12 +624,53 @@ hr_merged_clear (HrMerged *m)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HrMerged, hr_merged_clear)
 
+/* The name of merged parts: their distinct names joined by commas while there
+ * are at most three and none is itself a merged name, else "FIRST … LAST" (the
+ * first part's first name and the last part's last name), so that a tree of merges of thousands of
+ * parts keeps a short name rather than one that grows with every merge. */
+#define HR_MERGED_NAME_ELLIPSIS " … "
+
+static char *
+hr_merged_name (GPtrArray *names)
+{
+  g_autoptr (GPtrArray) distinct = g_ptr_array_new ();
+  const char *first, *last, *cut;
+  g_autofree char *head = NULL;
+  gboolean merged = FALSE;
+
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *name = g_ptr_array_index (names, i);
+      gboolean seen = FALSE;
+
+      merged |= strstr (name, HR_MERGED_NAME_ELLIPSIS) != NULL;
+      for (guint j = 0; j < distinct->len && !seen; j++)
+        seen = g_str_equal (g_ptr_array_index (distinct, j), name);
+      if (!seen)
+        g_ptr_array_add (distinct, (gpointer)name);
+    }
+  if (distinct->len <= 3 && !merged)
+    {
+      g_ptr_array_add (distinct, NULL);
+      return g_strjoinv (", ", (char **)distinct->pdata);
+    }
+  first = g_ptr_array_index (names, 0);
+  last = g_ptr_array_index (names, names->len - 1);
+  cut = strstr (first, HR_MERGED_NAME_ELLIPSIS);
+  head = cut != NULL ? g_strndup (first, cut - first) : g_strdup (first);
+  cut = g_strrstr (last, HR_MERGED_NAME_ELLIPSIS);
+  if (cut != NULL)
+    last = cut + strlen (HR_MERGED_NAME_ELLIPSIS);
+  return g_strconcat (head, HR_MERGED_NAME_ELLIPSIS, last, NULL);
+}
+
 static gboolean
 hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancellable,
                 GError **error)
 {
   g_autoptr (HrSource) features = NULL, projections = NULL;
-  g_autoptr (GString) names = g_string_new (NULL), projection_names = g_string_new (NULL);
+  g_autoptr (GPtrArray) names = g_ptr_array_new (), projection_names = g_ptr_array_new ();
+  g_autofree char *name = NULL, *projection_name = NULL;
   HrPart *first;
   guint64 n_total = 0, n_dropped = 0, n_nonfinite = 0;
 
@@ -658,23 +699,25 @@ hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancel
       n_total += part->n_samples;
       n_dropped += part->n_dropped;
       n_nonfinite += part->n_nonfinite;
-      g_string_append_printf (names, "%s%s", i > 0 ? ", " : "", part->features);
+      g_ptr_array_add (names, part->features);
       if (part->projections != NULL)
-        g_string_append_printf (projection_names, "%s%s", i > 0 ? ", " : "", part->projections);
+        g_ptr_array_add (projection_names, part->projections);
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
     }
   first = m->first = g_ptr_array_index (m->read, 0);
 
-  features = hr_part_source_new (names->str, n_total, first->n_features, first->layout,
-                                 first->sample_format);
+  name = hr_merged_name (names);
+  features
+      = hr_part_source_new (name, n_total, first->n_features, first->layout, first->sample_format);
   m->analysis = hr_analysis_new_for_source (features);
   if (first->projections != NULL)
     {
       HrPartStage *last = &first->stages[first->n_stages - 1];
 
-      projections = hr_part_source_new (projection_names->str, n_total, last->dimension,
-                                        first->layout, first->sample_format);
+      projection_name = hr_merged_name (projection_names);
+      projections = hr_part_source_new (projection_name, n_total, last->dimension, first->layout,
+                                        first->sample_format);
       hr_analysis_set_projections_source (m->analysis, projections);
     }
   hr_analysis_set_norm_mode (m->analysis, first->mode);
@@ -749,7 +792,8 @@ hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancel
  * numbered from 0 across the parts, then the spectra, CKA and verdict computed as
  * hr_analysis_run() does. The result is done (hr_analysis_is_done()): write its report with
  * hr_analysis_write_report(). Its source (hr_analysis_get_source()) stands for the samples
- * of the parts (named after their files, joined by commas) and cannot be read.
+ * of the parts (named after their files: their distinct names joined by commas, or the first and
+ * the last joined by “ … ” when there are more than three) and cannot be read.
  *
  * Parts that cannot be read are refused with an error of the %HR_PART_ERROR domain; parts
  * that disagree (the dimension of the features, the head, the options, the stages) or a
@@ -831,9 +875,10 @@ hr_analysis_new_from_parts (GBytes **parts, guint n_parts, HrHead *head, GCancel
  * counts added, the per-sample tables concatenated in the order of the parts. The result
  * merges with others like any part, so that many parts can be merged as a tree (by pairs,
  * on the machines that made them), the last merge made by hr_analysis_new_from_parts().
- * Its features are named after the parts' (joined by commas). The head is not needed: the
- * parts carry its checksum, which hr_analysis_new_from_parts() checks at the end. A merged
- * part is built in memory, as a part is.
+ * Its features are named after the parts' (their distinct names joined by commas, or the first and
+ * the last joined by “ … ” when there are more than three). The head is not needed: the parts carry
+ * its checksum, which hr_analysis_new_from_parts() checks at the end. A merged part is built in
+ * memory, as a part is.
  *
  * Parts that cannot be read, or disagree, are refused as by hr_analysis_new_from_parts().
  * A part of no samples, or with fewer than two finite samples, is a part like any other.

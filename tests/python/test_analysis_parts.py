@@ -169,3 +169,31 @@ def test_part_files(tmp_path):
         Headrank.Analysis.new_from_part_files([paths[0], str(tmp_path / 'cut.part')], None, None)
     assert 'cut.part' in e.value.message
     assert e.value.code == Headrank.PartError.TRUNCATED
+
+
+def test_merged_names_stay_short():
+    """The merged source is named after its parts' distinct names while there are at most
+    three, else after the first and the last: a tree of merges (Dask, the Lightning
+    callback's parts of one name) never grows a name with every merge."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(96, 6)).astype(np.float32)
+
+    def part(rows, name):
+        src = source(rows)
+        src.set_property('name', name)
+        return Headrank.Analysis.new_for_source(src).run_part(None, None, None)
+
+    def name_of(parts):
+        merged = Headrank.Analysis.new_from_parts(parts, None, None)
+        return json.loads(merged.to_json(False))['input']['features']
+
+    same = [part(x[i:i + 8], 'features') for i in range(0, 96, 8)]
+    assert name_of(same) == 'features'
+    assert name_of(same[:1] + [part(x[8:16], 'b.tif')]) == 'features, b.tif'
+    shards = [part(x[i:i + 12], f'shard-{i // 12}.tif') for i in range(0, 96, 12)]
+    assert name_of(shards) == 'shard-0.tif … shard-7.tif'
+    # a tree: merges of merges keep the outermost names
+    left = Headrank.Analysis.merge_parts(shards[:4], None)
+    right = Headrank.Analysis.merge_parts(shards[4:], None)
+    assert name_of([left, right]) == 'shard-0.tif … shard-7.tif'
+    assert name_of([left, shards[4]]) == 'shard-0.tif … shard-4.tif'
