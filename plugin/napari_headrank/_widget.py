@@ -409,13 +409,12 @@ class HeadrankWidget(QWidget):
         if self.results_dock is None:
             self.results_dock = window.add_dock_widget(
                 self.results, name=_('headrank results'), area='bottom', tabify=False)
-            # room to look: about 40 % of the window's height (the user resizes it)
-            qt_window = getattr(window, '_qt_window', None)
-            dock = self.results_dock
-            if qt_window is not None and qt_window.height() > 0:
-                # once the dock is laid out (Qt ignores sizes of a dock not placed yet)
-                QTimer.singleShot(0, lambda: qt_window.resizeDocks(
-                    [dock], [int(qt_window.height() * 0.4)], Qt.Vertical))
+            # room to look: about 40 % of the window's height (the user resizes it), once
+            # the dock is laid out (Qt ignores sizes of a dock not placed yet). A plugin's
+            # viewer is napari's PublicOnlyProxy, whose dock Qt's resizeDocks() refuses
+            # (TypeError): the QDockWidget itself, and its main window through Qt's API
+            dock = getattr(self.results_dock, '__wrapped__', self.results_dock)
+            QTimer.singleShot(0, lambda: _resize_dock(dock, 0.4))
         self.results_dock.show()
         self.results_dock.raise_()
 
@@ -1118,6 +1117,18 @@ class HeadrankWidget(QWidget):
                 pass
             self.results_dock = None
         super().closeEvent(event)
+
+
+def _resize_dock(dock, fraction):
+    """Makes the bottom dock @dock @fraction of its main window's height."""
+    from qtpy.QtWidgets import QMainWindow
+
+    try:
+        window = dock.window()
+    except RuntimeError:  # deleted meanwhile
+        return
+    if isinstance(window, QMainWindow) and window.height() > 0:
+        window.resizeDocks([dock], [int(window.height() * fraction)], Qt.Vertical)
 
 
 def report_folder(directory):
