@@ -35,6 +35,7 @@ from qtpy.QtWidgets import (
 
 from ._i18n import _
 from ._library import LibraryNotFound, headrank
+from ._plots import stage_label
 from ._stacks import image_to_pixels, is_zarr, memory_source, open_source
 
 ROLES = ('features', 'projections')
@@ -555,7 +556,7 @@ class CompareWidget(QWidget):
                     comps = s.get('components') or {}
                     rows.append([
                         report['label'],
-                        s['name'],
+                        stage_label(s),
                         str(s['dimension']),
                         _rank_text(s),
                         _fmt(s.get('effective_rank'), '.2f'),

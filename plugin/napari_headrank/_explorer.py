@@ -37,6 +37,7 @@ from qtpy.QtCore import Qt
 
 from ._i18n import N_, _
 from ._library import LibraryNotFound, headrank
+from ._plots import stage_label
 from ._stacks import (
     NotAFeatureStack,
     TIFF_SUFFIXES,
@@ -259,11 +260,12 @@ class ExplorerWidget(QWidget):
         self.stage_combo.blockSignals(True)
         self.stage_combo.clear()
         analysis = self._diagnostics_analysis()
-        names = ['features']
+        stages = [('features', 'features')]
         if analysis is not None:
-            names = [analysis.get_stage(i).get_name() for i in range(analysis.get_n_stages())]
-        for name in names:
-            self.stage_combo.addItem(name, name)
+            stages = [(stage_label(st), st.get_name())
+                      for st in (analysis.get_stage(i) for i in range(analysis.get_n_stages()))]
+        for label, name in stages:
+            self.stage_combo.addItem(label, name)
         index = self.stage_combo.findData(current)
         self.stage_combo.setCurrentIndex(max(index, 0))
         self.stage_combo.blockSignals(False)

@@ -50,6 +50,7 @@ from ._plots import (
     draw_per_sample,
     draw_singular_values,
     per_sample,
+    stage_label,
     theme_colors,
     write_figure,
 )
@@ -974,7 +975,7 @@ class HeadrankWidget(QWidget):
             spectral = s.get('has_spectrum')
             comps = s.get('components') or {}
             cells = [
-                s['name'],
+                stage_label(s),
                 str(s['samples']),
                 str(s['dimension']),
                 _rank_cell(s) if spectral else '-',

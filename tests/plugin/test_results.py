@@ -208,6 +208,7 @@ def test_a_spec_and_every_activation_stage(make_napari_viewer, qtbot, data_dir, 
     relu = next(widget.stages_list.item(i).data(0x0100)
                 for i in range(widget.stages_list.count())
                 if 'relu' in widget.stages_list.item(i).text())
+    relu_label = relu + ' (relu)'  # as the command's table names a hidden stage
     # the activation is checked by default, as the command computes its spectrum by
     # default (issue 16); unchecked (--stage none): the ReLU row has no rank
     assert widget.selected_stages() == [relu]
@@ -217,7 +218,7 @@ def test_a_spec_and_every_activation_stage(make_napari_viewer, qtbot, data_dir, 
     col = {widget.table.horizontalHeaderItem(c).text(): c
            for c in range(widget.table.columnCount())}
     rows = {widget.table.item(r, 0).text(): r for r in range(widget.table.rowCount())}
-    assert widget.table.item(rows[relu], col['rank']).text() == '-'
+    assert widget.table.item(rows[relu_label], col['rank']).text() == '-'
     # with it (as --stage): the library's rank of the ReLU's output
     widget.set_stages([relu])
     assert widget.selected_stages() == [relu]
@@ -230,7 +231,7 @@ def test_a_spec_and_every_activation_stage(make_napari_viewer, qtbot, data_dir, 
     assert a.run(None, None, None)
     want = {s['name']: s for s in json.loads(a.to_json(False))['stages']}
     rows = {widget.table.item(r, 0).text(): r for r in range(widget.table.rowCount())}
-    assert widget.table.item(rows[relu], col['rank']).text() == str(want[relu]['rank'])
+    assert widget.table.item(rows[relu_label], col['rank']).text() == str(want[relu]['rank'])
     assert want[relu]['has_spectrum']
     # every layer (--stage all)
     widget.set_stages(['all'])

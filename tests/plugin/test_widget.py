@@ -92,7 +92,10 @@ def test_analysis_end_to_end_on_the_sample(make_napari_viewer, qtbot, data_dir, 
     assert t.rowCount() == len(report['stages'])
     col = {t.horizontalHeaderItem(c).text(): c for c in range(t.columnCount())}
     for row, s in enumerate(report['stages']):
-        assert t.item(row, col['stage']).text() == s['name']
+        # named as the command's table names it: a hidden stage with its kind
+        hidden = s['role'] == 'hidden'
+        assert t.item(row, col['stage']).text() == (
+            '{} ({})'.format(s['name'], s['layer_kind']) if hidden else s['name'])
         if s['has_spectrum']:
             assert t.item(row, col['rank']).text() == str(s['rank'])
             assert t.item(row, col['m.rank']).text() == str(s['matrix_rank'])
