@@ -1014,7 +1014,8 @@ class HeadrankWidget(QWidget):
             )
         head = self.analysis.get_head()
         assumption = head.get_assumption() if head is not None else None
-        if assumption:
+        # the verdict may say it already (the library's describe_verdict())
+        if assumption and not any(assumption in line for line in lines):
             lines.append('⚠ ' + assumption)
         self.verdict_label.setText('\n\n'.join(lines))
 

@@ -1,6 +1,7 @@
 # Hidden stages named as the command's tables name them ("1 (relu)", not "1"), in the
 # widget's table and legends, the explorer's stage list and the comparison's table (found
-# trying the plugin as a user would: legends and rows "0", "1").
+# trying the plugin as a user would: legends and rows "0", "1"); the assumption about an
+# inferred head said once in the verdict (it was printed twice).
 import json
 
 from napari_headrank._library import headrank
@@ -46,6 +47,13 @@ def test_hidden_stages_are_labelled_with_their_kind(make_napari_viewer, qtbot, d
     combo = explorer.stage_combo
     assert [combo.itemText(i) for i in range(combo.count())] == want
     assert [combo.itemData(i) for i in range(combo.count())] == [s['name'] for s in stages]
+
+
+def test_the_assumption_is_said_once(make_napari_viewer, qtbot, data_dir, notes):
+    _viewer, widget = _run_all_stages(make_napari_viewer, qtbot, data_dir, notes)
+    assumption = widget.analysis.get_head().get_assumption()
+    assert assumption
+    assert widget.verdict_label.text().count(assumption) == 1
 
 
 def test_the_comparison_table_labels_hidden_stages(make_napari_viewer, qtbot, data_dir, notes):
