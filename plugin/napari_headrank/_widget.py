@@ -319,16 +319,22 @@ class HeadrankWidget(QWidget):
         form.addRow(_('Pairs from tracks:'), track_row)
         self.track_pairs.toggled.connect(self._inputs_changed)
 
+        # Run, the progress, the error and the state of the results stay in view below the
+        # form, which scrolls: once the results dock takes the bottom of the window, the
+        # form's dock is about 500 px high at 1600 × 1000
+        footer = QVBoxLayout()
+        footer.setContentsMargins(layout.contentsMargins())
+        outer.addLayout(footer)
         buttons = QHBoxLayout()
         self.run_button = QPushButton(_('Run'))
         self.cancel_button = QPushButton(_('Cancel'))
         self.cancel_button.setEnabled(False)
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
-        layout.addLayout(buttons)
+        footer.addLayout(buttons)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        layout.addWidget(self.progress)
+        footer.addWidget(self.progress)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         # the last error in full (a notification shows one line until expanded)
@@ -338,21 +344,23 @@ class HeadrankWidget(QWidget):
         self.error_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.error_label.setStyleSheet('color: #e15759')
         self.error_label.hide()
-        layout.addWidget(self.error_label)
+        footer.addWidget(self.error_label)
         self.stale_label = QLabel(
             _('The inputs changed since these results were computed: run again.'))
         self.stale_label.setWordWrap(True)
         self.stale_label.setStyleSheet('color: #f28e2b')
         self.stale_label.hide()
-        layout.addWidget(self.stale_label)
+        footer.addWidget(self.stale_label)
         self.show_results_button = QPushButton(_('Show the results'))
         self.show_results_button.clicked.connect(self.show_results_dock)
         self.show_results_button.setEnabled(False)
-        layout.addWidget(self.show_results_button)
         self.export_button = QPushButton(_('Export report…'))
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._export_dialog)
-        layout.addWidget(self.export_button)
+        after = QHBoxLayout()
+        after.addWidget(self.show_results_button)
+        after.addWidget(self.export_button)
+        footer.addLayout(after)
         layout.addStretch(1)
         self._update_enabled()
 
@@ -909,6 +917,10 @@ class HeadrankWidget(QWidget):
         if status == 'error':
             self.progress.setValue(0)
             self._error(value)
+            # the results dock, cleared as the run started, says why it is empty
+            self.verdict_label.setText(
+                _('No results: the analysis failed. {reason}').format(
+                    reason=readable_error(value)))
             return
         self.progress.setValue(1000)
         self.analysis = value

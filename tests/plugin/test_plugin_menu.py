@@ -28,3 +28,42 @@ def test_first_run_from_the_plugins_menu_docks_the_results(make_napari_viewer, q
     qtbot.waitUntil(lambda: abs(dock.height() - 0.4 * window.height()) < 0.05 * window.height(),
                     timeout=5000)
     assert notes['error'] == []
+
+
+def test_run_progress_and_error_stay_in_view_beside_the_results(make_napari_viewer, qtbot,
+                                                                 data_dir, notes):
+    # at 1600 × 1000 with the results dock below the canvas, the form's dock is about 500 px
+    # high: Run, the progress and the error were below the fold of the scrolling form
+    from qtpy.QtWidgets import QScrollArea
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1600, 1000)
+    viewer.open_sample(PLUGIN, 'embeddings')
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, 'Projection head diagnostics')
+    widget.weights_file.setText(data_dir / 'head-viscy-v0.safetensors')
+    widget.set_stages(['all'])
+    widget.status = None
+    widget.run()
+    qtbot.waitUntil(lambda: widget.status is not None and widget.worker is None, timeout=60000)
+    assert widget.status == 'done', notes
+    window = viewer.window._qt_window
+    dock = getattr(widget.results_dock, '__wrapped__', widget.results_dock)
+    qtbot.waitUntil(lambda: dock.height() > 0.3 * window.height(), timeout=5000)
+    form = widget.findChild(QScrollArea)
+    # the form scrolls (it is taller than its dock), the buttons and messages do not
+    assert form.widget().height() > form.viewport().height()
+    for w in (widget.run_button, widget.cancel_button, widget.progress,
+              widget.show_results_button, widget.export_button):
+        assert not form.widget().isAncestorOf(w)
+        assert not w.visibleRegion().isEmpty()
+    # a head that does not fit: the reason in view under Run, and in the emptied results dock
+    widget.weights_file.setText(data_dir / 'head-pixel-v2.safetensors')
+    widget.status = None
+    widget.run()
+    qtbot.waitUntil(lambda: widget.status is not None and widget.worker is None, timeout=60000)
+    assert widget.status == 'error'
+    reason = 'the head takes 16 features, the stack has 64'
+    assert reason in notes['error'][-1]
+    qtbot.waitUntil(lambda: not widget.error_label.visibleRegion().isEmpty(), timeout=5000)
+    assert reason in widget.error_label.text()
+    assert reason in widget.verdict_label.text() and widget.table.rowCount() == 0

@@ -44,7 +44,10 @@ def test_changed_inputs_mark_results_and_failed_runs_leave_none(make_napari_view
     assert run_and_wait(qtbot, widget) == 'error'
     assert widget.analysis is None and widget.report is None
     assert _lines(widget) == 0 and widget.table.rowCount() == 0
-    assert widget.verdict_label.text() == '' and not widget.export_button.isEnabled()
+    # no verdict of the old run: the results dock says why it is empty
+    assert widget.verdict_label.text().startswith('No results: the analysis failed.')
+    assert 'the head takes 16 features' in widget.verdict_label.text()
+    assert not widget.export_button.isEnabled()
     assert not any(p.save_button.isEnabled() for p in widget.plot_panels.values())
     # a good run, then the layer's data change: marked
     widget.preset_combo.setCurrentIndex(widget.preset_combo.findData('viscy-v0'))
