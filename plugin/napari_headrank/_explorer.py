@@ -211,6 +211,13 @@ class ExplorerWidget(QWidget):
         self.table.itemSelectionChanged.connect(self._on_table_selection)
         self.focus = np.zeros(0, np.int64)
         self._table_rows = np.zeros(0, np.int64)
+        # room for a header and six rows: the splitter gave the table of the selected cells
+        # one visible row in a dock of a 1600 × 1000 window
+        self.table.setMinimumHeight(
+            self.table.horizontalHeader().sizeHint().height()
+            + 6 * self.table.verticalHeader().defaultSectionSize()
+            + self.table.horizontalScrollBar().sizeHint().height()
+            + 2 * self.table.frameWidth())
         bottom_layout.addWidget(self.table)
         splitter.addWidget(bottom)
         splitter.setStretchFactor(0, 3)
@@ -578,7 +585,11 @@ class ExplorerWidget(QWidget):
                 f = self.focus
                 ax.scatter(coords[f, 0], coords[f, 1], coords[f, 2], s=120, marker='*',
                            color='#ffb000', edgecolors='black', linewidths=0.6)
+            ax.set_ylabel(self._axis_label(1))
             ax.set_zlabel(self._axis_label(2))
+            # the axes drawn smaller inside their box: at the default zoom the z label falls
+            # off the figure's right edge in a dock
+            ax.set_box_aspect(None, zoom=0.85)
             if step > 1:
                 title += ' ' + _('(every {step}th drawn)').format(step=step)
         else:
