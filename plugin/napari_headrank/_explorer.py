@@ -211,17 +211,11 @@ class ExplorerWidget(QWidget):
         self.table.itemSelectionChanged.connect(self._on_table_selection)
         self.focus = np.zeros(0, np.int64)
         self._table_rows = np.zeros(0, np.int64)
-        # room for a header and six rows: the splitter gave the table of the selected cells
-        # one visible row in a dock of a 1600 × 1000 window
-        self.table.setMinimumHeight(
-            self.table.horizontalHeader().sizeHint().height()
-            + 6 * self.table.verticalHeader().defaultSectionSize()
-            + self.table.horizontalScrollBar().sizeHint().height()
-            + 2 * self.table.frameWidth())
         bottom_layout.addWidget(self.table)
         splitter.addWidget(bottom)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
+        self.splitter = splitter
         layout.addWidget(splitter, 1)
 
         self.run_button.clicked.connect(self.run)
@@ -902,6 +896,20 @@ class ExplorerWidget(QWidget):
             self.table.blockSignals(False)
         self.focus = np.zeros(0, np.int64)
 
+    def _make_room_for_rows(self, n):
+        """Gives the table room for its header and @n rows, from the plot above it: the
+        splitter gave it one visible row in a dock of a 1600 × 1000 window. (A minimum height
+        instead would make the window grow when other docks share its side.)"""
+        t = self.table
+        want = (t.horizontalHeader().sizeHint().height()
+                + n * t.verticalHeader().defaultSectionSize()
+                + t.horizontalScrollBar().sizeHint().height() + 2 * t.frameWidth()
+                + self.selection_label.sizeHint().height())
+        plot, bottom = self.splitter.sizes()
+        if bottom < want and plot + bottom > 0:
+            give = min(want - bottom, max(plot - 200, 0))
+            self.splitter.setSizes([plot - give, bottom + give])
+
     def _fill_table_rows(self):
         self.table.clear()
         self._table_rows = np.zeros(0, np.int64)
@@ -915,6 +923,7 @@ class ExplorerWidget(QWidget):
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(len(rows))
+        self._make_room_for_rows(min(len(rows), 6))
         stats = self.result['stats']
         for i, r in enumerate(rows):
             cells = [str(r)] + [str(obs[c][r]) for c in obs] + [

@@ -46,3 +46,24 @@ def test_selected_samples_table_shows_several_rows(make_napari_viewer, qtbot):
     table = explorer.table
     shown = table.viewport().height() // table.verticalHeader().defaultSectionSize()
     assert shown >= 5, (table.height(), table.viewport().height())
+
+
+def test_the_table_makes_room_without_growing_the_window(make_napari_viewer, qtbot):
+    # with "Projection head diagnostics" docked on the same side: the window keeps its height
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(1600, 1000)
+    viewer.open_sample(PLUGIN, 'embeddings')
+    viewer.window.add_plugin_dock_widget(PLUGIN, 'Projection head diagnostics')
+    _dock, explorer = viewer.window.add_plugin_dock_widget(PLUGIN, 'Embedding explorer')
+    qtbot.wait(50)
+    assert window.height() == 1000
+    explorer.status = None
+    explorer.run()
+    qtbot.waitUntil(lambda: explorer.status is not None and explorer.worker is None,
+                    timeout=60000)
+    ax = explorer.canvas.figure.axes[0]
+    (_x0, x1), (_y0, y1) = ax.get_xlim(), ax.get_ylim()
+    explorer.select_polygon([(0, 0), (x1, 0), (x1, y1), (0, y1)])
+    qtbot.wait(50)
+    assert window.height() == 1000
