@@ -2,6 +2,7 @@
 # PublicOnlyProxy of the viewer, whose window and docks are proxies too (found trying the
 # plugin as a user would: the results dock's resize raised a TypeError in a timer, shown by
 # napari as an error with a traceback, after every first run).
+import numpy as np
 from qtpy.QtWidgets import QDockWidget
 
 PLUGIN = 'napari-headrank'
@@ -67,3 +68,29 @@ def test_run_progress_and_error_stay_in_view_beside_the_results(make_napari_view
     qtbot.waitUntil(lambda: not widget.error_label.visibleRegion().isEmpty(), timeout=5000)
     assert reason in widget.error_label.text()
     assert reason in widget.verdict_label.text() and widget.table.rowCount() == 0
+
+
+def test_compare_heads_takes_the_features_layer_open(make_napari_viewer, qtbot, data_dir):
+    # the sample loaded, then Plugins ▸ Compare heads: its features are the sample's layer
+    # (they were "(the file below)", and Compare said "Choose the features")
+    from napari_headrank import _compare
+
+    errors = []
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, 'embeddings')
+    _dock, compare = viewer.window.add_plugin_dock_widget(PLUGIN, 'Compare heads')
+    assert compare.features_combo.currentData() == 'sample-embeddings'
+    orig = _compare.show_error
+    _compare.show_error = errors.append
+    try:
+        compare.add_head(data_dir / 'head-viscy-v0.safetensors', None, 'inferred')
+        compare.add_head(data_dir / 'head-viscy-v0.safetensors', 'viscy-v0', 'preset')
+        compare.run()
+        qtbot.waitUntil(lambda: compare.worker is None, timeout=60000)
+    finally:
+        _compare.show_error = orig
+    assert errors == [] and compare.result is not None
+    assert [r['label'] for r in compare.result['reports']] == ['inferred', 'preset']
+    # a layer added later does not take the place of the one chosen
+    viewer.add_image(np.zeros((8, 8), np.float32), name='other')
+    assert compare.features_combo.currentData() == 'sample-embeddings'
