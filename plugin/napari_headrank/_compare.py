@@ -35,6 +35,7 @@ from qtpy.QtWidgets import (
 
 from ._i18n import _
 from ._library import LibraryNotFound, headrank
+from ._plots import stage_label
 from ._stacks import image_to_pixels, is_zarr, memory_source, open_source
 
 ROLES = ('features', 'projections')
@@ -253,7 +254,14 @@ class CompareWidget(QWidget):
         for layer in self.viewer.layers:
             if isinstance(layer, Image) and layer.metadata.get('headrank', {}).get('kind') != 'map':
                 self.features_combo.addItem(layer.name, layer.name)
-        index = self.features_combo.findData(current) if current is not None else 0
+        index = self.features_combo.findData(current) if current is not None else -1
+        if index < 0:
+            # as "Projection head diagnostics": the last layer the reader made as features
+            for i in range(self.features_combo.count() - 1, 0, -1):
+                layer = self.viewer.layers[self.features_combo.itemData(i)]
+                if layer.metadata.get('headrank', {}).get('kind') == 'features':
+                    index = i
+                    break
         self.features_combo.setCurrentIndex(max(index, 0))
         self.features_combo.blockSignals(False)
 
@@ -555,7 +563,7 @@ class CompareWidget(QWidget):
                     comps = s.get('components') or {}
                     rows.append([
                         report['label'],
-                        s['name'],
+                        stage_label(s),
                         str(s['dimension']),
                         _rank_text(s),
                         _fmt(s.get('effective_rank'), '.2f'),

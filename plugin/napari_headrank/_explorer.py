@@ -37,6 +37,7 @@ from qtpy.QtCore import Qt
 
 from ._i18n import N_, _
 from ._library import LibraryNotFound, headrank
+from ._plots import stage_label
 from ._stacks import (
     NotAFeatureStack,
     TIFF_SUFFIXES,
@@ -214,6 +215,7 @@ class ExplorerWidget(QWidget):
         splitter.addWidget(bottom)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
+        self.splitter = splitter
         layout.addWidget(splitter, 1)
 
         self.run_button.clicked.connect(self.run)
@@ -259,11 +261,12 @@ class ExplorerWidget(QWidget):
         self.stage_combo.blockSignals(True)
         self.stage_combo.clear()
         analysis = self._diagnostics_analysis()
-        names = ['features']
+        stages = [('features', 'features')]
         if analysis is not None:
-            names = [analysis.get_stage(i).get_name() for i in range(analysis.get_n_stages())]
-        for name in names:
-            self.stage_combo.addItem(name, name)
+            stages = [(stage_label(st), st.get_name())
+                      for st in (analysis.get_stage(i) for i in range(analysis.get_n_stages()))]
+        for label, name in stages:
+            self.stage_combo.addItem(label, name)
         index = self.stage_combo.findData(current)
         self.stage_combo.setCurrentIndex(max(index, 0))
         self.stage_combo.blockSignals(False)
@@ -576,7 +579,11 @@ class ExplorerWidget(QWidget):
                 f = self.focus
                 ax.scatter(coords[f, 0], coords[f, 1], coords[f, 2], s=120, marker='*',
                            color='#ffb000', edgecolors='black', linewidths=0.6)
+            ax.set_ylabel(self._axis_label(1))
             ax.set_zlabel(self._axis_label(2))
+            # the axes drawn smaller inside their box: at the default zoom the z label falls
+            # off the figure's right edge in a dock
+            ax.set_box_aspect(None, zoom=0.85)
             if step > 1:
                 title += ' ' + _('(every {step}th drawn)').format(step=step)
         else:
@@ -889,6 +896,20 @@ class ExplorerWidget(QWidget):
             self.table.blockSignals(False)
         self.focus = np.zeros(0, np.int64)
 
+    def _make_room_for_rows(self, n):
+        """Gives the table room for its header and @n rows, from the plot above it: the
+        splitter gave it one visible row in a dock of a 1600 × 1000 window. (A minimum height
+        instead would make the window grow when other docks share its side.)"""
+        t = self.table
+        want = (t.horizontalHeader().sizeHint().height()
+                + n * t.verticalHeader().defaultSectionSize()
+                + t.horizontalScrollBar().sizeHint().height() + 2 * t.frameWidth()
+                + self.selection_label.sizeHint().height())
+        plot, bottom = self.splitter.sizes()
+        if bottom < want and plot + bottom > 0:
+            give = min(want - bottom, max(plot - 200, 0))
+            self.splitter.setSizes([plot - give, bottom + give])
+
     def _fill_table_rows(self):
         self.table.clear()
         self._table_rows = np.zeros(0, np.int64)
@@ -902,6 +923,7 @@ class ExplorerWidget(QWidget):
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(len(rows))
+        self._make_room_for_rows(min(len(rows), 6))
         stats = self.result['stats']
         for i, r in enumerate(rows):
             cells = [str(r)] + [str(obs[c][r]) for c in obs] + [

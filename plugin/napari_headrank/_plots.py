@@ -22,6 +22,22 @@ from ._i18n import _
 PALETTE = ('#4c9be8', '#f28e2b', '#59c36a', '#e15759', '#b07aa1', '#edc948', '#76b7b2', '#ff9da7')
 
 
+def stage_label(stage):
+    """A stage as the command's tables name it: a hidden layer with its kind ("1 (relu)"),
+    the features and projections by name. @stage: a Headrank.Stage or a stage of
+    report.json."""
+    if isinstance(stage, dict):
+        name, hidden, kind = stage['name'], stage.get('role') == 'hidden', stage.get('layer_kind')
+    else:
+        from ._library import headrank
+
+        Headrank = headrank()
+        name = stage.get_name()
+        hidden = stage.get_role() == Headrank.StageRole.HIDDEN
+        kind = Headrank.layer_kind_to_string(stage.get_layer_kind()) if hidden else None
+    return '{} ({})'.format(name, kind) if hidden and kind else name
+
+
 def theme_colors(viewer):
     """{'background', 'canvas', 'text', 'grid'} hex colours of the viewer's napari theme."""
     from napari.utils.theme import get_theme
@@ -189,7 +205,7 @@ def _spectral_stages(analysis):
 
 def draw_explained_variance(canvas, analysis):
     """Per component (top) and cumulative (bottom) explained-variance ratio of every stage
-    with a spectrum. Lines are labelled with the stage name."""
+    with a spectrum. Lines are labelled with the stage's label (stage_label())."""
     canvas.clear()
     per, cum = canvas.axes
     log = analysis.get_log_plots()
@@ -198,8 +214,8 @@ def draw_explained_variance(canvas, analysis):
         ratio = np.asarray(spectrum.get_explained_variance_ratio(), np.float64)
         cumulative = np.asarray(spectrum.get_cumulative_explained_variance(), np.float64)
         x = np.arange(1, ratio.size + 1)
-        per.plot(x, ratio, color=color, label=stage.get_name(), marker='.', markersize=3)
-        cum.plot(x, cumulative, color=color, label=stage.get_name())
+        per.plot(x, ratio, color=color, label=stage_label(stage), marker='.', markersize=3)
+        cum.plot(x, cumulative, color=color, label=stage_label(stage))
     if log:
         per.set_xscale('log')
         per.set_yscale('log')
@@ -227,12 +243,13 @@ def draw_singular_values(canvas, analysis):
     for k, (stage, spectrum) in enumerate(_spectral_stages(analysis)):
         color = PALETTE[k % len(PALETTE)]
         name = stage.get_name()
+        label = stage_label(stage)
         sv = np.asarray(spectrum.get_singular_values(), np.float64)
         usv = np.asarray(spectrum.get_uncentred_singular_values(), np.float64)
         x = np.arange(1, sv.size + 1)
-        ax.plot(x, sv, color=color, label=name, gid='centred:' + name)
+        ax.plot(x, sv, color=color, label=label, gid='centred:' + name)
         ax.plot(x, usv, color=color, linestyle='--', gid='uncentred:' + name,
-                label=_('{stage} (uncentred)').format(stage=name))
+                label=_('{stage} (uncentred)').format(stage=label))
         ax.axhline(spectrum.get_tolerance(), color=color, linestyle=':', linewidth=0.8,
                    gid='tolerance:' + name)
         floor = spectrum.get_noise_floor()

@@ -50,6 +50,7 @@ from ._plots import (
     draw_per_sample,
     draw_singular_values,
     per_sample,
+    stage_label,
     theme_colors,
     write_figure,
 )
@@ -318,16 +319,22 @@ class HeadrankWidget(QWidget):
         form.addRow(_('Pairs from tracks:'), track_row)
         self.track_pairs.toggled.connect(self._inputs_changed)
 
+        # Run, the progress, the error and the state of the results stay in view below the
+        # form, which scrolls: once the results dock takes the bottom of the window, the
+        # form's dock is about 500 px high at 1600 × 1000
+        footer = QVBoxLayout()
+        footer.setContentsMargins(layout.contentsMargins())
+        outer.addLayout(footer)
         buttons = QHBoxLayout()
         self.run_button = QPushButton(_('Run'))
         self.cancel_button = QPushButton(_('Cancel'))
         self.cancel_button.setEnabled(False)
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
-        layout.addLayout(buttons)
+        footer.addLayout(buttons)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        layout.addWidget(self.progress)
+        footer.addWidget(self.progress)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         # the last error in full (a notification shows one line until expanded)
@@ -337,21 +344,23 @@ class HeadrankWidget(QWidget):
         self.error_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.error_label.setStyleSheet('color: #e15759')
         self.error_label.hide()
-        layout.addWidget(self.error_label)
+        footer.addWidget(self.error_label)
         self.stale_label = QLabel(
             _('The inputs changed since these results were computed: run again.'))
         self.stale_label.setWordWrap(True)
         self.stale_label.setStyleSheet('color: #f28e2b')
         self.stale_label.hide()
-        layout.addWidget(self.stale_label)
+        footer.addWidget(self.stale_label)
         self.show_results_button = QPushButton(_('Show the results'))
         self.show_results_button.clicked.connect(self.show_results_dock)
         self.show_results_button.setEnabled(False)
-        layout.addWidget(self.show_results_button)
         self.export_button = QPushButton(_('Export report…'))
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._export_dialog)
-        layout.addWidget(self.export_button)
+        after = QHBoxLayout()
+        after.addWidget(self.show_results_button)
+        after.addWidget(self.export_button)
+        footer.addLayout(after)
         layout.addStretch(1)
         self._update_enabled()
 
@@ -409,13 +418,12 @@ class HeadrankWidget(QWidget):
         if self.results_dock is None:
             self.results_dock = window.add_dock_widget(
                 self.results, name=_('headrank results'), area='bottom', tabify=False)
-            # room to look: about 40 % of the window's height (the user resizes it)
-            qt_window = getattr(window, '_qt_window', None)
-            dock = self.results_dock
-            if qt_window is not None and qt_window.height() > 0:
-                # once the dock is laid out (Qt ignores sizes of a dock not placed yet)
-                QTimer.singleShot(0, lambda: qt_window.resizeDocks(
-                    [dock], [int(qt_window.height() * 0.4)], Qt.Vertical))
+            # room to look: about 40 % of the window's height (the user resizes it), once
+            # the dock is laid out (Qt ignores sizes of a dock not placed yet). A plugin's
+            # viewer is napari's PublicOnlyProxy, whose dock Qt's resizeDocks() refuses
+            # (TypeError): the QDockWidget itself, and its main window through Qt's API
+            dock = getattr(self.results_dock, '__wrapped__', self.results_dock)
+            QTimer.singleShot(0, lambda: _resize_dock(dock, 0.4))
         self.results_dock.show()
         self.results_dock.raise_()
 
@@ -909,6 +917,10 @@ class HeadrankWidget(QWidget):
         if status == 'error':
             self.progress.setValue(0)
             self._error(value)
+            # the results dock, cleared as the run started, says why it is empty
+            self.verdict_label.setText(
+                _('No results: the analysis failed. {reason}').format(
+                    reason=readable_error(value)))
             return
         self.progress.setValue(1000)
         self.analysis = value
@@ -975,7 +987,7 @@ class HeadrankWidget(QWidget):
             spectral = s.get('has_spectrum')
             comps = s.get('components') or {}
             cells = [
-                s['name'],
+                stage_label(s),
                 str(s['samples']),
                 str(s['dimension']),
                 _rank_cell(s) if spectral else '-',
@@ -1014,7 +1026,8 @@ class HeadrankWidget(QWidget):
             )
         head = self.analysis.get_head()
         assumption = head.get_assumption() if head is not None else None
-        if assumption:
+        # the verdict may say it already (the library's describe_verdict())
+        if assumption and not any(assumption in line for line in lines):
             lines.append('⚠ ' + assumption)
         self.verdict_label.setText('\n\n'.join(lines))
 
@@ -1118,6 +1131,18 @@ class HeadrankWidget(QWidget):
                 pass
             self.results_dock = None
         super().closeEvent(event)
+
+
+def _resize_dock(dock, fraction):
+    """Makes the bottom dock @dock @fraction of its main window's height."""
+    from qtpy.QtWidgets import QMainWindow
+
+    try:
+        window = dock.window()
+    except RuntimeError:  # deleted meanwhile
+        return
+    if isinstance(window, QMainWindow) and window.height() > 0:
+        window.resizeDocks([dock], [int(window.height() * fraction)], Qt.Vertical)
 
 
 def report_folder(directory):

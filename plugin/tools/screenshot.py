@@ -46,7 +46,7 @@ def main():
     ap.add_argument('--build', default=str(ROOT / 'build'))
     ap.add_argument('--sample', choices=sorted(SAMPLES), default='embeddings')
     ap.add_argument('--tab', type=int, default=0, help='the widget tab shown (0: explained variance)')
-    ap.add_argument('--size', default='1600x1050')
+    ap.add_argument('--size', default='1600x1000')
     ap.add_argument('--output', default=str(ROOT / 'doc' / 'images' / 'napari-widget.png'))
     args = ap.parse_args()
 

@@ -25,7 +25,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--build', default=str(ROOT / 'build'))
     ap.add_argument('--sample', choices=('cells', 'qpi-cell'), default='cells')
-    ap.add_argument('--size', default='1600x1050')
+    ap.add_argument('--size', default='1600x1000')
     ap.add_argument('--output', default=str(ROOT / 'doc' / 'images' / 'napari-explorer.png'))
     args = ap.parse_args()
 

@@ -44,7 +44,10 @@ def test_changed_inputs_mark_results_and_failed_runs_leave_none(make_napari_view
     assert run_and_wait(qtbot, widget) == 'error'
     assert widget.analysis is None and widget.report is None
     assert _lines(widget) == 0 and widget.table.rowCount() == 0
-    assert widget.verdict_label.text() == '' and not widget.export_button.isEnabled()
+    # no verdict of the old run: the results dock says why it is empty
+    assert widget.verdict_label.text().startswith('No results: the analysis failed.')
+    assert 'the head takes 16 features' in widget.verdict_label.text()
+    assert not widget.export_button.isEnabled()
     assert not any(p.save_button.isEnabled() for p in widget.plot_panels.values())
     # a good run, then the layer's data change: marked
     widget.preset_combo.setCurrentIndex(widget.preset_combo.findData('viscy-v0'))
@@ -208,6 +211,7 @@ def test_a_spec_and_every_activation_stage(make_napari_viewer, qtbot, data_dir, 
     relu = next(widget.stages_list.item(i).data(0x0100)
                 for i in range(widget.stages_list.count())
                 if 'relu' in widget.stages_list.item(i).text())
+    relu_label = relu + ' (relu)'  # as the command's table names a hidden stage
     # the activation is checked by default, as the command computes its spectrum by
     # default (issue 16); unchecked (--stage none): the ReLU row has no rank
     assert widget.selected_stages() == [relu]
@@ -217,7 +221,7 @@ def test_a_spec_and_every_activation_stage(make_napari_viewer, qtbot, data_dir, 
     col = {widget.table.horizontalHeaderItem(c).text(): c
            for c in range(widget.table.columnCount())}
     rows = {widget.table.item(r, 0).text(): r for r in range(widget.table.rowCount())}
-    assert widget.table.item(rows[relu], col['rank']).text() == '-'
+    assert widget.table.item(rows[relu_label], col['rank']).text() == '-'
     # with it (as --stage): the library's rank of the ReLU's output
     widget.set_stages([relu])
     assert widget.selected_stages() == [relu]
@@ -230,7 +234,7 @@ def test_a_spec_and_every_activation_stage(make_napari_viewer, qtbot, data_dir, 
     assert a.run(None, None, None)
     want = {s['name']: s for s in json.loads(a.to_json(False))['stages']}
     rows = {widget.table.item(r, 0).text(): r for r in range(widget.table.rowCount())}
-    assert widget.table.item(rows[relu], col['rank']).text() == str(want[relu]['rank'])
+    assert widget.table.item(rows[relu_label], col['rank']).text() == str(want[relu]['rank'])
     assert want[relu]['has_spectrum']
     # every layer (--stage all)
     widget.set_stages(['all'])

@@ -60,10 +60,12 @@ def test_analysis_end_to_end_on_the_sample(make_napari_viewer, qtbot, data_dir, 
 
     per, cum = widget.canvases['explained_variance'].axes
     for name, s in stages.items():
-        line = lines_by_label(per)[name]
+        # labelled as the command's table names a stage: a hidden layer with its kind
+        label = '{} ({})'.format(name, s['layer_kind']) if s['role'] == 'hidden' else name
+        line = lines_by_label(per)[label]
         np.testing.assert_allclose(line.get_ydata(), s['explained_variance_ratio'], rtol=1e-12)
         np.testing.assert_array_equal(line.get_xdata(), np.arange(1, s['dimension'] + 1))
-        np.testing.assert_allclose(lines_by_label(cum)[name].get_ydata(),
+        np.testing.assert_allclose(lines_by_label(cum)[label].get_ydata(),
                                    s['cumulative_explained_variance'], rtol=1e-12)
     (sv_ax,) = widget.canvases['singular_values'].axes
     by_gid = {line.get_gid(): line for line in sv_ax.get_lines()}
@@ -92,7 +94,10 @@ def test_analysis_end_to_end_on_the_sample(make_napari_viewer, qtbot, data_dir, 
     assert t.rowCount() == len(report['stages'])
     col = {t.horizontalHeaderItem(c).text(): c for c in range(t.columnCount())}
     for row, s in enumerate(report['stages']):
-        assert t.item(row, col['stage']).text() == s['name']
+        # named as the command's table names it: a hidden stage with its kind
+        hidden = s['role'] == 'hidden'
+        assert t.item(row, col['stage']).text() == (
+            '{} ({})'.format(s['name'], s['layer_kind']) if hidden else s['name'])
         if s['has_spectrum']:
             assert t.item(row, col['rank']).text() == str(s['rank'])
             assert t.item(row, col['m.rank']).text() == str(s['matrix_rank'])
