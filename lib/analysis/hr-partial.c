@@ -624,44 +624,52 @@ hr_merged_clear (HrMerged *m)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HrMerged, hr_merged_clear)
 
-/* The name of merged parts: their distinct names joined by commas while there
- * are at most three and none is itself a merged name, else "FIRST … LAST" (the
- * first part's first name and the last part's last name), so that a tree of merges of thousands of
- * parts keeps a short name rather than one that grows with every merge. */
+/* The name of merged parts. A part's name is a list of names, as this function
+ * writes it: "A, B, C" or "A … Z". The distinct names of the parts are joined by
+ * commas while there are at most three and none stands for elided ones, else the
+ * name is "FIRST … LAST" (the first name of the first part and the last of the
+ * last). A tree of merges thus gets the name that merging all parts at once gets,
+ * and thousands of parts keep a short one. (A file name with ", " counts as two.) */
 #define HR_MERGED_NAME_ELLIPSIS " … "
 
 static char *
 hr_merged_name (GPtrArray *names)
 {
-  g_autoptr (GPtrArray) distinct = g_ptr_array_new ();
-  const char *first, *last, *cut;
-  g_autofree char *head = NULL;
-  gboolean merged = FALSE;
+  g_autoptr (GPtrArray) distinct = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) first = NULL, last = NULL;
+  gboolean elided = FALSE;
 
+  if (names->len == 0)
+    return g_strdup ("");
   for (guint i = 0; i < names->len; i++)
     {
       const char *name = g_ptr_array_index (names, i);
-      gboolean seen = FALSE;
+      g_auto (GStrv) pieces = g_strsplit (name, ", ", -1);
 
-      merged |= strstr (name, HR_MERGED_NAME_ELLIPSIS) != NULL;
-      for (guint j = 0; j < distinct->len && !seen; j++)
-        seen = g_str_equal (g_ptr_array_index (distinct, j), name);
-      if (!seen)
-        g_ptr_array_add (distinct, (gpointer)name);
+      elided |= strstr (name, HR_MERGED_NAME_ELLIPSIS) != NULL;
+      for (guint k = 0; pieces[k] != NULL; k++)
+        if (!g_ptr_array_find_with_equal_func (distinct, pieces[k], g_str_equal, NULL))
+          g_ptr_array_add (distinct, g_strdup (pieces[k]));
     }
-  if (distinct->len <= 3 && !merged)
+  if (distinct->len <= 3 && !elided)
     {
       g_ptr_array_add (distinct, NULL);
       return g_strjoinv (", ", (char **)distinct->pdata);
     }
-  first = g_ptr_array_index (names, 0);
-  last = g_ptr_array_index (names, names->len - 1);
-  cut = strstr (first, HR_MERGED_NAME_ELLIPSIS);
-  head = cut != NULL ? g_strndup (first, cut - first) : g_strdup (first);
-  cut = g_strrstr (last, HR_MERGED_NAME_ELLIPSIS);
-  if (cut != NULL)
-    last = cut + strlen (HR_MERGED_NAME_ELLIPSIS);
-  return g_strconcat (head, HR_MERGED_NAME_ELLIPSIS, last, NULL);
+  /* the first name of the first part and the last of the last */
+  first = g_strsplit (g_ptr_array_index (names, 0), ", ", 2);
+  last = g_strsplit (g_ptr_array_index (names, names->len - 1), ", ", -1);
+  {
+    const char *head = first[0] != NULL ? first[0] : "";
+    const char *tail = last[0] != NULL ? last[g_strv_length (last) - 1] : "";
+    const char *cut_head = strstr (head, HR_MERGED_NAME_ELLIPSIS);
+    const char *cut_tail = g_strrstr (tail, HR_MERGED_NAME_ELLIPSIS);
+    g_autofree char *h = cut_head != NULL ? g_strndup (head, cut_head - head) : g_strdup (head);
+
+    if (cut_tail != NULL)
+      tail = cut_tail + strlen (HR_MERGED_NAME_ELLIPSIS);
+    return g_strconcat (h, HR_MERGED_NAME_ELLIPSIS, tail, NULL);
+  }
 }
 
 static gboolean
@@ -792,8 +800,9 @@ hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancel
  * numbered from 0 across the parts, then the spectra, CKA and verdict computed as
  * hr_analysis_run() does. The result is done (hr_analysis_is_done()): write its report with
  * hr_analysis_write_report(). Its source (hr_analysis_get_source()) stands for the samples
- * of the parts (named after their files: their distinct names joined by commas, or the first and
- * the last joined by “ … ” when there are more than three) and cannot be read.
+ * of the parts and cannot be read. It is named after the parts' sources: their distinct
+ * names joined by commas, or the first and the last joined by “ … ” when there are more
+ * than three, the name a tree of merges of the same parts also gets.
  *
  * Parts that cannot be read are refused with an error of the %HR_PART_ERROR domain; parts
  * that disagree (the dimension of the features, the head, the options, the stages) or a
@@ -875,10 +884,9 @@ hr_analysis_new_from_parts (GBytes **parts, guint n_parts, HrHead *head, GCancel
  * counts added, the per-sample tables concatenated in the order of the parts. The result
  * merges with others like any part, so that many parts can be merged as a tree (by pairs,
  * on the machines that made them), the last merge made by hr_analysis_new_from_parts().
- * Its features are named after the parts' (their distinct names joined by commas, or the first and
- * the last joined by “ … ” when there are more than three). The head is not needed: the parts carry
- * its checksum, which hr_analysis_new_from_parts() checks at the end. A merged part is built in
- * memory, as a part is.
+ * Its features are named as hr_analysis_new_from_parts() names them. The head is not needed: the
+ * parts carry its checksum, which hr_analysis_new_from_parts() checks at the end. A merged part is
+ * built in memory, as a part is.
  *
  * Parts that cannot be read, or disagree, are refused as by hr_analysis_new_from_parts().
  * A part of no samples, or with fewer than two finite samples, is a part like any other.

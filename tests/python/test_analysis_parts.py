@@ -197,3 +197,7 @@ def test_merged_names_stay_short():
     right = Headrank.Analysis.merge_parts(shards[4:], None)
     assert name_of([left, right]) == 'shard-0.tif … shard-7.tif'
     assert name_of([left, shards[4]]) == 'shard-0.tif … shard-4.tif'
+    # a binary tree of few names gets the name of merging them at once
+    pairs = [Headrank.Analysis.merge_parts(shards[i:i + 2], None) for i in (0, 2)]
+    assert name_of(pairs) == 'shard-0.tif … shard-3.tif'
+    assert name_of(pairs[:1] + [shards[2]]) == 'shard-0.tif, shard-1.tif, shard-2.tif'
