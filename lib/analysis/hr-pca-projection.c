@@ -10,6 +10,7 @@
 #include "hr-source.h"
 #include "hr-sources-private.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
@@ -522,7 +523,7 @@ hr_pca_pass_source (HrPcaPass *p, GCancellable *cancellable, GError **error)
   if (done != n)
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
-                   _ ("%s ended after %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " samples"),
+                   _ ("%s ended after %" PRIu64 " of %" PRIu64 " samples"),
                    hr_source_get_name (source), done, n);
       return FALSE;
     }
@@ -602,7 +603,7 @@ hr_pca_projection_run_internal (HrPcaProjection *self, HrPcaPass *p, GCancellabl
       || (coordinates = g_try_new (float, MAX (n_values, 1))) == NULL)
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
-                   _ ("not enough memory for %" G_GUINT64_FORMAT " × %zu coordinates"), n, k);
+                   _ ("not enough memory for %" PRIu64 " × %zu coordinates"), n, k);
       return FALSE;
     }
   for (guint64 i = 0; i < n_values; i++)
@@ -876,7 +877,7 @@ hr_pca_projection_get_coordinates_into (HrPcaProjection *self, guint64 first, gs
   if (first > self->n_samples || n_rows > self->n_samples - first || n_rows > dest_len / MAX (k, 1))
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
-                   _ ("rows %" G_GUINT64_FORMAT " + %zu of %" G_GUINT64_FORMAT
+                   _ ("rows %" PRIu64 " + %zu of %" PRIu64
                       " coordinates do not fit or do not exist (%zu values of room)"),
                    first, n_rows, self->n_samples, dest_len);
       return FALSE;

@@ -6,6 +6,7 @@
 #include "hr-moments.h"
 
 #include <cblas.h>
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
@@ -127,16 +128,15 @@ hr_principal_axes_check (guint64 n_samples, gsize dimension, guint n_axes, GErro
   if (n_samples < 2)
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
-                   _ ("principal axes need at least 2 samples, there are %" G_GUINT64_FORMAT),
-                   n_samples);
+                   _ ("principal axes need at least 2 samples, there are %" PRIu64), n_samples);
       return FALSE;
     }
   if (n_axes > dimension || n_axes > n_samples)
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
                    /* TRANSLATORS: N samples of dimension D have at most min(N, D) axes */
-                   _ ("%u principal axes asked for, but %" G_GUINT64_FORMAT
-                      " samples of dimension %zu have at most %" G_GUINT64_FORMAT),
+                   _ ("%u principal axes asked for, but %" PRIu64
+                      " samples of dimension %zu have at most %" PRIu64),
                    n_axes, n_samples, dimension, MIN (n_samples, (guint64)dimension));
       return FALSE;
     }
