@@ -156,6 +156,18 @@ void hr_analysis_judge (HrAnalysis *self);
 double hr_stage_relative_error (HrAnalysis *self, HrStage *stage);
 double hr_stage_absolute_error (HrAnalysis *self, HrStage *stage);
 
+/* The asynchronous runs of HrAnalysis and HrPcaProjection: objects with an atomic running
+ * flag and a progress property. hr_run_task_start() marks the object running, resets the
+ * progress to 0 and runs @thread in a worker; the worker ends with hr_run_task_return(), which
+ * clears the flag before the task returns (so a result dropped unread leaves nothing running);
+ * hr_run_task_finish() propagates the result and sets the progress to 1 on success. */
+void hr_run_task_start (gpointer self, gint *running, double *progress, GParamSpec *pspec,
+                        GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
+                        gpointer source_tag, GTaskThreadFunc thread);
+void hr_run_task_return (GTask *task, gint *running, gboolean ok, GError *error);
+gboolean hr_run_task_finish (gpointer self, GAsyncResult *result, double *progress,
+                             GParamSpec *pspec, GError **error);
+
 /* hr-partial.c */
 /* Writes the accumulators of the stages after the pass into self->part. */
 gboolean hr_analysis_write_part_internal (HrAnalysis *self, GPtrArray *stages, GError **error);

@@ -684,11 +684,7 @@ hr_pca_projection_thread (GTask *task, gpointer source, gpointer task_data,
   gboolean ok;
 
   ok = hr_pca_projection_run_internal (self, &p, cancellable, &error);
-  g_atomic_int_set (&self->running, FALSE);
-  if (ok)
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
+  hr_run_task_return (task, &self->running, ok, error);
 }
 
 /**
@@ -708,18 +704,11 @@ void
 hr_pca_projection_run_async (HrPcaProjection *self, GCancellable *cancellable,
                              GAsyncReadyCallback callback, gpointer user_data)
 {
-  GTask *task;
-
   g_return_if_fail (HR_IS_PCA_PROJECTION (self));
   g_return_if_fail (!g_atomic_int_get (&self->running));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, hr_pca_projection_run_async);
-  g_atomic_int_set (&self->running, TRUE);
-  self->progress = 0.0;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
-  g_task_run_in_thread (task, hr_pca_projection_thread);
-  g_object_unref (task);
+  hr_run_task_start (self, &self->running, &self->progress, properties[PROP_PROGRESS], cancellable,
+                     callback, user_data, hr_pca_projection_run_async, hr_pca_projection_thread);
 }
 
 /**
@@ -739,14 +728,7 @@ hr_pca_projection_run_finish (HrPcaProjection *self, GAsyncResult *result, GErro
 {
   g_return_val_if_fail (HR_IS_PCA_PROJECTION (self), FALSE);
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  if (!g_task_propagate_boolean (G_TASK (result), error))
-    return FALSE;
-  if (self->progress != 1.0)
-    {
-      self->progress = 1.0;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
-    }
-  return TRUE;
+  return hr_run_task_finish (self, result, &self->progress, properties[PROP_PROGRESS], error);
 }
 
 /**
