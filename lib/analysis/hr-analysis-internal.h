@@ -16,6 +16,15 @@
 
 G_BEGIN_DECLS
 
+/* The progress of a run in a worker thread on its way to the caller's main context: the
+ * latest value, and whether a delivery is in flight (one at a time; it takes the latest). */
+typedef struct
+{
+  GMutex lock;
+  double latest; /* guarded by lock */
+  gint pending;  /* atomic */
+} HrProgressMailbox;
+
 typedef struct
 {
   int fd;
@@ -97,9 +106,7 @@ struct _HrAnalysis
 
   /* progress, delivered in the caller's main context */
   double progress;
-  gint progress_pending;
-  double progress_latest; /* guarded by progress_lock */
-  GMutex progress_lock;
+  HrProgressMailbox mailbox;
 };
 
 /* Whether a run is under way; an asynchronous run's worker clears it from its thread. */
@@ -165,6 +172,14 @@ void hr_run_task_start (gpointer self, gint *running, double *progress, GParamSp
                         GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
                         gpointer source_tag, GTaskThreadFunc thread);
 void hr_run_task_return (GTask *task, gint *running, gboolean ok, GError *error);
+/* In the worker: puts @value in @mailbox and, unless a delivery is in flight, has @deliver
+ * called with a reference to @object in @context. @deliver calls hr_progress_deliver(). */
+void hr_progress_post (HrProgressMailbox *mailbox, double value, GMainContext *context,
+                       GSourceFunc deliver, gpointer object);
+/* In the caller's context: the latest value of @mailbox into *@progress, notifying @pspec
+ * of @object when it changed. */
+void hr_progress_deliver (HrProgressMailbox *mailbox, gpointer object, double *progress,
+                          GParamSpec *pspec);
 gboolean hr_run_task_finish (gpointer self, GAsyncResult *result, double *progress,
                              GParamSpec *pspec, GError **error);
 

@@ -113,7 +113,7 @@ hr_analysis_finalize (GObject *object)
   g_free (self->pairs_file);
   g_strfreev (self->spectral_stages);
   g_ptr_array_unref (self->stages);
-  g_mutex_clear (&self->progress_lock);
+  g_mutex_clear (&self->mailbox.lock);
   G_OBJECT_CLASS (hr_analysis_parent_class)->finalize (object);
 }
 
@@ -300,7 +300,7 @@ hr_analysis_init (HrAnalysis *self)
   self->log_plots = TRUE;
   self->lidar = NAN;
   self->stages = g_ptr_array_new_with_free_func (g_object_unref);
-  g_mutex_init (&self->progress_lock);
+  g_mutex_init (&self->mailbox.lock);
 }
 
 /**
@@ -839,18 +839,39 @@ static gboolean
 hr_analysis_deliver_progress (gpointer data)
 {
   HrAnalysis *self = data;
+
+  hr_progress_deliver (&self->mailbox, self, &self->progress, properties[PROP_PROGRESS]);
+  return G_SOURCE_REMOVE;
+}
+
+void
+hr_progress_post (HrProgressMailbox *mailbox, double value, GMainContext *context,
+                  GSourceFunc deliver, gpointer object)
+{
+  g_mutex_lock (&mailbox->lock);
+  mailbox->latest = value;
+  g_mutex_unlock (&mailbox->lock);
+  /* one delivery in flight at a time: it takes the latest value */
+  if (g_atomic_int_compare_and_exchange (&mailbox->pending, 0, 1))
+    g_main_context_invoke_full (context, G_PRIORITY_DEFAULT, deliver, g_object_ref (object),
+                                g_object_unref);
+}
+
+void
+hr_progress_deliver (HrProgressMailbox *mailbox, gpointer object, double *progress,
+                     GParamSpec *pspec)
+{
   double latest;
 
-  g_mutex_lock (&self->progress_lock);
-  latest = self->progress_latest;
-  g_atomic_int_set (&self->progress_pending, 0);
-  g_mutex_unlock (&self->progress_lock);
-  if (latest != self->progress)
+  g_mutex_lock (&mailbox->lock);
+  latest = mailbox->latest;
+  g_atomic_int_set (&mailbox->pending, 0);
+  g_mutex_unlock (&mailbox->lock);
+  if (latest != *progress)
     {
-      self->progress = latest;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
+      *progress = latest;
+      g_object_notify_by_pspec (G_OBJECT (object), pspec);
     }
-  return G_SOURCE_REMOVE;
 }
 
 void
@@ -867,13 +888,7 @@ hr_progress_report (double fraction, gpointer data)
     }
   if (p->context == NULL)
     return;
-  g_mutex_lock (&self->progress_lock);
-  self->progress_latest = value;
-  g_mutex_unlock (&self->progress_lock);
-  /* one delivery in flight at a time: it takes the latest value */
-  if (g_atomic_int_compare_and_exchange (&self->progress_pending, 0, 1))
-    g_main_context_invoke_full (p->context, G_PRIORITY_DEFAULT, hr_analysis_deliver_progress,
-                                g_object_ref (self), g_object_unref);
+  hr_progress_post (&self->mailbox, value, p->context, hr_analysis_deliver_progress, self);
 }
 
 static void

@@ -66,9 +66,7 @@ struct _HrPcaProjection
 
   /* progress, delivered in the caller's main context */
   double progress;
-  double progress_latest; /* guarded by progress_lock */
-  gint progress_pending;
-  GMutex progress_lock;
+  HrProgressMailbox mailbox; /* progress on its way to the caller's main context */
 };
 
 G_DEFINE_FINAL_TYPE (HrPcaProjection, hr_pca_projection, G_TYPE_OBJECT)
@@ -110,7 +108,7 @@ hr_pca_projection_finalize (GObject *object)
   hr_pca_projection_clear_results (self);
   g_clear_pointer (&self->given_axes, hr_principal_axes_unref);
   g_free (self->stage);
-  g_mutex_clear (&self->progress_lock);
+  g_mutex_clear (&self->mailbox.lock);
   G_OBJECT_CLASS (hr_pca_projection_parent_class)->finalize (object);
 }
 
@@ -158,7 +156,7 @@ hr_pca_projection_init (HrPcaProjection *self)
   self->layer = -1;
   self->stage = g_strdup ("features");
   self->mode = HR_NORM_MODE_RUNNING;
-  g_mutex_init (&self->progress_lock);
+  g_mutex_init (&self->mailbox.lock);
 }
 
 /**
@@ -417,17 +415,8 @@ static gboolean
 hr_pca_projection_deliver_progress (gpointer data)
 {
   HrPcaProjection *self = data;
-  double latest;
 
-  g_mutex_lock (&self->progress_lock);
-  latest = self->progress_latest;
-  g_atomic_int_set (&self->progress_pending, 0);
-  g_mutex_unlock (&self->progress_lock);
-  if (latest != self->progress)
-    {
-      self->progress = latest;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
-    }
+  hr_progress_deliver (&self->mailbox, self, &self->progress, properties[PROP_PROGRESS]);
   return G_SOURCE_REMOVE;
 }
 
@@ -445,12 +434,7 @@ hr_pca_pass_progress (double fraction, gpointer data)
     }
   if (p->context == NULL)
     return;
-  g_mutex_lock (&self->progress_lock);
-  self->progress_latest = value;
-  g_mutex_unlock (&self->progress_lock);
-  if (g_atomic_int_compare_and_exchange (&self->progress_pending, 0, 1))
-    g_main_context_invoke_full (p->context, G_PRIORITY_DEFAULT, hr_pca_projection_deliver_progress,
-                                g_object_ref (self), g_object_unref);
+  hr_progress_post (&self->mailbox, value, p->context, hr_pca_projection_deliver_progress, self);
 }
 
 /* One chunk of the stage's rows, of the samples @samples (NULL: @first onwards). */
