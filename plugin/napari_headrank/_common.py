@@ -81,6 +81,16 @@ def fill_layer_combo(combo, layers, kind, none_text=None):
 class WorkerMixin:
     """Run, Cancel and the progress of a widget's work in a worker thread."""
 
+    def _init_worker(self, viewer, signals=None):
+        """Sets the widget's viewer, no worker, cancellable or status yet, and its signals
+        (@signals, else a ProgressSignals), whose progress goes to self._on_progress()."""
+        self.viewer = viewer
+        self.worker = None
+        self.cancellable = None
+        self.status = None
+        self._signals = signals if signals is not None else ProgressSignals()
+        self._signals.progress.connect(self._on_progress)
+
     def _make_run_controls(self, layout, run_text, cancel_text, *more_buttons):
         """Adds to @layout a row of the buttons Run and Cancel (labelled @run_text and
         @cancel_text, translated by the caller) and @more_buttons, then the progress bar."""

@@ -33,7 +33,6 @@ from qtpy.QtWidgets import (
 )
 
 from ._common import (
-    ProgressSignals,
     WorkerMixin,
     fill_layer_combo,
     image_layers,
@@ -114,16 +113,11 @@ class CompareWidget(WorkerMixin, QWidget):
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
-        self.viewer = napari_viewer
+        self._init_worker(napari_viewer)
         self.runs = []  # {'label', 'weights', 'arch'} or {'label', 'analysis'}
         self.comparison = None
         self.result = None  # compare.json of the comparison, parsed
         self.curves = None  # per run: {role: cumulative explained variance}
-        self.worker = None
-        self.cancellable = None
-        self.status = None
-        self._signals = ProgressSignals()
-        self._signals.progress.connect(self._on_progress)
         self.Headrank = library_or_notice(self, show_error)
         if self.Headrank is None:
             return

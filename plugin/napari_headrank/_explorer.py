@@ -34,7 +34,6 @@ from qtpy.QtWidgets import (
 from qtpy.QtCore import Qt
 
 from ._common import (
-    ProgressSignals,
     WorkerMixin,
     fill_layer_combo,
     library_or_notice,
@@ -119,17 +118,12 @@ class ExplorerWidget(WorkerMixin, QWidget):
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
-        self.viewer = napari_viewer
+        self._init_worker(napari_viewer)
         self.result = None
         self.selected = None
-        self.worker = None
-        self.cancellable = None
-        self.status = None
         self.lasso = None
         self.layers = {}
         self._updating_region = False
-        self._signals = ProgressSignals()
-        self._signals.progress.connect(self._on_progress)
         self.Headrank = library_or_notice(self, show_error)
         if self.Headrank is None:
             return

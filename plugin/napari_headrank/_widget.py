@@ -180,18 +180,13 @@ class HeadrankWidget(WorkerMixin, QWidget):
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
-        self.viewer = napari_viewer
+        self._init_worker(napari_viewer, _Signals())
+        self._signals.open_progress.connect(self._on_progress)
         self.analysis = None
         self.report = None
-        self.worker = None
         self.open_worker = None
-        self.cancellable = None
         self.stale = False
         self.results_dock = None
-        self._signals = _Signals()
-        self._signals.progress.connect(self._on_progress)
-        self._signals.open_progress.connect(self._on_progress)
-        self.status = None
         # the features a pairs file was chosen for: (description, number of samples)
         self._pairs_for = None
         self._watched = None
