@@ -16,6 +16,15 @@
 
 G_BEGIN_DECLS
 
+/* The progress of a run in a worker thread on its way to the caller's main context: the
+ * latest value, and whether a delivery is in flight (one at a time; it takes the latest). */
+typedef struct
+{
+  GMutex lock;
+  double latest; /* guarded by lock */
+  gint pending;  /* atomic */
+} HrProgressMailbox;
+
 typedef struct
 {
   int fd;
@@ -97,9 +106,7 @@ struct _HrAnalysis
 
   /* progress, delivered in the caller's main context */
   double progress;
-  gint progress_pending;
-  double progress_latest; /* guarded by progress_lock */
-  GMutex progress_lock;
+  HrProgressMailbox mailbox;
 };
 
 /* Whether a run is under way; an asynchronous run's worker clears it from its thread. */
@@ -155,6 +162,26 @@ void hr_analysis_judge (HrAnalysis *self);
 /* The errors r and a of a stage's values, each off by at most r·|y| + a. */
 double hr_stage_relative_error (HrAnalysis *self, HrStage *stage);
 double hr_stage_absolute_error (HrAnalysis *self, HrStage *stage);
+
+/* The asynchronous runs of HrAnalysis and HrPcaProjection: objects with an atomic running
+ * flag and a progress property. hr_run_task_start() marks the object running, resets the
+ * progress to 0 and runs @thread in a worker; the worker ends with hr_run_task_return(), which
+ * clears the flag before the task returns (so a result dropped unread leaves nothing running);
+ * hr_run_task_finish() propagates the result and sets the progress to 1 on success. */
+void hr_run_task_start (gpointer self, gint *running, double *progress, GParamSpec *pspec,
+                        GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
+                        gpointer source_tag, GTaskThreadFunc thread);
+void hr_run_task_return (GTask *task, gint *running, gboolean ok, GError *error);
+/* In the worker: puts @value in @mailbox and, unless a delivery is in flight, has @deliver
+ * called with a reference to @object in @context. @deliver calls hr_progress_deliver(). */
+void hr_progress_post (HrProgressMailbox *mailbox, double value, GMainContext *context,
+                       GSourceFunc deliver, gpointer object);
+/* In the caller's context: the latest value of @mailbox into *@progress, notifying @pspec
+ * of @object when it changed. */
+void hr_progress_deliver (HrProgressMailbox *mailbox, gpointer object, double *progress,
+                          GParamSpec *pspec);
+gboolean hr_run_task_finish (gpointer self, GAsyncResult *result, double *progress,
+                             GParamSpec *pspec, GError **error);
 
 /* hr-partial.c */
 /* Writes the accumulators of the stages after the pass into self->part. */

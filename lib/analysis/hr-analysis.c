@@ -113,7 +113,7 @@ hr_analysis_finalize (GObject *object)
   g_free (self->pairs_file);
   g_strfreev (self->spectral_stages);
   g_ptr_array_unref (self->stages);
-  g_mutex_clear (&self->progress_lock);
+  g_mutex_clear (&self->mailbox.lock);
   G_OBJECT_CLASS (hr_analysis_parent_class)->finalize (object);
 }
 
@@ -300,7 +300,7 @@ hr_analysis_init (HrAnalysis *self)
   self->log_plots = TRUE;
   self->lidar = NAN;
   self->stages = g_ptr_array_new_with_free_func (g_object_unref);
-  g_mutex_init (&self->progress_lock);
+  g_mutex_init (&self->mailbox.lock);
 }
 
 /**
@@ -839,18 +839,39 @@ static gboolean
 hr_analysis_deliver_progress (gpointer data)
 {
   HrAnalysis *self = data;
+
+  hr_progress_deliver (&self->mailbox, self, &self->progress, properties[PROP_PROGRESS]);
+  return G_SOURCE_REMOVE;
+}
+
+void
+hr_progress_post (HrProgressMailbox *mailbox, double value, GMainContext *context,
+                  GSourceFunc deliver, gpointer object)
+{
+  g_mutex_lock (&mailbox->lock);
+  mailbox->latest = value;
+  g_mutex_unlock (&mailbox->lock);
+  /* one delivery in flight at a time: it takes the latest value */
+  if (g_atomic_int_compare_and_exchange (&mailbox->pending, 0, 1))
+    g_main_context_invoke_full (context, G_PRIORITY_DEFAULT, deliver, g_object_ref (object),
+                                g_object_unref);
+}
+
+void
+hr_progress_deliver (HrProgressMailbox *mailbox, gpointer object, double *progress,
+                     GParamSpec *pspec)
+{
   double latest;
 
-  g_mutex_lock (&self->progress_lock);
-  latest = self->progress_latest;
-  g_atomic_int_set (&self->progress_pending, 0);
-  g_mutex_unlock (&self->progress_lock);
-  if (latest != self->progress)
+  g_mutex_lock (&mailbox->lock);
+  latest = mailbox->latest;
+  g_atomic_int_set (&mailbox->pending, 0);
+  g_mutex_unlock (&mailbox->lock);
+  if (latest != *progress)
     {
-      self->progress = latest;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
+      *progress = latest;
+      g_object_notify_by_pspec (G_OBJECT (object), pspec);
     }
-  return G_SOURCE_REMOVE;
 }
 
 void
@@ -867,13 +888,7 @@ hr_progress_report (double fraction, gpointer data)
     }
   if (p->context == NULL)
     return;
-  g_mutex_lock (&self->progress_lock);
-  self->progress_latest = value;
-  g_mutex_unlock (&self->progress_lock);
-  /* one delivery in flight at a time: it takes the latest value */
-  if (g_atomic_int_compare_and_exchange (&self->progress_pending, 0, 1))
-    g_main_context_invoke_full (p->context, G_PRIORITY_DEFAULT, hr_analysis_deliver_progress,
-                                g_object_ref (self), g_object_unref);
+  hr_progress_post (&self->mailbox, value, p->context, hr_analysis_deliver_progress, self);
 }
 
 static void
@@ -886,13 +901,49 @@ hr_analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellab
   gboolean ok;
 
   ok = hr_analysis_run_internal (self, &p, cancellable, &error);
-  /* Done with the analysis: it is no longer running once its task returns, whether or not
-   * hr_analysis_run_finish() is ever called (the result may be dropped unread). */
-  g_atomic_int_set (&self->running, FALSE);
+  hr_run_task_return (task, &self->running, ok, error);
+}
+
+void
+hr_run_task_start (gpointer self, gint *running, double *progress, GParamSpec *pspec,
+                   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
+                   gpointer source_tag, GTaskThreadFunc thread)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  g_atomic_int_set (running, TRUE);
+  *progress = 0.0;
+  g_object_notify_by_pspec (G_OBJECT (self), pspec);
+  g_task_run_in_thread (task, thread);
+  g_object_unref (task);
+}
+
+void
+hr_run_task_return (GTask *task, gint *running, gboolean ok, GError *error)
+{
+  /* Done with the object: it is no longer running once its task returns, whether or not the
+   * finish function is ever called (the result may be dropped unread). */
+  g_atomic_int_set (running, FALSE);
   if (ok)
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);
+}
+
+gboolean
+hr_run_task_finish (gpointer self, GAsyncResult *result, double *progress, GParamSpec *pspec,
+                    GError **error)
+{
+  /* the worker cleared the running flag before its task returned */
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return FALSE;
+  if (*progress != 1.0)
+    {
+      *progress = 1.0;
+      g_object_notify_by_pspec (G_OBJECT (self), pspec);
+    }
+  return TRUE;
 }
 
 /**
@@ -913,18 +964,11 @@ void
 hr_analysis_run_async (HrAnalysis *self, GCancellable *cancellable, GAsyncReadyCallback callback,
                        gpointer user_data)
 {
-  GTask *task;
-
   g_return_if_fail (HR_IS_ANALYSIS (self));
   g_return_if_fail (!hr_analysis_running (self));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, hr_analysis_run_async);
-  g_atomic_int_set (&self->running, TRUE);
-  self->progress = 0.0;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
-  g_task_run_in_thread (task, hr_analysis_thread);
-  g_object_unref (task);
+  hr_run_task_start (self, &self->running, &self->progress, properties[PROP_PROGRESS], cancellable,
+                     callback, user_data, hr_analysis_run_async, hr_analysis_thread);
 }
 
 /**
@@ -942,15 +986,7 @@ hr_analysis_run_finish (HrAnalysis *self, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  /* the worker cleared self->running before its task returned */
-  if (!g_task_propagate_boolean (G_TASK (result), error))
-    return FALSE;
-  if (self->progress != 1.0)
-    {
-      self->progress = 1.0;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
-    }
-  return TRUE;
+  return hr_run_task_finish (self, result, &self->progress, properties[PROP_PROGRESS], error);
 }
 
 /**

@@ -66,9 +66,7 @@ struct _HrPcaProjection
 
   /* progress, delivered in the caller's main context */
   double progress;
-  double progress_latest; /* guarded by progress_lock */
-  gint progress_pending;
-  GMutex progress_lock;
+  HrProgressMailbox mailbox; /* progress on its way to the caller's main context */
 };
 
 G_DEFINE_FINAL_TYPE (HrPcaProjection, hr_pca_projection, G_TYPE_OBJECT)
@@ -110,7 +108,7 @@ hr_pca_projection_finalize (GObject *object)
   hr_pca_projection_clear_results (self);
   g_clear_pointer (&self->given_axes, hr_principal_axes_unref);
   g_free (self->stage);
-  g_mutex_clear (&self->progress_lock);
+  g_mutex_clear (&self->mailbox.lock);
   G_OBJECT_CLASS (hr_pca_projection_parent_class)->finalize (object);
 }
 
@@ -158,7 +156,7 @@ hr_pca_projection_init (HrPcaProjection *self)
   self->layer = -1;
   self->stage = g_strdup ("features");
   self->mode = HR_NORM_MODE_RUNNING;
-  g_mutex_init (&self->progress_lock);
+  g_mutex_init (&self->mailbox.lock);
 }
 
 /**
@@ -417,17 +415,8 @@ static gboolean
 hr_pca_projection_deliver_progress (gpointer data)
 {
   HrPcaProjection *self = data;
-  double latest;
 
-  g_mutex_lock (&self->progress_lock);
-  latest = self->progress_latest;
-  g_atomic_int_set (&self->progress_pending, 0);
-  g_mutex_unlock (&self->progress_lock);
-  if (latest != self->progress)
-    {
-      self->progress = latest;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
-    }
+  hr_progress_deliver (&self->mailbox, self, &self->progress, properties[PROP_PROGRESS]);
   return G_SOURCE_REMOVE;
 }
 
@@ -445,12 +434,7 @@ hr_pca_pass_progress (double fraction, gpointer data)
     }
   if (p->context == NULL)
     return;
-  g_mutex_lock (&self->progress_lock);
-  self->progress_latest = value;
-  g_mutex_unlock (&self->progress_lock);
-  if (g_atomic_int_compare_and_exchange (&self->progress_pending, 0, 1))
-    g_main_context_invoke_full (p->context, G_PRIORITY_DEFAULT, hr_pca_projection_deliver_progress,
-                                g_object_ref (self), g_object_unref);
+  hr_progress_post (&self->mailbox, value, p->context, hr_pca_projection_deliver_progress, self);
 }
 
 /* One chunk of the stage's rows, of the samples @samples (NULL: @first onwards). */
@@ -684,11 +668,7 @@ hr_pca_projection_thread (GTask *task, gpointer source, gpointer task_data,
   gboolean ok;
 
   ok = hr_pca_projection_run_internal (self, &p, cancellable, &error);
-  g_atomic_int_set (&self->running, FALSE);
-  if (ok)
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
+  hr_run_task_return (task, &self->running, ok, error);
 }
 
 /**
@@ -708,18 +688,11 @@ void
 hr_pca_projection_run_async (HrPcaProjection *self, GCancellable *cancellable,
                              GAsyncReadyCallback callback, gpointer user_data)
 {
-  GTask *task;
-
   g_return_if_fail (HR_IS_PCA_PROJECTION (self));
   g_return_if_fail (!g_atomic_int_get (&self->running));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, hr_pca_projection_run_async);
-  g_atomic_int_set (&self->running, TRUE);
-  self->progress = 0.0;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
-  g_task_run_in_thread (task, hr_pca_projection_thread);
-  g_object_unref (task);
+  hr_run_task_start (self, &self->running, &self->progress, properties[PROP_PROGRESS], cancellable,
+                     callback, user_data, hr_pca_projection_run_async, hr_pca_projection_thread);
 }
 
 /**
@@ -739,14 +712,7 @@ hr_pca_projection_run_finish (HrPcaProjection *self, GAsyncResult *result, GErro
 {
   g_return_val_if_fail (HR_IS_PCA_PROJECTION (self), FALSE);
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  if (!g_task_propagate_boolean (G_TASK (result), error))
-    return FALSE;
-  if (self->progress != 1.0)
-    {
-      self->progress = 1.0;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
-    }
-  return TRUE;
+  return hr_run_task_finish (self, result, &self->progress, properties[PROP_PROGRESS], error);
 }
 
 /**

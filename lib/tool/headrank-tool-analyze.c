@@ -96,6 +96,19 @@ hr_analysis_print_field_measures (HrAnalysis *analysis, guint width)
       width);
 }
 
+int
+hr_print_analysis (HrAnalysis *analysis, gboolean json, const char *output)
+{
+  if (json)
+    {
+      g_autofree char *text = hr_analysis_to_json (analysis, TRUE);
+      g_print ("%s\n", text);
+    }
+  else
+    hr_analysis_print_text (analysis, output);
+  return EXIT_SUCCESS;
+}
+
 void
 hr_analysis_print_text (HrAnalysis *analysis, const char *output)
 {
@@ -551,24 +564,8 @@ hr_command_analyze (int argc, char **argv)
           return hr_usage_error (context, message);
         }
     }
-  if (per_sample_name != NULL)
-    {
-      if (strcmp (per_sample_name, "csv") == 0)
-        per_sample = HR_PER_SAMPLE_FORMAT_CSV;
-      else if (strcmp (per_sample_name, "csv.gz") == 0)
-        per_sample = HR_PER_SAMPLE_FORMAT_CSV_GZIP;
-      else if (strcmp (per_sample_name, "none") == 0)
-        per_sample = HR_PER_SAMPLE_FORMAT_NONE;
-      else
-        {
-          g_autofree char *message = g_strdup_printf (
-              /* TRANSLATORS: %s is the value given to --per-sample; the values stay in
-                 English */
-              _ ("unknown per-sample table “%s” (csv, csv.gz or none)"), per_sample_name);
-
-          return hr_usage_error (context, message);
-        }
-    }
+  if ((status = hr_parse_per_sample (context, per_sample_name, &per_sample)) != 0)
+    return status;
   if (precision_name != NULL)
     {
       int value;
@@ -627,10 +624,8 @@ hr_command_analyze (int argc, char **argv)
                                        "--positives and --pairs-from-tracks"));
   if (output == NULL && !json && partial == NULL)
     output = g_strdup ("headrank-report");
-  if (output != NULL && g_file_test (output, G_FILE_TEST_EXISTS)
-      && !g_file_test (output, G_FILE_TEST_IS_DIR))
-    /* TRANSLATORS: %s is the output folder given with --output */
-    return hr_fail (g_strdup_printf (_ ("%s exists and is not a folder"), output));
+  if ((status = hr_check_output_folder (output)) != 0)
+    return status;
 
   if (argc >= 2)
     {
@@ -771,11 +766,8 @@ hr_command_analyze (int argc, char **argv)
   g_clear_pointer (&progress, hr_progress_free);
   if (!ok)
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          g_printerr ("headrank: %s\n", _ ("interrupted"));
-          return hr_exit_interrupted ();
-        }
+      if (hr_interrupted (error, &status))
+        return status;
       return hr_head_error (error, path, o.weights, pairs != NULL ? pairs : output);
     }
   if (partial != NULL)
@@ -792,12 +784,5 @@ hr_command_analyze (int argc, char **argv)
                partial, (unsigned long long)n);
       return EXIT_SUCCESS;
     }
-  if (json)
-    {
-      g_autofree char *text = hr_analysis_to_json (analysis, TRUE);
-      g_print ("%s\n", text);
-    }
-  else
-    hr_analysis_print_text (analysis, output);
-  return EXIT_SUCCESS;
+  return hr_print_analysis (analysis, json, output);
 }

@@ -175,6 +175,7 @@ hr_command_compare (int argc, char **argv)
   g_autoptr (HrComparison) comparison = NULL;
   g_autofree char *output = NULL, *text = NULL;
   gboolean json = FALSE;
+  int status;
   GOptionEntry entries[]
       = { { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
             /* TRANSLATORS: description of --output of "headrank compare" */
@@ -205,20 +206,16 @@ hr_command_compare (int argc, char **argv)
     return hr_usage_error (context, error->message);
   if (argc < 2)
     return hr_usage_error (context, _ ("compare takes at least one REPORT"));
-  if (output != NULL && g_file_test (output, G_FILE_TEST_EXISTS)
-      && !g_file_test (output, G_FILE_TEST_IS_DIR))
-    return hr_fail (g_strdup_printf (_ ("%s exists and is not a folder"), output));
+  if ((status = hr_check_output_folder (output)) != 0)
+    return status;
 
   comparison = hr_comparison_new_from_reports ((const char *const *)argv + 1, &error);
   if (comparison == NULL)
     return hr_user_error (error);
   if (output != NULL && !hr_comparison_write (comparison, output, cancellable, &error))
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          g_printerr ("headrank: %s\n", _ ("interrupted"));
-          return hr_exit_interrupted ();
-        }
+      if (hr_interrupted (error, &status))
+        return status;
       return hr_user_error (error);
     }
   text = hr_comparison_to_json (comparison, TRUE);

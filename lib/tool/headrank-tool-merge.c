@@ -59,30 +59,12 @@ hr_command_merge (int argc, char **argv)
                                        "analyze: the parts keep those they were made with"));
   if (argc < 2)
     return hr_usage_error (context, _ ("give the parts to merge"));
-  if (per_sample_name != NULL)
-    {
-      if (strcmp (per_sample_name, "csv") == 0)
-        per_sample = HR_PER_SAMPLE_FORMAT_CSV;
-      else if (strcmp (per_sample_name, "csv.gz") == 0)
-        per_sample = HR_PER_SAMPLE_FORMAT_CSV_GZIP;
-      else if (strcmp (per_sample_name, "none") == 0)
-        per_sample = HR_PER_SAMPLE_FORMAT_NONE;
-      else
-        {
-          g_autofree char *message = g_strdup_printf (
-              /* TRANSLATORS: %s is the value given to --per-sample; the values stay in
-                 English */
-              _ ("unknown per-sample table “%s” (csv, csv.gz or none)"), per_sample_name);
-
-          return hr_usage_error (context, message);
-        }
-    }
+  if ((status = hr_parse_per_sample (context, per_sample_name, &per_sample)) != 0)
+    return status;
   if (output == NULL && !json)
     output = g_strdup ("headrank-report");
-  if (output != NULL && g_file_test (output, G_FILE_TEST_EXISTS)
-      && !g_file_test (output, G_FILE_TEST_IS_DIR))
-    /* TRANSLATORS: %s is the output folder given with --output */
-    return hr_fail (g_strdup_printf (_ ("%s exists and is not a folder"), output));
+  if ((status = hr_check_output_folder (output)) != 0)
+    return status;
   if (o.weights != NULL)
     {
       head = hr_head_options_load (&o, cancellable, &error);
@@ -103,19 +85,9 @@ hr_command_merge (int argc, char **argv)
     g_clear_object (&analysis);
   if (analysis == NULL)
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          g_printerr ("headrank: %s\n", _ ("interrupted"));
-          return hr_exit_interrupted ();
-        }
+      if (hr_interrupted (error, &status))
+        return status;
       return hr_user_error (error);
     }
-  if (json)
-    {
-      g_autofree char *text = hr_analysis_to_json (analysis, TRUE);
-      g_print ("%s\n", text);
-    }
-  else
-    hr_analysis_print_text (analysis, output);
-  return EXIT_SUCCESS;
+  return hr_print_analysis (analysis, json, output);
 }

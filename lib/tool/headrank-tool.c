@@ -149,6 +149,48 @@ hr_user_error (const GError *error)
 }
 
 gboolean
+hr_interrupted (const GError *error, int *status)
+{
+  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return FALSE;
+  g_printerr ("headrank: %s\n", _ ("interrupted"));
+  *status = hr_exit_interrupted ();
+  return TRUE;
+}
+
+int
+hr_parse_per_sample (GOptionContext *context, const char *name, HrPerSampleFormat *format)
+{
+  if (name == NULL)
+    return 0;
+  if (strcmp (name, "csv") == 0)
+    *format = HR_PER_SAMPLE_FORMAT_CSV;
+  else if (strcmp (name, "csv.gz") == 0)
+    *format = HR_PER_SAMPLE_FORMAT_CSV_GZIP;
+  else if (strcmp (name, "none") == 0)
+    *format = HR_PER_SAMPLE_FORMAT_NONE;
+  else
+    {
+      g_autofree char *message = g_strdup_printf (
+          /* TRANSLATORS: %s is the value given to --per-sample; the values stay in English */
+          _ ("unknown per-sample table “%s” (csv, csv.gz or none)"), name);
+
+      return hr_usage_error (context, message);
+    }
+  return 0;
+}
+
+int
+hr_check_output_folder (const char *output)
+{
+  if (output != NULL && g_file_test (output, G_FILE_TEST_EXISTS)
+      && !g_file_test (output, G_FILE_TEST_IS_DIR))
+    /* TRANSLATORS: %s is the output folder given with --output */
+    return hr_fail (g_strdup_printf (_ ("%s exists and is not a folder"), output));
+  return 0;
+}
+
+gboolean
 hr_parse_layout (const char *name, HrStackLayout *layout)
 {
   int value;

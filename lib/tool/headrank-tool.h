@@ -94,6 +94,15 @@ HrNormMode hr_head_options_mode (const HrHeadOptions *o);
 gsize hr_head_options_batch_size (const HrHeadOptions *o);
 /* Prints a user error (one line) and frees it. */
 int hr_fail (char *message);
+/* The value of --per-sample (csv, csv.gz or none; NULL leaves @format as it is) into
+ * @format: 0, or the exit status of the usage error it printed. */
+int hr_parse_per_sample (GOptionContext *context, const char *name, HrPerSampleFormat *format);
+/* 0 when the folder @output (or NULL) can be written, else the exit status of the error it
+ * printed: @output exists and is not a folder. */
+int hr_check_output_folder (const char *output);
+/* Whether @error is a run stopped by a signal; if so, says "interrupted" and puts the exit
+ * status (128 + the signal's number) in @status. */
+gboolean hr_interrupted (const GError *error, int *status);
 
 /* headrank-tool-info.c */
 int hr_command_info (int argc, char **argv);
@@ -105,6 +114,9 @@ int hr_command_project (int argc, char **argv);
 int hr_command_analyze (int argc, char **argv);
 /* The table, verdict and notes of a finished analysis, and where its report went. */
 void hr_analysis_print_text (HrAnalysis *analysis, const char *output);
+/* Prints a finished analysis: its report as JSON with @json, else as text (with the folder
+ * @output it went to); returns EXIT_SUCCESS. */
+int hr_print_analysis (HrAnalysis *analysis, gboolean json, const char *output);
 
 /* headrank-tool-merge.c */
 int hr_command_merge (int argc, char **argv);

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -24,7 +24,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -33,8 +32,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ._common import (
+    WorkerMixin,
+    fill_layer_combo,
+    image_layers,
+    library_or_notice,
+    outcome_of_error,
+)
 from ._i18n import _
-from ._library import LibraryNotFound, headrank
 from ._plots import stage_label
 from ._stacks import image_to_pixels, is_zarr, memory_source, open_source
 
@@ -71,12 +76,6 @@ def diagnostics_analysis(viewer):
     return None
 
 
-class _Signals(QObject):
-    """Progress from the worker thread, delivered in the main thread (queued)."""
-
-    progress = Signal(float)
-
-
 class _Canvas(QWidget):
     """A matplotlib figure with its navigation toolbar (zoom, pan, save)."""
 
@@ -109,34 +108,21 @@ def _rank_text(stage):
     return str(stage['rank']) if low == high else f'{low}–{high}'
 
 
-class CompareWidget(QWidget):
+class CompareWidget(WorkerMixin, QWidget):
     """Compare heads: several heads or checkpoints on the same features, side by side."""
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
-        self.viewer = napari_viewer
+        self._init_worker(napari_viewer)
         self.runs = []  # {'label', 'weights', 'arch'} or {'label', 'analysis'}
         self.comparison = None
         self.result = None  # compare.json of the comparison, parsed
         self.curves = None  # per run: {role: cumulative explained variance}
-        self.worker = None
-        self.cancellable = None
-        self.status = None
-        self._signals = _Signals()
-        self._signals.progress.connect(self._on_progress)
-        try:
-            self.Headrank = headrank()
-        except LibraryNotFound as e:
-            self.Headrank = None
-            label = QLabel(str(e))
-            label.setWordWrap(True)
-            QVBoxLayout(self).addWidget(label)
-            show_error(str(e))
+        self.Headrank = library_or_notice(self, show_error)
+        if self.Headrank is None:
             return
         self._build()
-        self._refresh_layers()
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self._watch_layers()
 
     # -- the form ------------------------------------------------------------------------
 
@@ -197,18 +183,7 @@ class CompareWidget(QWidget):
         self.remove_button.clicked.connect(self._remove_selected)
         layout.addWidget(self.remove_button)
 
-        buttons = QHBoxLayout()
-        self.run_button = QPushButton(_('Compare'))
-        self.cancel_button = QPushButton(_('Cancel'))
-        self.cancel_button.setEnabled(False)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        layout.addLayout(buttons)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        layout.addWidget(self.progress)
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
+        self._make_run_controls(layout, _('Compare'), _('Cancel'))
 
         self.tabs = QTabWidget()
         self.rank_canvas = _Canvas()
@@ -245,25 +220,9 @@ class CompareWidget(QWidget):
             self.weights_file.setText(path)
 
     def _refresh_layers(self, event=None):
-        from napari.layers import Image
-
-        current = self.features_combo.currentData()
-        self.features_combo.blockSignals(True)
-        self.features_combo.clear()
-        self.features_combo.addItem(_('(the file below)'), None)
-        for layer in self.viewer.layers:
-            if isinstance(layer, Image) and layer.metadata.get('headrank', {}).get('kind') != 'map':
-                self.features_combo.addItem(layer.name, layer.name)
-        index = self.features_combo.findData(current) if current is not None else -1
-        if index < 0:
-            # as "Projection head diagnostics": the last layer the reader made as features
-            for i in range(self.features_combo.count() - 1, 0, -1):
-                layer = self.viewer.layers[self.features_combo.itemData(i)]
-                if layer.metadata.get('headrank', {}).get('kind') == 'features':
-                    index = i
-                    break
-        self.features_combo.setCurrentIndex(max(index, 0))
-        self.features_combo.blockSignals(False)
+        # as "Projection head diagnostics": else the last layer the reader made as features
+        fill_layer_combo(self.features_combo, image_layers(self.viewer), 'features',
+                         _('(the file below)'))
 
     # -- the runs ------------------------------------------------------------------------
 
@@ -390,9 +349,6 @@ class CompareWidget(QWidget):
 
     def run(self):
         """Runs the heads in a worker thread, then compares them."""
-        from gi.repository import Gio
-        from napari.qt.threading import create_worker
-
         if self.worker is not None:
             return
         try:
@@ -401,17 +357,7 @@ class CompareWidget(QWidget):
             show_error(str(e))
             return
         self._clear_results()
-        self.cancellable = Gio.Cancellable()
-        self.progress.setValue(0)
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.worker = create_worker(self._work, spec, self.cancellable, _start_thread=False)
-        self.worker.returned.connect(self._on_returned)
-        self.worker.start()
-
-    def cancel(self):
-        if self.cancellable is not None:
-            self.cancellable.cancel()
+        self._start_worker(self._work, spec)
 
     def _work(self, spec, cancellable):
         """In the worker thread; never raises: ('done', comparison, curves),
@@ -455,22 +401,17 @@ class CompareWidget(QWidget):
                                for s in report['stages'] if s['role'] in ROLES})
             return ('done', comparison, curves)
         except GLib.Error as e:
-            if e.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED):
-                return ('cancelled', None, None)
-            return ('error', e.message, None)
+            return outcome_of_error(e) + (None,)
         except Exception as e:  # noqa: BLE001 - shown as a notification, not a traceback
             return ('error', str(e), None)
 
     def _on_progress(self, fraction):
         if self.worker is not None:
-            self.progress.setValue(int(round(fraction * 1000)))
+            self._set_progress(fraction)
 
     def _on_returned(self, result):
         status, value, curves = result
-        self.worker = None
-        self.cancellable = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self._worker_ended()
         if status == 'done':
             self.progress.setValue(1000)
             self.comparison = value

@@ -16,7 +16,6 @@ import os
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
 from matplotlib.figure import Figure
-from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -25,7 +24,6 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -35,8 +33,14 @@ from qtpy.QtWidgets import (
 )
 from qtpy.QtCore import Qt
 
+from ._common import (
+    WorkerMixin,
+    fill_layer_combo,
+    library_or_notice,
+    outcome_of_error,
+)
 from ._i18n import N_, _
-from ._library import LibraryNotFound, headrank
+from ._library import headrank
 from ._plots import stage_label
 from ._stacks import (
     NotAFeatureStack,
@@ -70,10 +74,6 @@ def show_error(message):
     from napari.utils import notifications
 
     notifications.show_error(message)
-
-
-class _Signals(QObject):
-    progress = Signal(float)
 
 
 def _numpy(gbytes, dtype):
@@ -113,35 +113,22 @@ class ExplorerCanvas(FigureCanvasQTAgg):
         self.setMinimumHeight(320)
 
 
-class ExplorerWidget(QWidget):
+class ExplorerWidget(WorkerMixin, QWidget):
     """Embedding explorer."""
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
-        self.viewer = napari_viewer
+        self._init_worker(napari_viewer)
         self.result = None
         self.selected = None
-        self.worker = None
-        self.cancellable = None
-        self.status = None
         self.lasso = None
         self.layers = {}
         self._updating_region = False
-        self._signals = _Signals()
-        self._signals.progress.connect(self._on_progress)
-        try:
-            self.Headrank = headrank()
-        except LibraryNotFound as e:
-            self.Headrank = None
-            label = QLabel(str(e))
-            label.setWordWrap(True)
-            QVBoxLayout(self).addWidget(label)
-            show_error(str(e))
+        self.Headrank = library_or_notice(self, show_error)
+        if self.Headrank is None:
             return
         self._build()
-        self._refresh_layers()
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self._watch_layers()
 
     # -- the form ------------------------------------------------------------------------
 
@@ -177,18 +164,8 @@ class ExplorerWidget(QWidget):
         form.addRow(_('Colour by:'), self.color_combo)
         layout.addLayout(form)
 
-        buttons = QHBoxLayout()
-        self.run_button = QPushButton(_('Compute'))
-        self.cancel_button = QPushButton(_('Cancel'))
-        self.cancel_button.setEnabled(False)
         self.clear_button = QPushButton(_('Clear selection'))
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.clear_button)
-        layout.addLayout(buttons)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        layout.addWidget(self.progress)
+        self._make_run_controls(layout, _('Compute'), _('Cancel'), self.clear_button)
 
         splitter = QSplitter(Qt.Vertical)
         plot = QWidget()
@@ -218,8 +195,6 @@ class ExplorerWidget(QWidget):
         self.splitter = splitter
         layout.addWidget(splitter, 1)
 
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
         self.clear_button.clicked.connect(lambda: self.set_selection(None, 'clear'))
         self.view_combo.currentIndexChanged.connect(lambda *a: self.draw())
         self.color_combo.currentIndexChanged.connect(lambda *a: self.draw())
@@ -242,18 +217,7 @@ class ExplorerWidget(QWidget):
         return out
 
     def _refresh_layers(self, event=None):
-        current = self.features_combo.currentData()
-        self.features_combo.blockSignals(True)
-        self.features_combo.clear()
-        for layer in self._feature_layers():
-            self.features_combo.addItem(layer.name, layer.name)
-        index = self.features_combo.findData(current)
-        if index < 0:
-            made = [i for i, layer in enumerate(self._feature_layers())
-                    if layer.metadata.get('headrank', {}).get('kind') == 'features']
-            index = made[-1] if made else 0
-        self.features_combo.setCurrentIndex(index)
-        self.features_combo.blockSignals(False)
+        fill_layer_combo(self.features_combo, self._feature_layers(), 'features')
         self._refresh_stages()
 
     def _refresh_stages(self):
@@ -377,9 +341,6 @@ class ExplorerWidget(QWidget):
 
     def run(self):
         """Computes the principal coordinates of the chosen stage in a worker thread."""
-        from gi.repository import Gio
-        from napari.qt.threading import create_worker
-
         if self.worker is not None:
             return
         name = self.features_combo.currentData()
@@ -397,22 +358,11 @@ class ExplorerWidget(QWidget):
         self._refresh_stages()
         stage = self.stage_combo.currentData() or 'features'
         analysis = self._diagnostics_analysis()
-        self.cancellable = Gio.Cancellable()
-        self.progress.setValue(0)
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.worker = create_worker(self._work, item, stage, analysis, self.cancellable,
-                                    _start_thread=False)
-        self.worker.returned.connect(self._on_returned)
-        self.worker.start()
-
-    def cancel(self):
-        if self.cancellable is not None:
-            self.cancellable.cancel()
+        self._start_worker(self._work, item, stage, analysis)
 
     def _work(self, item, stage, analysis, cancellable):
         """In the worker thread; never raises."""
-        from gi.repository import Gio, GLib
+        from gi.repository import GLib
 
         Headrank = self.Headrank
         try:
@@ -454,21 +404,16 @@ class ExplorerWidget(QWidget):
                 'ratio': list(axes.get_explained_variance_ratio()), 'obs': obs,
                 'n_dropped': projection.get_n_dropped()})
         except GLib.Error as e:
-            if e.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED):
-                return ('cancelled', None)
-            return ('error', e.message)
+            return outcome_of_error(e)
         except Exception as e:  # noqa: BLE001 - shown as a notification
             return ('error', str(e))
 
     def _on_progress(self, fraction):
-        self.progress.setValue(int(round(fraction * 1000)))
+        self._set_progress(fraction)
 
     def _on_returned(self, result):
         status, value = result
-        self.worker = None
-        self.cancellable = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self._worker_ended()
         if status != 'done':
             self.progress.setValue(0)
             if status == 'error':

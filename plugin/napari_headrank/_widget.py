@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import QObject, Qt, QTimer, Signal
+from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -27,7 +27,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -40,8 +39,16 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ._common import (
+    ProgressSignals,
+    WorkerMixin,
+    fill_layer_combo,
+    image_layers,
+    library_or_notice,
+    outcome_of_error,
+)
 from ._i18n import _
-from ._library import LibraryNotFound, headrank, numpy_helper
+from ._library import numpy_helper
 from ._plots import (
     PlotCanvas,
     PlotPanel,
@@ -118,10 +125,9 @@ def readable_error(message):
                                                       name=path.name, folder=path.parent)
 
 
-class _Signals(QObject):
-    """Progress from the worker thread, delivered in the main thread (queued)."""
+class _Signals(ProgressSignals):
+    """Progress from the worker threads: the analysis' and that of opening a file."""
 
-    progress = Signal(float)
     open_progress = Signal(float)
 
 
@@ -169,41 +175,27 @@ def _rank_cell(stage):
     return str(stage['rank']) if low == high else f'{low}–{high}'
 
 
-class HeadrankWidget(QWidget):
+class HeadrankWidget(WorkerMixin, QWidget):
     """Projection head diagnostics."""
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
-        self.viewer = napari_viewer
+        self._init_worker(napari_viewer, _Signals())
+        self._signals.open_progress.connect(self._on_progress)
         self.analysis = None
         self.report = None
-        self.worker = None
         self.open_worker = None
-        self.cancellable = None
         self.stale = False
         self.results_dock = None
-        self._signals = _Signals()
-        self._signals.progress.connect(self._on_progress)
-        self._signals.open_progress.connect(self._on_progress)
-        self.status = None
         # the features a pairs file was chosen for: (description, number of samples)
         self._pairs_for = None
         self._watched = None
-        try:
-            self.Headrank = headrank()
-        except LibraryNotFound as e:
-            self.Headrank = None
-            layout = QVBoxLayout(self)
-            label = QLabel(str(e))
-            label.setWordWrap(True)
-            layout.addWidget(label)
-            show_error(str(e))
+        self.Headrank = library_or_notice(self, show_error)
+        if self.Headrank is None:
             return
         self._build()
         self._build_results()
-        self._refresh_layers()
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self._watch_layers()
         self.viewer.events.theme.connect(self._apply_theme)
         self._apply_theme()
 
@@ -325,18 +317,7 @@ class HeadrankWidget(QWidget):
         footer = QVBoxLayout()
         footer.setContentsMargins(layout.contentsMargins())
         outer.addLayout(footer)
-        buttons = QHBoxLayout()
-        self.run_button = QPushButton(_('Run'))
-        self.cancel_button = QPushButton(_('Cancel'))
-        self.cancel_button.setEnabled(False)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        footer.addLayout(buttons)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        footer.addWidget(self.progress)
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
+        self._make_run_controls(footer, _('Run'), _('Cancel'))
         # the last error in full (a notification shows one line until expanded)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -427,47 +408,20 @@ class HeadrankWidget(QWidget):
         self.results_dock.show()
         self.results_dock.raise_()
 
-    def _image_layers(self):
-        from napari.layers import Image
-
-        return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
-
     def _refresh_layers(self, event=None):
-        for combo, none_text in (
-            (self.features_combo, _('(the file below)')),
-            (self.projections_combo, None),
+        layers = image_layers(self.viewer)
+        for combo, kind, none_text in (
+            (self.features_combo, 'features', _('(the file below)')),
+            (self.projections_combo, 'projections', None),
         ):
-            current = combo.currentData()
-            combo.blockSignals(True)
-            combo.clear()
-            if none_text is not None:
-                combo.addItem(none_text, None)
-            for layer in self._image_layers():
-                meta = layer.metadata.get('headrank', {})
-                if meta.get('kind') == 'map':
-                    continue
-                combo.addItem(layer.name, layer.name)
-            index = combo.findData(current) if current is not None else -1
-            if index < 0:
-                index = self._default_index(combo)
-            combo.setCurrentIndex(max(index, 0))
-            combo.blockSignals(False)
+            # else the last layer the reader made as features (or projections)
+            current = fill_layer_combo(combo, layers, kind, none_text)
             if combo.currentData() != current:
                 if combo is self.features_combo:
                     self._features_changed()
                 else:
                     self._inputs_changed()
         self._update_enabled()
-
-    def _default_index(self, combo):
-        """The last layer the reader made as features (or projections)."""
-        want = 'projections' if combo is self.projections_combo else 'features'
-        for i in range(combo.count() - 1, -1, -1):
-            name = combo.itemData(i)
-            if name is not None and name in self.viewer.layers:
-                if self.viewer.layers[name].metadata.get('headrank', {}).get('kind') == want:
-                    return i
-        return -1
 
     def _update_enabled(self, *args):
         if self.Headrank is None:
@@ -807,8 +761,6 @@ class HeadrankWidget(QWidget):
 
     def run(self):
         """Starts the analysis in a worker thread; the results shown so far are cleared."""
-        from napari.qt.threading import create_worker
-
         if self.worker is not None or self.open_worker is not None:
             return
         try:
@@ -816,21 +768,9 @@ class HeadrankWidget(QWidget):
         except ValueError as e:
             self._error(str(e))
             return
-        from gi.repository import Gio
-
         self.clear_results()
         self.error_label.hide()
-        self.cancellable = Gio.Cancellable()
-        self.progress.setValue(0)
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.worker = create_worker(self._work, spec, self.cancellable, _start_thread=False)
-        self.worker.returned.connect(self._on_returned)
-        self.worker.start()
-
-    def cancel(self):
-        if self.cancellable is not None:
-            self.cancellable.cancel()
+        self._start_worker(self._work, spec)
 
     def _error(self, message):
         """An error: in a notification (its reason first) and in full in the widget."""
@@ -864,7 +804,7 @@ class HeadrankWidget(QWidget):
     def _work(self, spec, cancellable):
         """Runs in the worker thread; never raises: returns ('done', analysis),
         ('cancelled', None) or ('error', message)."""
-        from gi.repository import Gio, GLib
+        from gi.repository import GLib
 
         Headrank = self.Headrank
         try:
@@ -892,23 +832,18 @@ class HeadrankWidget(QWidget):
             analysis.run(progress, None, cancellable)
             return ('done', analysis, spec)
         except GLib.Error as e:
-            if e.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED):
-                return ('cancelled', None, spec)
-            return ('error', e.message, spec)
+            return outcome_of_error(e) + (spec,)
         except Exception as e:  # noqa: BLE001 - shown as a notification, not a traceback
             return ('error', str(e), spec)
 
     def _on_progress(self, fraction):
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1000)
-        self.progress.setValue(int(round(fraction * 1000)))
+        self._set_progress(fraction)
 
     def _on_returned(self, result):
         status, value, spec = result
-        self.worker = None
-        self.cancellable = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self._worker_ended()
         self.status = status
         if status == 'cancelled':
             self.progress.setValue(0)
