@@ -185,6 +185,10 @@ hr_cmp_double (JsonObject *obj, const char *name, gboolean required, double *out
   if (!hr_cmp_is_number (node))
     return hr_cmp_bad (error, path, member, _ ("is not a number"));
   *out = json_node_get_double (node);
+  /* JSON has no infinity: a number too large for a double (1e400) is a damaged report,
+   * and would compare unequal to itself */
+  if (!isfinite (*out))
+    return hr_cmp_bad (error, path, member, _ ("is not a finite number"));
   return TRUE;
 }
 

@@ -208,3 +208,18 @@ def test_usage(reports):
     assert p.returncode == 1 and "not a folder" in p.stderr
     p = run("--help")
     assert "compare REPORT…" in p.stdout + p.stderr
+
+
+def test_number_too_large_for_a_double_is_refused(reports, tmp_path):
+    """JSON has no infinity: 1e400 in a report overflows a double, which compared unequal to
+    itself (libFuzzer found a report whose comparison with itself warned that the features
+    changed); it is refused as a damaged member."""
+    tmp, made = reports
+    report = json.loads((made["v2"] / "report.json").read_text())
+    report["stages"][0]["effective_rank"] = 12345.5
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report).replace("12345.5", "1e400"))
+    p = run("compare", path, path)
+    assert p.returncode == 1, p.stdout
+    assert p.stderr.count("\n") == 1 and "stages[0].effective_rank" in p.stderr, p.stderr
+    assert "finite" in p.stderr
