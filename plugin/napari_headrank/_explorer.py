@@ -280,9 +280,14 @@ class ExplorerWidget(WorkerMixin, QWidget):
         self.file_edit = QLineEdit()
         self.file_edit.setPlaceholderText(_('a TIFF or zarr store instead of a layer'))
         browse = QPushButton(_('Browse…'))
+        # a zarr store is a folder, which the file chooser does not pick
+        store = QPushButton(_('Store…'))
+        store.setToolTip(_('A VisCy embedding store: a folder such as embeddings.zarr'))
         file_layout.addWidget(self.file_edit)
         file_layout.addWidget(browse)
+        file_layout.addWidget(store)
         browse.clicked.connect(self._browse)
+        store.clicked.connect(self._browse_store)
         self.file_edit.editingFinished.connect(self._on_features_changed)
         form.addRow(_('or a file:'), file_row)
         self.stage_combo = QComboBox()
@@ -409,7 +414,13 @@ class ExplorerWidget(WorkerMixin, QWidget):
 
     def _browse(self):
         path, _unused = QFileDialog.getOpenFileName(
-            self, _('Features'), '', _('Feature stacks (*.tif *.tiff *.zarr)'))
+            self, _('Features'), '', _('Feature stacks (*.tif *.tiff)'))
+        if path:
+            self.file_edit.setText(path)
+            self._on_features_changed()
+
+    def _browse_store(self):
+        path = QFileDialog.getExistingDirectory(self, _('Open a VisCy embedding store'))
         if path:
             self.file_edit.setText(path)
             self._on_features_changed()
@@ -860,6 +871,10 @@ class ExplorerWidget(WorkerMixin, QWidget):
                          for other in self.viewer.layers)
             layer.visible = not others and len(r['coords']) <= DENSITY_POINTS
         self.viewer.add_layer(layer)
+        if layer.visible and r['item']['geometry'] is None:
+            # napari's extent counts hidden layers too: the matrix image the reader added
+            # hidden (N rows tall) would leave the points a speck in the middle
+            self.viewer.reset_view(layers=[layer])
         self.layers['features'] = name
 
     def _make_link_layers(self):

@@ -406,3 +406,22 @@ def test_the_plot_follows_the_theme(make_napari_viewer, qtbot, data_dir, explore
         assert to_hex(fig.axes[0].xaxis.label.get_color()) == to_hex(colors['text'])
         seen.append(to_hex(fig.get_facecolor()))
     assert seen[0] != seen[1]
+
+
+def test_the_points_fill_the_canvas_beside_a_hidden_matrix(make_napari_viewer, qtbot,
+                                                           data_dir, explorer_notes):
+    """napari's extent counts hidden layers: the view is fitted to the embedding points,
+    not to the 4,096-row matrix the reader added hidden."""
+    viewer, explorer = make_explorer(make_napari_viewer, qtbot)
+    (matrix,) = add_feature_stack(viewer, data_dir / 'sample-embeddings.tif')
+    assert not matrix.visible
+    choose(explorer.features_combo, 'sample-embeddings')
+    assert compute(qtbot, explorer) == 'done', explorer_notes
+    points = viewer.layers['sample-embeddings embedding']
+    assert points.visible
+    lo, hi = points.extent.world
+    shown = list(viewer.dims.displayed)
+    np.testing.assert_allclose(viewer.camera.center[-2:], ((lo + hi) / 2)[shown],
+                               atol=1e-3 * float(np.max(hi - lo)))
+    # the matrix is 4,096 rows tall; the points span a few units
+    assert float(np.max((hi - lo)[shown])) < 100 < matrix.extent.world[1][0]
