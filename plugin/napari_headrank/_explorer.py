@@ -15,7 +15,8 @@ import os
 
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
-from matplotlib.colors import LogNorm, Normalize
+import matplotlib
+from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
 from qtpy.QtWidgets import (
     QAbstractItemView,
@@ -663,9 +664,13 @@ class ExplorerWidget(WorkerMixin, QWidget):
         n, k = coords.shape
         view = self.view_combo.currentData()
         values, categories = self.color_values()
-        cmap = 'tab20' if categories is not None else 'viridis'
+        cmap = 'viridis'
         norm = None
         if categories is not None:
+            # one colour per category (tab20's, in turn), so that the colour bar shows them
+            # and nothing else
+            tab20 = matplotlib.colormaps['tab20']
+            cmap = ListedColormap([tab20(i % 20) for i in range(max(len(categories), 1))])
             norm = Normalize(-0.5, max(len(categories), 1) - 0.5)
         elif values is not None:
             finite = values[np.isfinite(values)]
