@@ -8,14 +8,17 @@ Headrank.PcaProjection (streamed from the stack's source, in a worker thread), t
 per-sample statistics from the analysis' per-sample table (Headrank.Stage.get_per_sample),
 the obs columns from Headrank.ObsColumn. This module only arranges them: it draws
 (matplotlib), selects points inside a drawn polygon (matplotlib.path) and copies values
-into napari layers.
+into napari layers. At 10^5–10^6 samples napari's main thread must not wait: what costs
+(the table of layer.features and its layer, the drawing order, the density's bins) is
+made in the worker thread, at most MAX_MARKERS markers are drawn, and the density is an
+image of a histogram (tests/bench/bench_explorer.py measures the stalls).
 """
 
 import os
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
-import matplotlib
 from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
 from qtpy.QtWidgets import (
