@@ -993,7 +993,8 @@ hr_cmp_write_text (const char *directory, const char *name, const char *text, GE
 }
 
 /* compare_rank: the rank and effective rank of the features and projections, one point
- * per report (x: the report's number, named in a note). */
+ * per report (x: the report's number, named in a note; the four series side by side), the
+ * legend showing points, as drawn. */
 static gboolean
 hr_cmp_plot_rank (HrComparison *self, const char *directory, GError **error)
 {
@@ -1016,8 +1017,6 @@ hr_cmp_plot_rank (HrComparison *self, const char *directory, GError **error)
 
       g_string_append_printf (names, "%s%u: %s", i > 0 ? "; " : "", i + 1, r->label);
     }
-  for (gsize j = 0; j < m; j++)
-    x[j] = 1.0 + j / 2.0;
   /* TRANSLATORS: axis labels of the figure of "headrank compare" */
   hr_axes_set_labels (ax, _ ("report"), _ ("rank"));
   /* reports are numbered 1..n: no tick between two of them */
@@ -1026,7 +1025,12 @@ hr_cmp_plot_rank (HrComparison *self, const char *directory, GError **error)
     for (guint effective = 0; effective < 2; effective++)
       {
         g_autofree char *label = NULL;
+        /* the four series side by side around each report's x, so that equal values (a
+         * projection's rank 16 and effective rank 15.97) do not hide one another */
+        double dodge = ((double)(2 * k + effective) - 1.5) * 0.05;
 
+        for (gsize j = 0; j < m; j++)
+          x[j] = 1.0 + j / 2.0 + dodge;
         for (guint i = 0; i < n; i++)
           {
             HrCmpStage *s = hr_cmp_stage_by_role (g_ptr_array_index (self->reports, i), roles[k]);

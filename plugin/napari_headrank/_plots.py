@@ -55,6 +55,32 @@ def theme_colors(viewer):
     }
 
 
+def theme_figure(figure, colors, grid=True):
+    """Colours @figure after napari's theme (@colors of theme_colors()): its background,
+    and of every axes (plots, colour bars, 3-D axes) the face, spines, ticks, labels,
+    title, the legend and (@grid) the grid."""
+    figure.set_facecolor(colors['background'])
+    for ax in figure.axes:
+        ax.set_facecolor(colors['canvas'])
+        for spine in ax.spines.values():
+            spine.set_color(colors['text'])
+        ax.tick_params(colors=colors['text'], which='both')
+        axes = [ax.xaxis, ax.yaxis] + ([ax.zaxis] if hasattr(ax, 'zaxis') else [])
+        for axis in axes:
+            axis.label.set_color(colors['text'])
+            if hasattr(axis, 'set_pane_color'):  # 3-D axes: the panes behind the points
+                axis.set_pane_color(colors['canvas'])
+        ax.title.set_color(colors['text'])
+        if grid and ax.get_label() != '<colorbar>':
+            ax.grid(True, color=colors['grid'], linewidth=0.5, alpha=0.6)
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.get_frame().set_facecolor(colors['background'])
+            legend.get_frame().set_edgecolor(colors['grid'])
+            for t in legend.get_texts():
+                t.set_color(colors['text'])
+
+
 class PlotCanvas(FigureCanvasQTAgg):
     """A figure with 1 × @ncols axes, side by side (the plots dock is wide)."""
 
@@ -72,23 +98,7 @@ class PlotCanvas(FigureCanvasQTAgg):
 
     def apply_theme(self, colors):
         self.colors = colors
-        fig = self.figure
-        fig.set_facecolor(colors['background'])
-        for ax in self.axes:
-            ax.set_facecolor(colors['canvas'])
-            for spine in ax.spines.values():
-                spine.set_color(colors['text'])
-            ax.tick_params(colors=colors['text'], which='both')
-            ax.xaxis.label.set_color(colors['text'])
-            ax.yaxis.label.set_color(colors['text'])
-            ax.title.set_color(colors['text'])
-            ax.grid(True, color=colors['grid'], linewidth=0.5, alpha=0.6)
-            legend = ax.get_legend()
-            if legend is not None:
-                legend.get_frame().set_facecolor(colors['background'])
-                legend.get_frame().set_edgecolor(colors['grid'])
-                for t in legend.get_texts():
-                    t.set_color(colors['text'])
+        theme_figure(self.figure, colors)
         self.draw_idle()
 
     def finish(self):

@@ -20,6 +20,8 @@ embedding explorer) to show it; the widget analyses it all the same."""
 import os
 from pathlib import Path
 
+from napari.viewer import Viewer
+
 from ._i18n import _
 from ._library import LibraryNotFound
 from ._stacks import (
@@ -181,3 +183,37 @@ def add_feature_stack(viewer, path):
     for layer in layers:
         viewer.add_layer(layer)
     return layers
+
+
+def open_viscy_store(viewer: Viewer, path=None):
+    """File ▸ IO Utilities ▸ "Open a VisCy embedding store…": asks for a folder (unless
+    @path is given) and opens it with this plugin's reader, through napari's own
+    viewer.open(path, plugin="napari-headrank"). A dropped folder goes to napari's "Choose
+    reader" dialog, which preselects napari's own reader (see the README, "Reader that stays
+    out of the way"): this is the way to a store without that question. A folder that is
+    no embedding store gets a notification with the library's reason. Returns the layers
+    added."""
+    from napari.utils.notifications import show_error
+
+    if path is None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path = QFileDialog.getExistingDirectory(None, _('Open a VisCy embedding store'))
+        if not path:
+            return []
+    path = os.fspath(path)
+    try:
+        if not is_zarr(path):
+            raise NotAFeatureStack(_('not a zarr store'))
+        open_zarr(path)
+    except NotAFeatureStack as e:
+        reason = str(e)
+        if reason.startswith(path + ': '):
+            reason = reason[len(path) + 2:]
+        show_error(_('Not a VisCy embedding store: {reason} ({path})').format(reason=reason,
+                                                                            path=path))
+        return []
+    except LibraryNotFound as e:
+        show_error(str(e))
+        return []
+    return viewer.open(path, plugin='napari-headrank')

@@ -228,7 +228,16 @@ class HeadrankWidget(WorkerMixin, QWidget):
             _('Read the features file (a TIFF or a VisCy zarr store) into layers, in the '
               'background'))
         self.open_button.clicked.connect(self.open_features_file)
-        form.addRow('', self.open_button)
+        # a zarr store is a folder, which the file chooser above does not pick
+        self.open_store_button = QPushButton(_('Open VisCy store…'))
+        self.open_store_button.setToolTip(
+            _('Choose a VisCy embedding store (a folder such as embeddings.zarr) and read it '
+              'into layers, in the background'))
+        self.open_store_button.clicked.connect(self._choose_store)
+        open_row = QHBoxLayout()
+        open_row.addWidget(self.open_button)
+        open_row.addWidget(self.open_store_button)
+        form.addRow('', open_row)
         self.features_combo.currentIndexChanged.connect(self._features_changed)
         self.features_file.changed.connect(self._features_changed)
 
@@ -445,6 +454,7 @@ class HeadrankWidget(WorkerMixin, QWidget):
         self.track_pairs.setEnabled(tracks)
         self.track_dt.setEnabled(tracks and self.track_pairs.isChecked())
         self.open_button.setEnabled(self.open_worker is None)
+        self.open_store_button.setEnabled(self.open_worker is None)
 
     def _tracks_store(self):
         """The zarr store with an obs table that the features layer was read from, or None."""
@@ -637,6 +647,12 @@ class HeadrankWidget(WorkerMixin, QWidget):
 
     # -- opening files as layers -----------------------------------------------------------
 
+    def _choose_store(self):
+        path = QFileDialog.getExistingDirectory(self, _('Open a VisCy embedding store'))
+        if path:
+            self.features_file.setText(path)
+            self.open_features_file(path)
+
     def open_features_file(self, path=None):
         """Reads the feature stack @path (default: the features file) into layers in a
         worker thread, with progress; the layers are added when it is read."""
@@ -652,6 +668,7 @@ class HeadrankWidget(WorkerMixin, QWidget):
         # first plane is read as its layer is made, in the worker too)
         self.progress.setRange(0, 0)
         self.open_button.setEnabled(False)
+        self.open_store_button.setEnabled(False)
         self.run_button.setEnabled(False)
         self.opened = None
         self.open_worker = create_worker(self._open_work, path, _start_thread=False)

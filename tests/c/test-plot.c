@@ -425,6 +425,74 @@ test_example (Fixture *f, gconstpointer data)
     }
 }
 
+/* The longest horizontal run of pixels of palette colour @color in the PNG @path. */
+static int
+longest_run (const char *path, int color)
+{
+  cairo_surface_t *surface = cairo_image_surface_create_from_png (path);
+  const guint8 *data = cairo_image_surface_get_data (surface);
+  int stride = cairo_image_surface_get_stride (surface);
+  int best = 0;
+  guint8 r, g, b;
+
+  g_assert_cmpint (cairo_surface_status (surface), ==, CAIRO_STATUS_SUCCESS);
+  hr_plot_palette_rgb (color, &r, &g, &b);
+  for (int y = 0; y < cairo_image_surface_get_height (surface); y++)
+    {
+      int run = 0;
+
+      for (int x = 0; x < cairo_image_surface_get_width (surface); x++)
+        {
+          guint32 px = *(const guint32 *)(data + y * stride + 4 * x);
+          int pr = (px >> 16) & 0xff, pg = (px >> 8) & 0xff, pb = px & 0xff;
+
+          run = ABS (pr - r) <= 6 && ABS (pg - g) <= 6 && ABS (pb - b) <= 6 ? run + 1 : 0;
+          best = MAX (best, run);
+        }
+    }
+  cairo_surface_destroy (surface);
+  return best;
+}
+
+/* A series of points alone (each between gaps, as `headrank compare` draws one point per
+ * report) shows a point in the legend, not a line the plot does not have; a series with
+ * segments keeps its line (the control). */
+static void
+test_legend_points (Fixture *f, gconstpointer data)
+{
+  double x_points[] = { 1, 1.5, 2, 2.5, 3 };
+  double y_points[] = { 5, NAN, 7, NAN, 6 };
+  double x_line[] = { 1, 2, 3 };
+  double y_line[] = { 5, 9, 6 };
+  struct
+  {
+    const double *x, *y;
+    gsize n;
+    gboolean line;
+  } cases[] = { { x_points, y_points, 5, FALSE }, { x_line, y_line, 3, TRUE } };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (HrFigure) fig = hr_figure_new ("legend", 1, 1);
+      HrAxes *ax = hr_figure_get_axes (fig, 0, 0);
+      g_autoptr (GError) error = NULL;
+      g_autofree char *png = g_strdup_printf ("%s/legend-%u.png", f->dir, i);
+      int run;
+
+      hr_axes_add_line (ax, "rank", cases[i].x, cases[i].y, cases[i].n, 0, FALSE, TRUE);
+      hr_axes_add_line (ax, "other", x_line, y_line, 3, 1, FALSE, FALSE);
+      g_assert_true (hr_figure_write (fig, png, &error));
+      g_assert_no_error (error);
+      /* the PNG is drawn at twice the figure's size: the legend's line is 2 × 24 px long,
+       * a marker 2 × 6 px wide */
+      run = longest_run (png, 0);
+      if (cases[i].line)
+        g_assert_cmpint (run, >=, (int)(2 * LEGEND_HANDLE) - 4);
+      else
+        g_assert_cmpint (run, <=, (int)(4 * MARKER_RADIUS) + 4);
+    }
+}
+
 /* -- writing ------------------------------------------------------------------------------ */
 
 static void
@@ -571,6 +639,8 @@ main (int argc, char **argv)
   g_test_add ("/plot/write/read-only-dir", Fixture, NULL, hr_test_folder_set_up,
               test_write_read_only_dir, hr_test_folder_tear_down);
   g_test_add ("/plot/write/overwrite", Fixture, NULL, hr_test_folder_set_up, test_write_overwrite,
+              hr_test_folder_tear_down);
+  g_test_add ("/plot/legend/points", Fixture, NULL, hr_test_folder_set_up, test_legend_points,
               hr_test_folder_tear_down);
   g_test_add_func ("/plot/palette", test_palette);
   g_test_add_func ("/plot/ticks/integer", test_integer_ticks);

@@ -170,3 +170,25 @@ def test_the_diagnostics_analysis_as_a_run(make_napari_viewer, qtbot, data_dir, 
     assert w.result['warnings'] == []
     ranks = [(s['name'], s['rank']) for s in w.result['reports'][0]['stages'] if s['has_spectrum']]
     assert ranks == [('features', 32), ('1', 188), ('projections', 64)]  # the ReLU's too
+
+
+def test_the_plots_follow_the_theme(make_napari_viewer, qtbot, data_dir, cnotes):
+    from matplotlib.colors import to_hex
+
+    from napari_headrank._plots import theme_colors
+
+    viewer, w = make_compare(make_napari_viewer, qtbot, data_dir)
+    w.add_head(data_dir / 'head-viscy-v0.safetensors')
+    w.add_head(data_dir / 'head-viscy-v2.safetensors')
+    assert compare_and_wait(qtbot, w) == 'done', cnotes
+    seen = []
+    for theme in ('dark', 'light'):
+        viewer.theme = theme
+        colors = theme_colors(viewer)
+        for panel in (w.rank_canvas, w.variance_canvas):
+            fig = panel.figure
+            assert to_hex(fig.get_facecolor()) == to_hex(colors['background'])
+            assert to_hex(fig.axes[0].get_facecolor()) == to_hex(colors['canvas'])
+            assert to_hex(fig.axes[0].title.get_color()) == to_hex(colors['text'])
+        seen.append(to_hex(w.rank_canvas.figure.get_facecolor()))
+    assert seen[0] != seen[1]

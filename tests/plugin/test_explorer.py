@@ -227,9 +227,12 @@ def test_density_for_many_points_and_cancel(make_napari_viewer, qtbot, monkeypat
     choose(explorer.features_combo, 'matrix')
     assert compute(qtbot, explorer) == 'done', explorer_notes
     assert explorer.view_combo.currentData() == _explorer.VIEW_DENSITY
-    from matplotlib.collections import PolyCollection
+    from matplotlib.image import AxesImage
 
-    assert any(isinstance(c, PolyCollection) for c in explorer.canvas.figure.axes[0].collections)
+    # an image of the 2-D histogram, with every sample counted once
+    (image,) = [a for a in explorer.canvas.figure.axes[0].get_children()
+                if isinstance(a, AxesImage)]
+    assert image.get_array().sum() == 3000
 
     # a cancelled pass keeps the earlier result and says nothing
     before = explorer.result
@@ -288,3 +291,137 @@ def test_files_without_layers(make_napari_viewer, qtbot, data_dir, explorer_note
     explorer.file_edit.setText(str(data_dir / 'head-viscy-v0.safetensors'))
     assert compute(qtbot, explorer) == 'error'
     assert 'head-viscy-v0.safetensors' in explorer_notes[-1]
+
+
+def _markers(ax):
+    from matplotlib.collections import PathCollection
+
+    return [c for c in ax.collections if isinstance(c, PathCollection)]
+
+
+def test_large_selections_draw_a_bounded_number_of_markers(make_napari_viewer, qtbot,
+                                                            monkeypatch, explorer_notes):
+    """The scatter draws at most MAX_MARKERS markers (a random subset, the selected among
+    them in proportion, a small selection whole); the density view draws a large selection
+    as the outline of its bins; layer.features keeps every sample."""
+    from matplotlib.contour import ContourSet
+
+    viewer, explorer = make_explorer(make_napari_viewer, qtbot)
+    rng = np.random.default_rng(3)
+    n = 4000
+    viewer.add_image(rng.standard_normal((n, 6)).astype(np.float32), name='matrix')
+    monkeypatch.setattr(_explorer, 'MAX_MARKERS', 500)
+    monkeypatch.setattr(_explorer, 'SELECTION_MARKERS', 50)
+    monkeypatch.setattr(_explorer, 'DENSITY_POINTS', 1000)
+    choose(explorer.features_combo, 'matrix')
+    assert compute(qtbot, explorer) == 'done', explorer_notes
+    coords = explorer.result['coords']
+    choose(explorer.view_combo, _explorer.VIEW_2D)
+    ax = explorer.canvas.figure.axes[0]
+    assert sum(len(c.get_offsets()) for c in _markers(ax)) == 500
+    assert '500' in ax.get_title()
+    # a quarter of the samples selected: a quarter of the markers, all of them selected ones
+    big = float(np.abs(coords).max()) * 2
+    explorer.select_polygon([(0, 0), (big, 0), (big, big), (0, big)])
+    want = (coords[:, 0] > 0) & (coords[:, 1] > 0)
+    np.testing.assert_array_equal(explorer.selected, want)
+    ax = explorer.canvas.figure.axes[0]
+    others, chosen = _markers(ax)
+    assert len(others.get_offsets()) + len(chosen.get_offsets()) == 500
+    assert abs(len(chosen.get_offsets()) - 500 * want.mean()) <= 1
+    rows = {tuple(p) for p in coords[want, :2].astype(np.float64)}
+    assert all(tuple(p) in rows for p in np.asarray(chosen.get_offsets(), np.float64))
+    features = viewer.layers['matrix embedding'].features
+    assert len(features) == n and features['selected'].sum() == want.sum()
+    # the density view: the large selection as an outline, no markers
+    choose(explorer.view_combo, _explorer.VIEW_DENSITY)
+    ax = explorer.canvas.figure.axes[0]
+    assert _markers(ax) == [] and any(isinstance(c, ContourSet) for c in ax.collections)
+    # a small selection: every selected sample drawn, in both views
+    few = np.zeros(n, bool)
+    few[rng.choice(n, 7, replace=False)] = True
+    explorer.set_selection(few, 'scatter')
+    (marks,) = _markers(explorer.canvas.figure.axes[0])
+    np.testing.assert_allclose(np.sort(marks.get_offsets()[:, 0]), np.sort(coords[few, 0]))
+    choose(explorer.view_combo, _explorer.VIEW_2D)
+    others, chosen = _markers(explorer.canvas.figure.axes[0])
+    assert len(chosen.get_offsets()) == 7 and len(others.get_offsets()) == 493
+
+
+def test_drawn_samples():
+    order = np.random.default_rng(0).permutation(1000)
+    selected = np.zeros(1000, bool)
+    others, chosen = _explorer.drawn_samples(order, selected, 2000)
+    assert len(others) == 1000 and len(chosen) == 0
+    others, chosen = _explorer.drawn_samples(order, selected, 100)
+    assert len(others) == 100 and len(chosen) == 0
+    np.testing.assert_array_equal(others, np.sort(order[:100]))
+    selected[::2] = True
+    others, chosen = _explorer.drawn_samples(order, selected, 100)
+    assert len(others) == 50 and len(chosen) == 50
+    assert selected[chosen].all() and not selected[others].any()
+    # a selection smaller than a tenth of the budget shows whole
+    selected[:] = False
+    selected[[3, 500, 999]] = True
+    others, chosen = _explorer.drawn_samples(order, selected, 100)
+    assert list(chosen) == [3, 500, 999] and len(others) == 97
+    # everything selected
+    others, chosen = _explorer.drawn_samples(order, np.ones(1000, bool), 100)
+    assert len(others) == 0 and len(chosen) == 100
+
+
+def test_colour_choices_leave_out_ids_and_constants(make_napari_viewer, qtbot, explorer_notes):
+    viewer, explorer = make_explorer(make_napari_viewer, qtbot)
+    explorer.file_edit.setText(str(TRACKS / 'stores' / 'viscy-writer.zarr'))
+    assert compute(qtbot, explorer) == 'done', explorer_notes
+    obs = explorer.result['obs']
+    # id: a different integer in every row; parent_id and z: one value
+    assert len(set(obs['id'])) == len(obs['id']) and len(set(obs['z'])) == 1
+    offered = [explorer.color_combo.itemData(i) for i in range(explorer.color_combo.count())]
+    assert [key for key in offered if key and key.startswith('obs:')] == [
+        'obs:fov_name', 'obs:track_id', 'obs:t', 'obs:parent_track_id', 'obs:y', 'obs:x']
+    # every column stays in layer.features
+    table = viewer.layers['viscy-writer embedding'].features
+    assert {'id', 'parent_id', 'z', 'track_id'} <= set(table.columns)
+    assert _explorer.colour_columns({'t': np.arange(5), 'cell': np.array(list('abcde'), object),
+                                     'well': np.array(list('aabbb'), object)}) == ['t', 'well']
+
+
+def test_the_plot_follows_the_theme(make_napari_viewer, qtbot, data_dir, explorer_notes):
+    from matplotlib.colors import to_hex
+
+    from napari_headrank._plots import theme_colors
+
+    viewer, explorer = make_explorer(make_napari_viewer, qtbot)
+    add_feature_stack(viewer, data_dir / 'sample-embeddings.tif')
+    choose(explorer.features_combo, 'sample-embeddings')
+    assert compute(qtbot, explorer) == 'done', explorer_notes
+    seen = []
+    for theme in ('dark', 'light'):
+        viewer.theme = theme
+        colors = theme_colors(viewer)
+        fig = explorer.canvas.figure
+        assert to_hex(fig.get_facecolor()) == to_hex(colors['background'])
+        assert to_hex(fig.axes[0].get_facecolor()) == to_hex(colors['canvas'])
+        assert to_hex(fig.axes[0].xaxis.label.get_color()) == to_hex(colors['text'])
+        seen.append(to_hex(fig.get_facecolor()))
+    assert seen[0] != seen[1]
+
+
+def test_the_points_fill_the_canvas_beside_a_hidden_matrix(make_napari_viewer, qtbot,
+                                                           data_dir, explorer_notes):
+    """napari's extent counts hidden layers: the view is fitted to the embedding points,
+    not to the 4,096-row matrix the reader added hidden."""
+    viewer, explorer = make_explorer(make_napari_viewer, qtbot)
+    (matrix,) = add_feature_stack(viewer, data_dir / 'sample-embeddings.tif')
+    assert not matrix.visible
+    choose(explorer.features_combo, 'sample-embeddings')
+    assert compute(qtbot, explorer) == 'done', explorer_notes
+    points = viewer.layers['sample-embeddings embedding']
+    assert points.visible
+    lo, hi = points.extent.world
+    shown = list(viewer.dims.displayed)
+    np.testing.assert_allclose(viewer.camera.center[-2:], ((lo + hi) / 2)[shown],
+                               atol=1e-3 * float(np.max(hi - lo)))
+    # the matrix is 4,096 rows tall; the points span a few units
+    assert float(np.max((hi - lo)[shown])) < 100 < matrix.extent.world[1][0]

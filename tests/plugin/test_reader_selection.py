@@ -3,6 +3,8 @@
 # File ▸ Open / drag and drop through QtViewer._qt_open): pictures of any dtype go to
 # napari's reader without a question; VisCy stores still open by drag and drop; feature-stack
 # TIFFs open from the widget, in a worker thread.
+from pathlib import Path
+
 import numpy as np
 import tifffile
 
@@ -10,6 +12,9 @@ from napari_headrank._reader import get_reader
 from widget_helpers import make_widget
 
 PLUGIN = 'napari-headrank'
+# a store that VisCy's EmbeddingWriter wrote (tests/data/tracks/make_tracks.py)
+VISCY_STORE = (Path(__file__).resolve().parents[1] / 'data' / 'tracks' / 'stores'
+               / 'viscy-writer.zarr')
 
 
 def _pictures(tmp_path):
@@ -156,3 +161,158 @@ def test_the_widget_opens_a_feature_tiff_in_the_background(make_napari_viewer, q
     qtbot.waitUntil(lambda: widget.open_worker is None, timeout=30000)
     assert len(viewer.layers) == n and len(notes['error']) == 1
     assert 'sample-pairs.csv' in notes['error'][0]
+
+
+def _viscy_store(tmp_path):
+    import zarr
+
+    x = np.random.default_rng(4).standard_normal((40, 10)).astype(np.float32)
+    store = tmp_path / 'embeddings.zarr'
+    root = zarr.open_group(str(store), mode='w')
+    root.attrs.update({'encoding-type': 'anndata', 'encoding-version': '0.1.0'})
+    root.create_array('X', data=x)
+    return store, x
+
+
+def _ome_zarr(tmp_path):
+    import zarr
+
+    path = tmp_path / 'image.ome.zarr'
+    root = zarr.open_group(str(path), mode='w')
+    data = np.arange(2 * 32 * 32, dtype=np.uint16).reshape(2, 32, 32)
+    root.create_array('0', data=data)
+    root.create_array('1', data=data[:, ::2, ::2])
+    root.attrs['multiscales'] = [{
+        'version': '0.4', 'axes': [{'name': 'c', 'type': 'channel'},
+                                   {'name': 'y', 'type': 'space'},
+                                   {'name': 'x', 'type': 'space'}],
+        'datasets': [{'path': '0', 'coordinateTransformations': [{'type': 'scale',
+                                                                   'scale': [1, 1, 1]}]},
+                     {'path': '1', 'coordinateTransformations': [{'type': 'scale',
+                                                                   'scale': [1, 2, 2]}]}]}]
+    return path, data
+
+
+def _zarr_array(tmp_path):
+    import zarr
+
+    path = tmp_path / 'plain.zarr'
+    data = np.arange(24 * 24, dtype=np.float32).reshape(24, 24)
+    zarr.open_array(str(path), mode='w', shape=data.shape, dtype=data.dtype)[:] = data
+    return path, data
+
+
+def _accept_the_default(monkeypatch):
+    """The reader dialog answered as a user who presses OK: the preselected reader."""
+    from napari._qt.dialogs import qt_reader_dialog
+
+    offered = []
+
+    def accept(self):
+        offered.append([b.text() for b in self.reader_btn_group.buttons()])
+        return self._get_plugin_choice(), False
+
+    monkeypatch.setattr(qt_reader_dialog.QtReaderDialog, 'get_user_choices', accept)
+    return offered
+
+
+def test_what_napari_does_with_a_dropped_folder(make_napari_viewer, tmp_path, monkeypatch):
+    """napari's own machinery, as the README describes it: a folder goes to every reader
+    that accepts directories (npe2 ignores filename patterns for folders), viewer.open()
+    with plugin=None refuses to choose (its default, plugin='napari', is napari's reader),
+    and the dialog preselects napari's reader, which opens OME-zarr and zarr arrays and
+    fails on a store that VisCy's EmbeddingWriter wrote."""
+    import pytest
+    from napari.errors import MultipleReaderError
+    from napari.plugins import _npe2
+
+    viewer = make_napari_viewer()
+    store = VISCY_STORE
+    ome, ome_data = _ome_zarr(tmp_path)
+    array, array_data = _zarr_array(tmp_path)
+    for path in (store, ome, array):
+        assert {'napari', PLUGIN} <= set(_npe2.get_readers(str(path))), path
+        with pytest.raises(MultipleReaderError):
+            viewer.open(str(path), plugin=None)
+    with pytest.raises(ValueError, match='No arrays found in zarr group'):
+        viewer.open(str(store))
+    # headrank claims only the VisCy store
+    assert get_reader(str(store)) is not None
+    assert get_reader(str(ome)) is None and get_reader(str(array)) is None
+    # dropped (QtViewer._qt_open, as File ▸ Open Folder and a drop), the default accepted:
+    # OME-zarr and the zarr array open with napari's reader, never with headrank
+    offered = _accept_the_default(monkeypatch)
+    for path, data in ((ome, ome_data), (array, array_data)):
+        n = len(viewer.layers)
+        viewer.window._qt_viewer._qt_open([str(path)], stack=False)
+        (layer,) = viewer.layers[n:]
+        assert layer.source.reader_plugin == 'napari', path
+        first = layer.data[0] if layer.multiscale else layer.data
+        np.testing.assert_array_equal(np.asarray(first), data)
+    assert offered[0][0] == 'napari builtins' and 'napari-headrank' in offered[0]
+    # the VisCy store with the default: napari's reader fails (what the README says)
+    with pytest.raises(ValueError, match='No arrays found in zarr group'):
+        viewer.window._qt_viewer._qt_open([str(store)], stack=False)
+    assert offered[-1][0] == 'napari builtins'
+
+
+def test_file_menu_opens_a_viscy_store_with_headrank(make_napari_viewer, tmp_path,
+                                                    monkeypatch):
+    """File ▸ IO Utilities ▸ Open a VisCy embedding store…: napari's menu, its command and
+    viewer.open(plugin='napari-headrank'); another folder is refused with a reason."""
+    from napari._app_model import get_app_model
+    from qtpy.QtWidgets import QFileDialog
+
+    from napari_headrank import _reader
+
+    viewer = make_napari_viewer()
+    app = get_app_model()
+    command = 'napari-headrank.open_viscy_store'
+    items = app.menus.get_menu('napari/file/io_utilities')
+    assert command in [getattr(i, 'command', None) and i.command.id for i in items]
+    store = VISCY_STORE
+    chosen = [str(store)]
+    monkeypatch.setattr(QFileDialog, 'getExistingDirectory',
+                        staticmethod(lambda *a, **k: chosen[0]))
+    errors = []
+    monkeypatch.setattr('napari.utils.notifications.show_error', errors.append)
+    app.commands.execute_command(command).result()
+    assert [layer.source.reader_plugin for layer in viewer.layers] == [PLUGIN] * 2
+    layer = viewer.layers[0]
+    assert layer.metadata['headrank']['kind'] == 'features' and layer.data.shape[0] == 26
+    n = len(viewer.layers)
+    # an OME-zarr, a zarr array, a folder of TIFFs: a reason, no layer
+    ome, _data = _ome_zarr(tmp_path)
+    array, _data = _zarr_array(tmp_path)
+    for path in (ome, array, tmp_path):
+        assert _reader.open_viscy_store(viewer, path) == []
+    assert len(viewer.layers) == n and len(errors) == 3
+    assert 'image.ome.zarr' in errors[0] and 'plain.zarr' in errors[1]
+    # cancelled: nothing
+    chosen[0] = ''
+    app.commands.execute_command(command).result()
+    assert len(viewer.layers) == n and len(errors) == 3
+
+
+def test_the_widgets_open_a_store_chosen_as_a_folder(make_napari_viewer, qtbot, monkeypatch,
+                                                     notes):
+    """The file choosers pick files, and a store is a folder: "Open VisCy store…" in the
+    diagnostics widget and "Store…" in the explorer ask for a folder."""
+    from qtpy.QtWidgets import QFileDialog
+
+    from napari_headrank._explorer import ExplorerWidget
+
+    monkeypatch.setattr(QFileDialog, 'getExistingDirectory',
+                        staticmethod(lambda *a, **k: str(VISCY_STORE)))
+    viewer, widget = make_widget(make_napari_viewer, qtbot)
+    widget.open_store_button.click()
+    assert not widget.open_store_button.isEnabled()
+    qtbot.waitUntil(lambda: widget.open_worker is None, timeout=30000)
+    assert notes['error'] == [] and widget.open_store_button.isEnabled()
+    kinds = [layer.metadata['headrank']['kind'] for layer in widget.opened]
+    assert kinds == ['features', 'projections']
+    assert widget.features_file.text() == str(VISCY_STORE)
+    explorer = ExplorerWidget(viewer)
+    qtbot.addWidget(explorer)
+    explorer._browse_store()
+    assert explorer.current_input_name() == str(VISCY_STORE)
