@@ -82,6 +82,8 @@ hr_analysis_clear_results (HrAnalysis *self)
   g_ptr_array_set_size (self->stages, 0);
   g_clear_pointer (&self->contrastive, hr_contrastive_unref);
   g_clear_pointer (&self->pairs_used, hr_pairs_unref);
+  g_clear_pointer (&self->part_pairs, hr_part_pairs_free);
+  self->no_tables = FALSE;
   self->n_pairs_skipped = self->n_dropped = self->n_nonfinite = 0;
   self->verdict = HR_VERDICT_NONE;
   self->lidar = NAN;
@@ -102,6 +104,7 @@ hr_analysis_dispose (GObject *object)
   g_clear_pointer (&self->contrastive, hr_contrastive_unref);
   g_clear_pointer (&self->pairs_used, hr_pairs_unref);
   g_clear_pointer (&self->pairs, hr_pairs_unref);
+  g_clear_pointer (&self->part_pairs, hr_part_pairs_free);
   G_OBJECT_CLASS (hr_analysis_parent_class)->dispose (object);
 }
 
