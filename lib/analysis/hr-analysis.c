@@ -820,6 +820,27 @@ hr_analysis_set_per_sample_format (HrAnalysis *self, HrPerSampleFormat format)
 }
 
 /**
+ * hr_analysis_has_per_sample:
+ * @self: a #HrAnalysis
+ *
+ * Whether the analysis holds the per-sample statistics of its samples: %FALSE for an
+ * analysis merged from parts made without their per-sample tables
+ * (%HR_PER_SAMPLE_FORMAT_NONE when the parts were made, `headrank analyze --partial PART
+ * --per-sample none`), whose report then writes no per-sample table, summary or figure
+ * whatever #HrAnalysis:per-sample-format says (doc/partial.md).
+ *
+ * Returns: %TRUE when the per-sample statistics are held (always, for an analysis that ran)
+ *
+ * Since: 0.2
+ */
+gboolean
+hr_analysis_has_per_sample (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
+  return !self->no_tables;
+}
+
+/**
  * hr_analysis_get_per_sample_format:
  * @self: a #HrAnalysis
  *
