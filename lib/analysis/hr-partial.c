@@ -1293,9 +1293,9 @@ hr_analysis_new_from_parts (GBytes **parts, guint n_parts, HrHead *head, GCancel
   if (!hr_analysis_compute_stages (m.analysis, m.stages, g_ptr_array_index (m.stages, 0), &progress,
                                    cancellable, error))
     return NULL;
+  g_ptr_array_extend_and_steal (m.analysis->stages, g_steal_pointer (&m.stages));
   if (m.analysis->part_pairs != NULL && !hr_merged_contrastive (m.analysis, error))
     return NULL;
-  g_ptr_array_extend_and_steal (m.analysis->stages, g_steal_pointer (&m.stages));
   hr_analysis_judge (m.analysis);
   m.analysis->done = TRUE;
   return g_steal_pointer (&m.analysis);
