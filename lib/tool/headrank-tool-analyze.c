@@ -415,7 +415,7 @@ hr_command_analyze (int argc, char **argv)
   gboolean json = FALSE, linear = FALSE, standardize = FALSE;
   double memory_limit = 0; /* GiB; 0: not given, the default */
   gint64 pair_batch = 256;
-  gint64 first_sample = -1; /* not given */
+  gint64 first_sample = G_MININT64; /* not given */
   gboolean pairs_from_tracks = FALSE;
   gint64 dt = G_MININT64; /* not given: HR_PAIRS_DEFAULT_DT */
   int status;
@@ -625,9 +625,9 @@ hr_command_analyze (int argc, char **argv)
     return hr_usage_error (context, _ ("--per-sample csv and csv.gz are options of the report: "
                                        "give them to “headrank merge” (--per-sample none leaves "
                                        "the per-sample tables out of the part)"));
-  if (first_sample != -1 && partial == NULL)
+  if (first_sample != G_MININT64 && partial == NULL)
     return hr_usage_error (context, _ ("--first-sample is an option of --partial"));
-  if (first_sample != -1 && first_sample < 0)
+  if (first_sample != G_MININT64 && first_sample < 0)
     return hr_usage_error (context, _ ("--first-sample takes a sample number of at least 0"));
   if (partial != NULL && (output != NULL || json))
     return hr_usage_error (context, _ ("--partial writes a part, not a report: leave out "
