@@ -675,7 +675,9 @@ hr_analysis_set_pairs (HrAnalysis *self, HrPairs *pairs)
  *
  * The pairs the analysis ran with: those of hr_analysis_set_pairs(), or those read from
  * the pair file. (Positives aligned with the features, hr_analysis_set_positives(), are
- * not pairs of indices: %NULL.)
+ * not pairs of indices: %NULL.) For an analysis merged from parts, pairs that say where
+ * the parts' pairs came from (their origin, file, time step and tracks), without their
+ * indices: hr_pairs_get_n_pairs() is 0 (the contrastive measures count them).
  *
  * Returns: (transfer none) (nullable): the pairs, when the analysis has run with pairs
  *
