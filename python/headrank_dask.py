@@ -24,7 +24,9 @@ Use::
 The workers open the files themselves: paths must name the same files on every machine (a
 shared file system). Without ``client`` the tasks run on Dask's current scheduler (the
 client made last, else threads: the library releases the GIL, so threads run in parallel).
-Positive pairs are not held by parts: analyse pairs in one pass (``headrank_numpy.analyze``).
+This module takes no positive pairs: parts hold them (``Headrank.Analysis.set_pairs`` and
+``set_first_sample`` before ``run_part``, doc/partial.md, "Pairs in parts"), but it does not
+make such parts; analyse pairs in one pass (``headrank_numpy.analyze``) or in parts yourself.
 """
 import os
 import threading

@@ -20,8 +20,19 @@ Logged, with the prefix (default ``headrank/``), for the stages ``features`` and
 ``effective_rank`` of ``online_eval.py``: the uncentred singular values),
 ``participation_ratio``, ``stable_rank``, ``samples``; for the projections also
 ``cka_with_features``, ``lightly_std`` and, of the L2-normalised projections
-(``projections_normalized/``), ``rank`` and ``effective_rank``. Positive pairs (alignment,
-uniformity) are not: parts do not hold pairs (doc/partial.md).
+(``projections_normalized/``), ``rank`` and ``effective_rank``.
+
+When the validation batches carry positives (VisCy's ``TripletSample``: ``batch["positive"]``
+beside ``batch["anchor"]``), the model runs on them too and the positives' last rows
+(the projections, or the features when the model gives no projections) are the positive of
+each anchor, row by row, as ``headrank analyze --positives``: ``contrastive/alignment``,
+``contrastive/uniformity``, ``contrastive/positive_cosine`` and ``contrastive/lidar`` are
+logged. The in-batch measure (uniformity) is taken over the validation batches: a
+validation batch is never cut between two parts and the contrastive batch is the validation
+batch size (the first batch's rows unless ``pair_batch`` is given), so the numbers are
+those of ``headrank analyze F -P Z --positives ZP --pair-batch B`` of the embeddings in
+the order of the ranks when every rank's validation samples are a multiple of B
+(doc/partial.md, "Pairs in parts").
 
 torch and Lightning are imported only when ``HeadrankCallback`` is first used; the
 reduction (``PartAccumulator``, ``reduce_parts``, ``metrics``) needs numpy and the typelib
@@ -42,7 +53,8 @@ from gi.repository import GLib, Headrank  # noqa: E402
 
 import headrank_numpy as hn  # noqa: E402
 
-__all__ = ['PartAccumulator', 'reduce_parts', 'metrics', 'HeadrankCallback', 'STAGE_MEASURES']
+__all__ = ['PartAccumulator', 'reduce_parts', 'metrics', 'HeadrankCallback', 'STAGE_MEASURES',
+           'CONTRASTIVE_MEASURES']
 
 #: the numbers logged of each stage with a spectrum, from its entry of report.json
 STAGE_MEASURES = ('rank', 'effective_rank', 'viscy_effective_rank', 'participation_ratio',
@@ -51,6 +63,8 @@ STAGE_MEASURES = ('rank', 'effective_rank', 'viscy_effective_rank', 'participati
 PROJECTION_MEASURES = ('cka_with_features', 'lightly_std')
 #: the numbers logged of the L2-normalised projections
 NORMALIZED_MEASURES = ('rank', 'effective_rank')
+#: the numbers logged of the pairs (anchor, positive), when the batches carry positives
+CONTRASTIVE_MEASURES = ('alignment', 'uniformity', 'positive_cosine', 'lidar')
 
 
 def _has_merge_parts():
@@ -68,21 +82,32 @@ class PartAccumulator:
     of O(D²) bytes are held after B buffers and each sample's table is copied log₂ B times.
     The buffer amortises what a part costs whatever its rows (writing, checksumming and
     reading O(D²) bytes: tests/bench/bench_lightning.py). Without merge_parts (a headrank
-    before it) every buffer's part is held until part()."""
+    before it) every buffer's part is held until part().
 
-    def __init__(self, rows_per_part=4096):
+    With positives (add(..., positives=)), a batch is never cut between two buffers (a
+    buffer is analysed early, or grows, to hold it whole) and the contrastive measures take
+    batches of @pair_batch pairs (default: the rows of the first batch), with @temperature
+    and @margin as ``headrank analyze``."""
+
+    def __init__(self, rows_per_part=4096, pair_batch=None, temperature=0.2, margin=0.5):
         if rows_per_part < 1:
             raise ValueError('rows_per_part must be at least 1')
+        if pair_batch is not None and pair_batch < 2:
+            raise ValueError('pair_batch must be at least 2')
         self.rows_per_part = rows_per_part
+        self.pair_batch = pair_batch
+        self.temperature = temperature
+        self.margin = margin
         self._levels = []  # [(level, GLib.Bytes)], levels decreasing
-        self._buffers = None  # (features, projections or None), rows_per_part rows each
+        self._buffers = None  # (features, projections or None, positives or None)
         self._filled = 0
         self.n_samples = 0
         self.n_batches = 0
 
-    def add(self, features, projections=None):
-        """Adds a batch: @features an n × D array, @projections None or n × P (copied into
-        the buffer as float32)."""
+    def add(self, features, projections=None, positives=None):
+        """Adds a batch: @features an n × D array, @projections None or n × P, @positives
+        None or the n rows of the positives of the last stage (n × P with projections, else
+        n × D): row i the positive of sample i (copied into the buffer as float32)."""
         features = numpy.asarray(features)
         if features.ndim != 2:
             raise ValueError(f'features are n × D: got an array of shape {features.shape}')
@@ -91,28 +116,47 @@ class PartAccumulator:
             if projections.ndim != 2 or projections.shape[0] != features.shape[0]:
                 raise ValueError(f'projections of shape {projections.shape} for features of '
                                  f'shape {features.shape}')
+        if positives is not None:
+            positives = numpy.asarray(positives)
+            last = projections if projections is not None else features
+            if positives.shape != last.shape:
+                raise ValueError(f'positives of shape {positives.shape} for anchors of '
+                                 f'shape {last.shape}')
         if self._buffers is not None:
-            fb, pb = self._buffers
+            fb, pb, qb = self._buffers
             if (features.shape[1] != fb.shape[1] or (projections is None) != (pb is None)
-                    or (pb is not None and projections.shape[1] != pb.shape[1])):
+                    or (pb is not None and projections.shape[1] != pb.shape[1])
+                    or (positives is None) != (qb is None)):
                 raise ValueError('a batch of another shape than the batches before it')
-        if features.shape[0] == 0:
+        n = features.shape[0]
+        if n == 0:
             return
-        if self._buffers is None:
-            self._buffers = (numpy.empty((self.rows_per_part, features.shape[1]), numpy.float32),
-                             None if projections is None else
-                             numpy.empty((self.rows_per_part, projections.shape[1]),
-                                         numpy.float32))
-        fb, pb = self._buffers
-        n, done = features.shape[0], 0
+        if positives is not None and self.pair_batch is None:
+            self.pair_batch = max(2, n)
+        rows = self.rows_per_part
+        if positives is not None:
+            # a batch whole in one part: analyse the buffer early, or make it larger
+            capacity = len(self._buffers[0]) if self._buffers is not None else rows
+            if self._filled + n > capacity:
+                self._flush()
+            rows = max(rows, n)
+        if self._buffers is None or len(self._buffers[0]) < rows:
+            self._buffers = tuple(
+                None if a is None else numpy.empty((rows, a.shape[1]), numpy.float32)
+                for a in (features, projections, positives))
+        fb, pb, qb = self._buffers
+        done = 0
         while done < n:
-            take = min(n - done, self.rows_per_part - self._filled)
-            fb[self._filled:self._filled + take] = features[done:done + take]
+            take = min(n - done, len(fb) - self._filled)
+            end = self._filled + take
+            fb[self._filled:end] = features[done:done + take]
             if pb is not None:
-                pb[self._filled:self._filled + take] = projections[done:done + take]
-            self._filled += take
+                pb[self._filled:end] = projections[done:done + take]
+            if qb is not None:
+                qb[self._filled:end] = positives[done:done + take]
+            self._filled = end
             done += take
-            if self._filled == self.rows_per_part:
+            if self._filled == len(fb):
                 self._flush()
         self.n_samples += n
         self.n_batches += 1
@@ -120,12 +164,15 @@ class PartAccumulator:
     def _flush(self):
         if self._filled == 0:
             return
-        fb, pb = self._buffers
+        fb, pb, qb = self._buffers
         n, self._filled = self._filled, 0
         analysis = Headrank.Analysis.new_for_source(
             hn.source_from_numpy(fb[:n], name='features'))
         if pb is not None:
             analysis.set_projections_source(hn.source_from_numpy(pb[:n], name='projections'))
+        if qb is not None:
+            analysis.set_positives_source(hn.source_from_numpy(qb[:n], name='positives'))
+            analysis.set_contrastive_parameters(self.pair_batch, self.temperature, self.margin)
         part = analysis.run_part(None, None, None)
         if not _has_merge_parts():
             self._levels.append((0, part))
@@ -190,6 +237,8 @@ def metrics(analysis, prefix='headrank/'):
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[f'{prefix}{stage}/{name}'] = float(value)
 
+    if report.get('contrastive'):
+        put('contrastive', report['contrastive'], CONTRASTIVE_MEASURES)
     for stage in report['stages']:
         if stage['role'] not in ('features', 'projections'):
             continue
@@ -246,15 +295,25 @@ def _make_callback_class():
 
         @input_key: the batch's entry given to the model ("anchor", as VisCy's
         OnlineEvalCallback; a batch that is not a dict is given whole). @embed: instead, a
-        callable (pl_module, batch) → (features, projections) or features. @prefix: the
+        callable (pl_module, batch) → (features, projections) or features. @positive_key:
+        the entry of the positives ("positive", as VisCy's TripletSample; None: no pairs):
+        when a batch has it, the model (or @embed, given the batch with the positives in
+        place of @input_key) runs on it and the contrastive measures are logged.
+        @pair_batch: the pairs of a contrastive batch (default: the rows of the first
+        validation batch), @temperature and @margin as ``headrank analyze``. @prefix: the
         logged names' prefix. @rows_per_part: the rows analysed in one part
         (PartAccumulator). @gather: the all-gather of the parts (default
         torch.distributed.all_gather_object when a process group is up). After each
         evaluation, ``last_report`` is the report.json of the merged analysis as a dict."""
 
         def __init__(self, every_n_epochs=1, input_key='anchor', embed=None, prefix='headrank/',
-                     rows_per_part=4096, gather=None):
+                     rows_per_part=4096, gather=None, positive_key='positive', pair_batch=None,
+                     temperature=0.2, margin=0.5):
             super().__init__()
+            self.positive_key = positive_key
+            self.pair_batch = pair_batch
+            self.temperature = temperature
+            self.margin = margin
             if every_n_epochs < 1:
                 raise ValueError('every_n_epochs must be at least 1')
             self.every_n_epochs = every_n_epochs
@@ -273,7 +332,9 @@ def _make_callback_class():
                     and trainer.current_epoch % self.every_n_epochs == 0)
 
         def on_validation_epoch_start(self, trainer, pl_module):
-            self._accumulator = PartAccumulator(self.rows_per_part) if self._should_collect(trainer) else None
+            self._accumulator = (PartAccumulator(self.rows_per_part, self.pair_batch,
+                                                 self.temperature, self.margin)
+                                 if self._should_collect(trainer) else None)
 
         def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
                                     dataloader_idx=0):
@@ -286,8 +347,23 @@ def _make_callback_class():
                 features, projections = out[0], (out[1] if len(out) > 1 else None)
             else:
                 features, projections = out, None
+            positives = None
+            if (self.positive_key is not None and isinstance(batch, dict)
+                    and batch.get(self.positive_key) is not None):
+                with torch.no_grad():
+                    if self.embed is not None:
+                        out = self.embed(pl_module, {**batch,
+                                                     self.input_key: batch[self.positive_key]})
+                    else:
+                        out = pl_module(batch[self.positive_key])
+                # the positives' rows of the last stage: projections, else features
+                positives = out[-1] if isinstance(out, (tuple, list)) else out
+                if projections is None and isinstance(out, (tuple, list)):
+                    positives = out[0]
+                positives = _to_numpy(positives)
             self._accumulator.add(_to_numpy(features),
-                                  None if projections is None else _to_numpy(projections))
+                                  None if projections is None else _to_numpy(projections),
+                                  positives)
 
         def on_validation_epoch_end(self, trainer, pl_module):
             accumulator, self._accumulator = self._accumulator, None

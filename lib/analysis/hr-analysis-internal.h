@@ -67,6 +67,30 @@ struct _HrStage
   double relative_error, absolute_error;
 };
 
+/* The contrastive accumulators of a part (hr-partial.c, doc/partial.md): the sums over the
+ * pairs whose anchor lies in the part, and what the merge checks and the report says. */
+typedef struct
+{
+  gboolean positives; /* aligned positives (--positives), not a list of pairs */
+  char *source;       /* the pair file or store, or the positives' source name; or NULL */
+  guint32 origin;     /* HrPairsOrigin of a list */
+  gint64 dt;
+  char **columns;
+  guint64 n_rows, n_rows_missing;
+  char *checksum;   /* SHA-256 of the list's indices (global numbering), NULL for positives */
+  guint64 n_listed; /* pairs in the list */
+  guint64 n_taken;  /* pairs whose anchor lies in the part */
+  guint64 n_skipped;
+  guint64 batch_size;
+  double temperature, margin;
+  gboolean has_negatives;
+  HrContrastiveSums sums;
+  HrLidarSums *lidar; /* NULL: not computed (the memory limit) */
+} HrPartPairs;
+
+void hr_part_pairs_free (HrPartPairs *pp);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrPartPairs, hr_part_pairs_free)
+
 struct _HrAnalysis
 {
   GObject parent_instance;
@@ -91,6 +115,9 @@ struct _HrAnalysis
   guint64 memory_limit; /* 0: half the physical memory */
   gboolean partial;     /* the run writes a part (hr-partial.c) into part, not results */
   GBytes *part;
+  guint64 first_sample;    /* a part's first sample in the numbering of its pairs */
+  HrPartPairs *part_pairs; /* a part's contrastive accumulators, from the pass */
+  gboolean no_tables;      /* merged from parts without per-sample tables */
 
   /* results */
   double lidar;
@@ -182,6 +209,12 @@ void hr_progress_deliver (HrProgressMailbox *mailbox, gpointer object, double *p
                           GParamSpec *pspec);
 gboolean hr_run_task_finish (gpointer self, GAsyncResult *result, double *progress,
                              GParamSpec *pspec, GError **error);
+
+/* hr-pairs.c: pairs that describe where the pairs of merged parts came from, without their
+ * indices */
+HrPairs *hr_pairs_new_described (HrPairsOrigin origin, const char *path, gint64 dt,
+                                 const char *const *columns, guint64 n_rows, guint64 n_rows_missing,
+                                 gboolean has_negatives);
 
 /* hr-partial.c */
 /* Writes the accumulators of the stages after the pass into self->part. */

@@ -19,6 +19,7 @@
 #include "hr-types.h"
 
 #include <gio/gio.h>
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -139,8 +140,9 @@ hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint6
           && stage->n_rows_kept < stage->n_samples)
         memcpy (stage->rows + (stage->n_rows_kept++) * d, row, d * sizeof (float));
 
-      if (!hr_sample_table_put (stage->table, sample, pass->scratch + r * HR_PER_SAMPLE_COLUMNS,
-                                error))
+      if (stage->table != NULL
+          && !hr_sample_table_put (stage->table, sample, pass->scratch + r * HR_PER_SAMPLE_COLUMNS,
+                                   error))
         return FALSE;
       if (stage == pass->last)
         {
@@ -505,11 +507,15 @@ hr_pass_add_stage (HrPass *pass, HrStage *stage, GError **error)
   stage->moments = stage->wants_spectrum && stage->rows == NULL
                        ? hr_moments_new (stage->dimension, stage->n_samples, self->precision)
                        : hr_moments_new_diagonal (stage->dimension);
-  stage->table = hr_sample_table_new (error);
-  if (stage->table == NULL)
+  /* a part made for a report without per-sample table leaves the tables out (doc/partial.md) */
+  if (!(self->partial && self->per_sample_format == HR_PER_SAMPLE_FORMAT_NONE))
     {
-      g_object_unref (stage);
-      return NULL;
+      stage->table = hr_sample_table_new (error);
+      if (stage->table == NULL)
+        {
+          g_object_unref (stage);
+          return NULL;
+        }
     }
   g_ptr_array_add (pass->stages, stage);
   return stage;
@@ -620,6 +626,59 @@ hr_analysis_pairs_source (HrAnalysis *self)
   return self->pairs_file != NULL ? self->pairs_file : hr_source_get_name (self->features);
 }
 
+/* The pairs of a part: those whose anchor is one of the part's @n samples, numbered from
+ * self->first_sample in the list, renumbered from 0; their positive and negative must be
+ * the part's too. Notes the list in self->part_pairs. */
+static gboolean
+hr_pass_take_pairs (HrPass *pass, HrPairs *pairs, const guint64 *indices, gsize n_pairs, guint64 n,
+                    GError **error)
+{
+  HrAnalysis *self = pass->self;
+  guint64 first = self->first_sample;
+  g_autoptr (GChecksum) sha = g_checksum_new (G_CHECKSUM_SHA256);
+  HrPartPairs *pp;
+
+  for (gsize i = 0; i < n_pairs; i++)
+    {
+      const guint64 *t = indices + 3 * i;
+      guint64 le[3];
+
+      for (int c = 0; c < 3; c++)
+        le[c] = GUINT64_TO_LE (t[c]);
+      g_checksum_update (sha, (const guchar *)le, sizeof le);
+      if (t[0] < first || t[0] - first >= n)
+        continue; /* another part's */
+      for (int c = 1; c < 3; c++)
+        if (t[c] != HR_NO_NEGATIVE && (t[c] < first || t[c] - first >= n))
+          {
+            g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
+                         /* TRANSLATORS: %s: the pair file; a pair's number, its anchor and its
+                            positive (or negative), then the part's first and last sample */
+                         _ ("%s: pair %zu (anchor %" PRIu64 ", %s %" PRIu64
+                            ") spans parts: the part holds samples %" PRIu64 " to %" PRIu64
+                            "; a pair's samples must lie in the same part"),
+                         hr_analysis_pairs_source (self), i, t[0],
+                         c == 1 ? _ ("positive") : _ ("negative"), t[c], first, first + n - 1);
+            return FALSE;
+          }
+      for (int c = 0; c < 3; c++)
+        pass->pairs[3 * pass->n_pairs + c] = t[c] == HR_NO_NEGATIVE ? t[c] : t[c] - first;
+      pass->n_pairs++;
+    }
+  g_clear_pointer (&self->part_pairs, hr_part_pairs_free);
+  pp = self->part_pairs = g_new0 (HrPartPairs, 1);
+  pp->checksum = g_strdup (g_checksum_get_string (sha));
+  pp->n_listed = n_pairs;
+  pp->n_taken = pass->n_pairs;
+  pp->origin = hr_pairs_get_origin (pairs);
+  pp->source = g_strdup (hr_pairs_get_path (pairs));
+  pp->dt = hr_pairs_get_dt (pairs);
+  pp->columns = g_strdupv ((char **)hr_pairs_get_columns (pairs));
+  pp->n_rows = hr_pairs_get_n_rows (pairs);
+  pp->n_rows_missing = hr_pairs_get_n_rows_missing (pairs);
+  return TRUE;
+}
+
 /* Reads the pairs and marks the samples whose last-stage rows the pass keeps. */
 static gboolean
 hr_pass_plan_pairs (HrPass *pass, GError **error)
@@ -654,29 +713,47 @@ hr_pass_plan_pairs (HrPass *pass, GError **error)
           pass->pairs[3 * i] = pass->pairs[3 * i + 1] = i;
           pass->pairs[3 * i + 2] = HR_NO_NEGATIVE;
         }
+      if (self->partial)
+        {
+          g_clear_pointer (&self->part_pairs, hr_part_pairs_free);
+          self->part_pairs = g_new0 (HrPartPairs, 1);
+          self->part_pairs->positives = TRUE;
+          self->part_pairs->source = g_strdup (hr_source_get_name (self->positives));
+          self->part_pairs->n_taken = pass->n_pairs;
+        }
     }
   else if (self->pairs_file != NULL || self->pairs != NULL)
     {
-      g_autoptr (HrPairs) pairs = self->pairs != NULL
-                                      ? hr_pairs_ref (self->pairs)
-                                      : hr_pairs_new_from_file (self->pairs_file, n, error);
+      g_autoptr (HrPairs) pairs
+          = self->pairs != NULL
+                ? hr_pairs_ref (self->pairs)
+                : hr_pairs_new_from_file (self->pairs_file, self->partial ? G_MAXUINT64 : n, error);
       gsize n_pairs = 0;
       const guint64 *indices;
 
       if (pairs == NULL)
         return FALSE;
-      if (!hr_pairs_check (pairs, n, error))
+      if (!self->partial && !hr_pairs_check (pairs, n, error))
         {
           g_prefix_error (error, "%s: ", hr_analysis_pairs_source (self));
           return FALSE;
         }
       indices = hr_pairs_peek_indices (pairs, &n_pairs);
-      pass->n_pairs = n_pairs;
       pass->has_negatives = hr_pairs_has_negatives (pairs);
       pass->pairs = g_try_new (guint64, MAX (n_pairs, 1) * 3);
       if (pass->pairs == NULL)
         goto oom;
-      memcpy (pass->pairs, indices, n_pairs * 3 * sizeof (guint64));
+      if (self->partial)
+        {
+          /* a part takes the pairs whose anchor it holds (doc/partial.md) */
+          if (!hr_pass_take_pairs (pass, pairs, indices, n_pairs, n, error))
+            return FALSE;
+        }
+      else
+        {
+          pass->n_pairs = n_pairs;
+          memcpy (pass->pairs, indices, n_pairs * 3 * sizeof (guint64));
+        }
       g_clear_pointer (&self->pairs_used, hr_pairs_unref);
       self->pairs_used = g_steal_pointer (&pairs);
     }
@@ -906,6 +983,38 @@ hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancell
   return TRUE;
 }
 
+/* The rows of the pairs whose rows are all finite into @a, @p and @ng (with negatives);
+ * counts the others in @skipped. Returns the number of pairs copied. */
+static gsize
+hr_pass_pair_rows (HrPass *pass, float *a, float *p, float *ng, guint64 *skipped)
+{
+  HrAnalysis *self = pass->self;
+  gsize d = pass->last->dimension, used = 0;
+
+  for (gsize i = 0; i < pass->n_pairs; i++)
+    {
+      const guint64 *t = pass->pairs + 3 * i;
+      const float *ra = pass->kept + (gsize)hr_pass_slot (pass, t[0]) * d;
+      const float *rp = self->positives != NULL ? pass->positives + t[1] * d
+                                                : pass->kept + (gsize)hr_pass_slot (pass, t[1]) * d;
+      const float *rn
+          = pass->has_negatives ? pass->kept + (gsize)hr_pass_slot (pass, t[2]) * d : NULL;
+
+      if (!hr_row_is_finite (ra, d) || !hr_row_is_finite (rp, d)
+          || (rn != NULL && !hr_row_is_finite (rn, d)))
+        {
+          (*skipped)++;
+          continue;
+        }
+      memcpy (a + used * d, ra, d * sizeof (float));
+      memcpy (p + used * d, rp, d * sizeof (float));
+      if (rn != NULL)
+        memcpy (ng + used * d, rn, d * sizeof (float));
+      used++;
+    }
+  return used;
+}
+
 /* The contrastive measures over the pairs whose rows are all finite. */
 static gboolean
 hr_pass_contrastive (HrPass *pass, GError **error)
@@ -925,27 +1034,7 @@ hr_pass_contrastive (HrPass *pass, GError **error)
                    hr_analysis_pairs_source (self), pass->n_pairs);
       return FALSE;
     }
-  for (gsize i = 0; i < pass->n_pairs; i++)
-    {
-      const guint64 *t = pass->pairs + 3 * i;
-      const float *ra = pass->kept + (gsize)hr_pass_slot (pass, t[0]) * d;
-      const float *rp = self->positives != NULL ? pass->positives + t[1] * d
-                                                : pass->kept + (gsize)hr_pass_slot (pass, t[1]) * d;
-      const float *rn
-          = pass->has_negatives ? pass->kept + (gsize)hr_pass_slot (pass, t[2]) * d : NULL;
-
-      if (!hr_row_is_finite (ra, d) || !hr_row_is_finite (rp, d)
-          || (rn != NULL && !hr_row_is_finite (rn, d)))
-        {
-          self->n_pairs_skipped++;
-          continue;
-        }
-      memcpy (a + used * d, ra, d * sizeof (float));
-      memcpy (p + used * d, rp, d * sizeof (float));
-      if (rn != NULL)
-        memcpy (ng + used * d, rn, d * sizeof (float));
-      used++;
-    }
+  used = hr_pass_pair_rows (pass, a, p, ng, &self->n_pairs_skipped);
   self->contrastive = hr_contrastive_new (a, p, ng, used, d, self->pair_batch, self->temperature,
                                           self->margin, error);
   if (self->contrastive == NULL)
@@ -959,6 +1048,48 @@ hr_pass_contrastive (HrPass *pass, GError **error)
     {
       self->lidar = hr_lidar_of_pairs (a, p, used, d, error);
       if (isnan (self->lidar) && error != NULL && *error != NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* A part's contrastive accumulators over its pairs whose rows are all finite
+ * (hr_pass_contrastive() without the measures): into self->part_pairs. */
+static gboolean
+hr_pass_part_pairs (HrPass *pass, GError **error)
+{
+  HrAnalysis *self = pass->self;
+  HrPartPairs *pp = self->part_pairs;
+  gsize d = pass->last->dimension, used = 0;
+  g_autofree float *a = NULL, *p = NULL, *ng = NULL;
+
+  a = g_try_new (float, MAX (pass->n_pairs, 1) * d);
+  p = g_try_new (float, MAX (pass->n_pairs, 1) * d);
+  if (pass->has_negatives)
+    ng = g_try_new (float, MAX (pass->n_pairs, 1) * d);
+  if (a == NULL || p == NULL || (pass->has_negatives && ng == NULL))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
+                   _ ("%s: not enough memory for the rows of %zu pairs"),
+                   hr_analysis_pairs_source (self), pass->n_pairs);
+      return FALSE;
+    }
+  used = hr_pass_pair_rows (pass, a, p, ng, &pp->n_skipped);
+  pp->batch_size = self->pair_batch;
+  pp->temperature = self->temperature;
+  pp->margin = self->margin;
+  pp->has_negatives = pass->has_negatives;
+  if (!hr_contrastive_accumulate (a, p, ng, used, d, self->pair_batch, self->temperature,
+                                  self->margin, &pp->sums, error))
+    {
+      g_prefix_error (error, "%s: ", hr_analysis_pairs_source (self));
+      return FALSE;
+    }
+  /* LiDAR's sums: two D × D float64 matrices, under the limit one pass uses */
+  if (hr_bytes_mul (40 * (guint64)d, d) <= hr_analysis_memory_limit (self))
+    {
+      pp->lidar = hr_lidar_sums_new (d);
+      if (!hr_lidar_sums_set (pp->lidar, a, p, used, error))
         return FALSE;
     }
   return TRUE;
@@ -1296,7 +1427,7 @@ hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *featur
     {
       HrStage *stage = g_ptr_array_index (stages, i);
 
-      if (!hr_sample_table_finish (stage->table, stage->n_samples, error))
+      if (stage->table != NULL && !hr_sample_table_finish (stage->table, stage->n_samples, error))
         return FALSE;
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
@@ -1390,7 +1521,8 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
   if (self->partial)
     {
       /* a part: the accumulators as they are, no spectra (hr-partial.c) */
-      ok = hr_analysis_write_part_internal (self, pass.stages, error);
+      ok = (pass.pairs == NULL || hr_pass_part_pairs (&pass, error))
+           && hr_analysis_write_part_internal (self, pass.stages, error);
       goto out;
     }
   if (!hr_check_enough_finite (self, self->features, pass.features, error)

@@ -82,6 +82,8 @@ hr_analysis_clear_results (HrAnalysis *self)
   g_ptr_array_set_size (self->stages, 0);
   g_clear_pointer (&self->contrastive, hr_contrastive_unref);
   g_clear_pointer (&self->pairs_used, hr_pairs_unref);
+  g_clear_pointer (&self->part_pairs, hr_part_pairs_free);
+  self->no_tables = FALSE;
   self->n_pairs_skipped = self->n_dropped = self->n_nonfinite = 0;
   self->verdict = HR_VERDICT_NONE;
   self->lidar = NAN;
@@ -102,6 +104,7 @@ hr_analysis_dispose (GObject *object)
   g_clear_pointer (&self->contrastive, hr_contrastive_unref);
   g_clear_pointer (&self->pairs_used, hr_pairs_unref);
   g_clear_pointer (&self->pairs, hr_pairs_unref);
+  g_clear_pointer (&self->part_pairs, hr_part_pairs_free);
   G_OBJECT_CLASS (hr_analysis_parent_class)->dispose (object);
 }
 
@@ -672,7 +675,9 @@ hr_analysis_set_pairs (HrAnalysis *self, HrPairs *pairs)
  *
  * The pairs the analysis ran with: those of hr_analysis_set_pairs(), or those read from
  * the pair file. (Positives aligned with the features, hr_analysis_set_positives(), are
- * not pairs of indices: %NULL.)
+ * not pairs of indices: %NULL.) For an analysis merged from parts, pairs that say where
+ * the parts' pairs came from (their origin, file, time step and tracks), without their
+ * indices: hr_pairs_get_n_pairs() is 0 (the contrastive measures count them).
  *
  * Returns: (transfer none) (nullable): the pairs, when the analysis has run with pairs
  *
@@ -814,6 +819,27 @@ hr_analysis_set_per_sample_format (HrAnalysis *self, HrPerSampleFormat format)
       self->per_sample_format = format;
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PER_SAMPLE_FORMAT]);
     }
+}
+
+/**
+ * hr_analysis_has_per_sample:
+ * @self: a #HrAnalysis
+ *
+ * Whether the analysis holds the per-sample statistics of its samples: %FALSE for an
+ * analysis merged from parts made without their per-sample tables
+ * (%HR_PER_SAMPLE_FORMAT_NONE when the parts were made, `headrank analyze --partial PART
+ * --per-sample none`), whose report then writes no per-sample table, summary or figure
+ * whatever #HrAnalysis:per-sample-format says (doc/partial.md).
+ *
+ * Returns: %TRUE when the per-sample statistics are held (always, for an analysis that ran)
+ *
+ * Since: 0.2
+ */
+gboolean
+hr_analysis_has_per_sample (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), FALSE);
+  return !self->no_tables;
 }
 
 /**

@@ -224,6 +224,8 @@ HR_AVAILABLE_IN_0_2
 void hr_analysis_set_per_sample_format (HrAnalysis *self, HrPerSampleFormat format);
 HR_AVAILABLE_IN_0_2
 HrPerSampleFormat hr_analysis_get_per_sample_format (HrAnalysis *self);
+HR_AVAILABLE_IN_0_2
+gboolean hr_analysis_has_per_sample (HrAnalysis *self);
 HR_AVAILABLE_IN_0_1
 void hr_analysis_set_contrastive_parameters (HrAnalysis *self, gsize batch_size, double temperature,
                                              double margin);

@@ -9,6 +9,8 @@
 #include "hr-private.h"
 #include "hr-pairs.h"
 
+#include "hr-analysis-internal.h"
+
 #include "hr-contrastive.h"
 #include "hr-error.h"
 #include "hr-zarr-obs.h"
@@ -178,6 +180,21 @@ hr_pairs_new_from_file (const char *path, guint64 n_samples, GError **error)
     return NULL;
   pairs = hr_pairs_new_take (indices, n, negatives, HR_PAIRS_ORIGIN_FILE);
   pairs->path = g_strdup (path);
+  return pairs;
+}
+
+HrPairs *
+hr_pairs_new_described (HrPairsOrigin origin, const char *path, gint64 dt,
+                        const char *const *columns, guint64 n_rows, guint64 n_rows_missing,
+                        gboolean has_negatives)
+{
+  HrPairs *pairs = hr_pairs_new_take (NULL, 0, has_negatives, origin);
+
+  pairs->path = g_strdup (path);
+  pairs->dt = dt;
+  pairs->columns = g_strdupv ((char **)columns);
+  pairs->n_rows = n_rows;
+  pairs->n_rows_missing = n_rows_missing;
   return pairs;
 }
 

@@ -22,10 +22,10 @@
 #include "hr-sources-private.h"
 #include "hr-stack-info.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
-#define HR_PART_KIND_ANALYSIS 2
 /* more stages than any head has: a bound on what a part may claim */
 #define HR_PART_MAX_STAGES 4096
 #define HR_PART_TABLE_CHUNK 4096
@@ -78,13 +78,78 @@ hr_part_source_new (const char *name, guint64 n_samples, gsize n_features, HrSta
   return source;
 }
 
-/* -- writing ------------------------------------------------------------------------------ */
+/* -- the contrastive accumulators ----------------------------------------------------------- */
 
 static void
 hr_put_bool (HrPartWriter *w, gboolean v)
 {
   hr_part_put_u32 (w, v ? 1 : 0);
 }
+
+void
+hr_part_pairs_free (HrPartPairs *pp)
+{
+  g_free (pp->source);
+  g_strfreev (pp->columns);
+  g_free (pp->checksum);
+  g_clear_pointer (&pp->lidar, hr_lidar_sums_free);
+  g_free (pp);
+}
+
+static void
+hr_put_upper (HrPartWriter *w, const double *m, gsize d)
+{
+  for (gsize i = 0; i < d; i++)
+    hr_part_put_f64s (w, m + i * d + i, d - i);
+}
+
+static void
+hr_part_pairs_write (const HrPartPairs *pp, HrPartWriter *w)
+{
+  const HrContrastiveSums *c = &pp->sums;
+  guint n_columns = pp->columns != NULL ? g_strv_length (pp->columns) : 0;
+
+  hr_put_bool (w, pp->positives);
+  hr_part_put_string (w, pp->source);
+  hr_part_put_u32 (w, pp->origin);
+  hr_part_put_u64 (w, (guint64)pp->dt);
+  hr_part_put_u32 (w, pp->columns != NULL ? n_columns : G_MAXUINT32);
+  for (guint i = 0; i < n_columns; i++)
+    hr_part_put_string (w, pp->columns[i]);
+  hr_part_put_u64 (w, pp->n_rows);
+  hr_part_put_u64 (w, pp->n_rows_missing);
+  hr_part_put_string (w, pp->checksum);
+  hr_part_put_u64 (w, pp->n_listed);
+  hr_part_put_u64 (w, pp->n_taken);
+  hr_part_put_u64 (w, pp->n_skipped);
+  hr_part_put_u64 (w, pp->batch_size);
+  hr_part_put_f64 (w, pp->temperature);
+  hr_part_put_f64 (w, pp->margin);
+  hr_put_bool (w, pp->has_negatives);
+  hr_part_put_u64 (w, c->n_pairs);
+  hr_part_put_u64 (w, c->n_batches);
+  hr_part_put_f64 (w, c->alignment);
+  hr_part_put_f64 (w, c->positive_cosine);
+  hr_part_put_f64 (w, c->triplet);
+  hr_part_put_u64 (w, c->triplet_n);
+  hr_part_put_f64 (w, c->uniformity);
+  hr_part_put_f64 (w, c->uniformity_w);
+  hr_part_put_f64 (w, c->ntxent);
+  hr_part_put_u64 (w, c->ntxent_n);
+  hr_part_put_f64 (w, c->negative_cosine);
+  hr_part_put_f64 (w, c->negative_n);
+  hr_put_bool (w, pp->lidar != NULL);
+  if (pp->lidar != NULL)
+    {
+      hr_part_put_u64 (w, pp->lidar->d);
+      hr_part_put_u64 (w, pp->lidar->n);
+      hr_part_put_f64s (w, pp->lidar->mean, pp->lidar->d);
+      hr_put_upper (w, pp->lidar->sb, pp->lidar->d);
+      hr_put_upper (w, pp->lidar->sw, pp->lidar->d);
+    }
+}
+
+/* -- writing ------------------------------------------------------------------------------ */
 
 /* The part of @stages, with the head's checksum @checksum (%NULL without a head), into
  * self->part. */
@@ -94,6 +159,7 @@ hr_part_write_stages (HrAnalysis *self, const char *checksum, GPtrArray *stages,
   HrStackInfo *info = hr_source_get_info (self->features);
   g_autofree float *rows = g_new (float, (gsize)HR_PART_TABLE_CHUNK *HR_PER_SAMPLE_COLUMNS);
   guint n_names = self->spectral_stages != NULL ? g_strv_length (self->spectral_stages) : 0;
+  gboolean tables = ((HrStage *)g_ptr_array_index (stages, 0))->table != NULL;
   HrPartWriter w;
 
   hr_part_writer_init (&w, HR_PART_KIND_ANALYSIS);
@@ -116,6 +182,9 @@ hr_part_write_stages (HrAnalysis *self, const char *checksum, GPtrArray *stages,
     hr_part_put_string (&w, self->spectral_stages[i]);
   hr_part_put_u64 (&w, self->n_dropped);
   hr_part_put_u64 (&w, self->n_nonfinite);
+  /* version 2 */
+  hr_put_bool (&w, tables);
+  hr_part_put_u64 (&w, self->first_sample);
 
   hr_part_put_u32 (&w, stages->len);
   for (guint i = 0; i < stages->len; i++)
@@ -143,6 +212,8 @@ hr_part_write_stages (HrAnalysis *self, const char *checksum, GPtrArray *stages,
       hr_put_bool (&w, stage->cross != NULL);
       if (stage->cross != NULL)
         hr_cross_moments_write (stage->cross, &w);
+      if (!tables)
+        continue;
       if (!hr_sample_table_finish (stage->table, stage->n_samples, error))
         goto fail;
       for (guint64 first = 0; first < stage->n_samples; first += HR_PART_TABLE_CHUNK)
@@ -154,6 +225,9 @@ hr_part_write_stages (HrAnalysis *self, const char *checksum, GPtrArray *stages,
           hr_part_put_f32s (&w, rows, n * HR_PER_SAMPLE_COLUMNS);
         }
     }
+  hr_put_bool (&w, self->part_pairs != NULL);
+  if (self->part_pairs != NULL)
+    hr_part_pairs_write (self->part_pairs, &w);
   g_clear_pointer (&self->part, g_bytes_unref);
   self->part = hr_part_writer_finish (&w);
   return TRUE;
@@ -172,6 +246,46 @@ hr_analysis_write_part_internal (HrAnalysis *self, GPtrArray *stages, GError **e
 }
 
 /**
+ * hr_analysis_set_first_sample:
+ * @self: a #HrAnalysis
+ * @first_sample: the number of the analysis' first sample in the numbering of its pairs
+ *
+ * Where the samples of a part lie in the numbering of its pair list (a pair file,
+ * hr_analysis_set_pairs()): the part made by hr_analysis_run_part() holds the pairs whose
+ * anchor is one of its samples, @first_sample to @first_sample + N − 1, and merges only
+ * with the parts of the samples before and after it (doc/partial.md, "Pairs in parts").
+ * With a #HrRangeSource over rows `first` to `first + n − 1` of a stack, give `first`. Only
+ * parts use it; 0 by default.
+ *
+ * Since: 0.2
+ */
+void
+hr_analysis_set_first_sample (HrAnalysis *self, guint64 first_sample)
+{
+  g_return_if_fail (HR_IS_ANALYSIS (self));
+  g_return_if_fail (!hr_analysis_running (self));
+  self->first_sample = first_sample;
+}
+
+/**
+ * hr_analysis_get_first_sample:
+ * @self: a #HrAnalysis
+ *
+ * The first sample of hr_analysis_set_first_sample(); for an analysis merged from parts,
+ * that of its first part.
+ *
+ * Returns: the number of the first sample in the numbering of the pairs
+ *
+ * Since: 0.2
+ */
+guint64
+hr_analysis_get_first_sample (HrAnalysis *self)
+{
+  g_return_val_if_fail (HR_IS_ANALYSIS (self), 0);
+  return self->first_sample;
+}
+
+/**
  * hr_analysis_run_part:
  * @self: a #HrAnalysis, configured as for hr_analysis_run()
  * @progress: (nullable) (scope call) (closure progress_data): called with the fraction done
@@ -183,11 +297,14 @@ hr_analysis_write_part_internal (HrAnalysis *self, GPtrArray *stages, GError **e
  * accumulator of every stage as a part (doc/partial.md) instead of computing the results:
  * hr_analysis_new_from_parts() merges parts of disjoint samples into the analysis of all of
  * them. A part holds O(D²) per stage plus 16 bytes per sample and stage of its per-sample
- * tables, and is built in memory. The stages are planned as for a stack of any length: a
- * stage with fewer samples than dimensions is accumulated in its scatter matrix, never kept
- * as rows. Positive pairs are not held by
- * parts: an analysis with pairs or positives is refused (%HR_ANALYSIS_ERROR_INVALID). @self
- * has no results afterwards.
+ * tables (none when #HrAnalysis:per-sample-format is %HR_PER_SAMPLE_FORMAT_NONE), and is
+ * built in memory. The stages are planned as for a stack of any length: a stage with fewer
+ * samples than dimensions is accumulated in its scatter matrix, never kept as rows. With
+ * positive pairs, the part holds the sums of the contrastive measures over the pairs whose
+ * anchor is one of its samples, numbered from hr_analysis_set_first_sample() in the pair
+ * list; a pair whose positive or negative is not one of its samples is refused with
+ * %HR_ANALYSIS_ERROR_PAIRS (doc/partial.md, "Pairs in parts"). @self has no results
+ * afterwards.
  *
  * Returns: (transfer full): the part, or %NULL with @error set (as hr_analysis_run())
  *
@@ -204,12 +321,6 @@ hr_analysis_run_part (HrAnalysis *self, HrProgressFunc progress, gpointer progre
   g_return_val_if_fail (!hr_analysis_running (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (self->pairs_file != NULL || self->pairs != NULL || self->positives != NULL)
-    {
-      g_set_error_literal (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
-                           _ ("parts do not hold positive pairs: analyse pairs in one pass"));
-      return NULL;
-    }
   g_atomic_int_set (&self->running, TRUE);
   self->partial = TRUE;
   ok = hr_analysis_run_internal (self, &p, cancellable, error);
@@ -267,7 +378,7 @@ typedef struct
   guint64 *clipped;
   HrMoments *moments, *normalized;
   HrCrossMoments *cross;
-  float *table; /* n_samples × HR_PER_SAMPLE_COLUMNS */
+  float *table; /* n_samples × HR_PER_SAMPLE_COLUMNS, or NULL: not held */
 } HrPartStage;
 
 typedef struct
@@ -280,6 +391,9 @@ typedef struct
   gboolean standardize, log_plots;
   char **spectral_stages;
   guint64 n_dropped, n_nonfinite;
+  gboolean tables;      /* the per-sample tables are held */
+  guint64 first_sample; /* in the numbering of the pairs */
+  HrPartPairs *pairs;   /* or NULL */
   guint n_stages;
   HrPartStage *stages;
 } HrPart;
@@ -299,6 +413,7 @@ hr_part_free (HrPart *part)
       g_free (s->table);
     }
   g_free (part->stages);
+  g_clear_pointer (&part->pairs, hr_part_pairs_free);
   g_free (part->features);
   g_free (part->projections);
   g_free (part->head_checksum);
@@ -408,6 +523,8 @@ hr_part_read_stage (HrPartReader *r, HrPart *part, HrPartStage *s, GError **erro
       if (cs.dx != part->n_features || cs.dz != s->dimension || *cs.n > s->n_samples)
         return hr_part_invalid (error, _ ("a stage's cross-moments do not fit the stage"));
     }
+  if (!part->tables)
+    return TRUE;
   if (!hr_part_reader_has (r, s->n_samples, HR_PER_SAMPLE_COLUMNS * sizeof (float), error))
     return FALSE;
   s->table = g_try_new (float, MAX (s->n_samples, 1) * HR_PER_SAMPLE_COLUMNS);
@@ -476,6 +593,141 @@ hr_part_fits_head (HrPart *part, HrHead *head)
   return TRUE;
 }
 
+static gboolean
+hr_get_upper (HrPartReader *r, double *m, gsize d, GError **error)
+{
+  for (gsize i = 0; i < d; i++)
+    {
+      if (!hr_part_get_f64s (r, m + i * d + i, d - i, error))
+        return FALSE;
+      for (gsize j = i; j < d; j++)
+        {
+          if (!isfinite (m[i * d + j]))
+            return hr_part_invalid (error, _ ("its pairs' sums are not finite"));
+          m[j * d + i] = m[i * d + j];
+        }
+    }
+  return TRUE;
+}
+
+/* The contrastive accumulators of @part, checked against its samples and last stage. */
+static HrPartPairs *
+hr_part_pairs_read (HrPartReader *r, HrPart *part, GError **error)
+{
+  g_autoptr (HrPartPairs) pp = g_new0 (HrPartPairs, 1);
+  HrContrastiveSums *c = &pp->sums;
+  guint64 dt, d;
+  guint32 n_columns;
+  gboolean has_lidar;
+  double f64s[8];
+
+  if (!hr_get_bool (r, &pp->positives, error) || !hr_part_get_string (r, &pp->source, error)
+      || !hr_part_get_u32 (r, &pp->origin, error) || !hr_part_get_u64 (r, &dt, error)
+      || !hr_part_get_u32 (r, &n_columns, error))
+    return NULL;
+  pp->dt = (gint64)dt;
+  if (n_columns != G_MAXUINT32)
+    {
+      if (n_columns > 16)
+        {
+          hr_part_invalid (error, _ ("its pairs are not those of an analysis"));
+          return NULL;
+        }
+      pp->columns = g_new0 (char *, (gsize)n_columns + 1);
+      for (guint i = 0; i < n_columns; i++)
+        if (!hr_part_get_string (r, &pp->columns[i], error))
+          return NULL;
+        else if (pp->columns[i] == NULL)
+          {
+            hr_part_invalid (error, _ ("its pairs are not those of an analysis"));
+            return NULL;
+          }
+    }
+  if (!hr_part_get_u64 (r, &pp->n_rows, error) || !hr_part_get_u64 (r, &pp->n_rows_missing, error)
+      || !hr_part_get_string (r, &pp->checksum, error) || !hr_part_get_u64 (r, &pp->n_listed, error)
+      || !hr_part_get_u64 (r, &pp->n_taken, error) || !hr_part_get_u64 (r, &pp->n_skipped, error)
+      || !hr_part_get_u64 (r, &pp->batch_size, error)
+      || !hr_part_get_f64 (r, &pp->temperature, error) || !hr_part_get_f64 (r, &pp->margin, error)
+      || !hr_get_bool (r, &pp->has_negatives, error) || !hr_part_get_u64 (r, &c->n_pairs, error)
+      || !hr_part_get_u64 (r, &c->n_batches, error) || !hr_part_get_f64 (r, &c->alignment, error)
+      || !hr_part_get_f64 (r, &c->positive_cosine, error)
+      || !hr_part_get_f64 (r, &c->triplet, error) || !hr_part_get_u64 (r, &c->triplet_n, error)
+      || !hr_part_get_f64 (r, &c->uniformity, error)
+      || !hr_part_get_f64 (r, &c->uniformity_w, error) || !hr_part_get_f64 (r, &c->ntxent, error)
+      || !hr_part_get_u64 (r, &c->ntxent_n, error)
+      || !hr_part_get_f64 (r, &c->negative_cosine, error)
+      || !hr_part_get_f64 (r, &c->negative_n, error) || !hr_get_bool (r, &has_lidar, error))
+    return NULL;
+  f64s[0] = c->alignment;
+  f64s[1] = c->positive_cosine;
+  f64s[2] = c->triplet;
+  f64s[3] = c->uniformity;
+  f64s[4] = c->uniformity_w;
+  f64s[5] = c->ntxent;
+  f64s[6] = c->negative_cosine;
+  f64s[7] = c->negative_n;
+  for (int i = 0; i < 8; i++)
+    if (!isfinite (f64s[i]))
+      {
+        hr_part_invalid (error, _ ("its pairs' sums are not finite"));
+        return NULL;
+      }
+  /* what one pass can produce: a list's pairs (with its checksum), or positives aligned with
+   * every sample; the pairs used and skipped are those taken; valid options */
+  if ((pp->positives
+           ? pp->checksum != NULL || pp->n_taken != part->n_samples || pp->n_listed != 0
+           : pp->checksum == NULL || strlen (pp->checksum) != 64 || pp->n_taken > pp->n_listed
+                 || !hr_enum_valid (HR_TYPE_PAIRS_ORIGIN, pp->origin))
+      || pp->n_skipped > pp->n_taken || c->n_pairs != pp->n_taken - pp->n_skipped
+      || c->triplet_n > c->n_pairs || c->n_batches > c->n_pairs / 2 || pp->batch_size < 2
+      || !(pp->temperature > 0) || !isfinite (pp->temperature) || !(pp->margin >= 0)
+      || !isfinite (pp->margin) || pp->n_rows_missing > pp->n_rows)
+    {
+      hr_part_invalid (error, _ ("its pairs are not those of an analysis"));
+      return NULL;
+    }
+  if (has_lidar)
+    {
+      HrPartStage *last = &part->stages[part->n_stages - 1];
+
+      if (!hr_part_get_u64 (r, &d, error))
+        return NULL;
+      if (d != last->dimension || d == 0 || d > G_MAXINT)
+        {
+          hr_part_invalid (error, _ ("its pairs are not those of an analysis"));
+          return NULL;
+        }
+      pp->lidar = hr_lidar_sums_new ((gsize)d);
+      if (!hr_part_get_u64 (r, &pp->lidar->n, error)
+          || !hr_part_reader_has (r, d * (d + 1) + d, 8, error))
+        return NULL;
+      if (pp->lidar->n != c->n_pairs)
+        {
+          hr_part_invalid (error, _ ("its pairs are not those of an analysis"));
+          return NULL;
+        }
+      pp->lidar->mean = g_try_new (double, d);
+      pp->lidar->sb = g_try_new (double, d *d);
+      pp->lidar->sw = g_try_new (double, d *d);
+      if (pp->lidar->mean == NULL || pp->lidar->sb == NULL || pp->lidar->sw == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
+                       _ ("not enough memory for the rows of %zu pairs"), (gsize)c->n_pairs);
+          return NULL;
+        }
+      hr_part_get_f64s (r, pp->lidar->mean, d, NULL);
+      for (gsize j = 0; j < d; j++)
+        if (!isfinite (pp->lidar->mean[j]))
+          {
+            hr_part_invalid (error, _ ("its pairs' sums are not finite"));
+            return NULL;
+          }
+      if (!hr_get_upper (r, pp->lidar->sb, d, error) || !hr_get_upper (r, pp->lidar->sw, d, error))
+        return NULL;
+    }
+  return g_steal_pointer (&pp);
+}
+
 static HrPart *
 hr_part_read (GBytes *bytes, GError **error)
 {
@@ -524,8 +776,15 @@ hr_part_read (GBytes *bytes, GError **error)
           }
     }
   if (!hr_part_get_u64 (&r, &part->n_dropped, error)
-      || !hr_part_get_u64 (&r, &part->n_nonfinite, error)
-      || !hr_part_get_u32 (&r, &n_stages, error))
+      || !hr_part_get_u64 (&r, &part->n_nonfinite, error))
+    return NULL;
+  /* version 1: tables held, no pairs */
+  part->tables = TRUE;
+  if (r.version >= 2
+      && (!hr_get_bool (&r, &part->tables, error)
+          || !hr_part_get_u64 (&r, &part->first_sample, error)))
+    return NULL;
+  if (!hr_part_get_u32 (&r, &n_stages, error))
     return NULL;
   if (n_stages == 0 || n_stages > HR_PART_MAX_STAGES || part->n_dropped > part->n_samples)
     {
@@ -547,6 +806,15 @@ hr_part_read (GBytes *bytes, GError **error)
     {
       hr_part_invalid (error, _ ("its stages are not those of an analysis"));
       return NULL;
+    }
+  if (r.version >= 2)
+    {
+      gboolean has_pairs;
+
+      if (!hr_get_bool (&r, &has_pairs, error))
+        return NULL;
+      if (has_pairs && (part->pairs = hr_part_pairs_read (&r, part, error)) == NULL)
+        return NULL;
     }
   if (!hr_part_reader_end (&r, error))
     return NULL;
@@ -590,6 +858,22 @@ hr_part_check (HrPart *first, HrPart *part, guint index, GError **error)
     return hr_mismatch (error, index, _ ("an option of the analysis"));
   if (part->n_stages != first->n_stages)
     return hr_mismatch (error, index, _ ("the number of stages"));
+  if (part->tables != first->tables)
+    return hr_mismatch (error, index,
+                        _ ("whether the part holds per-sample tables (“--per-sample none”)"));
+  if ((part->pairs == NULL) != (first->pairs == NULL))
+    return hr_mismatch (error, index, _ ("whether positive pairs were given"));
+  if (part->pairs != NULL)
+    {
+      HrPartPairs *a = first->pairs, *b = part->pairs;
+
+      if (a->positives != b->positives || g_strcmp0 (a->checksum, b->checksum) != 0
+          || a->n_listed != b->n_listed)
+        return hr_mismatch (error, index, _ ("the positive pairs"));
+      if (a->batch_size != b->batch_size || a->temperature != b->temperature
+          || a->margin != b->margin || a->has_negatives != b->has_negatives)
+        return hr_mismatch (error, index, _ ("an option of the contrastive measures"));
+    }
   for (guint s = 0; s < part->n_stages; s++)
     {
       HrPartStage *a = &first->stages[s], *b = &part->stages[s];
@@ -672,6 +956,73 @@ hr_merged_name (GPtrArray *names)
   }
 }
 
+/* The contrastive accumulators of the parts, added (LiDAR's only when every part has them)
+ * into m->analysis->part_pairs. */
+static gboolean
+hr_parts_merge_pairs (HrMerged *m, guint n_parts, GError **error)
+{
+  HrPartPairs *first = m->first->pairs, *pp;
+  gboolean lidar = TRUE;
+
+  pp = m->analysis->part_pairs = g_new0 (HrPartPairs, 1);
+  pp->positives = first->positives;
+  pp->origin = first->origin;
+  pp->dt = first->dt;
+  pp->columns = g_strdupv (first->columns);
+  pp->checksum = g_strdup (first->checksum);
+  pp->n_listed = first->n_listed;
+  pp->batch_size = first->batch_size;
+  pp->temperature = first->temperature;
+  pp->margin = first->margin;
+  pp->has_negatives = first->has_negatives;
+  for (guint i = 0; i < n_parts; i++)
+    lidar &= ((HrPart *)g_ptr_array_index (m->read, i))->pairs->lidar != NULL;
+  if (lidar)
+    {
+      gsize d = first->lidar->d;
+
+      pp->lidar = hr_lidar_sums_new (d);
+      pp->lidar->mean = g_try_new0 (double, d);
+      pp->lidar->sb = g_try_new0 (double, d *d);
+      pp->lidar->sw = g_try_new0 (double, d *d);
+      if (pp->lidar->mean == NULL || pp->lidar->sb == NULL || pp->lidar->sw == NULL)
+        {
+          g_set_error_literal (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
+                               _ ("not enough memory to merge the parts' pairs"));
+          return FALSE;
+        }
+    }
+  {
+    g_autoptr (GPtrArray) names = g_ptr_array_new ();
+
+    for (guint i = 0; i < n_parts; i++)
+      {
+        HrPartPairs *b = ((HrPart *)g_ptr_array_index (m->read, i))->pairs;
+
+        if (b->source != NULL)
+          g_ptr_array_add (names, b->source);
+        pp->n_taken += b->n_taken;
+        pp->n_skipped += b->n_skipped;
+        pp->n_rows += b->n_rows;
+        pp->n_rows_missing += b->n_rows_missing;
+        hr_contrastive_sums_add (&pp->sums, &b->sums);
+        if (lidar)
+          hr_lidar_sums_merge (pp->lidar, b->lidar);
+      }
+    /* the same file for every part of a list; the positives' sources by name */
+    pp->source = names->len == 0 ? NULL
+                 : pp->positives ? hr_merged_name (names)
+                                 : g_strdup (g_ptr_array_index (names, 0));
+  }
+  /* tracks: the rows of the store, counted once (every part reads the whole store) */
+  if (!pp->positives && pp->origin == HR_PAIRS_ORIGIN_TRACKS)
+    {
+      pp->n_rows = first->n_rows;
+      pp->n_rows_missing = first->n_rows_missing;
+    }
+  return TRUE;
+}
+
 static gboolean
 hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancellable,
                 GError **error)
@@ -704,6 +1055,22 @@ hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancel
         return FALSE;
       if (part->n_samples > G_MAXUINT64 - n_total)
         return hr_mismatch (error, i, _ ("the count of samples"));
+      if (i > 0 && part->pairs != NULL && !part->pairs->positives)
+        {
+          HrPart *before = g_ptr_array_index (m->read, i - 1);
+          guint64 end = before->first_sample + before->n_samples;
+
+          if (part->first_sample != end)
+            {
+              g_set_error (error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH,
+                           /* TRANSLATORS: parts' 1-based numbers and sample numbers */
+                           _ ("part %u starts at sample %" PRIu64 ", not at sample %" PRIu64
+                              " where part %u ends: parts with pairs are merged in the order "
+                              "of their samples, without gaps (--first-sample)"),
+                           i + 1, part->first_sample, end, i);
+              return FALSE;
+            }
+        }
       n_total += part->n_samples;
       n_dropped += part->n_dropped;
       n_nonfinite += part->n_nonfinite;
@@ -737,6 +1104,10 @@ hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancel
   hr_analysis_set_spectral_stages (m->analysis, (const char *const *)first->spectral_stages);
   m->analysis->n_dropped = n_dropped;
   m->analysis->n_nonfinite = n_nonfinite;
+  m->analysis->first_sample = first->first_sample;
+  m->analysis->no_tables = !first->tables;
+  if (first->pairs != NULL && !hr_parts_merge_pairs (m, n_parts, error))
+    return FALSE;
 
   for (guint s = 0; s < first->n_stages; s++)
     {
@@ -752,8 +1123,7 @@ hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancel
       stage->cross = g_steal_pointer (&ps->cross);
       if (ps->clipped != NULL)
         stage->clipped = g_new0 (guint64, ps->dimension);
-      stage->table = hr_sample_table_new (error);
-      if (stage->table == NULL)
+      if (first->tables && (stage->table = hr_sample_table_new (error)) == NULL)
         return FALSE;
       for (guint i = 0; i < n_parts; i++)
         {
@@ -774,7 +1144,7 @@ hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancel
           stage->clip_rows += b->clip_rows;
           for (gsize j = 0; b->clipped != NULL && j < ps->dimension; j++)
             stage->clipped[j] += b->clipped[j];
-          for (guint64 r = 0; r < b->n_samples; r++, sample++)
+          for (guint64 r = 0; stage->table != NULL && r < b->n_samples; r++, sample++)
             if (!hr_sample_table_put (stage->table, sample, b->table + r * HR_PER_SAMPLE_COLUMNS,
                                       error))
               return FALSE;
@@ -782,6 +1152,64 @@ hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancel
             return FALSE;
         }
     }
+  return TRUE;
+}
+
+/* The contrastive measures of merged parts, from their sums. */
+static gboolean
+hr_merged_contrastive (HrAnalysis *self, GError **error)
+{
+  HrPartPairs *pp = self->part_pairs;
+  guint64 n = hr_source_get_n_samples (self->features);
+  const char *source = pp->source != NULL ? pp->source : hr_source_get_name (self->features);
+
+  if (!pp->positives && pp->n_taken != pp->n_listed)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
+                   /* TRANSLATORS: %s: the pair file; numbers of pairs, then sample numbers */
+                   _ ("%s: %" PRIu64 " of the %" PRIu64 " pairs have their anchor in none of "
+                      "the parts (samples %" PRIu64 " to %" PRIu64 ")"),
+                   source, pp->n_listed - pp->n_taken, pp->n_listed, self->first_sample,
+                   self->first_sample + n - 1);
+      return FALSE;
+    }
+  self->contrastive = hr_contrastive_new_from_sums (&pp->sums, pp->batch_size, pp->temperature,
+                                                    pp->margin, pp->has_negatives, error);
+  if (self->contrastive == NULL)
+    {
+      g_prefix_error (error, "%s: ", source);
+      return FALSE;
+    }
+  self->n_pairs_skipped = pp->n_skipped;
+  self->pair_batch = pp->batch_size;
+  self->temperature = pp->temperature;
+  self->margin = pp->margin;
+  if (pp->lidar != NULL)
+    {
+      GError *local = NULL;
+
+      self->lidar = hr_lidar_of_sums (pp->lidar, &local);
+      if (local != NULL)
+        {
+          g_propagate_error (error, local);
+          return FALSE;
+        }
+    }
+  if (pp->positives)
+    {
+      HrStage *last = g_ptr_array_index (self->stages, self->stages->len - 1);
+      HrStackInfo *info = hr_source_get_info (self->features);
+      g_autoptr (HrSource) positives = hr_part_source_new (
+          source, n,
+          self->head != NULL ? hr_source_get_n_features (self->features) : last->dimension,
+          hr_stack_info_get_layout (info), hr_stack_info_get_sample_format (info));
+
+      hr_analysis_set_positives_source (self, positives);
+    }
+  else
+    self->pairs_used
+        = hr_pairs_new_described (pp->origin, pp->source, pp->dt, (const char *const *)pp->columns,
+                                  pp->n_rows, pp->n_rows_missing, pp->has_negatives);
   return TRUE;
 }
 
@@ -866,6 +1294,8 @@ hr_analysis_new_from_parts (GBytes **parts, guint n_parts, HrHead *head, GCancel
                                    cancellable, error))
     return NULL;
   g_ptr_array_extend_and_steal (m.analysis->stages, g_steal_pointer (&m.stages));
+  if (m.analysis->part_pairs != NULL && !hr_merged_contrastive (m.analysis, error))
+    return NULL;
   hr_analysis_judge (m.analysis);
   m.analysis->done = TRUE;
   return g_steal_pointer (&m.analysis);

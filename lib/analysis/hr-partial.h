@@ -13,6 +13,10 @@
 G_BEGIN_DECLS
 
 HR_AVAILABLE_IN_0_2
+void hr_analysis_set_first_sample (HrAnalysis *self, guint64 first_sample);
+HR_AVAILABLE_IN_0_2
+guint64 hr_analysis_get_first_sample (HrAnalysis *self);
+HR_AVAILABLE_IN_0_2
 GBytes *hr_analysis_run_part (HrAnalysis *self, HrProgressFunc progress, gpointer progress_data,
                               GCancellable *cancellable, GError **error);
 HR_AVAILABLE_IN_0_2

@@ -343,6 +343,13 @@ hr_stage_get_per_sample_into (HrStage *stage, guint64 first, gsize n_samples, fl
   g_return_val_if_fail (HR_IS_STAGE (stage), FALSE);
   g_return_val_if_fail (first + n_samples <= stage->n_samples, FALSE);
   g_return_val_if_fail (values != NULL || n_samples == 0, FALSE);
+  if (stage->table == NULL && stage->moments != NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
+                   _ ("the analysis holds no per-sample statistics: its parts were made "
+                      "without them"));
+      return FALSE;
+    }
   if (stage->table == NULL || stage->table->n_rows < first + n_samples)
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,

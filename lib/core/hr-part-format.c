@@ -9,6 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
+guint32
+hr_part_kind_version (HrPartKind kind)
+{
+  return kind == HR_PART_KIND_ANALYSIS ? 2 : 1;
+}
+
 void
 hr_part_writer_init (HrPartWriter *w, HrPartKind kind)
 {
@@ -16,7 +22,7 @@ hr_part_writer_init (HrPartWriter *w, HrPartKind kind)
 
   w->data = g_byte_array_new ();
   g_byte_array_append (w->data, (const guint8 *)HR_PART_MAGIC, HR_PART_MAGIC_SIZE);
-  hr_part_put_u32 (w, HR_PART_FORMAT_VERSION);
+  hr_part_put_u32 (w, hr_part_kind_version (kind));
   hr_part_put_u32 (w, kind);
   g_byte_array_append (w->data, zero, sizeof zero); /* the length, filled in at the end */
 }
@@ -138,7 +144,7 @@ hr_part_reader_init (HrPartReader *r, GBytes *bytes, HrPartKind kind, GError **e
       return FALSE;
     }
   version = hr_le32 (data + 8);
-  if (version != HR_PART_FORMAT_VERSION)
+  if (version < 1 || version > HR_PART_FORMAT_VERSION)
     {
       g_set_error (error, HR_PART_ERROR, HR_PART_ERROR_VERSION,
                    _ ("the part has format version %u; this version of headrank reads "
@@ -151,6 +157,14 @@ hr_part_reader_init (HrPartReader *r, GBytes *bytes, HrPartKind kind, GError **e
     {
       g_set_error (error, HR_PART_ERROR, HR_PART_ERROR_NOT_PART,
                    _ ("the part is of kind %u, not of kind %u"), got_kind, (guint)kind);
+      return FALSE;
+    }
+  if (version > hr_part_kind_version (kind))
+    {
+      g_set_error (error, HR_PART_ERROR, HR_PART_ERROR_VERSION,
+                   _ ("the part has format version %u; this version of headrank reads "
+                      "version %u"),
+                   version, hr_part_kind_version (kind));
       return FALSE;
     }
   length = hr_le64 (data + 16);
@@ -172,6 +186,7 @@ hr_part_reader_init (HrPartReader *r, GBytes *bytes, HrPartKind kind, GError **e
     }
   r->p = data + HR_PART_HEADER_SIZE;
   r->left = (gsize)length;
+  r->version = version;
   return TRUE;
 }
 

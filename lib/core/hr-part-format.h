@@ -14,15 +14,21 @@ G_BEGIN_DECLS
 
 #define HR_PART_MAGIC "HRPART\n\x1a"
 #define HR_PART_MAGIC_SIZE 8
-/* the format version this library writes and reads */
-#define HR_PART_FORMAT_VERSION 1
+/* the newest format version this library reads: 1 for moments, 2 for analyses (which adds
+ * the contrastive accumulators, the first sample and whether the per-sample tables are held;
+ * version 1 of an analysis is still read) */
+#define HR_PART_FORMAT_VERSION 2
 #define HR_PART_HEADER_SIZE 24
 #define HR_PART_CHECKSUM_SIZE 32
 
 typedef enum
 {
   HR_PART_KIND_MOMENTS = 1,
+  HR_PART_KIND_ANALYSIS = 2,
 } HrPartKind;
+
+/* The version a part of @kind is written in. */
+guint32 hr_part_kind_version (HrPartKind kind);
 
 typedef struct
 {
@@ -46,6 +52,7 @@ typedef struct
 {
   const guint8 *p;
   gsize left;
+  guint32 version;  /* the version of the part read */
   const char *what; /* for messages: "moments", "part" */
 } HrPartReader;
 

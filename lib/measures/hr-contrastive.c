@@ -3,6 +3,7 @@
 #include "hr-contrastive.h"
 
 #include "hr-error.h"
+#include "hr-measures-private.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -87,20 +88,6 @@ G_DEFINE_BOXED_TYPE (HrContrastive, hr_contrastive, hr_contrastive_ref, hr_contr
 /* The most similarities computed by one dgemm (8 MiB of doubles). */
 #define HR_SIMILARITY_BLOCK ((gsize)1 << 20)
 
-/* Sums over the batches. */
-typedef struct
-{
-  double alignment;       /* Σ ‖â − p̂‖² */
-  double uniformity;      /* Σ_b w_b u_b */
-  double uniformity_w;    /* Σ_b w_b */
-  double ntxent;          /* Σ ℓ over positive pairs */
-  gsize ntxent_n;         /* number of positive pairs */
-  double positive_cosine; /* Σ ŝ(aᵢ, pᵢ) */
-  double negative_cosine; /* Σ over in-batch negatives */
-  double negative_n;      /* number of in-batch negatives */
-  double triplet;         /* Σ max (d_ap − d_an + margin, 0) */
-} HrContrastiveSums;
-
 static void
 hr_normalize_row (const float *x, gsize d, double *out, double *squared_norm)
 {
@@ -163,7 +150,7 @@ hr_sum_exp_range (const double *x, gsize begin, gsize end, double shift)
  * @squared_norms for 2m, @sim for HR_SIMILARITY_BLOCK or 2m × 2m doubles, whichever is
  * fewer, but at least one row of 2m. */
 static void
-hr_contrastive_batch (HrContrastive *self, const float *anchors, const float *positives,
+hr_contrastive_batch (double tau, double margin, const float *anchors, const float *positives,
                       const float *negatives, gsize first, gsize m, gsize d, double *z,
                       double *squared_norms, double *sim, gsize sim_capacity,
                       HrContrastiveSums *sums)
@@ -172,7 +159,6 @@ hr_contrastive_batch (HrContrastive *self, const float *anchors, const float *po
   gsize block_rows = MAX ((gsize)1, MIN (n, sim_capacity / n));
   double sum_exp_anchors = 0.0, sum_exp_positives = 0.0;
   double n_distinct = (double)m * (double)(m - 1) / 2.0;
-  double tau = self->temperature;
 
   for (gsize i = 0; i < m; i++)
     {
@@ -195,7 +181,7 @@ hr_contrastive_batch (HrContrastive *self, const float *anchors, const float *po
       neg = negatives != NULL ? negatives + row * d : positives + (first + (i + 1) % m) * d;
       d_ap = hr_pairwise_distance (a, p, d);
       d_an = hr_pairwise_distance (a, neg, d);
-      sums->triplet += MAX (d_ap - d_an + self->margin, 0.0);
+      sums->triplet += MAX (d_ap - d_an + margin, 0.0);
     }
 
   for (gsize r0 = 0; r0 < n; r0 += block_rows)
@@ -250,6 +236,37 @@ hr_contrastive_batch (HrContrastive *self, const float *anchors, const float *po
   sums->uniformity += n_distinct * 0.5
                       * (log (sum_exp_anchors / n_distinct) + log (sum_exp_positives / n_distinct));
   sums->uniformity_w += n_distinct;
+  sums->n_pairs += m;
+  sums->triplet_n += m;
+  sums->n_batches++;
+}
+
+/* A part's single pair, which makes no batch (doc/partial.md): only the measures of one pair,
+ * the triplet loss only with an explicit negative. */
+static void
+hr_contrastive_single (double margin, const float *a, const float *p, const float *negative,
+                       gsize d, double *z, HrContrastiveSums *sums)
+{
+  double sa, sp, align = 0.0, cosine = 0.0;
+
+  hr_normalize_row (a, d, z, &sa);
+  hr_normalize_row (p, d, z + d, &sp);
+  for (gsize k = 0; k < d; k++)
+    {
+      double v = z[k] - z[d + k];
+
+      align += v * v;
+      cosine += z[k] * z[d + k];
+    }
+  sums->alignment += align;
+  sums->positive_cosine += cosine;
+  sums->n_pairs++;
+  if (negative != NULL)
+    {
+      sums->triplet += MAX (
+          hr_pairwise_distance (a, p, d) - hr_pairwise_distance (a, negative, d) + margin, 0.0);
+      sums->triplet_n++;
+    }
 }
 
 static gboolean
@@ -327,10 +344,7 @@ hr_contrastive_new (const float *anchors, const float *positives, const float *n
                     gsize n_pairs, gsize dimension, gsize batch_size, double temperature,
                     double margin, GError **error)
 {
-  g_autoptr (HrContrastive) self = NULL;
-  g_autofree double *z = NULL, *squared_norms = NULL, *sim = NULL;
   HrContrastiveSums sums = { 0 };
-  gsize max_batch, sim_capacity, first;
 
   g_return_val_if_fail (anchors != NULL || n_pairs == 0, NULL);
   g_return_val_if_fail (positives != NULL || n_pairs == 0, NULL);
@@ -344,25 +358,38 @@ hr_contrastive_new (const float *anchors, const float *positives, const float *n
                    _ ("contrastive measures need at least two pairs, not %zu"), n_pairs);
       return NULL;
     }
+  if (!hr_contrastive_accumulate (anchors, positives, negatives, n_pairs, dimension, batch_size,
+                                  temperature, margin, &sums, error))
+    return NULL;
+  return hr_contrastive_new_from_sums (&sums, batch_size, temperature, margin, negatives != NULL,
+                                       error);
+}
+
+/* Adds the sums of @n_pairs pairs (any number, 0 and 1 too: a single pair makes no batch) cut
+ * into batches as #HrContrastive says. */
+gboolean
+hr_contrastive_accumulate (const float *anchors, const float *positives, const float *negatives,
+                           gsize n_pairs, gsize dimension, gsize batch_size, double temperature,
+                           double margin, HrContrastiveSums *sums, GError **error)
+{
+  g_autofree double *z = NULL, *squared_norms = NULL, *sim = NULL;
+  gsize max_batch, sim_capacity, first;
+
+  if (!hr_contrastive_check_parameters (dimension, batch_size, temperature, margin, error))
+    return FALSE;
+  if (n_pairs == 0)
+    return TRUE;
   if (n_pairs > G_MAXSIZE / 2 / sizeof (double) / dimension || batch_size > G_MAXSIZE / 4)
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_SHAPE,
                    _ ("%zu pairs of dimension %zu are too many"), n_pairs, dimension);
-      return NULL;
+      return FALSE;
     }
   if (!hr_contrastive_check_finite (anchors, n_pairs, dimension, N_ ("anchors"), error)
       || !hr_contrastive_check_finite (positives, n_pairs, dimension, N_ ("positives"), error)
       || (negatives != NULL
           && !hr_contrastive_check_finite (negatives, n_pairs, dimension, N_ ("negatives"), error)))
-    return NULL;
-
-  self = g_new0 (HrContrastive, 1);
-  g_atomic_ref_count_init (&self->ref_count);
-  self->n_pairs = n_pairs;
-  self->batch_size = batch_size;
-  self->temperature = temperature;
-  self->margin = margin;
-  self->has_negatives = negatives != NULL;
+    return FALSE;
 
   /* A batch holds at most batch_size + 1 pairs (a last single pair merged into it). */
   max_batch = MIN (batch_size + 1, n_pairs);
@@ -378,7 +405,12 @@ hr_contrastive_new (const float *anchors, const float *positives, const float *n
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    _ ("not enough memory for contrastive batches of %zu pairs of dimension %zu"),
                    max_batch, dimension);
-      return NULL;
+      return FALSE;
+    }
+  if (n_pairs == 1)
+    {
+      hr_contrastive_single (margin, anchors, positives, negatives, dimension, z, sums);
+      return TRUE;
     }
 
   for (first = 0; first < n_pairs;)
@@ -387,20 +419,65 @@ hr_contrastive_new (const float *anchors, const float *positives, const float *n
 
       if (n_pairs - first - m == 1)
         m++;
-      hr_contrastive_batch (self, anchors, positives, negatives, first, m, dimension, z,
-                            squared_norms, sim, sim_capacity, &sums);
+      hr_contrastive_batch (temperature, margin, anchors, positives, negatives, first, m, dimension,
+                            z, squared_norms, sim, sim_capacity, sums);
       first += m;
     }
+  return TRUE;
+}
 
-  self->alignment = sums.alignment / (double)n_pairs;
-  self->uniformity = sums.uniformity / sums.uniformity_w;
-  self->ntxent = sums.ntxent / (double)sums.ntxent_n;
-  self->triplet = sums.triplet / (double)n_pairs;
-  self->positive_cosine = sums.positive_cosine / (double)n_pairs;
-  self->negative_cosine = sums.negative_cosine / sums.negative_n;
+/* Adds the sums @b to @a (the merge of parts). */
+void
+hr_contrastive_sums_add (HrContrastiveSums *a, const HrContrastiveSums *b)
+{
+  a->n_pairs += b->n_pairs;
+  a->n_batches += b->n_batches;
+  a->alignment += b->alignment;
+  a->positive_cosine += b->positive_cosine;
+  a->triplet += b->triplet;
+  a->triplet_n += b->triplet_n;
+  a->uniformity += b->uniformity;
+  a->uniformity_w += b->uniformity_w;
+  a->ntxent += b->ntxent;
+  a->ntxent_n += b->ntxent_n;
+  a->negative_cosine += b->negative_cosine;
+  a->negative_n += b->negative_n;
+}
 
-  if (!isfinite (self->alignment) || !isfinite (self->uniformity) || !isfinite (self->ntxent)
-      || !isfinite (self->triplet))
+/* The measures of the sums; at least two pairs. The measures of batches are NaN when the
+ * sums hold none (parts of single pairs). */
+HrContrastive *
+hr_contrastive_new_from_sums (const HrContrastiveSums *sums, gsize batch_size, double temperature,
+                              double margin, gboolean has_negatives, GError **error)
+{
+  g_autoptr (HrContrastive) self = NULL;
+
+  if (sums->n_pairs < 2)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
+                   _ ("contrastive measures need at least two pairs, not %zu"),
+                   (gsize)sums->n_pairs);
+      return NULL;
+    }
+  self = g_new0 (HrContrastive, 1);
+  g_atomic_ref_count_init (&self->ref_count);
+  self->n_pairs = (gsize)sums->n_pairs;
+  self->batch_size = batch_size;
+  self->temperature = temperature;
+  self->margin = margin;
+  self->has_negatives = has_negatives;
+
+  self->alignment = sums->alignment / (double)sums->n_pairs;
+  self->positive_cosine = sums->positive_cosine / (double)sums->n_pairs;
+  self->uniformity = sums->uniformity_w > 0 ? sums->uniformity / sums->uniformity_w : NAN;
+  self->ntxent = sums->ntxent_n > 0 ? sums->ntxent / (double)sums->ntxent_n : NAN;
+  self->triplet = sums->triplet_n > 0 ? sums->triplet / (double)sums->triplet_n : NAN;
+  self->negative_cosine = sums->negative_n > 0 ? sums->negative_cosine / sums->negative_n : NAN;
+
+  if (!isfinite (self->alignment)
+      || (sums->n_batches > 0
+          && (!isfinite (self->uniformity) || !isfinite (self->ntxent)
+              || !isfinite (self->triplet))))
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
                    _ ("the contrastive measures overflowed"));

@@ -3,6 +3,7 @@
  * offer the analysis (hr-moments.c, hr-spectrum.c) */
 #pragma once
 
+#include "hr-contrastive.h"
 #include "hr-moments.h"
 #include "hr-spectrum.h"
 #include "hr-part-format.h"
@@ -32,6 +33,54 @@ void hr_normalize_rows (const float *x, gsize n_rows, gsize d, float *out);
 
 /* LiDAR of @n pairs of rows (q = 2 views per sample); NaN when n < 2. */
 double hr_lidar_of_pairs (const float *a, const float *p, gsize n, gsize d, GError **error);
+
+/* The sums LiDAR is computed from, which merge (doc/partial.md): over n pairs, the mean m of
+ * the midpoints y = (a + p)/2, their centred scatter S_b = Σ (y − m)(y − m)ᵀ and
+ * S_w = Σ (a − p)(a − p)ᵀ, d × d float64 (full, symmetric). */
+typedef struct
+{
+  gsize d;
+  guint64 n;
+  double *mean, *sb, *sw;
+} HrLidarSums;
+
+HrLidarSums *hr_lidar_sums_new (gsize d);
+void hr_lidar_sums_free (HrLidarSums *s);
+/* The sums of @n pairs of rows, into the empty @s; FALSE with @error when out of memory. */
+gboolean hr_lidar_sums_set (HrLidarSums *s, const float *a, const float *p, gsize n,
+                            GError **error);
+/* Merges @b into @a (Chan et al. for S_b). */
+void hr_lidar_sums_merge (HrLidarSums *a, const HrLidarSums *b);
+/* LiDAR of the sums; NaN when n < 2. */
+double hr_lidar_of_sums (const HrLidarSums *s, GError **error);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrLidarSums, hr_lidar_sums_free)
+
+/* The sums over the batches of pairs the contrastive measures are means of (hr-contrastive.c),
+ * which merge by addition (doc/partial.md). */
+typedef struct
+{
+  guint64 n_pairs;        /* pairs accumulated */
+  guint64 n_batches;      /* batches of at least two pairs */
+  double alignment;       /* Σ ‖â − p̂‖² */
+  double positive_cosine; /* Σ ŝ(aᵢ, pᵢ) */
+  double triplet;         /* Σ max (d_ap − d_an + margin, 0) */
+  guint64 triplet_n;      /* the pairs of that sum */
+  double uniformity;      /* Σ_b w_b u_b */
+  double uniformity_w;    /* Σ_b w_b */
+  double ntxent;          /* Σ ℓ over positive pairs */
+  guint64 ntxent_n;       /* number of positive pairs */
+  double negative_cosine; /* Σ over in-batch negatives */
+  double negative_n;      /* number of in-batch negatives */
+} HrContrastiveSums;
+
+gboolean hr_contrastive_accumulate (const float *anchors, const float *positives,
+                                    const float *negatives, gsize n_pairs, gsize dimension,
+                                    gsize batch_size, double temperature, double margin,
+                                    HrContrastiveSums *sums, GError **error);
+void hr_contrastive_sums_add (HrContrastiveSums *a, const HrContrastiveSums *b);
+HrContrastive *hr_contrastive_new_from_sums (const HrContrastiveSums *sums, gsize batch_size,
+                                             double temperature, double margin,
+                                             gboolean has_negatives, GError **error);
 
 /* hr_moments_add() with four floats per row: mean, std, norm and fraction of exact zeros
  * (hr-moments.c). */

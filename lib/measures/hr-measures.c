@@ -281,36 +281,49 @@ hr_eigh (double *a, gsize n, double *w, gboolean vectors, GError **error)
  * Σ_L = Σ_w^{-1/2} Σ_b Σ_w^{-1/2} (the eigenvalues of Σ_w clamped at ε), its eigenvalues λ
  * (clamped at 0), p = (λ + ε) / Σ (λ + ε), LiDAR = exp (−Σ p log p); δ = 10⁻⁴, ε = 10⁻⁸.
  * Float64 throughout. */
-double
-hr_lidar_of_pairs (const float *a, const float *p, gsize n, gsize d, GError **error)
+HrLidarSums *
+hr_lidar_sums_new (gsize d)
 {
-  g_autofree double *mu = NULL, *sb = NULL, *sw = NULL, *ym = NULL, *yd = NULL;
-  g_autofree double *w = NULL, *t = NULL, *v = NULL;
-  double total = 0, entropy = 0;
+  HrLidarSums *s = g_new0 (HrLidarSums, 1);
 
-  if (n < 2)
-    return NAN;
-  mu = g_try_new0 (double, d);
-  sb = g_try_new0 (double, d *d);
-  sw = g_try_new0 (double, d *d);
+  s->d = d;
+  return s;
+}
+
+void
+hr_lidar_sums_free (HrLidarSums *s)
+{
+  g_free (s->mean);
+  g_free (s->sb);
+  g_free (s->sw);
+  g_free (s);
+}
+
+gboolean
+hr_lidar_sums_set (HrLidarSums *s, const float *a, const float *p, gsize n, GError **error)
+{
+  g_autofree double *ym = NULL, *yd = NULL;
+  gsize d = s->d;
+
+  s->mean = g_try_new0 (double, d);
+  s->sb = d <= G_MAXSIZE / sizeof (double) / d ? g_try_new0 (double, d *d) : NULL;
+  s->sw = s->sb != NULL ? g_try_new0 (double, d *d) : NULL;
   ym = g_try_new (double, (gsize)HR_LIDAR_BLOCK *d);
   yd = g_try_new (double, (gsize)HR_LIDAR_BLOCK *d);
-  w = g_try_new (double, d);
-  t = g_try_new (double, d *d);
-  v = g_try_new (double, d *d);
-  if (mu == NULL || sb == NULL || sw == NULL || ym == NULL || yd == NULL || w == NULL || t == NULL
-      || v == NULL)
+  if (s->mean == NULL || s->sb == NULL || s->sw == NULL || ym == NULL || yd == NULL)
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
                    _ ("not enough memory for the rows of %zu pairs"), n);
-      return NAN;
+      return FALSE;
     }
-
+  s->n = n;
+  if (n == 0)
+    return TRUE;
   for (gsize i = 0; i < n; i++)
     for (gsize j = 0; j < d; j++)
-      mu[j] += 0.5 * ((double)a[i * d + j] + (double)p[i * d + j]);
+      s->mean[j] += 0.5 * ((double)a[i * d + j] + (double)p[i * d + j]);
   for (gsize j = 0; j < d; j++)
-    mu[j] /= (double)n;
+    s->mean[j] /= (double)n;
   for (gsize i0 = 0; i0 < n; i0 += HR_LIDAR_BLOCK)
     {
       gsize nb = MIN ((gsize)HR_LIDAR_BLOCK, n - i0);
@@ -320,20 +333,93 @@ hr_lidar_of_pairs (const float *a, const float *p, gsize n, gsize d, GError **er
           {
             double x = a[(i0 + r) * d + j], y = p[(i0 + r) * d + j];
 
-            ym[r * d + j] = 0.5 * (x + y) - mu[j];
+            ym[r * d + j] = 0.5 * (x + y) - s->mean[j];
             yd[r * d + j] = x - y;
           }
-      cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)nb, 1.0, ym, (int)d, 1.0, sb,
-                   (int)d);
-      cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)nb, 1.0, yd, (int)d, 1.0, sw,
-                   (int)d);
+      cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)nb, 1.0, ym, (int)d, 1.0,
+                   s->sb, (int)d);
+      cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)nb, 1.0, yd, (int)d, 1.0,
+                   s->sw, (int)d);
     }
   /* full symmetric matrices from the upper triangles */
   for (gsize i = 0; i < d; i++)
+    for (gsize j = i + 1; j < d; j++)
+      {
+        s->sb[j * d + i] = s->sb[i * d + j];
+        s->sw[j * d + i] = s->sw[i * d + j];
+      }
+  return TRUE;
+}
+
+void
+hr_lidar_sums_merge (HrLidarSums *a, const HrLidarSums *b)
+{
+  gsize d = a->d;
+  double n, w;
+
+  if (b->n == 0)
+    return;
+  if (a->n == 0)
+    {
+      a->n = b->n;
+      memcpy (a->mean, b->mean, d * sizeof (double));
+      memcpy (a->sb, b->sb, d * d * sizeof (double));
+      memcpy (a->sw, b->sw, d * d * sizeof (double));
+      return;
+    }
+  n = (double)a->n + (double)b->n;
+  w = (double)a->n * (double)b->n / n;
+  for (gsize i = 0; i < d; i++)
+    for (gsize j = 0; j < d; j++)
+      {
+        double di = b->mean[i] - a->mean[i], dj = b->mean[j] - a->mean[j];
+
+        a->sb[i * d + j] += b->sb[i * d + j] + w * di * dj;
+        a->sw[i * d + j] += b->sw[i * d + j];
+      }
+  for (gsize j = 0; j < d; j++)
+    a->mean[j] += (b->mean[j] - a->mean[j]) * ((double)b->n / n);
+  a->n += b->n;
+}
+
+double
+hr_lidar_of_pairs (const float *a, const float *p, gsize n, gsize d, GError **error)
+{
+  g_autoptr (HrLidarSums) s = hr_lidar_sums_new (d);
+
+  if (n < 2)
+    return NAN;
+  if (!hr_lidar_sums_set (s, a, p, n, error))
+    return NAN;
+  return hr_lidar_of_sums (s, error);
+}
+
+double
+hr_lidar_of_sums (const HrLidarSums *sums, GError **error)
+{
+  g_autofree double *sb = NULL, *sw = NULL;
+  g_autofree double *w = NULL, *t = NULL, *v = NULL;
+  double total = 0, entropy = 0;
+  gsize d = sums->d, n = (gsize)sums->n;
+
+  if (sums->n < 2)
+    return NAN;
+  sb = g_try_new (double, d *d);
+  sw = g_try_new (double, d *d);
+  w = g_try_new (double, d);
+  t = g_try_new (double, d *d);
+  v = g_try_new (double, d *d);
+  if (sb == NULL || sw == NULL || w == NULL || t == NULL || v == NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
+                   _ ("not enough memory for the rows of %zu pairs"), n);
+      return NAN;
+    }
+  for (gsize i = 0; i < d; i++)
     for (gsize j = i; j < d; j++)
       {
-        sb[j * d + i] = sb[i * d + j] /= (double)(n - 1);
-        sw[j * d + i] = sw[i * d + j] /= 2.0 * (double)n;
+        sb[j * d + i] = sb[i * d + j] = sums->sb[i * d + j] / (double)(n - 1);
+        sw[j * d + i] = sw[i * d + j] = sums->sw[i * d + j] / (2.0 * (double)n);
       }
   for (gsize i = 0; i < d; i++)
     sw[i * d + i] += HR_LIDAR_DELTA;

@@ -63,6 +63,15 @@ hr_per_sample_word (HrPerSampleFormat format)
                                                    : "none";
 }
 
+/* The per-sample table the report writes: none when the analysis holds no per-sample
+ * statistics (merged from parts without them), whatever HrAnalysis:per-sample-format says. */
+static HrPerSampleFormat
+hr_report_per_sample_format (HrAnalysis *self)
+{
+  return hr_analysis_has_per_sample (self) ? hr_analysis_get_per_sample_format (self)
+                                           : HR_PER_SAMPLE_FORMAT_NONE;
+}
+
 /* Whether a BatchNorm or LayerNorm precedes the head's activations or output. */
 static gboolean
 hr_head_has_normalisation (HrHead *head)
@@ -306,7 +315,8 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
   const double *z = g_bytes_get_data (zero, &size), *s = g_bytes_get_data (std, &size);
   double zmax = 0, smean = 0;
 
-  if (!hr_stage_foreach_block (stage, hr_summarise_block, summary, error))
+  if (hr_analysis_has_per_sample (analysis)
+      && !hr_stage_foreach_block (stage, hr_summarise_block, summary, error))
     return FALSE;
   for (gsize j = 0; j < d; j++)
     {
@@ -352,13 +362,18 @@ hr_json_stage (JsonBuilder *b, HrAnalysis *analysis, HrStage *stage, GError **er
   json_builder_set_member_name (b, "statistics");
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "per_sample");
-  json_builder_begin_object (b);
-  hr_json_add_string (b, "convention", "across dimensions, std with ddof 0");
-  hr_json_summary (b, "mean", &summary[0]);
-  hr_json_summary (b, "std", &summary[1]);
-  hr_json_summary (b, "norm", &summary[2]);
-  hr_json_summary (b, "zero_fraction", &summary[3]);
-  json_builder_end_object (b);
+  if (!hr_analysis_has_per_sample (analysis))
+    json_builder_add_null_value (b); /* merged from parts without per-sample tables */
+  else
+    {
+      json_builder_begin_object (b);
+      hr_json_add_string (b, "convention", "across dimensions, std with ddof 0");
+      hr_json_summary (b, "mean", &summary[0]);
+      hr_json_summary (b, "std", &summary[1]);
+      hr_json_summary (b, "norm", &summary[2]);
+      hr_json_summary (b, "zero_fraction", &summary[3]);
+      json_builder_end_object (b);
+    }
   json_builder_set_member_name (b, "per_dimension");
   json_builder_begin_object (b);
   hr_json_add_double (b, "std_mean", smean);
@@ -542,9 +557,12 @@ hr_analysis_build_json (HrAnalysis *self, GError **error)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "per_sample");
   json_builder_begin_object (b);
-  hr_json_add_string (b, "format", hr_per_sample_word (hr_analysis_get_per_sample_format (self)));
-  hr_json_add_string (b, "file", hr_per_sample_file (hr_analysis_get_per_sample_format (self)));
+  hr_json_add_string (b, "format", hr_per_sample_word (hr_report_per_sample_format (self)));
+  hr_json_add_string (b, "file", hr_per_sample_file (hr_report_per_sample_format (self)));
   hr_json_add_int (b, "rows", (gint64)hr_source_get_n_samples (features));
+  /* false: merged from parts made without per-sample tables (--per-sample none) */
+  json_builder_set_member_name (b, "statistics_held");
+  json_builder_add_boolean_value (b, hr_analysis_has_per_sample (self));
   json_builder_end_object (b);
   json_builder_end_object (b);
   hr_json_head (b, self);
@@ -1572,7 +1590,8 @@ hr_write_report_files (HrAnalysis *self, const char *directory, GCancellable *ca
                        GError **error)
 {
   g_autofree char *json = NULL, *path = NULL;
-  HrPerSampleFormat format = hr_analysis_get_per_sample_format (self);
+  HrPerSampleFormat format = hr_report_per_sample_format (self);
+  gboolean per_sample = hr_analysis_has_per_sample (self);
 
   if (hr_per_sample_file (format) != NULL)
     {
@@ -1588,12 +1607,12 @@ hr_write_report_files (HrAnalysis *self, const char *directory, GCancellable *ca
       || g_cancellable_set_error_if_cancelled (cancellable, error)
       || !hr_plot_singular_values (self, directory, error)
       || g_cancellable_set_error_if_cancelled (cancellable, error)
-      || !hr_plot_per_sample (self, directory, error)
+      || (per_sample && !hr_plot_per_sample (self, directory, error))
       || g_cancellable_set_error_if_cancelled (cancellable, error)
       || !hr_plot_zero_fraction (self, directory, error)
       || g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
-  if (hr_stack_info_is_per_pixel (hr_source_get_info (hr_analysis_get_source (self)))
+  if (per_sample && hr_stack_info_is_per_pixel (hr_source_get_info (hr_analysis_get_source (self)))
       && !hr_write_maps (self, directory, cancellable, error))
     return FALSE;
 

@@ -415,6 +415,7 @@ hr_command_analyze (int argc, char **argv)
   gboolean json = FALSE, linear = FALSE, standardize = FALSE;
   double memory_limit = 0; /* GiB; 0: not given, the default */
   gint64 pair_batch = 256;
+  gint64 first_sample = G_MININT64; /* not given */
   gboolean pairs_from_tracks = FALSE;
   gint64 dt = G_MININT64; /* not given: HR_PAIRS_DEFAULT_DT */
   int status;
@@ -512,6 +513,13 @@ hr_command_analyze (int argc, char **argv)
             N_ ("Write the state of the pass over FILE to the part PART instead of a report; "
                 "“headrank merge” makes the report of several parts"),
             N_ ("PART") },
+          { "first-sample", 0, 0, G_OPTION_ARG_INT64, &first_sample,
+            /* TRANSLATORS: description of --first-sample of "headrank analyze"; keep
+               "--partial" and "--pairs" */
+            N_ ("With --partial and --pairs: the number of FILE's first sample in the pair "
+                "file, which numbers the samples of all the parts (default 0); the part holds "
+                "the pairs whose anchor is one of its samples"),
+            N_ ("N") },
           G_OPTION_ENTRY_NULL };
 
   context = hr_command_context (
@@ -613,15 +621,17 @@ hr_command_analyze (int argc, char **argv)
         return hr_usage_error (
             context, _ ("--memory-limit takes a number of GiB, more than 0 and at most 1e9"));
     }
-  if (partial != NULL && per_sample_name != NULL)
-    return hr_usage_error (context, _ ("--per-sample is an option of the report: give it to "
-                                       "“headrank merge”"));
+  if (partial != NULL && per_sample_name != NULL && per_sample != HR_PER_SAMPLE_FORMAT_NONE)
+    return hr_usage_error (context, _ ("--per-sample csv and csv.gz are options of the report: "
+                                       "give them to “headrank merge” (--per-sample none leaves "
+                                       "the per-sample tables out of the part)"));
+  if (first_sample != G_MININT64 && partial == NULL)
+    return hr_usage_error (context, _ ("--first-sample is an option of --partial"));
+  if (first_sample != G_MININT64 && first_sample < 0)
+    return hr_usage_error (context, _ ("--first-sample takes a sample number of at least 0"));
   if (partial != NULL && (output != NULL || json))
     return hr_usage_error (context, _ ("--partial writes a part, not a report: leave out "
                                        "--output and --json"));
-  if (partial != NULL && (pairs != NULL || positives_path != NULL || pairs_from_tracks))
-    return hr_usage_error (context, _ ("parts do not hold positive pairs: leave out --pairs, "
-                                       "--positives and --pairs-from-tracks"));
   if (output == NULL && !json && partial == NULL)
     output = g_strdup ("headrank-report");
   if ((status = hr_check_output_folder (output)) != 0)
@@ -732,6 +742,8 @@ hr_command_analyze (int argc, char **argv)
   hr_analysis_set_log_plots (analysis, !linear);
   hr_analysis_set_standardize (analysis, standardize);
   hr_analysis_set_per_sample_format (analysis, per_sample);
+  if (first_sample > 0)
+    hr_analysis_set_first_sample (analysis, (guint64)first_sample);
   if (memory_limit_text != NULL)
     hr_analysis_set_memory_limit (analysis, (guint64)(memory_limit * 1073741824.0));
 

@@ -44,7 +44,10 @@ hr_command_merge (int argc, char **argv)
          "(files, processes or machines) into the report of all of them, as one “headrank "
          "analyze” over the samples in the order of the parts would write it: the moments "
          "merged exactly (within the error bound of doc/partial.md), the per-sample tables "
-         "concatenated with the samples numbered across the parts. Parts made with a head "
+         "concatenated with the samples numbered across the parts (parts made with --per-sample "
+         "none "
+         "have none, and the report then has no per-sample table), the contrastive measures of "
+         "parts made with pairs merged from their sums. Parts made with a head "
          "need the same head (--weights, and --arch, --prefix or --activation as given to "
          "analyze): its checksum is compared with the parts'. Parts that disagree (the "
          "features' dimension, the head, the options, the stages) or are damaged, cut or of "
@@ -76,6 +79,10 @@ hr_command_merge (int argc, char **argv)
       = hr_analysis_new_from_part_files ((const char *const *)argv + 1, head, cancellable, &error);
   if (analysis != NULL)
     hr_analysis_set_per_sample_format (analysis, per_sample);
+  if (analysis != NULL && !hr_analysis_has_per_sample (analysis) && !json)
+    /* TRANSLATORS: said by "headrank merge" before its table; keep "--per-sample none" */
+    g_print ("%s\n", _ ("The parts hold no per-sample statistics (made with --per-sample none): "
+                        "the report has no per-sample table, summary or figure."));
   if (analysis != NULL && output != NULL)
     {
       if (!hr_analysis_write_report (analysis, output, cancellable, &error))

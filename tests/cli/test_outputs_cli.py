@@ -295,11 +295,14 @@ def test_per_sample_csv_gz_and_none(stack, tmp_path):
     assert {r["outputs"]["per_sample"]["format"] for r in reports.values()} == \
         {"csv", "csv.gz", "none"}
     assert reports["csv"]["outputs"]["per_sample"] == \
-        {"format": "csv", "file": "per_sample.csv", "rows": 200}
+        {"format": "csv", "file": "per_sample.csv", "rows": 200,
+         "statistics_held": True}
     assert reports["csv.gz"]["outputs"]["per_sample"] == \
-        {"format": "csv.gz", "file": "per_sample.csv.gz", "rows": 200}
+        {"format": "csv.gz", "file": "per_sample.csv.gz", "rows": 200,
+         "statistics_held": True}
     assert reports["none"]["outputs"]["per_sample"] == \
-        {"format": "none", "file": None, "rows": 200}
+        {"format": "none", "file": None, "rows": 200,
+         "statistics_held": True}
     # the rest of the report does not depend on the table's format
     for r in reports.values():
         r.pop("outputs")

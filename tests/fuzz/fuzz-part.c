@@ -1,6 +1,7 @@
 /* headrank fuzz target: part files (doc/partial.md) through hr_moments_new_from_file(),
  * hr_moments_new_from_bytes() and hr_moments_add_moments(), and as parts of an analysis
- * through hr_analysis_new_from_part_files() and hr_analysis_new_from_parts()
+ * through hr_analysis_new_from_part_files(), hr_analysis_new_from_parts() and
+ * hr_analysis_merge_parts()
  *
  * Built as a libFuzzer target (-Dfuzzing=true, clang) or, with fuzz-main.c, as a plain
  * program that replays a corpus (the fuzz test suite).
@@ -17,8 +18,10 @@
  *  - moments that merge with a copy of themselves to other than twice their samples, or
  *    whose mean changes in the merge (it cannot: δ = 0);
  *  - an analysis merged from the part that fails without an error or with one outside
- *    HR_PART_ERROR, HR_ANALYSIS_ERROR (TOO_FEW_SAMPLES, NUMERIC, NO_MEMORY) and G_IO_ERROR, or
- *    that succeeds without being done, or whose file and bytes disagree;
+ *    HR_PART_ERROR, HR_ANALYSIS_ERROR (TOO_FEW_SAMPLES, PAIRS, NUMERIC, NO_MEMORY) and
+ *    G_IO_ERROR, or that succeeds without being done, or whose file and bytes disagree;
+ *  - a part merged alone by hr_analysis_merge_parts() that does not read back, or that
+ *    changes when merged alone again;
  *  - a GLib warning or critical.
  */
 #include <headrank.h>
@@ -70,6 +73,7 @@ fuzz_analysis (GBytes *bytes, const char *path)
         FUZZ_FAIL ("an analysis error without a message");
       if (e->domain != HR_PART_ERROR && e->domain != G_IO_ERROR
           && !g_error_matches (e, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES)
+          && !g_error_matches (e, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS)
           && !g_error_matches (e, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC)
           && !g_error_matches (e, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY))
         FUZZ_FAIL ("an analysis error of domain %s code %d: %s", g_quark_to_string (e->domain),
@@ -78,6 +82,27 @@ fuzz_analysis (GBytes *bytes, const char *path)
     }
   FUZZ_CHECK (hr_analysis_is_done (from_bytes), "a merged analysis that is not done");
   g_free (hr_analysis_to_json (from_bytes, FALSE));
+}
+
+/* The part merged alone into a part (hr_analysis_merge_parts()): what it writes reads back. */
+static void
+fuzz_merge_part (GBytes *bytes)
+{
+  g_autoptr (GError) error = NULL, again_error = NULL;
+  g_autoptr (GBytes) merged = hr_analysis_merge_parts (&bytes, 1, NULL, &error);
+  g_autoptr (GBytes) twice = NULL;
+
+  if ((merged == NULL) != (error != NULL))
+    FUZZ_FAIL ("hr_analysis_merge_parts: result and error disagree");
+  if (merged == NULL)
+    {
+      check_error (error, "hr_analysis_merge_parts");
+      return;
+    }
+  twice = hr_analysis_merge_parts (&merged, 1, NULL, &again_error);
+  if (twice == NULL)
+    FUZZ_FAIL ("a merged part does not read back: %s", again_error->message);
+  FUZZ_CHECK (g_bytes_equal (twice, merged), "a merged part merged again changed");
 }
 
 int
@@ -111,6 +136,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   bytes = g_bytes_new (part, n);
 
   fuzz_analysis (bytes, path);
+  fuzz_merge_part (bytes);
   from_file = hr_moments_new_from_file (path, &file_error);
   from_bytes = hr_moments_new_from_bytes (bytes, &bytes_error);
   if ((from_file == NULL) != (file_error != NULL))

@@ -1,9 +1,16 @@
 """A real DDP run of headrank_lightning.HeadrankCallback on CPU (gloo, 2 processes), for
-tests/python/test_lightning.py: a tiny VisCy-like model (forward returns (features,
-projections)) trained for 2 epochs on random data; every rank saves the embeddings the
-callback analysed, rank 0 what was logged and the callback's last report.
+tests/python/test_lightning.py: a model whose forward returns (features, projections)
+trained for 2 epochs on random data whose validation batches carry positives (VisCy's
+TripletSample: "anchor" and "positive"); every rank saves the embeddings the callback
+analysed (the anchors' features and projections, the positives' projections), rank 0 what
+was logged and the callback's last report.
 
-    python lightning_ddp_run.py OUTDIR        (needs torch, lightning, PyGObject, the typelib)
+    python lightning_ddp_run.py OUTDIR [tiny|viscy]   (needs torch, lightning, PyGObject, the
+                                                       typelib; viscy: viscy-models and timm)
+
+tiny: a small MLP. viscy: VisCy's own ContrastiveEncoder (viscy_models.contrastive, a
+ConvNeXt-tiny backbone without pretrained weights, its projection head Linear → BatchNorm1d
+→ ReLU → Linear → BatchNorm1d) trained with VisCy's NTXentLoss on 1 × 5 × 32 × 32 stacks.
 """
 import json
 import os
@@ -18,18 +25,22 @@ from torch.utils.data import DataLoader, Dataset
 import headrank_lightning as hl
 
 N, D_IN, D_FEAT, D_PROJ, BATCH = 96, 12, 24, 6, 16
+SHAPE = (1, 5, 32, 32)  # VisCy: channels, Z, Y, X
 
 
 class Cells(Dataset):
-    def __init__(self, seed):
+    """TripletSample-like items: an anchor and its positive (the anchor, perturbed)."""
+
+    def __init__(self, seed, shape):
         g = torch.Generator().manual_seed(seed)
-        self.x = torch.randn(N, D_IN, generator=g)
+        self.x = torch.randn(N, *shape, generator=g)
+        self.p = self.x + 0.3 * torch.randn(N, *shape, generator=g)
 
     def __len__(self):
         return N
 
     def __getitem__(self, i):
-        return {'anchor': self.x[i], 'index': i}
+        return {'anchor': self.x[i], 'positive': self.p[i], 'index': i}
 
 
 class Tiny(LightningModule):
@@ -45,16 +56,45 @@ class Tiny(LightningModule):
         f = self.backbone(x)
         return f, self.projection(f)
 
-    def training_step(self, batch, batch_idx):
+    def loss(self, batch):
         _, p = self(batch['anchor'])
         return (p ** 2).mean()
 
+    def training_step(self, batch, batch_idx):
+        return self.loss(batch)
+
     def validation_step(self, batch, batch_idx):
-        _, p = self(batch['anchor'])
-        self.log('val_loss', (p ** 2).mean(), sync_dist=True)
+        self.log('val_loss', self.loss(batch), sync_dist=True)
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class Viscy(Tiny):
+    """VisCy's ContrastiveEncoder and NT-Xent loss."""
+
+    def __init__(self):
+        LightningModule.__init__(self)
+        from viscy_models.contrastive.encoder import ContrastiveEncoder
+        from viscy_models.contrastive.loss import NTXentLoss
+
+        self.model = ContrastiveEncoder(backbone='convnext_tiny', in_channels=SHAPE[0],
+                                        in_stack_depth=SHAPE[1], stem_kernel_size=(5, 4, 4),
+                                        stem_stride=(5, 4, 4), embedding_dim=768,
+                                        projection_dim=16, pretrained=False)
+        self.criterion = NTXentLoss(temperature=0.5)
+
+    def forward(self, x):
+        return self.model(x)
+
+    def loss(self, batch):
+        _, a = self(batch['anchor'])
+        _, p = self(batch['positive'])
+        labels = torch.arange(a.shape[0], device=a.device)
+        return self.criterion(torch.cat([a, p]), torch.cat([labels, labels]))
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=1e-4)
 
 
 class Capture(Logger):
@@ -79,9 +119,9 @@ class Capture(Logger):
         self.logged.append({k: float(v) for k, v in metrics.items()})
 
 
-def main(outdir):
+def main(outdir, kind='tiny'):
     torch.manual_seed(0)
-    seen = {}  # epoch → [(features, projections)] of this rank, as the callback got them
+    seen = {}  # epoch → [(features, projections)] of this rank, anchors then positives
 
     def embed(module, batch):
         f, p = module(batch['anchor'])
@@ -89,20 +129,24 @@ def main(outdir):
             (f.detach().cpu().numpy().copy(), p.detach().cpu().numpy().copy()))
         return f, p
 
+    model, shape = (Viscy(), SHAPE) if kind == 'viscy' else (Tiny(), (D_IN,))
     callback = hl.HeadrankCallback(every_n_epochs=1, embed=embed)
     capture = Capture()
     trainer = Trainer(accelerator='cpu', devices=2, strategy='ddp', max_epochs=2,
                       logger=capture, callbacks=[callback], enable_progress_bar=False,
                       enable_checkpointing=False, enable_model_summary=False,
                       num_sanity_val_steps=0, log_every_n_steps=1)
-    trainer.fit(Tiny(), DataLoader(Cells(1), batch_size=BATCH),
-                DataLoader(Cells(2), batch_size=BATCH))
+    trainer.fit(model, DataLoader(Cells(1, shape), batch_size=BATCH),
+                DataLoader(Cells(2, shape), batch_size=BATCH))
     rank = trainer.global_rank
-    for epoch, batches in seen.items():
+    for epoch, calls in seen.items():
+        anchors, positives = calls[0::2], calls[1::2]  # the callback embeds both, in turn
         np.save(os.path.join(outdir, f'features-{epoch}-{rank}.npy'),
-                np.concatenate([b[0] for b in batches]))
+                np.concatenate([b[0] for b in anchors]))
         np.save(os.path.join(outdir, f'projections-{epoch}-{rank}.npy'),
-                np.concatenate([b[1] for b in batches]))
+                np.concatenate([b[1] for b in anchors]))
+        np.save(os.path.join(outdir, f'positives-{epoch}-{rank}.npy'),
+                np.concatenate([b[1] for b in positives]))
     if rank == 0:
         with open(os.path.join(outdir, 'logged.json'), 'w') as f:
             json.dump({'logged': capture.logged, 'world_size': trainer.world_size,
@@ -110,4 +154,4 @@ def main(outdir):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1])
+    main(*sys.argv[1:])

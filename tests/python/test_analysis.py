@@ -1280,7 +1280,7 @@ def test_per_sample_table_gzip_at_a_million_samples(tmp_path):
     assert not (tmp_path / 'r' / 'per_sample.csv').exists()
     report = json.loads((tmp_path / 'r' / 'report.json').read_text())
     assert report['outputs']['per_sample'] == {'format': 'csv.gz', 'file': 'per_sample.csv.gz',
-                                               'rows': n}
+                                               'rows': n, 'statistics_held': True}
     frame = pandas.read_csv(tmp_path / 'r' / 'per_sample.csv.gz')
     assert frame.shape == (n, 4)
     assert (frame['sample'].to_numpy() == np.arange(n)).all()
@@ -1310,7 +1310,8 @@ def test_per_sample_table_none_writes_nothing(tmp_path):
     assert _png_size(tmp_path / 'r' / 'per_sample.png') == (2000, 1400)
     report = json.loads((tmp_path / 'r' / 'report.json').read_text())
     assert report['outputs']['per_sample'] == {'format': 'none', 'file': None,
-                                               'rows': report['input']['samples']}
+                                               'rows': report['input']['samples'],
+                                               'statistics_held': True}
 
 
 def report_samples(folder):

@@ -139,18 +139,64 @@ def test_refusals():
     bad = bytearray(raw)
     bad[100] ^= 4
     refused([good[0], GLib.Bytes.new(bytes(bad))], head, Headrank.PartError.CHECKSUM)
-    v2 = raw[:8] + struct.pack('<I', 2) + raw[12:-32]
-    refused([GLib.Bytes.new(v2 + hashlib.sha256(v2).digest())], head,
+    v3 = raw[:8] + struct.pack('<I', 3) + raw[12:-32]
+    refused([GLib.Bytes.new(v3 + hashlib.sha256(v3).digest())], head,
             Headrank.PartError.VERSION)
     moments = Headrank.Moments.new(24, 0, Headrank.Precision.FLOAT64).to_bytes()
     refused([moments], None, Headrank.PartError.NOT_PART)
 
+    # a pair whose positive another part holds
     with pytest.raises(GLib.Error) as e:
-        a = Headrank.Analysis.new_for_source(source(x))
+        a = Headrank.Analysis.new_for_source(source(x[:2]))
         a.set_pairs(Headrank.Pairs.new_from_bytes(
-            GLib.Bytes.new(np.array([[0, 1], [2, 3]], np.uint64).tobytes()), 2))
+            GLib.Bytes.new(np.array([[0, 1], [1, 3]], np.uint64).tobytes()), 2))
         a.run_part(None, None, None)
-    assert e.value.matches(Headrank.analysis_error_quark(), Headrank.AnalysisError.INVALID)
+    assert e.value.matches(Headrank.analysis_error_quark(), Headrank.AnalysisError.PAIRS)
+    assert 'pair 1 (anchor 1, positive 3) spans parts' in e.value.message
+
+
+def as_version_1(part):
+    """An analysis part of version 2 without pairs as headrank 0.2 before pairs in parts
+    wrote it (version 1): without the tables flag, the first sample and the pairs flag."""
+    raw = bytes(part.get_data())
+    payload, at = raw[24:-32], 0
+
+    def string():
+        nonlocal at
+        n, = struct.unpack_from('<I', payload, at)
+        at += 4 + (0 if n == 0xFFFFFFFF else n)
+
+    string()
+    at += 8 + 8 + 4 + 4
+    string()
+    string()
+    at += 4 + 8 + 4 + 4 + 4 + 4
+    n_names, = struct.unpack_from('<I', payload, at)
+    at += 4
+    for _ in range(0 if n_names == 0xFFFFFFFF else n_names):
+        string()
+    at += 8 + 8
+    assert struct.unpack_from('<IQ', payload, at) == (1, 0)  # tables held, first sample 0
+    assert payload[-4:] == bytes(4)  # no pairs
+    payload = payload[:at] + payload[at + 12:-4]
+    head = raw[:8] + struct.pack('<IIQ', 1, 2, len(payload))
+    return GLib.Bytes.new(head + payload + hashlib.sha256(head + payload).digest())
+
+
+def test_version_1_parts_merge():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(300, 24)).astype(np.float32)
+    head = make_head(24, 32, 16, 0)
+    parts = parts_of(x, head=head)
+    old = [as_version_1(p) for p in parts]
+    assert struct.unpack_from('<I', bytes(old[0].get_data()), 8) == (1,)
+    want = json.loads(Headrank.Analysis.new_from_parts(parts, head, None).to_json(False))
+    for mixed in (old, [old[0], parts[1]]):
+        got = Headrank.Analysis.new_from_parts(mixed, head, None)
+        assert json.loads(got.to_json(False)) == want
+    # merged by a headrank that writes version 2
+    merged = Headrank.Analysis.merge_parts(old, None)
+    assert struct.unpack_from('<I', bytes(merged.get_data()), 8) == (2,)
 
 
 def test_part_files(tmp_path):

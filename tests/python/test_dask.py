@@ -186,8 +186,8 @@ def test_errors_reach_the_client(client, tmp_path):
     with pytest.raises(GLib.Error) as e:  # a missing file, in a worker
         hd.analyze([a, str(tmp_path / 'missing.tif')], client=client)
     assert 'missing.tif' in e.value.message
-    with pytest.raises(GLib.Error) as e:  # pairs are not held by parts
+    with pytest.raises(GLib.Error) as e:  # a pair whose positive another part holds
         analysis = Headrank.Analysis.new_for_source(hn.source_from_numpy(_data(100)))
-        analysis.set_pairs(hn.pairs_from_numpy(np.array([[0, 1]])))
+        analysis.set_pairs(hn.pairs_from_numpy(np.array([[0, 1], [2, 150]])))
         analysis.run_part(None, None, None)
-    assert e.value.matches(Headrank.analysis_error_quark(), Headrank.AnalysisError.INVALID)
+    assert e.value.matches(Headrank.analysis_error_quark(), Headrank.AnalysisError.PAIRS)
