@@ -1365,6 +1365,17 @@ hr_tiff_source_get_preferred_chunk (HrTiffSource *src)
   return MIN (chunk, src->n_samples);
 }
 
+/* Whether reading costs decoding: some page is compressed or tiled (or in another bit
+ * order), not read as it lies in the file. */
+gboolean
+hr_tiff_source_decodes (HrTiffSource *src)
+{
+  for (guint i = 0; i < src->n_pages; i++)
+    if (!hr_page_has_raw_strips (&src->pages[i]))
+      return TRUE;
+  return FALSE;
+}
+
 /* Reading all samples at once allocates n_samples × n_features floats. */
 gboolean
 hr_tiff_source_check_whole_read (HrTiffSource *src, GError **error)
