@@ -25,6 +25,12 @@
  * exception: a file stored as a single large compressed strip costs that compressed strip
  * too, since libtiff reads compressed data a whole strip at a time.
  *
+ * A file whose strips or tiles are decoded (compressed, tiled) is decoded ahead on a
+ * thread of the reader's own while the caller computes: after a read that continues the
+ * one before it, the next chunks of the same size (at most 2, and 32 MiB together).
+ * The results are those of reading without it, errors included, which arrive from the
+ * read that reaches them (see the "Threads" page).
+ *
  * ```c
  * g_autoptr (HrStackReader) reader = hr_stack_reader_new (path, HR_STACK_LAYOUT_AUTO, NULL,
  * &error); gsize chunk = hr_stack_reader_get_preferred_chunk (reader), n; g_autofree float *rows =

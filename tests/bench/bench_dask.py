@@ -53,24 +53,31 @@ def write_safetensors(path, tensors):
     Path(path).write_bytes(struct.pack('<Q', len(text)) + text + b''.join(blobs))
 
 
+def head_tensors(rng):
+    """The 768 → 768 → 32 VisCy v2 head's tensors, random weights drawn from @rng."""
+    import numpy as np
+    w0 = rng.standard_normal((HIDDEN, D)).astype(np.float32) / np.sqrt(D)
+    w3 = rng.standard_normal((OUT, HIDDEN)).astype(np.float32) / np.sqrt(HIDDEN)
+    return {
+        'projection.0.weight': w0, 'projection.0.bias': np.zeros(HIDDEN),
+        'projection.1.weight': np.ones(HIDDEN), 'projection.1.bias': np.zeros(HIDDEN),
+        'projection.1.running_mean': np.zeros(HIDDEN),
+        'projection.1.running_var': np.full(HIDDEN, 4.0),
+        'projection.3.weight': w3, 'projection.3.bias': np.zeros(OUT),
+        'projection.4.weight': np.ones(OUT), 'projection.4.bias': np.zeros(OUT),
+        'projection.4.running_mean': np.zeros(OUT),
+        'projection.4.running_var': np.ones(OUT)}
+
+
 def make_inputs(folder, n, min_free_gb=12):
     import numpy as np
     import tifffile
     rng = np.random.default_rng(15)
     head = folder / 'head-viscy-v2-768.safetensors'
     # drawn whether or not the head exists, so that the shards are the same either way
-    w0 = rng.standard_normal((HIDDEN, D)).astype(np.float32) / np.sqrt(D)
-    w3 = rng.standard_normal((OUT, HIDDEN)).astype(np.float32) / np.sqrt(HIDDEN)
+    tensors = head_tensors(rng)
     if not head.exists():
-        write_safetensors(head, {
-            'projection.0.weight': w0, 'projection.0.bias': np.zeros(HIDDEN),
-            'projection.1.weight': np.ones(HIDDEN), 'projection.1.bias': np.zeros(HIDDEN),
-            'projection.1.running_mean': np.zeros(HIDDEN),
-            'projection.1.running_var': np.full(HIDDEN, 4.0),
-            'projection.3.weight': w3, 'projection.3.bias': np.zeros(OUT),
-            'projection.4.weight': np.ones(OUT), 'projection.4.bias': np.zeros(OUT),
-            'projection.4.running_mean': np.zeros(OUT),
-            'projection.4.running_var': np.ones(OUT)})
+        write_safetensors(head, tensors)
     mix = rng.standard_normal((96, D)).astype(np.float32)
     shards = []
     bounds = [n * i // SHARDS for i in range(SHARDS + 1)]
