@@ -19,7 +19,7 @@ ROOT = Path(os.environ.get('HEADRANK_SOURCE_ROOT') or Path(__file__).resolve().p
 sys.path.insert(0, str(ROOT / 'python'))
 import headrank_numpy as hn  # noqa: E402
 
-N, D = 30_000, 64
+N, D = 12_000, 64
 HEAD = ROOT / 'data' / 'head-viscy-v2.safetensors'  # 64 inputs
 
 
@@ -98,11 +98,11 @@ def test_sequential_chunks_read_what_the_file_holds(stacks):
             got.append(np.frombuffer(chunk.get_data().get_data(), np.float32).reshape(-1, D))
         assert np.array_equal(np.concatenate(got), x), codec
         # again after a rewind, and from the middle after a jump
-        source.seek(12_345)
+        source.seek(6_789)
         chunk = source.read_chunk(1000, None)
         assert np.array_equal(
             np.frombuffer(chunk.get_data().get_data(), np.float32).reshape(-1, D),
-            x[12_345:13_345]), codec
+            x[6_789:7_789]), codec
 
 
 def damaged_copy(path, folder, strip):
@@ -121,11 +121,11 @@ def damaged_copy(path, folder, strip):
 @pytest.mark.parametrize('codec', ['deflate', 'lzw'])
 def test_damaged_strip_fails_the_read_that_reaches_it(stacks, tmp_path, codec):
     x, paths = stacks
-    strip = 200  # rows 17,000 to 17,084 (85 rows a strip)
+    strip = 100  # rows 8,500 to 8,584 (85 rows a strip)
     bad = damaged_copy(paths[codec], tmp_path, strip)
     # the reference: a fresh reader reading the chunk that holds the strip, nothing ahead
     fresh = reader(bad)
-    fresh.seek(16_384)
+    fresh.seek(8_192)
     with pytest.raises(GLib.Error) as want:
         fresh.read_chunk(2048, None)
     assert want.value.domain == 'hr-stack-error-quark'
@@ -139,7 +139,7 @@ def test_damaged_strip_fails_the_read_that_reaches_it(stacks, tmp_path, codec):
             rows = np.frombuffer(chunk.get_data().get_data(), np.float32).reshape(-1, D)
             assert np.array_equal(rows, x[done:done + len(rows)])
             done += len(rows)
-    assert done == 16_384
+    assert done == 8_192
     assert (got.value.domain, got.value.code, got.value.message) == \
         (want.value.domain, want.value.code, want.value.message)
     # and the analysis stops with it
