@@ -16,6 +16,9 @@ fresh process under /usr/bin/time (wall, CPU, peak RSS):
 - ``Headrank.Analysis.merge_parts`` of two parts, repeated: one inner node of a tree (the
   moments merged, nothing computed), the time per merge.
 
+With --no-tables the parts are made without per-sample tables (``headrank analyze
+--partial PART --per-sample none``).
+
 Prints the size of a part (its fixed moments and its per-sample bytes), the times and the
 load average. Not a test: no assertion on time.
 """
@@ -38,7 +41,7 @@ TIME = '/usr/bin/time'
 MARK = 'HEADRANK-BENCH-TIME'
 
 
-def make_parts(folder, n_parts, rows):
+def make_parts(folder, n_parts, rows, tables=True):
     import numpy as np
     import tifffile
     import gi
@@ -46,7 +49,8 @@ def make_parts(folder, n_parts, rows):
     from gi.repository import Headrank
     head = os.path.join(folder, 'head-viscy-v2-768.safetensors')
     stack = os.path.join(folder, f'stack-{n_parts * rows}.tif')
-    parts = [os.path.join(folder, f'part-{rows}-{i:04d}.hrpart') for i in range(n_parts)]
+    kind = '' if tables else '-no-tables'
+    parts = [os.path.join(folder, f'part-{rows}{kind}-{i:04d}.hrpart') for i in range(n_parts)]
     if all(os.path.exists(p) for p in parts) and os.path.exists(head):
         return head, parts
     rng = np.random.default_rng(15)
@@ -63,6 +67,8 @@ def make_parts(folder, n_parts, rows):
             Headrank.StackReader.new(stack, Headrank.StackLayout.AUTO, None), i * rows, rows)
         analysis = Headrank.Analysis.new_for_source(rows_i)
         analysis.set_head(h)
+        if not tables:
+            analysis.set_per_sample_format(Headrank.PerSampleFormat.NONE)
         analysis.write_part(path, None, None)
     os.remove(stack)
     return head, parts
@@ -99,6 +105,8 @@ def main():
     ap.add_argument('--parts', type=int, default=100)
     ap.add_argument('--rows', type=int, default=1000)
     ap.add_argument('--cache')
+    ap.add_argument('--no-tables', action='store_true',
+                    help='parts without per-sample tables (analyze --per-sample none)')
     ap.add_argument('--clean', action='store_true', help='remove the parts afterwards')
     ap.add_argument('--child-pairwise', nargs='+', help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -112,13 +120,15 @@ def main():
     folder = os.path.join(cache_dir(a.cache), 'merge')
     os.makedirs(folder, exist_ok=True)
     t = time.perf_counter()
-    head, parts = make_parts(folder, a.parts, a.rows)
+    head, parts = make_parts(folder, a.parts, a.rows, not a.no_tables)
     size = os.path.getsize(parts[0])
-    per_sample = 16 * 3 * a.rows  # 16 bytes a sample and stage, three stages
+    # 16 bytes a sample and stage, three stages
+    per_sample = 0 if a.no_tables else 16 * 3 * a.rows
     print(f'{a.parts} parts of {a.rows} samples × {D} through a 768 → 768 → 32 VisCy v2 head, '
           f'made in {time.perf_counter() - t:.0f} s; a part: {size:,} bytes '
-          f'({size - per_sample:,} of moments, counts and names; {per_sample:,} of per-sample '
-          f'tables: 48 bytes a sample)', flush=True)
+          f'({size - per_sample:,} of moments, counts and names; '
+          + ('no per-sample tables)' if a.no_tables else
+             f'{per_sample:,} of per-sample tables: 48 bytes a sample)'), flush=True)
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(dir='/dev/shm' if os.path.isdir('/dev/shm') else None) as d:
         res = timed([tool, 'merge'] + parts + ['-w', head, '--arch', 'viscy-v2',
