@@ -14,8 +14,8 @@ DEBIAN_PACKAGES=(
   libglib2.0-dev libgirepository1.0-dev gobject-introspection
   libtiff-dev libtiff-tools libopenblas-dev libjson-glib-dev libcairo2-dev
   gettext clang libclang-rt-14-dev gi-docgen gjs
-  # zarr stores: the codecs' own libraries (c-blosc, zstd, zlib)
-  libblosc-dev libzstd-dev zlib1g-dev
+  # zarr stores: the codecs' own libraries (c-blosc, zstd, zlib); libdeflate for deflate TIFF strips
+  libblosc-dev libzstd-dev zlib1g-dev libdeflate-dev
   # the napari plugin (Qt 6 from the PyQt6 wheels): its tests run Qt's offscreen platform,
   # napari's OpenGL canvas through GLX on Xvfb with Mesa's software renderer; its screenshot
   # script opens a real X window (Qt's xcb platform) on Xvfb

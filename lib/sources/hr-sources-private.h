@@ -67,6 +67,7 @@ gsize hr_tiff_source_get_n_samples (HrTiffSource *src);
 gsize hr_tiff_source_get_n_features (HrTiffSource *src);
 gsize hr_tiff_source_get_preferred_chunk (HrTiffSource *src);
 gboolean hr_tiff_source_check_whole_read (HrTiffSource *src, GError **error);
+gboolean hr_tiff_source_decodes (HrTiffSource *src);
 gboolean hr_tiff_source_read (HrTiffSource *src, gsize first_sample, gsize n_samples, float *out,
                               GCancellable *cancellable, GError **error);
 

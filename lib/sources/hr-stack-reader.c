@@ -5,6 +5,7 @@
 #include "hr-enum-types.h"
 #include "hr-error.h"
 #include "hr-feature-stack.h"
+#include "hr-read-ahead.h"
 #include "hr-source.h"
 #include "hr-sources-private.h"
 #include "hr-stack-info.h"
@@ -24,6 +25,12 @@
  * exception: a file stored as a single large compressed strip costs that compressed strip
  * too, since libtiff reads compressed data a whole strip at a time.
  *
+ * A file whose strips or tiles are decoded (compressed, tiled) is decoded ahead on a
+ * thread of the reader's own while the caller computes: after a read that continues the
+ * one before it, the next chunks of the same size (at most 2, and 32 MiB together).
+ * The results are those of reading without it, errors included, which arrive from the
+ * read that reaches them (see the "Threads" page).
+ *
  * ```c
  * g_autoptr (HrStackReader) reader = hr_stack_reader_new (path, HR_STACK_LAYOUT_AUTO, NULL,
  * &error); gsize chunk = hr_stack_reader_get_preferred_chunk (reader), n; g_autofree float *rows =
@@ -41,6 +48,8 @@ struct _HrStackReader
   char *path;
   HrStackLayout layout;
   HrTiffSource *source;
+  HrReadAhead *ahead; /* for files whose strips are decoded: the next chunks, decoded on a
+                         worker while the caller computes */
 };
 
 enum
@@ -64,6 +73,7 @@ hr_stack_reader_finalize (GObject *object)
 {
   HrStackReader *self = HR_STACK_READER (object);
 
+  g_clear_pointer (&self->ahead, hr_read_ahead_free); /* before the file it reads */
   g_clear_pointer (&self->source, hr_tiff_source_free);
   g_free (self->path);
 
@@ -123,10 +133,20 @@ hr_stack_reader_read (HrSource *source, guint64 first, float *buffer, gsize max_
                            _ ("a stack reader needs a file to read"));
       return FALSE;
     }
-  if (!hr_tiff_source_read (self->source, (gsize)first, max_samples, buffer, cancellable, error))
+  if (self->ahead != NULL
+          ? !hr_read_ahead_read (self->ahead, first, max_samples, buffer, cancellable, error)
+          : !hr_tiff_source_read (self->source, (gsize)first, max_samples, buffer, cancellable,
+                                  error))
     return FALSE;
   *n_read = max_samples;
   return TRUE;
+}
+
+static gboolean
+hr_stack_reader_read_tiff (gpointer data, guint64 first, gsize n, float *out,
+                           GCancellable *cancellable, GError **error)
+{
+  return hr_tiff_source_read (data, (gsize)first, n, out, cancellable, error);
 }
 
 static gsize
@@ -196,6 +216,10 @@ hr_stack_reader_initable_init (GInitable *initable, GCancellable *cancellable, G
                        hr_tiff_source_get_n_features (self->source));
   hr_source_set_info (HR_SOURCE (self), hr_tiff_source_get_info (self->source));
   g_object_set (self, "name", self->path, NULL);
+  if (hr_tiff_source_decodes (self->source))
+    self->ahead = hr_read_ahead_new (hr_stack_reader_read_tiff, self->source,
+                                     hr_tiff_source_get_n_samples (self->source),
+                                     hr_tiff_source_get_n_features (self->source));
   return TRUE;
 }
 

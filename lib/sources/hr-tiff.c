@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
+#include <libdeflate.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <tiffio.h>
@@ -60,6 +61,7 @@ typedef struct
   guint16 photometric;
   guint16 fill_order;
   gboolean tiled;
+  gboolean inflate_direct; /* deflate strips that libdeflate inflates from the file */
   guint32 tile_width;
   guint32 tile_height;
   guint32 rows_per_strip;
@@ -114,6 +116,10 @@ struct _HrTiffSource
   /* Raw values of uncompressed strips on their way to conversion. */
   guint8 *io_buffer;
   gsize io_capacity;
+  /* Deflate strips as stored, and the decompressor that inflates them. */
+  guint8 *deflated;
+  gsize deflated_capacity;
+  struct libdeflate_decompressor *inflater;
 
   /* Bytes libtiff decoded since the last read from sample 0, and how many it may. */
   guint64 decoded_this_pass;
@@ -259,6 +265,9 @@ hr_tiff_source_free (HrTiffSource *src)
   g_free (src->tile_buffer);
   g_free (src->row_buffer);
   g_free (src->io_buffer);
+  g_free (src->deflated);
+  if (src->inflater != NULL)
+    libdeflate_free_decompressor (src->inflater);
   g_free (src->path);
   g_free (src);
 }
@@ -378,6 +387,16 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
   TIFFGetFieldDefaulted (tif, TIFFTAG_FILLORDER, &page->fill_order);
   if (!TIFFGetField (tif, TIFFTAG_PHOTOMETRIC, &page->photometric))
     page->photometric = PHOTOMETRIC_MINISBLACK;
+  if ((page->compression == COMPRESSION_ADOBE_DEFLATE || page->compression == COMPRESSION_DEFLATE)
+      && !TIFFIsTiled (tif) && page->fill_order == FILLORDER_MSB2LSB
+      && (!TIFFIsByteSwapped (tif) || page->bits <= 8))
+    {
+      guint16 predictor = PREDICTOR_NONE;
+
+      /* a tag of the deflate codec: asked only of deflate pages */
+      TIFFGetFieldDefaulted (tif, TIFFTAG_PREDICTOR, &predictor);
+      page->inflate_direct = predictor == PREDICTOR_NONE;
+    }
 
   if (page->spp == 0)
     {
@@ -1365,6 +1384,17 @@ hr_tiff_source_get_preferred_chunk (HrTiffSource *src)
   return MIN (chunk, src->n_samples);
 }
 
+/* Whether reading costs decoding: some page is compressed or tiled (or in another bit
+ * order), not read as it lies in the file. */
+gboolean
+hr_tiff_source_decodes (HrTiffSource *src)
+{
+  for (guint i = 0; i < src->n_pages; i++)
+    if (!hr_page_has_raw_strips (&src->pages[i]))
+      return TRUE;
+  return FALSE;
+}
+
 /* Reading all samples at once allocates n_samples × n_features floats. */
 gboolean
 hr_tiff_source_check_whole_read (HrTiffSource *src, GError **error)
@@ -1542,6 +1572,45 @@ hr_tiff_charge_decoding (HrTiffSource *src, gsize bytes, GError **error)
   return FALSE;
 }
 
+/* Inflates deflate strip @strip of the current page, @size bytes decoded, into @out with
+ * libdeflate, from the file: about 1.7 times as fast as zlib through libtiff (1.03 s against
+ * 1.77 s of CPU for the 2,353 strips of 85 × 768 float32 values of a 614 MB stack). Only a
+ * strip that inflates to exactly its @size bytes, its checksum right, counts; for anything
+ * else (data that inflate to more or less, bad data, a read that fails) it returns FALSE
+ * and libtiff decodes the strip as it always did, deciding what can be read of it. Pages
+ * with a predictor, or whose values libtiff would byte-swap, are always libtiff's
+ * (HrPage.inflate_direct). */
+static gboolean
+hr_tiff_inflate_strip (HrTiffSource *src, guint32 strip, guint8 *out, gsize size)
+{
+  guint64 offset = TIFFGetStrileOffset (src->tif, strip);
+  guint64 count = TIFFGetStrileByteCount (src->tif, strip);
+  size_t actual = 0;
+  gsize done = 0;
+
+  if (count == 0 || count > src->file_size || offset > src->file_size - count || count > G_MAXSSIZE
+      || !hr_grow (&src->deflated, &src->deflated_capacity, (gsize)count))
+    return FALSE;
+  while (done < count)
+    {
+      ssize_t got
+          = pread (src->fd, src->deflated + done, (gsize)count - done, (off_t)(offset + done));
+
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0)
+        return FALSE;
+      done += (gsize)got;
+    }
+  if (src->inflater == NULL)
+    src->inflater = libdeflate_alloc_decompressor ();
+  return src->inflater != NULL
+         && libdeflate_zlib_decompress (src->inflater, src->deflated, (size_t)count, out, size,
+                                        &actual)
+                == LIBDEFLATE_SUCCESS
+         && actual == size;
+}
+
 /* Decodes band @band (a strip, or a row of tiles) of page @dir into the page's slot, selecting the
  * page only when the band is not decoded already. */
 static gboolean
@@ -1569,7 +1638,10 @@ hr_tiff_load_band (HrTiffSource *src, tdir_t dir, const HrPage *page, int plane,
   if (!page->tiled)
     {
       guint32 strip = TIFFComputeStrip (src->tif, band * page->rows_per_strip, (guint16)sample);
-      tmsize_t got = TIFFReadEncodedStrip (src->tif, strip, slot->data, (tmsize_t)band_bytes);
+      tmsize_t got
+          = page->inflate_direct && hr_tiff_inflate_strip (src, strip, slot->data, band_bytes)
+                ? (tmsize_t)band_bytes
+                : TIFFReadEncodedStrip (src->tif, strip, slot->data, (tmsize_t)band_bytes);
 
       if (got < 0 || (gsize)got < band_bytes)
         {
