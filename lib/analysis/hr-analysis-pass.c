@@ -49,13 +49,58 @@ typedef struct
 
   guint64 memory_limit;  /* bytes the spectra may take */
   guint64 memory_needed; /* what the stages planned so far take */
+
+  HrPool *pool; /* the pass's threads, OpenBLAS single-threaded meanwhile (hr-pool.c) */
 } HrPass;
 
 #define HR_NO_NEGATIVE G_MAXUINT64
 
+/* The pass's threads for every accumulator (see hr-pool.c): as many as OpenBLAS would use,
+ * and OpenBLAS single-threaded until hr_pass_end_threads(). */
+static void
+hr_pass_start_threads (HrPass *pass)
+{
+  pass->pool = hr_pool_new_for_blas ();
+  if (pass->pool == NULL)
+    return;
+  for (guint i = 0; i < pass->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass->stages, i);
+
+      if (stage->moments != NULL)
+        hr_moments_set_pool (stage->moments, pass->pool);
+      if (stage->normalized != NULL)
+        hr_moments_set_pool (stage->normalized, pass->pool);
+      if (stage->cross != NULL)
+        hr_cross_moments_set_pool (stage->cross, pass->pool);
+    }
+}
+
+/* Once the rows are in: the threads end, and OpenBLAS has its threads again for the
+ * eigensolvers. */
+static void
+hr_pass_end_threads (HrPass *pass)
+{
+  if (pass->pool == NULL)
+    return;
+  for (guint i = 0; pass->stages != NULL && i < pass->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass->stages, i);
+
+      if (stage->moments != NULL)
+        hr_moments_set_pool (stage->moments, NULL);
+      if (stage->normalized != NULL)
+        hr_moments_set_pool (stage->normalized, NULL);
+      if (stage->cross != NULL)
+        hr_cross_moments_set_pool (stage->cross, NULL);
+    }
+  g_clear_pointer (&pass->pool, hr_pool_free);
+}
+
 static void
 hr_pass_clear (HrPass *pass)
 {
+  hr_pass_end_threads (pass);
   /* no accumulator that may outlive the pass keeps its shared products scratch */
   for (guint i = 0; pass->stages != NULL && i < pass->stages->len; i++)
     {
@@ -945,8 +990,8 @@ hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancell
       keep[L - 1] = TRUE;
       pp.last = L - 1;
       if (!hr_head_stream (self->head, self->positives, self->mode, self->batch_size, keep,
-                           hr_positives_chunk, &pp, &dropped, &nonfinite, hr_progress_report,
-                           progress, cancellable, error))
+                           pass->pool, hr_positives_chunk, &pp, &dropped, &nonfinite,
+                           hr_progress_report, progress, cancellable, error))
         return FALSE;
       self->n_nonfinite += nonfinite;
       return TRUE;
@@ -1489,6 +1534,7 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
   if (!hr_pass_plan (&pass, error) || !hr_pass_plan_pairs (&pass, error))
     goto out;
   hr_pass_share_products (&pass);
+  hr_pass_start_threads (&pass);
 
   pass_share = self->positives != NULL ? 0.47 : 0.95;
   progress->from = 0.0;
@@ -1501,7 +1547,7 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
       for (guint i = 0; i < L; i++)
         keep[i] = pass.by_layer[i] != NULL;
       if (!hr_head_stream (self->head, self->features, self->mode, self->batch_size, keep,
-                           hr_pass_chunk, &pass, &self->n_dropped, &self->n_nonfinite,
+                           pass.pool, hr_pass_chunk, &pass, &self->n_dropped, &self->n_nonfinite,
                            hr_progress_report, progress, cancellable, error))
         goto out;
     }
@@ -1516,6 +1562,7 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
         goto out;
     }
 
+  hr_pass_end_threads (&pass);
   if (!hr_check_nonfinite_policy (self, self->features, error))
     goto out;
   if (self->partial)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "hr-head.h"
+#include "hr-pool.h"
 #include "hr-tensor-file.h"
 
 #include <glib.h>
@@ -99,6 +100,8 @@ HrRun *hr_run_new (HrHead *head, HrNormMode mode, guint last, gboolean keep_stag
  * hr_run_group_unfolded()). */
 float *hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages,
                     GError **error);
+gboolean hr_run_rows_pool (HrRun *run, HrPool *pool, const float *x, gsize n, float *work[2],
+                           float **stages, GError **error);
 
 /* PyTorch refuses batch statistics of a single sample ("Expected more than 1 value per
  * channel when training"): the output would be β for every sample. */

@@ -410,8 +410,9 @@ hr_run_group_unfolded (HrRun *run, guint first, guint last, const float *in, gsi
  * in one of the two work buffers, or NULL with @error set when a layer's outputs are not
  * finite: the error names the layer that first computes them (see
  * hr_run_group_unfolded()). */
-float *
-hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages, GError **error)
+static float *
+hr_run_rows_internal (HrRun *run, const float *x, gsize n, float *work[2], float **stages,
+                      gboolean unfold, GError **error)
 {
   const float *in = x;
   float *out = NULL;
@@ -425,6 +426,8 @@ hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages
       out = work[which];
       done = hr_run_layer (run, i, in, n, out);
       bad = hr_run_count_nonfinite (run, done, out, n);
+      if (bad > 0 && !unfold)
+        return NULL;
       if (bad > 0 && !hr_run_group_unfolded (run, i, done, in, n, out, error))
         return NULL;
       if (stages != NULL && stages[done] != NULL)
@@ -434,6 +437,80 @@ hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages
       i = done + 1;
     }
   return out;
+}
+
+float *
+hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages, GError **error)
+{
+  return hr_run_rows_internal (run, x, n, work, stages, TRUE, error);
+}
+
+/* Whether every row runs through the layers on its own: no BatchNorm normalises with the
+ * statistics of the batch being run. */
+static gboolean
+hr_run_rows_independent (HrRun *run)
+{
+  for (guint i = 0; i <= run->last; i++)
+    if (hr_head_layer (run->head, i)->kind == HR_LAYER_BATCH_NORM && run->stats_mean[i] == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+typedef struct
+{
+  HrRun *run;
+  HrPool *pool;
+  const float *x;
+  gsize n;
+  float **work;
+  float **stages;
+  gint failed; /* atomic: a part computed non-finite values */
+} HrRowsJob;
+
+static void
+hr_run_rows_part (guint part, gpointer data)
+{
+  HrRowsJob *job = data;
+  HrRun *run = job->run;
+  guint n_layers = run->head->layers->len;
+  gsize first, end, w = run->max_width, in = hr_head_get_in_features (run->head);
+  float *work[2];
+  float **stages = job->stages != NULL ? g_newa (float *, n_layers) : NULL;
+
+  hr_pool_split (job->n, hr_pool_get_n_threads (job->pool), part, &first, &end);
+  if (end <= first)
+    return;
+  work[0] = job->work[0] + first * w;
+  work[1] = job->work[1] + first * w;
+  for (guint i = 0; stages != NULL && i < n_layers; i++)
+    stages[i] = job->stages[i] != NULL ? job->stages[i] + first * hr_head_layer (run->head, i)->out
+                                       : NULL;
+  if (hr_run_rows_internal (run, job->x + first * in, end - first, work, stages, FALSE, NULL)
+      == NULL)
+    g_atomic_int_set (&job->failed, TRUE);
+}
+
+/* hr_run_rows() for the analysis' pass, with @pool's threads: when the rows run on their
+ * own, each thread runs a part of them through all the layers (BLAS single-threaded, see
+ * hr-pool.c); else the head runs as one. The output goes to @stages only (each part's
+ * last layer is in its own part of the work buffers). A part that computes non-finite
+ * values has the chunk run again as one, for the error of hr_run_rows(). */
+gboolean
+hr_run_rows_pool (HrRun *run, HrPool *pool, const float *x, gsize n, float *work[2], float **stages,
+                  GError **error)
+{
+  HrRowsJob job = { run, pool, x, n, work, stages, FALSE };
+
+  if (pool == NULL || n < 2 * hr_pool_get_n_threads (pool) || !hr_run_rows_independent (run))
+    return hr_run_rows (run, x, n, work, stages, error) != NULL;
+  /* fold every Linear+BatchNorm now, not lazily in the threads */
+  for (guint i = 0; i <= run->last; i++)
+    if (hr_run_folds (run, i))
+      hr_run_fold (run, i);
+  hr_pool_run (pool, hr_pool_get_n_threads (pool), hr_run_rows_part, &job);
+  if (!g_atomic_int_get (&job.failed))
+    return TRUE;
+  return hr_run_rows (run, x, n, work, stages, error) != NULL;
 }
 
 static gboolean
