@@ -1452,12 +1452,54 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, G
   return TRUE;
 }
 
+/* The stages' spectra on a pool's threads: a part per stage, the widest first. */
+typedef struct
+{
+  HrAnalysis *self;
+  GPtrArray *stages;
+  HrStage *features;
+  guint *order;    /* the stages' indices, widest first */
+  GError **errors; /* per stage */
+  GCancellable *cancellable;
+} HrSpectraJob;
+
+static void
+hr_spectra_part (guint part, gpointer data)
+{
+  HrSpectraJob *job = data;
+  guint i = job->order[part];
+  HrStage *stage = g_ptr_array_index (job->stages, i);
+
+  if (!g_cancellable_set_error_if_cancelled (job->cancellable, &job->errors[i]))
+    hr_stage_compute_spectra (job->self, stage, job->features, &job->errors[i]);
+}
+
+static gint
+hr_compare_width (gconstpointer a, gconstpointer b, gpointer data)
+{
+  GPtrArray *stages = data;
+  gsize wa = ((HrStage *)g_ptr_array_index (stages, *(const guint *)a))->dimension;
+  gsize wb = ((HrStage *)g_ptr_array_index (stages, *(const guint *)b))->dimension;
+
+  return wa < wb ? 1 : wa > wb ? -1 : 0;
+}
+
 /* Finishes the stages after the pass (or the merge of parts): their per-sample tables, spectra
- * and CKA. */
+ * and CKA. The spectra of the stages are computed at the same time, one stage per thread
+ * of a pool as large as OpenBLAS's, OpenBLAS single-threaded meanwhile (see hr-pool.c):
+ * LAPACK's `dsyevd` scales poorly over threads (its reduction to tridiagonal form is half
+ * matrix-vector products). */
 gboolean
 hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *features,
                             HrProgress *progress, GCancellable *cancellable, GError **error)
 {
+  g_autoptr (HrPool) pool = NULL;
+  g_autofree guint *order = g_new (guint, MAX (stages->len, 1));
+  g_autofree GError **errors = g_new0 (GError *, MAX (stages->len, 1));
+  HrSpectraJob job = { self, stages, features, order, errors, cancellable };
+  guint n_spectra = 0;
+  gboolean ok = TRUE;
+
   /* the rows are all in: the chunks' scratch makes room for the eigensolvers' copies */
   for (guint i = 0; i < stages->len; i++)
     {
@@ -1474,17 +1516,39 @@ hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *featur
 
       if (stage->table != NULL && !hr_sample_table_finish (stage->table, stage->n_samples, error))
         return FALSE;
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return FALSE;
-      if (stage->wants_spectrum && !hr_stage_compute_spectra (self, stage, features, error))
+      if (stage->wants_spectrum)
         {
-          g_prefix_error (error, _ ("stage %s: "), stage->name);
-          return FALSE;
+          order[n_spectra++] = i;
+          /* mirrored now, not by two threads at once (CKA reads the features') */
+          if (stage->moments != NULL)
+            hr_moments_peek_scatter (stage->moments);
         }
-      progress->from = 0.95;
-      progress->to = 1.0;
-      hr_progress_report ((i + 1.0) / stages->len, progress);
     }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  g_qsort_with_data (order, (gint)n_spectra, sizeof (guint), hr_compare_width, stages);
+  if (n_spectra > 1)
+    pool = hr_pool_new_for_blas ();
+  hr_pool_run (pool, n_spectra, hr_spectra_part, &job);
+  g_clear_pointer (&pool, hr_pool_free);
+  for (guint i = 0; i < stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (stages, i);
+
+      if (errors[i] != NULL && ok)
+        {
+          g_propagate_error (error, g_steal_pointer (&errors[i]));
+          if (!g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            g_prefix_error (error, _ ("stage %s: "), stage->name);
+          ok = FALSE;
+        }
+      g_clear_error (&errors[i]);
+    }
+  if (!ok)
+    return FALSE;
+  progress->from = 0.95;
+  progress->to = 1.0;
+  hr_progress_report (1.0, progress);
   return TRUE;
 }
 
