@@ -101,7 +101,7 @@ HrRun *hr_run_new (HrHead *head, HrNormMode mode, guint last, gboolean keep_stag
 float *hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages,
                     GError **error);
 gboolean hr_run_rows_pool (HrRun *run, HrPool *pool, const float *x, gsize n, float *work[2],
-                           float **stages, GError **error);
+                           float **stages, float *out, GError **error);
 
 /* PyTorch refuses batch statistics of a single sample ("Expected more than 1 value per
  * channel when training"): the output would be β for every sample. */

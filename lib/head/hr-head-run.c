@@ -456,6 +456,10 @@ hr_run_rows_independent (HrRun *run)
   return TRUE;
 }
 
+/* Rows of a chunk a thread runs through the head: a multiple of this (a multiple of every
+ * register block of OpenBLAS's sgemm kernels). */
+#define HR_RUN_ROW_BLOCK 96
+
 typedef struct
 {
   HrRun *run;
@@ -464,6 +468,7 @@ typedef struct
   gsize n;
   float **work;
   float **stages;
+  float *out;  /* n × the last layer's width, or NULL */
   gint failed; /* atomic: a part computed non-finite values */
 } HrRowsJob;
 
@@ -474,10 +479,16 @@ hr_run_rows_part (guint part, gpointer data)
   HrRun *run = job->run;
   guint n_layers = run->head->layers->len;
   gsize first, end, w = run->max_width, in = hr_head_get_in_features (run->head);
-  float *work[2];
+  float *work[2], *y;
   float **stages = job->stages != NULL ? g_newa (float *, n_layers) : NULL;
 
-  hr_pool_split (job->n, hr_pool_get_n_threads (job->pool), part, &first, &end);
+  /* in whole blocks of rows: the products' kernels then treat every row as one call over
+   * all the rows would (the same register blocks, the same edges), so that the values are
+   * those of hr_run_rows() bit for bit */
+  hr_pool_split ((job->n + HR_RUN_ROW_BLOCK - 1) / HR_RUN_ROW_BLOCK,
+                 hr_pool_get_n_threads (job->pool), part, &first, &end);
+  first = MIN (first * HR_RUN_ROW_BLOCK, job->n);
+  end = MIN (end * HR_RUN_ROW_BLOCK, job->n);
   if (end <= first)
     return;
   work[0] = job->work[0] + first * w;
@@ -485,24 +496,45 @@ hr_run_rows_part (guint part, gpointer data)
   for (guint i = 0; stages != NULL && i < n_layers; i++)
     stages[i] = job->stages[i] != NULL ? job->stages[i] + first * hr_head_layer (run->head, i)->out
                                        : NULL;
-  if (hr_run_rows_internal (run, job->x + first * in, end - first, work, stages, FALSE, NULL)
-      == NULL)
+  y = hr_run_rows_internal (run, job->x + first * in, end - first, work, stages, FALSE, NULL);
+  if (y == NULL)
     g_atomic_int_set (&job->failed, TRUE);
+  else if (job->out != NULL)
+    {
+      gsize width = hr_head_layer (run->head, run->last)->out;
+
+      memcpy (job->out + first * width, y, (end - first) * width * sizeof (float));
+    }
 }
 
-/* hr_run_rows() for the analysis' pass, with @pool's threads: when the rows run on their
- * own, each thread runs a part of them through all the layers (BLAS single-threaded, see
- * hr-pool.c); else the head runs as one. The output goes to @stages only (each part's
- * last layer is in its own part of the work buffers). A part that computes non-finite
- * values has the chunk run again as one, for the error of hr_run_rows(). */
-gboolean
-hr_run_rows_pool (HrRun *run, HrPool *pool, const float *x, gsize n, float *work[2], float **stages,
+/* hr_run_rows() into @out (when not NULL), as one call. */
+static gboolean
+hr_run_rows_into (HrRun *run, const float *x, gsize n, float *work[2], float **stages, float *out,
                   GError **error)
 {
-  HrRowsJob job = { run, pool, x, n, work, stages, FALSE };
+  float *y = hr_run_rows (run, x, n, work, stages, error);
+
+  if (y != NULL && out != NULL)
+    memcpy (out, y, n * hr_head_layer (run->head, run->last)->out * sizeof (float));
+  return y != NULL;
+}
+
+/* hr_run_rows() with @pool's threads: when the rows run on their own, each thread runs a
+ * part of them through all the layers (BLAS single-threaded, see hr-pool.c); else the head
+ * runs as one. The output goes to @stages and to @out (n × the last layer's width, when not
+ * NULL), not to the work buffers (each part's last layer is in its own part of them). A
+ * part that computes non-finite values has the chunk run again as one, for the error of
+ * hr_run_rows(). Every run of a head on more than one thread goes through here (the
+ * analysis, hr_head_forward(), hr_head_forward_stages()), so that the same rows give the
+ * same values bit for bit whichever runs them. */
+gboolean
+hr_run_rows_pool (HrRun *run, HrPool *pool, const float *x, gsize n, float *work[2], float **stages,
+                  float *out, GError **error)
+{
+  HrRowsJob job = { run, pool, x, n, work, stages, out, FALSE };
 
   if (pool == NULL || n < 2 * hr_pool_get_n_threads (pool) || !hr_run_rows_independent (run))
-    return hr_run_rows (run, x, n, work, stages, error) != NULL;
+    return hr_run_rows_into (run, x, n, work, stages, out, error);
   /* fold every Linear+BatchNorm now, not lazily in the threads */
   for (guint i = 0; i <= run->last; i++)
     if (hr_run_folds (run, i))
@@ -510,7 +542,7 @@ hr_run_rows_pool (HrRun *run, HrPool *pool, const float *x, gsize n, float *work
   hr_pool_run (pool, hr_pool_get_n_threads (pool), hr_run_rows_part, &job);
   if (!g_atomic_int_get (&job.failed))
     return TRUE;
-  return hr_run_rows (run, x, n, work, stages, error) != NULL;
+  return hr_run_rows_into (run, x, n, work, stages, out, error);
 }
 
 static gboolean
@@ -604,6 +636,7 @@ hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, gu
                         GCancellable *cancellable, GError **error)
 {
   g_autoptr (HrRun) run = NULL;
+  g_autoptr (HrPool) pool = NULL;
   HrFeatureStack **result;
   float **stages;
   gboolean finite;
@@ -644,7 +677,9 @@ hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, gu
                    _ ("not enough memory for the %u stages of %zu samples"), L, n);
       return NULL;
     }
-  finite = hr_run_rows (run, hr_feature_stack_peek_data (input), n, work, stages, error) != NULL;
+  pool = hr_pool_new_for_blas ();
+  finite = hr_run_rows_pool (run, pool, hr_feature_stack_peek_data (input), n, work, stages, NULL,
+                             error);
   g_free (work[0]);
   g_free (work[1]);
   if (!finite)
@@ -683,7 +718,8 @@ hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancella
                  GError **error)
 {
   g_autoptr (HrRun) run = NULL;
-  float *work[2], *out;
+  g_autoptr (HrPool) pool = NULL;
+  float *work[2];
   gsize n, chunk;
   float *result;
   const float *x;
@@ -719,6 +755,8 @@ hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancella
                    _ ("not enough memory to run the head on %zu samples"), n);
       return NULL;
     }
+  /* as the analysis runs it: on a pool of OpenBLAS's size (see hr_run_rows_pool()) */
+  pool = hr_pool_new_for_blas ();
   for (gsize first = 0; first < n; first += chunk)
     {
       gsize count = MIN (chunk, n - first);
@@ -730,15 +768,14 @@ hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancella
           g_free (work[1]);
           return NULL;
         }
-      out = hr_run_rows (run, x + first * d_in, count, work, NULL, error);
-      if (out == NULL)
+      if (!hr_run_rows_pool (run, pool, x + first * d_in, count, work, NULL, result + first * d_out,
+                             error))
         {
           g_free (result);
           g_free (work[0]);
           g_free (work[1]);
           return NULL;
         }
-      memcpy (result + first * d_out, out, count * d_out * sizeof (float));
     }
   g_free (work[0]);
   g_free (work[1]);

@@ -467,7 +467,7 @@ hr_head_stream (HrHead *head, HrSource *reader, HrNormMode mode, gsize batch_siz
                            got, batch_size);
               goto out;
             }
-          if (!hr_run_rows_pool (run, pool, st.rows, got, st.work, stages, error)
+          if (!hr_run_rows_pool (run, pool, st.rows, got, st.work, stages, NULL, error)
               || !func (st.rows, got, st.samples, (const float *const *)stages, user_data, error))
             goto out;
         }
