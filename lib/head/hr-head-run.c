@@ -218,6 +218,51 @@ hr_bias_relu (float *restrict y, const float *restrict b, gsize n, gsize d, gboo
     }
 }
 
+/* Rows of a chunk a thread runs through the head: a multiple of this (a multiple of every
+ * register block of OpenBLAS's sgemm kernels). */
+#define HR_RUN_ROW_BLOCK 96
+
+/* Rows [first, end) of part @part of @n rows split over @n_parts, in whole blocks of
+ * HR_RUN_ROW_BLOCK rows: the products' kernels then treat every row as one call over all
+ * the rows would (the same register blocks, the same edges). */
+static void
+hr_run_split (gsize n, guint n_parts, guint part, gsize *first, gsize *end)
+{
+  hr_pool_split ((n + HR_RUN_ROW_BLOCK - 1) / HR_RUN_ROW_BLOCK, n_parts, part, first, end);
+  *first = MIN (*first * HR_RUN_ROW_BLOCK, n);
+  *end = MIN (*end * HR_RUN_ROW_BLOCK, n);
+}
+
+typedef struct
+{
+  const float *x, *w;
+  gsize n, in, out;
+  float *y;
+  guint n_parts;
+} HrSgemmJob;
+
+static void
+hr_run_sgemm_part (guint part, gpointer data)
+{
+  HrSgemmJob *job = data;
+  gsize first, end;
+
+  hr_run_split (job->n, job->n_parts, part, &first, &end);
+  if (end > first)
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)(end - first), (blasint)job->out,
+                 (blasint)job->in, 1.0f, job->x + first * job->in, (blasint)job->in, job->w,
+                 (blasint)job->in, 0.0f, job->y + first * job->out, (blasint)job->out);
+}
+
+/* y = x wᵀ for @n rows, over run->pool's threads by rows when it is set. */
+static void
+hr_run_sgemm (HrRun *run, const float *x, gsize n, gsize in, const float *w, gsize out, float *y)
+{
+  HrSgemmJob job = { x, w, n, in, out, y, hr_pool_get_n_threads (run->pool) };
+
+  hr_pool_run (run->pool, job.n_parts, hr_run_sgemm_part, &job);
+}
+
 /* Runs layer @i (and, when folded or fused, the ones after it) on @n rows of @x into @y;
  * returns the index of the last layer it ran. */
 static guint
@@ -249,9 +294,7 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
               slope = hr_head_layer (head, last)->slope;
             }
 
-          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)l->out,
-                       (blasint)l->in, 1.0f, x, (blasint)l->in, w, (blasint)l->in, 0.0f, y,
-                       (blasint)l->out);
+          hr_run_sgemm (run, x, n, l->in, w, l->out, y);
           if (act == HR_LAYER_RELU || act == HR_LAYER_LINEAR)
             hr_bias_relu (y, b, n, l->out, act == HR_LAYER_RELU);
           else
@@ -447,7 +490,7 @@ hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages
 
 /* Whether every row runs through the layers on its own: no BatchNorm normalises with the
  * statistics of the batch being run. */
-static gboolean
+gboolean
 hr_run_rows_independent (HrRun *run)
 {
   for (guint i = 0; i <= run->last; i++)
@@ -455,10 +498,6 @@ hr_run_rows_independent (HrRun *run)
       return FALSE;
   return TRUE;
 }
-
-/* Rows of a chunk a thread runs through the head: a multiple of this (a multiple of every
- * register block of OpenBLAS's sgemm kernels). */
-#define HR_RUN_ROW_BLOCK 96
 
 typedef struct
 {
@@ -482,13 +521,7 @@ hr_run_rows_part (guint part, gpointer data)
   float *work[2], *y;
   float **stages = job->stages != NULL ? g_newa (float *, n_layers) : NULL;
 
-  /* in whole blocks of rows: the products' kernels then treat every row as one call over
-   * all the rows would (the same register blocks, the same edges), so that the values are
-   * those of hr_run_rows() bit for bit */
-  hr_pool_split ((job->n + HR_RUN_ROW_BLOCK - 1) / HR_RUN_ROW_BLOCK,
-                 hr_pool_get_n_threads (job->pool), part, &first, &end);
-  first = MIN (first * HR_RUN_ROW_BLOCK, job->n);
-  end = MIN (end * HR_RUN_ROW_BLOCK, job->n);
+  hr_run_split (job->n, hr_pool_get_n_threads (job->pool), part, &first, &end);
   if (end <= first)
     return;
   work[0] = job->work[0] + first * w;
@@ -533,7 +566,17 @@ hr_run_rows_pool (HrRun *run, HrPool *pool, const float *x, gsize n, float *work
 {
   HrRowsJob job = { run, pool, x, n, work, stages, out, FALSE };
 
-  if (pool == NULL || n < 2 * hr_pool_get_n_threads (pool) || !hr_run_rows_independent (run))
+  if (pool != NULL && !hr_run_rows_independent (run))
+    {
+      gboolean ok;
+
+      /* statistics over the rows: the layers one by one, each product split by rows */
+      run->pool = pool;
+      ok = hr_run_rows_into (run, x, n, work, stages, out, error);
+      run->pool = NULL;
+      return ok;
+    }
+  if (pool == NULL || n < 2 * hr_pool_get_n_threads (pool))
     return hr_run_rows_into (run, x, n, work, stages, out, error);
   /* fold every Linear+BatchNorm now, not lazily in the threads */
   for (guint i = 0; i <= run->last; i++)
@@ -626,7 +669,9 @@ hr_head_check_batches (HrHead *head, HrNormMode mode, guint last, gsize n, gsize
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Runs the head layer by layer and keeps the output of every layer.
+ * Runs the head layer by layer and keeps the output of every layer. With more than one
+ * OpenBLAS thread the rows are split over as many threads of headrank's own, OpenBLAS
+ * single-threaded meanwhile, as the analysis runs them (`doc/threads.md`).
  *
  * Returns: (transfer full) (array length=n_stages) (nullable): one stack per layer, the
  *   last being the projections; %NULL with @error set on failure
@@ -707,7 +752,8 @@ hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, gu
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Runs the head on every sample of @input.
+ * Runs the head on every sample of @input, on as many threads as OpenBLAS would use, as
+ * hr_head_forward_stages() does.
  *
  * Returns: (transfer full): the projections, N × the head's output width, or %NULL with
  *   @error set (%HR_HEAD_ERROR_SHAPE when the widths differ, %HR_HEAD_ERROR_NON_FINITE when
