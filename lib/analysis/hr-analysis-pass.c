@@ -166,7 +166,7 @@ hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint6
       return FALSE;
     }
   hr_moments_add_with_zeros (stage->moments, x, n, pass->scratch);
-  hr_stage_count_clipping (stage, x, n);
+  hr_stage_count_clipping (stage, x, n, pass->pool);
   if (stage->normalized != NULL)
     for (gsize r0 = 0; r0 < n; r0 += HR_MOMENTS_CHUNK_ROWS)
       {
