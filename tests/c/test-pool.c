@@ -40,7 +40,7 @@ test_pool_parts (void)
       g_assert_cmpuint (hr_pool_get_n_threads (pool), ==, threads);
       g_assert_true ((pool == NULL) == (threads == 1));
       for (guint k = 0; k < G_N_ELEMENTS (n_parts); k++)
-        for (guint rep = 0; rep < 200; rep++)
+        for (guint rep = 0; rep < 50; rep++)
           {
             g_autofree gint *count = g_new0 (gint, MAX (n_parts[k], 1));
             CountJob job = { count };
