@@ -9,6 +9,7 @@
 #include "hr-measures-private.h"
 #include "hr-moments.h"
 #include "hr-pairs.h"
+#include "hr-pool.h"
 #include "hr-source.h"
 #include "hr-spectrum.h"
 
@@ -169,7 +170,7 @@ gboolean hr_sample_table_read (HrSampleTable *t, guint64 first, gsize n, float *
 
 /* hr-stage.c */
 /* Counts, per unit, the rows of an activation stage in its clipping region. */
-void hr_stage_count_clipping (HrStage *stage, const float *x, gsize n);
+void hr_stage_count_clipping (HrStage *stage, const float *x, gsize n, HrPool *pool);
 
 HrStage *hr_stage_new (const char *name, HrStageRole role, int layer, HrLayerKind kind,
                        gsize dimension, guint64 n_samples, gboolean wants_spectrum);

@@ -49,13 +49,58 @@ typedef struct
 
   guint64 memory_limit;  /* bytes the spectra may take */
   guint64 memory_needed; /* what the stages planned so far take */
+
+  HrPool *pool; /* the pass's threads, OpenBLAS single-threaded meanwhile (hr-pool.c) */
 } HrPass;
 
 #define HR_NO_NEGATIVE G_MAXUINT64
 
+/* The pass's threads for every accumulator (see hr-pool.c): as many as OpenBLAS would use,
+ * and OpenBLAS single-threaded until hr_pass_end_threads(). */
+static void
+hr_pass_start_threads (HrPass *pass)
+{
+  pass->pool = hr_pool_new_for_blas ();
+  if (pass->pool == NULL)
+    return;
+  for (guint i = 0; i < pass->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass->stages, i);
+
+      if (stage->moments != NULL)
+        hr_moments_set_pool (stage->moments, pass->pool);
+      if (stage->normalized != NULL)
+        hr_moments_set_pool (stage->normalized, pass->pool);
+      if (stage->cross != NULL)
+        hr_cross_moments_set_pool (stage->cross, pass->pool);
+    }
+}
+
+/* Once the rows are in: the threads end, and OpenBLAS has its threads again for the
+ * eigensolvers. */
+static void
+hr_pass_end_threads (HrPass *pass)
+{
+  if (pass->pool == NULL)
+    return;
+  for (guint i = 0; pass->stages != NULL && i < pass->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass->stages, i);
+
+      if (stage->moments != NULL)
+        hr_moments_set_pool (stage->moments, NULL);
+      if (stage->normalized != NULL)
+        hr_moments_set_pool (stage->normalized, NULL);
+      if (stage->cross != NULL)
+        hr_cross_moments_set_pool (stage->cross, NULL);
+    }
+  g_clear_pointer (&pass->pool, hr_pool_free);
+}
+
 static void
 hr_pass_clear (HrPass *pass)
 {
+  hr_pass_end_threads (pass);
   /* no accumulator that may outlive the pass keeps its shared products scratch */
   for (guint i = 0; pass->stages != NULL && i < pass->stages->len; i++)
     {
@@ -121,7 +166,7 @@ hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint6
       return FALSE;
     }
   hr_moments_add_with_zeros (stage->moments, x, n, pass->scratch);
-  hr_stage_count_clipping (stage, x, n);
+  hr_stage_count_clipping (stage, x, n, pass->pool);
   if (stage->normalized != NULL)
     for (gsize r0 = 0; r0 < n; r0 += HR_MOMENTS_CHUNK_ROWS)
       {
@@ -945,8 +990,8 @@ hr_pass_run_positives (HrPass *pass, HrProgress *progress, GCancellable *cancell
       keep[L - 1] = TRUE;
       pp.last = L - 1;
       if (!hr_head_stream (self->head, self->positives, self->mode, self->batch_size, keep,
-                           hr_positives_chunk, &pp, &dropped, &nonfinite, hr_progress_report,
-                           progress, cancellable, error))
+                           pass->pool, hr_positives_chunk, &pp, &dropped, &nonfinite,
+                           hr_progress_report, progress, cancellable, error))
         return FALSE;
       self->n_nonfinite += nonfinite;
       return TRUE;
@@ -1407,12 +1452,54 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, G
   return TRUE;
 }
 
+/* The stages' spectra on a pool's threads: a part per stage, the widest first. */
+typedef struct
+{
+  HrAnalysis *self;
+  GPtrArray *stages;
+  HrStage *features;
+  guint *order;    /* the stages' indices, widest first */
+  GError **errors; /* per stage */
+  GCancellable *cancellable;
+} HrSpectraJob;
+
+static void
+hr_spectra_part (guint part, gpointer data)
+{
+  HrSpectraJob *job = data;
+  guint i = job->order[part];
+  HrStage *stage = g_ptr_array_index (job->stages, i);
+
+  if (!g_cancellable_set_error_if_cancelled (job->cancellable, &job->errors[i]))
+    hr_stage_compute_spectra (job->self, stage, job->features, &job->errors[i]);
+}
+
+static gint
+hr_compare_width (gconstpointer a, gconstpointer b, gpointer data)
+{
+  GPtrArray *stages = data;
+  gsize wa = ((HrStage *)g_ptr_array_index (stages, *(const guint *)a))->dimension;
+  gsize wb = ((HrStage *)g_ptr_array_index (stages, *(const guint *)b))->dimension;
+
+  return wa < wb ? 1 : wa > wb ? -1 : 0;
+}
+
 /* Finishes the stages after the pass (or the merge of parts): their per-sample tables, spectra
- * and CKA. */
+ * and CKA. The spectra of the stages are computed at the same time, one stage per thread
+ * of a pool as large as OpenBLAS's, OpenBLAS single-threaded meanwhile (see hr-pool.c):
+ * LAPACK's `dsyevd` scales poorly over threads (its reduction to tridiagonal form is half
+ * matrix-vector products). */
 gboolean
 hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *features,
                             HrProgress *progress, GCancellable *cancellable, GError **error)
 {
+  g_autoptr (HrPool) pool = NULL;
+  g_autofree guint *order = g_new (guint, MAX (stages->len, 1));
+  g_autofree GError **errors = g_new0 (GError *, MAX (stages->len, 1));
+  HrSpectraJob job = { self, stages, features, order, errors, cancellable };
+  guint n_spectra = 0;
+  gboolean ok = TRUE;
+
   /* the rows are all in: the chunks' scratch makes room for the eigensolvers' copies */
   for (guint i = 0; i < stages->len; i++)
     {
@@ -1429,17 +1516,39 @@ hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *featur
 
       if (stage->table != NULL && !hr_sample_table_finish (stage->table, stage->n_samples, error))
         return FALSE;
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return FALSE;
-      if (stage->wants_spectrum && !hr_stage_compute_spectra (self, stage, features, error))
+      if (stage->wants_spectrum)
         {
-          g_prefix_error (error, _ ("stage %s: "), stage->name);
-          return FALSE;
+          order[n_spectra++] = i;
+          /* mirrored now, not by two threads at once (CKA reads the features') */
+          if (stage->moments != NULL)
+            hr_moments_peek_scatter (stage->moments);
         }
-      progress->from = 0.95;
-      progress->to = 1.0;
-      hr_progress_report ((i + 1.0) / stages->len, progress);
     }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  g_qsort_with_data (order, (gint)n_spectra, sizeof (guint), hr_compare_width, stages);
+  if (n_spectra > 1)
+    pool = hr_pool_new_for_blas ();
+  hr_pool_run (pool, n_spectra, hr_spectra_part, &job);
+  g_clear_pointer (&pool, hr_pool_free);
+  for (guint i = 0; i < stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (stages, i);
+
+      if (errors[i] != NULL && ok)
+        {
+          g_propagate_error (error, g_steal_pointer (&errors[i]));
+          if (!g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            g_prefix_error (error, _ ("stage %s: "), stage->name);
+          ok = FALSE;
+        }
+      g_clear_error (&errors[i]);
+    }
+  if (!ok)
+    return FALSE;
+  progress->from = 0.95;
+  progress->to = 1.0;
+  hr_progress_report (1.0, progress);
   return TRUE;
 }
 
@@ -1489,6 +1598,7 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
   if (!hr_pass_plan (&pass, error) || !hr_pass_plan_pairs (&pass, error))
     goto out;
   hr_pass_share_products (&pass);
+  hr_pass_start_threads (&pass);
 
   pass_share = self->positives != NULL ? 0.47 : 0.95;
   progress->from = 0.0;
@@ -1501,7 +1611,7 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
       for (guint i = 0; i < L; i++)
         keep[i] = pass.by_layer[i] != NULL;
       if (!hr_head_stream (self->head, self->features, self->mode, self->batch_size, keep,
-                           hr_pass_chunk, &pass, &self->n_dropped, &self->n_nonfinite,
+                           pass.pool, hr_pass_chunk, &pass, &self->n_dropped, &self->n_nonfinite,
                            hr_progress_report, progress, cancellable, error))
         goto out;
     }
@@ -1516,6 +1626,7 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
         goto out;
     }
 
+  hr_pass_end_threads (&pass);
   if (!hr_check_nonfinite_policy (self, self->features, error))
     goto out;
   if (self->partial)

@@ -527,7 +527,7 @@ hr_pca_pass_run (HrPcaPass *p, GCancellable *cancellable, GError **error)
     g_autofree gboolean *keep = g_new0 (gboolean, n_layers);
 
     keep[self->layer] = TRUE;
-    return hr_head_stream (self->head, self->source, self->mode, self->batch_size, keep,
+    return hr_head_stream (self->head, self->source, self->mode, self->batch_size, keep, NULL,
                            hr_pca_pass_chunk, p, &dropped, &nonfinite, hr_pca_pass_progress, p,
                            cancellable, error);
   }

@@ -9,6 +9,7 @@
 #include "hr-head.h"
 #include "hr-measures-private.h"
 #include "hr-moments.h"
+#include "hr-pool.h"
 #include "hr-spectrum.h"
 
 #include <math.h>
@@ -188,32 +189,71 @@ hr_stage_get_clipping_measure (HrStage *stage)
 
 #define HR_TANH_SATURATION 0.96402758007581690 /* tanh 2 */
 
-/* Counts, per unit, the rows of an activation stage in its clipping region. */
-void
-hr_stage_count_clipping (HrStage *stage, const float *x, gsize n)
+/* Adds to @count, per unit, the rows [@first, @end) of @x in the clipping region @measure. */
+static void
+hr_count_clipping_rows (const char *measure, const float *x, gsize d, gsize first, gsize end,
+                        guint64 *count)
 {
-  const char *measure = hr_stage_get_clipping_measure (stage);
-  gsize d = stage->dimension;
-
-  if (measure == NULL)
-    return;
-  if (stage->clipped == NULL)
-    stage->clipped = g_new0 (guint64, d);
-  for (gsize r = 0; r < n; r++)
+  for (gsize r = first; r < end; r++)
     {
       const float *row = x + r * d;
 
       if (measure[0] == 'z')
         for (gsize j = 0; j < d; j++)
-          stage->clipped[j] += row[j] == 0.0f;
+          count[j] += row[j] == 0.0f;
       else if (measure[0] == 'n')
         for (gsize j = 0; j < d; j++)
-          stage->clipped[j] += row[j] < 0.0f;
+          count[j] += row[j] < 0.0f;
       else
         for (gsize j = 0; j < d; j++)
-          stage->clipped[j] += fabsf (row[j]) > (float)HR_TANH_SATURATION;
+          count[j] += fabsf (row[j]) > (float)HR_TANH_SATURATION;
     }
+}
+
+typedef struct
+{
+  const char *measure;
+  const float *x;
+  gsize n, d;
+  guint n_parts;
+  guint64 *counts; /* n_parts × d */
+} HrClipJob;
+
+static void
+hr_count_clipping_part (guint part, gpointer data)
+{
+  HrClipJob *job = data;
+  gsize first, end;
+
+  hr_pool_split (job->n, job->n_parts, part, &first, &end);
+  hr_count_clipping_rows (job->measure, job->x, job->d, first, end, job->counts + part * job->d);
+}
+
+/* Counts, per unit, the rows of an activation stage in its clipping region; by rows over
+ * @pool's threads when not NULL. */
+void
+hr_stage_count_clipping (HrStage *stage, const float *x, gsize n, HrPool *pool)
+{
+  const char *measure = hr_stage_get_clipping_measure (stage);
+  gsize d = stage->dimension;
+  HrClipJob job = { measure, x, n, d, hr_pool_get_n_threads (pool), NULL };
+
+  if (measure == NULL)
+    return;
+  if (stage->clipped == NULL)
+    stage->clipped = g_new0 (guint64, d);
   stage->clip_rows += n;
+  if (job.n_parts < 2 || n < 2 * job.n_parts)
+    {
+      hr_count_clipping_rows (measure, x, d, 0, n, stage->clipped);
+      return;
+    }
+  job.counts = g_new0 (guint64, job.n_parts * d);
+  hr_pool_run (pool, job.n_parts, hr_count_clipping_part, &job);
+  for (guint t = 0; t < job.n_parts; t++)
+    for (gsize j = 0; j < d; j++)
+      stage->clipped[j] += job.counts[t * d + j];
+  g_free (job.counts);
 }
 
 /**

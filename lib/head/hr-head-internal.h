@@ -4,6 +4,7 @@
 #pragma once
 
 #include "hr-head.h"
+#include "hr-pool.h"
 #include "hr-tensor-file.h"
 
 #include <glib.h>
@@ -71,6 +72,7 @@ typedef struct
   float **folded_weight; /* per Linear followed by a folded BatchNorm */
   float **folded_bias;
   gsize max_width;
+  HrPool *pool; /* while set, each Linear's product is split over its threads by rows */
 } HrRun;
 
 /* hr-head.c */
@@ -99,6 +101,9 @@ HrRun *hr_run_new (HrHead *head, HrNormMode mode, guint last, gboolean keep_stag
  * hr_run_group_unfolded()). */
 float *hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages,
                     GError **error);
+gboolean hr_run_rows_independent (HrRun *run);
+gboolean hr_run_rows_pool (HrRun *run, HrPool *pool, const float *x, gsize n, float *work[2],
+                           float **stages, float *out, GError **error);
 
 /* PyTorch refuses batch statistics of a single sample ("Expected more than 1 value per
  * channel when training"): the output would be β for every sample. */

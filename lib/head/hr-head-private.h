@@ -2,6 +2,7 @@
 #pragma once
 
 #include "hr-head.h"
+#include "hr-pool.h"
 #include "hr-source.h"
 
 G_BEGIN_DECLS
@@ -14,7 +15,7 @@ typedef gboolean (*HrChunkFunc) (const float *features, gsize n_rows, const guin
                                  const float *const *stages, gpointer user_data, GError **error);
 
 gboolean hr_head_stream (HrHead *head, HrSource *reader, HrNormMode mode, gsize batch_size,
-                         const gboolean *keep, HrChunkFunc func, gpointer user_data,
+                         const gboolean *keep, HrPool *pool, HrChunkFunc func, gpointer user_data,
                          guint64 *n_dropped, guint64 *n_nonfinite, HrProgressFunc progress,
                          gpointer progress_data, GCancellable *cancellable, GError **error);
 

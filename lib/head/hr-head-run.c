@@ -218,6 +218,51 @@ hr_bias_relu (float *restrict y, const float *restrict b, gsize n, gsize d, gboo
     }
 }
 
+/* Rows of a chunk a thread runs through the head: a multiple of this (a multiple of every
+ * register block of OpenBLAS's sgemm kernels). */
+#define HR_RUN_ROW_BLOCK 96
+
+/* Rows [first, end) of part @part of @n rows split over @n_parts, in whole blocks of
+ * HR_RUN_ROW_BLOCK rows: the products' kernels then treat every row as one call over all
+ * the rows would (the same register blocks, the same edges). */
+static void
+hr_run_split (gsize n, guint n_parts, guint part, gsize *first, gsize *end)
+{
+  hr_pool_split ((n + HR_RUN_ROW_BLOCK - 1) / HR_RUN_ROW_BLOCK, n_parts, part, first, end);
+  *first = MIN (*first * HR_RUN_ROW_BLOCK, n);
+  *end = MIN (*end * HR_RUN_ROW_BLOCK, n);
+}
+
+typedef struct
+{
+  const float *x, *w;
+  gsize n, in, out;
+  float *y;
+  guint n_parts;
+} HrSgemmJob;
+
+static void
+hr_run_sgemm_part (guint part, gpointer data)
+{
+  HrSgemmJob *job = data;
+  gsize first, end;
+
+  hr_run_split (job->n, job->n_parts, part, &first, &end);
+  if (end > first)
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)(end - first), (blasint)job->out,
+                 (blasint)job->in, 1.0f, job->x + first * job->in, (blasint)job->in, job->w,
+                 (blasint)job->in, 0.0f, job->y + first * job->out, (blasint)job->out);
+}
+
+/* y = x wᵀ for @n rows, over run->pool's threads by rows when it is set. */
+static void
+hr_run_sgemm (HrRun *run, const float *x, gsize n, gsize in, const float *w, gsize out, float *y)
+{
+  HrSgemmJob job = { x, w, n, in, out, y, hr_pool_get_n_threads (run->pool) };
+
+  hr_pool_run (run->pool, job.n_parts, hr_run_sgemm_part, &job);
+}
+
 /* Runs layer @i (and, when folded or fused, the ones after it) on @n rows of @x into @y;
  * returns the index of the last layer it ran. */
 static guint
@@ -249,9 +294,7 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
               slope = hr_head_layer (head, last)->slope;
             }
 
-          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)l->out,
-                       (blasint)l->in, 1.0f, x, (blasint)l->in, w, (blasint)l->in, 0.0f, y,
-                       (blasint)l->out);
+          hr_run_sgemm (run, x, n, l->in, w, l->out, y);
           if (act == HR_LAYER_RELU || act == HR_LAYER_LINEAR)
             hr_bias_relu (y, b, n, l->out, act == HR_LAYER_RELU);
           else
@@ -410,8 +453,9 @@ hr_run_group_unfolded (HrRun *run, guint first, guint last, const float *in, gsi
  * in one of the two work buffers, or NULL with @error set when a layer's outputs are not
  * finite: the error names the layer that first computes them (see
  * hr_run_group_unfolded()). */
-float *
-hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages, GError **error)
+static float *
+hr_run_rows_internal (HrRun *run, const float *x, gsize n, float *work[2], float **stages,
+                      gboolean unfold, GError **error)
 {
   const float *in = x;
   float *out = NULL;
@@ -425,6 +469,8 @@ hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages
       out = work[which];
       done = hr_run_layer (run, i, in, n, out);
       bad = hr_run_count_nonfinite (run, done, out, n);
+      if (bad > 0 && !unfold)
+        return NULL;
       if (bad > 0 && !hr_run_group_unfolded (run, i, done, in, n, out, error))
         return NULL;
       if (stages != NULL && stages[done] != NULL)
@@ -434,6 +480,112 @@ hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages
       i = done + 1;
     }
   return out;
+}
+
+float *
+hr_run_rows (HrRun *run, const float *x, gsize n, float *work[2], float **stages, GError **error)
+{
+  return hr_run_rows_internal (run, x, n, work, stages, TRUE, error);
+}
+
+/* Whether every row runs through the layers on its own: no BatchNorm normalises with the
+ * statistics of the batch being run. */
+gboolean
+hr_run_rows_independent (HrRun *run)
+{
+  for (guint i = 0; i <= run->last; i++)
+    if (hr_head_layer (run->head, i)->kind == HR_LAYER_BATCH_NORM && run->stats_mean[i] == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+typedef struct
+{
+  HrRun *run;
+  HrPool *pool;
+  const float *x;
+  gsize n;
+  float **work;
+  float **stages;
+  float *out;  /* n × the last layer's width, or NULL */
+  gint failed; /* atomic: a part computed non-finite values */
+} HrRowsJob;
+
+static void
+hr_run_rows_part (guint part, gpointer data)
+{
+  HrRowsJob *job = data;
+  HrRun *run = job->run;
+  guint n_layers = run->head->layers->len;
+  gsize first, end, w = run->max_width, in = hr_head_get_in_features (run->head);
+  float *work[2], *y;
+  float **stages = job->stages != NULL ? g_newa (float *, n_layers) : NULL;
+
+  hr_run_split (job->n, hr_pool_get_n_threads (job->pool), part, &first, &end);
+  if (end <= first)
+    return;
+  work[0] = job->work[0] + first * w;
+  work[1] = job->work[1] + first * w;
+  for (guint i = 0; stages != NULL && i < n_layers; i++)
+    stages[i] = job->stages[i] != NULL ? job->stages[i] + first * hr_head_layer (run->head, i)->out
+                                       : NULL;
+  y = hr_run_rows_internal (run, job->x + first * in, end - first, work, stages, FALSE, NULL);
+  if (y == NULL)
+    g_atomic_int_set (&job->failed, TRUE);
+  else if (job->out != NULL)
+    {
+      gsize width = hr_head_layer (run->head, run->last)->out;
+
+      memcpy (job->out + first * width, y, (end - first) * width * sizeof (float));
+    }
+}
+
+/* hr_run_rows() into @out (when not NULL), as one call. */
+static gboolean
+hr_run_rows_into (HrRun *run, const float *x, gsize n, float *work[2], float **stages, float *out,
+                  GError **error)
+{
+  float *y = hr_run_rows (run, x, n, work, stages, error);
+
+  if (y != NULL && out != NULL)
+    memcpy (out, y, n * hr_head_layer (run->head, run->last)->out * sizeof (float));
+  return y != NULL;
+}
+
+/* hr_run_rows() with @pool's threads: when the rows run on their own, each thread runs a
+ * part of them through all the layers (BLAS single-threaded, see hr-pool.c); else the head
+ * runs as one. The output goes to @stages and to @out (n × the last layer's width, when not
+ * NULL), not to the work buffers (each part's last layer is in its own part of them). A
+ * part that computes non-finite values has the chunk run again as one, for the error of
+ * hr_run_rows(). Every run of a head on more than one thread goes through here (the
+ * analysis, hr_head_forward(), hr_head_forward_stages()), so that the same rows give the
+ * same values bit for bit whichever runs them. */
+gboolean
+hr_run_rows_pool (HrRun *run, HrPool *pool, const float *x, gsize n, float *work[2], float **stages,
+                  float *out, GError **error)
+{
+  HrRowsJob job = { run, pool, x, n, work, stages, out, FALSE };
+
+  if (pool != NULL && !hr_run_rows_independent (run))
+    {
+      gboolean ok;
+
+      /* statistics over the rows: the layers one by one, each product split by rows */
+      run->pool = pool;
+      ok = hr_run_rows_into (run, x, n, work, stages, out, error);
+      run->pool = NULL;
+      return ok;
+    }
+  if (pool == NULL || n < 2 * hr_pool_get_n_threads (pool))
+    return hr_run_rows_into (run, x, n, work, stages, out, error);
+  /* fold every Linear+BatchNorm now, not lazily in the threads */
+  for (guint i = 0; i <= run->last; i++)
+    if (hr_run_folds (run, i))
+      hr_run_fold (run, i);
+  hr_pool_run (pool, hr_pool_get_n_threads (pool), hr_run_rows_part, &job);
+  if (!g_atomic_int_get (&job.failed))
+    return TRUE;
+  return hr_run_rows_into (run, x, n, work, stages, out, error);
 }
 
 static gboolean
@@ -517,7 +669,9 @@ hr_head_check_batches (HrHead *head, HrNormMode mode, guint last, gsize n, gsize
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Runs the head layer by layer and keeps the output of every layer.
+ * Runs the head layer by layer and keeps the output of every layer. With more than one
+ * OpenBLAS thread the rows are split over as many threads of headrank's own, OpenBLAS
+ * single-threaded meanwhile, as the analysis runs them (`doc/threads.md`).
  *
  * Returns: (transfer full) (array length=n_stages) (nullable): one stack per layer, the
  *   last being the projections; %NULL with @error set on failure
@@ -527,6 +681,7 @@ hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, gu
                         GCancellable *cancellable, GError **error)
 {
   g_autoptr (HrRun) run = NULL;
+  g_autoptr (HrPool) pool = NULL;
   HrFeatureStack **result;
   float **stages;
   gboolean finite;
@@ -567,7 +722,9 @@ hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, gu
                    _ ("not enough memory for the %u stages of %zu samples"), L, n);
       return NULL;
     }
-  finite = hr_run_rows (run, hr_feature_stack_peek_data (input), n, work, stages, error) != NULL;
+  pool = hr_pool_new_for_blas ();
+  finite = hr_run_rows_pool (run, pool, hr_feature_stack_peek_data (input), n, work, stages, NULL,
+                             error);
   g_free (work[0]);
   g_free (work[1]);
   if (!finite)
@@ -595,7 +752,8 @@ hr_head_forward_stages (HrHead *head, HrFeatureStack *input, HrNormMode mode, gu
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Runs the head on every sample of @input.
+ * Runs the head on every sample of @input, on as many threads as OpenBLAS would use, as
+ * hr_head_forward_stages() does.
  *
  * Returns: (transfer full): the projections, N × the head's output width, or %NULL with
  *   @error set (%HR_HEAD_ERROR_SHAPE when the widths differ, %HR_HEAD_ERROR_NON_FINITE when
@@ -606,7 +764,8 @@ hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancella
                  GError **error)
 {
   g_autoptr (HrRun) run = NULL;
-  float *work[2], *out;
+  g_autoptr (HrPool) pool = NULL;
+  float *work[2];
   gsize n, chunk;
   float *result;
   const float *x;
@@ -642,6 +801,8 @@ hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancella
                    _ ("not enough memory to run the head on %zu samples"), n);
       return NULL;
     }
+  /* as the analysis runs it: on a pool of OpenBLAS's size (see hr_run_rows_pool()) */
+  pool = hr_pool_new_for_blas ();
   for (gsize first = 0; first < n; first += chunk)
     {
       gsize count = MIN (chunk, n - first);
@@ -653,15 +814,14 @@ hr_head_forward (HrHead *head, HrFeatureStack *input, HrNormMode mode, GCancella
           g_free (work[1]);
           return NULL;
         }
-      out = hr_run_rows (run, x + first * d_in, count, work, NULL, error);
-      if (out == NULL)
+      if (!hr_run_rows_pool (run, pool, x + first * d_in, count, work, NULL, result + first * d_out,
+                             error))
         {
           g_free (result);
           g_free (work[0]);
           g_free (work[1]);
           return NULL;
         }
-      memcpy (result + first * d_out, out, count * d_out * sizeof (float));
     }
   g_free (work[0]);
   g_free (work[1]);

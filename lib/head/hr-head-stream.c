@@ -397,13 +397,14 @@ fail:
 
 /* The analysis' pass (hr-analysis.c): runs the head over @reader, dropping rows with NaN or
  * infinite values, and hands every chunk to @func with the stack index of each row and the
- * output of every layer i for which keep[i] is set (stages[i], else NULL). @n_dropped and
+ * output of every layer i for which keep[i] is set (stages[i], else NULL), the head run on
+ * @pool's threads (NULL: the calling thread). @n_dropped and
  * @n_nonfinite receive the rows dropped and the non-finite values they held. */
 gboolean
 hr_head_stream (HrHead *head, HrSource *reader, HrNormMode mode, gsize batch_size,
-                const gboolean *keep, HrChunkFunc func, gpointer user_data, guint64 *n_dropped,
-                guint64 *n_nonfinite, HrProgressFunc progress, gpointer progress_data,
-                GCancellable *cancellable, GError **error)
+                const gboolean *keep, HrPool *pool, HrChunkFunc func, gpointer user_data,
+                guint64 *n_dropped, guint64 *n_nonfinite, HrProgressFunc progress,
+                gpointer progress_data, GCancellable *cancellable, GError **error)
 {
   g_autoptr (HrRun) run = NULL;
   HrStream st = { 0 };
@@ -466,7 +467,7 @@ hr_head_stream (HrHead *head, HrSource *reader, HrNormMode mode, gsize batch_siz
                            got, batch_size);
               goto out;
             }
-          if (hr_run_rows (run, st.rows, got, st.work, stages, error) == NULL
+          if (!hr_run_rows_pool (run, pool, st.rows, got, st.work, stages, NULL, error)
               || !func (st.rows, got, st.samples, (const float *const *)stages, user_data, error))
             goto out;
         }

@@ -7,6 +7,7 @@
 #include "hr-moments.h"
 #include "hr-spectrum.h"
 #include "hr-part-format.h"
+#include "hr-pool.h"
 
 #include <glib.h>
 
@@ -97,6 +98,11 @@ void hr_moments_share_products_scratch (HrMoments *moments, double *scratch);
 
 /* Frees the moments' scratch memory once the last rows are in (hr-moments.c). */
 void hr_moments_release_scratch (HrMoments *moments);
+
+/* Spreads the work of each added chunk over @pool's threads (NULL: the calling thread
+ * alone), until set again (hr-moments.c, hr-measures.c). */
+void hr_moments_set_pool (HrMoments *moments, HrPool *pool);
+void hr_cross_moments_set_pool (HrCrossMoments *cm, HrPool *pool);
 
 /* The mean over the dimensions of the fraction of samples that are exactly zero; NaN
  * before any sample (hr-moments.c). */

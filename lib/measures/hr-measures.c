@@ -31,6 +31,7 @@ struct _HrCrossMoments
   double *bx, *bz; /* the chunk's means */
   double *yx, *yz; /* the block's centred rows, HR_CROSS_BLOCK × dx and × dz */
   gsize *rows;     /* the chunk's rows finite in both */
+  HrPool *pool;    /* the threads a chunk's product is split over, or NULL */
 };
 
 /* The memory an accumulator takes. */
@@ -89,21 +90,31 @@ hr_row_finite (const float *x, gsize d)
   return s == 0.0f;
 }
 
+void
+hr_cross_moments_set_pool (HrCrossMoments *cm, HrPool *pool)
+{
+  cm->pool = pool;
+}
+
 /* Chan, Golub and LeVeque, once C holds C_a + C_b and bx, bz the chunk's means:
- * C ← C + (n_a·n_b/n)·δ_x δ_zᵀ, the means move by δ·n_b/n. */
+ * C ← C + (n_a·n_b/n)·δ_x δ_zᵀ, the means move by δ·n_b/n. With @applied, C has had its
+ * w·δ_x δ_zᵀ already (hr_cross_moments_add_centred()), and bx, bz are δ_x, δ_z. */
 static void
-hr_cross_moments_merge_chunk (HrCrossMoments *cm, gsize nb)
+hr_cross_moments_merge_chunk (HrCrossMoments *cm, gsize nb, gboolean applied)
 {
   const gsize dx = cm->dx, dz = cm->dz;
   double n_a = (double)cm->n, n = n_a + (double)nb;
   double w = n_a * (double)nb / n, step = (double)nb / n;
 
-  for (gsize j = 0; j < dx; j++)
-    cm->bx[j] -= cm->mx[j];
-  for (gsize j = 0; j < dz; j++)
-    cm->bz[j] -= cm->mz[j];
-  if (cm->n > 0)
-    cblas_dger (CblasRowMajor, (int)dx, (int)dz, w, cm->bx, 1, cm->bz, 1, cm->c, (int)dz);
+  if (!applied)
+    {
+      for (gsize j = 0; j < dx; j++)
+        cm->bx[j] -= cm->mx[j];
+      for (gsize j = 0; j < dz; j++)
+        cm->bz[j] -= cm->mz[j];
+      if (cm->n > 0)
+        cblas_dger (CblasRowMajor, (int)dx, (int)dz, w, cm->bx, 1, cm->bz, 1, cm->c, (int)dz);
+    }
   for (gsize j = 0; j < dx; j++)
     cm->mx[j] += cm->bx[j] * step;
   for (gsize j = 0; j < dz; j++)
@@ -150,7 +161,33 @@ hr_cross_moments_chunk (HrCrossMoments *cm, const float *x, const float *z, gsiz
     }
   cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int)dx, (int)dz, (int)nb, 1.0, cm->yx,
                (int)dx, cm->yz, (int)dz, 1.0, cm->c, (int)dz);
-  hr_cross_moments_merge_chunk (cm, nb);
+  hr_cross_moments_merge_chunk (cm, nb, FALSE);
+}
+
+typedef struct
+{
+  HrCrossMoments *cm;
+  const double *yx, *yz;
+  gsize n_rows;
+  double w; /* n_a·n_b/n, or 0 for the first chunk */
+} HrCrossJob;
+
+static void
+hr_cross_part (guint part, gpointer data)
+{
+  HrCrossJob *job = data;
+  HrCrossMoments *cm = job->cm;
+  gsize first, end;
+
+  hr_pool_split (cm->dx, hr_pool_get_n_threads (cm->pool), part, &first, &end);
+  if (end <= first)
+    return;
+  cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int)(end - first), (int)cm->dz,
+               (int)job->n_rows, 1.0, job->yx + first, (int)cm->dx, job->yz, (int)cm->dz, 1.0,
+               cm->c + first * cm->dz, (int)cm->dz);
+  if (job->w != 0)
+    cblas_dger (CblasRowMajor, (int)(end - first), (int)cm->dz, job->w, cm->bx + first, 1, cm->bz,
+                1, cm->c + first * cm->dz, (int)cm->dz);
 }
 
 /* Adds a chunk whose rows the two stages' moments have already centred (float64, on the
@@ -159,13 +196,28 @@ void
 hr_cross_moments_add_centred (HrCrossMoments *cm, const double *yx, const double *cx,
                               const double *yz, const double *cz, gsize n_rows)
 {
+  HrCrossJob job = { cm, yx, yz, n_rows, 0.0 };
+
   if (n_rows == 0)
     return;
-  cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int)cm->dx, (int)cm->dz, (int)n_rows, 1.0,
-               yx, (int)cm->dx, yz, (int)cm->dz, 1.0, cm->c, (int)cm->dz);
   memcpy (cm->bx, cx, cm->dx * sizeof (double));
   memcpy (cm->bz, cz, cm->dz * sizeof (double));
-  hr_cross_moments_merge_chunk (cm, n_rows);
+  if (cm->pool == NULL)
+    {
+      cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int)cm->dx, (int)cm->dz, (int)n_rows,
+                   1.0, yx, (int)cm->dx, yz, (int)cm->dz, 1.0, cm->c, (int)cm->dz);
+      hr_cross_moments_merge_chunk (cm, n_rows, FALSE);
+      return;
+    }
+  /* on the pool's threads, each a band of rows of C: its product, then its w·δ_x δ_zᵀ */
+  for (gsize j = 0; j < cm->dx; j++)
+    cm->bx[j] -= cm->mx[j];
+  for (gsize j = 0; j < cm->dz; j++)
+    cm->bz[j] -= cm->mz[j];
+  if (cm->n > 0)
+    job.w = (double)cm->n * (double)n_rows / ((double)cm->n + (double)n_rows);
+  hr_pool_run (cm->pool, hr_pool_get_n_threads (cm->pool), hr_cross_part, &job);
+  hr_cross_moments_merge_chunk (cm, n_rows, TRUE);
 }
 
 /* Adds @n_rows rows of both stages (row r of @x and of @z are the same sample); rows that

@@ -152,6 +152,11 @@ struct _HrMoments
   float *y32;          /* float32: HR_MOMENTS_F32_BLOCK × D */
   float *s32;          /* float32: D × D */
   gsize centred_rows;  /* rows of y64 centred on center by the last add, all of it finite */
+
+  /* the threads a chunk's work is spread over (hr_moments_set_pool()), or NULL */
+  HrPool *pool;
+  double *part_sums;  /* per thread: column sums, SimSiam sums and squares, 3·D */
+  gint32 *part_zeros; /* per thread: D zero counts */
 };
 
 G_DEFINE_FINAL_TYPE (HrMoments, hr_moments, G_TYPE_OBJECT)
@@ -187,6 +192,8 @@ hr_moments_finalize (GObject *object)
   g_free (self->s64);
   g_free (self->y32);
   g_free (self->s32);
+  g_free (self->part_sums);
+  g_free (self->part_zeros);
 
   G_OBJECT_CLASS (hr_moments_parent_class)->finalize (object);
 }
@@ -459,18 +466,30 @@ hr_row_sums (const float *restrict x, gsize d, double *sum, double *sum_sq)
   *sum_sq = q0[0] + q0[1] + qt;
 }
 
+/* Where a range of a chunk's rows is accumulated: the moments' own sums, or, when the rows
+ * are split over threads, one thread's, added up after. */
+typedef struct
+{
+  double *colsum;  /* D: the chunk's column sums */
+  gint32 *zeros;   /* D: the chunk's zero counts */
+  double *zs, *zq; /* D: SimSiam sums and squares */
+  guint64 dropped; /* rows with a non-finite value */
+  guint64 nonfinite;
+  gsize n_finite; /* finite rows, listed in finite_rows from the range's first row on */
+} HrRowSums;
+
 /* Accumulates one finite row into the chunk's column sums and zero counts and into the
  * SimSiam sums; returns Σ (x − row_mean)², the second pass of the row's own variance. */
 static double
-hr_row_accumulate (HrMoments *self, const float *restrict x, double row_mean, double inv_norm,
-                   gsize *row_zeros)
+hr_row_accumulate (HrMoments *self, HrRowSums *acc, const float *restrict x, double row_mean,
+                   double inv_norm, gsize *row_zeros)
 {
   gsize d = self->dimension, j = 0;
-  double *restrict colsum = self->chunk_sum;
-  double *restrict zs = self->z_sum;
-  double *restrict zq = self->z_sq_sum;
+  double *restrict colsum = acc->colsum;
+  double *restrict zs = acc->zs;
+  double *restrict zq = acc->zq;
   const double *restrict z0 = self->z_shift;
-  gint32 *restrict zc = self->chunk_zeros;
+  gint32 *restrict zc = acc->zeros;
   const hr_v4f zero = { 0 };
   hr_v4i rz = { 0 };
   hr_v2d cs = { 0 };
@@ -537,6 +556,7 @@ hr_moments_ensure_scratch (HrMoments *self, gsize n_rows)
   self->scratch_rows = n_rows;
   g_free (self->finite_rows);
   self->finite_rows = g_new (gsize, n_rows);
+
   if (self->precision == HR_PRECISION_FLOAT64)
     {
       g_free (self->y64);
@@ -569,7 +589,7 @@ hr_diagonal_sum (const double *s, gsize d)
  * to the error bound. */
 static void
 hr_moments_merge (HrMoments *self, gsize n_b, const double *d_offset, double products_trace,
-                  double trace_before)
+                  double trace_before, gboolean delta_applied)
 {
   gsize d = self->dimension;
   double n_a = (double)self->n_samples, n = n_a + (double)n_b;
@@ -589,7 +609,7 @@ hr_moments_merge (HrMoments *self, gsize n_b, const double *d_offset, double pro
   if (d_offset != NULL && d_sq > 0)
     cblas_dsyr (CblasRowMajor, CblasUpper, (int)d, -(double)n_b, d_offset, 1, self->scatter,
                 (int)d);
-  if (self->n_samples > 0 && delta_sq > 0)
+  if (self->n_samples > 0 && delta_sq > 0 && !delta_applied)
     cblas_dsyr (CblasRowMajor, CblasUpper, (int)d, w, self->delta, 1, self->scatter, (int)d);
   for (gsize j = 0; j < d; j++)
     {
@@ -614,17 +634,18 @@ hr_moments_merge (HrMoments *self, gsize n_b, const double *d_offset, double pro
   self->scatter_trace = hr_diagonal_sum (self->scatter, d);
 }
 
-/* Float64: Y = x − m_b, P = YᵀY (dsyrk into a scratch, β = 0), S += P in one pass. */
-static void
-hr_moments_chunk_float64 (HrMoments *self, const float *rows, gsize n_b)
+/* Rows [@first, @end) of the chunk's finite rows centred: Y = x − c in float64; returns
+ * their Σ y². */
+static double
+hr_moments_centre_rows (HrMoments *self, const float *rows, gsize first, gsize end)
 {
   gsize d = self->dimension;
   const double *restrict c = self->center;
   double *restrict y = self->y64;
   hr_v2d t = { 0 };
-  double tt = 0, trace_before = self->scatter_trace;
+  double tt = 0;
 
-  for (gsize k = 0; k < n_b; k++)
+  for (gsize k = first; k < end; k++)
     {
       const float *restrict x = rows + self->finite_rows[k] * d;
       double *restrict yk = y + k * d;
@@ -643,27 +664,94 @@ hr_moments_chunk_float64 (HrMoments *self, const float *rows, gsize n_b)
           tt += yk[j] * yk[j];
         }
     }
-  tt += t[0] + t[1];
+  return tt + t[0] + t[1];
+}
 
-  /* Not β = 1 into S: BLAS splits the n_b rows into panels and adds each panel's partial
-   * product into its output, which would round S several times per chunk. */
-  double *restrict p = self->s64_shared != NULL ? self->s64_shared : self->s64;
+/* A float64 chunk's work on the pool's threads: its rows, and then its products. */
+typedef struct
+{
+  HrMoments *self;
+  const float *rows;
+  gsize n_b;
+  double *traces; /* per part */
+  const double *p;
+  double w; /* n_a·n_b/n: the merge's w·δδᵀ goes in with the products, or 0 */
+} HrChunkJob;
 
-  cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n_b, 1.0, y, (int)d, 0.0, p,
-               (int)d);
-  for (gsize i = 0; i < d; i++)
+static void
+hr_moments_centre_part (guint part, gpointer data)
+{
+  HrChunkJob *job = data;
+  gsize first, end;
+
+  hr_pool_split (job->n_b, hr_pool_get_n_threads (job->self->pool), part, &first, &end);
+  job->traces[part] = hr_moments_centre_rows (job->self, job->rows, first, end);
+}
+
+/* S += P over rows [@first, @end) of the upper triangle, and the merge's w·δδᵀ there too
+ * when it goes in with the products: t = w·δ_i, then S_ij += t·δ_j, as `dsyr` forms it. */
+static void
+hr_moments_add_products (gsize first, gsize end, gpointer data)
+{
+  HrChunkJob *job = data;
+  HrMoments *self = job->self;
+  gsize d = self->dimension;
+  const double *restrict delta = self->delta;
+
+  for (gsize i = first; i < end; i++)
     {
       double *restrict srow = self->scatter + i * d;
-      const double *restrict prow = p + i * d;
+      const double *restrict prow = job->p + i * d;
       gsize j = i;
 
       for (; j + 2 <= d; j += 2)
         hr_put2 (srow + j, hr_get2 (srow + j) + hr_get2 (prow + j));
       for (; j < d; j++)
         srow[j] += prow[j];
+      if (job->w != 0)
+        {
+          double t = job->w * delta[i];
+
+          for (j = i; j < d; j++)
+            srow[j] += t * delta[j];
+        }
     }
+}
+
+/* Float64: Y = x − m_b, P = YᵀY (dsyrk into a scratch, β = 0), S += P in one pass. With a
+ * pool, the rows are centred in parts, the product is split into bands of rows
+ * (hr_pool_dsyrk()), and each band is added into S, with the merge's w·δδᵀ, by the thread
+ * that made it. */
+static void
+hr_moments_chunk_float64 (HrMoments *self, const float *rows, gsize n_b)
+{
+  gsize d = self->dimension;
+  guint n_threads = hr_pool_get_n_threads (self->pool);
+  double *traces = g_newa (double, n_threads);
+  double tt = 0, trace_before = self->scatter_trace, delta_sq = 0;
+  HrChunkJob job = { self, rows, n_b, traces, NULL, 0.0 };
+
+  hr_pool_run (self->pool, n_threads, hr_moments_centre_part, &job);
+  for (guint t = 0; t < n_threads; t++)
+    tt += traces[t];
+
+  /* Not β = 1 into S: BLAS splits the n_b rows into panels and adds each panel's partial
+   * product into its output, which would round S several times per chunk. */
+  job.p = self->s64_shared != NULL ? self->s64_shared : self->s64;
+  if (self->pool != NULL && self->n_samples > 0)
+    {
+      /* δ as hr_moments_merge() computes it (m_b = the centre) */
+      for (gsize j = 0; j < d; j++)
+        {
+          self->delta[j] = self->center[j] - self->mean[j];
+          delta_sq += self->delta[j] * self->delta[j];
+        }
+      if (delta_sq > 0)
+        job.w = (double)self->n_samples * (double)n_b / ((double)self->n_samples + (double)n_b);
+    }
+  hr_pool_dsyrk (self->pool, d, n_b, self->y64, (double *)job.p, hr_moments_add_products, &job);
   self->error_bound += hr_gamma ((double)n_b + 2, HR_U64) * tt;
-  hr_moments_merge (self, n_b, NULL, tt, trace_before);
+  hr_moments_merge (self, n_b, NULL, tt, trace_before, job.w != 0);
   self->centred_rows = n_b;
 }
 
@@ -807,7 +895,113 @@ hr_moments_chunk_float32 (HrMoments *self, const float *rows, gsize n_b)
 
   for (gsize j = 0; j < d; j++)
     ysum[j] /= (double)n_b;
-  hr_moments_merge (self, n_b, ysum, products_trace, trace_before);
+  hr_moments_merge (self, n_b, ysum, products_trace, trace_before, FALSE);
+}
+
+/* The per-row pass over rows [@first, @end) of a chunk: per row its statistics, and into
+ * @acc the column sums, zero counts and SimSiam sums of its finite rows, whose indices go
+ * to finite_rows from @first on. */
+static void
+hr_moments_row_pass (HrMoments *self, const float *rows, gsize first, gsize end, float *per_sample,
+                     guint columns, HrRowSums *acc)
+{
+  gsize d = self->dimension;
+
+  for (gsize r = first; r < end; r++)
+    {
+      const float *x = rows + r * d;
+      double sum, sum_sq, norm, row_mean, inv_norm, centred_sq;
+      gsize zeros;
+
+      hr_row_sums (x, d, &sum, &sum_sq);
+      if (!isfinite (sum_sq))
+        {
+          acc->dropped++;
+          acc->nonfinite += hr_count_nonfinite (x, d);
+          if (per_sample != NULL)
+            for (guint c = 0; c < columns; c++)
+              per_sample[columns * r + c] = NAN;
+          continue;
+        }
+      norm = sqrt (sum_sq);
+      row_mean = sum / (double)d;
+      inv_norm = 1.0 / MAX (norm, HR_NORMALIZE_EPS);
+      centred_sq = hr_row_accumulate (self, acc, x, row_mean, inv_norm, &zeros);
+      if (per_sample != NULL)
+        {
+          per_sample[columns * r] = (float)row_mean;
+          per_sample[columns * r + 1] = (float)sqrt (centred_sq / (double)d);
+          per_sample[columns * r + 2] = (float)norm;
+          if (columns > 3)
+            per_sample[columns * r + 3] = (float)((double)zeros / (double)d);
+        }
+      self->finite_rows[first + acc->n_finite++] = r;
+    }
+}
+
+typedef struct
+{
+  HrMoments *self;
+  const float *rows;
+  gsize n_rows;
+  float *per_sample;
+  guint columns;
+  HrRowSums *parts;
+} HrRowJob;
+
+static void
+hr_moments_row_part (guint part, gpointer data)
+{
+  HrRowJob *job = data;
+  HrMoments *self = job->self;
+  gsize d = self->dimension, first, end;
+  HrRowSums *acc = job->parts + part;
+
+  acc->colsum = self->part_sums + 3 * d * part;
+  acc->zs = acc->colsum + d;
+  acc->zq = acc->colsum + 2 * d;
+  acc->zeros = self->part_zeros + d * part;
+  memset (acc->colsum, 0, 3 * d * sizeof (double));
+  memset (acc->zeros, 0, d * sizeof (gint32));
+  hr_pool_split (job->n_rows, hr_pool_get_n_threads (self->pool), part, &first, &end);
+  hr_moments_row_pass (self, job->rows, first, end, job->per_sample, job->columns, acc);
+}
+
+/* The per-row pass split over the pool's threads, each into sums of its own, added up
+ * after in the order of the rows; the finite rows' indices are made contiguous. Returns
+ * the number of finite rows. */
+static gsize
+hr_moments_row_pass_parallel (HrMoments *self, const float *rows, gsize n_rows, float *per_sample,
+                              guint columns)
+{
+  guint n_threads = hr_pool_get_n_threads (self->pool);
+  HrRowSums *parts = g_newa (HrRowSums, n_threads);
+  HrRowJob job = { self, rows, n_rows, per_sample, columns, parts };
+  gsize d = self->dimension, n_b = 0;
+
+  memset (parts, 0, n_threads * sizeof (HrRowSums));
+  hr_pool_run (self->pool, n_threads, hr_moments_row_part, &job);
+  for (guint t = 0; t < n_threads; t++)
+    {
+      HrRowSums *acc = parts + t;
+      gsize first, end;
+
+      hr_pool_split (n_rows, n_threads, t, &first, &end);
+      if (n_b != first && acc->n_finite > 0)
+        memmove (self->finite_rows + n_b, self->finite_rows + first,
+                 acc->n_finite * sizeof (gsize));
+      n_b += acc->n_finite;
+      self->n_dropped += acc->dropped;
+      self->n_nonfinite += acc->nonfinite;
+      for (gsize j = 0; j < d; j++)
+        {
+          self->chunk_sum[j] += acc->colsum[j];
+          self->chunk_zeros[j] += acc->zeros[j];
+          self->z_sum[j] += acc->zs[j];
+          self->z_sq_sum[j] += acc->zq[j];
+        }
+    }
+  return n_b;
 }
 
 /* Up to HR_MOMENTS_CHUNK_ROWS rows. */
@@ -821,41 +1015,30 @@ hr_moments_add_chunk (HrMoments *self, const float *rows, gsize n_rows, float *p
   memset (self->chunk_sum, 0, d * sizeof (double));
   memset (self->chunk_zeros, 0, d * sizeof (gint32));
 
-  for (gsize r = 0; r < n_rows; r++)
+  /* the SimSiam shift: the first finite row, L2-normalised */
+  for (gsize r = 0; r < n_rows && !self->has_z_shift; r++)
     {
       const float *x = rows + r * d;
-      double sum, sum_sq, norm, row_mean, inv_norm, centred_sq;
-      gsize zeros;
+      double sum, sum_sq, inv_norm;
 
       hr_row_sums (x, d, &sum, &sum_sq);
       if (!isfinite (sum_sq))
-        {
-          self->n_dropped++;
-          self->n_nonfinite += hr_count_nonfinite (x, d);
-          if (per_sample != NULL)
-            for (guint c = 0; c < columns; c++)
-              per_sample[columns * r + c] = NAN;
-          continue;
-        }
-      norm = sqrt (sum_sq);
-      row_mean = sum / (double)d;
-      inv_norm = 1.0 / MAX (norm, HR_NORMALIZE_EPS);
-      if (!self->has_z_shift)
-        {
-          for (gsize j = 0; j < d; j++)
-            self->z_shift[j] = x[j] * inv_norm;
-          self->has_z_shift = TRUE;
-        }
-      centred_sq = hr_row_accumulate (self, x, row_mean, inv_norm, &zeros);
-      if (per_sample != NULL)
-        {
-          per_sample[columns * r] = (float)row_mean;
-          per_sample[columns * r + 1] = (float)sqrt (centred_sq / (double)d);
-          per_sample[columns * r + 2] = (float)norm;
-          if (columns > 3)
-            per_sample[columns * r + 3] = (float)((double)zeros / (double)d);
-        }
-      self->finite_rows[n_b++] = r;
+        continue;
+      inv_norm = 1.0 / MAX (sqrt (sum_sq), HR_NORMALIZE_EPS);
+      for (gsize j = 0; j < d; j++)
+        self->z_shift[j] = x[j] * inv_norm;
+      self->has_z_shift = TRUE;
+    }
+  if (self->pool != NULL && n_rows >= 2 * hr_pool_get_n_threads (self->pool))
+    n_b = hr_moments_row_pass_parallel (self, rows, n_rows, per_sample, columns);
+  else
+    {
+      HrRowSums acc = { self->chunk_sum, self->chunk_zeros, self->z_sum, self->z_sq_sum };
+
+      hr_moments_row_pass (self, rows, 0, n_rows, per_sample, columns, &acc);
+      self->n_dropped += acc.dropped;
+      self->n_nonfinite += acc.nonfinite;
+      n_b = acc.n_finite;
     }
   if (n_b == 0)
     return;
@@ -915,6 +1098,21 @@ hr_moments_share_products_scratch (HrMoments *self, double *scratch)
     return;
   self->s64_shared = scratch;
   g_clear_pointer (&self->s64, g_free);
+}
+
+void
+hr_moments_set_pool (HrMoments *self, HrPool *pool)
+{
+  guint n_threads = hr_pool_get_n_threads (pool);
+
+  self->pool = pool;
+  g_clear_pointer (&self->part_sums, g_free);
+  g_clear_pointer (&self->part_zeros, g_free);
+  if (n_threads > 1)
+    {
+      self->part_sums = g_new (double, 3 * self->dimension * n_threads);
+      self->part_zeros = g_new (gint32, self->dimension * n_threads);
+    }
 }
 
 /* Frees the scratch memory (the chunk's rows and products, up to 8·D² + 8·%HR_MOMENTS_CHUNK_ROWS·D

@@ -1,0 +1,271 @@
+/* headrank: a small pool of threads for the analysis' pass, and BLAS products split over it
+ *
+ * OpenBLAS's own threads are woken for every call and, between calls, spin in
+ * sched_yield() while the caller does the per-row work of a chunk alone (issue 16: 12 % of
+ * a profile at 60,000 × 768). During the pass the analysis instead makes OpenBLAS single-
+ * threaded and runs every part of the work, per-row passes and products alike, on a pool of
+ * as many threads as OpenBLAS would have used (openblas_get_num_threads(), which follows
+ * OPENBLAS_NUM_THREADS): each product is split into independent pieces of about equal flops,
+ * each piece a single-threaded BLAS call, and the threads sleep on a condition variable
+ * between jobs instead of spinning.
+ *
+ * openblas_set_num_threads() is global to the process: hr_pool_new_for_blas() sets it to 1
+ * for as long as a pool made by it lives (counted, so that passes running at the same time
+ * in several threads restore the number only when the last ends) and then restores the
+ * number it found. Other BLAS users of the process (a Python host that shares this
+ * libopenblas, which numpy's and torch's wheels do not: they bring their own) run single-
+ * threaded meanwhile. With one thread (OPENBLAS_NUM_THREADS=1, or a single core) no pool is
+ * made and nothing changes. OpenBLAS runs a call on the calling thread when its thread
+ * count is 1 (num_cpu_avail() in common_thread.h, 0.3.21), and such calls may come from
+ * several threads at once. */
+#include "hr-private.h"
+#include "hr-pool.h"
+
+#include <cblas.h>
+#include <math.h>
+
+struct _HrPool
+{
+  guint n_threads; /* the caller included */
+  GThread **threads;
+  GMutex lock;
+  GCond start, done;
+  guint64 generation; /* bumped for every job */
+  gboolean quit;
+  gboolean blas; /* made by hr_pool_new_for_blas() */
+
+  /* the current job */
+  HrPoolFunc func;
+  gpointer data;
+  guint n_parts;
+  gint next_part; /* atomic */
+  guint busy;     /* workers still in the job */
+};
+
+static void
+hr_pool_work (HrPool *pool)
+{
+  guint part;
+
+  while ((part = (guint)g_atomic_int_add (&pool->next_part, 1)) < pool->n_parts)
+    pool->func (part, pool->data);
+}
+
+static gpointer
+hr_pool_thread (gpointer data)
+{
+  HrPool *pool = data;
+  guint64 seen = 0;
+
+  g_mutex_lock (&pool->lock);
+  for (;;)
+    {
+      while (!pool->quit && pool->generation == seen)
+        g_cond_wait (&pool->start, &pool->lock);
+      if (pool->quit)
+        break;
+      seen = pool->generation;
+      g_mutex_unlock (&pool->lock);
+      hr_pool_work (pool);
+      g_mutex_lock (&pool->lock);
+      if (--pool->busy == 0)
+        g_cond_signal (&pool->done);
+    }
+  g_mutex_unlock (&pool->lock);
+  return NULL;
+}
+
+/* A pool of @n_threads threads, the caller of hr_pool_run() being one of them (so @n_threads
+ * − 1 are started); NULL for fewer than 2, or when a thread cannot be started. */
+HrPool *
+hr_pool_new (guint n_threads)
+{
+  HrPool *pool;
+
+  if (n_threads < 2)
+    return NULL;
+  pool = g_new0 (HrPool, 1);
+  g_mutex_init (&pool->lock);
+  g_cond_init (&pool->start);
+  g_cond_init (&pool->done);
+  pool->threads = g_new0 (GThread *, n_threads - 1);
+  pool->n_threads = 1;
+  for (guint i = 0; i + 1 < n_threads; i++)
+    {
+      pool->threads[i] = g_thread_try_new ("headrank-pool", hr_pool_thread, pool, NULL);
+      if (pool->threads[i] == NULL)
+        break;
+      pool->n_threads++;
+    }
+  if (pool->n_threads < 2)
+    {
+      hr_pool_free (pool);
+      return NULL;
+    }
+  return pool;
+}
+
+/* -- OpenBLAS single-threaded while a pool for it lives ----------------------------------- */
+
+static GMutex hr_blas_lock;
+static guint hr_blas_users;
+static int hr_blas_threads; /* what OpenBLAS had before the first user */
+
+/* A pool with as many threads as OpenBLAS would use, OpenBLAS being single-threaded until
+ * it is freed; NULL (and OpenBLAS left alone) when that is one thread. */
+HrPool *
+hr_pool_new_for_blas (void)
+{
+  HrPool *pool;
+  int threads;
+
+  g_mutex_lock (&hr_blas_lock);
+  threads = hr_blas_users > 0 ? hr_blas_threads : openblas_get_num_threads ();
+  pool = threads > 1 ? hr_pool_new ((guint)threads) : NULL;
+  if (pool != NULL)
+    {
+      pool->blas = TRUE;
+      if (hr_blas_users++ == 0)
+        {
+          hr_blas_threads = threads;
+          openblas_set_num_threads (1);
+        }
+    }
+  g_mutex_unlock (&hr_blas_lock);
+  return pool;
+}
+
+void
+hr_pool_free (HrPool *pool)
+{
+  if (pool == NULL)
+    return;
+  g_mutex_lock (&pool->lock);
+  pool->quit = TRUE;
+  g_cond_broadcast (&pool->start);
+  g_mutex_unlock (&pool->lock);
+  for (guint i = 0; i + 1 < pool->n_threads; i++)
+    g_thread_join (pool->threads[i]);
+  if (pool->blas)
+    {
+      g_mutex_lock (&hr_blas_lock);
+      if (--hr_blas_users == 0)
+        openblas_set_num_threads (hr_blas_threads);
+      g_mutex_unlock (&hr_blas_lock);
+    }
+  g_free (pool->threads);
+  g_mutex_clear (&pool->lock);
+  g_cond_clear (&pool->start);
+  g_cond_clear (&pool->done);
+  g_free (pool);
+}
+
+/* The number of threads, the caller's included: 1 for no pool. */
+guint
+hr_pool_get_n_threads (HrPool *pool)
+{
+  return pool != NULL ? pool->n_threads : 1;
+}
+
+/* Calls @func for each part in [0, @n_parts), spread over the pool's threads and the
+ * caller's, and returns when all are done; without a pool, in order in the calling thread.
+ * Not reentrant: @func may not run a job on the same pool. */
+void
+hr_pool_run (HrPool *pool, guint n_parts, HrPoolFunc func, gpointer data)
+{
+  if (pool == NULL || n_parts < 2)
+    {
+      for (guint part = 0; part < n_parts; part++)
+        func (part, data);
+      return;
+    }
+  g_mutex_lock (&pool->lock);
+  pool->func = func;
+  pool->data = data;
+  pool->n_parts = n_parts;
+  g_atomic_int_set (&pool->next_part, 0);
+  pool->busy = pool->n_threads - 1;
+  pool->generation++;
+  g_cond_broadcast (&pool->start);
+  g_mutex_unlock (&pool->lock);
+
+  hr_pool_work (pool);
+
+  g_mutex_lock (&pool->lock);
+  while (pool->busy > 0)
+    g_cond_wait (&pool->done, &pool->lock);
+  g_mutex_unlock (&pool->lock);
+}
+
+/* Part @part of [0, @n) split into @n_parts ranges of sizes differing by at most one. */
+void
+hr_pool_split (gsize n, guint n_parts, guint part, gsize *first, gsize *end)
+{
+  *first = n / n_parts * part + MIN (part, n % n_parts);
+  *end = *first + n / n_parts + (part < n % n_parts);
+}
+
+/* -- products ----------------------------------------------------------------------------- */
+
+/* Boundaries of the row bands of a product are multiples of this, the width of the
+ * kernels' register blocks, where the matrix allows. */
+#define HR_POOL_ALIGN 8
+
+typedef struct
+{
+  gsize d, n;
+  const double *y;
+  double *p;
+  gsize *bands; /* n_parts + 1 row boundaries */
+  HrPoolRowsFunc done;
+  gpointer data;
+} HrSyrkJob;
+
+static void
+hr_pool_syrk_part (guint part, gpointer data)
+{
+  HrSyrkJob *job = data;
+  gsize d = job->d, r0 = job->bands[part], r1 = job->bands[part + 1];
+
+  if (r1 <= r0)
+    return;
+  /* the band's diagonal block, then the block right of it */
+  cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)(r1 - r0), (int)job->n, 1.0, job->y + r0,
+               (int)d, 0.0, job->p + r0 * d + r0, (int)d);
+  if (r1 < d)
+    cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int)(r1 - r0), (int)(d - r1),
+                 (int)job->n, 1.0, job->y + r0, (int)d, job->y + r1, (int)d, 0.0,
+                 job->p + r0 * d + r1, (int)d);
+  if (job->done != NULL)
+    job->done (r0, r1, job->data);
+}
+
+/* The upper triangle of P = YᵀY (D × D, row-major) for the @n × @d row-major @y, as
+ * `cblas_dsyrk` with β = 0 forms it, split into one band of rows per thread with about the
+ * same number of elements (so flops) each: the band's diagonal block by `dsyrk`, the block
+ * right of it by `dgemm`. Every element is the same sum of the same n products, formed by
+ * the same kernels; only the blocking of the columns differs. @done, if not NULL, is
+ * called with each band's rows once they are done, in the thread that made them (so that
+ * the caller can use them while they are in that core's cache). */
+void
+hr_pool_dsyrk (HrPool *pool, gsize d, gsize n, const double *y, double *p, HrPoolRowsFunc done,
+               gpointer data)
+{
+  guint n_parts = MIN ((gsize)hr_pool_get_n_threads (pool), MAX (d / HR_POOL_ALIGN, 1));
+  g_autofree gsize *bands = g_new (gsize, n_parts + 1);
+  HrSyrkJob job = { d, n, y, p, bands, done, data };
+  double total = (double)d * (double)(d + 1) / 2;
+
+  bands[0] = 0;
+  for (guint t = 1; t < n_parts; t++)
+    {
+      /* rows [0, r) hold r·d − r(r − 1)/2 ≈ r·d − r²/2 elements: t/n_parts of the total */
+      double e = total * t / n_parts;
+      double r = (double)d - sqrt (MAX ((double)d * d - 2 * e, 0.0));
+      gsize ri = (gsize)((r + HR_POOL_ALIGN / 2.0) / HR_POOL_ALIGN) * HR_POOL_ALIGN;
+
+      bands[t] = CLAMP (ri, bands[t - 1], d);
+    }
+  bands[n_parts] = d;
+  hr_pool_run (pool, n_parts, hr_pool_syrk_part, &job);
+}
