@@ -27,7 +27,8 @@
  *
  * A file whose strips or tiles are decoded (compressed, tiled) is decoded ahead on a
  * thread of the reader's own while the caller computes: after a read that continues the
- * one before it, the next chunks of the same size (at most 2, and 32 MiB together).
+ * one before it, the next chunks of the same size (at most 2, and 32 MiB together, which
+ * the memory bound above does not count).
  * The results are those of reading without it, errors included, which arrive from the
  * read that reaches them (see the "Threads" page).
  *

@@ -35,6 +35,10 @@
 /* What reading or writing in chunks may add to the peak: the 4 MiB chunk, a strip or a
  * row of tiles, libtiff's own buffers, and slack for the allocator. */
 #define BOUND_KIB ((gsize)32 * 1024)
+/* HrStackReader decodes the next two chunks of a compressed or tiled file on a worker
+ * thread while the caller works on the last one (HrStackReader's documentation): two
+ * more chunks of rows in memory. */
+#define READ_AHEAD_KIB ((gsize)2 * CHUNK_VALUES * sizeof (float) / 1024)
 
 typedef struct
 {
@@ -359,6 +363,8 @@ read_in_chunks (const FileCase *c)
     g_assert_cmpint (g_stat (path, &st), ==, 0);
     if (c->rows_per_strip == c->n_samples && c->compression != COMPRESSION_NONE)
       bound += (gsize)st.st_size / 1024;
+    if (c->compression != COMPRESSION_NONE || c->tile != 0)
+      bound += READ_AHEAD_KIB;
     g_assert_cmpuint (peak_report (&peak, what, c), <, bound);
   }
 }
