@@ -13,6 +13,7 @@
 
 #include "test-util.h"
 
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 
@@ -273,6 +274,89 @@ test_merge_tree (void)
     g_bytes_unref (parts[i]);
 }
 
+/* Many part files (50 of 30 samples) merged one at a time by
+ * hr_analysis_new_from_part_files() give the analysis of hr_analysis_new_from_parts() of the
+ * same parts to the bit (the same left fold); a damaged or missing 30th file is named in the
+ * error. */
+#define MANY 50
+
+static void
+test_many_files (HrTestFolder *f, gconstpointer unused)
+{
+  g_autofree float *x = g_new (float, N *D);
+  g_autofree float *p = g_new (float, N *P);
+  GBytes *parts[MANY];
+  char *paths[MANY + 1] = { NULL };
+  g_autoptr (HrAnalysis) from_bytes = NULL, from_files = NULL, none = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *kept = NULL;
+  gsize kept_length;
+
+  make_data (x, p);
+  for (guint i = 0; i < MANY; i++)
+    {
+      g_autoptr (HrAnalysis) a = analysis_of (x, p, i * (N / MANY), N / MANY, D);
+      g_autofree char *name = g_strdup_printf ("part-%02u.part", i + 1);
+
+      paths[i] = g_build_filename (f->dir, name, NULL);
+      parts[i] = hr_analysis_run_part (a, NULL, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_true (g_file_set_contents (paths[i], g_bytes_get_data (parts[i], NULL),
+                                          (gssize)g_bytes_get_size (parts[i]), NULL));
+    }
+  from_bytes = hr_analysis_new_from_parts (parts, MANY, NULL, NULL, &error);
+  g_assert_no_error (error);
+  from_files = hr_analysis_new_from_part_files ((const char *const *)paths, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (hr_source_get_n_samples (hr_analysis_get_source (from_files)), ==, N);
+  compare_analyses (from_bytes, from_files, 0.0);
+  for (guint s = 0; s < hr_analysis_get_n_stages (from_bytes); s++)
+    {
+      HrStage *a = hr_analysis_get_stage (from_bytes, s),
+              *b = hr_analysis_get_stage (from_files, s);
+      gsize na = 0, nb = 0;
+      const double *va = hr_spectrum_get_eigenvalues (hr_stage_get_spectrum (a), &na);
+      const double *vb = hr_spectrum_get_eigenvalues (hr_stage_get_spectrum (b), &nb);
+      double ca = hr_stage_get_cka (a), cb = hr_stage_get_cka (b);
+
+      g_assert_cmpmem (va, na * sizeof (double), vb, nb * sizeof (double));
+      g_assert_cmpmem (&ca, sizeof ca, &cb, sizeof cb);
+    }
+
+  /* the 30th file damaged, then missing: the error names it */
+  g_assert_true (g_file_get_contents (paths[29], &kept, &kept_length, NULL));
+  g_assert_true (g_file_set_contents (paths[29], kept + 64, (gssize)kept_length - 64, NULL));
+  none = hr_analysis_new_from_part_files ((const char *const *)paths, NULL, NULL, &error);
+  g_assert_null (none);
+  g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_NOT_PART);
+  g_assert_nonnull (strstr (error->message, "part-30.part"));
+  g_clear_error (&error);
+  g_assert_cmpint (g_remove (paths[29]), ==, 0);
+  none = hr_analysis_new_from_part_files ((const char *const *)paths, NULL, NULL, &error);
+  g_assert_null (none);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "part-30.part"));
+  g_clear_error (&error);
+  /* the 30th of other options: the mismatch names the file too */
+  {
+    g_autoptr (HrAnalysis) other = analysis_of (x, p, 29 * (N / MANY), N / MANY, D);
+
+    hr_analysis_set_precision (other, HR_PRECISION_FLOAT32_PRODUCTS);
+    g_assert_true (hr_analysis_write_part (other, paths[29], NULL, NULL, NULL, &error));
+    g_assert_no_error (error);
+  }
+  none = hr_analysis_new_from_part_files ((const char *const *)paths, NULL, NULL, &error);
+  g_assert_null (none);
+  g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH);
+  g_assert_nonnull (strstr (error->message, "part-30.part"));
+  g_assert_nonnull (strstr (error->message, "part 30 cannot be merged with part 1"));
+  for (guint i = 0; i < MANY; i++)
+    {
+      g_bytes_unref (parts[i]);
+      g_free (paths[i]);
+    }
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -281,5 +365,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/analysis-parts/merge-tree", test_merge_tree);
   g_test_add ("/analysis-parts/refuse", HrTestFolder, NULL, hr_test_folder_set_up, test_refuse,
               hr_test_folder_tear_down);
+  g_test_add ("/analysis-parts/many-files", HrTestFolder, NULL, hr_test_folder_set_up,
+              test_many_files, hr_test_folder_tear_down);
   return g_test_run ();
 }
