@@ -1403,7 +1403,11 @@ hr_analysis_merge_parts (GBytes **parts, guint n_parts, GCancellable *cancellabl
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * hr_analysis_new_from_parts() of the files @paths; an error about one part names its file.
+ * hr_analysis_new_from_parts() of the files @paths, read one at a time: each part is read,
+ * checked against the first, added to the running accumulators and freed, so that merging
+ * holds the accumulators and one part (and the per-sample tables, concatenated) whatever
+ * the number of files. The result is that of hr_analysis_new_from_parts() of the same parts
+ * to the bit. An error about one part names its file.
  *
  * Returns: (transfer full): the merged analysis, or %NULL with @error set
  *
