@@ -1434,7 +1434,8 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, G
       if (!hr_stage_compute_moment_spectra (self, stage, error))
         return FALSE;
     }
-  hr_stage_compute_cka (stage, features);
+  /* the CKA after every stage's spectrum (hr_analysis_compute_stages()): it reads the
+   * features' norm, which another thread sets */
   return TRUE;
 }
 
@@ -1585,6 +1586,13 @@ hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *featur
     }
   if (!ok)
     return FALSE;
+  for (guint i = 0; i < stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (stages, i);
+
+      if (stage->wants_spectrum)
+        hr_stage_compute_cka (stage, features);
+    }
   progress->from = 0.95;
   progress->to = 1.0;
   hr_progress_report (1.0, progress);
