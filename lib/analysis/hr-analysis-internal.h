@@ -62,6 +62,10 @@ struct _HrStage
   /* linear CKA with the features, from cross-moments */
   HrCrossMoments *cross;
   double cka;
+  /* for the CKA of the stages after it: ‖YᵀY‖_F over scatter_n finite rows (from the
+   * scatter matrix, or from the kept rows of a wide stage), set with the spectrum */
+  double scatter_norm;
+  guint64 scatter_n;
   guint64 n_marked; /* NaN values set by hr_drop_together(), not the input's */
   /* merged from parts (hr-partial.c): the errors of the values, as the parts computed them */
   gboolean has_errors;

@@ -518,14 +518,22 @@ hr_pass_plan_measures (HrPass *pass, HrStage *stage, GError **error)
           return FALSE;
         }
     }
-  if (stage != features && stage->wants_spectrum && stage->rows == NULL && features->rows == NULL)
+  if (stage != features && stage->wants_spectrum)
     {
+      guint64 bytes = hr_cross_moments_bytes (features->dimension, d);
       g_autofree char *what = g_strdup_printf (
           /* TRANSLATORS: the subject of "… needs 2.0 GiB" in the memory-limit error */
           _ ("the %zu × %zu cross-moments with the features"), features->dimension, d);
 
-      if (!hr_pass_budget (pass, stage, hr_cross_moments_bytes (features->dimension, d), what,
-                           error))
+      /* with the rows of a wide stage kept instead of a scatter matrix, the cross-moments
+       * are made only when they fit in the memory limit: a wide run that fitted without them
+       * still runs, without CKA (doc/analysis.md) */
+      if (stage->rows != NULL || features->rows != NULL)
+        {
+          if (hr_bytes_add (pass->memory_needed, bytes) > pass->memory_limit)
+            return TRUE;
+        }
+      if (!hr_pass_budget (pass, stage, bytes, what, error))
         return FALSE;
       stage->cross = hr_cross_moments_new (features->dimension, d);
       if (stage->cross == NULL)
@@ -1380,6 +1388,9 @@ hr_stage_value_error (HrAnalysis *self, HrStage *stage)
  * the division's. */
 #define HR_NORMALIZE_ERROR (2 * HR_U32)
 
+static gboolean hr_stage_compute_moment_spectra (HrAnalysis *self, HrStage *stage, GError **error);
+static void hr_stage_compute_cka (HrStage *stage, HrStage *features);
+
 /* A stage's spectrum (from the scatter matrix, or from the kept rows of a wide stage;
  * standardised if asked), the spectrum of its normalised rows and its CKA with the
  * features. */
@@ -1396,6 +1407,12 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, G
           hr_stage_relative_error (self, stage), hr_stage_absolute_error (self, stage), error);
       if (stage->spectrum == NULL)
         return FALSE;
+      /* the norm of the scatter matrix for CKA, from the rows (before they are normalised) */
+      stage->scatter_n = stage->n_rows_kept;
+      stage->scatter_norm
+          = hr_rows_scatter_frobenius (stage->rows, (gsize)stage->n_rows_kept, d, error);
+      if (isnan (stage->scatter_norm))
+        return FALSE;
       if (stage->role == HR_STAGE_ROLE_PROJECTIONS)
         {
           /* what the loss sees: the same rows, L2-normalised in place */
@@ -1407,8 +1424,27 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, G
             return FALSE;
         }
       g_clear_pointer (&stage->rows, g_free);
-      return TRUE;
     }
+  else
+    {
+      stage->scatter_n = hr_moments_get_n_samples (m);
+      stage->scatter_norm = hr_moments_peek_scatter (m) != NULL
+                                ? hr_scatter_frobenius (hr_moments_peek_scatter (m), d)
+                                : NAN;
+      if (!hr_stage_compute_moment_spectra (self, stage, error))
+        return FALSE;
+    }
+  /* the CKA after every stage's spectrum (hr_analysis_compute_stages()): it reads the
+   * features' norm, which another thread sets */
+  return TRUE;
+}
+
+/* A stage's spectrum from its D × D scatter matrix, and that of its normalised rows. */
+static gboolean
+hr_stage_compute_moment_spectra (HrAnalysis *self, HrStage *stage, GError **error)
+{
+  HrMoments *m = stage->moments;
+  gsize d = stage->dimension;
 
   stage->spectrum
       = self->standardize
@@ -1438,18 +1474,22 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, G
         return FALSE;
       g_clear_pointer (&stage->normalized_scratch, g_free);
     }
-  /* CKA over the same rows only: both stages' scatter matrices and the cross-moments */
-  if (stage->cross != NULL && features->moments != NULL
-      && hr_moments_peek_scatter (features->moments) != NULL
-      && hr_cross_moments_get_n_samples (stage->cross) == hr_moments_get_n_samples (m)
-      && hr_cross_moments_get_n_samples (stage->cross)
-             == hr_moments_get_n_samples (features->moments))
-    stage->cka = hr_cross_moments_linear_cka (
-        stage->cross, hr_moments_peek_scatter (features->moments), hr_moments_peek_scatter (m));
+  return TRUE;
+}
+
+/* CKA with the features over the same rows only: the cross-moments and the norms of both
+ * stages' scatter matrices (from the matrices, or from the kept rows of a wide stage). */
+static void
+hr_stage_compute_cka (HrStage *stage, HrStage *features)
+{
+  if (stage->cross != NULL && !isnan (features->scatter_norm) && !isnan (stage->scatter_norm)
+      && hr_cross_moments_get_n_samples (stage->cross) == stage->scatter_n
+      && hr_cross_moments_get_n_samples (stage->cross) == features->scatter_n)
+    stage->cka
+        = hr_cross_moments_linear_cka (stage->cross, features->scatter_norm, stage->scatter_norm);
   else if (stage == features)
     stage->cka = 1.0;
   g_clear_pointer (&stage->cross, hr_cross_moments_free);
-  return TRUE;
 }
 
 /* The stages' spectra on a pool's threads: a part per stage, the widest first. */
@@ -1546,6 +1586,13 @@ hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *featur
     }
   if (!ok)
     return FALSE;
+  for (guint i = 0; i < stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (stages, i);
+
+      if (stage->wants_spectrum)
+        hr_stage_compute_cka (stage, features);
+    }
   progress->from = 0.95;
   progress->to = 1.0;
   hr_progress_report (1.0, progress);

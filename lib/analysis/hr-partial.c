@@ -378,7 +378,8 @@ typedef struct
   guint64 *clipped;
   HrMoments *moments, *normalized;
   HrCrossMoments *cross;
-  float *table; /* n_samples × HR_PER_SAMPLE_COLUMNS, or NULL: not held */
+  gboolean has_cross; /* cross was read (the merge takes the first part's) */
+  float *table;       /* n_samples × HR_PER_SAMPLE_COLUMNS, or NULL: not held */
 } HrPartStage;
 
 typedef struct
@@ -513,6 +514,7 @@ hr_part_read_stage (HrPartReader *r, HrPart *part, HrPartStage *s, GError **erro
     }
   if (!hr_get_bool (r, &has_cross, error))
     return FALSE;
+  s->has_cross = has_cross;
   if (has_cross)
     {
       HrCrossMomentsState cs;
@@ -881,28 +883,50 @@ hr_part_check (HrPart *first, HrPart *part, guint index, GError **error)
       if (strcmp (a->name, b->name) != 0 || a->role != b->role || a->layer != b->layer
           || a->layer_kind != b->layer_kind || a->dimension != b->dimension
           || a->wants_spectrum != b->wants_spectrum || (a->clipped == NULL) != (b->clipped == NULL)
-          || (a->normalized == NULL) != (b->normalized == NULL)
-          || (a->cross == NULL) != (b->cross == NULL))
+          || (a->normalized == NULL) != (b->normalized == NULL) || a->has_cross != b->has_cross)
         return hr_mismatch (error, index, _ ("a stage"));
     }
   return TRUE;
 }
 
-/* Parts read, checked against the first and merged stage by stage: what
- * hr_analysis_new_from_parts() computes and hr_analysis_merge_parts() writes. */
+/* Parts checked against the first and folded into running accumulators, one at a time, in
+ * the order given (a left fold: stage by stage, part 1's moments, then part 2's added, and
+ * so on): what hr_analysis_new_from_parts() computes and hr_analysis_merge_parts() writes.
+ * Only the first part is kept (its moments are the accumulators' start, its options what
+ * the others are checked against; its per-sample tables are dropped once copied); every
+ * other part is freed once added, so that merging holds the accumulators and one part,
+ * whatever the number of parts, beside the per-sample tables, which are concatenated. */
 typedef struct
 {
-  GPtrArray *read;   /* HrPart */
   GPtrArray *stages; /* HrStage, merged */
   HrPart *first;
   HrAnalysis *analysis; /* over sources that stand for the samples of the parts */
+  guint n_parts;
+  guint64 n_total, n_dropped, n_nonfinite;
+  guint64 end; /* first_sample + n_samples of the part before */
+  GPtrArray *names, *projection_names, *pair_names; /* char *, owned */
+  HrPartPairs *pairs;                               /* the contrastive accumulators, or NULL */
 } HrMerged;
+
+static void
+hr_merged_init (HrMerged *m)
+{
+  memset (m, 0, sizeof *m);
+  m->stages = g_ptr_array_new_with_free_func (g_object_unref);
+  m->names = g_ptr_array_new_with_free_func (g_free);
+  m->projection_names = g_ptr_array_new_with_free_func (g_free);
+  m->pair_names = g_ptr_array_new_with_free_func (g_free);
+}
 
 static void
 hr_merged_clear (HrMerged *m)
 {
-  g_clear_pointer (&m->read, g_ptr_array_unref);
   g_clear_pointer (&m->stages, g_ptr_array_unref);
+  g_clear_pointer (&m->first, hr_part_free);
+  g_clear_pointer (&m->names, g_ptr_array_unref);
+  g_clear_pointer (&m->projection_names, g_ptr_array_unref);
+  g_clear_pointer (&m->pair_names, g_ptr_array_unref);
+  g_clear_pointer (&m->pairs, hr_part_pairs_free);
   g_clear_object (&m->analysis);
 }
 
@@ -956,15 +980,12 @@ hr_merged_name (GPtrArray *names)
   }
 }
 
-/* The contrastive accumulators of the parts, added (LiDAR's only when every part has them)
- * into m->analysis->part_pairs. */
+/* The contrastive accumulators started from the first part's options (the sums zero). */
 static gboolean
-hr_parts_merge_pairs (HrMerged *m, guint n_parts, GError **error)
+hr_merged_pairs_init (HrMerged *m, HrPartPairs *first, GError **error)
 {
-  HrPartPairs *first = m->first->pairs, *pp;
-  gboolean lidar = TRUE;
+  HrPartPairs *pp = m->pairs = g_new0 (HrPartPairs, 1);
 
-  pp = m->analysis->part_pairs = g_new0 (HrPartPairs, 1);
   pp->positives = first->positives;
   pp->origin = first->origin;
   pp->dt = first->dt;
@@ -975,9 +996,7 @@ hr_parts_merge_pairs (HrMerged *m, guint n_parts, GError **error)
   pp->temperature = first->temperature;
   pp->margin = first->margin;
   pp->has_negatives = first->has_negatives;
-  for (guint i = 0; i < n_parts; i++)
-    lidar &= ((HrPart *)g_ptr_array_index (m->read, i))->pairs->lidar != NULL;
-  if (lidar)
+  if (first->lidar != NULL)
     {
       gsize d = first->lidar->d;
 
@@ -992,106 +1011,141 @@ hr_parts_merge_pairs (HrMerged *m, guint n_parts, GError **error)
           return FALSE;
         }
     }
-  {
-    g_autoptr (GPtrArray) names = g_ptr_array_new ();
-
-    for (guint i = 0; i < n_parts; i++)
-      {
-        HrPartPairs *b = ((HrPart *)g_ptr_array_index (m->read, i))->pairs;
-
-        if (b->source != NULL)
-          g_ptr_array_add (names, b->source);
-        pp->n_taken += b->n_taken;
-        pp->n_skipped += b->n_skipped;
-        pp->n_rows += b->n_rows;
-        pp->n_rows_missing += b->n_rows_missing;
-        hr_contrastive_sums_add (&pp->sums, &b->sums);
-        if (lidar)
-          hr_lidar_sums_merge (pp->lidar, b->lidar);
-      }
-    /* the same file for every part of a list; the positives' sources by name */
-    pp->source = names->len == 0 ? NULL
-                 : pp->positives ? hr_merged_name (names)
-                                 : g_strdup (g_ptr_array_index (names, 0));
-  }
-  /* tracks: the rows of the store, counted once (every part reads the whole store) */
-  if (!pp->positives && pp->origin == HR_PAIRS_ORIGIN_TRACKS)
-    {
-      pp->n_rows = first->n_rows;
-      pp->n_rows_missing = first->n_rows_missing;
-    }
   return TRUE;
 }
 
+/* The contrastive accumulators of part @b added (LiDAR's only while every part has them). */
+static void
+hr_merged_pairs_add (HrMerged *m, HrPartPairs *b)
+{
+  HrPartPairs *pp = m->pairs;
+
+  if (b->source != NULL)
+    g_ptr_array_add (m->pair_names, g_strdup (b->source));
+  pp->n_taken += b->n_taken;
+  pp->n_skipped += b->n_skipped;
+  pp->n_rows += b->n_rows;
+  pp->n_rows_missing += b->n_rows_missing;
+  hr_contrastive_sums_add (&pp->sums, &b->sums);
+  if (b->lidar == NULL)
+    g_clear_pointer (&pp->lidar, hr_lidar_sums_free);
+  if (pp->lidar != NULL)
+    hr_lidar_sums_merge (pp->lidar, b->lidar);
+}
+
+/* Adds @part (transfer full; freed here, unless it is the first, which @m keeps) to the
+ * accumulators of @m. */
 static gboolean
-hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancellable,
-                GError **error)
+hr_merged_add (HrMerged *m, HrPart *part, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (HrPart) owned = part;
+  guint i = m->n_parts;
+  HrPart *first;
+  guint64 sample = m->n_total;
+
+  if (i > 0 && !hr_part_check (m->first, part, i, error))
+    return FALSE;
+  if (part->n_samples > G_MAXUINT64 - m->n_total)
+    return hr_mismatch (error, i, _ ("the count of samples"));
+  if (i > 0 && part->pairs != NULL && !part->pairs->positives && part->first_sample != m->end)
+    {
+      g_set_error (error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH,
+                   /* TRANSLATORS: parts' 1-based numbers and sample numbers */
+                   _ ("part %u starts at sample %" PRIu64 ", not at sample %" PRIu64
+                      " where part %u ends: parts with pairs are merged in the order "
+                      "of their samples, without gaps (--first-sample)"),
+                   i + 1, part->first_sample, m->end, i);
+      return FALSE;
+    }
+  m->end = part->first_sample + part->n_samples;
+  m->n_total += part->n_samples;
+  m->n_dropped += part->n_dropped;
+  m->n_nonfinite += part->n_nonfinite;
+  g_ptr_array_add (m->names, g_strdup (part->features));
+  if (part->projections != NULL)
+    g_ptr_array_add (m->projection_names, g_strdup (part->projections));
+  if (i == 0)
+    {
+      m->first = g_steal_pointer (&owned);
+      if (part->pairs != NULL && !hr_merged_pairs_init (m, part->pairs, error))
+        return FALSE;
+      for (guint s = 0; s < part->n_stages; s++)
+        {
+          HrPartStage *ps = &part->stages[s];
+          HrStage *stage = hr_stage_new (ps->name, ps->role, ps->layer, ps->layer_kind,
+                                         ps->dimension, 0, ps->wants_spectrum);
+
+          g_ptr_array_add (m->stages, stage);
+          stage->has_errors = TRUE;
+          stage->moments = g_object_ref (ps->moments);
+          stage->normalized = ps->normalized != NULL ? g_object_ref (ps->normalized) : NULL;
+          stage->cross = g_steal_pointer (&ps->cross);
+          if (ps->clipped != NULL)
+            stage->clipped = g_new0 (guint64, ps->dimension);
+          if (part->tables && (stage->table = hr_sample_table_new (error)) == NULL)
+            return FALSE;
+        }
+    }
+  first = m->first;
+  m->n_parts++;
+  if (part->pairs != NULL)
+    hr_merged_pairs_add (m, part->pairs);
+
+  for (guint s = 0; s < first->n_stages; s++)
+    {
+      HrStage *stage = g_ptr_array_index (m->stages, s);
+      HrPartStage *b = &part->stages[s];
+
+      if (i > 0
+          && (!hr_moments_add_moments (stage->moments, b->moments, error)
+              || (b->normalized != NULL
+                  && !hr_moments_add_moments (stage->normalized, b->normalized, error))
+              || (b->cross != NULL && !hr_cross_moments_merge (stage->cross, b->cross, error))))
+        {
+          g_prefix_error (error, _ ("part %u: stage %s: "), i + 1, b->name);
+          return FALSE;
+        }
+      stage->relative_error = MAX (stage->relative_error, b->relative_error);
+      stage->absolute_error = MAX (stage->absolute_error, b->absolute_error);
+      stage->n_marked += b->n_marked;
+      stage->clip_rows += b->clip_rows;
+      for (gsize j = 0; b->clipped != NULL && j < b->dimension; j++)
+        stage->clipped[j] += b->clipped[j];
+      for (guint64 r = 0; stage->table != NULL && r < b->n_samples; r++)
+        if (!hr_sample_table_put (stage->table, sample + r, b->table + r * HR_PER_SAMPLE_COLUMNS,
+                                  error))
+          return FALSE;
+      /* the first part is kept for the checks: its table is copied, not needed */
+      g_clear_pointer (&b->table, g_free);
+    }
+  return !g_cancellable_set_error_if_cancelled (cancellable, error);
+}
+
+/* The analysis of the parts added to @m, over sources that stand for their samples, its
+ * stages not yet computed. */
+static gboolean
+hr_merged_finish (HrMerged *m, GError **error)
 {
   g_autoptr (HrSource) features = NULL, projections = NULL;
-  g_autoptr (GPtrArray) names = g_ptr_array_new (), projection_names = g_ptr_array_new ();
   g_autofree char *name = NULL, *projection_name = NULL;
-  HrPart *first;
-  guint64 n_total = 0, n_dropped = 0, n_nonfinite = 0;
+  HrPart *first = m->first;
 
-  m->read = g_ptr_array_new_with_free_func ((GDestroyNotify)hr_part_free);
-  m->stages = g_ptr_array_new_with_free_func (g_object_unref);
-  if (n_parts == 0)
+  if (m->n_parts == 0)
     {
       g_set_error_literal (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_INVALID,
                            _ ("no parts to merge"));
       return FALSE;
     }
-  for (guint i = 0; i < n_parts; i++)
-    {
-      HrPart *part = hr_part_read (parts[i], error);
-
-      if (part == NULL)
-        {
-          g_prefix_error (error, _ ("part %u: "), i + 1);
-          return FALSE;
-        }
-      g_ptr_array_add (m->read, part);
-      if (i > 0 && !hr_part_check (g_ptr_array_index (m->read, 0), part, i, error))
-        return FALSE;
-      if (part->n_samples > G_MAXUINT64 - n_total)
-        return hr_mismatch (error, i, _ ("the count of samples"));
-      if (i > 0 && part->pairs != NULL && !part->pairs->positives)
-        {
-          HrPart *before = g_ptr_array_index (m->read, i - 1);
-          guint64 end = before->first_sample + before->n_samples;
-
-          if (part->first_sample != end)
-            {
-              g_set_error (error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH,
-                           /* TRANSLATORS: parts' 1-based numbers and sample numbers */
-                           _ ("part %u starts at sample %" PRIu64 ", not at sample %" PRIu64
-                              " where part %u ends: parts with pairs are merged in the order "
-                              "of their samples, without gaps (--first-sample)"),
-                           i + 1, part->first_sample, end, i);
-              return FALSE;
-            }
-        }
-      n_total += part->n_samples;
-      n_dropped += part->n_dropped;
-      n_nonfinite += part->n_nonfinite;
-      g_ptr_array_add (names, part->features);
-      if (part->projections != NULL)
-        g_ptr_array_add (projection_names, part->projections);
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return FALSE;
-    }
-  first = m->first = g_ptr_array_index (m->read, 0);
-
-  name = hr_merged_name (names);
-  features
-      = hr_part_source_new (name, n_total, first->n_features, first->layout, first->sample_format);
+  name = hr_merged_name (m->names);
+  features = hr_part_source_new (name, m->n_total, first->n_features, first->layout,
+                                 first->sample_format);
   m->analysis = hr_analysis_new_for_source (features);
   if (first->projections != NULL)
     {
       HrPartStage *last = &first->stages[first->n_stages - 1];
 
-      projection_name = hr_merged_name (projection_names);
-      projections = hr_part_source_new (projection_name, n_total, last->dimension, first->layout,
+      projection_name = hr_merged_name (m->projection_names);
+      projections = hr_part_source_new (projection_name, m->n_total, last->dimension, first->layout,
                                         first->sample_format);
       hr_analysis_set_projections_source (m->analysis, projections);
     }
@@ -1102,57 +1156,50 @@ hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancel
   hr_analysis_set_nonfinite_policy (m->analysis, first->nonfinite_policy);
   hr_analysis_set_log_plots (m->analysis, first->log_plots);
   hr_analysis_set_spectral_stages (m->analysis, (const char *const *)first->spectral_stages);
-  m->analysis->n_dropped = n_dropped;
-  m->analysis->n_nonfinite = n_nonfinite;
+  m->analysis->n_dropped = m->n_dropped;
+  m->analysis->n_nonfinite = m->n_nonfinite;
   m->analysis->first_sample = first->first_sample;
   m->analysis->no_tables = !first->tables;
-  if (first->pairs != NULL && !hr_parts_merge_pairs (m, n_parts, error))
-    return FALSE;
-
-  for (guint s = 0; s < first->n_stages; s++)
+  for (guint s = 0; s < m->stages->len; s++)
+    ((HrStage *)g_ptr_array_index (m->stages, s))->n_samples = m->n_total;
+  if (m->pairs != NULL)
     {
-      HrPartStage *ps = &first->stages[s];
-      HrStage *stage = hr_stage_new (ps->name, ps->role, ps->layer, ps->layer_kind, ps->dimension,
-                                     n_total, ps->wants_spectrum);
-      guint64 sample = 0;
+      HrPartPairs *pp = m->analysis->part_pairs = g_steal_pointer (&m->pairs);
+      GPtrArray *names = m->pair_names;
 
-      g_ptr_array_add (m->stages, stage);
-      stage->has_errors = TRUE;
-      stage->moments = g_object_ref (ps->moments);
-      stage->normalized = ps->normalized != NULL ? g_object_ref (ps->normalized) : NULL;
-      stage->cross = g_steal_pointer (&ps->cross);
-      if (ps->clipped != NULL)
-        stage->clipped = g_new0 (guint64, ps->dimension);
-      if (first->tables && (stage->table = hr_sample_table_new (error)) == NULL)
-        return FALSE;
-      for (guint i = 0; i < n_parts; i++)
+      /* the same file for every part of a list; the positives' sources by name */
+      pp->source = names->len == 0 ? NULL
+                   : pp->positives ? hr_merged_name (names)
+                                   : g_strdup (g_ptr_array_index (names, 0));
+      /* tracks: the rows of the store, counted once (every part reads the whole store) */
+      if (!pp->positives && pp->origin == HR_PAIRS_ORIGIN_TRACKS)
         {
-          HrPartStage *b = &((HrPart *)g_ptr_array_index (m->read, i))->stages[s];
-
-          if (i > 0
-              && (!hr_moments_add_moments (stage->moments, b->moments, error)
-                  || (b->normalized != NULL
-                      && !hr_moments_add_moments (stage->normalized, b->normalized, error))
-                  || (b->cross != NULL && !hr_cross_moments_merge (stage->cross, b->cross, error))))
-            {
-              g_prefix_error (error, _ ("part %u: stage %s: "), i + 1, ps->name);
-              return FALSE;
-            }
-          stage->relative_error = MAX (stage->relative_error, b->relative_error);
-          stage->absolute_error = MAX (stage->absolute_error, b->absolute_error);
-          stage->n_marked += b->n_marked;
-          stage->clip_rows += b->clip_rows;
-          for (gsize j = 0; b->clipped != NULL && j < ps->dimension; j++)
-            stage->clipped[j] += b->clipped[j];
-          for (guint64 r = 0; stage->table != NULL && r < b->n_samples; r++, sample++)
-            if (!hr_sample_table_put (stage->table, sample, b->table + r * HR_PER_SAMPLE_COLUMNS,
-                                      error))
-              return FALSE;
-          if (g_cancellable_set_error_if_cancelled (cancellable, error))
-            return FALSE;
+          pp->n_rows = first->pairs->n_rows;
+          pp->n_rows_missing = first->pairs->n_rows_missing;
         }
     }
   return TRUE;
+}
+
+/* The parts of an array folded into @m, an error about one naming it by its number. */
+static gboolean
+hr_parts_merge (GBytes **parts, guint n_parts, HrMerged *m, GCancellable *cancellable,
+                GError **error)
+{
+  hr_merged_init (m);
+  for (guint i = 0; i < n_parts; i++)
+    {
+      HrPart *part = hr_part_read (parts[i], error);
+
+      if (part == NULL)
+        {
+          g_prefix_error (error, _ ("part %u: "), i + 1);
+          return FALSE;
+        }
+      if (!hr_merged_add (m, part, cancellable, error))
+        return FALSE;
+    }
+  return hr_merged_finish (m, error);
 }
 
 /* The contrastive measures of merged parts, from their sums. */
@@ -1213,6 +1260,60 @@ hr_merged_contrastive (HrAnalysis *self, GError **error)
   return TRUE;
 }
 
+/* The analysis of the parts folded into @m (hr_merged_finish() done): the head checked,
+ * then the stages computed. */
+static HrAnalysis *
+hr_merged_analysis (HrMerged *m, HrHead *head, GCancellable *cancellable, GError **error)
+{
+  g_autofree char *checksum = NULL;
+  HrProgress progress = { NULL, NULL, NULL, 0.0, 1.0, NULL };
+
+  checksum = head != NULL ? hr_head_compute_checksum (head) : NULL;
+  if (g_strcmp0 (checksum, m->first->head_checksum) != 0)
+    {
+      g_set_error_literal (
+          error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH,
+          m->first->head_checksum == NULL
+              ? _ ("the parts were made without a head; merge them without one")
+          : head == NULL ? _ ("the parts were made with a head; give the same head to merge them")
+                         : _ ("the head given is not the one the parts were "
+                              "made with (their checksums differ)"));
+      return NULL;
+    }
+
+  if (head != NULL && !hr_part_fits_head (m->first, head))
+    {
+      g_set_error_literal (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT,
+                           _ ("the part is invalid: its stages are not those of the head"));
+      return NULL;
+    }
+  hr_analysis_set_head (m->analysis, head);
+  progress.self = m->analysis;
+
+  {
+    HrMoments *mo = ((HrStage *)g_ptr_array_index (m->stages, 0))->moments;
+    guint64 n_total = hr_source_get_n_samples (m->analysis->features);
+
+    if (hr_moments_get_n_samples (mo) < 2 && hr_moments_get_n_samples (mo) != n_total)
+      {
+        g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
+                     _ ("the parts hold %llu finite samples of %llu; at least 2 are needed"),
+                     (unsigned long long)hr_moments_get_n_samples (mo),
+                     (unsigned long long)n_total);
+        return NULL;
+      }
+  }
+  if (!hr_analysis_compute_stages (m->analysis, m->stages, g_ptr_array_index (m->stages, 0),
+                                   &progress, cancellable, error))
+    return NULL;
+  g_ptr_array_extend_and_steal (m->analysis->stages, g_steal_pointer (&m->stages));
+  if (m->analysis->part_pairs != NULL && !hr_merged_contrastive (m->analysis, error))
+    return NULL;
+  hr_analysis_judge (m->analysis);
+  m->analysis->done = TRUE;
+  return g_steal_pointer (&m->analysis);
+}
+
 /**
  * hr_analysis_new_from_parts:
  * @parts: (array length=n_parts): parts from hr_analysis_run_part(), of disjoint samples, in
@@ -1246,8 +1347,6 @@ hr_analysis_new_from_parts (GBytes **parts, guint n_parts, HrHead *head, GCancel
                             GError **error)
 {
   g_auto (HrMerged) m = { NULL };
-  g_autofree char *checksum = NULL;
-  HrProgress progress = { NULL, NULL, NULL, 0.0, 1.0, NULL };
 
   g_return_val_if_fail (parts != NULL || n_parts == 0, NULL);
   g_return_val_if_fail (head == NULL || HR_IS_HEAD (head), NULL);
@@ -1255,50 +1354,7 @@ hr_analysis_new_from_parts (GBytes **parts, guint n_parts, HrHead *head, GCancel
 
   if (!hr_parts_merge (parts, n_parts, &m, cancellable, error))
     return NULL;
-  checksum = head != NULL ? hr_head_compute_checksum (head) : NULL;
-  if (g_strcmp0 (checksum, m.first->head_checksum) != 0)
-    {
-      g_set_error_literal (
-          error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH,
-          m.first->head_checksum == NULL
-              ? _ ("the parts were made without a head; merge them without one")
-          : head == NULL ? _ ("the parts were made with a head; give the same head to merge them")
-                         : _ ("the head given is not the one the parts were "
-                              "made with (their checksums differ)"));
-      return NULL;
-    }
-
-  if (head != NULL && !hr_part_fits_head (m.first, head))
-    {
-      g_set_error_literal (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT,
-                           _ ("the part is invalid: its stages are not those of the head"));
-      return NULL;
-    }
-  hr_analysis_set_head (m.analysis, head);
-  progress.self = m.analysis;
-
-  {
-    HrMoments *mo = ((HrStage *)g_ptr_array_index (m.stages, 0))->moments;
-    guint64 n_total = hr_source_get_n_samples (m.analysis->features);
-
-    if (hr_moments_get_n_samples (mo) < 2 && hr_moments_get_n_samples (mo) != n_total)
-      {
-        g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_TOO_FEW_SAMPLES,
-                     _ ("the parts hold %llu finite samples of %llu; at least 2 are needed"),
-                     (unsigned long long)hr_moments_get_n_samples (mo),
-                     (unsigned long long)n_total);
-        return NULL;
-      }
-  }
-  if (!hr_analysis_compute_stages (m.analysis, m.stages, g_ptr_array_index (m.stages, 0), &progress,
-                                   cancellable, error))
-    return NULL;
-  g_ptr_array_extend_and_steal (m.analysis->stages, g_steal_pointer (&m.stages));
-  if (m.analysis->part_pairs != NULL && !hr_merged_contrastive (m.analysis, error))
-    return NULL;
-  hr_analysis_judge (m.analysis);
-  m.analysis->done = TRUE;
-  return g_steal_pointer (&m.analysis);
+  return hr_merged_analysis (&m, head, cancellable, error);
 }
 
 /**
@@ -1347,7 +1403,11 @@ hr_analysis_merge_parts (GBytes **parts, guint n_parts, GCancellable *cancellabl
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * hr_analysis_new_from_parts() of the files @paths; an error about one part names its file.
+ * hr_analysis_new_from_parts() of the files @paths, read one at a time: each part is read,
+ * checked against the first, added to the running accumulators and freed, so that merging
+ * holds the accumulators and one part (and the per-sample tables, concatenated) whatever
+ * the number of files. The result is that of hr_analysis_new_from_parts() of the same parts
+ * to the bit. An error about one part names its file.
  *
  * Returns: (transfer full): the merged analysis, or %NULL with @error set
  *
@@ -1357,32 +1417,33 @@ HrAnalysis *
 hr_analysis_new_from_part_files (const char *const *paths, HrHead *head, GCancellable *cancellable,
                                  GError **error)
 {
-  g_autoptr (GPtrArray) bytes = g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
-  HrAnalysis *analysis;
-  GError *local = NULL;
+  g_auto (HrMerged) m = { NULL };
 
   g_return_val_if_fail (paths != NULL, NULL);
+  g_return_val_if_fail (head == NULL || HR_IS_HEAD (head), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
+  /* one part at a time: read, checked, added, freed (hr_merged_add()) */
+  hr_merged_init (&m);
   for (guint i = 0; paths[i] != NULL; i++)
     {
-      GBytes *b = hr_part_read_file (paths[i], error);
+      g_autoptr (GBytes) bytes = hr_part_read_file (paths[i], error);
+      GError *local = NULL;
       HrPart *part;
 
-      if (b == NULL)
+      if (bytes == NULL)
         return NULL;
-      g_ptr_array_add (bytes, b);
-      /* read once here, so that an unreadable part is named by its file */
-      part = hr_part_read (b, &local);
-      if (part == NULL)
+      part = hr_part_read (bytes, &local);
+      if (part == NULL || !hr_merged_add (&m, part, cancellable, &local))
         {
-          g_propagate_prefixed_error (error, local, "%s: ", paths[i]);
+          if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            g_propagate_error (error, local);
+          else
+            g_propagate_prefixed_error (error, local, "%s: ", paths[i]);
           return NULL;
         }
-      hr_part_free (part);
     }
-  analysis
-      = hr_analysis_new_from_parts ((GBytes **)bytes->pdata, bytes->len, head, cancellable, &local);
-  if (analysis == NULL)
-    g_propagate_error (error, local);
-  return analysis;
+  if (!hr_merged_finish (&m, error))
+    return NULL;
+  return hr_merged_analysis (&m, head, cancellable, error);
 }

@@ -55,6 +55,7 @@ hr_stage_init (HrStage *self)
 {
   self->layer = -1;
   self->cka = NAN;
+  self->scatter_norm = NAN;
 }
 
 /**
@@ -500,8 +501,12 @@ hr_stage_get_normalized_spectrum (HrStage *stage)
  * and scaling, near 0 for unrelated representations. Computed for the projections and
  * for the hidden stages that have a spectrum; 1 for the features themselves.
  *
+ * A wide stage, or wide features (fewer samples than dimensions), keeps its rows instead of
+ * a scatter matrix: its ‖XᵀX‖_F is then that of the N × N Gram matrix of its centred rows,
+ * the same norm, and the cross-moments are made only if they fit in the memory limit.
+ *
  * Returns: CKA between 0 and 1; NaN when it was not computed (a stage without a spectrum;
- *   a wide stage, or wide features, whose rows are kept instead of the scatter matrix;
+ *   a wide stage, or wide features, whose cross-moments did not fit in the memory limit;
  *   rows dropped on one side only) or when a stage has no variance
  *
  * Since: 0.2

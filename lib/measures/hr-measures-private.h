@@ -24,8 +24,9 @@ void hr_cross_moments_add (HrCrossMoments *cm, const float *x, const float *z, g
 void hr_cross_moments_add_centred (HrCrossMoments *cm, const double *yx, const double *cx,
                                    const double *yz, const double *cz, gsize n_rows);
 guint64 hr_cross_moments_get_n_samples (HrCrossMoments *cm);
-double hr_cross_moments_linear_cka (HrCrossMoments *cm, const double *scatter_x,
-                                    const double *scatter_z);
+double hr_cross_moments_linear_cka (HrCrossMoments *cm, double norm_x, double norm_z);
+double hr_scatter_frobenius (const double *scatter, gsize d);
+double hr_rows_scatter_frobenius (const float *rows, gsize n, gsize d, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrCrossMoments, hr_cross_moments_free)
 

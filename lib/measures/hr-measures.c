@@ -246,19 +246,90 @@ hr_frobenius (const double *a, gsize n)
   return sqrt (s);
 }
 
-/* Linear CKA (Kornblith, Norouzi, Lee and Hinton, ICML 2019) from the cross-moments and the
- * two full scatter matrices over the same rows: ‖C‖²_F / (‖S_x‖_F ‖S_z‖_F). NaN when either
- * stage has no variance. */
+/* ‖S‖_F of a full D × D scatter matrix. */
 double
-hr_cross_moments_linear_cka (HrCrossMoments *cm, const double *scatter_x, const double *scatter_z)
+hr_scatter_frobenius (const double *scatter, gsize d)
+{
+  return hr_frobenius (scatter, d * d);
+}
+
+#define HR_CKA_BLOCK 1024
+
+/* ‖YᵀY‖_F of @n rows of @d float32 values, Y the rows centred on their mean (float64):
+ * the norm hr_scatter_frobenius() takes of the scatter matrix, for a stage that keeps its
+ * rows instead. When n < d from the N × N Gram matrix Y Yᵀ, which has the same nonzero
+ * eigenvalues and so the same Frobenius norm, formed by `dsyrk` over blocks of columns
+ * (8·N² + 8·N·1024 bytes), as hr_spectrum_new_from_rows() forms it; otherwise from YᵀY
+ * over blocks of rows. */
+double
+hr_rows_scatter_frobenius (const float *rows, gsize n, gsize d, GError **error)
+{
+  const gsize side = MIN (n, d);
+  const gsize block = n < d ? MIN (d, (gsize)HR_CKA_BLOCK) : MIN (n, (gsize)HR_CKA_BLOCK);
+  g_autofree double *mean = g_try_new0 (double, d);
+  g_autofree double *g = g_try_new0 (double, side *side);
+  g_autofree double *y = g_try_new (double, n < d ? n * block : block * d);
+  double sq = 0;
+
+  if (mean == NULL || g == NULL || y == NULL)
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
+                   /* TRANSLATORS: N × N and D: the sizes of the matrices */
+                   _ ("not enough memory for the Gram matrices of %zu samples of dimension %zu"), n,
+                   d);
+      return NAN;
+    }
+  if (n == 0)
+    return 0.0;
+  for (gsize r = 0; r < n; r++)
+    for (gsize j = 0; j < d; j++)
+      mean[j] += rows[r * d + j];
+  for (gsize j = 0; j < d; j++)
+    mean[j] /= (double)n;
+  if (n < d)
+    for (gsize c0 = 0; c0 < d; c0 += block)
+      {
+        gsize nb = MIN (block, d - c0);
+
+        for (gsize r = 0; r < n; r++)
+          for (gsize j = 0; j < nb; j++)
+            y[r * nb + j] = rows[r * d + c0 + j] - mean[c0 + j];
+        cblas_dsyrk (CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)nb, 1.0, y, (int)nb, 1.0,
+                     g, (int)n);
+      }
+  else
+    for (gsize r0 = 0; r0 < n; r0 += block)
+      {
+        gsize nb = MIN (block, n - r0);
+
+        for (gsize r = 0; r < nb; r++)
+          for (gsize j = 0; j < d; j++)
+            y[r * d + j] = rows[(r0 + r) * d + j] - mean[j];
+        cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)nb, 1.0, y, (int)d, 1.0, g,
+                     (int)d);
+      }
+  /* the upper triangle: each value off the diagonal twice */
+  for (gsize i = 0; i < side; i++)
+    {
+      sq += g[i * side + i] * g[i * side + i];
+      for (gsize j = i + 1; j < side; j++)
+        sq += 2 * g[i * side + j] * g[i * side + j];
+    }
+  return sqrt (sq);
+}
+
+/* Linear CKA (Kornblith, Norouzi, Lee and Hinton, ICML 2019) from the cross-moments C = XᵀZ
+ * and the Frobenius norms of the two scatter matrices over the same rows, ‖XᵀX‖_F and
+ * ‖ZᵀZ‖_F (hr_scatter_frobenius(), or hr_rows_scatter_frobenius() for a stage that keeps
+ * its rows): ‖C‖²_F / (‖XᵀX‖_F ‖ZᵀZ‖_F). NaN when either stage has no variance. */
+double
+hr_cross_moments_linear_cka (HrCrossMoments *cm, double norm_x, double norm_z)
 {
   double c = hr_frobenius (cm->c, cm->dx * cm->dz);
-  double nx = hr_frobenius (scatter_x, cm->dx * cm->dx);
-  double nz = hr_frobenius (scatter_z, cm->dz * cm->dz);
 
-  if (!(nx > 0) || !(nz > 0))
+  if (!(norm_x > 0) || !(norm_z > 0))
     return NAN;
-  return c * c / (nx * nz);
+  return c * c / (norm_x * norm_z);
 }
 
 /* -- L2-normalised rows ------------------------------------------------------------------- */

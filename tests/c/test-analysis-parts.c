@@ -13,6 +13,7 @@
 
 #include "test-util.h"
 
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 
@@ -273,13 +274,158 @@ test_merge_tree (void)
     g_bytes_unref (parts[i]);
 }
 
+/* Many part files (50 of 30 samples) merged one at a time by
+ * hr_analysis_new_from_part_files() give the analysis of hr_analysis_new_from_parts() of the
+ * same parts to the bit (the same left fold); a damaged or missing 30th file is named in the
+ * error. */
+#define MANY 50
+
+static void
+test_many_files (HrTestFolder *f, gconstpointer unused)
+{
+  g_autofree float *x = g_new (float, N *D);
+  g_autofree float *p = g_new (float, N *P);
+  GBytes *parts[MANY];
+  char *paths[MANY + 1] = { NULL };
+  g_autoptr (HrAnalysis) from_bytes = NULL, from_files = NULL, none = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *kept = NULL;
+  gsize kept_length;
+
+  make_data (x, p);
+  for (guint i = 0; i < MANY; i++)
+    {
+      g_autoptr (HrAnalysis) a = analysis_of (x, p, i * (N / MANY), N / MANY, D);
+      g_autofree char *name = g_strdup_printf ("part-%02u.part", i + 1);
+
+      paths[i] = g_build_filename (f->dir, name, NULL);
+      parts[i] = hr_analysis_run_part (a, NULL, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_true (g_file_set_contents (paths[i], g_bytes_get_data (parts[i], NULL),
+                                          (gssize)g_bytes_get_size (parts[i]), NULL));
+    }
+  from_bytes = hr_analysis_new_from_parts (parts, MANY, NULL, NULL, &error);
+  g_assert_no_error (error);
+  from_files = hr_analysis_new_from_part_files ((const char *const *)paths, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (hr_source_get_n_samples (hr_analysis_get_source (from_files)), ==, N);
+  compare_analyses (from_bytes, from_files, 0.0);
+  for (guint s = 0; s < hr_analysis_get_n_stages (from_bytes); s++)
+    {
+      HrStage *a = hr_analysis_get_stage (from_bytes, s),
+              *b = hr_analysis_get_stage (from_files, s);
+      gsize na = 0, nb = 0;
+      const double *va = hr_spectrum_get_eigenvalues (hr_stage_get_spectrum (a), &na);
+      const double *vb = hr_spectrum_get_eigenvalues (hr_stage_get_spectrum (b), &nb);
+      double ca = hr_stage_get_cka (a), cb = hr_stage_get_cka (b);
+
+      g_assert_cmpmem (va, na * sizeof (double), vb, nb * sizeof (double));
+      g_assert_cmpmem (&ca, sizeof ca, &cb, sizeof cb);
+    }
+
+  /* the 30th file damaged, then missing: the error names it */
+  g_assert_true (g_file_get_contents (paths[29], &kept, &kept_length, NULL));
+  g_assert_true (g_file_set_contents (paths[29], kept + 64, (gssize)kept_length - 64, NULL));
+  none = hr_analysis_new_from_part_files ((const char *const *)paths, NULL, NULL, &error);
+  g_assert_null (none);
+  g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_NOT_PART);
+  g_assert_nonnull (strstr (error->message, "part-30.part"));
+  g_clear_error (&error);
+  g_assert_cmpint (g_remove (paths[29]), ==, 0);
+  none = hr_analysis_new_from_part_files ((const char *const *)paths, NULL, NULL, &error);
+  g_assert_null (none);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "part-30.part"));
+  g_clear_error (&error);
+  /* the 30th of other options: the mismatch names the file too */
+  {
+    g_autoptr (HrAnalysis) other = analysis_of (x, p, 29 * (N / MANY), N / MANY, D);
+
+    hr_analysis_set_precision (other, HR_PRECISION_FLOAT32_PRODUCTS);
+    g_assert_true (hr_analysis_write_part (other, paths[29], NULL, NULL, NULL, &error));
+    g_assert_no_error (error);
+  }
+  none = hr_analysis_new_from_part_files ((const char *const *)paths, NULL, NULL, &error);
+  g_assert_null (none);
+  g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH);
+  g_assert_nonnull (strstr (error->message, "part-30.part"));
+  g_assert_nonnull (strstr (error->message, "part 30 cannot be merged with part 1"));
+  for (guint i = 0; i < MANY; i++)
+    {
+      g_bytes_unref (parts[i]);
+      g_free (paths[i]);
+    }
+}
+
+/* Features wider than the samples (40 × 60; projections 40 × 5 narrow, then 40 × 50 wide):
+ * one pass keeps the wide stages' rows for their Gram matrices and computes CKA from them
+ * (the cross-moments and ‖YᵀY‖_F of the kept rows), the parts from the merged scatter
+ * matrices: the same CKA within 1e-12 relative. */
+static void
+test_wide_cka (void)
+{
+  const gsize n = 40, d = 60, widths[] = { 5, 50 };
+  g_autofree float *x = g_new (float, n *d);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (96);
+
+  for (gsize i = 0; i < n * d; i++)
+    x[i] = (float)g_rand_double_range (rand, -1, 1) + (i % d == 3 ? 5.0f : 0.0f);
+  for (guint w = 0; w < G_N_ELEMENTS (widths); w++)
+    {
+      gsize pw = widths[w];
+      g_autofree float *p = g_new (float, n *pw);
+      g_autoptr (HrSource) features = memory (x, n, d);
+      g_autoptr (HrSource) projections = NULL;
+      g_autoptr (HrAnalysis) single = hr_analysis_new_for_source (features);
+      g_autoptr (HrAnalysis) merged = NULL;
+      g_autoptr (GError) error = NULL;
+      GBytes *parts[2];
+      double one, two;
+
+      for (gsize i = 0; i < n; i++)
+        for (gsize k = 0; k < pw; k++)
+          p[i * pw + k] = MAX (0.0f, x[i * d + k] - 0.5f * x[i * d + k + 1])
+                          + 0.1f * (float)g_rand_double (rand);
+      projections = memory (p, n, pw);
+      hr_analysis_set_projections_source (single, projections);
+      g_assert_true (hr_analysis_run (single, NULL, NULL, NULL, &error));
+      g_assert_no_error (error);
+      for (guint i = 0; i < 2; i++)
+        {
+          g_autoptr (HrSource) fr = hr_range_source_new (features, i * n / 2, n / 2, &error);
+          g_autoptr (HrSource) pr = hr_range_source_new (projections, i * n / 2, n / 2, &error);
+          g_autoptr (HrAnalysis) a = NULL;
+
+          g_assert_no_error (error);
+          a = hr_analysis_new_for_source (fr);
+          hr_analysis_set_projections_source (a, pr);
+          parts[i] = hr_analysis_run_part (a, NULL, NULL, NULL, &error);
+          g_assert_no_error (error);
+        }
+      merged = hr_analysis_new_from_parts (parts, 2, NULL, NULL, &error);
+      g_assert_no_error (error);
+      one = hr_stage_get_cka (hr_analysis_get_stage (single, 1));
+      two = hr_stage_get_cka (hr_analysis_get_stage (merged, 1));
+      g_assert_false (isnan (one));
+      g_assert_cmpfloat (one, >, 0.0);
+      g_assert_cmpfloat (one, <=, 1.0);
+      g_assert_cmpfloat (fabs (one - two), <=, 1e-12 * one);
+      g_assert_cmpfloat (hr_stage_get_cka (hr_analysis_get_stage (single, 0)), ==, 1.0);
+      g_bytes_unref (parts[0]);
+      g_bytes_unref (parts[1]);
+    }
+}
+
 int
 main (int argc, char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/analysis-parts/merge", test_merge);
   g_test_add_func ("/analysis-parts/merge-tree", test_merge_tree);
+  g_test_add_func ("/analysis-parts/wide-cka", test_wide_cka);
   g_test_add ("/analysis-parts/refuse", HrTestFolder, NULL, hr_test_folder_set_up, test_refuse,
               hr_test_folder_tear_down);
+  g_test_add ("/analysis-parts/many-files", HrTestFolder, NULL, hr_test_folder_set_up,
+              test_many_files, hr_test_folder_tear_down);
   return g_test_run ();
 }

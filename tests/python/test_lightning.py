@@ -231,12 +231,11 @@ def test_real_ddp_logs_what_offline_analyze_gives(tmp_path, kind, modules, dims)
         offline = _one_pass_with_positives(x, z, zp, 16)
         got = {k: v for k, v in values.items() if k.startswith('headrank/')}
         assert 'headrank/contrastive/uniformity' in got
-        # features wider than the samples (768 > 96): one pass keeps their rows and gives no
-        # CKA, parts accumulate their scatter matrix and cross-moments and give it
-        extra = ('headrank/projections/cka_with_features',) if dims[0] > 96 else ()
-        _assert_close(got, offline, rel=1e-6, extra=extra)  # Lightning logs float32
+        # features wider than the samples (768 > 96): one pass keeps their rows and gives
+        # CKA from them, parts from their scatter matrices and cross-moments: the same
+        _assert_close(got, offline, rel=1e-6)  # Lightning logs float32
         if epoch == 1:  # the callback's own report (float64) of the last epoch
-            _assert_close(hl.metrics(out['last_report']), offline, rel=1e-7, extra=extra)
+            _assert_close(hl.metrics(out['last_report']), offline, rel=1e-7)
     # and the command on the same embeddings
     tool = os.environ.get('HEADRANK_TOOL')
     if tool:
@@ -248,5 +247,4 @@ def test_real_ddp_logs_what_offline_analyze_gives(tmp_path, kind, modules, dims)
                         '--pair-batch', '16', '-o', str(tmp_path / 'report')], check=True,
                        capture_output=True)
         report = json.loads((tmp_path / 'report' / 'report.json').read_text())
-        _assert_close(hl.metrics(out['last_report']), hl.metrics(report), rel=1e-7,
-                      extra=extra)
+        _assert_close(hl.metrics(out['last_report']), hl.metrics(report), rel=1e-7)

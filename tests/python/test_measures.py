@@ -198,7 +198,48 @@ def test_wide_projections_have_a_normalized_spectrum(tmp_path):
     ref = np.linalg.svd(zn - zn.mean(0), compute_uv=False) ** 2 / 49
     got = np.array(p.get_normalized_spectrum().get_eigenvalues())
     assert got[:49] == pytest.approx(ref[:49], rel=1e-5)
-    assert math.isnan(p.get_cka())  # CKA needs the D × D scatter matrix
+    # CKA from the kept rows: the cross-moments and the Gram matrix's norm
+    assert p.get_cka() == pytest.approx(numpy_linear_cka(x, z), rel=1e-9)
+
+
+def memory(rows):
+    rows = np.ascontiguousarray(rows, dtype=np.float32)
+    return Headrank.MemorySource.new(GLib.Bytes.new(rows.tobytes()), *rows.shape)
+
+
+def numpy_linear_cka(x, z):
+    """Linear CKA of Kornblith et al. (ICML 2019), feature-space form, in float64."""
+    xc = x.astype(np.float64) - x.astype(np.float64).mean(0)
+    zc = z.astype(np.float64) - z.astype(np.float64).mean(0)
+    return (np.linalg.norm(xc.T @ zc) ** 2
+            / (np.linalg.norm(xc.T @ xc) * np.linalg.norm(zc.T @ zc)))
+
+
+@pytest.mark.parametrize('dz', [8, 500])
+def test_wide_features_have_a_cka(tmp_path, dz):
+    """96 samples of 768 features (wider than the samples: their rows are kept for the
+    Gram matrix), projections narrow (8) or wide too (500): CKA as numpy's, and as the
+    merge of two parts of the same samples gives it."""
+    rng = np.random.default_rng(768)
+    x = (rng.standard_normal((96, 768)) @ rng.standard_normal((768, 768)) * 0.05
+         + 3).astype(np.float32)
+    z = np.maximum(x[:, :dz] - 0.5 * x[:, 1:dz + 1], 0).astype(np.float32)
+    tifffile.imwrite(tmp_path / 'x.tif', x)
+    tifffile.imwrite(tmp_path / 'z.tif', z)
+    a = Headrank.Analysis.new(reader(tmp_path / 'x.tif'))
+    a.set_projections(reader(tmp_path / 'z.tif'))
+    a.run(None, None, None)
+    one = a.find_stage('projections').get_cka()
+    assert one == pytest.approx(numpy_linear_cka(x, z), rel=1e-9)
+    assert 0 < one < 1
+    assert json.loads(a.to_json(False))['stages'][-1]['cka_with_features'] == one
+    parts = []
+    for rows in (slice(0, 48), slice(48, 96)):
+        b = Headrank.Analysis.new_for_source(memory(x[rows]))
+        b.set_projections_source(memory(z[rows]))
+        parts.append(b.run_part(None, None, None))
+    merged = Headrank.Analysis.new_from_parts(parts, None, None)
+    assert merged.find_stage('projections').get_cka() == pytest.approx(one, rel=1e-12)
 
 
 def test_memory_limit_refuses_before_allocating(tmp_path):
