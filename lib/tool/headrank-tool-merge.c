@@ -96,5 +96,5 @@ hr_command_merge (int argc, char **argv)
         return status;
       return hr_user_error (error);
     }
-  return hr_print_analysis (analysis, json, output);
+  return hr_print_analysis (analysis, json, output, 0);
 }

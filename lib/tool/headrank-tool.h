@@ -112,11 +112,21 @@ int hr_command_project (int argc, char **argv);
 
 /* headrank-tool-analyze.c */
 int hr_command_analyze (int argc, char **argv);
-/* The table, verdict and notes of a finished analysis, and where its report went. */
-void hr_analysis_print_text (HrAnalysis *analysis, const char *output);
+
+/* Which of the bundled sample's files "headrank analyze" without FILE took. */
+typedef enum
+{
+  HR_BUNDLED_FEATURES = 1 << 0,
+  HR_BUNDLED_HEAD = 1 << 1,
+  HR_BUNDLED_PAIRS = 1 << 2,
+} HrBundled;
+
+/* What was analysed (one line), the tables, verdict and notes of a finished analysis, and
+ * where its report went; @bundled: the bundled files it took, named as such. */
+void hr_analysis_print_text (HrAnalysis *analysis, const char *output, HrBundled bundled);
 /* Prints a finished analysis: its report as JSON with @json, else as text (with the folder
  * @output it went to); returns EXIT_SUCCESS. */
-int hr_print_analysis (HrAnalysis *analysis, gboolean json, const char *output);
+int hr_print_analysis (HrAnalysis *analysis, gboolean json, const char *output, HrBundled bundled);
 
 /* headrank-tool-merge.c */
 int hr_command_merge (int argc, char **argv);
