@@ -575,17 +575,8 @@ hr_command_analyze (int argc, char **argv)
             N_ ("What to do with samples that hold NaN or infinite values: drop (leave them "
                 "out and say how many; the default) or error (stop at the first)"),
             N_ ("POLICY") },
-          { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
-            /* TRANSLATORS: description of --output of "headrank analyze" */
-            N_ ("The folder for the report, tables and plots (default: headrank-report, or "
-                "none with --json)"),
-            N_ ("DIR") },
-          { "per-sample", 0, 0, G_OPTION_ARG_STRING, &per_sample_name,
-            /* TRANSLATORS: description of --per-sample of "headrank analyze"; the values
-               and file names stay in English */
-            N_ ("The per-sample table of the report: csv (per_sample.csv, the default), csv.gz "
-                "(per_sample.csv.gz, compressed with gzip; pandas reads it directly) or none"),
-            N_ ("FORMAT") },
+          hr_option_report_output (&output),
+          hr_option_per_sample (&per_sample_name),
           { "standardize", 0, 0, G_OPTION_ARG_NONE, &standardize,
             /* TRANSLATORS: description of --standardize of "headrank analyze" */
             N_ ("Spectra of the standardised samples (the correlation matrix), as "
@@ -599,9 +590,7 @@ hr_command_analyze (int argc, char **argv)
           { "linear", 0, 0, G_OPTION_ARG_NONE, &linear,
             /* TRANSLATORS: description of --linear of "headrank analyze" */
             N_ ("Draw the explained-variance curves on linear axes (default: logarithmic)"), NULL },
-          { "json", 0, 0, G_OPTION_ARG_NONE, &json,
-            /* TRANSLATORS: description of --json of "headrank analyze" */
-            N_ ("Print the report as JSON on standard output"), NULL },
+          hr_option_report_json (&json),
           { "partial", 0, 0, G_OPTION_ARG_FILENAME, &partial,
             /* TRANSLATORS: description of --partial of "headrank analyze"; keep
                "headrank merge" */

@@ -84,6 +84,12 @@ void hr_head_options_clear (HrHeadOptions *o);
 /* Adds --weights, --arch, --activation, --prefix, --batch-stats, --batch-size and --layout. */
 void hr_head_options_add (GOptionContext *context, HrHeadOptions *o);
 
+/* The entries of the options of a report that analyze and merge share, for their tables
+ * of options (in the order each has them): --output DIR, --per-sample FORMAT, --json. */
+GOptionEntry hr_option_report_output (char **output);
+GOptionEntry hr_option_per_sample (char **name);
+GOptionEntry hr_option_report_json (gboolean *json);
+
 /* Checks them once parsed; a usage error's exit status, or 0. */
 int hr_head_options_check (GOptionContext *context, HrHeadOptions *o);
 
