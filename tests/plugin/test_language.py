@@ -16,12 +16,12 @@ SCRIPT = r'''
 import sys
 if {plugin!r}:
     sys.path.insert(0, {plugin!r})
-import gi
-gi.require_version('Headrank', '1.0')
 if {through_plugin!r}:
     from napari_headrank import _library
     Headrank = _library.headrank()
 else:
+    import gi
+    gi.require_version('Headrank', '1.0')
     from gi.repository import Headrank
 from gi.repository import GLib
 try:
