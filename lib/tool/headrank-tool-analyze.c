@@ -171,18 +171,16 @@ hr_analysis_print_subject (HrAnalysis *analysis, HrBundled bundled, guint width)
                     : g_strdup_printf (_ ("through %s (bundled head, architecture %s)"),
                                        HR_SAMPLE_HEAD, spec);
     }
-  else if (head != NULL && hr_head_get_source (head) != NULL)
-    /* TRANSLATORS: the rest of the first line of "headrank analyze": where the head came
-       from, as "headrank head describe" says it in its first line (the weights file, the
-       prefix, the architecture: the --arch given, or how it was known) */
-    through = g_strdup_printf (_ ("through the head %s"), hr_head_get_source (head));
   else if (head != NULL)
     {
+      /* the command's heads come from a file, which their source names; the spec else */
       g_autofree char *spec = hr_head_get_spec (head);
+      const char *source = hr_head_get_source (head);
 
-      /* TRANSLATORS: the rest of the first line of "headrank analyze": a head that was
-         built layer by layer, %s its architecture spec */
-      through = g_strdup_printf (_ ("through a head built by hand, architecture %s"), spec);
+      /* TRANSLATORS: the rest of the first line of "headrank analyze": where the head came
+         from, as "headrank head describe" says it in its first line (the weights file, the
+         prefix, the architecture: the --arch given, or how it was known) */
+      through = g_strdup_printf (_ ("through the head %s"), source != NULL ? source : spec);
     }
   else if (projections != NULL)
     /* TRANSLATORS: the rest of the first line of "headrank analyze" with --projections */
