@@ -16,10 +16,15 @@ SCRIPT = r'''
 import sys
 if {plugin!r}:
     sys.path.insert(0, {plugin!r})
+import os
+from napari_headrank import _library
 if {through_plugin!r}:
-    from napari_headrank import _library
     Headrank = _library.headrank()
 else:
+    # the same typelib, library and catalogue as the plugin's, without the plugin's locale
+    _library._prepend(_library._locations())
+    if _library.localedir():
+        os.environ.setdefault('HEADRANK_LOCALEDIR', _library.localedir())
     import gi
     gi.require_version('Headrank', '1.0')
     from gi.repository import Headrank
