@@ -331,6 +331,13 @@ hr_cmp_read_stage (JsonNode *node, guint index, HrCmpReport *r, GError **error)
         }
       if (!JSON_NODE_HOLDS_NULL (v))
         x = json_node_get_double (v);
+      /* as hr_cmp_double(): 1e400 overflows to an infinity that would reach the plots */
+      if (!JSON_NODE_HOLDS_NULL (v) && !isfinite (x))
+        {
+          g_autofree char *member
+              = g_strdup_printf ("%scumulative_explained_variance[%u]", where, i);
+          return hr_cmp_bad (error, path, member, _ ("is not a finite number"));
+        }
       g_array_append_val (s->cumulative, x);
     }
   return TRUE;

@@ -97,7 +97,7 @@ hr_analysis_print_field_measures (HrAnalysis *analysis, guint width)
 }
 
 int
-hr_print_analysis (HrAnalysis *analysis, gboolean json, const char *output)
+hr_print_analysis (HrAnalysis *analysis, gboolean json, const char *output, HrBundled bundled)
 {
   if (json)
     {
@@ -105,12 +105,103 @@ hr_print_analysis (HrAnalysis *analysis, gboolean json, const char *output)
       g_print ("%s\n", text);
     }
   else
-    hr_analysis_print_text (analysis, output);
+    hr_analysis_print_text (analysis, output, bundled);
   return EXIT_SUCCESS;
 }
 
+/* The first line of the text: what was analysed, the input's files and N × D, and the head
+ * with where its architecture came from (or the projections, or no head); the bundled
+ * sample's files by their names, which say what they are. */
+static void
+hr_analysis_print_subject (HrAnalysis *analysis, HrBundled bundled, guint width)
+{
+  HrSource *features = hr_analysis_get_source (analysis);
+  HrSource *projections = hr_analysis_get_projections_source (analysis);
+  HrHead *head = hr_analysis_get_head (analysis);
+  unsigned long long n = hr_source_get_n_samples (features);
+  unsigned long long d = hr_source_get_n_features (features);
+  guint n_files = HR_IS_CONCAT_SOURCE (features)
+                      ? hr_concat_source_get_n_parts (HR_CONCAT_SOURCE (features))
+                      : 1;
+  g_autofree char *input = NULL, *through = NULL, *with_pairs = NULL;
+
+  if (bundled & HR_BUNDLED_FEATURES)
+    /* TRANSLATORS: the start of the first line of "headrank analyze" without FILE: the
+       bundled sample's file name, its number of samples and of features */
+    input = g_strdup_printf (_ ("Analysis of %s (bundled sample: %llu samples × %llu features)"),
+                             HR_SAMPLE_FEATURES, n, d);
+  else if (n_files > 1)
+    {
+      HrConcatSource *concat = HR_CONCAT_SOURCE (features);
+
+      input = g_strdup_printf (
+          g_dngettext (GETTEXT_PACKAGE,
+                       /* TRANSLATORS: the start of the first line of "headrank analyze" of
+                          several files: their number, the first and the last file, the
+                          number of samples (of all files) and of features */
+                       "Analysis of %u file, %s to %s (%llu samples × %llu features)",
+                       "Analysis of %u files, %s to %s (%llu samples × %llu features)", n_files),
+          n_files, hr_source_get_name (hr_concat_source_get_part (concat, 0)),
+          hr_source_get_name (hr_concat_source_get_part (concat, n_files - 1)), n, d);
+    }
+  else
+    {
+      HrSource *one = HR_IS_CONCAT_SOURCE (features)
+                          ? hr_concat_source_get_part (HR_CONCAT_SOURCE (features), 0)
+                          : features;
+
+      /* TRANSLATORS: the start of the first line of "headrank analyze": the file (a TIFF
+         file or a zarr store), its number of samples and of features */
+      input = g_strdup_printf (_ ("Analysis of %s (%llu samples × %llu features)"),
+                               hr_source_get_name (one), n, d);
+    }
+  if (head != NULL && (bundled & HR_BUNDLED_HEAD))
+    {
+      g_auto (GStrv) presets = hr_head_match_presets (head);
+      g_autofree char *spec = hr_head_get_spec (head);
+
+      through = presets != NULL && presets[0] != NULL
+                    /* TRANSLATORS: the rest of the first line of "headrank analyze" without
+                       --weights: the bundled head's file name, then the preset whose
+                       architecture it has */
+                    ? g_strdup_printf (_ ("through %s (bundled head, preset %s)"), HR_SAMPLE_HEAD,
+                                       presets[0])
+                    /* TRANSLATORS: the same with an architecture spec (--arch) that is no
+                       preset */
+                    : g_strdup_printf (_ ("through %s (bundled head, architecture %s)"),
+                                       HR_SAMPLE_HEAD, spec);
+    }
+  else if (head != NULL)
+    {
+      /* the command's heads come from a file, which their source names; the spec else */
+      g_autofree char *spec = hr_head_get_spec (head);
+      const char *source = hr_head_get_source (head);
+
+      /* TRANSLATORS: the rest of the first line of "headrank analyze": where the head came
+         from, as "headrank head describe" says it in its first line (the weights file, the
+         prefix, the architecture: the --arch given, or how it was known) */
+      through = g_strdup_printf (_ ("through the head %s"), source != NULL ? source : spec);
+    }
+  else if (projections != NULL)
+    /* TRANSLATORS: the rest of the first line of "headrank analyze" with --projections */
+    through = g_strdup_printf (_ ("with the projections of %s"), hr_source_get_name (projections));
+  else
+    /* TRANSLATORS: the rest of the first line of "headrank analyze" of features alone */
+    through = g_strdup (_ ("without a head: the features alone"));
+  if (bundled & HR_BUNDLED_PAIRS)
+    /* TRANSLATORS: the end of the first line of "headrank analyze" without FILE: the file
+       name of the bundled positive pairs, with a space before it */
+    with_pairs = g_strdup_printf (_ (" with %s (bundled pairs)"), HR_SAMPLE_PAIRS);
+  /* TRANSLATORS: the first line of "headrank analyze": what was analysed (“Analysis of
+     FILE (N samples × D features)”), then the head (“through the head …”), then the
+     bundled pairs or nothing */
+  hr_print_wrapped_printf (width, _ ("%s %s%s."), input, through,
+                           with_pairs != NULL ? with_pairs : "");
+  g_print ("\n");
+}
+
 void
-hr_analysis_print_text (HrAnalysis *analysis, const char *output)
+hr_analysis_print_text (HrAnalysis *analysis, const char *output, HrBundled bundled)
 {
   g_auto (GStrv) verdict = hr_analysis_describe_verdict (analysis);
   guint width = hr_output_width ();
@@ -123,6 +214,7 @@ hr_analysis_print_text (HrAnalysis *analysis, const char *output)
   g_autoptr (HrTable) table = hr_table_new (G_N_ELEMENTS (headers), headers);
   gboolean without_spectrum = FALSE;
 
+  hr_analysis_print_subject (analysis, bundled, width);
   for (guint i = 0; i < hr_analysis_get_n_stages (analysis); i++)
     {
       HrStage *stage = hr_analysis_get_stage (analysis, i);
@@ -412,6 +504,7 @@ hr_command_analyze (int argc, char **argv)
   HrNonfinitePolicy nonfinite = HR_NONFINITE_POLICY_DROP;
   g_auto (GStrv) stages = NULL;
   HrPrecision precision = HR_PRECISION_AUTO;
+  HrBundled bundled = 0;
   gboolean json = FALSE, linear = FALSE, standardize = FALSE;
   double memory_limit = 0; /* GiB; 0: not given, the default */
   gint64 pair_batch = 256;
@@ -480,17 +573,8 @@ hr_command_analyze (int argc, char **argv)
             N_ ("What to do with samples that hold NaN or infinite values: drop (leave them "
                 "out and say how many; the default) or error (stop at the first)"),
             N_ ("POLICY") },
-          { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
-            /* TRANSLATORS: description of --output of "headrank analyze" */
-            N_ ("The folder for the report, tables and plots (default: headrank-report, or "
-                "none with --json)"),
-            N_ ("DIR") },
-          { "per-sample", 0, 0, G_OPTION_ARG_STRING, &per_sample_name,
-            /* TRANSLATORS: description of --per-sample of "headrank analyze"; the values
-               and file names stay in English */
-            N_ ("The per-sample table of the report: csv (per_sample.csv, the default), csv.gz "
-                "(per_sample.csv.gz, compressed with gzip; pandas reads it directly) or none"),
-            N_ ("FORMAT") },
+          hr_option_report_output (&output),
+          hr_option_per_sample (&per_sample_name),
           { "standardize", 0, 0, G_OPTION_ARG_NONE, &standardize,
             /* TRANSLATORS: description of --standardize of "headrank analyze" */
             N_ ("Spectra of the standardised samples (the correlation matrix), as "
@@ -504,9 +588,7 @@ hr_command_analyze (int argc, char **argv)
           { "linear", 0, 0, G_OPTION_ARG_NONE, &linear,
             /* TRANSLATORS: description of --linear of "headrank analyze" */
             N_ ("Draw the explained-variance curves on linear axes (default: logarithmic)"), NULL },
-          { "json", 0, 0, G_OPTION_ARG_NONE, &json,
-            /* TRANSLATORS: description of --json of "headrank analyze" */
-            N_ ("Print the report as JSON on standard output"), NULL },
+          hr_option_report_json (&json),
           { "partial", 0, 0, G_OPTION_ARG_FILENAME, &partial,
             /* TRANSLATORS: description of --partial of "headrank analyze"; keep
                "headrank merge" */
@@ -652,15 +734,20 @@ hr_command_analyze (int argc, char **argv)
       if (sample == NULL || sample_head == NULL)
         return hr_fail (g_strdup (_ ("the bundled sample is not installed; give a FILE")));
       path = sample;
+      bundled |= HR_BUNDLED_FEATURES;
       if (o.weights == NULL && projections_path == NULL)
         {
           o.weights = g_strdup (sample_head);
           if (o.arch == NULL)
             o.arch = g_strdup (HR_SAMPLE_ARCH);
+          bundled |= HR_BUNDLED_HEAD;
         }
       if (pairs == NULL && positives_path == NULL && !pairs_from_tracks && sample_pairs != NULL
           && partial == NULL)
-        pairs = g_strdup (sample_pairs);
+        {
+          pairs = g_strdup (sample_pairs);
+          bundled |= HR_BUNDLED_PAIRS;
+        }
     }
 
   if (o.batch_stats && o.weights == NULL)
@@ -796,5 +883,5 @@ hr_command_analyze (int argc, char **argv)
                partial, (unsigned long long)n);
       return EXIT_SUCCESS;
     }
-  return hr_print_analysis (analysis, json, output);
+  return hr_print_analysis (analysis, json, output, bundled);
 }

@@ -19,21 +19,8 @@ hr_command_merge (int argc, char **argv)
   gboolean json = FALSE;
   int status;
   GOptionEntry entries[]
-      = { { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
-            /* TRANSLATORS: description of --output of "headrank merge" */
-            N_ ("The folder for the report, tables and plots (default: headrank-report, or "
-                "none with --json)"),
-            N_ ("DIR") },
-          { "per-sample", 0, 0, G_OPTION_ARG_STRING, &per_sample_name,
-            /* TRANSLATORS: description of --per-sample of "headrank merge"; the values
-               and file names stay in English */
-            N_ ("The per-sample table of the report: csv (per_sample.csv, the default), csv.gz "
-                "(per_sample.csv.gz, compressed with gzip; pandas reads it directly) or none"),
-            N_ ("FORMAT") },
-          { "json", 0, 0, G_OPTION_ARG_NONE, &json,
-            /* TRANSLATORS: description of --json of "headrank merge" */
-            N_ ("Print the report as JSON on standard output"), NULL },
-          G_OPTION_ENTRY_NULL };
+      = { hr_option_report_output (&output), hr_option_per_sample (&per_sample_name),
+          hr_option_report_json (&json), G_OPTION_ENTRY_NULL };
 
   context = hr_command_context (
       "merge",
@@ -96,5 +83,5 @@ hr_command_merge (int argc, char **argv)
         return status;
       return hr_user_error (error);
     }
-  return hr_print_analysis (analysis, json, output);
+  return hr_print_analysis (analysis, json, output, 0);
 }

@@ -418,6 +418,42 @@ hr_head_options_add (GOptionContext *context, HrHeadOptions *o)
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
 }
 
+/* -- the options of a report (analyze and merge) ----------------------------------------- */
+
+GOptionEntry
+hr_option_report_output (char **output)
+{
+  return (GOptionEntry){ "output", 'o', 0, G_OPTION_ARG_FILENAME, output,
+                         /* TRANSLATORS: description of --output of "headrank analyze" and
+                            "headrank merge" */
+                         N_ ("The folder for the report, tables and plots (default: "
+                             "headrank-report, or none with --json)"),
+                         /* TRANSLATORS: placeholder for the value of --output */
+                         N_ ("DIR") };
+}
+
+GOptionEntry
+hr_option_per_sample (char **name)
+{
+  return (GOptionEntry){ "per-sample", 0, 0, G_OPTION_ARG_STRING, name,
+                         /* TRANSLATORS: description of --per-sample of "headrank analyze"
+                            and "headrank merge"; the values and file names stay in English */
+                         N_ ("The per-sample table of the report: csv (per_sample.csv, the "
+                             "default), csv.gz (per_sample.csv.gz, compressed with gzip; "
+                             "pandas reads it directly) or none"),
+                         /* TRANSLATORS: placeholder for the value of --per-sample */
+                         N_ ("FORMAT") };
+}
+
+GOptionEntry
+hr_option_report_json (gboolean *json)
+{
+  return (GOptionEntry){ "json", 0, 0, G_OPTION_ARG_NONE, json,
+                         /* TRANSLATORS: description of --json of "headrank analyze" and
+                            "headrank merge" */
+                         N_ ("Print the report as JSON on standard output"), NULL };
+}
+
 /* Checks them once parsed; a usage error's exit status, or 0. */
 int
 hr_head_options_check (GOptionContext *context, HrHeadOptions *o)

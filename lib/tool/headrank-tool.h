@@ -84,6 +84,12 @@ void hr_head_options_clear (HrHeadOptions *o);
 /* Adds --weights, --arch, --activation, --prefix, --batch-stats, --batch-size and --layout. */
 void hr_head_options_add (GOptionContext *context, HrHeadOptions *o);
 
+/* The entries of the options of a report that analyze and merge share, for their tables
+ * of options (in the order each has them): --output DIR, --per-sample FORMAT, --json. */
+GOptionEntry hr_option_report_output (char **output);
+GOptionEntry hr_option_per_sample (char **name);
+GOptionEntry hr_option_report_json (gboolean *json);
+
 /* Checks them once parsed; a usage error's exit status, or 0. */
 int hr_head_options_check (GOptionContext *context, HrHeadOptions *o);
 
@@ -112,11 +118,21 @@ int hr_command_project (int argc, char **argv);
 
 /* headrank-tool-analyze.c */
 int hr_command_analyze (int argc, char **argv);
-/* The table, verdict and notes of a finished analysis, and where its report went. */
-void hr_analysis_print_text (HrAnalysis *analysis, const char *output);
+
+/* Which of the bundled sample's files "headrank analyze" without FILE took. */
+typedef enum
+{
+  HR_BUNDLED_FEATURES = 1 << 0,
+  HR_BUNDLED_HEAD = 1 << 1,
+  HR_BUNDLED_PAIRS = 1 << 2,
+} HrBundled;
+
+/* What was analysed (one line), the tables, verdict and notes of a finished analysis, and
+ * where its report went; @bundled: the bundled files it took, named as such. */
+void hr_analysis_print_text (HrAnalysis *analysis, const char *output, HrBundled bundled);
 /* Prints a finished analysis: its report as JSON with @json, else as text (with the folder
  * @output it went to); returns EXIT_SUCCESS. */
-int hr_print_analysis (HrAnalysis *analysis, gboolean json, const char *output);
+int hr_print_analysis (HrAnalysis *analysis, gboolean json, const char *output, HrBundled bundled);
 
 /* headrank-tool-merge.c */
 int hr_command_merge (int argc, char **argv);

@@ -130,12 +130,31 @@ def _choose_localedir(locations):
     return None
 
 
+def _use_the_users_language():
+    """Sets LC_MESSAGES from the environment (LANGUAGE, LC_ALL, LC_MESSAGES, LANG) when it is
+    still the "C" locale Python starts with: the library translates its messages (the GError
+    messages the plugin shows) with the C library's gettext, which speaks English in the
+    "C" locale whatever LANGUAGE says, and Python, unlike Qt, never sets LC_MESSAGES. A
+    locale chosen already (by napari's Qt, or the script) is left as it is; a locale that
+    is not installed leaves "C", never an error."""
+    import locale
+
+    if not hasattr(locale, 'LC_MESSAGES'):
+        return
+    try:
+        if locale.setlocale(locale.LC_MESSAGES) in ('C', 'POSIX'):
+            locale.setlocale(locale.LC_MESSAGES, '')
+    except (locale.Error, ValueError):
+        pass
+
+
 def headrank():
     """The ``gi.repository.Headrank`` module, loaded once; raises LibraryNotFound with a
     message that says where it looked."""
     global _headrank, _localedir
     if _headrank is not None:
         return _headrank
+    _use_the_users_language()
     try:
         import gi  # noqa: F401
     except ImportError as e:

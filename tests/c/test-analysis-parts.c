@@ -59,6 +59,38 @@ make_data (float *x, float *p)
 }
 
 static void
+compare_analyses (HrAnalysis *single, HrAnalysis *merged, double rel)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpuint (hr_analysis_get_n_stages (merged), ==, hr_analysis_get_n_stages (single));
+  g_assert_cmpuint (hr_analysis_get_n_dropped (merged), ==, hr_analysis_get_n_dropped (single));
+  g_assert_cmpuint (hr_analysis_get_verdict (merged), ==, hr_analysis_get_verdict (single));
+  for (guint s = 0; s < hr_analysis_get_n_stages (single); s++)
+    {
+      HrStage *a = hr_analysis_get_stage (single, s), *b = hr_analysis_get_stage (merged, s);
+      HrSpectrum *sa = hr_stage_get_spectrum (a), *sb = hr_stage_get_spectrum (b);
+      gsize na = 0, nb = 0;
+      const double *va = hr_spectrum_get_eigenvalues (sa, &na);
+      const double *vb = hr_spectrum_get_eigenvalues (sb, &nb);
+      g_autofree float *ta = g_new (float, N *HR_PER_SAMPLE_COLUMNS);
+      g_autofree float *tb = g_new (float, N *HR_PER_SAMPLE_COLUMNS);
+
+      g_assert_cmpuint (hr_spectrum_get_rank (sa), ==, hr_spectrum_get_rank (sb));
+      g_assert_cmpfloat_with_epsilon (hr_spectrum_get_effective_rank (sa),
+                                      hr_spectrum_get_effective_rank (sb), 1e-9);
+      g_assert_cmpuint (na, ==, nb);
+      for (gsize k = 0; k < na; k++)
+        g_assert_cmpfloat (fabs (va[k] - vb[k]), <=, rel * va[0]);
+      g_assert_true (hr_stage_get_per_sample_into (a, 0, N, ta, &error));
+      g_assert_true (hr_stage_get_per_sample_into (b, 0, N, tb, &error));
+      g_assert_no_error (error);
+      g_assert_cmpmem (ta, N * HR_PER_SAMPLE_COLUMNS * sizeof (float), tb,
+                       N * HR_PER_SAMPLE_COLUMNS * sizeof (float));
+    }
+}
+
+static void
 test_merge (void)
 {
   g_autofree float *x = g_new (float, N *D);
@@ -85,31 +117,8 @@ test_merge (void)
   g_assert_no_error (error);
   g_assert_true (hr_analysis_is_done (merged));
   g_assert_cmpuint (hr_analysis_get_n_stages (merged), ==, 2);
-  g_assert_cmpuint (hr_analysis_get_n_dropped (merged), ==, hr_analysis_get_n_dropped (single));
   g_assert_cmpuint (hr_analysis_get_n_dropped (merged), ==, 1);
-  g_assert_cmpuint (hr_analysis_get_verdict (merged), ==, hr_analysis_get_verdict (single));
-  for (guint s = 0; s < 2; s++)
-    {
-      HrStage *a = hr_analysis_get_stage (single, s), *b = hr_analysis_get_stage (merged, s);
-      HrSpectrum *sa = hr_stage_get_spectrum (a), *sb = hr_stage_get_spectrum (b);
-      gsize na = 0, nb = 0;
-      const double *va = hr_spectrum_get_eigenvalues (sa, &na);
-      const double *vb = hr_spectrum_get_eigenvalues (sb, &nb);
-      g_autofree float *ta = g_new (float, N *HR_PER_SAMPLE_COLUMNS);
-      g_autofree float *tb = g_new (float, N *HR_PER_SAMPLE_COLUMNS);
-
-      g_assert_cmpuint (hr_spectrum_get_rank (sa), ==, hr_spectrum_get_rank (sb));
-      g_assert_cmpfloat_with_epsilon (hr_spectrum_get_effective_rank (sa),
-                                      hr_spectrum_get_effective_rank (sb), 1e-9);
-      g_assert_cmpuint (na, ==, nb);
-      for (gsize k = 0; k < na; k++)
-        g_assert_cmpfloat (fabs (va[k] - vb[k]), <=, 1e-9 * va[0]);
-      g_assert_true (hr_stage_get_per_sample_into (a, 0, N, ta, &error));
-      g_assert_true (hr_stage_get_per_sample_into (b, 0, N, tb, &error));
-      g_assert_no_error (error);
-      g_assert_cmpmem (ta, N * HR_PER_SAMPLE_COLUMNS * sizeof (float), tb,
-                       N * HR_PER_SAMPLE_COLUMNS * sizeof (float));
-    }
+  compare_analyses (single, merged, 1e-9);
   for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
     g_bytes_unref (parts[i]);
 }
@@ -160,38 +169,6 @@ test_refuse (HrTestFolder *f, gconstpointer unused)
     g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_TRUNCATED);
     g_assert_nonnull (strstr (error->message, "cut.part"));
   }
-}
-
-static void
-compare_analyses (HrAnalysis *single, HrAnalysis *merged, double rel)
-{
-  g_autoptr (GError) error = NULL;
-
-  g_assert_cmpuint (hr_analysis_get_n_stages (merged), ==, hr_analysis_get_n_stages (single));
-  g_assert_cmpuint (hr_analysis_get_n_dropped (merged), ==, hr_analysis_get_n_dropped (single));
-  g_assert_cmpuint (hr_analysis_get_verdict (merged), ==, hr_analysis_get_verdict (single));
-  for (guint s = 0; s < hr_analysis_get_n_stages (single); s++)
-    {
-      HrStage *a = hr_analysis_get_stage (single, s), *b = hr_analysis_get_stage (merged, s);
-      HrSpectrum *sa = hr_stage_get_spectrum (a), *sb = hr_stage_get_spectrum (b);
-      gsize na = 0, nb = 0;
-      const double *va = hr_spectrum_get_eigenvalues (sa, &na);
-      const double *vb = hr_spectrum_get_eigenvalues (sb, &nb);
-      g_autofree float *ta = g_new (float, N *HR_PER_SAMPLE_COLUMNS);
-      g_autofree float *tb = g_new (float, N *HR_PER_SAMPLE_COLUMNS);
-
-      g_assert_cmpuint (hr_spectrum_get_rank (sa), ==, hr_spectrum_get_rank (sb));
-      g_assert_cmpfloat_with_epsilon (hr_spectrum_get_effective_rank (sa),
-                                      hr_spectrum_get_effective_rank (sb), 1e-9);
-      g_assert_cmpuint (na, ==, nb);
-      for (gsize k = 0; k < na; k++)
-        g_assert_cmpfloat (fabs (va[k] - vb[k]), <=, rel * va[0]);
-      g_assert_true (hr_stage_get_per_sample_into (a, 0, N, ta, &error));
-      g_assert_true (hr_stage_get_per_sample_into (b, 0, N, tb, &error));
-      g_assert_no_error (error);
-      g_assert_cmpmem (ta, N * HR_PER_SAMPLE_COLUMNS * sizeof (float), tb,
-                       N * HR_PER_SAMPLE_COLUMNS * sizeof (float));
-    }
 }
 
 static GBytes *

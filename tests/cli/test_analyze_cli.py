@@ -123,6 +123,33 @@ def needs_sample():
             pytest.skip(f"the bundled sample {SAMPLE_DIR / name} does not exist")
 
 
+def subject(p):
+    """The first paragraph of analyze's text: what it analysed, on one line."""
+    return " ".join(p.stdout.split("\n\n", 1)[0].split())
+
+
+def test_text_starts_with_what_it_analyses(tmp_path):
+    """The first line names the input (file, or the first and last of several files) with
+    N × D, and the head with where its architecture came from, or the projections, or no
+    head; the tables follow."""
+    n, d = tifffile.imread(FEATURES).shape
+    out = str(tmp_path / "r")
+    p = ok(run(FEATURES, "-w", HEAD, "-o", out))
+    assert subject(p).startswith(
+        f"Analysis of {FEATURES} ({n} samples × {d} features) through the head {HEAD}, "
+        "prefix “"), subject(p)
+    assert "architecture inferred" in subject(p), subject(p)
+    assert p.stdout.split("\n\n", 1)[1].split()[0] == "stage"
+    p = ok(run(FEATURES, "-w", HEAD, "--arch", "viscy-v2", "-o", out))
+    assert subject(p).endswith("architecture viscy-v2."), subject(p)
+    p = ok(run(FEATURES, "--projections", DATA / "projections.tif", "-o", out))
+    assert subject(p) == (f"Analysis of {FEATURES} ({n} samples × {d} features) with the "
+                          f"projections of {DATA / 'projections.tif'}."), subject(p)
+    p = ok(run(FEATURES, FEATURES, "-o", out))
+    assert subject(p) == (f"Analysis of 2 files, {FEATURES} to {FEATURES} ({2 * n} samples × "
+                          f"{d} features) without a head: the features alone."), subject(p)
+
+
 def test_no_file_analyses_the_bundled_sample(tmp_path):
     """Without FILE: the sample embeddings through the v0 head with the sample pairs; the
     table, the pairs line and the verdict (v0 inflates rank), and headrank-report/ in the
@@ -130,7 +157,13 @@ def test_no_file_analyses_the_bundled_sample(tmp_path):
     needs_sample()
     p = ok(run(cwd=tmp_path))
     assert p.stderr == ""
-    lines = p.stdout.splitlines()
+    subject, table = p.stdout.split("\n\n", 1)
+    # first what it analyses: the sample and its N × D, the head and where it came from
+    assert " ".join(subject.split()) == (
+        "Analysis of sample-embeddings.tif (bundled sample: 4096 samples × 64 features) "
+        "through head-viscy-v0.safetensors (bundled head, preset viscy-v0) with "
+        "sample-pairs.csv (bundled pairs)."), subject
+    lines = table.splitlines()
     assert lines[0].split()[:5] == ["stage", "samples", "dim", "rank", "m.rank"]
     rows = {line.split()[0]: line.split() for line in lines[1:4]}
     assert set(rows) == {"features", "1", "projections"}
@@ -306,12 +339,14 @@ def test_stage_none_table_says_what_its_dash_means(tmp_path):
     """--stage none: the ReLU's row has "-" for its spectrum, and a line says why; the
     default has no "-" and no such line."""
     t = ok(run(FEATURES, "-w", HEAD, "--arch", "viscy-v2", "--stage", "none", cwd=tmp_path))
-    rows = {line.split()[0]: line.split() for line in t.stdout.splitlines()[1:4]}
+    table = t.stdout.split("\n\n", 1)[1]  # after the line of what it analysed
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[1:4]}
     assert rows["2"][1:4] == ["(relu)", "596", "32"] and rows["2"][4] == "-"
     line = "(-: no spectrum: the activation layers' spectra were left out with --stage none)"
     assert line in " ".join(t.stdout.split()), t.stdout
     t = ok(run(FEATURES, "-w", HEAD, "--arch", "viscy-v2", cwd=tmp_path))
-    rows = {line.split()[0]: line.split() for line in t.stdout.splitlines()[1:4]}
+    table = t.stdout.split("\n\n", 1)[1]
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[1:4]}
     assert rows["2"][4] != "-"
     assert "no spectrum" not in t.stdout
 

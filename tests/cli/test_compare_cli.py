@@ -223,3 +223,21 @@ def test_number_too_large_for_a_double_is_refused(reports, tmp_path):
     assert p.returncode == 1, p.stdout
     assert p.stderr.count("\n") == 1 and "stages[0].effective_rank" in p.stderr, p.stderr
     assert "finite" in p.stderr
+
+
+@pytest.mark.parametrize("value", ["1e400", "-1e400"])
+def test_array_number_too_large_for_a_double_is_refused(reports, tmp_path, value):
+    """The elements of cumulative_explained_variance are checked as the scalar members are:
+    1e400 (an infinity once read) is refused, naming the element, rather than drawn."""
+    tmp, made = reports
+    report = json.loads((made["v2"] / "report.json").read_text())
+    curve = report["stages"][1]["cumulative_explained_variance"]
+    assert len(curve) > 2
+    curve[2] = 12345.5
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report).replace("12345.5", value))
+    p = run("compare", made["v2"], path)
+    assert p.returncode == 1, p.stdout
+    assert p.stderr.count("\n") == 1, p.stderr
+    assert "stages[1].cumulative_explained_variance[2] is not a finite number" in p.stderr, p.stderr
+    assert str(path) in p.stderr

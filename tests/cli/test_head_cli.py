@@ -1216,7 +1216,7 @@ def test_analyze_table_shows_the_activations_own_clipping(tmp_path):
     tifffile.imwrite(tmp_path / "x.tif", x)
     r = run("analyze", tmp_path / "x.tif", "--weights", weights, "--output", tmp_path / "rep")
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
+    lines = r.stdout.split("\n\n", 1)[1].splitlines()  # after the line of what it analysed
     assert lines[0].split()[-2:] == ["clip", "all"]
     row = next(l for l in lines if l.startswith("2 (gelu)")).split()
     assert abs(float(row[-2]) - below.mean()) <= 0.0015, (row, below.mean())
@@ -1235,7 +1235,7 @@ def test_analyze_table_shows_the_activations_own_clipping(tmp_path):
         report = json.loads((tmp_path / head_id / "report.json").read_text())
         for stage in report["stages"]:
             row = next(l for l in r.stdout.splitlines()
-                       if l.startswith(f"{stage['name']} (") or l.split()[0] == stage["name"])
+                       if l.startswith(f"{stage['name']} (") or l.split()[:1] == [stage["name"]])
             clip = stage["statistics"].get("clipping")
             stats = stage["statistics"]["per_dimension"]
             want = ((clip["fraction_mean"], clip["units_always"]) if clip

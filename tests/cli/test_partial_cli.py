@@ -68,6 +68,10 @@ def test_merge_is_one_pass(stacks):
     p = run("merge", *parts, "--weights", HEAD, "-o", out)
     assert p.returncode == 0, p.stderr
     assert f"written to {out}" in p.stdout
+    # first what was analysed, as analyze says it: the parts' files, N × D, the head
+    names = ", ".join(str(f.with_suffix(".tif")) for f in parts)
+    assert " ".join(p.stdout.split("\n\n", 1)[0].split()).startswith(
+        f"Analysis of {names} (3000 samples × 64 features) through the head {HEAD}, "), p.stdout
     a = json.loads((single / "report.json").read_text())
     b = json.loads((out / "report.json").read_text())
     assert b["input"]["features"] == ", ".join(str(f.with_suffix(".tif")) for f in parts)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seeds of the fuzz-report target (tests/fuzz/corpus/report): report.json files that
 `headrank analyze` writes for small stacks (features alone; features and projections with
-pairs), and a few broken ones. Each seed is named by the SHA-1 of its content.
+pairs), and a few broken ones (one with 1e400 in cumulative_explained_variance). Each seed is named by the SHA-1 of its content.
 
 Usage: make_report_seeds.py HEADRANK CORPUS_DIR   (HEADRANK: the built command)
 """
@@ -15,6 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+
+
+def too_large_in_an_array(report):
+    """@report with its first cumulative_explained_variance element 1e400, a number JSON
+    allows and a double cannot hold (compare refuses it as not finite)."""
+    key = b'"cumulative_explained_variance" : [\n'
+    at = report.index(key) + len(key)
+    end = report.index(b",", at)
+    return report[:at] + report[at:end].split(b"0")[0] + b"1e400" + report[end:]
 
 
 def main():
@@ -38,6 +47,7 @@ def main():
             subprocess.run([tool, "analyze", tmp / "x.tif", *args, "-o", tmp / name],
                            check=True, env=env, stdout=subprocess.DEVNULL)
             seeds.append((tmp / name / "report.json").read_bytes())
+    seeds.append(too_large_in_an_array(seeds[-1]))
     for seed in seeds:
         (corpus / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
 

@@ -6,7 +6,9 @@ The sdist holds the whole source tree that meson builds (pyproject.toml, meson.b
 library, translations, data, plugin). The wheel holds the plugin's package (every module and
 the npe2 manifest of the sdist's plugin/napari_headrank), the library in meson-python's
 .napari_headrank.mesonpy.libs, the typelib, the catalogues and the sample data inside the
-package, and headrank_numpy, headrank_lightning and headrank_dask; no headers, command, GIR or pkg-config file. Its tag is
+package, and headrank_numpy, headrank_lightning and headrank_dask, the headrank command
+beside the library with the console script that runs it; no headers, GIR or pkg-config
+file. Its tag is
 py3-none-linux_x86_64: no extension module, one native library that links the
 distribution's own OpenBLAS, libtiff, json-glib, cairo, c-blosc and zstd (not manylinux).
 Its dependencies are the ones plugin/pyproject.toml gives the developer's editable install.
@@ -71,6 +73,7 @@ with zipfile.ZipFile(wheel) as whl:
 check(wheel_meta['Tag'] == tag and wheel_meta['Root-Is-Purelib'] == 'false',
       f'WHEEL says Tag {wheel_meta["Tag"]}, Root-Is-Purelib {wheel_meta["Root-Is-Purelib"]}')
 expected = {'.napari_headrank.mesonpy.libs/libheadrank-1.0.so',
+            '.napari_headrank.mesonpy.libs/headrank',
             pkg + 'girepository-1.0/Headrank-1.0.typelib',
             pkg + 'locale/de/LC_MESSAGES/headrank.mo',
             purelib + 'headrank_numpy.py', purelib + 'headrank_lightning.py',
@@ -84,6 +87,9 @@ extra = {n for n in names - expected if not n.startswith(info) and n != pkg + 'd
 check(not extra, 'wheel holds more: ' + ', '.join(sorted(extra)))
 check('napari.manifest' in entry_points and 'napari_headrank:napari.yaml' in entry_points,
       'no napari.manifest entry point')
+check('[console_scripts]' in entry_points
+      and 'headrank = napari_headrank._cli:main' in entry_points,
+      'no console script headrank')
 check(metadata['Name'] == 'napari-headrank' and metadata['Version'] == version,
       f'METADATA: {metadata["Name"]} {metadata["Version"]}')
 

@@ -9,7 +9,9 @@
 #      with its [testing] extra: napari, PyGObject, PyQt6, pytest-qt... from PyPI (pip's
 #      cache makes the second time quick);
 #   3. with no PYTHONPATH, GI_TYPELIB_PATH, LD_LIBRARY_PATH or HEADRANK_* variable and from
-#      outside the tree: check_installed.py (everything loads from the venv), then the
+#      outside the tree: check_installed.py (everything loads from the venv),
+#      check_command.py (the venv's headrank command runs with the library, data and
+#      catalogues of the wheel), then the
 #      plugin's tests (tests/plugin) against the installed package
 #      (HEADRANK_PLUGIN_INSTALLED=1).
 # Needs the network to PyPI (or pip's cache) and git (meson dist).
@@ -61,6 +63,9 @@ clean=(env -u PYTHONPATH -u GI_TYPELIB_PATH -u LD_LIBRARY_PATH -u HEADRANK_BUILD
        MPLCONFIGDIR="$tmp/mpl")
 "${clean[@]}" "$tmp/venv/bin/python" "$src/tests/wheel/check_installed.py" ||
   fail "the installed plugin loads something from elsewhere"
+version=$(sed -n "s/^ *version: '\([^']*\)'.*/\1/p" "$src/meson.build" | head -1)
+"${clean[@]}" "$tmp/venv/bin/python" "$src/tests/wheel/check_command.py" "$version" ||
+  fail "the installed headrank command does not work"
 SECONDS=0
 set +e
 "${clean[@]}" HEADRANK_PLUGIN_INSTALLED=1 HEADRANK_SOURCE_ROOT="$src" \
