@@ -1052,8 +1052,8 @@ hr_merged_add (HrMerged *m, HrPart *part, GCancellable *cancellable, GError **er
       g_set_error (error, HR_PART_ERROR, HR_PART_ERROR_MISMATCH,
                    /* TRANSLATORS: parts' 1-based numbers and sample numbers */
                    _ ("part %u starts at sample %" PRIu64 ", not at sample %" PRIu64
-                      " where part %u ends: parts with pairs are merged in the order "
-                      "of their samples, without gaps (--first-sample)"),
+                      ", the one after the last of part %u: parts with pairs are merged "
+                      "in the order of their samples, without gaps (--first-sample)"),
                    i + 1, part->first_sample, m->end, i);
       return FALSE;
     }
