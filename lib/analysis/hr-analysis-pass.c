@@ -1069,6 +1069,26 @@ hr_pass_pair_rows (HrPass *pass, float *a, float *p, float *ng, guint64 *skipped
   return used;
 }
 
+/* Buffers for the rows of the pairs' anchors, positives and (if explicit) negatives. */
+static gboolean
+hr_pass_pair_buffers (HrPass *pass, float **a, float **p, float **ng, GError **error)
+{
+  gsize d = pass->last->dimension, n = MAX (pass->n_pairs, 1);
+
+  *a = g_try_new (float, n *d);
+  *p = g_try_new (float, n *d);
+  if (pass->has_negatives)
+    *ng = g_try_new (float, n *d);
+  if (*a == NULL || *p == NULL || (pass->has_negatives && *ng == NULL))
+    {
+      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
+                   _ ("%s: not enough memory for the rows of %zu pairs"),
+                   hr_analysis_pairs_source (pass->self), pass->n_pairs);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* The contrastive measures over the pairs whose rows are all finite. */
 static gboolean
 hr_pass_contrastive (HrPass *pass, GError **error)
@@ -1077,17 +1097,8 @@ hr_pass_contrastive (HrPass *pass, GError **error)
   gsize d = pass->last->dimension, used = 0;
   g_autofree float *a = NULL, *p = NULL, *ng = NULL;
 
-  a = g_try_new (float, MAX (pass->n_pairs, 1) * d);
-  p = g_try_new (float, MAX (pass->n_pairs, 1) * d);
-  if (pass->has_negatives)
-    ng = g_try_new (float, MAX (pass->n_pairs, 1) * d);
-  if (a == NULL || p == NULL || (pass->has_negatives && ng == NULL))
-    {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
-                   _ ("%s: not enough memory for the rows of %zu pairs"),
-                   hr_analysis_pairs_source (self), pass->n_pairs);
-      return FALSE;
-    }
+  if (!hr_pass_pair_buffers (pass, &a, &p, &ng, error))
+    return FALSE;
   used = hr_pass_pair_rows (pass, a, p, ng, &self->n_pairs_skipped);
   self->contrastive = hr_contrastive_new (a, p, ng, used, d, self->pair_batch, self->temperature,
                                           self->margin, error);
@@ -1117,17 +1128,8 @@ hr_pass_part_pairs (HrPass *pass, GError **error)
   gsize d = pass->last->dimension, used = 0;
   g_autofree float *a = NULL, *p = NULL, *ng = NULL;
 
-  a = g_try_new (float, MAX (pass->n_pairs, 1) * d);
-  p = g_try_new (float, MAX (pass->n_pairs, 1) * d);
-  if (pass->has_negatives)
-    ng = g_try_new (float, MAX (pass->n_pairs, 1) * d);
-  if (a == NULL || p == NULL || (pass->has_negatives && ng == NULL))
-    {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
-                   _ ("%s: not enough memory for the rows of %zu pairs"),
-                   hr_analysis_pairs_source (self), pass->n_pairs);
-      return FALSE;
-    }
+  if (!hr_pass_pair_buffers (pass, &a, &p, &ng, error))
+    return FALSE;
   used = hr_pass_pair_rows (pass, a, p, ng, &pp->n_skipped);
   pp->batch_size = self->pair_batch;
   pp->temperature = self->temperature;
