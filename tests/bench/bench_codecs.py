@@ -47,10 +47,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_common import cache_dir  # noqa: E402
+from bench_common import cache_dir, headrank_tool, timed  # noqa: E402
 
-TIME = '/usr/bin/time'
-MARK = 'HEADRANK-BENCH-TIME'
 CHUNK = 2048
 TIFF = ['none', 'deflate', 'lzw']
 ZARR = ['none', 'zstd', 'blosc-lz4']
@@ -137,17 +135,6 @@ def nice_prefix():
         return []
 
 
-def timed(cmd, env):
-    r = subprocess.run([TIME, '-f', MARK + ' %e %U %S %M'] + cmd, capture_output=True,
-                       text=True, env=env)
-    mark = [ln for ln in r.stderr.splitlines() if ln.startswith(MARK)]
-    if r.returncode != 0 or not mark:
-        raise RuntimeError(f'{" ".join(cmd)} failed (rc {r.returncode}):\n{r.stderr.strip()}')
-    wall, user, system, kb = mark[-1].split()[1:]
-    return dict(wall=float(wall), cpu=float(user) + float(system), rss_mb=int(kb) / 1024,
-                stdout=r.stdout)
-
-
 def child_read(path):
     """In a fresh process: the whole input read CHUNK rows at a time, into one buffer."""
     import ctypes
@@ -189,7 +176,7 @@ def main():
         child_read(a.child_read)
         return 0
 
-    tool = os.environ.get('HEADRANK_TOOL') or shutil.which('headrank')
+    tool = headrank_tool()
     if not tool:
         print('SKIP: no headrank command (HEADRANK_TOOL)')
         return 77

@@ -1,9 +1,14 @@
-"""What bench_read.py and bench_zarr.py share: the folder of their cached inputs, and the
-library's read-into functions through ctypes (they take a caller's buffer, so that they are
-not introspectable)."""
+"""What the benchmarks share: the folder of their cached inputs, the headrank command, a
+command timed by /usr/bin/time, and the library's read-into functions through ctypes (they
+take a caller's buffer, so that they are not introspectable)."""
 import ctypes
 import os
+import shutil
+import subprocess
 import tempfile
+
+TIME = '/usr/bin/time'
+TIME_MARK = 'HEADRANK-BENCH-TIME'
 
 
 def cache_dir(arg):
@@ -14,6 +19,25 @@ def cache_dir(arg):
         d = os.path.join(tempfile.gettempdir(), 'headrank-bench-cache')
     os.makedirs(d, exist_ok=True)
     return d
+
+
+def headrank_tool():
+    """The headrank command to time: $HEADRANK_TOOL, else the one on PATH; None if neither."""
+    return os.environ.get('HEADRANK_TOOL') or shutil.which('headrank')
+
+
+def timed(cmd, env=None):
+    """Runs @cmd under /usr/bin/time: dict of wall (s), cpu (user + system, s), rss_mb (peak
+    RSS) and stdout; RuntimeError with the end of its stderr if it fails."""
+    r = subprocess.run([TIME, '-f', TIME_MARK + ' %e %U %S %M'] + cmd, capture_output=True,
+                       text=True, env=env)
+    mark = [ln for ln in r.stderr.splitlines() if ln.startswith(TIME_MARK)]
+    if r.returncode != 0 or not mark:
+        raise RuntimeError(f'{" ".join(str(c) for c in cmd[:3])}… failed (rc {r.returncode}):\n'
+                           f'{r.stderr.strip()[-2000:]}')
+    wall, user, system, kb = mark[-1].split()[1:]
+    return dict(wall=float(wall), cpu=float(user) + float(system), rss_mb=int(kb) / 1024,
+                stdout=r.stdout)
 
 
 def read_into(symbol):

@@ -26,19 +26,15 @@ import argparse
 import glob
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_common import cache_dir  # noqa: E402
+from bench_common import cache_dir, headrank_tool, timed  # noqa: E402
 from bench_dask import D, head_tensors, write_safetensors  # noqa: E402
 
-TIME = '/usr/bin/time'
-MARK = 'HEADRANK-BENCH-TIME'
 
 
 def make_parts(folder, n_parts, rows, tables=True):
@@ -74,18 +70,6 @@ def make_parts(folder, n_parts, rows, tables=True):
     return head, parts
 
 
-def timed(cmd):
-    r = subprocess.run([TIME, '-f', MARK + ' %e %U %S %M'] + cmd, capture_output=True,
-                       text=True)
-    mark = [ln for ln in r.stderr.splitlines() if ln.startswith(MARK)]
-    if r.returncode != 0 or not mark:
-        raise RuntimeError(f'{" ".join(cmd[:3])}… failed (rc {r.returncode}):\n'
-                           f'{r.stderr.strip()[-2000:]}')
-    wall, user, system, kb = mark[-1].split()[1:]
-    return dict(wall=float(wall), cpu=float(user) + float(system), rss_mb=int(kb) / 1024,
-                stdout=r.stdout)
-
-
 def child_pairwise(parts, repeat):
     """In a fresh process: merge_parts of the first two parts, @repeat times."""
     import gi
@@ -113,7 +97,7 @@ def main():
     if a.child_pairwise:
         child_pairwise(a.child_pairwise, 20)
         return 0
-    tool = os.environ.get('HEADRANK_TOOL') or shutil.which('headrank')
+    tool = headrank_tool()
     if not tool:
         print('SKIP: no headrank command (HEADRANK_TOOL)')
         return 77
