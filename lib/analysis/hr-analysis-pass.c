@@ -172,7 +172,7 @@ hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint6
       {
         gsize nb = MIN (n - r0, (gsize)HR_MOMENTS_CHUNK_ROWS);
 
-        hr_normalize_rows (x + r0 * d, nb, d, stage->normalized_scratch);
+        hr_normalize_rows_pool (pass->pool, x + r0 * d, nb, d, stage->normalized_scratch);
         hr_moments_add (stage->normalized, stage->normalized_scratch, nb, NULL);
       }
   for (gsize r = 0; r < n; r++)
@@ -385,22 +385,27 @@ hr_bytes_add (guint64 a, guint64 b)
 }
 
 /* What a spectrum from the D × D scatter matrix takes: the scatter matrix (8·D²), the
- * eigensolver's copy (8·D²), the scratch for a chunk's products (8·D², or 4·D² for float32
- * products), the standardised copy (8·D²) when it is used, and a chunk of float64 rows. */
+ * eigensolver's copy (8·D²), the scratch for a chunk's products (8·D²; for float32
+ * products 4·D² for each thread of the pass and 8·D² of partial sums for each but the
+ * first), the standardised copy (8·D²) when it is used, a chunk of float64 rows, and the
+ * partial products of hr_pool_dsyrk() (which the stages share: counted for each, a bound). */
 static guint64
 hr_scatter_bytes (HrAnalysis *self, guint64 n, gsize d)
 {
   guint64 d2 = hr_bytes_mul (d, d);
+  guint threads = hr_pool_get_n_threads_for_blas ();
   guint64 per = 16;
 
   if (self->standardize)
     per += 8;
   if (self->precision == HR_PRECISION_FLOAT32_PRODUCTS
       || (self->precision == HR_PRECISION_AUTO && hr_moments_float32_is_safe (n, d)))
-    per += 4;
+    per += 4 * (guint64)threads + 8 * (guint64)(threads - 1);
   else
     per += 8;
-  return hr_bytes_add (hr_bytes_mul (d2, per), hr_bytes_mul (8 * HR_MOMENTS_CHUNK_ROWS, d));
+  return hr_bytes_add (
+      hr_bytes_add (hr_bytes_mul (d2, per), hr_bytes_mul (8 * HR_MOMENTS_CHUNK_ROWS, d)),
+      hr_bytes_mul (8, hr_pool_dsyrk_partials (threads, d)));
 }
 
 /* What a spectrum from the kept rows takes: the rows (4·N·D), the two N × N Gram matrices

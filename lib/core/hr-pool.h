@@ -13,6 +13,7 @@ typedef void (*HrPoolFunc) (guint part, gpointer data);
 
 HrPool *hr_pool_new (guint n_threads);
 HrPool *hr_pool_new_for_blas (void);
+guint hr_pool_get_n_threads_for_blas (void);
 void hr_pool_free (HrPool *pool);
 guint hr_pool_get_n_threads (HrPool *pool);
 void hr_pool_run (HrPool *pool, guint n_parts, HrPoolFunc func, gpointer data);
@@ -24,6 +25,7 @@ typedef void (*HrPoolRowsFunc) (gsize first, gsize end, gpointer data);
 
 void hr_pool_dsyrk (HrPool *pool, gsize d, gsize n, const double *y, double *p, HrPoolRowsFunc done,
                     gpointer data);
+gsize hr_pool_dsyrk_partials (guint n_threads, gsize d);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrPool, hr_pool_free)
 

@@ -32,6 +32,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrCrossMoments, hr_cross_moments_free)
 
 /* Rows L2-normalised as torch.nn.functional.normalize (dim 1, ε = 10⁻¹²), in float32. */
 void hr_normalize_rows (const float *x, gsize n_rows, gsize d, float *out);
+void hr_normalize_rows_pool (HrPool *pool, const float *x, gsize n_rows, gsize d, float *out);
 
 /* LiDAR of @n pairs of rows (q = 2 views per sample); NaN when n < 2. */
 double hr_lidar_of_pairs (const float *a, const float *p, gsize n, gsize d, GError **error);

@@ -122,6 +122,9 @@ hr_cross_moments_merge_chunk (HrCrossMoments *cm, gsize nb, gboolean applied)
   cm->n += nb;
 }
 
+static void hr_cross_moments_add_product (HrCrossMoments *cm, const double *yx, const double *yz,
+                                          gsize n_rows);
+
 static void
 hr_cross_moments_chunk (HrCrossMoments *cm, const float *x, const float *z, gsize n_rows)
 {
@@ -159,9 +162,7 @@ hr_cross_moments_chunk (HrCrossMoments *cm, const float *x, const float *z, gsiz
       for (gsize j = 0; j < dz; j++)
         yz[j] = zr[j] - cm->bz[j];
     }
-  cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int)dx, (int)dz, (int)nb, 1.0, cm->yx,
-               (int)dx, cm->yz, (int)dz, 1.0, cm->c, (int)dz);
-  hr_cross_moments_merge_chunk (cm, nb, FALSE);
+  hr_cross_moments_add_product (cm, cm->yx, cm->yz, nb);
 }
 
 typedef struct
@@ -190,18 +191,14 @@ hr_cross_part (guint part, gpointer data)
                 1, cm->c + first * cm->dz, (int)cm->dz);
 }
 
-/* Adds a chunk whose rows the two stages' moments have already centred (float64, on the
- * chunk's means @cx and @cz): one `dgemm` over the whole chunk, no copy of the rows. */
-void
-hr_cross_moments_add_centred (HrCrossMoments *cm, const double *yx, const double *cx,
-                              const double *yz, const double *cz, gsize n_rows)
+/* Adds the product of a chunk's centred rows (bx, bz hold the chunk's means): one `dgemm`,
+ * or on the pool's threads each a band of rows of C, its product and then its
+ * w·δ_x δ_zᵀ. */
+static void
+hr_cross_moments_add_product (HrCrossMoments *cm, const double *yx, const double *yz, gsize n_rows)
 {
   HrCrossJob job = { cm, yx, yz, n_rows, 0.0 };
 
-  if (n_rows == 0)
-    return;
-  memcpy (cm->bx, cx, cm->dx * sizeof (double));
-  memcpy (cm->bz, cz, cm->dz * sizeof (double));
   if (cm->pool == NULL)
     {
       cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int)cm->dx, (int)cm->dz, (int)n_rows,
@@ -209,7 +206,6 @@ hr_cross_moments_add_centred (HrCrossMoments *cm, const double *yx, const double
       hr_cross_moments_merge_chunk (cm, n_rows, FALSE);
       return;
     }
-  /* on the pool's threads, each a band of rows of C: its product, then its w·δ_x δ_zᵀ */
   for (gsize j = 0; j < cm->dx; j++)
     cm->bx[j] -= cm->mx[j];
   for (gsize j = 0; j < cm->dz; j++)
@@ -218,6 +214,19 @@ hr_cross_moments_add_centred (HrCrossMoments *cm, const double *yx, const double
     job.w = (double)cm->n * (double)n_rows / ((double)cm->n + (double)n_rows);
   hr_pool_run (cm->pool, hr_pool_get_n_threads (cm->pool), hr_cross_part, &job);
   hr_cross_moments_merge_chunk (cm, n_rows, TRUE);
+}
+
+/* Adds a chunk whose rows the two stages' moments have already centred (float64, on the
+ * chunk's means @cx and @cz): no copy of the rows. */
+void
+hr_cross_moments_add_centred (HrCrossMoments *cm, const double *yx, const double *cx,
+                              const double *yz, const double *cz, gsize n_rows)
+{
+  if (n_rows == 0)
+    return;
+  memcpy (cm->bx, cx, cm->dx * sizeof (double));
+  memcpy (cm->bz, cz, cm->dz * sizeof (double));
+  hr_cross_moments_add_product (cm, yx, yz, n_rows);
 }
 
 /* Adds @n_rows rows of both stages (row r of @x and of @z are the same sample); rows that
@@ -334,6 +343,8 @@ hr_cross_moments_linear_cka (HrCrossMoments *cm, double norm_x, double norm_z)
 
 /* -- L2-normalised rows ------------------------------------------------------------------- */
 
+/* x / max(‖x‖, ε) per row, as torch.nn.functional.normalize: the norm summed in float64 in
+ * order, rounded to float32, and each value divided by it in float32. */
 void
 hr_normalize_rows (const float *x, gsize n_rows, gsize d, float *out)
 {
@@ -350,6 +361,36 @@ hr_normalize_rows (const float *x, gsize n_rows, gsize d, float *out)
       for (gsize j = 0; j < d; j++)
         o[j] = xr[j] / norm;
     }
+}
+
+typedef struct
+{
+  const float *x;
+  gsize n_rows, d;
+  float *out;
+  guint n_parts;
+} HrNormalizeJob;
+
+static void
+hr_normalize_part (guint part, gpointer data)
+{
+  HrNormalizeJob *job = data;
+  gsize first, end;
+
+  hr_pool_split (job->n_rows, job->n_parts, part, &first, &end);
+  hr_normalize_rows (job->x + first * job->d, end - first, job->d, job->out + first * job->d);
+}
+
+/* hr_normalize_rows() with the rows split over @pool's threads (NULL: the calling thread);
+ * each row is normalised as there. */
+void
+hr_normalize_rows_pool (HrPool *pool, const float *x, gsize n_rows, gsize d, float *out)
+{
+  HrNormalizeJob job = { x, n_rows, d, out, hr_pool_get_n_threads (pool) };
+
+  if (n_rows < 2 * (gsize)job.n_parts)
+    job.n_parts = 1;
+  hr_pool_run (pool, job.n_parts, hr_normalize_part, &job);
 }
 
 /* -- LiDAR -------------------------------------------------------------------------------- */

@@ -149,8 +149,11 @@ struct _HrMoments
   double *y64;         /* float64: scratch_rows × D */
   double *s64;         /* float64: D × D, a chunk's products */
   double *s64_shared;  /* or a caller's, shared by accumulators fed from one thread */
-  float *y32;          /* float32: HR_MOMENTS_F32_BLOCK × D */
-  float *s32;          /* float32: D × D */
+  float *y32;          /* float32: per part, HR_MOMENTS_F32_BLOCK × D */
+  float *s32;          /* float32: per part, D × D */
+  double *f32_partial; /* float32 products split over parts: per part after the first, D × D */
+  double *f32_sums;    /* and D column sums */
+  guint f32_parts;     /* the parts the four above are allocated for */
   gsize centred_rows;  /* rows of y64 centred on center by the last add, all of it finite */
 
   /* the threads a chunk's work is spread over (hr_moments_set_pool()), or NULL */
@@ -192,6 +195,8 @@ hr_moments_finalize (GObject *object)
   g_free (self->s64);
   g_free (self->y32);
   g_free (self->s32);
+  g_free (self->f32_partial);
+  g_free (self->f32_sums);
   g_free (self->part_sums);
   g_free (self->part_zeros);
 
@@ -437,19 +442,30 @@ hr_put2 (double *x, hr_v2d v)
   memcpy (x, &v, sizeof v);
 }
 
-/* Σx and Σx² of one row in float64. Σx² is finite iff every value is (a float32 squared
- * cannot overflow float64), so it doubles as the non-finite test. */
-static void
+/* Four float64, AVX2's width: code written with them runs two SSE2 instructions for one in
+ * the baseline copy and one AVX2 instruction in the other (HR_AVX2_CLONES). Moved in and out
+ * of memory with memcpy, not returned from functions (their ABI differs between the two). */
+typedef double hr_v4d __attribute__ ((vector_size (32)));
+
+/* Σx and Σx² of one row in float64, in eight interleaved partial sums. Σx² is finite iff
+ * every value is (a float32 squared cannot overflow float64), so it doubles as the
+ * non-finite test. */
+static inline void
 hr_row_sums (const float *restrict x, gsize d, double *sum, double *sum_sq)
 {
-  hr_v2d s0 = { 0 }, s1 = { 0 }, q0 = { 0 }, q1 = { 0 };
+  hr_v4d s0 = { 0 }, s1 = { 0 }, q0 = { 0 }, q1 = { 0 };
   double st = 0, qt = 0;
   gsize j = 0;
 
-  for (; j + 4 <= d; j += 4)
+  for (; j + 8 <= d; j += 8)
     {
-      hr_v2d a = hr_load2 (x + j), b = hr_load2 (x + j + 2);
+      hr_v4f a4, b4;
+      hr_v4d a, b;
 
+      memcpy (&a4, x + j, sizeof a4);
+      memcpy (&b4, x + j + 4, sizeof b4);
+      a = __builtin_convertvector(a4, hr_v4d);
+      b = __builtin_convertvector(b4, hr_v4d);
       s0 += a;
       s1 += b;
       q0 += a * a;
@@ -462,8 +478,8 @@ hr_row_sums (const float *restrict x, gsize d, double *sum, double *sum_sq)
     }
   s0 += s1;
   q0 += q1;
-  *sum = s0[0] + s0[1] + st;
-  *sum_sq = q0[0] + q0[1] + qt;
+  *sum = (s0[0] + s0[2]) + (s0[1] + s0[3]) + st;
+  *sum_sq = (q0[0] + q0[2]) + (q0[1] + q0[3]) + qt;
 }
 
 /* Where a range of a chunk's rows is accumulated: the moments' own sums, or, when the rows
@@ -480,7 +496,7 @@ typedef struct
 
 /* Accumulates one finite row into the chunk's column sums and zero counts and into the
  * SimSiam sums; returns Σ (x − row_mean)², the second pass of the row's own variance. */
-static double
+static inline double
 hr_row_accumulate (HrMoments *self, HrRowSums *acc, const float *restrict x, double row_mean,
                    double inv_norm, gsize *row_zeros)
 {
@@ -492,48 +508,52 @@ hr_row_accumulate (HrMoments *self, HrRowSums *acc, const float *restrict x, dou
   gint32 *restrict zc = acc->zeros;
   const hr_v4f zero = { 0 };
   hr_v4i rz = { 0 };
-  hr_v2d cs = { 0 };
+  hr_v4d cs = { 0 };
   double ct = 0;
   gsize zt = 0;
 
-  /* exact zeros (+0.0 == −0.0), four at a time: the mask is −1 where equal */
   for (; j + 4 <= d; j += 4)
     {
-      hr_v4f v;
-      hr_v4i n;
+      hr_v4f v4;
+      hr_v4i n, eq;
+      hr_v4d v, z, c, col, zsum, zsq, shift;
 
-      memcpy (&v, x + j, sizeof v);
+      memcpy (&v4, x + j, sizeof v4);
+      /* exact zeros (+0.0 == −0.0): the mask is −1 where equal */
+      eq = (hr_v4i)(v4 == zero);
       memcpy (&n, zc + j, sizeof n);
-      n -= (hr_v4i)(v == zero);
-      rz -= (hr_v4i)(v == zero);
+      n -= eq;
+      rz -= eq;
       memcpy (zc + j, &n, sizeof n);
-    }
-  for (; j < d; j++)
-    {
-      zc[j] += x[j] == 0.0f;
-      zt += x[j] == 0.0f;
-    }
-  *row_zeros = zt + (gsize)rz[0] + (gsize)rz[1] + (gsize)rz[2] + (gsize)rz[3];
 
-  for (j = 0; j + 2 <= d; j += 2)
-    {
-      hr_v2d v = hr_load2 (x + j), z = v * inv_norm - hr_get2 (z0 + j), c = v - row_mean;
-
-      hr_put2 (colsum + j, hr_get2 (colsum + j) + v);
-      hr_put2 (zs + j, hr_get2 (zs + j) + z);
-      hr_put2 (zq + j, hr_get2 (zq + j) + z * z);
+      v = __builtin_convertvector(v4, hr_v4d);
+      memcpy (&shift, z0 + j, sizeof shift);
+      memcpy (&col, colsum + j, sizeof col);
+      memcpy (&zsum, zs + j, sizeof zsum);
+      memcpy (&zsq, zq + j, sizeof zsq);
+      z = v * inv_norm - shift;
+      c = v - row_mean;
+      col += v;
+      zsum += z;
+      zsq += z * z;
       cs += c * c;
+      memcpy (colsum + j, &col, sizeof col);
+      memcpy (zs + j, &zsum, sizeof zsum);
+      memcpy (zq + j, &zsq, sizeof zsq);
     }
   for (; j < d; j++)
     {
       double v = x[j], z = v * inv_norm - z0[j], c = v - row_mean;
 
+      zc[j] += x[j] == 0.0f;
+      zt += x[j] == 0.0f;
       colsum[j] += v;
       zs[j] += z;
       zq[j] += z * z;
       ct += c * c;
     }
-  return cs[0] + cs[1] + ct;
+  *row_zeros = zt + (gsize)rz[0] + (gsize)rz[1] + (gsize)rz[2] + (gsize)rz[3];
+  return (cs[0] + cs[2]) + (cs[1] + cs[3]) + ct;
 }
 
 static guint64
@@ -547,27 +567,45 @@ hr_count_nonfinite (const float *x, gsize d)
 }
 
 static void
+hr_moments_release_f32 (HrMoments *self)
+{
+  g_clear_pointer (&self->y32, g_free);
+  g_clear_pointer (&self->s32, g_free);
+  g_clear_pointer (&self->f32_partial, g_free);
+  g_clear_pointer (&self->f32_sums, g_free);
+  self->f32_parts = 0;
+}
+
+static void
 hr_moments_ensure_scratch (HrMoments *self, gsize n_rows)
 {
   gsize d = self->dimension;
+  guint parts = hr_pool_get_n_threads (self->pool);
 
+  /* float32 products: per part of the pool (hr_moments_chunk_float32()) */
+  if (self->precision != HR_PRECISION_FLOAT64 && (self->y32 == NULL || self->f32_parts != parts))
+    {
+      hr_moments_release_f32 (self);
+      self->f32_parts = parts;
+      self->y32 = g_new (float, parts *(gsize)HR_MOMENTS_F32_BLOCK *d);
+      self->s32 = g_new (float, parts *d *d);
+      if (parts > 1)
+        {
+          self->f32_partial = g_new (double, (parts - 1) * d * d);
+          self->f32_sums = g_new (double, (parts - 1) * d);
+        }
+    }
   if (n_rows <= self->scratch_rows)
     return;
   self->scratch_rows = n_rows;
   g_free (self->finite_rows);
   self->finite_rows = g_new (gsize, n_rows);
-
   if (self->precision == HR_PRECISION_FLOAT64)
     {
       g_free (self->y64);
       self->y64 = g_new (double, n_rows *d);
       if (self->full && self->s64 == NULL && self->s64_shared == NULL)
         self->s64 = g_new (double, d *d);
-    }
-  else if (self->y32 == NULL)
-    {
-      self->y32 = g_new (float, (gsize)HR_MOMENTS_F32_BLOCK *d);
-      self->s32 = g_new (float, d *d);
     }
 }
 
@@ -636,13 +674,13 @@ hr_moments_merge (HrMoments *self, gsize n_b, const double *d_offset, double pro
 
 /* Rows [@first, @end) of the chunk's finite rows centred: Y = x − c in float64; returns
  * their Σ y². */
-static double
+HR_AVX2_CLONES static double
 hr_moments_centre_rows (HrMoments *self, const float *rows, gsize first, gsize end)
 {
   gsize d = self->dimension;
   const double *restrict c = self->center;
   double *restrict y = self->y64;
-  hr_v2d t = { 0 };
+  hr_v4d t = { 0 };
   double tt = 0;
 
   for (gsize k = first; k < end; k++)
@@ -651,12 +689,16 @@ hr_moments_centre_rows (HrMoments *self, const float *rows, gsize first, gsize e
       double *restrict yk = y + k * d;
       gsize j = 0;
 
-      for (; j + 2 <= d; j += 2)
+      for (; j + 4 <= d; j += 4)
         {
-          hr_v2d v = hr_load2 (x + j) - hr_get2 (c + j);
+          hr_v4f x4;
+          hr_v4d v, c4;
 
+          memcpy (&x4, x + j, sizeof x4);
+          memcpy (&c4, c + j, sizeof c4);
+          v = __builtin_convertvector(x4, hr_v4d) - c4;
           t += v * v;
-          hr_put2 (yk + j, v);
+          memcpy (yk + j, &v, sizeof v);
         }
       for (; j < d; j++)
         {
@@ -664,7 +706,7 @@ hr_moments_centre_rows (HrMoments *self, const float *rows, gsize first, gsize e
           tt += yk[j] * yk[j];
         }
     }
-  return tt + t[0] + t[1];
+  return tt + (t[0] + t[2]) + (t[1] + t[3]);
 }
 
 /* A float64 chunk's work on the pool's threads: its rows, and then its products. */
@@ -821,31 +863,47 @@ hr_block_frobenius_sq (HrMoments *self, const float *rows, const gsize *idx, gsi
   return t[0] + t[1] + tt;
 }
 
-/* Float32 products: blocks of Y = fl32(2^k (x − c)), c = fl32(m_b), S += 2^−2k·YᵀY. The
- * float64 column sums of 2^−k·Y go to self->chunk_sum, for the chunk's mean. */
-static void
-hr_moments_chunk_float32 (HrMoments *self, const float *rows, gsize n_b)
+/* A float32 chunk's blocks split over the pool's parts in order, each part a range of
+ * blocks: part 0 adds its blocks' products into S and their column sums into chunk_sum
+ * itself, part t > 0 into a float64 partial sum of its own, added in after, in the order
+ * of the parts (so the result does not depend on which thread ran which part). */
+typedef struct
 {
+  HrMoments *self;
+  const float *rows;
+  gsize n_b, n_blocks;
+  guint n_parts;
+  double *f2; /* per block: ‖Y_block‖²_F before scaling, 0 for a block of zeros */
+} HrF32Job;
+
+/* Blocks [@first, @end) of the chunk, as part @part. */
+static void
+hr_moments_f32_blocks (HrF32Job *job, guint part, gsize first, gsize end)
+{
+  HrMoments *self = job->self;
   gsize d = self->dimension;
-  double *restrict c = self->center;
-  double *restrict ysum = self->chunk_sum;
-  double products_trace = 0, trace_before = self->scatter_trace;
-  double gamma_add = hr_gamma (1, HR_U64);
+  const double *restrict c = self->center;
+  float *y32 = self->y32 + part * (gsize)HR_MOMENTS_F32_BLOCK * d;
+  float *s32 = self->s32 + part * d * d;
+  double *scatter = part == 0 ? self->scatter : self->f32_partial + (part - 1) * d * d;
+  double *restrict ysum = part == 0 ? self->chunk_sum : self->f32_sums + (part - 1) * d;
 
-  for (gsize j = 0; j < d; j++)
+  if (part > 0)
     {
-      c[j] = (float)c[j];
-      ysum[j] = 0;
+      for (gsize i = 0; i < d; i++)
+        memset (scatter + i * d + i, 0, (d - i) * sizeof (double));
+      memset (ysum, 0, d * sizeof (double));
     }
-
-  for (gsize first = 0; first < n_b; first += HR_MOMENTS_F32_BLOCK)
+  for (gsize b = first; b < end; b++)
     {
-      gsize nb = MIN ((gsize)HR_MOMENTS_F32_BLOCK, n_b - first);
-      const gsize *idx = self->finite_rows + first;
-      double f2 = hr_block_frobenius_sq (self, rows, idx, nb);
+      gsize row0 = b * HR_MOMENTS_F32_BLOCK,
+            nb = MIN ((gsize)HR_MOMENTS_F32_BLOCK, job->n_b - row0);
+      const gsize *idx = self->finite_rows + row0;
+      double f2 = hr_block_frobenius_sq (self, job->rows, idx, nb);
       double scale, unscale, unscale_sq;
       int e, h;
 
+      job->f2[b] = f2;
       if (f2 == 0)
         continue; /* every row is c: Y = 0 */
       frexp (f2, &e);
@@ -856,8 +914,8 @@ hr_moments_chunk_float32 (HrMoments *self, const float *rows, gsize n_b)
 
       for (gsize k = 0; k < nb; k++)
         {
-          const float *restrict x = rows + idx[k] * d;
-          float *restrict yk = self->y32 + k * d;
+          const float *restrict x = job->rows + idx[k] * d;
+          float *restrict yk = y32 + k * d;
           gsize j = 0;
 
           for (; j + 2 <= d; j += 2)
@@ -875,12 +933,12 @@ hr_moments_chunk_float32 (HrMoments *self, const float *rows, gsize n_b)
             }
         }
 
-      cblas_ssyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)nb, 1.0f, self->y32, (int)d,
-                   0.0f, self->s32, (int)d);
+      cblas_ssyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)nb, 1.0f, y32, (int)d, 0.0f,
+                   s32, (int)d);
       for (gsize i = 0; i < d; i++)
         {
-          double *restrict srow = self->scatter + i * d;
-          const float *restrict prow = self->s32 + i * d;
+          double *restrict srow = scatter + i * d;
+          const float *restrict prow = s32 + i * d;
           gsize j = i;
 
           for (; j + 2 <= d; j += 2)
@@ -888,10 +946,94 @@ hr_moments_chunk_float32 (HrMoments *self, const float *rows, gsize n_b)
           for (; j < d; j++)
             srow[j] += prow[j] * unscale_sq;
         }
-      products_trace += f2;
-      self->error_bound
-          += hr_gamma (nb + 2, HR_U32) * f2 + gamma_add * (trace_before + products_trace);
     }
+}
+
+static void
+hr_moments_f32_part (guint part, gpointer data)
+{
+  HrF32Job *job = data;
+  gsize first, end;
+
+  hr_pool_split (job->n_blocks, job->n_parts, part, &first, &end);
+  hr_moments_f32_blocks (job, part, first, end);
+}
+
+/* S += the partial sums of parts 1 … n_parts − 1, in order, over S's rows [@first, @end). */
+static void
+hr_moments_f32_merge_rows (HrF32Job *job, gsize first, gsize end)
+{
+  HrMoments *self = job->self;
+  gsize d = self->dimension;
+
+  for (guint t = 1; t < job->n_parts; t++)
+    for (gsize i = first; i < end; i++)
+      {
+        double *restrict srow = self->scatter + i * d;
+        const double *restrict prow = self->f32_partial + (t - 1) * d * d + i * d;
+        gsize j = i;
+
+        for (; j + 2 <= d; j += 2)
+          hr_put2 (srow + j, hr_get2 (srow + j) + hr_get2 (prow + j));
+        for (; j < d; j++)
+          srow[j] += prow[j];
+      }
+}
+
+static void
+hr_moments_f32_merge_part (guint part, gpointer data)
+{
+  HrF32Job *job = data;
+  gsize first, end;
+
+  hr_pool_split (job->self->dimension, hr_pool_get_n_threads (job->self->pool), part, &first, &end);
+  hr_moments_f32_merge_rows (job, first, end);
+}
+
+/* Float32 products: blocks of Y = fl32(2^k (x − c)), c = fl32(m_b), S += 2^−2k·YᵀY. The
+ * float64 column sums of 2^−k·Y go to self->chunk_sum, for the chunk's mean. With a pool,
+ * the blocks are split over its threads (hr_moments_f32_blocks()). */
+static void
+hr_moments_chunk_float32 (HrMoments *self, const float *rows, gsize n_b)
+{
+  gsize d = self->dimension;
+  double *restrict c = self->center;
+  double *restrict ysum = self->chunk_sum;
+  double products_trace = 0, trace_before = self->scatter_trace;
+  double gamma_add = hr_gamma (1, HR_U64);
+  gsize n_blocks = (n_b + HR_MOMENTS_F32_BLOCK - 1) / HR_MOMENTS_F32_BLOCK;
+  g_autofree double *f2 = g_new (double, n_blocks);
+  HrF32Job job = { self, rows, n_b, n_blocks, MIN (self->f32_parts, (guint)n_blocks), f2 };
+
+  for (gsize j = 0; j < d; j++)
+    {
+      c[j] = (float)c[j];
+      ysum[j] = 0;
+    }
+  hr_pool_run (job.n_parts > 1 ? self->pool : NULL, job.n_parts, hr_moments_f32_part, &job);
+  if (job.n_parts > 1)
+    {
+      hr_pool_run (self->pool, hr_pool_get_n_threads (self->pool), hr_moments_f32_merge_part, &job);
+      for (guint t = 1; t < job.n_parts; t++)
+        for (gsize j = 0; j < d; j++)
+          ysum[j] += self->f32_sums[(t - 1) * d + j];
+    }
+
+  /* The bound of adding the blocks into S one after the other; a part's adds into its own
+   * partial sum are bounded by the same terms (its traces are smaller), and each of the
+   * n_parts − 1 partial sums added into S after by one more. */
+  for (gsize b = 0; b < n_blocks; b++)
+    {
+      gsize nb = MIN ((gsize)HR_MOMENTS_F32_BLOCK, n_b - b * HR_MOMENTS_F32_BLOCK);
+
+      if (f2[b] == 0)
+        continue;
+      products_trace += f2[b];
+      self->error_bound
+          += hr_gamma (nb + 2, HR_U32) * f2[b] + gamma_add * (trace_before + products_trace);
+    }
+  if (job.n_parts > 1)
+    self->error_bound += (job.n_parts - 1) * gamma_add * (trace_before + products_trace);
 
   for (gsize j = 0; j < d; j++)
     ysum[j] /= (double)n_b;
@@ -901,7 +1043,7 @@ hr_moments_chunk_float32 (HrMoments *self, const float *rows, gsize n_b)
 /* The per-row pass over rows [@first, @end) of a chunk: per row its statistics, and into
  * @acc the column sums, zero counts and SimSiam sums of its finite rows, whose indices go
  * to finite_rows from @first on. */
-static void
+HR_AVX2_CLONES static void
 hr_moments_row_pass (HrMoments *self, const float *rows, gsize first, gsize end, float *per_sample,
                      guint columns, HrRowSums *acc)
 {
@@ -1125,8 +1267,7 @@ hr_moments_release_scratch (HrMoments *self)
   g_clear_pointer (&self->y64, g_free);
   g_clear_pointer (&self->s64, g_free);
   self->s64_shared = NULL;
-  g_clear_pointer (&self->y32, g_free);
-  g_clear_pointer (&self->s32, g_free);
+  hr_moments_release_f32 (self);
   self->scratch_rows = 0;
   self->centred_rows = 0;
 }

@@ -88,14 +88,15 @@ rows_done (gsize first, gsize end, gpointer data)
     g_atomic_int_inc (&seen->rows[i]);
 }
 
-/* P = YᵀY split into bands equals one `dsyrk` with β = 0: within γ_n·(|Y|ᵀ|Y|)_ij per element
- * (any order of the n products), and bit for bit where the kernels sum in the same order
- * (printed, not asserted: BLAS does not promise it); every row reported done once. */
+/* P = YᵀY split over threads (by bands of P's rows, or by Y's rows from 256 rows a thread on)
+ * equals one `dsyrk` with β = 0: within γ_n·(|Y|ᵀ|Y|)_ij per element (any order of the n
+ * products), and bit for bit where the kernels sum in the same order (printed, not asserted:
+ * BLAS does not promise it); every row reported done once. */
 static void
 test_pool_dsyrk (void)
 {
   static const gsize dims[] = { 1, 5, 8, 17, 100, 333 };
-  static const gsize rows[] = { 1, 3, 64, 300 };
+  static const gsize rows[] = { 1, 3, 64, 300, 1100 };
   GRand *r = g_rand_new_with_seed (16);
   guint exact = 0, total = 0;
 
@@ -210,7 +211,8 @@ make_head (GRand *r)
 }
 
 static HrAnalysis *
-run_analysis (GBytes *x, HrHead *head, int blas_threads, GCancellable *cancellable, GError **error)
+run_analysis (GBytes *x, HrHead *head, int blas_threads, HrPrecision precision,
+              GCancellable *cancellable, GError **error)
 {
   g_autoptr (HrSource) source = hr_memory_source_new (x, N, D, NULL);
   HrAnalysis *analysis = hr_analysis_new_for_source (source);
@@ -218,6 +220,7 @@ run_analysis (GBytes *x, HrHead *head, int blas_threads, GCancellable *cancellab
 
   hr_analysis_set_head (analysis, head);
   hr_analysis_set_spectral_stages (analysis, stages);
+  hr_analysis_set_precision (analysis, precision);
   openblas_set_num_threads (blas_threads);
   if (!hr_analysis_run (analysis, NULL, NULL, cancellable, error))
     g_clear_object (&analysis);
@@ -229,10 +232,12 @@ run_analysis (GBytes *x, HrHead *head, int blas_threads, GCancellable *cancellab
 
 /* The same scatter matrices within their error bounds (the features', whose values are
  * the same; the head's layers within float32 rounding of their inputs' magnitudes), the same
- * counts, CKA, ranks. */
+ * counts, CKA, ranks; with float64 products and with float32 products (whose blocks the
+ * pool splits over its threads). */
 static void
-test_pool_analysis (void)
+test_pool_analysis (gconstpointer data)
 {
+  HrPrecision precision = GPOINTER_TO_INT (data);
   GRand *r = g_rand_new_with_seed (1616);
   g_autoptr (HrHead) head = make_head (r);
   g_autofree float *v = g_new (float, N *D);
@@ -245,9 +250,9 @@ test_pool_analysis (void)
       v[i * D + j] = (float)(3.0 + g_rand_double_range (r, -1, 1) * (j < 10 ? 10.0 - j : 0.01));
   v[17 * D + 4] = NAN; /* a dropped row */
   x = g_bytes_new (v, N * D * sizeof (float));
-  one = run_analysis (x, head, 1, NULL, &error);
+  one = run_analysis (x, head, 1, precision, NULL, &error);
   g_assert_no_error (error);
-  three = run_analysis (x, head, 3, NULL, &error);
+  three = run_analysis (x, head, 3, precision, NULL, &error);
   g_assert_no_error (error);
 
   g_assert_cmpuint (hr_analysis_get_n_stages (one), ==, hr_analysis_get_n_stages (three));
@@ -324,7 +329,10 @@ main (int argc, char **argv)
   g_test_add_func ("/pool/split", test_pool_split);
   g_test_add_func ("/pool/dsyrk", test_pool_dsyrk);
   g_test_add_func ("/pool/blas-threads", test_pool_blas_threads);
-  g_test_add_func ("/pool/analysis", test_pool_analysis);
+  g_test_add_data_func ("/pool/analysis/float64", GINT_TO_POINTER (HR_PRECISION_FLOAT64),
+                        test_pool_analysis);
+  g_test_add_data_func ("/pool/analysis/float32", GINT_TO_POINTER (HR_PRECISION_FLOAT32_PRODUCTS),
+                        test_pool_analysis);
   g_test_add_func ("/pool/cancel", test_pool_cancel);
   return g_test_run ();
 }
