@@ -1396,14 +1396,16 @@ hr_stage_value_error (HrAnalysis *self, HrStage *stage)
  * the division's. */
 #define HR_NORMALIZE_ERROR (2 * HR_U32)
 
-static gboolean hr_stage_compute_moment_spectra (HrAnalysis *self, HrStage *stage, GError **error);
+static gboolean hr_stage_compute_moment_spectra (HrAnalysis *self, HrStage *stage,
+                                                 gboolean two_threads, GError **error);
 static void hr_stage_compute_cka (HrStage *stage, HrStage *features);
 
 /* A stage's spectrum (from the scatter matrix, or from the kept rows of a wide stage;
  * standardised if asked), the spectrum of its normalised rows and its CKA with the
- * features. */
+ * features; with @two_threads the scatter matrix's two eigenvalue problems at once. */
 static gboolean
-hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, GError **error)
+hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, gboolean two_threads,
+                          GError **error)
 {
   HrMoments *m = stage->moments;
   gsize d = stage->dimension;
@@ -1439,7 +1441,7 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, G
       stage->scatter_norm = hr_moments_peek_scatter (m) != NULL
                                 ? hr_scatter_frobenius (hr_moments_peek_scatter (m), d)
                                 : NAN;
-      if (!hr_stage_compute_moment_spectra (self, stage, error))
+      if (!hr_stage_compute_moment_spectra (self, stage, two_threads, error))
         return FALSE;
     }
   /* the CKA after every stage's spectrum (hr_analysis_compute_stages()): it reads the
@@ -1449,21 +1451,21 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, G
 
 /* A stage's spectrum from its D × D scatter matrix, and that of its normalised rows. */
 static gboolean
-hr_stage_compute_moment_spectra (HrAnalysis *self, HrStage *stage, GError **error)
+hr_stage_compute_moment_spectra (HrAnalysis *self, HrStage *stage, gboolean two_threads,
+                                 GError **error)
 {
   HrMoments *m = stage->moments;
   gsize d = stage->dimension;
 
   stage->spectrum
-      = self->standardize
-            ? hr_spectrum_new_standardized (
-                hr_moments_get_n_samples (m), d, hr_moments_peek_mean (m),
-                hr_moments_peek_scatter (m), hr_stage_relative_error (self, stage),
-                hr_stage_absolute_error (self, stage), hr_moments_get_error_bound (m), error)
-            : hr_spectrum_new_with_errors (hr_moments_get_n_samples (m), d,
-                                           hr_moments_peek_mean (m), hr_moments_peek_scatter (m),
-                                           hr_stage_value_error (self, stage),
-                                           hr_moments_get_error_bound (m), error);
+      = self->standardize ? hr_spectrum_new_standardized (
+            hr_moments_get_n_samples (m), d, hr_moments_peek_mean (m), hr_moments_peek_scatter (m),
+            hr_stage_relative_error (self, stage), hr_stage_absolute_error (self, stage),
+            hr_moments_get_error_bound (m), two_threads, error)
+                          : hr_spectrum_new_with_errors_full (
+                              hr_moments_get_n_samples (m), d, hr_moments_peek_mean (m),
+                              hr_moments_peek_scatter (m), hr_stage_value_error (self, stage),
+                              hr_moments_get_error_bound (m), two_threads, error);
   if (stage->spectrum == NULL)
     return FALSE;
   if (stage->normalized != NULL)
@@ -1509,6 +1511,7 @@ typedef struct
   guint *order;    /* the stages' indices, widest first */
   GError **errors; /* per stage */
   GCancellable *cancellable;
+  guint n_two_threads; /* the first of them solve their two eigenvalue problems at once */
 } HrSpectraJob;
 
 static void
@@ -1519,7 +1522,8 @@ hr_spectra_part (guint part, gpointer data)
   HrStage *stage = g_ptr_array_index (job->stages, i);
 
   if (!g_cancellable_set_error_if_cancelled (job->cancellable, &job->errors[i]))
-    hr_stage_compute_spectra (job->self, stage, job->features, &job->errors[i]);
+    hr_stage_compute_spectra (job->self, stage, job->features, part < job->n_two_threads,
+                              &job->errors[i]);
 }
 
 static gint
@@ -1531,6 +1535,10 @@ hr_compare_width (gconstpointer a, gconstpointer b, gpointer data)
 
   return wa < wb ? 1 : wa > wb ? -1 : 0;
 }
+
+/* Spectra at least this wide solve their two eigenvalue problems at the same time when a
+ * thread is left over for them (at 128 they take about a millisecond). */
+#define HR_TWO_THREADS_WIDTH 256
 
 /* Finishes the stages after the pass (or the merge of parts): their per-sample tables, spectra
  * and CKA. The spectra of the stages are computed at the same time, one stage per thread
@@ -1544,8 +1552,8 @@ hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *featur
   g_autoptr (HrPool) pool = NULL;
   g_autofree guint *order = g_new (guint, MAX (stages->len, 1));
   g_autofree GError **errors = g_new0 (GError *, MAX (stages->len, 1));
-  HrSpectraJob job = { self, stages, features, order, errors, cancellable };
-  guint n_spectra = 0;
+  HrSpectraJob job = { self, stages, features, order, errors, cancellable, 0 };
+  guint n_spectra = 0, n_wide = 0, threads;
   gboolean ok = TRUE;
 
   /* the rows are all in: the chunks' scratch makes room for the eigensolvers' copies */
@@ -1575,7 +1583,18 @@ hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *featur
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
   g_qsort_with_data (order, (gint)n_spectra, sizeof (guint), hr_compare_width, stages);
-  if (n_spectra > 1)
+  /* Threads left over by the wide spectra (one each) go to the widest, which then solve
+   * their two eigenvalue problems at the same time: with --stage none on 2 threads the
+   * features' spectrum no longer leaves a core idle while the projections' are done. */
+  for (guint k = 0; k < n_spectra; k++)
+    {
+      HrStage *stage = g_ptr_array_index (stages, order[k]);
+
+      n_wide += stage->rows == NULL && stage->dimension >= HR_TWO_THREADS_WIDTH;
+    }
+  threads = hr_pool_get_n_threads_for_blas ();
+  job.n_two_threads = threads > n_wide ? MIN (n_wide, threads - n_wide) : 0;
+  if (n_spectra > 1 || job.n_two_threads > 0)
     pool = hr_pool_new_for_blas ();
   hr_pool_run (pool, n_spectra, hr_spectra_part, &job);
   g_clear_pointer (&pool, hr_pool_free);

@@ -122,12 +122,18 @@ HrSpectrum *hr_spectrum_new_from_rows_with_error (guint64 n_samples, gsize dimen
                                                   GError **error);
 
 /* The spectrum of the correlation matrix, from the mean and the scatter matrix, for values
- * with a relative error of @relative_error and a scatter matrix off by @scatter_error
- * (hr-spectrum.c). */
+ * with a relative error of @relative_error and a scatter matrix off by @scatter_error; with
+ * @two_threads its two eigenvalue problems are solved at the same time (hr-spectrum.c). */
 HrSpectrum *hr_spectrum_new_standardized (guint64 n_samples, gsize dimension, const double *mean,
                                           const double *scatter, double relative_error,
                                           double absolute_error, double scatter_error,
-                                          GError **error);
+                                          gboolean two_threads, GError **error);
+
+/* hr_spectrum_new_with_errors(), with @two_threads as above (hr-spectrum.c). */
+HrSpectrum *hr_spectrum_new_with_errors_full (guint64 n_samples, gsize dimension,
+                                              const double *mean, const double *scatter,
+                                              double value_error, double scatter_error,
+                                              gboolean two_threads, GError **error);
 
 /* Pointers into the fields of an #HrMoments, for hr-moments-merge.c (hr-moments.c). The
  * scatter matrix is D × D with its upper triangle accumulated (the lower one is valid when

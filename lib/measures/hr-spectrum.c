@@ -344,22 +344,72 @@ hr_spectrum_measure (HrSpectrum *self, const double *w, const double *wu, gsize 
   self->effective_rank = exp (entropy);
 }
 
+/* One eigenvalue problem on a thread of its own. */
+typedef struct
+{
+  double *matrix;
+  gsize d;
+  double *w;
+  gboolean ok;
+  GError *error;
+} HrEigenTask;
+
+static gpointer
+hr_eigen_thread (gpointer data)
+{
+  HrEigenTask *task = data;
+
+  task->ok = symmetric_eigenvalues (task->matrix, task->d, task->w, &task->error);
+  return NULL;
+}
+
+/* The eigenvalues of the covariance (centred) and of the Gram matrix (uncentred); with
+ * @two_threads the second on a thread of its own at the same time, in a second D × D copy
+ * (LAPACK's dsyevd scales poorly over BLAS threads: its reduction to tridiagonal form is
+ * half matrix-vector products, bound by memory). */
 static gboolean
-hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter, GError **error)
+hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter,
+                     gboolean two_threads, GError **error)
 {
   const gsize d = self->dimension;
   const double n = (double)self->n_samples;
   g_autofree double *matrix = g_new (double, d *d);
+  g_autofree double *gram = two_threads ? g_try_new (double, d *d) : NULL;
   g_autofree double *w = g_new (double, d);
   g_autofree double *wu = g_new (double, d);
+  HrEigenTask task = { gram, d, wu, FALSE, NULL };
+  GThread *thread = NULL;
+  gboolean ok;
+
+  /* Uncentred: the Gram matrix G = XᵀX = S + N m mᵀ, solved beside the centred one. */
+  if (gram != NULL)
+    {
+      for (gsize i = 0; i < d; i++)
+        for (gsize j = 0; j < d; j++)
+          gram[i * d + j] = scatter[i * d + j] + n * mean[i] * mean[j];
+      if (all_finite (gram, d * d))
+        thread = g_thread_try_new ("headrank-eigen", hr_eigen_thread, &task, NULL);
+    }
 
   /* Centred: the covariance C = S / (N − 1). */
   for (gsize i = 0; i < d * d; i++)
     matrix[i] = scatter[i] / (n - 1);
-  if (!symmetric_eigenvalues (matrix, d, w, error))
+  ok = symmetric_eigenvalues (matrix, d, w, error);
+  if (thread != NULL)
+    {
+      g_thread_join (thread);
+      if (ok && !task.ok)
+        g_propagate_error (error, g_steal_pointer (&task.error));
+      g_clear_error (&task.error);
+      if (!ok || !task.ok)
+        return FALSE;
+      hr_spectrum_measure (self, w, wu, d);
+      return TRUE;
+    }
+  if (!ok)
     return FALSE;
 
-  /* Uncentred: the Gram matrix G = XᵀX = S + N m mᵀ. */
+  /* Uncentred, after it: in the same matrix. */
   for (gsize i = 0; i < d; i++)
     for (gsize j = 0; j < d; j++)
       matrix[i * d + j] = scatter[i * d + j] + n * mean[i] * mean[j];
@@ -415,7 +465,7 @@ check_errors (double value_error, double scatter_error, GError **error)
 static HrSpectrum *
 hr_spectrum_new_internal (guint64 n_samples, gsize dimension, const double *mean,
                           const double *scatter, double value_error, double scatter_error,
-                          GError **error)
+                          gboolean two_threads, GError **error)
 {
   g_autoptr (HrSpectrum) self = NULL;
 
@@ -440,7 +490,7 @@ hr_spectrum_new_internal (guint64 n_samples, gsize dimension, const double *mean
                   + sqrt ((double)n_samples * (double)dimension) * HR_A32;
 
   self = hr_spectrum_alloc (n_samples, dimension, value_error, scatter_error);
-  if (!hr_spectrum_compute (self, mean, scatter, error))
+  if (!hr_spectrum_compute (self, mean, scatter, two_threads, error))
     return NULL;
   return g_steal_pointer (&self);
 }
@@ -497,7 +547,7 @@ hr_spectrum_new (guint64 n_samples, gsize dimension, const double *mean, const d
 
   if (!check_dimension (dimension, error))
     return NULL;
-  return hr_spectrum_new_internal (n_samples, dimension, mean, scatter, NAN, 0.0, error);
+  return hr_spectrum_new_internal (n_samples, dimension, mean, scatter, NAN, 0.0, FALSE, error);
 }
 
 /* The float64 values of @bytes, suitably aligned: its own data, or a copy in @copy. */
@@ -564,7 +614,7 @@ hr_spectrum_new_from_bytes (guint64 n_samples, gsize dimension, GBytes *mean, GB
   mean_values = aligned_doubles (mean, &mean_copy);
   scatter_values = aligned_doubles (scatter, &scatter_copy);
   return hr_spectrum_new_internal (n_samples, dimension, mean_values, scatter_values, NAN, 0.0,
-                                   error);
+                                   FALSE, error);
 }
 
 /**
@@ -606,7 +656,21 @@ hr_spectrum_new_with_errors (guint64 n_samples, gsize dimension, const double *m
       || !check_errors (isnan (value_error) ? -1.0 : value_error, scatter_error, error))
     return NULL;
   return hr_spectrum_new_internal (n_samples, dimension, mean, scatter, value_error, scatter_error,
-                                   error);
+                                   FALSE, error);
+}
+
+/* hr_spectrum_new_with_errors() with, when @two_threads, its two eigenvalue problems solved
+ * at the same time (hr_spectrum_compute()). */
+HrSpectrum *
+hr_spectrum_new_with_errors_full (guint64 n_samples, gsize dimension, const double *mean,
+                                  const double *scatter, double value_error, double scatter_error,
+                                  gboolean two_threads, GError **error)
+{
+  if (!check_dimension (dimension, error)
+      || !check_errors (isnan (value_error) ? -1.0 : value_error, scatter_error, error))
+    return NULL;
+  return hr_spectrum_new_internal (n_samples, dimension, mean, scatter, value_error, scatter_error,
+                                   two_threads, error);
 }
 
 /**
@@ -643,7 +707,7 @@ hr_spectrum_new_from_bytes_with_errors (guint64 n_samples, gsize dimension, GByt
     return NULL;
   return hr_spectrum_new_internal (n_samples, dimension, aligned_doubles (mean, &mean_copy),
                                    aligned_doubles (scatter, &scatter_copy), value_error,
-                                   scatter_error, error);
+                                   scatter_error, FALSE, error);
 }
 
 /**
@@ -1407,7 +1471,7 @@ hr_spectrum_new_from_row_bytes (gsize dimension, GBytes *rows, gboolean standard
 HrSpectrum *
 hr_spectrum_new_standardized (guint64 n_samples, gsize dimension, const double *mean,
                               const double *scatter, double relative_error, double absolute_error,
-                              double scatter_error, GError **error)
+                              double scatter_error, gboolean two_threads, GError **error)
 {
   g_autofree double *scaled = NULL, *scale = NULL, *zero = NULL;
   const gsize d = dimension;
@@ -1438,7 +1502,7 @@ hr_spectrum_new_standardized (guint64 n_samples, gsize dimension, const double *
   return hr_spectrum_new_internal (n_samples, dimension, zero, scaled,
                                    relative_error * sqrt (values_sq)
                                        + absolute_error * sqrt (n * inverse_scale_sq),
-                                   scatter_error / (smallest * smallest), error);
+                                   scatter_error / (smallest * smallest), two_threads, error);
 }
 
 /* -- the measures the field compares with ------------------------------------------------- */
