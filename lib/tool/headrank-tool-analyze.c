@@ -190,8 +190,9 @@ hr_analysis_print_subject (HrAnalysis *analysis, HrBundled bundled, guint width)
     through = g_strdup (_ ("without a head: the features alone"));
   if (bundled & HR_BUNDLED_PAIRS)
     /* TRANSLATORS: the end of the first line of "headrank analyze" without FILE: the file
-       name of the bundled positive pairs, with a space before it */
-    with_pairs = g_strdup_printf (_ (" with %s (bundled pairs)"), HR_SAMPLE_PAIRS);
+       name of the bundled positive pairs, after the head (or "with the projections of …",
+       hence no second "with") */
+    with_pairs = g_strdup_printf (_ ("; positive pairs from %s (bundled)"), HR_SAMPLE_PAIRS);
   /* TRANSLATORS: the first line of "headrank analyze": what was analysed (“Analysis of
      FILE (N samples × D features)”), then the head (“through the head …”), then the
      bundled pairs or nothing */

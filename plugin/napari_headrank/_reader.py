@@ -202,9 +202,11 @@ def open_viscy_store(viewer: Viewer, path=None):
         if not path:
             return []
     path = os.fspath(path)
+    if not is_zarr(path):
+        show_error(_('{path} is not a zarr store: choose the folder of a VisCy embedding '
+                     'store').format(path=path))
+        return []
     try:
-        if not is_zarr(path):
-            raise NotAFeatureStack(_('not a zarr store'))
         open_zarr(path)
     except NotAFeatureStack as e:
         reason = str(e)

@@ -161,8 +161,8 @@ def test_no_file_analyses_the_bundled_sample(tmp_path):
     # first what it analyses: the sample and its N × D, the head and where it came from
     assert " ".join(subject.split()) == (
         "Analysis of sample-embeddings.tif (bundled sample: 4096 samples × 64 features) "
-        "through head-viscy-v0.safetensors (bundled head, preset viscy-v0) with "
-        "sample-pairs.csv (bundled pairs)."), subject
+        "through head-viscy-v0.safetensors (bundled head, preset viscy-v0); positive "
+        "pairs from sample-pairs.csv (bundled)."), subject
     lines = table.splitlines()
     assert lines[0].split()[:5] == ["stage", "samples", "dim", "rank", "m.rank"]
     rows = {line.split()[0]: line.split() for line in lines[1:4]}

@@ -288,6 +288,9 @@ def test_file_menu_opens_a_viscy_store_with_headrank(make_napari_viewer, tmp_pat
         assert _reader.open_viscy_store(viewer, path) == []
     assert len(viewer.layers) == n and len(errors) == 3
     assert 'image.ome.zarr' in errors[0] and 'plain.zarr' in errors[1]
+    # the folder that is no zarr store at all says so once
+    assert errors[2] == (f'{tmp_path} is not a zarr store: choose the folder of a VisCy '
+                         'embedding store'), errors[2]
     # cancelled: nothing
     chosen[0] = ''
     app.commands.execute_command(command).result()
