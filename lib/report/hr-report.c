@@ -1585,21 +1585,42 @@ hr_write_maps (HrAnalysis *self, const char *directory, GCancellable *cancellabl
 }
 
 /* Writes every file of the report into @directory (a new, empty folder). */
+/* The per-sample table written on a thread of its own while the figures are drawn (the
+ * two take about the same time, formatting numbers and compressing PNG images: 0.4 s on
+ * one core at 60,000 samples of three stages). */
+typedef struct
+{
+  HrAnalysis *self;
+  char *path;
+  HrPerSampleFormat format;
+  GCancellable *cancellable;
+  gboolean ok;
+  GError *error;
+} HrPerSampleTask;
+
+static gpointer
+hr_write_per_sample_thread (gpointer data)
+{
+  HrPerSampleTask *task = data;
+
+  task->ok
+      = hr_write_per_sample (task->self, task->path, task->format, task->cancellable, &task->error);
+  return NULL;
+}
+
+static void
+hr_cancel_task (GCancellable *cancellable, gpointer data)
+{
+  g_cancellable_cancel (data);
+}
+
 static gboolean
-hr_write_report_files (HrAnalysis *self, const char *directory, GCancellable *cancellable,
-                       GError **error)
+hr_write_figures_and_json (HrAnalysis *self, const char *directory, GCancellable *cancellable,
+                           GError **error)
 {
   g_autofree char *json = NULL, *path = NULL;
-  HrPerSampleFormat format = hr_report_per_sample_format (self);
   gboolean per_sample = hr_analysis_has_per_sample (self);
 
-  if (hr_per_sample_file (format) != NULL)
-    {
-      path = g_build_filename (directory, hr_per_sample_file (format), NULL);
-      if (!hr_write_per_sample (self, path, format, cancellable, error))
-        return FALSE;
-      g_free (path);
-    }
   path = g_build_filename (directory, "per_dimension.csv", NULL);
   if (!hr_write_per_dimension (self, path, error)
       || g_cancellable_set_error_if_cancelled (cancellable, error)
@@ -1626,6 +1647,49 @@ hr_write_report_files (HrAnalysis *self, const char *directory, GCancellable *ca
   g_free (path);
   path = g_build_filename (directory, "report.json", NULL);
   return hr_write_text (path, json, error);
+}
+
+/* Every file of the report into @directory: the per-sample table on a second thread when
+ * there is a second core, the rest in the calling thread; a failure of either stops the
+ * other, and the calling thread's error comes first. */
+static gboolean
+hr_write_report_files (HrAnalysis *self, const char *directory, GCancellable *cancellable,
+                       GError **error)
+{
+  g_autoptr (GCancellable) both = g_cancellable_new ();
+  HrPerSampleFormat format = hr_report_per_sample_format (self);
+  HrPerSampleTask task = { self, NULL, format, both, TRUE, NULL };
+  GThread *thread = NULL;
+  gulong handler = 0;
+  gboolean ok;
+
+  if (cancellable != NULL)
+    handler = g_cancellable_connect (cancellable, G_CALLBACK (hr_cancel_task), g_object_ref (both),
+                                     g_object_unref);
+  if (hr_per_sample_file (format) != NULL)
+    {
+      task.path = g_build_filename (directory, hr_per_sample_file (format), NULL);
+      if (g_get_num_processors () > 1)
+        thread = g_thread_try_new ("headrank-report", hr_write_per_sample_thread, &task, NULL);
+      if (thread == NULL)
+        hr_write_per_sample_thread (&task);
+    }
+  /* task.ok is the thread's until it is joined */
+  ok = (thread != NULL || task.ok) && hr_write_figures_and_json (self, directory, both, error);
+  if (!ok)
+    g_cancellable_cancel (both); /* the thread stops at its next check */
+  if (thread != NULL)
+    g_thread_join (thread);
+  if (handler != 0)
+    g_cancellable_disconnect (cancellable, handler);
+  g_free (task.path);
+  if (ok && !task.ok)
+    {
+      g_propagate_error (error, g_steal_pointer (&task.error));
+      ok = FALSE;
+    }
+  g_clear_error (&task.error);
+  return ok;
 }
 
 /**
