@@ -24,7 +24,6 @@ import json
 import os
 import resource
 import shutil
-import struct
 import subprocess
 import sys
 import time
@@ -32,25 +31,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent.parent / 'python'))
 from bench_common import cache_dir  # noqa: E402
+from safetensors_writer import write_safetensors  # noqa: E402, F401 (bench_merge imports it)
 
 D, HIDDEN, OUT, SHARDS = 768, 768, 32, 10
 SLICE = 100_000  # rows drawn at a time
-
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    import numpy as np
-    for name, array in tensors.items():
-        data = np.ascontiguousarray(array, dtype='<f4').tobytes()
-        header[name] = {'dtype': 'F32', 'shape': list(np.shape(array)),
-                        'data_offsets': [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b' ' * (-len(text) % 8)
-    Path(path).write_bytes(struct.pack('<Q', len(text)) + text + b''.join(blobs))
 
 
 def head_tensors(rng):

@@ -1,15 +1,17 @@
 """What the command's tests share: where the built command is, the environment of an
 English run, and running it."""
 
-import json
 import os
 import shutil
-import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from safetensors_writer import write_safetensors  # noqa: E402, F401 (the tests import it from here)
 
 TOOL = os.environ.get("HEADRANK_TOOL")
 SOURCE_ROOT = Path(os.environ.get("HEADRANK_SOURCE_ROOT") or Path(__file__).resolve().parents[2])
@@ -69,21 +71,3 @@ def run(*args, env=None, cwd=None, timeout=120):
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
-
-
-def write_safetensors(path, tensors, metadata=None):
-    """A safetensors file written by hand: u64 LE header length, JSON header (with
-    `__metadata__` when given), raw little-endian float32 data. Returns @path."""
-    header, blobs, offset = {}, [], 0
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    for name, array in tensors.items():
-        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(np.shape(array)),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    Path(path).write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-    return path

@@ -5,8 +5,9 @@
 Only inputs are stored here: the tests compute every reference themselves, live, with
 numpy in float64 (eigvalsh of np.cov, np.linalg.svd, np.linalg.matrix_rank, RankMe, …), so
 nothing here is a hard-coded result. numpy and tifffile are all this script needs (the
-safetensors file is written by hand: u64 little-endian header length, JSON header, raw
-little-endian data), and the tests need only the committed files.
+safetensors file is written by hand, by tests/safetensors_writer.py: u64 little-endian
+header length, JSON header, raw little-endian data), and the tests need only the
+committed files.
 
 What it makes (tests/data/analysis/)
 ------------------------------------
@@ -44,12 +45,14 @@ How to rerun (from the repository root)
 ---------------------------------------
     .venv/bin/python tests/data/analysis/make_analysis.py
 """
-import json
-import struct
+import sys
 from pathlib import Path
 
 import numpy as np
 import tifffile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from safetensors_writer import write_safetensors  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 N, D, HIDDEN, OUT = 600, 24, 32, 8
@@ -57,21 +60,6 @@ BN_EPS = 1e-5
 PREFIX = "projection."
 NONFINITE = {17: [(3, np.nan)], 233: [(0, np.nan), (5, np.nan), (23, np.nan)],
              401: [(11, np.inf)], 599: [(2, -np.inf), (7, np.nan)]}
-
-
-def write_safetensors(path, tensors):
-    """u64 LE header length, JSON header (padded with spaces to 8 bytes), raw data."""
-    header, blobs, offset = {}, [], 0
-    for name, array in tensors.items():
-        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(np.shape(array)),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def head_forward(t, x):
