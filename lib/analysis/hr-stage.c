@@ -215,18 +215,15 @@ typedef struct
 {
   const char *measure;
   const float *x;
-  gsize n, d;
-  guint n_parts;
-  guint64 *counts; /* n_parts × d */
+  gsize d;
+  guint64 *counts; /* per part, d */
 } HrClipJob;
 
 static void
-hr_count_clipping_part (guint part, gpointer data)
+hr_count_clipping_range (gsize first, gsize end, guint part, gpointer data)
 {
   HrClipJob *job = data;
-  gsize first, end;
 
-  hr_pool_split (job->n, job->n_parts, part, &first, &end);
   hr_count_clipping_rows (job->measure, job->x, job->d, first, end, job->counts + part * job->d);
 }
 
@@ -237,21 +234,22 @@ hr_stage_count_clipping (HrStage *stage, const float *x, gsize n, HrPool *pool)
 {
   const char *measure = hr_stage_get_clipping_measure (stage);
   gsize d = stage->dimension;
-  HrClipJob job = { measure, x, n, d, hr_pool_get_n_threads (pool), NULL };
+  guint n_parts = hr_pool_get_n_threads (pool);
+  HrClipJob job = { measure, x, d, NULL };
 
   if (measure == NULL)
     return;
   if (stage->clipped == NULL)
     stage->clipped = g_new0 (guint64, d);
   stage->clip_rows += n;
-  if (job.n_parts < 2 || n < 2 * job.n_parts)
+  if (n_parts < 2 || n < 2 * n_parts)
     {
       hr_count_clipping_rows (measure, x, d, 0, n, stage->clipped);
       return;
     }
-  job.counts = g_new0 (guint64, job.n_parts * d);
-  hr_pool_run (pool, job.n_parts, hr_count_clipping_part, &job);
-  for (guint t = 0; t < job.n_parts; t++)
+  job.counts = g_new0 (guint64, n_parts * d);
+  hr_pool_run_ranges (pool, n, n_parts, hr_count_clipping_range, &job);
+  for (guint t = 0; t < n_parts; t++)
     for (gsize j = 0; j < d; j++)
       stage->clipped[j] += job.counts[t * d + j];
   g_free (job.counts);

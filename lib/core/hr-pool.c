@@ -223,6 +223,34 @@ hr_pool_split (gsize n, guint n_parts, guint part, gsize *first, gsize *end)
   *end = *first + n / n_parts + (part < n % n_parts);
 }
 
+typedef struct
+{
+  gsize n;
+  guint n_parts;
+  HrPoolRangeFunc func;
+  gpointer data;
+} HrRangeJob;
+
+static void
+hr_pool_range_part (guint part, gpointer data)
+{
+  HrRangeJob *job = data;
+  gsize first, end;
+
+  hr_pool_split (job->n, job->n_parts, part, &first, &end);
+  job->func (first, end, part, job->data);
+}
+
+/* Calls @func with each of @n_parts ranges of [0, @n) (hr_pool_split()), on the pool's
+ * threads as hr_pool_run() does. */
+void
+hr_pool_run_ranges (HrPool *pool, gsize n, guint n_parts, HrPoolRangeFunc func, gpointer data)
+{
+  HrRangeJob job = { n, n_parts, func, data };
+
+  hr_pool_run (pool, n_parts, hr_pool_range_part, &job);
+}
+
 /* -- products ----------------------------------------------------------------------------- */
 
 /* Boundaries of the row bands of a product are multiples of this, the width of the

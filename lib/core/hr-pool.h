@@ -19,6 +19,11 @@ guint hr_pool_get_n_threads (HrPool *pool);
 void hr_pool_run (HrPool *pool, guint n_parts, HrPoolFunc func, gpointer data);
 void hr_pool_split (gsize n, guint n_parts, guint part, gsize *first, gsize *end);
 
+/* One part of a job over rows: rows [@first, @end) of [0, n), as part @part. */
+typedef void (*HrPoolRangeFunc) (gsize first, gsize end, guint part, gpointer data);
+
+void hr_pool_run_ranges (HrPool *pool, gsize n, guint n_parts, HrPoolRangeFunc func, gpointer data);
+
 /* Called by hr_pool_dsyrk() once rows [@first, @end) of the product are done, in the
  * thread that made them. */
 typedef void (*HrPoolRowsFunc) (gsize first, gsize end, gpointer data);

@@ -366,18 +366,15 @@ hr_normalize_rows (const float *x, gsize n_rows, gsize d, float *out)
 typedef struct
 {
   const float *x;
-  gsize n_rows, d;
+  gsize d;
   float *out;
-  guint n_parts;
 } HrNormalizeJob;
 
 static void
-hr_normalize_part (guint part, gpointer data)
+hr_normalize_range (gsize first, gsize end, guint part, gpointer data)
 {
   HrNormalizeJob *job = data;
-  gsize first, end;
 
-  hr_pool_split (job->n_rows, job->n_parts, part, &first, &end);
   hr_normalize_rows (job->x + first * job->d, end - first, job->d, job->out + first * job->d);
 }
 
@@ -386,11 +383,11 @@ hr_normalize_part (guint part, gpointer data)
 void
 hr_normalize_rows_pool (HrPool *pool, const float *x, gsize n_rows, gsize d, float *out)
 {
-  HrNormalizeJob job = { x, n_rows, d, out, hr_pool_get_n_threads (pool) };
+  HrNormalizeJob job = { x, d, out };
+  guint n_parts = hr_pool_get_n_threads (pool);
 
-  if (n_rows < 2 * (gsize)job.n_parts)
-    job.n_parts = 1;
-  hr_pool_run (pool, job.n_parts, hr_normalize_part, &job);
+  hr_pool_run_ranges (pool, n_rows, n_rows < 2 * (gsize)n_parts ? 1 : n_parts, hr_normalize_range,
+                      &job);
 }
 
 /* -- LiDAR -------------------------------------------------------------------------------- */

@@ -53,6 +53,43 @@ test_pool_parts (void)
 }
 
 static void
+count_range (gsize first, gsize end, guint part, gpointer data)
+{
+  CountJob *job = data;
+
+  /* rows [first, end) of part @part: the split's */
+  for (gsize r = first; r < end; r++)
+    g_atomic_int_add (&job->count[r], (gint)part + 1);
+}
+
+/* hr_pool_run_ranges(): every row once, with the part hr_pool_split() gives it. */
+static void
+test_pool_ranges (void)
+{
+  for (guint threads = 1; threads <= 3; threads++)
+    {
+      g_autoptr (HrPool) pool = hr_pool_new (threads);
+
+      for (gsize n = 0; n < 30; n++)
+        for (guint parts = 1; parts <= 4; parts++)
+          {
+            g_autofree gint *count = g_new0 (gint, MAX (n, 1));
+            CountJob job = { count };
+
+            hr_pool_run_ranges (pool, n, parts, count_range, &job);
+            for (guint part = 0; part < parts; part++)
+              {
+                gsize first, end;
+
+                hr_pool_split (n, parts, part, &first, &end);
+                for (gsize r = first; r < end; r++)
+                  g_assert_cmpint (count[r], ==, (gint)part + 1);
+              }
+          }
+    }
+}
+
+static void
 test_pool_split (void)
 {
   for (gsize n = 0; n < 40; n++)
@@ -382,6 +419,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/pool/parts", test_pool_parts);
   g_test_add_func ("/pool/split", test_pool_split);
+  g_test_add_func ("/pool/ranges", test_pool_ranges);
   g_test_add_func ("/pool/dsyrk", test_pool_dsyrk);
   g_test_add_func ("/pool/blas-threads", test_pool_blas_threads);
   g_test_add_data_func ("/pool/analysis/float64", GINT_TO_POINTER (HR_PRECISION_FLOAT64),
