@@ -959,37 +959,6 @@ hr_moments_f32_part (guint part, gpointer data)
   hr_moments_f32_blocks (job, part, first, end);
 }
 
-/* S += the partial sums of parts 1 … n_parts − 1, in order, over S's rows [@first, @end). */
-static void
-hr_moments_f32_merge_rows (HrF32Job *job, gsize first, gsize end)
-{
-  HrMoments *self = job->self;
-  gsize d = self->dimension;
-
-  for (guint t = 1; t < job->n_parts; t++)
-    for (gsize i = first; i < end; i++)
-      {
-        double *restrict srow = self->scatter + i * d;
-        const double *restrict prow = self->f32_partial + (t - 1) * d * d + i * d;
-        gsize j = i;
-
-        for (; j + 2 <= d; j += 2)
-          hr_put2 (srow + j, hr_get2 (srow + j) + hr_get2 (prow + j));
-        for (; j < d; j++)
-          srow[j] += prow[j];
-      }
-}
-
-static void
-hr_moments_f32_merge_part (guint part, gpointer data)
-{
-  HrF32Job *job = data;
-  gsize first, end;
-
-  hr_pool_split (job->self->dimension, hr_pool_get_n_threads (job->self->pool), part, &first, &end);
-  hr_moments_f32_merge_rows (job, first, end);
-}
-
 /* Float32 products: blocks of Y = fl32(2^k (x − c)), c = fl32(m_b), S += 2^−2k·YᵀY. The
  * float64 column sums of 2^−k·Y go to self->chunk_sum, for the chunk's mean. With a pool,
  * the blocks are split over its threads (hr_moments_f32_blocks()). */
@@ -1013,7 +982,8 @@ hr_moments_chunk_float32 (HrMoments *self, const float *rows, gsize n_b)
   hr_pool_run (job.n_parts > 1 ? self->pool : NULL, job.n_parts, hr_moments_f32_part, &job);
   if (job.n_parts > 1)
     {
-      hr_pool_run (self->pool, hr_pool_get_n_threads (self->pool), hr_moments_f32_merge_part, &job);
+      hr_pool_add_partials (self->pool, d, self->f32_partial, job.n_parts - 1, self->scatter, NULL,
+                            NULL);
       for (guint t = 1; t < job.n_parts; t++)
         for (gsize j = 0; j < d; j++)
           ysum[j] += self->f32_sums[(t - 1) * d + j];
