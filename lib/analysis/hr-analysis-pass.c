@@ -386,9 +386,10 @@ hr_bytes_add (guint64 a, guint64 b)
 
 /* What a spectrum from the D × D scatter matrix takes: the scatter matrix (8·D²), the
  * eigensolver's copy (8·D²), the scratch for a chunk's products (8·D²; for float32
- * products 4·D² for each thread of the pass and 8·D² of partial sums for each but the
- * first), the standardised copy (8·D²) when it is used, a chunk of float64 rows, and the
- * partial products of hr_pool_dsyrk() (which the stages share: counted for each, a bound). */
+ * products 4·D² for each of their parts and 8·D² of partial sums for each but the first, as
+ * many parts as the pass's threads up to hr_moments_float32_parts()'s cap), the standardised copy
+ * (8·D²) when it is used, a chunk of float64 rows, and the partial products of hr_pool_dsyrk()
+ * (which the stages share: counted for each, a bound). */
 static guint64
 hr_scatter_bytes (HrAnalysis *self, guint64 n, gsize d)
 {
@@ -400,7 +401,11 @@ hr_scatter_bytes (HrAnalysis *self, guint64 n, gsize d)
     per += 8;
   if (self->precision == HR_PRECISION_FLOAT32_PRODUCTS
       || (self->precision == HR_PRECISION_AUTO && hr_moments_float32_is_safe (n, d)))
-    per += 4 * (guint64)threads + 8 * (guint64)(threads - 1);
+    {
+      guint parts = hr_moments_float32_parts (threads, d);
+
+      per += 4 * (guint64)parts + 8 * (guint64)(parts - 1);
+    }
   else
     per += 8;
   return hr_bytes_add (

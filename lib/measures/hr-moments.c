@@ -348,8 +348,9 @@ hr_moments_init (HrMoments *self)
  * Makes an empty accumulator of rows of @dimension float32 values. It holds the float64
  * scatter matrix (8·D² bytes), a few vectors of D values, and scratch memory: for
  * %HR_PRECISION_FLOAT32_PRODUCTS a float32 D × D matrix and %HR_MOMENTS_F32_BLOCK float32
- * rows, for %HR_PRECISION_FLOAT64 a float64 D × D matrix and up to %HR_MOMENTS_CHUNK_ROWS
- * float64 rows.
+ * rows (and with a pool of threads, for each further part of the products as much and a
+ * float64 D × D partial sum, the parts capped so that these take at most 64 MiB), for
+ * %HR_PRECISION_FLOAT64 a float64 D × D matrix and up to %HR_MOMENTS_CHUNK_ROWS float64 rows.
  *
  * Returns: (transfer full): a new #HrMoments
  */
@@ -576,13 +577,36 @@ hr_moments_release_f32 (HrMoments *self)
   self->f32_parts = 0;
 }
 
+/* The scratch the float32 products' parts after the first may take together, in bytes. */
+#define HR_MOMENTS_F32_EXTRA_MAX ((guint64)64 << 20) /* 64 MiB */
+
+/* The number of parts float32 products of dimension @d are split into on @n_threads
+ * threads (hr_moments_chunk_float32()), at least 1: each part after the first takes a
+ * float32 D × D product, a float64 D × D partial sum, %HR_MOMENTS_F32_BLOCK float32 rows and
+ * D float64 sums, 12·D² + 264·D bytes, and together they stay within
+ * HR_MOMENTS_F32_EXTRA_MAX, so that the products' scratch does not grow with the threads
+ * (at D = 4,096 each part would take 192 MiB). */
+guint
+hr_moments_float32_parts (guint n_threads, gsize d)
+{
+  guint64 per_part, fit;
+
+  if (n_threads < 2)
+    return 1;
+  if (d >= 65536) /* 12·D² alone is 48 GiB */
+    return 1;
+  per_part = (guint64)d * (12 * (guint64)d + 4 * HR_MOMENTS_F32_BLOCK + 8);
+  fit = per_part == 0 ? n_threads : HR_MOMENTS_F32_EXTRA_MAX / per_part;
+  return 1 + (guint)MIN (fit, (guint64)n_threads - 1);
+}
+
 static void
 hr_moments_ensure_scratch (HrMoments *self, gsize n_rows)
 {
   gsize d = self->dimension;
-  guint parts = hr_pool_get_n_threads (self->pool);
+  guint parts = hr_moments_float32_parts (hr_pool_get_n_threads (self->pool), d);
 
-  /* float32 products: per part of the pool (hr_moments_chunk_float32()) */
+  /* float32 products: per part (hr_moments_chunk_float32()) */
   if (self->precision != HR_PRECISION_FLOAT64 && (self->y32 == NULL || self->f32_parts != parts))
     {
       hr_moments_release_f32 (self);
