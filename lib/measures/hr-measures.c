@@ -269,7 +269,7 @@ hr_scatter_frobenius (const double *scatter, gsize d)
  * rows instead. When n < d from the N × N Gram matrix Y Yᵀ, which has the same nonzero
  * eigenvalues and so the same Frobenius norm, formed by `dsyrk` over blocks of columns
  * (8·N² + 8·N·1024 bytes), as hr_spectrum_new_from_rows() forms it; otherwise from YᵀY
- * over blocks of rows. */
+ * over blocks of rows. @n and @d are at least 1 (the rows of a spectrum, N ≥ 2). */
 double
 hr_rows_scatter_frobenius (const float *rows, gsize n, gsize d, GError **error)
 {
@@ -288,8 +288,6 @@ hr_rows_scatter_frobenius (const float *rows, gsize n, gsize d, GError **error)
                    d);
       return NAN;
     }
-  if (n == 0)
-    return 0.0;
   for (gsize r = 0; r < n; r++)
     for (gsize j = 0; j < d; j++)
       mean[j] += rows[r * d + j];
