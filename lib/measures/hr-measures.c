@@ -174,13 +174,11 @@ typedef struct
 } HrCrossJob;
 
 static void
-hr_cross_part (guint part, gpointer data)
+hr_cross_range (gsize first, gsize end, G_GNUC_UNUSED guint part, gpointer data)
 {
   HrCrossJob *job = data;
   HrCrossMoments *cm = job->cm;
-  gsize first, end;
 
-  hr_pool_split (cm->dx, hr_pool_get_n_threads (cm->pool), part, &first, &end);
   if (end <= first)
     return;
   cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int)(end - first), (int)cm->dz,
@@ -212,7 +210,7 @@ hr_cross_moments_add_product (HrCrossMoments *cm, const double *yx, const double
     cm->bz[j] -= cm->mz[j];
   if (cm->n > 0)
     job.w = (double)cm->n * (double)n_rows / ((double)cm->n + (double)n_rows);
-  hr_pool_run (cm->pool, hr_pool_get_n_threads (cm->pool), hr_cross_part, &job);
+  hr_pool_run_ranges (cm->pool, cm->dx, hr_pool_get_n_threads (cm->pool), hr_cross_range, &job);
   hr_cross_moments_merge_chunk (cm, n_rows, TRUE);
 }
 

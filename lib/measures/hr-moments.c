@@ -738,19 +738,16 @@ typedef struct
 {
   HrMoments *self;
   const float *rows;
-  gsize n_b;
   double *traces; /* per part */
   const double *p;
   double w; /* n_a·n_b/n: the merge's w·δδᵀ goes in with the products, or 0 */
 } HrChunkJob;
 
 static void
-hr_moments_centre_part (guint part, gpointer data)
+hr_moments_centre_range (gsize first, gsize end, guint part, gpointer data)
 {
   HrChunkJob *job = data;
-  gsize first, end;
 
-  hr_pool_split (job->n_b, hr_pool_get_n_threads (job->self->pool), part, &first, &end);
   job->traces[part] = hr_moments_centre_rows (job->self, job->rows, first, end);
 }
 
@@ -795,9 +792,9 @@ hr_moments_chunk_float64 (HrMoments *self, const float *rows, gsize n_b)
   guint n_threads = hr_pool_get_n_threads (self->pool);
   double *traces = g_newa (double, n_threads);
   double tt = 0, trace_before = self->scatter_trace, delta_sq = 0;
-  HrChunkJob job = { self, rows, n_b, traces, NULL, 0.0 };
+  HrChunkJob job = { self, rows, traces, NULL, 0.0 };
 
-  hr_pool_run (self->pool, n_threads, hr_moments_centre_part, &job);
+  hr_pool_run_ranges (self->pool, n_b, n_threads, hr_moments_centre_range, &job);
   for (guint t = 0; t < n_threads; t++)
     tt += traces[t];
 
@@ -895,15 +892,16 @@ typedef struct
 {
   HrMoments *self;
   const float *rows;
-  gsize n_b, n_blocks;
+  gsize n_b;
   guint n_parts;
   double *f2; /* per block: ‖Y_block‖²_F before scaling, 0 for a block of zeros */
 } HrF32Job;
 
 /* Blocks [@first, @end) of the chunk, as part @part. */
 static void
-hr_moments_f32_blocks (HrF32Job *job, guint part, gsize first, gsize end)
+hr_moments_f32_blocks (gsize first, gsize end, guint part, gpointer data)
 {
+  HrF32Job *job = data;
   HrMoments *self = job->self;
   gsize d = self->dimension;
   const double *restrict c = self->center;
@@ -973,16 +971,6 @@ hr_moments_f32_blocks (HrF32Job *job, guint part, gsize first, gsize end)
     }
 }
 
-static void
-hr_moments_f32_part (guint part, gpointer data)
-{
-  HrF32Job *job = data;
-  gsize first, end;
-
-  hr_pool_split (job->n_blocks, job->n_parts, part, &first, &end);
-  hr_moments_f32_blocks (job, part, first, end);
-}
-
 /* Float32 products: blocks of Y = fl32(2^k (x − c)), c = fl32(m_b), S += 2^−2k·YᵀY. The
  * float64 column sums of 2^−k·Y go to self->chunk_sum, for the chunk's mean. With a pool,
  * the blocks are split over its threads (hr_moments_f32_blocks()). */
@@ -996,14 +984,15 @@ hr_moments_chunk_float32 (HrMoments *self, const float *rows, gsize n_b)
   double gamma_add = hr_gamma (1, HR_U64);
   gsize n_blocks = (n_b + HR_MOMENTS_F32_BLOCK - 1) / HR_MOMENTS_F32_BLOCK;
   g_autofree double *f2 = g_new (double, n_blocks);
-  HrF32Job job = { self, rows, n_b, n_blocks, MIN (self->f32_parts, (guint)n_blocks), f2 };
+  HrF32Job job = { self, rows, n_b, MIN (self->f32_parts, (guint)n_blocks), f2 };
 
   for (gsize j = 0; j < d; j++)
     {
       c[j] = (float)c[j];
       ysum[j] = 0;
     }
-  hr_pool_run (job.n_parts > 1 ? self->pool : NULL, job.n_parts, hr_moments_f32_part, &job);
+  hr_pool_run_ranges (job.n_parts > 1 ? self->pool : NULL, n_blocks, job.n_parts,
+                      hr_moments_f32_blocks, &job);
   if (job.n_parts > 1)
     {
       hr_pool_add_partials (self->pool, d, self->f32_partial, job.n_parts - 1, self->scatter, NULL,
@@ -1079,18 +1068,17 @@ typedef struct
 {
   HrMoments *self;
   const float *rows;
-  gsize n_rows;
   float *per_sample;
   guint columns;
   HrRowSums *parts;
 } HrRowJob;
 
 static void
-hr_moments_row_part (guint part, gpointer data)
+hr_moments_row_range (gsize first, gsize end, guint part, gpointer data)
 {
   HrRowJob *job = data;
   HrMoments *self = job->self;
-  gsize d = self->dimension, first, end;
+  gsize d = self->dimension;
   HrRowSums *acc = job->parts + part;
 
   acc->colsum = self->part_sums + 3 * d * part;
@@ -1099,7 +1087,6 @@ hr_moments_row_part (guint part, gpointer data)
   acc->zeros = self->part_zeros + d * part;
   memset (acc->colsum, 0, 3 * d * sizeof (double));
   memset (acc->zeros, 0, d * sizeof (gint32));
-  hr_pool_split (job->n_rows, hr_pool_get_n_threads (self->pool), part, &first, &end);
   hr_moments_row_pass (self, job->rows, first, end, job->per_sample, job->columns, acc);
 }
 
@@ -1112,11 +1099,11 @@ hr_moments_row_pass_parallel (HrMoments *self, const float *rows, gsize n_rows, 
 {
   guint n_threads = hr_pool_get_n_threads (self->pool);
   HrRowSums *parts = g_newa (HrRowSums, n_threads);
-  HrRowJob job = { self, rows, n_rows, per_sample, columns, parts };
+  HrRowJob job = { self, rows, per_sample, columns, parts };
   gsize d = self->dimension, n_b = 0;
 
   memset (parts, 0, n_threads * sizeof (HrRowSums));
-  hr_pool_run (self->pool, n_threads, hr_moments_row_part, &job);
+  hr_pool_run_ranges (self->pool, n_rows, n_threads, hr_moments_row_range, &job);
   for (guint t = 0; t < n_threads; t++)
     {
       HrRowSums *acc = parts + t;
