@@ -49,8 +49,10 @@ struct _HrStage
   HrMoments *moments;
   HrSpectrum *spectrum;
   HrSampleTable *table;
-  guint64 *clipped;  /* activations: per unit, the samples in the clipping region */
-  guint64 clip_rows; /* the samples counted there */
+  guint64 *clipped;    /* activations: per unit, the samples in the clipping region */
+  guint64 clip_rows;   /* the samples counted there */
+  guint64 *clip_parts; /* scratch: per part of a chunk split over threads, D counts */
+  guint clip_n_parts;  /* the parts it is allocated for */
 
   /* wide stages (N < D): the finite rows kept, for the N × N Gram matrices */
   float *rows;

@@ -386,9 +386,10 @@ hr_bytes_add (guint64 a, guint64 b)
 
 /* What a spectrum from the D × D scatter matrix takes: the scatter matrix (8·D²), the
  * eigensolver's copy (8·D²), the scratch for a chunk's products (8·D²; for float32
- * products 4·D² for each thread of the pass and 8·D² of partial sums for each but the
- * first), the standardised copy (8·D²) when it is used, a chunk of float64 rows, and the
- * partial products of hr_pool_dsyrk() (which the stages share: counted for each, a bound). */
+ * products 4·D² for each of their parts and 8·D² of partial sums for each but the first, as
+ * many parts as the pass's threads up to hr_moments_float32_parts()'s cap), the standardised copy
+ * (8·D²) when it is used, a chunk of float64 rows, and the partial products of hr_pool_dsyrk()
+ * (which the stages share: counted for each, a bound). */
 static guint64
 hr_scatter_bytes (HrAnalysis *self, guint64 n, gsize d)
 {
@@ -400,7 +401,11 @@ hr_scatter_bytes (HrAnalysis *self, guint64 n, gsize d)
     per += 8;
   if (self->precision == HR_PRECISION_FLOAT32_PRODUCTS
       || (self->precision == HR_PRECISION_AUTO && hr_moments_float32_is_safe (n, d)))
-    per += 4 * (guint64)threads + 8 * (guint64)(threads - 1);
+    {
+      guint parts = hr_moments_float32_parts (threads, d);
+
+      per += 4 * (guint64)parts + 8 * (guint64)(parts - 1);
+    }
   else
     per += 8;
   return hr_bytes_add (
@@ -1401,11 +1406,12 @@ static gboolean hr_stage_compute_moment_spectra (HrAnalysis *self, HrStage *stag
 static void hr_stage_compute_cka (HrStage *stage, HrStage *features);
 
 /* A stage's spectrum (from the scatter matrix, or from the kept rows of a wide stage;
- * standardised if asked), the spectrum of its normalised rows and its CKA with the
- * features; with @two_threads the scatter matrix's two eigenvalue problems at once. */
+ * standardised if asked), the spectrum of its normalised rows, and with @wants_norm the
+ * norm of its scatter matrix for a CKA; with @two_threads the scatter matrix's two
+ * eigenvalue problems at once. */
 static gboolean
-hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, gboolean two_threads,
-                          GError **error)
+hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, gboolean wants_norm,
+                          gboolean two_threads, GError **error)
 {
   HrMoments *m = stage->moments;
   gsize d = stage->dimension;
@@ -1417,12 +1423,16 @@ hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, HrStage *features, g
           hr_stage_relative_error (self, stage), hr_stage_absolute_error (self, stage), error);
       if (stage->spectrum == NULL)
         return FALSE;
-      /* the norm of the scatter matrix for CKA, from the rows (before they are normalised) */
+      /* the norm of the scatter matrix for CKA, from the rows (before they are normalised):
+       * a second N × N product, only when a CKA reads it */
       stage->scatter_n = stage->n_rows_kept;
-      stage->scatter_norm
-          = hr_rows_scatter_frobenius (stage->rows, (gsize)stage->n_rows_kept, d, error);
-      if (isnan (stage->scatter_norm))
-        return FALSE;
+      if (wants_norm)
+        {
+          stage->scatter_norm
+              = hr_rows_scatter_frobenius (stage->rows, (gsize)stage->n_rows_kept, d, error);
+          if (isnan (stage->scatter_norm))
+            return FALSE;
+        }
       if (stage->role == HR_STAGE_ROLE_PROJECTIONS)
         {
           /* what the loss sees: the same rows, L2-normalised in place */
@@ -1512,6 +1522,7 @@ typedef struct
   GError **errors; /* per stage */
   GCancellable *cancellable;
   guint n_two_threads; /* the first of them solve their two eigenvalue problems at once */
+  gboolean any_cka;    /* some stage has a CKA with the features: they need their norm */
 } HrSpectraJob;
 
 static void
@@ -1520,9 +1531,12 @@ hr_spectra_part (guint part, gpointer data)
   HrSpectraJob *job = data;
   guint i = job->order[part];
   HrStage *stage = g_ptr_array_index (job->stages, i);
+  /* what hr_stage_compute_cka() reads, decided before the spectra run: stage->cross does
+   * not change until then */
+  gboolean wants_norm = stage->cross != NULL || (stage == job->features && job->any_cka);
 
   if (!g_cancellable_set_error_if_cancelled (job->cancellable, &job->errors[i]))
-    hr_stage_compute_spectra (job->self, stage, job->features, part < job->n_two_threads,
+    hr_stage_compute_spectra (job->self, stage, wants_norm, part < job->n_two_threads,
                               &job->errors[i]);
 }
 
@@ -1552,7 +1566,7 @@ hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *featur
   g_autoptr (HrPool) pool = NULL;
   g_autofree guint *order = g_new (guint, MAX (stages->len, 1));
   g_autofree GError **errors = g_new0 (GError *, MAX (stages->len, 1));
-  HrSpectraJob job = { self, stages, features, order, errors, cancellable, 0 };
+  HrSpectraJob job = { self, stages, features, order, errors, cancellable, 0, FALSE };
   guint n_spectra = 0, n_wide = 0, threads;
   gboolean ok = TRUE;
 
@@ -1575,6 +1589,7 @@ hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *featur
       if (stage->wants_spectrum)
         {
           order[n_spectra++] = i;
+          job.any_cka |= stage->cross != NULL;
           /* mirrored now, not by two threads at once (CKA reads the features') */
           if (stage->moments != NULL)
             hr_moments_peek_scatter (stage->moments);

@@ -13,6 +13,7 @@
 #include "hr-spectrum.h"
 
 #include <math.h>
+#include <string.h>
 
 /* -- HrStage ---------------------------------------------------------------------------- */
 
@@ -36,6 +37,7 @@ hr_stage_finalize (GObject *object)
   g_clear_pointer (&self->spectrum, hr_spectrum_unref);
   g_clear_pointer (&self->table, hr_sample_table_free);
   g_free (self->clipped);
+  g_free (self->clip_parts);
   g_free (self->rows);
   g_clear_object (&self->normalized);
   g_clear_pointer (&self->normalized_spectrum, hr_spectrum_unref);
@@ -247,12 +249,19 @@ hr_stage_count_clipping (HrStage *stage, const float *x, gsize n, HrPool *pool)
       hr_count_clipping_rows (measure, x, d, 0, n, stage->clipped);
       return;
     }
-  job.counts = g_new0 (guint64, n_parts * d);
+  /* the parts' counts, in a scratch kept with the stage from chunk to chunk */
+  if (stage->clip_n_parts != n_parts)
+    {
+      g_free (stage->clip_parts);
+      stage->clip_parts = g_new (guint64, n_parts * d);
+      stage->clip_n_parts = n_parts;
+    }
+  job.counts = stage->clip_parts;
+  memset (job.counts, 0, n_parts * d * sizeof (guint64));
   hr_pool_run_ranges (pool, n, n_parts, hr_count_clipping_range, &job);
   for (guint t = 0; t < n_parts; t++)
     for (gsize j = 0; j < d; j++)
       stage->clipped[j] += job.counts[t * d + j];
-  g_free (job.counts);
 }
 
 /**

@@ -305,13 +305,25 @@ hr_pool_syrk_rows_part (guint part, gpointer data)
 }
 
 /* …then each thread adds the partial products, in order, into a band of P's rows, a few
- * rows at a time, and hands each few rows to @done while they are in that core's cache. */
+ * rows at a time, and hands each few rows to @done while they are in that core's cache
+ * (hr_pool_add_partials()). */
 #define HR_POOL_SUM_ROWS 8
 
-static void
-hr_pool_syrk_sum_part (guint part, gpointer data)
+typedef struct
 {
-  HrSyrkJob *job = data;
+  gsize d;
+  const double *partials;
+  guint n_partials;
+  double *p;
+  const gsize *bands; /* n_parts + 1 row boundaries */
+  HrPoolRowsFunc done;
+  gpointer data;
+} HrAddJob;
+
+static void
+hr_pool_add_part (guint part, gpointer data)
+{
+  HrAddJob *job = data;
   gsize d = job->d;
 
   for (gsize r0 = job->bands[part]; r0 < job->bands[part + 1]; r0 += HR_POOL_SUM_ROWS)
@@ -319,10 +331,10 @@ hr_pool_syrk_sum_part (guint part, gpointer data)
       gsize r1 = MIN (r0 + HR_POOL_SUM_ROWS, job->bands[part + 1]);
 
       for (gsize i = r0; i < r1; i++)
-        for (guint t = 1; t < job->n_parts; t++)
+        for (guint t = 0; t < job->n_partials; t++)
           {
             double *restrict prow = job->p + i * d;
-            const double *restrict qrow = job->partials + (t - 1) * d * d + i * d;
+            const double *restrict qrow = job->partials + t * d * d + i * d;
             gsize j = i;
 
             for (; j + 2 <= d; j += 2)
@@ -360,6 +372,30 @@ hr_pool_triangle_bands (gsize d, guint n_parts, gsize *bands)
       bands[t] = CLAMP (ri, bands[t - 1], d);
     }
   bands[n_parts] = d;
+}
+
+/* The number of bands of rows a D-wide product is split into on @pool. */
+static guint
+hr_pool_n_bands (HrPool *pool, gsize d)
+{
+  return MIN ((gsize)hr_pool_get_n_threads (pool), MAX (d / HR_POOL_ALIGN, 1));
+}
+
+/* Adds the @n_partials D × D row-major matrices of @partials, one after the other, into
+ * the upper triangle of @p, on the pool's threads: each element gets the partials added in
+ * their order, whatever the split. Each thread takes a band of rows with about the same
+ * number of elements (hr_pool_triangle_bands()), a few rows at a time, and hands them to
+ * @done, if not NULL, once they are done. */
+void
+hr_pool_add_partials (HrPool *pool, gsize d, const double *partials, guint n_partials, double *p,
+                      HrPoolRowsFunc done, gpointer data)
+{
+  guint n_bands = hr_pool_n_bands (pool, d);
+  g_autofree gsize *bands = g_new (gsize, n_bands + 1);
+  HrAddJob job = { d, partials, n_partials, p, bands, done, data };
+
+  hr_pool_triangle_bands (d, n_bands, bands);
+  hr_pool_run (pool, n_bands, hr_pool_add_part, &job);
 }
 
 /* Whether hr_pool_dsyrk() splits the rows of Y rather than the columns: when the partial
@@ -425,17 +461,17 @@ hr_pool_dsyrk (HrPool *pool, gsize d, gsize n, const double *y, double *p, HrPoo
                gpointer data)
 {
   guint n_threads = hr_pool_get_n_threads (pool);
-  guint n_bands = MIN ((gsize)n_threads, MAX (d / HR_POOL_ALIGN, 1));
+  guint n_bands = hr_pool_n_bands (pool, d);
   g_autofree gsize *bands = g_new (gsize, n_bands + 1);
   HrSyrkJob job = { d, n, y, p, bands, done, data, n_threads, NULL };
 
-  hr_pool_triangle_bands (d, n_bands, bands);
   if (hr_pool_split_rows (pool, d, n))
     {
       job.partials = pool->partials;
       hr_pool_run (pool, n_threads, hr_pool_syrk_rows_part, &job);
-      hr_pool_run (pool, n_bands, hr_pool_syrk_sum_part, &job);
+      hr_pool_add_partials (pool, d, pool->partials, n_threads - 1, p, done, data);
       return;
     }
+  hr_pool_triangle_bands (d, n_bands, bands);
   hr_pool_run (pool, n_bands, hr_pool_syrk_part, &job);
 }

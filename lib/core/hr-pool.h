@@ -31,6 +31,8 @@ typedef void (*HrPoolRowsFunc) (gsize first, gsize end, gpointer data);
 void hr_pool_dsyrk (HrPool *pool, gsize d, gsize n, const double *y, double *p, HrPoolRowsFunc done,
                     gpointer data);
 gsize hr_pool_dsyrk_partials (guint n_threads, gsize d);
+void hr_pool_add_partials (HrPool *pool, gsize d, const double *partials, guint n_partials,
+                           double *p, HrPoolRowsFunc done, gpointer data);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HrPool, hr_pool_free)
 

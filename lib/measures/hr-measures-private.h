@@ -104,6 +104,11 @@ void hr_moments_release_scratch (HrMoments *moments);
 /* Spreads the work of each added chunk over @pool's threads (NULL: the calling thread
  * alone), until set again (hr-moments.c, hr-measures.c). */
 void hr_moments_set_pool (HrMoments *moments, HrPool *pool);
+
+/* The parts float32 products of dimension @d are split into on @n_threads threads, at
+ * least 1: capped so that the scratch of the parts after the first stays within 64 MiB
+ * (hr-moments.c). The analysis plans its memory with it. */
+guint hr_moments_float32_parts (guint n_threads, gsize d);
 void hr_cross_moments_set_pool (HrCrossMoments *cm, HrPool *pool);
 
 /* The mean over the dimensions of the fraction of samples that are exactly zero; NaN

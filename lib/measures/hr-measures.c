@@ -174,13 +174,11 @@ typedef struct
 } HrCrossJob;
 
 static void
-hr_cross_part (guint part, gpointer data)
+hr_cross_range (gsize first, gsize end, G_GNUC_UNUSED guint part, gpointer data)
 {
   HrCrossJob *job = data;
   HrCrossMoments *cm = job->cm;
-  gsize first, end;
 
-  hr_pool_split (cm->dx, hr_pool_get_n_threads (cm->pool), part, &first, &end);
   if (end <= first)
     return;
   cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int)(end - first), (int)cm->dz,
@@ -212,7 +210,7 @@ hr_cross_moments_add_product (HrCrossMoments *cm, const double *yx, const double
     cm->bz[j] -= cm->mz[j];
   if (cm->n > 0)
     job.w = (double)cm->n * (double)n_rows / ((double)cm->n + (double)n_rows);
-  hr_pool_run (cm->pool, hr_pool_get_n_threads (cm->pool), hr_cross_part, &job);
+  hr_pool_run_ranges (cm->pool, cm->dx, hr_pool_get_n_threads (cm->pool), hr_cross_range, &job);
   hr_cross_moments_merge_chunk (cm, n_rows, TRUE);
 }
 
@@ -269,7 +267,7 @@ hr_scatter_frobenius (const double *scatter, gsize d)
  * rows instead. When n < d from the N × N Gram matrix Y Yᵀ, which has the same nonzero
  * eigenvalues and so the same Frobenius norm, formed by `dsyrk` over blocks of columns
  * (8·N² + 8·N·1024 bytes), as hr_spectrum_new_from_rows() forms it; otherwise from YᵀY
- * over blocks of rows. */
+ * over blocks of rows. @n and @d are at least 1 (the rows of a spectrum, N ≥ 2). */
 double
 hr_rows_scatter_frobenius (const float *rows, gsize n, gsize d, GError **error)
 {
@@ -288,8 +286,6 @@ hr_rows_scatter_frobenius (const float *rows, gsize n, gsize d, GError **error)
                    d);
       return NAN;
     }
-  if (n == 0)
-    return 0.0;
   for (gsize r = 0; r < n; r++)
     for (gsize j = 0; j < d; j++)
       mean[j] += rows[r * d + j];

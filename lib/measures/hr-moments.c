@@ -348,8 +348,9 @@ hr_moments_init (HrMoments *self)
  * Makes an empty accumulator of rows of @dimension float32 values. It holds the float64
  * scatter matrix (8·D² bytes), a few vectors of D values, and scratch memory: for
  * %HR_PRECISION_FLOAT32_PRODUCTS a float32 D × D matrix and %HR_MOMENTS_F32_BLOCK float32
- * rows, for %HR_PRECISION_FLOAT64 a float64 D × D matrix and up to %HR_MOMENTS_CHUNK_ROWS
- * float64 rows.
+ * rows (and with a pool of threads, for each further part of the products as much and a
+ * float64 D × D partial sum, the parts capped so that these take at most 64 MiB), for
+ * %HR_PRECISION_FLOAT64 a float64 D × D matrix and up to %HR_MOMENTS_CHUNK_ROWS float64 rows.
  *
  * Returns: (transfer full): a new #HrMoments
  */
@@ -576,13 +577,36 @@ hr_moments_release_f32 (HrMoments *self)
   self->f32_parts = 0;
 }
 
+/* The scratch the float32 products' parts after the first may take together, in bytes. */
+#define HR_MOMENTS_F32_EXTRA_MAX ((guint64)64 << 20) /* 64 MiB */
+
+/* The number of parts float32 products of dimension @d are split into on @n_threads
+ * threads (hr_moments_chunk_float32()), at least 1: each part after the first takes a
+ * float32 D × D product, a float64 D × D partial sum, %HR_MOMENTS_F32_BLOCK float32 rows and
+ * D float64 sums, 12·D² + 264·D bytes, and together they stay within
+ * HR_MOMENTS_F32_EXTRA_MAX, so that the products' scratch does not grow with the threads
+ * (at D = 4,096 each part would take 192 MiB). */
+guint
+hr_moments_float32_parts (guint n_threads, gsize d)
+{
+  guint64 per_part, fit;
+
+  if (n_threads < 2)
+    return 1;
+  if (d >= 65536) /* 12·D² alone is 48 GiB */
+    return 1;
+  per_part = (guint64)d * (12 * (guint64)d + 4 * HR_MOMENTS_F32_BLOCK + 8);
+  fit = per_part == 0 ? n_threads : HR_MOMENTS_F32_EXTRA_MAX / per_part;
+  return 1 + (guint)MIN (fit, (guint64)n_threads - 1);
+}
+
 static void
 hr_moments_ensure_scratch (HrMoments *self, gsize n_rows)
 {
   gsize d = self->dimension;
-  guint parts = hr_pool_get_n_threads (self->pool);
+  guint parts = hr_moments_float32_parts (hr_pool_get_n_threads (self->pool), d);
 
-  /* float32 products: per part of the pool (hr_moments_chunk_float32()) */
+  /* float32 products: per part (hr_moments_chunk_float32()) */
   if (self->precision != HR_PRECISION_FLOAT64 && (self->y32 == NULL || self->f32_parts != parts))
     {
       hr_moments_release_f32 (self);
@@ -714,19 +738,16 @@ typedef struct
 {
   HrMoments *self;
   const float *rows;
-  gsize n_b;
   double *traces; /* per part */
   const double *p;
   double w; /* n_a·n_b/n: the merge's w·δδᵀ goes in with the products, or 0 */
 } HrChunkJob;
 
 static void
-hr_moments_centre_part (guint part, gpointer data)
+hr_moments_centre_range (gsize first, gsize end, guint part, gpointer data)
 {
   HrChunkJob *job = data;
-  gsize first, end;
 
-  hr_pool_split (job->n_b, hr_pool_get_n_threads (job->self->pool), part, &first, &end);
   job->traces[part] = hr_moments_centre_rows (job->self, job->rows, first, end);
 }
 
@@ -771,9 +792,9 @@ hr_moments_chunk_float64 (HrMoments *self, const float *rows, gsize n_b)
   guint n_threads = hr_pool_get_n_threads (self->pool);
   double *traces = g_newa (double, n_threads);
   double tt = 0, trace_before = self->scatter_trace, delta_sq = 0;
-  HrChunkJob job = { self, rows, n_b, traces, NULL, 0.0 };
+  HrChunkJob job = { self, rows, traces, NULL, 0.0 };
 
-  hr_pool_run (self->pool, n_threads, hr_moments_centre_part, &job);
+  hr_pool_run_ranges (self->pool, n_b, n_threads, hr_moments_centre_range, &job);
   for (guint t = 0; t < n_threads; t++)
     tt += traces[t];
 
@@ -871,15 +892,16 @@ typedef struct
 {
   HrMoments *self;
   const float *rows;
-  gsize n_b, n_blocks;
+  gsize n_b;
   guint n_parts;
   double *f2; /* per block: ‖Y_block‖²_F before scaling, 0 for a block of zeros */
 } HrF32Job;
 
 /* Blocks [@first, @end) of the chunk, as part @part. */
 static void
-hr_moments_f32_blocks (HrF32Job *job, guint part, gsize first, gsize end)
+hr_moments_f32_blocks (gsize first, gsize end, guint part, gpointer data)
 {
+  HrF32Job *job = data;
   HrMoments *self = job->self;
   gsize d = self->dimension;
   const double *restrict c = self->center;
@@ -949,47 +971,6 @@ hr_moments_f32_blocks (HrF32Job *job, guint part, gsize first, gsize end)
     }
 }
 
-static void
-hr_moments_f32_part (guint part, gpointer data)
-{
-  HrF32Job *job = data;
-  gsize first, end;
-
-  hr_pool_split (job->n_blocks, job->n_parts, part, &first, &end);
-  hr_moments_f32_blocks (job, part, first, end);
-}
-
-/* S += the partial sums of parts 1 … n_parts − 1, in order, over S's rows [@first, @end). */
-static void
-hr_moments_f32_merge_rows (HrF32Job *job, gsize first, gsize end)
-{
-  HrMoments *self = job->self;
-  gsize d = self->dimension;
-
-  for (guint t = 1; t < job->n_parts; t++)
-    for (gsize i = first; i < end; i++)
-      {
-        double *restrict srow = self->scatter + i * d;
-        const double *restrict prow = self->f32_partial + (t - 1) * d * d + i * d;
-        gsize j = i;
-
-        for (; j + 2 <= d; j += 2)
-          hr_put2 (srow + j, hr_get2 (srow + j) + hr_get2 (prow + j));
-        for (; j < d; j++)
-          srow[j] += prow[j];
-      }
-}
-
-static void
-hr_moments_f32_merge_part (guint part, gpointer data)
-{
-  HrF32Job *job = data;
-  gsize first, end;
-
-  hr_pool_split (job->self->dimension, hr_pool_get_n_threads (job->self->pool), part, &first, &end);
-  hr_moments_f32_merge_rows (job, first, end);
-}
-
 /* Float32 products: blocks of Y = fl32(2^k (x − c)), c = fl32(m_b), S += 2^−2k·YᵀY. The
  * float64 column sums of 2^−k·Y go to self->chunk_sum, for the chunk's mean. With a pool,
  * the blocks are split over its threads (hr_moments_f32_blocks()). */
@@ -1003,17 +984,19 @@ hr_moments_chunk_float32 (HrMoments *self, const float *rows, gsize n_b)
   double gamma_add = hr_gamma (1, HR_U64);
   gsize n_blocks = (n_b + HR_MOMENTS_F32_BLOCK - 1) / HR_MOMENTS_F32_BLOCK;
   g_autofree double *f2 = g_new (double, n_blocks);
-  HrF32Job job = { self, rows, n_b, n_blocks, MIN (self->f32_parts, (guint)n_blocks), f2 };
+  HrF32Job job = { self, rows, n_b, MIN (self->f32_parts, (guint)n_blocks), f2 };
 
   for (gsize j = 0; j < d; j++)
     {
       c[j] = (float)c[j];
       ysum[j] = 0;
     }
-  hr_pool_run (job.n_parts > 1 ? self->pool : NULL, job.n_parts, hr_moments_f32_part, &job);
+  hr_pool_run_ranges (job.n_parts > 1 ? self->pool : NULL, n_blocks, job.n_parts,
+                      hr_moments_f32_blocks, &job);
   if (job.n_parts > 1)
     {
-      hr_pool_run (self->pool, hr_pool_get_n_threads (self->pool), hr_moments_f32_merge_part, &job);
+      hr_pool_add_partials (self->pool, d, self->f32_partial, job.n_parts - 1, self->scatter, NULL,
+                            NULL);
       for (guint t = 1; t < job.n_parts; t++)
         for (gsize j = 0; j < d; j++)
           ysum[j] += self->f32_sums[(t - 1) * d + j];
@@ -1085,18 +1068,17 @@ typedef struct
 {
   HrMoments *self;
   const float *rows;
-  gsize n_rows;
   float *per_sample;
   guint columns;
   HrRowSums *parts;
 } HrRowJob;
 
 static void
-hr_moments_row_part (guint part, gpointer data)
+hr_moments_row_range (gsize first, gsize end, guint part, gpointer data)
 {
   HrRowJob *job = data;
   HrMoments *self = job->self;
-  gsize d = self->dimension, first, end;
+  gsize d = self->dimension;
   HrRowSums *acc = job->parts + part;
 
   acc->colsum = self->part_sums + 3 * d * part;
@@ -1105,7 +1087,6 @@ hr_moments_row_part (guint part, gpointer data)
   acc->zeros = self->part_zeros + d * part;
   memset (acc->colsum, 0, 3 * d * sizeof (double));
   memset (acc->zeros, 0, d * sizeof (gint32));
-  hr_pool_split (job->n_rows, hr_pool_get_n_threads (self->pool), part, &first, &end);
   hr_moments_row_pass (self, job->rows, first, end, job->per_sample, job->columns, acc);
 }
 
@@ -1118,11 +1099,11 @@ hr_moments_row_pass_parallel (HrMoments *self, const float *rows, gsize n_rows, 
 {
   guint n_threads = hr_pool_get_n_threads (self->pool);
   HrRowSums *parts = g_newa (HrRowSums, n_threads);
-  HrRowJob job = { self, rows, n_rows, per_sample, columns, parts };
+  HrRowJob job = { self, rows, per_sample, columns, parts };
   gsize d = self->dimension, n_b = 0;
 
   memset (parts, 0, n_threads * sizeof (HrRowSums));
-  hr_pool_run (self->pool, n_threads, hr_moments_row_part, &job);
+  hr_pool_run_ranges (self->pool, n_rows, n_threads, hr_moments_row_range, &job);
   for (guint t = 0; t < n_threads; t++)
     {
       HrRowSums *acc = parts + t;

@@ -363,6 +363,15 @@ hr_eigen_thread (gpointer data)
   return NULL;
 }
 
+/* The uncentred Gram matrix G = XᵀX = S + N m mᵀ of @n samples, into @gram. */
+static void
+hr_gram_fill (double *gram, const double *scatter, const double *mean, double n, gsize d)
+{
+  for (gsize i = 0; i < d; i++)
+    for (gsize j = 0; j < d; j++)
+      gram[i * d + j] = scatter[i * d + j] + n * mean[i] * mean[j];
+}
+
 /* The eigenvalues of the covariance (centred) and of the Gram matrix (uncentred); with
  * @two_threads the second on a thread of its own at the same time, in a second D × D copy
  * (LAPACK's dsyevd scales poorly over BLAS threads: its reduction to tridiagonal form is
@@ -384,9 +393,7 @@ hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter
   /* Uncentred: the Gram matrix G = XᵀX = S + N m mᵀ, solved beside the centred one. */
   if (gram != NULL)
     {
-      for (gsize i = 0; i < d; i++)
-        for (gsize j = 0; j < d; j++)
-          gram[i * d + j] = scatter[i * d + j] + n * mean[i] * mean[j];
+      hr_gram_fill (gram, scatter, mean, n, d);
       if (all_finite (gram, d * d))
         thread = g_thread_try_new ("headrank-eigen", hr_eigen_thread, &task, NULL);
     }
@@ -410,9 +417,7 @@ hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter
     return FALSE;
 
   /* Uncentred, after it: in the same matrix. */
-  for (gsize i = 0; i < d; i++)
-    for (gsize j = 0; j < d; j++)
-      matrix[i * d + j] = scatter[i * d + j] + n * mean[i] * mean[j];
+  hr_gram_fill (matrix, scatter, mean, n, d);
   if (!all_finite (matrix, d * d))
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
@@ -652,11 +657,8 @@ hr_spectrum_new_with_errors (guint64 n_samples, gsize dimension, const double *m
   g_return_val_if_fail (scatter != NULL || dimension == 0, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!check_dimension (dimension, error)
-      || !check_errors (isnan (value_error) ? -1.0 : value_error, scatter_error, error))
-    return NULL;
-  return hr_spectrum_new_internal (n_samples, dimension, mean, scatter, value_error, scatter_error,
-                                   FALSE, error);
+  return hr_spectrum_new_with_errors_full (n_samples, dimension, mean, scatter, value_error,
+                                           scatter_error, FALSE, error);
 }
 
 /* hr_spectrum_new_with_errors() with, when @two_threads, its two eigenvalue problems solved

@@ -187,6 +187,46 @@ test_pool_dsyrk (void)
   g_rand_free (r);
 }
 
+/* hr_pool_add_partials(): every element of the upper triangle gets the partials added one
+ * after the other in their order, bit for bit what a loop in one thread makes whatever the
+ * bands; the lower triangle untouched; every row reported done once. */
+static void
+test_pool_add_partials (void)
+{
+  static const gsize dims[] = { 1, 7, 8, 33, 200 };
+  GRand *r = g_rand_new_with_seed (17);
+
+  for (guint threads = 1; threads <= 4; threads++)
+    {
+      g_autoptr (HrPool) pool = hr_pool_new (threads);
+
+      for (guint a = 0; a < G_N_ELEMENTS (dims); a++)
+        for (guint n_partials = 0; n_partials <= 3; n_partials++)
+          {
+            gsize d = dims[a];
+            g_autofree double *partials = g_new (double, MAX (n_partials, 1) * d * d);
+            g_autofree double *p = g_new (double, d *d), *q = g_new (double, d *d);
+            g_autofree gint *seen_rows = g_new0 (gint, d);
+            RowsSeen seen = { seen_rows };
+
+            for (gsize k = 0; k < n_partials * d * d; k++)
+              partials[k]
+                  = g_rand_double_range (r, -1, 1) * ldexp (1.0, g_rand_int_range (r, -30, 30));
+            for (gsize k = 0; k < d * d; k++)
+              p[k] = q[k] = g_rand_double_range (r, -1, 1);
+            for (gsize i = 0; i < d; i++)
+              for (gsize j = i; j < d; j++)
+                for (guint t = 0; t < n_partials; t++)
+                  p[i * d + j] += partials[t * d * d + i * d + j];
+            hr_pool_add_partials (pool, d, partials, n_partials, q, rows_done, &seen);
+            for (gsize i = 0; i < d; i++)
+              g_assert_cmpint (seen_rows[i], ==, 1);
+            g_assert_cmpmem (p, d * d * sizeof (double), q, d * d * sizeof (double));
+          }
+    }
+  g_rand_free (r);
+}
+
 /* OpenBLAS runs single-threaded exactly while a pool for it lives, the count it had restored
  * when the last such pool ends; no pool when it has one thread. */
 static void
@@ -421,6 +461,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pool/split", test_pool_split);
   g_test_add_func ("/pool/ranges", test_pool_ranges);
   g_test_add_func ("/pool/dsyrk", test_pool_dsyrk);
+  g_test_add_func ("/pool/add-partials", test_pool_add_partials);
   g_test_add_func ("/pool/blas-threads", test_pool_blas_threads);
   g_test_add_data_func ("/pool/analysis/float64", GINT_TO_POINTER (HR_PRECISION_FLOAT64),
                         test_pool_analysis);
