@@ -106,8 +106,8 @@ void hr_moments_release_scratch (HrMoments *moments);
 void hr_moments_set_pool (HrMoments *moments, HrPool *pool);
 
 /* The parts float32 products of dimension @d are split into on @n_threads threads, at
- * least 1: capped so that the scratch of the parts after the first stays within 64 MiB
- * (hr-moments.c). The analysis plans its memory with it. */
+ * least 1: capped so that the scratch of the parts after the first stays within 64 MiB,
+ * or twice the scatter matrix when that is more (hr-moments.c). The analysis plans its memory with it. */
 guint hr_moments_float32_parts (guint n_threads, gsize d);
 void hr_cross_moments_set_pool (HrCrossMoments *cm, HrPool *pool);
 

@@ -577,15 +577,17 @@ hr_moments_release_f32 (HrMoments *self)
   self->f32_parts = 0;
 }
 
-/* The scratch the float32 products' parts after the first may take together, in bytes. */
+/* The scratch the float32 products' parts after the first may take together, in bytes:
+ * this much, or twice the scatter matrix (16·D²) when that is more, so that two threads
+ * share the blocks at any D. */
 #define HR_MOMENTS_F32_EXTRA_MAX ((guint64)64 << 20) /* 64 MiB */
 
 /* The number of parts float32 products of dimension @d are split into on @n_threads
  * threads (hr_moments_chunk_float32()), at least 1: each part after the first takes a
  * float32 D × D product, a float64 D × D partial sum, %HR_MOMENTS_F32_BLOCK float32 rows and
  * D float64 sums, 12·D² + 264·D bytes, and together they stay within
- * HR_MOMENTS_F32_EXTRA_MAX, so that the products' scratch does not grow with the threads
- * (at D = 4,096 each part would take 192 MiB). */
+ * HR_MOMENTS_F32_EXTRA_MAX or 16·D², so that the products' scratch does not grow with the
+ * threads (at D = 4,096 each part takes 192 MiB: 2 parts, whatever the threads). */
 guint
 hr_moments_float32_parts (guint n_threads, gsize d)
 {
@@ -596,7 +598,7 @@ hr_moments_float32_parts (guint n_threads, gsize d)
   if (d >= 65536) /* 12·D² alone is 48 GiB */
     return 1;
   per_part = (guint64)d * (12 * (guint64)d + 4 * HR_MOMENTS_F32_BLOCK + 8);
-  fit = per_part == 0 ? n_threads : HR_MOMENTS_F32_EXTRA_MAX / per_part;
+  fit = per_part == 0 ? n_threads : MAX (HR_MOMENTS_F32_EXTRA_MAX, 16 * (guint64)d * d) / per_part;
   return 1 + (guint)MIN (fit, (guint64)n_threads - 1);
 }
 
