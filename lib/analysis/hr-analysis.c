@@ -1239,8 +1239,8 @@ hr_analysis_get_standardize (HrAnalysis *self)
  * of the stack's header: from the D × D scatter matrix (24·D² bytes; with float32 products
  * 16·D² plus 12·D² for each part they are split into less 8·D², a part for each thread of
  * the pass but no more than keep the parts after the first within 64 MiB or 16·D², whichever
- * is more; plus 8·D² standardised, a
- * chunk of 2,048 float64 rows and up to 16 MiB of products split over threads), or, for a wide
+ * is more; plus 8·D² standardised, a chunk of 2,048 float64 rows and up to 16 MiB of
+ * products split over threads), or, for a wide
  * stage with N < D, from its rows kept in memory and the N × N Gram matrices
  * (4·N·D + 16·N² + 16,384·N bytes). The projections add the same for their normalised rows,
  * and each stage with a CKA 8·D_features·D bytes. When the sum passes the bound, the run
