@@ -9,8 +9,8 @@
  * with explicit negatives, LiDAR) for any cut. A pair whose samples lie in two parts, parts
  * of other pairs, options or per-sample tables, a gap between parts, and pairs left without
  * a part are refused. Parts made without per-sample tables merge into an analysis without
- * them. Parts resealed after an edit (a NaN in a sum, more pairs taken than listed) are
- * refused as corrupt.
+ * them. Parts resealed after an edit (a NaN in a sum, more pairs taken than listed, alone or
+ * by two parts together) are refused as corrupt.
  */
 #include <headrank.h>
 
@@ -527,6 +527,44 @@ test_corrupt (void)
     }
 }
 
+/* Parts that each take at most the pairs listed but together more are refused as corrupt
+ * (the sum is checked, not only each part): part 2 takes all 1800 pairs, part 1 600 of
+ * them; alone each is read. */
+static void
+test_too_many_taken (void)
+{
+  g_autoptr (GBytes) p0 = NULL, p1 = NULL, all = NULL, merged = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrAnalysis) none = NULL;
+  g_autofree guint8 *b = NULL;
+  gsize size, at;
+
+  two_parts (&p0, &p1, &at);
+  g_bytes_get_data (p1, &size);
+  b = g_memdup2 (g_bytes_get_data (p1, NULL), size);
+  put_u64 (b, at + AT_N_TAKEN, N);
+  put_u64 (b, at + AT_N_PAIRS, N);
+  put_u64 (b, at + AT_LIDAR_N, N);
+  reseal (b, size);
+  all = g_bytes_new (b, size);
+  merged = hr_analysis_merge_parts (&all, 1, NULL, &error);
+  g_assert_no_error (error);
+  {
+    GBytes *both[] = { p0, all };
+
+    none = hr_analysis_new_from_parts (both, 2, NULL, NULL, &error);
+    g_assert_null (none);
+    g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT);
+    g_assert_nonnull (strstr (error->message, "part 2: "));
+    g_assert_nonnull (strstr (error->message, "its pairs are not those of an analysis"));
+    g_clear_error (&error);
+    g_clear_pointer (&merged, g_bytes_unref);
+    merged = hr_analysis_merge_parts (both, 2, NULL, &error);
+    g_assert_null (merged);
+    g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT);
+  }
+}
+
 static void
 test_no_tables (void)
 {
@@ -605,5 +643,6 @@ main (int argc, char *argv[])
   g_test_add_func ("/analysis-parts-pairs/refuse", test_refuse);
   g_test_add_func ("/analysis-parts-pairs/no-tables", test_no_tables);
   g_test_add_func ("/analysis-parts-pairs/corrupt", test_corrupt);
+  g_test_add_func ("/analysis-parts-pairs/too-many-taken", test_too_many_taken);
   return g_test_run ();
 }
