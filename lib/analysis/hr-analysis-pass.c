@@ -710,14 +710,20 @@ hr_pass_take_pairs (HrPass *pass, HrPairs *pairs, const guint64 *indices, gsize 
         if (t[c] != HR_NO_NEGATIVE && (t[c] < first || t[c] - first >= n))
           {
             g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
-                         /* TRANSLATORS: %s: the pair file; a pair's number (from 0, as in the
-                            other messages about pairs), its anchor and its positive (or
-                            negative), then the part's first and last sample */
-                         _ ("%s: pair %zu (anchor %" PRIu64 ", %s %" PRIu64
-                            ") spans parts: the part holds samples %" PRIu64 " to %" PRIu64
-                            "; a pair's samples must lie in the same part"),
-                         hr_analysis_pairs_source (self), i, t[0],
-                         c == 1 ? _ ("positive") : _ ("negative"), t[c], first, first + n - 1);
+                         c == 1
+                             /* TRANSLATORS: %s: the pair file; a pair's number (from 0, as in
+                                the other messages about pairs), its anchor and its positive,
+                                then the part's first and last sample */
+                             ? _ ("%s: pair %zu (anchor %" PRIu64 ", positive %" PRIu64
+                                  ") spans parts: the part holds samples %" PRIu64 " to %" PRIu64
+                                  "; a pair's samples must lie in the same part")
+                             /* TRANSLATORS: %s: the pair file; a pair's number (from 0, as in
+                                the other messages about pairs), its anchor and its negative,
+                                then the part's first and last sample */
+                             : _ ("%s: pair %zu (anchor %" PRIu64 ", negative %" PRIu64
+                                  ") spans parts: the part holds samples %" PRIu64 " to %" PRIu64
+                                  "; a pair's samples must lie in the same part"),
+                         hr_analysis_pairs_source (self), i, t[0], t[c], first, first + n - 1);
             return FALSE;
           }
       for (int c = 0; c < 3; c++)
