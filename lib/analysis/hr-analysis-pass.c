@@ -55,25 +55,31 @@ typedef struct
 
 #define HR_NO_NEGATIVE G_MAXUINT64
 
+/* @pool (or NULL) for every accumulator of the pass's stages. */
+static void
+hr_pass_set_pool (HrPass *pass, HrPool *pool)
+{
+  for (guint i = 0; pass->stages != NULL && i < pass->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass->stages, i);
+
+      if (stage->moments != NULL)
+        hr_moments_set_pool (stage->moments, pool);
+      if (stage->normalized != NULL)
+        hr_moments_set_pool (stage->normalized, pool);
+      if (stage->cross != NULL)
+        hr_cross_moments_set_pool (stage->cross, pool);
+    }
+}
+
 /* The pass's threads for every accumulator (see hr-pool.c): as many as OpenBLAS would use,
  * and OpenBLAS single-threaded until hr_pass_end_threads(). */
 static void
 hr_pass_start_threads (HrPass *pass)
 {
   pass->pool = hr_pool_new_for_blas ();
-  if (pass->pool == NULL)
-    return;
-  for (guint i = 0; i < pass->stages->len; i++)
-    {
-      HrStage *stage = g_ptr_array_index (pass->stages, i);
-
-      if (stage->moments != NULL)
-        hr_moments_set_pool (stage->moments, pass->pool);
-      if (stage->normalized != NULL)
-        hr_moments_set_pool (stage->normalized, pass->pool);
-      if (stage->cross != NULL)
-        hr_cross_moments_set_pool (stage->cross, pass->pool);
-    }
+  if (pass->pool != NULL)
+    hr_pass_set_pool (pass, pass->pool);
 }
 
 /* Once the rows are in: the threads end, and OpenBLAS has its threads again for the
@@ -83,17 +89,7 @@ hr_pass_end_threads (HrPass *pass)
 {
   if (pass->pool == NULL)
     return;
-  for (guint i = 0; pass->stages != NULL && i < pass->stages->len; i++)
-    {
-      HrStage *stage = g_ptr_array_index (pass->stages, i);
-
-      if (stage->moments != NULL)
-        hr_moments_set_pool (stage->moments, NULL);
-      if (stage->normalized != NULL)
-        hr_moments_set_pool (stage->normalized, NULL);
-      if (stage->cross != NULL)
-        hr_cross_moments_set_pool (stage->cross, NULL);
-    }
+  hr_pass_set_pool (pass, NULL);
   g_clear_pointer (&pass->pool, hr_pool_free);
 }
 
