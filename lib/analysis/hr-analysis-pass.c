@@ -1096,6 +1096,16 @@ hr_pass_pair_buffers (HrPass *pass, float **a, float **p, float **ng, GError **e
   return TRUE;
 }
 
+/* Whether LiDAR is computed for pairs of dimension @d: when five D × D float64 matrices
+ * (40·D² bytes) fit under the memory limit. A threshold, not the peak:
+ * hr_lidar_of_sums() holds the sums' two matrices and four of its own, besides dsyevd's
+ * workspace. */
+static gboolean
+hr_pass_lidar_fits (HrAnalysis *self, gsize d)
+{
+  return hr_bytes_mul (40 * (guint64)d, d) <= hr_analysis_memory_limit (self);
+}
+
 /* The contrastive measures over the pairs whose rows are all finite. */
 static gboolean
 hr_pass_contrastive (HrPass *pass, GError **error)
@@ -1115,8 +1125,7 @@ hr_pass_contrastive (HrPass *pass, GError **error)
       g_prefix_error (error, "%s: ", hr_analysis_pairs_source (self));
       return FALSE;
     }
-  /* LiDAR needs five D × D float64 matrices */
-  if (hr_bytes_mul (40 * (guint64)d, d) <= hr_analysis_memory_limit (self))
+  if (hr_pass_lidar_fits (self, d))
     {
       self->lidar = hr_lidar_of_pairs (a, p, used, d, error);
       if (isnan (self->lidar) && error != NULL && *error != NULL)
@@ -1148,8 +1157,8 @@ hr_pass_part_pairs (HrPass *pass, GError **error)
       g_prefix_error (error, "%s: ", hr_analysis_pairs_source (self));
       return FALSE;
     }
-  /* LiDAR's sums: two D × D float64 matrices, under the limit one pass uses */
-  if (hr_bytes_mul (40 * (guint64)d, d) <= hr_analysis_memory_limit (self))
+  /* LiDAR's sums when one pass would compute LiDAR (hr_pass_contrastive()) */
+  if (hr_pass_lidar_fits (self, d))
     {
       pp->lidar = hr_lidar_sums_new (d);
       if (!hr_lidar_sums_set (pp->lidar, a, p, used, error))
