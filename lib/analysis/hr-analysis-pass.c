@@ -55,25 +55,31 @@ typedef struct
 
 #define HR_NO_NEGATIVE G_MAXUINT64
 
+/* @pool (or NULL) for every accumulator of the pass's stages. */
+static void
+hr_pass_set_pool (HrPass *pass, HrPool *pool)
+{
+  for (guint i = 0; pass->stages != NULL && i < pass->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass->stages, i);
+
+      if (stage->moments != NULL)
+        hr_moments_set_pool (stage->moments, pool);
+      if (stage->normalized != NULL)
+        hr_moments_set_pool (stage->normalized, pool);
+      if (stage->cross != NULL)
+        hr_cross_moments_set_pool (stage->cross, pool);
+    }
+}
+
 /* The pass's threads for every accumulator (see hr-pool.c): as many as OpenBLAS would use,
  * and OpenBLAS single-threaded until hr_pass_end_threads(). */
 static void
 hr_pass_start_threads (HrPass *pass)
 {
   pass->pool = hr_pool_new_for_blas ();
-  if (pass->pool == NULL)
-    return;
-  for (guint i = 0; i < pass->stages->len; i++)
-    {
-      HrStage *stage = g_ptr_array_index (pass->stages, i);
-
-      if (stage->moments != NULL)
-        hr_moments_set_pool (stage->moments, pass->pool);
-      if (stage->normalized != NULL)
-        hr_moments_set_pool (stage->normalized, pass->pool);
-      if (stage->cross != NULL)
-        hr_cross_moments_set_pool (stage->cross, pass->pool);
-    }
+  if (pass->pool != NULL)
+    hr_pass_set_pool (pass, pass->pool);
 }
 
 /* Once the rows are in: the threads end, and OpenBLAS has its threads again for the
@@ -83,17 +89,7 @@ hr_pass_end_threads (HrPass *pass)
 {
   if (pass->pool == NULL)
     return;
-  for (guint i = 0; pass->stages != NULL && i < pass->stages->len; i++)
-    {
-      HrStage *stage = g_ptr_array_index (pass->stages, i);
-
-      if (stage->moments != NULL)
-        hr_moments_set_pool (stage->moments, NULL);
-      if (stage->normalized != NULL)
-        hr_moments_set_pool (stage->normalized, NULL);
-      if (stage->cross != NULL)
-        hr_cross_moments_set_pool (stage->cross, NULL);
-    }
+  hr_pass_set_pool (pass, NULL);
   g_clear_pointer (&pass->pool, hr_pool_free);
 }
 
@@ -715,14 +711,20 @@ hr_pass_take_pairs (HrPass *pass, HrPairs *pairs, const guint64 *indices, gsize 
         if (t[c] != HR_NO_NEGATIVE && (t[c] < first || t[c] - first >= n))
           {
             g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_PAIRS,
-                         /* TRANSLATORS: %s: the pair file; a pair's number (from 0, as in the
-                            other messages about pairs), its anchor and its positive (or
-                            negative), then the part's first and last sample */
-                         _ ("%s: pair %zu (anchor %" PRIu64 ", %s %" PRIu64
-                            ") spans parts: the part holds samples %" PRIu64 " to %" PRIu64
-                            "; a pair's samples must lie in the same part"),
-                         hr_analysis_pairs_source (self), i, t[0],
-                         c == 1 ? _ ("positive") : _ ("negative"), t[c], first, first + n - 1);
+                         c == 1
+                             /* TRANSLATORS: %s: the pair file; a pair's number (from 0, as in
+                                the other messages about pairs), its anchor and its positive,
+                                then the part's first and last sample */
+                             ? _ ("%s: pair %zu (anchor %" PRIu64 ", positive %" PRIu64
+                                  ") spans parts: the part holds samples %" PRIu64 " to %" PRIu64
+                                  "; a pair's samples must lie in the same part")
+                             /* TRANSLATORS: %s: the pair file; a pair's number (from 0, as in
+                                the other messages about pairs), its anchor and its negative,
+                                then the part's first and last sample */
+                             : _ ("%s: pair %zu (anchor %" PRIu64 ", negative %" PRIu64
+                                  ") spans parts: the part holds samples %" PRIu64 " to %" PRIu64
+                                  "; a pair's samples must lie in the same part"),
+                         hr_analysis_pairs_source (self), i, t[0], t[c], first, first + n - 1);
             return FALSE;
           }
       for (int c = 0; c < 3; c++)
@@ -1099,6 +1101,16 @@ hr_pass_pair_buffers (HrPass *pass, float **a, float **p, float **ng, GError **e
   return TRUE;
 }
 
+/* Whether LiDAR is computed for pairs of dimension @d: when five D × D float64 matrices
+ * (40·D² bytes) fit under the memory limit. A threshold, not the peak:
+ * hr_lidar_of_sums() holds the sums' two matrices and four of its own, besides dsyevd's
+ * workspace. */
+static gboolean
+hr_pass_lidar_fits (HrAnalysis *self, gsize d)
+{
+  return hr_bytes_mul (40 * (guint64)d, d) <= hr_analysis_memory_limit (self);
+}
+
 /* The contrastive measures over the pairs whose rows are all finite. */
 static gboolean
 hr_pass_contrastive (HrPass *pass, GError **error)
@@ -1118,8 +1130,7 @@ hr_pass_contrastive (HrPass *pass, GError **error)
       g_prefix_error (error, "%s: ", hr_analysis_pairs_source (self));
       return FALSE;
     }
-  /* LiDAR needs five D × D float64 matrices */
-  if (hr_bytes_mul (40 * (guint64)d, d) <= hr_analysis_memory_limit (self))
+  if (hr_pass_lidar_fits (self, d))
     {
       self->lidar = hr_lidar_of_pairs (a, p, used, d, error);
       if (isnan (self->lidar) && error != NULL && *error != NULL)
@@ -1151,8 +1162,8 @@ hr_pass_part_pairs (HrPass *pass, GError **error)
       g_prefix_error (error, "%s: ", hr_analysis_pairs_source (self));
       return FALSE;
     }
-  /* LiDAR's sums: two D × D float64 matrices, under the limit one pass uses */
-  if (hr_bytes_mul (40 * (guint64)d, d) <= hr_analysis_memory_limit (self))
+  /* LiDAR's sums when one pass would compute LiDAR (hr_pass_contrastive()) */
+  if (hr_pass_lidar_fits (self, d))
     {
       pp->lidar = hr_lidar_sums_new (d);
       if (!hr_lidar_sums_set (pp->lidar, a, p, used, error))

@@ -1014,12 +1014,16 @@ hr_merged_pairs_init (HrMerged *m, HrPartPairs *first, GError **error)
   return TRUE;
 }
 
-/* The contrastive accumulators of part @b added (LiDAR's only while every part has them). */
-static void
-hr_merged_pairs_add (HrMerged *m, HrPartPairs *b)
+/* The contrastive accumulators of part @b added (LiDAR's only while every part has them);
+ * refused if the parts together take more pairs of a list than it holds (each part alone
+ * takes at most as many, hr_part_pairs_read()): parts that one pass each cannot produce. */
+static gboolean
+hr_merged_pairs_add (HrMerged *m, HrPartPairs *b, GError **error)
 {
   HrPartPairs *pp = m->pairs;
 
+  if (!b->positives && b->n_taken > pp->n_listed - pp->n_taken)
+    return hr_part_invalid (error, _ ("its pairs are not those of an analysis"));
   if (b->source != NULL)
     g_ptr_array_add (m->pair_names, g_strdup (b->source));
   pp->n_taken += b->n_taken;
@@ -1031,6 +1035,7 @@ hr_merged_pairs_add (HrMerged *m, HrPartPairs *b)
     g_clear_pointer (&pp->lidar, hr_lidar_sums_free);
   if (pp->lidar != NULL)
     hr_lidar_sums_merge (pp->lidar, b->lidar);
+  return TRUE;
 }
 
 /* Adds @part (transfer full; freed here, unless it is the first, which @m keeps) to the
@@ -1088,8 +1093,11 @@ hr_merged_add (HrMerged *m, HrPart *part, GCancellable *cancellable, GError **er
     }
   first = m->first;
   m->n_parts++;
-  if (part->pairs != NULL)
-    hr_merged_pairs_add (m, part->pairs);
+  if (part->pairs != NULL && !hr_merged_pairs_add (m, part->pairs, error))
+    {
+      g_prefix_error (error, _ ("part %u: "), i + 1);
+      return FALSE;
+    }
 
   for (guint s = 0; s < first->n_stages; s++)
     {

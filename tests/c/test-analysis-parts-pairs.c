@@ -9,7 +9,8 @@
  * with explicit negatives, LiDAR) for any cut. A pair whose samples lie in two parts, parts
  * of other pairs, options or per-sample tables, a gap between parts, and pairs left without
  * a part are refused. Parts made without per-sample tables merge into an analysis without
- * them.
+ * them. Parts resealed after an edit (a NaN in a sum, more pairs taken than listed, alone or
+ * by two parts together) are refused as corrupt.
  */
 #include <headrank.h>
 
@@ -398,6 +399,173 @@ test_refuse (void)
 }
 
 static void
+reseal (guint8 *b, gsize size)
+{
+  g_autoptr (GChecksum) sha = g_checksum_new (G_CHECKSUM_SHA256);
+  gsize len = 32;
+
+  g_checksum_update (sha, b, (gssize)(size - 32));
+  g_checksum_get_digest (sha, b + size - 32, &len);
+}
+
+static void
+put_u64 (guint8 *b, gsize at, guint64 v)
+{
+  v = GUINT64_TO_LE (v);
+  memcpy (b + at, &v, sizeof v);
+}
+
+/* Where a part's pairs' counts start (doc/partial.md, "The format"): the pairs listed, taken
+ * and skipped, the batch, the temperature and the margin, found by their values. */
+static gsize
+pairs_offset (const guint8 *b, gsize size, guint64 n_listed, guint64 n_taken)
+{
+  guint8 pattern[48];
+  double temperature = 0.5, margin = 0.3;
+  gsize at = G_MAXSIZE;
+
+  put_u64 (pattern, 0, n_listed);
+  put_u64 (pattern, 8, n_taken);
+  put_u64 (pattern, 16, 0); /* skipped */
+  put_u64 (pattern, 24, B);
+  memcpy (pattern + 32, &temperature, 8);
+  memcpy (pattern + 40, &margin, 8);
+  for (gsize i = 0; i + sizeof pattern <= size; i++)
+    if (memcmp (b + i, pattern, sizeof pattern) == 0)
+      {
+        g_assert_cmpuint (at, ==, G_MAXSIZE); /* once only */
+        at = i;
+      }
+  g_assert_cmpuint (at, !=, G_MAXSIZE);
+  return at;
+}
+
+/* Offsets from pairs_offset(): after the options and has_negatives (u32), the sums' counts
+ * and values, has_lidar (u32), then LiDAR's dimension, count and mean. */
+#define AT_N_TAKEN 8
+#define AT_N_PAIRS 52
+#define AT_ALIGNMENT 68
+#define AT_HAS_LIDAR 148
+#define AT_LIDAR_N 160
+#define AT_LIDAR_MEAN 168
+
+/* The first two of three parts of 1800 pairs (600 each), and where the second's pairs'
+ * counts start. */
+static void
+two_parts (GBytes **p0, GBytes **p1, gsize *at)
+{
+  const gsize cuts[] = { 0, 600, 1200, N };
+  g_auto (Data) d = { 0 };
+  g_autoptr (HrPairs) pairs = NULL;
+  g_autoptr (GError) error = NULL;
+  const guint8 *b;
+  gsize size;
+  guint32 has_lidar;
+
+  make_data (&d, cuts, G_N_ELEMENTS (cuts), FALSE, 5);
+  pairs = pairs_of (&d);
+  *p0 = part_of (&d, 0, 600, pairs, &error);
+  *p1 = part_of (&d, 600, 600, pairs, &error);
+  g_assert_no_error (error);
+  b = g_bytes_get_data (*p1, &size);
+  *at = pairs_offset (b, size, N, 600);
+  memcpy (&has_lidar, b + *at + AT_HAS_LIDAR, 4);
+  g_assert_cmpuint (GUINT32_FROM_LE (has_lidar), ==, 1);
+}
+
+/* A part resealed after an edit that one pass cannot produce is refused as corrupt, never
+ * merged: sums that are not finite, more pairs taken than listed, LiDAR's count not the
+ * pairs'. */
+static void
+test_corrupt (void)
+{
+  g_autoptr (GBytes) p0 = NULL, p1 = NULL;
+  g_autoptr (GError) error = NULL;
+  const guint8 *good;
+  gsize size, at;
+
+  two_parts (&p0, &p1, &at);
+  good = g_bytes_get_data (p1, &size);
+  /* each edit: what, the value, where (from pairs_offset()), and what the error says */
+  for (guint k = 0; k < 4; k++)
+    {
+      g_autofree guint8 *b = g_memdup2 (good, size);
+      g_autoptr (GBytes) bad = NULL;
+      g_autoptr (HrAnalysis) none = NULL;
+      double nan = NAN;
+      const char *says;
+
+      switch (k)
+        {
+          case 0: /* a NaN in the sums of the contrastive measures */
+            memcpy (b + at + AT_ALIGNMENT, &nan, 8);
+            says = "its pairs' sums are not finite";
+            break;
+          case 1: /* a NaN in LiDAR's mean */
+            memcpy (b + at + AT_LIDAR_MEAN + 8, &nan, 8);
+            says = "its pairs' sums are not finite";
+            break;
+          case 2: /* more pairs taken than listed, counted as used pairs */
+            put_u64 (b, at + AT_N_TAKEN, N + 1);
+            put_u64 (b, at + AT_N_PAIRS, N + 1);
+            put_u64 (b, at + AT_LIDAR_N, N + 1);
+            says = "its pairs are not those of an analysis";
+            break;
+          default: /* LiDAR's count not that of the pairs */
+            put_u64 (b, at + AT_LIDAR_N, 599);
+            says = "its pairs are not those of an analysis";
+            break;
+        }
+      reseal (b, size);
+      bad = g_bytes_new (b, size);
+      none = hr_analysis_new_from_parts (&bad, 1, NULL, NULL, &error);
+      g_assert_null (none);
+      g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT);
+      if (strstr (error->message, says) == NULL)
+        g_error ("edit %u: “%s” does not say “%s”", k, error->message, says);
+      g_clear_error (&error);
+    }
+}
+
+/* Parts that each take at most the pairs listed but together more are refused as corrupt
+ * (the sum is checked, not only each part): part 2 takes all 1800 pairs, part 1 600 of
+ * them; alone each is read. */
+static void
+test_too_many_taken (void)
+{
+  g_autoptr (GBytes) p0 = NULL, p1 = NULL, all = NULL, merged = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HrAnalysis) none = NULL;
+  g_autofree guint8 *b = NULL;
+  gsize size, at;
+
+  two_parts (&p0, &p1, &at);
+  g_bytes_get_data (p1, &size);
+  b = g_memdup2 (g_bytes_get_data (p1, NULL), size);
+  put_u64 (b, at + AT_N_TAKEN, N);
+  put_u64 (b, at + AT_N_PAIRS, N);
+  put_u64 (b, at + AT_LIDAR_N, N);
+  reseal (b, size);
+  all = g_bytes_new (b, size);
+  merged = hr_analysis_merge_parts (&all, 1, NULL, &error);
+  g_assert_no_error (error);
+  {
+    GBytes *both[] = { p0, all };
+
+    none = hr_analysis_new_from_parts (both, 2, NULL, NULL, &error);
+    g_assert_null (none);
+    g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT);
+    g_assert_nonnull (strstr (error->message, "part 2: "));
+    g_assert_nonnull (strstr (error->message, "its pairs are not those of an analysis"));
+    g_clear_error (&error);
+    g_clear_pointer (&merged, g_bytes_unref);
+    merged = hr_analysis_merge_parts (both, 2, NULL, &error);
+    g_assert_null (merged);
+    g_assert_error (error, HR_PART_ERROR, HR_PART_ERROR_CORRUPT);
+  }
+}
+
+static void
 test_no_tables (void)
 {
   const gsize cuts[] = { 0, 700, N };
@@ -474,5 +642,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/analysis-parts-pairs/positives", test_positives);
   g_test_add_func ("/analysis-parts-pairs/refuse", test_refuse);
   g_test_add_func ("/analysis-parts-pairs/no-tables", test_no_tables);
+  g_test_add_func ("/analysis-parts-pairs/corrupt", test_corrupt);
+  g_test_add_func ("/analysis-parts-pairs/too-many-taken", test_too_many_taken);
   return g_test_run ();
 }

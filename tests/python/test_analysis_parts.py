@@ -153,6 +153,14 @@ def test_refusals():
         a.run_part(None, None, None)
     assert e.value.matches(Headrank.analysis_error_quark(), Headrank.AnalysisError.PAIRS)
     assert 'pair 1 (anchor 1, positive 3) spans parts' in e.value.message
+    # ... and one whose negative does
+    with pytest.raises(GLib.Error) as e:
+        a = Headrank.Analysis.new_for_source(source(x[:2]))
+        a.set_pairs(Headrank.Pairs.new_from_bytes(
+            GLib.Bytes.new(np.array([[0, 1, 1], [1, 0, 4]], np.uint64).tobytes()), 3))
+        a.run_part(None, None, None)
+    assert e.value.matches(Headrank.analysis_error_quark(), Headrank.AnalysisError.PAIRS)
+    assert 'pair 1 (anchor 1, negative 4) spans parts' in e.value.message
 
 
 def as_version_1(part):
