@@ -279,6 +279,14 @@ def _default_embed(pl_module, batch, input_key):
     return pl_module(x)
 
 
+def _split_output(out):
+    """A model's (or @embed's) output as (features, projections): the first two of a tuple or
+    list (projections None when it has one), else (the output, None)."""
+    if isinstance(out, (tuple, list)):
+        return out[0], (out[1] if len(out) > 1 else None)
+    return out, None
+
+
 _callback_class = None
 
 
@@ -336,31 +344,25 @@ def _make_callback_class():
                                                  self.temperature, self.margin)
                                  if self._should_collect(trainer) else None)
 
+        def _embed(self, pl_module, batch):
+            with torch.no_grad():
+                out = (self.embed(pl_module, batch) if self.embed is not None
+                       else _default_embed(pl_module, batch, self.input_key))
+            return _split_output(out)
+
         def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
                                     dataloader_idx=0):
             if self._accumulator is None:
                 return
-            with torch.no_grad():
-                out = (self.embed(pl_module, batch) if self.embed is not None
-                       else _default_embed(pl_module, batch, self.input_key))
-            if isinstance(out, (tuple, list)):
-                features, projections = out[0], (out[1] if len(out) > 1 else None)
-            else:
-                features, projections = out, None
+            features, projections = self._embed(pl_module, batch)
             positives = None
             if (self.positive_key is not None and isinstance(batch, dict)
                     and batch.get(self.positive_key) is not None):
-                with torch.no_grad():
-                    if self.embed is not None:
-                        out = self.embed(pl_module, {**batch,
-                                                     self.input_key: batch[self.positive_key]})
-                    else:
-                        out = pl_module(batch[self.positive_key])
+                # the model (or @embed) on the batch with the positives in place of the anchors
+                pf, pp = self._embed(pl_module,
+                                     {**batch, self.input_key: batch[self.positive_key]})
                 # the positives' rows of the last stage: projections, else features
-                positives = out[-1] if isinstance(out, (tuple, list)) else out
-                if projections is None and isinstance(out, (tuple, list)):
-                    positives = out[0]
-                positives = _to_numpy(positives)
+                positives = _to_numpy(pf if projections is None or pp is None else pp)
             self._accumulator.add(_to_numpy(features),
                                   None if projections is None else _to_numpy(projections),
                                   positives)

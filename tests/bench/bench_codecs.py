@@ -33,7 +33,7 @@ T_u / max(T_u, (CPU_u + CPU_decode) / C). That bound is printed beside each meas
 ratio.
 
 Not a test: no assertion on time. Inputs are written once into the cache folder
-(``codecs/``, about 4.5 GB at the default size) and kept (``--clean`` removes them).
+(``codecs/``, about 3.7 GB at the default size) and kept (``--clean`` removes them).
 """
 import argparse
 import json

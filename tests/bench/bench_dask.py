@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent.parent / 'python'))
 from bench_common import cache_dir  # noqa: E402
-from safetensors_writer import write_safetensors  # noqa: E402, F401 (bench_merge imports it)
+from safetensors_writer import write_safetensors  # noqa: E402
 
 D, HIDDEN, OUT, SHARDS = 768, 768, 32, 10
 SLICE = 100_000  # rows drawn at a time

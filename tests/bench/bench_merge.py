@@ -32,8 +32,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: safetensors_writer
 from bench_common import cache_dir, headrank_tool, timed  # noqa: E402
-from bench_dask import D, head_tensors, write_safetensors  # noqa: E402
+from bench_dask import D, head_tensors  # noqa: E402
+from safetensors_writer import write_safetensors  # noqa: E402
 
 
 

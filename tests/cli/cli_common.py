@@ -71,3 +71,14 @@ def run(*args, env=None, cwd=None, timeout=120):
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+def subject(text):
+    """The first paragraph of analyze's (or merge's) text output, what it analysed, on one
+    line."""
+    return " ".join(text.split("\n\n", 1)[0].split())
+
+
+def after_subject(text):
+    """The text after its first paragraph, the line of what was analysed: the tables."""
+    return text.split("\n\n", 1)[1]

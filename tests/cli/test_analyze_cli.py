@@ -26,7 +26,7 @@ import pytest
 import tifffile
 
 import cli_common
-from cli_common import SOURCE_ROOT, TOOL, base_env, write_safetensors
+from cli_common import SOURCE_ROOT, TOOL, after_subject, base_env, subject, write_safetensors
 DATA = SOURCE_ROOT / "tests" / "data" / "analysis"
 SAMPLE_DIR = Path(os.environ.get("HEADRANK_DATADIR") or SOURCE_ROOT / "data")
 FEATURES = DATA / "features.tif"
@@ -123,11 +123,6 @@ def needs_sample():
             pytest.skip(f"the bundled sample {SAMPLE_DIR / name} does not exist")
 
 
-def subject(p):
-    """The first paragraph of analyze's text: what it analysed, on one line."""
-    return " ".join(p.stdout.split("\n\n", 1)[0].split())
-
-
 def test_text_starts_with_what_it_analyses(tmp_path):
     """The first line names the input (file, or the first and last of several files) with
     N × D, and the head with where its architecture came from, or the projections, or no
@@ -135,19 +130,20 @@ def test_text_starts_with_what_it_analyses(tmp_path):
     n, d = tifffile.imread(FEATURES).shape
     out = str(tmp_path / "r")
     p = ok(run(FEATURES, "-w", HEAD, "-o", out))
-    assert subject(p).startswith(
+    first = subject(p.stdout)
+    assert first.startswith(
         f"Analysis of {FEATURES} ({n} samples × {d} features) through the head {HEAD}, "
-        "prefix “"), subject(p)
-    assert "architecture inferred" in subject(p), subject(p)
-    assert p.stdout.split("\n\n", 1)[1].split()[0] == "stage"
-    p = ok(run(FEATURES, "-w", HEAD, "--arch", "viscy-v2", "-o", out))
-    assert subject(p).endswith("architecture viscy-v2."), subject(p)
-    p = ok(run(FEATURES, "--projections", DATA / "projections.tif", "-o", out))
-    assert subject(p) == (f"Analysis of {FEATURES} ({n} samples × {d} features) with the "
-                          f"projections of {DATA / 'projections.tif'}."), subject(p)
-    p = ok(run(FEATURES, FEATURES, "-o", out))
-    assert subject(p) == (f"Analysis of 2 files, {FEATURES} to {FEATURES} ({2 * n} samples × "
-                          f"{d} features) without a head: the features alone."), subject(p)
+        "prefix “"), first
+    assert "architecture inferred" in first, first
+    assert after_subject(p.stdout).split()[0] == "stage"
+    first = subject(ok(run(FEATURES, "-w", HEAD, "--arch", "viscy-v2", "-o", out)).stdout)
+    assert first.endswith("architecture viscy-v2."), first
+    first = subject(ok(run(FEATURES, "--projections", DATA / "projections.tif", "-o", out)).stdout)
+    assert first == (f"Analysis of {FEATURES} ({n} samples × {d} features) with the "
+                     f"projections of {DATA / 'projections.tif'}."), first
+    first = subject(ok(run(FEATURES, FEATURES, "-o", out)).stdout)
+    assert first == (f"Analysis of 2 files, {FEATURES} to {FEATURES} ({2 * n} samples × "
+                     f"{d} features) without a head: the features alone."), first
 
 
 def test_no_file_analyses_the_bundled_sample(tmp_path):
@@ -157,12 +153,12 @@ def test_no_file_analyses_the_bundled_sample(tmp_path):
     needs_sample()
     p = ok(run(cwd=tmp_path))
     assert p.stderr == ""
-    subject, table = p.stdout.split("\n\n", 1)
+    first, table = subject(p.stdout), after_subject(p.stdout)
     # first what it analyses: the sample and its N × D, the head and where it came from
-    assert " ".join(subject.split()) == (
+    assert first == (
         "Analysis of sample-embeddings.tif (bundled sample: 4096 samples × 64 features) "
         "through head-viscy-v0.safetensors (bundled head, preset viscy-v0); positive "
-        "pairs from sample-pairs.csv (bundled)."), subject
+        "pairs from sample-pairs.csv (bundled)."), first
     lines = table.splitlines()
     assert lines[0].split()[:5] == ["stage", "samples", "dim", "rank", "m.rank"]
     rows = {line.split()[0]: line.split() for line in lines[1:4]}
@@ -339,13 +335,13 @@ def test_stage_none_table_says_what_its_dash_means(tmp_path):
     """--stage none: the ReLU's row has "-" for its spectrum, and a line says why; the
     default has no "-" and no such line."""
     t = ok(run(FEATURES, "-w", HEAD, "--arch", "viscy-v2", "--stage", "none", cwd=tmp_path))
-    table = t.stdout.split("\n\n", 1)[1]  # after the line of what it analysed
+    table = after_subject(t.stdout)
     rows = {line.split()[0]: line.split() for line in table.splitlines()[1:4]}
     assert rows["2"][1:4] == ["(relu)", "596", "32"] and rows["2"][4] == "-"
     line = "(-: no spectrum: the activation layers' spectra were left out with --stage none)"
     assert line in " ".join(t.stdout.split()), t.stdout
     t = ok(run(FEATURES, "-w", HEAD, "--arch", "viscy-v2", cwd=tmp_path))
-    table = t.stdout.split("\n\n", 1)[1]
+    table = after_subject(t.stdout)
     rows = {line.split()[0]: line.split() for line in table.splitlines()[1:4]}
     assert rows["2"][4] != "-"
     assert "no spectrum" not in t.stdout

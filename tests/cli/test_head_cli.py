@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from cli_common import SOURCE_ROOT, TOOL, base_env, run, write_safetensors
+from cli_common import SOURCE_ROOT, TOOL, after_subject, base_env, run, write_safetensors
 DATA = SOURCE_ROOT / "tests" / "data"
 HEADS = DATA / "heads"
 BAD_DIR = DATA / "bad"
@@ -1216,7 +1216,7 @@ def test_analyze_table_shows_the_activations_own_clipping(tmp_path):
     tifffile.imwrite(tmp_path / "x.tif", x)
     r = run("analyze", tmp_path / "x.tif", "--weights", weights, "--output", tmp_path / "rep")
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.split("\n\n", 1)[1].splitlines()  # after the line of what it analysed
+    lines = after_subject(r.stdout).splitlines()
     assert lines[0].split()[-2:] == ["clip", "all"]
     row = next(l for l in lines if l.startswith("2 (gelu)")).split()
     assert abs(float(row[-2]) - below.mean()) <= 0.0015, (row, below.mean())

@@ -16,7 +16,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from cli_common import SOURCE_ROOT, TOOL, base_env, run
+from cli_common import SOURCE_ROOT, TOOL, after_subject, base_env, run, subject
 
 DATA = SOURCE_ROOT / "data"
 LOCALEDIR = os.environ.get("HEADRANK_LOCALEDIR")
@@ -47,15 +47,11 @@ def outputs(tmp_path_factory):
                 env.pop("COLUMNS")
             p = run("analyze", "-o", "r", env=env, cwd=tmp)
             assert p.returncode == 0, p.stderr
+            # the first paragraph, what was analysed, names the sample and the head
+            assert ("sample-embeddings.tif" in subject(p.stdout)
+                    and "head-viscy-v0.safetensors" in subject(p.stdout)), p.stdout
             texts[language, width] = p.stdout
     return texts
-
-
-def after_subject(text):
-    """The text after its first paragraph, the line of what was analysed."""
-    subject, rest = text.split("\n\n", 1)
-    assert "sample-embeddings.tif" in subject and "head-viscy-v0.safetensors" in subject, text
-    return rest
 
 
 @pytest.mark.parametrize("language", ["en", "de"])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from cli_common import SOURCE_ROOT, run
+from cli_common import SOURCE_ROOT, run, subject
 
 HEAD = SOURCE_ROOT / "data" / "head-viscy-v2.safetensors"
 BOUND_KEYS = {"scatter_error_bound", "rank_tolerance", "scatter_error", "noise_floor"}
@@ -70,7 +70,7 @@ def test_merge_is_one_pass(stacks):
     assert f"written to {out}" in p.stdout
     # first what was analysed, as analyze says it: the parts' files, N × D, the head
     names = ", ".join(str(f.with_suffix(".tif")) for f in parts)
-    assert " ".join(p.stdout.split("\n\n", 1)[0].split()).startswith(
+    assert subject(p.stdout).startswith(
         f"Analysis of {names} (3000 samples × 64 features) through the head {HEAD}, "), p.stdout
     a = json.loads((single / "report.json").read_text())
     b = json.loads((out / "report.json").read_text())

@@ -163,17 +163,6 @@ def test_the_widget_opens_a_feature_tiff_in_the_background(make_napari_viewer, q
     assert 'sample-pairs.csv' in notes['error'][0]
 
 
-def _viscy_store(tmp_path):
-    import zarr
-
-    x = np.random.default_rng(4).standard_normal((40, 10)).astype(np.float32)
-    store = tmp_path / 'embeddings.zarr'
-    root = zarr.open_group(str(store), mode='w')
-    root.attrs.update({'encoding-type': 'anndata', 'encoding-version': '0.1.0'})
-    root.create_array('X', data=x)
-    return store, x
-
-
 def _ome_zarr(tmp_path):
     import zarr
 

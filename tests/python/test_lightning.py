@@ -1,9 +1,11 @@
 """headrank_lightning: the reduction of parts across ranks (fake process groups, in CI) and
 a real DDP run on CPU where torch and Lightning are installed."""
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +43,10 @@ def _fake_ranks(x, z, sizes, batch_sizes, rows_per_part):
     return parts
 
 
-def _assert_close(got, want, rel=1e-7, extra=()):
+def _assert_close(got, want, rel=1e-7):
     # the rank exactly; the others within 1e-7: the eigenvalues at rounding level of a
     # rank-deficient stage differ with the order of the sums (doc/partial.md, the bound)
-    assert set(got) - set(extra) == set(want)
+    assert set(got) == set(want)
     for k in want:
         assert got[k] == pytest.approx(want[k], rel=rel, abs=1e-12), k
 
@@ -115,6 +117,87 @@ def test_fake_ranks_with_positives_equal_one_pass(rows_per_part):
         want['headrank/contrastive/uniformity'], rel=1e-9)
     assert other['headrank/contrastive/alignment'] == pytest.approx(
         want['headrank/contrastive/alignment'], rel=1e-12)
+
+
+class _FakeTensor:
+    """What _to_numpy uses of a torch tensor, over a numpy array."""
+
+    def __init__(self, a):
+        self.a = np.asarray(a)
+        self.shape = self.a.shape
+        self.dtype = 'float32' if self.a.dtype == np.float32 else str(self.a.dtype)
+
+    def detach(self):
+        return self
+
+    def float(self):
+        return _FakeTensor(self.a.astype(np.float32))
+
+    def cpu(self):
+        return self
+
+    def reshape(self, *shape):
+        return _FakeTensor(self.a.reshape(*shape))
+
+    def numpy(self):
+        return self.a
+
+
+def _fake_torch_and_lightning(monkeypatch):
+    """Fake torch and lightning modules, enough for HeadrankCallback to be made and run."""
+    torch = types.ModuleType('torch')
+    torch.float32 = 'float32'
+    torch.no_grad = contextlib.nullcontext
+    callbacks = types.ModuleType('lightning.pytorch.callbacks')
+    callbacks.Callback = type('Callback', (), {})
+    for name, module in (('torch', torch), ('lightning', types.ModuleType('lightning')),
+                         ('lightning.pytorch', types.ModuleType('lightning.pytorch')),
+                         ('lightning.pytorch.callbacks', callbacks)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(hl, '_callback_class', None)  # made again with the fakes
+
+
+@pytest.mark.parametrize('with_embed', [False, True])
+def test_callback_positives_from_the_anchors_output(monkeypatch, with_embed):
+    """A model that returns (features, projections, a third output of the projections'
+    width): the positives' rows are the projections (its second output) of the positives,
+    as the anchors' are, not its last output; the logged numbers are those of one pass with
+    --positives."""
+    _fake_torch_and_lightning(monkeypatch)
+    rng = np.random.default_rng(7)
+    x, _ = _data(96)
+    xp = (x + 0.2 * rng.normal(size=x.shape)).astype(np.float32)
+    w, w3 = rng.normal(size=(2, 10, 6))
+    seen = []
+
+    class Model:
+        def __call__(self, t):
+            seen.append(t.a)
+            return (t, _FakeTensor(np.tanh(t.a[:, :10] @ w).astype(np.float32)),
+                    _FakeTensor(np.tanh(t.a[:, :10] @ w3).astype(np.float32)))
+
+        def log_dict(self, values, **kwargs):
+            logged.update(values)
+    logged = {}
+    embed = (lambda module, batch: module(batch['anchor'])) if with_embed else None
+    callback = hl.HeadrankCallback(embed=embed, gather=lambda local: [local])
+    trainer = types.SimpleNamespace(sanity_checking=False, current_epoch=0)
+    model = Model()
+    callback.on_validation_epoch_start(trainer, model)
+    for i in range(0, 96, 16):
+        batch = {'anchor': _FakeTensor(x[i:i + 16]), 'positive': _FakeTensor(xp[i:i + 16])}
+        callback.on_validation_batch_end(trainer, model, None, batch, i // 16)
+    callback.on_validation_epoch_end(trainer, model)
+    assert len(seen) == 12  # anchors, then positives, each batch
+    assert all(np.array_equal(a, x[i:i + 16]) for a, i in zip(seen[::2], range(0, 96, 16)))
+    assert all(np.array_equal(a, xp[i:i + 16]) for a, i in zip(seen[1::2], range(0, 96, 16)))
+    z, zp = (np.tanh(a[:, :10] @ w).astype(np.float32) for a in (x, xp))
+    want = _one_pass_with_positives(x, z, zp, 16)
+    _assert_close(hl.metrics(callback.last_report), want)
+    assert logged == hl.metrics(callback.last_report)
+    for key in ('alignment', 'positive_cosine'):  # the third output's would differ
+        assert logged[f'headrank/contrastive/{key}'] == pytest.approx(
+            want[f'headrank/contrastive/{key}'], rel=1e-12), key
 
 
 def test_positives_in_every_batch_or_none():
