@@ -27,7 +27,12 @@
  * once continued (SIGCONT) it waits 0.1 s before it goes on. HEADRANK_DEBUG_STOP=list
  * prints each checkpoint on standard error as it passes. A test sends a signal to the
  * stopped process and continues it, and so hits each point of the writing of an output in
- * turn (tests/faults). Neither is meant for anything but testing. */
+ * turn (tests/faults). Neither is meant for anything but testing.
+ *
+ * Two threads may pass checkpoints at once (the report writes per_sample.csv on a thread of
+ * its own, hr_write_report_files()), so one lock covers the count, the line printed and the
+ * stop: the numbers on standard error then come out in order, and the process stops at the
+ * checkpoint that carries the number N. */
 void
 hr_output_checkpoint (const char *what)
 {
@@ -35,6 +40,7 @@ hr_output_checkpoint (const char *what)
   static gboolean list = FALSE;
   static gint64 stop_at = 0;
   static gint count = 0;
+  static GMutex lock;
   int n;
 
   if (g_once_init_enter (&init))
@@ -49,7 +55,8 @@ hr_output_checkpoint (const char *what)
     }
   if (!list && stop_at <= 0)
     return;
-  n = g_atomic_int_add (&count, 1) + 1;
+  g_mutex_lock (&lock);
+  n = ++count;
   if (list)
     g_printerr ("headrank: checkpoint %d: %s\n", n, what); /* debugging aid, not translated */
   if (n == stop_at)
@@ -69,6 +76,7 @@ hr_output_checkpoint (const char *what)
         }
       g_usleep (100 * 1000);
     }
+  g_mutex_unlock (&lock);
 }
 
 /* -- what an output may replace ------------------------------------------------------------ */

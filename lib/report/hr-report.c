@@ -1584,7 +1584,6 @@ hr_write_maps (HrAnalysis *self, const char *directory, GCancellable *cancellabl
   return TRUE;
 }
 
-/* Writes every file of the report into @directory (a new, empty folder). */
 /* The per-sample table written on a thread of its own while the figures are drawn (the
  * two take about the same time, formatting numbers and compressing PNG images: 0.4 s on
  * one core at 60,000 samples of three stages). */
@@ -1605,6 +1604,8 @@ hr_write_per_sample_thread (gpointer data)
 
   task->ok
       = hr_write_per_sample (task->self, task->path, task->format, task->cancellable, &task->error);
+  if (!task->ok)
+    g_cancellable_cancel (task->cancellable); /* the figures stop at their next check */
   return NULL;
 }
 
@@ -1649,14 +1650,18 @@ hr_write_figures_and_json (HrAnalysis *self, const char *directory, GCancellable
   return hr_write_text (path, json, error);
 }
 
-/* Every file of the report into @directory: the per-sample table on a second thread when
- * there is a second core, the rest in the calling thread; a failure of either stops the
- * other, and the calling thread's error comes first. */
+/* Writes every file of the report into @directory (a new, empty folder): the per-sample
+ * table on a second thread when there is a second core, the rest in the calling thread; a
+ * failure of either cancels @both and so stops the other. The calling thread's error comes
+ * first, unless it is only the cancellation that the thread's failure caused (the caller's
+ * @cancellable was not cancelled): then the thread's error is the one that says what went
+ * wrong. */
 static gboolean
 hr_write_report_files (HrAnalysis *self, const char *directory, GCancellable *cancellable,
                        GError **error)
 {
   g_autoptr (GCancellable) both = g_cancellable_new ();
+  g_autoptr (GError) local = NULL;
   HrPerSampleFormat format = hr_report_per_sample_format (self);
   HrPerSampleTask task = { self, NULL, format, both, TRUE, NULL };
   GThread *thread = NULL;
@@ -1675,7 +1680,7 @@ hr_write_report_files (HrAnalysis *self, const char *directory, GCancellable *ca
         hr_write_per_sample_thread (&task);
     }
   /* task.ok is the thread's until it is joined */
-  ok = (thread != NULL || task.ok) && hr_write_figures_and_json (self, directory, both, error);
+  ok = (thread != NULL || task.ok) && hr_write_figures_and_json (self, directory, both, &local);
   if (!ok)
     g_cancellable_cancel (both); /* the thread stops at its next check */
   if (thread != NULL)
@@ -1683,13 +1688,19 @@ hr_write_report_files (HrAnalysis *self, const char *directory, GCancellable *ca
   if (handler != 0)
     g_cancellable_disconnect (cancellable, handler);
   g_free (task.path);
-  if (ok && !task.ok)
+  if (!task.ok
+      && (local == NULL /* the calling thread succeeded, or never began */
+          || (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+              && !g_cancellable_is_cancelled (cancellable)
+              && !g_error_matches (task.error, G_IO_ERROR, G_IO_ERROR_CANCELLED))))
     {
-      g_propagate_error (error, g_steal_pointer (&task.error));
-      ok = FALSE;
+      g_clear_error (&local);
+      local = g_steal_pointer (&task.error);
     }
   g_clear_error (&task.error);
-  return ok;
+  if (local != NULL)
+    g_propagate_error (error, g_steal_pointer (&local));
+  return ok && task.ok;
 }
 
 /**

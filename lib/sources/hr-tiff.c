@@ -1572,6 +1572,9 @@ hr_tiff_charge_decoding (HrTiffSource *src, gsize bytes, GError **error)
   return FALSE;
 }
 
+static gboolean hr_tiff_pread (HrTiffSource *src, tdir_t dir, guint8 *buffer, gsize size,
+                               guint64 offset, GError **error);
+
 /* Inflates deflate strip @strip of the current page, @size bytes decoded, into @out with
  * libdeflate, from the file: about 1.7 times as fast as zlib through libtiff (1.03 s against
  * 1.77 s of CPU for the 2,353 strips of 85 × 768 float32 values of a 614 MB stack). Only a
@@ -1579,29 +1582,28 @@ hr_tiff_charge_decoding (HrTiffSource *src, gsize bytes, GError **error)
  * else (data that inflate to more or less, bad data, a read that fails) it returns FALSE
  * and libtiff decodes the strip as it always did, deciding what can be read of it. Pages
  * with a predictor, or whose values libtiff would byte-swap, are always libtiff's
- * (HrPage.inflate_direct). */
+ * (HrPage.inflate_direct).
+ *
+ * A stored strip that libtiff would not read whole is libtiff's too, so that the limits stay
+ * libtiff's and the result is the one libtiff gives: one larger than libtiff may allocate for
+ * this file (HR_LIBTIFF_MAX_ALLOC), or, from 1 MiB on, larger than 10 times its decoded size
+ * plus 4,096 bytes (TIFFFillStrip() of libtiff 4.5 says "Too large strip byte count" and reads
+ * only that much; it measures against the size of a whole strip, never smaller than @size, so
+ * this test hands libtiff every strip it refuses). */
 static gboolean
 hr_tiff_inflate_strip (HrTiffSource *src, guint32 strip, guint8 *out, gsize size)
 {
   guint64 offset = TIFFGetStrileOffset (src->tif, strip);
   guint64 count = TIFFGetStrileByteCount (src->tif, strip);
+  g_autoptr (GError) ignored = NULL;
   size_t actual = 0;
-  gsize done = 0;
 
   if (count == 0 || count > src->file_size || offset > src->file_size - count || count > G_MAXSSIZE
-      || !hr_grow (&src->deflated, &src->deflated_capacity, (gsize)count))
+      || count > (guint64)HR_LIBTIFF_MAX_ALLOC
+      || (count > ((guint64)1 << 20) && (count - 4096) / 10 > (guint64)size)
+      || !hr_grow (&src->deflated, &src->deflated_capacity, (gsize)count)
+      || !hr_tiff_pread (src, src->current_dir, src->deflated, (gsize)count, offset, &ignored))
     return FALSE;
-  while (done < count)
-    {
-      ssize_t got
-          = pread (src->fd, src->deflated + done, (gsize)count - done, (off_t)(offset + done));
-
-      if (got < 0 && errno == EINTR)
-        continue;
-      if (got <= 0)
-        return FALSE;
-      done += (gsize)got;
-    }
   if (src->inflater == NULL)
     src->inflater = libdeflate_alloc_decompressor ();
   return src->inflater != NULL

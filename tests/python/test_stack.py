@@ -523,10 +523,11 @@ def test_channel_pages_with_shared_compressed_strip(tmp_path):
     assert same_bits(numpy.concatenate(rows), ref)
 
 
-def write_overlong_deflate_tiff(path, planes, rows_per_strip):
+def write_overlong_deflate_tiff(path, planes, rows_per_strip, tail=b''):
     """A one-page planar TIFF of float32 (C, H, W) whose every deflate strip,
     the short last one of each plane too, holds rows_per_strip full rows (the
-    'odd files in the wild' that libtiff lets pass). Returns what the strips
+    'odd files in the wild' that libtiff lets pass), its zlib stream followed
+    by @tail, which the strip's byte count includes. Returns what the strips
     hold: each strip's inflated bytes cut to its rows, as (H × W, C)."""
     import struct
     import zlib
@@ -539,7 +540,7 @@ def write_overlong_deflate_tiff(path, planes, rows_per_strip):
             full = numpy.zeros((rows_per_strip, w), '<f4')
             full[:len(rows)] = rows
             full[len(rows):] = -rows[-1]  # the extra rows: never to be read
-            streams.append(zlib.compress(full.tobytes(), 0))  # stored blocks
+            streams.append(zlib.compress(full.tobytes(), 0) + tail)  # stored
             kept.append(rows)
     data = b''.join(streams)
     offsets, at = [], 8
@@ -596,3 +597,32 @@ def test_overlong_deflate_strips_read_the_same_in_chunks(tmp_path):
                 break
             parts.append(matrix_of(s))
         assert same_bits(numpy.concatenate(parts), expected), chunk
+
+
+@pytest.mark.parametrize('tail, readable', [(100, True), (2 << 20, False)])
+def test_deflate_strip_with_huge_tail_is_libtiffs(tmp_path, tail, readable):
+    # A strip whose byte count claims far more than its zlib stream: libtiff
+    # (TIFFFillStrip) refuses a stored strip over 1 MiB and over 10 times its
+    # decoded size + 4096 bytes ("Too large strip byte count"), which makes
+    # the strip damaged; the libdeflate path must hand such a strip to libtiff
+    # rather than read the whole claim and inflate the stream at its start.
+    # A small tail is within libtiff's limits: the values read as they are.
+    rng = numpy.random.default_rng(11)
+    planes = rng.standard_normal((3, 8, 27)).astype(numpy.float32)
+    path = str(tmp_path / 'tail.tif')
+    expected = write_overlong_deflate_tiff(path, planes, 8, b'\0' * tail)
+    layout = layout_enum('channels')
+    if readable:
+        whole = Headrank.FeatureStack.new_from_file(path, layout, None)
+        assert same_bits(matrix_of(whole), expected)
+        return
+    with pytest.raises(GLib.Error) as info:
+        Headrank.FeatureStack.new_from_file(path, layout, None)
+    assert info.value.matches(Headrank.stack_error_quark(),
+                              Headrank.StackError.CORRUPT)
+    assert 'Too large strip byte count' in info.value.message
+    r = Headrank.StackReader.new(path, layout, None)
+    with pytest.raises(GLib.Error) as info:
+        r.read_chunk(5, None)
+    assert info.value.matches(Headrank.stack_error_quark(),
+                              Headrank.StackError.CORRUPT)
