@@ -399,16 +399,6 @@ test_refuse (void)
 }
 
 static void
-reseal (guint8 *b, gsize size)
-{
-  g_autoptr (GChecksum) sha = g_checksum_new (G_CHECKSUM_SHA256);
-  gsize len = 32;
-
-  g_checksum_update (sha, b, (gssize)(size - 32));
-  g_checksum_get_digest (sha, b + size - 32, &len);
-}
-
-static void
 put_u64 (guint8 *b, gsize at, guint64 v)
 {
   v = GUINT64_TO_LE (v);
@@ -516,7 +506,7 @@ test_corrupt (void)
             says = "its pairs are not those of an analysis";
             break;
         }
-      reseal (b, size);
+      hr_test_reseal (b, size);
       bad = g_bytes_new (b, size);
       none = hr_analysis_new_from_parts (&bad, 1, NULL, NULL, &error);
       g_assert_null (none);
@@ -545,7 +535,7 @@ test_too_many_taken (void)
   put_u64 (b, at + AT_N_TAKEN, N);
   put_u64 (b, at + AT_N_PAIRS, N);
   put_u64 (b, at + AT_LIDAR_N, N);
-  reseal (b, size);
+  hr_test_reseal (b, size);
   all = g_bytes_new (b, size);
   merged = hr_analysis_merge_parts (&all, 1, NULL, &error);
   g_assert_no_error (error);

@@ -260,17 +260,6 @@ test_mismatch (void)
     }
 }
 
-/* Recomputes the SHA-256 at the end of @b. */
-static void
-reseal (guint8 *b, gsize size)
-{
-  g_autoptr (GChecksum) sha = g_checksum_new (G_CHECKSUM_SHA256);
-  gsize len = 32;
-
-  g_checksum_update (sha, b, (gssize)(size - 32));
-  g_checksum_get_digest (sha, b + size - 32, &len);
-}
-
 static void
 assert_refused (const guint8 *b, gsize size, gint code)
 {
@@ -349,7 +338,7 @@ test_bytes (void)
     g_autofree guint8 *c = g_memdup2 (b, size);
 
     c[8] = 2;
-    reseal (c, size);
+    hr_test_reseal (c, size);
     assert_refused (c, size, HR_PART_ERROR_VERSION);
   }
   /* another kind */
@@ -357,7 +346,7 @@ test_bytes (void)
     g_autofree guint8 *c = g_memdup2 (b, size);
 
     c[12] = 2;
-    reseal (c, size);
+    hr_test_reseal (c, size);
     assert_refused (c, size, HR_PART_ERROR_NOT_PART);
   }
   /* sealed but impossible: a dimension the bytes do not hold, a zero count above N, a NaN
@@ -366,7 +355,7 @@ test_bytes (void)
     g_autofree guint8 *c = g_memdup2 (b, size);
 
     c[24] = 200;
-    reseal (c, size);
+    hr_test_reseal (c, size);
     assert_refused (c, size, HR_PART_ERROR_CORRUPT);
   }
   {
@@ -374,7 +363,7 @@ test_bytes (void)
     gsize zeros = 24 + 8 + 4 + 4 + 3 * 8 + 2 * 8 + 3 * 8 + 6 * 8;
 
     c[zeros] = 9;
-    reseal (c, size);
+    hr_test_reseal (c, size);
     assert_refused (c, size, HR_PART_ERROR_CORRUPT);
   }
   {
@@ -382,14 +371,14 @@ test_bytes (void)
     gsize mean = 24 + 8 + 4 + 4 + 3 * 8 + 2 * 8;
 
     memset (c + mean, 0xff, 8);
-    reseal (c, size);
+    hr_test_reseal (c, size);
     assert_refused (c, size, HR_PART_ERROR_CORRUPT);
   }
   {
     g_autofree guint8 *c = g_memdup2 (b, size);
 
     c[24 + 8] = 0x80;
-    reseal (c, size);
+    hr_test_reseal (c, size);
     assert_refused (c, size, HR_PART_ERROR_CORRUPT);
   }
   /* trailing bytes */
@@ -398,7 +387,7 @@ test_bytes (void)
 
     memcpy (c, b, size - 32);
     c[16] += 8;
-    reseal (c, size + 8);
+    hr_test_reseal (c, size + 8);
     assert_refused (c, size + 8, HR_PART_ERROR_CORRUPT);
   }
 }

@@ -98,3 +98,13 @@ hr_test_folder_tear_down (HrTestFolder *f, gconstpointer data)
   hr_test_remove_tree (f->dir);
   g_free (f->dir);
 }
+
+void
+hr_test_reseal (guint8 *b, gsize size)
+{
+  g_autoptr (GChecksum) sha = g_checksum_new (G_CHECKSUM_SHA256);
+  gsize len = 32;
+
+  g_checksum_update (sha, b, (gssize)(size - 32));
+  g_checksum_get_digest (sha, b + size - 32, &len);
+}

@@ -33,4 +33,8 @@ void hr_test_folder_tear_down (HrTestFolder *f, gconstpointer data);
 /* Removes @path (may be NULL) and everything below it; links are removed, not followed. */
 void hr_test_remove_tree (const char *path);
 
+/* Recomputes the SHA-256 that ends a part file of @size bytes at @b, after an edit, so that
+ * the reader gets past its checksum to what the edit tests. */
+void hr_test_reseal (guint8 *b, gsize size);
+
 G_END_DECLS
