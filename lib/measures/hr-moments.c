@@ -754,7 +754,8 @@ hr_moments_centre_range (gsize first, gsize end, guint part, gpointer data)
 }
 
 /* S += P over rows [@first, @end) of the upper triangle, and the merge's w·δδᵀ there too
- * when it goes in with the products: t = w·δ_i, then S_ij += t·δ_j, as `dsyr` forms it. */
+ * when it goes in with the products: t = w·δ_i, then S_ij += t·δ_j, the terms `dsyr` adds
+ * (whose kernel may fuse the multiply and the add: the bound covers either). */
 static void
 hr_moments_add_products (gsize first, gsize end, gpointer data)
 {
