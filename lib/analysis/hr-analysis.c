@@ -877,10 +877,20 @@ hr_progress_post (HrProgressMailbox *mailbox, double value, GMainContext *contex
   g_mutex_lock (&mailbox->lock);
   mailbox->latest = value;
   g_mutex_unlock (&mailbox->lock);
-  /* one delivery in flight at a time: it takes the latest value */
+  /* One delivery in flight at a time: it takes the latest value. Always by a source that
+   * the context's loop dispatches: g_main_context_invoke() would call it at once in this
+   * (the worker's) thread whenever it can acquire the context, as it can when the context
+   * is the global default one and its loop has not started yet. */
   if (g_atomic_int_compare_and_exchange (&mailbox->pending, 0, 1))
-    g_main_context_invoke_full (context, G_PRIORITY_DEFAULT, deliver, g_object_ref (object),
-                                g_object_unref);
+    {
+      GSource *source = g_idle_source_new ();
+
+      g_source_set_priority (source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (source, deliver, g_object_ref (object), g_object_unref);
+      g_source_set_static_name (source, "headrank progress");
+      g_source_attach (source, context);
+      g_source_unref (source);
+    }
 }
 
 void

@@ -854,7 +854,10 @@ def test_pairs_without_a_head_use_the_features():
 # -- asynchronous runs and cancellation -------------------------------------------------
 
 
-def run_async(a, cancellable=None, on_progress=None, timeout=60):
+def run_async(a, cancellable=None, on_progress=None, timeout=60, delay=0.0):
+    """Runs @a with run_async() in a GLib main loop started @delay seconds after the
+    call; returns the result and the progress notifications seen (value, in the main
+    thread, time)."""
     loop = GLib.MainLoop()
     result = {}
     main = threading.get_ident()
@@ -876,12 +879,24 @@ def run_async(a, cancellable=None, on_progress=None, timeout=60):
 
     handler = a.connect('notify::progress', notified)
     a.run_async(cancellable, done, None)
+    time.sleep(delay)
     GLib.timeout_add_seconds(timeout, lambda: (result.setdefault('timeout', True),
                                                loop.quit())[1] and False)
     loop.run()
     a.disconnect(handler)
     assert 'timeout' not in result
     return result, seen
+
+
+def test_run_async_notifies_progress_in_the_main_thread_whose_loop_starts_late():
+    """The worker reports progress before the main loop runs (the main thread sleeps
+    first): the notifications still come in the main thread, from its loop, none in the
+    worker's (which could acquire the idle default context and deliver them itself)."""
+    a = analysis_with_head()
+    a.set_pairs_file(str(DATA / 'pairs.csv'))
+    result, seen = run_async(a, delay=0.5)
+    assert result.get('ok') is True, result
+    assert seen and all(main for _, main, _ in seen), seen
 
 
 def test_run_async_notifies_progress_in_the_main_thread():
