@@ -61,8 +61,10 @@ struct _HrStage
   HrMoments *normalized;
   HrSpectrum *normalized_spectrum;
   float *normalized_scratch;
-  /* linear CKA with the features, from cross-moments */
+  /* linear CKA with the features, from cross-moments: accumulated in the pass, or, with
+   * cross_source set, mapped after it from that stage's by the affine layers between */
   HrCrossMoments *cross;
+  HrStage *cross_source; /* not owned: a stage before this one, or the features */
   double cka;
   /* for the CKA of the stages after it: ‖YᵀY‖_F over scatter_n finite rows (from the
    * scatter matrix, or from the kept rows of a wide stage), set with the spectrum */

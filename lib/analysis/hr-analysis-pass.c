@@ -312,7 +312,7 @@ hr_pass_chunk (const float *features, gsize n, const guint64 *samples, const flo
 
       if (!hr_pass_add (pass, stage, x, n, samples, 0, error))
         return FALSE;
-      if (stage->cross != NULL)
+      if (stage->cross != NULL && stage->cross_source == NULL)
         {
           const double *cx = NULL, *cz = NULL;
           const double *yx = pass->features->moments != NULL
@@ -494,6 +494,73 @@ hr_pass_plan_spectrum (HrPass *pass, HrStage *stage, GError **error)
   return TRUE;
 }
 
+/* The stage whose cross-moments with the features give those of @stage by the affine map
+ * of the layers between (hr_head_layer_is_affine()): the nearest stage before it with
+ * cross-moments, or the features themselves (their scatter matrix is XᵀX), reached
+ * through affine layers only; or NULL, and @stage's are accumulated in the pass. A
+ * product of N·D_x·D_z flops becomes one of D_x·D_t·D_z (doc/analysis.md, "CKA"). */
+static HrStage *
+hr_pass_cross_source (HrPass *pass, HrStage *stage)
+{
+  HrAnalysis *self = pass->self;
+
+  if (self->head == NULL || stage->layer < 0)
+    return NULL;
+  for (int j = stage->layer - 1; j >= -1; j--)
+    {
+      if (!hr_head_layer_is_affine (self->head, self->mode, (guint)(j + 1)))
+        return NULL;
+      if (j < 0)
+        return pass->features->rows == NULL && pass->features->moments != NULL ? pass->features
+                                                                               : NULL;
+      if (pass->by_layer[j] != NULL && pass->by_layer[j]->cross != NULL)
+        return pass->by_layer[j];
+    }
+  return NULL;
+}
+
+/* After the pass: the cross-moments of the stages with a cross_source, in the order of the
+ * stages (a source's own may be mapped too), over the source's rows. The stage keeps the
+ * same rows: a NaN or an infinity stays one through the layers between, and a finite row
+ * they would overflow stops the run (HR_HEAD_ERROR); should the counts differ all the
+ * same, hr_stage_compute_cka() gives the stage no CKA, as it gives none to a stage whose
+ * rows differ from the features'. */
+static gboolean
+hr_pass_map_cross (HrPass *pass, GError **error)
+{
+  HrAnalysis *self = pass->self;
+
+  for (guint i = 0; i < pass->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass->stages, i), *t = stage->cross_source;
+      g_autofree double *a = NULL, *c = NULL;
+
+      if (stage->cross == NULL || t == NULL)
+        continue;
+      a = hr_head_affine_map (self->head, self->mode, (guint)(t->layer + 1), (guint)stage->layer,
+                              &c);
+      if (a == NULL)
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
+                       _ ("not enough memory for the cross-moments of stage %s"), stage->name);
+          return FALSE;
+        }
+      if (t == pass->features)
+        hr_cross_moments_set_affine (stage->cross, hr_moments_get_n_samples (t->moments),
+                                     hr_moments_peek_mean (t->moments),
+                                     hr_moments_peek_scatter (t->moments),
+                                     hr_moments_peek_mean (t->moments), t->dimension, a, c);
+      else
+        {
+          HrCrossMomentsState st;
+
+          hr_cross_moments_get_state (t->cross, &st);
+          hr_cross_moments_set_affine (stage->cross, *st.n, st.mx, st.c, st.mz, t->dimension, a, c);
+        }
+    }
+  return TRUE;
+}
+
 /* The accumulators of the projections' normalised rows, and the cross-moments with the
  * features of the projections and of every hidden stage with a spectrum. */
 static gboolean
@@ -548,6 +615,7 @@ hr_pass_plan_measures (HrPass *pass, HrStage *stage, GError **error)
                        _ ("not enough memory for the cross-moments of stage %s"), stage->name);
           return FALSE;
         }
+      stage->cross_source = hr_pass_cross_source (pass, stage);
     }
   return TRUE;
 }
@@ -1727,7 +1795,7 @@ hr_analysis_run_internal (HrAnalysis *self, HrProgress *progress, GCancellable *
     }
 
   hr_pass_end_threads (&pass);
-  if (!hr_check_nonfinite_policy (self, self->features, error))
+  if (!hr_check_nonfinite_policy (self, self->features, error) || !hr_pass_map_cross (&pass, error))
     goto out;
   if (self->partial)
     {

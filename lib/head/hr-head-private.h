@@ -10,6 +10,10 @@ G_BEGIN_DECLS
 /* ReLU, GELU (both forms), SiLU, LeakyReLU or Tanh (hr-head.c). */
 gboolean hr_layer_kind_is_activation (HrLayerKind kind);
 
+/* Affine layers and the map a run of them applies (hr-head-run.c, doc/analysis.md "CKA"). */
+gboolean hr_head_layer_is_affine (HrHead *head, HrNormMode mode, guint index);
+double *hr_head_affine_map (HrHead *head, HrNormMode mode, guint first, guint last, double **c);
+
 /* The analysis' pass over a stack through a head (hr-head.c). */
 typedef gboolean (*HrChunkFunc) (const float *features, gsize n_rows, const guint64 *samples,
                                  const float *const *stages, gpointer user_data, GError **error);

@@ -151,6 +151,111 @@ hr_layer_kind_is_activation (HrLayerKind kind)
          || kind == HR_LAYER_GELU_TANH || kind == HR_LAYER_LEAKY_RELU || kind == HR_LAYER_TANH;
 }
 
+/* Whether layer @index maps its input by an affine map the same for every sample: a
+ * Linear, a BatchNorm with its running statistics (not the batch's), an Identity or a
+ * Dropout (the identity at inference). */
+gboolean
+hr_head_layer_is_affine (HrHead *head, HrNormMode mode, guint index)
+{
+  switch (hr_head_layer (head, index)->kind)
+    {
+      case HR_LAYER_LINEAR:
+      case HR_LAYER_IDENTITY:
+      case HR_LAYER_DROPOUT:
+        return TRUE;
+      case HR_LAYER_BATCH_NORM:
+        return mode == HR_NORM_MODE_RUNNING;
+      default:
+        return FALSE;
+    }
+}
+
+/* The affine map y = x A + c of layers @first … @last (each affine in @mode:
+ * hr_head_layer_is_affine()) in float64, the exact arithmetic the head's float32 run
+ * rounds: A (in × out, row-major, in the input width of layer @first) and c (out). NULL
+ * when memory runs out. */
+double *
+hr_head_affine_map (HrHead *head, HrNormMode mode, guint first, guint last, double **c)
+{
+  gsize in = hr_head_layer (head, first)->in, w = in;
+  g_autofree double *a = NULL, *v = g_try_new0 (double, w);
+
+  g_return_val_if_fail (first <= last && last < head->layers->len, NULL);
+  if (v == NULL)
+    return NULL;
+  for (guint i = first; i <= last; i++)
+    {
+      HrLayer *l = hr_head_layer (head, i);
+
+      g_return_val_if_fail (hr_head_layer_is_affine (head, mode, i), NULL);
+      if (l->kind == HR_LAYER_LINEAR)
+        {
+          /* A ← A Wᵀ (A = I before: Wᵀ itself), c ← c Wᵀ + b */
+          g_autofree double *wt = g_try_new (double, w * l->out);
+          g_autofree double *nv = g_try_new (double, l->out);
+
+          if (wt == NULL || nv == NULL)
+            return NULL;
+          for (gsize o = 0; o < l->out; o++)
+            {
+              double s = l->bias != NULL ? l->bias[o] : 0.0;
+
+              for (gsize j = 0; j < w; j++)
+                {
+                  wt[j * l->out + o] = l->weight[o * w + j];
+                  s += v[j] * l->weight[o * w + j];
+                }
+              nv[o] = s;
+            }
+          if (a == NULL)
+            a = g_steal_pointer (&wt);
+          else
+            {
+              double *na = g_try_new (double, in * l->out);
+
+              if (na == NULL)
+                return NULL;
+              cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)in, (int)l->out, (int)w,
+                           1.0, a, (int)w, wt, (int)l->out, 0.0, na, (int)l->out);
+              g_free (a);
+              a = na;
+            }
+          g_free (v);
+          v = g_steal_pointer (&nv);
+          w = l->out;
+        }
+      else if (l->kind == HR_LAYER_BATCH_NORM)
+        {
+          /* each column j scaled by s_j = γ_j / √(var_j + eps), c_j ← (c_j − mean_j) s_j + β_j */
+          if (a == NULL)
+            {
+              if ((a = g_try_new0 (double, in *w)) == NULL)
+                return NULL;
+              for (gsize j = 0; j < w; j++)
+                a[j * w + j] = 1.0;
+            }
+          for (gsize j = 0; j < w; j++)
+            {
+              double s = (l->weight != NULL ? l->weight[j] : 1.0)
+                         / sqrt ((double)l->running_var[j] + l->eps);
+
+              for (gsize r = 0; r < in; r++)
+                a[r * w + j] *= s;
+              v[j] = (v[j] - l->running_mean[j]) * s + (l->bias != NULL ? l->bias[j] : 0.0);
+            }
+        }
+    }
+  if (a == NULL) /* Identity and Dropout only */
+    {
+      if ((a = g_try_new0 (double, in *w)) == NULL)
+        return NULL;
+      for (gsize j = 0; j < w; j++)
+        a[j * w + j] = 1.0;
+    }
+  *c = g_steal_pointer (&v);
+  return g_steal_pointer (&a);
+}
+
 /* Batch statistics of the columns of x (n × d): mean and biased variance, in float64,
  * shifted by the first row against cancellation. */
 static void

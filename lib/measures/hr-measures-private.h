@@ -23,6 +23,9 @@ void hr_cross_moments_free (HrCrossMoments *cm);
 void hr_cross_moments_add (HrCrossMoments *cm, const float *x, const float *z, gsize n_rows);
 void hr_cross_moments_add_centred (HrCrossMoments *cm, const double *yx, const double *cx,
                                    const double *yz, const double *cz, gsize n_rows);
+void hr_cross_moments_set_affine (HrCrossMoments *cm, guint64 n, const double *mx,
+                                  const double *cxt, const double *mt, gsize dt, const double *a,
+                                  const double *c);
 guint64 hr_cross_moments_get_n_samples (HrCrossMoments *cm);
 double hr_cross_moments_linear_cka (HrCrossMoments *cm, double norm_x, double norm_z);
 double hr_scatter_frobenius (const double *scatter, gsize d);
@@ -107,7 +110,8 @@ void hr_moments_set_pool (HrMoments *moments, HrPool *pool);
 
 /* The parts float32 products of dimension @d are split into on @n_threads threads, at
  * least 1: capped so that the scratch of the parts after the first stays within 64 MiB,
- * or twice the scatter matrix when that is more (hr-moments.c). The analysis plans its memory with it. */
+ * or twice the scatter matrix when that is more (hr-moments.c). The analysis plans its memory with
+ * it. */
 guint hr_moments_float32_parts (guint n_threads, gsize d);
 void hr_cross_moments_set_pool (HrCrossMoments *cm, HrPool *pool);
 

@@ -237,6 +237,24 @@ hr_cross_moments_add (HrCrossMoments *cm, const float *x, const float *z, gsize 
                             MIN (n_rows - first, (gsize)HR_CROSS_BLOCK));
 }
 
+/* Sets @cm (dx × dz) to the cross-moments of X with Z = T A + 1 cᵀ, from those of X with
+ * T over the same @n rows: C = C_XT A and the means μ_X and μ_T A + c. @cxt (dx × dt) and
+ * @mt are T's cross-moments and mean, or the scatter matrix and mean of X itself when T
+ * is X; @a (dt × dz) and @c as hr_head_affine_map() gives them. Centred cross-moments
+ * need no correction for c: it moves Z and its mean alike. */
+void
+hr_cross_moments_set_affine (HrCrossMoments *cm, guint64 n, const double *mx, const double *cxt,
+                             const double *mt, gsize dt, const double *a, const double *c)
+{
+  cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cm->dx, (int)cm->dz, (int)dt, 1.0,
+               cxt, (int)dt, a, (int)cm->dz, 0.0, cm->c, (int)cm->dz);
+  memcpy (cm->mx, mx, cm->dx * sizeof (double));
+  memcpy (cm->mz, c, cm->dz * sizeof (double));
+  cblas_dgemv (CblasRowMajor, CblasTrans, (int)dt, (int)cm->dz, 1.0, a, (int)cm->dz, mt, 1, 1.0,
+               cm->mz, 1);
+  cm->n = n;
+}
+
 guint64
 hr_cross_moments_get_n_samples (HrCrossMoments *cm)
 {

@@ -386,6 +386,94 @@ def test_activation_stages_have_spectrum_and_statistics():
     check_moments(a.find_stage('features').get_moments(), x[finite_rows(x)], 'features')
 
 
+def linear_cka(x, z):
+    """Linear CKA (Kornblith et al. 2019) of two float64 matrices of the same rows."""
+    x = x - x.mean(0)
+    z = z - z.mean(0)
+    return np.linalg.norm(x.T @ z) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(z.T @ z))
+
+
+@pytest.mark.parametrize('mode', [Headrank.NormMode.RUNNING, Headrank.NormMode.BATCH])
+def test_cka_of_every_stage_matches_numpy(mode):
+    """The CKA of every layer with the features (--stage all). With running statistics the
+    CKA of a layer that follows the features or a stage through Linear and BatchNorm only
+    (layers 0, 1 from the features; 3 and the projections from the ReLU's) comes from the
+    cross-moments of that stage mapped by the layers' weights, not from a product over the
+    samples (doc/analysis.md, "CKA"); with batch statistics every stage's is accumulated.
+    Against numpy in float64 on headrank's own float32 stages (the head run by
+    forward_stages(), the finite rows as one batch), and for running statistics also on
+    the float64 numpy head: the mapped CKA is that of the exact map, within the float32
+    rounding of the stages' values."""
+    x = features()
+    ok = finite_rows(x)
+    a = analysis_with_head()
+    a.set_norm_mode(mode)
+    a.set_spectral_stages(['all'])
+    run(a)
+    stack = Headrank.FeatureStack.new_from_bytes(bytes_of(x[ok]), int(ok.sum()), x.shape[1])
+    outs = [np.frombuffer(s.get_data().get_data(), np.float32).reshape(s.get_n_samples(), -1)
+            for s in load_head().forward_stages(stack, mode, None)]
+    x64 = x[ok].astype(np.float64)
+    exact = numpy_head(read_safetensors(HEAD), x[ok])
+    assert a.get_n_stages() == 6
+    for i in range(1, a.get_n_stages()):
+        stage = a.get_stage(i)
+        got, layer = stage.get_cka(), stage.get_layer()
+        assert got == pytest.approx(linear_cka(x64, outs[layer].astype(np.float64)), rel=1e-6), \
+            stage.get_name()
+        if mode == Headrank.NormMode.RUNNING:
+            assert got == pytest.approx(linear_cka(x64, exact[layer]), rel=1e-5), stage.get_name()
+
+
+def test_cka_mapped_through_batchnorm_dropout_and_identity_first(tmp_path):
+    """A head that starts with a BatchNorm and puts Dropout and Identity among its layers:
+    every stage's CKA but the GELU's is mapped (from the features' scatter matrix for
+    layers 0–3, from the GELU's cross-moments for 5–7), each against numpy in float64 on
+    the head's float32 stages and on the exact head."""
+    rng = np.random.default_rng(12)
+    x = (rng.normal(size=(2000, 6)) @ rng.normal(size=(6, 6)) + 4).astype(np.float32)
+    f = lambda *shape: rng.normal(size=shape).astype(np.float32)  # noqa: E731
+    bn0 = (f(6), f(6), f(6), np.abs(f(6)) + 0.5)
+    w2, b2, w5, b5 = f(5, 6), f(5), f(4, 5), f(4)
+    bn6 = (f(4), f(4), f(4), np.abs(f(4)) + 0.5)
+    head = Headrank.Head.new()
+    assert head.append_batch_norm('0', 6, *[bytes_of(v) for v in bn0], 1e-5)
+    assert head.append_activation('1', Headrank.LayerKind.DROPOUT)
+    assert head.append_linear('2', 6, 5, bytes_of(w2), bytes_of(b2))
+    assert head.append_activation('3', Headrank.LayerKind.IDENTITY)
+    assert head.append_activation('4', Headrank.LayerKind.GELU)
+    assert head.append_linear('5', 5, 4, bytes_of(w5), bytes_of(b5))
+    assert head.append_batch_norm('6', 4, *[bytes_of(v) for v in bn6], 1e-5)
+    assert head.append_activation('7', Headrank.LayerKind.DROPOUT)
+    tifffile.imwrite(tmp_path / 'x.tif', x)
+    a = analysis_with_head(head, tmp_path / 'x.tif')
+    a.set_spectral_stages(['all'])
+    run(a)
+    stack = Headrank.FeatureStack.new_from_bytes(bytes_of(x), *x.shape)
+    outs = [np.frombuffer(s.get_data().get_data(), np.float32).reshape(s.get_n_samples(), -1)
+            for s in head.forward_stages(stack, Headrank.NormMode.RUNNING, None)]
+
+    def bn(y, p):
+        g, b, m, v = (t.astype(np.float64) for t in p)
+        return (y - m) / np.sqrt(v + 1e-5) * g + b
+
+    x64 = x.astype(np.float64)
+    y0 = bn(x64, bn0)
+    y2 = y0 @ w2.T.astype(np.float64) + b2
+    y4 = 0.5 * y2 * (1 + np.vectorize(math.erf)(y2 / math.sqrt(2)))
+    y6 = bn(y4 @ w5.T.astype(np.float64) + b5, bn6)
+    exact = [y0, y0, y2, y2, y4, y4 @ w5.T.astype(np.float64) + b5, y6, y6]
+    assert a.get_n_stages() == 9
+    for i in range(1, 9):
+        stage = a.get_stage(i)
+        layer = stage.get_layer()
+        assert layer == i - 1
+        got = stage.get_cka()
+        assert got == pytest.approx(linear_cka(x64, outs[layer].astype(np.float64)), rel=1e-6), \
+            stage.get_name()
+        assert got == pytest.approx(linear_cka(x64, exact[layer]), rel=1e-5), stage.get_name()
+
+
 def test_nonfinite_rows_are_dropped_and_counted(headed, tmp_path):
     x = features()
     bad = np.flatnonzero(~finite_rows(x))

@@ -104,6 +104,31 @@ def test_random_partitions(kind, seed):
         np.testing.assert_allclose(m, s, rtol=2e-5, atol=1e-6, equal_nan=True)
 
 
+@pytest.mark.parametrize('seed', range(3))
+def test_random_partitions_cka_of_every_layer(seed):
+    """--stage all: the CKA of the Linear layers is mapped from the features' scatter matrix,
+    and the projections' from the ReLU's cross-moments (doc/analysis.md, "CKA"), in each
+    part before it is written; merged, the same CKA as one pass. (The JSON as a whole is
+    not compared: the first Linear widens 24 features to 32, and the 8 singular values
+    past its rank are rounding noise of each pass's own.)"""
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(200, 3000)), 24
+    x = (rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) + 3).astype(np.float32)
+    head = make_head(d, 32, 16, seed)
+    cuts = sorted(set([0, 1, n] + list(rng.integers(2, n, size=int(rng.integers(1, 6))))))
+    parts = [configure(Headrank.Analysis.new_for_source(source(x[a:b])), head, stages=['all'])
+             .run_part(None, None, None) for a, b in zip(cuts, cuts[1:])]
+    single = configure(Headrank.Analysis.new_for_source(source(x)), head, stages=['all'])
+    assert single.run(None, None, None)
+    merged = Headrank.Analysis.new_from_parts(parts, head, None)
+    assert single.get_n_stages() == merged.get_n_stages() == 4
+    for i in range(1, single.get_n_stages()):
+        one, two = single.get_stage(i).get_cka(), merged.get_stage(i).get_cka()
+        assert 0 < one <= 1
+        # the merge rounds differently from one pass: 1e-10 … 1e-9 with or without the map
+        assert two == pytest.approx(one, rel=1e-8), single.get_stage(i).get_name()
+
+
 def parts_of(x, **kw):
     half = len(x) // 2
     return [configure(Headrank.Analysis.new_for_source(source(x[a:b])), **kw)
