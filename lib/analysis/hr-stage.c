@@ -504,9 +504,12 @@ hr_stage_get_normalized_spectrum (HrStage *stage)
  *     CKA = ‖XᵀZ‖²_F / (‖XᵀX‖_F ‖ZᵀZ‖_F),
  *
  * from the cross-moments XᵀZ accumulated in the same pass (O(N·D_x·D_z) time, 8·D_x·D_z
- * bytes). How much of the features' geometry the head keeps: 1 for any orthogonal map
- * and scaling, near 0 for unrelated representations. Computed for the projections and
- * for the hidden stages that have a spectrum; 1 for the features themselves.
+ * bytes); for a stage that the features or an earlier stage with cross-moments reach
+ * through Linear, BatchNorm (running statistics), Identity and Dropout layers only,
+ * Z = T A + 1cᵀ and XᵀZ is mapped from XᵀT after the pass (O(D_x·D_t·D_z) time), the
+ * exact map of the stage T the head computed. How much of the features' geometry the head keeps: 1
+ * for any orthogonal map and scaling, near 0 for unrelated representations. Computed for the
+ * projections and for the hidden stages that have a spectrum; 1 for the features themselves.
  *
  * A wide stage, or wide features (fewer samples than dimensions), keeps its rows instead of
  * a scatter matrix: its ‖XᵀX‖_F is then that of the N × N Gram matrix of its centred rows,
