@@ -49,6 +49,7 @@ typedef struct
 
   guint64 memory_limit;  /* bytes the spectra may take */
   guint64 memory_needed; /* what the stages planned so far take */
+  guint64 map_bytes;     /* of it, the largest map of cross-moments after the pass */
 
   HrPool *pool; /* the pass's threads, OpenBLAS single-threaded meanwhile (hr-pool.c) */
 } HrPass;
@@ -620,6 +621,34 @@ hr_pass_plan_measures (HrPass *pass, HrStage *stage, GError **error)
   return TRUE;
 }
 
+/* The maps of cross-moments after the pass (hr_pass_map_cross()), planned once every stage
+ * is: one stage at a time, so the plan holds the largest map's scratch; a stage whose map
+ * would pass the memory limit has its cross-moments accumulated in the pass instead, which
+ * needs nothing more. */
+static void
+hr_pass_plan_maps (HrPass *pass)
+{
+  for (guint i = 0; i < pass->stages->len; i++)
+    {
+      HrStage *stage = g_ptr_array_index (pass->stages, i);
+      guint64 map;
+
+      if (stage->cross_source == NULL)
+        continue;
+      map = hr_head_affine_map_bytes (pass->self->head, (guint)(stage->cross_source->layer + 1),
+                                      (guint)stage->layer);
+      if (map <= pass->map_bytes)
+        continue;
+      if (hr_bytes_add (pass->memory_needed, map - pass->map_bytes) > pass->memory_limit)
+        stage->cross_source = NULL;
+      else
+        {
+          pass->memory_needed += map - pass->map_bytes;
+          pass->map_bytes = map;
+        }
+    }
+}
+
 static HrStage *
 hr_pass_add_stage (HrPass *pass, HrStage *stage, GError **error)
 {
@@ -722,6 +751,7 @@ hr_pass_plan (HrPass *pass, GError **error)
             return FALSE;
           pass->last = pass->by_layer[i];
         }
+      hr_pass_plan_maps (pass);
     }
   else if (self->projections != NULL)
     {

@@ -1253,7 +1253,9 @@ hr_analysis_get_standardize (HrAnalysis *self)
  * products split over threads), or, for a wide
  * stage with N < D, from its rows kept in memory and the N × N Gram matrices
  * (4·N·D + 16·N² + 16,384·N bytes). The projections add the same for their normalised rows,
- * and each stage with a CKA 8·D_features·D bytes. When the sum passes the bound, the run
+ * and each stage with a CKA 8·D_features·D bytes, and the largest CKA mapped through affine
+ * layers after the pass the scratch of its map (or, where that does not fit, it is
+ * accumulated in the pass). When the sum passes the bound, the run
  * fails before it allocates with %HR_ANALYSIS_ERROR_MEMORY_LIMIT, naming the stage and the
  * sizes.
  *

@@ -13,6 +13,7 @@ gboolean hr_layer_kind_is_activation (HrLayerKind kind);
 /* Affine layers and the map a run of them applies (hr-head-run.c, doc/analysis.md "CKA"). */
 gboolean hr_head_layer_is_affine (HrHead *head, HrNormMode mode, guint index);
 double *hr_head_affine_map (HrHead *head, HrNormMode mode, guint first, guint last, double **c);
+guint64 hr_head_affine_map_bytes (HrHead *head, guint first, guint last);
 
 /* The analysis' pass over a stack through a head (hr-head.c). */
 typedef gboolean (*HrChunkFunc) (const float *features, gsize n_rows, const guint64 *samples,

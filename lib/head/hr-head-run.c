@@ -170,6 +170,37 @@ hr_head_layer_is_affine (HrHead *head, HrNormMode mode, guint index)
     }
 }
 
+/* The most memory hr_head_affine_map() holds at once for layers @first … @last, its result
+ * included: the step by step allocations of that function. */
+guint64
+hr_head_affine_map_bytes (HrHead *head, guint first, guint last)
+{
+  guint64 in = hr_head_layer (head, first)->in, w = in, a = 0, peak = in;
+
+  for (guint i = first; i <= last; i++)
+    {
+      HrLayer *l = hr_head_layer (head, i);
+
+      if (l->kind == HR_LAYER_LINEAR)
+        {
+          /* Wᵀ and the new c beside A and c, and the product A Wᵀ when A is not I */
+          guint64 live = a + w + w * l->out + l->out + (a != 0 ? in * l->out : 0);
+
+          peak = MAX (peak, live);
+          a = in * l->out;
+          w = l->out;
+        }
+      else if (l->kind == HR_LAYER_BATCH_NORM && a == 0)
+        {
+          a = in * w;
+          peak = MAX (peak, a + w);
+        }
+    }
+  if (a == 0)
+    peak = MAX (peak, in * w + w);
+  return 8 * peak;
+}
+
 /* The affine map y = x A + c of layers @first … @last (each affine in @mode:
  * hr_head_layer_is_affine()) in float64, the exact arithmetic the head's float32 run
  * rounds: A (in × out, row-major, in the input width of layer @first) and c (out). NULL

@@ -474,6 +474,37 @@ def test_cka_mapped_through_batchnorm_dropout_and_identity_first(tmp_path):
         assert got == pytest.approx(linear_cka(x64, exact[layer]), rel=1e-5), stage.get_name()
 
 
+def test_a_mapped_cka_that_does_not_fit_is_accumulated():
+    """At the smallest memory limit the run fits in, the scratch of the projections' map (the
+    ReLU's cross-moments times the last Linear and BatchNorm) does not fit: their
+    cross-moments are accumulated in the pass instead, from the projections the head
+    computed in float32, and the CKA is that of those values; without the limit it is
+    mapped, within float32 rounding of it. The map never makes a run fail."""
+    x = features()
+    ok = finite_rows(x)
+    want = linear_cka(x[ok].astype(np.float64),
+                      head_projections(load_head(), x[ok]).astype(np.float64))
+
+    def cka(limit):
+        a = analysis_with_head()
+        a.set_memory_limit(limit)
+        a.run(None, None, None)
+        return a.find_stage('projections').get_cka()
+
+    lo, hi = 1, 1 << 30  # the run fails at lo, succeeds at hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            cka(mid)
+            hi = mid
+        except GLib.Error as e:
+            assert e.matches(ANALYSIS_ERROR, Headrank.AnalysisError.MEMORY_LIMIT), e.message
+            lo = mid
+    assert cka(hi) == pytest.approx(want, rel=1e-12)
+    free = cka(0)
+    assert free == pytest.approx(want, rel=1e-6) and free != cka(hi)
+
+
 def test_nonfinite_rows_are_dropped_and_counted(headed, tmp_path):
     x = features()
     bad = np.flatnonzero(~finite_rows(x))
