@@ -511,9 +511,13 @@ hr_pass_cross_source (HrPass *pass, HrStage *stage)
     {
       if (!hr_head_layer_is_affine (self->head, self->mode, (guint)(j + 1)))
         return NULL;
+      /* the features' scatter matrix, when its products are float64 like the pass's
+       * cross-moments (float32 products would carry their larger error into the CKA) */
       if (j < 0)
-        return pass->features->rows == NULL && pass->features->moments != NULL ? pass->features
-                                                                               : NULL;
+        return pass->features->rows == NULL && pass->features->moments != NULL
+                       && hr_moments_get_precision (pass->features->moments) == HR_PRECISION_FLOAT64
+                   ? pass->features
+                   : NULL;
       if (pass->by_layer[j] != NULL && pass->by_layer[j]->cross != NULL)
         return pass->by_layer[j];
     }
