@@ -861,8 +861,9 @@ class ExplorerWidget(WorkerMixin, QWidget):
     def _publish_features(self):
         """Adds the layer of embedding_layer() (made in the worker thread), named after
         the features, placed on their image (per-pixel stacks); a points layer is shown when
-        no image is, up to DENSITY_POINTS samples (napari draws 500,000 points in some
-        seconds under a software OpenGL: the explorer's density is their view)."""
+        no image is, up to DENSITY_POINTS samples (showing 500,000 points holds napari's
+        main thread for about 0.7 s under a software OpenGL, tests/bench/bench_explorer.py:
+        the explorer's density is their view)."""
         from napari.layers import Image
 
         name = self._names()['features']

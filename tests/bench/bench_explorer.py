@@ -9,7 +9,14 @@ viewer), printed with the phase's wall time:
   a density above 50,000 samples);
 - switching to the 2-D scatter (at most 50,000 markers drawn);
 - a polygon selection of about a quarter of the samples in the scatter (the mask, the
-  table, layer.features, the redraw), then the same in the density view.
+  table, layer.features, the redraw), then the same in the density view;
+- napari drawing the explorer's points layer (hidden above 50,000 samples) when it is
+  shown, and hidden again.
+
+It also prints the CPU time (time.thread_time()) the explorer's own slots take in the main
+thread: when the result arrives (_on_returned, which adds the layer to napari, and
+_show_result, the first view) and for each selection (set_selection); the canvas's Agg
+rendering, which Qt runs later, comes on top.
 
   DISPLAY=... HEADRANK_BUILD_DIR=build .venv/bin/python tests/bench/bench_explorer.py \
       [--visible-image] [N [D]]
@@ -26,6 +33,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'plugin'))
+
+
+class SlotClock:
+    """The main thread's CPU time in some methods of a class, summed by name."""
+
+    def __init__(self):
+        self.cpu = {}
+
+    def wrap(self, cls, method, name):
+        f = getattr(cls, method)
+
+        def timed(*args, **kwargs):
+            t = time.thread_time()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                self.cpu[name] = self.cpu.get(name, 0.0) + time.thread_time() - t
+
+        setattr(cls, method, timed)
+
+    def take(self, name):
+        return self.cpu.pop(name, 0.0)
 
 
 class StallMeter:
@@ -78,6 +107,11 @@ def main():
     visible = '--visible-image' in sys.argv
     n = int(args[0]) if len(args) > 0 else 500_000
     d = int(args[1]) if len(args) > 1 else 256
+    # before the widget connects its slots: the class's methods, timed
+    clock = SlotClock()
+    clock.wrap(ExplorerWidget, '_on_returned', 'result')
+    clock.wrap(ExplorerWidget, '_show_result', 'result')
+    clock.wrap(ExplorerWidget, 'set_selection', 'selection')
     x = np.random.default_rng(0).standard_normal((n, d), dtype=np.float32)
     viewer = napari.Viewer(show=True)
     viewer.add_image(x, name='matrix', visible=visible)
@@ -89,7 +123,8 @@ def main():
     seconds, stall = meter.run(explorer.run, lambda: explorer.status is not None)
     print(f'{n} × {d}: {explorer.status}; pass, layer.features and first view '
           f'({explorer.view_combo.currentData()}) {seconds:.2f} s, longest stall of the '
-          f'main thread {stall:.2f} s')
+          f'main thread {stall:.2f} s; the explorer\'s slots {clock.take("result"):.3f} s '
+          f'of CPU')
 
     def view(key):
         return lambda: explorer.view_combo.setCurrentIndex(explorer.view_combo.findData(key))
@@ -100,11 +135,19 @@ def main():
     square = [(x0, x0), (x1, x0), (x1, x1), (x0, x1)]
     seconds, stall = meter.run(lambda: explorer.select_polygon(square), lambda: True)
     print(f'selection of {int(explorer.selected.sum())} samples in the scatter: longest '
-          f'stall {stall:.2f} s')
+          f'stall {stall:.2f} s; the explorer\'s slots {clock.take("selection"):.3f} s of CPU')
     seconds, stall = meter.run(view(VIEW_DENSITY), lambda: True)
     print(f'density with that selection: longest stall {stall:.2f} s')
     seconds, stall = meter.run(lambda: explorer.select_polygon(square[::-1]), lambda: True)
-    print(f'selection again in the density view: longest stall {stall:.2f} s')
+    print(f'selection again in the density view: longest stall {stall:.2f} s; the '
+          f'explorer\'s slots {clock.take("selection"):.3f} s of CPU')
+    points = viewer.layers[explorer.layers['features']]
+    was = points.visible
+    seconds, stall = meter.run(lambda: setattr(points, 'visible', True), lambda: True)
+    print(f'napari showing the {len(points.data)}-point layer {points.name!r} (it was '
+          f'{"shown" if was else "hidden"}): longest stall {stall:.2f} s')
+    seconds, stall = meter.run(lambda: setattr(points, 'visible', False), lambda: True)
+    print(f'napari hiding it again: longest stall {stall:.2f} s')
     viewer.close()
 
 
