@@ -265,8 +265,7 @@ typedef struct
   gsize *bands; /* n_parts + 1 row boundaries */
   HrPoolRowsFunc done;
   gpointer data;
-  guint n_parts;    /* the row split's parts */
-  double *partials; /* the row split's products of parts 1 … n_parts − 1 */
+  double *partials; /* the row split's products of parts 1 … n_threads − 1 */
 } HrSyrkJob;
 
 static void
@@ -293,13 +292,12 @@ typedef double hr_pool_v2d __attribute__ ((vector_size (16)));
 /* The row split: part t forms the upper triangle of the product of its own rows, into P
  * for part 0 and into a partial product of the pool's for the others. */
 static void
-hr_pool_syrk_rows_part (guint part, gpointer data)
+hr_pool_syrk_rows_part (gsize first, gsize end, guint part, gpointer data)
 {
   HrSyrkJob *job = data;
-  gsize d = job->d, first, end;
+  gsize d = job->d;
   double *out = part == 0 ? job->p : job->partials + (part - 1) * d * d;
 
-  hr_pool_split (job->n, job->n_parts, part, &first, &end);
   cblas_dsyrk (CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)(end - first), 1.0,
                job->y + first * d, (int)d, 0.0, out, (int)d);
 }
@@ -460,18 +458,19 @@ void
 hr_pool_dsyrk (HrPool *pool, gsize d, gsize n, const double *y, double *p, HrPoolRowsFunc done,
                gpointer data)
 {
-  guint n_threads = hr_pool_get_n_threads (pool);
-  guint n_bands = hr_pool_n_bands (pool, d);
-  g_autofree gsize *bands = g_new (gsize, n_bands + 1);
-  HrSyrkJob job = { d, n, y, p, bands, done, data, n_threads, NULL };
+  guint n_threads = hr_pool_get_n_threads (pool), n_bands;
+  g_autofree gsize *bands = NULL;
+  HrSyrkJob job = { d, n, y, p, NULL, done, data, NULL };
 
   if (hr_pool_split_rows (pool, d, n))
     {
       job.partials = pool->partials;
-      hr_pool_run (pool, n_threads, hr_pool_syrk_rows_part, &job);
+      hr_pool_run_ranges (pool, n, n_threads, hr_pool_syrk_rows_part, &job);
       hr_pool_add_partials (pool, d, pool->partials, n_threads - 1, p, done, data);
       return;
     }
+  n_bands = hr_pool_n_bands (pool, d);
+  job.bands = bands = g_new (gsize, n_bands + 1);
   hr_pool_triangle_bands (d, n_bands, bands);
   hr_pool_run (pool, n_bands, hr_pool_syrk_part, &job);
 }
