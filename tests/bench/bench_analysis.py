@@ -80,14 +80,24 @@ the same thread count, at the work's shapes: sgemm (8,192 x D)(D x D), dgemm
   F_scatter = sum over the 4 spectra of N w (w + 1)   dsyrk of the upper triangle of
               w = D, D, 128, 128                      the w x w scatter: N w (w+1) / 2
                                                       multiply-adds, 2 flops each
-  F_cka     = 2 N D (D + 128)                         the cross-moments, one dgemm each
+  F_cka     = 2 N D D + 2 D D 128                     the cross-moments headrank forms: the
+                                                      ReLU's by a dgemm over the N samples,
+                                                      the projections' mapped from them after
+                                                      the pass (X^T Z = (X^T H) A, A the D x
+                                                      128 map of the last Linear and
+                                                      BatchNorm: doc/analysis.md, "CKA")
   F_eigen   = sum over the 4 spectra of 2 (4/3) w^3  two eigenvalue problems (centred,
                                                       uncentred) per spectrum, counted
                                                       as Householder tridiagonalisation
                                                       at the dgemm peak (a lower bound)
 
-BatchNorm, ReLU, normalisation and statistics (O(N D)), reading and process start are
-not counted.  The eigenvalue problems are far from that bound in practice: LAPACK's dsyevd
+The floor is that of the products headrank forms, not of the peers' (whose CKA of the
+projections is a dgemm over the N samples, 2 N D 128 flops): a floor can only be met, not
+beaten.  With --stage all, the CKA of layers 0 and 1 is mapped from the features'
+scatter matrix (2 D^3 flops each) and that of layer 3 and the projections from the
+ReLU's and layer 3's (2 D D 128, 2 D 128 128); --stage none accumulates the projections'
+(2 N D 128).  BatchNorm, ReLU, normalisation and statistics (O(N D)), reading and
+process start are not counted.  The eigenvalue problems are far from that bound in practice: LAPACK's dsyevd
 (headrank's and numpy's eigvalsh) reduces to tridiagonal form half in matrix-vector
 products, bound by memory.  So the same process also times dsyevd at the spectra's orders,
 and a second floor, with each eigenvalue problem at that time, is printed for information
@@ -653,12 +663,17 @@ def floor_work(n, d, kind='headrank'):
     work: spectra of the features, the ReLU output, the projections and the L2-normalised
     projections, CKA of the ReLU output and the projections.  headrank-all adds layers 0
     (linear) and 1 (bn), D wide, and 3 (linear), 128 wide, each with a spectrum and a CKA;
-    headrank-none leaves out the ReLU's spectrum and CKA."""
+    headrank-none leaves out the ReLU's spectrum and CKA.  The CKA's cross-moments as
+    headrank forms them: an accumulated stage's, X^T Z over the N samples (2 N D D_z
+    flops); a mapped stage's, its source's D x D_t cross-moments times the D_t x D_z map
+    (2 D D_t D_z)."""
     widths = spectrum_widths(d, kind)
-    cka = {'headrank-all': (d, d, d, OUT, OUT), 'headrank-none': (OUT,)}.get(kind, (d, OUT))
+    # ('n', D_z): accumulated over the samples; (D_t, D_z): mapped from a D_t-wide source
+    cka = {'headrank-all': ((d, d), (d, d), ('n', d), (d, OUT), (OUT, OUT)),
+           'headrank-none': (('n', OUT),)}.get(kind, (('n', d), (d, OUT)))
     return dict(head_sgemm=2.0 * n * (d * d + d * OUT),
                 scatter_dsyrk=sum(float(n) * w * (w + 1) for w in widths),
-                cka_dgemm=sum(2.0 * n * d * w for w in cka),
+                cka_dgemm=sum(2.0 * (n if t == 'n' else t) * d * z for t, z in cka),
                 eigen=sum(2 * 4.0 / 3.0 * w ** 3 for w in widths))
 
 
