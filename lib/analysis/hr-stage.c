@@ -236,7 +236,7 @@ hr_stage_count_clipping (HrStage *stage, const float *x, gsize n, HrPool *pool)
 {
   const char *measure = hr_stage_get_clipping_measure (stage);
   gsize d = stage->dimension;
-  guint n_parts = hr_pool_get_n_threads (pool);
+  guint n_parts = hr_pool_get_n_parts (pool);
   HrClipJob job = { measure, x, d, NULL };
 
   if (measure == NULL)

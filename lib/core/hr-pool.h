@@ -16,6 +16,11 @@ HrPool *hr_pool_new_for_blas (void);
 guint hr_pool_get_n_threads_for_blas (void);
 void hr_pool_free (HrPool *pool);
 guint hr_pool_get_n_threads (HrPool *pool);
+
+/* Parts per thread of the jobs that split finely (hr_pool_get_n_parts()). */
+#define HR_POOL_PARTS_PER_THREAD 4
+
+guint hr_pool_get_n_parts (HrPool *pool);
 void hr_pool_run (HrPool *pool, guint n_parts, HrPoolFunc func, gpointer data);
 void hr_pool_split (gsize n, guint n_parts, guint part, gsize *first, gsize *end);
 

@@ -398,7 +398,7 @@ void
 hr_normalize_rows_pool (HrPool *pool, const float *x, gsize n_rows, gsize d, float *out)
 {
   HrNormalizeJob job = { x, d, out };
-  guint n_parts = hr_pool_get_n_threads (pool);
+  guint n_parts = hr_pool_get_n_parts (pool);
 
   hr_pool_run_ranges (pool, n_rows, n_rows < 2 * (gsize)n_parts ? 1 : n_parts, hr_normalize_range,
                       &job);

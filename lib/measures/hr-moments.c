@@ -158,8 +158,8 @@ struct _HrMoments
 
   /* the threads a chunk's work is spread over (hr_moments_set_pool()), or NULL */
   HrPool *pool;
-  double *part_sums;  /* per thread: column sums, SimSiam sums and squares, 3·D */
-  gint32 *part_zeros; /* per thread: D zero counts */
+  double *part_sums;  /* per part of a chunk: column sums, SimSiam sums and squares, 3·D */
+  gint32 *part_zeros; /* per part of a chunk: D zero counts */
 };
 
 G_DEFINE_FINAL_TYPE (HrMoments, hr_moments, G_TYPE_OBJECT)
@@ -792,13 +792,13 @@ static void
 hr_moments_chunk_float64 (HrMoments *self, const float *rows, gsize n_b)
 {
   gsize d = self->dimension;
-  guint n_threads = hr_pool_get_n_threads (self->pool);
-  double *traces = g_newa (double, n_threads);
+  guint n_parts = hr_pool_get_n_parts (self->pool);
+  double *traces = g_newa (double, n_parts);
   double tt = 0, trace_before = self->scatter_trace, delta_sq = 0;
   HrChunkJob job = { self, rows, traces, NULL, 0.0 };
 
-  hr_pool_run_ranges (self->pool, n_b, n_threads, hr_moments_centre_range, &job);
-  for (guint t = 0; t < n_threads; t++)
+  hr_pool_run_ranges (self->pool, n_b, n_parts, hr_moments_centre_range, &job);
+  for (guint t = 0; t < n_parts; t++)
     tt += traces[t];
 
   /* Not β = 1 into S: BLAS splits the n_b rows into panels and adds each panel's partial
@@ -1093,26 +1093,26 @@ hr_moments_row_range (gsize first, gsize end, guint part, gpointer data)
   hr_moments_row_pass (self, job->rows, first, end, job->per_sample, job->columns, acc);
 }
 
-/* The per-row pass split over the pool's threads, each into sums of its own, added up
- * after in the order of the rows; the finite rows' indices are made contiguous. Returns
- * the number of finite rows. */
+/* The per-row pass split into hr_pool_get_n_parts() ranges of rows over the pool's threads,
+ * each range into sums of its own, added up after in the order of the rows; the finite
+ * rows' indices are made contiguous. Returns the number of finite rows. */
 static gsize
 hr_moments_row_pass_parallel (HrMoments *self, const float *rows, gsize n_rows, float *per_sample,
                               guint columns)
 {
-  guint n_threads = hr_pool_get_n_threads (self->pool);
-  HrRowSums *parts = g_newa (HrRowSums, n_threads);
+  guint n_parts = hr_pool_get_n_parts (self->pool);
+  HrRowSums *parts = g_newa (HrRowSums, n_parts);
   HrRowJob job = { self, rows, per_sample, columns, parts };
   gsize d = self->dimension, n_b = 0;
 
-  memset (parts, 0, n_threads * sizeof (HrRowSums));
-  hr_pool_run_ranges (self->pool, n_rows, n_threads, hr_moments_row_range, &job);
-  for (guint t = 0; t < n_threads; t++)
+  memset (parts, 0, n_parts * sizeof (HrRowSums));
+  hr_pool_run_ranges (self->pool, n_rows, n_parts, hr_moments_row_range, &job);
+  for (guint t = 0; t < n_parts; t++)
     {
       HrRowSums *acc = parts + t;
       gsize first, end;
 
-      hr_pool_split (n_rows, n_threads, t, &first, &end);
+      hr_pool_split (n_rows, n_parts, t, &first, &end);
       if (n_b != first && acc->n_finite > 0)
         memmove (self->finite_rows + n_b, self->finite_rows + first,
                  acc->n_finite * sizeof (gsize));
@@ -1155,7 +1155,7 @@ hr_moments_add_chunk (HrMoments *self, const float *rows, gsize n_rows, float *p
         self->z_shift[j] = x[j] * inv_norm;
       self->has_z_shift = TRUE;
     }
-  if (self->pool != NULL && n_rows >= 2 * hr_pool_get_n_threads (self->pool))
+  if (self->pool != NULL && n_rows >= 2 * hr_pool_get_n_parts (self->pool))
     n_b = hr_moments_row_pass_parallel (self, rows, n_rows, per_sample, columns);
   else
     {
@@ -1229,15 +1229,15 @@ hr_moments_share_products_scratch (HrMoments *self, double *scratch)
 void
 hr_moments_set_pool (HrMoments *self, HrPool *pool)
 {
-  guint n_threads = hr_pool_get_n_threads (pool);
+  guint n_parts = hr_pool_get_n_parts (pool);
 
   self->pool = pool;
   g_clear_pointer (&self->part_sums, g_free);
   g_clear_pointer (&self->part_zeros, g_free);
-  if (n_threads > 1)
+  if (n_parts > 1)
     {
-      self->part_sums = g_new (double, 3 * self->dimension * n_threads);
-      self->part_zeros = g_new (gint32, self->dimension * n_threads);
+      self->part_sums = g_new (double, 3 * self->dimension * n_parts);
+      self->part_zeros = g_new (gint32, self->dimension * n_parts);
     }
 }
 

@@ -52,6 +52,54 @@ test_pool_parts (void)
     }
 }
 
+typedef struct
+{
+  gint *count;
+  gulong late_us; /* how long part 1 takes */
+} LateJob;
+
+static void
+late_part (guint part, gpointer data)
+{
+  LateJob *job = data;
+
+  if (part == 1 && job->late_us > 0)
+    g_usleep (job->late_us);
+  g_atomic_int_inc (&job->count[part]);
+}
+
+/* The waits of hr_pool_run(): a thread waiting for the next job and the caller waiting for
+ * the end of one spin for a while, then sleep. Jobs that follow each other at once, after
+ * less and after more than the spin, with a part that ends at once, soon or late, each
+ * run every part once; and hr_pool_get_n_parts() gives HR_POOL_PARTS_PER_THREAD a thread. */
+static void
+test_pool_waits (void)
+{
+  static const gulong gaps_us[] = { 0, 20, 1000 };
+
+  g_assert_cmpuint (hr_pool_get_n_parts (NULL), ==, 1);
+  for (guint threads = 2; threads <= 3; threads++)
+    {
+      g_autoptr (HrPool) pool = hr_pool_new (threads);
+
+      g_assert_cmpuint (hr_pool_get_n_parts (pool), ==, threads * HR_POOL_PARTS_PER_THREAD);
+      for (guint g = 0; g < G_N_ELEMENTS (gaps_us); g++)
+        for (guint l = 0; l < G_N_ELEMENTS (gaps_us); l++)
+          for (guint rep = 0; rep < 5; rep++)
+            {
+              guint n_parts = hr_pool_get_n_parts (pool);
+              g_autofree gint *count = g_new0 (gint, n_parts);
+              LateJob job = { count, gaps_us[l] };
+
+              if (gaps_us[g] > 0)
+                g_usleep (gaps_us[g]);
+              hr_pool_run (pool, n_parts, late_part, &job);
+              for (guint p = 0; p < n_parts; p++)
+                g_assert_cmpint (count[p], ==, 1);
+            }
+    }
+}
+
 static void
 count_range (gsize first, gsize end, guint part, gpointer data)
 {
@@ -458,6 +506,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/pool/parts", test_pool_parts);
+  g_test_add_func ("/pool/waits", test_pool_waits);
   g_test_add_func ("/pool/split", test_pool_split);
   g_test_add_func ("/pool/ranges", test_pool_ranges);
   g_test_add_func ("/pool/dsyrk", test_pool_dsyrk);
