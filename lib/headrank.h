@@ -6,6 +6,7 @@
 #include "hr-version.h"
 #include "hr-version-macros.h"
 #include "hr-version-query.h"
+#include "hr-threads.h"
 #include "hr-types.h"
 #include "hr-enum-types.h"
 #include "hr-error.h"

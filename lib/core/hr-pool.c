@@ -4,10 +4,10 @@
  * sched_yield() while the caller does the per-row work of a chunk alone (issue 16: 12 % of
  * a profile at 60,000 × 768). During the pass the analysis instead makes OpenBLAS single-
  * threaded and runs every part of the work, per-row passes and products alike, on a pool of
- * as many threads as OpenBLAS would have used (openblas_get_num_threads(), which follows
- * OPENBLAS_NUM_THREADS): each product is split into independent pieces of about equal flops,
- * each piece a single-threaded BLAS call, and the threads sleep on a condition variable
- * between jobs instead of spinning in sched_yield().
+ * hr_get_n_threads() threads (by default as many as OpenBLAS would have used,
+ * openblas_get_num_threads(), which follows OPENBLAS_NUM_THREADS): each product is split into
+ * independent pieces of about equal flops, each piece a single-threaded BLAS call, and the threads
+ * sleep on a condition variable between jobs instead of spinning in sched_yield().
  *
  * A chunk of the pass is some twenty jobs, most of them a millisecond or less, one after the
  * other. Waking a thread from a condition variable took about 50 µs on this project's
@@ -33,6 +33,7 @@
  * several threads at once. */
 #include "hr-private.h"
 #include "hr-pool.h"
+#include "hr-threads.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -158,38 +159,45 @@ hr_pool_new (guint n_threads)
 
 static GMutex hr_blas_lock;
 static guint hr_blas_users;
-static int hr_blas_threads; /* what OpenBLAS had before the first user */
+static guint
+    hr_blas_threads; /* the pools' threads while any lives: hr_get_n_threads() at the first */
+static int hr_blas_restore; /* OpenBLAS's number before the first, back after the last */
 
 /* The threads a pool made now by hr_pool_new_for_blas() would have (1: no pool). */
 guint
 hr_pool_get_n_threads_for_blas (void)
 {
-  int threads;
+  guint threads;
 
   g_mutex_lock (&hr_blas_lock);
-  threads = hr_blas_users > 0 ? hr_blas_threads : openblas_get_num_threads ();
+  threads = hr_blas_users > 0 ? hr_blas_threads : hr_get_n_threads ();
   g_mutex_unlock (&hr_blas_lock);
-  return (guint)MAX (threads, 1);
+  return MAX (threads, 1);
 }
 
-/* A pool with as many threads as OpenBLAS would use, OpenBLAS being single-threaded until
- * it is freed; NULL (and OpenBLAS left alone) when that is one thread. */
+/* A pool with hr_get_n_threads() threads, OpenBLAS being single-threaded until it is freed;
+ * NULL (and OpenBLAS left alone) when that is one thread. OpenBLAS's number is set only
+ * when it is not 1 already: setting it starts OpenBLAS's threads again when they were
+ * stopped (0.3.21 as Debian builds it), and they would spin for 0.1 s beside the pool's
+ * (hr_set_n_threads()). */
 HrPool *
 hr_pool_new_for_blas (void)
 {
   HrPool *pool;
-  int threads;
+  guint threads;
 
   g_mutex_lock (&hr_blas_lock);
-  threads = hr_blas_users > 0 ? hr_blas_threads : openblas_get_num_threads ();
-  pool = threads > 1 ? hr_pool_new ((guint)threads) : NULL;
+  threads = hr_blas_users > 0 ? hr_blas_threads : hr_get_n_threads ();
+  pool = threads > 1 ? hr_pool_new (threads) : NULL;
   if (pool != NULL)
     {
       pool->blas = TRUE;
       if (hr_blas_users++ == 0)
         {
           hr_blas_threads = threads;
-          openblas_set_num_threads (1);
+          hr_blas_restore = openblas_get_num_threads ();
+          if (hr_blas_restore != 1)
+            openblas_set_num_threads (1);
         }
     }
   g_mutex_unlock (&hr_blas_lock);
@@ -211,8 +219,8 @@ hr_pool_free (HrPool *pool)
   if (pool->blas)
     {
       g_mutex_lock (&hr_blas_lock);
-      if (--hr_blas_users == 0)
-        openblas_set_num_threads (hr_blas_threads);
+      if (--hr_blas_users == 0 && hr_blas_restore != 1)
+        openblas_set_num_threads (hr_blas_restore);
       g_mutex_unlock (&hr_blas_lock);
     }
   g_free (pool->threads);

@@ -4,6 +4,7 @@
 
 #include "hr-error.h"
 #include "hr-measures-private.h"
+#include "hr-pool.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -365,6 +366,115 @@ hr_contrastive_new (const float *anchors, const float *positives, const float *n
                                        error);
 }
 
+static gboolean
+hr_contrastive_no_memory (gsize max_batch, gsize dimension, GError **error)
+{
+  g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
+               _ ("not enough memory for contrastive batches of %zu pairs of dimension %zu"),
+               max_batch, dimension);
+  return FALSE;
+}
+
+/* One thread's scratch for the batches it computes (see hr_contrastive_batch()). */
+typedef struct
+{
+  double *z, *squared_norms, *sim;
+} HrBatchScratch;
+
+typedef struct
+{
+  const float *anchors, *positives, *negatives;
+  gsize d;
+  double tau, margin;
+  const gsize *firsts;     /* n_batches + 1 */
+  HrBatchScratch *scratch; /* per part */
+  gsize sim_capacity;
+  HrContrastiveSums *batch_sums; /* per batch */
+} HrBatchJob;
+
+static void
+hr_contrastive_batch_range (gsize first, gsize end, guint part, gpointer data)
+{
+  HrBatchJob *job = data;
+  HrBatchScratch *t = job->scratch + part;
+
+  for (gsize b = first; b < end; b++)
+    hr_contrastive_batch (job->tau, job->margin, job->anchors, job->positives, job->negatives,
+                          job->firsts[b], job->firsts[b + 1] - job->firsts[b], job->d, t->z,
+                          t->squared_norms, t->sim, job->sim_capacity, job->batch_sums + b);
+}
+
+/* At least two pairs, cut into batches (a last single pair merged into the batch before);
+ * each batch's sums are formed on their own, on as many threads as the analyses use
+ * (hr_pool_new_for_blas(): consecutive batches a thread, each with its own scratch), and
+ * added into @sums in the order of the batches, so the sums are the same for any number of
+ * threads. */
+static gboolean
+hr_contrastive_batches (const float *anchors, const float *positives, const float *negatives,
+                        gsize n_pairs, gsize dimension, gsize batch_size, double temperature,
+                        double margin, HrContrastiveSums *sums, GError **error)
+{
+  g_autoptr (HrPool) pool = NULL;
+  g_autofree gsize *firsts = NULL;
+  g_autofree HrContrastiveSums *batch_sums = NULL;
+  g_autofree HrBatchScratch *scratch = NULL;
+  gsize n_batches = 0, max_batch, sim_capacity;
+  guint n_parts;
+  gboolean ok = TRUE;
+
+  for (gsize first = 0; first < n_pairs; n_batches++)
+    {
+      gsize m = MIN (batch_size, n_pairs - first);
+
+      first += n_pairs - first - m == 1 ? m + 1 : m;
+    }
+  firsts = g_try_new (gsize, n_batches + 1);
+  batch_sums = g_try_new0 (HrContrastiveSums, n_batches);
+  /* a batch holds at most batch_size + 1 pairs */
+  max_batch = MIN (batch_size + 1, n_pairs);
+  if (firsts == NULL || batch_sums == NULL)
+    return hr_contrastive_no_memory (max_batch, dimension, error);
+  firsts[0] = 0;
+  for (gsize b = 0; b < n_batches; b++)
+    {
+      gsize m = MIN (batch_size, n_pairs - firsts[b]);
+
+      firsts[b + 1] = firsts[b] + (n_pairs - firsts[b] - m == 1 ? m + 1 : m);
+    }
+
+  if (n_batches >= 2)
+    pool = hr_pool_new_for_blas ();
+  n_parts = (guint)MIN ((gsize)hr_pool_get_n_threads (pool), n_batches);
+  sim_capacity = max_batch >= HR_SIMILARITY_BLOCK
+                     ? 2 * max_batch
+                     : MAX (2 * max_batch, MIN (HR_SIMILARITY_BLOCK, 4 * max_batch * max_batch));
+  /* sizes from the batch option and the projections' width: allocated fallibly */
+  scratch = g_new0 (HrBatchScratch, n_parts);
+  for (guint t = 0; t < n_parts && ok; t++)
+    {
+      scratch[t].z = g_try_new (double, 2 * max_batch * dimension);
+      scratch[t].squared_norms = g_try_new (double, 2 * max_batch);
+      scratch[t].sim = g_try_new (double, sim_capacity);
+      ok = scratch[t].z != NULL && scratch[t].squared_norms != NULL && scratch[t].sim != NULL;
+    }
+  if (ok)
+    {
+      HrBatchJob job = { anchors, positives, negatives, dimension,    temperature,
+                         margin,  firsts,    scratch,   sim_capacity, batch_sums };
+
+      hr_pool_run_ranges (pool, n_batches, n_parts, hr_contrastive_batch_range, &job);
+      for (gsize b = 0; b < n_batches; b++)
+        hr_contrastive_sums_add (sums, batch_sums + b);
+    }
+  for (guint t = 0; t < n_parts; t++)
+    {
+      g_free (scratch[t].z);
+      g_free (scratch[t].squared_norms);
+      g_free (scratch[t].sim);
+    }
+  return ok || hr_contrastive_no_memory (max_batch, dimension, error);
+}
+
 /* Adds the sums of @n_pairs pairs (any number, 0 and 1 too: a single pair makes no batch) cut
  * into batches as #HrContrastive says. */
 gboolean
@@ -372,9 +482,6 @@ hr_contrastive_accumulate (const float *anchors, const float *positives, const f
                            gsize n_pairs, gsize dimension, gsize batch_size, double temperature,
                            double margin, HrContrastiveSums *sums, GError **error)
 {
-  g_autofree double *z = NULL, *squared_norms = NULL, *sim = NULL;
-  gsize max_batch, sim_capacity, first;
-
   if (!hr_contrastive_check_parameters (dimension, batch_size, temperature, margin, error))
     return FALSE;
   if (n_pairs == 0)
@@ -391,39 +498,17 @@ hr_contrastive_accumulate (const float *anchors, const float *positives, const f
           && !hr_contrastive_check_finite (negatives, n_pairs, dimension, N_ ("negatives"), error)))
     return FALSE;
 
-  /* A batch holds at most batch_size + 1 pairs (a last single pair merged into it). */
-  max_batch = MIN (batch_size + 1, n_pairs);
-  /* sizes from the batch option and the projections' width: allocated fallibly */
-  z = g_try_new (double, 2 * max_batch * dimension);
-  squared_norms = g_try_new (double, 2 * max_batch);
-  sim_capacity = max_batch >= HR_SIMILARITY_BLOCK
-                     ? 2 * max_batch
-                     : MAX (2 * max_batch, MIN (HR_SIMILARITY_BLOCK, 4 * max_batch * max_batch));
-  sim = g_try_new (double, sim_capacity);
-  if (z == NULL || squared_norms == NULL || sim == NULL)
-    {
-      g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NO_MEMORY,
-                   _ ("not enough memory for contrastive batches of %zu pairs of dimension %zu"),
-                   max_batch, dimension);
-      return FALSE;
-    }
   if (n_pairs == 1)
     {
+      g_autofree double *z = g_try_new (double, 2 * dimension);
+
+      if (z == NULL)
+        return hr_contrastive_no_memory (1, dimension, error);
       hr_contrastive_single (margin, anchors, positives, negatives, dimension, z, sums);
       return TRUE;
     }
-
-  for (first = 0; first < n_pairs;)
-    {
-      gsize m = MIN (batch_size, n_pairs - first);
-
-      if (n_pairs - first - m == 1)
-        m++;
-      hr_contrastive_batch (temperature, margin, anchors, positives, negatives, first, m, dimension,
-                            z, squared_norms, sim, sim_capacity, sums);
-      first += m;
-    }
-  return TRUE;
+  return hr_contrastive_batches (anchors, positives, negatives, n_pairs, dimension, batch_size,
+                                 temperature, margin, sums, error);
 }
 
 /* Adds the sums @b to @a (the merge of parts). */

@@ -22,6 +22,7 @@
 
 #include "headrank-tool.h"
 
+#include <cblas.h>
 #include <glob.h>
 #include <locale.h>
 #include <signal.h>
@@ -598,6 +599,34 @@ hr_dispatch (int argc, char **argv)
   return hr_command_group (name, argc - 1, argv + 1);
 }
 
+#if HAVE_BLAS_THREAD_SHUTDOWN
+/* OpenBLAS's, exported by its pthreads build, declared in no header */
+extern int blas_thread_shutdown_ (void);
+#endif
+
+/* OpenBLAS starts its threads when it is loaded, and each spins in sched_yield() for 2^28
+ * cycles (about 0.1 s) before it sleeps: beside an analysis that starts at once, on two
+ * cores, that took 2.5 % of a 60,000 × 768 run (doc/threads.md). The command runs its
+ * computations on the library's own threads (hr_set_n_threads(), as many as OpenBLAS
+ * would use), so it makes OpenBLAS single-threaded and stops its threads before anything
+ * else, while it is the only thread of the process (stopping them is unsafe while another
+ * thread is inside OpenBLAS, which is why the library does not do it for its hosts).
+ * OpenBLAS calls outside those computations (the report's principal axes) then run
+ * single-threaded. */
+static void
+hr_take_blas_threads (void)
+{
+  int n = openblas_get_num_threads ();
+
+  if (n <= 1)
+    return;
+  hr_set_n_threads ((guint)n);
+  openblas_set_num_threads (1);
+#if HAVE_BLAS_THREAD_SHUTDOWN
+  blas_thread_shutdown_ ();
+#endif
+}
+
 int
 main (int argc, char **argv)
 {
@@ -615,6 +644,7 @@ main (int argc, char **argv)
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("headrank");
+  hr_take_blas_threads ();
 
   /* Options before the command belong to headrank itself; the rest to the command. */
   if (argc >= 2 && argv[1][0] != '-')

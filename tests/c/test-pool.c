@@ -300,6 +300,48 @@ test_pool_blas_threads (void)
   openblas_set_num_threads (2);
 }
 
+/* hr_set_n_threads(): the pools' size whatever OpenBLAS's number; OpenBLAS's number set to
+ * 1 and back only when it was not 1 already (setting it would start OpenBLAS's threads
+ * again after the command stopped them); 0 follows OpenBLAS again. */
+static void
+test_pool_n_threads (void)
+{
+  HrPool *a;
+
+  openblas_set_num_threads (2);
+  g_assert_cmpuint (hr_get_n_threads (), ==, 2);
+
+  hr_set_n_threads (3);
+  g_assert_cmpuint (hr_get_n_threads (), ==, 3);
+  openblas_set_num_threads (1);
+  g_assert_cmpuint (hr_pool_get_n_threads_for_blas (), ==, 3);
+  a = hr_pool_new_for_blas ();
+  g_assert_cmpuint (hr_pool_get_n_threads (a), ==, 3);
+  g_assert_cmpint (openblas_get_num_threads (), ==, 1);
+  hr_pool_free (a);
+  g_assert_cmpint (openblas_get_num_threads (), ==, 1);
+
+  openblas_set_num_threads (2);
+  a = hr_pool_new_for_blas ();
+  g_assert_cmpuint (hr_pool_get_n_threads (a), ==, 3);
+  g_assert_cmpint (openblas_get_num_threads (), ==, 1);
+  hr_pool_free (a);
+  g_assert_cmpint (openblas_get_num_threads (), ==, 2);
+
+  /* one thread: no pool, OpenBLAS left as it is */
+  hr_set_n_threads (1);
+  g_assert_cmpuint (hr_get_n_threads (), ==, 1);
+  g_assert_null (hr_pool_new_for_blas ());
+  g_assert_cmpint (openblas_get_num_threads (), ==, 2);
+
+  hr_set_n_threads (0);
+  g_assert_cmpuint (hr_get_n_threads (), ==, 2);
+  openblas_set_num_threads (1);
+  g_assert_cmpuint (hr_get_n_threads (), ==, 1);
+  g_assert_null (hr_pool_new_for_blas ());
+  openblas_set_num_threads (2);
+}
+
 /* -- an analysis with and without the pool -------------------------------------------------- */
 
 #define N 5000
@@ -512,6 +554,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pool/dsyrk", test_pool_dsyrk);
   g_test_add_func ("/pool/add-partials", test_pool_add_partials);
   g_test_add_func ("/pool/blas-threads", test_pool_blas_threads);
+  g_test_add_func ("/pool/n-threads", test_pool_n_threads);
   g_test_add_data_func ("/pool/analysis/float64", GINT_TO_POINTER (HR_PRECISION_FLOAT64),
                         test_pool_analysis);
   g_test_add_data_func ("/pool/analysis/float32", GINT_TO_POINTER (HR_PRECISION_FLOAT32_PRODUCTS),

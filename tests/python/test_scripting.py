@@ -154,3 +154,40 @@ def test_properties_by_name():
     a.props.log_plots = False
     assert a.get_log_plots() is False
     assert isinstance(a.props.head, Headrank.Head)
+
+
+def pool_threads():
+    """The names of this process's threads that are the library's pool threads."""
+    names = []
+    for task in os.listdir('/proc/self/task'):
+        try:
+            names.append(Path(f'/proc/self/task/{task}/comm').read_text().strip())
+        except OSError:
+            pass
+    return sum(name == 'headrank-pool' for name in names)
+
+
+def test_set_n_threads_sets_the_pool_and_keeps_the_results(long_stack):
+    """Headrank.set_n_threads(): an analysis runs on that many threads (its pool threads,
+    named headrank-pool, counted from a progress callback, which runs in the calling
+    thread: n − 1 of them), whatever OpenBLAS's number; the results agree to rounding (the
+    sums over the samples are split and added in another order: eigenvalues within 10⁻⁹ of
+    the largest); 0 follows OpenBLAS's number again."""
+    default = Headrank.get_n_threads()
+    assert default >= 1
+    results = {}
+    try:
+        for n in (1, 3):
+            Headrank.set_n_threads(n)
+            assert Headrank.get_n_threads() == n
+            a = analysis_of(long_stack)
+            seen = []
+            assert a.run(lambda fraction, *args: seen.append(pool_threads()), None, None)
+            assert seen and max(seen) == n - 1, (n, seen)
+            results[n] = {name: np.array(a.find_stage(name).get_spectrum().get_eigenvalues())
+                          for name in ('features', 'projections')}
+    finally:
+        Headrank.set_n_threads(0)
+    assert Headrank.get_n_threads() == default
+    for name, lam in results[1].items():
+        np.testing.assert_allclose(results[3][name], lam, rtol=1e-9, atol=1e-9 * lam.max())
