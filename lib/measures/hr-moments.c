@@ -822,6 +822,43 @@ hr_moments_chunk_float64 (HrMoments *self, const float *rows, gsize n_b)
 }
 
 /* Without the scatter matrix: its diagonal, Σ (x_j − c_j)², merged the same way. */
+typedef struct
+{
+  HrMoments *self;
+  const float *rows;
+  gsize n_b;
+} HrDiagonalJob;
+
+/* Columns [@j0, @j1) of the diagonal, over all the chunk's finite rows: each column sums its
+ * rows in their order, whatever the split. */
+static void
+hr_moments_diagonal_columns (gsize j0, gsize j1, G_GNUC_UNUSED guint part, gpointer data)
+{
+  HrDiagonalJob *job = data;
+  HrMoments *self = job->self;
+  gsize d = self->dimension;
+  const double *restrict c = self->center;
+  double *restrict diag = self->scatter;
+
+  for (gsize k = 0; k < job->n_b; k++)
+    {
+      const float *restrict x = job->rows + self->finite_rows[k] * d;
+      gsize j = j0;
+
+      for (; j + 2 <= j1; j += 2)
+        {
+          hr_v2d v = hr_load2 (x + j) - hr_get2 (c + j);
+
+          hr_put2 (diag + j, hr_get2 (diag + j) + v * v);
+        }
+      for (; j < j1; j++)
+        diag[j] += (x[j] - c[j]) * (x[j] - c[j]);
+    }
+}
+
+/* The chunk's Σ (x_j − c_j)² split by columns over the pool's threads (at least 16 columns
+ * a part; every column the same sum in the same order on any number of threads), then
+ * merged as the full scatter matrix is. */
 static void
 hr_moments_chunk_diagonal (HrMoments *self, const float *rows, gsize n_b)
 {
@@ -830,21 +867,11 @@ hr_moments_chunk_diagonal (HrMoments *self, const float *rows, gsize n_b)
   double *restrict diag = self->scatter;
   double n_a = (double)self->n_samples, n = n_a + (double)n_b;
   double w = n_a * (double)n_b / n, step = (double)n_b / n, tt = 0;
+  HrDiagonalJob job = { self, rows, n_b };
+  guint n_parts = (guint)MIN ((gsize)hr_pool_get_n_parts (self->pool), d / 16);
 
-  for (gsize k = 0; k < n_b; k++)
-    {
-      const float *restrict x = rows + self->finite_rows[k] * d;
-      gsize j = 0;
-
-      for (; j + 2 <= d; j += 2)
-        {
-          hr_v2d v = hr_load2 (x + j) - hr_get2 (c + j);
-
-          hr_put2 (diag + j, hr_get2 (diag + j) + v * v);
-        }
-      for (; j < d; j++)
-        diag[j] += (x[j] - c[j]) * (x[j] - c[j]);
-    }
+  hr_pool_run_ranges (n_parts > 1 ? self->pool : NULL, d, MAX (n_parts, 1),
+                      hr_moments_diagonal_columns, &job);
   for (gsize j = 0; j < d; j++)
     {
       double delta = c[j] - self->mean[j];
