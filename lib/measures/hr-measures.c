@@ -26,12 +26,15 @@ struct _HrCrossMoments
 {
   gsize dx, dz;
   guint64 n;
-  double *mx, *mz; /* running means */
-  double *c;       /* dx × dz, row-major */
-  double *bx, *bz; /* the chunk's means */
-  double *yx, *yz; /* the block's centred rows, HR_CROSS_BLOCK × dx and × dz */
-  gsize *rows;     /* the chunk's rows finite in both */
-  HrPool *pool;    /* the threads a chunk's product is split over, or NULL */
+  double *mx, *mz;    /* running means */
+  double *c;          /* dx × dz, row-major */
+  double *bx, *bz;    /* the chunk's means */
+  double *yx, *yz;    /* the block's centred rows, HR_CROSS_BLOCK × dx and × dz */
+  gsize *rows;        /* the chunk's rows finite in both */
+  HrPool *pool;       /* the threads a chunk's product is split over, or NULL */
+  double *part_sums;  /* with a pool: per part of a chunk, its sums of x and of z */
+  gsize *part_counts; /* … and its finite rows */
+  guint n_parts;
 };
 
 /* The memory an accumulator takes. */
@@ -55,6 +58,8 @@ hr_cross_moments_free (HrCrossMoments *cm)
   g_free (cm->yx);
   g_free (cm->yz);
   g_free (cm->rows);
+  g_free (cm->part_sums);
+  g_free (cm->part_counts);
   g_free (cm);
 }
 
@@ -94,6 +99,14 @@ void
 hr_cross_moments_set_pool (HrCrossMoments *cm, HrPool *pool)
 {
   cm->pool = pool;
+  cm->n_parts = hr_pool_get_n_parts (pool);
+  g_clear_pointer (&cm->part_sums, g_free);
+  g_clear_pointer (&cm->part_counts, g_free);
+  if (cm->n_parts > 1)
+    {
+      cm->part_sums = g_new (double, cm->n_parts *(cm->dx + cm->dz));
+      cm->part_counts = g_new (gsize, cm->n_parts);
+    }
 }
 
 /* Chan, Golub and LeVeque, once C holds C_a + C_b and bx, bz the chunk's means:
@@ -125,43 +138,119 @@ hr_cross_moments_merge_chunk (HrCrossMoments *cm, gsize nb, gboolean applied)
 static void hr_cross_moments_add_product (HrCrossMoments *cm, const double *yx, const double *yz,
                                           gsize n_rows);
 
+typedef struct
+{
+  HrCrossMoments *cm;
+  const float *x, *z;
+} HrCrossChunkJob;
+
+/* Rows [@first, @end) of a chunk: those finite in both stages listed in cm->rows from @first
+ * on, and their sums of x and of z in part @part's sums (in the order of the rows). */
+static void
+hr_cross_scan_range (gsize first, gsize end, guint part, gpointer data)
+{
+  HrCrossChunkJob *job = data;
+  HrCrossMoments *cm = job->cm;
+  const gsize dx = cm->dx, dz = cm->dz;
+  double *restrict sx = cm->part_sums + part * (dx + dz), *restrict sz = sx + dx;
+  gsize nb = 0;
+
+  memset (sx, 0, (dx + dz) * sizeof (double));
+  for (gsize r = first; r < end; r++)
+    {
+      const float *xr = job->x + r * dx, *zr = job->z + r * dz;
+
+      if (!hr_row_finite (xr, dx) || !hr_row_finite (zr, dz))
+        continue;
+      cm->rows[first + nb++] = r;
+      for (gsize j = 0; j < dx; j++)
+        sx[j] += xr[j];
+      for (gsize j = 0; j < dz; j++)
+        sz[j] += zr[j];
+    }
+  cm->part_counts[part] = nb;
+}
+
+/* The finite rows [@first, @end) of the chunk centred on its means bx, bz into yx, yz. */
+static void
+hr_cross_centre_range (gsize first, gsize end, G_GNUC_UNUSED guint part, gpointer data)
+{
+  HrCrossChunkJob *job = data;
+  HrCrossMoments *cm = job->cm;
+  const gsize dx = cm->dx, dz = cm->dz;
+  const double *restrict bx = cm->bx, *restrict bz = cm->bz;
+
+  for (gsize k = first; k < end; k++)
+    {
+      const float *restrict xr = job->x + cm->rows[k] * dx, *restrict zr
+                                                            = job->z + cm->rows[k] * dz;
+      double *restrict yx = cm->yx + k * dx, *restrict yz = cm->yz + k * dz;
+
+      for (gsize j = 0; j < dx; j++)
+        yx[j] = xr[j] - bx[j];
+      for (gsize j = 0; j < dz; j++)
+        yz[j] = zr[j] - bz[j];
+    }
+}
+
+/* A chunk of rows that neither stage's moments has centred (float32 products, or stages
+ * without a scatter matrix): the rows finite in both, their means and their centred copies
+ * in float64, on the pool's threads when there is one (split by rows, the parts' sums
+ * added in order), then their product. */
 static void
 hr_cross_moments_chunk (HrCrossMoments *cm, const float *x, const float *z, gsize n_rows)
 {
   const gsize dx = cm->dx, dz = cm->dz;
+  guint n_parts = cm->pool != NULL && n_rows >= 2 * (gsize)cm->n_parts ? cm->n_parts : 1;
+  HrCrossChunkJob job = { cm, x, z };
   gsize nb = 0;
 
-  for (gsize r = 0; r < n_rows; r++)
-    if (hr_row_finite (x + r * dx, dx) && hr_row_finite (z + r * dz, dz))
-      cm->rows[nb++] = r;
-  if (nb == 0)
-    return;
-
-  memset (cm->bx, 0, dx * sizeof (double));
-  memset (cm->bz, 0, dz * sizeof (double));
-  for (gsize k = 0; k < nb; k++)
+  if (n_parts == 1)
     {
-      const float *xr = x + cm->rows[k] * dx, *zr = z + cm->rows[k] * dz;
+      for (gsize r = 0; r < n_rows; r++)
+        if (hr_row_finite (x + r * dx, dx) && hr_row_finite (z + r * dz, dz))
+          cm->rows[nb++] = r;
+      if (nb == 0)
+        return;
+      memset (cm->bx, 0, dx * sizeof (double));
+      memset (cm->bz, 0, dz * sizeof (double));
+      for (gsize k = 0; k < nb; k++)
+        {
+          const float *xr = x + cm->rows[k] * dx, *zr = z + cm->rows[k] * dz;
 
-      for (gsize j = 0; j < dx; j++)
-        cm->bx[j] += xr[j];
-      for (gsize j = 0; j < dz; j++)
-        cm->bz[j] += zr[j];
+          for (gsize j = 0; j < dx; j++)
+            cm->bx[j] += xr[j];
+          for (gsize j = 0; j < dz; j++)
+            cm->bz[j] += zr[j];
+        }
+    }
+  else
+    {
+      hr_pool_run_ranges (cm->pool, n_rows, n_parts, hr_cross_scan_range, &job);
+      memset (cm->bx, 0, dx * sizeof (double));
+      memset (cm->bz, 0, dz * sizeof (double));
+      for (guint t = 0; t < n_parts; t++)
+        {
+          const double *sx = cm->part_sums + t * (dx + dz), *sz = sx + dx;
+          gsize first, end;
+
+          hr_pool_split (n_rows, n_parts, t, &first, &end);
+          if (nb != first && cm->part_counts[t] > 0)
+            memmove (cm->rows + nb, cm->rows + first, cm->part_counts[t] * sizeof (gsize));
+          nb += cm->part_counts[t];
+          for (gsize j = 0; j < dx; j++)
+            cm->bx[j] += sx[j];
+          for (gsize j = 0; j < dz; j++)
+            cm->bz[j] += sz[j];
+        }
+      if (nb == 0)
+        return;
     }
   for (gsize j = 0; j < dx; j++)
     cm->bx[j] /= (double)nb;
   for (gsize j = 0; j < dz; j++)
     cm->bz[j] /= (double)nb;
-  for (gsize k = 0; k < nb; k++)
-    {
-      const float *xr = x + cm->rows[k] * dx, *zr = z + cm->rows[k] * dz;
-      double *yx = cm->yx + k * dx, *yz = cm->yz + k * dz;
-
-      for (gsize j = 0; j < dx; j++)
-        yx[j] = xr[j] - cm->bx[j];
-      for (gsize j = 0; j < dz; j++)
-        yz[j] = zr[j] - cm->bz[j];
-    }
+  hr_pool_run_ranges (n_parts > 1 ? cm->pool : NULL, nb, n_parts, hr_cross_centre_range, &job);
   hr_cross_moments_add_product (cm, cm->yx, cm->yz, nb);
 }
 
