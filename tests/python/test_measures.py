@@ -215,6 +215,31 @@ def numpy_linear_cka(x, z):
             / (np.linalg.norm(xc.T @ xc) * np.linalg.norm(zc.T @ zc)))
 
 
+def test_cka_of_stacks_with_nonfinite_rows_matches_numpy(tmp_path):
+    """Projections given as a stack: the cross-moments come from the rows themselves (the
+    finite rows of each block of 256 found, averaged and centred on the pool's threads, by
+    parts of rows). NaN and infinite rows here and there in either stack, a block of them
+    across a part's boundary: CKA as numpy's over the rows finite in both."""
+    rng = np.random.default_rng(11)
+    n = 5000
+    x = (rng.standard_normal((n, 24)) @ rng.standard_normal((24, 24)) + 2).astype(np.float32)
+    z = np.tanh(x[:, :10] * 0.7 - x[:, 5:15]).astype(np.float32)
+    bad_x = rng.choice(n, 60, replace=False)
+    bad_z = np.concatenate([rng.choice(n, 40, replace=False), np.arange(250, 290)])
+    x[bad_x, rng.integers(0, 24, 60)] = np.nan
+    z[bad_z[:40], rng.integers(0, 10, 40)] = np.inf
+    z[bad_z[40:], 3] = -np.inf
+    tifffile.imwrite(tmp_path / 'x.tif', x)
+    tifffile.imwrite(tmp_path / 'z.tif', z)
+    a = Headrank.Analysis.new(reader(tmp_path / 'x.tif'))
+    a.set_projections(reader(tmp_path / 'z.tif'))
+    assert a.run(None, None, None)
+    keep = np.isfinite(x).all(1) & np.isfinite(z).all(1)
+    assert keep.sum() < n - 100
+    assert a.find_stage('projections').get_cka() == pytest.approx(
+        numpy_linear_cka(x[keep], z[keep]), rel=1e-9)
+
+
 @pytest.mark.parametrize('dz', [8, 500])
 def test_wide_features_have_a_cka(tmp_path, dz):
     """96 samples of 768 features (wider than the samples: their rows are kept for the
