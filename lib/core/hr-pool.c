@@ -159,9 +159,8 @@ hr_pool_new (guint n_threads)
 
 static GMutex hr_blas_lock;
 static guint hr_blas_users;
-static guint
-    hr_blas_threads; /* the pools' threads while any lives: hr_get_n_threads() at the first */
-static int hr_blas_restore; /* OpenBLAS's number before the first, back after the last */
+static guint hr_blas_threads; /* the pools' threads while any lives */
+static int hr_blas_restore;   /* OpenBLAS's number before the first, back after the last */
 
 /* The threads a pool made now by hr_pool_new_for_blas() would have (1: no pool). */
 guint

@@ -422,25 +422,22 @@ hr_contrastive_batches (const float *anchors, const float *positives, const floa
   guint n_parts;
   gboolean ok = TRUE;
 
-  for (gsize first = 0; first < n_pairs; n_batches++)
+  /* a batch holds at least batch_size pairs but the last, and at most batch_size + 1 */
+  max_batch = MIN (batch_size + 1, n_pairs);
+  firsts = g_try_new (gsize, n_pairs / batch_size + 2);
+  if (firsts == NULL)
+    return hr_contrastive_no_memory (max_batch, dimension, error);
+  firsts[0] = 0;
+  for (gsize first = 0; first < n_pairs;)
     {
       gsize m = MIN (batch_size, n_pairs - first);
 
       first += n_pairs - first - m == 1 ? m + 1 : m;
+      firsts[++n_batches] = first;
     }
-  firsts = g_try_new (gsize, n_batches + 1);
   batch_sums = g_try_new0 (HrContrastiveSums, n_batches);
-  /* a batch holds at most batch_size + 1 pairs */
-  max_batch = MIN (batch_size + 1, n_pairs);
-  if (firsts == NULL || batch_sums == NULL)
+  if (batch_sums == NULL)
     return hr_contrastive_no_memory (max_batch, dimension, error);
-  firsts[0] = 0;
-  for (gsize b = 0; b < n_batches; b++)
-    {
-      gsize m = MIN (batch_size, n_pairs - firsts[b]);
-
-      firsts[b + 1] = firsts[b] + (n_pairs - firsts[b] - m == 1 ? m + 1 : m);
-    }
 
   if (n_batches >= 2)
     pool = hr_pool_new_for_blas ();
