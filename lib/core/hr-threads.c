@@ -4,7 +4,7 @@
 
 #include <cblas.h>
 
-static guint hr_n_threads; /* atomic; 0: OpenBLAS's number */
+static gint hr_n_threads; /* atomic; 0: OpenBLAS's number */
 
 /**
  * hr_get_n_threads:
@@ -23,9 +23,9 @@ static guint hr_n_threads; /* atomic; 0: OpenBLAS's number */
 guint
 hr_get_n_threads (void)
 {
-  guint n = (guint)g_atomic_int_get ((gint *)&hr_n_threads);
+  gint n = g_atomic_int_get (&hr_n_threads);
 
-  return n > 0 ? n : (guint)MAX (openblas_get_num_threads (), 1);
+  return (guint)(n > 0 ? n : MAX (openblas_get_num_threads (), 1));
 }
 
 /**
@@ -43,5 +43,5 @@ hr_get_n_threads (void)
 void
 hr_set_n_threads (guint n_threads)
 {
-  g_atomic_int_set ((gint *)&hr_n_threads, (gint)MIN (n_threads, (guint)G_MAXINT));
+  g_atomic_int_set (&hr_n_threads, (gint)MIN (n_threads, (guint)G_MAXINT));
 }

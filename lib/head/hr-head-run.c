@@ -201,6 +201,17 @@ hr_head_affine_map_bytes (HrHead *head, guint first, guint last)
   return 8 * peak;
 }
 
+/* The n × n identity in float64, or NULL when memory runs out. */
+static double *
+hr_identity (gsize n)
+{
+  double *a = g_try_new0 (double, n *n);
+
+  for (gsize j = 0; a != NULL && j < n; j++)
+    a[j * n + j] = 1.0;
+  return a;
+}
+
 /* The affine map y = x A + c of layers @first … @last (each affine in @mode:
  * hr_head_layer_is_affine()) in float64, the exact arithmetic the head's float32 run
  * rounds: A (in × out, row-major, in the input width of layer @first) and c (out). NULL
@@ -258,13 +269,8 @@ hr_head_affine_map (HrHead *head, HrNormMode mode, guint first, guint last, doub
       else if (l->kind == HR_LAYER_BATCH_NORM)
         {
           /* each column j scaled by s_j = γ_j / √(var_j + eps), c_j ← (c_j − mean_j) s_j + β_j */
-          if (a == NULL)
-            {
-              if ((a = g_try_new0 (double, in *w)) == NULL)
-                return NULL;
-              for (gsize j = 0; j < w; j++)
-                a[j * w + j] = 1.0;
-            }
+          if (a == NULL && (a = hr_identity (in)) == NULL) /* no Linear yet: w = in */
+            return NULL;
           for (gsize j = 0; j < w; j++)
             {
               double s = (l->weight != NULL ? l->weight[j] : 1.0)
@@ -276,13 +282,8 @@ hr_head_affine_map (HrHead *head, HrNormMode mode, guint first, guint last, doub
             }
         }
     }
-  if (a == NULL) /* Identity and Dropout only */
-    {
-      if ((a = g_try_new0 (double, in *w)) == NULL)
-        return NULL;
-      for (gsize j = 0; j < w; j++)
-        a[j * w + j] = 1.0;
-    }
+  if (a == NULL && (a = hr_identity (in)) == NULL) /* Identity and Dropout only */
+    return NULL;
   *c = g_steal_pointer (&v);
   return g_steal_pointer (&a);
 }

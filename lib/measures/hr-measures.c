@@ -32,9 +32,9 @@ struct _HrCrossMoments
   double *yx, *yz;    /* the block's centred rows, HR_CROSS_BLOCK × dx and × dz */
   gsize *rows;        /* the chunk's rows finite in both */
   HrPool *pool;       /* the threads a chunk's product is split over, or NULL */
-  double *part_sums;  /* with a pool: per part of a chunk, its sums of x and of z */
+  double *part_sums;  /* per part of a chunk (hr_pool_get_n_parts()): its sums of x and z */
   gsize *part_counts; /* … and its finite rows */
-  guint n_parts;
+  guint n_parts;      /* the parts the buffers above hold */
 };
 
 /* The memory an accumulator takes. */
@@ -79,8 +79,12 @@ hr_cross_moments_new (gsize dx, gsize dz)
   cm->yx = g_try_new (double, (gsize)HR_CROSS_BLOCK *dx);
   cm->yz = g_try_new (double, (gsize)HR_CROSS_BLOCK *dz);
   cm->rows = g_try_new (gsize, HR_CROSS_BLOCK);
+  cm->n_parts = 1;
+  cm->part_sums = g_try_new (double, dx + dz);
+  cm->part_counts = g_try_new (gsize, 1);
   if (cm->mx == NULL || cm->mz == NULL || cm->c == NULL || cm->bx == NULL || cm->bz == NULL
-      || cm->yx == NULL || cm->yz == NULL || cm->rows == NULL)
+      || cm->yx == NULL || cm->yz == NULL || cm->rows == NULL || cm->part_sums == NULL
+      || cm->part_counts == NULL)
     return NULL;
   return g_steal_pointer (&cm);
 }
@@ -98,15 +102,16 @@ hr_row_finite (const float *x, gsize d)
 void
 hr_cross_moments_set_pool (HrCrossMoments *cm, HrPool *pool)
 {
+  guint n_parts = hr_pool_get_n_parts (pool);
+
   cm->pool = pool;
-  cm->n_parts = hr_pool_get_n_parts (pool);
-  g_clear_pointer (&cm->part_sums, g_free);
-  g_clear_pointer (&cm->part_counts, g_free);
-  if (cm->n_parts > 1)
-    {
-      cm->part_sums = g_new (double, cm->n_parts *(cm->dx + cm->dz));
-      cm->part_counts = g_new (gsize, cm->n_parts);
-    }
+  if (n_parts == cm->n_parts)
+    return;
+  g_free (cm->part_sums);
+  g_free (cm->part_counts);
+  cm->part_sums = g_new (double, n_parts *(cm->dx + cm->dz));
+  cm->part_counts = g_new (gsize, n_parts);
+  cm->n_parts = n_parts;
 }
 
 /* Chan, Golub and LeVeque, once C holds C_a + C_b and bx, bz the chunk's means:
@@ -195,62 +200,41 @@ hr_cross_centre_range (gsize first, gsize end, G_GNUC_UNUSED guint part, gpointe
 
 /* A chunk of rows that neither stage's moments has centred (float32 products, or stages
  * without a scatter matrix): the rows finite in both, their means and their centred copies
- * in float64, on the pool's threads when there is one (split by rows, the parts' sums
+ * in float64, split by rows over the pool's threads when there is one (the parts' sums
  * added in order), then their product. */
 static void
 hr_cross_moments_chunk (HrCrossMoments *cm, const float *x, const float *z, gsize n_rows)
 {
   const gsize dx = cm->dx, dz = cm->dz;
-  guint n_parts = cm->pool != NULL && n_rows >= 2 * (gsize)cm->n_parts ? cm->n_parts : 1;
+  guint n_parts = n_rows >= 2 * (gsize)cm->n_parts ? cm->n_parts : 1;
+  HrPool *pool = n_parts > 1 ? cm->pool : NULL;
   HrCrossChunkJob job = { cm, x, z };
   gsize nb = 0;
 
-  if (n_parts == 1)
+  hr_pool_run_ranges (pool, n_rows, n_parts, hr_cross_scan_range, &job);
+  memset (cm->bx, 0, dx * sizeof (double));
+  memset (cm->bz, 0, dz * sizeof (double));
+  for (guint t = 0; t < n_parts; t++)
     {
-      for (gsize r = 0; r < n_rows; r++)
-        if (hr_row_finite (x + r * dx, dx) && hr_row_finite (z + r * dz, dz))
-          cm->rows[nb++] = r;
-      if (nb == 0)
-        return;
-      memset (cm->bx, 0, dx * sizeof (double));
-      memset (cm->bz, 0, dz * sizeof (double));
-      for (gsize k = 0; k < nb; k++)
-        {
-          const float *xr = x + cm->rows[k] * dx, *zr = z + cm->rows[k] * dz;
+      const double *sx = cm->part_sums + t * (dx + dz), *sz = sx + dx;
+      gsize first, end;
 
-          for (gsize j = 0; j < dx; j++)
-            cm->bx[j] += xr[j];
-          for (gsize j = 0; j < dz; j++)
-            cm->bz[j] += zr[j];
-        }
+      hr_pool_split (n_rows, n_parts, t, &first, &end);
+      if (nb != first && cm->part_counts[t] > 0)
+        memmove (cm->rows + nb, cm->rows + first, cm->part_counts[t] * sizeof (gsize));
+      nb += cm->part_counts[t];
+      for (gsize j = 0; j < dx; j++)
+        cm->bx[j] += sx[j];
+      for (gsize j = 0; j < dz; j++)
+        cm->bz[j] += sz[j];
     }
-  else
-    {
-      hr_pool_run_ranges (cm->pool, n_rows, n_parts, hr_cross_scan_range, &job);
-      memset (cm->bx, 0, dx * sizeof (double));
-      memset (cm->bz, 0, dz * sizeof (double));
-      for (guint t = 0; t < n_parts; t++)
-        {
-          const double *sx = cm->part_sums + t * (dx + dz), *sz = sx + dx;
-          gsize first, end;
-
-          hr_pool_split (n_rows, n_parts, t, &first, &end);
-          if (nb != first && cm->part_counts[t] > 0)
-            memmove (cm->rows + nb, cm->rows + first, cm->part_counts[t] * sizeof (gsize));
-          nb += cm->part_counts[t];
-          for (gsize j = 0; j < dx; j++)
-            cm->bx[j] += sx[j];
-          for (gsize j = 0; j < dz; j++)
-            cm->bz[j] += sz[j];
-        }
-      if (nb == 0)
-        return;
-    }
+  if (nb == 0)
+    return;
   for (gsize j = 0; j < dx; j++)
     cm->bx[j] /= (double)nb;
   for (gsize j = 0; j < dz; j++)
     cm->bz[j] /= (double)nb;
-  hr_pool_run_ranges (n_parts > 1 ? cm->pool : NULL, nb, n_parts, hr_cross_centre_range, &job);
+  hr_pool_run_ranges (pool, nb, n_parts, hr_cross_centre_range, &job);
   hr_cross_moments_add_product (cm, cm->yx, cm->yz, nb);
 }
 

@@ -313,20 +313,16 @@ test_pool_n_threads (void)
 
   hr_set_n_threads (3);
   g_assert_cmpuint (hr_get_n_threads (), ==, 3);
-  openblas_set_num_threads (1);
-  g_assert_cmpuint (hr_pool_get_n_threads_for_blas (), ==, 3);
-  a = hr_pool_new_for_blas ();
-  g_assert_cmpuint (hr_pool_get_n_threads (a), ==, 3);
-  g_assert_cmpint (openblas_get_num_threads (), ==, 1);
-  hr_pool_free (a);
-  g_assert_cmpint (openblas_get_num_threads (), ==, 1);
-
-  openblas_set_num_threads (2);
-  a = hr_pool_new_for_blas ();
-  g_assert_cmpuint (hr_pool_get_n_threads (a), ==, 3);
-  g_assert_cmpint (openblas_get_num_threads (), ==, 1);
-  hr_pool_free (a);
-  g_assert_cmpint (openblas_get_num_threads (), ==, 2);
+  for (int blas = 1; blas <= 2; blas++)
+    {
+      openblas_set_num_threads (blas);
+      g_assert_cmpuint (hr_pool_get_n_threads_for_blas (), ==, 3);
+      a = hr_pool_new_for_blas ();
+      g_assert_cmpuint (hr_pool_get_n_threads (a), ==, 3);
+      g_assert_cmpint (openblas_get_num_threads (), ==, 1);
+      hr_pool_free (a);
+      g_assert_cmpint (openblas_get_num_threads (), ==, blas);
+    }
 
   /* one thread: no pool, OpenBLAS left as it is */
   hr_set_n_threads (1);
