@@ -381,63 +381,60 @@ typedef struct
   double *z, *squared_norms, *sim;
 } HrBatchScratch;
 
+/* The batches whose sums are held at once: their sums are added into the total after each
+ * round, so that memory does not grow with the number of pairs. */
+#define HR_CONTRASTIVE_ROUND 1024
+
 typedef struct
 {
   const float *anchors, *positives, *negatives;
-  gsize d;
+  gsize n_pairs, d, batch_size, n_batches;
   double tau, margin;
-  const gsize *firsts;     /* n_batches + 1 */
   HrBatchScratch *scratch; /* per part */
   gsize sim_capacity;
-  HrContrastiveSums *batch_sums; /* per batch */
+  gsize round_first;             /* the round's first batch */
+  HrContrastiveSums *batch_sums; /* per batch of the round */
 } HrBatchJob;
 
+/* Batches [@first, @end) of the round: batch b holds the pairs from b·batch_size on, the last
+ * one up to the last pair. */
 static void
 hr_contrastive_batch_range (gsize first, gsize end, guint part, gpointer data)
 {
   HrBatchJob *job = data;
   HrBatchScratch *t = job->scratch + part;
 
-  for (gsize b = first; b < end; b++)
-    hr_contrastive_batch (job->tau, job->margin, job->anchors, job->positives, job->negatives,
-                          job->firsts[b], job->firsts[b + 1] - job->firsts[b], job->d, t->z,
-                          t->squared_norms, t->sim, job->sim_capacity, job->batch_sums + b);
+  for (gsize i = first; i < end; i++)
+    {
+      gsize b = job->round_first + i, start = b * job->batch_size;
+      gsize stop = b + 1 == job->n_batches ? job->n_pairs : start + job->batch_size;
+
+      memset (job->batch_sums + i, 0, sizeof (HrContrastiveSums));
+      hr_contrastive_batch (job->tau, job->margin, job->anchors, job->positives, job->negatives,
+                            start, stop - start, job->d, t->z, t->squared_norms, t->sim,
+                            job->sim_capacity, job->batch_sums + i);
+    }
 }
 
-/* At least two pairs, cut into batches (a last single pair merged into the batch before);
- * each batch's sums are formed on their own, on as many threads as the analyses use
- * (hr_pool_new_for_blas(): consecutive batches a thread, each with its own scratch), and
- * added into @sums in the order of the batches, so the sums are the same for any number of
- * threads. */
+/* At least two pairs, cut into batches of batch_size pairs (the last one takes what is left,
+ * and a last single pair joins the batch before it); each batch's sums are formed on their
+ * own, on as many threads as the analyses use (hr_pool_new_for_blas(): consecutive batches a
+ * thread, each with its own scratch), and added into @sums in the order of the batches, so
+ * the sums are the same for any number of threads. */
 static gboolean
 hr_contrastive_batches (const float *anchors, const float *positives, const float *negatives,
                         gsize n_pairs, gsize dimension, gsize batch_size, double temperature,
                         double margin, HrContrastiveSums *sums, GError **error)
 {
   g_autoptr (HrPool) pool = NULL;
-  g_autofree gsize *firsts = NULL;
   g_autofree HrContrastiveSums *batch_sums = NULL;
   g_autofree HrBatchScratch *scratch = NULL;
-  gsize n_batches = 0, max_batch, sim_capacity;
+  gsize q = n_pairs / batch_size, r = n_pairs % batch_size;
+  gsize n_batches = q == 0 || r >= 2 ? q + 1 : q;
+  /* at most batch_size + 1 pairs a batch */
+  gsize max_batch = MIN (batch_size + 1, n_pairs), sim_capacity;
   guint n_parts;
-  gboolean ok = TRUE;
-
-  /* a batch holds at least batch_size pairs but the last, and at most batch_size + 1 */
-  max_batch = MIN (batch_size + 1, n_pairs);
-  firsts = g_try_new (gsize, n_pairs / batch_size + 2);
-  if (firsts == NULL)
-    return hr_contrastive_no_memory (max_batch, dimension, error);
-  firsts[0] = 0;
-  for (gsize first = 0; first < n_pairs;)
-    {
-      gsize m = MIN (batch_size, n_pairs - first);
-
-      first += n_pairs - first - m == 1 ? m + 1 : m;
-      firsts[++n_batches] = first;
-    }
-  batch_sums = g_try_new0 (HrContrastiveSums, n_batches);
-  if (batch_sums == NULL)
-    return hr_contrastive_no_memory (max_batch, dimension, error);
+  gboolean ok;
 
   if (n_batches >= 2)
     pool = hr_pool_new_for_blas ();
@@ -446,7 +443,9 @@ hr_contrastive_batches (const float *anchors, const float *positives, const floa
                      ? 2 * max_batch
                      : MAX (2 * max_batch, MIN (HR_SIMILARITY_BLOCK, 4 * max_batch * max_batch));
   /* sizes from the batch option and the projections' width: allocated fallibly */
+  batch_sums = g_try_new (HrContrastiveSums, MIN (n_batches, HR_CONTRASTIVE_ROUND));
   scratch = g_new0 (HrBatchScratch, n_parts);
+  ok = batch_sums != NULL;
   for (guint t = 0; t < n_parts && ok; t++)
     {
       scratch[t].z = g_try_new (double, 2 * max_batch * dimension);
@@ -456,12 +455,19 @@ hr_contrastive_batches (const float *anchors, const float *positives, const floa
     }
   if (ok)
     {
-      HrBatchJob job = { anchors, positives, negatives, dimension,    temperature,
-                         margin,  firsts,    scratch,   sim_capacity, batch_sums };
+      HrBatchJob job
+          = { anchors,     positives, negatives, n_pairs,      dimension, batch_size, n_batches,
+              temperature, margin,    scratch,   sim_capacity, 0,         batch_sums };
 
-      hr_pool_run_ranges (pool, n_batches, n_parts, hr_contrastive_batch_range, &job);
-      for (gsize b = 0; b < n_batches; b++)
-        hr_contrastive_sums_add (sums, batch_sums + b);
+      for (; job.round_first < n_batches; job.round_first += HR_CONTRASTIVE_ROUND)
+        {
+          gsize n = MIN (n_batches - job.round_first, (gsize)HR_CONTRASTIVE_ROUND);
+
+          hr_pool_run_ranges (pool, n, (guint)MIN ((gsize)n_parts, n), hr_contrastive_batch_range,
+                              &job);
+          for (gsize i = 0; i < n; i++)
+            hr_contrastive_sums_add (sums, batch_sums + i);
+        }
     }
   for (guint t = 0; t < n_parts; t++)
     {

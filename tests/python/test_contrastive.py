@@ -111,6 +111,22 @@ def test_live_torch(n_pairs, dimension, batch_size, temperature, margin, negativ
                     expected)
 
 
+def test_many_batches_are_all_counted_once():
+    """3,000 pairs in batches of 2 (1,500 batches), and the same pairs twice (3,000 batches:
+    more than the 1,024 whose sums are held at once, split over threads, the copies meeting
+    inside a round): every measure is an average over batches or pairs, so the two agree,
+    and a batch dropped or counted twice would show."""
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((3000, 6)).astype(np.float32)
+    p = (a + 0.5 * rng.standard_normal(a.shape)).astype(np.float32)
+    once = compute(a, p, None, 2, 0.2, 0.5)
+    twice = compute(np.concatenate([a, a]), np.concatenate([p, p]), None, 2, 0.2, 0.5)
+    assert twice.get_n_pairs() == 2 * once.get_n_pairs() == 6000
+    for m in MEASURES:
+        assert getattr(twice, 'get_' + m)() == pytest.approx(getattr(once, 'get_' + m)(),
+                                                             rel=1e-12), m
+
+
 @pytest.mark.parametrize('kwargs,code', [
     (dict(dimension=0), 'INVALID'),
     (dict(batch_size=1), 'INVALID'),
