@@ -73,7 +73,7 @@ hr_cross_moments_new (gsize dx, gsize dz)
   cm->dz = dz;
   cm->mx = g_try_new0 (double, dx);
   cm->mz = g_try_new0 (double, dz);
-  cm->c = g_try_new0 (double, dx *dz);
+  cm->c = hr_try_zeroed (dx * dz, sizeof (double));
   cm->bx = g_try_new0 (double, dx);
   cm->bz = g_try_new0 (double, dz);
   cm->yx = g_try_new (double, (gsize)HR_CROSS_BLOCK *dx);
@@ -365,7 +365,7 @@ hr_rows_scatter_frobenius (const float *rows, gsize n, gsize d, GError **error)
   const gsize side = MIN (n, d);
   const gsize block = n < d ? MIN (d, (gsize)HR_CKA_BLOCK) : MIN (n, (gsize)HR_CKA_BLOCK);
   g_autofree double *mean = g_try_new0 (double, d);
-  g_autofree double *g = g_try_new0 (double, side *side);
+  g_autofree double *g = hr_try_zeroed (side * side, sizeof (double));
   g_autofree double *y = g_try_new (double, n < d ? n * block : block * d);
   double sq = 0;
 
@@ -554,8 +554,8 @@ hr_lidar_sums_set (HrLidarSums *s, const float *a, const float *p, gsize n, GErr
   gsize d = s->d;
 
   s->mean = g_try_new0 (double, d);
-  s->sb = d <= G_MAXSIZE / sizeof (double) / d ? g_try_new0 (double, d *d) : NULL;
-  s->sw = s->sb != NULL ? g_try_new0 (double, d *d) : NULL;
+  s->sb = d <= G_MAXSIZE / sizeof (double) / d ? hr_try_zeroed (d * d, sizeof (double)) : NULL;
+  s->sw = s->sb != NULL ? hr_try_zeroed (d * d, sizeof (double)) : NULL;
   ym = g_try_new (double, (gsize)HR_LIDAR_BLOCK *d);
   yd = g_try_new (double, (gsize)HR_LIDAR_BLOCK *d);
   if (s->mean == NULL || s->sb == NULL || s->sw == NULL || ym == NULL || yd == NULL)

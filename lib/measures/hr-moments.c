@@ -218,7 +218,7 @@ hr_moments_constructed (GObject *object)
                           ? HR_PRECISION_FLOAT32_PRODUCTS
                           : HR_PRECISION_FLOAT64;
   self->mean = g_new0 (double, d);
-  self->scatter = g_new0 (double, self->full ? d *d : d);
+  self->scatter = hr_zeroed (self->full ? d * d : d, sizeof (double));
   self->lower_valid = TRUE;
   self->zero_count = g_new0 (guint64, d);
   self->z_shift = g_new0 (double, d);

@@ -1251,8 +1251,8 @@ hr_spectrum_from_rows_internal (guint64 n_samples, gsize dimension, const float 
     }
   mean = g_try_new0 (double, d);
   scale = g_try_new (double, d);
-  gc = g_try_new0 (double, side *side);
-  gu = g_try_new0 (double, side *side);
+  gc = hr_try_zeroed (side * side, sizeof (double));
+  gu = hr_try_zeroed (side * side, sizeof (double));
   /* N < D: column blocks of all N rows; N ≥ D: row blocks of all D columns */
   y = g_try_new (double, n < d ? n * block : block * d);
   u = g_try_new (double, n < d ? n * block : block * d);
