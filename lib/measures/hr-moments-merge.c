@@ -381,8 +381,12 @@ hr_moments_add_moments (HrMoments *self, HrMoments *other, GError **error)
   if (*a.n_samples == 0)
     {
       memcpy (a.mean, b.mean, d * sizeof (double));
-      memcpy (a.scatter, b.scatter, (a.full ? d * d : d) * sizeof (double));
-      *a.lower_valid = *b.lower_valid;
+      if (a.full)
+        for (gsize i = 0; i < d; i++)
+          memcpy (a.scatter + i * d + i, b.scatter + i * d + i, (d - i) * sizeof (double));
+      else
+        memcpy (a.scatter, b.scatter, d * sizeof (double));
+      *a.lower_valid = !a.full;
       *a.scatter_trace = *b.scatter_trace;
       *a.error_bound = *b.error_bound;
       *a.mean_error = *b.mean_error;

@@ -218,8 +218,21 @@ hr_moments_constructed (GObject *object)
                           ? HR_PRECISION_FLOAT32_PRODUCTS
                           : HR_PRECISION_FLOAT64;
   self->mean = g_new0 (double, d);
-  self->scatter = hr_zeroed (self->full ? d * d : d, sizeof (double));
-  self->lower_valid = TRUE;
+  if (self->full)
+    {
+      /* only the accumulated upper triangle is zeroed, by a write (see hr_zeroed()): the
+       * pages of the lower one are not touched until hr_moments_peek_scatter() mirrors it
+       * (at D = 2,048, 16 MiB of resident memory less during the pass) */
+      self->scatter = g_new (double, d *d);
+      for (gsize i = 0; i < d; i++)
+        memset (self->scatter + i * d + i, 0, (d - i) * sizeof (double));
+      self->lower_valid = FALSE;
+    }
+  else
+    {
+      self->scatter = hr_zeroed (d, sizeof (double));
+      self->lower_valid = TRUE;
+    }
   self->zero_count = g_new0 (guint64, d);
   self->z_shift = g_new0 (double, d);
   self->z_sum = g_new0 (double, d);
