@@ -1520,8 +1520,8 @@ static void hr_stage_compute_cka (HrStage *stage, HrStage *features);
 
 /* A stage's spectrum (from the scatter matrix, or from the kept rows of a wide stage;
  * standardised if asked), the spectrum of its normalised rows, and with @wants_norm the
- * norm of its scatter matrix for a CKA; with @two_threads the scatter matrix's two
- * eigenvalue problems at once. */
+ * norm of its scatter matrix for a CKA; with @two_threads the uncentred values on a second
+ * thread. */
 static gboolean
 hr_stage_compute_spectra (HrAnalysis *self, HrStage *stage, gboolean wants_norm,
                           gboolean two_threads, GError **error)
@@ -1634,7 +1634,7 @@ typedef struct
   guint *order;    /* the stages' indices, widest first */
   GError **errors; /* per stage */
   GCancellable *cancellable;
-  guint n_two_threads; /* the first of them solve their two eigenvalue problems at once */
+  guint n_two_threads; /* the first of them find their uncentred values on a second thread */
   gboolean any_cka;    /* some stage has a CKA with the features: they need their norm */
 } HrSpectraJob;
 
@@ -1663,14 +1663,15 @@ hr_compare_width (gconstpointer a, gconstpointer b, gpointer data)
   return wa < wb ? 1 : wa > wb ? -1 : 0;
 }
 
-/* Spectra at least this wide solve their two eigenvalue problems at the same time when a
- * thread is left over for them (at 128 they take about a millisecond). */
+/* Spectra at least this wide find their centred and uncentred values (two `dsterf`, after
+ * their one reduction) at the same time when a thread is left over for them (at 128 the
+ * whole spectrum takes about a millisecond). */
 #define HR_TWO_THREADS_WIDTH 256
 
 /* Finishes the stages after the pass (or the merge of parts): their per-sample tables, spectra
  * and CKA. The spectra of the stages are computed at the same time, one stage per thread
  * of a pool as large as OpenBLAS's, OpenBLAS single-threaded meanwhile (see hr-pool.c):
- * LAPACK's `dsyevd` scales poorly over threads (its reduction to tridiagonal form is half
+ * LAPACK's reduction to tridiagonal form scales poorly over threads (half of it is
  * matrix-vector products). */
 gboolean
 hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *features,
@@ -1711,9 +1712,8 @@ hr_analysis_compute_stages (HrAnalysis *self, GPtrArray *stages, HrStage *featur
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
   g_qsort_with_data (order, (gint)n_spectra, sizeof (guint), hr_compare_width, stages);
-  /* Threads left over by the wide spectra (one each) go to the widest, which then solve
-   * their two eigenvalue problems at the same time: with --stage none on 2 threads the
-   * features' spectrum no longer leaves a core idle while the projections' are done. */
+  /* Threads left over by the wide spectra (one each) go to the widest, which then find
+   * their centred and uncentred values at the same time. */
   for (guint k = 0; k < n_spectra; k++)
     {
       HrStage *stage = g_ptr_array_index (stages, order[k]);

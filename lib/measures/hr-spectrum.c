@@ -22,7 +22,10 @@
  * once, in the constructor; the object is immutable, reference-counted and may be read
  * from any thread.
  *
- * Two spectra are computed with LAPACK's `dsyevd` (eigenvalues only, in float64):
+ * Two spectra are computed (eigenvalues only, in float64) from one reduction of S to
+ * tridiagonal form (LAPACK's `dsytrd`, after a Householder reflection that takes m to the
+ * first axis) and LAPACK's `dsterf` on the tridiagonal matrix and on it with N‖m‖² added to
+ * its first element:
  *
  * - the centred one, of the covariance C = S / (N − 1): its eigenvalues λ₁ ≥ … ≥ λ_D are the
  *   variances along the principal axes, scikit-learn's `PCA().explained_variance_`; the
@@ -52,6 +55,13 @@
 extern void dsyevd_ (const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
                      double *w, double *work, const int *lwork, int *iwork, const int *liwork,
                      int *info, size_t jobz_len, size_t uplo_len);
+/* …its reduction to tridiagonal form, the eigenvalues of a tridiagonal matrix (QR without
+ * square roots), and a Householder reflection (H·x = β·e₁) */
+extern void dsytrd_ (const char *uplo, const int *n, double *a, const int *lda, double *d,
+                     double *e, double *tau, double *work, const int *lwork, int *info,
+                     size_t uplo_len);
+extern void dsterf_ (const int *n, double *d, double *e, int *info);
+extern void dlarfg_ (const int *n, double *alpha, double *x, const int *incx, double *tau);
 
 /* RankMe's ε, added to every normalised singular value (Garrido et al., ICML 2023). */
 #define HR_RANKME_EPSILON 1e-7
@@ -114,6 +124,32 @@ hr_lapack_check (const char *routine, int info, GError **error)
   return FALSE;
 }
 
+/* The @n ascending eigenvalues @w of @routine made descending, negative rounding residue
+ * clamped to 0; an error if one is not finite. */
+static gboolean
+hr_descending_eigenvalues (double *w, gsize n, const char *routine, GError **error)
+{
+  for (gsize i = 0; i < n / 2; i++)
+    {
+      double t = w[i];
+      w[i] = w[n - 1 - i];
+      w[n - 1 - i] = t;
+    }
+  for (gsize i = 0; i < n; i++)
+    {
+      if (!isfinite (w[i]))
+        {
+          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
+                       /* TRANSLATORS: %s is a LAPACK routine */
+                       _ ("LAPACK %s returned a non-finite eigenvalue"), routine);
+          return FALSE;
+        }
+      if (w[i] < 0)
+        w[i] = 0;
+    }
+  return TRUE;
+}
+
 /* The eigenvalues of the symmetric n × n matrix @a (destroyed), descending, clamped at 0,
  * into @w (n values). @a is row-major; LAPACK reads it as column-major, which for a
  * symmetric matrix is the same matrix, and reads its lower triangle in that view: the
@@ -139,27 +175,7 @@ symmetric_eigenvalues (double *a, gsize n, double *w, GError **error)
   dsyevd_ ("N", "L", &n_int, a, &n_int, w, work, &lwork, iwork, &liwork, &info, 1, 1);
   if (!hr_lapack_check ("dsyevd", info, error))
     return FALSE;
-
-  /* Ascending → descending; negative rounding residue → 0. */
-  for (gsize i = 0; i < n / 2; i++)
-    {
-      double t = w[i];
-      w[i] = w[n - 1 - i];
-      w[n - 1 - i] = t;
-    }
-  for (gsize i = 0; i < n; i++)
-    {
-      if (!isfinite (w[i]))
-        {
-          g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
-                       /* TRANSLATORS: %s is a LAPACK routine */
-                       _ ("LAPACK %s returned a non-finite eigenvalue"), "dsyevd");
-          return FALSE;
-        }
-      if (w[i] < 0)
-        w[i] = 0;
-    }
-  return TRUE;
+  return hr_descending_eigenvalues (w, n, "dsyevd", error);
 }
 
 static gboolean
@@ -311,9 +327,9 @@ hr_spectrum_measure (HrSpectrum *self, const double *w, const double *wu, gsize 
       self->singular_values[i] = sqrt ((n - 1) * w[i]);
     }
   self->participation_ratio = total * total / sum_squares;
-  /* dsyevd is backward stable: its eigenvalues are those of S + E with
+  /* the reduction and dsterf are backward stable: the eigenvalues are those of S + E with
    * ‖E‖₂ ≤ p(D)·u₆₄·‖S‖₂; we take p(D) = D (see doc/analysis.md), D the order of the
-   * matrix it was given. */
+   * matrix reduced. */
   self->eigensolver_error = (double)n_w * HR_U64 * (n - 1) * w[0];
 
   hr_spectrum_count_rank (self);
@@ -344,89 +360,135 @@ hr_spectrum_measure (HrSpectrum *self, const double *w, const double *wu, gsize 
   self->effective_rank = exp (entropy);
 }
 
-/* One eigenvalue problem on a thread of its own. */
+/* The eigenvalues of a symmetric tridiagonal matrix (diagonal @d, n values, off-diagonal
+ * @e, n − 1, both destroyed) by `dsterf`, descending, clamped at 0, into @d. */
+static gboolean
+tridiagonal_eigenvalues (double *d, double *e, gsize n, GError **error)
+{
+  const int n_int = (int)n;
+  int info = 0;
+
+  dsterf_ (&n_int, d, e, &info);
+  if (!hr_lapack_check ("dsterf", info, error))
+    return FALSE;
+  return hr_descending_eigenvalues (d, n, "dsterf", error);
+}
+
+/* One tridiagonal eigenvalue problem on a thread of its own. */
 typedef struct
 {
-  double *matrix;
-  gsize d;
-  double *w;
+  double *d, *e;
+  gsize n;
   gboolean ok;
   GError *error;
-} HrEigenTask;
+} HrTridiagonalTask;
 
 static gpointer
-hr_eigen_thread (gpointer data)
+hr_tridiagonal_thread (gpointer data)
 {
-  HrEigenTask *task = data;
+  HrTridiagonalTask *task = data;
 
-  task->ok = symmetric_eigenvalues (task->matrix, task->d, task->w, &task->error);
+  task->ok = tridiagonal_eigenvalues (task->d, task->e, task->n, &task->error);
   return NULL;
 }
 
-/* The uncentred Gram matrix G = XᵀX = S + N m mᵀ of @n samples, into @gram. */
-static void
-hr_gram_fill (double *gram, const double *scatter, const double *mean, double n, gsize d)
+/* Reduces the symmetric @n × @n matrix @a (row-major, its upper triangle read; destroyed)
+ * with the mean @m to the tridiagonal T = Qᵀ H A H Q: diagonal @d (n values), off-diagonal
+ * @e (n − 1), and returns β² with H m = β e₁. H = I − τ v vᵀ is the Householder reflection
+ * that takes m to β e₁ (`dlarfg`), applied on both sides as LAPACK's `dsytd2` applies its
+ * reflections (`dsymv`, then the rank-2 update `dsyr2`), and Q is `dsytrd`'s, whose
+ * reflections leave the first coordinate alone (Q e₁ = e₁, UPLO = "L"). So, with
+ * U = A + N m mᵀ, Qᵀ H U H Q = T + N β² e₁ e₁ᵀ: the same tridiagonal matrix but for its
+ * first element, and one reduction gives the eigenvalues of both A and U. */
+static gboolean
+hr_tridiagonal_with_mean (double *a, const double *mean, gsize n, double *d, double *e,
+                          double *beta_sq, GError **error)
 {
-  for (gsize i = 0; i < d; i++)
-    for (gsize j = 0; j < d; j++)
-      gram[i * d + j] = scatter[i * d + j] + n * mean[i] * mean[j];
+  const int n_int = (int)n, one = 1;
+  int lwork = -1, info = 0;
+  double work_size = 0, tau = 0, beta;
+  g_autofree double *v = g_memdup2 (mean, n * sizeof (double));
+  g_autofree double *tau_q = g_new (double, MAX (n, 2) - 1);
+  g_autofree double *work = NULL;
+
+  /* H m = β e₁ (v₁ = 1 implied, v₂ … v_n in v[1 …]) */
+  beta = v[0];
+  dlarfg_ (&n_int, &beta, v + 1, &one, &tau);
+  *beta_sq = beta * beta;
+  if (tau != 0)
+    {
+      /* A ← H A H = A − v wᵀ − w vᵀ, with p = τ A v and w = p − (τ/2)(pᵀv) v; in LAPACK's
+       * column-major view of @a, the lower triangle */
+      g_autofree double *w = g_new (double, n);
+
+      v[0] = 1;
+      cblas_dsymv (CblasColMajor, CblasLower, n_int, tau, a, n_int, v, 1, 0.0, w, 1);
+      cblas_daxpy (n_int, -0.5 * tau * cblas_ddot (n_int, w, 1, v, 1), v, 1, w, 1);
+      cblas_dsyr2 (CblasColMajor, CblasLower, n_int, -1.0, v, 1, w, 1, a, n_int);
+    }
+
+  dsytrd_ ("L", &n_int, a, &n_int, d, e, tau_q, &work_size, &lwork, &info, 1);
+  if (!hr_lapack_check ("dsytrd", info, error))
+    return FALSE;
+  lwork = MAX ((int)ceil (work_size), 1);
+  work = g_new (double, lwork);
+  dsytrd_ ("L", &n_int, a, &n_int, d, e, tau_q, work, &lwork, &info, 1);
+  return hr_lapack_check ("dsytrd", info, error);
 }
 
-/* The eigenvalues of the covariance (centred) and of the Gram matrix (uncentred); with
- * @two_threads the second on a thread of its own at the same time, in a second D × D copy
- * (LAPACK's dsyevd scales poorly over BLAS threads: its reduction to tridiagonal form is
- * half matrix-vector products, bound by memory). */
+/* The eigenvalues of the covariance S / (N − 1) (centred) and of the Gram matrix
+ * G = XᵀX = S + N m mᵀ (uncentred), from one reduction of S to tridiagonal form
+ * (hr_tridiagonal_with_mean()): the centred values are those of T / (N − 1), the
+ * uncentred ones those of T with N β² added to its first element. The reduction is the
+ * O(D³) part (`dsytrd`, half of it matrix-vector products bound by memory); each `dsterf`
+ * is O(D²). With @two_threads the uncentred values are found on a thread of their own
+ * while the centred ones are. */
 static gboolean
 hr_spectrum_compute (HrSpectrum *self, const double *mean, const double *scatter,
                      gboolean two_threads, GError **error)
 {
   const gsize d = self->dimension;
   const double n = (double)self->n_samples;
-  g_autofree double *matrix = g_new (double, d *d);
-  g_autofree double *gram = two_threads ? g_try_new (double, d *d) : NULL;
+  g_autofree double *matrix = g_memdup2 (scatter, d * d * sizeof (double));
   g_autofree double *w = g_new (double, d);
   g_autofree double *wu = g_new (double, d);
-  HrEigenTask task = { gram, d, wu, FALSE, NULL };
+  g_autofree double *e = g_new (double, d);
+  g_autofree double *eu = g_new (double, d);
+  HrTridiagonalTask task = { wu, eu, d, FALSE, NULL };
   GThread *thread = NULL;
+  double beta_sq;
   gboolean ok;
 
-  /* Uncentred: the Gram matrix G = XᵀX = S + N m mᵀ, solved beside the centred one. */
-  if (gram != NULL)
-    {
-      hr_gram_fill (gram, scatter, mean, n, d);
-      if (all_finite (gram, d * d))
-        thread = g_thread_try_new ("headrank-eigen", hr_eigen_thread, &task, NULL);
-    }
-
-  /* Centred: the covariance C = S / (N − 1). */
-  for (gsize i = 0; i < d * d; i++)
-    matrix[i] = scatter[i] / (n - 1);
-  ok = symmetric_eigenvalues (matrix, d, w, error);
-  if (thread != NULL)
-    {
-      g_thread_join (thread);
-      if (ok && !task.ok)
-        g_propagate_error (error, g_steal_pointer (&task.error));
-      g_clear_error (&task.error);
-      if (!ok || !task.ok)
-        return FALSE;
-      hr_spectrum_measure (self, w, wu, d);
-      return TRUE;
-    }
-  if (!ok)
+  if (!hr_tridiagonal_with_mean (matrix, mean, d, w, e, &beta_sq, error))
     return FALSE;
-
-  /* Uncentred, after it: in the same matrix. */
-  hr_gram_fill (matrix, scatter, mean, n, d);
-  if (!all_finite (matrix, d * d))
+  /* Uncentred: T + N β² e₁ e₁ᵀ, where N β² = N ‖m‖² is the trace of N m mᵀ */
+  memcpy (wu, w, d * sizeof (double));
+  memcpy (eu, e, (d - 1) * sizeof (double));
+  wu[0] += n * beta_sq;
+  if (!isfinite (wu[0]))
     {
       g_set_error (error, HR_ANALYSIS_ERROR, HR_ANALYSIS_ERROR_NUMERIC,
                    _ ("The uncentred Gram matrix overflows: the mean is too large"));
       return FALSE;
     }
-  if (!symmetric_eigenvalues (matrix, d, wu, error))
-    return FALSE;
+  if (two_threads)
+    thread = g_thread_try_new ("headrank-eigen", hr_tridiagonal_thread, &task, NULL);
 
+  /* Centred: T / (N − 1) */
+  for (gsize i = 0; i < d; i++)
+    w[i] /= n - 1;
+  for (gsize i = 0; i + 1 < d; i++)
+    e[i] /= n - 1;
+  ok = tridiagonal_eigenvalues (w, e, d, error);
+  if (thread != NULL)
+    g_thread_join (thread);
+  else if (ok)
+    task.ok = tridiagonal_eigenvalues (wu, eu, d, &task.error);
+  if (ok && !task.ok)
+    g_propagate_error (error, g_steal_pointer (&task.error));
+  g_clear_error (&task.error);
+  if (!ok || !task.ok)
+    return FALSE;
   hr_spectrum_measure (self, w, wu, d);
   return TRUE;
 }
@@ -661,8 +723,8 @@ hr_spectrum_new_with_errors (guint64 n_samples, gsize dimension, const double *m
                                            scatter_error, FALSE, error);
 }
 
-/* hr_spectrum_new_with_errors() with, when @two_threads, its two eigenvalue problems solved
- * at the same time (hr_spectrum_compute()). */
+/* hr_spectrum_new_with_errors() with, when @two_threads, the uncentred values found on a
+ * second thread while the centred ones are (hr_spectrum_compute()). */
 HrSpectrum *
 hr_spectrum_new_with_errors_full (guint64 n_samples, gsize dimension, const double *mean,
                                   const double *scatter, double value_error, double scatter_error,
@@ -1151,8 +1213,9 @@ hr_spectrum_get_scatter_error (HrSpectrum *self)
  * hr_spectrum_get_eigensolver_error:
  * @self: a #HrSpectrum
  *
- * The part of hr_spectrum_get_tolerance() from the eigensolver: LAPACK's `dsyevd` is
- * backward stable, its eigenvalues are those of S + E with ‖E‖₂ ≤ p(D)·u₆₄·‖S‖₂; headrank
+ * The part of hr_spectrum_get_tolerance() from the eigensolver: the reduction to
+ * tridiagonal form (LAPACK's `dsytrd`, after one Householder reflection) and `dsterf` are
+ * backward stable, the eigenvalues are those of S + E with ‖E‖₂ ≤ p(D)·u₆₄·‖S‖₂; headrank
  * takes p(D) = D, so δ_eig = D·2⁻⁵³·σ₁².
  *
  * Returns: δ_eig, in units of the scatter matrix (squared singular values)

@@ -86,10 +86,14 @@ the same thread count, at the work's shapes: sgemm (8,192 x D)(D x D), dgemm
                                                       the pass (X^T Z = (X^T H) A, A the D x
                                                       128 map of the last Linear and
                                                       BatchNorm: doc/analysis.md, "CKA")
-  F_eigen   = sum over the 4 spectra of 2 (4/3) w^3  two eigenvalue problems (centred,
-                                                      uncentred) per spectrum, counted
-                                                      as Householder tridiagonalisation
-                                                      at the dgemm peak (a lower bound)
+  F_eigen   = sum over the 4 spectra of (4/3) w^3    one reduction to tridiagonal form
+                                                      per spectrum (its centred and
+                                                      uncentred values both come from
+                                                      it: doc/analysis.md, "Spectrum"),
+                                                      counted as Householder
+                                                      tridiagonalisation at the dgemm
+                                                      peak (a lower bound); the two
+                                                      O(w^2) dsterf not counted
 
 The floor is that of the products headrank forms, not of the peers' (whose CKA of the
 projections is a dgemm over the N samples, 2 N D 128 flops): a floor can only be met, not
@@ -97,10 +101,11 @@ beaten.  With --stage all, the CKA of layers 0 and 1 is mapped from the features
 scatter matrix (2 D^3 flops each) and that of layer 3 and the projections from the
 ReLU's and layer 3's (2 D D 128, 2 D 128 128); --stage none accumulates the projections'
 (2 N D 128).  BatchNorm, ReLU, normalisation and statistics (O(N D)), reading and
-process start are not counted.  The eigenvalue problems are far from that bound in practice: LAPACK's dsyevd
-(headrank's and numpy's eigvalsh) reduces to tridiagonal form half in matrix-vector
-products, bound by memory.  So the same process also times dsyevd at the spectra's orders,
-and a second floor, with each eigenvalue problem at that time, is printed for information
+process start are not counted.  The eigenvalue problems are far from that bound in
+practice: LAPACK's dsytrd (headrank's reduction, and that of numpy's eigvalsh, dsyevd)
+reduces to tridiagonal form half in matrix-vector products, bound by memory.  So the same
+process also times dsyevd (values only: dsytrd, then dsterf) at the spectra's orders, and
+a second floor, with one dsyevd per spectrum at that time, is printed for information
 (the goal is against the first).  headrank's fraction of the floor = floor / headrank's
 median wall time
 (and, less sensitive to a loaded machine, the CPU floor / its median CPU time, the CPU
@@ -651,11 +656,11 @@ def spectrum_widths(d, kind='headrank'):
 
 
 def floor_eigensolver_seconds(work, peak, d, kind='headrank'):
-    """The floor with the eigenvalue problems at dsyevd's measured time (two per spectrum,
-    centred and uncentred) instead of their flops at the dgemm peak: what is reachable."""
+    """The floor with each spectrum's reduction at dsyevd's measured time (one per spectrum:
+    its dsytrd and one dsterf) instead of its flops at the dgemm peak: what is reachable."""
     return (work['head_sgemm'] / (peak['sgemm'] * 1e9) +
             (work['scatter_dsyrk'] + work['cka_dgemm']) / (peak['dgemm'] * 1e9) +
-            sum(2 * peak[f'dsyevd_{w}'] for w in spectrum_widths(d, kind)))
+            sum(peak[f'dsyevd_{w}'] for w in spectrum_widths(d, kind)))
 
 
 def floor_work(n, d, kind='headrank'):
@@ -674,7 +679,7 @@ def floor_work(n, d, kind='headrank'):
     return dict(head_sgemm=2.0 * n * (d * d + d * OUT),
                 scatter_dsyrk=sum(float(n) * w * (w + 1) for w in widths),
                 cka_dgemm=sum(2.0 * (n if t == 'n' else t) * d * z for t, z in cka),
-                eigen=sum(2 * 4.0 / 3.0 * w ** 3 for w in widths))
+                eigen=sum(4.0 / 3.0 * w ** 3 for w in widths))
 
 
 def floor_seconds(work, peak):
@@ -954,7 +959,7 @@ def main():
         efloor = floor_eigensolver_seconds(kwork, peak, d, kind)
         e_run = [floor_eigensolver_seconds(kwork, peak_runs[x['round']], d, kind) / x['wall_s']
                  for x in runs[kind]]
-        print(f'  with the eigensolver at its measured time (2 dsyevd per spectrum, best: '
+        print(f'  with the eigensolver at its measured time (1 dsyevd per spectrum, best: '
               + ', '.join(f'order {w} {peak[f"dsyevd_{w}"]:.3f} s' for w in sorted({d, OUT}))
               + f'; not the goal\'s floor): floor {efloor:.2f} s, '
               f'{100 * efloor / best[kind]["wall_s"]:.0f} %; per run '

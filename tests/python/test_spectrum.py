@@ -185,3 +185,32 @@ def test_errors():
     bad_mean = mean.copy()
     bad_mean[0] = np.inf
     expect_error(Headrank.AnalysisError.NUMERIC, 50, 4, bad_mean.tobytes(), s)
+
+
+@pytest.mark.parametrize('d,mean_kind', [(40, 'random'), (40, 'large'), (40, 'first'),
+                                         (40, 'last'), (40, 'zero'), (2, 'random'),
+                                         (1, 'random')])
+def test_uncentred_values_from_the_centred_reduction(d, mean_kind):
+    """The uncentred values come from the reduction of S to tridiagonal form, with N ‖m‖²
+    added to its first element after a reflection takes m to the first axis: against
+    numpy's eigenvalues of S / (N − 1) and of S + N m mᵀ formed directly, for a mean along
+    no axis, dominating S, along the first and the last axis, zero, and D = 1 and 2."""
+    rng = np.random.default_rng(11 + d)
+    n = 1000
+    a = rng.standard_normal((d, d)) * np.arange(1, d + 1) ** -1.0
+    s = a @ a.T * n
+    s = (s + s.T) / 2
+    m = {'random': rng.standard_normal(d), 'large': 1e3 * rng.standard_normal(d),
+         'first': np.eye(d)[0] * 3.0, 'last': np.eye(d)[-1] * 3.0,
+         'zero': np.zeros(d)}[mean_kind]
+    spectrum = Headrank.Spectrum.new_from_bytes(n, d, GLib.Bytes.new(m.tobytes()),
+                                                GLib.Bytes.new(s.tobytes()))
+    centred = np.linalg.eigvalsh(s / (n - 1))[::-1]
+    uncentred = np.linalg.eigvalsh(s + n * np.outer(m, m))[::-1]
+    # both backward stable: D·2⁻⁵³ of the largest value, and more than 1e-14 of it
+    np.testing.assert_allclose(spectrum.get_eigenvalues(), np.clip(centred, 0, None), rtol=0,
+                               atol=1e-13 * centred[0])
+    np.testing.assert_allclose(np.square(spectrum.get_uncentred_singular_values()),
+                               np.clip(uncentred, 0, None), rtol=0, atol=1e-13 * uncentred[0])
+    assert spectrum.get_uncentred_singular_values()[0] == pytest.approx(
+        np.sqrt(uncentred[0]), rel=1e-14)
