@@ -203,6 +203,34 @@ hr_pool_new_for_blas (void)
   return pool;
 }
 
+/* Calls @func (@data, NULL) in the calling thread with OpenBLAS at hr_get_n_threads()
+ * threads, for work that only OpenBLAS's threads can split (LAPACK's reduction to
+ * tridiagonal form: its matrix-vector products and rank-2k updates), and sets OpenBLAS's
+ * number back after; as it is while a pool made by hr_pool_new_for_blas() lives (that
+ * needs OpenBLAS single-threaded), which waits for the call to end before it starts.
+ * OpenBLAS's threads, started again where they were stopped (the command), spin for a
+ * while after the call, yielding to the process's other threads. */
+void
+hr_blas_run_threaded (GFunc func, gpointer data)
+{
+  guint threads;
+  int was;
+
+  g_mutex_lock (&hr_blas_lock);
+  threads = hr_get_n_threads ();
+  was = openblas_get_num_threads ();
+  if (hr_blas_users > 0 || threads < 2 || was == (int)threads)
+    {
+      g_mutex_unlock (&hr_blas_lock);
+      func (data, NULL);
+      return;
+    }
+  openblas_set_num_threads ((int)threads);
+  func (data, NULL);
+  openblas_set_num_threads (was);
+  g_mutex_unlock (&hr_blas_lock);
+}
+
 void
 hr_pool_free (HrPool *pool)
 {

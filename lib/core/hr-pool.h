@@ -14,6 +14,7 @@ typedef void (*HrPoolFunc) (guint part, gpointer data);
 HrPool *hr_pool_new (guint n_threads);
 HrPool *hr_pool_new_for_blas (void);
 guint hr_pool_get_n_threads_for_blas (void);
+void hr_blas_run_threaded (GFunc func, gpointer data);
 void hr_pool_free (HrPool *pool);
 guint hr_pool_get_n_threads (HrPool *pool);
 

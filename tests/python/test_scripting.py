@@ -7,6 +7,7 @@
 # Run: meson test -C build python-stack, or from the source root
 #   GI_TYPELIB_PATH=build/lib LD_LIBRARY_PATH=build/lib \
 #     .venv/bin/python -m pytest -q tests/python/test_scripting.py
+import ctypes
 import os
 import threading
 import time
@@ -191,3 +192,30 @@ def test_set_n_threads_sets_the_pool_and_keeps_the_results(long_stack):
     assert Headrank.get_n_threads() == default
     for name, lam in results[1].items():
         np.testing.assert_allclose(results[3][name], lam, rtol=1e-9, atol=1e-9 * lam.max())
+
+
+def test_one_wide_spectrum_reduces_on_every_thread(tmp_path):
+    """An analysis with one spectrum at least 256 wide (the features alone, 300 wide) and
+    threads to spare reduces it with OpenBLAS at the analysis' number of threads
+    (hr_blas_run_threaded()), then sets OpenBLAS's number back: here from 1, as the command
+    sets it, to 2 and back to 1. The spectrum matches numpy's either way."""
+    x = (np.random.default_rng(5).standard_normal((3000, 300))
+         * np.linspace(1, 0.01, 300)).astype(np.float32)
+    path = tmp_path / 'wide.tif'
+    tifffile.imwrite(path, x)
+    blas = ctypes.CDLL('libopenblas.so.0')  # the library's: numpy brings its own
+    was = blas.openblas_get_num_threads()
+    lam = np.linalg.eigvalsh(np.cov(x.astype(np.float64), rowvar=False))[::-1]
+    try:
+        blas.openblas_set_num_threads(1)
+        for n in (1, 2):
+            Headrank.set_n_threads(n)
+            a = Headrank.Analysis.new(Headrank.StackReader.new(str(path),
+                                                               Headrank.StackLayout.AUTO, None))
+            assert a.run(None, None, None)
+            assert blas.openblas_get_num_threads() == 1, n
+            got = np.array(a.find_stage('features').get_spectrum().get_eigenvalues())
+            np.testing.assert_allclose(got, lam, rtol=0, atol=1e-12 * lam[0])
+    finally:
+        Headrank.set_n_threads(0)
+        blas.openblas_set_num_threads(was)
