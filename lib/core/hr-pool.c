@@ -209,7 +209,8 @@ hr_pool_new_for_blas (void)
  * number back after; as it is while a pool made by hr_pool_new_for_blas() lives (that
  * needs OpenBLAS single-threaded), which waits for the call to end before it starts.
  * OpenBLAS's threads, started again where they were stopped (the command), spin for a
- * while after the call, yielding to the process's other threads. */
+ * while after the call, yielding to the process's other threads. @func runs with the lock
+ * of the BLAS pools held: it may not make one (hr_pool_new_for_blas() would wait for it). */
 void
 hr_blas_run_threaded (GFunc func, gpointer data)
 {
