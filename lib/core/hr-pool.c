@@ -313,6 +313,21 @@ hr_pool_run (HrPool *pool, guint n_parts, HrPoolFunc func, gpointer data)
   g_mutex_unlock (&pool->lock);
 }
 
+/* After a job over the @n_parts ranges of [0, @n) (hr_pool_split()) in which part @part
+ * listed its @count chosen rows at the start of its own range of @list: moves them to
+ * @list[@so_far …], after the parts before it, and returns @so_far + @count. Called for the
+ * parts in order, it makes the lists of all the parts one contiguous list, in row order. */
+gsize
+hr_pool_gather (gsize *list, gsize n, guint n_parts, guint part, gsize count, gsize so_far)
+{
+  gsize first, end;
+
+  hr_pool_split (n, n_parts, part, &first, &end);
+  if (so_far != first && count > 0)
+    memmove (list + so_far, list + first, count * sizeof (gsize));
+  return so_far + count;
+}
+
 /* Part @part of [0, @n) split into @n_parts ranges of sizes differing by at most one. */
 void
 hr_pool_split (gsize n, guint n_parts, guint part, gsize *first, gsize *end)
@@ -470,11 +485,12 @@ hr_pool_triangle_bands (gsize d, guint n_parts, gsize *bands)
   bands[n_parts] = d;
 }
 
-/* The number of bands of rows a D-wide product is split into on @pool. */
+/* @n_wanted bands of rows of a D-wide matrix, or fewer where it has fewer than
+ * HR_POOL_ALIGN rows a band. */
 static guint
-hr_pool_n_bands (HrPool *pool, gsize d)
+hr_pool_n_bands (guint n_wanted, gsize d)
 {
-  return MIN ((gsize)hr_pool_get_n_threads (pool), MAX (d / HR_POOL_ALIGN, 1));
+  return (guint)MIN ((gsize)n_wanted, MAX (d / HR_POOL_ALIGN, 1));
 }
 
 /* Adds the @n_partials D × D row-major matrices of @partials, one after the other, into
@@ -487,7 +503,7 @@ void
 hr_pool_add_partials (HrPool *pool, gsize d, const double *partials, guint n_partials, double *p,
                       HrPoolRowsFunc done, gpointer data)
 {
-  guint n_bands = MIN (hr_pool_get_n_parts (pool), MAX (d / HR_POOL_ALIGN, 1));
+  guint n_bands = hr_pool_n_bands (hr_pool_get_n_parts (pool), d);
   g_autofree gsize *bands = g_new (gsize, n_bands + 1);
   HrAddJob job = { d, partials, n_partials, p, bands, done, data };
 
@@ -568,7 +584,7 @@ hr_pool_dsyrk (HrPool *pool, gsize d, gsize n, const double *y, double *p, HrPoo
       hr_pool_add_partials (pool, d, pool->partials, n_threads - 1, p, done, data);
       return;
     }
-  n_bands = hr_pool_n_bands (pool, d);
+  n_bands = hr_pool_n_bands (hr_pool_get_n_threads (pool), d);
   job.bands = bands = g_new (gsize, n_bands + 1);
   hr_pool_triangle_bands (d, n_bands, bands);
   hr_pool_run (pool, n_bands, hr_pool_syrk_part, &job);

@@ -24,6 +24,7 @@ guint hr_pool_get_n_threads (HrPool *pool);
 guint hr_pool_get_n_parts (HrPool *pool);
 void hr_pool_run (HrPool *pool, guint n_parts, HrPoolFunc func, gpointer data);
 void hr_pool_split (gsize n, guint n_parts, guint part, gsize *first, gsize *end);
+gsize hr_pool_gather (gsize *list, gsize n, guint n_parts, guint part, gsize count, gsize so_far);
 
 /* One part of a job over rows: rows [@first, @end) of [0, n), as part @part. */
 typedef void (*HrPoolRangeFunc) (gsize first, gsize end, guint part, gpointer data);

@@ -217,12 +217,8 @@ hr_cross_moments_chunk (HrCrossMoments *cm, const float *x, const float *z, gsiz
   for (guint t = 0; t < n_parts; t++)
     {
       const double *sx = cm->part_sums + t * (dx + dz), *sz = sx + dx;
-      gsize first, end;
 
-      hr_pool_split (n_rows, n_parts, t, &first, &end);
-      if (nb != first && cm->part_counts[t] > 0)
-        memmove (cm->rows + nb, cm->rows + first, cm->part_counts[t] * sizeof (gsize));
-      nb += cm->part_counts[t];
+      nb = hr_pool_gather (cm->rows, n_rows, n_parts, t, cm->part_counts[t], nb);
       for (gsize j = 0; j < dx; j++)
         cm->bx[j] += sx[j];
       for (gsize j = 0; j < dz; j++)

@@ -203,6 +203,15 @@ hr_moments_finalize (GObject *object)
   G_OBJECT_CLASS (hr_moments_parent_class)->finalize (object);
 }
 
+/* Zeroes the upper triangle (j ≥ i) of the D × D row-major @s, the part that is accumulated,
+ * by a write (see hr_zeroed()); the lower one is left untouched. */
+static void
+hr_zero_upper (double *s, gsize d)
+{
+  for (gsize i = 0; i < d; i++)
+    memset (s + i * d + i, 0, (d - i) * sizeof (double));
+}
+
 static void
 hr_moments_constructed (GObject *object)
 {
@@ -220,12 +229,10 @@ hr_moments_constructed (GObject *object)
   self->mean = g_new0 (double, d);
   if (self->full)
     {
-      /* only the accumulated upper triangle is zeroed, by a write (see hr_zeroed()): the
-       * pages of the lower one are not touched until hr_moments_peek_scatter() mirrors it
-       * (at D = 2,048, 16 MiB of resident memory less during the pass) */
+      /* the pages of the lower triangle are not touched until hr_moments_peek_scatter()
+       * mirrors it (at D = 2,048, 16 MiB of resident memory less during the pass) */
       self->scatter = g_new (double, d *d);
-      for (gsize i = 0; i < d; i++)
-        memset (self->scatter + i * d + i, 0, (d - i) * sizeof (double));
+      hr_zero_upper (self->scatter, d);
       self->lower_valid = FALSE;
     }
   else
@@ -955,8 +962,7 @@ hr_moments_f32_blocks (gsize first, gsize end, guint part, gpointer data)
 
   if (part > 0)
     {
-      for (gsize i = 0; i < d; i++)
-        memset (scatter + i * d + i, 0, (d - i) * sizeof (double));
+      hr_zero_upper (scatter, d);
       memset (ysum, 0, d * sizeof (double));
     }
   for (gsize b = first; b < end; b++)
@@ -1150,13 +1156,8 @@ hr_moments_row_pass_parallel (HrMoments *self, const float *rows, gsize n_rows, 
   for (guint t = 0; t < n_parts; t++)
     {
       HrRowSums *acc = parts + t;
-      gsize first, end;
 
-      hr_pool_split (n_rows, n_parts, t, &first, &end);
-      if (n_b != first && acc->n_finite > 0)
-        memmove (self->finite_rows + n_b, self->finite_rows + first,
-                 acc->n_finite * sizeof (gsize));
-      n_b += acc->n_finite;
+      n_b = hr_pool_gather (self->finite_rows, n_rows, n_parts, t, acc->n_finite, n_b);
       self->n_dropped += acc->dropped;
       self->n_nonfinite += acc->nonfinite;
       for (gsize j = 0; j < d; j++)
