@@ -143,6 +143,8 @@ struct _HrMoments
   gsize scratch_rows;
   gsize *finite_rows;  /* chunk rows that are finite */
   double *chunk_sum;   /* D */
+  double *chunk_sq;    /* D, diagonal only: the chunk's Σ (x − diag_shift)² */
+  double *diag_shift;  /* D, diagonal only: the running mean, or the first finite row */
   gint32 *chunk_zeros; /* D: zeros in the chunk */
   double *center;      /* D: the chunk's centre */
   double *delta;       /* D */
@@ -158,7 +160,8 @@ struct _HrMoments
 
   /* the threads a chunk's work is spread over (hr_moments_set_pool()), or NULL */
   HrPool *pool;
-  double *part_sums;  /* per part of a chunk: column sums, SimSiam sums and squares, 3·D */
+  double *part_sums;  /* per part of a chunk: column sums, SimSiam sums and squares (and for
+                       * a diagonal, Σ (x − diag_shift)²), 3·D or 4·D */
   gint32 *part_zeros; /* per part of a chunk: D zero counts */
 };
 
@@ -188,6 +191,8 @@ hr_moments_finalize (GObject *object)
   g_free (self->z_sq_sum);
   g_free (self->finite_rows);
   g_free (self->chunk_sum);
+  g_free (self->chunk_sq);
+  g_free (self->diag_shift);
   g_free (self->chunk_zeros);
   g_free (self->center);
   g_free (self->delta);
@@ -239,6 +244,8 @@ hr_moments_constructed (GObject *object)
     {
       self->scatter = hr_zeroed (d, sizeof (double));
       self->lower_valid = TRUE;
+      self->chunk_sq = g_new0 (double, d);
+      self->diag_shift = g_new0 (double, d);
     }
   self->zero_count = g_new0 (guint64, d);
   self->z_shift = g_new0 (double, d);
@@ -510,71 +517,147 @@ typedef struct
   double *colsum;  /* D: the chunk's column sums */
   gint32 *zeros;   /* D: the chunk's zero counts */
   double *zs, *zq; /* D: SimSiam sums and squares */
+  double *sq;      /* D: Σ (x − diag_shift)², or NULL (a full scatter matrix) */
   guint64 dropped; /* rows with a non-finite value */
   guint64 nonfinite;
   gsize n_finite; /* finite rows, listed in finite_rows from the range's first row on */
 } HrRowSums;
 
-/* Accumulates one finite row into the chunk's column sums and zero counts and into the
- * SimSiam sums; returns Σ (x − row_mean)², the second pass of the row's own variance. */
-static inline double
-hr_row_accumulate (HrMoments *self, HrRowSums *acc, const float *restrict x, double row_mean,
-                   double inv_norm, gsize *row_zeros)
+/* The rows the per-row pass accumulates together (HR_ROW_BLOCK at a time): each column's
+ * running sums are loaded and stored once for the block, and still take its rows one after
+ * the other, in their order, as one row at a time would. */
+#define HR_ROW_BLOCK 4
+
+/* Accumulates @n_rows (1 … HR_ROW_BLOCK) finite rows @x[k] into the chunk's column sums and
+ * zero counts, into the SimSiam sums and, when @diagonal (a constant where it is inlined), into
+ * the Σ (x − diag_shift)² of a diagonal accumulator; sets, per row, Σ (x − row_mean)² (the
+ * second pass of its own variance) and its number of zeros. */
+static inline __attribute__ ((always_inline)) void
+hr_row_accumulate (HrMoments *self, HrRowSums *acc, const float *const *x, guint n_rows,
+                   const double *row_mean, const double *inv_norm, double *centred_sq,
+                   gsize *row_zeros, gboolean diagonal)
 {
   gsize d = self->dimension, j = 0;
   double *restrict colsum = acc->colsum;
   double *restrict zs = acc->zs;
   double *restrict zq = acc->zq;
+  double *restrict sq = acc->sq;
+  const double *restrict s0 = self->diag_shift;
   const double *restrict z0 = self->z_shift;
   gint32 *restrict zc = acc->zeros;
   const hr_v4f zero = { 0 };
-  hr_v4i rz = { 0 };
-  hr_v4d cs = { 0 };
-  double ct = 0;
-  gsize zt = 0;
+  hr_v4i rz[HR_ROW_BLOCK] = { { 0 } };
+  hr_v4d cs[HR_ROW_BLOCK] = { { 0 } };
 
-  for (; j + 4 <= d; j += 4)
+  if (n_rows == HR_ROW_BLOCK)
+    for (; j + 4 <= d; j += 4)
+      {
+        hr_v4i n;
+        hr_v4d col, zsum, zsq, shift, dsq = { 0 }, dshift = { 0 };
+
+        memcpy (&n, zc + j, sizeof n);
+        memcpy (&shift, z0 + j, sizeof shift);
+        memcpy (&col, colsum + j, sizeof col);
+        memcpy (&zsum, zs + j, sizeof zsum);
+        memcpy (&zsq, zq + j, sizeof zsq);
+        if (diagonal)
+          {
+            memcpy (&dsq, sq + j, sizeof dsq);
+            memcpy (&dshift, s0 + j, sizeof dshift);
+          }
+#pragma GCC unroll 4
+        for (guint k = 0; k < HR_ROW_BLOCK; k++)
+          {
+            hr_v4f v4;
+            hr_v4i eq;
+            hr_v4d v, z, c;
+
+            memcpy (&v4, x[k] + j, sizeof v4);
+            /* exact zeros (+0.0 == −0.0): the mask is −1 where equal */
+            eq = (hr_v4i)(v4 == zero);
+            n -= eq;
+            rz[k] -= eq;
+            v = __builtin_convertvector(v4, hr_v4d);
+            z = v * inv_norm[k] - shift;
+            c = v - row_mean[k];
+            col += v;
+            zsum += z;
+            zsq += z * z;
+            cs[k] += c * c;
+            if (diagonal)
+              {
+                hr_v4d e = v - dshift;
+
+                dsq += e * e;
+              }
+          }
+        memcpy (zc + j, &n, sizeof n);
+        if (diagonal)
+          memcpy (sq + j, &dsq, sizeof dsq);
+        memcpy (colsum + j, &col, sizeof col);
+        memcpy (zs + j, &zsum, sizeof zsum);
+        memcpy (zq + j, &zsq, sizeof zsq);
+      }
+  else
+    for (; j + 4 <= d; j += 4)
+      for (guint k = 0; k < n_rows; k++)
+        {
+          hr_v4f v4;
+          hr_v4i n, eq;
+          hr_v4d v, z, c, col, zsum, zsq, shift;
+
+          memcpy (&v4, x[k] + j, sizeof v4);
+          eq = (hr_v4i)(v4 == zero);
+          memcpy (&n, zc + j, sizeof n);
+          n -= eq;
+          rz[k] -= eq;
+          memcpy (zc + j, &n, sizeof n);
+          v = __builtin_convertvector(v4, hr_v4d);
+          memcpy (&shift, z0 + j, sizeof shift);
+          memcpy (&col, colsum + j, sizeof col);
+          memcpy (&zsum, zs + j, sizeof zsum);
+          memcpy (&zsq, zq + j, sizeof zsq);
+          z = v * inv_norm[k] - shift;
+          c = v - row_mean[k];
+          col += v;
+          zsum += z;
+          zsq += z * z;
+          cs[k] += c * c;
+          if (diagonal)
+            {
+              hr_v4d dsq, dshift, e;
+
+              memcpy (&dsq, sq + j, sizeof dsq);
+              memcpy (&dshift, s0 + j, sizeof dshift);
+              e = v - dshift;
+              dsq += e * e;
+              memcpy (sq + j, &dsq, sizeof dsq);
+            }
+          memcpy (colsum + j, &col, sizeof col);
+          memcpy (zs + j, &zsum, sizeof zsum);
+          memcpy (zq + j, &zsq, sizeof zsq);
+        }
+  for (guint k = 0; k < n_rows; k++)
     {
-      hr_v4f v4;
-      hr_v4i n, eq;
-      hr_v4d v, z, c, col, zsum, zsq, shift;
+      double ct = 0;
+      gsize zt = 0;
 
-      memcpy (&v4, x + j, sizeof v4);
-      /* exact zeros (+0.0 == −0.0): the mask is −1 where equal */
-      eq = (hr_v4i)(v4 == zero);
-      memcpy (&n, zc + j, sizeof n);
-      n -= eq;
-      rz -= eq;
-      memcpy (zc + j, &n, sizeof n);
+      for (gsize i = j; i < d; i++)
+        {
+          double v = x[k][i], z = v * inv_norm[k] - z0[i], c = v - row_mean[k];
 
-      v = __builtin_convertvector(v4, hr_v4d);
-      memcpy (&shift, z0 + j, sizeof shift);
-      memcpy (&col, colsum + j, sizeof col);
-      memcpy (&zsum, zs + j, sizeof zsum);
-      memcpy (&zsq, zq + j, sizeof zsq);
-      z = v * inv_norm - shift;
-      c = v - row_mean;
-      col += v;
-      zsum += z;
-      zsq += z * z;
-      cs += c * c;
-      memcpy (colsum + j, &col, sizeof col);
-      memcpy (zs + j, &zsum, sizeof zsum);
-      memcpy (zq + j, &zsq, sizeof zsq);
+          zc[i] += x[k][i] == 0.0f;
+          zt += x[k][i] == 0.0f;
+          colsum[i] += v;
+          zs[i] += z;
+          zq[i] += z * z;
+          ct += c * c;
+          if (diagonal)
+            sq[i] += (v - s0[i]) * (v - s0[i]);
+        }
+      row_zeros[k] = zt + (gsize)rz[k][0] + (gsize)rz[k][1] + (gsize)rz[k][2] + (gsize)rz[k][3];
+      centred_sq[k] = (cs[k][0] + cs[k][2]) + (cs[k][1] + cs[k][3]) + ct;
     }
-  for (; j < d; j++)
-    {
-      double v = x[j], z = v * inv_norm - z0[j], c = v - row_mean;
-
-      zc[j] += x[j] == 0.0f;
-      zt += x[j] == 0.0f;
-      colsum[j] += v;
-      zs[j] += z;
-      zq[j] += z * z;
-      ct += c * c;
-    }
-  *row_zeros = zt + (gsize)rz[0] + (gsize)rz[1] + (gsize)rz[2] + (gsize)rz[3];
-  return (cs[0] + cs[2]) + (cs[1] + cs[3]) + ct;
 }
 
 static guint64
@@ -841,62 +924,24 @@ hr_moments_chunk_float64 (HrMoments *self, const float *rows, gsize n_b)
   self->centred_rows = n_b;
 }
 
-/* Without the scatter matrix: its diagonal, Σ (x_j − c_j)², merged the same way. */
-typedef struct
-{
-  HrMoments *self;
-  const float *rows;
-  gsize n_b;
-} HrDiagonalJob;
-
-/* Columns [@j0, @j1) of the diagonal, over all the chunk's finite rows: each column sums its
- * rows in their order, whatever the split. */
+/* Without the scatter matrix: its diagonal, merged as the full scatter matrix is. The per-row
+ * pass has summed (x_j − s_j)² over the chunk's finite rows, s the running mean (the first
+ * finite row before there is one: then (s_j − c_j)² is at most the column's Σ (x_j − c_j)²);
+ * the chunk's Σ (x_j − c_j)² about its mean c is that minus n_b·(c_j − s_j)². */
 static void
-hr_moments_diagonal_columns (gsize j0, gsize j1, G_GNUC_UNUSED guint part, gpointer data)
-{
-  HrDiagonalJob *job = data;
-  HrMoments *self = job->self;
-  gsize d = self->dimension;
-  const double *restrict c = self->center;
-  double *restrict diag = self->scatter;
-
-  for (gsize k = 0; k < job->n_b; k++)
-    {
-      const float *restrict x = job->rows + self->finite_rows[k] * d;
-      gsize j = j0;
-
-      for (; j + 2 <= j1; j += 2)
-        {
-          hr_v2d v = hr_load2 (x + j) - hr_get2 (c + j);
-
-          hr_put2 (diag + j, hr_get2 (diag + j) + v * v);
-        }
-      for (; j < j1; j++)
-        diag[j] += (x[j] - c[j]) * (x[j] - c[j]);
-    }
-}
-
-/* The chunk's Σ (x_j − c_j)² split by columns over the pool's threads (at least 16 columns
- * a part; every column the same sum in the same order on any number of threads), then
- * merged as the full scatter matrix is. */
-static void
-hr_moments_chunk_diagonal (HrMoments *self, const float *rows, gsize n_b)
+hr_moments_chunk_diagonal (HrMoments *self, gsize n_b)
 {
   gsize d = self->dimension;
   const double *restrict c = self->center;
   double *restrict diag = self->scatter;
   double n_a = (double)self->n_samples, n = n_a + (double)n_b;
   double w = n_a * (double)n_b / n, step = (double)n_b / n, tt = 0;
-  HrDiagonalJob job = { self, rows, n_b };
-  guint n_parts = (guint)MIN ((gsize)hr_pool_get_n_parts (self->pool), d / 16);
 
-  hr_pool_run_ranges (n_parts > 1 ? self->pool : NULL, d, MAX (n_parts, 1),
-                      hr_moments_diagonal_columns, &job);
   for (gsize j = 0; j < d; j++)
     {
-      double delta = c[j] - self->mean[j];
+      double delta = c[j] - self->mean[j], shift = c[j] - self->diag_shift[j];
 
-      diag[j] += w * delta * delta;
+      diag[j] += MAX (self->chunk_sq[j] - (double)n_b * shift * shift, 0.0) + w * delta * delta;
       self->mean[j] += delta * step;
       tt += diag[j];
     }
@@ -1080,36 +1125,58 @@ hr_moments_row_pass (HrMoments *self, const float *rows, gsize first, gsize end,
                      guint columns, HrRowSums *acc)
 {
   gsize d = self->dimension;
+  const float *x[HR_ROW_BLOCK];
+  gsize index[HR_ROW_BLOCK], zeros[HR_ROW_BLOCK];
+  double norm[HR_ROW_BLOCK], row_mean[HR_ROW_BLOCK], inv_norm[HR_ROW_BLOCK];
+  double centred_sq[HR_ROW_BLOCK];
+  guint n_block = 0;
 
-  for (gsize r = first; r < end; r++)
+  for (gsize r = first; r < end || n_block > 0; r++)
     {
-      const float *x = rows + r * d;
-      double sum, sum_sq, norm, row_mean, inv_norm, centred_sq;
-      gsize zeros;
+      if (r < end)
+        {
+          double sum, sum_sq;
 
-      hr_row_sums (x, d, &sum, &sum_sq);
-      if (!isfinite (sum_sq))
-        {
-          acc->dropped++;
-          acc->nonfinite += hr_count_nonfinite (x, d);
-          if (per_sample != NULL)
-            for (guint c = 0; c < columns; c++)
-              per_sample[columns * r + c] = NAN;
-          continue;
+          x[n_block] = rows + r * d;
+          hr_row_sums (x[n_block], d, &sum, &sum_sq);
+          if (!isfinite (sum_sq))
+            {
+              acc->dropped++;
+              acc->nonfinite += hr_count_nonfinite (x[n_block], d);
+              if (per_sample != NULL)
+                for (guint c = 0; c < columns; c++)
+                  per_sample[columns * r + c] = NAN;
+              continue;
+            }
+          index[n_block] = r;
+          norm[n_block] = sqrt (sum_sq);
+          row_mean[n_block] = sum / (double)d;
+          inv_norm[n_block] = 1.0 / MAX (norm[n_block], HR_NORMALIZE_EPS);
+          if (++n_block < HR_ROW_BLOCK)
+            continue;
         }
-      norm = sqrt (sum_sq);
-      row_mean = sum / (double)d;
-      inv_norm = 1.0 / MAX (norm, HR_NORMALIZE_EPS);
-      centred_sq = hr_row_accumulate (self, acc, x, row_mean, inv_norm, &zeros);
-      if (per_sample != NULL)
+      /* a full block, or the last rows */
+      if (acc->sq != NULL)
+        hr_row_accumulate (self, acc, x, n_block, row_mean, inv_norm, centred_sq, zeros, TRUE);
+      else
+        hr_row_accumulate (self, acc, x, n_block, row_mean, inv_norm, centred_sq, zeros, FALSE);
+      for (guint k = 0; k < n_block; k++)
         {
-          per_sample[columns * r] = (float)row_mean;
-          per_sample[columns * r + 1] = (float)sqrt (centred_sq / (double)d);
-          per_sample[columns * r + 2] = (float)norm;
-          if (columns > 3)
-            per_sample[columns * r + 3] = (float)((double)zeros / (double)d);
+          float *out = per_sample != NULL ? per_sample + columns * index[k] : NULL;
+
+          if (out != NULL)
+            {
+              out[0] = (float)row_mean[k];
+              out[1] = (float)sqrt (centred_sq[k] / (double)d);
+              out[2] = (float)norm[k];
+              if (columns > 3)
+                out[3] = (float)((double)zeros[k] / (double)d);
+            }
+          self->finite_rows[first + acc->n_finite++] = index[k];
         }
-      self->finite_rows[first + acc->n_finite++] = r;
+      n_block = 0;
+      if (r >= end)
+        break;
     }
 }
 
@@ -1130,11 +1197,12 @@ hr_moments_row_range (gsize first, gsize end, guint part, gpointer data)
   gsize d = self->dimension;
   HrRowSums *acc = job->parts + part;
 
-  acc->colsum = self->part_sums + 3 * d * part;
+  acc->colsum = self->part_sums + (self->full ? 3 : 4) * d * part;
   acc->zs = acc->colsum + d;
   acc->zq = acc->colsum + 2 * d;
+  acc->sq = self->full ? NULL : acc->colsum + 3 * d;
   acc->zeros = self->part_zeros + d * part;
-  memset (acc->colsum, 0, 3 * d * sizeof (double));
+  memset (acc->colsum, 0, (self->full ? 3 : 4) * d * sizeof (double));
   memset (acc->zeros, 0, d * sizeof (gint32));
   hr_moments_row_pass (self, job->rows, first, end, job->per_sample, job->columns, acc);
 }
@@ -1167,6 +1235,9 @@ hr_moments_row_pass_parallel (HrMoments *self, const float *rows, gsize n_rows, 
           self->z_sum[j] += acc->zs[j];
           self->z_sq_sum[j] += acc->zq[j];
         }
+      if (acc->sq != NULL)
+        for (gsize j = 0; j < d; j++)
+          self->chunk_sq[j] += acc->sq[j];
     }
   return n_b;
 }
@@ -1182,8 +1253,10 @@ hr_moments_add_chunk (HrMoments *self, const float *rows, gsize n_rows, float *p
   memset (self->chunk_sum, 0, d * sizeof (double));
   memset (self->chunk_zeros, 0, d * sizeof (gint32));
 
-  /* the SimSiam shift: the first finite row, L2-normalised */
-  for (gsize r = 0; r < n_rows && !self->has_z_shift; r++)
+  /* the SimSiam shift: the first finite row, L2-normalised; a diagonal's shift: the running
+   * mean, or before there is one, the chunk's first finite row */
+  for (gsize r = 0; r < n_rows && (!self->has_z_shift || (!self->full && self->n_samples == 0));
+       r++)
     {
       const float *x = rows + r * d;
       double sum, sum_sq, inv_norm;
@@ -1192,15 +1265,25 @@ hr_moments_add_chunk (HrMoments *self, const float *rows, gsize n_rows, float *p
       if (!isfinite (sum_sq))
         continue;
       inv_norm = 1.0 / MAX (sqrt (sum_sq), HR_NORMALIZE_EPS);
-      for (gsize j = 0; j < d; j++)
+      for (gsize j = 0; !self->has_z_shift && j < d; j++)
         self->z_shift[j] = x[j] * inv_norm;
       self->has_z_shift = TRUE;
+      for (gsize j = 0; !self->full && j < d; j++)
+        self->diag_shift[j] = x[j];
+      break;
+    }
+  if (!self->full)
+    {
+      memset (self->chunk_sq, 0, d * sizeof (double));
+      if (self->n_samples > 0)
+        memcpy (self->diag_shift, self->mean, d * sizeof (double));
     }
   if (self->pool != NULL && n_rows >= 2 * hr_pool_get_n_parts (self->pool))
     n_b = hr_moments_row_pass_parallel (self, rows, n_rows, per_sample, columns);
   else
     {
-      HrRowSums acc = { self->chunk_sum, self->chunk_zeros, self->z_sum, self->z_sq_sum };
+      HrRowSums acc
+          = { self->chunk_sum, self->chunk_zeros, self->z_sum, self->z_sq_sum, self->chunk_sq };
 
       hr_moments_row_pass (self, rows, 0, n_rows, per_sample, columns, &acc);
       self->n_dropped += acc.dropped;
@@ -1215,7 +1298,7 @@ hr_moments_add_chunk (HrMoments *self, const float *rows, gsize n_rows, float *p
   for (gsize j = 0; j < d; j++)
     self->center[j] = self->chunk_sum[j] / (double)n_b;
   if (!self->full)
-    hr_moments_chunk_diagonal (self, rows, n_b);
+    hr_moments_chunk_diagonal (self, n_b);
   else if (self->precision == HR_PRECISION_FLOAT64)
     hr_moments_chunk_float64 (self, rows, n_b);
   else
@@ -1277,7 +1360,7 @@ hr_moments_set_pool (HrMoments *self, HrPool *pool)
   g_clear_pointer (&self->part_zeros, g_free);
   if (n_parts > 1)
     {
-      self->part_sums = g_new (double, 3 * self->dimension * n_parts);
+      self->part_sums = g_new (double, (self->full ? 3 : 4) * self->dimension * n_parts);
       self->part_zeros = g_new (gint32, self->dimension * n_parts);
     }
 }

@@ -386,6 +386,45 @@ def test_activation_stages_have_spectrum_and_statistics():
     check_moments(a.find_stage('features').get_moments(), x[finite_rows(x)], 'features')
 
 
+@pytest.mark.parametrize('threads', [1, 2])
+def test_diagonal_moments_of_hostile_columns(tmp_path, threads):
+    """A stage without a spectrum (the ReLU under --stage none) sums its diagonal in the
+    per-row pass about a shift (the running mean, the chunk's first row before there is
+    one) and moves it to each chunk's mean after: against numpy in float64 on the very rows
+    the analysis saw, over 3 chunks and on 1 and 2 threads, with a large offset and a tiny
+    spread, a constant column, a first row 10⁶ away from the rest, a dead unit, zeros."""
+    rng = np.random.default_rng(31)
+    n, d = 5000, 8
+    x = rng.normal(size=(n, d))
+    x[:, 0] = 1e4 + 1e-3 * x[:, 0]
+    x[:, 1] = 3e5
+    x[0, 2] = 1e6
+    x[:, 3] = -1 - np.abs(x[:, 3])          # the ReLU zeroes it: a dead unit
+    x[::3, 4] = 0
+    x = x.astype(np.float32)
+    head = Headrank.Head.new()
+    eye = np.eye(d, dtype=np.float32)
+    assert head.append_linear('0', d, d, bytes_of(eye), bytes_of(np.zeros(d)))
+    assert head.append_activation('1', Headrank.LayerKind.RELU)
+    assert head.append_linear('2', d, 3, bytes_of(rng.normal(size=(3, d))), bytes_of(np.zeros(3)))
+    tifffile.imwrite(tmp_path / 'x.tif', x)
+    before = Headrank.get_n_threads()
+    Headrank.set_n_threads(threads)
+    try:
+        a = analysis_with_head(head, tmp_path / 'x.tif')
+        a.set_spectral_stages(['none'])
+        run(a)
+    finally:
+        Headrank.set_n_threads(0 if before == 0 else before)
+    relu = a.find_stage('1')
+    assert relu.get_spectrum() is None
+    y = head_stages(head, x)[1]
+    check_moments(relu.get_moments(), y, 'relu')
+    std = f64(relu.get_moments().get_std())
+    assert std[1] == 0 and std[3] == 0
+    assert relu.get_moments().get_n_dead() == 1
+
+
 def linear_cka(x, z):
     """Linear CKA (Kornblith et al. 2019) of two float64 matrices of the same rows."""
     x = x - x.mean(0)
