@@ -53,6 +53,11 @@ struct _HrStage
   guint64 clip_rows;   /* the samples counted there */
   guint64 *clip_parts; /* scratch: per part of a chunk split over threads, D counts */
   guint clip_n_parts;  /* the parts it is allocated for */
+  /* a ReLU's: the moments' zero counts and dropped rows before a chunk (hr_stage_clipping_before())
+   */
+  guint64 *clip_zeros;
+  guint64 clip_dropped;
+  gboolean clip_from_zeros;
 
   /* wide stages (N < D): the finite rows kept, for the N × N Gram matrices */
   float *rows;
@@ -178,6 +183,7 @@ gboolean hr_sample_table_read (HrSampleTable *t, guint64 first, gsize n, float *
 
 /* hr-stage.c */
 /* Counts, per unit, the rows of an activation stage in its clipping region. */
+void hr_stage_clipping_before (HrStage *stage);
 void hr_stage_count_clipping (HrStage *stage, const float *x, gsize n, HrPool *pool);
 
 HrStage *hr_stage_new (const char *name, HrStageRole role, int layer, HrLayerKind kind,

@@ -162,6 +162,7 @@ hr_pass_add (HrPass *pass, HrStage *stage, const float *x, gsize n, const guint6
                    _ ("not enough memory for chunks of %zu samples"), n);
       return FALSE;
     }
+  hr_stage_clipping_before (stage);
   hr_moments_add_with_zeros (stage->moments, x, n, pass->scratch);
   hr_stage_count_clipping (stage, x, n, pass->pool);
   if (stage->normalized != NULL)

@@ -38,6 +38,7 @@ hr_stage_finalize (GObject *object)
   g_clear_pointer (&self->table, hr_sample_table_free);
   g_free (self->clipped);
   g_free (self->clip_parts);
+  g_free (self->clip_zeros);
   g_free (self->rows);
   g_clear_object (&self->normalized);
   g_clear_pointer (&self->normalized_spectrum, hr_spectrum_unref);
@@ -229,8 +230,29 @@ hr_count_clipping_range (gsize first, gsize end, guint part, gpointer data)
   hr_count_clipping_rows (job->measure, job->x, job->d, first, end, job->counts + part * job->d);
 }
 
-/* Counts, per unit, the rows of an activation stage in its clipping region; by rows over
- * @pool's threads when not NULL. */
+/* Before the stage's moments take a chunk: a ReLU's clipping region is its exact zeros,
+ * which the moments count in the finite rows, so when they drop none of the chunk's rows
+ * the clipping counts are what their zero counts gained (hr_stage_count_clipping()). */
+void
+hr_stage_clipping_before (HrStage *stage)
+{
+  const char *measure = hr_stage_get_clipping_measure (stage);
+  HrMomentsState st;
+
+  stage->clip_from_zeros = FALSE;
+  if (measure == NULL || measure[0] != 'z' || stage->moments == NULL)
+    return;
+  hr_moments_get_state (stage->moments, &st);
+  if (stage->clip_zeros == NULL)
+    stage->clip_zeros = g_new (guint64, stage->dimension);
+  memcpy (stage->clip_zeros, st.zero_count, stage->dimension * sizeof (guint64));
+  stage->clip_dropped = *st.n_dropped;
+  stage->clip_from_zeros = TRUE;
+}
+
+/* Counts, per unit, the rows of an activation stage in its clipping region: from its
+ * moments' zero counts after hr_stage_clipping_before(), where they took every row of @x;
+ * otherwise by rows, over @pool's threads when not NULL. */
 void
 hr_stage_count_clipping (HrStage *stage, const float *x, gsize n, HrPool *pool)
 {
@@ -238,12 +260,26 @@ hr_stage_count_clipping (HrStage *stage, const float *x, gsize n, HrPool *pool)
   gsize d = stage->dimension;
   guint n_parts = hr_pool_get_n_parts (pool);
   HrClipJob job = { measure, x, d, NULL };
+  gboolean from_zeros = stage->clip_from_zeros;
 
+  stage->clip_from_zeros = FALSE;
   if (measure == NULL)
     return;
   if (stage->clipped == NULL)
     stage->clipped = g_new0 (guint64, d);
   stage->clip_rows += n;
+  if (from_zeros)
+    {
+      HrMomentsState st;
+
+      hr_moments_get_state (stage->moments, &st);
+      if (*st.n_dropped == stage->clip_dropped)
+        {
+          for (gsize j = 0; j < d; j++)
+            stage->clipped[j] += st.zero_count[j] - stage->clip_zeros[j];
+          return;
+        }
+    }
   if (n_parts < 2 || n < 2 * n_parts)
     {
       hr_count_clipping_rows (measure, x, d, 0, n, stage->clipped);
