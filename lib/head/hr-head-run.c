@@ -316,20 +316,22 @@ hr_column_stats (const float *x, gsize n, gsize d, double *mean, double *var)
 typedef float hr_v4f __attribute__ ((vector_size (16)));
 typedef gint32 hr_v4i __attribute__ ((vector_size (16)));
 
-/* y = relu (y + b) (or y + b), row by row, in one pass over y, four columns at a time and
- * without branches: a scalar `x < 0 ? 0 : x` compiles (at -O2) to a compare and a jump
- * that is mispredicted about every other value on the signs of a fresh sgemm output.
- * NaN stays NaN, as in PyTorch. */
-static void
-hr_bias_relu (float *restrict y, const float *restrict b, gsize n, gsize d, gboolean relu)
+/* y = relu (x + b) (or x + b; x + 0 when @b is NULL), row by row, in one pass (@x may be
+ * @y), four columns at a time and without branches: a scalar `x < 0 ? 0 : x` compiles (at
+ * -O2) to a compare and a jump that is mispredicted about every other value on the signs of
+ * a fresh sgemm output. NaN stays NaN, as in PyTorch. Returns the number of NaN or infinite
+ * values written, counted in the same pass. */
+static guint64
+hr_bias_relu (float *y, const float *x, const float *restrict b, gsize n, gsize d, gboolean relu)
 {
   const hr_v4f zero = { 0 };
+  guint64 bad = 0;
 
-  if (b == NULL && !relu)
-    return;
   for (gsize r = 0; r < n; r++)
     {
-      float *restrict row = y + r * d;
+      const float *row = x + r * d;
+      float *out = y + r * d;
+      hr_v4i nb = { 0 };
       gsize j = 0;
 
       for (; j + 4 <= d; j += 4)
@@ -344,15 +346,20 @@ hr_bias_relu (float *restrict y, const float *restrict b, gsize n, gsize d, gboo
             }
           if (relu)
             v = (hr_v4f)((hr_v4i)v & ~(v < zero));
-          memcpy (row + j, &v, sizeof v);
+          /* v − v is 0 for a finite v, NaN for a NaN or an infinity */
+          nb -= (hr_v4i)((v - v) != zero);
+          memcpy (out + j, &v, sizeof v);
         }
       for (; j < d; j++)
         {
           float v = b != NULL ? row[j] + b[j] : row[j];
 
-          row[j] = relu && v < 0.0f ? 0.0f : v;
+          out[j] = relu && v < 0.0f ? 0.0f : v;
+          bad += !isfinite (out[j]);
         }
+      bad += (guint64)nb[0] + (guint64)nb[1] + (guint64)nb[2] + (guint64)nb[3];
     }
+  return bad;
 }
 
 /* Rows of a chunk a thread runs through the head: a multiple of this (a multiple of every
@@ -400,15 +407,37 @@ hr_run_sgemm (HrRun *run, const float *x, gsize n, gsize in, const float *w, gsi
   hr_pool_run (run->pool, job.n_parts, hr_run_sgemm_part, &job);
 }
 
-/* Runs layer @i (and, when folded or fused, the ones after it) on @n rows of @x into @y;
- * returns the index of the last layer it ran. */
+/* The last layer hr_run_layer() runs from layer @i: a Linear runs with the BatchNorm after
+ * it folded in (hr_run_folds()), and, unless the stages are kept, with the activation
+ * after those fused; any other layer alone. */
 static guint
-hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
+hr_run_layer_last (HrRun *run, guint i)
+{
+  HrHead *head = run->head;
+  guint last = i;
+
+  if (hr_head_layer (head, i)->kind != HR_LAYER_LINEAR)
+    return i;
+  if (hr_run_folds (run, i))
+    last = i + 1;
+  if (!run->keep_stages && last + 1 <= run->last
+      && hr_layer_kind_is_activation (hr_head_layer (head, last + 1)->kind))
+    last++;
+  return last;
+}
+
+/* Runs layer @i (and, when folded or fused, the ones after it, up to hr_run_layer_last())
+ * on @n rows of @x into @y; returns the index of the last layer it ran. Sets @n_bad to the
+ * number of NaN or infinite outputs when it counted them in its own pass over them, else
+ * to G_MAXUINT64. */
+static guint
+hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y, guint64 *n_bad)
 {
   HrHead *head = run->head;
   HrLayer *l = hr_head_layer (head, i);
-  guint last = i;
+  guint last = hr_run_layer_last (run, i);
 
+  *n_bad = G_MAXUINT64;
   switch (l->kind)
     {
       case HR_LAYER_LINEAR:
@@ -422,18 +451,16 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
               hr_run_fold (run, i);
               w = run->folded_weight[i];
               b = run->folded_bias[i];
-              last = i + 1;
             }
-          if (!run->keep_stages && last + 1 <= run->last
-              && hr_layer_kind_is_activation (hr_head_layer (head, last + 1)->kind))
+          if (hr_layer_kind_is_activation (hr_head_layer (head, last)->kind))
             {
-              act = hr_head_layer (head, ++last)->kind;
+              act = hr_head_layer (head, last)->kind;
               slope = hr_head_layer (head, last)->slope;
             }
 
           hr_run_sgemm (run, x, n, l->in, w, l->out, y);
           if (act == HR_LAYER_RELU || act == HR_LAYER_LINEAR)
-            hr_bias_relu (y, b, n, l->out, act == HR_LAYER_RELU);
+            *n_bad = hr_bias_relu (y, y, b, n, l->out, act == HR_LAYER_RELU);
           else
             for (gsize r = 0; r < n; r++)
               {
@@ -490,6 +517,9 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y)
         break;
 
       case HR_LAYER_RELU:
+        *n_bad = hr_bias_relu (y, x, NULL, n, l->out, TRUE);
+        break;
+
       case HR_LAYER_GELU:
       case HR_LAYER_GELU_TANH:
       case HR_LAYER_SILU:
@@ -561,8 +591,9 @@ hr_run_group_unfolded (HrRun *run, guint first, guint last, const float *in, gsi
     {
       guint64 bad;
 
-      hr_run_layer (run, i, x, n, y);
-      bad = hr_run_count_nonfinite (run, i, y, n);
+      hr_run_layer (run, i, x, n, y, &bad);
+      if (bad == G_MAXUINT64)
+        bad = hr_run_count_nonfinite (run, i, y, n);
       if (bad > 0)
         {
           run->keep_stages = keep;
@@ -585,11 +616,11 @@ hr_run_group_unfolded (HrRun *run, guint first, guint last, const float *in, gsi
 }
 
 /* Runs layers 0 … run->last on @n rows of @x. With @stages, stages[i] (when not NULL)
- * receives a copy of layer i's output; a layer that runs folded or fused into the one before
- * it has none, so whoever wants every layer sets keep_stages. Returns the output of the last layer
- * in one of the two work buffers, or NULL with @error set when a layer's outputs are not
- * finite: the error names the layer that first computes them (see
- * hr_run_group_unfolded()). */
+ * receives layer i's output; a layer that runs folded or fused into the one before it has
+ * none, so whoever wants every layer sets keep_stages. Returns the output of the last layer
+ * (in stages[run->last] when that is set, else in one of the two work buffers), or NULL with @error
+ * set when a layer's outputs are not finite: the error names the layer that first computes them
+ * (see hr_run_group_unfolded()). */
 static float *
 hr_run_rows_internal (HrRun *run, const float *x, gsize n, float *work[2], float **stages,
                       gboolean unfold, GError **error)
@@ -600,20 +631,22 @@ hr_run_rows_internal (HrRun *run, const float *x, gsize n, float *work[2], float
 
   for (guint i = 0; i <= run->last;)
     {
-      guint done;
+      guint done = hr_run_layer_last (run, i);
+      gboolean to_stage = stages != NULL && stages[done] != NULL;
       guint64 bad;
 
-      out = work[which];
-      done = hr_run_layer (run, i, in, n, out);
-      bad = hr_run_count_nonfinite (run, done, out, n);
+      /* a kept stage's output goes straight to its buffer, which the next layer reads */
+      out = to_stage ? stages[done] : work[which];
+      hr_run_layer (run, i, in, n, out, &bad);
+      if (bad == G_MAXUINT64)
+        bad = hr_run_count_nonfinite (run, done, out, n);
       if (bad > 0 && !unfold)
         return NULL;
       if (bad > 0 && !hr_run_group_unfolded (run, i, done, in, n, out, error))
         return NULL;
-      if (stages != NULL && stages[done] != NULL)
-        memcpy (stages[done], out, n * hr_head_layer (run->head, done)->out * sizeof (float));
       in = out;
-      which ^= 1;
+      if (!to_stage)
+        which ^= 1;
       i = done + 1;
     }
   return out;
