@@ -1120,7 +1120,7 @@ hr_moments_chunk_float32 (HrMoments *self, const float *rows, gsize n_b)
 /* The per-row pass over rows [@first, @end) of a chunk: per row its statistics, and into
  * @acc the column sums, zero counts and SimSiam sums of its finite rows, whose indices go
  * to finite_rows from @first on. */
-HR_AVX2_CLONES static void
+HR_FMA_CLONES static void
 hr_moments_row_pass (HrMoments *self, const float *rows, gsize first, gsize end, float *per_sample,
                      guint columns, HrRowSums *acc)
 {
