@@ -63,7 +63,7 @@ G_END_DECLS
  * FMA (one rounding instead of two: never a worse bound), for loops whose float64
  * arithmetic is bound by the additions: a product and the sum it goes into then issue as
  * one instruction on the multiply units. The baseline copy rounds twice, as C11 says. */
-#define HR_FMA_CLONES                                                                            \
+#define HR_FMA_CLONES                                                                              \
   __attribute__ ((target_clones ("arch=x86-64-v3", "default"), optimize ("fp-contract=fast")))
 #endif
 #endif
