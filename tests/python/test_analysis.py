@@ -513,6 +513,43 @@ def test_cka_mapped_through_batchnorm_dropout_and_identity_first(tmp_path):
         assert got == pytest.approx(linear_cka(x64, exact[layer]), rel=1e-5), stage.get_name()
 
 
+@pytest.mark.parametrize('threads', [1, 2])
+def test_cka_of_drifting_chunks(threads):
+    """The ReLU's and the projections' CKA when the chunks drift far from the running mean
+    (a stack sorted by condition): the cross-moments take the product of the rows both
+    stages' moments centred on the chunk's means, merged with w·δ_x δ_zᵀ; against numpy in
+    float64 on headrank's own float32 ReLU output (and its exact map by the last Linear,
+    from which the projections' CKA is mapped), over 3 chunks, on 1 and 2 threads."""
+    rng = np.random.default_rng(8)
+    n, d = 5000, 16
+    x = rng.normal(size=(n, d)) + 3.0
+    x[n // 2:, :5] += 400.0
+    x = x.astype(np.float32)
+    head = Headrank.Head.new()
+    w0, b0 = rng.normal(size=(d, d)) / 4, rng.normal(size=d)
+    w2, b2 = rng.normal(size=(6, d)), rng.normal(size=6)
+    assert head.append_linear('0', d, d, bytes_of(w0), bytes_of(b0))
+    assert head.append_activation('1', Headrank.LayerKind.RELU)
+    assert head.append_linear('2', d, 6, bytes_of(w2), bytes_of(b2))
+    before = Headrank.get_n_threads()
+    Headrank.set_n_threads(threads)
+    try:
+        a = Headrank.Analysis.new_for_source(
+            Headrank.MemorySource.new(GLib.Bytes.new(x.tobytes()), n, d))
+        a.set_head(head)
+        run(a)
+    finally:
+        Headrank.set_n_threads(before)
+    x64 = x.astype(np.float64)
+    relu = head_stages(head, x)[1].astype(np.float64)
+    assert a.find_stage('1').get_cka() == pytest.approx(linear_cka(x64, relu), rel=1e-9)
+    # mapped from the ReLU's cross-moments by the last Linear, with the norm of the
+    # projections' float32 values: float32's rounding (as test_cka_of_every_stage_matches_numpy)
+    projections = relu @ w2.astype(np.float32).T.astype(np.float64) + b2.astype(np.float32)
+    assert a.find_stage('projections').get_cka() == pytest.approx(linear_cka(x64, projections),
+                                                                   rel=1e-6)
+
+
 def test_a_mapped_cka_that_does_not_fit_is_accumulated():
     """At the smallest memory limit the run fits in, the scratch of the projections' map (the
     ReLU's cross-moments times the last Linear and BatchNorm) does not fit: their

@@ -77,6 +77,32 @@ def test_add_bytes_against_numpy(name, precision):
     np.testing.assert_allclose(per[~nan_rows], per_ref[~nan_rows], rtol=2e-7)
 
 
+@pytest.mark.parametrize('drift', [0.0, 1.0, 1e3])
+def test_drifting_chunks_against_numpy(drift):
+    """Each chunk is centred on its own mean and merged into the running scatter matrix
+    with Chan's w·δδᵀ (doc/analysis.md, "One pass"): a stack sorted by condition, whose
+    chunks drift from the running mean by up to 10³ spreads, against numpy's two-pass
+    scatter in float64, within the accumulator's own bound; the rows added 700 at a time,
+    then 4,096 (chunks of 2,048)."""
+    rng = np.random.default_rng(5)
+    n, d = 6000, 24
+    x = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) + 50.0
+    x[n // 3:] += drift                       # a second condition, far from the first
+    x[2 * n // 3:, :4] -= 2 * drift            # and a third
+    x = x.astype(np.float32)
+    x64 = x.astype(np.float64)
+    ref = (x64 - x64.mean(0)).T @ (x64 - x64.mean(0))
+    for step in (700, 4096):
+        m = Headrank.Moments.new(d, n, Headrank.Precision.FLOAT64)
+        for first in range(0, n, step):
+            assert m.add_bytes(GLib.Bytes.new(x[first:first + step].tobytes()))[0]
+        scatter = doubles(m.get_scatter(), (d, d))
+        error = np.linalg.norm(scatter - ref, 2)
+        assert error <= m.get_error_bound(), (drift, step)
+        assert error <= 1e-12 * np.trace(ref), (drift, step)
+        np.testing.assert_allclose(doubles(m.get_mean(), (d,)), x64.mean(0), rtol=1e-13)
+
+
 def test_per_sample_not_asked():
     x = np.arange(12, dtype=np.float32).reshape(4, 3)
     m = Headrank.Moments.new(3, 0, Headrank.Precision.AUTO)
