@@ -362,6 +362,44 @@ hr_bias_relu (float *y, const float *x, const float *restrict b, gsize n, gsize 
   return bad;
 }
 
+/* y = x · scale + shift, column by column (a BatchNorm), in float32 as the scalar
+ * expression rounds it (a product, then a sum), four columns at a time; returns the number
+ * of NaN or infinite values written, counted in the same pass. */
+static guint64
+hr_scale_shift (float *restrict y, const float *restrict x, const float *restrict scale,
+                const float *restrict shift, gsize n, gsize d)
+{
+  const hr_v4f zero = { 0 };
+  guint64 bad = 0;
+
+  for (gsize r = 0; r < n; r++)
+    {
+      const float *row = x + r * d;
+      float *out = y + r * d;
+      hr_v4i nb = { 0 };
+      gsize j = 0;
+
+      for (; j + 4 <= d; j += 4)
+        {
+          hr_v4f v, a, b;
+
+          memcpy (&v, row + j, sizeof v);
+          memcpy (&a, scale + j, sizeof a);
+          memcpy (&b, shift + j, sizeof b);
+          v = v * a + b;
+          nb -= (hr_v4i)((v - v) != zero);
+          memcpy (out + j, &v, sizeof v);
+        }
+      for (; j < d; j++)
+        {
+          out[j] = row[j] * scale[j] + shift[j];
+          bad += !isfinite (out[j]);
+        }
+      bad += (guint64)nb[0] + (guint64)nb[1] + (guint64)nb[2] + (guint64)nb[3];
+    }
+  return bad;
+}
+
 /* Rows of a chunk a thread runs through the head: a multiple of this (a multiple of every
  * register block of OpenBLAS's sgemm kernels). */
 #define HR_RUN_ROW_BLOCK 96
@@ -492,9 +530,7 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y, guint64 *n
               scale[j] = (float)s;
               shift[j] = (float)((l->bias != NULL ? l->bias[j] : 0.0) - m[j] * s);
             }
-          for (gsize r = 0; r < n; r++)
-            for (gsize j = 0; j < l->out; j++)
-              y[r * l->out + j] = x[r * l->out + j] * scale[j] + shift[j];
+          *n_bad = hr_scale_shift (y, x, scale, shift, n, l->out);
           break;
         }
 
