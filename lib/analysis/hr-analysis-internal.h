@@ -53,8 +53,7 @@ struct _HrStage
   guint64 clip_rows;   /* the samples counted there */
   guint64 *clip_parts; /* scratch: per part of a chunk split over threads, D counts */
   guint clip_n_parts;  /* the parts it is allocated for */
-  /* a ReLU's: the moments' zero counts and dropped rows before a chunk (hr_stage_clipping_before())
-   */
+  /* a ReLU's: its moments' zero counts and dropped rows before a chunk */
   guint64 *clip_zeros;
   guint64 clip_dropped;
   gboolean clip_from_zeros;
