@@ -316,58 +316,16 @@ hr_column_stats (const float *x, gsize n, gsize d, double *mean, double *var)
 typedef float hr_v4f __attribute__ ((vector_size (16)));
 typedef gint32 hr_v4i __attribute__ ((vector_size (16)));
 
-/* y = relu (x + b) (or x + b; x + 0 when @b is NULL), row by row, in one pass (@x may be
- * @y), four columns at a time and without branches: a scalar `x < 0 ? 0 : x` compiles (at
- * -O2) to a compare and a jump that is mispredicted about every other value on the signs of
- * a fresh sgemm output. NaN stays NaN, as in PyTorch. Returns the number of NaN or infinite
- * values written, counted in the same pass. */
+/* y = x · scale + shift, then relu (y) when @relu, column by column (@scale NULL: x + shift,
+ * a Linear's bias; @shift NULL too: x), in one pass (@x may be @y) rounded as the scalar
+ * expression (a product, then a sum: C11, no contraction), four columns at a time and
+ * without branches on the values: a scalar `x < 0 ? 0 : x` compiles (at -O2) to a compare
+ * and a jump that is mispredicted about every other value on the signs of a fresh sgemm
+ * output. NaN stays NaN, as in PyTorch. Returns the number of NaN or infinite values
+ * written, counted in the same pass. */
 static guint64
-hr_bias_relu (float *y, const float *x, const float *restrict b, gsize n, gsize d, gboolean relu)
-{
-  const hr_v4f zero = { 0 };
-  guint64 bad = 0;
-
-  for (gsize r = 0; r < n; r++)
-    {
-      const float *row = x + r * d;
-      float *out = y + r * d;
-      hr_v4i nb = { 0 };
-      gsize j = 0;
-
-      for (; j + 4 <= d; j += 4)
-        {
-          hr_v4f v, bias;
-
-          memcpy (&v, row + j, sizeof v);
-          if (b != NULL)
-            {
-              memcpy (&bias, b + j, sizeof bias);
-              v += bias;
-            }
-          if (relu)
-            v = (hr_v4f)((hr_v4i)v & ~(v < zero));
-          /* v − v is 0 for a finite v, NaN for a NaN or an infinity */
-          nb -= (hr_v4i)((v - v) != zero);
-          memcpy (out + j, &v, sizeof v);
-        }
-      for (; j < d; j++)
-        {
-          float v = b != NULL ? row[j] + b[j] : row[j];
-
-          out[j] = relu && v < 0.0f ? 0.0f : v;
-          bad += !isfinite (out[j]);
-        }
-      bad += (guint64)nb[0] + (guint64)nb[1] + (guint64)nb[2] + (guint64)nb[3];
-    }
-  return bad;
-}
-
-/* y = x · scale + shift, column by column (a BatchNorm), in float32 as the scalar
- * expression rounds it (a product, then a sum), four columns at a time; returns the number
- * of NaN or infinite values written, counted in the same pass. */
-static guint64
-hr_scale_shift (float *restrict y, const float *restrict x, const float *restrict scale,
-                const float *restrict shift, gsize n, gsize d)
+hr_scale_shift_relu (float *y, const float *x, const float *restrict scale,
+                     const float *restrict shift, gsize n, gsize d, gboolean relu)
 {
   const hr_v4f zero = { 0 };
   guint64 bad = 0;
@@ -384,15 +342,28 @@ hr_scale_shift (float *restrict y, const float *restrict x, const float *restric
           hr_v4f v, a, b;
 
           memcpy (&v, row + j, sizeof v);
-          memcpy (&a, scale + j, sizeof a);
-          memcpy (&b, shift + j, sizeof b);
-          v = v * a + b;
+          if (scale != NULL)
+            {
+              memcpy (&a, scale + j, sizeof a);
+              v *= a;
+            }
+          if (shift != NULL)
+            {
+              memcpy (&b, shift + j, sizeof b);
+              v += b;
+            }
+          if (relu)
+            v = (hr_v4f)((hr_v4i)v & ~(v < zero));
+          /* v − v is 0 for a finite v, NaN for a NaN or an infinity */
           nb -= (hr_v4i)((v - v) != zero);
           memcpy (out + j, &v, sizeof v);
         }
       for (; j < d; j++)
         {
-          out[j] = row[j] * scale[j] + shift[j];
+          float v = scale != NULL ? row[j] * scale[j] : row[j];
+
+          v = shift != NULL ? v + shift[j] : v;
+          out[j] = relu && v < 0.0f ? 0.0f : v;
           bad += !isfinite (out[j]);
         }
       bad += (guint64)nb[0] + (guint64)nb[1] + (guint64)nb[2] + (guint64)nb[3];
@@ -498,7 +469,7 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y, guint64 *n
 
           hr_run_sgemm (run, x, n, l->in, w, l->out, y);
           if (act == HR_LAYER_RELU || act == HR_LAYER_LINEAR)
-            *n_bad = hr_bias_relu (y, y, b, n, l->out, act == HR_LAYER_RELU);
+            *n_bad = hr_scale_shift_relu (y, y, NULL, b, n, l->out, act == HR_LAYER_RELU);
           else
             for (gsize r = 0; r < n; r++)
               {
@@ -530,7 +501,7 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y, guint64 *n
               scale[j] = (float)s;
               shift[j] = (float)((l->bias != NULL ? l->bias[j] : 0.0) - m[j] * s);
             }
-          *n_bad = hr_scale_shift (y, x, scale, shift, n, l->out);
+          *n_bad = hr_scale_shift_relu (y, x, scale, shift, n, l->out, FALSE);
           break;
         }
 
@@ -553,7 +524,7 @@ hr_run_layer (HrRun *run, guint i, const float *x, gsize n, float *y, guint64 *n
         break;
 
       case HR_LAYER_RELU:
-        *n_bad = hr_bias_relu (y, x, NULL, n, l->out, TRUE);
+        *n_bad = hr_scale_shift_relu (y, x, NULL, NULL, n, l->out, TRUE);
         break;
 
       case HR_LAYER_GELU:

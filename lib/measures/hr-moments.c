@@ -529,9 +529,10 @@ typedef struct
 #define HR_ROW_BLOCK 4
 
 /* Accumulates @n_rows (1 … HR_ROW_BLOCK) finite rows @x[k] into the chunk's column sums and
- * zero counts, into the SimSiam sums and, when @diagonal (a constant where it is inlined), into
- * the Σ (x − diag_shift)² of a diagonal accumulator; sets, per row, Σ (x − row_mean)² (the
- * second pass of its own variance) and its number of zeros. */
+ * zero counts, into the SimSiam sums and, when @diagonal, into the Σ (x − diag_shift)² of a
+ * diagonal accumulator; sets, per row, Σ (x − row_mean)² (the second pass of its own
+ * variance) and its number of zeros. Inlined where @n_rows and @diagonal are constants, so
+ * that a whole block's loop over its rows unrolls with their sums in registers. */
 static inline __attribute__ ((always_inline)) void
 hr_row_accumulate (HrMoments *self, HrRowSums *acc, const float *const *x, guint n_rows,
                    const double *row_mean, const double *inv_norm, double *centred_sq,
@@ -549,74 +550,34 @@ hr_row_accumulate (HrMoments *self, HrRowSums *acc, const float *const *x, guint
   hr_v4i rz[HR_ROW_BLOCK] = { { 0 } };
   hr_v4d cs[HR_ROW_BLOCK] = { { 0 } };
 
-  if (n_rows == HR_ROW_BLOCK)
-    for (; j + 4 <= d; j += 4)
-      {
-        hr_v4i n;
-        hr_v4d col, zsum, zsq, shift, dsq = { 0 }, dshift = { 0 };
+  for (; j + 4 <= d; j += 4)
+    {
+      hr_v4i n;
+      hr_v4d col, zsum, zsq, shift, dsq = { 0 }, dshift = { 0 };
 
-        memcpy (&n, zc + j, sizeof n);
-        memcpy (&shift, z0 + j, sizeof shift);
-        memcpy (&col, colsum + j, sizeof col);
-        memcpy (&zsum, zs + j, sizeof zsum);
-        memcpy (&zsq, zq + j, sizeof zsq);
-        if (diagonal)
-          {
-            memcpy (&dsq, sq + j, sizeof dsq);
-            memcpy (&dshift, s0 + j, sizeof dshift);
-          }
+      memcpy (&n, zc + j, sizeof n);
+      memcpy (&shift, z0 + j, sizeof shift);
+      memcpy (&col, colsum + j, sizeof col);
+      memcpy (&zsum, zs + j, sizeof zsum);
+      memcpy (&zsq, zq + j, sizeof zsq);
+      if (diagonal)
+        {
+          memcpy (&dsq, sq + j, sizeof dsq);
+          memcpy (&dshift, s0 + j, sizeof dshift);
+        }
 #pragma GCC unroll 4
-        for (guint k = 0; k < HR_ROW_BLOCK; k++)
-          {
-            hr_v4f v4;
-            hr_v4i eq;
-            hr_v4d v, z, c;
-
-            memcpy (&v4, x[k] + j, sizeof v4);
-            /* exact zeros (+0.0 == −0.0): the mask is −1 where equal */
-            eq = (hr_v4i)(v4 == zero);
-            n -= eq;
-            rz[k] -= eq;
-            v = __builtin_convertvector(v4, hr_v4d);
-            z = v * inv_norm[k] - shift;
-            c = v - row_mean[k];
-            col += v;
-            zsum += z;
-            zsq += z * z;
-            cs[k] += c * c;
-            if (diagonal)
-              {
-                hr_v4d e = v - dshift;
-
-                dsq += e * e;
-              }
-          }
-        memcpy (zc + j, &n, sizeof n);
-        if (diagonal)
-          memcpy (sq + j, &dsq, sizeof dsq);
-        memcpy (colsum + j, &col, sizeof col);
-        memcpy (zs + j, &zsum, sizeof zsum);
-        memcpy (zq + j, &zsq, sizeof zsq);
-      }
-  else
-    for (; j + 4 <= d; j += 4)
       for (guint k = 0; k < n_rows; k++)
         {
           hr_v4f v4;
-          hr_v4i n, eq;
-          hr_v4d v, z, c, col, zsum, zsq, shift;
+          hr_v4i eq;
+          hr_v4d v, z, c;
 
           memcpy (&v4, x[k] + j, sizeof v4);
+          /* exact zeros (+0.0 == −0.0): the mask is −1 where equal */
           eq = (hr_v4i)(v4 == zero);
-          memcpy (&n, zc + j, sizeof n);
           n -= eq;
           rz[k] -= eq;
-          memcpy (zc + j, &n, sizeof n);
           v = __builtin_convertvector(v4, hr_v4d);
-          memcpy (&shift, z0 + j, sizeof shift);
-          memcpy (&col, colsum + j, sizeof col);
-          memcpy (&zsum, zs + j, sizeof zsum);
-          memcpy (&zsq, zq + j, sizeof zsq);
           z = v * inv_norm[k] - shift;
           c = v - row_mean[k];
           col += v;
@@ -625,18 +586,18 @@ hr_row_accumulate (HrMoments *self, HrRowSums *acc, const float *const *x, guint
           cs[k] += c * c;
           if (diagonal)
             {
-              hr_v4d dsq, dshift, e;
+              hr_v4d e = v - dshift;
 
-              memcpy (&dsq, sq + j, sizeof dsq);
-              memcpy (&dshift, s0 + j, sizeof dshift);
-              e = v - dshift;
               dsq += e * e;
-              memcpy (sq + j, &dsq, sizeof dsq);
             }
-          memcpy (colsum + j, &col, sizeof col);
-          memcpy (zs + j, &zsum, sizeof zsum);
-          memcpy (zq + j, &zsq, sizeof zsq);
         }
+      memcpy (zc + j, &n, sizeof n);
+      if (diagonal)
+        memcpy (sq + j, &dsq, sizeof dsq);
+      memcpy (colsum + j, &col, sizeof col);
+      memcpy (zs + j, &zsum, sizeof zsum);
+      memcpy (zq + j, &zsq, sizeof zsq);
+    }
   for (guint k = 0; k < n_rows; k++)
     {
       double ct = 0;
@@ -1156,7 +1117,12 @@ hr_moments_row_pass (HrMoments *self, const float *rows, gsize first, gsize end,
             continue;
         }
       /* a full block, or the last rows */
-      if (acc->sq != NULL)
+      if (n_block == HR_ROW_BLOCK && acc->sq != NULL)
+        hr_row_accumulate (self, acc, x, HR_ROW_BLOCK, row_mean, inv_norm, centred_sq, zeros, TRUE);
+      else if (n_block == HR_ROW_BLOCK)
+        hr_row_accumulate (self, acc, x, HR_ROW_BLOCK, row_mean, inv_norm, centred_sq, zeros,
+                           FALSE);
+      else if (acc->sq != NULL)
         hr_row_accumulate (self, acc, x, n_block, row_mean, inv_norm, centred_sq, zeros, TRUE);
       else
         hr_row_accumulate (self, acc, x, n_block, row_mean, inv_norm, centred_sq, zeros, FALSE);
