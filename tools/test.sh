@@ -13,7 +13,8 @@
 #   3. build-fuzz/  a short libFuzzer run of each fuzz target (the TIFF reader on bytes and
 #                   on files built from descriptions, the safetensors reader with heads
 #                   built on it, pair files, zarr stores), seconds each set by
-#                   HEADRANK_FUZZ_SECONDS (default 60).
+#                   HEADRANK_FUZZ_SECONDS (default 60), as many targets at a time as
+#                   the machine has cores (HEADRANK_FUZZ_JOBS).
 # Ends with one line "headrank: N passed, M failed, K skipped" (meson tests of both lanes
 # and the fuzz run).
 set -uo pipefail
@@ -53,7 +54,7 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_lane "AddressSanitizer + UndefinedBehaviorSanitizer: C suites" build-asan --suite unit --suite fuzz
 
 # 3. a short libFuzzer run
-echo "== libFuzzer: TIFF reader (bytes and structured), safetensors reader and pair files, ${HEADRANK_FUZZ_SECONDS:-60} s each"
+echo "== libFuzzer: every target (TIFF bytes and structured, safetensors, pairs, zarr, report, part), ${HEADRANK_FUZZ_SECONDS:-60} s each"
 if tests/fuzz/run-libfuzzer.sh "$top" build-fuzz "${HEADRANK_FUZZ_SECONDS:-60}" all; then
   fuzz_ok=1
 else

@@ -8,7 +8,8 @@
 # pages), safetensors (HrTensorFile and HrHead), pairs (pair files and HrContrastive), zarr
 # (zarr stores packed as files, through lib/sources/hr-zarr.c), report (report.json files
 # through HrComparison), part (part files of doc/partial.md through HrMoments), either with its fuzz- prefix, or
-# all (each target in turn, SECONDS seconds each).
+# all (every target, SECONDS seconds each; as many at a time as the machine has cores, or
+# HEADRANK_FUZZ_JOBS: each libFuzzer process runs on one core).
 # A fourth argument that starts with "-" is a libFuzzer option, not a target.
 #
 # Configures BUILD_DIR (if it has not been configured yet) as a clang build with the fuzz
@@ -30,7 +31,8 @@
 # build.
 #
 # Environment: FUZZ_TARGET (the target when no TARGET is given; default stack-reader),
-# CC (default clang).
+# CC (default clang), HEADRANK_FUZZ_JOBS (targets fuzzed at the same time; default: the
+# number of cores). Each target's report is printed when its run ends, in the order above.
 set -u
 
 usage="usage: $0 SOURCE_ROOT BUILD_DIR SECONDS [stack-reader|tiff-structured|safetensors|pairs|zarr|report|part|all] [LIBFUZZER-OPTION…]"
@@ -82,6 +84,14 @@ case $requested in
     ;;
 esac
 
+jobs=${HEADRANK_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+case $jobs in
+  '' | *[!0-9]* | 0)
+    echo "$0: HEADRANK_FUZZ_JOBS must be a positive number, not '$jobs'" >&2
+    exit 2
+    ;;
+esac
+
 if [ -x "$source_root/.venv/bin/meson" ]; then
   meson=$source_root/.venv/bin/meson
 else
@@ -116,7 +126,7 @@ ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:strict_s
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export G_SLICE G_DEBUG HEADRANK_NO_PROGRESS ASAN_OPTIONS UBSAN_OPTIONS
 
-# run_target TARGET [LIBFUZZER-OPTION…]: builds and fuzzes one target; returns 0, 2 (build)
+# run_target TARGET [LIBFUZZER-OPTION…]: fuzzes one built target; returns 0, 2 (no corpus)
 # or libFuzzer's status.
 run_target() {
   target=$1
@@ -129,14 +139,6 @@ run_target() {
     *) dict_option=-dict=$source_root/tests/fuzz/$corpus_name.dict ;;
   esac
 
-  # -- build --------------------------------------------------------------------------------
-
-  echo "== building $target"
-  if ! ninja -C "$build_dir" "tests/fuzz/$target" >"$build_dir/fuzz-build.log" 2>&1; then
-    tail -n 40 "$build_dir/fuzz-build.log" >&2
-    echo "$0: build failed" >&2
-    return 2
-  fi
   binary=$build_dir/tests/fuzz/$target
 
   # -- corpus -------------------------------------------------------------------------------
@@ -187,11 +189,47 @@ run_target() {
   return 0
 }
 
-result=0
+# -- build (all the requested targets in one ninja run) ----------------------------------------
+
+echo "== building $targets"
+build_targets=
 for t in $targets; do
-  run_target "$t" "$@"
-  s=$?
-  [ $result -ne 0 ] || result=$s
-  [ $s -ne 2 ] || break
+  build_targets="$build_targets tests/fuzz/$t"
 done
+# shellcheck disable=SC2086 # one word per target
+if ! ninja -C "$build_dir" $build_targets >"$build_dir/fuzz-build.log" 2>&1; then
+  tail -n 40 "$build_dir/fuzz-build.log" >&2
+  echo "$0: build failed" >&2
+  exit 2
+fi
+
+# -- fuzz, HEADRANK_FUZZ_JOBS targets at a time --------------------------------------------
+
+mkdir -p "$build_dir/fuzz" || exit 2
+
+# finish_batch: waits for the batch's runs, prints their reports in order, keeps the first
+# non-zero status in result.
+finish_batch() {
+  for t in $batch; do
+    eval "pid=\$pid_$(echo "$t" | tr - _)"
+    wait "$pid"
+    s=$?
+    cat "$build_dir/fuzz/$t.report"
+    [ $result -ne 0 ] || result=$s
+  done
+  batch=
+  running=0
+}
+
+result=0
+batch=
+running=0
+for t in $targets; do
+  run_target "$t" "$@" >"$build_dir/fuzz/$t.report" 2>&1 &
+  eval "pid_$(echo "$t" | tr - _)=\$!"
+  batch="$batch $t"
+  running=$((running + 1))
+  [ $running -lt "$jobs" ] || finish_batch
+done
+[ -z "$batch" ] || finish_batch
 exit $result
