@@ -549,6 +549,8 @@ hr_lidar_sums_set (HrLidarSums *s, const float *a, const float *p, gsize n, GErr
   g_autofree double *ym = NULL, *yd = NULL;
   gsize d = s->d;
 
+  /* the pairs' widths come from heads and stacks, which refuse 0 columns */
+  g_return_val_if_fail (d > 0, FALSE);
   s->mean = g_try_new0 (double, d);
   s->sb = d <= G_MAXSIZE / sizeof (double) / d ? hr_try_zeroed (d * d, sizeof (double)) : NULL;
   s->sw = s->sb != NULL ? hr_try_zeroed (d * d, sizeof (double)) : NULL;
