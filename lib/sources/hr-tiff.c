@@ -359,6 +359,60 @@ hr_sample_format_size (HrSampleFormat format)
     }
 }
 
+/* Whether libtiff undoes a predictor for this compression: its LZW, deflate, LZMA and
+ * Zstandard codecs do (TIFFPredictorInit()); for the others the Predictor tag is not
+ * theirs, libtiff ignores it and hands over the differences as values. */
+static gboolean
+hr_tiff_codec_applies_predictor (guint16 compression)
+{
+  return compression == COMPRESSION_LZW || compression == COMPRESSION_ADOBE_DEFLATE
+         || compression == COMPRESSION_DEFLATE || compression == COMPRESSION_LZMA
+         || compression == COMPRESSION_ZSTD;
+}
+
+static gboolean hr_tiff_pread (HrTiffSource *src, tdir_t dir, guint8 *buffer, gsize size,
+                               guint64 offset, GError **error);
+static guint64 hr_read_uint (const guint8 *p, guint size, gboolean big_endian);
+
+/* The Predictor of page @index, whose directory is at @dir_offset, read from the directory's
+ * entries in the file: libtiff drops the tag where the page's codec does not use it. 1
+ * (none) when the directory has no such entry; 0 when it has one of another form than one
+ * SHORT (not a predictor libtiff knows). */
+static gboolean
+hr_tiff_file_predictor (HrTiffSource *src, guint index, guint64 dir_offset, guint16 *predictor,
+                        GError **error)
+{
+  gboolean big_endian = TIFFIsBigEndian (src->tif), bigtiff = TIFFIsBigTIFF (src->tif);
+  gsize entry_size = bigtiff ? 20 : 12, count_size = bigtiff ? 8 : 2;
+  guint8 count[8];
+  g_autofree guint8 *entries = NULL;
+  guint64 n;
+
+  *predictor = PREDICTOR_NONE;
+  if (!hr_tiff_pread (src, index, count, count_size, dir_offset, error))
+    return FALSE;
+  n = hr_read_uint (count, count_size, big_endian);
+  /* libtiff has read this directory: it lies inside the file */
+  if (n == 0 || n > 65535 || n * entry_size > src->file_size - dir_offset - count_size)
+    return TRUE;
+  entries = g_malloc (n * entry_size);
+  if (!hr_tiff_pread (src, index, entries, n * entry_size, dir_offset + count_size, error))
+    return FALSE;
+  for (guint64 i = 0; i < n; i++)
+    {
+      const guint8 *e = entries + i * entry_size;
+
+      if (hr_read_uint (e, 2, big_endian) != TIFFTAG_PREDICTOR)
+        continue;
+      *predictor = hr_read_uint (e + 2, 2, big_endian) == TIFF_SHORT
+                           && hr_read_uint (e + 4, bigtiff ? 8 : 4, big_endian) == 1
+                       ? (guint16)hr_read_uint (e + (bigtiff ? 12 : 8), 2, big_endian)
+                       : 0;
+      break;
+    }
+  return TRUE;
+}
+
 /* Reads the current directory's description into @page and checks that headrank can read
  * it and that every strip or tile lies inside the file. */
 static gboolean
@@ -464,6 +518,42 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
                          index + 1, (guint)page->compression);
       return FALSE;
     }
+  if (!hr_tiff_codec_applies_predictor (page->compression))
+    {
+      guint16 predictor;
+
+      if (!hr_tiff_file_predictor (src, index, page->dir_offset, &predictor, error))
+        return FALSE;
+      if (predictor != PREDICTOR_NONE)
+        {
+          if (page->compression == COMPRESSION_NONE)
+            hr_tiff_set_error (src, error, HR_STACK_ERROR_UNSUPPORTED,
+                               _ ("page %u is uncompressed but has predictor %u, which libtiff "
+                                  "ignores"),
+                               index + 1, (guint)predictor);
+          else
+            hr_tiff_set_error (
+                src, error, HR_STACK_ERROR_UNSUPPORTED,
+                /* TRANSLATORS: %s is a compression's name (packbits, LERC) */
+                _ ("page %u has predictor %u with %s compression, which libtiff decodes "
+                   "without undoing the predictor"),
+                index + 1, (guint)predictor, hr_compression_name (page->compression));
+          return FALSE;
+        }
+    }
+  {
+    guint32 depth = 1;
+
+    /* SGI's ImageDepth (tifffile's volumetric=True): libtiff reads only the first slice */
+    if (TIFFGetField (tif, TIFFTAG_IMAGEDEPTH, &depth) && depth > 1)
+      {
+        hr_tiff_set_error (src, error, HR_STACK_ERROR_UNSUPPORTED,
+                           _ ("page %u is a volume of %u slices (ImageDepth), which headrank "
+                              "does not read: write one page per slice"),
+                           index + 1, (guint)depth);
+        return FALSE;
+      }
+  }
 
   /* A page can hold at most what its file could decode to: a lying header stops here,
    * before libtiff or headrank allocates anything for it. */
@@ -545,6 +635,17 @@ hr_tiff_describe_page (HrTiffSource *src, guint index, HrPage *page, GError **er
               /* TRANSLATORS: "tile" or "strip" fill the %s of "page %u: %s %u lies past …" */
               index + 1, page->tiled ? _ ("tile") : _ ("strip"), i, (unsigned long long)offsets[i],
               (unsigned long long)counts[i], (unsigned long long)src->file_size);
+          return FALSE;
+        }
+      /* offset 0 marks a missing strip or tile, as a byte count of 0 does; below 8 (16 in
+       * a BigTIFF) it would be the file's header read as data */
+      if (offsets[i] < (TIFFIsBigTIFF (tif) ? 16u : 8u))
+        {
+          hr_tiff_set_error (
+              src, error, HR_STACK_ERROR_CORRUPT,
+              _ ("page %u: %s %u starts at offset %llu, inside the file's header: the "
+                 "file is damaged"),
+              index + 1, page->tiled ? _ ("tile") : _ ("strip"), i, (unsigned long long)offsets[i]);
           return FALSE;
         }
       if (counts[i] == 0)
@@ -891,6 +992,19 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
        * (as headrank writes one); a plain ImageJ image has no "channels=". */
       if (axes->channels_named && !axes->has_other_axes && first->spp == 1 && axes_fit)
         layout = HR_STACK_LAYOUT_CHANNELS;
+      else if (src->n_pages == 1 && axes->known
+               && (first->spp == 1 ? !axes_fit : !planes_fit && axes_planes > 1))
+        {
+          /* metadata of several planes over one page: an ImageJ stack written after one IFD,
+           * whose other planes no page describes */
+          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
+                       _ ("%s: the metadata describe %llu channels × %llu slices × %llu "
+                          "frames, but the file has %u pages"),
+                       src->path, (unsigned long long)axes->channels,
+                       (unsigned long long)axes->depth, (unsigned long long)axes->frames,
+                       src->n_pages);
+          return FALSE;
+        }
       else if (src->n_pages == 1)
         layout = first->spp == 1 ? HR_STACK_LAYOUT_MATRIX : HR_STACK_LAYOUT_CHANNELS;
       else if (axes->known && !axes->has_other_axes && (axes->channels > 1 || first->spp > 1))

@@ -32,6 +32,7 @@ WHAT = {
     "inconsistent": ("metadata describe", "dimension order", "PlanarConfiguration"),
     "too-large": ("claim", "decodes more than"),
     "corrupt": ("damaged",),
+    "unsupported": ("predictor", "ImageDepth"),
 }
 
 

@@ -128,6 +128,35 @@ def main():
         'PackBits strip with a 100-byte literal run too many: libtiff says "Discarding '
         'N bytes to avoid buffer overrun" and trims it')
 
+    # -- what libtiff reads without a word, though it is not the data (found by writing
+    #    files with tifffile and editing them, 2026-12-07) --
+    t = simple_tags(8, 16, compression=32773)
+    t[317] = (SHORT, [2])
+    add('packbits-predictor.tif', build([(t, [packbits_literals(a)])]), 'unsupported',
+        'PackBits with Predictor 2 (tifffile writes it, and undoes it when reading): '
+        'libtiff drops the tag, which only its LZW, deflate, LZMA and Zstandard codecs use, '
+        'and hands over the differences as values')
+    t = simple_tags(8, 16)
+    t[317] = (SHORT, [3])
+    add('none-predictor.tif', build([(t, [a])]), 'unsupported',
+        'uncompressed with Predictor 3 (floating point): libtiff ignores the tag')
+    t = simple_tags(8, 16)
+    t[32997] = (LONG, [2])
+    add('imagedepth.tif', build([(t, [a])]), 'unsupported',
+        "ImageDepth 2 (SGI's tag, tifffile's volumetric=True): libtiff reads one slice")
+    t = simple_tags(8, 16)
+    t[273] = (LONG, [0])
+    t[279] = (LONG, [len(a)])
+    add('stripoffset-zero.tif', build([(t, [a])]), 'corrupt',
+        'StripOffsets 0 with the byte count intact: the mark of a missing strip, and '
+        'otherwise the header read as data')
+    add('imagej-one-ifd.tif',
+        build(pages(1, 4, 4, description='ImageJ=1.11a\nimages=12\nchannels=4\nslices=3\n'
+                    'hyperstack=true\n')), 'inconsistent',
+        'an ImageJ hyperstack of 12 planes with one IFD (ImageJ writes large stacks with '
+        'the planes after the first page and no directory for them): the matrix of the '
+        'first plane would be read')
+
     # -- pages that differ in PlanarConfiguration (item 13) --
     a2 = (np.arange(4 * 4 * 2) % 251).astype(np.uint8).tobytes()
     t1 = simple_tags(4, 4, spp=2, planar=1)
