@@ -36,6 +36,7 @@ struct _HrHead
   HrArchSource arch_source;
   gboolean activation_assumed; /* inferred, and an activation was put where none is known */
   gboolean activation_given;   /* inferred with the activation given */
+  gboolean gap_assumed;        /* inferred, and modules without tensors taken for Dropout */
   GHashTable *metadata;        /* the weights file's __metadata__, or NULL */
 };
 

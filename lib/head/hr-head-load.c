@@ -317,10 +317,10 @@ hr_head_find_prefixes (HrTensorFile *weights)
   return (char **)g_ptr_array_steal (found, NULL);
 }
 
-/* Finds the modules of the head's tensors under @prefix, or, when the caller gave none,
- * under the one prefix hr_head_find_prefixes() finds. */
+/* The modules under @prefix, or under the one prefix hr_head_find_prefixes() finds, in
+ * hr_module_compare()'s order. */
 static GPtrArray *
-hr_find_modules (HrTensorFile *tf, const char *prefix, char **found_prefix, GError **error)
+hr_find_modules_sorted (HrTensorFile *tf, const char *prefix, char **found_prefix, GError **error)
 {
   g_autofree char *given = NULL;
   g_auto (GStrv) candidates = NULL;
@@ -368,6 +368,48 @@ hr_find_modules (HrTensorFile *tf, const char *prefix, char **found_prefix, GErr
                   "Linear layers whose widths chain anywhere); give the prefix (--prefix)"),
                hr_tensor_file_get_path (tf));
   return NULL;
+}
+
+/* Whether the names of @modules (in hr_module_compare()'s order) say their order: sequential
+ * indices, or names whose trailing numbers, and within one number the Linear first, tell
+ * every two apart (fc1, bn1, fc2, bn2). Otherwise (proj_in, norm_in, proj_out, norm_out)
+ * the order would be the alphabet's: an error that names two modules it cannot order. */
+static gboolean
+hr_modules_order_known (HrTensorFile *tf, GPtrArray *modules, const char *prefix, GError **error)
+{
+  for (guint i = 1; i < modules->len; i++)
+    {
+      const HrModule *a = g_ptr_array_index (modules, i - 1), *b = g_ptr_array_index (modules, i);
+
+      if ((hr_is_integer (a->name) && hr_is_integer (b->name))
+          || hr_trailing_number (a->name) != hr_trailing_number (b->name)
+          || (a->kind == HR_LAYER_LINEAR) != (b->kind == HR_LAYER_LINEAR))
+        continue;
+      /* TRANSLATORS: %s are the file, then the prefix and a module name, twice */
+      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                   _ ("%s: the names of modules %s%s and %s%s do not say which comes first "
+                      "(a head's modules are ordered by the numbers in their names: 0, 1, 2 "
+                      "or fc1, bn1, fc2); rename their tensors so that they do"),
+                   hr_tensor_file_get_path (tf), prefix, a->name, prefix, b->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Finds the modules of the head's tensors under @prefix, or, when the caller gave none,
+ * under the one prefix hr_head_find_prefixes() finds; an error when their names do not say
+ * their order (hr_modules_order_known()). */
+static GPtrArray *
+hr_find_modules (HrTensorFile *tf, const char *prefix, char **found_prefix, GError **error)
+{
+  g_autoptr (GPtrArray) modules = hr_find_modules_sorted (tf, prefix, found_prefix, error);
+
+  if (modules != NULL && !hr_modules_order_known (tf, modules, *found_prefix, error))
+    {
+      g_clear_pointer (found_prefix, g_free);
+      return NULL;
+    }
+  return g_steal_pointer (&modules);
 }
 
 static GBytes *
@@ -467,6 +509,16 @@ hr_head_load_module (HrHead *head, HrTensorFile *tf, const char *prefix, const H
             g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
                          _ ("%s: BatchNorm %s%s lacks its %s"), path, prefix, m->name,
                          m->running_mean == NULL ? "running_mean" : "running_var");
+            return FALSE;
+          }
+        if ((m->weight == NULL) != (m->bias == NULL))
+          {
+            /* affine=True saves both, affine=False neither; torch's load_state_dict refuses
+             * one without the other */
+            g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                         m->weight == NULL ? _ ("%s: BatchNorm %s%s has a bias but no weight")
+                                           : _ ("%s: BatchNorm %s%s has a weight but no bias"),
+                         path, prefix, m->name);
             return FALSE;
           }
         n = hr_tensor_file_get_n_elements (tf, m->running_mean);
@@ -682,6 +734,7 @@ hr_head_load_inferred (HrHead *head, HrTensorFile *weights, GPtrArray *modules,
                 return FALSE;
               if (activation == NULL)
                 head->activation_assumed = TRUE;
+              head->gap_assumed |= gap > 1;
               for (gint64 k = 1; k < gap; k++)
                 {
                   g_autofree char *dropout
@@ -732,8 +785,10 @@ hr_parse_activation (const char *activation, GError **error)
  *
  * Builds a head from the tensors of a state dict as PyTorch writes it: module names are
  * sequential indices ("0.weight", "1.running_mean", …; activations and Dropout have no
- * tensors) or names ("fc1.weight", "bn1.running_var", …). A 2-D weight is a Linear, a
- * module with running statistics a BatchNorm, a 1-D weight without them a LayerNorm.
+ * tensors) or names ("fc1.weight", "bn1.running_var", …), ordered by the numbers in them
+ * (names that do not say which comes first, such as "proj_in" and "proj_out", are an
+ * error). A 2-D weight is a Linear, a module with running statistics a BatchNorm (with both
+ * or neither of its weight and bias), a 1-D weight without them a LayerNorm.
  *
  * With @arch, or the file's `arch` metadata, the layers without tensors are the
  * architecture's; a gap in sequential indices after an activation holds Dropout layers
@@ -741,8 +796,9 @@ hr_parse_activation (const char *activation, GError **error)
  *
  * Inferred, the activation goes where the indices leave room for a layer without tensors
  * (more room holds Dropout), or, with names, between a norm and the next Linear. Tensors do
- * not show the activation nor an L2 normalisation at the end: hr_head_get_assumption() says
- * what was assumed, and hr_head_describe() shows it.
+ * not show the activation nor an L2 normalisation at the end, nor tell a LayerNorm from
+ * other norms with the same tensors, Dropout from a norm without parameters, or a norm's
+ * eps: hr_head_get_assumption() says what was assumed, and hr_head_describe() shows it.
  *
  * Returns: (transfer full): a new #HrHead, or %NULL with @error set (in %HR_HEAD_ERROR,
  *   naming the file and the tensor, or in %HR_TENSOR_ERROR)

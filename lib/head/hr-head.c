@@ -729,8 +729,12 @@ hr_head_get_activation_assumed (HrHead *head)
  * @head: a #HrHead
  *
  * For a head whose architecture was inferred from its tensors, says in words what was
- * assumed (the activation, and that the output is not L2-normalised, which no tensor shows)
- * and how to state it instead.
+ * assumed and how to state it instead: the activation, and that the output is not
+ * L2-normalised, which no tensor shows; where the head has them, that layers with a 1-D
+ * weight and no running statistics are LayerNorm (not a BatchNorm without running
+ * statistics, an RMSNorm, a GroupNorm or a PReLU, whose tensors look the same), that
+ * numbered modules without tensors after the activation are Dropout (not a norm layer
+ * without parameters), and that norm layers have PyTorch's default eps, 1e-5.
  *
  * Returns: (transfer full) (nullable): the sentences, or %NULL when nothing was assumed (the
  *   architecture was given, read from the file, or the head built by hand)
@@ -741,16 +745,26 @@ char *
 hr_head_get_assumption (HrHead *head)
 {
   const char *activation = NULL;
+  gboolean layer_norm = FALSE, norm = FALSE;
+  GString *s;
 
   g_return_val_if_fail (HR_IS_HEAD (head), NULL);
 
   if (head->arch_source != HR_ARCH_SOURCE_INFERRED)
     return NULL;
   for (guint i = 0; i < head->layers->len; i++)
-    if (hr_layer_kind_is_activation (hr_head_layer (head, i)->kind))
-      activation = hr_layer_kind_name (hr_head_layer (head, i)->kind);
+    {
+      HrLayerKind kind = hr_head_layer (head, i)->kind;
+
+      if (hr_layer_kind_is_activation (kind))
+        activation = hr_layer_kind_name (kind);
+      layer_norm |= kind == HR_LAYER_LAYER_NORM;
+      norm |= kind == HR_LAYER_LAYER_NORM || kind == HR_LAYER_BATCH_NORM;
+    }
+  s = g_string_new (NULL);
   if (head->activation_assumed)
-    return g_strdup_printf (
+    g_string_append_printf (
+        s,
         /* TRANSLATORS: %s is an activation name (relu); keep --arch and --activation */
         _ ("The architecture was inferred from the tensors, and its activation assumed to be "
            "%s: no tensor and nothing in the file tells ReLU from GELU or SiLU (VisCy's MLP "
@@ -758,10 +772,31 @@ hr_head_get_assumption (HrHead *head)
            "output; no normalisation was assumed. State the architecture with --arch (a "
            "preset or a spec) or the activation with --activation."),
         activation != NULL ? activation : "relu");
-  return g_strdup (_ ("The architecture was inferred from the tensors, which do not show "
-                      "whether the head L2-normalises its output; no normalisation was "
-                      "assumed. State the architecture with --arch (a preset or a spec) if it "
-                      "does."));
+  else
+    g_string_append (s, _ ("The architecture was inferred from the tensors, which do not show "
+                           "whether the head L2-normalises its output; no normalisation was "
+                           "assumed. State the architecture with --arch (a preset or a spec) "
+                           "if it does."));
+  /* what else the tensors leave open, each said where the head has it */
+  if (layer_norm)
+    g_string_append_printf (
+        s, " %s",
+        _ ("Its layers with a 1-D weight and no running statistics were taken for LayerNorm: "
+           "a BatchNorm without running statistics, an RMSNorm, a GroupNorm or a PReLU has "
+           "tensors of the same shapes."));
+  if (head->gap_assumed)
+    g_string_append_printf (
+        s, " %s",
+        _ ("Numbered modules without tensors after the activation were taken for Dropout: a "
+           "BatchNorm or LayerNorm without affine parameters or running statistics has no "
+           "tensors either."));
+  if (norm)
+    g_string_append_printf (
+        s, " %s",
+        /* TRANSLATORS: keep bn:eps=, ln:eps= and --arch */
+        _ ("No tensor holds a norm layer's eps: PyTorch's default, 1e-5, was taken (bn:eps=… "
+           "or ln:eps=… in --arch states another)."));
+  return g_string_free (s, FALSE);
 }
 
 /* The shortest of %.15g and %.17g that reads back as @v. */

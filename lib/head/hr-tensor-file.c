@@ -839,6 +839,18 @@ hr_tensor_file_initable_init (GInitable *initable, GCancellable *cancellable, GE
                                : _ ("the file is too short to hold a header length (8 bytes)"));
       return FALSE;
     }
+  /* what users pass for a safetensors file: PyTorch's own formats, a zip archive or a
+   * pickle (a safetensors header of 640 bytes starts like a pickle, but its JSON follows) */
+  if ((memcmp (contents, "PK\x03\x04", 4) == 0
+       || ((guchar)contents[0] == 0x80 && contents[1] >= 2 && contents[1] <= 5))
+      && (size < 9 || contents[8] != '{'))
+    {
+      hr_tensor_set_error (self->display_name, NULL, error, HR_TENSOR_ERROR_HEADER,
+                           /* TRANSLATORS: keep torch.save and tools/extract-head.py */
+                           _ ("not a safetensors file but a PyTorch checkpoint (torch.save); "
+                              "copy the head's tensors out of it with tools/extract-head.py"));
+      return FALSE;
+    }
   memcpy (&header_length, contents, sizeof header_length);
   header_length = GUINT64_FROM_LE (header_length);
   if (header_length > HR_TENSOR_MAX_HEADER_SIZE)

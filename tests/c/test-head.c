@@ -714,6 +714,58 @@ test_bad (gconstpointer data)
     }
 }
 
+/* -- what an inferred architecture assumes ------------------------------------------------ */
+
+/* hr_head_get_assumption() says each thing the tensors leave open that the head relies on,
+ * and only those: the activation (or that it was given), a LayerNorm that could be another
+ * norm, Dropout in a gap of numbered modules that could be a norm without parameters, and
+ * the norm layers' eps. The files are VisCy's heads of tests/data/viscy. */
+static void
+test_assumptions (void)
+{
+  static const struct
+  {
+    const char *file;
+    gboolean layer_norm, dropout, eps;
+  } cases[] = {
+    { "mlp-bn-gelu-dropout.safetensors", FALSE, TRUE, TRUE },
+    { "mlp-ln-gelu.safetensors", TRUE, FALSE, TRUE },
+    { "v2-viscy041.safetensors", FALSE, FALSE, TRUE },
+    { "v0-viscy021.safetensors", FALSE, FALSE, FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *path
+          = g_test_build_filename (G_TEST_DIST, "data", "viscy", cases[i].file, NULL);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (HrHead) h = hr_head_new_from_file (path, NULL, NULL, NULL, &error);
+      g_autofree char *said = NULL;
+
+      g_assert_no_error (error);
+      said = hr_head_get_assumption (h);
+      g_assert_nonnull (said);
+      g_test_message ("%s: %s", cases[i].file, said);
+      g_assert_nonnull (strstr (said, "assumed to be relu"));
+      g_assert_cmpint (strstr (said, "taken for LayerNorm") != NULL, ==, cases[i].layer_norm);
+      g_assert_cmpint (strstr (said, "taken for Dropout") != NULL, ==, cases[i].dropout);
+      g_assert_cmpint (strstr (said, "1e-5") != NULL, ==, cases[i].eps);
+    }
+
+  /* stated in the file's metadata: nothing assumed */
+  {
+    g_autofree char *path
+        = g_test_build_filename (G_TEST_DIST, "data", "viscy", "mlp-ln-relu.safetensors", NULL);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (HrHead) h = hr_head_new_from_file (path, NULL, NULL, NULL, &error);
+    g_autofree char *said = NULL;
+
+    g_assert_no_error (error);
+    said = hr_head_get_assumption (h);
+    g_assert_null (said);
+  }
+}
+
 /* -- the VisCy family (tests/data/viscy, made by make_viscy_heads.py with VisCy's classes) -- */
 
 static JsonParser *viscy_parser;
@@ -1152,6 +1204,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/head/presets", test_presets);
   g_test_add_func ("/head/layers/activations", test_new_layers);
+  g_test_add_func ("/head/assumptions", test_assumptions);
   add_viscy_tests ();
   g_test_add_func ("/head/append/errors", test_append_errors);
   g_test_add_func ("/head/errors/input", test_input_errors);

@@ -104,6 +104,7 @@ Manifest
 """
 
 import copy
+import io
 import json
 import shutil
 from pathlib import Path
@@ -568,6 +569,36 @@ def make_bad(v2_sd):
                         "names_file": False,
                         "message_contains": [bad_token] if bad_token else [],
                         "why": f"the spec {spec!r} cannot be parsed"})
+    # found by building heads with torch and reading them back (2026-12-07)
+    bad("bn-bias-no-weight.safetensors", v2(**{"1.weight": None}), "viscy-v2", P, "head",
+        "weights", "BatchNorm model.projection.1 with its bias and running statistics but no "
+        "weight: torch's load_state_dict refuses it; running it with weight 1 is not the "
+        "saved model")
+    entries[-1]["message_contains"] = ["no weight"]
+    entries.append(dict(entries[-1], arch=None, prefix=None,
+                        why="the same, architecture and prefix to be inferred"))
+    g = torch.Generator().manual_seed(5)
+    named = {}
+    for module in ("proj_in", "proj_out"):
+        named[f"{module}.weight"] = torch.randn(HIDDEN, HIDDEN, generator=g)
+        named[f"{module}.bias"] = torch.randn(HIDDEN, generator=g)
+    for module in ("norm_in", "norm_out"):
+        named[f"{module}.weight"] = torch.rand(HIDDEN, generator=g) + 0.5
+        named[f"{module}.bias"] = torch.randn(HIDDEN, generator=g)
+        named[f"{module}.running_mean"] = torch.randn(HIDDEN, generator=g)
+        named[f"{module}.running_var"] = torch.rand(HIDDEN, generator=g) + 0.5
+    bad("named-no-order.safetensors", named, None, None, "head", "weights",
+        "modules proj_in, norm_in, proj_out, norm_out of one width: nothing in their names "
+        "orders them (the alphabet would put both Linear layers first, and the widths "
+        "chain either way)")
+    entries[-1]["message_contains"] = ["which comes first"]
+    buffer = io.BytesIO()
+    torch.save({P + k: v for k, v in v2_sd.items()}, buffer)
+    (BAD / "torch-save.safetensors").write_bytes(buffer.getvalue())
+    entries.append({"file": "bad/torch-save.safetensors", "arch": "viscy-v2", "prefix": P,
+                    "domain": "tensor", "code": "header",
+                    "message_contains": ["torch.save", "extract-head.py"],
+                    "why": "a torch.save()d state dict (a zip archive) given as safetensors"})
     w0i = v2_sd["0.weight"].to(torch.int32)
     bad("int-weight.safetensors", v2(**{"0.weight": w0i}), "viscy-v2", P, "tensor",
         "dtype", "model.projection.0.weight stored as I32")
