@@ -221,6 +221,117 @@ hr_modules_chain (HrTensorFile *tf, GPtrArray *modules, guint min_linear)
   return n_linear >= min_linear;
 }
 
+/* Whether modules @a and @b (consecutive in hr_module_compare()'s order) are ordered by
+ * their names: sequential indices, different trailing numbers, or within one number a
+ * Linear and a norm (fc1 before bn1). Otherwise only the alphabet orders them. */
+static gboolean
+hr_modules_named_apart (const HrModule *a, const HrModule *b)
+{
+  return (hr_is_integer (a->name) && hr_is_integer (b->name))
+         || hr_trailing_number (a->name) != hr_trailing_number (b->name)
+         || (a->kind == HR_LAYER_LINEAR) != (b->kind == HR_LAYER_LINEAR);
+}
+
+/* The orders of @modules, permuting only [@first, @end) (Heap's algorithm), whose widths
+ * chain (hr_modules_chain()); the first such order is kept in @best. Returns how many. */
+static guint
+hr_modules_count_chains (HrTensorFile *tf, GPtrArray *modules, guint first, guint end,
+                         GPtrArray *best)
+{
+  guint n = end - first, count = 0, c[8] = { 0 }, i = 1;
+  gpointer *m = modules->pdata + first;
+
+  if (hr_modules_chain (tf, modules, 1))
+    {
+      memcpy (best->pdata, modules->pdata, modules->len * sizeof (gpointer));
+      count++;
+    }
+  while (i < n)
+    {
+      if (c[i] < i)
+        {
+          guint j = i % 2 == 0 ? 0 : c[i];
+          gpointer t = m[j];
+
+          m[j] = m[i];
+          m[i] = t;
+          if (hr_modules_chain (tf, modules, 1) && count++ == 0)
+            memcpy (best->pdata, modules->pdata, modules->len * sizeof (gpointer));
+          c[i]++;
+          i = 1;
+        }
+      else
+        c[i++] = 0;
+    }
+  return count;
+}
+
+/* Puts modules that only the alphabet orders (proj_in, proj_out: no number tells them
+ * apart) in the one order whose widths chain; an error that names two of them when more
+ * than one order chains, or when there are more than HR_MAX_UNORDERED of them. Where none
+ * does, the order stays as it was, for the errors of the layers that do not fit. */
+#define HR_MAX_UNORDERED 6
+
+static gboolean
+hr_modules_resolve_order (HrTensorFile *tf, GPtrArray *modules, const char *prefix, GError **error)
+{
+  g_autoptr (GPtrArray) best = g_ptr_array_sized_new (modules->len);
+  gpointer saved[HR_MAX_UNORDERED];
+
+  g_ptr_array_set_size (best, modules->len);
+  for (guint first = 0, end; first < modules->len; first = end)
+    {
+      guint count;
+
+      for (end = first + 1; end < modules->len
+                            && !hr_modules_named_apart (g_ptr_array_index (modules, end - 1),
+                                                        g_ptr_array_index (modules, end));
+           end++)
+        ;
+      if (end - first == 1)
+        continue;
+      if (end - first > HR_MAX_UNORDERED)
+        count = G_MAXUINT; /* too many orders to try */
+      else
+        {
+          memcpy (saved, modules->pdata + first, (end - first) * sizeof (gpointer));
+          count = hr_modules_count_chains (tf, modules, first, end, best);
+        }
+      if (count == 1)
+        memcpy (modules->pdata, best->pdata, modules->len * sizeof (gpointer));
+      else if (count > 1)
+        {
+          const HrModule *a = g_ptr_array_index (modules, first),
+                         *b = g_ptr_array_index (modules, first + 1);
+
+          /* TRANSLATORS: %s are the file, then the prefix and a module name, twice */
+          g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
+                       _ ("%s: the names of modules %s%s and %s%s do not say which comes first "
+                          "(a head's modules are ordered by the numbers in their names: 0, 1, 2 "
+                          "or fc1, bn1, fc2); rename their tensors so that they do"),
+                       hr_tensor_file_get_path (tf), prefix, a->name, prefix, b->name);
+          return FALSE;
+        }
+      else /* as it was: Heap's algorithm leaves it permuted */
+        memcpy (modules->pdata + first, saved, (end - first) * sizeof (gpointer));
+    }
+  return TRUE;
+}
+
+/* Whether the modules under @prefix form a head (hr_modules_chain()) in their order, or in
+ * more than one order that their names leave open (an error for hr_find_modules() to give). */
+static gboolean
+hr_prefix_holds_head (HrTensorFile *tf, const char *prefix, guint min_linear)
+{
+  g_autoptr (GPtrArray) modules = hr_collect_modules (tf, prefix, NULL);
+
+  if (modules == NULL)
+    return FALSE;
+  if (!hr_modules_resolve_order (tf, modules, prefix, NULL))
+    return TRUE;
+  return hr_modules_chain (tf, modules, min_linear);
+}
+
 static int
 hr_compare_prefixes (gconstpointer a, gconstpointer b)
 {
@@ -269,9 +380,7 @@ hr_head_find_prefixes (HrTensorFile *weights)
   for (guint i = 0; hr_known_prefixes[i] != NULL; i++)
     {
       g_autoptr (GError) local = NULL;
-      g_autoptr (GPtrArray) modules = hr_collect_modules (weights, hr_known_prefixes[i], &local);
-
-      if (modules != NULL && hr_modules_chain (weights, modules, 1))
+      if (hr_prefix_holds_head (weights, hr_known_prefixes[i], 1))
         g_ptr_array_add (found, g_strdup (hr_known_prefixes[i]));
     }
 
@@ -301,16 +410,13 @@ hr_head_find_prefixes (HrTensorFile *weights)
   for (guint i = 0; i < others->len; i++)
     {
       const char *parent = g_ptr_array_index (others, i);
-      g_autoptr (GError) local = NULL;
-      g_autoptr (GPtrArray) modules = NULL;
       gboolean known = FALSE;
 
       for (guint j = 0; j < found->len; j++)
         known |= strcmp (g_ptr_array_index (found, j), parent) == 0;
       if (known || hr_prefix_has_index (parent))
         continue;
-      modules = hr_collect_modules (weights, parent, &local);
-      if (modules != NULL && hr_modules_chain (weights, modules, *parent == '\0' ? 1 : 2))
+      if (hr_prefix_holds_head (weights, parent, *parent == '\0' ? 1 : 2))
         g_ptr_array_add (found, g_strdup (parent));
     }
   g_ptr_array_add (found, NULL);
@@ -362,6 +468,20 @@ hr_find_modules_sorted (HrTensorFile *tf, const char *prefix, char **found_prefi
       g_string_free (list, TRUE);
       return NULL;
     }
+  /* a known prefix whose tensors are not a head's: what is wrong with them says more than
+   * that no head was found (a buffer or a parametrisation among a head's parameters) */
+  for (guint i = 0; hr_known_prefixes[i] != NULL; i++)
+    {
+      g_autoptr (GPtrArray) modules = NULL;
+      GError *local = NULL;
+
+      modules = hr_collect_modules (tf, hr_known_prefixes[i], &local);
+      if (local != NULL)
+        {
+          g_propagate_error (error, local);
+          return NULL;
+        }
+    }
   g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
                _ ("%s: no projection head among the tensors (looked under projection., "
                   "model.projection., projection.backbone., backbone., at the top, and for "
@@ -370,41 +490,15 @@ hr_find_modules_sorted (HrTensorFile *tf, const char *prefix, char **found_prefi
   return NULL;
 }
 
-/* Whether the names of @modules (in hr_module_compare()'s order) say their order: sequential
- * indices, or names whose trailing numbers, and within one number the Linear first, tell
- * every two apart (fc1, bn1, fc2, bn2). Otherwise (proj_in, norm_in, proj_out, norm_out)
- * the order would be the alphabet's: an error that names two modules it cannot order. */
-static gboolean
-hr_modules_order_known (HrTensorFile *tf, GPtrArray *modules, const char *prefix, GError **error)
-{
-  for (guint i = 1; i < modules->len; i++)
-    {
-      const HrModule *a = g_ptr_array_index (modules, i - 1), *b = g_ptr_array_index (modules, i);
-
-      if ((hr_is_integer (a->name) && hr_is_integer (b->name))
-          || hr_trailing_number (a->name) != hr_trailing_number (b->name)
-          || (a->kind == HR_LAYER_LINEAR) != (b->kind == HR_LAYER_LINEAR))
-        continue;
-      /* TRANSLATORS: %s are the file, then the prefix and a module name, twice */
-      g_set_error (error, HR_HEAD_ERROR, HR_HEAD_ERROR_WEIGHTS,
-                   _ ("%s: the names of modules %s%s and %s%s do not say which comes first "
-                      "(a head's modules are ordered by the numbers in their names: 0, 1, 2 "
-                      "or fc1, bn1, fc2); rename their tensors so that they do"),
-                   hr_tensor_file_get_path (tf), prefix, a->name, prefix, b->name);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 /* Finds the modules of the head's tensors under @prefix, or, when the caller gave none,
- * under the one prefix hr_head_find_prefixes() finds; an error when their names do not say
- * their order (hr_modules_order_known()). */
+ * under the one prefix hr_head_find_prefixes() finds, in their order
+ * (hr_modules_resolve_order()). */
 static GPtrArray *
 hr_find_modules (HrTensorFile *tf, const char *prefix, char **found_prefix, GError **error)
 {
   g_autoptr (GPtrArray) modules = hr_find_modules_sorted (tf, prefix, found_prefix, error);
 
-  if (modules != NULL && !hr_modules_order_known (tf, modules, *found_prefix, error))
+  if (modules != NULL && !hr_modules_resolve_order (tf, modules, *found_prefix, error))
     {
       g_clear_pointer (found_prefix, g_free);
       return NULL;
@@ -785,10 +879,11 @@ hr_parse_activation (const char *activation, GError **error)
  *
  * Builds a head from the tensors of a state dict as PyTorch writes it: module names are
  * sequential indices ("0.weight", "1.running_mean", …; activations and Dropout have no
- * tensors) or names ("fc1.weight", "bn1.running_var", …), ordered by the numbers in them
- * (names that do not say which comes first, such as "proj_in" and "proj_out", are an
- * error). A 2-D weight is a Linear, a module with running statistics a BatchNorm (with both
- * or neither of its weight and bias), a 1-D weight without them a LayerNorm.
+ * tensors) or names ("fc1.weight", "bn1.running_var", …), ordered by the numbers in them;
+ * names without (such as "hidden" and "output") take the one order whose widths chain, and
+ * where more than one does ("proj_in" and "proj_out" of one width) it is an error. A 2-D
+ * weight is a Linear, a module with running statistics a BatchNorm (with both or neither
+ * of its weight and bias), a 1-D weight without them a LayerNorm.
  *
  * With @arch, or the file's `arch` metadata, the layers without tensors are the
  * architecture's; a gap in sequential indices after an activation holds Dropout layers

@@ -1302,3 +1302,32 @@ def test_extract_head_flat_hyper_parameters_end_to_end(tmp_path):
     a = describe_json(out)["architecture"]
     assert (a["spec"], a["from"], a["arch_from"], a["assumed"]) == (
         "linear:20,ln,gelu,linear:12,ln", "metadata", "flat hyper_parameters", False)
+
+
+# -- modules whose names do not number them -------------------------------------------------
+
+
+def test_unnumbered_modules_ordered_by_their_widths(tmp_path):
+    """Modules "zz" (6 → 5) and "aa" (5 → 3): no number orders them and the alphabet would
+    put aa first; only zz, aa chains, so that is the order (no activation between two Linear
+    layers without a norm). Two of one width chain either way: an error naming both."""
+    rng = np.random.default_rng(4)
+    t = {"projection.zz.weight": rng.normal(size=(5, 6)), "projection.zz.bias": rng.normal(size=5),
+         "projection.aa.weight": rng.normal(size=(3, 5)), "projection.aa.bias": rng.normal(size=3)}
+    weights = write_safetensors(tmp_path / "named.safetensors", t)
+    x = rng.normal(size=(9, 6)).astype(np.float32)
+    stack = tmp_path / "x.tif"
+    tifffile.imwrite(stack, x)
+    out = tmp_path / "p.tif"
+    p = run("project", stack, "-w", weights, "-o", out)
+    assert p.returncode == 0, p.stderr
+    ref = (x.astype(np.float64) @ t["projection.zz.weight"].T + t["projection.zz.bias"]) \
+        @ t["projection.aa.weight"].T + t["projection.aa.bias"]
+    assert_close(tifffile.imread(out), ref, "zz then aa")
+
+    t2 = {"projection.zz.weight": rng.normal(size=(5, 5)), "projection.zz.bias": rng.normal(size=5),
+          "projection.aa.weight": rng.normal(size=(5, 5)), "projection.aa.bias": rng.normal(size=5)}
+    weights2 = write_safetensors(tmp_path / "square.safetensors", t2)
+    p = run("head", "describe", weights2)
+    assert_user_error(p, weights2)
+    assert "which comes first" in p.stderr and "aa" in p.stderr and "zz" in p.stderr

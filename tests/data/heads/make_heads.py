@@ -577,6 +577,11 @@ def make_bad(v2_sd):
     entries[-1]["message_contains"] = ["no weight"]
     entries.append(dict(entries[-1], arch=None, prefix=None,
                         why="the same, architecture and prefix to be inferred"))
+    bad("extra-buffer.safetensors", v2(**{"1.extra_buffer": torch.zeros(HIDDEN)}), None,
+        None, "head", "weights",
+        "V2 with a buffer beside BatchNorm 1's parameters, prefix to be found: the error "
+        "names the tensor, not that no head was found")
+    entries[-1]["message_contains"] = ["extra_buffer"]
     g = torch.Generator().manual_seed(5)
     named = {}
     for module in ("proj_in", "proj_out"):
