@@ -972,6 +972,17 @@ hr_tiff_set_layout_error (HrTiffSource *src, GError **error, const char *why)
                src->path, why);
 }
 
+/* The metadata's channels, slices and frames are not the file's pages. */
+static void
+hr_tiff_set_axes_error (HrTiffSource *src, const HrAxes *axes, GError **error)
+{
+  g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
+               _ ("%s: the metadata describe %llu channels × %llu slices × %llu frames, but the "
+                  "file has %u pages"),
+               src->path, (unsigned long long)axes->channels, (unsigned long long)axes->depth,
+               (unsigned long long)axes->frames, src->n_pages);
+}
+
 static gboolean
 hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes *axes,
                        GError **error)
@@ -997,12 +1008,7 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
         {
           /* metadata of several planes over one page: an ImageJ stack written after one IFD,
            * whose other planes no page describes */
-          g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
-                       _ ("%s: the metadata describe %llu channels × %llu slices × %llu "
-                          "frames, but the file has %u pages"),
-                       src->path, (unsigned long long)axes->channels,
-                       (unsigned long long)axes->depth, (unsigned long long)axes->frames,
-                       src->n_pages);
+          hr_tiff_set_axes_error (src, axes, error);
           return FALSE;
         }
       else if (src->n_pages == 1)
@@ -1093,12 +1099,7 @@ hr_tiff_decide_layout (HrTiffSource *src, HrStackLayout requested, const HrAxes 
                 }
               else if (axes->known && (axes->channels > 1 || axes_overflow || axes_pages != 1))
                 {
-                  g_set_error (error, HR_STACK_ERROR, HR_STACK_ERROR_INCONSISTENT,
-                               _ ("%s: the metadata describe %llu channels × %llu slices × %llu "
-                                  "frames, but the file has %u pages"),
-                               src->path, (unsigned long long)axes->channels,
-                               (unsigned long long)axes->depth, (unsigned long long)axes->frames,
-                               src->n_pages);
+                  hr_tiff_set_axes_error (src, axes, error);
                   return FALSE;
                 }
               else

@@ -726,12 +726,14 @@ test_assumptions (void)
   static const struct
   {
     const char *file;
-    gboolean layer_norm, dropout, eps;
+    gboolean assumed, layer_norm, dropout, eps;
   } cases[] = {
-    { "mlp-bn-gelu-dropout.safetensors", FALSE, TRUE, TRUE },
-    { "mlp-ln-gelu.safetensors", TRUE, FALSE, TRUE },
-    { "v2-viscy041.safetensors", FALSE, FALSE, TRUE },
-    { "v0-viscy021.safetensors", FALSE, FALSE, FALSE },
+    { "mlp-bn-gelu-dropout.safetensors", TRUE, FALSE, TRUE, TRUE },
+    { "mlp-ln-gelu.safetensors", TRUE, TRUE, FALSE, TRUE },
+    { "v2-viscy041.safetensors", TRUE, FALSE, FALSE, TRUE },
+    { "v0-viscy021.safetensors", TRUE, FALSE, FALSE, FALSE },
+    /* the architecture stated in the file's metadata: nothing assumed */
+    { "mlp-ln-relu.safetensors", FALSE, FALSE, FALSE, FALSE },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -744,26 +746,15 @@ test_assumptions (void)
 
       g_assert_no_error (error);
       said = hr_head_get_assumption (h);
-      g_assert_nonnull (said);
-      g_test_message ("%s: %s", cases[i].file, said);
+      g_test_message ("%s: %s", cases[i].file, said != NULL ? said : "(nothing)");
+      g_assert_cmpint (said != NULL, ==, cases[i].assumed);
+      if (said == NULL)
+        continue;
       g_assert_nonnull (strstr (said, "assumed to be relu"));
       g_assert_cmpint (strstr (said, "taken for LayerNorm") != NULL, ==, cases[i].layer_norm);
       g_assert_cmpint (strstr (said, "taken for Dropout") != NULL, ==, cases[i].dropout);
       g_assert_cmpint (strstr (said, "1e-5") != NULL, ==, cases[i].eps);
     }
-
-  /* stated in the file's metadata: nothing assumed */
-  {
-    g_autofree char *path
-        = g_test_build_filename (G_TEST_DIST, "data", "viscy", "mlp-ln-relu.safetensors", NULL);
-    g_autoptr (GError) error = NULL;
-    g_autoptr (HrHead) h = hr_head_new_from_file (path, NULL, NULL, NULL, &error);
-    g_autofree char *said = NULL;
-
-    g_assert_no_error (error);
-    said = hr_head_get_assumption (h);
-    g_assert_null (said);
-  }
 }
 
 /* -- the VisCy family (tests/data/viscy, made by make_viscy_heads.py with VisCy's classes) -- */
