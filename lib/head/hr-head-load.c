@@ -378,11 +378,8 @@ hr_head_find_prefixes (HrTensorFile *weights)
   g_return_val_if_fail (HR_IS_TENSOR_FILE (weights), NULL);
 
   for (guint i = 0; hr_known_prefixes[i] != NULL; i++)
-    {
-      g_autoptr (GError) local = NULL;
-      if (hr_prefix_holds_head (weights, hr_known_prefixes[i], 1))
-        g_ptr_array_add (found, g_strdup (hr_known_prefixes[i]));
-    }
+    if (hr_prefix_holds_head (weights, hr_known_prefixes[i], 1))
+      g_ptr_array_add (found, g_strdup (hr_known_prefixes[i]));
 
   /* every parent of a MODULE.PARAMETER */
   names = hr_tensor_file_get_names (weights);
@@ -472,10 +469,9 @@ hr_find_modules_sorted (HrTensorFile *tf, const char *prefix, char **found_prefi
    * that no head was found (a buffer or a parametrisation among a head's parameters) */
   for (guint i = 0; hr_known_prefixes[i] != NULL; i++)
     {
-      g_autoptr (GPtrArray) modules = NULL;
       GError *local = NULL;
+      g_autoptr (GPtrArray) modules = hr_collect_modules (tf, hr_known_prefixes[i], &local);
 
-      modules = hr_collect_modules (tf, hr_known_prefixes[i], &local);
       if (local != NULL)
         {
           g_propagate_error (error, local);

@@ -389,6 +389,8 @@ hr_tiff_file_predictor (HrTiffSource *src, guint index, guint64 dir_offset, guin
   guint64 n;
 
   *predictor = PREDICTOR_NONE;
+  if (dir_offset > src->file_size || count_size > src->file_size - dir_offset)
+    return TRUE; /* not where libtiff read it: nothing to add */
   if (!hr_tiff_pread (src, index, count, count_size, dir_offset, error))
     return FALSE;
   n = hr_read_uint (count, count_size, big_endian);
