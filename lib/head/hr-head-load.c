@@ -236,14 +236,14 @@ hr_modules_named_apart (const HrModule *a, const HrModule *b)
  * chain (hr_modules_chain()); the first such order is kept in @best. Returns how many. */
 static guint
 hr_modules_count_chains (HrTensorFile *tf, GPtrArray *modules, guint first, guint end,
-                         GPtrArray *best)
+                         gpointer *best)
 {
   guint n = end - first, count = 0, c[8] = { 0 }, i = 1;
   gpointer *m = modules->pdata + first;
 
   if (hr_modules_chain (tf, modules, 1))
     {
-      memcpy (best->pdata, modules->pdata, modules->len * sizeof (gpointer));
+      memcpy (best, modules->pdata, modules->len * sizeof (gpointer));
       count++;
     }
   while (i < n)
@@ -256,7 +256,7 @@ hr_modules_count_chains (HrTensorFile *tf, GPtrArray *modules, guint first, guin
           m[j] = m[i];
           m[i] = t;
           if (hr_modules_chain (tf, modules, 1) && count++ == 0)
-            memcpy (best->pdata, modules->pdata, modules->len * sizeof (gpointer));
+            memcpy (best, modules->pdata, modules->len * sizeof (gpointer));
           c[i]++;
           i = 1;
         }
@@ -275,10 +275,9 @@ hr_modules_count_chains (HrTensorFile *tf, GPtrArray *modules, guint first, guin
 static gboolean
 hr_modules_resolve_order (HrTensorFile *tf, GPtrArray *modules, const char *prefix, GError **error)
 {
-  g_autoptr (GPtrArray) best = g_ptr_array_sized_new (modules->len);
+  g_autofree gpointer *best = g_new (gpointer, modules->len);
   gpointer saved[HR_MAX_UNORDERED];
 
-  g_ptr_array_set_size (best, modules->len);
   for (guint first = 0, end; first < modules->len; first = end)
     {
       guint count;
@@ -298,7 +297,7 @@ hr_modules_resolve_order (HrTensorFile *tf, GPtrArray *modules, const char *pref
           count = hr_modules_count_chains (tf, modules, first, end, best);
         }
       if (count == 1)
-        memcpy (modules->pdata, best->pdata, modules->len * sizeof (gpointer));
+        memcpy (modules->pdata, best, modules->len * sizeof (gpointer));
       else if (count > 1)
         {
           const HrModule *a = g_ptr_array_index (modules, first),

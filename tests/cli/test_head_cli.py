@@ -1331,3 +1331,29 @@ def test_unnumbered_modules_ordered_by_their_widths(tmp_path):
     p = run("head", "describe", weights2)
     assert_user_error(p, weights2)
     assert "which comes first" in p.stderr and "aa" in p.stderr and "zz" in p.stderr
+
+
+def test_unnumbered_modules_that_widths_do_not_order(tmp_path):
+    """Seven unnumbered Linear layers are more orders than are tried (an error even though
+    their widths chain one way); Linear, Linear, norm, norm without numbers chains in no
+    order the names allow (each norm must follow its Linear): refused, not run."""
+    rng = np.random.default_rng(5)
+    widths = [12, 11, 10, 9, 8, 7, 6, 5]
+    t = {}
+    for i, name in enumerate("abcdefg"):
+        t[f"projection.{name}.weight"] = rng.normal(size=(widths[i + 1], widths[i]))
+    weights = write_safetensors(tmp_path / "seven.safetensors", t)
+    p = run("head", "describe", weights)
+    assert_user_error(p, weights)
+    assert "which comes first" in p.stderr
+
+    t = {"projection.proj_in.weight": rng.normal(size=(5, 6)),
+         "projection.proj_out.weight": rng.normal(size=(3, 5))}
+    for name, width in (("norm_in", 5), ("norm_out", 3)):
+        t[f"projection.{name}.weight"] = rng.uniform(0.5, 1.5, width)
+        t[f"projection.{name}.bias"] = rng.normal(size=width)
+        t[f"projection.{name}.running_mean"] = rng.normal(size=width)
+        t[f"projection.{name}.running_var"] = rng.uniform(0.5, 2.0, width)
+    weights = write_safetensors(tmp_path / "blocks.safetensors", t)
+    p = run("head", "describe", weights)
+    assert_user_error(p, weights)

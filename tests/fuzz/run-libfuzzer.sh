@@ -224,8 +224,20 @@ finish_batch() {
 result=0
 batch=
 running=0
+# the runs in the background (each a subshell and its libFuzzer) stop with the script
+# (Ctrl-C, SIGTERM), not SECONDS later
+pids=
+stop_runs() {
+  for p in $pids; do
+    pkill -TERM -P "$p" 2>/dev/null
+    kill "$p" 2>/dev/null
+  done
+}
+trap 'stop_runs; exit 130' INT
+trap 'stop_runs; exit 143' TERM
 for t in $targets; do
   run_target "$t" "$@" >"$build_dir/fuzz/$t.report" 2>&1 &
+  pids="$pids $!"
   eval "pid_$(echo "$t" | tr - _)=\$!"
   batch="$batch $t"
   running=$((running + 1))

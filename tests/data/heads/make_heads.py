@@ -577,6 +577,10 @@ def make_bad(v2_sd):
     entries[-1]["message_contains"] = ["no weight"]
     entries.append(dict(entries[-1], arch=None, prefix=None,
                         why="the same, architecture and prefix to be inferred"))
+    bad("bn-weight-no-bias.safetensors", v2(**{"4.bias": None}), "viscy-v2", P, "head",
+        "weights", "BatchNorm model.projection.4 with its weight and running statistics but "
+        "no bias")
+    entries[-1]["message_contains"] = ["no bias"]
     bad("extra-buffer.safetensors", v2(**{"1.extra_buffer": torch.zeros(HIDDEN)}), None,
         None, "head", "weights",
         "V2 with a buffer beside BatchNorm 1's parameters, prefix to be found: the error "
